@@ -1,0 +1,446 @@
+//! Issuing certificates and CRLs with generated keys, for simulators and tests — never for trust.
+//!
+//! A small DER writer and the few structures a fake vendor PKI needs (RSASSA-PSS roots, ECDSA
+//! leaves, custom extensions, CRLs). Whatever it issues is trusted only where a caller passes
+//! it through an API named `dangerous`/`test`.
+
+use aws_lc_rs::rand::SystemRandom;
+use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
+use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair as _};
+
+use crate::cert::{PublicKey, PublicKeyKind};
+use crate::{PkiError, UnixTime};
+
+/// Minimal DER encoding.
+pub mod der {
+    /// A TLV with a one-byte tag.
+    #[must_use]
+    pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        let len = content.len();
+        let len_bytes = len.to_be_bytes();
+        let first = len_bytes
+            .iter()
+            .position(|b| *b != 0)
+            .unwrap_or(len_bytes.len());
+        let significant = len_bytes.get(first..).unwrap_or_default();
+        if len < 0x80 {
+            out.extend_from_slice(significant);
+            if significant.is_empty() {
+                out.push(0);
+            }
+        } else {
+            out.push(0x80 | u8::try_from(significant.len()).unwrap_or(0));
+            out.extend_from_slice(significant);
+        }
+        out.extend_from_slice(content);
+        out
+    }
+    /// SEQUENCE of the concatenated parts.
+    #[must_use]
+    pub fn seq(parts: &[&[u8]]) -> Vec<u8> {
+        tlv(0x30, &parts.concat())
+    }
+    /// SET of the concatenated parts.
+    #[must_use]
+    pub fn set(parts: &[&[u8]]) -> Vec<u8> {
+        tlv(0x31, &parts.concat())
+    }
+    /// Context-specific constructed `[n]`.
+    #[must_use]
+    pub fn explicit(n: u8, content: &[u8]) -> Vec<u8> {
+        tlv(0xA0 | n, content)
+    }
+    /// INTEGER from unsigned big-endian bytes.
+    #[must_use]
+    pub fn uint(be: &[u8]) -> Vec<u8> {
+        let first = be.iter().position(|b| *b != 0).unwrap_or(be.len());
+        let mut v: Vec<u8> = be.get(first..).unwrap_or_default().to_vec();
+        if v.first().is_none_or(|b| *b & 0x80 != 0) {
+            v.insert(0, 0);
+        }
+        tlv(0x02, &v)
+    }
+    /// INTEGER from a u64.
+    #[must_use]
+    pub fn uint_u64(v: u64) -> Vec<u8> {
+        uint(&v.to_be_bytes())
+    }
+    /// OCTET STRING.
+    #[must_use]
+    pub fn octets(b: &[u8]) -> Vec<u8> {
+        tlv(0x04, b)
+    }
+    /// BIT STRING with no unused bits.
+    #[must_use]
+    pub fn bits(b: &[u8]) -> Vec<u8> {
+        let mut c = vec![0u8];
+        c.extend_from_slice(b);
+        tlv(0x03, &c)
+    }
+    /// UTF8String.
+    #[must_use]
+    pub fn utf8(s: &str) -> Vec<u8> {
+        tlv(0x0C, s.as_bytes())
+    }
+    /// IA5String.
+    #[must_use]
+    pub fn ia5(s: &str) -> Vec<u8> {
+        tlv(0x16, s.as_bytes())
+    }
+    /// BOOLEAN.
+    #[must_use]
+    pub fn boolean(v: bool) -> Vec<u8> {
+        tlv(0x01, &[if v { 0xFF } else { 0 }])
+    }
+    /// NULL.
+    #[must_use]
+    pub fn null() -> Vec<u8> {
+        vec![0x05, 0x00]
+    }
+    /// OBJECT IDENTIFIER from dotted text; `None` if malformed.
+    #[must_use]
+    pub fn oid(dotted: &str) -> Option<Vec<u8>> {
+        let arcs: Vec<u64> = dotted
+            .split('.')
+            .map(|a| a.parse().ok())
+            .collect::<Option<_>>()?;
+        let (&a0, rest) = arcs.split_first()?;
+        let (&a1, rest) = rest.split_first()?;
+        if a0 > 2 || (a0 < 2 && a1 > 39) {
+            return None;
+        }
+        let mut body = Vec::new();
+        let mut push = |mut v: u64| {
+            let mut tmp = vec![u8::try_from(v & 0x7F).unwrap_or(0)];
+            v >>= 7;
+            while v > 0 {
+                tmp.push(0x80 | u8::try_from(v & 0x7F).unwrap_or(0));
+                v >>= 7;
+            }
+            tmp.reverse();
+            body.extend_from_slice(&tmp);
+        };
+        push(a0.checked_mul(40)?.checked_add(a1)?);
+        for &a in rest {
+            push(a);
+        }
+        Some(tlv(0x06, &body))
+    }
+}
+
+fn oid(dotted: &str) -> Result<Vec<u8>, PkiError> {
+    der::oid(dotted).ok_or(PkiError::Builder("malformed OID"))
+}
+
+fn time(t: UnixTime) -> Result<Vec<u8>, PkiError> {
+    let dt = ::time::OffsetDateTime::from_unix_timestamp(t.as_secs())
+        .map_err(|_| PkiError::Builder("time out of range"))?;
+    let (y, mo, d) = (dt.year(), u8::from(dt.month()), dt.day());
+    let (h, mi, s) = (dt.hour(), dt.minute(), dt.second());
+    Ok(if (1950..2050).contains(&y) {
+        der::tlv(
+            0x17,
+            format!("{:02}{mo:02}{d:02}{h:02}{mi:02}{s:02}Z", y % 100).as_bytes(),
+        )
+    } else {
+        der::tlv(
+            0x18,
+            format!("{y:04}{mo:02}{d:02}{h:02}{mi:02}{s:02}Z").as_bytes(),
+        )
+    })
+}
+
+/// A distinguished name from `(attribute OID, UTF8String value)` pairs, one RDN each.
+///
+/// # Errors
+/// [`PkiError::Builder`] for a malformed OID.
+pub fn name(attrs: &[(&str, &str)]) -> Result<Vec<u8>, PkiError> {
+    let mut rdns = Vec::new();
+    for (o, v) in attrs {
+        rdns.push(der::set(&[&der::seq(&[&oid(o)?, &der::utf8(v)])]));
+    }
+    let parts: Vec<&[u8]> = rdns.iter().map(Vec::as_slice).collect();
+    Ok(der::seq(&parts))
+}
+
+/// A generated signing key of a fake CA or endorsement key.
+pub enum IssuerKey {
+    /// RSA, signing with RSASSA-PSS SHA-384 (salt 48), as AMD's ARK and ASK do.
+    RsaPss(RsaKeyPair),
+    /// ECDSA P-256 (SHA-256).
+    EcdsaP256 {
+        /// The key, set up for ASN.1 (X.509) signatures.
+        asn1: EcdsaKeyPair,
+        /// The same key, set up for fixed-width `r || s` signatures.
+        fixed: EcdsaKeyPair,
+    },
+    /// ECDSA P-384 (SHA-384).
+    EcdsaP384 {
+        /// The key, set up for ASN.1 (X.509) signatures.
+        asn1: EcdsaKeyPair,
+        /// The same key, set up for fixed-width `r || s` signatures.
+        fixed: EcdsaKeyPair,
+    },
+}
+
+impl core::fmt::Debug for IssuerKey {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            Self::RsaPss(_) => "IssuerKey::RsaPss",
+            Self::EcdsaP256 { .. } => "IssuerKey::EcdsaP256",
+            Self::EcdsaP384 { .. } => "IssuerKey::EcdsaP384",
+        })
+    }
+}
+
+const OID_RSASSA_PSS: &str = "1.2.840.113549.1.1.10";
+
+impl IssuerKey {
+    /// Generate an RSA key of 2048, 3072 or 4096 bits.
+    ///
+    /// # Errors
+    /// [`PkiError::Builder`] for another size or a backend failure.
+    pub fn generate_rsa(bits: usize) -> Result<Self, PkiError> {
+        let size = match bits {
+            2048 => KeySize::Rsa2048,
+            3072 => KeySize::Rsa3072,
+            4096 => KeySize::Rsa4096,
+            _ => return Err(PkiError::Builder("RSA size must be 2048, 3072 or 4096")),
+        };
+        RsaKeyPair::generate(size)
+            .map(Self::RsaPss)
+            .map_err(|_| PkiError::Builder("RSA keygen"))
+    }
+
+    /// Generate an ECDSA key on P-256 or P-384.
+    ///
+    /// # Errors
+    /// [`PkiError::Builder`] for another curve or a backend failure.
+    pub fn generate_ec(kind: PublicKeyKind) -> Result<Self, PkiError> {
+        let (asn1_alg, fixed_alg) = match kind {
+            PublicKeyKind::EcP256 => (
+                &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+                &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+            ),
+            PublicKeyKind::EcP384 => (
+                &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+                &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
+            ),
+            PublicKeyKind::Rsa { .. } => return Err(PkiError::Builder("not an EC kind")),
+        };
+        let asn1 = EcdsaKeyPair::generate(asn1_alg).map_err(|_| PkiError::Builder("EC keygen"))?;
+        let pkcs8 = asn1
+            .to_pkcs8v1()
+            .map_err(|_| PkiError::Builder("EC export"))?;
+        let fixed = EcdsaKeyPair::from_pkcs8(fixed_alg, pkcs8.as_ref())
+            .map_err(|_| PkiError::Builder("EC import"))?;
+        Ok(match kind {
+            PublicKeyKind::EcP256 => Self::EcdsaP256 { asn1, fixed },
+            _ => Self::EcdsaP384 { asn1, fixed },
+        })
+    }
+
+    /// The public half.
+    #[must_use]
+    pub fn public_key(&self) -> PublicKey {
+        match self {
+            Self::RsaPss(k) => PublicKey::from_raw(
+                PublicKeyKind::Rsa {
+                    bits: k.public_modulus_len() * 8,
+                },
+                k.public_key().as_ref(),
+            ),
+            Self::EcdsaP256 { asn1, .. } => {
+                PublicKey::from_raw(PublicKeyKind::EcP256, asn1.public_key().as_ref())
+            }
+            Self::EcdsaP384 { asn1, .. } => {
+                PublicKey::from_raw(PublicKeyKind::EcP384, asn1.public_key().as_ref())
+            }
+        }
+    }
+
+    /// The SubjectPublicKeyInfo, DER.
+    ///
+    /// # Errors
+    /// [`PkiError::Builder`] (malformed OID constant; does not happen).
+    pub fn spki_der(&self) -> Result<Vec<u8>, PkiError> {
+        let key = self.public_key();
+        let alg = match key.kind() {
+            PublicKeyKind::Rsa { .. } => der::seq(&[&oid("1.2.840.113549.1.1.1")?, &der::null()]),
+            PublicKeyKind::EcP256 => {
+                der::seq(&[&oid("1.2.840.10045.2.1")?, &oid("1.2.840.10045.3.1.7")?])
+            }
+            PublicKeyKind::EcP384 => der::seq(&[&oid("1.2.840.10045.2.1")?, &oid("1.3.132.0.34")?]),
+        };
+        Ok(der::seq(&[&alg, &der::bits(key.raw())]))
+    }
+
+    /// The AlgorithmIdentifier this key signs certificates and CRLs with.
+    fn algorithm_der(&self, pss_explicit_trailer: bool) -> Result<Vec<u8>, PkiError> {
+        Ok(match self {
+            Self::RsaPss(_) => {
+                let sha384 = der::seq(&[&oid("2.16.840.1.101.3.4.2.2")?]);
+                let mgf = der::seq(&[&oid("1.2.840.113549.1.1.8")?, &sha384]);
+                let mut params = vec![
+                    der::explicit(0, &sha384),
+                    der::explicit(1, &mgf),
+                    der::explicit(2, &der::uint_u64(48)),
+                ];
+                if pss_explicit_trailer {
+                    params.push(der::explicit(3, &der::uint_u64(1)));
+                }
+                let p: Vec<&[u8]> = params.iter().map(Vec::as_slice).collect();
+                der::seq(&[&oid(OID_RSASSA_PSS)?, &der::seq(&p)])
+            }
+            Self::EcdsaP256 { .. } => der::seq(&[&oid("1.2.840.10045.4.3.2")?]),
+            Self::EcdsaP384 { .. } => der::seq(&[&oid("1.2.840.10045.4.3.3")?]),
+        })
+    }
+
+    fn sign_x509(&self, msg: &[u8]) -> Result<Vec<u8>, PkiError> {
+        let rng = SystemRandom::new();
+        match self {
+            Self::RsaPss(k) => {
+                let mut sig = vec![0u8; k.public_modulus_len()];
+                k.sign(&signature::RSA_PSS_SHA384, &rng, msg, &mut sig)
+                    .map_err(|_| PkiError::Builder("RSA-PSS sign"))?;
+                Ok(sig)
+            }
+            Self::EcdsaP256 { asn1, .. } | Self::EcdsaP384 { asn1, .. } => asn1
+                .sign(&rng, msg)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(|_| PkiError::Builder("ECDSA sign")),
+        }
+    }
+
+    /// Sign `msg` with a fixed-width big-endian `r || s` ECDSA signature (evidence style).
+    ///
+    /// # Errors
+    /// [`PkiError::Builder`] for an RSA key or a backend failure.
+    pub fn sign_fixed(&self, msg: &[u8]) -> Result<Vec<u8>, PkiError> {
+        let rng = SystemRandom::new();
+        match self {
+            Self::EcdsaP256 { fixed, .. } | Self::EcdsaP384 { fixed, .. } => fixed
+                .sign(&rng, msg)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(|_| PkiError::Builder("ECDSA sign")),
+            Self::RsaPss(_) => Err(PkiError::Builder("fixed signatures need an EC key")),
+        }
+    }
+}
+
+/// What goes into an issued certificate.
+#[derive(Clone, Debug)]
+pub struct CertificateSpec {
+    /// Serial number, unsigned big-endian (may be zero, as AMD's VCEKs are).
+    pub serial: Vec<u8>,
+    /// Issuer name DER (see [`name`]).
+    pub issuer: Vec<u8>,
+    /// Subject name DER.
+    pub subject: Vec<u8>,
+    /// notBefore.
+    pub not_before: UnixTime,
+    /// notAfter.
+    pub not_after: UnixTime,
+    /// `Some(ca)` adds a critical basicConstraints; `None` omits it.
+    pub ca: Option<bool>,
+    /// Extensions: dotted OID, critical, extnValue contents.
+    pub extensions: Vec<(String, bool, Vec<u8>)>,
+    /// With RSASSA-PSS, write the (default) trailerField explicitly, as Azure THIM does.
+    pub pss_explicit_trailer: bool,
+}
+
+/// Issue a certificate for the subject key `subject_spki` (DER), signed by `issuer_key`.
+///
+/// # Errors
+/// [`PkiError::Builder`] on backend failure or malformed OIDs.
+pub fn issue_certificate(
+    spec: &CertificateSpec,
+    subject_spki: &[u8],
+    issuer_key: &IssuerKey,
+) -> Result<Vec<u8>, PkiError> {
+    let alg = issuer_key.algorithm_der(spec.pss_explicit_trailer)?;
+    let mut exts = Vec::new();
+    if let Some(ca) = spec.ca {
+        let bc = if ca {
+            der::seq(&[&der::boolean(true)])
+        } else {
+            der::seq(&[])
+        };
+        exts.push(der::seq(&[
+            &oid("2.5.29.19")?,
+            &der::boolean(true),
+            &der::octets(&bc),
+        ]));
+    }
+    for (o, critical, value) in &spec.extensions {
+        let mut parts = vec![oid(o)?];
+        if *critical {
+            parts.push(der::boolean(true));
+        }
+        parts.push(der::octets(value));
+        let p: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        exts.push(der::seq(&p));
+    }
+    let ext_refs: Vec<&[u8]> = exts.iter().map(Vec::as_slice).collect();
+    let validity = der::seq(&[&time(spec.not_before)?, &time(spec.not_after)?]);
+    let mut tbs_parts: Vec<Vec<u8>> = vec![
+        der::explicit(0, &der::uint_u64(2)),
+        der::uint(&spec.serial),
+        alg.clone(),
+        spec.issuer.clone(),
+        validity,
+        spec.subject.clone(),
+        subject_spki.to_vec(),
+    ];
+    if !exts.is_empty() {
+        tbs_parts.push(der::explicit(3, &der::seq(&ext_refs)));
+    }
+    let t: Vec<&[u8]> = tbs_parts.iter().map(Vec::as_slice).collect();
+    let tbs = der::seq(&t);
+    let sig = issuer_key.sign_x509(&tbs)?;
+    Ok(der::seq(&[&tbs, &alg, &der::bits(&sig)]))
+}
+
+/// What goes into an issued CRL.
+#[derive(Clone, Debug)]
+pub struct CrlSpec {
+    /// Issuer name DER.
+    pub issuer: Vec<u8>,
+    /// thisUpdate.
+    pub this_update: UnixTime,
+    /// nextUpdate (`None` omits it).
+    pub next_update: Option<UnixTime>,
+    /// Revoked serial numbers, unsigned big-endian.
+    pub revoked: Vec<Vec<u8>>,
+}
+
+/// Issue a CRL signed by `issuer_key`.
+///
+/// # Errors
+/// [`PkiError::Builder`] on backend failure.
+pub fn issue_crl(spec: &CrlSpec, issuer_key: &IssuerKey) -> Result<Vec<u8>, PkiError> {
+    let alg = issuer_key.algorithm_der(false)?;
+    let mut parts = vec![
+        der::uint_u64(1),
+        alg.clone(),
+        spec.issuer.clone(),
+        time(spec.this_update)?,
+    ];
+    if let Some(next) = spec.next_update {
+        parts.push(time(next)?);
+    }
+    if !spec.revoked.is_empty() {
+        let mut entries = Vec::new();
+        for serial in &spec.revoked {
+            entries.push(der::seq(&[&der::uint(serial), &time(spec.this_update)?]));
+        }
+        let e: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
+        parts.push(der::seq(&e));
+    }
+    let p: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    let tbs = der::seq(&p);
+    let sig = issuer_key.sign_x509(&tbs)?;
+    Ok(der::seq(&[&tbs, &alg, &der::bits(&sig)]))
+}

@@ -1,0 +1,38 @@
+//! X.509 certificates, chains and CRLs for attestation evidence, over the aws-lc-rs backend.
+//!
+//! Nothing here reads the clock or the network: the verification time is a [`UnixTime`] the caller
+//! passes, and every certificate, CRL and trust anchor is an input. Chains are built by key and
+//! signature (names only narrow the candidates), under a [`Budget`] that caps signature checks.
+#![forbid(unsafe_code)]
+
+mod backend;
+pub mod builder;
+mod cert;
+mod chain;
+mod crl;
+mod error;
+mod pem;
+mod time;
+
+pub use backend::{PreparedKey, RawSignatureScheme, sha256, sha384};
+pub use cert::{
+    Certificate, Extension, PublicKey, PublicKeyKind, SignatureScheme, load_certificates,
+};
+pub use chain::{Budget, ChainBuilder, check_revocation, verify_issued_by};
+pub use crl::{Crl, load_crls};
+pub use error::PkiError;
+pub use time::UnixTime;
+
+/// Most bytes accepted for one certificate or CRL (DER).
+pub const MAX_OBJECT_LEN: usize = 256 * 1024;
+/// Most certificates or CRLs accepted from one input (PEM bundle or concatenated DER).
+pub const MAX_OBJECTS_PER_INPUT: usize = 64;
+/// Most bytes accepted for one input file holding certificates or CRLs.
+pub const MAX_INPUT_LEN: usize = 4 * 1024 * 1024;
+
+/// Normalise a DER INTEGER's content bytes (big-endian) for comparison: strip leading zeros.
+#[must_use]
+pub fn normalize_serial(raw: &[u8]) -> &[u8] {
+    let first = raw.iter().position(|b| *b != 0).unwrap_or(raw.len());
+    raw.get(first..).unwrap_or_default()
+}

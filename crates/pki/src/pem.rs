@@ -1,0 +1,108 @@
+//! PEM armour: split a buffer into its `-----BEGIN label-----` blocks and decode them.
+
+use crate::{MAX_INPUT_LEN, MAX_OBJECTS_PER_INPUT, PkiError};
+
+/// Whether `bytes` looks like PEM: not DER (which starts with a SEQUENCE tag) and holding a
+/// BEGIN line (text such as OpenSSL's "Bag Attributes" may precede it).
+pub(crate) fn is_pem(bytes: &[u8]) -> bool {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    first.is_some_and(|b| *b != 0x30) && bytes.windows(11).any(|w| w == b"-----BEGIN ")
+}
+
+/// Decode every PEM block labelled `label` in `bytes` (other blocks and text between blocks are
+/// skipped). Bounded by [`MAX_INPUT_LEN`] and [`MAX_OBJECTS_PER_INPUT`].
+pub(crate) fn decode_all(
+    bytes: &[u8],
+    label: &str,
+    what: &'static str,
+) -> Result<Vec<Vec<u8>>, PkiError> {
+    if bytes.len() > MAX_INPUT_LEN {
+        return Err(PkiError::TooLarge {
+            what,
+            limit: MAX_INPUT_LEN,
+            actual: bytes.len(),
+        });
+    }
+    let text = core::str::from_utf8(bytes).map_err(|_| PkiError::Pem {
+        what,
+        detail: String::from("not UTF-8 text"),
+    })?;
+    let mut out = Vec::new();
+    let mut rest = text;
+    while let Some(start) = rest.find("-----BEGIN ") {
+        let after_begin = rest.get(start + "-----BEGIN ".len()..).unwrap_or_default();
+        let (this_label, body_start) =
+            after_begin
+                .split_once("-----")
+                .ok_or_else(|| PkiError::Pem {
+                    what,
+                    detail: String::from("unterminated BEGIN line"),
+                })?;
+        let end_marker = format!("-----END {this_label}-----");
+        let (body, after_end) =
+            body_start
+                .split_once(end_marker.as_str())
+                .ok_or_else(|| PkiError::Pem {
+                    what,
+                    detail: format!("no END line for {this_label:?}"),
+                })?;
+        rest = after_end;
+        if this_label != label {
+            continue;
+        }
+        if out.len() >= MAX_OBJECTS_PER_INPUT {
+            return Err(PkiError::TooLarge {
+                what,
+                limit: MAX_OBJECTS_PER_INPUT,
+                actual: out.len() + 1,
+            });
+        }
+        let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        let der = data_encoding::BASE64
+            .decode(b64.as_bytes())
+            .map_err(|e| PkiError::Pem {
+                what,
+                detail: format!("base64: {e}"),
+            })?;
+        out.push(der);
+    }
+    if out.is_empty() {
+        return Err(PkiError::Pem {
+            what,
+            detail: format!("no {label} block"),
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_blocks_and_skips_other_labels() {
+        let pem = "junk\n-----BEGIN CERTIFICATE-----\nAAEC\n-----END CERTIFICATE-----\n\
+                   -----BEGIN X509 CRL-----\nAw==\n-----END X509 CRL-----\n\
+                   -----BEGIN CERTIFICATE-----\nBAU=\n-----END CERTIFICATE-----";
+        assert!(is_pem(pem.as_bytes()));
+        let certs = decode_all(pem.as_bytes(), "CERTIFICATE", "t").unwrap();
+        assert_eq!(certs, vec![vec![0u8, 1, 2], vec![4u8, 5]]);
+        let crls = decode_all(pem.as_bytes(), "X509 CRL", "t").unwrap();
+        assert_eq!(crls, vec![vec![3u8]]);
+    }
+
+    #[test]
+    fn rejects_broken_armour() {
+        for bad in [
+            "-----BEGIN CERTIFICATE-----\nAAEC\n",
+            "-----BEGIN CERTIFICATE",
+            "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----",
+            "no blocks at all",
+        ] {
+            assert!(
+                decode_all(bad.as_bytes(), "CERTIFICATE", "t").is_err(),
+                "{bad}"
+            );
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! Byte layouts of SEV-SNP evidence (no crypto).
