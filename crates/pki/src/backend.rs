@@ -22,6 +22,15 @@ pub fn sha384(data: &[u8]) -> [u8; 48] {
     out
 }
 
+/// SHA-512 of `data`.
+#[must_use]
+pub fn sha512(data: &[u8]) -> [u8; 64] {
+    let d = digest::digest(&digest::SHA512, data);
+    let mut out = [0u8; 64];
+    out.copy_from_slice(d.as_ref());
+    out
+}
+
 fn x509_algorithm(
     scheme: SignatureScheme,
     key: PublicKeyKind,

@@ -10,11 +10,12 @@ pub mod builder;
 mod cert;
 mod chain;
 mod crl;
+pub mod der;
 mod error;
 mod pem;
 mod time;
 
-pub use backend::{PreparedKey, RawSignatureScheme, sha256, sha384};
+pub use backend::{PreparedKey, RawSignatureScheme, sha256, sha384, sha512};
 pub use cert::{
     Certificate, Extension, PublicKey, PublicKeyKind, SignatureScheme, load_certificates,
 };

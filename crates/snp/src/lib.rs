@@ -1,4 +1,16 @@
-//! AMD SEV-SNP attestation: parse reports (`abi`), verify them against AMD's chains (`verify`).
+//! AMD SEV-SNP attestation: parse reports (`abi`), verify them against AMD's chains (`verify`),
+//! and simulate a fake AMD PKI for tests (`sim`).
+//!
+//! ```text
+//! bytes ──abi──▶ AttestationReport ──verify(certs, CRLs, time)──▶ Verified<..> ──claims──▶ JSON
+//! ```
 #![forbid(unsafe_code)]
 
 pub mod abi;
+pub mod certs;
+pub mod claims;
+mod error;
+pub mod verify;
+
+pub use error::SnpError;
+pub use verify::{TrustAnchors, Verification, Verified, VerifiedChain, Verifier};

@@ -1,0 +1,327 @@
+//! AMD's certificates: the embedded per-product roots and the VCEK/VLEK TCB extensions.
+//!
+//! Extension OIDs (arc 1.3.6.1.4.1.3704.1) are from AMD's "Versioned Chip Endorsement Key (VCEK)
+//! Certificate and KDS Interface Specification" (57230); values may be DER INTEGERs or an
+//! OCTET STRING wrapping one, and both are accepted.
+
+use tessera_pki::{Certificate, PublicKeyKind, der, load_certificates};
+
+use crate::SnpError;
+use crate::abi::{Product, TcbParts};
+
+/// structVersion.
+pub const OID_STRUCT_VERSION: &str = "1.3.6.1.4.1.3704.1.1";
+/// productName (e.g. `Milan-B0`).
+pub const OID_PRODUCT_NAME: &str = "1.3.6.1.4.1.3704.1.2";
+/// blSPL.
+pub const OID_BL_SPL: &str = "1.3.6.1.4.1.3704.1.3.1";
+/// teeSPL.
+pub const OID_TEE_SPL: &str = "1.3.6.1.4.1.3704.1.3.2";
+/// snpSPL.
+pub const OID_SNP_SPL: &str = "1.3.6.1.4.1.3704.1.3.3";
+/// ucodeSPL.
+pub const OID_UCODE_SPL: &str = "1.3.6.1.4.1.3704.1.3.8";
+/// fmcSPL (Turin).
+pub const OID_FMC_SPL: &str = "1.3.6.1.4.1.3704.1.3.9";
+/// hwID (VCEK only): 64 bytes, or 8 on Turin.
+pub const OID_HWID: &str = "1.3.6.1.4.1.3704.1.4";
+/// cspID (VLEK only).
+pub const OID_CSP_ID: &str = "1.3.6.1.4.1.3704.1.5";
+
+/// Which versioned endorsement key a certificate holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VekKind {
+    /// Versioned Chip Endorsement Key: one per chip and TCB, carries the hwID.
+    Vcek,
+    /// Versioned Loaded Endorsement Key: provisioned by a cloud provider, carries its cspID.
+    Vlek,
+}
+
+impl VekKind {
+    /// `VCEK` or `VLEK`.
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Vcek => "VCEK",
+            Self::Vlek => "VLEK",
+        }
+    }
+}
+
+/// The AMD extensions of a VCEK or VLEK certificate, decoded.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct VekExtensions {
+    /// structVersion, when present.
+    pub struct_version: Option<u64>,
+    /// productName, when present (`Milan-B0`, `Genoa`, ...).
+    pub product_name: Option<String>,
+    /// The TCB the key was derived for (fmc only when the certificate has fmcSPL).
+    pub tcb: TcbParts,
+    /// hwID (VCEK): 64 bytes, or 8 on Turin.
+    #[serde(serialize_with = "crate::claims::hex_opt")]
+    pub hwid: Option<Vec<u8>>,
+    /// cspID (VLEK).
+    pub csp_id: Option<String>,
+}
+
+type ExtError = (&'static str, &'static str, &'static str);
+
+fn spl(cert: &Certificate, oid: &'static str, name: &'static str) -> Result<Option<u8>, ExtError> {
+    let Some(ext) = cert.extension(oid) else {
+        return Ok(None);
+    };
+    let int = der::expect_tlv(&ext.value, 0x02)
+        .or_else(|| der::expect_tlv(&ext.value, 0x04).and_then(|i| der::expect_tlv(i, 0x02)))
+        .ok_or((oid, name, "not a DER INTEGER"))?;
+    let value = int_value(int).ok_or((oid, name, "not a non-negative integer"))?;
+    u8::try_from(value)
+        .map(Some)
+        .map_err(|_| (oid, name, "SPL above 255"))
+}
+
+fn int_value(content: &[u8]) -> Option<u64> {
+    if content.is_empty() || content.first().is_some_and(|b| b & 0x80 != 0) {
+        return None;
+    }
+    let trimmed = tessera_pki::normalize_serial(content);
+    if trimmed.len() > 8 {
+        return None;
+    }
+    Some(
+        trimmed
+            .iter()
+            .fold(0u64, |acc, b| (acc << 8) | u64::from(*b)),
+    )
+}
+
+fn string_ext(
+    cert: &Certificate,
+    oid: &'static str,
+    name: &'static str,
+) -> Result<Option<String>, ExtError> {
+    let Some(ext) = cert.extension(oid) else {
+        return Ok(None);
+    };
+    let read = |v: &[u8]| -> Option<String> {
+        let (tag, body, rest) = der::take_tlv(v)?;
+        if !rest.is_empty() || !matches!(tag, 0x0C | 0x13 | 0x16) || body.len() > 256 {
+            return None;
+        }
+        String::from_utf8(body.to_vec()).ok()
+    };
+    read(&ext.value)
+        .or_else(|| der::expect_tlv(&ext.value, 0x04).and_then(read))
+        .map(Some)
+        .ok_or((oid, name, "not a DER string"))
+}
+
+impl VekExtensions {
+    /// Decode the AMD extensions of `cert`.
+    ///
+    /// # Errors
+    /// [`SnpError::VekExtension`] when a TCB SPL is missing or any extension is malformed, or
+    /// when the certificate has both or neither of hwID and cspID.
+    pub fn from_certificate(cert: &Certificate) -> Result<Self, SnpError> {
+        Self::decode(cert).map_err(|(oid, name, detail)| SnpError::VekExtension {
+            oid,
+            name,
+            detail,
+        })
+    }
+
+    fn decode(cert: &Certificate) -> Result<Self, ExtError> {
+        let required = |oid, name| spl(cert, oid, name)?.ok_or((oid, name, "missing"));
+        let tcb = TcbParts {
+            fmc: spl(cert, OID_FMC_SPL, "fmcSPL")?,
+            bootloader: required(OID_BL_SPL, "blSPL")?,
+            tee: required(OID_TEE_SPL, "teeSPL")?,
+            snp: required(OID_SNP_SPL, "snpSPL")?,
+            microcode: required(OID_UCODE_SPL, "ucodeSPL")?,
+        };
+        let struct_version = match cert.extension(OID_STRUCT_VERSION) {
+            None => None,
+            Some(ext) => Some(
+                der::expect_tlv(&ext.value, 0x02)
+                    .and_then(int_value)
+                    .ok_or((OID_STRUCT_VERSION, "structVersion", "not a DER INTEGER"))?,
+            ),
+        };
+        let hwid = match cert.extension(OID_HWID) {
+            None => None,
+            Some(ext) => {
+                // KDS writes the 64 (Turin: 8) bytes as the extnValue itself; other issuers
+                // wrap them in an OCTET STRING. The lengths tell the two apart.
+                let raw: &[u8] = &ext.value;
+                let id = match raw.len() {
+                    64 | 8 => raw,
+                    _ => der::expect_tlv(raw, 0x04)
+                        .filter(|id| id.len() == 64 || id.len() == 8)
+                        .ok_or((
+                            OID_HWID,
+                            "hwID",
+                            "neither 64 nor 8 bytes, raw or in an OCTET STRING",
+                        ))?,
+                };
+                Some(id.to_vec())
+            }
+        };
+        let csp_id = string_ext(cert, OID_CSP_ID, "cspID")?;
+        match (&hwid, &csp_id) {
+            (Some(_), Some(_)) => return Err((OID_CSP_ID, "cspID", "present beside hwID")),
+            (None, None) => {
+                return Err((
+                    OID_HWID,
+                    "hwID",
+                    "missing (and no cspID: neither VCEK nor VLEK)",
+                ));
+            }
+            _ => {}
+        }
+        Ok(Self {
+            struct_version,
+            product_name: string_ext(cert, OID_PRODUCT_NAME, "productName")?,
+            tcb,
+            hwid,
+            csp_id,
+        })
+    }
+
+    /// VCEK when the certificate carries a hwID, VLEK when it carries a cspID.
+    #[must_use]
+    pub fn kind(&self) -> VekKind {
+        if self.hwid.is_some() {
+            VekKind::Vcek
+        } else {
+            VekKind::Vlek
+        }
+    }
+
+    /// The product the productName extension names, if any.
+    #[must_use]
+    pub fn product(&self) -> Option<Product> {
+        self.product_name
+            .as_deref()
+            .and_then(Product::from_vcek_product_name)
+    }
+}
+
+/// Whether `cert` holds an ECDSA P-384 key (as every VCEK and VLEK does).
+#[must_use]
+pub fn is_vek_candidate(cert: &Certificate) -> bool {
+    cert.public_key().kind() == PublicKeyKind::EcP384
+}
+
+/// The roots of one product: its ARK and the intermediates it signed.
+#[derive(Clone, Debug)]
+pub struct ProductRoots {
+    /// The product.
+    pub product: Product,
+    /// AMD Root Key (self-signed): the trust anchor.
+    pub ark: Certificate,
+    /// AMD SEV Signing Keys (sign VCEKs).
+    pub asks: Vec<Certificate>,
+    /// AMD SEV VLEK Signing Keys (sign VLEKs).
+    pub asvks: Vec<Certificate>,
+}
+
+/// One product's embedded PEM files: product, ARK, ASK, ASVK.
+type EmbeddedPems = (Product, &'static [u8], &'static [u8], &'static [u8]);
+
+const EMBEDDED: [EmbeddedPems; 3] = [
+    (
+        Product::Milan,
+        include_bytes!("../roots/milan/ark.pem"),
+        include_bytes!("../roots/milan/ask.pem"),
+        include_bytes!("../roots/milan/asvk.pem"),
+    ),
+    (
+        Product::Genoa,
+        include_bytes!("../roots/genoa/ark.pem"),
+        include_bytes!("../roots/genoa/ask.pem"),
+        include_bytes!("../roots/genoa/asvk.pem"),
+    ),
+    (
+        Product::Turin,
+        include_bytes!("../roots/turin/ark.pem"),
+        include_bytes!("../roots/turin/ask.pem"),
+        include_bytes!("../roots/turin/asvk.pem"),
+    ),
+];
+
+fn one_cert(pem: &[u8]) -> Result<Certificate, SnpError> {
+    let mut certs = load_certificates(pem).map_err(|e| SnpError::EmbeddedRoots(e.to_string()))?;
+    match (certs.pop(), certs.is_empty()) {
+        (Some(c), true) => Ok(c),
+        _ => Err(SnpError::EmbeddedRoots(String::from(
+            "expected one certificate per file",
+        ))),
+    }
+}
+
+/// The embedded AMD roots for Milan, Genoa and Turin (see `roots/README.md`).
+///
+/// # Errors
+/// [`SnpError::EmbeddedRoots`] if an embedded file fails to parse (a build defect, tested).
+pub fn embedded_roots() -> Result<Vec<ProductRoots>, SnpError> {
+    EMBEDDED
+        .iter()
+        .map(|(product, ark, ask, asvk)| {
+            Ok(ProductRoots {
+                product: *product,
+                ark: one_cert(ark)?,
+                asks: vec![one_cert(ask)?],
+                asvks: vec![one_cert(asvk)?],
+            })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tessera_pki::{Budget, verify_issued_by};
+
+    #[test]
+    fn embedded_roots_match_fingerprints() {
+        let readme = include_str!("../roots/README.md");
+        let roots = embedded_roots().unwrap();
+        assert_eq!(roots.len(), 3);
+        for r in &roots {
+            let dir = r.product.name().to_lowercase();
+            for (file, cert) in [("ark", &r.ark), ("ask", &r.asks[0]), ("asvk", &r.asvks[0])] {
+                let fp = hex::encode(tessera_pki::sha256(cert.der()));
+                let row = format!("| {dir}/{file}.pem |");
+                let line = readme
+                    .lines()
+                    .find(|l| l.starts_with(&row))
+                    .expect("README row");
+                assert!(
+                    line.ends_with(&format!("| {fp} |")),
+                    "{dir}/{file}: {fp} not in {line}"
+                );
+            }
+            let mut budget = Budget::default();
+            verify_issued_by(&r.ark, &r.ark, &mut budget).expect("ARK self-signed");
+            verify_issued_by(&r.asks[0], &r.ark, &mut budget).expect("ASK under ARK");
+            verify_issued_by(&r.asvks[0], &r.ark, &mut budget).expect("ASVK under ARK");
+            assert!(
+                r.ark
+                    .subject()
+                    .contains(&format!("ARK-{}", r.product.name()))
+            );
+            // Cross-product: no ASK verifies under another product's ARK.
+            for other in roots.iter().filter(|o| o.product != r.product) {
+                assert!(verify_issued_by(&r.asks[0], &other.ark, &mut Budget::default()).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn int_values() {
+        assert_eq!(int_value(&[0]), Some(0));
+        assert_eq!(int_value(&[0, 0xFF]), Some(255));
+        assert_eq!(int_value(&[0x80]), None);
+        assert_eq!(int_value(&[]), None);
+    }
+}

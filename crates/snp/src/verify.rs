@@ -1,0 +1,648 @@
+//! Verifying SEV-SNP evidence: the AMD chain, revocation, the report signature, and the checks
+//! that bind a report to its endorsement key (signer kind, REPORTED_TCB, CHIP_ID, product).
+//!
+//! Time, trust anchors, certificates and CRLs are inputs; nothing here does I/O or reads the
+//! clock. Success returns [`Verified`], which only this module can make, so later stages
+//! (claims, policy) cannot be handed unverified evidence.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use tessera_pki::{
+    Budget, Certificate, ChainBuilder, Crl, PreparedKey, RawSignatureScheme, UnixTime,
+    check_revocation,
+};
+
+use crate::SnpError;
+use crate::abi::{
+    AttestationReport, CertKind, HclHashType, HclReport, Product, SignatureAlgo, SigningKey,
+    SnpEvidence, TcbParts,
+};
+use crate::certs::{ProductRoots, VekExtensions, VekKind, embedded_roots, is_vek_candidate};
+
+/// The AMD roots a [`Verifier`] trusts: the embedded ones, or (dangerously) a caller's.
+#[derive(Clone, Debug)]
+pub struct TrustAnchors {
+    roots: Arc<[ProductRoots]>,
+    dangerous: bool,
+}
+
+impl TrustAnchors {
+    /// AMD's published ARK, ASK and ASVK for Milan, Genoa and Turin, built in.
+    ///
+    /// # Errors
+    /// [`SnpError::EmbeddedRoots`] only if the build's embedded files are broken (tested).
+    pub fn amd() -> Result<Self, SnpError> {
+        Ok(Self {
+            roots: embedded_roots()?.into(),
+            dangerous: false,
+        })
+    }
+
+    /// Trust the given roots instead of AMD's — for simulators and tests only. Anything these
+    /// roots sign verifies, so never feed this from untrusted configuration.
+    #[must_use]
+    pub fn dangerous_custom(roots: Vec<ProductRoots>) -> Self {
+        Self {
+            roots: roots.into(),
+            dangerous: true,
+        }
+    }
+
+    /// Whether these are caller-supplied (non-AMD) roots.
+    #[must_use]
+    pub fn is_dangerous(&self) -> bool {
+        self.dangerous
+    }
+
+    /// The roots, per product.
+    #[must_use]
+    pub fn products(&self) -> &[ProductRoots] {
+        &self.roots
+    }
+
+    fn product_of_ark(&self, ark: &Certificate) -> Option<&ProductRoots> {
+        self.roots.iter().find(|r| r.ark.der() == ark.der())
+    }
+}
+
+/// One certificate of a verified chain, summarised.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ChainLink {
+    /// Subject name.
+    pub subject: String,
+    /// Serial number (hex).
+    pub serial: String,
+    /// notBefore (RFC 3339).
+    pub not_before: String,
+    /// notAfter (RFC 3339).
+    pub not_after: String,
+}
+
+impl ChainLink {
+    fn of(c: &Certificate) -> Self {
+        Self {
+            subject: c.subject().to_owned(),
+            serial: c.serial_hex(),
+            not_before: c.not_before().to_string(),
+            not_after: c.not_after().to_string(),
+        }
+    }
+}
+
+/// What verification established, beyond the evidence bytes.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Verification {
+    /// The product whose ARK anchors the chain (and which the report and VEK agree with).
+    pub product: Product,
+    /// Which key signed the report.
+    pub signer: VekKind,
+    /// REPORTED_TCB decoded in the product's layout (equal to the VEK's TCB).
+    pub reported_tcb: TcbParts,
+    /// The VEK's AMD extensions.
+    pub vek: VekExtensions,
+    /// The chain, VEK first, ARK last.
+    pub chain: Vec<ChainLink>,
+    /// Whether CRLs were given and applied.
+    pub revocation_checked: bool,
+    /// Whether CHIP_ID was all zeros (masked by the host), so hwID was not compared.
+    pub chip_id_masked: bool,
+    /// Whether the roots were caller-supplied test roots rather than AMD's.
+    pub dangerous_test_root: bool,
+    /// The verification time (RFC 3339).
+    pub verified_at: String,
+}
+
+/// Evidence that passed verification, with what verification established. Only this module
+/// makes values of this type.
+#[derive(Clone, Debug)]
+pub struct Verified<T> {
+    evidence: T,
+    verification: Verification,
+}
+
+impl<T> Verified<T> {
+    /// The verified evidence.
+    pub fn evidence(&self) -> &T {
+        &self.evidence
+    }
+    /// What verification established.
+    pub fn verification(&self) -> &Verification {
+        &self.verification
+    }
+    /// Both halves.
+    pub fn into_parts(self) -> (T, Verification) {
+        (self.evidence, self.verification)
+    }
+}
+
+impl Verified<AttestationReport> {
+    /// The verified report.
+    #[must_use]
+    pub fn report(&self) -> &AttestationReport {
+        &self.evidence
+    }
+}
+
+impl Verified<SnpEvidence> {
+    /// The verified report inside the evidence.
+    #[must_use]
+    pub fn report(&self) -> &AttestationReport {
+        self.evidence.report()
+    }
+}
+
+/// A certificates-only verification result: the chain from a leaf to a pinned ARK.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct VerifiedChain {
+    /// The product of the anchoring ARK.
+    pub product: Product,
+    /// The chain, leaf first, ARK last.
+    pub chain: Vec<ChainLink>,
+    /// The leaf's AMD extensions, when the leaf is a VCEK or VLEK.
+    pub vek: Option<VekExtensions>,
+    /// Whether CRLs were given and applied.
+    pub revocation_checked: bool,
+}
+
+/// A VEK whose chain to a pinned ARK has been verified, kept for later reports from the chip.
+#[derive(Debug)]
+struct Endorsement {
+    ext: VekExtensions,
+    key: PreparedKey,
+    product: Product,
+    /// VEK, intermediate, ARK.
+    path: [Certificate; 3],
+    /// The window in which every certificate of the path is valid.
+    valid_from: UnixTime,
+    valid_until: UnixTime,
+}
+
+const CACHE_CAPACITY: usize = 4096;
+
+/// Verifies SEV-SNP reports; caches verified VEK chains so that many reports from one chip
+/// cost one ECDSA verification each. Cheap to share across threads.
+#[derive(Debug)]
+pub struct Verifier {
+    anchors: TrustAnchors,
+    cache: RwLock<HashMap<[u8; 32], Arc<Endorsement>>>,
+}
+
+fn signer_of(report: &AttestationReport) -> Result<VekKind, SnpError> {
+    let info = report.signer_info();
+    if info.mask_chip_key() {
+        return Err(SnpError::NotSigned("MASK_CHIP_KEY is set"));
+    }
+    match info.signing_key() {
+        SigningKey::Vcek => Ok(VekKind::Vcek),
+        SigningKey::Vlek => Ok(VekKind::Vlek),
+        SigningKey::None => Err(SnpError::NotSigned("SIGNING_KEY is 7 (none)")),
+        SigningKey::Reserved(v) => Err(SnpError::ReservedSigningKey(v)),
+    }
+}
+
+fn check_product(
+    chain: Product,
+    other: Option<Product>,
+    source: &'static str,
+) -> Result<(), SnpError> {
+    match other {
+        Some(p) if p != chain => Err(SnpError::ProductMismatch {
+            source_a: "certificate chain",
+            a: chain,
+            source_b: source,
+            b: p,
+        }),
+        _ => Ok(()),
+    }
+}
+
+impl Verifier {
+    /// A verifier trusting `anchors`.
+    #[must_use]
+    pub fn new(anchors: TrustAnchors) -> Self {
+        Self {
+            anchors,
+            cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The trust anchors.
+    #[must_use]
+    pub fn anchors(&self) -> &TrustAnchors {
+        &self.anchors
+    }
+
+    /// Verify a report against its VCEK or VLEK at time `at`.
+    ///
+    /// `certs` must hold the VEK (the P-384 certificate of the kind SIGNER_INFO names) and may
+    /// hold ASKs/ASVKs (accepted only when a pinned ARK signed them) and ARKs (ignored: only
+    /// the pinned ARK anchors). `crls` are applied to the chain; each must be issued by a
+    /// certificate on it. `product`, when given, must agree with the chain.
+    ///
+    /// # Errors
+    /// The first failed check, as [`SnpError`] (see [`SnpError::check`]).
+    pub fn verify(
+        &self,
+        report: &AttestationReport,
+        certs: &[Certificate],
+        crls: &[Crl],
+        at: UnixTime,
+        product: Option<Product>,
+    ) -> Result<Verified<AttestationReport>, SnpError> {
+        let verification = self.verify_report(report, certs, crls, at, product)?;
+        Ok(Verified {
+            evidence: report.clone(),
+            verification,
+        })
+    }
+
+    /// Verify any SNP evidence form: a raw report, an extended report (its certificate table
+    /// adds to `certs`), or an Azure HCL report (whose runtime data must be what REPORT_DATA
+    /// binds).
+    ///
+    /// # Errors
+    /// As [`Verifier::verify`], plus certificate-table entries that are not certificates and
+    /// [`SnpError::HclBinding`].
+    pub fn verify_evidence(
+        &self,
+        evidence: SnpEvidence,
+        certs: &[Certificate],
+        crls: &[Crl],
+        at: UnixTime,
+        product: Option<Product>,
+    ) -> Result<Verified<SnpEvidence>, SnpError> {
+        let mut all: Vec<Certificate> = certs.to_vec();
+        if let Some(table) = evidence.certs() {
+            for entry in &table.entries {
+                if matches!(
+                    entry.kind(),
+                    CertKind::Vcek
+                        | CertKind::Vlek
+                        | CertKind::Ask
+                        | CertKind::Asvk
+                        | CertKind::Ark
+                ) {
+                    // Entries hold DER (KDS, the SEV firmware) or PEM (configfs-tsm tools);
+                    // DER entries may be zero-padded.
+                    let data = &entry.data;
+                    let trimmed = data
+                        .iter()
+                        .rposition(|b| *b != 0)
+                        .and_then(|end| data.get(..=end))
+                        .unwrap_or_default();
+                    let mut found = tessera_pki::load_certificates(trimmed)
+                        .map_err(SnpError::pki("certificate_table"))?;
+                    let cert = match (found.pop(), found.is_empty()) {
+                        (Some(c), true) => c,
+                        _ => {
+                            return Err(SnpError::Pki {
+                                check: "certificate_table",
+                                source: tessera_pki::PkiError::Der {
+                                    what: "certificate table entry",
+                                    detail: String::from("expected exactly one certificate"),
+                                },
+                            });
+                        }
+                    };
+                    all.push(cert);
+                }
+            }
+        }
+        let verification = self.verify_report(evidence.report(), &all, crls, at, product)?;
+        if let SnpEvidence::Hcl(hcl) = &evidence {
+            check_hcl_binding(hcl)?;
+        }
+        Ok(Verified {
+            evidence,
+            verification,
+        })
+    }
+
+    fn verify_report(
+        &self,
+        report: &AttestationReport,
+        certs: &[Certificate],
+        crls: &[Crl],
+        at: UnixTime,
+        product: Option<Product>,
+    ) -> Result<Verification, SnpError> {
+        // Checks on the report alone.
+        let algo = report.signature_algo();
+        if algo != SignatureAlgo::ECDSA_P384_SHA384 {
+            return Err(SnpError::UnsupportedSignatureAlgo(algo.0));
+        }
+        let signer = signer_of(report)?;
+        let signature = report.signature();
+        let sig = signature.to_p1363_be().ok_or(SnpError::SignatureEncoding)?;
+        if signature.reserved.iter().any(|b| *b != 0) {
+            return Err(SnpError::SignatureReserved);
+        }
+
+        // The endorsement key and its chain (cached per VEK).
+        let vek = select_vek(certs, signer)?;
+        let endorsement = self.endorse(vek, certs, at)?;
+        if !crls.is_empty() {
+            let path: Vec<&Certificate> = endorsement.path.iter().collect();
+            check_revocation(&path, crls, at, &mut Budget::default())
+                .map_err(SnpError::pki("revocation"))?;
+        }
+        let ext = &endorsement.ext;
+        if ext.kind() != signer {
+            return Err(SnpError::SignerMismatch {
+                report: report.signer_info().signing_key(),
+                certificate: ext.kind().name(),
+            });
+        }
+
+        // Authenticity of the report bytes.
+        if !endorsement.key.verify(report.signed_bytes(), &sig) {
+            return Err(SnpError::ReportSignature {
+                signer: signer.name(),
+            });
+        }
+
+        // The report agrees with its endorsement.
+        let chain_product = endorsement.product;
+        check_product(chain_product, product, "caller")?;
+        check_product(
+            chain_product,
+            report.cpuid().and_then(Product::from_cpuid),
+            "report CPUID",
+        )?;
+        check_product(chain_product, ext.product(), "VEK productName")?;
+
+        let cert_tcb = TcbParts {
+            fmc: if chain_product.has_fmc() {
+                ext.tcb.fmc
+            } else {
+                None
+            },
+            ..ext.tcb
+        };
+        if chain_product.has_fmc() && cert_tcb.fmc.is_none() {
+            return Err(SnpError::VekExtension {
+                oid: crate::certs::OID_FMC_SPL,
+                name: "fmcSPL",
+                detail: "missing on a product whose TCB has an FMC SPL",
+            });
+        }
+        let reported = report.reported_tcb();
+        if reported != cert_tcb.encode(chain_product) {
+            return Err(SnpError::ReportedTcbMismatch {
+                signer: signer.name(),
+                product: chain_product,
+                report: reported.decode(chain_product),
+                certificate: cert_tcb,
+            });
+        }
+
+        let chip_id = report.chip_id();
+        let chip_id_masked = chip_id.iter().all(|b| *b == 0);
+        if let (VekKind::Vcek, Some(hwid), false) = (signer, &ext.hwid, chip_id_masked) {
+            let prefix = chip_id.get(..hwid.len()).unwrap_or_default();
+            if prefix != hwid.as_slice() {
+                return Err(SnpError::ChipIdMismatch {
+                    report: hex_lower(prefix),
+                    certificate: hex_lower(hwid),
+                });
+            }
+        }
+
+        Ok(Verification {
+            product: chain_product,
+            signer,
+            reported_tcb: cert_tcb,
+            vek: ext.clone(),
+            chain: endorsement.path.iter().map(ChainLink::of).collect(),
+            revocation_checked: !crls.is_empty(),
+            chip_id_masked,
+            dangerous_test_root: self.anchors.dangerous,
+            verified_at: at.to_string(),
+        })
+    }
+
+    /// The verified endorsement for `vek`, from the cache when its chain was verified before
+    /// and every link is valid at `at`, else verified now.
+    fn endorse(
+        &self,
+        vek: &Certificate,
+        certs: &[Certificate],
+        at: UnixTime,
+    ) -> Result<Arc<Endorsement>, SnpError> {
+        let key = tessera_pki::sha256(vek.der());
+        let cached = self
+            .cache
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .get(&key)
+            .cloned();
+        if let Some(e) = cached
+            && at >= e.valid_from
+            && at <= e.valid_until
+        {
+            return Ok(e);
+        }
+        let endorsement = Arc::new(self.build_endorsement(vek, certs, at)?);
+        let mut cache = self
+            .cache
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if cache.len() >= CACHE_CAPACITY {
+            cache.clear();
+        }
+        cache.insert(key, Arc::clone(&endorsement));
+        Ok(endorsement)
+    }
+
+    fn build_endorsement(
+        &self,
+        vek: &Certificate,
+        certs: &[Certificate],
+        at: UnixTime,
+    ) -> Result<Endorsement, SnpError> {
+        let ext = VekExtensions::from_certificate(vek)?;
+        let (path, roots) = self.build_chain(vek, certs, at)?;
+        let [_, issuer, ark] = &path;
+        let issuer_is_asvk = roots.asvks.iter().any(|c| c.der() == issuer.der())
+            || (!roots.asks.iter().any(|c| c.der() == issuer.der())
+                && issuer.subject().contains("SEV-VLEK-"));
+        let (expected_vlek, expected) = match ext.kind() {
+            VekKind::Vcek => (false, "ASK"),
+            VekKind::Vlek => (true, "ASVK"),
+        };
+        if issuer_is_asvk != expected_vlek {
+            return Err(SnpError::IssuerKind {
+                vek: ext.kind().name(),
+                expected,
+                issuer: issuer.subject().to_owned(),
+            });
+        }
+        let key = PreparedKey::new(RawSignatureScheme::EcdsaP384Sha384, vek.public_key())
+            .map_err(|e| SnpError::VekKey(e.to_string()))?;
+        let valid_from = path.iter().map(Certificate::not_before).max().unwrap_or(at);
+        let valid_until = path.iter().map(Certificate::not_after).min().unwrap_or(at);
+        let product = roots.product;
+        let path = [vek.clone(), issuer.clone(), ark.clone()];
+        Ok(Endorsement {
+            ext,
+            key,
+            product,
+            path,
+            valid_from,
+            valid_until,
+        })
+    }
+
+    /// Build `[leaf, intermediate, ARK]` to a pinned ARK. Supplied certificates serve only as
+    /// candidate intermediates; the embedded ASKs and ASVKs are always candidates.
+    fn build_chain(
+        &self,
+        leaf: &Certificate,
+        certs: &[Certificate],
+        at: UnixTime,
+    ) -> Result<([Certificate; 3], &ProductRoots), SnpError> {
+        let roots = self.anchors.products();
+        let anchors = roots.iter().map(|r| &r.ark);
+        let intermediates = roots
+            .iter()
+            .flat_map(|r| r.asks.iter().chain(r.asvks.iter()))
+            .chain(
+                certs
+                    .iter()
+                    .filter(|c| !is_vek_candidate(c) && c.der() != leaf.der()),
+            );
+        let path = ChainBuilder::new(anchors, intermediates)
+            .build(leaf, at, &mut Budget::default())
+            .map_err(SnpError::pki("vek_chain"))?;
+        let [vek, issuer, ark] = path.as_slice() else {
+            return Err(SnpError::IssuerKind {
+                vek: "VEK",
+                expected: "ASK or ASVK under the ARK",
+                issuer: leaf.issuer().to_owned(),
+            });
+        };
+        let product = self.anchors.product_of_ark(ark).ok_or_else(|| {
+            SnpError::EmbeddedRoots(String::from("chain ended at an unknown ARK"))
+        })?;
+        Ok(([(*vek).clone(), (*issuer).clone(), (*ark).clone()], product))
+    }
+
+    /// Verify certificates alone (no report): `certs[0]` is the leaf (a VCEK/VLEK, or an
+    /// ASK/ASVK), the rest candidate intermediates. The chain must reach a pinned ARK at `at`
+    /// and survive `crls`.
+    ///
+    /// # Errors
+    /// [`SnpError::NoCertificate`], chain and revocation failures, malformed VEK extensions.
+    pub fn verify_chain(
+        &self,
+        certs: &[Certificate],
+        crls: &[Crl],
+        at: UnixTime,
+        product: Option<Product>,
+    ) -> Result<VerifiedChain, SnpError> {
+        let leaf = certs.first().ok_or(SnpError::NoCertificate)?;
+        let roots = self.anchors.products();
+        let anchors = roots.iter().map(|r| &r.ark);
+        let intermediates = roots
+            .iter()
+            .flat_map(|r| r.asks.iter().chain(r.asvks.iter()))
+            .chain(certs.iter().skip(1));
+        let path = ChainBuilder::new(anchors, intermediates)
+            .build(leaf, at, &mut Budget::default())
+            .map_err(SnpError::pki("vek_chain"))?;
+        check_revocation(&path, crls, at, &mut Budget::default())
+            .map_err(SnpError::pki("revocation"))?;
+        let ark = path.last().copied().ok_or(SnpError::NoCertificate)?;
+        let roots = self.anchors.product_of_ark(ark).ok_or_else(|| {
+            SnpError::EmbeddedRoots(String::from("chain ended at an unknown ARK"))
+        })?;
+        check_product(roots.product, product, "caller")?;
+        let vek = if is_vek_candidate(leaf) {
+            let ext = VekExtensions::from_certificate(leaf)?;
+            check_product(roots.product, ext.product(), "VEK productName")?;
+            Some(ext)
+        } else {
+            None
+        };
+        Ok(VerifiedChain {
+            product: roots.product,
+            chain: path.iter().map(|c| ChainLink::of(c)).collect(),
+            vek,
+            revocation_checked: !crls.is_empty(),
+        })
+    }
+}
+
+/// Pick the VEK: the P-384 certificate of the kind SIGNER_INFO names.
+fn select_vek(certs: &[Certificate], signer: VekKind) -> Result<&Certificate, SnpError> {
+    let mut candidates = certs.iter().filter(|c| is_vek_candidate(c));
+    let first = candidates.next();
+    let second = candidates.next();
+    match (first, second) {
+        (None, _) => Err(SnpError::MissingEndorsementKey {
+            signer: signer.name(),
+        }),
+        // One candidate: its kind is checked against SIGNER_INFO after its chain is verified.
+        (Some(only), None) => Ok(only),
+        (Some(_), Some(_)) => {
+            let mut other_kind = None;
+            for c in certs.iter().filter(|c| is_vek_candidate(c)) {
+                match VekExtensions::from_certificate(c) {
+                    Ok(ext) if ext.kind() == signer => return Ok(c),
+                    Ok(ext) => other_kind = Some(ext.kind()),
+                    Err(_) => {}
+                }
+            }
+            Err(match other_kind {
+                Some(k) => SnpError::SignerMismatch {
+                    report: match signer {
+                        VekKind::Vcek => SigningKey::Vcek,
+                        VekKind::Vlek => SigningKey::Vlek,
+                    },
+                    certificate: k.name(),
+                },
+                None => SnpError::MissingEndorsementKey {
+                    signer: signer.name(),
+                },
+            })
+        }
+    }
+}
+
+/// Azure HCL: REPORT_DATA must be the hash of the runtime data, zero-padded to 64 bytes.
+fn check_hcl_binding(hcl: &HclReport) -> Result<(), SnpError> {
+    let data = hcl.runtime_data();
+    let digest: Vec<u8> = match hcl.hash_type {
+        HclHashType::Sha256 => tessera_pki::sha256(data).to_vec(),
+        HclHashType::Sha384 => tessera_pki::sha384(data).to_vec(),
+        HclHashType::Sha512 => tessera_pki::sha512(data).to_vec(),
+        HclHashType::Unknown(_) => {
+            return Err(SnpError::HclBinding {
+                detail: "unknown report_data_hash_type",
+            });
+        }
+    };
+    let report_data = hcl.report.report_data();
+    let (head, tail) = report_data.split_at(digest.len().min(report_data.len()));
+    if head != digest.as_slice() {
+        return Err(SnpError::HclBinding {
+            detail: "digest differs",
+        });
+    }
+    if tail.iter().any(|b| *b != 0) {
+        return Err(SnpError::HclBinding {
+            detail: "bytes after the digest are not zero",
+        });
+    }
+    Ok(())
+}
+
+pub(crate) fn hex_lower(bytes: &[u8]) -> String {
+    use core::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
