@@ -37,3 +37,22 @@ pub fn normalize_serial(raw: &[u8]) -> &[u8] {
     let first = raw.iter().position(|b| *b != 0).unwrap_or(raw.len());
     raw.get(first..).unwrap_or_default()
 }
+
+/// Fuzz harness: load certificates and CRLs from arbitrary bytes (PEM or DER). Must not panic.
+#[doc(hidden)]
+pub fn fuzz_load(data: &[u8]) {
+    if let Ok(certs) = load_certificates(data) {
+        for c in &certs {
+            let _ = c.check_validity(UnixTime::from_secs(0));
+            let _ = c.serial_hex();
+        }
+        if let Some(leaf) = certs.last() {
+            let _ = ChainBuilder::new(certs.iter().take(1), certs.iter()).build(
+                leaf,
+                UnixTime::from_secs(1_700_000_000),
+                &mut Budget::new(8),
+            );
+        }
+    }
+    let _ = load_crls(data);
+}

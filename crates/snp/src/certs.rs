@@ -277,6 +277,19 @@ pub fn embedded_roots() -> Result<Vec<ProductRoots>, SnpError> {
         .collect()
 }
 
+/// Fuzz harness: parse certificates from arbitrary bytes and decode their AMD extensions.
+/// Must not panic.
+#[doc(hidden)]
+pub fn fuzz_vek_certificate(data: &[u8]) {
+    if let Ok(certs) = load_certificates(data) {
+        for c in &certs {
+            if let Ok(ext) = VekExtensions::from_certificate(c) {
+                let _ = (ext.kind(), ext.product());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

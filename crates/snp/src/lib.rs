@@ -10,6 +10,7 @@ pub mod abi;
 pub mod certs;
 pub mod claims;
 mod error;
+pub mod sim;
 pub mod verify;
 
 pub use error::SnpError;

@@ -1,0 +1,511 @@
+//! Negative tests for every SEV-SNP verification check, on reports signed by the simulator's
+//! fake AMD PKI, plus the positive paths they start from.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::sync::OnceLock;
+
+use tessera::pki::{Certificate, UnixTime};
+use tessera::snp::abi::{AttestationReport, Product, RawReport, TcbParts};
+use tessera::snp::certs::VekKind;
+use tessera::snp::sim::{SimPki, SimVek, VekSpec};
+use tessera::snp::{SnpError, TrustAnchors, Verifier};
+use zerocopy::little_endian::{U32, U64};
+
+const AT: UnixTime = UnixTime::from_secs(1_767_225_600); // 2026-01-01
+
+fn genoa() -> &'static SimPki {
+    static PKI: OnceLock<SimPki> = OnceLock::new();
+    PKI.get_or_init(|| SimPki::new(Product::Genoa).unwrap())
+}
+
+fn turin() -> &'static SimPki {
+    static PKI: OnceLock<SimPki> = OnceLock::new();
+    PKI.get_or_init(|| SimPki::new(Product::Turin).unwrap())
+}
+
+fn genoa_vcek() -> &'static SimVek {
+    static VEK: OnceLock<SimVek> = OnceLock::new();
+    VEK.get_or_init(|| genoa().issue_vek(&VekSpec::vcek(Product::Genoa)).unwrap())
+}
+
+fn verify_with(
+    pki: &SimPki,
+    report: &AttestationReport,
+    certs: &[Certificate],
+) -> Result<tessera::snp::Verified<AttestationReport>, SnpError> {
+    Verifier::new(pki.dangerous_trust_anchors()).verify(report, certs, &[], AT, None)
+}
+
+/// Sign a modified template with the Genoa VCEK and return the failing check.
+fn genoa_check(edit: impl FnOnce(&mut RawReport)) -> &'static str {
+    let vek = genoa_vcek();
+    let mut raw = genoa().report_template(vek);
+    edit(&mut raw);
+    let report = vek.sign(raw).unwrap();
+    verify_with(genoa(), &report, &[vek.certificate().clone()])
+        .unwrap_err()
+        .check()
+}
+
+#[test]
+fn simulated_vcek_report_verifies_only_under_the_dangerous_root() {
+    let vek = genoa_vcek();
+    let report = vek.sign(genoa().report_template(vek)).unwrap();
+    let v = verify_with(genoa(), &report, &[vek.certificate().clone()]).unwrap();
+    assert_eq!(v.verification().product, Product::Genoa);
+    assert_eq!(v.verification().signer, VekKind::Vcek);
+    assert!(v.verification().dangerous_test_root);
+    assert!(!v.verification().chip_id_masked);
+    // AMD's real roots do not know the simulator.
+    let real = Verifier::new(TrustAnchors::amd().unwrap());
+    let err = real
+        .verify(&report, &[vek.certificate().clone()], &[], AT, None)
+        .unwrap_err();
+    assert_eq!(err.check(), "vek_chain");
+    // Nor does another simulated PKI of the same product (same names, other keys).
+    let other = SimPki::new(Product::Genoa).unwrap();
+    assert_eq!(
+        verify_with(&other, &report, &[vek.certificate().clone()])
+            .unwrap_err()
+            .check(),
+        "vek_chain"
+    );
+}
+
+#[test]
+fn report_level_checks_reject() {
+    assert_eq!(
+        genoa_check(|r| r.signature_algo = U32::new(2)),
+        "signature_algo"
+    );
+    assert_eq!(
+        genoa_check(|r| r.signer_info = U32::new(1 << 1)),
+        "signer_info"
+    ); // MASK_CHIP_KEY
+    assert_eq!(
+        genoa_check(|r| r.signer_info = U32::new(7 << 2)),
+        "signer_info"
+    ); // no key
+    assert_eq!(
+        genoa_check(|r| r.signer_info = U32::new(3 << 2)),
+        "signer_info"
+    ); // reserved
+    // SIGNER_INFO says VLEK but the key is a VCEK.
+    assert_eq!(
+        genoa_check(|r| r.signer_info = U32::new(1 << 2)),
+        "signer_info"
+    );
+    // An unknown version cannot even be parsed (so it cannot be signed either).
+    let vek = genoa_vcek();
+    let mut raw = genoa().report_template(vek);
+    raw.version = U32::new(6);
+    assert!(matches!(vek.sign(raw.clone()), Err(SnpError::Parse(_))));
+    assert!(AttestationReport::from_raw(raw).is_err());
+}
+
+#[test]
+fn signature_encoding_and_value_checks_reject() {
+    let vek = genoa_vcek();
+    let good = vek.sign(genoa().report_template(vek)).unwrap();
+    let certs = [vek.certificate().clone()];
+    let check = |edit: &dyn Fn(&mut RawReport)| {
+        let mut raw = good.raw().clone();
+        edit(&mut raw);
+        verify_with(genoa(), &AttestationReport::from_raw(raw).unwrap(), &certs)
+            .unwrap_err()
+            .check()
+    };
+    assert_eq!(check(&|r| r.signature.r[60] = 1), "signature"); // above bit 383
+    assert_eq!(check(&|r| r.signature.s[71] = 1), "signature");
+    assert_eq!(check(&|r| r.signature.reserved[0] = 1), "signature");
+    assert_eq!(check(&|r| r.signature.r[0] ^= 1), "report_signature");
+    assert_eq!(check(&|r| r.measurement[0] ^= 1), "report_signature");
+    assert_eq!(
+        check(&|r| {
+            r.signature.r = [0; 72];
+            r.signature.s = [0; 72];
+        }),
+        "report_signature"
+    );
+}
+
+#[test]
+fn endorsement_selection_checks_reject() {
+    let vek = genoa_vcek();
+    let report = vek.sign(genoa().report_template(vek)).unwrap();
+    assert_eq!(
+        verify_with(genoa(), &report, &[]).unwrap_err().check(),
+        "endorsement"
+    );
+    // Only the ASK: still no VEK.
+    assert_eq!(
+        verify_with(genoa(), &report, &[genoa().ask().clone()])
+            .unwrap_err()
+            .check(),
+        "endorsement"
+    );
+    // A VLEK and a VCEK offered; the report names the VCEK, so the VCEK is used.
+    let vlek = genoa()
+        .issue_vek(&VekSpec::vlek(Product::Genoa, "csp.example"))
+        .unwrap();
+    verify_with(
+        genoa(),
+        &report,
+        &[vlek.certificate().clone(), vek.certificate().clone()],
+    )
+    .unwrap();
+    // Only a VLEK offered for a VCEK-signed report.
+    let err = verify_with(
+        genoa(),
+        &report,
+        &[vlek.certificate().clone(), vlek.certificate().clone()],
+    )
+    .unwrap_err();
+    assert_eq!(err.check(), "signer_info");
+    let err = verify_with(genoa(), &report, &[vlek.certificate().clone()]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SnpError::SignerMismatch { .. } | SnpError::ReportSignature { .. }
+        ),
+        "{err}"
+    );
+}
+
+#[test]
+fn vlek_reports_verify_and_carry_the_csp() {
+    let vlek = genoa()
+        .issue_vek(&VekSpec::vlek(Product::Genoa, "csp.example"))
+        .unwrap();
+    let mut raw = genoa().report_template(&vlek);
+    raw.chip_id = [0; 64];
+    let report = vlek.sign(raw).unwrap();
+    let v = verify_with(genoa(), &report, &[vlek.certificate().clone()]).unwrap();
+    assert_eq!(v.verification().signer, VekKind::Vlek);
+    assert_eq!(v.verification().vek.csp_id.as_deref(), Some("csp.example"));
+}
+
+#[test]
+fn issuer_kind_is_enforced() {
+    // A VCEK issued by the ASVK, and a VLEK issued by the ASK.
+    for mut spec in [
+        VekSpec::vcek(Product::Genoa),
+        VekSpec::vlek(Product::Genoa, "csp"),
+    ] {
+        spec.wrong_issuer = true;
+        let vek = genoa().issue_vek(&spec).unwrap();
+        let report = vek.sign(genoa().report_template(&vek)).unwrap();
+        let err = verify_with(genoa(), &report, &[vek.certificate().clone()]).unwrap_err();
+        assert!(matches!(err, SnpError::IssuerKind { .. }), "{err}");
+    }
+}
+
+#[test]
+fn product_must_agree_everywhere() {
+    // A Milan VCEK (productName) under the Genoa ARK.
+    let mut spec = VekSpec::vcek(Product::Genoa);
+    spec.product_name = Some(String::from("Milan-B0"));
+    let vek = genoa().issue_vek(&spec).unwrap();
+    let report = vek.sign(genoa().report_template(&vek)).unwrap();
+    let err = verify_with(genoa(), &report, &[vek.certificate().clone()]).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SnpError::ProductMismatch {
+                source_b: "VEK productName",
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    // A report whose CPUID says Milan, signed by a Genoa VCEK.
+    assert_eq!(genoa_check(|r| r.cpuid_mod_id = 0x01), "product");
+    // Bergamo/Siena (model 0xA0) is certified under Genoa.
+    let vek = genoa_vcek();
+    let mut raw = genoa().report_template(vek);
+    raw.cpuid_mod_id = 0xA0;
+    verify_with(
+        genoa(),
+        &vek.sign(raw).unwrap(),
+        &[vek.certificate().clone()],
+    )
+    .unwrap();
+    // The caller names another product.
+    let report = vek.sign(genoa().report_template(vek)).unwrap();
+    let verifier = Verifier::new(genoa().dangerous_trust_anchors());
+    let certs = [vek.certificate().clone()];
+    assert_eq!(
+        verifier
+            .verify(&report, &certs, &[], AT, Some(Product::Turin))
+            .unwrap_err()
+            .check(),
+        "product"
+    );
+    verifier
+        .verify(&report, &certs, &[], AT, Some(Product::Genoa))
+        .unwrap();
+    // A v2 report (no CPUID) relies on the chain.
+    let mut raw = genoa().report_template(vek);
+    raw.version = U32::new(2);
+    (raw.cpuid_fam_id, raw.cpuid_mod_id, raw.cpuid_step) = (0, 0, 0);
+    assert_eq!(
+        verifier
+            .verify(&vek.sign(raw).unwrap(), &certs, &[], AT, None)
+            .unwrap()
+            .verification()
+            .product,
+        Product::Genoa
+    );
+}
+
+#[test]
+fn reported_tcb_must_equal_the_certificate_tcb() {
+    let parts = |bl| TcbParts {
+        fmc: None,
+        bootloader: bl,
+        tee: 0,
+        snp: 23,
+        microcode: 72,
+    };
+    assert_eq!(
+        genoa_check(|r| r.reported_tcb = U64::new(parts(8).encode(Product::Genoa).0)),
+        "reported_tcb"
+    );
+    // A reserved byte set in REPORTED_TCB is a mismatch too.
+    assert_eq!(
+        genoa_check(|r| r.reported_tcb = U64::new(parts(9).encode(Product::Genoa).0 | (1 << 24))),
+        "reported_tcb"
+    );
+    // CURRENT_TCB is the policy's business, not verification's.
+    let vek = genoa_vcek();
+    let mut raw = genoa().report_template(vek);
+    raw.current_tcb = U64::new(parts(10).encode(Product::Genoa).0);
+    verify_with(
+        genoa(),
+        &vek.sign(raw).unwrap(),
+        &[vek.certificate().clone()],
+    )
+    .unwrap();
+}
+
+#[test]
+fn chip_id_must_equal_hwid_unless_masked() {
+    assert_eq!(genoa_check(|r| r.chip_id[63] ^= 1), "chip_id");
+    let vek = genoa_vcek();
+    let mut raw = genoa().report_template(vek);
+    raw.chip_id = [0; 64];
+    let v = verify_with(
+        genoa(),
+        &vek.sign(raw).unwrap(),
+        &[vek.certificate().clone()],
+    )
+    .unwrap();
+    assert!(v.verification().chip_id_masked);
+}
+
+#[test]
+fn turin_uses_fmc_and_an_eight_byte_hwid() {
+    let vek = turin().issue_vek(&VekSpec::vcek(Product::Turin)).unwrap();
+    let report = vek.sign(turin().report_template(&vek)).unwrap();
+    let v = verify_with(turin(), &report, &[vek.certificate().clone()]).unwrap();
+    assert_eq!(v.verification().reported_tcb.fmc, Some(1));
+    assert_eq!(v.verification().vek.hwid.as_ref().map(Vec::len), Some(8));
+    // The rest of CHIP_ID is not covered by the 8-byte hwID, but its first 8 bytes are.
+    let mut raw = turin().report_template(&vek);
+    raw.chip_id[3] ^= 1;
+    assert_eq!(
+        verify_with(
+            turin(),
+            &vek.sign(raw).unwrap(),
+            &[vek.certificate().clone()]
+        )
+        .unwrap_err()
+        .check(),
+        "chip_id"
+    );
+    // FMC differs.
+    let mut raw = turin().report_template(&vek);
+    raw.reported_tcb = U64::new(raw.reported_tcb.get() ^ 1);
+    assert_eq!(
+        verify_with(
+            turin(),
+            &vek.sign(raw).unwrap(),
+            &[vek.certificate().clone()]
+        )
+        .unwrap_err()
+        .check(),
+        "reported_tcb"
+    );
+    // A Turin VEK without fmcSPL.
+    let mut spec = VekSpec::vcek(Product::Turin);
+    spec.tcb.fmc = None;
+    let vek = turin().issue_vek(&spec).unwrap();
+    let report = vek.sign(turin().report_template(&vek)).unwrap();
+    assert_eq!(
+        verify_with(turin(), &report, &[vek.certificate().clone()])
+            .unwrap_err()
+            .check(),
+        "vek_extension"
+    );
+}
+
+#[test]
+fn certificate_validity_is_checked_at_the_given_time_even_when_cached() {
+    let mut spec = VekSpec::vcek(Product::Genoa);
+    spec.not_before = UnixTime::from_secs(AT.as_secs() - 1000);
+    spec.not_after = UnixTime::from_secs(AT.as_secs() + 1000);
+    let vek = genoa().issue_vek(&spec).unwrap();
+    let report = vek.sign(genoa().report_template(&vek)).unwrap();
+    let certs = [vek.certificate().clone()];
+    let verifier = Verifier::new(genoa().dangerous_trust_anchors());
+    verifier.verify(&report, &certs, &[], AT, None).unwrap();
+    let late = UnixTime::from_secs(AT.as_secs() + 1001);
+    let early = UnixTime::from_secs(AT.as_secs() - 1001);
+    for t in [late, early] {
+        let err = verifier.verify(&report, &certs, &[], t, None).unwrap_err();
+        assert_eq!(err.check(), "vek_chain", "{err}");
+    }
+    // One second inside the window still verifies (from the cache).
+    verifier
+        .verify(
+            &report,
+            &certs,
+            &[],
+            UnixTime::from_secs(AT.as_secs() + 1000),
+            None,
+        )
+        .unwrap();
+}
+
+#[test]
+fn revocation_by_the_ark_crl() {
+    let vek = genoa_vcek();
+    let report = vek.sign(genoa().report_template(vek)).unwrap();
+    let certs = [vek.certificate().clone()];
+    let verifier = Verifier::new(genoa().dangerous_trust_anchors());
+    let window = |a: i64, b: i64| {
+        (
+            UnixTime::from_secs(AT.as_secs() + a),
+            UnixTime::from_secs(AT.as_secs() + b),
+        )
+    };
+
+    let (t, n) = window(-100, 100);
+    let empty = genoa().ark_crl(&[], t, n).unwrap();
+    let v = verifier
+        .verify(&report, &certs, &[empty], AT, None)
+        .unwrap();
+    assert!(v.verification().revocation_checked);
+
+    let revoked = genoa().ark_crl(&[genoa().ask()], t, n).unwrap();
+    let err = verifier
+        .verify(&report, &certs, &[revoked], AT, None)
+        .unwrap_err();
+    assert_eq!(err.check(), "revocation");
+    assert!(err.to_string().contains("revoked"), "{err}");
+
+    // Stale (one second after nextUpdate) and not yet issued.
+    let (t, n) = window(-100, -1);
+    assert_eq!(
+        verifier
+            .verify(
+                &report,
+                &certs,
+                &[genoa().ark_crl(&[], t, n).unwrap()],
+                AT,
+                None
+            )
+            .unwrap_err()
+            .check(),
+        "revocation"
+    );
+    let (t, n) = window(1, 100);
+    assert_eq!(
+        verifier
+            .verify(
+                &report,
+                &certs,
+                &[genoa().ark_crl(&[], t, n).unwrap()],
+                AT,
+                None
+            )
+            .unwrap_err()
+            .check(),
+        "revocation"
+    );
+
+    // A CRL from another PKI with the same ARK name: its signature fails.
+    let other = SimPki::new(Product::Genoa).unwrap();
+    let (t, n) = window(-100, 100);
+    let forged = other.ark_crl(&[], t, n).unwrap();
+    let err = verifier
+        .verify(&report, &certs, &[forged], AT, None)
+        .unwrap_err();
+    assert_eq!(err.check(), "revocation");
+    // A CRL of another product applies to nothing on the chain.
+    let turin_crl = turin().ark_crl(&[], t, n).unwrap();
+    assert_eq!(
+        verifier
+            .verify(&report, &certs, &[turin_crl], AT, None)
+            .unwrap_err()
+            .check(),
+        "revocation"
+    );
+}
+
+#[test]
+fn supplied_intermediates_must_be_signed_by_the_pinned_ark() {
+    // An impostor PKI's ASK (same subject) supplied beside a VCEK it issued.
+    let other = SimPki::new(Product::Genoa).unwrap();
+    let vek = other.issue_vek(&VekSpec::vcek(Product::Genoa)).unwrap();
+    let report = vek.sign(other.report_template(&vek)).unwrap();
+    let certs = [
+        vek.certificate().clone(),
+        other.ask().clone(),
+        other.ark().clone(),
+    ];
+    assert_eq!(
+        verify_with(genoa(), &report, &certs).unwrap_err().check(),
+        "vek_chain"
+    );
+    // A genuine ASK supplied (not embedded) is accepted when the pinned ARK signed it.
+    let mut roots = genoa().roots();
+    roots.asks.clear();
+    let verifier = Verifier::new(TrustAnchors::dangerous_custom(vec![roots]));
+    let vek = genoa_vcek();
+    let report = vek.sign(genoa().report_template(vek)).unwrap();
+    assert_eq!(
+        verifier
+            .verify(&report, &[vek.certificate().clone()], &[], AT, None)
+            .unwrap_err()
+            .check(),
+        "vek_chain"
+    );
+    verifier
+        .verify(
+            &report,
+            &[vek.certificate().clone(), genoa().ask().clone()],
+            &[],
+            AT,
+            None,
+        )
+        .unwrap();
+}
+
+#[test]
+fn truncated_and_over_long_reports_are_rejected() {
+    let vek = genoa_vcek();
+    let report = vek.sign(genoa().report_template(vek)).unwrap();
+    let bytes = report.as_bytes();
+    assert!(AttestationReport::from_bytes(&bytes[..bytes.len() - 1]).is_err());
+    let mut long = bytes.to_vec();
+    long.push(0);
+    assert!(AttestationReport::from_bytes(&long).is_err());
+    assert!(AttestationReport::from_bytes(&[]).is_err());
+}
