@@ -1,1 +1,269 @@
-fn main() {}
+//! The `tessera` command: inspect, verify and simulate attestation evidence.
+//!
+//! A thin shell: arguments become a validated request, the crates do the work. Exit status:
+//! 0 verified, 1 evidence rejected, 2 usage or I/O error.
+#![forbid(unsafe_code)]
+
+mod output;
+mod sim;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Parser, Subcommand};
+use tessera_pki::{Certificate, Crl, UnixTime, load_certificates, load_crls};
+use tessera_snp::abi::{CertTable, Product, SnpEvidence};
+use tessera_snp::certs::ProductRoots;
+use tessera_snp::{TrustAnchors, Verifier};
+
+/// Largest evidence or certificate file read (bytes).
+const MAX_FILE: u64 = 16 * 1024 * 1024;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "tessera",
+    version,
+    about = "Verify confidential-computing attestation evidence"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Verify evidence against the vendor chain (exit 0 verified, 1 rejected, 2 usage/I/O error).
+    Verify(VerifyArgs),
+    /// Decode evidence without verifying it.
+    Show(ShowArgs),
+    /// Simulate evidence signed by a generated fake vendor PKI.
+    #[command(subcommand)]
+    Sim(SimCommand),
+}
+
+#[derive(Args, Debug)]
+struct VerifyArgs {
+    /// The evidence: a raw SNP report (1184 bytes), an extended report (report + certificate
+    /// table), an Azure HCL report, or a configfs-tsm report folder (outblob, auxblob).
+    evidence: PathBuf,
+    /// Certificates: DER or PEM (VCEK/VLEK, ASK/ASVK, ARK, bundles) or a certificate table.
+    #[arg(long = "certs", value_name = "FILE")]
+    certs: Vec<PathBuf>,
+    /// CRLs (DER or PEM) to apply to the chain; each must be issued by a certificate on it.
+    #[arg(long = "crl", value_name = "FILE")]
+    crls: Vec<PathBuf>,
+    /// Verification time (RFC 3339); default: now.
+    #[arg(long, value_name = "RFC3339")]
+    at: Option<String>,
+    /// The product (milan, genoa, turin); must agree with the chain and the report.
+    #[arg(long, value_name = "PRODUCT")]
+    product: Option<Product>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    /// DANGEROUS: trust this ARK (PEM/DER) instead of AMD's embedded roots. For simulator output
+    /// and tests only.
+    #[arg(long = "dangerous-test-root", value_name = "FILE")]
+    dangerous_test_roots: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct ShowArgs {
+    /// The evidence file or configfs-tsm folder.
+    evidence: PathBuf,
+    /// The product used to decode TCB values when the report does not say (v2 reports).
+    #[arg(long, value_name = "PRODUCT")]
+    product: Option<Product>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum SimCommand {
+    /// Write a simulated SEV-SNP report with its VEK, chain and fake root.
+    Snp(sim::SnpSimArgs),
+}
+
+fn read_bounded(path: &Path) -> Result<Vec<u8>> {
+    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
+    if meta.len() > MAX_FILE {
+        bail!("{}: larger than {MAX_FILE} bytes", path.display());
+    }
+    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+}
+
+/// Evidence bytes as read: either a parsed value, or the parse failure (a rejection, exit 1).
+enum LoadedEvidence {
+    Parsed(SnpEvidence, &'static str),
+    Malformed(tessera_snp::SnpError),
+}
+
+fn load_evidence(path: &Path) -> Result<LoadedEvidence> {
+    let parsed = if path.is_dir() {
+        let outblob = read_bounded(&path.join("outblob"))?;
+        let aux = path.join("auxblob");
+        let auxblob = if aux.is_file() {
+            Some(read_bounded(&aux)?)
+        } else {
+            None
+        };
+        SnpEvidence::from_tsm(&outblob, auxblob.as_deref()).map(|e| (e, "configfs-tsm"))
+    } else {
+        let bytes = read_bounded(path)?;
+        SnpEvidence::parse(&bytes).map(|e| {
+            let kind = match e {
+                SnpEvidence::Report(_) => "report",
+                SnpEvidence::Extended { .. } => "extended-report",
+                SnpEvidence::Hcl(_) => "azure-hcl",
+            };
+            (e, kind)
+        })
+    };
+    Ok(match parsed {
+        Ok((e, kind)) => LoadedEvidence::Parsed(e, kind),
+        Err(e) => LoadedEvidence::Malformed(e.into()),
+    })
+}
+
+/// Certificates from a PEM/DER file, or from an extended-report certificate table.
+fn load_cert_file(path: &Path) -> Result<Vec<Certificate>> {
+    let bytes = read_bounded(path)?;
+    match load_certificates(&bytes) {
+        Ok(certs) => Ok(certs),
+        Err(pem_der) => {
+            let table = CertTable::parse(&bytes)
+                .map_err(|_| pem_der)
+                .with_context(|| {
+                    format!(
+                        "{}: not PEM/DER certificates or a certificate table",
+                        path.display()
+                    )
+                })?;
+            let mut out = Vec::new();
+            for entry in &table.entries {
+                if let Ok(mut certs) = load_certificates(&entry.data) {
+                    out.append(&mut certs);
+                }
+            }
+            Ok(out)
+        }
+    }
+}
+
+fn load_crl_file(path: &Path) -> Result<Vec<Crl>> {
+    load_crls(&read_bounded(path)?).with_context(|| format!("{}: not a CRL", path.display()))
+}
+
+fn parse_at(at: Option<&str>) -> Result<UnixTime> {
+    match at {
+        Some(s) => UnixTime::parse_rfc3339(s).with_context(|| format!("--at {s:?}")),
+        None => Ok(UnixTime::now()),
+    }
+}
+
+fn test_anchors(paths: &[PathBuf], product: Option<Product>) -> Result<TrustAnchors> {
+    let mut roots = Vec::new();
+    for path in paths {
+        for ark in load_cert_file(path)? {
+            let named = ark
+                .subject()
+                .rsplit("ARK-")
+                .next()
+                .and_then(|rest| rest.split([',', ' ']).next())
+                .and_then(|p| p.parse::<Product>().ok());
+            let Some(p) = named.or(product) else {
+                bail!(
+                    "{}: cannot tell the product of {}; pass --product",
+                    path.display(),
+                    ark.subject()
+                );
+            };
+            roots.push(ProductRoots {
+                product: p,
+                ark,
+                asks: Vec::new(),
+                asvks: Vec::new(),
+            });
+        }
+    }
+    eprintln!(
+        "WARNING: --dangerous-test-root: trusting test roots instead of AMD's; never use in production"
+    );
+    Ok(TrustAnchors::dangerous_custom(roots))
+}
+
+fn verify(args: &VerifyArgs) -> Result<ExitCode> {
+    let at = parse_at(args.at.as_deref())?;
+    let mut certs = Vec::new();
+    for path in &args.certs {
+        certs.extend(load_cert_file(path)?);
+    }
+    let mut crls = Vec::new();
+    for path in &args.crls {
+        crls.extend(load_crl_file(path)?);
+    }
+    let anchors = if args.dangerous_test_roots.is_empty() {
+        TrustAnchors::amd()?
+    } else {
+        test_anchors(&args.dangerous_test_roots, args.product)?
+    };
+    let (evidence, kind) = match load_evidence(&args.evidence)? {
+        LoadedEvidence::Parsed(e, kind) => (e, kind),
+        LoadedEvidence::Malformed(err) => {
+            output::print_rejection(None, &err, args.json);
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let verifier = Verifier::new(anchors);
+    match verifier.verify_evidence(evidence, &certs, &crls, at, args.product) {
+        Ok(verified) => {
+            output::print_verified(&verified, kind, args.json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(err) => {
+            output::print_rejection(Some(kind), &err, args.json);
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn show(args: &ShowArgs) -> Result<ExitCode> {
+    match load_evidence(&args.evidence)? {
+        LoadedEvidence::Parsed(e, kind) => {
+            output::print_show(&e, kind, args.product, args.json);
+            Ok(ExitCode::SUCCESS)
+        }
+        LoadedEvidence::Malformed(err) => {
+            output::print_rejection(None, &err, args.json);
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    let result = match &cli.command {
+        Command::Verify(args) => verify(args),
+        Command::Show(args) => show(args),
+        Command::Sim(SimCommand::Snp(args)) => sim::snp(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -22,6 +22,7 @@ pub use cert::{
 pub use chain::{Budget, ChainBuilder, check_revocation, verify_issued_by};
 pub use crl::{Crl, load_crls};
 pub use error::PkiError;
+pub use pem::encode as to_pem;
 pub use time::UnixTime;
 
 /// Most bytes accepted for one certificate or CRL (DER).

@@ -75,6 +75,19 @@ pub(crate) fn decode_all(
     Ok(out)
 }
 
+/// Armour `der` as PEM with `label` (e.g. `CERTIFICATE`), 64 characters a line.
+#[must_use]
+pub fn encode(label: &str, der: &[u8]) -> String {
+    let b64 = data_encoding::BASE64.encode(der);
+    let mut out = format!("-----BEGIN {label}-----\n");
+    for line in b64.as_bytes().chunks(64) {
+        out.push_str(core::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -89,6 +102,12 @@ mod tests {
         assert_eq!(certs, vec![vec![0u8, 1, 2], vec![4u8, 5]]);
         let crls = decode_all(pem.as_bytes(), "X509 CRL", "t").unwrap();
         assert_eq!(crls, vec![vec![3u8]]);
+        let round = decode_all(
+            encode("CERTIFICATE", &[9u8; 100]).as_bytes(),
+            "CERTIFICATE",
+            "t",
+        );
+        assert_eq!(round.unwrap(), vec![vec![9u8; 100]]);
     }
 
     #[test]

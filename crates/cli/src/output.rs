@@ -1,0 +1,189 @@
+//! Rendering results for people (text) and scripts (one JSON object).
+
+use serde_json::{Value, json};
+
+/// `println!` that ignores a closed stdout (`tessera show x | head`) instead of panicking.
+#[macro_export]
+macro_rules! say {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($arg)*);
+    }};
+}
+use tessera_snp::abi::{Product, SnpEvidence};
+use tessera_snp::claims::{ReportClaims, TcbClaim};
+use tessera_snp::{SnpError, Verified};
+
+fn tcb_text(t: &TcbClaim) -> String {
+    match &t.parts {
+        Some(p) => {
+            let fmc = p.fmc.map(|f| format!("fmc {f} ")).unwrap_or_default();
+            format!(
+                "{fmc}bl {} tee {} snp {} ucode {}  ({})",
+                p.bootloader, p.tee, p.snp, p.microcode, t.raw
+            )
+        }
+        None => format!("{} (product unknown)", t.raw),
+    }
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+fn print_claims(c: &ReportClaims) {
+    let p = &c.policy;
+    say!("  version        {}", c.version);
+    say!(
+        "  product        {}",
+        c.product.map_or("unknown", Product::name)
+    );
+    say!("  measurement    {}", c.measurement);
+    say!("  report_data    {}", c.report_data);
+    say!("  host_data      {}", c.host_data);
+    say!("  vmpl           {}", c.vmpl);
+    say!("  guest_svn      {}", c.guest_svn);
+    say!(
+        "  policy         {} (debug {}, smt {}, migrate_ma {}, single_socket {}, abi >= {}.{})",
+        p.raw,
+        yes(p.debug_allowed),
+        yes(p.smt_allowed),
+        yes(p.migrate_ma),
+        yes(p.single_socket),
+        p.abi_major,
+        p.abi_minor
+    );
+    say!(
+        "  platform_info  {} (smt {}, tsme {}, ecc {}, ciphertext_hiding {})",
+        c.platform_info.raw,
+        yes(c.platform_info.smt_enabled),
+        yes(c.platform_info.tsme_enabled),
+        yes(c.platform_info.ecc_enabled),
+        yes(c.platform_info.ciphertext_hiding_enabled)
+    );
+    say!("  reported_tcb   {}", tcb_text(&c.reported_tcb));
+    say!("  current_tcb    {}", tcb_text(&c.current_tcb));
+    say!("  committed_tcb  {}", tcb_text(&c.committed_tcb));
+    say!("  launch_tcb     {}", tcb_text(&c.launch_tcb));
+    say!(
+        "  firmware       {} (committed {})",
+        c.current_version,
+        c.committed_version
+    );
+    say!(
+        "  signing_key    {} (author_key_en {})",
+        c.signing_key,
+        yes(c.author_key_en)
+    );
+    say!("  id_key_digest  {}", c.id_key_digest);
+    say!("  chip_id        {}", c.chip_id);
+    if let Some(cpuid) = &c.cpuid {
+        say!("  cpuid          {cpuid}");
+    }
+    if let (Some(l), Some(cur)) = (&c.launch_mit_vector, &c.current_mit_vector) {
+        say!("  mitigations    launch {l} current {cur}");
+    }
+}
+
+/// Print a successful verification.
+pub(crate) fn print_verified(v: &Verified<SnpEvidence>, kind: &str, as_json: bool) {
+    let ver = v.verification();
+    let claims = ReportClaims::new(v.report(), Some(ver.product));
+    if as_json {
+        let out = json!({
+            "tee": "snp",
+            "verdict": "pass",
+            "evidence_kind": kind,
+            "claims": claims,
+            "verification": ver,
+            "errors": [],
+        });
+        say!("{out}");
+        return;
+    }
+    say!(
+        "PASS  SEV-SNP {kind} verified ({}, signed by {})",
+        ver.product.name(),
+        ver.signer.name()
+    );
+    print_claims(&claims);
+    let chain: Vec<&str> = ver
+        .chain
+        .iter()
+        .map(|l| l.subject.rsplit("CN=").next().unwrap_or(&l.subject))
+        .collect();
+    say!("  chain          {}", chain.join("  <-  "));
+    if let Some(csp) = &ver.vek.csp_id {
+        say!("  vlek csp_id    {csp}");
+    }
+    say!(
+        "  revocation     {}",
+        if ver.revocation_checked {
+            "checked (CRLs applied)"
+        } else {
+            "not checked (no --crl given)"
+        }
+    );
+    if ver.chip_id_masked {
+        say!("  note           CHIP_ID is masked (all zeros): hwID not compared");
+    }
+    if ver.dangerous_test_root {
+        say!("  WARNING        verified under a TEST root, not AMD's");
+    }
+    say!("  verified at    {}", ver.verified_at);
+}
+
+/// Print a rejection (parse failure or failed check).
+pub(crate) fn print_rejection(kind: Option<&str>, err: &SnpError, as_json: bool) {
+    if as_json {
+        let out = json!({
+            "tee": "snp",
+            "verdict": "fail",
+            "evidence_kind": kind,
+            "claims": Value::Null,
+            "errors": [{ "check": err.check(), "message": err.to_string() }],
+        });
+        say!("{out}");
+    } else {
+        say!("FAIL  {} check failed", err.check());
+        say!("  {err}");
+    }
+}
+
+/// Print decoded evidence (unverified).
+pub(crate) fn print_show(e: &SnpEvidence, kind: &str, product: Option<Product>, as_json: bool) {
+    let claims = ReportClaims::new(e.report(), product);
+    let certs: Vec<Value> = e
+        .certs()
+        .map(|t| {
+            t.entries
+                .iter()
+                .map(|en| json!({ "guid": en.guid.to_string(), "kind": format!("{:?}", en.kind()), "len": en.data.len() }))
+                .collect()
+        })
+        .unwrap_or_default();
+    let runtime_data = match e {
+        SnpEvidence::Hcl(h) => Some(String::from_utf8_lossy(h.runtime_data()).into_owned()),
+        _ => None,
+    };
+    if as_json {
+        let out = json!({
+            "tee": "snp",
+            "verified": false,
+            "evidence_kind": kind,
+            "claims": claims,
+            "certificate_table": certs,
+            "hcl_runtime_data": runtime_data,
+        });
+        say!("{out}");
+        return;
+    }
+    say!("SEV-SNP {kind} (NOT verified: use `tessera verify`)");
+    print_claims(&claims);
+    for c in &certs {
+        say!("  cert table     {c}");
+    }
+    if let Some(rt) = runtime_data {
+        say!("  hcl runtime    {} bytes", rt.len());
+    }
+}

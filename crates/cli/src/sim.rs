@@ -1,0 +1,111 @@
+//! `tessera sim snp`: write a report signed by a freshly generated fake AMD PKI.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use tessera_snp::abi::Product;
+use tessera_snp::sim::{SimPki, VekSpec};
+use zerocopy::little_endian::{U32, U64};
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum Signer {
+    Vcek,
+    Vlek,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct SnpSimArgs {
+    /// Output folder (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+    /// REPORT_DATA, exactly 64 bytes as hex.
+    #[arg(long, value_name = "HEX")]
+    report_data: Option<String>,
+    /// MEASUREMENT, exactly 48 bytes as hex.
+    #[arg(long, value_name = "HEX")]
+    measurement: Option<String>,
+    /// HOST_DATA, exactly 32 bytes as hex.
+    #[arg(long, value_name = "HEX")]
+    host_data: Option<String>,
+    /// Guest POLICY as hex (e.g. 0x30000).
+    #[arg(long, value_name = "HEX")]
+    policy: Option<String>,
+    /// VMPL.
+    #[arg(long, default_value_t = 0)]
+    vmpl: u32,
+    /// Product (milan, genoa, turin).
+    #[arg(long, default_value = "genoa")]
+    product: Product,
+    /// Which key signs.
+    #[arg(long, value_enum, default_value = "vcek")]
+    signer: Signer,
+}
+
+fn hex_exact<const N: usize>(name: &str, s: &str) -> Result<[u8; N]> {
+    let bytes =
+        hex::decode(s.trim_start_matches("0x")).with_context(|| format!("--{name}: not hex"))?;
+    let len = bytes.len();
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("--{name}: expected {N} bytes, got {len}"))
+}
+
+fn pem(der: &[u8]) -> String {
+    tessera_pki::to_pem("CERTIFICATE", der)
+}
+
+pub(crate) fn snp(args: &SnpSimArgs) -> Result<ExitCode> {
+    let pki = SimPki::new(args.product)?;
+    let spec = match args.signer {
+        Signer::Vcek => VekSpec::vcek(args.product),
+        Signer::Vlek => VekSpec::vlek(args.product, "simulated-csp.example"),
+    };
+    let vek = pki.issue_vek(&spec)?;
+    let mut raw = pki.report_template(&vek);
+    if let Some(h) = &args.report_data {
+        raw.report_data = hex_exact::<64>("report-data", h)?;
+    }
+    if let Some(h) = &args.measurement {
+        raw.measurement = hex_exact::<48>("measurement", h)?;
+    }
+    if let Some(h) = &args.host_data {
+        raw.host_data = hex_exact::<32>("host-data", h)?;
+    }
+    if let Some(p) = &args.policy {
+        let v = u64::from_str_radix(p.trim_start_matches("0x"), 16).context("--policy: not hex")?;
+        raw.policy = U64::new(v);
+    }
+    if args.vmpl > 3 {
+        bail!("--vmpl: must be 0..=3");
+    }
+    raw.vmpl = U32::new(args.vmpl);
+    if matches!(args.signer, Signer::Vlek) {
+        raw.chip_id = [0; 64];
+    }
+    let report = vek.sign(raw)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let write = |name: &str, data: &[u8]| -> Result<()> {
+        let path = args.out.join(name);
+        std::fs::write(&path, data).with_context(|| format!("writing {}", path.display()))
+    };
+    let (vek_name, intermediate) = match args.signer {
+        Signer::Vcek => ("vcek.der", pki.ask()),
+        Signer::Vlek => ("vlek.der", pki.asvk()),
+    };
+    write("report.bin", report.as_bytes())?;
+    write(vek_name, vek.certificate().der())?;
+    write(
+        "chain.pem",
+        format!("{}{}", pem(intermediate.der()), pem(pki.ark().der())).as_bytes(),
+    )?;
+    write("root.pem", pem(pki.ark().der()).as_bytes())?;
+    let dir = args.out.display();
+    crate::say!("wrote {dir}/report.bin, {dir}/{vek_name}, {dir}/chain.pem, {dir}/root.pem");
+    crate::say!(
+        "verify with: tessera verify {dir}/report.bin --certs {dir}/{vek_name} --certs {dir}/chain.pem --dangerous-test-root {dir}/root.pem"
+    );
+    Ok(ExitCode::SUCCESS)
+}
