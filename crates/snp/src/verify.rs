@@ -33,19 +33,46 @@ impl TrustAnchors {
     /// # Errors
     /// [`SnpError::EmbeddedRoots`] only if the build's embedded files are broken (tested).
     pub fn amd() -> Result<Self, SnpError> {
-        Ok(Self {
-            roots: embedded_roots()?.into(),
-            dangerous: false,
-        })
+        let roots = embedded_roots()?;
+        let checked = Self::checked(roots);
+        // Every embedded ASK/ASVK must verify under its ARK (a build defect otherwise).
+        if checked
+            .roots
+            .iter()
+            .any(|r| r.asks.is_empty() || r.asvks.is_empty())
+        {
+            return Err(SnpError::EmbeddedRoots(String::from(
+                "an embedded ASK/ASVK does not verify",
+            )));
+        }
+        Ok(checked)
     }
 
     /// Trust the given roots instead of AMD's — for simulators and tests only. Anything these
-    /// roots sign verifies, so never feed this from untrusted configuration.
+    /// roots sign verifies, so never feed this from untrusted configuration. Intermediates that
+    /// do not verify under their product's ARK are dropped.
     #[must_use]
     pub fn dangerous_custom(roots: Vec<ProductRoots>) -> Self {
         Self {
-            roots: roots.into(),
             dangerous: true,
+            ..Self::checked(roots)
+        }
+    }
+
+    /// Keep only the intermediates their ARK signed (checked once here, so a chain through a
+    /// built-in intermediate costs one signature check per VEK).
+    fn checked(mut roots: Vec<ProductRoots>) -> Self {
+        for r in &mut roots {
+            let ark = r.ark.clone();
+            let signed = |c: &Certificate| {
+                tessera_pki::verify_issued_by(c, &ark, &mut Budget::default()).is_ok()
+            };
+            r.asks.retain(signed);
+            r.asvks.retain(signed);
+        }
+        Self {
+            roots: roots.into(),
+            dangerous: false,
         }
     }
 
@@ -503,6 +530,20 @@ impl Verifier {
         at: UnixTime,
     ) -> Result<([Certificate; 3], &ProductRoots), SnpError> {
         let roots = self.anchors.products();
+        // Fast path: the VEK's issuer is a built-in intermediate, already verified under its
+        // ARK when the anchors were made; one signature check and the validity windows remain.
+        for r in roots.iter() {
+            for ask in r.asks.iter().chain(r.asvks.iter()) {
+                if ask.subject_der() == leaf.issuer_der()
+                    && tessera_pki::verify_issued_by(leaf, ask, &mut Budget::new(1)).is_ok()
+                {
+                    for c in [leaf, ask, &r.ark] {
+                        c.check_validity(at).map_err(SnpError::pki("vek_chain"))?;
+                    }
+                    return Ok(([leaf.clone(), ask.clone(), r.ark.clone()], r));
+                }
+            }
+        }
         let anchors = roots.iter().map(|r| &r.ark);
         let intermediates = roots
             .iter()
