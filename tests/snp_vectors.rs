@@ -386,3 +386,29 @@ fn the_revoked_genoa_ask_is_rejected_only_with_its_crl() {
     // The current ASK passes the same CRL inside its window.
     verifier.verify_chain(&current_ask, &crl, at, None).unwrap();
 }
+
+/// The embedded AMD roots are the ones in the vector set's `roots/amd` (AMD KDS copies).
+#[test]
+fn embedded_roots_equal_the_published_kds_certificates() {
+    let Some(vectors) = common::vectors() else {
+        return;
+    };
+    for r in TrustAnchors::amd().unwrap().products() {
+        let dir = vectors
+            .join("roots/amd")
+            .join(r.product.name().to_lowercase());
+        for (file, cert) in [
+            ("ark.pem", &r.ark),
+            ("ask.pem", &r.asks[0]),
+            ("asvk.pem", &r.asvks[0]),
+        ] {
+            let published = load_certificates(&std::fs::read(dir.join(file)).unwrap()).unwrap();
+            assert_eq!(
+                published[0].der(),
+                cert.der(),
+                "{}/{file}",
+                r.product.name()
+            );
+        }
+    }
+}

@@ -327,3 +327,71 @@ pub fn issue_crl(spec: &CrlSpec, issuer_key: &IssuerKey) -> Result<Vec<u8>, PkiE
     let sig = issuer_key.sign_x509(&tbs)?;
     Ok(der::seq(&[&tbs, &alg, &der::bits(&sig)]))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Budget, Certificate, Crl, verify_issued_by};
+    use proptest::prelude::*;
+    use std::sync::OnceLock;
+
+    fn key() -> &'static IssuerKey {
+        static KEY: OnceLock<IssuerKey> = OnceLock::new();
+        KEY.get_or_init(|| IssuerKey::generate_ec(PublicKeyKind::EcP256).unwrap())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(48))]
+
+        /// Issue then parse: serial, names, validity and signature survive the round trip.
+        #[test]
+        fn certificate_round_trip(
+            serial in proptest::collection::vec(any::<u8>(), 1..20),
+            nb in -631_152_000i64..4_102_444_800,
+            span in 0i64..1_000_000_000,
+            cn in "[A-Za-z0-9 -]{1,40}",
+        ) {
+            let subject = name(&[("2.5.4.3", &cn)]).unwrap();
+            let spec = CertificateSpec {
+                serial: serial.clone(),
+                issuer: subject.clone(),
+                subject,
+                not_before: UnixTime::from_secs(nb),
+                not_after: UnixTime::from_secs(nb + span),
+                ca: Some(true),
+                extensions: vec![(String::from("1.3.6.1.4.1.3704.1.2"), false, der::ia5("x"))],
+                pss_explicit_trailer: false,
+            };
+            let der = issue_certificate(&spec, &key().spki_der().unwrap(), key()).unwrap();
+            let cert = Certificate::from_der(&der).unwrap();
+            prop_assert_eq!(crate::normalize_serial(cert.serial()), crate::normalize_serial(&serial));
+            prop_assert_eq!(cert.not_before().as_secs(), nb);
+            prop_assert_eq!(cert.not_after().as_secs(), nb + span);
+            prop_assert_eq!(cert.subject(), format!("CN={cn}"));
+            prop_assert_eq!(cert.der(), &der[..]);
+            prop_assert!(verify_issued_by(&cert, &cert, &mut Budget::default()).is_ok());
+            let ext = cert.extension("1.3.6.1.4.1.3704.1.2").unwrap();
+            prop_assert_eq!(&ext.value[..], &der::ia5("x")[..]);
+        }
+
+        /// Issue then parse a CRL: window and revoked serials survive.
+        #[test]
+        fn crl_round_trip(
+            serials in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 1..10), 0..8),
+            this in 0i64..2_000_000_000,
+        ) {
+            let spec = CrlSpec {
+                issuer: name(&[("2.5.4.3", "CA")]).unwrap(),
+                this_update: UnixTime::from_secs(this),
+                next_update: Some(UnixTime::from_secs(this + 86_400)),
+                revoked: serials.clone(),
+            };
+            let crl = Crl::from_der(&issue_crl(&spec, key()).unwrap()).unwrap();
+            prop_assert_eq!(crl.this_update().as_secs(), this);
+            prop_assert_eq!(crl.revoked_serials().len(), serials.len());
+            for s in &serials {
+                prop_assert!(crl.is_revoked(s));
+            }
+        }
+    }
+}

@@ -236,12 +236,11 @@ impl fmt::Debug for Certificate {
 }
 
 pub(crate) fn hex_string(bytes: &[u8]) -> String {
-    use fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
+    if bytes.is_empty() {
+        String::from("00")
+    } else {
+        crate::to_hex(bytes)
     }
-    if s.is_empty() { String::from("00") } else { s }
 }
 
 impl Certificate {

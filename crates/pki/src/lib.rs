@@ -32,6 +32,17 @@ pub const MAX_OBJECTS_PER_INPUT: usize = 64;
 /// Most bytes accepted for one input file holding certificates or CRLs.
 pub const MAX_INPUT_LEN: usize = 4 * 1024 * 1024;
 
+/// Lower-case hex of `bytes` (for messages and JSON).
+#[must_use]
+pub fn to_hex(bytes: &[u8]) -> String {
+    use core::fmt::Write;
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(s, "{b:02x}");
+    }
+    s
+}
+
 /// Normalise a DER INTEGER's content bytes (big-endian) for comparison: strip leading zeros.
 #[must_use]
 pub fn normalize_serial(raw: &[u8]) -> &[u8] {

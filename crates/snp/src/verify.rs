@@ -679,11 +679,4 @@ fn check_hcl_binding(hcl: &HclReport) -> Result<(), SnpError> {
     Ok(())
 }
 
-pub(crate) fn hex_lower(bytes: &[u8]) -> String {
-    use core::fmt::Write;
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        let _ = write!(s, "{b:02x}");
-    }
-    s
-}
+pub(crate) use tessera_pki::to_hex as hex_lower;
