@@ -100,3 +100,59 @@ seed_concat snp_evidence extended__veraison-tsm.bin \
     snp/genoa-v3_veraison-tsm/auxblob.bin
 seed vek_extensions "${veks[@]}"
 seed pki_certificates "${pki[@]}"
+
+# seed_skip TARGET NAME FILE SKIP : one seed that is FILE without its first SKIP bytes (the
+# certification data of a v4 TD quote starts after header 48, body 584, length 4,
+# signature 64, attestation key 64, type 2 and size 4 = 770 bytes).
+seed_skip() {
+    local target=$1 name=$2 rel=$3 skip=$4
+    if [[ ! -f $vectors/$rel ]]; then
+        echo "seed.sh: warning: $rel not found, $name skipped" >&2
+        return 0
+    fi
+    mkdir -p "$corpus/$target"
+    tail -c +$((skip + 1)) "$vectors/$rel" > "$corpus/$target/$name"
+    echo "seeded $target: $name"
+}
+
+# seed_json_member TARGET NAME FILE KEY : the signed body inside a PCS response
+# `{"KEY":{...},"signature":"..."}` (one line, as Intel serves it).
+seed_json_member() {
+    local target=$1 name=$2 rel=$3 key=$4 text
+    if [[ ! -f $vectors/$rel ]]; then
+        echo "seed.sh: warning: $rel not found, $name skipped" >&2
+        return 0
+    fi
+    mkdir -p "$corpus/$target"
+    text=$(cat "$vectors/$rel")
+    text=${text#\{\"$key\":}
+    text=${text%,\"signature\"*}
+    printf '%s' "$text" > "$corpus/$target/$name"
+    echo "seeded $target: $name"
+}
+
+quotes=(
+    tdx/auto-tdx-v4-00806f-2025-06/quote.bin
+    tdx/auto-tdx-v5-td15-90c06f-2025-06/quote.bin
+    tdx/edgeless-tdx-v4-00806f-2023-02/quote.bin
+    tdx/phala-tdx-v4-20a06f-2025-09/quote.bin
+    sgx/auto-sgx-v3-00606a-2025-08/quote.bin
+    sgx/phala-sgx-v3-00a067-2023-11/quote.bin
+)
+bundles=(
+    tdx/auto-tdx-v4-00806f-2025-06/collateral.json
+    tdx/oasis-tdx-v4-c0806f-2024-09/collateral.partial.json
+    sgx/auto-sgx-v3-00606a-2024-05-tcbinfo-v2/collateral.json
+)
+seed tdx_quote "${quotes[@]}"
+seed_skip tdx_cert_data edgeless-v4__cert_data.bin tdx/edgeless-tdx-v4-00806f-2023-02/quote.bin 770
+seed_skip tdx_cert_data phala-v4__cert_data.bin tdx/phala-tdx-v4-20a06f-2025-09/quote.bin 770
+seed collateral_bundle "${bundles[@]}"
+seed_json_member tcb_info auto-tdx__tcbinfo.json \
+    tdx/auto-tdx-v4-00806f-2025-06/collateral/tcbinfov3_00806f050000.json tcbInfo
+seed_json_member tcb_info auto-sgx-v2__tcbinfo.json \
+    sgx/auto-sgx-v3-00606a-2024-05-tcbinfo-v2/collateral/tcb.json tcbInfo
+seed_json_member qe_identity auto-tdx__qe_td.json \
+    tdx/auto-tdx-v4-00806f-2025-06/collateral/qe_td.json enclaveIdentity
+seed_json_member qe_identity auto-sgx__qe.json \
+    sgx/auto-sgx-v3-00606a-2025-08/collateral/sgx_qeidentity_v4.json enclaveIdentity

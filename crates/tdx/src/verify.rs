@@ -1,0 +1,785 @@
+//! Verifying DCAP quotes: the PCK chain to the Intel SGX Root CA, revocation, the QE report and
+//! its binding of the attestation key, the quote signature, the collateral's signatures and
+//! windows, and Intel's TCB status rules.
+//!
+//! Time, trust anchors and collateral are inputs; nothing here does I/O or reads the clock.
+//! Success returns [`Verified`], which only this module can make.
+//!
+//! A [`Verifier`] caches what does not change from quote to quote: verified collateral (keyed by
+//! [`Collateral::digest`]) and verified PCK chains (keyed by the SHA-256 of the chain's bytes), each
+//! with the time window in which every certificate, CRL and collateral item of it is valid.
+//! A repeated quote then costs the two ECDSA verifications it cannot avoid (the QE report by
+//! the PCK key, the quote by the attestation key) plus hashing.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use tessera_pki::{
+    Budget, Certificate, ChainBuilder, Crl, PreparedKey, PublicKeyKind, RawSignatureScheme,
+    UnixTime, sha256,
+};
+
+use crate::TdxError;
+use crate::abi::{INTEL_QE_VENDOR_ID, Quote, QuoteBody, TeeType};
+use crate::collateral::{Collateral, TcbInfoId};
+use crate::pck::PckExtensions;
+use crate::tcb::{self, PlatformTcb, QeTcb, TcbEvaluation, TdTcb};
+
+const INTEL_ROOT_PEM: &[u8] = include_bytes!("../roots/intel_sgx_root_ca.pem");
+
+/// SHA-256 of the embedded Intel SGX Root CA's DER encoding (see `roots/README.md`).
+pub const INTEL_ROOT_SHA256: &str =
+    "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3";
+
+/// The root a [`Verifier`] trusts: the embedded Intel SGX Root CA, or (dangerously) a caller's.
+#[derive(Clone, Debug)]
+pub struct TrustAnchors {
+    root: Arc<Certificate>,
+    dangerous: bool,
+}
+
+impl TrustAnchors {
+    /// The Intel SGX Root CA, built in.
+    ///
+    /// # Errors
+    /// [`TdxError::EmbeddedRoots`] only if the build's embedded file is broken (tested).
+    pub fn intel() -> Result<Self, TdxError> {
+        let certs = tessera_pki::load_certificates(INTEL_ROOT_PEM)
+            .map_err(|e| TdxError::EmbeddedRoots(e.to_string()))?;
+        let [root] = <[Certificate; 1]>::try_from(certs)
+            .map_err(|_| TdxError::EmbeddedRoots(String::from("expected one certificate")))?;
+        if tessera_pki::to_hex(&sha256(root.der())) != INTEL_ROOT_SHA256 {
+            return Err(TdxError::EmbeddedRoots(String::from(
+                "the embedded Intel root does not match its fingerprint",
+            )));
+        }
+        Ok(Self {
+            root: Arc::new(root),
+            dangerous: false,
+        })
+    }
+
+    /// Trust `root` instead of Intel's — for simulators and tests only. Anything this root
+    /// signs verifies, so never feed this from untrusted configuration.
+    #[must_use]
+    pub fn dangerous_custom(root: Certificate) -> Self {
+        Self {
+            root: Arc::new(root),
+            dangerous: true,
+        }
+    }
+
+    /// The root certificate.
+    #[must_use]
+    pub fn root(&self) -> &Certificate {
+        &self.root
+    }
+
+    /// Whether this is a caller-supplied (non-Intel) root.
+    #[must_use]
+    pub fn is_dangerous(&self) -> bool {
+        self.dangerous
+    }
+}
+
+/// Choices a caller makes per verification.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct VerifyOptions {
+    /// Verify collateral that lacks the PCK CRL or the Root CA CRL. The result then says
+    /// `revocation_checked: false`; a CRL that is present is still checked.
+    pub allow_missing_crls: bool,
+}
+
+impl VerifyOptions {
+    /// Set [`VerifyOptions::allow_missing_crls`].
+    #[must_use]
+    pub fn allow_missing_crls(mut self, allow: bool) -> Self {
+        self.allow_missing_crls = allow;
+        self
+    }
+}
+
+/// One certificate of a verified chain, summarised.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ChainLink {
+    /// Subject name.
+    pub subject: String,
+    /// Serial number (hex).
+    pub serial: String,
+    /// notBefore.
+    pub not_before: UnixTime,
+    /// notAfter.
+    pub not_after: UnixTime,
+}
+
+impl ChainLink {
+    fn of(c: &Certificate) -> Self {
+        Self {
+            subject: c.subject().to_owned(),
+            serial: c.serial_hex(),
+            not_before: c.not_before(),
+            not_after: c.not_after(),
+        }
+    }
+}
+
+/// What verification established, beyond the quote bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verification {
+    /// TDX or SGX.
+    pub tee: TeeType,
+    /// Intel's TCB status and what it rests on.
+    pub tcb: TcbEvaluation,
+    /// The PCK certificate's SGX extensions (FMSPC, PCE-ID, platform TCB, ...).
+    pub pck: PckExtensions,
+    /// The PCK chain, leaf first, ending in the trusted root.
+    pub pck_chain: Vec<ChainLink>,
+    /// Whether both the PCK CRL and the Root CA CRL were applied.
+    pub revocation_checked: bool,
+    /// The TCB info's issueDate.
+    pub tcb_info_issue_date: UnixTime,
+    /// The QE identity's issueDate.
+    pub qe_identity_issue_date: UnixTime,
+    /// The end of the window in which all collateral and certificates used are valid.
+    pub valid_until: UnixTime,
+    /// Whether the root is a caller-supplied test root.
+    pub dangerous_root: bool,
+}
+
+/// Evidence that passed verification, with what was established. Only [`Verifier`] makes one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Verified<T> {
+    evidence: T,
+    verification: Verification,
+}
+
+impl<T> Verified<T> {
+    /// The verified evidence.
+    pub fn evidence(&self) -> &T {
+        &self.evidence
+    }
+
+    /// What verification established.
+    pub fn verification(&self) -> &Verification {
+        &self.verification
+    }
+
+    /// Both parts.
+    pub fn into_parts(self) -> (T, Verification) {
+        (self.evidence, self.verification)
+    }
+}
+
+impl Verified<Quote> {
+    /// The verified quote.
+    #[must_use]
+    pub fn quote(&self) -> &Quote {
+        &self.evidence
+    }
+}
+
+/// A time window `[from, until]` with the item that bounds each side, for exact errors.
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    item: &'static str,
+    from_field: &'static str,
+    from: UnixTime,
+    until_field: &'static str,
+    until: UnixTime,
+}
+
+impl Window {
+    fn check(&self, at: UnixTime) -> Result<(), TdxError> {
+        if at < self.from {
+            return Err(TdxError::CollateralWindow {
+                item: self.item,
+                field: self.from_field,
+                bound: self.from,
+                at,
+            });
+        }
+        if at > self.until {
+            return Err(TdxError::CollateralWindow {
+                item: self.item,
+                field: self.until_field,
+                bound: self.until,
+                at,
+            });
+        }
+        Ok(())
+    }
+}
+
+/// A verified PCK chain.
+#[derive(Debug)]
+struct PckEntry {
+    leaf_key: PreparedKey,
+    pck: PckExtensions,
+    leaf_serial: Box<[u8]>,
+    leaf_subject: String,
+    leaf_issuer: String,
+    /// The certificate that issued the PCK (Platform or Processor CA), DER.
+    ca_der: Box<[u8]>,
+    ca_serial: Box<[u8]>,
+    ca_subject: String,
+    links: Vec<ChainLink>,
+    valid_from: UnixTime,
+    valid_until: UnixTime,
+}
+
+/// A CRL whose signature and issuer chain were verified.
+#[derive(Debug)]
+struct VerifiedCrl {
+    crl: Crl,
+    issuer_der: Box<[u8]>,
+}
+
+/// Verified collateral.
+#[derive(Debug)]
+struct CollateralEntry {
+    windows: Vec<Window>,
+    pck_crl: Option<VerifiedCrl>,
+    root_crl: Option<VerifiedCrl>,
+}
+
+const CACHE_CAPACITY: usize = 4096;
+
+/// Verifies DCAP quotes; caches verified collateral and PCK chains. Cheap to share across threads.
+#[derive(Debug)]
+pub struct Verifier {
+    anchors: TrustAnchors,
+    pck_cache: RwLock<HashMap<[u8; 32], Arc<PckEntry>>>,
+    collateral_cache: RwLock<HashMap<[u8; 32], Arc<CollateralEntry>>>,
+}
+
+fn cached<V>(cache: &RwLock<HashMap<[u8; 32], Arc<V>>>, key: &[u8; 32]) -> Option<Arc<V>> {
+    cache.read().ok().and_then(|m| m.get(key).cloned())
+}
+
+fn remember<V>(cache: &RwLock<HashMap<[u8; 32], Arc<V>>>, key: [u8; 32], value: Arc<V>) {
+    if let Ok(mut m) = cache.write() {
+        if m.len() >= CACHE_CAPACITY {
+            m.clear();
+        }
+        m.insert(key, value);
+    }
+}
+
+fn cert_window(item: &'static str, certs: &[&Certificate]) -> Window {
+    let from = certs
+        .iter()
+        .map(|c| c.not_before())
+        .max()
+        .unwrap_or(UnixTime::from_secs(i64::MIN));
+    let until = certs
+        .iter()
+        .map(|c| c.not_after())
+        .min()
+        .unwrap_or(UnixTime::from_secs(i64::MAX));
+    Window {
+        item,
+        from_field: "notBefore",
+        from,
+        until_field: "notAfter",
+        until,
+    }
+}
+
+impl Verifier {
+    /// A verifier trusting `anchors`.
+    #[must_use]
+    pub fn new(anchors: TrustAnchors) -> Self {
+        Self {
+            anchors,
+            pck_cache: RwLock::new(HashMap::new()),
+            collateral_cache: RwLock::new(HashMap::new()),
+        }
+    }
+
+    /// The trust anchors.
+    #[must_use]
+    pub fn anchors(&self) -> &TrustAnchors {
+        &self.anchors
+    }
+
+    /// Parse and verify quote bytes (see [`Verifier::verify`]).
+    ///
+    /// # Errors
+    /// [`TdxError::Parse`], or as [`Verifier::verify`].
+    pub fn verify_bytes(
+        &self,
+        quote: &[u8],
+        collateral: &Collateral,
+        at: UnixTime,
+        options: &VerifyOptions,
+    ) -> Result<Verified<Quote>, TdxError> {
+        let quote = Quote::parse(quote)?;
+        self.verify(&quote, collateral, at, options)
+    }
+
+    /// Verify a TDX or SGX quote against `collateral` at time `at`.
+    ///
+    /// # Errors
+    /// The first failed check, as [`TdxError`] (see [`TdxError::check`]). A TCB level that is
+    /// not found or Revoked is an error; other TCB statuses verify and are reported in
+    /// [`Verification::tcb`] for the policy to judge.
+    pub fn verify(
+        &self,
+        quote: &Quote,
+        collateral: &Collateral,
+        at: UnixTime,
+        options: &VerifyOptions,
+    ) -> Result<Verified<Quote>, TdxError> {
+        let verification = self.verify_quote(quote, collateral, at, options)?;
+        Ok(Verified {
+            evidence: quote.clone(),
+            verification,
+        })
+    }
+
+    fn verify_quote(
+        &self,
+        quote: &Quote,
+        collateral: &Collateral,
+        at: UnixTime,
+        options: &VerifyOptions,
+    ) -> Result<Verification, TdxError> {
+        let header = quote.header();
+        if header.qe_vendor_id != INTEL_QE_VENDOR_ID {
+            return Err(TdxError::QeVendorId(tessera_pki::to_hex(
+                &header.qe_vendor_id,
+            )));
+        }
+        let sig = quote.signature_data();
+        let cert_data = &sig.certification;
+        let mut budget = Budget::new(24);
+
+        // The PCK chain, then the collateral (both cached), then revocation of this PCK.
+        let pck = self.pck_entry(&cert_data.pck_cert_chain, at, &mut budget)?;
+        let coll = self.collateral_entry(collateral, at, &mut budget)?;
+        for w in &coll.windows {
+            w.check(at)?;
+        }
+        // The collateral belongs to this platform and TEE.
+        let tcb_info = collateral.tcb_info().value();
+        let qe_identity = collateral.qe_identity().value();
+        check_tcb_info_binding(quote, tcb_info.id, tcb_info.version)?;
+        if tcb_info.fmspc != pck.pck.fmspc {
+            return Err(TdxError::TcbInfoMismatch {
+                field: "fmspc",
+                expected: tessera_pki::to_hex(&pck.pck.fmspc),
+                actual: tessera_pki::to_hex(&tcb_info.fmspc),
+            });
+        }
+        if tcb_info.pce_id != pck.pck.pce_id {
+            return Err(TdxError::TcbInfoMismatch {
+                field: "pceId",
+                expected: tessera_pki::to_hex(&pck.pck.pce_id),
+                actual: tessera_pki::to_hex(&tcb_info.pce_id),
+            });
+        }
+
+        let revocation_checked = check_pck_revocation(&pck, &coll, options)?;
+
+        // The QE report: signed by the PCK key, binding the attestation key.
+        if !pck
+            .leaf_key
+            .verify(&cert_data.qe_report_bytes(), &cert_data.qe_report_signature)
+        {
+            return Err(TdxError::QeReportSignature);
+        }
+        let mut bound = Vec::with_capacity(64 + cert_data.qe_auth_data.len());
+        bound.extend_from_slice(&sig.attestation_key);
+        bound.extend_from_slice(&cert_data.qe_auth_data);
+        let (hash_part, zero_part) = cert_data.qe_report.report_data.split_at(32);
+        if sha256(&bound) != hash_part {
+            return Err(TdxError::QeReportData {
+                field: "report_data[0..32]",
+            });
+        }
+        if zero_part.iter().any(|&b| b != 0) {
+            return Err(TdxError::QeReportData {
+                field: "report_data[32..64]",
+            });
+        }
+
+        // The quote: signed by the attestation key.
+        let mut point = [0u8; 65];
+        let (tag, xy) = point.split_at_mut(1);
+        tag.copy_from_slice(&[0x04]);
+        xy.copy_from_slice(&sig.attestation_key);
+        let key = PreparedKey::from_point(
+            RawSignatureScheme::EcdsaP256Sha256,
+            PublicKeyKind::EcP256,
+            &point,
+        )
+        .map_err(|_| TdxError::AttestationKey)?;
+        if !key.verify(quote.signed_bytes(), &sig.signature) {
+            return Err(TdxError::QuoteSignature);
+        }
+
+        // Intel's TCB status.
+        let platform = PlatformTcb {
+            comp_svn: pck.pck.tcb.comp_svn,
+            pce_svn: pck.pck.tcb.pce_svn,
+        };
+        let td = td_tcb(quote.body());
+        let qe_report = &cert_data.qe_report;
+        let qe = QeTcb {
+            mr_signer: qe_report.mr_signer,
+            isv_prod_id: qe_report.isv_prod_id,
+            isv_svn: qe_report.isv_svn,
+            misc_select: qe_report.misc_select,
+            attributes: qe_attributes(qe_report),
+        };
+        let tcb = tcb::evaluate(tcb_info, qe_identity, &platform, td.as_ref(), &qe)?;
+
+        let valid_until = coll
+            .windows
+            .iter()
+            .map(|w| w.until)
+            .chain(core::iter::once(pck.valid_until))
+            .min()
+            .unwrap_or(pck.valid_until);
+        Ok(Verification {
+            tee: quote.tee_type(),
+            tcb,
+            pck: pck.pck.clone(),
+            pck_chain: pck.links.clone(),
+            revocation_checked,
+            tcb_info_issue_date: tcb_info.issue_date,
+            qe_identity_issue_date: qe_identity.issue_date,
+            valid_until,
+            dangerous_root: self.anchors.dangerous,
+        })
+    }
+
+    /// The PCK chain of a quote, verified (or from the cache when valid at `at`).
+    fn pck_entry(
+        &self,
+        chain: &[u8],
+        at: UnixTime,
+        budget: &mut Budget,
+    ) -> Result<Arc<PckEntry>, TdxError> {
+        let key = sha256(chain);
+        if let Some(entry) = cached(&self.pck_cache, &key)
+            && entry.valid_from <= at
+            && at <= entry.valid_until
+        {
+            return Ok(entry);
+        }
+        let entry = Arc::new(self.verify_pck_chain(chain, at, budget)?);
+        remember(&self.pck_cache, key, Arc::clone(&entry));
+        Ok(entry)
+    }
+
+    fn verify_pck_chain(
+        &self,
+        chain: &[u8],
+        at: UnixTime,
+        budget: &mut Budget,
+    ) -> Result<PckEntry, TdxError> {
+        let certs = tessera_pki::load_certificates(chain).map_err(TdxError::pki("pck_chain"))?;
+        let (leaf, rest) = certs
+            .split_first()
+            .ok_or_else(|| TdxError::PckChain(String::from("no certificate")))?;
+        let root = self.anchors.root();
+        let path = ChainBuilder::new([root], rest)
+            .build(leaf, at, budget)
+            .map_err(TdxError::pki("pck_chain"))?;
+        let [_, ca, ..] = path.as_slice() else {
+            return Err(TdxError::PckChain(String::from(
+                "the PCK certificate is the root itself",
+            )));
+        };
+        let pck = PckExtensions::from_certificate(leaf)?;
+        let leaf_key = PreparedKey::new(RawSignatureScheme::EcdsaP256Sha256, leaf.public_key())
+            .map_err(|e| TdxError::PckChain(format!("PCK key: {e}")))?;
+        let window = cert_window("pck_chain", &path);
+        Ok(PckEntry {
+            leaf_key,
+            pck,
+            leaf_serial: leaf.serial().into(),
+            leaf_subject: leaf.subject().to_owned(),
+            leaf_issuer: leaf.issuer().to_owned(),
+            ca_der: ca.der().into(),
+            ca_serial: ca.serial().into(),
+            ca_subject: ca.subject().to_owned(),
+            links: path.iter().map(|c| ChainLink::of(c)).collect(),
+            valid_from: window.from,
+            valid_until: window.until,
+        })
+    }
+
+    /// Verified collateral (or from the cache). Windows are checked by the caller at `at`.
+    fn collateral_entry(
+        &self,
+        collateral: &Collateral,
+        at: UnixTime,
+        budget: &mut Budget,
+    ) -> Result<Arc<CollateralEntry>, TdxError> {
+        let key = collateral.digest();
+        if let Some(entry) = cached(&self.collateral_cache, &key)
+            && entry.windows.iter().all(|w| w.check(at).is_ok())
+        {
+            return Ok(entry);
+        }
+        let entry = Arc::new(self.verify_collateral(collateral, at, budget)?);
+        remember(&self.collateral_cache, key, Arc::clone(&entry));
+        Ok(entry)
+    }
+
+    fn verify_collateral(
+        &self,
+        collateral: &Collateral,
+        at: UnixTime,
+        budget: &mut Budget,
+    ) -> Result<CollateralEntry, TdxError> {
+        let root = self.anchors.root();
+        let mut windows = Vec::with_capacity(8);
+        let mut signers: Vec<(&'static str, Certificate)> = Vec::with_capacity(2);
+
+        let items = [
+            (
+                "tcb_info",
+                "tcb_info_chain",
+                collateral.tcb_info().body(),
+                collateral.tcb_info().signature(),
+                collateral.tcb_info_issuer_chain(),
+                collateral.tcb_info().value().issue_date,
+                collateral.tcb_info().value().next_update,
+            ),
+            (
+                "qe_identity",
+                "qe_identity_chain",
+                collateral.qe_identity().body(),
+                collateral.qe_identity().signature(),
+                collateral.qe_identity_issuer_chain(),
+                collateral.qe_identity().value().issue_date,
+                collateral.qe_identity().value().next_update,
+            ),
+        ];
+        for (item, chain_check, body, signature, chain, issue, next) in items {
+            let signer = find_json_signer(item, body, signature, chain, root, budget)?;
+            let path = ChainBuilder::new([root], chain)
+                .build(signer, at, budget)
+                .map_err(TdxError::pki(chain_check))?;
+            windows.push(Window {
+                item,
+                from_field: "issueDate",
+                from: issue,
+                until_field: "nextUpdate",
+                until: next,
+            });
+            windows.push(cert_window(chain_check, &path));
+            signers.push((item, signer.clone()));
+        }
+
+        let root_crl = match collateral.root_ca_crl() {
+            None => None,
+            Some(crl) => {
+                crl.verify_signed_by(root, budget)
+                    .map_err(TdxError::pki("revocation"))?;
+                windows.push(crl_window("root_ca_crl", crl)?);
+                Some(VerifiedCrl {
+                    crl: crl.clone(),
+                    issuer_der: root.der().into(),
+                })
+            }
+        };
+        let pck_crl = match collateral.pck_crl() {
+            None => None,
+            Some(crl) => {
+                let chain = collateral.pck_crl_issuer_chain();
+                let issuer = chain
+                    .iter()
+                    .filter(|c| c.subject_der() == crl.issuer_der())
+                    .find(|c| crl.verify_signed_by(c, budget).is_ok())
+                    .ok_or_else(|| TdxError::Pki {
+                        check: "revocation",
+                        source: tessera_pki::PkiError::CrlBadSignature {
+                            issuer: crl.issuer().to_owned(),
+                        },
+                    })?;
+                let path = ChainBuilder::new([root], chain)
+                    .build(issuer, at, budget)
+                    .map_err(TdxError::pki("pck_crl_chain"))?;
+                windows.push(crl_window("pck_crl", crl)?);
+                windows.push(cert_window("pck_crl_chain", &path));
+                Some(VerifiedCrl {
+                    crl: crl.clone(),
+                    issuer_der: issuer.der().into(),
+                })
+            }
+        };
+        // The collateral signers themselves must not be revoked by the root.
+        if let Some(root_crl) = &root_crl {
+            for (_, signer) in &signers {
+                if root_crl.crl.is_revoked(signer.serial()) {
+                    return Err(TdxError::Revoked {
+                        subject: signer.subject().to_owned(),
+                        serial: signer.serial_hex(),
+                        crl: "root_ca_crl",
+                    });
+                }
+            }
+        }
+        Ok(CollateralEntry {
+            windows,
+            pck_crl,
+            root_crl,
+        })
+    }
+}
+
+fn crl_window(item: &'static str, crl: &Crl) -> Result<Window, TdxError> {
+    let until = crl.next_update().ok_or_else(|| TdxError::Pki {
+        check: "revocation",
+        source: tessera_pki::PkiError::CrlNoNextUpdate {
+            issuer: crl.issuer().to_owned(),
+        },
+    })?;
+    Ok(Window {
+        item,
+        from_field: "thisUpdate",
+        from: crl.this_update(),
+        until_field: "nextUpdate",
+        until,
+    })
+}
+
+/// The certificate of `chain` whose key verifies the JSON signature (by key, not by name).
+fn find_json_signer<'c>(
+    item: &'static str,
+    body: &[u8],
+    signature: &[u8; 64],
+    chain: &'c [Certificate],
+    root: &Certificate,
+    budget: &mut Budget,
+) -> Result<&'c Certificate, TdxError> {
+    for cert in chain {
+        if cert.der() == root.der()
+            || cert.is_self_issued()
+            || cert.public_key().kind() != PublicKeyKind::EcP256
+        {
+            continue;
+        }
+        if budget.remaining() == 0 {
+            return Err(TdxError::pki(item)(tessera_pki::PkiError::BudgetExhausted));
+        }
+        *budget = Budget::new(budget.remaining().saturating_sub(1));
+        let Ok(key) = PreparedKey::new(RawSignatureScheme::EcdsaP256Sha256, cert.public_key())
+        else {
+            continue;
+        };
+        if key.verify(body, signature) {
+            return Ok(cert);
+        }
+    }
+    Err(TdxError::CollateralSignature { item })
+}
+
+/// Revocation of the quote's PCK chain by the verified CRLs. Returns whether both were applied.
+fn check_pck_revocation(
+    pck: &PckEntry,
+    coll: &CollateralEntry,
+    options: &VerifyOptions,
+) -> Result<bool, TdxError> {
+    match &coll.pck_crl {
+        Some(v) => {
+            if v.issuer_der != pck.ca_der {
+                return Err(TdxError::CrlIssuer {
+                    crl_issuer: v.crl.issuer().to_owned(),
+                    pck_issuer: pck.leaf_issuer.clone(),
+                });
+            }
+            if v.crl.is_revoked(&pck.leaf_serial) {
+                return Err(TdxError::Revoked {
+                    subject: pck.leaf_subject.clone(),
+                    serial: tessera_pki::to_hex(tessera_pki::normalize_serial(&pck.leaf_serial)),
+                    crl: "pck_crl",
+                });
+            }
+        }
+        None if !options.allow_missing_crls => {
+            return Err(TdxError::MissingCrl { missing: "pck_crl" });
+        }
+        None => {}
+    }
+    match &coll.root_crl {
+        Some(v) => {
+            debug_assert!(!v.issuer_der.is_empty());
+            if v.crl.is_revoked(&pck.ca_serial) {
+                return Err(TdxError::Revoked {
+                    subject: pck.ca_subject.clone(),
+                    serial: tessera_pki::to_hex(tessera_pki::normalize_serial(&pck.ca_serial)),
+                    crl: "root_ca_crl",
+                });
+            }
+        }
+        None if !options.allow_missing_crls => {
+            return Err(TdxError::MissingCrl {
+                missing: "root_ca_crl",
+            });
+        }
+        None => {}
+    }
+    Ok(coll.pck_crl.is_some() && coll.root_crl.is_some())
+}
+
+/// The TCB info must be for this TEE: "TDX" version 3 for TDX quotes, SGX for SGX quotes.
+fn check_tcb_info_binding(quote: &Quote, id: TcbInfoId, version: u32) -> Result<(), TdxError> {
+    let tdx = quote.body().td().is_some();
+    let (expected, ok) = if tdx {
+        ("TDX", id == TcbInfoId::Tdx)
+    } else {
+        ("SGX", id == TcbInfoId::Sgx)
+    };
+    if !ok {
+        return Err(TdxError::TcbInfoMismatch {
+            field: "id",
+            expected: expected.to_owned(),
+            actual: format!("{id:?}").to_uppercase(),
+        });
+    }
+    if tdx && version != 3 {
+        return Err(TdxError::TcbInfoMismatch {
+            field: "version",
+            expected: String::from("3"),
+            actual: version.to_string(),
+        });
+    }
+    Ok(())
+}
+
+fn td_tcb(body: &QuoteBody) -> Option<TdTcb> {
+    let td = body.td()?;
+    Some(TdTcb {
+        tee_tcb_svn: td.tee_tcb_svn,
+        mr_signer_seam: td.mr_signer_seam,
+        seam_attributes: td.seam_attributes,
+        tee_tcb_svn2: body.td15().map(|t| t.tee_tcb_svn2),
+    })
+}
+
+fn qe_attributes(report: &crate::abi::EnclaveReport) -> [u8; 16] {
+    report.attributes.to_bytes()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn embedded_root_matches_fingerprint() {
+        let anchors = TrustAnchors::intel().unwrap();
+        let root = anchors.root();
+        assert_eq!(tessera_pki::to_hex(&sha256(root.der())), INTEL_ROOT_SHA256);
+        assert!(root.is_self_issued());
+        assert_eq!(root.subject(), root.issuer());
+        assert!(root.subject().contains("Intel SGX Root CA"));
+        tessera_pki::verify_issued_by(root, root, &mut Budget::default()).unwrap();
+        assert!(!anchors.is_dangerous());
+    }
+}
