@@ -6,6 +6,7 @@
 
 mod output;
 mod sim;
+mod tdx;
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -45,7 +46,8 @@ enum Command {
 #[derive(Args, Debug)]
 struct VerifyArgs {
     /// The evidence: a raw SNP report (1184 bytes), an extended report (report + certificate
-    /// table), an Azure HCL report, or a configfs-tsm report folder (outblob, auxblob).
+    /// table), an Azure HCL report, a configfs-tsm report folder (outblob, auxblob), or an
+    /// Intel TDX / SGX DCAP quote.
     evidence: PathBuf,
     /// Certificates: DER or PEM (VCEK/VLEK, ASK/ASVK, ARK, bundles) or a certificate table.
     #[arg(long = "certs", value_name = "FILE")]
@@ -53,6 +55,14 @@ struct VerifyArgs {
     /// CRLs (DER or PEM) to apply to the chain; each must be issued by a certificate on it.
     #[arg(long = "crl", value_name = "FILE")]
     crls: Vec<PathBuf>,
+    /// TDX/SGX: Intel collateral, a bundle JSON (dcap-qvl `QuoteCollateralV3` layout) or a
+    /// folder of Intel PCS responses (TCB info, QE identity, CRLs, issuer chains).
+    #[arg(long, value_name = "FILE|DIR")]
+    collateral: Option<PathBuf>,
+    /// TDX/SGX: verify collateral that lacks the PCK CRL or Root CA CRL (the result then says
+    /// revocation was not checked).
+    #[arg(long)]
+    allow_missing_crls: bool,
     /// Verification time (RFC 3339); default: now.
     #[arg(long, value_name = "RFC3339")]
     at: Option<String>,
@@ -62,8 +72,8 @@ struct VerifyArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
-    /// DANGEROUS: trust this ARK (PEM/DER) instead of AMD's embedded roots. For simulator output
-    /// and tests only.
+    /// DANGEROUS: trust this root (PEM/DER) instead of the embedded vendor roots (an ARK for
+    /// SEV-SNP, a root CA for TDX/SGX). For simulator output and tests only.
     #[arg(long = "dangerous-test-root", value_name = "FILE")]
     dangerous_test_roots: Vec<PathBuf>,
 }
@@ -84,9 +94,11 @@ struct ShowArgs {
 enum SimCommand {
     /// Write a simulated SEV-SNP report with its VEK, chain and fake root.
     Snp(sim::SnpSimArgs),
+    /// Write a simulated TDX (or SGX) quote with its collateral and fake root.
+    Tdx(tdx::TdxSimArgs),
 }
 
-fn read_bounded(path: &Path) -> Result<Vec<u8>> {
+pub(crate) fn read_bounded(path: &Path) -> Result<Vec<u8>> {
     let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
     if meta.len() > MAX_FILE {
         bail!("{}: larger than {MAX_FILE} bytes", path.display());
@@ -128,7 +140,7 @@ fn load_evidence(path: &Path) -> Result<LoadedEvidence> {
 }
 
 /// Certificates from a PEM/DER file, or from an extended-report certificate table.
-fn load_cert_file(path: &Path) -> Result<Vec<Certificate>> {
+pub(crate) fn load_cert_file(path: &Path) -> Result<Vec<Certificate>> {
     let bytes = read_bounded(path)?;
     match load_certificates(&bytes) {
         Ok(certs) => Ok(certs),
@@ -194,8 +206,48 @@ fn test_anchors(paths: &[PathBuf], product: Option<Product>) -> Result<TrustAnch
     Ok(TrustAnchors::dangerous_custom(roots))
 }
 
+/// The evidence file's bytes when it is a DCAP quote.
+fn read_quote(path: &Path) -> Result<Option<Vec<u8>>> {
+    if path.is_dir() {
+        return Ok(None);
+    }
+    let bytes = read_bounded(path)?;
+    Ok(tdx::is_quote(&bytes).then_some(bytes))
+}
+
 fn verify(args: &VerifyArgs) -> Result<ExitCode> {
     let at = parse_at(args.at.as_deref())?;
+    if let Some(quote) = read_quote(&args.evidence)? {
+        if !args.certs.is_empty() || !args.crls.is_empty() || args.product.is_some() {
+            bail!(
+                "--certs, --crl and --product are for SEV-SNP; a quote carries its PCK chain and takes CRLs from --collateral"
+            );
+        }
+        let [root] = args.dangerous_test_roots.as_slice() else {
+            if args.dangerous_test_roots.len() > 1 {
+                bail!("--dangerous-test-root: a quote takes one root");
+            }
+            return tdx::verify(
+                &quote,
+                args.collateral.as_deref(),
+                None,
+                args.allow_missing_crls,
+                at,
+                args.json,
+            );
+        };
+        return tdx::verify(
+            &quote,
+            args.collateral.as_deref(),
+            Some(root),
+            args.allow_missing_crls,
+            at,
+            args.json,
+        );
+    }
+    if args.collateral.is_some() || args.allow_missing_crls {
+        bail!("--collateral and --allow-missing-crls are for TDX/SGX quotes");
+    }
     let mut certs = Vec::new();
     for path in &args.certs {
         certs.extend(load_cert_file(path)?);
@@ -230,6 +282,9 @@ fn verify(args: &VerifyArgs) -> Result<ExitCode> {
 }
 
 fn show(args: &ShowArgs) -> Result<ExitCode> {
+    if let Some(quote) = read_quote(&args.evidence)? {
+        return Ok(tdx::show(&quote, args.json));
+    }
     match load_evidence(&args.evidence)? {
         LoadedEvidence::Parsed(e, kind) => {
             output::print_show(&e, kind, args.product, args.json);
@@ -258,6 +313,7 @@ fn main() -> ExitCode {
         Command::Verify(args) => verify(args),
         Command::Show(args) => show(args),
         Command::Sim(SimCommand::Snp(args)) => sim::snp(args),
+        Command::Sim(SimCommand::Tdx(args)) => tdx::sim(args),
     };
     match result {
         Ok(code) => code,

@@ -1,0 +1,371 @@
+//! `tessera verify` / `show` for Intel TDX and SGX DCAP quotes, and `tessera sim tdx`.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, ValueEnum};
+use serde_json::{Value, json};
+use tessera_pki::UnixTime;
+use tessera_tdx::abi::Quote;
+use tessera_tdx::claims::{QuoteClaims, VerificationClaims};
+use tessera_tdx::collateral::{Collateral, TcbStatus};
+use tessera_tdx::sim::{CollateralSpec, PlatformSpec, QuoteSpec, SimPcs};
+use tessera_tdx::{TdxError, TrustAnchors, Verified, Verifier, VerifyOptions};
+
+use crate::say;
+
+/// Largest number of files read from a collateral folder.
+const MAX_COLLATERAL_FILES: usize = 64;
+
+/// Whether `bytes` look like a DCAP quote: version 3, 4 or 5 and attestation key type 2
+/// (an SEV-SNP report starts with a u32 version, so its bytes 2..4 are zero).
+pub(crate) fn is_quote(bytes: &[u8]) -> bool {
+    matches!(bytes, [3..=5, 0, 2, 0, ..]) && bytes.len() > 48
+}
+
+/// Collateral from a bundle JSON file or a folder of Intel PCS responses.
+pub(crate) fn load_collateral(path: &Path) -> Result<Collateral> {
+    if path.is_dir() {
+        let mut files = Vec::new();
+        let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
+            .with_context(|| format!("reading {}", path.display()))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file())
+            .collect();
+        entries.sort();
+        if entries.len() > MAX_COLLATERAL_FILES {
+            bail!("{}: more than {MAX_COLLATERAL_FILES} files", path.display());
+        }
+        for p in entries {
+            let name = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            files.push((name, crate::read_bounded(&p)?));
+        }
+        Collateral::from_pcs_files(&files)
+            .with_context(|| format!("{}: not a collateral folder", path.display()))
+    } else {
+        let bytes = crate::read_bounded(path)?;
+        Collateral::from_bundle_json(&bytes)
+            .with_context(|| format!("{}: not a collateral bundle", path.display()))
+    }
+}
+
+fn tee_name(quote: &Quote) -> &'static str {
+    if quote.body().td().is_some() {
+        "tdx"
+    } else {
+        "sgx"
+    }
+}
+
+/// Verify a quote (already read) and print the result.
+pub(crate) fn verify(
+    bytes: &[u8],
+    collateral: Option<&Path>,
+    test_root: Option<&Path>,
+    allow_missing_crls: bool,
+    at: UnixTime,
+    as_json: bool,
+) -> Result<ExitCode> {
+    let Some(collateral_path) = collateral else {
+        bail!("a TDX/SGX quote needs --collateral FILE|DIR (Intel collateral for its FMSPC)");
+    };
+    let collateral = load_collateral(collateral_path)?;
+    let anchors = match test_root {
+        None => TrustAnchors::intel()?,
+        Some(path) => {
+            let certs = crate::load_cert_file(path)?;
+            let [root] = <[tessera_pki::Certificate; 1]>::try_from(certs).map_err(|c| {
+                anyhow::anyhow!(
+                    "{}: expected one root certificate, got {}",
+                    path.display(),
+                    c.len()
+                )
+            })?;
+            eprintln!(
+                "WARNING: --dangerous-test-root: trusting a test root instead of Intel's; never use in production"
+            );
+            TrustAnchors::dangerous_custom(root)
+        }
+    };
+    let quote = match Quote::parse(bytes) {
+        Ok(q) => q,
+        Err(e) => {
+            print_rejection(None, &TdxError::from(e), as_json);
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let options = VerifyOptions::default().allow_missing_crls(allow_missing_crls);
+    let verifier = Verifier::new(anchors);
+    match verifier.verify(&quote, &collateral, at, &options) {
+        Ok(v) => {
+            print_verified(&v, at, as_json);
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            print_rejection(Some(&quote), &e, as_json);
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn print_td(c: &QuoteClaims) {
+    if let Some(td) = &c.td {
+        say!("  mr_td          {}", td.mr_td);
+        for (i, r) in td.rtmr.iter().enumerate() {
+            say!("  rtmr{i}          {r}");
+        }
+        say!("  report_data    {}", td.report_data);
+        say!(
+            "  td_attributes  {} (debug {}, sept_ve_disable {})",
+            td.td_attributes.raw,
+            yes(td.td_attributes.debug),
+            yes(td.td_attributes.sept_ve_disable)
+        );
+        say!("  xfam           {}", td.xfam);
+        say!("  mr_config_id   {}", td.mr_config_id);
+        say!("  mr_owner       {}", td.mr_owner);
+        say!("  mr_seam        {}", td.mr_seam);
+        say!("  tee_tcb_svn    {}", td.tee_tcb_svn);
+        if let Some(s) = &td.mr_service_td {
+            say!("  mr_service_td  {s}");
+        }
+    }
+    if let Some(e) = &c.enclave {
+        say!("  mr_enclave     {}", e.mr_enclave);
+        say!("  mr_signer      {}", e.mr_signer);
+        say!("  isv_prod_id    {}  isv_svn {}", e.isv_prod_id, e.isv_svn);
+        say!("  attributes     {} (debug {})", e.attributes, yes(e.debug));
+        say!("  report_data    {}", e.report_data);
+    }
+    say!(
+        "  qe             isv_svn {} mr_signer {}",
+        c.qe.isv_svn,
+        c.qe.mr_signer
+    );
+}
+
+fn yes(b: bool) -> &'static str {
+    if b { "yes" } else { "no" }
+}
+
+fn print_verified(v: &Verified<Quote>, at: UnixTime, as_json: bool) {
+    let claims = QuoteClaims::new(v.quote());
+    let ver = VerificationClaims::new(v.verification());
+    if as_json {
+        let out = json!({
+            "tee": claims.tee,
+            "verdict": "pass",
+            "tcb_status": ver.tcb_status,
+            "advisory_ids": ver.advisory_ids,
+            "claims": claims,
+            "verification": ver,
+            "errors": [],
+        });
+        say!("{out}");
+        return;
+    }
+    say!(
+        "PASS  {} quote v{} verified, TCB status {}{}",
+        claims.tee.to_uppercase(),
+        claims.version,
+        ver.tcb_status,
+        if ver.td_relaunch_advised {
+            " (TD relaunch advised)"
+        } else {
+            ""
+        }
+    );
+    print_td(&claims);
+    say!(
+        "  tcb            platform {}, module {}, qe {}; tcbDate {}; evaluation data {}",
+        ver.platform_tcb_status,
+        ver.tdx_module_tcb_status.unwrap_or("-"),
+        ver.qe_tcb_status,
+        ver.tcb_date,
+        ver.tcb_evaluation_data_number
+    );
+    if !ver.advisory_ids.is_empty() {
+        say!("  advisories     {}", ver.advisory_ids.join(", "));
+    }
+    for b in &ver.behind {
+        say!(
+            "  behind         {} is {}, newest level has {}",
+            b.component,
+            b.actual,
+            b.latest
+        );
+    }
+    say!("  fmspc          {}  pce_id {}", ver.fmspc, ver.pce_id);
+    say!("  pck chain      {}", ver.pck_chain.join("  <-  "));
+    say!(
+        "  revocation     {}",
+        if ver.revocation_checked {
+            "checked (PCK CRL and Root CA CRL applied)"
+        } else {
+            "NOT checked (collateral without CRLs, --allow-missing-crls)"
+        }
+    );
+    if ver.dangerous_root {
+        say!("  WARNING        verified under a TEST root, not Intel's");
+    }
+    say!("  collateral     valid until {}", ver.valid_until);
+    say!("  verified at    {at}");
+}
+
+fn print_rejection(quote: Option<&Quote>, err: &TdxError, as_json: bool) {
+    if as_json {
+        let tcb_status = err.tcb_status_name();
+        let advisories: Vec<String> = match err {
+            TdxError::Tcb(tessera_tdx::tcb::TcbError::Revoked { advisory_ids, .. }) => {
+                advisory_ids.clone()
+            }
+            _ => Vec::new(),
+        };
+        let out = json!({
+            "tee": quote.map_or("tdx", tee_name),
+            "verdict": "fail",
+            "tcb_status": tcb_status,
+            "advisory_ids": advisories,
+            "claims": Value::Null,
+            "errors": [{ "check": err.check(), "message": err.to_string() }],
+        });
+        say!("{out}");
+    } else {
+        say!("FAIL  {} check failed", err.check());
+        say!("  {err}");
+    }
+}
+
+/// Decode a quote without verifying it.
+pub(crate) fn show(bytes: &[u8], as_json: bool) -> ExitCode {
+    let quote = match Quote::parse(bytes) {
+        Ok(q) => q,
+        Err(e) => {
+            print_rejection(None, &TdxError::from(e), as_json);
+            return ExitCode::from(1);
+        }
+    };
+    let claims = QuoteClaims::new(&quote);
+    if as_json {
+        let out = json!({ "tee": claims.tee, "verified": false, "claims": claims });
+        say!("{out}");
+    } else {
+        say!(
+            "{} quote v{} body type {} (NOT verified: use `tessera verify --collateral ...`)",
+            claims.tee.to_uppercase(),
+            claims.version,
+            claims.body_type
+        );
+        print_td(&claims);
+        if claims.trailing_padding > 0 {
+            say!(
+                "  padding        {} zero bytes after the signature data",
+                claims.trailing_padding
+            );
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum Body {
+    /// v4 quote, TD 1.0 body.
+    Td10,
+    /// v5 quote, TD 1.5 body.
+    Td15,
+    /// v3 SGX quote.
+    Sgx,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct TdxSimArgs {
+    /// Output folder (created if missing).
+    #[arg(long)]
+    out: PathBuf,
+    /// REPORTDATA, exactly 64 bytes as hex.
+    #[arg(long, value_name = "HEX")]
+    report_data: Option<String>,
+    /// MRTD, exactly 48 bytes as hex.
+    #[arg(long, value_name = "HEX")]
+    mr_td: Option<String>,
+    /// RTMR value, `N=HEX` with N in 0..=3 and 48 bytes of hex; repeatable.
+    #[arg(long, value_name = "N=HEX")]
+    rtmr: Vec<String>,
+    /// The TCB status the collateral gives the platform (Intel's names, e.g. OutOfDate).
+    #[arg(long, value_name = "STATUS", default_value = "UpToDate")]
+    tcb_status: String,
+    /// Quote body.
+    #[arg(long, value_enum, default_value = "td10")]
+    body: Body,
+}
+
+fn hex_exact<const N: usize>(name: &str, s: &str) -> Result<[u8; N]> {
+    let bytes =
+        hex::decode(s.trim_start_matches("0x")).with_context(|| format!("--{name}: not hex"))?;
+    let len = bytes.len();
+    bytes
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("--{name}: expected {N} bytes, got {len}"))
+}
+
+/// `tessera sim tdx`.
+pub(crate) fn sim(args: &TdxSimArgs) -> Result<ExitCode> {
+    let mut spec = match args.body {
+        Body::Td10 => QuoteSpec::tdx(),
+        Body::Td15 => QuoteSpec::tdx15(),
+        Body::Sgx => QuoteSpec::sgx(),
+    };
+    if let Some(h) = &args.report_data {
+        spec.report_data = hex_exact::<64>("report-data", h)?;
+    }
+    if let Some(h) = &args.mr_td {
+        spec.mr_td = hex_exact::<48>("mr-td", h)?;
+    }
+    for r in &args.rtmr {
+        let (n, h) = r
+            .split_once('=')
+            .with_context(|| format!("--rtmr {r:?}: want N=HEX"))?;
+        let n: usize = n
+            .parse()
+            .with_context(|| format!("--rtmr {r:?}: N is 0..=3"))?;
+        let slot = spec
+            .rtmr
+            .get_mut(n)
+            .with_context(|| format!("--rtmr {r:?}: N is 0..=3"))?;
+        *slot = hex_exact::<48>("rtmr", h)?;
+    }
+    let status =
+        TcbStatus::parse(&args.tcb_status).map_err(|e| anyhow::anyhow!("--tcb-status: {e}"))?;
+    let pcs = SimPcs::new()?;
+    let platform = PlatformSpec::default();
+    let pck = pcs.issue_pck(&platform)?;
+    let quote = pcs.quote(&pck, &spec)?;
+    // Collateral issued a day ago and valid for 30 days, so `verify` works without --at.
+    let mut collateral_spec = CollateralSpec::matching(&platform, &spec, status);
+    let now = UnixTime::now().as_secs();
+    collateral_spec.issue_date = UnixTime::from_secs(now - 86_400);
+    collateral_spec.next_update = UnixTime::from_secs(now + 29 * 86_400);
+    let collateral = pcs.collateral_json(&collateral_spec)?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("creating {}", args.out.display()))?;
+    let write = |name: &str, data: &[u8]| -> Result<()> {
+        let path = args.out.join(name);
+        std::fs::write(&path, data).with_context(|| format!("writing {}", path.display()))
+    };
+    write("quote.bin", &quote.to_bytes())?;
+    write("collateral.json", collateral.as_bytes())?;
+    write(
+        "root.pem",
+        tessera_pki::to_pem("CERTIFICATE", pcs.root().der()).as_bytes(),
+    )?;
+    let dir = args.out.display();
+    say!("wrote {dir}/quote.bin, {dir}/collateral.json, {dir}/root.pem");
+    say!(
+        "verify with: tessera verify {dir}/quote.bin --collateral {dir}/collateral.json --dangerous-test-root {dir}/root.pem"
+    );
+    Ok(ExitCode::SUCCESS)
+}
