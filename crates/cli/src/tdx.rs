@@ -61,6 +61,15 @@ fn tee_name(quote: &Quote) -> &'static str {
     }
 }
 
+/// The TEE a quote that did not parse claims to be, from its header's `TEE Type` field
+/// (0 SGX, 0x81 TDX); "tdx" when the header does not say.
+fn tee_of_header(bytes: &[u8]) -> &'static str {
+    match bytes.get(4..8) {
+        Some([0, 0, 0, 0]) => "sgx",
+        _ => "tdx",
+    }
+}
+
 /// Verify a quote (already read) and print the result.
 pub(crate) fn verify(
     bytes: &[u8],
@@ -94,7 +103,7 @@ pub(crate) fn verify(
     let quote = match Quote::parse(bytes) {
         Ok(q) => q,
         Err(e) => {
-            print_rejection(None, &TdxError::from(e), as_json);
+            print_rejection(tee_of_header(bytes), &TdxError::from(e), as_json);
             return Ok(ExitCode::from(1));
         }
     };
@@ -106,7 +115,7 @@ pub(crate) fn verify(
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            print_rejection(Some(&quote), &e, as_json);
+            print_rejection(tee_name(&quote), &e, as_json);
             Ok(ExitCode::from(1))
         }
     }
@@ -209,14 +218,14 @@ fn print_verified(v: &Verified<Quote>, at: UnixTime, as_json: bool) {
             "NOT checked (collateral without CRLs, --allow-missing-crls)"
         }
     );
-    if ver.dangerous_root {
+    if ver.dangerous_test_root {
         say!("  WARNING        verified under a TEST root, not Intel's");
     }
     say!("  collateral     valid until {}", ver.valid_until);
     say!("  verified at    {at}");
 }
 
-fn print_rejection(quote: Option<&Quote>, err: &TdxError, as_json: bool) {
+fn print_rejection(tee: &str, err: &TdxError, as_json: bool) {
     if as_json {
         let tcb_status = err.tcb_status_name();
         let advisories: Vec<String> = match err {
@@ -226,7 +235,7 @@ fn print_rejection(quote: Option<&Quote>, err: &TdxError, as_json: bool) {
             _ => Vec::new(),
         };
         let out = json!({
-            "tee": quote.map_or("tdx", tee_name),
+            "tee": tee,
             "verdict": "fail",
             "tcb_status": tcb_status,
             "advisory_ids": advisories,
@@ -237,6 +246,9 @@ fn print_rejection(quote: Option<&Quote>, err: &TdxError, as_json: bool) {
     } else {
         say!("FAIL  {} check failed", err.check());
         say!("  {err}");
+        if let Some(status) = err.tcb_status_name() {
+            say!("  tcb status     {status} (Intel's terminal result)");
+        }
     }
 }
 
@@ -245,7 +257,7 @@ pub(crate) fn show(bytes: &[u8], as_json: bool) -> ExitCode {
     let quote = match Quote::parse(bytes) {
         Ok(q) => q,
         Err(e) => {
-            print_rejection(None, &TdxError::from(e), as_json);
+            print_rejection(tee_of_header(bytes), &TdxError::from(e), as_json);
             return ExitCode::from(1);
         }
     };
@@ -319,6 +331,9 @@ pub(crate) fn sim(args: &TdxSimArgs) -> Result<ExitCode> {
         Body::Td15 => QuoteSpec::tdx15(),
         Body::Sgx => QuoteSpec::sgx(),
     };
+    if matches!(args.body, Body::Sgx) && (args.mr_td.is_some() || !args.rtmr.is_empty()) {
+        bail!("--mr-td and --rtmr are TD measurements; --body sgx has neither");
+    }
     if let Some(h) = &args.report_data {
         spec.report_data = hex_exact::<64>("report-data", h)?;
     }

@@ -227,7 +227,7 @@ pub struct VerificationClaims {
     /// PCK chain subjects, leaf first.
     pub pck_chain: Vec<String>,
     /// A test root was trusted.
-    pub dangerous_root: bool,
+    pub dangerous_test_root: bool,
 }
 
 impl VerificationClaims {
@@ -261,7 +261,7 @@ impl VerificationClaims {
             revocation_checked: v.revocation_checked,
             valid_until: v.valid_until.to_string(),
             pck_chain: v.pck_chain.iter().map(|l| l.subject.clone()).collect(),
-            dangerous_root: v.dangerous_root,
+            dangerous_test_root: v.dangerous_root,
         }
     }
 }

@@ -56,6 +56,15 @@ pub enum TdxError {
     /// The quote signature does not verify under the attestation key.
     #[error("quote_signature: the quote does not verify under its attestation key")]
     QuoteSignature,
+    /// A collateral signer (TCB Signing certificate, PCK CRL issuer) is not where Intel's PKI
+    /// puts it: directly under the root.
+    #[error("{check}: {detail}")]
+    SignerPath {
+        /// `tcb_info_chain`, `qe_identity_chain` or `pck_crl_chain`.
+        check: &'static str,
+        /// What was found.
+        detail: String,
+    },
     /// A collateral item's signature does not verify under its issuer chain.
     #[error("{item}_signature: not signed by a certificate of its issuer chain")]
     CollateralSignature {
@@ -129,7 +138,7 @@ impl TdxError {
             Self::Parse(_) => "parse",
             Self::Collateral(_) => "collateral",
             Self::PckExtension(_) => "pck_extension",
-            Self::Pki { check, .. } => check,
+            Self::Pki { check, .. } | Self::SignerPath { check, .. } => check,
             Self::Tcb(e) => e.check(),
             Self::QeVendorId(_) => "qe_vendor_id",
             Self::PckChain(_) => "pck_chain",

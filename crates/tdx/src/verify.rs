@@ -488,9 +488,11 @@ impl Verifier {
         let path = ChainBuilder::new([root], rest)
             .build(leaf, at, budget)
             .map_err(TdxError::pki("pck_chain"))?;
-        let [_, ca, ..] = path.as_slice() else {
-            return Err(TdxError::PckChain(String::from(
-                "the PCK certificate is the root itself",
+        // Intel's shape: PCK → PCK Platform/Processor CA → root, nothing shorter or longer.
+        let [_, ca, _] = path.as_slice() else {
+            return Err(TdxError::PckChain(format!(
+                "the PCK certificate is {} certificates from the root, expected 2 (PCK CA, root)",
+                path.len().saturating_sub(1)
             )));
         };
         let pck = PckExtensions::from_certificate(leaf)?;
@@ -565,6 +567,19 @@ impl Verifier {
             let path = ChainBuilder::new([root], chain)
                 .build(signer, at, budget)
                 .map_err(TdxError::pki(chain_check))?;
+            // Only a certificate the root issued directly (Intel's TCB Signing certificate)
+            // signs collateral: a PCK key, which lives in a platform, must never be able to
+            // vouch for TCB levels.
+            if path.len() != 2 {
+                return Err(TdxError::SignerPath {
+                    check: chain_check,
+                    detail: format!(
+                        "{} is {} certificates from the root; collateral signers are issued by the root itself",
+                        signer.subject(),
+                        path.len().saturating_sub(1)
+                    ),
+                });
+            }
             windows.push(Window {
                 item,
                 from_field: "issueDate",
@@ -605,6 +620,15 @@ impl Verifier {
                 let path = ChainBuilder::new([root], chain)
                     .build(issuer, at, budget)
                     .map_err(TdxError::pki("pck_crl_chain"))?;
+                if path.len() != 2 {
+                    return Err(TdxError::SignerPath {
+                        check: "pck_crl_chain",
+                        detail: format!(
+                            "the PCK CRL issuer {} is not a CA issued by the root",
+                            issuer.subject()
+                        ),
+                    });
+                }
                 windows.push(crl_window("pck_crl", crl)?);
                 windows.push(cert_window("pck_crl_chain", &path));
                 Some(VerifiedCrl {
@@ -661,6 +685,7 @@ fn find_json_signer<'c>(
     for cert in chain {
         if cert.der() == root.der()
             || cert.is_self_issued()
+            || cert.basic_constraints_ca() == Some(true)
             || cert.public_key().kind() != PublicKeyKind::EcP256
         {
             continue;
