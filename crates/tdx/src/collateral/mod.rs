@@ -148,29 +148,7 @@ pub(crate) mod tests {
         pub(crate) bundle: PathBuf,
     }
 
-    /// The shared vectors folder, or `None` (with a notice) when it is absent outside CI.
-    pub(crate) fn vectors_dir() -> Option<PathBuf> {
-        let dir = std::env::var_os("TESSERA_VECTORS").map_or_else(
-            || {
-                PathBuf::from(concat!(
-                    env!("CARGO_MANIFEST_DIR"),
-                    "/../../../shared/vectors"
-                ))
-            },
-            PathBuf::from,
-        );
-        if dir.is_dir() {
-            Some(dir)
-        } else if std::env::var_os("CI").is_some() {
-            panic!(
-                "vectors folder {} missing (set TESSERA_VECTORS)",
-                dir.display()
-            );
-        } else {
-            eprintln!("notice: vectors folder {} missing; skipping", dir.display());
-            None
-        }
-    }
+    pub(crate) use crate::abi::quote::tests::vectors_dir;
 
     pub(crate) fn read_json(path: &Path) -> serde_json::Value {
         serde_json::from_slice(&std::fs::read(path).unwrap())
