@@ -100,7 +100,7 @@ pub fn vectors_dir() -> PathBuf {
     )
 }
 
-fn read(path: &Path) -> Result<Vec<u8>, CaseError> {
+pub(crate) fn read(path: &Path) -> Result<Vec<u8>, CaseError> {
     std::fs::read(path).map_err(|source| CaseError::Io {
         path: path.to_owned(),
         source,

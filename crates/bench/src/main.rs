@@ -1,24 +1,34 @@
-//! `tessera-bench`: times tessera, the `sev` crate and the signature floor on one real SNP report.
+//! `tessera-bench`: times tessera, a peer and the signature floor on one real SNP report and one
+//! real TDX quote.
 //!
 //! `cargo run --release --manifest-path crates/bench/Cargo.toml -- [--json] [--rounds N]
-//! [--iters N] [--case snp/<case>]`. Exit codes: 0 done, 1 a contestant failed, 2 bad arguments.
+//! [--iters N] [--warmup N] [--case snp/<case>] [--case tdx/<case>] [--only snp|tdx]`.
+//! Exit codes: 0 done, 1 a contestant failed, 2 bad arguments.
 
 use std::process::ExitCode;
 
 use tessera_bench::floor::Floor;
 use tessera_bench::peer::Peer;
+use tessera_bench::tdx::floor::TdxFloor;
+use tessera_bench::tdx::peer::DcapQvl;
+use tessera_bench::tdx::tessera::TesseraTdx;
+use tessera_bench::tdx::{DEFAULT_TDX_CASE, TdxCase};
 use tessera_bench::timing::{Contestant, Plan, interleave};
-use tessera_bench::{Case, PEER_NAME, Scenario, case::DEFAULT_CASE};
+use tessera_bench::{Case, Scenario, case::DEFAULT_CASE};
 
-const USAGE: &str =
-    "usage: tessera-bench [--json] [--rounds N] [--iters N] [--warmup N] [--case snp/<case>]";
+const USAGE: &str = "usage: tessera-bench [--json] [--rounds N] [--iters N] [--warmup N] \
+                     [--case snp/<case>] [--case tdx/<case>] [--only snp|tdx]\n\
+                     --case may be given twice: an snp/ case for snp_*, a tdx/ case for tdx_*";
 
 /// The validated command line.
 #[derive(Debug)]
 struct Config {
     json: bool,
     plan: Plan,
-    case: String,
+    snp_case: String,
+    tdx_case: String,
+    snp: bool,
+    tdx: bool,
 }
 
 fn positive(flag: &str, value: Option<String>) -> Result<usize, String> {
@@ -33,7 +43,10 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Config, String> 
     let mut config = Config {
         json: false,
         plan: Plan::default(),
-        case: DEFAULT_CASE.to_owned(),
+        snp_case: DEFAULT_CASE.to_owned(),
+        tdx_case: DEFAULT_TDX_CASE.to_owned(),
+        snp: true,
+        tdx: true,
     };
     while let Some(arg) = args.next() {
         match arg.as_str() {
@@ -44,7 +57,26 @@ fn parse_args(mut args: impl Iterator<Item = String>) -> Result<Config, String> 
                 config.plan.iters = u32::try_from(positive("--iters", args.next())?)
                     .map_err(|_| String::from("--iters: too large"))?;
             }
-            "--case" => config.case = args.next().ok_or("--case needs a value")?,
+            "--case" => {
+                let case = args.next().ok_or("--case needs a value")?;
+                if case.starts_with("snp/") {
+                    config.snp_case = case;
+                } else if case.starts_with("tdx/") {
+                    config.tdx_case = case;
+                } else {
+                    return Err(format!(
+                        "--case: want snp/<case> or tdx/<case>, got {case:?}"
+                    ));
+                }
+            }
+            "--only" => match args.next().as_deref() {
+                Some("snp") => config.tdx = false,
+                Some("tdx") => config.snp = false,
+                other => {
+                    let got = other.unwrap_or_default();
+                    return Err(format!("--only: want snp or tdx, got {got:?}"));
+                }
+            },
             "-h" | "--help" => return Err(String::new()),
             other => return Err(format!("unknown argument {other:?}")),
         }
@@ -66,7 +98,7 @@ fn json_line(row: &Row) -> String {
         "{{\"scenario\": \"{}\", \"tessera_ns\": {:.0}, \"peer\": \"{}\", \"peer_ns\": {:.0}, \"floor_ns\": {:.0}}}",
         row.scenario.name(),
         row.tessera_ns,
-        PEER_NAME,
+        row.scenario.peer(),
         row.peer_ns,
         row.floor_ns,
     )
@@ -77,19 +109,29 @@ fn micros(ns: f64) -> String {
 }
 
 fn print_table(rows: &[Row], config: &Config) {
+    let mut cases = Vec::new();
+    if config.snp {
+        cases.push(config.snp_case.as_str());
+    }
+    if config.tdx {
+        cases.push(config.tdx_case.as_str());
+    }
     println!(
-        "case {} — median of {} rounds x {} calls, interleaved\n",
-        config.case, config.plan.rounds, config.plan.iters
+        "cases {} — median of {} rounds x {} calls, interleaved\n",
+        cases.join(", "),
+        config.plan.rounds,
+        config.plan.iters
     );
     println!(
-        "{:<10} {:>12} {:>14} {:>12} {:>14} {:>13}",
-        "scenario", "tessera", PEER_NAME, "floor", "tessera/floor", "peer/tessera"
+        "{:<10} {:>12} {:>14} {:>12} {:>12} {:>14} {:>13}",
+        "scenario", "tessera", "peer", "peer time", "floor", "tessera/floor", "peer/tessera"
     );
     for row in rows {
         println!(
-            "{:<10} {:>12} {:>14} {:>12} {:>14.2} {:>13.2}",
+            "{:<10} {:>12} {:>14} {:>12} {:>12} {:>14.2} {:>13.2}",
             row.scenario.name(),
             micros(row.tessera_ns),
+            row.scenario.peer(),
             micros(row.peer_ns),
             micros(row.floor_ns),
             row.tessera_ns / row.floor_ns,
@@ -98,42 +140,95 @@ fn print_table(rows: &[Row], config: &Config) {
     }
 }
 
+/// The SNP contestants, set up (each has accepted the case once).
+struct Snp {
+    floor: Floor,
+    peer: Peer,
+    tessera: tessera_bench::tessera::Tessera,
+}
+
+/// The TDX contestants, set up (each has accepted the case once, with its TCB status).
+struct Tdx {
+    floor: TdxFloor,
+    peer: DcapQvl,
+    tessera: TesseraTdx,
+}
+
+fn contestant<'a>(name: &'static str, op: impl FnMut() -> bool + 'a) -> Contestant<'a> {
+    Contestant {
+        name,
+        op: Box::new(op),
+    }
+}
+
+/// The contestants of `scenario`: tessera, the peer, the floor; `None` when its family is off.
+fn contestants<'a>(
+    scenario: Scenario,
+    snp: Option<&'a Snp>,
+    tdx: Option<&'a Tdx>,
+) -> Option<[Contestant<'a>; 3]> {
+    let peer = scenario.peer();
+    Some(match scenario {
+        Scenario::SnpWarm => {
+            let snp = snp?;
+            [
+                contestant("tessera", || snp.tessera.warm()),
+                contestant(peer, || snp.peer.warm().is_ok()),
+                contestant("floor", || snp.floor.warm()),
+            ]
+        }
+        Scenario::SnpCold => {
+            let snp = snp?;
+            [
+                contestant("tessera", || snp.tessera.cold()),
+                contestant(peer, || snp.peer.cold().is_ok()),
+                contestant("floor", || snp.floor.cold()),
+            ]
+        }
+        Scenario::TdxWarm => {
+            let tdx = tdx?;
+            [
+                contestant("tessera", || tdx.tessera.warm()),
+                contestant(peer, || tdx.peer.accepts(&tdx.peer.warm())),
+                contestant("floor", || tdx.floor.warm()),
+            ]
+        }
+        Scenario::TdxCold => {
+            let tdx = tdx?;
+            [
+                contestant("tessera", || tdx.tessera.cold()),
+                contestant(peer, || tdx.peer.accepts(&tdx.peer.cold())),
+                contestant("floor", || tdx.floor.cold()),
+            ]
+        }
+    })
+}
+
 fn run(config: &Config) -> Result<Vec<Row>, Box<dyn std::error::Error>> {
-    let case = Case::load(&config.case)?;
-    let floor = Floor::new(&case)?;
-    let peer = Peer::new(&case)?;
-    let tessera = tessera_bench::tessera::Tessera::new(&case)?;
+    let snp = if config.snp {
+        let case = Case::load(&config.snp_case)?;
+        Some(Snp {
+            floor: Floor::new(&case)?,
+            peer: Peer::new(&case)?,
+            tessera: tessera_bench::tessera::Tessera::new(&case)?,
+        })
+    } else {
+        None
+    };
+    let tdx = if config.tdx {
+        let case = TdxCase::load(&config.tdx_case)?;
+        Some(Tdx {
+            floor: TdxFloor::new(&case)?,
+            peer: DcapQvl::new(&case)?,
+            tessera: TesseraTdx::new(&case)?,
+        })
+    } else {
+        None
+    };
     let mut rows = Vec::new();
     for scenario in Scenario::ALL {
-        let mut contestants: [Contestant<'_>; 3] = match scenario {
-            Scenario::SnpWarm => [
-                Contestant {
-                    name: "tessera",
-                    op: Box::new(|| tessera.warm()),
-                },
-                Contestant {
-                    name: PEER_NAME,
-                    op: Box::new(|| peer.warm().is_ok()),
-                },
-                Contestant {
-                    name: "floor",
-                    op: Box::new(|| floor.warm()),
-                },
-            ],
-            Scenario::SnpCold => [
-                Contestant {
-                    name: "tessera",
-                    op: Box::new(|| tessera.cold()),
-                },
-                Contestant {
-                    name: PEER_NAME,
-                    op: Box::new(|| peer.cold().is_ok()),
-                },
-                Contestant {
-                    name: "floor",
-                    op: Box::new(|| floor.cold()),
-                },
-            ],
+        let Some(mut contestants) = contestants(scenario, snp.as_ref(), tdx.as_ref()) else {
+            continue;
         };
         let medians = interleave(&mut contestants, config.plan)?;
         let [tessera_ns, peer_ns, floor_ns] = medians
