@@ -37,6 +37,14 @@ pub const SIM_VERIFY_AT: UnixTime = UnixTime::from_secs(1_767_225_600 + 86_400);
 /// MRSIGNER of the simulated quoting enclave.
 pub const SIM_QE_MRSIGNER: [u8; 32] = [0x5e; 32];
 
+/// Serial number of the simulated PCK Platform CA certificate.
+pub const SIM_PCK_CA_SERIAL: u64 = 2;
+/// Serial number of the simulated TCB Signing certificate.
+pub const SIM_TCB_SIGNING_SERIAL: u64 = 3;
+/// Serial number of the simulated PCK Processor CA certificate (it issues no PCK certificate;
+/// see [`CollateralSpec::processor_ca_crl`]).
+pub const SIM_PROCESSOR_CA_SERIAL: u64 = 4;
+
 fn sim_err(e: tessera_pki::PkiError) -> TdxError {
     TdxError::Pki {
         check: "simulator",
@@ -95,6 +103,7 @@ fn sign64(key: &IssuerKey, msg: &[u8]) -> Result<[u8; 64], TdxError> {
 
 const ROOT_CN: &str = "Tessera Sim SGX Root CA";
 const PCK_CA_CN: &str = "Tessera Sim SGX PCK Platform CA";
+const PROCESSOR_CA_CN: &str = "Tessera Sim SGX PCK Processor CA";
 const TCB_CN: &str = "Tessera Sim SGX TCB Signing";
 
 /// The platform a simulated PCK certificate describes.
@@ -420,9 +429,9 @@ pub struct CollateralSpec {
     pub id: TcbInfoId,
     /// TCB info version (3; 2 for old SGX TCB info).
     pub version: u32,
-    /// issueDate of the TCB info and QE identity; thisUpdate of the CRLs.
+    /// issueDate of the TCB info and QE identity; thisUpdate of the CRLs (unless `crl_dates`).
     pub issue_date: UnixTime,
-    /// nextUpdate of all of them.
+    /// nextUpdate of all of them (of the CRLs unless `crl_dates`).
     pub next_update: UnixTime,
     /// tcbEvaluationDataNumber.
     pub tcb_evaluation_data_number: u32,
@@ -446,6 +455,14 @@ pub struct CollateralSpec {
     pub root_ca_crl: bool,
     /// PCK serials the PCK CRL revokes.
     pub revoked_pcks: Vec<u64>,
+    /// Serials the Root CA CRL revokes ([`SIM_PCK_CA_SERIAL`], [`SIM_TCB_SIGNING_SERIAL`]).
+    pub revoked_cas: Vec<u64>,
+    /// thisUpdate and nextUpdate of both CRLs when they differ from `issue_date` and
+    /// `next_update`; a `None` nextUpdate is omitted from the CRLs.
+    pub crl_dates: Option<(UnixTime, Option<UnixTime>)>,
+    /// Give the PCK CRL (and its issuer chain) of the PCK Processor CA, a CA the simulated PCK
+    /// certificates are not issued by.
+    pub processor_ca_crl: bool,
 }
 
 fn date(days_before_issue: i64) -> UnixTime {
@@ -528,6 +545,9 @@ impl CollateralSpec {
             pck_crl: true,
             root_ca_crl: true,
             revoked_pcks: Vec::new(),
+            revoked_cas: Vec::new(),
+            crl_dates: None,
+            processor_ca_crl: false,
         }
     }
 }
@@ -675,6 +695,8 @@ pub struct SimPcs {
     root: Certificate,
     pck_ca_key: IssuerKey,
     pck_ca: Certificate,
+    processor_ca_key: IssuerKey,
+    processor_ca: Certificate,
     tcb_key: IssuerKey,
     tcb_cert: Certificate,
 }
@@ -694,6 +716,15 @@ impl SimPck {
     pub fn certificate(&self) -> &Certificate {
         &self.cert
     }
+
+    /// Sign `msg` with the PCK key (ECDSA P-256, `r || s`) — for tests that re-sign a changed
+    /// QE report (as the PCE does), or that make a PCK key sign what it must not (collateral).
+    ///
+    /// # Errors
+    /// [`TdxError::Pki`] (`simulator`) on backend failure.
+    pub fn sign(&self, msg: &[u8]) -> Result<[u8; 64], TdxError> {
+        sign64(&self.key, msg)
+    }
 }
 
 impl SimPcs {
@@ -706,17 +737,29 @@ impl SimPcs {
         let root = issue(&cert_spec(1, ROOT_CN, ROOT_CN, true)?, &root_key, &root_key)?;
         let pck_ca_key = p256()?;
         let pck_ca = issue(
-            &cert_spec(2, ROOT_CN, PCK_CA_CN, true)?,
+            &cert_spec(SIM_PCK_CA_SERIAL, ROOT_CN, PCK_CA_CN, true)?,
             &pck_ca_key,
             &root_key,
         )?;
+        let processor_ca_key = p256()?;
+        let processor_ca = issue(
+            &cert_spec(SIM_PROCESSOR_CA_SERIAL, ROOT_CN, PROCESSOR_CA_CN, true)?,
+            &processor_ca_key,
+            &root_key,
+        )?;
         let tcb_key = p256()?;
-        let tcb_cert = issue(&cert_spec(3, ROOT_CN, TCB_CN, false)?, &tcb_key, &root_key)?;
+        let tcb_cert = issue(
+            &cert_spec(SIM_TCB_SIGNING_SERIAL, ROOT_CN, TCB_CN, false)?,
+            &tcb_key,
+            &root_key,
+        )?;
         Ok(Self {
             root_key,
             root,
             pck_ca_key,
             pck_ca,
+            processor_ca_key,
+            processor_ca,
             tcb_key,
             tcb_cert,
         })
@@ -739,7 +782,6 @@ impl SimPcs {
     /// # Errors
     /// [`TdxError::Pki`] (`simulator`) on backend failure.
     pub fn issue_pck(&self, platform: &PlatformSpec) -> Result<SimPck, TdxError> {
-        let key = p256()?;
         let ext = PckExtensions {
             ppid: [0x99; 16],
             tcb: PckTcb {
@@ -753,17 +795,33 @@ impl SimPcs {
             platform_instance_id: None,
             configuration: None,
         };
+        self.issue_pck_with_sgx_extension(platform, Some(&ext.to_der()))
+    }
+
+    /// Issue a PCK certificate for `platform` whose SGX extension value is `sgx_extension`
+    /// as given (`None` omits the extension) — for negative tests of the PCK extensions.
+    ///
+    /// # Errors
+    /// [`TdxError::Pki`] (`simulator`) on backend failure.
+    pub fn issue_pck_with_sgx_extension(
+        &self,
+        platform: &PlatformSpec,
+        sgx_extension: Option<&[u8]>,
+    ) -> Result<SimPck, TdxError> {
+        let key = p256()?;
         let mut spec = cert_spec(
             platform.serial,
             PCK_CA_CN,
             "Tessera Sim SGX PCK Certificate",
             false,
         )?;
-        spec.extensions.push((
-            String::from(crate::pck::OID_SGX_EXTENSIONS),
-            false,
-            ext.to_der(),
-        ));
+        if let Some(ext) = sgx_extension {
+            spec.extensions.push((
+                String::from(crate::pck::OID_SGX_EXTENSIONS),
+                false,
+                ext.to_vec(),
+            ));
+        }
         let cert = issue(&spec, &key, &self.pck_ca_key)?;
         Ok(SimPck {
             platform: platform.clone(),
@@ -836,7 +894,12 @@ impl SimPcs {
         let qe_sig = sign64(&self.tcb_key, qe_identity.as_bytes())?;
         let mut tcb_chain = to_pem("CERTIFICATE", self.tcb_cert.der());
         tcb_chain.push_str(&to_pem("CERTIFICATE", self.root.der()));
-        let mut pck_chain = to_pem("CERTIFICATE", self.pck_ca.der());
+        let (crl_ca_cn, crl_ca_key, crl_ca) = if spec.processor_ca_crl {
+            (PROCESSOR_CA_CN, &self.processor_ca_key, &self.processor_ca)
+        } else {
+            (PCK_CA_CN, &self.pck_ca_key, &self.pck_ca)
+        };
+        let mut pck_chain = to_pem("CERTIFICATE", crl_ca.der());
         pck_chain.push_str(&to_pem("CERTIFICATE", self.root.der()));
         let mut bundle = serde_json::Map::new();
         bundle.insert(String::from("tcb_info_issuer_chain"), json!(tcb_chain));
@@ -849,13 +912,17 @@ impl SimPcs {
             json!(to_hex(&qe_sig)),
         );
         bundle.insert(String::from("pck_crl_issuer_chain"), json!(pck_chain));
+        let (this_update, next_update) = spec
+            .crl_dates
+            .unwrap_or((spec.issue_date, Some(spec.next_update)));
+        let serials = |s: &[u64]| s.iter().map(|s| s.to_be_bytes().to_vec()).collect();
         if spec.root_ca_crl {
             let crl = issue_crl(
                 &CrlSpec {
                     issuer: intel_style_name(ROOT_CN)?,
-                    this_update: spec.issue_date,
-                    next_update: Some(spec.next_update),
-                    revoked: Vec::new(),
+                    this_update,
+                    next_update,
+                    revoked: serials(&spec.revoked_cas),
                 },
                 &self.root_key,
             )
@@ -865,16 +932,12 @@ impl SimPcs {
         if spec.pck_crl {
             let crl = issue_crl(
                 &CrlSpec {
-                    issuer: intel_style_name(PCK_CA_CN)?,
-                    this_update: spec.issue_date,
-                    next_update: Some(spec.next_update),
-                    revoked: spec
-                        .revoked_pcks
-                        .iter()
-                        .map(|s| s.to_be_bytes().to_vec())
-                        .collect(),
+                    issuer: intel_style_name(crl_ca_cn)?,
+                    this_update,
+                    next_update,
+                    revoked: serials(&spec.revoked_pcks),
                 },
-                &self.pck_ca_key,
+                crl_ca_key,
             )
             .map_err(sim_err)?;
             bundle.insert(String::from("pck_crl"), json!(to_hex(&crl)));

@@ -563,7 +563,7 @@ impl Verifier {
             ),
         ];
         for (item, chain_check, body, signature, chain, issue, next) in items {
-            let signer = find_json_signer(item, body, signature, chain, root, budget)?;
+            let signer = find_json_signer(item, chain_check, body, signature, chain, root, budget)?;
             let path = ChainBuilder::new([root], chain)
                 .build(signer, at, budget)
                 .map_err(TdxError::pki(chain_check))?;
@@ -674,8 +674,10 @@ fn crl_window(item: &'static str, crl: &Crl) -> Result<Window, TdxError> {
 }
 
 /// The certificate of `chain` whose key verifies the JSON signature (by key, not by name).
+/// Running out of budget is a failure of the item's issuer chain (`chain_check`).
 fn find_json_signer<'c>(
     item: &'static str,
+    chain_check: &'static str,
     body: &[u8],
     signature: &[u8; 64],
     chain: &'c [Certificate],
@@ -691,7 +693,9 @@ fn find_json_signer<'c>(
             continue;
         }
         if budget.remaining() == 0 {
-            return Err(TdxError::pki(item)(tessera_pki::PkiError::BudgetExhausted));
+            return Err(TdxError::pki(chain_check)(
+                tessera_pki::PkiError::BudgetExhausted,
+            ));
         }
         *budget = Budget::new(budget.remaining().saturating_sub(1));
         let Ok(key) = PreparedKey::new(RawSignatureScheme::EcdsaP256Sha256, cert.public_key())
