@@ -15,8 +15,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 
 use tessera_pki::{
-    Budget, Certificate, ChainBuilder, Crl, PreparedKey, PublicKeyKind, RawSignatureScheme,
-    UnixTime, sha256,
+    Budget, Certificate, Crl, PreparedKey, PublicKeyKind, RawSignatureScheme, UnixTime, sha256,
 };
 
 use crate::TdxError;
@@ -251,6 +250,9 @@ pub struct Verifier {
     anchors: TrustAnchors,
     pck_cache: RwLock<HashMap<[u8; 32], Arc<PckEntry>>>,
     collateral_cache: RwLock<HashMap<[u8; 32], Arc<CollateralEntry>>>,
+    /// SHA-256 of certificates whose signature by the root verified (TCB Signing, PCK CAs):
+    /// each is checked once, not once per chain that contains it.
+    root_issued: RwLock<HashMap<[u8; 32], ()>>,
 }
 
 fn cached<V>(cache: &RwLock<HashMap<[u8; 32], Arc<V>>>, key: &[u8; 32]) -> Option<Arc<V>> {
@@ -294,6 +296,7 @@ impl Verifier {
             anchors,
             pck_cache: RwLock::new(HashMap::new()),
             collateral_cache: RwLock::new(HashMap::new()),
+            root_issued: RwLock::new(HashMap::new()),
         }
     }
 
@@ -485,16 +488,17 @@ impl Verifier {
             .split_first()
             .ok_or_else(|| TdxError::PckChain(String::from("no certificate")))?;
         let root = self.anchors.root();
-        let path = ChainBuilder::new([root], rest)
-            .build(leaf, at, budget)
-            .map_err(TdxError::pki("pck_chain"))?;
-        // Intel's shape: PCK → PCK Platform/Processor CA → root, nothing shorter or longer.
-        let [_, ca, _] = path.as_slice() else {
+        if leaf.is_self_issued() {
             return Err(TdxError::PckChain(format!(
-                "the PCK certificate is {} certificates from the root, expected 2 (PCK CA, root)",
-                path.len().saturating_sub(1)
+                "the PCK certificate {} is self-issued (a root)",
+                leaf.subject()
             )));
-        };
+        }
+        // Intel's shape: PCK → PCK Platform/Processor CA → root, nothing shorter or longer.
+        let ca = self
+            .issuer_under_root(leaf, rest, at, budget)
+            .map_err(TdxError::pki("pck_chain"))?;
+        let path = [leaf, ca, root];
         let pck = PckExtensions::from_certificate(leaf)?;
         let leaf_key = PreparedKey::new(RawSignatureScheme::EcdsaP256Sha256, leaf.public_key())
             .map_err(|e| TdxError::PckChain(format!("PCK key: {e}")))?;
@@ -564,22 +568,22 @@ impl Verifier {
         ];
         for (item, chain_check, body, signature, chain, issue, next) in items {
             let signer = find_json_signer(item, chain_check, body, signature, chain, root, budget)?;
-            let path = ChainBuilder::new([root], chain)
-                .build(signer, at, budget)
-                .map_err(TdxError::pki(chain_check))?;
             // Only a certificate the root issued directly (Intel's TCB Signing certificate)
             // signs collateral: a PCK key, which lives in a platform, must never be able to
             // vouch for TCB levels.
-            if path.len() != 2 {
+            if signer.issuer_der() != root.subject_der() {
                 return Err(TdxError::SignerPath {
                     check: chain_check,
                     detail: format!(
-                        "{} is {} certificates from the root; collateral signers are issued by the root itself",
+                        "{} is issued by {}; collateral signers are issued by the root itself",
                         signer.subject(),
-                        path.len().saturating_sub(1)
+                        signer.issuer()
                     ),
                 });
             }
+            self.root_issued(signer, at, budget)
+                .map_err(TdxError::pki(chain_check))?;
+            let path = [signer, root];
             windows.push(Window {
                 item,
                 from_field: "issueDate",
@@ -617,10 +621,7 @@ impl Verifier {
                             issuer: crl.issuer().to_owned(),
                         },
                     })?;
-                let path = ChainBuilder::new([root], chain)
-                    .build(issuer, at, budget)
-                    .map_err(TdxError::pki("pck_crl_chain"))?;
-                if path.len() != 2 {
+                if issuer.issuer_der() != root.subject_der() || issuer.is_self_issued() {
                     return Err(TdxError::SignerPath {
                         check: "pck_crl_chain",
                         detail: format!(
@@ -629,6 +630,9 @@ impl Verifier {
                         ),
                     });
                 }
+                self.root_issued(issuer, at, budget)
+                    .map_err(TdxError::pki("pck_crl_chain"))?;
+                let path = [issuer, root];
                 windows.push(crl_window("pck_crl", crl)?);
                 windows.push(cert_window("pck_crl_chain", &path));
                 Some(VerifiedCrl {
@@ -654,6 +658,70 @@ impl Verifier {
             pck_crl,
             root_crl,
         })
+    }
+}
+
+impl Verifier {
+    /// Check that the root issued `cert` (names, CA constraints, signature) and that both are
+    /// valid at `at`. The signature check is done once per certificate and remembered.
+    fn root_issued(
+        &self,
+        cert: &Certificate,
+        at: UnixTime,
+        budget: &mut Budget,
+    ) -> Result<(), tessera_pki::PkiError> {
+        let root = self.anchors.root();
+        cert.check_validity(at)?;
+        root.check_validity(at)?;
+        let key = sha256(cert.der());
+        if self.root_issued.read().is_ok_and(|m| m.contains_key(&key)) {
+            return Ok(());
+        }
+        tessera_pki::verify_issued_by(cert, root, budget)?;
+        if let Ok(mut m) = self.root_issued.write() {
+            if m.len() >= CACHE_CAPACITY {
+                m.clear();
+            }
+            m.insert(key, ());
+        }
+        Ok(())
+    }
+
+    /// The certificate among `candidates` that issued `leaf` and that the root issued, both
+    /// valid at `at` (chosen by signature, not by name alone).
+    fn issuer_under_root<'c>(
+        &self,
+        leaf: &Certificate,
+        candidates: &'c [Certificate],
+        at: UnixTime,
+        budget: &mut Budget,
+    ) -> Result<&'c Certificate, tessera_pki::PkiError> {
+        use tessera_pki::PkiError;
+        leaf.check_validity(at)?;
+        let root = self.anchors.root();
+        let mut best: Option<PkiError> = None;
+        for ca in candidates
+            .iter()
+            .filter(|c| c.subject_der() == leaf.issuer_der() && c.der() != root.der())
+        {
+            let checked = tessera_pki::verify_issued_by(leaf, ca, budget)
+                .and_then(|()| self.root_issued(ca, at, budget));
+            match checked {
+                Ok(()) => return Ok(ca),
+                Err(PkiError::BudgetExhausted) => return Err(PkiError::BudgetExhausted),
+                Err(e) => {
+                    if best.is_none()
+                        || matches!(e, PkiError::Expired { .. } | PkiError::NotYetValid { .. })
+                    {
+                        best = Some(e);
+                    }
+                }
+            }
+        }
+        Err(best.unwrap_or_else(|| PkiError::UnknownIssuer {
+            subject: leaf.subject().to_owned(),
+            issuer: leaf.issuer().to_owned(),
+        }))
     }
 }
 

@@ -137,14 +137,16 @@ impl Collateral {
                 &required(raw.qe_identity_signature, "qe_identity_signature")?,
             )?,
         )?;
-        let tcb_info_issuer_chain = chain_from_text(
-            "tcb_info_issuer_chain",
-            &required(raw.tcb_info_issuer_chain, "tcb_info_issuer_chain")?,
-        )?;
-        let qe_identity_issuer_chain = chain_from_text(
-            "qe_identity_issuer_chain",
-            &required(raw.qe_identity_issuer_chain, "qe_identity_issuer_chain")?,
-        )?;
+        let tcb_chain_text = required(raw.tcb_info_issuer_chain, "tcb_info_issuer_chain")?;
+        let qe_chain_text = required(raw.qe_identity_issuer_chain, "qe_identity_issuer_chain")?;
+        let tcb_info_issuer_chain = chain_from_text("tcb_info_issuer_chain", &tcb_chain_text)?;
+        // Intel signs both with the TCB Signing certificate: the two chains are usually the
+        // same text, parsed once.
+        let qe_identity_issuer_chain = if qe_chain_text == tcb_chain_text {
+            tcb_info_issuer_chain.clone()
+        } else {
+            chain_from_text("qe_identity_issuer_chain", &qe_chain_text)?
+        };
         let pck_crl_issuer_chain = match raw.pck_crl_issuer_chain {
             Some(text) => chain_from_text("pck_crl_issuer_chain", &text)?,
             None => Vec::new(),
