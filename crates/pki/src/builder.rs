@@ -340,6 +340,36 @@ mod tests {
         KEY.get_or_init(|| IssuerKey::generate_ec(PublicKeyKind::EcP256).unwrap())
     }
 
+    /// The outer signatureAlgorithm is not signed: a certificate whose outer copy differs from
+    /// the TBS `signature` field (here its OID tag rewritten, which a lenient parser reads as
+    /// the same OID) must not parse, so one certificate has one encoding.
+    #[test]
+    fn outer_signature_algorithm_must_equal_the_tbs_one() {
+        let subject = name(&[("2.5.4.3", "Outer")]).unwrap();
+        let spec = CertificateSpec {
+            serial: vec![1],
+            issuer: subject.clone(),
+            subject,
+            not_before: UnixTime::from_secs(0),
+            not_after: UnixTime::from_secs(1_000_000),
+            ca: Some(true),
+            extensions: vec![],
+            pss_explicit_trailer: false,
+        };
+        let der = issue_certificate(&spec, &key().spki_der().unwrap(), key()).unwrap();
+        Certificate::from_der(&der).unwrap();
+        // The outer AlgorithmIdentifier is the last `30 0a 06 08` (ecdsa-with-SHA256).
+        let at = der
+            .windows(4)
+            .rposition(|w| w == [0x30, 0x0a, 0x06, 0x08])
+            .unwrap();
+        for (offset, value) in [(at + 2, 0x05u8), (at + 11, 0x03)] {
+            let mut bad = der.clone();
+            bad[offset] = value;
+            assert!(Certificate::from_der(&bad).is_err(), "offset {offset}");
+        }
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(48))]
 

@@ -275,7 +275,9 @@ impl Certificate {
         }
         let tbs = &x.tbs_certificate;
         let subject_text = tbs.subject.to_string();
-        if x.signature_algorithm != tbs.signature {
+        if x.signature_algorithm != tbs.signature
+            || !algorithm_fields_identical(der.get(..used).unwrap_or_default())
+        {
             return Err(PkiError::UnsupportedSignatureAlgorithm {
                 subject: subject_text,
                 oid: String::from("outer and TBS signature algorithms differ"),
@@ -442,6 +444,32 @@ impl Certificate {
         }
         Ok(())
     }
+}
+
+/// RFC 5280 4.1.1.2: the outer `signatureAlgorithm` must be byte-identical to the TBS
+/// `signature` field. (Parsers that compare only the decoded OID let the unsigned outer copy
+/// be rewritten, so two encodings of one certificate would both verify.)
+fn algorithm_fields_identical(cert_der: &[u8]) -> bool {
+    use crate::der::take_tlv;
+    // The whole TLV of the first element of `input`.
+    fn first_tlv(input: &[u8]) -> Option<(&[u8], u8, &[u8])> {
+        let (tag, _, rest) = take_tlv(input)?;
+        let whole = input.get(..input.len().checked_sub(rest.len())?)?;
+        Some((whole, tag, rest))
+    }
+    let check = || -> Option<bool> {
+        let (_, cert, _) = take_tlv(cert_der)?;
+        let (_, tbs, after_tbs) = take_tlv(cert)?;
+        let (outer_alg, _, _) = first_tlv(after_tbs)?;
+        // TBSCertificate: [0] version (optional), serialNumber, signature, ...
+        let (_, tag, mut rest) = first_tlv(tbs)?;
+        if tag == 0xA0 {
+            rest = take_tlv(rest)?.2; // skip the serial number after the version
+        }
+        let (inner_alg, _, _) = first_tlv(rest)?;
+        Some(inner_alg == outer_alg)
+    };
+    check().unwrap_or(false)
 }
 
 /// Load certificates from PEM (one or many `CERTIFICATE` blocks) or DER (one or several
