@@ -218,8 +218,8 @@ struct PckEntry {
     leaf_serial: Box<[u8]>,
     leaf_subject: String,
     leaf_issuer: String,
-    /// The certificate that issued the PCK (Platform or Processor CA), DER.
-    ca_der: Box<[u8]>,
+    /// The certificate that issued the PCK (Platform or Processor CA): its name and key.
+    ca_identity: IssuerIdentity,
     ca_serial: Box<[u8]>,
     ca_subject: String,
     links: Vec<ChainLink>,
@@ -231,7 +231,24 @@ struct PckEntry {
 #[derive(Debug)]
 struct VerifiedCrl {
     crl: Crl,
-    issuer_der: Box<[u8]>,
+    issuer: IssuerIdentity,
+}
+
+/// A CA as a CRL or a certificate names it: subject and key. Two encodings of one CA (Intel
+/// re-issuing its PCK CA certificate with the same key) are the same issuer.
+#[derive(Debug, PartialEq, Eq)]
+struct IssuerIdentity {
+    subject_der: Box<[u8]>,
+    key: Box<[u8]>,
+}
+
+impl IssuerIdentity {
+    fn of(c: &Certificate) -> Self {
+        Self {
+            subject_der: c.subject_der().into(),
+            key: c.public_key().raw().into(),
+        }
+    }
 }
 
 /// Verified collateral.
@@ -509,7 +526,7 @@ impl Verifier {
             leaf_serial: leaf.serial().into(),
             leaf_subject: leaf.subject().to_owned(),
             leaf_issuer: leaf.issuer().to_owned(),
-            ca_der: ca.der().into(),
+            ca_identity: IssuerIdentity::of(ca),
             ca_serial: ca.serial().into(),
             ca_subject: ca.subject().to_owned(),
             links: path.iter().map(|c| ChainLink::of(c)).collect(),
@@ -603,7 +620,7 @@ impl Verifier {
                 windows.push(crl_window("root_ca_crl", crl)?);
                 Some(VerifiedCrl {
                     crl: crl.clone(),
-                    issuer_der: root.der().into(),
+                    issuer: IssuerIdentity::of(root),
                 })
             }
         };
@@ -637,7 +654,7 @@ impl Verifier {
                 windows.push(cert_window("pck_crl_chain", &path));
                 Some(VerifiedCrl {
                     crl: crl.clone(),
-                    issuer_der: issuer.der().into(),
+                    issuer: IssuerIdentity::of(issuer),
                 })
             }
         };
@@ -785,7 +802,7 @@ fn check_pck_revocation(
 ) -> Result<bool, TdxError> {
     match &coll.pck_crl {
         Some(v) => {
-            if v.issuer_der != pck.ca_der {
+            if v.issuer != pck.ca_identity {
                 return Err(TdxError::CrlIssuer {
                     crl_issuer: v.crl.issuer().to_owned(),
                     pck_issuer: pck.leaf_issuer.clone(),
@@ -806,7 +823,6 @@ fn check_pck_revocation(
     }
     match &coll.root_crl {
         Some(v) => {
-            debug_assert!(!v.issuer_der.is_empty());
             if v.crl.is_revoked(&pck.ca_serial) {
                 return Err(TdxError::Revoked {
                     subject: pck.ca_subject.clone(),
