@@ -822,15 +822,14 @@ fn check_pck_revocation(
         None => {}
     }
     match &coll.root_crl {
-        Some(v) => {
-            if v.crl.is_revoked(&pck.ca_serial) {
-                return Err(TdxError::Revoked {
-                    subject: pck.ca_subject.clone(),
-                    serial: tessera_pki::to_hex(tessera_pki::normalize_serial(&pck.ca_serial)),
-                    crl: "root_ca_crl",
-                });
-            }
+        Some(v) if v.crl.is_revoked(&pck.ca_serial) => {
+            return Err(TdxError::Revoked {
+                subject: pck.ca_subject.clone(),
+                serial: tessera_pki::to_hex(tessera_pki::normalize_serial(&pck.ca_serial)),
+                crl: "root_ca_crl",
+            });
         }
+        Some(_) => {}
         None if !options.allow_missing_crls => {
             return Err(TdxError::MissingCrl {
                 missing: "root_ca_crl",
