@@ -30,7 +30,11 @@ impl Budget {
         self.remaining
     }
 
-    fn spend(&mut self) -> Result<(), PkiError> {
+    /// Charge one signature verification.
+    ///
+    /// # Errors
+    /// [`PkiError::BudgetExhausted`] when none is left.
+    pub fn spend(&mut self) -> Result<(), PkiError> {
         self.remaining = self
             .remaining
             .checked_sub(1)

@@ -272,11 +272,12 @@ pub struct Verifier {
     root_issued: RwLock<HashMap<[u8; 32], ()>>,
 }
 
-fn cached<V>(cache: &RwLock<HashMap<[u8; 32], Arc<V>>>, key: &[u8; 32]) -> Option<Arc<V>> {
+fn cached<V: Clone>(cache: &RwLock<HashMap<[u8; 32], V>>, key: &[u8; 32]) -> Option<V> {
     cache.read().ok().and_then(|m| m.get(key).cloned())
 }
 
-fn remember<V>(cache: &RwLock<HashMap<[u8; 32], Arc<V>>>, key: [u8; 32], value: Arc<V>) {
+/// Insert into a bounded cache (cleared when full: entries are cheap to recompute).
+fn remember<V>(cache: &RwLock<HashMap<[u8; 32], V>>, key: [u8; 32], value: V) {
     if let Ok(mut m) = cache.write() {
         if m.len() >= CACHE_CAPACITY {
             m.clear();
@@ -451,7 +452,7 @@ impl Verifier {
             isv_prod_id: qe_report.isv_prod_id,
             isv_svn: qe_report.isv_svn,
             misc_select: qe_report.misc_select,
-            attributes: qe_attributes(qe_report),
+            attributes: qe_report.attributes.to_bytes(),
         };
         let tcb = tcb::evaluate(tcb_info, qe_identity, &platform, td.as_ref(), &qe)?;
 
@@ -691,16 +692,11 @@ impl Verifier {
         cert.check_validity(at)?;
         root.check_validity(at)?;
         let key = sha256(cert.der());
-        if self.root_issued.read().is_ok_and(|m| m.contains_key(&key)) {
+        if cached(&self.root_issued, &key).is_some() {
             return Ok(());
         }
         tessera_pki::verify_issued_by(cert, root, budget)?;
-        if let Ok(mut m) = self.root_issued.write() {
-            if m.len() >= CACHE_CAPACITY {
-                m.clear();
-            }
-            m.insert(key, ());
-        }
+        remember(&self.root_issued, key, ());
         Ok(())
     }
 
@@ -777,12 +773,7 @@ fn find_json_signer<'c>(
         {
             continue;
         }
-        if budget.remaining() == 0 {
-            return Err(TdxError::pki(chain_check)(
-                tessera_pki::PkiError::BudgetExhausted,
-            ));
-        }
-        *budget = Budget::new(budget.remaining().saturating_sub(1));
+        budget.spend().map_err(TdxError::pki(chain_check))?;
         let Ok(key) = PreparedKey::new(RawSignatureScheme::EcdsaP256Sha256, cert.public_key())
         else {
             continue;
@@ -873,10 +864,6 @@ fn td_tcb(body: &QuoteBody) -> Option<TdTcb> {
         seam_attributes: td.seam_attributes,
         tee_tcb_svn2: body.td15().map(|t| t.tee_tcb_svn2),
     })
-}
-
-fn qe_attributes(report: &crate::abi::EnclaveReport) -> [u8; 16] {
-    report.attributes.to_bytes()
 }
 
 #[cfg(test)]
