@@ -8,7 +8,7 @@ use std::path::PathBuf;
 pub fn vectors() -> Option<PathBuf> {
     let dir = std::env::var_os("TESSERA_VECTORS")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/vectors"));
+        .unwrap_or_else(|| workspace_root().join("../shared/vectors"));
     if dir.join("README.md").is_file() {
         return Some(dir);
     }
@@ -23,6 +23,16 @@ pub fn vectors() -> Option<PathBuf> {
         dir.display()
     );
     None
+}
+
+/// The workspace root: the nearest ancestor of the test crate holding `Cargo.lock` (this module
+/// is shared by the root tests and, through `#[path]`, by member crates' tests).
+pub fn workspace_root() -> PathBuf {
+    let manifest = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    manifest
+        .ancestors()
+        .find(|d| d.join("Cargo.lock").is_file())
+        .map_or(manifest.clone(), PathBuf::from)
 }
 
 /// A case folder's `case.json`.

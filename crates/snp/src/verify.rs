@@ -136,8 +136,13 @@ pub struct Verification {
     pub chip_id_masked: bool,
     /// Whether the roots were caller-supplied test roots rather than AMD's.
     pub dangerous_test_root: bool,
-    /// The verification time (RFC 3339).
-    pub verified_at: String,
+    /// The verification time (RFC 3339 in JSON).
+    #[serde(serialize_with = "ser_display")]
+    pub verified_at: UnixTime,
+}
+
+fn ser_display<S: serde::Serializer>(t: &UnixTime, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(t)
 }
 
 /// Evidence that passed verification, with what verification established. Only this module
@@ -445,7 +450,7 @@ impl Verifier {
             revocation_checked: !crls.is_empty(),
             chip_id_masked,
             dangerous_test_root: self.anchors.dangerous,
-            verified_at: at.to_string(),
+            verified_at: at,
         })
     }
 

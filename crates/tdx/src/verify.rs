@@ -144,6 +144,8 @@ pub struct Verification {
     pub valid_until: UnixTime,
     /// Whether the root is a caller-supplied test root.
     pub dangerous_root: bool,
+    /// The verification time the caller gave.
+    pub verified_at: UnixTime,
 }
 
 /// Evidence that passed verification, with what was established. Only [`Verifier`] makes one.
@@ -473,6 +475,7 @@ impl Verifier {
             qe_identity_issue_date: qe_identity.issue_date,
             valid_until,
             dangerous_root: self.anchors.dangerous,
+            verified_at: at,
         })
     }
 
