@@ -1,0 +1,231 @@
+//! Weak settings in a valid policy: what `tessera policy check` warns about.
+
+use serde::Serialize;
+use tessera_tdx::collateral::TcbStatus;
+
+use crate::model::{IntelTcbPolicy, Policy, TdAttribute};
+use crate::value::{Bit, Setting};
+
+/// A weak setting: valid, but probably not what a production policy wants.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Warning {
+    /// The field (`snp.debug`, `tdx.tcb.accepted_statuses`).
+    pub field: String,
+    /// What it allows.
+    pub message: String,
+}
+
+fn warn(out: &mut Vec<Warning>, field: &str, message: &str) {
+    out.push(Warning {
+        field: field.to_owned(),
+        message: message.to_owned(),
+    });
+}
+
+fn debug_bit(out: &mut Vec<Warning>, field: &str, bit: Bit) {
+    match bit {
+        Bit::MustNot => {}
+        Bit::Any => warn(
+            out,
+            field,
+            "debug is allowed: a debuggable guest's memory is not confidential",
+        ),
+        Bit::Must => warn(
+            out,
+            field,
+            "debug is REQUIRED: only debuggable guests pass, whose memory is not confidential",
+        ),
+    }
+}
+
+fn intel_tcb(out: &mut Vec<Warning>, prefix: &str, tcb: &IntelTcbPolicy) {
+    let field = format!("{prefix}.tcb.accepted_statuses");
+    match &tcb.accepted_statuses {
+        Setting::Any => warn(
+            out,
+            &field,
+            "every TCB status is accepted, including OutOfDate platforms with known vulnerabilities",
+        ),
+        Setting::Is(list) => {
+            let ood = list.iter().any(|s| {
+                matches!(
+                    s.0,
+                    TcbStatus::OutOfDate | TcbStatus::OutOfDateConfigurationNeeded
+                )
+            });
+            if ood && tcb.grace_period.is_none() {
+                warn(
+                    out,
+                    &field,
+                    "OutOfDate platforms are accepted with no grace_period: they stay accepted however old their TCB gets",
+                );
+            }
+        }
+    }
+}
+
+impl Policy {
+    /// The weak settings of this policy (empty for a strict one).
+    #[must_use]
+    pub fn warnings(&self) -> Vec<Warning> {
+        let mut out = Vec::new();
+        if let Some(s) = &self.snp {
+            if matches!(s.measurement, Setting::Any) {
+                warn(
+                    &mut out,
+                    "snp.measurement",
+                    "no measurement is pinned: any guest image passes",
+                );
+            }
+            debug_bit(&mut out, "snp.debug", s.debug);
+            if matches!(s.min_tcb, Setting::Any) {
+                warn(
+                    &mut out,
+                    "snp.min_tcb",
+                    "no TCB floor: firmware and microcode with known vulnerabilities pass",
+                );
+            }
+            if matches!(s.signer, Setting::Any) {
+                warn(
+                    &mut out,
+                    "snp.signer",
+                    "any VCEK or VLEK from any cloud provider may sign",
+                );
+            }
+            if s.permit_provisional_firmware == Some(true) {
+                warn(
+                    &mut out,
+                    "snp.permit_provisional_firmware",
+                    "provisional (uncommitted) firmware is accepted: the host can roll it back",
+                );
+            }
+            if s.vmpl.is_none() {
+                warn(
+                    &mut out,
+                    "snp.vmpl",
+                    "VMPL is not checked: reports requested from a less privileged VMPL pass",
+                );
+            }
+        }
+        if let Some(t) = &self.tdx {
+            let rtmrs = [&t.rtmr0, &t.rtmr1, &t.rtmr2, &t.rtmr3];
+            let no_rtmr = rtmrs.iter().all(|r| matches!(r, None | Some(Setting::Any)));
+            if matches!(t.mr_td, Setting::Any) && no_rtmr {
+                warn(
+                    &mut out,
+                    "tdx.mr_td",
+                    "neither MRTD nor any RTMR is pinned: any TD passes",
+                );
+            } else if matches!(t.mr_td, Setting::Any) {
+                warn(
+                    &mut out,
+                    "tdx.mr_td",
+                    "MRTD (the TD's firmware) is not pinned",
+                );
+            }
+            debug_bit(&mut out, "tdx.debug", t.debug);
+            let sept = t
+                .td_attributes
+                .as_ref()
+                .is_some_and(|a| a.must_set.contains(&TdAttribute::SeptVeDisable));
+            if !sept {
+                warn(
+                    &mut out,
+                    "tdx.td_attributes",
+                    "SEPT_VE_DISABLE is not required: the host can inject #VE on EPT violations",
+                );
+            }
+            intel_tcb(&mut out, "tdx", &t.tcb);
+        }
+        if let Some(g) = &self.sgx {
+            if matches!(g.mr_enclave, Setting::Any) && matches!(g.mr_signer, Setting::Any) {
+                warn(
+                    &mut out,
+                    "sgx.mr_enclave",
+                    "neither MRENCLAVE nor MRSIGNER is pinned: any enclave passes",
+                );
+            }
+            debug_bit(&mut out, "sgx.debug", g.debug);
+            intel_tcb(&mut out, "sgx", &g.tcb);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fields(text: &str) -> Vec<String> {
+        Policy::from_toml_str(text)
+            .expect("valid")
+            .warnings()
+            .into_iter()
+            .map(|w| w.field)
+            .collect()
+    }
+
+    #[test]
+    fn weak_settings_warn_and_strict_ones_do_not() {
+        let weak = r#"
+version = 1
+id = "w"
+[snp]
+measurement = "any"
+debug = "any"
+min_tcb = "any"
+signer = "any"
+permit_provisional_firmware = true
+[tdx]
+mr_td = "any"
+debug = "must"
+[tdx.tcb]
+accepted_statuses = ["UpToDate", "OutOfDate"]
+[sgx]
+mr_enclave = "any"
+mr_signer = "any"
+debug = "any"
+[sgx.tcb]
+accepted_statuses = "any"
+"#;
+        assert_eq!(
+            fields(weak),
+            vec![
+                "snp.measurement",
+                "snp.debug",
+                "snp.min_tcb",
+                "snp.signer",
+                "snp.permit_provisional_firmware",
+                "snp.vmpl",
+                "tdx.mr_td",
+                "tdx.debug",
+                "tdx.td_attributes",
+                "tdx.tcb.accepted_statuses",
+                "sgx.mr_enclave",
+                "sgx.debug",
+                "sgx.tcb.accepted_statuses",
+            ]
+        );
+        let strict = format!(
+            r#"
+version = 1
+id = "s"
+[snp]
+measurement = "{m}"
+debug = "must-not"
+min_tcb = {{ genoa = {{ bootloader = 9, tee = 0, snp = 23, microcode = 72 }} }}
+signer = "vcek"
+vmpl = 0
+[tdx]
+mr_td = "{m}"
+debug = "must-not"
+td_attributes = {{ must_set = ["sept_ve_disable"] }}
+[tdx.tcb]
+accepted_statuses = ["UpToDate", "OutOfDate"]
+grace_period = "90d"
+"#,
+            m = "ab".repeat(48)
+        );
+        assert!(fields(&strict).is_empty(), "{:?}", fields(&strict));
+    }
+}

@@ -1,0 +1,483 @@
+//! Loading a policy: TOML or JSON text, strict validation, and reference files resolved relative
+//! to the policy file.
+
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use crate::error::PolicyError;
+use crate::model::{POLICY_VERSION, PerProductTcb, Policy, TcbFloor};
+use crate::value::{RefList, Setting};
+
+/// The largest policy text accepted.
+pub const MAX_POLICY_LEN: usize = 1 << 20;
+/// The largest reference file accepted.
+pub const MAX_REFERENCE_FILE_LEN: usize = 8 << 20;
+const MAX_ID_LEN: usize = 256;
+
+fn syntax(message: impl ToString) -> PolicyError {
+    PolicyError::Syntax {
+        message: message.to_string(),
+    }
+}
+
+fn invalid(field: &str, reason: impl Into<String>) -> PolicyError {
+    PolicyError::Invalid {
+        field: field.to_owned(),
+        reason: reason.into(),
+    }
+}
+
+impl Policy {
+    /// Parse a TOML policy. Reference files it names stay unloaded (rules using them fail);
+    /// use [`Policy::load`] or [`Policy::resolve_references`] to load them.
+    ///
+    /// # Errors
+    /// [`PolicyError`] naming the field at fault.
+    pub fn from_toml_str(text: &str) -> Result<Self, PolicyError> {
+        check_len("the policy", text.len(), MAX_POLICY_LEN)?;
+        let p: Self = toml::from_str(text).map_err(syntax)?;
+        p.validate()?;
+        Ok(p)
+    }
+
+    /// Parse a JSON policy (same fields as TOML).
+    ///
+    /// # Errors
+    /// [`PolicyError`] naming the field at fault.
+    pub fn from_json_str(text: &str) -> Result<Self, PolicyError> {
+        check_len("the policy", text.len(), MAX_POLICY_LEN)?;
+        let p: Self = serde_json::from_str(text).map_err(syntax)?;
+        p.validate()?;
+        Ok(p)
+    }
+
+    /// Parse TOML or JSON: text whose first non-blank character is `{` is JSON.
+    ///
+    /// # Errors
+    /// [`PolicyError`] naming the field at fault.
+    pub fn from_text(text: &str) -> Result<Self, PolicyError> {
+        if text.trim_start().starts_with('{') {
+            Self::from_json_str(text)
+        } else {
+            Self::from_toml_str(text)
+        }
+    }
+
+    /// Read a policy file (TOML, or JSON when it starts with `{`) and the reference files it
+    /// names, relative to the policy's directory.
+    ///
+    /// # Errors
+    /// [`PolicyError`]: unreadable files, syntax, invalid settings, bad reference values.
+    pub fn load(path: &Path) -> Result<Self, PolicyError> {
+        let text = read_bounded(path, MAX_POLICY_LEN)?;
+        let mut p = Self::from_text(&text)?;
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        p.resolve_references(base)?;
+        Ok(p)
+    }
+
+    /// Load every reference file the policy names, relative to `base`.
+    ///
+    /// # Errors
+    /// [`PolicyError::Io`] or [`PolicyError::Reference`].
+    pub fn resolve_references(&mut self, base: &Path) -> Result<(), PolicyError> {
+        if let Some(s) = &mut self.snp {
+            setting(&mut s.measurement, base)?;
+            opt(s.vmpl.as_mut(), base)?;
+            for a in [s.id_key_digests.as_mut(), s.author_key_digests.as_mut()]
+                .into_iter()
+                .flatten()
+            {
+                setting(a, base)?;
+            }
+            opt(s.denied_id_key_digests.as_mut(), base)?;
+            opt(s.denied_author_key_digests.as_mut(), base)?;
+            if let Some(a) = s.host_data.as_mut() {
+                setting(a, base)?;
+            }
+            if let Some(a) = s.report_data.as_mut() {
+                setting(a, base)?;
+            }
+            for a in [s.family_id.as_mut(), s.image_id.as_mut()]
+                .into_iter()
+                .flatten()
+            {
+                setting(a, base)?;
+            }
+            if let Some(a) = s.chip_ids.as_mut() {
+                setting(a, base)?;
+            }
+        }
+        if let Some(t) = &mut self.tdx {
+            setting(&mut t.mr_td, base)?;
+            for a in [
+                t.rtmr0.as_mut(),
+                t.rtmr1.as_mut(),
+                t.rtmr2.as_mut(),
+                t.rtmr3.as_mut(),
+                t.mr_config_id.as_mut(),
+                t.mr_owner.as_mut(),
+                t.mr_owner_config.as_mut(),
+                t.mr_seam.as_mut(),
+                t.mr_signer_seam.as_mut(),
+                t.mr_service_td.as_mut(),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                setting(a, base)?;
+            }
+            if let Some(a) = t.report_data.as_mut() {
+                setting(a, base)?;
+            }
+        }
+        if let Some(g) = &mut self.sgx {
+            setting(&mut g.mr_enclave, base)?;
+            setting(&mut g.mr_signer, base)?;
+            opt(g.isv_prod_id.as_mut(), base)?;
+            if let Some(a) = g.report_data.as_mut() {
+                setting(a, base)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The policy as TOML.
+    ///
+    /// # Errors
+    /// [`PolicyError::Syntax`] if a value cannot be written (does not happen for loaded policies).
+    pub fn to_toml(&self) -> Result<String, PolicyError> {
+        toml::to_string(self).map_err(syntax)
+    }
+
+    /// Checks serde cannot express.
+    fn validate(&self) -> Result<(), PolicyError> {
+        if self.version != POLICY_VERSION {
+            return Err(invalid(
+                "version",
+                format!(
+                    "{} is not a known policy version ({POLICY_VERSION})",
+                    self.version
+                ),
+            ));
+        }
+        if self.id.is_empty() || self.id.len() > MAX_ID_LEN || self.id.chars().any(char::is_control)
+        {
+            return Err(invalid(
+                "id",
+                format!("1 to {MAX_ID_LEN} printable characters"),
+            ));
+        }
+        if self.snp.is_none() && self.tdx.is_none() && self.sgx.is_none() {
+            return Err(invalid(
+                "snp/tdx/sgx",
+                "the policy has no section, so it accepts nothing",
+            ));
+        }
+        if let Some(s) = &self.snp {
+            if let Setting::Is(t) = &s.min_tcb {
+                check_floors("snp.min_tcb", t)?;
+            }
+            if let Some(t) = &s.min_launch_tcb {
+                check_floors("snp.min_launch_tcb", t)?;
+            }
+            if s.report_versions.as_ref().is_some_and(Vec::is_empty) {
+                return Err(invalid(
+                    "snp.report_versions",
+                    "an empty list accepts nothing",
+                ));
+            }
+        }
+        for (name, tcb) in [
+            (
+                "tdx.tcb.accepted_statuses",
+                self.tdx.as_ref().map(|t| &t.tcb),
+            ),
+            (
+                "sgx.tcb.accepted_statuses",
+                self.sgx.as_ref().map(|t| &t.tcb),
+            ),
+        ] {
+            if let Some(Setting::Is(list)) = tcb.map(|t| &t.accepted_statuses) {
+                if list.is_empty() {
+                    return Err(invalid(name, "an empty list accepts nothing"));
+                }
+                if list
+                    .iter()
+                    .any(|s| s.0 == tessera_tdx::collateral::TcbStatus::Revoked)
+                {
+                    return Err(invalid(name, "Revoked is never acceptable"));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn check_floors(field: &str, t: &PerProductTcb) -> Result<(), PolicyError> {
+    if t.milan.is_none() && t.genoa.is_none() && t.turin.is_none() {
+        return Err(invalid(
+            field,
+            "no product listed; name milan, genoa or turin, or write \"any\"",
+        ));
+    }
+    let check = |name: &str, f: Option<&TcbFloor>, fmc: bool| -> Result<(), PolicyError> {
+        match f {
+            Some(f) if f.fmc.is_some() != fmc => Err(invalid(
+                &format!("{field}.{name}.fmc"),
+                if fmc {
+                    "Turin's TCB has an FMC SPL: state it"
+                } else {
+                    "only Turin's TCB has an FMC SPL"
+                },
+            )),
+            _ => Ok(()),
+        }
+    };
+    check("milan", t.milan.as_ref(), false)?;
+    check("genoa", t.genoa.as_ref(), false)?;
+    check("turin", t.turin.as_ref(), true)
+}
+
+fn check_len(what: &str, len: usize, max: usize) -> Result<(), PolicyError> {
+    if len > max {
+        return Err(PolicyError::TooLarge {
+            what: what.to_owned(),
+            len,
+            max,
+        });
+    }
+    Ok(())
+}
+
+fn read_bounded(path: &Path, max: usize) -> Result<String, PolicyError> {
+    use std::io::Read;
+    let io = |e: std::io::Error| PolicyError::Io {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    };
+    let f = std::fs::File::open(path).map_err(io)?;
+    let mut text = String::new();
+    f.take(u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1))
+        .read_to_string(&mut text)
+        .map_err(io)?;
+    check_len(&path.display().to_string(), text.len(), max)?;
+    Ok(text)
+}
+
+fn setting<T: FromStr>(s: &mut Setting<RefList<T>>, base: &Path) -> Result<(), PolicyError>
+where
+    T::Err: ToString,
+{
+    match s {
+        Setting::Any => Ok(()),
+        Setting::Is(list) => resolve(list, base),
+    }
+}
+
+fn opt<T: FromStr>(s: Option<&mut RefList<T>>, base: &Path) -> Result<(), PolicyError>
+where
+    T::Err: ToString,
+{
+    s.map_or(Ok(()), |l| resolve(l, base))
+}
+
+/// Load a reference file: one value per line (the first word of the line, so `sha384sum`-style
+/// "digest  name" lines work); `#` starts a comment; blank lines are skipped.
+fn resolve<T: FromStr>(list: &mut RefList<T>, base: &Path) -> Result<(), PolicyError>
+where
+    T::Err: ToString,
+{
+    let RefList::File(file) = list else {
+        return Ok(());
+    };
+    let path: PathBuf = base.join(&*file);
+    let text = read_bounded(&path, MAX_REFERENCE_FILE_LEN)?;
+    let values =
+        parse_reference_text::<T>(&text).map_err(|(line, reason)| PolicyError::Reference {
+            path: path.clone(),
+            line,
+            reason,
+        })?;
+    *list = RefList::Loaded {
+        file: file.clone(),
+        values,
+    };
+    Ok(())
+}
+
+/// Parse reference-file text; on error, the 1-based line and the reason.
+pub(crate) fn parse_reference_text<T: FromStr>(text: &str) -> Result<Vec<T>, (usize, String)>
+where
+    T::Err: ToString,
+{
+    let mut values = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let content = line.split('#').next().unwrap_or("").trim();
+        let Some(word) = content.split_whitespace().next() else {
+            continue;
+        };
+        if values.len() == crate::value::MAX_LIST_LEN {
+            return Err((i + 1, String::from("too many values")));
+        }
+        values.push(word.parse::<T>().map_err(|e| (i + 1, e.to_string()))?);
+    }
+    if values.is_empty() {
+        return Err((0, String::from("no values: an empty list accepts nothing")));
+    }
+    Ok(values)
+}
+
+/// Fuzz harness: the policy loader on arbitrary text (TOML, then JSON). On success the policy
+/// round-trips through TOML and JSON unchanged and `warnings` runs. A failed assertion is the
+/// finding a fuzzer reports, so this may panic, unlike the loader.
+#[doc(hidden)]
+#[allow(clippy::panic, clippy::expect_used)] // fuzz harness: an assertion failure is the finding
+pub fn fuzz_policy(data: &[u8]) {
+    let Ok(text) = core::str::from_utf8(data) else {
+        return;
+    };
+    for p in [Policy::from_toml_str(text), Policy::from_json_str(text)]
+        .into_iter()
+        .flatten()
+    {
+        let toml = p.to_toml().expect("a loaded policy serializes");
+        assert_eq!(Policy::from_toml_str(&toml).expect("TOML round trip"), p);
+        let json = serde_json::to_string(&p).expect("JSON");
+        assert_eq!(Policy::from_json_str(&json).expect("JSON round trip"), p);
+        let _ = p.warnings();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::value::Hex;
+
+    const MINIMAL: &str = r#"
+version = 1
+id = "t"
+[snp]
+measurement = "any"
+debug = "must-not"
+min_tcb = "any"
+signer = "vcek"
+"#;
+
+    #[test]
+    fn minimal_policy_loads() {
+        let p = Policy::from_toml_str(MINIMAL).expect("loads");
+        assert!(p.snp.is_some());
+        let back = Policy::from_toml_str(&p.to_toml().expect("toml")).expect("round trip");
+        assert_eq!(back, p);
+        let json = serde_json::to_string(&p).expect("json");
+        assert_eq!(Policy::from_text(&json).expect("json loads"), p);
+    }
+
+    #[test]
+    fn fails_closed() {
+        // Each required field removed in turn.
+        for field in ["measurement", "debug", "min_tcb", "signer"] {
+            let text: String = MINIMAL
+                .lines()
+                .filter(|l| !l.starts_with(field))
+                .collect::<Vec<_>>()
+                .join("\n");
+            let e = Policy::from_toml_str(&text).expect_err(field);
+            assert!(e.to_string().contains(field), "{field}: {e}");
+        }
+        // Unknown fields, at the top and inside a section.
+        assert!(Policy::from_toml_str(&format!("{MINIMAL}\nmeasurment = \"any\"")).is_err());
+        assert!(
+            Policy::from_toml_str(&MINIMAL.replace("id = \"t\"", "id = \"t\"\nextra = 1")).is_err()
+        );
+        // Wrong version, empty id, no section, contradictory floors.
+        assert!(Policy::from_toml_str(&MINIMAL.replace("version = 1", "version = 2")).is_err());
+        assert!(Policy::from_toml_str(&MINIMAL.replace("id = \"t\"", "id = \"\"")).is_err());
+        assert!(Policy::from_toml_str("version = 1\nid = \"t\"").is_err());
+        let turin_no_fmc = MINIMAL.replace(
+            "min_tcb = \"any\"",
+            "min_tcb = { turin = { bootloader = 1, tee = 1, snp = 1, microcode = 1 } }",
+        );
+        assert!(Policy::from_toml_str(&turin_no_fmc).is_err());
+        let milan_fmc = MINIMAL.replace(
+            "min_tcb = \"any\"",
+            "min_tcb = { milan = { fmc = 1, bootloader = 1, tee = 1, snp = 1, microcode = 1 } }",
+        );
+        assert!(Policy::from_toml_str(&milan_fmc).is_err());
+        assert!(
+            Policy::from_toml_str(&MINIMAL.replace("min_tcb = \"any\"", "min_tcb = {}")).is_err()
+        );
+        let no_signer = MINIMAL.replace("signer = \"vcek\"", "signer = { vcek = false }");
+        assert!(Policy::from_toml_str(&no_signer).is_err());
+    }
+
+    #[test]
+    fn tdx_statuses_are_checked() {
+        let base = r#"
+version = 1
+id = "t"
+[tdx]
+mr_td = "any"
+debug = "must-not"
+[tdx.tcb]
+accepted_statuses = STATUSES
+"#;
+        assert!(Policy::from_toml_str(&base.replace("STATUSES", "[\"UpToDate\"]")).is_ok());
+        assert!(Policy::from_toml_str(&base.replace("STATUSES", "\"any\"")).is_ok());
+        for bad in ["[]", "[\"Revoked\"]", "[\"Fine\"]", "[\"uptodate\"]"] {
+            assert!(
+                Policy::from_toml_str(&base.replace("STATUSES", bad)).is_err(),
+                "{bad}"
+            );
+        }
+        assert!(Policy::from_toml_str(&base.replace("accepted_statuses = STATUSES", "")).is_err());
+    }
+
+    #[test]
+    fn reference_files_resolve() {
+        let dir = std::env::temp_dir().join(format!("tessera-policy-ref-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        let m = "ab".repeat(48);
+        std::fs::write(dir.join("m.txt"), format!("# allowed\n{m}  image-1\n\n")).expect("write");
+        std::fs::write(
+            dir.join("p.toml"),
+            MINIMAL.replace(
+                "measurement = \"any\"",
+                "measurement = { file = \"m.txt\" }",
+            ),
+        )
+        .expect("write");
+        let p = Policy::load(&dir.join("p.toml")).expect("loads");
+        let list = p
+            .snp
+            .as_ref()
+            .and_then(|s| s.measurement.rule())
+            .expect("list");
+        assert_eq!(list.values().map(<[_]>::len), Some(1));
+        assert_eq!(
+            list.values().and_then(|v| v.first()).map(|h| h.0),
+            Some([0xab; 48])
+        );
+
+        std::fs::write(dir.join("m.txt"), "abcd\n").expect("write");
+        let e = Policy::load(&dir.join("p.toml")).expect_err("short value");
+        assert!(matches!(e, PolicyError::Reference { line: 1, .. }), "{e}");
+        std::fs::remove_file(dir.join("m.txt")).expect("rm");
+        assert!(matches!(
+            Policy::load(&dir.join("p.toml")),
+            Err(PolicyError::Io { .. })
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn reference_text_parsing() {
+        assert_eq!(
+            parse_reference_text::<u32>("0\n1 # c\n").expect("ok"),
+            vec![0, 1]
+        );
+        assert!(parse_reference_text::<u32>("# nothing\n").is_err());
+        assert!(parse_reference_text::<Hex<2>>("abcd\nabc\n").is_err());
+    }
+}

@@ -1,0 +1,1321 @@
+//! TDX and SGX appraisal: every rule passing and failing on quotes signed by the simulator's
+//! fake Intel PKI, the "not checked" listing, a policy without the quote's section, and strict
+//! policies generated from the real vectors (accept their own quote, survive a TOML round trip,
+//! reject a quote with another measurement).
+//!
+//! Most cases start from the strict policy generated from the evidence — it passes every rule
+//! it states — and change one rule, so each failure is exactly the rule under test.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use tessera_pki::UnixTime;
+use tessera_policy::value::{AllowList, Bit, Duration, Hex, RefList, Setting, U64Hex};
+use tessera_policy::{
+    Appraisal, MaskedValue, Outcome, Policy, RuleResult, SgxAttributesRule, SgxPolicy, StatusName,
+    TdAttribute, TdAttributeRules, TdxPolicy, Tee, TrustClaim, Verdict, appraise,
+    policy_from_evidence,
+};
+use tessera_tdx::abi::Quote;
+use tessera_tdx::collateral::{Collateral, TcbStatus};
+use tessera_tdx::sim::{
+    CollateralSpec, IsvLevelSpec, PlatformSpec, QuoteSpec, SIM_ISSUE_DATE, SIM_VERIFY_AT, SimPck,
+    SimPcs,
+};
+use tessera_tdx::{TrustAnchors, Verified, Verifier, VerifyOptions};
+
+const DAY: i64 = 86_400;
+
+// ---------------------------------------------------------------------------------------------
+// Simulator evidence.
+
+fn pcs() -> &'static SimPcs {
+    static PCS: OnceLock<SimPcs> = OnceLock::new();
+    PCS.get_or_init(|| SimPcs::new().unwrap())
+}
+
+fn pck() -> &'static SimPck {
+    static PCK: OnceLock<SimPck> = OnceLock::new();
+    PCK.get_or_init(|| pcs().issue_pck(&PlatformSpec::default()).unwrap())
+}
+
+/// `days` before the simulated collateral's issue date.
+fn days_before_issue(days: i64) -> UnixTime {
+    UnixTime::from_secs(SIM_ISSUE_DATE.as_secs() - days * DAY)
+}
+
+fn isv(isvsvn: u16, status: TcbStatus, days: i64, advisories: &[&str]) -> IsvLevelSpec {
+    IsvLevelSpec {
+        isvsvn,
+        status,
+        date: days_before_issue(days),
+        advisories: advisories.iter().map(|s| (*s).to_owned()).collect(),
+    }
+}
+
+/// A quote spec and the collateral spec it is verified under.
+struct Sim {
+    spec: QuoteSpec,
+    coll: CollateralSpec,
+}
+
+impl Sim {
+    fn new(spec: QuoteSpec) -> Self {
+        let coll = CollateralSpec::matching(&pck().platform, &spec, TcbStatus::UpToDate);
+        Self { spec, coll }
+    }
+
+    /// Collateral under which the platform level has `status` (a newer UpToDate level exists).
+    fn status(mut self, status: TcbStatus) -> Self {
+        self.coll = CollateralSpec::matching(&pck().platform, &self.spec, status);
+        self
+    }
+
+    fn verify(&self) -> Verified<Quote> {
+        let quote = pcs().quote(pck(), &self.spec).unwrap();
+        let collateral: Collateral = pcs().collateral(&self.coll).unwrap();
+        Verifier::new(pcs().dangerous_trust_anchors())
+            .verify(
+                &quote,
+                &collateral,
+                SIM_VERIFY_AT,
+                &VerifyOptions::default(),
+            )
+            .expect("simulated evidence verifies")
+    }
+}
+
+fn td10() -> &'static Verified<Quote> {
+    static V: OnceLock<Verified<Quote>> = OnceLock::new();
+    V.get_or_init(|| Sim::new(QuoteSpec::tdx()).verify())
+}
+
+fn td15() -> &'static Verified<Quote> {
+    static V: OnceLock<Verified<Quote>> = OnceLock::new();
+    V.get_or_init(|| Sim::new(QuoteSpec::tdx15()).verify())
+}
+
+fn sgx() -> &'static Verified<Quote> {
+    static V: OnceLock<Verified<Quote>> = OnceLock::new();
+    V.get_or_init(|| Sim::new(QuoteSpec::sgx()).verify())
+}
+
+/// Evidence whose platform level is OutOfDate (advisory INTEL-SA-00001, tcbDate 400 days
+/// before issue, verified one day after issue).
+fn out_of_date(spec: QuoteSpec) -> Verified<Quote> {
+    Sim::new(spec).status(TcbStatus::OutOfDate).verify()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Policies and assertions.
+
+fn strict(v: &Verified<Quote>) -> Policy {
+    policy_from_evidence(v, "strict")
+}
+
+fn tdx(p: &mut Policy) -> &mut TdxPolicy {
+    p.tdx.as_mut().expect("a [tdx] section")
+}
+
+fn sgx_section(p: &mut Policy) -> &mut SgxPolicy {
+    p.sgx.as_mut().expect("an [sgx] section")
+}
+
+/// The TCB controls of whichever section the policy has.
+fn tcb(p: &mut Policy) -> &mut tessera_policy::IntelTcbPolicy {
+    match (&mut p.tdx, &mut p.sgx) {
+        (Some(t), _) => &mut t.tcb,
+        (None, Some(s)) => &mut s.tcb,
+        (None, None) => panic!("no TDX or SGX section"),
+    }
+}
+
+fn pin<const N: usize>(v: [u8; N]) -> AllowList<N> {
+    Setting::Is(RefList::Values(vec![Hex(v)]))
+}
+
+fn names(a: &Appraisal) -> Vec<&str> {
+    a.rules.iter().map(|r| r.rule.as_str()).collect()
+}
+
+#[track_caller]
+fn rule<'a>(a: &'a Appraisal, name: &str) -> &'a RuleResult {
+    a.rules
+        .iter()
+        .find(|r| r.rule == name)
+        .unwrap_or_else(|| panic!("no rule {name} in {:?}", names(a)))
+}
+
+/// `name` passed and so did the appraisal.
+#[track_caller]
+fn passes(a: &Appraisal, name: &str) -> RuleResult {
+    let r = rule(a, name);
+    assert_eq!(r.outcome, Outcome::Pass, "{r:#?}");
+    let failed: Vec<&RuleResult> = a.failures().collect();
+    assert!(failed.is_empty(), "unexpected failures: {failed:#?}");
+    assert_eq!(a.verdict, Verdict::Pass);
+    assert!(a.passed());
+    r.clone()
+}
+
+/// `name` failed, no other rule did, and the verdict is Fail.
+#[track_caller]
+fn fails_only(a: &Appraisal, name: &str) -> RuleResult {
+    let r = rule(a, name);
+    assert_eq!(r.outcome, Outcome::Fail, "{r:#?}");
+    let failed: Vec<&str> = a.failures().map(|r| r.rule.as_str()).collect();
+    assert_eq!(failed, [name]);
+    assert_eq!(a.verdict, Verdict::Fail);
+    assert!(!a.passed());
+    r.clone()
+}
+
+/// `name` is listed as not checked, with the note saying whether the policy said `any`.
+#[track_caller]
+fn not_checked(a: &Appraisal, name: &str, any: bool) -> RuleResult {
+    let r = rule(a, name);
+    assert_eq!(r.outcome, Outcome::NotChecked, "{r:#?}");
+    let note = r.note.as_deref().unwrap_or_default();
+    if any {
+        assert!(note.contains("\"any\" in the policy"), "{r:#?}");
+    } else {
+        assert!(note.contains("not in the policy"), "{r:#?}");
+    }
+    r.clone()
+}
+
+// ---------------------------------------------------------------------------------------------
+// Whole appraisals.
+
+const TDX_RULES: [&str; 28] = [
+    "tdx.mr_td",
+    "tdx.debug",
+    "tdx.tcb.accepted_statuses",
+    "tdx.tcb.grace_period",
+    "tdx.tcb.denied_advisories",
+    "tdx.tcb.min_evaluation_data_number",
+    "tdx.tcb.max_collateral_age",
+    "tdx.tcb.min_qe_svn",
+    "tdx.tcb.min_pce_svn",
+    "tdx.rtmr0",
+    "tdx.rtmr1",
+    "tdx.rtmr2",
+    "tdx.rtmr3",
+    "tdx.mr_config_id",
+    "tdx.mr_owner",
+    "tdx.mr_owner_config",
+    "tdx.mr_seam",
+    "tdx.mr_signer_seam",
+    "tdx.mr_service_td",
+    "tdx.report_data",
+    "tdx.td_attributes.debug",
+    "tdx.td_attributes.sept_ve_disable",
+    "tdx.td_attributes.migratable",
+    "tdx.td_attributes.pks",
+    "tdx.td_attributes.kl",
+    "tdx.td_attributes.perfmon",
+    "tdx.xfam",
+    "tdx.min_tee_tcb_svn",
+];
+
+const SGX_RULES: [&str; 14] = [
+    "sgx.mr_enclave",
+    "sgx.mr_signer",
+    "sgx.debug",
+    "sgx.tcb.accepted_statuses",
+    "sgx.tcb.grace_period",
+    "sgx.tcb.denied_advisories",
+    "sgx.tcb.min_evaluation_data_number",
+    "sgx.tcb.max_collateral_age",
+    "sgx.tcb.min_qe_svn",
+    "sgx.tcb.min_pce_svn",
+    "sgx.isv_prod_id",
+    "sgx.min_isv_svn",
+    "sgx.attributes",
+    "sgx.report_data",
+];
+
+/// Rules a strict policy leaves to the operator.
+const LEFT_TO_OPERATOR: [&str; 5] = [
+    "tcb.grace_period",
+    "tcb.denied_advisories",
+    "tcb.max_collateral_age",
+    "report_data",
+    "td_attributes.debug",
+];
+
+fn left_to_operator(rule: &str) -> bool {
+    let local = rule.split_once('.').map_or(rule, |(_, r)| r);
+    LEFT_TO_OPERATOR.contains(&local)
+}
+
+#[test]
+fn strict_tdx_policy_lists_every_rule_in_field_order_and_accepts_its_quote() {
+    for (v, name) in [(td10(), "TD 1.0"), (td15(), "TD 1.5")] {
+        let p = strict(v);
+        let a = appraise(v, &p);
+        assert_eq!(names(&a), TDX_RULES, "{name}");
+        assert_eq!(a.tee, Tee::Tdx);
+        assert_eq!(a.policy_id, "strict");
+        assert_eq!(a.appraised_at, SIM_VERIFY_AT);
+        assert_eq!(a.tcb_status.as_deref(), Some("UpToDate"));
+        assert!(a.advisory_ids.is_empty());
+        assert!(a.behind.is_empty());
+        assert_eq!(a.verdict, Verdict::Pass, "{name}: {:#?}", a.rules);
+        for r in &a.rules {
+            let want = if left_to_operator(&r.rule)
+                || (r.rule == "tdx.mr_service_td" && v.quote().body().td15().is_none())
+            {
+                Outcome::NotChecked
+            } else {
+                Outcome::Pass
+            };
+            assert_eq!(r.outcome, want, "{name}: {r:#?}");
+        }
+    }
+    // TD 1.5 pins MRSERVICETD, TD 1.0 has none to pin.
+    assert!(strict(td15()).tdx.unwrap().mr_service_td.is_some());
+    assert!(strict(td10()).tdx.unwrap().mr_service_td.is_none());
+}
+
+#[test]
+fn strict_sgx_policy_lists_every_rule_in_field_order_and_accepts_its_quote() {
+    let v = sgx();
+    let p = strict(v);
+    assert!(p.tdx.is_none() && p.snp.is_none());
+    let a = appraise(v, &p);
+    assert_eq!(names(&a), SGX_RULES);
+    assert_eq!(a.tee, Tee::Sgx);
+    assert_eq!(a.appraised_at, SIM_VERIFY_AT);
+    assert_eq!(a.verdict, Verdict::Pass, "{:#?}", a.rules);
+    for r in &a.rules {
+        let want = if left_to_operator(&r.rule) {
+            Outcome::NotChecked
+        } else {
+            Outcome::Pass
+        };
+        assert_eq!(r.outcome, want, "{r:#?}");
+    }
+}
+
+#[test]
+fn absent_and_any_rules_are_listed_as_not_checked() {
+    let p = Policy::from_toml_str(
+        r#"
+version = 1
+id = "minimal"
+[tdx]
+mr_td = "any"
+debug = "any"
+[tdx.tcb]
+accepted_statuses = "any"
+[sgx]
+mr_enclave = "any"
+mr_signer = "any"
+debug = "any"
+[sgx.tcb]
+accepted_statuses = "any"
+"#,
+    )
+    .unwrap();
+    let a = appraise(td15(), &p);
+    // Without td_attributes the bits are one rule.
+    let mut want: Vec<&str> = TDX_RULES[..20].to_vec();
+    want.extend(["tdx.td_attributes", "tdx.xfam", "tdx.min_tee_tcb_svn"]);
+    assert_eq!(names(&a), want);
+    assert!(a.rules.iter().all(|r| r.outcome == Outcome::NotChecked));
+    assert_eq!(a.verdict, Verdict::Pass);
+    for any in ["tdx.mr_td", "tdx.debug", "tdx.tcb.accepted_statuses"] {
+        not_checked(&a, any, true);
+    }
+    for absent in want.iter().filter(|n| !n.ends_with("mr_td")) {
+        if !["tdx.debug", "tdx.tcb.accepted_statuses"].contains(absent) {
+            not_checked(&a, absent, false);
+        }
+    }
+    // The actual value is still shown.
+    assert_eq!(rule(&a, "tdx.mr_td").actual, "7d".repeat(48));
+    assert_eq!(rule(&a, "tdx.td_attributes").actual, "0x0000000010000000");
+
+    let a = appraise(sgx(), &p);
+    assert_eq!(names(&a), SGX_RULES);
+    assert!(a.rules.iter().all(|r| r.outcome == Outcome::NotChecked));
+    for any in [
+        "sgx.mr_enclave",
+        "sgx.mr_signer",
+        "sgx.debug",
+        "sgx.tcb.accepted_statuses",
+    ] {
+        not_checked(&a, any, true);
+    }
+    not_checked(&a, "sgx.isv_prod_id", false);
+    not_checked(&a, "sgx.attributes", false);
+}
+
+#[test]
+fn a_quote_without_its_section_fails() {
+    let only_sgx = strict(sgx());
+    let a = appraise(td10(), &only_sgx);
+    assert_eq!(a.tee, Tee::Tdx);
+    assert_eq!(names(&a), ["tdx"]);
+    assert_eq!(a.rules[0].outcome, Outcome::Fail);
+    assert_eq!(a.verdict, Verdict::Fail);
+    assert_eq!(a.appraised_at, SIM_VERIFY_AT);
+
+    let only_tdx = strict(td10());
+    let a = appraise(sgx(), &only_tdx);
+    assert_eq!(a.tee, Tee::Sgx);
+    assert_eq!(names(&a), ["sgx"]);
+    assert_eq!(a.verdict, Verdict::Fail);
+}
+
+// ---------------------------------------------------------------------------------------------
+// TDX measurements and configuration.
+
+#[test]
+fn mr_td() {
+    let v = td10();
+    let mut p = strict(v);
+    let r = passes(&appraise(v, &p), "tdx.mr_td");
+    assert_eq!(r.field, "MRTD");
+    assert_eq!(r.claim, TrustClaim::Executables);
+    assert_eq!(r.expected, "7d".repeat(48));
+
+    tdx(&mut p).mr_td = pin([0xee; 48]);
+    let a = appraise(v, &p);
+    let r = fails_only(&a, "tdx.mr_td");
+    assert_eq!(r.expected, "ee".repeat(48));
+    assert_eq!(r.actual, "7d".repeat(48));
+
+    tdx(&mut p).mr_td = Setting::Is(RefList::Values(vec![Hex([0xee; 48]), Hex([0x7d; 48])]));
+    let a = appraise(v, &p);
+    assert_eq!(passes(&a, "tdx.mr_td").expected, "one of 2 values");
+
+    tdx(&mut p).mr_td = Setting::Any;
+    not_checked(&appraise(v, &p), "tdx.mr_td", true);
+}
+
+/// The optional 48-byte allow-lists of the TD body, with the value the simulator puts there.
+type Field48 = fn(&mut TdxPolicy) -> &mut Option<AllowList<48>>;
+
+#[test]
+fn every_optional_td_register() {
+    let spec = QuoteSpec::tdx15();
+    let cases: [(&str, &str, TrustClaim, Field48, [u8; 48]); 10] = [
+        (
+            "tdx.rtmr0",
+            "RTMR0",
+            TrustClaim::Executables,
+            |p| &mut p.rtmr0,
+            spec.rtmr[0],
+        ),
+        (
+            "tdx.rtmr1",
+            "RTMR1",
+            TrustClaim::Executables,
+            |p| &mut p.rtmr1,
+            spec.rtmr[1],
+        ),
+        (
+            "tdx.rtmr2",
+            "RTMR2",
+            TrustClaim::Executables,
+            |p| &mut p.rtmr2,
+            spec.rtmr[2],
+        ),
+        (
+            "tdx.rtmr3",
+            "RTMR3",
+            TrustClaim::Executables,
+            |p| &mut p.rtmr3,
+            spec.rtmr[3],
+        ),
+        (
+            "tdx.mr_config_id",
+            "MRCONFIGID",
+            TrustClaim::Configuration,
+            |p| &mut p.mr_config_id,
+            spec.mr_config_id,
+        ),
+        (
+            "tdx.mr_owner",
+            "MROWNER",
+            TrustClaim::InstanceIdentity,
+            |p| &mut p.mr_owner,
+            spec.mr_owner,
+        ),
+        (
+            "tdx.mr_owner_config",
+            "MROWNERCONFIG",
+            TrustClaim::Configuration,
+            |p| &mut p.mr_owner_config,
+            spec.mr_owner_config,
+        ),
+        (
+            "tdx.mr_seam",
+            "MRSEAM",
+            TrustClaim::Hardware,
+            |p| &mut p.mr_seam,
+            spec.mr_seam,
+        ),
+        (
+            "tdx.mr_signer_seam",
+            "MRSIGNERSEAM",
+            TrustClaim::Hardware,
+            |p| &mut p.mr_signer_seam,
+            spec.mr_signer_seam,
+        ),
+        (
+            "tdx.mr_service_td",
+            "MRSERVICETD",
+            TrustClaim::Configuration,
+            |p| &mut p.mr_service_td,
+            spec.mr_service_td,
+        ),
+    ];
+    let v = td15();
+    for (name, field, claim, get, actual) in cases {
+        let mut p = strict(v);
+        *get(tdx(&mut p)) = Some(pin(actual));
+        let r = passes(&appraise(v, &p), name);
+        assert_eq!((r.field, r.claim), (field, claim), "{name}");
+        assert_eq!(r.actual, hex::encode(actual), "{name}");
+
+        *get(tdx(&mut p)) = Some(pin([0xee; 48]));
+        let a = appraise(v, &p);
+        let r = fails_only(&a, name);
+        assert_eq!(r.expected, "ee".repeat(48), "{name}");
+        assert_eq!(r.actual, hex::encode(actual), "{name}");
+
+        *get(tdx(&mut p)) = Some(Setting::Any);
+        not_checked(&appraise(v, &p), name, true);
+        *get(tdx(&mut p)) = None;
+        not_checked(&appraise(v, &p), name, false);
+    }
+}
+
+#[test]
+fn mr_service_td_on_a_td10_quote_fails_unless_any() {
+    let v = td10();
+    let mut p = strict(v);
+    not_checked(&appraise(v, &p), "tdx.mr_service_td", false);
+    // Even "no service TD" (all zeros) cannot be confirmed from a TD 1.0 body.
+    tdx(&mut p).mr_service_td = Some(pin([0; 48]));
+    let a = appraise(v, &p);
+    let r = fails_only(&a, "tdx.mr_service_td");
+    assert_eq!(r.actual, "absent (TD 1.0 body)");
+    assert!(r.note.as_deref().unwrap().contains("v5 quote"), "{r:#?}");
+    tdx(&mut p).mr_service_td = Some(Setting::Any);
+    not_checked(&appraise(v, &p), "tdx.mr_service_td", true);
+}
+
+#[test]
+fn report_data() {
+    for v in [td10(), sgx()] {
+        let prefix = if v.quote().body().is_td() {
+            "tdx"
+        } else {
+            "sgx"
+        };
+        let name = format!("{prefix}.report_data");
+        let mut p = strict(v);
+        not_checked(&appraise(v, &p), &name, false);
+        let set = |p: &mut Policy, list| match (&mut p.tdx, &mut p.sgx) {
+            (Some(t), _) => t.report_data = list,
+            (_, Some(s)) => s.report_data = list,
+            _ => unreachable!(),
+        };
+        set(&mut p, Some(pin([0; 64])));
+        let r = passes(&appraise(v, &p), &name);
+        assert_eq!((r.field, r.claim), ("REPORTDATA", TrustClaim::SourcedData));
+        set(&mut p, Some(pin([1; 64])));
+        let a = appraise(v, &p);
+        let r = fails_only(&a, &name);
+        assert_eq!(r.expected, "01".repeat(64));
+        assert_eq!(r.actual, "00".repeat(64));
+    }
+}
+
+#[test]
+fn unloaded_reference_file_fails() {
+    let v = td10();
+    let mut p = strict(v);
+    tdx(&mut p).rtmr0 = Some(Setting::Is(RefList::File(PathBuf::from("rtmr0.txt"))));
+    let a = appraise(v, &p);
+    let r = fails_only(&a, "tdx.rtmr0");
+    assert!(r.note.as_deref().unwrap().contains("rtmr0.txt"), "{r:#?}");
+}
+
+#[test]
+fn td_debug() {
+    let v = td10();
+    let mut p = strict(v);
+    assert_eq!(tdx(&mut p).debug, Bit::MustNot);
+    let r = passes(&appraise(v, &p), "tdx.debug");
+    assert_eq!(
+        (r.field, r.claim, r.actual.as_str()),
+        ("TD_ATTRIBUTES.DEBUG", TrustClaim::Configuration, "clear")
+    );
+    tdx(&mut p).debug = Bit::Must;
+    let a = appraise(v, &p);
+    fails_only(&a, "tdx.debug");
+    tdx(&mut p).debug = Bit::Any;
+    not_checked(&appraise(v, &p), "tdx.debug", true);
+
+    // A debug TD: the strict policy pins it, "must-not" rejects it.
+    let mut spec = QuoteSpec::tdx();
+    spec.td_attributes |= 1;
+    let debug_td = Sim::new(spec).verify();
+    let mut p = strict(&debug_td);
+    assert_eq!(tdx(&mut p).debug, Bit::Must);
+    passes(&appraise(&debug_td, &p), "tdx.debug");
+    tdx(&mut p).debug = Bit::MustNot;
+    let a = appraise(&debug_td, &p);
+    assert_eq!(fails_only(&a, "tdx.debug").actual, "set");
+
+    // A reserved TUD bit (7:1) also means "under debug".
+    let mut spec = QuoteSpec::tdx();
+    spec.td_attributes |= 1 << 3;
+    let tud = Sim::new(spec).verify();
+    let mut p = strict(&tud);
+    assert_eq!(tdx(&mut p).debug, Bit::MustNot);
+    let a = appraise(&tud, &p);
+    let r = fails_only(&a, "tdx.debug");
+    assert!(r.note.as_deref().unwrap().contains("TUD"), "{r:#?}");
+}
+
+#[test]
+fn td_attribute_bits() {
+    // The simulated TD has SEPT_VE_DISABLE (bit 28) set and every other named bit clear.
+    let v = td10();
+    let bits = [
+        (TdAttribute::Debug, "tdx.td_attributes.debug", false),
+        (
+            TdAttribute::SeptVeDisable,
+            "tdx.td_attributes.sept_ve_disable",
+            true,
+        ),
+        (
+            TdAttribute::Migratable,
+            "tdx.td_attributes.migratable",
+            false,
+        ),
+        (TdAttribute::Pks, "tdx.td_attributes.pks", false),
+        (TdAttribute::Kl, "tdx.td_attributes.kl", false),
+        (TdAttribute::Perfmon, "tdx.td_attributes.perfmon", false),
+    ];
+    for (bit, name, set) in bits {
+        let (good, bad) = if set {
+            (
+                TdAttributeRules {
+                    must_set: vec![bit],
+                    must_clear: vec![],
+                },
+                TdAttributeRules {
+                    must_set: vec![],
+                    must_clear: vec![bit],
+                },
+            )
+        } else {
+            (
+                TdAttributeRules {
+                    must_set: vec![],
+                    must_clear: vec![bit],
+                },
+                TdAttributeRules {
+                    must_set: vec![bit],
+                    must_clear: vec![],
+                },
+            )
+        };
+        let mut p = strict(v);
+        tdx(&mut p).td_attributes = Some(good);
+        let a = appraise(v, &p);
+        let r = passes(&a, name);
+        assert_eq!(r.claim, TrustClaim::Configuration);
+        assert!(r.field.starts_with("TD_ATTRIBUTES."), "{r:#?}");
+        // The other bits are listed, not checked.
+        for (_, other, _) in bits.iter().filter(|(b, _, _)| *b != bit) {
+            not_checked(&a, other, false);
+        }
+        tdx(&mut p).td_attributes = Some(bad);
+        let a = appraise(v, &p);
+        let r = fails_only(&a, name);
+        assert_eq!(r.actual, if set { "set" } else { "clear" });
+
+        tdx(&mut p).td_attributes = Some(TdAttributeRules {
+            must_set: vec![bit],
+            must_clear: vec![bit],
+        });
+        let a = appraise(v, &p);
+        let r = fails_only(&a, name);
+        assert!(r.note.as_deref().unwrap().contains("both"), "{r:#?}");
+    }
+}
+
+#[test]
+fn xfam() {
+    let v = td10();
+    let actual = QuoteSpec::tdx().xfam;
+    let mut p = strict(v);
+    let r = passes(&appraise(v, &p), "tdx.xfam");
+    assert_eq!((r.field, r.claim), ("XFAM", TrustClaim::Configuration));
+    assert_eq!(r.actual, format!("{actual:#018x}"));
+
+    let cet = (1 << 11) | (1 << 12);
+    tdx(&mut p).xfam = Some(MaskedValue {
+        value: U64Hex(actual | cet),
+        ignore_mask: U64Hex(0),
+    });
+    let a = appraise(v, &p);
+    let r = fails_only(&a, "tdx.xfam");
+    assert!(
+        r.note.as_deref().unwrap().contains("0x0000000000001800"),
+        "{r:#?}"
+    );
+
+    tdx(&mut p).xfam = Some(MaskedValue {
+        value: U64Hex(actual | cet),
+        ignore_mask: U64Hex(cet),
+    });
+    passes(&appraise(v, &p), "tdx.xfam");
+
+    tdx(&mut p).xfam = None;
+    not_checked(&appraise(v, &p), "tdx.xfam", false);
+}
+
+#[test]
+fn min_tee_tcb_svn() {
+    let v = td10();
+    let actual = QuoteSpec::tdx().tee_tcb_svn;
+    let mut p = strict(v);
+    let r = passes(&appraise(v, &p), "tdx.min_tee_tcb_svn");
+    assert_eq!((r.field, r.claim), ("TEE_TCB_SVN", TrustClaim::Hardware));
+
+    let mut lower = actual;
+    lower[0] -= 1;
+    tdx(&mut p).min_tee_tcb_svn = Some(Hex(lower));
+    passes(&appraise(v, &p), "tdx.min_tee_tcb_svn");
+
+    // One component above the quote's (and one below): fails, and says which.
+    let mut floor = lower;
+    floor[2] += 1;
+    tdx(&mut p).min_tee_tcb_svn = Some(Hex(floor));
+    let a = appraise(v, &p);
+    let r = fails_only(&a, "tdx.min_tee_tcb_svn");
+    assert_eq!(r.note.as_deref(), Some("component 2: 2 < 3"));
+    assert_eq!(a.behind.len(), 1, "{:#?}", a.behind);
+    assert_eq!(a.behind[0].component, "TEE_TCB_SVN[2]");
+    assert_eq!(
+        (a.behind[0].actual.as_str(), a.behind[0].required.as_str()),
+        ("2", "3")
+    );
+
+    tdx(&mut p).min_tee_tcb_svn = None;
+    not_checked(&appraise(v, &p), "tdx.min_tee_tcb_svn", false);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Intel TCB controls, for TDX and SGX alike.
+
+/// (evidence kind, prefix, a QuoteSpec for it, the QE's ISVSVN in the simulator)
+fn both() -> [(&'static Verified<Quote>, &'static str, QuoteSpec, u16); 2] {
+    [
+        (td10(), "tdx", QuoteSpec::tdx(), 4),
+        (sgx(), "sgx", QuoteSpec::sgx(), 8),
+    ]
+}
+
+fn statuses(list: &[TcbStatus]) -> Setting<Vec<StatusName>> {
+    Setting::Is(list.iter().copied().map(StatusName).collect())
+}
+
+#[test]
+fn accepted_statuses() {
+    for (v, prefix, spec, _) in both() {
+        let name = format!("{prefix}.tcb.accepted_statuses");
+        let mut p = strict(v);
+        let r = passes(&appraise(v, &p), &name);
+        assert_eq!(
+            (r.field, r.claim, r.expected.as_str(), r.actual.as_str()),
+            ("tcbStatus", TrustClaim::Hardware, "UpToDate", "UpToDate")
+        );
+        tcb(&mut p).accepted_statuses =
+            statuses(&[TcbStatus::OutOfDate, TcbStatus::SwHardeningNeeded]);
+        let a = appraise(v, &p);
+        let r = fails_only(&a, &name);
+        assert_eq!(r.expected, "one of [OutOfDate, SWHardeningNeeded]");
+        // Nothing is behind Intel's newest level, so nothing to list.
+        assert!(a.behind.is_empty());
+        tcb(&mut p).accepted_statuses = Setting::Any;
+        not_checked(&appraise(v, &p), &name, true);
+
+        // OutOfDate evidence: the strict policy pins OutOfDate; UpToDate rejects it and the
+        // appraisal names what to update (the SGX TCB component the newer level raises).
+        let old = out_of_date(spec);
+        let mut p = strict(&old);
+        let a = appraise(&old, &p);
+        passes(&a, &name);
+        assert_eq!(a.tcb_status.as_deref(), Some("OutOfDate"));
+        assert_eq!(a.advisory_ids, ["INTEL-SA-00001"]);
+        assert!(a.behind.is_empty(), "nothing failed: {:#?}", a.behind);
+        tcb(&mut p).accepted_statuses = statuses(&[TcbStatus::UpToDate]);
+        let a = appraise(&old, &p);
+        assert_eq!(fails_only(&a, &name).actual, "OutOfDate");
+        assert_eq!(a.advisory_ids, ["INTEL-SA-00001"]);
+        assert!(
+            a.behind
+                .iter()
+                .any(|b| b.component.starts_with("SGX TCB component 0")
+                    && b.actual == "7"
+                    && b.required == "8"),
+            "{:#?}",
+            a.behind
+        );
+    }
+}
+
+#[test]
+fn accepted_statuses_notes_td_relaunch_advised() {
+    // The module runs SVN 3 (OutOfDate), a relaunch would run SVN 4 (UpToDate).
+    let mut spec = QuoteSpec::tdx15();
+    spec.tee_tcb_svn[0] = 3;
+    spec.tee_tcb_svn2[0] = 4;
+    let mut sim = Sim::new(spec);
+    sim.coll.module_identities[0].levels = vec![
+        isv(4, TcbStatus::UpToDate, 30, &[]),
+        isv(3, TcbStatus::OutOfDate, 400, &["INTEL-SA-00002"]),
+    ];
+    let v = sim.verify();
+    assert!(v.verification().tcb.td_relaunch_advised);
+    let p = strict(&v);
+    let a = appraise(&v, &p);
+    let r = passes(&a, "tdx.tcb.accepted_statuses");
+    assert_eq!(r.actual, "OutOfDate");
+    assert!(
+        r.note.as_deref().unwrap().contains("TD_RELAUNCH_ADVISED"),
+        "{r:#?}"
+    );
+}
+
+#[test]
+fn grace_period_for_an_out_of_date_platform() {
+    for (_, prefix, spec, _) in both() {
+        let name = format!("{prefix}.tcb.grace_period");
+        // tcbDate is 400 days before issue; verification is one day after issue.
+        let old = out_of_date(spec);
+        let mut p = strict(&old);
+        not_checked(&appraise(&old, &p), &name, false);
+        tcb(&mut p).grace_period = Some(Duration::from_secs(401 * 86_400));
+        let r = passes(&appraise(&old, &p), &name);
+        assert_eq!((r.field, r.claim), ("tcbDate", TrustClaim::Hardware));
+        assert!(r.actual.contains("platform OutOfDate"), "{r:#?}");
+        tcb(&mut p).grace_period = Some(Duration::from_secs(400 * 86_400));
+        let a = appraise(&old, &p);
+        let r = fails_only(&a, &name);
+        assert!(r.note.as_deref().unwrap().contains("platform"), "{r:#?}");
+        assert!(!a.behind.is_empty());
+    }
+}
+
+#[test]
+fn grace_period_passes_when_nothing_is_out_of_date() {
+    for (v, prefix, _, _) in both() {
+        let name = format!("{prefix}.tcb.grace_period");
+        let mut p = strict(v);
+        tcb(&mut p).grace_period = Some(Duration::from_secs(1));
+        let r = passes(&appraise(v, &p), &name);
+        assert_eq!(r.note.as_deref(), Some("not out of date"));
+    }
+}
+
+#[test]
+fn grace_period_for_an_out_of_date_qe() {
+    for (_, prefix, spec, qe_svn) in both() {
+        let name = format!("{prefix}.tcb.grace_period");
+        let mut sim = Sim::new(spec);
+        sim.coll.qe_levels = vec![
+            isv(qe_svn + 1, TcbStatus::UpToDate, 10, &[]),
+            isv(qe_svn, TcbStatus::OutOfDate, 100, &["INTEL-SA-00003"]),
+        ];
+        let v = sim.verify();
+        assert_eq!(v.verification().tcb.status, TcbStatus::OutOfDate);
+        let mut p = strict(&v);
+        tcb(&mut p).grace_period = Some(Duration::from_secs(101 * 86_400));
+        let r = passes(&appraise(&v, &p), &name);
+        assert!(r.actual.contains("QE OutOfDate"), "{r:#?}");
+        tcb(&mut p).grace_period = Some(Duration::from_secs(100 * 86_400));
+        let a = appraise(&v, &p);
+        let r = fails_only(&a, &name);
+        assert!(r.note.as_deref().unwrap().contains("QE"), "{r:#?}");
+        assert!(
+            a.behind
+                .iter()
+                .any(|b| b.component == "quoting enclave ISVSVN"),
+            "{:#?}",
+            a.behind
+        );
+    }
+}
+
+#[test]
+fn grace_period_for_an_out_of_date_tdx_module() {
+    let mut spec = QuoteSpec::tdx();
+    spec.tee_tcb_svn[0] = 3;
+    let mut sim = Sim::new(spec);
+    sim.coll.module_identities[0].levels = vec![
+        isv(4, TcbStatus::UpToDate, 30, &[]),
+        isv(3, TcbStatus::OutOfDate, 200, &[]),
+    ];
+    let v = sim.verify();
+    assert_eq!(v.verification().tcb.status, TcbStatus::OutOfDate);
+    assert_eq!(v.verification().tcb.platform.status, TcbStatus::UpToDate);
+    let mut p = strict(&v);
+    tcb(&mut p).grace_period = Some(Duration::from_secs(201 * 86_400));
+    passes(&appraise(&v, &p), "tdx.tcb.grace_period");
+    tcb(&mut p).grace_period = Some(Duration::from_secs(200 * 86_400));
+    let a = appraise(&v, &p);
+    let r = fails_only(&a, "tdx.tcb.grace_period");
+    assert!(r.note.as_deref().unwrap().contains("TDX module"), "{r:#?}");
+}
+
+#[test]
+fn denied_advisories() {
+    for (_, prefix, spec, _) in both() {
+        let name = format!("{prefix}.tcb.denied_advisories");
+        let old = out_of_date(spec);
+        let mut p = strict(&old);
+        let r = not_checked(&appraise(&old, &p), &name, false);
+        assert_eq!(r.actual, "INTEL-SA-00001");
+        tcb(&mut p).denied_advisories = Some(vec![String::from("INTEL-SA-09999")]);
+        let r = passes(&appraise(&old, &p), &name);
+        assert_eq!((r.field, r.claim), ("advisoryIDs", TrustClaim::Hardware));
+        // Case-insensitive.
+        tcb(&mut p).denied_advisories = Some(vec![
+            String::from("INTEL-SA-09999"),
+            String::from("intel-sa-00001"),
+        ]);
+        let a = appraise(&old, &p);
+        let r = fails_only(&a, &name);
+        assert_eq!(r.note.as_deref(), Some("denied: INTEL-SA-00001"));
+        assert!(!a.behind.is_empty());
+    }
+}
+
+#[test]
+fn min_evaluation_data_number() {
+    for (v, prefix, _, _) in both() {
+        let name = format!("{prefix}.tcb.min_evaluation_data_number");
+        let mut p = strict(v);
+        assert_eq!(tcb(&mut p).min_evaluation_data_number, Some(17));
+        let r = passes(&appraise(v, &p), &name);
+        assert_eq!(r.actual, "TCB info 17, QE identity 17");
+        tcb(&mut p).min_evaluation_data_number = Some(18);
+        let a = appraise(v, &p);
+        assert_eq!(fails_only(&a, &name).expected, ">= 18 (both)");
+        tcb(&mut p).min_evaluation_data_number = None;
+        not_checked(&appraise(v, &p), &name, false);
+    }
+    // The QE identity's number counts too.
+    let mut sim = Sim::new(QuoteSpec::tdx());
+    sim.coll.tcb_evaluation_data_number = 18;
+    let v = sim.verify();
+    let mut p = strict(&v);
+    tcb(&mut p).min_evaluation_data_number = Some(18);
+    passes(&appraise(&v, &p), "tdx.tcb.min_evaluation_data_number");
+}
+
+#[test]
+fn max_collateral_age() {
+    for (v, prefix, _, _) in both() {
+        let name = format!("{prefix}.tcb.max_collateral_age");
+        // Issued one day before the verification time.
+        let mut p = strict(v);
+        not_checked(&appraise(v, &p), &name, false);
+        tcb(&mut p).max_collateral_age = Some(Duration::from_secs(86_400));
+        let r = passes(&appraise(v, &p), &name);
+        assert_eq!((r.field, r.claim), ("issueDate", TrustClaim::Hardware));
+        assert!(r.actual.contains("1d before"), "{r:#?}");
+        tcb(&mut p).max_collateral_age = Some(Duration::from_secs(23 * 3_600));
+        let a = appraise(v, &p);
+        assert_eq!(fails_only(&a, &name).expected, "at most 23h old");
+    }
+}
+
+#[test]
+fn min_qe_svn() {
+    for (v, prefix, _, qe_svn) in both() {
+        let name = format!("{prefix}.tcb.min_qe_svn");
+        let mut p = strict(v);
+        assert_eq!(tcb(&mut p).min_qe_svn, Some(qe_svn));
+        let r = passes(&appraise(v, &p), &name);
+        assert_eq!(
+            (r.field, r.claim, r.actual.clone()),
+            ("QE ISVSVN", TrustClaim::Hardware, qe_svn.to_string())
+        );
+        tcb(&mut p).min_qe_svn = Some(qe_svn + 1);
+        let a = appraise(v, &p);
+        fails_only(&a, &name);
+        let b = a
+            .behind
+            .iter()
+            .find(|b| b.component == "quoting enclave ISVSVN")
+            .unwrap();
+        assert_eq!(
+            (b.actual.clone(), b.required.clone()),
+            (qe_svn.to_string(), (qe_svn + 1).to_string())
+        );
+        tcb(&mut p).min_qe_svn = None;
+        not_checked(&appraise(v, &p), &name, false);
+    }
+}
+
+#[test]
+fn min_pce_svn() {
+    let pce_svn = PlatformSpec::default().pce_svn;
+    for (v, prefix, _, _) in both() {
+        let name = format!("{prefix}.tcb.min_pce_svn");
+        let mut p = strict(v);
+        assert_eq!(tcb(&mut p).min_pce_svn, Some(pce_svn));
+        let r = passes(&appraise(v, &p), &name);
+        assert_eq!((r.field, r.claim), ("PCESVN", TrustClaim::Hardware));
+        tcb(&mut p).min_pce_svn = Some(pce_svn + 1);
+        let a = appraise(v, &p);
+        fails_only(&a, &name);
+        assert!(a.behind.iter().any(|b| b.component == "PCE SVN"));
+        tcb(&mut p).min_pce_svn = None;
+        not_checked(&appraise(v, &p), &name, false);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// SGX enclave rules.
+
+#[test]
+fn mr_enclave_and_mr_signer() {
+    let v = sgx();
+    for (name, field, claim, actual) in [
+        (
+            "sgx.mr_enclave",
+            "MRENCLAVE",
+            TrustClaim::Executables,
+            [0xe1; 32],
+        ),
+        (
+            "sgx.mr_signer",
+            "MRSIGNER",
+            TrustClaim::InstanceIdentity,
+            [0xe2; 32],
+        ),
+    ] {
+        let set = |p: &mut Policy, list: AllowList<32>| {
+            let s = sgx_section(p);
+            if name.ends_with("mr_enclave") {
+                s.mr_enclave = list;
+            } else {
+                s.mr_signer = list;
+            }
+        };
+        let mut p = strict(v);
+        let r = passes(&appraise(v, &p), name);
+        assert_eq!((r.field, r.claim), (field, claim));
+        assert_eq!(r.actual, hex::encode(actual));
+        set(&mut p, pin([0xee; 32]));
+        let a = appraise(v, &p);
+        assert_eq!(fails_only(&a, name).expected, "ee".repeat(32));
+        set(&mut p, Setting::Any);
+        not_checked(&appraise(v, &p), name, true);
+    }
+}
+
+#[test]
+fn sgx_debug() {
+    let v = sgx();
+    let mut p = strict(v);
+    assert_eq!(sgx_section(&mut p).debug, Bit::MustNot);
+    let r = passes(&appraise(v, &p), "sgx.debug");
+    assert_eq!(
+        (r.field, r.claim),
+        ("ATTRIBUTES.DEBUG", TrustClaim::Configuration)
+    );
+    sgx_section(&mut p).debug = Bit::Must;
+    let a = appraise(v, &p);
+    fails_only(&a, "sgx.debug");
+
+    let mut spec = QuoteSpec::sgx();
+    spec.sgx_attributes[0] |= 0x02;
+    let debug = Sim::new(spec).verify();
+    let mut p = strict(&debug);
+    assert_eq!(sgx_section(&mut p).debug, Bit::Must);
+    passes(&appraise(&debug, &p), "sgx.debug");
+    sgx_section(&mut p).debug = Bit::MustNot;
+    let a = appraise(&debug, &p);
+    assert_eq!(fails_only(&a, "sgx.debug").actual, "set");
+    sgx_section(&mut p).debug = Bit::Any;
+    not_checked(&appraise(&debug, &p), "sgx.debug", true);
+}
+
+#[test]
+fn isv_prod_id() {
+    let v = sgx();
+    let mut p = strict(v);
+    let r = passes(&appraise(v, &p), "sgx.isv_prod_id");
+    assert_eq!(
+        (r.field, r.expected.as_str(), r.actual.as_str()),
+        ("ISVPRODID", "1", "1")
+    );
+    sgx_section(&mut p).isv_prod_id = Some(RefList::Values(vec![2, 3]));
+    let a = appraise(v, &p);
+    assert_eq!(
+        fails_only(&a, "sgx.isv_prod_id").expected,
+        "one of 2 values"
+    );
+    sgx_section(&mut p).isv_prod_id = Some(RefList::File(PathBuf::from("prod.txt")));
+    let a = appraise(v, &p);
+    assert!(
+        fails_only(&a, "sgx.isv_prod_id")
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("prod.txt")
+    );
+    sgx_section(&mut p).isv_prod_id = None;
+    not_checked(&appraise(v, &p), "sgx.isv_prod_id", false);
+}
+
+#[test]
+fn min_isv_svn() {
+    let v = sgx();
+    let mut p = strict(v);
+    let r = passes(&appraise(v, &p), "sgx.min_isv_svn");
+    assert_eq!((r.field, r.expected.as_str()), ("ISVSVN", ">= 1"));
+    sgx_section(&mut p).min_isv_svn = Some(2);
+    let a = appraise(v, &p);
+    assert_eq!(fails_only(&a, "sgx.min_isv_svn").actual, "1");
+    // ISVSVN is the enclave's version, not the platform's TCB: nothing is listed as behind.
+    assert!(a.behind.is_empty());
+    sgx_section(&mut p).min_isv_svn = None;
+    not_checked(&appraise(v, &p), "sgx.min_isv_svn", false);
+}
+
+#[test]
+fn sgx_attributes() {
+    let v = sgx();
+    let actual = QuoteSpec::sgx().sgx_attributes;
+    let mut p = strict(v);
+    let r = passes(&appraise(v, &p), "sgx.attributes");
+    assert_eq!(
+        (r.field, r.claim),
+        ("ATTRIBUTES", TrustClaim::Configuration)
+    );
+    assert_eq!(r.actual, hex::encode(actual));
+
+    // KSS (FLAGS bit 7) expected but not set.
+    let mut value = actual;
+    value[0] |= 0x80;
+    sgx_section(&mut p).attributes = Some(SgxAttributesRule {
+        value: Hex(value),
+        mask: Hex([0xff; 16]),
+    });
+    let a = appraise(v, &p);
+    fails_only(&a, "sgx.attributes");
+    // Outside the mask, the difference does not count.
+    let mut mask = [0xff; 16];
+    mask[0] = 0x7f;
+    sgx_section(&mut p).attributes = Some(SgxAttributesRule {
+        value: Hex(value),
+        mask: Hex(mask),
+    });
+    passes(&appraise(v, &p), "sgx.attributes");
+    sgx_section(&mut p).attributes = None;
+    not_checked(&appraise(v, &p), "sgx.attributes", false);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Real vectors.
+
+/// The vectors folder (`TESSERA_VECTORS`, default `../shared/vectors` from the workspace root),
+/// or `None` with a printed notice when it is missing outside CI; in CI a missing folder fails.
+/// The same rule as the workspace's `tests/common`.
+fn vectors() -> Option<PathBuf> {
+    let dir = std::env::var_os("TESSERA_VECTORS").map_or_else(
+        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"),
+        PathBuf::from,
+    );
+    if dir.join("README.md").is_file() {
+        return Some(dir);
+    }
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "real-hardware vectors not found at {} (set TESSERA_VECTORS)",
+            dir.display()
+        );
+    }
+    eprintln!(
+        "NOTICE: vectors not found at {}; skipping real-hardware tests",
+        dir.display()
+    );
+    None
+}
+
+/// Every case of `vectors/<tee>` that verifies (at its `at`, with Intel's root), by name.
+fn verified_cases(vectors: &Path, tee: &str) -> Vec<(String, Verified<Quote>)> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(vectors.join(tee))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.join("case.json").is_file())
+        .collect();
+    dirs.sort();
+    let verifier = Verifier::new(TrustAnchors::intel().unwrap());
+    let mut out = Vec::new();
+    for dir in dirs {
+        let case: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(dir.join("case.json")).unwrap()).unwrap();
+        let (Some(evidence), Some(collateral), Some(at)) = (
+            case["evidence"].as_str(),
+            case["collateral"].as_str(),
+            case["at"].as_str(),
+        ) else {
+            continue;
+        };
+        let quote = std::fs::read(dir.join(evidence)).unwrap();
+        let Ok(collateral) =
+            Collateral::from_bundle_json(&std::fs::read(dir.join(collateral)).unwrap())
+        else {
+            continue;
+        };
+        let options = VerifyOptions::default().allow_missing_crls(collateral_is_partial(&case));
+        let at = UnixTime::parse_rfc3339(at).unwrap();
+        if let Ok(v) = verifier.verify_bytes(&quote, &collateral, at, &options) {
+            let name = dir.file_name().unwrap().to_string_lossy().into_owned();
+            out.push((name, v));
+        }
+    }
+    out
+}
+
+fn collateral_is_partial(case: &serde_json::Value) -> bool {
+    case["collateral"]
+        .as_str()
+        .is_some_and(|c| c.contains("partial"))
+}
+
+/// Generate a strict policy from each case; it accepts the case before and after a TOML round
+/// trip, and rejects (on `measurement`) every other case whose measurement differs. Returns how
+/// many such rejections were checked.
+fn strict_policies_accept_own_and_reject_others(
+    cases: &[(String, Verified<Quote>)],
+    measurement: &str,
+    measured: fn(&Verified<Quote>) -> Vec<u8>,
+) -> usize {
+    let mut rejections = 0;
+    for (name, v) in cases {
+        let p = policy_from_evidence(v, name);
+        let a = appraise(v, &p);
+        assert!(
+            a.passed(),
+            "{name}: the strict policy rejects its own quote: {:#?}",
+            a.failures().collect::<Vec<_>>()
+        );
+        assert_eq!(a.appraised_at, v.verification().verified_at);
+        assert_eq!(
+            a.tcb_status.as_deref(),
+            Some(v.verification().tcb.status.as_str())
+        );
+        assert_eq!(a.advisory_ids, v.verification().tcb.advisory_ids);
+
+        let text = p.to_toml().unwrap();
+        let back = Policy::from_toml_str(&text).unwrap_or_else(|e| panic!("{name}: {e}\n{text}"));
+        assert_eq!(back, p, "{name}: TOML round trip\n{text}");
+        assert!(appraise(v, &back).passed(), "{name}: after the round trip");
+
+        for (other_name, other) in cases {
+            if measured(other) == measured(v) {
+                continue;
+            }
+            let a = appraise(other, &back);
+            assert!(!a.passed(), "{name}'s policy accepts {other_name}");
+            assert_eq!(
+                rule(&a, measurement).outcome,
+                Outcome::Fail,
+                "{name}'s policy on {other_name}"
+            );
+            rejections += 1;
+        }
+    }
+    eprintln!(
+        "{} verified cases, {rejections} rejections on {measurement}",
+        cases.len()
+    );
+    rejections
+}
+
+#[test]
+fn strict_policies_from_real_tdx_quotes() {
+    let Some(vectors) = vectors() else {
+        return;
+    };
+    let cases = verified_cases(&vectors, "tdx");
+    assert!(
+        cases.len() >= 8,
+        "expected the accepted TDX vectors, got {}",
+        cases.len()
+    );
+    // A TD 1.5 quote pins MRSERVICETD.
+    let (name, td15) = cases
+        .iter()
+        .find(|(_, v)| v.quote().body().td15().is_some())
+        .expect("a TD 1.5 vector");
+    let p = policy_from_evidence(td15, name);
+    assert!(p.tdx.as_ref().unwrap().mr_service_td.is_some());
+    let rejections = strict_policies_accept_own_and_reject_others(&cases, "tdx.mr_td", |v| {
+        v.quote().body().td().unwrap().mr_td.to_vec()
+    });
+    assert!(rejections > 0, "no two TDX vectors with different MRTDs");
+}
+
+#[test]
+fn strict_policies_from_real_sgx_quotes() {
+    let Some(vectors) = vectors() else {
+        return;
+    };
+    let cases = verified_cases(&vectors, "sgx");
+    assert!(
+        cases.len() >= 4,
+        "expected the accepted SGX vectors, got {}",
+        cases.len()
+    );
+    let rejections = strict_policies_accept_own_and_reject_others(&cases, "sgx.mr_enclave", |v| {
+        v.quote().body().sgx().unwrap().mr_enclave.to_vec()
+    });
+    assert!(
+        rejections > 0,
+        "no two SGX vectors with different MRENCLAVEs"
+    );
+}
+
+#[test]
+fn a_real_debug_enclave_gets_a_policy_that_pins_debug() {
+    let Some(vectors) = vectors() else {
+        return;
+    };
+    let cases = verified_cases(&vectors, "sgx");
+    let Some((name, v)) = cases
+        .iter()
+        .find(|(_, v)| v.quote().body().sgx().unwrap().attributes.debug())
+    else {
+        eprintln!("NOTICE: no debug enclave among the SGX vectors");
+        return;
+    };
+    let mut p = policy_from_evidence(v, name);
+    assert_eq!(p.sgx.as_ref().unwrap().debug, Bit::Must);
+    sgx_section(&mut p).debug = Bit::MustNot;
+    let a = appraise(v, &p);
+    fails_only(&a, "sgx.debug");
+}
