@@ -5,6 +5,7 @@
 #![forbid(unsafe_code)]
 
 mod output;
+mod policy;
 mod sim;
 mod tdx;
 
@@ -41,10 +42,17 @@ enum Command {
     /// Simulate evidence signed by a generated fake vendor PKI.
     #[command(subcommand)]
     Sim(SimCommand),
+    /// Check policies and generate them from evidence.
+    #[command(subcommand)]
+    Policy(policy::PolicyCommand),
+    /// EAR attestation-result tokens: make a signing key, verify a token.
+    #[command(subcommand)]
+    Token(policy::TokenCommand),
 }
 
+/// The evidence and what verifies it (shared by `verify` and `policy from-evidence`).
 #[derive(Args, Debug)]
-struct VerifyArgs {
+pub(crate) struct EvidenceArgs {
     /// The evidence: a raw SNP report (1184 bytes), an extended report (report + certificate
     /// table), an Azure HCL report, a configfs-tsm report folder (outblob, auxblob), or an
     /// Intel TDX / SGX DCAP quote.
@@ -69,13 +77,25 @@ struct VerifyArgs {
     /// The product (milan, genoa, turin); must agree with the chain and the report.
     #[arg(long, value_name = "PRODUCT")]
     product: Option<Product>,
-    /// Print one JSON object instead of text.
-    #[arg(long)]
-    json: bool,
     /// DANGEROUS: trust this root (PEM/DER) instead of the embedded vendor roots (an ARK for
     /// SEV-SNP, a root CA for TDX/SGX). For simulator output and tests only.
     #[arg(long = "dangerous-test-root", value_name = "FILE")]
     dangerous_test_roots: Vec<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+struct VerifyArgs {
+    #[command(flatten)]
+    input: EvidenceArgs,
+    /// Appraise the verified evidence against this policy (TOML or JSON): exit 0 only when it
+    /// passes; failing rules are listed first.
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    ear: policy::EarArgs,
 }
 
 #[derive(Args, Debug)]
@@ -215,7 +235,28 @@ fn read_quote(path: &Path) -> Result<Option<Vec<u8>>> {
     Ok(tdx::is_quote(&bytes).then_some(bytes))
 }
 
-fn verify(args: &VerifyArgs) -> Result<ExitCode> {
+/// The result of verifying evidence: verified (SNP or quote) or rejected with the failed check.
+pub(crate) enum Checked {
+    Snp(Box<tessera_snp::Verified<SnpEvidence>>, &'static str),
+    Quote(Box<tessera_tdx::Verified<tessera_tdx::abi::Quote>>),
+    SnpRejected(Option<&'static str>, tessera_snp::SnpError),
+    QuoteRejected(&'static str, tessera_tdx::TdxError),
+}
+
+impl Checked {
+    /// Print a rejection; `false` when the evidence verified.
+    pub(crate) fn print_rejection(&self, as_json: bool) -> bool {
+        match self {
+            Self::SnpRejected(kind, err) => output::print_rejection(*kind, err, as_json),
+            Self::QuoteRejected(tee, err) => tdx::print_rejection(tee, err, as_json),
+            Self::Snp(..) | Self::Quote(_) => return false,
+        }
+        true
+    }
+}
+
+/// Verify the evidence `args` name.
+pub(crate) fn check_evidence(args: &EvidenceArgs) -> Result<Checked> {
     let at = parse_at(args.at.as_deref())?;
     if let Some(quote) = read_quote(&args.evidence)? {
         if !args.certs.is_empty() || !args.crls.is_empty() || args.product.is_some() {
@@ -223,26 +264,17 @@ fn verify(args: &VerifyArgs) -> Result<ExitCode> {
                 "--certs, --crl and --product are for SEV-SNP; a quote carries its PCK chain and takes CRLs from --collateral"
             );
         }
-        let [root] = args.dangerous_test_roots.as_slice() else {
-            if args.dangerous_test_roots.len() > 1 {
-                bail!("--dangerous-test-root: a quote takes one root");
-            }
-            return tdx::verify(
-                &quote,
-                args.collateral.as_deref(),
-                None,
-                args.allow_missing_crls,
-                at,
-                args.json,
-            );
+        let root = match args.dangerous_test_roots.as_slice() {
+            [] => None,
+            [root] => Some(root.as_path()),
+            _ => bail!("--dangerous-test-root: a quote takes one root"),
         };
-        return tdx::verify(
+        return tdx::check(
             &quote,
             args.collateral.as_deref(),
-            Some(root),
+            root,
             args.allow_missing_crls,
             at,
-            args.json,
         );
     }
     if args.collateral.is_some() || args.allow_missing_crls {
@@ -263,22 +295,57 @@ fn verify(args: &VerifyArgs) -> Result<ExitCode> {
     };
     let (evidence, kind) = match load_evidence(&args.evidence)? {
         LoadedEvidence::Parsed(e, kind) => (e, kind),
-        LoadedEvidence::Malformed(err) => {
-            output::print_rejection(None, &err, args.json);
+        LoadedEvidence::Malformed(err) => return Ok(Checked::SnpRejected(None, err)),
+    };
+    let verifier = Verifier::new(anchors);
+    Ok(
+        match verifier.verify_evidence(evidence, &certs, &crls, at, args.product) {
+            Ok(verified) => Checked::Snp(Box::new(verified), kind),
+            Err(err) => Checked::SnpRejected(Some(kind), err),
+        },
+    )
+}
+
+fn verify(args: &VerifyArgs) -> Result<ExitCode> {
+    // A policy that does not load is a usage error, found before any verification.
+    let policy = args
+        .policy
+        .as_deref()
+        .map(tessera_policy::Policy::load)
+        .transpose()?;
+    let ear = args.ear.prepare(policy.is_some())?;
+    let checked = check_evidence(&args.input)?;
+    let appraised = match &checked {
+        Checked::Snp(v, kind) => {
+            let a = policy
+                .as_ref()
+                .map(|p| tessera_policy::appraise(v.as_ref(), p));
+            output::print_verified(v, kind, a.as_ref(), args.json);
+            a.map(|a| (a, output::claims_json(v)))
+        }
+        Checked::Quote(v) => {
+            let a = policy
+                .as_ref()
+                .map(|p| tessera_policy::appraise(v.as_ref(), p));
+            tdx::print_verified(v, a.as_ref(), args.json);
+            a.map(|a| (a, tdx::claims_json(v)))
+        }
+        Checked::SnpRejected(..) | Checked::QuoteRejected(..) => {
+            checked.print_rejection(args.json);
             return Ok(ExitCode::from(1));
         }
     };
-    let verifier = Verifier::new(anchors);
-    match verifier.verify_evidence(evidence, &certs, &crls, at, args.product) {
-        Ok(verified) => {
-            output::print_verified(&verified, kind, args.json);
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(err) => {
-            output::print_rejection(Some(kind), &err, args.json);
-            Ok(ExitCode::from(1))
-        }
+    let Some((appraisal, claims)) = appraised else {
+        return Ok(ExitCode::SUCCESS);
+    };
+    if let Some(ear) = ear {
+        ear.issue(&appraisal, claims)?;
     }
+    Ok(if appraisal.passed() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
 }
 
 fn show(args: &ShowArgs) -> Result<ExitCode> {
@@ -314,6 +381,8 @@ fn main() -> ExitCode {
         Command::Show(args) => show(args),
         Command::Sim(SimCommand::Snp(args)) => sim::snp(args),
         Command::Sim(SimCommand::Tdx(args)) => tdx::sim(args),
+        Command::Policy(cmd) => policy::run(cmd),
+        Command::Token(cmd) => policy::token(cmd),
     };
     match result {
         Ok(code) => code,

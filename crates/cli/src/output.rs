@@ -10,6 +10,7 @@ macro_rules! say {
         let _ = writeln!(std::io::stdout(), $($arg)*);
     }};
 }
+use tessera_policy::Appraisal;
 use tessera_snp::abi::{Product, SnpEvidence};
 use tessera_snp::claims::{ReportClaims, TcbClaim};
 use tessera_snp::{SnpError, Verified};
@@ -86,11 +87,25 @@ fn print_claims(c: &ReportClaims) {
 }
 
 /// Print a successful verification.
-pub(crate) fn print_verified(v: &Verified<SnpEvidence>, kind: &str, as_json: bool) {
+/// The report's claims as JSON (for EAR's annotated evidence).
+pub(crate) fn claims_json(v: &Verified<SnpEvidence>) -> Value {
+    json!(ReportClaims::new(
+        v.report(),
+        Some(v.verification().product)
+    ))
+}
+
+/// Print a successful verification, with the appraisal when a policy was given.
+pub(crate) fn print_verified(
+    v: &Verified<SnpEvidence>,
+    kind: &str,
+    appraisal: Option<&Appraisal>,
+    as_json: bool,
+) {
     let ver = v.verification();
     let claims = ReportClaims::new(v.report(), Some(ver.product));
     if as_json {
-        let out = json!({
+        let mut out = json!({
             "tee": "snp",
             "verdict": "pass",
             "evidence_kind": kind,
@@ -98,6 +113,9 @@ pub(crate) fn print_verified(v: &Verified<SnpEvidence>, kind: &str, as_json: boo
             "verification": ver,
             "errors": [],
         });
+        if let Some(a) = appraisal {
+            crate::policy::extend_json(&mut out, a);
+        }
         say!("{out}");
         return;
     }
@@ -131,6 +149,9 @@ pub(crate) fn print_verified(v: &Verified<SnpEvidence>, kind: &str, as_json: boo
         say!("  WARNING        verified under a TEST root, not AMD's");
     }
     say!("  verified at    {}", ver.verified_at);
+    if let Some(a) = appraisal {
+        crate::policy::print_appraisal(a);
+    }
 }
 
 /// Print a rejection (parse failure or failed check).

@@ -7,11 +7,14 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
 use serde_json::{Value, json};
 use tessera_pki::UnixTime;
+use tessera_policy::Appraisal;
 use tessera_tdx::abi::Quote;
 use tessera_tdx::claims::{QuoteClaims, VerificationClaims};
 use tessera_tdx::collateral::{Collateral, TcbStatus};
 use tessera_tdx::sim::{CollateralSpec, PlatformSpec, QuoteSpec, SimPcs};
 use tessera_tdx::{TdxError, TrustAnchors, Verified, Verifier, VerifyOptions};
+
+use crate::Checked;
 
 use crate::say;
 
@@ -70,15 +73,14 @@ fn tee_of_header(bytes: &[u8]) -> &'static str {
     }
 }
 
-/// Verify a quote (already read) and print the result.
-pub(crate) fn verify(
+/// Verify a quote (already read).
+pub(crate) fn check(
     bytes: &[u8],
     collateral: Option<&Path>,
     test_root: Option<&Path>,
     allow_missing_crls: bool,
     at: UnixTime,
-    as_json: bool,
-) -> Result<ExitCode> {
+) -> Result<Checked> {
     let Some(collateral_path) = collateral else {
         bail!("a TDX/SGX quote needs --collateral FILE|DIR (Intel collateral for its FMSPC)");
     };
@@ -103,22 +105,18 @@ pub(crate) fn verify(
     let quote = match Quote::parse(bytes) {
         Ok(q) => q,
         Err(e) => {
-            print_rejection(tee_of_header(bytes), &TdxError::from(e), as_json);
-            return Ok(ExitCode::from(1));
+            return Ok(Checked::QuoteRejected(
+                tee_of_header(bytes),
+                TdxError::from(e),
+            ));
         }
     };
     let options = VerifyOptions::default().allow_missing_crls(allow_missing_crls);
     let verifier = Verifier::new(anchors);
-    match verifier.verify(&quote, &collateral, at, &options) {
-        Ok(v) => {
-            print_verified(&v, at, as_json);
-            Ok(ExitCode::SUCCESS)
-        }
-        Err(e) => {
-            print_rejection(tee_name(&quote), &e, as_json);
-            Ok(ExitCode::from(1))
-        }
-    }
+    Ok(match verifier.verify(&quote, &collateral, at, &options) {
+        Ok(v) => Checked::Quote(Box::new(v)),
+        Err(e) => Checked::QuoteRejected(tee_name(&quote), e),
+    })
 }
 
 fn print_td(c: &QuoteClaims) {
@@ -161,11 +159,17 @@ fn yes(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
-fn print_verified(v: &Verified<Quote>, at: UnixTime, as_json: bool) {
+/// The quote's claims as JSON (for EAR's annotated evidence).
+pub(crate) fn claims_json(v: &Verified<Quote>) -> Value {
+    json!(QuoteClaims::new(v.quote()))
+}
+
+pub(crate) fn print_verified(v: &Verified<Quote>, appraisal: Option<&Appraisal>, as_json: bool) {
+    let at = v.verification().verified_at;
     let claims = QuoteClaims::new(v.quote());
     let ver = VerificationClaims::new(v.verification());
     if as_json {
-        let out = json!({
+        let mut out = json!({
             "tee": claims.tee,
             "verdict": "pass",
             "tcb_status": ver.tcb_status,
@@ -174,6 +178,9 @@ fn print_verified(v: &Verified<Quote>, at: UnixTime, as_json: bool) {
             "verification": ver,
             "errors": [],
         });
+        if let Some(a) = appraisal {
+            crate::policy::extend_json(&mut out, a);
+        }
         say!("{out}");
         return;
     }
@@ -223,9 +230,12 @@ fn print_verified(v: &Verified<Quote>, at: UnixTime, as_json: bool) {
     }
     say!("  collateral     valid until {}", ver.valid_until);
     say!("  verified at    {at}");
+    if let Some(a) = appraisal {
+        crate::policy::print_appraisal(a);
+    }
 }
 
-fn print_rejection(tee: &str, err: &TdxError, as_json: bool) {
+pub(crate) fn print_rejection(tee: &str, err: &TdxError, as_json: bool) {
     if as_json {
         let tcb_status = err.tcb_status_name();
         let advisories: Vec<String> = match err {

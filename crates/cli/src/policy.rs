@@ -1,0 +1,435 @@
+//! `tessera verify --policy`, `tessera policy check|from-evidence` and `tessera token`: printing
+//! appraisals, checking and generating policies, and EAR attestation-result tokens.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::{Value, json};
+use tessera_pki::UnixTime;
+use tessera_policy::ear::{self, Alg, EarClaims, SigningKey, VerifyingKey};
+use tessera_policy::{Appraisal, Outcome, Policy, policy_from_evidence};
+
+use crate::{Checked, EvidenceArgs, say};
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum PolicyCommand {
+    /// Validate a policy (exit 0 valid, 1 invalid) and warn about weak settings.
+    Check(CheckArgs),
+    /// Verify evidence and print a strict policy (TOML) pinning what it measured, to review.
+    FromEvidence(FromEvidenceArgs),
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct CheckArgs {
+    /// The policy file (TOML, or JSON when it starts with `{`).
+    file: PathBuf,
+    /// Treat warnings as failures (exit 1).
+    #[arg(long)]
+    deny_warnings: bool,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct FromEvidenceArgs {
+    #[command(flatten)]
+    input: EvidenceArgs,
+    /// The generated policy's id.
+    #[arg(long, default_value = "generated")]
+    id: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum TokenCommand {
+    /// Generate an EAR signing key (PKCS#8 PEM) and print its public key.
+    Keygen(KeygenArgs),
+    /// Verify an EAR token (JWT or CWT) and print its claims (exit 0 valid, 1 invalid).
+    Verify(TokenVerifyArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum AlgArg {
+    /// ECDSA P-256 with SHA-256.
+    Es256,
+    /// ECDSA P-384 with SHA-384.
+    Es384,
+}
+
+impl From<AlgArg> for Alg {
+    fn from(a: AlgArg) -> Self {
+        match a {
+            AlgArg::Es256 => Alg::Es256,
+            AlgArg::Es384 => Alg::Es384,
+        }
+    }
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct KeygenArgs {
+    /// Where to write the private key (PKCS#8 PEM, mode 0600).
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+    /// Signature algorithm.
+    #[arg(long, value_enum, default_value = "es256")]
+    alg: AlgArg,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct TokenVerifyArgs {
+    /// The token file: a JWT (text) or a CWT (COSE_Sign1 bytes).
+    token: PathBuf,
+    /// The issuer's public key: SPKI PEM, or a JWK JSON file.
+    #[arg(long, value_name = "FILE")]
+    key: PathBuf,
+    /// Verification time (RFC 3339); default: now.
+    #[arg(long, value_name = "RFC3339")]
+    at: Option<String>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum EarFormat {
+    /// JWT (JWS compact, text).
+    Jwt,
+    /// CWT (COSE_Sign1, CBOR bytes).
+    Cwt,
+}
+
+/// `verify` options for writing the appraisal as an EAR token.
+#[derive(Args, Debug)]
+pub(crate) struct EarArgs {
+    /// With --policy: write the appraisal as an EAR attestation result to FILE.
+    #[arg(long, value_name = "FILE")]
+    ear_out: Option<PathBuf>,
+    /// EAR token format.
+    #[arg(long, value_enum, default_value = "jwt")]
+    ear_format: EarFormat,
+    /// The EAR signing key (PKCS#8 PEM, from `tessera token keygen`). Without it a fresh ES256
+    /// key is generated and its public key written to FILE.pub.pem.
+    #[arg(long, value_name = "FILE")]
+    ear_key: Option<PathBuf>,
+    /// EAR token lifetime in seconds.
+    #[arg(long, value_name = "SECS", default_value = "300")]
+    ear_ttl: u64,
+}
+
+/// A ready EAR issuer: the key and where to write.
+pub(crate) struct EarIssuer {
+    out: PathBuf,
+    format: EarFormat,
+    key: SigningKey,
+    ttl: u64,
+}
+
+impl EarArgs {
+    /// Load or generate the key before verification, so a bad key is a usage error.
+    pub(crate) fn prepare(&self, have_policy: bool) -> Result<Option<EarIssuer>> {
+        let Some(out) = &self.ear_out else {
+            if self.ear_key.is_some() {
+                bail!("--ear-key needs --ear-out");
+            }
+            return Ok(None);
+        };
+        if !have_policy {
+            bail!("--ear-out needs --policy: an attestation result is an appraisal");
+        }
+        let key = match &self.ear_key {
+            Some(path) => {
+                let pem = std::fs::read_to_string(path)
+                    .with_context(|| format!("reading {}", path.display()))?;
+                SigningKey::from_pkcs8_pem(&pem)
+                    .with_context(|| format!("{}: not a PKCS#8 EC key", path.display()))?
+            }
+            None => {
+                let key = SigningKey::generate(Alg::Es256)?;
+                let pub_path = PathBuf::from(format!("{}.pub.pem", out.display()));
+                std::fs::write(&pub_path, key.verifying_key().to_spki_pem())
+                    .with_context(|| format!("writing {}", pub_path.display()))?;
+                eprintln!(
+                    "note: no --ear-key: signed with a fresh ES256 key; its public key is in {}",
+                    pub_path.display()
+                );
+                key
+            }
+        };
+        Ok(Some(EarIssuer {
+            out: out.clone(),
+            format: self.ear_format,
+            key,
+            ttl: self.ear_ttl,
+        }))
+    }
+}
+
+impl EarIssuer {
+    /// Sign the appraisal and write the token.
+    pub(crate) fn issue(&self, appraisal: &Appraisal, claims: Value) -> Result<()> {
+        let evidence = match claims {
+            Value::Object(map) => Some(map),
+            _ => None,
+        };
+        let ear = EarClaims::from_appraisal(appraisal, evidence, UnixTime::now(), self.ttl, None);
+        let bytes = match self.format {
+            EarFormat::Jwt => ear::issue_jwt(&ear, &self.key)?.into_bytes(),
+            EarFormat::Cwt => ear::issue_cwt(&ear, &self.key)?,
+        };
+        std::fs::write(&self.out, bytes).with_context(|| format!("writing {}", self.out.display()))
+    }
+}
+
+/// Add the appraisal to a verification's JSON: `appraisal`, and the verdict and errors it implies.
+pub(crate) fn extend_json(out: &mut Value, a: &Appraisal) {
+    if !a.passed() {
+        out["verdict"] = json!("fail");
+        let errors: Vec<Value> = a
+            .failures()
+            .map(|r| {
+                json!({
+                    "check": "policy",
+                    "rule": r.rule,
+                    "field": r.field,
+                    "message": format!("{}: expected {}, got {}", r.rule, r.expected, r.actual),
+                })
+            })
+            .collect();
+        out["errors"] = json!(errors);
+    }
+    out["appraisal"] = json!(a);
+}
+
+/// Print an appraisal for people: the verdict, failing rules first, then passes, then what was
+/// not checked.
+pub(crate) fn print_appraisal(a: &Appraisal) {
+    let failed = a.failures().count();
+    if a.passed() {
+        say!(
+            "POLICY PASS  policy {:?}: every checked rule passed",
+            a.policy_id
+        );
+    } else {
+        say!(
+            "POLICY FAIL  policy {:?}: {failed} rule{} failed",
+            a.policy_id,
+            if failed == 1 { "" } else { "s" }
+        );
+    }
+    for r in a.ordered() {
+        let tag = match r.outcome {
+            Outcome::Fail => "FAIL",
+            Outcome::Pass => "pass",
+            Outcome::NotChecked => "  - ",
+        };
+        match r.outcome {
+            Outcome::NotChecked => say!(
+                "  {tag} {:<40} not checked ({}); actual {}",
+                r.rule,
+                r.note.as_deref().unwrap_or(""),
+                r.actual
+            ),
+            _ => {
+                say!(
+                    "  {tag} {:<40} {}: expected {}, actual {}",
+                    r.rule,
+                    r.field,
+                    r.expected,
+                    r.actual
+                );
+                if let (Some(note), Outcome::Fail) = (&r.note, r.outcome) {
+                    say!("       {note}");
+                }
+            }
+        }
+    }
+    for b in &a.behind {
+        say!(
+            "  behind  {} is {}, policy requires {}",
+            b.component,
+            b.actual,
+            b.required
+        );
+    }
+    if !a.advisory_ids.is_empty() {
+        say!("  advisories  {}", a.advisory_ids.join(", "));
+    }
+}
+
+/// `tessera policy ...`.
+pub(crate) fn run(cmd: &PolicyCommand) -> Result<ExitCode> {
+    match cmd {
+        PolicyCommand::Check(args) => check(args),
+        PolicyCommand::FromEvidence(args) => from_evidence(args),
+    }
+}
+
+fn check(args: &CheckArgs) -> Result<ExitCode> {
+    if !args.file.is_file() {
+        bail!("{}: no such file", args.file.display());
+    }
+    let policy = match Policy::load(&args.file) {
+        Ok(p) => p,
+        Err(e) => {
+            if args.json {
+                say!(
+                    "{}",
+                    json!({ "valid": false, "error": e.to_string(), "warnings": [] })
+                );
+            } else {
+                say!("INVALID  {}", args.file.display());
+                say!("  {e}");
+            }
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let warnings = policy.warnings();
+    if args.json {
+        say!(
+            "{}",
+            json!({ "valid": true, "id": policy.id, "warnings": warnings })
+        );
+    } else {
+        let tees: Vec<&str> = [
+            policy.snp.as_ref().map(|_| "snp"),
+            policy.tdx.as_ref().map(|_| "tdx"),
+            policy.sgx.as_ref().map(|_| "sgx"),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        say!(
+            "VALID  {} (policy {:?}; rules for {})",
+            args.file.display(),
+            policy.id,
+            tees.join(", ")
+        );
+        for w in &warnings {
+            say!("  warning  {}: {}", w.field, w.message);
+        }
+    }
+    Ok(if args.deny_warnings && !warnings.is_empty() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn from_evidence(args: &FromEvidenceArgs) -> Result<ExitCode> {
+    let checked = crate::check_evidence(&args.input)?;
+    let (policy, at) = match &checked {
+        Checked::Snp(v, _) => (
+            policy_from_evidence(v.as_ref(), &args.id),
+            v.verification().verified_at,
+        ),
+        Checked::Quote(v) => (
+            policy_from_evidence(v.as_ref(), &args.id),
+            v.verification().verified_at,
+        ),
+        Checked::SnpRejected(..) | Checked::QuoteRejected(..) => {
+            eprintln!("the evidence did not verify; no policy written:");
+            checked.print_rejection(false);
+            return Ok(ExitCode::from(1));
+        }
+    };
+    let toml = policy.to_toml()?;
+    say!(
+        "# Generated by `tessera policy from-evidence` from {} (verified at {at}).",
+        args.input.evidence.display()
+    );
+    say!("# It pins what this evidence measured and how its platform was configured. Review it:");
+    say!("# REPORT_DATA (fresh per request) and the chip/platform identity are not pinned; TCB");
+    say!(
+        "# floors are this platform's current values, so firmware updates pass and rollbacks fail."
+    );
+    say!("{toml}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `tessera token ...`.
+pub(crate) fn token(cmd: &TokenCommand) -> Result<ExitCode> {
+    match cmd {
+        TokenCommand::Keygen(args) => keygen(args),
+        TokenCommand::Verify(args) => token_verify(args),
+    }
+}
+
+fn write_private(path: &Path, pem: &str) -> Result<()> {
+    use std::io::Write as _;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        opts.mode(0o600);
+    }
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {} (it must not exist)", path.display()))?;
+    f.write_all(pem.as_bytes())
+        .with_context(|| format!("writing {}", path.display()))
+}
+
+fn keygen(args: &KeygenArgs) -> Result<ExitCode> {
+    let key = SigningKey::generate(args.alg.into())?;
+    write_private(&args.out, &key.to_pkcs8_pem()?)?;
+    let public = key.verifying_key();
+    let pub_path = PathBuf::from(format!("{}.pub.pem", args.out.display()));
+    std::fs::write(&pub_path, public.to_spki_pem())
+        .with_context(|| format!("writing {}", pub_path.display()))?;
+    say!(
+        "wrote {} (private) and {}",
+        args.out.display(),
+        pub_path.display()
+    );
+    say!("{}", public.to_jwk());
+    Ok(ExitCode::SUCCESS)
+}
+
+fn token_verify(args: &TokenVerifyArgs) -> Result<ExitCode> {
+    let key_text = std::fs::read_to_string(&args.key)
+        .with_context(|| format!("reading {}", args.key.display()))?;
+    let key = if key_text.trim_start().starts_with('{') {
+        serde_json::from_str::<Value>(&key_text)
+            .map_err(anyhow::Error::from)
+            .and_then(|jwk| VerifyingKey::from_jwk(&jwk).map_err(anyhow::Error::from))
+    } else {
+        VerifyingKey::from_spki_pem(&key_text).map_err(anyhow::Error::from)
+    }
+    .with_context(|| {
+        format!(
+            "{}: not an EC public key (SPKI PEM or JWK)",
+            args.key.display()
+        )
+    })?;
+    let token = crate::read_bounded(&args.token)?;
+    let at = crate::parse_at(args.at.as_deref())?;
+    let result = match std::str::from_utf8(&token) {
+        Ok(text) if text.trim().matches('.').count() == 2 => ear::verify_jwt(text.trim(), &key, at),
+        _ => ear::verify_cwt(&token, &key, at),
+    };
+    match result {
+        Ok(claims) => {
+            if args.json {
+                say!("{}", json!({ "valid": true, "claims": claims.to_json() }));
+            } else {
+                say!("VALID  EAR token signed by the given key");
+                say!(
+                    "{}",
+                    serde_json::to_string_pretty(&claims.to_json()).unwrap_or_default()
+                );
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            if args.json {
+                say!("{}", json!({ "valid": false, "error": e.to_string() }));
+            } else {
+                say!("INVALID  {e}");
+            }
+            Ok(ExitCode::from(1))
+        }
+    }
+}
