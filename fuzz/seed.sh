@@ -156,3 +156,13 @@ seed_json_member qe_identity auto-tdx__qe_td.json \
     tdx/auto-tdx-v4-00806f-2025-06/collateral/qe_td.json enclaveIdentity
 seed_json_member qe_identity auto-sgx__qe.json \
     sgx/auto-sgx-v3-00606a-2025-08/collateral/sgx_qeidentity_v4.json enclaveIdentity
+
+# Policies come from the repository's own examples, not from the vectors.
+mkdir -p "$corpus/policy_loader"
+n=0
+for f in "$root"/examples/policies/*.toml "$root"/examples/policies/*.json; do
+    [[ -f $f ]] || continue
+    install -m 0644 "$f" "$corpus/policy_loader/examples__$(basename "$f")"
+    n=$((n + 1))
+done
+echo "seeded policy_loader: $n files"
