@@ -12,6 +12,9 @@
     clippy::indexing_slicing
 )]
 
+#[path = "../../../tests/common/mod.rs"]
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
@@ -1140,43 +1143,13 @@ fn sgx_attributes() {
 // ---------------------------------------------------------------------------------------------
 // Real vectors.
 
-/// The vectors folder (`TESSERA_VECTORS`, default `../shared/vectors` from the workspace root),
-/// or `None` with a printed notice when it is missing outside CI; in CI a missing folder fails.
-/// The same rule as the workspace's `tests/common`.
-fn vectors() -> Option<PathBuf> {
-    let dir = std::env::var_os("TESSERA_VECTORS").map_or_else(
-        || Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/vectors"),
-        PathBuf::from,
-    );
-    if dir.join("README.md").is_file() {
-        return Some(dir);
-    }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "real-hardware vectors not found at {} (set TESSERA_VECTORS)",
-            dir.display()
-        );
-    }
-    eprintln!(
-        "NOTICE: vectors not found at {}; skipping real-hardware tests",
-        dir.display()
-    );
-    None
-}
-
 /// Every case of `vectors/<tee>` that verifies (at its `at`, with Intel's root), by name.
 fn verified_cases(vectors: &Path, tee: &str) -> Vec<(String, Verified<Quote>)> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(vectors.join(tee))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.join("case.json").is_file())
-        .collect();
-    dirs.sort();
+    let dirs = common::cases(vectors, tee);
     let verifier = Verifier::new(TrustAnchors::intel().unwrap());
     let mut out = Vec::new();
     for dir in dirs {
-        let case: serde_json::Value =
-            serde_json::from_slice(&std::fs::read(dir.join("case.json")).unwrap()).unwrap();
+        let case = common::case(&dir);
         let (Some(evidence), Some(collateral), Some(at)) = (
             case["evidence"].as_str(),
             case["collateral"].as_str(),
@@ -1258,7 +1231,7 @@ fn strict_policies_accept_own_and_reject_others(
 
 #[test]
 fn strict_policies_from_real_tdx_quotes() {
-    let Some(vectors) = vectors() else {
+    let Some(vectors) = common::vectors() else {
         return;
     };
     let cases = verified_cases(&vectors, "tdx");
@@ -1282,7 +1255,7 @@ fn strict_policies_from_real_tdx_quotes() {
 
 #[test]
 fn strict_policies_from_real_sgx_quotes() {
-    let Some(vectors) = vectors() else {
+    let Some(vectors) = common::vectors() else {
         return;
     };
     let cases = verified_cases(&vectors, "sgx");
@@ -1302,7 +1275,7 @@ fn strict_policies_from_real_sgx_quotes() {
 
 #[test]
 fn a_real_debug_enclave_gets_a_policy_that_pins_debug() {
-    let Some(vectors) = vectors() else {
+    let Some(vectors) = common::vectors() else {
         return;
     };
     let cases = verified_cases(&vectors, "sgx");
