@@ -538,7 +538,7 @@ fn appraise_report(report: &AttestationReport, ver: &Verification, policy: &Poli
         p.chip_ids.as_ref(),
         report.chip_id(),
     );
-    if let Some(res) = r_last_chip_masked(&mut r, ver) {
+    if let Some(res) = r.last_mut().filter(|_| ver.chip_id_masked) {
         res.note = Some(String::from(
             "CHIP_ID is all zeros: the host masked it (MASK_CHIP_ID)",
         ));
@@ -570,18 +570,6 @@ fn appraise_report(report: &AttestationReport, ver: &Verification, policy: &Poli
         advisory_ids: Vec::new(),
         tcb_status: None,
         appraised_at: at,
-    }
-}
-
-/// The CHIP_ID rule just pushed, when the chip ID was masked (so the note can say why).
-fn r_last_chip_masked<'a>(
-    r: &'a mut Rules,
-    ver: &Verification,
-) -> Option<&'a mut crate::RuleResult> {
-    if ver.chip_id_masked {
-        r.last_mut()
-    } else {
-        None
     }
 }
 
