@@ -57,9 +57,15 @@ pub(crate) fn decode_all(
                 actual: out.len() + 1,
             });
         }
-        let b64: String = body.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        // Byte-wise: base64 is ASCII, and any other byte (a multi-byte UTF-8 character included)
+        // is kept so the decoder rejects it.
+        // Line by line (a copy per line, not per byte).
+        let mut b64 = Vec::with_capacity(body.len());
+        for piece in body.as_bytes().split(u8::is_ascii_whitespace) {
+            b64.extend_from_slice(piece);
+        }
         let der = data_encoding::BASE64
-            .decode(b64.as_bytes())
+            .decode(&b64)
             .map_err(|e| PkiError::Pem {
                 what,
                 detail: format!("base64: {e}"),
@@ -108,6 +114,28 @@ mod tests {
             "t",
         );
         assert_eq!(round.unwrap(), vec![vec![9u8; 100]]);
+    }
+
+    #[test]
+    fn whitespace_anywhere_in_the_body_is_skipped_and_nothing_else() {
+        let body = data_encoding::BASE64.encode(&[7u8; 100]);
+        let (a, b) = body.split_at(10);
+        for spaced in [
+            format!("{a}\r\n{b}"),
+            format!(" \t{a} \x0c {b}\n\n"),
+            body.clone(),
+        ] {
+            let pem = format!("-----BEGIN CERTIFICATE-----\n{spaced}\n-----END CERTIFICATE-----\n");
+            assert_eq!(
+                decode_all(pem.as_bytes(), "CERTIFICATE", "t").unwrap(),
+                vec![vec![7u8; 100]]
+            );
+        }
+        // Non-ASCII characters (including Unicode spaces) are not whitespace to PEM.
+        for bad in [format!("{a}\u{a0}{b}"), format!("{a}é{b}")] {
+            let pem = format!("-----BEGIN CERTIFICATE-----\n{bad}\n-----END CERTIFICATE-----\n");
+            assert!(decode_all(pem.as_bytes(), "CERTIFICATE", "t").is_err());
+        }
     }
 
     #[test]
