@@ -478,6 +478,24 @@ fn algorithm_fields_identical(cert_der: &[u8]) -> bool {
 /// # Errors
 /// Any parse error of any certificate; [`PkiError::TooLarge`] past the input bounds.
 pub fn load_certificates(bytes: &[u8]) -> Result<Vec<Certificate>, PkiError> {
+    load_certificates_reusing(bytes, &[])
+}
+
+/// [`load_certificates`], except that a certificate whose DER is byte-identical to one of
+/// `known` is that (already parsed) certificate instead of a new parse of the same bytes.
+///
+/// Chains in attestation collateral repeat the same CA and root certificates; a caller that
+/// holds them parsed (a trust anchor, another chain of the same collateral) skips their parse.
+/// The result is the same as [`load_certificates`]: parsing is deterministic, so equal bytes give
+/// an equal certificate.
+///
+/// # Errors
+/// As [`load_certificates`].
+pub fn load_certificates_reusing(
+    bytes: &[u8],
+    known: &[&Certificate],
+) -> Result<Vec<Certificate>, PkiError> {
+    let reuse = |der: &[u8]| known.iter().find(|k| k.der() == der).map(|k| (*k).clone());
     if bytes.len() > MAX_INPUT_LEN {
         return Err(PkiError::TooLarge {
             what: "certificate input",
@@ -488,7 +506,7 @@ pub fn load_certificates(bytes: &[u8]) -> Result<Vec<Certificate>, PkiError> {
     if pem::is_pem(bytes) {
         return pem::decode_all(bytes, "CERTIFICATE", "certificate")?
             .iter()
-            .map(|der| Certificate::from_der(der))
+            .map(|der| reuse(der).map_or_else(|| Certificate::from_der(der), Ok))
             .collect();
     }
     let mut out = Vec::new();
@@ -501,7 +519,15 @@ pub fn load_certificates(bytes: &[u8]) -> Result<Vec<Certificate>, PkiError> {
                 actual: out.len() + 1,
             });
         }
-        let (next, cert) = Certificate::from_der_prefix(rest)?;
+        // The first TLV's extent, to look it up among the known certificates.
+        let known_cert = crate::der::take_tlv(rest).and_then(|(_, _, next)| {
+            let der = rest.get(..rest.len().checked_sub(next.len())?)?;
+            Some((next, reuse(der)?))
+        });
+        let (next, cert) = match known_cert {
+            Some(found) => found,
+            None => Certificate::from_der_prefix(rest)?,
+        };
         out.push(cert);
         rest = next;
     }

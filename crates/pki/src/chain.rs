@@ -545,4 +545,44 @@ mod tests {
         trailing.push(0);
         assert!(Certificate::from_der(&trailing).is_err());
     }
+
+    #[test]
+    fn reusing_known_certificates_gives_what_parsing_gives() {
+        let p = pki();
+        let mut der = p.root.der().to_vec();
+        der.extend_from_slice(p.int.der());
+        der.extend_from_slice(p.leaf.der());
+        let pem: String = [p.leaf.der(), p.int.der(), p.root.der()]
+            .iter()
+            .map(|d| crate::to_pem("CERTIFICATE", d))
+            .collect();
+        for known in [
+            &[][..],
+            &[&p.root][..],
+            &[&p.int, &p.root],
+            &[&p.leaf, &p.int, &p.root],
+        ] {
+            for input in [&der[..], pem.as_bytes()] {
+                assert_eq!(
+                    crate::load_certificates_reusing(input, known).unwrap(),
+                    crate::load_certificates(input).unwrap()
+                );
+            }
+            // Errors are those of a plain parse: a truncated last certificate, empty input.
+            let truncated = &der[..der.len() - 1];
+            assert_eq!(
+                crate::load_certificates_reusing(truncated, known).unwrap_err(),
+                crate::load_certificates(truncated).unwrap_err()
+            );
+            assert!(crate::load_certificates_reusing(b"", known).is_err());
+        }
+        // A known certificate is used only for its exact bytes: one flipped byte in the input is
+        // parsed (and here rejected), never mistaken for the known certificate.
+        let mut flipped = p.root.der().to_vec();
+        let last = flipped.len() - 1;
+        flipped[last] ^= 1;
+        let parsed = crate::load_certificates_reusing(&flipped, &[&p.root]);
+        assert_eq!(parsed, crate::load_certificates(&flipped));
+        assert_ne!(parsed.ok(), Some(vec![p.root.clone()]));
+    }
 }

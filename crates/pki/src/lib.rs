@@ -18,6 +18,7 @@ mod time;
 pub use backend::{PreparedKey, RawSignatureScheme, sha256, sha384, sha512};
 pub use cert::{
     Certificate, Extension, PublicKey, PublicKeyKind, SignatureScheme, load_certificates,
+    load_certificates_reusing,
 };
 pub use chain::{Budget, ChainBuilder, check_revocation, verify_issued_by};
 pub use crl::{Crl, load_crls};

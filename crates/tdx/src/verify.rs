@@ -12,7 +12,7 @@
 //! the PCK key, the quote by the attestation key) plus hashing.
 
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, OnceLock, RwLock};
 
 use tessera_pki::{
     Budget, Certificate, Crl, PreparedKey, PublicKeyKind, RawSignatureScheme, UnixTime, sha256,
@@ -30,6 +30,29 @@ const INTEL_ROOT_PEM: &[u8] = include_bytes!("../roots/intel_sgx_root_ca.pem");
 pub const INTEL_ROOT_SHA256: &str =
     "44a0196b2b99f889b8e149e95b807a350e7424964399e885a7cbb8ccfab674d3";
 
+/// The embedded Intel SGX Root CA, parsed and checked against [`INTEL_ROOT_SHA256`] once per
+/// process. Collateral parsing uses it too: Intel's issuer chains end in this certificate, and
+/// a chain certificate with its exact DER is this one, not a new parse of the same bytes.
+///
+/// # Errors
+/// [`TdxError::EmbeddedRoots`] only if the build's embedded file is broken (tested).
+pub(crate) fn intel_root() -> Result<&'static Certificate, TdxError> {
+    static ROOT: OnceLock<Result<Certificate, String>> = OnceLock::new();
+    ROOT.get_or_init(|| {
+        let certs = tessera_pki::load_certificates(INTEL_ROOT_PEM).map_err(|e| e.to_string())?;
+        let [root] = <[Certificate; 1]>::try_from(certs)
+            .map_err(|_| String::from("expected one certificate"))?;
+        if tessera_pki::to_hex(&sha256(root.der())) != INTEL_ROOT_SHA256 {
+            return Err(String::from(
+                "the embedded Intel root does not match its fingerprint",
+            ));
+        }
+        Ok(root)
+    })
+    .as_ref()
+    .map_err(|e| TdxError::EmbeddedRoots(e.clone()))
+}
+
 /// The root a [`Verifier`] trusts: the embedded Intel SGX Root CA, or (dangerously) a caller's.
 #[derive(Clone, Debug)]
 pub struct TrustAnchors {
@@ -43,17 +66,8 @@ impl TrustAnchors {
     /// # Errors
     /// [`TdxError::EmbeddedRoots`] only if the build's embedded file is broken (tested).
     pub fn intel() -> Result<Self, TdxError> {
-        let certs = tessera_pki::load_certificates(INTEL_ROOT_PEM)
-            .map_err(|e| TdxError::EmbeddedRoots(e.to_string()))?;
-        let [root] = <[Certificate; 1]>::try_from(certs)
-            .map_err(|_| TdxError::EmbeddedRoots(String::from("expected one certificate")))?;
-        if tessera_pki::to_hex(&sha256(root.der())) != INTEL_ROOT_SHA256 {
-            return Err(TdxError::EmbeddedRoots(String::from(
-                "the embedded Intel root does not match its fingerprint",
-            )));
-        }
         Ok(Self {
-            root: Arc::new(root),
+            root: Arc::new(intel_root()?.clone()),
             dangerous: false,
         })
     }
@@ -379,7 +393,7 @@ impl Verifier {
         let mut budget = Budget::new(24);
 
         // The PCK chain, then the collateral (both cached), then revocation of this PCK.
-        let pck = self.pck_entry(&cert_data.pck_cert_chain, at, &mut budget)?;
+        let pck = self.pck_entry(&cert_data.pck_cert_chain, collateral, at, &mut budget)?;
         let coll = self.collateral_entry(collateral, at, &mut budget)?;
         for w in &coll.windows {
             w.check(at)?;
@@ -483,6 +497,7 @@ impl Verifier {
     fn pck_entry(
         &self,
         chain: &[u8],
+        collateral: &Collateral,
         at: UnixTime,
         budget: &mut Budget,
     ) -> Result<Arc<PckEntry>, TdxError> {
@@ -493,7 +508,7 @@ impl Verifier {
         {
             return Ok(entry);
         }
-        let entry = Arc::new(self.verify_pck_chain(chain, at, budget)?);
+        let entry = Arc::new(self.verify_pck_chain(chain, collateral, at, budget)?);
         remember(&self.pck_cache, key, Arc::clone(&entry));
         Ok(entry)
     }
@@ -501,10 +516,17 @@ impl Verifier {
     fn verify_pck_chain(
         &self,
         chain: &[u8],
+        collateral: &Collateral,
         at: UnixTime,
         budget: &mut Budget,
     ) -> Result<PckEntry, TdxError> {
-        let certs = tessera_pki::load_certificates(chain).map_err(TdxError::pki("pck_chain"))?;
+        // The quote's chain ends in the root and its PCK CA is usually also the PCK CRL's
+        // issuer in the collateral: those are taken as already parsed, not parsed again.
+        let known: Vec<&Certificate> = core::iter::once(self.anchors.root())
+            .chain(collateral.pck_crl_issuer_chain())
+            .collect();
+        let certs = tessera_pki::load_certificates_reusing(chain, &known)
+            .map_err(TdxError::pki("pck_chain"))?;
         let (leaf, rest) = certs
             .split_first()
             .ok_or_else(|| TdxError::PckChain(String::from("no certificate")))?;

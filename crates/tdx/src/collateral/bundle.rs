@@ -4,7 +4,7 @@
 use core::fmt;
 
 use serde::{Deserialize, Serialize};
-use tessera_pki::{Certificate, Crl, load_certificates, load_crls, to_hex, to_pem};
+use tessera_pki::{Certificate, Crl, load_certificates_reusing, load_crls, to_hex, to_pem};
 
 use super::pcs::percent_decode_pem;
 use super::signed::signature_from_hex;
@@ -313,7 +313,9 @@ pub(crate) fn chain_from_text(
 ) -> Result<Vec<Certificate>, CollateralError> {
     let decoded = percent_decode_pem(text.as_bytes());
     let bytes = decoded.as_deref().unwrap_or(text.as_bytes());
-    load_certificates(bytes).map_err(CollateralError::pki(item))
+    // Intel's chains end in the embedded root: that one is not parsed again.
+    let known: Vec<&Certificate> = crate::verify::intel_root().into_iter().collect();
+    load_certificates_reusing(bytes, &known).map_err(CollateralError::pki(item))
 }
 
 fn chain_to_pem(chain: &[Certificate]) -> String {
@@ -351,6 +353,7 @@ mod tests {
     use crate::collateral::TcbInfoId;
     use crate::collateral::tests::{collateral_cases, read_json};
     use proptest::prelude::*;
+    use tessera_pki::load_certificates;
 
     /// An edit of a bundle.
     type BundleEdit<'a> = Box<dyn Fn(&mut CollateralBundle) + 'a>;
