@@ -181,7 +181,7 @@ impl IssuerKey {
         })
     }
 
-    fn sign_x509(&self, msg: &[u8]) -> Result<Vec<u8>, PkiError> {
+    pub(crate) fn sign_x509(&self, msg: &[u8]) -> Result<Vec<u8>, PkiError> {
         let rng = SystemRandom::new();
         match self {
             Self::RsaPss(k) => {

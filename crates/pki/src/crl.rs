@@ -1,12 +1,28 @@
 //! Certificate revocation lists: parsed owned views, signature by the issuer, freshness window.
+//!
+//! A CRL is read by a strict DER walker (RFC 5280 5.1): the structure is checked element by
+//! element, and the revoked serials are taken straight from the bytes. x509-parser, which reads
+//! certificates here, builds a big-integer, a date and an extension list for every entry; Intel's
+//! PCK CRLs have hundreds of entries and are parsed for every uncached verification.
 
 use x509_parser::prelude::FromDer;
-use x509_parser::revocation_list::CertificateRevocationList;
+use x509_parser::x509::{AlgorithmIdentifier, X509Name};
 
 use crate::cert::{Certificate, SignatureScheme};
+use crate::der::{Reader, TAG_GENERALIZED_TIME, TAG_UTC_TIME, x509_time};
 use crate::{
     Budget, MAX_INPUT_LEN, MAX_OBJECT_LEN, MAX_OBJECTS_PER_INPUT, PkiError, UnixTime, chain, pem,
 };
+
+const TAG_BOOLEAN: u8 = 0x01;
+const TAG_INTEGER: u8 = 0x02;
+const TAG_BIT_STRING: u8 = 0x03;
+const TAG_OCTET_STRING: u8 = 0x04;
+const TAG_OID: u8 = 0x06;
+const TAG_SEQUENCE: u8 = 0x30;
+const TAG_SET: u8 = 0x31;
+/// `[0] EXPLICIT`, the tag of `crlExtensions`.
+const TAG_CRL_EXTENSIONS: u8 = 0xA0;
 
 /// A parsed CRL (owned). Parsing checks structure only; [`Crl::verify_signed_by`] checks trust.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -22,11 +38,88 @@ pub struct Crl {
     signature: Box<[u8]>,
 }
 
+/// A malformed CRL: `field` is the RFC 5280 name of the element at fault.
+fn malformed(field: &str) -> PkiError {
+    PkiError::Der {
+        what: "CRL",
+        detail: format!("{field}: malformed or missing"),
+    }
+}
+
+/// A `Time` element (UTCTime or GeneralizedTime) read from `r`, if the next element is one.
+fn take_time(r: &mut Reader<'_>, field: &str) -> Result<Option<UnixTime>, PkiError> {
+    let Some(tag) = r
+        .peek_tag()
+        .filter(|t| matches!(*t, TAG_UTC_TIME | TAG_GENERALIZED_TIME))
+    else {
+        return Ok(None);
+    };
+    let contents = r.take(tag).ok_or_else(|| malformed(field))?;
+    x509_time(tag, contents)
+        .map(|secs| Some(UnixTime::from_secs(secs)))
+        .ok_or_else(|| malformed(field))
+}
+
+/// `Extensions ::= SEQUENCE SIZE (1..MAX) OF Extension`, each
+/// `SEQUENCE { extnID OBJECT IDENTIFIER, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }`:
+/// checked for structure (their values are not used).
+fn check_extensions(contents: &[u8], field: &str) -> Result<(), PkiError> {
+    let mut list = Reader::new(contents);
+    while !list.is_empty() {
+        let ext = list.take(TAG_SEQUENCE).ok_or_else(|| malformed(field))?;
+        let mut e = Reader::new(ext);
+        let well_formed = (|| {
+            e.take(TAG_OID).filter(|oid| !oid.is_empty())?;
+            if e.peek_tag() == Some(TAG_BOOLEAN) {
+                e.take(TAG_BOOLEAN).filter(|b| b.len() == 1)?;
+            }
+            e.take(TAG_OCTET_STRING)?;
+            e.finish()
+        })();
+        well_formed.ok_or_else(|| malformed(field))?;
+    }
+    Ok(())
+}
+
+/// `Name ::= SEQUENCE OF RelativeDistinguishedName`, each a non-empty
+/// `SET OF SEQUENCE { type OBJECT IDENTIFIER, value ANY }` (contents of the SEQUENCE given).
+fn check_name(contents: &[u8]) -> Option<()> {
+    let mut rdns = Reader::new(contents);
+    while !rdns.is_empty() {
+        let mut set = Reader::new(rdns.take(TAG_SET)?);
+        set.peek_tag()?;
+        while !set.is_empty() {
+            let mut attribute = Reader::new(set.take(TAG_SEQUENCE)?);
+            attribute.take(TAG_OID).filter(|oid| !oid.is_empty())?;
+            let tag = attribute.peek_tag()?;
+            attribute.take(tag)?;
+            attribute.finish()?;
+        }
+    }
+    Some(())
+}
+
 impl Crl {
     /// Parse one DER CRL; trailing bytes are an error.
     ///
+    /// ```text
+    /// CertificateList ::= SEQUENCE { tbsCertList, signatureAlgorithm, signatureValue BIT STRING }
+    /// TBSCertList ::= SEQUENCE {
+    ///     version INTEGER (v2) OPTIONAL, signature AlgorithmIdentifier, issuer Name,
+    ///     thisUpdate Time, nextUpdate Time OPTIONAL,
+    ///     revokedCertificates SEQUENCE OF SEQUENCE {
+    ///         userCertificate INTEGER, revocationDate Time, crlEntryExtensions Extensions OPTIONAL
+    ///     } OPTIONAL,
+    ///     crlExtensions [0] EXPLICIT Extensions OPTIONAL }
+    /// ```
+    ///
+    /// Every element is checked (DER lengths, tags, dates that exist, extension structure, no
+    /// bytes left over at any level); `version`, when present, must be v2; the outer
+    /// `signatureAlgorithm` must be byte-identical to the TBS `signature` (it is not signed).
+    ///
     /// # Errors
-    /// [`PkiError::Der`], [`PkiError::TooLarge`], or an unsupported signature algorithm.
+    /// [`PkiError::Der`] naming the element at fault, [`PkiError::TooLarge`], or an unsupported
+    /// signature algorithm.
     pub fn from_der(der: &[u8]) -> Result<Self, PkiError> {
         if der.len() > MAX_OBJECT_LEN {
             return Err(PkiError::TooLarge {
@@ -35,41 +128,111 @@ impl Crl {
                 actual: der.len(),
             });
         }
-        let (rest, crl) = CertificateRevocationList::from_der(der).map_err(|e| PkiError::Der {
-            what: "CRL",
-            detail: e.to_string(),
-        })?;
-        if !rest.is_empty() {
+        let mut outer = Reader::new(der);
+        let list = outer
+            .take(TAG_SEQUENCE)
+            .ok_or_else(|| malformed("CertificateList"))?;
+        if outer.finish().is_none() {
             return Err(PkiError::Der {
                 what: "CRL",
-                detail: format!("{} trailing bytes", rest.len()),
+                detail: String::from("trailing bytes after the CertificateList"),
             });
         }
-        let tbs = &crl.tbs_cert_list;
-        let issuer_text = tbs.issuer.to_string();
-        if crl.signature_algorithm != tbs.signature {
+        let mut list = Reader::new(list);
+        let (tbs_contents, tbs) = list
+            .take_whole(TAG_SEQUENCE)
+            .ok_or_else(|| malformed("tbsCertList"))?;
+        let (_, outer_alg) = list
+            .take_whole(TAG_SEQUENCE)
+            .ok_or_else(|| malformed("signatureAlgorithm"))?;
+        let signature = list
+            .take(TAG_BIT_STRING)
+            .and_then(|bits| match bits.split_first() {
+                // No unused bits: a signature is a whole number of bytes.
+                Some((0, signature)) => Some(signature),
+                _ => None,
+            })
+            .ok_or_else(|| malformed("signatureValue"))?;
+        list.finish()
+            .ok_or_else(|| malformed("CertificateList (trailing elements)"))?;
+
+        let mut t = Reader::new(tbs_contents);
+        if let Some(version) = t.take_if(TAG_INTEGER)
+            && version != [1]
+        {
+            return Err(PkiError::Der {
+                what: "CRL",
+                detail: String::from("version: only v2 (1) is defined"),
+            });
+        }
+        let (_, tbs_alg) = t
+            .take_whole(TAG_SEQUENCE)
+            .ok_or_else(|| malformed("signature"))?;
+        let (_, issuer) = t
+            .take_whole(TAG_SEQUENCE)
+            .filter(|(contents, _)| check_name(contents).is_some())
+            .ok_or_else(|| malformed("issuer"))?;
+        let issuer_text = match X509Name::from_der(issuer) {
+            Ok(([], name)) => name.to_string(),
+            _ => return Err(malformed("issuer")),
+        };
+        if outer_alg != tbs_alg {
             return Err(PkiError::UnsupportedSignatureAlgorithm {
                 subject: issuer_text,
                 oid: String::from("outer and TBS signature algorithms differ"),
             });
         }
-        let scheme = SignatureScheme::from_algorithm(&crl.signature_algorithm, &issuer_text)?;
-        let revoked = crl
-            .iter_revoked_certificates()
-            .map(|r| crate::normalize_serial(r.raw_serial()).into())
-            .collect();
+        let scheme = match AlgorithmIdentifier::from_der(tbs_alg) {
+            Ok(([], alg)) => SignatureScheme::from_algorithm(&alg, &issuer_text)?,
+            _ => return Err(malformed("signature")),
+        };
+        let this_update =
+            take_time(&mut t, "thisUpdate")?.ok_or_else(|| malformed("thisUpdate"))?;
+        let next_update = take_time(&mut t, "nextUpdate")?;
+        let mut revoked = Vec::new();
+        if let Some(entries) = t.take_if(TAG_SEQUENCE) {
+            let mut entries = Reader::new(entries);
+            while !entries.is_empty() {
+                let at = |field: &str| format!("revokedCertificates[{}]{field}", revoked.len());
+                let entry = entries
+                    .take(TAG_SEQUENCE)
+                    .ok_or_else(|| malformed(&at("")))?;
+                let mut e = Reader::new(entry);
+                let serial = e
+                    .take(TAG_INTEGER)
+                    .filter(|s| !s.is_empty())
+                    .ok_or_else(|| malformed(&at(".userCertificate")))?;
+                let date = take_time(&mut e, "").map_err(|_| malformed(&at(".revocationDate")))?;
+                date.ok_or_else(|| malformed(&at(".revocationDate")))?;
+                if let Some(extensions) = e.take_if(TAG_SEQUENCE) {
+                    check_extensions(extensions, "")
+                        .map_err(|_| malformed(&at(".crlEntryExtensions")))?;
+                }
+                e.finish()
+                    .ok_or_else(|| malformed(&at(" (trailing elements)")))?;
+                revoked.push(crate::normalize_serial(serial).into());
+            }
+        }
+        if let Some(extensions) = t.take_if(TAG_CRL_EXTENSIONS) {
+            let mut wrapper = Reader::new(extensions);
+            let list = wrapper
+                .take(TAG_SEQUENCE)
+                .ok_or_else(|| malformed("crlExtensions"))?;
+            wrapper.finish().ok_or_else(|| malformed("crlExtensions"))?;
+            check_extensions(list, "crlExtensions")?;
+        }
+        t.finish()
+            .ok_or_else(|| malformed("tbsCertList (trailing elements)"))?;
         Ok(Self {
             der: der.into(),
-            tbs: tbs.as_ref().into(),
-            issuer: tbs.issuer.as_raw().into(),
+            tbs: tbs.into(),
+            issuer: issuer.into(),
             issuer_text,
-            this_update: UnixTime::from_secs(crl.last_update().timestamp()),
-            next_update: crl
-                .next_update()
-                .map(|t| UnixTime::from_secs(t.timestamp())),
+            this_update,
+            next_update,
             revoked,
             scheme,
-            signature: crl.signature_value.data.as_ref().into(),
+            signature: signature.into(),
         })
     }
 
@@ -193,13 +356,12 @@ pub fn load_crls(bytes: &[u8]) -> Result<Vec<Crl>, PkiError> {
                 actual: out.len() + 1,
             });
         }
-        let (next, _) = CertificateRevocationList::from_der(rest).map_err(|e| PkiError::Der {
-            what: "CRL",
-            detail: e.to_string(),
-        })?;
-        let used = rest.len().saturating_sub(next.len());
-        out.push(Crl::from_der(rest.get(..used).unwrap_or_default())?);
-        rest = next;
+        let mut reader = Reader::new(rest);
+        let (_, first) = reader
+            .take_whole(TAG_SEQUENCE)
+            .ok_or_else(|| malformed("CertificateList"))?;
+        out.push(Crl::from_der(first)?);
+        rest = rest.get(first.len()..).unwrap_or_default();
     }
     if out.is_empty() {
         return Err(PkiError::Der {
@@ -208,4 +370,410 @@ pub fn load_crls(bytes: &[u8]) -> Result<Vec<Crl>, PkiError> {
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::PublicKeyKind;
+    use crate::builder::{IssuerKey, name};
+    use crate::der;
+    use proptest::prelude::*;
+    use std::path::{Path, PathBuf};
+    use x509_parser::revocation_list::CertificateRevocationList;
+
+    /// What a CRL parse yields, for comparing two parsers.
+    type Fields = (
+        Vec<u8>,
+        Vec<u8>,
+        String,
+        i64,
+        Option<i64>,
+        Vec<Vec<u8>>,
+        SignatureScheme,
+        Vec<u8>,
+    );
+
+    fn fields(c: &Crl) -> Fields {
+        (
+            c.tbs.to_vec(),
+            c.issuer.to_vec(),
+            c.issuer_text.clone(),
+            c.this_update.as_secs(),
+            c.next_update.map(UnixTime::as_secs),
+            c.revoked.iter().map(|r| r.to_vec()).collect(),
+            c.scheme,
+            c.signature.to_vec(),
+        )
+    }
+
+    /// The parse the walker replaced (x509-parser, with the checks `from_der` made on top), as
+    /// the oracle: whatever the walker accepts, it must accept with the same values.
+    fn reference(der: &[u8]) -> Option<Fields> {
+        let (rest, crl) = CertificateRevocationList::from_der(der).ok()?;
+        if !rest.is_empty() || der.len() > MAX_OBJECT_LEN {
+            return None;
+        }
+        let tbs = &crl.tbs_cert_list;
+        if crl.signature_algorithm != tbs.signature {
+            return None;
+        }
+        let issuer_text = tbs.issuer.to_string();
+        let scheme =
+            SignatureScheme::from_algorithm(&crl.signature_algorithm, &issuer_text).ok()?;
+        Some((
+            tbs.as_ref().to_vec(),
+            tbs.issuer.as_raw().to_vec(),
+            issuer_text,
+            crl.last_update().timestamp(),
+            crl.next_update().map(|t| t.timestamp()),
+            crl.iter_revoked_certificates()
+                .map(|r| crate::normalize_serial(r.raw_serial()).to_vec())
+                .collect(),
+            scheme,
+            crl.signature_value.data.to_vec(),
+        ))
+    }
+
+    fn vectors_dir() -> Option<PathBuf> {
+        let dir = std::env::var_os("TESSERA_VECTORS").map_or_else(
+            || {
+                PathBuf::from(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../../../shared/vectors"
+                ))
+            },
+            PathBuf::from,
+        );
+        dir.is_dir().then_some(dir)
+    }
+
+    fn collect_crls(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut paths: Vec<PathBuf> = entries.map(|e| e.unwrap().path()).collect();
+        paths.sort();
+        for path in paths {
+            if path.is_dir() {
+                collect_crls(&path, out);
+                continue;
+            }
+            let name = path.file_name().unwrap().to_string_lossy().to_lowercase();
+            if !name.contains("crl") || name.ends_with(".json") || name.contains("chain") {
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            let ders = if pem::is_pem(&bytes) {
+                pem::decode_all(&bytes, "X509 CRL", "CRL").unwrap()
+            } else {
+                vec![bytes]
+            };
+            for der in ders {
+                out.push((path.display().to_string(), der));
+            }
+        }
+    }
+
+    /// Every CRL among the real vectors (Intel PCK and root CA CRLs, AMD's), DER.
+    fn real_crls() -> &'static [(String, Vec<u8>)] {
+        static CRLS: std::sync::OnceLock<Vec<(String, Vec<u8>)>> = std::sync::OnceLock::new();
+        CRLS.get_or_init(|| {
+            let mut out = Vec::new();
+            if let Some(dir) = vectors_dir() {
+                collect_crls(&dir, &mut out);
+            }
+            out
+        })
+    }
+
+    #[test]
+    fn real_crls_parse_as_x509_parser_reads_them() {
+        let crls = real_crls();
+        for (name, der) in crls {
+            let ours = Crl::from_der(der).unwrap_or_else(|e| panic!("{name}: {e}"));
+            assert_eq!(Some(fields(&ours)), reference(der), "{name}");
+            assert_eq!(ours.der(), &der[..]);
+        }
+        if vectors_dir().is_some() {
+            assert!(crls.len() >= 20, "only {} CRLs found", crls.len());
+            assert!(
+                crls.iter()
+                    .any(|(_, d)| reference(d).is_some_and(|f| f.5.len() > 50))
+            );
+        }
+    }
+
+    fn key() -> &'static IssuerKey {
+        static KEY: std::sync::OnceLock<IssuerKey> = std::sync::OnceLock::new();
+        KEY.get_or_init(|| IssuerKey::generate_ec(PublicKeyKind::EcP256).unwrap())
+    }
+
+    /// A CRL with `tbs_parts` as the TBS elements, signed by the test key.
+    fn crl_from_tbs(tbs_parts: &[Vec<u8>]) -> Vec<u8> {
+        let alg = der::seq(&[&der::oid("1.2.840.10045.4.3.2").unwrap()]);
+        let p: Vec<&[u8]> = tbs_parts.iter().map(Vec::as_slice).collect();
+        let tbs = der::seq(&p);
+        let sig = key().sign_x509(&tbs).unwrap();
+        der::seq(&[&tbs, &alg, &der::bits(&sig)])
+    }
+
+    fn utc(s: &str) -> Vec<u8> {
+        der::tlv(TAG_UTC_TIME, s.as_bytes())
+    }
+
+    fn extension(critical: Option<&[u8]>) -> Vec<u8> {
+        let mut parts = vec![der::oid("2.5.29.20").unwrap()];
+        if let Some(b) = critical {
+            parts.push(der::tlv(TAG_BOOLEAN, b));
+        }
+        parts.push(der::octets(&der::uint_u64(7)));
+        let p: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        der::seq(&p)
+    }
+
+    /// TBS elements of a valid CRL with one revoked entry and CRL extensions.
+    fn valid_tbs() -> Vec<Vec<u8>> {
+        vec![
+            der::uint_u64(1),
+            der::seq(&[&der::oid("1.2.840.10045.4.3.2").unwrap()]),
+            name(&[("2.5.4.3", "CA")]).unwrap(),
+            utc("250902070351Z"),
+            utc("251002070351Z"),
+            der::seq(&[&der::seq(&[
+                &der::uint(&[0x6f, 0xc3]),
+                &utc("250902070351Z"),
+                &der::seq(&[&extension(None)]),
+            ])]),
+            der::explicit(0, &der::seq(&[&extension(Some(&[0xff]))])),
+        ]
+    }
+
+    #[test]
+    fn walker_reads_every_element() {
+        let der = crl_from_tbs(&valid_tbs());
+        let crl = Crl::from_der(&der).unwrap();
+        assert_eq!(Some(fields(&crl)), reference(&der));
+        assert_eq!(crl.issuer(), "CN=CA");
+        assert_eq!(crl.this_update().as_secs(), 1_756_796_631);
+        assert_eq!(
+            crl.next_update().map(UnixTime::as_secs),
+            Some(1_759_388_631)
+        );
+        assert!(crl.is_revoked(&[0x00, 0x6f, 0xc3]));
+        assert!(!crl.is_revoked(&[0x6f]));
+        crl.verify_signed_by_key_for_tests();
+        // Optional elements may be left out: version, nextUpdate, revokedCertificates,
+        // crlExtensions, entry extensions.
+        let mut minimal = valid_tbs();
+        minimal.remove(6);
+        minimal.remove(5);
+        minimal.remove(4);
+        minimal.remove(0);
+        let crl = Crl::from_der(&crl_from_tbs(&minimal)).unwrap();
+        assert_eq!(crl.next_update(), None);
+        assert!(crl.revoked_serials().is_empty());
+    }
+
+    impl Crl {
+        /// The signature is over the exact TBS bytes.
+        fn verify_signed_by_key_for_tests(&self) {
+            let key = key().public_key();
+            crate::backend::verify_x509(self.scheme, &key, &self.tbs, &self.signature).unwrap();
+        }
+    }
+
+    #[test]
+    fn walker_rejects_malformed_elements() {
+        type Edit = fn(&mut Vec<Vec<u8>>);
+        let cases: [(Edit, &str); 14] = [
+            (|t| t[0] = der::uint_u64(2), "version"),
+            (|t| t[0] = der::uint_u64(0), "version"),
+            (|t| t[3] = utc("250230070351Z"), "thisUpdate"),
+            (|t| t[3] = utc("2509020703Z"), "thisUpdate"),
+            (|t| t[4] = utc("251002070351+0000"), "nextUpdate"),
+            (|t| t[3] = der::octets(b"250902070351Z"), "thisUpdate"),
+            (
+                |t| t[5] = der::seq(&[&der::seq(&[&der::uint(&[1]), &utc("250931000000Z")])]),
+                "revokedCertificates[0].revocationDate",
+            ),
+            (
+                |t| {
+                    t[5] = der::seq(&[&der::seq(&[
+                        &der::tlv(TAG_INTEGER, &[]),
+                        &utc("250901000000Z"),
+                    ])])
+                },
+                "revokedCertificates[0].userCertificate",
+            ),
+            (
+                |t| {
+                    let ok = der::seq(&[&der::uint(&[1]), &utc("250901000000Z")]);
+                    let extra = der::seq(&[&der::uint(&[2]), &utc("250901000000Z"), &der::null()]);
+                    t[5] = der::seq(&[&ok, &extra]);
+                },
+                "revokedCertificates[1] (trailing elements)",
+            ),
+            (
+                |t| {
+                    let entry = der::seq(&[
+                        &der::uint(&[1]),
+                        &utc("250901000000Z"),
+                        &der::seq(&[&der::seq(&[&der::oid("2.5.29.21").unwrap()])]),
+                    ]);
+                    t[5] = der::seq(&[&entry]);
+                },
+                "revokedCertificates[0].crlEntryExtensions",
+            ),
+            (
+                |t| t[6] = der::explicit(0, &der::seq(&[&extension(Some(&[0xff, 0xff]))])),
+                "crlExtensions",
+            ),
+            (
+                |t| t[6] = der::explicit(0, &[der::seq(&[&extension(None)]), der::null()].concat()),
+                "crlExtensions",
+            ),
+            (|t| t.push(der::null()), "tbsCertList (trailing elements)"),
+            (|t| t[2] = der::seq(&[&der::null()]), "issuer"),
+        ];
+        for (edit, field) in cases {
+            let mut tbs = valid_tbs();
+            edit(&mut tbs);
+            let err = Crl::from_der(&crl_from_tbs(&tbs)).unwrap_err();
+            assert!(
+                matches!(&err, PkiError::Der { detail, .. } if detail.starts_with(field)),
+                "{field}: {err}"
+            );
+        }
+    }
+
+    #[test]
+    fn outer_structure_and_signature_algorithm() {
+        let good = crl_from_tbs(&valid_tbs());
+        let mut trailing = good.clone();
+        trailing.push(0);
+        assert!(matches!(
+            Crl::from_der(&trailing),
+            Err(PkiError::Der { .. })
+        ));
+        // Rebuild the outer SEQUENCE with a changed element.
+        let mut outer = der::Reader::new(&good);
+        let list = outer.take(TAG_SEQUENCE).unwrap();
+        let mut list = der::Reader::new(list);
+        let (_, tbs) = list.take_whole(TAG_SEQUENCE).unwrap();
+        let (_, alg) = list.take_whole(TAG_SEQUENCE).unwrap();
+        let (_, bits) = list.take_whole(TAG_BIT_STRING).unwrap();
+        let rebuild = |parts: &[&[u8]]| der::seq(parts);
+        assert_eq!(
+            Crl::from_der(&rebuild(&[tbs, alg, bits])).unwrap().der(),
+            &good[..]
+        );
+        // The unsigned outer algorithm must be the signed one, byte for byte (here NULL
+        // parameters added, which names the same algorithm to a lenient reader).
+        let alg_with_null = der::seq(&[&der::oid("1.2.840.10045.4.3.2").unwrap(), &der::null()]);
+        assert!(matches!(
+            Crl::from_der(&rebuild(&[tbs, &alg_with_null, bits])),
+            Err(PkiError::UnsupportedSignatureAlgorithm { .. })
+        ));
+        // A BIT STRING with unused bits is not a signature.
+        let mut odd_bits = bits.to_vec();
+        odd_bits[if bits[1] & 0x80 != 0 { 3 } else { 2 }] = 1;
+        assert!(matches!(
+            Crl::from_der(&rebuild(&[tbs, alg, &odd_bits])),
+            Err(PkiError::Der { detail, .. }) if detail.starts_with("signatureValue")
+        ));
+        for (parts, field) in [
+            (&[tbs, alg][..], "signatureValue"),
+            (
+                &[tbs, alg, bits, &der::null()],
+                "CertificateList (trailing elements)",
+            ),
+            (&[tbs], "signatureAlgorithm"),
+            (&[], "tbsCertList"),
+        ] {
+            assert!(
+                matches!(Crl::from_der(&rebuild(parts)), Err(PkiError::Der { detail, .. }) if detail.starts_with(field)),
+                "{field}"
+            );
+        }
+        // An unsupported algorithm is named.
+        let md5 = der::seq(&[&der::oid("1.2.840.113549.1.1.4").unwrap(), &der::null()]);
+        let mut tbs_md5 = valid_tbs();
+        tbs_md5[1] = md5.clone();
+        let p: Vec<&[u8]> = tbs_md5.iter().map(Vec::as_slice).collect();
+        let signed_md5 = der::seq(&p);
+        assert!(matches!(
+            Crl::from_der(&rebuild(&[&signed_md5, &md5, bits])),
+            Err(PkiError::UnsupportedSignatureAlgorithm { .. })
+        ));
+        assert!(matches!(
+            Crl::from_der(&vec![0u8; MAX_OBJECT_LEN + 1]),
+            Err(PkiError::TooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn concatenated_der_crls_load() {
+        let one = crl_from_tbs(&valid_tbs());
+        let mut minimal = valid_tbs();
+        minimal.truncate(4);
+        let two = crl_from_tbs(&minimal);
+        let both = [one.clone(), two.clone()].concat();
+        let crls = load_crls(&both).unwrap();
+        assert_eq!(crls.len(), 2);
+        assert_eq!((crls[0].der(), crls[1].der()), (&one[..], &two[..]));
+        assert!(load_crls(&both[..both.len() - 1]).is_err());
+        assert!(load_crls(b"").is_err());
+    }
+
+    proptest! {
+        /// Real CRLs with a few bytes changed: the walker never panics, and whatever it accepts
+        /// x509-parser (the parser it replaced) accepts with the same values, so no check was lost.
+        #[test]
+        fn mutated_real_crls_are_read_no_more_leniently(
+            pick in any::<proptest::sample::Index>(),
+            edits in proptest::collection::vec((any::<proptest::sample::Index>(), any::<u8>()), 1..4),
+        ) {
+            let crls = real_crls();
+            if crls.is_empty() {
+                return Ok(());
+            }
+            let mut der = crls[pick.index(crls.len())].1.clone();
+            for (at, value) in &edits {
+                let i = at.index(der.len());
+                der[i] = *value;
+            }
+            if let Ok(ours) = Crl::from_der(&der) {
+                prop_assert_eq!(Some(fields(&ours)), reference(&der));
+            }
+        }
+
+        /// Arbitrary structure from the builder's pieces: never a panic, never more lenient.
+        #[test]
+        fn generated_crls_are_read_no_more_leniently(
+            serials in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..5), 0..4),
+            drop_next in any::<bool>(),
+            junk in proptest::collection::vec(any::<u8>(), 0..6),
+            junk_at in 0usize..8,
+        ) {
+            let mut tbs = valid_tbs();
+            let entries: Vec<Vec<u8>> = serials
+                .iter()
+                .map(|s| der::seq(&[&der::tlv(TAG_INTEGER, s), &utc("250901000000Z")]))
+                .collect();
+            let e: Vec<&[u8]> = entries.iter().map(Vec::as_slice).collect();
+            tbs[5] = der::seq(&e);
+            if drop_next {
+                tbs.remove(4);
+            }
+            let at = junk_at.min(tbs.len());
+            if !junk.is_empty() {
+                tbs.insert(at, junk);
+            }
+            let der = crl_from_tbs(&tbs);
+            if let Ok(ours) = Crl::from_der(&der) {
+                prop_assert_eq!(Some(fields(&ours)), reference(&der));
+            }
+        }
+    }
 }

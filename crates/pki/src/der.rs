@@ -43,6 +43,114 @@ pub fn expect_tlv(input: &[u8], tag: u8) -> Option<&[u8]> {
     }
 }
 
+/// A cursor over DER contents for the strict walkers (CRLs): elements are taken one at a time
+/// by expected tag, never by index, and [`Reader::finish`] rejects leftovers.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Reader<'a> {
+    rest: &'a [u8],
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(input: &'a [u8]) -> Self {
+        Self { rest: input }
+    }
+
+    /// The tag of the next element, if any.
+    pub(crate) fn peek_tag(&self) -> Option<u8> {
+        self.rest.first().copied()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.rest.is_empty()
+    }
+
+    /// The next element, which must have `tag`: `(contents, whole encoding)`.
+    pub(crate) fn take_whole(&mut self, tag: u8) -> Option<(&'a [u8], &'a [u8])> {
+        let (t, contents, rest) = take_tlv(self.rest)?;
+        if t != tag {
+            return None;
+        }
+        let whole = self.rest.get(..self.rest.len().checked_sub(rest.len())?)?;
+        self.rest = rest;
+        Some((contents, whole))
+    }
+
+    /// The contents of the next element, which must have `tag`.
+    pub(crate) fn take(&mut self, tag: u8) -> Option<&'a [u8]> {
+        self.take_whole(tag).map(|(contents, _)| contents)
+    }
+
+    /// The contents of the next element if it has `tag`; `None` (nothing taken) otherwise.
+    pub(crate) fn take_if(&mut self, tag: u8) -> Option<&'a [u8]> {
+        if self.peek_tag() == Some(tag) {
+            self.take(tag)
+        } else {
+            None
+        }
+    }
+
+    /// `Some(())` when everything was read.
+    pub(crate) fn finish(&self) -> Option<()> {
+        self.rest.is_empty().then_some(())
+    }
+}
+
+/// UTCTime tag.
+pub(crate) const TAG_UTC_TIME: u8 = 0x17;
+/// GeneralizedTime tag.
+pub(crate) const TAG_GENERALIZED_TIME: u8 = 0x18;
+
+/// Seconds since the epoch of an X.509 `Time` (RFC 5280 4.1.2.5): UTCTime `YYMMDDHHMMSSZ`
+/// (years 1950..2049) or GeneralizedTime `YYYYMMDDHHMMSSZ`, the only DER forms (seconds
+/// present, `Z`, no fraction). `None` for anything else or a date that does not exist.
+pub(crate) fn x509_time(tag: u8, contents: &[u8]) -> Option<i64> {
+    fn digits(d: &[u8]) -> Option<i64> {
+        d.iter().try_fold(0i64, |acc, b| {
+            b.is_ascii_digit().then(|| acc * 10 + i64::from(b - b'0'))
+        })
+    }
+    let (year, rest) = match tag {
+        TAG_UTC_TIME => {
+            let (yy, rest) = contents.split_at_checked(2)?;
+            let yy = digits(yy)?;
+            (if yy < 50 { 2000 + yy } else { 1900 + yy }, rest)
+        }
+        TAG_GENERALIZED_TIME => {
+            let (yyyy, rest) = contents.split_at_checked(4)?;
+            (digits(yyyy)?, rest)
+        }
+        _ => return None,
+    };
+    let [mo0, mo1, d0, d1, h0, h1, mi0, mi1, s0, s1, b'Z'] = *rest else {
+        return None;
+    };
+    let month = digits(&[mo0, mo1])?;
+    let day = digits(&[d0, d1])?;
+    let hour = digits(&[h0, h1])?;
+    let minute = digits(&[mi0, mi1])?;
+    let second = digits(&[s0, s1])?;
+    let leap = year % 4 == 0 && (year % 100 != 0 || year % 400 == 0);
+    let month_days = match month {
+        1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
+        4 | 6 | 9 | 11 => 30,
+        2 if leap => 29,
+        2 => 28,
+        _ => return None,
+    };
+    if !(1..=month_days).contains(&day) || hour > 23 || minute > 59 || second > 59 {
+        return None;
+    }
+    // Days from 1970-01-01 to the date (proleptic Gregorian; H. Hinnant's days_from_civil).
+    let y = if month <= 2 { year - 1 } else { year };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = (month + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + day - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    let days = era * 146_097 + doe - 719_468;
+    Some(days * 86_400 + hour * 3_600 + minute * 60 + second)
+}
+
 /// A TLV with a one-byte tag.
 #[must_use]
 pub fn tlv(tag: u8, content: &[u8]) -> Vec<u8> {
@@ -188,7 +296,80 @@ mod tests {
         assert_eq!(take_tlv(&[]), None);
     }
 
+    #[test]
+    fn reader_takes_by_tag_and_finishes() {
+        let input = [seq(&[&uint_u64(5)]), octets(&[1, 2])].concat();
+        let mut r = Reader::new(&input);
+        assert_eq!(r.peek_tag(), Some(0x30));
+        assert_eq!(r.take_if(0x04), None);
+        assert_eq!(r.take(0x04), None);
+        let (contents, whole) = r.take_whole(0x30).unwrap();
+        assert_eq!(contents, &uint_u64(5)[..]);
+        assert_eq!(whole, &seq(&[&uint_u64(5)])[..]);
+        assert_eq!(r.finish(), None);
+        assert_eq!(r.take_if(0x04), Some(&[1u8, 2][..]));
+        assert!(r.is_empty());
+        assert_eq!(r.finish(), Some(()));
+        assert_eq!(r.take(0x04), None);
+        assert_eq!(r.peek_tag(), None);
+    }
+
+    #[test]
+    fn x509_times() {
+        let utc = |s: &str| x509_time(TAG_UTC_TIME, s.as_bytes());
+        let gen_time = |s: &str| x509_time(TAG_GENERALIZED_TIME, s.as_bytes());
+        assert_eq!(utc("700101000000Z"), Some(0));
+        assert_eq!(utc("250902070351Z"), Some(1_756_796_631));
+        assert_eq!(utc("491231235959Z"), Some(2_524_607_999));
+        assert_eq!(utc("500101000000Z"), Some(-631_152_000));
+        assert_eq!(gen_time("20250902070351Z"), utc("250902070351Z"));
+        assert_eq!(gen_time("20500101000000Z"), Some(2_524_608_000));
+        assert_eq!(gen_time("19000101000000Z"), Some(-2_208_988_800));
+        assert_eq!(utc("240229120000Z"), Some(1_709_208_000));
+        for bad in [
+            "230229120000Z", // not a leap year
+            "241301000000Z",
+            "240001000000Z",
+            "240431000000Z",
+            "240101240000Z",
+            "240101006000Z",
+            "240101000060Z",
+            "2401010000Z",  // no seconds
+            "240101000000", // no Z
+            "240101000000+0000",
+            "24010100000aZ",
+            "240101000000.5Z",
+            "",
+        ] {
+            assert_eq!(utc(bad), None, "{bad}");
+        }
+        assert_eq!(gen_time("21000229000000Z"), None); // not a leap year
+        assert_eq!(gen_time("20000229000000Z"), Some(951_782_400));
+        assert_eq!(gen_time("20250902070351.5Z"), None);
+        assert_eq!(x509_time(0x04, b"250902070351Z"), None);
+    }
+
     proptest! {
+        /// Every second from 1950 to 2049 reads back from the UTCTime the builder's format writes,
+        /// and from GeneralizedTime for any year 0..9999, as the `time` crate computes it.
+        #[test]
+        fn x509_time_agrees_with_the_time_crate(secs in -62_135_596_800i64..253_402_300_799) {
+            let dt = ::time::OffsetDateTime::from_unix_timestamp(secs).unwrap();
+            let (y, mo, d) = (dt.year(), u8::from(dt.month()), dt.day());
+            let (h, mi, s) = (dt.hour(), dt.minute(), dt.second());
+            let generalized = format!("{y:04}{mo:02}{d:02}{h:02}{mi:02}{s:02}Z");
+            prop_assert_eq!(x509_time(TAG_GENERALIZED_TIME, generalized.as_bytes()), Some(secs));
+            if (1950..2050).contains(&y) {
+                let utc = format!("{:02}{mo:02}{d:02}{h:02}{mi:02}{s:02}Z", y % 100);
+                prop_assert_eq!(x509_time(TAG_UTC_TIME, utc.as_bytes()), Some(secs));
+            }
+        }
+
+        #[test]
+        fn x509_time_never_panics(tag in any::<u8>(), bytes in proptest::collection::vec(any::<u8>(), 0..20)) {
+            let _ = x509_time(tag, &bytes);
+        }
+
         #[test]
         fn tlv_round_trip(tag in 0u8..0x1F, body in proptest::collection::vec(any::<u8>(), 0..600)) {
             let enc = tlv(tag, &body);
