@@ -44,6 +44,30 @@ pub fn to_hex(bytes: &[u8]) -> String {
     s
 }
 
+/// Bytes from hex text (either case, no separators); `None` for an odd length or a character
+/// that is not a hex digit. Reads two characters per byte without building intermediate strings.
+#[must_use]
+pub fn from_hex(text: &[u8]) -> Option<Vec<u8>> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let pairs = text.chunks_exact(2);
+    if !pairs.remainder().is_empty() {
+        return None;
+    }
+    let mut out = Vec::with_capacity(text.len() / 2);
+    for pair in pairs {
+        let [hi, lo] = *pair else { return None };
+        out.push((nibble(hi)? << 4) | nibble(lo)?);
+    }
+    Some(out)
+}
+
 /// Normalise a DER INTEGER's content bytes (big-endian) for comparison: strip leading zeros.
 #[must_use]
 pub fn normalize_serial(raw: &[u8]) -> &[u8] {
@@ -68,4 +92,40 @@ pub fn fuzz_load(data: &[u8]) {
         }
     }
     let _ = load_crls(data);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn from_hex_is_exact() {
+        assert_eq!(from_hex(b""), Some(vec![]));
+        assert_eq!(from_hex(b"00aBcD9f"), Some(vec![0x00, 0xab, 0xcd, 0x9f]));
+        for bad in [
+            &b"0"[..],
+            b"abc",
+            b"0g",
+            b"g0",
+            b" 00",
+            b"00 ",
+            b"0x00",
+            "é0".as_bytes(),
+        ] {
+            assert_eq!(from_hex(bad), None, "{bad:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn from_hex_round_trips_and_agrees_with_the_hex_crate(
+            bytes in proptest::collection::vec(any::<u8>(), 0..64),
+            text in "[0-9a-fA-FxX ]{0,16}",
+        ) {
+            prop_assert_eq!(from_hex(to_hex(&bytes).as_bytes()), Some(bytes.clone()));
+            prop_assert_eq!(from_hex(hex::encode_upper(&bytes).as_bytes()), Some(bytes));
+            prop_assert_eq!(from_hex(text.as_bytes()), hex::decode(&text).ok());
+        }
+    }
 }

@@ -339,7 +339,7 @@ fn crl_from_text(item: &'static str, text: &str) -> Result<Crl, CollateralError>
             }),
         };
     }
-    let der = hex::decode(text).map_err(|_| CollateralError::Field {
+    let der = tessera_pki::from_hex(text.as_bytes()).ok_or_else(|| CollateralError::Field {
         item,
         field: item.to_owned(),
         detail: String::from("neither hex DER nor PEM"),
