@@ -75,7 +75,7 @@ pub struct IsvTcbLevel {
 
 impl IsvTcbLevel {
     /// Read one `{tcb:{isvsvn}, tcbDate, tcbStatus, advisoryIDs?}` level.
-    pub(crate) fn from_json(level: &Obj<'_>) -> Result<Self, CollateralError> {
+    pub(crate) fn from_json(level: &Obj<'_, '_>) -> Result<Self, CollateralError> {
         Ok(Self {
             isvsvn: level.obj("tcb")?.uint("isvsvn")?,
             tcb_date: level.date("tcbDate")?,
@@ -85,14 +85,14 @@ impl IsvTcbLevel {
     }
 
     /// Read the non-empty `tcbLevels` array of `obj`.
-    pub(crate) fn list_from_json(obj: &Obj<'_>) -> Result<Vec<Self>, CollateralError> {
+    pub(crate) fn list_from_json(obj: &Obj<'_, '_>) -> Result<Vec<Self>, CollateralError> {
         let levels = obj.array("tcbLevels", MAX_TCB_LEVELS)?;
         if levels.is_empty() {
             return Err(obj.error("tcbLevels", "must not be empty"));
         }
         levels
-            .into_iter()
-            .map(|(path, v)| Self::from_json(&Obj::at(obj.item(), path, v)?))
+            .objects()
+            .map(|level| Self::from_json(&level?))
             .collect()
     }
 }

@@ -209,8 +209,8 @@ impl TcbInfo {
             return Err(root.error("tcbLevels", "must not be empty"));
         }
         let tcb_levels = levels
-            .into_iter()
-            .map(|(path, v)| level_from_json(&Obj::at(ITEM, path, v)?, version, id))
+            .objects()
+            .map(|level| level_from_json(&level?, version, id))
             .collect::<Result<_, _>>()?;
         Ok(Self {
             id,
@@ -228,7 +228,7 @@ impl TcbInfo {
     }
 }
 
-fn module_from_json(obj: &Obj<'_>) -> Result<TdxModule, CollateralError> {
+fn module_from_json(obj: &Obj<'_, '_>) -> Result<TdxModule, CollateralError> {
     Ok(TdxModule {
         mrsigner: obj.hex("mrsigner")?,
         attributes: obj.hex("attributes")?,
@@ -236,7 +236,9 @@ fn module_from_json(obj: &Obj<'_>) -> Result<TdxModule, CollateralError> {
     })
 }
 
-fn module_identities_from_json(root: &Obj<'_>) -> Result<Vec<TdxModuleIdentity>, CollateralError> {
+fn module_identities_from_json(
+    root: &Obj<'_, '_>,
+) -> Result<Vec<TdxModuleIdentity>, CollateralError> {
     const KEY: &str = "tdxModuleIdentities";
     if !root.has(KEY) {
         return Ok(Vec::new());
@@ -246,9 +248,9 @@ fn module_identities_from_json(root: &Obj<'_>) -> Result<Vec<TdxModuleIdentity>,
         return Err(root.error(KEY, "must not be empty when present"));
     }
     entries
-        .into_iter()
-        .map(|(path, v)| {
-            let obj = Obj::at(ITEM, path, v)?;
+        .objects()
+        .map(|obj| {
+            let obj = obj?;
             let module = module_from_json(&obj)?;
             Ok(TdxModuleIdentity {
                 id: obj.str("id")?.to_owned(),
@@ -262,7 +264,7 @@ fn module_identities_from_json(root: &Obj<'_>) -> Result<Vec<TdxModuleIdentity>,
 }
 
 fn level_from_json(
-    level: &Obj<'_>,
+    level: &Obj<'_, '_>,
     version: u64,
     id: TcbInfoId,
 ) -> Result<TcbLevel, CollateralError> {
@@ -292,7 +294,7 @@ fn level_from_json(
 }
 
 fn components_from_json(
-    tcb: &Obj<'_>,
+    tcb: &Obj<'_, '_>,
     key: &str,
 ) -> Result<[TcbComponent; TCB_COMPONENTS], CollateralError> {
     // The bound only limits the work before the exact count is checked.
@@ -306,20 +308,16 @@ fn components_from_json(
             ),
         ));
     }
-    let components = entries
-        .into_iter()
-        .map(|(path, v)| {
-            let c = Obj::at(ITEM, path, v)?;
-            Ok(TcbComponent {
-                svn: c.uint("svn")?,
-                category: c.opt_str("category")?.map(str::to_owned),
-                kind: c.opt_str("type")?.map(str::to_owned),
-            })
-        })
-        .collect::<Result<Vec<_>, CollateralError>>()?;
-    components
-        .try_into()
-        .map_err(|_| tcb.error(key, "component count changed while reading"))
+    let mut components: [TcbComponent; TCB_COMPONENTS] = Default::default();
+    for (slot, c) in components.iter_mut().zip(entries.objects()) {
+        let c = c?;
+        *slot = TcbComponent {
+            svn: c.uint("svn")?,
+            category: c.opt_str("category")?.map(str::to_owned),
+            kind: c.opt_str("type")?.map(str::to_owned),
+        };
+    }
+    Ok(components)
 }
 
 #[cfg(test)]
