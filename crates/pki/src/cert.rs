@@ -1,13 +1,68 @@
 //! X.509 certificates: parsed once into an owned view holding exactly what verification needs.
+//!
+//! A certificate is read by a strict DER walker (RFC 5280 4.1), like CRLs: tags, lengths,
+//! names, dates, the key and every extension's structure are checked, basicConstraints and
+//! keyUsage read, and nothing may be left over at any level. x509-parser is kept for what is
+//! rare or only for people: RSASSA-PSS parameters and names as text (made when first asked for).
 
 use core::fmt;
 
-use x509_parser::prelude::{FromDer, X509Certificate};
-use x509_parser::signature_algorithm::SignatureAlgorithm;
-use x509_parser::x509::AlgorithmIdentifier;
+use std::sync::OnceLock;
 
+use x509_parser::prelude::FromDer;
+use x509_parser::signature_algorithm::SignatureAlgorithm;
+use x509_parser::x509::{AlgorithmIdentifier, X509Name};
+
+use crate::der::{
+    self, Reader, TAG_BIT_STRING, TAG_BOOLEAN, TAG_GENERALIZED_TIME, TAG_INTEGER, TAG_OCTET_STRING,
+    TAG_OID, TAG_SEQUENCE, TAG_UTC_TIME, check_name, whole_bytes, x509_time,
+};
 use crate::{MAX_INPUT_LEN, MAX_OBJECT_LEN, MAX_OBJECTS_PER_INPUT, PkiError, UnixTime, pem};
 
+/// `version [0] EXPLICIT`.
+const TAG_VERSION: u8 = 0xA0;
+/// `issuerUniqueID [1] IMPLICIT BIT STRING`.
+const TAG_ISSUER_UID: u8 = 0x81;
+/// `subjectUniqueID [2] IMPLICIT BIT STRING`.
+const TAG_SUBJECT_UID: u8 = 0x82;
+/// `extensions [3] EXPLICIT`.
+const TAG_EXTENSIONS: u8 = 0xA3;
+
+// OBJECT IDENTIFIER contents the walker compares against (checked against the dotted
+// constants in the tests).
+/// rsaEncryption, 1.2.840.113549.1.1.1.
+const DER_RSA_ENCRYPTION: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x01];
+/// id-RSASSA-PSS, 1.2.840.113549.1.1.10.
+const DER_RSASSA_PSS: &[u8] = &[0x2A, 0x86, 0x48, 0x86, 0xF7, 0x0D, 0x01, 0x01, 0x0A];
+/// id-ecPublicKey, 1.2.840.10045.2.1.
+const DER_EC_PUBLIC_KEY: &[u8] = &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x02, 0x01];
+/// secp256r1, 1.2.840.10045.3.1.7.
+const DER_P256: &[u8] = &[0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x03, 0x01, 0x07];
+/// secp384r1, 1.3.132.0.34.
+const DER_P384: &[u8] = &[0x2B, 0x81, 0x04, 0x00, 0x22];
+/// id-ce-basicConstraints, 2.5.29.19.
+const DER_BASIC_CONSTRAINTS: &[u8] = &[0x55, 0x1D, 0x13];
+/// id-ce-keyUsage, 2.5.29.15.
+const DER_KEY_USAGE: &[u8] = &[0x55, 0x1D, 0x0F];
+/// The whole AlgorithmIdentifier of ecdsa-with-SHA256 (1.2.840.10045.4.3.2, no parameters).
+const DER_ALG_ECDSA_SHA256: &[u8] = &[
+    0x30, 0x0A, 0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x02,
+];
+/// The whole AlgorithmIdentifier of ecdsa-with-SHA384 (1.2.840.10045.4.3.3, no parameters).
+const DER_ALG_ECDSA_SHA384: &[u8] = &[
+    0x30, 0x0A, 0x06, 0x08, 0x2A, 0x86, 0x48, 0xCE, 0x3D, 0x04, 0x03, 0x03,
+];
+
+/// A `Time` (UTCTime or GeneralizedTime) taken from `r`.
+fn take_time(r: &mut Reader<'_>) -> Option<UnixTime> {
+    let tag = r
+        .peek_tag()
+        .filter(|t| matches!(*t, TAG_UTC_TIME | TAG_GENERALIZED_TIME))?;
+    let secs = x509_time(tag, r.take(tag)?)?;
+    Some(UnixTime::from_secs(secs))
+}
+
+#[cfg(test)]
 const OID_RSA_ENCRYPTION: &str = "1.2.840.113549.1.1.1";
 const OID_RSASSA_PSS: &str = "1.2.840.113549.1.1.10";
 const OID_SHA256_WITH_RSA: &str = "1.2.840.113549.1.1.11";
@@ -15,8 +70,11 @@ const OID_SHA384_WITH_RSA: &str = "1.2.840.113549.1.1.12";
 const OID_MGF1: &str = "1.2.840.113549.1.1.8";
 const OID_SHA256: &str = "2.16.840.1.101.3.4.2.1";
 const OID_SHA384: &str = "2.16.840.1.101.3.4.2.2";
+#[cfg(test)]
 const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
+#[cfg(test)]
 const OID_P256: &str = "1.2.840.10045.3.1.7";
+#[cfg(test)]
 const OID_P384: &str = "1.3.132.0.34";
 const OID_ECDSA_SHA256: &str = "1.2.840.10045.4.3.2";
 const OID_ECDSA_SHA384: &str = "1.2.840.10045.4.3.3";
@@ -40,6 +98,25 @@ pub enum SignatureScheme {
 }
 
 impl SignatureScheme {
+    /// Read the scheme from a whole AlgorithmIdentifier (DER). The two ECDSA encodings Intel
+    /// and AMD use are recognised by their bytes; anything else goes through
+    /// [`SignatureScheme::from_algorithm`]. `subject` names the object in errors.
+    pub(crate) fn from_der(alg: &[u8], subject: impl Fn() -> String) -> Result<Self, PkiError> {
+        if alg == DER_ALG_ECDSA_SHA256 {
+            return Ok(Self::EcdsaSha256);
+        }
+        if alg == DER_ALG_ECDSA_SHA384 {
+            return Ok(Self::EcdsaSha384);
+        }
+        match AlgorithmIdentifier::from_der(alg) {
+            Ok(([], parsed)) => Self::from_algorithm(&parsed, &subject()),
+            _ => Err(PkiError::Der {
+                what: "AlgorithmIdentifier",
+                detail: String::from("malformed"),
+            }),
+        }
+    }
+
     /// Read the scheme from an AlgorithmIdentifier, checking RSASSA-PSS parameters.
     pub(crate) fn from_algorithm(
         alg: &AlgorithmIdentifier<'_>,
@@ -143,46 +220,74 @@ impl PublicKey {
         &self.raw
     }
 
-    fn from_spki(
-        spki: &x509_parser::x509::SubjectPublicKeyInfo<'_>,
-        subject: &str,
-    ) -> Result<Self, PkiError> {
+    /// The key of a `SubjectPublicKeyInfo` (contents of the SEQUENCE given): RSA
+    /// (`rsaEncryption`, 2048 to 8192 bits) or ECDSA P-256/P-384 (uncompressed point).
+    fn from_spki(spki: &[u8], subject: impl Fn() -> String) -> Result<Self, PkiError> {
         let unsupported = |detail: String| PkiError::UnsupportedKey {
-            subject: subject.to_owned(),
+            subject: subject(),
             detail,
         };
-        let key_bytes: &[u8] = &spki.subject_public_key.data;
-        let oid = spki.algorithm.algorithm.to_id_string();
-        let kind = match oid.as_str() {
-            OID_RSA_ENCRYPTION | OID_RSASSA_PSS => {
-                let bits = match spki.parsed() {
-                    Ok(x509_parser::public_key::PublicKey::RSA(rsa)) => rsa.key_size(),
-                    _ => return Err(unsupported(String::from("malformed RSA key"))),
-                };
-                if !(2048..=8192).contains(&bits) {
-                    return Err(unsupported(format!("RSA modulus of {bits} bits")));
-                }
-                PublicKeyKind::Rsa { bits }
+        let malformed = || PkiError::Der {
+            what: "certificate",
+            detail: String::from("subjectPublicKeyInfo: malformed or missing"),
+        };
+        let mut r = Reader::new(spki);
+        let mut alg = Reader::new(r.take(TAG_SEQUENCE).ok_or_else(malformed)?);
+        let key_bytes = r
+            .take(TAG_BIT_STRING)
+            .and_then(whole_bytes)
+            .ok_or_else(malformed)?;
+        r.finish().ok_or_else(malformed)?;
+        let oid = alg.take(TAG_OID).ok_or_else(malformed)?;
+        let parameters = match alg.peek_tag() {
+            Some(tag) => Some((tag, alg.take(tag).ok_or_else(malformed)?)),
+            None => None,
+        };
+        alg.finish().ok_or_else(malformed)?;
+        let kind = if oid == DER_RSA_ENCRYPTION {
+            // RSAPublicKey ::= SEQUENCE { modulus INTEGER, publicExponent INTEGER }
+            let rsa_key = (|| {
+                let mut outer = Reader::new(key_bytes);
+                let mut key = Reader::new(outer.take(TAG_SEQUENCE)?);
+                outer.finish()?;
+                let modulus = key.take(TAG_INTEGER)?;
+                key.take(TAG_INTEGER).filter(|e| !e.is_empty())?;
+                key.finish()?;
+                Some(modulus)
+            })();
+            let Some(modulus) = rsa_key else {
+                return Err(unsupported(String::from("malformed RSA key")));
+            };
+            // The size as the DER INTEGER gives it: a positive modulus with its top bit set
+            // has one leading zero byte. (Any other encoding counts as 0 bits and is refused.)
+            let bits = match modulus.split_first() {
+                Some((0, rest)) if rest.first().is_some_and(|b| b & 0x80 != 0) => 8 * rest.len(),
+                _ => 0,
+            };
+            if !(2048..=8192).contains(&bits) {
+                return Err(unsupported(format!("RSA modulus of {bits} bits")));
             }
-            OID_EC_PUBLIC_KEY => {
-                let curve = spki
-                    .algorithm
-                    .parameters
-                    .as_ref()
-                    .and_then(|p| p.as_oid().ok())
-                    .map(|o| o.to_id_string())
-                    .unwrap_or_default();
-                let (kind, len) = match curve.as_str() {
-                    OID_P256 => (PublicKeyKind::EcP256, 65),
-                    OID_P384 => (PublicKeyKind::EcP384, 97),
-                    other => return Err(unsupported(format!("EC curve {other:?}"))),
-                };
-                if key_bytes.len() != len || key_bytes.first() != Some(&4) {
-                    return Err(unsupported(String::from("EC point not uncompressed")));
+            PublicKeyKind::Rsa { bits }
+        } else if oid == DER_RSASSA_PSS {
+            // Keys restricted to RSASSA-PSS are not read (the parser used before did not either).
+            return Err(unsupported(String::from("malformed RSA key")));
+        } else if oid == DER_EC_PUBLIC_KEY {
+            let (kind, len) = match parameters {
+                Some((TAG_OID, curve)) if curve == DER_P256 => (PublicKeyKind::EcP256, 65),
+                Some((TAG_OID, curve)) if curve == DER_P384 => (PublicKeyKind::EcP384, 97),
+                Some((TAG_OID, curve)) => {
+                    let name = der::oid_text(curve).unwrap_or_default();
+                    return Err(unsupported(format!("EC curve {name:?}")));
                 }
-                kind
+                _ => return Err(unsupported(format!("EC curve {:?}", ""))),
+            };
+            if key_bytes.len() != len || key_bytes.first() != Some(&4) {
+                return Err(unsupported(String::from("EC point not uncompressed")));
             }
-            other => return Err(unsupported(format!("algorithm {other}"))),
+            kind
+        } else {
+            let name = der::oid_text(oid).ok_or_else(malformed)?;
+            return Err(unsupported(format!("algorithm {name}")));
         };
         Ok(Self {
             kind,
@@ -203,15 +308,18 @@ pub struct Extension {
 }
 
 /// A parsed X.509 certificate (owned). Parsing checks structure and algorithms, not trust.
-#[derive(Clone, PartialEq, Eq)]
+///
+/// Two certificates are equal when their DER is: everything else is read from it.
+#[derive(Clone)]
 pub struct Certificate {
     der: Box<[u8]>,
     tbs: Box<[u8]>,
     serial: Box<[u8]>,
     issuer: Box<[u8]>,
     subject: Box<[u8]>,
-    subject_text: String,
-    issuer_text: String,
+    /// The names as text, made when first asked for (messages, chain summaries).
+    subject_text: OnceLock<String>,
+    issuer_text: OnceLock<String>,
     not_before: UnixTime,
     not_after: UnixTime,
     scheme: SignatureScheme,
@@ -222,17 +330,145 @@ pub struct Certificate {
     key_cert_sign: Option<bool>,
 }
 
+impl PartialEq for Certificate {
+    fn eq(&self, other: &Self) -> bool {
+        self.der == other.der
+    }
+}
+
+impl Eq for Certificate {}
+
 impl fmt::Debug for Certificate {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Certificate")
-            .field("subject", &self.subject_text)
-            .field("issuer", &self.issuer_text)
+            .field("subject", &self.subject())
+            .field("issuer", &self.issuer())
             .field("serial", &hex_string(&self.serial))
             .field("not_before", &self.not_before)
             .field("not_after", &self.not_after)
             .field("key", &self.public_key)
             .finish_non_exhaustive()
     }
+}
+
+/// A Name (whole DER) as RFC 4514-style text, for messages.
+pub(crate) fn name_text(name: &[u8]) -> String {
+    match X509Name::from_der(name) {
+        Ok((_, name)) => name.to_string(),
+        Err(_) => String::from("<malformed name>"),
+    }
+}
+
+/// A malformed certificate: `field` is the RFC 5280 name of the element at fault.
+fn malformed(field: &str) -> PkiError {
+    PkiError::Der {
+        what: "certificate",
+        detail: format!("{field}: malformed or missing"),
+    }
+}
+
+/// What a certificate's extensions say that verification uses.
+struct ReadExtensions {
+    list: Vec<Extension>,
+    ca: Option<bool>,
+    key_cert_sign: Option<bool>,
+}
+
+/// `extensions [3] EXPLICIT SEQUENCE SIZE (1..MAX) OF Extension` (the SEQUENCE's contents):
+/// each `SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }`, kept raw,
+/// with basicConstraints and keyUsage read (each at most once).
+fn read_extensions(contents: &[u8]) -> Result<ReadExtensions, PkiError> {
+    let mut out = ReadExtensions {
+        list: Vec::new(),
+        ca: None,
+        key_cert_sign: None,
+    };
+    let mut list = Reader::new(contents);
+    while !list.is_empty() {
+        let field = || format!("extensions[{}]", out.list.len());
+        let mut e = Reader::new(list.take(TAG_SEQUENCE).ok_or_else(|| malformed(&field()))?);
+        let read = (|| {
+            let oid = e.take(TAG_OID)?;
+            let critical = match e.take_if(TAG_BOOLEAN) {
+                None => false,
+                // Any non-zero byte is true, as BER (and the parser used before) reads it.
+                Some([b]) => *b != 0,
+                Some(_) => return None,
+            };
+            let value = e.take(TAG_OCTET_STRING)?;
+            e.finish()?;
+            Some((oid, critical, value))
+        })();
+        let (oid, critical, value) = read.ok_or_else(|| malformed(&field()))?;
+        let dotted = der::oid_text(oid).ok_or_else(|| malformed(&field()))?;
+        if oid == DER_BASIC_CONSTRAINTS {
+            if out.ca.is_some() {
+                return Err(duplicate("basicConstraints"));
+            }
+            out.ca = Some(basic_constraints_ca(value).ok_or_else(|| PkiError::Der {
+                what: "basicConstraints",
+                detail: String::from("malformed"),
+            })?);
+        } else if oid == DER_KEY_USAGE {
+            if out.key_cert_sign.is_some() {
+                return Err(duplicate("keyUsage"));
+            }
+            out.key_cert_sign =
+                Some(key_usage_key_cert_sign(value).ok_or_else(|| PkiError::Der {
+                    what: "keyUsage",
+                    detail: String::from("malformed"),
+                })?);
+        }
+        out.list.push(Extension {
+            oid: dotted,
+            critical,
+            value: value.into(),
+        });
+    }
+    Ok(out)
+}
+
+fn duplicate(what: &'static str) -> PkiError {
+    PkiError::Der {
+        what,
+        detail: String::from("extension present more than once"),
+    }
+}
+
+/// `BasicConstraints ::= SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER OPTIONAL }`.
+fn basic_constraints_ca(value: &[u8]) -> Option<bool> {
+    let mut outer = Reader::new(value);
+    let mut bc = Reader::new(outer.take(TAG_SEQUENCE)?);
+    outer.finish()?;
+    let ca = match bc.take_if(TAG_BOOLEAN) {
+        None => false,
+        Some([0xFF]) => true,
+        Some([0x00]) => false,
+        Some(_) => return None,
+    };
+    if let Some(path_len) = bc.take_if(TAG_INTEGER) {
+        // A non-negative INTEGER that fits 32 bits.
+        let (&first, _) = path_len.split_first()?;
+        if first & 0x80 != 0 || path_len.len() > 5 || (path_len.len() == 5 && first != 0) {
+            return None;
+        }
+    }
+    bc.finish()?;
+    Some(ca)
+}
+
+/// `KeyUsage ::= BIT STRING`: whether bit 5 (keyCertSign) is set.
+fn key_usage_key_cert_sign(value: &[u8]) -> Option<bool> {
+    let mut outer = Reader::new(value);
+    let bits = outer.take(TAG_BIT_STRING)?;
+    outer.finish()?;
+    let (&unused, bytes) = bits.split_first()?;
+    // At most 7 unused bits, none without a byte, and (DER) the unused bits are zero.
+    let last = bytes.last().copied().unwrap_or(0);
+    if unused > 7 || (bytes.is_empty() && unused != 0) || last & ((1u8 << unused) - 1) != 0 {
+        return None;
+    }
+    Some(bytes.first().is_some_and(|b| b & 0x04 != 0))
 }
 
 pub(crate) fn hex_string(bytes: &[u8]) -> String {
@@ -260,76 +496,135 @@ impl Certificate {
         Ok(cert)
     }
 
+    /// Parse the certificate at the front of `der`: `(rest, certificate)`.
+    ///
+    /// ```text
+    /// Certificate ::= SEQUENCE { tbsCertificate, signatureAlgorithm, signatureValue BIT STRING }
+    /// TBSCertificate ::= SEQUENCE {
+    ///     version [0] EXPLICIT INTEGER DEFAULT v1, serialNumber INTEGER,
+    ///     signature AlgorithmIdentifier, issuer Name, validity SEQUENCE { notBefore, notAfter },
+    ///     subject Name, subjectPublicKeyInfo, issuerUniqueID [1] IMPLICIT OPTIONAL,
+    ///     subjectUniqueID [2] IMPLICIT OPTIONAL, extensions [3] EXPLICIT Extensions OPTIONAL }
+    /// ```
+    ///
+    /// Read by a strict DER walker: every element is checked (tags, DER lengths, names, dates
+    /// that exist, extension structure, no bytes left over at any level).
     fn from_der_prefix(der: &[u8]) -> Result<(&[u8], Self), PkiError> {
-        let (rest, x) = X509Certificate::from_der(der).map_err(|e| PkiError::Der {
-            what: "certificate",
-            detail: e.to_string(),
-        })?;
-        let used = der.len().saturating_sub(rest.len());
-        if used > MAX_OBJECT_LEN {
+        let mut outer = Reader::new(der);
+        let (cert, whole) = outer
+            .take_whole(TAG_SEQUENCE)
+            .ok_or_else(|| malformed("Certificate"))?;
+        if whole.len() > MAX_OBJECT_LEN {
             return Err(PkiError::TooLarge {
                 what: "certificate",
                 limit: MAX_OBJECT_LEN,
-                actual: used,
+                actual: whole.len(),
             });
         }
-        let tbs = &x.tbs_certificate;
-        let subject_text = tbs.subject.to_string();
-        if x.signature_algorithm != tbs.signature
-            || !algorithm_fields_identical(der.get(..used).unwrap_or_default())
-        {
+        let rest = der.get(whole.len()..).unwrap_or_default();
+        let mut cert = Reader::new(cert);
+        let (tbs_contents, tbs) = cert
+            .take_whole(TAG_SEQUENCE)
+            .ok_or_else(|| malformed("tbsCertificate"))?;
+        let (_, outer_alg) = cert
+            .take_whole(TAG_SEQUENCE)
+            .ok_or_else(|| malformed("signatureAlgorithm"))?;
+        let signature = cert
+            .take(TAG_BIT_STRING)
+            .and_then(whole_bytes)
+            .ok_or_else(|| malformed("signatureValue"))?;
+        cert.finish()
+            .ok_or_else(|| malformed("Certificate (trailing elements)"))?;
+
+        let mut t = Reader::new(tbs_contents);
+        if let Some(version) = t.take_if(TAG_VERSION) {
+            // v1 (0), v2 (1) or v3 (2).
+            match Reader::new(version).take(TAG_INTEGER) {
+                Some([0..=2]) if version.len() == 3 => {}
+                _ => return Err(malformed("version")),
+            }
+        }
+        let serial = t
+            .take(TAG_INTEGER)
+            .filter(|s| !s.is_empty())
+            .ok_or_else(|| malformed("serialNumber"))?;
+        let (_, tbs_alg) = t
+            .take_whole(TAG_SEQUENCE)
+            .ok_or_else(|| malformed("signature"))?;
+        let (_, issuer) = t
+            .take_whole(TAG_SEQUENCE)
+            .filter(|(contents, _)| check_name(contents).is_some())
+            .ok_or_else(|| malformed("issuer"))?;
+        let validity = t.take(TAG_SEQUENCE).ok_or_else(|| malformed("validity"))?;
+        let mut validity = Reader::new(validity);
+        let not_before = take_time(&mut validity).ok_or_else(|| malformed("notBefore"))?;
+        let not_after = take_time(&mut validity).ok_or_else(|| malformed("notAfter"))?;
+        validity.finish().ok_or_else(|| malformed("validity"))?;
+        let (_, subject) = t
+            .take_whole(TAG_SEQUENCE)
+            .filter(|(contents, _)| check_name(contents).is_some())
+            .ok_or_else(|| malformed("subject"))?;
+        let spki = t
+            .take(TAG_SEQUENCE)
+            .ok_or_else(|| malformed("subjectPublicKeyInfo"))?;
+        for (tag, field) in [
+            (TAG_ISSUER_UID, "issuerUniqueID"),
+            (TAG_SUBJECT_UID, "subjectUniqueID"),
+        ] {
+            if t.peek_tag() == Some(tag) {
+                t.take(tag)
+                    .filter(|bits| bits.first().is_some_and(|unused| *unused < 8))
+                    .ok_or_else(|| malformed(field))?;
+            }
+        }
+        let extensions = match t.take_if(TAG_EXTENSIONS) {
+            None => ReadExtensions {
+                list: Vec::new(),
+                ca: None,
+                key_cert_sign: None,
+            },
+            Some(wrapper) => {
+                let mut wrapper = Reader::new(wrapper);
+                let list = wrapper
+                    .take(TAG_SEQUENCE)
+                    .ok_or_else(|| malformed("extensions"))?;
+                wrapper.finish().ok_or_else(|| malformed("extensions"))?;
+                read_extensions(list)?
+            }
+        };
+        t.finish()
+            .ok_or_else(|| malformed("tbsCertificate (trailing elements)"))?;
+
+        let subject_text = || name_text(subject);
+        // RFC 5280 4.1.1.2: the outer signatureAlgorithm must be byte-identical to the TBS
+        // `signature` field. (Parsers that compare only the decoded OID let the unsigned outer
+        // copy be rewritten, so two encodings of one certificate would both verify.)
+        if outer_alg != tbs_alg {
             return Err(PkiError::UnsupportedSignatureAlgorithm {
-                subject: subject_text,
+                subject: subject_text(),
                 oid: String::from("outer and TBS signature algorithms differ"),
             });
         }
-        let scheme = SignatureScheme::from_algorithm(&x.signature_algorithm, &subject_text)?;
-        let public_key = PublicKey::from_spki(&tbs.subject_pki, &subject_text)?;
-        let ca = match tbs.basic_constraints() {
-            Ok(bc) => bc.map(|b| b.value.ca),
-            Err(e) => {
-                return Err(PkiError::Der {
-                    what: "basicConstraints",
-                    detail: e.to_string(),
-                });
-            }
-        };
-        let key_cert_sign = match tbs.key_usage() {
-            Ok(ku) => ku.map(|k| k.value.key_cert_sign()),
-            Err(e) => {
-                return Err(PkiError::Der {
-                    what: "keyUsage",
-                    detail: e.to_string(),
-                });
-            }
-        };
-        let extensions = tbs
-            .extensions()
-            .iter()
-            .map(|e| Extension {
-                oid: e.oid.to_id_string(),
-                critical: e.critical,
-                value: e.value.into(),
-            })
-            .collect();
-        let cert = Self {
-            der: der.get(..used).unwrap_or_default().into(),
-            tbs: tbs.as_ref().into(),
-            serial: tbs.raw_serial().into(),
-            issuer: tbs.issuer.as_raw().into(),
-            subject: tbs.subject.as_raw().into(),
-            issuer_text: tbs.issuer.to_string(),
-            subject_text,
-            not_before: UnixTime::from_secs(tbs.validity.not_before.timestamp()),
-            not_after: UnixTime::from_secs(tbs.validity.not_after.timestamp()),
+        let scheme = SignatureScheme::from_der(tbs_alg, subject_text)?;
+        let public_key = PublicKey::from_spki(spki, subject_text)?;
+        let certificate = Self {
+            der: whole.into(),
+            tbs: tbs.into(),
+            serial: serial.into(),
+            issuer: issuer.into(),
+            subject: subject.into(),
+            subject_text: OnceLock::new(),
+            issuer_text: OnceLock::new(),
+            not_before,
+            not_after,
             scheme,
-            signature: x.signature_value.data.as_ref().into(),
+            signature: signature.into(),
             public_key,
-            extensions,
-            ca,
-            key_cert_sign,
+            extensions: extensions.list,
+            ca: extensions.ca,
+            key_cert_sign: extensions.key_cert_sign,
         };
-        Ok((rest, cert))
+        Ok((rest, certificate))
     }
 
     /// The whole certificate, DER.
@@ -365,12 +660,12 @@ impl Certificate {
     /// The subject name as text (RFC 4514 style), for messages.
     #[must_use]
     pub fn subject(&self) -> &str {
-        &self.subject_text
+        self.subject_text.get_or_init(|| name_text(&self.subject))
     }
     /// The issuer name as text, for messages.
     #[must_use]
     pub fn issuer(&self) -> &str {
-        &self.issuer_text
+        self.issuer_text.get_or_init(|| name_text(&self.issuer))
     }
     /// notBefore.
     #[must_use]
@@ -430,46 +725,20 @@ impl Certificate {
     pub fn check_validity(&self, at: UnixTime) -> Result<(), PkiError> {
         if at < self.not_before {
             return Err(PkiError::NotYetValid {
-                subject: self.subject_text.clone(),
+                subject: self.subject().to_owned(),
                 not_before: self.not_before,
                 at,
             });
         }
         if at > self.not_after {
             return Err(PkiError::Expired {
-                subject: self.subject_text.clone(),
+                subject: self.subject().to_owned(),
                 not_after: self.not_after,
                 at,
             });
         }
         Ok(())
     }
-}
-
-/// RFC 5280 4.1.1.2: the outer `signatureAlgorithm` must be byte-identical to the TBS
-/// `signature` field. (Parsers that compare only the decoded OID let the unsigned outer copy
-/// be rewritten, so two encodings of one certificate would both verify.)
-fn algorithm_fields_identical(cert_der: &[u8]) -> bool {
-    use crate::der::take_tlv;
-    // The whole TLV of the first element of `input`.
-    fn first_tlv(input: &[u8]) -> Option<(&[u8], u8, &[u8])> {
-        let (tag, _, rest) = take_tlv(input)?;
-        let whole = input.get(..input.len().checked_sub(rest.len())?)?;
-        Some((whole, tag, rest))
-    }
-    let check = || -> Option<bool> {
-        let (_, cert, _) = take_tlv(cert_der)?;
-        let (_, tbs, after_tbs) = take_tlv(cert)?;
-        let (outer_alg, _, _) = first_tlv(after_tbs)?;
-        // TBSCertificate: [0] version (optional), serialNumber, signature, ...
-        let (_, tag, mut rest) = first_tlv(tbs)?;
-        if tag == 0xA0 {
-            rest = take_tlv(rest)?.2; // skip the serial number after the version
-        }
-        let (inner_alg, _, _) = first_tlv(rest)?;
-        Some(inner_alg == outer_alg)
-    };
-    check().unwrap_or(false)
 }
 
 /// Load certificates from PEM (one or many `CERTIFICATE` blocks) or DER (one or several
@@ -538,4 +807,453 @@ pub fn load_certificates_reusing(
         });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::builder::{CertificateSpec, IssuerKey, issue_certificate, name};
+    use proptest::prelude::*;
+    use std::collections::BTreeSet;
+    use std::path::{Path, PathBuf};
+    use x509_parser::prelude::X509Certificate;
+
+    /// What a certificate parse yields, for comparing two parsers.
+    #[derive(Debug, PartialEq)]
+    struct Fields {
+        der: Vec<u8>,
+        tbs: Vec<u8>,
+        serial: Vec<u8>,
+        issuer: Vec<u8>,
+        subject: Vec<u8>,
+        issuer_text: String,
+        subject_text: String,
+        validity: (i64, i64),
+        scheme: SignatureScheme,
+        signature: Vec<u8>,
+        key: (PublicKeyKind, Vec<u8>),
+        extensions: Vec<Extension>,
+        ca: Option<bool>,
+        key_cert_sign: Option<bool>,
+    }
+
+    fn fields(c: &Certificate) -> Fields {
+        Fields {
+            der: c.der().to_vec(),
+            tbs: c.tbs().to_vec(),
+            serial: c.serial().to_vec(),
+            issuer: c.issuer_der().to_vec(),
+            subject: c.subject_der().to_vec(),
+            issuer_text: c.issuer().to_owned(),
+            subject_text: c.subject().to_owned(),
+            validity: (c.not_before().as_secs(), c.not_after().as_secs()),
+            scheme: c.signature_scheme(),
+            signature: c.signature().to_vec(),
+            key: (c.public_key().kind(), c.public_key().raw().to_vec()),
+            extensions: c.extensions().to_vec(),
+            ca: c.basic_constraints_ca(),
+            key_cert_sign: c.key_cert_sign(),
+        }
+    }
+
+    /// The parse the walker replaced (x509-parser, with the checks `from_der` made on top), as
+    /// the oracle: whatever the walker accepts, it must accept with the same values.
+    fn reference(der: &[u8]) -> Option<Fields> {
+        let (rest, x) = X509Certificate::from_der(der).ok()?;
+        if !rest.is_empty() || der.len() > MAX_OBJECT_LEN {
+            return None;
+        }
+        let tbs = &x.tbs_certificate;
+        let subject_text = tbs.subject.to_string();
+        // The outer and TBS AlgorithmIdentifiers, byte for byte.
+        let mut cert = Reader::new(Reader::new(der).take(TAG_SEQUENCE)?);
+        let (tbs_contents, _) = cert.take_whole(TAG_SEQUENCE)?;
+        let (_, outer_alg) = cert.take_whole(TAG_SEQUENCE)?;
+        let mut t = Reader::new(tbs_contents);
+        t.take_if(TAG_VERSION);
+        t.take(TAG_INTEGER)?;
+        let (_, inner_alg) = t.take_whole(TAG_SEQUENCE)?;
+        if x.signature_algorithm != tbs.signature || outer_alg != inner_alg {
+            return None;
+        }
+        let scheme = SignatureScheme::from_algorithm(&x.signature_algorithm, &subject_text).ok()?;
+        let spki = &tbs.subject_pki;
+        let key_bytes: &[u8] = &spki.subject_public_key.data;
+        let kind = match spki.algorithm.algorithm.to_id_string().as_str() {
+            OID_RSA_ENCRYPTION | OID_RSASSA_PSS => {
+                let Ok(x509_parser::public_key::PublicKey::RSA(rsa)) = spki.parsed() else {
+                    return None;
+                };
+                let bits = rsa.key_size();
+                (2048..=8192).contains(&bits).then_some(())?;
+                PublicKeyKind::Rsa { bits }
+            }
+            OID_EC_PUBLIC_KEY => {
+                let curve = spki
+                    .algorithm
+                    .parameters
+                    .as_ref()
+                    .and_then(|p| p.as_oid().ok())
+                    .map(|o| o.to_id_string())
+                    .unwrap_or_default();
+                let (kind, len) = match curve.as_str() {
+                    OID_P256 => (PublicKeyKind::EcP256, 65),
+                    OID_P384 => (PublicKeyKind::EcP384, 97),
+                    _ => return None,
+                };
+                (key_bytes.len() == len && key_bytes.first() == Some(&4)).then_some(())?;
+                kind
+            }
+            _ => return None,
+        };
+        let ca = tbs.basic_constraints().ok()?.map(|b| b.value.ca);
+        let key_cert_sign = tbs.key_usage().ok()?.map(|k| k.value.key_cert_sign());
+        Some(Fields {
+            der: der.to_vec(),
+            tbs: tbs.as_ref().to_vec(),
+            serial: tbs.raw_serial().to_vec(),
+            issuer: tbs.issuer.as_raw().to_vec(),
+            subject: tbs.subject.as_raw().to_vec(),
+            issuer_text: tbs.issuer.to_string(),
+            subject_text,
+            validity: (
+                tbs.validity.not_before.timestamp(),
+                tbs.validity.not_after.timestamp(),
+            ),
+            scheme,
+            signature: x.signature_value.data.to_vec(),
+            key: (kind, key_bytes.to_vec()),
+            // asn1-rs writes a first byte of 120 or more as arcs 3, 4, ... (X.690 8.19.4: the
+            // first arc is 2 and the second 40 or more), so the dotted text is compared as X.690
+            // defines it.
+            extensions: tbs
+                .extensions()
+                .iter()
+                .map(|e| {
+                    Some(Extension {
+                        oid: der::oid_text(e.oid.as_bytes())?,
+                        critical: e.critical,
+                        value: e.value.into(),
+                    })
+                })
+                .collect::<Option<_>>()?,
+            ca,
+            key_cert_sign,
+        })
+    }
+
+    fn vectors_dir() -> Option<PathBuf> {
+        let dir = std::env::var_os("TESSERA_VECTORS").map_or_else(
+            || {
+                PathBuf::from(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../../../shared/vectors"
+                ))
+            },
+            PathBuf::from,
+        );
+        dir.is_dir().then_some(dir)
+    }
+
+    /// PEM certificate blocks anywhere in `bytes` (also inside quotes and JSON strings).
+    fn pem_blocks(bytes: &[u8], out: &mut BTreeSet<Vec<u8>>) {
+        const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
+        const END: &str = "-----END CERTIFICATE-----";
+        let text = String::from_utf8_lossy(bytes).replace("\\n", "\n");
+        let mut rest = text.as_str();
+        while let Some(start) = rest.find(BEGIN) {
+            let after = &rest[start + BEGIN.len()..];
+            let Some(end) = after.find(END) else { break };
+            let b64: String = after[..end]
+                .chars()
+                .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
+                .collect();
+            if let Ok(der) = data_encoding::BASE64.decode(b64.as_bytes()) {
+                out.insert(der);
+            }
+            rest = &after[end..];
+        }
+    }
+
+    fn collect(dir: &Path, out: &mut BTreeSet<Vec<u8>>) {
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
+        for entry in entries {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                collect(&path, out);
+                continue;
+            }
+            let bytes = std::fs::read(&path).unwrap();
+            pem_blocks(&bytes, out);
+            if bytes.first() == Some(&0x30) && X509Certificate::from_der(&bytes).is_ok() {
+                out.insert(bytes);
+            }
+        }
+    }
+
+    /// Every distinct certificate in the real vectors (Intel roots, CAs, PCKs from quotes, TCB
+    /// signing; AMD ARKs, ASKs, VCEKs, VLEKs), DER.
+    fn real_certificates() -> &'static [Vec<u8>] {
+        static CERTS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
+        CERTS.get_or_init(|| {
+            let mut out = BTreeSet::new();
+            if let Some(dir) = vectors_dir() {
+                collect(&dir, &mut out);
+            }
+            out.into_iter().collect()
+        })
+    }
+
+    #[test]
+    fn oid_constants_are_the_dotted_ones() {
+        for (der_form, dotted) in [
+            (DER_RSA_ENCRYPTION, OID_RSA_ENCRYPTION),
+            (DER_RSASSA_PSS, OID_RSASSA_PSS),
+            (DER_EC_PUBLIC_KEY, OID_EC_PUBLIC_KEY),
+            (DER_P256, OID_P256),
+            (DER_P384, OID_P384),
+            (DER_BASIC_CONSTRAINTS, "2.5.29.19"),
+            (DER_KEY_USAGE, "2.5.29.15"),
+        ] {
+            assert_eq!(der::oid(dotted).unwrap()[2..], *der_form, "{dotted}");
+            assert_eq!(der::oid_text(der_form).as_deref(), Some(dotted));
+        }
+        for (alg, dotted) in [
+            (DER_ALG_ECDSA_SHA256, OID_ECDSA_SHA256),
+            (DER_ALG_ECDSA_SHA384, OID_ECDSA_SHA384),
+        ] {
+            assert_eq!(der::seq(&[&der::oid(dotted).unwrap()]), alg);
+        }
+    }
+
+    #[test]
+    fn real_certificates_parse_as_x509_parser_reads_them() {
+        let certs = real_certificates();
+        let mut parsed = 0;
+        for der in certs {
+            let ours = Certificate::from_der(der).map(|c| fields(&c));
+            let theirs = reference(der);
+            match (&ours, &theirs) {
+                (Ok(a), Some(b)) => {
+                    assert_eq!(a, b);
+                    parsed += 1;
+                }
+                (Err(_), None) => {}
+                _ => panic!(
+                    "{}: ours {ours:?}, x509-parser {theirs:?}",
+                    crate::to_hex(der)
+                ),
+            }
+        }
+        if vectors_dir().is_some() {
+            assert!(
+                parsed >= 20,
+                "only {parsed} of {} certificates parsed",
+                certs.len()
+            );
+        }
+    }
+
+    fn key() -> &'static IssuerKey {
+        static KEY: OnceLock<IssuerKey> = OnceLock::new();
+        KEY.get_or_init(|| IssuerKey::generate_ec(PublicKeyKind::EcP256).unwrap())
+    }
+
+    fn spec(extensions: Vec<(&'static str, bool, Vec<u8>)>) -> CertificateSpec {
+        CertificateSpec {
+            serial: vec![0x42],
+            issuer: name(&[("2.5.4.3", "CA"), ("2.5.4.10", "Org")]).unwrap(),
+            subject: name(&[("2.5.4.3", "Leaf")]).unwrap(),
+            not_before: UnixTime::from_secs(1_700_000_000),
+            not_after: UnixTime::from_secs(1_800_000_000),
+            ca: None,
+            extensions: extensions
+                .into_iter()
+                .map(|(oid, critical, value)| (oid.to_owned(), critical, value))
+                .collect(),
+            pss_explicit_trailer: false,
+        }
+    }
+
+    fn issue(extensions: Vec<(&'static str, bool, Vec<u8>)>) -> Vec<u8> {
+        issue_certificate(&spec(extensions), &key().spki_der().unwrap(), key()).unwrap()
+    }
+
+    #[test]
+    fn extensions_are_read_and_checked() {
+        let bc = |ca: bool| der::seq(&[&der::boolean(ca)]);
+        let ku = |byte: u8| der::tlv(TAG_BIT_STRING, &[1, byte]);
+        let der = issue(vec![
+            ("2.5.29.19", true, bc(true)),
+            ("2.5.29.15", true, ku(0x06)),
+            (
+                "1.2.840.113741.1.13.1",
+                false,
+                der::seq(&[&der::uint_u64(1)]),
+            ),
+        ]);
+        let c = Certificate::from_der(&der).unwrap();
+        assert_eq!(Some(fields(&c)), reference(&der));
+        assert_eq!(
+            (c.basic_constraints_ca(), c.key_cert_sign()),
+            (Some(true), Some(true))
+        );
+        assert_eq!(c.subject(), "CN=Leaf");
+        assert_eq!(c.issuer(), "CN=CA, O=Org");
+        assert!(
+            c.extension("1.2.840.113741.1.13.1")
+                .is_some_and(|e| !e.critical)
+        );
+        let c = Certificate::from_der(&issue(vec![
+            ("2.5.29.19", false, der::seq(&[])),
+            ("2.5.29.15", false, ku(0x80)),
+        ]))
+        .unwrap();
+        assert_eq!(
+            (c.basic_constraints_ca(), c.key_cert_sign()),
+            (Some(false), Some(false))
+        );
+
+        // Malformed or repeated basicConstraints/keyUsage are errors, named.
+        for (extensions, what) in [
+            (
+                vec![("2.5.29.19", true, bc(true)), ("2.5.29.19", true, bc(true))],
+                "basicConstraints",
+            ),
+            (
+                vec![("2.5.29.19", true, der::boolean(true))],
+                "basicConstraints",
+            ),
+            (
+                vec![("2.5.29.19", true, der::seq(&[&der::tlv(TAG_BOOLEAN, &[1])]))],
+                "basicConstraints",
+            ),
+            (
+                vec![("2.5.29.15", true, ku(0x04)), ("2.5.29.15", true, ku(0x04))],
+                "keyUsage",
+            ),
+            (vec![("2.5.29.15", true, der::octets(&[4]))], "keyUsage"),
+            (
+                vec![("2.5.29.15", true, der::tlv(TAG_BIT_STRING, &[8, 0]))],
+                "keyUsage",
+            ),
+        ] {
+            let err = Certificate::from_der(&issue(extensions)).unwrap_err();
+            assert!(
+                matches!(&err, PkiError::Der { what: w, .. } if *w == what),
+                "{what}: {err}"
+            );
+        }
+    }
+
+    /// Re-sign `tbs_parts` (the TBS elements) with the test key.
+    fn resign(tbs_parts: &[Vec<u8>]) -> Vec<u8> {
+        let p: Vec<&[u8]> = tbs_parts.iter().map(Vec::as_slice).collect();
+        let tbs = der::seq(&p);
+        let sig = key().sign_x509(&tbs).unwrap();
+        der::seq(&[&tbs, DER_ALG_ECDSA_SHA256, &der::bits(&sig)])
+    }
+
+    /// The TBS elements of an issued certificate.
+    fn tbs_parts(cert: &[u8]) -> Vec<Vec<u8>> {
+        let mut c = Reader::new(Reader::new(cert).take(TAG_SEQUENCE).unwrap());
+        let mut t = Reader::new(c.take(TAG_SEQUENCE).unwrap());
+        let mut out = Vec::new();
+        while let Some(tag) = t.peek_tag() {
+            out.push(t.take_whole(tag).unwrap().1.to_vec());
+        }
+        out
+    }
+
+    #[test]
+    fn walker_rejects_malformed_elements() {
+        let base = tbs_parts(&issue(vec![]));
+        assert!(Certificate::from_der(&resign(&base)).is_ok());
+        type Edit = fn(&mut Vec<Vec<u8>>);
+        let cases: [(Edit, &str); 9] = [
+            (|t| t[0] = der::explicit(0, &der::uint_u64(3)), "version"),
+            (|t| t[1] = der::tlv(TAG_INTEGER, &[]), "serialNumber"),
+            (|t| t[3] = der::seq(&[&der::null()]), "issuer"),
+            (
+                |t| {
+                    t[4] = der::seq(&[
+                        &der::tlv(TAG_UTC_TIME, b"231131000000Z"),
+                        &der::tlv(TAG_UTC_TIME, b"300101000000Z"),
+                    ])
+                },
+                "notBefore",
+            ),
+            (
+                |t| {
+                    t[4] = der::seq(&[
+                        &der::tlv(TAG_UTC_TIME, b"231130000000Z"),
+                        &der::tlv(TAG_UTC_TIME, b"3001010000Z"),
+                    ])
+                },
+                "notAfter",
+            ),
+            (|t| t[5] = der::set(&[]), "subject"),
+            (
+                |t| t.insert(7, der::tlv(TAG_ISSUER_UID, &[])),
+                "issuerUniqueID",
+            ),
+            (
+                |t| {
+                    t.push(der::explicit(
+                        3,
+                        &der::seq(&[&der::seq(&[&der::oid("2.5.29.99").unwrap()])]),
+                    ))
+                },
+                "extensions[0]",
+            ),
+            (
+                |t| t.push(der::null()),
+                "tbsCertificate (trailing elements)",
+            ),
+        ];
+        for (edit, field) in cases {
+            let mut parts = base.clone();
+            edit(&mut parts);
+            let der = resign(&parts);
+            let err = Certificate::from_der(&der).unwrap_err();
+            assert!(
+                matches!(&err, PkiError::Der { detail, .. } if detail.starts_with(field)),
+                "{field}: {err}"
+            );
+        }
+        // Unique identifiers are allowed (and read past).
+        let mut with_uids = base.clone();
+        with_uids.insert(7, der::tlv(TAG_ISSUER_UID, &[0, 1]));
+        with_uids.insert(8, der::tlv(TAG_SUBJECT_UID, &[0, 2]));
+        let der = resign(&with_uids);
+        assert_eq!(
+            Some(fields(&Certificate::from_der(&der).unwrap())),
+            reference(&der)
+        );
+    }
+
+    proptest! {
+        /// Real certificates with a few bytes changed: the walker never panics, and whatever it
+        /// accepts x509-parser (the parser it replaced) accepts with the same values.
+        #[test]
+        fn mutated_real_certificates_are_read_no_more_leniently(
+            pick in any::<proptest::sample::Index>(),
+            edits in proptest::collection::vec((any::<proptest::sample::Index>(), any::<u8>()), 1..4),
+        ) {
+            let certs = real_certificates();
+            if certs.is_empty() {
+                return Ok(());
+            }
+            let mut der = certs[pick.index(certs.len())].clone();
+            for (at, value) in &edits {
+                let i = at.index(der.len());
+                der[i] = *value;
+            }
+            if let Ok(ours) = Certificate::from_der(&der) {
+                prop_assert_eq!(Some(fields(&ours)), reference(&der));
+            }
+        }
+    }
 }

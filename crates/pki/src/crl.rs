@@ -6,21 +6,17 @@
 //! PCK CRLs have hundreds of entries and are parsed for every uncached verification.
 
 use x509_parser::prelude::FromDer;
-use x509_parser::x509::{AlgorithmIdentifier, X509Name};
+use x509_parser::x509::X509Name;
 
 use crate::cert::{Certificate, SignatureScheme};
-use crate::der::{Reader, TAG_GENERALIZED_TIME, TAG_UTC_TIME, x509_time};
+use crate::der::{
+    Reader, TAG_BIT_STRING, TAG_BOOLEAN, TAG_GENERALIZED_TIME, TAG_INTEGER, TAG_OCTET_STRING,
+    TAG_OID, TAG_SEQUENCE, TAG_UTC_TIME, check_name, whole_bytes, x509_time,
+};
 use crate::{
     Budget, MAX_INPUT_LEN, MAX_OBJECT_LEN, MAX_OBJECTS_PER_INPUT, PkiError, UnixTime, chain, pem,
 };
 
-const TAG_BOOLEAN: u8 = 0x01;
-const TAG_INTEGER: u8 = 0x02;
-const TAG_BIT_STRING: u8 = 0x03;
-const TAG_OCTET_STRING: u8 = 0x04;
-const TAG_OID: u8 = 0x06;
-const TAG_SEQUENCE: u8 = 0x30;
-const TAG_SET: u8 = 0x31;
 /// `[0] EXPLICIT`, the tag of `crlExtensions`.
 const TAG_CRL_EXTENSIONS: u8 = 0xA0;
 
@@ -81,24 +77,6 @@ fn check_extensions(contents: &[u8], field: &str) -> Result<(), PkiError> {
     Ok(())
 }
 
-/// `Name ::= SEQUENCE OF RelativeDistinguishedName`, each a non-empty
-/// `SET OF SEQUENCE { type OBJECT IDENTIFIER, value ANY }` (contents of the SEQUENCE given).
-fn check_name(contents: &[u8]) -> Option<()> {
-    let mut rdns = Reader::new(contents);
-    while !rdns.is_empty() {
-        let mut set = Reader::new(rdns.take(TAG_SET)?);
-        set.peek_tag()?;
-        while !set.is_empty() {
-            let mut attribute = Reader::new(set.take(TAG_SEQUENCE)?);
-            attribute.take(TAG_OID).filter(|oid| !oid.is_empty())?;
-            let tag = attribute.peek_tag()?;
-            attribute.take(tag)?;
-            attribute.finish()?;
-        }
-    }
-    Some(())
-}
-
 impl Crl {
     /// Parse one DER CRL; trailing bytes are an error.
     ///
@@ -147,11 +125,7 @@ impl Crl {
             .ok_or_else(|| malformed("signatureAlgorithm"))?;
         let signature = list
             .take(TAG_BIT_STRING)
-            .and_then(|bits| match bits.split_first() {
-                // No unused bits: a signature is a whole number of bytes.
-                Some((0, signature)) => Some(signature),
-                _ => None,
-            })
+            .and_then(whole_bytes)
             .ok_or_else(|| malformed("signatureValue"))?;
         list.finish()
             .ok_or_else(|| malformed("CertificateList (trailing elements)"))?;
@@ -182,10 +156,11 @@ impl Crl {
                 oid: String::from("outer and TBS signature algorithms differ"),
             });
         }
-        let scheme = match AlgorithmIdentifier::from_der(tbs_alg) {
-            Ok(([], alg)) => SignatureScheme::from_algorithm(&alg, &issuer_text)?,
-            _ => return Err(malformed("signature")),
-        };
+        let scheme =
+            SignatureScheme::from_der(tbs_alg, || issuer_text.clone()).map_err(|e| match e {
+                PkiError::Der { .. } => malformed("signature"),
+                other => other,
+            })?;
         let this_update =
             take_time(&mut t, "thisUpdate")?.ok_or_else(|| malformed("thisUpdate"))?;
         let next_update = take_time(&mut t, "nextUpdate")?;

@@ -95,6 +95,20 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// BOOLEAN tag.
+pub(crate) const TAG_BOOLEAN: u8 = 0x01;
+/// INTEGER tag.
+pub(crate) const TAG_INTEGER: u8 = 0x02;
+/// BIT STRING tag.
+pub(crate) const TAG_BIT_STRING: u8 = 0x03;
+/// OCTET STRING tag.
+pub(crate) const TAG_OCTET_STRING: u8 = 0x04;
+/// OBJECT IDENTIFIER tag.
+pub(crate) const TAG_OID: u8 = 0x06;
+/// SEQUENCE (constructed) tag.
+pub(crate) const TAG_SEQUENCE: u8 = 0x30;
+/// SET (constructed) tag.
+pub(crate) const TAG_SET: u8 = 0x31;
 /// UTCTime tag.
 pub(crate) const TAG_UTC_TIME: u8 = 0x17;
 /// GeneralizedTime tag.
@@ -149,6 +163,65 @@ pub(crate) fn x509_time(tag: u8, contents: &[u8]) -> Option<i64> {
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
     Some(days * 86_400 + hour * 3_600 + minute * 60 + second)
+}
+
+/// `Name ::= SEQUENCE OF RelativeDistinguishedName`, each a non-empty
+/// `SET OF SEQUENCE { type OBJECT IDENTIFIER, value ANY }` (contents of the SEQUENCE given).
+pub(crate) fn check_name(contents: &[u8]) -> Option<()> {
+    let mut rdns = Reader::new(contents);
+    while !rdns.is_empty() {
+        let mut set = Reader::new(rdns.take(TAG_SET)?);
+        set.peek_tag()?;
+        while !set.is_empty() {
+            let mut attribute = Reader::new(set.take(TAG_SEQUENCE)?);
+            attribute.take(TAG_OID).filter(|oid| !oid.is_empty())?;
+            let tag = attribute.peek_tag()?;
+            attribute.take(tag)?;
+            attribute.finish()?;
+        }
+    }
+    Some(())
+}
+
+/// The contents of a BIT STRING that has no unused bits (keys, signatures).
+pub(crate) fn whole_bytes(bit_string: &[u8]) -> Option<&[u8]> {
+    match bit_string.split_first() {
+        Some((0, bytes)) => Some(bytes),
+        _ => None,
+    }
+}
+
+/// Dotted text of an OBJECT IDENTIFIER's contents (`1.2.840.10045.4.3.2`); `None` unless every
+/// arc is minimally encoded, complete and fits `u64`.
+pub(crate) fn oid_text(contents: &[u8]) -> Option<String> {
+    use core::fmt::Write;
+    let mut out = String::with_capacity(contents.len() * 3);
+    let mut arc: u64 = 0;
+    let mut first = true;
+    let mut fresh = true;
+    for &b in contents {
+        if fresh && b == 0x80 {
+            return None; // a leading 0x80 pads an arc
+        }
+        fresh = false;
+        arc = arc.checked_mul(128)? | u64::from(b & 0x7F);
+        if b & 0x80 == 0 {
+            if first {
+                let (a0, a1) = match arc {
+                    0..40 => (0, arc),
+                    40..80 => (1, arc - 40),
+                    _ => (2, arc - 80),
+                };
+                let _ = write!(out, "{a0}.{a1}");
+                first = false;
+            } else {
+                let _ = write!(out, ".{arc}");
+            }
+            arc = 0;
+            fresh = true;
+        }
+    }
+    (!first && fresh).then_some(out)
 }
 
 /// A TLV with a one-byte tag.
