@@ -7,7 +7,7 @@
 
 use core::fmt;
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use x509_parser::prelude::FromDer;
 use x509_parser::signature_algorithm::SignatureAlgorithm;
@@ -309,9 +309,15 @@ pub struct Extension {
 
 /// A parsed X.509 certificate (owned). Parsing checks structure and algorithms, not trust.
 ///
-/// Two certificates are equal when their DER is: everything else is read from it.
+/// Two certificates are equal when their DER is: everything else is read from it. Clones share
+/// the parsed view (a reference count), so chains can hold the same certificate cheaply.
 #[derive(Clone)]
 pub struct Certificate {
+    inner: Arc<CertificateInner>,
+}
+
+/// What a [`Certificate`] holds.
+struct CertificateInner {
     der: Box<[u8]>,
     tbs: Box<[u8]>,
     serial: Box<[u8]>,
@@ -332,7 +338,7 @@ pub struct Certificate {
 
 impl PartialEq for Certificate {
     fn eq(&self, other: &Self) -> bool {
-        self.der == other.der
+        Arc::ptr_eq(&self.inner, &other.inner) || self.inner.der == other.inner.der
     }
 }
 
@@ -343,10 +349,10 @@ impl fmt::Debug for Certificate {
         f.debug_struct("Certificate")
             .field("subject", &self.subject())
             .field("issuer", &self.issuer())
-            .field("serial", &hex_string(&self.serial))
-            .field("not_before", &self.not_before)
-            .field("not_after", &self.not_after)
-            .field("key", &self.public_key)
+            .field("serial", &hex_string(&self.inner.serial))
+            .field("not_before", &self.inner.not_before)
+            .field("not_after", &self.inner.not_after)
+            .field("key", &self.inner.public_key)
             .finish_non_exhaustive()
     }
 }
@@ -608,21 +614,23 @@ impl Certificate {
         let scheme = SignatureScheme::from_der(tbs_alg, subject_text)?;
         let public_key = PublicKey::from_spki(spki, subject_text)?;
         let certificate = Self {
-            der: whole.into(),
-            tbs: tbs.into(),
-            serial: serial.into(),
-            issuer: issuer.into(),
-            subject: subject.into(),
-            subject_text: OnceLock::new(),
-            issuer_text: OnceLock::new(),
-            not_before,
-            not_after,
-            scheme,
-            signature: signature.into(),
-            public_key,
-            extensions: extensions.list,
-            ca: extensions.ca,
-            key_cert_sign: extensions.key_cert_sign,
+            inner: Arc::new(CertificateInner {
+                der: whole.into(),
+                tbs: tbs.into(),
+                serial: serial.into(),
+                issuer: issuer.into(),
+                subject: subject.into(),
+                subject_text: OnceLock::new(),
+                issuer_text: OnceLock::new(),
+                not_before,
+                not_after,
+                scheme,
+                signature: signature.into(),
+                public_key,
+                extensions: extensions.list,
+                ca: extensions.ca,
+                key_cert_sign: extensions.key_cert_sign,
+            }),
         };
         Ok((rest, certificate))
     }
@@ -630,92 +638,96 @@ impl Certificate {
     /// The whole certificate, DER.
     #[must_use]
     pub fn der(&self) -> &[u8] {
-        &self.der
+        &self.inner.der
     }
     /// The signed part (TBSCertificate), DER.
     #[must_use]
     pub fn tbs(&self) -> &[u8] {
-        &self.tbs
+        &self.inner.tbs
     }
     /// The serial number's content bytes, as encoded (big-endian, may be `00`).
     #[must_use]
     pub fn serial(&self) -> &[u8] {
-        &self.serial
+        &self.inner.serial
     }
     /// The serial number in hex (normalised: no leading zeros; `00` for zero).
     #[must_use]
     pub fn serial_hex(&self) -> String {
-        hex_string(crate::normalize_serial(&self.serial))
+        hex_string(crate::normalize_serial(&self.inner.serial))
     }
     /// The issuer name, raw DER.
     #[must_use]
     pub fn issuer_der(&self) -> &[u8] {
-        &self.issuer
+        &self.inner.issuer
     }
     /// The subject name, raw DER.
     #[must_use]
     pub fn subject_der(&self) -> &[u8] {
-        &self.subject
+        &self.inner.subject
     }
     /// The subject name as text (RFC 4514 style), for messages.
     #[must_use]
     pub fn subject(&self) -> &str {
-        self.subject_text.get_or_init(|| name_text(&self.subject))
+        self.inner
+            .subject_text
+            .get_or_init(|| name_text(&self.inner.subject))
     }
     /// The issuer name as text, for messages.
     #[must_use]
     pub fn issuer(&self) -> &str {
-        self.issuer_text.get_or_init(|| name_text(&self.issuer))
+        self.inner
+            .issuer_text
+            .get_or_init(|| name_text(&self.inner.issuer))
     }
     /// notBefore.
     #[must_use]
     pub fn not_before(&self) -> UnixTime {
-        self.not_before
+        self.inner.not_before
     }
     /// notAfter.
     #[must_use]
     pub fn not_after(&self) -> UnixTime {
-        self.not_after
+        self.inner.not_after
     }
     /// The algorithm this certificate was signed with.
     #[must_use]
     pub fn signature_scheme(&self) -> SignatureScheme {
-        self.scheme
+        self.inner.scheme
     }
     /// The signature value.
     #[must_use]
     pub fn signature(&self) -> &[u8] {
-        &self.signature
+        &self.inner.signature
     }
     /// The subject public key.
     #[must_use]
     pub fn public_key(&self) -> &PublicKey {
-        &self.public_key
+        &self.inner.public_key
     }
     /// All extensions, raw.
     #[must_use]
     pub fn extensions(&self) -> &[Extension] {
-        &self.extensions
+        &self.inner.extensions
     }
     /// The extension with the given dotted OID.
     #[must_use]
     pub fn extension(&self, oid: &str) -> Option<&Extension> {
-        self.extensions.iter().find(|e| e.oid == oid)
+        self.inner.extensions.iter().find(|e| e.oid == oid)
     }
     /// basicConstraints cA, when the extension is present.
     #[must_use]
     pub fn basic_constraints_ca(&self) -> Option<bool> {
-        self.ca
+        self.inner.ca
     }
     /// keyUsage keyCertSign, when the extension is present.
     #[must_use]
     pub fn key_cert_sign(&self) -> Option<bool> {
-        self.key_cert_sign
+        self.inner.key_cert_sign
     }
     /// Whether subject and issuer names are equal (a self-issued certificate).
     #[must_use]
     pub fn is_self_issued(&self) -> bool {
-        self.subject == self.issuer
+        self.inner.subject == self.inner.issuer
     }
 
     /// Check notBefore ≤ `at` ≤ notAfter.
@@ -723,17 +735,17 @@ impl Certificate {
     /// # Errors
     /// [`PkiError::NotYetValid`] or [`PkiError::Expired`].
     pub fn check_validity(&self, at: UnixTime) -> Result<(), PkiError> {
-        if at < self.not_before {
+        if at < self.inner.not_before {
             return Err(PkiError::NotYetValid {
                 subject: self.subject().to_owned(),
-                not_before: self.not_before,
+                not_before: self.inner.not_before,
                 at,
             });
         }
-        if at > self.not_after {
+        if at > self.inner.not_after {
             return Err(PkiError::Expired {
                 subject: self.subject().to_owned(),
-                not_after: self.not_after,
+                not_after: self.inner.not_after,
                 at,
             });
         }

@@ -5,10 +5,9 @@
 //! certificates here, builds a big-integer, a date and an extension list for every entry; Intel's
 //! PCK CRLs have hundreds of entries and are parsed for every uncached verification.
 
-use x509_parser::prelude::FromDer;
-use x509_parser::x509::X509Name;
+use std::sync::OnceLock;
 
-use crate::cert::{Certificate, SignatureScheme};
+use crate::cert::{Certificate, SignatureScheme, name_text};
 use crate::der::{
     Reader, TAG_BIT_STRING, TAG_BOOLEAN, TAG_GENERALIZED_TIME, TAG_INTEGER, TAG_OCTET_STRING,
     TAG_OID, TAG_SEQUENCE, TAG_UTC_TIME, check_name, whole_bytes, x509_time,
@@ -21,12 +20,15 @@ use crate::{
 const TAG_CRL_EXTENSIONS: u8 = 0xA0;
 
 /// A parsed CRL (owned). Parsing checks structure only; [`Crl::verify_signed_by`] checks trust.
-#[derive(Clone, Debug, PartialEq, Eq)]
+///
+/// Two CRLs are equal when their DER is: everything else is read from it.
+#[derive(Clone, Debug)]
 pub struct Crl {
     der: Box<[u8]>,
     tbs: Box<[u8]>,
     issuer: Box<[u8]>,
-    issuer_text: String,
+    /// The issuer as text, made when first asked for (messages).
+    issuer_text: OnceLock<String>,
     this_update: UnixTime,
     next_update: Option<UnixTime>,
     revoked: Vec<Box<[u8]>>,
@@ -76,6 +78,14 @@ fn check_extensions(contents: &[u8], field: &str) -> Result<(), PkiError> {
     }
     Ok(())
 }
+
+impl PartialEq for Crl {
+    fn eq(&self, other: &Self) -> bool {
+        self.der == other.der
+    }
+}
+
+impl Eq for Crl {}
 
 impl Crl {
     /// Parse one DER CRL; trailing bytes are an error.
@@ -146,18 +156,14 @@ impl Crl {
             .take_whole(TAG_SEQUENCE)
             .filter(|(contents, _)| check_name(contents).is_some())
             .ok_or_else(|| malformed("issuer"))?;
-        let issuer_text = match X509Name::from_der(issuer) {
-            Ok(([], name)) => name.to_string(),
-            _ => return Err(malformed("issuer")),
-        };
         if outer_alg != tbs_alg {
             return Err(PkiError::UnsupportedSignatureAlgorithm {
-                subject: issuer_text,
+                subject: name_text(issuer),
                 oid: String::from("outer and TBS signature algorithms differ"),
             });
         }
         let scheme =
-            SignatureScheme::from_der(tbs_alg, || issuer_text.clone()).map_err(|e| match e {
+            SignatureScheme::from_der(tbs_alg, || name_text(issuer)).map_err(|e| match e {
                 PkiError::Der { .. } => malformed("signature"),
                 other => other,
             })?;
@@ -202,7 +208,7 @@ impl Crl {
             der: der.into(),
             tbs: tbs.into(),
             issuer: issuer.into(),
-            issuer_text,
+            issuer_text: OnceLock::new(),
             this_update,
             next_update,
             revoked,
@@ -224,7 +230,7 @@ impl Crl {
     /// The issuer name as text.
     #[must_use]
     pub fn issuer(&self) -> &str {
-        &self.issuer_text
+        self.issuer_text.get_or_init(|| name_text(&self.issuer))
     }
     /// thisUpdate.
     #[must_use]
@@ -260,21 +266,21 @@ impl Crl {
     ) -> Result<(), PkiError> {
         if self.issuer.as_ref() != issuer.subject_der() {
             return Err(PkiError::CrlBadSignature {
-                issuer: self.issuer_text.clone(),
+                issuer: self.issuer().to_owned(),
             });
         }
         chain::verify_signature(
             &self.tbs,
             self.scheme,
             &self.signature,
-            &self.issuer_text,
+            self.issuer(),
             issuer,
             budget,
         )
         .map_err(|e| match e {
             PkiError::BadSignature { .. } | PkiError::AlgorithmKeyMismatch { .. } => {
                 PkiError::CrlBadSignature {
-                    issuer: self.issuer_text.clone(),
+                    issuer: self.issuer().to_owned(),
                 }
             }
             other => other,
@@ -288,12 +294,12 @@ impl Crl {
     pub fn check_current(&self, at: UnixTime) -> Result<(), PkiError> {
         let Some(next) = self.next_update else {
             return Err(PkiError::CrlNoNextUpdate {
-                issuer: self.issuer_text.clone(),
+                issuer: self.issuer().to_owned(),
             });
         };
         if at < self.this_update || at > next {
             return Err(PkiError::CrlNotCurrent {
-                issuer: self.issuer_text.clone(),
+                issuer: self.issuer().to_owned(),
                 this_update: self.this_update,
                 next_update: next,
                 at,
@@ -355,6 +361,7 @@ mod tests {
     use crate::der;
     use proptest::prelude::*;
     use std::path::{Path, PathBuf};
+    use x509_parser::prelude::FromDer;
     use x509_parser::revocation_list::CertificateRevocationList;
 
     /// What a CRL parse yields, for comparing two parsers.
@@ -373,7 +380,7 @@ mod tests {
         (
             c.tbs.to_vec(),
             c.issuer.to_vec(),
-            c.issuer_text.clone(),
+            c.issuer().to_owned(),
             c.this_update.as_secs(),
             c.next_update.map(UnixTime::as_secs),
             c.revoked.iter().map(|r| r.to_vec()).collect(),

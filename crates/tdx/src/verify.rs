@@ -231,13 +231,12 @@ impl Window {
 struct PckEntry {
     leaf_key: PreparedKey,
     pck: PckExtensions,
-    leaf_serial: Box<[u8]>,
-    leaf_subject: String,
-    leaf_issuer: String,
-    /// The certificate that issued the PCK (Platform or Processor CA): its name and key.
+    /// The PCK certificate (shared with the parsed chain; its names are read only for errors).
+    leaf: Certificate,
+    /// The certificate that issued the PCK (Platform or Processor CA).
+    ca: Certificate,
+    /// The CA's name and key.
     ca_identity: IssuerIdentity,
-    ca_serial: Box<[u8]>,
-    ca_subject: String,
     links: Vec<ChainLink>,
     valid_from: UnixTime,
     valid_until: UnixTime,
@@ -549,12 +548,9 @@ impl Verifier {
         Ok(PckEntry {
             leaf_key,
             pck,
-            leaf_serial: leaf.serial().into(),
-            leaf_subject: leaf.subject().to_owned(),
-            leaf_issuer: leaf.issuer().to_owned(),
+            leaf: leaf.clone(),
+            ca: ca.clone(),
             ca_identity: IssuerIdentity::of(ca),
-            ca_serial: ca.serial().into(),
-            ca_subject: ca.subject().to_owned(),
             links: path.iter().map(|c| ChainLink::of(c)).collect(),
             valid_from: window.from,
             valid_until: window.until,
@@ -821,13 +817,13 @@ fn check_pck_revocation(
             if v.issuer != pck.ca_identity {
                 return Err(TdxError::CrlIssuer {
                     crl_issuer: v.crl.issuer().to_owned(),
-                    pck_issuer: pck.leaf_issuer.clone(),
+                    pck_issuer: pck.leaf.issuer().to_owned(),
                 });
             }
-            if v.crl.is_revoked(&pck.leaf_serial) {
+            if v.crl.is_revoked(pck.leaf.serial()) {
                 return Err(TdxError::Revoked {
-                    subject: pck.leaf_subject.clone(),
-                    serial: tessera_pki::to_hex(tessera_pki::normalize_serial(&pck.leaf_serial)),
+                    subject: pck.leaf.subject().to_owned(),
+                    serial: tessera_pki::to_hex(tessera_pki::normalize_serial(pck.leaf.serial())),
                     crl: "pck_crl",
                 });
             }
@@ -838,10 +834,10 @@ fn check_pck_revocation(
         None => {}
     }
     match &coll.root_crl {
-        Some(v) if v.crl.is_revoked(&pck.ca_serial) => {
+        Some(v) if v.crl.is_revoked(pck.ca.serial()) => {
             return Err(TdxError::Revoked {
-                subject: pck.ca_subject.clone(),
-                serial: tessera_pki::to_hex(tessera_pki::normalize_serial(&pck.ca_serial)),
+                subject: pck.ca.subject().to_owned(),
+                serial: tessera_pki::to_hex(tessera_pki::normalize_serial(pck.ca.serial())),
                 crl: "root_ca_crl",
             });
         }
