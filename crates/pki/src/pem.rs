@@ -38,14 +38,11 @@ pub(crate) fn decode_all(
                     what,
                     detail: String::from("unterminated BEGIN line"),
                 })?;
-        let end_marker = format!("-----END {this_label}-----");
         let (body, after_end) =
-            body_start
-                .split_once(end_marker.as_str())
-                .ok_or_else(|| PkiError::Pem {
-                    what,
-                    detail: format!("no END line for {this_label:?}"),
-                })?;
+            split_at_end(body_start, this_label).ok_or_else(|| PkiError::Pem {
+                what,
+                detail: format!("no END line for {this_label:?}"),
+            })?;
         rest = after_end;
         if this_label != label {
             continue;
@@ -79,6 +76,22 @@ pub(crate) fn decode_all(
         });
     }
     Ok(out)
+}
+
+/// `(body, after)` around the first `-----END label-----` in `text`.
+fn split_at_end<'t>(text: &'t str, label: &str) -> Option<(&'t str, &'t str)> {
+    // Base64 has no '-': in a well-formed block the first one starts the END line.
+    let dash = text.find('-')?;
+    let after = text
+        .get(dash..)
+        .and_then(|at| at.strip_prefix("-----END "))
+        .and_then(|at| at.strip_prefix(label))
+        .and_then(|at| at.strip_prefix("-----"));
+    if let Some(after) = after {
+        return Some((text.get(..dash)?, after));
+    }
+    let end_marker = format!("-----END {label}-----");
+    text.split_once(end_marker.as_str())
 }
 
 /// Armour `der` as PEM with `label` (e.g. `CERTIFICATE`), 64 characters a line.
@@ -136,6 +149,26 @@ mod tests {
             let pem = format!("-----BEGIN CERTIFICATE-----\n{bad}\n-----END CERTIFICATE-----\n");
             assert!(decode_all(pem.as_bytes(), "CERTIFICATE", "t").is_err());
         }
+    }
+
+    #[test]
+    fn end_line_is_found_after_stray_dashes() {
+        // A '-' before the END line (not base64) makes the block fail to decode, as before;
+        // another label's END line is not this block's.
+        let pem = "-----BEGIN CERTIFICATE-----\nAAEC\n-----END X509 CRL-----\n-----END CERTIFICATE-----\n";
+        assert!(decode_all(pem.as_bytes(), "CERTIFICATE", "t").is_err());
+        let pem = "-----BEGIN CERTIFICATE-----\nAAEC\n-----END CERTIFICATE-----";
+        assert_eq!(
+            decode_all(pem.as_bytes(), "CERTIFICATE", "t").unwrap(),
+            vec![vec![0u8, 1, 2]]
+        );
+        assert_eq!(split_at_end("AB-----END X-----CD", "X"), Some(("AB", "CD")));
+        assert_eq!(
+            split_at_end("A-B-----END X-----CD", "X"),
+            Some(("A-B", "CD"))
+        );
+        assert_eq!(split_at_end("AB-----END Y-----", "X"), None);
+        assert_eq!(split_at_end("AB", "X"), None);
     }
 
     #[test]
