@@ -5,7 +5,7 @@
 //! certificates here, builds a big-integer, a date and an extension list for every entry; Intel's
 //! PCK CRLs have hundreds of entries and are parsed for every uncached verification.
 
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use crate::cert::{Certificate, SignatureScheme, name_text};
 use crate::der::{
@@ -21,9 +21,16 @@ const TAG_CRL_EXTENSIONS: u8 = 0xA0;
 
 /// A parsed CRL (owned). Parsing checks structure only; [`Crl::verify_signed_by`] checks trust.
 ///
-/// Two CRLs are equal when their DER is: everything else is read from it.
+/// Two CRLs are equal when their DER is: everything else is read from it. Clones share the
+/// parsed view (a reference count).
 #[derive(Clone, Debug)]
 pub struct Crl {
+    inner: Arc<CrlInner>,
+}
+
+/// What a [`Crl`] holds.
+#[derive(Debug)]
+struct CrlInner {
     der: Box<[u8]>,
     tbs: Box<[u8]>,
     issuer: Box<[u8]>,
@@ -81,7 +88,7 @@ fn check_extensions(contents: &[u8], field: &str) -> Result<(), PkiError> {
 
 impl PartialEq for Crl {
     fn eq(&self, other: &Self) -> bool {
-        self.der == other.der
+        Arc::ptr_eq(&self.inner, &other.inner) || self.inner.der == other.inner.der
     }
 }
 
@@ -205,54 +212,58 @@ impl Crl {
         t.finish()
             .ok_or_else(|| malformed("tbsCertList (trailing elements)"))?;
         Ok(Self {
-            der: der.into(),
-            tbs: tbs.into(),
-            issuer: issuer.into(),
-            issuer_text: OnceLock::new(),
-            this_update,
-            next_update,
-            revoked,
-            scheme,
-            signature: signature.into(),
+            inner: Arc::new(CrlInner {
+                der: der.into(),
+                tbs: tbs.into(),
+                issuer: issuer.into(),
+                issuer_text: OnceLock::new(),
+                this_update,
+                next_update,
+                revoked,
+                scheme,
+                signature: signature.into(),
+            }),
         })
     }
 
     /// The whole CRL, DER.
     #[must_use]
     pub fn der(&self) -> &[u8] {
-        &self.der
+        &self.inner.der
     }
     /// The issuer name, raw DER.
     #[must_use]
     pub fn issuer_der(&self) -> &[u8] {
-        &self.issuer
+        &self.inner.issuer
     }
     /// The issuer name as text.
     #[must_use]
     pub fn issuer(&self) -> &str {
-        self.issuer_text.get_or_init(|| name_text(&self.issuer))
+        self.inner
+            .issuer_text
+            .get_or_init(|| name_text(&self.inner.issuer))
     }
     /// thisUpdate.
     #[must_use]
     pub fn this_update(&self) -> UnixTime {
-        self.this_update
+        self.inner.this_update
     }
     /// nextUpdate, when present.
     #[must_use]
     pub fn next_update(&self) -> Option<UnixTime> {
-        self.next_update
+        self.inner.next_update
     }
     /// Revoked serial numbers (normalised big-endian bytes).
     #[must_use]
     pub fn revoked_serials(&self) -> &[Box<[u8]>] {
-        &self.revoked
+        &self.inner.revoked
     }
 
     /// Whether a certificate with this serial (raw DER INTEGER content) is listed.
     #[must_use]
     pub fn is_revoked(&self, serial: &[u8]) -> bool {
         let s = crate::normalize_serial(serial);
-        self.revoked.iter().any(|r| r.as_ref() == s)
+        self.inner.revoked.iter().any(|r| r.as_ref() == s)
     }
 
     /// Check that `issuer` issued this CRL: names equal and the signature verifies under its key.
@@ -264,15 +275,15 @@ impl Crl {
         issuer: &Certificate,
         budget: &mut Budget,
     ) -> Result<(), PkiError> {
-        if self.issuer.as_ref() != issuer.subject_der() {
+        if self.inner.issuer.as_ref() != issuer.subject_der() {
             return Err(PkiError::CrlBadSignature {
                 issuer: self.issuer().to_owned(),
             });
         }
         chain::verify_signature(
-            &self.tbs,
-            self.scheme,
-            &self.signature,
+            &self.inner.tbs,
+            self.inner.scheme,
+            &self.inner.signature,
             self.issuer(),
             issuer,
             budget,
@@ -292,15 +303,15 @@ impl Crl {
     /// # Errors
     /// [`PkiError::CrlNotCurrent`] or [`PkiError::CrlNoNextUpdate`].
     pub fn check_current(&self, at: UnixTime) -> Result<(), PkiError> {
-        let Some(next) = self.next_update else {
+        let Some(next) = self.inner.next_update else {
             return Err(PkiError::CrlNoNextUpdate {
                 issuer: self.issuer().to_owned(),
             });
         };
-        if at < self.this_update || at > next {
+        if at < self.inner.this_update || at > next {
             return Err(PkiError::CrlNotCurrent {
                 issuer: self.issuer().to_owned(),
-                this_update: self.this_update,
+                this_update: self.inner.this_update,
                 next_update: next,
                 at,
             });
@@ -378,14 +389,14 @@ mod tests {
 
     fn fields(c: &Crl) -> Fields {
         (
-            c.tbs.to_vec(),
-            c.issuer.to_vec(),
+            c.inner.tbs.to_vec(),
+            c.inner.issuer.to_vec(),
             c.issuer().to_owned(),
-            c.this_update.as_secs(),
-            c.next_update.map(UnixTime::as_secs),
-            c.revoked.iter().map(|r| r.to_vec()).collect(),
-            c.scheme,
-            c.signature.to_vec(),
+            c.inner.this_update.as_secs(),
+            c.inner.next_update.map(UnixTime::as_secs),
+            c.inner.revoked.iter().map(|r| r.to_vec()).collect(),
+            c.inner.scheme,
+            c.inner.signature.to_vec(),
         )
     }
 
@@ -561,7 +572,13 @@ mod tests {
         /// The signature is over the exact TBS bytes.
         fn verify_signed_by_key_for_tests(&self) {
             let key = key().public_key();
-            crate::backend::verify_x509(self.scheme, &key, &self.tbs, &self.signature).unwrap();
+            crate::backend::verify_x509(
+                self.inner.scheme,
+                &key,
+                &self.inner.tbs,
+                &self.inner.signature,
+            )
+            .unwrap();
         }
     }
 

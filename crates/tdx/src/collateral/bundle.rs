@@ -2,6 +2,7 @@
 //! `QuoteCollateralV3` layout).
 
 use core::fmt;
+use std::borrow::Cow;
 
 use serde::{Deserialize, Serialize};
 use tessera_pki::{Certificate, Crl, load_certificates_reusing, load_crls, to_hex, to_pem};
@@ -42,18 +43,28 @@ pub struct CollateralBundle {
     pub qe_identity_signature: String,
 }
 
-/// The same fields, every one optional, so that a missing one is reported by name.
+/// The same fields, every one optional, so that a missing one is reported by name. Strings
+/// without escapes (hex CRLs and signatures) are borrowed from the input, not copied.
 #[derive(Deserialize)]
-struct LenientBundle {
-    pck_crl_issuer_chain: Option<String>,
-    root_ca_crl: Option<String>,
-    pck_crl: Option<String>,
-    tcb_info_issuer_chain: Option<String>,
-    tcb_info: Option<String>,
-    tcb_info_signature: Option<String>,
-    qe_identity_issuer_chain: Option<String>,
-    qe_identity: Option<String>,
-    qe_identity_signature: Option<String>,
+struct LenientBundle<'a> {
+    #[serde(borrow)]
+    pck_crl_issuer_chain: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    root_ca_crl: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    pck_crl: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    tcb_info_issuer_chain: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    tcb_info: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    tcb_info_signature: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    qe_identity_issuer_chain: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    qe_identity: Option<Cow<'a, str>>,
+    #[serde(borrow)]
+    qe_identity_signature: Option<Cow<'a, str>>,
 }
 
 /// The pieces of a [`Collateral`], for building one from parsed parts (simulators, caches).
@@ -118,11 +129,16 @@ impl Collateral {
                 item: ITEM,
                 detail: super::error::detail(&e.to_string()),
             })?;
-        let required = |value: Option<String>, item: &'static str| {
+        fn required<'a>(
+            value: Option<Cow<'a, str>>,
+            item: &'static str,
+        ) -> Result<Cow<'a, str>, CollateralError> {
             value.ok_or(CollateralError::Missing { item })
-        };
+        }
         let tcb_info = Signed::tcb_info(
-            required(raw.tcb_info, "tcb_info")?.into_bytes(),
+            required(raw.tcb_info, "tcb_info")?
+                .into_owned()
+                .into_bytes(),
             signature_from_hex(
                 "tcb_info",
                 "tcb_info_signature",
@@ -130,7 +146,9 @@ impl Collateral {
             )?,
         )?;
         let qe_identity = Signed::qe_identity(
-            required(raw.qe_identity, "qe_identity")?.into_bytes(),
+            required(raw.qe_identity, "qe_identity")?
+                .into_owned()
+                .into_bytes(),
             signature_from_hex(
                 "qe_identity",
                 "qe_identity_signature",
