@@ -43,12 +43,13 @@ impl Budget {
     }
 }
 
-/// Verify `signature` over `signed` with `issuer`'s key, charging the budget.
+/// Verify `signature` over `signed` with `issuer`'s key, charging the budget. `subject` names
+/// the signed object; it is called only to build an error.
 pub(crate) fn verify_signature(
     signed: &[u8],
     scheme: SignatureScheme,
     signature: &[u8],
-    subject: &str,
+    subject: impl FnOnce() -> String,
     issuer: &Certificate,
     budget: &mut Budget,
 ) -> Result<(), PkiError> {
@@ -56,12 +57,12 @@ pub(crate) fn verify_signature(
     backend::verify_x509(scheme, issuer.public_key(), signed, signature).map_err(|mismatch| {
         if mismatch {
             PkiError::AlgorithmKeyMismatch {
-                subject: subject.to_owned(),
+                subject: subject(),
                 issuer: issuer.subject().to_owned(),
             }
         } else {
             PkiError::BadSignature {
-                subject: subject.to_owned(),
+                subject: subject(),
                 issuer: issuer.subject().to_owned(),
             }
         }
@@ -101,7 +102,7 @@ pub fn verify_issued_by(
         child.tbs(),
         child.signature_scheme(),
         child.signature(),
-        child.subject(),
+        || child.subject().to_owned(),
         issuer,
         budget,
     )

@@ -284,7 +284,7 @@ impl Crl {
             &self.inner.tbs,
             self.inner.scheme,
             &self.inner.signature,
-            self.issuer(),
+            || self.issuer().to_owned(),
             issuer,
             budget,
         )
