@@ -48,12 +48,13 @@ pub fn to_hex(bytes: &[u8]) -> String {
 /// that is not a hex digit. Reads two characters per byte without building intermediate strings.
 #[must_use]
 pub fn from_hex(text: &[u8]) -> Option<Vec<u8>> {
-    fn nibble(c: u8) -> Option<u8> {
+    /// The digit's value; 0x10 (a bit no digit has) when `c` is not one.
+    fn nibble(c: u8) -> u8 {
         match c {
-            b'0'..=b'9' => Some(c - b'0'),
-            b'a'..=b'f' => Some(c - b'a' + 10),
-            b'A'..=b'F' => Some(c - b'A' + 10),
-            _ => None,
+            b'0'..=b'9' => c - b'0',
+            b'a'..=b'f' => c - b'a' + 10,
+            b'A'..=b'F' => c - b'A' + 10,
+            _ => 0x10,
         }
     }
     let pairs = text.chunks_exact(2);
@@ -61,11 +62,15 @@ pub fn from_hex(text: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let mut out = Vec::with_capacity(text.len() / 2);
+    // Checked once at the end rather than per digit.
+    let mut invalid = 0u8;
     for pair in pairs {
         let [hi, lo] = *pair else { return None };
-        out.push((nibble(hi)? << 4) | nibble(lo)?);
+        let (hi, lo) = (nibble(hi), nibble(lo));
+        invalid |= hi | lo;
+        out.push((hi << 4) | (lo & 0x0F));
     }
-    Some(out)
+    (invalid & 0x10 == 0).then_some(out)
 }
 
 /// Normalise a DER INTEGER's content bytes (big-endian) for comparison: strip leading zeros.
