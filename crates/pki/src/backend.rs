@@ -50,18 +50,40 @@ fn x509_algorithm(
     })
 }
 
-/// Verify an X.509-style signature (ASN.1 ECDSA or RSA). `Err(true)` means the algorithm does not
-/// fit the key; `Err(false)` that the signature is invalid.
-pub(crate) fn verify_x509(
-    scheme: SignatureScheme,
-    key: &PublicKey,
-    message: &[u8],
-    sig: &[u8],
-) -> Result<(), bool> {
-    let alg = x509_algorithm(scheme, key.kind()).ok_or(true)?;
-    signature::UnparsedPublicKey::new(alg, key.raw())
-        .verify(message, sig)
-        .map_err(|_| false)
+/// An issuer's key parsed once for the X.509 signatures it verifies (certificates and CRLs it
+/// issued). Kept with the issuer's certificate, so a CA or root that signs several objects has
+/// its key decoded and checked once, not once per signature.
+#[derive(Default)]
+pub(crate) struct IssuerKey {
+    /// The key, parsed for the first scheme it was used with (`None` if it did not parse).
+    parsed: std::sync::OnceLock<Option<(SignatureScheme, signature::ParsedPublicKey)>>,
+}
+
+impl IssuerKey {
+    /// Verify an X.509-style signature (ASN.1 ECDSA or RSA) with this key, parsed on first use
+    /// (a signature of another scheme than the first one is checked with a one-off parse).
+    /// `Err(true)` means the algorithm does not fit the key; `Err(false)` that the signature
+    /// is invalid.
+    pub(crate) fn verify(
+        &self,
+        scheme: SignatureScheme,
+        key: &PublicKey,
+        message: &[u8],
+        sig: &[u8],
+    ) -> Result<(), bool> {
+        let alg = x509_algorithm(scheme, key.kind()).ok_or(true)?;
+        let parsed = self.parsed.get_or_init(|| {
+            signature::ParsedPublicKey::new(alg, key.raw())
+                .ok()
+                .map(|k| (scheme, k))
+        });
+        match parsed {
+            Some((first, k)) if *first == scheme => k.verify_sig(message, sig).map_err(|_| false),
+            _ => signature::UnparsedPublicKey::new(alg, key.raw())
+                .verify(message, sig)
+                .map_err(|_| false),
+        }
+    }
 }
 
 /// Signature formats outside X.509: fixed-width big-endian `r || s`, as attestation evidence uses.

@@ -13,6 +13,7 @@ use x509_parser::prelude::FromDer;
 use x509_parser::signature_algorithm::SignatureAlgorithm;
 use x509_parser::x509::{AlgorithmIdentifier, X509Name};
 
+use crate::backend::IssuerKey;
 use crate::der::{
     self, Reader, TAG_BIT_STRING, TAG_BOOLEAN, TAG_GENERALIZED_TIME, TAG_INTEGER, TAG_OCTET_STRING,
     TAG_OID, TAG_SEQUENCE, TAG_UTC_TIME, check_name, whole_bytes, x509_time,
@@ -334,6 +335,8 @@ struct CertificateInner {
     extensions: Vec<Extension>,
     ca: Option<bool>,
     key_cert_sign: Option<bool>,
+    /// The public key, parsed once when this certificate is first used as an issuer.
+    issuer_key: IssuerKey,
 }
 
 impl PartialEq for Certificate {
@@ -630,6 +633,7 @@ impl Certificate {
                 extensions: extensions.list,
                 ca: extensions.ca,
                 key_cert_sign: extensions.key_cert_sign,
+                issuer_key: IssuerKey::default(),
             }),
         };
         Ok((rest, certificate))
@@ -728,6 +732,20 @@ impl Certificate {
     #[must_use]
     pub fn is_self_issued(&self) -> bool {
         self.inner.subject == self.inner.issuer
+    }
+
+    /// Verify an X.509 signature (of a certificate or CRL this one issued) with this
+    /// certificate's key, parsed once per certificate. `Err(true)` when the scheme does not fit
+    /// the key, `Err(false)` when the signature is invalid.
+    pub(crate) fn verify_issued(
+        &self,
+        scheme: SignatureScheme,
+        message: &[u8],
+        sig: &[u8],
+    ) -> Result<(), bool> {
+        self.inner
+            .issuer_key
+            .verify(scheme, &self.inner.public_key, message, sig)
     }
 
     /// Check notBefore ≤ `at` ≤ notAfter.

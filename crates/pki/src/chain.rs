@@ -1,7 +1,7 @@
 //! Chain building by key and signature, validity at a given time, and revocation by CRL.
 
 use crate::cert::{Certificate, SignatureScheme};
-use crate::{Crl, PkiError, UnixTime, backend};
+use crate::{Crl, PkiError, UnixTime};
 
 /// A cap on signature verifications per operation, so hostile inputs cannot cost unbounded work.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -54,19 +54,21 @@ pub(crate) fn verify_signature(
     budget: &mut Budget,
 ) -> Result<(), PkiError> {
     budget.spend()?;
-    backend::verify_x509(scheme, issuer.public_key(), signed, signature).map_err(|mismatch| {
-        if mismatch {
-            PkiError::AlgorithmKeyMismatch {
-                subject: subject(),
-                issuer: issuer.subject().to_owned(),
+    issuer
+        .verify_issued(scheme, signed, signature)
+        .map_err(|mismatch| {
+            if mismatch {
+                PkiError::AlgorithmKeyMismatch {
+                    subject: subject(),
+                    issuer: issuer.subject().to_owned(),
+                }
+            } else {
+                PkiError::BadSignature {
+                    subject: subject(),
+                    issuer: issuer.subject().to_owned(),
+                }
             }
-        } else {
-            PkiError::BadSignature {
-                subject: subject(),
-                issuer: issuer.subject().to_owned(),
-            }
-        }
-    })
+        })
 }
 
 /// Check that `issuer` issued `child`: the names chain, the issuer may sign certificates

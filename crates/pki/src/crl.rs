@@ -572,13 +572,14 @@ mod tests {
         /// The signature is over the exact TBS bytes.
         fn verify_signed_by_key_for_tests(&self) {
             let key = key().public_key();
-            crate::backend::verify_x509(
-                self.inner.scheme,
-                &key,
-                &self.inner.tbs,
-                &self.inner.signature,
-            )
-            .unwrap();
+            crate::backend::IssuerKey::default()
+                .verify(
+                    self.inner.scheme,
+                    &key,
+                    &self.inner.tbs,
+                    &self.inner.signature,
+                )
+                .unwrap();
         }
     }
 

@@ -605,8 +605,18 @@ impl Verifier {
                 collateral.qe_identity().value().next_update,
             ),
         ];
+        // Both items are usually signed by the same certificate: its key is prepared once.
+        let mut keys: Vec<(Certificate, PreparedKey)> = Vec::with_capacity(1);
         for (item, chain_check, body, signature, chain, issue, next) in items {
-            let signer = find_json_signer(item, chain_check, body, signature, chain, root, budget)?;
+            let signer = find_json_signer(
+                item,
+                chain_check,
+                JsonSignature { body, signature },
+                chain,
+                root,
+                &mut keys,
+                budget,
+            )?;
             // Only a certificate the root issued directly (Intel's TCB Signing certificate)
             // signs collateral: a PCK key, which lives in a platform, must never be able to
             // vouch for TCB levels.
@@ -775,15 +785,22 @@ fn crl_window(item: &'static str, crl: &Crl) -> Result<Window, TdxError> {
     })
 }
 
+/// A signed collateral body and its `r ‖ s` signature.
+struct JsonSignature<'b> {
+    body: &'b [u8],
+    signature: &'b [u8; 64],
+}
+
 /// The certificate of `chain` whose key verifies the JSON signature (by key, not by name).
-/// Running out of budget is a failure of the item's issuer chain (`chain_check`).
+/// Keys prepared for an earlier item are in `keys` and reused. Running out of budget is a
+/// failure of the item's issuer chain (`chain_check`).
 fn find_json_signer<'c>(
     item: &'static str,
     chain_check: &'static str,
-    body: &[u8],
-    signature: &[u8; 64],
+    signed: JsonSignature<'_>,
     chain: &'c [Certificate],
     root: &Certificate,
+    keys: &mut Vec<(Certificate, PreparedKey)>,
     budget: &mut Budget,
 ) -> Result<&'c Certificate, TdxError> {
     for cert in chain {
@@ -795,11 +812,20 @@ fn find_json_signer<'c>(
             continue;
         }
         budget.spend().map_err(TdxError::pki(chain_check))?;
-        let Ok(key) = PreparedKey::new(RawSignatureScheme::EcdsaP256Sha256, cert.public_key())
-        else {
-            continue;
+        let verified = match keys.iter().find(|(c, _)| c == cert) {
+            Some((_, key)) => key.verify(signed.body, signed.signature),
+            None => {
+                let Ok(key) =
+                    PreparedKey::new(RawSignatureScheme::EcdsaP256Sha256, cert.public_key())
+                else {
+                    continue;
+                };
+                let verified = key.verify(signed.body, signed.signature);
+                keys.push((cert.clone(), key));
+                verified
+            }
         };
-        if key.verify(body, signature) {
+        if verified {
             return Ok(cert);
         }
     }
