@@ -337,6 +337,8 @@ struct CertificateInner {
     key_cert_sign: Option<bool>,
     /// The public key, parsed once when this certificate is first used as an issuer.
     issuer_key: IssuerKey,
+    /// SHA-256 of `der`, computed when first asked for.
+    fingerprint: OnceLock<[u8; 32]>,
 }
 
 impl PartialEq for Certificate {
@@ -634,6 +636,7 @@ impl Certificate {
                 ca: extensions.ca,
                 key_cert_sign: extensions.key_cert_sign,
                 issuer_key: IssuerKey::default(),
+                fingerprint: OnceLock::new(),
             }),
         };
         Ok((rest, certificate))
@@ -643,6 +646,15 @@ impl Certificate {
     #[must_use]
     pub fn der(&self) -> &[u8] {
         &self.inner.der
+    }
+    /// SHA-256 of the whole certificate's DER (its fingerprint), computed once and shared by
+    /// clones: a cache key for a certificate.
+    #[must_use]
+    pub fn sha256(&self) -> [u8; 32] {
+        *self
+            .inner
+            .fingerprint
+            .get_or_init(|| crate::sha256(&self.inner.der))
     }
     /// The signed part (TBSCertificate), DER.
     #[must_use]
@@ -1109,6 +1121,15 @@ mod tests {
 
     fn issue(extensions: Vec<(&'static str, bool, Vec<u8>)>) -> Vec<u8> {
         issue_certificate(&spec(extensions), &key().spki_der().unwrap(), key()).unwrap()
+    }
+
+    #[test]
+    fn fingerprint_is_the_sha256_of_the_der() {
+        let c = Certificate::from_der(&issue(vec![])).unwrap();
+        let copy = c.clone();
+        assert_eq!(c.sha256(), crate::sha256(c.der()));
+        assert_eq!(copy.sha256(), c.sha256());
+        assert_eq!(copy, c);
     }
 
     #[test]

@@ -42,7 +42,7 @@ pub(crate) fn intel_root() -> Result<&'static Certificate, TdxError> {
         let certs = tessera_pki::load_certificates(INTEL_ROOT_PEM).map_err(|e| e.to_string())?;
         let [root] = <[Certificate; 1]>::try_from(certs)
             .map_err(|_| String::from("expected one certificate"))?;
-        if tessera_pki::to_hex(&sha256(root.der())) != INTEL_ROOT_SHA256 {
+        if tessera_pki::to_hex(&root.sha256()) != INTEL_ROOT_SHA256 {
             return Err(String::from(
                 "the embedded Intel root does not match its fingerprint",
             ));
@@ -722,7 +722,7 @@ impl Verifier {
         let root = self.anchors.root();
         cert.check_validity(at)?;
         root.check_validity(at)?;
-        let key = sha256(cert.der());
+        let key = cert.sha256();
         if cached(&self.root_issued, &key).is_some() {
             return Ok(());
         }

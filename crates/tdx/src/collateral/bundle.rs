@@ -249,9 +249,9 @@ impl Collateral {
     }
 
     /// SHA-256 over a length-prefixed encoding of every part (signed bodies, signatures, the
-    /// DER of every certificate in order, each CRL's DER or its absence). Equal for equal
-    /// content, whatever the input encoding (PEM or DER, hex case); different when any byte of
-    /// any part differs.
+    /// SHA-256 of every certificate's DER in order, each CRL's DER or its absence). Equal for
+    /// equal content, whatever the input encoding (PEM or DER, hex case); different when any
+    /// byte of any part differs.
     #[must_use]
     pub fn digest(&self) -> [u8; 32] {
         self.digest
@@ -289,7 +289,7 @@ impl fmt::Debug for Collateral {
 }
 
 /// Domain separation for [`Collateral::digest`]; bump when the encoding changes.
-const DIGEST_DOMAIN: &[u8] = b"tessera-tdx collateral digest v1\0";
+const DIGEST_DOMAIN: &[u8] = b"tessera-tdx collateral digest v2\0";
 
 fn digest_of(p: &CollateralParts) -> [u8; 32] {
     fn bytes(out: &mut Vec<u8>, tag: u8, b: &[u8]) {
@@ -300,8 +300,10 @@ fn digest_of(p: &CollateralParts) -> [u8; 32] {
     fn chain(out: &mut Vec<u8>, tag: u8, certs: &[Certificate]) {
         out.push(tag);
         out.extend_from_slice(&(certs.len() as u64).to_be_bytes());
+        // Each certificate by its fingerprint, which it keeps: the chains of one collateral
+        // share certificates (and the root is Intel's), so each is hashed once.
         for c in certs {
-            bytes(out, tag, c.der());
+            bytes(out, tag, &c.sha256());
         }
     }
     fn crl(out: &mut Vec<u8>, tag: u8, crl: Option<&Crl>) {
