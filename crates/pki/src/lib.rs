@@ -123,6 +123,17 @@ mod tests {
     }
 
     proptest! {
+        /// The certificate and CRL walkers never panic on arbitrary bytes, DER-framed or not.
+        #[test]
+        fn loading_arbitrary_bytes_never_panics(
+            bytes in proptest::collection::vec(any::<u8>(), 0..300),
+            tag in proptest::sample::select(vec![0x30u8, 0xA0, 0x02, 0x03]),
+        ) {
+            fuzz_load(&bytes);
+            fuzz_load(&der::tlv(0x30, &der::tlv(tag, &bytes)));
+            fuzz_load(&der::seq(&[&der::seq(&[&bytes]), &bytes]));
+        }
+
         #[test]
         fn from_hex_round_trips_and_agrees_with_the_hex_crate(
             bytes in proptest::collection::vec(any::<u8>(), 0..64),
