@@ -77,6 +77,8 @@ const OID_EC_PUBLIC_KEY: &str = "1.2.840.10045.2.1";
 const OID_P256: &str = "1.2.840.10045.3.1.7";
 #[cfg(test)]
 const OID_P384: &str = "1.3.132.0.34";
+const OID_BASIC_CONSTRAINTS: &str = "2.5.29.19";
+const OID_KEY_USAGE: &str = "2.5.29.15";
 const OID_ECDSA_SHA256: &str = "1.2.840.10045.4.3.2";
 const OID_ECDSA_SHA384: &str = "1.2.840.10045.4.3.3";
 
@@ -385,18 +387,30 @@ struct ReadExtensions {
     key_cert_sign: Option<bool>,
 }
 
+/// At most this many extensions in one certificate, CRL or CRL entry (real ones have fewer
+/// than a dozen): bounds the work of the duplicate check.
+pub(crate) const MAX_EXTENSIONS: usize = 64;
+
 /// `extensions [3] EXPLICIT SEQUENCE SIZE (1..MAX) OF Extension` (the SEQUENCE's contents):
 /// each `SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }`, kept raw,
-/// with basicConstraints and keyUsage read (each at most once).
+/// with basicConstraints and keyUsage read. No extension may appear twice (RFC 5280 4.2).
 fn read_extensions(contents: &[u8]) -> Result<ReadExtensions, PkiError> {
     let mut out = ReadExtensions {
         list: Vec::new(),
         ca: None,
         key_cert_sign: None,
     };
+    let mut oids: Vec<&[u8]> = Vec::new();
     let mut list = Reader::new(contents);
     while !list.is_empty() {
         let field = || format!("extensions[{}]", out.list.len());
+        if out.list.len() >= MAX_EXTENSIONS {
+            return Err(PkiError::TooLarge {
+                what: "certificate extensions",
+                limit: MAX_EXTENSIONS,
+                actual: out.list.len() + 1,
+            });
+        }
         let mut e = Reader::new(list.take(TAG_SEQUENCE).ok_or_else(|| malformed(&field()))?);
         let read = (|| {
             let oid = e.take(TAG_OID)?;
@@ -412,18 +426,19 @@ fn read_extensions(contents: &[u8]) -> Result<ReadExtensions, PkiError> {
         })();
         let (oid, critical, value) = read.ok_or_else(|| malformed(&field()))?;
         let dotted = der::oid_text(oid).ok_or_else(|| malformed(&field()))?;
+        if oids.contains(&oid) {
+            return Err(PkiError::Der {
+                what: "certificate",
+                detail: format!("extension {dotted} present more than once"),
+            });
+        }
+        oids.push(oid);
         if oid == DER_BASIC_CONSTRAINTS {
-            if out.ca.is_some() {
-                return Err(duplicate("basicConstraints"));
-            }
             out.ca = Some(basic_constraints_ca(value).ok_or_else(|| PkiError::Der {
                 what: "basicConstraints",
                 detail: String::from("malformed"),
             })?);
         } else if oid == DER_KEY_USAGE {
-            if out.key_cert_sign.is_some() {
-                return Err(duplicate("keyUsage"));
-            }
             out.key_cert_sign =
                 Some(key_usage_key_cert_sign(value).ok_or_else(|| PkiError::Der {
                     what: "keyUsage",
@@ -437,13 +452,6 @@ fn read_extensions(contents: &[u8]) -> Result<ReadExtensions, PkiError> {
         });
     }
     Ok(out)
-}
-
-fn duplicate(what: &'static str) -> PkiError {
-    PkiError::Der {
-        what,
-        detail: String::from("extension present more than once"),
-    }
 }
 
 /// `BasicConstraints ::= SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER OPTIONAL }`.
@@ -729,6 +737,16 @@ impl Certificate {
     #[must_use]
     pub fn extension(&self, oid: &str) -> Option<&Extension> {
         self.inner.extensions.iter().find(|e| e.oid == oid)
+    }
+    /// The first extension marked critical that this crate does not process (anything but
+    /// basicConstraints and keyUsage). Path validation refuses such a certificate (RFC 5280
+    /// 4.2); the TEE crates read their vendor extensions, which are not critical.
+    #[must_use]
+    pub fn unhandled_critical_extension(&self) -> Option<&Extension> {
+        self.inner
+            .extensions
+            .iter()
+            .find(|e| e.critical && e.oid != OID_BASIC_CONSTRAINTS && e.oid != OID_KEY_USAGE)
     }
     /// basicConstraints cA, when the extension is present.
     #[must_use]
@@ -1167,12 +1185,51 @@ mod tests {
             (Some(false), Some(false))
         );
 
-        // Malformed or repeated basicConstraints/keyUsage are errors, named.
+        // Only basicConstraints and keyUsage may be critical for path validation.
+        assert_eq!(c.unhandled_critical_extension(), None);
+        let c = Certificate::from_der(&issue(vec![
+            ("2.5.29.19", true, bc(true)),
+            ("2.5.29.30", true, der::seq(&[])),
+        ]))
+        .unwrap();
+        assert_eq!(
+            c.unhandled_critical_extension().map(|e| e.oid.as_str()),
+            Some("2.5.29.30")
+        );
+
+        // No extension may appear twice (any OID), and there is a bound on their number.
+        let sgx = || ("1.2.840.113741.1.13.1", false, der::seq(&[]));
+        for extensions in [
+            vec![("2.5.29.19", true, bc(true)), ("2.5.29.19", true, bc(true))],
+            vec![
+                ("2.5.29.15", true, ku(0x04)),
+                ("2.5.29.15", false, ku(0x04)),
+            ],
+            vec![sgx(), ("2.5.29.19", true, bc(false)), sgx()],
+        ] {
+            let err = Certificate::from_der(&issue(extensions)).unwrap_err();
+            assert!(
+                matches!(&err, PkiError::Der { what: "certificate", detail } if detail.contains("more than once")),
+                "{err}"
+            );
+        }
+        let oids: Vec<&'static str> = (0..=MAX_EXTENSIONS)
+            .map(|i| &*format!("1.2.3.{i}").leak())
+            .collect();
+        let many = |n: usize| {
+            oids[..n]
+                .iter()
+                .map(|o| (*o, false, der::seq(&[])))
+                .collect()
+        };
+        assert!(Certificate::from_der(&issue(many(MAX_EXTENSIONS))).is_ok());
+        assert!(matches!(
+            Certificate::from_der(&issue(many(MAX_EXTENSIONS + 1))),
+            Err(PkiError::TooLarge { .. })
+        ));
+
+        // Malformed basicConstraints/keyUsage are errors, named.
         for (extensions, what) in [
-            (
-                vec![("2.5.29.19", true, bc(true)), ("2.5.29.19", true, bc(true))],
-                "basicConstraints",
-            ),
             (
                 vec![("2.5.29.19", true, der::boolean(true))],
                 "basicConstraints",
@@ -1180,10 +1237,6 @@ mod tests {
             (
                 vec![("2.5.29.19", true, der::seq(&[&der::tlv(TAG_BOOLEAN, &[1])]))],
                 "basicConstraints",
-            ),
-            (
-                vec![("2.5.29.15", true, ku(0x04)), ("2.5.29.15", true, ku(0x04))],
-                "keyUsage",
             ),
             (vec![("2.5.29.15", true, der::octets(&[4]))], "keyUsage"),
             (

@@ -71,17 +71,27 @@ pub(crate) fn verify_signature(
         })
 }
 
-/// Check that `issuer` issued `child`: the names chain, the issuer may sign certificates
-/// (basicConstraints / keyUsage when present), and the signature verifies under its key.
+/// Check that `issuer` issued `child`: neither carries a critical extension that is not
+/// processed, the names chain, the issuer may sign certificates (basicConstraints / keyUsage
+/// when present), and the signature verifies under its key.
 ///
 /// # Errors
-/// [`PkiError::UnknownIssuer`] for a name mismatch, [`PkiError::NotCa`],
+/// [`PkiError::UnhandledCriticalExtension`], [`PkiError::UnknownIssuer`] for a name mismatch,
+/// [`PkiError::NotCa`],
 /// [`PkiError::BadSignature`], [`PkiError::AlgorithmKeyMismatch`], [`PkiError::BudgetExhausted`].
 pub fn verify_issued_by(
     child: &Certificate,
     issuer: &Certificate,
     budget: &mut Budget,
 ) -> Result<(), PkiError> {
+    for cert in [child, issuer] {
+        if let Some(ext) = cert.unhandled_critical_extension() {
+            return Err(PkiError::UnhandledCriticalExtension {
+                subject: cert.subject().to_owned(),
+                oid: ext.oid.clone(),
+            });
+        }
+    }
     if child.issuer_der() != issuer.subject_der() {
         return Err(PkiError::UnknownIssuer {
             subject: child.subject().to_owned(),
@@ -443,6 +453,58 @@ mod tests {
         assert!(matches!(
             verify_issued_by(&leaf, &int, &mut Budget::default()),
             Err(PkiError::NotCa { .. })
+        ));
+    }
+
+    #[test]
+    fn unprocessed_critical_extensions_are_rejected_on_either_side() {
+        let p = pki();
+        let leaf_key = IssuerKey::generate_ec(PublicKeyKind::EcP256).unwrap();
+        let leaf_with = |extensions: Vec<(String, bool, Vec<u8>)>| {
+            let mut s = spec(7, "Int", "Leaf", None);
+            s.extensions = extensions;
+            Certificate::from_der(
+                &issue_certificate(&s, &leaf_key.spki_der().unwrap(), &p.int_key).unwrap(),
+            )
+            .unwrap()
+        };
+        let name_constraints = || (String::from("2.5.29.30"), true, crate::der::seq(&[]));
+        // The same extension, non-critical, or a critical basicConstraints: accepted.
+        let fine = leaf_with(vec![(
+            String::from("2.5.29.30"),
+            false,
+            crate::der::seq(&[]),
+        )]);
+        verify_issued_by(&fine, &p.int, &mut Budget::default()).unwrap();
+        // Critical nameConstraints on the child: rejected before any signature is checked.
+        let leaf = leaf_with(vec![name_constraints()]);
+        let mut budget = Budget::new(1);
+        assert!(matches!(
+            verify_issued_by(&leaf, &p.int, &mut budget),
+            Err(PkiError::UnhandledCriticalExtension { subject, oid }) if subject == "CN=Leaf" && oid == "2.5.29.30"
+        ));
+        assert_eq!(budget.remaining(), 1);
+        let anchors = [p.root.clone()];
+        let ints = [p.int.clone()];
+        assert!(matches!(
+            ChainBuilder::new(&anchors, &ints).build(&leaf, t(0), &mut Budget::default()),
+            Err(PkiError::UnhandledCriticalExtension { .. })
+        ));
+        // On the issuer (an intermediate with a critical certificatePolicies).
+        let mut int_spec = spec(8, "Root", "Int", Some(true));
+        int_spec.extensions = vec![(String::from("2.5.29.32"), true, crate::der::seq(&[]))];
+        let int = Certificate::from_der(
+            &issue_certificate(&int_spec, &p.int_key.spki_der().unwrap(), &p.root_key).unwrap(),
+        )
+        .unwrap();
+        assert!(matches!(
+            verify_issued_by(&p.leaf, &int, &mut Budget::default()),
+            Err(PkiError::UnhandledCriticalExtension { subject, oid }) if subject == "CN=Int" && oid == "2.5.29.32"
+        ));
+        let ints = [int];
+        assert!(matches!(
+            ChainBuilder::new(&anchors, &ints).build(&p.leaf, t(0), &mut Budget::default()),
+            Err(PkiError::UnhandledCriticalExtension { .. })
         ));
     }
 

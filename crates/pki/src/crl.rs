@@ -7,9 +7,9 @@
 
 use std::sync::{Arc, OnceLock};
 
-use crate::cert::{Certificate, SignatureScheme, name_text};
+use crate::cert::{Certificate, MAX_EXTENSIONS, SignatureScheme, name_text};
 use crate::der::{
-    Reader, TAG_BIT_STRING, TAG_BOOLEAN, TAG_GENERALIZED_TIME, TAG_INTEGER, TAG_OCTET_STRING,
+    self, Reader, TAG_BIT_STRING, TAG_BOOLEAN, TAG_GENERALIZED_TIME, TAG_INTEGER, TAG_OCTET_STRING,
     TAG_OID, TAG_SEQUENCE, TAG_UTC_TIME, check_name, whole_bytes, x509_time,
 };
 use crate::{
@@ -65,23 +65,62 @@ fn take_time(r: &mut Reader<'_>, field: &str) -> Result<Option<UnixTime>, PkiErr
         .ok_or_else(|| malformed(field))
 }
 
+/// issuingDistributionPoint, 2.5.29.28 (a CRL whose scope it narrows, e.g. to some reasons).
+const DER_ISSUING_DISTRIBUTION_POINT: &[u8] = &[0x55, 0x1D, 0x1C];
+/// deltaCRLIndicator, 2.5.29.27 (a CRL that lists only changes since a base CRL).
+const DER_DELTA_CRL_INDICATOR: &[u8] = &[0x55, 0x1D, 0x1B];
+
 /// `Extensions ::= SEQUENCE SIZE (1..MAX) OF Extension`, each
 /// `SEQUENCE { extnID OBJECT IDENTIFIER, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }`:
-/// checked for structure (their values are not used).
-fn check_extensions(contents: &[u8], field: &str) -> Result<(), PkiError> {
+/// checked for structure, at most [`MAX_EXTENSIONS`] and none twice. No extension's value is
+/// used, so one that would change what the CRL means makes it unusable (RFC 5280 5.2, 5.3): any
+/// marked critical, and (critical or not) a delta-CRL indicator or an issuing distribution point,
+/// since reading a delta or a partial CRL as complete would miss revocations.
+fn check_extensions(contents: &[u8], field: &str, issuer: &[u8]) -> Result<(), PkiError> {
     let mut list = Reader::new(contents);
+    let mut oids: Vec<&[u8]> = Vec::new();
     while !list.is_empty() {
+        if oids.len() >= MAX_EXTENSIONS {
+            return Err(PkiError::TooLarge {
+                what: "CRL extensions",
+                limit: MAX_EXTENSIONS,
+                actual: oids.len() + 1,
+            });
+        }
         let ext = list.take(TAG_SEQUENCE).ok_or_else(|| malformed(field))?;
         let mut e = Reader::new(ext);
-        let well_formed = (|| {
-            e.take(TAG_OID).filter(|oid| !oid.is_empty())?;
-            if e.peek_tag() == Some(TAG_BOOLEAN) {
-                e.take(TAG_BOOLEAN).filter(|b| b.len() == 1)?;
-            }
+        let read = (|| {
+            let oid = e.take(TAG_OID).filter(|oid| !oid.is_empty())?;
+            let critical = match e.take_if(TAG_BOOLEAN) {
+                None => false,
+                Some([b]) => *b != 0,
+                Some(_) => return None,
+            };
             e.take(TAG_OCTET_STRING)?;
-            e.finish()
+            e.finish()?;
+            Some((oid, critical))
         })();
-        well_formed.ok_or_else(|| malformed(field))?;
+        let (oid, critical) = read.ok_or_else(|| malformed(field))?;
+        let dotted = der::oid_text(oid).ok_or_else(|| malformed(field))?;
+        let unusable = |detail: &'static str| PkiError::CrlUnusable {
+            issuer: name_text(issuer),
+            field: field.to_owned(),
+            oid: dotted.clone(),
+            detail,
+        };
+        if oids.contains(&oid) {
+            return Err(unusable("present more than once"));
+        }
+        oids.push(oid);
+        if oid == DER_DELTA_CRL_INDICATOR {
+            return Err(unusable("marks a delta CRL, which is not a complete list"));
+        }
+        if oid == DER_ISSUING_DISTRIBUTION_POINT {
+            return Err(unusable("limits the CRL's scope, which is not processed"));
+        }
+        if critical {
+            return Err(unusable("is critical and not processed"));
+        }
     }
     Ok(())
 }
@@ -193,8 +232,7 @@ impl Crl {
                 let date = take_time(&mut e, "").map_err(|_| malformed(&at(".revocationDate")))?;
                 date.ok_or_else(|| malformed(&at(".revocationDate")))?;
                 if let Some(extensions) = e.take_if(TAG_SEQUENCE) {
-                    check_extensions(extensions, "")
-                        .map_err(|_| malformed(&at(".crlEntryExtensions")))?;
+                    check_extensions(extensions, &at(".crlEntryExtensions"), issuer)?;
                 }
                 e.finish()
                     .ok_or_else(|| malformed(&at(" (trailing elements)")))?;
@@ -207,7 +245,7 @@ impl Crl {
                 .take(TAG_SEQUENCE)
                 .ok_or_else(|| malformed("crlExtensions"))?;
             wrapper.finish().ok_or_else(|| malformed("crlExtensions"))?;
-            check_extensions(list, "crlExtensions")?;
+            check_extensions(list, "crlExtensions", issuer)?;
         }
         t.finish()
             .ok_or_else(|| malformed("tbsCertList (trailing elements)"))?;
@@ -538,8 +576,96 @@ mod tests {
                 &utc("250902070351Z"),
                 &der::seq(&[&extension(None)]),
             ])]),
-            der::explicit(0, &der::seq(&[&extension(Some(&[0xff]))])),
+            der::explicit(0, &der::seq(&[&extension(Some(&[0x00]))])),
         ]
+    }
+
+    /// An extension with `oid`, optionally critical, and an arbitrary value.
+    fn extension_with(oid: &str, critical: bool) -> Vec<u8> {
+        let value = der::octets(&der::seq(&[]));
+        if critical {
+            der::seq(&[
+                &der::oid(oid).unwrap(),
+                &der::tlv(TAG_BOOLEAN, &[0xff]),
+                &value,
+            ])
+        } else {
+            der::seq(&[&der::oid(oid).unwrap(), &value])
+        }
+    }
+
+    #[test]
+    fn extensions_that_change_the_meaning_make_the_crl_unusable() {
+        let crl_extensions = |exts: &[Vec<u8>]| {
+            let mut tbs = valid_tbs();
+            let e: Vec<&[u8]> = exts.iter().map(Vec::as_slice).collect();
+            tbs[6] = der::explicit(0, &der::seq(&e));
+            Crl::from_der(&crl_from_tbs(&tbs))
+        };
+        let entry_extensions = |exts: &[Vec<u8>]| {
+            let mut tbs = valid_tbs();
+            let e: Vec<&[u8]> = exts.iter().map(Vec::as_slice).collect();
+            let entry = der::seq(&[&der::uint(&[1]), &utc("250901000000Z"), &der::seq(&e)]);
+            tbs[5] = der::seq(&[&entry]);
+            Crl::from_der(&crl_from_tbs(&tbs))
+        };
+        let unusable = |r: Result<Crl, PkiError>, want_field: &str, want_oid: &str| match r {
+            Err(PkiError::CrlUnusable { field, oid, .. }) => {
+                assert_eq!((field.as_str(), oid.as_str()), (want_field, want_oid));
+            }
+            other => panic!("{want_field} {want_oid}: {other:?}"),
+        };
+        // Non-critical extensions that do not change the meaning are accepted (as in Intel's
+        // and AMD's CRLs: cRLNumber, authorityKeyIdentifier, reasonCode).
+        let fine = [
+            extension_with("2.5.29.20", false),
+            extension_with("2.5.29.35", false),
+        ];
+        assert!(crl_extensions(&fine).is_ok());
+        assert!(entry_extensions(&[extension_with("2.5.29.21", false)]).is_ok());
+        // Critical: CRL level (even a known-harmless OID) and entry level (certificateIssuer).
+        unusable(
+            crl_extensions(&[extension_with("2.5.29.20", true)]),
+            "crlExtensions",
+            "2.5.29.20",
+        );
+        unusable(
+            crl_extensions(&[fine[0].clone(), extension_with("1.2.3.4", true)]),
+            "crlExtensions",
+            "1.2.3.4",
+        );
+        unusable(
+            entry_extensions(&[extension_with("2.5.29.29", true)]),
+            "revokedCertificates[0].crlEntryExtensions",
+            "2.5.29.29",
+        );
+        // Delta CRLs and scoped CRLs, critical or not.
+        for critical in [false, true] {
+            unusable(
+                crl_extensions(&[extension_with("2.5.29.27", critical)]),
+                "crlExtensions",
+                "2.5.29.27",
+            );
+            unusable(
+                crl_extensions(&[extension_with("2.5.29.28", critical)]),
+                "crlExtensions",
+                "2.5.29.28",
+            );
+        }
+        // Duplicates, and the bound on the count.
+        unusable(
+            crl_extensions(&[fine[0].clone(), fine[1].clone(), fine[0].clone()]),
+            "crlExtensions",
+            "2.5.29.20",
+        );
+        let many: Vec<Vec<u8>> = (0..=MAX_EXTENSIONS)
+            .map(|i| extension_with(&format!("1.2.3.{i}"), false))
+            .collect();
+        assert!(crl_extensions(&many[..MAX_EXTENSIONS]).is_ok());
+        assert!(matches!(
+            crl_extensions(&many),
+            Err(PkiError::TooLarge { .. })
+        ));
     }
 
     #[test]

@@ -100,6 +100,16 @@ pub enum PkiError {
         /// basicConstraints or keyUsage.
         detail: &'static str,
     },
+    /// A certificate on a path carries a critical extension this verifier does not process
+    /// (RFC 5280 4.2: such a certificate must be rejected). Only basicConstraints and keyUsage
+    /// are processed.
+    #[error("{subject}: critical extension {oid} is not processed, so the certificate is not used")]
+    UnhandledCriticalExtension {
+        /// The certificate's subject.
+        subject: String,
+        /// The extension's OID, dotted.
+        oid: String,
+    },
     /// No chain from the certificate to a trust anchor could be built.
     #[error("{subject}: no chain to a trusted root (issuer {issuer})")]
     UnknownIssuer {
@@ -130,6 +140,20 @@ pub enum PkiError {
     CrlNoNextUpdate {
         /// The CRL issuer.
         issuer: String,
+    },
+    /// A CRL carries an extension that would change what it means and is not processed (a
+    /// critical one, a delta-CRL indicator, an issuing distribution point) or one extension
+    /// twice: the CRL is not used (RFC 5280 5.2, 5.3).
+    #[error("CRL of {issuer}: {field}: extension {oid} {detail}, so the CRL is not used")]
+    CrlUnusable {
+        /// The CRL issuer.
+        issuer: String,
+        /// `crlExtensions` or `revokedCertificates[i].crlEntryExtensions`.
+        field: String,
+        /// The extension's OID, dotted.
+        oid: String,
+        /// Why it makes the CRL unusable.
+        detail: &'static str,
     },
     /// A CRL did not verify under the key of the certificate named as its issuer.
     #[error("CRL of {issuer}: signature does not verify under the issuer's key")]

@@ -54,9 +54,8 @@ pub(crate) fn decode_all(
                 actual: out.len() + 1,
             });
         }
-        // Byte-wise: base64 is ASCII, and any other byte (a multi-byte UTF-8 character included)
-        // is kept so the decoder rejects it.
-        // Line by line (a copy per line, not per byte).
+        // ASCII whitespace is dropped a run at a time (a copy per line, not per byte); any other
+        // byte, a multi-byte UTF-8 character included, is kept so the decoder rejects it.
         let mut b64 = Vec::with_capacity(body.len());
         for piece in body.as_bytes().split(u8::is_ascii_whitespace) {
             b64.extend_from_slice(piece);
