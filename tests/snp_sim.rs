@@ -509,3 +509,72 @@ fn truncated_and_over_long_reports_are_rejected() {
     assert!(AttestationReport::from_bytes(&long).is_err());
     assert!(AttestationReport::from_bytes(&[]).is_err());
 }
+
+#[test]
+fn a_vek_never_issues_certificates() {
+    // Whoever extracts one VCEK's key can sign a VEK-shaped certificate claiming any TCB; the
+    // real VCEK is no CA (no basicConstraints) and the ASK allows no intermediate below it.
+    let vek = genoa_vcek();
+    let mut spec = VekSpec::vcek(Product::Genoa);
+    spec.tcb.snp = 0xFF;
+    let forged = genoa().dangerous_issue_vek_under_vek(&spec, vek).unwrap();
+    let verifier = Verifier::new(genoa().dangerous_trust_anchors());
+    // The genuine VCEK's chain verifies alone.
+    verifier
+        .verify_chain(&[vek.certificate().clone()], &[], AT, None)
+        .unwrap();
+    for certs in [
+        vec![forged.certificate().clone(), vek.certificate().clone()],
+        vec![
+            forged.certificate().clone(),
+            vek.certificate().clone(),
+            genoa().ask().clone(),
+            genoa().ark().clone(),
+        ],
+    ] {
+        let err = verifier.verify_chain(&certs, &[], AT, None).unwrap_err();
+        assert_eq!(err.check(), "vek_chain", "{err}");
+        let report = forged.sign(genoa().report_template(&forged)).unwrap();
+        let err = verifier.verify(&report, &certs, &[], AT, None).unwrap_err();
+        assert_eq!(err.check(), "vek_chain", "{err}");
+    }
+}
+
+#[test]
+fn a_vek_must_be_usable_for_signatures_and_carry_no_unprocessed_critical_extension() {
+    let verifier = Verifier::new(genoa().dangerous_trust_anchors());
+    let key_usage = |first: u8| {
+        (
+            String::from("2.5.29.15"),
+            true,
+            vec![0x03, 0x02, 0x01, first],
+        )
+    };
+    for (extra, rejects) in [
+        (vec![key_usage(0x80)], false),
+        (vec![key_usage(0x04)], true),
+        (
+            vec![(
+                String::from("1.3.6.1.4.1.3704.1.99"),
+                true,
+                vec![0x05, 0x00],
+            )],
+            true,
+        ),
+    ] {
+        let mut spec = VekSpec::vcek(Product::Genoa);
+        spec.extra_extensions = extra.clone();
+        let vek = genoa().issue_vek(&spec).unwrap();
+        let report = vek.sign(genoa().report_template(&vek)).unwrap();
+        let certs = [vek.certificate().clone()];
+        let verified = verifier.verify(&report, &certs, &[], AT, None);
+        let chain = verifier.verify_chain(&certs, &[], AT, None);
+        if rejects {
+            assert_eq!(verified.unwrap_err().check(), "vek_chain", "{extra:?}");
+            assert_eq!(chain.unwrap_err().check(), "vek_chain", "{extra:?}");
+        } else {
+            verified.unwrap();
+            chain.unwrap();
+        }
+    }
+}

@@ -20,8 +20,8 @@ use tessera::tdx::collateral::{Collateral, TcbInfoId, TcbStatus};
 use tessera::tdx::pck::{PckError, PckExtensions, PckTcb, SgxType};
 use tessera::tdx::sim::{
     CollateralSpec, IsvLevelSpec, PlatformSpec, QuoteSpec, SIM_ISSUE_DATE, SIM_NEXT_UPDATE,
-    SIM_NOT_AFTER, SIM_PCK_CA_SERIAL, SIM_TCB_SIGNING_SERIAL, SIM_VERIFY_AT, SimBody, SimPck,
-    SimPcs,
+    SIM_NOT_AFTER, SIM_PCK_CA_SERIAL, SIM_TCB_SIGNING_SERIAL, SIM_VERIFY_AT, SimBody,
+    SimConstraints, SimPck, SimPcs,
 };
 use tessera::tdx::tcb::TcbError;
 use tessera::tdx::{TdxError, TrustAnchors, Verification, Verified, Verifier, VerifyOptions};
@@ -872,6 +872,112 @@ fn a_pck_certificate_without_valid_sgx_extensions_is_rejected() {
             other => panic!("{other:?}"),
         }
     }
+}
+
+#[test]
+fn pck_and_signer_certificates_are_held_to_their_constraints() {
+    let case = Case::td10();
+    let collateral = case.collateral();
+    let platform = PlatformSpec::default();
+    let pck_with = |key_usage: u8, extra: Vec<(String, bool, Vec<u8>)>| {
+        let sgx = pck()
+            .certificate()
+            .extension(tessera::tdx::pck::OID_SGX_EXTENSIONS)
+            .unwrap();
+        let bad = pcs()
+            .issue_pck_with_extensions(&platform, Some(&sgx.value), key_usage, extra)
+            .unwrap();
+        verify(&pcs().quote(&bad, &case.spec).unwrap(), &collateral)
+    };
+    // The hook itself: Intel's keyUsage (digitalSignature, nonRepudiation) verifies.
+    pck_with(0xC0, vec![]).unwrap();
+    // A PCK whose keyUsage does not allow digitalSignature signs no QE report.
+    let err = rejected(pck_with(0x04, vec![]), "pck_chain");
+    assert!(
+        matches!(
+            &err,
+            TdxError::Pki {
+                source: PkiError::NotForSigning { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    // A critical extension that is not processed refuses the PCK certificate.
+    let err = rejected(
+        pck_with(
+            0xC0,
+            vec![(String::from("2.5.29.30"), true, vec![0x30, 0x00])],
+        ),
+        "pck_chain",
+    );
+    assert!(
+        matches!(
+            &err,
+            TdxError::Pki {
+                source: PkiError::UnhandledCriticalExtension { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    // A root whose pathLenConstraint is 0 may not have issued the PCK CA.
+    let strict_root = SimPcs::with_constraints(SimConstraints {
+        root_path_len: Some(0),
+        ..SimConstraints::default()
+    })
+    .unwrap();
+    let pck = strict_root.issue_pck(&platform).unwrap();
+    let quote = strict_root.quote(&pck, &case.spec).unwrap();
+    let coll = strict_root.collateral(&case.coll).unwrap();
+    let err = rejected(
+        Verifier::new(strict_root.dangerous_trust_anchors()).verify(
+            &quote,
+            &coll,
+            AT,
+            &VerifyOptions::default(),
+        ),
+        "pck_chain",
+    );
+    assert!(
+        matches!(
+            &err,
+            TdxError::Pki {
+                source: PkiError::NotCa {
+                    detail: "pathLenConstraint exceeded",
+                    ..
+                },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+
+    // A TCB Signing certificate whose keyUsage does not allow digitalSignature signs no
+    // collateral.
+    let keycertsign_signer = SimPcs::with_constraints(SimConstraints {
+        tcb_signer_key_usage: 0x04,
+        ..SimConstraints::default()
+    })
+    .unwrap();
+    let pck = keycertsign_signer.issue_pck(&platform).unwrap();
+    let quote = keycertsign_signer.quote(&pck, &case.spec).unwrap();
+    let coll = keycertsign_signer.collateral(&case.coll).unwrap();
+    let err = Verifier::new(keycertsign_signer.dangerous_trust_anchors())
+        .verify(&quote, &coll, AT, &VerifyOptions::default())
+        .unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            TdxError::Pki {
+                source: PkiError::NotForSigning { .. },
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert!(err.check().ends_with("_chain"), "{}", err.check());
 }
 
 #[test]

@@ -335,8 +335,8 @@ struct CertificateInner {
     signature: Box<[u8]>,
     public_key: PublicKey,
     extensions: Vec<Extension>,
-    ca: Option<bool>,
-    key_cert_sign: Option<bool>,
+    basic_constraints: Option<BasicConstraints>,
+    key_usage: Option<KeyUsage>,
     /// The public key, parsed once when this certificate is first used as an issuer.
     issuer_key: IssuerKey,
     /// SHA-256 of `der`, computed when first asked for.
@@ -383,8 +383,30 @@ fn malformed(field: &str) -> PkiError {
 /// What a certificate's extensions say that verification uses.
 struct ReadExtensions {
     list: Vec<Extension>,
-    ca: Option<bool>,
-    key_cert_sign: Option<bool>,
+    basic_constraints: Option<BasicConstraints>,
+    key_usage: Option<KeyUsage>,
+}
+
+/// `BasicConstraints`: cA and pathLenConstraint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct BasicConstraints {
+    ca: bool,
+    path_len: Option<u32>,
+}
+
+/// `KeyUsage`: bits 0 (digitalSignature) to 8 (decipherOnly), bit 0 the most significant of
+/// the first byte.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct KeyUsage(u16);
+
+impl KeyUsage {
+    const DIGITAL_SIGNATURE: u16 = 1 << 15;
+    const KEY_CERT_SIGN: u16 = 1 << (15 - 5);
+    const CRL_SIGN: u16 = 1 << (15 - 6);
+
+    fn has(self, bit: u16) -> bool {
+        self.0 & bit != 0
+    }
 }
 
 /// At most this many extensions in one certificate, CRL or CRL entry (real ones have fewer
@@ -397,8 +419,8 @@ pub(crate) const MAX_EXTENSIONS: usize = 64;
 fn read_extensions(contents: &[u8]) -> Result<ReadExtensions, PkiError> {
     let mut out = ReadExtensions {
         list: Vec::new(),
-        ca: None,
-        key_cert_sign: None,
+        basic_constraints: None,
+        key_usage: None,
     };
     let mut oids: Vec<&[u8]> = Vec::new();
     let mut list = Reader::new(contents);
@@ -434,16 +456,16 @@ fn read_extensions(contents: &[u8]) -> Result<ReadExtensions, PkiError> {
         }
         oids.push(oid);
         if oid == DER_BASIC_CONSTRAINTS {
-            out.ca = Some(basic_constraints_ca(value).ok_or_else(|| PkiError::Der {
-                what: "basicConstraints",
-                detail: String::from("malformed"),
-            })?);
-        } else if oid == DER_KEY_USAGE {
-            out.key_cert_sign =
-                Some(key_usage_key_cert_sign(value).ok_or_else(|| PkiError::Der {
-                    what: "keyUsage",
+            out.basic_constraints =
+                Some(basic_constraints(value).ok_or_else(|| PkiError::Der {
+                    what: "basicConstraints",
                     detail: String::from("malformed"),
                 })?);
+        } else if oid == DER_KEY_USAGE {
+            out.key_usage = Some(key_usage(value).ok_or_else(|| PkiError::Der {
+                what: "keyUsage",
+                detail: String::from("malformed"),
+            })?);
         }
         out.list.push(Extension {
             oid: dotted,
@@ -455,7 +477,7 @@ fn read_extensions(contents: &[u8]) -> Result<ReadExtensions, PkiError> {
 }
 
 /// `BasicConstraints ::= SEQUENCE { cA BOOLEAN DEFAULT FALSE, pathLenConstraint INTEGER OPTIONAL }`.
-fn basic_constraints_ca(value: &[u8]) -> Option<bool> {
+fn basic_constraints(value: &[u8]) -> Option<BasicConstraints> {
     let mut outer = Reader::new(value);
     let mut bc = Reader::new(outer.take(TAG_SEQUENCE)?);
     outer.finish()?;
@@ -465,19 +487,25 @@ fn basic_constraints_ca(value: &[u8]) -> Option<bool> {
         Some([0x00]) => false,
         Some(_) => return None,
     };
-    if let Some(path_len) = bc.take_if(TAG_INTEGER) {
-        // A non-negative INTEGER that fits 32 bits.
-        let (&first, _) = path_len.split_first()?;
-        if first & 0x80 != 0 || path_len.len() > 5 || (path_len.len() == 5 && first != 0) {
-            return None;
+    let path_len = match bc.take_if(TAG_INTEGER) {
+        None => None,
+        // A non-negative INTEGER, minimally encoded, that fits 32 bits.
+        Some(int) => {
+            let (&first, rest) = int.split_first()?;
+            let padded = first == 0 && rest.first().is_some_and(|b| b & 0x80 == 0);
+            if first & 0x80 != 0 || padded || int.len() > 5 || (int.len() == 5 && first != 0) {
+                return None;
+            }
+            let value = int.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+            Some(u32::try_from(value).ok()?)
         }
-    }
+    };
     bc.finish()?;
-    Some(ca)
+    Some(BasicConstraints { ca, path_len })
 }
 
-/// `KeyUsage ::= BIT STRING`: whether bit 5 (keyCertSign) is set.
-fn key_usage_key_cert_sign(value: &[u8]) -> Option<bool> {
+/// `KeyUsage ::= BIT STRING` (bits 0 to 8; later ones are not defined and ignored).
+fn key_usage(value: &[u8]) -> Option<KeyUsage> {
     let mut outer = Reader::new(value);
     let bits = outer.take(TAG_BIT_STRING)?;
     outer.finish()?;
@@ -487,7 +515,8 @@ fn key_usage_key_cert_sign(value: &[u8]) -> Option<bool> {
     if unused > 7 || (bytes.is_empty() && unused != 0) || last & ((1u8 << unused) - 1) != 0 {
         return None;
     }
-    Some(bytes.first().is_some_and(|b| b & 0x04 != 0))
+    let byte = |i: usize| u16::from(bytes.get(i).copied().unwrap_or(0));
+    Some(KeyUsage((byte(0) << 8) | byte(1)))
 }
 
 pub(crate) fn hex_string(bytes: &[u8]) -> String {
@@ -599,8 +628,8 @@ impl Certificate {
         let extensions = match t.take_if(TAG_EXTENSIONS) {
             None => ReadExtensions {
                 list: Vec::new(),
-                ca: None,
-                key_cert_sign: None,
+                basic_constraints: None,
+                key_usage: None,
             },
             Some(wrapper) => {
                 let mut wrapper = Reader::new(wrapper);
@@ -641,8 +670,8 @@ impl Certificate {
                 signature: signature.into(),
                 public_key,
                 extensions: extensions.list,
-                ca: extensions.ca,
-                key_cert_sign: extensions.key_cert_sign,
+                basic_constraints: extensions.basic_constraints,
+                key_usage: extensions.key_usage,
                 issuer_key: IssuerKey::default(),
                 fingerprint: OnceLock::new(),
             }),
@@ -751,12 +780,43 @@ impl Certificate {
     /// basicConstraints cA, when the extension is present.
     #[must_use]
     pub fn basic_constraints_ca(&self) -> Option<bool> {
-        self.inner.ca
+        self.inner.basic_constraints.map(|b| b.ca)
+    }
+    /// basicConstraints pathLenConstraint, when present: how many non-self-issued
+    /// intermediates may follow this certificate on a path.
+    #[must_use]
+    pub fn path_len_constraint(&self) -> Option<u32> {
+        self.inner.basic_constraints.and_then(|b| b.path_len)
     }
     /// keyUsage keyCertSign, when the extension is present.
     #[must_use]
     pub fn key_cert_sign(&self) -> Option<bool> {
-        self.inner.key_cert_sign
+        self.inner.key_usage.map(|k| k.has(KeyUsage::KEY_CERT_SIGN))
+    }
+    /// keyUsage cRLSign, when the extension is present.
+    #[must_use]
+    pub fn crl_sign(&self) -> Option<bool> {
+        self.inner.key_usage.map(|k| k.has(KeyUsage::CRL_SIGN))
+    }
+    /// keyUsage digitalSignature, when the extension is present.
+    #[must_use]
+    pub fn digital_signature(&self) -> Option<bool> {
+        self.inner
+            .key_usage
+            .map(|k| k.has(KeyUsage::DIGITAL_SIGNATURE))
+    }
+    /// Check that this certificate's key may sign data (evidence, collateral): its keyUsage,
+    /// when present, includes digitalSignature (RFC 5280 4.2.1.3).
+    ///
+    /// # Errors
+    /// [`PkiError::NotForSigning`].
+    pub fn check_signs_data(&self) -> Result<(), PkiError> {
+        if self.digital_signature() == Some(false) {
+            return Err(PkiError::NotForSigning {
+                subject: self.subject().to_owned(),
+            });
+        }
+        Ok(())
     }
     /// Whether subject and issuer names are equal (a self-issued certificate).
     #[must_use]
@@ -1227,6 +1287,37 @@ mod tests {
             Certificate::from_der(&issue(many(MAX_EXTENSIONS + 1))),
             Err(PkiError::TooLarge { .. })
         ));
+
+        // pathLenConstraint is read; it must be a minimal non-negative INTEGER within 32 bits.
+        let bc_len = |int: &[u8]| der::seq(&[&der::boolean(true), &der::tlv(TAG_INTEGER, int)]);
+        for (int, value) in [
+            (&[0u8][..], 0u32),
+            (&[0x7F], 127),
+            (&[0x00, 0x80], 128),
+            (&[0x00, 0xFF, 0xFF, 0xFF, 0xFF], u32::MAX),
+        ] {
+            let c = Certificate::from_der(&issue(vec![("2.5.29.19", true, bc_len(int))])).unwrap();
+            assert_eq!(c.path_len_constraint(), Some(value));
+        }
+        for int in [
+            &[][..],
+            &[0x00, 0x01],
+            &[0x80],
+            &[0xFF, 0x01],
+            &[0x01, 0x00, 0x00, 0x00, 0x00],
+        ] {
+            let err = Certificate::from_der(&issue(vec![("2.5.29.19", true, bc_len(int))]));
+            assert!(
+                matches!(
+                    &err,
+                    Err(PkiError::Der {
+                        what: "basicConstraints",
+                        ..
+                    })
+                ),
+                "{int:?}: {err:?}"
+            );
+        }
 
         // Malformed basicConstraints/keyUsage are errors, named.
         for (extensions, what) in [

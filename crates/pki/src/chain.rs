@@ -98,11 +98,22 @@ pub fn verify_issued_by(
             issuer: child.issuer().to_owned(),
         });
     }
-    if issuer.basic_constraints_ca() == Some(false) {
-        return Err(PkiError::NotCa {
-            issuer: issuer.subject().to_owned(),
-            detail: "basicConstraints cA is false",
-        });
+    // RFC 5280 4.2.1.9: a key may verify certificate signatures only when basicConstraints
+    // asserts cA (so a leaf, e.g. a VCEK or PCK without the extension, never issues).
+    match issuer.basic_constraints_ca() {
+        Some(true) => {}
+        Some(false) => {
+            return Err(PkiError::NotCa {
+                issuer: issuer.subject().to_owned(),
+                detail: "basicConstraints cA is false",
+            });
+        }
+        None => {
+            return Err(PkiError::NotCa {
+                issuer: issuer.subject().to_owned(),
+                detail: "no basicConstraints",
+            });
+        }
     }
     if issuer.key_cert_sign() == Some(false) {
         return Err(PkiError::NotCa {
@@ -120,11 +131,33 @@ pub fn verify_issued_by(
     )
 }
 
+/// Check `issuer`'s pathLenConstraint when `below` non-self-issued intermediates stand between
+/// it and the leaf (RFC 5280 6.1.4 (l), (m)).
+///
+/// # Errors
+/// [`PkiError::NotCa`] when the constraint allows fewer.
+pub fn check_path_len(issuer: &Certificate, below: usize) -> Result<(), PkiError> {
+    match issuer.path_len_constraint() {
+        Some(max) if usize::try_from(max).is_ok_and(|max| below > max) => Err(PkiError::NotCa {
+            issuer: issuer.subject().to_owned(),
+            detail: "pathLenConstraint exceeded",
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Non-self-issued certificates of `path` after the leaf (the intermediates a next issuer
+/// would stand above).
+fn intermediates_below(path: &[&Certificate]) -> usize {
+    path.iter().skip(1).filter(|c| !c.is_self_issued()).count()
+}
+
 /// Builds a path from a leaf to one of the trust anchors through candidate intermediates.
 ///
 /// Candidates are narrowed by name and accepted only when the signature verifies, so two
 /// certificates sharing one subject (AMD's two Genoa ASKs) are told apart by key. Every
-/// certificate on the path must be valid at the given time.
+/// certificate on the path must be valid at the given time, and every issuer's
+/// pathLenConstraint must allow the intermediates below it.
 #[derive(Debug)]
 pub struct ChainBuilder<'a> {
     anchors: Vec<&'a Certificate>,
@@ -181,11 +214,15 @@ impl<'a> ChainBuilder<'a> {
         let Some(&child) = path.last() else {
             return Ok(false);
         };
+        let below = intermediates_below(path);
         for &anchor in &self.anchors {
             if anchor.subject_der() != child.issuer_der() {
                 continue;
             }
-            match verify_issued_by(child, anchor, budget).and_then(|()| anchor.check_validity(at)) {
+            let checked = check_path_len(anchor, below)
+                .and_then(|()| verify_issued_by(child, anchor, budget))
+                .and_then(|()| anchor.check_validity(at));
+            match checked {
                 Ok(()) => {
                     path.push(anchor);
                     return Ok(true);
@@ -204,8 +241,9 @@ impl<'a> ChainBuilder<'a> {
             {
                 continue;
             }
-            let checked =
-                verify_issued_by(child, cand, budget).and_then(|()| cand.check_validity(at));
+            let checked = check_path_len(cand, below)
+                .and_then(|()| verify_issued_by(child, cand, budget))
+                .and_then(|()| cand.check_validity(at));
             match checked {
                 Ok(()) => {
                     path.push(cand);
@@ -506,6 +544,168 @@ mod tests {
             ChainBuilder::new(&anchors, &ints).build(&p.leaf, t(0), &mut Budget::default()),
             Err(PkiError::UnhandledCriticalExtension { .. })
         ));
+    }
+
+    /// basicConstraints (critical) with cA and an optional pathLenConstraint.
+    fn bc(ca: bool, path_len: Option<u64>) -> (String, bool, Vec<u8>) {
+        let mut parts = vec![crate::der::boolean(ca)];
+        parts.extend(path_len.map(crate::der::uint_u64));
+        let p: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        (String::from("2.5.29.19"), true, crate::der::seq(&p))
+    }
+
+    /// keyUsage (critical) with the first byte of its bits.
+    fn ku(first: u8) -> (String, bool, Vec<u8>) {
+        (
+            String::from("2.5.29.15"),
+            true,
+            crate::der::tlv(0x03, &[0, first]),
+        )
+    }
+
+    /// A certificate `issuer` → `subject` with a fresh key and `extensions`, and that key.
+    fn issued(
+        serial: u64,
+        (issuer, issuer_key): (&str, &IssuerKey),
+        subject: &str,
+        extensions: Vec<(String, bool, Vec<u8>)>,
+    ) -> (Certificate, IssuerKey) {
+        let key = IssuerKey::generate_ec(PublicKeyKind::EcP256).unwrap();
+        let mut s = spec(serial, issuer, subject, None);
+        s.extensions = extensions;
+        let der = issue_certificate(&s, &key.spki_der().unwrap(), issuer_key).unwrap();
+        (Certificate::from_der(&der).unwrap(), key)
+    }
+
+    #[test]
+    fn an_issuer_must_assert_ca_in_basic_constraints() {
+        let p = pki();
+        // A certificate without basicConstraints (a leaf, like a VCEK) issues nothing, even
+        // with keyUsage keyCertSign.
+        for extensions in [vec![], vec![ku(0x06)]] {
+            let (int, int_key) = issued(20, ("Root", &p.root_key), "Int", extensions);
+            let (leaf, _) = issued(21, ("Int", &int_key), "Leaf", vec![]);
+            assert!(matches!(
+                verify_issued_by(&leaf, &int, &mut Budget::default()),
+                Err(PkiError::NotCa {
+                    detail: "no basicConstraints",
+                    ..
+                })
+            ));
+            let anchors = [p.root.clone()];
+            let ints = [int];
+            assert!(
+                ChainBuilder::new(&anchors, &ints)
+                    .build(&leaf, t(0), &mut Budget::default())
+                    .is_err()
+            );
+        }
+    }
+
+    #[test]
+    fn path_len_constraints_bound_the_intermediates_below() {
+        let p = pki();
+        let anchors = [p.root.clone()];
+        // Root → A (pathLen n) → B (CA) → leaf: A has one intermediate (B) below it.
+        for (path_len, ok) in [(Some(0), false), (Some(1), true), (None, true)] {
+            let (a, a_key) = issued(30, ("Root", &p.root_key), "A", vec![bc(true, path_len)]);
+            let (b, b_key) = issued(31, ("A", &a_key), "B", vec![bc(true, Some(0))]);
+            let (leaf, _) = issued(32, ("B", &b_key), "Leaf", vec![]);
+            let ints = [a.clone(), b];
+            let built =
+                ChainBuilder::new(&anchors, &ints).build(&leaf, t(0), &mut Budget::default());
+            assert_eq!(built.is_ok(), ok, "{path_len:?}: {built:?}");
+            if !ok {
+                assert!(matches!(
+                    built,
+                    Err(PkiError::NotCa {
+                        detail: "pathLenConstraint exceeded",
+                        ..
+                    })
+                ));
+            }
+            assert_eq!(a.path_len_constraint().map(u64::from), path_len);
+        }
+        // The anchor's own constraint counts too: a root with pathLen 0 issues only leaves.
+        let root_key = IssuerKey::generate_ec(PublicKeyKind::EcP256).unwrap();
+        let mut root_spec = spec(40, "R0", "R0", None);
+        root_spec.extensions = vec![bc(true, Some(0))];
+        let root = Certificate::from_der(
+            &issue_certificate(&root_spec, &root_key.spki_der().unwrap(), &root_key).unwrap(),
+        )
+        .unwrap();
+        let (int, int_key) = issued(41, ("R0", &root_key), "I", vec![bc(true, None)]);
+        let (leaf, _) = issued(42, ("I", &int_key), "Leaf", vec![]);
+        let (direct, _) = issued(43, ("R0", &root_key), "Direct", vec![]);
+        let anchors = [root];
+        let ints = [int];
+        let b = ChainBuilder::new(&anchors, &ints);
+        assert!(matches!(
+            b.build(&leaf, t(0), &mut Budget::default()),
+            Err(PkiError::NotCa {
+                detail: "pathLenConstraint exceeded",
+                ..
+            })
+        ));
+        assert_eq!(
+            b.build(&direct, t(0), &mut Budget::default())
+                .unwrap()
+                .len(),
+            2
+        );
+        // Self-issued intermediates (key rollover) are not counted.
+        let path = [&leaf, &anchors[0], &anchors[0]];
+        assert_eq!(intermediates_below(&path), 0);
+        assert!(check_path_len(&anchors[0], 0).is_ok());
+        assert!(check_path_len(&anchors[0], 1).is_err());
+    }
+
+    #[test]
+    fn crl_signers_and_data_signers_need_their_key_usage() {
+        let p = pki();
+        // An intermediate that may sign certificates but not CRLs.
+        let (int, int_key) = issued(
+            50,
+            ("Root", &p.root_key),
+            "Int",
+            vec![bc(true, None), ku(0x04)],
+        );
+        let crl_of_int = crl(&int_key, "Int", -10, Some(10), &[]);
+        assert!(matches!(
+            crl_of_int.verify_signed_by(&int, &mut Budget::default()),
+            Err(PkiError::CrlIssuerKeyUsage { .. })
+        ));
+        let (int, int_key) = issued(
+            51,
+            ("Root", &p.root_key),
+            "Int",
+            vec![bc(true, None), ku(0x06)],
+        );
+        crl(&int_key, "Int", -10, Some(10), &[])
+            .verify_signed_by(&int, &mut Budget::default())
+            .unwrap();
+        // digitalSignature: required when keyUsage is present.
+        for (extensions, ok) in [
+            (vec![], true),
+            (vec![ku(0x80)], true),
+            (vec![ku(0xC0)], true),
+            (vec![ku(0x04)], false),
+            (vec![ku(0x40)], false),
+        ] {
+            let (leaf, _) = issued(52, ("Int", &int_key), "Leaf", extensions);
+            assert_eq!(
+                leaf.check_signs_data().is_ok(),
+                ok,
+                "{:?}",
+                leaf.digital_signature()
+            );
+            if !ok {
+                assert!(matches!(
+                    leaf.check_signs_data(),
+                    Err(PkiError::NotForSigning { subject }) if subject == "CN=Leaf"
+                ));
+            }
+        }
     }
 
     #[test]

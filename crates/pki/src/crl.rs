@@ -304,10 +304,12 @@ impl Crl {
         self.inner.revoked.iter().any(|r| r.as_ref() == s)
     }
 
-    /// Check that `issuer` issued this CRL: names equal and the signature verifies under its key.
+    /// Check that `issuer` issued this CRL: names equal, its keyUsage (when present) allows
+    /// cRLSign, and the signature verifies under its key.
     ///
     /// # Errors
-    /// [`PkiError::CrlBadSignature`] (or the algorithm/budget errors).
+    /// [`PkiError::CrlBadSignature`], [`PkiError::CrlIssuerKeyUsage`] (or the algorithm/budget
+    /// errors).
     pub fn verify_signed_by(
         &self,
         issuer: &Certificate,
@@ -315,6 +317,12 @@ impl Crl {
     ) -> Result<(), PkiError> {
         if self.inner.issuer.as_ref() != issuer.subject_der() {
             return Err(PkiError::CrlBadSignature {
+                issuer: self.issuer().to_owned(),
+            });
+        }
+        // RFC 5280 4.2.1.3: a key whose keyUsage lacks cRLSign does not sign CRLs.
+        if issuer.crl_sign() == Some(false) {
+            return Err(PkiError::CrlIssuerKeyUsage {
                 issuer: self.issuer().to_owned(),
             });
         }

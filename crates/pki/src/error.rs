@@ -155,6 +155,19 @@ pub enum PkiError {
         /// Why it makes the CRL unusable.
         detail: &'static str,
     },
+    /// The certificate named as a CRL's issuer has a keyUsage without cRLSign.
+    #[error("CRL of {issuer}: the issuer's keyUsage does not allow cRLSign")]
+    CrlIssuerKeyUsage {
+        /// The CRL issuer.
+        issuer: String,
+    },
+    /// A certificate whose key signs evidence or collateral has a keyUsage without
+    /// digitalSignature.
+    #[error("{subject}: keyUsage does not allow digitalSignature, so its key signs no data")]
+    NotForSigning {
+        /// The certificate's subject.
+        subject: String,
+    },
     /// A CRL did not verify under the key of the certificate named as its issuer.
     #[error("CRL of {issuer}: signature does not verify under the issuer's key")]
     CrlBadSignature {

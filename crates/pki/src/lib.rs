@@ -20,7 +20,7 @@ pub use cert::{
     Certificate, Extension, PublicKey, PublicKeyKind, SignatureScheme, load_certificates,
     load_certificates_reusing,
 };
-pub use chain::{Budget, ChainBuilder, check_revocation, verify_issued_by};
+pub use chain::{Budget, ChainBuilder, check_path_len, check_revocation, verify_issued_by};
 pub use crl::{Crl, load_crls};
 pub use error::PkiError;
 pub use pem::encode as to_pem;

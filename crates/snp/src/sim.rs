@@ -62,6 +62,9 @@ pub struct VekSpec {
     pub not_after: UnixTime,
     /// Issue under the other intermediate (a VCEK under the ASVK...): for negative tests.
     pub wrong_issuer: bool,
+    /// Further extensions (dotted OID, critical, value), none in AMD's VEKs: for negative
+    /// tests of the path checks (a keyUsage without digitalSignature, a critical extension).
+    pub extra_extensions: Vec<(String, bool, Vec<u8>)>,
 }
 
 impl VekSpec {
@@ -84,6 +87,7 @@ impl VekSpec {
             not_before: SIM_NOT_BEFORE,
             not_after: SIM_NOT_AFTER,
             wrong_issuer: false,
+            extra_extensions: Vec::new(),
         }
     }
 
@@ -242,63 +246,26 @@ impl SimPki {
     /// # Errors
     /// Backend failures.
     pub fn issue_vek(&self, spec: &VekSpec) -> Result<SimVek, SnpError> {
-        let key = IssuerKey::generate_ec(PublicKeyKind::EcP384).map_err(sim_err)?;
-        let der_int = |v: u8| tessera_pki::der::uint(&[v]);
-        let mut extensions = vec![
-            (
-                OID_STRUCT_VERSION.to_owned(),
-                false,
-                tessera_pki::der::uint_u64(1),
-            ),
-            (OID_BL_SPL.to_owned(), false, der_int(spec.tcb.bootloader)),
-            (OID_TEE_SPL.to_owned(), false, der_int(spec.tcb.tee)),
-            (OID_SNP_SPL.to_owned(), false, der_int(spec.tcb.snp)),
-            (OID_UCODE_SPL.to_owned(), false, der_int(spec.tcb.microcode)),
-        ];
-        if let Some(name) = &spec.product_name {
-            extensions.push((
-                OID_PRODUCT_NAME.to_owned(),
-                false,
-                tessera_pki::der::ia5(name),
-            ));
-        }
-        if let Some(fmc) = spec.tcb.fmc {
-            extensions.push((OID_FMC_SPL.to_owned(), false, der_int(fmc)));
-        }
-        match spec.kind {
-            VekKind::Vcek => extensions.push((OID_HWID.to_owned(), false, spec.hwid.clone())),
-            VekKind::Vlek => {
-                extensions.push((
-                    OID_CSP_ID.to_owned(),
-                    false,
-                    tessera_pki::der::ia5(&spec.csp_id),
-                ));
-            }
-        }
         let under_ask = (spec.kind == VekKind::Vcek) != spec.wrong_issuer;
         let (issuer_cert, issuer_key) = if under_ask {
             (&self.ask, &self.ask_key)
         } else {
             (&self.asvk, &self.asvk_key)
         };
-        let cert_spec = CertificateSpec {
-            serial: vec![0],
-            issuer: issuer_cert.subject_der().to_vec(),
-            subject: amd_style_name(&format!("SEV-{}", spec.kind.name()))?,
-            not_before: spec.not_before,
-            not_after: spec.not_after,
-            ca: None,
-            extensions,
-            pss_explicit_trailer: true,
-        };
-        let der = issue_certificate(&cert_spec, &key.spki_der().map_err(sim_err)?, issuer_key)
-            .map_err(sim_err)?;
-        let cert = Certificate::from_der(&der).map_err(sim_err)?;
-        Ok(SimVek {
-            spec: spec.clone(),
-            key,
-            cert,
-        })
+        issue_vek_under(spec, issuer_cert, issuer_key)
+    }
+
+    /// A VEK-shaped certificate issued by `vek`'s own key (as whoever extracted one VCEK's key
+    /// could make): the chain check must refuse it, since a VEK is not a CA.
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub fn dangerous_issue_vek_under_vek(
+        &self,
+        spec: &VekSpec,
+        vek: &SimVek,
+    ) -> Result<SimVek, SnpError> {
+        issue_vek_under(spec, &vek.cert, &vek.key)
     }
 
     /// An ARK-signed CRL listing `revoked` (e.g. the ASK), current from `this_update` to
@@ -366,4 +333,64 @@ impl SimPki {
         r.current_mit_vector = U64::new(1);
         raw
     }
+}
+
+/// Issue a VCEK or VLEK per `spec`, signed by `issuer_key` with `issuer_cert`'s subject as issuer.
+fn issue_vek_under(
+    spec: &VekSpec,
+    issuer_cert: &Certificate,
+    issuer_key: &IssuerKey,
+) -> Result<SimVek, SnpError> {
+    let key = IssuerKey::generate_ec(PublicKeyKind::EcP384).map_err(sim_err)?;
+    let der_int = |v: u8| tessera_pki::der::uint(&[v]);
+    let mut extensions = vec![
+        (
+            OID_STRUCT_VERSION.to_owned(),
+            false,
+            tessera_pki::der::uint_u64(1),
+        ),
+        (OID_BL_SPL.to_owned(), false, der_int(spec.tcb.bootloader)),
+        (OID_TEE_SPL.to_owned(), false, der_int(spec.tcb.tee)),
+        (OID_SNP_SPL.to_owned(), false, der_int(spec.tcb.snp)),
+        (OID_UCODE_SPL.to_owned(), false, der_int(spec.tcb.microcode)),
+    ];
+    if let Some(name) = &spec.product_name {
+        extensions.push((
+            OID_PRODUCT_NAME.to_owned(),
+            false,
+            tessera_pki::der::ia5(name),
+        ));
+    }
+    if let Some(fmc) = spec.tcb.fmc {
+        extensions.push((OID_FMC_SPL.to_owned(), false, der_int(fmc)));
+    }
+    match spec.kind {
+        VekKind::Vcek => extensions.push((OID_HWID.to_owned(), false, spec.hwid.clone())),
+        VekKind::Vlek => {
+            extensions.push((
+                OID_CSP_ID.to_owned(),
+                false,
+                tessera_pki::der::ia5(&spec.csp_id),
+            ));
+        }
+    }
+    extensions.extend(spec.extra_extensions.iter().cloned());
+    let cert_spec = CertificateSpec {
+        serial: vec![0],
+        issuer: issuer_cert.subject_der().to_vec(),
+        subject: amd_style_name(&format!("SEV-{}", spec.kind.name()))?,
+        not_before: spec.not_before,
+        not_after: spec.not_after,
+        ca: None,
+        extensions,
+        pss_explicit_trailer: true,
+    };
+    let der = issue_certificate(&cert_spec, &key.spki_der().map_err(sim_err)?, issuer_key)
+        .map_err(sim_err)?;
+    let cert = Certificate::from_der(&der).map_err(sim_err)?;
+    Ok(SimVek {
+        spec: spec.clone(),
+        key,
+        cert,
+    })
 }

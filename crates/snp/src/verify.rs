@@ -510,6 +510,8 @@ impl Verifier {
                 issuer: issuer.subject().to_owned(),
             });
         }
+        // The VEK signs reports: a keyUsage, when present, must allow digitalSignature.
+        vek.check_signs_data().map_err(SnpError::pki("vek_chain"))?;
         let key = PreparedKey::new(RawSignatureScheme::EcdsaP384Sha384, vek.public_key())
             .map_err(|e| SnpError::VekKey(e.to_string()))?;
         let valid_from = path.iter().map(Certificate::not_before).max().unwrap_or(at);
@@ -590,13 +592,26 @@ impl Verifier {
         let leaf = certs.first().ok_or(SnpError::NoCertificate)?;
         let roots = self.anchors.products();
         let anchors = roots.iter().map(|r| &r.ark);
+        // AMD's shape: VEK → ASK/ASVK → ARK. A VEK-like certificate (P-384 leaf) is never a
+        // candidate intermediate, and no path is longer than three.
         let intermediates = roots
             .iter()
             .flat_map(|r| r.asks.iter().chain(r.asvks.iter()))
-            .chain(certs.iter().skip(1));
+            .chain(certs.iter().skip(1).filter(|c| !is_vek_candidate(c)));
         let path = ChainBuilder::new(anchors, intermediates)
             .build(leaf, at, &mut Budget::default())
             .map_err(SnpError::pki("vek_chain"))?;
+        if path.len() > 3 {
+            return Err(SnpError::IssuerKind {
+                vek: "certificate",
+                expected: "at most one intermediate (ASK or ASVK) under the ARK",
+                issuer: leaf.issuer().to_owned(),
+            });
+        }
+        if is_vek_candidate(leaf) {
+            leaf.check_signs_data()
+                .map_err(SnpError::pki("vek_chain"))?;
+        }
         check_revocation(&path, crls, at, &mut Budget::default())
             .map_err(SnpError::pki("revocation"))?;
         let ark = path.last().copied().ok_or(SnpError::NoCertificate)?;

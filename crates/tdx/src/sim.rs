@@ -81,6 +81,61 @@ fn cert_spec(
     })
 }
 
+/// basicConstraints (critical) as Intel writes it: cA, and a pathLenConstraint for CAs.
+fn basic_constraints(ca: bool, path_len: Option<u64>) -> (String, bool, Vec<u8>) {
+    let mut parts = vec![tessera_pki::der::boolean(ca)];
+    parts.extend(path_len.map(tessera_pki::der::uint_u64));
+    let p: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    (String::from("2.5.29.19"), true, tessera_pki::der::seq(&p))
+}
+
+/// keyUsage (critical) with the first byte of its bits: 0x06 (keyCertSign, cRLSign) for Intel's
+/// CAs, 0xC0 (digitalSignature, nonRepudiation) for the PCK and TCB Signing certificates.
+fn key_usage(first: u8) -> (String, bool, Vec<u8>) {
+    (
+        String::from("2.5.29.15"),
+        true,
+        tessera_pki::der::tlv(0x03, &[1, first]),
+    )
+}
+
+/// A certificate spec with Intel's constraints: `path_len` for a CA (`None`: a leaf).
+fn constrained_spec(
+    serial: u64,
+    issuer: &str,
+    subject: &str,
+    ca_path_len: Option<Option<u64>>,
+    usage: u8,
+) -> Result<CertificateSpec, TdxError> {
+    let mut spec = cert_spec(serial, issuer, subject, false)?;
+    spec.ca = None;
+    spec.extensions = vec![
+        basic_constraints(ca_path_len.is_some(), ca_path_len.flatten()),
+        key_usage(usage),
+    ];
+    Ok(spec)
+}
+
+/// What the simulated PKI's certificates constrain, for negative tests of those checks. The
+/// default is Intel's: root pathLenConstraint 1, the CAs 0, the TCB Signing certificate's
+/// keyUsage digitalSignature and nonRepudiation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct SimConstraints {
+    /// The root's pathLenConstraint (`None` omits it).
+    pub root_path_len: Option<u64>,
+    /// The first byte of the TCB Signing certificate's keyUsage bits.
+    pub tcb_signer_key_usage: u8,
+}
+
+impl Default for SimConstraints {
+    fn default() -> Self {
+        Self {
+            root_path_len: Some(1),
+            tcb_signer_key_usage: 0xC0,
+        }
+    }
+}
+
 fn issue(
     spec: &CertificateSpec,
     subject_key: &IssuerKey,
@@ -733,23 +788,48 @@ impl SimPcs {
     /// # Errors
     /// [`TdxError::Pki`] (`simulator`) on backend failure.
     pub fn new() -> Result<Self, TdxError> {
+        Self::with_constraints(SimConstraints::default())
+    }
+
+    /// Generate a fresh PKI whose certificates carry `constraints`.
+    ///
+    /// # Errors
+    /// [`TdxError::Pki`] (`simulator`) on backend failure.
+    pub fn with_constraints(constraints: SimConstraints) -> Result<Self, TdxError> {
+        let ca = |path_len| Some(Some(path_len));
         let root_key = p256()?;
-        let root = issue(&cert_spec(1, ROOT_CN, ROOT_CN, true)?, &root_key, &root_key)?;
+        let root = issue(
+            &constrained_spec(1, ROOT_CN, ROOT_CN, Some(constraints.root_path_len), 0x06)?,
+            &root_key,
+            &root_key,
+        )?;
         let pck_ca_key = p256()?;
         let pck_ca = issue(
-            &cert_spec(SIM_PCK_CA_SERIAL, ROOT_CN, PCK_CA_CN, true)?,
+            &constrained_spec(SIM_PCK_CA_SERIAL, ROOT_CN, PCK_CA_CN, ca(0), 0x06)?,
             &pck_ca_key,
             &root_key,
         )?;
         let processor_ca_key = p256()?;
         let processor_ca = issue(
-            &cert_spec(SIM_PROCESSOR_CA_SERIAL, ROOT_CN, PROCESSOR_CA_CN, true)?,
+            &constrained_spec(
+                SIM_PROCESSOR_CA_SERIAL,
+                ROOT_CN,
+                PROCESSOR_CA_CN,
+                ca(0),
+                0x06,
+            )?,
             &processor_ca_key,
             &root_key,
         )?;
         let tcb_key = p256()?;
         let tcb_cert = issue(
-            &cert_spec(SIM_TCB_SIGNING_SERIAL, ROOT_CN, TCB_CN, false)?,
+            &constrained_spec(
+                SIM_TCB_SIGNING_SERIAL,
+                ROOT_CN,
+                TCB_CN,
+                None,
+                constraints.tcb_signer_key_usage,
+            )?,
             &tcb_key,
             &root_key,
         )?;
@@ -808,13 +888,31 @@ impl SimPcs {
         platform: &PlatformSpec,
         sgx_extension: Option<&[u8]>,
     ) -> Result<SimPck, TdxError> {
+        self.issue_pck_with_extensions(platform, sgx_extension, 0xC0, Vec::new())
+    }
+
+    /// Issue a PCK certificate for `platform` with `sgx_extension` (as in
+    /// [`SimPcs::issue_pck_with_sgx_extension`]), keyUsage bits `key_usage` (first byte) and
+    /// `extra` extensions (dotted OID, critical, value) — for negative tests of the path checks.
+    ///
+    /// # Errors
+    /// [`TdxError::Pki`] (`simulator`) on backend failure.
+    pub fn issue_pck_with_extensions(
+        &self,
+        platform: &PlatformSpec,
+        sgx_extension: Option<&[u8]>,
+        key_usage: u8,
+        extra: Vec<(String, bool, Vec<u8>)>,
+    ) -> Result<SimPck, TdxError> {
         let key = p256()?;
-        let mut spec = cert_spec(
+        let mut spec = constrained_spec(
             platform.serial,
             PCK_CA_CN,
             "Tessera Sim SGX PCK Certificate",
-            false,
+            None,
+            key_usage,
         )?;
+        spec.extensions.extend(extra);
         if let Some(ext) = sgx_extension {
             spec.extensions.push((
                 String::from(crate::pck::OID_SGX_EXTENSIONS),

@@ -541,6 +541,9 @@ impl Verifier {
             .issuer_under_root(leaf, rest, at, budget)
             .map_err(TdxError::pki("pck_chain"))?;
         let path = [leaf, ca, root];
+        // The PCK key signs the QE report.
+        leaf.check_signs_data()
+            .map_err(TdxError::pki("pck_chain"))?;
         let pck = PckExtensions::from_certificate(leaf)?;
         let leaf_key = PreparedKey::new(RawSignatureScheme::EcdsaP256Sha256, leaf.public_key())
             .map_err(|e| TdxError::PckChain(format!("PCK key: {e}")))?;
@@ -631,6 +634,7 @@ impl Verifier {
                 });
             }
             self.root_issued(signer, at, budget)
+                .and_then(|()| signer.check_signs_data())
                 .map_err(TdxError::pki(chain_check))?;
             let path = [signer, root];
             windows.push(Window {
@@ -748,7 +752,9 @@ impl Verifier {
             .iter()
             .filter(|c| c.subject_der() == leaf.issuer_der() && c.der() != root.der())
         {
+            // The root stands above one intermediate (the CA): its pathLenConstraint must allow it.
             let checked = tessera_pki::verify_issued_by(leaf, ca, budget)
+                .and_then(|()| tessera_pki::check_path_len(root, 1))
                 .and_then(|()| self.root_issued(ca, at, budget));
             match checked {
                 Ok(()) => return Ok(ca),
