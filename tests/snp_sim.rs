@@ -543,13 +543,7 @@ fn a_vek_never_issues_certificates() {
 #[test]
 fn a_vek_must_be_usable_for_signatures_and_carry_no_unprocessed_critical_extension() {
     let verifier = Verifier::new(genoa().dangerous_trust_anchors());
-    let key_usage = |first: u8| {
-        (
-            String::from("2.5.29.15"),
-            true,
-            vec![0x03, 0x02, 0x01, first],
-        )
-    };
+    let key_usage = tessera::pki::builder::key_usage_extension;
     for (extra, rejects) in [
         (vec![key_usage(0x80)], false),
         (vec![key_usage(0x04)], true),

@@ -922,22 +922,27 @@ fn pck_and_signer_certificates_are_held_to_their_constraints() {
         "{err:?}"
     );
 
-    // A root whose pathLenConstraint is 0 may not have issued the PCK CA.
-    let strict_root = SimPcs::with_constraints(SimConstraints {
-        root_path_len: Some(0),
-        ..SimConstraints::default()
-    })
-    .unwrap();
-    let pck = strict_root.issue_pck(&platform).unwrap();
-    let quote = strict_root.quote(&pck, &case.spec).unwrap();
-    let coll = strict_root.collateral(&case.coll).unwrap();
-    let err = rejected(
-        Verifier::new(strict_root.dangerous_trust_anchors()).verify(
+    // A PKI whose certificates carry other constraints: the default quote and collateral it
+    // signs, verified under its root.
+    let verify_under = |constraints: SimConstraints| {
+        let pcs = SimPcs::with_constraints(constraints).unwrap();
+        let pck = pcs.issue_pck(&platform).unwrap();
+        let quote = pcs.quote(&pck, &case.spec).unwrap();
+        let coll = pcs.collateral(&case.coll).unwrap();
+        Verifier::new(pcs.dangerous_trust_anchors()).verify(
             &quote,
             &coll,
             AT,
             &VerifyOptions::default(),
-        ),
+        )
+    };
+    verify_under(SimConstraints::default()).unwrap();
+    // A root whose pathLenConstraint is 0 may not have issued the PCK CA.
+    let err = rejected(
+        verify_under(SimConstraints {
+            root_path_len: Some(0),
+            ..SimConstraints::default()
+        }),
         "pck_chain",
     );
     assert!(
@@ -953,20 +958,13 @@ fn pck_and_signer_certificates_are_held_to_their_constraints() {
         ),
         "{err:?}"
     );
-
     // A TCB Signing certificate whose keyUsage does not allow digitalSignature signs no
     // collateral.
-    let keycertsign_signer = SimPcs::with_constraints(SimConstraints {
+    let err = verify_under(SimConstraints {
         tcb_signer_key_usage: 0x04,
         ..SimConstraints::default()
     })
-    .unwrap();
-    let pck = keycertsign_signer.issue_pck(&platform).unwrap();
-    let quote = keycertsign_signer.quote(&pck, &case.spec).unwrap();
-    let coll = keycertsign_signer.collateral(&case.coll).unwrap();
-    let err = Verifier::new(keycertsign_signer.dangerous_trust_anchors())
-        .verify(&quote, &coll, AT, &VerifyOptions::default())
-        .unwrap_err();
+    .unwrap_err();
     assert!(
         matches!(
             &err,

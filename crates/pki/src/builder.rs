@@ -234,6 +234,34 @@ pub struct CertificateSpec {
     pub pss_explicit_trailer: bool,
 }
 
+/// A critical basicConstraints for [`CertificateSpec::extensions`]: cA and, when given, a
+/// pathLenConstraint (as Intel's and AMD's CAs carry).
+#[must_use]
+pub fn basic_constraints_extension(ca: bool, path_len: Option<u64>) -> (String, bool, Vec<u8>) {
+    let mut parts = vec![der::boolean(ca)];
+    parts.extend(path_len.map(der::uint_u64));
+    let p: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+    (String::from("2.5.29.19"), true, der::seq(&p))
+}
+
+/// A critical keyUsage for [`CertificateSpec::extensions`] with bits 0 to 7 given as one byte
+/// (bit 0, digitalSignature, is 0x80; keyCertSign 0x04; cRLSign 0x02). Intel's CAs carry 0x06,
+/// its PCK and TCB Signing certificates 0xC0.
+#[must_use]
+pub fn key_usage_extension(bits: u8) -> (String, bool, Vec<u8>) {
+    // DER: the unused trailing bits are counted (at most 7; an empty usage is one zero byte).
+    let unused = if bits == 0 {
+        7
+    } else {
+        u8::try_from(bits.trailing_zeros()).unwrap_or(0)
+    };
+    (
+        String::from("2.5.29.15"),
+        true,
+        der::tlv(0x03, &[unused, bits]),
+    )
+}
+
 /// Issue a certificate for the subject key `subject_spki` (DER), signed by `issuer_key`.
 ///
 /// # Errors

@@ -15,8 +15,9 @@ use x509_parser::x509::{AlgorithmIdentifier, X509Name};
 
 use crate::backend::IssuerKey;
 use crate::der::{
-    self, Reader, TAG_BIT_STRING, TAG_BOOLEAN, TAG_GENERALIZED_TIME, TAG_INTEGER, TAG_OCTET_STRING,
-    TAG_OID, TAG_SEQUENCE, TAG_UTC_TIME, check_name, whole_bytes, x509_time,
+    self, ExtensionsError, MAX_EXTENSIONS, RawExtension, Reader, SignedPart, TAG_BIT_STRING,
+    TAG_BOOLEAN, TAG_GENERALIZED_TIME, TAG_INTEGER, TAG_OID, TAG_SEQUENCE, TAG_UTC_TIME,
+    check_name, whole_bytes, x509_time,
 };
 use crate::{MAX_INPUT_LEN, MAX_OBJECT_LEN, MAX_OBJECTS_PER_INPUT, PkiError, UnixTime, pem};
 
@@ -409,52 +410,34 @@ impl KeyUsage {
     }
 }
 
-/// At most this many extensions in one certificate, CRL or CRL entry (real ones have fewer
-/// than a dozen): bounds the work of the duplicate check.
-pub(crate) const MAX_EXTENSIONS: usize = 64;
-
 /// `extensions [3] EXPLICIT SEQUENCE SIZE (1..MAX) OF Extension` (the SEQUENCE's contents):
-/// each `SEQUENCE { extnID, critical BOOLEAN DEFAULT FALSE, extnValue OCTET STRING }`, kept raw,
-/// with basicConstraints and keyUsage read. No extension may appear twice (RFC 5280 4.2).
+/// each kept raw, with basicConstraints and keyUsage read. No extension may appear twice
+/// (RFC 5280 4.2).
 fn read_extensions(contents: &[u8]) -> Result<ReadExtensions, PkiError> {
+    let list = der::extensions(contents).map_err(|e| match e {
+        ExtensionsError::Malformed(i) => malformed(&format!("extensions[{i}]")),
+        ExtensionsError::TooMany => PkiError::TooLarge {
+            what: "certificate extensions",
+            limit: MAX_EXTENSIONS,
+            actual: MAX_EXTENSIONS + 1,
+        },
+        ExtensionsError::Duplicate(dotted) => PkiError::Der {
+            what: "certificate",
+            detail: format!("extension {dotted} present more than once"),
+        },
+    })?;
     let mut out = ReadExtensions {
-        list: Vec::new(),
+        list: Vec::with_capacity(list.len()),
         basic_constraints: None,
         key_usage: None,
     };
-    let mut oids: Vec<&[u8]> = Vec::new();
-    let mut list = Reader::new(contents);
-    while !list.is_empty() {
-        let field = || format!("extensions[{}]", out.list.len());
-        if out.list.len() >= MAX_EXTENSIONS {
-            return Err(PkiError::TooLarge {
-                what: "certificate extensions",
-                limit: MAX_EXTENSIONS,
-                actual: out.list.len() + 1,
-            });
-        }
-        let mut e = Reader::new(list.take(TAG_SEQUENCE).ok_or_else(|| malformed(&field()))?);
-        let read = (|| {
-            let oid = e.take(TAG_OID)?;
-            let critical = match e.take_if(TAG_BOOLEAN) {
-                None => false,
-                // Any non-zero byte is true, as BER (and the parser used before) reads it.
-                Some([b]) => *b != 0,
-                Some(_) => return None,
-            };
-            let value = e.take(TAG_OCTET_STRING)?;
-            e.finish()?;
-            Some((oid, critical, value))
-        })();
-        let (oid, critical, value) = read.ok_or_else(|| malformed(&field()))?;
-        let dotted = der::oid_text(oid).ok_or_else(|| malformed(&field()))?;
-        if oids.contains(&oid) {
-            return Err(PkiError::Der {
-                what: "certificate",
-                detail: format!("extension {dotted} present more than once"),
-            });
-        }
-        oids.push(oid);
+    for RawExtension {
+        oid,
+        dotted,
+        critical,
+        value,
+    } in list
+    {
         if oid == DER_BASIC_CONSTRAINTS {
             out.basic_constraints =
                 Some(basic_constraints(value).ok_or_else(|| PkiError::Der {
@@ -570,19 +553,19 @@ impl Certificate {
             });
         }
         let rest = der.get(whole.len()..).unwrap_or_default();
-        let mut cert = Reader::new(cert);
-        let (tbs_contents, tbs) = cert
-            .take_whole(TAG_SEQUENCE)
-            .ok_or_else(|| malformed("tbsCertificate"))?;
-        let (_, outer_alg) = cert
-            .take_whole(TAG_SEQUENCE)
-            .ok_or_else(|| malformed("signatureAlgorithm"))?;
-        let signature = cert
-            .take(TAG_BIT_STRING)
-            .and_then(whole_bytes)
-            .ok_or_else(|| malformed("signatureValue"))?;
-        cert.finish()
-            .ok_or_else(|| malformed("Certificate (trailing elements)"))?;
+        let der::Signed {
+            tbs_contents,
+            tbs,
+            algorithm: outer_alg,
+            signature,
+        } = der::signed(cert).map_err(|part| {
+            malformed(match part {
+                SignedPart::Tbs => "tbsCertificate",
+                SignedPart::Algorithm => "signatureAlgorithm",
+                SignedPart::Signature => "signatureValue",
+                SignedPart::Trailing => "Certificate (trailing elements)",
+            })
+        })?;
 
         let mut t = Reader::new(tbs_contents);
         if let Some(version) = t.take_if(TAG_VERSION) {
@@ -935,7 +918,7 @@ mod tests {
     use crate::builder::{CertificateSpec, IssuerKey, issue_certificate, name};
     use proptest::prelude::*;
     use std::collections::BTreeSet;
-    use std::path::{Path, PathBuf};
+    use std::path::Path;
     use x509_parser::prelude::X509Certificate;
 
     /// What a certificate parse yields, for comparing two parsers.
@@ -1062,19 +1045,6 @@ mod tests {
         })
     }
 
-    fn vectors_dir() -> Option<PathBuf> {
-        let dir = std::env::var_os("TESSERA_VECTORS").map_or_else(
-            || {
-                PathBuf::from(concat!(
-                    env!("CARGO_MANIFEST_DIR"),
-                    "/../../../shared/vectors"
-                ))
-            },
-            PathBuf::from,
-        );
-        dir.is_dir().then_some(dir)
-    }
-
     /// PEM certificate blocks anywhere in `bytes` (also inside quotes and JSON strings).
     fn pem_blocks(bytes: &[u8], out: &mut BTreeSet<Vec<u8>>) {
         const BEGIN: &str = "-----BEGIN CERTIFICATE-----";
@@ -1119,7 +1089,7 @@ mod tests {
         static CERTS: OnceLock<Vec<Vec<u8>>> = OnceLock::new();
         CERTS.get_or_init(|| {
             let mut out = BTreeSet::new();
-            if let Some(dir) = vectors_dir() {
+            if let Some(dir) = crate::tests::vectors_dir() {
                 collect(&dir, &mut out);
             }
             out.into_iter().collect()
@@ -1167,7 +1137,7 @@ mod tests {
                 ),
             }
         }
-        if vectors_dir().is_some() {
+        if crate::tests::vectors_dir().is_some() {
             assert!(
                 parsed >= 20,
                 "only {parsed} of {} certificates parsed",

@@ -546,22 +546,7 @@ mod tests {
         ));
     }
 
-    /// basicConstraints (critical) with cA and an optional pathLenConstraint.
-    fn bc(ca: bool, path_len: Option<u64>) -> (String, bool, Vec<u8>) {
-        let mut parts = vec![crate::der::boolean(ca)];
-        parts.extend(path_len.map(crate::der::uint_u64));
-        let p: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-        (String::from("2.5.29.19"), true, crate::der::seq(&p))
-    }
-
-    /// keyUsage (critical) with the first byte of its bits.
-    fn ku(first: u8) -> (String, bool, Vec<u8>) {
-        (
-            String::from("2.5.29.15"),
-            true,
-            crate::der::tlv(0x03, &[0, first]),
-        )
-    }
+    use crate::builder::{basic_constraints_extension as bc, key_usage_extension as ku};
 
     /// A certificate `issuer` → `subject` with a fresh key and `extensions`, and that key.
     fn issued(

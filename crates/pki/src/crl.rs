@@ -7,10 +7,10 @@
 
 use std::sync::{Arc, OnceLock};
 
-use crate::cert::{Certificate, MAX_EXTENSIONS, SignatureScheme, name_text};
+use crate::cert::{Certificate, SignatureScheme, name_text};
 use crate::der::{
-    self, Reader, TAG_BIT_STRING, TAG_BOOLEAN, TAG_GENERALIZED_TIME, TAG_INTEGER, TAG_OCTET_STRING,
-    TAG_OID, TAG_SEQUENCE, TAG_UTC_TIME, check_name, whole_bytes, x509_time,
+    self, ExtensionsError, MAX_EXTENSIONS, Reader, SignedPart, TAG_GENERALIZED_TIME, TAG_INTEGER,
+    TAG_SEQUENCE, TAG_UTC_TIME, check_name, x509_time,
 };
 use crate::{
     Budget, MAX_INPUT_LEN, MAX_OBJECT_LEN, MAX_OBJECTS_PER_INPUT, PkiError, UnixTime, chain, pem,
@@ -77,49 +77,36 @@ const DER_DELTA_CRL_INDICATOR: &[u8] = &[0x55, 0x1D, 0x1B];
 /// marked critical, and (critical or not) a delta-CRL indicator or an issuing distribution point,
 /// since reading a delta or a partial CRL as complete would miss revocations.
 fn check_extensions(contents: &[u8], field: &str, issuer: &[u8]) -> Result<(), PkiError> {
-    let mut list = Reader::new(contents);
-    let mut oids: Vec<&[u8]> = Vec::new();
-    while !list.is_empty() {
-        if oids.len() >= MAX_EXTENSIONS {
-            return Err(PkiError::TooLarge {
-                what: "CRL extensions",
-                limit: MAX_EXTENSIONS,
-                actual: oids.len() + 1,
-            });
+    let unusable = |dotted: String, detail: &'static str| PkiError::CrlUnusable {
+        issuer: name_text(issuer),
+        field: field.to_owned(),
+        oid: dotted,
+        detail,
+    };
+    let list = der::extensions(contents).map_err(|e| match e {
+        ExtensionsError::Malformed(_) => malformed(field),
+        ExtensionsError::TooMany => PkiError::TooLarge {
+            what: "CRL extensions",
+            limit: MAX_EXTENSIONS,
+            actual: MAX_EXTENSIONS + 1,
+        },
+        ExtensionsError::Duplicate(dotted) => unusable(dotted, "present more than once"),
+    })?;
+    for ext in list {
+        if ext.oid == DER_DELTA_CRL_INDICATOR {
+            return Err(unusable(
+                ext.dotted,
+                "marks a delta CRL, which is not a complete list",
+            ));
         }
-        let ext = list.take(TAG_SEQUENCE).ok_or_else(|| malformed(field))?;
-        let mut e = Reader::new(ext);
-        let read = (|| {
-            let oid = e.take(TAG_OID).filter(|oid| !oid.is_empty())?;
-            let critical = match e.take_if(TAG_BOOLEAN) {
-                None => false,
-                Some([b]) => *b != 0,
-                Some(_) => return None,
-            };
-            e.take(TAG_OCTET_STRING)?;
-            e.finish()?;
-            Some((oid, critical))
-        })();
-        let (oid, critical) = read.ok_or_else(|| malformed(field))?;
-        let dotted = der::oid_text(oid).ok_or_else(|| malformed(field))?;
-        let unusable = |detail: &'static str| PkiError::CrlUnusable {
-            issuer: name_text(issuer),
-            field: field.to_owned(),
-            oid: dotted.clone(),
-            detail,
-        };
-        if oids.contains(&oid) {
-            return Err(unusable("present more than once"));
+        if ext.oid == DER_ISSUING_DISTRIBUTION_POINT {
+            return Err(unusable(
+                ext.dotted,
+                "limits the CRL's scope, which is not processed",
+            ));
         }
-        oids.push(oid);
-        if oid == DER_DELTA_CRL_INDICATOR {
-            return Err(unusable("marks a delta CRL, which is not a complete list"));
-        }
-        if oid == DER_ISSUING_DISTRIBUTION_POINT {
-            return Err(unusable("limits the CRL's scope, which is not processed"));
-        }
-        if critical {
-            return Err(unusable("is critical and not processed"));
+        if ext.critical {
+            return Err(unusable(ext.dotted, "is critical and not processed"));
         }
     }
     Ok(())
@@ -172,19 +159,19 @@ impl Crl {
                 detail: String::from("trailing bytes after the CertificateList"),
             });
         }
-        let mut list = Reader::new(list);
-        let (tbs_contents, tbs) = list
-            .take_whole(TAG_SEQUENCE)
-            .ok_or_else(|| malformed("tbsCertList"))?;
-        let (_, outer_alg) = list
-            .take_whole(TAG_SEQUENCE)
-            .ok_or_else(|| malformed("signatureAlgorithm"))?;
-        let signature = list
-            .take(TAG_BIT_STRING)
-            .and_then(whole_bytes)
-            .ok_or_else(|| malformed("signatureValue"))?;
-        list.finish()
-            .ok_or_else(|| malformed("CertificateList (trailing elements)"))?;
+        let der::Signed {
+            tbs_contents,
+            tbs,
+            algorithm: outer_alg,
+            signature,
+        } = der::signed(list).map_err(|part| {
+            malformed(match part {
+                SignedPart::Tbs => "tbsCertList",
+                SignedPart::Algorithm => "signatureAlgorithm",
+                SignedPart::Signature => "signatureValue",
+                SignedPart::Trailing => "CertificateList (trailing elements)",
+            })
+        })?;
 
         let mut t = Reader::new(tbs_contents);
         if let Some(version) = t.take_if(TAG_INTEGER)
@@ -415,7 +402,7 @@ mod tests {
     use super::*;
     use crate::PublicKeyKind;
     use crate::builder::{IssuerKey, name};
-    use crate::der;
+    use crate::der::{self, TAG_BIT_STRING, TAG_BOOLEAN};
     use proptest::prelude::*;
     use std::path::{Path, PathBuf};
     use x509_parser::prelude::FromDer;
@@ -474,19 +461,6 @@ mod tests {
         ))
     }
 
-    fn vectors_dir() -> Option<PathBuf> {
-        let dir = std::env::var_os("TESSERA_VECTORS").map_or_else(
-            || {
-                PathBuf::from(concat!(
-                    env!("CARGO_MANIFEST_DIR"),
-                    "/../../../shared/vectors"
-                ))
-            },
-            PathBuf::from,
-        );
-        dir.is_dir().then_some(dir)
-    }
-
     fn collect_crls(dir: &Path, out: &mut Vec<(String, Vec<u8>)>) {
         let Ok(entries) = std::fs::read_dir(dir) else {
             return;
@@ -519,7 +493,7 @@ mod tests {
         static CRLS: std::sync::OnceLock<Vec<(String, Vec<u8>)>> = std::sync::OnceLock::new();
         CRLS.get_or_init(|| {
             let mut out = Vec::new();
-            if let Some(dir) = vectors_dir() {
+            if let Some(dir) = crate::tests::vectors_dir() {
                 collect_crls(&dir, &mut out);
             }
             out
@@ -534,7 +508,7 @@ mod tests {
             assert_eq!(Some(fields(&ours)), reference(der), "{name}");
             assert_eq!(ours.der(), &der[..]);
         }
-        if vectors_dir().is_some() {
+        if crate::tests::vectors_dir().is_some() {
             assert!(crls.len() >= 20, "only {} CRLs found", crls.len());
             assert!(
                 crls.iter()

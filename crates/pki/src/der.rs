@@ -183,6 +183,111 @@ pub(crate) fn check_name(contents: &[u8]) -> Option<()> {
     Some(())
 }
 
+/// The parts of a signed X.509 object (a certificate or a CRL):
+/// `SEQUENCE { tbs SEQUENCE, signatureAlgorithm AlgorithmIdentifier, signatureValue BIT STRING }`.
+pub(crate) struct Signed<'a> {
+    /// The contents of the signed SEQUENCE.
+    pub(crate) tbs_contents: &'a [u8],
+    /// The signed SEQUENCE, whole: the bytes the signature covers.
+    pub(crate) tbs: &'a [u8],
+    /// The outer (unsigned) AlgorithmIdentifier, whole.
+    pub(crate) algorithm: &'a [u8],
+    /// The signature, a BIT STRING without unused bits.
+    pub(crate) signature: &'a [u8],
+}
+
+/// The element of a signed object at fault.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SignedPart {
+    Tbs,
+    Algorithm,
+    Signature,
+    /// Something after the signature.
+    Trailing,
+}
+
+/// Split the outer SEQUENCE's `contents` of a signed object into its three parts.
+pub(crate) fn signed(contents: &[u8]) -> Result<Signed<'_>, SignedPart> {
+    let mut r = Reader::new(contents);
+    let (tbs_contents, tbs) = r.take_whole(TAG_SEQUENCE).ok_or(SignedPart::Tbs)?;
+    let (_, algorithm) = r.take_whole(TAG_SEQUENCE).ok_or(SignedPart::Algorithm)?;
+    let signature = r
+        .take(TAG_BIT_STRING)
+        .and_then(whole_bytes)
+        .ok_or(SignedPart::Signature)?;
+    r.finish().ok_or(SignedPart::Trailing)?;
+    Ok(Signed {
+        tbs_contents,
+        tbs,
+        algorithm,
+        signature,
+    })
+}
+
+/// At most this many extensions in one certificate, CRL or CRL entry (real ones have fewer
+/// than a dozen): bounds the work of the duplicate check.
+pub(crate) const MAX_EXTENSIONS: usize = 64;
+
+/// One `Extension ::= SEQUENCE { extnID OBJECT IDENTIFIER, critical BOOLEAN DEFAULT FALSE,
+/// extnValue OCTET STRING }`.
+pub(crate) struct RawExtension<'a> {
+    /// The OBJECT IDENTIFIER's contents.
+    pub(crate) oid: &'a [u8],
+    /// The same, dotted.
+    pub(crate) dotted: String,
+    pub(crate) critical: bool,
+    /// The OCTET STRING's contents.
+    pub(crate) value: &'a [u8],
+}
+
+/// Why an extension list was refused.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum ExtensionsError {
+    /// The extension at this index is not well formed.
+    Malformed(usize),
+    /// More than [`MAX_EXTENSIONS`].
+    TooMany,
+    /// An extension with this (dotted) OID appears twice.
+    Duplicate(String),
+}
+
+/// `Extensions ::= SEQUENCE SIZE (1..MAX) OF Extension` (the SEQUENCE's contents), as in
+/// certificates, CRLs and CRL entries: each element well formed, at most [`MAX_EXTENSIONS`],
+/// none twice (RFC 5280 4.2, 5.2).
+pub(crate) fn extensions(contents: &[u8]) -> Result<Vec<RawExtension<'_>>, ExtensionsError> {
+    let mut list = Reader::new(contents);
+    let mut out: Vec<RawExtension<'_>> = Vec::new();
+    while !list.is_empty() {
+        if out.len() >= MAX_EXTENSIONS {
+            return Err(ExtensionsError::TooMany);
+        }
+        let read = (|| {
+            let mut e = Reader::new(list.take(TAG_SEQUENCE)?);
+            let oid = e.take(TAG_OID)?;
+            let critical = match e.take_if(TAG_BOOLEAN) {
+                None => false,
+                // Any non-zero byte is true, as BER (and x509-parser) reads it.
+                Some([b]) => *b != 0,
+                Some(_) => return None,
+            };
+            let value = e.take(TAG_OCTET_STRING)?;
+            e.finish()?;
+            Some(RawExtension {
+                oid,
+                dotted: oid_text(oid)?,
+                critical,
+                value,
+            })
+        })();
+        let ext = read.ok_or(ExtensionsError::Malformed(out.len()))?;
+        if out.iter().any(|e| e.oid == ext.oid) {
+            return Err(ExtensionsError::Duplicate(ext.dotted));
+        }
+        out.push(ext);
+    }
+    Ok(out)
+}
+
 /// The contents of a BIT STRING that has no unused bits (keys, signatures).
 pub(crate) fn whole_bytes(bit_string: &[u8]) -> Option<&[u8]> {
     match bit_string.split_first() {

@@ -100,9 +100,25 @@ pub fn fuzz_load(data: &[u8]) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    /// The shared vectors folder (`TESSERA_VECTORS`, default `../shared/vectors` beside the
+    /// repository), if it exists; the unit tests that read real certificates and CRLs skip
+    /// without it (the workspace tests fail loudly in CI instead).
+    pub(crate) fn vectors_dir() -> Option<std::path::PathBuf> {
+        let dir = std::env::var_os("TESSERA_VECTORS").map_or_else(
+            || {
+                std::path::PathBuf::from(concat!(
+                    env!("CARGO_MANIFEST_DIR"),
+                    "/../../../shared/vectors"
+                ))
+            },
+            std::path::PathBuf::from,
+        );
+        dir.is_dir().then_some(dir)
+    }
 
     #[test]
     fn from_hex_is_exact() {

@@ -9,7 +9,8 @@
 
 use serde_json::{Value, json};
 use tessera_pki::builder::{
-    CertificateSpec, CrlSpec, IssuerKey, issue_certificate, issue_crl, name,
+    CertificateSpec, CrlSpec, IssuerKey, basic_constraints_extension, issue_certificate, issue_crl,
+    key_usage_extension, name,
 };
 use tessera_pki::{Certificate, PublicKeyKind, UnixTime, sha256, to_hex, to_pem};
 
@@ -81,24 +82,6 @@ fn cert_spec(
     })
 }
 
-/// basicConstraints (critical) as Intel writes it: cA, and a pathLenConstraint for CAs.
-fn basic_constraints(ca: bool, path_len: Option<u64>) -> (String, bool, Vec<u8>) {
-    let mut parts = vec![tessera_pki::der::boolean(ca)];
-    parts.extend(path_len.map(tessera_pki::der::uint_u64));
-    let p: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
-    (String::from("2.5.29.19"), true, tessera_pki::der::seq(&p))
-}
-
-/// keyUsage (critical) with the first byte of its bits: 0x06 (keyCertSign, cRLSign) for Intel's
-/// CAs, 0xC0 (digitalSignature, nonRepudiation) for the PCK and TCB Signing certificates.
-fn key_usage(first: u8) -> (String, bool, Vec<u8>) {
-    (
-        String::from("2.5.29.15"),
-        true,
-        tessera_pki::der::tlv(0x03, &[1, first]),
-    )
-}
-
 /// A certificate spec with Intel's constraints: `path_len` for a CA (`None`: a leaf).
 fn constrained_spec(
     serial: u64,
@@ -110,8 +93,8 @@ fn constrained_spec(
     let mut spec = cert_spec(serial, issuer, subject, false)?;
     spec.ca = None;
     spec.extensions = vec![
-        basic_constraints(ca_path_len.is_some(), ca_path_len.flatten()),
-        key_usage(usage),
+        basic_constraints_extension(ca_path_len.is_some(), ca_path_len.flatten()),
+        key_usage_extension(usage),
     ];
     Ok(spec)
 }
