@@ -72,8 +72,10 @@ pub(crate) fn verify_signature(
 }
 
 /// Check that `issuer` issued `child`: neither carries a critical extension that is not
-/// processed, the names chain, the issuer may sign certificates (basicConstraints / keyUsage
-/// when present), and the signature verifies under its key.
+/// processed, the names chain, the issuer may sign certificates (basicConstraints present with
+/// cA, and keyCertSign when it has keyUsage), and the signature verifies under its key.
+/// pathLenConstraint depends on the whole path: [`ChainBuilder`] applies it, and callers with a
+/// fixed path shape use [`check_path_len`].
 ///
 /// # Errors
 /// [`PkiError::UnhandledCriticalExtension`], [`PkiError::UnknownIssuer`] for a name mismatch,
