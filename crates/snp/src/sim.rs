@@ -6,7 +6,8 @@
 //! [`SimPki::dangerous_trust_anchors`] (or the CLI's `--dangerous-test-root`).
 
 use tessera_pki::builder::{
-    CertificateSpec, CrlSpec, IssuerKey, issue_certificate, issue_crl, name,
+    CertificateSpec, CrlSpec, IssuerKey, basic_constraints_extension, issue_certificate, issue_crl,
+    key_usage_extension, name,
 };
 use tessera_pki::{Certificate, Crl, PublicKeyKind, UnixTime};
 use zerocopy::little_endian::{U32, U64};
@@ -163,16 +164,22 @@ impl SimPki {
     pub fn new(product: Product) -> Result<Self, SnpError> {
         let p = product.name();
         let ark_name = amd_style_name(&format!("ARK-{p}"))?;
-        let root_spec = |serial: u64, subject: Vec<u8>| CertificateSpec {
-            serial: serial.to_be_bytes().to_vec(),
-            issuer: ark_name.clone(),
-            subject,
-            not_before: SIM_NOT_BEFORE,
-            not_after: SIM_NOT_AFTER,
-            ca: Some(true),
-            extensions: Vec::new(),
-            pss_explicit_trailer: false,
-        };
+        // AMD's constraints: the ARK signs certificates and CRLs; an ASK or ASVK signs only
+        // VEKs (pathLenConstraint 0) and no CRLs.
+        let root_spec =
+            |serial: u64, subject: Vec<u8>, path_len: Option<u64>, usage: u8| CertificateSpec {
+                serial: serial.to_be_bytes().to_vec(),
+                issuer: ark_name.clone(),
+                subject,
+                not_before: SIM_NOT_BEFORE,
+                not_after: SIM_NOT_AFTER,
+                ca: None,
+                extensions: vec![
+                    basic_constraints_extension(true, path_len),
+                    key_usage_extension(usage),
+                ],
+                pss_explicit_trailer: false,
+            };
         let ark_key = IssuerKey::generate_rsa(2048).map_err(sim_err)?;
         let ask_key = IssuerKey::generate_rsa(2048).map_err(sim_err)?;
         let asvk_key = IssuerKey::generate_rsa(2048).map_err(sim_err)?;
@@ -183,13 +190,18 @@ impl SimPki {
                 .map_err(sim_err)?;
             Certificate::from_der(&der).map_err(sim_err)
         };
-        let ark = issue(root_spec(0x10000, ark_name.clone()), &ark_key)?;
+        let ark = issue(root_spec(0x10000, ark_name.clone(), None, 0x06), &ark_key)?;
         let ask = issue(
-            root_spec(0x10001, amd_style_name(&format!("SEV-{p}"))?),
+            root_spec(0x10001, amd_style_name(&format!("SEV-{p}"))?, Some(0), 0x04),
             &ask_key,
         )?;
         let asvk = issue(
-            root_spec(0x10101, amd_style_name(&format!("SEV-VLEK-{p}"))?),
+            root_spec(
+                0x10101,
+                amd_style_name(&format!("SEV-VLEK-{p}"))?,
+                Some(0),
+                0x04,
+            ),
             &asvk_key,
         )?;
         Ok(Self {

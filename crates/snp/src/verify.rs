@@ -593,7 +593,7 @@ impl Verifier {
         let roots = self.anchors.products();
         let anchors = roots.iter().map(|r| &r.ark);
         // AMD's shape: VEK → ASK/ASVK → ARK. A VEK-like certificate (P-384 leaf) is never a
-        // candidate intermediate, and no path is longer than three.
+        // candidate intermediate; the ASKs' pathLenConstraint 0 keeps anything else out.
         let intermediates = roots
             .iter()
             .flat_map(|r| r.asks.iter().chain(r.asvks.iter()))
@@ -601,13 +601,6 @@ impl Verifier {
         let path = ChainBuilder::new(anchors, intermediates)
             .build(leaf, at, &mut Budget::default())
             .map_err(SnpError::pki("vek_chain"))?;
-        if path.len() > 3 {
-            return Err(SnpError::IssuerKind {
-                vek: "certificate",
-                expected: "at most one intermediate (ASK or ASVK) under the ARK",
-                issuer: leaf.issuer().to_owned(),
-            });
-        }
         if is_vek_candidate(leaf) {
             leaf.check_signs_data()
                 .map_err(SnpError::pki("vek_chain"))?;
