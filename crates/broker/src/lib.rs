@@ -1,0 +1,12 @@
+//! Key broker core: the parts of Tessera's KBS 0.4.0 broker that need no HTTP.
+//!
+//! - [`jcs`]: RFC 8785 canonical JSON.
+//! - [`jwk`]: the guest's `tee-pubkey`, parsed strictly.
+//! - [`jwe`]: the released secret encrypted to that key (flattened JWE).
+//! - [`binding`]: REPORT_DATA and init-data binding checks.
+#![forbid(unsafe_code)]
+
+pub mod binding;
+pub mod jcs;
+pub mod jwe;
+pub mod jwk;
