@@ -4,9 +4,13 @@
 //! - [`jwk`]: the guest's `tee-pubkey`, parsed strictly.
 //! - [`jwe`]: the released secret encrypted to that key (flattened JWE).
 //! - [`binding`]: REPORT_DATA and init-data binding checks.
+//! - [`resource`]: resource paths and policy digests.
+//! - [`seal`]: envelope encryption of secrets at rest, KEK keyring and rotation.
 #![forbid(unsafe_code)]
 
 pub mod binding;
 pub mod jcs;
 pub mod jwe;
 pub mod jwk;
+pub mod resource;
+pub mod seal;

@@ -1,0 +1,953 @@
+//! Envelope encryption of secrets at rest: per-version data keys wrapped by a rotating KEK.
+//!
+//! Each secret version gets a fresh AES-256-GCM data key (DEK) and a random 96-bit nonce. The
+//! DEK is wrapped with AES-KW (RFC 3394) under the active key-encryption key (KEK) of a
+//! [`Keyring`]; the record names the KEK by id. The GCM AAD binds the resource path, the version
+//! and the digest of the policy sealed with the secret:
+//!
+//! ```text
+//! "tessera-seal-v1" || u32be(len(path)) || path || u64be(version) || u32be(len(digest)) || digest
+//! ```
+//!
+//! so a ciphertext copied to another path or version, or paired with another policy, does not
+//! open. The KEK id is deliberately not in the AAD: rotation re-wraps the DEK and leaves the data
+//! ciphertext untouched.
+//!
+//! KEKs live in a keyring file ([`KeyringFile`], JSON, mode 0600, created on first start).
+//! Rotation ([`KeyringFile::begin_rotation`]) adds a new active KEK while the old ones stay
+//! readable; once every record is re-wrapped ([`rewrap`]), [`KeyringFile::finish_rotation`]
+//! drops the old ones. Plaintext secrets are [`SecretValue`]s: no `Debug`, no `Clone`, zeroized
+//! on drop.
+
+use std::fs;
+use std::io::{Read as _, Write as _};
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use aws_lc_rs::key_wrap::{AES_256, AesKek, KeyWrap as _};
+use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use zeroize::{Zeroize as _, Zeroizing};
+
+use crate::resource::{PolicyDigest, ResourcePath};
+
+/// KEK and DEK length (AES-256).
+pub const KEY_LEN: usize = 32;
+/// Length of a wrapped DEK (AES-KW adds 8 bytes).
+pub const WRAPPED_KEY_LEN: usize = KEY_LEN + 8;
+/// Largest secret value sealed (1 MiB).
+pub const MAX_SECRET_LEN: usize = 1 << 20;
+/// Largest keyring file read.
+const MAX_KEYRING_FILE_LEN: u64 = 64 * 1024;
+const AAD_LABEL: &[u8] = b"tessera-seal-v1";
+
+/// A sealing, opening or keyring operation failed. Never carries key or secret bytes.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SealError {
+    /// The record names a KEK that is not in the keyring.
+    #[error("seal: KEK `{kek_id}` is not in the keyring")]
+    UnknownKek {
+        /// The KEK id the record names.
+        kek_id: String,
+    },
+    /// The wrapped data key does not unwrap under its KEK (wrong KEK or damaged record).
+    #[error(
+        "seal: the data key of {resource} version {version} does not unwrap under KEK `{kek_id}`"
+    )]
+    Unwrap {
+        /// The resource.
+        resource: String,
+        /// The version.
+        version: u64,
+        /// The KEK.
+        kek_id: String,
+    },
+    /// The ciphertext does not open under its resource path, version and policy digest: it
+    /// was moved, tampered with, or its policy was swapped.
+    #[error(
+        "seal: the ciphertext of {resource} version {version} does not open under its path, version and policy digest"
+    )]
+    Open {
+        /// The resource.
+        resource: String,
+        /// The version.
+        version: u64,
+    },
+    /// The secret is empty or longer than [`MAX_SECRET_LEN`].
+    #[error("seal: a secret must be 1..={max} bytes, got {len}")]
+    SecretSize {
+        /// Length given.
+        len: usize,
+        /// Limit.
+        max: usize,
+    },
+    /// A KEK id is not 1..=64 characters of `[A-Za-z0-9_-]`.
+    #[error("seal: KEK id is not 1..=64 characters of [A-Za-z0-9_-]")]
+    BadKekId,
+    /// The crypto library failed at the named step.
+    #[error("seal: {step} failed")]
+    Crypto {
+        /// `random`, `key wrap`, `aes-gcm`.
+        step: &'static str,
+    },
+    /// The keyring file could not be read or written.
+    #[error("seal: keyring file {path}: {kind}")]
+    KeyringIo {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        kind: std::io::ErrorKind,
+    },
+    /// The keyring file is readable or writable by group or others.
+    #[error("seal: keyring file {path} has mode {mode:o}; it must be 0600 (or 0400)")]
+    KeyringPermissions {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// The keyring file is not a valid keyring.
+    #[error("seal: keyring file {path} is malformed: {reason}")]
+    KeyringFormat {
+        /// The file.
+        path: PathBuf,
+        /// Which part is wrong.
+        reason: &'static str,
+    },
+    /// The keyring would lose the KEK it is asked to keep, or has no such KEK.
+    #[error("seal: KEK `{kek_id}` is not the active KEK")]
+    NotActive {
+        /// The KEK id.
+        kek_id: String,
+    },
+}
+
+fn crypto(step: &'static str) -> impl Fn(aws_lc_rs::error::Unspecified) -> SealError {
+    move |_| SealError::Crypto { step }
+}
+
+/// A plaintext secret value: no `Debug`, no `Clone`, zeroized on drop.
+pub struct SecretValue(Zeroizing<Vec<u8>>);
+
+impl SecretValue {
+    /// Takes ownership of secret bytes (the vector is zeroized when this is dropped).
+    #[must_use]
+    pub fn new(bytes: Vec<u8>) -> Self {
+        Self(Zeroizing::new(bytes))
+    }
+
+    /// `len` random bytes (the admin API's `generate`).
+    ///
+    /// # Errors
+    /// [`SealError::SecretSize`] for 0 or more than [`MAX_SECRET_LEN`], [`SealError::Crypto`].
+    pub fn generate(len: usize) -> Result<Self, SealError> {
+        if len == 0 || len > MAX_SECRET_LEN {
+            return Err(SealError::SecretSize {
+                len,
+                max: MAX_SECRET_LEN,
+            });
+        }
+        let mut v = Zeroizing::new(vec![0u8; len]);
+        SystemRandom::new().fill(&mut v).map_err(crypto("random"))?;
+        Ok(Self(v))
+    }
+
+    /// The secret bytes.
+    #[must_use]
+    pub fn expose(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// Length in bytes.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the value is empty.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+/// A KEK id: 1..=64 characters of `[A-Za-z0-9_-]`.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct KekId(String);
+
+impl KekId {
+    /// Checks and wraps an id.
+    ///
+    /// # Errors
+    /// [`SealError::BadKekId`].
+    pub fn new(id: &str) -> Result<Self, SealError> {
+        let ok = !id.is_empty()
+            && id.len() <= 64
+            && id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+        if ok {
+            Ok(Self(id.to_owned()))
+        } else {
+            Err(SealError::BadKekId)
+        }
+    }
+
+    /// The id as text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for KekId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A key-encryption key: an AES-256 key and its id. `Debug` shows the id only.
+pub struct Kek {
+    id: KekId,
+    key: Zeroizing<[u8; KEY_LEN]>,
+}
+
+impl std::fmt::Debug for Kek {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Kek")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Kek {
+    /// A new random KEK with a random id `kek-<16 hex>`.
+    ///
+    /// # Errors
+    /// [`SealError::Crypto`] if the system RNG fails.
+    pub fn generate() -> Result<Self, SealError> {
+        let rng = SystemRandom::new();
+        let mut key = Zeroizing::new([0u8; KEY_LEN]);
+        rng.fill(key.as_mut()).map_err(crypto("random"))?;
+        let mut idb = [0u8; 8];
+        rng.fill(&mut idb).map_err(crypto("random"))?;
+        Ok(Self {
+            id: KekId(format!("kek-{}", hex::encode(idb))),
+            key,
+        })
+    }
+
+    /// A KEK from its id and key bytes.
+    #[must_use]
+    pub fn from_bytes(id: KekId, key: [u8; KEY_LEN]) -> Self {
+        Self {
+            id,
+            key: Zeroizing::new(key),
+        }
+    }
+
+    /// The KEK's id.
+    #[must_use]
+    pub fn id(&self) -> &KekId {
+        &self.id
+    }
+
+    fn wrap(&self, dek: &[u8; KEY_LEN]) -> Result<Vec<u8>, SealError> {
+        let kek = AesKek::new(&AES_256, self.key.as_ref()).map_err(crypto("key wrap"))?;
+        let mut out = [0u8; WRAPPED_KEY_LEN];
+        let w = kek.wrap(dek, &mut out).map_err(crypto("key wrap"))?;
+        Ok(w.to_vec())
+    }
+
+    fn unwrap_dek(&self, wrapped: &[u8]) -> Option<Zeroizing<[u8; KEY_LEN]>> {
+        if wrapped.len() != WRAPPED_KEY_LEN {
+            return None;
+        }
+        let kek = AesKek::new(&AES_256, self.key.as_ref()).ok()?;
+        let mut out = Zeroizing::new([0u8; WRAPPED_KEY_LEN]);
+        let n = kek.unwrap(wrapped, out.as_mut()).ok()?.len();
+        if n != KEY_LEN {
+            return None;
+        }
+        let mut dek = Zeroizing::new([0u8; KEY_LEN]);
+        for (d, s) in dek.iter_mut().zip(out.iter()) {
+            *d = *s;
+        }
+        Some(dek)
+    }
+}
+
+/// The KEKs the broker can unwrap with, one of them active (used for new seals).
+#[derive(Debug)]
+pub struct Keyring {
+    active: KekId,
+    keks: Vec<Kek>,
+}
+
+impl Keyring {
+    /// A keyring holding one KEK, active.
+    #[must_use]
+    pub fn new(active: Kek) -> Self {
+        Self {
+            active: active.id.clone(),
+            keks: vec![active],
+        }
+    }
+
+    /// The active KEK's id.
+    #[must_use]
+    pub fn active_id(&self) -> &KekId {
+        &self.active
+    }
+
+    /// Every KEK id in the keyring.
+    #[must_use]
+    pub fn ids(&self) -> Vec<&KekId> {
+        self.keks.iter().map(|k| &k.id).collect()
+    }
+
+    /// The KEK with this id.
+    #[must_use]
+    pub fn get(&self, id: &str) -> Option<&Kek> {
+        self.keks.iter().find(|k| k.id.as_str() == id)
+    }
+
+    fn active(&self) -> Result<&Kek, SealError> {
+        self.get(self.active.as_str())
+            .ok_or_else(|| SealError::UnknownKek {
+                kek_id: self.active.0.clone(),
+            })
+    }
+}
+
+/// A sealed secret version as stored: KEK id, wrapped DEK, nonce and GCM ciphertext+tag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SealedSecret {
+    /// The KEK that wraps the DEK.
+    pub kek_id: String,
+    /// The AES-KW-wrapped DEK ([`WRAPPED_KEY_LEN`] bytes).
+    pub wrapped_key: Vec<u8>,
+    /// The GCM nonce.
+    pub nonce: [u8; 12],
+    /// The GCM ciphertext followed by the 16-byte tag.
+    pub ciphertext: Vec<u8>,
+}
+
+/// What a sealed secret is bound to (the AAD).
+#[derive(Debug, Clone, Copy)]
+pub struct SealBinding<'a> {
+    /// The resource path.
+    pub resource: &'a ResourcePath,
+    /// The version (>= 1).
+    pub version: u64,
+    /// The digest of the policy sealed with the secret.
+    pub policy_digest: &'a PolicyDigest,
+}
+
+fn aad(b: &SealBinding<'_>) -> Vec<u8> {
+    let path = b.resource.to_string();
+    let digest = b.policy_digest.as_str();
+    let mut out = Vec::with_capacity(AAD_LABEL.len() + 16 + path.len() + digest.len());
+    out.extend_from_slice(AAD_LABEL);
+    // Path segments are at most 3*128+2 bytes and digests 103: both fit in u32.
+    out.extend_from_slice(&u32::try_from(path.len()).unwrap_or(u32::MAX).to_be_bytes());
+    out.extend_from_slice(path.as_bytes());
+    out.extend_from_slice(&b.version.to_be_bytes());
+    out.extend_from_slice(
+        &u32::try_from(digest.len())
+            .unwrap_or(u32::MAX)
+            .to_be_bytes(),
+    );
+    out.extend_from_slice(digest.as_bytes());
+    out
+}
+
+/// Seals `secret` for `binding` under the keyring's active KEK.
+///
+/// # Errors
+/// [`SealError::SecretSize`] (empty or over [`MAX_SECRET_LEN`]), [`SealError::UnknownKek`],
+/// [`SealError::Crypto`].
+pub fn seal(
+    keyring: &Keyring,
+    binding: &SealBinding<'_>,
+    secret: &SecretValue,
+) -> Result<SealedSecret, SealError> {
+    if secret.is_empty() || secret.len() > MAX_SECRET_LEN {
+        return Err(SealError::SecretSize {
+            len: secret.len(),
+            max: MAX_SECRET_LEN,
+        });
+    }
+    let kek = keyring.active()?;
+    let rng = SystemRandom::new();
+    let mut dek = Zeroizing::new([0u8; KEY_LEN]);
+    rng.fill(dek.as_mut()).map_err(crypto("random"))?;
+    let mut nonce = [0u8; 12];
+    rng.fill(&mut nonce).map_err(crypto("random"))?;
+    let gcm =
+        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, dek.as_ref()).map_err(crypto("aes-gcm"))?);
+    let mut buf = secret.expose().to_vec();
+    let sealed = gcm.seal_in_place_append_tag(
+        Nonce::assume_unique_for_key(nonce),
+        Aad::from(aad(binding)),
+        &mut buf,
+    );
+    if sealed.is_err() {
+        buf.zeroize();
+        return Err(SealError::Crypto { step: "aes-gcm" });
+    }
+    Ok(SealedSecret {
+        kek_id: kek.id.0.clone(),
+        wrapped_key: kek.wrap(&dek)?,
+        nonce,
+        ciphertext: buf,
+    })
+}
+
+/// Opens a sealed secret, checking it belongs to `binding`.
+///
+/// # Errors
+/// [`SealError::UnknownKek`], [`SealError::Unwrap`], [`SealError::Open`] (moved, tampered, or
+/// policy swapped).
+pub fn open(
+    keyring: &Keyring,
+    binding: &SealBinding<'_>,
+    sealed: &SealedSecret,
+) -> Result<SecretValue, SealError> {
+    let dek = unwrap_dek(keyring, binding.resource, binding.version, sealed)?;
+    let gcm =
+        LessSafeKey::new(UnboundKey::new(&AES_256_GCM, dek.as_ref()).map_err(crypto("aes-gcm"))?);
+    let mut buf = Zeroizing::new(sealed.ciphertext.clone());
+    let n = gcm
+        .open_in_place(
+            Nonce::assume_unique_for_key(sealed.nonce),
+            Aad::from(aad(binding)),
+            &mut buf,
+        )
+        .map_err(|_| SealError::Open {
+            resource: binding.resource.to_string(),
+            version: binding.version,
+        })?
+        .len();
+    let mut out = std::mem::take(&mut *buf);
+    out.truncate(n);
+    Ok(SecretValue::new(out))
+}
+
+fn unwrap_dek(
+    keyring: &Keyring,
+    resource: &ResourcePath,
+    version: u64,
+    sealed: &SealedSecret,
+) -> Result<Zeroizing<[u8; KEY_LEN]>, SealError> {
+    let kek = keyring
+        .get(&sealed.kek_id)
+        .ok_or_else(|| SealError::UnknownKek {
+            kek_id: sealed.kek_id.clone(),
+        })?;
+    kek.unwrap_dek(&sealed.wrapped_key)
+        .ok_or_else(|| SealError::Unwrap {
+            resource: resource.to_string(),
+            version,
+            kek_id: sealed.kek_id.clone(),
+        })
+}
+
+/// Re-wraps a record's data key under the keyring's active KEK (the data ciphertext is
+/// unchanged). Returns the record unchanged if it already uses the active KEK.
+///
+/// # Errors
+/// [`SealError::UnknownKek`], [`SealError::Unwrap`], [`SealError::Crypto`].
+pub fn rewrap(
+    keyring: &Keyring,
+    resource: &ResourcePath,
+    version: u64,
+    sealed: &SealedSecret,
+) -> Result<SealedSecret, SealError> {
+    let active = keyring.active()?;
+    if sealed.kek_id == active.id.0 {
+        return Ok(sealed.clone());
+    }
+    let dek = unwrap_dek(keyring, resource, version, sealed)?;
+    Ok(SealedSecret {
+        kek_id: active.id.0.clone(),
+        wrapped_key: active.wrap(&dek)?,
+        nonce: sealed.nonce,
+        ciphertext: sealed.ciphertext.clone(),
+    })
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyringDoc {
+    version: u32,
+    active: String,
+    keys: Vec<KeyDoc>,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyDoc {
+    id: String,
+    key: String,
+}
+
+impl Drop for KeyDoc {
+    fn drop(&mut self) {
+        self.key.zeroize();
+    }
+}
+
+/// A keyring kept in a file (JSON, mode 0600), shared by the broker's tasks.
+///
+/// Format: `{"version":1,"active":"<id>","keys":[{"id":"<id>","key":"<base64 of 32 bytes>"}]}`.
+#[derive(Debug)]
+pub struct KeyringFile {
+    path: PathBuf,
+    current: RwLock<Arc<Keyring>>,
+}
+
+impl KeyringFile {
+    /// Opens the keyring at `path`, creating it with one new KEK (mode 0600) if it does not
+    /// exist.
+    ///
+    /// # Errors
+    /// Any error of [`KeyringFile::open`], or [`SealError::KeyringIo`] when creating it fails.
+    pub fn open_or_create(path: &Path) -> Result<Self, SealError> {
+        match fs::symlink_metadata(path) {
+            Ok(_) => Self::open(path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let ring = Keyring::new(Kek::generate()?);
+                write_keyring(path, &ring, true)?;
+                Ok(Self {
+                    path: path.to_owned(),
+                    current: RwLock::new(Arc::new(ring)),
+                })
+            }
+            Err(e) => Err(SealError::KeyringIo {
+                path: path.to_owned(),
+                kind: e.kind(),
+            }),
+        }
+    }
+
+    /// Opens an existing keyring file. It must not be accessible by group or others.
+    ///
+    /// # Errors
+    /// [`SealError::KeyringIo`], [`SealError::KeyringPermissions`], [`SealError::KeyringFormat`].
+    pub fn open(path: &Path) -> Result<Self, SealError> {
+        let ring = read_keyring(path)?;
+        Ok(Self {
+            path: path.to_owned(),
+            current: RwLock::new(Arc::new(ring)),
+        })
+    }
+
+    /// The file's path.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The current keyring (a snapshot: rotation replaces it, holders keep theirs).
+    #[must_use]
+    pub fn current(&self) -> Arc<Keyring> {
+        match self.current.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+
+    /// Starts a rotation: generates a KEK, makes it active, keeps the old ones readable, and
+    /// persists the file (atomically: a new 0600 file renamed over the old) before using it.
+    ///
+    /// # Errors
+    /// [`SealError::Crypto`], [`SealError::KeyringIo`].
+    pub fn begin_rotation(&self) -> Result<KekId, SealError> {
+        let new = Kek::generate()?;
+        let id = new.id.clone();
+        self.replace(|old| {
+            let mut keks: Vec<Kek> = old
+                .keks
+                .iter()
+                .map(|k| Kek {
+                    id: k.id.clone(),
+                    key: Zeroizing::new(*k.key),
+                })
+                .collect();
+            keks.push(new);
+            Ok(Keyring {
+                active: id.clone(),
+                keks,
+            })
+        })?;
+        Ok(id)
+    }
+
+    /// Finishes a rotation: keeps only `active` (which must be the active KEK) and persists.
+    /// Call it only once no record names another KEK. Returns the retired ids.
+    ///
+    /// # Errors
+    /// [`SealError::NotActive`], [`SealError::KeyringIo`].
+    pub fn finish_rotation(&self, active: &KekId) -> Result<Vec<KekId>, SealError> {
+        let mut retired = Vec::new();
+        self.replace(|old| {
+            if &old.active != active {
+                return Err(SealError::NotActive {
+                    kek_id: active.0.clone(),
+                });
+            }
+            let mut keks = Vec::new();
+            for k in &old.keks {
+                if &k.id == active {
+                    keks.push(Kek {
+                        id: k.id.clone(),
+                        key: Zeroizing::new(*k.key),
+                    });
+                } else {
+                    retired.push(k.id.clone());
+                }
+            }
+            Ok(Keyring {
+                active: active.clone(),
+                keks,
+            })
+        })?;
+        Ok(retired)
+    }
+
+    fn replace(
+        &self,
+        f: impl FnOnce(&Keyring) -> Result<Keyring, SealError>,
+    ) -> Result<(), SealError> {
+        let mut guard = match self.current.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        let next = f(&guard)?;
+        write_keyring(&self.path, &next, false)?;
+        *guard = Arc::new(next);
+        Ok(())
+    }
+}
+
+fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SealError + '_ {
+    move |e| SealError::KeyringIo {
+        path: path.to_owned(),
+        kind: e.kind(),
+    }
+}
+
+fn write_keyring(path: &Path, ring: &Keyring, create_new: bool) -> Result<(), SealError> {
+    let doc = KeyringDoc {
+        version: 1,
+        active: ring.active.0.clone(),
+        keys: ring
+            .keks
+            .iter()
+            .map(|k| KeyDoc {
+                id: k.id.0.clone(),
+                key: STANDARD.encode(k.key.as_ref()),
+            })
+            .collect(),
+    };
+    let json =
+        Zeroizing::new(
+            serde_json::to_vec_pretty(&doc).map_err(|_| SealError::KeyringFormat {
+                path: path.to_owned(),
+                reason: "serialization",
+            })?,
+        );
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = if create_new {
+        path.to_owned()
+    } else {
+        let mut name = path.file_name().unwrap_or_default().to_owned();
+        name.push(".tmp");
+        dir.join(name)
+    };
+    if !create_new {
+        let _ = fs::remove_file(&tmp);
+    }
+    let mut f = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io_err(&tmp))?;
+    f.write_all(&json).map_err(io_err(&tmp))?;
+    f.sync_all().map_err(io_err(&tmp))?;
+    drop(f);
+    if !create_new {
+        fs::rename(&tmp, path).map_err(io_err(path))?;
+    }
+    // Make the new directory entry durable too.
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))?;
+    Ok(())
+}
+
+fn read_keyring(path: &Path) -> Result<Keyring, SealError> {
+    let fmt = |reason| SealError::KeyringFormat {
+        path: path.to_owned(),
+        reason,
+    };
+    let f = fs::File::open(path).map_err(io_err(path))?;
+    let meta = f.metadata().map_err(io_err(path))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(SealError::KeyringPermissions {
+            path: path.to_owned(),
+            mode,
+        });
+    }
+    let mut bytes = Zeroizing::new(Vec::new());
+    f.take(MAX_KEYRING_FILE_LEN + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err(path))?;
+    if bytes.len() as u64 > MAX_KEYRING_FILE_LEN {
+        return Err(fmt("larger than 64 KiB"));
+    }
+    let doc: KeyringDoc =
+        serde_json::from_slice(&bytes).map_err(|_| fmt("not a keyring JSON document"))?;
+    if doc.version != 1 {
+        return Err(fmt("unknown version"));
+    }
+    let mut keks: Vec<Kek> = Vec::with_capacity(doc.keys.len());
+    for k in &doc.keys {
+        let id = KekId::new(&k.id).map_err(|_| fmt("bad KEK id"))?;
+        if keks.iter().any(|e| e.id == id) {
+            return Err(fmt("duplicate KEK id"));
+        }
+        let raw = Zeroizing::new(
+            STANDARD
+                .decode(&k.key)
+                .map_err(|_| fmt("KEK is not base64"))?,
+        );
+        let key: [u8; KEY_LEN] = raw
+            .as_slice()
+            .try_into()
+            .map_err(|_| fmt("KEK is not 32 bytes"))?;
+        keks.push(Kek::from_bytes(id, key));
+    }
+    let active = KekId::new(&doc.active).map_err(|_| fmt("bad active KEK id"))?;
+    if !keks.iter().any(|k| k.id == active) {
+        return Err(fmt("the active KEK is not in the file"));
+    }
+    Ok(Keyring { active, keks })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path(s: &str) -> ResourcePath {
+        ResourcePath::parse(s).unwrap()
+    }
+
+    #[test]
+    fn seal_open_round_trip_and_bindings() {
+        let ring = Keyring::new(Kek::generate().unwrap());
+        let r = path("t/key/a");
+        let pd = PolicyDigest::of(b"policy-a");
+        let b = SealBinding {
+            resource: &r,
+            version: 3,
+            policy_digest: &pd,
+        };
+        let s = seal(&ring, &b, &SecretValue::new(b"hunter2".to_vec())).unwrap();
+        assert_eq!(s.wrapped_key.len(), WRAPPED_KEY_LEN);
+        assert_eq!(open(&ring, &b, &s).unwrap().expose(), b"hunter2");
+
+        // Moved to another path, another version, or paired with another policy: refused.
+        let other = path("t/key/b");
+        let pd2 = PolicyDigest::of(b"policy-b");
+        for bad in [
+            SealBinding {
+                resource: &other,
+                ..b
+            },
+            SealBinding { version: 4, ..b },
+            SealBinding {
+                policy_digest: &pd2,
+                ..b
+            },
+        ] {
+            assert!(matches!(open(&ring, &bad, &s), Err(SealError::Open { .. })));
+        }
+        // Tampered ciphertext, nonce or wrapped key.
+        let mut t = s.clone();
+        t.ciphertext[0] ^= 1;
+        assert!(matches!(open(&ring, &b, &t), Err(SealError::Open { .. })));
+        let mut t = s.clone();
+        t.nonce[0] ^= 1;
+        assert!(matches!(open(&ring, &b, &t), Err(SealError::Open { .. })));
+        let mut t = s.clone();
+        t.wrapped_key[5] ^= 1;
+        assert!(matches!(open(&ring, &b, &t), Err(SealError::Unwrap { .. })));
+        let mut t = s.clone();
+        t.wrapped_key.pop();
+        assert!(matches!(open(&ring, &b, &t), Err(SealError::Unwrap { .. })));
+        // Another keyring does not know the KEK; a keyring with another key under the same id
+        // cannot unwrap.
+        let other_ring = Keyring::new(Kek::generate().unwrap());
+        assert!(matches!(
+            open(&other_ring, &b, &s),
+            Err(SealError::UnknownKek { .. })
+        ));
+        let same_id = Keyring::new(Kek::from_bytes(KekId::new(&s.kek_id).unwrap(), [7; 32]));
+        assert!(matches!(
+            open(&same_id, &b, &s),
+            Err(SealError::Unwrap { .. })
+        ));
+        // Swapping wrapped keys between two records fails too.
+        let s2 = seal(&ring, &b, &SecretValue::new(b"other".to_vec())).unwrap();
+        let mut t = s.clone();
+        t.wrapped_key = s2.wrapped_key;
+        assert!(matches!(open(&ring, &b, &t), Err(SealError::Open { .. })));
+    }
+
+    #[test]
+    fn sizes_and_ids() {
+        let ring = Keyring::new(Kek::generate().unwrap());
+        let r = path("t/key/a");
+        let pd = PolicyDigest::of(b"p");
+        let b = SealBinding {
+            resource: &r,
+            version: 1,
+            policy_digest: &pd,
+        };
+        assert!(matches!(
+            seal(&ring, &b, &SecretValue::new(vec![])),
+            Err(SealError::SecretSize { .. })
+        ));
+        assert!(matches!(
+            seal(&ring, &b, &SecretValue::new(vec![0; MAX_SECRET_LEN + 1])),
+            Err(SealError::SecretSize { .. })
+        ));
+        assert!(matches!(
+            SecretValue::generate(0),
+            Err(SealError::SecretSize { .. })
+        ));
+        let g = SecretValue::generate(64).unwrap();
+        assert_eq!(g.len(), 64);
+        assert_ne!(g.expose(), &[0u8; 64][..]);
+        assert!(KekId::new("").is_err());
+        assert!(KekId::new("a/b").is_err());
+        assert!(KekId::new(&"a".repeat(65)).is_err());
+        let dbg = format!(
+            "{:?}",
+            Kek::from_bytes(KekId::new("k1").unwrap(), [0xab; 32])
+        );
+        assert_eq!(dbg, r#"Kek { id: KekId("k1"), .. }"#);
+    }
+
+    #[test]
+    fn keyring_file_create_reopen_rotate() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("kek");
+        let kf = KeyringFile::open_or_create(&p).unwrap();
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let first = kf.current().active_id().clone();
+        let r = path("t/key/a");
+        let pd = PolicyDigest::of(b"p");
+        let b = SealBinding {
+            resource: &r,
+            version: 1,
+            policy_digest: &pd,
+        };
+        let s = seal(&kf.current(), &b, &SecretValue::new(b"v".to_vec())).unwrap();
+
+        // Reopening reads the same KEK.
+        let again = KeyringFile::open_or_create(&p).unwrap();
+        assert_eq!(again.current().active_id(), &first);
+        assert_eq!(open(&again.current(), &b, &s).unwrap().expose(), b"v");
+
+        // Rotation: new active, old still readable, then re-wrap, then retire.
+        let new = kf.begin_rotation().unwrap();
+        assert_ne!(new, first);
+        let reopened = KeyringFile::open(&p).unwrap();
+        assert_eq!(reopened.current().ids().len(), 2);
+        assert_eq!(open(&reopened.current(), &b, &s).unwrap().expose(), b"v");
+        let s2 = rewrap(&kf.current(), &r, 1, &s).unwrap();
+        assert_eq!(s2.kek_id, new.as_str());
+        assert_eq!(s2.ciphertext, s.ciphertext);
+        assert!(matches!(
+            kf.finish_rotation(&first),
+            Err(SealError::NotActive { .. })
+        ));
+        assert_eq!(kf.finish_rotation(&new).unwrap(), vec![first]);
+        let after = KeyringFile::open(&p).unwrap();
+        assert_eq!(after.current().ids(), vec![&new]);
+        assert_eq!(open(&after.current(), &b, &s2).unwrap().expose(), b"v");
+        assert!(matches!(
+            open(&after.current(), &b, &s),
+            Err(SealError::UnknownKek { .. })
+        ));
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+
+    #[test]
+    fn keyring_file_rejections() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("kek");
+        KeyringFile::open_or_create(&p).unwrap();
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
+        assert!(matches!(
+            KeyringFile::open(&p),
+            Err(SealError::KeyringPermissions { mode: 0o644, .. })
+        ));
+        assert!(matches!(
+            KeyringFile::open(&dir.path().join("missing")),
+            Err(SealError::KeyringIo {
+                kind: std::io::ErrorKind::NotFound,
+                ..
+            })
+        ));
+        let write = |body: &str| {
+            let q = dir.path().join("bad");
+            let _ = fs::remove_file(&q);
+            fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&q)
+                .unwrap()
+                .write_all(body.as_bytes())
+                .unwrap();
+            KeyringFile::open(&q).unwrap_err()
+        };
+        let k = STANDARD.encode([1u8; 32]);
+        for body in [
+            "nope".to_string(),
+            format!(r#"{{"version":2,"active":"a","keys":[{{"id":"a","key":"{k}"}}]}}"#),
+            format!(r#"{{"version":1,"active":"b","keys":[{{"id":"a","key":"{k}"}}]}}"#),
+            r#"{"version":1,"active":"a","keys":[{"id":"a","key":"AAAA"}]}"#.to_string(),
+            format!(
+                r#"{{"version":1,"active":"a","keys":[{{"id":"a","key":"{k}"}},{{"id":"a","key":"{k}"}}]}}"#
+            ),
+            format!(r#"{{"version":1,"active":"a/b","keys":[{{"id":"a/b","key":"{k}"}}]}}"#),
+            format!(r#"{{"version":1,"active":"a","keys":[{{"id":"a","key":"{k}","x":1}}]}}"#),
+            " ".repeat(70 * 1024),
+        ] {
+            assert!(
+                matches!(write(&body), SealError::KeyringFormat { .. }),
+                "{body:.80}"
+            );
+        }
+    }
+}
