@@ -6,11 +6,15 @@
 //! - [`binding`]: REPORT_DATA and init-data binding checks.
 //! - [`resource`]: resource paths and policy digests.
 //! - [`seal`]: envelope encryption of secrets at rest, KEK keyring and rotation.
+//! - [`audit`]: the hash-chained audit log.
+//! - [`store`]: the `Store` trait (secrets, policies, challenges, sessions, audit) and SQLite.
 #![forbid(unsafe_code)]
 
+pub mod audit;
 pub mod binding;
 pub mod jcs;
 pub mod jwe;
 pub mod jwk;
 pub mod resource;
 pub mod seal;
+pub mod store;

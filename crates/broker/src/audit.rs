@@ -1,0 +1,435 @@
+//! The append-only, hash-chained audit log: entry format, hashing and chain verification.
+//!
+//! Each entry holds the hash of the previous one (`prev_hash`; 48 zero bytes for the first) and
+//! its own `hash` = SHA-384 over the RFC 8785 (JCS) form of the entry's JSON without `hash`:
+//!
+//! ```json
+//! {"action":"release","actor":"..","evidence_digest":null|"..","policy_digest":null|"..",
+//!  "prev_hash":"<hex>","reason":"..","resource":null|"r/t/t","seq":1,"time_ms":1764750000000,
+//!  "verdict":"pass"}
+//! ```
+//!
+//! so anyone holding an export can recompute the chain with any JCS library. Entries carry no
+//! secret material: time, actor, action, resource, evidence digest, policy digest, verdict and a
+//! public reason. Stores append entries with [`next_entry`] inside one serialised transaction
+//! that reads the last entry; [`ChainVerifier`] re-checks them and names the first broken one.
+
+use aws_lc_rs::digest::{SHA384, digest};
+use serde::{Deserialize, Serialize};
+
+use crate::jcs;
+
+/// Longest `actor` kept (longer ones are cut).
+pub const MAX_ACTOR_LEN: usize = 256;
+/// Longest `reason` kept (longer ones are cut).
+pub const MAX_REASON_LEN: usize = 2048;
+/// Longest resource, evidence digest or policy digest kept.
+pub const MAX_FIELD_LEN: usize = 512;
+/// The `prev_hash` of the first entry: 48 zero bytes, hex.
+pub const GENESIS_HASH: &str = "000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000";
+
+/// What happened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuditAction {
+    /// An attestation was appraised (verdict pass or fail).
+    Attest,
+    /// A secret was released to an attested guest.
+    Release,
+    /// A resource request was refused (policy, token, session, unknown resource).
+    Deny,
+    /// An admin uploaded a secret version.
+    AdminPut,
+    /// An admin deleted secret versions.
+    AdminDelete,
+    /// An admin changed a policy.
+    AdminPolicy,
+    /// An admin rotated the KEK.
+    AdminKekRotate,
+    /// An admin request was refused (missing, wrong or out-of-scope credentials).
+    AdminDeny,
+}
+
+impl AuditAction {
+    /// The name used in the log.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Attest => "attest",
+            Self::Release => "release",
+            Self::Deny => "deny",
+            Self::AdminPut => "admin_put",
+            Self::AdminDelete => "admin_delete",
+            Self::AdminPolicy => "admin_policy",
+            Self::AdminKekRotate => "admin_kek_rotate",
+            Self::AdminDeny => "admin_deny",
+        }
+    }
+
+    /// Parses a name written by [`AuditAction::as_str`].
+    #[must_use]
+    pub fn from_name(s: &str) -> Option<Self> {
+        [
+            Self::Attest,
+            Self::Release,
+            Self::Deny,
+            Self::AdminPut,
+            Self::AdminDelete,
+            Self::AdminPolicy,
+            Self::AdminKekRotate,
+            Self::AdminDeny,
+        ]
+        .into_iter()
+        .find(|a| a.as_str() == s)
+    }
+}
+
+/// The outcome recorded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum AuditVerdict {
+    /// The check passed / the operation was done.
+    Pass,
+    /// The check failed / the operation was refused.
+    Fail,
+}
+
+impl AuditVerdict {
+    /// The name used in the log.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Fail => "fail",
+        }
+    }
+
+    /// Parses `pass` or `fail`.
+    #[must_use]
+    pub fn from_name(s: &str) -> Option<Self> {
+        match s {
+            "pass" => Some(Self::Pass),
+            "fail" => Some(Self::Fail),
+            _ => None,
+        }
+    }
+}
+
+/// An event to append (the caller fills it; the store numbers and chains it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// When, in Unix milliseconds.
+    pub time_ms: i64,
+    /// Who: `guest:<session or key thumbprint>`, `admin:<token subject>`, ...
+    pub actor: String,
+    /// What.
+    pub action: AuditAction,
+    /// Which resource (`repo/type/tag`, with `?version=N` if pinned), if any.
+    pub resource: Option<String>,
+    /// Digest of the evidence appraised, if any.
+    pub evidence_digest: Option<String>,
+    /// Digest of the policy applied, if any.
+    pub policy_digest: Option<String>,
+    /// The outcome.
+    pub verdict: AuditVerdict,
+    /// A public reason (the failed check's name, never an internal error chain or a secret).
+    pub reason: String,
+}
+
+fn cut(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+}
+
+impl AuditEvent {
+    /// Cuts every text field to its maximum length (on a character boundary).
+    #[must_use]
+    pub fn bounded(mut self) -> Self {
+        cut(&mut self.actor, MAX_ACTOR_LEN);
+        cut(&mut self.reason, MAX_REASON_LEN);
+        for f in [
+            &mut self.resource,
+            &mut self.evidence_digest,
+            &mut self.policy_digest,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            cut(f, MAX_FIELD_LEN);
+        }
+        self
+    }
+}
+
+/// A chained entry as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Position in the log, from 1, without gaps.
+    pub seq: u64,
+    /// The event.
+    #[serde(flatten)]
+    pub event: AuditEvent,
+    /// Hex SHA-384 of the previous entry ([`GENESIS_HASH`] for the first).
+    pub prev_hash: String,
+    /// Hex SHA-384 of this entry's JCS form without `hash`.
+    pub hash: String,
+}
+
+/// Why an audit chain does not verify.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuditChainError {
+    /// An entry's number is not the one after the previous entry's.
+    #[error("audit: entry {seq} follows entry {expected_prev}: entries are missing or reordered")]
+    SequenceGap {
+        /// The entry found.
+        seq: u64,
+        /// The previous entry's number.
+        expected_prev: u64,
+    },
+    /// An entry's `prev_hash` is not the previous entry's hash.
+    #[error("audit: entry {seq} does not link to the entry before it (prev_hash differs)")]
+    BrokenLink {
+        /// The first broken entry.
+        seq: u64,
+    },
+    /// An entry's content does not hash to its `hash`: it was changed after it was written.
+    #[error("audit: entry {seq} was altered (its hash does not match its content)")]
+    Altered {
+        /// The first broken entry.
+        seq: u64,
+    },
+    /// An entry cannot be canonicalized.
+    #[error("audit: entry {seq} cannot be canonicalized")]
+    Unhashable {
+        /// The entry.
+        seq: u64,
+    },
+}
+
+#[derive(Serialize)]
+struct Hashed<'a> {
+    seq: u64,
+    #[serde(flatten)]
+    event: &'a AuditEvent,
+    prev_hash: &'a str,
+}
+
+/// The hash of an entry with this number, event and previous hash.
+///
+/// # Errors
+/// [`AuditChainError::Unhashable`] if the entry cannot be canonicalized.
+pub fn entry_hash(
+    seq: u64,
+    event: &AuditEvent,
+    prev_hash: &str,
+) -> Result<String, AuditChainError> {
+    let bytes = jcs::to_vec(&Hashed {
+        seq,
+        event,
+        prev_hash,
+    })
+    .map_err(|_| AuditChainError::Unhashable { seq })?;
+    Ok(hex::encode(digest(&SHA384, &bytes).as_ref()))
+}
+
+/// The entry that follows `last` (`None` for an empty log), chained to it.
+///
+/// # Errors
+/// [`AuditChainError::Unhashable`].
+pub fn next_entry(
+    last: Option<(u64, &str)>,
+    event: AuditEvent,
+) -> Result<AuditEntry, AuditChainError> {
+    let event = event.bounded();
+    let (seq, prev_hash) = match last {
+        Some((s, h)) => (s.saturating_add(1), h.to_owned()),
+        None => (1, GENESIS_HASH.to_owned()),
+    };
+    let hash = entry_hash(seq, &event, &prev_hash)?;
+    Ok(AuditEntry {
+        seq,
+        event,
+        prev_hash,
+        hash,
+    })
+}
+
+/// Checks entries one at a time, in order, from the first (so a long log can be streamed).
+#[derive(Debug, Clone)]
+pub struct ChainVerifier {
+    last_seq: u64,
+    last_hash: String,
+}
+
+impl Default for ChainVerifier {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ChainVerifier {
+    /// A verifier expecting entry 1.
+    #[must_use]
+    pub fn new() -> Self {
+        Self {
+            last_seq: 0,
+            last_hash: GENESIS_HASH.to_owned(),
+        }
+    }
+
+    /// Checks the next entry.
+    ///
+    /// # Errors
+    /// [`AuditChainError::SequenceGap`], [`AuditChainError::BrokenLink`],
+    /// [`AuditChainError::Altered`], naming the entry.
+    pub fn push(&mut self, e: &AuditEntry) -> Result<(), AuditChainError> {
+        if Some(e.seq) != self.last_seq.checked_add(1) {
+            return Err(AuditChainError::SequenceGap {
+                seq: e.seq,
+                expected_prev: self.last_seq,
+            });
+        }
+        if e.prev_hash != self.last_hash {
+            return Err(AuditChainError::BrokenLink { seq: e.seq });
+        }
+        if entry_hash(e.seq, &e.event, &e.prev_hash)? != e.hash {
+            return Err(AuditChainError::Altered { seq: e.seq });
+        }
+        self.last_seq = e.seq;
+        self.last_hash.clone_from(&e.hash);
+        Ok(())
+    }
+
+    /// How many entries verified so far.
+    #[must_use]
+    pub fn verified(&self) -> u64 {
+        self.last_seq
+    }
+}
+
+/// Verifies a whole chain from entry 1; returns the number of entries.
+///
+/// # Errors
+/// The first [`AuditChainError`], naming the first broken entry.
+pub fn verify_chain<'a>(
+    entries: impl IntoIterator<Item = &'a AuditEntry>,
+) -> Result<u64, AuditChainError> {
+    let mut v = ChainVerifier::new();
+    for e in entries {
+        v.push(e)?;
+    }
+    Ok(v.verified())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ev(i: i64) -> AuditEvent {
+        AuditEvent {
+            time_ms: 1_764_750_000_000 + i,
+            actor: format!("guest:{i}"),
+            action: AuditAction::Release,
+            resource: Some("t/key/a".into()),
+            evidence_digest: Some("sha384:ab".into()),
+            policy_digest: None,
+            verdict: AuditVerdict::Pass,
+            reason: "released".into(),
+        }
+    }
+
+    fn chain(n: i64) -> Vec<AuditEntry> {
+        let mut out: Vec<AuditEntry> = Vec::new();
+        for i in 0..n {
+            let last = out.last().map(|e| (e.seq, e.hash.as_str()));
+            out.push(next_entry(last, ev(i)).unwrap());
+        }
+        out
+    }
+
+    #[test]
+    fn hash_is_sha384_of_the_jcs_form() {
+        let e = next_entry(None, ev(0)).unwrap();
+        let text = format!(
+            r#"{{"action":"release","actor":"guest:0","evidence_digest":"sha384:ab","policy_digest":null,"prev_hash":"{GENESIS_HASH}","reason":"released","resource":"t/key/a","seq":1,"time_ms":1764750000000,"verdict":"pass"}}"#
+        );
+        assert_eq!(
+            e.hash,
+            hex::encode(digest(&SHA384, text.as_bytes()).as_ref())
+        );
+        // The exported JSON is that plus `hash`.
+        let json = serde_json::to_value(&e).unwrap();
+        assert_eq!(json["hash"], e.hash.as_str());
+        assert_eq!(serde_json::from_value::<AuditEntry>(json).unwrap(), e);
+    }
+
+    #[test]
+    fn a_good_chain_verifies() {
+        assert_eq!(verify_chain(&chain(5)).unwrap(), 5);
+        assert_eq!(verify_chain(&[]).unwrap(), 0);
+    }
+
+    #[test]
+    fn tampering_names_the_first_broken_entry() {
+        let good = chain(5);
+        let mut c = good.clone();
+        c[2].event.verdict = AuditVerdict::Fail;
+        assert_eq!(verify_chain(&c), Err(AuditChainError::Altered { seq: 3 }));
+        let mut c = good.clone();
+        c[3].event.reason = "x".into();
+        c[3].hash = entry_hash(4, &c[3].event, &c[3].prev_hash).unwrap(); // re-hashed, but 5 links to the old hash
+        assert_eq!(
+            verify_chain(&c),
+            Err(AuditChainError::BrokenLink { seq: 5 })
+        );
+        let mut c = good.clone();
+        c.remove(1);
+        assert_eq!(
+            verify_chain(&c),
+            Err(AuditChainError::SequenceGap {
+                seq: 3,
+                expected_prev: 1
+            })
+        );
+        let mut c = good.clone();
+        c[0].prev_hash = "00".into();
+        assert_eq!(
+            verify_chain(&c),
+            Err(AuditChainError::BrokenLink { seq: 1 })
+        );
+        let mut c = good;
+        c.swap(1, 2);
+        assert!(matches!(
+            verify_chain(&c),
+            Err(AuditChainError::SequenceGap { seq: 3, .. })
+        ));
+    }
+
+    #[test]
+    fn fields_are_bounded() {
+        let mut e = ev(0);
+        e.reason = "é".repeat(MAX_REASON_LEN);
+        e.actor = "a".repeat(MAX_ACTOR_LEN + 5);
+        let b = e.bounded();
+        assert!(b.reason.len() <= MAX_REASON_LEN);
+        assert_eq!(b.actor.len(), MAX_ACTOR_LEN);
+        for a in [
+            AuditAction::Attest,
+            AuditAction::AdminKekRotate,
+            AuditAction::AdminDeny,
+        ] {
+            assert_eq!(AuditAction::from_name(a.as_str()), Some(a));
+        }
+        assert_eq!(AuditAction::from_name("x"), None);
+        assert_eq!(AuditVerdict::from_name("fail"), Some(AuditVerdict::Fail));
+        assert_eq!(AuditVerdict::from_name("maybe"), None);
+    }
+}

@@ -1,0 +1,810 @@
+//! The embedded store: one SQLite file in the data directory (WAL, `synchronous=FULL`).
+//!
+//! `synchronous=FULL` makes every commit fsync the WAL before it returns, so an acknowledged put
+//! survives not just `kill -9` of the broker but a power cut too; the cost is one fsync per
+//! write, which the broker's write rate (uploads, challenges, audit entries) easily affords.
+//! `secure_delete` overwrites deleted rows. Every operation runs on tokio's blocking pool behind
+//! one connection mutex, so the async runtime never blocks on disk. Several processes may open
+//! the same file: the single-use and append guarantees rest on SQLite's own locking
+//! (`UPDATE .. RETURNING` is one atomic statement; audit appends take the write lock first with
+//! `BEGIN IMMEDIATE`). The audit table also refuses `UPDATE` and `DELETE` by trigger.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
+
+use super::{
+    AttestedSession, Challenge, ConsumeOutcome, NewSecretVersion, SecretVersionInfo, SessionId,
+    Store, StoreError, StoredSecret,
+};
+use crate::audit::{self, AuditAction, AuditEntry, AuditEvent, AuditVerdict};
+use crate::binding::HashAlgorithm;
+use crate::resource::{PolicyDigest, ResourcePath};
+use crate::seal::SealedSecret;
+
+/// The database file's name in the data directory.
+pub const DB_FILE: &str = "tessera.db";
+const SCHEMA_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS policies (
+    digest TEXT PRIMARY KEY, text TEXT NOT NULL, created_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS repo_policies (
+    repo TEXT PRIMARY KEY, digest TEXT NOT NULL REFERENCES policies(digest),
+    updated_ms INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS version_counters (
+    resource TEXT PRIMARY KEY, last_version INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS secrets (
+    resource TEXT NOT NULL, repo TEXT NOT NULL, version INTEGER NOT NULL,
+    policy_digest TEXT NOT NULL REFERENCES policies(digest),
+    kek_id TEXT NOT NULL, wrapped_key BLOB NOT NULL, nonce BLOB NOT NULL,
+    ciphertext BLOB NOT NULL, created_ms INTEGER NOT NULL,
+    PRIMARY KEY (resource, version));
+CREATE INDEX IF NOT EXISTS secrets_repo ON secrets(repo);
+CREATE INDEX IF NOT EXISTS secrets_kek ON secrets(kek_id);
+CREATE TABLE IF NOT EXISTS challenges (
+    session_key TEXT PRIMARY KEY, nonce TEXT NOT NULL, tee TEXT NOT NULL, hash TEXT NOT NULL,
+    issued_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL, used INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS challenges_expiry ON challenges(expires_ms);
+CREATE TABLE IF NOT EXISTS sessions (
+    session_key TEXT PRIMARY KEY, tee TEXT NOT NULL, tee_pubkey TEXT NOT NULL,
+    token TEXT NOT NULL, claims TEXT NOT NULL, evidence_digest TEXT NOT NULL,
+    attested_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL);
+CREATE INDEX IF NOT EXISTS sessions_expiry ON sessions(expires_ms);
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, actor TEXT NOT NULL,
+    action TEXT NOT NULL, resource TEXT, evidence_digest TEXT, policy_digest TEXT,
+    verdict TEXT NOT NULL, reason TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+";
+
+/// The embedded SQLite store.
+#[derive(Clone)]
+pub struct SqliteStore {
+    conn: Arc<Mutex<Connection>>,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.path)
+            .finish_non_exhaustive()
+    }
+}
+
+fn db(op: &'static str) -> impl Fn(rusqlite::Error) -> StoreError {
+    move |e| StoreError::Database {
+        op,
+        message: e.to_string(),
+    }
+}
+
+fn to_i64(v: u64, field: &'static str) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt { field })
+}
+
+fn to_u64(v: i64, field: &'static str) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt { field })
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed, mode 0700) the data directory and its database file, sets
+    /// WAL and `synchronous=FULL`, and creates the schema.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`], [`StoreError::Database`], [`StoreError::Worker`].
+    pub async fn open(data_dir: &Path) -> Result<Self, StoreError> {
+        let dir = data_dir.to_owned();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&dir))
+            .await
+            .map_err(|_| StoreError::Worker)?
+    }
+
+    /// [`SqliteStore::open`] for callers outside an async runtime.
+    ///
+    /// # Errors
+    /// As [`SqliteStore::open`].
+    pub fn open_blocking(data_dir: &Path) -> Result<Self, StoreError> {
+        use std::os::unix::fs::DirBuilderExt as _;
+        let io = |p: &Path| {
+            let p = p.to_owned();
+            move |e: std::io::Error| StoreError::Io {
+                path: p.clone(),
+                kind: e.kind(),
+            }
+        };
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(data_dir)
+            .map_err(io(data_dir))?;
+        let path = data_dir.join(DB_FILE);
+        let conn = Connection::open(&path).map_err(db("open"))?;
+        conn.busy_timeout(std::time::Duration::from_secs(10))
+            .map_err(db("open"))?;
+        let mode: String = conn
+            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+            .map_err(db("journal_mode"))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Database {
+                op: "journal_mode",
+                message: format!("got {mode}"),
+            });
+        }
+        conn.execute_batch(
+            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
+        )
+        .map_err(db("pragma"))?;
+        conn.execute_batch(SCHEMA).map_err(db("schema"))?;
+        conn.execute(
+            "INSERT INTO meta(key, value) VALUES ('schema_version', ?1) ON CONFLICT(key) DO NOTHING",
+            params![SCHEMA_VERSION],
+        )
+        .map_err(db("schema"))?;
+        let v: i64 = conn
+            .query_row(
+                "SELECT value FROM meta WHERE key = 'schema_version'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(db("schema"))?;
+        if v != SCHEMA_VERSION {
+            return Err(StoreError::Database {
+                op: "schema",
+                message: format!("schema version {v}, this broker knows {SCHEMA_VERSION}"),
+            });
+        }
+        Ok(Self {
+            conn: Arc::new(Mutex::new(conn)),
+            path,
+        })
+    }
+
+    /// The database file.
+    #[must_use]
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    async fn run<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let conn = Arc::clone(&self.conn);
+        tokio::task::spawn_blocking(move || {
+            // A panic in an earlier operation rolled its transaction back when it unwound;
+            // the connection itself is still usable.
+            let mut guard = conn
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            f(&mut guard)
+        })
+        .await
+        .map_err(|_| StoreError::Worker)?
+    }
+}
+
+fn row_to_secret(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawSecret> {
+    Ok(RawSecret {
+        resource: r.get(0)?,
+        version: r.get(1)?,
+        policy_digest: r.get(2)?,
+        kek_id: r.get(3)?,
+        wrapped_key: r.get(4)?,
+        nonce: r.get(5)?,
+        ciphertext: r.get(6)?,
+        created_ms: r.get(7)?,
+    })
+}
+
+const SECRET_COLUMNS: &str =
+    "resource, version, policy_digest, kek_id, wrapped_key, nonce, ciphertext, created_ms";
+
+struct RawSecret {
+    resource: String,
+    version: i64,
+    policy_digest: String,
+    kek_id: String,
+    wrapped_key: Vec<u8>,
+    nonce: Vec<u8>,
+    ciphertext: Vec<u8>,
+    created_ms: i64,
+}
+
+impl RawSecret {
+    fn parse(self) -> Result<StoredSecret, StoreError> {
+        Ok(NewSecretVersion {
+            resource: ResourcePath::parse(&self.resource).map_err(|_| StoreError::Corrupt {
+                field: "secrets.resource",
+            })?,
+            version: to_u64(self.version, "secrets.version")?,
+            policy_digest: PolicyDigest::parse(&self.policy_digest).map_err(|_| {
+                StoreError::Corrupt {
+                    field: "secrets.policy_digest",
+                }
+            })?,
+            sealed: SealedSecret {
+                kek_id: self.kek_id,
+                wrapped_key: self.wrapped_key,
+                nonce: self
+                    .nonce
+                    .as_slice()
+                    .try_into()
+                    .map_err(|_| StoreError::Corrupt {
+                        field: "secrets.nonce",
+                    })?,
+                ciphertext: self.ciphertext,
+            },
+            created_ms: self.created_ms,
+        })
+    }
+}
+
+struct RawAudit {
+    seq: i64,
+    time_ms: i64,
+    actor: String,
+    action: String,
+    resource: Option<String>,
+    evidence_digest: Option<String>,
+    policy_digest: Option<String>,
+    verdict: String,
+    reason: String,
+    prev_hash: String,
+    hash: String,
+}
+
+impl RawAudit {
+    fn parse(self) -> Result<AuditEntry, StoreError> {
+        Ok(AuditEntry {
+            seq: to_u64(self.seq, "audit.seq")?,
+            event: AuditEvent {
+                time_ms: self.time_ms,
+                actor: self.actor,
+                action: AuditAction::from_name(&self.action).ok_or(StoreError::Corrupt {
+                    field: "audit.action",
+                })?,
+                resource: self.resource,
+                evidence_digest: self.evidence_digest,
+                policy_digest: self.policy_digest,
+                verdict: AuditVerdict::from_name(&self.verdict).ok_or(StoreError::Corrupt {
+                    field: "audit.verdict",
+                })?,
+                reason: self.reason,
+            },
+            prev_hash: self.prev_hash,
+            hash: self.hash,
+        })
+    }
+}
+
+#[async_trait::async_trait]
+impl Store for SqliteStore {
+    async fn put_policy(&self, text: &str, now: i64) -> Result<PolicyDigest, StoreError> {
+        let digest = PolicyDigest::of(text.as_bytes());
+        let (d, text) = (digest.to_string(), text.to_owned());
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO policies(digest, text, created_ms) VALUES (?1, ?2, ?3)
+                 ON CONFLICT(digest) DO NOTHING",
+                params![d, text, now],
+            )
+            .map_err(db("put_policy"))?;
+            Ok(())
+        })
+        .await?;
+        Ok(digest)
+    }
+
+    async fn get_policy(&self, digest: &PolicyDigest) -> Result<Option<String>, StoreError> {
+        let d = digest.to_string();
+        self.run(move |c| {
+            c.query_row(
+                "SELECT text FROM policies WHERE digest = ?1",
+                params![d],
+                |r| r.get(0),
+            )
+            .optional()
+            .map_err(db("get_policy"))
+        })
+        .await
+    }
+
+    async fn set_repo_policy(
+        &self,
+        repo: &str,
+        digest: Option<&PolicyDigest>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        crate::resource::check_repo(repo)?;
+        let (repo, digest) = (repo.to_owned(), digest.map(ToString::to_string));
+        self.run(move |c| {
+            match digest {
+                Some(d) => c.execute(
+                    "INSERT INTO repo_policies(repo, digest, updated_ms) VALUES (?1, ?2, ?3)
+                     ON CONFLICT(repo) DO UPDATE SET digest = excluded.digest,
+                     updated_ms = excluded.updated_ms",
+                    params![repo, d, now_ms],
+                ),
+                None => c.execute("DELETE FROM repo_policies WHERE repo = ?1", params![repo]),
+            }
+            .map_err(db("set_repo_policy"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn repo_policy(&self, repo: &str) -> Result<Option<PolicyDigest>, StoreError> {
+        let repo = repo.to_owned();
+        let d: Option<String> = self
+            .run(move |c| {
+                c.query_row(
+                    "SELECT digest FROM repo_policies WHERE repo = ?1",
+                    params![repo],
+                    |r| r.get(0),
+                )
+                .optional()
+                .map_err(db("repo_policy"))
+            })
+            .await?;
+        d.map(|d| {
+            PolicyDigest::parse(&d).map_err(|_| StoreError::Corrupt {
+                field: "repo_policies.digest",
+            })
+        })
+        .transpose()
+    }
+
+    async fn next_version(&self, resource: &ResourcePath) -> Result<u64, StoreError> {
+        let r = resource.to_string();
+        let v: i64 = self
+            .run(move |c| {
+                c.query_row(
+                    "INSERT INTO version_counters(resource, last_version) VALUES (?1, 1)
+                     ON CONFLICT(resource) DO UPDATE SET last_version = last_version + 1
+                     RETURNING last_version",
+                    params![r],
+                    |row| row.get(0),
+                )
+                .map_err(db("next_version"))
+            })
+            .await?;
+        to_u64(v, "version_counters.last_version")
+    }
+
+    async fn insert_version(&self, v: &NewSecretVersion) -> Result<(), StoreError> {
+        let resource = v.resource.to_string();
+        let repo = v.resource.repo().to_owned();
+        let version = to_i64(v.version, "secrets.version")?;
+        let pd = v.policy_digest.to_string();
+        let s = v.sealed.clone();
+        let created = v.created_ms;
+        let res = resource.clone();
+        self.run(move |c| {
+            let n = c
+                .execute(
+                    "INSERT INTO secrets(resource, repo, version, policy_digest, kek_id,
+                        wrapped_key, nonce, ciphertext, created_ms)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                     ON CONFLICT(resource, version) DO NOTHING",
+                    params![
+                        res,
+                        repo,
+                        version,
+                        pd,
+                        s.kek_id,
+                        s.wrapped_key,
+                        &s.nonce[..],
+                        s.ciphertext,
+                        created
+                    ],
+                )
+                .map_err(db("insert_version"))?;
+            if n == 0 {
+                return Err(StoreError::VersionExists {
+                    resource: res,
+                    version: v_u64(version),
+                });
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_version(
+        &self,
+        resource: &ResourcePath,
+        version: Option<u64>,
+    ) -> Result<Option<StoredSecret>, StoreError> {
+        let r = resource.to_string();
+        let version = version.map(|v| to_i64(v, "secrets.version")).transpose()?;
+        let raw = self
+            .run(move |c| {
+                let q = match version {
+                    Some(v) => c.query_row(
+                        &format!("SELECT {SECRET_COLUMNS} FROM secrets WHERE resource = ?1 AND version = ?2"),
+                        params![r, v],
+                        row_to_secret,
+                    ),
+                    None => c.query_row(
+                        &format!(
+                            "SELECT {SECRET_COLUMNS} FROM secrets WHERE resource = ?1
+                             ORDER BY version DESC LIMIT 1"
+                        ),
+                        params![r],
+                        row_to_secret,
+                    ),
+                };
+                q.optional().map_err(db("get_version"))
+            })
+            .await?;
+        raw.map(RawSecret::parse).transpose()
+    }
+
+    async fn delete_versions(
+        &self,
+        resource: &ResourcePath,
+        version: Option<u64>,
+    ) -> Result<Vec<u64>, StoreError> {
+        let r = resource.to_string();
+        let version = version.map(|v| to_i64(v, "secrets.version")).transpose()?;
+        let deleted: Vec<i64> = self
+            .run(move |c| {
+                let mut out = Vec::new();
+                let mut stmt = match version {
+                    Some(_) => c.prepare(
+                        "DELETE FROM secrets WHERE resource = ?1 AND version = ?2 RETURNING version",
+                    ),
+                    None => c.prepare("DELETE FROM secrets WHERE resource = ?1 AND ?2 IS NULL RETURNING version"),
+                }
+                .map_err(db("delete_versions"))?;
+                let rows = stmt
+                    .query_map(params![r, version], |row| row.get::<_, i64>(0))
+                    .map_err(db("delete_versions"))?;
+                for v in rows {
+                    out.push(v.map_err(db("delete_versions"))?);
+                }
+                Ok(out)
+            })
+            .await?;
+        let mut out = deleted
+            .into_iter()
+            .map(|v| to_u64(v, "secrets.version"))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    async fn list_versions(
+        &self,
+        repo: Option<&str>,
+    ) -> Result<Vec<SecretVersionInfo>, StoreError> {
+        let repo = repo.map(str::to_owned);
+        let rows: Vec<(String, i64, String, i64, String)> = self
+            .run(move |c| {
+                let mut stmt = c
+                    .prepare(
+                        "SELECT resource, version, policy_digest, created_ms, kek_id FROM secrets
+                         WHERE ?1 IS NULL OR repo = ?1 ORDER BY resource, version",
+                    )
+                    .map_err(db("list_versions"))?;
+                let it = stmt
+                    .query_map(params![repo], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+                    })
+                    .map_err(db("list_versions"))?;
+                it.collect::<Result<Vec<_>, _>>()
+                    .map_err(db("list_versions"))
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(resource, version, pd, created_ms, kek_id)| {
+                Ok(SecretVersionInfo {
+                    resource,
+                    version: to_u64(version, "secrets.version")?,
+                    policy_digest: PolicyDigest::parse(&pd).map_err(|_| StoreError::Corrupt {
+                        field: "secrets.policy_digest",
+                    })?,
+                    created_ms,
+                    kek_id,
+                })
+            })
+            .collect()
+    }
+
+    async fn versions_not_wrapped_by(
+        &self,
+        kek_id: &str,
+        limit: u32,
+    ) -> Result<Vec<StoredSecret>, StoreError> {
+        let k = kek_id.to_owned();
+        let raws: Vec<RawSecret> = self
+            .run(move |c| {
+                let mut stmt = c
+                    .prepare(&format!(
+                        "SELECT {SECRET_COLUMNS} FROM secrets WHERE kek_id <> ?1
+                         ORDER BY resource, version LIMIT ?2"
+                    ))
+                    .map_err(db("versions_not_wrapped_by"))?;
+                let it = stmt
+                    .query_map(params![k, limit], row_to_secret)
+                    .map_err(db("versions_not_wrapped_by"))?;
+                it.collect::<Result<Vec<_>, _>>()
+                    .map_err(db("versions_not_wrapped_by"))
+            })
+            .await?;
+        raws.into_iter().map(RawSecret::parse).collect()
+    }
+
+    async fn replace_wrapping(
+        &self,
+        resource: &ResourcePath,
+        version: u64,
+        old_kek_id: &str,
+        new: &SealedSecret,
+    ) -> Result<bool, StoreError> {
+        let r = resource.to_string();
+        let v = to_i64(version, "secrets.version")?;
+        let old = old_kek_id.to_owned();
+        let new = new.clone();
+        self.run(move |c| {
+            // The data ciphertext and nonce must be the ones the new wrapping was made for.
+            let n = c
+                .execute(
+                    "UPDATE secrets SET kek_id = ?1, wrapped_key = ?2
+                     WHERE resource = ?3 AND version = ?4 AND kek_id = ?5
+                       AND nonce = ?6 AND ciphertext = ?7",
+                    params![
+                        new.kek_id,
+                        new.wrapped_key,
+                        r,
+                        v,
+                        old,
+                        &new.nonce[..],
+                        new.ciphertext
+                    ],
+                )
+                .map_err(db("replace_wrapping"))?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn insert_challenge(&self, ch: &Challenge) -> Result<(), StoreError> {
+        let ch = ch.clone();
+        self.run(move |c| {
+            let n = c
+                .execute(
+                    "INSERT INTO challenges(session_key, nonce, tee, hash, issued_ms, expires_ms, used)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0) ON CONFLICT(session_key) DO NOTHING",
+                    params![
+                        ch.session_id.storage_key(),
+                        ch.nonce,
+                        ch.tee,
+                        ch.hash.name(),
+                        ch.issued_ms,
+                        ch.expires_ms
+                    ],
+                )
+                .map_err(db("insert_challenge"))?;
+            if n == 0 {
+                return Err(StoreError::ChallengeExists);
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    async fn consume_challenge(
+        &self,
+        session: &SessionId,
+        now_ms: i64,
+    ) -> Result<ConsumeOutcome, StoreError> {
+        let session = session.clone();
+        self.run(move |c| {
+            let key = session.storage_key();
+            // The single-use guarantee: one conditional UPDATE; only one caller can flip `used`.
+            let won: Option<(String, String, String, i64, i64)> = c
+                .query_row(
+                    "UPDATE challenges SET used = 1
+                     WHERE session_key = ?1 AND used = 0 AND expires_ms > ?2
+                     RETURNING nonce, tee, hash, issued_ms, expires_ms",
+                    params![key, now_ms],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+                .optional()
+                .map_err(db("consume_challenge"))?;
+            if let Some((nonce, tee, hash, issued_ms, expires_ms)) = won {
+                let hash = HashAlgorithm::from_name(&hash).map_err(|_| StoreError::Corrupt {
+                    field: "challenges.hash",
+                })?;
+                return Ok(ConsumeOutcome::Consumed(Challenge {
+                    session_id: session,
+                    nonce,
+                    tee,
+                    hash,
+                    issued_ms,
+                    expires_ms,
+                }));
+            }
+            // Lost: say why (for the audit log only; the answer to the guest is the same).
+            let state: Option<(i64, i64)> = c
+                .query_row(
+                    "SELECT used, expires_ms FROM challenges WHERE session_key = ?1",
+                    params![key],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(db("consume_challenge"))?;
+            Ok(match state {
+                None => ConsumeOutcome::Unknown,
+                Some((used, _)) if used != 0 => ConsumeOutcome::AlreadyUsed,
+                Some(_) => ConsumeOutcome::Expired,
+            })
+        })
+        .await
+    }
+
+    async fn put_session(&self, s: &AttestedSession) -> Result<(), StoreError> {
+        let s = s.clone();
+        self.run(move |c| {
+            c.execute(
+                "INSERT INTO sessions(session_key, tee, tee_pubkey, token, claims, evidence_digest,
+                    attested_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT(session_key) DO UPDATE SET tee = excluded.tee,
+                    tee_pubkey = excluded.tee_pubkey, token = excluded.token,
+                    claims = excluded.claims, evidence_digest = excluded.evidence_digest,
+                    attested_ms = excluded.attested_ms, expires_ms = excluded.expires_ms",
+                params![
+                    s.session_id.storage_key(),
+                    s.tee,
+                    s.tee_pubkey,
+                    s.token,
+                    s.claims,
+                    s.evidence_digest,
+                    s.attested_ms,
+                    s.expires_ms
+                ],
+            )
+            .map_err(db("put_session"))?;
+            Ok(())
+        })
+        .await
+    }
+
+    async fn get_session(
+        &self,
+        session: &SessionId,
+        now_ms: i64,
+    ) -> Result<Option<AttestedSession>, StoreError> {
+        let session = session.clone();
+        self.run(move |c| {
+            c.query_row(
+                "SELECT tee, tee_pubkey, token, claims, evidence_digest, attested_ms, expires_ms
+                 FROM sessions WHERE session_key = ?1 AND expires_ms > ?2",
+                params![session.storage_key(), now_ms],
+                |r| {
+                    Ok(AttestedSession {
+                        session_id: session.clone(),
+                        tee: r.get(0)?,
+                        tee_pubkey: r.get(1)?,
+                        token: r.get(2)?,
+                        claims: r.get(3)?,
+                        evidence_digest: r.get(4)?,
+                        attested_ms: r.get(5)?,
+                        expires_ms: r.get(6)?,
+                    })
+                },
+            )
+            .optional()
+            .map_err(db("get_session"))
+        })
+        .await
+    }
+
+    async fn purge_expired(&self, now_ms: i64) -> Result<u64, StoreError> {
+        self.run(move |c| {
+            let a = c
+                .execute(
+                    "DELETE FROM challenges WHERE expires_ms <= ?1",
+                    params![now_ms],
+                )
+                .map_err(db("purge_expired"))?;
+            let b = c
+                .execute(
+                    "DELETE FROM sessions WHERE expires_ms <= ?1",
+                    params![now_ms],
+                )
+                .map_err(db("purge_expired"))?;
+            Ok(u64::try_from(a.saturating_add(b)).unwrap_or(u64::MAX))
+        })
+        .await
+    }
+
+    async fn append_audit(&self, event: AuditEvent) -> Result<AuditEntry, StoreError> {
+        self.run(move |c| {
+            let tx = c
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(db("append_audit"))?;
+            let last: Option<(i64, String)> = tx
+                .query_row(
+                    "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+                    [],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(db("append_audit"))?;
+            let last = match &last {
+                Some((s, h)) => Some((to_u64(*s, "audit.seq")?, h.as_str())),
+                None => None,
+            };
+            let e = audit::next_entry(last, event)?;
+            tx.execute(
+                "INSERT INTO audit(seq, time_ms, actor, action, resource, evidence_digest,
+                    policy_digest, verdict, reason, prev_hash, hash)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                params![
+                    to_i64(e.seq, "audit.seq")?,
+                    e.event.time_ms,
+                    e.event.actor,
+                    e.event.action.as_str(),
+                    e.event.resource,
+                    e.event.evidence_digest,
+                    e.event.policy_digest,
+                    e.event.verdict.as_str(),
+                    e.event.reason,
+                    e.prev_hash,
+                    e.hash
+                ],
+            )
+            .map_err(db("append_audit"))?;
+            tx.commit().map_err(db("append_audit"))?;
+            Ok(e)
+        })
+        .await
+    }
+
+    async fn audit_entries(&self, after: u64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        let after = to_i64(after, "audit.seq")?;
+        let raws: Vec<RawAudit> = self
+            .run(move |c| {
+                let mut stmt = c
+                    .prepare(
+                        "SELECT seq, time_ms, actor, action, resource, evidence_digest, policy_digest,
+                            verdict, reason, prev_hash, hash
+                         FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+                    )
+                    .map_err(db("audit_entries"))?;
+                let it = stmt
+                    .query_map(params![after, limit], |r| {
+                        Ok(RawAudit {
+                            seq: r.get(0)?,
+                            time_ms: r.get(1)?,
+                            actor: r.get(2)?,
+                            action: r.get(3)?,
+                            resource: r.get(4)?,
+                            evidence_digest: r.get(5)?,
+                            policy_digest: r.get(6)?,
+                            verdict: r.get(7)?,
+                            reason: r.get(8)?,
+                            prev_hash: r.get(9)?,
+                            hash: r.get(10)?,
+                        })
+                    })
+                    .map_err(db("audit_entries"))?;
+                it.collect::<Result<Vec<_>, _>>().map_err(db("audit_entries"))
+            })
+            .await?;
+        raws.into_iter().map(RawAudit::parse).collect()
+    }
+}
+
+fn v_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
