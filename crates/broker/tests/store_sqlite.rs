@@ -1,7 +1,12 @@
 //! The SQLite store against a real database file in a temporary directory: versions, policies,
 //! tampered rows, single use of challenges under concurrency, sessions, the audit chain and KEK
 //! rotation.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
 
 use std::sync::Arc;
 
