@@ -129,18 +129,19 @@ pub fn encrypt(key: &TeePublicKey, plaintext: &[u8]) -> Result<FlattenedJwe, Jwe
     let protected = URL_SAFE_NO_PAD.encode(protected_json.as_bytes());
     let gcm =
         LessSafeKey::new(UnboundKey::new(&AES_256_GCM, cek.as_ref()).map_err(crypto("aes-gcm"))?);
-    let mut buf = plaintext.to_vec();
+    // Holds the plaintext until it is encrypted in place; zeroized on every path.
+    let mut buf = Zeroizing::new(plaintext.to_vec());
     let tag = gcm
         .seal_in_place_separate_tag(
             Nonce::assume_unique_for_key(iv),
             Aad::from(protected.as_bytes()),
-            &mut buf,
+            buf.as_mut_slice(),
         )
         .map_err(crypto("aes-gcm"))?;
     Ok(FlattenedJwe {
         encrypted_key: URL_SAFE_NO_PAD.encode(&encrypted_key),
         iv: URL_SAFE_NO_PAD.encode(iv),
-        ciphertext: URL_SAFE_NO_PAD.encode(&buf),
+        ciphertext: URL_SAFE_NO_PAD.encode(buf.as_slice()),
         tag: URL_SAFE_NO_PAD.encode(tag.as_ref()),
         protected,
     })

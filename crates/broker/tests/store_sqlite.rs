@@ -637,3 +637,21 @@ async fn durable_settings_and_reopen() {
         Err(StoreError::Database { op: "schema", .. })
     ));
 }
+
+#[test]
+fn debug_output_hides_session_ids_and_tokens() {
+    let id = store::SessionId::generate().unwrap();
+    let s = AttestedSession {
+        session_id: id.clone(),
+        tee: "snp".into(),
+        tee_pubkey: "{}".into(),
+        token: "TOKEN-SHOULD-NOT-SHOW".into(),
+        claims: "{}".into(),
+        evidence_digest: "d".into(),
+        attested_ms: 0,
+        expires_ms: 1,
+    };
+    let dbg = format!("{s:?} {id:?}");
+    assert!(!dbg.contains("TOKEN-SHOULD-NOT-SHOW"));
+    assert!(!dbg.contains(id.as_str()));
+}

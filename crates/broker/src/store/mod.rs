@@ -228,7 +228,8 @@ pub enum ConsumeOutcome {
 }
 
 /// An attested session: what `/attest` established, for the resource requests that follow.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `Debug` leaves out the session id and the token.
+#[derive(Clone, PartialEq, Eq)]
 pub struct AttestedSession {
     /// The session.
     pub session_id: SessionId,
@@ -247,6 +248,17 @@ pub struct AttestedSession {
     pub attested_ms: i64,
     /// When it expires (Unix ms).
     pub expires_ms: i64,
+}
+
+impl std::fmt::Debug for AttestedSession {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AttestedSession")
+            .field("tee", &self.tee)
+            .field("evidence_digest", &self.evidence_digest)
+            .field("attested_ms", &self.attested_ms)
+            .field("expires_ms", &self.expires_ms)
+            .finish_non_exhaustive()
+    }
 }
 
 /// A sealed secret version to insert.
