@@ -281,6 +281,17 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(32))]
+
+        #[test]
+        fn any_plaintext_round_trips(msg in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..3000), p521 in proptest::prelude::any::<bool>()) {
+            let (sk, jwk) = ec_jwk(if p521 { Curve::P521 } else { Curve::P256 });
+            let jwe = serde_json::to_value(encrypt(&TeePublicKey::from_json(&jwk).unwrap(), &msg).unwrap()).unwrap();
+            proptest::prop_assert_eq!(decrypt(&Recipient::Ec(sk), &jwe).unwrap(), msg);
+        }
+    }
+
     #[test]
     fn a_different_key_cannot_open() {
         let (_, jwk) = ec_jwk(Curve::P256);

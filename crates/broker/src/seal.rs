@@ -815,6 +815,32 @@ mod tests {
         assert!(matches!(open(&ring, &b, &t), Err(SealError::Open { .. })));
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        #[test]
+        fn round_trip_and_any_other_binding_fails(
+            value in proptest::collection::vec(proptest::prelude::any::<u8>(), 1..2000),
+            version in 1u64..u64::MAX,
+            other_version in 1u64..u64::MAX,
+            tag in "[a-z0-9]{1,12}",
+            other_tag in "[a-z0-9]{1,12}",
+        ) {
+            let ring = Keyring::new(Kek::generate().unwrap());
+            let r = path(&format!("t/key/{tag}"));
+            let pd = PolicyDigest::of(b"p");
+            let b = SealBinding { resource: &r, version, policy_digest: &pd };
+            let s = seal(&ring, &b, &SecretValue::new(value.clone())).unwrap();
+            let opened = open(&ring, &b, &s).unwrap();
+            proptest::prop_assert_eq!(opened.expose(), &value[..]);
+            let r2 = path(&format!("t/key/{other_tag}"));
+            let moved = SealBinding { resource: &r2, version: other_version, ..b };
+            if other_tag != tag || other_version != version {
+                proptest::prop_assert!(open(&ring, &moved, &s).is_err());
+            }
+        }
+    }
+
     #[test]
     fn sizes_and_ids() {
         let ring = Keyring::new(Kek::generate().unwrap());

@@ -655,3 +655,13 @@ fn debug_output_hides_session_ids_and_tokens() {
     assert!(!dbg.contains("TOKEN-SHOULD-NOT-SHOW"));
     assert!(!dbg.contains(id.as_str()));
 }
+
+#[test]
+fn nonce_comparison() {
+    let ch = Challenge::generate("snp", HashAlgorithm::Sha384, NOW).unwrap();
+    let other = Challenge::generate("snp", HashAlgorithm::Sha384, NOW).unwrap();
+    assert!(ch.nonce_matches(&ch.nonce.clone()));
+    assert!(!ch.nonce_matches(&other.nonce));
+    assert!(!ch.nonce_matches(""));
+    assert!(!ch.nonce_matches(&ch.nonce[..10]));
+}

@@ -213,6 +213,17 @@ impl Challenge {
     }
 }
 
+impl Challenge {
+    /// Whether `sent` is this challenge's nonce (constant-time comparison). The store consumes
+    /// a challenge by session; the caller then checks the nonce the guest sent with this, so a
+    /// nonce of another session (or a replayed one) is refused.
+    #[must_use]
+    pub fn nonce_matches(&self, sent: &str) -> bool {
+        aws_lc_rs::constant_time::verify_slices_are_equal(self.nonce.as_bytes(), sent.as_bytes())
+            .is_ok()
+    }
+}
+
 /// The result of trying to use a challenge.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
@@ -370,7 +381,9 @@ pub trait Store: Send + Sync {
 
     /// Records a challenge issued by `/auth`.
     async fn insert_challenge(&self, c: &Challenge) -> Result<(), StoreError>;
-    /// Uses a session's challenge: atomically, once, and only before it expires.
+    /// Uses a session's challenge: atomically, once, and only before it expires. Any attest
+    /// attempt uses it up, whatever its outcome; compare the nonce the guest sent with
+    /// [`Challenge::nonce_matches`].
     async fn consume_challenge(
         &self,
         session: &SessionId,
