@@ -522,11 +522,18 @@ impl KeyringFile {
             Ok(_) => Self::open(path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let ring = Keyring::new(Kek::generate()?);
-                write_keyring(path, &ring, true)?;
-                Ok(Self {
-                    path: path.to_owned(),
-                    current: RwLock::new(Arc::new(ring)),
-                })
+                match write_keyring(path, &ring, true) {
+                    Ok(()) => Ok(Self {
+                        path: path.to_owned(),
+                        current: RwLock::new(Arc::new(ring)),
+                    }),
+                    // Another process created it first: use theirs.
+                    Err(SealError::KeyringIo {
+                        kind: std::io::ErrorKind::AlreadyExists,
+                        ..
+                    }) => Self::open(path),
+                    Err(e) => Err(e),
+                }
             }
             Err(e) => Err(SealError::KeyringIo {
                 path: path.to_owned(),
@@ -666,28 +673,33 @@ fn write_keyring(path: &Path, ring: &Keyring, create_new: bool) -> Result<(), Se
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
-    let tmp = if create_new {
-        path.to_owned()
-    } else {
-        let mut name = path.file_name().unwrap_or_default().to_owned();
-        name.push(".tmp");
-        dir.join(name)
-    };
-    if !create_new {
-        let _ = fs::remove_file(&tmp);
-    }
+    // Write a uniquely named temporary file (0600), make it durable, then put it in place
+    // atomically: `hard_link` for a first start (fails if another process created the file
+    // meanwhile, so nobody overwrites a KEK in use), `rename` for a rotation.
+    let mut suffix = [0u8; 8];
+    SystemRandom::new()
+        .fill(&mut suffix)
+        .map_err(crypto("random"))?;
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(format!(".tmp-{}", hex::encode(suffix)));
+    let tmp = dir.join(name);
     let mut f = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .mode(0o600)
         .open(&tmp)
         .map_err(io_err(&tmp))?;
-    f.write_all(&json).map_err(io_err(&tmp))?;
-    f.sync_all().map_err(io_err(&tmp))?;
+    let written = f.write_all(&json).and_then(|()| f.sync_all());
     drop(f);
-    if !create_new {
-        fs::rename(&tmp, path).map_err(io_err(path))?;
-    }
+    let placed = written.and_then(|()| {
+        if create_new {
+            fs::hard_link(&tmp, path)
+        } else {
+            fs::rename(&tmp, path)
+        }
+    });
+    let _ = fs::remove_file(&tmp);
+    placed.map_err(io_err(path))?;
     // Make the new directory entry durable too.
     fs::File::open(dir)
         .and_then(|d| d.sync_all())
@@ -925,6 +937,33 @@ mod tests {
             fs::metadata(&p).unwrap().permissions().mode() & 0o777,
             0o600
         );
+    }
+
+    #[test]
+    fn concurrent_first_starts_agree_on_one_kek() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("kek");
+        let ids: Vec<KekId> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        KeyringFile::open_or_create(&p)
+                            .unwrap()
+                            .current()
+                            .active_id()
+                            .clone()
+                    })
+                })
+                .collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(ids.iter().all(|i| i == &ids[0]));
+        assert_eq!(
+            KeyringFile::open(&p).unwrap().current().active_id(),
+            &ids[0]
+        );
+        // No temporary files are left behind.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
     #[test]
