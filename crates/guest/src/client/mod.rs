@@ -523,3 +523,6 @@ pub fn fuzz_response(data: &[u8]) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
