@@ -59,6 +59,7 @@ fn kbs_error(status: u16, name: &str, detail: &str) -> Reply {
 
 /// A scripted HTTP/1.1 server on 127.0.0.1: one request per connection, `Connection: close`.
 struct Fake {
+    scheme: &'static str,
     port: u16,
     log: Arc<Mutex<Vec<Req>>>,
     stop: Arc<AtomicBool>,
@@ -66,41 +67,59 @@ struct Fake {
 }
 
 impl Fake {
-    fn serve(mut handler: impl FnMut(&Req) -> Reply + Send + 'static) -> Fake {
+    fn serve(handler: impl FnMut(&Req) -> Reply + Send + 'static) -> Fake {
+        Fake::start(None, handler)
+    }
+
+    /// The same over TLS with `testdata/tls/server.pem` (signed by `testdata/tls/ca.pem`).
+    fn serve_tls(handler: impl FnMut(&Req) -> Reply + Send + 'static) -> Fake {
+        use rustls::pki_types::pem::PemObject;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+        let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(TLS_SERVER_PEM)
+            .map(Result::unwrap)
+            .collect();
+        let key = PrivateKeyDer::from_pem_slice(TLS_SERVER_KEY).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::aws_lc_rs::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+        Fake::start(Some(Arc::new(config)), handler)
+    }
+
+    fn start(
+        tls: Option<Arc<rustls::ServerConfig>>,
+        mut handler: impl FnMut(&Req) -> Reply + Send + 'static,
+    ) -> Fake {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let log = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (log2, stop2) = (log.clone(), stop.clone());
+        let scheme = if tls.is_some() { "https" } else { "http" };
         let thread = std::thread::spawn(move || {
             for stream in listener.incoming() {
                 if stop2.load(Ordering::SeqCst) {
                     break;
                 }
-                let Ok(mut stream) = stream else { continue };
+                let Ok(stream) = stream else { continue };
                 stream
                     .set_read_timeout(Some(Duration::from_secs(5)))
                     .unwrap();
-                let Some(req) = read_request(&mut stream) else {
-                    continue;
-                };
-                log2.lock().unwrap().push(req.clone());
-                let r = handler(&req);
-                let mut head = format!(
-                    "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\ncontent-type: application/json\r\n",
-                    r.status,
-                    r.body.len()
-                );
-                for (n, v) in &r.headers {
-                    head.push_str(&format!("{n}: {v}\r\n"));
+                match &tls {
+                    None => exchange(stream, &log2, &mut handler),
+                    Some(cfg) => {
+                        let conn = rustls::ServerConnection::new(cfg.clone()).unwrap();
+                        exchange(rustls::StreamOwned::new(conn, stream), &log2, &mut handler);
+                    }
                 }
-                head.push_str("\r\n");
-                let _ = stream.write_all(head.as_bytes());
-                let _ = stream.write_all(&r.body);
-                let _ = stream.flush();
             }
         });
         Fake {
+            scheme,
             port,
             log,
             stop,
@@ -109,7 +128,7 @@ impl Fake {
     }
 
     fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        format!("{}://127.0.0.1:{}", self.scheme, self.port)
     }
 
     fn requests(&self) -> Vec<Req> {
@@ -134,7 +153,37 @@ impl Drop for Fake {
     }
 }
 
-fn read_request(stream: &mut TcpStream) -> Option<Req> {
+const TLS_CA_PEM: &[u8] = include_bytes!("../../testdata/tls/ca.pem");
+const TLS_OTHER_CA_PEM: &[u8] = include_bytes!("../../testdata/tls/other-ca.pem");
+const TLS_SERVER_PEM: &[u8] = include_bytes!("../../testdata/tls/server.pem");
+const TLS_SERVER_KEY: &[u8] = include_bytes!("../../testdata/tls/server.key");
+
+/// Reads one request, logs it, writes the handler's reply.
+fn exchange(
+    mut stream: impl Read + Write,
+    log: &Mutex<Vec<Req>>,
+    handler: &mut impl FnMut(&Req) -> Reply,
+) {
+    let Some(req) = read_request(&mut stream) else {
+        return;
+    };
+    log.lock().unwrap().push(req.clone());
+    let r = handler(&req);
+    let mut head = format!(
+        "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\ncontent-type: application/json\r\n",
+        r.status,
+        r.body.len()
+    );
+    for (n, v) in &r.headers {
+        head.push_str(&format!("{n}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let _ = stream.write_all(head.as_bytes());
+    let _ = stream.write_all(&r.body);
+    let _ = stream.flush();
+}
+
+fn read_request(stream: &mut impl Read) -> Option<Req> {
     let mut buf = Vec::new();
     let mut chunk = [0u8; 4096];
     let head_end = loop {
@@ -777,4 +826,42 @@ fn fuzz_harness_smoke() {
         fuzz_response(&[&[sel][..], b"{\"nonce\":\"a\"}"].concat());
         fuzz_response(&[&[sel][..], b"{\"protected\":\"e30\",\"encrypted_key\":\"\",\"iv\":\"\",\"ciphertext\":\"\",\"tag\":\"\"}"].concat());
     }
+}
+
+#[test]
+fn tls_with_the_pinned_ca_and_refusals_without_it() {
+    let mut script = Script::new(b"over tls");
+    let fake = Fake::serve_tls(move |r| script.answer(r));
+    let pinned = ClientOptions {
+        ca_pem: Some(TLS_CA_PEM.to_vec()),
+        ..fast_options()
+    };
+    let secret = client(&fake, pinned)
+        .get_secret("snp", "a/b/c", None, &mut evidence)
+        .unwrap();
+    assert_eq!(&secret[..], b"over tls");
+    assert_eq!(fake.requests().len(), 3);
+
+    for ca in [Some(TLS_OTHER_CA_PEM.to_vec()), None] {
+        let opts = ClientOptions {
+            ca_pem: ca,
+            ..fast_options()
+        };
+        let e = client(&fake, opts).auth("snp").unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ClientError::Transport {
+                    step: Step::Auth,
+                    ..
+                }
+            ),
+            "{e:?}"
+        );
+    }
+    assert_eq!(
+        fake.requests().len(),
+        3,
+        "no request got through an untrusted channel"
+    );
 }
