@@ -210,6 +210,54 @@ pub(crate) fn decrypt(key: &TeeKey, body: &[u8]) -> Result<Zeroizing<Vec<u8>>, C
     Ok(buf)
 }
 
+/// Whether a resource answer's `protected` header is byte for byte the compact serialization
+/// CoCo guests rebuild their AAD from (PROTOCOL.md's interop trap): `alg`, then `enc`, then the
+/// other members in sorted order, nested members sorted, no whitespace. This client does not
+/// need it (its AAD is the string as received); end-to-end tests use it to check that a broker's
+/// answers would also open in a CoCo guest.
+///
+/// # Errors
+/// [`ClientError::Jwe`] when the body or the header is not the JSON shape expected.
+pub fn protected_header_in_coco_order(body: &[u8]) -> Result<bool, ClientError> {
+    if body.len() > MAX_RESOURCE_RESPONSE {
+        return Err(err("answer larger than the resource cap"));
+    }
+    let value: Value = serde_json::from_slice(body).map_err(|_| err("answer is not JSON"))?;
+    let jwe = value
+        .as_object()
+        .ok_or(err("answer is not a JSON object"))?;
+    let protected = string_member(jwe, "protected", "protected missing or not a string")?;
+    let header_bytes = b64(protected, "protected is not base64url")?;
+    let header: Value =
+        serde_json::from_slice(&header_bytes).map_err(|_| err("protected header is not JSON"))?;
+    let header = header
+        .as_object()
+        .ok_or(err("protected header is not a JSON object"))?;
+    let jcs = |v: &Value| {
+        serde_json_canonicalizer::to_string(v)
+            .map_err(|_| err("protected header not canonicalizable"))
+    };
+    let mut expected = String::from("{");
+    let mut rest: Vec<(&String, &Value)> = header
+        .iter()
+        .filter(|(k, _)| k.as_str() != "alg" && k.as_str() != "enc")
+        .collect();
+    rest.sort_by(|a, b| a.0.cmp(b.0));
+    let first = ["alg", "enc"]
+        .into_iter()
+        .filter_map(|k| header.get_key_value(k));
+    for (i, (k, v)) in first.chain(rest).enumerate() {
+        if i > 0 {
+            expected.push(',');
+        }
+        expected.push_str(&jcs(&Value::String(k.clone()))?);
+        expected.push(':');
+        expected.push_str(&jcs(v)?);
+    }
+    expected.push('}');
+    Ok(expected.as_bytes() == header_bytes.as_slice())
+}
+
 /// NIST SP 800-56A Concat KDF with SHA-256 as JWA (RFC 7518 §4.6.2) uses it: for each round
 /// `SHA-256(counter_be32 || Z || len32(alg) || alg || len32(apu) || apu || len32(apv) || apv ||
 /// keydatalen_bits_be32)`. `keydatalen_bits` must be a multiple of 8 and at most 512.
@@ -538,6 +586,41 @@ pub(crate) mod tests {
             "alg does not match the TEE key"
         );
         assert_eq!(check(&k, &jwe), "alg does not match the TEE key");
+    }
+
+    #[test]
+    fn coco_header_order_check() {
+        let k = TeeKey::generate(TeeKeyAlg::P256).unwrap();
+        let jwe = encrypt_to_jwk(k.jwk(), b"x");
+        assert!(protected_header_in_coco_order(&bytes(&jwe)).unwrap());
+        let r = TeeKey::generate(TeeKeyAlg::Rsa).unwrap();
+        assert!(protected_header_in_coco_order(&bytes(&encrypt_to_jwk(r.jwk(), b"x"))).unwrap());
+        let header = String::from_utf8(dec(jwe["protected"].as_str().unwrap())).unwrap();
+        for other in [
+            // enc before alg
+            header.replacen(
+                r#"{"alg":"ECDH-ES+A256KW","enc":"A256GCM","#,
+                r#"{"enc":"A256GCM","alg":"ECDH-ES+A256KW","#,
+                1,
+            ),
+            // epk members unsorted
+            header.replacen(
+                r#""crv":"P-256","kty":"EC""#,
+                r#""kty":"EC","crv":"P-256""#,
+                1,
+            ),
+            // whitespace
+            header.replacen(',', ", ", 1),
+        ] {
+            assert_ne!(other, header);
+            let mut t = jwe.clone();
+            t["protected"] = Value::String(enc(other.as_bytes()));
+            assert!(
+                !protected_header_in_coco_order(&bytes(&t)).unwrap(),
+                "{other}"
+            );
+        }
+        assert!(protected_header_in_coco_order(b"[]").is_err());
     }
 
     /// RFC 7518 Appendix C: ECDH-ES with A128GCM, PartyU "Alice", PartyV "Bob".

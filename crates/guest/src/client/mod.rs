@@ -40,7 +40,7 @@ use zeroize::Zeroizing;
 
 pub use binding::{HashAlg, binding_json, report_data};
 pub use error::{ClientError, Step};
-pub use jwe::MAX_RESOURCE_RESPONSE;
+pub use jwe::{MAX_RESOURCE_RESPONSE, protected_header_in_coco_order};
 pub use key::{TeeKey, TeeKeyAlg};
 pub use wire::{
     Challenge, Credential, ERROR_TYPE_PREFIX, MAX_ATTEST_RESPONSE, MAX_AUTH_RESPONSE,
