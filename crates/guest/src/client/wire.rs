@@ -1,0 +1,698 @@
+//! The KBS 0.4.0 messages: request bodies, answer parsers and the credentials they carry.
+//!
+//! Parsers take the capped body bytes, read them as a `serde_json::Value` (serde_json's
+//! recursion limit bounds nesting; the caps bound size) and pick the named members by hand, so a
+//! wrong answer is reported by the field's name and never by echoing its value.
+
+use core::fmt;
+
+use zeroize::Zeroizing;
+
+use super::binding::HashAlg;
+use super::error::{ClientError, Step};
+
+/// The protocol version this client speaks.
+pub const PROTOCOL_VERSION: &str = "0.4.0";
+/// The session cookie's name.
+pub const SESSION_COOKIE: &str = "kbs-session-id";
+/// Prefix of the KBS error `type` URIs.
+pub const ERROR_TYPE_PREFIX: &str = "https://github.com/confidential-containers/kbs/errors/";
+/// Cap on the `/auth` answer.
+pub const MAX_AUTH_RESPONSE: usize = 16 * 1024;
+/// Cap on the `/attest` answer (the EAR token with its header JWK and claims).
+pub const MAX_ATTEST_RESPONSE: usize = 256 * 1024;
+/// Cap on a non-200 answer's error body.
+pub const MAX_ERROR_RESPONSE: usize = 16 * 1024;
+/// The longest nonce accepted from a challenge.
+pub const MAX_NONCE_LEN: usize = 512;
+/// The longest session id accepted from `Set-Cookie`.
+pub const MAX_SESSION_ID_LEN: usize = 512;
+const MAX_DETAIL_LEN: usize = 512;
+const MAX_KIND_LEN: usize = 128;
+
+/// The KBS session: the value of the `kbs-session-id` cookie. It is a credential: its `Debug`
+/// hides it and it is zeroized on drop.
+#[derive(Clone)]
+pub struct Session(Zeroizing<String>);
+
+impl Session {
+    /// A session from a cookie value (1..=512 cookie-octets, RFC 6265 §4.1.1).
+    ///
+    /// # Errors
+    /// [`ClientError::MalformedResponse`] (step auth, field `set-cookie kbs-session-id`).
+    pub fn from_cookie_value(value: &str) -> Result<Session, ClientError> {
+        let ok = !value.is_empty()
+            && value.len() <= MAX_SESSION_ID_LEN
+            && value
+                .bytes()
+                .all(|b| matches!(b, 0x21 | 0x23..=0x2B | 0x2D..=0x3A | 0x3C..=0x5B | 0x5D..=0x7E));
+        if ok {
+            Ok(Session(Zeroizing::new(value.to_owned())))
+        } else {
+            Err(ClientError::MalformedResponse {
+                step: Step::Auth,
+                field: "set-cookie kbs-session-id",
+            })
+        }
+    }
+
+    /// The cookie value.
+    #[must_use]
+    pub fn cookie_value(&self) -> &str {
+        &self.0
+    }
+
+    /// The `Cookie` request header value, `kbs-session-id=<value>`.
+    #[must_use]
+    pub fn cookie_header(&self) -> Zeroizing<String> {
+        Zeroizing::new(format!("{SESSION_COOKIE}={}", self.cookie_value()))
+    }
+}
+
+impl fmt::Debug for Session {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Session(..)")
+    }
+}
+
+/// The attestation token from `/attest`. A bearer credential: hidden from `Debug`, zeroized on
+/// drop.
+#[derive(Clone)]
+pub struct Token(Zeroizing<String>);
+
+impl Token {
+    /// A token from its text: 1..=`MAX_ATTEST_RESPONSE` characters of RFC 6750 `b64token`
+    /// (`[A-Za-z0-9._~+/-]` then `=`*), so it can go into `Authorization: Bearer` as is.
+    ///
+    /// # Errors
+    /// [`ClientError::MalformedResponse`] (step attest, field `token`).
+    pub fn from_string(text: &str) -> Result<Token, ClientError> {
+        let body = text.trim_end_matches('=');
+        let ok = !body.is_empty()
+            && text.len() <= MAX_ATTEST_RESPONSE
+            && body.bytes().all(|b| {
+                b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'~' | b'+' | b'/' | b'-')
+            });
+        if ok {
+            Ok(Token(Zeroizing::new(text.to_owned())))
+        } else {
+            Err(ClientError::MalformedResponse {
+                step: Step::Attest,
+                field: "token",
+            })
+        }
+    }
+
+    /// The token text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The `Authorization` request header value, `Bearer <token>`.
+    #[must_use]
+    pub fn authorization_header(&self) -> Zeroizing<String> {
+        Zeroizing::new(format!("Bearer {}", self.as_str()))
+    }
+}
+
+impl fmt::Debug for Token {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Token(..)")
+    }
+}
+
+/// The broker's challenge: the session it opened, the nonce and the hash for REPORT_DATA.
+/// Fields are public so tests can replay or mix challenges on purpose.
+#[derive(Clone, Debug)]
+pub struct Challenge {
+    /// The session the `/auth` answer opened.
+    pub session: Session,
+    /// The nonce, exactly as received (it is bound into REPORT_DATA as this string).
+    pub nonce: String,
+    /// The hash the challenge selected (SHA-384 when `extra-params` is `""`).
+    pub hash: HashAlg,
+}
+
+/// How the resource GET is authenticated.
+#[derive(Clone, Copy, Debug)]
+pub enum Credential<'a> {
+    /// The attested session's cookie.
+    Cookie(&'a Session),
+    /// `Authorization: Bearer <token>`.
+    Bearer(&'a Token),
+}
+
+/// The `/auth` request body for `tee`.
+#[must_use]
+pub fn auth_request(tee: &str) -> serde_json::Value {
+    let hashes: Vec<&str> = HashAlg::SUPPORTED.iter().map(|h| h.name()).collect();
+    serde_json::json!({
+        "version": PROTOCOL_VERSION,
+        "tee": tee,
+        "extra-params": { "supported-hash-algorithms": hashes },
+    })
+}
+
+/// Checks a TEE name: 1..=64 characters of `[A-Za-z0-9_-]`.
+///
+/// # Errors
+/// [`ClientError::InvalidTee`].
+pub fn check_tee(tee: &str) -> Result<(), ClientError> {
+    let ok = (1..=64).contains(&tee.len())
+        && tee
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+    if ok {
+        Ok(())
+    } else {
+        Err(ClientError::InvalidTee)
+    }
+}
+
+/// The `/attest` request body.
+#[must_use]
+pub fn attest_request(
+    nonce: &str,
+    tee_pubkey: &serde_json::Value,
+    init_data: Option<&str>,
+    evidence: serde_json::Value,
+) -> serde_json::Value {
+    let mut body = serde_json::json!({
+        "runtime-data": { "nonce": nonce, "tee-pubkey": tee_pubkey },
+        "tee-evidence": { "primary_evidence": evidence, "additional_evidence": "" },
+    });
+    if let (Some(toml), Some(obj)) = (init_data, body.as_object_mut()) {
+        obj.insert(
+            "init-data".to_owned(),
+            serde_json::json!({ "format": "toml", "body": toml }),
+        );
+    }
+    body
+}
+
+fn malformed(step: Step, field: &'static str) -> ClientError {
+    ClientError::MalformedResponse { step, field }
+}
+
+fn json_object(
+    step: Step,
+    body: &[u8],
+) -> Result<serde_json::Map<String, serde_json::Value>, ClientError> {
+    match serde_json::from_slice(body) {
+        Ok(serde_json::Value::Object(m)) => Ok(m),
+        Ok(_) => Err(malformed(step, "body is not a JSON object")),
+        Err(_) => Err(malformed(step, "body is not JSON")),
+    }
+}
+
+/// Parses a 200 `/auth` body: the nonce and the selected hash.
+///
+/// # Errors
+/// [`ClientError::MalformedResponse`] naming `nonce` or `extra-params`;
+/// [`ClientError::UnsupportedHash`] for a selected algorithm other than sha256/384/512.
+pub fn parse_challenge(body: &[u8]) -> Result<(String, HashAlg), ClientError> {
+    let step = Step::Auth;
+    if body.len() > MAX_AUTH_RESPONSE {
+        return Err(ClientError::ResponseTooLarge {
+            step,
+            limit: MAX_AUTH_RESPONSE,
+        });
+    }
+    let obj = json_object(step, body)?;
+    let nonce = obj
+        .get("nonce")
+        .and_then(serde_json::Value::as_str)
+        .ok_or(malformed(step, "nonce missing or not a string"))?;
+    if nonce.is_empty() || nonce.len() > MAX_NONCE_LEN || nonce.chars().any(char::is_control) {
+        return Err(malformed(
+            step,
+            "nonce empty, too long or with control characters",
+        ));
+    }
+    let hash = match obj.get("extra-params") {
+        None | Some(serde_json::Value::Null) => HashAlg::Sha384,
+        Some(serde_json::Value::String(s)) if s.is_empty() => HashAlg::Sha384,
+        Some(serde_json::Value::Object(params)) => match params.get("selected-hash-algorithm") {
+            None => HashAlg::Sha384,
+            Some(serde_json::Value::String(name)) => {
+                HashAlg::from_name(name).ok_or_else(|| ClientError::UnsupportedHash {
+                    name: clean_text(name, 32),
+                })?
+            }
+            Some(_) => {
+                return Err(malformed(
+                    step,
+                    "extra-params selected-hash-algorithm not a string",
+                ));
+            }
+        },
+        Some(_) => return Err(malformed(step, "extra-params neither \"\" nor an object")),
+    };
+    Ok((nonce.to_owned(), hash))
+}
+
+/// Finds the `kbs-session-id` cookie among `Set-Cookie` header values (the first one wins;
+/// attributes are ignored, a quoted value is unquoted).
+///
+/// # Errors
+/// [`ClientError::MalformedResponse`] when none is present or its value is not a cookie value.
+pub fn parse_set_cookie<'a>(
+    values: impl IntoIterator<Item = &'a [u8]>,
+) -> Result<Session, ClientError> {
+    for raw in values {
+        let Ok(text) = core::str::from_utf8(raw) else {
+            continue;
+        };
+        let pair = text.split(';').next().unwrap_or_default();
+        let Some((name, value)) = pair.split_once('=') else {
+            continue;
+        };
+        if name.trim() != SESSION_COOKIE {
+            continue;
+        }
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(value);
+        return Session::from_cookie_value(value);
+    }
+    Err(malformed(Step::Auth, "set-cookie kbs-session-id missing"))
+}
+
+/// Parses a 200 `/attest` body `{"token": "<JWT>"}`.
+///
+/// # Errors
+/// [`ClientError::MalformedResponse`] naming `token`.
+pub fn parse_token(body: &[u8]) -> Result<Token, ClientError> {
+    let step = Step::Attest;
+    if body.len() > MAX_ATTEST_RESPONSE {
+        return Err(ClientError::ResponseTooLarge {
+            step,
+            limit: MAX_ATTEST_RESPONSE,
+        });
+    }
+    let obj = json_object(step, body)?;
+    let text = obj
+        .get("token")
+        .and_then(serde_json::Value::as_str)
+        .ok_or(malformed(step, "token missing or not a string"))?;
+    Token::from_string(text)
+}
+
+/// Turns a non-200 answer into [`ClientError::Broker`] (a KBS error body) or
+/// [`ClientError::Status`] (anything else).
+#[must_use]
+pub fn parse_error(step: Step, status: u16, body: &[u8]) -> ClientError {
+    if body.len() <= MAX_ERROR_RESPONSE
+        && let Ok(serde_json::Value::Object(obj)) = serde_json::from_slice(body)
+        && let Some(kind) = obj.get("type").and_then(serde_json::Value::as_str)
+    {
+        let name = kind.strip_prefix(ERROR_TYPE_PREFIX).unwrap_or(kind);
+        let detail = obj
+            .get("detail")
+            .and_then(serde_json::Value::as_str)
+            .unwrap_or_default();
+        return ClientError::Broker {
+            step,
+            status,
+            kind: clean_text(name, MAX_KIND_LEN),
+            detail: clean_text(detail, MAX_DETAIL_LEN),
+        };
+    }
+    ClientError::Status { step, status }
+}
+
+/// Removes control characters and cuts to at most `max` bytes on a character boundary.
+fn clean_text(s: &str, max: usize) -> String {
+    let mut out = String::new();
+    for c in s.chars().filter(|c| !c.is_control()) {
+        if out.len() + c.len_utf8() > max {
+            break;
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// A validated resource: `repo/type/tag` and an optional pinned version.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResourcePath {
+    path: String,
+    version: Option<u64>,
+}
+
+/// The longest path segment.
+pub const MAX_SEGMENT_LEN: usize = 128;
+
+impl ResourcePath {
+    /// Parses `repo/type/tag[?version=N]`: three segments each matching
+    /// `[A-Za-z0-9_\-]+[A-Za-z0-9_\-.]*` and at most 128 bytes; `N` a decimal integer ≥ 1
+    /// without sign or leading zeros.
+    ///
+    /// # Errors
+    /// [`ClientError::InvalidResourcePath`] naming the rule broken.
+    pub fn parse(s: &str) -> Result<ResourcePath, ClientError> {
+        let bad = |reason| ClientError::InvalidResourcePath { reason };
+        let (path, query) = match s.split_once('?') {
+            Some((p, q)) => (p, Some(q)),
+            None => (s, None),
+        };
+        let segments: Vec<&str> = path.split('/').collect();
+        if segments.len() != 3 {
+            return Err(bad("not three segments repo/type/tag"));
+        }
+        for seg in segments {
+            let mut bytes = seg.bytes();
+            let first_ok = bytes
+                .next()
+                .is_some_and(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-');
+            if !first_ok {
+                return Err(bad(
+                    "a segment is empty or starts with a character outside [A-Za-z0-9_-]",
+                ));
+            }
+            if !bytes.all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.')) {
+                return Err(bad("a segment has a character outside [A-Za-z0-9_.-]"));
+            }
+            if seg.len() > MAX_SEGMENT_LEN {
+                return Err(bad("a segment is longer than 128 bytes"));
+            }
+        }
+        let version = match query {
+            None => None,
+            Some(q) => {
+                let n = q
+                    .strip_prefix("version=")
+                    .ok_or(bad("the query is not version=N"))?;
+                let digits_ok = !n.is_empty()
+                    && n.len() <= 20
+                    && n.bytes().all(|b| b.is_ascii_digit())
+                    && !n.starts_with('0');
+                let v: u64 = if digits_ok {
+                    n.parse().map_err(|_| bad("version is not a number"))?
+                } else {
+                    return Err(bad(
+                        "version is not a decimal integer >= 1 without leading zeros",
+                    ));
+                };
+                Some(v)
+            }
+        };
+        Ok(ResourcePath {
+            path: path.to_owned(),
+            version,
+        })
+    }
+
+    /// `repo/type/tag`.
+    #[must_use]
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The pinned version, if any.
+    #[must_use]
+    pub fn version(&self) -> Option<u64> {
+        self.version
+    }
+
+    /// The request target below the base URL: `/kbs/v0/resource/repo/type/tag[?version=N]`.
+    #[must_use]
+    pub fn request_target(&self) -> String {
+        match self.version {
+            Some(v) => format!("/kbs/v0/resource/{}?version={v}", self.path),
+            None => format!("/kbs/v0/resource/{}", self.path),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn auth_request_has_the_protocol_shape() {
+        let v = auth_request("snp");
+        assert_eq!(
+            serde_json::to_string(&v).unwrap(),
+            r#"{"extra-params":{"supported-hash-algorithms":["sha256","sha384","sha512"]},"tee":"snp","version":"0.4.0"}"#
+        );
+    }
+
+    #[test]
+    fn tee_names() {
+        for ok in ["snp", "tdx", "az-snp-vtpm", "sample_1"] {
+            check_tee(ok).unwrap();
+        }
+        for bad in ["", "snp tdx", "s\"", &"a".repeat(65)] {
+            assert!(
+                matches!(check_tee(bad), Err(ClientError::InvalidTee)),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn attest_request_shape() {
+        let jwk = serde_json::json!({"kty":"EC"});
+        let v = attest_request("n", &jwk, None, serde_json::json!({"quote":"AA=="}));
+        assert_eq!(
+            v,
+            serde_json::json!({
+                "runtime-data": {"nonce":"n","tee-pubkey":{"kty":"EC"}},
+                "tee-evidence": {"primary_evidence":{"quote":"AA=="},"additional_evidence":""}
+            })
+        );
+        let v = attest_request(
+            "n",
+            &jwk,
+            Some("algorithm = \"sha384\"\n"),
+            serde_json::json!(null),
+        );
+        assert_eq!(
+            v["init-data"],
+            serde_json::json!({"format":"toml","body":"algorithm = \"sha384\"\n"})
+        );
+    }
+
+    #[test]
+    fn challenge_hash_selection() {
+        let p = |s: &str| parse_challenge(s.as_bytes());
+        assert_eq!(
+            p(r#"{"nonce":"abc","extra-params":""}"#).unwrap(),
+            ("abc".into(), HashAlg::Sha384)
+        );
+        assert_eq!(p(r#"{"nonce":"abc"}"#).unwrap().1, HashAlg::Sha384);
+        assert_eq!(
+            p(r#"{"nonce":"abc","extra-params":{}}"#).unwrap().1,
+            HashAlg::Sha384
+        );
+        for h in HashAlg::SUPPORTED {
+            let body = format!(
+                r#"{{"nonce":"abc","extra-params":{{"selected-hash-algorithm":"{}"}}}}"#,
+                h.name()
+            );
+            assert_eq!(p(&body).unwrap().1, h);
+        }
+        match p(r#"{"nonce":"abc","extra-params":{"selected-hash-algorithm":"sm3"}}"#) {
+            Err(ClientError::UnsupportedHash { name }) => assert_eq!(name, "sm3"),
+            other => panic!("{other:?}"),
+        }
+        for (body, field) in [
+            (r#"{"extra-params":""}"#, "nonce missing or not a string"),
+            (r#"{"nonce":5}"#, "nonce missing or not a string"),
+            (
+                r#"{"nonce":""}"#,
+                "nonce empty, too long or with control characters",
+            ),
+            (
+                r#"{"nonce":"a\nb"}"#,
+                "nonce empty, too long or with control characters",
+            ),
+            (
+                r#"{"nonce":"a","extra-params":"sha512"}"#,
+                "extra-params neither \"\" nor an object",
+            ),
+            (
+                r#"{"nonce":"a","extra-params":7}"#,
+                "extra-params neither \"\" nor an object",
+            ),
+            (
+                r#"{"nonce":"a","extra-params":{"selected-hash-algorithm":1}}"#,
+                "extra-params selected-hash-algorithm not a string",
+            ),
+            ("[]", "body is not a JSON object"),
+            ("nonce", "body is not JSON"),
+        ] {
+            match p(body) {
+                Err(ClientError::MalformedResponse {
+                    step: Step::Auth,
+                    field: f,
+                }) => assert_eq!(f, field, "{body}"),
+                other => panic!("{body}: {other:?}"),
+            }
+        }
+        let long = format!(r#"{{"nonce":"{}"}}"#, "a".repeat(MAX_NONCE_LEN + 1));
+        assert!(p(&long).is_err());
+        let huge = format!(
+            r#"{{"nonce":"a","pad":"{}"}}"#,
+            "a".repeat(MAX_AUTH_RESPONSE)
+        );
+        assert!(matches!(
+            p(&huge),
+            Err(ClientError::ResponseTooLarge { .. })
+        ));
+    }
+
+    #[test]
+    fn set_cookie_parsing() {
+        let s = parse_set_cookie([
+            &b"other=1; Path=/"[..],
+            b"kbs-session-id=abc-123; Path=/; HttpOnly; Max-Age=300",
+        ])
+        .unwrap();
+        assert_eq!(s.cookie_value(), "abc-123");
+        assert_eq!(&*s.cookie_header(), "kbs-session-id=abc-123");
+        assert_eq!(format!("{s:?}"), "Session(..)");
+        let s = parse_set_cookie([&b"kbs-session-id=\"q\""[..]]).unwrap();
+        assert_eq!(s.cookie_value(), "q");
+        assert!(parse_set_cookie([&b"other=1"[..]]).is_err());
+        assert!(parse_set_cookie(Vec::<&[u8]>::new()).is_err());
+        for bad in [
+            &b"kbs-session-id="[..],
+            b"kbs-session-id=a b",
+            b"kbs-session-id=a,b",
+            b"kbs-session-id=\xff",
+        ] {
+            assert!(parse_set_cookie([bad]).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn token_parsing() {
+        let t = parse_token(br#"{"token":"eyJh.eyJi.c2ln"}"#).unwrap();
+        assert_eq!(t.as_str(), "eyJh.eyJi.c2ln");
+        assert_eq!(&*t.authorization_header(), "Bearer eyJh.eyJi.c2ln");
+        assert_eq!(format!("{t:?}"), "Token(..)");
+        for bad in [
+            r#"{"token":""}"#,
+            r#"{"token":"a b"}"#,
+            r#"{"token":"a\r\nX: y"}"#,
+            r#"{"token":1}"#,
+            r#"{}"#,
+            "x",
+        ] {
+            assert!(
+                matches!(
+                    parse_token(bad.as_bytes()),
+                    Err(ClientError::MalformedResponse {
+                        step: Step::Attest,
+                        ..
+                    })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
+    fn error_bodies() {
+        let e = parse_error(Step::Resource, 403, br#"{"type":"https://github.com/confidential-containers/kbs/errors/PolicyDeny","detail":"policy denied\u0007 the request"}"#);
+        match &e {
+            ClientError::Broker {
+                step: Step::Resource,
+                status: 403,
+                kind,
+                detail,
+            } => {
+                assert_eq!(kind, "PolicyDeny");
+                assert_eq!(detail, "policy denied the request");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(e.kind(), Some("PolicyDeny"));
+        assert_eq!(e.status(), Some(403));
+        assert!(!e.is_retryable());
+        let e = parse_error(Step::Auth, 502, b"<html>bad gateway</html>");
+        assert!(matches!(
+            e,
+            ClientError::Status {
+                step: Step::Auth,
+                status: 502
+            }
+        ));
+        assert!(e.is_retryable());
+        let e = parse_error(Step::Auth, 401, br#"{"type":"Other","detail":7}"#);
+        assert!(
+            matches!(&e, ClientError::Broker { kind, detail, .. } if kind == "Other" && detail.is_empty())
+        );
+        let long = format!(r#"{{"type":"x","detail":"{}"}}"#, "é".repeat(600));
+        match parse_error(Step::Auth, 400, long.as_bytes()) {
+            ClientError::Broker { detail, .. } => {
+                assert!(detail.len() <= 512 && detail.len() >= 510)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn resource_paths() {
+        let r = ResourcePath::parse("default/key/tag.v1").unwrap();
+        assert_eq!(r.request_target(), "/kbs/v0/resource/default/key/tag.v1");
+        let r = ResourcePath::parse("a-b/c_d/e?version=12").unwrap();
+        assert_eq!(r.version(), Some(12));
+        assert_eq!(r.request_target(), "/kbs/v0/resource/a-b/c_d/e?version=12");
+        ResourcePath::parse(&format!("{}/b/c", "a".repeat(128))).unwrap();
+        for bad in [
+            "",
+            "a/b",
+            "a/b/c/d",
+            "a//c",
+            ".a/b/c",
+            "a/b/c?version=0",
+            "a/b/c?version=01",
+            "a/b/c?version=",
+            "a/b/c?version=-1",
+            "a/b/c?v=1",
+            "a/b/c?version=1&x=2",
+            "a/b/c d",
+            "a/b/../c",
+            "a/b/%2e",
+            "a/b/c?version=99999999999999999999",
+            &format!("{}/b/c", "a".repeat(129)),
+        ] {
+            assert!(
+                matches!(
+                    ResourcePath::parse(bad),
+                    Err(ClientError::InvalidResourcePath { .. })
+                ),
+                "{bad}"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn parsers_never_panic(data in proptest::collection::vec(any::<u8>(), 0..256), status in 100u16..600) {
+            let _ = parse_challenge(&data);
+            let _ = parse_token(&data);
+            let _ = parse_error(Step::Resource, status, &data);
+            let _ = parse_set_cookie([&data[..]]);
+            if let Ok(s) = core::str::from_utf8(&data) {
+                let _ = ResourcePath::parse(s);
+            }
+        }
+
+        #[test]
+        fn valid_paths_round_trip(segs in proptest::collection::vec("[A-Za-z0-9_-][A-Za-z0-9_.-]{0,20}", 3), v in proptest::option::of(1u64..)) {
+            let text = match v { Some(v) => format!("{}?version={v}", segs.join("/")), None => segs.join("/") };
+            let r = ResourcePath::parse(&text).unwrap();
+            prop_assert_eq!(r.path(), segs.join("/"));
+            prop_assert_eq!(r.version(), v);
+            prop_assert_eq!(r.request_target(), format!("/kbs/v0/resource/{text}"));
+        }
+    }
+}
