@@ -516,6 +516,48 @@ impl Evidence {
         }
     }
 
+    /// The evidence as the KBS JSON a CoCo guest sends: for SEV-SNP the `sev`-crate form
+    /// `{"attestation_report": {..}, "cert_chain": [..] | null}` (the certificates of a KBS
+    /// form's `cert_chain`, or of the certificate table), for a quote `{"quote": base64,
+    /// "cc_eventlog": base64 | null}`. An Azure HCL report's runtime data is not carried, and a
+    /// report with non-zero reserved bytes does not survive the `sev` form (the firmware writes
+    /// zeros).
+    #[must_use]
+    pub fn to_kbs_json(&self) -> Value {
+        use base64::engine::general_purpose::STANDARD;
+        match &self.body {
+            Body::Snp {
+                evidence,
+                cert_chain,
+            } => {
+                let mut certs = cert_chain.clone();
+                if let Some(table) = evidence.certs() {
+                    for entry in &table.entries {
+                        let data = &entry.data;
+                        let trimmed = data
+                            .iter()
+                            .rposition(|b| *b != 0)
+                            .and_then(|end| data.get(..=end))
+                            .unwrap_or_default();
+                        if let Ok(found) = tessera_pki::load_certificates(trimmed) {
+                            certs.extend(found.iter().map(|c| (entry.kind(), c.der().to_vec())));
+                        }
+                    }
+                }
+                serde_json::json!({
+                    "attestation_report": crate::kbs::sev_report_json_of(evidence.report()),
+                    "cert_chain": crate::kbs::cert_chain_json(&certs),
+                })
+            }
+            Body::Quote {
+                quote, cc_eventlog, ..
+            } => serde_json::json!({
+                "quote": STANDARD.encode(quote.to_bytes()),
+                "cc_eventlog": cc_eventlog.as_ref().map(|log| STANDARD.encode(log)),
+            }),
+        }
+    }
+
     /// How many certificates a KBS SNP JSON form carried in `cert_chain`.
     #[must_use]
     pub fn cert_chain_len(&self) -> usize {

@@ -12,9 +12,10 @@
 //! the signature fail for a reason no error could name); unknown top-level members are ignored.
 
 use serde::Deserialize;
-use serde_json::{Map, Value};
+use serde_json::{Map, Value, json};
 use tessera_snp::abi::{
     AttestationReport, CertKind, EcdsaSignature, Product, RawReport, SnpEvidence, TcbParts,
+    TcbVersion,
 };
 use tessera_tdx::abi::Quote;
 use zerocopy::FromZeros as _;
@@ -372,6 +373,86 @@ fn quote_json(obj: &Map<String, Value>) -> Result<Evidence, EvidenceError> {
         .map(|t| decode_base64(form, "cc_eventlog", t, MAX_EVENTLOG_LEN))
         .transpose()?;
     Ok(Evidence::from_quote(quote, eventlog, form))
+}
+
+/// A TCB_VERSION as the `sev` crate writes it, in Turin's layout or Milan/Genoa's.
+fn tcb_json(tcb: U64, turin: bool) -> Value {
+    let product = if turin {
+        Product::Turin
+    } else {
+        Product::Genoa
+    };
+    let parts = TcbVersion(tcb.get()).decode(product);
+    json!({
+        "fmc": parts.fmc,
+        "bootloader": parts.bootloader,
+        "tee": parts.tee,
+        "snp": parts.snp,
+        "microcode": parts.microcode,
+    })
+}
+
+/// The `sev`-crate JSON of `report` (the inverse of the decoder for reports whose reserved
+/// bytes are zero, as the firmware writes them).
+pub(crate) fn sev_report_json_of(report: &AttestationReport) -> Value {
+    let raw = report.raw();
+    let version = raw.version.get();
+    let turin = report.cpuid().and_then(Product::from_cpuid) == Some(Product::Turin);
+    let since = |v: u32, x: u64| (version >= v).then_some(x);
+    json!({
+        "version": version,
+        "guest_svn": raw.guest_svn.get(),
+        "policy": raw.policy.get(),
+        "family_id": raw.family_id,
+        "image_id": raw.image_id,
+        "vmpl": raw.vmpl.get(),
+        "sig_algo": raw.signature_algo.get(),
+        "current_tcb": tcb_json(raw.current_tcb, turin),
+        "plat_info": raw.platform_info.get(),
+        "key_info": raw.signer_info.get(),
+        "report_data": raw.report_data.to_vec(),
+        "measurement": raw.measurement.to_vec(),
+        "host_data": raw.host_data,
+        "id_key_digest": raw.id_key_digest.to_vec(),
+        "author_key_digest": raw.author_key_digest.to_vec(),
+        "report_id": raw.report_id,
+        "report_id_ma": raw.report_id_ma,
+        "reported_tcb": tcb_json(raw.reported_tcb, turin),
+        "cpuid_fam_id": since(3, u64::from(raw.cpuid_fam_id)),
+        "cpuid_mod_id": since(3, u64::from(raw.cpuid_mod_id)),
+        "cpuid_step": since(3, u64::from(raw.cpuid_step)),
+        "chip_id": raw.chip_id.to_vec(),
+        "committed_tcb": tcb_json(raw.committed_tcb, turin),
+        "current": {"major": raw.current_major, "minor": raw.current_minor, "build": raw.current_build},
+        "committed": {"major": raw.committed_major, "minor": raw.committed_minor, "build": raw.committed_build},
+        "launch_tcb": tcb_json(raw.launch_tcb, turin),
+        "launch_mit_vector": since(5, raw.launch_mit_vector.get()),
+        "current_mit_vector": since(5, raw.current_mit_vector.get()),
+        "signature": {"r": raw.signature.r.to_vec(), "s": raw.signature.s.to_vec()},
+    })
+}
+
+/// The `cert_chain` of `entries` (certificate kinds and bytes), `null` when empty.
+pub(crate) fn cert_chain_json(entries: &[(CertKind, Vec<u8>)]) -> Value {
+    if entries.is_empty() {
+        return Value::Null;
+    }
+    Value::Array(
+        entries
+            .iter()
+            .filter_map(|(kind, der)| {
+                let name = match kind {
+                    CertKind::Vcek => "VCEK",
+                    CertKind::Vlek => "VLEK",
+                    CertKind::Ask => "ASK",
+                    CertKind::Asvk => "ASVK",
+                    CertKind::Ark => "ARK",
+                    _ => return None,
+                };
+                Some(json!({"cert_type": name, "data": der}))
+            })
+            .collect(),
+    )
 }
 
 /// Fuzz harness: the KBS JSON decoders on the input as JSON, for no TEE and for each TEE name;
