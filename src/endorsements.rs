@@ -176,7 +176,7 @@ impl Endorsements {
         &self.collateral
     }
 
-    /// Read a directory of endorsements (layout in the [module docs](self)).
+    /// Read a directory of endorsements (layout in the module docs above).
     ///
     /// # Errors
     /// [`EndorsementError`] naming the first file that cannot be read or is not what its name

@@ -266,7 +266,7 @@ impl Evidence {
         Self { body, form }
     }
 
-    /// Detect and parse evidence in any form of the [module table](self): JSON when the first
+    /// Detect and parse evidence in any form of the module table (`tessera::Form`): JSON when the first
     /// non-blank byte is `{`, then a DCAP quote, an Azure HCL report, a raw or extended SNP
     /// report.
     ///
