@@ -136,6 +136,32 @@ fn sim_evidence_verifies_only_under_a_dangerous_root() {
 }
 
 #[test]
+fn a_held_crl_revoking_the_ask_rejects() {
+    let s = genoa();
+    let e = Evidence::from_bytes(report(s, |_| {}).as_bytes()).unwrap();
+    let week = 7 * 86_400;
+    let (from, until) = (
+        UnixTime::from_secs(AT.as_secs() - week),
+        UnixTime::from_secs(AT.as_secs() + week),
+    );
+    let mut held = tessera::Endorsements::new();
+    held.add_crls([s.pki.ark_crl(&[s.pki.ask()], from, until).unwrap()]);
+    let revoking = Verifier::builder()
+        .dangerous_snp_test_roots([s.pki.roots()])
+        .certificates([s.vcek.certificate().clone()])
+        .endorsements(held)
+        .build()
+        .unwrap();
+    assert_eq!(revoking.verify(&e, AT).unwrap_err().check(), "revocation");
+    let mut clean = tessera::Endorsements::new();
+    clean.add_crls([s.pki.ark_crl(&[], from, until).unwrap()]);
+    let checked = sim_verifier(s);
+    checked.add_endorsements(clean);
+    let v = checked.verify(&e, AT).unwrap();
+    assert_eq!(v.verification()["revocation_checked"], true);
+}
+
+#[test]
 fn a_tampered_sev_json_report_fails_its_signature() {
     let s = genoa();
     let verifier = sim_verifier(s);

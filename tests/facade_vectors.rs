@@ -203,3 +203,71 @@ fn tdx_quote_verifies_through_the_facade_raw_and_as_kbs_json() {
     );
     assert!(verified.verification()["tcb_status"].is_string());
 }
+
+#[test]
+fn an_endorsement_directory_applies_only_the_crls_of_the_chain() {
+    let Some(v) = common::vectors() else { return };
+    let case = v.join("snp/milan-v2_steward-csr");
+    let dir = std::env::temp_dir().join(format!("tessera-facade-crls-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::copy(case.join("vcek.der"), dir.join("vcek.der")).unwrap();
+    let crls = v.join("roots/amd/crls");
+    for name in [
+        "ark-milan_crl_2022-05-09.der",
+        "ark-genoa_crl_2022-10-31.der",
+    ] {
+        std::fs::copy(crls.join(name), dir.join(name.replace(".der", ".crl"))).unwrap();
+    }
+    // A PCS folder of Intel collateral beside the AMD files.
+    let pcs = v.join("tdx/auto-tdx-v4-00806f-2025-06/collateral");
+    let sub = dir.join("pcs-00806f050000");
+    std::fs::create_dir_all(&sub).unwrap();
+    for f in std::fs::read_dir(&pcs).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, sub.join(f.file_name().unwrap())).unwrap();
+    }
+    let verifier = Verifier::builder()
+        .endorsement_dir(&dir)
+        .unwrap()
+        .build()
+        .unwrap();
+    let report = Evidence::from_bytes(&std::fs::read(case.join("report.bin")).unwrap()).unwrap();
+    let at = UnixTime::parse_rfc3339("2022-09-30T12:48:56Z").unwrap();
+    let verified = verifier.verify(&report, at).unwrap();
+    // The Milan CRL was applied; the Genoa one, which is not on this chain, was not.
+    assert_eq!(verified.verification()["revocation_checked"], true);
+    // The quote finds the collateral read from the sub-folder.
+    let tdx = v.join("tdx/auto-tdx-v4-00806f-2025-06");
+    let quote = Evidence::from_bytes(&std::fs::read(tdx.join("quote.bin")).unwrap()).unwrap();
+    assert!(verifier.needed_endorsements(&quote).is_none());
+    verifier.verify(&quote, at_of(&tdx)).unwrap();
+
+    // A file that is not what its name says is an error naming it.
+    std::fs::write(dir.join("broken.pem"), "not a certificate").unwrap();
+    let err = Verifier::builder().endorsement_dir(&dir).unwrap_err();
+    assert!(err.to_string().contains("broken.pem"), "{err}");
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert!(Verifier::builder().endorsement_dir(&dir).is_err());
+}
+
+fn at_of(case: &Path) -> UnixTime {
+    at(case)
+}
+
+#[test]
+fn with_test_roots_configured_real_evidence_still_fails_for_its_own_reason() {
+    let Some(v) = common::vectors() else { return };
+    let case = v.join("snp/genoa-v3_trustee-e2e");
+    let mut value: Value =
+        serde_json::from_slice(&std::fs::read(case.join("evidence.json")).unwrap()).unwrap();
+    value["attestation_report"]["report_data"][0] = json!(1);
+    let tampered = Evidence::from_kbs("snp", &value).unwrap();
+    let pki = tessera::snp::sim::SimPki::new(tessera::snp::abi::Product::Genoa).unwrap();
+    let verifier = Verifier::builder()
+        .dangerous_snp_test_roots([pki.roots()])
+        .build()
+        .unwrap();
+    // AMD's roots anchor the chain; the signature is what fails, not "no chain to the test root".
+    let err = verifier.verify(&tampered, at(&case)).unwrap_err();
+    assert_eq!(err.check(), "report_signature", "{err}");
+}
