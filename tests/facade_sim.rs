@@ -582,3 +582,22 @@ proptest! {
         tessera::fuzz_evidence(&text);
     }
 }
+
+#[test]
+fn the_facade_types_can_be_shared_across_threads() {
+    fn shared<T: Send + Sync + Clone + 'static>() {}
+    shared::<Verifier>();
+    shared::<Evidence>();
+    shared::<tessera::VerifiedEvidence>();
+    shared::<tessera::Endorsements>();
+    // One verifier, many threads: clones share the caches and endorsements.
+    let s = genoa();
+    let verifier = sim_verifier(s);
+    let e = Evidence::from_bytes(report(s, |_| {}).as_bytes()).unwrap();
+    std::thread::scope(|scope| {
+        for _ in 0..4 {
+            let (v, e) = (verifier.clone(), e.clone());
+            scope.spawn(move || v.verify(&e, AT).unwrap());
+        }
+    });
+}
