@@ -157,6 +157,11 @@ seed_json_member qe_identity auto-tdx__qe_td.json \
 seed_json_member qe_identity auto-sgx__qe.json \
     sgx/auto-sgx-v3-00606a-2025-08/collateral/sgx_qeidentity_v4.json enclaveIdentity
 
+# The facade: every evidence form, raw and KBS JSON.
+seed evidence "${reports[@]:0:2}" "${hcl[@]:0:1}" "${quotes[@]:0:2}" \
+    snp/genoa-v3_trustee-e2e/evidence.json
+seed kbs_evidence_json snp/genoa-v3_trustee-e2e/evidence.json
+
 # Policies come from the repository's own examples, not from the vectors.
 mkdir -p "$corpus/policy_loader"
 n=0

@@ -14,10 +14,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Parser, Subcommand};
+use tessera::{Evidence, EvidenceError, Form, Tee, VerifiedEvidence, Verifier, VerifyError};
 use tessera_pki::{Certificate, Crl, UnixTime, load_certificates, load_crls};
-use tessera_snp::abi::{CertTable, Product, SnpEvidence};
+use tessera_snp::SnpError;
+use tessera_snp::abi::{CertTable, Product};
 use tessera_snp::certs::ProductRoots;
-use tessera_snp::{TrustAnchors, Verifier};
+use tessera_tdx::TdxError;
 
 /// Largest evidence or certificate file read (bytes).
 const MAX_FILE: u64 = 16 * 1024 * 1024;
@@ -54,8 +56,8 @@ enum Command {
 #[derive(Args, Debug)]
 pub(crate) struct EvidenceArgs {
     /// The evidence: a raw SNP report (1184 bytes), an extended report (report + certificate
-    /// table), an Azure HCL report, a configfs-tsm report folder (outblob, auxblob), or an
-    /// Intel TDX / SGX DCAP quote.
+    /// table), an Azure HCL report, a configfs-tsm report folder (outblob, auxblob), an Intel
+    /// TDX / SGX DCAP quote, or the evidence JSON a KBS guest sends.
     evidence: PathBuf,
     /// Certificates: DER or PEM (VCEK/VLEK, ASK/ASVK, ARK, bundles) or a certificate table.
     #[arg(long = "certs", value_name = "FILE")]
@@ -77,7 +79,7 @@ pub(crate) struct EvidenceArgs {
     /// The product (milan, genoa, turin); must agree with the chain and the report.
     #[arg(long, value_name = "PRODUCT")]
     product: Option<Product>,
-    /// DANGEROUS: trust this root (PEM/DER) instead of the embedded vendor roots (an ARK for
+    /// DANGEROUS: also trust this root (PEM/DER) besides the embedded vendor roots (an ARK for
     /// SEV-SNP, a root CA for TDX/SGX). For simulator output and tests only.
     #[arg(long = "dangerous-test-root", value_name = "FILE")]
     dangerous_test_roots: Vec<PathBuf>,
@@ -126,14 +128,10 @@ pub(crate) fn read_bounded(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("reading {}", path.display()))
 }
 
-/// Evidence bytes as read: either a parsed value, or the parse failure (a rejection, exit 1).
-enum LoadedEvidence {
-    Parsed(SnpEvidence, &'static str),
-    Malformed(tessera_snp::SnpError),
-}
-
-fn load_evidence(path: &Path) -> Result<LoadedEvidence> {
-    let parsed = if path.is_dir() {
+/// Read and detect the evidence at `path` (a file, or a configfs-tsm folder): `Ok(Err(..))`
+/// when it is no evidence form (a rejection, exit 1), `Err` for I/O errors (exit 2).
+fn load_evidence(path: &Path) -> Result<Result<Evidence, EvidenceError>> {
+    if path.is_dir() {
         let outblob = read_bounded(&path.join("outblob"))?;
         let aux = path.join("auxblob");
         let auxblob = if aux.is_file() {
@@ -141,22 +139,9 @@ fn load_evidence(path: &Path) -> Result<LoadedEvidence> {
         } else {
             None
         };
-        SnpEvidence::from_tsm(&outblob, auxblob.as_deref()).map(|e| (e, "configfs-tsm"))
-    } else {
-        let bytes = read_bounded(path)?;
-        SnpEvidence::parse(&bytes).map(|e| {
-            let kind = match e {
-                SnpEvidence::Report(_) => "report",
-                SnpEvidence::Extended { .. } => "extended-report",
-                SnpEvidence::Hcl(_) => "azure-hcl",
-            };
-            (e, kind)
-        })
-    };
-    Ok(match parsed {
-        Ok((e, kind)) => LoadedEvidence::Parsed(e, kind),
-        Err(e) => LoadedEvidence::Malformed(e.into()),
-    })
+        return Ok(Evidence::from_tsm(&outblob, auxblob.as_deref()));
+    }
+    Ok(Evidence::from_bytes(&read_bounded(path)?))
 }
 
 /// Certificates from a PEM/DER file, or from an extended-report certificate table.
@@ -195,10 +180,15 @@ fn parse_at(at: Option<&str>) -> Result<UnixTime> {
     }
 }
 
-fn test_anchors(paths: &[PathBuf], product: Option<Product>) -> Result<TrustAnchors> {
-    let mut roots = Vec::new();
-    for path in paths {
-        for ark in load_cert_file(path)? {
+/// The SEV-SNP test roots `--dangerous-test-root` named, each ARK's product from its subject
+/// (`ARK-Genoa`) or `--product`.
+fn test_roots(
+    roots: Vec<(&Path, Vec<Certificate>)>,
+    product: Option<Product>,
+) -> Result<Vec<ProductRoots>> {
+    let mut out = Vec::new();
+    for (path, certs) in roots {
+        for ark in certs {
             let named = ark
                 .subject()
                 .rsplit("ARK-")
@@ -212,7 +202,7 @@ fn test_anchors(paths: &[PathBuf], product: Option<Product>) -> Result<TrustAnch
                     ark.subject()
                 );
             };
-            roots.push(ProductRoots {
+            out.push(ProductRoots {
                 product: p,
                 ark,
                 asks: Vec::new(),
@@ -221,65 +211,96 @@ fn test_anchors(paths: &[PathBuf], product: Option<Product>) -> Result<TrustAnch
         }
     }
     eprintln!(
-        "WARNING: --dangerous-test-root: trusting test roots instead of AMD's; never use in production"
+        "WARNING: --dangerous-test-root: trusting test roots besides AMD's; never use in production"
     );
-    Ok(TrustAnchors::dangerous_custom(roots))
+    Ok(out)
 }
 
-/// The evidence file's bytes when it is a DCAP quote.
-fn read_quote(path: &Path) -> Result<Option<Vec<u8>>> {
-    if path.is_dir() {
-        return Ok(None);
-    }
-    let bytes = read_bounded(path)?;
-    Ok(tdx::is_quote(&bytes).then_some(bytes))
+/// Why evidence was rejected: it is no evidence form, it is not what the options are for, or a
+/// verification check failed.
+pub(crate) enum Rejection {
+    /// Detection failed (check `parse`); the TEE when a quote header said.
+    Evidence(Option<&'static str>, EvidenceError),
+    /// `--collateral` was given for evidence that is not a quote.
+    NotAQuote(Form),
+    /// A verification check failed.
+    Verify(Form, Tee, VerifyError),
 }
 
-/// The result of verifying evidence: verified (SNP or quote) or rejected with the failed check.
+/// The result of verifying evidence: verified, or rejected with the failed check.
 pub(crate) enum Checked {
-    Snp(Box<tessera_snp::Verified<SnpEvidence>>, &'static str),
-    Quote(Box<tessera_tdx::Verified<tessera_tdx::abi::Quote>>),
-    SnpRejected(Option<&'static str>, tessera_snp::SnpError),
-    QuoteRejected(&'static str, tessera_tdx::TdxError),
+    Verified(Box<VerifiedEvidence>),
+    Rejected(Rejection),
 }
 
 impl Checked {
     /// Print a rejection; `false` when the evidence verified.
     pub(crate) fn print_rejection(&self, as_json: bool) -> bool {
-        match self {
-            Self::SnpRejected(kind, err) => output::print_rejection(*kind, err, as_json),
-            Self::QuoteRejected(tee, err) => tdx::print_rejection(tee, err, as_json),
-            Self::Snp(..) | Self::Quote(_) => return false,
+        let Self::Rejected(rejection) = self else {
+            return false;
+        };
+        match rejection {
+            Rejection::Evidence(_, EvidenceError::Snp { form, source }) => {
+                let kind = (*form == Form::SnpTsm).then_some(form.name());
+                output::print_rejection(kind, &SnpError::from(source.clone()), as_json);
+            }
+            Rejection::Evidence(tee, EvidenceError::Quote { source, .. }) => tdx::print_rejection(
+                tee.unwrap_or("tdx"),
+                &TdxError::from(source.clone()),
+                as_json,
+            ),
+            Rejection::Evidence(tee, err) => {
+                output::print_failure(*tee, None, err.check(), &err.to_string(), as_json);
+            }
+            Rejection::NotAQuote(form) => output::print_failure(
+                Some("snp"),
+                Some(form.name()),
+                "parse",
+                &format!(
+                    "--collateral is Intel collateral for a TDX/SGX quote, but the evidence is \
+                     SEV-SNP ({form}), not a quote"
+                ),
+                as_json,
+            ),
+            Rejection::Verify(form, _, VerifyError::Snp(err)) => {
+                output::print_rejection(Some(form.name()), err, as_json);
+            }
+            Rejection::Verify(_, tee, VerifyError::Tdx(err)) => {
+                tdx::print_rejection(tee.as_str(), err, as_json);
+            }
+            Rejection::Verify(form, tee, err) => output::print_failure(
+                Some(tee.as_str()),
+                Some(form.name()),
+                err.check(),
+                &err.to_string(),
+                as_json,
+            ),
         }
         true
     }
 }
 
-/// Verify the evidence `args` name.
+/// The TEE a quote header claims (`TEE Type` 0 SGX, else TDX), for a quote that did not parse.
+fn tee_of_header(bytes: &[u8]) -> &'static str {
+    match bytes.get(4..8) {
+        Some([0, 0, 0, 0]) => "sgx",
+        _ => "tdx",
+    }
+}
+
+/// The rejection for evidence that is no form Tessera reads.
+fn undetected(path: &Path, err: EvidenceError) -> Result<Checked> {
+    let tee = match &err {
+        EvidenceError::Quote { .. } => Some(tee_of_header(&read_bounded(path)?)),
+        _ => None,
+    };
+    Ok(Checked::Rejected(Rejection::Evidence(tee, err)))
+}
+
+/// Verify the evidence `args` name. Every file an option names is read first, so an I/O or
+/// usage error (exit 2) is found before the evidence is judged (exit 1).
 pub(crate) fn check_evidence(args: &EvidenceArgs) -> Result<Checked> {
     let at = parse_at(args.at.as_deref())?;
-    if let Some(quote) = read_quote(&args.evidence)? {
-        if !args.certs.is_empty() || !args.crls.is_empty() || args.product.is_some() {
-            bail!(
-                "--certs, --crl and --product are for SEV-SNP; a quote carries its PCK chain and takes CRLs from --collateral"
-            );
-        }
-        let root = match args.dangerous_test_roots.as_slice() {
-            [] => None,
-            [root] => Some(root.as_path()),
-            _ => bail!("--dangerous-test-root: a quote takes one root"),
-        };
-        return tdx::check(
-            &quote,
-            args.collateral.as_deref(),
-            root,
-            args.allow_missing_crls,
-            at,
-        );
-    }
-    if args.collateral.is_some() || args.allow_missing_crls {
-        bail!("--collateral and --allow-missing-crls are for TDX/SGX quotes");
-    }
     let mut certs = Vec::new();
     for path in &args.certs {
         certs.extend(load_cert_file(path)?);
@@ -288,22 +309,63 @@ pub(crate) fn check_evidence(args: &EvidenceArgs) -> Result<Checked> {
     for path in &args.crls {
         crls.extend(load_crl_file(path)?);
     }
-    let anchors = if args.dangerous_test_roots.is_empty() {
-        TrustAnchors::amd()?
+    let collateral = args
+        .collateral
+        .as_deref()
+        .map(tdx::load_collateral)
+        .transpose()?;
+    let mut roots = Vec::new();
+    for path in &args.dangerous_test_roots {
+        roots.push((path.as_path(), load_cert_file(path)?));
+    }
+    let evidence = match load_evidence(&args.evidence)? {
+        Ok(e) => e,
+        Err(err) => return undetected(&args.evidence, err),
+    };
+    let (form, tee) = (evidence.form(), evidence.tee());
+    let verifier = if evidence.quote().is_some() {
+        if !args.certs.is_empty() || !args.crls.is_empty() || args.product.is_some() {
+            bail!(
+                "--certs, --crl and --product are for SEV-SNP; a quote carries its PCK chain and takes CRLs from --collateral"
+            );
+        }
+        let root = match roots.as_slice() {
+            [] => None,
+            [(path, certs)] => Some(tdx::one_test_root(path, certs)?),
+            _ => bail!("--dangerous-test-root: a quote takes one root"),
+        };
+        let Some(collateral) = collateral else {
+            bail!("a TDX/SGX quote needs --collateral FILE|DIR (Intel collateral for its FMSPC)");
+        };
+        let mut builder = Verifier::builder()
+            .collateral(collateral)
+            .allow_missing_crls(args.allow_missing_crls);
+        if let Some(root) = root {
+            builder = builder.dangerous_tdx_test_root(root);
+        }
+        builder.build()?
     } else {
-        test_anchors(&args.dangerous_test_roots, args.product)?
+        // Collateral for evidence that is not a quote: the evidence is not what the caller
+        // meant to verify (a rejection, like evidence of no form).
+        if collateral.is_some() {
+            return Ok(Checked::Rejected(Rejection::NotAQuote(form)));
+        }
+        if args.allow_missing_crls {
+            bail!("--allow-missing-crls is for TDX/SGX quotes");
+        }
+        let mut builder = Verifier::builder()
+            .certificates(certs)
+            .crls(crls)
+            .snp_product(args.product);
+        if !roots.is_empty() {
+            builder = builder.dangerous_snp_test_roots(test_roots(roots, args.product)?);
+        }
+        builder.build()?
     };
-    let (evidence, kind) = match load_evidence(&args.evidence)? {
-        LoadedEvidence::Parsed(e, kind) => (e, kind),
-        LoadedEvidence::Malformed(err) => return Ok(Checked::SnpRejected(None, err)),
-    };
-    let verifier = Verifier::new(anchors);
-    Ok(
-        match verifier.verify_evidence(evidence, &certs, &crls, at, args.product) {
-            Ok(verified) => Checked::Snp(Box::new(verified), kind),
-            Err(err) => Checked::SnpRejected(Some(kind), err),
-        },
-    )
+    Ok(match verifier.verify(&evidence, at) {
+        Ok(v) => Checked::Verified(Box::new(v)),
+        Err(err) => Checked::Rejected(Rejection::Verify(form, tee, err)),
+    })
 }
 
 fn verify(args: &VerifyArgs) -> Result<ExitCode> {
@@ -315,31 +377,21 @@ fn verify(args: &VerifyArgs) -> Result<ExitCode> {
         .transpose()?;
     let ear = args.ear.prepare(policy.is_some())?;
     let checked = check_evidence(&args.input)?;
-    let appraised = match &checked {
-        Checked::Snp(v, kind) => {
-            let a = policy
-                .as_ref()
-                .map(|p| tessera_policy::appraise(v.as_ref(), p));
-            output::print_verified(v, kind, a.as_ref(), args.json);
-            a.map(|a| (a, output::claims_json(v)))
-        }
-        Checked::Quote(v) => {
-            let a = policy
-                .as_ref()
-                .map(|p| tessera_policy::appraise(v.as_ref(), p));
-            tdx::print_verified(v, a.as_ref(), args.json);
-            a.map(|a| (a, tdx::claims_json(v)))
-        }
-        Checked::SnpRejected(..) | Checked::QuoteRejected(..) => {
-            checked.print_rejection(args.json);
-            return Ok(ExitCode::from(1));
-        }
+    let Checked::Verified(v) = &checked else {
+        checked.print_rejection(args.json);
+        return Ok(ExitCode::from(1));
     };
-    let Some((appraisal, claims)) = appraised else {
+    let appraisal = policy.as_ref().map(|p| v.appraise(p));
+    if let Some(snp) = v.snp() {
+        output::print_verified(snp, v.form().name(), appraisal.as_ref(), args.json);
+    } else if let Some(quote) = v.quote() {
+        tdx::print_verified(quote, appraisal.as_ref(), args.json);
+    }
+    let Some(appraisal) = appraisal else {
         return Ok(ExitCode::SUCCESS);
     };
     if let Some(ear) = ear {
-        ear.issue(&appraisal, claims)?;
+        ear.issue(&appraisal, v.claims())?;
     }
     Ok(if appraisal.passed() {
         ExitCode::SUCCESS
@@ -349,19 +401,19 @@ fn verify(args: &VerifyArgs) -> Result<ExitCode> {
 }
 
 fn show(args: &ShowArgs) -> Result<ExitCode> {
-    if let Some(quote) = read_quote(&args.evidence)? {
-        return Ok(tdx::show(&quote, args.json));
-    }
-    match load_evidence(&args.evidence)? {
-        LoadedEvidence::Parsed(e, kind) => {
-            output::print_show(&e, kind, args.product, args.json);
-            Ok(ExitCode::SUCCESS)
+    let evidence = match load_evidence(&args.evidence)? {
+        Ok(e) => e,
+        Err(err) => {
+            undetected(&args.evidence, err)?.print_rejection(args.json);
+            return Ok(ExitCode::from(1));
         }
-        LoadedEvidence::Malformed(err) => {
-            output::print_rejection(None, &err, args.json);
-            Ok(ExitCode::from(1))
-        }
+    };
+    if let Some(quote) = evidence.quote() {
+        tdx::show(quote, args.json);
+    } else if let Some(snp) = evidence.snp() {
+        output::print_show(snp, evidence.form().name(), args.product, args.json);
     }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn main() -> ExitCode {

@@ -86,15 +86,6 @@ fn print_claims(c: &ReportClaims) {
     }
 }
 
-/// Print a successful verification.
-/// The report's claims as JSON (for EAR's annotated evidence).
-pub(crate) fn claims_json(v: &Verified<SnpEvidence>) -> Value {
-    json!(ReportClaims::new(
-        v.report(),
-        Some(v.verification().product)
-    ))
-}
-
 /// Print a successful verification, with the appraisal when a policy was given.
 pub(crate) fn print_verified(
     v: &Verified<SnpEvidence>,
@@ -168,6 +159,30 @@ pub(crate) fn print_rejection(kind: Option<&str>, err: &SnpError, as_json: bool)
     } else {
         say!("FAIL  {} check failed", err.check());
         say!("  {err}");
+    }
+}
+
+/// Print a rejection that is neither an SEV-SNP nor a TDX check: evidence of no known form,
+/// `--collateral` for evidence that is not a quote, missing endorsements.
+pub(crate) fn print_failure(
+    tee: Option<&str>,
+    kind: Option<&str>,
+    check: &str,
+    message: &str,
+    as_json: bool,
+) {
+    if as_json {
+        let out = json!({
+            "tee": tee,
+            "verdict": "fail",
+            "evidence_kind": kind,
+            "claims": Value::Null,
+            "errors": [{ "check": check, "message": message }],
+        });
+        say!("{out}");
+    } else {
+        say!("FAIL  {check} check failed");
+        say!("  {message}");
     }
 }
 

@@ -12,20 +12,12 @@ use tessera_tdx::abi::Quote;
 use tessera_tdx::claims::{QuoteClaims, VerificationClaims};
 use tessera_tdx::collateral::{Collateral, TcbStatus};
 use tessera_tdx::sim::{CollateralSpec, PlatformSpec, QuoteSpec, SimPcs};
-use tessera_tdx::{TdxError, TrustAnchors, Verified, Verifier, VerifyOptions};
-
-use crate::Checked;
+use tessera_tdx::{TdxError, Verified};
 
 use crate::say;
 
 /// Largest number of files read from a collateral folder.
 const MAX_COLLATERAL_FILES: usize = 64;
-
-/// Whether `bytes` look like a DCAP quote: version 3, 4 or 5 and attestation key type 2
-/// (an SEV-SNP report starts with a u32 version, so its bytes 2..4 are zero).
-pub(crate) fn is_quote(bytes: &[u8]) -> bool {
-    matches!(bytes, [3..=5, 0, 2, 0, ..]) && bytes.len() > 48
-}
 
 /// Collateral from a bundle JSON file or a folder of Intel PCS responses.
 pub(crate) fn load_collateral(path: &Path) -> Result<Collateral> {
@@ -56,67 +48,22 @@ pub(crate) fn load_collateral(path: &Path) -> Result<Collateral> {
     }
 }
 
-fn tee_name(quote: &Quote) -> &'static str {
-    if quote.body().td().is_some() {
-        "tdx"
-    } else {
-        "sgx"
-    }
-}
-
-/// The TEE a quote that did not parse claims to be, from its header's `TEE Type` field
-/// (0 SGX, 0x81 TDX); "tdx" when the header does not say.
-fn tee_of_header(bytes: &[u8]) -> &'static str {
-    match bytes.get(4..8) {
-        Some([0, 0, 0, 0]) => "sgx",
-        _ => "tdx",
-    }
-}
-
-/// Verify a quote (already read).
-pub(crate) fn check(
-    bytes: &[u8],
-    collateral: Option<&Path>,
-    test_root: Option<&Path>,
-    allow_missing_crls: bool,
-    at: UnixTime,
-) -> Result<Checked> {
-    let Some(collateral_path) = collateral else {
-        bail!("a TDX/SGX quote needs --collateral FILE|DIR (Intel collateral for its FMSPC)");
+/// The one root certificate `--dangerous-test-root` named for a quote.
+pub(crate) fn one_test_root(
+    path: &Path,
+    certs: &[tessera_pki::Certificate],
+) -> Result<tessera_pki::Certificate> {
+    let [root] = certs else {
+        bail!(
+            "{}: expected one root certificate, got {}",
+            path.display(),
+            certs.len()
+        );
     };
-    let collateral = load_collateral(collateral_path)?;
-    let anchors = match test_root {
-        None => TrustAnchors::intel()?,
-        Some(path) => {
-            let certs = crate::load_cert_file(path)?;
-            let [root] = <[tessera_pki::Certificate; 1]>::try_from(certs).map_err(|c| {
-                anyhow::anyhow!(
-                    "{}: expected one root certificate, got {}",
-                    path.display(),
-                    c.len()
-                )
-            })?;
-            eprintln!(
-                "WARNING: --dangerous-test-root: trusting a test root instead of Intel's; never use in production"
-            );
-            TrustAnchors::dangerous_custom(root)
-        }
-    };
-    let quote = match Quote::parse(bytes) {
-        Ok(q) => q,
-        Err(e) => {
-            return Ok(Checked::QuoteRejected(
-                tee_of_header(bytes),
-                TdxError::from(e),
-            ));
-        }
-    };
-    let options = VerifyOptions::default().allow_missing_crls(allow_missing_crls);
-    let verifier = Verifier::new(anchors);
-    Ok(match verifier.verify(&quote, &collateral, at, &options) {
-        Ok(v) => Checked::Quote(Box::new(v)),
-        Err(e) => Checked::QuoteRejected(tee_name(&quote), e),
-    })
+    eprintln!(
+        "WARNING: --dangerous-test-root: trusting a test root besides Intel's; never use in production"
+    );
+    Ok(root.clone())
 }
 
 fn print_td(c: &QuoteClaims) {
@@ -157,11 +104,6 @@ fn print_td(c: &QuoteClaims) {
 
 fn yes(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
-}
-
-/// The quote's claims as JSON (for EAR's annotated evidence).
-pub(crate) fn claims_json(v: &Verified<Quote>) -> Value {
-    json!(QuoteClaims::new(v.quote()))
 }
 
 pub(crate) fn print_verified(v: &Verified<Quote>, appraisal: Option<&Appraisal>, as_json: bool) {
@@ -263,15 +205,8 @@ pub(crate) fn print_rejection(tee: &str, err: &TdxError, as_json: bool) {
 }
 
 /// Decode a quote without verifying it.
-pub(crate) fn show(bytes: &[u8], as_json: bool) -> ExitCode {
-    let quote = match Quote::parse(bytes) {
-        Ok(q) => q,
-        Err(e) => {
-            print_rejection(tee_of_header(bytes), &TdxError::from(e), as_json);
-            return ExitCode::from(1);
-        }
-    };
-    let claims = QuoteClaims::new(&quote);
+pub(crate) fn show(quote: &Quote, as_json: bool) {
+    let claims = QuoteClaims::new(quote);
     if as_json {
         let out = json!({ "tee": claims.tee, "verified": false, "claims": claims });
         say!("{out}");
@@ -290,7 +225,6 @@ pub(crate) fn show(bytes: &[u8], as_json: bool) -> ExitCode {
             );
         }
     }
-    ExitCode::SUCCESS
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]

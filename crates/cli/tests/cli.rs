@@ -119,6 +119,35 @@ fn crls_are_applied_when_given() {
 }
 
 #[test]
+fn kbs_evidence_json_verifies_like_the_raw_report() {
+    let Some(v) = vectors() else { return };
+    let case = v.join("snp/genoa-v3_trustee-e2e");
+    let o = tessera(&[
+        "verify",
+        s(&case.join("evidence.json")),
+        "--at",
+        "2025-05-28T17:57:03Z",
+        "--json",
+    ]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stdout));
+    let j = json(&o);
+    assert_eq!(j["evidence_kind"], "kbs-snp-report-json");
+    let raw = tessera(&[
+        "verify",
+        s(&case.join("report.bin")),
+        "--certs",
+        s(&case.join("vcek.der")),
+        "--at",
+        "2025-05-28T17:57:03Z",
+        "--json",
+    ]);
+    assert_eq!(json(&raw)["claims"], j["claims"]);
+    let o = tessera(&["show", s(&case.join("evidence.json")), "--json"]);
+    assert_eq!(code(&o), 0);
+    assert_eq!(json(&o)["evidence_kind"], "kbs-snp-report-json");
+}
+
+#[test]
 fn usage_and_io_errors_exit_two() {
     assert_eq!(code(&tessera(&["verify", "/nonexistent/report.bin"])), 2);
     assert_eq!(code(&tessera(&["verify"])), 2);

@@ -778,21 +778,91 @@ fn verify_usage_and_io_errors_exit_two() {
         "--at",
         "yesterday",
     ]);
-    // --collateral / --allow-missing-crls on an SEV-SNP report (a zeroed 1184-byte report
-    // is not a quote).
+    // --allow-missing-crls on an SEV-SNP report is a usage error.
     let report = dir.join("report.bin");
-    std::fs::write(&report, [0u8; 1184]).unwrap();
-    assert_usage_error(&["verify", s(&report), "--collateral", col, "--json"]);
+    let mut raw = [0u8; 1184];
+    raw[0] = 2;
+    std::fs::write(&report, raw).unwrap();
     assert_usage_error(&["verify", s(&report), "--allow-missing-crls"]);
 }
 
+/// A rejection (exit 1) by the `parse` check, with the JSON verdict on stdout.
+fn assert_parse_rejection(args: &[&str]) -> Value {
+    let o = tessera(args);
+    assert_eq!(code(&o), 1, "{args:?}\nstdout: {}", stdout(&o));
+    let j = json(&o);
+    assert_eq!(j["verdict"], "fail", "{j}");
+    assert_eq!(j["errors"][0]["check"], "parse", "{j}");
+    j
+}
+
 #[test]
-fn collateral_on_a_real_snp_report_is_a_usage_error() {
+fn evidence_that_is_no_quote_is_rejected_not_a_usage_error() {
+    let dir = tempdir("not-a-quote");
+    sim(&dir, &[]);
+    let (quote, col, root) = (
+        dir.join("quote.bin"),
+        dir.join("collateral.json"),
+        dir.join("root.pem"),
+    );
+    let (col, r) = (s(&col), s(&root));
+    // Regression: a quote whose version byte is damaged is no evidence form (it was a usage
+    // error, exit 2, because --collateral looked misplaced).
+    let mut bytes = std::fs::read(&quote).unwrap();
+    bytes[0] = 9;
+    let damaged = dir.join("damaged.bin");
+    std::fs::write(&damaged, &bytes).unwrap();
+    let args = [
+        "verify",
+        s(&damaged),
+        "--collateral",
+        col,
+        "--dangerous-test-root",
+        r,
+    ];
+    let mut with_json = args.to_vec();
+    with_json.push("--json");
+    let j = assert_parse_rejection(&with_json);
+    let message = j["errors"][0]["message"].as_str().unwrap();
+    for tried in ["DCAP quote", "SEV-SNP", "HCL", "JSON"] {
+        assert!(message.contains(tried), "{message}");
+    }
+    let o = tessera(&args);
+    assert_eq!(code(&o), 1);
+    assert!(stdout(&o).contains("FAIL  parse"), "{}", stdout(&o));
+    let o = tessera(&["show", s(&damaged), "--json"]);
+    assert_eq!(code(&o), 1);
+    assert_eq!(json(&o)["errors"][0]["check"], "parse");
+    // A zeroed 1184-byte file with --collateral: no form (version 0), rejected.
+    let zeros = dir.join("zeros.bin");
+    std::fs::write(&zeros, [0u8; 1184]).unwrap();
+    assert_parse_rejection(&["verify", s(&zeros), "--collateral", col, "--json"]);
+    // A well-formed SEV-SNP report with --collateral: not a quote, rejected.
+    let mut raw = [0u8; 1184];
+    raw[0] = 2;
+    let report = dir.join("report.bin");
+    std::fs::write(&report, raw).unwrap();
+    let j = assert_parse_rejection(&["verify", s(&report), "--collateral", col, "--json"]);
+    assert_eq!(j["tee"], "snp");
+    assert!(
+        j["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not a quote")
+    );
+    // Evidence JSON of no known form.
+    let odd = dir.join("odd.json");
+    std::fs::write(&odd, br#"{"evidence": 1}"#).unwrap();
+    assert_parse_rejection(&["verify", s(&odd), "--json"]);
+}
+
+#[test]
+fn collateral_on_a_real_snp_report_is_a_rejection() {
     let Some(v) = vectors() else { return };
     let report = v.join("snp/milan-v3_oak-rk_20241205-4bf52c/report.bin");
     let vcek = v.join("snp/milan-v3_oak-rk_20241205-4bf52c/vcek.der");
     let collateral = case(&v, "tdx/auto-tdx-v4-00806f-2025-06").collateral();
-    assert_usage_error(&[
+    assert_parse_rejection(&[
         "verify",
         s(&report),
         "--certs",

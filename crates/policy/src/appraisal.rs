@@ -104,26 +104,30 @@ pub struct Behind {
 }
 
 /// The result of appraising verified evidence against a policy.
+///
+/// Only [`appraise`] makes one, from verified evidence (the fields are private and there is no
+/// constructor or `Deserialize`), so nothing that vouches for evidence — an EAR token, a
+/// released secret — can be built from an appraisal a caller wrote by hand.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Appraisal {
     /// The policy's `id`.
-    pub policy_id: String,
+    pub(crate) policy_id: String,
     /// The evidence's TEE.
-    pub tee: Tee,
+    pub(crate) tee: Tee,
     /// Pass only when no rule failed.
-    pub verdict: Verdict,
+    pub(crate) verdict: Verdict,
     /// Every rule, in policy order.
-    pub rules: Vec<RuleResult>,
+    pub(crate) rules: Vec<RuleResult>,
     /// Components behind, when a TCB rule failed (or Intel's status says so).
-    pub behind: Vec<Behind>,
+    pub(crate) behind: Vec<Behind>,
     /// Intel advisory IDs of the matched TCB levels (TDX/SGX).
-    pub advisory_ids: Vec<String>,
+    pub(crate) advisory_ids: Vec<String>,
     /// Intel's converged TCB status (TDX/SGX).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub tcb_status: Option<String>,
+    pub(crate) tcb_status: Option<String>,
     /// The time the rules were applied at: the verification time.
     #[serde(serialize_with = "ser_time")]
-    pub appraised_at: UnixTime,
+    pub(crate) appraised_at: UnixTime,
 }
 
 fn ser_time<S: serde::Serializer>(t: &UnixTime, s: S) -> Result<S::Ok, S::Error> {
@@ -131,6 +135,54 @@ fn ser_time<S: serde::Serializer>(t: &UnixTime, s: S) -> Result<S::Ok, S::Error>
 }
 
 impl Appraisal {
+    /// The policy's `id`.
+    #[must_use]
+    pub fn policy_id(&self) -> &str {
+        &self.policy_id
+    }
+
+    /// The evidence's TEE.
+    #[must_use]
+    pub fn tee(&self) -> Tee {
+        self.tee
+    }
+
+    /// Pass only when no rule failed.
+    #[must_use]
+    pub fn verdict(&self) -> Verdict {
+        self.verdict
+    }
+
+    /// Every rule, in policy order.
+    #[must_use]
+    pub fn rules(&self) -> &[RuleResult] {
+        &self.rules
+    }
+
+    /// Components behind, when a TCB rule failed (or Intel's status says so).
+    #[must_use]
+    pub fn behind(&self) -> &[Behind] {
+        &self.behind
+    }
+
+    /// Intel advisory IDs of the matched TCB levels (TDX/SGX).
+    #[must_use]
+    pub fn advisory_ids(&self) -> &[String] {
+        &self.advisory_ids
+    }
+
+    /// Intel's converged TCB status (TDX/SGX).
+    #[must_use]
+    pub fn tcb_status(&self) -> Option<&str> {
+        self.tcb_status.as_deref()
+    }
+
+    /// The time the rules were applied at: the verification time.
+    #[must_use]
+    pub fn appraised_at(&self) -> UnixTime {
+        self.appraised_at
+    }
+
     /// Whether the policy accepted the evidence.
     #[must_use]
     pub fn passed(&self) -> bool {

@@ -68,17 +68,17 @@ fn with(edit: impl FnOnce(&mut SnpPolicy)) -> Policy {
 }
 
 fn rule<'a>(a: &'a Appraisal, name: &str) -> &'a tessera_policy::RuleResult {
-    a.rules
+    a.rules()
         .iter()
         .find(|r| r.rule == name)
-        .unwrap_or_else(|| panic!("no rule {name} in {:#?}", a.rules))
+        .unwrap_or_else(|| panic!("no rule {name} in {:#?}", a.rules()))
 }
 
 /// Exactly `name` failed (and the verdict is Fail).
 fn fails_only(a: &Appraisal, name: &str) {
     let failed: Vec<&str> = a.failures().map(|r| r.rule.as_str()).collect();
-    assert_eq!(failed, vec![name], "{:#?}", a.rules);
-    assert_eq!(a.verdict, Verdict::Fail);
+    assert_eq!(failed, vec![name], "{:#?}", a.rules());
+    assert_eq!(a.verdict(), Verdict::Fail);
 }
 
 fn other48() -> Setting<RefList<Hex<48>>> {
@@ -88,9 +88,9 @@ fn other48() -> Setting<RefList<Hex<48>>> {
 #[test]
 fn strict_policy_from_evidence_passes_every_rule() {
     let a = appraise(base(), &strict());
-    assert_eq!(a.verdict, Verdict::Pass, "{:#?}", a.rules);
+    assert_eq!(a.verdict(), Verdict::Pass, "{:#?}", a.rules());
     let not_checked: Vec<&str> = a
-        .rules
+        .rules()
         .iter()
         .filter(|r| r.outcome == Outcome::NotChecked)
         .map(|r| r.rule.as_str())
@@ -106,11 +106,11 @@ fn strict_policy_from_evidence_passes_every_rule() {
             "snp.chip_ids"
         ]
     );
-    assert_eq!(a.tee.as_str(), "snp");
-    assert_eq!(a.appraised_at, AT);
+    assert_eq!(a.tee().as_str(), "snp");
+    assert_eq!(a.appraised_at(), AT);
     // Every rule of the policy language is listed, once.
-    assert_eq!(a.rules.len(), 37);
-    let mut names: Vec<&str> = a.rules.iter().map(|r| r.rule.as_str()).collect();
+    assert_eq!(a.rules().len(), 37);
+    let mut names: Vec<&str> = a.rules().iter().map(|r| r.rule.as_str()).collect();
     names.sort_unstable();
     names.dedup();
     assert_eq!(names.len(), 37);
@@ -138,7 +138,7 @@ signer = "any"
     .unwrap();
     let a = appraise(base(), &p);
     // Provisional firmware is checked by default (committed == current holds here).
-    assert_eq!(a.verdict, Verdict::Pass);
+    assert_eq!(a.verdict(), Verdict::Pass);
     for name in ["snp.measurement", "snp.debug", "snp.min_tcb", "snp.signer"] {
         let r = rule(&a, name);
         assert_eq!(r.outcome, Outcome::NotChecked, "{name}");
@@ -171,7 +171,7 @@ fn measurement() {
             s.measurement = Setting::Is(RefList::Values(vec![Hex([0x99; 48]), Hex([0x4D; 48])]));
         }),
     );
-    assert_eq!(a.verdict, Verdict::Pass);
+    assert_eq!(a.verdict(), Verdict::Pass);
     assert_eq!(rule(&a, "snp.measurement").expected, "one of 2 values");
     // A reference file that was never loaded fails closed.
     let a = appraise(
@@ -207,13 +207,13 @@ fn min_tcb() {
         }),
     );
     fails_only(&a, "snp.min_tcb");
-    let behind: Vec<&str> = a.behind.iter().map(|b| b.component.as_str()).collect();
+    let behind: Vec<&str> = a.behind().iter().map(|b| b.component.as_str()).collect();
     assert_eq!(
         behind,
         vec!["SNP firmware (REPORTED_TCB)", "microcode (REPORTED_TCB)"]
     );
-    assert_eq!(a.behind[1].actual, "72");
-    assert_eq!(a.behind[1].required, "73");
+    assert_eq!(a.behind()[1].actual, "72");
+    assert_eq!(a.behind()[1].required, "73");
     // A floor for another product only: Genoa evidence has no floor, so it fails.
     let a = appraise(
         base(),
@@ -260,7 +260,7 @@ fn signer() {
         .verify(&report, &[vlek.certificate().clone()], &[], AT, None)
         .unwrap();
     let p = policy_from_evidence(&v, "vlek");
-    assert!(appraise(&v, &p).passed(), "{:#?}", appraise(&v, &p).rules);
+    assert!(appraise(&v, &p).passed(), "{:#?}", appraise(&v, &p).rules());
     let mut p2 = p.clone();
     p2.snp.as_mut().unwrap().signer = Setting::Is(SignerRule {
         vcek: true,
@@ -307,7 +307,7 @@ fn min_launch_tcb() {
         }),
     );
     fails_only(&a, "snp.min_launch_tcb");
-    assert_eq!(a.behind[0].component, "boot loader (LAUNCH_TCB)");
+    assert_eq!(a.behind()[0].component, "boot loader (LAUNCH_TCB)");
 }
 
 #[test]
@@ -603,7 +603,7 @@ fn turin_floors_include_fmc() {
     });
     let a = appraise(&v, &p2);
     fails_only(&a, "snp.min_tcb");
-    assert_eq!(a.behind[0].component, "FMC firmware (REPORTED_TCB)");
+    assert_eq!(a.behind()[0].component, "FMC firmware (REPORTED_TCB)");
 }
 
 #[test]
@@ -621,9 +621,9 @@ accepted_statuses = ["UpToDate"]
     )
     .unwrap();
     let a = appraise(base(), &p);
-    assert_eq!(a.verdict, Verdict::Fail);
-    assert_eq!(a.rules.len(), 1);
-    assert_eq!(a.rules[0].rule, "snp");
+    assert_eq!(a.verdict(), Verdict::Fail);
+    assert_eq!(a.rules().len(), 1);
+    assert_eq!(a.rules()[0].rule, "snp");
 }
 
 #[test]
@@ -696,7 +696,11 @@ fn generated_policies_on_real_vectors() {
                 continue;
             }
             let a = appraise(v, p);
-            assert_eq!(a.verdict, Verdict::Fail, "{name}'s policy accepted {other}");
+            assert_eq!(
+                a.verdict(),
+                Verdict::Fail,
+                "{name}'s policy accepted {other}"
+            );
             assert_eq!(rule(&a, "snp.measurement").outcome, Outcome::Fail);
             rejections += 1;
         }

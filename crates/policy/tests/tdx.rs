@@ -144,12 +144,12 @@ fn pin<const N: usize>(v: [u8; N]) -> AllowList<N> {
 }
 
 fn names(a: &Appraisal) -> Vec<&str> {
-    a.rules.iter().map(|r| r.rule.as_str()).collect()
+    a.rules().iter().map(|r| r.rule.as_str()).collect()
 }
 
 #[track_caller]
 fn rule<'a>(a: &'a Appraisal, name: &str) -> &'a RuleResult {
-    a.rules
+    a.rules()
         .iter()
         .find(|r| r.rule == name)
         .unwrap_or_else(|| panic!("no rule {name} in {:?}", names(a)))
@@ -162,7 +162,7 @@ fn passes(a: &Appraisal, name: &str) -> RuleResult {
     assert_eq!(r.outcome, Outcome::Pass, "{r:#?}");
     let failed: Vec<&RuleResult> = a.failures().collect();
     assert!(failed.is_empty(), "unexpected failures: {failed:#?}");
-    assert_eq!(a.verdict, Verdict::Pass);
+    assert_eq!(a.verdict(), Verdict::Pass);
     assert!(a.passed());
     r.clone()
 }
@@ -174,7 +174,7 @@ fn fails_only(a: &Appraisal, name: &str) -> RuleResult {
     assert_eq!(r.outcome, Outcome::Fail, "{r:#?}");
     let failed: Vec<&str> = a.failures().map(|r| r.rule.as_str()).collect();
     assert_eq!(failed, [name]);
-    assert_eq!(a.verdict, Verdict::Fail);
+    assert_eq!(a.verdict(), Verdict::Fail);
     assert!(!a.passed());
     r.clone()
 }
@@ -264,14 +264,14 @@ fn strict_tdx_policy_lists_every_rule_in_field_order_and_accepts_its_quote() {
         let p = strict(v);
         let a = appraise(v, &p);
         assert_eq!(names(&a), TDX_RULES, "{name}");
-        assert_eq!(a.tee, Tee::Tdx);
-        assert_eq!(a.policy_id, "strict");
-        assert_eq!(a.appraised_at, SIM_VERIFY_AT);
-        assert_eq!(a.tcb_status.as_deref(), Some("UpToDate"));
-        assert!(a.advisory_ids.is_empty());
-        assert!(a.behind.is_empty());
-        assert_eq!(a.verdict, Verdict::Pass, "{name}: {:#?}", a.rules);
-        for r in &a.rules {
+        assert_eq!(a.tee(), Tee::Tdx);
+        assert_eq!(a.policy_id(), "strict");
+        assert_eq!(a.appraised_at(), SIM_VERIFY_AT);
+        assert_eq!(a.tcb_status(), Some("UpToDate"));
+        assert!(a.advisory_ids().is_empty());
+        assert!(a.behind().is_empty());
+        assert_eq!(a.verdict(), Verdict::Pass, "{name}: {:#?}", a.rules());
+        for r in a.rules() {
             let want = if left_to_operator(&r.rule)
                 || (r.rule == "tdx.mr_service_td" && v.quote().body().td15().is_none())
             {
@@ -294,10 +294,10 @@ fn strict_sgx_policy_lists_every_rule_in_field_order_and_accepts_its_quote() {
     assert!(p.tdx.is_none() && p.snp.is_none());
     let a = appraise(v, &p);
     assert_eq!(names(&a), SGX_RULES);
-    assert_eq!(a.tee, Tee::Sgx);
-    assert_eq!(a.appraised_at, SIM_VERIFY_AT);
-    assert_eq!(a.verdict, Verdict::Pass, "{:#?}", a.rules);
-    for r in &a.rules {
+    assert_eq!(a.tee(), Tee::Sgx);
+    assert_eq!(a.appraised_at(), SIM_VERIFY_AT);
+    assert_eq!(a.verdict(), Verdict::Pass, "{:#?}", a.rules());
+    for r in a.rules() {
         let want = if left_to_operator(&r.rule) {
             Outcome::NotChecked
         } else {
@@ -332,8 +332,8 @@ accepted_statuses = "any"
     let mut want: Vec<&str> = TDX_RULES[..20].to_vec();
     want.extend(["tdx.td_attributes", "tdx.xfam", "tdx.min_tee_tcb_svn"]);
     assert_eq!(names(&a), want);
-    assert!(a.rules.iter().all(|r| r.outcome == Outcome::NotChecked));
-    assert_eq!(a.verdict, Verdict::Pass);
+    assert!(a.rules().iter().all(|r| r.outcome == Outcome::NotChecked));
+    assert_eq!(a.verdict(), Verdict::Pass);
     for any in ["tdx.mr_td", "tdx.debug", "tdx.tcb.accepted_statuses"] {
         not_checked(&a, any, true);
     }
@@ -348,7 +348,7 @@ accepted_statuses = "any"
 
     let a = appraise(sgx(), &p);
     assert_eq!(names(&a), SGX_RULES);
-    assert!(a.rules.iter().all(|r| r.outcome == Outcome::NotChecked));
+    assert!(a.rules().iter().all(|r| r.outcome == Outcome::NotChecked));
     for any in [
         "sgx.mr_enclave",
         "sgx.mr_signer",
@@ -365,17 +365,17 @@ accepted_statuses = "any"
 fn a_quote_without_its_section_fails() {
     let only_sgx = strict(sgx());
     let a = appraise(td10(), &only_sgx);
-    assert_eq!(a.tee, Tee::Tdx);
+    assert_eq!(a.tee(), Tee::Tdx);
     assert_eq!(names(&a), ["tdx"]);
-    assert_eq!(a.rules[0].outcome, Outcome::Fail);
-    assert_eq!(a.verdict, Verdict::Fail);
-    assert_eq!(a.appraised_at, SIM_VERIFY_AT);
+    assert_eq!(a.rules()[0].outcome, Outcome::Fail);
+    assert_eq!(a.verdict(), Verdict::Fail);
+    assert_eq!(a.appraised_at(), SIM_VERIFY_AT);
 
     let only_tdx = strict(td10());
     let a = appraise(sgx(), &only_tdx);
-    assert_eq!(a.tee, Tee::Sgx);
+    assert_eq!(a.tee(), Tee::Sgx);
     assert_eq!(names(&a), ["sgx"]);
-    assert_eq!(a.verdict, Verdict::Fail);
+    assert_eq!(a.verdict(), Verdict::Fail);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -713,10 +713,13 @@ fn min_tee_tcb_svn() {
     let a = appraise(v, &p);
     let r = fails_only(&a, "tdx.min_tee_tcb_svn");
     assert_eq!(r.note.as_deref(), Some("component 2: 2 < 3"));
-    assert_eq!(a.behind.len(), 1, "{:#?}", a.behind);
-    assert_eq!(a.behind[0].component, "TEE_TCB_SVN[2]");
+    assert_eq!(a.behind().len(), 1, "{:#?}", a.behind());
+    assert_eq!(a.behind()[0].component, "TEE_TCB_SVN[2]");
     assert_eq!(
-        (a.behind[0].actual.as_str(), a.behind[0].required.as_str()),
+        (
+            a.behind()[0].actual.as_str(),
+            a.behind()[0].required.as_str()
+        ),
         ("2", "3")
     );
 
@@ -755,7 +758,7 @@ fn accepted_statuses() {
         let r = fails_only(&a, &name);
         assert_eq!(r.expected, "one of [OutOfDate, SWHardeningNeeded]");
         // Nothing is behind Intel's newest level, so nothing to list.
-        assert!(a.behind.is_empty());
+        assert!(a.behind().is_empty());
         tcb(&mut p).accepted_statuses = Setting::Any;
         not_checked(&appraise(v, &p), &name, true);
 
@@ -765,21 +768,21 @@ fn accepted_statuses() {
         let mut p = strict(&old);
         let a = appraise(&old, &p);
         passes(&a, &name);
-        assert_eq!(a.tcb_status.as_deref(), Some("OutOfDate"));
-        assert_eq!(a.advisory_ids, ["INTEL-SA-00001"]);
-        assert!(a.behind.is_empty(), "nothing failed: {:#?}", a.behind);
+        assert_eq!(a.tcb_status(), Some("OutOfDate"));
+        assert_eq!(a.advisory_ids(), ["INTEL-SA-00001"]);
+        assert!(a.behind().is_empty(), "nothing failed: {:#?}", a.behind());
         tcb(&mut p).accepted_statuses = statuses(&[TcbStatus::UpToDate]);
         let a = appraise(&old, &p);
         assert_eq!(fails_only(&a, &name).actual, "OutOfDate");
-        assert_eq!(a.advisory_ids, ["INTEL-SA-00001"]);
+        assert_eq!(a.advisory_ids(), ["INTEL-SA-00001"]);
         assert!(
-            a.behind
+            a.behind()
                 .iter()
                 .any(|b| b.component.starts_with("SGX TCB component 0")
                     && b.actual == "7"
                     && b.required == "8"),
             "{:#?}",
-            a.behind
+            a.behind()
         );
     }
 }
@@ -823,7 +826,7 @@ fn grace_period_for_an_out_of_date_platform() {
         let a = appraise(&old, &p);
         let r = fails_only(&a, &name);
         assert!(r.note.as_deref().unwrap().contains("platform"), "{r:#?}");
-        assert!(!a.behind.is_empty());
+        assert!(!a.behind().is_empty());
     }
 }
 
@@ -858,11 +861,11 @@ fn grace_period_for_an_out_of_date_qe() {
         let r = fails_only(&a, &name);
         assert!(r.note.as_deref().unwrap().contains("QE"), "{r:#?}");
         assert!(
-            a.behind
+            a.behind()
                 .iter()
                 .any(|b| b.component == "quoting enclave ISVSVN"),
             "{:#?}",
-            a.behind
+            a.behind()
         );
     }
 }
@@ -907,7 +910,7 @@ fn denied_advisories() {
         let a = appraise(&old, &p);
         let r = fails_only(&a, &name);
         assert_eq!(r.note.as_deref(), Some("denied: INTEL-SA-00001"));
-        assert!(!a.behind.is_empty());
+        assert!(!a.behind().is_empty());
     }
 }
 
@@ -966,7 +969,7 @@ fn min_qe_svn() {
         let a = appraise(v, &p);
         fails_only(&a, &name);
         let b = a
-            .behind
+            .behind()
             .iter()
             .find(|b| b.component == "quoting enclave ISVSVN")
             .unwrap();
@@ -991,7 +994,7 @@ fn min_pce_svn() {
         tcb(&mut p).min_pce_svn = Some(pce_svn + 1);
         let a = appraise(v, &p);
         fails_only(&a, &name);
-        assert!(a.behind.iter().any(|b| b.component == "PCE SVN"));
+        assert!(a.behind().iter().any(|b| b.component == "PCE SVN"));
         tcb(&mut p).min_pce_svn = None;
         not_checked(&appraise(v, &p), &name, false);
     }
@@ -1102,7 +1105,7 @@ fn min_isv_svn() {
     let a = appraise(v, &p);
     assert_eq!(fails_only(&a, "sgx.min_isv_svn").actual, "1");
     // ISVSVN is the enclave's version, not the platform's TCB: nothing is listed as behind.
-    assert!(a.behind.is_empty());
+    assert!(a.behind().is_empty());
     sgx_section(&mut p).min_isv_svn = None;
     not_checked(&appraise(v, &p), "sgx.min_isv_svn", false);
 }
@@ -1196,12 +1199,9 @@ fn strict_policies_accept_own_and_reject_others(
             "{name}: the strict policy rejects its own quote: {:#?}",
             a.failures().collect::<Vec<_>>()
         );
-        assert_eq!(a.appraised_at, v.verification().verified_at);
-        assert_eq!(
-            a.tcb_status.as_deref(),
-            Some(v.verification().tcb.status.as_str())
-        );
-        assert_eq!(a.advisory_ids, v.verification().tcb.advisory_ids);
+        assert_eq!(a.appraised_at(), v.verification().verified_at);
+        assert_eq!(a.tcb_status(), Some(v.verification().tcb.status.as_str()));
+        assert_eq!(a.advisory_ids(), v.verification().tcb.advisory_ids);
 
         let text = p.to_toml().unwrap();
         let back = Policy::from_toml_str(&text).unwrap_or_else(|e| panic!("{name}: {e}\n{text}"));

@@ -116,37 +116,74 @@ impl core::fmt::Debug for Nonce {
 }
 
 /// One `EAR-appraisal`: the result for one attester (draft-fv-rats-ear-05 §3.1, plus the
-/// Veraison extension of §4.5 that Trustee's KBS reads).
+/// Veraison extension of §4.5 that Trustee's KBS reads). Made only from an [`Appraisal`] or
+/// by verifying a token: the fields are private.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Submod {
     /// `ear.status`: the overall tier; never more trusting than the worst vector entry.
-    pub status: Status,
+    pub(crate) status: Status,
     /// `ear.trustworthiness-vector`; when present it has at least one entry.
-    pub trust_vector: Option<TrustVector>,
+    pub(crate) trust_vector: Option<TrustVector>,
     /// `ear.appraisal-policy-id`: the policy's `id`.
-    pub appraisal_policy_id: Option<String>,
+    pub(crate) appraisal_policy_id: Option<String>,
     /// `ear.veraison.annotated-evidence`: the TEE claims as a JSON object (non-empty, at most
     /// [`MAX_EVIDENCE_DEPTH`] deep). Trustee's KBS finds the TEE public key at
     /// `runtime_data_claims/tee-pubkey` inside it.
-    pub annotated_evidence: Option<Map<String, Json>>,
+    pub(crate) annotated_evidence: Option<Map<String, Json>>,
+}
+
+impl Submod {
+    /// `ear.status`: the overall tier; never more trusting than the worst vector entry.
+    #[must_use]
+    pub fn status(&self) -> Status {
+        self.status
+    }
+
+    /// `ear.trustworthiness-vector`; when present it has at least one entry.
+    #[must_use]
+    pub fn trust_vector(&self) -> Option<&TrustVector> {
+        self.trust_vector.as_ref()
+    }
+
+    /// `ear.appraisal-policy-id`: the policy's `id`.
+    #[must_use]
+    pub fn appraisal_policy_id(&self) -> Option<&str> {
+        self.appraisal_policy_id.as_deref()
+    }
+
+    /// `ear.veraison.annotated-evidence`: the TEE claims (and the runtime-data claims, see
+    /// [`EarClaims::with_runtime_data_claims`]).
+    #[must_use]
+    pub fn annotated_evidence(&self) -> Option<&Map<String, Json>> {
+        self.annotated_evidence.as_ref()
+    }
 }
 
 /// An EAR claims-set (draft-fv-rats-ear-05 §3). `eat_profile` is always [`EAR_PROFILE`], so it
 /// is not a field; `exp` is required here although the draft makes it optional, because a
 /// relying party must be able to tell when a result stops counting.
+///
+/// Made only by [`EarClaims::from_appraisal`] (from an [`Appraisal`], which only appraisal of
+/// verified evidence makes) or by verifying a token ([`super::verify_jwt`],
+/// [`super::verify_cwt`]): the fields are private, so no caller can write an affirming result
+/// by hand.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct EarClaims {
     /// `iat`: when the result was issued.
-    pub iat: UnixTime,
+    pub(crate) iat: UnixTime,
     /// `exp`: the result is not accepted at or after this time.
-    pub exp: UnixTime,
+    pub(crate) exp: UnixTime,
     /// `eat_nonce`: the relying party's nonce, echoed for freshness.
-    pub nonce: Option<Nonce>,
+    pub(crate) nonce: Option<Nonce>,
     /// `ear.verifier-id`.
-    pub verifier_id: VerifierId,
+    pub(crate) verifier_id: VerifierId,
     /// `submods`: one appraisal per attester (Tessera issues one, [`CPU_SUBMOD`]); never empty.
-    pub submods: BTreeMap<String, Submod>,
+    pub(crate) submods: BTreeMap<String, Submod>,
 }
+
+/// The member of `ear.veraison.annotated-evidence` holding the runtime-data claims (Trustee's
+/// name), where the KBS finds `tee-pubkey`.
+pub const RUNTIME_DATA_CLAIMS: &str = "runtime_data_claims";
 
 /// Claims parsed from a token, with the one time claim that is honoured but not kept.
 pub(crate) struct Parsed {
@@ -225,6 +262,61 @@ impl EarClaims {
     #[must_use]
     pub fn cpu(&self) -> Option<&Submod> {
         self.submods.get(CPU_SUBMOD)
+    }
+
+    /// `iat`: when the result was issued.
+    #[must_use]
+    pub fn iat(&self) -> UnixTime {
+        self.iat
+    }
+
+    /// `exp`: the result is not accepted at or after this time.
+    #[must_use]
+    pub fn exp(&self) -> UnixTime {
+        self.exp
+    }
+
+    /// `eat_nonce`: the relying party's nonce, echoed for freshness.
+    #[must_use]
+    pub fn nonce(&self) -> Option<&Nonce> {
+        self.nonce.as_ref()
+    }
+
+    /// `ear.verifier-id`.
+    #[must_use]
+    pub fn verifier_id(&self) -> &VerifierId {
+        &self.verifier_id
+    }
+
+    /// `submods`: one appraisal per attester; never empty.
+    #[must_use]
+    pub fn submods(&self) -> &BTreeMap<String, Submod> {
+        &self.submods
+    }
+
+    /// Carry the runtime-data claims (PROTOCOL.md §6: the KBS `runtime-data`, with the TEE public
+    /// key as `tee-pubkey`) at
+    /// `/submods/cpu0/ear.veraison.annotated-evidence/runtime_data_claims`, replacing any there.
+    /// Nothing else changes: the status, the trustworthiness vector and the policy id stay what
+    /// the appraisal made them. Without a `cpu0` submod (a parsed token of another issuer) the
+    /// claims are returned unchanged.
+    #[must_use]
+    pub fn with_runtime_data_claims(mut self, runtime_data: Json) -> Self {
+        if let Some(cpu) = self.submods.get_mut(CPU_SUBMOD) {
+            cpu.annotated_evidence
+                .get_or_insert_with(Map::new)
+                .insert(RUNTIME_DATA_CLAIMS.to_owned(), runtime_data);
+        }
+        self
+    }
+
+    /// The runtime-data claims carried, if any (see [`Self::with_runtime_data_claims`]).
+    #[must_use]
+    pub fn runtime_data_claims(&self) -> Option<&Json> {
+        self.cpu()?
+            .annotated_evidence
+            .as_ref()?
+            .get(RUNTIME_DATA_CLAIMS)
     }
 
     /// The claims-set as JSON, as a JWT carries it.

@@ -51,11 +51,13 @@ mod claims;
 mod cwt;
 mod jwt;
 mod keys;
+#[cfg(test)]
+mod token_tests;
 mod vector;
 
 use tessera_pki::UnixTime;
 
-pub use claims::{EarClaims, MAX_EVIDENCE_DEPTH, Nonce, Submod, VerifierId};
+pub use claims::{EarClaims, MAX_EVIDENCE_DEPTH, Nonce, RUNTIME_DATA_CLAIMS, Submod, VerifierId};
 pub use cwt::{issue_cwt, verify_cwt};
 pub use jwt::{issue_jwt, verify_jwt};
 pub use keys::{Alg, SigningKey, VerifyingKey};

@@ -1,4 +1,5 @@
-//! EAR tokens: JWT and CWT round trips for ES256 and ES384, every verification check failing on
+//! EAR tokens (unit tests: they build appraisals by hand, which only this crate can): JWT and
+//! CWT round trips for ES256 and ES384, every verification check failing on
 //! purpose (tampering, algorithm swaps, wrong key, time), key formats, the AR4SI mapping from an
 //! appraisal, an RFC 7515 interop vector, and random input never panicking.
 #![allow(
@@ -8,16 +9,16 @@
     clippy::indexing_slicing
 )]
 
+use super::{
+    Alg, CPU_SUBMOD, EAR_PROFILE, EarClaims, MAX_TOKEN_LEN, Nonce, SigningKey, Status, TokenError,
+    TrustVector, VerifyingKey, issue_cwt, issue_jwt, verify_cwt, verify_jwt,
+};
+use crate::{Appraisal, Behind, Outcome, RuleResult, Tee, TrustClaim, Verdict};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
 use tessera_pki::UnixTime;
-use tessera_policy::ear::{
-    Alg, CPU_SUBMOD, EAR_PROFILE, EarClaims, MAX_TOKEN_LEN, Nonce, SigningKey, Status, TokenError,
-    TrustVector, VerifyingKey, issue_cwt, issue_jwt, verify_cwt, verify_jwt,
-};
-use tessera_policy::{Appraisal, Behind, Outcome, RuleResult, Tee, TrustClaim, Verdict};
 
 const T0: UnixTime = UnixTime::from_secs(1_767_225_600); // 2026-01-01
 const TTL: u64 = 300;
@@ -125,8 +126,8 @@ fn assemble(header: &Value, payload: &Value, sign_with: Option<&SigningKey>) -> 
     format!("{input}.{}", b64(&sig))
 }
 
-/// Sign raw bytes with the PKCS#8 of `key` through aws-lc-rs (the test has no access to the
-/// crate's internal signer).
+/// Sign raw bytes with the PKCS#8 of `key` through aws-lc-rs, independently of the crate's
+/// signer.
 fn sign_raw(key: &SigningKey, message: &[u8]) -> Vec<u8> {
     use aws_lc_rs::signature::{
         ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED_SIGNING, EcdsaKeyPair,
@@ -139,7 +140,6 @@ fn sign_raw(key: &SigningKey, message: &[u8]) -> Vec<u8> {
     let alg = match key.alg() {
         Alg::Es256 => &ECDSA_P256_SHA256_FIXED_SIGNING,
         Alg::Es384 => &ECDSA_P384_SHA384_FIXED_SIGNING,
-        _ => unreachable!(),
     };
     let pair = EcdsaKeyPair::from_pkcs8(alg, &der).unwrap();
     pair.sign(&aws_lc_rs::rand::SystemRandom::new(), message)
@@ -188,6 +188,41 @@ fn jwt_round_trip_both_algorithms() {
         assert_eq!(payload["submods"]["cpu0"]["ear.status"], "affirming");
         assert_eq!(payload["eat_nonce"], b64(b"0123456789abcdef"));
         assert_eq!(payload["exp"], T0.as_secs() + 300);
+    }
+}
+
+#[test]
+fn runtime_data_claims_ride_along_without_changing_the_verdict() {
+    let tee_key =
+        json!({"kty": "EC", "crv": "P-256", "alg": "ECDH-ES+A256KW", "x": "eA", "y": "eQ"});
+    let runtime = json!({"nonce": "bm9uY2U=", "tee-pubkey": tee_key});
+    let pointer = "/submods/cpu0/ear.veraison.annotated-evidence/runtime_data_claims/tee-pubkey";
+    let mut failing = snp_pass();
+    failing
+        .rules
+        .push(rule("snp.debug", TrustClaim::Configuration, Outcome::Fail));
+    failing.verdict = Verdict::Fail;
+    for (a, evidence) in [
+        (snp_pass(), Some(evidence())),
+        (snp_pass(), None),
+        (failing, None),
+    ] {
+        let plain = EarClaims::from_appraisal(&a, evidence.clone(), T0, TTL, None);
+        let with = plain.clone().with_runtime_data_claims(runtime.clone());
+        let (p, w) = (plain.cpu().unwrap(), with.cpu().unwrap());
+        assert_eq!(w.status(), p.status());
+        assert_eq!(w.trust_vector(), p.trust_vector());
+        assert_eq!(w.appraisal_policy_id(), p.appraisal_policy_id());
+        assert_eq!(with.runtime_data_claims(), Some(&runtime));
+        // The TEE claims already there stay.
+        if evidence.is_some() {
+            assert!(w.annotated_evidence().unwrap().contains_key("snp"));
+        }
+        let k = key(Alg::Es256);
+        let token = issue_jwt(&with, &k).unwrap();
+        let back = verify_jwt(&token, k.verifying_key(), at(0)).unwrap();
+        assert_eq!(back.to_json().pointer(pointer), Some(&tee_key));
+        assert_eq!(back, with);
     }
 }
 
@@ -854,7 +889,7 @@ proptest! {
         if let Ok(s) = std::str::from_utf8(&data) {
             let _ = verify_jwt(s, vk, at(0));
         }
-        tessera_policy::ear::fuzz_token(&data);
+        super::fuzz_token(&data);
     }
 
     #[test]

@@ -1,0 +1,390 @@
+//! Where endorsements come from: certificates (VCEKs, VLEKs, ASKs/ASVKs), CRLs and Intel
+//! collateral held in memory, from the caller or read from a directory when a
+//! [`Verifier`](crate::Verifier) is built — never during verification.
+//!
+//! The seam for fetching: [`crate::Verifier::needed_endorsements`] says what a piece of evidence
+//! needs that the verifier does not hold ([`EndorsementRequest`]: a VCEK/VLEK for a chip and
+//! TCB, or collateral for an FMSPC); a fetcher (AMD KDS, Intel PCS, a PCCS) gets it and hands it
+//! over with [`crate::Verifier::add_endorsements`]; then [`crate::Verifier::verify`] runs without
+//! I/O.
+//!
+//! # Directory layout ([`Endorsements::from_dir`])
+//!
+//! One level deep, files sorted by name:
+//! - `*.der`, `*.pem`, `*.crt`, `*.cer`: certificates (DER or PEM, bundles allowed) or CRLs;
+//! - `*.crl`: CRLs (DER or PEM);
+//! - `*.json`: a TDX/SGX collateral bundle (the dcap-qvl `QuoteCollateralV3` layout);
+//! - a sub-folder: a folder of Intel PCS responses for one FMSPC (TCB info, QE identity, CRLs,
+//!   issuer chains);
+//! - anything else (a README, dot-files) is skipped.
+
+use std::path::{Path, PathBuf};
+
+use tessera_pki::{Certificate, Crl, load_certificates, load_crls};
+use tessera_snp::abi::{AttestationReport, Product, SigningKey};
+use tessera_snp::certs::{VekExtensions, VekKind, is_vek_candidate};
+use tessera_tdx::collateral::{Collateral, TcbInfoId};
+
+/// Most files read from an endorsement directory (sub-folder files count too).
+pub const MAX_DIR_FILES: usize = 4096;
+/// Most bytes of one endorsement file.
+pub const MAX_FILE_LEN: u64 = 16 * 1024 * 1024;
+/// Most bytes read from an endorsement directory in all.
+pub const MAX_DIR_BYTES: u64 = 512 * 1024 * 1024;
+/// Most files in one PCS sub-folder.
+const MAX_PCS_FILES: usize = 64;
+
+/// Reading endorsements failed. Names the file and what is wrong.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EndorsementError {
+    /// A file or folder could not be read.
+    #[error("{path}: {message}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The operating system's message.
+        message: String,
+    },
+    /// A file is not what its name says (not certificates, not a CRL, not a collateral bundle).
+    #[error("{path}: {what}")]
+    Format {
+        /// The path.
+        path: PathBuf,
+        /// What is wrong.
+        what: String,
+    },
+    /// The directory is larger than accepted ([`MAX_DIR_FILES`], [`MAX_FILE_LEN`],
+    /// [`MAX_DIR_BYTES`]).
+    #[error("{path}: {what}")]
+    TooLarge {
+        /// The path.
+        path: PathBuf,
+        /// Which bound.
+        what: String,
+    },
+}
+
+/// A VCEK or VLEK with its AMD extensions, indexed for lookup by chip and TCB.
+#[derive(Clone, Debug)]
+struct IndexedVek {
+    ext: VekExtensions,
+    cert: Certificate,
+}
+
+/// Endorsements held in memory: certificates, CRLs and TDX/SGX collateral.
+#[derive(Clone, Debug, Default)]
+pub struct Endorsements {
+    /// Every certificate, in the order added.
+    certs: Vec<Certificate>,
+    /// The VCEKs and VLEKs among them whose AMD extensions decode.
+    veks: Vec<IndexedVek>,
+    crls: Vec<Crl>,
+    collateral: Vec<Collateral>,
+}
+
+/// What a piece of evidence needs that a verifier does not hold: the seam for a fetcher.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum EndorsementRequest {
+    /// The VCEK (AMD KDS `/vcek/v1/{product}/{hwid}?blSPL=..`) or VLEK for this chip and TCB.
+    SnpVek {
+        /// VCEK or VLEK, as the report's SIGNER_INFO says.
+        kind: VekKind,
+        /// The product, when the report says (CPUID, report version 3 and later).
+        product: Option<Product>,
+        /// CHIP_ID (all zeros when the host masks it: then no VCEK can be fetched).
+        chip_id: [u8; 64],
+        /// REPORTED_TCB, raw.
+        reported_tcb: u64,
+    },
+    /// Intel collateral (TCB info, QE identity, CRLs) for this FMSPC.
+    TdxCollateral {
+        /// `TDX` or `SGX`.
+        tee: &'static str,
+        /// The FMSPC from the quote's PCK certificate.
+        fmspc: [u8; 6],
+    },
+}
+
+impl Endorsements {
+    /// No endorsements.
+    #[must_use]
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Add certificates: VCEKs/VLEKs (indexed by chip and TCB), ASKs/ASVKs, ARKs.
+    pub fn add_certificates(&mut self, certs: impl IntoIterator<Item = Certificate>) -> &mut Self {
+        for cert in certs {
+            if is_vek_candidate(&cert)
+                && let Ok(ext) = VekExtensions::from_certificate(&cert)
+            {
+                self.veks.push(IndexedVek {
+                    ext,
+                    cert: cert.clone(),
+                });
+            }
+            self.certs.push(cert);
+        }
+        self
+    }
+
+    /// Add CRLs. SEV-SNP CRLs are applied to every chain they can be on (see
+    /// [`crate::VerifierBuilder::crls`]).
+    pub fn add_crls(&mut self, crls: impl IntoIterator<Item = Crl>) -> &mut Self {
+        self.crls.extend(crls);
+        self
+    }
+
+    /// Add TDX/SGX collateral for one FMSPC.
+    pub fn add_collateral(&mut self, collateral: Collateral) -> &mut Self {
+        self.collateral.push(collateral);
+        self
+    }
+
+    /// Add everything `other` holds.
+    pub fn extend(&mut self, other: Endorsements) -> &mut Self {
+        self.certs.extend(other.certs);
+        self.veks.extend(other.veks);
+        self.crls.extend(other.crls);
+        self.collateral.extend(other.collateral);
+        self
+    }
+
+    /// Whether nothing is held.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.certs.is_empty() && self.crls.is_empty() && self.collateral.is_empty()
+    }
+
+    /// The certificates held.
+    #[must_use]
+    pub fn certificates(&self) -> &[Certificate] {
+        &self.certs
+    }
+
+    /// The CRLs held.
+    #[must_use]
+    pub fn crls(&self) -> &[Crl] {
+        &self.crls
+    }
+
+    /// The collateral held.
+    #[must_use]
+    pub fn collateral(&self) -> &[Collateral] {
+        &self.collateral
+    }
+
+    /// Read a directory of endorsements (layout in the module docs above).
+    ///
+    /// # Errors
+    /// [`EndorsementError`] naming the first file that cannot be read or is not what its name
+    /// says, or the bound exceeded.
+    pub fn from_dir(dir: &Path) -> Result<Self, EndorsementError> {
+        let mut out = Self::new();
+        let mut budget = Budget {
+            files: 0,
+            bytes: 0,
+            root: dir.to_path_buf(),
+        };
+        for path in sorted_entries(dir)? {
+            if path.is_dir() {
+                out.add_collateral(read_pcs_folder(&path, &mut budget)?);
+                continue;
+            }
+            let ext = path
+                .extension()
+                .and_then(|e| e.to_str())
+                .map(str::to_ascii_lowercase);
+            let Some(ext) = ext else { continue };
+            match ext.as_str() {
+                "der" | "pem" | "crt" | "cer" => {
+                    let bytes = budget.read(&path)?;
+                    if let Ok(certs) = load_certificates(&bytes) {
+                        out.add_certificates(certs);
+                    } else if let Ok(crls) = load_crls(&bytes) {
+                        out.add_crls(crls);
+                    } else {
+                        return Err(format_error(&path, "not certificates or CRLs (DER or PEM)"));
+                    }
+                }
+                "crl" => {
+                    let bytes = budget.read(&path)?;
+                    let crls = load_crls(&bytes)
+                        .map_err(|e| format_error(&path, &format!("not a CRL: {e}")))?;
+                    out.add_crls(crls);
+                }
+                "json" => {
+                    let bytes = budget.read(&path)?;
+                    let c = Collateral::from_bundle_json(&bytes).map_err(|e| {
+                        format_error(&path, &format!("not a collateral bundle: {e}"))
+                    })?;
+                    out.add_collateral(c);
+                }
+                _ => {}
+            }
+        }
+        Ok(out)
+    }
+
+    /// VEKs held for this report: the right kind, REPORTED_TCB equal to the certificate's TCB,
+    /// and (VCEK) CHIP_ID starting with the certificate's hwID.
+    pub(crate) fn veks_for(&self, report: &AttestationReport) -> Vec<Certificate> {
+        let kind = match report.signer_info().signing_key() {
+            SigningKey::Vcek => VekKind::Vcek,
+            SigningKey::Vlek => VekKind::Vlek,
+            _ => return Vec::new(),
+        };
+        let reported = report.reported_tcb();
+        let report_product = report.cpuid().and_then(Product::from_cpuid);
+        let chip_id = report.chip_id();
+        self.veks
+            .iter()
+            .filter(|v| v.ext.kind() == kind)
+            .filter(|v| {
+                let product = v.ext.product().or(report_product);
+                let products: &[Product] = match &product {
+                    Some(p) => core::slice::from_ref(p),
+                    None => &[Product::Milan, Product::Genoa, Product::Turin],
+                };
+                products.iter().any(|p| v.ext.tcb.encode(*p) == reported)
+                    && match (&v.ext.hwid, kind) {
+                        (Some(hwid), VekKind::Vcek) => chip_id.starts_with(hwid),
+                        (None, VekKind::Vcek) => false,
+                        (_, VekKind::Vlek) => true,
+                    }
+            })
+            .map(|v| v.cert.clone())
+            .collect()
+    }
+
+    /// Every VEK held (for a report no held VEK matches: the verifier then names the mismatch).
+    pub(crate) fn all_veks(&self) -> impl Iterator<Item = &Certificate> {
+        self.certs.iter().filter(|c| is_vek_candidate(c))
+    }
+
+    /// Certificates that are not VEKs (ASKs, ASVKs, ARKs).
+    pub(crate) fn intermediates(&self) -> impl Iterator<Item = &Certificate> {
+        self.certs.iter().filter(|c| !is_vek_candidate(c))
+    }
+
+    /// Collateral for `tee` and `fmspc`: the matching entry with the newest TCB info; when none
+    /// matches, the first held for that TEE (the verifier then names the mismatch).
+    pub(crate) fn collateral_for(
+        &self,
+        tee: TcbInfoId,
+        fmspc: Option<[u8; 6]>,
+    ) -> Option<&Collateral> {
+        let of_tee = || {
+            self.collateral
+                .iter()
+                .filter(move |c| c.tcb_info().value().id == tee)
+        };
+        let matching = of_tee()
+            .filter(|c| Some(c.tcb_info().value().fmspc) == fmspc)
+            .max_by_key(|c| c.tcb_info().value().issue_date);
+        matching
+            .or_else(|| of_tee().next())
+            .or_else(|| self.collateral.first())
+    }
+
+    /// Whether collateral for `tee` and `fmspc` is held.
+    pub(crate) fn has_collateral(&self, tee: TcbInfoId, fmspc: [u8; 6]) -> bool {
+        self.collateral.iter().any(|c| {
+            let info = c.tcb_info().value();
+            info.id == tee && info.fmspc == fmspc
+        })
+    }
+}
+
+fn format_error(path: &Path, what: &str) -> EndorsementError {
+    EndorsementError::Format {
+        path: path.to_path_buf(),
+        what: what.to_owned(),
+    }
+}
+
+fn io_error(path: &Path, e: &std::io::Error) -> EndorsementError {
+    EndorsementError::Io {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    }
+}
+
+/// The bounds of one directory read.
+struct Budget {
+    files: usize,
+    bytes: u64,
+    root: PathBuf,
+}
+
+impl Budget {
+    fn read(&mut self, path: &Path) -> Result<Vec<u8>, EndorsementError> {
+        self.files += 1;
+        if self.files > MAX_DIR_FILES {
+            return Err(EndorsementError::TooLarge {
+                path: self.root.clone(),
+                what: format!("more than {MAX_DIR_FILES} files"),
+            });
+        }
+        let len = std::fs::metadata(path)
+            .map_err(|e| io_error(path, &e))?
+            .len();
+        if len > MAX_FILE_LEN {
+            return Err(EndorsementError::TooLarge {
+                path: path.to_path_buf(),
+                what: format!("larger than {MAX_FILE_LEN} bytes"),
+            });
+        }
+        self.bytes = self.bytes.saturating_add(len);
+        if self.bytes > MAX_DIR_BYTES {
+            return Err(EndorsementError::TooLarge {
+                path: self.root.clone(),
+                what: format!("more than {MAX_DIR_BYTES} bytes in all"),
+            });
+        }
+        std::fs::read(path).map_err(|e| io_error(path, &e))
+    }
+}
+
+/// The entries of `dir`, sorted, dot-files skipped.
+fn sorted_entries(dir: &Path) -> Result<Vec<PathBuf>, EndorsementError> {
+    let mut entries = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| io_error(dir, &e))? {
+        let entry = entry.map_err(|e| io_error(dir, &e))?;
+        if entry.file_name().to_string_lossy().starts_with('.') {
+            continue;
+        }
+        entries.push(entry.path());
+        if entries.len() > MAX_DIR_FILES {
+            return Err(EndorsementError::TooLarge {
+                path: dir.to_path_buf(),
+                what: format!("more than {MAX_DIR_FILES} entries"),
+            });
+        }
+    }
+    entries.sort();
+    Ok(entries)
+}
+
+/// A folder of Intel PCS responses.
+fn read_pcs_folder(dir: &Path, budget: &mut Budget) -> Result<Collateral, EndorsementError> {
+    let entries = sorted_entries(dir)?;
+    if entries.len() > MAX_PCS_FILES {
+        return Err(EndorsementError::TooLarge {
+            path: dir.to_path_buf(),
+            what: format!("more than {MAX_PCS_FILES} files in a PCS folder"),
+        });
+    }
+    let mut files = Vec::new();
+    for path in entries.into_iter().filter(|p| p.is_file()) {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        files.push((name, budget.read(&path)?));
+    }
+    Collateral::from_pcs_files(&files)
+        .map_err(|e| format_error(dir, &format!("not a folder of Intel PCS collateral: {e}")))
+}

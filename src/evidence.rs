@@ -1,0 +1,618 @@
+//! Telling which evidence a caller holds: every SEV-SNP and TDX/SGX form Tessera reads, raw bytes
+//! or the JSON that KBS guests send, parsed into one [`Evidence`] (unverified).
+//!
+//! Forms, in the order [`Evidence::from_bytes`] tries them:
+//!
+//! | form ([`Form`])            | what it is |
+//! |----------------------------|------------|
+//! | [`Form::KbsSnpReportJson`] | `{"attestation_report": <sev-crate report JSON>, "cert_chain": [..] \| null}` (CoCo guests) |
+//! | [`Form::KbsSnpReport`]     | `{"report": "<base64 of the raw report>", "cert_chain": [..] \| null}` (Tessera's guest) |
+//! | [`Form::KbsQuote`]         | `{"quote": "<base64 quote>", "cc_eventlog": "<base64>" \| null}` (TDX and SGX guests) |
+//! | [`Form::Quote`]            | a raw Intel DCAP quote (v3 SGX, v4/v5 TDX) |
+//! | [`Form::SnpHcl`]           | an Azure HCL report (starts with `HCLA`) |
+//! | [`Form::SnpReport`]        | a raw SEV-SNP `ATTESTATION_REPORT` (exactly 1184 bytes) |
+//! | [`Form::SnpExtended`]      | a report followed by the GHCB certificate table |
+//! | [`Form::SnpTsm`]           | a configfs-tsm `outblob` (+ `auxblob`), see [`Evidence::from_tsm`] |
+//!
+//! The JSON forms are tried first only when the input's first non-blank byte is `{` (no raw form
+//! starts with it). The `sev`-crate report JSON carries the report field by field; the raw 1184
+//! bytes are rebuilt exactly (reserved bytes zero), so the signature verifies over what the
+//! firmware signed. `cert_chain` entries are `{"cert_type": "VCEK"|"VLEK"|"ASK"|"ASVK"|"ARK",
+//! "data": [DER bytes]}`.
+//!
+//! Inputs are bounded ([`MAX_EVIDENCE_LEN`], [`MAX_JSON_LEN`] and per-field bounds); nothing
+//! here panics on untrusted input. When nothing matches, the error lists every form tried and
+//! why each did not match.
+
+use core::fmt;
+
+use base64::Engine as _;
+use serde_json::Value;
+use tessera_snp::abi::{AttestationReport, CertKind, SnpEvidence};
+use tessera_tdx::abi::Quote;
+
+use crate::Tee;
+
+/// Most bytes [`Evidence::from_bytes`] accepts (raw evidence or JSON).
+pub const MAX_EVIDENCE_LEN: usize = 16 * 1024 * 1024;
+
+/// Most bytes of evidence JSON accepted ([`Evidence::from_json`]); a TDX event log can make the
+/// JSON several MiB, and the broker accepts 8 MiB attestation requests.
+pub const MAX_JSON_LEN: usize = 8 * 1024 * 1024;
+
+/// The form evidence came in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Form {
+    /// A raw SEV-SNP report (1184 bytes).
+    SnpReport,
+    /// A raw SEV-SNP report followed by the certificate table.
+    SnpExtended,
+    /// A configfs-tsm report (`outblob`, and `auxblob` when present).
+    SnpTsm,
+    /// An Azure HCL report wrapping an SNP report and its runtime data.
+    SnpHcl,
+    /// KBS JSON with the `sev`-crate report JSON (`attestation_report`, `cert_chain`).
+    KbsSnpReportJson,
+    /// KBS JSON with the base64 raw report (`report`, `cert_chain`).
+    KbsSnpReport,
+    /// A raw Intel DCAP quote (TDX or SGX).
+    Quote,
+    /// KBS JSON with a base64 quote (`quote`, `cc_eventlog`).
+    KbsQuote,
+}
+
+impl Form {
+    /// A stable name for scripts and logs (`report`, `extended-report`, `configfs-tsm`,
+    /// `azure-hcl`, `kbs-snp-report-json`, `kbs-snp-report`, `quote`, `kbs-quote`).
+    #[must_use]
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::SnpReport => "report",
+            Self::SnpExtended => "extended-report",
+            Self::SnpTsm => "configfs-tsm",
+            Self::SnpHcl => "azure-hcl",
+            Self::KbsSnpReportJson => "kbs-snp-report-json",
+            Self::KbsSnpReport => "kbs-snp-report",
+            Self::Quote => "quote",
+            Self::KbsQuote => "kbs-quote",
+        }
+    }
+
+    /// How the form is described in errors.
+    pub(crate) fn describe(self) -> &'static str {
+        match self {
+            Self::SnpReport => "SEV-SNP report (1184 bytes)",
+            Self::SnpExtended => "SEV-SNP extended report (report + certificate table)",
+            Self::SnpTsm => "configfs-tsm outblob/auxblob",
+            Self::SnpHcl => "Azure HCL report",
+            Self::KbsSnpReportJson => "KBS SNP JSON {attestation_report, cert_chain}",
+            Self::KbsSnpReport => "KBS SNP JSON {report, cert_chain}",
+            Self::Quote => "TDX/SGX DCAP quote",
+            Self::KbsQuote => "KBS TDX/SGX JSON {quote, cc_eventlog}",
+        }
+    }
+}
+
+impl fmt::Display for Form {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// One form tried during detection, and why it did not match.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attempt {
+    /// The form.
+    pub form: Form,
+    /// Why it did not match.
+    pub reason: String,
+}
+
+/// The attempts of an [`EvidenceError::Unrecognized`], rendered `form (reason); ...`.
+struct Attempts<'a>(&'a [Attempt]);
+
+impl fmt::Display for Attempts<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, a) in self.0.iter().enumerate() {
+            if i > 0 {
+                f.write_str("; ")?;
+            }
+            write!(f, "{} ({})", a.form.describe(), a.reason)?;
+        }
+        Ok(())
+    }
+}
+
+/// Why bytes or JSON could not be read as evidence. Each variant names the form and field; none
+/// says anything about authenticity (that is [`crate::Verifier::verify`]'s job).
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum EvidenceError {
+    /// The input (or one field of it) is larger than accepted: refused before parsing.
+    #[error("{what} is {len} bytes, more than the {max} accepted")]
+    TooLarge {
+        /// The input or field.
+        what: &'static str,
+        /// Its length.
+        len: usize,
+        /// The bound.
+        max: usize,
+    },
+    /// No form matched. Each attempt says why; likely not attestation evidence at all, or a
+    /// damaged header.
+    #[error("not evidence in any form Tessera reads; tried: {}", Attempts(.tried))]
+    Unrecognized {
+        /// Every form tried, in order.
+        tried: Vec<Attempt>,
+    },
+    /// Recognised as an SEV-SNP form, but its bytes do not parse.
+    #[error("{}: {source}", .form.describe())]
+    Snp {
+        /// The form.
+        form: Form,
+        /// The parse failure.
+        source: tessera_snp::abi::ParseError,
+    },
+    /// Recognised as a DCAP quote, but it does not parse.
+    #[error("{}: {source}", .form.describe())]
+    Quote {
+        /// The form.
+        form: Form,
+        /// The parse failure.
+        source: tessera_tdx::abi::ParseError,
+    },
+    /// Recognised as a JSON form, but a field is missing, of the wrong type or out of range.
+    #[error("{}: field `{field}`: {reason}", .form.describe())]
+    Json {
+        /// The form.
+        form: Form,
+        /// The field (`attestation_report.measurement`, `quote`).
+        field: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The evidence is of another TEE than the caller named (KBS `/auth` said `snp`, the
+    /// evidence is a TDX quote).
+    #[error("the request names TEE {expected:?} but the evidence is {found} evidence")]
+    WrongTee {
+        /// What the caller named (cut to 16 characters).
+        expected: String,
+        /// What the evidence is.
+        found: &'static str,
+    },
+    /// The caller named a TEE Tessera does not verify.
+    #[error("TEE {0:?} is not one Tessera verifies (snp, tdx, sgx)")]
+    UnsupportedTee(String),
+}
+
+impl EvidenceError {
+    /// The check that failed, stable for scripts: `parse`, or `tee` for a TEE mismatch.
+    #[must_use]
+    pub fn check(&self) -> &'static str {
+        match self {
+            Self::WrongTee { .. } | Self::UnsupportedTee(_) => "tee",
+            _ => "parse",
+        }
+    }
+
+    pub(crate) fn json(form: Form, field: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self::Json {
+            form,
+            field: field.into(),
+            reason: cut(&reason.into(), 200),
+        }
+    }
+}
+
+/// `s` cut to at most `max` characters, control characters escaped (untrusted text in errors).
+pub(crate) fn cut(s: &str, max: usize) -> String {
+    s.chars()
+        .take(max)
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_debug().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+/// What the evidence holds.
+#[derive(Clone, Debug)]
+pub(crate) enum Body {
+    /// SEV-SNP evidence, and the certificates a KBS JSON form carried.
+    Snp {
+        evidence: SnpEvidence,
+        cert_chain: Vec<(CertKind, Vec<u8>)>,
+    },
+    /// A DCAP quote, and the event log a KBS JSON form carried.
+    Quote {
+        quote: Box<Quote>,
+        tee: Tee,
+        cc_eventlog: Option<Vec<u8>>,
+    },
+}
+
+/// Attestation evidence of any form Tessera reads, parsed and unverified. Make one with
+/// [`Evidence::from_bytes`], [`Evidence::from_json`], [`Evidence::from_kbs`] or
+/// [`Evidence::from_tsm`]; verify it with [`crate::Verifier::verify`].
+///
+/// What this type reports (REPORT_DATA, HOST_DATA, ...) is what the bytes say, not yet
+/// vouched for by any signature.
+#[derive(Clone, Debug)]
+pub struct Evidence {
+    pub(crate) body: Body,
+    form: Form,
+}
+
+/// Whether `bytes` start like a DCAP quote header: version 3, 4 or 5 and attestation key type 2
+/// (ECDSA P-256). An SEV-SNP report starts with a u32 version, so its bytes 2..4 are zero.
+fn looks_like_quote(bytes: &[u8]) -> bool {
+    matches!(bytes, [3..=5, 0, 2, 0, ..])
+}
+
+fn quote_tee(quote: &Quote) -> Tee {
+    if quote.body().td().is_some() {
+        Tee::Tdx
+    } else {
+        Tee::Sgx
+    }
+}
+
+impl Evidence {
+    pub(crate) fn new(body: Body, form: Form) -> Self {
+        Self { body, form }
+    }
+
+    /// Detect and parse evidence in any form of the module table (`tessera::Form`): JSON when the first
+    /// non-blank byte is `{`, then a DCAP quote, an Azure HCL report, a raw or extended SNP
+    /// report.
+    ///
+    /// # Errors
+    /// [`EvidenceError::TooLarge`] over [`MAX_EVIDENCE_LEN`]; the JSON form's error for JSON;
+    /// [`EvidenceError::Quote`] for bytes with a quote header that do not parse;
+    /// [`EvidenceError::Unrecognized`], listing every form tried, otherwise.
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, EvidenceError> {
+        if bytes.len() > MAX_EVIDENCE_LEN {
+            return Err(EvidenceError::TooLarge {
+                what: "evidence",
+                len: bytes.len(),
+                max: MAX_EVIDENCE_LEN,
+            });
+        }
+        if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{') {
+            return Self::from_json(bytes);
+        }
+        let mut tried = vec![Attempt {
+            form: Form::KbsSnpReportJson,
+            reason: String::from("JSON forms start with '{'"),
+        }];
+        if looks_like_quote(bytes) {
+            return match Quote::parse(bytes) {
+                Ok(quote) => Ok(Self::from_quote(quote, None, Form::Quote)),
+                Err(source) => Err(EvidenceError::Quote {
+                    form: Form::Quote,
+                    source,
+                }),
+            };
+        }
+        tried.push(Attempt {
+            form: Form::Quote,
+            reason: match bytes {
+                [v0, v1, k0, k1, ..] => format!(
+                    "header version {} attestation key type {} (expected 3, 4 or 5 and 2)",
+                    u16::from_le_bytes([*v0, *v1]),
+                    u16::from_le_bytes([*k0, *k1])
+                ),
+                _ => format!("{} bytes, shorter than a quote header", bytes.len()),
+            },
+        });
+        if tessera_snp::abi::HclReport::is_hcl(bytes) {
+            return SnpEvidence::parse(bytes)
+                .map(|e| Self::from_snp(e, Vec::new(), Form::SnpHcl))
+                .map_err(|source| EvidenceError::Snp {
+                    form: Form::SnpHcl,
+                    source,
+                });
+        }
+        tried.push(Attempt {
+            form: Form::SnpHcl,
+            reason: String::from("does not start with \"HCLA\""),
+        });
+        match SnpEvidence::parse(bytes) {
+            Ok(e) => {
+                let form = match e {
+                    SnpEvidence::Extended { .. } => Form::SnpExtended,
+                    _ => Form::SnpReport,
+                };
+                Ok(Self::from_snp(e, Vec::new(), form))
+            }
+            Err(e) => {
+                let form = if bytes.len() > tessera_snp::abi::REPORT_SIZE {
+                    Form::SnpExtended
+                } else {
+                    Form::SnpReport
+                };
+                tried.push(Attempt {
+                    form,
+                    reason: e.to_string(),
+                });
+                Err(EvidenceError::Unrecognized { tried })
+            }
+        }
+    }
+
+    /// A configfs-tsm report: `outblob` is the SNP report, `auxblob` (when the provider gave
+    /// one) the certificate table.
+    ///
+    /// # Errors
+    /// [`EvidenceError::TooLarge`], or [`EvidenceError::Snp`] when either part does not parse.
+    pub fn from_tsm(outblob: &[u8], auxblob: Option<&[u8]>) -> Result<Self, EvidenceError> {
+        let len = outblob.len() + auxblob.map_or(0, <[u8]>::len);
+        if len > MAX_EVIDENCE_LEN {
+            return Err(EvidenceError::TooLarge {
+                what: "configfs-tsm outblob + auxblob",
+                len,
+                max: MAX_EVIDENCE_LEN,
+            });
+        }
+        SnpEvidence::from_tsm(outblob, auxblob)
+            .map(|e| Self::from_snp(e, Vec::new(), Form::SnpTsm))
+            .map_err(|source| EvidenceError::Snp {
+                form: Form::SnpTsm,
+                source,
+            })
+    }
+
+    /// Evidence JSON of any KBS form (SNP or TDX/SGX), as bytes.
+    ///
+    /// # Errors
+    /// [`EvidenceError::TooLarge`] over [`MAX_JSON_LEN`]; [`EvidenceError::Unrecognized`] for
+    /// input that is not JSON or no known JSON form; the form's error otherwise.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, EvidenceError> {
+        if bytes.len() > MAX_JSON_LEN {
+            return Err(EvidenceError::TooLarge {
+                what: "evidence JSON",
+                len: bytes.len(),
+                max: MAX_JSON_LEN,
+            });
+        }
+        let value: Value =
+            serde_json::from_slice(bytes).map_err(|e| EvidenceError::Unrecognized {
+                tried: vec![Attempt {
+                    form: Form::KbsSnpReportJson,
+                    reason: cut(&format!("not JSON: {e}"), 200),
+                }],
+            })?;
+        crate::kbs::decode(None, &value)
+    }
+
+    /// The `primary_evidence` of a KBS `/attest` request, for the TEE the guest named in
+    /// `/auth` (`snp`, `tdx` or `sgx`).
+    ///
+    /// # Errors
+    /// [`EvidenceError::UnsupportedTee`] for another TEE name; [`EvidenceError::WrongTee`] when
+    /// the JSON is evidence of another TEE; the form's error otherwise.
+    pub fn from_kbs(tee: &str, primary_evidence: &Value) -> Result<Self, EvidenceError> {
+        let tee = match tee {
+            "snp" => Tee::Snp,
+            "tdx" => Tee::Tdx,
+            "sgx" => Tee::Sgx,
+            other => return Err(EvidenceError::UnsupportedTee(cut(other, 16))),
+        };
+        crate::kbs::decode(Some(tee), primary_evidence)
+    }
+
+    pub(crate) fn from_snp(
+        evidence: SnpEvidence,
+        cert_chain: Vec<(CertKind, Vec<u8>)>,
+        form: Form,
+    ) -> Self {
+        Self::new(
+            Body::Snp {
+                evidence,
+                cert_chain,
+            },
+            form,
+        )
+    }
+
+    pub(crate) fn from_quote(quote: Quote, cc_eventlog: Option<Vec<u8>>, form: Form) -> Self {
+        let tee = quote_tee(&quote);
+        Self::new(
+            Body::Quote {
+                quote: Box::new(quote),
+                tee,
+                cc_eventlog,
+            },
+            form,
+        )
+    }
+
+    /// The form the evidence came in.
+    #[must_use]
+    pub fn form(&self) -> Form {
+        self.form
+    }
+
+    /// The TEE: SEV-SNP, TDX or SGX.
+    #[must_use]
+    pub fn tee(&self) -> Tee {
+        match &self.body {
+            Body::Snp { .. } => Tee::Snp,
+            Body::Quote { tee, .. } => *tee,
+        }
+    }
+
+    /// REPORT_DATA (SEV-SNP) or REPORTDATA (TDX, SGX): the 64 bytes the workload chose.
+    #[must_use]
+    pub fn report_data(&self) -> &[u8; 64] {
+        match &self.body {
+            Body::Snp { evidence, .. } => evidence.report().report_data(),
+            Body::Quote { quote, .. } => quote.report_data(),
+        }
+    }
+
+    /// The field init-data is bound to: SEV-SNP HOST_DATA (32 bytes), TDX MR_CONFIG_ID
+    /// (48 bytes); `None` for SGX.
+    #[must_use]
+    pub fn init_data_field(&self) -> Option<&[u8]> {
+        match &self.body {
+            Body::Snp { evidence, .. } => Some(evidence.report().host_data()),
+            Body::Quote { quote, .. } => quote.body().td().map(|td| &td.mr_config_id[..]),
+        }
+    }
+
+    /// The signed evidence bytes: the 1184-byte SEV-SNP report (whatever form carried it, so
+    /// the JSON and raw forms of one report are the same evidence), or the quote without
+    /// trailing padding.
+    #[must_use]
+    pub fn signed_evidence(&self) -> Vec<u8> {
+        match &self.body {
+            Body::Snp { evidence, .. } => evidence.report().as_bytes().to_vec(),
+            Body::Quote { quote, .. } => quote.to_bytes(),
+        }
+    }
+
+    /// A stable digest for audit: lower-case hex SHA-384 of [`Self::signed_evidence`].
+    #[must_use]
+    pub fn digest(&self) -> String {
+        tessera_pki::to_hex(&tessera_pki::sha384(&self.signed_evidence()))
+    }
+
+    /// The SEV-SNP evidence, for SNP.
+    #[must_use]
+    pub fn snp(&self) -> Option<&SnpEvidence> {
+        match &self.body {
+            Body::Snp { evidence, .. } => Some(evidence),
+            Body::Quote { .. } => None,
+        }
+    }
+
+    /// The SEV-SNP report, for SNP.
+    #[must_use]
+    pub fn snp_report(&self) -> Option<&AttestationReport> {
+        self.snp().map(SnpEvidence::report)
+    }
+
+    /// The quote, for TDX and SGX.
+    #[must_use]
+    pub fn quote(&self) -> Option<&Quote> {
+        match &self.body {
+            Body::Quote { quote, .. } => Some(quote),
+            Body::Snp { .. } => None,
+        }
+    }
+
+    /// The CC event log a KBS TDX JSON carried (`cc_eventlog`), decoded; not verified (no RTMR
+    /// replay is done).
+    #[must_use]
+    pub fn cc_eventlog(&self) -> Option<&[u8]> {
+        match &self.body {
+            Body::Quote { cc_eventlog, .. } => cc_eventlog.as_deref(),
+            Body::Snp { .. } => None,
+        }
+    }
+
+    /// The evidence as the KBS JSON a CoCo guest sends: for SEV-SNP the `sev`-crate form
+    /// `{"attestation_report": {..}, "cert_chain": [..] | null}` (the certificates of a KBS
+    /// form's `cert_chain`, or of the certificate table), for a quote `{"quote": base64,
+    /// "cc_eventlog": base64 | null}`. An Azure HCL report's runtime data is not carried, and a
+    /// report with non-zero reserved bytes does not survive the `sev` form (the firmware writes
+    /// zeros).
+    #[must_use]
+    pub fn to_kbs_json(&self) -> Value {
+        use base64::engine::general_purpose::STANDARD;
+        match &self.body {
+            Body::Snp {
+                evidence,
+                cert_chain,
+            } => {
+                let mut certs = cert_chain.clone();
+                if let Some(table) = evidence.certs() {
+                    for entry in &table.entries {
+                        let data = &entry.data;
+                        let trimmed = data
+                            .iter()
+                            .rposition(|b| *b != 0)
+                            .and_then(|end| data.get(..=end))
+                            .unwrap_or_default();
+                        if let Ok(found) = tessera_pki::load_certificates(trimmed) {
+                            certs.extend(found.iter().map(|c| (entry.kind(), c.der().to_vec())));
+                        }
+                    }
+                }
+                serde_json::json!({
+                    "attestation_report": crate::kbs::sev_report_json_of(evidence.report()),
+                    "cert_chain": crate::kbs::cert_chain_json(&certs),
+                })
+            }
+            Body::Quote {
+                quote, cc_eventlog, ..
+            } => serde_json::json!({
+                "quote": STANDARD.encode(quote.to_bytes()),
+                "cc_eventlog": cc_eventlog.as_ref().map(|log| STANDARD.encode(log)),
+            }),
+        }
+    }
+
+    /// How many certificates a KBS SNP JSON form carried in `cert_chain`.
+    #[must_use]
+    pub fn cert_chain_len(&self) -> usize {
+        match &self.body {
+            Body::Snp { cert_chain, .. } => cert_chain.len(),
+            Body::Quote { .. } => 0,
+        }
+    }
+}
+
+/// Standard base64, padding optional (guests pad; some tools do not).
+pub(crate) fn decode_base64(
+    form: Form,
+    field: &str,
+    text: &str,
+    max: usize,
+) -> Result<Vec<u8>, EvidenceError> {
+    use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+    const ENGINE: GeneralPurpose = GeneralPurpose::new(
+        &base64::alphabet::STANDARD,
+        GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+    );
+    // Base64 is 4 characters per 3 bytes: refuse before decoding.
+    let max_text = max.div_ceil(3).saturating_mul(4);
+    if text.len() > max_text {
+        return Err(EvidenceError::TooLarge {
+            what: "a base64 field",
+            len: text.len(),
+            max: max_text,
+        });
+    }
+    ENGINE
+        .decode(text)
+        .map_err(|e| EvidenceError::json(form, field, format!("not standard base64: {e}")))
+}
+
+/// Fuzz harness: [`Evidence::from_bytes`] and [`Evidence::from_json`] on the input, and on
+/// success the accessors; a raw form's signed bytes parse back to the same report or quote.
+#[doc(hidden)]
+#[allow(clippy::panic)] // fuzz harness: an assertion failure is the finding
+pub fn fuzz_evidence(data: &[u8]) {
+    for parsed in [Evidence::from_bytes(data), Evidence::from_json(data)] {
+        let Ok(e) = parsed else { continue };
+        let _ = (e.tee(), e.report_data(), e.init_data_field(), e.digest());
+        let signed = e.signed_evidence();
+        match &e.body {
+            Body::Snp { evidence, .. } => {
+                assert_eq!(signed.len(), tessera_snp::abi::REPORT_SIZE);
+                let again = AttestationReport::from_bytes(&signed);
+                assert_eq!(again.as_ref(), Ok(evidence.report()));
+            }
+            Body::Quote { quote, .. } => {
+                let again = Quote::parse(&signed);
+                assert_eq!(again.as_ref(), Ok(quote.as_ref()));
+            }
+        }
+    }
+}

@@ -1,0 +1,483 @@
+//! Decoding the evidence JSON that KBS guests send (PROTOCOL.md §5): the `sev`-crate SNP report
+//! JSON with its `cert_chain`, Tessera's `{"report": base64}` form, and `{"quote", "cc_eventlog"}`.
+//!
+//! The `sev` crate (6.x) serializes its `AttestationReport` field by field: integers for
+//! `version`, `guest_svn`, `policy`, `vmpl`, `sig_algo`, `plat_info`, `key_info` and the CPUID
+//! bytes (`null` before report version 3), byte arrays as arrays of integers, each TCB as
+//! `{"fmc": null|n, "bootloader", "tee", "snp", "microcode"}` (an FMC SPL means the Turin
+//! layout), firmware versions as `{"major", "minor", "build"}`, the mitigation vectors (report
+//! version 5) as integers or `null`, and the signature as `{"r": [72], "s": [72]}`. The raw
+//! report is rebuilt in the one layout of `tessera_snp::abi::RawReport`, reserved bytes zero.
+//! Unknown fields inside the report are refused (a field this decoder does not place would make
+//! the signature fail for a reason no error could name); unknown top-level members are ignored.
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+use tessera_snp::abi::{
+    AttestationReport, CertKind, EcdsaSignature, Product, RawReport, SnpEvidence, TcbParts,
+    TcbVersion,
+};
+use tessera_tdx::abi::Quote;
+use zerocopy::FromZeros as _;
+use zerocopy::little_endian::{U32, U64};
+
+use crate::Tee;
+use crate::evidence::{Attempt, Evidence, EvidenceError, Form, cut, decode_base64};
+
+/// Most certificates accepted in a `cert_chain`.
+pub const MAX_CERT_CHAIN_ENTRIES: usize = 16;
+/// Most bytes of one `cert_chain` entry's `data`.
+pub const MAX_CERT_LEN: usize = 64 * 1024;
+/// Most bytes of a decoded `quote`.
+pub const MAX_QUOTE_LEN: usize = 1024 * 1024;
+/// Most bytes of a decoded `report` (a raw SNP form: report, extended report or HCL report).
+pub const MAX_REPORT_LEN: usize = 2 * 1024 * 1024;
+/// Most bytes of a decoded `cc_eventlog`.
+pub const MAX_EVENTLOG_LEN: usize = 6 * 1024 * 1024;
+
+/// Decode KBS evidence JSON; `tee`, when given, is the TEE the guest named.
+pub(crate) fn decode(tee: Option<Tee>, value: &Value) -> Result<Evidence, EvidenceError> {
+    let Some(obj) = value.as_object() else {
+        return Err(EvidenceError::Unrecognized {
+            tried: vec![Attempt {
+                form: Form::KbsSnpReportJson,
+                reason: String::from("the JSON is not an object"),
+            }],
+        });
+    };
+    let evidence = if obj.contains_key("attestation_report") {
+        expect_tee(tee, "snp")?;
+        sev_report_json(obj)?
+    } else if obj.contains_key("report") {
+        expect_tee(tee, "snp")?;
+        raw_report_json(obj)?
+    } else if obj.contains_key("quote") {
+        if tee == Some(Tee::Snp) {
+            return Err(wrong_tee(tee, "tdx or sgx"));
+        }
+        quote_json(obj)?
+    } else {
+        let keys: Vec<String> = obj.keys().take(8).map(|k| cut(k, 32)).collect();
+        let reason = format!("no such member (members: {})", keys.join(", "));
+        return Err(EvidenceError::Unrecognized {
+            tried: vec![
+                Attempt {
+                    form: Form::KbsSnpReportJson,
+                    reason: format!("`attestation_report`: {reason}"),
+                },
+                Attempt {
+                    form: Form::KbsSnpReport,
+                    reason: format!("`report`: {reason}"),
+                },
+                Attempt {
+                    form: Form::KbsQuote,
+                    reason: format!("`quote`: {reason}"),
+                },
+            ],
+        });
+    };
+    if let Some(expected) = tee
+        && expected != evidence.tee()
+    {
+        return Err(wrong_tee(tee, evidence.tee().as_str()));
+    }
+    Ok(evidence)
+}
+
+fn wrong_tee(expected: Option<Tee>, found: &'static str) -> EvidenceError {
+    EvidenceError::WrongTee {
+        expected: expected.map_or("", Tee::as_str).to_owned(),
+        found,
+    }
+}
+
+fn expect_tee(tee: Option<Tee>, found: &'static str) -> Result<(), EvidenceError> {
+    match tee {
+        Some(t) if t.as_str() != found => Err(wrong_tee(tee, found)),
+        _ => Ok(()),
+    }
+}
+
+fn deserialize<'a, T: Deserialize<'a>>(
+    form: Form,
+    field: &str,
+    value: &'a Value,
+) -> Result<T, EvidenceError> {
+    T::deserialize(value).map_err(|e| EvidenceError::json(form, field, e.to_string()))
+}
+
+/// `{"fmc": null|n, "bootloader", "tee", "snp", "microcode"}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TcbJson {
+    #[serde(default)]
+    fmc: Option<u8>,
+    bootloader: u8,
+    tee: u8,
+    snp: u8,
+    microcode: u8,
+}
+
+impl TcbJson {
+    /// The raw TCB_VERSION: Turin's layout when an FMC SPL is present, else Milan/Genoa's.
+    fn encode(&self) -> U64 {
+        let parts = TcbParts {
+            fmc: self.fmc,
+            bootloader: self.bootloader,
+            tee: self.tee,
+            snp: self.snp,
+            microcode: self.microcode,
+        };
+        let product = if self.fmc.is_some() {
+            Product::Turin
+        } else {
+            Product::Genoa
+        };
+        U64::new(parts.encode(product).0)
+    }
+}
+
+/// `{"major", "minor", "build"}`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VersionJson {
+    major: u8,
+    minor: u8,
+    build: u8,
+}
+
+/// `{"r": [72 bytes], "s": [72 bytes]}` (little-endian, as in the report).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SignatureJson {
+    r: Vec<u8>,
+    s: Vec<u8>,
+}
+
+/// The `sev` crate's `AttestationReport` as serde writes it.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SevReportJson {
+    version: u32,
+    guest_svn: u32,
+    policy: u64,
+    family_id: Vec<u8>,
+    image_id: Vec<u8>,
+    vmpl: u32,
+    sig_algo: u32,
+    current_tcb: TcbJson,
+    plat_info: u64,
+    key_info: u32,
+    report_data: Vec<u8>,
+    measurement: Vec<u8>,
+    host_data: Vec<u8>,
+    id_key_digest: Vec<u8>,
+    author_key_digest: Vec<u8>,
+    report_id: Vec<u8>,
+    report_id_ma: Vec<u8>,
+    reported_tcb: TcbJson,
+    #[serde(default)]
+    cpuid_fam_id: Option<u8>,
+    #[serde(default)]
+    cpuid_mod_id: Option<u8>,
+    #[serde(default)]
+    cpuid_step: Option<u8>,
+    chip_id: Vec<u8>,
+    committed_tcb: TcbJson,
+    current: VersionJson,
+    committed: VersionJson,
+    launch_tcb: TcbJson,
+    #[serde(default)]
+    launch_mit_vector: Option<u64>,
+    #[serde(default)]
+    current_mit_vector: Option<u64>,
+    signature: SignatureJson,
+}
+
+/// A byte array field of exactly `N` bytes.
+fn exact<const N: usize>(field: &str, bytes: &[u8]) -> Result<[u8; N], EvidenceError> {
+    <[u8; N]>::try_from(bytes).map_err(|_| {
+        EvidenceError::json(
+            Form::KbsSnpReportJson,
+            format!("attestation_report.{field}"),
+            format!("expected {N} bytes, got {}", bytes.len()),
+        )
+    })
+}
+
+impl SevReportJson {
+    /// The raw report, rebuilt byte for byte.
+    fn to_raw(&self) -> Result<RawReport, EvidenceError> {
+        let mut raw = RawReport::new_zeroed();
+        raw.version = U32::new(self.version);
+        raw.guest_svn = U32::new(self.guest_svn);
+        raw.policy = U64::new(self.policy);
+        raw.family_id = exact("family_id", &self.family_id)?;
+        raw.image_id = exact("image_id", &self.image_id)?;
+        raw.vmpl = U32::new(self.vmpl);
+        raw.signature_algo = U32::new(self.sig_algo);
+        raw.current_tcb = self.current_tcb.encode();
+        raw.platform_info = U64::new(self.plat_info);
+        raw.signer_info = U32::new(self.key_info);
+        raw.report_data = exact("report_data", &self.report_data)?;
+        raw.measurement = exact("measurement", &self.measurement)?;
+        raw.host_data = exact("host_data", &self.host_data)?;
+        raw.id_key_digest = exact("id_key_digest", &self.id_key_digest)?;
+        raw.author_key_digest = exact("author_key_digest", &self.author_key_digest)?;
+        raw.report_id = exact("report_id", &self.report_id)?;
+        raw.report_id_ma = exact("report_id_ma", &self.report_id_ma)?;
+        raw.reported_tcb = self.reported_tcb.encode();
+        raw.cpuid_fam_id = self.cpuid_fam_id.unwrap_or(0);
+        raw.cpuid_mod_id = self.cpuid_mod_id.unwrap_or(0);
+        raw.cpuid_step = self.cpuid_step.unwrap_or(0);
+        raw.chip_id = exact("chip_id", &self.chip_id)?;
+        raw.committed_tcb = self.committed_tcb.encode();
+        raw.current_build = self.current.build;
+        raw.current_minor = self.current.minor;
+        raw.current_major = self.current.major;
+        raw.committed_build = self.committed.build;
+        raw.committed_minor = self.committed.minor;
+        raw.committed_major = self.committed.major;
+        raw.launch_tcb = self.launch_tcb.encode();
+        raw.launch_mit_vector = U64::new(self.launch_mit_vector.unwrap_or(0));
+        raw.current_mit_vector = U64::new(self.current_mit_vector.unwrap_or(0));
+        raw.signature = EcdsaSignature {
+            r: exact("signature.r", &self.signature.r)?,
+            s: exact("signature.s", &self.signature.s)?,
+            reserved: [0; 368],
+        };
+        Ok(raw)
+    }
+}
+
+/// One `cert_chain` entry.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CertJson {
+    cert_type: String,
+    data: Vec<u8>,
+}
+
+/// The `cert_chain` (or `certs`) member: absent or `null` is empty.
+fn cert_chain(
+    form: Form,
+    obj: &Map<String, Value>,
+) -> Result<Vec<(CertKind, Vec<u8>)>, EvidenceError> {
+    let (name, value) = match (obj.get("cert_chain"), obj.get("certs")) {
+        (Some(_), Some(_)) => {
+            return Err(EvidenceError::json(
+                form,
+                "cert_chain",
+                "both `cert_chain` and `certs` are present",
+            ));
+        }
+        (Some(v), None) => ("cert_chain", v),
+        (None, Some(v)) => ("certs", v),
+        (None, None) => return Ok(Vec::new()),
+    };
+    let entries = match value {
+        Value::Null => return Ok(Vec::new()),
+        Value::Array(a) => a,
+        _ => return Err(EvidenceError::json(form, name, "is not an array or null")),
+    };
+    if entries.len() > MAX_CERT_CHAIN_ENTRIES {
+        return Err(EvidenceError::json(
+            form,
+            name,
+            format!("more than {MAX_CERT_CHAIN_ENTRIES} certificates"),
+        ));
+    }
+    let mut out = Vec::with_capacity(entries.len());
+    for (i, entry) in entries.iter().enumerate() {
+        let field = format!("{name}[{i}]");
+        if let Some(Value::Array(data)) = entry.get("data")
+            && data.len() > MAX_CERT_LEN
+        {
+            return Err(EvidenceError::TooLarge {
+                what: "a cert_chain entry",
+                len: data.len(),
+                max: MAX_CERT_LEN,
+            });
+        }
+        let cert: CertJson = deserialize(form, &field, entry)?;
+        let kind = match cert.cert_type.as_str() {
+            "VCEK" => CertKind::Vcek,
+            "VLEK" => CertKind::Vlek,
+            "ASK" => CertKind::Ask,
+            "ASVK" => CertKind::Asvk,
+            "ARK" => CertKind::Ark,
+            other => {
+                return Err(EvidenceError::json(
+                    form,
+                    format!("{field}.cert_type"),
+                    format!("{:?} is not VCEK, VLEK, ASK, ASVK or ARK", cut(other, 32)),
+                ));
+            }
+        };
+        if cert.data.is_empty() {
+            return Err(EvidenceError::json(
+                form,
+                format!("{field}.data"),
+                "is empty",
+            ));
+        }
+        out.push((kind, cert.data));
+    }
+    Ok(out)
+}
+
+/// `{"attestation_report": {...}, "cert_chain": [...] | null}`.
+fn sev_report_json(obj: &Map<String, Value>) -> Result<Evidence, EvidenceError> {
+    let form = Form::KbsSnpReportJson;
+    let report_value = obj.get("attestation_report").unwrap_or(&Value::Null);
+    let parsed: SevReportJson = deserialize(form, "attestation_report", report_value)?;
+    let raw = parsed.to_raw()?;
+    let report =
+        AttestationReport::from_raw(raw).map_err(|source| EvidenceError::Snp { form, source })?;
+    let certs = cert_chain(form, obj)?;
+    Ok(Evidence::from_snp(SnpEvidence::Report(report), certs, form))
+}
+
+fn string_member<'a>(
+    form: Form,
+    obj: &'a Map<String, Value>,
+    name: &str,
+) -> Result<Option<&'a str>, EvidenceError> {
+    match obj.get(name) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s)),
+        Some(_) => Err(EvidenceError::json(form, name, "is not a string")),
+    }
+}
+
+/// `{"report": "<base64>", "cert_chain": [...] | null}`.
+fn raw_report_json(obj: &Map<String, Value>) -> Result<Evidence, EvidenceError> {
+    let form = Form::KbsSnpReport;
+    let text = string_member(form, obj, "report")?
+        .ok_or_else(|| EvidenceError::json(form, "report", "is null"))?;
+    let bytes = decode_base64(form, "report", text, MAX_REPORT_LEN)?;
+    let evidence =
+        SnpEvidence::parse(&bytes).map_err(|source| EvidenceError::Snp { form, source })?;
+    let certs = cert_chain(form, obj)?;
+    Ok(Evidence::from_snp(evidence, certs, form))
+}
+
+/// `{"quote": "<base64>", "cc_eventlog": "<base64>" | null}`.
+fn quote_json(obj: &Map<String, Value>) -> Result<Evidence, EvidenceError> {
+    let form = Form::KbsQuote;
+    let text = string_member(form, obj, "quote")?
+        .ok_or_else(|| EvidenceError::json(form, "quote", "is null"))?;
+    let bytes = decode_base64(form, "quote", text, MAX_QUOTE_LEN)?;
+    let quote = Quote::parse(&bytes).map_err(|source| EvidenceError::Quote { form, source })?;
+    let eventlog = string_member(form, obj, "cc_eventlog")?
+        .map(|t| decode_base64(form, "cc_eventlog", t, MAX_EVENTLOG_LEN))
+        .transpose()?;
+    Ok(Evidence::from_quote(quote, eventlog, form))
+}
+
+/// A TCB_VERSION as the `sev` crate writes it, in Turin's layout or Milan/Genoa's.
+fn tcb_json(tcb: U64, turin: bool) -> Value {
+    let product = if turin {
+        Product::Turin
+    } else {
+        Product::Genoa
+    };
+    let parts = TcbVersion(tcb.get()).decode(product);
+    json!({
+        "fmc": parts.fmc,
+        "bootloader": parts.bootloader,
+        "tee": parts.tee,
+        "snp": parts.snp,
+        "microcode": parts.microcode,
+    })
+}
+
+/// The `sev`-crate JSON of `report` (the inverse of the decoder for reports whose reserved
+/// bytes are zero, as the firmware writes them).
+pub(crate) fn sev_report_json_of(report: &AttestationReport) -> Value {
+    let raw = report.raw();
+    let version = raw.version.get();
+    let turin = report.cpuid().and_then(Product::from_cpuid) == Some(Product::Turin);
+    let since = |v: u32, x: u64| (version >= v).then_some(x);
+    json!({
+        "version": version,
+        "guest_svn": raw.guest_svn.get(),
+        "policy": raw.policy.get(),
+        "family_id": raw.family_id,
+        "image_id": raw.image_id,
+        "vmpl": raw.vmpl.get(),
+        "sig_algo": raw.signature_algo.get(),
+        "current_tcb": tcb_json(raw.current_tcb, turin),
+        "plat_info": raw.platform_info.get(),
+        "key_info": raw.signer_info.get(),
+        "report_data": raw.report_data.to_vec(),
+        "measurement": raw.measurement.to_vec(),
+        "host_data": raw.host_data,
+        "id_key_digest": raw.id_key_digest.to_vec(),
+        "author_key_digest": raw.author_key_digest.to_vec(),
+        "report_id": raw.report_id,
+        "report_id_ma": raw.report_id_ma,
+        "reported_tcb": tcb_json(raw.reported_tcb, turin),
+        "cpuid_fam_id": since(3, u64::from(raw.cpuid_fam_id)),
+        "cpuid_mod_id": since(3, u64::from(raw.cpuid_mod_id)),
+        "cpuid_step": since(3, u64::from(raw.cpuid_step)),
+        "chip_id": raw.chip_id.to_vec(),
+        "committed_tcb": tcb_json(raw.committed_tcb, turin),
+        "current": {"major": raw.current_major, "minor": raw.current_minor, "build": raw.current_build},
+        "committed": {"major": raw.committed_major, "minor": raw.committed_minor, "build": raw.committed_build},
+        "launch_tcb": tcb_json(raw.launch_tcb, turin),
+        "launch_mit_vector": since(5, raw.launch_mit_vector.get()),
+        "current_mit_vector": since(5, raw.current_mit_vector.get()),
+        "signature": {"r": raw.signature.r.to_vec(), "s": raw.signature.s.to_vec()},
+    })
+}
+
+/// The `cert_chain` of `entries` (certificate kinds and bytes), `null` when empty.
+pub(crate) fn cert_chain_json(entries: &[(CertKind, Vec<u8>)]) -> Value {
+    if entries.is_empty() {
+        return Value::Null;
+    }
+    Value::Array(
+        entries
+            .iter()
+            .filter_map(|(kind, der)| {
+                let name = match kind {
+                    CertKind::Vcek => "VCEK",
+                    CertKind::Vlek => "VLEK",
+                    CertKind::Ask => "ASK",
+                    CertKind::Asvk => "ASVK",
+                    CertKind::Ark => "ARK",
+                    _ => return None,
+                };
+                Some(json!({"cert_type": name, "data": der}))
+            })
+            .collect(),
+    )
+}
+
+/// Fuzz harness: the KBS JSON decoders on the input as JSON, for no TEE and for each TEE name;
+/// what decodes as the `sev` report JSON rebuilds a report that parses back to itself.
+#[doc(hidden)]
+#[allow(clippy::panic)] // fuzz harness: an assertion failure is the finding
+pub fn fuzz_kbs_json(data: &[u8]) {
+    if data.len() > crate::evidence::MAX_JSON_LEN {
+        return;
+    }
+    let Ok(value) = serde_json::from_slice::<Value>(data) else {
+        return;
+    };
+    let plain = decode(None, &value);
+    for tee in ["snp", "tdx", "sgx", "az-snp-vtpm"] {
+        if let Ok(e) = Evidence::from_kbs(tee, &value) {
+            assert_eq!(e.tee().as_str(), tee);
+            assert!(plain.is_ok());
+        }
+    }
+    if let Ok(e) = plain {
+        let _ = (e.report_data(), e.init_data_field(), e.digest());
+        if let Some(report) = e.snp_report() {
+            let again = AttestationReport::from_bytes(report.as_bytes());
+            assert_eq!(again.as_ref(), Ok(report));
+        }
+    }
+}

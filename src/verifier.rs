@@ -1,0 +1,677 @@
+//! Verifying any [`Evidence`]: one [`Verifier`] holding the SEV-SNP and TDX/SGX verifiers (trust
+//! anchors and their caches) and the endorsements, and the TEE-neutral [`VerifiedEvidence`] it
+//! makes.
+//!
+//! Time, anchors and endorsements are inputs; `verify` does no I/O and never reads the clock.
+
+use std::path::Path;
+use std::sync::{Arc, RwLock};
+
+use serde_json::Value;
+use tessera_pki::{Certificate, Crl, UnixTime};
+use tessera_policy::{Appraisal, Appraise, FromEvidence, Policy};
+use tessera_snp::SnpError;
+use tessera_snp::abi::{CertKind, Product, SnpEvidence};
+use tessera_snp::certs::{ProductRoots, is_vek_candidate};
+use tessera_tdx::TdxError;
+use tessera_tdx::abi::Quote;
+use tessera_tdx::collateral::{Collateral, TcbInfoId};
+
+use crate::Tee;
+use crate::endorsements::{EndorsementError, EndorsementRequest, Endorsements};
+use crate::evidence::{Body, Evidence, Form};
+
+/// Building a [`Verifier`] failed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum BuildError {
+    /// The embedded AMD roots did not load (a build defect, never caused by input).
+    #[error("SEV-SNP trust anchors: {0}")]
+    Snp(#[from] SnpError),
+    /// The embedded Intel root did not load (a build defect, never caused by input).
+    #[error("TDX trust anchors: {0}")]
+    Tdx(#[from] TdxError),
+    /// An endorsement directory could not be read.
+    #[error("endorsements: {0}")]
+    Endorsements(#[from] EndorsementError),
+    /// A test root's kind could not be told from its subject.
+    #[error("test root {subject:?}: {reason}")]
+    TestRoot {
+        /// The certificate's subject.
+        subject: String,
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+/// Verification failed: the first failed check. Nothing here says more about the evidence
+/// than which check failed on which field.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum VerifyError {
+    /// An SEV-SNP check failed (see [`SnpError::check`]).
+    #[error(transparent)]
+    Snp(#[from] SnpError),
+    /// A TDX/SGX check failed (see [`TdxError::check`]).
+    #[error(transparent)]
+    Tdx(#[from] TdxError),
+    /// No collateral is held for the quote's platform: configure it, or fetch what
+    /// [`Verifier::needed_endorsements`] names.
+    #[error("collateral: no {tee} collateral held{}", .fmspc.as_ref().map(|f| format!(" for FMSPC {f}")).unwrap_or_default())]
+    MissingCollateral {
+        /// `TDX` or `SGX`.
+        tee: &'static str,
+        /// The quote's FMSPC (hex), when its PCK certificate could be read.
+        fmspc: Option<String>,
+    },
+}
+
+impl VerifyError {
+    /// The name of the failed check, stable for scripts (`report_signature`, `pck_chain`,
+    /// `collateral`, ...).
+    #[must_use]
+    pub fn check(&self) -> &'static str {
+        match self {
+            Self::Snp(e) => e.check(),
+            Self::Tdx(e) => e.check(),
+            Self::MissingCollateral { .. } => "collateral",
+        }
+    }
+}
+
+/// Builds a [`Verifier`]: trust anchors (the vendors' embedded roots; test roots only through
+/// the `dangerous_` methods), endorsements and options.
+#[derive(Debug, Default)]
+#[must_use]
+pub struct VerifierBuilder {
+    snp_test_roots: Vec<ProductRoots>,
+    tdx_test_roots: Vec<Certificate>,
+    endorsements: Endorsements,
+    crls: Vec<Crl>,
+    snp_product: Option<Product>,
+    allow_missing_crls: bool,
+}
+
+impl VerifierBuilder {
+    /// Add endorsements held in memory.
+    pub fn endorsements(mut self, endorsements: Endorsements) -> Self {
+        self.endorsements.extend(endorsements);
+        self
+    }
+
+    /// Add certificates (VCEKs, VLEKs, ASKs, ASVKs; ARKs are ignored as anchors). A VEK given
+    /// here is used for SEV-SNP evidence that carries none of its own and whose chip and TCB it
+    /// matches.
+    pub fn certificates(mut self, certs: impl IntoIterator<Item = Certificate>) -> Self {
+        self.endorsements.add_certificates(certs);
+        self
+    }
+
+    /// Add TDX/SGX collateral (one FMSPC each).
+    pub fn collateral(mut self, collateral: Collateral) -> Self {
+        self.endorsements.add_collateral(collateral);
+        self
+    }
+
+    /// CRLs applied to every SEV-SNP chain: each must be issued by a certificate on the chain,
+    /// so a CRL of another product rejects the evidence rather than being silently ignored.
+    /// (CRLs among [`Endorsements`] are applied only to the chains they belong to.)
+    pub fn crls(mut self, crls: impl IntoIterator<Item = Crl>) -> Self {
+        self.crls.extend(crls);
+        self
+    }
+
+    /// Read a directory of VCEKs, certificates, CRLs and collateral now (see
+    /// [`Endorsements::from_dir`]); verification never reads it again.
+    ///
+    /// # Errors
+    /// [`BuildError::Endorsements`] naming the file that cannot be read.
+    pub fn endorsement_dir(mut self, dir: &Path) -> Result<Self, BuildError> {
+        self.endorsements.extend(Endorsements::from_dir(dir)?);
+        Ok(self)
+    }
+
+    /// SEV-SNP: the product the chain and report must agree with (otherwise any).
+    pub fn snp_product(mut self, product: Option<Product>) -> Self {
+        self.snp_product = product;
+        self
+    }
+
+    /// TDX/SGX: verify with collateral that lacks the PCK CRL or Root CA CRL (the result then
+    /// says revocation was not checked).
+    pub fn allow_missing_crls(mut self, allow: bool) -> Self {
+        self.allow_missing_crls = allow;
+        self
+    }
+
+    /// DANGEROUS: also trust these SEV-SNP roots (simulators, tests). Anything they sign
+    /// verifies, flagged `dangerous_test_root`; AMD's roots stay trusted.
+    pub fn dangerous_snp_test_roots(
+        mut self,
+        roots: impl IntoIterator<Item = ProductRoots>,
+    ) -> Self {
+        self.snp_test_roots.extend(roots);
+        self
+    }
+
+    /// DANGEROUS: also trust this TDX/SGX root (simulators, tests). Anything it signs verifies,
+    /// flagged `dangerous_test_root`; Intel's root stays trusted.
+    pub fn dangerous_tdx_test_root(mut self, root: Certificate) -> Self {
+        self.tdx_test_roots.push(root);
+        self
+    }
+
+    /// DANGEROUS: also trust a simulator root of either kind, told apart by its subject: an
+    /// AMD-style ARK (`CN=ARK-Milan|Genoa|Turin`) is an SEV-SNP root, anything else a TDX/SGX
+    /// root.
+    ///
+    /// # Errors
+    /// [`BuildError::TestRoot`] for a certificate that is not self-issued.
+    pub fn dangerous_test_root(self, root: Certificate) -> Result<Self, BuildError> {
+        if root.subject_der() != root.issuer_der() {
+            return Err(BuildError::TestRoot {
+                subject: root.subject().to_owned(),
+                reason: "a root must be self-issued",
+            });
+        }
+        let product = root
+            .subject()
+            .rsplit("ARK-")
+            .next()
+            .filter(|_| root.subject().contains("ARK-"))
+            .and_then(|rest| rest.split([',', ' ']).next())
+            .and_then(|p| p.parse::<Product>().ok());
+        Ok(match product {
+            Some(product) => self.dangerous_snp_test_roots([ProductRoots {
+                product,
+                ark: root,
+                asks: Vec::new(),
+                asvks: Vec::new(),
+            }]),
+            None => self.dangerous_tdx_test_root(root),
+        })
+    }
+
+    /// The verifier.
+    ///
+    /// # Errors
+    /// [`BuildError::Snp`] / [`BuildError::Tdx`] only if the embedded vendor roots are broken
+    /// (a build defect, tested).
+    pub fn build(self) -> Result<Verifier, BuildError> {
+        let mut snp = vec![tessera_snp::Verifier::new(tessera_snp::TrustAnchors::amd()?)];
+        if !self.snp_test_roots.is_empty() {
+            snp.push(tessera_snp::Verifier::new(
+                tessera_snp::TrustAnchors::dangerous_custom(self.snp_test_roots),
+            ));
+        }
+        let mut tdx = vec![tessera_tdx::Verifier::new(
+            tessera_tdx::TrustAnchors::intel()?,
+        )];
+        for root in self.tdx_test_roots {
+            tdx.push(tessera_tdx::Verifier::new(
+                tessera_tdx::TrustAnchors::dangerous_custom(root),
+            ));
+        }
+        Ok(Verifier {
+            inner: Arc::new(Inner {
+                snp,
+                tdx,
+                endorsements: RwLock::new(Arc::new(self.endorsements)),
+                crls: self.crls,
+                snp_product: self.snp_product,
+                tdx_options: tessera_tdx::VerifyOptions::default()
+                    .allow_missing_crls(self.allow_missing_crls),
+            }),
+        })
+    }
+}
+
+#[derive(Debug)]
+struct Inner {
+    /// AMD's roots first, then test roots (if any).
+    snp: Vec<tessera_snp::Verifier>,
+    /// Intel's root first, then test roots (one verifier each).
+    tdx: Vec<tessera_tdx::Verifier>,
+    endorsements: RwLock<Arc<Endorsements>>,
+    crls: Vec<Crl>,
+    snp_product: Option<Product>,
+    tdx_options: tessera_tdx::VerifyOptions,
+}
+
+/// Verifies evidence of any TEE. Holds the SEV-SNP and TDX/SGX verifiers (their trust anchors
+/// and caches of verified chains and collateral) and the endorsements. Cheap to clone and share
+/// across threads (an `Arc` inside).
+#[derive(Clone, Debug)]
+pub struct Verifier {
+    inner: Arc<Inner>,
+}
+
+/// Whether a failure means "not anchored in this verifier's roots" (so another verifier with
+/// other roots may still accept the evidence).
+fn is_anchor_failure(check: &str) -> bool {
+    check.contains("chain")
+}
+
+/// Run `verify` with each verifier in order: the first success, else the vendor's error unless
+/// it only says the evidence is not anchored in the vendor's roots.
+fn first_success<V, T, E>(
+    verifiers: &[V],
+    check: impl Fn(&E) -> &'static str,
+    verify: impl Fn(&V) -> Result<T, E>,
+) -> Option<Result<T, E>> {
+    let mut first_err: Option<E> = None;
+    for v in verifiers {
+        match verify(v) {
+            Ok(t) => return Some(Ok(t)),
+            Err(e) => match &first_err {
+                None => first_err = Some(e),
+                Some(prev) if is_anchor_failure(check(prev)) && !is_anchor_failure(check(&e)) => {
+                    first_err = Some(e);
+                }
+                Some(_) => {}
+            },
+        }
+    }
+    first_err.map(Err)
+}
+
+impl Verifier {
+    /// A builder, starting from the vendors' embedded roots and no endorsements.
+    pub fn builder() -> VerifierBuilder {
+        VerifierBuilder::default()
+    }
+
+    /// A verifier with the vendors' embedded roots and no endorsements: SEV-SNP evidence must
+    /// carry its VCEK/VLEK, and no quote verifies until collateral is added.
+    ///
+    /// # Errors
+    /// As [`VerifierBuilder::build`].
+    pub fn new() -> Result<Self, BuildError> {
+        Self::builder().build()
+    }
+
+    fn endorsements(&self) -> Arc<Endorsements> {
+        Arc::clone(
+            &self
+                .inner
+                .endorsements
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner),
+        )
+    }
+
+    /// Add endorsements (for a fetcher: see [`Self::needed_endorsements`]). Clones of this
+    /// verifier share them.
+    pub fn add_endorsements(&self, more: Endorsements) {
+        let mut slot = self
+            .inner
+            .endorsements
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut next = Endorsements::clone(&slot);
+        next.extend(more);
+        *slot = Arc::new(next);
+    }
+
+    /// What `evidence` needs that this verifier does not hold: the VEK of an SEV-SNP report that
+    /// carries none, or the collateral for a quote's FMSPC. `None` when nothing is missing (or
+    /// nothing could be told).
+    #[must_use]
+    pub fn needed_endorsements(&self, evidence: &Evidence) -> Option<EndorsementRequest> {
+        let store = self.endorsements();
+        match &evidence.body {
+            Body::Snp {
+                evidence: snp,
+                cert_chain,
+            } => {
+                if carries_vek(snp, cert_chain) || !store.veks_for(snp.report()).is_empty() {
+                    return None;
+                }
+                let report = snp.report();
+                let kind = match report.signer_info().signing_key() {
+                    tessera_snp::abi::SigningKey::Vcek => tessera_snp::certs::VekKind::Vcek,
+                    tessera_snp::abi::SigningKey::Vlek => tessera_snp::certs::VekKind::Vlek,
+                    _ => return None,
+                };
+                Some(EndorsementRequest::SnpVek {
+                    kind,
+                    product: report.cpuid().and_then(Product::from_cpuid),
+                    chip_id: *report.chip_id(),
+                    reported_tcb: report.reported_tcb().0,
+                })
+            }
+            Body::Quote { quote, tee, .. } => {
+                let id = tcb_info_id(*tee);
+                let fmspc = fmspc_of(quote)?;
+                (!store.has_collateral(id, fmspc)).then_some(EndorsementRequest::TdxCollateral {
+                    tee: id.as_str(),
+                    fmspc,
+                })
+            }
+        }
+    }
+
+    /// Verify `evidence` at time `at`: the vendor chain, revocation where CRLs are held, the
+    /// signature, and (TDX/SGX) Intel's collateral and TCB status.
+    ///
+    /// # Errors
+    /// The first failed check ([`VerifyError::check`] names it).
+    pub fn verify(
+        &self,
+        evidence: &Evidence,
+        at: UnixTime,
+    ) -> Result<VerifiedEvidence, VerifyError> {
+        let store = self.endorsements();
+        let digest = evidence.digest();
+        let verified = match &evidence.body {
+            Body::Snp {
+                evidence: snp,
+                cert_chain,
+            } => Verified::Snp(Box::new(self.verify_snp(&store, snp, cert_chain, at)?)),
+            Body::Quote { quote, tee, .. } => {
+                Verified::Quote(Box::new(self.verify_quote(&store, quote, *tee, at)?))
+            }
+        };
+        Ok(VerifiedEvidence {
+            verified,
+            form: evidence.form(),
+            digest,
+        })
+    }
+
+    fn verify_snp(
+        &self,
+        store: &Endorsements,
+        snp: &SnpEvidence,
+        cert_chain: &[(CertKind, Vec<u8>)],
+        at: UnixTime,
+    ) -> Result<tessera_snp::Verified<SnpEvidence>, VerifyError> {
+        // The certificates: held VEKs matching this chip and TCB first, then what the evidence
+        // carried, then (when neither has a VEK) every held VEK so the verifier names the
+        // mismatch, then held intermediates.
+        let mut certs: Vec<Certificate> = store.veks_for(snp.report());
+        for (i, (_, der)) in cert_chain.iter().enumerate() {
+            let mut found =
+                tessera_pki::load_certificates(der).map_err(|source| SnpError::Pki {
+                    check: "cert_chain",
+                    source,
+                })?;
+            if found.len() != 1 {
+                return Err(VerifyError::Snp(SnpError::Pki {
+                    check: "cert_chain",
+                    source: tessera_pki::PkiError::Der {
+                        what: "cert_chain entry",
+                        detail: format!("entry {i}: expected exactly one certificate"),
+                    },
+                }));
+            }
+            certs.append(&mut found);
+        }
+        if !certs.iter().any(is_vek_candidate) && !carries_vek(snp, cert_chain) {
+            certs.extend(store.all_veks().cloned());
+        }
+        certs.extend(store.intermediates().cloned());
+        let mut crls = self.inner.crls.clone();
+        crls.extend(relevant_crls(store, &certs, snp, &self.inner.snp));
+        let product = self.inner.snp_product;
+        first_success(&self.inner.snp, SnpError::check, |v| {
+            v.verify_evidence(snp.clone(), &certs, &crls, at, product)
+        })
+        .unwrap_or(Err(SnpError::NoCertificate))
+        .map_err(VerifyError::Snp)
+    }
+
+    fn verify_quote(
+        &self,
+        store: &Endorsements,
+        quote: &Quote,
+        tee: Tee,
+        at: UnixTime,
+    ) -> Result<tessera_tdx::Verified<Quote>, VerifyError> {
+        let id = tcb_info_id(tee);
+        // With one collateral held for this TEE there is nothing to choose: skip reading the
+        // PCK certificate.
+        let held = store
+            .collateral()
+            .iter()
+            .filter(|c| c.tcb_info().value().id == id)
+            .count();
+        let fmspc = if held > 1 { fmspc_of(quote) } else { None };
+        let Some(collateral) = store.collateral_for(id, fmspc) else {
+            return Err(VerifyError::MissingCollateral {
+                tee: id.as_str(),
+                fmspc: fmspc_of(quote).map(|f| tessera_pki::to_hex(&f)),
+            });
+        };
+        let options = self.inner.tdx_options;
+        first_success(&self.inner.tdx, TdxError::check, |v| {
+            v.verify(quote, collateral, at, &options)
+        })
+        .unwrap_or_else(|| Err(TdxError::EmbeddedRoots(String::from("no TDX verifier"))))
+        .map_err(VerifyError::Tdx)
+    }
+}
+
+fn tcb_info_id(tee: Tee) -> TcbInfoId {
+    match tee {
+        Tee::Sgx => TcbInfoId::Sgx,
+        _ => TcbInfoId::Tdx,
+    }
+}
+
+/// The FMSPC of a quote's PCK certificate (the first certificate of its PCK chain).
+fn fmspc_of(quote: &Quote) -> Option<[u8; 6]> {
+    let chain = &quote.signature_data().certification.pck_cert_chain;
+    let certs = tessera_pki::load_certificates(chain).ok()?;
+    let leaf = certs.first()?;
+    tessera_tdx::pck::PckExtensions::from_certificate(leaf)
+        .ok()
+        .map(|p| p.fmspc)
+}
+
+/// Whether the evidence itself carries a VCEK or VLEK (certificate table or `cert_chain`).
+fn carries_vek(snp: &SnpEvidence, cert_chain: &[(CertKind, Vec<u8>)]) -> bool {
+    let vek = |k: CertKind| matches!(k, CertKind::Vcek | CertKind::Vlek);
+    cert_chain.iter().any(|(k, _)| vek(*k))
+        || snp
+            .certs()
+            .is_some_and(|t| t.entries.iter().any(|e| vek(e.kind())))
+}
+
+/// The held CRLs that belong on this report's chain: issued by the VEK's issuer, or by the
+/// issuer of a certificate with that name (the ARK over the ASK/ASVK).
+fn relevant_crls(
+    store: &Endorsements,
+    certs: &[Certificate],
+    snp: &SnpEvidence,
+    verifiers: &[tessera_snp::Verifier],
+) -> Vec<Crl> {
+    if store.crls().is_empty() {
+        return Vec::new();
+    }
+    let table_certs: Vec<Certificate> = snp
+        .certs()
+        .map(|t| {
+            t.entries
+                .iter()
+                .filter_map(|e| tessera_pki::load_certificates(&e.data).ok())
+                .flatten()
+                .collect()
+        })
+        .unwrap_or_default();
+    let all = || certs.iter().chain(table_certs.iter());
+    let mut names: Vec<String> = all()
+        .filter(|c| is_vek_candidate(c))
+        .map(|c| c.issuer().to_owned())
+        .collect();
+    let intermediates: Vec<&Certificate> = verifiers
+        .iter()
+        .flat_map(|v| v.anchors().products())
+        .flat_map(|r| r.asks.iter().chain(r.asvks.iter()))
+        .chain(all().filter(|c| !is_vek_candidate(c)))
+        .collect();
+    let mut above = Vec::new();
+    for c in intermediates {
+        if names.iter().any(|n| n == c.subject()) {
+            above.push(c.issuer().to_owned());
+        }
+    }
+    names.extend(above);
+    store
+        .crls()
+        .iter()
+        .filter(|crl| names.iter().any(|n| n == crl.issuer()))
+        .cloned()
+        .collect()
+}
+
+#[derive(Clone, Debug)]
+enum Verified {
+    Snp(Box<tessera_snp::Verified<SnpEvidence>>),
+    Quote(Box<tessera_tdx::Verified<Quote>>),
+}
+
+/// Evidence that passed verification, TEE-neutral: only [`Verifier::verify`] makes one. Appraise
+/// it against a policy with [`VerifiedEvidence::appraise`].
+#[derive(Clone, Debug)]
+pub struct VerifiedEvidence {
+    verified: Verified,
+    form: Form,
+    digest: String,
+}
+
+impl VerifiedEvidence {
+    /// The TEE.
+    #[must_use]
+    pub fn tee(&self) -> Tee {
+        match &self.verified {
+            Verified::Snp(_) => Tee::Snp,
+            Verified::Quote(v) => {
+                if v.quote().body().td().is_some() {
+                    Tee::Tdx
+                } else {
+                    Tee::Sgx
+                }
+            }
+        }
+    }
+
+    /// The form the evidence came in.
+    #[must_use]
+    pub fn form(&self) -> Form {
+        self.form
+    }
+
+    /// REPORT_DATA / REPORTDATA, now vouched for by the TEE's signature.
+    #[must_use]
+    pub fn report_data(&self) -> &[u8; 64] {
+        match &self.verified {
+            Verified::Snp(v) => v.report().report_data(),
+            Verified::Quote(v) => v.quote().report_data(),
+        }
+    }
+
+    /// SEV-SNP HOST_DATA (32 bytes), TDX MR_CONFIG_ID (48 bytes); `None` for SGX.
+    #[must_use]
+    pub fn init_data_field(&self) -> Option<&[u8]> {
+        match &self.verified {
+            Verified::Snp(v) => Some(v.report().host_data()),
+            Verified::Quote(v) => v.quote().body().td().map(|td| &td.mr_config_id[..]),
+        }
+    }
+
+    /// The evidence digest ([`Evidence::digest`]): hex SHA-384 of the signed report or quote.
+    #[must_use]
+    pub fn digest(&self) -> &str {
+        &self.digest
+    }
+
+    /// The verification time.
+    #[must_use]
+    pub fn verified_at(&self) -> UnixTime {
+        match &self.verified {
+            Verified::Snp(v) => v.verification().verified_at,
+            Verified::Quote(v) => v.verification().verified_at,
+        }
+    }
+
+    /// Whether a `dangerous_` test root anchored the evidence instead of a vendor's root.
+    #[must_use]
+    pub fn dangerous_test_root(&self) -> bool {
+        match &self.verified {
+            Verified::Snp(v) => v.verification().dangerous_test_root,
+            Verified::Quote(v) => v.verification().dangerous_root,
+        }
+    }
+
+    /// The evidence's claims as a JSON object (hex for bytes): the SEV-SNP report's fields
+    /// (`tessera_snp::claims::ReportClaims`) or the quote's (`tessera_tdx::claims::QuoteClaims`).
+    #[must_use]
+    pub fn claims(&self) -> Value {
+        let value = match &self.verified {
+            Verified::Snp(v) => serde_json::to_value(tessera_snp::claims::ReportClaims::new(
+                v.report(),
+                Some(v.verification().product),
+            )),
+            Verified::Quote(v) => {
+                serde_json::to_value(tessera_tdx::claims::QuoteClaims::new(v.quote()))
+            }
+        };
+        value.unwrap_or(Value::Null)
+    }
+
+    /// What verification established as JSON: the chain, revocation, and for TDX/SGX Intel's
+    /// TCB status and advisories.
+    #[must_use]
+    pub fn verification(&self) -> Value {
+        let value = match &self.verified {
+            Verified::Snp(v) => serde_json::to_value(v.verification()),
+            Verified::Quote(v) => serde_json::to_value(
+                tessera_tdx::claims::VerificationClaims::new(v.verification()),
+            ),
+        };
+        value.unwrap_or(Value::Null)
+    }
+
+    /// The SEV-SNP result, for SNP evidence.
+    #[must_use]
+    pub fn snp(&self) -> Option<&tessera_snp::Verified<SnpEvidence>> {
+        match &self.verified {
+            Verified::Snp(v) => Some(v),
+            Verified::Quote(_) => None,
+        }
+    }
+
+    /// The TDX/SGX result, for a quote.
+    #[must_use]
+    pub fn quote(&self) -> Option<&tessera_tdx::Verified<Quote>> {
+        match &self.verified {
+            Verified::Quote(v) => Some(v),
+            Verified::Snp(_) => None,
+        }
+    }
+
+    /// Apply every rule of `policy` (see [`tessera_policy::appraise`]).
+    #[must_use]
+    pub fn appraise(&self, policy: &Policy) -> Appraisal {
+        self.appraise_with(policy)
+    }
+}
+
+impl Appraise for VerifiedEvidence {
+    fn appraise_with(&self, policy: &Policy) -> Appraisal {
+        match &self.verified {
+            Verified::Snp(v) => tessera_policy::appraise(v.as_ref(), policy),
+            Verified::Quote(v) => tessera_policy::appraise(v.as_ref(), policy),
+        }
+    }
+}
+
+impl FromEvidence for VerifiedEvidence {
+    fn strict_policy(&self, id: &str) -> Policy {
+        match &self.verified {
+            Verified::Snp(v) => tessera_policy::policy_from_evidence(v.as_ref(), id),
+            Verified::Quote(v) => tessera_policy::policy_from_evidence(v.as_ref(), id),
+        }
+    }
+}
