@@ -60,9 +60,11 @@
 
 pub mod audit;
 pub mod binding;
+pub mod engine;
 pub mod jcs;
 pub mod jwe;
 pub mod jwk;
+pub mod protocol;
 pub mod resource;
 pub mod seal;
 pub mod store;

@@ -1,0 +1,998 @@
+//! The release protocol and the admin operations: challenges, attestation (binding, init data,
+//! verification, token), the policy-gated release of sealed secrets, and one audit entry for each
+//! verdict, release, denial and admin change.
+//!
+//! What a token vouches for comes only from [`tessera::Verifier::verify`] and
+//! [`tessera::appraise`]: the broker never builds an appraisal itself. A secret is released only
+//! when the evidence of the session (or of the session a bearer token names) passes the policy
+//! sealed with that secret version, at release time, and then only inside a JWE for the TEE key
+//! that the evidence bound.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use aws_lc_rs::constant_time::verify_slices_are_equal;
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use tessera::{Evidence, Policy, UnixTime, VerifiedEvidence, Verifier};
+use tessera_policy::ear::{EarClaims, Nonce, SigningKey, issue_jwt, verify_jwt};
+
+use crate::audit::{AuditAction, AuditEvent, AuditVerdict};
+use crate::binding::{self, BindingError, HashAlgorithm, InitDataField};
+use crate::jwe;
+use crate::jwk::TeePublicKey;
+use crate::protocol::{
+    AttestRequest, AuthRequest, PublicError, RequestError, TeeName, pinned_version,
+};
+use crate::resource::{PolicyDigest, ResourcePath, check_repo};
+use crate::seal::{KeyringFile, SecretValue};
+use crate::store::{
+    self, AttestedSession, CHALLENGE_TTL_MS, Challenge, ConsumeOutcome, SessionId, Store,
+    StoreError,
+};
+
+/// Largest number of attested sessions kept in memory (the store keeps them all).
+const MAX_CACHED_SESSIONS: usize = 65_536;
+
+/// Largest number of parsed policies kept in memory.
+const MAX_CACHED_POLICIES: usize = 4_096;
+
+/// Largest secret the broker generates on request.
+pub const MAX_GENERATED_LEN: usize = 4096;
+
+/// Largest page of audit entries an admin request returns.
+const MAX_AUDIT_PAGE: u32 = 1000;
+
+/// The policy a token's EAR appraisal is made against: verification alone. What a resource
+/// demands is appraised at release time against the policy sealed with it.
+const TOKEN_POLICY: &str = r#"
+version = 1
+id = "tessera-broker-verification"
+
+[snp]
+measurement = "any"
+debug = "any"
+min_tcb = "any"
+signer = "any"
+vmpl = "any"
+revocation = "if-given"
+permit_provisional_firmware = true
+
+[tdx]
+mr_td = "any"
+debug = "any"
+
+[tdx.tcb]
+accepted_statuses = "any"
+
+[sgx]
+mr_enclave = "any"
+mr_signer = "any"
+debug = "any"
+
+[sgx.tcb]
+accepted_statuses = "any"
+"#;
+
+/// Who makes an admin request: a name for the audit log and the repositories it may manage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Actor {
+    name: String,
+    repos: Option<Vec<String>>,
+}
+
+impl Actor {
+    /// An actor named `name`, limited to `repos` (`None`: every repository and the global
+    /// operations).
+    pub fn new(name: String, repos: Option<Vec<String>>) -> Self {
+        Self { name, repos }
+    }
+
+    /// The name written to the audit log.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// Whether the actor may manage `repo`.
+    pub fn may_use(&self, repo: &str) -> bool {
+        self.repos
+            .as_ref()
+            .is_none_or(|repos| repos.iter().any(|r| r == repo))
+    }
+
+    /// Whether the actor may use the operations that span repositories (KEK rotation).
+    pub fn is_global(&self) -> bool {
+        self.repos.is_none()
+    }
+}
+
+/// How a resource request is authenticated.
+#[derive(Debug, Clone, Copy)]
+pub enum Credential<'a> {
+    /// The `kbs-session-id` cookie of an attested session.
+    Session(&'a str),
+    /// An attestation token issued by this broker (`Authorization: Bearer`).
+    Bearer(&'a str),
+}
+
+/// The answer to `/auth`.
+#[derive(Debug, Clone)]
+pub struct ChallengeAnswer {
+    /// The session id for the `kbs-session-id` cookie.
+    pub session_id: String,
+    /// The JSON body: `{"nonce", "extra-params"}`.
+    pub response: Value,
+    /// The cookie's lifetime.
+    pub max_age_secs: u64,
+}
+
+/// The answer to a successful `/attest`.
+#[derive(Debug, Clone)]
+pub struct Attested {
+    /// The EAR token (JWT).
+    pub token: String,
+    /// The TEE that attested.
+    pub tee: TeeName,
+}
+
+/// Why a request failed. `Display` is the full reason, for the log and the audit entry; the
+/// client only ever sees [`BrokerError::public`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum BrokerError {
+    /// The body is not a request of this endpoint.
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// No usable challenge or attested session.
+    #[error("session: {0}")]
+    Session(&'static str),
+    /// The evidence was refused (binding, init data, format, verification).
+    #[error("attestation ({tee}): {reason}")]
+    Attestation {
+        /// The TEE.
+        tee: TeeName,
+        /// The check that failed.
+        reason: String,
+    },
+    /// A bearer token that is not this broker's or has expired.
+    #[error("token: {0}")]
+    Token(String),
+    /// The resource's policy refused the evidence.
+    #[error("policy {policy_id} denied {resource}: {failed}")]
+    PolicyDeny {
+        /// The resource.
+        resource: String,
+        /// The policy's id.
+        policy_id: String,
+        /// The rules that failed.
+        failed: String,
+    },
+    /// No such resource or version.
+    #[error("resource {0}: not found")]
+    NotFound(String),
+    /// An admin request whose body or path is wrong.
+    #[error("admin request: {0}")]
+    AdminRequest(String),
+    /// An admin actor outside its scope.
+    #[error("admin: {actor} may not {what}")]
+    AdminScope {
+        /// The actor.
+        actor: String,
+        /// What it tried.
+        what: String,
+    },
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A secret could not be opened or encrypted.
+    #[error("release: {0}")]
+    Release(String),
+    /// The request took longer than allowed.
+    #[error("the request timed out")]
+    Timeout,
+    /// Issuing the token failed.
+    #[error("token issue: {0}")]
+    Issue(String),
+}
+
+impl BrokerError {
+    /// What the client is told.
+    pub fn public(&self) -> PublicError {
+        match self {
+            Self::Request(e) => e.public(),
+            Self::Session(_) => PublicError::UnknownSession,
+            Self::Attestation { .. } => PublicError::AttestationFailed,
+            Self::Token(_) => PublicError::TokenInvalid,
+            Self::PolicyDeny { .. } => PublicError::PolicyDeny,
+            Self::NotFound(_) => PublicError::ResourceNotFound,
+            Self::AdminRequest(_) => PublicError::InvalidRequest,
+            Self::AdminScope { .. } => PublicError::AdminForbidden,
+            Self::Store(
+                StoreError::Database { .. } | StoreError::Worker | StoreError::Io { .. },
+            )
+            | Self::Timeout => PublicError::Unavailable,
+            Self::Store(_) | Self::Release(_) | Self::Issue(_) => PublicError::Internal,
+        }
+    }
+
+    /// The TEE of a failed attestation, for the verdict metrics.
+    pub fn tee(&self) -> Option<TeeName> {
+        match self {
+            Self::Attestation { tee, .. } => Some(*tee),
+            _ => None,
+        }
+    }
+}
+
+/// The broker's settings.
+#[derive(Debug, Clone)]
+pub struct BrokerOptions {
+    /// Lifetime of tokens and attested sessions, seconds.
+    pub token_ttl_secs: u64,
+    /// The binding hash to select when the guest offers it; `None` answers `""` (SHA-384, what
+    /// every guest uses by default).
+    pub hash: Option<HashAlgorithm>,
+}
+
+impl Default for BrokerOptions {
+    fn default() -> Self {
+        Self {
+            token_ttl_secs: 300,
+            hash: None,
+        }
+    }
+}
+
+/// The clock the broker reads (a parameter so tests can move time).
+pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
+
+/// An attested session as the release path needs it.
+struct AttestedRecord {
+    verified: VerifiedEvidence,
+    tee_key: TeePublicKey,
+    token: String,
+    evidence_digest: String,
+    expires_ms: i64,
+}
+
+struct Inner {
+    store: Arc<dyn Store>,
+    keyring: Arc<KeyringFile>,
+    verifier: Verifier,
+    token_key: SigningKey,
+    token_policy: Policy,
+    options: BrokerOptions,
+    clock: Clock,
+    sessions: Mutex<HashMap<String, Arc<AttestedRecord>>>,
+    policies: Mutex<HashMap<String, Arc<Policy>>>,
+    rotation: tokio::sync::Mutex<()>,
+}
+
+/// The key broker: cheap to clone, shared by every request.
+#[derive(Clone)]
+pub struct Broker {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for Broker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Broker")
+            .field("options", &self.inner.options)
+            .finish_non_exhaustive()
+    }
+}
+
+fn store_json<T: serde::Serialize>(value: &T) -> Value {
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}
+
+impl Broker {
+    /// A broker over `store`, sealing with `keyring`, verifying with `verifier` and signing
+    /// tokens with `token_key` (ES256).
+    ///
+    /// # Errors
+    /// [`BrokerError::Issue`] if the built-in token policy does not load (a defect caught by the
+    /// tests).
+    pub fn new(
+        store: Arc<dyn Store>,
+        keyring: Arc<KeyringFile>,
+        verifier: Verifier,
+        token_key: SigningKey,
+        options: BrokerOptions,
+    ) -> Result<Self, BrokerError> {
+        let token_policy = Policy::from_toml_str(TOKEN_POLICY)
+            .map_err(|e| BrokerError::Issue(format!("built-in token policy: {e}")))?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                store,
+                keyring,
+                verifier,
+                token_key,
+                token_policy,
+                options,
+                clock: Arc::new(UnixTime::now),
+                sessions: Mutex::new(HashMap::new()),
+                policies: Mutex::new(HashMap::new()),
+                rotation: tokio::sync::Mutex::new(()),
+            }),
+        })
+    }
+
+    /// The same broker reading time from `clock` (tests of expiry).
+    #[must_use]
+    pub fn with_clock(self, clock: Clock) -> Self {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.clock = clock;
+                Self {
+                    inner: Arc::new(inner),
+                }
+            }
+            Err(inner) => Self { inner },
+        }
+    }
+
+    /// The public key that verifies this broker's tokens.
+    pub fn token_verifying_key(&self) -> &tessera_policy::ear::VerifyingKey {
+        self.inner.token_key.verifying_key()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.inner.store
+    }
+
+    fn now(&self) -> UnixTime {
+        (self.inner.clock)()
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.now().as_secs().saturating_mul(1000)
+    }
+
+    async fn audit(&self, event: AuditEvent) {
+        if let Err(e) = self.inner.store.append_audit(event.bounded()).await {
+            tracing::error!(error = %e, "audit append failed");
+        }
+    }
+
+    fn event(&self, actor: &str, action: AuditAction, verdict: AuditVerdict) -> AuditEvent {
+        AuditEvent {
+            time_ms: self.now_ms(),
+            actor: actor.to_owned(),
+            action,
+            resource: None,
+            evidence_digest: None,
+            policy_digest: None,
+            verdict,
+            reason: String::new(),
+        }
+    }
+
+    /// Whether the store answers (the readiness probe).
+    pub async fn ready(&self) -> bool {
+        self.inner
+            .store
+            .audit_entries(u64::MAX - 1, 1)
+            .await
+            .is_ok()
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // The release protocol.
+
+    fn select_hash(&self, req: &AuthRequest) -> HashAlgorithm {
+        match self.inner.options.hash {
+            Some(h) if req.supported_hashes.iter().any(|s| s == h.name()) => h,
+            _ => HashAlgorithm::Sha384,
+        }
+    }
+
+    /// `POST /kbs/v0/auth`: a fresh challenge for a new session.
+    ///
+    /// # Errors
+    /// A malformed request, another protocol version, an unknown TEE, a store failure.
+    pub async fn auth(&self, body: &[u8]) -> Result<ChallengeAnswer, BrokerError> {
+        let req = AuthRequest::decode(body)?;
+        let hash = self.select_hash(&req);
+        let challenge = Challenge::generate(req.tee.as_str(), hash, self.now_ms())?;
+        self.inner.store.insert_challenge(&challenge).await?;
+        let extra = if self.inner.options.hash.is_some() && hash != HashAlgorithm::Sha384 {
+            json!({ "selected-hash-algorithm": hash.name() })
+        } else {
+            json!("")
+        };
+        Ok(ChallengeAnswer {
+            session_id: challenge.session_id.as_str().to_owned(),
+            response: json!({ "nonce": challenge.nonce, "extra-params": extra }),
+            max_age_secs: u64::try_from(CHALLENGE_TTL_MS / 1000).unwrap_or(300),
+        })
+    }
+
+    /// `POST /kbs/v0/attest`: verifies evidence bound to the session's challenge and returns a
+    /// token. The challenge is used up whatever the outcome.
+    ///
+    /// # Errors
+    /// [`BrokerError::Session`] without a usable challenge; [`BrokerError::Attestation`] naming
+    /// the failed check; store failures.
+    pub async fn attest(
+        &self,
+        session: Option<&str>,
+        body: &[u8],
+    ) -> Result<Attested, BrokerError> {
+        let req = AttestRequest::decode(body)?;
+        let session = session
+            .and_then(SessionId::parse)
+            .ok_or(BrokerError::Session("no session cookie"))?;
+        let now = self.now();
+        let now_ms = self.now_ms();
+        let challenge = match self.inner.store.consume_challenge(&session, now_ms).await? {
+            ConsumeOutcome::Consumed(c) => c,
+            other => {
+                let reason = match other {
+                    ConsumeOutcome::Expired => "the challenge expired",
+                    ConsumeOutcome::AlreadyUsed => "the challenge was already used",
+                    _ => "no challenge for this session",
+                };
+                let mut ev = self.event("guest", AuditAction::Attest, AuditVerdict::Fail);
+                ev.reason = reason.to_owned();
+                self.audit(ev).await;
+                return Err(BrokerError::Session(reason));
+            }
+        };
+        let tee = TeeName::from_wire(&challenge.tee)
+            .ok_or(BrokerError::Session("the challenge names an unknown TEE"))?;
+        let fail = |reason: String| BrokerError::Attestation { tee, reason };
+        let outcome = self.check_attestation(&req, &challenge, tee, now);
+        let (evidence_digest, checked) = match outcome {
+            Ok((digest, verified, key)) => (digest.clone(), Ok((verified, key))),
+            Err((digest, reason)) => (digest.unwrap_or_default(), Err(reason)),
+        };
+        let (verified, tee_key) = match checked {
+            Ok(pair) => pair,
+            Err(reason) => {
+                let mut ev = self.event("guest", AuditAction::Attest, AuditVerdict::Fail);
+                ev.evidence_digest = Some(evidence_digest).filter(|d| !d.is_empty());
+                ev.reason = format!("{}: {reason}", tee.as_str());
+                self.audit(ev).await;
+                return Err(fail(reason));
+            }
+        };
+        let appraisal = tessera::appraise(&verified, &self.inner.token_policy);
+        if !appraisal.passed() {
+            let reason = "verification appraisal failed".to_owned();
+            let mut ev = self.event("guest", AuditAction::Attest, AuditVerdict::Fail);
+            ev.evidence_digest = Some(evidence_digest);
+            ev.reason = reason.clone();
+            self.audit(ev).await;
+            return Err(fail(reason));
+        }
+        let session_bytes = URL_SAFE_NO_PAD
+            .decode(session.as_str())
+            .map_err(|_| BrokerError::Session("malformed session id"))?;
+        let nonce = Nonce::new(&session_bytes).map_err(|e| BrokerError::Issue(e.to_string()))?;
+        let annotated = match verified.claims() {
+            Value::Object(map) => Some(map),
+            _ => None,
+        };
+        let ttl = self.inner.options.token_ttl_secs;
+        let claims = EarClaims::from_appraisal(&appraisal, annotated, now, ttl, Some(nonce))
+            .with_runtime_data_claims(json!({ "tee-pubkey": tee_key.as_sent() }));
+        let token = issue_jwt(&claims, &self.inner.token_key)
+            .map_err(|e| BrokerError::Issue(e.to_string()))?;
+        let expires_ms =
+            now_ms.saturating_add(i64::try_from(ttl.saturating_mul(1000)).unwrap_or(i64::MAX));
+        let record = json!({
+            "evidence": req.tee_evidence.primary_evidence,
+            "verified_at": verified.verified_at().as_secs(),
+        });
+        self.inner
+            .store
+            .put_session(&AttestedSession {
+                session_id: session.clone(),
+                tee: tee.as_str().to_owned(),
+                tee_pubkey: tee_key.as_sent().to_string(),
+                token: token.clone(),
+                claims: record.to_string(),
+                evidence_digest: evidence_digest.clone(),
+                attested_ms: now_ms,
+                expires_ms,
+            })
+            .await?;
+        self.cache_session(
+            &session,
+            Arc::new(AttestedRecord {
+                verified,
+                tee_key,
+                token: token.clone(),
+                evidence_digest: evidence_digest.clone(),
+                expires_ms,
+            }),
+        );
+        let mut ev = self.event("guest", AuditAction::Attest, AuditVerdict::Pass);
+        ev.evidence_digest = Some(evidence_digest);
+        ev.reason = format!("{} evidence verified", tee.as_str());
+        self.audit(ev).await;
+        Ok(Attested { token, tee })
+    }
+
+    /// Every check of `/attest` that needs no store: the nonce, the TEE key, the evidence form and
+    /// TEE, the REPORT_DATA binding, the init data, and verification. On failure, the evidence
+    /// digest (when the evidence parsed) and the reason.
+    #[allow(clippy::type_complexity)]
+    fn check_attestation(
+        &self,
+        req: &AttestRequest,
+        challenge: &Challenge,
+        tee: TeeName,
+        now: UnixTime,
+    ) -> Result<(String, VerifiedEvidence, TeePublicKey), (Option<String>, String)> {
+        if !challenge.nonce_matches(&req.runtime_data.nonce) {
+            return Err((None, "the nonce is not this session's challenge".into()));
+        }
+        let tee_key = TeePublicKey::from_json(&req.runtime_data.tee_pubkey)
+            .map_err(|e| (None, format!("tee-pubkey: {e}")))?;
+        let evidence = Evidence::from_kbs(tee.as_str(), &req.tee_evidence.primary_evidence)
+            .map_err(|e| (None, format!("evidence: {e}")))?;
+        let digest = evidence.digest();
+        let with_digest = |reason: String| (Some(digest.clone()), reason);
+        binding::check_report_data(
+            evidence.report_data(),
+            challenge.hash,
+            &req.runtime_data.nonce,
+            &req.runtime_data.tee_pubkey,
+            &req.additional_evidence(),
+        )
+        .map_err(|e: BindingError| with_digest(format!("report_data: {e}")))?;
+        if let Some(init) = &req.init_data {
+            let field = match (tee, evidence.init_data_field()) {
+                (TeeName::Snp, Some(f)) => f.try_into().ok().map(InitDataField::SnpHostData),
+                (TeeName::Tdx, Some(f)) => f.try_into().ok().map(InitDataField::TdxMrConfigId),
+                _ => None,
+            }
+            .ok_or_else(|| with_digest("init-data: this evidence has no init-data field".into()))?;
+            binding::check_init_data(&init.format, &init.body, field)
+                .map_err(|e| with_digest(format!("init-data: {e}")))?;
+        }
+        let verified = self
+            .inner
+            .verifier
+            .verify(&evidence, now)
+            .map_err(|e| with_digest(format!("verification ({}): {e}", e.check())))?;
+        Ok((digest, verified, tee_key))
+    }
+
+    fn cache_session(&self, session: &SessionId, record: Arc<AttestedRecord>) {
+        if let Ok(mut map) = self.inner.sessions.lock() {
+            if map.len() >= MAX_CACHED_SESSIONS {
+                let now_ms = self.now_ms();
+                map.retain(|_, r| r.expires_ms > now_ms);
+                if map.len() >= MAX_CACHED_SESSIONS {
+                    // Still full of live sessions: forget them here; the store still has them.
+                    map.clear();
+                }
+            }
+            map.insert(session.storage_key(), record);
+        }
+    }
+
+    /// The attested session: from memory, or rebuilt from the store (another replica attested
+    /// it, or this one restarted) by verifying its evidence again at the original time.
+    async fn attested(&self, session: &SessionId) -> Result<Arc<AttestedRecord>, BrokerError> {
+        let now_ms = self.now_ms();
+        let key = session.storage_key();
+        let cached = self
+            .inner
+            .sessions
+            .lock()
+            .ok()
+            .and_then(|map| map.get(&key).cloned());
+        if let Some(record) = cached {
+            if record.expires_ms > now_ms {
+                return Ok(record);
+            }
+            return Err(BrokerError::Session("the attested session expired"));
+        }
+        let stored = self
+            .inner
+            .store
+            .get_session(session, now_ms)
+            .await?
+            .ok_or(BrokerError::Session("no attested session"))?;
+        let record = self.rebuild(&stored)?;
+        let record = Arc::new(record);
+        self.cache_session(session, Arc::clone(&record));
+        Ok(record)
+    }
+
+    fn rebuild(&self, stored: &AttestedSession) -> Result<AttestedRecord, BrokerError> {
+        #[derive(Deserialize)]
+        struct Saved {
+            evidence: Value,
+            verified_at: i64,
+        }
+        let corrupt = |what: &str| BrokerError::Release(format!("stored session: {what}"));
+        let saved: Saved =
+            serde_json::from_str(&stored.claims).map_err(|_| corrupt("record is malformed"))?;
+        let evidence = Evidence::from_kbs(&stored.tee, &saved.evidence)
+            .map_err(|e| corrupt(&format!("evidence: {e}")))?;
+        let verified = self
+            .inner
+            .verifier
+            .verify(&evidence, UnixTime::from_secs(saved.verified_at))
+            .map_err(|e| corrupt(&format!("evidence no longer verifies: {e}")))?;
+        let jwk: Value =
+            serde_json::from_str(&stored.tee_pubkey).map_err(|_| corrupt("tee-pubkey"))?;
+        let tee_key = TeePublicKey::from_json(&jwk).map_err(|_| corrupt("tee-pubkey"))?;
+        Ok(AttestedRecord {
+            verified,
+            tee_key,
+            token: stored.token.clone(),
+            evidence_digest: stored.evidence_digest.clone(),
+            expires_ms: stored.expires_ms,
+        })
+    }
+
+    /// The session a bearer token names, after checking that this broker signed it and that it
+    /// has not expired.
+    async fn session_of_token(&self, token: &str) -> Result<Arc<AttestedRecord>, BrokerError> {
+        let claims = verify_jwt(token, self.inner.token_key.verifying_key(), self.now())
+            .map_err(|e| BrokerError::Token(e.to_string()))?;
+        let nonce = claims
+            .nonce()
+            .ok_or_else(|| BrokerError::Token("no session in the token".into()))?;
+        let session = SessionId::parse(&URL_SAFE_NO_PAD.encode(nonce.as_bytes()))
+            .ok_or_else(|| BrokerError::Token("no session in the token".into()))?;
+        let record = self.attested(&session).await.map_err(|e| match e {
+            BrokerError::Session(reason) => BrokerError::Token(reason.into()),
+            other => other,
+        })?;
+        verify_slices_are_equal(record.token.as_bytes(), token.as_bytes())
+            .map_err(|_| BrokerError::Token("not the token issued to this session".into()))?;
+        Ok(record)
+    }
+
+    fn policy(&self, digest: &PolicyDigest, text: &str) -> Result<Arc<Policy>, BrokerError> {
+        if let Some(p) = self
+            .inner
+            .policies
+            .lock()
+            .ok()
+            .and_then(|m| m.get(digest.as_str()).cloned())
+        {
+            return Ok(p);
+        }
+        let policy = Arc::new(
+            Policy::from_text(text)
+                .map_err(|e| BrokerError::Release(format!("stored policy {digest}: {e}")))?,
+        );
+        if let Ok(mut m) = self.inner.policies.lock() {
+            if m.len() >= MAX_CACHED_POLICIES {
+                m.clear();
+            }
+            m.insert(digest.as_str().to_owned(), Arc::clone(&policy));
+        }
+        Ok(policy)
+    }
+
+    /// `GET /kbs/v0/resource/...`: the newest (or pinned) version of a resource, as a JWE for
+    /// the session's TEE key, when the policy sealed with it accepts the session's evidence now.
+    ///
+    /// # Errors
+    /// Session or token errors; [`BrokerError::NotFound`]; [`BrokerError::PolicyDeny`]; store and
+    /// release failures.
+    pub async fn resource(
+        &self,
+        credential: Credential<'_>,
+        path: &str,
+        query: Option<&str>,
+    ) -> Result<Value, BrokerError> {
+        let record = match credential {
+            Credential::Session(id) => {
+                let session =
+                    SessionId::parse(id).ok_or(BrokerError::Session("malformed session id"))?;
+                self.attested(&session).await?
+            }
+            Credential::Bearer(token) => self.session_of_token(token).await?,
+        };
+        let resource = ResourcePath::parse(path)
+            .map_err(|_| BrokerError::NotFound(path.chars().take(64).collect()))?;
+        let version = pinned_version(query)
+            .map_err(|_| {
+                BrokerError::Request(RequestError::Field {
+                    endpoint: "resource",
+                    field: "version",
+                    reason: "must be a positive integer",
+                })
+            })?
+            .map(u64::from);
+        let found =
+            store::version_with_policy(self.inner.store.as_ref(), &resource, version).await?;
+        let Some((stored, policy_text)) = found else {
+            let mut ev = self.event("guest", AuditAction::Deny, AuditVerdict::Fail);
+            ev.resource = Some(resource.to_string());
+            ev.evidence_digest = Some(record.evidence_digest.clone());
+            ev.reason = "no such resource or version".into();
+            self.audit(ev).await;
+            return Err(BrokerError::NotFound(resource.to_string()));
+        };
+        let policy = self.policy(&stored.policy_digest, &policy_text)?;
+        let appraisal = tessera::appraise(&record.verified, &policy);
+        let shown = format!("{resource}@{}", stored.version);
+        if !appraisal.passed() {
+            let failed: Vec<String> = appraisal.failures().map(|r| r.rule.to_string()).collect();
+            let failed = failed.join(", ");
+            let mut ev = self.event("guest", AuditAction::Deny, AuditVerdict::Fail);
+            ev.resource = Some(shown.clone());
+            ev.evidence_digest = Some(record.evidence_digest.clone());
+            ev.policy_digest = Some(stored.policy_digest.to_string());
+            ev.reason = format!("policy {} failed: {failed}", appraisal.policy_id());
+            self.audit(ev).await;
+            return Err(BrokerError::PolicyDeny {
+                resource: shown,
+                policy_id: appraisal.policy_id().to_owned(),
+                failed,
+            });
+        }
+        let value = store::open_stored(&self.inner.keyring.current(), &stored)
+            .map_err(|e| BrokerError::Release(e.to_string()))?;
+        let sealed = jwe::encrypt(&record.tee_key, value.expose())
+            .map_err(|e| BrokerError::Release(e.to_string()))?;
+        drop(value);
+        let mut ev = self.event("guest", AuditAction::Release, AuditVerdict::Pass);
+        ev.resource = Some(shown);
+        ev.evidence_digest = Some(record.evidence_digest.clone());
+        ev.policy_digest = Some(stored.policy_digest.to_string());
+        ev.reason = format!("policy {} passed", appraisal.policy_id());
+        self.audit(ev).await;
+        Ok(store_json(&sealed))
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Admin operations.
+
+    async fn refuse(&self, actor: &Actor, what: String) -> BrokerError {
+        let mut ev = self.event(actor.name(), AuditAction::AdminDeny, AuditVerdict::Fail);
+        ev.reason = what.clone();
+        self.audit(ev).await;
+        BrokerError::AdminScope {
+            actor: actor.name().to_owned(),
+            what,
+        }
+    }
+
+    async fn admin_resource(
+        &self,
+        actor: &Actor,
+        path: &str,
+        op: &str,
+    ) -> Result<ResourcePath, BrokerError> {
+        let resource =
+            ResourcePath::parse(path).map_err(|e| BrokerError::AdminRequest(e.to_string()))?;
+        if !actor.may_use(resource.repo()) {
+            return Err(self.refuse(actor, format!("{op} {resource}")).await);
+        }
+        Ok(resource)
+    }
+
+    /// Admin: puts a new version of a secret (`{"policy", "value"}` or `{"policy", "generate"}`;
+    /// without `policy`, the repository's default policy).
+    ///
+    /// # Errors
+    /// A malformed body or policy, a scope violation, store failures.
+    pub async fn admin_put(
+        &self,
+        actor: &Actor,
+        path: &str,
+        body: &[u8],
+    ) -> Result<Value, BrokerError> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Put {
+            #[serde(default)]
+            policy: Option<String>,
+            #[serde(default)]
+            value: Option<String>,
+            #[serde(default)]
+            generate: Option<usize>,
+        }
+        let resource = self.admin_resource(actor, path, "put").await?;
+        let put: Put = serde_json::from_slice(body)
+            .map_err(|e| BrokerError::AdminRequest(format!("body: {e}")))?;
+        let value = match (put.value, put.generate) {
+            (Some(b64), None) => SecretValue::new(
+                STANDARD
+                    .decode(b64.trim())
+                    .map_err(|_| BrokerError::AdminRequest("value: not standard base64".into()))?,
+            ),
+            (None, Some(n)) if (1..=MAX_GENERATED_LEN).contains(&n) => {
+                SecretValue::generate(n).map_err(|e| BrokerError::Release(e.to_string()))?
+            }
+            (None, Some(_)) => {
+                return Err(BrokerError::AdminRequest(format!(
+                    "generate: must be 1..={MAX_GENERATED_LEN} bytes"
+                )));
+            }
+            _ => {
+                return Err(BrokerError::AdminRequest(
+                    "give exactly one of value and generate".into(),
+                ));
+            }
+        };
+        if let Some(text) = &put.policy {
+            Policy::from_text(text)
+                .map_err(|e| BrokerError::AdminRequest(format!("policy: {e}")))?;
+        }
+        let outcome = store::put_secret(
+            self.inner.store.as_ref(),
+            &self.inner.keyring.current(),
+            &resource,
+            put.policy.as_deref(),
+            &value,
+            self.now_ms(),
+        )
+        .await
+        .map_err(|e| match e {
+            StoreError::NoPolicy { .. } | StoreError::PolicySize { .. } => {
+                BrokerError::AdminRequest(e.to_string())
+            }
+            StoreError::Seal(s) => BrokerError::AdminRequest(s.to_string()),
+            other => BrokerError::Store(other),
+        })?;
+        let mut ev = self.event(actor.name(), AuditAction::AdminPut, AuditVerdict::Pass);
+        ev.resource = Some(format!("{resource}@{}", outcome.version));
+        ev.policy_digest = Some(outcome.policy_digest.to_string());
+        ev.reason = format!("{} bytes sealed under {}", value.len(), outcome.kek_id);
+        self.audit(ev).await;
+        Ok(json!({
+            "resource": resource.to_string(),
+            "version": outcome.version,
+            "policy_digest": outcome.policy_digest,
+            "kek_id": outcome.kek_id,
+        }))
+    }
+
+    /// Admin: sets a repository's default policy (used by puts that name none).
+    ///
+    /// # Errors
+    /// A malformed policy, a scope violation, store failures.
+    pub async fn admin_set_repo_policy(
+        &self,
+        actor: &Actor,
+        repo: &str,
+        policy: &str,
+    ) -> Result<Value, BrokerError> {
+        check_repo(repo).map_err(|e| BrokerError::AdminRequest(e.to_string()))?;
+        if !actor.may_use(repo) {
+            return Err(self
+                .refuse(actor, format!("set the policy of {repo}"))
+                .await);
+        }
+        Policy::from_text(policy).map_err(|e| BrokerError::AdminRequest(format!("policy: {e}")))?;
+        let now_ms = self.now_ms();
+        let digest = self.inner.store.put_policy(policy, now_ms).await?;
+        self.inner
+            .store
+            .set_repo_policy(repo, Some(&digest), now_ms)
+            .await?;
+        let mut ev = self.event(actor.name(), AuditAction::AdminPolicy, AuditVerdict::Pass);
+        ev.resource = Some(repo.to_owned());
+        ev.policy_digest = Some(digest.to_string());
+        ev.reason = "repository default policy set".into();
+        self.audit(ev).await;
+        Ok(json!({ "repo": repo, "policy_digest": digest }))
+    }
+
+    /// Admin: deletes one version (`?version=N`) or every version of a resource.
+    ///
+    /// # Errors
+    /// A malformed path, a scope violation, no such resource, store failures.
+    pub async fn admin_delete(
+        &self,
+        actor: &Actor,
+        path: &str,
+        query: Option<&str>,
+    ) -> Result<Value, BrokerError> {
+        let resource = self.admin_resource(actor, path, "delete").await?;
+        let version = pinned_version(query)
+            .map_err(|e| BrokerError::AdminRequest(e.to_string()))?
+            .map(u64::from);
+        let deleted = self.inner.store.delete_versions(&resource, version).await?;
+        if deleted.is_empty() {
+            return Err(BrokerError::NotFound(resource.to_string()));
+        }
+        let mut ev = self.event(actor.name(), AuditAction::AdminDelete, AuditVerdict::Pass);
+        ev.resource = Some(resource.to_string());
+        ev.reason = format!("deleted versions {deleted:?}");
+        self.audit(ev).await;
+        Ok(json!({ "resource": resource.to_string(), "deleted_versions": deleted }))
+    }
+
+    /// Admin: the live versions (never values), of one repository or of every repository the
+    /// actor may manage.
+    ///
+    /// # Errors
+    /// A scope violation, store failures.
+    pub async fn admin_list(
+        &self,
+        actor: &Actor,
+        repo: Option<&str>,
+    ) -> Result<Value, BrokerError> {
+        if let Some(repo) = repo
+            && !actor.may_use(repo)
+        {
+            return Err(self.refuse(actor, format!("list {repo}")).await);
+        }
+        let versions = self.inner.store.list_versions(repo).await?;
+        let visible: Vec<_> = versions
+            .into_iter()
+            .filter(|v| {
+                let repo = v.resource.split('/').next().unwrap_or_default();
+                actor.may_use(repo)
+            })
+            .collect();
+        Ok(json!({ "versions": visible }))
+    }
+
+    /// Admin: rotates the key-encryption key, re-wrapping every data key (global actors only).
+    ///
+    /// # Errors
+    /// A scoped actor; store and keyring failures.
+    pub async fn admin_rotate_kek(&self, actor: &Actor) -> Result<Value, BrokerError> {
+        if !actor.is_global() {
+            return Err(self.refuse(actor, "rotate the KEK".into()).await);
+        }
+        let _one_at_a_time = self.inner.rotation.lock().await;
+        let report = store::rotate_kek(self.inner.store.as_ref(), &self.inner.keyring).await?;
+        let mut ev = self.event(
+            actor.name(),
+            AuditAction::AdminKekRotate,
+            AuditVerdict::Pass,
+        );
+        ev.reason = format!(
+            "active KEK {}, {} versions re-wrapped, {} retired",
+            report.kek_id.as_str(),
+            report.rewrapped,
+            report.retired.len()
+        );
+        self.audit(ev).await;
+        Ok(json!({
+            "kek_id": report.kek_id.as_str(),
+            "rewrapped": report.rewrapped,
+            "retired": report.retired.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+        }))
+    }
+
+    /// Admin: audit entries after `after` (global actors see all; scoped actors the entries of
+    /// their repositories).
+    ///
+    /// # Errors
+    /// Store failures.
+    pub async fn admin_audit(
+        &self,
+        actor: &Actor,
+        after: Option<u64>,
+        limit: Option<u32>,
+    ) -> Result<Value, BrokerError> {
+        let limit = limit.unwrap_or(MAX_AUDIT_PAGE).clamp(1, MAX_AUDIT_PAGE);
+        let entries = self
+            .inner
+            .store
+            .audit_entries(after.unwrap_or(0), limit)
+            .await?;
+        let visible: Vec<_> = entries
+            .into_iter()
+            .filter(|e| {
+                actor.is_global()
+                    || e.event
+                        .resource
+                        .as_deref()
+                        .and_then(|r| r.split(['/', '@']).next())
+                        .is_some_and(|repo| actor.may_use(repo))
+            })
+            .collect();
+        Ok(json!({ "entries": visible }))
+    }
+}

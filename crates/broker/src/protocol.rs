@@ -1,0 +1,520 @@
+//! The KBS 0.4.0 wire messages: request bodies decoded strictly and within bounds, resource paths,
+//! and the fixed public error vocabulary that every non-200 answer carries.
+//!
+//! The shapes follow guest-components' `kbs_protocol` and the `kbs-types` crate 0.18 (what guests
+//! really send), as written down in the project's protocol notes.
+
+use serde::Deserialize;
+use serde_json::Value;
+
+/// The only protocol version the broker speaks.
+pub const PROTOCOL_VERSION: &str = "0.4.0";
+
+/// Largest `/attest` body (TDX evidence with an event log can exceed 2 MiB).
+pub const MAX_ATTEST_BODY: usize = 8 * 1024 * 1024;
+
+/// Largest body of every other request (auth, admin uploads are bounded separately).
+pub const MAX_SMALL_BODY: usize = 64 * 1024;
+
+/// A TEE named by the guest in `/auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TeeName {
+    /// AMD SEV-SNP.
+    Snp,
+    /// Intel TDX.
+    Tdx,
+    /// Intel SGX.
+    Sgx,
+}
+
+impl TeeName {
+    /// The name as the protocol spells it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Snp => "snp",
+            Self::Tdx => "tdx",
+            Self::Sgx => "sgx",
+        }
+    }
+
+    /// The TEE named by `s` (`snp`, `tdx`, `sgx`).
+    pub fn from_wire(s: &str) -> Option<Self> {
+        match s {
+            "snp" => Some(Self::Snp),
+            "tdx" => Some(Self::Tdx),
+            "sgx" => Some(Self::Sgx),
+            _ => None,
+        }
+    }
+}
+
+impl std::fmt::Display for TeeName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A failed request, in the words the broker may say in public.
+///
+/// Every variant maps to one HTTP status, one error type name and one fixed `detail` text; the
+/// full reason (which check, which field) goes to the audit log and the server log only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PublicError {
+    /// The request body is not a well-formed request of this endpoint.
+    InvalidRequest,
+    /// The guest asked for another protocol version.
+    ProtocolVersion,
+    /// The guest named a TEE the broker does not verify.
+    UnsupportedTee,
+    /// No session, an expired session, or a challenge already used.
+    UnknownSession,
+    /// The evidence did not verify or is not bound to the challenge.
+    AttestationFailed,
+    /// The bearer token is not the broker's, or has expired.
+    TokenInvalid,
+    /// Neither a session cookie nor a bearer token came with a resource request.
+    UnAuthenticated,
+    /// The resource's policy denied the request.
+    PolicyDeny,
+    /// No such resource (or version).
+    ResourceNotFound,
+    /// The body is larger than the endpoint accepts.
+    PayloadTooLarge,
+    /// An admin request without valid credentials.
+    AdminUnauthorized,
+    /// An admin credential that does not reach this repository or operation.
+    AdminForbidden,
+    /// The store is unreachable; the request may be retried.
+    Unavailable,
+    /// Anything else: nothing more is said.
+    Internal,
+}
+
+impl PublicError {
+    /// The HTTP status code.
+    pub fn status(self) -> u16 {
+        match self {
+            Self::InvalidRequest => 400,
+            Self::ProtocolVersion
+            | Self::UnsupportedTee
+            | Self::UnknownSession
+            | Self::AttestationFailed
+            | Self::TokenInvalid
+            | Self::UnAuthenticated
+            | Self::AdminUnauthorized => 401,
+            Self::PolicyDeny | Self::AdminForbidden => 403,
+            Self::ResourceNotFound => 404,
+            Self::PayloadTooLarge => 413,
+            Self::Unavailable => 503,
+            Self::Internal => 500,
+        }
+    }
+
+    /// The error name in the `type` URL.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "InvalidRequest",
+            Self::ProtocolVersion => "ProtocolVersion",
+            Self::UnsupportedTee => "UnsupportedTee",
+            Self::UnknownSession => "InvalidSession",
+            Self::AttestationFailed => "AttestationFailed",
+            Self::TokenInvalid => "TokenInvalid",
+            Self::UnAuthenticated => "UnAuthenticated",
+            Self::PolicyDeny => "PolicyDeny",
+            Self::ResourceNotFound => "ResourceNotFound",
+            Self::PayloadTooLarge => "PayloadTooLarge",
+            Self::AdminUnauthorized => "AdminUnauthorized",
+            Self::AdminForbidden => "AdminForbidden",
+            Self::Unavailable => "Unavailable",
+            Self::Internal => "InternalError",
+        }
+    }
+
+    /// The fixed public `detail` text.
+    pub fn detail(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "the request is malformed",
+            Self::ProtocolVersion => "unsupported protocol version: this broker speaks KBS 0.4.0",
+            Self::UnsupportedTee => "unsupported TEE: this broker verifies snp, tdx and sgx",
+            Self::UnknownSession => "no valid session: repeat the handshake",
+            Self::AttestationFailed => "attestation failed: the evidence was not accepted",
+            Self::TokenInvalid => "the token is invalid or expired",
+            Self::UnAuthenticated => "a session cookie or a bearer token is required",
+            Self::PolicyDeny => "the resource policy denied the request",
+            Self::ResourceNotFound => "no such resource",
+            Self::PayloadTooLarge => "the request body is too large",
+            Self::AdminUnauthorized => "admin credentials are missing or invalid",
+            Self::AdminForbidden => "the admin credential does not cover this request",
+            Self::Unavailable => "the broker is temporarily unavailable: retry",
+            Self::Internal => "internal error",
+        }
+    }
+
+    /// The JSON body of the answer.
+    pub fn body(self) -> String {
+        serde_json::json!({
+            "type": format!(
+                "https://github.com/confidential-containers/kbs/errors/{}",
+                self.name()
+            ),
+            "detail": self.detail(),
+        })
+        .to_string()
+    }
+}
+
+/// Why a request body was refused (for logs; the guest sees [`PublicError::InvalidRequest`]).
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RequestError {
+    /// The body is not JSON of the expected shape.
+    #[error("{endpoint} body: {reason}")]
+    Malformed {
+        /// The endpoint whose body it was.
+        endpoint: &'static str,
+        /// What serde said (never includes the body).
+        reason: String,
+    },
+    /// The body is larger than the endpoint allows.
+    #[error("{endpoint} body: {len} bytes, more than {max}")]
+    TooLarge {
+        /// The endpoint.
+        endpoint: &'static str,
+        /// Bytes received.
+        len: usize,
+        /// Bytes allowed.
+        max: usize,
+    },
+    /// A field holds a value the protocol does not allow.
+    #[error("{endpoint} body: field `{field}`: {reason}")]
+    Field {
+        /// The endpoint.
+        endpoint: &'static str,
+        /// The field.
+        field: &'static str,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// `version` is not 0.4.0.
+    #[error("auth body: version {0:?} is not {PROTOCOL_VERSION}")]
+    Version(String),
+    /// `tee` names a TEE the broker does not verify.
+    #[error("auth body: tee {0:?} is not snp, tdx or sgx")]
+    Tee(String),
+}
+
+impl RequestError {
+    /// What the guest is told.
+    pub fn public(&self) -> PublicError {
+        match self {
+            Self::Version(_) => PublicError::ProtocolVersion,
+            Self::Tee(_) => PublicError::UnsupportedTee,
+            Self::TooLarge { .. } => PublicError::PayloadTooLarge,
+            Self::Malformed { .. } | Self::Field { .. } => PublicError::InvalidRequest,
+        }
+    }
+}
+
+fn decode<'a, T: Deserialize<'a>>(
+    endpoint: &'static str,
+    body: &'a [u8],
+    max: usize,
+) -> Result<T, RequestError> {
+    if body.len() > max {
+        return Err(RequestError::TooLarge {
+            endpoint,
+            len: body.len(),
+            max,
+        });
+    }
+    serde_json::from_slice(body).map_err(|e| RequestError::Malformed {
+        endpoint,
+        // serde_json's message names the line/column and the expected shape, not the input.
+        reason: e.to_string(),
+    })
+}
+
+#[derive(Deserialize)]
+struct AuthWire {
+    version: String,
+    tee: String,
+    #[serde(rename = "extra-params", default)]
+    extra_params: Value,
+}
+
+/// `POST /kbs/v0/auth`: the guest's request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthRequest {
+    /// The TEE the guest says it is.
+    pub tee: TeeName,
+    /// Hash algorithms the guest offers for the binding (`supported-hash-algorithms`); empty
+    /// when it named none (the guest then uses SHA-384).
+    pub supported_hashes: Vec<String>,
+}
+
+impl AuthRequest {
+    /// Decodes an `/auth` body.
+    ///
+    /// # Errors
+    /// A body over [`MAX_SMALL_BODY`], not JSON of the right shape, another protocol version, or an
+    /// unknown TEE.
+    pub fn decode(body: &[u8]) -> Result<Self, RequestError> {
+        let wire: AuthWire = decode("auth", body, MAX_SMALL_BODY)?;
+        if wire.version != PROTOCOL_VERSION {
+            return Err(RequestError::Version(truncate(&wire.version)));
+        }
+        let tee =
+            TeeName::from_wire(&wire.tee).ok_or_else(|| RequestError::Tee(truncate(&wire.tee)))?;
+        let mut supported_hashes = Vec::new();
+        if let Some(list) = wire
+            .extra_params
+            .get("supported-hash-algorithms")
+            .and_then(Value::as_array)
+        {
+            for name in list.iter().filter_map(Value::as_str).take(16) {
+                supported_hashes.push(name.to_ascii_lowercase());
+            }
+        }
+        Ok(Self {
+            tee,
+            supported_hashes,
+        })
+    }
+}
+
+/// Keeps at most 32 characters of a guest-chosen string for a log line.
+fn truncate(s: &str) -> String {
+    s.chars().take(32).collect()
+}
+
+/// Init data sent with `/attest`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+pub struct InitData {
+    /// The format; only `toml` is accepted.
+    pub format: String,
+    /// The raw TOML text.
+    pub body: String,
+}
+
+/// `runtime-data` of `/attest`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct RuntimeData {
+    /// The nonce of the challenge, as issued (standard base64).
+    pub nonce: String,
+    /// The TEE's public key (a JWK), exactly as sent: the binding hashes its canonical form.
+    #[serde(rename = "tee-pubkey")]
+    pub tee_pubkey: Value,
+}
+
+/// `tee-evidence` of `/attest`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct CompositeEvidence {
+    /// The TEE's evidence JSON (SNP report JSON or TDX quote JSON).
+    pub primary_evidence: Value,
+    /// Device evidence; bound through the runtime data but not verified by Tessera.
+    #[serde(default)]
+    pub additional_evidence: Value,
+}
+
+/// `POST /kbs/v0/attest`: the guest's evidence and runtime data.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+pub struct AttestRequest {
+    /// Optional init data whose digest the evidence must carry.
+    #[serde(rename = "init-data", default)]
+    pub init_data: Option<InitData>,
+    /// The nonce and TEE key the evidence binds.
+    #[serde(rename = "runtime-data")]
+    pub runtime_data: RuntimeData,
+    /// The evidence.
+    #[serde(rename = "tee-evidence")]
+    pub tee_evidence: CompositeEvidence,
+}
+
+impl AttestRequest {
+    /// Decodes an `/attest` body.
+    ///
+    /// # Errors
+    /// A body over [`MAX_ATTEST_BODY`], or not JSON of the right shape, or a non-`toml` init data.
+    pub fn decode(body: &[u8]) -> Result<Self, RequestError> {
+        let req: Self = decode("attest", body, MAX_ATTEST_BODY)?;
+        if let Some(init) = &req.init_data
+            && init.format != "toml"
+        {
+            return Err(RequestError::Field {
+                endpoint: "attest",
+                field: "init-data.format",
+                reason: "only \"toml\" is accepted",
+            });
+        }
+        if !req.runtime_data.tee_pubkey.is_object() {
+            return Err(RequestError::Field {
+                endpoint: "attest",
+                field: "runtime-data.tee-pubkey",
+                reason: "not a JSON object",
+            });
+        }
+        Ok(req)
+    }
+
+    /// The `additional-evidence` string the binding covers (a string on the wire; anything else
+    /// is bound through its JSON text, as the guest serialises it).
+    pub fn additional_evidence(&self) -> String {
+        match &self.tee_evidence.additional_evidence {
+            Value::String(s) => s.clone(),
+            Value::Null => String::new(),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// A resource query's `version` member that is not a positive number.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+#[error("resource query: version must be a positive integer")]
+pub struct VersionError;
+
+/// The version a resource query pins (`version=N`), if any; other query members are ignored.
+///
+/// # Errors
+/// `version` present but not a positive integer.
+pub fn pinned_version(query: Option<&str>) -> Result<Option<u32>, VersionError> {
+    let Some(query) = query else { return Ok(None) };
+    for pair in query.split('&') {
+        if let Some(v) = pair.strip_prefix("version=") {
+            return match v.parse::<u32>() {
+                Ok(n) if n > 0 => Ok(Some(n)),
+                _ => Err(VersionError),
+            };
+        }
+    }
+    Ok(None)
+}
+
+/// Fuzz harness: every decoder of this module on arbitrary bytes must return, never panic.
+#[doc(hidden)]
+pub fn fuzz_requests(data: &[u8]) {
+    let _ = AuthRequest::decode(data);
+    if let Ok(req) = AttestRequest::decode(data) {
+        let _ = req.additional_evidence();
+    }
+    if let Ok(s) = std::str::from_utf8(data) {
+        let (path, query) = s.split_once('?').map_or((s, None), |(p, q)| (p, Some(q)));
+        let _ = crate::resource::ResourcePath::parse(path);
+        let _ = pinned_version(query);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn auth_request_as_guests_send_it() {
+        let body = br#"{"version":"0.4.0","tee":"snp","extra-params":{"supported-hash-algorithms":["sha256","sha384","sha512","sm3"]}}"#;
+        let req = AuthRequest::decode(body).unwrap();
+        assert_eq!(req.tee, TeeName::Snp);
+        assert_eq!(req.supported_hashes, ["sha256", "sha384", "sha512", "sm3"]);
+        // extra-params may be a string (older guests) or absent.
+        let req =
+            AuthRequest::decode(br#"{"version":"0.4.0","tee":"tdx","extra-params":""}"#).unwrap();
+        assert_eq!(req.tee, TeeName::Tdx);
+        assert!(req.supported_hashes.is_empty());
+    }
+
+    #[test]
+    fn auth_request_rejects_other_versions_and_tees() {
+        let e = AuthRequest::decode(br#"{"version":"0.1.1","tee":"snp","extra-params":""}"#)
+            .unwrap_err();
+        assert_eq!(e.public(), PublicError::ProtocolVersion);
+        assert_eq!(e.public().status(), 401);
+        let e = AuthRequest::decode(br#"{"version":"0.4.0","tee":"sample","extra-params":""}"#)
+            .unwrap_err();
+        assert_eq!(e.public(), PublicError::UnsupportedTee);
+        let e = AuthRequest::decode(b"not json").unwrap_err();
+        assert_eq!(e.public(), PublicError::InvalidRequest);
+        let big = vec![b' '; MAX_SMALL_BODY + 1];
+        assert_eq!(
+            AuthRequest::decode(&big).unwrap_err().public(),
+            PublicError::PayloadTooLarge
+        );
+    }
+
+    #[test]
+    fn attest_request_as_guests_send_it() {
+        let body = br#"{"init-data":{"format":"toml","body":"algorithm = \"sha384\"\nversion = \"0.1.0\"\n"},
+            "runtime-data":{"nonce":"AAAA","tee-pubkey":{"kty":"EC","crv":"P-256","alg":"ECDH-ES+A256KW","x":"x","y":"y"}},
+            "tee-evidence":{"primary_evidence":{"quote":"AA==","cc_eventlog":null},"additional_evidence":""}}"#;
+        let req = AttestRequest::decode(body).unwrap();
+        assert_eq!(req.runtime_data.nonce, "AAAA");
+        assert_eq!(req.init_data.as_ref().unwrap().format, "toml");
+        assert_eq!(req.additional_evidence(), "");
+    }
+
+    #[test]
+    fn attest_request_refusals() {
+        let json_init = br#"{"init-data":{"format":"json","body":"{}"},"runtime-data":{"nonce":"A","tee-pubkey":{}},"tee-evidence":{"primary_evidence":{}}}"#;
+        assert!(matches!(
+            AttestRequest::decode(json_init),
+            Err(RequestError::Field {
+                field: "init-data.format",
+                ..
+            })
+        ));
+        let key_not_object = br#"{"runtime-data":{"nonce":"A","tee-pubkey":"k"},"tee-evidence":{"primary_evidence":{}}}"#;
+        assert!(matches!(
+            AttestRequest::decode(key_not_object),
+            Err(RequestError::Field {
+                field: "runtime-data.tee-pubkey",
+                ..
+            })
+        ));
+        let no_runtime = br#"{"tee-evidence":{"primary_evidence":{}}}"#;
+        assert!(matches!(
+            AttestRequest::decode(no_runtime),
+            Err(RequestError::Malformed { .. })
+        ));
+    }
+
+    #[test]
+    fn pinned_versions() {
+        assert_eq!(pinned_version(Some("version=3")), Ok(Some(3)));
+        assert_eq!(pinned_version(Some("foo=1&version=2")), Ok(Some(2)));
+        assert_eq!(pinned_version(Some("version=0")), Err(VersionError));
+        assert_eq!(pinned_version(Some("version=x")), Err(VersionError));
+        assert_eq!(pinned_version(None), Ok(None));
+        assert_eq!(pinned_version(Some("other=1")), Ok(None));
+    }
+
+    #[test]
+    fn public_errors_carry_fixed_words() {
+        for e in [
+            PublicError::InvalidRequest,
+            PublicError::AttestationFailed,
+            PublicError::PolicyDeny,
+            PublicError::ResourceNotFound,
+            PublicError::Internal,
+        ] {
+            let body: Value = serde_json::from_str(&e.body()).unwrap();
+            assert_eq!(
+                body["type"],
+                format!(
+                    "https://github.com/confidential-containers/kbs/errors/{}",
+                    e.name()
+                )
+            );
+            assert_eq!(body["detail"], e.detail());
+        }
+        assert_eq!(PublicError::PolicyDeny.status(), 403);
+        assert_eq!(PublicError::ResourceNotFound.status(), 404);
+        assert_eq!(PublicError::AttestationFailed.status(), 401);
+    }
+
+    proptest! {
+        #[test]
+        fn decoders_never_panic(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+            fuzz_requests(&data);
+        }
+
+    }
+}

@@ -1,0 +1,377 @@
+//! Who may use the admin API: static bearer tokens (compared in constant time) and JWTs signed by a
+//! configured admin key, each optionally scoped to repositories. Deny by default: with no
+//! credential configured, every admin request is refused.
+
+use aws_lc_rs::digest::{SHA256, digest};
+use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use tessera_broker::engine::Actor;
+use tessera_pki::UnixTime;
+use zeroize::Zeroizing;
+
+/// Longest admin bearer credential read.
+const MAX_ADMIN_TOKEN: usize = 8 * 1024;
+
+/// Shortest static token accepted in configuration (bytes of text).
+pub const MIN_STATIC_TOKEN: usize = 32;
+
+/// Why an admin credential was refused (for the log; the client sees `AdminUnauthorized`).
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum AdminAuthError {
+    /// No `Authorization: Bearer` header.
+    #[error("admin: no bearer credential")]
+    Missing,
+    /// A static token that matches none configured, and not a JWT.
+    #[error("admin: the token matches no configured credential")]
+    Unknown,
+    /// A JWT that is malformed.
+    #[error("admin JWT: {0}")]
+    Malformed(&'static str),
+    /// A JWT whose signature no admin key verifies.
+    #[error("admin JWT: signature not made by a configured admin key")]
+    Signature,
+    /// A JWT outside its validity.
+    #[error("admin JWT: expired or not yet valid")]
+    Expired,
+    /// A configured key that is not an EC P-256 public key.
+    #[error("admin key: {0}")]
+    Key(String),
+    /// A configured static token that is too short.
+    #[error("admin token {name:?}: shorter than {MIN_STATIC_TOKEN} characters")]
+    WeakToken {
+        /// The token's name.
+        name: String,
+    },
+}
+
+struct StaticToken {
+    name: String,
+    digest: [u8; 32],
+    repos: Option<Vec<String>>,
+}
+
+/// The configured admin credentials.
+#[derive(Default)]
+pub struct AdminAuth {
+    tokens: Vec<StaticToken>,
+    /// Uncompressed P-256 points of the admin JWT keys.
+    jwt_keys: Vec<Vec<u8>>,
+}
+
+impl std::fmt::Debug for AdminAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminAuth")
+            .field("static_tokens", &self.tokens.len())
+            .field("jwt_keys", &self.jwt_keys.len())
+            .finish()
+    }
+}
+
+fn sha256(bytes: &[u8]) -> [u8; 32] {
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest(&SHA256, bytes).as_ref());
+    out
+}
+
+/// Equality of two digests in time independent of where they differ.
+fn digests_equal(a: &[u8; 32], b: &[u8; 32]) -> bool {
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    std::hint::black_box(diff) == 0
+}
+
+#[derive(Deserialize)]
+struct JwtHeader {
+    alg: String,
+    #[serde(default)]
+    crit: Option<serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+struct AdminClaims {
+    #[serde(default)]
+    sub: Option<String>,
+    exp: i64,
+    #[serde(default)]
+    nbf: Option<i64>,
+    #[serde(default)]
+    repos: Option<Vec<String>>,
+}
+
+impl AdminAuth {
+    /// Adds a static token (its text, trimmed of surrounding whitespace), scoped to `repos`
+    /// (`None`: every repository and the global operations).
+    ///
+    /// # Errors
+    /// A token shorter than [`MIN_STATIC_TOKEN`].
+    pub fn add_static(
+        &mut self,
+        name: &str,
+        token: &str,
+        repos: Option<Vec<String>>,
+    ) -> Result<(), AdminAuthError> {
+        let token = token.trim();
+        if token.len() < MIN_STATIC_TOKEN {
+            return Err(AdminAuthError::WeakToken { name: name.into() });
+        }
+        self.tokens.push(StaticToken {
+            name: name.to_owned(),
+            digest: sha256(token.as_bytes()),
+            repos,
+        });
+        Ok(())
+    }
+
+    /// Adds an ES256 admin JWT key (SubjectPublicKeyInfo PEM of a P-256 key).
+    ///
+    /// # Errors
+    /// Not a P-256 public key.
+    pub fn add_jwt_key_pem(&mut self, pem: &str) -> Result<(), AdminAuthError> {
+        let key = tessera_policy::ear::VerifyingKey::from_spki_pem(pem)
+            .map_err(|e| AdminAuthError::Key(e.to_string()))?;
+        if key.alg() != tessera_policy::ear::Alg::Es256 {
+            return Err(AdminAuthError::Key(
+                "only ES256 (P-256) admin keys are supported".into(),
+            ));
+        }
+        let jwk = key.to_jwk();
+        let coord = |name: &str| {
+            jwk.get(name)
+                .and_then(serde_json::Value::as_str)
+                .and_then(|s| URL_SAFE_NO_PAD.decode(s).ok())
+                .ok_or_else(|| AdminAuthError::Key(format!("JWK without {name}")))
+        };
+        let mut point = vec![4u8];
+        point.extend(coord("x")?);
+        point.extend(coord("y")?);
+        self.jwt_keys.push(point);
+        Ok(())
+    }
+
+    /// Whether any credential is configured (with none, every request is refused).
+    pub fn is_configured(&self) -> bool {
+        !self.tokens.is_empty() || !self.jwt_keys.is_empty()
+    }
+
+    /// The actor an `Authorization` header value authenticates, at time `now`.
+    ///
+    /// # Errors
+    /// No bearer credential, or one that no configured credential accepts.
+    pub fn authenticate(
+        &self,
+        authorization: Option<&str>,
+        now: UnixTime,
+    ) -> Result<Actor, AdminAuthError> {
+        let token = authorization
+            .and_then(|h| h.strip_prefix("Bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.len() <= MAX_ADMIN_TOKEN)
+            .ok_or(AdminAuthError::Missing)?;
+        let token = Zeroizing::new(token.to_owned());
+        if token.split('.').count() == 3 && !self.jwt_keys.is_empty() {
+            return self.authenticate_jwt(&token, now);
+        }
+        let presented = sha256(token.as_bytes());
+        // Compare against every configured token, without stopping at the first match.
+        let mut found: Option<&StaticToken> = None;
+        for candidate in &self.tokens {
+            if digests_equal(&candidate.digest, &presented) && found.is_none() {
+                found = Some(candidate);
+            }
+        }
+        let found = found.ok_or(AdminAuthError::Unknown)?;
+        Ok(Actor::new(
+            format!("token:{}", found.name),
+            found.repos.clone(),
+        ))
+    }
+
+    fn authenticate_jwt(&self, token: &str, now: UnixTime) -> Result<Actor, AdminAuthError> {
+        let mut parts = token.split('.');
+        let (Some(h), Some(p), Some(s)) = (parts.next(), parts.next(), parts.next()) else {
+            return Err(AdminAuthError::Malformed("not three parts"));
+        };
+        let header: JwtHeader = URL_SAFE_NO_PAD
+            .decode(h)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or(AdminAuthError::Malformed("header"))?;
+        if header.alg != "ES256" {
+            return Err(AdminAuthError::Malformed("alg is not ES256"));
+        }
+        if header.crit.is_some() {
+            return Err(AdminAuthError::Malformed("crit is not understood"));
+        }
+        let signature = URL_SAFE_NO_PAD
+            .decode(s)
+            .map_err(|_| AdminAuthError::Malformed("signature encoding"))?;
+        let signed = token
+            .get(..h.len() + 1 + p.len())
+            .ok_or(AdminAuthError::Malformed("signed part"))?;
+        let verified = self.jwt_keys.iter().any(|point| {
+            UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, point)
+                .verify(signed.as_bytes(), &signature)
+                .is_ok()
+        });
+        if !verified {
+            return Err(AdminAuthError::Signature);
+        }
+        let claims: AdminClaims = URL_SAFE_NO_PAD
+            .decode(p)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or(AdminAuthError::Malformed("claims"))?;
+        let now = now.as_secs();
+        if now >= claims.exp || claims.nbf.is_some_and(|nbf| now < nbf) {
+            return Err(AdminAuthError::Expired);
+        }
+        let name = claims.sub.unwrap_or_else(|| "jwt".into());
+        Ok(Actor::new(format!("jwt:{name}"), claims.repos))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+
+    const TOKEN: &str = "0123456789abcdef0123456789abcdef-admin";
+
+    fn at(secs: i64) -> UnixTime {
+        UnixTime::from_secs(secs)
+    }
+
+    #[test]
+    fn deny_by_default() {
+        let auth = AdminAuth::default();
+        assert!(!auth.is_configured());
+        assert_eq!(
+            auth.authenticate(Some(&format!("Bearer {TOKEN}")), at(0))
+                .unwrap_err(),
+            AdminAuthError::Unknown
+        );
+        assert_eq!(
+            auth.authenticate(None, at(0)).unwrap_err(),
+            AdminAuthError::Missing
+        );
+    }
+
+    #[test]
+    fn static_tokens_and_scopes() {
+        let mut auth = AdminAuth::default();
+        auth.add_static("root", TOKEN, None).unwrap();
+        auth.add_static(
+            "tenant",
+            "tenant-a-token-0123456789abcdef-0123",
+            Some(vec!["a".into()]),
+        )
+        .unwrap();
+        let root = auth
+            .authenticate(Some(&format!("Bearer {TOKEN}")), at(0))
+            .unwrap();
+        assert_eq!(root.name(), "token:root");
+        assert!(root.may_use("anything"));
+        let tenant = auth
+            .authenticate(Some("Bearer tenant-a-token-0123456789abcdef-0123"), at(0))
+            .unwrap();
+        assert!(tenant.may_use("a"));
+        assert!(!tenant.may_use("b"));
+        assert!(!tenant.is_global());
+        assert_eq!(
+            auth.authenticate(Some(&format!("Bearer {TOKEN}x")), at(0))
+                .unwrap_err(),
+            AdminAuthError::Unknown
+        );
+        assert_eq!(
+            auth.authenticate(Some(&format!("Basic {TOKEN}")), at(0))
+                .unwrap_err(),
+            AdminAuthError::Missing
+        );
+        assert!(matches!(
+            auth.add_static("weak", "short", None),
+            Err(AdminAuthError::WeakToken { .. })
+        ));
+    }
+
+    fn signed_jwt(pair: &EcdsaKeyPair, header: &str, claims: &str) -> String {
+        let mut t = URL_SAFE_NO_PAD.encode(header);
+        t.push('.');
+        t.push_str(&URL_SAFE_NO_PAD.encode(claims));
+        let sig = pair.sign(&SystemRandom::new(), t.as_bytes()).unwrap();
+        t.push('.');
+        t.push_str(&URL_SAFE_NO_PAD.encode(sig.as_ref()));
+        t
+    }
+
+    fn key_pair() -> (EcdsaKeyPair, String) {
+        let pkcs8 =
+            EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &SystemRandom::new())
+                .unwrap();
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+        let vk = tessera_policy::ear::VerifyingKey::from_jwk(&serde_json::json!({
+            "kty": "EC", "crv": "P-256",
+            "x": URL_SAFE_NO_PAD.encode(&pair.public_key().as_ref()[1..33]),
+            "y": URL_SAFE_NO_PAD.encode(&pair.public_key().as_ref()[33..65]),
+        }))
+        .unwrap();
+        (pair, vk.to_spki_pem())
+    }
+
+    #[test]
+    fn jwt_admin_tokens() {
+        let (pair, pem) = key_pair();
+        let (other, _) = key_pair();
+        let mut auth = AdminAuth::default();
+        auth.add_jwt_key_pem(&pem).unwrap();
+        let good = signed_jwt(
+            &pair,
+            r#"{"alg":"ES256"}"#,
+            r#"{"sub":"ci","exp":2000,"repos":["a"]}"#,
+        );
+        let actor = auth
+            .authenticate(Some(&format!("Bearer {good}")), at(1000))
+            .unwrap();
+        assert_eq!(actor.name(), "jwt:ci");
+        assert!(actor.may_use("a") && !actor.may_use("b"));
+        assert_eq!(
+            auth.authenticate(Some(&format!("Bearer {good}")), at(2000))
+                .unwrap_err(),
+            AdminAuthError::Expired
+        );
+        let foreign = signed_jwt(&other, r#"{"alg":"ES256"}"#, r#"{"exp":2000}"#);
+        assert_eq!(
+            auth.authenticate(Some(&format!("Bearer {foreign}")), at(1000))
+                .unwrap_err(),
+            AdminAuthError::Signature
+        );
+        let none_alg = signed_jwt(&pair, r#"{"alg":"none"}"#, r#"{"exp":2000}"#);
+        assert!(matches!(
+            auth.authenticate(Some(&format!("Bearer {none_alg}")), at(1000)),
+            Err(AdminAuthError::Malformed(_))
+        ));
+        let crit = signed_jwt(&pair, r#"{"alg":"ES256","crit":["x"]}"#, r#"{"exp":2000}"#);
+        assert!(matches!(
+            auth.authenticate(Some(&format!("Bearer {crit}")), at(1000)),
+            Err(AdminAuthError::Malformed(_))
+        ));
+        let early = signed_jwt(&pair, r#"{"alg":"ES256"}"#, r#"{"exp":3000,"nbf":1500}"#);
+        assert_eq!(
+            auth.authenticate(Some(&format!("Bearer {early}")), at(1000))
+                .unwrap_err(),
+            AdminAuthError::Expired
+        );
+        // A tampered payload fails the signature.
+        let mut parts: Vec<&str> = good.split('.').collect();
+        let forged = URL_SAFE_NO_PAD.encode(r#"{"sub":"ci","exp":2000}"#);
+        parts[1] = &forged;
+        assert_eq!(
+            auth.authenticate(Some(&format!("Bearer {}", parts.join("."))), at(1000))
+                .unwrap_err(),
+            AdminAuthError::Signature
+        );
+    }
+}

@@ -1,0 +1,322 @@
+//! The broker's configuration: the TOML file of production deployments, with the defaults that
+//! `tessera serve` uses when it is given none.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The default listening address: loopback, so a first start exposes nothing.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+
+/// Largest configuration file read.
+const MAX_CONFIG: u64 = 1024 * 1024;
+
+/// TLS files.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct TlsFiles {
+    /// The certificate chain (PEM), leaf first.
+    pub cert: PathBuf,
+    /// The private key (PEM: PKCS#8, SEC1 or PKCS#1).
+    pub key: PathBuf,
+}
+
+/// A static admin token.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StaticTokenConfig {
+    /// A name for the audit log (`token:<name>`).
+    pub name: String,
+    /// The file holding the token (read once at start).
+    pub file: PathBuf,
+    /// Repositories the token may manage; absent: all, and the global operations.
+    #[serde(default)]
+    pub repos: Option<Vec<String>>,
+}
+
+/// Admin credentials.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct AdminConfig {
+    /// Static tokens.
+    #[serde(default)]
+    pub tokens: Vec<StaticTokenConfig>,
+    /// ES256 public keys (PEM) whose JWTs are admin credentials (`repos` claim scopes them).
+    #[serde(default)]
+    pub jwt_keys: Vec<PathBuf>,
+}
+
+/// Where evidence is verified against.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct VerifierConfig {
+    /// DANGEROUS: roots trusted besides the vendors' (simulator roots, for development).
+    #[serde(default)]
+    pub dangerous_test_roots: Vec<PathBuf>,
+    /// Directories of endorsements (VCEKs, CRLs, TDX collateral) read at start.
+    #[serde(default)]
+    pub endorsements: Vec<PathBuf>,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ServerConfig {
+    /// The listening address.
+    #[serde(default = "default_listen")]
+    pub listen: SocketAddr,
+    /// The data directory (SQLite store, KEK, token key, admin token).
+    pub data_dir: PathBuf,
+    /// Serve plain HTTP on a non-loopback address (behind a TLS-terminating proxy only).
+    #[serde(default)]
+    pub insecure_http: bool,
+    /// TLS; without it the broker serves plain HTTP (loopback only unless `insecure_http`).
+    #[serde(default)]
+    pub tls: Option<TlsFiles>,
+    /// The store: `sqlite` (the default: a file in the data directory).
+    #[serde(default)]
+    pub store: Option<String>,
+    /// The key-encryption key file (default `DATA_DIR/kek`, created 0600 on first start).
+    #[serde(default)]
+    pub kek_file: Option<PathBuf>,
+    /// The attestation-token signing key (default `DATA_DIR/token.key`, created on first start).
+    #[serde(default)]
+    pub token_key_file: Option<PathBuf>,
+    /// Lifetime of attestation tokens and sessions, seconds.
+    #[serde(default = "default_token_ttl")]
+    pub token_ttl_secs: u64,
+    /// Time allowed to handle one request, seconds.
+    #[serde(default = "default_request_timeout")]
+    pub request_timeout_secs: u64,
+    /// Admin credentials; with none configured, `DATA_DIR/admin.token` is created and used.
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// Verification inputs.
+    #[serde(default)]
+    pub verifier: VerifierConfig,
+}
+
+fn default_listen() -> SocketAddr {
+    // A constant that parses; a failure here would be a typo caught by the tests.
+    DEFAULT_LISTEN
+        .parse()
+        .unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 8080)))
+}
+
+fn default_token_ttl() -> u64 {
+    300
+}
+
+fn default_request_timeout() -> u64 {
+    30
+}
+
+/// Errors reading the configuration.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is larger than any configuration.
+    #[error("{0}: larger than 1 MiB")]
+    TooLarge(PathBuf),
+    /// The TOML is invalid or has unknown keys.
+    #[error("{path}: {message}")]
+    Syntax {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("{field}: {reason}")]
+    Invalid {
+        /// The key.
+        field: &'static str,
+        /// Why.
+        reason: &'static str,
+    },
+}
+
+impl ServerConfig {
+    /// The defaults for a data directory (what `tessera serve` runs with no configuration).
+    pub fn with_data_dir(data_dir: PathBuf) -> Self {
+        Self {
+            listen: default_listen(),
+            data_dir,
+            insecure_http: false,
+            tls: None,
+            store: None,
+            kek_file: None,
+            token_key_file: None,
+            token_ttl_secs: default_token_ttl(),
+            request_timeout_secs: default_request_timeout(),
+            admin: AdminConfig::default(),
+            verifier: VerifierConfig::default(),
+        }
+    }
+
+    /// Reads a TOML configuration file; relative paths in it are relative to its directory.
+    ///
+    /// # Errors
+    /// [`ConfigError`]: unreadable, invalid TOML, unknown keys, values out of range.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let read = |source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        };
+        if std::fs::metadata(path).map_err(read)?.len() > MAX_CONFIG {
+            return Err(ConfigError::TooLarge(path.to_owned()));
+        }
+        let text = std::fs::read_to_string(path).map_err(read)?;
+        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        Self::from_toml(&text, base).map_err(|e| match e {
+            ConfigError::Syntax { message, .. } => ConfigError::Syntax {
+                path: path.to_owned(),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// Parses TOML text; relative paths are taken relative to `base`.
+    ///
+    /// # Errors
+    /// [`ConfigError`].
+    pub fn from_toml(text: &str, base: &Path) -> Result<Self, ConfigError> {
+        let mut config: Self = toml::from_str(text).map_err(|e| ConfigError::Syntax {
+            path: PathBuf::new(),
+            message: e.to_string(),
+        })?;
+        config.rebase(base);
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn rebase(&mut self, base: &Path) {
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut self.data_dir);
+        if let Some(tls) = &mut self.tls {
+            fix(&mut tls.cert);
+            fix(&mut tls.key);
+        }
+        for p in [&mut self.kek_file, &mut self.token_key_file]
+            .into_iter()
+            .flatten()
+        {
+            fix(p);
+        }
+        for t in &mut self.admin.tokens {
+            fix(&mut t.file);
+        }
+        self.admin.jwt_keys.iter_mut().for_each(fix);
+        self.verifier.dangerous_test_roots.iter_mut().for_each(fix);
+        self.verifier.endorsements.iter_mut().for_each(fix);
+    }
+
+    /// Checks value ranges.
+    ///
+    /// # Errors
+    /// [`ConfigError::Invalid`].
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if !(10..=86_400).contains(&self.token_ttl_secs) {
+            return Err(ConfigError::Invalid {
+                field: "token_ttl_secs",
+                reason: "must be between 10 and 86400",
+            });
+        }
+        if !(1..=600).contains(&self.request_timeout_secs) {
+            return Err(ConfigError::Invalid {
+                field: "request_timeout_secs",
+                reason: "must be between 1 and 600",
+            });
+        }
+        match self.store.as_deref() {
+            None | Some("sqlite") => {}
+            Some(_) => {
+                return Err(ConfigError::Invalid {
+                    field: "store",
+                    reason: "must be \"sqlite\"",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    /// The key-encryption key file.
+    pub fn kek_path(&self) -> PathBuf {
+        self.kek_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("kek"))
+    }
+
+    /// The token signing key file.
+    pub fn token_key_path(&self) -> PathBuf {
+        self.token_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("token.key"))
+    }
+
+    /// The admin token created on first start when no credential is configured.
+    pub fn default_admin_token_path(&self) -> PathBuf {
+        self.data_dir.join("admin.token")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_and_relative_paths() {
+        let c = ServerConfig::from_toml(
+            "data_dir = \"data\"\n[tls]\ncert = \"c.pem\"\nkey = \"/abs/k.pem\"\n",
+            Path::new("/etc/tessera"),
+        )
+        .unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(c.data_dir, Path::new("/etc/tessera/data"));
+        let tls = c.tls.unwrap();
+        assert_eq!(tls.cert, Path::new("/etc/tessera/c.pem"));
+        assert_eq!(tls.key, Path::new("/abs/k.pem"));
+        assert_eq!(c.token_ttl_secs, 300);
+    }
+
+    #[test]
+    fn refusals() {
+        let base = Path::new("/");
+        assert!(matches!(
+            ServerConfig::from_toml("data_dir = \"d\"\nlisten_addr = \"x\"\n", base),
+            Err(ConfigError::Syntax { .. })
+        ));
+        assert!(matches!(
+            ServerConfig::from_toml("listen = \"127.0.0.1:1\"\n", base),
+            Err(ConfigError::Syntax { .. })
+        ));
+        assert!(matches!(
+            ServerConfig::from_toml("data_dir = \"d\"\ntoken_ttl_secs = 1\n", base),
+            Err(ConfigError::Invalid {
+                field: "token_ttl_secs",
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn key_paths() {
+        let c = ServerConfig::with_data_dir(PathBuf::from("/d"));
+        assert_eq!(c.kek_path(), Path::new("/d/kek"));
+        assert_eq!(c.token_key_path(), Path::new("/d/token.key"));
+    }
+}

@@ -1,0 +1,186 @@
+//! The Tessera key broker over HTTP: the KBS 0.4.0 endpoints that Confidential Containers guests
+//! speak, the admin API, `/healthz`, `/readyz` and `/metrics`, served with axum on tokio, over
+//! rustls or (on loopback only, unless told otherwise) plain HTTP.
+//!
+//! Everything that decides anything lives in [`tessera_broker`]; this crate turns requests into
+//! calls on its [`Broker`](tessera_broker::engine::Broker) and its answers and errors into HTTP.
+#![forbid(unsafe_code)]
+
+pub mod admin_auth;
+pub mod config;
+pub mod error;
+pub mod metrics;
+mod routes;
+pub mod startup;
+mod tls;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto;
+use hyper_util::service::TowerToHyperService;
+use tessera_broker::engine::Broker;
+use tokio::net::TcpListener;
+
+pub use admin_auth::AdminAuth;
+pub use config::ServerConfig;
+pub use metrics::Metrics;
+pub use startup::{StartError, StartInfo, start};
+
+/// How long a client may take to send its request headers.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Errors starting the server.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ServerError {
+    /// Plain HTTP was asked for on an address other than loopback.
+    #[error(
+        "refusing plain HTTP on {0}: give TLS certificate and key, or --insecure-http to allow it"
+    )]
+    PlainHttpNotLoopback(SocketAddr),
+    /// The listening socket could not be opened.
+    #[error("listening on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The TLS certificate or key could not be loaded.
+    #[error("TLS: {0}")]
+    Tls(String),
+    /// Accepting connections failed.
+    #[error("serving: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// The state every handler shares.
+#[derive(Clone)]
+pub struct AppState {
+    /// The broker.
+    pub broker: Broker,
+    /// Admin credentials.
+    pub admin: Arc<AdminAuth>,
+    /// Metrics.
+    pub metrics: Arc<Metrics>,
+    /// Whether the session cookie carries `Secure` (TLS).
+    pub secure_cookies: bool,
+    /// Time allowed for one request's handling.
+    pub request_timeout: Duration,
+}
+
+/// The router of every endpoint, for tests and embedding.
+pub fn router(state: AppState) -> axum::Router {
+    routes::router(state)
+}
+
+/// A server bound to its socket, ready to run.
+pub struct Server {
+    listener: TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    app: axum::Router,
+}
+
+impl Server {
+    /// Binds the listening socket and loads TLS.
+    ///
+    /// # Errors
+    /// [`ServerError`]: plain HTTP off loopback without `insecure_http`, a socket that cannot be
+    /// bound, unreadable TLS files.
+    pub async fn bind(config: &ServerConfig, state: AppState) -> Result<Self, ServerError> {
+        let tls = match &config.tls {
+            Some(tls) => Some(tls::acceptor(&tls.cert, &tls.key)?),
+            None => {
+                if !config.listen.ip().is_loopback() && !config.insecure_http {
+                    return Err(ServerError::PlainHttpNotLoopback(config.listen));
+                }
+                None
+            }
+        };
+        let listener =
+            TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: config.listen,
+                    source,
+                })?;
+        Ok(Self {
+            listener,
+            tls,
+            app: router(state),
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    ///
+    /// # Errors
+    /// The OS could not say.
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Whether connections are served over TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Serves until `shutdown` completes; connections in flight are not awaited.
+    ///
+    /// # Errors
+    /// Accepting from the socket failed persistently.
+    pub async fn run(
+        self,
+        shutdown: impl std::future::Future<Output = ()> + Send,
+    ) -> Result<(), ServerError> {
+        let Self { listener, tls, app } = self;
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, _peer) = tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                accepted = listener.accept() => match accepted {
+                    Ok(pair) => pair,
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+            };
+            let _ = stream.set_nodelay(true);
+            let service = TowerToHyperService::new(app.clone());
+            let tls = tls.clone();
+            tokio::spawn(async move {
+                let mut builder = auto::Builder::new(TokioExecutor::new());
+                builder
+                    .http1()
+                    .timer(TokioTimer::new())
+                    .header_read_timeout(HEADER_READ_TIMEOUT);
+                let served = match tls {
+                    Some(acceptor) => {
+                        let Ok(Ok(stream)) =
+                            tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream))
+                                .await
+                        else {
+                            return;
+                        };
+                        builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await
+                    }
+                    None => {
+                        builder
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await
+                    }
+                };
+                if let Err(e) = served {
+                    tracing::debug!(error = %e, "connection ended with an error");
+                }
+            });
+        }
+    }
+}

@@ -1,0 +1,151 @@
+//! Prometheus metrics of the broker: requests by endpoint and status, verdicts by TEE, and the
+//! latency histograms of verification and release, rendered in the text exposition format.
+//!
+//! Hand-rolled on atomics: the label sets are small and fixed (endpoints are route templates,
+//! never raw paths), so no label a client chooses can grow the registry without bound.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Bucket upper bounds of the latency histograms, in seconds.
+const BUCKETS: [f64; 12] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+/// A latency histogram with fixed buckets.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; BUCKETS.len()],
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one observation.
+    pub fn observe(&self, took: Duration) {
+        let secs = took.as_secs_f64();
+        for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
+            if secs <= *bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
+        self.sum_micros.fetch_add(micros, Ordering::Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {}",
+                bucket.load(Ordering::Relaxed)
+            );
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+        let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(out, "{name}_sum{braces} {sum}");
+        let _ = writeln!(out, "{name}_count{braces} {count}");
+    }
+}
+
+/// The broker's metrics registry (one per server).
+#[derive(Debug, Default)]
+pub struct Metrics {
+    /// (endpoint template, status) -> count.
+    requests: Mutex<BTreeMap<(&'static str, u16), u64>>,
+    /// (tee, verdict) -> count.
+    verdicts: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Time spent verifying and appraising evidence on `/attest`.
+    pub verification: Histogram,
+    /// Time spent serving a resource (policy check, unsealing, JWE).
+    pub release: Histogram,
+}
+
+impl Metrics {
+    /// Counts one answered request.
+    pub fn request(&self, endpoint: &'static str, status: u16) {
+        if let Ok(mut map) = self.requests.lock() {
+            *map.entry((endpoint, status)).or_default() += 1;
+        }
+    }
+
+    /// Counts one attestation verdict.
+    pub fn verdict(&self, tee: &'static str, verdict: &'static str) {
+        if let Ok(mut map) = self.verdicts.lock() {
+            *map.entry((tee, verdict)).or_default() += 1;
+        }
+    }
+
+    /// The Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        out.push_str("# HELP tessera_requests_total Requests answered, by endpoint and status.\n");
+        out.push_str("# TYPE tessera_requests_total counter\n");
+        if let Ok(map) = self.requests.lock() {
+            for ((endpoint, status), n) in map.iter() {
+                let _ = writeln!(
+                    out,
+                    "tessera_requests_total{{endpoint=\"{endpoint}\",status=\"{status}\"}} {n}"
+                );
+            }
+        }
+        out.push_str("# HELP tessera_attestations_total Attestation verdicts, by TEE.\n");
+        out.push_str("# TYPE tessera_attestations_total counter\n");
+        if let Ok(map) = self.verdicts.lock() {
+            for ((tee, verdict), n) in map.iter() {
+                let _ = writeln!(
+                    out,
+                    "tessera_attestations_total{{tee=\"{tee}\",verdict=\"{verdict}\"}} {n}"
+                );
+            }
+        }
+        out.push_str(
+            "# HELP tessera_verification_seconds Evidence verification and appraisal time.\n",
+        );
+        out.push_str("# TYPE tessera_verification_seconds histogram\n");
+        self.verification
+            .render(&mut out, "tessera_verification_seconds", "");
+        out.push_str("# HELP tessera_release_seconds Resource release time.\n");
+        out.push_str("# TYPE tessera_release_seconds histogram\n");
+        self.release.render(&mut out, "tessera_release_seconds", "");
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_counters_and_histograms() {
+        let m = Metrics::default();
+        m.request("/kbs/v0/auth", 200);
+        m.request("/kbs/v0/auth", 200);
+        m.request("/kbs/v0/attest", 401);
+        m.verdict("snp", "pass");
+        m.verification.observe(Duration::from_millis(3));
+        let text = m.render();
+        assert!(
+            text.contains("tessera_requests_total{endpoint=\"/kbs/v0/auth\",status=\"200\"} 2")
+        );
+        assert!(
+            text.contains("tessera_requests_total{endpoint=\"/kbs/v0/attest\",status=\"401\"} 1")
+        );
+        assert!(text.contains("tessera_attestations_total{tee=\"snp\",verdict=\"pass\"} 1"));
+        assert!(text.contains("tessera_verification_seconds_bucket{le=\"0.0025\"} 0"));
+        assert!(text.contains("tessera_verification_seconds_bucket{le=\"0.005\"} 1"));
+        assert!(text.contains("tessera_verification_seconds_count 1"));
+        assert!(text.contains("tessera_release_seconds_count 0"));
+    }
+}

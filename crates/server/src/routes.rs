@@ -1,0 +1,365 @@
+//! The endpoints: each reads its body within a bound, calls the broker under a deadline, and turns
+//! the answer into JSON or a public error, counting it in the metrics.
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Query, RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Deserialize;
+use tessera_broker::engine::{Actor, BrokerError, Credential};
+use tessera_broker::protocol::{MAX_ATTEST_BODY, MAX_SMALL_BODY, PublicError};
+use tessera_pki::UnixTime;
+
+use crate::AppState;
+use crate::error::ApiError;
+
+/// Largest admin upload body (a secret of at most 1 MiB in base64, and its policy).
+const MAX_ADMIN_BODY: usize = 4 * 1024 * 1024;
+
+/// The session cookie's name.
+const SESSION_COOKIE: &str = "kbs-session-id";
+
+pub(crate) fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/kbs/v0/auth", post(auth))
+        .route("/kbs/v0/attest", post(attest))
+        .route(
+            "/kbs/v0/resource/{repo}/{kind}/{tag}",
+            get(resource).post(admin_put).delete(admin_delete),
+        )
+        .route("/kbs/v0/admin/resources", get(admin_list))
+        .route("/kbs/v0/admin/kek/rotate", post(admin_rotate_kek))
+        .route("/kbs/v0/admin/audit", get(admin_audit))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .with_state(state)
+}
+
+async fn read_body(body: Body, max: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, max)
+        .await
+        .map_err(|_| ApiError::public(PublicError::PayloadTooLarge))
+}
+
+/// Runs a broker call under the request deadline.
+async fn deadline<T>(
+    state: &AppState,
+    call: impl std::future::Future<Output = Result<T, BrokerError>>,
+) -> Result<T, BrokerError> {
+    match tokio::time::timeout(state.request_timeout, call).await {
+        Ok(result) => result,
+        Err(_) => Err(BrokerError::Timeout),
+    }
+}
+
+/// Counts and logs the answer of `endpoint`.
+fn finish(
+    state: &AppState,
+    endpoint: &'static str,
+    started: Instant,
+    result: Result<Response, ApiError>,
+) -> Response {
+    let response = match result {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    };
+    let status = response.status().as_u16();
+    state.metrics.request(endpoint, status);
+    tracing::debug!(
+        endpoint,
+        status,
+        micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
+        "answered"
+    );
+    response
+}
+
+fn broker_error(endpoint: &'static str, e: &BrokerError) -> ApiError {
+    ApiError::logged(e.public(), endpoint, e)
+}
+
+fn json(value: &serde_json::Value) -> Response {
+    let mut r = (StatusCode::OK, value.to_string()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// The value of the session cookie, if the request carries one.
+fn session_cookie(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim().to_owned())
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
+async fn auth(State(state): State<AppState>, body: Body) -> Response {
+    const EP: &str = "/kbs/v0/auth";
+    let started = Instant::now();
+    let result = async {
+        let body = read_body(body, MAX_SMALL_BODY).await?;
+        let challenge = deadline(&state, state.broker.auth(&body))
+            .await
+            .map_err(|e| broker_error(EP, &e))?;
+        let mut response = json(&challenge.response);
+        let cookie = format!(
+            "{SESSION_COOKIE}={}; Path=/kbs/v0; Max-Age={}; HttpOnly; SameSite=Strict{}",
+            challenge.session_id,
+            challenge.max_age_secs,
+            if state.secure_cookies { "; Secure" } else { "" }
+        );
+        let value =
+            HeaderValue::from_str(&cookie).map_err(|_| ApiError::public(PublicError::Internal))?;
+        response.headers_mut().insert(header::SET_COOKIE, value);
+        Ok(response)
+    }
+    .await;
+    finish(&state, EP, started, result)
+}
+
+async fn attest(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
+    const EP: &str = "/kbs/v0/attest";
+    let started = Instant::now();
+    let result = async {
+        let body = read_body(body, MAX_ATTEST_BODY).await?;
+        let session = session_cookie(&headers);
+        let outcome = deadline(&state, state.broker.attest(session.as_deref(), &body)).await;
+        state.metrics.verification.observe(started.elapsed());
+        match outcome {
+            Ok(attested) => {
+                state.metrics.verdict(attested.tee.as_str(), "pass");
+                Ok(json(&serde_json::json!({ "token": attested.token })))
+            }
+            Err(e) => {
+                if let Some(tee) = e.tee() {
+                    state.metrics.verdict(tee.as_str(), "fail");
+                }
+                Err(broker_error(EP, &e))
+            }
+        }
+    }
+    .await;
+    finish(&state, EP, started, result)
+}
+
+async fn resource(
+    State(state): State<AppState>,
+    Path((repo, kind, tag)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    const EP: &str = "/kbs/v0/resource";
+    let started = Instant::now();
+    let result = async {
+        let session = session_cookie(&headers);
+        let credential = match (bearer(&headers), session.as_deref()) {
+            (Some(token), _) => Credential::Bearer(token),
+            (None, Some(id)) => Credential::Session(id),
+            (None, None) => return Err(ApiError::public(PublicError::UnAuthenticated)),
+        };
+        let path = format!("{repo}/{kind}/{tag}");
+        let released = deadline(
+            &state,
+            state.broker.resource(credential, &path, query.as_deref()),
+        )
+        .await
+        .map_err(|e| broker_error(EP, &e))?;
+        state.metrics.release.observe(started.elapsed());
+        Ok(json(&released))
+    }
+    .await;
+    finish(&state, EP, started, result)
+}
+
+/// The admin actor of a request, or a refusal.
+fn admin_actor(
+    state: &AppState,
+    headers: &HeaderMap,
+    endpoint: &'static str,
+) -> Result<Actor, ApiError> {
+    let header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    state
+        .admin
+        .authenticate(header, UnixTime::now())
+        .map_err(|e| ApiError::logged(PublicError::AdminUnauthorized, endpoint, &e))
+}
+
+async fn admin_put(
+    State(state): State<AppState>,
+    Path((repo, kind, tag)): Path<(String, String, String)>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    const EP: &str = "/kbs/v0/resource (admin put)";
+    let started = Instant::now();
+    let result = async {
+        let actor = admin_actor(&state, &headers, EP)?;
+        let body = read_body(body, MAX_ADMIN_BODY).await?;
+        let path = format!("{repo}/{kind}/{tag}");
+        let answer = deadline(&state, state.broker.admin_put(&actor, &path, &body))
+            .await
+            .map_err(|e| broker_error(EP, &e))?;
+        Ok(json(&answer))
+    }
+    .await;
+    finish(&state, EP, started, result)
+}
+
+async fn admin_delete(
+    State(state): State<AppState>,
+    Path((repo, kind, tag)): Path<(String, String, String)>,
+    RawQuery(query): RawQuery,
+    headers: HeaderMap,
+) -> Response {
+    const EP: &str = "/kbs/v0/resource (admin delete)";
+    let started = Instant::now();
+    let result = async {
+        let actor = admin_actor(&state, &headers, EP)?;
+        let path = format!("{repo}/{kind}/{tag}");
+        let answer = deadline(
+            &state,
+            state.broker.admin_delete(&actor, &path, query.as_deref()),
+        )
+        .await
+        .map_err(|e| broker_error(EP, &e))?;
+        Ok(json(&answer))
+    }
+    .await;
+    finish(&state, EP, started, result)
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    repo: Option<String>,
+}
+
+async fn admin_list(
+    State(state): State<AppState>,
+    Query(q): Query<ListQuery>,
+    headers: HeaderMap,
+) -> Response {
+    const EP: &str = "/kbs/v0/admin/resources";
+    let started = Instant::now();
+    let result = async {
+        let actor = admin_actor(&state, &headers, EP)?;
+        let answer = deadline(&state, state.broker.admin_list(&actor, q.repo.as_deref()))
+            .await
+            .map_err(|e| broker_error(EP, &e))?;
+        Ok(json(&answer))
+    }
+    .await;
+    finish(&state, EP, started, result)
+}
+
+async fn admin_rotate_kek(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    const EP: &str = "/kbs/v0/admin/kek/rotate";
+    let started = Instant::now();
+    let result = async {
+        let actor = admin_actor(&state, &headers, EP)?;
+        let answer = deadline(&state, state.broker.admin_rotate_kek(&actor))
+            .await
+            .map_err(|e| broker_error(EP, &e))?;
+        Ok(json(&answer))
+    }
+    .await;
+    finish(&state, EP, started, result)
+}
+
+#[derive(Deserialize)]
+struct AuditQuery {
+    after: Option<u64>,
+    limit: Option<u32>,
+}
+
+async fn admin_audit(
+    State(state): State<AppState>,
+    Query(q): Query<AuditQuery>,
+    headers: HeaderMap,
+) -> Response {
+    const EP: &str = "/kbs/v0/admin/audit";
+    let started = Instant::now();
+    let result = async {
+        let actor = admin_actor(&state, &headers, EP)?;
+        let answer = deadline(&state, state.broker.admin_audit(&actor, q.after, q.limit))
+            .await
+            .map_err(|e| broker_error(EP, &e))?;
+        Ok(json(&answer))
+    }
+    .await;
+    finish(&state, EP, started, result)
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    if state.broker.ready().await {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        ApiError::public(PublicError::Unavailable).into_response()
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    let mut r = (StatusCode::OK, state.metrics.render()).into_response();
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    r
+}
+
+async fn not_found(State(state): State<AppState>) -> Response {
+    state.metrics.request("other", 404);
+    ApiError::public(PublicError::ResourceNotFound).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_parsing() {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; kbs-session-id=abc ; b=2"),
+        );
+        assert_eq!(session_cookie(&h).as_deref(), Some("abc"));
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("kbs-session-idx=abc"),
+        );
+        assert_eq!(session_cookie(&h), None);
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::AUTHORIZATION,
+            HeaderValue::from_static("Bearer t.o.k"),
+        );
+        assert_eq!(bearer(&h), Some("t.o.k"));
+    }
+}

@@ -1,0 +1,245 @@
+//! Assembling a broker from its configuration: the data directory, the KEK and the token signing
+//! key (created 0600 on first start), the store, the verifier's trust anchors and endorsements,
+//! and the admin credentials (a token created on first start when none is configured).
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tessera::Verifier;
+use tessera_broker::engine::{Broker, BrokerOptions};
+use tessera_broker::seal::KeyringFile;
+use tessera_broker::store::{SqliteStore, Store};
+use tessera_pki::load_certificates;
+use tessera_policy::ear::{Alg, SigningKey};
+use zeroize::Zeroizing;
+
+use crate::admin_auth::AdminAuth;
+use crate::config::ServerConfig;
+use crate::metrics::Metrics;
+use crate::{AppState, Server, ServerError};
+
+/// Largest key, token or certificate file read at start.
+const MAX_KEY_FILE: u64 = 1024 * 1024;
+
+/// Errors assembling the broker.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StartError {
+    /// A file or directory could not be read or created.
+    #[error("{path}: {message}")]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A key file holds no usable key.
+    #[error("{path}: {message}")]
+    Key {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The store could not be opened.
+    #[error("store: {0}")]
+    Store(String),
+    /// The verifier could not be built.
+    #[error("verifier: {0}")]
+    Verifier(String),
+    /// The broker could not be built.
+    #[error("broker: {0}")]
+    Broker(String),
+    /// The server could not bind or load TLS.
+    #[error(transparent)]
+    Server(#[from] ServerError),
+}
+
+fn file_error(path: &Path, e: impl std::fmt::Display) -> StartError {
+    StartError::File {
+        path: path.to_owned(),
+        message: e.to_string(),
+    }
+}
+
+fn read_small(path: &Path) -> Result<Zeroizing<Vec<u8>>, StartError> {
+    let meta = std::fs::metadata(path).map_err(|e| file_error(path, e))?;
+    if meta.len() > MAX_KEY_FILE {
+        return Err(file_error(path, "larger than 1 MiB"));
+    }
+    std::fs::read(path)
+        .map(Zeroizing::new)
+        .map_err(|e| file_error(path, e))
+}
+
+/// Creates `path` with mode 0600 holding `bytes`; fails if it exists.
+fn create_private(path: &Path, bytes: &[u8]) -> Result<(), StartError> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(0o600);
+    }
+    let mut file = options.open(path).map_err(|e| file_error(path, e))?;
+    file.write_all(bytes).map_err(|e| file_error(path, e))?;
+    file.sync_all().map_err(|e| file_error(path, e))
+}
+
+/// Creates the data directory (0700) if it does not exist.
+fn ensure_dir(dir: &Path) -> Result<(), StartError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt as _;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(|e| file_error(dir, e))
+}
+
+/// The token signing key at `path`, created (ES256, 0600) if absent.
+///
+/// # Errors
+/// An unreadable file or one that holds no ES256 PKCS#8 key.
+pub fn load_or_create_token_key(path: &Path) -> Result<SigningKey, StartError> {
+    let key_error = |e: &dyn std::fmt::Display| StartError::Key {
+        path: path.to_owned(),
+        message: e.to_string(),
+    };
+    if path.exists() {
+        let pem = read_small(path)?;
+        let text = std::str::from_utf8(&pem).map_err(|e| key_error(&e))?;
+        return SigningKey::from_pkcs8_pem(text).map_err(|e| key_error(&e));
+    }
+    let key = SigningKey::generate(Alg::Es256).map_err(|e| key_error(&e))?;
+    let pem = key.to_pkcs8_pem().map_err(|e| key_error(&e))?;
+    create_private(path, pem.as_bytes())?;
+    Ok(key)
+}
+
+/// The admin token at `path`, created (32 random bytes, hex, 0600) if absent.
+///
+/// # Errors
+/// An unreadable file, or randomness that failed.
+pub fn load_or_create_admin_token(path: &Path) -> Result<Zeroizing<String>, StartError> {
+    if path.exists() {
+        let bytes = read_small(path)?;
+        let text = std::str::from_utf8(&bytes).map_err(|e| file_error(path, e))?;
+        return Ok(Zeroizing::new(text.trim().to_owned()));
+    }
+    let mut raw = Zeroizing::new([0u8; 32]);
+    aws_lc_rs::rand::fill(raw.as_mut()).map_err(|_| file_error(path, "no randomness"))?;
+    let token = Zeroizing::new(hex_encode(raw.as_ref()));
+    create_private(path, format!("{}\n", token.as_str()).as_bytes())?;
+    Ok(token)
+}
+
+fn hex_encode(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// What a started broker tells its operator.
+#[derive(Debug, Clone)]
+pub struct StartInfo {
+    /// The admin token file created or used when no admin credential is configured.
+    pub admin_token_file: Option<PathBuf>,
+    /// The number of dangerous test roots trusted.
+    pub dangerous_test_roots: usize,
+}
+
+/// The broker and admin credentials for `config` (no socket yet).
+///
+/// # Errors
+/// [`StartError`].
+pub async fn assemble(config: &ServerConfig) -> Result<(Broker, AdminAuth, StartInfo), StartError> {
+    ensure_dir(&config.data_dir)?;
+    let keyring = KeyringFile::open_or_create(&config.kek_path())
+        .map_err(|e| file_error(&config.kek_path(), e))?;
+    let token_key = load_or_create_token_key(&config.token_key_path())?;
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&config.data_dir)
+            .await
+            .map_err(|e| StartError::Store(e.to_string()))?,
+    );
+    let mut builder = Verifier::builder();
+    for path in &config.verifier.dangerous_test_roots {
+        let bytes = read_small(path)?;
+        let certs = load_certificates(&bytes).map_err(|e| file_error(path, e))?;
+        for cert in certs {
+            builder = builder
+                .dangerous_test_root(cert)
+                .map_err(|e| file_error(path, e))?;
+        }
+    }
+    for dir in &config.verifier.endorsements {
+        builder = builder
+            .endorsement_dir(dir)
+            .map_err(|e| file_error(dir, e))?;
+    }
+    let verifier = builder
+        .build()
+        .map_err(|e| StartError::Verifier(e.to_string()))?;
+    let mut admin = AdminAuth::default();
+    for token in &config.admin.tokens {
+        let text = read_small(&token.file)?;
+        let text = std::str::from_utf8(&text).map_err(|e| file_error(&token.file, e))?;
+        admin
+            .add_static(&token.name, text, token.repos.clone())
+            .map_err(|e| file_error(&token.file, e))?;
+    }
+    for path in &config.admin.jwt_keys {
+        let pem = read_small(path)?;
+        let text = std::str::from_utf8(&pem).map_err(|e| file_error(path, e))?;
+        admin
+            .add_jwt_key_pem(text)
+            .map_err(|e| file_error(path, e))?;
+    }
+    let mut admin_token_file = None;
+    if !admin.is_configured() {
+        let path = config.default_admin_token_path();
+        let token = load_or_create_admin_token(&path)?;
+        admin
+            .add_static("admin", &token, None)
+            .map_err(|e| file_error(&path, e))?;
+        admin_token_file = Some(path);
+    }
+    let broker = Broker::new(
+        store,
+        Arc::new(keyring),
+        verifier,
+        token_key,
+        BrokerOptions {
+            token_ttl_secs: config.token_ttl_secs,
+            hash: None,
+        },
+    )
+    .map_err(|e| StartError::Broker(e.to_string()))?;
+    Ok((
+        broker,
+        admin,
+        StartInfo {
+            admin_token_file,
+            dangerous_test_roots: config.verifier.dangerous_test_roots.len(),
+        },
+    ))
+}
+
+/// Assembles the broker and binds its socket: what `tessera serve` runs.
+///
+/// # Errors
+/// [`StartError`].
+pub async fn start(config: &ServerConfig) -> Result<(Server, StartInfo), StartError> {
+    let (broker, admin, info) = assemble(config).await?;
+    let state = AppState {
+        broker,
+        admin: Arc::new(admin),
+        metrics: Arc::new(Metrics::default()),
+        secure_cookies: config.tls.is_some(),
+        request_timeout: Duration::from_secs(config.request_timeout_secs),
+    };
+    let server = Server::bind(config, state).await?;
+    Ok((server, info))
+}

@@ -1,0 +1,56 @@
+//! TLS for the broker: a rustls server configuration from PEM files (certificate chain and key).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+use crate::ServerError;
+
+/// Largest PEM file read.
+const MAX_PEM: u64 = 1024 * 1024;
+
+fn read(path: &Path) -> Result<Vec<u8>, ServerError> {
+    let meta = std::fs::metadata(path)
+        .map_err(|e| ServerError::Tls(format!("{}: {e}", path.display())))?;
+    if meta.len() > MAX_PEM {
+        return Err(ServerError::Tls(format!(
+            "{}: larger than {MAX_PEM} bytes",
+            path.display()
+        )));
+    }
+    std::fs::read(path).map_err(|e| ServerError::Tls(format!("{}: {e}", path.display())))
+}
+
+/// A TLS acceptor for the certificate chain at `cert` and the private key at `key` (PEM).
+///
+/// # Errors
+/// [`ServerError::Tls`]: unreadable files, no certificate, no usable key, a key that does not
+/// match the certificate.
+pub(crate) fn acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, ServerError> {
+    let cert_pem = read(cert)?;
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| ServerError::Tls(format!("{}: {e}", cert.display())))?;
+    if chain.is_empty() {
+        return Err(ServerError::Tls(format!(
+            "{}: no certificate",
+            cert.display()
+        )));
+    }
+    let key_pem = zeroize::Zeroizing::new(read(key)?);
+    let key_der = PrivateKeyDer::from_pem_slice(&key_pem)
+        .map_err(|e| ServerError::Tls(format!("{}: no usable private key ({e})", key.display())))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::aws_lc_rs::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| ServerError::Tls(e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(chain, key_der)
+    .map_err(|e| ServerError::Tls(e.to_string()))?;
+    let mut config = config;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+}
