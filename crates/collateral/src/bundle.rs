@@ -205,7 +205,14 @@ pub fn unpack(bytes: &[u8], name: &str) -> Result<Vec<Entry>, CollateralError> {
     }
     let mut entries: Vec<Entry> = Vec::with_capacity(file.entries.len());
     for (i, stored) in file.entries.into_iter().enumerate() {
-        let entry = Entry::from_stored_entry(stored, &format!("{name}: entries[{i}]"))?;
+        let at = format!("{name}: entries[{i}]");
+        let entry = Entry::from_stored_entry(stored, &at).map_err(|e| match e {
+            CollateralError::Format { .. } => e,
+            other => CollateralError::Format {
+                path: at.clone(),
+                detail: other.to_string(),
+            },
+        })?;
         if entries.iter().any(|e| e.item() == entry.item()) {
             return Err(bad(format!("entries[{i}]: {} twice", entry.item().key())));
         }
@@ -336,4 +343,160 @@ pub fn default_cache_dir() -> Option<PathBuf> {
         .map(PathBuf::from)
         .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
     Some(base.join("tessera").join("collateral"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::AmdSigner;
+    use tessera_snp::abi::Product;
+    use tessera_snp::sim::SimPki;
+
+    const NOW: UnixTime = tessera_tdx::sim::SIM_VERIFY_AT;
+
+    fn crl_entries() -> Vec<Entry> {
+        let pki = SimPki::new(Product::Genoa).unwrap();
+        let crl = pki
+            .ark_crl(&[], NOW, UnixTime::from_secs(NOW.as_secs() + 86_400))
+            .unwrap();
+        [AmdSigner::Vcek, AmdSigner::Vlek]
+            .into_iter()
+            .map(|signer| {
+                let item = Item::AmdCrl {
+                    product: Product::Genoa,
+                    signer,
+                };
+                Entry::new(item, "http://kds/crl", NOW, crl.der().to_vec(), None).unwrap()
+            })
+            .collect()
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "tessera-collateral-unit-{name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn bundle_files_are_checked_whole() {
+        let entries = crl_entries();
+        let packed = pack_entries(&entries, NOW).unwrap();
+        assert_eq!(unpack(&packed, "b").unwrap(), entries);
+        let mut v: serde_json::Value = serde_json::from_slice(&packed).unwrap();
+        let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+            let mut w = v.clone();
+            f(&mut w);
+            unpack(&serde_json::to_vec(&w).unwrap(), "b").unwrap_err()
+        };
+        assert!(
+            edit(&|w| w["format"] = serde_json::json!("tar"))
+                .to_string()
+                .contains("format")
+        );
+        assert!(
+            edit(&|w| {
+                let first = w["entries"][0].clone();
+                w["entries"][1] = first;
+            })
+            .to_string()
+            .contains("twice")
+        );
+        assert!(
+            edit(&|w| w["entries"][1]["body_hex"] = serde_json::json!("00"))
+                .to_string()
+                .contains("entries[1]")
+        );
+        assert!(
+            edit(&|w| w["manifest"] = serde_json::json!({}))
+                .to_string()
+                .contains("JSON")
+        );
+        v["entries"] =
+            serde_json::Value::Array(vec![v["entries"][0].clone(); MAX_BUNDLE_ENTRIES + 1]);
+        assert!(
+            unpack(&serde_json::to_vec(&v).unwrap(), "b")
+                .unwrap_err()
+                .to_string()
+                .contains("more than")
+        );
+        assert!(unpack(&vec![b' '; MAX_BUNDLE_LEN + 1], "b").is_err());
+        assert!(pack_entries(&vec![entries[0].clone(); MAX_BUNDLE_ENTRIES + 1], NOW).is_err());
+    }
+
+    #[test]
+    fn directories_name_bad_files_and_manifests_list_entries() {
+        let dir = temp_dir("dir");
+        let manifest = write_bundle_dir(&dir, &crl_entries(), NOW).unwrap();
+        assert_eq!(manifest.items.len(), 2);
+        assert_eq!(manifest.items[0].key, "amd-crl-genoa-vcek");
+        assert_eq!(manifest.items[0].valid_until_field, "nextUpdate");
+        let on_disk: Manifest =
+            serde_json::from_slice(&std::fs::read(dir.join(MANIFEST_FILE)).unwrap()).unwrap();
+        assert_eq!(on_disk, manifest);
+        assert_eq!(read_entries(&dir).unwrap().len(), 2);
+        // A file whose content is another item than its name says.
+        let entries = dir.join(ENTRIES_DIR);
+        std::fs::copy(
+            entries.join("amd-crl-genoa-vcek.json"),
+            entries.join("amd-crl-milan-vcek.json"),
+        )
+        .unwrap();
+        let err = read_entries(&dir).unwrap_err();
+        assert!(err.to_string().contains("another item"), "{err}");
+        let cache = Cache::open_existing(&dir).unwrap();
+        let milan = Item::AmdCrl {
+            product: Product::Milan,
+            signer: AmdSigner::Vcek,
+        };
+        assert!(cache.lookup(&milan).is_err());
+        std::fs::remove_file(entries.join("amd-crl-milan-vcek.json")).unwrap();
+        // A malformed file is named; temporary files are ignored.
+        std::fs::write(entries.join("junk.json"), b"{").unwrap();
+        std::fs::write(entries.join(".amd-crl-x.json.1.2.tmp"), b"{").unwrap();
+        let err = read_entries(&dir).unwrap_err();
+        assert!(err.to_string().contains("junk.json"), "{err}");
+        assert!(write_manifest(&dir, NOW).is_err());
+        std::fs::remove_file(entries.join("junk.json")).unwrap();
+        assert_eq!(show(&dir, NOW).unwrap().len(), 2);
+        // Evict removes from disk and memory; the directory survives a missing file.
+        let vcek = Item::AmdCrl {
+            product: Product::Genoa,
+            signer: AmdSigner::Vcek,
+        };
+        assert!(cache.lookup(&vcek).unwrap().is_some());
+        cache.evict(&vcek).unwrap();
+        assert_eq!(cache.lookup(&vcek).unwrap(), None);
+        cache.evict(&vcek).unwrap();
+        assert!(Cache::open_existing(&dir.join("nope")).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn import_keeps_expired_entries_and_says_so() {
+        let dir = temp_dir("import");
+        let file = temp_dir("import-file");
+        std::fs::write(&file, pack_entries(&crl_entries(), NOW).unwrap()).unwrap();
+        let cache = Cache::open(&dir).unwrap();
+        let later = UnixTime::from_secs(NOW.as_secs() + 2 * 86_400);
+        let report = import(&file, &cache, later).unwrap();
+        assert_eq!(report.imported.len(), 2);
+        assert_eq!(report.expired, report.imported);
+        assert!(
+            show(&dir, later)
+                .unwrap()
+                .iter()
+                .all(|s| s.freshness == Freshness::Expired)
+        );
+        // Offline, an expired entry is still returned: the verifier judges it at its time.
+        let item = Item::AmdCrl {
+            product: Product::Genoa,
+            signer: AmdSigner::Vcek,
+        };
+        assert!(cache.get(&item, later).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(&file);
+    }
 }

@@ -478,3 +478,403 @@ pub(crate) struct StoredEntry {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     issuer_chain: Option<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::{AmdSigner, UpdateType};
+    use tessera_pki::to_pem;
+    use tessera_snp::abi::Product;
+    use tessera_snp::sim::{SimPki, VekSpec};
+    use tessera_tdx::collateral::{CollateralBundle, TcbStatus};
+    use tessera_tdx::sim::{CollateralSpec, PlatformSpec, QuoteSpec, SimPcs};
+
+    const NOW: UnixTime = tessera_tdx::sim::SIM_VERIFY_AT;
+
+    fn field_of(e: CollateralError) -> &'static str {
+        match e {
+            CollateralError::Response { field, .. } => field,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn amd_items_are_checked_against_the_request() {
+        let pki = SimPki::new(Product::Milan).unwrap();
+        let spec = VekSpec::vcek(Product::Milan);
+        let vcek = pki.issue_vek(&spec).unwrap();
+        let der = vcek.certificate().der().to_vec();
+        let item = Item::vcek(Product::Milan, &spec.hwid, spec.tcb).unwrap();
+        let entry = Entry::new(item.clone(), "u", NOW, der.clone(), None).unwrap();
+        assert_eq!(entry.valid_until(), spec.not_after);
+        assert_eq!(entry.valid_until_field(), "notAfter");
+        // PEM is accepted too.
+        let pem = to_pem("CERTIFICATE", &der).into_bytes();
+        assert!(Entry::new(item.clone(), "u", NOW, pem, None).is_ok());
+
+        let mut other_tcb = spec.tcb;
+        other_tcb.snp += 1;
+        let asked = Item::vcek(Product::Milan, &spec.hwid, other_tcb).unwrap();
+        assert_eq!(
+            field_of(Entry::new(asked, "u", NOW, der.clone(), None).unwrap_err()),
+            "TCB"
+        );
+        let genoa = Item::vcek(Product::Genoa, &spec.hwid, spec.tcb).unwrap();
+        assert_eq!(
+            field_of(Entry::new(genoa, "u", NOW, der.clone(), None).unwrap_err()),
+            "productName"
+        );
+        let vlek = pki
+            .issue_vek(&VekSpec::vlek(Product::Milan, "aws"))
+            .unwrap();
+        let err = Entry::new(
+            item.clone(),
+            "u",
+            NOW,
+            vlek.certificate().der().to_vec(),
+            None,
+        )
+        .unwrap_err();
+        assert_eq!(field_of(err), "VCEK extensions");
+        let two = [der.clone(), der.clone()].concat();
+        assert_eq!(
+            field_of(Entry::new(item.clone(), "u", NOW, two, None).unwrap_err()),
+            "body"
+        );
+        assert_eq!(
+            field_of(Entry::new(item.clone(), "u", NOW, b"<html>".to_vec(), None).unwrap_err()),
+            "body"
+        );
+
+        let chain = Item::AmdChain {
+            product: Product::Milan,
+            signer: AmdSigner::Vcek,
+        };
+        let pems = to_pem("CERTIFICATE", pki.ask().der()) + &to_pem("CERTIFICATE", pki.ark().der());
+        let e = Entry::new(chain.clone(), "u", NOW, pems.clone().into_bytes(), None).unwrap();
+        assert_eq!(e.valid_until(), tessera_snp::sim::SIM_NOT_AFTER);
+        let five = pems.repeat(3);
+        assert_eq!(
+            field_of(Entry::new(chain, "u", NOW, five.into_bytes(), None).unwrap_err()),
+            "body"
+        );
+
+        let crl_item = Item::AmdCrl {
+            product: Product::Milan,
+            signer: AmdSigner::Vcek,
+        };
+        let next = UnixTime::from_secs(NOW.as_secs() + 100);
+        let crl = pki.ark_crl(&[], NOW, next).unwrap();
+        let e = Entry::new(crl_item.clone(), "u", NOW, crl.der().to_vec(), None).unwrap();
+        assert_eq!(
+            (e.valid_until(), e.valid_until_field()),
+            (next, "nextUpdate")
+        );
+        let hex = tessera_pki::to_hex(crl.der()).into_bytes();
+        assert_eq!(
+            Entry::new(crl_item.clone(), "u", NOW, hex, None)
+                .unwrap()
+                .body()
+                .len(),
+            crl.der().len() * 2
+        );
+        let two = [crl.der(), crl.der()].concat();
+        assert_eq!(
+            field_of(Entry::new(crl_item, "u", NOW, two, None).unwrap_err()),
+            "body"
+        );
+
+        // Expiry at arrival.
+        assert!(e.check_not_expired(NOW).is_ok());
+        assert!(matches!(
+            e.check_not_expired(next),
+            Err(CollateralError::Expired {
+                field: "nextUpdate",
+                ..
+            })
+        ));
+        // Refresh: a day before, but not before half its life.
+        assert_eq!(
+            e.refresh_at(86_400),
+            UnixTime::from_secs(NOW.as_secs() + 50)
+        );
+        assert_eq!(e.refresh_at(10), UnixTime::from_secs(NOW.as_secs() + 90));
+    }
+
+    struct Intel {
+        bundle: CollateralBundle,
+        processor: CollateralBundle,
+        sgx: CollateralBundle,
+    }
+
+    fn intel() -> &'static Intel {
+        static ONCE: std::sync::OnceLock<Intel> = std::sync::OnceLock::new();
+        ONCE.get_or_init(make_intel)
+    }
+
+    fn make_intel() -> Intel {
+        let sim = SimPcs::new().unwrap();
+        let platform = PlatformSpec::default();
+        let spec = CollateralSpec::matching(&platform, &QuoteSpec::tdx(), TcbStatus::UpToDate);
+        let mut processor = spec.clone();
+        processor.processor_ca_crl = true;
+        let sgx = CollateralSpec::matching(&platform, &QuoteSpec::sgx(), TcbStatus::UpToDate);
+        let parse =
+            |s: &CollateralSpec| serde_json::from_str(&sim.collateral_json(s).unwrap()).unwrap();
+        Intel {
+            bundle: parse(&spec),
+            processor: parse(&processor),
+            sgx: parse(&sgx),
+        }
+    }
+
+    fn tcb_body(b: &CollateralBundle) -> Vec<u8> {
+        format!(
+            "{{\"tcbInfo\":{},\"signature\":\"{}\"}}",
+            b.tcb_info, b.tcb_info_signature
+        )
+        .into_bytes()
+    }
+
+    fn qe_body(b: &CollateralBundle) -> Vec<u8> {
+        format!(
+            "{{\"enclaveIdentity\":{},\"signature\":\"{}\"}}",
+            b.qe_identity, b.qe_identity_signature
+        )
+        .into_bytes()
+    }
+
+    #[test]
+    fn intel_items_are_checked_against_the_request() {
+        let Intel {
+            bundle,
+            processor,
+            sgx,
+        } = intel();
+        let chain = Some(bundle.tcb_info_issuer_chain.clone());
+        let fmspc = [0x00, 0x80, 0x6f, 0x05, 0x00, 0x00];
+        let tdx_tcb = Item::tcb_info(IntelTee::Tdx, fmspc, UpdateType::Standard);
+        let e = Entry::new(tdx_tcb.clone(), "u", NOW, tcb_body(&bundle), chain.clone()).unwrap();
+        assert_eq!(e.valid_until(), tessera_tdx::sim::SIM_NEXT_UPDATE);
+        let sgx_tcb = Item::tcb_info(IntelTee::Sgx, fmspc, UpdateType::Standard);
+        let err = Entry::new(sgx_tcb, "u", NOW, tcb_body(&bundle), chain.clone()).unwrap_err();
+        assert_eq!(field_of(err), "tcbInfo.id");
+        let other = Item::tcb_info(IntelTee::Tdx, [1; 6], UpdateType::Standard);
+        assert_eq!(
+            field_of(Entry::new(other, "u", NOW, tcb_body(&bundle), chain.clone()).unwrap_err()),
+            "tcbInfo.fmspc"
+        );
+        assert_eq!(
+            field_of(Entry::new(tdx_tcb.clone(), "u", NOW, tcb_body(&bundle), None).unwrap_err()),
+            "issuer chain"
+        );
+        let no_sig =
+            format!("{{\"tcbInfo\":{},\"signature\":\"00\"}}", bundle.tcb_info).into_bytes();
+        assert_eq!(
+            field_of(Entry::new(tdx_tcb.clone(), "u", NOW, no_sig, chain.clone()).unwrap_err()),
+            "signature"
+        );
+        assert_eq!(
+            field_of(
+                Entry::new(tdx_tcb.clone(), "u", NOW, qe_body(&bundle), chain.clone()).unwrap_err()
+            ),
+            "body"
+        );
+        let dup = format!(
+            "{{\"tcbInfo\":{0},\"tcbInfo\":{0},\"signature\":\"{1}\"}}",
+            bundle.tcb_info, bundle.tcb_info_signature
+        );
+        assert!(Entry::new(tdx_tcb, "u", NOW, dup.into_bytes(), chain.clone()).is_err());
+
+        let td_qe = Item::QeIdentity {
+            tee: IntelTee::Tdx,
+            update: UpdateType::Standard,
+        };
+        assert!(Entry::new(td_qe.clone(), "u", NOW, qe_body(&bundle), chain.clone()).is_ok());
+        let qe = Item::QeIdentity {
+            tee: IntelTee::Sgx,
+            update: UpdateType::Standard,
+        };
+        assert_eq!(
+            field_of(
+                Entry::new(qe.clone(), "u", NOW, qe_body(&bundle), chain.clone()).unwrap_err()
+            ),
+            "enclaveIdentity.id"
+        );
+        assert!(Entry::new(qe, "u", NOW, qe_body(&sgx), chain.clone()).is_ok());
+
+        let crl = |b: &CollateralBundle| {
+            tessera_pki::from_hex(b.pck_crl.as_deref().unwrap().as_bytes()).unwrap()
+        };
+        let pck_chain = bundle.pck_crl_issuer_chain.clone();
+        let platform = Item::PckCrl {
+            ca: PckCa::Platform,
+        };
+        assert!(Entry::new(platform.clone(), "u", NOW, crl(&bundle), pck_chain.clone()).is_ok());
+        assert_eq!(
+            field_of(
+                Entry::new(
+                    platform.clone(),
+                    "u",
+                    NOW,
+                    crl(&processor),
+                    pck_chain.clone()
+                )
+                .unwrap_err()
+            ),
+            "issuer"
+        );
+        assert!(
+            Entry::new(
+                Item::PckCrl {
+                    ca: PckCa::Processor
+                },
+                "u",
+                NOW,
+                crl(&processor),
+                processor.pck_crl_issuer_chain.clone()
+            )
+            .is_ok()
+        );
+        assert_eq!(
+            field_of(Entry::new(platform, "u", NOW, crl(&bundle), None).unwrap_err()),
+            "issuer chain"
+        );
+
+        let root =
+            tessera_pki::from_hex(bundle.root_ca_crl.as_deref().unwrap().as_bytes()).unwrap();
+        assert!(Entry::new(Item::RootCaCrl, "u", NOW, root, None).is_ok());
+        assert_eq!(
+            field_of(Entry::new(Item::RootCaCrl, "u", NOW, crl(&bundle), None).unwrap_err()),
+            "issuer"
+        );
+    }
+
+    #[test]
+    fn stored_form_round_trips_and_is_rechecked() {
+        let Intel { bundle, .. } = intel();
+        let root =
+            tessera_pki::from_hex(bundle.root_ca_crl.as_deref().unwrap().as_bytes()).unwrap();
+        let der_entry = Entry::new(Item::RootCaCrl, "http://x/rootcacrl", NOW, root, None).unwrap();
+        let json = der_entry.to_json();
+        assert!(String::from_utf8_lossy(&json).contains("\"body_hex\""));
+        assert_eq!(Entry::from_json(&json, "f").unwrap(), der_entry);
+        let item = Item::tcb_info(
+            IntelTee::Tdx,
+            [0x00, 0x80, 0x6f, 0x05, 0x00, 0x00],
+            UpdateType::Early,
+        );
+        let text_entry = Entry::new(
+            item,
+            "u",
+            NOW,
+            tcb_body(&bundle),
+            Some(bundle.tcb_info_issuer_chain.clone()),
+        )
+        .unwrap();
+        let json = text_entry.to_json();
+        assert!(String::from_utf8_lossy(&json).contains("\"body_text\""));
+        assert_eq!(Entry::from_json(&json, "f").unwrap(), text_entry);
+
+        let mut v: serde_json::Value = serde_json::from_slice(&der_entry.to_json()).unwrap();
+        // valid_until in the file is not believed.
+        v["valid_until"] = serde_json::json!("2999-01-01T00:00:00Z");
+        let back = Entry::from_json(&serde_json::to_vec(&v).unwrap(), "f").unwrap();
+        assert_eq!(back.valid_until(), der_entry.valid_until());
+        let reject = |edit: &dyn Fn(&mut serde_json::Value)| {
+            let mut w = v.clone();
+            edit(&mut w);
+            Entry::from_json(&serde_json::to_vec(&w).unwrap(), "f").unwrap_err()
+        };
+        assert!(matches!(
+            reject(&|w| w["format"] = serde_json::json!("other/1")),
+            CollateralError::Format { .. }
+        ));
+        assert!(matches!(
+            reject(&|w| w["body_text"] = serde_json::json!("x")),
+            CollateralError::Format { .. }
+        ));
+        assert!(matches!(
+            reject(&|w| w["body_hex"] = serde_json::json!("zz")),
+            CollateralError::Format { .. }
+        ));
+        assert!(matches!(
+            reject(&|w| w["fetched_at"] = serde_json::json!("yesterday")),
+            CollateralError::Format { .. }
+        ));
+        assert!(matches!(
+            reject(&|w| w["extra"] = serde_json::json!(1)),
+            CollateralError::Format { .. }
+        ));
+        assert!(matches!(
+            reject(&|w| w["item"] = serde_json::json!({"kind": "pck_crl", "ca": "platform"})),
+            CollateralError::Response {
+                field: "issuer",
+                ..
+            }
+        ));
+        assert!(matches!(
+            Entry::from_json(&vec![b' '; MAX_ENTRY_LEN + 1], "f"),
+            Err(CollateralError::Format { .. })
+        ));
+    }
+
+    #[test]
+    fn fuzz_harness_takes_real_responses() {
+        let Intel { bundle, .. } = intel();
+        let chain = bundle
+            .tcb_info_issuer_chain
+            .replace('\n', "%0A")
+            .replace(' ', "%20")
+            .replace('+', "%2B")
+            .replace('/', "%2F")
+            .replace('=', "%3D");
+        let mut input = vec![0u8];
+        input.extend_from_slice(format!("TCB-Info-Issuer-Chain: {chain}\n\n").as_bytes());
+        input.extend_from_slice(&tcb_body(&bundle));
+        // Selector 0 asks TDX TCB info for 00806F050000, which this is; the harness round-trips it.
+        let response = HttpResponse {
+            status: 200,
+            headers: vec![(String::from("TCB-Info-Issuer-Chain"), chain)],
+            body: tcb_body(&bundle),
+        };
+        let item = Item::tcb_info(
+            IntelTee::Tdx,
+            [0x00, 0x80, 0x6f, 0x05, 0x00, 0x00],
+            UpdateType::Standard,
+        );
+        assert!(Entry::from_response(&item, "u", &response, NOW).is_ok());
+        crate::fuzz_pcs_response(&input);
+    }
+
+    proptest::proptest! {
+        /// Arbitrary headers and bodies for every item kind: errors, never panics.
+        #[test]
+        fn responses_never_panic(
+            selector in 0u8..16,
+            head in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..256),
+            body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..1024),
+        ) {
+            let mut input = vec![selector];
+            input.extend_from_slice(&head);
+            input.extend_from_slice(b"\n\n");
+            input.extend_from_slice(&body);
+            crate::fuzz_pcs_response(&input);
+        }
+
+        /// Real TCB info with a few bytes changed: rejected or accepted, never a panic.
+        #[test]
+        fn mutated_tcb_info_never_panics(
+            edits in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u8>()), 1..4),
+        ) {
+            let Intel { bundle, .. } = intel();
+            let mut body = tcb_body(&bundle);
+            for (at, value) in &edits {
+                let i = at.index(body.len());
+                body[i] = *value;
+            }
+            let item = Item::tcb_info(IntelTee::Tdx, [0x00, 0x80, 0x6f, 0x05, 0x00, 0x00], UpdateType::Standard);
+            let _ = Entry::new(item, "u", NOW, body, Some(bundle.tcb_info_issuer_chain.clone()));
+        }
+    }
+}
