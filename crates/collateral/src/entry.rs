@@ -654,18 +654,18 @@ mod tests {
         let chain = Some(bundle.tcb_info_issuer_chain.clone());
         let fmspc = [0x00, 0x80, 0x6f, 0x05, 0x00, 0x00];
         let tdx_tcb = Item::tcb_info(IntelTee::Tdx, fmspc, UpdateType::Standard);
-        let e = Entry::new(tdx_tcb.clone(), "u", NOW, tcb_body(&bundle), chain.clone()).unwrap();
+        let e = Entry::new(tdx_tcb.clone(), "u", NOW, tcb_body(bundle), chain.clone()).unwrap();
         assert_eq!(e.valid_until(), tessera_tdx::sim::SIM_NEXT_UPDATE);
         let sgx_tcb = Item::tcb_info(IntelTee::Sgx, fmspc, UpdateType::Standard);
-        let err = Entry::new(sgx_tcb, "u", NOW, tcb_body(&bundle), chain.clone()).unwrap_err();
+        let err = Entry::new(sgx_tcb, "u", NOW, tcb_body(bundle), chain.clone()).unwrap_err();
         assert_eq!(field_of(err), "tcbInfo.id");
         let other = Item::tcb_info(IntelTee::Tdx, [1; 6], UpdateType::Standard);
         assert_eq!(
-            field_of(Entry::new(other, "u", NOW, tcb_body(&bundle), chain.clone()).unwrap_err()),
+            field_of(Entry::new(other, "u", NOW, tcb_body(bundle), chain.clone()).unwrap_err()),
             "tcbInfo.fmspc"
         );
         assert_eq!(
-            field_of(Entry::new(tdx_tcb.clone(), "u", NOW, tcb_body(&bundle), None).unwrap_err()),
+            field_of(Entry::new(tdx_tcb.clone(), "u", NOW, tcb_body(bundle), None).unwrap_err()),
             "issuer chain"
         );
         let no_sig =
@@ -676,7 +676,7 @@ mod tests {
         );
         assert_eq!(
             field_of(
-                Entry::new(tdx_tcb.clone(), "u", NOW, qe_body(&bundle), chain.clone()).unwrap_err()
+                Entry::new(tdx_tcb.clone(), "u", NOW, qe_body(bundle), chain.clone()).unwrap_err()
             ),
             "body"
         );
@@ -690,18 +690,16 @@ mod tests {
             tee: IntelTee::Tdx,
             update: UpdateType::Standard,
         };
-        assert!(Entry::new(td_qe.clone(), "u", NOW, qe_body(&bundle), chain.clone()).is_ok());
+        assert!(Entry::new(td_qe.clone(), "u", NOW, qe_body(bundle), chain.clone()).is_ok());
         let qe = Item::QeIdentity {
             tee: IntelTee::Sgx,
             update: UpdateType::Standard,
         };
         assert_eq!(
-            field_of(
-                Entry::new(qe.clone(), "u", NOW, qe_body(&bundle), chain.clone()).unwrap_err()
-            ),
+            field_of(Entry::new(qe.clone(), "u", NOW, qe_body(bundle), chain.clone()).unwrap_err()),
             "enclaveIdentity.id"
         );
-        assert!(Entry::new(qe, "u", NOW, qe_body(&sgx), chain.clone()).is_ok());
+        assert!(Entry::new(qe, "u", NOW, qe_body(sgx), chain.clone()).is_ok());
 
         let crl = |b: &CollateralBundle| {
             tessera_pki::from_hex(b.pck_crl.as_deref().unwrap().as_bytes()).unwrap()
@@ -710,14 +708,14 @@ mod tests {
         let platform = Item::PckCrl {
             ca: PckCa::Platform,
         };
-        assert!(Entry::new(platform.clone(), "u", NOW, crl(&bundle), pck_chain.clone()).is_ok());
+        assert!(Entry::new(platform.clone(), "u", NOW, crl(bundle), pck_chain.clone()).is_ok());
         assert_eq!(
             field_of(
                 Entry::new(
                     platform.clone(),
                     "u",
                     NOW,
-                    crl(&processor),
+                    crl(processor),
                     pck_chain.clone()
                 )
                 .unwrap_err()
@@ -731,13 +729,13 @@ mod tests {
                 },
                 "u",
                 NOW,
-                crl(&processor),
+                crl(processor),
                 processor.pck_crl_issuer_chain.clone()
             )
             .is_ok()
         );
         assert_eq!(
-            field_of(Entry::new(platform, "u", NOW, crl(&bundle), None).unwrap_err()),
+            field_of(Entry::new(platform, "u", NOW, crl(bundle), None).unwrap_err()),
             "issuer chain"
         );
 
@@ -745,7 +743,7 @@ mod tests {
             tessera_pki::from_hex(bundle.root_ca_crl.as_deref().unwrap().as_bytes()).unwrap();
         assert!(Entry::new(Item::RootCaCrl, "u", NOW, root, None).is_ok());
         assert_eq!(
-            field_of(Entry::new(Item::RootCaCrl, "u", NOW, crl(&bundle), None).unwrap_err()),
+            field_of(Entry::new(Item::RootCaCrl, "u", NOW, crl(bundle), None).unwrap_err()),
             "issuer"
         );
     }
@@ -768,7 +766,7 @@ mod tests {
             item,
             "u",
             NOW,
-            tcb_body(&bundle),
+            tcb_body(bundle),
             Some(bundle.tcb_info_issuer_chain.clone()),
         )
         .unwrap();
@@ -831,12 +829,12 @@ mod tests {
             .replace('=', "%3D");
         let mut input = vec![0u8];
         input.extend_from_slice(format!("TCB-Info-Issuer-Chain: {chain}\n\n").as_bytes());
-        input.extend_from_slice(&tcb_body(&bundle));
+        input.extend_from_slice(&tcb_body(bundle));
         // Selector 0 asks TDX TCB info for 00806F050000, which this is; the harness round-trips it.
         let response = HttpResponse {
             status: 200,
             headers: vec![(String::from("TCB-Info-Issuer-Chain"), chain)],
-            body: tcb_body(&bundle),
+            body: tcb_body(bundle),
         };
         let item = Item::tcb_info(
             IntelTee::Tdx,
@@ -868,7 +866,7 @@ mod tests {
             edits in proptest::collection::vec((proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u8>()), 1..4),
         ) {
             let Intel { bundle, .. } = intel();
-            let mut body = tcb_body(&bundle);
+            let mut body = tcb_body(bundle);
             for (at, value) in &edits {
                 let i = at.index(body.len());
                 body[i] = *value;
