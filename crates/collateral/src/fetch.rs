@@ -197,7 +197,8 @@ fn later(now: UnixTime, wait: Duration) -> UnixTime {
 }
 
 /// HTTP(S) with ureq 3 over rustls (aws-lc-rs provider, Mozilla's roots); plain `http://` is
-/// allowed for mirrors inside the operator's network.
+/// allowed for mirrors inside the operator's network. Redirects are not followed (a 3xx is
+/// an error naming its status).
 #[cfg(feature = "fetch")]
 #[derive(Debug)]
 pub struct UreqTransport {
@@ -220,7 +221,9 @@ impl UreqTransport {
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(timeout))
             .http_status_as_error(false)
-            .max_redirects(5)
+            // No redirects: a redirect could carry the PCS key header to another host, and
+            // the vendors' endpoints answer directly; point a source at the final URL.
+            .max_redirects(0)
             .user_agent(concat!("tessera-collateral/", env!("CARGO_PKG_VERSION")))
             .tls_config(tls)
             .build()

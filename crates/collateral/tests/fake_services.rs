@@ -979,3 +979,36 @@ fn vectors_pcs_serves_real_tdx_collateral() {
     assert_eq!(fetched, bundled);
     assert_eq!(pcs.total(), 4);
 }
+
+#[test]
+fn redirects_are_not_followed_and_timeouts_apply() {
+    let target = FakeService::start(|_, _| Reply::ok(b"should not be reached".to_vec()));
+    let location = format!("{}/elsewhere", target.base);
+    let kds = FakeService::start(move |_, _| Reply::status(302).header("Location", &location));
+    let cache = Cache::in_memory().with_fetcher(fetcher(&kds, None, quick()));
+    let item = Item::AmdChain {
+        product: Product::Milan,
+        signer: AmdSigner::Vcek,
+    };
+    assert!(matches!(
+        cache.get(&item, NOW),
+        Err(CollateralError::Status { status: 302, .. })
+    ));
+    assert_eq!(target.total(), 0);
+
+    let slow = FakeService::start(|_, _| Reply {
+        delay: Duration::from_secs(3),
+        ..Reply::status(200)
+    });
+    let config = FetchConfig {
+        timeout: Duration::from_millis(500),
+        ..quick()
+    };
+    let cache = Cache::in_memory().with_fetcher(fetcher(&slow, None, config));
+    let started = Instant::now();
+    assert!(matches!(
+        cache.get(&item, NOW),
+        Err(CollateralError::Transport { .. })
+    ));
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
