@@ -564,4 +564,107 @@ mod tests {
         );
         assert_eq!(PckCa::of_issuer("CN=Intel SGX Root CA"), None);
     }
+
+    #[test]
+    fn items_for_evidence() {
+        use tessera_snp::sim::{SimPki, VekSpec};
+        use zerocopy::little_endian::U32;
+        let pki = SimPki::new(Product::Genoa).unwrap();
+        let vcek = pki.issue_vek(&VekSpec::vcek(Product::Genoa)).unwrap();
+        let report = vcek.sign(pki.report_template(&vcek)).unwrap();
+        let items = items_for_snp_report(&report, Product::Genoa).unwrap();
+        assert!(
+            matches!(&items[0], Item::Vcek { product: Product::Genoa, hwid, .. } if hwid.len() == 128)
+        );
+        assert_eq!(
+            items[1],
+            Item::AmdChain {
+                product: Product::Genoa,
+                signer: AmdSigner::Vcek
+            }
+        );
+        // A VLEK-signed report: chain and CRL under /vlek, no VEK to fetch.
+        let vlek = pki
+            .issue_vek(&VekSpec::vlek(Product::Genoa, "aws"))
+            .unwrap();
+        let report = vlek.sign(pki.report_template(&vlek)).unwrap();
+        assert_eq!(
+            items_for_snp_report(&report, Product::Genoa).unwrap(),
+            vec![
+                Item::AmdChain {
+                    product: Product::Genoa,
+                    signer: AmdSigner::Vlek
+                },
+                Item::AmdCrl {
+                    product: Product::Genoa,
+                    signer: AmdSigner::Vlek
+                },
+            ]
+        );
+        // A masked CHIP_ID names no VCEK.
+        let mut raw = pki.report_template(&vcek);
+        raw.chip_id = [0; 64];
+        let masked = vcek.sign(raw).unwrap();
+        assert!(matches!(
+            items_for_snp_report(&masked, Product::Genoa),
+            Err(CollateralError::Item { field: "hwid", .. })
+        ));
+        // SIGNER_INFO "no key".
+        let mut raw = pki.report_template(&vcek);
+        raw.signer_info = U32::new(7 << 2);
+        let unsigned = vcek.sign(raw).unwrap();
+        assert!(matches!(
+            items_for_snp_report(&unsigned, Product::Genoa),
+            Err(CollateralError::Evidence { .. })
+        ));
+
+        use tessera_tdx::sim::{PlatformSpec, QuoteSpec, SimPcs};
+        let sim = SimPcs::new().unwrap();
+        let platform = PlatformSpec::default();
+        let pck = sim.issue_pck(&platform).unwrap();
+        let tdx = sim.quote(&pck, &QuoteSpec::tdx()).unwrap();
+        assert_eq!(
+            items_for_quote(&tdx, UpdateType::Early).unwrap(),
+            vec![
+                Item::tcb_info(IntelTee::Tdx, platform.fmspc, UpdateType::Early),
+                Item::QeIdentity {
+                    tee: IntelTee::Tdx,
+                    update: UpdateType::Early
+                },
+                Item::PckCrl {
+                    ca: PckCa::Platform
+                },
+                Item::RootCaCrl,
+            ]
+        );
+        let sgx = sim.quote(&pck, &QuoteSpec::sgx()).unwrap();
+        let items = items_for_quote(&sgx, UpdateType::Standard).unwrap();
+        assert_eq!(
+            items[1],
+            Item::QeIdentity {
+                tee: IntelTee::Sgx,
+                update: UpdateType::Standard
+            }
+        );
+        assert_eq!(
+            items_for_fmspc(IntelTee::Sgx, [1; 6], UpdateType::Standard).len(),
+            5
+        );
+        assert_eq!(
+            items_for_chip(
+                Product::Milan,
+                &[7; 64],
+                TcbParts {
+                    fmc: None,
+                    bootloader: 1,
+                    tee: 0,
+                    snp: 2,
+                    microcode: 3
+                }
+            )
+            .unwrap()
+            .len(),
+            3
+        );
+    }
 }
