@@ -301,6 +301,32 @@ impl Cache {
         Ok(entry)
     }
 
+    /// Fetch again every stored entry that is due for refresh at `now` (for a background task
+    /// of a long-running service); offline, nothing happens. Entries whose refresh fails stay.
+    ///
+    /// # Errors
+    /// [`CollateralError::Io`] when the directory cannot be listed; each item's own result is
+    /// in the list.
+    #[allow(clippy::type_complexity)] // one pair per refreshed item
+    pub fn refresh_due(
+        &self,
+        now: UnixTime,
+    ) -> Result<Vec<(Item, Result<Arc<Entry>, CollateralError>)>, CollateralError> {
+        if self.fetcher.is_none() {
+            return Ok(Vec::new());
+        }
+        let (entries, _) = self.entries()?;
+        Ok(entries
+            .into_iter()
+            .filter(|e| !self.fresh(e, now))
+            .map(|e| {
+                let item = e.item().clone();
+                let result = self.get(&item, now);
+                (item, result)
+            })
+            .collect())
+    }
+
     /// Forget `item` (memory and disk), e.g. after the verifier refused it.
     ///
     /// # Errors

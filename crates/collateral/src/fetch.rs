@@ -53,7 +53,7 @@ pub struct Fetcher {
     pcs: PcsSource,
     transport: Arc<dyn Transport>,
     config: FetchConfig,
-    /// Per source base URL: no request before this instant (429 backoff).
+    /// Per origin: no request before this instant (429 backoff).
     blocked: Mutex<HashMap<String, Instant>>,
     requests: AtomicU64,
 }
@@ -122,11 +122,8 @@ impl Fetcher {
     pub fn fetch(&self, item: &Item, now: UnixTime) -> Result<Entry, CollateralError> {
         let key = item.key();
         let url = self.url(item);
-        let base = if item.is_amd() {
-            self.kds.base().to_owned()
-        } else {
-            self.pcs.base().to_owned()
-        };
+        // Backoff is per origin (scheme and authority): Intel's Root CA CRL host is not its PCS.
+        let base = origin(&url).to_owned();
         let api_key = if item.is_amd() {
             None
         } else {
@@ -189,6 +186,16 @@ impl Fetcher {
             }
         }
     }
+}
+
+/// `scheme://authority` of `url`.
+fn origin(url: &str) -> &str {
+    let after_scheme = url.find("://").map_or(0, |i| i + 3);
+    let end = url
+        .get(after_scheme..)
+        .and_then(|rest| rest.find(['/', '?', '#']))
+        .map_or(url.len(), |i| after_scheme + i);
+    url.get(..end).unwrap_or(url)
 }
 
 fn later(now: UnixTime, wait: Duration) -> UnixTime {
@@ -263,5 +270,22 @@ impl Transport for UreqTransport {
             headers,
             body,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn origins() {
+        assert_eq!(
+            super::origin("https://kdsintf.amd.com/vcek/v1/Milan/crl"),
+            "https://kdsintf.amd.com"
+        );
+        assert_eq!(
+            super::origin("http://127.0.0.1:8080?x=1"),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(super::origin("http://h"), "http://h");
+        assert_eq!(super::origin("weird"), "weird");
     }
 }

@@ -550,6 +550,31 @@ fn refresh_before_expiry_and_stale_fallback() {
     assert_eq!(kds.hits(target), 1, "fresh: no refresh");
     cache.get(&crl_item, due).unwrap();
     assert_eq!(kds.hits(target), 2, "due: refreshed");
+    // The background refresh fetches what is due, and only that.
+    let dir = temp_dir("refresh");
+    let disk = Cache::open(&dir)
+        .unwrap()
+        .with_fetcher(fetcher(&kds, None, quick()));
+    let chain_item = Item::AmdChain {
+        product: Product::Milan,
+        signer: AmdSigner::Vcek,
+    };
+    disk.get(&crl_item, NOW).unwrap();
+    disk.get(&chain_item, NOW).unwrap();
+    let refreshed = disk.refresh_due(due).unwrap();
+    assert_eq!(refreshed.len(), 1);
+    assert_eq!(refreshed[0].0, crl_item);
+    assert!(refreshed[0].1.is_ok());
+    assert_eq!(kds.hits(target), 4);
+    assert!(
+        Cache::open(&dir)
+            .unwrap()
+            .refresh_due(due)
+            .unwrap()
+            .is_empty(),
+        "offline: nothing"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
     // The service fails; the stored CRL is still valid, so it is used.
     drop(kds);
     let dead = FakeService::start(|_, _| Reply::status(503));
