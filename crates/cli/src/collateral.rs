@@ -1,0 +1,448 @@
+//! `tessera collateral fetch|pack|import|show`, and the `verify --fetch` /
+//! `--collateral-dir` options: argument parsing over `tessera-collateral`.
+//!
+//! Wiring (in main.rs): a `Collateral` variant `#[command(subcommand)] Collateral(collateral::CollateralCommand)`
+//! dispatched to [`run`]; `#[command(flatten)] collateral: collateral::VerifyCollateralArgs`
+//! in `EvidenceArgs`, with [`snp_endorsements`] / [`tdx_collateral`] supplying the verifier's
+//! inputs when `--fetch` or `--collateral-dir` is given.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::json;
+use tessera_collateral::bundle;
+use tessera_collateral::item::{
+    items_for_chip, items_for_fmspc, items_for_quote, items_for_snp_report, parse_fmspc,
+};
+use tessera_collateral::{
+    ApiKey, Cache, FetchConfig, Fetcher, IntelTee, Item, KdsSource, PcsSource, SnpEndorsements,
+    UpdateType,
+};
+use tessera_pki::UnixTime;
+use tessera_snp::abi::{AttestationReport, Product, SnpEvidence, TcbParts};
+use tessera_tdx::abi::Quote;
+use tessera_tdx::collateral::Collateral;
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum CollateralCommand {
+    /// Fetch what evidence (or an FMSPC, or a chip) needs into a bundle directory (exit 0 all
+    /// fetched, 1 some items failed, 2 usage or I/O error).
+    Fetch(FetchArgs),
+    /// Pack a bundle (or cache) directory into one file for transfer.
+    Pack(PackArgs),
+    /// Fill a cache from a bundle file or directory.
+    Import(ImportArgs),
+    /// List what a cache or bundle holds and when each item expires.
+    Show(ShowArgs),
+}
+
+/// Where items come from and where the cache lives.
+#[derive(Args, Debug, Clone, Default)]
+pub(crate) struct SourceArgs {
+    /// AMD KDS base URL (default: $TESSERA_KDS_URL, else AMD's service).
+    #[arg(long, value_name = "URL")]
+    kds_url: Option<String>,
+    /// Intel PCS or PCCS base URL (default: $TESSERA_PCS_URL, else Intel's PCS).
+    #[arg(long, value_name = "URL")]
+    pcs_url: Option<String>,
+    /// PCS subscription key (default: $TESSERA_PCS_API_KEY); sent to the PCS only.
+    #[arg(long, value_name = "KEY")]
+    pcs_api_key: Option<String>,
+    /// Per-request timeout in seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    timeout: u64,
+    /// Cache directory (default: $TESSERA_CACHE_DIR, else $XDG_CACHE_HOME/tessera/collateral).
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+fn env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+impl SourceArgs {
+    fn fetcher(&self) -> Result<Fetcher> {
+        let config = FetchConfig {
+            timeout: Duration::from_secs(self.timeout.max(1)),
+            ..FetchConfig::default()
+        };
+        let mut fetcher = Fetcher::online(config)?;
+        if let Some(url) = self.kds_url.clone().or_else(|| env("TESSERA_KDS_URL")) {
+            fetcher = fetcher.with_kds(KdsSource::new(&url)?);
+        }
+        let mut pcs = match self.pcs_url.clone().or_else(|| env("TESSERA_PCS_URL")) {
+            Some(url) => PcsSource::new(&url)?,
+            None => PcsSource::intel(),
+        };
+        if let Some(key) = self
+            .pcs_api_key
+            .clone()
+            .or_else(|| env("TESSERA_PCS_API_KEY"))
+        {
+            pcs = pcs.with_api_key(ApiKey::new(key));
+        }
+        Ok(fetcher.with_pcs(pcs))
+    }
+
+    fn cache_dir(&self) -> Result<PathBuf> {
+        match self.cache_dir.clone().or_else(bundle::default_cache_dir) {
+            Some(dir) => Ok(dir),
+            None => bail!("no cache directory: pass --cache-dir or set TESSERA_CACHE_DIR"),
+        }
+    }
+
+    /// The cache, online.
+    fn online_cache(&self) -> Result<Cache> {
+        Ok(Cache::open(&self.cache_dir()?)?.with_fetcher(self.fetcher()?))
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default, ValueEnum)]
+pub(crate) enum UpdateArg {
+    /// Intel's standard TCB recovery schedule.
+    #[default]
+    Standard,
+    /// Intel's early schedule.
+    Early,
+}
+
+impl From<UpdateArg> for UpdateType {
+    fn from(u: UpdateArg) -> Self {
+        match u {
+            UpdateArg::Standard => Self::Standard,
+            UpdateArg::Early => Self::Early,
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum TeeArg {
+    /// Intel TDX.
+    Tdx,
+    /// Intel SGX.
+    Sgx,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct FetchArgs {
+    /// Evidence files (SEV-SNP report, extended report, Azure HCL report, or DCAP quote).
+    #[arg(long = "evidence", value_name = "FILE")]
+    evidence: Vec<PathBuf>,
+    /// FMSPCs (12 hex digits): TCB info, QE identity, both PCK CRLs and the Root CA CRL.
+    #[arg(long = "fmspc", value_name = "HEX")]
+    fmspc: Vec<String>,
+    /// For --fmspc: TDX or SGX collateral.
+    #[arg(long, value_enum, default_value = "tdx")]
+    tee: TeeArg,
+    /// Chips: PRODUCT:HWID:fmc=N,bl=N,tee=N,snp=N,ucode=N (fmc on Turin only).
+    #[arg(long = "chip", value_name = "SPEC")]
+    chip: Vec<String>,
+    /// The product of SEV-SNP reports that do not say (version 2).
+    #[arg(long, value_name = "PRODUCT")]
+    product: Option<Product>,
+    /// Intel's update schedule.
+    #[arg(long, value_enum, default_value = "standard")]
+    update: UpdateArg,
+    /// The bundle directory to write.
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    #[command(flatten)]
+    source: SourceArgs,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct PackArgs {
+    /// The bundle (or cache) directory.
+    dir: PathBuf,
+    /// The file to write.
+    #[arg(long, value_name = "FILE")]
+    out: PathBuf,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ImportArgs {
+    /// A bundle file or directory.
+    bundle: PathBuf,
+    /// Cache directory (default: $TESSERA_CACHE_DIR, else $XDG_CACHE_HOME/tessera/collateral).
+    #[arg(long, value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ShowArgs {
+    /// A cache or bundle directory, or a bundle file.
+    path: PathBuf,
+    /// Judge expiry at this time (RFC 3339); default: now.
+    #[arg(long, value_name = "RFC3339")]
+    at: Option<String>,
+    /// Print one JSON object instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Where `verify` gets endorsements and collateral when the evidence and files lack them.
+#[derive(Args, Debug, Clone, Default)]
+pub(crate) struct VerifyCollateralArgs {
+    /// Fetch missing endorsements/collateral (AMD KDS, Intel PCS/PCCS) through the cache.
+    #[arg(long, conflicts_with = "collateral_dir")]
+    fetch: bool,
+    /// Offline: take endorsements/collateral from this cache or bundle directory.
+    #[arg(long, value_name = "DIR")]
+    collateral_dir: Option<PathBuf>,
+    /// Intel's update schedule for fetched TCB info and QE identity.
+    #[arg(long, value_enum, default_value = "standard")]
+    update: UpdateArg,
+    #[command(flatten)]
+    source: SourceArgs,
+}
+
+// Used by `verify` once main.rs flattens these arguments into `EvidenceArgs`.
+#[allow(dead_code)]
+impl VerifyCollateralArgs {
+    /// The cache to read, `None` when neither `--fetch` nor `--collateral-dir` was given.
+    fn cache(&self) -> Result<Option<Cache>> {
+        if self.fetch {
+            return self.source.online_cache().map(Some);
+        }
+        match &self.collateral_dir {
+            Some(dir) => Ok(Some(Cache::open_existing(dir)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+#[allow(dead_code)] // called by `verify` once wired in main.rs
+/// The SEV-SNP endorsements for `report` from `--fetch` / `--collateral-dir`; `None` when
+/// neither was given.
+///
+/// # Errors
+/// When the product is unknown, or an item cannot be fetched or is not in the directory.
+pub(crate) fn snp_endorsements(
+    args: &VerifyCollateralArgs,
+    report: &AttestationReport,
+    product: Option<Product>,
+) -> Result<Option<SnpEndorsements>> {
+    let Some(cache) = args.cache()? else {
+        return Ok(None);
+    };
+    let product = report_product(report, product)?;
+    Ok(Some(tessera_collateral::snp_endorsements(
+        &cache,
+        report,
+        product,
+        UnixTime::now(),
+    )?))
+}
+
+#[allow(dead_code)] // called by `verify` once wired in main.rs
+/// The TDX/SGX collateral for `quote` from `--fetch` / `--collateral-dir`; `None` when
+/// neither was given.
+///
+/// # Errors
+/// When an item cannot be fetched or is not in the directory.
+pub(crate) fn tdx_collateral(
+    args: &VerifyCollateralArgs,
+    quote: &Quote,
+) -> Result<Option<Collateral>> {
+    let Some(cache) = args.cache()? else {
+        return Ok(None);
+    };
+    Ok(Some(tessera_collateral::tdx_collateral(
+        &cache,
+        quote,
+        args.update.into(),
+        UnixTime::now(),
+    )?))
+}
+
+fn report_product(report: &AttestationReport, given: Option<Product>) -> Result<Product> {
+    match (report.cpuid().and_then(Product::from_cpuid), given) {
+        (Some(p), Some(g)) if p != g => bail!("--product {g} but the report's CPUID says {p}"),
+        (Some(p), _) | (None, Some(p)) => Ok(p),
+        (None, None) => bail!("the report does not say its product (version 2): pass --product"),
+    }
+}
+
+/// Run a `collateral` subcommand.
+///
+/// # Errors
+/// Usage and I/O errors (exit 2 in main).
+pub(crate) fn run(cmd: &CollateralCommand) -> Result<ExitCode> {
+    match cmd {
+        CollateralCommand::Fetch(args) => fetch(args),
+        CollateralCommand::Pack(args) => {
+            let n = bundle::pack_to_file(&args.dir, &args.out, UnixTime::now())?;
+            eprintln!("wrote {} ({n} bytes)", args.out.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        CollateralCommand::Import(args) => {
+            let dir = SourceArgs {
+                cache_dir: args.cache_dir.clone(),
+                ..SourceArgs::default()
+            }
+            .cache_dir()?;
+            let cache = Cache::open(&dir)?;
+            let report = bundle::import(&args.bundle, &cache, UnixTime::now())?;
+            eprintln!(
+                "imported {} items into {} ({} already expired)",
+                report.imported.len(),
+                dir.display(),
+                report.expired.len()
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        CollateralCommand::Show(args) => show(args),
+    }
+}
+
+fn items_of_evidence(
+    path: &Path,
+    product: Option<Product>,
+    update: UpdateType,
+) -> Result<Vec<Item>> {
+    let bytes = crate::read_bounded(path)?;
+    if crate::tdx::is_quote(&bytes) {
+        let quote = Quote::parse(&bytes)
+            .with_context(|| format!("{}: not a DCAP quote", path.display()))?;
+        return Ok(items_for_quote(&quote, update)?);
+    }
+    let evidence = SnpEvidence::parse(&bytes).with_context(|| {
+        format!(
+            "{}: neither an SEV-SNP report nor a DCAP quote",
+            path.display()
+        )
+    })?;
+    let report = evidence.report();
+    let product = report_product(report, product).with_context(|| path.display().to_string())?;
+    Ok(items_for_snp_report(report, product)?)
+}
+
+/// `PRODUCT:HWID:fmc=N,bl=N,tee=N,snp=N,ucode=N`.
+fn items_of_chip(spec: &str) -> Result<Vec<Item>> {
+    let mut parts = spec.splitn(3, ':');
+    let (Some(product), Some(hwid), Some(spls)) = (parts.next(), parts.next(), parts.next()) else {
+        bail!("--chip {spec:?}: expected PRODUCT:HWID:bl=N,tee=N,snp=N,ucode=N[,fmc=N]");
+    };
+    let product: Product = product
+        .parse()
+        .with_context(|| format!("--chip {spec:?}"))?;
+    let hwid = tessera_pki::from_hex(hwid.as_bytes())
+        .with_context(|| format!("--chip {spec:?}: the hwID is not hex"))?;
+    let mut tcb = TcbParts {
+        fmc: None,
+        bootloader: 0,
+        tee: 0,
+        snp: 0,
+        microcode: 0,
+    };
+    for field in spls.split(',') {
+        let (name, value) = field
+            .split_once('=')
+            .with_context(|| format!("--chip {spec:?}: {field:?} is not NAME=N"))?;
+        let value: u8 = value
+            .parse()
+            .with_context(|| format!("--chip {spec:?}: {field:?}"))?;
+        match name {
+            "fmc" => tcb.fmc = Some(value),
+            "bl" => tcb.bootloader = value,
+            "tee" => tcb.tee = value,
+            "snp" => tcb.snp = value,
+            "ucode" => tcb.microcode = value,
+            _ => bail!("--chip {spec:?}: unknown SPL {name:?} (fmc, bl, tee, snp, ucode)"),
+        }
+    }
+    Ok(items_for_chip(product, &hwid, tcb)?)
+}
+
+fn fetch(args: &FetchArgs) -> Result<ExitCode> {
+    let update = UpdateType::from(args.update);
+    let mut items: Vec<Item> = Vec::new();
+    let mut add = |more: Vec<Item>| {
+        for item in more {
+            if !items.contains(&item) {
+                items.push(item);
+            }
+        }
+    };
+    for path in &args.evidence {
+        add(items_of_evidence(path, args.product, update)?);
+    }
+    let tee = match args.tee {
+        TeeArg::Tdx => IntelTee::Tdx,
+        TeeArg::Sgx => IntelTee::Sgx,
+    };
+    for hex in &args.fmspc {
+        add(items_for_fmspc(tee, parse_fmspc(hex)?, update));
+    }
+    for spec in &args.chip {
+        add(items_of_chip(spec)?);
+    }
+    if items.is_empty() {
+        bail!("nothing to fetch: give --evidence, --fmspc or --chip");
+    }
+    let cache = args.source.online_cache()?;
+    let now = UnixTime::now();
+    let (report, manifest) = bundle::fetch_into_bundle(&cache, &items, &args.out, now)?;
+    if args.json {
+        let failed: Vec<_> = report
+            .failed
+            .iter()
+            .map(|(item, e)| json!({ "key": item.key(), "error": e.to_string() }))
+            .collect();
+        println!(
+            "{}",
+            json!({ "bundle": args.out.display().to_string(), "items": manifest.items, "failed": failed })
+        );
+    } else {
+        for item in &manifest.items {
+            println!("fetched  {}  valid until {}", item.key, item.valid_until);
+        }
+        for (_, e) in &report.failed {
+            println!("FAILED   {e}");
+        }
+        eprintln!("bundle: {}", args.out.display());
+    }
+    Ok(if report.failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn show(args: &ShowArgs) -> Result<ExitCode> {
+    let at = match &args.at {
+        Some(s) => UnixTime::parse_rfc3339(s).with_context(|| format!("--at {s:?}"))?,
+        None => UnixTime::now(),
+    };
+    let summaries = bundle::show(&args.path, at)?;
+    if args.json {
+        println!("{}", json!({ "at": at.to_string(), "items": summaries }));
+    } else {
+        for s in &summaries {
+            let state = match s.freshness {
+                bundle::Freshness::Valid => "valid",
+                bundle::Freshness::RefreshDue => "refresh-due",
+                bundle::Freshness::Expired => "EXPIRED",
+            };
+            println!(
+                "{:<11} {}  until {} ({})  fetched {} from {}",
+                state,
+                s.manifest.key,
+                s.manifest.valid_until,
+                s.manifest.valid_until_field,
+                s.manifest.fetched_at,
+                s.manifest.source
+            );
+        }
+        if summaries.is_empty() {
+            println!("(empty)");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,502 @@
+//! Offline bundles for air-gapped and sovereign operation.
+//!
+//! A *bundle directory* is a cache directory (`entries/<key>.json`) plus `manifest.json`
+//! listing what it holds, where each item came from, when it was fetched and until when it
+//! is valid. A verifier pointed at it (`--collateral-dir`) reads it like a cache and never
+//! goes online.
+//!
+//! A *bundle file* (`collateral pack`) is one JSON document holding the same entries:
+//! `{"format": "tessera-collateral-bundle/1", "created": .., "entries": [..]}`. JSON rather
+//! than tar: the entries are JSON already, serde_json is already trusted here, and a reader
+//! needs no archive parser (no paths, links or permissions to sanitise) — an importer only
+//! ever writes files named by the keys it recomputes itself. Every entry is checked for
+//! shape again when a bundle is read.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use tessera_pki::UnixTime;
+
+use crate::CollateralError;
+use crate::cache::{Cache, ENTRIES_DIR, read_entries_dir, write_atomic};
+use crate::entry::{Entry, StoredEntry};
+use crate::item::Item;
+
+/// The manifest's file name in a bundle directory.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// The manifest's format tag.
+pub const MANIFEST_FORMAT: &str = "tessera-collateral-manifest/1";
+/// A bundle file's format tag.
+pub const BUNDLE_FORMAT: &str = "tessera-collateral-bundle/1";
+/// Most entries in one bundle file.
+pub const MAX_BUNDLE_ENTRIES: usize = 4096;
+/// Most bytes of one bundle file.
+pub const MAX_BUNDLE_LEN: usize = 64 * 1024 * 1024;
+
+/// One line of a manifest (and of `collateral show`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestItem {
+    /// The cache key.
+    pub key: String,
+    /// What was asked for.
+    pub item: Item,
+    /// The URL it came from.
+    pub source: String,
+    /// When it was fetched (RFC 3339).
+    pub fetched_at: String,
+    /// Until when it is valid (RFC 3339).
+    pub valid_until: String,
+    /// The field that sets `valid_until` (`notAfter`, `nextUpdate`).
+    pub valid_until_field: String,
+}
+
+impl ManifestItem {
+    fn of(entry: &Entry) -> Self {
+        Self {
+            key: entry.item().key(),
+            item: entry.item().clone(),
+            source: entry.source().to_owned(),
+            fetched_at: entry.fetched_at().to_string(),
+            valid_until: entry.valid_until().to_string(),
+            valid_until_field: entry.valid_until_field().to_owned(),
+        }
+    }
+}
+
+/// A bundle directory's `manifest.json`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// [`MANIFEST_FORMAT`].
+    pub format: String,
+    /// When the bundle was written (RFC 3339).
+    pub created: String,
+    /// What it holds, sorted by key.
+    pub items: Vec<ManifestItem>,
+}
+
+#[derive(Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BundleFile {
+    format: String,
+    created: String,
+    entries: Vec<StoredEntry>,
+}
+
+/// Write `entries` as a bundle directory at `dir` (entries and manifest), at time `now`.
+///
+/// # Errors
+/// [`CollateralError::Io`] when a file cannot be written.
+pub fn write_bundle_dir(
+    dir: &Path,
+    entries: &[Entry],
+    now: UnixTime,
+) -> Result<Manifest, CollateralError> {
+    let cache = Cache::open(dir)?;
+    for entry in entries {
+        cache.put(entry.clone())?;
+    }
+    write_manifest(dir, now)
+}
+
+/// Rewrite `dir/manifest.json` from the entries the directory holds.
+///
+/// # Errors
+/// [`CollateralError::Io`]; [`CollateralError::Format`] when an entry file is malformed.
+pub fn write_manifest(dir: &Path, now: UnixTime) -> Result<Manifest, CollateralError> {
+    let (entries, bad) = read_entries_dir(&dir.join(ENTRIES_DIR))?;
+    if let Some(first) = bad.into_iter().next() {
+        return Err(first);
+    }
+    let manifest = Manifest {
+        format: MANIFEST_FORMAT.to_owned(),
+        created: now.to_string(),
+        items: entries.iter().map(ManifestItem::of).collect(),
+    };
+    let json = serde_json::to_vec_pretty(&manifest).map_err(|e| CollateralError::Format {
+        path: dir.join(MANIFEST_FILE).display().to_string(),
+        detail: e.to_string(),
+    })?;
+    write_atomic(&dir.join(MANIFEST_FILE), &json)?;
+    Ok(manifest)
+}
+
+/// What [`fetch_into_bundle`] got and what it could not get.
+#[derive(Debug, Default)]
+pub struct FetchReport {
+    /// The items fetched (or already fresh in the cache).
+    pub fetched: Vec<Arc<Entry>>,
+    /// The items that failed, with why.
+    pub failed: Vec<(Item, CollateralError)>,
+}
+
+/// `collateral fetch`: get `items` through `cache` (online) and write them as a bundle
+/// directory at `out`. Items that fail are reported, not fatal; the bundle holds the rest.
+///
+/// # Errors
+/// [`CollateralError::Io`] when the bundle cannot be written.
+pub fn fetch_into_bundle(
+    cache: &Cache,
+    items: &[Item],
+    out: &Path,
+    now: UnixTime,
+) -> Result<(FetchReport, Manifest), CollateralError> {
+    let mut report = FetchReport::default();
+    for item in items {
+        match cache.get(item, now) {
+            Ok(entry) => report.fetched.push(entry),
+            Err(e) => report.failed.push((item.clone(), e)),
+        }
+    }
+    let entries: Vec<Entry> = report.fetched.iter().map(|e| Entry::clone(e)).collect();
+    let manifest = write_bundle_dir(out, &entries, now)?;
+    Ok((report, manifest))
+}
+
+/// `collateral pack`: the entries of bundle (or cache) directory `dir` as one bundle file.
+///
+/// # Errors
+/// As [`read_entries`]; [`CollateralError::Format`] past [`MAX_BUNDLE_ENTRIES`].
+pub fn pack(dir: &Path, now: UnixTime) -> Result<Vec<u8>, CollateralError> {
+    let entries = read_entries(dir)?;
+    pack_entries(&entries, now)
+}
+
+/// Entries as one bundle file.
+///
+/// # Errors
+/// [`CollateralError::Format`] past [`MAX_BUNDLE_ENTRIES`].
+pub fn pack_entries(entries: &[Entry], now: UnixTime) -> Result<Vec<u8>, CollateralError> {
+    if entries.len() > MAX_BUNDLE_ENTRIES {
+        return Err(CollateralError::Format {
+            path: String::from("bundle"),
+            detail: format!("more than {MAX_BUNDLE_ENTRIES} entries"),
+        });
+    }
+    let file = BundleFile {
+        format: BUNDLE_FORMAT.to_owned(),
+        created: now.to_string(),
+        entries: entries.iter().map(Entry::stored).collect(),
+    };
+    serde_json::to_vec_pretty(&file).map_err(|e| CollateralError::Format {
+        path: String::from("bundle"),
+        detail: e.to_string(),
+    })
+}
+
+/// The entries of a bundle file's bytes, each checked for shape. `name` names it in errors.
+///
+/// # Errors
+/// [`CollateralError::Format`] for a malformed bundle, or the first malformed entry.
+pub fn unpack(bytes: &[u8], name: &str) -> Result<Vec<Entry>, CollateralError> {
+    let bad = |detail: String| CollateralError::Format {
+        path: name.to_owned(),
+        detail,
+    };
+    if bytes.len() > MAX_BUNDLE_LEN {
+        return Err(bad(String::from("larger than the limit")));
+    }
+    let file: BundleFile = serde_json::from_slice(bytes).map_err(|e| bad(format!("JSON: {e}")))?;
+    if file.format != BUNDLE_FORMAT {
+        return Err(bad(format!("format is not {BUNDLE_FORMAT}")));
+    }
+    if file.entries.len() > MAX_BUNDLE_ENTRIES {
+        return Err(bad(format!("more than {MAX_BUNDLE_ENTRIES} entries")));
+    }
+    let mut entries: Vec<Entry> = Vec::with_capacity(file.entries.len());
+    for (i, stored) in file.entries.into_iter().enumerate() {
+        let at = format!("{name}: entries[{i}]");
+        let entry = Entry::from_stored_entry(stored, &at).map_err(|e| match e {
+            CollateralError::Format { .. } => e,
+            other => CollateralError::Format {
+                path: at.clone(),
+                detail: other.to_string(),
+            },
+        })?;
+        if entries.iter().any(|e| e.item() == entry.item()) {
+            return Err(bad(format!("entries[{i}]: {} twice", entry.item().key())));
+        }
+        entries.push(entry);
+    }
+    Ok(entries)
+}
+
+/// The entries of `path`: a bundle or cache directory, or a bundle file.
+///
+/// # Errors
+/// [`CollateralError::Io`]; [`CollateralError::Format`] and shape errors for the first
+/// malformed entry (a bundle is all or nothing).
+pub fn read_entries(path: &Path) -> Result<Vec<Entry>, CollateralError> {
+    if path.is_dir() {
+        let (entries, bad) = read_entries_dir(&path.join(ENTRIES_DIR))?;
+        if let Some(first) = bad.into_iter().next() {
+            return Err(first);
+        }
+        return Ok(entries);
+    }
+    let bytes = read_file(path)?;
+    unpack(&bytes, &path.display().to_string())
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, CollateralError> {
+    use std::io::Read;
+    let file = std::fs::File::open(path).map_err(|e| CollateralError::io(path, &e))?;
+    let limit = u64::try_from(MAX_BUNDLE_LEN).unwrap_or(u64::MAX);
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| CollateralError::io(path, &e))?;
+    Ok(bytes)
+}
+
+/// What [`import`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImportReport {
+    /// Keys written into the cache.
+    pub imported: Vec<String>,
+    /// Keys imported that were already past their validity at `now` (kept: a verification
+    /// time in the past may still need them).
+    pub expired: Vec<String>,
+}
+
+/// `collateral import`: fill `cache` from the bundle (file or directory) at `path`.
+///
+/// # Errors
+/// As [`read_entries`] (nothing is imported from a bundle with a malformed entry);
+/// [`CollateralError::Io`] when the cache cannot be written.
+pub fn import(path: &Path, cache: &Cache, now: UnixTime) -> Result<ImportReport, CollateralError> {
+    let entries = read_entries(path)?;
+    let mut report = ImportReport::default();
+    for entry in entries {
+        let key = entry.item().key();
+        if entry.check_not_expired(now).is_err() {
+            report.expired.push(key.clone());
+        }
+        cache.put(entry)?;
+        report.imported.push(key);
+    }
+    Ok(report)
+}
+
+/// Whether an entry is usable at a time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Freshness {
+    /// Valid, not yet due for refresh.
+    Valid,
+    /// Valid, but due for refresh (an online cache fetches it again).
+    RefreshDue,
+    /// Past its validity.
+    Expired,
+}
+
+/// One line of `collateral show`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Summary {
+    /// Key, item, source, fetched and valid-until times.
+    #[serde(flatten)]
+    pub manifest: ManifestItem,
+    /// At the time asked.
+    pub freshness: Freshness,
+}
+
+/// `collateral show`: what a cache or bundle (directory or file) holds and when each item
+/// expires, judged at `now`.
+///
+/// # Errors
+/// As [`read_entries`].
+pub fn show(path: &Path, now: UnixTime) -> Result<Vec<Summary>, CollateralError> {
+    let entries = read_entries(path)?;
+    Ok(entries
+        .iter()
+        .map(|e| Summary {
+            manifest: ManifestItem::of(e),
+            freshness: if e.valid_until() <= now {
+                Freshness::Expired
+            } else if now >= e.refresh_at(crate::cache::DEFAULT_REFRESH_BEFORE_SECS) {
+                Freshness::RefreshDue
+            } else {
+                Freshness::Valid
+            },
+        })
+        .collect())
+}
+
+/// `collateral pack DIR --out FILE`.
+///
+/// # Errors
+/// As [`pack`]; [`CollateralError::Io`] when `out` cannot be written.
+pub fn pack_to_file(dir: &Path, out: &Path, now: UnixTime) -> Result<usize, CollateralError> {
+    let bytes = pack(dir, now)?;
+    write_atomic(out, &bytes)?;
+    Ok(bytes.len())
+}
+
+/// The default cache directory: `$TESSERA_CACHE_DIR`, else `$XDG_CACHE_HOME/tessera/collateral`,
+/// else `$HOME/.cache/tessera/collateral`.
+#[must_use]
+pub fn default_cache_dir() -> Option<PathBuf> {
+    if let Some(dir) = std::env::var_os("TESSERA_CACHE_DIR") {
+        return Some(PathBuf::from(dir));
+    }
+    let base = std::env::var_os("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    Some(base.join("tessera").join("collateral"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::AmdSigner;
+    use tessera_snp::abi::Product;
+    use tessera_snp::sim::SimPki;
+
+    const NOW: UnixTime = tessera_tdx::sim::SIM_VERIFY_AT;
+
+    fn crl_entries() -> Vec<Entry> {
+        let pki = SimPki::new(Product::Genoa).unwrap();
+        let crl = pki
+            .ark_crl(&[], NOW, UnixTime::from_secs(NOW.as_secs() + 86_400))
+            .unwrap();
+        [AmdSigner::Vcek, AmdSigner::Vlek]
+            .into_iter()
+            .map(|signer| {
+                let item = Item::AmdCrl {
+                    product: Product::Genoa,
+                    signer,
+                };
+                Entry::new(item, "http://kds/crl", NOW, crl.der().to_vec(), None).unwrap()
+            })
+            .collect()
+    }
+
+    fn temp_dir(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "tessera-collateral-unit-{name}-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        dir
+    }
+
+    #[test]
+    fn bundle_files_are_checked_whole() {
+        let entries = crl_entries();
+        let packed = pack_entries(&entries, NOW).unwrap();
+        assert_eq!(unpack(&packed, "b").unwrap(), entries);
+        let mut v: serde_json::Value = serde_json::from_slice(&packed).unwrap();
+        let edit = |f: &dyn Fn(&mut serde_json::Value)| {
+            let mut w = v.clone();
+            f(&mut w);
+            unpack(&serde_json::to_vec(&w).unwrap(), "b").unwrap_err()
+        };
+        assert!(
+            edit(&|w| w["format"] = serde_json::json!("tar"))
+                .to_string()
+                .contains("format")
+        );
+        assert!(
+            edit(&|w| {
+                let first = w["entries"][0].clone();
+                w["entries"][1] = first;
+            })
+            .to_string()
+            .contains("twice")
+        );
+        assert!(
+            edit(&|w| w["entries"][1]["body_hex"] = serde_json::json!("00"))
+                .to_string()
+                .contains("entries[1]")
+        );
+        assert!(
+            edit(&|w| w["manifest"] = serde_json::json!({}))
+                .to_string()
+                .contains("JSON")
+        );
+        v["entries"] =
+            serde_json::Value::Array(vec![v["entries"][0].clone(); MAX_BUNDLE_ENTRIES + 1]);
+        assert!(
+            unpack(&serde_json::to_vec(&v).unwrap(), "b")
+                .unwrap_err()
+                .to_string()
+                .contains("more than")
+        );
+        assert!(unpack(&vec![b' '; MAX_BUNDLE_LEN + 1], "b").is_err());
+        assert!(pack_entries(&vec![entries[0].clone(); MAX_BUNDLE_ENTRIES + 1], NOW).is_err());
+    }
+
+    #[test]
+    fn directories_name_bad_files_and_manifests_list_entries() {
+        let dir = temp_dir("dir");
+        let manifest = write_bundle_dir(&dir, &crl_entries(), NOW).unwrap();
+        assert_eq!(manifest.items.len(), 2);
+        assert_eq!(manifest.items[0].key, "amd-crl-genoa-vcek");
+        assert_eq!(manifest.items[0].valid_until_field, "nextUpdate");
+        let on_disk: Manifest =
+            serde_json::from_slice(&std::fs::read(dir.join(MANIFEST_FILE)).unwrap()).unwrap();
+        assert_eq!(on_disk, manifest);
+        assert_eq!(read_entries(&dir).unwrap().len(), 2);
+        // A file whose content is another item than its name says.
+        let entries = dir.join(ENTRIES_DIR);
+        std::fs::copy(
+            entries.join("amd-crl-genoa-vcek.json"),
+            entries.join("amd-crl-milan-vcek.json"),
+        )
+        .unwrap();
+        let err = read_entries(&dir).unwrap_err();
+        assert!(err.to_string().contains("another item"), "{err}");
+        let cache = Cache::open_existing(&dir).unwrap();
+        let milan = Item::AmdCrl {
+            product: Product::Milan,
+            signer: AmdSigner::Vcek,
+        };
+        assert!(cache.lookup(&milan).is_err());
+        std::fs::remove_file(entries.join("amd-crl-milan-vcek.json")).unwrap();
+        // A malformed file is named; temporary files are ignored.
+        std::fs::write(entries.join("junk.json"), b"{").unwrap();
+        std::fs::write(entries.join(".amd-crl-x.json.1.2.tmp"), b"{").unwrap();
+        let err = read_entries(&dir).unwrap_err();
+        assert!(err.to_string().contains("junk.json"), "{err}");
+        assert!(write_manifest(&dir, NOW).is_err());
+        std::fs::remove_file(entries.join("junk.json")).unwrap();
+        assert_eq!(show(&dir, NOW).unwrap().len(), 2);
+        // Evict removes from disk and memory; the directory survives a missing file.
+        let vcek = Item::AmdCrl {
+            product: Product::Genoa,
+            signer: AmdSigner::Vcek,
+        };
+        assert!(cache.lookup(&vcek).unwrap().is_some());
+        cache.evict(&vcek).unwrap();
+        assert_eq!(cache.lookup(&vcek).unwrap(), None);
+        cache.evict(&vcek).unwrap();
+        assert!(Cache::open_existing(&dir.join("nope")).is_err());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn import_keeps_expired_entries_and_says_so() {
+        let dir = temp_dir("import");
+        let file = temp_dir("import-file");
+        std::fs::write(&file, pack_entries(&crl_entries(), NOW).unwrap()).unwrap();
+        let cache = Cache::open(&dir).unwrap();
+        let later = UnixTime::from_secs(NOW.as_secs() + 2 * 86_400);
+        let report = import(&file, &cache, later).unwrap();
+        assert_eq!(report.imported.len(), 2);
+        assert_eq!(report.expired, report.imported);
+        assert!(
+            show(&dir, later)
+                .unwrap()
+                .iter()
+                .all(|s| s.freshness == Freshness::Expired)
+        );
+        // Offline, an expired entry is still returned: the verifier judges it at its time.
+        let item = Item::AmdCrl {
+            product: Product::Genoa,
+            signer: AmdSigner::Vcek,
+        };
+        assert!(cache.get(&item, later).is_ok());
+        let _ = std::fs::remove_dir_all(&dir);
+        let _ = std::fs::remove_file(&file);
+    }
+}

@@ -1,0 +1,456 @@
+//! The cache: entries in memory in front of a directory, refreshed before they expire, with at
+//! most one fetch in flight per key.
+//!
+//! On disk an entry is `DIR/entries/<key>.json` ([`Entry::to_json`]), written to a temporary
+//! file in the same directory and renamed over the old one, so readers in other processes see
+//! the old or the new file, never a torn one. Two processes may fetch the same key at once
+//! (the single-flight lock is per process); the later rename wins and both copies are valid.
+//!
+//! Nothing read from the cache is trusted: every entry is re-checked for shape when loaded,
+//! and what [`Cache::get`] returns goes through the verifiers like fresh data.
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use tessera_pki::UnixTime;
+
+use crate::CollateralError;
+use crate::entry::{Entry, MAX_ENTRY_LEN};
+use crate::fetch::Fetcher;
+use crate::item::Item;
+
+/// The sub-directory that holds entries (in a cache and in a bundle directory).
+pub const ENTRIES_DIR: &str = "entries";
+/// Most entries kept in memory (the map is cleared when full: entries reload from disk).
+pub const MEMORY_CAPACITY: usize = 4096;
+/// Most entries read from one directory.
+pub const MAX_DIR_ENTRIES: usize = 65_536;
+
+/// Counters for metrics.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Lookups answered from memory or disk without fetching.
+    pub hits: u64,
+    /// Lookups that needed a fetch (or found nothing offline).
+    pub misses: u64,
+    /// Fetches that succeeded.
+    pub fetches: u64,
+    /// Fetches that failed.
+    pub fetch_errors: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    hits: AtomicU64,
+    misses: AtomicU64,
+    fetches: AtomicU64,
+    fetch_errors: AtomicU64,
+}
+
+/// A cache of fetched items; online when it has a [`Fetcher`], offline otherwise.
+#[derive(Debug)]
+pub struct Cache {
+    dir: Option<PathBuf>,
+    memory: RwLock<HashMap<String, Arc<Entry>>>,
+    flights: Mutex<HashMap<String, Arc<Mutex<()>>>>,
+    fetcher: Option<Fetcher>,
+    refresh_before_secs: i64,
+    counters: Counters,
+}
+
+/// Refresh an entry a day before it expires by default.
+pub const DEFAULT_REFRESH_BEFORE_SECS: i64 = 24 * 3600;
+
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Cache {
+    /// A cache over directory `dir` (created if missing). Offline until
+    /// [`Cache::with_fetcher`].
+    ///
+    /// # Errors
+    /// [`CollateralError::Io`] when the directory cannot be created.
+    pub fn open(dir: &Path) -> Result<Self, CollateralError> {
+        let entries = dir.join(ENTRIES_DIR);
+        std::fs::create_dir_all(&entries).map_err(|e| CollateralError::io(&entries, &e))?;
+        Ok(Self::with_dir(Some(dir.to_path_buf())))
+    }
+
+    /// A cache over an existing directory, read only in spirit: nothing is created until an
+    /// entry is stored (for `--collateral-dir`, which may be a bundle).
+    ///
+    /// # Errors
+    /// [`CollateralError::Io`] when `dir` is not a directory.
+    pub fn open_existing(dir: &Path) -> Result<Self, CollateralError> {
+        if !dir.is_dir() {
+            return Err(CollateralError::Io {
+                path: dir.display().to_string(),
+                detail: String::from("not a directory"),
+            });
+        }
+        Ok(Self::with_dir(Some(dir.to_path_buf())))
+    }
+
+    /// A cache in memory only.
+    #[must_use]
+    pub fn in_memory() -> Self {
+        Self::with_dir(None)
+    }
+
+    fn with_dir(dir: Option<PathBuf>) -> Self {
+        Self {
+            dir,
+            memory: RwLock::new(HashMap::new()),
+            flights: Mutex::new(HashMap::new()),
+            fetcher: None,
+            refresh_before_secs: DEFAULT_REFRESH_BEFORE_SECS,
+            counters: Counters::default(),
+        }
+    }
+
+    /// Fetch missing and expiring items with `fetcher`.
+    #[must_use]
+    pub fn with_fetcher(mut self, fetcher: Fetcher) -> Self {
+        self.fetcher = Some(fetcher);
+        self
+    }
+
+    /// Refresh entries `secs` before they expire (default a day; never before half their life).
+    #[must_use]
+    pub fn with_refresh_before(mut self, secs: i64) -> Self {
+        self.refresh_before_secs = secs.max(0);
+        self
+    }
+
+    /// The directory, if any.
+    #[must_use]
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// The fetcher, if online.
+    #[must_use]
+    pub fn fetcher(&self) -> Option<&Fetcher> {
+        self.fetcher.as_ref()
+    }
+
+    /// Counters since the cache was made.
+    #[must_use]
+    pub fn stats(&self) -> CacheStats {
+        let c = &self.counters;
+        CacheStats {
+            hits: c.hits.load(Ordering::Relaxed),
+            misses: c.misses.load(Ordering::Relaxed),
+            fetches: c.fetches.load(Ordering::Relaxed),
+            fetch_errors: c.fetch_errors.load(Ordering::Relaxed),
+        }
+    }
+
+    fn fresh(&self, entry: &Entry, now: UnixTime) -> bool {
+        now < entry.refresh_at(self.refresh_before_secs)
+    }
+
+    /// The entry for `item` at wall-clock time `now`.
+    ///
+    /// Online: a stored entry is used until it is due for refresh, then fetched again (one
+    /// fetch per key at a time; concurrent callers wait for it); if the refresh fails, the
+    /// stored entry is used while it is still valid. Offline: whatever is stored is returned,
+    /// expired or not — the verifier judges it at its verification time.
+    ///
+    /// # Errors
+    /// [`CollateralError::NotCached`] offline when nothing is stored; the fetch error online
+    /// when nothing valid is stored and the fetch fails; [`CollateralError::Io`] when the
+    /// directory cannot be written.
+    pub fn get(&self, item: &Item, now: UnixTime) -> Result<Arc<Entry>, CollateralError> {
+        let key = item.key();
+        if let Some(e) = self.memory_get(&key).filter(|e| self.fresh(e, now)) {
+            self.counters.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(e);
+        }
+        let flight = self.flight(&key);
+        let result = {
+            let _guard = flight
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            self.get_locked(item, &key, now)
+        };
+        self.land(&key, &flight);
+        result
+    }
+
+    fn get_locked(
+        &self,
+        item: &Item,
+        key: &str,
+        now: UnixTime,
+    ) -> Result<Arc<Entry>, CollateralError> {
+        // Another caller may have fetched it while we waited; another process may have
+        // written it to disk.
+        let stored = match self.memory_get(key) {
+            Some(e) => Some(e),
+            None => self.load(item)?,
+        };
+        if let Some(e) = stored.as_ref().filter(|e| self.fresh(e, now)) {
+            self.counters.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(Arc::clone(e));
+        }
+        self.counters.misses.fetch_add(1, Ordering::Relaxed);
+        let Some(fetcher) = &self.fetcher else {
+            return stored.ok_or_else(|| CollateralError::NotCached {
+                key: key.to_owned(),
+            });
+        };
+        match fetcher.fetch(item, now) {
+            Ok(entry) => {
+                self.counters.fetches.fetch_add(1, Ordering::Relaxed);
+                self.put(entry)
+            }
+            Err(e) => {
+                self.counters.fetch_errors.fetch_add(1, Ordering::Relaxed);
+                match stored {
+                    Some(old) if old.valid_until() > now => Ok(old),
+                    _ => Err(e),
+                }
+            }
+        }
+    }
+
+    fn flight(&self, key: &str) -> Arc<Mutex<()>> {
+        let mut map = self
+            .flights
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::clone(map.entry(key.to_owned()).or_default())
+    }
+
+    /// Drop the flight lock of `key` when no other caller holds it.
+    fn land(&self, key: &str, flight: &Arc<Mutex<()>>) {
+        let mut map = self
+            .flights
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        // One reference in the map, one here: nobody else waits on it.
+        if Arc::strong_count(flight) == 2 {
+            map.remove(key);
+        }
+    }
+
+    fn memory_get(&self, key: &str) -> Option<Arc<Entry>> {
+        self.memory.read().ok()?.get(key).cloned()
+    }
+
+    fn memory_put(&self, entry: Arc<Entry>) {
+        if let Ok(mut map) = self.memory.write() {
+            if map.len() >= MEMORY_CAPACITY {
+                map.clear();
+            }
+            map.insert(entry.item().key(), entry);
+        }
+    }
+
+    /// The stored entry for `item`, fetched or not, valid or not (no fetch).
+    ///
+    /// # Errors
+    /// [`CollateralError::Format`] (and shape errors) when the stored file is malformed;
+    /// [`CollateralError::Io`] when it cannot be read.
+    pub fn lookup(&self, item: &Item) -> Result<Option<Arc<Entry>>, CollateralError> {
+        match self.memory_get(&item.key()) {
+            Some(e) => Ok(Some(e)),
+            None => self.load(item),
+        }
+    }
+
+    fn entry_path(&self, key: &str) -> Option<PathBuf> {
+        self.dir
+            .as_ref()
+            .map(|d| d.join(ENTRIES_DIR).join(format!("{key}.json")))
+    }
+
+    fn load(&self, item: &Item) -> Result<Option<Arc<Entry>>, CollateralError> {
+        let key = item.key();
+        let Some(path) = self.entry_path(&key) else {
+            return Ok(None);
+        };
+        let Some(bytes) = read_bounded(&path)? else {
+            return Ok(None);
+        };
+        let entry = Entry::from_json(&bytes, &path.display().to_string())?;
+        if entry.item() != item {
+            return Err(CollateralError::Format {
+                path: path.display().to_string(),
+                detail: String::from("holds another item than its name says"),
+            });
+        }
+        let entry = Arc::new(entry);
+        self.memory_put(Arc::clone(&entry));
+        Ok(Some(entry))
+    }
+
+    /// Store `entry` (memory, and disk when the cache has a directory).
+    ///
+    /// # Errors
+    /// [`CollateralError::Io`] when the file cannot be written.
+    pub fn put(&self, entry: Entry) -> Result<Arc<Entry>, CollateralError> {
+        if let Some(path) = self.entry_path(&entry.item().key()) {
+            write_atomic(&path, &entry.to_json())?;
+        }
+        let entry = Arc::new(entry);
+        self.memory_put(Arc::clone(&entry));
+        Ok(entry)
+    }
+
+    /// Fetch again every stored entry that is due for refresh at `now` (for a background task
+    /// of a long-running service); offline, nothing happens. Entries whose refresh fails stay.
+    ///
+    /// # Errors
+    /// [`CollateralError::Io`] when the directory cannot be listed; each item's own result is
+    /// in the list.
+    #[allow(clippy::type_complexity)] // one pair per refreshed item
+    pub fn refresh_due(
+        &self,
+        now: UnixTime,
+    ) -> Result<Vec<(Item, Result<Arc<Entry>, CollateralError>)>, CollateralError> {
+        if self.fetcher.is_none() {
+            return Ok(Vec::new());
+        }
+        let (entries, _) = self.entries()?;
+        Ok(entries
+            .into_iter()
+            .filter(|e| !self.fresh(e, now))
+            .map(|e| {
+                let item = e.item().clone();
+                let result = self.get(&item, now);
+                (item, result)
+            })
+            .collect())
+    }
+
+    /// Forget `item` (memory and disk), e.g. after the verifier refused it.
+    ///
+    /// # Errors
+    /// [`CollateralError::Io`] when the file exists and cannot be removed.
+    pub fn evict(&self, item: &Item) -> Result<(), CollateralError> {
+        let key = item.key();
+        if let Ok(mut map) = self.memory.write() {
+            map.remove(&key);
+        }
+        if let Some(path) = self.entry_path(&key) {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(CollateralError::io(&path, &e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Every entry stored in the directory (or in memory, for a cache without one), each
+    /// checked for shape; files that fail are returned as errors beside the good ones.
+    ///
+    /// # Errors
+    /// [`CollateralError::Io`] when the directory cannot be listed.
+    pub fn entries(&self) -> Result<(Vec<Entry>, Vec<CollateralError>), CollateralError> {
+        let Some(dir) = &self.dir else {
+            let map = self.memory.read().map_err(|_| CollateralError::Io {
+                path: String::from("memory"),
+                detail: String::from("poisoned"),
+            })?;
+            let mut all: Vec<Entry> = map.values().map(|e| Entry::clone(e)).collect();
+            all.sort_by_key(|e| e.item().key());
+            return Ok((all, Vec::new()));
+        };
+        read_entries_dir(&dir.join(ENTRIES_DIR))
+    }
+}
+
+/// Every `*.json` entry of a directory, sorted by key; malformed files as errors.
+pub(crate) fn read_entries_dir(
+    dir: &Path,
+) -> Result<(Vec<Entry>, Vec<CollateralError>), CollateralError> {
+    let listing = match std::fs::read_dir(dir) {
+        Ok(l) => l,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), Vec::new())),
+        Err(e) => return Err(CollateralError::io(dir, &e)),
+    };
+    let mut paths = Vec::new();
+    for item in listing.take(MAX_DIR_ENTRIES) {
+        let path = item.map_err(|e| CollateralError::io(dir, &e))?.path();
+        let name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or_default();
+        if name.ends_with(".json") && !name.starts_with('.') {
+            paths.push(path);
+        }
+    }
+    paths.sort();
+    let (mut good, mut bad) = (Vec::new(), Vec::new());
+    for path in paths {
+        let name = path.display().to_string();
+        let loaded = read_bounded(&path)
+            .and_then(|b| {
+                b.ok_or_else(|| CollateralError::Io {
+                    path: name.clone(),
+                    detail: String::from("vanished"),
+                })
+            })
+            .and_then(|b| Entry::from_json(&b, &name));
+        match loaded {
+            Ok(e) if path.file_stem().and_then(|s| s.to_str()) == Some(e.item().key().as_str()) => {
+                good.push(e)
+            }
+            Ok(_) => bad.push(CollateralError::Format {
+                path: name,
+                detail: String::from("holds another item than its name says"),
+            }),
+            Err(e) => bad.push(e),
+        }
+    }
+    Ok((good, bad))
+}
+
+/// The file's bytes, `None` when it does not exist; at most [`MAX_ENTRY_LEN`] bytes.
+pub(crate) fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, CollateralError> {
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(CollateralError::io(path, &e)),
+    };
+    let limit = u64::try_from(MAX_ENTRY_LEN).unwrap_or(u64::MAX);
+    let mut bytes = Vec::new();
+    file.take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(|e| CollateralError::io(path, &e))?;
+    if bytes.len() > MAX_ENTRY_LEN {
+        return Err(CollateralError::Format {
+            path: path.display().to_string(),
+            detail: String::from("larger than the limit"),
+        });
+    }
+    Ok(Some(bytes))
+}
+
+/// Write `bytes` to `path` through a temporary file in the same directory and a rename.
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CollateralError> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|e| CollateralError::io(dir, &e))?;
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("entry");
+    let temp = dir.join(format!(
+        ".{name}.{}.{}.tmp",
+        std::process::id(),
+        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let written = (|| {
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&temp);
+        return Err(CollateralError::io(path, &e));
+    }
+    Ok(())
+}

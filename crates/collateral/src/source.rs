@@ -1,0 +1,350 @@
+//! Where items come from: a base URL per vendor service, and the URL of each item under it.
+//!
+//! Each source is a base URL, so a mirror or a PCCS inside the operator's network replaces the
+//! vendor's service; the only hosts written here are the vendors' documented defaults.
+
+use core::fmt;
+
+use zeroize::Zeroizing;
+
+use crate::CollateralError;
+use crate::item::Item;
+
+/// AMD's Key Distribution Service.
+pub const AMD_KDS_URL: &str = "https://kdsintf.amd.com";
+/// Intel's Provisioning Certification Service.
+pub const INTEL_PCS_URL: &str = "https://api.trustedservices.intel.com";
+/// Where Intel publishes the Intel SGX Root CA CRL (DER); PCS has no endpoint for it.
+pub const INTEL_ROOT_CA_CRL_URL: &str =
+    "https://certificates.trustedservices.intel.com/IntelSGXRootCA.der";
+/// The header that carries a PCS subscription key (and that a PCCS accepts and ignores).
+pub const PCS_API_KEY_HEADER: &str = "Ocp-Apim-Subscription-Key";
+
+/// `url` without a trailing `/`, when it is `http(s)://host[...]` without query or fragment.
+fn base_url(url: &str) -> Result<String, CollateralError> {
+    let bad = |detail| CollateralError::BaseUrl {
+        url: url.chars().take(200).collect(),
+        detail,
+    };
+    let trimmed = url.trim().trim_end_matches('/');
+    let rest = trimmed
+        .strip_prefix("https://")
+        .or_else(|| trimmed.strip_prefix("http://"))
+        .ok_or_else(|| bad("must start with https:// or http://"))?;
+    if rest.is_empty() || rest.starts_with('/') {
+        return Err(bad("has no host"));
+    }
+    if rest.contains(['?', '#']) || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(bad("must not carry a query, fragment or spaces"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+/// An AMD KDS (or a mirror of its URL layout).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KdsSource {
+    base: String,
+}
+
+impl KdsSource {
+    /// AMD's public KDS.
+    #[must_use]
+    pub fn amd() -> Self {
+        Self {
+            base: AMD_KDS_URL.to_owned(),
+        }
+    }
+
+    /// A KDS mirror at `base` (e.g. `http://kds.internal:8080`).
+    ///
+    /// # Errors
+    /// [`CollateralError::BaseUrl`] when `base` is not an http(s) URL without query.
+    pub fn new(base: &str) -> Result<Self, CollateralError> {
+        Ok(Self {
+            base: base_url(base)?,
+        })
+    }
+
+    /// The base URL.
+    #[must_use]
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The URL of an AMD item, `None` for an Intel one.
+    ///
+    /// VCEK: `/vcek/v1/{product}/{hwid}?blSPL=..&teeSPL=..&snpSPL=..&ucodeSPL=..`, the SPLs in
+    /// decimal, two digits at least (as AMD's tools write them); on Turin `fmcSPL` comes first
+    /// and `{hwid}` is 8 bytes (16 hex digits). Chains: `/{vcek|vlek}/v1/{product}/cert_chain`
+    /// (intermediate then ARK, PEM). CRLs: `/{vcek|vlek}/v1/{product}/crl` (DER).
+    #[must_use]
+    pub fn url(&self, item: &Item) -> Option<String> {
+        let base = &self.base;
+        match item {
+            Item::Vcek {
+                product,
+                hwid,
+                fmc,
+                bl,
+                tee,
+                snp,
+                ucode,
+            } => {
+                let fmc = fmc.map(|f| format!("fmcSPL={f:02}&")).unwrap_or_default();
+                Some(format!(
+                    "{base}/vcek/v1/{product}/{hwid}?{fmc}blSPL={bl:02}&teeSPL={tee:02}&snpSPL={snp:02}&ucodeSPL={ucode:02}",
+                    hwid = hwid.to_ascii_lowercase()
+                ))
+            }
+            Item::AmdChain { product, signer } => {
+                Some(format!("{base}/{}/v1/{product}/cert_chain", signer.path()))
+            }
+            Item::AmdCrl { product, signer } => {
+                Some(format!("{base}/{}/v1/{product}/crl", signer.path()))
+            }
+            _ => None,
+        }
+    }
+}
+
+/// A PCS subscription key: zeroized on drop, never printed.
+#[derive(Clone)]
+pub struct ApiKey(Zeroizing<String>);
+
+impl ApiKey {
+    /// Wrap a key.
+    #[must_use]
+    pub fn new(key: String) -> Self {
+        Self(Zeroizing::new(key))
+    }
+
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+impl PartialEq for ApiKey {
+    fn eq(&self, other: &Self) -> bool {
+        // Constant time in the key's bytes (lengths may differ publicly).
+        let (a, b) = (self.0.as_bytes(), other.0.as_bytes());
+        a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+    }
+}
+
+impl Eq for ApiKey {}
+
+/// Intel's PCS v4, or a PCCS (same API under another base URL).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PcsSource {
+    base: String,
+    root_ca_crl_url: String,
+    api_key: Option<ApiKey>,
+}
+
+impl PcsSource {
+    /// Intel's public PCS, with the Root CA CRL from Intel's certificate host.
+    #[must_use]
+    pub fn intel() -> Self {
+        Self {
+            base: INTEL_PCS_URL.to_owned(),
+            root_ca_crl_url: INTEL_ROOT_CA_CRL_URL.to_owned(),
+            api_key: None,
+        }
+    }
+
+    /// A PCCS (or PCS mirror) at `base`; the Root CA CRL is asked of it too
+    /// (`/sgx/certification/v4/rootcacrl`, which a PCCS serves).
+    ///
+    /// # Errors
+    /// [`CollateralError::BaseUrl`] when `base` is not an http(s) URL without query.
+    pub fn new(base: &str) -> Result<Self, CollateralError> {
+        let base = base_url(base)?;
+        Ok(Self {
+            root_ca_crl_url: format!("{base}/sgx/certification/v4/rootcacrl"),
+            base,
+            api_key: None,
+        })
+    }
+
+    /// Fetch the Root CA CRL from `url` instead.
+    ///
+    /// # Errors
+    /// [`CollateralError::BaseUrl`] when `url` is not an http(s) URL without query.
+    pub fn with_root_ca_crl_url(mut self, url: &str) -> Result<Self, CollateralError> {
+        self.root_ca_crl_url = base_url(url)?;
+        Ok(self)
+    }
+
+    /// Send `key` in the `Ocp-Apim-Subscription-Key` header.
+    #[must_use]
+    pub fn with_api_key(mut self, key: ApiKey) -> Self {
+        self.api_key = Some(key);
+        self
+    }
+
+    /// The base URL.
+    #[must_use]
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    pub(crate) fn api_key(&self) -> Option<&ApiKey> {
+        self.api_key.as_ref()
+    }
+
+    /// The URL of an Intel item, `None` for an AMD one.
+    ///
+    /// TCB info: `/{sgx|tdx}/certification/v4/tcb?fmspc=..&update=..`; QE identity:
+    /// `/{sgx|tdx}/certification/v4/qe/identity?update=..`; PCK CRL:
+    /// `/sgx/certification/v4/pckcrl?ca=..&encoding=der`; Root CA CRL: see
+    /// [`PcsSource::intel`] and [`PcsSource::new`].
+    #[must_use]
+    pub fn url(&self, item: &Item) -> Option<String> {
+        let base = &self.base;
+        match item {
+            Item::TcbInfo { tee, fmspc, update } => Some(format!(
+                "{base}/{}/certification/v4/tcb?fmspc={fmspc}&update={}",
+                tee.path(),
+                update.as_str()
+            )),
+            Item::QeIdentity { tee, update } => Some(format!(
+                "{base}/{}/certification/v4/qe/identity?update={}",
+                tee.path(),
+                update.as_str()
+            )),
+            Item::PckCrl { ca } => Some(format!(
+                "{base}/sgx/certification/v4/pckcrl?ca={}&encoding=der",
+                ca.as_str()
+            )),
+            Item::RootCaCrl => Some(self.root_ca_crl_url.clone()),
+            _ => None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::item::{AmdSigner, IntelTee, PckCa, UpdateType};
+    use tessera_snp::abi::{Product, TcbParts};
+
+    #[test]
+    fn kds_urls() {
+        let kds = KdsSource::amd();
+        let mut chip = [0u8; 64];
+        chip[..8].copy_from_slice(&[0x6b, 0xb1, 0x22, 0x9b, 0x76, 0x92, 0xb7, 0x10]);
+        let tcb = TcbParts {
+            fmc: Some(1),
+            bootloader: 1,
+            tee: 1,
+            snp: 4,
+            microcode: 82,
+        };
+        let turin = Item::vcek(Product::Turin, &chip, tcb).unwrap();
+        assert_eq!(
+            kds.url(&turin).unwrap(),
+            "https://kdsintf.amd.com/vcek/v1/Turin/6bb1229b7692b710?fmcSPL=01&blSPL=01&teeSPL=01&snpSPL=04&ucodeSPL=82"
+        );
+        let milan = Item::vcek(
+            Product::Milan,
+            &[0xC0; 64],
+            TcbParts {
+                fmc: None,
+                bootloader: 3,
+                tee: 0,
+                snp: 8,
+                microcode: 115,
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            kds.url(&milan).unwrap(),
+            format!(
+                "https://kdsintf.amd.com/vcek/v1/Milan/{}?blSPL=03&teeSPL=00&snpSPL=08&ucodeSPL=115",
+                "c0".repeat(64)
+            )
+        );
+        let mirror = KdsSource::new("http://127.0.0.1:9/kds/").unwrap();
+        assert_eq!(
+            mirror
+                .url(&Item::AmdChain {
+                    product: Product::Genoa,
+                    signer: AmdSigner::Vlek
+                })
+                .unwrap(),
+            "http://127.0.0.1:9/kds/vlek/v1/Genoa/cert_chain"
+        );
+        assert_eq!(
+            mirror
+                .url(&Item::AmdCrl {
+                    product: Product::Milan,
+                    signer: AmdSigner::Vcek
+                })
+                .unwrap(),
+            "http://127.0.0.1:9/kds/vcek/v1/Milan/crl"
+        );
+        assert_eq!(mirror.url(&Item::RootCaCrl), None);
+    }
+
+    #[test]
+    fn pcs_urls() {
+        let pcs = PcsSource::intel();
+        let tcb = Item::tcb_info(IntelTee::Tdx, [0, 0x80, 0x6f, 5, 0, 0], UpdateType::Early);
+        assert_eq!(
+            pcs.url(&tcb).unwrap(),
+            "https://api.trustedservices.intel.com/tdx/certification/v4/tcb?fmspc=00806F050000&update=early"
+        );
+        assert_eq!(
+            pcs.url(&Item::QeIdentity {
+                tee: IntelTee::Sgx,
+                update: UpdateType::Standard
+            })
+            .unwrap(),
+            "https://api.trustedservices.intel.com/sgx/certification/v4/qe/identity?update=standard"
+        );
+        assert_eq!(
+            pcs.url(&Item::PckCrl {
+                ca: PckCa::Processor
+            })
+            .unwrap(),
+            "https://api.trustedservices.intel.com/sgx/certification/v4/pckcrl?ca=processor&encoding=der"
+        );
+        assert_eq!(pcs.url(&Item::RootCaCrl).unwrap(), INTEL_ROOT_CA_CRL_URL);
+        let pccs = PcsSource::new("https://pccs.local:8081").unwrap();
+        assert_eq!(
+            pccs.url(&Item::RootCaCrl).unwrap(),
+            "https://pccs.local:8081/sgx/certification/v4/rootcacrl"
+        );
+        assert_eq!(
+            pccs.url(&tcb).unwrap().split('/').nth(2),
+            Some("pccs.local:8081")
+        );
+    }
+
+    #[test]
+    fn base_urls_are_checked_and_keys_hidden() {
+        for bad in [
+            "ftp://x",
+            "https://",
+            "https:///x",
+            "x.com",
+            "https://a?b=1",
+            "https://a b",
+        ] {
+            assert!(KdsSource::new(bad).is_err(), "{bad}");
+            assert!(PcsSource::new(bad).is_err(), "{bad}");
+        }
+        let key = ApiKey::new(String::from("sekrit"));
+        assert!(!format!("{key:?}").contains("sekrit"));
+        let pcs = PcsSource::intel().with_api_key(key.clone());
+        assert!(!format!("{pcs:?}").contains("sekrit"));
+        assert_eq!(pcs.api_key(), Some(&key));
+        assert_ne!(Some(&ApiKey::new(String::from("sekriT"))), pcs.api_key());
+    }
+}

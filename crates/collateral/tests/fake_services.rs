@@ -1,0 +1,1039 @@
+//! A fake AMD KDS and a fake Intel PCS/PCCS on loopback, speaking real HTTP with the vendors'
+//! URL shapes, headers (URL-encoded issuer chains) and status codes, serving simulator-made
+//! items (always) and the real files of the vector corpus (when `TESSERA_VECTORS` is set).
+//! The client side is the crate's own fetcher over ureq, its cache and its bundles; verdicts
+//! come from the real verifiers.
+#![cfg(feature = "fetch")]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use tessera_collateral::bundle;
+use tessera_collateral::item::{items_for_quote, items_for_snp_report};
+use tessera_collateral::{
+    AmdSigner, Cache, CollateralError, FetchConfig, Fetcher, Item, KdsSource, PcsSource,
+    UpdateType, UreqTransport, snp_endorsements, tdx_collateral,
+};
+use tessera_pki::{UnixTime, to_hex, to_pem};
+use tessera_snp::abi::{AttestationReport, Product};
+use tessera_snp::sim::{SimPki, VekSpec};
+use tessera_tdx::VerifyOptions;
+use tessera_tdx::collateral::{CollateralBundle, TcbStatus};
+use tessera_tdx::sim::{CollateralSpec, PlatformSpec, QuoteSpec, SimPcs};
+
+/// 2026-01-02T00:00:00Z: inside the simulators' validity windows.
+const NOW: UnixTime = tessera_tdx::sim::SIM_VERIFY_AT;
+
+// ---------------------------------------------------------------- the fake services
+
+#[derive(Clone, Debug, Default)]
+struct Reply {
+    status: u16,
+    headers: Vec<(String, String)>,
+    body: Vec<u8>,
+    delay: Duration,
+}
+
+impl Reply {
+    fn ok(body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            status: 200,
+            body: body.into(),
+            ..Self::default()
+        }
+    }
+    fn status(status: u16) -> Self {
+        Self {
+            status,
+            ..Self::default()
+        }
+    }
+    fn header(mut self, name: &str, value: &str) -> Self {
+        self.headers.push((name.to_owned(), value.to_owned()));
+        self
+    }
+}
+
+/// Answers one request: (target = path and query, how many times it was asked before).
+type Handler = dyn Fn(&str, usize) -> Reply + Send + Sync;
+
+/// The request headers of every request, in arrival order.
+type SeenHeaders = Arc<Mutex<Vec<Vec<(String, String)>>>>;
+
+struct FakeService {
+    base: String,
+    addr: std::net::SocketAddr,
+    hits: Arc<Mutex<HashMap<String, usize>>>,
+    seen_headers: SeenHeaders,
+    stop: Arc<AtomicBool>,
+}
+
+impl FakeService {
+    fn start(handler: impl Fn(&str, usize) -> Reply + Send + Sync + 'static) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let hits: Arc<Mutex<HashMap<String, usize>>> = Arc::default();
+        let seen_headers: SeenHeaders = Arc::default();
+        let stop = Arc::new(AtomicBool::new(false));
+        let handler: Arc<Handler> = Arc::new(handler);
+        let (h, s, st) = (
+            Arc::clone(&hits),
+            Arc::clone(&seen_headers),
+            Arc::clone(&stop),
+        );
+        std::thread::spawn(move || {
+            for conn in listener.incoming() {
+                if st.load(Ordering::SeqCst) {
+                    break;
+                }
+                let Ok(conn) = conn else { continue };
+                let (h, s, handler) = (Arc::clone(&h), Arc::clone(&s), Arc::clone(&handler));
+                std::thread::spawn(move || serve(conn, &h, &s, &*handler));
+            }
+        });
+        Self {
+            base: format!("http://{addr}"),
+            addr,
+            hits,
+            seen_headers,
+            stop,
+        }
+    }
+
+    fn hits(&self, target: &str) -> usize {
+        self.hits.lock().unwrap().get(target).copied().unwrap_or(0)
+    }
+
+    fn total(&self) -> usize {
+        self.hits.lock().unwrap().values().sum()
+    }
+}
+
+impl Drop for FakeService {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(self.addr);
+    }
+}
+
+fn serve(
+    mut conn: TcpStream,
+    hits: &Mutex<HashMap<String, usize>>,
+    seen: &Mutex<Vec<Vec<(String, String)>>>,
+    handler: &Handler,
+) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") && buf.len() < 65_536 {
+        match conn.read(&mut chunk) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+        }
+    }
+    let text = String::from_utf8_lossy(&buf).into_owned();
+    let mut lines = text.split("\r\n");
+    let request_line = lines.next().unwrap_or_default();
+    let mut parts = request_line.split(' ');
+    let (method, target) = (
+        parts.next().unwrap_or_default(),
+        parts.next().unwrap_or_default(),
+    );
+    let headers: Vec<(String, String)> = lines
+        .take_while(|l| !l.is_empty())
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    seen.lock().unwrap().push(headers);
+    let n = {
+        let mut map = hits.lock().unwrap();
+        let slot = map.entry(target.to_owned()).or_insert(0);
+        *slot += 1;
+        *slot - 1
+    };
+    let reply = if method == "GET" {
+        handler(target, n)
+    } else {
+        Reply::status(405)
+    };
+    std::thread::sleep(reply.delay);
+    let mut out = format!(
+        "HTTP/1.1 {} Fake\r\nContent-Length: {}\r\nConnection: close\r\n",
+        reply.status,
+        reply.body.len()
+    );
+    for (name, value) in &reply.headers {
+        out.push_str(&format!("{name}: {value}\r\n"));
+    }
+    out.push_str("\r\n");
+    let _ = conn.write_all(out.as_bytes());
+    let _ = conn.write_all(&reply.body);
+}
+
+/// Percent-encode as PCS does for its issuer-chain headers.
+fn url_encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| {
+            if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+                char::from(b).to_string()
+            } else {
+                format!("%{b:02X}")
+            }
+        })
+        .collect()
+}
+
+fn fetcher(kds: &FakeService, pcs: Option<&FakeService>, config: FetchConfig) -> Fetcher {
+    let transport = Arc::new(UreqTransport::new(config.timeout).unwrap());
+    let mut f = Fetcher::new(transport, config).with_kds(KdsSource::new(&kds.base).unwrap());
+    if let Some(pcs) = pcs {
+        f = f.with_pcs(PcsSource::new(&pcs.base).unwrap());
+    }
+    f
+}
+
+fn quick() -> FetchConfig {
+    FetchConfig {
+        timeout: Duration::from_secs(10),
+        max_attempts: 3,
+        max_wait: Duration::from_secs(5),
+    }
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    static N: AtomicU64 = AtomicU64::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "tessera-collateral-{name}-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+// ---------------------------------------------------------------- a simulated AMD chip
+
+struct SnpWorld {
+    pki: SimPki,
+    report: AttestationReport,
+    vcek_der: Vec<u8>,
+    chain_pem: String,
+    crl_der: Vec<u8>,
+    vcek_target: String,
+}
+
+fn snp_world(product: Product) -> SnpWorld {
+    let pki = SimPki::new(product).unwrap();
+    let vek = pki.issue_vek(&VekSpec::vcek(product)).unwrap();
+    let report = vek.sign(pki.report_template(&vek)).unwrap();
+    let crl = pki
+        .ark_crl(
+            &[],
+            UnixTime::from_secs(NOW.as_secs() - 86_400),
+            UnixTime::from_secs(NOW.as_secs() + 7 * 86_400),
+        )
+        .unwrap();
+    let t = vek.spec.tcb;
+    // The URL as AMD documents it, written out independently of the crate.
+    let vcek_target = match product {
+        Product::Turin => format!(
+            "/vcek/v1/Turin/{}?fmcSPL={:02}&blSPL={:02}&teeSPL={:02}&snpSPL={:02}&ucodeSPL={:02}",
+            to_hex(&vek.spec.hwid[..8]),
+            t.fmc.unwrap(),
+            t.bootloader,
+            t.tee,
+            t.snp,
+            t.microcode
+        ),
+        _ => format!(
+            "/vcek/v1/{product}/{}?blSPL={:02}&teeSPL={:02}&snpSPL={:02}&ucodeSPL={:02}",
+            to_hex(&vek.spec.hwid),
+            t.bootloader,
+            t.tee,
+            t.snp,
+            t.microcode
+        ),
+    };
+    SnpWorld {
+        vcek_der: vek.certificate().der().to_vec(),
+        chain_pem: to_pem("CERTIFICATE", pki.ask().der()) + &to_pem("CERTIFICATE", pki.ark().der()),
+        crl_der: crl.der().to_vec(),
+        report,
+        pki,
+        vcek_target,
+    }
+}
+
+fn kds_for(world: &SnpWorld) -> FakeService {
+    let product = world.pki.product();
+    let (vcek, chain, crl, target) = (
+        world.vcek_der.clone(),
+        world.chain_pem.clone(),
+        world.crl_der.clone(),
+        world.vcek_target.clone(),
+    );
+    FakeService::start(move |t, _| {
+        if t == target {
+            Reply::ok(vcek.clone()).header("Content-Type", "application/x-x509-ca-cert")
+        } else if t == format!("/vcek/v1/{product}/cert_chain") {
+            Reply::ok(chain.clone()).header("Content-Type", "application/x-pem-file")
+        } else if t == format!("/vcek/v1/{product}/crl") {
+            Reply::ok(crl.clone()).header("Content-Type", "application/pkix-crl")
+        } else {
+            Reply::status(404)
+        }
+    })
+}
+
+fn verify_snp(
+    world: &SnpWorld,
+    certs: &[tessera_pki::Certificate],
+    crls: &[tessera_pki::Crl],
+) -> Result<tessera_snp::Verification, tessera_snp::SnpError> {
+    tessera_snp::Verifier::new(world.pki.dangerous_trust_anchors())
+        .verify(&world.report, certs, crls, NOW, Some(world.pki.product()))
+        .map(|v| v.verification().clone())
+}
+
+/// The same verdict as the items handed over directly (the "bundled" way).
+fn bundled_snp_verdict(
+    world: &SnpWorld,
+) -> Result<tessera_snp::Verification, tessera_snp::SnpError> {
+    let mut certs = tessera_pki::load_certificates(&world.vcek_der).unwrap();
+    certs.extend(tessera_pki::load_certificates(world.chain_pem.as_bytes()).unwrap());
+    let crls = tessera_pki::load_crls(&world.crl_der).unwrap();
+    verify_snp(world, &certs, &crls)
+}
+
+#[test]
+fn snp_fetch_cache_verify_matches_the_bundled_verdict() {
+    for product in [Product::Milan, Product::Genoa, Product::Turin] {
+        let world = snp_world(product);
+        let kds = kds_for(&world);
+        let dir = temp_dir("snp");
+        let cache = Cache::open(&dir)
+            .unwrap()
+            .with_fetcher(fetcher(&kds, None, quick()));
+        let got = snp_endorsements(&cache, &world.report, product, NOW).unwrap();
+        let fetched = verify_snp(&world, &got.certificates, &got.crls);
+        let bundled = bundled_snp_verdict(&world);
+        assert!(bundled.is_ok(), "{product}: {bundled:?}");
+        assert_eq!(fetched, bundled, "{product}");
+        assert!(fetched.unwrap().revocation_checked);
+        assert_eq!(
+            kds.hits(&world.vcek_target),
+            1,
+            "{product}: the VCEK URL shape"
+        );
+        assert_eq!(kds.total(), 3);
+
+        // Again: from memory, no request.
+        snp_endorsements(&cache, &world.report, product, NOW).unwrap();
+        assert_eq!(kds.total(), 3);
+        let stats = cache.stats();
+        assert_eq!((stats.fetches, stats.hits, stats.fetch_errors), (3, 3, 0));
+
+        // A new process over the same directory, its fetcher pointing nowhere: from disk.
+        drop(kds);
+        let dead = FakeService::start(|_, _| Reply::status(500));
+        let cache2 = Cache::open(&dir)
+            .unwrap()
+            .with_fetcher(fetcher(&dead, None, quick()));
+        let again = snp_endorsements(&cache2, &world.report, product, NOW).unwrap();
+        assert_eq!(
+            verify_snp(&world, &again.certificates, &again.crls),
+            bundled
+        );
+        assert_eq!(dead.total(), 0);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn rate_limit_with_retry_after_is_honoured() {
+    let world = snp_world(Product::Milan);
+    let (vcek, target) = (world.vcek_der.clone(), world.vcek_target.clone());
+    let kds = FakeService::start(move |t, n| {
+        if t == target && n == 0 {
+            Reply::status(429).header("Retry-After", "1")
+        } else if t == target {
+            Reply::ok(vcek.clone())
+        } else {
+            Reply::status(404)
+        }
+    });
+    let cache = Cache::in_memory().with_fetcher(fetcher(&kds, None, quick()));
+    let item = items_for_snp_report(&world.report, Product::Milan)
+        .unwrap()
+        .remove(0);
+    let started = Instant::now();
+    let entry = cache.get(&item, NOW).unwrap();
+    assert!(
+        started.elapsed() >= Duration::from_secs(1),
+        "waited {:?}",
+        started.elapsed()
+    );
+    assert_eq!(entry.body(), &world.vcek_der[..]);
+    assert_eq!(kds.hits(&world.vcek_target), 2);
+
+    // A wait longer than the configuration allows: fail fast, and keep failing fast (no
+    // request) until the service's time has passed.
+    let kds = FakeService::start(|_, _| Reply::status(429).header("Retry-After", "120"));
+    let config = FetchConfig {
+        max_wait: Duration::from_secs(1),
+        ..quick()
+    };
+    let cache = Cache::in_memory().with_fetcher(fetcher(&kds, None, config));
+    let err = cache.get(&item, NOW).unwrap_err();
+    match err {
+        CollateralError::RateLimited { retry_at, .. } => {
+            assert!(retry_at.as_secs() >= NOW.as_secs() + 119)
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(kds.total(), 1);
+    let chain = Item::AmdChain {
+        product: Product::Milan,
+        signer: AmdSigner::Vcek,
+    };
+    assert!(matches!(
+        cache.get(&chain, NOW),
+        Err(CollateralError::RateLimited { .. })
+    ));
+    assert_eq!(kds.total(), 1, "the backoff holds for the whole source");
+    assert_eq!(cache.stats().fetch_errors, 2);
+}
+
+#[test]
+fn forged_and_expired_items_fail_and_are_not_kept() {
+    let world = snp_world(Product::Genoa);
+    // A VCEK with the right hwID and TCB, issued by another (forged) ASK.
+    let forger = SimPki::new(Product::Genoa).unwrap();
+    let forged = forger.issue_vek(&VekSpec::vcek(Product::Genoa)).unwrap();
+    let (forged_der, target, chain) = (
+        forged.certificate().der().to_vec(),
+        world.vcek_target.clone(),
+        world.chain_pem.clone(),
+    );
+    let kds = FakeService::start(move |t, _| {
+        if t == target {
+            Reply::ok(forged_der.clone())
+        } else if t.ends_with("/cert_chain") {
+            Reply::ok(chain.clone())
+        } else {
+            Reply::status(404)
+        }
+    });
+    let cache = Cache::in_memory().with_fetcher(fetcher(&kds, None, quick()));
+    let items = items_for_snp_report(&world.report, Product::Genoa).unwrap();
+    let vcek = cache.get(&items[0], NOW).unwrap();
+    let chain = cache.get(&items[1], NOW).unwrap();
+    let mut certs = tessera_pki::load_certificates(vcek.body()).unwrap();
+    certs.extend(tessera_pki::load_certificates(chain.body()).unwrap());
+    let err = verify_snp(&world, &certs, &[]).unwrap_err();
+    assert!(!err.to_string().is_empty());
+    // The missing CRL (404) is an error naming the item, not a silent skip.
+    match snp_endorsements(&cache, &world.report, Product::Genoa, NOW) {
+        Err(CollateralError::Status {
+            status: 404, key, ..
+        }) => assert!(key.starts_with("amd-crl-genoa")),
+        other => panic!("{other:?}"),
+    }
+
+    // An expired VCEK (notAfter before now) is refused at fetch and not stored.
+    let mut spec = VekSpec::vcek(Product::Genoa);
+    spec.not_after = UnixTime::from_secs(NOW.as_secs() - 1);
+    let expired = world
+        .pki
+        .issue_vek(&spec)
+        .unwrap()
+        .certificate()
+        .der()
+        .to_vec();
+    // A VCEK for another chip.
+    let mut other = VekSpec::vcek(Product::Genoa);
+    other.hwid = vec![0x11; 64];
+    let other = world
+        .pki
+        .issue_vek(&other)
+        .unwrap()
+        .certificate()
+        .der()
+        .to_vec();
+    for (body, want) in [(expired, "expired"), (other, "hwID")] {
+        let target = world.vcek_target.clone();
+        let kds = FakeService::start(move |t, _| {
+            if t == target {
+                Reply::ok(body.clone())
+            } else {
+                Reply::status(404)
+            }
+        });
+        let dir = temp_dir("expired");
+        let cache = Cache::open(&dir)
+            .unwrap()
+            .with_fetcher(fetcher(&kds, None, quick()));
+        let err = cache.get(&items[0], NOW).unwrap_err();
+        assert!(err.to_string().contains(want), "{err}");
+        assert_eq!(cache.lookup(&items[0]).unwrap(), None);
+        assert!(bundle::read_entries(&dir).unwrap().is_empty());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}
+
+#[test]
+fn concurrent_fetches_of_one_key_make_one_request() {
+    let world = snp_world(Product::Milan);
+    let (vcek, target) = (world.vcek_der.clone(), world.vcek_target.clone());
+    let kds = FakeService::start(move |t, _| {
+        if t == target {
+            Reply {
+                delay: Duration::from_millis(300),
+                ..Reply::ok(vcek.clone())
+            }
+        } else {
+            Reply::status(404)
+        }
+    });
+    let dir = temp_dir("concurrent");
+    let cache = Arc::new(
+        Cache::open(&dir)
+            .unwrap()
+            .with_fetcher(fetcher(&kds, None, quick())),
+    );
+    let item = items_for_snp_report(&world.report, Product::Milan)
+        .unwrap()
+        .remove(0);
+    let threads: Vec<_> = (0..8)
+        .map(|_| {
+            let (cache, item) = (Arc::clone(&cache), item.clone());
+            std::thread::spawn(move || cache.get(&item, NOW).map(|e| e.body().to_vec()))
+        })
+        .collect();
+    for t in threads {
+        assert_eq!(t.join().unwrap().unwrap(), world.vcek_der);
+    }
+    assert_eq!(kds.hits(&world.vcek_target), 1);
+    assert_eq!(cache.stats().fetches, 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn refresh_before_expiry_and_stale_fallback() {
+    let world = snp_world(Product::Milan);
+    let kds = kds_for(&world);
+    let cache = Cache::in_memory().with_fetcher(fetcher(&kds, None, quick()));
+    let crl_item = Item::AmdCrl {
+        product: Product::Milan,
+        signer: AmdSigner::Vcek,
+    };
+    let crl = cache.get(&crl_item, NOW).unwrap();
+    let target = "/vcek/v1/Milan/crl";
+    assert_eq!(kds.hits(target), 1);
+    // The CRL's nextUpdate is NOW + 7 days; a day before it, it is due for refresh.
+    let due = UnixTime::from_secs(crl.valid_until().as_secs() - 3600);
+    assert!(due >= crl.refresh_at(tessera_collateral::cache::DEFAULT_REFRESH_BEFORE_SECS));
+    cache
+        .get(&crl_item, UnixTime::from_secs(NOW.as_secs() + 3600))
+        .unwrap();
+    assert_eq!(kds.hits(target), 1, "fresh: no refresh");
+    cache.get(&crl_item, due).unwrap();
+    assert_eq!(kds.hits(target), 2, "due: refreshed");
+    // The background refresh fetches what is due, and only that.
+    let dir = temp_dir("refresh");
+    let disk = Cache::open(&dir)
+        .unwrap()
+        .with_fetcher(fetcher(&kds, None, quick()));
+    let chain_item = Item::AmdChain {
+        product: Product::Milan,
+        signer: AmdSigner::Vcek,
+    };
+    disk.get(&crl_item, NOW).unwrap();
+    disk.get(&chain_item, NOW).unwrap();
+    let refreshed = disk.refresh_due(due).unwrap();
+    assert_eq!(refreshed.len(), 1);
+    assert_eq!(refreshed[0].0, crl_item);
+    assert!(refreshed[0].1.is_ok());
+    assert_eq!(kds.hits(target), 4);
+    assert!(
+        Cache::open(&dir)
+            .unwrap()
+            .refresh_due(due)
+            .unwrap()
+            .is_empty(),
+        "offline: nothing"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    // The service fails; the stored CRL is still valid, so it is used.
+    drop(kds);
+    let dead = FakeService::start(|_, _| Reply::status(503));
+    let cache = Cache::in_memory().with_fetcher(fetcher(&dead, None, quick()));
+    cache.put(crl.as_ref().clone()).unwrap();
+    assert_eq!(cache.get(&crl_item, due).unwrap().body(), crl.body());
+    assert_eq!(dead.total(), 1);
+    // Past its validity, the error comes through.
+    let after = UnixTime::from_secs(crl.valid_until().as_secs() + 1);
+    assert!(matches!(
+        cache.get(&crl_item, after),
+        Err(CollateralError::Status { status: 503, .. })
+    ));
+}
+
+// ---------------------------------------------------------------- a simulated Intel platform
+
+struct TdxWorld {
+    pcs_sim: SimPcs,
+    quote: tessera_tdx::abi::Quote,
+    spec: CollateralSpec,
+}
+
+fn tdx_world() -> TdxWorld {
+    let pcs_sim = SimPcs::new().unwrap();
+    let platform = PlatformSpec::default();
+    let pck = pcs_sim.issue_pck(&platform).unwrap();
+    let qspec = QuoteSpec::tdx();
+    let quote = pcs_sim.quote(&pck, &qspec).unwrap();
+    let spec = CollateralSpec::matching(&platform, &qspec, TcbStatus::UpToDate);
+    TdxWorld {
+        pcs_sim,
+        quote,
+        spec,
+    }
+}
+
+/// A fake PCCS serving `bundle`'s items as PCS v4 does (the Root CA CRL as hex, as a PCCS).
+fn pccs_for(bundle: CollateralBundle, tamper_tcb_signature: bool) -> FakeService {
+    let fmspc = "00806F050000";
+    let mut tcb_sig = bundle.tcb_info_signature.clone();
+    if tamper_tcb_signature {
+        let first = if tcb_sig.starts_with('0') { "1" } else { "0" };
+        tcb_sig.replace_range(0..1, first);
+    }
+    let tcb_body = format!(
+        "{{\"tcbInfo\":{},\"signature\":\"{tcb_sig}\"}}",
+        bundle.tcb_info
+    );
+    let qe_body = format!(
+        "{{\"enclaveIdentity\":{},\"signature\":\"{}\"}}",
+        bundle.qe_identity, bundle.qe_identity_signature
+    );
+    let tcb_chain = url_encode(&bundle.tcb_info_issuer_chain);
+    let qe_chain = url_encode(&bundle.qe_identity_issuer_chain);
+    let crl_chain = url_encode(bundle.pck_crl_issuer_chain.as_deref().unwrap());
+    let pck_crl = tessera_pki::from_hex(bundle.pck_crl.as_deref().unwrap().as_bytes()).unwrap();
+    let root_crl_hex = bundle.root_ca_crl.clone().unwrap();
+    FakeService::start(move |t, _| match t {
+        _ if t == format!("/tdx/certification/v4/tcb?fmspc={fmspc}&update=standard") => {
+            Reply::ok(tcb_body.clone()).header("TCB-Info-Issuer-Chain", &tcb_chain)
+        }
+        "/tdx/certification/v4/qe/identity?update=standard" => {
+            Reply::ok(qe_body.clone()).header("SGX-Enclave-Identity-Issuer-Chain", &qe_chain)
+        }
+        "/sgx/certification/v4/pckcrl?ca=platform&encoding=der" => {
+            Reply::ok(pck_crl.clone()).header("SGX-PCK-CRL-Issuer-Chain", &crl_chain)
+        }
+        "/sgx/certification/v4/rootcacrl" => Reply::ok(root_crl_hex.clone()),
+        _ => Reply::status(404).header("Error-Code", "NotFound"),
+    })
+}
+
+fn verify_tdx(
+    world: &TdxWorld,
+    collateral: &tessera_tdx::collateral::Collateral,
+) -> Result<tessera_tdx::Verification, tessera_tdx::TdxError> {
+    tessera_tdx::Verifier::new(world.pcs_sim.dangerous_trust_anchors())
+        .verify(&world.quote, collateral, NOW, &VerifyOptions::default())
+        .map(|v| v.verification().clone())
+}
+
+#[test]
+fn tdx_fetch_cache_verify_matches_the_bundled_verdict() {
+    let world = tdx_world();
+    let json = world.pcs_sim.collateral_json(&world.spec).unwrap();
+    let bundle_value: CollateralBundle = serde_json::from_str(&json).unwrap();
+    let pccs = pccs_for(bundle_value, false);
+    let kds = FakeService::start(|_, _| Reply::status(404));
+    let cache = Cache::in_memory().with_fetcher(fetcher(&kds, Some(&pccs), quick()));
+    let fetched = tdx_collateral(&cache, &world.quote, UpdateType::Standard, NOW).unwrap();
+    let bundled = verify_tdx(&world, &world.pcs_sim.collateral(&world.spec).unwrap());
+    assert!(bundled.is_ok(), "{bundled:?}");
+    let got = verify_tdx(&world, &fetched);
+    assert_eq!(got, bundled);
+    assert!(got.unwrap().revocation_checked);
+    assert_eq!(pccs.total(), 4);
+    assert_eq!(kds.total(), 0);
+}
+
+#[test]
+fn tdx_forged_signature_fails_verification_and_expired_collateral_is_refused() {
+    let world = tdx_world();
+    let json = world.pcs_sim.collateral_json(&world.spec).unwrap();
+    let pccs = pccs_for(serde_json::from_str(&json).unwrap(), true);
+    let kds = FakeService::start(|_, _| Reply::status(404));
+    let cache = Cache::in_memory().with_fetcher(fetcher(&kds, Some(&pccs), quick()));
+    let forged = tdx_collateral(&cache, &world.quote, UpdateType::Standard, NOW).unwrap();
+    let err = verify_tdx(&world, &forged).unwrap_err();
+    assert!(
+        err.to_string().to_lowercase().contains("signature"),
+        "{err}"
+    );
+
+    // TCB info whose nextUpdate has passed: refused at fetch, not stored.
+    let mut old = world.spec.clone();
+    old.next_update = UnixTime::from_secs(NOW.as_secs() - 60);
+    let json = world.pcs_sim.collateral_json(&old).unwrap();
+    let pccs = pccs_for(serde_json::from_str(&json).unwrap(), false);
+    let cache = Cache::in_memory().with_fetcher(fetcher(&kds, Some(&pccs), quick()));
+    let items = items_for_quote(&world.quote, UpdateType::Standard).unwrap();
+    let err = cache.get(&items[0], NOW).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            CollateralError::Expired {
+                field: "nextUpdate",
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(cache.lookup(&items[0]).unwrap(), None);
+    // Early TCB info is another URL the fake does not serve: 404 with Intel's Error-Code.
+    let err = tdx_collateral(&cache, &world.quote, UpdateType::Early, NOW).unwrap_err();
+    assert_eq!(
+        err,
+        CollateralError::Status {
+            key: String::from("intel-tcb-tdx-00806f050000-early"),
+            status: 404,
+            error_code: Some(String::from("NotFound"))
+        }
+    );
+}
+
+#[test]
+fn pcs_api_key_is_sent_only_to_pcs() {
+    let world = tdx_world();
+    let json = world.pcs_sim.collateral_json(&world.spec).unwrap();
+    let pccs = pccs_for(serde_json::from_str(&json).unwrap(), false);
+    let snp = snp_world(Product::Milan);
+    let kds = kds_for(&snp);
+    let transport = Arc::new(UreqTransport::new(Duration::from_secs(10)).unwrap());
+    let f = Fetcher::new(transport, quick())
+        .with_kds(KdsSource::new(&kds.base).unwrap())
+        .with_pcs(
+            PcsSource::new(&pccs.base)
+                .unwrap()
+                .with_api_key(tessera_collateral::ApiKey::new(String::from("k-123"))),
+        );
+    let cache = Cache::in_memory().with_fetcher(f);
+    tdx_collateral(&cache, &world.quote, UpdateType::Standard, NOW).unwrap();
+    snp_endorsements(&cache, &snp.report, Product::Milan, NOW).unwrap();
+    let key_of = |s: &FakeService| {
+        s.seen_headers
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|h| {
+                h.iter()
+                    .find(|(n, _)| n.eq_ignore_ascii_case("Ocp-Apim-Subscription-Key"))
+                    .map(|(_, v)| v.clone())
+            })
+            .collect::<Vec<_>>()
+    };
+    assert!(key_of(&pccs).iter().all(|k| k.as_deref() == Some("k-123")));
+    assert!(key_of(&kds).iter().all(Option::is_none));
+}
+
+// ---------------------------------------------------------------- offline bundles
+
+#[test]
+fn bundle_made_online_verifies_air_gapped() {
+    // Connected side: fetch an SNP chip's and a TDX platform's items into a bundle, pack it.
+    let snp = snp_world(Product::Turin);
+    let tdx = tdx_world();
+    let json = tdx.pcs_sim.collateral_json(&tdx.spec).unwrap();
+    let pccs = pccs_for(serde_json::from_str(&json).unwrap(), false);
+    let kds = kds_for(&snp);
+    let online = Cache::open(&temp_dir("online-cache"))
+        .unwrap()
+        .with_fetcher(fetcher(&kds, Some(&pccs), quick()));
+    let mut items = items_for_snp_report(&snp.report, Product::Turin).unwrap();
+    items.extend(items_for_quote(&tdx.quote, UpdateType::Standard).unwrap());
+    let out = temp_dir("bundle");
+    let (report, manifest) = bundle::fetch_into_bundle(&online, &items, &out, NOW).unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(manifest.items.len(), 7);
+    assert!(out.join(bundle::MANIFEST_FILE).is_file());
+    let file = out.join("..").join(format!(
+        "{}.tcb",
+        out.file_name().unwrap().to_string_lossy()
+    ));
+    bundle::pack_to_file(&out, &file, NOW).unwrap();
+    drop((kds, pccs, online));
+
+    // Air-gapped side: no service, no fetcher. Import the file into an empty cache.
+    let cache_dir = temp_dir("airgap");
+    let offline = Cache::open(&cache_dir).unwrap();
+    let imported = bundle::import(&file, &offline, NOW).unwrap();
+    assert_eq!(imported.imported.len(), 7);
+    assert!(imported.expired.is_empty());
+    let got = snp_endorsements(&offline, &snp.report, Product::Turin, NOW).unwrap();
+    assert_eq!(
+        verify_snp(&snp, &got.certificates, &got.crls),
+        bundled_snp_verdict(&snp)
+    );
+    assert!(verify_snp(&snp, &got.certificates, &got.crls).is_ok());
+    let coll = tdx_collateral(&offline, &tdx.quote, UpdateType::Standard, NOW).unwrap();
+    assert_eq!(
+        verify_tdx(&tdx, &coll),
+        verify_tdx(&tdx, &tdx.pcs_sim.collateral(&tdx.spec).unwrap())
+    );
+    // The bundle directory itself serves as --collateral-dir.
+    let as_dir = Cache::open_existing(&out).unwrap();
+    assert!(tdx_collateral(&as_dir, &tdx.quote, UpdateType::Standard, NOW).is_ok());
+    // What is missing offline is named, not fetched.
+    let other = snp_world(Product::Milan);
+    match snp_endorsements(&offline, &other.report, Product::Milan, NOW) {
+        Err(CollateralError::NotCached { key }) => assert!(key.starts_with("amd-vcek-milan-")),
+        r => panic!("{r:?}"),
+    }
+    // show: the same seven items from the directory, the file and the cache; CRLs expire first.
+    let shown = bundle::show(&file, NOW).unwrap();
+    assert_eq!(shown.len(), 7);
+    assert_eq!(bundle::show(&out, NOW).unwrap(), shown);
+    assert_eq!(bundle::show(&cache_dir, NOW).unwrap(), shown);
+    assert!(
+        shown
+            .iter()
+            .all(|s| s.freshness == bundle::Freshness::Valid)
+    );
+    let later = UnixTime::from_secs(NOW.as_secs() + 60 * 86_400);
+    assert!(
+        bundle::show(&file, later)
+            .unwrap()
+            .iter()
+            .any(|s| s.freshness == bundle::Freshness::Expired)
+    );
+
+    // A tampered bundle imports nothing.
+    let mut text = std::fs::read_to_string(&file).unwrap();
+    text = text.replacen("\"kind\": \"amd_crl\"", "\"kind\": \"root_ca_crl\"", 1);
+    std::fs::write(&file, text).unwrap();
+    let empty = Cache::open(&temp_dir("airgap2")).unwrap();
+    assert!(bundle::import(&file, &empty, NOW).is_err());
+    assert!(
+        bundle::read_entries(empty.dir().unwrap())
+            .unwrap()
+            .is_empty()
+    );
+    for d in [&out, &cache_dir] {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    let _ = std::fs::remove_file(&file);
+}
+
+// ---------------------------------------------------------------- the real vectors
+
+fn vectors() -> Option<PathBuf> {
+    match std::env::var_os("TESSERA_VECTORS") {
+        Some(dir) if Path::new(&dir).is_dir() => Some(PathBuf::from(dir)),
+        _ => {
+            eprintln!(
+                "NOTICE: TESSERA_VECTORS is not set: this vectors_* test is SKIPPED (it serves the real corpus files)"
+            );
+            None
+        }
+    }
+}
+
+fn case_json(dir: &Path) -> serde_json::Value {
+    serde_json::from_slice(&std::fs::read(dir.join("case.json")).unwrap()).unwrap()
+}
+
+#[test]
+fn vectors_kds_serves_real_genoa_and_turin_vceks() {
+    let Some(root) = vectors() else { return };
+    let dir = root.join("snp/genoa-v3_tinfoil_teep-20260620");
+    let case = case_json(&dir);
+    let at = UnixTime::parse_rfc3339(case["at"].as_str().unwrap()).unwrap();
+    let report =
+        AttestationReport::from_bytes(&std::fs::read(dir.join("report.bin")).unwrap()).unwrap();
+    let vcek = std::fs::read(dir.join("vcek.der")).unwrap();
+    let chain = std::fs::read(dir.join("cert_chain.pem")).unwrap();
+    let f = &case["facts"]["reported_tcb"];
+    let target = format!(
+        "/vcek/v1/Genoa/{}?blSPL={:02}&teeSPL={:02}&snpSPL={:02}&ucodeSPL={:02}",
+        to_hex(&report.raw().chip_id),
+        f["bl"].as_u64().unwrap(),
+        f["tee"].as_u64().unwrap(),
+        f["snp"].as_u64().unwrap(),
+        f["ucode"].as_u64().unwrap()
+    );
+    let (v, c, t) = (vcek.clone(), chain.clone(), target.clone());
+    let kds = FakeService::start(move |p, _| {
+        if p == t {
+            Reply::ok(v.clone())
+        } else if p == "/vcek/v1/Genoa/cert_chain" {
+            Reply::ok(c.clone())
+        } else {
+            Reply::status(404)
+        }
+    });
+    let cache = Cache::in_memory().with_fetcher(fetcher(&kds, None, quick()));
+    let items = items_for_snp_report(&report, Product::Genoa).unwrap();
+    let mut certs = Vec::new();
+    for item in &items[..2] {
+        certs.extend(tessera_pki::load_certificates(cache.get(item, at).unwrap().body()).unwrap());
+    }
+    let verifier = tessera_snp::Verifier::new(tessera_snp::TrustAnchors::amd().unwrap());
+    let fetched = verifier
+        .verify(&report, &certs, &[], at, None)
+        .map(|v| v.verification().clone());
+    let mut given = tessera_pki::load_certificates(&vcek).unwrap();
+    given.extend(tessera_pki::load_certificates(&chain).unwrap());
+    let bundled = verifier
+        .verify(&report, &given, &[], at, None)
+        .map(|v| v.verification().clone());
+    assert!(bundled.is_ok(), "{bundled:?}");
+    assert_eq!(fetched, bundled);
+    assert_eq!(kds.hits(&target), 1);
+
+    // A real Turin VCEK: the 8-byte hwID and fmcSPL URL rule.
+    let turin = std::fs::read(root.join("snp/certs-only_turin-vcek_virtee-sev/vcek.der")).unwrap();
+    let cert = tessera_pki::Certificate::from_der(&turin).unwrap();
+    let ext = tessera_snp::certs::VekExtensions::from_certificate(&cert).unwrap();
+    let hwid = ext.hwid.clone().unwrap();
+    assert_eq!(hwid.len(), 8);
+    let t = ext.tcb;
+    let target = format!(
+        "/vcek/v1/Turin/{}?fmcSPL={:02}&blSPL={:02}&teeSPL={:02}&snpSPL={:02}&ucodeSPL={:02}",
+        to_hex(&hwid),
+        t.fmc.unwrap(),
+        t.bootloader,
+        t.tee,
+        t.snp,
+        t.microcode
+    );
+    let (v, tt) = (turin.clone(), target.clone());
+    let kds = FakeService::start(move |p, _| {
+        if p == tt {
+            Reply::ok(v.clone())
+        } else {
+            Reply::status(404)
+        }
+    });
+    let cache = Cache::in_memory().with_fetcher(fetcher(&kds, None, quick()));
+    let item = Item::vcek(Product::Turin, &hwid, t).unwrap();
+    let entry = cache.get(&item, cert.not_before()).unwrap();
+    assert_eq!(entry.body(), &turin[..]);
+    assert_eq!(entry.valid_until(), cert.not_after());
+    assert_eq!(kds.hits(&target), 1);
+}
+
+#[test]
+fn vectors_pcs_serves_real_tdx_collateral() {
+    let Some(root) = vectors() else { return };
+    let dir = root.join("tdx/auto-tdx-v4-00806f-2025-06");
+    let case = case_json(&dir);
+    let at = UnixTime::parse_rfc3339(case["at"].as_str().unwrap()).unwrap();
+    let quote_bytes = std::fs::read(dir.join("quote.bin")).unwrap();
+    let quote = tessera_tdx::abi::Quote::parse(&quote_bytes).unwrap();
+    let raw = |name: &str| std::fs::read(dir.join("collateral").join(name)).unwrap();
+    let pem = |name: &str| to_pem("CERTIFICATE", &raw(name));
+    let tcb_chain = url_encode(&(pem("intel_sgx_tcb_signing.der") + &pem("intel_sgx_root_ca.der")));
+    let crl_chain =
+        url_encode(&(pem("intel_sgx_pck_platform_ca.der") + &pem("intel_sgx_root_ca.der")));
+    let (tcb, qe, pck_crl, root_crl) = (
+        raw("tcbinfov3_00806f050000.json"),
+        raw("qe_td.json"),
+        raw("pck_crl_platform.der"),
+        raw("root_ca_crl.der"),
+    );
+    let pcs = FakeService::start(move |t, _| match t {
+        "/tdx/certification/v4/tcb?fmspc=00806F050000&update=standard" => {
+            Reply::ok(tcb.clone()).header("TCB-Info-Issuer-Chain", &tcb_chain)
+        }
+        "/tdx/certification/v4/qe/identity?update=standard" => {
+            Reply::ok(qe.clone()).header("SGX-Enclave-Identity-Issuer-Chain", &tcb_chain)
+        }
+        "/sgx/certification/v4/pckcrl?ca=platform&encoding=der" => {
+            Reply::ok(pck_crl.clone()).header("SGX-PCK-CRL-Issuer-Chain", &crl_chain)
+        }
+        "/IntelSGXRootCA.der" => Reply::ok(root_crl.clone()),
+        _ => Reply::status(404),
+    });
+    let kds = FakeService::start(|_, _| Reply::status(404));
+    let source = PcsSource::new(&pcs.base)
+        .unwrap()
+        .with_root_ca_crl_url(&format!("{}/IntelSGXRootCA.der", pcs.base))
+        .unwrap();
+    let transport = Arc::new(UreqTransport::new(Duration::from_secs(10)).unwrap());
+    let f = Fetcher::new(transport, quick())
+        .with_kds(KdsSource::new(&kds.base).unwrap())
+        .with_pcs(source);
+    let cache = Cache::in_memory().with_fetcher(f);
+    let collateral = tdx_collateral(&cache, &quote, UpdateType::Standard, at).unwrap();
+    let verifier = tessera_tdx::Verifier::new(tessera_tdx::TrustAnchors::intel().unwrap());
+    let fetched = verifier
+        .verify(&quote, &collateral, at, &VerifyOptions::default())
+        .map(|v| v.verification().clone());
+    let bundled_collateral = tessera_tdx::collateral::Collateral::from_bundle_json(
+        &std::fs::read(dir.join("collateral.json")).unwrap(),
+    )
+    .unwrap();
+    let bundled = verifier
+        .verify(&quote, &bundled_collateral, at, &VerifyOptions::default())
+        .map(|v| v.verification().clone());
+    let fetched = fetched.unwrap();
+    let bundled = bundled.unwrap();
+    assert_eq!(fetched.tcb, bundled.tcb);
+    assert_eq!(
+        format!("{:?}", fetched.tcb.status),
+        case["expect"]["tcb_status"].as_str().unwrap()
+    );
+    assert_eq!(fetched, bundled);
+    assert_eq!(pcs.total(), 4);
+}
+
+#[test]
+fn redirects_are_not_followed_and_timeouts_apply() {
+    let target = FakeService::start(|_, _| Reply::ok(b"should not be reached".to_vec()));
+    let location = format!("{}/elsewhere", target.base);
+    let kds = FakeService::start(move |_, _| Reply::status(302).header("Location", &location));
+    let cache = Cache::in_memory().with_fetcher(fetcher(&kds, None, quick()));
+    let item = Item::AmdChain {
+        product: Product::Milan,
+        signer: AmdSigner::Vcek,
+    };
+    assert!(matches!(
+        cache.get(&item, NOW),
+        Err(CollateralError::Status { status: 302, .. })
+    ));
+    assert_eq!(target.total(), 0);
+
+    let slow = FakeService::start(|_, _| Reply {
+        delay: Duration::from_secs(3),
+        ..Reply::status(200)
+    });
+    let config = FetchConfig {
+        timeout: Duration::from_millis(500),
+        ..quick()
+    };
+    let cache = Cache::in_memory().with_fetcher(fetcher(&slow, None, config));
+    let started = Instant::now();
+    assert!(matches!(
+        cache.get(&item, NOW),
+        Err(CollateralError::Transport { .. })
+    ));
+    assert!(started.elapsed() < Duration::from_secs(3));
+}
