@@ -566,6 +566,12 @@ fn supplied_intermediates_must_be_signed_by_the_pinned_ark() {
         matches!(err, SnpError::UnknownIntermediate { .. }),
         "{err:?}"
     );
+    // Test anchors given as a bare ARK (`--dangerous-test-root`) trust what that ARK signed.
+    let mut bare = genoa().roots();
+    bare.asks.clear();
+    bare.asvks.clear();
+    let verifier = Verifier::new(TrustAnchors::dangerous_custom(vec![bare]));
+    verifier.verify(&report, &supplied, &[], AT, None).unwrap();
     // With the ASK among the anchors both verify.
     let verifier = Verifier::new(genoa().dangerous_trust_anchors());
     verifier.verify(&report, &supplied, &[], AT, None).unwrap();

@@ -52,7 +52,9 @@ impl TrustAnchors {
 
     /// Trust the given roots instead of AMD's — for simulators and tests only. Anything these
     /// roots sign verifies, so never feed this from untrusted configuration. Intermediates that
-    /// do not verify under their product's ARK are dropped.
+    /// do not verify under their product's ARK are dropped. A product given as a bare ARK (no
+    /// ASK and no ASVK) accepts any supplied intermediate that ARK signed, as either kind; with
+    /// an ASK or ASVK given, only those are intermediates (as with AMD's roots).
     #[must_use]
     pub fn dangerous_custom(roots: Vec<ProductRoots>) -> Self {
         Self {
@@ -511,7 +513,7 @@ impl Verifier {
         let (path, roots) = self.build_chain(vek, certs, at)?;
         let [_, issuer, ark] = &path;
         check_not_revoked(issuer, ark)?;
-        check_issuer_kind(roots, issuer, ext.kind())?;
+        check_issuer_kind(roots, self.anchors.dangerous, issuer, ext.kind())?;
         // The VEK signs reports: a keyUsage, when present, must allow digitalSignature.
         vek.check_signs_data().map_err(SnpError::pki("vek_chain"))?;
         let key = PreparedKey::new(RawSignatureScheme::EcdsaP384Sha384, vek.public_key())
@@ -630,7 +632,7 @@ impl Verifier {
                     });
                 }
                 let ext = VekExtensions::from_certificate(leaf)?;
-                check_issuer_kind(roots, issuer, ext.kind())?;
+                check_issuer_kind(roots, self.anchors.dangerous, issuer, ext.kind())?;
                 check_product(roots.product, ext.product(), "VEK productName")?;
                 Some(ext)
             }
@@ -679,12 +681,18 @@ fn check_not_revoked(cert: &Certificate, ark: &Certificate) -> Result<(), SnpErr
 
 /// A VCEK must be issued by an ASK, a VLEK by an ASVK. The intermediate's kind is known only
 /// by its bytes: equal to an ASK or ASVK of the trust anchors. Subject text decides nothing,
-/// and an intermediate the anchors do not hold is refused.
+/// and an intermediate the anchors do not hold is refused — except under dangerous test
+/// anchors that give a bare ARK (no ASK, no ASVK: `--dangerous-test-root`), which trust every
+/// intermediate that ARK signed, of either kind.
 fn check_issuer_kind(
     roots: &ProductRoots,
+    dangerous: bool,
     issuer: &Certificate,
     vek: VekKind,
 ) -> Result<(), SnpError> {
+    if dangerous && roots.asks.is_empty() && roots.asvks.is_empty() {
+        return Ok(());
+    }
     let is = |list: &[Certificate]| list.iter().any(|c| c.der() == issuer.der());
     let kind = if is(&roots.asks) {
         VekKind::Vcek
