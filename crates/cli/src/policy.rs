@@ -319,11 +319,19 @@ fn check(args: &CheckArgs) -> Result<ExitCode> {
 
 fn from_evidence(args: &FromEvidenceArgs) -> Result<ExitCode> {
     let checked = crate::check_evidence(&args.input)?;
+    let mut notes: Vec<String> = Vec::new();
     let (policy, at) = match &checked {
-        Checked::Snp(v, _) => (
-            policy_from_evidence(v.as_ref(), &args.id),
-            v.verification().verified_at,
-        ),
+        Checked::Snp(v, _) => {
+            let ver = v.verification();
+            if !ver.revocation_checked {
+                notes.push(format!(
+                    "snp.revocation = \"required\", but this evidence was verified without AMD's ARK CRL: \
+                     the policy fails it until --crl gives a current CRL (KDS /vcek/v1/{}/crl)",
+                    ver.product.name()
+                ));
+            }
+            (policy_from_evidence(v.as_ref(), &args.id), ver.verified_at)
+        }
         Checked::Quote(v) => (
             policy_from_evidence(v.as_ref(), &args.id),
             v.verification().verified_at,
@@ -344,6 +352,10 @@ fn from_evidence(args: &FromEvidenceArgs) -> Result<ExitCode> {
     say!(
         "# floors are this platform's current values, so firmware updates pass and rollbacks fail."
     );
+    for note in &notes {
+        say!("# NOTE: {note}");
+        eprintln!("note: {note}");
+    }
     say!("{toml}");
     Ok(ExitCode::SUCCESS)
 }

@@ -30,6 +30,6 @@ pub use generate::{FromEvidence, policy_from_evidence};
 pub use load::{MAX_POLICY_LEN, MAX_REFERENCE_FILE_LEN, fuzz_policy};
 pub use model::{
     ApiVersion, GuestPolicyRules, IntelTcbPolicy, MaskedValue, POLICY_VERSION, PerProductTcb,
-    PlatformInfoRules, Policy, SgxAttributesRule, SgxPolicy, SignerRule, SnpPolicy, StatusName,
-    TcbFloor, TdAttribute, TdAttributeRules, TdxPolicy,
+    PlatformInfoRules, Policy, Revocation, SgxAttributesRule, SgxPolicy, SignerRule, SnpPolicy,
+    StatusName, TcbFloor, TdAttribute, TdAttributeRules, TdxPolicy,
 };

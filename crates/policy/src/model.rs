@@ -44,6 +44,13 @@ pub struct SnpPolicy {
     pub min_tcb: Setting<PerProductTcb>,
     /// Which key may sign. Required.
     pub signer: Setting<SignerRule>,
+    /// Accepted VMPLs of the requester (0 = the most privileged). Required (`"any"` when any
+    /// VMPL may ask: a report requested from VMPL 1–3 comes from less privileged guest code).
+    pub vmpl: Setting<RefList<u32>>,
+    /// Whether the AMD ARK's CRL must have been applied. Required: `"required"` fails the
+    /// appraisal when no current ARK-signed CRL was supplied; `"if-given"` accepts evidence
+    /// verified without one (the revocations embedded in Tessera still apply).
+    pub revocation: Revocation,
 
     /// Accepted report versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,9 +74,6 @@ pub struct SnpPolicy {
     /// Platform info bits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform_info: Option<PlatformInfoRules>,
-    /// Accepted VMPLs of the requester.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vmpl: Option<RefList<u32>>,
     /// Minimum GUEST_SVN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_guest_svn: Option<u32>,
@@ -106,6 +110,18 @@ pub struct SnpPolicy {
     /// Bits that must be set in CURRENT_MIT_VECTOR (report v5+).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_current_mit_vector: Option<U64Hex>,
+}
+
+/// Whether SEV-SNP evidence must have been verified with the ARK's current CRL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Revocation {
+    /// A current CRL signed by the chain's ARK was applied (`revocation_checked`); otherwise
+    /// the rule fails.
+    Required,
+    /// A CRL is applied when one is supplied; evidence verified without one passes (only the
+    /// revocations embedded in Tessera were checked).
+    IfGiven,
 }
 
 /// A TCB floor for each product; evidence from a product without a floor fails the rule.
