@@ -356,6 +356,11 @@ fn from_evidence(args: &FromEvidenceArgs) -> Result<ExitCode> {
         say!("# NOTE: {note}");
         eprintln!("note: {note}");
     }
+    // The same warnings `policy check` gives (e.g. debug = "must" from a debuggable guest).
+    for w in policy.warnings() {
+        say!("# WARNING: {}: {}", w.field, w.message);
+        eprintln!("warning: {}: {}", w.field, w.message);
+    }
     say!("{toml}");
     Ok(ExitCode::SUCCESS)
 }

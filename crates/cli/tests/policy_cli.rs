@@ -89,6 +89,8 @@ fn generated_policy_accepts_its_evidence_and_rejects_another_measurement() {
         "{}",
         stdout(&o)
     );
+    // A strict policy from a production guest has nothing to warn about.
+    assert!(!text.contains("# WARNING"), "{text}");
 
     let o = run(&["verify"], &a, &["--policy", s(&policy)]);
     assert_eq!(code(&o), 0, "{}", stdout(&o));
@@ -127,6 +129,50 @@ fn generated_policy_accepts_its_evidence_and_rejects_another_measurement() {
     let o = run(&["policy", "from-evidence"], &bad, &[]);
     assert_eq!(code(&o), 1);
     assert!(stdout(&o).contains("vek_chain"));
+}
+
+/// From a debuggable guest, `policy from-evidence` writes `debug = "must"` and says why that is
+/// weak, with the warnings `policy check` prints (issue 11), in the output and on stderr.
+#[test]
+fn generated_policy_from_a_debug_guest_warns() {
+    let dir = tempdir("gen-debug");
+    let o = tessera(&[
+        "sim",
+        "snp",
+        "--out",
+        s(&dir),
+        "--policy",
+        "0xB0000", // SMT, the must-be-one bit 17, DEBUG (bit 19)
+    ]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let o = tessera(&[
+        "policy",
+        "from-evidence",
+        s(&dir.join("report.bin")),
+        "--certs",
+        s(&dir.join("vcek.der")),
+        "--certs",
+        s(&dir.join("chain.pem")),
+        "--crl",
+        s(&dir.join("crl.der")),
+        "--dangerous-test-root",
+        s(&dir.join("root.pem")),
+    ]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let text = stdout(&o);
+    assert!(text.contains("debug = \"must\""), "{text}");
+    assert!(
+        text.contains("# WARNING: snp.debug: debug is REQUIRED"),
+        "{text}"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("warning: snp.debug"), "{err}");
+    // The written policy still loads (the warning lines are TOML comments).
+    let policy = dir.join("policy.toml");
+    std::fs::write(&policy, &text).unwrap();
+    let o = tessera(&["policy", "check", s(&policy)]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    assert!(stdout(&o).contains("snp.debug"), "{}", stdout(&o));
 }
 
 #[test]

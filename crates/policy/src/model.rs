@@ -62,12 +62,10 @@ pub struct SnpPolicy {
     /// committed TCB and firmware version must equal the current ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permit_provisional_firmware: Option<bool>,
-    /// Minimum current firmware build.
+    /// Minimum current SEV-SNP firmware, `"MAJOR.MINOR"` or `"MAJOR.MINOR.BUILD"`, compared as
+    /// one version (CURRENT_MAJOR, CURRENT_MINOR, CURRENT_BUILD): 1.55.16 is above 1.42.42.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_firmware_build: Option<u8>,
-    /// Minimum current firmware API version, `"MAJOR.MINOR"`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_firmware_version: Option<ApiVersion>,
+    pub min_firmware_version: Option<FirmwareFloor>,
     /// Guest policy bits other than DEBUG.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guest_policy: Option<GuestPolicyRules>,
@@ -220,32 +218,52 @@ impl From<SignerRule> for SignerRepr {
     }
 }
 
-/// A firmware API version `"MAJOR.MINOR"`.
+/// A firmware version floor, `"MAJOR.MINOR"` or `"MAJOR.MINOR.BUILD"` (build 0 when left out).
+/// Ordered as one version: major first, then minor, then build.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct ApiVersion {
-    /// Major.
+pub struct FirmwareFloor {
+    /// Major (API major version).
     pub major: u8,
-    /// Minor.
+    /// Minor (API minor version).
     pub minor: u8,
+    /// Build.
+    pub build: u8,
 }
 
-impl TryFrom<String> for ApiVersion {
+impl TryFrom<String> for FirmwareFloor {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        let (a, b) = s
-            .split_once('.')
-            .ok_or_else(|| format!("{s:?} is not MAJOR.MINOR"))?;
+        let mut parts = s.split('.');
+        let mut next = |what: &str| -> Result<u8, String> {
+            parts
+                .next()
+                .ok_or_else(|| format!("{s:?} is not MAJOR.MINOR or MAJOR.MINOR.BUILD"))?
+                .parse()
+                .map_err(|_| format!("{s:?}: bad {what} (0 to 255)"))
+        };
+        let major = next("major")?;
+        let minor = next("minor")?;
+        let build = match parts.next() {
+            None => 0,
+            Some(b) => b
+                .parse()
+                .map_err(|_| format!("{s:?}: bad build (0 to 255)"))?,
+        };
+        if parts.next().is_some() {
+            return Err(format!("{s:?} is not MAJOR.MINOR or MAJOR.MINOR.BUILD"));
+        }
         Ok(Self {
-            major: a.parse().map_err(|_| format!("{s:?}: bad major"))?,
-            minor: b.parse().map_err(|_| format!("{s:?}: bad minor"))?,
+            major,
+            minor,
+            build,
         })
     }
 }
 
-impl From<ApiVersion> for String {
-    fn from(v: ApiVersion) -> Self {
-        format!("{}.{}", v.major, v.minor)
+impl From<FirmwareFloor> for String {
+    fn from(v: FirmwareFloor) -> Self {
+        format!("{}.{}.{}", v.major, v.minor, v.build)
     }
 }
 

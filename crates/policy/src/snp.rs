@@ -10,7 +10,7 @@ use crate::appraisal::{
 };
 use crate::generate::FromEvidence;
 use crate::model::{
-    ApiVersion, GuestPolicyRules, POLICY_VERSION, PerProductTcb, PlatformInfoRules, Policy,
+    FirmwareFloor, GuestPolicyRules, POLICY_VERSION, PerProductTcb, PlatformInfoRules, Policy,
     Revocation, SignerRule, SnpPolicy, TcbFloor,
 };
 use crate::value::{Bit, Hex, RefList, Setting, U64Hex};
@@ -302,33 +302,28 @@ fn appraise_report(report: &AttestationReport, ver: &Verification, policy: &Poli
             ));
         }
     }
-    r.min(
-        "min_firmware_build",
-        "CURRENT_BUILD",
-        Hardware,
-        p.min_firmware_build,
-        cur_v.build,
-    );
-    let cur_api = ApiVersion {
+    // One version: (major, minor, build) compared in that order, so 1.55.16 >= 1.42.42.
+    let cur_fw = FirmwareFloor {
         major: cur_v.major,
         minor: cur_v.minor,
+        build: cur_v.build,
     };
     match p.min_firmware_version {
         None => r.not_checked(
             "min_firmware_version",
-            "CURRENT_MAJOR.CURRENT_MINOR",
+            "CURRENT_MAJOR.CURRENT_MINOR.CURRENT_BUILD",
             Hardware,
-            String::from(cur_api),
+            String::from(cur_fw),
             false,
         ),
         Some(min) => {
             r.check(
                 "min_firmware_version",
-                "CURRENT_MAJOR.CURRENT_MINOR",
+                "CURRENT_MAJOR.CURRENT_MINOR.CURRENT_BUILD",
                 Hardware,
-                cur_api >= min,
+                cur_fw >= min,
                 format!(">= {}", String::from(min)),
-                String::from(cur_api),
+                String::from(cur_fw),
             );
         }
     }
@@ -729,10 +724,10 @@ fn strict_policy(report: &AttestationReport, ver: &Verification, id: &str) -> Po
             floor_of(&report.launch_tcb().decode(product)),
         )),
         permit_provisional_firmware: Some(provisional),
-        min_firmware_build: Some(cur.build),
-        min_firmware_version: Some(ApiVersion {
+        min_firmware_version: Some(FirmwareFloor {
             major: cur.major,
             minor: cur.minor,
+            build: cur.build,
         }),
         guest_policy: Some(GuestPolicyRules {
             smt: bit_of(gp.smt_allowed()),

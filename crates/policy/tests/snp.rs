@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use tessera_pki::{Crl, UnixTime, load_certificates, load_crls};
 use tessera_policy::value::{Bit, Hex, RefList, Setting, U64Hex};
 use tessera_policy::{
-    ApiVersion, Appraisal, Outcome, Policy, Revocation, SignerRule, SnpPolicy, TcbFloor,
+    Appraisal, FirmwareFloor, Outcome, Policy, Revocation, SignerRule, SnpPolicy, TcbFloor,
     TrustClaim, Verdict, appraise, policy_from_evidence,
 };
 use tessera_snp::abi::{AttestationReport, Product, RawReport, SnpEvidence};
@@ -127,11 +127,11 @@ fn strict_policy_from_evidence_passes_every_rule() {
     assert_eq!(a.tee.as_str(), "snp");
     assert_eq!(a.appraised_at, AT);
     // Every rule of the policy language is listed, once.
-    assert_eq!(a.rules.len(), 38);
+    assert_eq!(a.rules.len(), 37);
     let mut names: Vec<&str> = a.rules.iter().map(|r| r.rule.as_str()).collect();
     names.sort_unstable();
     names.dedup();
-    assert_eq!(names.len(), 38);
+    assert_eq!(names.len(), 37);
     // The policy survives TOML and JSON.
     let p = strict();
     let toml = p.to_toml().unwrap();
@@ -396,36 +396,79 @@ fn provisional_firmware() {
     );
 }
 
+/// The firmware floor is one version (major, minor, build): issue 11 found a policy made on
+/// firmware 1.42.42 rejecting 1.55.16 because the build was compared on its own.
 #[test]
-fn firmware_build_and_version() {
-    fails_only(
-        &appraise(base(), &with(|s| s.min_firmware_build = Some(41))),
-        "snp.min_firmware_build",
+fn firmware_version_is_compared_as_one_version() {
+    let floor = |v: &str| -> Option<FirmwareFloor> { Some(v.to_owned().try_into().unwrap()) };
+    // The base report runs 1.55.40.
+    for below in ["1.55", "1.55.40", "1.42.42", "0.99.255", "1.54.255"] {
+        let a = appraise(base(), &with(|s| s.min_firmware_version = floor(below)));
+        assert!(
+            a.passed(),
+            "{below}: {:#?}",
+            a.failures().collect::<Vec<_>>()
+        );
+        assert_eq!(rule(&a, "snp.min_firmware_version").actual, "1.55.40");
+    }
+    for above in ["1.55.41", "1.56", "1.56.0", "2.0.0"] {
+        let a = appraise(base(), &with(|s| s.min_firmware_version = floor(above)));
+        fails_only(&a, "snp.min_firmware_version");
+    }
+    // Made on 1.42.42, the policy accepts an update to 1.55.16 and refuses a rollback.
+    let old = verified(|r| {
+        r.current_minor = 42;
+        r.current_build = 42;
+        r.committed_minor = 42;
+        r.committed_build = 42;
+    });
+    let p = policy_from_evidence(&old, "old");
+    assert_eq!(
+        p.snp.as_ref().unwrap().min_firmware_version,
+        floor("1.42.42")
     );
-    fails_only(
-        &appraise(
-            base(),
-            &with(|s| {
-                s.min_firmware_version = Some(ApiVersion {
-                    major: 1,
-                    minor: 56,
-                });
-            }),
-        ),
-        "snp.min_firmware_version",
+    assert!(appraise(&old, &p).passed());
+    let updated = verified(|r| {
+        r.current_build = 16;
+        r.committed_build = 16;
+    });
+    let a = appraise(&updated, &p);
+    assert_eq!(
+        rule(&a, "snp.min_firmware_version").outcome,
+        Outcome::Pass,
+        "{:#?}",
+        a.rules
     );
-    assert!(
-        appraise(
-            base(),
-            &with(|s| {
-                s.min_firmware_version = Some(ApiVersion {
-                    major: 1,
-                    minor: 51,
-                });
-            })
+    let rollback = verified(|r| {
+        r.current_minor = 42;
+        r.current_build = 41;
+        r.committed_minor = 42;
+        r.committed_build = 41;
+    });
+    fails_only(&appraise(&rollback, &p), "snp.min_firmware_version");
+    // The text forms: MAJOR.MINOR and MAJOR.MINOR.BUILD; anything else does not load.
+    let text = |v: &str| {
+        let mut p = strict();
+        p.snp.as_mut().unwrap().min_firmware_version = None;
+        p.to_toml().unwrap().replace(
+            "[snp]\n",
+            &format!("[snp]\nmin_firmware_version = \"{v}\"\n"),
         )
-        .passed()
+    };
+    assert_eq!(
+        Policy::from_toml_str(&text("1.55"))
+            .unwrap()
+            .snp
+            .unwrap()
+            .min_firmware_version,
+        floor("1.55.0")
     );
+    for bad in ["1", "1.55.16.2", "1.256", "1.55.x", ""] {
+        assert!(Policy::from_toml_str(&text(bad)).is_err(), "{bad}");
+    }
+    // The old separate build floor is gone: naming it is an unknown field.
+    let old_field = text("1.55").replace("min_firmware_version", "min_firmware_build");
+    assert!(Policy::from_toml_str(&old_field).is_err());
 }
 
 fn flip(b: &mut Option<Bit>) {
