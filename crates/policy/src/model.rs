@@ -1,8 +1,9 @@
 //! The policy document: one typed structure for SEV-SNP, TDX and SGX, read from TOML or JSON.
 //!
 //! Fail closed: the security-relevant fields of each section (what was measured, debug, the TCB
-//! floor or accepted TCB statuses, the signer) have no default — leaving one out is a load error,
-//! and the operator writes `"any"` to leave it unchecked on purpose. Every other field is optional
+//! floor or accepted TCB statuses, the signer; for SEV-SNP also the VMPL and whether AMD's CRL is
+//! required) have no default — leaving one out is a load error, and the operator writes `"any"`
+//! (for `snp.revocation`: `"if-given"`) to leave it unchecked on purpose. Every other field is optional
 //! and, when absent, the appraisal lists its rule as "not checked". Unknown fields are load errors.
 
 use serde::{Deserialize, Serialize};

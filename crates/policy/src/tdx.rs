@@ -32,6 +32,9 @@
 //!   components below the policy's floor and then those Intel's newest TCB level is ahead of
 //!   (`Verification::tcb.behind`), so an operator sees what to update. Advisory IDs and Intel's
 //!   converged status are always copied.
+//! - **Generated policies** accept today's status and every better one (fewer of the problems
+//!   "out of date", "configuration needed", "SW hardening needed"; OutOfDate counts as possibly
+//!   needing SW hardening), so a platform that updates keeps passing and one that degrades fails.
 
 use tessera_pki::UnixTime;
 use tessera_tdx::Verified;
