@@ -210,6 +210,27 @@ fn issuer_kind_is_enforced() {
         assert!(matches!(err, SnpError::IssuerKind { .. }), "{err}");
         assert_eq!(err.check(), "vek_chain");
     }
+    // A VEK straight under the ARK, and a non-VEK leaf under the ASK: refused by both paths.
+    let verifier = Verifier::new(genoa().dangerous_trust_anchors());
+    let direct = genoa()
+        .dangerous_issue_vek_under_ark(&VekSpec::vcek(Product::Genoa))
+        .unwrap();
+    let err = verifier
+        .verify_chain(&[direct.certificate().clone()], &[], AT, None)
+        .unwrap_err();
+    assert!(matches!(err, SnpError::IssuerKind { .. }), "{err:?}");
+    let report = direct.sign(genoa().report_template(&direct)).unwrap();
+    let err = verify_with(genoa(), &report, &[direct.certificate().clone()]).unwrap_err();
+    assert!(matches!(err, SnpError::IssuerKind { .. }), "{err:?}");
+    let other_leaf = genoa().dangerous_issue_non_vek_under_ask().unwrap();
+    let err = verifier
+        .verify_chain(&[other_leaf], &[], AT, None)
+        .unwrap_err();
+    assert!(matches!(err, SnpError::IssuerKind { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("other than a VCEK or VLEK"),
+        "{err}"
+    );
     // The right issuers pass both.
     let verifier = Verifier::new(genoa().dangerous_trust_anchors());
     for spec in [

@@ -626,8 +626,8 @@ impl Verifier {
             [leaf, issuer, _] => {
                 if !is_vek_candidate(leaf) {
                     return Err(SnpError::IssuerKind {
-                        vek: "leaf",
-                        expected: "VCEK or VLEK (ECDSA P-384) under an ASK or ASVK",
+                        vek: "certificate other than a VCEK or VLEK",
+                        expected: "ARK (an ASK or ASVK issues only VCEKs or VLEKs)",
                         issuer: issuer.subject().to_owned(),
                     });
                 }
