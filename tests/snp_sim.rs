@@ -202,6 +202,46 @@ fn issuer_kind_is_enforced() {
         let report = vek.sign(genoa().report_template(&vek)).unwrap();
         let err = verify_with(genoa(), &report, &[vek.certificate().clone()]).unwrap_err();
         assert!(matches!(err, SnpError::IssuerKind { .. }), "{err}");
+        // Certificates alone: the same rule.
+        let verifier = Verifier::new(genoa().dangerous_trust_anchors());
+        let err = verifier
+            .verify_chain(&[vek.certificate().clone()], &[], AT, None)
+            .unwrap_err();
+        assert!(matches!(err, SnpError::IssuerKind { .. }), "{err}");
+        assert_eq!(err.check(), "vek_chain");
+    }
+    // A VEK straight under the ARK, and a non-VEK leaf under the ASK: refused by both paths.
+    let verifier = Verifier::new(genoa().dangerous_trust_anchors());
+    let direct = genoa()
+        .dangerous_issue_vek_under_ark(&VekSpec::vcek(Product::Genoa))
+        .unwrap();
+    let err = verifier
+        .verify_chain(&[direct.certificate().clone()], &[], AT, None)
+        .unwrap_err();
+    assert!(matches!(err, SnpError::IssuerKind { .. }), "{err:?}");
+    let report = direct.sign(genoa().report_template(&direct)).unwrap();
+    let err = verify_with(genoa(), &report, &[direct.certificate().clone()]).unwrap_err();
+    assert!(matches!(err, SnpError::IssuerKind { .. }), "{err:?}");
+    let other_leaf = genoa().dangerous_issue_non_vek_under_ask().unwrap();
+    let err = verifier
+        .verify_chain(&[other_leaf], &[], AT, None)
+        .unwrap_err();
+    assert!(matches!(err, SnpError::IssuerKind { .. }), "{err:?}");
+    assert!(
+        err.to_string().contains("other than a VCEK or VLEK"),
+        "{err}"
+    );
+    // The right issuers pass both.
+    let verifier = Verifier::new(genoa().dangerous_trust_anchors());
+    for spec in [
+        VekSpec::vcek(Product::Genoa),
+        VekSpec::vlek(Product::Genoa, "csp"),
+    ] {
+        let vek = genoa().issue_vek(&spec).unwrap();
+        let chain = verifier
+            .verify_chain(&[vek.certificate().clone()], &[], AT, None)
+            .unwrap();
+        assert_eq!(chain.vek.unwrap().kind(), spec.kind);
     }
 }
 
@@ -282,7 +322,7 @@ fn reported_tcb_must_equal_the_certificate_tcb() {
         genoa_check(|r| r.reported_tcb = U64::new(parts(9).encode(Product::Genoa).0 | (1 << 24))),
         "reported_tcb"
     );
-    // CURRENT_TCB is the policy's business, not verification's.
+    // CURRENT_TCB above REPORTED_TCB is allowed (the host may report an older TCB).
     let vek = genoa_vcek();
     let mut raw = genoa().report_template(vek);
     raw.current_tcb = U64::new(parts(10).encode(Product::Genoa).0);
@@ -292,6 +332,52 @@ fn reported_tcb_must_equal_the_certificate_tcb() {
         &[vek.certificate().clone()],
     )
     .unwrap();
+}
+
+/// CURRENT_TCB must be at least REPORTED_TCB in every component, read in the product's layout
+/// (Turin: FMC, boot loader, TEE, SNP in bytes 0-3; Milan/Genoa: boot loader, TEE in bytes 0-1,
+/// SNP in byte 6).
+#[test]
+fn current_tcb_below_reported_tcb_is_rejected() {
+    for pki in [genoa(), turin()] {
+        let product = pki.product();
+        let mut spec = VekSpec::vcek(product);
+        spec.tcb.tee = 2;
+        let vek = pki.issue_vek(&spec).unwrap();
+        let reported = vek.spec.tcb;
+        let mut lowered = Vec::new();
+        let mut push = |edit: &dyn Fn(&mut TcbParts)| {
+            let mut t = reported;
+            edit(&mut t);
+            if t != reported {
+                lowered.push(t);
+            }
+        };
+        push(&|t| t.fmc = t.fmc.map(|f| f.saturating_sub(1)));
+        push(&|t| t.bootloader = t.bootloader.saturating_sub(1));
+        push(&|t| t.tee = t.tee.saturating_sub(1));
+        push(&|t| t.snp = t.snp.saturating_sub(1));
+        push(&|t| t.microcode = t.microcode.saturating_sub(1));
+        let components = if product == Product::Turin { 5 } else { 4 };
+        assert_eq!(lowered.len(), components, "{product}: {lowered:?}");
+        for current in lowered {
+            let mut raw = pki.report_template(&vek);
+            raw.current_tcb = U64::new(current.encode(product).0);
+            let err = verify_with(pki, &vek.sign(raw).unwrap(), &[vek.certificate().clone()])
+                .unwrap_err();
+            assert_eq!(err.check(), "current_tcb", "{product} {current:?}: {err}");
+            assert!(
+                matches!(err, SnpError::CurrentBelowReported { current: c, .. } if c == current),
+                "{err:?}"
+            );
+        }
+        // Equal passes (the template), and so does one component above with none below.
+        let mut above = reported;
+        above.microcode += 1;
+        let mut raw = pki.report_template(&vek);
+        raw.current_tcb = U64::new(above.encode(product).0);
+        verify_with(pki, &vek.sign(raw).unwrap(), &[vek.certificate().clone()]).unwrap();
+    }
 }
 
 #[test]
@@ -474,7 +560,8 @@ fn supplied_intermediates_must_be_signed_by_the_pinned_ark() {
         verify_with(genoa(), &report, &certs).unwrap_err().check(),
         "vek_chain"
     );
-    // A genuine ASK supplied (not embedded) is accepted when the pinned ARK signed it.
+    // An ASK the pinned ARK signed but the anchors do not hold: its kind (ASK or ASVK) is
+    // unknown, so it is refused whatever its subject says, for reports and certificate chains.
     let mut roots = genoa().roots();
     roots.asks.clear();
     let verifier = Verifier::new(TrustAnchors::dangerous_custom(vec![roots]));
@@ -487,15 +574,29 @@ fn supplied_intermediates_must_be_signed_by_the_pinned_ark() {
             .check(),
         "vek_chain"
     );
-    verifier
-        .verify(
-            &report,
-            &[vek.certificate().clone(), genoa().ask().clone()],
-            &[],
-            AT,
-            None,
-        )
-        .unwrap();
+    let supplied = [vek.certificate().clone(), genoa().ask().clone()];
+    let err = verifier
+        .verify(&report, &supplied, &[], AT, None)
+        .unwrap_err();
+    assert!(
+        matches!(err, SnpError::UnknownIntermediate { .. }),
+        "{err:?}"
+    );
+    let err = verifier.verify_chain(&supplied, &[], AT, None).unwrap_err();
+    assert!(
+        matches!(err, SnpError::UnknownIntermediate { .. }),
+        "{err:?}"
+    );
+    // Test anchors given as a bare ARK (`--dangerous-test-root`) trust what that ARK signed.
+    let mut bare = genoa().roots();
+    bare.asks.clear();
+    bare.asvks.clear();
+    let verifier = Verifier::new(TrustAnchors::dangerous_custom(vec![bare]));
+    verifier.verify(&report, &supplied, &[], AT, None).unwrap();
+    // With the ASK among the anchors both verify.
+    let verifier = Verifier::new(genoa().dangerous_trust_anchors());
+    verifier.verify(&report, &supplied, &[], AT, None).unwrap();
+    verifier.verify_chain(&supplied, &[], AT, None).unwrap();
 }
 
 #[test]

@@ -360,7 +360,7 @@ fn vlek_reports_are_rejected_after_the_vlek_expired() {
 }
 
 #[test]
-fn the_revoked_genoa_ask_is_rejected_only_with_its_crl() {
+fn the_revoked_genoa_ask_is_rejected_with_and_without_its_crl() {
     let Some(vectors) = common::vectors() else {
         return;
     };
@@ -370,10 +370,17 @@ fn the_revoked_genoa_ask_is_rejected_only_with_its_crl() {
     let ask = load_certificates(&std::fs::read(dir.join("ask_revoked.pem")).unwrap()).unwrap();
     let crl = load_crls(&std::fs::read(dir.join("crl.der")).unwrap()).unwrap();
     let verifier = Verifier::new(TrustAnchors::amd().unwrap());
-    // Correctly signed by ARK-Genoa ...
-    let chain = verifier.verify_chain(&ask, &[], at, None).unwrap();
-    assert_eq!(chain.product, Product::Genoa);
-    // ... but listed in the ARK-signed CRL.
+    // Correctly signed by ARK-Genoa, but listed in the ARK-signed CRL: the embedded
+    // revocation list rejects it with no CRL supplied, at the case's time and today, ...
+    for t in [at, UnixTime::parse_rfc3339("2026-12-03T00:00:00Z").unwrap()] {
+        let err = verifier.verify_chain(&ask, &[], t, None).unwrap_err();
+        assert!(
+            matches!(err, SnpError::RevokedIntermediate { ref serial, .. } if serial == "020001"),
+            "{err:?}"
+        );
+        assert_eq!(err.check(), "revocation");
+    }
+    // ... and with its CRL.
     let err = verifier.verify_chain(&ask, &crl, at, None).unwrap_err();
     assert!(err.to_string().contains("revoked"), "{err}");
     // The CRL outside its window is rejected too (stale CRL replay).
@@ -383,8 +390,12 @@ fn the_revoked_genoa_ask_is_rejected_only_with_its_crl() {
         .verify_chain(&current_ask, &crl, late, None)
         .unwrap_err();
     assert_eq!(err.check(), "revocation");
-    // The current ASK passes the same CRL inside its window.
-    verifier.verify_chain(&current_ask, &crl, at, None).unwrap();
+    // The current ASK passes the same CRL inside its window, and without it.
+    let chain = verifier.verify_chain(&current_ask, &crl, at, None).unwrap();
+    assert_eq!(chain.product, Product::Genoa);
+    assert!(chain.revocation_checked);
+    let chain = verifier.verify_chain(&current_ask, &[], at, None).unwrap();
+    assert!(!chain.revocation_checked);
 }
 
 /// The embedded AMD roots are the ones in the vector set's `roots/amd` (AMD KDS copies).

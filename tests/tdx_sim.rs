@@ -419,6 +419,60 @@ fn tdx_components_below_every_level_are_not_supported() {
     }
 }
 
+/// Intel's `getMatchingTcbLevel` selects the first level meeting the SGX components, the
+/// PCESVN and the TDX components in that same level. Here level 0 meets the SGX components
+/// but not the TDX ones, and level 1 meets the TDX components but has an SGX component above
+/// the platform's: no level matches, whatever level 1 says.
+#[test]
+fn a_level_meeting_only_the_tdx_components_is_not_supported() {
+    for case in [Case::td10(), Case::td15()] {
+        case.assert_verifies();
+        let platform = pck().platform.comp_svn;
+        let collateral = case.collateral_with(|c| {
+            let current = c.levels[0].clone();
+            let mut newest = current.clone();
+            newest.tdx.as_mut().unwrap()[2] += 1; // microcode the TD does not have
+            let mut sgx_above = current.clone();
+            sgx_above.sgx[7] = platform[7] + 1; // an SGX component the PCK does not have
+            sgx_above.status = TcbStatus::SwHardeningNeeded;
+            sgx_above.advisories = advisories(&["INTEL-SA-00615"]);
+            c.levels = vec![newest, sgx_above];
+        });
+        let err = rejected(verify(&case.quote, &collateral), "tcb_level");
+        assert_eq!(err.tcb_status_name(), Some("TcbLevelNotSupported"));
+        assert!(
+            matches!(
+                err,
+                TdxError::Tcb(TcbError::NotSupported {
+                    what: "platform",
+                    ..
+                })
+            ),
+            "{}: {err:?}",
+            case.name()
+        );
+
+        // A third level that the platform meets in full is selected, not level 1.
+        let collateral = case.collateral_with(|c| {
+            let current = c.levels[0].clone();
+            let mut newest = current.clone();
+            newest.tdx.as_mut().unwrap()[2] += 1;
+            let mut sgx_above = current.clone();
+            sgx_above.sgx[7] = platform[7] + 1;
+            sgx_above.status = TcbStatus::SwHardeningNeeded;
+            sgx_above.advisories = advisories(&["INTEL-SA-00615"]);
+            let mut met = current;
+            met.status = TcbStatus::OutOfDate;
+            met.advisories = advisories(&["INTEL-SA-00837"]);
+            c.levels = vec![newest, sgx_above, met];
+        });
+        let v = verify(&case.quote, &collateral).unwrap();
+        let tcb = &v.verification().tcb;
+        assert_eq!(tcb.status, TcbStatus::OutOfDate, "{}", case.name());
+        assert_eq!(tcb.advisory_ids, ["INTEL-SA-00837"], "{}", case.name());
+    }
+}
+
 #[test]
 fn a_tdx_module_or_qe_below_every_level_is_not_supported() {
     for case in Case::all() {

@@ -128,9 +128,9 @@ pub(crate) fn print_verified(
     say!(
         "  revocation     {}",
         if ver.revocation_checked {
-            "checked (CRLs applied)"
+            "checked (the ARK's CRL and the embedded revocations applied)"
         } else {
-            "not checked (no --crl given)"
+            "embedded revocations only (no ARK CRL given with --crl)"
         }
     );
     if ver.chip_id_masked {

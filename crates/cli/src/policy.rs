@@ -324,6 +324,17 @@ fn from_evidence(args: &FromEvidenceArgs) -> Result<ExitCode> {
         checked.print_rejection(false);
         return Ok(ExitCode::from(1));
     };
+    let mut notes: Vec<String> = Vec::new();
+    if let Some(snp) = v.snp() {
+        let ver = snp.verification();
+        if !ver.revocation_checked {
+            notes.push(format!(
+                "snp.revocation = \"required\", but this evidence was verified without AMD's ARK CRL: \
+                 the policy fails it until --crl gives a current CRL (KDS /vcek/v1/{}/crl)",
+                ver.product.name()
+            ));
+        }
+    }
     let (policy, at) = (policy_from_evidence(v.as_ref(), &args.id), v.verified_at());
     let toml = policy.to_toml()?;
     say!(
@@ -335,6 +346,15 @@ fn from_evidence(args: &FromEvidenceArgs) -> Result<ExitCode> {
     say!(
         "# floors are this platform's current values, so firmware updates pass and rollbacks fail."
     );
+    for note in &notes {
+        say!("# NOTE: {note}");
+        eprintln!("note: {note}");
+    }
+    // The same warnings `policy check` gives (e.g. debug = "must" from a debuggable guest).
+    for w in policy.warnings() {
+        say!("# WARNING: {}: {}", w.field, w.message);
+        eprintln!("warning: {}: {}", w.field, w.message);
+    }
     say!("{toml}");
     Ok(ExitCode::SUCCESS)
 }

@@ -102,10 +102,21 @@ pub(crate) fn snp(args: &SnpSimArgs) -> Result<ExitCode> {
         format!("{}{}", pem(intermediate.der()), pem(pki.ark().der())).as_bytes(),
     )?;
     write("root.pem", pem(pki.ark().der()).as_bytes())?;
+    // The fake ARK's CRL (revokes nothing), current for a week from now, for policies with
+    // snp.revocation = "required".
+    let now = tessera_pki::UnixTime::now().as_secs();
+    let crl = pki.ark_crl(
+        &[],
+        tessera_pki::UnixTime::from_secs(now - 86_400),
+        tessera_pki::UnixTime::from_secs(now + 7 * 86_400),
+    )?;
+    write("crl.der", crl.der())?;
     let dir = args.out.display();
-    crate::say!("wrote {dir}/report.bin, {dir}/{vek_name}, {dir}/chain.pem, {dir}/root.pem");
     crate::say!(
-        "verify with: tessera verify {dir}/report.bin --certs {dir}/{vek_name} --certs {dir}/chain.pem --dangerous-test-root {dir}/root.pem"
+        "wrote {dir}/report.bin, {dir}/{vek_name}, {dir}/chain.pem, {dir}/root.pem, {dir}/crl.der"
+    );
+    crate::say!(
+        "verify with: tessera verify {dir}/report.bin --certs {dir}/{vek_name} --certs {dir}/chain.pem --crl {dir}/crl.der --dangerous-test-root {dir}/root.pem"
     );
     Ok(ExitCode::SUCCESS)
 }

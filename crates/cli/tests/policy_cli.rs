@@ -34,6 +34,8 @@ fn sim_snp(dir: &Path, measurement: &str) -> Vec<String> {
         dir.join("chain.pem"),
         PathBuf::from("--dangerous-test-root"),
         dir.join("root.pem"),
+        PathBuf::from("--crl"),
+        dir.join("crl.der"),
     ]
     .iter()
     .map(|p| s(p).to_owned())
@@ -65,6 +67,30 @@ fn generated_policy_accepts_its_evidence_and_rejects_another_measurement() {
     // The generated policy is strict: `policy check` finds nothing weak.
     let o = tessera(&["policy", "check", s(&policy), "--deny-warnings"]);
     assert_eq!(code(&o), 0, "{}", stdout(&o));
+    assert!(text.contains("revocation = \"required\""), "{text}");
+    assert!(text.contains("vmpl = [0]"), "{text}");
+    // Without the CRL the generated policy fails on snp.revocation alone, and from-evidence
+    // says so.
+    let no_crl = &a[..a.len() - 2];
+    let o = run(&["verify"], no_crl, &["--policy", s(&policy), "--json"]);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    let j = json(&o);
+    let failed: Vec<&str> = j["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["snp.revocation"]);
+    let o = run(&["policy", "from-evidence"], no_crl, &[]);
+    assert_eq!(code(&o), 0);
+    assert!(
+        stdout(&o).contains("# NOTE: snp.revocation"),
+        "{}",
+        stdout(&o)
+    );
+    // A strict policy from a production guest has nothing to warn about.
+    assert!(!text.contains("# WARNING"), "{text}");
 
     let o = run(&["verify"], &a, &["--policy", s(&policy)]);
     assert_eq!(code(&o), 0, "{}", stdout(&o));
@@ -105,6 +131,50 @@ fn generated_policy_accepts_its_evidence_and_rejects_another_measurement() {
     assert!(stdout(&o).contains("vek_chain"));
 }
 
+/// From a debuggable guest, `policy from-evidence` writes `debug = "must"` and says why that is
+/// weak, with the warnings `policy check` prints (issue 11), in the output and on stderr.
+#[test]
+fn generated_policy_from_a_debug_guest_warns() {
+    let dir = tempdir("gen-debug");
+    let o = tessera(&[
+        "sim",
+        "snp",
+        "--out",
+        s(&dir),
+        "--policy",
+        "0xB0000", // SMT, the must-be-one bit 17, DEBUG (bit 19)
+    ]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let o = tessera(&[
+        "policy",
+        "from-evidence",
+        s(&dir.join("report.bin")),
+        "--certs",
+        s(&dir.join("vcek.der")),
+        "--certs",
+        s(&dir.join("chain.pem")),
+        "--crl",
+        s(&dir.join("crl.der")),
+        "--dangerous-test-root",
+        s(&dir.join("root.pem")),
+    ]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let text = stdout(&o);
+    assert!(text.contains("debug = \"must\""), "{text}");
+    assert!(
+        text.contains("# WARNING: snp.debug: debug is REQUIRED"),
+        "{text}"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("warning: snp.debug"), "{err}");
+    // The written policy still loads (the warning lines are TOML comments).
+    let policy = dir.join("policy.toml");
+    std::fs::write(&policy, &text).unwrap();
+    let o = tessera(&["policy", "check", s(&policy)]);
+    assert_eq!(code(&o), 0, "{}", stdout(&o));
+    assert!(stdout(&o).contains("snp.debug"), "{}", stdout(&o));
+}
+
 #[test]
 fn verify_without_policy_is_unchanged_and_bad_policies_are_usage_errors() {
     let dir = tempdir("bad");
@@ -116,7 +186,7 @@ fn verify_without_policy_is_unchanged_and_bad_policies_are_usage_errors() {
     let unknown = dir.join("unknown.toml");
     std::fs::write(
         &unknown,
-        "version = 1\nid = \"x\"\n[snp]\nmeasurement = \"any\"\ndebug = \"any\"\nmin_tcb = \"any\"\nsigner = \"any\"\nmeasurment = \"any\"\n",
+        "version = 1\nid = \"x\"\n[snp]\nmeasurement = \"any\"\ndebug = \"any\"\nmin_tcb = \"any\"\nsigner = \"any\"\nvmpl = \"any\"\nrevocation = \"if-given\"\nmeasurment = \"any\"\n",
     )
     .unwrap();
     let missing = dir.join("missing.toml");
@@ -169,6 +239,8 @@ fn policy_check_validates_examples_and_warns_about_weak_settings() {
     for w in [
         "snp.debug: debug is allowed",
         "snp.measurement: no measurement is pinned",
+        "snp.vmpl: VMPL is not checked",
+        "snp.revocation: evidence verified without AMD's current CRL passes",
         "tdx.tcb.accepted_statuses: every TCB status is accepted",
     ] {
         assert!(out.contains(w), "{w}: {out}");
@@ -315,16 +387,44 @@ fn example_policies_accept_the_real_vectors_they_pin() {
         return;
     };
     let snp = v.join("snp/genoa-v5_oak-genoa_oc-6d1cef");
-    let o = tessera(&[
+    let (report, vcek) = (snp.join("report.bin"), snp.join("vcek.der"));
+    let snp_args = [
         "verify",
-        s(&snp.join("report.bin")),
+        s(&report),
         "--certs",
-        s(&snp.join("vcek.der")),
+        s(&vcek),
         "--at",
         "2025-08-08T17:21:41Z",
+        "--json",
         "--policy",
-        s(&example("snp-production.toml")),
-    ]);
+    ];
+    // The production policy requires AMD's current ARK CRL, which the vector set does not have
+    // for 2025: every rule but snp.revocation passes.
+    let mut args = snp_args.to_vec();
+    let production = example("snp-production.toml");
+    args.push(s(&production));
+    let o = tessera(&args);
+    assert_eq!(code(&o), 1, "{}", stdout(&o));
+    let failed: Vec<String> = json(&o)["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["rule"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(failed, ["snp.revocation"]);
+    // The same policy with revocation = "if-given" accepts it.
+    let dir = tempdir("examples");
+    let if_given = dir.join("snp-if-given.toml");
+    let text = std::fs::read_to_string(&production).unwrap();
+    assert!(text.contains("revocation = \"required\""));
+    std::fs::write(
+        &if_given,
+        text.replace("revocation = \"required\"", "revocation = \"if-given\""),
+    )
+    .unwrap();
+    let mut args = snp_args.to_vec();
+    args.push(s(&if_given));
+    let o = tessera(&args);
     assert_eq!(code(&o), 0, "{}", stdout(&o));
     let tdx = v.join("tdx/phala-tdx-v4-20a06f-2025-09");
     let (quote, collateral) = (tdx.join("quote.bin"), tdx.join("collateral.json"));

@@ -3,7 +3,7 @@
 use serde::Serialize;
 use tessera_tdx::collateral::TcbStatus;
 
-use crate::model::{IntelTcbPolicy, Policy, TdAttribute};
+use crate::model::{IntelTcbPolicy, Policy, Revocation, TdAttribute};
 use crate::value::{Bit, Setting};
 
 /// A weak setting: valid, but probably not what a production policy wants.
@@ -99,11 +99,18 @@ impl Policy {
                     "provisional (uncommitted) firmware is accepted: the host can roll it back",
                 );
             }
-            if s.vmpl.is_none() {
+            if matches!(s.vmpl, Setting::Any) {
                 warn(
                     &mut out,
                     "snp.vmpl",
                     "VMPL is not checked: reports requested from a less privileged VMPL pass",
+                );
+            }
+            if s.revocation == Revocation::IfGiven {
+                warn(
+                    &mut out,
+                    "snp.revocation",
+                    "evidence verified without AMD's current CRL passes: an intermediate AMD revoked after this Tessera build is not caught",
                 );
             }
         }
@@ -175,6 +182,8 @@ measurement = "any"
 debug = "any"
 min_tcb = "any"
 signer = "any"
+vmpl = "any"
+revocation = "if-given"
 permit_provisional_firmware = true
 [tdx]
 mr_td = "any"
@@ -197,6 +206,7 @@ accepted_statuses = "any"
                 "snp.signer",
                 "snp.permit_provisional_firmware",
                 "snp.vmpl",
+                "snp.revocation",
                 "tdx.mr_td",
                 "tdx.debug",
                 "tdx.td_attributes",
@@ -216,6 +226,7 @@ debug = "must-not"
 min_tcb = {{ genoa = {{ bootloader = 9, tee = 0, snp = 23, microcode = 72 }} }}
 signer = "vcek"
 vmpl = 0
+revocation = "required"
 [tdx]
 mr_td = "{m}"
 debug = "must-not"

@@ -29,7 +29,7 @@ pub use error::PolicyError;
 pub use generate::{FromEvidence, policy_from_evidence};
 pub use load::{MAX_POLICY_LEN, MAX_REFERENCE_FILE_LEN, fuzz_policy};
 pub use model::{
-    ApiVersion, GuestPolicyRules, IntelTcbPolicy, MaskedValue, POLICY_VERSION, PerProductTcb,
-    PlatformInfoRules, Policy, SgxAttributesRule, SgxPolicy, SignerRule, SnpPolicy, StatusName,
-    TcbFloor, TdAttribute, TdAttributeRules, TdxPolicy,
+    FirmwareFloor, GuestPolicyRules, IntelTcbPolicy, MaskedValue, POLICY_VERSION, PerProductTcb,
+    PlatformInfoRules, Policy, Revocation, SgxAttributesRule, SgxPolicy, SignerRule, SnpPolicy,
+    StatusName, TcbFloor, TdAttribute, TdAttributeRules, TdxPolicy,
 };

@@ -83,7 +83,7 @@ impl Policy {
     pub fn resolve_references(&mut self, base: &Path) -> Result<(), PolicyError> {
         if let Some(s) = &mut self.snp {
             setting(&mut s.measurement, base)?;
-            opt(s.vmpl.as_mut(), base)?;
+            setting(&mut s.vmpl, base)?;
             for a in [s.id_key_digests.as_mut(), s.author_key_digests.as_mut()]
                 .into_iter()
                 .flatten()
@@ -362,6 +362,8 @@ measurement = "any"
 debug = "must-not"
 min_tcb = "any"
 signer = "vcek"
+vmpl = 0
+revocation = "required"
 "#;
 
     #[test]
@@ -377,7 +379,14 @@ signer = "vcek"
     #[test]
     fn fails_closed() {
         // Each required field removed in turn.
-        for field in ["measurement", "debug", "min_tcb", "signer"] {
+        for field in [
+            "measurement",
+            "debug",
+            "min_tcb",
+            "signer",
+            "vmpl",
+            "revocation",
+        ] {
             let text: String = MINIMAL
                 .lines()
                 .filter(|l| !l.starts_with(field))
@@ -410,6 +419,21 @@ signer = "vcek"
         );
         let no_signer = MINIMAL.replace("signer = \"vcek\"", "signer = { vcek = false }");
         assert!(Policy::from_toml_str(&no_signer).is_err());
+        // VMPL: "any", one value, a list; never an empty list or a string other than "any".
+        for ok in ["\"any\"", "1", "[0, 1]"] {
+            let text = MINIMAL.replace("vmpl = 0", &format!("vmpl = {ok}"));
+            assert!(Policy::from_toml_str(&text).is_ok(), "{ok}");
+        }
+        for bad in ["[]", "\"zero\"", "-1"] {
+            let text = MINIMAL.replace("vmpl = 0", &format!("vmpl = {bad}"));
+            assert!(Policy::from_toml_str(&text).is_err(), "{bad}");
+        }
+        // Revocation: "required" or "if-given" only ("any" is not a spelling of either).
+        assert!(Policy::from_toml_str(&MINIMAL.replace("\"required\"", "\"if-given\"")).is_ok());
+        for bad in ["\"any\"", "\"optional\"", "true"] {
+            let text = MINIMAL.replace("\"required\"", bad);
+            assert!(Policy::from_toml_str(&text).is_err(), "{bad}");
+        }
     }
 
     #[test]

@@ -1,8 +1,9 @@
 //! The policy document: one typed structure for SEV-SNP, TDX and SGX, read from TOML or JSON.
 //!
 //! Fail closed: the security-relevant fields of each section (what was measured, debug, the TCB
-//! floor or accepted TCB statuses, the signer) have no default — leaving one out is a load error,
-//! and the operator writes `"any"` to leave it unchecked on purpose. Every other field is optional
+//! floor or accepted TCB statuses, the signer; for SEV-SNP also the VMPL and whether AMD's CRL is
+//! required) have no default — leaving one out is a load error, and the operator writes `"any"`
+//! (for `snp.revocation`: `"if-given"`) to leave it unchecked on purpose. Every other field is optional
 //! and, when absent, the appraisal lists its rule as "not checked". Unknown fields are load errors.
 
 use serde::{Deserialize, Serialize};
@@ -44,6 +45,13 @@ pub struct SnpPolicy {
     pub min_tcb: Setting<PerProductTcb>,
     /// Which key may sign. Required.
     pub signer: Setting<SignerRule>,
+    /// Accepted VMPLs of the requester (0 = the most privileged). Required (`"any"` when any
+    /// VMPL may ask: a report requested from VMPL 1–3 comes from less privileged guest code).
+    pub vmpl: Setting<RefList<u32>>,
+    /// Whether the AMD ARK's CRL must have been applied. Required: `"required"` fails the
+    /// appraisal when no current ARK-signed CRL was supplied; `"if-given"` accepts evidence
+    /// verified without one (the revocations embedded in Tessera still apply).
+    pub revocation: Revocation,
 
     /// Accepted report versions.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -55,21 +63,16 @@ pub struct SnpPolicy {
     /// committed TCB and firmware version must equal the current ones.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub permit_provisional_firmware: Option<bool>,
-    /// Minimum current firmware build.
+    /// Minimum current SEV-SNP firmware, `"MAJOR.MINOR"` or `"MAJOR.MINOR.BUILD"`, compared as
+    /// one version (CURRENT_MAJOR, CURRENT_MINOR, CURRENT_BUILD): 1.55.16 is above 1.42.42.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_firmware_build: Option<u8>,
-    /// Minimum current firmware API version, `"MAJOR.MINOR"`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub min_firmware_version: Option<ApiVersion>,
+    pub min_firmware_version: Option<FirmwareFloor>,
     /// Guest policy bits other than DEBUG.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guest_policy: Option<GuestPolicyRules>,
     /// Platform info bits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform_info: Option<PlatformInfoRules>,
-    /// Accepted VMPLs of the requester.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub vmpl: Option<RefList<u32>>,
     /// Minimum GUEST_SVN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_guest_svn: Option<u32>,
@@ -106,6 +109,18 @@ pub struct SnpPolicy {
     /// Bits that must be set in CURRENT_MIT_VECTOR (report v5+).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_current_mit_vector: Option<U64Hex>,
+}
+
+/// Whether SEV-SNP evidence must have been verified with the ARK's current CRL.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Revocation {
+    /// A current CRL signed by the chain's ARK was applied (`revocation_checked`); otherwise
+    /// the rule fails.
+    Required,
+    /// A CRL is applied when one is supplied; evidence verified without one passes (only the
+    /// revocations embedded in Tessera were checked).
+    IfGiven,
 }
 
 /// A TCB floor for each product; evidence from a product without a floor fails the rule.
@@ -204,32 +219,52 @@ impl From<SignerRule> for SignerRepr {
     }
 }
 
-/// A firmware API version `"MAJOR.MINOR"`.
+/// A firmware version floor, `"MAJOR.MINOR"` or `"MAJOR.MINOR.BUILD"` (build 0 when left out).
+/// Ordered as one version: major first, then minor, then build.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
-pub struct ApiVersion {
-    /// Major.
+pub struct FirmwareFloor {
+    /// Major (API major version).
     pub major: u8,
-    /// Minor.
+    /// Minor (API minor version).
     pub minor: u8,
+    /// Build.
+    pub build: u8,
 }
 
-impl TryFrom<String> for ApiVersion {
+impl TryFrom<String> for FirmwareFloor {
     type Error = String;
     fn try_from(s: String) -> Result<Self, String> {
-        let (a, b) = s
-            .split_once('.')
-            .ok_or_else(|| format!("{s:?} is not MAJOR.MINOR"))?;
+        let mut parts = s.split('.');
+        let mut next = |what: &str| -> Result<u8, String> {
+            parts
+                .next()
+                .ok_or_else(|| format!("{s:?} is not MAJOR.MINOR or MAJOR.MINOR.BUILD"))?
+                .parse()
+                .map_err(|_| format!("{s:?}: bad {what} (0 to 255)"))
+        };
+        let major = next("major")?;
+        let minor = next("minor")?;
+        let build = match parts.next() {
+            None => 0,
+            Some(b) => b
+                .parse()
+                .map_err(|_| format!("{s:?}: bad build (0 to 255)"))?,
+        };
+        if parts.next().is_some() {
+            return Err(format!("{s:?} is not MAJOR.MINOR or MAJOR.MINOR.BUILD"));
+        }
         Ok(Self {
-            major: a.parse().map_err(|_| format!("{s:?}: bad major"))?,
-            minor: b.parse().map_err(|_| format!("{s:?}: bad minor"))?,
+            major,
+            minor,
+            build,
         })
     }
 }
 
-impl From<ApiVersion> for String {
-    fn from(v: ApiVersion) -> Self {
-        format!("{}.{}", v.major, v.minor)
+impl From<FirmwareFloor> for String {
+    fn from(v: FirmwareFloor) -> Self {
+        format!("{}.{}.{}", v.major, v.minor, v.build)
     }
 }
 

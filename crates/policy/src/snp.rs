@@ -6,12 +6,12 @@ use tessera_snp::abi::{AttestationReport, FirmwareVersion, Product, SnpEvidence,
 use tessera_snp::certs::VekKind;
 
 use crate::appraisal::{
-    Appraisal, Appraise, Behind, Rules, Tee, TrustClaim, no_section, verdict_of,
+    Appraisal, Appraise, Behind, Outcome, Rules, Tee, TrustClaim, no_section, verdict_of,
 };
 use crate::generate::FromEvidence;
 use crate::model::{
-    ApiVersion, GuestPolicyRules, POLICY_VERSION, PerProductTcb, PlatformInfoRules, Policy,
-    SignerRule, SnpPolicy, TcbFloor,
+    FirmwareFloor, GuestPolicyRules, POLICY_VERSION, PerProductTcb, PlatformInfoRules, Policy,
+    Revocation, SignerRule, SnpPolicy, TcbFloor,
 };
 use crate::value::{Bit, Hex, RefList, Setting, U64Hex};
 
@@ -231,6 +231,8 @@ fn appraise_report(report: &AttestationReport, ver: &Verification, policy: &Poli
         }
     }
 
+    revocation(&mut r, p.revocation, ver);
+
     // Optional rules.
     match &p.report_versions {
         None => r.not_checked(
@@ -300,33 +302,28 @@ fn appraise_report(report: &AttestationReport, ver: &Verification, policy: &Poli
             ));
         }
     }
-    r.min(
-        "min_firmware_build",
-        "CURRENT_BUILD",
-        Hardware,
-        p.min_firmware_build,
-        cur_v.build,
-    );
-    let cur_api = ApiVersion {
+    // One version: (major, minor, build) compared in that order, so 1.55.16 >= 1.42.42.
+    let cur_fw = FirmwareFloor {
         major: cur_v.major,
         minor: cur_v.minor,
+        build: cur_v.build,
     };
     match p.min_firmware_version {
         None => r.not_checked(
             "min_firmware_version",
-            "CURRENT_MAJOR.CURRENT_MINOR",
+            "CURRENT_MAJOR.CURRENT_MINOR.CURRENT_BUILD",
             Hardware,
-            String::from(cur_api),
+            String::from(cur_fw),
             false,
         ),
         Some(min) => {
             r.check(
                 "min_firmware_version",
-                "CURRENT_MAJOR.CURRENT_MINOR",
+                "CURRENT_MAJOR.CURRENT_MINOR.CURRENT_BUILD",
                 Hardware,
-                cur_api >= min,
+                cur_fw >= min,
                 format!(">= {}", String::from(min)),
-                String::from(cur_api),
+                String::from(cur_fw),
             );
         }
     }
@@ -442,14 +439,14 @@ fn appraise_report(report: &AttestationReport, ver: &Verification, policy: &Poli
     );
 
     match &p.vmpl {
-        None => r.not_checked(
+        Setting::Any => r.not_checked(
             "vmpl",
             "VMPL",
             Configuration,
             report.vmpl().to_string(),
-            false,
+            true,
         ),
-        Some(list) => {
+        Setting::Is(list) => {
             let ok = list.values().is_some_and(|v| v.contains(&report.vmpl()));
             let expected = match list.values() {
                 Some(v) => format!(
@@ -573,6 +570,50 @@ fn appraise_report(report: &AttestationReport, ver: &Verification, policy: &Poli
     }
 }
 
+/// `snp.revocation`: whether the ARK's CRL must have been applied.
+fn revocation(r: &mut Rules, rule: Revocation, ver: &Verification) {
+    let actual = if ver.revocation_checked {
+        "the ARK's CRL was applied (current at the verification time)"
+    } else {
+        "no ARK CRL was supplied (embedded revocations only)"
+    };
+    match rule {
+        Revocation::Required => {
+            r.check(
+                "revocation",
+                "ARK CRL",
+                TrustClaim::Hardware,
+                ver.revocation_checked,
+                "a current ARK-signed CRL applied",
+                actual,
+            );
+        }
+        Revocation::IfGiven if ver.revocation_checked => {
+            r.check(
+                "revocation",
+                "ARK CRL",
+                TrustClaim::Hardware,
+                true,
+                "the CRL applied when one is given",
+                actual,
+            );
+        }
+        Revocation::IfGiven => {
+            r.push(
+                "revocation",
+                "ARK CRL",
+                TrustClaim::Hardware,
+                Outcome::NotChecked,
+                "",
+                actual,
+            )
+            .note = Some(String::from(
+                "\"if-given\" in the policy and no CRL was supplied",
+            ));
+        }
+    }
+}
+
 fn mit_vector(
     r: &mut Rules,
     rule: &str,
@@ -675,16 +716,18 @@ fn strict_policy(report: &AttestationReport, ver: &Verification, id: &str) -> Po
         },
         min_tcb: Setting::Is(per_product(product, floor_of(&ver.reported_tcb))),
         signer,
+        vmpl: Setting::Is(RefList::Values(vec![report.vmpl()])),
+        revocation: Revocation::Required,
         report_versions: Some(vec![report.version()]),
         min_launch_tcb: Some(per_product(
             product,
             floor_of(&report.launch_tcb().decode(product)),
         )),
         permit_provisional_firmware: Some(provisional),
-        min_firmware_build: Some(cur.build),
-        min_firmware_version: Some(ApiVersion {
+        min_firmware_version: Some(FirmwareFloor {
             major: cur.major,
             minor: cur.minor,
+            build: cur.build,
         }),
         guest_policy: Some(GuestPolicyRules {
             smt: bit_of(gp.smt_allowed()),
@@ -705,7 +748,6 @@ fn strict_policy(report: &AttestationReport, ver: &Verification, id: &str) -> Po
             alias_check_complete: bit_of(pi.alias_check_complete()),
             tio: bit_of(pi.tio_enabled()),
         }),
-        vmpl: Some(RefList::Values(vec![report.vmpl()])),
         min_guest_svn: Some(report.guest_svn()),
         host_data: Some(one(report.host_data())),
         report_data: None,

@@ -32,6 +32,9 @@
 //!   components below the policy's floor and then those Intel's newest TCB level is ahead of
 //!   (`Verification::tcb.behind`), so an operator sees what to update. Advisory IDs and Intel's
 //!   converged status are always copied.
+//! - **Generated policies** accept today's status and every better one (fewer of the problems
+//!   "out of date", "configuration needed", "SW hardening needed"; OutOfDate counts as possibly
+//!   needing SW hardening), so a platform that updates keeps passing and one that degrades fails.
 
 use tessera_pki::UnixTime;
 use tessera_tdx::Verified;
@@ -824,13 +827,46 @@ fn pinned_bit(set: bool) -> Bit {
     if set { Bit::Must } else { Bit::MustNot }
 }
 
-/// The TCB controls that accept exactly what `verified` has: its status, its QE and PCE SVNs,
-/// its evaluation data numbers. No grace period, advisory deny-list or age limit: those are
-/// the operator's choices, not facts of the evidence.
+/// What an Intel status says is wrong with the platform: bit 0 SW hardening needed, bit 1
+/// configuration needed, bit 2 out of date. OutOfDate shows only the most severe problem, so it
+/// may hide a SW-hardening need that remains after the update: it counts as both.
+fn problems(status: TcbStatus) -> Option<u8> {
+    Some(match status {
+        TcbStatus::UpToDate => 0b000,
+        TcbStatus::SwHardeningNeeded => 0b001,
+        TcbStatus::ConfigurationNeeded => 0b010,
+        TcbStatus::ConfigurationAndSwHardeningNeeded => 0b011,
+        TcbStatus::OutOfDate => 0b101,
+        TcbStatus::OutOfDateConfigurationNeeded => 0b111,
+        TcbStatus::Revoked => return None,
+    })
+}
+
+/// `status` and every status at least as good: whose problems are a subset of its problems. A
+/// policy generated on an OutOfDate platform keeps accepting it once updated (UpToDate or
+/// SWHardeningNeeded), but never a configuration the platform did not need.
+fn statuses_at_least_as_good(status: TcbStatus) -> Vec<TcbStatus> {
+    let Some(have) = problems(status) else {
+        return Vec::new();
+    };
+    TcbStatus::ALL
+        .into_iter()
+        .filter(|s| problems(*s).is_some_and(|p| p & !have == 0))
+        .collect()
+}
+
+/// The TCB controls that accept what `verified` has or better: its status and every better
+/// one, its QE and PCE SVNs or higher, its evaluation data numbers or newer. No grace period,
+/// advisory deny-list or age limit: those are the operator's choices, not facts of the evidence.
 fn strict_tcb(verified: &Verified<Quote>) -> IntelTcbPolicy {
     let v = verified.verification();
     IntelTcbPolicy {
-        accepted_statuses: Setting::Is(vec![StatusName(v.tcb.status)]),
+        accepted_statuses: Setting::Is(
+            statuses_at_least_as_good(v.tcb.status)
+                .into_iter()
+                .map(StatusName)
+                .collect(),
+        ),
         grace_period: None,
         denied_advisories: None,
         min_evaluation_data_number: Some(

@@ -12,11 +12,11 @@ mod common;
 
 use std::sync::OnceLock;
 
-use tessera_pki::{UnixTime, load_certificates, load_crls};
+use tessera_pki::{Crl, UnixTime, load_certificates, load_crls};
 use tessera_policy::value::{Bit, Hex, RefList, Setting, U64Hex};
 use tessera_policy::{
-    ApiVersion, Appraisal, Outcome, Policy, SignerRule, SnpPolicy, TcbFloor, TrustClaim, Verdict,
-    appraise, policy_from_evidence,
+    Appraisal, FirmwareFloor, Outcome, Policy, Revocation, SignerRule, SnpPolicy, TcbFloor,
+    TrustClaim, Verdict, appraise, policy_from_evidence,
 };
 use tessera_snp::abi::{AttestationReport, Product, RawReport, SnpEvidence};
 use tessera_snp::sim::{SimPki, SimVek, VekSpec};
@@ -35,7 +35,25 @@ fn vcek() -> &'static SimVek {
     VEK.get_or_init(|| genoa().issue_vek(&VekSpec::vcek(Product::Genoa)).unwrap())
 }
 
+/// A current CRL of the simulated ARK (revokes nothing).
+fn crl(pki: &SimPki) -> Crl {
+    pki.ark_crl(
+        &[],
+        UnixTime::from_secs(AT.as_secs() - 86_400),
+        UnixTime::from_secs(AT.as_secs() + 30 * 86_400),
+    )
+    .unwrap()
+}
+
+/// The base report, edited by `edit`, verified with the ARK's current CRL.
 fn verified(edit: impl FnOnce(&mut RawReport)) -> Verified<AttestationReport> {
+    verified_with_crls(edit, &[crl(genoa())])
+}
+
+fn verified_with_crls(
+    edit: impl FnOnce(&mut RawReport),
+    crls: &[Crl],
+) -> Verified<AttestationReport> {
     let vek = vcek();
     let mut raw = genoa().report_template(vek);
     raw.host_data = [0x48; 32];
@@ -47,7 +65,7 @@ fn verified(edit: impl FnOnce(&mut RawReport)) -> Verified<AttestationReport> {
     edit(&mut raw);
     let report = vek.sign(raw).unwrap();
     Verifier::new(genoa().dangerous_trust_anchors())
-        .verify(&report, &[vek.certificate().clone()], &[], AT, None)
+        .verify(&report, &[vek.certificate().clone()], crls, AT, None)
         .unwrap()
 }
 
@@ -133,13 +151,21 @@ measurement = "any"
 debug = "any"
 min_tcb = "any"
 signer = "any"
+vmpl = "any"
+revocation = "if-given"
 "#,
     )
     .unwrap();
     let a = appraise(base(), &p);
     // Provisional firmware is checked by default (committed == current holds here).
     assert_eq!(a.verdict(), Verdict::Pass);
-    for name in ["snp.measurement", "snp.debug", "snp.min_tcb", "snp.signer"] {
+    for name in [
+        "snp.measurement",
+        "snp.debug",
+        "snp.min_tcb",
+        "snp.signer",
+        "snp.vmpl",
+    ] {
         let r = rule(&a, name);
         assert_eq!(r.outcome, Outcome::NotChecked, "{name}");
         assert_eq!(r.note.as_deref(), Some("\"any\" in the policy"), "{name}");
@@ -257,7 +283,13 @@ fn signer() {
     raw.measurement = [0x4D; 48];
     let report = vlek.sign(raw).unwrap();
     let v = Verifier::new(genoa().dangerous_trust_anchors())
-        .verify(&report, &[vlek.certificate().clone()], &[], AT, None)
+        .verify(
+            &report,
+            &[vlek.certificate().clone()],
+            &[crl(genoa())],
+            AT,
+            None,
+        )
         .unwrap();
     let p = policy_from_evidence(&v, "vlek");
     assert!(appraise(&v, &p).passed(), "{:#?}", appraise(&v, &p).rules());
@@ -281,6 +313,35 @@ fn signer() {
         }),
     );
     assert!(a.passed());
+}
+
+#[test]
+fn revocation() {
+    // Verified with the ARK's current CRL: "required" passes (the generated policy).
+    assert_eq!(
+        strict().snp.as_ref().unwrap().revocation,
+        Revocation::Required
+    );
+    let r = appraise(base(), &strict());
+    assert_eq!(rule(&r, "snp.revocation").outcome, Outcome::Pass);
+    assert_eq!(rule(&r, "snp.revocation").claim, TrustClaim::Hardware);
+    // Verified without a CRL: "required" fails, "if-given" lists the rule as not checked.
+    let no_crl = verified_with_crls(|_| {}, &[]);
+    assert!(!no_crl.verification().revocation_checked);
+    let a = appraise(&no_crl, &strict());
+    fails_only(&a, "snp.revocation");
+    assert!(rule(&a, "snp.revocation").actual.contains("no ARK CRL"));
+    let lenient = with(|s| s.revocation = Revocation::IfGiven);
+    let a = appraise(&no_crl, &lenient);
+    assert!(a.passed(), "{:#?}", a.rules);
+    assert_eq!(rule(&a, "snp.revocation").outcome, Outcome::NotChecked);
+    // "if-given" with a CRL given: it was applied, and the rule says so.
+    let a = appraise(base(), &lenient);
+    assert_eq!(rule(&a, "snp.revocation").outcome, Outcome::Pass);
+    // The generated policy of evidence verified without a CRL still requires one.
+    let p = policy_from_evidence(&no_crl, "no-crl");
+    assert_eq!(p.snp.as_ref().unwrap().revocation, Revocation::Required);
+    fails_only(&appraise(&no_crl, &p), "snp.revocation");
 }
 
 #[test]
@@ -335,36 +396,79 @@ fn provisional_firmware() {
     );
 }
 
+/// The firmware floor is one version (major, minor, build): issue 11 found a policy made on
+/// firmware 1.42.42 rejecting 1.55.16 because the build was compared on its own.
 #[test]
-fn firmware_build_and_version() {
-    fails_only(
-        &appraise(base(), &with(|s| s.min_firmware_build = Some(41))),
-        "snp.min_firmware_build",
+fn firmware_version_is_compared_as_one_version() {
+    let floor = |v: &str| -> Option<FirmwareFloor> { Some(v.to_owned().try_into().unwrap()) };
+    // The base report runs 1.55.40.
+    for below in ["1.55", "1.55.40", "1.42.42", "0.99.255", "1.54.255"] {
+        let a = appraise(base(), &with(|s| s.min_firmware_version = floor(below)));
+        assert!(
+            a.passed(),
+            "{below}: {:#?}",
+            a.failures().collect::<Vec<_>>()
+        );
+        assert_eq!(rule(&a, "snp.min_firmware_version").actual, "1.55.40");
+    }
+    for above in ["1.55.41", "1.56", "1.56.0", "2.0.0"] {
+        let a = appraise(base(), &with(|s| s.min_firmware_version = floor(above)));
+        fails_only(&a, "snp.min_firmware_version");
+    }
+    // Made on 1.42.42, the policy accepts an update to 1.55.16 and refuses a rollback.
+    let old = verified(|r| {
+        r.current_minor = 42;
+        r.current_build = 42;
+        r.committed_minor = 42;
+        r.committed_build = 42;
+    });
+    let p = policy_from_evidence(&old, "old");
+    assert_eq!(
+        p.snp.as_ref().unwrap().min_firmware_version,
+        floor("1.42.42")
     );
-    fails_only(
-        &appraise(
-            base(),
-            &with(|s| {
-                s.min_firmware_version = Some(ApiVersion {
-                    major: 1,
-                    minor: 56,
-                });
-            }),
-        ),
-        "snp.min_firmware_version",
+    assert!(appraise(&old, &p).passed());
+    let updated = verified(|r| {
+        r.current_build = 16;
+        r.committed_build = 16;
+    });
+    let a = appraise(&updated, &p);
+    assert_eq!(
+        rule(&a, "snp.min_firmware_version").outcome,
+        Outcome::Pass,
+        "{:#?}",
+        a.rules
     );
-    assert!(
-        appraise(
-            base(),
-            &with(|s| {
-                s.min_firmware_version = Some(ApiVersion {
-                    major: 1,
-                    minor: 51,
-                });
-            })
+    let rollback = verified(|r| {
+        r.current_minor = 42;
+        r.current_build = 41;
+        r.committed_minor = 42;
+        r.committed_build = 41;
+    });
+    fails_only(&appraise(&rollback, &p), "snp.min_firmware_version");
+    // The text forms: MAJOR.MINOR and MAJOR.MINOR.BUILD; anything else does not load.
+    let text = |v: &str| {
+        let mut p = strict();
+        p.snp.as_mut().unwrap().min_firmware_version = None;
+        p.to_toml().unwrap().replace(
+            "[snp]\n",
+            &format!("[snp]\nmin_firmware_version = \"{v}\"\n"),
         )
-        .passed()
+    };
+    assert_eq!(
+        Policy::from_toml_str(&text("1.55"))
+            .unwrap()
+            .snp
+            .unwrap()
+            .min_firmware_version,
+        floor("1.55.0")
     );
+    for bad in ["1", "1.55.16.2", "1.256", "1.55.x", ""] {
+        assert!(Policy::from_toml_str(&text(bad)).is_err(), "{bad}");
+    }
+    // The old separate build floor is gone: naming it is an unknown field.
+    let old_field = text("1.55").replace("min_firmware_version", "min_firmware_build");
+    assert!(Policy::from_toml_str(&old_field).is_err());
 }
 
 fn flip(b: &mut Option<Bit>) {
@@ -439,12 +543,17 @@ fn vmpl_and_guest_svn() {
     fails_only(
         &appraise(
             base(),
-            &with(|s| s.vmpl = Some(RefList::Values(vec![1, 2]))),
+            &with(|s| s.vmpl = Setting::Is(RefList::Values(vec![1, 2]))),
         ),
         "snp.vmpl",
     );
     let vmpl1 = verified(|r| r.vmpl = U32::new(1));
     fails_only(&appraise(&vmpl1, &strict()), "snp.vmpl");
+    // "any" is the only way to accept every VMPL: listed as not checked on purpose.
+    let a = appraise(&vmpl1, &with(|s| s.vmpl = Setting::Any));
+    assert!(a.passed());
+    assert_eq!(rule(&a, "snp.vmpl").outcome, Outcome::NotChecked);
+    assert_eq!(rule(&a, "snp.vmpl").actual, "1");
     fails_only(
         &appraise(base(), &with(|s| s.min_guest_svn = Some(2))),
         "snp.min_guest_svn",
@@ -587,7 +696,13 @@ fn turin_floors_include_fmc() {
     let vek = pki.issue_vek(&VekSpec::vcek(Product::Turin)).unwrap();
     let report = vek.sign(pki.report_template(&vek)).unwrap();
     let v = Verifier::new(pki.dangerous_trust_anchors())
-        .verify(&report, &[vek.certificate().clone()], &[], AT, None)
+        .verify(
+            &report,
+            &[vek.certificate().clone()],
+            &[crl(&pki)],
+            AT,
+            None,
+        )
         .unwrap();
     let p = policy_from_evidence(&v, "turin");
     let toml = p.to_toml().unwrap();
@@ -673,7 +788,13 @@ fn generated_policies_on_real_vectors() {
             .verify_evidence(ev, &certs, &crls, at, None)
             .unwrap();
         let name = dir.file_name().unwrap().to_string_lossy().into_owned();
-        let p = policy_from_evidence(&v, &name);
+        let mut p = policy_from_evidence(&v, &name);
+        // Generated policies require the ARK's CRL; the vectors' CRLs are not current at the
+        // cases' times, so only snp.revocation fails, and "if-given" accepts.
+        let a = appraise(&v, &p);
+        assert!(!v.verification().revocation_checked, "{name}");
+        fails_only(&a, "snp.revocation");
+        p.snp.as_mut().unwrap().revocation = Revocation::IfGiven;
         let a = appraise(&v, &p);
         assert!(
             a.passed(),

@@ -1292,3 +1292,81 @@ fn a_real_debug_enclave_gets_a_policy_that_pins_debug() {
     let a = appraise(v, &p);
     fails_only(&a, "sgx.debug");
 }
+
+/// A policy generated on an OutOfDate platform keeps accepting the same platform once it is
+/// updated (issue 11: "firmware updates pass"): today's status and every better one, but no
+/// configuration need the platform did not have.
+#[test]
+fn generated_policies_accept_the_platform_after_an_update() {
+    use TcbStatus as S;
+    for (spec, prefix) in [
+        (QuoteSpec::tdx(), "tdx"),
+        (QuoteSpec::tdx15(), "tdx"),
+        (QuoteSpec::sgx(), "sgx"),
+    ] {
+        let rule_name = format!("{prefix}.tcb.accepted_statuses");
+        let at = |status: S| Sim::new(spec.clone()).status(status).verify();
+        let statuses = |p: &Policy| -> Vec<S> {
+            let tcb = p
+                .tdx
+                .as_ref()
+                .map(|t| &t.tcb)
+                .or_else(|| p.sgx.as_ref().map(|s| &s.tcb))
+                .unwrap();
+            tcb.accepted_statuses
+                .rule()
+                .unwrap()
+                .iter()
+                .map(|s| s.0)
+                .collect()
+        };
+        let expected: [(S, &[S]); 6] = [
+            (S::UpToDate, &[S::UpToDate]),
+            (S::SwHardeningNeeded, &[S::UpToDate, S::SwHardeningNeeded]),
+            (
+                S::ConfigurationNeeded,
+                &[S::UpToDate, S::ConfigurationNeeded],
+            ),
+            (
+                S::ConfigurationAndSwHardeningNeeded,
+                &[
+                    S::UpToDate,
+                    S::SwHardeningNeeded,
+                    S::ConfigurationNeeded,
+                    S::ConfigurationAndSwHardeningNeeded,
+                ],
+            ),
+            (
+                S::OutOfDate,
+                &[S::UpToDate, S::SwHardeningNeeded, S::OutOfDate],
+            ),
+            (
+                S::OutOfDateConfigurationNeeded,
+                &[
+                    S::UpToDate,
+                    S::SwHardeningNeeded,
+                    S::ConfigurationNeeded,
+                    S::ConfigurationAndSwHardeningNeeded,
+                    S::OutOfDate,
+                    S::OutOfDateConfigurationNeeded,
+                ],
+            ),
+        ];
+        for (status, accepted) in expected {
+            let v = at(status);
+            let p = strict(&v);
+            assert_eq!(statuses(&p), accepted, "{prefix} {status}");
+            passes(&appraise(&v, &p), &rule_name);
+        }
+        // Made on an OutOfDate platform: the updated platform passes (UpToDate, or
+        // SWHardeningNeeded), one that now needs a configuration change does not.
+        let p = strict(&at(S::OutOfDate));
+        passes(&appraise(&at(S::UpToDate), &p), &rule_name);
+        passes(&appraise(&at(S::SwHardeningNeeded), &p), &rule_name);
+        fails_only(&appraise(&at(S::ConfigurationNeeded), &p), &rule_name);
+        // Made on an UpToDate platform: nothing worse passes.
+        let p = strict(&at(S::UpToDate));
+        fails_only(&appraise(&at(S::SwHardeningNeeded), &p), &rule_name);
+        fails_only(&appraise(&at(S::OutOfDate), &p), &rule_name);
+    }
+}

@@ -277,6 +277,66 @@ pub fn embedded_roots() -> Result<Vec<ProductRoots>, SnpError> {
         .collect()
 }
 
+/// An AMD intermediate (ASK or ASVK) that its ARK revoked, as AMD's ARK-signed CRL lists it.
+///
+/// CRL semantics: the ARK (the CRL's issuer) and the serial identify the certificate. The
+/// default verification path rejects a chain through any of these with no CRL supplied, so a
+/// stale or missing CRL never lets a revoked intermediate through.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RevokedIntermediate {
+    /// The product whose ARK revoked it.
+    pub product: Product,
+    /// SHA-256 of the DER of the ARK that issued the certificate and signed the CRL.
+    pub ark_sha256: [u8; 32],
+    /// The serial number (big-endian, no leading zeros), as the CRL lists it.
+    pub serial: &'static [u8],
+    /// SHA-256 of the revoked certificate's DER, when the certificate itself is known.
+    pub certificate_sha256: Option<[u8; 32]>,
+    /// Where the revocation was read: the CRL, its `thisUpdate` and CRL number.
+    pub source: &'static str,
+}
+
+/// The revoked AMD intermediates known today, from AMD's ARK-signed CRLs (KDS
+/// `https://kdsintf.amd.com/vcek/v1/{product}/crl`) as this build had them on 2026-12-03; the
+/// copies are in `roots/revoked/` and the test `embedded_revocations_match_the_crls` checks this
+/// table against them:
+///
+/// - Genoa: ARK-Genoa CRL number 2, thisUpdate 2022-10-31T13:34:46Z, revokes serial 0x020001
+///   (the first SEV-Genoa ASK; current Genoa VCEKs chain to ASK 0x020002).
+/// - Milan: ARK-Milan CRLs number 3 (2022-05-09) and 4 (2023-05-09) revoke nothing.
+/// - Turin: no revocation known.
+pub const REVOKED_INTERMEDIATES: &[RevokedIntermediate] = &[RevokedIntermediate {
+    product: Product::Genoa,
+    ark_sha256: [
+        0x4c, 0x65, 0x98, 0xd1, 0x9c, 0x18, 0x71, 0x9c, 0x5d, 0xfd, 0x4a, 0x7d, 0x33, 0x5f, 0x67,
+        0x4e, 0x5b, 0xfe, 0x1d, 0x8f, 0x80, 0x0c, 0xea, 0x2c, 0xf2, 0x70, 0xc1, 0x0d, 0x10, 0x3d,
+        0xb2, 0xf1,
+    ],
+    serial: &[0x02, 0x00, 0x01],
+    certificate_sha256: Some([
+        0x54, 0x46, 0x7b, 0x96, 0xb8, 0xba, 0xf2, 0x1d, 0xd4, 0x2e, 0xf7, 0x16, 0x2a, 0x62, 0xec,
+        0x78, 0x12, 0xc5, 0x23, 0x1e, 0xf3, 0x01, 0x79, 0x0e, 0x37, 0xa8, 0x4b, 0x82, 0x2a, 0xe6,
+        0xf4, 0x59,
+    ]),
+    source: "ARK-Genoa CRL number 2, thisUpdate 2022-10-31T13:34:46Z (KDS /vcek/v1/Genoa/crl)",
+}];
+
+/// The embedded revocation that lists `cert` when `ark` issued it, if any.
+#[must_use]
+pub fn embedded_revocation(
+    cert: &Certificate,
+    ark: &Certificate,
+) -> Option<&'static RevokedIntermediate> {
+    if cert.issuer_der() != ark.subject_der() {
+        return None;
+    }
+    let serial = tessera_pki::normalize_serial(cert.serial());
+    let ark_fp = ark.sha256();
+    REVOKED_INTERMEDIATES
+        .iter()
+        .find(|r| r.serial == serial && r.ark_sha256 == ark_fp)
+}
+
 /// Fuzz harness: parse certificates from arbitrary bytes and decode their AMD extensions.
 /// Must not panic.
 #[doc(hidden)]
@@ -328,6 +388,71 @@ mod tests {
                 assert!(verify_issued_by(&r.asks[0], &other.ark, &mut Budget::default()).is_err());
             }
         }
+    }
+
+    /// The embedded revocation table is exactly what AMD's ARK-signed CRLs (copies in
+    /// `roots/revoked/`) list, and the revoked certificate it names is the one it describes.
+    #[test]
+    fn embedded_revocations_match_the_crls() {
+        let roots = embedded_roots().unwrap();
+        let ark_of = |p: Product| roots.iter().find(|r| r.product == p).unwrap().ark.clone();
+        let crls: [(Product, &[u8]); 2] = [
+            (
+                Product::Genoa,
+                include_bytes!("../roots/revoked/genoa_ark_crl_2022-10-31.der"),
+            ),
+            (
+                Product::Milan,
+                include_bytes!("../roots/revoked/milan_ark_crl_2023-05-09.der"),
+            ),
+        ];
+        let mut listed = Vec::new();
+        for (product, der) in crls {
+            let crl = tessera_pki::Crl::from_der(der).unwrap();
+            let ark = ark_of(product);
+            // Signed by the embedded ARK (its window has passed: the serials stay revoked).
+            crl.verify_signed_by(&ark, &mut Budget::default()).unwrap();
+            for serial in crl.revoked_serials() {
+                listed.push((ark.sha256(), serial.to_vec()));
+            }
+        }
+        let table: Vec<([u8; 32], Vec<u8>)> = REVOKED_INTERMEDIATES
+            .iter()
+            .map(|r| (r.ark_sha256, r.serial.to_vec()))
+            .collect();
+        assert_eq!(table, listed);
+        for r in REVOKED_INTERMEDIATES {
+            assert_eq!(ark_of(r.product).sha256(), r.ark_sha256, "{}", r.source);
+        }
+
+        // The revoked Genoa ASK: its fingerprint and serial, signed by ARK-Genoa, found by
+        // `embedded_revocation`; the current Genoa ASK is not.
+        let revoked = one_cert(include_bytes!("../roots/revoked/genoa_ask_0x20001.pem")).unwrap();
+        let entry = &REVOKED_INTERMEDIATES[0];
+        assert_eq!(Some(revoked.sha256()), entry.certificate_sha256);
+        assert_eq!(revoked.serial_hex(), "020001");
+        let genoa = ark_of(Product::Genoa);
+        verify_issued_by(&revoked, &genoa, &mut Budget::default()).unwrap();
+        assert_eq!(embedded_revocation(&revoked, &genoa), Some(entry));
+        let current = &roots[1].asks[0];
+        assert_eq!(embedded_revocation(current, &genoa), None);
+        // Keyed by the issuing ARK: the same serial under another ARK is not listed.
+        assert_eq!(embedded_revocation(&revoked, &ark_of(Product::Milan)), None);
+
+        // The default verifier refuses it with no CRL supplied.
+        let verifier = crate::Verifier::new(crate::TrustAnchors::amd().unwrap());
+        let at = tessera_pki::UnixTime::parse_rfc3339("2022-11-01T13:34:46Z").unwrap();
+        let err = verifier
+            .verify_chain(std::slice::from_ref(&revoked), &[], at, None)
+            .unwrap_err();
+        assert!(
+            matches!(err, SnpError::RevokedIntermediate { .. }),
+            "{err:?}"
+        );
+        assert_eq!(err.check(), "revocation");
+        verifier
+            .verify_chain(std::slice::from_ref(current), &[], at, None)
+            .unwrap();
     }
 
     #[test]

@@ -69,6 +69,39 @@ pub enum SnpError {
         /// The issuer's subject.
         issuer: String,
     },
+    /// The chain's intermediate is none of the ASKs and ASVKs the trust anchors hold, so its
+    /// kind is unknown; a VEK is accepted only under an ASK or ASVK known by its bytes.
+    #[error(
+        "vek_chain: the intermediate {subject} (serial {serial}) is none of the embedded ASKs or ASVKs"
+    )]
+    UnknownIntermediate {
+        /// Its subject.
+        subject: String,
+        /// Its serial (hex).
+        serial: String,
+    },
+    /// A certificate on the chain is one the embedded revocation list names (AMD revoked it in
+    /// an ARK-signed CRL); rejected whether or not a CRL was supplied.
+    #[error("revocation: {subject} (serial {serial}) is revoked: {source_crl}")]
+    RevokedIntermediate {
+        /// Its subject.
+        subject: String,
+        /// Its serial (hex).
+        serial: String,
+        /// The CRL that revoked it.
+        source_crl: &'static str,
+    },
+    /// A TCB component of CURRENT_TCB is below REPORTED_TCB: the platform would report a TCB
+    /// newer than the one it runs.
+    #[error("current_tcb: CURRENT_TCB {current:?} is below REPORTED_TCB {reported:?} ({product})")]
+    CurrentBelowReported {
+        /// Product layout used.
+        product: Product,
+        /// CURRENT_TCB decoded.
+        current: TcbParts,
+        /// REPORTED_TCB decoded.
+        reported: TcbParts,
+    },
     /// The VCEK/VLEK is not an ECDSA P-384 key.
     #[error("vek_key: {0}")]
     VekKey(String),
@@ -144,7 +177,11 @@ impl SnpError {
             Self::SignatureEncoding | Self::SignatureReserved => "signature",
             Self::ReportSignature { .. } => "report_signature",
             Self::MissingEndorsementKey { .. } => "endorsement",
-            Self::IssuerKind { .. } | Self::NoCertificate => "vek_chain",
+            Self::IssuerKind { .. } | Self::UnknownIntermediate { .. } | Self::NoCertificate => {
+                "vek_chain"
+            }
+            Self::RevokedIntermediate { .. } => "revocation",
+            Self::CurrentBelowReported { .. } => "current_tcb",
             Self::VekKey(_) => "vek_key",
             Self::VekExtension { .. } => "vek_extension",
             Self::ProductMismatch { .. } => "product",

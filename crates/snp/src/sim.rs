@@ -280,6 +280,37 @@ impl SimPki {
         issue_vek_under(spec, &vek.cert, &vek.key)
     }
 
+    /// A VEK-shaped certificate issued directly by the ARK (no ASK/ASVK between): AMD never
+    /// issues one, and the chain check must refuse it.
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub fn dangerous_issue_vek_under_ark(&self, spec: &VekSpec) -> Result<SimVek, SnpError> {
+        issue_vek_under(spec, &self.ark, &self.ark_key)
+    }
+
+    /// An RSA-2048 end-entity certificate (not a VEK) issued by the ASK: an ASK issues only
+    /// VCEKs, so the chain check must refuse it as a leaf.
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub fn dangerous_issue_non_vek_under_ask(&self) -> Result<Certificate, SnpError> {
+        let key = IssuerKey::generate_rsa(2048).map_err(sim_err)?;
+        let spec = CertificateSpec {
+            serial: vec![0x42],
+            issuer: self.ask.subject_der().to_vec(),
+            subject: amd_style_name("not-a-VEK")?,
+            not_before: SIM_NOT_BEFORE,
+            not_after: SIM_NOT_AFTER,
+            ca: None,
+            extensions: Vec::new(),
+            pss_explicit_trailer: false,
+        };
+        let der = issue_certificate(&spec, &key.spki_der().map_err(sim_err)?, &self.ask_key)
+            .map_err(sim_err)?;
+        Certificate::from_der(&der).map_err(sim_err)
+    }
+
     /// An ARK-signed CRL listing `revoked` (e.g. the ASK), current from `this_update` to
     /// `next_update`.
     ///

@@ -18,7 +18,9 @@ use crate::abi::{
     AttestationReport, CertKind, HclHashType, HclReport, Product, SignatureAlgo, SigningKey,
     SnpEvidence, TcbParts,
 };
-use crate::certs::{ProductRoots, VekExtensions, VekKind, embedded_roots, is_vek_candidate};
+use crate::certs::{
+    ProductRoots, VekExtensions, VekKind, embedded_revocation, embedded_roots, is_vek_candidate,
+};
 
 /// The AMD roots a [`Verifier`] trusts: the embedded ones, or (dangerously) a caller's.
 #[derive(Clone, Debug)]
@@ -50,7 +52,9 @@ impl TrustAnchors {
 
     /// Trust the given roots instead of AMD's — for simulators and tests only. Anything these
     /// roots sign verifies, so never feed this from untrusted configuration. Intermediates that
-    /// do not verify under their product's ARK are dropped.
+    /// do not verify under their product's ARK are dropped. A product given as a bare ARK (no
+    /// ASK and no ASVK) accepts any supplied intermediate that ARK signed, as either kind; with
+    /// an ASK or ASVK given, only those are intermediates (as with AMD's roots).
     #[must_use]
     pub fn dangerous_custom(roots: Vec<ProductRoots>) -> Self {
         Self {
@@ -130,7 +134,9 @@ pub struct Verification {
     pub vek: VekExtensions,
     /// The chain, VEK first, ARK last.
     pub chain: Vec<ChainLink>,
-    /// Whether CRLs were given and applied.
+    /// Whether the ARK's CRL (the one that covers the ASK/ASVK) was supplied, current at the
+    /// verification time, and applied. The embedded list of revoked intermediates
+    /// ([`crate::certs::REVOKED_INTERMEDIATES`]) is applied either way.
     pub revocation_checked: bool,
     /// Whether CHIP_ID was all zeros (masked by the host), so hwID was not compared.
     pub chip_id_masked: bool,
@@ -193,7 +199,8 @@ pub struct VerifiedChain {
     pub chain: Vec<ChainLink>,
     /// The leaf's AMD extensions, when the leaf is a VCEK or VLEK.
     pub vek: Option<VekExtensions>,
-    /// Whether CRLs were given and applied.
+    /// Whether the ARK's CRL was supplied, current and applied (the embedded list of revoked
+    /// intermediates is applied either way).
     pub revocation_checked: bool,
 }
 
@@ -374,11 +381,8 @@ impl Verifier {
         // The endorsement key and its chain (cached per VEK).
         let vek = select_vek(certs, signer)?;
         let endorsement = self.endorse(vek, certs, at)?;
-        if !crls.is_empty() {
-            let path: Vec<&Certificate> = endorsement.path.iter().collect();
-            check_revocation(&path, crls, at, &mut Budget::default())
-                .map_err(SnpError::pki("revocation"))?;
-        }
+        let path: Vec<&Certificate> = endorsement.path.iter().collect();
+        let revocation_checked = apply_crls(&path, crls, at)?;
         let ext = &endorsement.ext;
         if ext.kind() != signer {
             return Err(SnpError::SignerMismatch {
@@ -429,6 +433,18 @@ impl Verifier {
             });
         }
 
+        // CURRENT_TCB >= REPORTED_TCB, component by component in the product's layout: the
+        // host may report an older TCB than it runs (SNP_SET_REPORTED_TCB), never a newer one.
+        let current = report.current_tcb().decode(chain_product);
+        let reported_parts = reported.decode(chain_product);
+        if !tcb_at_least(&current, &reported_parts) {
+            return Err(SnpError::CurrentBelowReported {
+                product: chain_product,
+                current,
+                reported: reported_parts,
+            });
+        }
+
         let chip_id = report.chip_id();
         let chip_id_masked = chip_id.iter().all(|b| *b == 0);
         if let (VekKind::Vcek, Some(hwid), false) = (signer, &ext.hwid, chip_id_masked) {
@@ -447,7 +463,7 @@ impl Verifier {
             reported_tcb: cert_tcb,
             vek: ext.clone(),
             chain: endorsement.path.iter().map(ChainLink::of).collect(),
-            revocation_checked: !crls.is_empty(),
+            revocation_checked,
             chip_id_masked,
             dangerous_test_root: self.anchors.dangerous,
             verified_at: at,
@@ -496,20 +512,8 @@ impl Verifier {
         let ext = VekExtensions::from_certificate(vek)?;
         let (path, roots) = self.build_chain(vek, certs, at)?;
         let [_, issuer, ark] = &path;
-        let issuer_is_asvk = roots.asvks.iter().any(|c| c.der() == issuer.der())
-            || (!roots.asks.iter().any(|c| c.der() == issuer.der())
-                && issuer.subject().contains("SEV-VLEK-"));
-        let (expected_vlek, expected) = match ext.kind() {
-            VekKind::Vcek => (false, "ASK"),
-            VekKind::Vlek => (true, "ASVK"),
-        };
-        if issuer_is_asvk != expected_vlek {
-            return Err(SnpError::IssuerKind {
-                vek: ext.kind().name(),
-                expected,
-                issuer: issuer.subject().to_owned(),
-            });
-        }
+        check_not_revoked(issuer, ark)?;
+        check_issuer_kind(roots, self.anchors.dangerous, issuer, ext.kind())?;
         // The VEK signs reports: a keyUsage, when present, must allow digitalSignature.
         vek.check_signs_data().map_err(SnpError::pki("vek_chain"))?;
         let key = PreparedKey::new(RawSignatureScheme::EcdsaP384Sha384, vek.public_key())
@@ -605,27 +609,121 @@ impl Verifier {
             leaf.check_signs_data()
                 .map_err(SnpError::pki("vek_chain"))?;
         }
-        check_revocation(&path, crls, at, &mut Budget::default())
-            .map_err(SnpError::pki("revocation"))?;
         let ark = path.last().copied().ok_or(SnpError::NoCertificate)?;
         let roots = self.anchors.product_of_ark(ark).ok_or_else(|| {
             SnpError::EmbeddedRoots(String::from("chain ended at an unknown ARK"))
         })?;
+        // The certificate the ARK issued (the intermediate, or the leaf when it is one).
+        if let [.., issued, _] = path.as_slice() {
+            check_not_revoked(issued, ark)?;
+        }
+        let revocation_checked = apply_crls(&path, crls, at)?;
         check_product(roots.product, product, "caller")?;
-        let vek = if is_vek_candidate(leaf) {
-            let ext = VekExtensions::from_certificate(leaf)?;
-            check_product(roots.product, ext.product(), "VEK productName")?;
-            Some(ext)
-        } else {
-            None
+        // The same shape and issuer-kind rule as reports: a VEK under an embedded ASK (VCEK)
+        // or ASVK (VLEK); anything else under an intermediate is refused; an intermediate
+        // (leaf of a two-certificate path) is checked on its own.
+        let vek = match path.as_slice() {
+            [leaf, issuer, _] => {
+                if !is_vek_candidate(leaf) {
+                    return Err(SnpError::IssuerKind {
+                        vek: "certificate other than a VCEK or VLEK",
+                        expected: "ARK (an ASK or ASVK issues only VCEKs or VLEKs)",
+                        issuer: issuer.subject().to_owned(),
+                    });
+                }
+                let ext = VekExtensions::from_certificate(leaf)?;
+                check_issuer_kind(roots, self.anchors.dangerous, issuer, ext.kind())?;
+                check_product(roots.product, ext.product(), "VEK productName")?;
+                Some(ext)
+            }
+            [leaf, ark] if is_vek_candidate(leaf) => {
+                return Err(SnpError::IssuerKind {
+                    vek: "VEK",
+                    expected: "ASK or ASVK",
+                    issuer: ark.subject().to_owned(),
+                });
+            }
+            _ => None,
         };
         Ok(VerifiedChain {
             product: roots.product,
             chain: path.iter().map(|c| ChainLink::of(c)).collect(),
             vek,
-            revocation_checked: !crls.is_empty(),
+            revocation_checked,
         })
     }
+}
+
+/// Apply `crls` to a verified `path` (`[.., ARK]`); whether one of them was the ARK's own CRL,
+/// the one that covers the intermediates (a current CRL: `check_revocation` refuses stale
+/// ones and CRLs that apply to nothing on the path).
+fn apply_crls(path: &[&Certificate], crls: &[Crl], at: UnixTime) -> Result<bool, SnpError> {
+    if crls.is_empty() {
+        return Ok(false);
+    }
+    check_revocation(path, crls, at, &mut Budget::default())
+        .map_err(SnpError::pki("revocation"))?;
+    let ark_name = path.last().map(|ark| ark.subject_der());
+    Ok(crls.iter().any(|c| Some(c.issuer_der()) == ark_name))
+}
+
+/// Refuse a certificate the ARK issued that the embedded revocation list names.
+fn check_not_revoked(cert: &Certificate, ark: &Certificate) -> Result<(), SnpError> {
+    match embedded_revocation(cert, ark) {
+        Some(r) => Err(SnpError::RevokedIntermediate {
+            subject: cert.subject().to_owned(),
+            serial: cert.serial_hex(),
+            source_crl: r.source,
+        }),
+        None => Ok(()),
+    }
+}
+
+/// A VCEK must be issued by an ASK, a VLEK by an ASVK. The intermediate's kind is known only
+/// by its bytes: equal to an ASK or ASVK of the trust anchors. Subject text decides nothing,
+/// and an intermediate the anchors do not hold is refused — except under dangerous test
+/// anchors that give a bare ARK (no ASK, no ASVK: `--dangerous-test-root`), which trust every
+/// intermediate that ARK signed, of either kind.
+fn check_issuer_kind(
+    roots: &ProductRoots,
+    dangerous: bool,
+    issuer: &Certificate,
+    vek: VekKind,
+) -> Result<(), SnpError> {
+    if dangerous && roots.asks.is_empty() && roots.asvks.is_empty() {
+        return Ok(());
+    }
+    let is = |list: &[Certificate]| list.iter().any(|c| c.der() == issuer.der());
+    let kind = if is(&roots.asks) {
+        VekKind::Vcek
+    } else if is(&roots.asvks) {
+        VekKind::Vlek
+    } else {
+        return Err(SnpError::UnknownIntermediate {
+            subject: issuer.subject().to_owned(),
+            serial: issuer.serial_hex(),
+        });
+    };
+    if kind != vek {
+        return Err(SnpError::IssuerKind {
+            vek: vek.name(),
+            expected: match vek {
+                VekKind::Vcek => "ASK",
+                VekKind::Vlek => "ASVK",
+            },
+            issuer: issuer.subject().to_owned(),
+        });
+    }
+    Ok(())
+}
+
+/// Every component of `a` is at least `b`'s (FMC compared when either has one).
+fn tcb_at_least(a: &TcbParts, b: &TcbParts) -> bool {
+    a.fmc.unwrap_or(0) >= b.fmc.unwrap_or(0)
+        && a.bootloader >= b.bootloader
+        && a.tee >= b.tee
+        && a.snp >= b.snp
+        && a.microcode >= b.microcode
 }
 
 /// Pick the VEK: the P-384 certificate of the kind SIGNER_INFO names.

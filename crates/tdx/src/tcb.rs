@@ -6,10 +6,13 @@
 //! `shared/TCB-RULES.md`:
 //!
 //! 1. The platform level is the first entry of `tcbLevels` whose SGX components are all ≤ the
-//!    PCK certificate's CPUSVN components and whose PCESVN ≤ the PCK's. For TDX it must also have
-//!    every TDX component ≤ TEE_TCB_SVN; indices 0 and 1 (the TDX module's SVN and version) are
+//!    PCK certificate's CPUSVN components and whose PCESVN ≤ the PCK's. For TDX the same level
+//!    must also have every TDX component ≤ TEE_TCB_SVN (Intel's `getMatchingTcbLevel`: all three
+//!    conditions in one level; a later level that meets the TDX components but not the SGX
+//!    components or PCESVN is no match); indices 0 and 1 (the TDX module's SVN and version) are
 //!    skipped when TEE_TCB_SVN\[1\] > 0, because the module identity judges them. No level: the
-//!    TCB is not supported (a rejection).
+//!    TCB is not supported (a rejection). The first level meeting the SGX conditions alone
+//!    gives the SGX status that the relaunch rule reads.
 //! 2. TDX module: with TEE_TCB_SVN\[1\] = v > 0, the identity `TDX_%02X`(v) must exist, its
 //!    `mrsigner` equal MRSIGNERSEAM and SEAMATTRIBUTES match under its mask; the module level is
 //!    its first level with `isvsvn` ≤ TEE_TCB_SVN\[0\]. With v = 0 the `tdxModule` entry (when
@@ -241,17 +244,24 @@ pub fn evaluate(
     let (platform_index, module) = match td {
         None => (sgx_index, None),
         Some(td) => {
+            // Intel's `getMatchingTcbLevel`: the first level the platform meets in full (SGX
+            // components, PCESVN and TDX components in that same level). A later level that
+            // meets the TDX components but not the SGX ones is not a match.
             let index = tcb_info
                 .tcb_levels
                 .iter()
                 .enumerate()
                 .skip(sgx_index)
-                .find(|(_, level)| tdx_matches(level, &td.tee_tcb_svn))
+                .find(|(_, level)| {
+                    sgx_matches(level, platform) && tdx_matches(level, &td.tee_tcb_svn)
+                })
                 .map(|(i, _)| i)
                 .ok_or_else(|| TcbError::NotSupported {
                     what: "platform",
                     detail: format!(
-                        "TEE_TCB_SVN {} matches no TDX level at or below the SGX level",
+                        "no level meets PCK CPUSVN components {}, PCESVN {} and TEE_TCB_SVN {} together",
+                        tessera_pki::to_hex(&platform.comp_svn),
+                        platform.pce_svn,
                         tessera_pki::to_hex(&td.tee_tcb_svn)
                     ),
                 })?;
@@ -681,8 +691,19 @@ mod tests {
 
     /// A platform level: SGX components all `sgx`, PCESVN 11, TDX components from `tdx`.
     fn level(sgx: u8, tdx: Option<[u8; 3]>, status: &str, date: &str, sa: &[&str]) -> Value {
+        level_with([sgx; 16], tdx, status, date, sa)
+    }
+
+    /// A platform level with SGX components `sgx`, PCESVN 11, TDX components from `tdx`.
+    fn level_with(
+        sgx: [u8; 16],
+        tdx: Option<[u8; 3]>,
+        status: &str,
+        date: &str,
+        sa: &[&str],
+    ) -> Value {
         let comps = |v: [u8; 16]| Value::Array(v.iter().map(|s| json!({ "svn": s })).collect());
-        let mut tcb = json!({ "sgxtcbcomponents": comps([sgx; 16]), "pcesvn": 11 });
+        let mut tcb = json!({ "sgxtcbcomponents": comps(sgx), "pcesvn": 11 });
         if let Some([a, b, c]) = tdx {
             let mut t = [0u8; 16];
             t[0] = a;
@@ -873,6 +894,112 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    /// SGX components all 5 except component 7 = `c7`.
+    fn sgx_c7(c7: u8) -> [u8; 16] {
+        let mut sgx = [5; 16];
+        sgx[7] = c7;
+        sgx
+    }
+
+    /// The shape of the issue-16 review: level 0 meets the platform's SGX components but not
+    /// its TDX components; level 1 meets the TDX components but has an SGX component (7) above
+    /// the platform's. Intel's `getMatchingTcbLevel` matches neither.
+    #[test]
+    fn a_level_meeting_tdx_but_not_sgx_components_is_no_match() {
+        let levels = vec![
+            level_with(sgx_c7(5), Some([5, 0, 9]), "UpToDate", DATE_NEW, &[]),
+            level_with(
+                sgx_c7(8),
+                Some([3, 0, 7]),
+                "OutOfDate",
+                DATE_OLD,
+                &["INTEL-SA-00960"],
+            ),
+        ];
+        let modules = vec![module("TDX_01", vec![isv(4, "UpToDate", DATE_NEW, &[])])];
+        let info = tcb_info("TDX", levels.clone(), modules.clone());
+        // Platform: SGX components all 6 (component 7 = 6 < 8), TDX microcode 7 < 9.
+        let err = eval_tdx(&info, 6, [4, 1, 7], 4).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                TcbError::NotSupported {
+                    what: "platform",
+                    ..
+                }
+            ),
+            "{err:?}"
+        );
+        assert_eq!(err.tcb_status_name(), Some("TcbLevelNotSupported"));
+        // The PCESVN counts in the same level too: level 1 with PCESVN above the platform's
+        // and SGX components it meets is no match either.
+        let mut pce = levels.clone();
+        pce[1] = level_with(sgx_c7(5), Some([3, 0, 7]), "OutOfDate", DATE_OLD, &[]);
+        pce[1]["tcb"]["pcesvn"] = json!(12);
+        let err = eval_tdx(&tcb_info("TDX", pce, modules.clone()), 6, [4, 1, 7], 4).unwrap_err();
+        assert_eq!(err.tcb_status_name(), Some("TcbLevelNotSupported"));
+
+        // A third level meeting all three is the match: not level 1, whose status and
+        // advisories would otherwise be reported.
+        let mut three = levels;
+        three.push(level_with(
+            sgx_c7(5),
+            Some([3, 0, 6]),
+            "OutOfDateConfigurationNeeded",
+            "2023-01-01T00:00:00Z",
+            &["INTEL-SA-00837"],
+        ));
+        let e = eval_tdx(&tcb_info("TDX", three, modules), 6, [4, 1, 7], 4).unwrap();
+        assert_eq!(e.platform.index, 2);
+        assert_eq!(e.status, TcbStatus::OutOfDateConfigurationNeeded);
+        assert_eq!(e.advisory_ids, ["INTEL-SA-00837"]);
+        // The SGX status is the first level meeting the SGX components alone (level 0).
+        assert_eq!(e.sgx_status, TcbStatus::UpToDate);
+        // What is behind is measured against the newest level: the TDX microcode.
+        assert_eq!(e.behind.len(), 1, "{:?}", e.behind);
+        assert_eq!((e.behind[0].actual, e.behind[0].latest), (7, 9));
+    }
+
+    /// Relaunch is judged on the level that matches in full: a relaunched TD (TEE_TCB_SVN2)
+    /// that reaches the newest module and microcode is advised only when the platform level
+    /// is OutOfDate because of the module.
+    #[test]
+    fn relaunch_uses_the_level_matching_in_full() {
+        let levels = vec![
+            level_with(sgx_c7(5), Some([5, 0, 7]), "UpToDate", DATE_NEW, &[]),
+            level_with(sgx_c7(8), Some([3, 0, 5]), "UpToDate", DATE_OLD, &[]),
+            level_with(sgx_c7(5), Some([3, 0, 5]), "OutOfDate", DATE_OLD, &[]),
+        ];
+        let modules = vec![module(
+            "TDX_01",
+            vec![
+                isv(4, "UpToDate", DATE_NEW, &[]),
+                isv(2, "OutOfDate", DATE_OLD, &[]),
+            ],
+        )];
+        let info = tcb_info("TDX", levels, modules);
+        let run = |tee: [u8; 3], svn2: [u8; 3]| {
+            evaluate(
+                &info,
+                &td_qe_uptodate(),
+                &platform(6),
+                Some(&td(tee, Some(svn2))),
+                &qe(4),
+            )
+        };
+        // Module behind, microcode current: level 0 matches, the module makes it OutOfDate,
+        // and a relaunch reaches the newest module.
+        let e = run([3, 1, 7], [4, 1, 7]).unwrap();
+        assert_eq!((e.platform.index, e.status), (0, TcbStatus::OutOfDate));
+        assert!(e.td_relaunch_advised);
+        // Microcode 6: level 1 (UpToDate, but SGX component 7 above the platform's) is no
+        // match; level 2 is, OutOfDate on its own. The relaunched TD's microcode 6 does not
+        // reach the newest level: no advice.
+        let e = run([3, 1, 6], [4, 1, 6]).unwrap();
+        assert_eq!((e.platform.index, e.status), (2, TcbStatus::OutOfDate));
+        assert!(!e.td_relaunch_advised);
     }
 
     #[test]
