@@ -415,7 +415,24 @@ fn appraisal_and_ear_claims_come_from_verified_evidence() {
     let s = genoa();
     let r = report(s, |raw| raw.host_data = [0xAB; 32]);
     let e = Evidence::from_bytes(r.as_bytes()).unwrap();
-    let v = sim_verifier(s).verify(&e, AT).unwrap();
+    // A strict policy requires a current ARK CRL (snp.revocation = "required").
+    let crl = s
+        .pki
+        .ark_crl(
+            &[],
+            UnixTime::from_secs(AT.as_secs() - 86_400),
+            UnixTime::from_secs(AT.as_secs() + 30 * 86_400),
+        )
+        .unwrap();
+    let with_crl = |s: &Snp| {
+        Verifier::builder()
+            .dangerous_snp_test_roots([s.pki.roots()])
+            .certificates([s.vcek.certificate().clone()])
+            .crls([crl.clone()])
+            .build()
+            .unwrap()
+    };
+    let v = with_crl(s).verify(&e, AT).unwrap();
     assert_eq!(v.init_data_field(), Some(&[0xAB; 32][..]));
     let strict = tessera::policy::policy_from_evidence(&v, "strict");
     let a = v.appraise(&strict);
@@ -424,7 +441,7 @@ fn appraisal_and_ear_claims_come_from_verified_evidence() {
     assert_eq!(a.policy_id(), "strict");
     // Another measurement fails the same policy.
     let other = report(s, |raw| raw.measurement = [1; 48]);
-    let v2 = sim_verifier(s)
+    let v2 = with_crl(s)
         .verify(&Evidence::from_bytes(other.as_bytes()).unwrap(), AT)
         .unwrap();
     let failed = tessera::appraise(&v2, &strict);

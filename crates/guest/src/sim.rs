@@ -94,8 +94,11 @@ impl SimSnp {
         raw.measurement = m.measurement;
         let policy = raw.policy.get();
         let debug_bit = 1u64 << 19;
-        raw.policy
-            .set(if m.debug { policy | debug_bit } else { policy & !debug_bit });
+        raw.policy.set(if m.debug {
+            policy | debug_bit
+        } else {
+            policy & !debug_bit
+        });
         for (dst, src) in raw.host_data.iter_mut().zip(&m.init_data_digest) {
             *dst = *src;
         }

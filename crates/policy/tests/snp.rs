@@ -333,7 +333,7 @@ fn revocation() {
     assert!(rule(&a, "snp.revocation").actual.contains("no ARK CRL"));
     let lenient = with(|s| s.revocation = Revocation::IfGiven);
     let a = appraise(&no_crl, &lenient);
-    assert!(a.passed(), "{:#?}", a.rules);
+    assert!(a.passed(), "{:#?}", a.rules());
     assert_eq!(rule(&a, "snp.revocation").outcome, Outcome::NotChecked);
     // "if-given" with a CRL given: it was applied, and the rule says so.
     let a = appraise(base(), &lenient);
@@ -437,7 +437,7 @@ fn firmware_version_is_compared_as_one_version() {
         rule(&a, "snp.min_firmware_version").outcome,
         Outcome::Pass,
         "{:#?}",
-        a.rules
+        a.rules()
     );
     let rollback = verified(|r| {
         r.current_minor = 42;
