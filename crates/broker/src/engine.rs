@@ -21,6 +21,7 @@ use tessera_policy::ear::{EarClaims, Nonce, SigningKey, issue_jwt, verify_jwt};
 
 use crate::audit::{AuditAction, AuditEvent, AuditVerdict};
 use crate::binding::{self, BindingError, HashAlgorithm, InitDataField};
+use crate::gitseal::{COCO_SIGNING_JWK_TYPE_TAG, CocoSigner, GitSealError, SealingKeys};
 use crate::jwe;
 use crate::jwk::TeePublicKey;
 use crate::protocol::{
@@ -268,6 +269,8 @@ struct Inner {
     sessions: Mutex<HashMap<String, Arc<AttestedRecord>>>,
     policies: Mutex<HashMap<String, Arc<Policy>>>,
     rotation: tokio::sync::Mutex<()>,
+    sealing: Option<Mutex<SealingKeys>>,
+    coco: Option<CocoSigner>,
 }
 
 /// The key broker: cheap to clone, shared by every request.
@@ -316,6 +319,8 @@ impl Broker {
                 sessions: Mutex::new(HashMap::new()),
                 policies: Mutex::new(HashMap::new()),
                 rotation: tokio::sync::Mutex::new(()),
+                sealing: None,
+                coco: None,
             }),
         })
     }
@@ -332,6 +337,29 @@ impl Broker {
             }
             Err(inner) => Self { inner },
         }
+    }
+
+    /// The same broker with its keys for secrets sealed in Git: the sealing keys (offline seals
+    /// to them are imported by [`Broker::admin_put_sealed`]) and the key that signs Confidential
+    /// Containers sealed secrets.
+    #[must_use]
+    pub fn with_git_sealing(self, keys: SealingKeys, coco: CocoSigner) -> Self {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.sealing = Some(Mutex::new(keys));
+                inner.coco = Some(coco);
+                Self {
+                    inner: Arc::new(inner),
+                }
+            }
+            Err(inner) => Self { inner },
+        }
+    }
+
+    /// The public keys that secrets are sealed to (`GET /kbs/v0/sealing-key`), if configured.
+    pub fn sealing_public_keys(&self) -> Option<Value> {
+        let keys = self.inner.sealing.as_ref()?.lock().ok()?;
+        Some(keys.public_keys())
     }
 
     /// The public key that verifies this broker's tokens.
@@ -994,5 +1022,166 @@ impl Broker {
             })
             .collect();
         Ok(json!({ "entries": visible }))
+    }
+
+    // ---------------------------------------------------------------------------------------
+    // Secrets sealed for Git.
+
+    /// Admin: imports a secret sealed offline to the broker's sealing key (a compact JWE naming
+    /// its resource and policy). Idempotent: a sealed file whose value and policy equal the
+    /// newest version changes nothing. With `expected`, the sealed resource must be that path.
+    ///
+    /// # Errors
+    /// A malformed, tampered or foreign sealed secret; another path than `expected`; a scope
+    /// violation; store failures.
+    pub async fn admin_put_sealed(
+        &self,
+        actor: &Actor,
+        expected: Option<&str>,
+        sealed: &[u8],
+    ) -> Result<Value, BrokerError> {
+        let text = std::str::from_utf8(sealed)
+            .map_err(|_| BrokerError::AdminRequest("sealed secret: not UTF-8 text".into()))?;
+        let unsealed = {
+            let keys = self
+                .inner
+                .sealing
+                .as_ref()
+                .ok_or_else(|| BrokerError::AdminRequest("this broker has no sealing key".into()))?
+                .lock()
+                .map_err(|_| BrokerError::Release("sealing keys unavailable".into()))?;
+            keys.unseal(text)
+                .map_err(|e: GitSealError| BrokerError::AdminRequest(e.to_string()))?
+        };
+        let resource = unsealed.resource.clone();
+        if let Some(expected) = expected
+            && expected != resource.to_string()
+        {
+            return Err(BrokerError::AdminRequest(format!(
+                "sealed for {resource}, not {}",
+                expected.chars().take(400).collect::<String>()
+            )));
+        }
+        if !actor.may_use(resource.repo()) {
+            return Err(self
+                .refuse(actor, format!("import a sealed secret for {resource}"))
+                .await);
+        }
+        Policy::from_text(&unsealed.policy)
+            .map_err(|e| BrokerError::AdminRequest(format!("sealed policy: {e}")))?;
+        if let Some((current, _)) =
+            store::version_with_policy(self.inner.store.as_ref(), &resource, None).await?
+            && current.policy_digest == unsealed.policy_digest
+        {
+            let value = store::open_stored(&self.inner.keyring.current(), &current)
+                .map_err(|e| BrokerError::Release(e.to_string()))?;
+            if verify_slices_are_equal(value.expose(), unsealed.value.expose()).is_ok() {
+                return Ok(json!({
+                    "resource": resource.to_string(),
+                    "version": current.version,
+                    "policy_digest": current.policy_digest,
+                    "unchanged": true,
+                }));
+            }
+        }
+        let outcome = store::put_secret(
+            self.inner.store.as_ref(),
+            &self.inner.keyring.current(),
+            &resource,
+            Some(&unsealed.policy),
+            &unsealed.value,
+            self.now_ms(),
+        )
+        .await?;
+        let mut ev = self.event(actor.name(), AuditAction::AdminPut, AuditVerdict::Pass);
+        ev.resource = Some(format!("{resource}@{}", outcome.version));
+        ev.policy_digest = Some(outcome.policy_digest.to_string());
+        ev.reason = format!("sealed secret imported (sealing key {})", unsealed.kid);
+        self.audit(ev).await;
+        Ok(json!({
+            "resource": resource.to_string(),
+            "version": outcome.version,
+            "policy_digest": outcome.policy_digest,
+            "unchanged": false,
+        }))
+    }
+
+    /// Admin: a new sealing key (new seals use it; older ones still open). Global actors only.
+    ///
+    /// # Errors
+    /// A scoped actor; no sealing keys; the key file.
+    pub async fn admin_rotate_sealing_key(&self, actor: &Actor) -> Result<Value, BrokerError> {
+        if !actor.is_global() {
+            return Err(self.refuse(actor, "rotate the sealing key".into()).await);
+        }
+        let (kid, public) = {
+            let mut keys = self
+                .inner
+                .sealing
+                .as_ref()
+                .ok_or_else(|| BrokerError::AdminRequest("this broker has no sealing key".into()))?
+                .lock()
+                .map_err(|_| BrokerError::Release("sealing keys unavailable".into()))?;
+            let kid = keys
+                .rotate(self.now_ms())
+                .map_err(|e| BrokerError::Release(e.to_string()))?;
+            (kid, keys.public_keys())
+        };
+        let mut ev = self.event(actor.name(), AuditAction::AdminPolicy, AuditVerdict::Pass);
+        ev.reason = format!("sealing key rotated: new key {kid}");
+        self.audit(ev).await;
+        Ok(public)
+    }
+
+    /// Admin: the Confidential Containers sealed secret (`sealed.` + a signed `vault` pointer)
+    /// for a resource, so a Kubernetes Secret can carry it and an unchanged confidential-data-hub
+    /// resolves it. The public key verifying it is kept as the resource
+    /// `REPO/sealed-secret/signing-jwk` under the same policy as the resource's newest version.
+    ///
+    /// # Errors
+    /// A scope violation, an unknown resource, no signing key, store failures.
+    pub async fn admin_coco_sealed(&self, actor: &Actor, path: &str) -> Result<Value, BrokerError> {
+        let resource = self.admin_resource(actor, path, "seal for CoCo").await?;
+        let signer = self.inner.coco.as_ref().ok_or_else(|| {
+            BrokerError::AdminRequest("this broker has no CoCo signing key".into())
+        })?;
+        let (current, policy) =
+            store::version_with_policy(self.inner.store.as_ref(), &resource, None)
+                .await?
+                .ok_or_else(|| BrokerError::NotFound(resource.to_string()))?;
+        let (kind, tag) = COCO_SIGNING_JWK_TYPE_TAG;
+        let jwk_path = ResourcePath::new(resource.repo(), kind, tag)
+            .map_err(|e| BrokerError::AdminRequest(e.to_string()))?;
+        let jwk = signer.public_jwk().to_string();
+        let stored = store::version_with_policy(self.inner.store.as_ref(), &jwk_path, None).await?;
+        let up_to_date = match &stored {
+            Some((rec, _)) if rec.policy_digest == current.policy_digest => {
+                let value = store::open_stored(&self.inner.keyring.current(), rec)
+                    .map_err(|e| BrokerError::Release(e.to_string()))?;
+                value.expose() == jwk.as_bytes()
+            }
+            _ => false,
+        };
+        if !up_to_date {
+            let outcome = store::put_secret(
+                self.inner.store.as_ref(),
+                &self.inner.keyring.current(),
+                &jwk_path,
+                Some(&policy),
+                &SecretValue::new(jwk.into_bytes()),
+                self.now_ms(),
+            )
+            .await?;
+            let mut ev = self.event(actor.name(), AuditAction::AdminPut, AuditVerdict::Pass);
+            ev.resource = Some(format!("{jwk_path}@{}", outcome.version));
+            ev.policy_digest = Some(outcome.policy_digest.to_string());
+            ev.reason = "CoCo sealed-secret verification key".into();
+            self.audit(ev).await;
+        }
+        let kid = format!("kbs:///{jwk_path}");
+        let sealed = signer
+            .sealed_pointer(&resource, &kid)
+            .map_err(|e| BrokerError::Release(e.to_string()))?;
+        Ok(json!({ "resource": resource.to_string(), "sealed": sealed, "kid": kid }))
     }
 }

@@ -78,6 +78,56 @@ fn crypto(step: &'static str) -> impl Fn(aws_lc_rs::error::Unspecified) -> JweEr
 /// [`JweError::PlaintextTooLarge`], or [`JweError::Crypto`] naming the step the crypto library
 /// refused.
 pub fn encrypt(key: &TeePublicKey, plaintext: &[u8]) -> Result<FlattenedJwe, JweError> {
+    encrypt_with_members(key, &serde_json::Map::new(), plaintext)
+}
+
+/// The protected header: `alg`, `enc`, then every other member (`epk` and `extra`) in sorted
+/// order, each value in canonical (sorted, compact) JSON — the order CoCo guests rebuild.
+fn protected_header(
+    alg: &str,
+    epk: Option<String>,
+    extra: &serde_json::Map<String, serde_json::Value>,
+) -> Result<String, JweError> {
+    let mut members: Vec<(String, String)> = Vec::with_capacity(extra.len() + 1);
+    if let Some(epk) = epk {
+        members.push(("epk".to_owned(), epk));
+    }
+    for (name, value) in extra {
+        if matches!(name.as_str(), "alg" | "enc" | "epk") {
+            return Err(JweError::Crypto {
+                step: "header member names a reserved parameter",
+            });
+        }
+        let text = crate::jcs::to_string(value).map_err(|_| JweError::Crypto {
+            step: "header canonicalization",
+        })?;
+        members.push((name.clone(), text));
+    }
+    members.sort();
+    let mut header = format!(r#"{{"alg":"{alg}","enc":"{ENC_A256GCM}""#);
+    for (name, text) in members {
+        let name = serde_json::to_string(&name).map_err(|_| JweError::Crypto {
+            step: "header canonicalization",
+        })?;
+        header.push(',');
+        header.push_str(&name);
+        header.push(':');
+        header.push_str(&text);
+    }
+    header.push('}');
+    Ok(header)
+}
+
+/// [`encrypt`] with more protected header members (authenticated by the AAD), e.g. what a
+/// secret sealed for Git is bound to. `extra` must not name `alg`, `enc` or `epk`.
+///
+/// # Errors
+/// As [`encrypt`]; a reserved member name.
+pub fn encrypt_with_members(
+    key: &TeePublicKey,
+    extra: &serde_json::Map<String, serde_json::Value>,
+    plaintext: &[u8],
+) -> Result<FlattenedJwe, JweError> {
     if plaintext.len() > MAX_PLAINTEXT_LEN {
         return Err(JweError::PlaintextTooLarge {
             len: plaintext.len(),
@@ -96,12 +146,13 @@ pub fn encrypt(key: &TeePublicKey, plaintext: &[u8]) -> Result<FlattenedJwe, Jwe
         let eph_bin: EcPublicKeyUncompressedBin<'static> =
             eph_pub.as_be_bytes().map_err(crypto("ecdh"))?;
         let (ex, ey) = split_point(eph_bin.as_ref(), curve);
-        let header = format!(
-            r#"{{"alg":"{ALG_ECDH_ES_A256KW}","enc":"{ENC_A256GCM}","epk":{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}}}"#,
+        let epk = format!(
+            r#"{{"crv":"{}","kty":"EC","x":"{}","y":"{}"}}"#,
             curve.name(),
             URL_SAFE_NO_PAD.encode(ex),
             URL_SAFE_NO_PAD.encode(ey),
         );
+        let header = protected_header(ALG_ECDH_ES_A256KW, Some(epk), extra)?;
         let kek = agreement::agree_ephemeral(
             eph,
             UnparsedPublicKey::new(curve.agreement(), point),
@@ -115,7 +166,7 @@ pub fn encrypt(key: &TeePublicKey, plaintext: &[u8]) -> Result<FlattenedJwe, Jwe
             .map_err(crypto("key wrap"))?;
         (header, out.to_vec())
     } else if let Some(rsa) = key.rsa_key() {
-        let header = format!(r#"{{"alg":"{ALG_RSA_OAEP_256}","enc":"{ENC_A256GCM}"}}"#);
+        let header = protected_header(ALG_RSA_OAEP_256, None, extra)?;
         let oaep = OaepPublicEncryptingKey::new(rsa.clone()).map_err(crypto("rsa-oaep"))?;
         let mut out = vec![0u8; oaep.ciphertext_size()];
         let ct = oaep
@@ -150,7 +201,7 @@ pub fn encrypt(key: &TeePublicKey, plaintext: &[u8]) -> Result<FlattenedJwe, Jwe
 /// Concat KDF (NIST SP 800-56A, RFC 7518 section 4.6.2) for a 256-bit `ECDH-ES+A256KW` key:
 /// one SHA-256 round over counter 1, Z, AlgorithmID, empty PartyUInfo and PartyVInfo, and
 /// SuppPubInfo = 256.
-fn concat_kdf_a256kw(z: &[u8]) -> Zeroizing<[u8; 32]> {
+pub(crate) fn concat_kdf_a256kw(z: &[u8]) -> Zeroizing<[u8; 32]> {
     let alg = ALG_ECDH_ES_A256KW.as_bytes();
     let mut ctx = aws_lc_rs::digest::Context::new(&aws_lc_rs::digest::SHA256);
     ctx.update(&1u32.to_be_bytes());

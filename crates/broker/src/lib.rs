@@ -61,6 +61,7 @@
 pub mod audit;
 pub mod binding;
 pub mod engine;
+pub mod gitseal;
 pub mod jcs;
 pub mod jwe;
 pub mod jwk;

@@ -83,6 +83,13 @@ pub struct ServerConfig {
     /// The attestation-token signing key (default `DATA_DIR/token.key`, created on first start).
     #[serde(default)]
     pub token_key_file: Option<PathBuf>,
+    /// The keys that secrets sealed for Git are sealed to (default `DATA_DIR/sealing.keys`).
+    #[serde(default)]
+    pub sealing_key_file: Option<PathBuf>,
+    /// The key that signs Confidential Containers sealed secrets (default
+    /// `DATA_DIR/coco-signing.key`).
+    #[serde(default)]
+    pub coco_signing_key_file: Option<PathBuf>,
     /// Lifetime of attestation tokens and sessions, seconds.
     #[serde(default = "default_token_ttl")]
     pub token_ttl_secs: u64,
@@ -156,6 +163,8 @@ impl ServerConfig {
             store: None,
             kek_file: None,
             token_key_file: None,
+            sealing_key_file: None,
+            coco_signing_key_file: None,
             token_ttl_secs: default_token_ttl(),
             request_timeout_secs: default_request_timeout(),
             admin: AdminConfig::default(),
@@ -211,9 +220,14 @@ impl ServerConfig {
             fix(&mut tls.cert);
             fix(&mut tls.key);
         }
-        for p in [&mut self.kek_file, &mut self.token_key_file]
-            .into_iter()
-            .flatten()
+        for p in [
+            &mut self.kek_file,
+            &mut self.token_key_file,
+            &mut self.sealing_key_file,
+            &mut self.coco_signing_key_file,
+        ]
+        .into_iter()
+        .flatten()
         {
             fix(p);
         }
@@ -266,6 +280,20 @@ impl ServerConfig {
         self.token_key_file
             .clone()
             .unwrap_or_else(|| self.data_dir.join("token.key"))
+    }
+
+    /// The sealing keys file.
+    pub fn sealing_key_path(&self) -> PathBuf {
+        self.sealing_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("sealing.keys"))
+    }
+
+    /// The CoCo sealed-secret signing key file.
+    pub fn coco_signing_key_path(&self) -> PathBuf {
+        self.coco_signing_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("coco-signing.key"))
     }
 
     /// The admin token created on first start when no credential is configured.

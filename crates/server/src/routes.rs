@@ -34,6 +34,16 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/kbs/v0/admin/resources", get(admin_list))
         .route("/kbs/v0/admin/kek/rotate", post(admin_rotate_kek))
         .route("/kbs/v0/admin/audit", get(admin_audit))
+        .route("/kbs/v0/sealing-key", get(sealing_key))
+        .route("/kbs/v0/admin/sealed", post(admin_put_sealed))
+        .route(
+            "/kbs/v0/admin/sealing-key/rotate",
+            post(admin_rotate_sealing_key),
+        )
+        .route(
+            "/kbs/v0/admin/coco-sealed/{repo}/{kind}/{tag}",
+            post(admin_coco_sealed),
+        )
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
@@ -303,6 +313,79 @@ async fn admin_audit(
     let result = async {
         let actor = admin_actor(&state, &headers, EP)?;
         let answer = deadline(&state, state.broker.admin_audit(&actor, q.after, q.limit))
+            .await
+            .map_err(|e| broker_error(EP, &e))?;
+        Ok(json(&answer))
+    }
+    .await;
+    finish(&state, EP, started, result)
+}
+
+async fn sealing_key(State(state): State<AppState>) -> Response {
+    const EP: &str = "/kbs/v0/sealing-key";
+    let started = Instant::now();
+    let result = match state.broker.sealing_public_keys() {
+        Some(keys) => Ok(json(&keys)),
+        None => Err(ApiError::public(PublicError::ResourceNotFound)),
+    };
+    finish(&state, EP, started, result)
+}
+
+#[derive(Deserialize)]
+struct SealedQuery {
+    resource: Option<String>,
+}
+
+async fn admin_put_sealed(
+    State(state): State<AppState>,
+    Query(q): Query<SealedQuery>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    const EP: &str = "/kbs/v0/admin/sealed";
+    let started = Instant::now();
+    let result = async {
+        let actor = admin_actor(&state, &headers, EP)?;
+        let body = read_body(body, MAX_ADMIN_BODY).await?;
+        let answer = deadline(
+            &state,
+            state
+                .broker
+                .admin_put_sealed(&actor, q.resource.as_deref(), &body),
+        )
+        .await
+        .map_err(|e| broker_error(EP, &e))?;
+        Ok(json(&answer))
+    }
+    .await;
+    finish(&state, EP, started, result)
+}
+
+async fn admin_rotate_sealing_key(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    const EP: &str = "/kbs/v0/admin/sealing-key/rotate";
+    let started = Instant::now();
+    let result = async {
+        let actor = admin_actor(&state, &headers, EP)?;
+        let answer = deadline(&state, state.broker.admin_rotate_sealing_key(&actor))
+            .await
+            .map_err(|e| broker_error(EP, &e))?;
+        Ok(json(&answer))
+    }
+    .await;
+    finish(&state, EP, started, result)
+}
+
+async fn admin_coco_sealed(
+    State(state): State<AppState>,
+    Path((repo, kind, tag)): Path<(String, String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    const EP: &str = "/kbs/v0/admin/coco-sealed";
+    let started = Instant::now();
+    let result = async {
+        let actor = admin_actor(&state, &headers, EP)?;
+        let path = format!("{repo}/{kind}/{tag}");
+        let answer = deadline(&state, state.broker.admin_coco_sealed(&actor, &path))
             .await
             .map_err(|e| broker_error(EP, &e))?;
         Ok(json(&answer))

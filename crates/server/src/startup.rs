@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use tessera::Verifier;
 use tessera_broker::engine::{Broker, BrokerOptions};
+use tessera_broker::gitseal::{CocoSigner, SealingKeys};
 use tessera_broker::seal::KeyringFile;
 use tessera_broker::store::{SqliteStore, Store};
 use tessera_pki::load_certificates;
@@ -217,6 +218,13 @@ pub async fn assemble(config: &ServerConfig) -> Result<(Broker, AdminAuth, Start
         },
     )
     .map_err(|e| StartError::Broker(e.to_string()))?;
+    let now_ms = tessera_pki::UnixTime::now().as_secs().saturating_mul(1000);
+    let sealing_path = config.sealing_key_path();
+    let sealing = SealingKeys::open_or_create(&sealing_path, now_ms)
+        .map_err(|e| file_error(&sealing_path, e))?;
+    let coco_path = config.coco_signing_key_path();
+    let coco = CocoSigner::open_or_create(&coco_path).map_err(|e| file_error(&coco_path, e))?;
+    let broker = broker.with_git_sealing(sealing, coco);
     Ok((
         broker,
         admin,

@@ -1,0 +1,762 @@
+//! Secrets sealed for Git: the broker's sealing key pair (P-256, rotating), its public key set,
+//! sealing a secret offline to it, and opening a sealed secret on import.
+//!
+//! A sealed secret is a compact JWE (ECDH-ES+A256KW, A256GCM) whose protected header — covered by
+//! the AES-GCM tag — carries the key id, the resource path, the policy text and its digest. Only
+//! the broker's private key opens it; changing the path or the policy in the header breaks the tag,
+//! so a sealed file cannot be moved to another resource or given another policy. Once imported
+//! the secret is sealed at rest like any other (a data key per version under the KEK).
+
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
+use aws_lc_rs::agreement::{self, ECDH_P256, PrivateKey, UnparsedPublicKey};
+use aws_lc_rs::encoding::{AsBigEndian, EcPrivateKeyBin, EcPublicKeyUncompressedBin};
+use aws_lc_rs::key_wrap::{AES_256, AesKek, KeyWrap};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+use zeroize::Zeroizing;
+
+use crate::jwe::{self, concat_kdf_a256kw};
+use crate::jwk::TeePublicKey;
+use crate::resource::{PolicyDigest, ResourcePath};
+use crate::seal::SecretValue;
+
+/// Header member: the resource the secret belongs to.
+pub const HEADER_RESOURCE: &str = "tessera-resource";
+/// Header member: the policy text sealed with it.
+pub const HEADER_POLICY: &str = "tessera-policy";
+/// Header member: the policy's digest (`sha384:<hex>`).
+pub const HEADER_POLICY_DIGEST: &str = "tessera-policy-digest";
+
+/// Largest sealed secret accepted (the secret, its policy, and the JWE overhead).
+pub const MAX_SEALED_LEN: usize = 4 * 1024 * 1024;
+
+/// Sealing or opening failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum GitSealError {
+    /// The key file could not be read or written.
+    #[error("sealing keys {path}: {reason}")]
+    KeyFile {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The sealed text is not a compact JWE of the expected shape.
+    #[error("sealed secret: {0}")]
+    Format(&'static str),
+    /// The header names a key this broker does not hold (retired, or another broker's).
+    #[error("sealed secret: key id {0:?} is not one of this broker's sealing keys")]
+    UnknownKey(String),
+    /// The JWE does not open: tampered, or the header was changed.
+    #[error("sealed secret: it does not open (tampered, or its header was changed)")]
+    Open,
+    /// The policy in the header does not match its digest.
+    #[error("sealed secret: the policy does not match its digest")]
+    PolicyDigest,
+    /// The public key given for sealing is not a broker sealing key.
+    #[error("sealing key: {0}")]
+    PublicKey(String),
+    /// A crypto step failed.
+    #[error("sealed secret: {0} failed")]
+    Crypto(&'static str),
+}
+
+fn crypto(step: &'static str) -> impl Fn(aws_lc_rs::error::Unspecified) -> GitSealError {
+    move |_| GitSealError::Crypto(step)
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeyDoc {
+    kid: String,
+    created_ms: i64,
+    /// The P-256 private scalar, standard base64.
+    key: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct KeysDoc {
+    version: u32,
+    keys: Vec<KeyDoc>,
+}
+
+struct SealingKey {
+    kid: String,
+    created_ms: i64,
+    key: PrivateKey,
+    public: Value,
+}
+
+/// The broker's sealing keys, newest last; new seals use the newest, every held key opens.
+pub struct SealingKeys {
+    path: PathBuf,
+    keys: Vec<SealingKey>,
+}
+
+impl std::fmt::Debug for SealingKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SealingKeys")
+            .field("path", &self.path)
+            .field(
+                "kids",
+                &self.keys.iter().map(|k| &k.kid).collect::<Vec<_>>(),
+            )
+            .finish()
+    }
+}
+
+fn key_file(path: &Path, reason: impl std::fmt::Display) -> GitSealError {
+    GitSealError::KeyFile {
+        path: path.to_owned(),
+        reason: reason.to_string(),
+    }
+}
+
+fn public_jwk(key: &PrivateKey, kid: &str) -> Result<Value, GitSealError> {
+    let public = key.compute_public_key().map_err(crypto("public key"))?;
+    let bin: EcPublicKeyUncompressedBin<'static> =
+        public.as_be_bytes().map_err(crypto("public key"))?;
+    let point = bin.as_ref();
+    let (x, y) = point
+        .get(1..33)
+        .zip(point.get(33..65))
+        .ok_or(GitSealError::Crypto("public key"))?;
+    Ok(json!({
+        "kty": "EC",
+        "crv": "P-256",
+        "alg": "ECDH-ES+A256KW",
+        "use": "enc",
+        "kid": kid,
+        "x": URL_SAFE_NO_PAD.encode(x),
+        "y": URL_SAFE_NO_PAD.encode(y),
+    }))
+}
+
+fn new_key(created_ms: i64) -> Result<SealingKey, GitSealError> {
+    let key = PrivateKey::generate(&ECDH_P256).map_err(crypto("key generation"))?;
+    let mut id = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut id).map_err(crypto("random"))?;
+    let kid = format!("seal-{}", hex::encode(id));
+    let public = public_jwk(&key, &kid)?;
+    Ok(SealingKey {
+        kid,
+        created_ms,
+        key,
+        public,
+    })
+}
+
+impl SealingKeys {
+    /// The keys in `path`, created (one key, file mode 0600) if the file does not exist.
+    ///
+    /// # Errors
+    /// [`GitSealError::KeyFile`]: unreadable, malformed, or readable by others.
+    pub fn open_or_create(path: &Path, now_ms: i64) -> Result<Self, GitSealError> {
+        if path.exists() {
+            return Self::open(path);
+        }
+        let keys = Self {
+            path: path.to_owned(),
+            keys: vec![new_key(now_ms)?],
+        };
+        keys.write(true)?;
+        Ok(keys)
+    }
+
+    /// The keys in `path`.
+    ///
+    /// # Errors
+    /// [`GitSealError::KeyFile`].
+    pub fn open(path: &Path) -> Result<Self, GitSealError> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = fs::metadata(path)
+                .map_err(|e| key_file(path, e))?
+                .permissions()
+                .mode();
+            if mode & 0o077 != 0 {
+                return Err(key_file(path, "readable by group or others (chmod 600)"));
+            }
+        }
+        let text = Zeroizing::new(fs::read(path).map_err(|e| key_file(path, e))?);
+        let doc: KeysDoc = serde_json::from_slice(&text).map_err(|e| key_file(path, e))?;
+        if doc.version != 1 || doc.keys.is_empty() {
+            return Err(key_file(path, "unsupported version or no key"));
+        }
+        let mut keys = Vec::with_capacity(doc.keys.len());
+        for k in doc.keys {
+            let scalar = Zeroizing::new(
+                STANDARD
+                    .decode(k.key.as_bytes())
+                    .map_err(|_| key_file(path, "key is not base64"))?,
+            );
+            let key = PrivateKey::from_private_key(&ECDH_P256, &scalar)
+                .map_err(|_| key_file(path, "not a P-256 private key"))?;
+            let public = public_jwk(&key, &k.kid)?;
+            keys.push(SealingKey {
+                kid: k.kid,
+                created_ms: k.created_ms,
+                key,
+                public,
+            });
+        }
+        Ok(Self {
+            path: path.to_owned(),
+            keys,
+        })
+    }
+
+    fn write(&self, create_new: bool) -> Result<(), GitSealError> {
+        let mut docs = Vec::with_capacity(self.keys.len());
+        for k in &self.keys {
+            let bin: EcPrivateKeyBin<'static> =
+                k.key.as_be_bytes().map_err(crypto("key export"))?;
+            docs.push(KeyDoc {
+                kid: k.kid.clone(),
+                created_ms: k.created_ms,
+                key: STANDARD.encode(bin.as_ref()),
+            });
+        }
+        let text = Zeroizing::new(
+            serde_json::to_vec_pretty(&KeysDoc {
+                version: 1,
+                keys: docs,
+            })
+            .map_err(|e| key_file(&self.path, e))?,
+        );
+        let target = if create_new {
+            self.path.clone()
+        } else {
+            let mut name = self.path.file_name().unwrap_or_default().to_owned();
+            name.push(".tmp");
+            self.path.with_file_name(name)
+        };
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(0o600);
+        }
+        let mut file = options.open(&target).map_err(|e| key_file(&target, e))?;
+        file.write_all(&text).map_err(|e| key_file(&target, e))?;
+        file.sync_all().map_err(|e| key_file(&target, e))?;
+        if !create_new {
+            fs::rename(&target, &self.path).map_err(|e| key_file(&self.path, e))?;
+        }
+        Ok(())
+    }
+
+    /// Adds a new newest key (new seals use it; older keys still open) and saves the file.
+    ///
+    /// # Errors
+    /// [`GitSealError::KeyFile`].
+    pub fn rotate(&mut self, now_ms: i64) -> Result<String, GitSealError> {
+        let key = new_key(now_ms)?;
+        let kid = key.kid.clone();
+        self.keys.push(key);
+        self.write(false)?;
+        Ok(kid)
+    }
+
+    /// Drops a key that is not the newest (what it sealed no longer opens) and saves the file.
+    ///
+    /// # Errors
+    /// [`GitSealError::UnknownKey`] for a key not held or the newest one; [`GitSealError::KeyFile`].
+    pub fn retire(&mut self, kid: &str) -> Result<(), GitSealError> {
+        let newest = self.keys.last().map(|k| k.kid.as_str());
+        if newest == Some(kid) || !self.keys.iter().any(|k| k.kid == kid) {
+            return Err(GitSealError::UnknownKey(kid.chars().take(64).collect()));
+        }
+        self.keys.retain(|k| k.kid != kid);
+        self.write(false)
+    }
+
+    /// The public key set: `{"keys": [JWK...], "current": kid}` (newest key is `current`).
+    pub fn public_keys(&self) -> Value {
+        json!({
+            "keys": self.keys.iter().map(|k| k.public.clone()).collect::<Vec<_>>(),
+            "current": self.keys.last().map(|k| k.kid.clone()),
+        })
+    }
+
+    /// Opens a sealed secret.
+    ///
+    /// # Errors
+    /// [`GitSealError`]: malformed, unknown key, tampered, policy digest mismatch.
+    pub fn unseal(&self, sealed: &str) -> Result<Unsealed, GitSealError> {
+        let sealed = sealed.trim();
+        if sealed.len() > MAX_SEALED_LEN {
+            return Err(GitSealError::Format("larger than 4 MiB"));
+        }
+        let parts: Vec<&str> = sealed.split('.').collect();
+        let [protected, encrypted_key, iv, ciphertext, tag] = parts.as_slice() else {
+            return Err(GitSealError::Format("not five dot-separated parts"));
+        };
+        let b64 = |part: &str, what: &'static str| {
+            URL_SAFE_NO_PAD
+                .decode(part)
+                .map_err(|_| GitSealError::Format(what))
+        };
+        let header: Map<String, Value> =
+            serde_json::from_slice(&b64(protected, "protected header encoding")?)
+                .map_err(|_| GitSealError::Format("protected header is not a JSON object"))?;
+        let text = |name: &'static str| {
+            header
+                .get(name)
+                .and_then(Value::as_str)
+                .ok_or(GitSealError::Format(name))
+        };
+        if text("alg")? != "ECDH-ES+A256KW" || text("enc")? != "A256GCM" {
+            return Err(GitSealError::Format(
+                "alg must be ECDH-ES+A256KW and enc A256GCM",
+            ));
+        }
+        let kid = text("kid")?;
+        let key = self
+            .keys
+            .iter()
+            .find(|k| k.kid == kid)
+            .ok_or_else(|| GitSealError::UnknownKey(kid.chars().take(64).collect()))?;
+        let epk = header
+            .get("epk")
+            .and_then(Value::as_object)
+            .ok_or(GitSealError::Format("epk"))?;
+        let coord = |name: &str| -> Result<Vec<u8>, GitSealError> {
+            let v = epk
+                .get(name)
+                .and_then(Value::as_str)
+                .ok_or(GitSealError::Format("epk coordinates"))?;
+            let bytes = b64(v, "epk coordinates")?;
+            if bytes.len() == 32 {
+                Ok(bytes)
+            } else {
+                Err(GitSealError::Format("epk coordinates"))
+            }
+        };
+        if epk.get("crv").and_then(Value::as_str) != Some("P-256")
+            || epk.get("kty").and_then(Value::as_str) != Some("EC")
+        {
+            return Err(GitSealError::Format("epk must be an EC P-256 key"));
+        }
+        let mut point = vec![4u8];
+        point.extend(coord("x")?);
+        point.extend(coord("y")?);
+        let kek = agreement::agree(
+            &key.key,
+            UnparsedPublicKey::new(&ECDH_P256, &point),
+            GitSealError::Open,
+            |z| Ok(concat_kdf_a256kw(z)),
+        )?;
+        let wrapped = b64(encrypted_key, "encrypted key encoding")?;
+        let unwrapper = AesKek::new(&AES_256, kek.as_ref()).map_err(crypto("key unwrap"))?;
+        let mut cek = Zeroizing::new([0u8; 32]);
+        let unwrapped = unwrapper
+            .unwrap(&wrapped, cek.as_mut())
+            .map_err(|_| GitSealError::Open)?;
+        if unwrapped.len() != 32 {
+            return Err(GitSealError::Open);
+        }
+        let iv: [u8; 12] = b64(iv, "iv encoding")?
+            .try_into()
+            .map_err(|_| GitSealError::Format("iv must be 12 bytes"))?;
+        let mut buf = Zeroizing::new(b64(ciphertext, "ciphertext encoding")?);
+        buf.extend(b64(tag, "tag encoding")?);
+        let gcm = LessSafeKey::new(
+            UnboundKey::new(&AES_256_GCM, cek.as_ref()).map_err(crypto("aes-gcm"))?,
+        );
+        let plain = gcm
+            .open_in_place(
+                Nonce::assume_unique_for_key(iv),
+                Aad::from(protected.as_bytes()),
+                buf.as_mut_slice(),
+            )
+            .map_err(|_| GitSealError::Open)?;
+        let value = SecretValue::new(plain.to_vec());
+        // Only now, authenticated: what the header binds.
+        let resource = ResourcePath::parse(text(HEADER_RESOURCE)?)
+            .map_err(|_| GitSealError::Format("tessera-resource is not REPO/TYPE/TAG"))?;
+        let policy = text(HEADER_POLICY)?.to_owned();
+        let digest = PolicyDigest::parse(text(HEADER_POLICY_DIGEST)?)
+            .map_err(|_| GitSealError::Format("tessera-policy-digest"))?;
+        if PolicyDigest::of(policy.as_bytes()) != digest {
+            return Err(GitSealError::PolicyDigest);
+        }
+        Ok(Unsealed {
+            kid: kid.to_owned(),
+            resource,
+            policy,
+            policy_digest: digest,
+            value,
+        })
+    }
+}
+
+/// An opened sealed secret.
+pub struct Unsealed {
+    /// The sealing key that opened it.
+    pub kid: String,
+    /// The resource it belongs to.
+    pub resource: ResourcePath,
+    /// The policy sealed with it.
+    pub policy: String,
+    /// The policy's digest.
+    pub policy_digest: PolicyDigest,
+    /// The secret.
+    pub value: SecretValue,
+}
+
+impl std::fmt::Debug for Unsealed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Unsealed")
+            .field("kid", &self.kid)
+            .field("resource", &self.resource)
+            .field("policy_digest", &self.policy_digest)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The current sealing key of a public key set (`{"keys", "current"}`) or a single JWK.
+///
+/// # Errors
+/// [`GitSealError::PublicKey`]: no usable P-256 key, or no key id.
+pub fn current_public_key(keys: &Value) -> Result<(String, TeePublicKey), GitSealError> {
+    let jwk = match (
+        keys.get("keys"),
+        keys.get("current").and_then(Value::as_str),
+    ) {
+        (Some(Value::Array(list)), Some(current)) => list
+            .iter()
+            .find(|k| k.get("kid").and_then(Value::as_str) == Some(current))
+            .ok_or_else(|| GitSealError::PublicKey("the current key is not in the set".into()))?,
+        (Some(_), _) => {
+            return Err(GitSealError::PublicKey(
+                "a key set needs `keys` and `current`".into(),
+            ));
+        }
+        (None, _) => keys,
+    };
+    let kid = jwk
+        .get("kid")
+        .and_then(Value::as_str)
+        .ok_or_else(|| GitSealError::PublicKey("no kid".into()))?
+        .to_owned();
+    let mut bare = jwk.clone();
+    if let Some(obj) = bare.as_object_mut() {
+        obj.remove("kid");
+        obj.remove("use");
+    }
+    let key = TeePublicKey::from_json(&bare).map_err(|e| GitSealError::PublicKey(e.to_string()))?;
+    if !matches!(
+        key.algorithm(),
+        crate::jwk::KeyAlgorithm::EcdhEsA256Kw(crate::jwk::Curve::P256)
+    ) {
+        return Err(GitSealError::PublicKey(
+            "a broker sealing key is EC P-256 (ECDH-ES+A256KW)".into(),
+        ));
+    }
+    Ok((kid, key))
+}
+
+/// Seals `secret` for `resource` under `policy` to the broker's current sealing key (offline; the
+/// result is one line of text, safe to commit).
+///
+/// # Errors
+/// [`GitSealError`]: an unusable public key, a secret over 1 MiB, crypto failures.
+pub fn seal(
+    broker_keys: &Value,
+    resource: &ResourcePath,
+    policy: &str,
+    secret: &[u8],
+) -> Result<String, GitSealError> {
+    let (kid, key) = current_public_key(broker_keys)?;
+    let mut members = Map::new();
+    members.insert("kid".into(), Value::String(kid));
+    members.insert(HEADER_RESOURCE.into(), Value::String(resource.to_string()));
+    members.insert(HEADER_POLICY.into(), Value::String(policy.to_owned()));
+    members.insert(
+        HEADER_POLICY_DIGEST.into(),
+        Value::String(PolicyDigest::of(policy.as_bytes()).to_string()),
+    );
+    let jwe = jwe::encrypt_with_members(&key, &members, secret)
+        .map_err(|_| GitSealError::Crypto("encryption"))?;
+    Ok(format!(
+        "{}.{}.{}.{}.{}",
+        jwe.protected, jwe.encrypted_key, jwe.iv, jwe.ciphertext, jwe.tag
+    ))
+}
+
+/// The path (under the resource's repository) where the broker keeps the public JWK that verifies
+/// its Confidential Containers sealed secrets.
+pub const COCO_SIGNING_JWK_TYPE_TAG: (&str, &str) = ("sealed-secret", "signing-jwk");
+
+/// The key that signs Confidential Containers sealed secrets (ES256): `sealed.` + a JWS of a
+/// `vault` pointer to `kbs:///REPO/TYPE/TAG`, which an unchanged confidential-data-hub resolves by
+/// fetching the named resource from the broker.
+pub struct CocoSigner {
+    pair: aws_lc_rs::signature::EcdsaKeyPair,
+}
+
+impl std::fmt::Debug for CocoSigner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("CocoSigner(..)")
+    }
+}
+
+impl CocoSigner {
+    /// The key in `path` (PKCS#8 DER), created (file mode 0600) if absent.
+    ///
+    /// # Errors
+    /// [`GitSealError::KeyFile`].
+    pub fn open_or_create(path: &Path) -> Result<Self, GitSealError> {
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
+        let der = if path.exists() {
+            Zeroizing::new(fs::read(path).map_err(|e| key_file(path, e))?)
+        } else {
+            let doc = EcdsaKeyPair::generate_pkcs8(
+                &ECDSA_P256_SHA256_FIXED_SIGNING,
+                &aws_lc_rs::rand::SystemRandom::new(),
+            )
+            .map_err(crypto("key generation"))?;
+            let der = Zeroizing::new(doc.as_ref().to_vec());
+            let mut options = fs::OpenOptions::new();
+            options.write(true).create_new(true);
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::OpenOptionsExt as _;
+                options.mode(0o600);
+            }
+            let mut file = options.open(path).map_err(|e| key_file(path, e))?;
+            file.write_all(&der).map_err(|e| key_file(path, e))?;
+            file.sync_all().map_err(|e| key_file(path, e))?;
+            der
+        };
+        let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
+            .map_err(|_| key_file(path, "not an ES256 PKCS#8 key"))?;
+        Ok(Self { pair })
+    }
+
+    /// The public JWK (what the broker serves as the `signing-jwk` resource).
+    pub fn public_jwk(&self) -> Value {
+        use aws_lc_rs::signature::KeyPair as _;
+        let point = self.pair.public_key().as_ref();
+        let coord = |range: std::ops::Range<usize>| {
+            point
+                .get(range)
+                .map(|c| URL_SAFE_NO_PAD.encode(c))
+                .unwrap_or_default()
+        };
+        json!({ "kty": "EC", "crv": "P-256", "alg": "ES256", "x": coord(1..33), "y": coord(33..65) })
+    }
+
+    /// `sealed.<JWS>` of a `vault` pointer to `kbs:///RESOURCE`, signed with `kid` = the KBS URI
+    /// of the public JWK resource.
+    ///
+    /// # Errors
+    /// [`GitSealError::Crypto`] if signing fails.
+    pub fn sealed_pointer(
+        &self,
+        resource: &ResourcePath,
+        kid: &str,
+    ) -> Result<String, GitSealError> {
+        let header = json!({ "alg": "ES256", "kid": kid });
+        let payload = json!({
+            "version": "0.1.0",
+            "type": "vault",
+            "name": format!("kbs:///{resource}"),
+            "provider": "kbs",
+            "provider_settings": {},
+            "annotations": {},
+        });
+        let mut signing_input = URL_SAFE_NO_PAD.encode(header.to_string());
+        signing_input.push('.');
+        signing_input.push_str(&URL_SAFE_NO_PAD.encode(payload.to_string()));
+        let signature = self
+            .pair
+            .sign(
+                &aws_lc_rs::rand::SystemRandom::new(),
+                signing_input.as_bytes(),
+            )
+            .map_err(crypto("signing"))?;
+        Ok(format!(
+            "sealed.{signing_input}.{}",
+            URL_SAFE_NO_PAD.encode(signature.as_ref())
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const POLICY: &str = "version = 1\nid = \"p\"\n";
+
+    fn keys(dir: &Path) -> SealingKeys {
+        SealingKeys::open_or_create(&dir.join("sealing.keys"), 1000).unwrap()
+    }
+
+    fn path(s: &str) -> ResourcePath {
+        ResourcePath::parse(s).unwrap()
+    }
+
+    #[test]
+    fn seal_then_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = keys(dir.path());
+        let sealed = seal(&k.public_keys(), &path("a/key/one"), POLICY, b"s3cret").unwrap();
+        assert!(!sealed.contains('\n'));
+        let u = k.unseal(&sealed).unwrap();
+        assert_eq!(u.resource, path("a/key/one"));
+        assert_eq!(u.policy, POLICY);
+        assert_eq!(u.value.expose(), b"s3cret");
+        // Reloaded from the file, the same key opens it.
+        let again = SealingKeys::open(&dir.path().join("sealing.keys")).unwrap();
+        assert_eq!(again.unseal(&sealed).unwrap().value.expose(), b"s3cret");
+    }
+
+    fn edit_header(sealed: &str, edit: impl FnOnce(&mut Map<String, Value>)) -> String {
+        let mut parts: Vec<String> = sealed.split('.').map(str::to_owned).collect();
+        let mut header: Map<String, Value> =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[0]).unwrap()).unwrap();
+        edit(&mut header);
+        parts[0] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap());
+        parts.join(".")
+    }
+
+    #[test]
+    fn a_moved_or_repolicied_secret_does_not_open() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = keys(dir.path());
+        let sealed = seal(&k.public_keys(), &path("a/key/one"), POLICY, b"x").unwrap();
+        let moved = edit_header(&sealed, |h| {
+            h.insert(HEADER_RESOURCE.into(), "b/key/one".into());
+        });
+        assert!(matches!(k.unseal(&moved), Err(GitSealError::Open)));
+        let other_policy = "version = 1\nid = \"open\"\n";
+        let repolicied = edit_header(&sealed, |h| {
+            h.insert(HEADER_POLICY.into(), other_policy.into());
+            h.insert(
+                HEADER_POLICY_DIGEST.into(),
+                PolicyDigest::of(other_policy.as_bytes()).to_string().into(),
+            );
+        });
+        assert!(matches!(k.unseal(&repolicied), Err(GitSealError::Open)));
+        let mut parts: Vec<&str> = sealed.split('.').collect();
+        let flipped = {
+            let mut ct = URL_SAFE_NO_PAD.decode(parts[3]).unwrap();
+            ct[0] ^= 1;
+            URL_SAFE_NO_PAD.encode(ct)
+        };
+        parts[3] = &flipped;
+        assert!(matches!(
+            k.unseal(&parts.join(".")),
+            Err(GitSealError::Open)
+        ));
+    }
+
+    #[test]
+    fn a_digest_that_does_not_match_its_policy_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = keys(dir.path());
+        let (kid, key) = current_public_key(&k.public_keys()).unwrap();
+        let mut m = Map::new();
+        m.insert("kid".into(), kid.into());
+        m.insert(HEADER_RESOURCE.into(), "a/key/one".into());
+        m.insert(HEADER_POLICY.into(), POLICY.into());
+        m.insert(
+            HEADER_POLICY_DIGEST.into(),
+            PolicyDigest::of(b"something else").to_string().into(),
+        );
+        let jwe = jwe::encrypt_with_members(&key, &m, b"x").unwrap();
+        let sealed = format!(
+            "{}.{}.{}.{}.{}",
+            jwe.protected, jwe.encrypted_key, jwe.iv, jwe.ciphertext, jwe.tag
+        );
+        assert!(matches!(k.unseal(&sealed), Err(GitSealError::PolicyDigest)));
+    }
+
+    #[test]
+    fn rotation_keeps_old_seals_until_retired() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut k = keys(dir.path());
+        let old = seal(&k.public_keys(), &path("a/key/one"), POLICY, b"old").unwrap();
+        let first = k.public_keys()["current"].as_str().unwrap().to_owned();
+        let second = k.rotate(2000).unwrap();
+        assert_eq!(k.public_keys()["current"], second.as_str());
+        let new = seal(&k.public_keys(), &path("a/key/one"), POLICY, b"new").unwrap();
+        assert!(new.starts_with(
+            &URL_SAFE_NO_PAD.encode(r#"{"alg":"ECDH-ES+A256KW","enc":"A256GCM","epk""#)[..40]
+        ));
+        assert_eq!(k.unseal(&old).unwrap().value.expose(), b"old");
+        assert_eq!(k.unseal(&new).unwrap().kid, second);
+        assert!(
+            k.retire(&second).is_err(),
+            "the newest key cannot be retired"
+        );
+        k.retire(&first).unwrap();
+        assert!(matches!(k.unseal(&old), Err(GitSealError::UnknownKey(_))));
+        let reloaded = SealingKeys::open(&dir.path().join("sealing.keys")).unwrap();
+        assert!(matches!(
+            reloaded.unseal(&old),
+            Err(GitSealError::UnknownKey(_))
+        ));
+        assert_eq!(reloaded.unseal(&new).unwrap().value.expose(), b"new");
+    }
+
+    #[test]
+    fn malformed_input_is_refused_not_panicking() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = keys(dir.path());
+        for bad in ["", "a.b.c", "....", "x.y.z.w.v", &"A".repeat(100)] {
+            assert!(k.unseal(bad).is_err());
+        }
+        assert!(current_public_key(&json!({"kty": "EC"})).is_err());
+    }
+
+    #[test]
+    fn coco_sealed_pointer_verifies_with_the_served_jwk() {
+        use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
+        let dir = tempfile::tempdir().unwrap();
+        let signer = CocoSigner::open_or_create(&dir.path().join("coco.key")).unwrap();
+        let sealed = signer
+            .sealed_pointer(&path("a/key/one"), "kbs:///a/sealed-secret/signing-jwk")
+            .unwrap();
+        let rest = sealed.strip_prefix("sealed.").unwrap();
+        let parts: Vec<&str> = rest.split('.').collect();
+        assert_eq!(parts.len(), 3);
+        let payload: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+        assert_eq!(payload["type"], "vault");
+        assert_eq!(payload["name"], "kbs:///a/key/one");
+        assert_eq!(payload["provider"], "kbs");
+        let jwk = signer.public_jwk();
+        let mut point = vec![4u8];
+        point.extend(URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap());
+        point.extend(URL_SAFE_NO_PAD.decode(jwk["y"].as_str().unwrap()).unwrap());
+        let sig = URL_SAFE_NO_PAD.decode(parts[2]).unwrap();
+        let input = format!("{}.{}", parts[0], parts[1]);
+        UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
+            .verify(input.as_bytes(), &sig)
+            .unwrap();
+        // The same key after a reload.
+        let again = CocoSigner::open_or_create(&dir.path().join("coco.key")).unwrap();
+        assert_eq!(again.public_jwk(), jwk);
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+        #[test]
+        fn arbitrary_text_never_panics(s in ".{0,300}") {
+            let dir = tempfile::tempdir().unwrap();
+            let k = keys(dir.path());
+            let _ = k.unseal(&s);
+        }
+    }
+}

@@ -1,0 +1,191 @@
+//! Secrets sealed for Git, over real HTTP on loopback: the broker's public sealing key, an offline
+//! seal to it, an idempotent import, refusals of a moved or altered seal, and the Confidential
+//! Containers sealed-secret form whose verification key a guest fetches like any resource.
+
+#![allow(clippy::unwrap_used, clippy::indexing_slicing)]
+
+use std::sync::Arc;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::Value;
+use tessera::snp::abi::Product;
+use tessera_broker::gitseal;
+use tessera_broker::resource::ResourcePath;
+use tessera_guest::client::{Client, ClientOptions};
+use tessera_guest::sim::{Measurements, SimSnp};
+use tessera_server::ServerConfig;
+
+const POLICY: &str = r#"
+version = 1
+id = "smoke"
+[snp]
+measurement = ["4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d"]
+debug = "must-not"
+min_tcb = "any"
+signer = "any"
+vmpl = "any"
+revocation = "if-given"
+permit_provisional_firmware = true
+[tdx]
+mr_td = "any"
+debug = "any"
+[tdx.tcb]
+accepted_statuses = "any"
+[sgx]
+mr_enclave = "any"
+mr_signer = "any"
+debug = "any"
+[sgx.tcb]
+accepted_statuses = "any"
+"#;
+
+struct Broker {
+    url: String,
+    token: String,
+    _rt: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+}
+
+fn start(sim: &SimSnp) -> Broker {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root.der");
+    std::fs::write(&root, sim.root().der()).unwrap();
+    let mut config = ServerConfig::with_data_dir(dir.path().join("data"));
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.verifier.dangerous_test_roots.push(root);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let (server, info) = rt.block_on(tessera_server::start(&config)).unwrap();
+    let url = format!("http://{}", server.local_addr().unwrap());
+    rt.spawn(server.run(std::future::pending()));
+    let token = std::fs::read_to_string(info.admin_token_file.unwrap())
+        .unwrap()
+        .trim()
+        .to_owned();
+    Broker {
+        url,
+        token,
+        _rt: rt,
+        _dir: dir,
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+impl Broker {
+    fn import(&self, sealed: &str, resource: Option<&str>) -> (u16, Value) {
+        let mut url = format!("{}/kbs/v0/admin/sealed", self.url);
+        if let Some(r) = resource {
+            url.push_str(&format!("?resource={r}"));
+        }
+        let mut answer = agent()
+            .post(&url)
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .send(sealed.as_bytes())
+            .unwrap();
+        let status = answer.status().as_u16();
+        (status, answer.body_mut().read_json().unwrap())
+    }
+
+    fn fetch(&self, sim: &SimSnp, resource: &str) -> Vec<u8> {
+        let client = Client::new(&self.url, ClientOptions::default()).unwrap();
+        client
+            .get_secret("snp", resource, None, &mut |rd| {
+                sim.evidence(rd, &Measurements::default())
+            })
+            .unwrap()
+            .to_vec()
+    }
+}
+
+#[test]
+fn a_secret_sealed_offline_is_imported_once_and_released() {
+    let sim = Arc::new(SimSnp::new(Product::Genoa).unwrap());
+    let b = start(&sim);
+    let keys: Value = agent()
+        .get(&format!("{}/kbs/v0/sealing-key", b.url))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    assert!(keys["current"].is_string());
+    let resource = ResourcePath::parse("app/key/db").unwrap();
+    let sealed = gitseal::seal(&keys, &resource, POLICY, b"from git").unwrap();
+
+    let (status, first) = b.import(&sealed, Some("app/key/db"));
+    assert_eq!(status, 200, "{first}");
+    assert_eq!(first["version"], 1);
+    assert_eq!(first["unchanged"], false);
+    // GitOps sync: the same file again changes nothing.
+    let (status, again) = b.import(&sealed, None);
+    assert_eq!(status, 200);
+    assert_eq!(again["version"], 1);
+    assert_eq!(again["unchanged"], true);
+    assert_eq!(b.fetch(&sim, "app/key/db"), b"from git");
+
+    // Imported under another path: refused.
+    let (status, body) = b.import(&sealed, Some("app/key/other"));
+    assert_eq!(status, 400, "{body}");
+    // Its header edited (another policy): it does not open.
+    let mut parts: Vec<String> = sealed.split('.').map(str::to_owned).collect();
+    let mut header: serde_json::Map<String, Value> =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[0]).unwrap()).unwrap();
+    header.insert(gitseal::HEADER_RESOURCE.into(), "app/key/stolen".into());
+    parts[0] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap());
+    let (status, body) = b.import(&parts.join("."), None);
+    assert_eq!(status, 400, "{body}");
+    // Without admin credentials: refused.
+    let answer = agent()
+        .post(&format!("{}/kbs/v0/admin/sealed", b.url))
+        .send(sealed.as_bytes())
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 401);
+}
+
+#[test]
+fn a_coco_sealed_secret_points_at_the_resource_and_verifies_with_the_served_key() {
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
+    let sim = Arc::new(SimSnp::new(Product::Genoa).unwrap());
+    let b = start(&sim);
+    let put = agent()
+        .post(&format!("{}/kbs/v0/resource/app/key/db", b.url))
+        .header("Authorization", &format!("Bearer {}", b.token))
+        .send_json(serde_json::json!({"policy": POLICY, "value": "c2VjcmV0"}))
+        .unwrap();
+    assert_eq!(put.status().as_u16(), 200);
+    let answer: Value = agent()
+        .post(&format!("{}/kbs/v0/admin/coco-sealed/app/key/db", b.url))
+        .header("Authorization", &format!("Bearer {}", b.token))
+        .send_empty()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    let sealed = answer["sealed"].as_str().unwrap();
+    let parts: Vec<&str> = sealed.strip_prefix("sealed.").unwrap().split('.').collect();
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+    let payload: Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    assert_eq!(payload["name"], "kbs:///app/key/db");
+    let kid = header["kid"].as_str().unwrap();
+    assert_eq!(kid, "kbs:///app/sealed-secret/signing-jwk");
+    // The guest fetches the verification key like any resource, then checks the signature.
+    let jwk: Value =
+        serde_json::from_slice(&b.fetch(&sim, "app/sealed-secret/signing-jwk")).unwrap();
+    let mut point = vec![4u8];
+    point.extend(URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap());
+    point.extend(URL_SAFE_NO_PAD.decode(jwk["y"].as_str().unwrap()).unwrap());
+    UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, &point)
+        .verify(
+            format!("{}.{}", parts[0], parts[1]).as_bytes(),
+            &URL_SAFE_NO_PAD.decode(parts[2]).unwrap(),
+        )
+        .unwrap();
+    assert_eq!(b.fetch(&sim, "app/key/db"), b"secret");
+}
