@@ -1,11 +1,14 @@
-//! The `tessera` command: inspect, verify and simulate attestation evidence.
+//! The `tessera` command: verify and simulate attestation evidence, run the key broker, administer
+//! it, fetch secrets from it.
 //!
 //! A thin shell: arguments become a validated request, the crates do the work. Exit status:
-//! 0 verified, 1 evidence rejected, 2 usage or I/O error.
+//! 0 success (verified, done), 1 rejected (evidence rejected, the broker refused, an audit chain
+//! broken, a demo outcome not as expected), 2 usage, I/O or connection error.
 #![forbid(unsafe_code)]
 
 mod output;
 mod policy;
+mod serve;
 mod sim;
 mod tdx;
 
@@ -28,7 +31,7 @@ const MAX_FILE: u64 = 16 * 1024 * 1024;
 #[command(
     name = "tessera",
     version,
-    about = "Verify confidential-computing attestation evidence"
+    about = "Verify confidential-computing attestation evidence and release secrets to attested workloads"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -50,6 +53,8 @@ enum Command {
     /// EAR attestation-result tokens: make a signing key, verify a token.
     #[command(subcommand)]
     Token(policy::TokenCommand),
+    /// Run the key broker (KBS 0.4.0 and the admin API).
+    Serve(serve::ServeArgs),
 }
 
 /// The evidence and what verifies it (shared by `verify` and `policy from-evidence`).
@@ -435,6 +440,7 @@ fn main() -> ExitCode {
         Command::Sim(SimCommand::Tdx(args)) => tdx::sim(args),
         Command::Policy(cmd) => policy::run(cmd),
         Command::Token(cmd) => policy::token(cmd),
+        Command::Serve(args) => serve::run(args),
     };
     match result {
         Ok(code) => code,
