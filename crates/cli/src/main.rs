@@ -6,6 +6,7 @@
 //! broken, a demo outcome not as expected), 2 usage, I/O or connection error.
 #![forbid(unsafe_code)]
 
+mod admin;
 mod output;
 mod policy;
 mod serve;
@@ -55,6 +56,12 @@ enum Command {
     Token(policy::TokenCommand),
     /// Run the key broker (KBS 0.4.0 and the admin API).
     Serve(serve::ServeArgs),
+    /// Manage the broker's secrets over its admin API.
+    #[command(subcommand)]
+    Secret(admin::SecretCommand),
+    /// Read and verify the broker's audit log.
+    #[command(subcommand)]
+    Audit(admin::AuditCommand),
 }
 
 /// The evidence and what verifies it (shared by `verify` and `policy from-evidence`).
@@ -441,12 +448,19 @@ fn main() -> ExitCode {
         Command::Policy(cmd) => policy::run(cmd),
         Command::Token(cmd) => policy::token(cmd),
         Command::Serve(args) => serve::run(args),
+        Command::Secret(cmd) => admin::run_secret(cmd),
+        Command::Audit(cmd) => admin::run_audit(cmd),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            // A refusal by the broker is an answer (exit 1), not a usage or I/O error.
+            if e.downcast_ref::<admin::Refused>().is_some() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::from(2)
+            }
         }
     }
 }
