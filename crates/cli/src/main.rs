@@ -7,6 +7,8 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod demo;
+mod get_secret;
 mod output;
 mod policy;
 mod serve;
@@ -62,6 +64,10 @@ enum Command {
     /// Read and verify the broker's audit log.
     #[command(subcommand)]
     Audit(admin::AuditCommand),
+    /// Fetch a secret from a broker (for scripts): attest with evidence printed by a command.
+    GetSecret(get_secret::GetSecretArgs),
+    /// Show the broker end to end: a temporary broker, simulated guests, refusals, the audit log.
+    Demo(demo::DemoArgs),
 }
 
 /// The evidence and what verifies it (shared by `verify` and `policy from-evidence`).
@@ -450,6 +456,8 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve::run(args),
         Command::Secret(cmd) => admin::run_secret(cmd),
         Command::Audit(cmd) => admin::run_audit(cmd),
+        Command::GetSecret(args) => get_secret::run(args),
+        Command::Demo(args) => demo::run(args),
     };
     match result {
         Ok(code) => code,
