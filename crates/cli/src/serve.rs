@@ -252,6 +252,22 @@ mod tests {
     }
 
     #[test]
+    fn the_readme_example_configuration_loads() {
+        let readme = include_str!("../../../README.md");
+        let start = readme.find("# tessera.toml").unwrap();
+        let block = &readme[start..];
+        let block = &block[..block.find("```").unwrap()];
+        let c = ServerConfig::from_toml(block, Path::new("/etc/tessera")).unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:8443");
+        assert_eq!(c.admin.tokens.len(), 1);
+        assert_eq!(c.admin.jwt_keys.len(), 1);
+        assert_eq!(
+            c.verifier.endorsements,
+            vec![PathBuf::from("/etc/tessera/endorsements")]
+        );
+    }
+
+    #[test]
     fn bad_configs_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("c.toml");
