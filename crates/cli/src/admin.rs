@@ -384,31 +384,29 @@ impl AdminClient {
         policy: Option<&str>,
         value: &SecretInput,
     ) -> Result<Value> {
-        let mut body = Zeroizing::new(String::new());
         let policy_json = policy.map(serde_json::to_string).transpose()?;
-        let b64 = match value {
-            SecretInput::Bytes(bytes) => Some(Zeroizing::new(STANDARD.encode(bytes.as_slice()))),
-            SecretInput::Generate(_) => None,
+        let member = match value {
+            SecretInput::Bytes(bytes) => {
+                let b64 = Zeroizing::new(STANDARD.encode(bytes.as_slice()));
+                let mut m = Zeroizing::new(String::with_capacity(b64.len() + 16));
+                m.push_str("\"value\":\"");
+                m.push_str(&b64);
+                m.push('"');
+                m
+            }
+            SecretInput::Generate(n) => Zeroizing::new(format!("\"generate\":{n}")),
         };
-        // Reserve once, so the secret's base64 is never left behind in a reallocated buffer.
-        body.reserve(
-            policy_json.as_ref().map_or(0, String::len) + b64.as_ref().map_or(0, |b| b.len()) + 64,
-        );
+        // Sized once, so the secret's base64 is never left behind in a reallocated buffer.
+        let mut body = Zeroizing::new(String::with_capacity(
+            policy_json.as_ref().map_or(0, String::len) + member.len() + 16,
+        ));
         body.push('{');
         if let Some(p) = &policy_json {
-            let _ = write!(body, "\"policy\":{p},");
+            body.push_str("\"policy\":");
+            body.push_str(p);
+            body.push(',');
         }
-        match (value, &b64) {
-            (SecretInput::Generate(n), _) => {
-                let _ = write!(body, "\"generate\":{n}");
-            }
-            (SecretInput::Bytes(_), Some(b)) => {
-                body.push_str("\"value\":\"");
-                body.push_str(b);
-                body.push('"');
-            }
-            (SecretInput::Bytes(_), None) => bail!("internal: no value"),
-        }
+        body.push_str(&member);
         body.push('}');
         self.post(
             &format!("put {resource}"),

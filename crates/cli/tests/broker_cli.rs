@@ -388,6 +388,16 @@ fn admin_commands_against_a_served_broker() {
         "{}",
         text(&o.stderr)
     );
+    // The same over the admin API of a broker restarted on the altered store.
+    let served = Served::start(&data, &[]);
+    let o = served.admin(&data, &["audit", "verify"], None);
+    assert_eq!(code(&o), 1, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("entry 2 was altered"),
+        "{}",
+        text(&o.stderr)
+    );
+    drop(served);
     let o = run(
         Command::new(BIN).args([
             "audit",
