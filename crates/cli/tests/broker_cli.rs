@@ -586,3 +586,140 @@ fn get_secret_runs_the_evidence_command() {
     assert_eq!(code(&run(&mut c, None)), 2);
     drop(served);
 }
+
+/// A CA (PEM) and a server certificate for 127.0.0.1 signed by it, with its PKCS#8 key (PEM).
+fn tls_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    use tessera_pki::PublicKeyKind;
+    use tessera_pki::builder::{
+        CertificateSpec, IssuerKey, basic_constraints_extension, issue_certificate,
+        key_usage_extension, name,
+    };
+    let now = tessera_pki::UnixTime::now().as_secs();
+    let spec = |serial: u8, issuer: Vec<u8>, subject: Vec<u8>, ca: bool| CertificateSpec {
+        serial: vec![serial],
+        issuer,
+        subject,
+        not_before: tessera_pki::UnixTime::from_secs(now - 3600),
+        not_after: tessera_pki::UnixTime::from_secs(now + 86_400),
+        ca: None,
+        extensions: if ca {
+            vec![
+                basic_constraints_extension(true, None),
+                key_usage_extension(0x06),
+            ]
+        } else {
+            // subjectAltName: iPAddress 127.0.0.1.
+            vec![(
+                "2.5.29.17".to_owned(),
+                false,
+                vec![0x30, 0x06, 0x87, 0x04, 127, 0, 0, 1],
+            )]
+        },
+        pss_explicit_trailer: false,
+    };
+    let ca_key = IssuerKey::generate_ec(PublicKeyKind::EcP256).unwrap();
+    let ca_name = name(&[("2.5.4.3", "tessera test CA")]).unwrap();
+    let ca = issue_certificate(
+        &spec(1, ca_name.clone(), ca_name.clone(), true),
+        &ca_key.spki_der().unwrap(),
+        &ca_key,
+    )
+    .unwrap();
+    let leaf_key = IssuerKey::generate_ec(PublicKeyKind::EcP256).unwrap();
+    let leaf = issue_certificate(
+        &spec(
+            2,
+            ca_name,
+            name(&[("2.5.4.3", "127.0.0.1")]).unwrap(),
+            false,
+        ),
+        &leaf_key.spki_der().unwrap(),
+        &ca_key,
+    )
+    .unwrap();
+    let IssuerKey::EcdsaP256 { asn1, .. } = &leaf_key else {
+        unreachable!()
+    };
+    let pkcs8 = asn1.to_pkcs8v1().unwrap();
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(&paths.0, tessera_pki::to_pem("CERTIFICATE", &ca)).unwrap();
+    std::fs::write(&paths.1, tessera_pki::to_pem("CERTIFICATE", &leaf)).unwrap();
+    std::fs::write(&paths.2, tessera_pki::to_pem("PRIVATE KEY", pkcs8.as_ref())).unwrap();
+    paths
+}
+
+#[test]
+fn tls_with_a_pinned_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (ca, cert, key) = tls_files(dir.path());
+    let sim = std::sync::Arc::new(SimSnp::new(Product::Genoa).unwrap());
+    let root = dir.path().join("ark.pem");
+    std::fs::write(&root, tessera_pki::to_pem("CERTIFICATE", sim.root().der())).unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, POLICY).unwrap();
+    let served = Served::start(
+        &data,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+            "--dangerous-test-root",
+            root.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        served.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        served.url
+    );
+    let ca = ca.to_str().unwrap();
+    let put = [
+        "secret",
+        "put",
+        "tls/key/k",
+        "--policy",
+        policy.to_str().unwrap(),
+    ];
+    // Without the CA the broker's certificate is not trusted: a connection error (exit 2).
+    let o = served.admin(&data, &put, Some(b"over tls"));
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).to_lowercase().contains("certificate"),
+        "{}",
+        text(&o.stderr)
+    );
+    let mut with_ca = put.to_vec();
+    with_ca.extend(["--cacert", ca]);
+    let o = served.admin(&data, &with_ca, Some(b"over tls"));
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let o = served.admin(&data, &["audit", "verify", "--cacert", ca], None);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+
+    let x = dir.path().join("x");
+    std::fs::create_dir(&x).unwrap();
+    let xs = x.to_str().unwrap();
+    let cmd = format!(
+        "f() {{ echo \"$1\" > {xs}/rd; while [ ! -s {xs}/ev.json ]; do sleep 0.02; done; cat {xs}/ev.json; }}; f"
+    );
+    let helper = evidence_server(x.clone(), sim.clone(), Measurements::default());
+    let mut c = Command::new(BIN);
+    c.args([
+        "get-secret",
+        &served.url,
+        "tls/key/k",
+        "--evidence-cmd",
+        &cmd,
+    ])
+    .args(["--cacert", ca, "--bearer"]);
+    let o = run(&mut c, None);
+    assert!(helper.join().unwrap());
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert_eq!(o.stdout, b"over tls");
+    drop(served);
+}
