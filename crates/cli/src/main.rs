@@ -11,6 +11,7 @@ mod demo;
 mod get_secret;
 mod output;
 mod policy;
+mod sealed_policy;
 mod serve;
 mod sim;
 mod tdx;

@@ -325,6 +325,40 @@ fn admin_commands_against_a_served_broker() {
         text(&o.stdout)
     );
 
+    // A policy naming a reference file is sent with the file's values inlined.
+    std::fs::write(
+        dir.path().join("m.txt"),
+        format!("{}  firmware 1\n", "4d".repeat(48)),
+    )
+    .unwrap();
+    let referring = dir.path().join("referring.toml");
+    std::fs::write(
+        &referring,
+        POLICY.replace(
+            &format!("measurement = [\"{}\"]", "4d".repeat(48)),
+            "measurement = { file = \"m.txt\" }",
+        ),
+    )
+    .unwrap();
+    assert!(
+        std::fs::read_to_string(&referring)
+            .unwrap()
+            .contains("m.txt")
+    );
+    let o = served.admin(
+        &data,
+        &[
+            "secret",
+            "put",
+            "team-b/key/r",
+            "--policy",
+            referring.to_str().unwrap(),
+        ],
+        Some(b"v"),
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("inlined"), "{}", text(&o.stderr));
+
     let o = served.admin(&data, &["audit", "show"], None);
     let out = text(&o.stdout);
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
