@@ -4,6 +4,7 @@ use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::Args;
@@ -198,8 +199,23 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
         tracing::info!(%addr, scheme, "serving");
         server.run(shutdown_signal()).await?;
         eprintln!("tessera serve: shutting down");
+        drain(DRAIN).await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// How long requests in flight may take to finish after a shutdown signal.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Waits (at most `limit`) until no connection task is left: requests in flight finish, idle
+/// keep-alive connections are cut when the time is up.
+async fn drain(limit: Duration) {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let deadline = tokio::time::Instant::now() + limit;
+    // This task itself is not counted: `block_on`'s future is not a spawned task.
+    while metrics.num_alive_tasks() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 #[cfg(test)]
