@@ -83,17 +83,22 @@ pub(crate) fn evidence_from_command(
             .map(|_| ()),
         None => Ok(()),
     };
+    let too_long = u64::try_from(out.len()).unwrap_or(u64::MAX) > MAX_EVIDENCE;
+    if too_long || read.is_err() {
+        // It may be blocked writing output nobody reads.
+        let _ = child.kill();
+    }
     let status = child
         .wait()
         .map_err(|e| fail(format!("--evidence-cmd: {e}")))?;
     read.map_err(|e| fail(format!("--evidence-cmd: reading its output: {e}")))?;
-    if !status.success() {
-        return Err(fail(format!("--evidence-cmd exited with {status}")));
-    }
-    if u64::try_from(out.len()).unwrap_or(u64::MAX) > MAX_EVIDENCE {
+    if too_long {
         return Err(fail(format!(
             "--evidence-cmd printed more than {MAX_EVIDENCE} bytes"
         )));
+    }
+    if !status.success() {
+        return Err(fail(format!("--evidence-cmd exited with {status}")));
     }
     serde_json::from_slice(&out)
         .map_err(|e| fail(format!("--evidence-cmd did not print JSON: {e}")))
@@ -191,6 +196,9 @@ mod tests {
         assert_eq!(v["rd"], "ab".repeat(64));
         assert!(evidence_from_command("echo not json", &rd).is_err());
         assert!(evidence_from_command("exit 3", &rd).is_err());
+        // Endless output is cut at the cap (the command is killed, not waited for forever).
+        let e = evidence_from_command("yes", &rd).unwrap_err();
+        assert!(e.to_string().contains("more than"), "{e}");
     }
 
     #[test]
