@@ -1,11 +1,18 @@
-//! The `tessera` command: inspect, verify and simulate attestation evidence.
+//! The `tessera` command: verify and simulate attestation evidence, run the key broker, administer
+//! it, fetch secrets from it.
 //!
 //! A thin shell: arguments become a validated request, the crates do the work. Exit status:
-//! 0 verified, 1 evidence rejected, 2 usage or I/O error.
+//! 0 success (verified, done), 1 rejected (evidence rejected, the broker refused, an audit chain
+//! broken, a demo outcome not as expected), 2 usage, I/O or connection error.
 #![forbid(unsafe_code)]
 
+mod admin;
+mod demo;
+mod get_secret;
 mod output;
 mod policy;
+mod sealed_policy;
+mod serve;
 mod sim;
 mod tdx;
 
@@ -28,7 +35,7 @@ const MAX_FILE: u64 = 16 * 1024 * 1024;
 #[command(
     name = "tessera",
     version,
-    about = "Verify confidential-computing attestation evidence"
+    about = "Verify confidential-computing attestation evidence and release secrets to attested workloads"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -50,6 +57,18 @@ enum Command {
     /// EAR attestation-result tokens: make a signing key, verify a token.
     #[command(subcommand)]
     Token(policy::TokenCommand),
+    /// Run the key broker (KBS 0.4.0 and the admin API).
+    Serve(serve::ServeArgs),
+    /// Manage the broker's secrets over its admin API.
+    #[command(subcommand)]
+    Secret(admin::SecretCommand),
+    /// Read and verify the broker's audit log.
+    #[command(subcommand)]
+    Audit(admin::AuditCommand),
+    /// Fetch a secret from a broker (for scripts): attest with evidence printed by a command.
+    GetSecret(get_secret::GetSecretArgs),
+    /// Show the broker end to end: a temporary broker, simulated guests, refusals, the audit log.
+    Demo(demo::DemoArgs),
 }
 
 /// The evidence and what verifies it (shared by `verify` and `policy from-evidence`).
@@ -435,12 +454,22 @@ fn main() -> ExitCode {
         Command::Sim(SimCommand::Tdx(args)) => tdx::sim(args),
         Command::Policy(cmd) => policy::run(cmd),
         Command::Token(cmd) => policy::token(cmd),
+        Command::Serve(args) => serve::run(args),
+        Command::Secret(cmd) => admin::run_secret(cmd),
+        Command::Audit(cmd) => admin::run_audit(cmd),
+        Command::GetSecret(args) => get_secret::run(args),
+        Command::Demo(args) => demo::run(args),
     };
     match result {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");
-            ExitCode::from(2)
+            // A refusal by the broker is an answer (exit 1), not a usage or I/O error.
+            if e.downcast_ref::<admin::Refused>().is_some() {
+                ExitCode::from(1)
+            } else {
+                ExitCode::from(2)
+            }
         }
     }
 }

@@ -1,0 +1,774 @@
+//! `tessera secret ...` and `tessera audit ...`: the broker's admin API over HTTP (blocking
+//! ureq), and the offline audit-chain check of a stopped broker's store.
+
+use std::fmt::Write as _;
+use std::io::{IsTerminal as _, Read as _};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use clap::{Args, Subcommand};
+use serde_json::Value;
+use tessera_broker::audit::{AuditEntry, ChainVerifier};
+use tessera_broker::resource::ResourcePath;
+use ureq::http::{Response, Uri};
+use ureq::tls::{PemItem, RootCerts, TlsConfig, TlsProvider};
+use ureq::{Agent, Body};
+use zeroize::Zeroizing;
+
+/// Largest secret read from a file or standard input.
+pub(crate) const MAX_SECRET: usize = 1024 * 1024;
+/// Largest answer read from the admin API (an audit page of 1000 entries fits).
+const MAX_ANSWER: u64 = 32 * 1024 * 1024;
+/// Largest token or CA file read.
+const MAX_SMALL_FILE: u64 = 1024 * 1024;
+/// Entries asked for per audit page (the broker's maximum).
+const AUDIT_PAGE: u32 = 1000;
+/// The broker `tessera serve` listens on by default.
+const DEFAULT_URL: &str = "http://127.0.0.1:8080";
+
+/// The broker refused a request (a KBS error answer): exit status 1, not a usage error.
+#[derive(Debug)]
+pub(crate) struct Refused(pub(crate) String);
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Refused {}
+
+/// Where the admin API is and how to reach it.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct ConnArgs {
+    /// The broker's base URL (default http://127.0.0.1:8080).
+    #[arg(long, env = "TESSERA_URL", value_name = "URL")]
+    url: Option<String>,
+    /// The file holding the admin token (default: admin.token in the default data directory,
+    /// the one `tessera serve` creates on first start).
+    #[arg(long, env = "TESSERA_ADMIN_TOKEN_FILE", value_name = "FILE")]
+    token_file: Option<PathBuf>,
+    /// Trust this CA (PEM) for the broker's TLS certificate instead of the Mozilla roots.
+    #[arg(long, value_name = "PEM")]
+    cacert: Option<PathBuf>,
+    /// Allow plain http:// to a host that is not loopback (the admin token then travels in the
+    /// clear).
+    #[arg(long)]
+    insecure_http: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum SecretCommand {
+    /// Upload a secret with the policy that guards it (a new version of the resource).
+    Put(PutArgs),
+    /// List resources and versions (never values).
+    List(ListArgs),
+    /// Upload a new version of an existing resource.
+    Rotate(RotateArgs),
+    /// Delete one version, or every version, of a resource.
+    Delete(DeleteArgs),
+    /// Rotate the key-encryption key: every data key is re-wrapped (global tokens only).
+    RotateKek(RotateKekArgs),
+}
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum AuditCommand {
+    /// Print audit entries.
+    Show(AuditShowArgs),
+    /// Recompute the hash chain of the whole audit log and name the first broken entry.
+    Verify(AuditVerifyArgs),
+}
+
+/// Where the secret comes from.
+#[derive(Args, Debug)]
+pub(crate) struct ValueArgs {
+    /// Read the secret from FILE (default: standard input, which must not be a terminal).
+    #[arg(long, value_name = "FILE", conflicts_with = "generate")]
+    from: Option<PathBuf>,
+    /// Let the broker generate N random bytes (1..=4096) instead.
+    #[arg(long, value_name = "N")]
+    generate: Option<u16>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct PutArgs {
+    /// The resource, REPO/TYPE/TAG.
+    resource: String,
+    /// The policy (TOML or JSON) a guest's evidence must pass to receive the secret.
+    #[arg(long, value_name = "FILE")]
+    policy: PathBuf,
+    #[command(flatten)]
+    value: ValueArgs,
+    #[command(flatten)]
+    conn: ConnArgs,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RotateArgs {
+    /// The resource, REPO/TYPE/TAG (it must have a live version).
+    resource: String,
+    /// The policy of the new version; without it, the repository's default policy applies
+    /// (the broker refuses the rotation when the repository has none).
+    #[arg(long, value_name = "FILE")]
+    policy: Option<PathBuf>,
+    #[command(flatten)]
+    value: ValueArgs,
+    #[command(flatten)]
+    conn: ConnArgs,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ListArgs {
+    /// Only this repository.
+    #[arg(long, value_name = "REPO")]
+    repo: Option<String>,
+    /// Print the broker's JSON answer.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    conn: ConnArgs,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct DeleteArgs {
+    /// The resource, REPO/TYPE/TAG.
+    resource: String,
+    /// Only this version (default: every version).
+    #[arg(long, value_name = "N")]
+    version: Option<u64>,
+    #[command(flatten)]
+    conn: ConnArgs,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RotateKekArgs {
+    #[command(flatten)]
+    conn: ConnArgs,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct AuditShowArgs {
+    /// Entries after this sequence number (default: from the first).
+    #[arg(long, value_name = "SEQ")]
+    after: Option<u64>,
+    /// At most this many entries (1..=1000; default 100).
+    #[arg(long, value_name = "N", default_value_t = 100)]
+    limit: u32,
+    /// Print the entries as JSON.
+    #[arg(long)]
+    json: bool,
+    #[command(flatten)]
+    conn: ConnArgs,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct AuditVerifyArgs {
+    /// Verify the store of a stopped broker in DIR directly instead of asking the admin API.
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(flatten)]
+    conn: ConnArgs,
+}
+
+pub(crate) fn read_capped(path: &Path, max: u64) -> Result<Zeroizing<Vec<u8>>> {
+    let file = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+    let mut bytes = Zeroizing::new(Vec::new());
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .with_context(|| format!("{}", path.display()))?;
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max {
+        bail!("{}: larger than {max} bytes", path.display());
+    }
+    Ok(bytes)
+}
+
+/// An admin API client: base URL, bearer token, agent.
+pub(crate) struct AdminClient {
+    base: String,
+    authorization: Zeroizing<String>,
+    agent: Agent,
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    let h = host.trim_start_matches('[').trim_end_matches(']');
+    h.eq_ignore_ascii_case("localhost") || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+}
+
+/// Checks and normalizes a base URL (`http(s)://host[:port][/prefix]`).
+fn normalize_base(url: &str, insecure_http: bool) -> Result<String> {
+    let uri: Uri = url
+        .parse()
+        .with_context(|| format!("--url {url:?}: not a URL"))?;
+    let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
+        bail!("--url {url:?}: give http(s)://host[:port]");
+    };
+    if authority.as_str().contains('@') || uri.query().is_some() || url.contains('#') {
+        bail!("--url {url:?}: no user information, query or fragment");
+    }
+    match scheme {
+        "https" => {}
+        "http" if is_loopback_host(authority.host()) || insecure_http => {}
+        "http" => bail!(
+            "--url {url:?}: plain http sends the admin token in the clear; use https (or \
+             --insecure-http on a closed network)"
+        ),
+        _ => bail!("--url {url:?}: the scheme is neither https nor http"),
+    }
+    Ok(format!(
+        "{scheme}://{}{}",
+        authority.as_str(),
+        uri.path().trim_end_matches('/')
+    ))
+}
+
+/// An agent with the rustls/aws-lc-rs provider, the CA if given, no redirects, no proxy.
+pub(crate) fn agent(cacert: Option<&Path>, timeout: Duration) -> Result<Agent> {
+    let roots = match cacert {
+        None => RootCerts::WebPki,
+        Some(path) => {
+            let pem = read_capped(path, MAX_SMALL_FILE)?;
+            let mut certs = Vec::new();
+            for item in ureq::tls::parse_pem(&pem) {
+                match item {
+                    Ok(PemItem::Certificate(c)) => certs.push(c),
+                    Ok(_) => bail!(
+                        "{}: holds something other than certificates",
+                        path.display()
+                    ),
+                    Err(_) => bail!("{}: malformed PEM", path.display()),
+                }
+            }
+            if certs.is_empty() {
+                bail!("{}: no certificate", path.display());
+            }
+            RootCerts::new_with_certs(&certs)
+        }
+    };
+    let tls = TlsConfig::builder()
+        .provider(TlsProvider::Rustls)
+        .root_certs(roots)
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::aws_lc_rs::default_provider()))
+        .build();
+    let config = Agent::config_builder()
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .proxy(None)
+        .accept_encoding("identity")
+        .accept("application/json")
+        .user_agent(concat!("tessera-cli/", env!("CARGO_PKG_VERSION")))
+        .timeout_global(Some(timeout))
+        .tls_config(tls)
+        .build();
+    Ok(Agent::new_with_config(config))
+}
+
+/// The token file: the flag or environment, else the default data directory's.
+fn token_file(conn: &ConnArgs) -> Result<PathBuf> {
+    match &conn.token_file {
+        Some(p) => Ok(p.clone()),
+        None => crate::serve::default_data_dir()
+            .map(|d| d.join("admin.token"))
+            .context("no admin token: give --token-file FILE or set TESSERA_ADMIN_TOKEN_FILE"),
+    }
+}
+
+/// The KBS error body's `type` name and `detail`, for a refusal message.
+fn error_text(status: u16, body: &[u8]) -> String {
+    let parsed: Option<Value> = serde_json::from_slice(body).ok();
+    let field = |name: &str| {
+        parsed
+            .as_ref()
+            .and_then(|v| v.get(name))
+            .and_then(Value::as_str)
+            .map(|s| s.chars().filter(|c| !c.is_control()).take(512).collect())
+    };
+    let kind: Option<String> =
+        field("type").map(|t: String| t.rsplit('/').next().map(str::to_owned).unwrap_or_default());
+    match (kind, field("detail")) {
+        (Some(k), Some(d)) => format!("the broker answered {status} {k}: {d}"),
+        _ => format!("the broker answered {status}"),
+    }
+}
+
+impl AdminClient {
+    pub(crate) fn new(conn: &ConnArgs) -> Result<Self> {
+        let url = conn.url.as_deref().unwrap_or(DEFAULT_URL);
+        let base = normalize_base(url, conn.insecure_http)?;
+        let path = token_file(conn)?;
+        let bytes = read_capped(&path, MAX_SMALL_FILE)
+            .with_context(|| "reading the admin token".to_owned())?;
+        let text = std::str::from_utf8(&bytes)
+            .ok()
+            .map(str::trim)
+            .filter(|t| !t.is_empty() && t.bytes().all(|b| b.is_ascii_graphic()))
+            .with_context(|| format!("{}: not an admin token", path.display()))?;
+        let mut authorization = Zeroizing::new(String::with_capacity(text.len() + 7));
+        authorization.push_str("Bearer ");
+        authorization.push_str(text);
+        Ok(Self {
+            base,
+            authorization,
+            agent: agent(conn.cacert.as_deref(), Duration::from_secs(120))?,
+        })
+    }
+
+    /// A client for `base` with `token` (the demo's, in-process).
+    pub(crate) fn with_token(base: &str, token: &str) -> Result<Self> {
+        let mut authorization = Zeroizing::new(String::with_capacity(token.len() + 7));
+        authorization.push_str("Bearer ");
+        authorization.push_str(token.trim());
+        Ok(Self {
+            base: normalize_base(base, false)?,
+            authorization,
+            agent: agent(None, Duration::from_secs(60))?,
+        })
+    }
+
+    fn answer(&self, what: &str, sent: Result<Response<Body>, ureq::Error>) -> Result<Value> {
+        let mut resp = sent.with_context(|| format!("{what}: {}", self.base))?;
+        let status = resp.status().as_u16();
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_ANSWER)
+            .read_to_vec()
+            .with_context(|| format!("{what}: reading the answer"))?;
+        if status != 200 {
+            return Err(Refused(format!("{what}: {}", error_text(status, &body))).into());
+        }
+        serde_json::from_slice(&body).with_context(|| format!("{what}: the answer is not JSON"))
+    }
+
+    fn get(&self, what: &str, target: &str) -> Result<Value> {
+        let sent = self
+            .agent
+            .get(format!("{}{target}", self.base))
+            .header("authorization", self.authorization.as_str())
+            .call();
+        self.answer(what, sent)
+    }
+
+    /// POSTs `body` (JSON text, zeroized after).
+    fn post(&self, what: &str, target: &str, body: &[u8]) -> Result<Value> {
+        let sent = self
+            .agent
+            .post(format!("{}{target}", self.base))
+            .header("authorization", self.authorization.as_str())
+            .header("content-type", "application/json")
+            .send(body);
+        self.answer(what, sent)
+    }
+
+    fn delete(&self, what: &str, target: &str) -> Result<Value> {
+        let sent = self
+            .agent
+            .delete(format!("{}{target}", self.base))
+            .header("authorization", self.authorization.as_str())
+            .call();
+        self.answer(what, sent)
+    }
+
+    /// Uploads a new version of `resource`: `value` sealed (or `generate` bytes made by the
+    /// broker) under `policy` (or the repository default).
+    pub(crate) fn put(
+        &self,
+        resource: &ResourcePath,
+        policy: Option<&str>,
+        value: &SecretInput,
+    ) -> Result<Value> {
+        let policy_json = policy.map(serde_json::to_string).transpose()?;
+        let member = match value {
+            SecretInput::Bytes(bytes) => {
+                let b64 = Zeroizing::new(STANDARD.encode(bytes.as_slice()));
+                let mut m = Zeroizing::new(String::with_capacity(b64.len() + 16));
+                m.push_str("\"value\":\"");
+                m.push_str(&b64);
+                m.push('"');
+                m
+            }
+            SecretInput::Generate(n) => Zeroizing::new(format!("\"generate\":{n}")),
+        };
+        // Sized once, so the secret's base64 is never left behind in a reallocated buffer.
+        let mut body = Zeroizing::new(String::with_capacity(
+            policy_json.as_ref().map_or(0, String::len) + member.len() + 16,
+        ));
+        body.push('{');
+        if let Some(p) = &policy_json {
+            body.push_str("\"policy\":");
+            body.push_str(p);
+            body.push(',');
+        }
+        body.push_str(&member);
+        body.push('}');
+        self.post(
+            &format!("put {resource}"),
+            &format!("/kbs/v0/resource/{resource}"),
+            body.as_bytes(),
+        )
+    }
+
+    /// The live versions (of one repository).
+    pub(crate) fn list(&self, repo: Option<&str>) -> Result<Value> {
+        let target = match repo {
+            Some(r) => format!("/kbs/v0/admin/resources?repo={r}"),
+            None => "/kbs/v0/admin/resources".to_owned(),
+        };
+        self.get("list", &target)
+    }
+
+    /// A page of audit entries after `after`.
+    pub(crate) fn audit_page(&self, after: u64, limit: u32) -> Result<Vec<AuditEntry>> {
+        let answer = self.get(
+            "audit",
+            &format!("/kbs/v0/admin/audit?after={after}&limit={limit}"),
+        )?;
+        let entries = answer
+            .get("entries")
+            .cloned()
+            .context("audit: the answer has no entries")?;
+        serde_json::from_value(entries).context("audit: malformed entries")
+    }
+}
+
+/// The secret to upload: bytes read once (zeroized on drop), or a length for the broker.
+pub(crate) enum SecretInput {
+    Bytes(Zeroizing<Vec<u8>>),
+    Generate(u16),
+}
+
+/// Reads the secret from `--from FILE` or standard input (at most 1 MiB), or takes `--generate`.
+fn secret_input(args: &ValueArgs) -> Result<SecretInput> {
+    if let Some(n) = args.generate {
+        if !(1..=4096).contains(&n) {
+            bail!("--generate: give 1..=4096 bytes");
+        }
+        return Ok(SecretInput::Generate(n));
+    }
+    let max = u64::try_from(MAX_SECRET).unwrap_or(u64::MAX);
+    let bytes = match &args.from {
+        Some(path) => read_capped(path, max)?,
+        None => {
+            let stdin = std::io::stdin();
+            if stdin.is_terminal() {
+                bail!(
+                    "the secret is read from standard input, which is a terminal: pipe it in, or \
+                     give --from FILE or --generate N"
+                );
+            }
+            let mut bytes = Zeroizing::new(Vec::new());
+            stdin
+                .lock()
+                .take(max.saturating_add(1))
+                .read_to_end(&mut bytes)
+                .context("reading the secret from standard input")?;
+            if bytes.len() > MAX_SECRET {
+                bail!("the secret is larger than {MAX_SECRET} bytes");
+            }
+            bytes
+        }
+    };
+    if bytes.is_empty() {
+        bail!("the secret is empty");
+    }
+    Ok(SecretInput::Bytes(bytes))
+}
+
+fn parse_resource(s: &str) -> Result<ResourcePath> {
+    ResourcePath::parse(s).with_context(|| format!("{s:?}: not REPO/TYPE/TAG"))
+}
+
+/// A string field of an answer, or `?`.
+fn text<'a>(v: &'a Value, key: &str) -> &'a str {
+    v.get(key).and_then(Value::as_str).unwrap_or("?")
+}
+
+/// Any field of an answer as JSON text, or `?`.
+fn field(v: &Value, key: &str) -> String {
+    v.get(key).map_or_else(|| "?".to_owned(), Value::to_string)
+}
+
+fn print_put(answer: &Value) {
+    println!(
+        "{} version {} sealed (policy {}, KEK {})",
+        text(answer, "resource"),
+        field(answer, "version"),
+        text(answer, "policy_digest"),
+        text(answer, "kek_id"),
+    );
+}
+
+fn put(args: &PutArgs) -> Result<ExitCode> {
+    let resource = parse_resource(&args.resource)?;
+    let policy = crate::sealed_policy::policy_text(&args.policy)?;
+    let client = AdminClient::new(&args.conn)?;
+    let value = secret_input(&args.value)?;
+    print_put(&client.put(&resource, Some(&policy), &value)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The live versions of `resource` in a list answer.
+fn versions_of(list: &Value, resource: &ResourcePath) -> Vec<u64> {
+    let name = resource.to_string();
+    list.get("versions")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter(|v| v.get("resource").and_then(Value::as_str) == Some(name.as_str()))
+                .filter_map(|v| v.get("version").and_then(Value::as_u64))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn rotate(args: &RotateArgs) -> Result<ExitCode> {
+    let resource = parse_resource(&args.resource)?;
+    let policy = args
+        .policy
+        .as_deref()
+        .map(crate::sealed_policy::policy_text)
+        .transpose()?;
+    let client = AdminClient::new(&args.conn)?;
+    let live = versions_of(&client.list(Some(resource.repo()))?, &resource);
+    let Some(newest) = live.iter().max() else {
+        return Err(Refused(format!(
+            "rotate {resource}: it has no live version; upload it with `tessera secret put`"
+        ))
+        .into());
+    };
+    let value = secret_input(&args.value)?;
+    let answer = client
+        .put(&resource, policy.as_deref(), &value)
+        .map_err(|e| {
+            let bad_request = e
+                .downcast_ref::<Refused>()
+                .is_some_and(|r| r.0.contains(" 400 "));
+            if policy.is_none() && bad_request {
+                let hint = Refused(format!(
+                    "{e:#} (without --policy the repository's default policy applies, and the \
+                 repository may have none: give --policy FILE)"
+                ));
+                anyhow::Error::new(hint)
+            } else {
+                e
+            }
+        })?;
+    print_put(&answer);
+    println!("(version {newest} stays readable until deleted)");
+    Ok(ExitCode::SUCCESS)
+}
+
+fn time_of(ms: Option<i64>) -> String {
+    ms.and_then(|ms| time::OffsetDateTime::from_unix_timestamp(ms.div_euclid(1000)).ok())
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_else(|| "?".to_owned())
+}
+
+fn list(args: &ListArgs) -> Result<ExitCode> {
+    if let Some(repo) = &args.repo {
+        tessera_broker::resource::check_repo(repo).with_context(|| format!("--repo {repo:?}"))?;
+    }
+    let client = AdminClient::new(&args.conn)?;
+    let answer = client.list(args.repo.as_deref())?;
+    if args.json {
+        println!("{answer}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let versions = answer
+        .get("versions")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    if versions.is_empty() {
+        println!("no secrets");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("RESOURCE\tVERSION\tCREATED\tPOLICY\tKEK");
+    for v in &versions {
+        println!(
+            "{}\t{}\t{}\t{}\t{}",
+            text(v, "resource"),
+            field(v, "version"),
+            time_of(v.get("created_ms").and_then(Value::as_i64)),
+            text(v, "policy_digest"),
+            text(v, "kek_id"),
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn delete(args: &DeleteArgs) -> Result<ExitCode> {
+    let resource = parse_resource(&args.resource)?;
+    if args.version == Some(0) {
+        bail!("--version: versions start at 1");
+    }
+    let client = AdminClient::new(&args.conn)?;
+    let target = match args.version {
+        Some(n) => format!("/kbs/v0/resource/{resource}?version={n}"),
+        None => format!("/kbs/v0/resource/{resource}"),
+    };
+    let answer = client.delete(&format!("delete {resource}"), &target)?;
+    println!(
+        "{}: deleted versions {}",
+        text(&answer, "resource"),
+        field(&answer, "deleted_versions")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn rotate_kek(args: &RotateKekArgs) -> Result<ExitCode> {
+    let client = AdminClient::new(&args.conn)?;
+    let answer = client.post("rotate the KEK", "/kbs/v0/admin/kek/rotate", b"")?;
+    println!(
+        "active KEK {}; {} versions re-wrapped; retired {}",
+        text(&answer, "kek_id"),
+        field(&answer, "rewrapped"),
+        field(&answer, "retired")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn run_secret(cmd: &SecretCommand) -> Result<ExitCode> {
+    match cmd {
+        SecretCommand::Put(a) => put(a),
+        SecretCommand::List(a) => list(a),
+        SecretCommand::Rotate(a) => rotate(a),
+        SecretCommand::Delete(a) => delete(a),
+        SecretCommand::RotateKek(a) => rotate_kek(a),
+    }
+}
+
+/// One audit entry on one line.
+pub(crate) fn entry_line(e: &AuditEntry) -> String {
+    let ev = &e.event;
+    let mut line = format!(
+        "#{} {} {} {} {}",
+        e.seq,
+        time_of(Some(ev.time_ms)),
+        ev.action.as_str(),
+        ev.verdict.as_str(),
+        ev.actor,
+    );
+    if let Some(r) = &ev.resource {
+        let _ = write!(line, " resource={r}");
+    }
+    if let Some(d) = &ev.policy_digest {
+        let _ = write!(line, " policy={d}");
+    }
+    if let Some(d) = &ev.evidence_digest {
+        let _ = write!(line, " evidence={d}");
+    }
+    if !ev.reason.is_empty() {
+        let _ = write!(line, " reason={:?}", ev.reason);
+    }
+    line
+}
+
+fn audit_show(args: &AuditShowArgs) -> Result<ExitCode> {
+    if !(1..=AUDIT_PAGE).contains(&args.limit) {
+        bail!("--limit: give 1..={AUDIT_PAGE}");
+    }
+    let client = AdminClient::new(&args.conn)?;
+    let entries = client.audit_page(args.after.unwrap_or(0), args.limit)?;
+    if args.json {
+        println!("{}", serde_json::to_string(&entries)?);
+    } else {
+        for e in &entries {
+            println!("{}", entry_line(e));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Checks the chain over the admin API, page by page; the number of entries.
+pub(crate) fn verify_remote(client: &AdminClient) -> Result<u64> {
+    let mut v = ChainVerifier::new();
+    loop {
+        let page = client.audit_page(v.verified(), AUDIT_PAGE)?;
+        if page.is_empty() {
+            return Ok(v.verified());
+        }
+        for e in &page {
+            v.push(e).map_err(|err| {
+                Refused(format!(
+                    "{err} (a token scoped to repositories sees only their entries: verify with a \
+                     global token or --data-dir)"
+                ))
+            })?;
+        }
+    }
+}
+
+fn verify_offline(dir: &Path) -> Result<u64> {
+    let db = dir.join(tessera_broker::store::DB_FILE);
+    if !db.is_file() {
+        bail!("{}: no broker store here", db.display());
+    }
+    let store = tessera_broker::store::SqliteStore::open_blocking(dir)
+        .with_context(|| format!("opening {}", db.display()))?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .context("starting the async runtime")?;
+    runtime
+        .block_on(tessera_broker::store::verify_audit_chain(&store))
+        .map_err(|e| match e {
+            tessera_broker::store::StoreError::AuditChain(c) => Refused(c.to_string()).into(),
+            other => anyhow::Error::new(other).context(format!("reading {}", db.display())),
+        })
+}
+
+fn audit_verify(args: &AuditVerifyArgs) -> Result<ExitCode> {
+    let n = match &args.data_dir {
+        Some(dir) => verify_offline(dir)?,
+        None => verify_remote(&AdminClient::new(&args.conn)?)?,
+    };
+    println!("audit chain verified: {n} entries");
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn run_audit(cmd: &AuditCommand) -> Result<ExitCode> {
+    match cmd {
+        AuditCommand::Show(a) => audit_show(a),
+        AuditCommand::Verify(a) => audit_verify(a),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_urls() {
+        assert_eq!(
+            normalize_base("http://127.0.0.1:8080/", false).unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            normalize_base("https://kbs.example/x/", false).unwrap(),
+            "https://kbs.example/x"
+        );
+        assert!(normalize_base("http://kbs.example", false).is_err());
+        assert!(normalize_base("http://kbs.example", true).is_ok());
+        assert!(normalize_base("ftp://127.0.0.1", false).is_err());
+        assert!(normalize_base("http://u:p@127.0.0.1", false).is_err());
+        assert!(normalize_base("http://127.0.0.1/?a=1", false).is_err());
+    }
+
+    #[test]
+    fn error_bodies() {
+        let body = br#"{"type":"https://github.com/confidential-containers/kbs/errors/AdminUnauthorized","detail":"bad\ntoken"}"#;
+        assert_eq!(
+            error_text(401, body),
+            "the broker answered 401 AdminUnauthorized: badtoken"
+        );
+        assert_eq!(error_text(500, b"xx"), "the broker answered 500");
+    }
+}

@@ -1,0 +1,194 @@
+//! The policy text sent with a secret: checked with `Policy::load` and self-contained, its
+//! reference files inlined (the broker has no access to the operator's files).
+
+use std::path::Path;
+
+use anyhow::{Context, Result, bail};
+use serde_json::Value;
+use tessera_policy::Policy;
+use tessera_policy::value::{RefList, Setting};
+
+use crate::admin::read_capped;
+
+/// Whether a serialized policy still names a reference file (`{"file": ...}`).
+fn names_files(v: &Value) -> bool {
+    match v {
+        Value::Object(m) => (m.len() == 1 && m.contains_key("file")) || m.values().any(names_files),
+        Value::Array(a) => a.iter().any(names_files),
+        _ => false,
+    }
+}
+
+fn inline_list<T>(list: &mut RefList<T>) {
+    if let RefList::Loaded { values, .. } = list {
+        *list = RefList::Values(std::mem::take(values));
+    }
+}
+
+fn inline_setting<T>(s: &mut Setting<RefList<T>>) {
+    if let Setting::Is(list) = s {
+        inline_list(list);
+    }
+}
+
+/// Replaces every loaded reference file by its values.
+fn inline_references(p: &mut Policy) {
+    if let Some(s) = &mut p.snp {
+        inline_setting(&mut s.measurement);
+        inline_setting(&mut s.vmpl);
+        if let Some(a) = s.host_data.as_mut() {
+            inline_setting(a);
+        }
+        for a in [s.id_key_digests.as_mut(), s.author_key_digests.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            inline_setting(a);
+        }
+        for a in [s.family_id.as_mut(), s.image_id.as_mut()]
+            .into_iter()
+            .flatten()
+        {
+            inline_setting(a);
+        }
+        if let Some(a) = s.report_data.as_mut() {
+            inline_setting(a);
+        }
+        if let Some(a) = s.chip_ids.as_mut() {
+            inline_setting(a);
+        }
+        for a in [
+            s.denied_id_key_digests.as_mut(),
+            s.denied_author_key_digests.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            inline_list(a);
+        }
+    }
+    if let Some(t) = &mut p.tdx {
+        inline_setting(&mut t.mr_td);
+        for a in [
+            t.rtmr0.as_mut(),
+            t.rtmr1.as_mut(),
+            t.rtmr2.as_mut(),
+            t.rtmr3.as_mut(),
+            t.mr_config_id.as_mut(),
+            t.mr_owner.as_mut(),
+            t.mr_owner_config.as_mut(),
+            t.mr_seam.as_mut(),
+            t.mr_signer_seam.as_mut(),
+            t.mr_service_td.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            inline_setting(a);
+        }
+        if let Some(a) = t.report_data.as_mut() {
+            inline_setting(a);
+        }
+    }
+    if let Some(g) = &mut p.sgx {
+        inline_setting(&mut g.mr_enclave);
+        inline_setting(&mut g.mr_signer);
+        if let Some(a) = g.isv_prod_id.as_mut() {
+            inline_list(a);
+        }
+        if let Some(a) = g.report_data.as_mut() {
+            inline_setting(a);
+        }
+    }
+}
+
+/// The policy text to send: the file as written when it is self-contained; otherwise the
+/// policy with its reference files inlined (as TOML), or a refusal.
+pub(crate) fn policy_text(path: &Path) -> Result<String> {
+    let mut policy = Policy::load(path).with_context(|| format!("policy {}", path.display()))?;
+    let max = u64::try_from(tessera_policy::MAX_POLICY_LEN).unwrap_or(u64::MAX);
+    let bytes = read_capped(path, max)?;
+    let text = String::from_utf8(bytes.to_vec())
+        .with_context(|| format!("policy {}: not UTF-8", path.display()))?;
+    if !names_files(&serde_json::to_value(&policy)?) {
+        return Ok(text);
+    }
+    inline_references(&mut policy);
+    if names_files(&serde_json::to_value(&policy)?) {
+        bail!(
+            "policy {}: it names reference files that cannot be inlined; the broker needs a \
+             self-contained policy: write the values into the policy",
+            path.display()
+        );
+    }
+    let inlined = policy.to_toml().with_context(|| {
+        format!(
+            "policy {}: writing it with its references inlined",
+            path.display()
+        )
+    })?;
+    Policy::from_text(&inlined).with_context(|| {
+        format!(
+            "policy {}: the policy with its references inlined does not load",
+            path.display()
+        )
+    })?;
+    eprintln!(
+        "note: policy {}: its reference files were inlined into the policy sent",
+        path.display()
+    );
+    Ok(inlined)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_references_are_found_anywhere() {
+        assert!(names_files(
+            &serde_json::json!({"a": [{"b": {"file": "x"}}]})
+        ));
+        assert!(!names_files(
+            &serde_json::json!({"a": [{"file": "x", "other": 1}]})
+        ));
+        assert!(!names_files(&serde_json::json!({"a": ["file"]})));
+    }
+
+    #[test]
+    fn reference_files_are_inlined() {
+        let dir = tempfile::tempdir().unwrap();
+        let policy = dir.path().join("p.toml");
+        std::fs::write(
+            &policy,
+            "version = 1\nid = \"r\"\n[tdx]\nmr_td = { file = \"m.txt\" }\ndebug = \"must-not\"\n[tdx.tcb]\naccepted_statuses = \"any\"\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("m.txt"),
+            format!("{}  fw\n# c\n", "ab".repeat(48)),
+        )
+        .unwrap();
+        let text = policy_text(&policy).unwrap();
+        assert!(!text.contains("m.txt"), "{text}");
+        let p = Policy::from_text(&text).unwrap();
+        let values = p
+            .tdx
+            .unwrap()
+            .mr_td
+            .rule()
+            .unwrap()
+            .values()
+            .unwrap()
+            .to_vec();
+        assert_eq!(values.len(), 1);
+        // A self-contained policy is sent as written.
+        let plain = dir.path().join("q.toml");
+        let written = "version = 1\nid = \"q\" # comment kept\n[tdx]\nmr_td = \"any\"\ndebug = \"must-not\"\n[tdx.tcb]\naccepted_statuses = \"any\"\n";
+        std::fs::write(&plain, written).unwrap();
+        assert_eq!(policy_text(&plain).unwrap(), written);
+        // A missing reference file is refused.
+        std::fs::remove_file(dir.path().join("m.txt")).unwrap();
+        assert!(policy_text(&policy).is_err());
+    }
+}

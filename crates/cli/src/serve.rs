@@ -1,0 +1,297 @@
+//! `tessera serve`: run the key broker (tessera-server) with flags over an optional TOML file.
+
+use std::io::IsTerminal as _;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use tessera_server::ServerConfig;
+use tessera_server::config::TlsFiles;
+
+/// Largest configuration file read.
+const MAX_CONFIG: u64 = 1024 * 1024;
+
+/// The environment variable holding the log filter (`RUST_LOG` syntax).
+pub(crate) const LOG_ENV: &str = "TESSERA_LOG";
+
+#[derive(Args, Debug)]
+pub(crate) struct ServeArgs {
+    /// A TOML configuration file (production); the flags below override it.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// The listening address (default 127.0.0.1:8080; port 0 picks a free port).
+    #[arg(long, value_name = "ADDR")]
+    listen: Option<SocketAddr>,
+    /// The data directory: SQLite store, KEK, token signing key, admin token (default
+    /// $XDG_DATA_HOME/tessera or ~/.local/share/tessera).
+    #[arg(long, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    /// Serve plain HTTP on an address other than loopback (behind a TLS-terminating proxy only).
+    #[arg(long)]
+    insecure_http: bool,
+    /// The TLS certificate chain (PEM, leaf first); with --tls-key.
+    #[arg(long, value_name = "PEM", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The TLS private key (PEM); with --tls-cert.
+    #[arg(long, value_name = "PEM", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// DANGEROUS: also trust this root (an ARK or a TDX root CA, PEM/DER) besides the vendor
+    /// roots: simulator roots, for development only. Repeatable.
+    #[arg(long = "dangerous-test-root", value_name = "FILE")]
+    dangerous_test_roots: Vec<PathBuf>,
+    /// A directory of endorsements (VCEKs, CRLs, TDX collateral bundles) read at start.
+    /// Repeatable.
+    #[arg(long = "endorsements", value_name = "DIR")]
+    endorsements: Vec<PathBuf>,
+}
+
+/// The default data directory: `$XDG_DATA_HOME/tessera`, else `$HOME/.local/share/tessera`.
+pub(crate) fn default_data_dir() -> Option<PathBuf> {
+    let absolute = |v: std::ffi::OsString| {
+        let p = PathBuf::from(v);
+        p.is_absolute().then_some(p)
+    };
+    if let Some(xdg) = std::env::var_os("XDG_DATA_HOME").and_then(absolute) {
+        return Some(xdg.join("tessera"));
+    }
+    std::env::var_os("HOME")
+        .and_then(absolute)
+        .map(|home| home.join(".local").join("share").join("tessera"))
+}
+
+fn data_dir_or_default(flag: Option<&Path>) -> Result<PathBuf> {
+    match flag {
+        Some(dir) => std::path::absolute(dir).with_context(|| format!("{}", dir.display())),
+        None => default_data_dir()
+            .context("no data directory: set XDG_DATA_HOME or HOME, or give --data-dir DIR"),
+    }
+}
+
+/// Reads the configuration file; a file without `data_dir` takes `--data-dir` or the default.
+fn load_config(path: &Path, data_dir: Option<&Path>) -> Result<ServerConfig> {
+    let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
+    if meta.len() > MAX_CONFIG {
+        bail!("{}: larger than 1 MiB", path.display());
+    }
+    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
+    let mut table: toml::Table =
+        toml::from_str(&text).with_context(|| format!("{}: not TOML", path.display()))?;
+    if !table.contains_key("data_dir") {
+        let dir = data_dir_or_default(data_dir)?;
+        let Some(dir) = dir.to_str() else {
+            bail!("{}: the data directory is not UTF-8", dir.display());
+        };
+        table.insert("data_dir".into(), toml::Value::String(dir.to_owned()));
+    }
+    let text = toml::to_string(&table).with_context(|| format!("{}", path.display()))?;
+    let base = path.parent().unwrap_or_else(|| Path::new("."));
+    ServerConfig::from_toml(&text, base).with_context(|| format!("{}", path.display()))
+}
+
+/// The configuration: the file (if any), then the flags over it.
+fn configure(args: &ServeArgs) -> Result<ServerConfig> {
+    let mut config = match &args.config {
+        Some(path) => load_config(path, args.data_dir.as_deref())?,
+        None => ServerConfig::with_data_dir(data_dir_or_default(args.data_dir.as_deref())?),
+    };
+    if let Some(dir) = &args.data_dir {
+        config.data_dir = std::path::absolute(dir).with_context(|| format!("{}", dir.display()))?;
+    }
+    if let Some(listen) = args.listen {
+        config.listen = listen;
+    }
+    if args.insecure_http {
+        config.insecure_http = true;
+    }
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        config.tls = Some(TlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+        });
+    }
+    config
+        .verifier
+        .dangerous_test_roots
+        .extend(args.dangerous_test_roots.iter().cloned());
+    config
+        .verifier
+        .endorsements
+        .extend(args.endorsements.iter().cloned());
+    config.validate()?;
+    Ok(config)
+}
+
+/// Logs to stderr, filtered by `TESSERA_LOG` (default `info`).
+fn init_logging() -> Result<()> {
+    let filter = match std::env::var(LOG_ENV) {
+        Ok(spec) => tracing_subscriber::EnvFilter::try_new(&spec)
+            .with_context(|| format!("{LOG_ENV}={spec:?}: not a log filter"))?,
+        Err(_) => tracing_subscriber::EnvFilter::new("info"),
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .try_init()
+        .map_err(|e| anyhow::anyhow!("logging: {e}"))
+}
+
+/// The banner a `--dangerous-test-root` start prints, so nobody misses it.
+fn warn_dangerous(roots: &[PathBuf]) {
+    eprintln!("{}", "!".repeat(78));
+    eprintln!("!! DANGER: trusting test roots besides AMD's and Intel's:");
+    for root in roots {
+        eprintln!("!!   {}", root.display());
+    }
+    eprintln!("!! Evidence signed by a simulator is accepted. Never use this in production.");
+    eprintln!("{}", "!".repeat(78));
+}
+
+/// Completes on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+}
+
+pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
+    let config = configure(args)?;
+    init_logging()?;
+    if !config.verifier.dangerous_test_roots.is_empty() {
+        warn_dangerous(&config.verifier.dangerous_test_roots);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    runtime.block_on(async {
+        let (server, info) = tessera_server::start(&config).await?;
+        let addr = server.local_addr().context("the bound address")?;
+        let scheme = if server.is_tls() { "https" } else { "http" };
+        eprintln!(
+            "tessera serve: data directory {}",
+            config.data_dir.display()
+        );
+        if let Some(path) = &info.admin_token_file {
+            eprintln!("tessera serve: admin token in {}", path.display());
+        }
+        eprintln!("tessera serve: listening on {scheme}://{addr}");
+        tracing::info!(%addr, scheme, "serving");
+        server.run(shutdown_signal()).await?;
+        eprintln!("tessera serve: shutting down");
+        drain(DRAIN).await;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// How long requests in flight may take to finish after a shutdown signal.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Waits (at most `limit`) until no connection task is left: requests in flight finish, idle
+/// keep-alive connections are cut when the time is up.
+async fn drain(limit: Duration) {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let deadline = tokio::time::Instant::now() + limit;
+    // This task itself is not counted: `block_on`'s future is not a spawned task.
+    while metrics.num_alive_tasks() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(extra: &[&str]) -> ServeArgs {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct T {
+            #[command(flatten)]
+            a: ServeArgs,
+        }
+        let mut argv = vec!["t"];
+        argv.extend_from_slice(extra);
+        T::try_parse_from(argv).unwrap().a
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:9000\"\ntoken_ttl_secs = 60\n[verifier]\nendorsements = [\"e\"]\n",
+        )
+        .unwrap();
+        let data = dir.path().join("d");
+        let c = configure(&args(&[
+            "--config",
+            file.to_str().unwrap(),
+            "--data-dir",
+            data.to_str().unwrap(),
+            "--listen",
+            "127.0.0.1:0",
+            "--endorsements",
+            "/x",
+        ]))
+        .unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:0");
+        assert_eq!(c.data_dir, data);
+        assert_eq!(c.token_ttl_secs, 60);
+        assert_eq!(
+            c.verifier.endorsements,
+            vec![dir.path().join("e"), PathBuf::from("/x")]
+        );
+        let c = configure(&args(&["--config", file.to_str().unwrap()])).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9000");
+        assert!(c.data_dir.ends_with("tessera"));
+    }
+
+    #[test]
+    fn the_readme_example_configuration_loads() {
+        let readme = include_str!("../../../README.md");
+        let start = readme.find("# tessera.toml").unwrap();
+        let block = &readme[start..];
+        let block = &block[..block.find("```").unwrap()];
+        let c = ServerConfig::from_toml(block, Path::new("/etc/tessera")).unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:8443");
+        assert_eq!(c.admin.tokens.len(), 1);
+        assert_eq!(c.admin.jwt_keys.len(), 1);
+        assert_eq!(
+            c.verifier.endorsements,
+            vec![PathBuf::from("/etc/tessera/endorsements")]
+        );
+    }
+
+    #[test]
+    fn bad_configs_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "listen_addr = \"127.0.0.1:9000\"\n").unwrap();
+        assert!(configure(&args(&["--config", file.to_str().unwrap()])).is_err());
+        std::fs::write(&file, "token_ttl_secs = 1\n").unwrap();
+        assert!(configure(&args(&["--config", file.to_str().unwrap()])).is_err());
+        std::fs::write(&file, "[[[").unwrap();
+        assert!(configure(&args(&["--config", file.to_str().unwrap()])).is_err());
+    }
+}

@@ -1,0 +1,759 @@
+//! The broker commands as a user runs them: `tessera demo`, `tessera serve` in its own process,
+//! the admin commands and `tessera get-secret` against it over real HTTP on loopback.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    clippy::zombie_processes
+)]
+
+use std::io::{BufRead as _, BufReader, Write as _};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use tessera::snp::abi::Product;
+use tessera_guest::sim::{Measurements, SimSnp};
+
+const BIN: &str = env!("CARGO_BIN_EXE_tessera");
+
+/// A policy that pins the simulator's default measurement and forbids debug guests.
+const POLICY: &str = r#"
+version = 1
+id = "cli-test"
+[snp]
+measurement = ["4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d"]
+debug = "must-not"
+min_tcb = "any"
+signer = "any"
+vmpl = "any"
+revocation = "if-given"
+permit_provisional_firmware = true
+"#;
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A `tessera serve` process; killed (SIGTERM, then SIGKILL) on drop.
+struct Served {
+    child: Child,
+    url: String,
+    stderr: mpsc::Receiver<String>,
+    /// The lines printed up to "listening on".
+    early: Vec<String>,
+}
+
+impl Served {
+    fn start(data_dir: &Path, extra: &[&str]) -> Served {
+        let mut child = Command::new(BIN)
+            .arg("serve")
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--listen", "127.0.0.1:0"])
+            .args(extra)
+            .env("TESSERA_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let mut seen = Vec::new();
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match rx.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(rest) = line.split("listening on ").nth(1) {
+                        let url = rest.split_whitespace().next().unwrap().to_owned();
+                        seen.push(line);
+                        return Served {
+                            child,
+                            url,
+                            stderr: rx,
+                            early: seen,
+                        };
+                    }
+                    seen.push(line);
+                }
+                Err(_) => {
+                    let _ = child.kill();
+                    panic!("serve did not start: {seen:#?}");
+                }
+            }
+        }
+    }
+
+    /// Runs `tessera ARGS` against this broker with the admin token of `data_dir`.
+    fn admin(&self, data_dir: &Path, args: &[&str], stdin: Option<&[u8]>) -> Output {
+        run(
+            Command::new(BIN)
+                .args(args)
+                .env("TESSERA_URL", &self.url)
+                .env("TESSERA_ADMIN_TOKEN_FILE", data_dir.join("admin.token")),
+            stdin,
+        )
+    }
+
+    /// Stops the broker with SIGTERM and waits for it.
+    fn stop(mut self) -> Vec<String> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                assert!(status.success(), "serve exited with {status}");
+                return self.stderr.try_iter().collect();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("serve did not stop on SIGTERM");
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn run(cmd: &mut Command, stdin: Option<&[u8]>) -> Output {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(bytes) = stdin {
+        child.stdin.take().unwrap().write_all(bytes).unwrap();
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn code(o: &Output) -> i32 {
+    o.status.code().unwrap()
+}
+
+#[test]
+fn demo_releases_to_measured_guests_and_shows_the_refusals() {
+    let o = run(Command::new(BIN).arg("demo"), None);
+    let out = text(&o.stdout);
+    assert_eq!(code(&o), 0, "{out}\n{}", text(&o.stderr));
+    for expected in [
+        "ok: SNP guest receives the secret",
+        "ok: TDX guest receives the secret",
+        "ok: another measurement is refused: refused: resource: broker answered 403 PolicyDeny",
+        "ok: a debug guest is refused: refused: resource: broker answered 403 PolicyDeny",
+        "ok: the nonce replayed on its session is refused",
+        "ok: the nonce replayed on another session is refused",
+        "reason=\"policy demo failed: snp.measurement\"",
+        "reason=\"policy demo failed: tdx.debug\"",
+        "ok: the audit chain verifies",
+        "demo: all 10 expected outcomes happened",
+    ] {
+        assert!(out.contains(expected), "missing {expected:?} in:\n{out}");
+    }
+    assert!(
+        out.contains("measurement = [\"4d4d"),
+        "the policy is printed"
+    );
+    assert!(!out.contains("UNEXPECTED"), "{out}");
+}
+
+#[test]
+fn admin_commands_against_a_served_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, POLICY).unwrap();
+    let p = policy.to_str().unwrap();
+    let served = Served::start(&data, &[]);
+    assert!(
+        served.early.iter().any(|l| l.contains("admin token in")
+            && l.contains(data.join("admin.token").to_str().unwrap())),
+        "{:?}",
+        served.early
+    );
+    let token = std::fs::read_to_string(data.join("admin.token")).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        for f in ["admin.token", "kek"] {
+            let mode = std::fs::metadata(data.join(f))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o077, 0, "{f} is private");
+        }
+    }
+    assert!(
+        !served.early.iter().any(|l| l.contains(token.trim())),
+        "the token is never printed"
+    );
+
+    let secret = b"s3cret value that must not be echoed";
+    let o = served.admin(
+        &data,
+        &["secret", "put", "team-a/key/db", "--policy", p],
+        Some(secret),
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("team-a/key/db version 1 sealed"));
+    let o = served.admin(
+        &data,
+        &[
+            "secret",
+            "put",
+            "team-a/key/gen",
+            "--policy",
+            p,
+            "--generate",
+            "32",
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    // Rotation: a new version of an existing resource; an unknown one is refused (exit 1).
+    let file = dir.path().join("v2");
+    std::fs::write(&file, b"second").unwrap();
+    let f = file.to_str().unwrap();
+    let o = served.admin(
+        &data,
+        &[
+            "secret",
+            "rotate",
+            "team-a/key/db",
+            "--from",
+            f,
+            "--policy",
+            p,
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("team-a/key/db version 2 sealed"));
+    let o = served.admin(
+        &data,
+        &[
+            "secret",
+            "rotate",
+            "team-a/key/none",
+            "--from",
+            f,
+            "--policy",
+            p,
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 1, "{}", text(&o.stderr));
+    // Without --policy the repository's default applies, and there is none.
+    let o = served.admin(
+        &data,
+        &["secret", "rotate", "team-a/key/db", "--from", f],
+        None,
+    );
+    assert_eq!(code(&o), 1, "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("--policy"), "{}", text(&o.stderr));
+    // Input checks before anything is sent (exit 2).
+    let o = served.admin(
+        &data,
+        &["secret", "put", "team-a/key/x", "--policy", p],
+        Some(b""),
+    );
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    let o = served.admin(
+        &data,
+        &["secret", "put", "team-a/x", "--policy", p],
+        Some(b"v"),
+    );
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    let big = vec![b'a'; 1024 * 1024 + 1];
+    let o = served.admin(
+        &data,
+        &["secret", "put", "team-a/key/x", "--policy", p],
+        Some(&big),
+    );
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("larger than"));
+
+    let o = served.admin(&data, &["secret", "list"], None);
+    let out = text(&o.stdout);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert_eq!(out.matches("team-a/key/db\t").count(), 2, "{out}");
+    assert!(out.contains("team-a/key/gen\t1\t"), "{out}");
+    let o = served.admin(
+        &data,
+        &["secret", "list", "--repo", "team-a", "--json"],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["versions"].as_array().unwrap().len(), 3);
+    let o = served.admin(&data, &["secret", "list", "--repo", "other"], None);
+    assert!(text(&o.stdout).contains("no secrets"));
+
+    let o = served.admin(
+        &data,
+        &["secret", "delete", "team-a/key/db", "--version", "1"],
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("deleted versions [1]"));
+    let o = served.admin(&data, &["secret", "delete", "team-a/key/nothing"], None);
+    assert_eq!(code(&o), 1, "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("404"));
+    let o = served.admin(&data, &["secret", "rotate-kek"], None);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("2 versions re-wrapped"),
+        "{}",
+        text(&o.stdout)
+    );
+
+    // A policy naming a reference file is sent with the file's values inlined.
+    std::fs::write(
+        dir.path().join("m.txt"),
+        format!("{}  firmware 1\n", "4d".repeat(48)),
+    )
+    .unwrap();
+    let referring = dir.path().join("referring.toml");
+    std::fs::write(
+        &referring,
+        POLICY.replace(
+            &format!("measurement = [\"{}\"]", "4d".repeat(48)),
+            "measurement = { file = \"m.txt\" }",
+        ),
+    )
+    .unwrap();
+    assert!(
+        std::fs::read_to_string(&referring)
+            .unwrap()
+            .contains("m.txt")
+    );
+    let o = served.admin(
+        &data,
+        &[
+            "secret",
+            "put",
+            "team-b/key/r",
+            "--policy",
+            referring.to_str().unwrap(),
+        ],
+        Some(b"v"),
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("inlined"), "{}", text(&o.stderr));
+
+    let o = served.admin(&data, &["audit", "show"], None);
+    let out = text(&o.stdout);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(
+        out.contains("#1 ") && out.contains("admin_put pass token:admin"),
+        "{out}"
+    );
+    assert!(
+        out.contains("admin_delete") && out.contains("admin_kek_rotate"),
+        "{out}"
+    );
+    assert!(!out.contains("s3cret"), "no secret in the audit log");
+    let o = served.admin(
+        &data,
+        &["audit", "show", "--after", "2", "--limit", "1", "--json"],
+        None,
+    );
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v.as_array().unwrap().len(), 1);
+    assert_eq!(v[0]["seq"], 3);
+    let o = served.admin(&data, &["audit", "verify"], None);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("audit chain verified"));
+
+    // A wrong token is refused by the broker (exit 1) and the refusal is audited.
+    let wrong = dir.path().join("wrong.token");
+    std::fs::write(&wrong, "not-the-token\n").unwrap();
+    let o = served.admin(
+        &data,
+        &["secret", "list", "--token-file", wrong.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(code(&o), 1, "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("401 AdminUnauthorized"));
+    // Nothing secret on any output of the broker.
+    let logs = served.stop();
+    assert!(logs.iter().any(|l| l.contains("shutting down")), "{logs:?}");
+    for l in &logs {
+        assert!(!l.contains("s3cret") && !l.contains(token.trim()), "{l}");
+    }
+
+    // The stopped broker's store verifies offline; an altered entry is named.
+    let o = run(
+        Command::new(BIN).args(["audit", "verify", "--data-dir", data.to_str().unwrap()]),
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let db = rusqlite::Connection::open(data.join("tessera.db")).unwrap();
+    db.execute_batch(
+        "DROP TRIGGER audit_no_update; UPDATE audit SET reason = 'forged' WHERE seq = 2;",
+    )
+    .unwrap();
+    drop(db);
+    let o = run(
+        Command::new(BIN).args(["audit", "verify", "--data-dir", data.to_str().unwrap()]),
+        None,
+    );
+    assert_eq!(code(&o), 1, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("entry 2 was altered"),
+        "{}",
+        text(&o.stderr)
+    );
+    // The same over the admin API of a broker restarted on the altered store.
+    let served = Served::start(&data, &[]);
+    let o = served.admin(&data, &["audit", "verify"], None);
+    assert_eq!(code(&o), 1, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("entry 2 was altered"),
+        "{}",
+        text(&o.stderr)
+    );
+    drop(served);
+    let o = run(
+        Command::new(BIN).args([
+            "audit",
+            "verify",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+        ]),
+        None,
+    );
+    assert_eq!(code(&o), 2, "no store there: {}", text(&o.stderr));
+}
+
+#[test]
+fn plain_http_off_loopback_needs_insecure_http() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(
+        Command::new(BIN)
+            .args(["serve", "--listen", "0.0.0.0:0", "--data-dir"])
+            .arg(dir.path().join("d")),
+        None,
+    );
+    assert_eq!(code(&o), 2);
+    assert!(
+        text(&o.stderr).contains("refusing plain HTTP on 0.0.0.0:0"),
+        "{}",
+        text(&o.stderr)
+    );
+    let mut child = Command::new(BIN)
+        .args([
+            "serve",
+            "--listen",
+            "0.0.0.0:0",
+            "--insecure-http",
+            "--data-dir",
+        ])
+        .arg(dir.path().join("d"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let started = lines.any(|l| l.is_ok_and(|l| l.contains("listening on http://0.0.0.0:")));
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(started);
+    // Unknown configuration keys are refused.
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, "listen_address = \"127.0.0.1:1\"\n").unwrap();
+    let o = run(
+        Command::new(BIN).args(["serve", "--config", config.to_str().unwrap()]),
+        None,
+    );
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+}
+
+/// Serves one evidence request of an `--evidence-cmd` that hands its REPORT_DATA over in
+/// `dir/rd` and waits for `dir/ev.json`.
+fn evidence_server(
+    dir: PathBuf,
+    sim: std::sync::Arc<SimSnp>,
+    m: Measurements,
+) -> std::thread::JoinHandle<bool> {
+    std::thread::spawn(move || {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(hex) = std::fs::read_to_string(dir.join("rd"))
+                && hex.trim().len() == 128
+            {
+                let _ = std::fs::remove_file(dir.join("rd"));
+                let rd: [u8; 64] = hex::decode(hex.trim()).unwrap().try_into().unwrap();
+                let ev = sim.evidence(&rd, &m).unwrap();
+                std::fs::write(dir.join("ev.tmp"), ev.to_string()).unwrap();
+                std::fs::rename(dir.join("ev.tmp"), dir.join("ev.json")).unwrap();
+                return true;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        false
+    })
+}
+
+#[test]
+fn get_secret_runs_the_evidence_command() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let sim = std::sync::Arc::new(SimSnp::new(Product::Genoa).unwrap());
+    let root = dir.path().join("ark.pem");
+    std::fs::write(&root, tessera_pki::to_pem("CERTIFICATE", sim.root().der())).unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, POLICY).unwrap();
+    let served = Served::start(&data, &["--dangerous-test-root", root.to_str().unwrap()]);
+    assert!(
+        served.early.iter().any(|l| l.contains("DANGER")),
+        "{:?}",
+        served.early
+    );
+    let o = served.admin(
+        &data,
+        &[
+            "secret",
+            "put",
+            "app/key/k",
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+        Some(b"the app key"),
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+
+    let x = dir.path().join("x");
+    std::fs::create_dir(&x).unwrap();
+    let xs = x.to_str().unwrap();
+    let cmd = format!(
+        "f() {{ echo \"$1\" > {xs}/rd; while [ ! -s {xs}/ev.json ]; do sleep 0.02; done; cat {xs}/ev.json; rm -f {xs}/ev.json; }}; f"
+    );
+    let get = |extra: &[&str]| {
+        let mut c = Command::new(BIN);
+        c.args([
+            "get-secret",
+            &served.url,
+            "app/key/k",
+            "--evidence-cmd",
+            &cmd,
+        ])
+        .args(extra);
+        run(&mut c, None)
+    };
+
+    // Cookie mode to stdout.
+    let helper = evidence_server(x.clone(), sim.clone(), Measurements::default());
+    let o = get(&[]);
+    assert!(helper.join().unwrap());
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert_eq!(o.stdout, b"the app key");
+    // Bearer mode to a 0600 file.
+    let out = dir.path().join("secret.out");
+    let helper = evidence_server(x.clone(), sim.clone(), Measurements::default());
+    let o = get(&["--bearer", "--out", out.to_str().unwrap()]);
+    assert!(helper.join().unwrap());
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(o.stdout.is_empty());
+    assert_eq!(std::fs::read(&out).unwrap(), b"the app key");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&out).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    // Another measurement: the broker refuses (exit 1, 403), nothing is written.
+    let helper = evidence_server(
+        x.clone(),
+        sim.clone(),
+        Measurements {
+            measurement: [1; 48],
+            ..Measurements::default()
+        },
+    );
+    let o = get(&[]);
+    assert!(helper.join().unwrap());
+    assert_eq!(code(&o), 1, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("403 PolicyDeny"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(o.stdout.is_empty());
+    // A failing evidence command is a local error (exit 2), and so is a bad resource path.
+    let mut c = Command::new(BIN);
+    c.args([
+        "get-secret",
+        &served.url,
+        "app/key/k",
+        "--evidence-cmd",
+        "exit 7",
+    ]);
+    let o = run(&mut c, None);
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("--evidence-cmd exited"),
+        "{}",
+        text(&o.stderr)
+    );
+    let mut c = Command::new(BIN);
+    c.args(["get-secret", &served.url, "app/k", "--evidence-cmd", "true"]);
+    assert_eq!(code(&run(&mut c, None)), 2);
+    drop(served);
+}
+
+/// A CA (PEM) and a server certificate for 127.0.0.1 signed by it, with its PKCS#8 key (PEM).
+fn tls_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    use tessera_pki::PublicKeyKind;
+    use tessera_pki::builder::{
+        CertificateSpec, IssuerKey, basic_constraints_extension, issue_certificate,
+        key_usage_extension, name,
+    };
+    let now = tessera_pki::UnixTime::now().as_secs();
+    let spec = |serial: u8, issuer: Vec<u8>, subject: Vec<u8>, ca: bool| CertificateSpec {
+        serial: vec![serial],
+        issuer,
+        subject,
+        not_before: tessera_pki::UnixTime::from_secs(now - 3600),
+        not_after: tessera_pki::UnixTime::from_secs(now + 86_400),
+        ca: None,
+        extensions: if ca {
+            vec![
+                basic_constraints_extension(true, None),
+                key_usage_extension(0x06),
+            ]
+        } else {
+            // subjectAltName: iPAddress 127.0.0.1.
+            vec![(
+                "2.5.29.17".to_owned(),
+                false,
+                vec![0x30, 0x06, 0x87, 0x04, 127, 0, 0, 1],
+            )]
+        },
+        pss_explicit_trailer: false,
+    };
+    let ca_key = IssuerKey::generate_ec(PublicKeyKind::EcP256).unwrap();
+    let ca_name = name(&[("2.5.4.3", "tessera test CA")]).unwrap();
+    let ca = issue_certificate(
+        &spec(1, ca_name.clone(), ca_name.clone(), true),
+        &ca_key.spki_der().unwrap(),
+        &ca_key,
+    )
+    .unwrap();
+    let leaf_key = IssuerKey::generate_ec(PublicKeyKind::EcP256).unwrap();
+    let leaf = issue_certificate(
+        &spec(
+            2,
+            ca_name,
+            name(&[("2.5.4.3", "127.0.0.1")]).unwrap(),
+            false,
+        ),
+        &leaf_key.spki_der().unwrap(),
+        &ca_key,
+    )
+    .unwrap();
+    let IssuerKey::EcdsaP256 { asn1, .. } = &leaf_key else {
+        unreachable!()
+    };
+    let pkcs8 = asn1.to_pkcs8v1().unwrap();
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
+    std::fs::write(&paths.0, tessera_pki::to_pem("CERTIFICATE", &ca)).unwrap();
+    std::fs::write(&paths.1, tessera_pki::to_pem("CERTIFICATE", &leaf)).unwrap();
+    std::fs::write(&paths.2, tessera_pki::to_pem("PRIVATE KEY", pkcs8.as_ref())).unwrap();
+    paths
+}
+
+#[test]
+fn tls_with_a_pinned_ca() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (ca, cert, key) = tls_files(dir.path());
+    let sim = std::sync::Arc::new(SimSnp::new(Product::Genoa).unwrap());
+    let root = dir.path().join("ark.pem");
+    std::fs::write(&root, tessera_pki::to_pem("CERTIFICATE", sim.root().der())).unwrap();
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, POLICY).unwrap();
+    let served = Served::start(
+        &data,
+        &[
+            "--tls-cert",
+            cert.to_str().unwrap(),
+            "--tls-key",
+            key.to_str().unwrap(),
+            "--dangerous-test-root",
+            root.to_str().unwrap(),
+        ],
+    );
+    assert!(
+        served.url.starts_with("https://127.0.0.1:"),
+        "{}",
+        served.url
+    );
+    let ca = ca.to_str().unwrap();
+    let put = [
+        "secret",
+        "put",
+        "tls/key/k",
+        "--policy",
+        policy.to_str().unwrap(),
+    ];
+    // Without the CA the broker's certificate is not trusted: a connection error (exit 2).
+    let o = served.admin(&data, &put, Some(b"over tls"));
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).to_lowercase().contains("certificate"),
+        "{}",
+        text(&o.stderr)
+    );
+    let mut with_ca = put.to_vec();
+    with_ca.extend(["--cacert", ca]);
+    let o = served.admin(&data, &with_ca, Some(b"over tls"));
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let o = served.admin(&data, &["audit", "verify", "--cacert", ca], None);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+
+    let x = dir.path().join("x");
+    std::fs::create_dir(&x).unwrap();
+    let xs = x.to_str().unwrap();
+    let cmd = format!(
+        "f() {{ echo \"$1\" > {xs}/rd; while [ ! -s {xs}/ev.json ]; do sleep 0.02; done; cat {xs}/ev.json; }}; f"
+    );
+    let helper = evidence_server(x.clone(), sim.clone(), Measurements::default());
+    let mut c = Command::new(BIN);
+    c.args([
+        "get-secret",
+        &served.url,
+        "tls/key/k",
+        "--evidence-cmd",
+        &cmd,
+    ])
+    .args(["--cacert", ca, "--bearer"]);
+    let o = run(&mut c, None);
+    assert!(helper.join().unwrap());
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert_eq!(o.stdout, b"over tls");
+    drop(served);
+}
