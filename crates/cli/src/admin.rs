@@ -75,6 +75,16 @@ pub(crate) enum SecretCommand {
     Delete(DeleteArgs),
     /// Rotate the key-encryption key: every data key is re-wrapped (global tokens only).
     RotateKek(RotateKekArgs),
+    /// Seal a secret offline to the broker's public sealing key, for Git (no credentials).
+    Seal(crate::gitops::SealArgs),
+    /// Import sealed secrets: one file or a directory of REPO/TYPE/TAG.sealed files (idempotent).
+    Import(crate::gitops::ImportArgs),
+    /// Print the Confidential Containers sealed secret (`sealed.…`) pointing at a resource.
+    CocoSealed(crate::gitops::CocoSealedArgs),
+    /// Set a repository's default policy.
+    SetPolicy(crate::gitops::SetPolicyArgs),
+    /// Add a new sealing key (older ones still open what they sealed; global tokens only).
+    RotateSealingKey(crate::gitops::RotateSealingKeyArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -365,6 +375,28 @@ impl AdminClient {
         self.answer(what, sent)
     }
 
+    /// POSTs raw bytes (a sealed secret).
+    pub(crate) fn post_raw(&self, what: &str, target: &str, body: &[u8]) -> Result<Value> {
+        let sent = self
+            .agent
+            .post(format!("{}{target}", self.base))
+            .header("authorization", self.authorization.as_str())
+            .header("content-type", "text/plain")
+            .send(body);
+        self.answer(what, sent)
+    }
+
+    /// PUTs raw bytes (a policy text).
+    pub(crate) fn put_raw(&self, what: &str, target: &str, body: &[u8]) -> Result<Value> {
+        let sent = self
+            .agent
+            .put(format!("{}{target}", self.base))
+            .header("authorization", self.authorization.as_str())
+            .header("content-type", "text/plain")
+            .send(body);
+        self.answer(what, sent)
+    }
+
     fn delete(&self, what: &str, target: &str) -> Result<Value> {
         let sent = self
             .agent
@@ -443,6 +475,24 @@ pub(crate) enum SecretInput {
 }
 
 /// Reads the secret from `--from FILE` or standard input (at most 1 MiB), or takes `--generate`.
+impl ValueArgs {
+    /// Input from `--from FILE` or standard input, never generated.
+    pub(crate) fn from_file(from: Option<PathBuf>) -> Self {
+        Self {
+            from,
+            generate: None,
+        }
+    }
+}
+
+/// The secret bytes of `--from FILE` or standard input (`--generate` is not allowed here).
+pub(crate) fn secret_bytes(args: &ValueArgs) -> Result<Zeroizing<Vec<u8>>> {
+    match secret_input(args)? {
+        SecretInput::Bytes(b) => Ok(b),
+        SecretInput::Generate(_) => bail!("--generate is not possible here: the broker generates"),
+    }
+}
+
 fn secret_input(args: &ValueArgs) -> Result<SecretInput> {
     if let Some(n) = args.generate {
         if !(1..=4096).contains(&n) {
@@ -643,6 +693,11 @@ pub(crate) fn run_secret(cmd: &SecretCommand) -> Result<ExitCode> {
         SecretCommand::Rotate(a) => rotate(a),
         SecretCommand::Delete(a) => delete(a),
         SecretCommand::RotateKek(a) => rotate_kek(a),
+        SecretCommand::Seal(a) => crate::gitops::seal(a),
+        SecretCommand::Import(a) => crate::gitops::import(a),
+        SecretCommand::CocoSealed(a) => crate::gitops::coco_sealed(a),
+        SecretCommand::SetPolicy(a) => crate::gitops::set_policy(a),
+        SecretCommand::RotateSealingKey(a) => crate::gitops::rotate_sealing_key(a),
     }
 }
 

@@ -9,6 +9,7 @@
 mod admin;
 mod demo;
 mod get_secret;
+mod gitops;
 mod output;
 mod policy;
 mod sealed_policy;

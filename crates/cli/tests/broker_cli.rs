@@ -757,3 +757,84 @@ fn tls_with_a_pinned_ca() {
     assert_eq!(o.stdout, b"over tls");
     drop(served);
 }
+
+#[test]
+fn secrets_sealed_for_git_are_imported_idempotently() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, POLICY).unwrap();
+    let p = policy.to_str().unwrap();
+    let served = Served::start(&data, &[]);
+
+    // Seal offline against the broker's public key (fetched without credentials).
+    let repo_dir = dir.path().join("git");
+    std::fs::create_dir_all(repo_dir.join("team-a/key")).unwrap();
+    let sealed_file = repo_dir.join("team-a/key/db.sealed");
+    let o = run(
+        Command::new(BIN).args([
+            "secret",
+            "seal",
+            "team-a/key/db",
+            "--policy",
+            p,
+            "--broker-key",
+            &served.url,
+            "--out",
+            sealed_file.to_str().unwrap(),
+        ]),
+        Some(b"from git"),
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let sealed = std::fs::read_to_string(&sealed_file).unwrap();
+    assert!(!sealed.contains("from git"));
+
+    // A directory import, twice: the second changes nothing.
+    let dir_arg = repo_dir.to_str().unwrap();
+    let o = served.admin(&data, &["secret", "import", dir_arg], None);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("team-a/key/db version 1 (imported)"),
+        "{}",
+        text(&o.stdout)
+    );
+    let o = served.admin(&data, &["secret", "import", dir_arg], None);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("version 1 (unchanged)"),
+        "{}",
+        text(&o.stdout)
+    );
+
+    // The same file moved to another path: refused (exit 1).
+    std::fs::create_dir_all(repo_dir.join("team-b/key")).unwrap();
+    std::fs::rename(&sealed_file, repo_dir.join("team-b/key/db.sealed")).unwrap();
+    let o = served.admin(&data, &["secret", "import", dir_arg], None);
+    assert_eq!(code(&o), 1, "{}", text(&o.stderr));
+
+    // A repository default policy, then a rotation that names none.
+    let o = served.admin(
+        &data,
+        &["secret", "set-policy", "team-a", "--policy", p],
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let o = served.admin(&data, &["secret", "rotate", "team-a/key/db"], Some(b"v2"));
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("team-a/key/db version 2 sealed"),
+        "{}",
+        text(&o.stdout)
+    );
+
+    // The CoCo sealed-secret form.
+    let o = served.admin(&data, &["secret", "coco-sealed", "team-a/key/db"], None);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).starts_with("sealed."),
+        "{}",
+        text(&o.stdout)
+    );
+    assert!(text(&o.stderr).contains("kbs:///team-a/sealed-secret/signing-jwk"));
+    served.stop();
+}

@@ -34,6 +34,10 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/kbs/v0/admin/resources", get(admin_list))
         .route("/kbs/v0/admin/kek/rotate", post(admin_rotate_kek))
         .route("/kbs/v0/admin/audit", get(admin_audit))
+        .route(
+            "/kbs/v0/admin/policy/{repo}",
+            axum::routing::put(admin_set_policy),
+        )
         .route("/kbs/v0/sealing-key", get(sealing_key))
         .route("/kbs/v0/admin/sealed", post(admin_put_sealed))
         .route(
@@ -315,6 +319,31 @@ async fn admin_audit(
         let answer = deadline(&state, state.broker.admin_audit(&actor, q.after, q.limit))
             .await
             .map_err(|e| broker_error(EP, &e))?;
+        Ok(json(&answer))
+    }
+    .await;
+    finish(&state, EP, started, result)
+}
+
+async fn admin_set_policy(
+    State(state): State<AppState>,
+    Path(repo): Path<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> Response {
+    const EP: &str = "/kbs/v0/admin/policy";
+    let started = Instant::now();
+    let result = async {
+        let actor = admin_actor(&state, &headers, EP)?;
+        let body = read_body(body, MAX_ADMIN_BODY).await?;
+        let text = std::str::from_utf8(&body)
+            .map_err(|_| ApiError::public(PublicError::InvalidRequest))?;
+        let answer = deadline(
+            &state,
+            state.broker.admin_set_repo_policy(&actor, &repo, text),
+        )
+        .await
+        .map_err(|e| broker_error(EP, &e))?;
         Ok(json(&answer))
     }
     .await;

@@ -1,0 +1,257 @@
+//! `tessera secret seal | import | coco-sealed | set-policy | rotate-sealing-key`: secrets sealed
+//! offline to the broker's public sealing key so they can live in Git, their idempotent import
+//! (one file or a directory, for GitOps sync), the Confidential Containers sealed-secret form, and
+//! repository default policies.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use serde_json::Value;
+use tessera_broker::gitseal;
+use tessera_broker::resource::{ResourcePath, check_repo};
+
+use crate::admin::{AdminClient, ConnArgs, Refused, ValueArgs, read_capped};
+
+/// Largest sealed file or key set read.
+const MAX_SEALED_FILE: u64 = 4 * 1024 * 1024;
+
+/// The file name ending of sealed secrets in a directory (`REPO/TYPE/TAG.sealed`).
+pub(crate) const SEALED_SUFFIX: &str = ".sealed";
+
+#[derive(Args, Debug)]
+pub(crate) struct SealArgs {
+    /// The resource, REPO/TYPE/TAG, the sealed secret is bound to.
+    resource: String,
+    /// The policy (TOML or JSON) sealed with it; reference files are inlined.
+    #[arg(long, value_name = "FILE")]
+    policy: PathBuf,
+    /// The broker's public sealing key: a file (the JSON of `GET /kbs/v0/sealing-key`) or the
+    /// broker's URL (fetched, no credentials needed).
+    #[arg(long, value_name = "FILE|URL")]
+    broker_key: String,
+    /// PEM CA certificate to trust when `--broker-key` is an https URL.
+    #[arg(long, value_name = "PEM")]
+    cacert: Option<PathBuf>,
+    /// Read the secret from FILE (default: standard input, which must not be a terminal).
+    #[arg(long, value_name = "FILE")]
+    from: Option<PathBuf>,
+    /// Write the sealed secret to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct ImportArgs {
+    /// A sealed file, or a directory of `REPO/TYPE/TAG.sealed` files (each must be sealed for the
+    /// path it sits at).
+    path: PathBuf,
+    /// With a single file: the resource it must be sealed for.
+    #[arg(long, value_name = "REPO/TYPE/TAG")]
+    resource: Option<String>,
+    #[command(flatten)]
+    conn: ConnArgs,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct CocoSealedArgs {
+    /// The resource, REPO/TYPE/TAG (it must have a live version).
+    resource: String,
+    #[command(flatten)]
+    conn: ConnArgs,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct SetPolicyArgs {
+    /// The repository.
+    repo: String,
+    /// Its default policy (TOML or JSON), used by puts and rotations that name none.
+    #[arg(long, value_name = "FILE")]
+    policy: PathBuf,
+    #[command(flatten)]
+    conn: ConnArgs,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct RotateSealingKeyArgs {
+    #[command(flatten)]
+    conn: ConnArgs,
+}
+
+fn broker_keys(source: &str, cacert: Option<&Path>) -> Result<Value> {
+    if source.starts_with("http://") || source.starts_with("https://") {
+        let base = source.trim_end_matches('/');
+        let url = if base.ends_with("/kbs/v0/sealing-key") {
+            base.to_owned()
+        } else {
+            format!("{base}/kbs/v0/sealing-key")
+        };
+        let agent = crate::admin::agent(cacert, Duration::from_secs(30))?;
+        let mut answer = agent
+            .get(&url)
+            .call()
+            .with_context(|| format!("fetching the sealing key from {url}"))?;
+        let body = answer
+            .body_mut()
+            .with_config()
+            .limit(MAX_SEALED_FILE)
+            .read_to_vec()
+            .context("reading the sealing key")?;
+        return serde_json::from_slice(&body).context("the sealing key is not JSON");
+    }
+    let bytes = read_capped(Path::new(source), MAX_SEALED_FILE)?;
+    serde_json::from_slice(&bytes).with_context(|| format!("{source}: not a sealing key (JSON)"))
+}
+
+pub(crate) fn seal(args: &SealArgs) -> Result<ExitCode> {
+    let resource = ResourcePath::parse(&args.resource)
+        .with_context(|| format!("resource {:?}", args.resource))?;
+    let policy = crate::sealed_policy::policy_text(&args.policy)?;
+    let keys = broker_keys(&args.broker_key, args.cacert.as_deref())?;
+    let value = crate::admin::secret_bytes(&ValueArgs::from_file(args.from.clone()))?;
+    let sealed = gitseal::seal(&keys, &resource, &policy, &value)?;
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, format!("{sealed}\n"))
+                .with_context(|| format!("writing {}", path.display()))?;
+            eprintln!("sealed {resource} to {}", path.display());
+        }
+        None => println!("{sealed}"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The sealed files under `dir` with the resource each must be sealed for.
+fn sealed_files(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
+            let path = entry?.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if let Some(rel) = path
+                .strip_prefix(dir)
+                .ok()
+                .and_then(Path::to_str)
+                .and_then(|r| r.strip_suffix(SEALED_SUFFIX))
+            {
+                out.push((path.clone(), rel.replace(std::path::MAIN_SEPARATOR, "/")));
+            }
+        }
+        if out.len() > 10_000 {
+            bail!("{}: more than 10000 sealed files", dir.display());
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+pub(crate) fn import(args: &ImportArgs) -> Result<ExitCode> {
+    let client = AdminClient::new(&args.conn)?;
+    let files = if args.path.is_dir() {
+        if args.resource.is_some() {
+            bail!("--resource goes with a single file; a directory's paths name the resources");
+        }
+        sealed_files(&args.path)?
+    } else {
+        let expected = args.resource.clone().unwrap_or_default();
+        vec![(args.path.clone(), expected)]
+    };
+    let mut refused = 0usize;
+    for (path, expected) in &files {
+        let bytes = read_capped(path, MAX_SEALED_FILE)?;
+        let target = if expected.is_empty() {
+            "/kbs/v0/admin/sealed".to_owned()
+        } else {
+            format!("/kbs/v0/admin/sealed?resource={expected}")
+        };
+        match client.post_raw(&format!("import {}", path.display()), &target, &bytes) {
+            Ok(answer) => {
+                let state = if answer.get("unchanged").and_then(Value::as_bool) == Some(true) {
+                    "unchanged"
+                } else {
+                    "imported"
+                };
+                println!(
+                    "{}: {} version {} ({state})",
+                    path.display(),
+                    answer
+                        .get("resource")
+                        .and_then(Value::as_str)
+                        .unwrap_or("?"),
+                    answer
+                        .get("version")
+                        .map(Value::to_string)
+                        .unwrap_or_default(),
+                );
+            }
+            Err(e) if e.downcast_ref::<Refused>().is_some() => {
+                eprintln!("{e:#}");
+                refused += 1;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+    if refused > 0 {
+        return Err(Refused(format!("{refused} of {} sealed files refused", files.len())).into());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn coco_sealed(args: &CocoSealedArgs) -> Result<ExitCode> {
+    let resource = ResourcePath::parse(&args.resource)
+        .with_context(|| format!("resource {:?}", args.resource))?;
+    let client = AdminClient::new(&args.conn)?;
+    let answer = client.post_raw(
+        &format!("CoCo sealed secret for {resource}"),
+        &format!("/kbs/v0/admin/coco-sealed/{resource}"),
+        b"",
+    )?;
+    let sealed = answer
+        .get("sealed")
+        .and_then(Value::as_str)
+        .context("the answer has no sealed secret")?;
+    println!("{sealed}");
+    eprintln!(
+        "verification key served as {}",
+        answer.get("kid").and_then(Value::as_str).unwrap_or("?")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn set_policy(args: &SetPolicyArgs) -> Result<ExitCode> {
+    check_repo(&args.repo).with_context(|| format!("repository {:?}", args.repo))?;
+    let policy = crate::sealed_policy::policy_text(&args.policy)?;
+    let client = AdminClient::new(&args.conn)?;
+    let answer = client.put_raw(
+        &format!("set the policy of {}", args.repo),
+        &format!("/kbs/v0/admin/policy/{}", args.repo),
+        policy.as_bytes(),
+    )?;
+    println!(
+        "{}: default policy {}",
+        args.repo,
+        answer
+            .get("policy_digest")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) fn rotate_sealing_key(args: &RotateSealingKeyArgs) -> Result<ExitCode> {
+    let client = AdminClient::new(&args.conn)?;
+    let answer = client.post_raw(
+        "rotate the sealing key",
+        "/kbs/v0/admin/sealing-key/rotate",
+        b"",
+    )?;
+    println!(
+        "current sealing key {} (older keys still open what they sealed)",
+        answer.get("current").and_then(Value::as_str).unwrap_or("?")
+    );
+    Ok(ExitCode::SUCCESS)
+}
