@@ -22,7 +22,7 @@ use tessera_collateral::{
     UpdateType,
 };
 use tessera_pki::UnixTime;
-use tessera_snp::abi::{AttestationReport, Product, SnpEvidence, TcbParts};
+use tessera_snp::abi::{AttestationReport, Product, TcbParts};
 use tessera_tdx::abi::Quote;
 use tessera_tdx::collateral::Collateral;
 
@@ -202,8 +202,6 @@ pub(crate) struct VerifyCollateralArgs {
     source: SourceArgs,
 }
 
-// Used by `verify` once main.rs flattens these arguments into `EvidenceArgs`.
-#[allow(dead_code)]
 impl VerifyCollateralArgs {
     /// The cache to read, `None` when neither `--fetch` nor `--collateral-dir` was given.
     fn cache(&self) -> Result<Option<Cache>> {
@@ -217,7 +215,6 @@ impl VerifyCollateralArgs {
     }
 }
 
-#[allow(dead_code)] // called by `verify` once wired in main.rs
 /// The SEV-SNP endorsements for `report` from `--fetch` / `--collateral-dir`; `None` when
 /// neither was given.
 ///
@@ -240,7 +237,6 @@ pub(crate) fn snp_endorsements(
     )?))
 }
 
-#[allow(dead_code)] // called by `verify` once wired in main.rs
 /// The TDX/SGX collateral for `quote` from `--fetch` / `--collateral-dir`; `None` when
 /// neither was given.
 ///
@@ -307,18 +303,17 @@ fn items_of_evidence(
     update: UpdateType,
 ) -> Result<Vec<Item>> {
     let bytes = crate::read_bounded(path)?;
-    if crate::tdx::is_quote(&bytes) {
-        let quote = Quote::parse(&bytes)
-            .with_context(|| format!("{}: not a DCAP quote", path.display()))?;
-        return Ok(items_for_quote(&quote, update)?);
+    let evidence = tessera::Evidence::from_bytes(&bytes)
+        .with_context(|| format!("{}: not evidence Tessera reads", path.display()))?;
+    if let Some(quote) = evidence.quote() {
+        return Ok(items_for_quote(quote, update)?);
     }
-    let evidence = SnpEvidence::parse(&bytes).with_context(|| {
+    let report = evidence.snp_report().with_context(|| {
         format!(
             "{}: neither an SEV-SNP report nor a DCAP quote",
             path.display()
         )
     })?;
-    let report = evidence.report();
     let product = report_product(report, product).with_context(|| path.display().to_string())?;
     Ok(items_for_snp_report(report, product)?)
 }

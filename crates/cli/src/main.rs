@@ -7,6 +7,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod collateral;
 mod demo;
 mod get_secret;
 mod gitops;
@@ -70,6 +71,10 @@ enum Command {
     GetSecret(get_secret::GetSecretArgs),
     /// Show the broker end to end: a temporary broker, simulated guests, refusals, the audit log.
     Demo(demo::DemoArgs),
+    /// Fetch, cache and bundle endorsements and collateral (AMD KDS, Intel PCS / a PCCS) for
+    /// offline and air-gapped verification.
+    #[command(subcommand)]
+    Collateral(collateral::CollateralCommand),
 }
 
 /// The evidence and what verifies it (shared by `verify` and `policy from-evidence`).
@@ -103,6 +108,10 @@ pub(crate) struct EvidenceArgs {
     /// SEV-SNP, a root CA for TDX/SGX). For simulator output and tests only.
     #[arg(long = "dangerous-test-root", value_name = "FILE")]
     dangerous_test_roots: Vec<PathBuf>,
+    /// Endorsements and collateral fetched (`--fetch`) or from a cache or bundle
+    /// (`--collateral-dir`) when the evidence and the files above lack them.
+    #[command(flatten)]
+    sources: collateral::VerifyCollateralArgs,
 }
 
 #[derive(Args, Debug)]
@@ -354,8 +363,15 @@ pub(crate) fn check_evidence(args: &EvidenceArgs) -> Result<Checked> {
             [(path, certs)] => Some(tdx::one_test_root(path, certs)?),
             _ => bail!("--dangerous-test-root: a quote takes one root"),
         };
+        let collateral = match (collateral, evidence.quote()) {
+            (Some(c), _) => Some(c),
+            (None, Some(quote)) => collateral::tdx_collateral(&args.sources, quote)?,
+            (None, None) => None,
+        };
         let Some(collateral) = collateral else {
-            bail!("a TDX/SGX quote needs --collateral FILE|DIR (Intel collateral for its FMSPC)");
+            bail!(
+                "a TDX/SGX quote needs --collateral FILE|DIR, --collateral-dir DIR or --fetch (Intel collateral for its FMSPC)"
+            );
         };
         let mut builder = Verifier::builder()
             .collateral(collateral)
@@ -372,6 +388,12 @@ pub(crate) fn check_evidence(args: &EvidenceArgs) -> Result<Checked> {
         }
         if args.allow_missing_crls {
             bail!("--allow-missing-crls is for TDX/SGX quotes");
+        }
+        if let Some(report) = evidence.snp_report()
+            && let Some(found) = collateral::snp_endorsements(&args.sources, report, args.product)?
+        {
+            certs.extend(found.certificates);
+            crls.extend(found.crls);
         }
         let mut builder = Verifier::builder()
             .certificates(certs)
@@ -460,6 +482,7 @@ fn main() -> ExitCode {
         Command::Audit(cmd) => admin::run_audit(cmd),
         Command::GetSecret(args) => get_secret::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Collateral(cmd) => collateral::run(cmd),
     };
     match result {
         Ok(code) => code,

@@ -18,7 +18,7 @@ pub(crate) enum PolicyCommand {
     /// Validate a policy (exit 0 valid, 1 invalid) and warn about weak settings.
     Check(CheckArgs),
     /// Verify evidence and print a strict policy (TOML) pinning what it measured, to review.
-    FromEvidence(FromEvidenceArgs),
+    FromEvidence(Box<FromEvidenceArgs>),
 }
 
 #[derive(Args, Debug)]
