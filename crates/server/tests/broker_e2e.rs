@@ -1,0 +1,780 @@
+//! The broker end to end over real HTTP on loopback: simulated SNP and TDX guests through the
+//! independent guest client (its JWE/JCS code shares nothing with the broker's), every refusal of
+//! the release protocol, the admin API's credentials and scopes, the public error vocabulary, the
+//! audit log, the metrics, and that no secret, token or session id reaches a log line or an error
+//! body.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::{Value, json};
+use tessera::UnixTime;
+use tessera::snp::abi::Product;
+use tessera_guest::client::{
+    AuthMode, Client, ClientError, ClientOptions, Credential, RetryPolicy, TeeKey, TeeKeyAlg,
+    Token, report_data,
+};
+use tessera_guest::sim::{Measurements, SimSnp, SimTdx};
+use tessera_server::config::StaticTokenConfig;
+use tessera_server::{AppState, Metrics, Server, ServerConfig};
+
+/// Pins the simulators' default measurement, refuses debug guests.
+const POLICY: &str = r#"
+version = 1
+id = "e2e"
+[snp]
+measurement = ["4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d"]
+debug = "must-not"
+min_tcb = "any"
+signer = "any"
+vmpl = "any"
+revocation = "if-given"
+permit_provisional_firmware = true
+[tdx]
+mr_td = ["4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d"]
+debug = "must-not"
+[tdx.tcb]
+accepted_statuses = ["UpToDate"]
+"#;
+
+const SECRET: &[u8] = b"e2e-secret-0b4f9a-never-logged";
+const TENANT_TOKEN: &str = "tenant-b-token-0123456789abcdef-0123456789";
+
+fn snp() -> &'static SimSnp {
+    static S: OnceLock<SimSnp> = OnceLock::new();
+    S.get_or_init(|| SimSnp::new(Product::Genoa).unwrap())
+}
+
+fn tdx() -> &'static SimTdx {
+    static S: OnceLock<SimTdx> = OnceLock::new();
+    S.get_or_init(|| SimTdx::new().unwrap())
+}
+
+/// Every log line the test process writes (the broker runs in-process).
+fn logs() -> &'static Arc<Mutex<Vec<u8>>> {
+    static L: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    L.get_or_init(|| {
+        let buf = Arc::new(Mutex::new(Vec::new()));
+        let writer = Arc::clone(&buf);
+        let _ = tracing_subscriber::fmt()
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(move || LogWriter(Arc::clone(&writer)))
+            .try_init();
+        buf
+    })
+}
+
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+struct Broker {
+    url: String,
+    admin_token: String,
+    /// Seconds added to the broker's clock.
+    skew: Arc<AtomicI64>,
+    data: PathBuf,
+    _rt: tokio::runtime::Runtime,
+    _dir: tempfile::TempDir,
+}
+
+fn start() -> Broker {
+    logs();
+    let dir = tempfile::tempdir().unwrap();
+    let roots = dir.path().join("roots.pem");
+    let mut pem = Vec::new();
+    for cert in [snp().root(), tdx().root()] {
+        pem.extend_from_slice(b"-----BEGIN CERTIFICATE-----\n");
+        for line in STANDARD.encode(cert.der()).as_bytes().chunks(64) {
+            pem.extend_from_slice(line);
+            pem.push(b'\n');
+        }
+        pem.extend_from_slice(b"-----END CERTIFICATE-----\n");
+    }
+    std::fs::write(&roots, pem).unwrap();
+    let endorsements = dir.path().join("endorsements");
+    std::fs::create_dir_all(&endorsements).unwrap();
+    std::fs::write(
+        endorsements.join("tdx-collateral.json"),
+        tdx().collateral_json().unwrap(),
+    )
+    .unwrap();
+    std::fs::write(endorsements.join("vcek.der"), snp().vcek().der()).unwrap();
+    let tenant = dir.path().join("tenant.token");
+    std::fs::write(&tenant, TENANT_TOKEN).unwrap();
+    let root_token = dir.path().join("root.token");
+    std::fs::write(&root_token, "root-token-0123456789abcdef-0123456789abcdef").unwrap();
+
+    let data = dir.path().join("data");
+    let mut config = ServerConfig::with_data_dir(data.clone());
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.verifier.dangerous_test_roots.push(roots);
+    config.verifier.endorsements.push(endorsements);
+    config.admin.tokens = vec![
+        StaticTokenConfig {
+            name: "root".into(),
+            file: root_token,
+            repos: None,
+        },
+        StaticTokenConfig {
+            name: "tenant-b".into(),
+            file: tenant,
+            repos: Some(vec!["tenant-b".into()]),
+        },
+    ];
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let skew = Arc::new(AtomicI64::new(0));
+    let clock_skew = Arc::clone(&skew);
+    let server = rt.block_on(async {
+        let (broker, admin, _) = tessera_server::startup::assemble(&config).await.unwrap();
+        let broker = broker.with_clock(Arc::new(move || {
+            let now = UnixTime::now().as_secs();
+            UnixTime::from_secs(now + clock_skew.load(Ordering::SeqCst))
+        }));
+        let state = AppState {
+            broker,
+            admin: Arc::new(admin),
+            metrics: Arc::new(Metrics::default()),
+            secure_cookies: false,
+            request_timeout: Duration::from_secs(30),
+        };
+        Server::bind(&config, state).await.unwrap()
+    });
+    let url = format!("http://{}", server.local_addr().unwrap());
+    rt.spawn(server.run(std::future::pending()));
+    let b = Broker {
+        url,
+        admin_token: "root-token-0123456789abcdef-0123456789abcdef".into(),
+        skew,
+        data,
+        _rt: rt,
+        _dir: dir,
+    };
+    for path in ["default/key/one", "tenant-b/key/db"] {
+        let (status, body) = b.admin(
+            "POST",
+            &format!("/kbs/v0/resource/{path}"),
+            Some(&b.admin_token),
+            Some(json!({"policy": POLICY, "value": STANDARD.encode(SECRET)})),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    b
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into()
+}
+
+impl Broker {
+    fn admin(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let url = format!("{}{path}", self.url);
+        let a = agent();
+        let auth = token.map(|t| format!("Bearer {t}"));
+        let mut resp = match (method, body) {
+            ("POST", Some(b)) => {
+                let mut r = a.post(&url);
+                if let Some(h) = &auth {
+                    r = r.header("Authorization", h);
+                }
+                r.send_json(b).unwrap()
+            }
+            ("POST", None) => {
+                let mut r = a.post(&url);
+                if let Some(h) = &auth {
+                    r = r.header("Authorization", h);
+                }
+                r.send_empty().unwrap()
+            }
+            ("DELETE", _) => {
+                let mut r = a.delete(&url);
+                if let Some(h) = &auth {
+                    r = r.header("Authorization", h);
+                }
+                r.call().unwrap()
+            }
+            _ => {
+                let mut r = a.get(&url);
+                if let Some(h) = &auth {
+                    r = r.header("Authorization", h);
+                }
+                r.call().unwrap()
+            }
+        };
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
+    fn client(&self, alg: TeeKeyAlg, auth: AuthMode) -> Client {
+        Client::new(
+            &self.url,
+            ClientOptions {
+                key_alg: alg,
+                auth,
+                retry: RetryPolicy {
+                    handshake_attempts: 1,
+                    handshake_delay: Duration::ZERO,
+                    resource_attempts: 1,
+                },
+                ..ClientOptions::default()
+            },
+        )
+        .unwrap()
+    }
+}
+
+fn snp_evidence(rd: &[u8; 64], m: &Measurements) -> Result<Value, ClientError> {
+    snp().evidence(rd, m)
+}
+
+/// The kind and detail of a broker refusal, checking the fixed vocabulary.
+fn refusal(e: &ClientError) -> (u16, String) {
+    let status = e
+        .status()
+        .unwrap_or_else(|| panic!("not a broker answer: {e}"));
+    let kind = e
+        .kind()
+        .unwrap_or_else(|| panic!("no error type: {e}"))
+        .to_owned();
+    (status, kind)
+}
+
+#[test]
+fn snp_and_tdx_guests_receive_the_secret_with_every_key_and_mode() {
+    let b = start();
+    for alg in [TeeKeyAlg::P256, TeeKeyAlg::P521, TeeKeyAlg::Rsa] {
+        for auth in [AuthMode::Cookie, AuthMode::Bearer] {
+            let c = b.client(alg, auth);
+            let s = c
+                .get_secret("snp", "default/key/one", None, &mut |rd| {
+                    snp_evidence(rd, &Measurements::default())
+                })
+                .unwrap();
+            assert_eq!(&s[..], SECRET, "snp {alg:?} {auth:?}");
+            let t = c
+                .get_secret("tdx", "default/key/one", None, &mut |rd| {
+                    tdx().evidence(rd, &Measurements::default())
+                })
+                .unwrap();
+            assert_eq!(&t[..], SECRET, "tdx {alg:?} {auth:?}");
+        }
+    }
+    let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
+    // The sev-crate report JSON (what CoCo guests send), and `cert_chain: null` (the VCEK comes
+    // from the broker's endorsement directory).
+    for form in ["sev", "no-chain"] {
+        let s = c
+            .get_secret("snp", "default/key/one", None, &mut |rd| {
+                let raw = snp().report(rd, &Measurements::default(), |_| {}).unwrap();
+                Ok(match form {
+                    "sev" => tessera::Evidence::from_bytes(&raw).unwrap().to_kbs_json(),
+                    _ => snp().evidence_json(&raw, false),
+                })
+            })
+            .unwrap();
+        assert_eq!(&s[..], SECRET, "{form}");
+    }
+    // A pinned version, and a deleted one.
+    let (status, _) = b.admin(
+        "POST",
+        "/kbs/v0/resource/default/key/one",
+        Some(&b.admin_token),
+        Some(json!({"policy": POLICY, "value": STANDARD.encode(b"v2")})),
+    );
+    assert_eq!(status, 200);
+    let att = c
+        .handshake("snp", None, &mut |rd| {
+            snp_evidence(rd, &Measurements::default())
+        })
+        .unwrap();
+    let cred = att.credential(AuthMode::Cookie);
+    assert_eq!(
+        &c.resource(cred, &att.key, "default/key/one").unwrap()[..],
+        b"v2"
+    );
+    assert_eq!(
+        &c.resource(cred, &att.key, "default/key/one?version=1")
+            .unwrap()[..],
+        SECRET
+    );
+    let (status, _) = b.admin(
+        "DELETE",
+        "/kbs/v0/resource/default/key/one?version=1",
+        Some(&b.admin_token),
+        None,
+    );
+    assert_eq!(status, 200);
+    let e = c
+        .resource(cred, &att.key, "default/key/one?version=1")
+        .unwrap_err();
+    assert_eq!(refusal(&e), (404, "ResourceNotFound".into()));
+    let e = c
+        .resource(cred, &att.key, "default/key/missing")
+        .unwrap_err();
+    assert_eq!(refusal(&e), (404, "ResourceNotFound".into()));
+}
+
+#[test]
+fn policy_refusals_are_403() {
+    let b = start();
+    let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
+    let other = Measurements {
+        measurement: [1; 48],
+        ..Measurements::default()
+    };
+    let e = c
+        .get_secret("snp", "default/key/one", None, &mut |rd| {
+            snp_evidence(rd, &other)
+        })
+        .unwrap_err();
+    assert_eq!(refusal(&e), (403, "PolicyDeny".into()));
+    let debug = Measurements {
+        debug: true,
+        ..Measurements::default()
+    };
+    for tee in ["snp", "tdx"] {
+        let e = c
+            .get_secret(tee, "default/key/one", None, &mut |rd| match tee {
+                "snp" => snp_evidence(rd, &debug),
+                _ => tdx().evidence(rd, &debug),
+            })
+            .unwrap_err();
+        assert_eq!(refusal(&e), (403, "PolicyDeny".into()), "{tee} debug");
+    }
+}
+
+/// Runs `/auth` then `/attest` with evidence from `evidence` for REPORT_DATA `rd_of`.
+fn attest_with(
+    c: &Client,
+    tee: &str,
+    edit: impl FnOnce(&mut Value),
+    evidence: impl FnOnce(&[u8; 64]) -> Value,
+) -> Result<Token, ClientError> {
+    let key = TeeKey::generate(TeeKeyAlg::P256).unwrap();
+    let ch = c.auth(tee).unwrap();
+    let rd = report_data(ch.hash, &ch.nonce, key.jwk()).unwrap();
+    let mut body = tessera_guest::client::attest_request(&ch.nonce, key.jwk(), None, evidence(&rd));
+    edit(&mut body);
+    c.attest_with_body(&ch.session, &body)
+}
+
+#[test]
+fn attestation_refusals_are_401() {
+    let b = start();
+    let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
+    let good = |rd: &[u8; 64]| snp_evidence(rd, &Measurements::default()).unwrap();
+    attest_with(&c, "snp", |_| {}, good).unwrap();
+
+    // Replayed nonce: the same session's challenge used twice.
+    let key = TeeKey::generate(TeeKeyAlg::P256).unwrap();
+    let ch = c.auth("snp").unwrap();
+    let rd = report_data(ch.hash, &ch.nonce, key.jwk()).unwrap();
+    let ev = good(&rd);
+    c.attest(&ch, &key, None, ev.clone()).unwrap();
+    let e = c.attest(&ch, &key, None, ev).unwrap_err();
+    assert_eq!(refusal(&e).0, 401, "{e}");
+
+    // The nonce of another session.
+    let first = c.auth("snp").unwrap();
+    let second = c.auth("snp").unwrap();
+    let rd = report_data(first.hash, &first.nonce, key.jwk()).unwrap();
+    let body = tessera_guest::client::attest_request(&first.nonce, key.jwk(), None, good(&rd));
+    let e = c.attest_with_body(&second.session, &body).unwrap_err();
+    assert_eq!(refusal(&e), (401, "AttestationFailed".into()));
+
+    // An expired challenge (the broker's clock moves six minutes on).
+    let ch = c.auth("snp").unwrap();
+    let rd = report_data(ch.hash, &ch.nonce, key.jwk()).unwrap();
+    b.skew.store(360, Ordering::SeqCst);
+    let e = c.attest(&ch, &key, None, good(&rd)).unwrap_err();
+    b.skew.store(0, Ordering::SeqCst);
+    assert_eq!(refusal(&e).0, 401, "{e}");
+
+    // REPORT_DATA bound to another key.
+    let other = TeeKey::generate(TeeKeyAlg::P256).unwrap();
+    let e = attest_with(
+        &c,
+        "snp",
+        |_| {},
+        |_| {
+            let ch_rd = [0u8; 64];
+            good(&ch_rd)
+        },
+    )
+    .unwrap_err();
+    assert_eq!(refusal(&e), (401, "AttestationFailed".into()));
+    let ch = c.auth("snp").unwrap();
+    let rd = report_data(ch.hash, &ch.nonce, other.jwk()).unwrap();
+    let e = c.attest(&ch, &key, None, good(&rd)).unwrap_err();
+    assert_eq!(refusal(&e), (401, "AttestationFailed".into()));
+
+    // Non-zero padding after the SHA-384 digest.
+    let e = attest_with(
+        &c,
+        "snp",
+        |_| {},
+        |rd| {
+            let mut padded = *rd;
+            padded[63] = 1;
+            good(&padded)
+        },
+    )
+    .unwrap_err();
+    assert_eq!(refusal(&e), (401, "AttestationFailed".into()));
+
+    // Tampered evidence: a signed byte flipped.
+    let e = attest_with(
+        &c,
+        "snp",
+        |_| {},
+        |rd| {
+            let mut raw = snp().report(rd, &Measurements::default(), |_| {}).unwrap();
+            raw[0x90] ^= 1;
+            snp().evidence_json(&raw, true)
+        },
+    )
+    .unwrap_err();
+    assert_eq!(refusal(&e), (401, "AttestationFailed".into()));
+
+    // Evidence of another TEE than the session's.
+    let e = attest_with(&c, "tdx", |_| {}, good).unwrap_err();
+    assert_eq!(refusal(&e), (401, "AttestationFailed".into()));
+
+    // Init data: its digest in HOST_DATA passes; another digest fails.
+    let init = "algorithm = \"sha384\"\nversion = \"0.1.0\"\n";
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA384, init.as_bytes());
+    let with_init = |rd: &[u8; 64], host: &[u8]| {
+        snp_evidence(
+            rd,
+            &Measurements {
+                init_data_digest: host.to_vec(),
+                ..Measurements::default()
+            },
+        )
+        .unwrap()
+    };
+    let s = c
+        .get_secret("snp", "default/key/one", Some(init), &mut |rd| {
+            Ok(with_init(rd, &digest.as_ref()[..32]))
+        })
+        .unwrap();
+    assert_eq!(&s[..], SECRET);
+    let e = c
+        .get_secret("snp", "default/key/one", Some(init), &mut |rd| {
+            Ok(with_init(rd, &[9; 32]))
+        })
+        .unwrap_err();
+    assert_eq!(refusal(&e), (401, "AttestationFailed".into()));
+
+    // Another protocol version.
+    let e = c
+        .auth_with_body(&json!({"version": "0.1.1", "tee": "snp", "extra-params": ""}))
+        .unwrap_err();
+    assert_eq!(refusal(&e), (401, "ProtocolVersion".into()));
+}
+
+#[test]
+fn tokens_on_the_bearer_path() {
+    let b = start();
+    let c = b.client(TeeKeyAlg::P256, AuthMode::Bearer);
+    let att = c
+        .handshake("snp", None, &mut |rd| {
+            snp_evidence(rd, &Measurements::default())
+        })
+        .unwrap();
+    let cred = att.credential(AuthMode::Bearer);
+    assert_eq!(
+        &c.resource(cred, &att.key, "default/key/one").unwrap()[..],
+        SECRET
+    );
+    // Expired: the broker's clock past the token's five minutes.
+    b.skew.store(301, Ordering::SeqCst);
+    let e = c.resource(cred, &att.key, "default/key/one").unwrap_err();
+    b.skew.store(0, Ordering::SeqCst);
+    assert_eq!(refusal(&e), (401, "TokenInvalid".into()));
+    // Foreign: a token of another broker (its own key).
+    let other = start();
+    let foreign = other
+        .client(TeeKeyAlg::P256, AuthMode::Bearer)
+        .handshake("snp", None, &mut |rd| {
+            snp_evidence(rd, &Measurements::default())
+        })
+        .unwrap();
+    let e = c
+        .resource(
+            foreign.credential(AuthMode::Bearer),
+            &att.key,
+            "default/key/one",
+        )
+        .unwrap_err();
+    assert_eq!(refusal(&e), (401, "TokenInvalid".into()));
+    // No credential at all.
+    let (status, body) = b.admin("GET", "/kbs/v0/resource/default/key/one", None, None);
+    assert_eq!(status, 401);
+    assert_eq!(
+        body["type"],
+        "https://github.com/confidential-containers/kbs/errors/UnAuthenticated"
+    );
+    let _ = Credential::Bearer(&att.token);
+}
+
+#[test]
+fn admin_credentials_and_scopes() {
+    let b = start();
+    let put = json!({"policy": POLICY, "value": STANDARD.encode(b"x")});
+    // Missing and wrong credentials: 401.
+    let (status, body) = b.admin(
+        "POST",
+        "/kbs/v0/resource/default/key/x",
+        None,
+        Some(put.clone()),
+    );
+    assert_eq!(status, 401);
+    assert_eq!(
+        body["type"],
+        "https://github.com/confidential-containers/kbs/errors/AdminUnauthorized"
+    );
+    let (status, _) = b.admin(
+        "POST",
+        "/kbs/v0/resource/default/key/x",
+        Some("wrong-token-0123456789abcdef-0123456789"),
+        Some(put.clone()),
+    );
+    assert_eq!(status, 401);
+    // A tenant token: its own repository only.
+    let (status, body) = b.admin(
+        "POST",
+        "/kbs/v0/resource/tenant-b/key/x",
+        Some(TENANT_TOKEN),
+        Some(put.clone()),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = b.admin(
+        "POST",
+        "/kbs/v0/resource/default/key/x",
+        Some(TENANT_TOKEN),
+        Some(put.clone()),
+    );
+    assert_eq!(status, 403, "{body}");
+    assert_eq!(
+        body["type"],
+        "https://github.com/confidential-containers/kbs/errors/AdminForbidden"
+    );
+    let (status, _) = b.admin(
+        "DELETE",
+        "/kbs/v0/resource/default/key/one",
+        Some(TENANT_TOKEN),
+        None,
+    );
+    assert_eq!(status, 403);
+    let (status, _) = b.admin("POST", "/kbs/v0/admin/kek/rotate", Some(TENANT_TOKEN), None);
+    assert_eq!(status, 403);
+    let (status, list) = b.admin("GET", "/kbs/v0/admin/resources", Some(TENANT_TOKEN), None);
+    assert_eq!(status, 200);
+    let listed: Vec<&str> = list["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["resource"].as_str().unwrap())
+        .collect();
+    assert!(
+        listed.iter().all(|r| r.starts_with("tenant-b/")),
+        "{listed:?}"
+    );
+    assert!(
+        !list.to_string().contains(&STANDARD.encode(SECRET)),
+        "a listing never holds values"
+    );
+    // The root token rotates the KEK; the secret still opens afterwards.
+    let (status, body) = b.admin(
+        "POST",
+        "/kbs/v0/admin/kek/rotate",
+        Some(&b.admin_token),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let s = b
+        .client(TeeKeyAlg::P256, AuthMode::Cookie)
+        .get_secret("snp", "default/key/one", None, &mut |rd| {
+            snp_evidence(rd, &Measurements::default())
+        })
+        .unwrap();
+    assert_eq!(&s[..], SECRET);
+}
+
+#[test]
+fn the_audit_log_records_verdicts_and_the_chain_verifies() {
+    let b = start();
+    let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
+    c.get_secret("snp", "default/key/one", None, &mut |rd| {
+        snp_evidence(rd, &Measurements::default())
+    })
+    .unwrap();
+    let _ = c.get_secret("snp", "default/key/one", None, &mut |rd| {
+        snp_evidence(
+            rd,
+            &Measurements {
+                measurement: [2; 48],
+                ..Measurements::default()
+            },
+        )
+    });
+    let (status, log) = b.admin("GET", "/kbs/v0/admin/audit", Some(&b.admin_token), None);
+    assert_eq!(status, 200);
+    let entries = log["entries"].as_array().unwrap();
+    let has = |action: &str, verdict: &str| {
+        entries.iter().any(|e| {
+            e["action"] == action
+                && e["verdict"] == verdict
+                && (action == "admin_put" || e["evidence_digest"].is_string())
+        })
+    };
+    assert!(has("admin_put", "pass"));
+    assert!(has("attest", "pass"));
+    assert!(has("release", "pass"));
+    assert!(has("deny", "fail"));
+    assert!(
+        entries
+            .iter()
+            .filter(|e| e["action"] == "release")
+            .all(|e| e["policy_digest"].is_string())
+    );
+    let mut v = tessera_broker::audit::ChainVerifier::new();
+    for e in entries {
+        v.push(&serde_json::from_value(e.clone()).unwrap()).unwrap();
+    }
+    assert_eq!(usize::try_from(v.verified()).unwrap(), entries.len());
+    assert!(
+        !log.to_string()
+            .contains(std::str::from_utf8(SECRET).unwrap())
+    );
+    assert!(b.data.join("tessera.db").exists() || b.data.exists());
+}
+
+#[test]
+fn health_readiness_and_metrics() {
+    let b = start();
+    let (status, _) = b.admin("GET", "/healthz", None, None);
+    assert_eq!(status, 200);
+    let (status, _) = b.admin("GET", "/readyz", None, None);
+    assert_eq!(status, 200);
+    b.client(TeeKeyAlg::P256, AuthMode::Cookie)
+        .get_secret("snp", "default/key/one", None, &mut |rd| {
+            snp_evidence(rd, &Measurements::default())
+        })
+        .unwrap();
+    let (status, metrics) = b.admin("GET", "/metrics", None, None);
+    assert_eq!(status, 200);
+    let text = metrics.as_str().unwrap();
+    assert!(
+        text.contains("tessera_requests_total{endpoint=\"/kbs/v0/attest\",status=\"200\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tessera_attestations_total{tee=\"snp\",verdict=\"pass\"} 1"),
+        "{text}"
+    );
+    assert!(
+        text.contains("tessera_verification_seconds_count 1"),
+        "{text}"
+    );
+    let (status, body) = b.admin("GET", "/kbs/v0/no/such/endpoint", None, None);
+    assert_eq!(status, 404);
+    assert_eq!(
+        body["type"],
+        "https://github.com/confidential-containers/kbs/errors/ResourceNotFound"
+    );
+}
+
+#[test]
+fn no_secret_token_or_session_reaches_a_log_line_or_an_error_body() {
+    let b = start();
+    let c = b.client(TeeKeyAlg::P256, AuthMode::Bearer);
+    let att = c
+        .handshake("snp", None, &mut |rd| {
+            snp_evidence(rd, &Measurements::default())
+        })
+        .unwrap();
+    let s = c
+        .resource(
+            att.credential(AuthMode::Bearer),
+            &att.key,
+            "default/key/one",
+        )
+        .unwrap();
+    assert_eq!(&s[..], SECRET);
+    // Failures too: a policy denial, a bad admin token, a tampered token.
+    let _ = c.get_secret("snp", "default/key/one", None, &mut |rd| {
+        snp_evidence(
+            rd,
+            &Measurements {
+                measurement: [3; 48],
+                ..Measurements::default()
+            },
+        )
+    });
+    let (_, body1) = b.admin(
+        "POST",
+        "/kbs/v0/resource/default/key/x",
+        Some("not-the-admin-token-0123456789abcdef-01"),
+        Some(json!({"value": "eA=="})),
+    );
+    let mut bad = att.token.as_str().to_owned();
+    bad.push('x');
+    let (_, body2) = b.admin("GET", "/kbs/v0/resource/default/key/one", Some(&bad), None);
+    std::io::stderr().flush().unwrap();
+    let logged = String::from_utf8(logs().lock().unwrap().clone()).unwrap();
+    assert!(
+        logged.contains("request refused"),
+        "the test captured the broker's logs"
+    );
+    let forbidden = [
+        std::str::from_utf8(SECRET).unwrap().to_owned(),
+        STANDARD.encode(SECRET),
+        b.admin_token.clone(),
+        TENANT_TOKEN.to_owned(),
+        att.token.as_str().to_owned(),
+        att.session.cookie_value().to_owned(),
+        "not-the-admin-token-0123456789abcdef-01".to_owned(),
+    ];
+    for f in &forbidden {
+        assert!(
+            !logged.contains(f.as_str()),
+            "a log line holds {:.12}...",
+            f
+        );
+        for body in [&body1, &body2] {
+            assert!(!body.to_string().contains(f.as_str()));
+        }
+    }
+}
