@@ -13,6 +13,7 @@
 //! small shared machine lands on all three alike; the medians over rounds are compared.
 #![forbid(unsafe_code)]
 
+pub mod broker;
 pub mod case;
 pub mod floor;
 pub mod peer;

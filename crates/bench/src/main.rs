@@ -248,7 +248,59 @@ fn run(config: &Config) -> Result<Vec<Row>, Box<dyn std::error::Error>> {
     Ok(rows)
 }
 
+/// `broker [--seconds N] [--clients N,N,...]`: the broker scenario, one JSON line per client
+/// count; `__serve DIR` is the server process it starts.
+fn broker_main(args: &[String]) -> ExitCode {
+    if args.first().map(String::as_str) == Some("__serve") {
+        let Some(dir) = args.get(1) else {
+            return ExitCode::from(2);
+        };
+        return match tessera_bench::broker::serve(std::path::Path::new(dir)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("tessera-bench serve: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    let mut seconds = 10u64;
+    let mut clients = vec![1usize, 8, 32];
+    let mut it = args.iter().skip_while(|a| a.as_str() != "broker").skip(1);
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--seconds" => match it.next().and_then(|v| v.parse().ok()) {
+                Some(n) => seconds = n,
+                None => return ExitCode::from(2),
+            },
+            "--clients" => match it
+                .next()
+                .map(|v| v.split(',').map(str::parse).collect::<Result<Vec<usize>, _>>())
+            {
+                Some(Ok(list)) if !list.is_empty() => clients = list,
+                _ => return ExitCode::from(2),
+            },
+            _ => {}
+        }
+    }
+    match tessera_bench::broker::run(&clients, seconds) {
+        Ok(rows) => {
+            for row in rows {
+                println!("{}", serde_json::to_string(&row).unwrap_or_default());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("tessera-bench broker: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
 fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "broker" || a == "__serve") {
+        return broker_main(&args);
+    }
     let config = match parse_args(std::env::args().skip(1)) {
         Ok(config) => config,
         Err(msg) => {
