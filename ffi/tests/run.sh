@@ -3,7 +3,7 @@
 # ffi/tests/ with cc against the static library, run them, run them under valgrind, build them
 # once with AddressSanitizer and run them, then run the Go binding's test (examples/go).
 # Respects CARGO_TARGET_DIR. Needs cc, valgrind, go (Debian: build-essential valgrind
-# golang-go) and cbindgen (installed with cargo when missing).
+# golang-go) pkg-config and cbindgen (installed with cargo when missing).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$PATH"
@@ -63,15 +63,31 @@ step "also link against the shared library"
 cc "${cflags[@]}" ffi/tests/errors.c -L "$lib_dir" -ltessera_ffi -Wl,-rpath,"$lib_dir" -o "$out/plain/errors-shared"
 "$out/plain/errors-shared"
 
-step "go test (examples/go)"
-if [[ -d examples/go ]]; then
-    (
-        cd examples/go
-        export CGO_CFLAGS="-I$root/ffi/include"
-        export CGO_LDFLAGS="$lib_dir/libtessera_ffi.a -lpthread -ldl -lm"
-        export TESSERA_EXAMPLES="$root/examples" TESSERA_TEST_BROKER="$broker"
-        export GOFLAGS=-mod=mod GOCACHE="${GOCACHE:-$out/gocache}"
-        go test -count=1 ./...
-    )
+step "pkg-config file (ffi/tessera.pc.in) pointing at this build"
+mkdir -p "$out/pkgconfig"
+sed -e "s|@PREFIX@|$root|" -e "s|@LIBDIR@|$lib_dir|" -e "s|@INCLUDEDIR@|$root/ffi/include|" \
+    -e "s|@VERSION@|0.1.0|" ffi/tessera.pc.in >"$out/pkgconfig/tessera.pc"
+export PKG_CONFIG_PATH=$out/pkgconfig LD_LIBRARY_PATH=$lib_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+pkg-config --cflags --libs tessera
+
+step "build the C examples (examples/c) with pkg-config and run the verifier on the sample"
+# shellcheck disable=SC2046 # pkg-config's flags are meant to be split
+for ex in verify fetch_secret; do
+    cc -std=c11 -D_GNU_SOURCE -Wall -Wextra -Werror $(pkg-config --cflags tessera) \
+        "examples/c/$ex.c" $(pkg-config --libs tessera) -o "$out/$ex"
+done
+sample=examples/evidence/snp-milan
+"$out/verify" "$sample/report.bin" 1664067328 "$sample/vcek.der" >"$out/verify.out"
+grep -q '^ACCEPTED' "$out/verify.out"
+if "$out/verify" "$sample/report.bin" 2208988800 "$sample/vcek.der" >"$out/verify.out"; then
+    echo "ERROR: examples/c/verify accepted the sample long after its VCEK expired" >&2
+    exit 1
 fi
+
+step "go test (examples/go, cgo through pkg-config)"
+(
+    cd examples/go
+    export TESSERA_EXAMPLES="$root/examples" TESSERA_TEST_BROKER="$broker"
+    go test -count=1 ./...
+)
 echo "ffi tests passed"
