@@ -124,7 +124,7 @@ impl tessera_result {
     }
 
     /// Every code, for the name lookup and the tests.
-    pub(crate) const ALL: [tessera_result; 31] = [
+    pub(crate) const ALL: [tessera_result; 30] = [
         R::TESSERA_RESULT_OK,
         R::TESSERA_RESULT_NULL_POINTER,
         R::TESSERA_RESULT_INVALID_UTF8,
@@ -155,7 +155,6 @@ impl tessera_result {
         R::TESSERA_RESULT_SECRET_DECRYPT,
         R::TESSERA_RESULT_EVIDENCE_CALLBACK,
         R::TESSERA_RESULT_CLIENT_CRYPTO,
-        R::TESSERA_RESULT_EVIDENCE_TOO_LARGE,
     ];
 }
 

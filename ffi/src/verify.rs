@@ -846,7 +846,9 @@ pub fn fuzz_verify(data: &[u8]) {
     // SAFETY: a valid out-pointer.
     let rc = unsafe { tessera_verifier_new(&mut verifier) };
     assert_eq!(rc, R::TESSERA_RESULT_OK);
-    let policy = c"version = 1\nid = \"fuzz\"\n";
+    // A policy that parses, so the appraisal runs on whatever verifies.
+    let policy = std::ffi::CString::new(include_str!("../../examples/policies/development.toml"))
+        .unwrap_or_default();
     for p in [std::ptr::null(), policy.as_ptr()] {
         let mut out: *mut tessera_verification = std::ptr::null_mut();
         // SAFETY: live verifier, `data` valid for its length, valid policy and out-pointer.
@@ -877,5 +879,50 @@ pub fn fuzz_verify(data: &[u8]) {
     unsafe {
         tessera_decoded_free(decoded);
         tessera_verifier_free(verifier);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &[u8] = include_bytes!("../../examples/evidence/snp-milan/report.bin");
+
+    #[test]
+    fn handles_shared_between_threads_are_send_and_sync() {
+        fn shared<T: Send + Sync>() {}
+        shared::<tessera_verifier>();
+        shared::<tessera_verification>();
+        shared::<tessera_decoded>();
+        shared::<crate::tessera_client>();
+    }
+
+    #[test]
+    fn the_fuzz_harness_runs_on_real_and_broken_evidence() {
+        fuzz_verify(SAMPLE);
+        fuzz_verify(SAMPLE.get(..700).unwrap());
+        fuzz_verify(b"{\"report\": \"AAAA\", \"cert_chain\": null}");
+        fuzz_verify(&[3, 0, 2, 0, 0, 0]);
+        fuzz_verify(&[]);
+    }
+
+    #[test]
+    fn an_sev_snp_report_verifies_without_tcb_status_and_a_bad_one_names_its_check() {
+        let config = Config::default();
+        let verifier = config.build(None).unwrap();
+        // No VCEK held: rejected by an SEV-SNP check, with TEE known.
+        let r = run_verify(&verifier, SAMPLE, UnixTime::from_secs(1_664_067_328), None);
+        assert_eq!(r.result, R::TESSERA_RESULT_VERIFY_SNP);
+        assert_eq!(r.tee, tessera_tee::TESSERA_TEE_SNP);
+        assert!(r.check.is_some() && r.claims.is_none());
+        let mut extra = Endorsements::new();
+        extra.add_certificates(
+            load_certificates(include_bytes!("../../examples/evidence/snp-milan/vcek.der"))
+                .unwrap(),
+        );
+        let verifier = config.build(Some(&extra)).unwrap();
+        let r = run_verify(&verifier, SAMPLE, UnixTime::from_secs(1_664_067_328), None);
+        assert_eq!(r.result, R::TESSERA_RESULT_OK, "{:?}", r.message);
+        assert!(r.tcb_status.is_none() && r.claims.is_some() && r.check.is_none());
     }
 }
