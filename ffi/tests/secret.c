@@ -3,6 +3,7 @@
  * (ffi/tests/support/broker.rs), spoken to over pipes.
  * Usage: secret <path of the test-broker program> */
 #include <signal.h>
+#include <time.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -60,8 +61,9 @@ static int evidence_cb(void *userdata, const uint8_t *report_data, size_t report
 }
 
 /* Read "key value" lines until "ready". */
-static void read_banner(FILE *from, char *url, char *resource, char *denied, char *secret_hex) {
-    char line[1024];
+static void read_banner(FILE *from, char *url, char *resource, char *denied, char *secret_hex,
+                        char *root_hex) {
+    char line[8192];
     while (fgets(line, sizeof line, from)) {
         line[strcspn(line, "\n")] = 0;
         if (strcmp(line, "ready") == 0) return;
@@ -69,6 +71,7 @@ static void read_banner(FILE *from, char *url, char *resource, char *denied, cha
         if (!strncmp(line, "resource ", 9)) strcpy(resource, line + 9);
         if (!strncmp(line, "denied ", 7)) strcpy(denied, line + 7);
         if (!strncmp(line, "secret ", 7)) strcpy(secret_hex, line + 7);
+        if (!strncmp(line, "root ", 5)) strcpy(root_hex, line + 5);
     }
     fprintf(stderr, "the test broker did not start\n");
     exit(2);
@@ -101,7 +104,51 @@ int main(int argc, char **argv) {
     struct guest g = {fdopen(to_child[1], "w"), fdopen(from_child[0], "r"), "json", 0, 0, 0};
 
     char url[256] = "", resource[256] = "", denied[256] = "", secret_hex[512] = "";
-    read_banner(g.from, url, resource, denied, secret_hex);
+    static char root_hex[8192];
+    read_banner(g.from, url, resource, denied, secret_hex, root_hex);
+
+    /* The simulator's evidence verifies only under its root, added as a dangerous test root,
+     * and the verification says so. */
+    {
+        size_t root_len = strlen(root_hex) / 2;
+        unsigned char *root = malloc(root_len);
+        for (size_t i = 0; i < root_len; i++)
+            root[i] = (unsigned char)(hexval(root_hex[2 * i]) << 4 | hexval(root_hex[2 * i + 1]));
+        uint8_t rd[64];
+        for (int i = 0; i < 64; i++) rd[i] = (uint8_t)i;
+        fprintf(g.to, "json ");
+        for (int i = 0; i < 64; i++) fprintf(g.to, "%02x", rd[i]);
+        fprintf(g.to, "\n");
+        fflush(g.to);
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t n = getline(&line, &cap, g.from);
+        CHECK(n > 1);
+        tessera_verifier *vendor = NULL, *trusting = NULL;
+        tessera_verifier_builder *b = NULL;
+        CHECK_RC(tessera_verifier_new(&vendor), TESSERA_RESULT_OK);
+        CHECK_RC(tessera_verifier_builder_new(&b), TESSERA_RESULT_OK);
+        CHECK_RC(tessera_verifier_builder_dangerous_add_test_root(b, root, root_len), TESSERA_RESULT_OK);
+        CHECK_RC(tessera_verifier_builder_build(b, &trusting), TESSERA_RESULT_OK);
+        int64_t now = (int64_t)time(NULL);
+        tessera_verification *r = NULL;
+        CHECK_RC(tessera_verifier_verify(vendor, (const uint8_t *)line, (size_t)n, NULL, now, NULL, &r), TESSERA_RESULT_OK);
+        CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_VERIFY_SNP);
+        tessera_verification_free(r);
+        r = NULL;
+        CHECK_RC(tessera_verifier_verify(trusting, (const uint8_t *)line, (size_t)n, NULL, now, NULL, &r), TESSERA_RESULT_OK);
+        CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_ACCEPTED);
+        const char *ver = tessera_verification_verification_json(r);
+        CHECK(ver != NULL && strstr(ver, "\"dangerous_test_root\":true") != NULL);
+        const char *claims = tessera_verification_claims_json(r);
+        CHECK(claims != NULL && strstr(claims, "\"report_data\":\"000102030405") != NULL);
+        tessera_verification_free(r);
+        tessera_verifier_free(trusting);
+        tessera_verifier_free(vendor);
+        tessera_verifier_builder_free(b);
+        free(line);
+        free(root);
+    }
 
     tessera_client *c = NULL;
     CHECK_RC(tessera_client_new(url, NULL, 0, 1, &c), TESSERA_RESULT_OK);

@@ -8,6 +8,7 @@
 //! resource default/key/ffi        (released to the simulator's measurement)
 //! denied default/key/denied       (its policy wants another measurement: 403)
 //! secret <hex of the first secret>
+//! root <hex of the simulator's ARK, DER>
 //! ready
 //! ```
 //! Then for each stdin line `json <128 hex chars of REPORT_DATA>` it prints the KBS evidence JSON
@@ -92,6 +93,7 @@ fn main() {
     writeln!(out, "resource default/key/ffi").unwrap();
     writeln!(out, "denied default/key/denied").unwrap();
     writeln!(out, "secret {}", hex::encode(SECRET)).unwrap();
+    writeln!(out, "root {}", hex::encode(sim.root().der())).unwrap();
     writeln!(out, "ready").unwrap();
     out.flush().unwrap();
 
