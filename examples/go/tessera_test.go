@@ -61,12 +61,21 @@ func TestVerifyAcceptsAndRejects(t *testing.T) {
 		t.Fatalf("a corrupted signature was not rejected as such: %+v", r)
 	}
 
-	policy := "version = 1\nid = \"go\"\n[snp]\nmeasurement = [\"" + strings.Repeat("00", 48) + "\"]\n"
-	r, err = v.Verify(report, sampleAt, policy)
+	// The development policy passes; with another measurement pinned it rejects.
+	dev, err := os.ReadFile(filepath.Join(env(t, "TESSERA_EXAMPLES"), "policies", "development.toml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Accepted || (r.Code != ResultPolicyRejected && r.Code/100 != 4) {
+	r, err = v.Verify(report, sampleAt, string(dev))
+	if err != nil || !r.Accepted || !strings.Contains(r.Appraisal, `"verdict":"pass"`) {
+		t.Fatalf("the development policy did not pass: %v %+v", err, r)
+	}
+	pinned := strings.Replace(string(dev), `measurement = "any"`, `measurement = ["`+strings.Repeat("00", 48)+`"]`, 1)
+	r, err = v.Verify(report, sampleAt, pinned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Accepted || r.Code != ResultPolicyRejected || !strings.Contains(r.Message, "snp.measurement") {
 		t.Fatalf("the policy did not reject: %+v", r)
 	}
 }

@@ -406,7 +406,8 @@ void tessera_verifier_free(struct tessera_verifier *verifier);
 // report, TDX/SGX quote, KBS evidence JSON) at `at` (Unix seconds: verification never reads the
 // clock), with the verifier's endorsements plus `extra` (may be NULL: certificates, CRLs and
 // collateral for this call only), and, when `policy` is not NULL, against that policy (TOML or
-// JSON text).
+// JSON text). With `extra`, a verifier is assembled for this one call from the verifier's
+// configuration and `extra` (its caches start empty); the shared verifier is not changed.
 //
 // Returns `TESSERA_RESULT_OK` and writes `*out` whenever the arguments were usable: whether the
 // evidence was accepted is in the result handle (`tessera_verification_verdict`,

@@ -33,7 +33,7 @@ pub use verify::*;
 /// The library version (`"0.1.0"`), a static NUL-terminated string: never free it.
 #[unsafe(no_mangle)]
 pub extern "C" fn tessera_version() -> *const c_char {
-    concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast()
+    panic::boundary(|| concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast())
 }
 
 /// `(ptr, len)` as a byte slice: (NULL, 0) is empty, NULL with a length is an error.
