@@ -161,6 +161,9 @@ seed_json_member qe_identity auto-sgx__qe.json \
 seed evidence "${reports[@]:0:2}" "${hcl[@]:0:1}" "${quotes[@]:0:2}" \
     snp/genoa-v3_trustee-e2e/evidence.json
 seed kbs_evidence_json snp/genoa-v3_trustee-e2e/evidence.json
+# The C ABI's verify and decode: the same forms.
+seed ffi_verify "${reports[@]:0:2}" "${hcl[@]:0:1}" "${quotes[@]:0:1}" \
+    snp/genoa-v3_trustee-e2e/evidence.json
 
 # Policies come from the repository's own examples, not from the vectors.
 mkdir -p "$corpus/policy_loader"

@@ -558,6 +558,53 @@ impl Evidence {
         }
     }
 
+    /// The decoded, unverified evidence as one JSON object: what `tessera show --json` prints
+    /// and the C API's decode returns. SEV-SNP: `{"tee": "snp", "verified": false,
+    /// "evidence_kind", "claims", "certificate_table", "hcl_runtime_data"}`; a quote:
+    /// `{"tee", "verified": false, "claims"}`. `product` names the SEV-SNP product when the
+    /// report does not (report versions before 3).
+    #[must_use]
+    pub fn show_json(&self, product: Option<tessera_snp::abi::Product>) -> Value {
+        match &self.body {
+            Body::Snp { evidence, .. } => {
+                let claims = tessera_snp::claims::ReportClaims::new(evidence.report(), product);
+                let certs: Vec<Value> = evidence
+                    .certs()
+                    .map(|t| {
+                        t.entries
+                            .iter()
+                            .map(|en| {
+                                serde_json::json!({
+                                    "guid": en.guid.to_string(),
+                                    "kind": format!("{:?}", en.kind()),
+                                    "len": en.data.len(),
+                                })
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                let runtime_data = match evidence {
+                    SnpEvidence::Hcl(h) => {
+                        Some(String::from_utf8_lossy(h.runtime_data()).into_owned())
+                    }
+                    _ => None,
+                };
+                serde_json::json!({
+                    "tee": "snp",
+                    "verified": false,
+                    "evidence_kind": self.form.name(),
+                    "claims": claims,
+                    "certificate_table": certs,
+                    "hcl_runtime_data": runtime_data,
+                })
+            }
+            Body::Quote { quote, .. } => {
+                let claims = tessera_tdx::claims::QuoteClaims::new(quote);
+                serde_json::json!({ "tee": claims.tee, "verified": false, "claims": claims })
+            }
+        }
+    }
+
     /// How many certificates a KBS SNP JSON form carried in `cert_chain`.
     #[must_use]
     pub fn cert_chain_len(&self) -> usize {

@@ -450,10 +450,13 @@ fn show(args: &ShowArgs) -> Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    if let Some(quote) = evidence.quote() {
-        tdx::show(quote, args.json);
+    if args.json {
+        // One builder, shared with the C API's decode (tessera::Evidence::show_json).
+        say!("{}", evidence.show_json(args.product));
+    } else if let Some(quote) = evidence.quote() {
+        tdx::show(quote);
     } else if let Some(snp) = evidence.snp() {
-        output::print_show(snp, evidence.form().name(), args.product, args.json);
+        output::print_show(snp, evidence.form().name(), args.product);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -186,40 +186,20 @@ pub(crate) fn print_failure(
     }
 }
 
-/// Print decoded evidence (unverified).
-pub(crate) fn print_show(e: &SnpEvidence, kind: &str, product: Option<Product>, as_json: bool) {
+/// Print decoded evidence (unverified) for people; `--json` prints
+/// [`tessera::Evidence::show_json`].
+pub(crate) fn print_show(e: &SnpEvidence, kind: &str, product: Option<Product>) {
     let claims = ReportClaims::new(e.report(), product);
-    let certs: Vec<Value> = e
-        .certs()
-        .map(|t| {
-            t.entries
-                .iter()
-                .map(|en| json!({ "guid": en.guid.to_string(), "kind": format!("{:?}", en.kind()), "len": en.data.len() }))
-                .collect()
-        })
-        .unwrap_or_default();
-    let runtime_data = match e {
-        SnpEvidence::Hcl(h) => Some(String::from_utf8_lossy(h.runtime_data()).into_owned()),
-        _ => None,
-    };
-    if as_json {
-        let out = json!({
-            "tee": "snp",
-            "verified": false,
-            "evidence_kind": kind,
-            "claims": claims,
-            "certificate_table": certs,
-            "hcl_runtime_data": runtime_data,
-        });
-        say!("{out}");
-        return;
-    }
     say!("SEV-SNP {kind} (NOT verified: use `tessera verify`)");
     print_claims(&claims);
-    for c in &certs {
-        say!("  cert table     {c}");
+    if let Some(t) = e.certs() {
+        for en in &t.entries {
+            let c = json!({ "guid": en.guid.to_string(), "kind": format!("{:?}", en.kind()), "len": en.data.len() });
+            say!("  cert table     {c}");
+        }
     }
-    if let Some(rt) = runtime_data {
+    if let SnpEvidence::Hcl(h) = e {
+        let rt = String::from_utf8_lossy(h.runtime_data());
         say!("  hcl runtime    {} bytes", rt.len());
     }
 }

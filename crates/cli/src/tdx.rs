@@ -205,25 +205,20 @@ pub(crate) fn print_rejection(tee: &str, err: &TdxError, as_json: bool) {
 }
 
 /// Decode a quote without verifying it.
-pub(crate) fn show(quote: &Quote, as_json: bool) {
+pub(crate) fn show(quote: &Quote) {
     let claims = QuoteClaims::new(quote);
-    if as_json {
-        let out = json!({ "tee": claims.tee, "verified": false, "claims": claims });
-        say!("{out}");
-    } else {
+    say!(
+        "{} quote v{} body type {} (NOT verified: use `tessera verify --collateral ...`)",
+        claims.tee.to_uppercase(),
+        claims.version,
+        claims.body_type
+    );
+    print_td(&claims);
+    if claims.trailing_padding > 0 {
         say!(
-            "{} quote v{} body type {} (NOT verified: use `tessera verify --collateral ...`)",
-            claims.tee.to_uppercase(),
-            claims.version,
-            claims.body_type
+            "  padding        {} zero bytes after the signature data",
+            claims.trailing_padding
         );
-        print_td(&claims);
-        if claims.trailing_padding > 0 {
-            say!(
-                "  padding        {} zero bytes after the signature data",
-                claims.trailing_padding
-            );
-        }
     }
 }
 

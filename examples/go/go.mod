@@ -1,0 +1,3 @@
+module example.invalid/tessera/go
+
+go 1.19

@@ -1,0 +1,929 @@
+//! The verifier side of the C ABI: endorsement sets, the verifier builder and handle, `verify`
+//! with its result handle, and `decode`.
+
+use std::ffi::{CString, c_char};
+use std::io::Read as _;
+use std::path::Path;
+
+use tessera::pki::{Certificate, load_certificates, load_crls};
+use tessera::tdx::collateral::Collateral;
+use tessera::{Endorsements, Evidence, Policy, Tee, UnixTime, Verifier};
+
+use crate::error::{build_code, evidence_code, tessera_result, verify_code};
+use crate::panic::{boundary, call};
+use crate::{
+    bytes, c_ptr, c_string, check_out, free, handle, handle_mut, optional_text, put, text,
+};
+
+use tessera_result as R;
+
+/// The TEE evidence came from.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum tessera_tee {
+    /// Not known (the evidence could not be read).
+    TESSERA_TEE_UNKNOWN = 0,
+    /// AMD SEV-SNP.
+    TESSERA_TEE_SNP = 1,
+    /// Intel TDX.
+    TESSERA_TEE_TDX = 2,
+    /// Intel SGX.
+    TESSERA_TEE_SGX = 3,
+}
+
+impl From<Tee> for tessera_tee {
+    fn from(t: Tee) -> Self {
+        match t {
+            Tee::Snp => Self::TESSERA_TEE_SNP,
+            Tee::Tdx => Self::TESSERA_TEE_TDX,
+            Tee::Sgx => Self::TESSERA_TEE_SGX,
+        }
+    }
+}
+
+/// A verification's verdict. `REJECTED` is zero so that a zeroed value never means accepted.
+#[repr(u32)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum tessera_verdict {
+    /// The evidence was not read, did not verify, or the policy rejected it.
+    TESSERA_VERDICT_REJECTED = 0,
+    /// The evidence verified (and, when a policy was given, every rule passed).
+    TESSERA_VERDICT_ACCEPTED = 1,
+}
+
+/// A set of endorsements: certificates (VCEKs, VLEKs, ASKs, ASVKs), CRLs and TDX/SGX collateral
+/// bundles. Given to a verifier builder, or to one `tessera_verifier_verify` call. For one
+/// thread at a time.
+#[derive(Debug, Default)]
+pub struct tessera_endorsements {
+    inner: Endorsements,
+}
+
+/// Most bytes of one endorsement file read by `tessera_endorsements_add_file`.
+const MAX_FILE_LEN: u64 = tessera::MAX_FILE_LEN;
+
+/// Make an empty endorsement set.
+///
+/// # Safety
+/// `out` is NULL or valid for a pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_endorsements_new(
+    out: *mut *mut tessera_endorsements,
+) -> tessera_result {
+    call(|| {
+        check_out(out)?;
+        // SAFETY: `out` checked non-NULL; writable by the caller's contract.
+        unsafe { put(out, tessera_endorsements::default()) };
+        Ok(())
+    })
+}
+
+/// Free an endorsement set; NULL is fine.
+///
+/// # Safety
+/// `endorsements` is NULL or a live set from `tessera_endorsements_new`, not used afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_endorsements_free(endorsements: *mut tessera_endorsements) {
+    // SAFETY: forwarded contract.
+    boundary(|| unsafe { free(endorsements) });
+}
+
+fn read_certificates(data: &[u8]) -> Result<Vec<Certificate>, tessera_result> {
+    load_certificates(data).map_err(|_| R::TESSERA_RESULT_CERTIFICATE_INVALID)
+}
+
+/// Add certificates: DER, or PEM (bundles allowed).
+///
+/// Returns `TESSERA_RESULT_CERTIFICATE_INVALID` when the bytes hold no readable certificate.
+///
+/// # Safety
+/// `endorsements` is NULL or a live set; `data` is NULL or valid for `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_endorsements_add_certificates(
+    endorsements: *mut tessera_endorsements,
+    data: *const u8,
+    len: usize,
+) -> tessera_result {
+    call(|| {
+        // SAFETY: forwarded contract.
+        let e = unsafe { handle_mut(endorsements) }?;
+        // SAFETY: forwarded contract.
+        let data = unsafe { bytes(data, len) }?;
+        let certs = read_certificates(data)?;
+        e.inner.add_certificates(certs);
+        Ok(())
+    })
+}
+
+/// Add CRLs: DER, or PEM (bundles allowed). A CRL applies to the chains it belongs to.
+///
+/// Returns `TESSERA_RESULT_CRL_INVALID` when the bytes hold no readable CRL.
+///
+/// # Safety
+/// `endorsements` is NULL or a live set; `data` is NULL or valid for `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_endorsements_add_crls(
+    endorsements: *mut tessera_endorsements,
+    data: *const u8,
+    len: usize,
+) -> tessera_result {
+    call(|| {
+        // SAFETY: forwarded contract.
+        let e = unsafe { handle_mut(endorsements) }?;
+        // SAFETY: forwarded contract.
+        let data = unsafe { bytes(data, len) }?;
+        let crls = load_crls(data).map_err(|_| R::TESSERA_RESULT_CRL_INVALID)?;
+        e.inner.add_crls(crls);
+        Ok(())
+    })
+}
+
+/// Add a TDX/SGX collateral bundle (JSON, the dcap-qvl `QuoteCollateralV3` layout).
+///
+/// Returns `TESSERA_RESULT_COLLATERAL_INVALID` when the bytes are not a bundle.
+///
+/// # Safety
+/// `endorsements` is NULL or a live set; `data` is NULL or valid for `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_endorsements_add_collateral(
+    endorsements: *mut tessera_endorsements,
+    data: *const u8,
+    len: usize,
+) -> tessera_result {
+    call(|| {
+        // SAFETY: forwarded contract.
+        let e = unsafe { handle_mut(endorsements) }?;
+        // SAFETY: forwarded contract.
+        let data = unsafe { bytes(data, len) }?;
+        let c =
+            Collateral::from_bundle_json(data).map_err(|_| R::TESSERA_RESULT_COLLATERAL_INVALID)?;
+        e.inner.add_collateral(c);
+        Ok(())
+    })
+}
+
+/// Read one endorsement file now: certificates, else CRLs, else a collateral bundle, told apart
+/// by content. At most 16 MiB.
+///
+/// Returns `TESSERA_RESULT_ENDORSEMENT_FILE` when it cannot be read or is none of these.
+///
+/// # Safety
+/// `endorsements` is NULL or a live set; `path` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_endorsements_add_file(
+    endorsements: *mut tessera_endorsements,
+    path: *const c_char,
+) -> tessera_result {
+    call(|| {
+        // SAFETY: forwarded contract.
+        let e = unsafe { handle_mut(endorsements) }?;
+        // SAFETY: forwarded contract.
+        let path = unsafe { text(path) }?;
+        let file = std::fs::File::open(path).map_err(|_| R::TESSERA_RESULT_ENDORSEMENT_FILE)?;
+        let mut data = Vec::new();
+        file.take(MAX_FILE_LEN + 1)
+            .read_to_end(&mut data)
+            .map_err(|_| R::TESSERA_RESULT_ENDORSEMENT_FILE)?;
+        if data.len() as u64 > MAX_FILE_LEN {
+            return Err(R::TESSERA_RESULT_TOO_LARGE);
+        }
+        if let Ok(certs) = load_certificates(&data) {
+            e.inner.add_certificates(certs);
+        } else if let Ok(crls) = load_crls(&data) {
+            e.inner.add_crls(crls);
+        } else if let Ok(c) = Collateral::from_bundle_json(&data) {
+            e.inner.add_collateral(c);
+        } else {
+            return Err(R::TESSERA_RESULT_ENDORSEMENT_FILE);
+        }
+        Ok(())
+    })
+}
+
+/// What a verifier is built from; kept by the verifier so one call can add endorsements.
+#[derive(Debug, Clone, Default)]
+struct Config {
+    endorsements: Endorsements,
+    test_roots: Vec<Certificate>,
+    allow_missing_crls: bool,
+}
+
+impl Config {
+    fn build(&self, extra: Option<&Endorsements>) -> Result<Verifier, tessera_result> {
+        let mut builder = Verifier::builder()
+            .endorsements(self.endorsements.clone())
+            .allow_missing_crls(self.allow_missing_crls);
+        if let Some(extra) = extra {
+            builder = builder.endorsements(extra.clone());
+        }
+        for root in &self.test_roots {
+            builder = builder
+                .dangerous_test_root(root.clone())
+                .map_err(|e| build_code(&e))?;
+        }
+        builder.build().map_err(|e| build_code(&e))
+    }
+}
+
+/// Builds a `tessera_verifier`: the vendors' embedded roots (AMD, Intel), endorsements, test
+/// roots. For one thread at a time; reusable after `tessera_verifier_builder_build`.
+#[derive(Debug, Default)]
+pub struct tessera_verifier_builder {
+    config: Config,
+}
+
+/// Make a builder: the vendors' embedded roots, no endorsements.
+///
+/// # Safety
+/// `out` is NULL or valid for a pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_verifier_builder_new(
+    out: *mut *mut tessera_verifier_builder,
+) -> tessera_result {
+    call(|| {
+        check_out(out)?;
+        // SAFETY: `out` checked non-NULL; writable by the caller's contract.
+        unsafe { put(out, tessera_verifier_builder::default()) };
+        Ok(())
+    })
+}
+
+/// Free a builder; NULL is fine.
+///
+/// # Safety
+/// `builder` is NULL or a live builder, not used afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_verifier_builder_free(builder: *mut tessera_verifier_builder) {
+    // SAFETY: forwarded contract.
+    boundary(|| unsafe { free(builder) });
+}
+
+/// Add (a copy of) an endorsement set.
+///
+/// # Safety
+/// `builder` and `endorsements` are NULL or live handles.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_verifier_builder_add_endorsements(
+    builder: *mut tessera_verifier_builder,
+    endorsements: *const tessera_endorsements,
+) -> tessera_result {
+    call(|| {
+        // SAFETY: forwarded contract.
+        let b = unsafe { handle_mut(builder) }?;
+        // SAFETY: forwarded contract.
+        let e = unsafe { handle(endorsements) }?;
+        b.config.endorsements.extend(e.inner.clone());
+        Ok(())
+    })
+}
+
+/// Read a directory of endorsements now (VCEKs, certificates, CRLs, collateral bundles, PCS
+/// folders; see the README); verification never reads it again.
+///
+/// Returns `TESSERA_RESULT_ENDORSEMENT_FILE` naming no file (use `tessera` on the command line
+/// to see which one) when a file cannot be read.
+///
+/// # Safety
+/// `builder` is NULL or a live builder; `path` is NULL or a NUL-terminated string.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_verifier_builder_add_endorsement_dir(
+    builder: *mut tessera_verifier_builder,
+    path: *const c_char,
+) -> tessera_result {
+    call(|| {
+        // SAFETY: forwarded contract.
+        let b = unsafe { handle_mut(builder) }?;
+        // SAFETY: forwarded contract.
+        let path = unsafe { text(path) }?;
+        let found = Endorsements::from_dir(Path::new(path))
+            .map_err(|_| R::TESSERA_RESULT_ENDORSEMENT_FILE)?;
+        b.config.endorsements.extend(found);
+        Ok(())
+    })
+}
+
+/// DANGEROUS: also trust this root (a simulator's, for tests): a self-issued certificate, DER
+/// or PEM. An AMD-style ARK (`CN=ARK-Milan|Genoa|Turin`) is an SEV-SNP root, anything else a
+/// TDX/SGX root. Evidence it anchors verifies, flagged `dangerous_test_root` in the
+/// verification JSON; the vendors' roots stay trusted.
+///
+/// Returns `TESSERA_RESULT_CERTIFICATE_INVALID` for bytes that are not one certificate,
+/// `TESSERA_RESULT_TEST_ROOT_INVALID` for a certificate that is not self-issued.
+///
+/// # Safety
+/// `builder` is NULL or a live builder; `data` is NULL or valid for `len` bytes.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_verifier_builder_dangerous_add_test_root(
+    builder: *mut tessera_verifier_builder,
+    data: *const u8,
+    len: usize,
+) -> tessera_result {
+    call(|| {
+        // SAFETY: forwarded contract.
+        let b = unsafe { handle_mut(builder) }?;
+        // SAFETY: forwarded contract.
+        let data = unsafe { bytes(data, len) }?;
+        let mut certs = read_certificates(data)?;
+        let (Some(root), None) = (certs.pop(), certs.pop()) else {
+            return Err(R::TESSERA_RESULT_CERTIFICATE_INVALID);
+        };
+        // Checked now, so the error comes from the call that caused it.
+        let _checked = Verifier::builder()
+            .dangerous_test_root(root.clone())
+            .map_err(|e| build_code(&e))?;
+        b.config.test_roots.push(root);
+        Ok(())
+    })
+}
+
+/// TDX/SGX: accept collateral without the PCK CRL or Root CA CRL (the verification JSON then
+/// says revocation was not checked). Off by default.
+///
+/// # Safety
+/// `builder` is NULL or a live builder.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_verifier_builder_allow_missing_crls(
+    builder: *mut tessera_verifier_builder,
+    allow: bool,
+) -> tessera_result {
+    call(|| {
+        // SAFETY: forwarded contract.
+        let b = unsafe { handle_mut(builder) }?;
+        b.config.allow_missing_crls = allow;
+        Ok(())
+    })
+}
+
+/// A verifier: trust anchors, endorsements and their caches. Thread-safe: share one
+/// `const tessera_verifier *` between any number of threads; free it after the last use.
+#[derive(Debug)]
+pub struct tessera_verifier {
+    verifier: Verifier,
+    config: Config,
+}
+
+/// Build a verifier from the builder (which stays usable).
+///
+/// # Safety
+/// `builder` is NULL or a live builder; `out` is NULL or valid for a pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_verifier_builder_build(
+    builder: *const tessera_verifier_builder,
+    out: *mut *mut tessera_verifier,
+) -> tessera_result {
+    call(|| {
+        // SAFETY: forwarded contract.
+        let b = unsafe { handle(builder) }?;
+        check_out(out)?;
+        let config = b.config.clone();
+        let verifier = config.build(None)?;
+        // SAFETY: `out` checked non-NULL; writable by the caller's contract.
+        unsafe { put(out, tessera_verifier { verifier, config }) };
+        Ok(())
+    })
+}
+
+/// Make a verifier with the vendors' embedded roots and no endorsements (SEV-SNP evidence must
+/// then carry its VCEK/VLEK, or one must be given to `tessera_verifier_verify`).
+///
+/// # Safety
+/// `out` is NULL or valid for a pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_verifier_new(out: *mut *mut tessera_verifier) -> tessera_result {
+    call(|| {
+        check_out(out)?;
+        let config = Config::default();
+        let verifier = config.build(None)?;
+        // SAFETY: `out` checked non-NULL; writable by the caller's contract.
+        unsafe { put(out, tessera_verifier { verifier, config }) };
+        Ok(())
+    })
+}
+
+/// Free a verifier; NULL is fine. No other thread may be using it.
+///
+/// # Safety
+/// `verifier` is NULL or a live verifier, not used afterwards by any thread.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_verifier_free(verifier: *mut tessera_verifier) {
+    // SAFETY: forwarded contract.
+    boundary(|| unsafe { free(verifier) });
+}
+
+/// The outcome of `tessera_verifier_verify`: verdict, TEE, result code, the failed check and a
+/// message, and the JSON documents. Immutable; its strings live until it is freed.
+#[derive(Debug)]
+pub struct tessera_verification {
+    result: tessera_result,
+    tee: tessera_tee,
+    check: Option<CString>,
+    message: Option<CString>,
+    tcb_status: Option<CString>,
+    claims: Option<CString>,
+    verification: Option<CString>,
+    appraisal: Option<CString>,
+}
+
+impl tessera_verification {
+    fn failed(result: tessera_result, tee: tessera_tee, check: &str, message: &str) -> Self {
+        Self {
+            result,
+            tee,
+            check: Some(c_string(check)),
+            message: Some(c_string(message)),
+            tcb_status: None,
+            claims: None,
+            verification: None,
+            appraisal: None,
+        }
+    }
+}
+
+/// Run one verification: every failure of the evidence is an outcome, never a call error.
+fn run_verify(
+    verifier: &Verifier,
+    evidence: &[u8],
+    at: UnixTime,
+    policy: Option<&str>,
+) -> tessera_verification {
+    use tessera_tee::TESSERA_TEE_UNKNOWN as UNKNOWN;
+    let policy = match policy.map(Policy::from_text).transpose() {
+        Ok(p) => p,
+        Err(e) => {
+            return tessera_verification::failed(
+                R::TESSERA_RESULT_POLICY_INVALID,
+                UNKNOWN,
+                "policy",
+                &e.to_string(),
+            );
+        }
+    };
+    let evidence = match Evidence::from_bytes(evidence) {
+        Ok(e) => e,
+        Err(e) => {
+            return tessera_verification::failed(
+                evidence_code(&e),
+                UNKNOWN,
+                e.check(),
+                &e.to_string(),
+            );
+        }
+    };
+    let tee = tessera_tee::from(evidence.tee());
+    let verified = match verifier.verify(&evidence, at) {
+        Ok(v) => v,
+        Err(e) => {
+            return tessera_verification::failed(verify_code(&e), tee, e.check(), &e.to_string());
+        }
+    };
+    let details = verified.verification();
+    let mut out = tessera_verification {
+        result: R::TESSERA_RESULT_OK,
+        tee,
+        check: None,
+        message: None,
+        tcb_status: details
+            .get("tcb_status")
+            .and_then(|s| s.as_str())
+            .map(c_string),
+        claims: Some(c_string(&verified.claims().to_string())),
+        verification: Some(c_string(&details.to_string())),
+        appraisal: None,
+    };
+    if let Some(policy) = policy {
+        let appraisal = verified.appraise(&policy);
+        let json = serde_json::to_string(&appraisal).unwrap_or_default();
+        out.appraisal = Some(c_string(&json));
+        if !appraisal.passed() {
+            let failures: Vec<String> = appraisal
+                .failures()
+                .map(|r| format!("{}: expected {}, got {}", r.rule, r.expected, r.actual))
+                .collect();
+            out.result = R::TESSERA_RESULT_POLICY_REJECTED;
+            out.check = Some(c_string("policy"));
+            out.message = Some(c_string(&format!(
+                "policy {:?} rejected the evidence: {}",
+                appraisal.policy_id(),
+                failures.join("; ")
+            )));
+        }
+    }
+    out
+}
+
+/// Verify evidence of any form Tessera reads (raw SEV-SNP report, extended report, Azure HCL
+/// report, TDX/SGX quote, KBS evidence JSON) at `at` (Unix seconds: verification never reads the
+/// clock), with the verifier's endorsements plus `extra` (may be NULL: certificates, CRLs and
+/// collateral for this call only), and, when `policy` is not NULL, against that policy (TOML or
+/// JSON text). With `extra`, a verifier is assembled for this one call from the verifier's
+/// configuration and `extra` (its caches start empty); the shared verifier is not changed.
+///
+/// Returns `TESSERA_RESULT_OK` and writes `*out` whenever the arguments were usable: whether the
+/// evidence was accepted is in the result handle (`tessera_verification_verdict`,
+/// `tessera_verification_result`). Returns a 1xx code for unusable arguments, or
+/// `TESSERA_RESULT_EMBEDDED_ROOTS` if a verifier with `extra` could not be built.
+///
+/// # Safety
+/// `verifier` is NULL or a live verifier; `evidence` is NULL or valid for `evidence_len` bytes;
+/// `extra` is NULL or a live endorsement set (not changed during the call); `policy` is NULL or a
+/// NUL-terminated string; `out` is NULL or valid for a pointer write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_verifier_verify(
+    verifier: *const tessera_verifier,
+    evidence: *const u8,
+    evidence_len: usize,
+    extra: *const tessera_endorsements,
+    at: i64,
+    policy: *const c_char,
+    out: *mut *mut tessera_verification,
+) -> tessera_result {
+    call(|| {
+        // SAFETY: forwarded contract.
+        let v = unsafe { handle(verifier) }?;
+        // SAFETY: forwarded contract.
+        let evidence = unsafe { bytes(evidence, evidence_len) }?;
+        // SAFETY: forwarded contract (NULL is allowed: no extra endorsements).
+        let extra = unsafe { extra.as_ref() };
+        // SAFETY: forwarded contract.
+        let policy = unsafe { optional_text(policy) }?;
+        check_out(out)?;
+        let result = match extra {
+            None => run_verify(&v.verifier, evidence, UnixTime::from_secs(at), policy),
+            Some(extra) => {
+                let once = v.config.build(Some(&extra.inner))?;
+                run_verify(&once, evidence, UnixTime::from_secs(at), policy)
+            }
+        };
+        // SAFETY: `out` checked non-NULL; writable by the caller's contract.
+        unsafe { put(out, result) };
+        Ok(())
+    })
+}
+
+/// Free a verification; NULL is fine. Its strings are freed with it.
+///
+/// # Safety
+/// `verification` is NULL or a live verification, not used afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_verification_free(verification: *mut tessera_verification) {
+    // SAFETY: forwarded contract.
+    boundary(|| unsafe { free(verification) });
+}
+
+/// `TESSERA_VERDICT_ACCEPTED` when the evidence verified and the policy (if any) passed;
+/// `TESSERA_VERDICT_REJECTED` otherwise, and for NULL.
+///
+/// # Safety
+/// `verification` is NULL or a live verification.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_verification_verdict(
+    verification: *const tessera_verification,
+) -> tessera_verdict {
+    // SAFETY: forwarded contract.
+    let r = boundary(|| unsafe { verification.as_ref() }.map(|v| v.result as u32));
+    if r == Some(0) {
+        tessera_verdict::TESSERA_VERDICT_ACCEPTED
+    } else {
+        tessera_verdict::TESSERA_VERDICT_REJECTED
+    }
+}
+
+impl crate::panic::OnPanic for Option<u32> {
+    fn on_panic() -> Self {
+        None
+    }
+}
+
+/// Why the evidence was rejected: `TESSERA_RESULT_OK` when accepted, else a 2xx (evidence),
+/// 3xx (verification) or 4xx (policy) code; `TESSERA_RESULT_NULL_POINTER` for NULL.
+///
+/// # Safety
+/// `verification` is NULL or a live verification.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_verification_result(
+    verification: *const tessera_verification,
+) -> tessera_result {
+    boundary(|| {
+        // SAFETY: forwarded contract.
+        unsafe { verification.as_ref() }.map_or(R::TESSERA_RESULT_NULL_POINTER, |v| v.result)
+    })
+}
+
+/// The TEE (`TESSERA_TEE_UNKNOWN` when the evidence could not be read, or for NULL).
+///
+/// # Safety
+/// `verification` is NULL or a live verification.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_verification_tee(
+    verification: *const tessera_verification,
+) -> tessera_tee {
+    // SAFETY: forwarded contract.
+    let tee = boundary(|| unsafe { verification.as_ref() }.map(|v| v.tee as u32));
+    match tee {
+        Some(1) => tessera_tee::TESSERA_TEE_SNP,
+        Some(2) => tessera_tee::TESSERA_TEE_TDX,
+        Some(3) => tessera_tee::TESSERA_TEE_SGX,
+        _ => tessera_tee::TESSERA_TEE_UNKNOWN,
+    }
+}
+
+/// The name of the failed check (`report_signature`, `vek_chain`, `pck_chain`, `collateral`,
+/// `parse`, `policy`, ...), NULL when accepted.
+///
+/// The string is owned by the handle: valid until the handle is freed; never free it yourself.
+///
+/// # Safety
+/// `handle` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_verification_failed_check(
+    handle: *const tessera_verification,
+) -> *const c_char {
+    boundary(|| {
+        // SAFETY: forwarded contract.
+        unsafe { handle.as_ref() }.map_or(std::ptr::null(), |h| c_ptr(h.check.as_ref()))
+    })
+}
+/// A message naming the failed check and field (for a policy, every failed rule with the
+/// expected and actual value), NULL when accepted.
+///
+/// The string is owned by the handle: valid until the handle is freed; never free it yourself.
+///
+/// # Safety
+/// `handle` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_verification_message(
+    handle: *const tessera_verification,
+) -> *const c_char {
+    boundary(|| {
+        // SAFETY: forwarded contract.
+        unsafe { handle.as_ref() }.map_or(std::ptr::null(), |h| c_ptr(h.message.as_ref()))
+    })
+}
+/// Intel's TCB status for TDX/SGX (`UpToDate`, `OutOfDate`, `SWHardeningNeeded`, ...);
+/// NULL for SEV-SNP (AMD has no such status: see `reported_tcb` in the claims) and when the
+/// evidence did not verify.
+///
+/// The string is owned by the handle: valid until the handle is freed; never free it yourself.
+///
+/// # Safety
+/// `handle` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_verification_tcb_status(
+    handle: *const tessera_verification,
+) -> *const c_char {
+    boundary(|| {
+        // SAFETY: forwarded contract.
+        unsafe { handle.as_ref() }.map_or(std::ptr::null(), |h| c_ptr(h.tcb_status.as_ref()))
+    })
+}
+/// The verified evidence's claims as a JSON object (hex for bytes), NULL when it did not
+/// verify.
+///
+/// The string is owned by the handle: valid until the handle is freed; never free it yourself.
+///
+/// # Safety
+/// `handle` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_verification_claims_json(
+    handle: *const tessera_verification,
+) -> *const c_char {
+    boundary(|| {
+        // SAFETY: forwarded contract.
+        unsafe { handle.as_ref() }.map_or(std::ptr::null(), |h| c_ptr(h.claims.as_ref()))
+    })
+}
+/// What verification established as a JSON object (chain, revocation, TCB status,
+/// `dangerous_test_root`), NULL when it did not verify.
+///
+/// The string is owned by the handle: valid until the handle is freed; never free it yourself.
+///
+/// # Safety
+/// `handle` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_verification_verification_json(
+    handle: *const tessera_verification,
+) -> *const c_char {
+    boundary(|| {
+        // SAFETY: forwarded contract.
+        unsafe { handle.as_ref() }.map_or(std::ptr::null(), |h| c_ptr(h.verification.as_ref()))
+    })
+}
+/// The appraisal as a JSON object (every rule with outcome, expected and actual values),
+/// NULL when no policy was given or the evidence did not verify.
+///
+/// The string is owned by the handle: valid until the handle is freed; never free it yourself.
+///
+/// # Safety
+/// `handle` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_verification_appraisal_json(
+    handle: *const tessera_verification,
+) -> *const c_char {
+    boundary(|| {
+        // SAFETY: forwarded contract.
+        unsafe { handle.as_ref() }.map_or(std::ptr::null(), |h| c_ptr(h.appraisal.as_ref()))
+    })
+}
+
+/// Evidence decoded without verification (`tessera show --json`). Immutable.
+#[derive(Debug)]
+pub struct tessera_decoded {
+    result: tessera_result,
+    tee: tessera_tee,
+    json: Option<CString>,
+    message: Option<CString>,
+}
+
+/// Decode evidence without verifying it: nothing it says is vouched for. Returns
+/// `TESSERA_RESULT_OK` and writes `*out` whenever the arguments were usable; whether the bytes
+/// were evidence is `tessera_decoded_result`.
+///
+/// # Safety
+/// `evidence` is NULL or valid for `evidence_len` bytes; `out` is NULL or valid for a pointer
+/// write.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_decode(
+    evidence: *const u8,
+    evidence_len: usize,
+    out: *mut *mut tessera_decoded,
+) -> tessera_result {
+    call(|| {
+        // SAFETY: forwarded contract.
+        let evidence = unsafe { bytes(evidence, evidence_len) }?;
+        check_out(out)?;
+        let decoded = match Evidence::from_bytes(evidence) {
+            Ok(e) => tessera_decoded {
+                result: R::TESSERA_RESULT_OK,
+                tee: e.tee().into(),
+                json: Some(c_string(&e.show_json(None).to_string())),
+                message: None,
+            },
+            Err(e) => tessera_decoded {
+                result: evidence_code(&e),
+                tee: tessera_tee::TESSERA_TEE_UNKNOWN,
+                json: None,
+                message: Some(c_string(&e.to_string())),
+            },
+        };
+        // SAFETY: `out` checked non-NULL; writable by the caller's contract.
+        unsafe { put(out, decoded) };
+        Ok(())
+    })
+}
+
+/// Free a decoded evidence handle; NULL is fine.
+///
+/// # Safety
+/// `decoded` is NULL or live, not used afterwards.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_decoded_free(decoded: *mut tessera_decoded) {
+    // SAFETY: forwarded contract.
+    boundary(|| unsafe { free(decoded) });
+}
+
+/// `TESSERA_RESULT_OK` when the bytes were evidence, else a 2xx code;
+/// `TESSERA_RESULT_NULL_POINTER` for NULL.
+///
+/// # Safety
+/// `decoded` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_decoded_result(decoded: *const tessera_decoded) -> tessera_result {
+    boundary(|| {
+        // SAFETY: forwarded contract.
+        unsafe { decoded.as_ref() }.map_or(R::TESSERA_RESULT_NULL_POINTER, |d| d.result)
+    })
+}
+
+/// The TEE (`TESSERA_TEE_UNKNOWN` when not evidence, or for NULL).
+///
+/// # Safety
+/// `decoded` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_decoded_tee(decoded: *const tessera_decoded) -> tessera_tee {
+    // SAFETY: forwarded contract.
+    let tee = boundary(|| unsafe { decoded.as_ref() }.map(|d| d.tee as u32));
+    match tee {
+        Some(1) => tessera_tee::TESSERA_TEE_SNP,
+        Some(2) => tessera_tee::TESSERA_TEE_TDX,
+        Some(3) => tessera_tee::TESSERA_TEE_SGX,
+        _ => tessera_tee::TESSERA_TEE_UNKNOWN,
+    }
+}
+
+/// The decoded evidence as JSON (what `tessera show --json` prints), NULL when the bytes
+/// were not evidence.
+///
+/// The string is owned by the handle: valid until the handle is freed; never free it yourself.
+///
+/// # Safety
+/// `handle` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_decoded_json(handle: *const tessera_decoded) -> *const c_char {
+    boundary(|| {
+        // SAFETY: forwarded contract.
+        unsafe { handle.as_ref() }.map_or(std::ptr::null(), |h| c_ptr(h.json.as_ref()))
+    })
+}
+/// Why the bytes are not evidence (every form tried), NULL when they were.
+///
+/// The string is owned by the handle: valid until the handle is freed; never free it yourself.
+///
+/// # Safety
+/// `handle` is NULL or live.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn tessera_decoded_message(handle: *const tessera_decoded) -> *const c_char {
+    boundary(|| {
+        // SAFETY: forwarded contract.
+        unsafe { handle.as_ref() }.map_or(std::ptr::null(), |h| c_ptr(h.message.as_ref()))
+    })
+}
+
+/// Fuzz harness: the C ABI's verify and decode entry points on arbitrary bytes (with and
+/// without a policy); nothing may panic (a panic would be `TESSERA_RESULT_PANIC`).
+#[doc(hidden)]
+#[allow(clippy::panic)] // fuzz harness: a failed assertion is the finding
+pub fn fuzz_verify(data: &[u8]) {
+    let mut verifier: *mut tessera_verifier = std::ptr::null_mut();
+    // SAFETY: a valid out-pointer.
+    let rc = unsafe { tessera_verifier_new(&mut verifier) };
+    assert_eq!(rc, R::TESSERA_RESULT_OK);
+    // A policy that parses, so the appraisal runs on whatever verifies.
+    let policy = std::ffi::CString::new(include_str!("../../examples/policies/development.toml"))
+        .unwrap_or_default();
+    for p in [std::ptr::null(), policy.as_ptr()] {
+        let mut out: *mut tessera_verification = std::ptr::null_mut();
+        // SAFETY: live verifier, `data` valid for its length, valid policy and out-pointer.
+        let rc = unsafe {
+            tessera_verifier_verify(
+                verifier,
+                data.as_ptr(),
+                data.len(),
+                std::ptr::null(),
+                1_700_000_000,
+                p,
+                &mut out,
+            )
+        };
+        assert_eq!(rc, R::TESSERA_RESULT_OK);
+        // SAFETY: `out` was written by the successful call above.
+        unsafe {
+            assert_ne!(tessera_verification_result(out), R::TESSERA_RESULT_PANIC);
+            let _ = tessera_verification_message(out);
+            tessera_verification_free(out);
+        }
+    }
+    let mut decoded: *mut tessera_decoded = std::ptr::null_mut();
+    // SAFETY: `data` valid for its length; valid out-pointer.
+    let rc = unsafe { tessera_decode(data.as_ptr(), data.len(), &mut decoded) };
+    assert_eq!(rc, R::TESSERA_RESULT_OK);
+    // SAFETY: handles made above, freed once.
+    unsafe {
+        tessera_decoded_free(decoded);
+        tessera_verifier_free(verifier);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &[u8] = include_bytes!("../../examples/evidence/snp-milan/report.bin");
+
+    #[test]
+    fn handles_shared_between_threads_are_send_and_sync() {
+        fn shared<T: Send + Sync>() {}
+        shared::<tessera_verifier>();
+        shared::<tessera_verification>();
+        shared::<tessera_decoded>();
+        shared::<crate::tessera_client>();
+    }
+
+    #[test]
+    fn the_fuzz_harness_runs_on_real_and_broken_evidence() {
+        fuzz_verify(SAMPLE);
+        fuzz_verify(SAMPLE.get(..700).unwrap());
+        fuzz_verify(b"{\"report\": \"AAAA\", \"cert_chain\": null}");
+        fuzz_verify(&[3, 0, 2, 0, 0, 0]);
+        fuzz_verify(&[]);
+    }
+
+    #[test]
+    fn an_sev_snp_report_verifies_without_tcb_status_and_a_bad_one_names_its_check() {
+        let config = Config::default();
+        let verifier = config.build(None).unwrap();
+        // No VCEK held: rejected by an SEV-SNP check, with TEE known.
+        let r = run_verify(&verifier, SAMPLE, UnixTime::from_secs(1_664_067_328), None);
+        assert_eq!(r.result, R::TESSERA_RESULT_VERIFY_SNP);
+        assert_eq!(r.tee, tessera_tee::TESSERA_TEE_SNP);
+        assert!(r.check.is_some() && r.claims.is_none());
+        let mut extra = Endorsements::new();
+        extra.add_certificates(
+            load_certificates(include_bytes!("../../examples/evidence/snp-milan/vcek.der"))
+                .unwrap(),
+        );
+        let verifier = config.build(Some(&extra)).unwrap();
+        let r = run_verify(&verifier, SAMPLE, UnixTime::from_secs(1_664_067_328), None);
+        assert_eq!(r.result, R::TESSERA_RESULT_OK, "{:?}", r.message);
+        assert!(r.tcb_status.is_none() && r.claims.is_some() && r.check.is_none());
+    }
+}

@@ -1,0 +1,136 @@
+/* Every error path of the C API: NULL handles, NULL out-parameters, NULL data with a length,
+ * bad bytes, non-UTF-8 strings, _free(NULL), and out-parameters left untouched on failure.
+ * Usage: errors */
+#include "common.h"
+
+#define SENTINEL ((void *)0x1)
+
+int main(void) {
+    const uint8_t byte = 0x30;
+    const char bad_utf8[] = {(char)0xff, (char)0xfe, 0};
+
+    /* _free(NULL) is fine. */
+    tessera_endorsements_free(NULL);
+    tessera_verifier_builder_free(NULL);
+    tessera_verifier_free(NULL);
+    tessera_verification_free(NULL);
+    tessera_decoded_free(NULL);
+    tessera_client_free(NULL);
+    tessera_secret_free(NULL);
+
+    /* Constructors: NULL out. */
+    CHECK_RC(tessera_endorsements_new(NULL), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_verifier_builder_new(NULL), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_verifier_new(NULL), TESSERA_RESULT_NULL_POINTER);
+
+    /* Endorsements. */
+    tessera_endorsements *e = NULL;
+    CHECK_RC(tessera_endorsements_new(&e), TESSERA_RESULT_OK);
+    CHECK_RC(tessera_endorsements_add_certificates(NULL, &byte, 1), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_endorsements_add_certificates(e, NULL, 10), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_endorsements_add_certificates(e, NULL, 0), TESSERA_RESULT_CERTIFICATE_INVALID);
+    CHECK_RC(tessera_endorsements_add_certificates(e, &byte, 1), TESSERA_RESULT_CERTIFICATE_INVALID);
+    CHECK_RC(tessera_endorsements_add_crls(NULL, &byte, 1), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_endorsements_add_crls(e, NULL, 3), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_endorsements_add_crls(e, &byte, 1), TESSERA_RESULT_CRL_INVALID);
+    CHECK_RC(tessera_endorsements_add_collateral(NULL, &byte, 1), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_endorsements_add_collateral(e, NULL, 3), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_endorsements_add_collateral(e, (const uint8_t *)"{}", 2), TESSERA_RESULT_COLLATERAL_INVALID);
+    CHECK_RC(tessera_endorsements_add_file(NULL, "/dev/null"), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_endorsements_add_file(e, NULL), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_endorsements_add_file(e, bad_utf8), TESSERA_RESULT_INVALID_UTF8);
+    CHECK_RC(tessera_endorsements_add_file(e, "/dev/null"), TESSERA_RESULT_ENDORSEMENT_FILE);
+
+    /* Builder. */
+    tessera_verifier_builder *b = NULL;
+    CHECK_RC(tessera_verifier_builder_new(&b), TESSERA_RESULT_OK);
+    CHECK_RC(tessera_verifier_builder_add_endorsements(NULL, e), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_verifier_builder_add_endorsements(b, NULL), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_verifier_builder_add_endorsement_dir(NULL, "/tmp"), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_verifier_builder_add_endorsement_dir(b, NULL), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_verifier_builder_add_endorsement_dir(b, bad_utf8), TESSERA_RESULT_INVALID_UTF8);
+    CHECK_RC(tessera_verifier_builder_dangerous_add_test_root(NULL, &byte, 1), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_verifier_builder_dangerous_add_test_root(b, NULL, 5), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_verifier_builder_dangerous_add_test_root(b, NULL, 0), TESSERA_RESULT_CERTIFICATE_INVALID);
+    CHECK_RC(tessera_verifier_builder_allow_missing_crls(NULL, true), TESSERA_RESULT_NULL_POINTER);
+    tessera_verifier *v = SENTINEL;
+    CHECK_RC(tessera_verifier_builder_build(NULL, &v), TESSERA_RESULT_NULL_POINTER);
+    CHECK(v == SENTINEL); /* untouched on failure */
+    CHECK_RC(tessera_verifier_builder_build(b, NULL), TESSERA_RESULT_NULL_POINTER);
+    v = NULL;
+    CHECK_RC(tessera_verifier_builder_build(b, &v), TESSERA_RESULT_OK);
+    CHECK(v != NULL);
+
+    /* Verify. */
+    tessera_verification *r = SENTINEL;
+    CHECK_RC(tessera_verifier_verify(NULL, &byte, 1, NULL, 0, NULL, &r), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_verifier_verify(v, NULL, 1184, NULL, 0, NULL, &r), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_verifier_verify(v, &byte, 1, NULL, 0, bad_utf8, &r), TESSERA_RESULT_INVALID_UTF8);
+    CHECK_RC(tessera_verifier_verify(v, &byte, 1, NULL, 0, NULL, NULL), TESSERA_RESULT_NULL_POINTER);
+    CHECK(r == SENTINEL);
+    /* (NULL, 0) is empty evidence: not evidence, an outcome rather than a call error. */
+    r = NULL;
+    CHECK_RC(tessera_verifier_verify(v, NULL, 0, NULL, 0, NULL, &r), TESSERA_RESULT_OK);
+    CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_EVIDENCE_UNRECOGNIZED);
+    tessera_verification_free(r);
+    /* Wrong sizes: 1183 and 1185 bytes of a zero "report". */
+    unsigned char zeros[1185] = {0};
+    for (size_t len = 1183; len <= 1185; len++) {
+        r = NULL;
+        CHECK_RC(tessera_verifier_verify(v, zeros, len, NULL, 0, NULL, &r), TESSERA_RESULT_OK);
+        CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_REJECTED);
+        CHECK(tessera_verification_result(r) != TESSERA_RESULT_OK);
+        tessera_verification_free(r);
+    }
+
+    /* Result accessors on NULL. */
+    CHECK(tessera_verification_verdict(NULL) == TESSERA_VERDICT_REJECTED);
+    CHECK_RC(tessera_verification_result(NULL), TESSERA_RESULT_NULL_POINTER);
+    CHECK(tessera_verification_tee(NULL) == TESSERA_TEE_UNKNOWN);
+    CHECK(tessera_verification_failed_check(NULL) == NULL);
+    CHECK(tessera_verification_message(NULL) == NULL);
+    CHECK(tessera_verification_tcb_status(NULL) == NULL);
+    CHECK(tessera_verification_claims_json(NULL) == NULL);
+    CHECK(tessera_verification_verification_json(NULL) == NULL);
+    CHECK(tessera_verification_appraisal_json(NULL) == NULL);
+
+    /* Decode. */
+    tessera_decoded *d = SENTINEL;
+    CHECK_RC(tessera_decode(NULL, 4, &d), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_decode(&byte, 1, NULL), TESSERA_RESULT_NULL_POINTER);
+    CHECK(d == SENTINEL);
+    CHECK_RC(tessera_decoded_result(NULL), TESSERA_RESULT_NULL_POINTER);
+    CHECK(tessera_decoded_tee(NULL) == TESSERA_TEE_UNKNOWN);
+    CHECK(tessera_decoded_json(NULL) == NULL);
+    CHECK(tessera_decoded_message(NULL) == NULL);
+
+    /* Client. */
+    tessera_client *c = SENTINEL;
+    CHECK_RC(tessera_client_new(NULL, NULL, 0, 1, &c), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_client_new("http://127.0.0.1:1", NULL, 0, 1, NULL), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_client_new(bad_utf8, NULL, 0, 1, &c), TESSERA_RESULT_INVALID_UTF8);
+    CHECK_RC(tessera_client_new("not a url", NULL, 0, 1, &c), TESSERA_RESULT_CLIENT_CONFIG);
+    CHECK_RC(tessera_client_new("http://example.com", NULL, 0, 1, &c), TESSERA_RESULT_CLIENT_CONFIG);
+    CHECK_RC(tessera_client_new("https://example.com", (const uint8_t *)"junk", 4, 1, &c), TESSERA_RESULT_CLIENT_CONFIG);
+    CHECK_RC(tessera_client_new("https://example.com", NULL, 9, 1, &c), TESSERA_RESULT_NULL_POINTER);
+    CHECK(c == SENTINEL);
+    c = NULL;
+    CHECK_RC(tessera_client_new("http://127.0.0.1:1", NULL, 0, 1, &c), TESSERA_RESULT_OK);
+    tessera_secret *s = SENTINEL;
+    char msg[256] = "untouched";
+    CHECK_RC(tessera_client_get_secret(NULL, "snp", "a/b/c", NULL, NULL, NULL, msg, sizeof msg, &s), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_client_get_secret(c, NULL, "a/b/c", NULL, NULL, NULL, msg, sizeof msg, &s), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_client_get_secret(c, "snp", NULL, NULL, NULL, NULL, msg, sizeof msg, &s), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_client_get_secret(c, "snp", "a/b/c", NULL, NULL, NULL, msg, sizeof msg, &s), TESSERA_RESULT_NULL_POINTER);
+    CHECK(strcmp(msg, "untouched") == 0);
+    CHECK(s == SENTINEL);
+    CHECK(tessera_secret_data(NULL) == NULL);
+    CHECK(tessera_secret_len(NULL) == 0);
+    CHECK_RC(tessera_evidence_buffer_set(NULL, &byte, 1), TESSERA_RESULT_NULL_POINTER);
+
+    tessera_client_free(c);
+    tessera_verifier_free(v);
+    tessera_verifier_builder_free(b);
+    tessera_endorsements_free(e);
+    return finish("errors");
+}

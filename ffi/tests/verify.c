@@ -1,0 +1,223 @@
+/* Verify the real SEV-SNP sample through the C API: accept, reject (a flipped signature byte,
+ * a missing VCEK, a time outside the VCEK's validity), a policy that passes and one that
+ * rejects, an invalid policy, endorsements from files, a directory and per call, decode.
+ * Usage: verify <examples dir> */
+#include "common.h"
+
+static const char *FAILING_POLICY =
+    "version = 1\n"
+    "id = \"c-test-wrong-measurement\"\n"
+    "[snp]\n"
+    "measurement = [\"000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000\"]\n"
+    "debug = \"any\"\nmin_tcb = \"any\"\nsigner = \"any\"\nvmpl = \"any\"\n"
+    "revocation = \"if-given\"\npermit_provisional_firmware = true\n"
+    "[tdx]\nmr_td = \"any\"\ndebug = \"any\"\n[tdx.tcb]\naccepted_statuses = \"any\"\n"
+    "[sgx]\nmr_enclave = \"any\"\nmr_signer = \"any\"\ndebug = \"any\"\n"
+    "[sgx.tcb]\naccepted_statuses = \"any\"\n";
+
+static tessera_verification *verify(const tessera_verifier *v, const unsigned char *ev, size_t len,
+                                    const tessera_endorsements *extra, int64_t at,
+                                    const char *policy) {
+    tessera_verification *out = NULL;
+    CHECK_RC(tessera_verifier_verify(v, ev, len, extra, at, policy, &out), TESSERA_RESULT_OK);
+    CHECK(out != NULL);
+    return out;
+}
+
+static char *dup_text(const unsigned char *bytes, size_t len) {
+    char *s = malloc(len + 1);
+    memcpy(s, bytes, len);
+    s[len] = 0;
+    return s;
+}
+
+int main(int argc, char **argv) {
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s <examples dir>\n", argv[0]);
+        return 2;
+    }
+    char sample[4096], policies[4096];
+    snprintf(sample, sizeof sample, "%s/evidence/snp-milan", argv[1]);
+    snprintf(policies, sizeof policies, "%s/policies", argv[1]);
+
+    const char *version = tessera_version();
+    CHECK(version != NULL && strlen(version) > 0);
+    CHECK(strcmp(tessera_result_name(TESSERA_RESULT_POLICY_REJECTED), "TESSERA_RESULT_POLICY_REJECTED") == 0);
+    CHECK(tessera_result_name(12345) == NULL);
+
+    size_t report_len, vcek_len, chain_len, pol_len;
+    unsigned char *report = read_file(sample, "report.bin", &report_len);
+    unsigned char *vcek = read_file(sample, "vcek.der", &vcek_len);
+    unsigned char *chain = read_file(sample, "cert_chain.pem", &chain_len);
+    unsigned char *dev = read_file(policies, "development.toml", &pol_len);
+    char *dev_policy = dup_text(dev, pol_len);
+    free(dev);
+    CHECK(report_len == 1184);
+
+    /* A verifier holding the VCEK, built from endorsements. */
+    tessera_endorsements *e = NULL;
+    CHECK_RC(tessera_endorsements_new(&e), TESSERA_RESULT_OK);
+    CHECK_RC(tessera_endorsements_add_certificates(e, vcek, vcek_len), TESSERA_RESULT_OK);
+    CHECK_RC(tessera_endorsements_add_certificates(e, chain, chain_len), TESSERA_RESULT_OK);
+    tessera_verifier_builder *b = NULL;
+    CHECK_RC(tessera_verifier_builder_new(&b), TESSERA_RESULT_OK);
+    CHECK_RC(tessera_verifier_builder_add_endorsements(b, e), TESSERA_RESULT_OK);
+    tessera_verifier *v = NULL;
+    CHECK_RC(tessera_verifier_builder_build(b, &v), TESSERA_RESULT_OK);
+
+    /* Accept. */
+    tessera_verification *r = verify(v, report, report_len, NULL, SAMPLE_AT, NULL);
+    CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_ACCEPTED);
+    CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_OK);
+    CHECK(tessera_verification_tee(r) == TESSERA_TEE_SNP);
+    CHECK(tessera_verification_failed_check(r) == NULL);
+    CHECK(tessera_verification_message(r) == NULL);
+    CHECK(tessera_verification_tcb_status(r) == NULL); /* SEV-SNP has no Intel TCB status */
+    CHECK(tessera_verification_appraisal_json(r) == NULL);
+    const char *claims = tessera_verification_claims_json(r);
+    CHECK(claims != NULL && strstr(claims, "\"report_data\":\"0102030405") != NULL);
+    const char *ver = tessera_verification_verification_json(r);
+    CHECK(ver != NULL && strstr(ver, "\"dangerous_test_root\":false") != NULL);
+    tessera_verification_free(r);
+
+    /* Accept under a policy that passes: the appraisal is there. */
+    r = verify(v, report, report_len, NULL, SAMPLE_AT, dev_policy);
+    CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_ACCEPTED);
+    const char *appraisal = tessera_verification_appraisal_json(r);
+    CHECK(appraisal != NULL && strstr(appraisal, "\"verdict\":\"pass\"") != NULL);
+    tessera_verification_free(r);
+
+    /* Policy failure: verified, but the measurement is not the policy's. */
+    r = verify(v, report, report_len, NULL, SAMPLE_AT, FAILING_POLICY);
+    CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_REJECTED);
+    CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_POLICY_REJECTED);
+    CHECK(strcmp(tessera_verification_failed_check(r), "policy") == 0);
+    CHECK(strstr(tessera_verification_message(r), "snp.measurement") != NULL);
+    CHECK(tessera_verification_claims_json(r) != NULL);
+    appraisal = tessera_verification_appraisal_json(r);
+    CHECK(appraisal != NULL && strstr(appraisal, "\"verdict\":\"fail\"") != NULL);
+    tessera_verification_free(r);
+
+    /* An invalid policy. */
+    r = verify(v, report, report_len, NULL, SAMPLE_AT, "version = \"not a number\"");
+    CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_POLICY_INVALID);
+    CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_REJECTED);
+    CHECK(tessera_verification_message(r) != NULL);
+    tessera_verification_free(r);
+
+    /* Reject: one flipped byte of the signature. */
+    unsigned char *bad = malloc(report_len);
+    memcpy(bad, report, report_len);
+    bad[0x2A0] ^= 0x01;
+    r = verify(v, bad, report_len, NULL, SAMPLE_AT, NULL);
+    CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_REJECTED);
+    CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_VERIFY_SNP);
+    CHECK(tessera_verification_tee(r) == TESSERA_TEE_SNP);
+    CHECK(strstr(tessera_verification_failed_check(r), "signature") != NULL);
+    CHECK(tessera_verification_claims_json(r) == NULL);
+    tessera_verification_free(r);
+
+    /* Reject: a changed REPORT_DATA byte (signed field). */
+    memcpy(bad, report, report_len);
+    bad[0x50] ^= 0xFF;
+    r = verify(v, bad, report_len, NULL, SAMPLE_AT, NULL);
+    CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_VERIFY_SNP);
+    tessera_verification_free(r);
+
+    /* Reject: long after the VCEK's validity (2040). */
+    r = verify(v, report, report_len, NULL, 2208988800LL, NULL);
+    CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_VERIFY_SNP);
+    CHECK(tessera_verification_message(r) != NULL);
+    tessera_verification_free(r);
+
+    /* Reject: bytes that are no evidence; truncated evidence. */
+    r = verify(v, (const unsigned char *)"hello", 5, NULL, SAMPLE_AT, NULL);
+    CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_EVIDENCE_UNRECOGNIZED);
+    CHECK(tessera_verification_tee(r) == TESSERA_TEE_UNKNOWN);
+    CHECK(strcmp(tessera_verification_failed_check(r), "parse") == 0);
+    tessera_verification_free(r);
+    r = verify(v, report, 793, NULL, SAMPLE_AT, NULL);
+    CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_REJECTED);
+    CHECK(tessera_verification_result(r) / 100 == 2);
+    tessera_verification_free(r);
+    r = verify(v, (const unsigned char *)"{\"report\": 1}", 13, NULL, SAMPLE_AT, NULL);
+    CHECK(tessera_verification_result(r) / 100 == 2);
+    tessera_verification_free(r);
+
+    /* The embedded-roots-only verifier: no VCEK, rejected; the VCEK given for this one call:
+     * accepted; the next call without it is rejected again. */
+    tessera_verifier *bare = NULL;
+    CHECK_RC(tessera_verifier_new(&bare), TESSERA_RESULT_OK);
+    r = verify(bare, report, report_len, NULL, SAMPLE_AT, NULL);
+    CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_VERIFY_SNP);
+    tessera_verification_free(r);
+    r = verify(bare, report, report_len, e, SAMPLE_AT, NULL);
+    CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_OK);
+    tessera_verification_free(r);
+    r = verify(bare, report, report_len, NULL, SAMPLE_AT, NULL);
+    CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_VERIFY_SNP);
+    tessera_verification_free(r);
+
+    /* Endorsements from a file, and from a directory. */
+    char path[8192];
+    tessera_endorsements *from_file = NULL;
+    CHECK_RC(tessera_endorsements_new(&from_file), TESSERA_RESULT_OK);
+    snprintf(path, sizeof path, "%s/vcek.der", sample);
+    CHECK_RC(tessera_endorsements_add_file(from_file, path), TESSERA_RESULT_OK);
+    snprintf(path, sizeof path, "%s/README.md", sample);
+    CHECK_RC(tessera_endorsements_add_file(from_file, path), TESSERA_RESULT_ENDORSEMENT_FILE);
+    snprintf(path, sizeof path, "%s/no-such-file", sample);
+    CHECK_RC(tessera_endorsements_add_file(from_file, path), TESSERA_RESULT_ENDORSEMENT_FILE);
+    r = verify(bare, report, report_len, from_file, SAMPLE_AT, NULL);
+    CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_OK);
+    tessera_verification_free(r);
+    tessera_endorsements_free(from_file);
+
+    tessera_verifier_builder *db = NULL;
+    CHECK_RC(tessera_verifier_builder_new(&db), TESSERA_RESULT_OK);
+    CHECK_RC(tessera_verifier_builder_add_endorsement_dir(db, sample), TESSERA_RESULT_OK);
+    snprintf(path, sizeof path, "%s/no-such-dir", sample);
+    CHECK_RC(tessera_verifier_builder_add_endorsement_dir(db, path), TESSERA_RESULT_ENDORSEMENT_FILE);
+    CHECK_RC(tessera_verifier_builder_allow_missing_crls(db, true), TESSERA_RESULT_OK);
+    tessera_verifier *dv = NULL;
+    CHECK_RC(tessera_verifier_builder_build(db, &dv), TESSERA_RESULT_OK);
+    r = verify(dv, report, report_len, NULL, SAMPLE_AT, NULL);
+    CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_OK);
+    tessera_verification_free(r);
+    tessera_verifier_free(dv);
+    tessera_verifier_builder_free(db);
+
+    /* A test root must be one self-issued certificate: the VCEK is not; the ARK is. */
+    CHECK_RC(tessera_verifier_builder_dangerous_add_test_root(b, vcek, vcek_len), TESSERA_RESULT_TEST_ROOT_INVALID);
+    CHECK_RC(tessera_verifier_builder_dangerous_add_test_root(b, chain, chain_len), TESSERA_RESULT_CERTIFICATE_INVALID);
+    CHECK_RC(tessera_verifier_builder_dangerous_add_test_root(b, (const uint8_t *)"x", 1), TESSERA_RESULT_CERTIFICATE_INVALID);
+
+    /* Decode without verifying: the JSON of `tessera show --json`. */
+    tessera_decoded *d = NULL;
+    CHECK_RC(tessera_decode(report, report_len, &d), TESSERA_RESULT_OK);
+    CHECK_RC(tessera_decoded_result(d), TESSERA_RESULT_OK);
+    CHECK(tessera_decoded_tee(d) == TESSERA_TEE_SNP);
+    const char *json = tessera_decoded_json(d);
+    CHECK(json != NULL && strstr(json, "\"verified\":false") != NULL);
+    CHECK(json != NULL && strstr(json, "\"evidence_kind\":\"report\"") != NULL);
+    CHECK(tessera_decoded_message(d) == NULL);
+    tessera_decoded_free(d);
+    d = NULL;
+    CHECK_RC(tessera_decode((const uint8_t *)"not evidence", 12, &d), TESSERA_RESULT_OK);
+    CHECK_RC(tessera_decoded_result(d), TESSERA_RESULT_EVIDENCE_UNRECOGNIZED);
+    CHECK(tessera_decoded_json(d) == NULL);
+    CHECK(tessera_decoded_tee(d) == TESSERA_TEE_UNKNOWN);
+    CHECK(strstr(tessera_decoded_message(d), "tried") != NULL);
+    tessera_decoded_free(d);
+
+    tessera_verifier_free(bare);
+    tessera_verifier_free(v);
+    tessera_verifier_builder_free(b);
+    tessera_endorsements_free(e);
+    free(bad);
+    free(report);
+    free(vcek);
+    free(chain);
+    free(dev_policy);
+    return finish("verify");
+}
