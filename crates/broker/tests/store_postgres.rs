@@ -60,9 +60,7 @@ async fn fresh_schema() -> Option<(String, String, String)> {
         .await
         .unwrap();
     let sep = if base.contains('?') { '&' } else { '?' };
-    let url = format!(
-        "{base}{sep}options=-c%20search_path%3D{schema}&application_name={schema}"
-    );
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}&application_name={schema}");
     Some((base, schema, url))
 }
 
@@ -90,7 +88,9 @@ impl Drop for SchemaGuard {
                 if let Ok((c, conn)) = tokio_postgres::connect(&base, NoTls).await {
                     tokio::spawn(conn);
                     let _ = c
-                        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                        .batch_execute(&format!(
+                            "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS {schema} CASCADE"
+                        ))
                         .await;
                 }
             });
@@ -199,15 +199,30 @@ macro_rules! pg_test {
     };
 }
 
-pg_test!(#[tokio::test] versions_put_get_pin_delete_list);
-pg_test!(#[tokio::test] listing_is_in_byte_order);
+pg_test!(
+    #[tokio::test]
+    versions_put_get_pin_delete_list
+);
+pg_test!(
+    #[tokio::test]
+    listing_is_in_byte_order
+);
 pg_test!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     version_numbers_are_unique_under_concurrency
 );
-pg_test!(#[tokio::test] repository_default_policy_and_override);
-pg_test!(#[tokio::test] moved_or_repolicied_ciphertexts_do_not_open);
-pg_test!(#[tokio::test] challenges_are_single_use_and_expire);
+pg_test!(
+    #[tokio::test]
+    repository_default_policy_and_override
+);
+pg_test!(
+    #[tokio::test]
+    moved_or_repolicied_ciphertexts_do_not_open
+);
+pg_test!(
+    #[tokio::test]
+    challenges_are_single_use_and_expire
+);
 // 64 concurrent consumers of one challenge across two independent pools (two replicas).
 pg_test!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -216,14 +231,20 @@ pg_test!(
     64,
     8
 );
-pg_test!(#[tokio::test] sessions_round_trip_and_expire);
+pg_test!(
+    #[tokio::test]
+    sessions_round_trip_and_expire
+);
 // Concurrent appends from two pools (two replicas) form one chain.
 pg_test!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     audit_chain_appends_verify_and_tampering_is_named,
     64
 );
-pg_test!(#[tokio::test] kek_rotation_rewraps_everything_and_retires_the_old_kek);
+pg_test!(
+    #[tokio::test]
+    kek_rotation_rewraps_everything_and_retires_the_old_kek
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn migrations_run_once_when_replicas_start_together() {
@@ -250,10 +271,7 @@ async fn migrations_run_once_when_replicas_start_together() {
         .await
         .unwrap();
     let versions: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
-    assert_eq!(
-        versions,
-        (1..=POSTGRES_SCHEMA_VERSION).collect::<Vec<_>>()
-    );
+    assert_eq!(versions, (1..=POSTGRES_SCHEMA_VERSION).collect::<Vec<_>>());
     // Every replica works on the one schema: a put at one is read at the others.
     let dir = tempfile::tempdir().unwrap();
     let keys = KeyringFile::open_or_create(&dir.path().join("kek")).unwrap();

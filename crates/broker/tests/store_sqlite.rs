@@ -42,7 +42,11 @@ impl Backend for Env {
     }
 
     async fn another(&self) -> Arc<dyn Store> {
-        Arc::new(SqliteStore::open(&self.dir.path().join("data")).await.unwrap())
+        Arc::new(
+            SqliteStore::open(&self.dir.path().join("data"))
+                .await
+                .unwrap(),
+        )
     }
 
     fn keys(&self) -> &KeyringFile {
@@ -108,8 +112,7 @@ async fn challenges_are_single_use_and_expire() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_use_of_one_nonce_has_exactly_one_winner() {
     // Several independent connections to the same file, as several processes would have.
-    behaviours::concurrent_use_of_one_nonce_has_exactly_one_winner(&env().await, 4, 16, 10)
-        .await;
+    behaviours::concurrent_use_of_one_nonce_has_exactly_one_winner(&env().await, 4, 16, 10).await;
 }
 
 #[tokio::test]

@@ -208,7 +208,9 @@ impl PostgresStore {
             message: message.to_owned(),
         };
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(bad("the store URL must start with postgres:// or postgresql://"));
+            return Err(bad(
+                "the store URL must start with postgres:// or postgresql://",
+            ));
         }
         let mut cfg: tokio_postgres::Config = url.parse().map_err(db("connect"))?;
         if cfg.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
@@ -304,6 +306,21 @@ async fn migrate(pool: &Pool) -> Result<String, StoreError> {
     const OP: &str = "migrate";
     let mut c = pool.get().await.map_err(pool_err(OP))?;
     let tx = c.transaction().await.map_err(db(OP))?;
+    match migrate_in(&tx).await {
+        Ok(schema) => {
+            tx.commit().await.map_err(db(OP))?;
+            Ok(schema)
+        }
+        Err(e) => {
+            // Roll back now (not when the connection is next used), releasing the lock.
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+async fn migrate_in(tx: &deadpool_postgres::Transaction<'_>) -> Result<String, StoreError> {
+    const OP: &str = "migrate";
     let row = tx
         .query_one("SELECT current_schema()", &[])
         .await
@@ -349,7 +366,6 @@ async fn migrate(pool: &Pool) -> Result<String, StoreError> {
         .await
         .map_err(db(OP))?;
     }
-    tx.commit().await.map_err(db(OP))?;
     Ok(schema)
 }
 
@@ -372,9 +388,12 @@ fn row_to_secret(r: &Row, op: &'static str) -> Result<StoredSecret, StoreError> 
         sealed: SealedSecret {
             kek_id: get(r, 3, op)?,
             wrapped_key: get(r, 4, op)?,
-            nonce: nonce.as_slice().try_into().map_err(|_| StoreError::Corrupt {
-                field: "secrets.nonce",
-            })?,
+            nonce: nonce
+                .as_slice()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt {
+                    field: "secrets.nonce",
+                })?,
             ciphertext: get(r, 6, op)?,
         },
         created_ms: get(r, 7, op)?,

@@ -9,9 +9,7 @@ use tessera_broker::audit::{AuditAction, AuditChainError, AuditEvent, AuditVerdi
 use tessera_broker::binding::HashAlgorithm;
 use tessera_broker::resource::{PolicyDigest, ResourcePath};
 use tessera_broker::seal::{KeyringFile, SealError, SecretValue};
-use tessera_broker::store::{
-    self, AttestedSession, Challenge, ConsumeOutcome, Store, StoreError,
-};
+use tessera_broker::store::{self, AttestedSession, Challenge, ConsumeOutcome, Store, StoreError};
 
 /// The test clock.
 pub const NOW: i64 = 1_764_750_000_000;
@@ -218,7 +216,10 @@ pub async fn version_numbers_are_unique_under_concurrency(b: &dyn Backend) {
     }
     got.sort_unstable();
     assert_eq!(got, (1..=40).collect::<Vec<u64>>());
-    assert_eq!(stores[0].next_version(&res("t/key/other")).await.unwrap(), 1);
+    assert_eq!(
+        stores[0].next_version(&res("t/key/other")).await.unwrap(),
+        1
+    );
 }
 
 pub async fn repository_default_policy_and_override(b: &dyn Backend) {
@@ -236,7 +237,9 @@ pub async fn repository_default_policy_and_override(b: &dyn Backend) {
     s.set_repo_policy("tenant-a", Some(&d), NOW).await.unwrap();
     assert_eq!(s.repo_policy("tenant-a").await.unwrap(), Some(d.clone()));
     assert_eq!(s.repo_policy("tenant-b").await.unwrap(), None);
-    let p = store::put_secret(s, &ring, &r, None, &v, NOW).await.unwrap();
+    let p = store::put_secret(s, &ring, &r, None, &v, NOW)
+        .await
+        .unwrap();
     assert_eq!(p.policy_digest, d);
     // Another tenant's put is not affected by tenant-a's default.
     assert!(
@@ -364,12 +367,18 @@ pub async fn challenges_are_single_use_and_expire(b: &dyn Backend) {
         s.insert_challenge(&ch).await,
         Err(StoreError::ChallengeExists)
     ));
-    match s.consume_challenge(&ch.session_id, NOW + 1000).await.unwrap() {
+    match s
+        .consume_challenge(&ch.session_id, NOW + 1000)
+        .await
+        .unwrap()
+    {
         ConsumeOutcome::Consumed(got) => assert_eq!(got, ch),
         other => panic!("{other:?}"),
     }
     assert_eq!(
-        s.consume_challenge(&ch.session_id, NOW + 2000).await.unwrap(),
+        s.consume_challenge(&ch.session_id, NOW + 2000)
+            .await
+            .unwrap(),
         ConsumeOutcome::AlreadyUsed
     );
 
@@ -665,8 +674,16 @@ pub async fn kek_rotation_rewraps_everything_and_retires_the_old_kek(b: &dyn Bac
     assert_eq!(again.rewrapped, 300);
 
     // A wrapping made for other data is not installed.
-    let rec = s.get_version(&res("t0/key/k0"), None).await.unwrap().unwrap();
-    let other = s.get_version(&res("t1/key/k1"), None).await.unwrap().unwrap();
+    let rec = s
+        .get_version(&res("t0/key/k0"), None)
+        .await
+        .unwrap()
+        .unwrap();
+    let other = s
+        .get_version(&res("t1/key/k1"), None)
+        .await
+        .unwrap()
+        .unwrap();
     let mut wrong = rec.sealed.clone();
     wrong.ciphertext = other.sealed.ciphertext.clone();
     assert!(
