@@ -3,7 +3,8 @@
 //! A store holds sealed secret versions, policies, challenges, attested sessions and the audit
 //! log. It never sees a plaintext secret: values are sealed ([`crate::seal`]) before they reach
 //! it. The trait is written so that a shared SQL database (PostgreSQL, for replicas) can
-//! implement it with the same guarantees as the embedded [`SqliteStore`]:
+//! implement it with the same guarantees as the embedded [`SqliteStore`] (and
+//! [`PostgresStore`] does):
 //!
 //! - Single use of a challenge is one conditional statement
 //!   (`UPDATE .. SET used = true WHERE session = $1 AND used = false AND expires > $now
@@ -39,7 +40,9 @@ use crate::seal::{
     self, KekId, Keyring, KeyringFile, SealBinding, SealError, SealedSecret, SecretValue,
 };
 
+mod postgres;
 mod sqlite;
+pub use postgres::{POSTGRES_SCHEMA_VERSION, PostgresOptions, PostgresStore};
 pub use sqlite::{DB_FILE, SqliteStore};
 
 /// How long a challenge can be answered (5 minutes).

@@ -1,0 +1,893 @@
+//! The shared store: PostgreSQL, so that several broker replicas serve from one database.
+//!
+//! Replicas share this database and nothing else. Every guarantee the [`Store`] trait makes
+//! holds across replicas because it rests on one PostgreSQL statement or one serialised
+//! transaction, never on state inside a process:
+//!
+//! - A challenge is used by one conditional `UPDATE .. WHERE NOT used AND expires_ms > $now
+//!   RETURNING ..`; row locking lets exactly one of any number of concurrent callers (on any
+//!   replica) flip `used`. Only when it matched nothing does a second read say why (unknown,
+//!   expired or already used); that read decides nothing.
+//! - Version numbers come from `INSERT .. ON CONFLICT DO UPDATE SET last_version =
+//!   last_version + 1 RETURNING`, atomic under concurrency; a number is never handed out twice.
+//! - An audit append is one transaction that takes a transaction-scoped advisory lock
+//!   (`pg_advisory_xact_lock`), reads the last entry and inserts the next one chained to it
+//!   ([`crate::audit::next_entry`]), so appends from every replica form one chain. The table
+//!   refuses `UPDATE`, `DELETE` and `TRUNCATE` by trigger.
+//! - The schema is created and upgraded by numbered migrations at [`PostgresStore::connect`],
+//!   in one transaction holding an advisory lock, recorded in `schema_version`; replicas that
+//!   start together apply each migration once, and a database from a newer broker is refused.
+//!
+//! Tables live in the connection's current schema (the first existing schema on
+//! `search_path`), so one database can hold several brokers' stores in separate schemas; the
+//! advisory lock keys are derived from the schema name.
+//!
+//! Connections come from a pool (`deadpool-postgres`): a connection that broke (a restarted
+//! server) is dropped and a new one made on the next request; until the server is back,
+//! operations fail with [`StoreError::Database`] (the HTTP layer answers 503), never with a
+//! wrong answer. The connection is plain TCP (`NoTls`): keep the database on a trusted network
+//! or loopback; a URL asking for `sslmode=require` is refused at connect.
+
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use tokio_postgres::NoTls;
+use tokio_postgres::Row;
+use tokio_postgres::types::{FromSql, ToSql};
+
+use super::{
+    AttestedSession, Challenge, ConsumeOutcome, NewSecretVersion, SecretVersionInfo, SessionId,
+    Store, StoreError, StoredSecret,
+};
+use crate::audit::{self, AuditAction, AuditEntry, AuditEvent, AuditVerdict};
+use crate::binding::HashAlgorithm;
+use crate::resource::{PolicyDigest, ResourcePath};
+use crate::seal::SealedSecret;
+
+/// The migrations, in order: `(version, SQL)`. A released migration is never edited; a schema
+/// change is a new entry.
+const MIGRATIONS: &[(i32, &str)] = &[(1, MIGRATION_1)];
+
+const MIGRATION_1: &str = "
+CREATE TABLE policies (
+    digest TEXT PRIMARY KEY, text TEXT NOT NULL, created_ms BIGINT NOT NULL);
+CREATE TABLE repo_policies (
+    repo TEXT PRIMARY KEY, digest TEXT NOT NULL REFERENCES policies(digest),
+    updated_ms BIGINT NOT NULL);
+CREATE TABLE version_counters (
+    resource TEXT PRIMARY KEY, last_version BIGINT NOT NULL);
+CREATE TABLE secrets (
+    resource TEXT NOT NULL, repo TEXT NOT NULL, version BIGINT NOT NULL,
+    policy_digest TEXT NOT NULL REFERENCES policies(digest),
+    kek_id TEXT NOT NULL, wrapped_key BYTEA NOT NULL, nonce BYTEA NOT NULL,
+    ciphertext BYTEA NOT NULL, created_ms BIGINT NOT NULL,
+    PRIMARY KEY (resource, version));
+CREATE INDEX secrets_repo ON secrets(repo);
+CREATE INDEX secrets_kek ON secrets(kek_id);
+CREATE TABLE challenges (
+    session_key TEXT PRIMARY KEY, nonce TEXT NOT NULL, tee TEXT NOT NULL, hash TEXT NOT NULL,
+    issued_ms BIGINT NOT NULL, expires_ms BIGINT NOT NULL, used BOOLEAN NOT NULL DEFAULT false);
+CREATE INDEX challenges_expiry ON challenges(expires_ms);
+CREATE TABLE sessions (
+    session_key TEXT PRIMARY KEY, tee TEXT NOT NULL, tee_pubkey TEXT NOT NULL,
+    token TEXT NOT NULL, claims TEXT NOT NULL, evidence_digest TEXT NOT NULL,
+    attested_ms BIGINT NOT NULL, expires_ms BIGINT NOT NULL);
+CREATE INDEX sessions_expiry ON sessions(expires_ms);
+CREATE TABLE audit (
+    seq BIGINT PRIMARY KEY, time_ms BIGINT NOT NULL, actor TEXT NOT NULL,
+    action TEXT NOT NULL, resource TEXT, evidence_digest TEXT, policy_digest TEXT,
+    verdict TEXT NOT NULL, reason TEXT NOT NULL, prev_hash TEXT NOT NULL, hash TEXT NOT NULL);
+CREATE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'the audit log is append-only';
+END
+$$;
+CREATE TRIGGER audit_no_update BEFORE UPDATE ON audit
+    FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit
+    FOR EACH ROW EXECUTE FUNCTION audit_append_only();
+CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
+    FOR EACH STATEMENT EXECUTE FUNCTION audit_append_only();
+";
+
+/// The newest schema version this broker knows.
+pub const POSTGRES_SCHEMA_VERSION: i32 = 1;
+
+/// Pool settings for [`PostgresStore::connect_with`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PostgresOptions {
+    /// Most connections this store opens (per replica).
+    pub max_connections: usize,
+    /// How long opening one connection may take.
+    pub connect_timeout: Duration,
+    /// How long an operation waits for a free connection.
+    pub wait_timeout: Duration,
+}
+
+impl Default for PostgresOptions {
+    fn default() -> Self {
+        Self {
+            max_connections: 16,
+            connect_timeout: Duration::from_secs(10),
+            wait_timeout: Duration::from_secs(10),
+        }
+    }
+}
+
+/// The PostgreSQL store (cheap to clone: clones share the pool).
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: Pool,
+    audit_lock: i64,
+    schema: String,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the URL: it may hold a password.
+        f.debug_struct("PostgresStore")
+            .field("schema", &self.schema)
+            .field("max_connections", &self.pool.status().max_size)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The message of a PostgreSQL error, without values: a server error's severity, SQLSTATE and
+/// primary message (not its DETAIL, which may quote row values), or the client's error kind
+/// and cause (for example the connection refused).
+fn pg_message(e: &tokio_postgres::Error) -> String {
+    if let Some(db) = e.as_db_error() {
+        return format!("{} {}: {}", db.severity(), db.code().code(), db.message());
+    }
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
+
+fn db(op: &'static str) -> impl Fn(tokio_postgres::Error) -> StoreError {
+    move |e| StoreError::Database {
+        op,
+        message: pg_message(&e),
+    }
+}
+
+fn pool_err(op: &'static str) -> impl Fn(PoolError) -> StoreError {
+    move |e| StoreError::Database {
+        op,
+        message: match &e {
+            PoolError::Backend(b) => format!("connecting: {}", pg_message(b)),
+            other => other.to_string(),
+        },
+    }
+}
+
+fn get<'a, T: FromSql<'a>>(row: &'a Row, idx: usize, op: &'static str) -> Result<T, StoreError> {
+    row.try_get(idx).map_err(db(op))
+}
+
+fn to_i64(v: u64, field: &'static str) -> Result<i64, StoreError> {
+    i64::try_from(v).map_err(|_| StoreError::Corrupt { field })
+}
+
+fn to_u64(v: i64, field: &'static str) -> Result<u64, StoreError> {
+    u64::try_from(v).map_err(|_| StoreError::Corrupt { field })
+}
+
+/// An advisory lock key for `purpose` in `schema`: the first 8 bytes of a SHA-256, so stores in
+/// different schemas of one database do not wait for each other.
+fn lock_key(purpose: &str, schema: &str) -> i64 {
+    let d = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("tessera-broker/{purpose}/{schema}").as_bytes(),
+    );
+    d.as_ref()
+        .first_chunk::<8>()
+        .map_or(0, |b| i64::from_be_bytes(*b))
+}
+
+impl PostgresStore {
+    /// Connects to `url` (`postgres://user:password@host:port/db?options=..`) with the default
+    /// [`PostgresOptions`] and applies the schema migrations.
+    ///
+    /// # Errors
+    /// [`StoreError::Database`]: a malformed URL, a URL asking for TLS, an unreachable or
+    /// refusing server, a failed migration (`op: "migrate"`) or a database whose schema is newer
+    /// than this broker (`op: "schema"`).
+    pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, &PostgresOptions::default()).await
+    }
+
+    /// [`PostgresStore::connect`] with pool settings.
+    ///
+    /// # Errors
+    /// As [`PostgresStore::connect`].
+    pub async fn connect_with(url: &str, opts: &PostgresOptions) -> Result<Self, StoreError> {
+        let bad = |message: &str| StoreError::Database {
+            op: "connect",
+            message: message.to_owned(),
+        };
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(bad(
+                "the store URL must start with postgres:// or postgresql://",
+            ));
+        }
+        let mut cfg: tokio_postgres::Config = url.parse().map_err(db("connect"))?;
+        if cfg.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
+            return Err(bad(
+                "sslmode=require: this broker connects to PostgreSQL without TLS (use \
+                 sslmode=disable or prefer on a trusted network)",
+            ));
+        }
+        if cfg.get_application_name().is_none() {
+            cfg.application_name("tessera-broker");
+        }
+        if cfg.get_connect_timeout().is_none() {
+            cfg.connect_timeout(opts.connect_timeout);
+        }
+        // Fast recycling: a connection the server closed (restart, failover) is detected by
+        // the client and replaced; no extra round trip per operation.
+        let manager = Manager::from_config(
+            cfg,
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(opts.max_connections.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(opts.wait_timeout))
+            .create_timeout(Some(opts.connect_timeout))
+            .recycle_timeout(Some(opts.connect_timeout))
+            .build()
+            .map_err(|e| StoreError::Database {
+                op: "connect",
+                message: e.to_string(),
+            })?;
+        let schema = migrate(&pool).await?;
+        Ok(Self {
+            pool,
+            audit_lock: lock_key("audit", &schema),
+            schema,
+        })
+    }
+
+    /// The schema the tables live in.
+    #[must_use]
+    pub fn schema(&self) -> &str {
+        &self.schema
+    }
+
+    async fn client(&self, op: &'static str) -> Result<deadpool_postgres::Object, StoreError> {
+        self.pool.get().await.map_err(pool_err(op))
+    }
+
+    /// Runs one statement, returning the rows.
+    async fn query(
+        &self,
+        op: &'static str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Vec<Row>, StoreError> {
+        let c = self.client(op).await?;
+        let st = c.prepare_cached(sql).await.map_err(db(op))?;
+        c.query(&st, params).await.map_err(db(op))
+    }
+
+    /// Runs one statement, returning at most one row.
+    async fn query_opt(
+        &self,
+        op: &'static str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<Option<Row>, StoreError> {
+        let c = self.client(op).await?;
+        let st = c.prepare_cached(sql).await.map_err(db(op))?;
+        c.query_opt(&st, params).await.map_err(db(op))
+    }
+
+    /// Runs one statement, returning the number of rows it changed.
+    async fn execute(
+        &self,
+        op: &'static str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<u64, StoreError> {
+        let c = self.client(op).await?;
+        let st = c.prepare_cached(sql).await.map_err(db(op))?;
+        c.execute(&st, params).await.map_err(db(op))
+    }
+}
+
+/// Applies the missing migrations in one transaction under an advisory lock; returns the
+/// schema the tables live in.
+async fn migrate(pool: &Pool) -> Result<String, StoreError> {
+    const OP: &str = "migrate";
+    let mut c = pool.get().await.map_err(pool_err(OP))?;
+    let tx = c.transaction().await.map_err(db(OP))?;
+    match migrate_in(&tx).await {
+        Ok(schema) => {
+            tx.commit().await.map_err(db(OP))?;
+            Ok(schema)
+        }
+        Err(e) => {
+            // Roll back now (not when the connection is next used), releasing the lock.
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+async fn migrate_in(tx: &deadpool_postgres::Transaction<'_>) -> Result<String, StoreError> {
+    const OP: &str = "migrate";
+    let row = tx
+        .query_one("SELECT current_schema()", &[])
+        .await
+        .map_err(db(OP))?;
+    let schema: Option<String> = get(&row, 0, OP)?;
+    let schema = schema.ok_or_else(|| StoreError::Database {
+        op: OP,
+        message: "no schema to create the tables in (no schema on search_path exists)".into(),
+    })?;
+    // Released when the transaction ends, committed or not.
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1)",
+        &[&lock_key("migrate", &schema)],
+    )
+    .await
+    .map_err(db(OP))?;
+    tx.batch_execute(
+        "CREATE TABLE IF NOT EXISTS schema_version (
+            version INTEGER PRIMARY KEY, applied_ms BIGINT NOT NULL)",
+    )
+    .await
+    .map_err(db(OP))?;
+    let row = tx
+        .query_one("SELECT max(version) FROM schema_version", &[])
+        .await
+        .map_err(db(OP))?;
+    let current: i32 = get::<Option<i32>>(&row, 0, OP)?.unwrap_or(0);
+    if current > POSTGRES_SCHEMA_VERSION {
+        return Err(StoreError::Database {
+            op: "schema",
+            message: format!(
+                "schema version {current}, this broker knows {POSTGRES_SCHEMA_VERSION}"
+            ),
+        });
+    }
+    for (version, sql) in MIGRATIONS.iter().filter(|(v, _)| *v > current) {
+        tx.batch_execute(sql).await.map_err(db(OP))?;
+        tx.execute(
+            "INSERT INTO schema_version(version, applied_ms)
+             VALUES ($1, (extract(epoch FROM clock_timestamp()) * 1000)::bigint)",
+            &[version],
+        )
+        .await
+        .map_err(db(OP))?;
+    }
+    Ok(schema)
+}
+
+const SECRET_COLUMNS: &str =
+    "resource, version, policy_digest, kek_id, wrapped_key, nonce, ciphertext, created_ms";
+
+fn row_to_secret(r: &Row, op: &'static str) -> Result<StoredSecret, StoreError> {
+    let resource: String = get(r, 0, op)?;
+    let version: i64 = get(r, 1, op)?;
+    let policy_digest: String = get(r, 2, op)?;
+    let nonce: Vec<u8> = get(r, 5, op)?;
+    Ok(NewSecretVersion {
+        resource: ResourcePath::parse(&resource).map_err(|_| StoreError::Corrupt {
+            field: "secrets.resource",
+        })?,
+        version: to_u64(version, "secrets.version")?,
+        policy_digest: PolicyDigest::parse(&policy_digest).map_err(|_| StoreError::Corrupt {
+            field: "secrets.policy_digest",
+        })?,
+        sealed: SealedSecret {
+            kek_id: get(r, 3, op)?,
+            wrapped_key: get(r, 4, op)?,
+            nonce: nonce
+                .as_slice()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt {
+                    field: "secrets.nonce",
+                })?,
+            ciphertext: get(r, 6, op)?,
+        },
+        created_ms: get(r, 7, op)?,
+    })
+}
+
+fn row_to_audit(r: &Row, op: &'static str) -> Result<AuditEntry, StoreError> {
+    let action: String = get(r, 3, op)?;
+    let verdict: String = get(r, 7, op)?;
+    Ok(AuditEntry {
+        seq: to_u64(get(r, 0, op)?, "audit.seq")?,
+        event: AuditEvent {
+            time_ms: get(r, 1, op)?,
+            actor: get(r, 2, op)?,
+            action: AuditAction::from_name(&action).ok_or(StoreError::Corrupt {
+                field: "audit.action",
+            })?,
+            resource: get(r, 4, op)?,
+            evidence_digest: get(r, 5, op)?,
+            policy_digest: get(r, 6, op)?,
+            verdict: AuditVerdict::from_name(&verdict).ok_or(StoreError::Corrupt {
+                field: "audit.verdict",
+            })?,
+            reason: get(r, 8, op)?,
+        },
+        prev_hash: get(r, 9, op)?,
+        hash: get(r, 10, op)?,
+    })
+}
+
+#[async_trait::async_trait]
+impl Store for PostgresStore {
+    async fn put_policy(&self, text: &str, now_ms: i64) -> Result<PolicyDigest, StoreError> {
+        let digest = PolicyDigest::of(text.as_bytes());
+        self.execute(
+            "put_policy",
+            "INSERT INTO policies(digest, text, created_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (digest) DO NOTHING",
+            &[&digest.as_str(), &text, &now_ms],
+        )
+        .await?;
+        Ok(digest)
+    }
+
+    async fn get_policy(&self, digest: &PolicyDigest) -> Result<Option<String>, StoreError> {
+        const OP: &str = "get_policy";
+        self.query_opt(
+            OP,
+            "SELECT text FROM policies WHERE digest = $1",
+            &[&digest.as_str()],
+        )
+        .await?
+        .map(|r| get(&r, 0, OP))
+        .transpose()
+    }
+
+    async fn set_repo_policy(
+        &self,
+        repo: &str,
+        digest: Option<&PolicyDigest>,
+        now_ms: i64,
+    ) -> Result<(), StoreError> {
+        crate::resource::check_repo(repo)?;
+        match digest {
+            Some(d) => {
+                self.execute(
+                    "set_repo_policy",
+                    "INSERT INTO repo_policies(repo, digest, updated_ms) VALUES ($1, $2, $3)
+                     ON CONFLICT (repo) DO UPDATE SET digest = excluded.digest,
+                     updated_ms = excluded.updated_ms",
+                    &[&repo, &d.as_str(), &now_ms],
+                )
+                .await?
+            }
+            None => {
+                self.execute(
+                    "set_repo_policy",
+                    "DELETE FROM repo_policies WHERE repo = $1",
+                    &[&repo],
+                )
+                .await?
+            }
+        };
+        Ok(())
+    }
+
+    async fn repo_policy(&self, repo: &str) -> Result<Option<PolicyDigest>, StoreError> {
+        const OP: &str = "repo_policy";
+        let Some(row) = self
+            .query_opt(
+                OP,
+                "SELECT digest FROM repo_policies WHERE repo = $1",
+                &[&repo],
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let d: String = get(&row, 0, OP)?;
+        PolicyDigest::parse(&d)
+            .map(Some)
+            .map_err(|_| StoreError::Corrupt {
+                field: "repo_policies.digest",
+            })
+    }
+
+    async fn next_version(&self, resource: &ResourcePath) -> Result<u64, StoreError> {
+        const OP: &str = "next_version";
+        let rows = self
+            .query(
+                OP,
+                "INSERT INTO version_counters(resource, last_version) VALUES ($1, 1)
+                 ON CONFLICT (resource) DO UPDATE
+                     SET last_version = version_counters.last_version + 1
+                 RETURNING last_version",
+                &[&resource.to_string()],
+            )
+            .await?;
+        let row = rows.first().ok_or(StoreError::Database {
+            op: OP,
+            message: "the counter upsert returned no row".into(),
+        })?;
+        to_u64(get(row, 0, OP)?, "version_counters.last_version")
+    }
+
+    async fn insert_version(&self, v: &NewSecretVersion) -> Result<(), StoreError> {
+        let resource = v.resource.to_string();
+        let version = to_i64(v.version, "secrets.version")?;
+        let n = self
+            .execute(
+                "insert_version",
+                "INSERT INTO secrets(resource, repo, version, policy_digest, kek_id,
+                    wrapped_key, nonce, ciphertext, created_ms)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                 ON CONFLICT (resource, version) DO NOTHING",
+                &[
+                    &resource,
+                    &v.resource.repo(),
+                    &version,
+                    &v.policy_digest.as_str(),
+                    &v.sealed.kek_id,
+                    &v.sealed.wrapped_key,
+                    &v.sealed.nonce.as_slice(),
+                    &v.sealed.ciphertext,
+                    &v.created_ms,
+                ],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::VersionExists {
+                resource,
+                version: v.version,
+            });
+        }
+        Ok(())
+    }
+
+    async fn get_version(
+        &self,
+        resource: &ResourcePath,
+        version: Option<u64>,
+    ) -> Result<Option<StoredSecret>, StoreError> {
+        const OP: &str = "get_version";
+        let r = resource.to_string();
+        let row = match version {
+            Some(v) => {
+                let v = to_i64(v, "secrets.version")?;
+                self.query_opt(
+                    OP,
+                    &format!(
+                        "SELECT {SECRET_COLUMNS} FROM secrets WHERE resource = $1 AND version = $2"
+                    ),
+                    &[&r, &v],
+                )
+                .await?
+            }
+            None => {
+                self.query_opt(
+                    OP,
+                    &format!(
+                        "SELECT {SECRET_COLUMNS} FROM secrets WHERE resource = $1
+                         ORDER BY version DESC LIMIT 1"
+                    ),
+                    &[&r],
+                )
+                .await?
+            }
+        };
+        row.map(|r| row_to_secret(&r, OP)).transpose()
+    }
+
+    async fn delete_versions(
+        &self,
+        resource: &ResourcePath,
+        version: Option<u64>,
+    ) -> Result<Vec<u64>, StoreError> {
+        const OP: &str = "delete_versions";
+        let version = version.map(|v| to_i64(v, "secrets.version")).transpose()?;
+        let rows = self
+            .query(
+                OP,
+                "DELETE FROM secrets WHERE resource = $1 AND ($2::BIGINT IS NULL OR version = $2)
+                 RETURNING version",
+                &[&resource.to_string(), &version],
+            )
+            .await?;
+        let mut out = rows
+            .iter()
+            .map(|r| to_u64(get(r, 0, OP)?, "secrets.version"))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.sort_unstable();
+        Ok(out)
+    }
+
+    async fn list_versions(
+        &self,
+        repo: Option<&str>,
+    ) -> Result<Vec<SecretVersionInfo>, StoreError> {
+        const OP: &str = "list_versions";
+        // COLLATE "C": byte order, as the SQLite store sorts, whatever the database's locale.
+        let rows = self
+            .query(
+                OP,
+                "SELECT resource, version, policy_digest, created_ms, kek_id FROM secrets
+                 WHERE $1::TEXT IS NULL OR repo = $1 ORDER BY resource COLLATE \"C\", version",
+                &[&repo],
+            )
+            .await?;
+        rows.iter()
+            .map(|r| {
+                let pd: String = get(r, 2, OP)?;
+                Ok(SecretVersionInfo {
+                    resource: get(r, 0, OP)?,
+                    version: to_u64(get(r, 1, OP)?, "secrets.version")?,
+                    policy_digest: PolicyDigest::parse(&pd).map_err(|_| StoreError::Corrupt {
+                        field: "secrets.policy_digest",
+                    })?,
+                    created_ms: get(r, 3, OP)?,
+                    kek_id: get(r, 4, OP)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn versions_not_wrapped_by(
+        &self,
+        kek_id: &str,
+        limit: u32,
+    ) -> Result<Vec<StoredSecret>, StoreError> {
+        const OP: &str = "versions_not_wrapped_by";
+        let rows = self
+            .query(
+                OP,
+                &format!(
+                    "SELECT {SECRET_COLUMNS} FROM secrets WHERE kek_id <> $1
+                     ORDER BY resource COLLATE \"C\", version LIMIT $2"
+                ),
+                &[&kek_id, &i64::from(limit)],
+            )
+            .await?;
+        rows.iter().map(|r| row_to_secret(r, OP)).collect()
+    }
+
+    async fn replace_wrapping(
+        &self,
+        resource: &ResourcePath,
+        version: u64,
+        old_kek_id: &str,
+        new: &SealedSecret,
+    ) -> Result<bool, StoreError> {
+        let v = to_i64(version, "secrets.version")?;
+        // The data ciphertext and nonce must be the ones the new wrapping was made for.
+        let n = self
+            .execute(
+                "replace_wrapping",
+                "UPDATE secrets SET kek_id = $1, wrapped_key = $2
+                 WHERE resource = $3 AND version = $4 AND kek_id = $5
+                   AND nonce = $6 AND ciphertext = $7",
+                &[
+                    &new.kek_id,
+                    &new.wrapped_key,
+                    &resource.to_string(),
+                    &v,
+                    &old_kek_id,
+                    &new.nonce.as_slice(),
+                    &new.ciphertext,
+                ],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn insert_challenge(&self, ch: &Challenge) -> Result<(), StoreError> {
+        let n = self
+            .execute(
+                "insert_challenge",
+                "INSERT INTO challenges(session_key, nonce, tee, hash, issued_ms, expires_ms, used)
+                 VALUES ($1, $2, $3, $4, $5, $6, false) ON CONFLICT (session_key) DO NOTHING",
+                &[
+                    &ch.session_id.storage_key(),
+                    &ch.nonce,
+                    &ch.tee,
+                    &ch.hash.name(),
+                    &ch.issued_ms,
+                    &ch.expires_ms,
+                ],
+            )
+            .await?;
+        if n == 0 {
+            return Err(StoreError::ChallengeExists);
+        }
+        Ok(())
+    }
+
+    async fn consume_challenge(
+        &self,
+        session: &SessionId,
+        now_ms: i64,
+    ) -> Result<ConsumeOutcome, StoreError> {
+        const OP: &str = "consume_challenge";
+        let key = session.storage_key();
+        // The single-use guarantee: one conditional UPDATE; only one caller, on any replica,
+        // can flip `used` (the others wait for the row lock, then no longer match).
+        let won = self
+            .query_opt(
+                OP,
+                "UPDATE challenges SET used = true
+                 WHERE session_key = $1 AND NOT used AND expires_ms > $2
+                 RETURNING nonce, tee, hash, issued_ms, expires_ms",
+                &[&key, &now_ms],
+            )
+            .await?;
+        if let Some(r) = won {
+            let hash: String = get(&r, 2, OP)?;
+            let hash = HashAlgorithm::from_name(&hash).map_err(|_| StoreError::Corrupt {
+                field: "challenges.hash",
+            })?;
+            return Ok(ConsumeOutcome::Consumed(Challenge {
+                session_id: session.clone(),
+                nonce: get(&r, 0, OP)?,
+                tee: get(&r, 1, OP)?,
+                hash,
+                issued_ms: get(&r, 3, OP)?,
+                expires_ms: get(&r, 4, OP)?,
+            }));
+        }
+        // Lost: say why (for the audit log only; the answer to the guest is the same).
+        let state = self
+            .query_opt(
+                OP,
+                "SELECT used FROM challenges WHERE session_key = $1",
+                &[&key],
+            )
+            .await?;
+        Ok(match state {
+            None => ConsumeOutcome::Unknown,
+            Some(r) if get::<bool>(&r, 0, OP)? => ConsumeOutcome::AlreadyUsed,
+            Some(_) => ConsumeOutcome::Expired,
+        })
+    }
+
+    async fn put_session(&self, s: &AttestedSession) -> Result<(), StoreError> {
+        self.execute(
+            "put_session",
+            "INSERT INTO sessions(session_key, tee, tee_pubkey, token, claims, evidence_digest,
+                attested_ms, expires_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+             ON CONFLICT (session_key) DO UPDATE SET tee = excluded.tee,
+                tee_pubkey = excluded.tee_pubkey, token = excluded.token,
+                claims = excluded.claims, evidence_digest = excluded.evidence_digest,
+                attested_ms = excluded.attested_ms, expires_ms = excluded.expires_ms",
+            &[
+                &s.session_id.storage_key(),
+                &s.tee,
+                &s.tee_pubkey,
+                &s.token,
+                &s.claims,
+                &s.evidence_digest,
+                &s.attested_ms,
+                &s.expires_ms,
+            ],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn get_session(
+        &self,
+        session: &SessionId,
+        now_ms: i64,
+    ) -> Result<Option<AttestedSession>, StoreError> {
+        const OP: &str = "get_session";
+        let row = self
+            .query_opt(
+                OP,
+                "SELECT tee, tee_pubkey, token, claims, evidence_digest, attested_ms, expires_ms
+                 FROM sessions WHERE session_key = $1 AND expires_ms > $2",
+                &[&session.storage_key(), &now_ms],
+            )
+            .await?;
+        row.map(|r| {
+            Ok(AttestedSession {
+                session_id: session.clone(),
+                tee: get(&r, 0, OP)?,
+                tee_pubkey: get(&r, 1, OP)?,
+                token: get(&r, 2, OP)?,
+                claims: get(&r, 3, OP)?,
+                evidence_digest: get(&r, 4, OP)?,
+                attested_ms: get(&r, 5, OP)?,
+                expires_ms: get(&r, 6, OP)?,
+            })
+        })
+        .transpose()
+    }
+
+    async fn purge_expired(&self, now_ms: i64) -> Result<u64, StoreError> {
+        const OP: &str = "purge_expired";
+        let rows = self
+            .query(
+                OP,
+                "WITH c AS (DELETE FROM challenges WHERE expires_ms <= $1 RETURNING 1),
+                      s AS (DELETE FROM sessions WHERE expires_ms <= $1 RETURNING 1)
+                 SELECT (SELECT count(*) FROM c) + (SELECT count(*) FROM s)",
+                &[&now_ms],
+            )
+            .await?;
+        let n: i64 = match rows.first() {
+            Some(r) => get(r, 0, OP)?,
+            None => 0,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    async fn append_audit(&self, event: AuditEvent) -> Result<AuditEntry, StoreError> {
+        const OP: &str = "append_audit";
+        let mut c = self.client(OP).await?;
+        let tx = c.transaction().await.map_err(db(OP))?;
+        // One appender at a time across every replica (released at commit or rollback); the
+        // read below then sees the last committed entry.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&self.audit_lock])
+            .await
+            .map_err(db(OP))?;
+        let last = tx
+            .query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])
+            .await
+            .map_err(db(OP))?;
+        let last = match &last {
+            Some(r) => Some((
+                to_u64(get(r, 0, OP)?, "audit.seq")?,
+                get::<String>(r, 1, OP)?,
+            )),
+            None => None,
+        };
+        let e = audit::next_entry(last.as_ref().map(|(s, h)| (*s, h.as_str())), event)?;
+        let st = tx
+            .prepare_cached(
+                "INSERT INTO audit(seq, time_ms, actor, action, resource, evidence_digest,
+                    policy_digest, verdict, reason, prev_hash, hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .await
+            .map_err(db(OP))?;
+        tx.execute(
+            &st,
+            &[
+                &to_i64(e.seq, "audit.seq")?,
+                &e.event.time_ms,
+                &e.event.actor,
+                &e.event.action.as_str(),
+                &e.event.resource,
+                &e.event.evidence_digest,
+                &e.event.policy_digest,
+                &e.event.verdict.as_str(),
+                &e.event.reason,
+                &e.prev_hash,
+                &e.hash,
+            ],
+        )
+        .await
+        .map_err(db(OP))?;
+        tx.commit().await.map_err(db(OP))?;
+        Ok(e)
+    }
+
+    async fn audit_entries(&self, after: u64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
+        const OP: &str = "audit_entries";
+        let rows = self
+            .query(
+                OP,
+                "SELECT seq, time_ms, actor, action, resource, evidence_digest, policy_digest,
+                    verdict, reason, prev_hash, hash
+                 FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
+                &[&to_i64(after, "audit.seq")?, &i64::from(limit)],
+            )
+            .await?;
+        rows.iter().map(|r| row_to_audit(r, OP)).collect()
+    }
+}

@@ -1,0 +1,716 @@
+//! The behaviours every [`Store`] must have, written once and run against each implementation
+//! (tests/store_sqlite.rs, tests/store_postgres.rs) through a [`Backend`]: versions, policies,
+//! tampered rows, single use of challenges under concurrency, sessions, the audit chain and KEK
+//! rotation.
+
+use std::sync::Arc;
+
+use tessera_broker::audit::{AuditAction, AuditChainError, AuditEvent, AuditVerdict};
+use tessera_broker::binding::HashAlgorithm;
+use tessera_broker::resource::{PolicyDigest, ResourcePath};
+use tessera_broker::seal::{KeyringFile, SealError, SecretValue};
+use tessera_broker::store::{self, AttestedSession, Challenge, ConsumeOutcome, Store, StoreError};
+
+/// The test clock.
+pub const NOW: i64 = 1_764_750_000_000;
+
+/// A store under test, its keyring, and direct access to its database (as someone holding the
+/// database would have, bypassing the broker).
+#[async_trait::async_trait]
+pub trait Backend: Send + Sync {
+    /// The store under test.
+    fn store(&self) -> Arc<dyn Store>;
+    /// Another independent handle on the same data (its own connection or pool), as another
+    /// process or replica has.
+    async fn another(&self) -> Arc<dyn Store>;
+    /// The keyring file.
+    fn keys(&self) -> &KeyringFile;
+    /// Runs one SQL statement directly on the database; the rows it changed.
+    async fn exec(&self, sql: &str) -> Result<u64, String>;
+    /// Runs a query returning one integer.
+    async fn count(&self, sql: &str) -> i64;
+    /// Removes the triggers that keep the audit table append-only.
+    async fn drop_audit_guard(&self);
+    /// Everything the database holds, as bytes an attacker with the files/dump would see.
+    async fn dump(&self) -> Vec<u8>;
+}
+
+pub fn res(s: &str) -> ResourcePath {
+    ResourcePath::parse(s).unwrap()
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+pub async fn versions_put_get_pin_delete_list(b: &dyn Backend) {
+    let s = b.store();
+    let s = s.as_ref();
+    let r = res("tenant-a/key/db");
+    let ring = b.keys().current();
+    let p1 = store::put_secret(
+        s,
+        &ring,
+        &r,
+        Some("policy one"),
+        &SecretValue::new(b"v1".to_vec()),
+        NOW,
+    )
+    .await
+    .unwrap();
+    let p2 = store::put_secret(
+        s,
+        &ring,
+        &r,
+        Some("policy two"),
+        &SecretValue::new(b"v2".to_vec()),
+        NOW + 1,
+    )
+    .await
+    .unwrap();
+    assert_eq!((p1.version, p2.version), (1, 2));
+    assert_eq!(p1.policy_digest, PolicyDigest::of(b"policy one"));
+
+    // Newest by default, pinned on request; the policy comes with it.
+    let (rec, policy) = store::version_with_policy(s, &r, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((rec.version, policy.as_str()), (2, "policy two"));
+    assert_eq!(store::open_stored(&ring, &rec).unwrap().expose(), b"v2");
+    let (rec1, policy1) = store::version_with_policy(s, &r, Some(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(policy1, "policy one");
+    assert_eq!(store::open_stored(&ring, &rec1).unwrap().expose(), b"v1");
+    assert!(s.get_version(&r, Some(3)).await.unwrap().is_none());
+    assert!(
+        s.get_version(&res("tenant-a/key/other"), None)
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // A value is never in the database in the clear.
+    let marker = b"MARKER-4f1d9c-not-in-the-db";
+    store::put_secret(
+        s,
+        &ring,
+        &res("tenant-c/key/m"),
+        Some("p"),
+        &SecretValue::new(marker.to_vec()),
+        NOW,
+    )
+    .await
+    .unwrap();
+    let dump = b.dump().await;
+    assert!(!contains(&dump, marker));
+    assert!(!contains(&dump, hex::encode(marker).as_bytes()));
+    assert!(contains(&dump, b"tenant-c"), "the search itself works");
+    s.delete_versions(&res("tenant-c/key/m"), None)
+        .await
+        .unwrap();
+
+    // Listing: names, versions, policy digests, KEK ids; per repository.
+    store::put_secret(
+        s,
+        &ring,
+        &res("tenant-b/key/x"),
+        Some("p"),
+        &SecretValue::new(b"b".to_vec()),
+        NOW,
+    )
+    .await
+    .unwrap();
+    let all = s.list_versions(None).await.unwrap();
+    assert_eq!(all.len(), 3);
+    assert_eq!(
+        all.iter()
+            .map(|i| (i.resource.as_str(), i.version))
+            .collect::<Vec<_>>(),
+        vec![
+            ("tenant-a/key/db", 1),
+            ("tenant-a/key/db", 2),
+            ("tenant-b/key/x", 1)
+        ]
+    );
+    let a = s.list_versions(Some("tenant-a")).await.unwrap();
+    assert_eq!(a.iter().map(|i| i.version).collect::<Vec<_>>(), vec![1, 2]);
+    assert!(a.iter().all(|i| i.kek_id == ring.active_id().as_str()));
+    let json = serde_json::to_string(&a).unwrap();
+    assert!(!json.contains("ciphertext") && !json.contains("wrapped"));
+
+    // Delete the newest: the previous one becomes the newest; numbers are never reused.
+    assert_eq!(s.delete_versions(&r, Some(2)).await.unwrap(), vec![2]);
+    assert_eq!(s.get_version(&r, None).await.unwrap().unwrap().version, 1);
+    assert_eq!(
+        s.delete_versions(&r, Some(2)).await.unwrap(),
+        Vec::<u64>::new()
+    );
+    let p3 = store::put_secret(
+        s,
+        &ring,
+        &r,
+        Some("policy one"),
+        &SecretValue::new(b"v3".to_vec()),
+        NOW,
+    )
+    .await
+    .unwrap();
+    assert_eq!(p3.version, 3);
+    assert_eq!(s.delete_versions(&r, None).await.unwrap(), vec![1, 3]);
+    assert!(s.get_version(&r, None).await.unwrap().is_none());
+    assert_eq!(s.list_versions(Some("tenant-a")).await.unwrap().len(), 0);
+
+    // Inserting an existing version number is refused.
+    let rec = s
+        .get_version(&res("tenant-b/key/x"), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(matches!(
+        s.insert_version(&rec).await,
+        Err(StoreError::VersionExists { version: 1, .. })
+    ));
+}
+
+pub async fn listing_is_in_byte_order(b: &dyn Backend) {
+    let s = b.store();
+    let ring = b.keys().current();
+    // Upper case sorts before lower case, and `-` before letters, in byte order (a locale
+    // collation would say otherwise).
+    for name in ["t/key/b", "t/key/B", "t/key/a-x", "t/key/ax"] {
+        store::put_secret(
+            s.as_ref(),
+            &ring,
+            &res(name),
+            Some("p"),
+            &SecretValue::new(b"x".to_vec()),
+            NOW,
+        )
+        .await
+        .unwrap();
+    }
+    let got = s.list_versions(Some("t")).await.unwrap();
+    assert_eq!(
+        got.iter().map(|i| i.resource.as_str()).collect::<Vec<_>>(),
+        vec!["t/key/B", "t/key/a-x", "t/key/ax", "t/key/b"]
+    );
+}
+
+pub async fn version_numbers_are_unique_under_concurrency(b: &dyn Backend) {
+    let stores = [b.store(), b.another().await];
+    let r = res("t/key/counted");
+    let mut tasks = Vec::new();
+    for i in 0..40 {
+        let s = Arc::clone(&stores[i % 2]);
+        let r = r.clone();
+        tasks.push(tokio::spawn(
+            async move { s.next_version(&r).await.unwrap() },
+        ));
+    }
+    let mut got = Vec::new();
+    for t in tasks {
+        got.push(t.await.unwrap());
+    }
+    got.sort_unstable();
+    assert_eq!(got, (1..=40).collect::<Vec<u64>>());
+    assert_eq!(
+        stores[0].next_version(&res("t/key/other")).await.unwrap(),
+        1
+    );
+}
+
+pub async fn repository_default_policy_and_override(b: &dyn Backend) {
+    let s = b.store();
+    let s = s.as_ref();
+    let ring = b.keys().current();
+    let r = res("tenant-a/key/x");
+    let v = SecretValue::new(b"x".to_vec());
+    assert!(matches!(
+        store::put_secret(s, &ring, &r, None, &v, NOW).await,
+        Err(StoreError::NoPolicy { .. })
+    ));
+    let d = s.put_policy("repo default", NOW).await.unwrap();
+    assert_eq!(s.put_policy("repo default", NOW + 5).await.unwrap(), d);
+    s.set_repo_policy("tenant-a", Some(&d), NOW).await.unwrap();
+    assert_eq!(s.repo_policy("tenant-a").await.unwrap(), Some(d.clone()));
+    assert_eq!(s.repo_policy("tenant-b").await.unwrap(), None);
+    let p = store::put_secret(s, &ring, &r, None, &v, NOW)
+        .await
+        .unwrap();
+    assert_eq!(p.policy_digest, d);
+    // Another tenant's put is not affected by tenant-a's default.
+    assert!(
+        store::put_secret(s, &ring, &res("tenant-b/key/x"), None, &v, NOW)
+            .await
+            .is_err()
+    );
+    // A resource's own policy overrides the default.
+    let o = store::put_secret(s, &ring, &r, Some("override"), &v, NOW)
+        .await
+        .unwrap();
+    assert_eq!(o.policy_digest, PolicyDigest::of(b"override"));
+    // Changing the default later does not change what version 1 is sealed with.
+    let d2 = s.put_policy("new default", NOW).await.unwrap();
+    s.set_repo_policy("tenant-a", Some(&d2), NOW).await.unwrap();
+    assert_eq!(s.repo_policy("tenant-a").await.unwrap(), Some(d2.clone()));
+    let (_, text) = store::version_with_policy(s, &r, Some(1))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(text, "repo default");
+    s.set_repo_policy("tenant-a", None, NOW).await.unwrap();
+    assert_eq!(s.repo_policy("tenant-a").await.unwrap(), None);
+    assert!(s.set_repo_policy("../x", Some(&d), NOW).await.is_err());
+    // Unknown policy digests cannot be made a default (foreign key).
+    let unknown = PolicyDigest::of(b"never stored");
+    assert!(matches!(
+        s.set_repo_policy("tenant-a", Some(&unknown), NOW).await,
+        Err(StoreError::Database { .. })
+    ));
+    assert_eq!(s.repo_policy("tenant-a").await.unwrap(), None);
+    assert!(matches!(
+        store::put_secret(s, &ring, &r, Some(""), &v, NOW).await,
+        Err(StoreError::PolicySize { .. })
+    ));
+    assert_eq!(s.get_policy(&unknown).await.unwrap(), None);
+    assert_eq!(
+        s.get_policy(&d).await.unwrap().as_deref(),
+        Some("repo default")
+    );
+}
+
+pub async fn moved_or_repolicied_ciphertexts_do_not_open(b: &dyn Backend) {
+    let s = b.store();
+    let s = s.as_ref();
+    let ring = b.keys().current();
+    let a = res("t/key/a");
+    store::put_secret(
+        s,
+        &ring,
+        &a,
+        Some("strict"),
+        &SecretValue::new(b"A".to_vec()),
+        NOW,
+    )
+    .await
+    .unwrap();
+    let lax = s.put_policy("lax", NOW).await.unwrap();
+    // Swap the policy of the stored version for a laxer one.
+    b.exec(&format!(
+        "UPDATE secrets SET policy_digest = '{}' WHERE resource = 't/key/a'",
+        lax.as_str()
+    ))
+    .await
+    .unwrap();
+    let (rec, text) = store::version_with_policy(s, &a, None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(text, "lax");
+    assert!(matches!(
+        store::open_stored(&ring, &rec),
+        Err(SealError::Open { .. })
+    ));
+    // Move the ciphertext to another path (and policy back).
+    b.exec(&format!(
+        "UPDATE secrets SET resource = 't/key/b', policy_digest = '{}' WHERE resource = 't/key/a'",
+        PolicyDigest::of(b"strict").as_str()
+    ))
+    .await
+    .unwrap();
+    let rec = s.get_version(&res("t/key/b"), None).await.unwrap().unwrap();
+    assert!(matches!(
+        store::open_stored(&ring, &rec),
+        Err(SealError::Open { .. })
+    ));
+    // A policy text changed in place no longer matches its digest.
+    b.exec("UPDATE secrets SET resource = 't/key/a'")
+        .await
+        .unwrap();
+    b.exec("UPDATE policies SET text = 'tampered' WHERE text = 'strict'")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store::version_with_policy(s, &a, None).await,
+        Err(StoreError::PolicyMissing { .. })
+    ));
+    // A stored nonce of the wrong length is reported as corrupt, not used.
+    b.exec("UPDATE secrets SET nonce = ciphertext WHERE resource = 't/key/a'")
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.get_version(&a, None).await,
+        Err(StoreError::Corrupt {
+            field: "secrets.nonce"
+        })
+    ));
+}
+
+fn base64_len(s: &str) -> usize {
+    use base64::Engine as _;
+    base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .unwrap()
+        .len()
+}
+
+pub async fn challenges_are_single_use_and_expire(b: &dyn Backend) {
+    let s = b.store();
+    let ch = Challenge::generate("snp", HashAlgorithm::Sha384, NOW).unwrap();
+    assert_eq!(ch.expires_ms, NOW + store::CHALLENGE_TTL_MS);
+    assert_eq!(base64_len(&ch.nonce), 32);
+    s.insert_challenge(&ch).await.unwrap();
+    assert!(matches!(
+        s.insert_challenge(&ch).await,
+        Err(StoreError::ChallengeExists)
+    ));
+    match s
+        .consume_challenge(&ch.session_id, NOW + 1000)
+        .await
+        .unwrap()
+    {
+        ConsumeOutcome::Consumed(got) => assert_eq!(got, ch),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        s.consume_challenge(&ch.session_id, NOW + 2000)
+            .await
+            .unwrap(),
+        ConsumeOutcome::AlreadyUsed
+    );
+
+    let late = Challenge::generate("tdx", HashAlgorithm::Sha512, NOW).unwrap();
+    s.insert_challenge(&late).await.unwrap();
+    assert_eq!(
+        s.consume_challenge(&late.session_id, late.expires_ms)
+            .await
+            .unwrap(),
+        ConsumeOutcome::Expired
+    );
+    // An expired challenge stays expired (it is not used by the failed attempt either).
+    assert_eq!(
+        s.consume_challenge(&late.session_id, late.expires_ms + 1)
+            .await
+            .unwrap(),
+        ConsumeOutcome::Expired
+    );
+    let other = store::SessionId::generate().unwrap();
+    assert_eq!(
+        s.consume_challenge(&other, NOW).await.unwrap(),
+        ConsumeOutcome::Unknown
+    );
+    // A challenge issued by one handle is answered at another.
+    let there = Challenge::generate("snp", HashAlgorithm::Sha256, NOW).unwrap();
+    s.insert_challenge(&there).await.unwrap();
+    let other_handle = b.another().await;
+    assert!(matches!(
+        other_handle
+            .consume_challenge(&there.session_id, NOW + 1)
+            .await
+            .unwrap(),
+        ConsumeOutcome::Consumed(c) if c == there
+    ));
+    // Purge removes expired challenges.
+    assert!(
+        s.purge_expired(NOW + store::CHALLENGE_TTL_MS + 1)
+            .await
+            .unwrap()
+            >= 2
+    );
+    assert_eq!(
+        s.consume_challenge(&ch.session_id, NOW).await.unwrap(),
+        ConsumeOutcome::Unknown
+    );
+    // Session ids are not stored in the clear.
+    let n = b
+        .count(&format!(
+            "SELECT count(*) FROM challenges WHERE session_key = '{}'",
+            ch.session_id.as_str()
+        ))
+        .await;
+    assert_eq!(n, 0);
+    let fresh = Challenge::generate("snp", HashAlgorithm::Sha384, NOW).unwrap();
+    s.insert_challenge(&fresh).await.unwrap();
+    let n = b
+        .count(&format!(
+            "SELECT count(*) FROM challenges WHERE session_key = '{}'",
+            fresh.session_id.storage_key()
+        ))
+        .await;
+    assert_eq!(n, 1, "the count query itself works");
+    assert!(store::SessionId::parse(ch.session_id.as_str()).is_some());
+    assert!(store::SessionId::parse("short").is_none());
+    assert!(store::SessionId::parse(&"+".repeat(43)).is_none());
+}
+
+/// `rounds` challenges, each raced by `consumers` tasks spread over `handles` independent
+/// store handles: exactly one wins each, the rest see `AlreadyUsed`.
+pub async fn concurrent_use_of_one_nonce_has_exactly_one_winner(
+    b: &dyn Backend,
+    handles: usize,
+    consumers: usize,
+    rounds: usize,
+) {
+    let mut stores: Vec<Arc<dyn Store>> = vec![b.store()];
+    for _ in 1..handles {
+        stores.push(b.another().await);
+    }
+    for round in 0..rounds {
+        let ch = Challenge::generate("snp", HashAlgorithm::Sha384, NOW).unwrap();
+        stores[round % handles].insert_challenge(&ch).await.unwrap();
+        let start = Arc::new(tokio::sync::Barrier::new(consumers));
+        let mut tasks = Vec::new();
+        for i in 0..consumers {
+            let s = Arc::clone(&stores[i % handles]);
+            let id = ch.session_id.clone();
+            let start = Arc::clone(&start);
+            tasks.push(tokio::spawn(async move {
+                start.wait().await;
+                s.consume_challenge(&id, NOW + 1).await.unwrap()
+            }));
+        }
+        let mut wins = 0;
+        for t in tasks {
+            match t.await.unwrap() {
+                ConsumeOutcome::Consumed(got) => {
+                    assert_eq!(got, ch);
+                    wins += 1;
+                }
+                ConsumeOutcome::AlreadyUsed => {}
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(wins, 1, "round {round}");
+    }
+}
+
+pub async fn sessions_round_trip_and_expire(b: &dyn Backend) {
+    let st = b.store();
+    let s = AttestedSession {
+        session_id: store::SessionId::generate().unwrap(),
+        tee: "snp".into(),
+        tee_pubkey: r#"{"kty":"EC"}"#.into(),
+        token: "header.claims.sig".into(),
+        claims: r#"{"x":1}"#.into(),
+        evidence_digest: "sha384:00".into(),
+        attested_ms: NOW,
+        expires_ms: NOW + 300_000,
+    };
+    st.put_session(&s).await.unwrap();
+    assert_eq!(
+        st.get_session(&s.session_id, NOW + 1).await.unwrap(),
+        Some(s.clone())
+    );
+    // Seen from another handle too.
+    assert_eq!(
+        b.another()
+            .await
+            .get_session(&s.session_id, NOW + 1)
+            .await
+            .unwrap(),
+        Some(s.clone())
+    );
+    assert_eq!(
+        st.get_session(&s.session_id, s.expires_ms).await.unwrap(),
+        None
+    );
+    let mut s2 = s.clone();
+    s2.token = "newer".into();
+    s2.expires_ms += 1000;
+    st.put_session(&s2).await.unwrap();
+    assert_eq!(
+        st.get_session(&s.session_id, s.expires_ms).await.unwrap(),
+        Some(s2.clone())
+    );
+    assert_eq!(st.purge_expired(s2.expires_ms).await.unwrap(), 1);
+    assert_eq!(st.get_session(&s.session_id, NOW).await.unwrap(), None);
+    assert_eq!(st.purge_expired(s2.expires_ms).await.unwrap(), 0);
+}
+
+fn event(i: i64) -> AuditEvent {
+    AuditEvent {
+        time_ms: NOW + i,
+        actor: format!("admin:op{i}"),
+        action: if i % 2 == 0 {
+            AuditAction::AdminPut
+        } else {
+            AuditAction::Release
+        },
+        resource: Some("t/key/a".into()),
+        evidence_digest: (i % 2 == 1).then(|| "sha384:ee".into()),
+        policy_digest: Some(PolicyDigest::of(b"p").to_string()),
+        verdict: AuditVerdict::Pass,
+        reason: "ok".into(),
+    }
+}
+
+/// `appends` concurrent appends from two handles form one chain; the table refuses edits;
+/// edits made around that are named by the verifier.
+pub async fn audit_chain_appends_verify_and_tampering_is_named(b: &dyn Backend, appends: u64) {
+    let mine = b.store();
+    let other = b.another().await;
+    let n = i64::try_from(appends).unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..n {
+        let s = if i % 2 == 0 {
+            Arc::clone(&mine)
+        } else {
+            Arc::clone(&other)
+        };
+        tasks.push(tokio::spawn(async move {
+            s.append_audit(event(i)).await.unwrap()
+        }));
+    }
+    let mut seqs = Vec::new();
+    for t in tasks {
+        seqs.push(t.await.unwrap().seq);
+    }
+    seqs.sort_unstable();
+    assert_eq!(seqs, (1..=appends).collect::<Vec<_>>());
+    assert_eq!(
+        store::verify_audit_chain(mine.as_ref()).await.unwrap(),
+        appends
+    );
+    let page = mine.audit_entries(5, 3).await.unwrap();
+    assert_eq!(
+        page.iter().map(|x| x.seq).collect::<Vec<_>>(),
+        vec![6, 7, 8]
+    );
+
+    // The table refuses updates and deletes.
+    assert!(
+        b.exec("UPDATE audit SET verdict = 'fail' WHERE seq = 7")
+            .await
+            .is_err()
+    );
+    assert!(b.exec("DELETE FROM audit WHERE seq = 7").await.is_err());
+    assert_eq!(
+        store::verify_audit_chain(mine.as_ref()).await.unwrap(),
+        appends
+    );
+    // Someone with the database drops the triggers and edits entry 7: the verifier names it.
+    b.drop_audit_guard().await;
+    assert_eq!(
+        b.exec("UPDATE audit SET verdict = 'fail' WHERE seq = 7")
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(matches!(
+        store::verify_audit_chain(mine.as_ref()).await,
+        Err(StoreError::AuditChain(AuditChainError::Altered { seq: 7 }))
+    ));
+    b.exec("UPDATE audit SET verdict = 'pass' WHERE seq = 7")
+        .await
+        .unwrap();
+    assert_eq!(
+        store::verify_audit_chain(mine.as_ref()).await.unwrap(),
+        appends
+    );
+    b.exec("DELETE FROM audit WHERE seq = 12").await.unwrap();
+    assert!(matches!(
+        store::verify_audit_chain(mine.as_ref()).await,
+        Err(StoreError::AuditChain(AuditChainError::SequenceGap {
+            seq: 13,
+            ..
+        }))
+    ));
+    // An unknown action name in a row is reported as corrupt.
+    b.exec("UPDATE audit SET action = 'nonsense' WHERE seq = 3")
+        .await
+        .unwrap();
+    assert!(matches!(
+        mine.audit_entries(0, 10).await,
+        Err(StoreError::Corrupt {
+            field: "audit.action"
+        })
+    ));
+}
+
+pub async fn kek_rotation_rewraps_everything_and_retires_the_old_kek(b: &dyn Backend) {
+    let s = b.store();
+    let s = s.as_ref();
+    let keys = b.keys();
+    let first = keys.current().active_id().clone();
+    let mut expected = Vec::new();
+    for i in 0..300u32 {
+        let r = res(&format!("t{}/key/k{i}", i % 3));
+        let v = format!("value-{i}").into_bytes();
+        store::put_secret(
+            s,
+            &keys.current(),
+            &r,
+            Some("p"),
+            &SecretValue::new(v.clone()),
+            NOW,
+        )
+        .await
+        .unwrap();
+        expected.push((r, v));
+    }
+    let report = store::rotate_kek(s, keys).await.unwrap();
+    assert_eq!(report.rewrapped, 300);
+    assert_eq!(report.retired, vec![first.clone()]);
+    assert_ne!(report.kek_id, first);
+    let ring = KeyringFile::open(keys.path()).unwrap().current();
+    assert_eq!(ring.ids(), vec![&report.kek_id]);
+    for (r, v) in &expected {
+        let rec = s.get_version(r, None).await.unwrap().unwrap();
+        assert_eq!(rec.sealed.kek_id, report.kek_id.as_str());
+        assert_eq!(store::open_stored(&ring, &rec).unwrap().expose(), &v[..]);
+    }
+    assert!(
+        s.list_versions(None)
+            .await
+            .unwrap()
+            .iter()
+            .all(|i| i.kek_id == report.kek_id.as_str())
+    );
+    // A second rotation works on the result of the first.
+    let again = store::rotate_kek(s, keys).await.unwrap();
+    assert_eq!(again.rewrapped, 300);
+
+    // A wrapping made for other data is not installed.
+    let rec = s
+        .get_version(&res("t0/key/k0"), None)
+        .await
+        .unwrap()
+        .unwrap();
+    let other = s
+        .get_version(&res("t1/key/k1"), None)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut wrong = rec.sealed.clone();
+    wrong.ciphertext = other.sealed.ciphertext.clone();
+    assert!(
+        !s.replace_wrapping(&rec.resource, rec.version, &rec.sealed.kek_id, &wrong)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !s.replace_wrapping(&rec.resource, rec.version, "kek-other", &rec.sealed)
+            .await
+            .unwrap()
+    );
+    assert!(
+        s.versions_not_wrapped_by(&rec.sealed.kek_id, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // A record whose KEK is unknown stops the rotation, and every KEK stays in the keyring.
+    b.exec("UPDATE secrets SET kek_id = 'kek-lost' WHERE resource = 't0/key/k0'")
+        .await
+        .unwrap();
+    let err = store::rotate_kek(s, keys).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Seal(SealError::UnknownKek { .. })),
+        "{err}"
+    );
+    assert_eq!(keys.current().ids().len(), 2);
+}

@@ -1,0 +1,441 @@
+//! The PostgreSQL store against a real server: the shared store behaviours
+//! (tests/common/store_behaviours.rs) with independent pools standing in for replicas, plus
+//! migrations (concurrent starts, a newer schema refused), broken connections and URL checks.
+//!
+//! The server comes from `TESSERA_TEST_DATABASE_URL` (`.ci/run` starts one and sets it). When
+//! it is unset the tests that need it print a notice and pass, except under CI (`CI` set),
+//! where they fail. Each test works in a schema of its own (`search_path` set through the URL's
+//! `options`), dropped at the end, so the tests run in parallel.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::sync::Arc;
+
+use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
+use common::store_behaviours::{self as behaviours, Backend, NOW, res};
+use tessera_broker::binding::HashAlgorithm;
+use tessera_broker::seal::{KeyringFile, SecretValue};
+use tessera_broker::store::{
+    self, Challenge, ConsumeOutcome, POSTGRES_SCHEMA_VERSION, PostgresStore, Store, StoreError,
+};
+use tokio_postgres::NoTls;
+
+const URL_VAR: &str = "TESSERA_TEST_DATABASE_URL";
+
+/// The test server's URL; `None` (after a notice) when unset outside CI.
+fn base_url() -> Option<String> {
+    match std::env::var(URL_VAR) {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            let ci = std::env::var_os("CI").is_some_and(|v| !v.is_empty());
+            assert!(
+                !ci,
+                "{URL_VAR} is not set, but CI is: the PostgreSQL store tests must run in CI \
+                 (.ci/run starts PostgreSQL and exports {URL_VAR})"
+            );
+            eprintln!(
+                "NOTICE: {URL_VAR} is not set; PostgreSQL store test skipped \
+                 (set it to postgres://user:password@host:port/db to run it)"
+            );
+            None
+        }
+    }
+}
+
+/// A fresh, empty schema on the test server: `(base URL, schema, URL selecting the schema)`.
+async fn fresh_schema() -> Option<(String, String, String)> {
+    let base = base_url()?;
+    let mut b = [0u8; 8];
+    SystemRandom::new().fill(&mut b).unwrap();
+    let schema = format!("tessera_test_{}", hex::encode(b));
+    let admin = raw_client(&base).await;
+    admin
+        .batch_execute(&format!("CREATE SCHEMA {schema}"))
+        .await
+        .unwrap();
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let url = format!("{base}{sep}options=-c%20search_path%3D{schema}&application_name={schema}");
+    Some((base, schema, url))
+}
+
+async fn raw_client(url: &str) -> tokio_postgres::Client {
+    let (client, conn) = tokio_postgres::connect(url, NoTls).await.unwrap();
+    tokio::spawn(conn);
+    client
+}
+
+/// Drops the schema when the test ends (also when it fails).
+struct SchemaGuard {
+    base: String,
+    schema: String,
+}
+
+impl Drop for SchemaGuard {
+    fn drop(&mut self) {
+        let (base, schema) = (self.base.clone(), self.schema.clone());
+        let _ = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async {
+                if let Ok((c, conn)) = tokio_postgres::connect(&base, NoTls).await {
+                    tokio::spawn(conn);
+                    let _ = c
+                        .batch_execute(&format!(
+                            "SET lock_timeout = '10s'; DROP SCHEMA IF EXISTS {schema} CASCADE"
+                        ))
+                        .await;
+                }
+            });
+        })
+        .join();
+    }
+}
+
+struct Pg {
+    url: String,
+    store: PostgresStore,
+    raw: tokio_postgres::Client,
+    keys: KeyringFile,
+    _dir: tempfile::TempDir,
+    // Last: dropped after the pools above are closed.
+    guard: SchemaGuard,
+}
+
+async fn env() -> Option<Pg> {
+    let (base, schema, url) = fresh_schema().await?;
+    let guard = SchemaGuard { base, schema };
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let raw = raw_client(&url).await;
+    let dir = tempfile::tempdir().unwrap();
+    let keys = KeyringFile::open_or_create(&dir.path().join("kek")).unwrap();
+    Some(Pg {
+        url,
+        store,
+        raw,
+        keys,
+        _dir: dir,
+        guard,
+    })
+}
+
+fn db_message(e: &tokio_postgres::Error) -> String {
+    e.as_db_error()
+        .map_or_else(|| e.to_string(), |d| d.message().to_owned())
+}
+
+#[async_trait::async_trait]
+impl Backend for Pg {
+    fn store(&self) -> Arc<dyn Store> {
+        Arc::new(self.store.clone())
+    }
+
+    async fn another(&self) -> Arc<dyn Store> {
+        Arc::new(PostgresStore::connect(&self.url).await.unwrap())
+    }
+
+    fn keys(&self) -> &KeyringFile {
+        &self.keys
+    }
+
+    async fn exec(&self, sql: &str) -> Result<u64, String> {
+        self.raw.execute(sql, &[]).await.map_err(|e| db_message(&e))
+    }
+
+    async fn count(&self, sql: &str) -> i64 {
+        self.raw.query_one(sql, &[]).await.unwrap().get(0)
+    }
+
+    async fn drop_audit_guard(&self) {
+        self.raw
+            .batch_execute(
+                "DROP TRIGGER audit_no_update ON audit; DROP TRIGGER audit_no_delete ON audit;",
+            )
+            .await
+            .unwrap();
+    }
+
+    async fn dump(&self) -> Vec<u8> {
+        // Every row of every table as PostgreSQL prints it (bytea in hex).
+        let mut out = Vec::new();
+        for t in [
+            "policies",
+            "repo_policies",
+            "version_counters",
+            "secrets",
+            "challenges",
+            "sessions",
+            "audit",
+            "schema_version",
+        ] {
+            let row = self
+                .raw
+                .query_one(
+                    &format!("SELECT coalesce(string_agg(t::text, E'\\n'), '') FROM {t} t"),
+                    &[],
+                )
+                .await
+                .unwrap();
+            out.extend(row.get::<_, String>(0).into_bytes());
+        }
+        out
+    }
+}
+
+macro_rules! pg_test {
+    ($(#[$m:meta])* $name:ident $(, $arg:expr)*) => {
+        $(#[$m])*
+        async fn $name() {
+            let Some(e) = env().await else { return };
+            behaviours::$name(&e $(, $arg)*).await;
+        }
+    };
+}
+
+pg_test!(
+    #[tokio::test]
+    versions_put_get_pin_delete_list
+);
+pg_test!(
+    #[tokio::test]
+    listing_is_in_byte_order
+);
+pg_test!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    version_numbers_are_unique_under_concurrency
+);
+pg_test!(
+    #[tokio::test]
+    repository_default_policy_and_override
+);
+pg_test!(
+    #[tokio::test]
+    moved_or_repolicied_ciphertexts_do_not_open
+);
+pg_test!(
+    #[tokio::test]
+    challenges_are_single_use_and_expire
+);
+// 64 concurrent consumers of one challenge across two independent pools (two replicas).
+pg_test!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    concurrent_use_of_one_nonce_has_exactly_one_winner,
+    2,
+    64,
+    8
+);
+pg_test!(
+    #[tokio::test]
+    sessions_round_trip_and_expire
+);
+// Concurrent appends from two pools (two replicas) form one chain.
+pg_test!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    audit_chain_appends_verify_and_tampering_is_named,
+    64
+);
+pg_test!(
+    #[tokio::test]
+    kek_rotation_rewraps_everything_and_retires_the_old_kek
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn migrations_run_once_when_replicas_start_together() {
+    let Some((base, schema, url)) = fresh_schema().await else {
+        return;
+    };
+    let _guard = SchemaGuard { base, schema };
+    let start = Arc::new(tokio::sync::Barrier::new(4));
+    let mut tasks = Vec::new();
+    for _ in 0..4 {
+        let (url, start) = (url.clone(), Arc::clone(&start));
+        tasks.push(tokio::spawn(async move {
+            start.wait().await;
+            PostgresStore::connect(&url).await.unwrap()
+        }));
+    }
+    let mut stores = Vec::new();
+    for t in tasks {
+        stores.push(t.await.unwrap());
+    }
+    let raw = raw_client(&url).await;
+    let rows = raw
+        .query("SELECT version FROM schema_version ORDER BY version", &[])
+        .await
+        .unwrap();
+    let versions: Vec<i32> = rows.iter().map(|r| r.get(0)).collect();
+    assert_eq!(versions, (1..=POSTGRES_SCHEMA_VERSION).collect::<Vec<_>>());
+    // Every replica works on the one schema: a put at one is read at the others.
+    let dir = tempfile::tempdir().unwrap();
+    let keys = KeyringFile::open_or_create(&dir.path().join("kek")).unwrap();
+    store::put_secret(
+        &stores[0],
+        &keys.current(),
+        &res("t/key/a"),
+        Some("p"),
+        &SecretValue::new(b"v".to_vec()),
+        NOW,
+    )
+    .await
+    .unwrap();
+    for s in &stores[1..] {
+        let rec = s.get_version(&res("t/key/a"), None).await.unwrap().unwrap();
+        assert_eq!(
+            store::open_stored(&keys.current(), &rec).unwrap().expose(),
+            b"v"
+        );
+    }
+}
+
+#[tokio::test]
+async fn reconnect_and_refuse_a_newer_schema() {
+    let Some(e) = env().await else { return };
+    let ring = e.keys.current();
+    store::put_secret(
+        &e.store,
+        &ring,
+        &res("t/k/a"),
+        Some("p"),
+        &SecretValue::new(b"x".to_vec()),
+        NOW,
+    )
+    .await
+    .unwrap();
+    // A second start finds the schema in place and the data there.
+    let again = PostgresStore::connect(&e.url).await.unwrap();
+    assert_eq!(again.schema(), e.guard.schema);
+    let rec = again
+        .get_version(&res("t/k/a"), None)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(store::open_stored(&ring, &rec).unwrap().expose(), b"x");
+    assert_eq!(
+        e.count("SELECT count(*) FROM schema_version").await,
+        i64::from(POSTGRES_SCHEMA_VERSION)
+    );
+    // A database migrated by a newer broker is refused.
+    e.exec("INSERT INTO schema_version VALUES (99, 0)")
+        .await
+        .unwrap();
+    assert!(matches!(
+        PostgresStore::connect(&e.url).await,
+        Err(StoreError::Database { op: "schema", .. })
+    ));
+}
+
+#[tokio::test]
+async fn broken_connections_fail_cleanly_and_are_replaced() {
+    let Some(e) = env().await else { return };
+    let ch = Challenge::generate("snp", HashAlgorithm::Sha384, NOW).unwrap();
+    e.store.insert_challenge(&ch).await.unwrap();
+    assert!(matches!(
+        e.store.consume_challenge(&ch.session_id, NOW + 1).await,
+        Ok(ConsumeOutcome::Consumed(_))
+    ));
+    // Kill every connection of the store's pool, as a server restart does.
+    let killed = e
+        .count(&format!(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+             WHERE application_name = '{}' AND pid <> pg_backend_pid()",
+            e.guard.schema
+        ))
+        .await;
+    assert!(killed >= 1, "the store's connections were found");
+    // Each later attempt either fails with a database error or gives the true answer, and
+    // the pool reconnects: within a few attempts the answer comes.
+    let mut answered = false;
+    for _ in 0..20 {
+        match e.store.consume_challenge(&ch.session_id, NOW + 2).await {
+            Ok(ConsumeOutcome::AlreadyUsed) => {
+                answered = true;
+                break;
+            }
+            Ok(other) => panic!("wrong answer after reconnecting: {other:?}"),
+            Err(StoreError::Database { .. }) => {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert!(answered, "the pool did not reconnect");
+    // Operations fail as database errors when the tables are gone (never a panic).
+    e.raw.batch_execute("DROP TABLE challenges").await.unwrap();
+    assert!(matches!(
+        e.store.consume_challenge(&ch.session_id, NOW + 3).await,
+        Err(StoreError::Database {
+            op: "consume_challenge",
+            ..
+        })
+    ));
+}
+
+#[tokio::test]
+async fn bad_credentials_and_missing_schema_are_refused_without_leaking() {
+    let Some((base, schema, url)) = fresh_schema().await else {
+        return;
+    };
+    let _guard = SchemaGuard {
+        base: base.clone(),
+        schema: schema.clone(),
+    };
+    // Wrong password: refused, and the error does not carry the password.
+    let cfg: tokio_postgres::Config = url.parse().unwrap();
+    let user = cfg.get_user().unwrap();
+    let wrong = url.replacen(
+        &format!("{user}:"),
+        &format!("{user}:WRONG-pass-4c1f%40"),
+        1,
+    );
+    assert_ne!(wrong, url, "the URL carries a password to replace");
+    let err = PostgresStore::connect(&wrong).await.unwrap_err();
+    assert!(matches!(err, StoreError::Database { .. }), "{err}");
+    assert!(!format!("{err} {err:?}").contains("WRONG-pass"), "{err}");
+    // A search_path naming no existing schema: no tables are created anywhere.
+    let nowhere = url.replace(&schema, "tessera_no_such_schema");
+    let err = PostgresStore::connect(&nowhere).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::Database { op: "migrate", .. }),
+        "{err}"
+    );
+    // The Debug form of a store does not show its URL.
+    let s = PostgresStore::connect(&url).await.unwrap();
+    let dbg = format!("{s:?}");
+    assert!(!dbg.contains('@') && !dbg.contains("postgres://"), "{dbg}");
+    assert!(dbg.contains(&schema));
+}
+
+/// Checks of the URL before any connection: these run without a server.
+#[tokio::test]
+async fn urls_are_checked() {
+    for url in [
+        "sqlite:///var/lib/tessera",
+        "host=127.0.0.1 user=tessera",
+        "postgres://u:p@127.0.0.1/db?sslmode=require",
+        "postgres://u:p@127.0.0.1/db?no_such_option=1",
+    ] {
+        assert!(
+            matches!(
+                PostgresStore::connect(url).await,
+                Err(StoreError::Database { op: "connect", .. })
+            ),
+            "{url}"
+        );
+    }
+    // Nothing listens on port 1: a database error, promptly, without the password.
+    let err = PostgresStore::connect("postgres://u:SECRET-pw@127.0.0.1:1/db")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Database { op: "migrate", .. }),
+        "{err}"
+    );
+    assert!(!format!("{err} {err:?}").contains("SECRET-pw"));
+}
