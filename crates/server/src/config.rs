@@ -74,7 +74,9 @@ pub struct ServerConfig {
     /// TLS; without it the broker serves plain HTTP (loopback only unless `insecure_http`).
     #[serde(default)]
     pub tls: Option<TlsFiles>,
-    /// The store: `sqlite` (the default: a file in the data directory).
+    /// The store: `sqlite` (the default: a file in the data directory) or a `postgres://` URL
+    /// (replicas sharing one database; `TESSERA_DATABASE_URL` overrides it, keeping the password
+    /// out of the file).
     #[serde(default)]
     pub store: Option<String>,
     /// The key-encryption key file (default `DATA_DIR/kek`, created 0600 on first start).
@@ -258,10 +260,11 @@ impl ServerConfig {
         }
         match self.store.as_deref() {
             None | Some("sqlite") => {}
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {}
             Some(_) => {
                 return Err(ConfigError::Invalid {
                     field: "store",
-                    reason: "must be \"sqlite\"",
+                    reason: "must be \"sqlite\" or a postgres:// URL",
                 });
             }
         }

@@ -11,7 +11,7 @@ use tessera::Verifier;
 use tessera_broker::engine::{Broker, BrokerOptions};
 use tessera_broker::gitseal::{CocoSigner, SealingKeys};
 use tessera_broker::seal::KeyringFile;
-use tessera_broker::store::{SqliteStore, Store};
+use tessera_broker::store::{PostgresStore, SqliteStore, Store};
 use tessera_pki::load_certificates;
 use tessera_policy::ear::{Alg, SigningKey};
 use zeroize::Zeroizing;
@@ -160,11 +160,22 @@ pub async fn assemble(config: &ServerConfig) -> Result<(Broker, AdminAuth, Start
     let keyring = KeyringFile::open_or_create(&config.kek_path())
         .map_err(|e| file_error(&config.kek_path(), e))?;
     let token_key = load_or_create_token_key(&config.token_key_path())?;
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&config.data_dir)
-            .await
-            .map_err(|e| StartError::Store(e.to_string()))?,
-    );
+    let database_url = std::env::var("TESSERA_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty())
+        .or_else(|| config.store.clone().filter(|s| s != "sqlite"));
+    let store: Arc<dyn Store> = match database_url {
+        Some(url) => Arc::new(
+            PostgresStore::connect(&url)
+                .await
+                .map_err(|e| StartError::Store(e.to_string()))?,
+        ),
+        None => Arc::new(
+            SqliteStore::open(&config.data_dir)
+                .await
+                .map_err(|e| StartError::Store(e.to_string()))?,
+        ),
+    };
     let mut builder = Verifier::builder();
     for path in &config.verifier.dangerous_test_roots {
         let bytes = read_small(path)?;
