@@ -119,6 +119,8 @@ else
         install -m 0600 "$pw_file" "$pw_copy"
         if ((${#as_pg[@]})); then
             chown postgres: "$trial/pg" "$pw_copy"
+            "${as_pg[@]}" test -w "$trial/pg" ||
+                die "the postgres user cannot reach $trial/pg: choose a TRIAL_DIR it can traverse"
         fi
         "${as_pg[@]}" "$pg_bin/initdb" -D "$trial/pg" -U tessera --pwfile="$pw_copy" \
             --auth=scram-sha-256 -E UTF8 >"$trial/initdb.log" 2>&1 ||
