@@ -7,8 +7,8 @@
 #     validated against the Kubernetes schemas bundled in kubernetes-validate (strict, for the
 #     oldest and newest Kubernetes the chart supports), the ServiceMonitor (a CRD) against
 #     servicemonitor.schema.json;
-#   * the compose file against the compose specification, the Dockerfile with hadolint, the
-#     scripts with shellcheck, init.sh's output;
+#   * the compose file against the compose specification, the Dockerfile with hadolint and its
+#     build context (docker_context.py), the scripts with shellcheck, init.sh's output;
 #   * deploy/trial.sh --check (two replicas over a throwaway PostgreSQL) when the tessera binary
 #     has `serve` and PostgreSQL support.
 #
@@ -73,6 +73,11 @@ must_reject "a compose service with an unknown key" \
     "$tools/check-jsonschema" --builtin-schema vendor.compose-spec "$work/bad-compose.yaml"
 "$tools/hadolint" deploy/Dockerfile
 echo "ok: hadolint"
+# The image cannot be built here (no base images), so check its build context: the files
+# .dockerignore leaves hold every manifest of the locked workspace and every included file.
+python3 deploy/ci/docker_context.py . "$work/context"
+(cd "$work/context" && cargo metadata --locked --offline --format-version 1 >/dev/null)
+echo "ok: the Docker build context has the locked workspace"
 "$tools/shellcheck" deploy/trial.sh deploy/compose/init.sh deploy/ci/check.sh
 echo "ok: shellcheck"
 "$py" -c 'import sys, tomllib; tomllib.load(open(sys.argv[1], "rb"))' deploy/compose/tessera.toml
