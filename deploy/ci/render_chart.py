@@ -176,7 +176,10 @@ def main():
         )
         check_config(name, docs)
         want = {"ConfigMap", "Deployment", "Service", "NetworkPolicy", "ServiceAccount"}
-        if values.get("podDisruptionBudget", {}).get("enabled", True):
+        if (
+            values.get("podDisruptionBudget", {}).get("enabled", True)
+            and values.get("replicaCount", 2) > 1
+        ):
             want.add("PodDisruptionBudget")
         if values.get("metrics", {}).get("serviceMonitor", {}).get("enabled"):
             want.add("ServiceMonitor")
@@ -202,7 +205,14 @@ def main():
     expect_refusal(chart_dir, "no admin credential", v, "admin.tokens or admin.jwtKeys")
     v = copy.deepcopy(base)
     v["admin"]["tokens"][0]["name"] = "../x"
-    expect_refusal(chart_dir, "an admin token name with a slash", v, "admin.tokens[].name")
+    expect_refusal(chart_dir, "an admin token name with a slash", v, "name")
+    # values.schema.json: a misspelt key and a value out of range are refused.
+    v = copy.deepcopy(base)
+    v["replicas"] = 3
+    expect_refusal(chart_dir, "a misspelt top-level value", v, "replicas")
+    v = copy.deepcopy(base)
+    v["config"] = {"tokenTtlSecs": 5}
+    expect_refusal(chart_dir, "a token lifetime below 10 s", v, "tokenTtlSecs")
 
     if failures:
         print(f"{len(failures)} chart check(s) failed")
