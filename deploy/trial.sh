@@ -8,8 +8,9 @@
 #   --check      start them, check that a secret put at replica 1 is listed by replica 2 and
 #                that a wrong admin token is refused at each, then stop; exit 1 on any failure
 #
-# The replicas share PostgreSQL, the KEK keyring, the token signing key and the admin token
-# (deploy/compose/init.sh writes them into the trial directory), and nothing else: each has its
+# The replicas share PostgreSQL, the KEK keyring, the token signing key, the sealing keys, the
+# CoCo signing key and the admin token (deploy/compose/init.sh writes them into the trial
+# directory), and nothing else: each has its
 # own configuration file and scratch data directory. They serve plain HTTP on loopback, which the
 # broker allows without `insecure_http`.
 #
@@ -152,6 +153,8 @@ listen = "127.0.0.1:$port"
 data_dir = "replica-$i"
 kek_file = "secrets/kek"
 token_key_file = "secrets/token.key"
+sealing_key_file = "secrets/sealing.keys"
+coco_signing_key_file = "secrets/coco-signing.key"
 token_ttl_secs = 300
 request_timeout_secs = 30
 

@@ -84,7 +84,7 @@ echo "ok: shellcheck"
 
 echo "-- init.sh"
 bash deploy/compose/init.sh "$work/keys"
-for f in kek token.key admin.token db.password ca.pem tls.crt tls.key; do
+for f in kek token.key sealing.keys coco-signing.key admin.token db.password ca.pem tls.crt tls.key; do
     mode=$(stat -c %a "$work/keys/$f")
     [[ $mode == 600 ]] || {
         echo "ERROR: init.sh wrote $f with mode $mode" >&2
@@ -101,6 +101,19 @@ assert re.fullmatch(r"[A-Za-z0-9_-]{1,64}", doc["active"])
 assert len(base64.b64decode(doc["keys"][0]["key"], validate=True)) == 32
 print("ok: kek is a keyring with one 32-byte KEK")
 EOF
+"$py" - "$work/keys/sealing.keys" <<'EOF'
+import base64, json, sys
+doc = json.load(open(sys.argv[1]))
+assert set(doc) == {"version", "keys"} and doc["version"] == 1, doc.keys()
+(k,) = doc["keys"]
+assert set(k) == {"kid", "created_ms", "key"} and k["kid"].startswith("seal-")
+assert isinstance(k["created_ms"], int) and k["created_ms"] > 1_600_000_000_000
+scalar = int.from_bytes(base64.b64decode(k["key"], validate=True), "big")
+n = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # the P-256 order
+assert len(base64.b64decode(k["key"])) == 32 and 0 < scalar < n
+print("ok: sealing.keys holds one P-256 scalar")
+EOF
+openssl pkey -inform DER -in "$work/keys/coco-signing.key" -noout
 grep -q -- '-----BEGIN PRIVATE KEY-----' "$work/keys/token.key"
 openssl verify -CAfile "$work/keys/ca.pem" "$work/keys/tls.crt"
 before=$(sha256sum "$work/keys/kek")

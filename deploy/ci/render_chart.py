@@ -26,7 +26,8 @@ import yaml
 # The keys of crates/server/src/config.rs (serde deny_unknown_fields).
 TOP_KEYS = {
     "listen", "data_dir", "insecure_http", "tls", "store", "kek_file", "token_key_file",
-    "token_ttl_secs", "request_timeout_secs", "admin", "verifier",
+    "sealing_key_file", "coco_signing_key_file", "token_ttl_secs", "request_timeout_secs",
+    "admin", "verifier",
 }
 TABLE_KEYS = {
     "tls": {"cert", "key"},
@@ -99,7 +100,13 @@ def check_config(name, docs):
         fail(f"{name}: no admin credential configured")
     pod = deps[0]["spec"]["template"]["spec"]
     broker = next(c for c in pod["containers"] if c["name"] == "tessera")
-    files = [conf["data_dir"], conf["kek_file"], conf["token_key_file"]]
+    # Every key file shared by the replicas is named: a default (in the scratch data_dir) would
+    # give each replica its own key.
+    shared = ("kek_file", "token_key_file", "sealing_key_file", "coco_signing_key_file")
+    for k in shared:
+        if k not in conf:
+            fail(f"{name}: tessera.toml does not name {k}: each replica would make its own")
+    files = [conf["data_dir"]] + [conf[k] for k in shared if k in conf]
     files += [conf["tls"]["cert"], conf["tls"]["key"]] if "tls" in conf else []
     files += [t["file"] for t in conf["admin"].get("tokens", [])]
     files += conf["admin"].get("jwt_keys", [])
@@ -194,6 +201,8 @@ def main():
     for path, needle in (
         (("kek", "existingSecret"), "kek.existingSecret"),
         (("tokenKey", "existingSecret"), "tokenKey.existingSecret"),
+        (("sealingKeys", "existingSecret"), "sealingKeys.existingSecret"),
+        (("cocoSigningKey", "existingSecret"), "cocoSigningKey.existingSecret"),
         (("database", "existingSecret"), "database.existingSecret"),
         (("tls", "existingSecret"), "tls.existingSecret"),
     ):

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Generates the files that every Tessera replica shares, for a trial on one machine:
 #
-#   kek            the key-encryption keyring (JSON, the format `tessera serve` creates)
-#   token.key      the attestation-token signing key (PKCS#8 PEM, ES256)
-#   admin.token    a static admin token (64 hex characters)
-#   ca.pem         a throwaway CA, and the server certificate it signs (tls.crt, tls.key) for
-#                  localhost, 127.0.0.1, tessera-1 and tessera-2
-#   db.password    the PostgreSQL password of the compose file
+#   kek               the key-encryption keyring (JSON, the format `tessera serve` creates)
+#   token.key         the attestation-token signing key (PKCS#8 PEM, ES256)
+#   sealing.keys      the keys secrets sealed for Git are sealed to (JSON, one P-256 key)
+#   coco-signing.key  the key that signs CoCo sealed secrets (PKCS#8 DER, ES256)
+#   admin.token       a static admin token (64 hex characters)
+#   ca.pem            a throwaway CA, and the server certificate it signs (tls.crt, tls.key) for
+#                     localhost, 127.0.0.1, tessera-1 and tessera-2
+#   db.password       the PostgreSQL password of the compose file
 #
 # Usage: init.sh [DIR]
 #
@@ -58,6 +60,33 @@ fi
 if new token.key; then
     openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/token.key.tmp" 2>/dev/null
     mv "$dir/token.key.tmp" "$dir/token.key"
+fi
+
+if new sealing.keys; then
+    # The broker's format: {"version": 1, "keys": [{"kid", "created_ms", "key"}]}, `key` the
+    # P-256 private scalar (32 bytes, big-endian) in standard base64. OpenSSL writes it inside a
+    # SEC1 ECPrivateKey without the public key: 30 31 02 01 01 04 20 <scalar> a0 0a <curve>.
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/seal.tmp.pem" 2>/dev/null
+    openssl ec -in "$dir/seal.tmp.pem" -no_public -outform DER -out "$dir/seal.tmp.der" 2>/dev/null
+    rm -f "$dir/seal.tmp.pem"
+    if [[ $(head -c 7 "$dir/seal.tmp.der" | od -An -tx1 | tr -d ' \n') != 30310201010420 ||
+        $(wc -c <"$dir/seal.tmp.der") -ne 51 ]]; then
+        rm -f "$dir/seal.tmp.der"
+        echo "init.sh: unexpected SEC1 encoding from openssl" >&2
+        exit 1
+    fi
+    scalar=$(tail -c +8 "$dir/seal.tmp.der" | head -c 32 | openssl base64 -A)
+    rm -f "$dir/seal.tmp.der"
+    printf '{\n  "version": 1,\n  "keys": [\n    {\n      "kid": "seal-%s",\n      "created_ms": %s,\n      "key": "%s"\n    }\n  ]\n}\n' \
+        "$(openssl rand -hex 8)" "$(($(date +%s) * 1000))" "$scalar" >"$dir/sealing.keys.tmp"
+    unset scalar
+    mv "$dir/sealing.keys.tmp" "$dir/sealing.keys"
+fi
+
+if new coco-signing.key; then
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -outform DER \
+        -out "$dir/coco-signing.key.tmp" 2>/dev/null
+    mv "$dir/coco-signing.key.tmp" "$dir/coco-signing.key"
 fi
 
 if new admin.token; then

@@ -46,6 +46,8 @@ app.kubernetes.io/component: key-broker
 {{- define "tessera.validate" -}}
 {{- $_ := required "kek.existingSecret: name the Secret holding the shared KEK keyring" .Values.kek.existingSecret -}}
 {{- $_ := required "tokenKey.existingSecret: name the Secret holding the shared token signing key" .Values.tokenKey.existingSecret -}}
+{{- $_ := required "sealingKeys.existingSecret: name the Secret holding the shared sealing keys" .Values.sealingKeys.existingSecret -}}
+{{- $_ := required "cocoSigningKey.existingSecret: name the Secret holding the shared CoCo signing key" .Values.cocoSigningKey.existingSecret -}}
 {{- $_ := required "database.existingSecret: name the Secret holding the PostgreSQL URL" .Values.database.existingSecret -}}
 {{- if not .Values.insecureHttp -}}
 {{- $_ := required "tls.existingSecret: name a kubernetes.io/tls Secret, or set insecureHttp=true behind a TLS-terminating mesh" .Values.tls.existingSecret -}}
