@@ -113,7 +113,9 @@ n = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551  # the P-
 assert len(base64.b64decode(k["key"])) == 32 and 0 < scalar < n
 print("ok: sealing.keys holds one P-256 scalar")
 EOF
-openssl pkey -inform DER -in "$work/keys/coco-signing.key" -noout
+# PKCS#8 (`openssl pkcs8` without -topk8 reads only that), not SEC1.
+openssl pkcs8 -nocrypt -inform DER -in "$work/keys/coco-signing.key" -out /dev/null
+echo "ok: coco-signing.key is PKCS#8 DER"
 grep -q -- '-----BEGIN PRIVATE KEY-----' "$work/keys/token.key"
 openssl verify -CAfile "$work/keys/ca.pem" "$work/keys/tls.crt"
 before=$(sha256sum "$work/keys/kek")

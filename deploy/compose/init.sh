@@ -84,8 +84,10 @@ if new sealing.keys; then
 fi
 
 if new coco-signing.key; then
-    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -outform DER \
-        -out "$dir/coco-signing.key.tmp" 2>/dev/null
+    # PKCS#8 DER (genpkey's own DER output for EC is SEC1, which the broker refuses).
+    openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$dir/coco.tmp.pem" 2>/dev/null
+    openssl pkcs8 -topk8 -nocrypt -in "$dir/coco.tmp.pem" -outform DER -out "$dir/coco-signing.key.tmp"
+    rm -f "$dir/coco.tmp.pem"
     mv "$dir/coco-signing.key.tmp" "$dir/coco-signing.key"
 fi
 
