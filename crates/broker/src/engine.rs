@@ -16,7 +16,9 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use tessera::{Evidence, Policy, UnixTime, VerifiedEvidence, Verifier};
+use tessera::{
+    EndorsementRequest, Endorsements, Evidence, Policy, UnixTime, VerifiedEvidence, Verifier,
+};
 use tessera_policy::ear::{EarClaims, Nonce, SigningKey, issue_jwt, verify_jwt};
 
 use crate::audit::{AuditAction, AuditEvent, AuditVerdict};
@@ -271,7 +273,16 @@ struct Inner {
     rotation: tokio::sync::Mutex<()>,
     sealing: Option<Mutex<SealingKeys>>,
     coco: Option<CocoSigner>,
+    endorsement_source: Option<EndorsementSource>,
 }
+
+/// Where the broker gets the endorsements a verifier lacks for a piece of evidence (the VCEK
+/// of an SEV-SNP guest that sent none, the collateral of a quote's FMSPC): a collateral cache,
+/// offline or fetching. It may block (disk and network I/O): the broker calls it off the async
+/// runtime. What it returns is verified like any other endorsement; the error is a reason for
+/// the logs.
+pub type EndorsementSource =
+    Arc<dyn Fn(&Evidence, &EndorsementRequest) -> Result<Endorsements, String> + Send + Sync>;
 
 /// The key broker: cheap to clone, shared by every request.
 #[derive(Clone)]
@@ -321,8 +332,24 @@ impl Broker {
                 rotation: tokio::sync::Mutex::new(()),
                 sealing: None,
                 coco: None,
+                endorsement_source: None,
             }),
         })
+    }
+
+    /// The same broker asking `source` for the endorsements its verifier lacks (see
+    /// [`EndorsementSource`]).
+    #[must_use]
+    pub fn with_endorsement_source(self, source: EndorsementSource) -> Self {
+        match Arc::try_unwrap(self.inner) {
+            Ok(mut inner) => {
+                inner.endorsement_source = Some(source);
+                Self {
+                    inner: Arc::new(inner),
+                }
+            }
+            Err(inner) => Self { inner },
+        }
     }
 
     /// The same broker reading time from `clock` (tests of expiry).
@@ -469,7 +496,10 @@ impl Broker {
         let tee = TeeName::from_wire(&challenge.tee)
             .ok_or(BrokerError::Session("the challenge names an unknown TEE"))?;
         let fail = |reason: String| BrokerError::Attestation { tee, reason };
-        let outcome = self.check_attestation(&req, &challenge, tee, now);
+        let mut outcome = self.check_attestation(&req, &challenge, tee, now);
+        if outcome.is_err() && self.fill_endorsements(&req, tee).await {
+            outcome = self.check_attestation(&req, &challenge, tee, now);
+        }
         let (evidence_digest, checked) = match outcome {
             Ok((digest, verified, key)) => (digest.clone(), Ok((verified, key))),
             Err((digest, reason)) => (digest.unwrap_or_default(), Err(reason)),
@@ -540,6 +570,38 @@ impl Broker {
         ev.reason = format!("{} evidence verified", tee.as_str());
         self.audit(ev).await;
         Ok(Attested { token, tee })
+    }
+
+    /// After a failed attestation: when the verifier lacks endorsements for the evidence and an
+    /// [`EndorsementSource`] is set, get them from it on a blocking thread and add them to the
+    /// verifier. Whether any were added (then the caller checks the evidence again; the verify
+    /// path itself stays free of I/O).
+    async fn fill_endorsements(&self, req: &AttestRequest, tee: TeeName) -> bool {
+        let Some(source) = self.inner.endorsement_source.clone() else {
+            return false;
+        };
+        let Ok(evidence) = Evidence::from_kbs(tee.as_str(), &req.tee_evidence.primary_evidence)
+        else {
+            return false;
+        };
+        let Some(needed) = self.inner.verifier.needed_endorsements(&evidence) else {
+            return false;
+        };
+        match tokio::task::spawn_blocking(move || source(&evidence, &needed)).await {
+            Ok(Ok(more)) if !more.is_empty() => {
+                self.inner.verifier.add_endorsements(more);
+                true
+            }
+            Ok(Ok(_)) => false,
+            Ok(Err(reason)) => {
+                tracing::warn!(tee = tee.as_str(), %reason, "endorsements unavailable");
+                false
+            }
+            Err(e) => {
+                tracing::warn!(tee = tee.as_str(), error = %e, "endorsement lookup failed");
+                false
+            }
+        }
     }
 
     /// Every check of `/attest` that needs no store: the nonce, the TEE key, the evidence form and

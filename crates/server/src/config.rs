@@ -59,6 +59,64 @@ pub struct VerifierConfig {
     pub endorsements: Vec<PathBuf>,
 }
 
+/// Intel's TCB recovery schedule for fetched TCB info and QE identity.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum UpdateSchedule {
+    /// `update=standard`.
+    #[default]
+    Standard,
+    /// `update=early`.
+    Early,
+}
+
+/// Where the broker gets endorsements and collateral that evidence and the verifier's
+/// endorsement directories lack: a collateral cache, offline unless `fetch` is set.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct CollateralConfig {
+    /// The cache directory (filled by `tessera collateral import`, or by fetching).
+    #[serde(default)]
+    pub dir: Option<PathBuf>,
+    /// Whether the broker may fetch missing items (AMD KDS, Intel PCS/PCCS). Off by default:
+    /// the broker then never calls a foreign service.
+    #[serde(default)]
+    pub fetch: bool,
+    /// AMD KDS base URL (default: AMD's service; used only with `fetch`).
+    #[serde(default)]
+    pub kds_url: Option<String>,
+    /// Intel PCS or PCCS base URL (default: Intel's PCS; used only with `fetch`).
+    #[serde(default)]
+    pub pcs_url: Option<String>,
+    /// A file holding the PCS subscription key (sent to the PCS only).
+    #[serde(default)]
+    pub pcs_api_key_file: Option<PathBuf>,
+    /// Intel's update schedule.
+    #[serde(default)]
+    pub update: UpdateSchedule,
+    /// Per-request fetch timeout, seconds.
+    #[serde(default = "default_fetch_timeout")]
+    pub timeout_secs: u64,
+}
+
+fn default_fetch_timeout() -> u64 {
+    10
+}
+
+impl Default for CollateralConfig {
+    fn default() -> Self {
+        Self {
+            dir: None,
+            fetch: false,
+            kds_url: None,
+            pcs_url: None,
+            pcs_api_key_file: None,
+            update: UpdateSchedule::default(),
+            timeout_secs: default_fetch_timeout(),
+        }
+    }
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
@@ -104,6 +162,9 @@ pub struct ServerConfig {
     /// Verification inputs.
     #[serde(default)]
     pub verifier: VerifierConfig,
+    /// The collateral cache and whether the broker may fetch.
+    #[serde(default)]
+    pub collateral: CollateralConfig,
 }
 
 fn default_listen() -> SocketAddr {
@@ -171,6 +232,7 @@ impl ServerConfig {
             request_timeout_secs: default_request_timeout(),
             admin: AdminConfig::default(),
             verifier: VerifierConfig::default(),
+            collateral: CollateralConfig::default(),
         }
     }
 
@@ -227,6 +289,8 @@ impl ServerConfig {
             &mut self.token_key_file,
             &mut self.sealing_key_file,
             &mut self.coco_signing_key_file,
+            &mut self.collateral.dir,
+            &mut self.collateral.pcs_api_key_file,
         ]
         .into_iter()
         .flatten()
@@ -256,6 +320,12 @@ impl ServerConfig {
             return Err(ConfigError::Invalid {
                 field: "request_timeout_secs",
                 reason: "must be between 1 and 600",
+            });
+        }
+        if !(1..=300).contains(&self.collateral.timeout_secs) {
+            return Err(ConfigError::Invalid {
+                field: "collateral.timeout_secs",
+                reason: "must be between 1 and 300",
             });
         }
         match self.store.as_deref() {
@@ -341,6 +411,40 @@ mod tests {
                 field: "token_ttl_secs",
                 ..
             })
+        ));
+    }
+
+    #[test]
+    fn collateral_section() {
+        let c = ServerConfig::from_toml("data_dir = \"d\"\n", Path::new("/etc/t")).unwrap();
+        assert_eq!(c.collateral, CollateralConfig::default());
+        assert!(!c.collateral.fetch);
+        let c = ServerConfig::from_toml(
+            "data_dir = \"d\"\n[collateral]\ndir = \"cache\"\nfetch = true\n\
+             kds_url = \"http://kds.internal\"\npcs_url = \"https://pccs.internal/sgx/certification/v4\"\n\
+             pcs_api_key_file = \"pcs.key\"\nupdate = \"early\"\n",
+            Path::new("/etc/t"),
+        )
+        .unwrap();
+        assert_eq!(c.collateral.dir.as_deref(), Some(Path::new("/etc/t/cache")));
+        assert_eq!(
+            c.collateral.pcs_api_key_file.as_deref(),
+            Some(Path::new("/etc/t/pcs.key"))
+        );
+        assert!(c.collateral.fetch);
+        assert_eq!(c.collateral.update, UpdateSchedule::Early);
+        let base = Path::new("/");
+        assert!(matches!(
+            ServerConfig::from_toml("data_dir = \"d\"\n[collateral]\nupdate = \"late\"\n", base),
+            Err(ConfigError::Syntax { .. })
+        ));
+        assert!(matches!(
+            ServerConfig::from_toml("data_dir = \"d\"\n[collateral]\nfetch_url = \"x\"\n", base),
+            Err(ConfigError::Syntax { .. })
+        ));
+        assert!(matches!(
+            ServerConfig::from_toml("data_dir = \"d\"\n[collateral]\ntimeout_secs = 0\n", base),
+            Err(ConfigError::Invalid { .. })
         ));
     }
 

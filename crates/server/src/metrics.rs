@@ -6,9 +6,11 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
+
+use tessera_collateral::Cache;
 
 /// Bucket upper bounds of the latency histograms, in seconds.
 const BUCKETS: [f64; 12] = [
@@ -70,6 +72,8 @@ pub struct Metrics {
     pub verification: Histogram,
     /// Time spent serving a resource (policy check, unsealing, JWE).
     pub release: Histogram,
+    /// The collateral cache whose counters are exported.
+    collateral: OnceLock<Arc<Cache>>,
 }
 
 impl Metrics {
@@ -85,6 +89,11 @@ impl Metrics {
         if let Ok(mut map) = self.verdicts.lock() {
             *map.entry((tee, verdict)).or_default() += 1;
         }
+    }
+
+    /// Exports `cache`'s hits, misses and fetch errors (the first cache set stays).
+    pub fn set_collateral_cache(&self, cache: Arc<Cache>) {
+        let _ = self.collateral.set(cache);
     }
 
     /// The Prometheus text exposition of every metric.
@@ -119,6 +128,32 @@ impl Metrics {
         out.push_str("# HELP tessera_release_seconds Resource release time.\n");
         out.push_str("# TYPE tessera_release_seconds histogram\n");
         self.release.render(&mut out, "tessera_release_seconds", "");
+        let stats = self
+            .collateral
+            .get()
+            .map(|cache| cache.stats())
+            .unwrap_or_default();
+        for (name, help, value) in [
+            (
+                "hits",
+                "Collateral lookups answered from the cache.",
+                stats.hits,
+            ),
+            (
+                "misses",
+                "Collateral lookups that needed a fetch or found nothing offline.",
+                stats.misses,
+            ),
+            (
+                "fetch_errors",
+                "Collateral fetches that failed.",
+                stats.fetch_errors,
+            ),
+        ] {
+            let _ = writeln!(out, "# HELP tessera_collateral_cache_{name}_total {help}");
+            let _ = writeln!(out, "# TYPE tessera_collateral_cache_{name}_total counter");
+            let _ = writeln!(out, "tessera_collateral_cache_{name}_total {value}");
+        }
         out
     }
 }
@@ -147,5 +182,22 @@ mod tests {
         assert!(text.contains("tessera_verification_seconds_bucket{le=\"0.005\"} 1"));
         assert!(text.contains("tessera_verification_seconds_count 1"));
         assert!(text.contains("tessera_release_seconds_count 0"));
+        assert!(text.contains("tessera_collateral_cache_hits_total 0"));
+        assert!(text.contains("tessera_collateral_cache_misses_total 0"));
+        assert!(text.contains("tessera_collateral_cache_fetch_errors_total 0"));
+    }
+
+    #[test]
+    fn exports_collateral_cache_counters() {
+        let m = Metrics::default();
+        let cache = Arc::new(Cache::in_memory());
+        let item = tessera_collateral::Item::RootCaCrl;
+        // Offline and empty: a miss.
+        assert!(cache.get(&item, tessera_pki::UnixTime::now()).is_err());
+        m.set_collateral_cache(Arc::clone(&cache));
+        assert!(
+            m.render()
+                .contains("tessera_collateral_cache_misses_total 1")
+        );
     }
 }

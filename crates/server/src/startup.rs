@@ -7,17 +7,19 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tessera::Verifier;
+use tessera::{EndorsementRequest, Endorsements, Evidence, Verifier};
+use tessera_broker::engine::EndorsementSource;
 use tessera_broker::engine::{Broker, BrokerOptions};
 use tessera_broker::gitseal::{CocoSigner, SealingKeys};
 use tessera_broker::seal::KeyringFile;
 use tessera_broker::store::{PostgresStore, SqliteStore, Store};
+use tessera_collateral::{ApiKey, Cache, FetchConfig, Fetcher, KdsSource, PcsSource, UpdateType};
 use tessera_pki::load_certificates;
 use tessera_policy::ear::{Alg, SigningKey};
 use zeroize::Zeroizing;
 
 use crate::admin_auth::AdminAuth;
-use crate::config::ServerConfig;
+use crate::config::{CollateralConfig, ServerConfig, UpdateSchedule};
 use crate::metrics::Metrics;
 use crate::{AppState, Server, ServerError};
 
@@ -149,6 +151,82 @@ pub struct StartInfo {
     pub admin_token_file: Option<PathBuf>,
     /// The number of dangerous test roots trusted.
     pub dangerous_test_roots: usize,
+    /// The collateral cache the broker asks for missing endorsements (its counters feed
+    /// `/metrics`); `None` without a `[collateral]` directory or `fetch`.
+    pub collateral_cache: Option<Arc<Cache>>,
+}
+
+/// The collateral cache `config` names: `None` when it names no directory and may not fetch;
+/// offline unless `fetch` (then a memory cache when no directory is named).
+///
+/// # Errors
+/// A cache directory that cannot be created, an unreadable API key file, a malformed URL.
+pub fn collateral_cache(config: &CollateralConfig) -> Result<Option<Cache>, StartError> {
+    let cache = match &config.dir {
+        Some(dir) => Cache::open(dir).map_err(|e| file_error(dir, e))?,
+        None if config.fetch => Cache::in_memory(),
+        None => return Ok(None),
+    };
+    if !config.fetch {
+        return Ok(Some(cache));
+    }
+    let invalid = |what: &str, e: &dyn std::fmt::Display| {
+        StartError::Verifier(format!("collateral.{what}: {e}"))
+    };
+    let mut fetcher = Fetcher::online(FetchConfig {
+        timeout: Duration::from_secs(config.timeout_secs),
+        ..FetchConfig::default()
+    })
+    .map_err(|e| invalid("fetch", &e))?;
+    if let Some(url) = &config.kds_url {
+        fetcher = fetcher.with_kds(KdsSource::new(url).map_err(|e| invalid("kds_url", &e))?);
+    }
+    let mut pcs = match &config.pcs_url {
+        Some(url) => PcsSource::new(url).map_err(|e| invalid("pcs_url", &e))?,
+        None => PcsSource::intel(),
+    };
+    if let Some(path) = &config.pcs_api_key_file {
+        let bytes = read_small(path)?;
+        let text = std::str::from_utf8(&bytes).map_err(|e| file_error(path, e))?;
+        pcs = pcs.with_api_key(ApiKey::new(text.trim().to_owned()));
+    }
+    Ok(Some(cache.with_fetcher(fetcher.with_pcs(pcs))))
+}
+
+/// The broker's [`EndorsementSource`] over `cache`: the VCEK, chain and CRL of an SEV-SNP
+/// report, or the collateral of a quote, each read (or fetched) through the cache and handed
+/// to the verifier, which checks them like any other endorsement.
+pub fn cache_source(cache: Arc<Cache>, update: UpdateSchedule) -> EndorsementSource {
+    let update = match update {
+        UpdateSchedule::Standard => UpdateType::Standard,
+        UpdateSchedule::Early => UpdateType::Early,
+    };
+    Arc::new(
+        move |evidence: &Evidence, needed: &EndorsementRequest| -> Result<Endorsements, String> {
+            let now = tessera_pki::UnixTime::now();
+            let mut out = Endorsements::new();
+            match needed {
+                EndorsementRequest::SnpVek { product, .. } => {
+                    let report = evidence
+                        .snp_report()
+                        .ok_or("the evidence is not an SEV-SNP report")?;
+                    let product = product.ok_or("the report does not say its product")?;
+                    let got = tessera_collateral::snp_endorsements(&cache, report, product, now)
+                        .map_err(|e| e.to_string())?;
+                    out.add_certificates(got.certificates);
+                    out.add_crls(got.crls);
+                }
+                EndorsementRequest::TdxCollateral { .. } => {
+                    let quote = evidence.quote().ok_or("the evidence is not a quote")?;
+                    let got = tessera_collateral::tdx_collateral(&cache, quote, update, now)
+                        .map_err(|e| e.to_string())?;
+                    out.add_collateral(got);
+                }
+                _ => return Err("an endorsement the cache does not hold".to_owned()),
+            }
+            Ok(out)
+        },
+    )
 }
 
 /// The broker and admin credentials for `config` (no socket yet).
@@ -235,13 +313,19 @@ pub async fn assemble(config: &ServerConfig) -> Result<(Broker, AdminAuth, Start
         .map_err(|e| file_error(&sealing_path, e))?;
     let coco_path = config.coco_signing_key_path();
     let coco = CocoSigner::open_or_create(&coco_path).map_err(|e| file_error(&coco_path, e))?;
-    let broker = broker.with_git_sealing(sealing, coco);
+    let mut broker = broker.with_git_sealing(sealing, coco);
+    let collateral = collateral_cache(&config.collateral)?.map(Arc::new);
+    if let Some(cache) = &collateral {
+        broker = broker
+            .with_endorsement_source(cache_source(Arc::clone(cache), config.collateral.update));
+    }
     Ok((
         broker,
         admin,
         StartInfo {
             admin_token_file,
             dangerous_test_roots: config.verifier.dangerous_test_roots.len(),
+            collateral_cache: collateral,
         },
     ))
 }
@@ -252,10 +336,14 @@ pub async fn assemble(config: &ServerConfig) -> Result<(Broker, AdminAuth, Start
 /// [`StartError`].
 pub async fn start(config: &ServerConfig) -> Result<(Server, StartInfo), StartError> {
     let (broker, admin, info) = assemble(config).await?;
+    let metrics = Metrics::default();
+    if let Some(cache) = &info.collateral_cache {
+        metrics.set_collateral_cache(Arc::clone(cache));
+    }
     let state = AppState {
         broker,
         admin: Arc::new(admin),
-        metrics: Arc::new(Metrics::default()),
+        metrics: Arc::new(metrics),
         secure_cookies: config.tls.is_some(),
         request_timeout: Duration::from_secs(config.request_timeout_secs),
     };

@@ -1,0 +1,136 @@
+//! `tessera collateral fetch|pack|import|show` against a fake AMD KDS on loopback, and an
+//! air-gapped `tessera verify --collateral-dir` with the KDS stopped; a forged VCEK served by
+//! the KDS makes verification fail.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    unused_imports // common re-exports the vector helpers, unused here
+)]
+
+mod common;
+#[path = "common/fake_kds.rs"]
+mod fake_kds;
+
+use std::path::Path;
+
+use common::{code, s, stderr, stdout, tempdir, tessera};
+use fake_kds::KdsItems;
+use tessera::snp::abi::Product;
+use tessera_guest::sim::{Measurements, SimSnp};
+use tessera_pki::to_pem;
+
+/// A simulated guest: its raw report (no certificates) at `dir/report.bin` and its ARK at
+/// `dir/ark.pem`.
+fn guest(dir: &Path) -> (SimSnp, Vec<u8>) {
+    let g = SimSnp::new(Product::Genoa).unwrap();
+    let report = g
+        .report(&[7u8; 64], &Measurements::default(), |_| {})
+        .unwrap();
+    std::fs::write(dir.join("report.bin"), &report).unwrap();
+    std::fs::write(dir.join("ark.pem"), to_pem("CERTIFICATE", g.root().der())).unwrap();
+    (g, report)
+}
+
+fn verify_offline(dir: &Path, collateral: &Path) -> std::process::Output {
+    tessera(&[
+        "verify",
+        s(&dir.join("report.bin")),
+        "--collateral-dir",
+        s(collateral),
+        "--dangerous-test-root",
+        s(&dir.join("ark.pem")),
+    ])
+}
+
+#[test]
+fn fetch_pack_import_show_then_air_gapped_verify() {
+    let dir = tempdir("coll-airgap");
+    let (g, report) = guest(&dir);
+    let bundle = dir.join("bundle");
+    // Without endorsements the report does not verify.
+    let bare = tessera(&[
+        "verify",
+        s(&dir.join("report.bin")),
+        "--dangerous-test-root",
+        s(&dir.join("ark.pem")),
+    ]);
+    assert_ne!(code(&bare), 0, "{}", stdout(&bare));
+
+    {
+        let kds = KdsItems::new(g.pki(), &report, g.vcek()).serve();
+        let o = tessera(&[
+            "collateral",
+            "fetch",
+            "--evidence",
+            s(&dir.join("report.bin")),
+            "--kds-url",
+            &kds.base,
+            "--cache-dir",
+            s(&dir.join("online-cache")),
+            "--out",
+            s(&bundle),
+        ]);
+        assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+        assert_eq!(kds.total(), 3);
+        assert_eq!(stdout(&o).matches("fetched").count(), 3, "{}", stdout(&o));
+    } // the fake KDS stops here: from now on, nothing is online.
+
+    let packed = dir.join("bundle.json");
+    let o = tessera(&["collateral", "pack", s(&bundle), "--out", s(&packed)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // The other side: import the one file into an empty cache, list it, verify offline.
+    let cache = dir.join("airgapped-cache");
+    let o = tessera(&["collateral", "import", s(&packed), "--cache-dir", s(&cache)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("imported 3 items"), "{}", stderr(&o));
+    let o = tessera(&["collateral", "show", s(&cache)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let listing = stdout(&o);
+    assert_eq!(listing.matches("valid ").count(), 3, "{listing}");
+    assert!(listing.contains("vcek"), "{listing}");
+    for source in [&cache, &bundle] {
+        let o = verify_offline(&dir, source);
+        assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    }
+    // An empty directory holds nothing: no verdict from thin air.
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let o = verify_offline(&dir, &empty);
+    assert_ne!(code(&o), 0, "{}", stdout(&o));
+}
+
+#[test]
+fn forged_vcek_from_the_kds_fails_verification() {
+    let dir = tempdir("coll-forged");
+    let (g, report) = guest(&dir);
+    let forger = SimSnp::new(Product::Genoa).unwrap();
+    let mut items = KdsItems::new(g.pki(), &report, g.vcek());
+    items.vcek_der = forger.vcek().der().to_vec();
+    let kds = items.serve();
+    let bundle = dir.join("bundle");
+    let o = tessera(&[
+        "collateral",
+        "fetch",
+        "--evidence",
+        s(&dir.join("report.bin")),
+        "--kds-url",
+        &kds.base,
+        "--cache-dir",
+        s(&dir.join("online-cache")),
+        "--out",
+        s(&bundle),
+    ]);
+    // The forged certificate has the right shape (a Genoa VCEK for a chip), so it is fetched and
+    // stored: only verification can tell, and it must.
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    drop(kds);
+    let o = verify_offline(&dir, &bundle);
+    assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("FAIL") || stdout(&o).contains("fail"),
+        "{}",
+        stdout(&o)
+    );
+}

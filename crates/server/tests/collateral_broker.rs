@@ -1,0 +1,239 @@
+//! The broker's `[collateral]` section over real HTTP on loopback: a simulated SEV-SNP guest that
+//! sends `cert_chain: null` is served when the broker may fetch its VCEK from a (fake) KDS, or
+//! holds it in its collateral directory (imported from a bundle); refused (401) otherwise, and
+//! when the KDS serves a forged VCEK. The cache's counters appear on `/metrics`.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use common::fake_kds::KdsItems;
+use serde_json::{Value, json};
+use tessera::snp::abi::Product;
+use tessera_collateral::item::items_for_snp_report;
+use tessera_collateral::{Cache, FetchConfig, Fetcher, KdsSource, UreqTransport, bundle};
+use tessera_guest::client::{AuthMode, Client, ClientError, ClientOptions, RetryPolicy};
+use tessera_guest::sim::{Measurements, SimSnp};
+use tessera_pki::{UnixTime, to_pem};
+use tessera_server::ServerConfig;
+use tessera_server::config::StaticTokenConfig;
+
+const POLICY: &str = r#"
+version = 1
+id = "collateral"
+[snp]
+measurement = "any"
+debug = "must-not"
+min_tcb = "any"
+signer = "any"
+vmpl = "any"
+revocation = "if-given"
+permit_provisional_firmware = true
+"#;
+
+const SECRET: &[u8] = b"collateral-secret-5d1c";
+const ADMIN: &str = "admin-token-0123456789abcdef-0123456789abcdef";
+
+fn guest() -> &'static SimSnp {
+    static S: OnceLock<SimSnp> = OnceLock::new();
+    S.get_or_init(|| SimSnp::new(Product::Genoa).unwrap())
+}
+
+/// A report of the guest (any REPORT_DATA: only its chip and TCB matter to the KDS).
+fn sample_report() -> Vec<u8> {
+    guest()
+        .report(&[0u8; 64], &Measurements::default(), |_| {})
+        .unwrap()
+}
+
+fn items() -> KdsItems {
+    KdsItems::new(guest().pki(), &sample_report(), guest().vcek())
+}
+
+struct Broker {
+    url: String,
+    _rt: tokio::runtime::Runtime,
+}
+
+/// A broker trusting the guest's simulated ARK, with `edit` applied to its configuration.
+fn start(dir: &Path, edit: impl FnOnce(&mut ServerConfig)) -> Broker {
+    let roots = dir.join("roots.pem");
+    std::fs::write(&roots, to_pem("CERTIFICATE", guest().root().der())).unwrap();
+    let token = dir.join("admin.token");
+    std::fs::write(&token, ADMIN).unwrap();
+    let mut config = ServerConfig::with_data_dir(dir.join("data"));
+    config.listen = "127.0.0.1:0".parse().unwrap();
+    config.verifier.dangerous_test_roots.push(roots);
+    config.admin.tokens = vec![StaticTokenConfig {
+        name: "root".into(),
+        file: token,
+        repos: None,
+    }];
+    edit(&mut config);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let server = rt.block_on(async { tessera_server::start(&config).await.unwrap().0 });
+    let url = format!("http://{}", server.local_addr().unwrap());
+    rt.spawn(server.run(std::future::pending()));
+    let b = Broker { url, _rt: rt };
+    let (status, body) = b.call(
+        "/kbs/v0/resource/default/key/one",
+        Some(json!({"policy": POLICY, "value": STANDARD.encode(SECRET)})),
+    );
+    assert_eq!(status, 200, "{body}");
+    b
+}
+
+impl Broker {
+    /// POST `body` (when given) or GET `path` with the admin token.
+    fn call(&self, path: &str, body: Option<Value>) -> (u16, String) {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .into();
+        let url = format!("{}{path}", self.url);
+        let auth = format!("Bearer {ADMIN}");
+        let mut resp = match body {
+            Some(b) => agent
+                .post(&url)
+                .header("authorization", &auth)
+                .send_json(b)
+                .unwrap(),
+            None => agent
+                .get(&url)
+                .header("authorization", &auth)
+                .call()
+                .unwrap(),
+        };
+        let status = resp.status().as_u16();
+        (status, resp.body_mut().read_to_string().unwrap_or_default())
+    }
+
+    /// The guest asks for the secret sending `cert_chain: null`.
+    fn get_secret(&self) -> Result<Vec<u8>, ClientError> {
+        let client = Client::new(
+            &self.url,
+            ClientOptions {
+                auth: AuthMode::Cookie,
+                retry: RetryPolicy {
+                    handshake_attempts: 1,
+                    handshake_delay: Duration::ZERO,
+                    resource_attempts: 1,
+                },
+                ..ClientOptions::default()
+            },
+        )
+        .unwrap();
+        client
+            .get_secret("snp", "default/key/one", None, &mut |rd| {
+                let raw = guest().report(rd, &Measurements::default(), |_| {})?;
+                Ok(guest().evidence_json(&raw, false))
+            })
+            .map(|s| s.to_vec())
+    }
+
+    fn metric(&self, name: &str) -> u64 {
+        let (status, text) = self.call("/metrics", None);
+        assert_eq!(status, 200);
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
+    }
+}
+
+fn assert_refused(result: Result<Vec<u8>, ClientError>) {
+    match result {
+        Err(e) => assert_eq!(e.status(), Some(401), "{e}"),
+        Ok(_) => panic!("the secret was released"),
+    }
+}
+
+#[test]
+fn fetching_broker_serves_a_guest_without_certificates() {
+    let dir = tempfile::tempdir().unwrap();
+    let kds = items().serve();
+    let cache_dir = dir.path().join("collateral");
+    let b = start(dir.path(), |c| {
+        c.collateral.dir = Some(cache_dir.clone());
+        c.collateral.fetch = true;
+        c.collateral.kds_url = Some(kds.base.clone());
+    });
+    assert_eq!(b.get_secret().unwrap(), SECRET);
+    // VCEK, chain and CRL were fetched once, then the verifier holds them.
+    assert_eq!(kds.total(), 3);
+    assert_eq!(b.metric("tessera_collateral_cache_misses_total"), 3);
+    assert_eq!(b.metric("tessera_collateral_cache_fetch_errors_total"), 0);
+    assert_eq!(b.get_secret().unwrap(), SECRET);
+    assert_eq!(kds.total(), 3);
+    // What was fetched is in the cache directory (a restarted broker would find it).
+    let listed = bundle::show(&cache_dir, UnixTime::now()).unwrap();
+    assert_eq!(listed.len(), 3);
+}
+
+#[test]
+fn broker_without_fetch_refuses_unless_its_directory_holds_the_vcek() {
+    // No [collateral] at all, and a directory that is empty: refused, and no KDS asked.
+    let kds = items().serve();
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), |_| {});
+    assert_refused(b.get_secret());
+    let dir = tempfile::tempdir().unwrap();
+    let empty = dir.path().join("collateral");
+    let b = start(dir.path(), |c| {
+        c.collateral.dir = Some(empty.clone());
+        c.collateral.kds_url = Some(kds.base.clone());
+    });
+    assert_refused(b.get_secret());
+    assert_eq!(b.metric("tessera_collateral_cache_misses_total"), 1);
+    assert_eq!(kds.total(), 0, "a broker without fetch asked the KDS");
+
+    // A bundle made with the library on a "connected" machine, then the KDS gone.
+    let report = tessera::Evidence::from_bytes(&sample_report()).unwrap();
+    let wanted = items_for_snp_report(report.snp_report().unwrap(), Product::Genoa).unwrap();
+    let transport = std::sync::Arc::new(UreqTransport::new(Duration::from_secs(10)).unwrap());
+    let fetcher = Fetcher::new(transport, FetchConfig::default())
+        .with_kds(KdsSource::new(&kds.base).unwrap());
+    let staging = Cache::in_memory().with_fetcher(fetcher);
+    let bundle_dir: PathBuf = dir.path().join("bundle");
+    let (fetched, _) =
+        bundle::fetch_into_bundle(&staging, &wanted, &bundle_dir, UnixTime::now()).unwrap();
+    assert!(fetched.failed.is_empty());
+    drop(kds);
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = dir.path().join("collateral");
+    let imported = bundle::import(
+        &bundle_dir,
+        &Cache::open(&cache_dir).unwrap(),
+        UnixTime::now(),
+    )
+    .unwrap();
+    assert_eq!(imported.imported.len(), 3);
+    let b = start(dir.path(), |c| c.collateral.dir = Some(cache_dir.clone()));
+    assert_eq!(b.get_secret().unwrap(), SECRET);
+    assert_eq!(b.metric("tessera_collateral_cache_hits_total"), 3);
+}
+
+#[test]
+fn forged_vcek_from_the_kds_is_refused() {
+    // Another chip's PKI signs a certificate served at this chip's URL.
+    let forger = SimSnp::new(Product::Genoa).unwrap();
+    let mut forged = items();
+    forged.vcek_der = forger.vcek().der().to_vec();
+    let kds = forged.serve();
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), |c| {
+        c.collateral.fetch = true;
+        c.collateral.kds_url = Some(kds.base.clone());
+    });
+    assert_refused(b.get_secret());
+    assert!(kds.total() >= 1);
+}
