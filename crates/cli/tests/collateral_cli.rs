@@ -10,7 +10,8 @@
 )]
 
 mod common;
-#[path = "common/fake_kds.rs"]
+// One fake KDS for the broker and the CLI tests.
+#[path = "../../server/tests/common/fake_kds.rs"]
 mod fake_kds;
 
 use std::path::Path;
