@@ -142,14 +142,14 @@ fn two_replicas_share_challenges_secrets_nonces_and_the_audit_chain() {
         Some(401)
     );
 
-    // One nonce, 16 concurrent attempts split over both replicas: exactly one succeeds.
+    // One nonce, 64 concurrent attempts split over both replicas: exactly one succeeds.
     let ch = a.auth("snp").unwrap();
     let rd = report_data(ch.hash, &ch.nonce, key.jwk()).unwrap();
     let evidence = sim.evidence(&rd, &Measurements::default()).unwrap();
     let body = tessera_guest::client::attest_request(&ch.nonce, key.jwk(), None, evidence);
     let ch = Arc::new(ch);
     let wins: usize = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..16)
+        let handles: Vec<_> = (0..64)
             .map(|i| {
                 let (c, ch, body) = (client(&urls[i % 2]), ch.clone(), body.clone());
                 s.spawn(move || usize::from(c.attest_with_body(&ch.session, &body).is_ok()))
