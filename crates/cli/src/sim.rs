@@ -41,6 +41,32 @@ pub(crate) struct SnpSimArgs {
     /// Which key signs.
     #[arg(long, value_enum, default_value = "vcek")]
     signer: Signer,
+    /// Keep the fake AMD PKI (keys included) in DIR: created on first use, reused after, so a
+    /// broker started with `--dangerous-test-root DIR/root.pem` accepts reports made later.
+    /// Without it every run makes a new PKI.
+    #[arg(long, value_name = "DIR")]
+    pki: Option<PathBuf>,
+    /// Overwrite files already in --out.
+    #[arg(long)]
+    force: bool,
+}
+
+/// Refuse to overwrite any of `names` in `dir` unless `force`: `sim --out` once destroyed a real
+/// evidence sample.
+pub(crate) fn check_overwrite(dir: &std::path::Path, names: &[&str], force: bool) -> Result<()> {
+    if force {
+        return Ok(());
+    }
+    for name in names {
+        let path = dir.join(name);
+        if path.exists() {
+            bail!(
+                "{} exists; refusing to overwrite it (use --force, or another --out)",
+                path.display()
+            );
+        }
+    }
+    Ok(())
 }
 
 fn hex_exact<const N: usize>(name: &str, s: &str) -> Result<[u8; N]> {
@@ -57,7 +83,10 @@ fn pem(der: &[u8]) -> String {
 }
 
 pub(crate) fn snp(args: &SnpSimArgs) -> Result<ExitCode> {
-    let pki = SimPki::new(args.product)?;
+    let pki = match &args.pki {
+        Some(dir) => tessera_guest::sim::PkiDir::open_or_create(dir)?.snp_pki(args.product)?,
+        None => SimPki::new(args.product)?,
+    };
     let spec = match args.signer {
         Signer::Vcek => VekSpec::vcek(args.product),
         Signer::Vlek => VekSpec::vlek(args.product, "simulated-csp.example"),
@@ -85,15 +114,20 @@ pub(crate) fn snp(args: &SnpSimArgs) -> Result<ExitCode> {
         raw.chip_id = [0; 64];
     }
     let report = vek.sign(raw)?;
+    let (vek_name, intermediate) = match args.signer {
+        Signer::Vcek => ("vcek.der", pki.ask()),
+        Signer::Vlek => ("vlek.der", pki.asvk()),
+    };
+    check_overwrite(
+        &args.out,
+        &["report.bin", vek_name, "chain.pem", "root.pem", "crl.der"],
+        args.force,
+    )?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let write = |name: &str, data: &[u8]| -> Result<()> {
         let path = args.out.join(name);
         std::fs::write(&path, data).with_context(|| format!("writing {}", path.display()))
-    };
-    let (vek_name, intermediate) = match args.signer {
-        Signer::Vcek => ("vcek.der", pki.ask()),
-        Signer::Vlek => ("vlek.der", pki.asvk()),
     };
     write("report.bin", report.as_bytes())?;
     write(vek_name, vek.certificate().der())?;
@@ -118,5 +152,12 @@ pub(crate) fn snp(args: &SnpSimArgs) -> Result<ExitCode> {
     crate::say!(
         "verify with: tessera verify {dir}/report.bin --certs {dir}/{vek_name} --certs {dir}/chain.pem --crl {dir}/crl.der --dangerous-test-root {dir}/root.pem"
     );
+    if let Some(pki) = &args.pki {
+        crate::say!(
+            "the fake PKI stays in {}: a broker started with --dangerous-test-root {} accepts what it signs",
+            pki.display(),
+            pki.join("root.pem").display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -53,17 +53,23 @@ pub(crate) fn one_test_root(
     path: &Path,
     certs: &[tessera_pki::Certificate],
 ) -> Result<tessera_pki::Certificate> {
-    let [root] = certs else {
+    // A file of several roots (`tessera sim --pki DIR`'s root.pem) also holds fake ARKs, which
+    // are SEV-SNP roots: the quote's root is what remains.
+    let not_arks: Vec<&tessera_pki::Certificate> = certs
+        .iter()
+        .filter(|c| !c.subject().contains("CN=ARK-"))
+        .collect();
+    let [root] = not_arks.as_slice() else {
         bail!(
             "{}: expected one root certificate, got {}",
             path.display(),
-            certs.len()
+            not_arks.len()
         );
     };
     eprintln!(
         "WARNING: --dangerous-test-root: trusting a test root besides Intel's; never use in production"
     );
-    Ok(root.clone())
+    Ok((*root).clone())
 }
 
 fn print_td(c: &QuoteClaims) {
@@ -252,6 +258,14 @@ pub(crate) struct TdxSimArgs {
     /// Quote body.
     #[arg(long, value_enum, default_value = "td10")]
     body: Body,
+    /// Keep the fake Intel PKI (keys included) in DIR: created on first use, reused after, so a
+    /// broker started with `--dangerous-test-root DIR/root.pem --endorsements DIR/endorsements`
+    /// accepts quotes made later. Without it every run makes a new PKI.
+    #[arg(long, value_name = "DIR")]
+    pki: Option<PathBuf>,
+    /// Overwrite files already in --out.
+    #[arg(long)]
+    force: bool,
 }
 
 fn hex_exact<const N: usize>(name: &str, s: &str) -> Result<[u8; N]> {
@@ -294,7 +308,10 @@ pub(crate) fn sim(args: &TdxSimArgs) -> Result<ExitCode> {
     }
     let status =
         TcbStatus::parse(&args.tcb_status).map_err(|e| anyhow::anyhow!("--tcb-status: {e}"))?;
-    let pcs = SimPcs::new()?;
+    let pcs = match &args.pki {
+        Some(dir) => tessera_guest::sim::PkiDir::open_or_create(dir)?.pcs()?,
+        None => SimPcs::new()?,
+    };
     let platform = PlatformSpec::default();
     let pck = pcs.issue_pck(&platform)?;
     let quote = pcs.quote(&pck, &spec)?;
@@ -304,6 +321,11 @@ pub(crate) fn sim(args: &TdxSimArgs) -> Result<ExitCode> {
     collateral_spec.issue_date = UnixTime::from_secs(now - 86_400);
     collateral_spec.next_update = UnixTime::from_secs(now + 29 * 86_400);
     let collateral = pcs.collateral_json(&collateral_spec)?;
+    crate::sim::check_overwrite(
+        &args.out,
+        &["quote.bin", "collateral.json", "root.pem"],
+        args.force,
+    )?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("creating {}", args.out.display()))?;
     let write = |name: &str, data: &[u8]| -> Result<()> {
@@ -321,5 +343,13 @@ pub(crate) fn sim(args: &TdxSimArgs) -> Result<ExitCode> {
     say!(
         "verify with: tessera verify {dir}/quote.bin --collateral {dir}/collateral.json --dangerous-test-root {dir}/root.pem"
     );
+    if let Some(pki) = &args.pki {
+        say!(
+            "the fake PKI stays in {}: a broker started with --dangerous-test-root {} --endorsements {} accepts what it signs",
+            pki.display(),
+            pki.join("root.pem").display(),
+            pki.join("endorsements").display()
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

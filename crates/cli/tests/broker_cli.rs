@@ -934,3 +934,164 @@ fn kill_9_during_a_burst_of_uploads_loses_no_acknowledged_secret() {
     assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
     served.stop();
 }
+
+/// `tessera sim --pki DIR`: the fake PKI is made once and kept, so a broker started with
+/// `--dangerous-test-root DIR/root.pem` before a report is simulated accepts it, and `verify`
+/// takes the same root file for reports and quotes. `--out` never overwrites without `--force`.
+#[test]
+fn sim_pki_dir_outlives_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    let ps = pki.to_str().unwrap();
+    let root = pki.join("root.pem");
+    let sim = |args: &[&str]| run(Command::new(BIN).arg("sim").args(args), None);
+    let a = dir.path().join("a");
+    let o = sim(&["snp", "--pki", ps, "--out", a.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("the fake PKI stays in"),
+        "{}",
+        text(&o.stdout)
+    );
+    let roots_then = std::fs::read(&root).unwrap();
+
+    // A second run into the same --out refuses, changing nothing; --force overwrites.
+    let report_then = std::fs::read(a.join("report.bin")).unwrap();
+    let o = sim(&[
+        "snp",
+        "--pki",
+        ps,
+        "--out",
+        a.to_str().unwrap(),
+        "--vmpl",
+        "1",
+    ]);
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("refusing to overwrite"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(std::fs::read(a.join("report.bin")).unwrap(), report_then);
+    let o = sim(&["snp", "--pki", ps, "--out", a.to_str().unwrap(), "--force"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert_ne!(std::fs::read(a.join("report.bin")).unwrap(), report_then);
+    assert_eq!(
+        std::fs::read(&root).unwrap(),
+        roots_then,
+        "the PKI is reused"
+    );
+
+    // `verify` with DIR/root.pem: a Milan report and a TDX quote made from the same directory.
+    let m = dir.path().join("m");
+    let o = sim(&[
+        "snp",
+        "--pki",
+        ps,
+        "--out",
+        m.to_str().unwrap(),
+        "--product",
+        "milan",
+    ]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let ms = |f: &str| m.join(f).to_str().unwrap().to_owned();
+    let o = run(
+        Command::new(BIN).args([
+            "verify",
+            &ms("report.bin"),
+            "--certs",
+            &ms("vcek.der"),
+            "--certs",
+            &ms("chain.pem"),
+            "--dangerous-test-root",
+            root.to_str().unwrap(),
+        ]),
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    let t = dir.path().join("t");
+    let o = sim(&["tdx", "--pki", ps, "--out", t.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let o = sim(&["tdx", "--pki", ps, "--out", t.to_str().unwrap()]);
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    let o = run(
+        Command::new(BIN).args([
+            "verify",
+            t.join("quote.bin").to_str().unwrap(),
+            "--collateral",
+            pki.join("endorsements/sim-tdx-collateral.json")
+                .to_str()
+                .unwrap(),
+            "--dangerous-test-root",
+            root.to_str().unwrap(),
+        ]),
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    // A fresh PKI's quote is refused under this root.
+    let u = dir.path().join("u");
+    let o = sim(&["tdx", "--out", u.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let o = run(
+        Command::new(BIN).args([
+            "verify",
+            u.join("quote.bin").to_str().unwrap(),
+            "--collateral",
+            u.join("collateral.json").to_str().unwrap(),
+            "--dangerous-test-root",
+            root.to_str().unwrap(),
+        ]),
+        None,
+    );
+    assert_eq!(code(&o), 1, "{}{}", text(&o.stdout), text(&o.stderr));
+
+    // A broker started now, on the directory's root and endorsements, releases to a guest whose
+    // evidence is simulated afterwards from the directory (a separate opening of it).
+    let data = dir.path().join("data");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, POLICY).unwrap();
+    let served = Served::start(
+        &data,
+        &[
+            "--dangerous-test-root",
+            root.to_str().unwrap(),
+            "--endorsements",
+            pki.join("endorsements").to_str().unwrap(),
+        ],
+    );
+    let o = served.admin(
+        &data,
+        &[
+            "secret",
+            "put",
+            "app/key/k",
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+        Some(b"kept pki"),
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let later = tessera_guest::sim::PkiDir::open_or_create(&pki).unwrap();
+    let guest = std::sync::Arc::new(later.snp(Product::Turin).unwrap());
+    let x = dir.path().join("x");
+    std::fs::create_dir(&x).unwrap();
+    let xs = x.to_str().unwrap();
+    let cmd = format!(
+        "f() {{ echo \"$1\" > {xs}/rd; while [ ! -s {xs}/ev.json ]; do sleep 0.02; done; cat {xs}/ev.json; rm -f {xs}/ev.json; }}; f"
+    );
+    let helper = evidence_server(x.clone(), guest, Measurements::default());
+    let o = run(
+        Command::new(BIN).args([
+            "get-secret",
+            &served.url,
+            "app/key/k",
+            "--evidence-cmd",
+            &cmd,
+        ]),
+        None,
+    );
+    assert!(helper.join().unwrap());
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert_eq!(o.stdout, b"kept pki");
+    drop(served);
+}

@@ -10,6 +10,7 @@ use tessera::snp::abi::{Product, RawReport};
 use tessera::snp::sim::{SimPki, SimVek, VekSpec};
 use tessera::tdx::collateral::{Collateral, TcbStatus};
 use tessera::tdx::sim::{CollateralSpec, PlatformSpec, QuoteSpec, SimPck, SimPcs};
+use tessera_pki::builder::KeyedCertificate;
 use tessera_pki::{Certificate, UnixTime};
 
 use crate::client::ClientError;
@@ -155,7 +156,14 @@ impl SimTdx {
     /// # Errors
     /// [`ClientError::Evidence`] if the simulator fails.
     pub fn new() -> Result<Self, ClientError> {
-        let pcs = SimPcs::new().map_err(sim_error)?;
+        Self::with_pcs(SimPcs::new().map_err(sim_error)?)
+    }
+
+    /// A PCK for the default platform under an existing fake Intel PKI.
+    ///
+    /// # Errors
+    /// [`ClientError::Evidence`] if the simulator fails.
+    pub fn with_pcs(pcs: SimPcs) -> Result<Self, ClientError> {
         let platform = PlatformSpec::default();
         let pck = pcs.issue_pck(&platform).map_err(sim_error)?;
         Ok(Self {
@@ -241,6 +249,253 @@ impl SimTdx {
     }
 }
 
+/// A fake vendor PKI kept in a directory (`tessera sim snp|tdx --pki DIR`, `tessera guest
+/// --simulate DIR`): created on first use, reused after, so a broker started once with
+/// `--dangerous-test-root DIR/root.pem --endorsements DIR/endorsements` accepts every piece of
+/// evidence simulated from the directory later.
+///
+/// Layout: `root.pem` (the fake ARKs of every product and the fake Intel root),
+/// `snp/<product>/{ark,ask,asvk}.pem` and `tdx/{root,pck-ca,processor-ca,tcb-signing}.pem`
+/// (certificate and PKCS#8 private key, mode 0600), and `endorsements/sim-tdx-collateral.json`
+/// (the collateral a broker needs for simulated TDX quotes, rewritten fresh at every open).
+/// The keys are fake and trusted only by a `dangerous` flag; never put real keys here.
+#[derive(Debug, Clone)]
+pub struct PkiDir {
+    dir: std::path::PathBuf,
+}
+
+const PKI_README: &str = "A fake AMD and Intel PKI made by `tessera sim --pki` for development and \
+tests. Its keys are fake; trust root.pem only with --dangerous-test-root.\n";
+const SNP_PARTS: [&str; 3] = ["ark", "ask", "asvk"];
+const TDX_PARTS: [&str; 4] = ["root", "pck-ca", "processor-ca", "tcb-signing"];
+/// The largest file this directory holds (a certificate and its key, or the collateral).
+const PKI_FILE_LIMIT: u64 = 1 << 20;
+
+fn pki_error(path: &std::path::Path, e: impl std::fmt::Display) -> ClientError {
+    ClientError::Evidence {
+        reason: format!("simulator PKI {}: {e}", path.display()),
+    }
+}
+
+fn write_private(path: &std::path::Path, data: &[u8]) -> Result<(), ClientError> {
+    use std::io::Write as _;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path).map_err(|e| pki_error(path, e))?;
+    file.write_all(data)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| pki_error(path, e))
+}
+
+fn read_bounded(path: &std::path::Path) -> Result<Vec<u8>, ClientError> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(|e| pki_error(path, e))?;
+    let mut out = Vec::new();
+    file.take(PKI_FILE_LIMIT + 1)
+        .read_to_end(&mut out)
+        .map_err(|e| pki_error(path, e))?;
+    if out.len() as u64 > PKI_FILE_LIMIT {
+        return Err(pki_error(path, "larger than 1 MiB"));
+    }
+    Ok(out)
+}
+
+fn write_keyed(path: &std::path::Path, part: &KeyedCertificate) -> Result<(), ClientError> {
+    let mut text =
+        zeroize::Zeroizing::new(tessera_pki::to_pem("CERTIFICATE", part.certificate.der()));
+    text.push_str(&tessera_pki::to_pem("PRIVATE KEY", &part.key_pkcs8));
+    write_private(path, text.as_bytes())
+}
+
+fn read_keyed(path: &std::path::Path) -> Result<KeyedCertificate, ClientError> {
+    let text = zeroize::Zeroizing::new(read_bounded(path)?);
+    let one = |label: &str| -> Result<Vec<u8>, ClientError> {
+        let mut blocks = tessera_pki::from_pem(&text, label).map_err(|e| pki_error(path, e))?;
+        match (blocks.pop(), blocks.is_empty()) {
+            (Some(der), true) => Ok(der),
+            _ => Err(pki_error(
+                path,
+                format!("expected exactly one {label} block"),
+            )),
+        }
+    };
+    let certificate =
+        Certificate::from_der(&one("CERTIFICATE")?).map_err(|e| pki_error(path, e))?;
+    Ok(KeyedCertificate {
+        certificate,
+        key_pkcs8: zeroize::Zeroizing::new(one("PRIVATE KEY")?),
+    })
+}
+
+/// Write `data` to `path` through a temporary file and a rename, so a reader never sees half.
+fn replace_file(path: &std::path::Path, data: &[u8]) -> Result<(), ClientError> {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let tmp = path.with_extension(format!("tmp-{}-{n}", std::process::id()));
+    let _ = std::fs::remove_file(&tmp);
+    std::fs::write(&tmp, data).map_err(|e| pki_error(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| pki_error(path, e))
+}
+
+impl PkiDir {
+    /// Open the fake PKI in `dir`, creating it (every product's fake AMD PKI and a fake Intel
+    /// PKI) if `dir` is missing or empty. Creation is atomic: a directory is built beside `dir`
+    /// and renamed into place, so concurrent first uses agree on one PKI.
+    ///
+    /// # Errors
+    /// [`ClientError::Evidence`] naming the file when `dir` is not empty and not such a
+    /// directory, a file is damaged or a key is not its certificate's.
+    pub fn open_or_create(dir: &std::path::Path) -> Result<Self, ClientError> {
+        let this = Self {
+            dir: dir.to_path_buf(),
+        };
+        if !this.root_pem().exists() {
+            let empty = match std::fs::read_dir(dir) {
+                Ok(mut entries) => entries.next().is_none(),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+                Err(e) => return Err(pki_error(dir, e)),
+            };
+            if !empty {
+                return Err(pki_error(
+                    dir,
+                    "not empty and holds no root.pem: not a simulator PKI directory",
+                ));
+            }
+            this.create()?;
+        }
+        this.refresh_collateral()?;
+        Ok(this)
+    }
+
+    fn create(&self) -> Result<(), ClientError> {
+        let parent = match self.dir.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        std::fs::create_dir_all(&parent).map_err(|e| pki_error(&parent, e))?;
+        let name = self
+            .dir
+            .file_name()
+            .map_or_else(|| "pki".into(), |n| n.to_string_lossy().into_owned());
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let staging = parent.join(format!(".{name}.partial-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&staging);
+        let result = Self::build(&staging).and_then(|()| {
+            match std::fs::rename(&staging, &self.dir) {
+                Ok(()) => Ok(()),
+                // Another process created it first: use theirs.
+                Err(_) if self.root_pem().exists() => Ok(()),
+                Err(e) => Err(pki_error(&self.dir, e)),
+            }
+        });
+        let _ = std::fs::remove_dir_all(&staging);
+        result
+    }
+
+    fn build(staging: &std::path::Path) -> Result<(), ClientError> {
+        let mkdir = |p: &std::path::Path| std::fs::create_dir_all(p).map_err(|e| pki_error(p, e));
+        mkdir(staging)?;
+        let mut roots = String::new();
+        for product in [Product::Milan, Product::Genoa, Product::Turin] {
+            let pki = SimPki::new(product).map_err(sim_error)?;
+            let dir = staging
+                .join("snp")
+                .join(product.name().to_ascii_lowercase());
+            mkdir(&dir)?;
+            for (name, part) in SNP_PARTS
+                .iter()
+                .zip(pki.export().map_err(sim_error)?.iter())
+            {
+                write_keyed(&dir.join(format!("{name}.pem")), part)?;
+            }
+            roots.push_str(&tessera_pki::to_pem("CERTIFICATE", pki.ark().der()));
+        }
+        let pcs = SimPcs::new().map_err(sim_error)?;
+        let dir = staging.join("tdx");
+        mkdir(&dir)?;
+        for (name, part) in TDX_PARTS
+            .iter()
+            .zip(pcs.export().map_err(sim_error)?.iter())
+        {
+            write_keyed(&dir.join(format!("{name}.pem")), part)?;
+        }
+        roots.push_str(&tessera_pki::to_pem("CERTIFICATE", pcs.root().der()));
+        mkdir(&staging.join("endorsements"))?;
+        std::fs::write(staging.join("README.txt"), PKI_README)
+            .map_err(|e| pki_error(staging, e))?;
+        // Last: its presence says the directory is complete.
+        std::fs::write(staging.join("root.pem"), roots).map_err(|e| pki_error(staging, e))
+    }
+
+    fn refresh_collateral(&self) -> Result<(), ClientError> {
+        let tdx = self.tdx()?;
+        replace_file(&self.collateral_path(), tdx.collateral_json()?.as_bytes())
+    }
+
+    /// The directory.
+    pub fn path(&self) -> &std::path::Path {
+        &self.dir
+    }
+
+    /// `DIR/root.pem`: every fake root, for `tessera serve --dangerous-test-root`.
+    pub fn root_pem(&self) -> std::path::PathBuf {
+        self.dir.join("root.pem")
+    }
+
+    /// `DIR/endorsements`: the collateral a broker needs for simulated TDX quotes, for
+    /// `tessera serve --endorsements`.
+    pub fn endorsements(&self) -> std::path::PathBuf {
+        self.dir.join("endorsements")
+    }
+
+    fn collateral_path(&self) -> std::path::PathBuf {
+        self.endorsements().join("sim-tdx-collateral.json")
+    }
+
+    /// The fake AMD PKI of `product`, with a fresh VCEK under it.
+    ///
+    /// # Errors
+    /// [`ClientError::Evidence`] naming a damaged file.
+    pub fn snp(&self, product: Product) -> Result<SimSnp, ClientError> {
+        SimSnp::with_pki(self.snp_pki(product)?)
+    }
+
+    /// The fake AMD PKI of `product` (ARK, ASK, ASVK and their keys).
+    ///
+    /// # Errors
+    /// [`ClientError::Evidence`] naming a damaged file.
+    pub fn snp_pki(&self, product: Product) -> Result<SimPki, ClientError> {
+        let dir = self
+            .dir
+            .join("snp")
+            .join(product.name().to_ascii_lowercase());
+        let [ark, ask, asvk] = SNP_PARTS.map(|name| read_keyed(&dir.join(format!("{name}.pem"))));
+        SimPki::import(product, &[ark?, ask?, asvk?]).map_err(|e| pki_error(&dir, e))
+    }
+
+    /// The fake Intel PKI, with a fresh PCK for the default platform.
+    ///
+    /// # Errors
+    /// [`ClientError::Evidence`] naming a damaged file.
+    pub fn tdx(&self) -> Result<SimTdx, ClientError> {
+        SimTdx::with_pcs(self.pcs()?)
+    }
+
+    /// The fake Intel PKI (root, PCK CA, Processor CA, TCB Signing and their keys).
+    ///
+    /// # Errors
+    /// [`ClientError::Evidence`] naming a damaged file.
+    pub fn pcs(&self) -> Result<SimPcs, ClientError> {
+        let dir = self.dir.join("tdx");
+        let [root, pck_ca, processor_ca, tcb] =
+            TDX_PARTS.map(|name| read_keyed(&dir.join(format!("{name}.pem"))));
+        SimPcs::import(&[root?, pck_ca?, processor_ca?, tcb?]).map_err(|e| pki_error(&dir, e))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -266,6 +521,129 @@ mod tests {
         trusting.verify(&e, UnixTime::now()).unwrap();
         let vendor_only = Verifier::new().unwrap();
         assert!(vendor_only.verify(&e, UnixTime::now()).is_err());
+    }
+
+    fn verifier_from(dir: &PkiDir) -> Verifier {
+        let roots =
+            tessera_pki::load_certificates(&std::fs::read(dir.root_pem()).unwrap()).unwrap();
+        assert_eq!(roots.len(), 4, "three fake ARKs and the fake Intel root");
+        let mut builder = Verifier::builder();
+        for root in roots {
+            builder = builder.dangerous_test_root(root).unwrap();
+        }
+        builder
+            .endorsement_dir(&dir.endorsements())
+            .unwrap()
+            .build()
+            .unwrap()
+    }
+
+    /// The point of `--pki`: a verifier (a broker) set up from the directory once accepts
+    /// evidence simulated from a later opening of the same directory, for every product and TDX.
+    #[test]
+    fn pki_dir_is_created_once_and_reused() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("pki");
+        let first = PkiDir::open_or_create(&path).unwrap();
+        let verifier = verifier_from(&first);
+        let root_pem = std::fs::read(first.root_pem()).unwrap();
+        let later = PkiDir::open_or_create(&path).unwrap();
+        assert_eq!(std::fs::read(later.root_pem()).unwrap(), root_pem);
+        let rd = [3u8; 64];
+        for product in [Product::Milan, Product::Genoa, Product::Turin] {
+            let json = later
+                .snp(product)
+                .unwrap()
+                .evidence(&rd, &Measurements::default())
+                .unwrap();
+            let e = Evidence::from_kbs("snp", &json).unwrap();
+            verifier.verify(&e, UnixTime::now()).unwrap();
+        }
+        let json = later
+            .tdx()
+            .unwrap()
+            .evidence(&rd, &Measurements::default())
+            .unwrap();
+        let e = Evidence::from_kbs("tdx", &json).unwrap();
+        verifier.verify(&e, UnixTime::now()).unwrap();
+        // A fresh PKI elsewhere is not trusted by that verifier.
+        let other = PkiDir::open_or_create(&tmp.path().join("other")).unwrap();
+        let json = other
+            .snp(Product::Genoa)
+            .unwrap()
+            .evidence(&rd, &Measurements::default())
+            .unwrap();
+        let e = Evidence::from_kbs("snp", &json).unwrap();
+        assert!(verifier.verify(&e, UnixTime::now()).is_err());
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            let mode = std::fs::metadata(path.join("snp/genoa/ark.pem"))
+                .unwrap()
+                .permissions()
+                .mode();
+            assert_eq!(mode & 0o777, 0o600);
+        }
+    }
+
+    #[test]
+    fn pki_dir_refuses_what_it_did_not_make() {
+        let tmp = tempfile::tempdir().unwrap();
+        // A directory with other files in it is not taken over.
+        std::fs::write(tmp.path().join("notes.txt"), "mine").unwrap();
+        let err = PkiDir::open_or_create(tmp.path()).unwrap_err().to_string();
+        assert!(err.contains("not a simulator PKI directory"), "{err}");
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
+
+        let path = tmp.path().join("pki");
+        let dir = PkiDir::open_or_create(&path).unwrap();
+        // A key that is not its certificate's (files swapped) is refused.
+        let ask = path.join("snp/milan/ask.pem");
+        let asvk = std::fs::read(path.join("snp/milan/asvk.pem")).unwrap();
+        let text = String::from_utf8(asvk).unwrap();
+        let key_at = text.find("-----BEGIN PRIVATE KEY").unwrap();
+        let ask_text = std::fs::read_to_string(&ask).unwrap();
+        let cert_end = ask_text.find("-----BEGIN PRIVATE KEY").unwrap();
+        std::fs::write(
+            &ask,
+            format!("{}{}", &ask_text[..cert_end], &text[key_at..]),
+        )
+        .unwrap();
+        let err = dir.snp(Product::Milan).unwrap_err().to_string();
+        assert!(err.contains("not the certificate's key"), "{err}");
+        // A certificate from another product's PKI is refused (not signed by this ARK).
+        let genoa_ask = std::fs::read(path.join("snp/genoa/ask.pem")).unwrap();
+        std::fs::write(&ask, genoa_ask).unwrap();
+        assert!(dir.snp(Product::Milan).is_err());
+        // An oversized or empty file is refused, not read whole.
+        let root = path.join("tdx/root.pem");
+        std::fs::write(&root, vec![b'A'; 1024 * 1024 + 1]).unwrap();
+        let err = dir.tdx().unwrap_err().to_string();
+        assert!(err.contains("larger than 1 MiB"), "{err}");
+        std::fs::write(&root, b"").unwrap();
+        assert!(dir.tdx().is_err());
+        // The others still open.
+        dir.snp(Product::Turin).unwrap();
+    }
+
+    #[test]
+    fn concurrent_first_uses_agree_on_one_pki() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("pki");
+        let roots: Vec<Vec<u8>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..3)
+                .map(|_| {
+                    s.spawn(|| {
+                        let d = PkiDir::open_or_create(&path).unwrap();
+                        std::fs::read(d.root_pem()).unwrap()
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert!(roots.windows(2).all(|w| w[0] == w[1]));
+        // Nothing left over beside it.
+        assert_eq!(std::fs::read_dir(tmp.path()).unwrap().count(), 1);
     }
 
     #[test]

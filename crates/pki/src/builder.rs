@@ -8,6 +8,7 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::{KeyPair as RsaKeyPair, KeySize};
 use aws_lc_rs::signature::{self, EcdsaKeyPair, KeyPair as _};
 
+use crate::Certificate;
 use crate::cert::{PublicKey, PublicKeyKind};
 use crate::der;
 use crate::{PkiError, UnixTime};
@@ -124,6 +125,53 @@ impl IssuerKey {
         })
     }
 
+    /// The private key as PKCS#8 DER, to keep a simulator's fake PKI on disk between runs
+    /// (`tessera sim --pki DIR`). Only simulator keys are ever built here.
+    ///
+    /// # Errors
+    /// [`PkiError::Builder`] on a backend failure.
+    pub fn to_pkcs8_der(&self) -> Result<Vec<u8>, PkiError> {
+        use aws_lc_rs::encoding::{AsDer, Pkcs8V1Der};
+        match self {
+            Self::RsaPss(k) => AsDer::<Pkcs8V1Der<'static>>::as_der(k)
+                .map(|d| d.as_ref().to_vec())
+                .map_err(|_| PkiError::Builder("RSA export")),
+            Self::EcdsaP256 { asn1, .. } | Self::EcdsaP384 { asn1, .. } => asn1
+                .to_pkcs8v1()
+                .map(|d| d.as_ref().to_vec())
+                .map_err(|_| PkiError::Builder("EC export")),
+        }
+    }
+
+    /// A key from PKCS#8 DER written by [`IssuerKey::to_pkcs8_der`]: RSA (2048 to 4096 bits),
+    /// ECDSA P-256 or P-384.
+    ///
+    /// # Errors
+    /// [`PkiError::Builder`] when the bytes are no such key.
+    pub fn from_pkcs8_der(der: &[u8]) -> Result<Self, PkiError> {
+        if let Ok(k) = RsaKeyPair::from_pkcs8(der) {
+            return Ok(Self::RsaPss(k));
+        }
+        let pair = |asn1_alg, fixed_alg| -> Option<(EcdsaKeyPair, EcdsaKeyPair)> {
+            let asn1 = EcdsaKeyPair::from_pkcs8(asn1_alg, der).ok()?;
+            let fixed = EcdsaKeyPair::from_pkcs8(fixed_alg, der).ok()?;
+            Some((asn1, fixed))
+        };
+        if let Some((asn1, fixed)) = pair(
+            &signature::ECDSA_P256_SHA256_ASN1_SIGNING,
+            &signature::ECDSA_P256_SHA256_FIXED_SIGNING,
+        ) {
+            return Ok(Self::EcdsaP256 { asn1, fixed });
+        }
+        if let Some((asn1, fixed)) = pair(
+            &signature::ECDSA_P384_SHA384_ASN1_SIGNING,
+            &signature::ECDSA_P384_SHA384_FIXED_SIGNING,
+        ) {
+            return Ok(Self::EcdsaP384 { asn1, fixed });
+        }
+        Err(PkiError::Builder("not a PKCS#8 RSA, P-256 or P-384 key"))
+    }
+
     /// The public half.
     #[must_use]
     pub fn public_key(&self) -> PublicKey {
@@ -210,6 +258,51 @@ impl IssuerKey {
                 .map_err(|_| PkiError::Builder("ECDSA sign")),
             Self::RsaPss(_) => Err(PkiError::Builder("fixed signatures need an EC key")),
         }
+    }
+}
+
+/// A simulator CA's certificate with its private key (PKCS#8 DER), as a simulator exports it to
+/// keep its fake PKI on disk, and imports it again.
+pub struct KeyedCertificate {
+    /// The certificate.
+    pub certificate: Certificate,
+    /// The private key, PKCS#8 DER (zeroized on drop).
+    pub key_pkcs8: zeroize::Zeroizing<Vec<u8>>,
+}
+
+impl core::fmt::Debug for KeyedCertificate {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("KeyedCertificate")
+            .field("certificate", &self.certificate.subject())
+            .finish_non_exhaustive()
+    }
+}
+
+impl KeyedCertificate {
+    /// Pair `certificate` with `key`.
+    ///
+    /// # Errors
+    /// [`PkiError::Builder`] when the key cannot be exported.
+    pub fn new(certificate: &Certificate, key: &IssuerKey) -> Result<Self, PkiError> {
+        Ok(Self {
+            certificate: certificate.clone(),
+            key_pkcs8: zeroize::Zeroizing::new(key.to_pkcs8_der()?),
+        })
+    }
+
+    /// The key, checked to be the certificate's: a directory whose files were mixed up or
+    /// replaced one by one is refused here.
+    ///
+    /// # Errors
+    /// [`PkiError::Builder`] when the key does not parse or is not the certificate's key.
+    pub fn key(&self) -> Result<IssuerKey, PkiError> {
+        let key = IssuerKey::from_pkcs8_der(&self.key_pkcs8)?;
+        if key.public_key().raw() != self.certificate.public_key().raw() {
+            return Err(PkiError::Builder(
+                "the private key is not the certificate's key",
+            ));
+        }
+        Ok(key)
     }
 }
 
@@ -396,6 +489,26 @@ mod tests {
             bad[offset] = value;
             assert!(Certificate::from_der(&bad).is_err(), "offset {offset}");
         }
+    }
+
+    /// A key written with `to_pkcs8_der` comes back as the same key of the same kind, and
+    /// bytes that are no key are refused.
+    #[test]
+    fn pkcs8_round_trip_keeps_the_key() {
+        for key in [
+            IssuerKey::generate_ec(PublicKeyKind::EcP256).unwrap(),
+            IssuerKey::generate_ec(PublicKeyKind::EcP384).unwrap(),
+            IssuerKey::generate_rsa(2048).unwrap(),
+        ] {
+            let der = key.to_pkcs8_der().unwrap();
+            let back = IssuerKey::from_pkcs8_der(&der).unwrap();
+            assert_eq!(back.spki_der().unwrap(), key.spki_der().unwrap());
+            assert_eq!(format!("{back:?}"), format!("{key:?}"));
+        }
+        assert!(IssuerKey::from_pkcs8_der(b"").is_err());
+        let mut der = key().to_pkcs8_der().unwrap();
+        der.truncate(der.len() / 2);
+        assert!(IssuerKey::from_pkcs8_der(&der).is_err());
     }
 
     proptest! {

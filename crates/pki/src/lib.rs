@@ -23,6 +23,7 @@ pub use cert::{
 pub use chain::{Budget, ChainBuilder, check_path_len, check_revocation, verify_issued_by};
 pub use crl::{Crl, load_crls};
 pub use error::PkiError;
+pub use pem::decode as from_pem;
 pub use pem::encode as to_pem;
 pub use time::UnixTime;
 

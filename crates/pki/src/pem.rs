@@ -78,6 +78,15 @@ pub(crate) fn decode_all(
 }
 
 /// `(body, after)` around the first `-----END label-----` in `text`.
+/// Decode every PEM block labelled `label` in `bytes` (other blocks skipped), bounded as
+/// certificate inputs are.
+///
+/// # Errors
+/// [`PkiError::TooLarge`] or [`PkiError::Pem`] for broken armour.
+pub fn decode(bytes: &[u8], label: &str) -> Result<Vec<Vec<u8>>, PkiError> {
+    decode_all(bytes, label, "PEM")
+}
+
 fn split_at_end<'t>(text: &'t str, label: &str) -> Option<(&'t str, &'t str)> {
     // Base64 has no '-': in a well-formed block the first one starts the END line.
     let dash = text.find('-')?;

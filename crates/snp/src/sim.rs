@@ -6,8 +6,8 @@
 //! [`SimPki::dangerous_trust_anchors`] (or the CLI's `--dangerous-test-root`).
 
 use tessera_pki::builder::{
-    CertificateSpec, CrlSpec, IssuerKey, basic_constraints_extension, issue_certificate, issue_crl,
-    key_usage_extension, name,
+    CertificateSpec, CrlSpec, IssuerKey, KeyedCertificate, basic_constraints_extension,
+    issue_certificate, issue_crl, key_usage_extension, name,
 };
 use tessera_pki::{Certificate, Crl, PublicKeyKind, UnixTime};
 use zerocopy::little_endian::{U32, U64};
@@ -212,6 +212,48 @@ impl SimPki {
             ark,
             ask,
             asvk,
+        })
+    }
+
+    /// The ARK, ASK and ASVK with their private keys, to keep this fake PKI on disk
+    /// (`tessera sim --pki DIR`); [`SimPki::import`] reads them back.
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub fn export(&self) -> Result<[KeyedCertificate; 3], SnpError> {
+        Ok([
+            KeyedCertificate::new(&self.ark, &self.ark_key).map_err(sim_err)?,
+            KeyedCertificate::new(&self.ask, &self.ask_key).map_err(sim_err)?,
+            KeyedCertificate::new(&self.asvk, &self.asvk_key).map_err(sim_err)?,
+        ])
+    }
+
+    /// A fake PKI from what [`SimPki::export`] wrote (`[ark, ask, asvk]`): each key must be its
+    /// certificate's, the ARK self-signed and named for `product`, the ASK and ASVK signed by it.
+    ///
+    /// # Errors
+    /// [`SnpError::Pki`] (`simulator`) naming what does not fit.
+    pub fn import(product: Product, parts: &[KeyedCertificate; 3]) -> Result<Self, SnpError> {
+        let [ark, ask, asvk] = parts;
+        let mut budget = tessera_pki::Budget::default();
+        let want = format!("ARK-{}", product.name());
+        if !ark.certificate.subject().contains(&want) || !ark.certificate.is_self_issued() {
+            return Err(sim_err(tessera_pki::PkiError::Builder(
+                "the ARK is not this product's self-issued fake ARK",
+            )));
+        }
+        for c in [ark, ask, asvk] {
+            tessera_pki::verify_issued_by(&c.certificate, &ark.certificate, &mut budget)
+                .map_err(sim_err)?;
+        }
+        Ok(Self {
+            product,
+            ark_key: ark.key().map_err(sim_err)?,
+            ask_key: ask.key().map_err(sim_err)?,
+            asvk_key: asvk.key().map_err(sim_err)?,
+            ark: ark.certificate.clone(),
+            ask: ask.certificate.clone(),
+            asvk: asvk.certificate.clone(),
         })
     }
 

@@ -9,8 +9,8 @@
 
 use serde_json::{Value, json};
 use tessera_pki::builder::{
-    CertificateSpec, CrlSpec, IssuerKey, basic_constraints_extension, issue_certificate, issue_crl,
-    key_usage_extension, name,
+    CertificateSpec, CrlSpec, IssuerKey, KeyedCertificate, basic_constraints_extension,
+    issue_certificate, issue_crl, key_usage_extension, name,
 };
 use tessera_pki::{Certificate, PublicKeyKind, UnixTime, sha256, to_hex, to_pem};
 
@@ -825,6 +825,49 @@ impl SimPcs {
             processor_ca,
             tcb_key,
             tcb_cert,
+        })
+    }
+
+    /// The root, PCK CA, Processor CA and TCB Signing certificates with their private keys, to
+    /// keep this fake PKI on disk (`tessera sim --pki DIR`); [`SimPcs::import`] reads them back.
+    ///
+    /// # Errors
+    /// [`TdxError::Pki`] (`simulator`) on backend failure.
+    pub fn export(&self) -> Result<[KeyedCertificate; 4], TdxError> {
+        Ok([
+            KeyedCertificate::new(&self.root, &self.root_key).map_err(sim_err)?,
+            KeyedCertificate::new(&self.pck_ca, &self.pck_ca_key).map_err(sim_err)?,
+            KeyedCertificate::new(&self.processor_ca, &self.processor_ca_key).map_err(sim_err)?,
+            KeyedCertificate::new(&self.tcb_cert, &self.tcb_key).map_err(sim_err)?,
+        ])
+    }
+
+    /// A fake PKI from what [`SimPcs::export`] wrote (`[root, pck_ca, processor_ca, tcb]`):
+    /// each key must be its certificate's, the root self-signed, the others signed by it.
+    ///
+    /// # Errors
+    /// [`TdxError::Pki`] (`simulator`) naming what does not fit.
+    pub fn import(parts: &[KeyedCertificate; 4]) -> Result<Self, TdxError> {
+        let [root, pck_ca, processor_ca, tcb] = parts;
+        if !root.certificate.is_self_issued() {
+            return Err(sim_err(tessera_pki::PkiError::Builder(
+                "the root is not self-issued",
+            )));
+        }
+        let mut budget = tessera_pki::Budget::default();
+        for c in parts {
+            tessera_pki::verify_issued_by(&c.certificate, &root.certificate, &mut budget)
+                .map_err(sim_err)?;
+        }
+        Ok(Self {
+            root_key: root.key().map_err(sim_err)?,
+            root: root.certificate.clone(),
+            pck_ca_key: pck_ca.key().map_err(sim_err)?,
+            pck_ca: pck_ca.certificate.clone(),
+            processor_ca_key: processor_ca.key().map_err(sim_err)?,
+            processor_ca: processor_ca.certificate.clone(),
+            tcb_key: tcb.key().map_err(sim_err)?,
+            tcb_cert: tcb.certificate.clone(),
         })
     }
 
