@@ -344,6 +344,45 @@ fn snp_and_tdx_guests_receive_the_secret_with_every_key_and_mode() {
     assert_eq!(refusal(&e), (404, "ResourceNotFound".into()));
 }
 
+/// PROTOCOL.md's interop trap: CoCo guests rebuild the JWE's AAD from the parsed header, so the
+/// `protected` bytes on the wire must be `alg`, `enc`, then the rest sorted, with no whitespace —
+/// for every TEE key type. Read from the raw HTTP answer, not through this project's client
+/// (which uses the string as received and would not notice).
+#[test]
+fn resource_answers_carry_the_protected_header_in_coco_order() {
+    let b = start();
+    for alg in [TeeKeyAlg::P256, TeeKeyAlg::P521, TeeKeyAlg::Rsa] {
+        let c = b.client(alg, AuthMode::Bearer);
+        let att = c
+            .handshake("snp", None, &mut |rd| {
+                snp_evidence(rd, &Measurements::default())
+            })
+            .unwrap();
+        let mut resp = agent()
+            .get(format!("{}/kbs/v0/resource/default/key/one", b.url))
+            .header("Authorization", format!("Bearer {}", att.token.as_str()))
+            .call()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200, "{alg:?}");
+        let body = resp.body_mut().read_to_vec().unwrap();
+        assert!(
+            tessera_guest::client::protected_header_in_coco_order(&body).unwrap(),
+            "{alg:?}: {}",
+            String::from_utf8_lossy(&body)
+        );
+        // And it opens with the TEE key bound into the evidence.
+        assert_eq!(
+            &c.resource(
+                att.credential(AuthMode::Bearer),
+                &att.key,
+                "default/key/one"
+            )
+            .unwrap()[..],
+            SECRET
+        );
+    }
+}
+
 #[test]
 fn policy_refusals_are_403() {
     let b = start();
