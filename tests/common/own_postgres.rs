@@ -2,12 +2,11 @@
 //! newest `/usr/lib/postgresql/<version>/bin`, trust auth, a free loopback port, started and
 //! stopped (`-m immediate`) at will. Included with `#[path]` by the tests that own their
 //! database (crates/server/tests/pg_faults.rs, crates/cli/tests/broker_cli.rs).
-#![allow(dead_code)]
+#![allow(dead_code, unreachable_pub)]
 
 use std::os::unix::fs::MetadataExt as _;
 use std::path::PathBuf;
 use std::process::{Command, Output};
-
 
 /// A PostgreSQL cluster in a temporary directory, stopped on drop.
 pub struct OwnPostgres {
@@ -109,7 +108,10 @@ impl OwnPostgres {
             Command::new(exe)
         };
         // Run from a directory the postgres user can read.
-        cmd.args(args).current_dir(self.dir.path()).output().unwrap()
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap()
     }
 
     fn run_ok(&self, program: &str, args: &[&str]) {
@@ -175,4 +177,3 @@ impl Drop for OwnPostgres {
         );
     }
 }
-
