@@ -1015,7 +1015,7 @@ fn kill_9_of_one_postgres_replica_mid_burst_loses_no_acknowledged_secret() {
         std::thread::spawn(move || {
             let agent: ureq::Agent = ureq::Agent::config_builder()
                 .http_status_as_error(false)
-                .timeout_global(Some(Duration::from_secs(5)))
+                .timeout_global(Some(Duration::from_secs(20)))
                 .build()
                 .into();
             let mut i = 0;
