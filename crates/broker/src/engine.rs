@@ -229,6 +229,13 @@ impl BrokerError {
     }
 }
 
+/// How long [`Broker::ready`] waits for the store: less than a probe's usual timeout, so an
+/// unreachable database (a black-holed address) answers not-ready instead of no answer.
+pub const READY_TIMEOUT: std::time::Duration = std::time::Duration::from_millis(800);
+
+/// How long a readiness answer is reused.
+pub const READY_CACHE: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// The broker's settings.
 #[derive(Debug, Clone)]
 pub struct BrokerOptions {
@@ -274,6 +281,8 @@ struct Inner {
     sealing: Option<Mutex<SealingKeys>>,
     coco: Option<CocoSigner>,
     endorsement_source: Option<EndorsementSource>,
+    /// The last readiness answer and when it was found (monotonic; see [`Broker::ready`]).
+    readiness: Mutex<Option<(std::time::Instant, bool)>>,
 }
 
 /// Where the broker gets the endorsements a verifier lacks for a piece of evidence (the VCEK
@@ -333,6 +342,7 @@ impl Broker {
                 sealing: None,
                 coco: None,
                 endorsement_source: None,
+                readiness: Mutex::new(None),
             }),
         })
     }
@@ -426,9 +436,25 @@ impl Broker {
         }
     }
 
-    /// Whether the store answers (the readiness probe).
+    /// Whether the store answers (the readiness probe): one [`Store::ping`] bounded by
+    /// [`READY_TIMEOUT`], its answer reused for [`READY_CACHE`] so that frequent probes from
+    /// several kubelets and load balancers cost the database one query a second at most.
     pub async fn ready(&self) -> bool {
-        self.inner.store.audit_entries(0, 1).await.is_ok()
+        let now = std::time::Instant::now();
+        if let Ok(cached) = self.inner.readiness.lock()
+            && let Some((at, ready)) = *cached
+            && now.saturating_duration_since(at) < READY_CACHE
+        {
+            return ready;
+        }
+        let ready = matches!(
+            tokio::time::timeout(READY_TIMEOUT, self.inner.store.ping()).await,
+            Ok(Ok(()))
+        );
+        if let Ok(mut cached) = self.inner.readiness.lock() {
+            *cached = Some((std::time::Instant::now(), ready));
+        }
+        ready
     }
 
     // ---------------------------------------------------------------------------------------

@@ -340,6 +340,7 @@ async fn broken_connections_fail_cleanly_and_are_replaced() {
         e.store.consume_challenge(&ch.session_id, NOW + 1).await,
         Ok(ConsumeOutcome::Consumed(_))
     ));
+    e.store.ping().await.unwrap();
     // Kill every connection of the store's pool, as a server restart does.
     let killed = e
         .count(&format!(
@@ -366,6 +367,8 @@ async fn broken_connections_fail_cleanly_and_are_replaced() {
         }
     }
     assert!(answered, "the pool did not reconnect");
+    // The readiness check answers over the new connections.
+    e.store.ping().await.unwrap();
     // Operations fail as database errors when the tables are gone (never a panic).
     e.raw.batch_execute("DROP TABLE challenges").await.unwrap();
     assert!(matches!(

@@ -19,6 +19,9 @@ use tessera_guest::sim::{Measurements, SimSnp};
 
 const BIN: &str = env!("CARGO_BIN_EXE_tessera");
 
+#[path = "../../../tests/common/own_postgres.rs"]
+mod own_postgres;
+
 /// A policy that pins the simulator's default measurement and forbids debug guests.
 const POLICY: &str = r#"
 version = 1
@@ -48,6 +51,11 @@ struct Served {
 
 impl Served {
     fn start(data_dir: &Path, extra: &[&str]) -> Served {
+        Self::start_with_env(data_dir, extra, &[])
+    }
+
+    /// [`Served::start`] with more environment variables (`TESSERA_DATABASE_URL`).
+    fn start_with_env(data_dir: &Path, extra: &[&str], env: &[(&str, &str)]) -> Served {
         let mut child = Command::new(BIN)
             .arg("serve")
             .arg("--data-dir")
@@ -55,6 +63,7 @@ impl Served {
             .args(["--listen", "127.0.0.1:0"])
             .args(extra)
             .env("TESSERA_LOG", "warn")
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -1094,4 +1103,157 @@ fn sim_pki_dir_outlives_one_run() {
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
     assert_eq!(o.stdout, b"kept pki");
     drop(served);
+}
+
+/// Two `tessera serve` replicas over one PostgreSQL cluster (owned by the test) and one data
+/// directory (the shared KEK, token signing key and admin token); replica A is killed with
+/// SIGKILL in the middle of a burst of secret puts while replica B is in use. B answers every
+/// request during and after the kill, every put A acknowledged is listed by B and opens for a
+/// measured guest at B, and `tessera audit verify` through B passes over the PostgreSQL audit log.
+#[test]
+fn kill_9_of_one_postgres_replica_mid_burst_loses_no_acknowledged_secret() {
+    use base64::Engine as _;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use std::sync::{Arc, Mutex};
+    let Some(pg) = own_postgres::OwnPostgres::start() else {
+        return;
+    };
+    let db = pg.url();
+    let env = [("TESSERA_DATABASE_URL", db.as_str())];
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let sim = SimSnp::new(Product::Genoa).unwrap();
+    let root = dir.path().join("root.der");
+    std::fs::write(&root, sim.root().der()).unwrap();
+    let flags = ["--dangerous-test-root", root.to_str().unwrap()];
+    // One after the other: the first creates the shared key files, the second reads them.
+    let a = Served::start_with_env(&data, &flags, &env);
+    let b = Served::start_with_env(&data, &flags, &env);
+    let token = std::fs::read_to_string(data.join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let put_body = |value: &str| {
+        serde_json::json!({
+            "policy": POLICY,
+            "value": base64::engine::general_purpose::STANDARD.encode(value),
+        })
+    };
+
+    // The burst at A: four writers, each stops at its first failure (the kill).
+    let acknowledged = Arc::new(Mutex::new(Vec::new()));
+    let mut writers = Vec::new();
+    for w in 0..4 {
+        let (url, token, acked) = (a.url.clone(), token.clone(), acknowledged.clone());
+        writers.push(std::thread::spawn(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .timeout_global(Some(Duration::from_secs(5)))
+                .build()
+                .into();
+            for i in 0..10_000 {
+                let value = format!("secret-{w}-{i}");
+                let sent = agent
+                    .post(&format!("{url}/kbs/v0/resource/burst/key/w{w}-{i}"))
+                    .header("Authorization", &format!("Bearer {token}"))
+                    .send_json(put_body(&value));
+                match sent {
+                    Ok(r) if r.status() == 200 => acked.lock().unwrap().push((w, i, value)),
+                    _ => return,
+                }
+            }
+        }));
+    }
+    // B in use all along: puts and readiness, each must succeed.
+    let stop = Arc::new(AtomicBool::new(false));
+    let served_by_b = Arc::new(AtomicUsize::new(0));
+    let b_user = {
+        let (url, token, stop, served) = (
+            b.url.clone(),
+            token.clone(),
+            stop.clone(),
+            served_by_b.clone(),
+        );
+        std::thread::spawn(move || {
+            let agent: ureq::Agent = ureq::Agent::config_builder()
+                .http_status_as_error(false)
+                .timeout_global(Some(Duration::from_secs(20)))
+                .build()
+                .into();
+            let mut i = 0;
+            while !stop.load(Ordering::SeqCst) {
+                let value = format!("b-{i}");
+                let r = agent
+                    .post(&format!("{url}/kbs/v0/resource/burst/key/b-{i}"))
+                    .header("Authorization", &format!("Bearer {token}"))
+                    .send_json(put_body(&value))
+                    .unwrap();
+                assert_eq!(r.status(), 200, "B refused put {i}");
+                let r = agent.get(&format!("{url}/readyz")).call().unwrap();
+                assert_eq!(r.status(), 200, "B not ready");
+                served.fetch_add(1, Ordering::SeqCst);
+                i += 1;
+            }
+        })
+    };
+
+    while acknowledged.lock().unwrap().len() < 40 {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = a.child.id().to_string();
+    let killed = Command::new("kill").args(["-KILL", &pid]).status().unwrap();
+    assert!(killed.success());
+    for w in writers {
+        w.join().unwrap();
+    }
+    drop(a);
+    // B keeps serving after the kill.
+    let at_kill = served_by_b.load(Ordering::SeqCst);
+    let until = Instant::now() + Duration::from_secs(20);
+    while served_by_b.load(Ordering::SeqCst) < at_kill + 10 {
+        assert!(
+            Instant::now() < until && !b_user.is_finished(),
+            "B stopped serving after A was killed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    stop.store(true, Ordering::SeqCst);
+    b_user.join().unwrap();
+    let acked = acknowledged.lock().unwrap().clone();
+    assert!(acked.len() >= 40);
+
+    // Every put A acknowledged is listed by B, and a sample opens for a measured guest at B.
+    let o = b.admin(
+        &data,
+        &["secret", "list", "--repo", "burst", "--json"],
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let listed: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let names: std::collections::BTreeSet<String> = listed["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["resource"].as_str().unwrap().to_owned())
+        .collect();
+    for (w, i, _) in &acked {
+        assert!(
+            names.contains(&format!("burst/key/w{w}-{i}")),
+            "w{w}-{i} lost"
+        );
+    }
+    let client =
+        tessera_guest::client::Client::new(&b.url, tessera_guest::client::ClientOptions::default())
+            .unwrap();
+    for (w, i, value) in acked.iter().step_by(7) {
+        let got = client
+            .get_secret("snp", &format!("burst/key/w{w}-{i}"), None, &mut |rd| {
+                sim.evidence(rd, &Measurements::default())
+            })
+            .unwrap();
+        assert_eq!(&got[..], value.as_bytes());
+    }
+    // The audit chain in PostgreSQL, appended to by both replicas and cut by the kill, verifies.
+    let o = b.admin(&data, &["audit", "verify"], None);
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    b.stop();
 }

@@ -409,6 +409,17 @@ pub trait Store: Send + Sync {
     async fn append_audit(&self, event: AuditEvent) -> Result<AuditEntry, StoreError>;
     /// Up to `limit` entries with `seq > after`, in order.
     async fn audit_entries(&self, after: u64, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
+
+    // ---- health ----
+
+    /// One cheap round trip to the store (the readiness probe); by default a one-entry read of
+    /// the audit log.
+    ///
+    /// # Errors
+    /// The store's error when it does not answer ([`StoreError::Database`] for PostgreSQL).
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.audit_entries(0, 1).await.map(|_| ())
+    }
 }
 
 /// What [`put_secret`] did.

@@ -890,4 +890,8 @@ impl Store for PostgresStore {
             .await?;
         rows.iter().map(|r| row_to_audit(r, OP)).collect()
     }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.query("ping", "SELECT 1", &[]).await.map(|_| ())
+    }
 }

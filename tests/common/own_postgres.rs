@@ -1,0 +1,179 @@
+//! A throwaway PostgreSQL cluster for the fault tests: `initdb` in a temporary directory with the
+//! newest `/usr/lib/postgresql/<version>/bin`, trust auth, a free loopback port, started and
+//! stopped (`-m immediate`) at will. Included with `#[path]` by the tests that own their
+//! database (crates/server/tests/pg_faults.rs, crates/cli/tests/broker_cli.rs).
+#![allow(dead_code, unreachable_pub)]
+
+use std::os::unix::fs::MetadataExt as _;
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// A PostgreSQL cluster in a temporary directory, stopped on drop.
+pub struct OwnPostgres {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    port: u16,
+    /// PostgreSQL refuses to run as root: then every command runs as the `postgres` user.
+    as_postgres: bool,
+}
+
+/// The newest `/usr/lib/postgresql/<version>/bin` holding `initdb` and `pg_ctl`.
+fn postgres_bin() -> Option<PathBuf> {
+    let mut versions: Vec<(u32, PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| {
+            let e = e.ok()?;
+            let v: u32 = e.file_name().to_str()?.parse().ok()?;
+            let bin = e.path().join("bin");
+            (bin.join("initdb").is_file() && bin.join("pg_ctl").is_file()).then_some((v, bin))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().map(|(_, bin)| bin)
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl OwnPostgres {
+    /// `None` (with a notice) when the binaries are missing outside CI.
+    pub fn start() -> Option<Self> {
+        let Some(bin) = postgres_bin() else {
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "PostgreSQL's server binaries are not in /usr/lib/postgresql/<version>/bin in CI \
+                 (.ci/run installs Debian's postgresql package)"
+            );
+            eprintln!(
+                "NOTICE: no /usr/lib/postgresql/<version>/bin/initdb; PostgreSQL fault test skipped"
+            );
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        // The effective uid of this process.
+        let as_postgres = std::fs::metadata("/proc/self").unwrap().uid() == 0;
+        if as_postgres {
+            let out = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "chown: {out:?}");
+        }
+        let pg = Self {
+            dir,
+            bin,
+            port: free_port(),
+            as_postgres,
+        };
+        let data = pg.data();
+        pg.run_ok(
+            "initdb",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-A",
+                "trust",
+                "-U",
+                "postgres",
+                "--no-sync",
+                "-E",
+                "UTF8",
+            ],
+        );
+        pg.up();
+        Some(pg)
+    }
+
+    fn data(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    pub fn url(&self) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
+    }
+
+    fn run(&self, program: &str, args: &[&str]) -> Output {
+        let exe = self.bin.join(program);
+        let mut cmd = if self.as_postgres {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(exe);
+            c
+        } else {
+            Command::new(exe)
+        };
+        // Run from a directory the postgres user can read.
+        cmd.args(args)
+            .current_dir(self.dir.path())
+            .output()
+            .unwrap()
+    }
+
+    fn run_ok(&self, program: &str, args: &[&str]) {
+        let out = self.run(program, args);
+        assert!(
+            out.status.success(),
+            "{program} {args:?}: {}\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Starts the cluster and waits until it accepts connections.
+    pub fn up(&self) {
+        let data = self.data();
+        let log = self.dir.path().join("postgres.log");
+        let opts = format!(
+            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+            self.port,
+            self.dir.path().display()
+        );
+        self.run_ok(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-l",
+                log.to_str().unwrap(),
+                "-o",
+                &opts,
+                "-w",
+                "-t",
+                "30",
+                "start",
+            ],
+        );
+    }
+
+    /// Stops the cluster at once (`-m immediate`: the backends are killed, connections drop).
+    pub fn down(&self) {
+        let data = self.data();
+        self.run_ok(
+            "pg_ctl",
+            &[
+                "-D",
+                data.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "-w",
+                "stop",
+            ],
+        );
+    }
+}
+
+impl Drop for OwnPostgres {
+    fn drop(&mut self) {
+        let data = self.data();
+        let _ = self.run(
+            "pg_ctl",
+            &["-D", data.to_str().unwrap_or(""), "-m", "immediate", "stop"],
+        );
+    }
+}
