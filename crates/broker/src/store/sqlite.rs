@@ -1,8 +1,10 @@
 //! The embedded store: one SQLite file in the data directory (WAL, `synchronous=FULL`).
 //!
 //! `synchronous=FULL` makes every commit fsync the WAL before it returns, so an acknowledged put
-//! survives not just `kill -9` of the broker but a power cut too; the cost is one fsync per
-//! write, which the broker's write rate (uploads, challenges, audit entries) easily affords.
+//! survives not just `kill -9` of the broker but a power cut too. Challenges, their single use
+//! and attested sessions commit with `synchronous=NORMAL` (see `light`): they become durable with
+//! the audit entry's fsync that always follows them before the guest gets an answer, so a flow
+//! costs two fsyncs (one audit entry for `/attest`, one for the release) instead of five.
 //! `secure_delete` overwrites deleted rows. Every operation runs on tokio's blocking pool behind
 //! one connection mutex, so the async runtime never blocks on disk. Several processes may open
 //! the same file: the single-use and append guarantees rest on SQLite's own locking
@@ -128,6 +130,7 @@ impl SqliteStore {
         let conn = Connection::open(&path).map_err(db("open"))?;
         conn.busy_timeout(std::time::Duration::from_secs(10))
             .map_err(db("open"))?;
+        conn.set_prepared_statement_cache_capacity(64);
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(db("journal_mode"))?;
@@ -284,13 +287,58 @@ impl RawAudit {
     }
 }
 
+/// Every statement of the store is prepared once per connection and kept (rusqlite's statement
+/// cache): parsing SQL was a tenth of the broker's CPU per flow.
+trait Cached {
+    fn exec<P: rusqlite::Params>(&self, sql: &str, p: P) -> rusqlite::Result<usize>;
+    fn row<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        p: P,
+        f: F,
+    ) -> rusqlite::Result<T>;
+}
+
+impl Cached for Connection {
+    fn exec<P: rusqlite::Params>(&self, sql: &str, p: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(p)
+    }
+
+    fn row<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        p: P,
+        f: F,
+    ) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(p, f)
+    }
+}
+
+/// Runs `f` with `synchronous = NORMAL`: its commit is written to the WAL but not fsync'd. Only
+/// for state whose loss on power failure is harmless until a later durable commit: challenges,
+/// their single use and attested sessions. The broker answers `/attest` only after appending
+/// the audit entry, a `synchronous = FULL` commit whose fsync of the WAL makes every frame
+/// before it durable too, so nothing a guest was told can be lost; a challenge lost before that
+/// only makes its guest start again.
+fn light<T>(
+    c: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    c.exec("PRAGMA synchronous = NORMAL", [])
+        .map_err(db("synchronous"))?;
+    let out = f(c);
+    c.exec("PRAGMA synchronous = FULL", [])
+        .map_err(db("synchronous"))?;
+    out
+}
+
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn put_policy(&self, text: &str, now: i64) -> Result<PolicyDigest, StoreError> {
         let digest = PolicyDigest::of(text.as_bytes());
         let (d, text) = (digest.to_string(), text.to_owned());
         self.run(move |c| {
-            c.execute(
+            c.exec(
                 "INSERT INTO policies(digest, text, created_ms) VALUES (?1, ?2, ?3)
                  ON CONFLICT(digest) DO NOTHING",
                 params![d, text, now],
@@ -305,7 +353,7 @@ impl Store for SqliteStore {
     async fn get_policy(&self, digest: &PolicyDigest) -> Result<Option<String>, StoreError> {
         let d = digest.to_string();
         self.run(move |c| {
-            c.query_row(
+            c.row(
                 "SELECT text FROM policies WHERE digest = ?1",
                 params![d],
                 |r| r.get(0),
@@ -326,13 +374,13 @@ impl Store for SqliteStore {
         let (repo, digest) = (repo.to_owned(), digest.map(ToString::to_string));
         self.run(move |c| {
             match digest {
-                Some(d) => c.execute(
+                Some(d) => c.exec(
                     "INSERT INTO repo_policies(repo, digest, updated_ms) VALUES (?1, ?2, ?3)
                      ON CONFLICT(repo) DO UPDATE SET digest = excluded.digest,
                      updated_ms = excluded.updated_ms",
                     params![repo, d, now_ms],
                 ),
-                None => c.execute("DELETE FROM repo_policies WHERE repo = ?1", params![repo]),
+                None => c.exec("DELETE FROM repo_policies WHERE repo = ?1", params![repo]),
             }
             .map_err(db("set_repo_policy"))?;
             Ok(())
@@ -344,7 +392,7 @@ impl Store for SqliteStore {
         let repo = repo.to_owned();
         let d: Option<String> = self
             .run(move |c| {
-                c.query_row(
+                c.row(
                     "SELECT digest FROM repo_policies WHERE repo = ?1",
                     params![repo],
                     |r| r.get(0),
@@ -365,7 +413,7 @@ impl Store for SqliteStore {
         let r = resource.to_string();
         let v: i64 = self
             .run(move |c| {
-                c.query_row(
+                c.row(
                     "INSERT INTO version_counters(resource, last_version) VALUES (?1, 1)
                      ON CONFLICT(resource) DO UPDATE SET last_version = last_version + 1
                      RETURNING last_version",
@@ -388,7 +436,7 @@ impl Store for SqliteStore {
         let res = resource.clone();
         self.run(move |c| {
             let n = c
-                .execute(
+                .exec(
                     "INSERT INTO secrets(resource, repo, version, policy_digest, kek_id,
                         wrapped_key, nonce, ciphertext, created_ms)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
@@ -427,12 +475,12 @@ impl Store for SqliteStore {
         let raw = self
             .run(move |c| {
                 let q = match version {
-                    Some(v) => c.query_row(
+                    Some(v) => c.row(
                         &format!("SELECT {SECRET_COLUMNS} FROM secrets WHERE resource = ?1 AND version = ?2"),
                         params![r, v],
                         row_to_secret,
                     ),
-                    None => c.query_row(
+                    None => c.row(
                         &format!(
                             "SELECT {SECRET_COLUMNS} FROM secrets WHERE resource = ?1
                              ORDER BY version DESC LIMIT 1"
@@ -458,10 +506,10 @@ impl Store for SqliteStore {
             .run(move |c| {
                 let mut out = Vec::new();
                 let mut stmt = match version {
-                    Some(_) => c.prepare(
+                    Some(_) => c.prepare_cached(
                         "DELETE FROM secrets WHERE resource = ?1 AND version = ?2 RETURNING version",
                     ),
-                    None => c.prepare("DELETE FROM secrets WHERE resource = ?1 AND ?2 IS NULL RETURNING version"),
+                    None => c.prepare_cached("DELETE FROM secrets WHERE resource = ?1 AND ?2 IS NULL RETURNING version"),
                 }
                 .map_err(db("delete_versions"))?;
                 let rows = stmt
@@ -489,7 +537,7 @@ impl Store for SqliteStore {
         let rows: Vec<(String, i64, String, i64, String)> = self
             .run(move |c| {
                 let mut stmt = c
-                    .prepare(
+                    .prepare_cached(
                         "SELECT resource, version, policy_digest, created_ms, kek_id FROM secrets
                          WHERE ?1 IS NULL OR repo = ?1 ORDER BY resource, version",
                     )
@@ -527,7 +575,7 @@ impl Store for SqliteStore {
         let raws: Vec<RawSecret> = self
             .run(move |c| {
                 let mut stmt = c
-                    .prepare(&format!(
+                    .prepare_cached(&format!(
                         "SELECT {SECRET_COLUMNS} FROM secrets WHERE kek_id <> ?1
                          ORDER BY resource, version LIMIT ?2"
                     ))
@@ -556,7 +604,7 @@ impl Store for SqliteStore {
         self.run(move |c| {
             // The data ciphertext and nonce must be the ones the new wrapping was made for.
             let n = c
-                .execute(
+                .exec(
                     "UPDATE secrets SET kek_id = ?1, wrapped_key = ?2
                      WHERE resource = ?3 AND version = ?4 AND kek_id = ?5
                        AND nonce = ?6 AND ciphertext = ?7",
@@ -579,8 +627,9 @@ impl Store for SqliteStore {
     async fn insert_challenge(&self, ch: &Challenge) -> Result<(), StoreError> {
         let ch = ch.clone();
         self.run(move |c| {
+ light(c, |c| {
             let n = c
-                .execute(
+                .exec(
                     "INSERT INTO challenges(session_key, nonce, tee, hash, issued_ms, expires_ms, used)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0) ON CONFLICT(session_key) DO NOTHING",
                     params![
@@ -598,6 +647,7 @@ impl Store for SqliteStore {
             }
             Ok(())
         })
+        })
         .await
     }
 
@@ -608,44 +658,47 @@ impl Store for SqliteStore {
     ) -> Result<ConsumeOutcome, StoreError> {
         let session = session.clone();
         self.run(move |c| {
-            let key = session.storage_key();
-            // The single-use guarantee: one conditional UPDATE; only one caller can flip `used`.
-            let won: Option<(String, String, String, i64, i64)> = c
-                .query_row(
-                    "UPDATE challenges SET used = 1
+            light(c, |c| {
+                let key = session.storage_key();
+                // The single-use guarantee: one conditional UPDATE; only one caller can flip `used`.
+                let won: Option<(String, String, String, i64, i64)> = c
+                    .row(
+                        "UPDATE challenges SET used = 1
                      WHERE session_key = ?1 AND used = 0 AND expires_ms > ?2
                      RETURNING nonce, tee, hash, issued_ms, expires_ms",
-                    params![key, now_ms],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-                )
-                .optional()
-                .map_err(db("consume_challenge"))?;
-            if let Some((nonce, tee, hash, issued_ms, expires_ms)) = won {
-                let hash = HashAlgorithm::from_name(&hash).map_err(|_| StoreError::Corrupt {
-                    field: "challenges.hash",
-                })?;
-                return Ok(ConsumeOutcome::Consumed(Challenge {
-                    session_id: session,
-                    nonce,
-                    tee,
-                    hash,
-                    issued_ms,
-                    expires_ms,
-                }));
-            }
-            // Lost: say why (for the audit log only; the answer to the guest is the same).
-            let state: Option<(i64, i64)> = c
-                .query_row(
-                    "SELECT used, expires_ms FROM challenges WHERE session_key = ?1",
-                    params![key],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-                .map_err(db("consume_challenge"))?;
-            Ok(match state {
-                None => ConsumeOutcome::Unknown,
-                Some((used, _)) if used != 0 => ConsumeOutcome::AlreadyUsed,
-                Some(_) => ConsumeOutcome::Expired,
+                        params![key, now_ms],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                    )
+                    .optional()
+                    .map_err(db("consume_challenge"))?;
+                if let Some((nonce, tee, hash, issued_ms, expires_ms)) = won {
+                    let hash =
+                        HashAlgorithm::from_name(&hash).map_err(|_| StoreError::Corrupt {
+                            field: "challenges.hash",
+                        })?;
+                    return Ok(ConsumeOutcome::Consumed(Challenge {
+                        session_id: session,
+                        nonce,
+                        tee,
+                        hash,
+                        issued_ms,
+                        expires_ms,
+                    }));
+                }
+                // Lost: say why (for the audit log only; the answer to the guest is the same).
+                let state: Option<(i64, i64)> = c
+                    .row(
+                        "SELECT used, expires_ms FROM challenges WHERE session_key = ?1",
+                        params![key],
+                        |r| Ok((r.get(0)?, r.get(1)?)),
+                    )
+                    .optional()
+                    .map_err(db("consume_challenge"))?;
+                Ok(match state {
+                    None => ConsumeOutcome::Unknown,
+                    Some((used, _)) if used != 0 => ConsumeOutcome::AlreadyUsed,
+                    Some(_) => ConsumeOutcome::Expired,
+                })
             })
         })
         .await
@@ -654,7 +707,8 @@ impl Store for SqliteStore {
     async fn put_session(&self, s: &AttestedSession) -> Result<(), StoreError> {
         let s = s.clone();
         self.run(move |c| {
-            c.execute(
+            light(c, |c| {
+                c.exec(
                 "INSERT INTO sessions(session_key, tee, tee_pubkey, token, claims, evidence_digest,
                     attested_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT(session_key) DO UPDATE SET tee = excluded.tee,
@@ -673,7 +727,8 @@ impl Store for SqliteStore {
                 ],
             )
             .map_err(db("put_session"))?;
-            Ok(())
+                Ok(())
+            })
         })
         .await
     }
@@ -685,7 +740,7 @@ impl Store for SqliteStore {
     ) -> Result<Option<AttestedSession>, StoreError> {
         let session = session.clone();
         self.run(move |c| {
-            c.query_row(
+            c.row(
                 "SELECT tee, tee_pubkey, token, claims, evidence_digest, attested_ms, expires_ms
                  FROM sessions WHERE session_key = ?1 AND expires_ms > ?2",
                 params![session.storage_key(), now_ms],
@@ -710,19 +765,21 @@ impl Store for SqliteStore {
 
     async fn purge_expired(&self, now_ms: i64) -> Result<u64, StoreError> {
         self.run(move |c| {
-            let a = c
-                .execute(
-                    "DELETE FROM challenges WHERE expires_ms <= ?1",
-                    params![now_ms],
-                )
-                .map_err(db("purge_expired"))?;
-            let b = c
-                .execute(
-                    "DELETE FROM sessions WHERE expires_ms <= ?1",
-                    params![now_ms],
-                )
-                .map_err(db("purge_expired"))?;
-            Ok(u64::try_from(a.saturating_add(b)).unwrap_or(u64::MAX))
+            light(c, |c| {
+                let a = c
+                    .exec(
+                        "DELETE FROM challenges WHERE expires_ms <= ?1",
+                        params![now_ms],
+                    )
+                    .map_err(db("purge_expired"))?;
+                let b = c
+                    .exec(
+                        "DELETE FROM sessions WHERE expires_ms <= ?1",
+                        params![now_ms],
+                    )
+                    .map_err(db("purge_expired"))?;
+                Ok(u64::try_from(a.saturating_add(b)).unwrap_or(u64::MAX))
+            })
         })
         .await
     }
@@ -733,7 +790,7 @@ impl Store for SqliteStore {
                 .transaction_with_behavior(TransactionBehavior::Immediate)
                 .map_err(db("append_audit"))?;
             let last: Option<(i64, String)> = tx
-                .query_row(
+                .row(
                     "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
                     [],
                     |r| Ok((r.get(0)?, r.get(1)?)),
@@ -745,7 +802,7 @@ impl Store for SqliteStore {
                 None => None,
             };
             let e = audit::next_entry(last, event)?;
-            tx.execute(
+            tx.exec(
                 "INSERT INTO audit(seq, time_ms, actor, action, resource, evidence_digest,
                     policy_digest, verdict, reason, prev_hash, hash)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
@@ -775,7 +832,7 @@ impl Store for SqliteStore {
         let raws: Vec<RawAudit> = self
             .run(move |c| {
                 let mut stmt = c
-                    .prepare(
+                    .prepare_cached(
                         "SELECT seq, time_ms, actor, action, resource, evidence_digest, policy_digest,
                             verdict, reason, prev_hash, hash
                          FROM audit WHERE seq > ?1 ORDER BY seq LIMIT ?2",
