@@ -832,13 +832,18 @@ impl Store for PostgresStore {
         let tx = c.transaction().await.map_err(db(OP))?;
         // One appender at a time across every replica (released at commit or rollback); the
         // read below then sees the last committed entry.
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&self.audit_lock])
+        let lock = tx
+            .prepare_cached("SELECT pg_advisory_xact_lock($1)")
             .await
             .map_err(db(OP))?;
-        let last = tx
-            .query_opt("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1", &[])
+        tx.execute(&lock, &[&self.audit_lock])
             .await
             .map_err(db(OP))?;
+        let newest = tx
+            .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+            .await
+            .map_err(db(OP))?;
+        let last = tx.query_opt(&newest, &[]).await.map_err(db(OP))?;
         let last = match &last {
             Some(r) => Some((
                 to_u64(get(r, 0, OP)?, "audit.seq")?,
