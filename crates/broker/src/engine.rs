@@ -564,10 +564,14 @@ impl Broker {
             .map_err(|e| BrokerError::Issue(e.to_string()))?;
         let expires_ms =
             now_ms.saturating_add(i64::try_from(ttl.saturating_mul(1000)).unwrap_or(i64::MAX));
-        let record = json!({
-            "evidence": req.tee_evidence.primary_evidence,
-            "verified_at": verified.verified_at().as_secs(),
-        });
+        // The evidence in compact form when it round-trips exactly (see `compact`).
+        let record = match crate::compact::encode(&req.tee_evidence.primary_evidence) {
+            Some(c) => json!({ "evidence_c": c, "verified_at": verified.verified_at().as_secs() }),
+            None => json!({
+                "evidence": req.tee_evidence.primary_evidence,
+                "verified_at": verified.verified_at().as_secs(),
+            }),
+        };
         self.inner
             .store
             .put_session(&AttestedSession {
@@ -722,13 +726,21 @@ impl Broker {
     fn rebuild(&self, stored: &AttestedSession) -> Result<AttestedRecord, BrokerError> {
         #[derive(Deserialize)]
         struct Saved {
-            evidence: Value,
+            evidence: Option<Value>,
+            evidence_c: Option<Value>,
             verified_at: i64,
         }
         let corrupt = |what: &str| BrokerError::Release(format!("stored session: {what}"));
         let saved: Saved =
             serde_json::from_str(&stored.claims).map_err(|_| corrupt("record is malformed"))?;
-        let evidence = Evidence::from_kbs(&stored.tee, &saved.evidence)
+        let evidence = match (saved.evidence, saved.evidence_c) {
+            (Some(raw), None) => raw,
+            (None, Some(c)) => {
+                crate::compact::decode(c).ok_or_else(|| corrupt("compact evidence is malformed"))?
+            }
+            _ => return Err(corrupt("record is malformed")),
+        };
+        let evidence = Evidence::from_kbs(&stored.tee, &evidence)
             .map_err(|e| corrupt(&format!("evidence: {e}")))?;
         let verified = self
             .inner

@@ -60,6 +60,7 @@
 
 pub mod audit;
 pub mod binding;
+pub mod compact;
 pub mod engine;
 pub mod gitseal;
 pub mod jcs;

@@ -159,6 +159,46 @@ fn two_replicas_share_challenges_secrets_nonces_and_the_audit_chain() {
     });
     assert_eq!(wins, 1);
 
+    // The session record is stored compactly (certificates as base64 runs, not arrays of
+    // numbers) and a record altered in the database is refused when the other replica rebuilds
+    // the session from it: the evidence is verified again.
+    let ch = b.auth("snp").unwrap();
+    let rd = report_data(ch.hash, &ch.nonce, key.jwk()).unwrap();
+    let evidence = sim.evidence(&rd, &Measurements::default()).unwrap();
+    let raw_len = evidence.to_string().len();
+    let tok = b.attest(&ch, &key, None, evidence).unwrap();
+    rt.block_on(async {
+        let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(conn);
+        let row = c
+            .query_one("SELECT claims FROM sessions WHERE token = $1", &[&tok.as_str()])
+            .await
+            .unwrap();
+        let claims: String = row.get(0);
+        assert!(claims.contains("\"evidence_c\""), "{claims}");
+        assert!(claims.len() * 3 < raw_len * 2, "{} of {raw_len}", claims.len());
+        // Flip one base64 character inside the longest run (a certificate).
+        let at = claims.find("\"b64\":\"").unwrap() + 200;
+        let mut bytes = claims.into_bytes();
+        bytes[at] = if bytes[at] == b'A' { b'B' } else { b'A' };
+        let altered = String::from_utf8(bytes).unwrap();
+        c.execute(
+            "UPDATE sessions SET claims = $1 WHERE token = $2",
+            &[&altered, &tok.as_str()],
+        )
+        .await
+        .unwrap();
+    });
+    let cred = tessera_guest::client::Credential::Bearer(&tok);
+    assert!(a.resource(cred, &key, "shared/key/one").is_err());
+    // Replica 1 attested it and still holds the verified session in memory.
+    assert_eq!(
+        &b.resource(cred, &key, "shared/key/one").unwrap()[..],
+        b"replicated"
+    );
+
     // The audit log read through either replica is one chain.
     let log: serde_json::Value = ureq::Agent::new_with_defaults()
         .get(&format!("{}/kbs/v0/admin/audit", urls[1]))
