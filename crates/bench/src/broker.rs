@@ -20,7 +20,7 @@ use aws_lc_rs::signature::{
     ECDSA_P256_SHA256_FIXED_SIGNING, ECDSA_P384_SHA384_FIXED, ECDSA_P384_SHA384_FIXED_SIGNING,
     EcdsaKeyPair, KeyPair as _, UnparsedPublicKey as SigKey,
 };
-use tessera_guest::client::{Client, ClientOptions, RetryPolicy};
+use tessera_guest::client::{AuthMode, Client, ClientError, ClientOptions, RetryPolicy};
 use tessera_guest::sim::{Measurements, SimSnp};
 
 /// The policy the benchmark's secret is sealed with (pins the simulator's measurement).
@@ -42,6 +42,10 @@ permit_provisional_firmware = true
 pub struct BrokerRow {
     /// Always `broker_flows`.
     pub scenario: &'static str,
+    /// `sqlite` (the default store) or `postgres`.
+    pub store: &'static str,
+    /// Broker processes; with two, every flow attests at one and fetches at the other.
+    pub replicas: usize,
     /// Concurrent clients.
     pub clients: usize,
     /// Completed flows per second.
@@ -50,13 +54,15 @@ pub struct BrokerRow {
     pub p50_ms: f64,
     /// 99th percentile flow latency.
     pub p99_ms: f64,
-    /// Server CPU time (user + system) per flow.
+    /// Server CPU time (user + system, all replicas) per flow.
     pub server_cpu_us_per_flow: f64,
+    /// PostgreSQL's CPU time (all its processes) per flow; none for SQLite.
+    pub db_cpu_us_per_flow: Option<f64>,
     /// The crypto floor of one flow.
     pub floor_us_per_flow: f64,
-    /// Server RSS before load.
+    /// Server RSS before load (the largest replica).
     pub rss_idle_kb: u64,
-    /// Server RSS at the end of the load.
+    /// Server RSS at the end of the load (the largest replica).
     pub rss_load_kb: u64,
 }
 
@@ -70,7 +76,10 @@ pub fn serve(dir: &Path) -> Result<(), String> {
     config.listen = "127.0.0.1:0"
         .parse()
         .map_err(|e| format!("listen address: {e}"))?;
-    config.verifier.dangerous_test_roots.push(dir.join("root.der"));
+    config
+        .verifier
+        .dangerous_test_roots
+        .push(dir.join("root.der"));
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -107,6 +116,23 @@ fn cpu_us(pid: u32) -> Option<u64> {
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
     Some((utime + stime) * 10_000)
+}
+
+/// utime + stime of every process named `postgres` (the server and its backends), in
+/// microseconds; backends that exit during the run take their time with them, so the pools of
+/// the brokers are opened before the first reading.
+fn postgres_cpu_us() -> u64 {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    dir.filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "postgres")
+        })
+        .filter_map(cpu_us)
+        .sum()
 }
 
 fn mean_us(iters: u32, mut f: impl FnMut()) -> f64 {
@@ -202,9 +228,13 @@ impl Drop for ServerProcess {
     }
 }
 
-fn spawn_server(dir: &Path) -> Result<ServerProcess, String> {
+fn spawn_server(dir: &Path, store: Option<&str>) -> Result<ServerProcess, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    let mut child = Command::new(exe)
+    let mut cmd = Command::new(exe);
+    if let Some(url) = store {
+        cmd.env("TESSERA_DATABASE_URL", url);
+    }
+    let mut child = cmd
         .arg("__serve")
         .arg(dir)
         .env("TESSERA_LOG", "error")
@@ -245,17 +275,67 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
         .unwrap_or(0.0)
 }
 
+/// One flow: the handshake at `attest_at`, the resource (bearer token) at `fetch_at`; with one
+/// replica, the client's own full flow (cookie session).
+fn one_flow(
+    attest_at: &Client,
+    fetch_at: Option<&Client>,
+    sim: &SimSnp,
+) -> Result<(), ClientError> {
+    let mut evidence = |rd: &[u8; 64]| sim.evidence(rd, &Measurements::default());
+    match fetch_at {
+        None => attest_at
+            .get_secret("snp", "bench/key/one", None, &mut evidence)
+            .map(drop),
+        Some(other) => {
+            let att = attest_at.handshake("snp", None, &mut evidence)?;
+            other
+                .resource(att.credential(AuthMode::Bearer), &att.key, "bench/key/one")
+                .map(drop)
+        }
+    }
+}
+
+/// Where the brokers keep their state: SQLite in the data directory, or a PostgreSQL URL
+/// shared by `replicas` broker processes (which also share the data directory's KEK, token
+/// key and admin token, as replicas do).
+#[derive(Debug, Clone)]
+pub struct Setup {
+    /// A `postgres://` URL, or none for SQLite.
+    pub store: Option<String>,
+    /// Broker processes (1 or 2; 2 needs PostgreSQL).
+    pub replicas: usize,
+}
+
 /// Runs the scenario for each client count, `seconds` each.
 ///
 /// # Errors
 /// The server did not start, a flow failed, or /proc could not be read.
-pub fn run(clients: &[usize], seconds: u64) -> Result<Vec<BrokerRow>, String> {
+pub fn run(clients: &[usize], seconds: u64, setup: &Setup) -> Result<Vec<BrokerRow>, String> {
+    if setup.replicas == 0 || setup.replicas > 2 || (setup.replicas > 1 && setup.store.is_none()) {
+        return Err("replicas: 1, or 2 with --store postgres://...".into());
+    }
     let dir = std::env::temp_dir().join(format!("tessera-bench-broker-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
     let sim = Arc::new(SimSnp::new(tessera::snp::abi::Product::Genoa).map_err(|e| e.to_string())?);
     std::fs::write(dir.join("root.der"), sim.root().der()).map_err(|e| e.to_string())?;
-    let server = spawn_server(&dir)?;
-    let pid = server.child.id();
+    let mut servers = Vec::new();
+    for _ in 0..setup.replicas {
+        servers.push(spawn_server(&dir, setup.store.as_deref())?);
+    }
+    let server = &servers[0];
+    let pids: Vec<u32> = servers.iter().map(|s| s.child.id()).collect();
+    let urls: Vec<String> = servers.iter().map(|s| s.url.clone()).collect();
+    let servers_cpu = || -> Result<u64, String> {
+        pids.iter()
+            .map(|&p| cpu_us(p).ok_or_else(|| String::from("no /proc stat")))
+            .sum()
+    };
+    let servers_rss = || -> Result<u64, String> {
+        pids.iter()
+            .map(|&p| proc_field(p, "status", "VmRSS:").ok_or_else(|| String::from("no VmRSS")))
+            .try_fold(0, |m, r| r.map(|v| m.max(v)))
+    };
     let put = ureq::Agent::new_with_defaults()
         .post(&format!("{}/kbs/v0/resource/bench/key/one", server.url))
         .header("Authorization", &format!("Bearer {}", server.token))
@@ -265,43 +345,48 @@ pub fn run(clients: &[usize], seconds: u64) -> Result<Vec<BrokerRow>, String> {
         return Err(format!("putting the secret: {}", put.status()));
     }
     std::thread::sleep(Duration::from_millis(300));
-    let rss_idle_kb = proc_field(pid, "status", "VmRSS:").ok_or("no VmRSS")?;
+    let rss_idle_kb = servers_rss()?;
     let floor = floor_us_per_flow()?;
     let mut rows = Vec::new();
     for &n in clients {
         let stop = Arc::new(AtomicBool::new(false));
         let latencies = Arc::new(Mutex::new(Vec::new()));
         let failures = Arc::new(Mutex::new(Vec::new()));
-        let cpu_before = cpu_us(pid).ok_or("no /proc stat")?;
+        let cpu_before = servers_cpu()?;
+        let db_before = postgres_cpu_us();
         let started = Instant::now();
         let mut threads = Vec::new();
-        for _ in 0..n {
-            let (stop, latencies, failures, sim, url) = (
+        for i in 0..n {
+            let (stop, latencies, failures, sim) = (
                 stop.clone(),
                 latencies.clone(),
                 failures.clone(),
                 sim.clone(),
-                server.url.clone(),
             );
+            // With two replicas, half the clients attest at the first and fetch at the second,
+            // the other half the other way round.
+            let attest_url = urls[i % urls.len()].clone();
+            let fetch_url = (urls.len() > 1).then(|| urls[(i + 1) % urls.len()].clone());
             threads.push(std::thread::spawn(move || {
-                let Ok(client) = Client::new(
-                    &url,
-                    ClientOptions {
-                        retry: RetryPolicy {
-                            handshake_attempts: 1,
-                            handshake_delay: Duration::ZERO,
-                            resource_attempts: 1,
-                        },
-                        ..ClientOptions::default()
+                let options = || ClientOptions {
+                    retry: RetryPolicy {
+                        handshake_attempts: 1,
+                        handshake_delay: Duration::ZERO,
+                        resource_attempts: 1,
                     },
-                ) else {
+                    ..ClientOptions::default()
+                };
+                let Ok(client) = Client::new(&attest_url, options()) else {
                     return;
+                };
+                let other = match fetch_url.as_deref().map(|u| Client::new(u, options())) {
+                    None => None,
+                    Some(Ok(c)) => Some(c),
+                    Some(Err(_)) => return,
                 };
                 while !stop.load(Ordering::Relaxed) {
                     let t = Instant::now();
-                    let got = client.get_secret("snp", "bench/key/one", None, &mut |rd| {
-                        sim.evidence(rd, &Measurements::default())
-                    });
+                    let got = one_flow(&client, other.as_ref(), &sim);
                     match got {
                         Ok(_) => {
                             if let Ok(mut l) = latencies.lock() {
@@ -324,8 +409,9 @@ pub fn run(clients: &[usize], seconds: u64) -> Result<Vec<BrokerRow>, String> {
             let _ = t.join();
         }
         let elapsed = started.elapsed().as_secs_f64();
-        let cpu_after = cpu_us(pid).ok_or("no /proc stat")?;
-        let rss_load_kb = proc_field(pid, "status", "VmRSS:").ok_or("no VmRSS")?;
+        let cpu_after = servers_cpu()?;
+        let db_after = postgres_cpu_us();
+        let rss_load_kb = servers_rss()?;
         if let Some(first) = failures.lock().map_err(|_| "poisoned")?.first() {
             return Err(format!("a flow failed with {n} clients: {first}"));
         }
@@ -334,17 +420,27 @@ pub fn run(clients: &[usize], seconds: u64) -> Result<Vec<BrokerRow>, String> {
         let flows = lat.len().max(1) as f64;
         rows.push(BrokerRow {
             scenario: "broker_flows",
+            store: if setup.store.is_some() {
+                "postgres"
+            } else {
+                "sqlite"
+            },
+            replicas: setup.replicas,
             clients: n,
             flows_per_s: lat.len() as f64 / elapsed,
             p50_ms: percentile(&lat, 0.50),
             p99_ms: percentile(&lat, 0.99),
             server_cpu_us_per_flow: cpu_after.saturating_sub(cpu_before) as f64 / flows,
+            db_cpu_us_per_flow: setup
+                .store
+                .is_some()
+                .then(|| db_after.saturating_sub(db_before) as f64 / flows),
             floor_us_per_flow: floor,
             rss_idle_kb,
             rss_load_kb,
         });
     }
-    drop(server);
+    drop(servers);
     let _ = std::fs::remove_dir_all(&dir);
     Ok(rows)
 }

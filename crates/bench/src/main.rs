@@ -248,8 +248,9 @@ fn run(config: &Config) -> Result<Vec<Row>, Box<dyn std::error::Error>> {
     Ok(rows)
 }
 
-/// `broker [--seconds N] [--clients N,N,...]`: the broker scenario, one JSON line per client
-/// count; `__serve DIR` is the server process it starts.
+/// `broker [--seconds N] [--clients N,N,...] [--store postgres://...] [--replicas 1|2]`: the
+/// broker scenario, one JSON line per client count; `__serve DIR` is the server process it
+/// starts.
 fn broker_main(args: &[String]) -> ExitCode {
     if args.first().map(String::as_str) == Some("__serve") {
         let Some(dir) = args.get(1) else {
@@ -265,6 +266,10 @@ fn broker_main(args: &[String]) -> ExitCode {
     }
     let mut seconds = 10u64;
     let mut clients = vec![1usize, 8, 32];
+    let mut setup = tessera_bench::broker::Setup {
+        store: None,
+        replicas: 1,
+    };
     let mut it = args.iter().skip_while(|a| a.as_str() != "broker").skip(1);
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -272,17 +277,26 @@ fn broker_main(args: &[String]) -> ExitCode {
                 Some(n) => seconds = n,
                 None => return ExitCode::from(2),
             },
-            "--clients" => match it
-                .next()
-                .map(|v| v.split(',').map(str::parse).collect::<Result<Vec<usize>, _>>())
-            {
+            "--clients" => match it.next().map(|v| {
+                v.split(',')
+                    .map(str::parse)
+                    .collect::<Result<Vec<usize>, _>>()
+            }) {
                 Some(Ok(list)) if !list.is_empty() => clients = list,
                 _ => return ExitCode::from(2),
+            },
+            "--store" => match it.next() {
+                Some(url) => setup.store = Some(url.clone()),
+                None => return ExitCode::from(2),
+            },
+            "--replicas" => match it.next().and_then(|v| v.parse().ok()) {
+                Some(n) => setup.replicas = n,
+                None => return ExitCode::from(2),
             },
             _ => {}
         }
     }
-    match tessera_bench::broker::run(&clients, seconds) {
+    match tessera_bench::broker::run(&clients, seconds, &setup) {
         Ok(rows) => {
             for row in rows {
                 println!("{}", serde_json::to_string(&row).unwrap_or_default());

@@ -14,6 +14,10 @@
 //!   (`pg_advisory_xact_lock`), reads the last entry and inserts the next one chained to it
 //!   ([`crate::audit::next_entry`]), so appends from every replica form one chain. The table
 //!   refuses `UPDATE`, `DELETE` and `TRUNCATE` by trigger.
+//! - Challenges, their use and attested sessions commit with `synchronous_commit = off`
+//!   (`run_light`); every other write is a synchronous commit. The audit append that always
+//!   follows them before a guest gets an answer flushes the WAL past them, so a crash loses
+//!   nothing a guest was told.
 //! - The schema is created and upgraded by numbered migrations at [`PostgresStore::connect`],
 //!   in one transaction holding an advisory lock, recorded in `schema_version`; replicas that
 //!   start together apply each migration once, and a database from a newer broker is refused.
@@ -285,6 +289,33 @@ impl PostgresStore {
         let c = self.client(op).await?;
         let st = c.prepare_cached(sql).await.map_err(db(op))?;
         c.query_opt(&st, params).await.map_err(db(op))
+    }
+
+    /// Runs one statement in a transaction with `synchronous_commit = off`: its commit returns
+    /// before the WAL reaches disk. Only for challenges, their single use and attested sessions:
+    /// the broker answers `/attest` only after the audit append, a synchronous commit whose WAL
+    /// flush covers every earlier record, so nothing a guest was told can be lost in a crash,
+    /// and a challenge lost before that only makes its guest start again. Rows changed and, for
+    /// `RETURNING` statements, the first row.
+    async fn run_light(
+        &self,
+        op: &'static str,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+    ) -> Result<(u64, Option<Row>), StoreError> {
+        let mut c = self.client(op).await?;
+        let st = c.prepare_cached(sql).await.map_err(db(op))?;
+        let tx = c.transaction().await.map_err(db(op))?;
+        // Pipelined: both go out before either answer comes back.
+        let (set, rows) = tokio::join!(
+            tx.batch_execute("SET LOCAL synchronous_commit TO OFF"),
+            tx.query(&st, params)
+        );
+        set.map_err(db(op))?;
+        let rows = rows.map_err(db(op))?;
+        tx.commit().await.map_err(db(op))?;
+        let n = u64::try_from(rows.len()).unwrap_or(u64::MAX);
+        Ok((n, rows.into_iter().next()))
     }
 
     /// Runs one statement, returning the number of rows it changed.
@@ -687,11 +718,12 @@ impl Store for PostgresStore {
     }
 
     async fn insert_challenge(&self, ch: &Challenge) -> Result<(), StoreError> {
-        let n = self
-            .execute(
+        let (n, _) = self
+            .run_light(
                 "insert_challenge",
                 "INSERT INTO challenges(session_key, nonce, tee, hash, issued_ms, expires_ms, used)
-                 VALUES ($1, $2, $3, $4, $5, $6, false) ON CONFLICT (session_key) DO NOTHING",
+                 VALUES ($1, $2, $3, $4, $5, $6, false) ON CONFLICT (session_key) DO NOTHING
+                 RETURNING 1",
                 &[
                     &ch.session_id.storage_key(),
                     &ch.nonce,
@@ -717,8 +749,8 @@ impl Store for PostgresStore {
         let key = session.storage_key();
         // The single-use guarantee: one conditional UPDATE; only one caller, on any replica,
         // can flip `used` (the others wait for the row lock, then no longer match).
-        let won = self
-            .query_opt(
+        let (_, won) = self
+            .run_light(
                 OP,
                 "UPDATE challenges SET used = true
                  WHERE session_key = $1 AND NOT used AND expires_ms > $2
@@ -756,7 +788,7 @@ impl Store for PostgresStore {
     }
 
     async fn put_session(&self, s: &AttestedSession) -> Result<(), StoreError> {
-        self.execute(
+        self.run_light(
             "put_session",
             "INSERT INTO sessions(session_key, tee, tee_pubkey, token, claims, evidence_digest,
                 attested_ms, expires_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
