@@ -173,12 +173,19 @@ fn two_replicas_share_challenges_secrets_nonces_and_the_audit_chain() {
             .unwrap();
         tokio::spawn(conn);
         let row = c
-            .query_one("SELECT claims FROM sessions WHERE token = $1", &[&tok.as_str()])
+            .query_one(
+                "SELECT claims FROM sessions WHERE token = $1",
+                &[&tok.as_str()],
+            )
             .await
             .unwrap();
         let claims: String = row.get(0);
         assert!(claims.contains("\"evidence_c\""), "{claims}");
-        assert!(claims.len() * 3 < raw_len * 2, "{} of {raw_len}", claims.len());
+        assert!(
+            claims.len() * 3 < raw_len * 2,
+            "{} of {raw_len}",
+            claims.len()
+        );
         // Flip one base64 character inside the longest run (a certificate).
         let at = claims.find("\"b64\":\"").unwrap() + 200;
         let mut bytes = claims.into_bytes();
