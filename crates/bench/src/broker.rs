@@ -323,7 +323,7 @@ pub fn run(clients: &[usize], seconds: u64, setup: &Setup) -> Result<Vec<BrokerR
     for _ in 0..setup.replicas {
         servers.push(spawn_server(&dir, setup.store.as_deref())?);
     }
-    let server = &servers[0];
+    let server = servers.first().ok_or("no server")?;
     let pids: Vec<u32> = servers.iter().map(|s| s.child.id()).collect();
     let urls: Vec<String> = servers.iter().map(|s| s.url.clone()).collect();
     let servers_cpu = || -> Result<u64, String> {
@@ -365,8 +365,11 @@ pub fn run(clients: &[usize], seconds: u64, setup: &Setup) -> Result<Vec<BrokerR
             );
             // With two replicas, half the clients attest at the first and fetch at the second,
             // the other half the other way round.
-            let attest_url = urls[i % urls.len()].clone();
-            let fetch_url = (urls.len() > 1).then(|| urls[(i + 1) % urls.len()].clone());
+            let attest_url = urls.get(i % urls.len()).cloned().unwrap_or_default();
+            let fetch_url = urls
+                .get((i + 1) % urls.len())
+                .filter(|_| urls.len() > 1)
+                .cloned();
             threads.push(std::thread::spawn(move || {
                 let options = || ClientOptions {
                     retry: RetryPolicy {
