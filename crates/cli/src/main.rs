@@ -149,18 +149,40 @@ enum SimCommand {
     Tdx(tdx::TdxSimArgs),
 }
 
+/// Whether `-` (standard input) was read already: a pipe can be read once only.
+static STDIN_TAKEN: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// The whole of `path` (`-` is standard input), read once, at most [`MAX_FILE`] bytes: the cap
+/// applies while reading, so a pipe or a device with no size on disk cannot make it read more.
 pub(crate) fn read_bounded(path: &Path) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(path).with_context(|| format!("reading {}", path.display()))?;
-    if meta.len() > MAX_FILE {
+    use std::io::Read as _;
+    let mut bytes = Vec::new();
+    let limit = MAX_FILE.saturating_add(1);
+    if path.as_os_str() == "-" {
+        if STDIN_TAKEN.swap(true, std::sync::atomic::Ordering::SeqCst) {
+            bail!("-: standard input can be given once only");
+        }
+        std::io::stdin()
+            .lock()
+            .take(limit)
+            .read_to_end(&mut bytes)
+            .context("reading standard input")?;
+    } else {
+        std::fs::File::open(path)
+            .and_then(|f| f.take(limit).read_to_end(&mut bytes))
+            .with_context(|| format!("reading {}", path.display()))?;
+    }
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_FILE {
         bail!("{}: larger than {MAX_FILE} bytes", path.display());
     }
-    std::fs::read(path).with_context(|| format!("reading {}", path.display()))
+    Ok(bytes)
 }
 
-/// Read and detect the evidence at `path` (a file, or a configfs-tsm folder): `Ok(Err(..))`
-/// when it is no evidence form (a rejection, exit 1), `Err` for I/O errors (exit 2).
-fn load_evidence(path: &Path) -> Result<Result<Evidence, EvidenceError>> {
-    if path.is_dir() {
+/// Read and detect the evidence at `path` (a file, `-` for standard input, or a configfs-tsm
+/// folder), reading it once: `Ok(Err(..))` is the rejection when it is no evidence form (exit
+/// 1), `Err` an I/O error (exit 2).
+fn load_evidence(path: &Path) -> Result<Result<Evidence, Checked>> {
+    let (bytes, parsed) = if path.as_os_str() != "-" && path.is_dir() {
         let outblob = read_bounded(&path.join("outblob"))?;
         let aux = path.join("auxblob");
         let auxblob = if aux.is_file() {
@@ -168,9 +190,14 @@ fn load_evidence(path: &Path) -> Result<Result<Evidence, EvidenceError>> {
         } else {
             None
         };
-        return Ok(Evidence::from_tsm(&outblob, auxblob.as_deref()));
-    }
-    Ok(Evidence::from_bytes(&read_bounded(path)?))
+        let parsed = Evidence::from_tsm(&outblob, auxblob.as_deref());
+        (outblob, parsed)
+    } else {
+        let bytes = read_bounded(path)?;
+        let parsed = Evidence::from_bytes(&bytes);
+        (bytes, parsed)
+    };
+    Ok(parsed.map_err(|err| undetected(&bytes, err)))
 }
 
 /// Certificates from a PEM/DER file, or from an extended-report certificate table.
@@ -327,12 +354,12 @@ fn tee_of_header(bytes: &[u8]) -> &'static str {
 }
 
 /// The rejection for evidence that is no form Tessera reads.
-fn undetected(path: &Path, err: EvidenceError) -> Result<Checked> {
+fn undetected(bytes: &[u8], err: EvidenceError) -> Checked {
     let tee = match &err {
-        EvidenceError::Quote { .. } => Some(tee_of_header(&read_bounded(path)?)),
+        EvidenceError::Quote { .. } => Some(tee_of_header(bytes)),
         _ => None,
     };
-    Ok(Checked::Rejected(Rejection::Evidence(tee, err)))
+    Checked::Rejected(Rejection::Evidence(tee, err))
 }
 
 /// Verify the evidence `args` name. Every file an option names is read first, so an I/O or
@@ -358,7 +385,7 @@ pub(crate) fn check_evidence(args: &EvidenceArgs) -> Result<Checked> {
     }
     let evidence = match load_evidence(&args.evidence)? {
         Ok(e) => e,
-        Err(err) => return undetected(&args.evidence, err),
+        Err(rejection) => return Ok(rejection),
     };
     let (form, tee) = (evidence.form(), evidence.tee());
     let verifier = if evidence.quote().is_some() {
@@ -454,8 +481,8 @@ fn verify(args: &VerifyArgs) -> Result<ExitCode> {
 fn show(args: &ShowArgs) -> Result<ExitCode> {
     let evidence = match load_evidence(&args.evidence)? {
         Ok(e) => e,
-        Err(err) => {
-            undetected(&args.evidence, err)?.print_rejection(args.json);
+        Err(rejection) => {
+            rejection.print_rejection(args.json);
             return Ok(ExitCode::from(1));
         }
     };

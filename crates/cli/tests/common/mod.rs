@@ -1,6 +1,6 @@
 //! Helpers shared by the CLI contract tests: running the binary, reading its output, temporary
 //! folders and the real-hardware vectors.
-#![allow(dead_code, unreachable_pub)]
+#![allow(dead_code, unreachable_pub, unused_imports)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -1,0 +1,128 @@
+//! Evidence and certificates read from pipes: every input is read once, `-` is standard input,
+//! and the size cap applies while reading (a pipe has no size on disk).
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+
+use common::{code, json, s, stderr};
+
+fn sample(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../examples/evidence/snp-milan")
+        .join(name)
+}
+
+/// `tessera ARGS` with `input` written to its standard input (from another thread, so a large
+/// input cannot deadlock against the output pipes).
+fn with_stdin(args: &[&str], input: Vec<u8>) -> Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let writer = std::thread::spawn(move || {
+        // The reader may stop early (the cap); a broken pipe is then expected.
+        let _ = stdin.write_all(&input);
+    });
+    let out = child.wait_with_output().unwrap();
+    writer.join().unwrap();
+    out
+}
+
+const AT: &str = "2022-09-25T00:55:28Z";
+
+#[test]
+fn a_report_piped_on_stdin_verifies_as_dash_and_as_dev_stdin() {
+    let report = std::fs::read(sample("report.bin")).unwrap();
+    let vcek = sample("vcek.der");
+    let chain = sample("cert_chain.pem");
+    for name in ["-", "/dev/stdin"] {
+        let o = with_stdin(
+            &[
+                "verify",
+                name,
+                "--certs",
+                s(&vcek),
+                "--certs",
+                s(&chain),
+                "--at",
+                AT,
+                "--json",
+            ],
+            report.clone(),
+        );
+        assert_eq!(code(&o), 0, "{name}: {}", stderr(&o));
+        assert_eq!(json(&o)["verdict"], "pass", "{name}");
+    }
+    // `show` too, and a rejection read from a pipe still names the evidence (exit 1, not 2).
+    let o = with_stdin(&["show", "-", "--json"], report.clone());
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(json(&o)["tee"], "snp");
+    let o = with_stdin(&["show", "-", "--json"], b"not evidence at all".to_vec());
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+}
+
+#[test]
+fn certificates_can_come_from_stdin_once_only() {
+    let report = sample("report.bin");
+    let vcek = std::fs::read(sample("vcek.der")).unwrap();
+    let chain = sample("cert_chain.pem");
+    let o = with_stdin(
+        &[
+            "verify",
+            s(&report),
+            "--certs",
+            "-",
+            "--certs",
+            s(&chain),
+            "--at",
+            AT,
+        ],
+        vcek.clone(),
+    );
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    // Two inputs cannot both be standard input: a usage error, not a silently empty read.
+    let o = with_stdin(
+        &[
+            "verify",
+            "-",
+            "--certs",
+            "-",
+            "--certs",
+            s(&chain),
+            "--at",
+            AT,
+        ],
+        vcek,
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("standard input can be given once only"),
+        "{}",
+        stderr(&o)
+    );
+}
+
+#[test]
+fn an_endless_pipe_is_cut_at_the_cap_not_read_whole() {
+    // 17 MiB of zeros through a pipe: refused at the 16 MiB cap (exit 2, an I/O error).
+    let o = with_stdin(&["show", "-"], vec![0u8; 17 * 1024 * 1024]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("larger than"), "{}", stderr(&o));
+    // /dev/zero has no end at all: the cap stops it.
+    let o = common::tessera(&["show", "/dev/zero"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("larger than"), "{}", stderr(&o));
+}
