@@ -390,7 +390,8 @@ fn keygen(args: &KeygenArgs) -> Result<ExitCode> {
     let pub_path = PathBuf::from(format!("{}.pub.pem", args.out.display()));
     std::fs::write(&pub_path, public.to_spki_pem())
         .with_context(|| format!("writing {}", pub_path.display()))?;
-    say!(
+    // The message to standard error; standard output is the public JWK alone (`| jq`).
+    eprintln!(
         "wrote {} (private) and {}",
         args.out.display(),
         pub_path.display()

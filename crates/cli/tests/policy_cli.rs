@@ -259,7 +259,10 @@ fn ear_tokens_round_trip_and_reject_tampering_and_expiry() {
     let key = dir.join("ear.pem");
     let o = tessera(&["token", "keygen", "--out", s(&key), "--alg", "es384"]);
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
-    assert!(stdout(&o).contains("\"crv\":\"P-384\""), "{}", stdout(&o));
+    // Standard output is the public JWK alone; the message goes to standard error.
+    let jwk: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(jwk["crv"], "P-384", "{}", stdout(&o));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("wrote "));
     let public = dir.join("ear.pem.pub.pem");
     // keygen never overwrites a key.
     assert_eq!(code(&tessera(&["token", "keygen", "--out", s(&key)])), 2);
