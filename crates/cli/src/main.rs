@@ -497,12 +497,38 @@ fn show(args: &ShowArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether `--json` is among the arguments (before a `--`): then every outcome, usage and I/O
+/// errors included, is one JSON object on standard output.
+fn wants_json() -> bool {
+    std::env::args_os()
+        .skip(1)
+        .take_while(|a| a != "--")
+        .any(|a| a == "--json")
+}
+
+/// The one JSON object of an error (exit 2): `{"verdict": "error", "errors": [{"check",
+/// "message"}]}`, `check` being `usage` for a command line clap refused and `input` otherwise (a file that
+/// cannot be read, options that do not fit together).
+fn print_json_error(check: &str, message: &str) {
+    say!(
+        "{}",
+        serde_json::json!({
+            "verdict": "error",
+            "errors": [{ "check": check, "message": message.trim_end() }],
+        })
+    );
+}
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
             return if e.use_stderr() {
+                if wants_json() {
+                    let text = e.render().to_string();
+                    print_json_error("usage", &text);
+                }
                 ExitCode::from(2)
             } else {
                 ExitCode::SUCCESS
@@ -531,6 +557,9 @@ fn main() -> ExitCode {
             if e.downcast_ref::<admin::Refused>().is_some() {
                 ExitCode::from(1)
             } else {
+                if wants_json() {
+                    print_json_error("input", &format!("{e:#}"));
+                }
                 ExitCode::from(2)
             }
         }

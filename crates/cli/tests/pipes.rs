@@ -126,3 +126,27 @@ fn an_endless_pipe_is_cut_at_the_cap_not_read_whole() {
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("larger than"), "{}", stderr(&o));
 }
+
+#[test]
+fn with_json_every_error_is_one_object_on_stdout() {
+    for (args, check) in [
+        (
+            &["verify", "/nonexistent/report.bin", "--json"][..],
+            "input",
+        ),
+        (&["verify", "--json", "--no-such-flag", "x"][..], "usage"),
+        (&["show", "--json"][..], "usage"),
+        (&["show", "/dev/zero", "--json"][..], "input"),
+    ] {
+        let o = common::tessera(args);
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+        let j = json(&o);
+        assert_eq!(j["verdict"], "error", "{args:?}");
+        assert_eq!(j["errors"][0]["check"], check, "{args:?}");
+        assert!(!j["errors"][0]["message"].as_str().unwrap().is_empty());
+    }
+    // Without --json, nothing on standard output.
+    let o = common::tessera(&["verify", "/nonexistent/report.bin"]);
+    assert_eq!(code(&o), 2);
+    assert!(o.stdout.is_empty());
+}

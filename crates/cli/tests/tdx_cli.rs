@@ -18,12 +18,21 @@ use std::process::Output;
 
 use serde_json::Value;
 
-/// Exit 2 is a usage or I/O error: a message on stderr, nothing (in particular no JSON
-/// verdict) on stdout.
+/// Exit 2 is a usage or I/O error: a message on stderr; on stdout nothing, or with `--json`
+/// one object whose verdict is `error` (never a pass or fail verdict).
 fn assert_usage_error(args: &[&str]) {
     let o = tessera(args);
     assert_eq!(code(&o), 2, "{args:?}\nstdout: {}", stdout(&o));
-    assert!(o.stdout.is_empty(), "{args:?}: stdout: {}", stdout(&o));
+    if args.contains(&"--json") {
+        assert_eq!(
+            json(&o)["verdict"],
+            "error",
+            "{args:?}: stdout: {}",
+            stdout(&o)
+        );
+    } else {
+        assert!(o.stdout.is_empty(), "{args:?}: stdout: {}", stdout(&o));
+    }
     assert!(
         stderr(&o).contains("error"),
         "{args:?}: stderr: {}",
