@@ -229,11 +229,32 @@ fn load_crl_file(path: &Path) -> Result<Vec<Crl>> {
     load_crls(&read_bounded(path)?).with_context(|| format!("{}: not a CRL", path.display()))
 }
 
+/// `--at`: RFC 3339 (`2025-01-16T21:41:55Z`), a date (`2025-01-16`, midnight UTC), Unix
+/// seconds (`1737063715`) or `now` (the default).
 fn parse_at(at: Option<&str>) -> Result<UnixTime> {
-    match at {
-        Some(s) => UnixTime::parse_rfc3339(s).with_context(|| format!("--at {s:?}")),
-        None => Ok(UnixTime::now()),
+    let Some(s) = at.map(str::trim) else {
+        return Ok(UnixTime::now());
+    };
+    if s.eq_ignore_ascii_case("now") {
+        return Ok(UnixTime::now());
     }
+    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(secs) = s.parse::<i64>() {
+            return Ok(UnixTime::from_secs(secs));
+        }
+    }
+    let is_date = s.len() == 10 && s.bytes().filter(|b| *b == b'-').count() == 2;
+    let text = if is_date {
+        format!("{s}T00:00:00Z")
+    } else {
+        s.to_owned()
+    };
+    UnixTime::parse_rfc3339(&text).with_context(|| {
+        format!(
+            "--at {s:?}: expected RFC 3339 (2025-01-16T21:41:55Z), a date (2025-01-16), Unix \
+             seconds (1737063715) or now"
+        )
+    })
 }
 
 /// The SEV-SNP test roots `--dangerous-test-root` named, each ARK's product from its subject

@@ -106,9 +106,9 @@ pub(crate) struct EarArgs {
     /// With --policy: write the appraisal as an EAR attestation result to FILE.
     #[arg(long, value_name = "FILE")]
     ear_out: Option<PathBuf>,
-    /// EAR token format.
-    #[arg(long, value_enum, default_value = "jwt")]
-    ear_format: EarFormat,
+    /// EAR token format (default jwt); needs --ear-out.
+    #[arg(long, value_enum, requires = "ear_out")]
+    ear_format: Option<EarFormat>,
     /// The EAR signing key (PKCS#8 PEM, from `tessera token keygen`). Without it a fresh ES256
     /// key is generated and its public key written to FILE.pub.pem.
     #[arg(long, value_name = "FILE")]
@@ -159,7 +159,7 @@ impl EarArgs {
         };
         Ok(Some(EarIssuer {
             out: out.clone(),
-            format: self.ear_format,
+            format: self.ear_format.unwrap_or(EarFormat::Jwt),
             key,
             ttl: self.ear_ttl,
         }))

@@ -150,3 +150,47 @@ fn with_json_every_error_is_one_object_on_stdout() {
     assert_eq!(code(&o), 2);
     assert!(o.stdout.is_empty());
 }
+
+#[test]
+fn at_takes_rfc3339_a_date_unix_seconds_and_now() {
+    let report = sample("report.bin");
+    let (vcek, chain) = (sample("vcek.der"), sample("cert_chain.pem"));
+    let verdict = |at: &str| {
+        let o = common::tessera(&[
+            "verify",
+            s(&report),
+            "--certs",
+            s(&vcek),
+            "--certs",
+            s(&chain),
+            "--at",
+            at,
+            "--json",
+        ]);
+        (
+            code(&o),
+            json(&o)["verdict"].as_str().unwrap_or_default().to_owned(),
+        )
+    };
+    for at in ["2022-09-25T00:55:28Z", "2022-09-25", "1664067328"] {
+        assert_eq!(verdict(at), (0, "pass".to_owned()), "{at}");
+    }
+    // The forms are read, not ignored: 2099 is after the VCEK expired.
+    for at in ["2099-01-01", "4070908800", "2099-01-01T00:00:00Z"] {
+        assert_eq!(verdict(at), (1, "fail".to_owned()), "{at}");
+    }
+    // `now` is accepted (whatever the verdict today).
+    assert_ne!(verdict("now").0, 2);
+    let o = common::tessera(&["verify", s(&report), "--at", "yesterday"]);
+    assert_eq!(code(&o), 2);
+    for form in ["RFC 3339", "a date", "Unix seconds", "now"] {
+        assert!(stderr(&o).contains(form), "{}", stderr(&o));
+    }
+}
+
+#[test]
+fn ear_format_without_ear_out_is_a_usage_error() {
+    let o = common::tessera(&["verify", s(&sample("report.bin")), "--ear-format", "cwt"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--ear-out"), "{}", stderr(&o));
+}
