@@ -411,10 +411,7 @@ fn fetch(args: &FetchArgs) -> Result<ExitCode> {
 }
 
 fn show(args: &ShowArgs) -> Result<ExitCode> {
-    let at = match &args.at {
-        Some(s) => UnixTime::parse_rfc3339(s).with_context(|| format!("--at {s:?}"))?,
-        None => UnixTime::now(),
-    };
+    let at = crate::parse_at(args.at.as_deref())?;
     let summaries = bundle::show(&args.path, at)?;
     if args.json {
         println!("{}", json!({ "at": at.to_string(), "items": summaries }));

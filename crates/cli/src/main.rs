@@ -231,17 +231,20 @@ fn load_crl_file(path: &Path) -> Result<Vec<Crl>> {
 
 /// `--at`: RFC 3339 (`2025-01-16T21:41:55Z`), a date (`2025-01-16`, midnight UTC), Unix
 /// seconds (`1737063715`) or `now` (the default).
-fn parse_at(at: Option<&str>) -> Result<UnixTime> {
+pub(crate) fn parse_at(at: Option<&str>) -> Result<UnixTime> {
     let Some(s) = at.map(str::trim) else {
         return Ok(UnixTime::now());
     };
     if s.eq_ignore_ascii_case("now") {
         return Ok(UnixTime::now());
     }
-    if !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()) {
-        if let Ok(secs) = s.parse::<i64>() {
-            return Ok(UnixTime::from_secs(secs));
-        }
+    if let Some(secs) = s
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| s.parse::<i64>().ok())
+        .flatten()
+    {
+        return Ok(UnixTime::from_secs(secs));
     }
     let is_date = s.len() == 10 && s.bytes().filter(|b| *b == b'-').count() == 2;
     let text = if is_date {
