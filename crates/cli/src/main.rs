@@ -71,6 +71,17 @@ enum Command {
     GetSecret(get_secret::GetSecretArgs),
     /// Show the broker end to end: a temporary broker, simulated guests, refusals, the audit log.
     Demo(demo::DemoArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) of tessera, or of one subcommand, to standard output.
+    Man {
+        /// The subcommand (`verify`, `serve`, ...); the top-level page without it.
+        command: Option<String>,
+    },
     /// Fetch, cache and bundle endorsements and collateral (AMD KDS, Intel PCS / a PCCS) for
     /// offline and air-gapped verification.
     #[command(subcommand)]
@@ -521,6 +532,32 @@ fn show(args: &ShowArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `tessera man [COMMAND]`: the roff page of tessera or of one of its subcommands.
+fn man(command: Option<&str>) -> Result<ExitCode> {
+    let top = <Cli as clap::CommandFactory>::command();
+    let cmd = match command {
+        None => top,
+        Some(name) => {
+            let names: Vec<String> = top
+                .get_subcommands()
+                .map(|c| c.get_name().to_owned())
+                .collect();
+            let found = top.find_subcommand(name).cloned().ok_or_else(|| {
+                anyhow::anyhow!("no command {name:?}; the commands: {}", names.join(", "))
+            })?;
+            found
+                .display_name(format!("tessera-{name}"))
+                .bin_name(format!("tessera {name}"))
+        }
+    };
+    let mut out = Vec::new();
+    clap_mangen::Man::new(cmd)
+        .render(&mut out)
+        .context("rendering the manual page")?;
+    std::io::Write::write_all(&mut std::io::stdout(), &out).context("writing the manual page")?;
+    Ok(ExitCode::SUCCESS)
+}
+
 /// Whether `--json` is among the arguments (before a `--`): then every outcome, usage and I/O
 /// errors included, is one JSON object on standard output.
 fn wants_json() -> bool {
@@ -571,6 +608,16 @@ fn main() -> ExitCode {
         Command::Audit(cmd) => admin::run_audit(cmd),
         Command::GetSecret(args) => get_secret::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Completions { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            // Into memory first: clap_complete panics when its writer fails (a closed pipe).
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut cmd, "tessera", &mut out);
+            std::io::Write::write_all(&mut std::io::stdout(), &out)
+                .context("writing the completion script")
+                .map(|()| ExitCode::SUCCESS)
+        }
+        Command::Man { command } => man(command.as_deref()),
         Command::Collateral(cmd) => collateral::run(cmd),
     };
     match result {

@@ -194,3 +194,28 @@ fn ear_format_without_ear_out_is_a_usage_error() {
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("--ear-out"), "{}", stderr(&o));
 }
+
+#[test]
+fn completions_and_manual_pages_are_generated() {
+    for shell in ["bash", "zsh", "fish"] {
+        let o = common::tessera(&["completions", shell]);
+        assert_eq!(code(&o), 0, "{shell}: {}", stderr(&o));
+        assert!(common::stdout(&o).contains("get-secret"), "{shell}");
+    }
+    let o = common::tessera(&["completions", "tcsh"]);
+    assert_eq!(code(&o), 2);
+    let o = common::tessera(&["man"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        common::stdout(&o).contains(".TH tessera 1"),
+        "{}",
+        common::stdout(&o)
+    );
+    let o = common::tessera(&["man", "verify"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(common::stdout(&o).contains("tessera\\-verify"));
+    assert!(common::stdout(&o).contains("\\-\\-dangerous\\-test\\-root"));
+    let o = common::tessera(&["man", "no-such-command"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("verify, show"), "{}", stderr(&o));
+}
