@@ -21,6 +21,10 @@ fn at(case: &Path) -> UnixTime {
     UnixTime::parse_rfc3339(c["at"].as_str().unwrap()).unwrap()
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn trustee_e2e_evidence_json_rebuilds_report_bin_byte_for_byte() {
     let Some(v) = common::vectors() else { return };
@@ -69,6 +73,10 @@ fn trustee_e2e_evidence_json_rebuilds_report_bin_byte_for_byte() {
     ));
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn kbs_snp_json_verifies_with_its_cert_chain_or_the_configured_vcek() {
     let Some(v) = common::vectors() else { return };
@@ -132,6 +140,10 @@ fn kbs_snp_json_verifies_with_its_cert_chain_or_the_configured_vcek() {
     assert_eq!(err.check(), "report_signature", "{err}");
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn every_raw_form_is_detected() {
     let Some(v) = common::vectors() else { return };
@@ -159,6 +171,10 @@ fn every_raw_form_is_detected() {
     assert_eq!(e.init_data_field().unwrap().len(), 48);
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn tdx_quote_verifies_through_the_facade_raw_and_as_kbs_json() {
     let Some(v) = common::vectors() else { return };
@@ -204,6 +220,10 @@ fn tdx_quote_verifies_through_the_facade_raw_and_as_kbs_json() {
     assert!(verified.verification()["tcb_status"].is_string());
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn an_endorsement_directory_applies_only_the_crls_of_the_chain() {
     let Some(v) = common::vectors() else { return };
@@ -254,6 +274,10 @@ fn at_of(case: &Path) -> UnixTime {
     at(case)
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn with_test_roots_configured_real_evidence_still_fails_for_its_own_reason() {
     let Some(v) = common::vectors() else { return };

@@ -73,6 +73,10 @@ fn product_of(case: &Case) -> Option<Product> {
         .and_then(|p| p.parse().ok())
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn every_snp_case_meets_its_expected_verdict() {
     let Some(vectors) = common::vectors() else {
@@ -198,6 +202,10 @@ fn every_snp_case_meets_its_expected_verdict() {
     );
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn negative_cases_fail_at_the_named_check() {
     let Some(vectors) = common::vectors() else {
@@ -241,6 +249,10 @@ fn negative_cases_fail_at_the_named_check() {
     );
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn azure_hcl_reports_bind_their_runtime_data() {
     let Some(vectors) = common::vectors() else {
@@ -273,6 +285,10 @@ fn azure_hcl_reports_bind_their_runtime_data() {
     assert!(seen >= 4, "expected the Azure HCL cases, saw {seen}");
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn configfs_tsm_outblob_and_auxblob_verify_without_extra_certs() {
     let Some(vectors) = common::vectors() else {
@@ -302,6 +318,10 @@ fn configfs_tsm_outblob_and_auxblob_verify_without_extra_certs() {
 }
 
 /// Flip every byte of the signed part and of R and S: each change must be rejected.
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn any_single_byte_change_of_a_real_report_is_rejected() {
     let Some(vectors) = common::vectors() else {
@@ -335,6 +355,10 @@ fn any_single_byte_change_of_a_real_report_is_rejected() {
     }
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn vlek_reports_are_rejected_after_the_vlek_expired() {
     let Some(vectors) = common::vectors() else {
@@ -359,6 +383,10 @@ fn vlek_reports_are_rejected_after_the_vlek_expired() {
     assert!(err.to_string().contains("expired"), "{err}");
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn the_revoked_genoa_ask_is_rejected_with_and_without_its_crl() {
     let Some(vectors) = common::vectors() else {
@@ -399,6 +427,10 @@ fn the_revoked_genoa_ask_is_rejected_with_and_without_its_crl() {
 }
 
 /// The embedded AMD roots are the ones in the vector set's `roots/amd` (AMD KDS copies).
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn embedded_roots_equal_the_published_kds_certificates() {
     let Some(vectors) = common::vectors() else {

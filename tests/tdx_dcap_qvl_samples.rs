@@ -90,6 +90,10 @@ fn verify(dir: &std::path::Path, name: &str) -> tessera::tdx::Verification {
     try_verify(dir, name).unwrap_or_else(|e| panic!("{name}: {e}"))
 }
 
+#[cfg_attr(
+    not(tessera_dcap_samples),
+    ignore = "needs the dcap-qvl 0.7 samples (cargo fetch --manifest-path crates/bench/Cargo.toml, or DCAP_QVL_SAMPLES)"
+)]
 #[test]
 fn dcap_qvl_samples_verify_with_the_statuses_its_tests_assert() {
     let Some(dir) = samples() else { return };

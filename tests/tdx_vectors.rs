@@ -71,6 +71,10 @@ fn verify_case(v: &Verifier, case: &Case) -> Result<tessera::tdx::Verified<Quote
     )
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn every_tdx_and_sgx_case_meets_its_expected_verdict_status_and_advisories() {
     let Some(vectors) = common::vectors() else {
@@ -141,6 +145,10 @@ fn every_tdx_and_sgx_case_meets_its_expected_verdict_status_and_advisories() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn sgx_collateral_for_a_tdx_quote_is_rejected() {
     let Some(vectors) = common::vectors() else {
@@ -154,6 +162,10 @@ fn sgx_collateral_for_a_tdx_quote_is_rejected() {
     assert_eq!(err.check(), "tcb_info", "{err}");
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn partial_collateral_needs_the_explicit_option() {
     let Some(vectors) = common::vectors() else {
@@ -175,6 +187,10 @@ fn partial_collateral_needs_the_explicit_option() {
     }
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn raw_pcs_folders_verify_like_their_bundles() {
     let Some(vectors) = common::vectors() else {
@@ -216,6 +232,10 @@ fn accepted_case(vectors: &Path, name: &str) -> Case {
         .unwrap()
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn collateral_one_second_after_next_update_is_rejected() {
     let Some(vectors) = common::vectors() else {
@@ -260,6 +280,10 @@ fn collateral_one_second_after_next_update_is_rejected() {
 /// Flip one bit at a spread of offsets across the signed header and body, the QE report, the
 /// QE report signature, the quote signature, the attestation key and the QE auth data: every
 /// flip must be rejected (and never panic).
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn byte_flips_in_signed_parts_are_rejected() {
     let Some(vectors) = common::vectors() else {
@@ -300,6 +324,10 @@ fn byte_flips_in_signed_parts_are_rejected() {
     }
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn warm_and_cold_verification_agree() {
     let Some(vectors) = common::vectors() else {

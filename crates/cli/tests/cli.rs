@@ -10,6 +10,10 @@ mod common;
 
 use common::{code, json, s, tempdir, tessera, vectors};
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn verifies_a_real_report_and_reports_claims() {
     let Some(v) = vectors() else { return };
@@ -54,6 +58,10 @@ fn verifies_a_real_report_and_reports_claims() {
     }
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn rejections_exit_one_and_name_the_check() {
     let Some(v) = vectors() else { return };
@@ -89,6 +97,10 @@ fn rejections_exit_one_and_name_the_check() {
     assert_eq!(code(&tessera(&at)), 0);
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn crls_are_applied_when_given() {
     let Some(v) = vectors() else { return };
@@ -118,6 +130,10 @@ fn crls_are_applied_when_given() {
     assert_eq!(json(&o)["errors"][0]["check"], "revocation");
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn kbs_evidence_json_verifies_like_the_raw_report() {
     let Some(v) = vectors() else { return };
@@ -236,6 +252,10 @@ fn simulator_output_verifies_only_with_the_dangerous_flag() {
     }
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn show_decodes_every_evidence_form() {
     let Some(v) = vectors() else { return };

@@ -384,6 +384,10 @@ fn ear_tokens_round_trip_and_reject_tampering_and_expiry() {
     assert_eq!(code(&run(&["verify"], &a, &["--ear-out", s(&token)])), 2);
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn example_policies_accept_the_real_vectors_they_pin() {
     let Some(v) = vectors() else {

@@ -223,6 +223,10 @@ fn departures(c: &Case, exit: i32, j: &Value) -> Vec<String> {
     bad
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn every_real_quote_gets_the_verdict_its_case_expects() {
     let Some(v) = vectors() else { return };
@@ -254,6 +258,10 @@ fn every_real_quote_gets_the_verdict_its_case_expects() {
     );
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn a_pcs_folder_verifies_like_the_bundle() {
     let Some(v) = vectors() else { return };
@@ -295,6 +303,10 @@ fn a_pcs_folder_verifies_like_the_bundle() {
     }
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn partial_collateral_needs_allow_missing_crls() {
     let Some(v) = vectors() else { return };
@@ -339,6 +351,10 @@ fn partial_collateral_needs_allow_missing_crls() {
     }
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn human_output_names_status_advisories_and_failed_check() {
     let Some(v) = vectors() else { return };
@@ -396,6 +412,10 @@ fn human_output_names_status_advisories_and_failed_check() {
     }
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn real_quotes_are_checked_against_the_collateral_window() {
     let Some(v) = vectors() else { return };
@@ -427,6 +447,10 @@ fn real_quotes_are_checked_against_the_collateral_window() {
     assert_eq!(json(&o)["errors"][0]["check"], "pck_chain");
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn show_decodes_tdx_v4_v5_and_sgx_quotes() {
     let Some(v) = vectors() else { return };
@@ -494,6 +518,10 @@ fn show_decodes_tdx_v4_v5_and_sgx_quotes() {
     }
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn a_truncated_quote_is_rejected_at_parse() {
     let Some(v) = vectors() else { return };
@@ -865,6 +893,10 @@ fn evidence_that_is_no_quote_is_rejected_not_a_usage_error() {
     assert_parse_rejection(&["verify", s(&odd), "--json"]);
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn collateral_on_a_real_snp_report_is_a_rejection() {
     let Some(v) = vectors() else { return };

@@ -860,6 +860,10 @@ fn case_json(dir: &Path) -> serde_json::Value {
     serde_json::from_slice(&std::fs::read(dir.join("case.json")).unwrap()).unwrap()
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn vectors_kds_serves_real_genoa_and_turin_vceks() {
     let Some(root) = vectors() else { return };
@@ -940,6 +944,10 @@ fn vectors_kds_serves_real_genoa_and_turin_vceks() {
     assert_eq!(kds.hits(&target), 1);
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn vectors_pcs_serves_real_tdx_collateral() {
     let Some(root) = vectors() else { return };

@@ -751,6 +751,10 @@ fn failures_are_listed_first() {
 
 /// Real evidence: a policy generated from each accepted vector accepts it (also after a TOML
 /// round trip), and rejects every other vector with another measurement on `snp.measurement`.
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn generated_policies_on_real_vectors() {
     let Some(vectors) = common::vectors() else {

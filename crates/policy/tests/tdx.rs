@@ -1229,6 +1229,10 @@ fn strict_policies_accept_own_and_reject_others(
     rejections
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn strict_policies_from_real_tdx_quotes() {
     let Some(vectors) = common::vectors() else {
@@ -1253,6 +1257,10 @@ fn strict_policies_from_real_tdx_quotes() {
     assert!(rejections > 0, "no two TDX vectors with different MRTDs");
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn strict_policies_from_real_sgx_quotes() {
     let Some(vectors) = common::vectors() else {
@@ -1273,6 +1281,10 @@ fn strict_policies_from_real_sgx_quotes() {
     );
 }
 
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
 #[test]
 fn a_real_debug_enclave_gets_a_policy_that_pins_debug() {
     let Some(vectors) = common::vectors() else {

@@ -548,6 +548,10 @@ mod tests {
         der::tlv(0x06, &[SGX_EXTENSIONS_OID_DER.as_slice(), arcs].concat())
     }
 
+    #[cfg_attr(
+        not(tessera_vectors),
+        ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+    )]
     #[test]
     fn real_pck_certificates() {
         let mut checked = 0;

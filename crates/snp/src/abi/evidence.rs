@@ -114,6 +114,10 @@ mod tests {
     use crate::abi::cert_table::CertKind;
     use crate::abi::report::tests::{snp_cases, vectors_dir};
 
+    #[cfg_attr(
+        not(tessera_vectors),
+        ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+    )]
     #[test]
     fn real_files() {
         let mut counts = [0usize; 3];
@@ -148,6 +152,10 @@ mod tests {
         }
     }
 
+    #[cfg_attr(
+        not(tessera_vectors),
+        ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+    )]
     #[test]
     fn extended_forms() {
         let Some(dir) = vectors_dir() else { return };

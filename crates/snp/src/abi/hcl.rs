@@ -287,6 +287,10 @@ mod tests {
         HclReport::new(report, HclHashType::Sha256, br#"{"keys":[]}"#.to_vec())
     }
 
+    #[cfg_attr(
+        not(tessera_vectors),
+        ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+    )]
     #[test]
     fn real_hcl_reports() {
         let mut seen = 0;
@@ -322,6 +326,10 @@ mod tests {
         }
     }
 
+    #[cfg_attr(
+        not(tessera_vectors),
+        ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+    )]
     #[test]
     fn runtime_data_bound_matches_constellation_blob() {
         // Constellation stored the runtime-data header after a bare report: no HCL header.
