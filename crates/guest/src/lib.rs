@@ -20,4 +20,6 @@
 #![forbid(unsafe_code)]
 
 pub mod client;
+pub mod provider;
 pub mod sim;
+pub mod tsm;
