@@ -127,9 +127,46 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         .with_context(|| format!("{}", path.display()))
 }
 
-pub(crate) fn run(args: &GetSecretArgs) -> Result<ExitCode> {
-    let ca_pem = args.cacert.as_deref().map(read_small).transpose()?;
-    let init_data = match &args.init_data {
+/// Where to fetch from and how: what `get-secret` and `guest get-secret` share.
+pub(crate) struct Fetch<'a> {
+    pub(crate) url: &'a str,
+    pub(crate) resource: &'a str,
+    pub(crate) cacert: Option<&'a Path>,
+    pub(crate) init_data: Option<&'a Path>,
+    pub(crate) bearer: bool,
+    pub(crate) out: Option<&'a Path>,
+}
+
+/// Attests with `evidence_for` (retrying as CoCo guests do: three handshakes a second apart,
+/// the resource GET twice) and writes the secret to `out` (0600) or standard output. A refusal
+/// by the broker is [`Refused`] (exit 1).
+pub(crate) fn fetch_and_emit(
+    f: &Fetch<'_>,
+    tee: &str,
+    evidence_for: &mut dyn FnMut(&[u8; 64]) -> Result<serde_json::Value, ClientError>,
+) -> Result<ExitCode> {
+    let secret = fetch(f, tee, evidence_for)?;
+    match f.out {
+        Some(path) => write_private(path, &secret)?,
+        None => {
+            let mut stdout = std::io::stdout().lock();
+            stdout
+                .write_all(&secret)
+                .and_then(|()| stdout.flush())
+                .context("writing the secret to standard output")?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The secret, fetched as [`fetch_and_emit`] does, kept in memory.
+pub(crate) fn fetch(
+    f: &Fetch<'_>,
+    tee: &str,
+    evidence_for: &mut dyn FnMut(&[u8; 64]) -> Result<serde_json::Value, ClientError>,
+) -> Result<Zeroizing<Vec<u8>>> {
+    let ca_pem = f.cacert.map(read_small).transpose()?;
+    let init_data = match f.init_data {
         Some(path) => Some(
             String::from_utf8(read_small(path)?)
                 .with_context(|| format!("{}: not UTF-8", path.display()))?,
@@ -137,10 +174,10 @@ pub(crate) fn run(args: &GetSecretArgs) -> Result<ExitCode> {
         None => None,
     };
     let client = Client::new(
-        &args.url,
+        f.url,
         ClientOptions {
             ca_pem,
-            auth: if args.bearer {
+            auth: if f.bearer {
                 AuthMode::Bearer
             } else {
                 AuthMode::Cookie
@@ -153,36 +190,35 @@ pub(crate) fn run(args: &GetSecretArgs) -> Result<ExitCode> {
             ..ClientOptions::default()
         },
     )
-    .with_context(|| format!("{:?}", args.url))?;
+    .with_context(|| format!("{:?}", f.url))?;
+    match client.get_secret(tee, f.resource, init_data.as_deref(), evidence_for) {
+        Ok(s) => Ok(s),
+        // The broker answered: a refusal (exit 1). Anything else is ours or the network's.
+        Err(e @ (ClientError::Broker { .. } | ClientError::Status { .. })) => {
+            Err(Refused(format!("get-secret {}: {e}", f.resource)).into())
+        }
+        Err(e) => Err(anyhow::Error::new(e).context(format!("get-secret {}", f.resource))),
+    }
+}
+
+pub(crate) fn run(args: &GetSecretArgs) -> Result<ExitCode> {
     let tee = match args.tee {
         TeeArg::Snp => "snp",
         TeeArg::Tdx => "tdx",
     };
     let cmd = args.evidence_cmd.as_str();
-    let secret: Zeroizing<Vec<u8>> =
-        match client.get_secret(tee, &args.resource, init_data.as_deref(), &mut |rd| {
-            evidence_from_command(cmd, rd)
-        }) {
-            Ok(s) => s,
-            // The broker answered: a refusal (exit 1). Anything else is ours or the network's.
-            Err(e @ (ClientError::Broker { .. } | ClientError::Status { .. })) => {
-                return Err(Refused(format!("get-secret {}: {e}", args.resource)).into());
-            }
-            Err(e) => {
-                return Err(anyhow::Error::new(e).context(format!("get-secret {}", args.resource)));
-            }
-        };
-    match &args.out {
-        Some(path) => write_private(path, &secret)?,
-        None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout
-                .write_all(&secret)
-                .and_then(|()| stdout.flush())
-                .context("writing the secret to standard output")?;
-        }
-    }
-    Ok(ExitCode::SUCCESS)
+    fetch_and_emit(
+        &Fetch {
+            url: &args.url,
+            resource: &args.resource,
+            cacert: args.cacert.as_deref(),
+            init_data: args.init_data.as_deref(),
+            bearer: args.bearer,
+            out: args.out.as_deref(),
+        },
+        tee,
+        &mut |rd| evidence_from_command(cmd, rd),
+    )
 }
 
 #[cfg(test)]

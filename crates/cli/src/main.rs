@@ -11,6 +11,7 @@ mod collateral;
 mod demo;
 mod get_secret;
 mod gitops;
+mod guest;
 mod output;
 mod policy;
 mod sealed_policy;
@@ -69,6 +70,10 @@ enum Command {
     Audit(admin::AuditCommand),
     /// Fetch a secret from a broker (for scripts): attest with evidence printed by a command.
     GetSecret(get_secret::GetSecretArgs),
+    /// Inside a confidential VM: the TEE, its evidence, secrets and LUKS disks unlocked by
+    /// attestation (`--simulate PKI_DIR` on any machine).
+    #[command(subcommand)]
+    Guest(guest::GuestCommand),
     /// Show the broker end to end: a temporary broker, simulated guests, refusals, the audit log.
     Demo(demo::DemoArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
@@ -607,6 +612,7 @@ fn main() -> ExitCode {
         Command::Secret(cmd) => admin::run_secret(cmd),
         Command::Audit(cmd) => admin::run_audit(cmd),
         Command::GetSecret(args) => get_secret::run(args),
+        Command::Guest(cmd) => guest::run(cmd),
         Command::Demo(args) => demo::run(args),
         Command::Completions { shell } => {
             let mut cmd = <Cli as clap::CommandFactory>::command();

@@ -1257,3 +1257,129 @@ fn kill_9_of_one_postgres_replica_mid_burst_loses_no_acknowledged_secret() {
     assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
     b.stop();
 }
+
+/// Both TEEs' sections: the simulators' default measurement, no debug guests.
+const GUEST_POLICY: &str = r#"
+version = 1
+id = "guest-test"
+[snp]
+measurement = ["4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d"]
+debug = "must-not"
+min_tcb = "any"
+signer = "any"
+vmpl = "any"
+revocation = "if-given"
+permit_provisional_firmware = true
+[tdx]
+mr_td = ["4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d"]
+debug = "must-not"
+[tdx.tcb]
+accepted_statuses = ["UpToDate"]
+"#;
+
+/// `tessera guest` with the simulator back end against a broker started before the evidence
+/// exists: `tee`, `evidence` and `get-secret` for SEV-SNP and TDX; a guest with another
+/// measurement or a debug guest is refused (exit 1) and gets nothing.
+#[test]
+fn guest_commands_with_the_simulator_against_a_served_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    let ps = pki.to_str().unwrap().to_owned();
+    // The PKI directory first (as an operator would, with `tessera sim ... --pki`).
+    let o = run(
+        Command::new(BIN).args(["guest", "tee", "--simulate", &ps]),
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).starts_with("snp (simulator"),
+        "{}",
+        text(&o.stdout)
+    );
+    let data = dir.path().join("data");
+    let served = Served::start(
+        &data,
+        &[
+            "--dangerous-test-root",
+            pki.join("root.pem").to_str().unwrap(),
+            "--endorsements",
+            pki.join("endorsements").to_str().unwrap(),
+        ],
+    );
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, GUEST_POLICY).unwrap();
+    let o = served.admin(
+        &data,
+        &[
+            "secret",
+            "put",
+            "guest/key/app",
+            "--policy",
+            policy.to_str().unwrap(),
+        ],
+        Some(b"guest-secret-value"),
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+
+    // evidence: the KBS JSON form, bound to the REPORT_DATA asked for.
+    let o = run(
+        Command::new(BIN).args([
+            "guest",
+            "evidence",
+            "--simulate",
+            &ps,
+            "--report-data",
+            "abcd",
+            "--json",
+        ]),
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["tee"], "snp");
+    assert!(j["report_data"].as_str().unwrap().starts_with("abcd0000"));
+    let ev = tessera::Evidence::from_kbs("snp", &j["evidence"]).unwrap();
+    assert_eq!(&ev.report_data()[..2], &[0xab, 0xcd]);
+
+    for tee in ["snp", "tdx"] {
+        let out = dir.path().join(format!("secret-{tee}"));
+        let o = run(
+            Command::new(BIN).args([
+                "guest",
+                "get-secret",
+                &served.url,
+                "guest/key/app",
+                "--simulate",
+                &ps,
+                "--tee",
+                tee,
+                "--out",
+                out.to_str().unwrap(),
+            ]),
+            None,
+        );
+        assert_eq!(code(&o), 0, "{tee}: {}", text(&o.stderr));
+        assert_eq!(std::fs::read(&out).unwrap(), b"guest-secret-value", "{tee}");
+        // Another measurement, or a debug guest: refused by the policy, nothing written.
+        for extra in [&["--measurement", &"ee".repeat(48)][..], &["--debug"][..]] {
+            let o = run(
+                Command::new(BIN)
+                    .args([
+                        "guest",
+                        "get-secret",
+                        &served.url,
+                        "guest/key/app",
+                        "--simulate",
+                        &ps,
+                        "--tee",
+                        tee,
+                    ])
+                    .args(extra),
+                None,
+            );
+            assert_eq!(code(&o), 1, "{tee} {extra:?}: {}", text(&o.stderr));
+            assert!(o.stdout.is_empty());
+        }
+    }
+    served.stop();
+}

@@ -1,0 +1,343 @@
+//! `tessera guest`: the inside of a confidential VM. Which TEE this is, its evidence, a secret
+//! from a KBS 0.4.0 broker, and a LUKS disk unlocked with a secret — from the hardware through
+//! configfs-tsm, or from the simulator (`--simulate PKI_DIR`) on any machine.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+
+use anyhow::{Context as _, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use serde_json::json;
+use tessera_guest::provider::{self, Detected, Paths, Provider, SimProvider, Tee};
+use tessera_guest::sim::{Measurements, PkiDir};
+use tessera_snp::abi::Product;
+
+use crate::get_secret::{Fetch, fetch, fetch_and_emit};
+use crate::say;
+
+#[derive(Subcommand, Debug)]
+pub(crate) enum GuestCommand {
+    /// Say which TEE this is and whether its evidence can be collected.
+    Tee(SourceArgs),
+    /// Print evidence bound to a REPORT_DATA (the KBS JSON form a guest sends).
+    Evidence(EvidenceArgs),
+    /// Attest to a broker with this TEE's evidence and print or write the secret.
+    GetSecret(GuestSecretArgs),
+    /// Fetch a disk key from a broker and open a LUKS device with it (through cryptsetup's
+    /// standard input: never on a command line, never on disk).
+    UnlockLuks(UnlockArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub(crate) enum SimTee {
+    Snp,
+    Tdx,
+}
+
+/// Where evidence comes from.
+#[derive(Args, Debug)]
+pub(crate) struct SourceArgs {
+    /// Use the simulator with the fake vendor PKI kept in PKI_DIR (`tessera sim ... --pki`),
+    /// instead of the hardware; a broker trusting `PKI_DIR/root.pem` (and, for TDX,
+    /// `--endorsements PKI_DIR/endorsements`) accepts its evidence.
+    #[arg(long, value_name = "PKI_DIR")]
+    simulate: Option<PathBuf>,
+    /// The simulated TEE (with --simulate).
+    #[arg(long, value_enum, default_value = "snp", requires = "simulate")]
+    tee: SimTee,
+    /// The simulated SEV-SNP product (with --simulate).
+    #[arg(long, value_enum, default_value = "genoa", requires = "simulate")]
+    product: Product,
+    /// The simulated MEASUREMENT / MRTD, 96 hex digits (with --simulate; default 4d..4d).
+    #[arg(long, value_name = "HEX", requires = "simulate")]
+    measurement: Option<String>,
+    /// Simulate a debuggable guest (with --simulate).
+    #[arg(long, requires = "simulate")]
+    debug: bool,
+    /// The configfs-tsm report directory.
+    #[arg(long, value_name = "DIR", default_value = tessera_guest::tsm::DEFAULT_ROOT)]
+    tsm_root: PathBuf,
+    /// SEV-SNP: the VMPL the report is requested for (configfs-tsm `privlevel`).
+    #[arg(long, default_value = "0", value_parser = clap::value_parser!(u8).range(0..=3))]
+    vmpl: u8,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct EvidenceArgs {
+    #[command(flatten)]
+    source: SourceArgs,
+    /// REPORT_DATA, up to 128 hex digits (zero-padded to 64 bytes).
+    #[arg(long, value_name = "HEX", conflicts_with = "nonce")]
+    report_data: Option<String>,
+    /// REPORT_DATA = SHA-512 of this text (a verifier's nonce).
+    #[arg(long, value_name = "TEXT")]
+    nonce: Option<String>,
+    /// Print `{tee, source, report_data, evidence}` instead of the evidence alone.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct GuestSecretArgs {
+    /// The broker's base URL (https://host[:port]; plain http only to loopback).
+    url: String,
+    /// The resource, REPO/TYPE/TAG (with ?version=N to pin a version).
+    resource: String,
+    #[command(flatten)]
+    source: SourceArgs,
+    /// The raw init-data (TOML) whose digest the evidence carries in HOST_DATA / MR_CONFIG_ID.
+    #[arg(long, value_name = "FILE")]
+    init_data: Option<PathBuf>,
+    /// Write the secret to FILE (created with mode 0600) instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Trust this CA (PEM) for the broker's TLS certificate instead of the Mozilla roots.
+    #[arg(long, value_name = "PEM")]
+    cacert: Option<PathBuf>,
+    /// Present the token as `Authorization: Bearer` (default: the session cookie).
+    #[arg(long)]
+    bearer: bool,
+}
+
+#[derive(Args, Debug)]
+pub(crate) struct UnlockArgs {
+    /// The LUKS device or image file.
+    device: PathBuf,
+    /// The broker's base URL.
+    #[arg(long)]
+    url: String,
+    /// The disk key's resource, REPO/TYPE/TAG.
+    #[arg(long, value_name = "REPO/TYPE/TAG")]
+    resource: String,
+    /// The device-mapper name to open it as (default: luks-<file name>).
+    #[arg(long)]
+    name: Option<String>,
+    /// Only test that the key opens the device (`cryptsetup open --test-passphrase`); nothing
+    /// is mapped.
+    #[arg(long)]
+    check: bool,
+    /// The cryptsetup program.
+    #[arg(long, value_name = "PATH", default_value = "cryptsetup")]
+    cryptsetup: PathBuf,
+    #[command(flatten)]
+    source: SourceArgs,
+    /// The raw init-data (TOML) whose digest the evidence carries.
+    #[arg(long, value_name = "FILE")]
+    init_data: Option<PathBuf>,
+    /// Trust this CA (PEM) for the broker's TLS certificate.
+    #[arg(long, value_name = "PEM")]
+    cacert: Option<PathBuf>,
+}
+
+/// The provider `args` select; `init_data` (raw TOML) sets the simulator's HOST_DATA /
+/// MR_CONFIG_ID to its digest.
+fn provider_for(args: &SourceArgs, init_data: Option<&Path>) -> Result<Box<dyn Provider>> {
+    let Some(dir) = &args.simulate else {
+        return match provider::detect(
+            &Paths {
+                tsm_root: args.tsm_root.clone(),
+                ..Paths::default()
+            },
+            args.vmpl,
+        ) {
+            Detected::Tsm(p) => Ok(Box::new(p)),
+            Detected::Unsupported { reason, .. } => bail!("evidence collection: {reason}"),
+            Detected::None => bail!(
+                "no TEE found (no configfs-tsm at {}, no /dev/sev-guest or /dev/tdx_guest); \
+                 --simulate PKI_DIR uses the simulator",
+                args.tsm_root.display()
+            ),
+        };
+    };
+    let pki =
+        PkiDir::open_or_create(dir).with_context(|| format!("--simulate {}", dir.display()))?;
+    let mut m = Measurements {
+        debug: args.debug,
+        ..Measurements::default()
+    };
+    if let Some(h) = &args.measurement {
+        let bytes = hex::decode(h).context("--measurement: not hex")?;
+        m.measurement = bytes
+            .try_into()
+            .map_err(|_| anyhow::anyhow!("--measurement: 48 bytes (96 hex digits)"))?;
+    }
+    if let Some(path) = init_data {
+        let text = String::from_utf8(crate::read_bounded(path)?)
+            .with_context(|| format!("{}: not UTF-8", path.display()))?;
+        m.init_data_digest = tessera_broker::binding::init_data_digest("toml", &text)
+            .with_context(|| format!("{}", path.display()))?
+            .digest;
+    }
+    Ok(match args.tee {
+        SimTee::Snp => Box::new(SimProvider::Snp(
+            Box::new(pki.snp(args.product).context("the simulated SEV-SNP PKI")?),
+            m,
+        )),
+        SimTee::Tdx => Box::new(SimProvider::Tdx(
+            Box::new(pki.tdx().context("the simulated Intel PKI")?),
+            m,
+        )),
+    })
+}
+
+pub(crate) fn run(cmd: &GuestCommand) -> Result<ExitCode> {
+    match cmd {
+        GuestCommand::Tee(args) => tee(args),
+        GuestCommand::Evidence(args) => evidence(args),
+        GuestCommand::GetSecret(args) => {
+            let p = provider_for(&args.source, args.init_data.as_deref())?;
+            fetch_and_emit(
+                &Fetch {
+                    url: &args.url,
+                    resource: &args.resource,
+                    cacert: args.cacert.as_deref(),
+                    init_data: args.init_data.as_deref(),
+                    bearer: args.bearer,
+                    out: args.out.as_deref(),
+                },
+                p.tee().kbs_name(),
+                &mut |rd| p.evidence(rd),
+            )
+        }
+        GuestCommand::UnlockLuks(args) => unlock(args),
+    }
+}
+
+fn tee(args: &SourceArgs) -> Result<ExitCode> {
+    if args.simulate.is_some() {
+        let p = provider_for(args, None)?;
+        say!("{} ({})", p.tee().kbs_name(), p.describe());
+        return Ok(ExitCode::SUCCESS);
+    }
+    match provider::detect(
+        &Paths {
+            tsm_root: args.tsm_root.clone(),
+            ..Paths::default()
+        },
+        args.vmpl,
+    ) {
+        Detected::Tsm(p) => {
+            say!("{} ({})", p.tee().kbs_name(), p.describe());
+            Ok(ExitCode::SUCCESS)
+        }
+        Detected::Unsupported { tee, reason } => {
+            say!(
+                "{} (unsupported for collection: {reason})",
+                tee.map_or("unknown", Tee::kbs_name)
+            );
+            Ok(ExitCode::from(1))
+        }
+        Detected::None => {
+            say!("none (no configfs-tsm, /dev/sev-guest or /dev/tdx_guest)");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn evidence(args: &EvidenceArgs) -> Result<ExitCode> {
+    let mut rd = [0u8; 64];
+    if let Some(h) = &args.report_data {
+        let bytes = hex::decode(h).context("--report-data: not hex")?;
+        if bytes.len() > 64 {
+            bail!("--report-data: at most 64 bytes (128 hex digits)");
+        }
+        rd[..bytes.len()].copy_from_slice(&bytes);
+    } else if let Some(n) = &args.nonce {
+        let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, n.as_bytes());
+        rd.copy_from_slice(d.as_ref());
+    }
+    let p = provider_for(&args.source, None)?;
+    let ev = p.evidence(&rd).context("collecting evidence")?;
+    let parsed = tessera::Evidence::from_kbs(p.tee().kbs_name(), &ev)
+        .context("the collected evidence does not parse")?;
+    eprintln!(
+        "{} evidence from {}: {} form, REPORT_DATA {}, {} certificate(s) with it",
+        p.tee().kbs_name(),
+        p.describe(),
+        parsed.form().name(),
+        hex::encode(parsed.report_data()),
+        parsed.cert_chain_len()
+    );
+    if args.json {
+        say!(
+            "{}",
+            json!({
+                "tee": p.tee().kbs_name(),
+                "source": p.describe(),
+                "report_data": hex::encode(rd),
+                "evidence": ev,
+            })
+        );
+    } else {
+        say!("{ev}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn unlock(args: &UnlockArgs) -> Result<ExitCode> {
+    let p = provider_for(&args.source, args.init_data.as_deref())?;
+    let key = fetch(
+        &Fetch {
+            url: &args.url,
+            resource: &args.resource,
+            cacert: args.cacert.as_deref(),
+            init_data: args.init_data.as_deref(),
+            bearer: false,
+            out: None,
+        },
+        p.tee().kbs_name(),
+        &mut |rd| p.evidence(rd),
+    )?;
+    let mut cmd = Command::new(&args.cryptsetup);
+    cmd.arg("open");
+    if args.check {
+        cmd.arg("--test-passphrase");
+    }
+    cmd.arg("--key-file=-").arg(&args.device);
+    if !args.check {
+        let name = match &args.name {
+            Some(n) => n.clone(),
+            None => format!(
+                "luks-{}",
+                args.device
+                    .file_name()
+                    .map_or_else(|| "disk".into(), |n| n.to_string_lossy().into_owned())
+            ),
+        };
+        cmd.arg(name);
+    }
+    let mut child = cmd
+        .stdin(Stdio::piped())
+        .stdout(Stdio::inherit())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .with_context(|| format!("running {}", args.cryptsetup.display()))?;
+    {
+        // The key goes through the pipe only; dropping the handle closes it (end of key).
+        let mut stdin = child.stdin.take().context("cryptsetup's standard input")?;
+        stdin
+            .write_all(&key)
+            .context("handing the key to cryptsetup")?;
+    }
+    drop(key);
+    let status = child.wait().context("waiting for cryptsetup")?;
+    if status.success() {
+        eprintln!(
+            "{} {}",
+            args.device.display(),
+            if args.check {
+                "opens with the key from the broker (checked only; nothing mapped)"
+            } else {
+                "unlocked"
+            }
+        );
+        Ok(ExitCode::SUCCESS)
+    } else {
+        eprintln!(
+            "cryptsetup refused the key for {} ({status})",
+            args.device.display()
+        );
+        Ok(ExitCode::from(1))
+    }
+}
