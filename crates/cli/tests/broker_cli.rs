@@ -1383,3 +1383,147 @@ fn guest_commands_with_the_simulator_against_a_served_broker() {
     }
     served.stop();
 }
+
+/// The cryptsetup program, or `None` with a notice outside CI (a failure in CI, where
+/// `.ci/run` installs it).
+fn cryptsetup() -> Option<PathBuf> {
+    for p in [
+        "/usr/sbin/cryptsetup",
+        "/sbin/cryptsetup",
+        "/usr/bin/cryptsetup",
+    ] {
+        if Path::new(p).is_file() {
+            return Some(PathBuf::from(p));
+        }
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "cryptsetup is missing in CI (.ci/run installs cryptsetup-bin)"
+    );
+    eprintln!("NOTICE: cryptsetup not found; LUKS test skipped");
+    None
+}
+
+/// A real LUKS2 image unlocked by attestation: the broker generates the disk key (the operator
+/// never sees it), the measured guest fetches it once and enrols it in a key slot, then
+/// `guest unlock-luks --check` opens the image with it through cryptsetup's standard input; a
+/// guest with another measurement is refused before cryptsetup runs, and a key that is not in
+/// the header is refused by cryptsetup (exit 1).
+#[test]
+fn unlock_luks_with_a_key_released_by_attestation() {
+    let Some(cs) = cryptsetup() else { return };
+    let cs_s = cs.to_str().unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    let ps = pki.to_str().unwrap().to_owned();
+    tessera_guest::sim::PkiDir::open_or_create(&pki).unwrap();
+    let data = dir.path().join("data");
+    let served = Served::start(
+        &data,
+        &[
+            "--dangerous-test-root",
+            pki.join("root.pem").to_str().unwrap(),
+        ],
+    );
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, GUEST_POLICY).unwrap();
+    let put = |resource: &str, extra: &[&str], stdin: Option<&[u8]>| {
+        let mut args = vec![
+            "secret",
+            "put",
+            resource,
+            "--policy",
+            policy.to_str().unwrap(),
+        ];
+        args.extend_from_slice(extra);
+        let o = served.admin(&data, &args, stdin);
+        assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    };
+    put("host/disk/data", &["--generate", "64"], None);
+    put("host/disk/other", &[], Some(b"not-the-disk-key"));
+
+    // The image: LUKS2 with a setup passphrase (cheap PBKDF for the test).
+    let img = dir.path().join("disk.img");
+    std::fs::File::create(&img)
+        .unwrap()
+        .set_len(32 * 1024 * 1024)
+        .unwrap();
+    let setup_key = dir.path().join("setup.key");
+    std::fs::write(&setup_key, b"setup-passphrase-for-the-test").unwrap();
+    let cheap = ["--pbkdf", "pbkdf2", "--pbkdf-force-iterations", "1000"];
+    let o = run(
+        Command::new(&cs)
+            .args(["luksFormat", "--type", "luks2", "--batch-mode"])
+            .args(cheap)
+            .arg(&img)
+            .arg(&setup_key),
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+
+    // First boot: the measured guest fetches the generated key and enrols it.
+    let key = dir.path().join("disk.key");
+    let o = run(
+        Command::new(BIN).args([
+            "guest",
+            "get-secret",
+            &served.url,
+            "host/disk/data",
+            "--simulate",
+            &ps,
+            "--out",
+            key.to_str().unwrap(),
+        ]),
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert_eq!(std::fs::read(&key).unwrap().len(), 64);
+    let o = run(
+        Command::new(&cs)
+            .arg("luksAddKey")
+            .args(cheap)
+            .arg("--key-file")
+            .arg(&setup_key)
+            .arg(&img)
+            .arg(&key),
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    std::fs::remove_file(&key).unwrap();
+
+    let unlock = |resource: &str, extra: &[&str]| {
+        run(
+            Command::new(BIN)
+                .args(["guest", "unlock-luks", img.to_str().unwrap()])
+                .args(["--url", &served.url, "--resource", resource, "--check"])
+                .args(["--cryptsetup", &cs_s, "--simulate", &ps])
+                .args(extra),
+            None,
+        )
+    };
+    // Every later boot: unlocked by attestation alone.
+    let o = unlock("host/disk/data", &[]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("opens with the key"),
+        "{}",
+        text(&o.stderr)
+    );
+    // Another measurement: the broker refuses; cryptsetup never runs.
+    let o = unlock("host/disk/data", &["--measurement", &"ee".repeat(48)]);
+    assert_eq!(code(&o), 1, "{}", text(&o.stderr));
+    assert!(
+        !text(&o.stderr).contains("cryptsetup"),
+        "{}",
+        text(&o.stderr)
+    );
+    // A released secret that is not this disk's key: cryptsetup refuses it.
+    let o = unlock("host/disk/other", &[]);
+    assert_eq!(code(&o), 1, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("cryptsetup refused"),
+        "{}",
+        text(&o.stderr)
+    );
+    served.stop();
+}
