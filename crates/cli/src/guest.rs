@@ -242,7 +242,9 @@ fn evidence(args: &EvidenceArgs) -> Result<ExitCode> {
         if bytes.len() > 64 {
             bail!("--report-data: at most 64 bytes (128 hex digits)");
         }
-        rd[..bytes.len()].copy_from_slice(&bytes);
+        for (dst, src) in rd.iter_mut().zip(&bytes) {
+            *dst = *src;
+        }
     } else if let Some(n) = &args.nonce {
         let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, n.as_bytes());
         rd.copy_from_slice(d.as_ref());

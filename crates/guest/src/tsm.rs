@@ -55,7 +55,9 @@ pub enum TsmError {
     },
 }
 
-/// The file operations configfs-tsm needs; [`RealFs`] does them on the file system.
+/// The file operations configfs-tsm needs; [`RealFs`] does them on the file system. Every
+/// method fails with the operating system's error for that file.
+#[allow(clippy::missing_errors_doc)]
 pub trait TsmFs {
     /// Create a directory.
     fn mkdir(&self, path: &Path) -> std::io::Result<()>;
