@@ -257,8 +257,10 @@ fn product_must_agree_everywhere() {
         matches!(
             err,
             SnpError::ProductMismatch {
-                source_b: "VEK productName",
-                ..
+                source_a: "VEK productName",
+                a: Product::Milan,
+                source_b: "report CPUID",
+                b: Product::Genoa,
             }
         ),
         "{err}"
@@ -302,6 +304,51 @@ fn product_must_agree_everywhere() {
             .product,
         Product::Genoa
     );
+}
+
+/// Identity before authenticity: a Genoa report endorsed by another product's VCEK is a product
+/// mismatch, not a signature failure (nor, when that VCEK has expired, a validity failure).
+#[test]
+fn a_report_endorsed_by_another_products_key_says_product_first() {
+    let anchors = TrustAnchors::dangerous_custom(vec![genoa().roots(), turin().roots()]);
+    let verifier = Verifier::new(anchors);
+    let vek = genoa_vcek();
+    let report = vek.sign(genoa().report_template(vek)).unwrap();
+    let turin_vek = turin().issue_vek(&VekSpec::vcek(Product::Turin)).unwrap();
+    let certs = [turin_vek.certificate().clone()];
+    for at in [AT, UnixTime::from_secs(4_102_444_800 * 2)] {
+        let err = verifier.verify(&report, &certs, &[], at, None).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                SnpError::ProductMismatch {
+                    a: Product::Turin,
+                    b: Product::Genoa,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(err.check(), "product");
+    }
+    // A second call hits the endorsement cache and must say the same.
+    let err = verifier.verify(&report, &certs, &[], AT, None).unwrap_err();
+    assert_eq!(err.check(), "product", "{err}");
+    // A caller naming another product than the VEK's is told so before the chain is built.
+    let err = verifier
+        .verify(
+            &report,
+            &[vek.certificate().clone()],
+            &[],
+            AT,
+            Some(Product::Milan),
+        )
+        .unwrap_err();
+    assert_eq!(err.check(), "product", "{err}");
+    // The right key still verifies with the same verifier.
+    verifier
+        .verify(&report, &[vek.certificate().clone()], &[], AT, None)
+        .unwrap();
 }
 
 #[test]

@@ -1519,6 +1519,32 @@ fn crls_outside_their_window_are_rejected() {
     );
 }
 
+/// Identity before windows: collateral for another platform, verified when it has also expired,
+/// says `tcb_info: fmspc`, the specific cause, not `collateral_window`.
+#[test]
+fn another_platforms_expired_collateral_says_fmspc_first() {
+    let case = Case::td10();
+    case.assert_verifies();
+    let late = secs(SIM_NEXT_UPDATE, DAY);
+    let options = VerifyOptions::default();
+    // The right collateral at that time: a window failure.
+    let err = rejected(
+        verifier().verify(&case.quote, &case.collateral(), late, &options),
+        "collateral_window",
+    );
+    assert!(matches!(err, TdxError::CollateralWindow { .. }), "{err:?}");
+    // Another platform's: the FMSPC.
+    let other = case.collateral_with(|c| c.fmspc = [1, 2, 3, 4, 5, 6]);
+    let err = rejected(
+        verifier().verify(&case.quote, &other, late, &options),
+        "tcb_info",
+    );
+    assert!(
+        matches!(err, TdxError::TcbInfoMismatch { field: "fmspc", .. }),
+        "{err:?}"
+    );
+}
+
 #[test]
 fn tcb_info_of_another_platform_is_rejected() {
     for case in Case::all() {

@@ -287,3 +287,31 @@ fn show_decodes_every_evidence_form() {
         2
     );
 }
+
+/// Issue 11: a Genoa report with a Milan VCEK reports the product mismatch, the specific cause,
+/// not the signature failure that follows from it.
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
+#[test]
+fn a_genoa_report_with_a_milan_vcek_says_product() {
+    let Some(v) = vectors() else { return };
+    let o = tessera(&[
+        "verify",
+        s(&v.join("snp/genoa-v3_trustee-e2e/report.bin")),
+        "--certs",
+        s(&v.join("snp/certs-only_milan-vcek_spire/vcek.pem")),
+        "--at",
+        "2025-05-28T17:57:03Z",
+        "--json",
+    ]);
+    assert_eq!(code(&o), 1, "{}", String::from_utf8_lossy(&o.stderr));
+    let j = json(&o);
+    assert_eq!(j["errors"][0]["check"], "product", "{j}");
+    let message = j["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("Milan") && message.contains("Genoa"),
+        "{message}"
+    );
+}

@@ -378,18 +378,25 @@ impl Verifier {
             return Err(SnpError::SignatureReserved);
         }
 
-        // The endorsement key and its chain (cached per VEK).
+        // The endorsement key and its chain (cached per VEK). Identity comes first: a report
+        // of one product endorsed by another product's key is a product mismatch, reported
+        // as such rather than as the signature or validity failure that would follow.
+        let report_product = report.cpuid().and_then(Product::from_cpuid);
         let vek = select_vek(certs, signer)?;
-        let endorsement = self.endorse(vek, certs, at)?;
-        let path: Vec<&Certificate> = endorsement.path.iter().collect();
-        let revocation_checked = apply_crls(&path, crls, at)?;
+        let endorsement = self.endorse(vek, certs, at, report_product, product)?;
         let ext = &endorsement.ext;
+        let chain_product = endorsement.product;
+        check_product(chain_product, product, "caller")?;
+        check_product(chain_product, report_product, "report CPUID")?;
+        check_product(chain_product, ext.product(), "VEK productName")?;
         if ext.kind() != signer {
             return Err(SnpError::SignerMismatch {
                 report: report.signer_info().signing_key(),
                 certificate: ext.kind().name(),
             });
         }
+        let path: Vec<&Certificate> = endorsement.path.iter().collect();
+        let revocation_checked = apply_crls(&path, crls, at)?;
 
         // Authenticity of the report bytes.
         if !endorsement.key.verify(report.signed_bytes(), &sig) {
@@ -399,15 +406,6 @@ impl Verifier {
         }
 
         // The report agrees with its endorsement.
-        let chain_product = endorsement.product;
-        check_product(chain_product, product, "caller")?;
-        check_product(
-            chain_product,
-            report.cpuid().and_then(Product::from_cpuid),
-            "report CPUID",
-        )?;
-        check_product(chain_product, ext.product(), "VEK productName")?;
-
         let cert_tcb = TcbParts {
             fmc: if chain_product.has_fmc() {
                 ext.tcb.fmc
@@ -477,6 +475,8 @@ impl Verifier {
         vek: &Certificate,
         certs: &[Certificate],
         at: UnixTime,
+        report_product: Option<Product>,
+        caller: Option<Product>,
     ) -> Result<Arc<Endorsement>, SnpError> {
         let key = tessera_pki::sha256(vek.der());
         let cached = self
@@ -491,7 +491,8 @@ impl Verifier {
         {
             return Ok(e);
         }
-        let endorsement = Arc::new(self.build_endorsement(vek, certs, at)?);
+        let endorsement =
+            Arc::new(self.build_endorsement(vek, certs, at, report_product, caller)?);
         let mut cache = self
             .cache
             .write()
@@ -508,8 +509,27 @@ impl Verifier {
         vek: &Certificate,
         certs: &[Certificate],
         at: UnixTime,
+        report_product: Option<Product>,
+        caller: Option<Product>,
     ) -> Result<Endorsement, SnpError> {
         let ext = VekExtensions::from_certificate(vek)?;
+        // The VEK names its product: a mismatch with the report or the caller is the most
+        // specific cause, so it is reported before the chain's signatures and windows.
+        if let Some(named) = ext.product() {
+            for (other, source) in [(report_product, "report CPUID"), (caller, "caller")] {
+                match other {
+                    Some(p) if p != named => {
+                        return Err(SnpError::ProductMismatch {
+                            source_a: "VEK productName",
+                            a: named,
+                            source_b: source,
+                            b: p,
+                        });
+                    }
+                    _ => {}
+                }
+            }
+        }
         let (path, roots) = self.build_chain(vek, certs, at)?;
         let [_, issuer, ark] = &path;
         check_not_revoked(issuer, ark)?;

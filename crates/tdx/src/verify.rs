@@ -391,16 +391,16 @@ impl Verifier {
         let cert_data = &sig.certification;
         let mut budget = Budget::new(24);
 
-        // The PCK chain, then the collateral (both cached), then revocation of this PCK.
-        let pck = self.pck_entry(&cert_data.pck_cert_chain, collateral, at, &mut budget)?;
-        let coll = self.collateral_entry(collateral, at, &mut budget)?;
-        for w in &coll.windows {
-            w.check(at)?;
-        }
-        // The collateral belongs to this platform and TEE.
+        // Identity before authenticity and windows: collateral for another TEE type or another
+        // platform is reported as that, not as the signature or window failure it may also have.
+        // (Every check below still runs; only the order of the reports is chosen.)
         let tcb_info = collateral.tcb_info().value();
         let qe_identity = collateral.qe_identity().value();
         check_tcb_info_binding(quote, tcb_info.id, tcb_info.version)?;
+
+        // The PCK chain, then the collateral (both cached), then revocation of this PCK.
+        let pck = self.pck_entry(&cert_data.pck_cert_chain, collateral, at, &mut budget)?;
+        // The collateral belongs to this platform.
         if tcb_info.fmspc != pck.pck.fmspc {
             return Err(TdxError::TcbInfoMismatch {
                 field: "fmspc",
@@ -414,6 +414,10 @@ impl Verifier {
                 expected: tessera_pki::to_hex(&pck.pck.pce_id),
                 actual: tessera_pki::to_hex(&tcb_info.pce_id),
             });
+        }
+        let coll = self.collateral_entry(collateral, at, &mut budget)?;
+        for w in &coll.windows {
+            w.check(at)?;
         }
 
         let revocation_checked = check_pck_revocation(&pck, &coll, options)?;
