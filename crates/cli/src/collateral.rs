@@ -141,7 +141,7 @@ pub(crate) struct FetchArgs {
     #[arg(long = "chip", value_name = "SPEC")]
     chip: Vec<String>,
     /// The product of SEV-SNP reports that do not say (version 2).
-    #[arg(long, value_name = "PRODUCT")]
+    #[arg(long, value_name = "PRODUCT", value_parser = crate::product_parser(), ignore_case = true)]
     product: Option<Product>,
     /// Intel's update schedule.
     #[arg(long, value_enum, default_value = "standard")]
@@ -255,6 +255,52 @@ pub(crate) fn tdx_collateral(
         args.update.into(),
         UnixTime::now(),
     )?))
+}
+
+/// Where to get the endorsement key a report needs when none was supplied: for a VCEK, the
+/// AMD KDS URL for this chip and REPORTED_TCB (from `--kds-url` / `$TESSERA_KDS_URL`, else
+/// AMD's); for a VLEK, that the cloud provider holds it.
+pub(crate) fn missing_vek_hint(
+    args: &VerifyCollateralArgs,
+    report: &AttestationReport,
+    product: Option<Product>,
+) -> String {
+    use tessera_snp::abi::SigningKey;
+    if report.signer_info().signing_key() == SigningKey::Vlek {
+        return String::from(
+            "a VLEK is issued to the cloud provider, not served per chip by AMD KDS: take it \
+             from the provider (often in the extended report's certificate table) and pass it \
+             with --certs",
+        );
+    }
+    let Ok(product) = report_product(report, product) else {
+        return String::from(
+            "the report does not say its product (version 2): pass --product to verify with \
+             --fetch, or get the VCEK from AMD KDS (https://kdsintf.amd.com/vcek/v1/PRODUCT/\
+             CHIP_ID?blSPL=..&teeSPL=..&snpSPL=..&ucodeSPL=..) and pass it with --certs",
+        );
+    };
+    let kds = args
+        .source
+        .kds_url
+        .clone()
+        .or_else(|| env("TESSERA_KDS_URL"))
+        .and_then(|url| KdsSource::new(&url).ok())
+        .unwrap_or_else(KdsSource::amd);
+    let tcb = report.reported_tcb().decode(product);
+    match Item::vcek(product, &report.raw().chip_id, tcb)
+        .ok()
+        .and_then(|item| kds.url(&item))
+    {
+        Some(url) => format!(
+            "get this chip's VCEK for its REPORTED_TCB from {url} and pass it with --certs, \
+             or verify with --fetch (or --collateral-dir DIR offline)"
+        ),
+        None => String::from(
+            "the report's CHIP_ID is masked, so AMD KDS cannot be asked for its VCEK: take the \
+             VCEK from the host (the extended report's certificate table) and pass it with --certs",
+        ),
+    }
 }
 
 fn report_product(report: &AttestationReport, given: Option<Product>) -> Result<Product> {

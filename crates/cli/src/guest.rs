@@ -47,7 +47,8 @@ pub(crate) struct SourceArgs {
     #[arg(long, value_enum, default_value = "snp", requires = "simulate")]
     tee: SimTee,
     /// The simulated SEV-SNP product (with --simulate).
-    #[arg(long, value_enum, default_value = "genoa", requires = "simulate")]
+    #[arg(long, default_value = "genoa", requires = "simulate",
+          value_parser = crate::product_parser(), ignore_case = true)]
     product: Product,
     /// The simulated MEASUREMENT / MRTD, 96 hex digits (with --simulate; default 4d..4d).
     #[arg(long, value_name = "HEX", requires = "simulate")]

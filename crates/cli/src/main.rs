@@ -117,8 +117,8 @@ pub(crate) struct EvidenceArgs {
     /// Verification time (RFC 3339); default: now.
     #[arg(long, value_name = "RFC3339")]
     at: Option<String>,
-    /// The product (milan, genoa, turin); must agree with the chain and the report.
-    #[arg(long, value_name = "PRODUCT")]
+    /// The product; must agree with the chain and the report.
+    #[arg(long, value_name = "PRODUCT", value_parser = product_parser(), ignore_case = true)]
     product: Option<Product>,
     /// DANGEROUS: also trust this root (PEM/DER) besides the embedded vendor roots (an ARK for
     /// SEV-SNP, a root CA for TDX/SGX). For simulator output and tests only.
@@ -150,7 +150,7 @@ struct ShowArgs {
     /// The evidence file or configfs-tsm folder.
     evidence: PathBuf,
     /// The product used to decode TCB values when the report does not say (v2 reports).
-    #[arg(long, value_name = "PRODUCT")]
+    #[arg(long, value_name = "PRODUCT", value_parser = product_parser(), ignore_case = true)]
     product: Option<Product>,
     /// Print one JSON object instead of text.
     #[arg(long)]
@@ -217,12 +217,28 @@ fn load_evidence(path: &Path) -> Result<Result<Evidence, Checked>> {
 }
 
 /// Certificates from a PEM/DER file, or from an extended-report certificate table.
-pub(crate) fn load_cert_file(path: &Path) -> Result<Vec<Certificate>> {
+pub(crate) fn load_cert_file(flag: &str, path: &Path) -> Result<Vec<Certificate>> {
     let bytes = read_bounded(path)?;
-    match load_certificates(&bytes) {
+    let certs = certificates_in(path, &bytes)?;
+    if certs.is_empty() {
+        bail!(
+            "{flag} {}: holds no certificate{}; give DER or PEM certificates or a certificate table",
+            path.display(),
+            if bytes.is_empty() {
+                " (the file is empty)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(certs)
+}
+
+fn certificates_in(path: &Path, bytes: &[u8]) -> Result<Vec<Certificate>> {
+    match load_certificates(bytes) {
         Ok(certs) => Ok(certs),
         Err(pem_der) => {
-            let table = CertTable::parse(&bytes)
+            let table = CertTable::parse(bytes)
                 .map_err(|_| pem_der)
                 .with_context(|| {
                     format!(
@@ -242,7 +258,34 @@ pub(crate) fn load_cert_file(path: &Path) -> Result<Vec<Certificate>> {
 }
 
 fn load_crl_file(path: &Path) -> Result<Vec<Crl>> {
-    load_crls(&read_bounded(path)?).with_context(|| format!("{}: not a CRL", path.display()))
+    let bytes = read_bounded(path)?;
+    if bytes.is_empty() {
+        bail!(
+            "--crl {}: the file is empty; give DER or PEM CRLs",
+            path.display()
+        );
+    }
+    let crls = load_crls(&bytes).with_context(|| format!("--crl {}: not a CRL", path.display()))?;
+    if crls.is_empty() {
+        bail!(
+            "--crl {}: holds no CRL{}; give DER or PEM CRLs",
+            path.display(),
+            if bytes.is_empty() {
+                " (the file is empty)"
+            } else {
+                ""
+            }
+        );
+    }
+    Ok(crls)
+}
+
+/// `--product`: the SEV-SNP products, listed in `--help` and in the error for any other value
+/// (any ASCII case).
+pub(crate) fn product_parser() -> impl clap::builder::TypedValueParser<Value = Product> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(["milan", "genoa", "turin"])
+        .try_map(|s: String| s.parse::<Product>())
 }
 
 /// `--at`: RFC 3339 (`2025-01-16T21:41:55Z`), a date (`2025-01-16`, midnight UTC), Unix
@@ -328,8 +371,8 @@ pub(crate) enum Rejection {
     Evidence(Option<&'static str>, EvidenceError),
     /// `--collateral` was given for evidence that is not a quote.
     NotAQuote(Form),
-    /// A verification check failed.
-    Verify(Form, Tee, VerifyError),
+    /// A verification check failed; with a hint on what to do (where to get a missing VCEK).
+    Verify(Form, Tee, VerifyError, Option<String>),
 }
 
 /// The result of verifying evidence: verified, or rejected with the failed check.
@@ -367,13 +410,13 @@ impl Checked {
                 ),
                 as_json,
             ),
-            Rejection::Verify(form, _, VerifyError::Snp(err)) => {
-                output::print_rejection(Some(form.name()), err, as_json);
+            Rejection::Verify(form, _, VerifyError::Snp(err), hint) => {
+                output::print_rejection_hinted(Some(form.name()), err, hint.as_deref(), as_json);
             }
-            Rejection::Verify(_, tee, VerifyError::Tdx(err)) => {
+            Rejection::Verify(_, tee, VerifyError::Tdx(err), _) => {
                 tdx::print_rejection(tee.as_str(), err, as_json);
             }
-            Rejection::Verify(form, tee, err) => output::print_failure(
+            Rejection::Verify(form, tee, err, _) => output::print_failure(
                 Some(tee.as_str()),
                 Some(form.name()),
                 err.check(),
@@ -408,7 +451,7 @@ pub(crate) fn check_evidence(args: &EvidenceArgs) -> Result<Checked> {
     let at = parse_at(args.at.as_deref())?;
     let mut certs = Vec::new();
     for path in &args.certs {
-        certs.extend(load_cert_file(path)?);
+        certs.extend(load_cert_file("--certs", path)?);
     }
     let mut crls = Vec::new();
     for path in &args.crls {
@@ -421,7 +464,10 @@ pub(crate) fn check_evidence(args: &EvidenceArgs) -> Result<Checked> {
         .transpose()?;
     let mut roots = Vec::new();
     for path in &args.dangerous_test_roots {
-        roots.push((path.as_path(), load_cert_file(path)?));
+        roots.push((
+            path.as_path(),
+            load_cert_file("--dangerous-test-root", path)?,
+        ));
     }
     let evidence = match load_evidence(&args.evidence)? {
         Ok(e) => e,
@@ -482,7 +528,15 @@ pub(crate) fn check_evidence(args: &EvidenceArgs) -> Result<Checked> {
     };
     Ok(match verifier.verify(&evidence, at) {
         Ok(v) => Checked::Verified(Box::new(v)),
-        Err(err) => Checked::Rejected(Rejection::Verify(form, tee, err)),
+        Err(err) => {
+            let hint = match (&err, evidence.snp_report()) {
+                (VerifyError::Snp(SnpError::MissingEndorsementKey { .. }), Some(report)) => Some(
+                    collateral::missing_vek_hint(&args.sources, report, args.product),
+                ),
+                _ => None,
+            };
+            Checked::Rejected(Rejection::Verify(form, tee, err, hint))
+        }
     })
 }
 

@@ -147,18 +147,35 @@ pub(crate) fn print_verified(
 
 /// Print a rejection (parse failure or failed check).
 pub(crate) fn print_rejection(kind: Option<&str>, err: &SnpError, as_json: bool) {
+    print_rejection_hinted(kind, err, None, as_json);
+}
+
+/// Print a rejection with what to do about it (in JSON, the error's `hint`).
+pub(crate) fn print_rejection_hinted(
+    kind: Option<&str>,
+    err: &SnpError,
+    hint: Option<&str>,
+    as_json: bool,
+) {
     if as_json {
+        let mut error = json!({ "check": err.check(), "message": err.to_string() });
+        if let (Some(hint), Some(map)) = (hint, error.as_object_mut()) {
+            map.insert(String::from("hint"), Value::from(hint));
+        }
         let out = json!({
             "tee": "snp",
             "verdict": "fail",
             "evidence_kind": kind,
             "claims": Value::Null,
-            "errors": [{ "check": err.check(), "message": err.to_string() }],
+            "errors": [error],
         });
         say!("{out}");
     } else {
         say!("FAIL  {} check failed", err.check());
         say!("  {err}");
+        if let Some(hint) = hint {
+            say!("  hint: {hint}");
+        }
     }
 }
 

@@ -35,8 +35,8 @@ pub(crate) struct SnpSimArgs {
     /// VMPL.
     #[arg(long, default_value_t = 0)]
     vmpl: u32,
-    /// Product (milan, genoa, turin).
-    #[arg(long, default_value = "genoa")]
+    /// Product.
+    #[arg(long, default_value = "genoa", value_parser = crate::product_parser(), ignore_case = true)]
     product: Product,
     /// Which key signs.
     #[arg(long, value_enum, default_value = "vcek")]

@@ -183,7 +183,26 @@ pub(crate) fn print_verified(v: &Verified<Quote>, appraisal: Option<&Appraisal>,
     }
 }
 
+/// `--tcb-status`: Intel's seven names, listed in `--help` and in the error for another value.
+fn tcb_status_parser() -> impl clap::builder::TypedValueParser<Value = TcbStatus> {
+    use clap::builder::TypedValueParser as _;
+    clap::builder::PossibleValuesParser::new(TcbStatus::ALL.map(TcbStatus::as_str))
+        .try_map(|s: String| TcbStatus::parse(&s))
+}
+
+/// The message for `err` in the CLI's words (its flags rather than the library's options).
+fn message(err: &TdxError) -> String {
+    match err {
+        TdxError::MissingCrl { missing } => format!(
+            "revocation: the collateral has no {missing}; pass --allow-missing-crls to verify \
+             without revocation checking"
+        ),
+        _ => err.to_string(),
+    }
+}
+
 pub(crate) fn print_rejection(tee: &str, err: &TdxError, as_json: bool) {
+    let text = message(err);
     if as_json {
         let tcb_status = err.tcb_status_name();
         let advisories: Vec<String> = match err {
@@ -198,12 +217,12 @@ pub(crate) fn print_rejection(tee: &str, err: &TdxError, as_json: bool) {
             "tcb_status": tcb_status,
             "advisory_ids": advisories,
             "claims": Value::Null,
-            "errors": [{ "check": err.check(), "message": err.to_string() }],
+            "errors": [{ "check": err.check(), "message": text }],
         });
         say!("{out}");
     } else {
         say!("FAIL  {} check failed", err.check());
-        say!("  {err}");
+        say!("  {text}");
         if let Some(status) = err.tcb_status_name() {
             say!("  tcb status     {status} (Intel's terminal result)");
         }
@@ -252,9 +271,9 @@ pub(crate) struct TdxSimArgs {
     /// RTMR value, `N=HEX` with N in 0..=3 and 48 bytes of hex; repeatable.
     #[arg(long, value_name = "N=HEX")]
     rtmr: Vec<String>,
-    /// The TCB status the collateral gives the platform (Intel's names, e.g. OutOfDate).
-    #[arg(long, value_name = "STATUS", default_value = "UpToDate")]
-    tcb_status: String,
+    /// The TCB status the collateral gives the platform (Intel's names).
+    #[arg(long, value_name = "STATUS", default_value = "UpToDate", value_parser = tcb_status_parser())]
+    tcb_status: TcbStatus,
     /// Quote body.
     #[arg(long, value_enum, default_value = "td10")]
     body: Body,
@@ -306,8 +325,7 @@ pub(crate) fn sim(args: &TdxSimArgs) -> Result<ExitCode> {
             .with_context(|| format!("--rtmr {r:?}: N is 0..=3"))?;
         *slot = hex_exact::<48>("rtmr", h)?;
     }
-    let status =
-        TcbStatus::parse(&args.tcb_status).map_err(|e| anyhow::anyhow!("--tcb-status: {e}"))?;
+    let status = args.tcb_status;
     let pcs = match &args.pki {
         Some(dir) => tessera_guest::sim::PkiDir::open_or_create(dir)?.pcs()?,
         None => SimPcs::new()?,

@@ -29,6 +29,21 @@ pub enum PolicyError {
         /// The I/O error.
         reason: String,
     },
+    /// A reference file the policy names could not be read. Its name is relative to the folder
+    /// of the policy file (or to the base a caller of `resolve_references` gave).
+    #[error(
+        "policy: reference file \"{file}\" (relative to the policy's folder {base}): reading {path}: {reason}"
+    )]
+    ReferenceIo {
+        /// The name as the policy wrote it.
+        file: String,
+        /// The folder it is relative to.
+        base: PathBuf,
+        /// Where it was looked for.
+        path: PathBuf,
+        /// The I/O error.
+        reason: String,
+    },
     /// A reference file holds a value that is not of the field's form.
     #[error("reference file {path} line {line}: {reason}")]
     Reference {

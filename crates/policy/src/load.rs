@@ -79,7 +79,7 @@ impl Policy {
     /// Load every reference file the policy names, relative to `base`.
     ///
     /// # Errors
-    /// [`PolicyError::Io`] or [`PolicyError::Reference`].
+    /// [`PolicyError::ReferenceIo`] or [`PolicyError::Reference`].
     pub fn resolve_references(&mut self, base: &Path) -> Result<(), PolicyError> {
         if let Some(s) = &mut self.snp {
             setting(&mut s.measurement, base)?;
@@ -257,6 +257,12 @@ fn read_bounded(path: &Path, max: usize) -> Result<String, PolicyError> {
         reason: e.to_string(),
     };
     let f = std::fs::File::open(path).map_err(io)?;
+    if f.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(PolicyError::Io {
+            path: path.to_owned(),
+            reason: String::from("is a directory, not a file: name the policy's TOML or JSON file"),
+        });
+    }
     let mut text = String::new();
     f.take(u64::try_from(max).unwrap_or(u64::MAX).saturating_add(1))
         .read_to_string(&mut text)
@@ -292,7 +298,15 @@ where
         return Ok(());
     };
     let path: PathBuf = base.join(&*file);
-    let text = read_bounded(&path, MAX_REFERENCE_FILE_LEN)?;
+    let text = read_bounded(&path, MAX_REFERENCE_FILE_LEN).map_err(|e| match e {
+        PolicyError::Io { path, reason } => PolicyError::ReferenceIo {
+            file: file.display().to_string(),
+            base: base.to_owned(),
+            path,
+            reason,
+        },
+        other => other,
+    })?;
     let values =
         parse_reference_text::<T>(&text).map_err(|(line, reason)| PolicyError::Reference {
             path: path.clone(),
@@ -488,10 +502,30 @@ accepted_statuses = STATUSES
         let e = Policy::load(&dir.join("p.toml")).expect_err("short value");
         assert!(matches!(e, PolicyError::Reference { line: 1, .. }), "{e}");
         std::fs::remove_file(dir.join("m.txt")).expect("rm");
-        assert!(matches!(
-            Policy::load(&dir.join("p.toml")),
-            Err(PolicyError::Io { .. })
-        ));
+        // A missing reference file: named as written, with the folder it is relative to and
+        // the path that was tried.
+        let e = Policy::load(&dir.join("p.toml")).expect_err("missing reference file");
+        assert!(
+            matches!(&e, PolicyError::ReferenceIo { file, path, .. }
+                if file == "m.txt" && *path == dir.join("m.txt")),
+            "{e}"
+        );
+        let text = e.to_string();
+        assert!(
+            text.contains("relative to the policy's folder")
+                && text.contains(&dir.join("m.txt").display().to_string()),
+            "{text}"
+        );
+        // A directory given as the policy says so.
+        let e = Policy::load(&dir).expect_err("a directory");
+        assert!(e.to_string().contains("is a directory"), "{e}");
+        // And a directory given as a reference file.
+        std::fs::create_dir(dir.join("m.txt")).expect("mkdir");
+        let e = Policy::load(&dir.join("p.toml")).expect_err("a directory");
+        assert!(
+            matches!(&e, PolicyError::ReferenceIo { reason, .. } if reason.contains("is a directory")),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -84,7 +84,7 @@ pub enum ParseError {
     #[error("ATTESTATION_REPORT.VERSION {0} is not supported (2, 3, 4 and 5 are)")]
     UnsupportedVersion(u32),
     /// A product name (`milan`, `Genoa`, ...) was not recognised.
-    #[error("unknown SEV-SNP product name {0:?}")]
+    #[error("unknown SEV-SNP product name {0:?} (known: Milan, Genoa, Turin)")]
     UnknownProduct(String),
     /// The certificate table has no all-zero terminating entry within the input.
     #[error("certificate table: no all-zero terminator entry")]

@@ -92,7 +92,9 @@ pub enum CollateralError {
         tcb_type: u64,
     },
     /// A `tcbStatus` string is not one of Intel's seven statuses.
-    #[error("{item}: unknown TCB status {status:?}")]
+    #[error(
+        "{item}: unknown TCB status {status:?} (Intel's statuses: UpToDate, SWHardeningNeeded, ConfigurationNeeded, ConfigurationAndSWHardeningNeeded, OutOfDate, OutOfDateConfigurationNeeded, Revoked)"
+    )]
     UnknownStatus {
         /// The collateral item.
         item: &'static str,
@@ -202,6 +204,11 @@ mod tests {
             item: "tcb_info",
             status: quote(&long),
         };
-        assert!(e.to_string().len() < 200);
+        let text = e.to_string();
+        assert!(text.len() < 400, "{text}");
+        // The message lists every status the parser accepts.
+        for status in super::super::TcbStatus::ALL {
+            assert!(text.contains(status.as_str()), "{status} missing: {text}");
+        }
     }
 }

@@ -1,0 +1,204 @@
+//! Issue 11: error texts a new user can act on — in the CLI's words, naming what was given and
+//! what would work. Simulator evidence only, so these run on every clone.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing
+)]
+
+mod common;
+
+use std::path::Path;
+
+use common::{code, json, s, stderr, tempdir, tessera};
+
+/// `tessera sim snp --out DIR`: report.bin, vcek.der, chain.pem, crl.der, root.pem.
+fn sim_snp(dir: &Path) {
+    let o = tessera(&["sim", "snp", "--out", s(dir)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+#[test]
+fn empty_certificate_and_crl_files_are_usage_errors() {
+    let dir = tempdir("err-empty");
+    sim_snp(&dir);
+    let empty = dir.join("empty.pem");
+    std::fs::write(&empty, b"").unwrap();
+    let report = dir.join("report.bin");
+    let o = tessera(&["verify", s(&report), "--certs", s(&empty)]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let e = stderr(&o);
+    assert!(e.contains("--certs") && e.contains("empty"), "{e}");
+    // A PEM file with no certificate block in it.
+    let comment = dir.join("comment.pem");
+    std::fs::write(&comment, b"# nothing here\n").unwrap();
+    let o = tessera(&["verify", s(&report), "--certs", s(&comment)]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    let o = tessera(&["verify", s(&report), "--crl", s(&empty)]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--crl"), "{}", stderr(&o));
+    // With --json the same error is one object on stdout.
+    let o = tessera(&["verify", s(&report), "--certs", s(&empty), "--json"]);
+    assert_eq!(code(&o), 2);
+    let j = json(&o);
+    assert_eq!(j["verdict"], "error");
+    assert!(
+        j["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("--certs"),
+        "{j}"
+    );
+}
+
+#[test]
+fn a_missing_vcek_says_where_to_get_it() {
+    let dir = tempdir("err-vcek");
+    sim_snp(&dir);
+    let o = tessera(&[
+        "verify",
+        s(&dir.join("report.bin")),
+        "--dangerous-test-root",
+        s(&dir.join("root.pem")),
+        "--json",
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let j = json(&o);
+    assert_eq!(j["errors"][0]["check"], "endorsement", "{j}");
+    let hint = j["errors"][0]["hint"].as_str().unwrap();
+    // The simulator's CHIP_ID is a0a1..bf then 80..9f; its REPORTED_TCB is in the query.
+    assert!(hint.contains("/vcek/v1/Genoa/a0a1a2a3"), "{hint}");
+    assert!(
+        hint.contains("blSPL=") && hint.contains("ucodeSPL=") && hint.contains("--certs"),
+        "{hint}"
+    );
+    // Human output prints the same hint.
+    let o = tessera(&[
+        "verify",
+        s(&dir.join("report.bin")),
+        "--dangerous-test-root",
+        s(&dir.join("root.pem")),
+    ]);
+    assert_eq!(code(&o), 1);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("hint: get this chip's VCEK"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
+
+#[test]
+fn enum_flags_list_their_values() {
+    let dir = tempdir("err-enum");
+    sim_snp(&dir);
+    let o = tessera(&["verify", s(&dir.join("report.bin")), "--product", "rome"]);
+    assert_eq!(code(&o), 2);
+    let e = stderr(&o);
+    assert!(
+        e.contains("milan") && e.contains("genoa") && e.contains("turin"),
+        "{e}"
+    );
+    // Any ASCII case of a product is accepted.
+    let o = tessera(&[
+        "sim",
+        "snp",
+        "--out",
+        s(&dir.join("milan")),
+        "--product",
+        "Milan",
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let o = tessera(&[
+        "sim",
+        "tdx",
+        "--out",
+        s(&dir.join("t")),
+        "--tcb-status",
+        "Outdated",
+    ]);
+    assert_eq!(code(&o), 2);
+    let e = stderr(&o);
+    for status in ["UpToDate", "OutOfDate", "SWHardeningNeeded", "Revoked"] {
+        assert!(e.contains(status), "{status} missing: {e}");
+    }
+    // And --help lists them.
+    let o = tessera(&["sim", "tdx", "--help"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("OutOfDateConfigurationNeeded"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    let o = tessera(&["verify", "--help"]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("possible values: milan, genoa, turin"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+}
+
+#[test]
+fn policy_paths_say_what_they_are() {
+    let dir = tempdir("err-policy");
+    sim_snp(&dir);
+    let report = dir.join("report.bin");
+    // A directory given as the policy.
+    let o = tessera(&["verify", s(&report), "--policy", s(&dir)]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("is a directory"), "{}", stderr(&o));
+    // A reference file that is not where the policy says: relative to the policy's folder, and
+    // the path that was tried.
+    let policies = dir.join("policies");
+    std::fs::create_dir_all(&policies).unwrap();
+    let policy = policies.join("p.toml");
+    std::fs::write(
+        &policy,
+        "version = 1\nid = \"p\"\n\n[snp]\nmeasurement = { file = \"refs/m.txt\" }\n\
+         debug = \"any\"\nmin_tcb = \"any\"\nsigner = \"any\"\nvmpl = \"any\"\n\
+         revocation = \"if-given\"\n",
+    )
+    .unwrap();
+    let o = tessera(&["verify", s(&report), "--policy", s(&policy)]);
+    assert_eq!(code(&o), 2);
+    let e = stderr(&o);
+    assert!(
+        e.contains("relative to the policy's folder")
+            && e.contains(&policies.join("refs/m.txt").display().to_string()),
+        "{e}"
+    );
+}
+
+#[test]
+fn missing_crls_name_the_cli_flag() {
+    let dir = tempdir("err-crl");
+    let o = tessera(&["sim", "tdx", "--out", s(&dir)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let mut bundle: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("collateral.json")).unwrap()).unwrap();
+    bundle["pck_crl"] = serde_json::Value::Null;
+    let partial = dir.join("partial.json");
+    std::fs::write(&partial, serde_json::to_vec(&bundle).unwrap()).unwrap();
+    let (quote, root) = (dir.join("quote.bin"), dir.join("root.pem"));
+    let args = [
+        "verify",
+        s(&quote),
+        "--collateral",
+        s(&partial),
+        "--dangerous-test-root",
+        s(&root),
+        "--json",
+    ];
+    let o = tessera(&args);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let j = json(&o);
+    assert_eq!(j["errors"][0]["check"], "revocation");
+    let message = j["errors"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains("--allow-missing-crls") && !message.contains("allow_missing_crls"),
+        "{message}"
+    );
+    let mut allowed = args.to_vec();
+    allowed.push("--allow-missing-crls");
+    let o = tessera(&allowed);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
