@@ -90,6 +90,9 @@ fn print_td(c: &QuoteClaims) {
         say!("  mr_owner       {}", td.mr_owner);
         say!("  mr_seam        {}", td.mr_seam);
         say!("  tee_tcb_svn    {}", td.tee_tcb_svn);
+        if let Some(s) = &td.tee_tcb_svn2 {
+            say!("  tee_tcb_svn2   {s}");
+        }
         if let Some(s) = &td.mr_service_td {
             say!("  mr_service_td  {s}");
         }
@@ -160,7 +163,7 @@ pub(crate) fn print_verified(v: &Verified<Quote>, appraisal: Option<&Appraisal>,
             "  behind         {} is {}, newest level has {}",
             b.component,
             b.actual,
-            b.latest
+            b.required
         );
     }
     say!("  fmspc          {}  pce_id {}", ver.fmspc, ver.pce_id);

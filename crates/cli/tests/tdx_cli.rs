@@ -642,6 +642,17 @@ fn simulated_quotes_round_trip_only_under_the_test_root() {
             text.contains("PASS") && text.contains("TEST root"),
             "{body}: {text}"
         );
+        // Every TD field the JSON has is in the text too: TEE_TCB_SVN2 only on a TD 1.5 body.
+        let svn2 = claims["td"]["tee_tcb_svn2"].as_str();
+        assert_eq!(svn2.is_some(), body == "td15", "{body}");
+        if let Some(svn2) = svn2 {
+            assert!(
+                text.contains(&format!("tee_tcb_svn2   {svn2}")),
+                "{body}: {text}"
+            );
+        } else {
+            assert!(!text.contains("tee_tcb_svn2"), "{body}: {text}");
+        }
 
         // Intel's root does not accept the simulator's PCK chain.
         let o = verify_sim(&dir, false, &["--json"]);
@@ -677,6 +688,27 @@ fn simulated_tcb_statuses_reach_the_verdict() {
         text.contains("OutOfDate") && text.contains("advisories"),
         "{text}"
     );
+    // What is behind reads the same in verification and appraisal: component, actual, required.
+    let policy = dir.join("strict.toml");
+    std::fs::write(
+        &policy,
+        "version = 1\nid = \"strict\"\n[tdx]\nmr_td = \"any\"\ndebug = \"must-not\"\n\
+         [tdx.tcb]\naccepted_statuses = [\"UpToDate\"]\n",
+    )
+    .unwrap();
+    let j = json(&verify_sim(
+        &out_of_date,
+        true,
+        &["--json", "--policy", s(&policy)],
+    ));
+    for behind in [&j["verification"]["behind"], &j["appraisal"]["behind"]] {
+        let entries = behind.as_array().unwrap();
+        assert!(!entries.is_empty(), "{j}");
+        for b in entries {
+            let keys: Vec<&str> = b.as_object().unwrap().keys().map(String::as_str).collect();
+            assert_eq!(keys, ["actual", "component", "required"], "{b}");
+        }
+    }
 
     let revoked = dir.join("revoked");
     sim(&revoked, &["--tcb-status", "Revoked", "--body", "td15"]);

@@ -173,7 +173,7 @@ fn appraise_tdx(
         p.report_data.as_ref(),
         &td.report_data,
     );
-    td_attributes(&mut r, p.td_attributes.as_ref(), td.td_attributes);
+    td_attributes(&mut r, p.td_attributes.as_ref(), p.debug, td.td_attributes);
     xfam(&mut r, p.xfam.as_ref(), td.xfam.bits());
     min_tee_tcb_svn(&mut r, p.min_tee_tcb_svn.as_ref(), &td.tee_tcb_svn);
     finish(r, verified, policy, Tee::Tdx)
@@ -635,16 +635,28 @@ fn td_attribute_bit(attrs: TdAttributes, bit: TdAttribute) -> bool {
     }
 }
 
+/// Where the DEBUG bit is judged when `td_attributes` does not name it: by the `debug` rule,
+/// unless that is `"any"` too. Said in the note, so the two rows never seem to disagree.
+fn debug_elsewhere(debug: Bit) -> &'static str {
+    if debug == Bit::Any {
+        "`debug` is \"any\" too: nothing checks TD_ATTRIBUTES.DEBUG"
+    } else {
+        "its DEBUG bit is checked by the tdx.debug rule"
+    }
+}
+
 /// One result per named bit when the policy has `td_attributes`, one "not checked" otherwise.
-fn td_attributes(r: &mut Rules, rules: Option<&TdAttributeRules>, attrs: TdAttributes) {
+fn td_attributes(r: &mut Rules, rules: Option<&TdAttributeRules>, debug: Bit, attrs: TdAttributes) {
     let Some(rules) = rules else {
-        r.not_checked(
+        r.push(
             "td_attributes",
             "TD_ATTRIBUTES",
             TrustClaim::Configuration,
+            Outcome::NotChecked,
+            "",
             format!("{:#018x}", attrs.bits()),
-            false,
-        );
+        )
+        .note = Some(format!("not in the policy; {}", debug_elsewhere(debug)));
         return;
     };
     for (bit, rule, field) in TD_ATTRIBUTE_BITS {
@@ -673,6 +685,19 @@ fn td_attributes(r: &mut Rules, rules: Option<&TdAttributeRules>, attrs: TdAttri
         } else {
             None
         };
+        if bit == TdAttribute::Debug && setting.is_none() {
+            let shown = if set { "set" } else { "clear" };
+            r.push(
+                rule,
+                field,
+                TrustClaim::Configuration,
+                Outcome::NotChecked,
+                "",
+                shown,
+            )
+            .note = Some(format!("not in td_attributes; {}", debug_elsewhere(debug)));
+            continue;
+        }
         r.bit(rule, field, TrustClaim::Configuration, setting, set);
     }
 }

@@ -342,6 +342,26 @@ accepted_statuses = "any"
             not_checked(&a, absent, false);
         }
     }
+    // With `debug = "any"` as well, the td_attributes row says nothing checks DEBUG.
+    assert!(
+        rule(&a, "tdx.td_attributes")
+            .note
+            .as_deref()
+            .unwrap()
+            .contains("nothing checks TD_ATTRIBUTES.DEBUG"),
+        "{:#?}",
+        rule(&a, "tdx.td_attributes")
+    );
+    // With `debug = "must-not"`, it points at that rule instead.
+    let mut strict_debug = p.clone();
+    tdx(&mut strict_debug).debug = Bit::MustNot;
+    let b = appraise(td15(), &strict_debug);
+    passes(&b, "tdx.debug");
+    let note = rule(&b, "tdx.td_attributes").note.clone().unwrap();
+    assert!(
+        note.contains("not in the policy") && note.contains("checked by the tdx.debug rule"),
+        "{note}"
+    );
     // The actual value is still shown.
     assert_eq!(rule(&a, "tdx.mr_td").actual, "7d".repeat(48));
     assert_eq!(rule(&a, "tdx.td_attributes").actual, "0x0000000010000000");
@@ -643,9 +663,23 @@ fn td_attribute_bits() {
         let r = passes(&a, name);
         assert_eq!(r.claim, TrustClaim::Configuration);
         assert!(r.field.starts_with("TD_ATTRIBUTES."), "{r:#?}");
-        // The other bits are listed, not checked.
-        for (_, other, _) in bits.iter().filter(|(b, _, _)| *b != bit) {
-            not_checked(&a, other, false);
+        // The other bits are listed, not checked; DEBUG, when td_attributes leaves it out,
+        // points at the `debug` rule that does check it (must-not in a strict policy).
+        for (other_bit, other, _) in bits.iter().filter(|(b, _, _)| *b != bit) {
+            if *other_bit == TdAttribute::Debug {
+                let r = rule(&a, other);
+                assert_eq!(r.outcome, Outcome::NotChecked, "{r:#?}");
+                assert!(
+                    r.note
+                        .as_deref()
+                        .unwrap()
+                        .contains("checked by the tdx.debug rule"),
+                    "{r:#?}"
+                );
+                passes(&a, "tdx.debug");
+            } else {
+                not_checked(&a, other, false);
+            }
         }
         tdx(&mut p).td_attributes = Some(bad);
         let a = appraise(v, &p);

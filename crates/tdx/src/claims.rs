@@ -185,8 +185,9 @@ pub struct BehindClaim {
     pub component: String,
     /// The platform's value.
     pub actual: u16,
-    /// The newest level's value.
-    pub latest: u16,
+    /// The value required to be up to date: the newest TCB level's. Named `required`, like the
+    /// `behind` entries of an appraisal, so scripts read one shape.
+    pub required: u16,
 }
 
 /// What verification established, JSON-ready.
@@ -250,7 +251,7 @@ impl VerificationClaims {
                 .map(|b| BehindClaim {
                     component: b.component.clone(),
                     actual: b.actual,
-                    latest: b.latest,
+                    required: b.latest,
                 })
                 .collect(),
             fmspc: hex(&v.pck.fmspc),

@@ -148,7 +148,9 @@ mod tests {
         }
         assert!(serde_json::from_str::<TcbStatus>("\"Fine\"").is_err());
         let long = "A".repeat(100_000);
-        assert!(TcbStatus::parse(&long).unwrap_err().to_string().len() < 200);
+        // Truncated: the message stays short however long the input (the list of valid names
+        // adds a fixed 160 bytes or so).
+        assert!(TcbStatus::parse(&long).unwrap_err().to_string().len() < 400);
     }
 
     #[test]
