@@ -128,16 +128,18 @@ pub(crate) enum TeeArg {
 
 #[derive(Args, Debug)]
 pub(crate) struct FetchArgs {
-    /// Evidence files (SEV-SNP report, extended report, Azure HCL report, or DCAP quote).
+    /// An evidence file (SEV-SNP report, extended report, Azure HCL report, or DCAP quote).
+    /// Repeatable.
     #[arg(long = "evidence", value_name = "FILE")]
     evidence: Vec<PathBuf>,
-    /// FMSPCs (12 hex digits): TCB info, QE identity, both PCK CRLs and the Root CA CRL.
+    /// An FMSPC (12 hex digits): TCB info, QE identity, both PCK CRLs and the Root CA CRL.
+    /// Repeatable.
     #[arg(long = "fmspc", value_name = "HEX")]
     fmspc: Vec<String>,
     /// For --fmspc: TDX or SGX collateral.
     #[arg(long, value_enum, default_value = "tdx")]
     tee: TeeArg,
-    /// Chips: PRODUCT:HWID:fmc=N,bl=N,tee=N,snp=N,ucode=N (fmc on Turin only).
+    /// A chip: PRODUCT:HWID:fmc=N,bl=N,tee=N,snp=N,ucode=N (fmc on Turin only). Repeatable.
     #[arg(long = "chip", value_name = "SPEC")]
     chip: Vec<String>,
     /// The product of SEV-SNP reports that do not say (version 2).

@@ -49,7 +49,8 @@ struct Cli {
 enum Command {
     /// Verify evidence against the vendor chain (exit 0 verified, 1 rejected, 2 usage/I/O error).
     Verify(VerifyArgs),
-    /// Decode evidence without verifying it.
+    /// Decode evidence without verifying it: an SEV-SNP report (raw, extended, Azure HCL,
+    /// configfs-tsm, KBS JSON) or an Intel TDX / SGX DCAP quote (raw or KBS JSON).
     Show(ShowArgs),
     /// Simulate evidence signed by a generated fake vendor PKI.
     #[command(subcommand)]
@@ -101,9 +102,11 @@ pub(crate) struct EvidenceArgs {
     /// TDX / SGX DCAP quote, or the evidence JSON a KBS guest sends.
     evidence: PathBuf,
     /// Certificates: DER or PEM (VCEK/VLEK, ASK/ASVK, ARK, bundles) or a certificate table.
+    /// Repeatable.
     #[arg(long = "certs", value_name = "FILE")]
     certs: Vec<PathBuf>,
     /// CRLs (DER or PEM) to apply to the chain; each must be issued by a certificate on it.
+    /// Repeatable.
     #[arg(long = "crl", value_name = "FILE")]
     crls: Vec<PathBuf>,
     /// TDX/SGX: Intel collateral, a bundle JSON (dcap-qvl `QuoteCollateralV3` layout) or a
@@ -121,7 +124,7 @@ pub(crate) struct EvidenceArgs {
     #[arg(long, value_name = "PRODUCT", value_parser = product_parser(), ignore_case = true)]
     product: Option<Product>,
     /// DANGEROUS: also trust this root (PEM/DER) besides the embedded vendor roots (an ARK for
-    /// SEV-SNP, a root CA for TDX/SGX). For simulator output and tests only.
+    /// SEV-SNP, a root CA for TDX/SGX). For simulator output and tests only. Repeatable.
     #[arg(long = "dangerous-test-root", value_name = "FILE")]
     dangerous_test_roots: Vec<PathBuf>,
     /// Endorsements and collateral fetched (`--fetch`) or from a cache or bundle
@@ -147,7 +150,8 @@ struct VerifyArgs {
 
 #[derive(Args, Debug)]
 struct ShowArgs {
-    /// The evidence file or configfs-tsm folder.
+    /// The evidence: an SEV-SNP report (raw, extended, Azure HCL), a configfs-tsm report folder,
+    /// an Intel TDX / SGX DCAP quote, or the evidence JSON a KBS guest sends; `-` reads stdin.
     evidence: PathBuf,
     /// The product used to decode TCB values when the report does not say (v2 reports).
     #[arg(long, value_name = "PRODUCT", value_parser = product_parser(), ignore_case = true)]
@@ -694,5 +698,41 @@ fn main() -> ExitCode {
                 ExitCode::from(2)
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod help_tests {
+    use super::Cli;
+
+    /// Every option that may be given more than once says so in its help, in every subcommand.
+    #[test]
+    fn repeatable_options_say_so() {
+        fn walk(cmd: &clap::Command, path: &str, missing: &mut Vec<String>, seen: &mut usize) {
+            for arg in cmd.get_arguments() {
+                let repeats = matches!(arg.get_action(), clap::ArgAction::Append);
+                *seen += usize::from(repeats);
+                let help = arg
+                    .get_long_help()
+                    .or_else(|| arg.get_help())
+                    .map(ToString::to_string)
+                    .unwrap_or_default();
+                if repeats && !help.to_ascii_lowercase().contains("repeatable") {
+                    missing.push(format!("{path} --{}", arg.get_id()));
+                }
+            }
+            for sub in cmd.get_subcommands() {
+                walk(sub, &format!("{path} {}", sub.get_name()), missing, seen);
+            }
+        }
+        let cmd = <Cli as clap::CommandFactory>::command();
+        let (mut missing, mut seen) = (Vec::new(), 0);
+        walk(&cmd, "tessera", &mut missing, &mut seen);
+        assert!(
+            missing.is_empty(),
+            "no 'repeatable' in the help of: {missing:?}"
+        );
+        // --certs, --crl, --dangerous-test-root (verify, policy, serve...), --rtmr, --chip...
+        assert!(seen >= 8, "only {seen} repeatable options found");
     }
 }
