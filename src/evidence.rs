@@ -526,29 +526,10 @@ impl Evidence {
     pub fn to_kbs_json(&self) -> Value {
         use base64::engine::general_purpose::STANDARD;
         match &self.body {
-            Body::Snp {
-                evidence,
-                cert_chain,
-            } => {
-                let mut certs = cert_chain.clone();
-                if let Some(table) = evidence.certs() {
-                    for entry in &table.entries {
-                        let data = &entry.data;
-                        let trimmed = data
-                            .iter()
-                            .rposition(|b| *b != 0)
-                            .and_then(|end| data.get(..=end))
-                            .unwrap_or_default();
-                        if let Ok(found) = tessera_pki::load_certificates(trimmed) {
-                            certs.extend(found.iter().map(|c| (entry.kind(), c.der().to_vec())));
-                        }
-                    }
-                }
-                serde_json::json!({
-                    "attestation_report": crate::kbs::sev_report_json_of(evidence.report()),
-                    "cert_chain": crate::kbs::cert_chain_json(&certs),
-                })
-            }
+            Body::Snp { evidence, .. } => serde_json::json!({
+                "attestation_report": crate::kbs::sev_report_json_of(evidence.report()),
+                "cert_chain": crate::kbs::cert_chain_json(&self.carried_certificates()),
+            }),
             Body::Quote {
                 quote, cc_eventlog, ..
             } => serde_json::json!({
@@ -603,6 +584,45 @@ impl Evidence {
                 serde_json::json!({ "tee": claims.tee, "verified": false, "claims": claims })
             }
         }
+    }
+
+    /// The certificates that came with SEV-SNP evidence, with their kind: a KBS form's
+    /// `cert_chain`, then the certificate table's entries (zero padding trimmed); none for a
+    /// quote (its PCK chain is inside the signed quote).
+    fn carried_certificates(&self) -> Vec<(CertKind, Vec<u8>)> {
+        let Body::Snp {
+            evidence,
+            cert_chain,
+        } = &self.body
+        else {
+            return Vec::new();
+        };
+        let mut certs = cert_chain.clone();
+        if let Some(table) = evidence.certs() {
+            for entry in &table.entries {
+                let data = &entry.data;
+                let trimmed = data
+                    .iter()
+                    .rposition(|b| *b != 0)
+                    .and_then(|end| data.get(..=end))
+                    .unwrap_or_default();
+                if let Ok(found) = tessera_pki::load_certificates(trimmed) {
+                    certs.extend(found.iter().map(|c| (entry.kind(), c.der().to_vec())));
+                }
+            }
+        }
+        certs
+    }
+
+    /// The DER certificates that came with the evidence (VCEK/VLEK, ASK/ASVK, ARK from a KBS
+    /// `cert_chain` or a certificate table), unverified; empty for a quote. With
+    /// [`Self::signed_evidence`], the raw form of what a guest collected.
+    #[must_use]
+    pub fn certificates(&self) -> Vec<Vec<u8>> {
+        self.carried_certificates()
+            .into_iter()
+            .map(|(_, der)| der)
+            .collect()
     }
 
     /// How many certificates a KBS SNP JSON form carried in `cert_chain`.

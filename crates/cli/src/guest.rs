@@ -74,9 +74,32 @@ pub(crate) struct EvidenceArgs {
     /// REPORT_DATA = SHA-512 of this text (a verifier's nonce).
     #[arg(long, value_name = "TEXT")]
     nonce: Option<String>,
-    /// Print `{tee, source, report_data, evidence}` instead of the evidence alone.
-    #[arg(long)]
+    /// What to print: `kbs`, the evidence JSON a KBS guest sends (one line); `raw`, the signed
+    /// bytes (the 1184-byte SEV-SNP report or the TDX quote, binary: needs --out or a
+    /// redirect); `json`, `{tee, source, report_data, evidence}`.
+    #[arg(long, value_enum, default_value = "kbs")]
+    format: EvidenceFormat,
+    /// Same as `--format json`.
+    #[arg(long, conflicts_with = "format")]
     json: bool,
+    /// Write the evidence to FILE instead of standard output.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// SEV-SNP: also write the certificates that came with the evidence (the host's VCEK/VLEK,
+    /// ASK, ARK) to FILE as PEM, for `tessera verify REPORT --certs FILE`.
+    #[arg(long, value_name = "FILE")]
+    certs_out: Option<PathBuf>,
+}
+
+/// The forms `tessera guest evidence` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub(crate) enum EvidenceFormat {
+    /// The evidence JSON a KBS guest sends.
+    Kbs,
+    /// The signed report or quote bytes.
+    Raw,
+    /// The evidence with what it is and where it came from.
+    Json,
 }
 
 #[derive(Args, Debug)]
@@ -141,10 +164,12 @@ fn provider_for(args: &SourceArgs, init_data: Option<&Path>) -> Result<Box<dyn P
                 ..Paths::default()
             },
             args.vmpl,
-        ) {
-            Detected::Tsm(p) => Ok(Box::new(p)),
-            Detected::Unsupported { reason, .. } => bail!("evidence collection: {reason}"),
-            Detected::None => bail!(
+        )
+        .into_provider()
+        {
+            Ok(p) => Ok(p),
+            Err(Detected::Unsupported { reason, .. }) => bail!("evidence collection: {reason}"),
+            Err(_) => bail!(
                 "no TEE found (no configfs-tsm at {}, no /dev/sev-guest or /dev/tdx_guest); \
                  --simulate PKI_DIR uses the simulator",
                 args.tsm_root.display()
@@ -217,19 +242,21 @@ fn tee(args: &SourceArgs) -> Result<ExitCode> {
             ..Paths::default()
         },
         args.vmpl,
-    ) {
-        Detected::Tsm(p) => {
+    )
+    .into_provider()
+    {
+        Ok(p) => {
             say!("{} ({})", p.tee().kbs_name(), p.describe());
             Ok(ExitCode::SUCCESS)
         }
-        Detected::Unsupported { tee, reason } => {
+        Err(Detected::Unsupported { tee, reason }) => {
             say!(
                 "{} (unsupported for collection: {reason})",
                 tee.map_or("unknown", Tee::kbs_name)
             );
             Ok(ExitCode::from(1))
         }
-        Detected::None => {
+        Err(_) => {
             say!("none (no configfs-tsm, /dev/sev-guest or /dev/tdx_guest)");
             Ok(ExitCode::from(1))
         }
@@ -262,18 +289,55 @@ fn evidence(args: &EvidenceArgs) -> Result<ExitCode> {
         hex::encode(parsed.report_data()),
         parsed.cert_chain_len()
     );
-    if args.json {
-        say!(
-            "{}",
+    let format = if args.json {
+        EvidenceFormat::Json
+    } else {
+        args.format
+    };
+    let bytes = match format {
+        EvidenceFormat::Kbs => format!("{ev}\n").into_bytes(),
+        EvidenceFormat::Raw => parsed.signed_evidence(),
+        EvidenceFormat::Json => format!(
+            "{}\n",
             json!({
                 "tee": p.tee().kbs_name(),
                 "source": p.describe(),
                 "report_data": hex::encode(rd),
                 "evidence": ev,
             })
-        );
-    } else {
-        say!("{ev}");
+        )
+        .into_bytes(),
+    };
+    if let Some(path) = &args.certs_out {
+        let certs = parsed.certificates();
+        if certs.is_empty() {
+            bail!(
+                "--certs-out: no certificates came with this evidence (a TDX quote carries its \
+                 PCK chain inside the quote)"
+            );
+        }
+        let pem: String = certs
+            .iter()
+            .map(|der| tessera_pki::to_pem("CERTIFICATE", der))
+            .collect();
+        std::fs::write(path, pem).with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("wrote {} certificate(s) to {}", certs.len(), path.display());
+    }
+    match &args.out {
+        Some(path) => {
+            std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+        }
+        None => {
+            use std::io::IsTerminal as _;
+            let mut stdout = std::io::stdout().lock();
+            if format == EvidenceFormat::Raw && stdout.is_terminal() {
+                bail!("--format raw is binary: give --out FILE or redirect standard output");
+            }
+            stdout
+                .write_all(&bytes)
+                .context("writing standard output")?;
+            stdout.flush().context("writing standard output")?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -1277,6 +1277,109 @@ debug = "must-not"
 accepted_statuses = ["UpToDate"]
 "#;
 
+/// `tessera guest evidence` forms: the KBS JSON a guest sends (default, one line), the raw
+/// signed bytes with the certificates beside them as PEM (which `tessera verify` accepts), and
+/// a raw quote; `--json` and `--format` together are a usage error.
+#[test]
+fn guest_evidence_prints_kbs_raw_and_json_forms() {
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    let ps = pki.to_str().unwrap().to_owned();
+    let guest = |extra: &[&str]| {
+        let mut args = vec![
+            "guest",
+            "evidence",
+            "--simulate",
+            ps.as_str(),
+            "--nonce",
+            "n-1",
+        ];
+        args.extend_from_slice(extra);
+        run(Command::new(BIN).args(&args), None)
+    };
+    // Default: the KBS evidence JSON on one line.
+    let o = guest(&[]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let stdout = text(&o.stdout);
+    assert_eq!(stdout.lines().count(), 1, "{stdout}");
+    let kbs: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    let ev = tessera::Evidence::from_kbs("snp", &kbs).unwrap();
+    let nonce = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, b"n-1");
+    assert_eq!(ev.report_data().as_slice(), nonce.as_ref());
+
+    // Raw: the 1184-byte report, and the certificates that came with it as PEM.
+    let (raw, certs) = (dir.path().join("report.bin"), dir.path().join("certs.pem"));
+    let o = guest(&[
+        "--format",
+        "raw",
+        "--out",
+        raw.to_str().unwrap(),
+        "--certs-out",
+        certs.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let bytes = std::fs::read(&raw).unwrap();
+    assert_eq!(bytes.len(), 1184);
+    let o = run(
+        Command::new(BIN).args([
+            "verify",
+            raw.to_str().unwrap(),
+            "--certs",
+            certs.to_str().unwrap(),
+            "--dangerous-test-root",
+            pki.join("root.pem").to_str().unwrap(),
+            "--json",
+        ]),
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}{}", text(&o.stdout), text(&o.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        j["claims"]["report_data"],
+        hex::encode(nonce.as_ref()),
+        "{j}"
+    );
+    // Without the certificates the report alone does not verify.
+    let o = run(
+        Command::new(BIN).args([
+            "verify",
+            raw.to_str().unwrap(),
+            "--dangerous-test-root",
+            pki.join("root.pem").to_str().unwrap(),
+        ]),
+        None,
+    );
+    assert_eq!(code(&o), 1);
+
+    // A raw TDX quote on standard output (not a terminal here) is a quote `show` reads.
+    let o = guest(&["--tee", "tdx", "--format", "raw"]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let quote = dir.path().join("quote.bin");
+    std::fs::write(&quote, &o.stdout).unwrap();
+    let o = run(
+        Command::new(BIN).args(["show", quote.to_str().unwrap(), "--json"]),
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["tee"], "tdx");
+    assert_eq!(
+        j["claims"]["td"]["report_data"],
+        hex::encode(nonce.as_ref())
+    );
+    // A quote brings no certificates to write.
+    let o = guest(&["--tee", "tdx", "--certs-out", certs.to_str().unwrap()]);
+    assert_eq!(code(&o), 2);
+    assert!(text(&o.stderr).contains("PCK chain"), "{}", text(&o.stderr));
+    // --json is --format json; both at once is a usage error.
+    let o = guest(&["--json"]);
+    assert_eq!(code(&o), 0);
+    let j: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["tee"], "snp");
+    assert!(j["evidence"].is_object(), "{j}");
+    assert_eq!(code(&guest(&["--json", "--format", "raw"])), 2);
+}
+
 /// `tessera guest` with the simulator back end against a broker started before the evidence
 /// exists: `tee`, `evidence` and `get-secret` for SEV-SNP and TDX; a guest with another
 /// measurement or a debug guest is refused (exit 1) and gets nothing.

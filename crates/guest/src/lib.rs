@@ -21,5 +21,6 @@
 
 pub mod client;
 pub mod provider;
+pub mod sev_guest;
 pub mod sim;
 pub mod tsm;

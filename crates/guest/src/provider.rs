@@ -1,12 +1,13 @@
 //! Where a guest's evidence comes from: the hardware (configfs-tsm) or the project's simulators,
 //! behind one [`Provider`] trait, and the detection of which TEE this machine is.
 //!
-//! Supported for collection: SEV-SNP and TDX through configfs-tsm (Linux 6.7+). Detected and
-//! refused with a reason: `/dev/sev-guest` and `/dev/tdx_guest` without configfs-tsm (their ioctl
-//! interfaces need `unsafe` code or the `sev` crate's; a kernel with configfs-tsm gives the same
-//! evidence), and Azure confidential VMs, whose SNP report is wrapped by the vTPM (HCL report) and
-//! read through the TPM (such evidence verifies with `tessera verify`; collecting it is not
-//! supported here).
+//! Supported for collection: SEV-SNP and TDX through configfs-tsm (Linux 6.7+), and SEV-SNP
+//! through `/dev/sev-guest` on older kernels (feature `sev-guest`: [`crate::sev_guest`]).
+//! Detected and refused with a reason: `/dev/tdx_guest` without configfs-tsm (a TDX quote needs
+//! the host's quoting service besides the TDREPORT ioctl; a kernel with configfs-tsm does both),
+//! `/dev/sev-guest` in a build without the `sev-guest` feature, and Azure confidential VMs, whose
+//! SNP report is wrapped by the vTPM (HCL report) and read through the TPM (such evidence
+//! verifies with `tessera verify`; collecting it is not supported here).
 
 use std::path::PathBuf;
 
@@ -182,6 +183,9 @@ impl Default for Paths {
 pub enum Detected {
     /// configfs-tsm with a known provider: supported.
     Tsm(TsmProvider),
+    /// `/dev/sev-guest` without configfs-tsm, collected through the `sev` crate: supported.
+    #[cfg(all(feature = "sev-guest", target_os = "linux"))]
+    SevGuest(crate::sev_guest::SevGuestProvider<crate::sev_guest::SevDevice>),
     /// Unsupported for collection, with the TEE (when known) and why.
     Unsupported {
         /// The TEE, when known.
@@ -191,6 +195,22 @@ pub enum Detected {
     },
     /// No TEE interface found.
     None,
+}
+
+impl Detected {
+    /// The provider to collect with, when one is supported; else `self` back (unsupported, with
+    /// the reason, or no TEE).
+    ///
+    /// # Errors
+    /// `self`, when it is [`Detected::Unsupported`] or [`Detected::None`].
+    pub fn into_provider(self) -> Result<Box<dyn Provider>, Self> {
+        match self {
+            Self::Tsm(p) => Ok(Box::new(p)),
+            #[cfg(all(feature = "sev-guest", target_os = "linux"))]
+            Self::SevGuest(p) => Ok(Box::new(p)),
+            other => Err(other),
+        }
+    }
 }
 
 /// Detects the TEE and how to collect its evidence.
@@ -226,18 +246,35 @@ pub fn detect(paths: &Paths, vmpl: u8) -> Detected {
                 .into(),
         };
     }
-    for (device, tee) in [(&paths.sev_guest, Tee::Snp), (&paths.tdx_guest, Tee::Tdx)] {
-        if device.exists() {
-            return Detected::Unsupported {
-                tee: Some(tee),
-                reason: format!(
-                    "{} without configfs-tsm: use a kernel with configfs-tsm (Linux 6.7+, \
-                     CONFIG_TSM_REPORTS) mounted at {}",
-                    device.display(),
-                    paths.tsm_root.display()
-                ),
-            };
-        }
+    if paths.sev_guest.exists() {
+        #[cfg(all(feature = "sev-guest", target_os = "linux"))]
+        return Detected::SevGuest(crate::sev_guest::SevGuestProvider::new(
+            crate::sev_guest::SevDevice,
+            vmpl,
+        ));
+        #[cfg(not(all(feature = "sev-guest", target_os = "linux")))]
+        return Detected::Unsupported {
+            tee: Some(Tee::Snp),
+            reason: format!(
+                "{} without configfs-tsm, and this build lacks the `sev-guest` feature: use a \
+                 kernel with configfs-tsm (Linux 6.7+, CONFIG_TSM_REPORTS) mounted at {}, or a \
+                 build with the feature",
+                paths.sev_guest.display(),
+                paths.tsm_root.display()
+            ),
+        };
+    }
+    if paths.tdx_guest.exists() {
+        return Detected::Unsupported {
+            tee: Some(Tee::Tdx),
+            reason: format!(
+                "{} without configfs-tsm: a TDX quote needs the host's quoting service as well \
+                 as the TDREPORT ioctl; use a kernel with configfs-tsm (Linux 6.7+, \
+                 CONFIG_TSM_REPORTS) mounted at {}",
+                paths.tdx_guest.display(),
+                paths.tsm_root.display()
+            ),
+        };
     }
     Detected::None
 }
@@ -271,13 +308,27 @@ mod tests {
         }
         std::fs::write(&p.sev_guest, b"").unwrap();
         std::fs::remove_file(&p.tdx_guest).unwrap();
-        assert!(matches!(
-            detect(&p, 0),
+        // /dev/sev-guest: collected through the `sev` crate when built with it, else refused
+        // naming the feature.
+        match detect(&p, 2) {
+            #[cfg(all(feature = "sev-guest", target_os = "linux"))]
+            Detected::SevGuest(provider) => {
+                assert_eq!(provider.tee(), Tee::Snp);
+                assert!(
+                    provider.describe().contains("VMPL 2"),
+                    "{}",
+                    provider.describe()
+                );
+            }
+            #[cfg(not(all(feature = "sev-guest", target_os = "linux")))]
             Detected::Unsupported {
                 tee: Some(Tee::Snp),
-                ..
+                reason,
+            } => {
+                assert!(reason.contains("sev-guest"), "{reason}");
             }
-        ));
+            other => panic!("{other:?}"),
+        }
         // Azure: the TPM and Microsoft's DMI vendor.
         std::fs::write(&p.tpm, b"").unwrap();
         std::fs::write(&p.sys_vendor, b"Microsoft Corporation\n").unwrap();
