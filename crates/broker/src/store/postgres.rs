@@ -39,9 +39,11 @@ use tokio_postgres::NoTls;
 use tokio_postgres::Row;
 use tokio_postgres::types::{FromSql, ToSql};
 
+use std::sync::Arc;
+
 use super::{
-    AttestedSession, Challenge, ConsumeOutcome, NewSecretVersion, SecretVersionInfo, SessionId,
-    Store, StoreError, StoredSecret,
+    AttestedSession, Challenge, ConsumeOutcome, NewSecretVersion, PendingAudit, SecretVersionInfo,
+    SessionId, Store, StoreError, StoredSecret, lock,
 };
 use crate::audit::{self, AuditAction, AuditEntry, AuditEvent, AuditVerdict};
 use crate::binding::HashAlgorithm;
@@ -124,6 +126,10 @@ pub struct PostgresStore {
     pool: Pool,
     audit_lock: i64,
     schema: String,
+    /// Audit appends not yet committed (group commit: see [`PostgresStore::flush_audit`]).
+    audit_queue: Arc<std::sync::Mutex<Vec<PendingAudit>>>,
+    /// Held by the one task of this process committing a batch of audit appends.
+    audit_flush: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -254,6 +260,8 @@ impl PostgresStore {
             pool,
             audit_lock: lock_key("audit", &schema),
             schema,
+            audit_queue: Arc::new(std::sync::Mutex::new(Vec::new())),
+            audit_flush: Arc::new(tokio::sync::Mutex::new(())),
         })
     }
 
@@ -261,6 +269,79 @@ impl PostgresStore {
     #[must_use]
     pub fn schema(&self) -> &str {
         &self.schema
+    }
+
+    /// Commit every queued audit append in one transaction, under the cross-replica advisory
+    /// lock, and answer each; a no-op when an earlier flush already took them.
+    async fn flush_audit(&self) {
+        let _turn = self.audit_flush.lock().await;
+        let batch = std::mem::take(&mut *lock(&self.audit_queue));
+        if batch.is_empty() {
+            return;
+        }
+        let (events, senders): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+        super::answer_audit(senders, self.commit_audit(events).await);
+    }
+
+    async fn commit_audit(&self, events: Vec<AuditEvent>) -> Result<Vec<AuditEntry>, StoreError> {
+        const OP: &str = "append_audit";
+        let mut c = self.client(OP).await?;
+        let tx = c.transaction().await.map_err(db(OP))?;
+        // One appender at a time across every replica (released at commit or rollback); the
+        // read below then sees the last committed entry.
+        let lock = tx
+            .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+            .await
+            .map_err(db(OP))?;
+        tx.execute(&lock, &[&self.audit_lock])
+            .await
+            .map_err(db(OP))?;
+        let newest = tx
+            .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+            .await
+            .map_err(db(OP))?;
+        let last = tx.query_opt(&newest, &[]).await.map_err(db(OP))?;
+        let mut last = match &last {
+            Some(r) => Some((
+                to_u64(get(r, 0, OP)?, "audit.seq")?,
+                get::<String>(r, 1, OP)?,
+            )),
+            None => None,
+        };
+        let st = tx
+            .prepare_cached(
+                "INSERT INTO audit(seq, time_ms, actor, action, resource, evidence_digest,
+                    policy_digest, verdict, reason, prev_hash, hash)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+            )
+            .await
+            .map_err(db(OP))?;
+        let mut entries = Vec::with_capacity(events.len());
+        for event in events {
+            let e = audit::next_entry(last.as_ref().map(|(s, h)| (*s, h.as_str())), event)?;
+            tx.execute(
+                &st,
+                &[
+                    &to_i64(e.seq, "audit.seq")?,
+                    &e.event.time_ms,
+                    &e.event.actor,
+                    &e.event.action.as_str(),
+                    &e.event.resource,
+                    &e.event.evidence_digest,
+                    &e.event.policy_digest,
+                    &e.event.verdict.as_str(),
+                    &e.event.reason,
+                    &e.prev_hash,
+                    &e.hash,
+                ],
+            )
+            .await
+            .map_err(db(OP))?;
+            last = Some((e.seq, e.hash.clone()));
+            entries.push(e);
+        }
+        tx.commit().await.map_err(db(OP))?;
+        Ok(entries)
     }
 
     async fn client(&self, op: &'static str) -> Result<deadpool_postgres::Object, StoreError> {
@@ -859,59 +940,16 @@ impl Store for PostgresStore {
     }
 
     async fn append_audit(&self, event: AuditEvent) -> Result<AuditEntry, StoreError> {
-        const OP: &str = "append_audit";
-        let mut c = self.client(OP).await?;
-        let tx = c.transaction().await.map_err(db(OP))?;
-        // One appender at a time across every replica (released at commit or rollback); the
-        // read below then sees the last committed entry.
-        let lock = tx
-            .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+        // Group commit: queue the event; the task that next gets this process's turn commits
+        // everything queued by then in one transaction (one synchronous commit). The flush runs
+        // as its own task, so a caller that goes away does not abandon the others' entries.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        lock(&self.audit_queue).push((event, tx));
+        let this = self.clone();
+        tokio::spawn(async move { this.flush_audit().await })
             .await
-            .map_err(db(OP))?;
-        tx.execute(&lock, &[&self.audit_lock])
-            .await
-            .map_err(db(OP))?;
-        let newest = tx
-            .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-            .await
-            .map_err(db(OP))?;
-        let last = tx.query_opt(&newest, &[]).await.map_err(db(OP))?;
-        let last = match &last {
-            Some(r) => Some((
-                to_u64(get(r, 0, OP)?, "audit.seq")?,
-                get::<String>(r, 1, OP)?,
-            )),
-            None => None,
-        };
-        let e = audit::next_entry(last.as_ref().map(|(s, h)| (*s, h.as_str())), event)?;
-        let st = tx
-            .prepare_cached(
-                "INSERT INTO audit(seq, time_ms, actor, action, resource, evidence_digest,
-                    policy_digest, verdict, reason, prev_hash, hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .await
-            .map_err(db(OP))?;
-        tx.execute(
-            &st,
-            &[
-                &to_i64(e.seq, "audit.seq")?,
-                &e.event.time_ms,
-                &e.event.actor,
-                &e.event.action.as_str(),
-                &e.event.resource,
-                &e.event.evidence_digest,
-                &e.event.policy_digest,
-                &e.event.verdict.as_str(),
-                &e.event.reason,
-                &e.prev_hash,
-                &e.hash,
-            ],
-        )
-        .await
-        .map_err(db(OP))?;
-        tx.commit().await.map_err(db(OP))?;
-        Ok(e)
+            .map_err(|_| StoreError::Worker)?;
+        rx.await.map_err(|_| StoreError::Worker)?
     }
 
     async fn audit_entries(&self, after: u64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {

@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex};
 use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
 
 use super::{
-    AttestedSession, Challenge, ConsumeOutcome, NewSecretVersion, SecretVersionInfo, SessionId,
-    Store, StoreError, StoredSecret,
+    AttestedSession, Challenge, ConsumeOutcome, NewSecretVersion, PendingAudit, SecretVersionInfo,
+    SessionId, Store, StoreError, StoredSecret, lock,
 };
 use crate::audit::{self, AuditAction, AuditEntry, AuditEvent, AuditVerdict};
 use crate::binding::HashAlgorithm;
@@ -70,6 +70,9 @@ CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 pub struct SqliteStore {
     conn: Arc<Mutex<Connection>>,
     path: PathBuf,
+    /// Audit appends not yet committed: whoever holds the connection next writes all of them
+    /// in one `synchronous = FULL` transaction (group commit: one fsync for many flows).
+    audit_queue: Arc<Mutex<Vec<PendingAudit>>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -166,6 +169,7 @@ impl SqliteStore {
         Ok(Self {
             conn: Arc::new(Mutex::new(conn)),
             path,
+            audit_queue: Arc::new(Mutex::new(Vec::new())),
         })
     }
 
@@ -191,6 +195,56 @@ impl SqliteStore {
         .await
         .map_err(|_| StoreError::Worker)?
     }
+}
+
+/// Append `events` to the audit chain in one immediate transaction (one durable commit), in
+/// order; their entries, or the error that rolled all of them back.
+fn commit_audit(
+    c: &mut Connection,
+    events: Vec<AuditEvent>,
+) -> Result<Vec<AuditEntry>, StoreError> {
+    let tx = c
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(db("append_audit"))?;
+    let last: Option<(i64, String)> = tx
+        .row(
+            "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()
+        .map_err(db("append_audit"))?;
+    let mut last = match last {
+        Some((s, h)) => Some((to_u64(s, "audit.seq")?, h)),
+        None => None,
+    };
+    let mut entries = Vec::with_capacity(events.len());
+    for event in events {
+        let e = audit::next_entry(last.as_ref().map(|(s, h)| (*s, h.as_str())), event)?;
+        tx.exec(
+            "INSERT INTO audit(seq, time_ms, actor, action, resource, evidence_digest,
+                policy_digest, verdict, reason, prev_hash, hash)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+            params![
+                to_i64(e.seq, "audit.seq")?,
+                e.event.time_ms,
+                e.event.actor,
+                e.event.action.as_str(),
+                e.event.resource,
+                e.event.evidence_digest,
+                e.event.policy_digest,
+                e.event.verdict.as_str(),
+                e.event.reason,
+                e.prev_hash,
+                e.hash
+            ],
+        )
+        .map_err(db("append_audit"))?;
+        last = Some((e.seq, e.hash.clone()));
+        entries.push(e);
+    }
+    tx.commit().map_err(db("append_audit"))?;
+    Ok(entries)
 }
 
 fn row_to_secret(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawSecret> {
@@ -785,46 +839,28 @@ impl Store for SqliteStore {
     }
 
     async fn append_audit(&self, event: AuditEvent) -> Result<AuditEntry, StoreError> {
-        self.run(move |c| {
-            let tx = c
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(db("append_audit"))?;
-            let last: Option<(i64, String)> = tx
-                .row(
-                    "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
-                    [],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-                .map_err(db("append_audit"))?;
-            let last = match &last {
-                Some((s, h)) => Some((to_u64(*s, "audit.seq")?, h.as_str())),
-                None => None,
-            };
-            let e = audit::next_entry(last, event)?;
-            tx.exec(
-                "INSERT INTO audit(seq, time_ms, actor, action, resource, evidence_digest,
-                    policy_digest, verdict, reason, prev_hash, hash)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                params![
-                    to_i64(e.seq, "audit.seq")?,
-                    e.event.time_ms,
-                    e.event.actor,
-                    e.event.action.as_str(),
-                    e.event.resource,
-                    e.event.evidence_digest,
-                    e.event.policy_digest,
-                    e.event.verdict.as_str(),
-                    e.event.reason,
-                    e.prev_hash,
-                    e.hash
-                ],
-            )
-            .map_err(db("append_audit"))?;
-            tx.commit().map_err(db("append_audit"))?;
-            Ok(e)
+        // Group commit: queue the event, then let a blocking worker take the connection and
+        // commit everything queued by then in one transaction. While one commit waits for its
+        // fsync, the appends of other flows gather in the queue and share the next one. Each
+        // caller still gets its answer only after the commit that holds its entry.
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        lock(&self.audit_queue).push((event, tx));
+        let (conn, queue) = (Arc::clone(&self.conn), Arc::clone(&self.audit_queue));
+        tokio::task::spawn_blocking(move || {
+            if lock(&queue).is_empty() {
+                return; // an earlier worker took this event into its batch
+            }
+            let mut guard = lock(&conn);
+            let batch = std::mem::take(&mut *lock(&queue));
+            if batch.is_empty() {
+                return;
+            }
+            let (events, senders): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
+            super::answer_audit(senders, commit_audit(&mut guard, events));
         })
         .await
+        .map_err(|_| StoreError::Worker)?;
+        rx.await.map_err(|_| StoreError::Worker)?
     }
 
     async fn audit_entries(&self, after: u64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
