@@ -600,13 +600,7 @@ impl Evidence {
         let mut certs = cert_chain.clone();
         if let Some(table) = evidence.certs() {
             for entry in &table.entries {
-                let data = &entry.data;
-                let trimmed = data
-                    .iter()
-                    .rposition(|b| *b != 0)
-                    .and_then(|end| data.get(..=end))
-                    .unwrap_or_default();
-                if let Ok(found) = tessera_pki::load_certificates(trimmed) {
+                if let Ok(found) = tessera_pki::load_certificates(entry.trimmed()) {
                     certs.extend(found.iter().map(|c| (entry.kind(), c.der().to_vec())));
                 }
             }

@@ -272,13 +272,8 @@ fn load_crl_file(path: &Path) -> Result<Vec<Crl>> {
     let crls = load_crls(&bytes).with_context(|| format!("--crl {}: not a CRL", path.display()))?;
     if crls.is_empty() {
         bail!(
-            "--crl {}: holds no CRL{}; give DER or PEM CRLs",
-            path.display(),
-            if bytes.is_empty() {
-                " (the file is empty)"
-            } else {
-                ""
-            }
+            "--crl {}: holds no CRL; give DER or PEM CRLs",
+            path.display()
         );
     }
     Ok(crls)

@@ -118,8 +118,7 @@ pub fn kbs_evidence(
             )));
         }
         // The table pads entries with zeros; the KBS form carries the DER itself.
-        let end = der.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
-        let der = der.get(..end).unwrap_or_default();
+        let der = tessera::snp::abi::trim_zero_padding(der);
         chain.push(json!({ "cert_type": kind, "data": der }));
     }
     let form = json!({

@@ -245,12 +245,22 @@ fn check_product(
     other: Option<Product>,
     source: &'static str,
 ) -> Result<(), SnpError> {
+    check_product_of("certificate chain", chain, other, source)
+}
+
+/// `a` (what `source_a` says) agrees with `other` (what `source_b` says), when that says.
+fn check_product_of(
+    source_a: &'static str,
+    a: Product,
+    other: Option<Product>,
+    source_b: &'static str,
+) -> Result<(), SnpError> {
     match other {
-        Some(p) if p != chain => Err(SnpError::ProductMismatch {
-            source_a: "certificate chain",
-            a: chain,
-            source_b: source,
-            b: p,
+        Some(b) if b != a => Err(SnpError::ProductMismatch {
+            source_a,
+            a,
+            source_b,
+            b,
         }),
         _ => Ok(()),
     }
@@ -324,13 +334,7 @@ impl Verifier {
                 ) {
                     // Entries hold DER (KDS, the SEV firmware) or PEM (configfs-tsm tools);
                     // DER entries may be zero-padded.
-                    let data = &entry.data;
-                    let trimmed = data
-                        .iter()
-                        .rposition(|b| *b != 0)
-                        .and_then(|end| data.get(..=end))
-                        .unwrap_or_default();
-                    let mut found = tessera_pki::load_certificates(trimmed)
+                    let mut found = tessera_pki::load_certificates(entry.trimmed())
                         .map_err(SnpError::pki("certificate_table"))?;
                     let cert = match (found.pop(), found.is_empty()) {
                         (Some(c), true) => c,
@@ -516,19 +520,8 @@ impl Verifier {
         // The VEK names its product: a mismatch with the report or the caller is the most
         // specific cause, so it is reported before the chain's signatures and windows.
         if let Some(named) = ext.product() {
-            for (other, source) in [(report_product, "report CPUID"), (caller, "caller")] {
-                match other {
-                    Some(p) if p != named => {
-                        return Err(SnpError::ProductMismatch {
-                            source_a: "VEK productName",
-                            a: named,
-                            source_b: source,
-                            b: p,
-                        });
-                    }
-                    _ => {}
-                }
-            }
+            check_product_of("VEK productName", named, report_product, "report CPUID")?;
+            check_product_of("VEK productName", named, caller, "caller")?;
         }
         let (path, roots) = self.build_chain(vek, certs, at)?;
         let [_, issuer, ark] = &path;

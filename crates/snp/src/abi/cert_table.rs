@@ -143,6 +143,19 @@ impl CertTableEntry {
     pub fn kind(&self) -> CertKind {
         CertKind::from(self.guid)
     }
+
+    /// The entry's bytes without the zero padding hosts add after DER.
+    #[must_use]
+    pub fn trimmed(&self) -> &[u8] {
+        trim_zero_padding(&self.data)
+    }
+}
+
+/// `data` without trailing zero bytes (the padding after a DER certificate in a table entry).
+#[must_use]
+pub fn trim_zero_padding(data: &[u8]) -> &[u8] {
+    let end = data.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
+    data.get(..end).unwrap_or_default()
 }
 
 impl fmt::Debug for CertTableEntry {
