@@ -5,6 +5,7 @@
 //! Time, anchors and endorsements are inputs; `verify` does no I/O and never reads the clock.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
 
 use serde_json::Value;
@@ -216,6 +217,8 @@ impl VerifierBuilder {
             inner: Arc::new(Inner {
                 snp,
                 tdx,
+                snp_last: AtomicUsize::new(0),
+                tdx_last: AtomicUsize::new(0),
                 endorsements: RwLock::new(Arc::new(self.endorsements)),
                 crls: self.crls,
                 snp_product: self.snp_product,
@@ -232,6 +235,9 @@ struct Inner {
     snp: Vec<tessera_snp::Verifier>,
     /// Intel's root first, then test roots (one verifier each).
     tdx: Vec<tessera_tdx::Verifier>,
+    /// Which of `snp` and `tdx` accepted evidence last (see [`first_success`]).
+    snp_last: AtomicUsize,
+    tdx_last: AtomicUsize,
     endorsements: RwLock<Arc<Endorsements>>,
     crls: Vec<Crl>,
     snp_product: Option<Product>,
@@ -254,15 +260,33 @@ fn is_anchor_failure(check: &str) -> bool {
 
 /// Run `verify` with each verifier in order: the first success, else the vendor's error unless
 /// it only says the evidence is not anchored in the vendor's roots.
+///
+/// `last` remembers which verifier succeeded last and is tried first: with test roots beside
+/// the vendor's, evidence under a test root would otherwise build (and fail) the vendor chain
+/// every time, which is most of a flow's work. Order decides only which error is reported (the
+/// ordered pass below runs when the remembered verifier fails), and which verifier accepts
+/// when two would: one of them then has test roots, whose results are marked
+/// `dangerous_test_root`, the stricter answer.
 fn first_success<V, T, E>(
     verifiers: &[V],
+    last: &AtomicUsize,
     check: impl Fn(&E) -> &'static str,
     verify: impl Fn(&V) -> Result<T, E>,
 ) -> Option<Result<T, E>> {
+    let hint = last.load(Ordering::Relaxed);
+    if hint != 0
+        && let Some(v) = verifiers.get(hint)
+        && let Ok(t) = verify(v)
+    {
+        return Some(Ok(t));
+    }
     let mut first_err: Option<E> = None;
-    for v in verifiers {
+    for (i, v) in verifiers.iter().enumerate() {
         match verify(v) {
-            Ok(t) => return Some(Ok(t)),
+            Ok(t) => {
+                last.store(i, Ordering::Relaxed);
+                return Some(Ok(t));
+            }
             Err(e) => match &first_err {
                 None => first_err = Some(e),
                 Some(prev) if is_anchor_failure(check(prev)) && !is_anchor_failure(check(&e)) => {
@@ -414,9 +438,12 @@ impl Verifier {
         let mut crls = self.inner.crls.clone();
         crls.extend(relevant_crls(store, &certs, snp, &self.inner.snp));
         let product = self.inner.snp_product;
-        first_success(&self.inner.snp, SnpError::check, |v| {
-            v.verify_evidence(snp.clone(), &certs, &crls, at, product)
-        })
+        first_success(
+            &self.inner.snp,
+            &self.inner.snp_last,
+            SnpError::check,
+            |v| v.verify_evidence(snp.clone(), &certs, &crls, at, product),
+        )
         .unwrap_or(Err(SnpError::NoCertificate))
         .map_err(VerifyError::Snp)
     }
@@ -444,9 +471,12 @@ impl Verifier {
             });
         };
         let options = self.inner.tdx_options;
-        first_success(&self.inner.tdx, TdxError::check, |v| {
-            v.verify(quote, collateral, at, &options)
-        })
+        first_success(
+            &self.inner.tdx,
+            &self.inner.tdx_last,
+            TdxError::check,
+            |v| v.verify(quote, collateral, at, &options),
+        )
         .unwrap_or_else(|| Err(TdxError::EmbeddedRoots(String::from("no TDX verifier"))))
         .map_err(VerifyError::Tdx)
     }

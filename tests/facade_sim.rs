@@ -618,3 +618,46 @@ fn the_facade_types_can_be_shared_across_threads() {
         }
     });
 }
+
+/// The verifier that accepted evidence last is tried first (see `first_success`); no answer
+/// changes with it: tampered evidence gets the error a fresh verifier gives, and real AMD
+/// evidence after simulator evidence is still accepted under AMD's roots, not marked as
+/// test-root evidence.
+#[test]
+fn the_last_accepting_verifier_goes_first_without_changing_any_answer() {
+    let s = genoa();
+    let milan =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/evidence/snp-milan");
+    let vcek = tessera::pki::Certificate::from_der(&std::fs::read(milan.join("vcek.der")).unwrap())
+        .unwrap();
+    let verifier = Verifier::builder()
+        .dangerous_snp_test_roots([s.pki.roots()])
+        .certificates([s.vcek.certificate().clone(), vcek])
+        .build()
+        .unwrap();
+    let good = Evidence::from_kbs("snp", &sev_json(&report(s, |_| {}))).unwrap();
+    for _ in 0..3 {
+        assert!(verifier.verify(&good, AT).unwrap().dangerous_test_root());
+    }
+    let mut tampered = sev_json(&report(s, |_| {}));
+    let x = tampered["attestation_report"]["measurement"][0]
+        .as_u64()
+        .unwrap();
+    tampered["attestation_report"]["measurement"][0] = json!((x + 1) % 256);
+    let tampered = Evidence::from_kbs("snp", &tampered).unwrap();
+    let err = verifier.verify(&tampered, AT).unwrap_err();
+    assert_eq!(err.check(), "report_signature");
+    assert_eq!(
+        err.to_string(),
+        sim_verifier(s)
+            .verify(&tampered, AT)
+            .unwrap_err()
+            .to_string()
+    );
+    let real = Evidence::from_bytes(&std::fs::read(milan.join("report.bin")).unwrap()).unwrap();
+    let at = UnixTime::from_secs(1_664_067_328);
+    let v = verifier.verify(&real, at).unwrap();
+    assert!(!v.dangerous_test_root(), "AMD's roots accept real evidence");
+    // And the simulator's evidence is accepted again after it.
+    assert!(verifier.verify(&good, AT).unwrap().dangerous_test_root());
+}

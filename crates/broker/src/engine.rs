@@ -572,18 +572,25 @@ impl Broker {
                 "verified_at": verified.verified_at().as_secs(),
             }),
         };
+        let mut ev = self.event("guest", AuditAction::Attest, AuditVerdict::Pass);
+        ev.evidence_digest = Some(evidence_digest.clone());
+        ev.reason = format!("{} evidence verified", tee.as_str());
+        // The session and the entry recording it together (one commit in the embedded store).
         self.inner
             .store
-            .put_session(&AttestedSession {
-                session_id: session.clone(),
-                tee: tee.as_str().to_owned(),
-                tee_pubkey: tee_key.as_sent().to_string(),
-                token: token.clone(),
-                claims: record.to_string(),
-                evidence_digest: evidence_digest.clone(),
-                attested_ms: now_ms,
-                expires_ms,
-            })
+            .put_session_audited(
+                &AttestedSession {
+                    session_id: session.clone(),
+                    tee: tee.as_str().to_owned(),
+                    tee_pubkey: tee_key.as_sent().to_string(),
+                    token: token.clone(),
+                    claims: record.to_string(),
+                    evidence_digest: evidence_digest.clone(),
+                    attested_ms: now_ms,
+                    expires_ms,
+                },
+                ev.bounded(),
+            )
             .await?;
         self.cache_session(
             &session,
@@ -591,14 +598,10 @@ impl Broker {
                 verified,
                 tee_key,
                 token: token.clone(),
-                evidence_digest: evidence_digest.clone(),
+                evidence_digest,
                 expires_ms,
             }),
         );
-        let mut ev = self.event("guest", AuditAction::Attest, AuditVerdict::Pass);
-        ev.evidence_digest = Some(evidence_digest);
-        ev.reason = format!("{} evidence verified", tee.as_str());
-        self.audit(ev).await;
         Ok(Attested { token, tee })
     }
 

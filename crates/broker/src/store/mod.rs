@@ -388,6 +388,19 @@ pub trait Store: Send + Sync {
         resource: &ResourcePath,
         version: Option<u64>,
     ) -> Result<Option<StoredSecret>, StoreError>;
+    /// [`Store::get_version`] and the text of the policy its row names (not yet checked against
+    /// the digest), in one round trip where the store can.
+    async fn get_version_and_policy(
+        &self,
+        resource: &ResourcePath,
+        version: Option<u64>,
+    ) -> Result<Option<(StoredSecret, Option<String>)>, StoreError> {
+        let Some(rec) = self.get_version(resource, version).await? else {
+            return Ok(None);
+        };
+        let text = self.get_policy(&rec.policy_digest).await?;
+        Ok(Some((rec, text)))
+    }
     /// Deletes one version or (`None`) all; returns the versions deleted.
     async fn delete_versions(
         &self,
@@ -430,6 +443,16 @@ pub trait Store: Send + Sync {
     ) -> Result<ConsumeOutcome, StoreError>;
     /// Records (or replaces) a session's attestation.
     async fn put_session(&self, s: &AttestedSession) -> Result<(), StoreError>;
+    /// [`Store::put_session`], then [`Store::append_audit`] of the event that records it (no
+    /// entry when the session was not stored), in one round trip where the store can.
+    async fn put_session_audited(
+        &self,
+        s: &AttestedSession,
+        event: AuditEvent,
+    ) -> Result<AuditEntry, StoreError> {
+        self.put_session(s).await?;
+        self.append_audit(event).await
+    }
     /// A session's attestation if it has not expired.
     async fn get_session(
         &self,
@@ -540,12 +563,10 @@ pub async fn version_with_policy(
     resource: &ResourcePath,
     version: Option<u64>,
 ) -> Result<Option<(StoredSecret, String)>, StoreError> {
-    let Some(rec) = store.get_version(resource, version).await? else {
+    let Some((rec, text)) = store.get_version_and_policy(resource, version).await? else {
         return Ok(None);
     };
-    let text = store
-        .get_policy(&rec.policy_digest)
-        .await?
+    let text = text
         .filter(|t| PolicyDigest::of(t.as_bytes()) == rec.policy_digest)
         .ok_or_else(|| StoreError::PolicyMissing {
             digest: rec.policy_digest.to_string(),

@@ -1,24 +1,38 @@
-//! The embedded store: one SQLite file in the data directory (WAL, `synchronous=FULL`).
+//! The embedded store: one SQLite file in the data directory (WAL).
 //!
-//! `synchronous=FULL` makes every commit fsync the WAL before it returns, so an acknowledged put
-//! survives not just `kill -9` of the broker but a power cut too. Challenges, their single use
-//! and attested sessions commit with `synchronous=NORMAL` (see `light`): they become durable with
-//! the audit entry's fsync that always follows them before the guest gets an answer, so a flow
-//! costs two fsyncs (one audit entry for `/attest`, one for the release) instead of five.
-//! `secure_delete` overwrites deleted rows. Every operation runs on tokio's blocking pool behind
-//! one connection mutex, so the async runtime never blocks on disk. Several processes may open
-//! the same file: the single-use and append guarantees rest on SQLite's own locking
-//! (`UPDATE .. RETURNING` is one atomic statement; audit appends take the write lock first with
-//! `BEGIN IMMEDIATE`). The audit table also refuses `UPDATE` and `DELETE` by trigger.
+//! One worker thread owns the database and runs every operation; callers on the async runtime
+//! hand it their operation and await the answer, so the runtime never blocks on disk. The
+//! worker takes whatever operations are waiting and runs them as one batch in one transaction
+//! (`BEGIN IMMEDIATE`), then answers each caller only after that transaction committed: while
+//! one commit waits for its fsync, the operations of other flows gather and share the next one
+//! (group commit).
+//!
+//! Durability: a batch that holds anything an operator or a guest relies on (secrets, policies,
+//! audit entries) commits on a connection with `synchronous=FULL`, whose commit fsyncs the WAL,
+//! so an acknowledged put survives not just `kill -9` of the broker but a power cut too. A batch
+//! of only challenges, their single use and attested sessions commits on a second connection
+//! with `synchronous=NORMAL` (written to the WAL, not fsync'd): these become durable with the
+//! audit entry's fsync that always follows them before the guest gets an answer; a challenge
+//! lost before that only makes its guest start again. Two connections instead of switching the
+//! pragma: SQLite re-prepares a `PRAGMA` statement on every run.
+//!
+//! Each operation is one atomic statement as far as its writes go (single use of a nonce is one
+//! conditional `UPDATE .. RETURNING`), so operations share a transaction without savepoints;
+//! when SQLite rolls the whole transaction back, every operation in it gets the error.
+//! `secure_delete` overwrites deleted rows. Several processes may open the same file: the
+//! single-use and append guarantees rest on SQLite's own locking (every batch that writes takes
+//! the write lock first with `BEGIN IMMEDIATE`, so reading the audit chain's head and appending
+//! to it cannot interleave with another writer). The audit table also refuses `UPDATE` and
+//! `DELETE` by trigger.
 
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::mpsc;
 
-use rusqlite::{Connection, OptionalExtension as _, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::{
-    AttestedSession, Challenge, ConsumeOutcome, NewSecretVersion, PendingAudit, SecretVersionInfo,
-    SessionId, Store, StoreError, StoredSecret, lock,
+    AttestedSession, Challenge, ConsumeOutcome, NewSecretVersion, SecretVersionInfo, SessionId,
+    Store, StoreError, StoredSecret,
 };
 use crate::audit::{self, AuditAction, AuditEntry, AuditEvent, AuditVerdict};
 use crate::binding::HashAlgorithm;
@@ -65,14 +79,15 @@ CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
     BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
 ";
 
-/// The embedded SQLite store.
+/// Most operations one transaction holds: bounds how long the first caller of a batch waits.
+const MAX_BATCH: usize = 256;
+
+/// The embedded SQLite store (a handle to its worker thread; clones share it, and the worker
+/// stops when the last handle is dropped).
 #[derive(Clone)]
 pub struct SqliteStore {
-    conn: Arc<Mutex<Connection>>,
+    jobs: mpsc::Sender<Box<dyn Task>>,
     path: PathBuf,
-    /// Audit appends not yet committed: whoever holds the connection next writes all of them
-    /// in one `synchronous = FULL` transaction (group commit: one fsync for many flows).
-    audit_queue: Arc<Mutex<Vec<PendingAudit>>>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -130,30 +145,16 @@ impl SqliteStore {
             .create(data_dir)
             .map_err(io(data_dir))?;
         let path = data_dir.join(DB_FILE);
-        let conn = Connection::open(&path).map_err(db("open"))?;
-        conn.busy_timeout(std::time::Duration::from_secs(10))
-            .map_err(db("open"))?;
-        conn.set_prepared_statement_cache_capacity(64);
-        let mode: String = conn
-            .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
-            .map_err(db("journal_mode"))?;
-        if !mode.eq_ignore_ascii_case("wal") {
-            return Err(StoreError::Database {
-                op: "journal_mode",
-                message: format!("got {mode}"),
-            });
-        }
-        conn.execute_batch(
-            "PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
-        )
-        .map_err(db("pragma"))?;
-        conn.execute_batch(SCHEMA).map_err(db("schema"))?;
-        conn.execute(
-            "INSERT INTO meta(key, value) VALUES ('schema_version', ?1) ON CONFLICT(key) DO NOTHING",
-            params![SCHEMA_VERSION],
-        )
-        .map_err(db("schema"))?;
-        let v: i64 = conn
+        let durable = connect(&path, "FULL")?;
+        durable.execute_batch(SCHEMA).map_err(db("schema"))?;
+        durable
+            .execute(
+                "INSERT INTO meta(key, value) VALUES ('schema_version', ?1)
+                 ON CONFLICT(key) DO NOTHING",
+                params![SCHEMA_VERSION],
+            )
+            .map_err(db("schema"))?;
+        let v: i64 = durable
             .query_row(
                 "SELECT value FROM meta WHERE key = 'schema_version'",
                 [],
@@ -166,11 +167,16 @@ impl SqliteStore {
                 message: format!("schema version {v}, this broker knows {SCHEMA_VERSION}"),
             });
         }
-        Ok(Self {
-            conn: Arc::new(Mutex::new(conn)),
-            path,
-            audit_queue: Arc::new(Mutex::new(Vec::new())),
-        })
+        let light = connect(&path, "NORMAL")?;
+        let (jobs, queue) = mpsc::channel::<Box<dyn Task>>();
+        std::thread::Builder::new()
+            .name("tessera-sqlite".into())
+            .spawn(move || work(&Connections { durable, light }, &queue))
+            .map_err(|e| StoreError::Io {
+                path: path.clone(),
+                kind: e.kind(),
+            })?;
+        Ok(Self { jobs, path })
     }
 
     /// The database file.
@@ -179,34 +185,241 @@ impl SqliteStore {
         &self.path
     }
 
-    async fn run<T: Send + 'static>(
+    /// Runs `f` on the worker, in the next batch; its result once that batch committed (or
+    /// the commit's error).
+    async fn call<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        commit: Commit,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let conn = Arc::clone(&self.conn);
-        tokio::task::spawn_blocking(move || {
-            // A panic in an earlier operation rolled its transaction back when it unwound;
-            // the connection itself is still usable.
-            let mut guard = conn
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            f(&mut guard)
-        })
-        .await
-        .map_err(|_| StoreError::Worker)?
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.jobs
+            .send(Box::new(Op { commit, f, tx }))
+            .map_err(|_| StoreError::Worker)?;
+        rx.await.map_err(|_| StoreError::Worker)?
+    }
+
+    /// A read.
+    async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.call(Commit::Read, f).await
+    }
+
+    /// A write that must be durable when answered (fsync'd).
+    async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.call(Commit::Durable, f).await
+    }
+
+    /// A write whose loss on power failure is harmless until a later durable commit:
+    /// challenges, their single use and attested sessions (see the module's documentation).
+    async fn light<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        self.call(Commit::Light, f).await
     }
 }
 
-/// Append `events` to the audit chain in one immediate transaction (one durable commit), in
-/// order; their entries, or the error that rolled all of them back.
-fn commit_audit(
-    c: &mut Connection,
-    events: Vec<AuditEvent>,
-) -> Result<Vec<AuditEntry>, StoreError> {
-    let tx = c
-        .transaction_with_behavior(TransactionBehavior::Immediate)
-        .map_err(db("append_audit"))?;
-    let last: Option<(i64, String)> = tx
+/// Opens a connection to the database file: WAL, the given `synchronous` level, foreign keys,
+/// `secure_delete`, a statement cache and a 10 s busy timeout (another process writing).
+fn connect(path: &Path, synchronous: &str) -> Result<Connection, StoreError> {
+    let conn = Connection::open(path).map_err(db("open"))?;
+    conn.busy_timeout(std::time::Duration::from_secs(10))
+        .map_err(db("open"))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    let mode: String = conn
+        .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
+        .map_err(db("journal_mode"))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Database {
+            op: "journal_mode",
+            message: format!("got {mode}"),
+        });
+    }
+    conn.execute_batch(&format!(
+        "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;"
+    ))
+    .map_err(db("pragma"))?;
+    Ok(conn)
+}
+
+/// What an operation's commit must be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Commit {
+    /// Reads only.
+    Read,
+    /// Challenges and sessions: `synchronous=NORMAL` is enough.
+    Light,
+    /// Anything else: fsync'd before the answer.
+    Durable,
+}
+
+/// An operation waiting for the worker.
+trait Task: Send {
+    fn commit(&self) -> Commit;
+    /// Runs the operation inside the batch's transaction; what to tell its caller once the
+    /// transaction's fate is known.
+    fn run(self: Box<Self>, c: &Connection) -> Box<dyn Answer>;
+}
+
+/// An operation's result, held until its transaction committed.
+trait Answer: Send {
+    /// `committed` is the commit's error message when the transaction did not commit.
+    fn send(self: Box<Self>, committed: Result<(), &str>);
+}
+
+struct Op<T, F> {
+    commit: Commit,
+    f: F,
+    tx: tokio::sync::oneshot::Sender<Result<T, StoreError>>,
+}
+
+struct Reply<T> {
+    result: Result<T, StoreError>,
+    tx: tokio::sync::oneshot::Sender<Result<T, StoreError>>,
+}
+
+impl<T, F> Task for Op<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+{
+    fn commit(&self) -> Commit {
+        self.commit
+    }
+
+    fn run(self: Box<Self>, c: &Connection) -> Box<dyn Answer> {
+        let Self { f, tx, .. } = *self;
+        Box::new(Reply { result: f(c), tx })
+    }
+}
+
+impl<T: Send> Answer for Reply<T> {
+    fn send(self: Box<Self>, committed: Result<(), &str>) {
+        let out = match committed {
+            Ok(()) => self.result,
+            Err(message) => Err(StoreError::Database {
+                op: "commit",
+                message: message.to_owned(),
+            }),
+        };
+        // The caller may have gone (its request was dropped); the work is done either way.
+        let _ = self.tx.send(out);
+    }
+}
+
+/// The worker's two connections to the same file (see the module's documentation).
+struct Connections {
+    durable: Connection,
+    light: Connection,
+}
+
+/// The worker: runs what is waiting, as one batch, until every handle is dropped.
+fn work(conns: &Connections, queue: &mpsc::Receiver<Box<dyn Task>>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(task) => batch.push(task),
+                Err(_) => break,
+            }
+        }
+        run_batch(conns, batch);
+    }
+}
+
+/// Runs a task, or `None` when it panicked (its caller then gets [`StoreError::Worker`]: the
+/// dropped sender says so).
+fn run_caught(task: Box<dyn Task>, c: &Connection) -> Option<Box<dyn Answer>> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run(c))).ok()
+}
+
+/// Fails every held answer with `message` (their transaction did not commit).
+fn fail_all(pending: &mut Vec<Box<dyn Answer>>, message: &str) {
+    for answer in pending.drain(..) {
+        answer.send(Err(message));
+    }
+}
+
+/// Runs one batch: reads alone without a transaction; otherwise everything in one
+/// `BEGIN IMMEDIATE` transaction on the connection its most demanding task needs, each caller
+/// answered after the commit.
+fn run_batch(conns: &Connections, batch: Vec<Box<dyn Task>>) {
+    let durable = batch.iter().any(|t| t.commit() == Commit::Durable);
+    let writes = batch.iter().any(|t| t.commit() != Commit::Read);
+    let c = if durable {
+        &conns.durable
+    } else {
+        &conns.light
+    };
+    if !writes {
+        for task in batch {
+            if let Some(answer) = run_caught(task, c) {
+                answer.send(Ok(()));
+            }
+        }
+        return;
+    }
+    let mut pending: Vec<Box<dyn Answer>> = Vec::with_capacity(batch.len());
+    let mut open = false;
+    for task in batch {
+        if !open {
+            if let Err(e) = c.exec("BEGIN IMMEDIATE", []) {
+                // No transaction (another process held the write lock past the busy timeout):
+                // the task runs on its own, each statement committing by itself, and reports
+                // its own failure.
+                tracing::warn!(error = %e, "store: could not begin a batch");
+                if let Some(answer) = run_caught(task, c) {
+                    answer.send(Ok(()));
+                }
+                continue;
+            }
+            open = true;
+        }
+        match run_caught(task, c) {
+            Some(answer) => pending.push(answer),
+            None => {
+                if !c.is_autocommit() {
+                    let _ = c.exec("ROLLBACK", []);
+                }
+                fail_all(&mut pending, "an operation in the same transaction failed");
+                open = false;
+                continue;
+            }
+        }
+        if c.is_autocommit() {
+            // SQLite rolled the whole transaction back (I/O error, disk full...).
+            fail_all(&mut pending, "the transaction was rolled back");
+            open = false;
+        }
+    }
+    if !open {
+        return;
+    }
+    match c.exec("COMMIT", []) {
+        Ok(_) => {
+            for answer in pending {
+                answer.send(Ok(()));
+            }
+        }
+        Err(e) => {
+            if !c.is_autocommit() {
+                let _ = c.exec("ROLLBACK", []);
+            }
+            fail_all(&mut pending, &e.to_string());
+        }
+    }
+}
+
+/// Appends `event` to the audit chain inside the batch's transaction (which holds the write
+/// lock, so the head read here is still the head when the entry is inserted).
+fn append_entry(c: &Connection, event: AuditEvent) -> Result<AuditEntry, StoreError> {
+    let last: Option<(i64, String)> = c
         .row(
             "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1",
             [],
@@ -214,37 +427,90 @@ fn commit_audit(
         )
         .optional()
         .map_err(db("append_audit"))?;
-    let mut last = match last {
+    let last = match last {
         Some((s, h)) => Some((to_u64(s, "audit.seq")?, h)),
         None => None,
     };
-    let mut entries = Vec::with_capacity(events.len());
-    for event in events {
-        let e = audit::next_entry(last.as_ref().map(|(s, h)| (*s, h.as_str())), event)?;
-        tx.exec(
-            "INSERT INTO audit(seq, time_ms, actor, action, resource, evidence_digest,
-                policy_digest, verdict, reason, prev_hash, hash)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-            params![
-                to_i64(e.seq, "audit.seq")?,
-                e.event.time_ms,
-                e.event.actor,
-                e.event.action.as_str(),
-                e.event.resource,
-                e.event.evidence_digest,
-                e.event.policy_digest,
-                e.event.verdict.as_str(),
-                e.event.reason,
-                e.prev_hash,
-                e.hash
-            ],
-        )
-        .map_err(db("append_audit"))?;
-        last = Some((e.seq, e.hash.clone()));
-        entries.push(e);
+    let e = audit::next_entry(last.as_ref().map(|(s, h)| (*s, h.as_str())), event)?;
+    c.exec(
+        "INSERT INTO audit(seq, time_ms, actor, action, resource, evidence_digest,
+            policy_digest, verdict, reason, prev_hash, hash)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+        params![
+            to_i64(e.seq, "audit.seq")?,
+            e.event.time_ms,
+            e.event.actor,
+            e.event.action.as_str(),
+            e.event.resource,
+            e.event.evidence_digest,
+            e.event.policy_digest,
+            e.event.verdict.as_str(),
+            e.event.reason,
+            e.prev_hash,
+            e.hash
+        ],
+    )
+    .map_err(db("append_audit"))?;
+    Ok(e)
+}
+
+/// A pinned version's row, or (`None`) the newest one's.
+fn select_version(
+    c: &Connection,
+    resource: &str,
+    version: Option<i64>,
+) -> Result<Option<RawSecret>, StoreError> {
+    match version {
+        Some(v) => c.row(
+            "SELECT resource, version, policy_digest, kek_id, wrapped_key, nonce, ciphertext,
+                created_ms FROM secrets WHERE resource = ?1 AND version = ?2",
+            params![resource, v],
+            row_to_secret,
+        ),
+        None => c.row(
+            "SELECT resource, version, policy_digest, kek_id, wrapped_key, nonce, ciphertext,
+                created_ms FROM secrets WHERE resource = ?1 ORDER BY version DESC LIMIT 1",
+            params![resource],
+            row_to_secret,
+        ),
     }
-    tx.commit().map_err(db("append_audit"))?;
-    Ok(entries)
+    .optional()
+    .map_err(db("get_version"))
+}
+
+/// A policy's text by digest.
+fn select_policy(c: &Connection, digest: &str) -> Result<Option<String>, StoreError> {
+    c.row(
+        "SELECT text FROM policies WHERE digest = ?1",
+        params![digest],
+        |r| r.get(0),
+    )
+    .optional()
+    .map_err(db("get_policy"))
+}
+
+/// Records (or replaces) a session's attestation.
+fn insert_session(c: &Connection, s: &AttestedSession) -> Result<(), StoreError> {
+    c.exec(
+        "INSERT INTO sessions(session_key, tee, tee_pubkey, token, claims, evidence_digest,
+                    attested_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
+                 ON CONFLICT(session_key) DO UPDATE SET tee = excluded.tee,
+                    tee_pubkey = excluded.tee_pubkey, token = excluded.token,
+                    claims = excluded.claims, evidence_digest = excluded.evidence_digest,
+                    attested_ms = excluded.attested_ms, expires_ms = excluded.expires_ms",
+        params![
+            s.session_id.storage_key(),
+            s.tee,
+            s.tee_pubkey,
+            s.token,
+            s.claims,
+            s.evidence_digest,
+            s.attested_ms,
+            s.expires_ms
+        ],
+    )
+    .map_err(db("put_session"))?;
+    Ok(())
 }
 
 fn row_to_secret(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawSecret> {
@@ -368,30 +634,12 @@ impl Cached for Connection {
     }
 }
 
-/// Runs `f` with `synchronous = NORMAL`: its commit is written to the WAL but not fsync'd. Only
-/// for state whose loss on power failure is harmless until a later durable commit: challenges,
-/// their single use and attested sessions. The broker answers `/attest` only after appending
-/// the audit entry, a `synchronous = FULL` commit whose fsync of the WAL makes every frame
-/// before it durable too, so nothing a guest was told can be lost; a challenge lost before that
-/// only makes its guest start again.
-fn light<T>(
-    c: &Connection,
-    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
-) -> Result<T, StoreError> {
-    c.exec("PRAGMA synchronous = NORMAL", [])
-        .map_err(db("synchronous"))?;
-    let out = f(c);
-    c.exec("PRAGMA synchronous = FULL", [])
-        .map_err(db("synchronous"))?;
-    out
-}
-
 #[async_trait::async_trait]
 impl Store for SqliteStore {
     async fn put_policy(&self, text: &str, now: i64) -> Result<PolicyDigest, StoreError> {
         let digest = PolicyDigest::of(text.as_bytes());
         let (d, text) = (digest.to_string(), text.to_owned());
-        self.run(move |c| {
+        self.write(move |c| {
             c.exec(
                 "INSERT INTO policies(digest, text, created_ms) VALUES (?1, ?2, ?3)
                  ON CONFLICT(digest) DO NOTHING",
@@ -406,16 +654,7 @@ impl Store for SqliteStore {
 
     async fn get_policy(&self, digest: &PolicyDigest) -> Result<Option<String>, StoreError> {
         let d = digest.to_string();
-        self.run(move |c| {
-            c.row(
-                "SELECT text FROM policies WHERE digest = ?1",
-                params![d],
-                |r| r.get(0),
-            )
-            .optional()
-            .map_err(db("get_policy"))
-        })
-        .await
+        self.read(move |c| select_policy(c, &d)).await
     }
 
     async fn set_repo_policy(
@@ -426,7 +665,7 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         crate::resource::check_repo(repo)?;
         let (repo, digest) = (repo.to_owned(), digest.map(ToString::to_string));
-        self.run(move |c| {
+        self.write(move |c| {
             match digest {
                 Some(d) => c.exec(
                     "INSERT INTO repo_policies(repo, digest, updated_ms) VALUES (?1, ?2, ?3)
@@ -445,7 +684,7 @@ impl Store for SqliteStore {
     async fn repo_policy(&self, repo: &str) -> Result<Option<PolicyDigest>, StoreError> {
         let repo = repo.to_owned();
         let d: Option<String> = self
-            .run(move |c| {
+            .read(move |c| {
                 c.row(
                     "SELECT digest FROM repo_policies WHERE repo = ?1",
                     params![repo],
@@ -466,7 +705,7 @@ impl Store for SqliteStore {
     async fn next_version(&self, resource: &ResourcePath) -> Result<u64, StoreError> {
         let r = resource.to_string();
         let v: i64 = self
-            .run(move |c| {
+            .write(move |c| {
                 c.row(
                     "INSERT INTO version_counters(resource, last_version) VALUES (?1, 1)
                      ON CONFLICT(resource) DO UPDATE SET last_version = last_version + 1
@@ -488,7 +727,7 @@ impl Store for SqliteStore {
         let s = v.sealed.clone();
         let created = v.created_ms;
         let res = resource.clone();
-        self.run(move |c| {
+        self.write(move |c| {
             let n = c
                 .exec(
                     "INSERT INTO secrets(resource, repo, version, policy_digest, kek_id,
@@ -526,27 +765,29 @@ impl Store for SqliteStore {
     ) -> Result<Option<StoredSecret>, StoreError> {
         let r = resource.to_string();
         let version = version.map(|v| to_i64(v, "secrets.version")).transpose()?;
-        let raw = self
-            .run(move |c| {
-                let q = match version {
-                    Some(v) => c.row(
-                        &format!("SELECT {SECRET_COLUMNS} FROM secrets WHERE resource = ?1 AND version = ?2"),
-                        params![r, v],
-                        row_to_secret,
-                    ),
-                    None => c.row(
-                        &format!(
-                            "SELECT {SECRET_COLUMNS} FROM secrets WHERE resource = ?1
-                             ORDER BY version DESC LIMIT 1"
-                        ),
-                        params![r],
-                        row_to_secret,
-                    ),
+        let raw = self.read(move |c| select_version(c, &r, version)).await?;
+        raw.map(RawSecret::parse).transpose()
+    }
+
+    async fn get_version_and_policy(
+        &self,
+        resource: &ResourcePath,
+        version: Option<u64>,
+    ) -> Result<Option<(StoredSecret, Option<String>)>, StoreError> {
+        let r = resource.to_string();
+        let version = version.map(|v| to_i64(v, "secrets.version")).transpose()?;
+        let found = self
+            .read(move |c| {
+                let Some(raw) = select_version(c, &r, version)? else {
+                    return Ok(None);
                 };
-                q.optional().map_err(db("get_version"))
+                let text = select_policy(c, &raw.policy_digest)?;
+                Ok(Some((raw, text)))
             })
             .await?;
-        raw.map(RawSecret::parse).transpose()
+        found
+            .map(|(raw, text)| Ok((raw.parse()?, text)))
+            .transpose()
     }
 
     async fn delete_versions(
@@ -557,7 +798,7 @@ impl Store for SqliteStore {
         let r = resource.to_string();
         let version = version.map(|v| to_i64(v, "secrets.version")).transpose()?;
         let deleted: Vec<i64> = self
-            .run(move |c| {
+            .write(move |c| {
                 let mut out = Vec::new();
                 let mut stmt = match version {
                     Some(_) => c.prepare_cached(
@@ -589,7 +830,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<SecretVersionInfo>, StoreError> {
         let repo = repo.map(str::to_owned);
         let rows: Vec<(String, i64, String, i64, String)> = self
-            .run(move |c| {
+            .read(move |c| {
                 let mut stmt = c
                     .prepare_cached(
                         "SELECT resource, version, policy_digest, created_ms, kek_id FROM secrets
@@ -627,7 +868,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<StoredSecret>, StoreError> {
         let k = kek_id.to_owned();
         let raws: Vec<RawSecret> = self
-            .run(move |c| {
+            .read(move |c| {
                 let mut stmt = c
                     .prepare_cached(&format!(
                         "SELECT {SECRET_COLUMNS} FROM secrets WHERE kek_id <> ?1
@@ -655,7 +896,7 @@ impl Store for SqliteStore {
         let v = to_i64(version, "secrets.version")?;
         let old = old_kek_id.to_owned();
         let new = new.clone();
-        self.run(move |c| {
+        self.write(move |c| {
             // The data ciphertext and nonce must be the ones the new wrapping was made for.
             let n = c
                 .exec(
@@ -680,8 +921,7 @@ impl Store for SqliteStore {
 
     async fn insert_challenge(&self, ch: &Challenge) -> Result<(), StoreError> {
         let ch = ch.clone();
-        self.run(move |c| {
- light(c, |c| {
+        self.light(move |c| {
             let n = c
                 .exec(
                     "INSERT INTO challenges(session_key, nonce, tee, hash, issued_ms, expires_ms, used)
@@ -700,7 +940,7 @@ impl Store for SqliteStore {
                 return Err(StoreError::ChallengeExists);
             }
             Ok(())
-        })
+
         })
         .await
     }
@@ -711,48 +951,45 @@ impl Store for SqliteStore {
         now_ms: i64,
     ) -> Result<ConsumeOutcome, StoreError> {
         let session = session.clone();
-        self.run(move |c| {
-            light(c, |c| {
-                let key = session.storage_key();
-                // The single-use guarantee: one conditional UPDATE; only one caller can flip `used`.
-                let won: Option<(String, String, String, i64, i64)> = c
-                    .row(
-                        "UPDATE challenges SET used = 1
+        self.light(move |c| {
+            let key = session.storage_key();
+            // The single-use guarantee: one conditional UPDATE; only one caller can flip `used`.
+            let won: Option<(String, String, String, i64, i64)> = c
+                .row(
+                    "UPDATE challenges SET used = 1
                      WHERE session_key = ?1 AND used = 0 AND expires_ms > ?2
                      RETURNING nonce, tee, hash, issued_ms, expires_ms",
-                        params![key, now_ms],
-                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-                    )
-                    .optional()
-                    .map_err(db("consume_challenge"))?;
-                if let Some((nonce, tee, hash, issued_ms, expires_ms)) = won {
-                    let hash =
-                        HashAlgorithm::from_name(&hash).map_err(|_| StoreError::Corrupt {
-                            field: "challenges.hash",
-                        })?;
-                    return Ok(ConsumeOutcome::Consumed(Challenge {
-                        session_id: session,
-                        nonce,
-                        tee,
-                        hash,
-                        issued_ms,
-                        expires_ms,
-                    }));
-                }
-                // Lost: say why (for the audit log only; the answer to the guest is the same).
-                let state: Option<(i64, i64)> = c
-                    .row(
-                        "SELECT used, expires_ms FROM challenges WHERE session_key = ?1",
-                        params![key],
-                        |r| Ok((r.get(0)?, r.get(1)?)),
-                    )
-                    .optional()
-                    .map_err(db("consume_challenge"))?;
-                Ok(match state {
-                    None => ConsumeOutcome::Unknown,
-                    Some((used, _)) if used != 0 => ConsumeOutcome::AlreadyUsed,
-                    Some(_) => ConsumeOutcome::Expired,
-                })
+                    params![key, now_ms],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                )
+                .optional()
+                .map_err(db("consume_challenge"))?;
+            if let Some((nonce, tee, hash, issued_ms, expires_ms)) = won {
+                let hash = HashAlgorithm::from_name(&hash).map_err(|_| StoreError::Corrupt {
+                    field: "challenges.hash",
+                })?;
+                return Ok(ConsumeOutcome::Consumed(Challenge {
+                    session_id: session,
+                    nonce,
+                    tee,
+                    hash,
+                    issued_ms,
+                    expires_ms,
+                }));
+            }
+            // Lost: say why (for the audit log only; the answer to the guest is the same).
+            let state: Option<(i64, i64)> = c
+                .row(
+                    "SELECT used, expires_ms FROM challenges WHERE session_key = ?1",
+                    params![key],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )
+                .optional()
+                .map_err(db("consume_challenge"))?;
+            Ok(match state {
+                None => ConsumeOutcome::Unknown,
+                Some((used, _)) if used != 0 => ConsumeOutcome::AlreadyUsed,
+                Some(_) => ConsumeOutcome::Expired,
             })
         })
         .await
@@ -760,29 +997,18 @@ impl Store for SqliteStore {
 
     async fn put_session(&self, s: &AttestedSession) -> Result<(), StoreError> {
         let s = s.clone();
-        self.run(move |c| {
-            light(c, |c| {
-                c.exec(
-                "INSERT INTO sessions(session_key, tee, tee_pubkey, token, claims, evidence_digest,
-                    attested_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT(session_key) DO UPDATE SET tee = excluded.tee,
-                    tee_pubkey = excluded.tee_pubkey, token = excluded.token,
-                    claims = excluded.claims, evidence_digest = excluded.evidence_digest,
-                    attested_ms = excluded.attested_ms, expires_ms = excluded.expires_ms",
-                params![
-                    s.session_id.storage_key(),
-                    s.tee,
-                    s.tee_pubkey,
-                    s.token,
-                    s.claims,
-                    s.evidence_digest,
-                    s.attested_ms,
-                    s.expires_ms
-                ],
-            )
-            .map_err(db("put_session"))?;
-                Ok(())
-            })
+        self.light(move |c| insert_session(c, &s)).await
+    }
+
+    async fn put_session_audited(
+        &self,
+        s: &AttestedSession,
+        event: AuditEvent,
+    ) -> Result<AuditEntry, StoreError> {
+        let s = s.clone();
+        self.write(move |c| {
+            insert_session(c, &s)?;
+            append_entry(c, event)
         })
         .await
     }
@@ -793,7 +1019,7 @@ impl Store for SqliteStore {
         now_ms: i64,
     ) -> Result<Option<AttestedSession>, StoreError> {
         let session = session.clone();
-        self.run(move |c| {
+        self.read(move |c| {
             c.row(
                 "SELECT tee, tee_pubkey, token, claims, evidence_digest, attested_ms, expires_ms
                  FROM sessions WHERE session_key = ?1 AND expires_ms > ?2",
@@ -818,55 +1044,32 @@ impl Store for SqliteStore {
     }
 
     async fn purge_expired(&self, now_ms: i64) -> Result<u64, StoreError> {
-        self.run(move |c| {
-            light(c, |c| {
-                let a = c
-                    .exec(
-                        "DELETE FROM challenges WHERE expires_ms <= ?1",
-                        params![now_ms],
-                    )
-                    .map_err(db("purge_expired"))?;
-                let b = c
-                    .exec(
-                        "DELETE FROM sessions WHERE expires_ms <= ?1",
-                        params![now_ms],
-                    )
-                    .map_err(db("purge_expired"))?;
-                Ok(u64::try_from(a.saturating_add(b)).unwrap_or(u64::MAX))
-            })
+        self.light(move |c| {
+            let a = c
+                .exec(
+                    "DELETE FROM challenges WHERE expires_ms <= ?1",
+                    params![now_ms],
+                )
+                .map_err(db("purge_expired"))?;
+            let b = c
+                .exec(
+                    "DELETE FROM sessions WHERE expires_ms <= ?1",
+                    params![now_ms],
+                )
+                .map_err(db("purge_expired"))?;
+            Ok(u64::try_from(a.saturating_add(b)).unwrap_or(u64::MAX))
         })
         .await
     }
 
     async fn append_audit(&self, event: AuditEvent) -> Result<AuditEntry, StoreError> {
-        // Group commit: queue the event, then let a blocking worker take the connection and
-        // commit everything queued by then in one transaction. While one commit waits for its
-        // fsync, the appends of other flows gather in the queue and share the next one. Each
-        // caller still gets its answer only after the commit that holds its entry.
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        lock(&self.audit_queue).push((event, tx));
-        let (conn, queue) = (Arc::clone(&self.conn), Arc::clone(&self.audit_queue));
-        tokio::task::spawn_blocking(move || {
-            if lock(&queue).is_empty() {
-                return; // an earlier worker took this event into its batch
-            }
-            let mut guard = lock(&conn);
-            let batch = std::mem::take(&mut *lock(&queue));
-            if batch.is_empty() {
-                return;
-            }
-            let (events, senders): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-            super::answer_audit(senders, commit_audit(&mut guard, events));
-        })
-        .await
-        .map_err(|_| StoreError::Worker)?;
-        rx.await.map_err(|_| StoreError::Worker)?
+        self.write(move |c| append_entry(c, event)).await
     }
 
     async fn audit_entries(&self, after: u64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         let after = to_i64(after, "audit.seq")?;
         let raws: Vec<RawAudit> = self
-            .run(move |c| {
+            .read(move |c| {
                 let mut stmt = c
                     .prepare_cached(
                         "SELECT seq, time_ms, actor, action, resource, evidence_digest, policy_digest,
@@ -900,4 +1103,202 @@ impl Store for SqliteStore {
 
 fn v_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::panic, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    type Rx = tokio::sync::oneshot::Receiver<Result<i64, StoreError>>;
+
+    fn conns(dir: &Path) -> Connections {
+        let path = dir.join("t.db");
+        let durable = connect(&path, "FULL").unwrap();
+        durable
+            .execute_batch("CREATE TABLE t (v INTEGER PRIMARY KEY)")
+            .unwrap();
+        let light = connect(&path, "NORMAL").unwrap();
+        Connections { durable, light }
+    }
+
+    fn task(
+        commit: Commit,
+        f: impl FnOnce(&Connection) -> Result<i64, StoreError> + Send + 'static,
+    ) -> (Box<dyn Task>, Rx) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        (Box::new(Op { commit, f, tx }), rx)
+    }
+
+    fn insert(v: i64) -> impl FnOnce(&Connection) -> Result<i64, StoreError> + Send + 'static {
+        move |c| {
+            c.exec("INSERT INTO t(v) VALUES (?1)", params![v])
+                .map_err(db("test"))?;
+            Ok(v)
+        }
+    }
+
+    fn rows(c: &Connections) -> Vec<i64> {
+        let mut stmt = c.light.prepare("SELECT v FROM t ORDER BY v").unwrap();
+        stmt.query_map([], |r| r.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    fn run(c: &Connections, tasks: Vec<(Box<dyn Task>, Rx)>) -> Vec<Result<i64, StoreError>> {
+        let (tasks, mut rxs): (Vec<_>, Vec<_>) = tasks.into_iter().unzip();
+        run_batch(c, tasks);
+        rxs.iter_mut()
+            .map(|rx| match rx.try_recv() {
+                Ok(r) => r,
+                Err(_) => Err(StoreError::Worker),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_failing_statement_fails_only_its_own_operation() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = conns(dir.path());
+        let got = run(
+            &c,
+            vec![
+                task(Commit::Light, insert(1)),
+                // A primary key violation: SQLite undoes the statement, not the transaction.
+                task(Commit::Light, insert(1)),
+                task(Commit::Durable, insert(2)),
+            ],
+        );
+        assert!(matches!(got[0], Ok(1)));
+        assert!(matches!(
+            got[1],
+            Err(StoreError::Database { op: "test", .. })
+        ));
+        assert!(matches!(got[2], Ok(2)));
+        assert_eq!(rows(&c), [1, 2]);
+    }
+
+    #[test]
+    fn a_rolled_back_transaction_fails_every_operation_in_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = conns(dir.path());
+        let got = run(
+            &c,
+            vec![
+                task(Commit::Light, insert(1)),
+                // What SQLite does on an I/O error or a full disk: the transaction is gone.
+                task(Commit::Light, |c| {
+                    c.exec("ROLLBACK", []).map_err(db("test"))?;
+                    Ok(0)
+                }),
+                task(Commit::Light, insert(3)),
+            ],
+        );
+        assert!(matches!(
+            got[0],
+            Err(StoreError::Database { op: "commit", .. })
+        ));
+        assert!(matches!(
+            got[1],
+            Err(StoreError::Database { op: "commit", .. })
+        ));
+        assert!(
+            matches!(got[2], Ok(3)),
+            "the rest runs in a new transaction"
+        );
+        assert_eq!(rows(&c), [3]);
+    }
+
+    #[test]
+    fn a_panicking_operation_fails_its_batch_not_the_worker() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = conns(dir.path());
+        let got = run(
+            &c,
+            vec![
+                task(Commit::Light, insert(1)),
+                task(Commit::Light, |_| panic!("a bug in one operation")),
+                task(Commit::Light, insert(3)),
+            ],
+        );
+        assert!(matches!(
+            got[0],
+            Err(StoreError::Database { op: "commit", .. })
+        ));
+        assert!(matches!(got[1], Err(StoreError::Worker)));
+        assert!(matches!(got[2], Ok(3)));
+        assert_eq!(rows(&c), [3]);
+    }
+
+    #[test]
+    fn answers_wait_for_the_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = conns(dir.path());
+        let watcher = connect(&dir.path().join("t.db"), "NORMAL").unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let seen = move |c: &Connection| {
+            // Inside the batch: the first insert is visible to this transaction only.
+            let mine: i64 = c.row("SELECT count(*) FROM t", [], |r| r.get(0)).unwrap();
+            let others: i64 = watcher
+                .query_row("SELECT count(*) FROM t", [], |r| r.get(0))
+                .unwrap();
+            tx.send((mine, others)).unwrap();
+            Ok(0)
+        };
+        let got = run(
+            &c,
+            vec![task(Commit::Durable, insert(1)), task(Commit::Read, seen)],
+        );
+        assert!(got.iter().all(Result::is_ok));
+        assert_eq!(rx.recv().unwrap(), (1, 0));
+        assert_eq!(rows(&c), [1]);
+    }
+
+    #[tokio::test]
+    async fn operations_wait_out_another_writer_and_the_worker_stops_with_its_last_handle() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        // Hold the write lock from outside so that the worker waits in BEGIN and the next
+        // operations gather behind it.
+        let outside = Connection::open(store.path()).unwrap();
+        outside.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let first = tokio::spawn({
+            let s = store.clone();
+            async move { s.purge_expired(0).await }
+        });
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        let mut waiting = Vec::new();
+        for i in 0..40 {
+            let s = store.clone();
+            waiting.push(tokio::spawn(async move {
+                let ch = Challenge::generate("snp", HashAlgorithm::Sha384, i).unwrap();
+                s.insert_challenge(&ch).await.map(|()| ch)
+            }));
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        outside.execute_batch("COMMIT").unwrap();
+        first.await.unwrap().unwrap();
+        for w in waiting {
+            let ch = w.await.unwrap().unwrap();
+            assert!(matches!(
+                store.consume_challenge(&ch.session_id, 1).await.unwrap(),
+                ConsumeOutcome::Consumed(_)
+            ));
+        }
+        let path = store.path().to_owned();
+        drop(outside);
+        drop(store);
+        // The last connection to close removes the WAL: the worker's two closed when the last
+        // handle went.
+        let mut gone = false;
+        for _ in 0..100 {
+            if !path.with_extension("db-wal").exists() {
+                gone = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        assert!(gone, "the worker still holds the database");
+    }
 }

@@ -528,6 +528,23 @@ pub async fn sessions_round_trip_and_expire(b: &dyn Backend) {
     assert_eq!(st.purge_expired(s2.expires_ms).await.unwrap(), 1);
     assert_eq!(st.get_session(&s.session_id, NOW).await.unwrap(), None);
     assert_eq!(st.purge_expired(s2.expires_ms).await.unwrap(), 0);
+
+    // A session stored together with the audit entry that records it.
+    let before = st.audit_entries(0, 10_000).await.unwrap().len();
+    let mut s3 = s.clone();
+    s3.session_id = store::SessionId::generate().unwrap();
+    let mut ev = event(7);
+    ev.reason = "snp evidence verified".into();
+    let entry = st.put_session_audited(&s3, ev.clone()).await.unwrap();
+    assert_eq!(entry.event, ev);
+    assert_eq!(
+        st.get_session(&s3.session_id, NOW + 1).await.unwrap(),
+        Some(s3.clone())
+    );
+    let entries = st.audit_entries(0, 10_000).await.unwrap();
+    assert_eq!(entries.len(), before + 1);
+    assert_eq!(entries.last().unwrap().hash, entry.hash);
+    store::verify_audit_chain(st.as_ref()).await.unwrap();
 }
 
 fn event(i: i64) -> AuditEvent {
