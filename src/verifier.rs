@@ -4,6 +4,7 @@
 //!
 //! Time, anchors and endorsements are inputs; `verify` does no I/O and never reads the clock.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -217,6 +218,7 @@ impl VerifierBuilder {
             inner: Arc::new(Inner {
                 snp,
                 tdx,
+                carried: RwLock::new(HashMap::new()),
                 snp_last: AtomicUsize::new(0),
                 tdx_last: AtomicUsize::new(0),
                 endorsements: RwLock::new(Arc::new(self.endorsements)),
@@ -235,6 +237,9 @@ struct Inner {
     snp: Vec<tessera_snp::Verifier>,
     /// Intel's root first, then test roots (one verifier each).
     tdx: Vec<tessera_tdx::Verifier>,
+    /// Certificates that evidence carried, parsed, by their DER (parsing the same VCEK and
+    /// chain on every report was a tenth of a warm verification).
+    carried: RwLock<HashMap<Box<[u8]>, Certificate>>,
     /// Which of `snp` and `tdx` accepted evidence last (see [`first_success`]).
     snp_last: AtomicUsize,
     tdx_last: AtomicUsize,
@@ -250,6 +255,14 @@ struct Inner {
 #[derive(Clone, Debug)]
 pub struct Verifier {
     inner: Arc<Inner>,
+}
+
+/// Most carried certificates kept parsed (a few chips' VCEKs and their chains).
+const MAX_CARRIED_CERTS: usize = 64;
+
+fn lock_read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Whether a failure means "not anchored in this verifier's roots" (so another verifier with
@@ -414,7 +427,12 @@ impl Verifier {
         // carried, then (when neither has a VEK) every held VEK so the verifier names the
         // mismatch, then held intermediates.
         let mut certs: Vec<Certificate> = store.veks_for(snp.report());
+        let mut parsed_now = Vec::new();
         for (i, (_, der)) in cert_chain.iter().enumerate() {
+            if let Some(known) = lock_read(&self.inner.carried).get(der.as_slice()) {
+                certs.push(known.clone());
+                continue;
+            }
             let mut found =
                 tessera_pki::load_certificates(der).map_err(|source| SnpError::Pki {
                     check: "cert_chain",
@@ -429,6 +447,7 @@ impl Verifier {
                     },
                 }));
             }
+            parsed_now.extend(found.iter().cloned());
             certs.append(&mut found);
         }
         if !certs.iter().any(is_vek_candidate) && !carries_vek(snp, cert_chain) {
@@ -438,14 +457,30 @@ impl Verifier {
         let mut crls = self.inner.crls.clone();
         crls.extend(relevant_crls(store, &certs, snp, &self.inner.snp));
         let product = self.inner.snp_product;
-        first_success(
+        let verified = first_success(
             &self.inner.snp,
             &self.inner.snp_last,
             SnpError::check,
             |v| v.verify_evidence(snp.clone(), &certs, &crls, at, product),
         )
         .unwrap_or(Err(SnpError::NoCertificate))
-        .map_err(VerifyError::Snp)
+        .map_err(VerifyError::Snp)?;
+        if !parsed_now.is_empty() {
+            // Only certificates of evidence that verified are kept, so evidence that does not
+            // verify cannot fill the map.
+            let mut carried = self
+                .inner
+                .carried
+                .write()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if carried.len() + parsed_now.len() > MAX_CARRIED_CERTS {
+                carried.clear();
+            }
+            for cert in parsed_now {
+                carried.insert(cert.der().to_vec().into_boxed_slice(), cert);
+            }
+        }
+        Ok(verified)
     }
 
     fn verify_quote(

@@ -661,3 +661,41 @@ fn the_last_accepting_verifier_goes_first_without_changing_any_answer() {
     // And the simulator's evidence is accepted again after it.
     assert!(verifier.verify(&good, AT).unwrap().dangerous_test_root());
 }
+
+/// Carried certificates are kept parsed by their exact bytes once their evidence verified: the
+/// same evidence verifies again, and a carried VCEK differing in one byte is parsed and judged
+/// anew (rejected as a fresh verifier rejects it).
+#[test]
+fn carried_certificates_are_reused_only_for_the_same_bytes() {
+    let s = genoa();
+    let verifier = Verifier::builder()
+        .dangerous_snp_test_roots([s.pki.roots()])
+        .build()
+        .unwrap();
+    let report = report(s, |_| {});
+    let with_vcek = |der: Vec<u8>| {
+        json!({
+            "report": STANDARD.encode(report.as_bytes()),
+            "cert_chain": [{"cert_type": "VCEK", "data": der}],
+        })
+    };
+    let der = s.vcek.certificate().der().to_vec();
+    let good = Evidence::from_kbs("snp", &with_vcek(der.clone())).unwrap();
+    for _ in 0..3 {
+        verifier.verify(&good, AT).unwrap();
+    }
+    let mut flipped = der;
+    let last = flipped.len() - 1;
+    flipped[last] ^= 1; // in the certificate's signature
+    let bad = Evidence::from_kbs("snp", &with_vcek(flipped)).unwrap();
+    let fresh = Verifier::builder()
+        .dangerous_snp_test_roots([s.pki.roots()])
+        .build()
+        .unwrap();
+    let err = verifier.verify(&bad, AT).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        fresh.verify(&bad, AT).unwrap_err().to_string()
+    );
+    verifier.verify(&good, AT).unwrap();
+}
