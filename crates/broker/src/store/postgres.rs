@@ -697,6 +697,40 @@ impl Store for PostgresStore {
         row.map(|r| row_to_secret(&r, OP)).transpose()
     }
 
+    async fn get_version_and_policy(
+        &self,
+        resource: &ResourcePath,
+        version: Option<u64>,
+    ) -> Result<Option<(StoredSecret, Option<String>)>, StoreError> {
+        // One round trip: the version's row and its policy's text.
+        const OP: &str = "get_version";
+        const SELECT: &str = "SELECT s.resource, s.version, s.policy_digest, s.kek_id,
+            s.wrapped_key, s.nonce, s.ciphertext, s.created_ms, p.text
+            FROM secrets s LEFT JOIN policies p ON p.digest = s.policy_digest";
+        let r = resource.to_string();
+        let row = match version {
+            Some(v) => {
+                let v = to_i64(v, "secrets.version")?;
+                self.query_opt(
+                    OP,
+                    &format!("{SELECT} WHERE s.resource = $1 AND s.version = $2"),
+                    &[&r, &v],
+                )
+                .await?
+            }
+            None => {
+                self.query_opt(
+                    OP,
+                    &format!("{SELECT} WHERE s.resource = $1 ORDER BY s.version DESC LIMIT 1"),
+                    &[&r],
+                )
+                .await?
+            }
+        };
+        row.map(|row| Ok((row_to_secret(&row, OP)?, get(&row, 8, OP)?)))
+            .transpose()
+    }
+
     async fn delete_versions(
         &self,
         resource: &ResourcePath,
