@@ -668,33 +668,11 @@ impl Store for PostgresStore {
         resource: &ResourcePath,
         version: Option<u64>,
     ) -> Result<Option<StoredSecret>, StoreError> {
-        const OP: &str = "get_version";
-        let r = resource.to_string();
-        let row = match version {
-            Some(v) => {
-                let v = to_i64(v, "secrets.version")?;
-                self.query_opt(
-                    OP,
-                    &format!(
-                        "SELECT {SECRET_COLUMNS} FROM secrets WHERE resource = $1 AND version = $2"
-                    ),
-                    &[&r, &v],
-                )
-                .await?
-            }
-            None => {
-                self.query_opt(
-                    OP,
-                    &format!(
-                        "SELECT {SECRET_COLUMNS} FROM secrets WHERE resource = $1
-                         ORDER BY version DESC LIMIT 1"
-                    ),
-                    &[&r],
-                )
-                .await?
-            }
-        };
-        row.map(|r| row_to_secret(&r, OP)).transpose()
+        // The policy's text comes along (one join; releases need it, this caller does not).
+        Ok(self
+            .get_version_and_policy(resource, version)
+            .await?
+            .map(|(rec, _)| rec))
     }
 
     async fn get_version_and_policy(
