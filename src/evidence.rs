@@ -405,21 +405,6 @@ impl Evidence {
         crate::kbs::decode(Some(tee), primary_evidence)
     }
 
-    /// [`Evidence::from_kbs`] on the JSON text of `primary_evidence`, without building a
-    /// `serde_json::Value` for the common forms (faster; the result is the same).
-    ///
-    /// # Errors
-    /// As [`Evidence::from_kbs`]; [`EvidenceError::Unrecognized`] for text that is not JSON.
-    pub fn from_kbs_text(tee: &str, primary_evidence: &str) -> Result<Self, EvidenceError> {
-        let tee = match tee {
-            "snp" => Tee::Snp,
-            "tdx" => Tee::Tdx,
-            "sgx" => Tee::Sgx,
-            other => return Err(EvidenceError::UnsupportedTee(cut(other, 16))),
-        };
-        crate::kbs::decode_text(Some(tee), primary_evidence)
-    }
-
     pub(crate) fn from_snp(
         evidence: SnpEvidence,
         cert_chain: Vec<(CertKind, Vec<u8>)>,

@@ -84,133 +84,6 @@ pub(crate) fn decode(tee: Option<Tee>, value: &Value) -> Result<Evidence, Eviden
     Ok(evidence)
 }
 
-/// [`decode`] of KBS evidence JSON text: the common forms straight into their typed structs
-/// without a `serde_json::Value` (the certificates arrive as arrays of numbers, and a `Value` per
-/// byte was a tenth of a broker's CPU per flow); anything the fast path does not accept, errors
-/// included, goes through [`decode`], so the result is always [`decode`]'s (a property test and
-/// the `kbs_json` fuzz target check this).
-pub(crate) fn decode_text(tee: Option<Tee>, text: &str) -> Result<Evidence, EvidenceError> {
-    if let Some(evidence) = fast(tee, text) {
-        return Ok(evidence);
-    }
-    let value: Value = serde_json::from_str(text).map_err(|e| EvidenceError::Unrecognized {
-        tried: vec![Attempt {
-            form: Form::KbsSnpReportJson,
-            reason: cut(&format!("not JSON: {e}"), 200),
-        }],
-    })?;
-    decode(tee, &value)
-}
-
-/// A member's raw text, `null` included (a plain `Option` would read `null` as absent).
-fn present<'de, D: serde::Deserializer<'de>>(
-    d: D,
-) -> Result<Option<&'de serde_json::value::RawValue>, D::Error> {
-    <&serde_json::value::RawValue>::deserialize(d).map(Some)
-}
-
-/// The top-level members [`decode`] looks at; others are ignored, as [`decode`] ignores them.
-/// A repeated member fails here (serde refuses duplicates), and [`decode`] then decides.
-#[derive(Deserialize)]
-struct Members<'a> {
-    #[serde(default, borrow, deserialize_with = "present")]
-    attestation_report: Option<&'a serde_json::value::RawValue>,
-    #[serde(default, borrow, deserialize_with = "present")]
-    report: Option<&'a serde_json::value::RawValue>,
-    #[serde(default, borrow, deserialize_with = "present")]
-    quote: Option<&'a serde_json::value::RawValue>,
-    #[serde(default, borrow, deserialize_with = "present")]
-    cc_eventlog: Option<&'a serde_json::value::RawValue>,
-    #[serde(default, borrow, deserialize_with = "present")]
-    cert_chain: Option<&'a serde_json::value::RawValue>,
-    #[serde(default, borrow, deserialize_with = "present")]
-    certs: Option<&'a serde_json::value::RawValue>,
-}
-
-fn is_null(raw: &serde_json::value::RawValue) -> bool {
-    raw.get() == "null"
-}
-
-/// The fast path of [`decode_text`]: `Some` only for input [`decode`] accepts, with the same
-/// evidence; `None` for everything else.
-fn fast(tee: Option<Tee>, text: &str) -> Option<Evidence> {
-    // serde would also read the members from a JSON array, by position.
-    if !text.trim_start().starts_with('{') {
-        return None;
-    }
-    let m: Members<'_> = serde_json::from_str(text).ok()?;
-    let evidence = if let Some(raw) = m.attestation_report {
-        if tee.is_some_and(|t| t != Tee::Snp) {
-            return None;
-        }
-        let parsed: SevReportJson = serde_json::from_str(raw.get()).ok()?;
-        let report = AttestationReport::from_raw(parsed.to_raw().ok()?).ok()?;
-        let form = Form::KbsSnpReportJson;
-        Evidence::from_snp(SnpEvidence::Report(report), fast_certs(&m)?, form)
-    } else if let Some(raw) = m.report {
-        if tee.is_some_and(|t| t != Tee::Snp) {
-            return None;
-        }
-        let form = Form::KbsSnpReport;
-        let text: String = serde_json::from_str(raw.get()).ok()?;
-        let bytes = decode_base64(form, "report", &text, MAX_REPORT_LEN).ok()?;
-        let snp = SnpEvidence::parse(&bytes).ok()?;
-        Evidence::from_snp(snp, fast_certs(&m)?, form)
-    } else if let Some(raw) = m.quote {
-        if tee == Some(Tee::Snp) {
-            return None;
-        }
-        let form = Form::KbsQuote;
-        let text: String = serde_json::from_str(raw.get()).ok()?;
-        let bytes = decode_base64(form, "quote", &text, MAX_QUOTE_LEN).ok()?;
-        let quote = Quote::parse(&bytes).ok()?;
-        let eventlog = match m.cc_eventlog {
-            Some(raw) if !is_null(raw) => {
-                let text: String = serde_json::from_str(raw.get()).ok()?;
-                Some(decode_base64(form, "cc_eventlog", &text, MAX_EVENTLOG_LEN).ok()?)
-            }
-            _ => None,
-        };
-        Evidence::from_quote(quote, eventlog, form)
-    } else {
-        return None;
-    };
-    if tee.is_some_and(|t| t != evidence.tee()) {
-        return None;
-    }
-    Some(evidence)
-}
-
-/// [`cert_chain`] on the raw members, or `None` for anything it would refuse.
-fn fast_certs(m: &Members<'_>) -> Option<Vec<(CertKind, Vec<u8>)>> {
-    let raw = match (m.cert_chain, m.certs) {
-        (Some(_), Some(_)) => return None,
-        (Some(raw), None) | (None, Some(raw)) => raw,
-        (None, None) => return Some(Vec::new()),
-    };
-    if is_null(raw) {
-        return Some(Vec::new());
-    }
-    let entries: Vec<CertJson> = serde_json::from_str(raw.get()).ok()?;
-    if entries.len() > MAX_CERT_CHAIN_ENTRIES {
-        return None;
-    }
-    entries
-        .into_iter()
-        .map(|cert| {
-            let kind = match cert.cert_type.as_str() {
-                "VCEK" => CertKind::Vcek,
-                "VLEK" => CertKind::Vlek,
-                "ASK" => CertKind::Ask,
-                "ASVK" => CertKind::Asvk,
-                "ARK" => CertKind::Ark,
-                _ => return None,
-            };
-            (!cert.data.is_empty() && cert.data.len() <= MAX_CERT_LEN).then_some((kind, cert.data))
-        })
-        .collect()
-}
-
 fn wrong_tee(expected: Option<Tee>, found: &'static str) -> EvidenceError {
     EvidenceError::WrongTee {
         expected: expected.map_or("", Tee::as_str).to_owned(),
@@ -582,19 +455,6 @@ pub(crate) fn cert_chain_json(entries: &[(CertKind, Vec<u8>)]) -> Value {
     )
 }
 
-/// What two decodings of one evidence must agree on.
-type Essence = (Form, String, Vec<u8>, Vec<Vec<u8>>, Option<Vec<u8>>);
-
-fn same_evidence(e: &Evidence) -> Essence {
-    (
-        e.form(),
-        e.digest(),
-        e.signed_evidence(),
-        e.certificates(),
-        e.cc_eventlog().map(<[u8]>::to_vec),
-    )
-}
-
 /// Fuzz harness: the KBS JSON decoders on the input as JSON, for no TEE and for each TEE name;
 /// what decodes as the `sev` report JSON rebuilds a report that parses back to itself.
 #[doc(hidden)]
@@ -608,25 +468,9 @@ pub fn fuzz_kbs_json(data: &[u8]) {
     };
     let plain = decode(None, &value);
     for tee in ["snp", "tdx", "sgx", "az-snp-vtpm"] {
-        let by_value = Evidence::from_kbs(tee, &value);
-        if let Ok(e) = &by_value {
+        if let Ok(e) = Evidence::from_kbs(tee, &value) {
             assert_eq!(e.tee().as_str(), tee);
             assert!(plain.is_ok());
-        }
-        // The text decoder's fast path agrees with the decoder of the parsed value.
-        if let Ok(text) = std::str::from_utf8(data) {
-            let by_text = Evidence::from_kbs_text(tee, text);
-            assert_eq!(
-                by_text
-                    .as_ref()
-                    .map(same_evidence)
-                    .map_err(ToString::to_string),
-                by_value
-                    .as_ref()
-                    .map(same_evidence)
-                    .map_err(ToString::to_string),
-                "from_kbs_text and from_kbs disagree"
-            );
         }
     }
     if let Ok(e) = plain {

@@ -388,25 +388,6 @@ fn tdx_and_sgx_quotes_verify_from_kbs_json_under_a_dangerous_root() {
             Evidence::from_kbs(other, &value),
             Err(EvidenceError::WrongTee { .. })
         ));
-        // The text decoder: the same evidence, the same refusals; with an event log too.
-        let mut with_log = value.clone();
-        with_log["cc_eventlog"] = json!(STANDARD.encode(b"log"));
-        for v in [&value, &with_log] {
-            let text = v.to_string();
-            let by_text = Evidence::from_kbs_text(tee.as_str(), &text).unwrap();
-            let by_value = Evidence::from_kbs(tee.as_str(), v).unwrap();
-            assert_eq!(by_text.digest(), by_value.digest());
-            assert_eq!(by_text.cc_eventlog(), by_value.cc_eventlog());
-            tessera::fuzz_kbs_json(text.as_bytes());
-        }
-        assert!(matches!(
-            Evidence::from_kbs_text(other, &value.to_string()),
-            Err(EvidenceError::WrongTee { .. })
-        ));
-        assert!(matches!(
-            Evidence::from_kbs_text("snp", &value.to_string()),
-            Err(EvidenceError::WrongTee { .. })
-        ));
         let intel_only = Verifier::builder()
             .collateral(collateral.clone())
             .build()
@@ -579,12 +560,9 @@ proptest! {
         tessera::fuzz_kbs_json(&data);
     }
 
-    /// Mutated evidence JSON (a value replaced anywhere in the tree, in the `sev` report form
-    /// or the base64 report form with a `cert_chain`) never panics, and the text decoder agrees
-    /// with the value decoder on it (asserted inside `fuzz_kbs_json`).
+    /// Mutated evidence JSON (a value replaced anywhere in the tree) never panics.
     #[test]
     fn mutated_json_never_panics(
-        raw_form in any::<bool>(),
         path in proptest::collection::vec(any::<prop::sample::Index>(), 1..4),
         replacement in prop_oneof![
             Just(Value::Null),
@@ -596,19 +574,7 @@ proptest! {
             Just(json!([300, -1, 2.5])),
         ],
     ) {
-        let mut value = if raw_form {
-            let s = genoa();
-            json!({
-                "report": STANDARD.encode(report(s, |_| {}).as_bytes()),
-                "cert_chain": [
-                    {"cert_type": "VCEK", "data": s.vcek.certificate().der()},
-                    {"cert_type": "ASK", "data": [48, 1, 2]},
-                ],
-                "other": [1, 2, 3],
-            })
-        } else {
-            sev_json(&report(genoa(), |_| {}))
-        };
+        let mut value = sev_json(&report(genoa(), |_| {}));
         let mut pointer = String::new();
         let mut slot = &value;
         for index in &path {

@@ -565,10 +565,10 @@ impl Broker {
         let expires_ms =
             now_ms.saturating_add(i64::try_from(ttl.saturating_mul(1000)).unwrap_or(i64::MAX));
         // The evidence in compact form when it round-trips exactly (see `compact`).
-        let record = match crate::compact::encode_text(req.tee_evidence.primary_evidence.get()) {
+        let record = match crate::compact::encode(&req.tee_evidence.primary_evidence) {
             Some(c) => json!({ "evidence_c": c, "verified_at": verified.verified_at().as_secs() }),
             None => json!({
-                "evidence": &req.tee_evidence.primary_evidence,
+                "evidence": req.tee_evidence.primary_evidence,
                 "verified_at": verified.verified_at().as_secs(),
             }),
         };
@@ -613,8 +613,7 @@ impl Broker {
         let Some(source) = self.inner.endorsement_source.clone() else {
             return false;
         };
-        let Ok(evidence) =
-            Evidence::from_kbs_text(tee.as_str(), req.tee_evidence.primary_evidence.get())
+        let Ok(evidence) = Evidence::from_kbs(tee.as_str(), &req.tee_evidence.primary_evidence)
         else {
             return false;
         };
@@ -654,9 +653,8 @@ impl Broker {
         }
         let tee_key = TeePublicKey::from_json(&req.runtime_data.tee_pubkey)
             .map_err(|e| (None, format!("tee-pubkey: {e}")))?;
-        let evidence =
-            Evidence::from_kbs_text(tee.as_str(), req.tee_evidence.primary_evidence.get())
-                .map_err(|e| (None, format!("evidence: {e}")))?;
+        let evidence = Evidence::from_kbs(tee.as_str(), &req.tee_evidence.primary_evidence)
+            .map_err(|e| (None, format!("evidence: {e}")))?;
         let digest = evidence.digest();
         let with_digest = |reason: String| (Some(digest.clone()), reason);
         binding::check_report_data(

@@ -308,19 +308,17 @@ pub struct RuntimeData {
 }
 
 /// `tee-evidence` of `/attest`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct CompositeEvidence {
-    /// The TEE's evidence JSON (SNP report JSON or TDX quote JSON), as sent: checked to be JSON
-    /// but not parsed further here, so that the evidence decoder reads it once, into its own
-    /// types (`tessera::Evidence::from_kbs_text`).
-    pub primary_evidence: Box<serde_json::value::RawValue>,
+    /// The TEE's evidence JSON (SNP report JSON or TDX quote JSON).
+    pub primary_evidence: Value,
     /// Device evidence; bound through the runtime data but not verified by Tessera.
     #[serde(default)]
     pub additional_evidence: Value,
 }
 
 /// `POST /kbs/v0/attest`: the guest's evidence and runtime data.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, PartialEq)]
 pub struct AttestRequest {
     /// Optional init data whose digest the evidence must carry.
     #[serde(rename = "init-data", default)]
