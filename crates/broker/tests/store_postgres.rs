@@ -162,6 +162,28 @@ impl Backend for Pg {
             .unwrap();
     }
 
+    async fn refuse_marked_rows(&self) {
+        self.raw
+            .batch_execute(
+                "CREATE FUNCTION refuse_session() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN
+                     IF NEW.tee = 'refuse' THEN RAISE EXCEPTION 'refused'; END IF;
+                     RETURN NEW;
+                 END $$;
+                 CREATE TRIGGER refuse_session BEFORE INSERT ON sessions
+                     FOR EACH ROW EXECUTE FUNCTION refuse_session();
+                 CREATE FUNCTION refuse_entry() RETURNS trigger LANGUAGE plpgsql AS $$
+                 BEGIN
+                     IF NEW.reason = 'refuse' THEN RAISE EXCEPTION 'refused'; END IF;
+                     RETURN NEW;
+                 END $$;
+                 CREATE TRIGGER refuse_entry BEFORE INSERT ON audit
+                     FOR EACH ROW EXECUTE FUNCTION refuse_entry();",
+            )
+            .await
+            .unwrap();
+    }
+
     async fn dump(&self) -> Vec<u8> {
         // Every row of every table as PostgreSQL prints it (bytea in hex).
         let mut out = Vec::new();

@@ -70,6 +70,17 @@ impl Backend for Env {
             .unwrap();
     }
 
+    async fn refuse_marked_rows(&self) {
+        raw(self)
+            .execute_batch(
+                "CREATE TRIGGER refuse_session BEFORE INSERT ON sessions WHEN NEW.tee = 'refuse'
+                 BEGIN SELECT RAISE(ABORT, 'refused'); END;
+                 CREATE TRIGGER refuse_entry BEFORE INSERT ON audit WHEN NEW.reason = 'refuse'
+                 BEGIN SELECT RAISE(ABORT, 'refused'); END;",
+            )
+            .unwrap();
+    }
+
     async fn dump(&self) -> Vec<u8> {
         let mut files = std::fs::read(self.store.path()).unwrap();
         if let Ok(wal) = std::fs::read(self.store.path().with_extension("db-wal")) {

@@ -50,9 +50,10 @@ pub const CHALLENGE_TTL_MS: i64 = 5 * 60 * 1000;
 /// Longest policy text stored.
 pub const MAX_POLICY_LEN: usize = 256 * 1024;
 
-/// An audit append waiting for the next group commit, and where its entry goes.
+/// An audit append waiting for the next group commit (with the attested session it records,
+/// stored in the same transaction), and where its entry goes.
 pub(crate) type PendingAudit = (
-    AuditEvent,
+    (AuditEvent, Option<AttestedSession>),
     tokio::sync::oneshot::Sender<Result<AuditEntry, StoreError>>,
 );
 

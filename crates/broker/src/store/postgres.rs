@@ -271,6 +271,22 @@ impl PostgresStore {
         &self.schema
     }
 
+    /// Queues an audit append (and the session it records) for the next group commit and
+    /// waits for its entry.
+    async fn queue_audit(
+        &self,
+        event: AuditEvent,
+        session: Option<AttestedSession>,
+    ) -> Result<AuditEntry, StoreError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        lock(&self.audit_queue).push(((event, session), tx));
+        let this = self.clone();
+        tokio::spawn(async move { this.flush_audit().await })
+            .await
+            .map_err(|_| StoreError::Worker)?;
+        rx.await.map_err(|_| StoreError::Worker)?
+    }
+
     /// Commit every queued audit append in one transaction, under the cross-replica advisory
     /// lock, and answer each; a no-op when an earlier flush already took them.
     async fn flush_audit(&self) {
@@ -283,10 +299,27 @@ impl PostgresStore {
         super::answer_audit(senders, self.commit_audit(events).await);
     }
 
-    async fn commit_audit(&self, events: Vec<AuditEvent>) -> Result<Vec<AuditEntry>, StoreError> {
+    async fn commit_audit(
+        &self,
+        events: Vec<(AuditEvent, Option<AttestedSession>)>,
+    ) -> Result<Vec<AuditEntry>, StoreError> {
         const OP: &str = "append_audit";
         let mut c = self.client(OP).await?;
         let tx = c.transaction().await.map_err(db(OP))?;
+        // The sessions these entries record, in the same transaction: both or neither.
+        let sessions: Vec<&AttestedSession> =
+            events.iter().filter_map(|(_, s)| s.as_ref()).collect();
+        if !sessions.is_empty() {
+            let put = tx
+                .prepare_cached(PUT_SESSION)
+                .await
+                .map_err(db("put_session"))?;
+            for s in sessions {
+                tx.execute(&put, &session_params(s).each())
+                    .await
+                    .map_err(db("put_session"))?;
+            }
+        }
         // One appender at a time across every replica (released at commit or rollback); the
         // read below then sees the last committed entry.
         let lock = tx
@@ -317,7 +350,7 @@ impl PostgresStore {
             .await
             .map_err(db(OP))?;
         let mut entries = Vec::with_capacity(events.len());
-        for event in events {
+        for (event, _) in events {
             let e = audit::next_entry(last.as_ref().map(|(s, h)| (*s, h.as_str())), event)?;
             tx.execute(
                 &st,
@@ -479,6 +512,42 @@ async fn migrate_in(tx: &deadpool_postgres::Transaction<'_>) -> Result<String, S
         .map_err(db(OP))?;
     }
     Ok(schema)
+}
+
+/// Records (or replaces) a session's attestation.
+const PUT_SESSION: &str = "INSERT INTO sessions(session_key, tee, tee_pubkey, token, claims,
+        evidence_digest, attested_ms, expires_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+    ON CONFLICT (session_key) DO UPDATE SET tee = excluded.tee,
+        tee_pubkey = excluded.tee_pubkey, token = excluded.token,
+        claims = excluded.claims, evidence_digest = excluded.evidence_digest,
+        attested_ms = excluded.attested_ms, expires_ms = excluded.expires_ms";
+
+/// The parameters of [`PUT_SESSION`].
+struct SessionParams<'a> {
+    key: String,
+    s: &'a AttestedSession,
+}
+
+fn session_params(s: &AttestedSession) -> SessionParams<'_> {
+    SessionParams {
+        key: s.session_id.storage_key(),
+        s,
+    }
+}
+
+impl SessionParams<'_> {
+    fn each(&self) -> [&(dyn ToSql + Sync); 8] {
+        [
+            &self.key,
+            &self.s.tee,
+            &self.s.tee_pubkey,
+            &self.s.token,
+            &self.s.claims,
+            &self.s.evidence_digest,
+            &self.s.attested_ms,
+            &self.s.expires_ms,
+        ]
+    }
 }
 
 const SECRET_COLUMNS: &str =
@@ -881,27 +950,18 @@ impl Store for PostgresStore {
     }
 
     async fn put_session(&self, s: &AttestedSession) -> Result<(), StoreError> {
-        self.run_light(
-            "put_session",
-            "INSERT INTO sessions(session_key, tee, tee_pubkey, token, claims, evidence_digest,
-                attested_ms, expires_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-             ON CONFLICT (session_key) DO UPDATE SET tee = excluded.tee,
-                tee_pubkey = excluded.tee_pubkey, token = excluded.token,
-                claims = excluded.claims, evidence_digest = excluded.evidence_digest,
-                attested_ms = excluded.attested_ms, expires_ms = excluded.expires_ms",
-            &[
-                &s.session_id.storage_key(),
-                &s.tee,
-                &s.tee_pubkey,
-                &s.token,
-                &s.claims,
-                &s.evidence_digest,
-                &s.attested_ms,
-                &s.expires_ms,
-            ],
-        )
-        .await?;
+        let p = session_params(s);
+        self.run_light("put_session", PUT_SESSION, &p.each())
+            .await?;
         Ok(())
+    }
+
+    async fn put_session_audited(
+        &self,
+        s: &AttestedSession,
+        event: AuditEvent,
+    ) -> Result<AuditEntry, StoreError> {
+        self.queue_audit(event, Some(s.clone())).await
     }
 
     async fn get_session(
@@ -955,13 +1015,7 @@ impl Store for PostgresStore {
         // Group commit: queue the event; the task that next gets this process's turn commits
         // everything queued by then in one transaction (one synchronous commit). The flush runs
         // as its own task, so a caller that goes away does not abandon the others' entries.
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        lock(&self.audit_queue).push((event, tx));
-        let this = self.clone();
-        tokio::spawn(async move { this.flush_audit().await })
-            .await
-            .map_err(|_| StoreError::Worker)?;
-        rx.await.map_err(|_| StoreError::Worker)?
+        self.queue_audit(event, None).await
     }
 
     async fn audit_entries(&self, after: u64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {

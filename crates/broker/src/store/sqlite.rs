@@ -16,9 +16,10 @@
 //! lost before that only makes its guest start again. Two connections instead of switching the
 //! pragma: SQLite re-prepares a `PRAGMA` statement on every run.
 //!
-//! Each operation is one atomic statement as far as its writes go (single use of a nonce is one
-//! conditional `UPDATE .. RETURNING`), so operations share a transaction without savepoints;
-//! when SQLite rolls the whole transaction back, every operation in it gets the error.
+//! Operations share a transaction. One that writes with one statement (single use of a nonce is
+//! one conditional `UPDATE .. RETURNING`) is atomic by SQLite's statement rollback; one that
+//! writes twice (a session and its audit entry) runs inside a savepoint, so a failure leaves
+//! neither. When SQLite rolls the whole transaction back, every operation in it gets the error.
 //! `secure_delete` overwrites deleted rows. Several processes may open the same file: the
 //! single-use and append guarantees rest on SQLite's own locking (every batch that writes takes
 //! the write lock first with `BEGIN IMMEDIATE`, so reading the audit chain's head and appending
@@ -487,6 +488,26 @@ fn select_policy(c: &Connection, digest: &str) -> Result<Option<String>, StoreEr
     )
     .optional()
     .map_err(db("get_policy"))
+}
+
+/// Runs `f` inside a savepoint of the batch's transaction: its writes stand or fall together,
+/// and the rest of the batch is not affected either way.
+fn all_or_nothing<T>(
+    c: &Connection,
+    f: impl FnOnce(&Connection) -> Result<T, StoreError>,
+) -> Result<T, StoreError> {
+    c.exec("SAVEPOINT op", []).map_err(db("savepoint"))?;
+    match f(c) {
+        Ok(v) => {
+            c.exec("RELEASE op", []).map_err(db("savepoint"))?;
+            Ok(v)
+        }
+        Err(e) => {
+            let _ = c.exec("ROLLBACK TO op", []);
+            let _ = c.exec("RELEASE op", []);
+            Err(e)
+        }
+    }
 }
 
 /// Records (or replaces) a session's attestation.
@@ -1007,8 +1028,10 @@ impl Store for SqliteStore {
     ) -> Result<AuditEntry, StoreError> {
         let s = s.clone();
         self.write(move |c| {
-            insert_session(c, &s)?;
-            append_entry(c, event)
+            all_or_nothing(c, |c| {
+                insert_session(c, &s)?;
+                append_entry(c, event)
+            })
         })
         .await
     }

@@ -33,6 +33,9 @@ pub trait Backend: Send + Sync {
     async fn drop_audit_guard(&self);
     /// Everything the database holds, as bytes an attacker with the files/dump would see.
     async fn dump(&self) -> Vec<u8>;
+    /// Makes the database refuse (by trigger) a session whose `tee` is `refuse` and an audit
+    /// entry whose `reason` is `refuse`.
+    async fn refuse_marked_rows(&self);
 }
 
 pub fn res(s: &str) -> ResourcePath {
@@ -544,6 +547,25 @@ pub async fn sessions_round_trip_and_expire(b: &dyn Backend) {
     let entries = st.audit_entries(0, 10_000).await.unwrap();
     assert_eq!(entries.len(), before + 1);
     assert_eq!(entries.last().unwrap().hash, entry.hash);
+    store::verify_audit_chain(st.as_ref()).await.unwrap();
+
+    // A session the database refuses: no entry records it (the embedded store and PostgreSQL
+    // commit both in one transaction).
+    b.refuse_marked_rows().await;
+    let mut s4 = s.clone();
+    s4.session_id = store::SessionId::generate().unwrap();
+    s4.tee = "refuse".into();
+    assert!(st.put_session_audited(&s4, event(8)).await.is_err());
+    assert_eq!(st.get_session(&s4.session_id, NOW + 1).await.unwrap(), None);
+    // An entry the database refuses: the session it records is not stored either (a stored
+    // session would be usable with its cookie although its attestation is not in the log).
+    let mut s5 = s.clone();
+    s5.session_id = store::SessionId::generate().unwrap();
+    let mut refused = event(9);
+    refused.reason = "refuse".into();
+    assert!(st.put_session_audited(&s5, refused).await.is_err());
+    assert_eq!(st.get_session(&s5.session_id, NOW + 1).await.unwrap(), None);
+    assert_eq!(st.audit_entries(0, 10_000).await.unwrap().len(), before + 1);
     store::verify_audit_chain(st.as_ref()).await.unwrap();
 }
 
