@@ -4,7 +4,6 @@
 //!
 //! Time, anchors and endorsements are inputs; `verify` does no I/O and never reads the clock.
 
-use std::collections::HashMap;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
@@ -218,7 +217,7 @@ impl VerifierBuilder {
             inner: Arc::new(Inner {
                 snp,
                 tdx,
-                carried: RwLock::new(HashMap::new()),
+                carried: RwLock::new(Vec::new()),
                 snp_last: AtomicUsize::new(0),
                 tdx_last: AtomicUsize::new(0),
                 endorsements: RwLock::new(Arc::new(self.endorsements)),
@@ -237,9 +236,9 @@ struct Inner {
     snp: Vec<tessera_snp::Verifier>,
     /// Intel's root first, then test roots (one verifier each).
     tdx: Vec<tessera_tdx::Verifier>,
-    /// Certificates that evidence carried, parsed, by their DER (parsing the same VCEK and
-    /// chain on every report was a tenth of a warm verification).
-    carried: RwLock<HashMap<Box<[u8]>, Certificate>>,
+    /// Certificates that evidence carried, parsed (reused by `load_certificates_reusing`:
+    /// parsing the same VCEK and chain on every report was a tenth of a warm verification).
+    carried: RwLock<Vec<Certificate>>,
     /// Which of `snp` and `tdx` accepted evidence last (see [`first_success`]).
     snp_last: AtomicUsize,
     tdx_last: AtomicUsize,
@@ -427,16 +426,16 @@ impl Verifier {
         // carried, then (when neither has a VEK) every held VEK so the verifier names the
         // mismatch, then held intermediates.
         let mut certs: Vec<Certificate> = store.veks_for(snp.report());
-        let mut parsed_now = Vec::new();
+        let carried: Vec<Certificate> = lock_read(&self.inner.carried).clone();
+        let known: Vec<&Certificate> = carried.iter().collect();
+        let chain_from = certs.len();
         for (i, (_, der)) in cert_chain.iter().enumerate() {
-            if let Some(known) = lock_read(&self.inner.carried).get(der.as_slice()) {
-                certs.push(known.clone());
-                continue;
-            }
             let mut found =
-                tessera_pki::load_certificates(der).map_err(|source| SnpError::Pki {
-                    check: "cert_chain",
-                    source,
+                tessera_pki::load_certificates_reusing(der, &known).map_err(|source| {
+                    SnpError::Pki {
+                        check: "cert_chain",
+                        source,
+                    }
                 })?;
             if found.len() != 1 {
                 return Err(VerifyError::Snp(SnpError::Pki {
@@ -447,9 +446,9 @@ impl Verifier {
                     },
                 }));
             }
-            parsed_now.extend(found.iter().cloned());
             certs.append(&mut found);
         }
+        let chain_to = certs.len();
         if !certs.iter().any(is_vek_candidate) && !carries_vek(snp, cert_chain) {
             certs.extend(store.all_veks().cloned());
         }
@@ -465,19 +464,28 @@ impl Verifier {
         )
         .unwrap_or(Err(SnpError::NoCertificate))
         .map_err(VerifyError::Snp)?;
-        if !parsed_now.is_empty() {
-            // Only certificates of evidence that verified are kept, so evidence that does not
-            // verify cannot fill the map.
+        // Only certificates of evidence that verified are kept, so evidence that does not verify
+        // cannot fill the list.
+        let new: Vec<&Certificate> = certs
+            .get(chain_from..chain_to)
+            .unwrap_or_default()
+            .iter()
+            .filter(|c| !carried.iter().any(|k| k.der() == c.der()))
+            .collect();
+        if !new.is_empty() {
             let mut carried = self
                 .inner
                 .carried
                 .write()
                 .unwrap_or_else(std::sync::PoisonError::into_inner);
-            if carried.len() + parsed_now.len() > MAX_CARRIED_CERTS {
+            if carried.len() + new.len() > MAX_CARRIED_CERTS {
                 carried.clear();
             }
-            for cert in parsed_now {
-                carried.insert(cert.der().to_vec().into_boxed_slice(), cert);
+            for cert in new {
+                // Another verification may have added it meanwhile.
+                if !carried.iter().any(|k| k.der() == cert.der()) {
+                    carried.push(cert.clone());
+                }
             }
         }
         Ok(verified)

@@ -50,43 +50,6 @@ pub const CHALLENGE_TTL_MS: i64 = 5 * 60 * 1000;
 /// Longest policy text stored.
 pub const MAX_POLICY_LEN: usize = 256 * 1024;
 
-/// An audit append waiting for the next group commit (with the attested session it records,
-/// stored in the same transaction), and where its entry goes.
-pub(crate) type PendingAudit = (
-    (AuditEvent, Option<AttestedSession>),
-    tokio::sync::oneshot::Sender<Result<AuditEntry, StoreError>>,
-);
-
-/// A mutex's contents; a panic in an earlier holder rolled its transaction back when it
-/// unwound, so what it guards is still usable.
-pub(crate) fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
-
-/// Answer the appends of one group commit: each its entry, or all the error that rolled the
-/// batch back.
-pub(crate) fn answer_audit(
-    senders: Vec<tokio::sync::oneshot::Sender<Result<AuditEntry, StoreError>>>,
-    result: Result<Vec<AuditEntry>, StoreError>,
-) {
-    match result {
-        Ok(entries) => {
-            for (sender, entry) in senders.into_iter().zip(entries) {
-                let _ = sender.send(Ok(entry));
-            }
-        }
-        Err(e) => {
-            let message = e.to_string();
-            for sender in senders {
-                let _ = sender.send(Err(StoreError::Database {
-                    op: "append_audit",
-                    message: message.clone(),
-                }));
-            }
-        }
-    }
-}
-
 /// A store operation failed.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

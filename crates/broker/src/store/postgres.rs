@@ -42,8 +42,8 @@ use tokio_postgres::types::{FromSql, ToSql};
 use std::sync::Arc;
 
 use super::{
-    AttestedSession, Challenge, ConsumeOutcome, NewSecretVersion, PendingAudit, SecretVersionInfo,
-    SessionId, Store, StoreError, StoredSecret, lock,
+    AttestedSession, Challenge, ConsumeOutcome, NewSecretVersion, SecretVersionInfo, SessionId,
+    Store, StoreError, StoredSecret,
 };
 use crate::audit::{self, AuditAction, AuditEntry, AuditEvent, AuditVerdict};
 use crate::binding::HashAlgorithm;
@@ -296,7 +296,7 @@ impl PostgresStore {
             return;
         }
         let (events, senders): (Vec<_>, Vec<_>) = batch.into_iter().unzip();
-        super::answer_audit(senders, self.commit_audit(events).await);
+        answer_audit(senders, self.commit_audit(events).await);
     }
 
     async fn commit_audit(
@@ -512,6 +512,43 @@ async fn migrate_in(tx: &deadpool_postgres::Transaction<'_>) -> Result<String, S
         .map_err(db(OP))?;
     }
     Ok(schema)
+}
+
+/// An audit append waiting for the next group commit (with the attested session it records,
+/// stored in the same transaction), and where its entry goes.
+type PendingAudit = (
+    (AuditEvent, Option<AttestedSession>),
+    tokio::sync::oneshot::Sender<Result<AuditEntry, StoreError>>,
+);
+
+/// A mutex's contents; a panic in an earlier holder rolled its transaction back when it
+/// unwound, so what it guards is still usable.
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Answer the appends of one group commit: each its entry, or all the error that rolled the
+/// batch back.
+fn answer_audit(
+    senders: Vec<tokio::sync::oneshot::Sender<Result<AuditEntry, StoreError>>>,
+    result: Result<Vec<AuditEntry>, StoreError>,
+) {
+    match result {
+        Ok(entries) => {
+            for (sender, entry) in senders.into_iter().zip(entries) {
+                let _ = sender.send(Ok(entry));
+            }
+        }
+        Err(e) => {
+            let message = e.to_string();
+            for sender in senders {
+                let _ = sender.send(Err(StoreError::Database {
+                    op: "append_audit",
+                    message: message.clone(),
+                }));
+            }
+        }
+    }
 }
 
 /// Records (or replaces) a session's attestation.

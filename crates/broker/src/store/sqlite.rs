@@ -199,31 +199,6 @@ impl SqliteStore {
             .map_err(|_| StoreError::Worker)?;
         rx.await.map_err(|_| StoreError::Worker)?
     }
-
-    /// A read.
-    async fn read<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        self.call(Commit::Read, f).await
-    }
-
-    /// A write that must be durable when answered (fsync'd).
-    async fn write<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        self.call(Commit::Durable, f).await
-    }
-
-    /// A write whose loss on power failure is harmless until a later durable commit:
-    /// challenges, their single use and attested sessions (see the module's documentation).
-    async fn light<T: Send + 'static>(
-        &self,
-        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
-    ) -> Result<T, StoreError> {
-        self.call(Commit::Light, f).await
-    }
 }
 
 /// Opens a connection to the database file: WAL, the given `synchronous` level, foreign keys,
@@ -455,6 +430,13 @@ fn append_entry(c: &Connection, event: AuditEvent) -> Result<AuditEntry, StoreEr
     Ok(e)
 }
 
+/// The columns [`row_to_secret`] reads, in its order (a macro so `concat!` can build constant
+/// statements from it).
+macro_rules! secret_columns {
+    () => {
+        "resource, version, policy_digest, kek_id, wrapped_key, nonce, ciphertext, created_ms"
+    };
+}
 /// A pinned version's row, or (`None`) the newest one's.
 fn select_version(
     c: &Connection,
@@ -463,14 +445,20 @@ fn select_version(
 ) -> Result<Option<RawSecret>, StoreError> {
     match version {
         Some(v) => c.row(
-            "SELECT resource, version, policy_digest, kek_id, wrapped_key, nonce, ciphertext,
-                created_ms FROM secrets WHERE resource = ?1 AND version = ?2",
+            concat!(
+                "SELECT ",
+                secret_columns!(),
+                " FROM secrets WHERE resource = ?1 AND version = ?2"
+            ),
             params![resource, v],
             row_to_secret,
         ),
         None => c.row(
-            "SELECT resource, version, policy_digest, kek_id, wrapped_key, nonce, ciphertext,
-                created_ms FROM secrets WHERE resource = ?1 ORDER BY version DESC LIMIT 1",
+            concat!(
+                "SELECT ",
+                secret_columns!(),
+                " FROM secrets WHERE resource = ?1 ORDER BY version DESC LIMIT 1"
+            ),
             params![resource],
             row_to_secret,
         ),
@@ -547,8 +535,7 @@ fn row_to_secret(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawSecret> {
     })
 }
 
-const SECRET_COLUMNS: &str =
-    "resource, version, policy_digest, kek_id, wrapped_key, nonce, ciphertext, created_ms";
+const SECRET_COLUMNS: &str = secret_columns!();
 
 struct RawSecret {
     resource: String,
@@ -660,7 +647,7 @@ impl Store for SqliteStore {
     async fn put_policy(&self, text: &str, now: i64) -> Result<PolicyDigest, StoreError> {
         let digest = PolicyDigest::of(text.as_bytes());
         let (d, text) = (digest.to_string(), text.to_owned());
-        self.write(move |c| {
+        self.call(Commit::Durable, move |c| {
             c.exec(
                 "INSERT INTO policies(digest, text, created_ms) VALUES (?1, ?2, ?3)
                  ON CONFLICT(digest) DO NOTHING",
@@ -675,7 +662,7 @@ impl Store for SqliteStore {
 
     async fn get_policy(&self, digest: &PolicyDigest) -> Result<Option<String>, StoreError> {
         let d = digest.to_string();
-        self.read(move |c| select_policy(c, &d)).await
+        self.call(Commit::Read, move |c| select_policy(c, &d)).await
     }
 
     async fn set_repo_policy(
@@ -686,7 +673,7 @@ impl Store for SqliteStore {
     ) -> Result<(), StoreError> {
         crate::resource::check_repo(repo)?;
         let (repo, digest) = (repo.to_owned(), digest.map(ToString::to_string));
-        self.write(move |c| {
+        self.call(Commit::Durable, move |c| {
             match digest {
                 Some(d) => c.exec(
                     "INSERT INTO repo_policies(repo, digest, updated_ms) VALUES (?1, ?2, ?3)
@@ -705,7 +692,7 @@ impl Store for SqliteStore {
     async fn repo_policy(&self, repo: &str) -> Result<Option<PolicyDigest>, StoreError> {
         let repo = repo.to_owned();
         let d: Option<String> = self
-            .read(move |c| {
+            .call(Commit::Read, move |c| {
                 c.row(
                     "SELECT digest FROM repo_policies WHERE repo = ?1",
                     params![repo],
@@ -726,7 +713,7 @@ impl Store for SqliteStore {
     async fn next_version(&self, resource: &ResourcePath) -> Result<u64, StoreError> {
         let r = resource.to_string();
         let v: i64 = self
-            .write(move |c| {
+            .call(Commit::Durable, move |c| {
                 c.row(
                     "INSERT INTO version_counters(resource, last_version) VALUES (?1, 1)
                      ON CONFLICT(resource) DO UPDATE SET last_version = last_version + 1
@@ -748,7 +735,7 @@ impl Store for SqliteStore {
         let s = v.sealed.clone();
         let created = v.created_ms;
         let res = resource.clone();
-        self.write(move |c| {
+        self.call(Commit::Durable, move |c| {
             let n = c
                 .exec(
                     "INSERT INTO secrets(resource, repo, version, policy_digest, kek_id,
@@ -786,7 +773,9 @@ impl Store for SqliteStore {
     ) -> Result<Option<StoredSecret>, StoreError> {
         let r = resource.to_string();
         let version = version.map(|v| to_i64(v, "secrets.version")).transpose()?;
-        let raw = self.read(move |c| select_version(c, &r, version)).await?;
+        let raw = self
+            .call(Commit::Read, move |c| select_version(c, &r, version))
+            .await?;
         raw.map(RawSecret::parse).transpose()
     }
 
@@ -798,7 +787,7 @@ impl Store for SqliteStore {
         let r = resource.to_string();
         let version = version.map(|v| to_i64(v, "secrets.version")).transpose()?;
         let found = self
-            .read(move |c| {
+            .call(Commit::Read, move |c| {
                 let Some(raw) = select_version(c, &r, version)? else {
                     return Ok(None);
                 };
@@ -819,7 +808,7 @@ impl Store for SqliteStore {
         let r = resource.to_string();
         let version = version.map(|v| to_i64(v, "secrets.version")).transpose()?;
         let deleted: Vec<i64> = self
-            .write(move |c| {
+            .call(Commit::Durable, move |c| {
                 let mut out = Vec::new();
                 let mut stmt = match version {
                     Some(_) => c.prepare_cached(
@@ -851,7 +840,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<SecretVersionInfo>, StoreError> {
         let repo = repo.map(str::to_owned);
         let rows: Vec<(String, i64, String, i64, String)> = self
-            .read(move |c| {
+            .call(Commit::Read, move |c| {
                 let mut stmt = c
                     .prepare_cached(
                         "SELECT resource, version, policy_digest, created_ms, kek_id FROM secrets
@@ -889,7 +878,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<StoredSecret>, StoreError> {
         let k = kek_id.to_owned();
         let raws: Vec<RawSecret> = self
-            .read(move |c| {
+            .call(Commit::Read, move |c| {
                 let mut stmt = c
                     .prepare_cached(&format!(
                         "SELECT {SECRET_COLUMNS} FROM secrets WHERE kek_id <> ?1
@@ -917,7 +906,7 @@ impl Store for SqliteStore {
         let v = to_i64(version, "secrets.version")?;
         let old = old_kek_id.to_owned();
         let new = new.clone();
-        self.write(move |c| {
+        self.call(Commit::Durable, move |c| {
             // The data ciphertext and nonce must be the ones the new wrapping was made for.
             let n = c
                 .exec(
@@ -942,7 +931,7 @@ impl Store for SqliteStore {
 
     async fn insert_challenge(&self, ch: &Challenge) -> Result<(), StoreError> {
         let ch = ch.clone();
-        self.light(move |c| {
+        self.call(Commit::Light, move |c| {
             let n = c
                 .exec(
                     "INSERT INTO challenges(session_key, nonce, tee, hash, issued_ms, expires_ms, used)
@@ -972,7 +961,7 @@ impl Store for SqliteStore {
         now_ms: i64,
     ) -> Result<ConsumeOutcome, StoreError> {
         let session = session.clone();
-        self.light(move |c| {
+        self.call(Commit::Light, move |c| {
             let key = session.storage_key();
             // The single-use guarantee: one conditional UPDATE; only one caller can flip `used`.
             let won: Option<(String, String, String, i64, i64)> = c
@@ -1018,7 +1007,8 @@ impl Store for SqliteStore {
 
     async fn put_session(&self, s: &AttestedSession) -> Result<(), StoreError> {
         let s = s.clone();
-        self.light(move |c| insert_session(c, &s)).await
+        self.call(Commit::Light, move |c| insert_session(c, &s))
+            .await
     }
 
     async fn put_session_audited(
@@ -1027,7 +1017,7 @@ impl Store for SqliteStore {
         event: AuditEvent,
     ) -> Result<AuditEntry, StoreError> {
         let s = s.clone();
-        self.write(move |c| {
+        self.call(Commit::Durable, move |c| {
             all_or_nothing(c, |c| {
                 insert_session(c, &s)?;
                 append_entry(c, event)
@@ -1042,7 +1032,7 @@ impl Store for SqliteStore {
         now_ms: i64,
     ) -> Result<Option<AttestedSession>, StoreError> {
         let session = session.clone();
-        self.read(move |c| {
+        self.call(Commit::Read, move |c| {
             c.row(
                 "SELECT tee, tee_pubkey, token, claims, evidence_digest, attested_ms, expires_ms
                  FROM sessions WHERE session_key = ?1 AND expires_ms > ?2",
@@ -1067,7 +1057,7 @@ impl Store for SqliteStore {
     }
 
     async fn purge_expired(&self, now_ms: i64) -> Result<u64, StoreError> {
-        self.light(move |c| {
+        self.call(Commit::Light, move |c| {
             let a = c
                 .exec(
                     "DELETE FROM challenges WHERE expires_ms <= ?1",
@@ -1086,13 +1076,14 @@ impl Store for SqliteStore {
     }
 
     async fn append_audit(&self, event: AuditEvent) -> Result<AuditEntry, StoreError> {
-        self.write(move |c| append_entry(c, event)).await
+        self.call(Commit::Durable, move |c| append_entry(c, event))
+            .await
     }
 
     async fn audit_entries(&self, after: u64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         let after = to_i64(after, "audit.seq")?;
         let raws: Vec<RawAudit> = self
-            .read(move |c| {
+            .call(Commit::Read, move |c| {
                 let mut stmt = c
                     .prepare_cached(
                         "SELECT seq, time_ms, actor, action, resource, evidence_digest, policy_digest,
