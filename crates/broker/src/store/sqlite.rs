@@ -8,13 +8,14 @@
 //! (group commit).
 //!
 //! Durability: a batch that holds anything an operator or a guest relies on (secrets, policies,
-//! audit entries) commits on a connection with `synchronous=FULL`, whose commit fsyncs the WAL,
-//! so an acknowledged put survives not just `kill -9` of the broker but a power cut too. A batch
-//! of only challenges, their single use and attested sessions commits on a second connection
-//! with `synchronous=NORMAL` (written to the WAL, not fsync'd): these become durable with the
-//! audit entry's fsync that always follows them before the guest gets an answer; a challenge
-//! lost before that only makes its guest start again. Two connections instead of switching the
-//! pragma: SQLite re-prepares a `PRAGMA` statement on every run.
+//! audit entries) commits with `synchronous=FULL`, whose commit fsyncs the WAL, so an
+//! acknowledged put survives not just `kill -9` of the broker but a power cut too. A batch of
+//! only challenges, their single use and attested sessions commits with `synchronous=NORMAL`
+//! (written to the WAL, not fsync'd): these become durable with the audit entry's fsync that
+//! always follows them before the guest gets an answer; a challenge lost before that only makes
+//! its guest start again. One connection whose level is switched only when a batch needs the
+//! other one (SQLite prepares a `PRAGMA` anew on every run): a second connection to the same
+//! file would lose its whole page cache each time the first one wrote, and read it back.
 //!
 //! Operations share a transaction. One that writes with one statement (single use of a nonce is
 //! one conditional `UPDATE .. RETURNING`) is atomic by SQLite's statement rollback; one that
@@ -168,11 +169,10 @@ impl SqliteStore {
                 message: format!("schema version {v}, this broker knows {SCHEMA_VERSION}"),
             });
         }
-        let light = connect(&path, "NORMAL")?;
         let (jobs, queue) = mpsc::channel::<Box<dyn Task>>();
         std::thread::Builder::new()
             .name("tessera-sqlite".into())
-            .spawn(move || work(&Connections { durable, light }, &queue))
+            .spawn(move || work(&Db::new(durable), &queue))
             .map_err(|e| StoreError::Io {
                 path: path.clone(),
                 kind: e.kind(),
@@ -289,14 +289,39 @@ impl<T: Send> Answer for Reply<T> {
     }
 }
 
-/// The worker's two connections to the same file (see the module's documentation).
-struct Connections {
-    durable: Connection,
-    light: Connection,
+/// The worker's connection and the `synchronous` level it is set to (see the module's
+/// documentation).
+struct Db {
+    conn: Connection,
+    /// `synchronous=FULL` now (else `NORMAL`).
+    full: std::cell::Cell<bool>,
+}
+
+impl Db {
+    /// `conn` must be set to `synchronous=FULL` (as [`connect`] with `"FULL"` does).
+    fn new(conn: Connection) -> Self {
+        Self {
+            conn,
+            full: std::cell::Cell::new(true),
+        }
+    }
+
+    /// Sets `synchronous` to FULL or NORMAL for the next transaction, when it is not already.
+    fn set_full(&self, full: bool) -> rusqlite::Result<()> {
+        if self.full.get() != full {
+            self.conn.execute_batch(if full {
+                "PRAGMA synchronous = FULL"
+            } else {
+                "PRAGMA synchronous = NORMAL"
+            })?;
+            self.full.set(full);
+        }
+        Ok(())
+    }
 }
 
 /// The worker: runs what is waiting, as one batch, until every handle is dropped.
-fn work(conns: &Connections, queue: &mpsc::Receiver<Box<dyn Task>>) {
+fn work(db: &Db, queue: &mpsc::Receiver<Box<dyn Task>>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -305,7 +330,7 @@ fn work(conns: &Connections, queue: &mpsc::Receiver<Box<dyn Task>>) {
                 Err(_) => break,
             }
         }
-        run_batch(conns, batch);
+        run_batch(db, batch);
     }
 }
 
@@ -325,20 +350,22 @@ fn fail_all(pending: &mut Vec<Box<dyn Answer>>, message: &str) {
 /// Runs one batch: reads alone without a transaction; otherwise everything in one
 /// `BEGIN IMMEDIATE` transaction on the connection its most demanding task needs, each caller
 /// answered after the commit.
-fn run_batch(conns: &Connections, batch: Vec<Box<dyn Task>>) {
+fn run_batch(db: &Db, batch: Vec<Box<dyn Task>>) {
     let durable = batch.iter().any(|t| t.commit() == Commit::Durable);
     let writes = batch.iter().any(|t| t.commit() != Commit::Read);
-    let c = if durable {
-        &conns.durable
-    } else {
-        &conns.light
-    };
+    let c = &db.conn;
     if !writes {
         for task in batch {
             if let Some(answer) = run_caught(task, c) {
                 answer.send(Ok(()));
             }
         }
+        return;
+    }
+    if let Err(e) = db.set_full(durable) {
+        // Never run a durable operation at a weaker level: the batch's callers get
+        // `StoreError::Worker` (their tasks are dropped unanswered).
+        tracing::warn!(error = %e, "store: could not set the batch's synchronous level");
         return;
     }
     let mut pending: Vec<Box<dyn Answer>> = Vec::with_capacity(batch.len());
@@ -1126,14 +1153,12 @@ mod tests {
 
     type Rx = tokio::sync::oneshot::Receiver<Result<i64, StoreError>>;
 
-    fn conns(dir: &Path) -> Connections {
+    fn conns(dir: &Path) -> Db {
         let path = dir.join("t.db");
-        let durable = connect(&path, "FULL").unwrap();
-        durable
-            .execute_batch("CREATE TABLE t (v INTEGER PRIMARY KEY)")
+        let conn = connect(&path, "FULL").unwrap();
+        conn.execute_batch("CREATE TABLE t (v INTEGER PRIMARY KEY)")
             .unwrap();
-        let light = connect(&path, "NORMAL").unwrap();
-        Connections { durable, light }
+        Db::new(conn)
     }
 
     fn task(
@@ -1152,15 +1177,15 @@ mod tests {
         }
     }
 
-    fn rows(c: &Connections) -> Vec<i64> {
-        let mut stmt = c.light.prepare("SELECT v FROM t ORDER BY v").unwrap();
+    fn rows(c: &Db) -> Vec<i64> {
+        let mut stmt = c.conn.prepare("SELECT v FROM t ORDER BY v").unwrap();
         stmt.query_map([], |r| r.get(0))
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap()
     }
 
-    fn run(c: &Connections, tasks: Vec<(Box<dyn Task>, Rx)>) -> Vec<Result<i64, StoreError>> {
+    fn run(c: &Db, tasks: Vec<(Box<dyn Task>, Rx)>) -> Vec<Result<i64, StoreError>> {
         let (tasks, mut rxs): (Vec<_>, Vec<_>) = tasks.into_iter().unzip();
         run_batch(c, tasks);
         rxs.iter_mut()
@@ -1191,6 +1216,35 @@ mod tests {
         ));
         assert!(matches!(got[2], Ok(2)));
         assert_eq!(rows(&c), [1, 2]);
+    }
+
+    #[test]
+    fn a_batch_commits_at_the_level_its_most_demanding_operation_needs() {
+        fn level(commit: Commit) -> (Box<dyn Task>, Rx) {
+            task(commit, |c| {
+                c.query_row("PRAGMA synchronous", [], |r| r.get(0))
+                    .map_err(db("test"))
+            })
+        }
+        const NORMAL: i64 = 1;
+        const FULL: i64 = 2;
+        let dir = tempfile::tempdir().unwrap();
+        let c = conns(dir.path());
+        let got = |tasks| -> Vec<i64> { run(&c, tasks).into_iter().map(|r| r.unwrap()).collect() };
+        assert_eq!(got(vec![level(Commit::Light)]), [NORMAL]);
+        assert_eq!(
+            got(vec![level(Commit::Light), level(Commit::Light)]),
+            [NORMAL; 2]
+        );
+        assert_eq!(
+            got(vec![level(Commit::Light), level(Commit::Durable)]),
+            [FULL; 2]
+        );
+        assert_eq!(got(vec![level(Commit::Light)]), [NORMAL]);
+        assert_eq!(got(vec![level(Commit::Durable)]), [FULL]);
+        // Reads alone leave the level as it is; the next write batch sets its own.
+        assert_eq!(got(vec![level(Commit::Read)]), [FULL]);
+        assert_eq!(got(vec![level(Commit::Light)]), [NORMAL]);
     }
 
     #[test]
