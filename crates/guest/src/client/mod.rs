@@ -35,6 +35,8 @@ use std::time::Duration;
 
 use ureq::http::{Response, Uri};
 use ureq::tls::{PemItem, RootCerts, TlsConfig, TlsProvider};
+use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
+use ureq::unversioned::transport::{DefaultConnector, NextTimeout};
 use ureq::{Agent, Body};
 use zeroize::Zeroizing;
 
@@ -156,6 +158,47 @@ impl core::fmt::Debug for Client {
     }
 }
 
+/// ureq's resolver, except that a URL naming an IP address is answered at once. With a timeout
+/// set (the client always sets one), ureq's own resolver starts a thread for every request to
+/// run the lookup in, even for `127.0.0.1`; `ureq`'s resolver API is its `unversioned` one (the
+/// lock file pins the version).
+#[derive(Debug, Default)]
+struct LiteralFirst(DefaultResolver);
+
+impl Resolver for LiteralFirst {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &ureq::config::Config,
+        timeout: NextTimeout,
+    ) -> Result<ResolvedSocketAddrs, ureq::Error> {
+        if let Some(addr) = literal_addr(uri) {
+            let mut out = self.empty();
+            out.push(addr);
+            return Ok(out);
+        }
+        self.0.resolve(uri, config, timeout)
+    }
+}
+
+/// The socket address of a URL whose host is an IP address (IPv6 in brackets), with the
+/// scheme's port when the URL names none; none for a name (or an unknown scheme).
+fn literal_addr(uri: &Uri) -> Option<std::net::SocketAddr> {
+    let host = uri.host()?;
+    let host = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    let ip: IpAddr = host.parse().ok()?;
+    let port = match (uri.port_u16(), uri.scheme_str()) {
+        (Some(p), _) => p,
+        (None, Some("https")) => 443,
+        (None, Some("http")) => 80,
+        _ => return None,
+    };
+    Some(std::net::SocketAddr::new(ip, port))
+}
+
 /// Parses and normalizes the base URL: `http(s)://host[:port][/prefix]`, trailing `/` removed.
 fn normalize_base(base_url: &str, dangerous_plain_http: bool) -> Result<String, ClientError> {
     let bad = |reason| ClientError::InvalidBaseUrl { reason };
@@ -243,7 +286,7 @@ impl Client {
             .build();
         Ok(Client {
             base,
-            agent: Agent::new_with_config(config),
+            agent: Agent::with_parts(config, DefaultConnector::new(), LiteralFirst::default()),
             key_alg: opts.key_alg,
             auth: opts.auth,
             retry: opts.retry,

@@ -865,3 +865,39 @@ fn tls_with_the_pinned_ca_and_refusals_without_it() {
         "no request got through an untrusted channel"
     );
 }
+
+#[test]
+fn ip_literals_skip_the_resolver_and_names_still_resolve() {
+    let addr = |u: &str| super::literal_addr(&u.parse::<Uri>().unwrap());
+    assert_eq!(
+        addr("http://127.0.0.1:8080/kbs"),
+        Some("127.0.0.1:8080".parse().unwrap())
+    );
+    assert_eq!(
+        addr("http://127.0.0.1/"),
+        Some("127.0.0.1:80".parse().unwrap())
+    );
+    assert_eq!(
+        addr("https://10.1.2.3"),
+        Some("10.1.2.3:443".parse().unwrap())
+    );
+    assert_eq!(addr("http://[::1]:9/"), Some("[::1]:9".parse().unwrap()));
+    assert_eq!(
+        addr("https://[fe80::1]/x"),
+        Some("[fe80::1]:443".parse().unwrap())
+    );
+    assert_eq!(addr("http://localhost:8080/"), None);
+    assert_eq!(addr("http://127.0.0.1.example:8080/"), None);
+    assert_eq!(addr("ftp://127.0.0.1/"), None);
+
+    // A name goes through ureq's resolver: the whole flow works against `localhost` too.
+    let mut script = Script::new(b"by name");
+    let fake = Fake::serve(move |r| script.answer(r));
+    let by_name = fake.url().replace("127.0.0.1", "localhost");
+    assert!(by_name.contains("localhost"), "{by_name}");
+    let c = Client::new(&by_name, fast_options()).unwrap();
+    let secret = c
+        .get_secret("snp", "default/key/one", None, &mut evidence)
+        .unwrap();
+    assert_eq!(&secret[..], b"by name");
+}
