@@ -121,9 +121,16 @@ impl SimSnp {
     /// The KBS evidence JSON for raw report bytes, with or without the certificate chain (a guest
     /// that sends `cert_chain: null` relies on the broker's endorsements).
     pub fn evidence_json(&self, report: &[u8], with_chain: bool) -> Value {
-        let cert = |kind: &str, c: &Certificate| json!({ "cert_type": kind, "data": c.der() });
+        // Built by moving values in: `json!` copies a `Value` it is given, byte by byte here.
+        let cert = |kind: &str, c: &Certificate| {
+            let data = c.der().iter().map(|&b| Value::from(b)).collect();
+            let mut entry = serde_json::Map::new();
+            entry.insert("cert_type".into(), Value::from(kind));
+            entry.insert("data".into(), Value::Array(data));
+            Value::Object(entry)
+        };
         let chain = if with_chain {
-            json!([
+            Value::Array(vec![
                 cert("VCEK", self.vcek.certificate()),
                 cert("ASK", self.pki.ask()),
                 cert("ARK", self.pki.ark()),
@@ -131,7 +138,10 @@ impl SimSnp {
         } else {
             Value::Null
         };
-        json!({ "report": STANDARD.encode(report), "cert_chain": chain })
+        let mut evidence = serde_json::Map::new();
+        evidence.insert("report".into(), Value::from(STANDARD.encode(report)));
+        evidence.insert("cert_chain".into(), chain);
+        Value::Object(evidence)
     }
 
     /// The VCEK (what a broker's endorsement directory would hold).

@@ -178,10 +178,19 @@ pub fn attest_request(
     init_data: Option<&str>,
     evidence: serde_json::Value,
 ) -> serde_json::Value {
+    // `evidence` is moved in: `json!` would copy it (its certificates byte by byte).
+    let mut tee_evidence = serde_json::Map::new();
+    tee_evidence.insert("primary_evidence".to_owned(), evidence);
+    tee_evidence.insert("additional_evidence".to_owned(), "".into());
     let mut body = serde_json::json!({
         "runtime-data": { "nonce": nonce, "tee-pubkey": tee_pubkey },
-        "tee-evidence": { "primary_evidence": evidence, "additional_evidence": "" },
     });
+    if let Some(obj) = body.as_object_mut() {
+        obj.insert(
+            "tee-evidence".to_owned(),
+            serde_json::Value::Object(tee_evidence),
+        );
+    }
     if let (Some(toml), Some(obj)) = (init_data, body.as_object_mut()) {
         obj.insert(
             "init-data".to_owned(),
