@@ -264,6 +264,7 @@ fn spawn_server(dir: &Path, store: Option<&str>) -> Result<ServerProcess, String
     })
 }
 
+#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // rank: a whole number in 0..len
 fn percentile(sorted: &[f64], p: f64) -> f64 {
     if sorted.is_empty() {
         return 0.0;

@@ -22,7 +22,7 @@ use crate::tdx::TdxCase;
 #[non_exhaustive]
 pub enum TesseraTdxError {
     /// Loading the anchors, parsing or verifying the case failed.
-    Tdx(&'static str, TdxError),
+    Tdx(&'static str, Box<TdxError>),
     /// Tessera accepted the quote with another TCB status than the case expects.
     Status {
         /// What tessera says.
@@ -69,16 +69,17 @@ impl TesseraTdx {
     /// [`TesseraTdxError`] when the anchors do not load, tessera rejects the case or reports
     /// another TCB status.
     pub fn new(case: &TdxCase) -> Result<Self, TesseraTdxError> {
-        let anchors = TrustAnchors::intel().map_err(|e| TesseraTdxError::Tdx("anchors", e))?;
-        let quote =
-            Quote::parse(&case.quote).map_err(|e| TesseraTdxError::Tdx("quote parse", e.into()))?;
+        let anchors =
+            TrustAnchors::intel().map_err(|e| TesseraTdxError::Tdx("anchors", Box::new(e)))?;
+        let quote = Quote::parse(&case.quote)
+            .map_err(|e| TesseraTdxError::Tdx("quote parse", Box::new(e.into())))?;
         let collateral = Collateral::from_bundle_json(&case.collateral_json)
-            .map_err(|e| TesseraTdxError::Tdx("collateral parse", e.into()))?;
+            .map_err(|e| TesseraTdxError::Tdx("collateral parse", Box::new(e.into())))?;
         let options = VerifyOptions::default();
         let warm = Verifier::new(anchors.clone());
         let verified = warm
             .verify(&quote, &collateral, case.at, &options)
-            .map_err(|e| TesseraTdxError::Tdx("first verification", e))?;
+            .map_err(|e| TesseraTdxError::Tdx("first verification", Box::new(e)))?;
         // The status name is compared once, here; the timed calls compare the enum.
         let status = verified.verification().tcb.status;
         let got = format!("{status:?}");
@@ -125,13 +126,13 @@ impl TesseraTdx {
     }
 
     fn cold_checked(&self) -> Result<(), TesseraTdxError> {
-        let quote =
-            Quote::parse(&self.quote).map_err(|e| TesseraTdxError::Tdx("quote parse", e.into()))?;
+        let quote = Quote::parse(&self.quote)
+            .map_err(|e| TesseraTdxError::Tdx("quote parse", Box::new(e.into())))?;
         let collateral = Collateral::from_bundle_json(&self.collateral_json)
-            .map_err(|e| TesseraTdxError::Tdx("collateral parse", e.into()))?;
+            .map_err(|e| TesseraTdxError::Tdx("collateral parse", Box::new(e.into())))?;
         let verified = Verifier::new(self.anchors.clone())
             .verify(&quote, &collateral, self.at, &self.options)
-            .map_err(|e| TesseraTdxError::Tdx("cold verification", e))?;
+            .map_err(|e| TesseraTdxError::Tdx("cold verification", Box::new(e)))?;
         let status = verified.verification().tcb.status;
         if status != self.status {
             return Err(TesseraTdxError::Status {
