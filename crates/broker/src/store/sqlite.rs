@@ -1357,7 +1357,7 @@ mod tests {
         let path = store.path().to_owned();
         drop(outside);
         drop(store);
-        // The last connection to close removes the WAL: the worker's two closed when the last
+        // The last connection to close removes the WAL: the worker's closed when the last
         // handle went.
         let mut gone = false;
         for _ in 0..100 {
