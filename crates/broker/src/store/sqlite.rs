@@ -348,8 +348,8 @@ fn fail_all(pending: &mut Vec<Box<dyn Answer>>, message: &str) {
 }
 
 /// Runs one batch: reads alone without a transaction; otherwise everything in one
-/// `BEGIN IMMEDIATE` transaction on the connection its most demanding task needs, each caller
-/// answered after the commit.
+/// `BEGIN IMMEDIATE` transaction at the `synchronous` level its most demanding task needs, each
+/// caller answered after the commit.
 fn run_batch(db: &Db, batch: Vec<Box<dyn Task>>) {
     let durable = batch.iter().any(|t| t.commit() == Commit::Durable);
     let writes = batch.iter().any(|t| t.commit() != Commit::Read);
