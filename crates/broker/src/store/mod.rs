@@ -405,18 +405,14 @@ pub trait Store: Send + Sync {
         session: &SessionId,
         now_ms: i64,
     ) -> Result<ConsumeOutcome, StoreError>;
-    /// Records (or replaces) a session's attestation.
-    async fn put_session(&self, s: &AttestedSession) -> Result<(), StoreError>;
-    /// [`Store::put_session`], then [`Store::append_audit`] of the event that records it (no
-    /// entry when the session was not stored), in one round trip where the store can.
+    /// Records (or replaces) a session's attestation together with the audit entry of
+    /// `event`, which records it: both or neither (a session without its entry would be usable
+    /// with its cookie although its attestation is not in the log). Durable when it returns.
     async fn put_session_audited(
         &self,
         s: &AttestedSession,
         event: AuditEvent,
-    ) -> Result<AuditEntry, StoreError> {
-        self.put_session(s).await?;
-        self.append_audit(event).await
-    }
+    ) -> Result<AuditEntry, StoreError>;
     /// A session's attestation if it has not expired.
     async fn get_session(
         &self,

@@ -14,8 +14,9 @@
 //!   (`pg_advisory_xact_lock`), reads the last entry and inserts the next one chained to it
 //!   ([`crate::audit::next_entry`]), so appends from every replica form one chain. The table
 //!   refuses `UPDATE`, `DELETE` and `TRUNCATE` by trigger.
-//! - Challenges, their use and attested sessions commit with `synchronous_commit = off`
-//!   (`run_light`); every other write is a synchronous commit. The audit append that always
+//! - Challenges and their use commit with `synchronous_commit = off` (`run_light`); every
+//!   other write is a synchronous commit (an attested session rides in the transaction of the
+//!   audit entry that records it). The audit append that always
 //!   follows them before a guest gets an answer flushes the WAL past them, so a crash loses
 //!   nothing a guest was told.
 //! - The schema is created and upgraded by numbered migrations at [`PostgresStore::connect`],
@@ -315,9 +316,17 @@ impl PostgresStore {
                 .await
                 .map_err(db("put_session"))?;
             for s in sessions {
-                tx.execute(&put, &session_params(s).each())
-                    .await
-                    .map_err(db("put_session"))?;
+                let params: [&(dyn ToSql + Sync); 8] = [
+                    &s.session_id.storage_key(),
+                    &s.tee,
+                    &s.tee_pubkey,
+                    &s.token,
+                    &s.claims,
+                    &s.evidence_digest,
+                    &s.attested_ms,
+                    &s.expires_ms,
+                ];
+                tx.execute(&put, &params).await.map_err(db("put_session"))?;
             }
         }
         // One appender at a time across every replica (released at commit or rollback); the
@@ -406,7 +415,7 @@ impl PostgresStore {
     }
 
     /// Runs one statement in a transaction with `synchronous_commit = off`: its commit returns
-    /// before the WAL reaches disk. Only for challenges, their single use and attested sessions:
+    /// before the WAL reaches disk. Only for challenges and their single use:
     /// the broker answers `/attest` only after the audit append, a synchronous commit whose WAL
     /// flush covers every earlier record, so nothing a guest was told can be lost in a crash,
     /// and a challenge lost before that only makes its guest start again. Rows changed and, for
@@ -558,34 +567,6 @@ const PUT_SESSION: &str = "INSERT INTO sessions(session_key, tee, tee_pubkey, to
         tee_pubkey = excluded.tee_pubkey, token = excluded.token,
         claims = excluded.claims, evidence_digest = excluded.evidence_digest,
         attested_ms = excluded.attested_ms, expires_ms = excluded.expires_ms";
-
-/// The parameters of [`PUT_SESSION`].
-struct SessionParams<'a> {
-    key: String,
-    s: &'a AttestedSession,
-}
-
-fn session_params(s: &AttestedSession) -> SessionParams<'_> {
-    SessionParams {
-        key: s.session_id.storage_key(),
-        s,
-    }
-}
-
-impl SessionParams<'_> {
-    fn each(&self) -> [&(dyn ToSql + Sync); 8] {
-        [
-            &self.key,
-            &self.s.tee,
-            &self.s.tee_pubkey,
-            &self.s.token,
-            &self.s.claims,
-            &self.s.evidence_digest,
-            &self.s.attested_ms,
-            &self.s.expires_ms,
-        ]
-    }
-}
 
 const SECRET_COLUMNS: &str =
     "resource, version, policy_digest, kek_id, wrapped_key, nonce, ciphertext, created_ms";
@@ -984,13 +965,6 @@ impl Store for PostgresStore {
             Some(r) if get::<bool>(&r, 0, OP)? => ConsumeOutcome::AlreadyUsed,
             Some(_) => ConsumeOutcome::Expired,
         })
-    }
-
-    async fn put_session(&self, s: &AttestedSession) -> Result<(), StoreError> {
-        let p = session_params(s);
-        self.run_light("put_session", PUT_SESSION, &p.each())
-            .await?;
-        Ok(())
     }
 
     async fn put_session_audited(

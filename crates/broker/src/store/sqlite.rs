@@ -8,14 +8,15 @@
 //! (group commit).
 //!
 //! Durability: a batch that holds anything an operator or a guest relies on (secrets, policies,
-//! audit entries) commits with `synchronous=FULL`, whose commit fsyncs the WAL, so an
-//! acknowledged put survives not just `kill -9` of the broker but a power cut too. A batch of
-//! only challenges, their single use and attested sessions commits with `synchronous=NORMAL`
-//! (written to the WAL, not fsync'd): these become durable with the audit entry's fsync that
-//! always follows them before the guest gets an answer; a challenge lost before that only makes
-//! its guest start again. One connection whose level is switched only when a batch needs the
-//! other one (SQLite prepares a `PRAGMA` anew on every run): a second connection to the same
-//! file would lose its whole page cache each time the first one wrote, and read it back.
+//! audit entries, and the attested sessions they record) commits with `synchronous=FULL`,
+//! whose commit fsyncs the WAL, so an acknowledged put survives not just `kill -9` of the broker
+//! but a power cut too. A batch of only challenges and their single use commits with
+//! `synchronous=NORMAL` (written to the WAL, not fsync'd): these become durable with the next
+//! audit entry's fsync, which always comes before the guest gets an answer; a challenge lost
+//! before that only makes its guest start again. One connection whose level is switched only
+//! when a batch needs the other one (SQLite prepares a `PRAGMA` anew on every run): a second
+//! connection to the same file would lose its whole page cache each time the first one wrote,
+//! and read it back.
 //!
 //! Operations share a transaction. One that writes with one statement (single use of a nonce is
 //! one conditional `UPDATE .. RETURNING`) is atomic by SQLite's statement rollback; one that
@@ -229,7 +230,8 @@ fn connect(path: &Path, synchronous: &str) -> Result<Connection, StoreError> {
 enum Commit {
     /// Reads only.
     Read,
-    /// Challenges and sessions: `synchronous=NORMAL` is enough.
+    /// Challenges and their single use (and purging what expired): `synchronous=NORMAL` is
+    /// enough.
     Light,
     /// Anything else: fsync'd before the answer.
     Durable,
@@ -1030,12 +1032,6 @@ impl Store for SqliteStore {
             })
         })
         .await
-    }
-
-    async fn put_session(&self, s: &AttestedSession) -> Result<(), StoreError> {
-        let s = s.clone();
-        self.call(Commit::Light, move |c| insert_session(c, &s))
-            .await
     }
 
     async fn put_session_audited(

@@ -502,7 +502,7 @@ pub async fn sessions_round_trip_and_expire(b: &dyn Backend) {
         attested_ms: NOW,
         expires_ms: NOW + 300_000,
     };
-    st.put_session(&s).await.unwrap();
+    st.put_session_audited(&s, event(5)).await.unwrap();
     assert_eq!(
         st.get_session(&s.session_id, NOW + 1).await.unwrap(),
         Some(s.clone())
@@ -523,7 +523,7 @@ pub async fn sessions_round_trip_and_expire(b: &dyn Backend) {
     let mut s2 = s.clone();
     s2.token = "newer".into();
     s2.expires_ms += 1000;
-    st.put_session(&s2).await.unwrap();
+    st.put_session_audited(&s2, event(6)).await.unwrap();
     assert_eq!(
         st.get_session(&s.session_id, s.expires_ms).await.unwrap(),
         Some(s2.clone())
