@@ -426,27 +426,30 @@ impl Verifier {
         // carried, then (when neither has a VEK) every held VEK so the verifier names the
         // mismatch, then held intermediates.
         let mut certs: Vec<Certificate> = store.veks_for(snp.report());
-        let carried: Vec<Certificate> = lock_read(&self.inner.carried).clone();
-        let known: Vec<&Certificate> = carried.iter().collect();
         let chain_from = certs.len();
-        for (i, (_, der)) in cert_chain.iter().enumerate() {
-            let mut found =
-                tessera_pki::load_certificates_reusing(der, &known).map_err(|source| {
-                    SnpError::Pki {
+        {
+            // Read-locked while the chain is parsed; written only once evidence verified.
+            let carried = lock_read(&self.inner.carried);
+            let known: Vec<&Certificate> = carried.iter().collect();
+            for (i, (_, der)) in cert_chain.iter().enumerate() {
+                let mut found =
+                    tessera_pki::load_certificates_reusing(der, &known).map_err(|source| {
+                        SnpError::Pki {
+                            check: "cert_chain",
+                            source,
+                        }
+                    })?;
+                if found.len() != 1 {
+                    return Err(VerifyError::Snp(SnpError::Pki {
                         check: "cert_chain",
-                        source,
-                    }
-                })?;
-            if found.len() != 1 {
-                return Err(VerifyError::Snp(SnpError::Pki {
-                    check: "cert_chain",
-                    source: tessera_pki::PkiError::Der {
-                        what: "cert_chain entry",
-                        detail: format!("entry {i}: expected exactly one certificate"),
-                    },
-                }));
+                        source: tessera_pki::PkiError::Der {
+                            what: "cert_chain entry",
+                            detail: format!("entry {i}: expected exactly one certificate"),
+                        },
+                    }));
+                }
+                certs.append(&mut found);
             }
-            certs.append(&mut found);
         }
         let chain_to = certs.len();
         if !certs.iter().any(is_vek_candidate) && !carries_vek(snp, cert_chain) {
@@ -466,12 +469,16 @@ impl Verifier {
         .map_err(VerifyError::Snp)?;
         // Only certificates of evidence that verified are kept, so evidence that does not verify
         // cannot fill the list.
-        let new: Vec<&Certificate> = certs
-            .get(chain_from..chain_to)
-            .unwrap_or_default()
-            .iter()
-            .filter(|c| !carried.iter().any(|k| k.der() == c.der()))
-            .collect();
+        let held = |list: &[Certificate], c: &Certificate| list.iter().any(|k| k.der() == c.der());
+        let new: Vec<&Certificate> = {
+            let carried = lock_read(&self.inner.carried);
+            certs
+                .get(chain_from..chain_to)
+                .unwrap_or_default()
+                .iter()
+                .filter(|c| !held(&carried, c))
+                .collect()
+        };
         if !new.is_empty() {
             let mut carried = self
                 .inner
@@ -483,7 +490,7 @@ impl Verifier {
             }
             for cert in new {
                 // Another verification may have added it meanwhile.
-                if !carried.iter().any(|k| k.der() == cert.der()) {
+                if !held(&carried, cert) {
                     carried.push(cert.clone());
                 }
             }
