@@ -514,17 +514,13 @@ fn all_or_nothing<T>(
     f: impl FnOnce(&Connection) -> Result<T, StoreError>,
 ) -> Result<T, StoreError> {
     c.exec("SAVEPOINT op", []).map_err(db("savepoint"))?;
-    match f(c) {
-        Ok(v) => {
-            c.exec("RELEASE op", []).map_err(db("savepoint"))?;
-            Ok(v)
-        }
-        Err(e) => {
-            let _ = c.exec("ROLLBACK TO op", []);
-            let _ = c.exec("RELEASE op", []);
-            Err(e)
-        }
+    let done = f(c).and_then(|v| c.exec("RELEASE op", []).map(|_| v).map_err(db("savepoint")));
+    if done.is_err() {
+        // Also when RELEASE failed: the caller hears of a failure, so nothing of it may stay.
+        let _ = c.exec("ROLLBACK TO op", []);
+        let _ = c.exec("RELEASE op", []);
     }
+    done
 }
 
 /// Records (or replaces) a session's attestation.
@@ -563,8 +559,6 @@ fn row_to_secret(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawSecret> {
         created_ms: r.get(7)?,
     })
 }
-
-const SECRET_COLUMNS: &str = secret_columns!();
 
 struct RawSecret {
     resource: String,
@@ -909,9 +903,10 @@ impl Store for SqliteStore {
         let raws: Vec<RawSecret> = self
             .call(Commit::Read, move |c| {
                 let mut stmt = c
-                    .prepare_cached(&format!(
-                        "SELECT {SECRET_COLUMNS} FROM secrets WHERE kek_id <> ?1
-                         ORDER BY resource, version LIMIT ?2"
+                    .prepare_cached(concat!(
+                        "SELECT ",
+                        secret_columns!(),
+                        " FROM secrets WHERE kek_id <> ?1 ORDER BY resource, version LIMIT ?2"
                     ))
                     .map_err(db("versions_not_wrapped_by"))?;
                 let it = stmt
