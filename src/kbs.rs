@@ -149,32 +149,32 @@ struct VersionJson {
 /// `{"r": [72 bytes], "s": [72 bytes]}` (little-endian, as in the report).
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SignatureJson {
-    r: Vec<u8>,
-    s: Vec<u8>,
+struct SignatureJson<B> {
+    r: B,
+    s: B,
 }
 
-/// The `sev` crate's `AttestationReport` as serde writes it.
+/// The `sev` crate's `AttestationReport` as serde writes it; `B` is a byte array's type.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct SevReportJson {
+struct SevReportJson<B = Vec<u8>> {
     version: u32,
     guest_svn: u32,
     policy: u64,
-    family_id: Vec<u8>,
-    image_id: Vec<u8>,
+    family_id: B,
+    image_id: B,
     vmpl: u32,
     sig_algo: u32,
     current_tcb: TcbJson,
     plat_info: u64,
     key_info: u32,
-    report_data: Vec<u8>,
-    measurement: Vec<u8>,
-    host_data: Vec<u8>,
-    id_key_digest: Vec<u8>,
-    author_key_digest: Vec<u8>,
-    report_id: Vec<u8>,
-    report_id_ma: Vec<u8>,
+    report_data: B,
+    measurement: B,
+    host_data: B,
+    id_key_digest: B,
+    author_key_digest: B,
+    report_id: B,
+    report_id_ma: B,
     reported_tcb: TcbJson,
     #[serde(default)]
     cpuid_fam_id: Option<u8>,
@@ -182,7 +182,7 @@ struct SevReportJson {
     cpuid_mod_id: Option<u8>,
     #[serde(default)]
     cpuid_step: Option<u8>,
-    chip_id: Vec<u8>,
+    chip_id: B,
     committed_tcb: TcbJson,
     current: VersionJson,
     committed: VersionJson,
@@ -191,7 +191,7 @@ struct SevReportJson {
     launch_mit_vector: Option<u64>,
     #[serde(default)]
     current_mit_vector: Option<u64>,
-    signature: SignatureJson,
+    signature: SignatureJson<B>,
 }
 
 /// A byte array field of exactly `N` bytes.
@@ -205,32 +205,32 @@ fn exact<const N: usize>(field: &str, bytes: &[u8]) -> Result<[u8; N], EvidenceE
     })
 }
 
-impl SevReportJson {
+impl<B: AsRef<[u8]>> SevReportJson<B> {
     /// The raw report, rebuilt byte for byte.
     fn to_raw(&self) -> Result<RawReport, EvidenceError> {
         let mut raw = RawReport::new_zeroed();
         raw.version = U32::new(self.version);
         raw.guest_svn = U32::new(self.guest_svn);
         raw.policy = U64::new(self.policy);
-        raw.family_id = exact("family_id", &self.family_id)?;
-        raw.image_id = exact("image_id", &self.image_id)?;
+        raw.family_id = exact("family_id", self.family_id.as_ref())?;
+        raw.image_id = exact("image_id", self.image_id.as_ref())?;
         raw.vmpl = U32::new(self.vmpl);
         raw.signature_algo = U32::new(self.sig_algo);
         raw.current_tcb = self.current_tcb.encode();
         raw.platform_info = U64::new(self.plat_info);
         raw.signer_info = U32::new(self.key_info);
-        raw.report_data = exact("report_data", &self.report_data)?;
-        raw.measurement = exact("measurement", &self.measurement)?;
-        raw.host_data = exact("host_data", &self.host_data)?;
-        raw.id_key_digest = exact("id_key_digest", &self.id_key_digest)?;
-        raw.author_key_digest = exact("author_key_digest", &self.author_key_digest)?;
-        raw.report_id = exact("report_id", &self.report_id)?;
-        raw.report_id_ma = exact("report_id_ma", &self.report_id_ma)?;
+        raw.report_data = exact("report_data", self.report_data.as_ref())?;
+        raw.measurement = exact("measurement", self.measurement.as_ref())?;
+        raw.host_data = exact("host_data", self.host_data.as_ref())?;
+        raw.id_key_digest = exact("id_key_digest", self.id_key_digest.as_ref())?;
+        raw.author_key_digest = exact("author_key_digest", self.author_key_digest.as_ref())?;
+        raw.report_id = exact("report_id", self.report_id.as_ref())?;
+        raw.report_id_ma = exact("report_id_ma", self.report_id_ma.as_ref())?;
         raw.reported_tcb = self.reported_tcb.encode();
         raw.cpuid_fam_id = self.cpuid_fam_id.unwrap_or(0);
         raw.cpuid_mod_id = self.cpuid_mod_id.unwrap_or(0);
         raw.cpuid_step = self.cpuid_step.unwrap_or(0);
-        raw.chip_id = exact("chip_id", &self.chip_id)?;
+        raw.chip_id = exact("chip_id", self.chip_id.as_ref())?;
         raw.committed_tcb = self.committed_tcb.encode();
         raw.current_build = self.current.build;
         raw.current_minor = self.current.minor;
@@ -242,8 +242,8 @@ impl SevReportJson {
         raw.launch_mit_vector = U64::new(self.launch_mit_vector.unwrap_or(0));
         raw.current_mit_vector = U64::new(self.current_mit_vector.unwrap_or(0));
         raw.signature = EcdsaSignature {
-            r: exact("signature.r", &self.signature.r)?,
-            s: exact("signature.s", &self.signature.s)?,
+            r: exact("signature.r", self.signature.r.as_ref())?,
+            s: exact("signature.s", self.signature.s.as_ref())?,
             reserved: [0; 368],
         };
         Ok(raw)
@@ -253,9 +253,9 @@ impl SevReportJson {
 /// One `cert_chain` entry.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CertJson {
+struct CertJson<B = Vec<u8>> {
     cert_type: String,
-    data: Vec<u8>,
+    data: B,
 }
 
 /// The `cert_chain` (or `certs`) member: absent or `null` is empty.
@@ -324,6 +324,161 @@ fn cert_chain(
         out.push((kind, cert.data));
     }
     Ok(out)
+}
+
+/// A byte array of the compact form ([`crate::compact`]): an array of byte values, or
+/// `{"b64": "<base64>"}` (one member, a string), which is what [`crate::compact::decode`] turns
+/// back into such an array.
+struct CompactBytes(Vec<u8>);
+
+impl AsRef<[u8]> for CompactBytes {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for CompactBytes {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{Error, MapAccess, SeqAccess, Visitor};
+        struct Bytes;
+        impl<'de> Visitor<'de> for Bytes {
+            type Value = CompactBytes;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an array of byte values or {\"b64\": base64}")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<CompactBytes, A::Error> {
+                // Bounded by the text: every element is at least one character.
+                let mut out = Vec::new();
+                while let Some(b) = seq.next_element::<u8>()? {
+                    out.push(b);
+                }
+                Ok(CompactBytes(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<CompactBytes, A::Error> {
+                let key = map.next_key::<std::borrow::Cow<'de, str>>()?;
+                if key.as_deref() != Some(crate::compact::KEY) {
+                    return Err(A::Error::custom("not a compact run"));
+                }
+                let text = map.next_value::<std::borrow::Cow<'de, str>>()?;
+                if map.next_key::<serde::de::IgnoredAny>()?.is_some() {
+                    return Err(A::Error::custom("not a compact run"));
+                }
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD
+                    .decode(text.as_bytes())
+                    .map(CompactBytes)
+                    .map_err(|_| A::Error::custom("a compact run is not base64"))
+            }
+        }
+        d.deserialize_any(Bytes)
+    }
+}
+
+/// Whether a member is present at all (`null` included), its value skipped.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
+    serde::de::IgnoredAny::deserialize(d).map(|_| true)
+}
+
+/// A member that, when present, must hold a `T` (`null` included: it is then an error, where
+/// `Option`'s own `Deserialize` would read it as absent).
+fn required<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
+    d: D,
+) -> Result<Option<T>, D::Error> {
+    T::deserialize(d).map(Some)
+}
+
+/// The two SEV-SNP forms in compact text, `{"attestation_report": {...}, "cert_chain": [...] |
+/// null}` (CoCo guests) and `{"report": "<base64>", "cert_chain": [...] | null}` (Tessera's
+/// guest), read straight into their fields. Unknown members send the text to the general path:
+/// they could hold what [`crate::compact::decode`] refuses (a run that is not base64, nesting
+/// deeper than it walks), which this path would otherwise skip.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SnpCompact {
+    #[serde(default, deserialize_with = "required")]
+    attestation_report: Option<SevReportJson<CompactBytes>>,
+    #[serde(default, deserialize_with = "required")]
+    report: Option<String>,
+    #[serde(default)]
+    cert_chain: Option<Vec<CertJson<CompactBytes>>>,
+    /// `certs` beside `cert_chain` is an error the general path names.
+    #[serde(default, deserialize_with = "present")]
+    certs: bool,
+}
+
+/// The `cert_chain` entries of the direct path, under the checks [`cert_chain`] makes; `None`
+/// where [`cert_chain`] would refuse (the caller then lets the general path name the error).
+fn checked_certs(entries: Vec<CertJson<CompactBytes>>) -> Option<Vec<(CertKind, Vec<u8>)>> {
+    if entries.len() > MAX_CERT_CHAIN_ENTRIES {
+        return None;
+    }
+    entries
+        .into_iter()
+        .map(|cert| {
+            let kind = match cert.cert_type.as_str() {
+                "VCEK" => CertKind::Vcek,
+                "VLEK" => CertKind::Vlek,
+                "ASK" => CertKind::Ask,
+                "ASVK" => CertKind::Asvk,
+                "ARK" => CertKind::Ark,
+                _ => return None,
+            };
+            let data = cert.data.0;
+            (!data.is_empty() && data.len() <= MAX_CERT_LEN).then_some((kind, data))
+        })
+        .collect()
+}
+
+/// The direct path of [`decode_compact`]: `Some` only for evidence the general path accepts as
+/// the same evidence; `None` for anything else, including every input the general path
+/// refuses.
+fn snp_compact(tee: Tee, text: &str) -> Option<Evidence> {
+    if tee != Tee::Snp {
+        return None;
+    }
+    // Duplicate members, unknown report fields, `null` and wrong types are all errors here.
+    let parsed: SnpCompact = serde_json::from_str(text).ok()?;
+    if parsed.certs {
+        return None;
+    }
+    // As in `decode`: `attestation_report` first, then `report`.
+    let (evidence, form) = match (parsed.attestation_report, parsed.report) {
+        (Some(sev), _) => {
+            let report = AttestationReport::from_raw(sev.to_raw().ok()?).ok()?;
+            (SnpEvidence::Report(report), Form::KbsSnpReportJson)
+        }
+        (None, Some(text)) => {
+            let form = Form::KbsSnpReport;
+            let bytes = decode_base64(form, "report", &text, MAX_REPORT_LEN).ok()?;
+            (SnpEvidence::parse(&bytes).ok()?, form)
+        }
+        (None, None) => return None,
+    };
+    let certs = checked_certs(parsed.cert_chain.unwrap_or_default())?;
+    Some(Evidence::from_snp(evidence, certs, form))
+}
+
+/// Decode evidence from its compact text ([`crate::compact`]) for the TEE the guest named:
+/// the SEV-SNP forms straight into their fields; anything else (and anything that path does not
+/// accept) by parsing the text, [`crate::compact::decode`] and [`decode`], which accepts or
+/// refuses it and names the reason. The two paths agree on every input (the
+/// `kbs_evidence_json` fuzz target checks it).
+pub(crate) fn decode_compact(tee: Tee, text: &str) -> Result<Evidence, EvidenceError> {
+    if let Some(evidence) = snp_compact(tee, text) {
+        return Ok(evidence);
+    }
+    let not = |reason: String| EvidenceError::Unrecognized {
+        tried: vec![Attempt {
+            form: Form::KbsSnpReportJson,
+            reason,
+        }],
+    };
+    let value: Value =
+        serde_json::from_str(text).map_err(|e| not(cut(&format!("not JSON: {e}"), 200)))?;
+    let value = crate::compact::decode(value).ok_or_else(|| {
+        not("compact form: a {\"b64\"} run is not base64, or it nests too deeply".to_owned())
+    })?;
+    decode(Some(tee), &value)
 }
 
 /// `{"attestation_report": {...}, "cert_chain": [...] | null}`.
@@ -467,10 +622,26 @@ pub fn fuzz_kbs_json(data: &[u8]) {
         return;
     };
     let plain = decode(None, &value);
+    let text = std::str::from_utf8(data).ok();
+    let compact = text.and_then(crate::compact::encode_text);
+    // The input read as compact text decodes as its expansion does.
+    let expanded = crate::compact::decode(value.clone());
     for tee in ["snp", "tdx", "sgx", "az-snp-vtpm"] {
-        if let Ok(e) = Evidence::from_kbs(tee, &value) {
+        let general = Evidence::from_kbs(tee, &value);
+        if let Ok(e) = &general {
             assert_eq!(e.tee().as_str(), tee);
             assert!(plain.is_ok());
+        }
+        // The compact path decodes the encoded text exactly as the general path decodes the
+        // value.
+        if let Some(compact) = &compact {
+            same_outcome(&Evidence::from_kbs_compact(tee, compact), &general);
+        }
+        if let (Some(text), Some(expanded)) = (text, &expanded) {
+            same_outcome(
+                &Evidence::from_kbs_compact(tee, text),
+                &Evidence::from_kbs(tee, expanded),
+            );
         }
     }
     if let Ok(e) = plain {
@@ -479,5 +650,29 @@ pub fn fuzz_kbs_json(data: &[u8]) {
             let again = AttestationReport::from_bytes(report.as_bytes());
             assert_eq!(again.as_ref(), Ok(report));
         }
+    }
+}
+
+/// The two decodings gave the same evidence (form, TEE, bytes, carried certificates and event
+/// log: everything verification and its claims read), or the same error.
+#[allow(clippy::panic)] // fuzz harness: an assertion failure is the finding
+fn same_outcome(a: &Result<Evidence, EvidenceError>, b: &Result<Evidence, EvidenceError>) {
+    match (a, b) {
+        (Ok(a), Ok(b)) => assert!(
+            a.form() == b.form()
+                && a.tee() == b.tee()
+                && a.digest() == b.digest()
+                && a.snp_report().map(AttestationReport::as_bytes)
+                    == b.snp_report().map(AttestationReport::as_bytes)
+                && a.carried_certificates() == b.carried_certificates()
+                && a.cc_eventlog() == b.cc_eventlog(),
+            "the compact path decodes other evidence"
+        ),
+        (Err(a), Err(b)) => assert_eq!(a, b, "the compact path refuses differently"),
+        (a, b) => panic!(
+            "the compact path {} where the general path {}",
+            if a.is_ok() { "accepts" } else { "refuses" },
+            if b.is_ok() { "accepts" } else { "refuses" }
+        ),
     }
 }

@@ -104,6 +104,7 @@
 //! [`pki`], [`policy`]); their `Verifier`/`TrustAnchors` are the building blocks of this one.
 #![forbid(unsafe_code)]
 
+pub mod compact;
 mod endorsements;
 mod evidence;
 mod kbs;

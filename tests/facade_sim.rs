@@ -192,7 +192,120 @@ fn a_tampered_sev_json_report_fails_its_signature() {
 fn sev_json_error(edit: impl FnOnce(&mut Value)) -> EvidenceError {
     let mut value = sev_json(&report(genoa(), |_| {}));
     edit(&mut value);
-    Evidence::from_kbs("snp", &value).unwrap_err()
+    let err = Evidence::from_kbs("snp", &value).unwrap_err();
+    // The compact path refuses it with the same error.
+    if let Some(compact) = tessera::compact::encode_text(&value.to_string()) {
+        assert_eq!(
+            Evidence::from_kbs_compact("snp", &compact).unwrap_err(),
+            err
+        );
+    }
+    err
+}
+
+/// What the compact path decodes: evidence equal to the general path's in everything
+/// verification reads.
+fn assert_same(a: &Evidence, b: &Evidence) {
+    assert_eq!(a.form(), b.form());
+    assert_eq!(a.digest(), b.digest());
+    assert_eq!(a.to_kbs_json(), b.to_kbs_json());
+    assert_eq!(
+        a.snp_report().map(|r| r.as_bytes().to_vec()),
+        b.snp_report().map(|r| r.as_bytes().to_vec())
+    );
+}
+
+/// The compact path (`compact::encode_text`, then `from_kbs_compact`) reads both SEV-SNP forms
+/// directly and gives what the general path gives; whatever it cannot read directly (duplicate
+/// members, `certs` beside `cert_chain`, a quote) still decodes, or is refused, exactly as the
+/// general path does.
+#[test]
+fn the_compact_path_decodes_as_the_general_path_does() {
+    let compact = |v: &Value| tessera::compact::encode_text(&v.to_string()).unwrap();
+    let der: Vec<u8> = (0..=255).cycle().take(900).collect();
+    let mut value = sev_json(&report(genoa(), |_| {}));
+    let general = Evidence::from_kbs("snp", &value).unwrap();
+    let direct = Evidence::from_kbs_compact("snp", &compact(&value)).unwrap();
+    assert_same(&direct, &general);
+    assert!(sim_verifier(genoa()).verify(&direct, AT).is_ok());
+    // With a chain, the certificates come back from their base64 runs.
+    value["cert_chain"] =
+        json!([{"cert_type": "VCEK", "data": der}, {"cert_type": "ARK", "data": [48, 0]}]);
+    let c = compact(&value);
+    assert!(c.contains(r#""data":{"b64":"#), "{c}");
+    let direct = Evidence::from_kbs_compact("snp", &c).unwrap();
+    assert_same(&direct, &Evidence::from_kbs("snp", &value).unwrap());
+    assert_eq!(direct.to_kbs_json(), value);
+    // Tessera's own form, `report` as base64.
+    let raw_form = json!({
+        "report": STANDARD.encode(general.snp_report().unwrap().as_bytes()),
+        "cert_chain": [{"cert_type": "VCEK", "data": (0..=255).collect::<Vec<u8>>()}],
+    });
+    let direct = Evidence::from_kbs_compact("snp", &compact(&raw_form)).unwrap();
+    assert_eq!(direct.form(), Form::KbsSnpReport);
+    assert_same(&direct, &Evidence::from_kbs("snp", &raw_form).unwrap());
+    // `attestation_report` wins over `report`, as in the general path.
+    let mut both_forms = raw_form.clone();
+    both_forms["attestation_report"] = value["attestation_report"].clone();
+    assert_eq!(
+        Evidence::from_kbs_compact("snp", &compact(&both_forms))
+            .unwrap()
+            .form(),
+        Form::KbsSnpReportJson
+    );
+    // Refused alike: a null report, `certs` beside `cert_chain`, another TEE named.
+    for bad in [json!({"report": null}), {
+        let mut v = value.clone();
+        v["certs"] = Value::Null;
+        v
+    }] {
+        assert_eq!(
+            Evidence::from_kbs_compact("snp", &compact(&bad)).unwrap_err(),
+            Evidence::from_kbs("snp", &bad).unwrap_err()
+        );
+    }
+    assert!(matches!(
+        Evidence::from_kbs_compact("tdx", &compact(&value)),
+        Err(EvidenceError::WrongTee { .. })
+    ));
+    assert!(matches!(
+        Evidence::from_kbs_compact("nope", &compact(&value)),
+        Err(EvidenceError::UnsupportedTee(_))
+    ));
+    // Not JSON, and a run that is not base64.
+    assert!(matches!(
+        Evidence::from_kbs_compact("snp", "{not json"),
+        Err(EvidenceError::Unrecognized { .. })
+    ));
+    let broken = compact(&value).replacen("\"b64\":\"", "\"b64\":\"!", 1);
+    assert!(matches!(
+        Evidence::from_kbs_compact("snp", &broken),
+        Err(EvidenceError::Unrecognized { .. })
+    ));
+    // Compact text with an unknown member: a good one is ignored by both paths, one the
+    // expansion refuses (a run that is not base64) is refused by both.
+    let c = compact(&value);
+    let body = c.strip_suffix('}').unwrap();
+    let extra = format!(r#"{body},"x":{{"b64":"AAAA"}}}}"#);
+    assert_same(
+        &Evidence::from_kbs_compact("snp", &extra).unwrap(),
+        &Evidence::from_kbs("snp", &value).unwrap(),
+    );
+    let bad_extra = format!(r#"{body},"x":{{"b64":"!"}}}}"#);
+    assert!(matches!(
+        Evidence::from_kbs_compact("snp", &bad_extra),
+        Err(EvidenceError::Unrecognized { .. })
+    ));
+    // A duplicated member: the general path keeps the last, and so does the compact path.
+    let text = value.to_string();
+    let dup = format!("{},\"cert_chain\":null}}", text.strip_suffix('}').unwrap());
+    let mut last = value.clone();
+    last["cert_chain"] = Value::Null;
+    let from_dup = Evidence::from_kbs_compact("snp", &tessera::compact::encode_text(&dup).unwrap());
+    assert_same(
+        &from_dup.unwrap(),
+        &Evidence::from_kbs("snp", &last).unwrap(),
+    );
 }
 
 #[test]
@@ -558,6 +671,28 @@ proptest! {
     fn random_bytes_never_panic(data in proptest::collection::vec(any::<u8>(), 0..3000)) {
         tessera::fuzz_evidence(&data);
         tessera::fuzz_kbs_json(&data);
+    }
+
+    /// Compact evidence text with a few bytes changed decodes as its expansion does, or is
+    /// refused alike (`fuzz_kbs_json` compares the compact path with the general one).
+    #[test]
+    fn mutated_compact_text_decodes_as_its_expansion(
+        edits in proptest::collection::vec(
+            (any::<prop::sample::Index>(), prop::sample::select(b"{}[]\",:0123456789AZaz+/=!. ".to_vec())),
+            1..4,
+        ),
+        with_chain in any::<bool>(),
+    ) {
+        let mut value = sev_json(&report(genoa(), |_| {}));
+        if with_chain {
+            value["cert_chain"] = json!([{"cert_type": "VCEK", "data": vec![48u8; 64]}]);
+        }
+        let mut text = tessera::compact::encode_text(&value.to_string()).unwrap().into_bytes();
+        for (at, byte) in &edits {
+            let i = at.index(text.len());
+            text[i] = *byte;
+        }
+        tessera::fuzz_kbs_json(&text);
     }
 
     /// Mutated evidence JSON (a value replaced anywhere in the tree) never panics.

@@ -522,9 +522,14 @@ impl Broker {
         let tee = TeeName::from_wire(&challenge.tee)
             .ok_or(BrokerError::Session("the challenge names an unknown TEE"))?;
         let fail = |reason: String| BrokerError::Attestation { tee, reason };
-        let mut outcome = self.check_attestation(&req, &challenge, tee, now);
-        if outcome.is_err() && self.fill_endorsements(&req, tee).await {
-            outcome = self.check_attestation(&req, &challenge, tee, now);
+        // The evidence's text in compact form (see `tessera::compact`), when it has one: the
+        // evidence is decoded from it, and the session record keeps it.
+        let evidence_text = req.tee_evidence.primary_evidence.get();
+        let compact = tessera::compact::encode_text(evidence_text);
+        let evidence = decode_evidence(tee, evidence_text, compact.as_deref());
+        let mut outcome = self.check_attestation(&req, &evidence, &challenge, tee, now);
+        if outcome.is_err() && self.fill_endorsements(&evidence, tee).await {
+            outcome = self.check_attestation(&req, &evidence, &challenge, tee, now);
         }
         let (evidence_digest, checked) = match outcome {
             Ok((digest, verified, key)) => (digest.clone(), Ok((verified, key))),
@@ -564,13 +569,12 @@ impl Broker {
             .map_err(|e| BrokerError::Issue(e.to_string()))?;
         let expires_ms =
             now_ms.saturating_add(i64::try_from(ttl.saturating_mul(1000)).unwrap_or(i64::MAX));
-        // The evidence in compact form when it round-trips exactly (see `compact`).
-        let record = match crate::compact::encode(&req.tee_evidence.primary_evidence) {
-            Some(c) => json!({ "evidence_c": c, "verified_at": verified.verified_at().as_secs() }),
-            None => json!({
-                "evidence": req.tee_evidence.primary_evidence,
-                "verified_at": verified.verified_at().as_secs(),
-            }),
+        // The evidence in compact form when it has one, else as it came; both are JSON text,
+        // which the record embeds as it is.
+        let verified_at = verified.verified_at().as_secs();
+        let record = match &compact {
+            Some(c) => format!(r#"{{"evidence_c":{c},"verified_at":{verified_at}}}"#),
+            None => format!(r#"{{"evidence":{evidence_text},"verified_at":{verified_at}}}"#),
         };
         let mut ev = self.event("guest", AuditAction::Attest, AuditVerdict::Pass);
         ev.evidence_digest = Some(evidence_digest.clone());
@@ -584,7 +588,7 @@ impl Broker {
                     tee: tee.as_str().to_owned(),
                     tee_pubkey: tee_key.as_sent().to_string(),
                     token: token.clone(),
-                    claims: record.to_string(),
+                    claims: record,
                     evidence_digest: evidence_digest.clone(),
                     attested_ms: now_ms,
                     expires_ms,
@@ -609,12 +613,11 @@ impl Broker {
     /// [`EndorsementSource`] is set, get them from it on a blocking thread and add them to the
     /// verifier. Whether any were added (then the caller checks the evidence again; the verify
     /// path itself stays free of I/O).
-    async fn fill_endorsements(&self, req: &AttestRequest, tee: TeeName) -> bool {
+    async fn fill_endorsements(&self, evidence: &Result<Evidence, String>, tee: TeeName) -> bool {
         let Some(source) = self.inner.endorsement_source.clone() else {
             return false;
         };
-        let Ok(evidence) = Evidence::from_kbs(tee.as_str(), &req.tee_evidence.primary_evidence)
-        else {
+        let Ok(evidence) = evidence.clone() else {
             return false;
         };
         let Some(needed) = self.inner.verifier.needed_endorsements(&evidence) else {
@@ -644,6 +647,7 @@ impl Broker {
     fn check_attestation(
         &self,
         req: &AttestRequest,
+        evidence: &Result<Evidence, String>,
         challenge: &Challenge,
         tee: TeeName,
         now: UnixTime,
@@ -653,7 +657,8 @@ impl Broker {
         }
         let tee_key = TeePublicKey::from_json(&req.runtime_data.tee_pubkey)
             .map_err(|e| (None, format!("tee-pubkey: {e}")))?;
-        let evidence = Evidence::from_kbs(tee.as_str(), &req.tee_evidence.primary_evidence)
+        let evidence = evidence
+            .as_ref()
             .map_err(|e| (None, format!("evidence: {e}")))?;
         let digest = evidence.digest();
         let with_digest = |reason: String| (Some(digest.clone()), reason);
@@ -678,7 +683,7 @@ impl Broker {
         let verified = self
             .inner
             .verifier
-            .verify(&evidence, now)
+            .verify(evidence, now)
             .map_err(|e| with_digest(format!("verification ({}): {e}", e.check())))?;
         Ok((digest, verified, tee_key))
     }
@@ -730,21 +735,18 @@ impl Broker {
         #[derive(Deserialize)]
         struct Saved {
             evidence: Option<Value>,
-            evidence_c: Option<Value>,
+            evidence_c: Option<Box<serde_json::value::RawValue>>,
             verified_at: i64,
         }
         let corrupt = |what: &str| BrokerError::Release(format!("stored session: {what}"));
         let saved: Saved =
             serde_json::from_str(&stored.claims).map_err(|_| corrupt("record is malformed"))?;
         let evidence = match (saved.evidence, saved.evidence_c) {
-            (Some(raw), None) => raw,
-            (None, Some(c)) => {
-                crate::compact::decode(c).ok_or_else(|| corrupt("compact evidence is malformed"))?
-            }
+            (Some(raw), None) => Evidence::from_kbs(&stored.tee, &raw),
+            (None, Some(c)) => Evidence::from_kbs_compact(&stored.tee, c.get()),
             _ => return Err(corrupt("record is malformed")),
-        };
-        let evidence = Evidence::from_kbs(&stored.tee, &evidence)
-            .map_err(|e| corrupt(&format!("evidence: {e}")))?;
+        }
+        .map_err(|e| corrupt(&format!("evidence: {e}")))?;
         let verified = self
             .inner
             .verifier
@@ -1283,4 +1285,18 @@ impl Broker {
             .map_err(|e| BrokerError::Release(e.to_string()))?;
         Ok(json!({ "resource": resource.to_string(), "sealed": sealed, "kid": kid }))
     }
+}
+
+/// The evidence of `/attest`, for the TEE its challenge names: from its compact text when it has
+/// one (`tessera::compact`; the same evidence or error as from the text), else from the text.
+/// Failures are the reason, for the audit log.
+fn decode_evidence(tee: TeeName, text: &str, compact: Option<&str>) -> Result<Evidence, String> {
+    match compact {
+        Some(c) => Evidence::from_kbs_compact(tee.as_str(), c),
+        None => {
+            let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+            Evidence::from_kbs(tee.as_str(), &value)
+        }
+    }
+    .map_err(|e| e.to_string())
 }

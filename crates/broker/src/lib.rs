@@ -60,7 +60,9 @@
 
 pub mod audit;
 pub mod binding;
-pub mod compact;
+/// The compact evidence encoding of the session record, which lives in the facade
+/// ([`tessera::compact`]) beside the decoder that reads it.
+pub use tessera::compact;
 pub mod engine;
 pub mod gitseal;
 pub mod jcs;

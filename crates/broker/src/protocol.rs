@@ -308,17 +308,20 @@ pub struct RuntimeData {
 }
 
 /// `tee-evidence` of `/attest`.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct CompositeEvidence {
-    /// The TEE's evidence JSON (SNP report JSON or TDX quote JSON).
-    pub primary_evidence: Value,
+    /// The TEE's evidence JSON (SNP report JSON or TDX quote JSON), as its text: the broker
+    /// encodes it once into its compact form ([`tessera::compact::encode_text`]), decodes the
+    /// evidence from that ([`tessera::Evidence::from_kbs_compact`]) and keeps it in the session
+    /// record.
+    pub primary_evidence: Box<serde_json::value::RawValue>,
     /// Device evidence; bound through the runtime data but not verified by Tessera.
     #[serde(default)]
     pub additional_evidence: Value,
 }
 
 /// `POST /kbs/v0/attest`: the guest's evidence and runtime data.
-#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Deserialize)]
 pub struct AttestRequest {
     /// Optional init data whose digest the evidence must carry.
     #[serde(rename = "init-data", default)]
