@@ -87,44 +87,49 @@ fn is_ws(b: u8) -> bool {
     matches!(b, b' ' | b'\t' | b'\n' | b'\r')
 }
 
-/// At `open` (a `[`), an array of at least [`MIN_RUN`] integers in `0..=255` written plainly
-/// (no sign, fraction, exponent or leading zero): its bytes and the index just past its `]`.
-fn byte_run(text: &[u8], open: usize) -> Option<(Vec<u8>, usize)> {
-    let mut i = open + 1;
-    let skip_ws = |mut i: usize| {
-        while text.get(i).copied().is_some_and(is_ws) {
-            i += 1;
-        }
-        i
-    };
-    let mut bytes = Vec::new();
-    i = skip_ws(i);
-    if text.get(i) == Some(&b']') {
-        return None;
+/// The index of the first byte at or after `i` that is not JSON whitespace.
+fn skip_ws(text: &[u8], mut i: usize) -> usize {
+    while text.get(i).copied().is_some_and(is_ws) {
+        i += 1;
     }
+    i
+}
+
+/// At `open` (a `[`), an array of at least [`MIN_RUN`] integers in `0..=255` written plainly
+/// (no sign, fraction, exponent or leading zero): its bytes, in `bytes` (cleared first), and the
+/// index just past its `]`.
+fn byte_run(text: &[u8], open: usize, bytes: &mut Vec<u8>) -> Option<usize> {
+    bytes.clear();
+    let mut i = open + 1;
     loop {
-        let start = i;
-        let mut n: u32 = 0;
-        while let Some(d) = text.get(i).filter(|d| d.is_ascii_digit()) {
-            n = n * 10 + u32::from(d - b'0');
-            if n > 255 {
-                return None;
+        i = skip_ws(text, i);
+        // One to three digits, no leading zero, at most 255.
+        let first = text.get(i).copied().filter(u8::is_ascii_digit)?;
+        let mut n = u32::from(first - b'0');
+        i += 1;
+        if first != b'0' {
+            for _ in 0..2 {
+                match text.get(i).copied().filter(u8::is_ascii_digit) {
+                    Some(d) => {
+                        n = n * 10 + u32::from(d - b'0');
+                        i += 1;
+                    }
+                    None => break,
+                }
             }
-            i += 1;
         }
-        let digits = i - start;
-        if digits == 0 || (digits > 1 && text.get(start) == Some(&b'0')) {
+        if text.get(i).is_some_and(u8::is_ascii_digit) {
             return None;
         }
         bytes.push(u8::try_from(n).ok()?);
-        i = skip_ws(i);
+        i = skip_ws(text, i);
         match text.get(i) {
-            Some(b',') => i = skip_ws(i + 1),
+            Some(b',') => i += 1,
             Some(b']') => break,
             _ => return None,
         }
     }
-    (bytes.len() >= MIN_RUN).then_some((bytes, i + 1))
+    (bytes.len() >= MIN_RUN).then_some(i + 1)
 }
 
 /// [`encode`] on JSON text, without building a value: the text with every array of at least
@@ -141,23 +146,23 @@ pub fn encode_text(text: &str) -> Option<String> {
     }
     let b = text.as_bytes();
     let mut out = String::with_capacity(text.len() / 2);
-    let (mut i, mut copied, mut depth, mut in_string) = (0usize, 0usize, 0usize, false);
+    let mut bytes = Vec::with_capacity(2048);
+    let (mut i, mut copied, mut depth) = (0usize, 0usize, 0usize);
     while let Some(&c) = b.get(i) {
-        if in_string {
-            match c {
-                b'\\' => i += 2,
-                b'"' => {
-                    in_string = false;
-                    i += 1;
-                }
-                _ => i += 1,
-            }
-            continue;
-        }
         match c {
-            b'"' => in_string = true,
+            b'"' => {
+                // To the closing quote, over escaped characters.
+                i += 1;
+                while let Some(&s) = b.get(i) {
+                    i += match s {
+                        b'\\' => 2,
+                        b'"' => break,
+                        _ => 1,
+                    };
+                }
+            }
             b'[' => {
-                if let Some((bytes, end)) = byte_run(b, i) {
+                if let Some(end) = byte_run(b, i, &mut bytes) {
                     out.push_str(text.get(copied..i)?);
                     out.push_str("{\"b64\":\"");
                     STANDARD.encode_string(&bytes, &mut out);
@@ -166,13 +171,18 @@ pub fn encode_text(text: &str) -> Option<String> {
                     continue;
                 }
                 depth += 1;
+                if depth > MAX_DEPTH {
+                    return None;
+                }
             }
-            b'{' => depth += 1,
+            b'{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return None;
+                }
+            }
             b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
-        }
-        if depth > MAX_DEPTH {
-            return None;
         }
         i += 1;
     }
