@@ -47,6 +47,19 @@ fn trustee_e2e_evidence_json_rebuilds_report_bin_byte_for_byte() {
     assert_eq!(kbs.report_data(), from_json.report_data());
     assert_eq!(kbs.init_data_field().unwrap().len(), 32);
 
+    // The broker's path: the text in compact form, decoded straight into the same evidence.
+    let compact = tessera::compact::encode_text(std::str::from_utf8(&json_bytes).unwrap())
+        .expect("the CoCo evidence has a compact form");
+    assert!(compact.len() < json_bytes.len());
+    let from_compact = Evidence::from_kbs_compact("snp", &compact).unwrap();
+    assert_eq!(from_compact.form(), Form::KbsSnpReportJson);
+    assert_eq!(
+        from_compact.snp_report().unwrap().as_bytes(),
+        raw.as_slice()
+    );
+    assert_eq!(from_compact.digest(), from_json.digest());
+    assert_eq!(from_compact.to_kbs_json(), from_json.to_kbs_json());
+
     // One digest for the JSON and the raw forms of one report.
     let from_raw = Evidence::from_bytes(&raw).unwrap();
     assert_eq!(from_raw.form(), Form::SnpReport);
