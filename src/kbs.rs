@@ -258,6 +258,18 @@ struct CertJson<B = Vec<u8>> {
     data: B,
 }
 
+/// A `cert_chain` entry's `cert_type`.
+fn cert_kind(name: &str) -> Option<CertKind> {
+    Some(match name {
+        "VCEK" => CertKind::Vcek,
+        "VLEK" => CertKind::Vlek,
+        "ASK" => CertKind::Ask,
+        "ASVK" => CertKind::Asvk,
+        "ARK" => CertKind::Ark,
+        _ => return None,
+    })
+}
+
 /// The `cert_chain` (or `certs`) member: absent or `null` is empty.
 fn cert_chain(
     form: Form,
@@ -300,19 +312,15 @@ fn cert_chain(
             });
         }
         let cert: CertJson = deserialize(form, &field, entry)?;
-        let kind = match cert.cert_type.as_str() {
-            "VCEK" => CertKind::Vcek,
-            "VLEK" => CertKind::Vlek,
-            "ASK" => CertKind::Ask,
-            "ASVK" => CertKind::Asvk,
-            "ARK" => CertKind::Ark,
-            other => {
-                return Err(EvidenceError::json(
-                    form,
-                    format!("{field}.cert_type"),
-                    format!("{:?} is not VCEK, VLEK, ASK, ASVK or ARK", cut(other, 32)),
-                ));
-            }
+        let Some(kind) = cert_kind(&cert.cert_type) else {
+            return Err(EvidenceError::json(
+                form,
+                format!("{field}.cert_type"),
+                format!(
+                    "{:?} is not VCEK, VLEK, ASK, ASVK or ARK",
+                    cut(&cert.cert_type, 32)
+                ),
+            ));
         };
         if cert.data.is_empty() {
             return Err(EvidenceError::json(
@@ -415,14 +423,7 @@ fn checked_certs(entries: Vec<CertJson<CompactBytes>>) -> Option<Vec<(CertKind, 
     entries
         .into_iter()
         .map(|cert| {
-            let kind = match cert.cert_type.as_str() {
-                "VCEK" => CertKind::Vcek,
-                "VLEK" => CertKind::Vlek,
-                "ASK" => CertKind::Ask,
-                "ASVK" => CertKind::Asvk,
-                "ARK" => CertKind::Ark,
-                _ => return None,
-            };
+            let kind = cert_kind(&cert.cert_type)?;
             let data = cert.data.0;
             (!data.is_empty() && data.len() <= MAX_CERT_LEN).then_some((kind, data))
         })
