@@ -100,6 +100,13 @@
 //! # }
 //! ```
 //!
+//! # Keeping KBS evidence
+//!
+//! [`compact`] writes KBS evidence JSON compactly (its byte arrays as base64 runs) and exactly
+//! reversibly; [`Evidence::from_kbs_compact`] decodes evidence from that form straight into its
+//! fields. The key broker encodes the text of each `/attest` evidence once, decodes the
+//! evidence from the result and keeps the same result in the attested session's record.
+//!
 //! The per-TEE crates stay reachable for what this facade does not cover ([`snp`], [`tdx`],
 //! [`pki`], [`policy`]); their `Verifier`/`TrustAnchors` are the building blocks of this one.
 #![forbid(unsafe_code)]
