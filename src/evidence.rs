@@ -261,6 +261,16 @@ fn quote_tee(quote: &Quote) -> Tee {
     }
 }
 
+/// Evidence JSON that no KBS form can be read from at all (not JSON, say), for `reason`.
+pub(crate) fn unrecognized_json(reason: &str) -> EvidenceError {
+    EvidenceError::Unrecognized {
+        tried: vec![Attempt {
+            form: Form::KbsSnpReportJson,
+            reason: cut(reason, 200),
+        }],
+    }
+}
+
 /// The TEE a KBS guest named in `/auth`: `snp`, `tdx` or `sgx`.
 fn kbs_tee(tee: &str) -> Result<Tee, EvidenceError> {
     match tee {
@@ -389,13 +399,8 @@ impl Evidence {
                 max: MAX_JSON_LEN,
             });
         }
-        let value: Value =
-            serde_json::from_slice(bytes).map_err(|e| EvidenceError::Unrecognized {
-                tried: vec![Attempt {
-                    form: Form::KbsSnpReportJson,
-                    reason: cut(&format!("not JSON: {e}"), 200),
-                }],
-            })?;
+        let value: Value = serde_json::from_slice(bytes)
+            .map_err(|e| unrecognized_json(&format!("not JSON: {e}")))?;
         crate::kbs::decode(None, &value)
     }
 

@@ -22,7 +22,9 @@ use zerocopy::FromZeros as _;
 use zerocopy::little_endian::{U32, U64};
 
 use crate::Tee;
-use crate::evidence::{Attempt, Evidence, EvidenceError, Form, cut, decode_base64};
+use crate::evidence::{
+    Attempt, Evidence, EvidenceError, Form, cut, decode_base64, unrecognized_json,
+};
 
 /// Most certificates accepted in a `cert_chain`.
 pub const MAX_CERT_CHAIN_ENTRIES: usize = 16;
@@ -38,12 +40,7 @@ pub const MAX_EVENTLOG_LEN: usize = 6 * 1024 * 1024;
 /// Decode KBS evidence JSON; `tee`, when given, is the TEE the guest named.
 pub(crate) fn decode(tee: Option<Tee>, value: &Value) -> Result<Evidence, EvidenceError> {
     let Some(obj) = value.as_object() else {
-        return Err(EvidenceError::Unrecognized {
-            tried: vec![Attempt {
-                form: Form::KbsSnpReportJson,
-                reason: String::from("the JSON is not an object"),
-            }],
-        });
+        return Err(unrecognized_json("the JSON is not an object"));
     };
     let evidence = if obj.contains_key("attestation_report") {
         expect_tee(tee, "snp")?;
@@ -468,16 +465,10 @@ pub(crate) fn decode_compact(tee: Tee, text: &str) -> Result<Evidence, EvidenceE
     if let Some(evidence) = snp_compact(tee, text) {
         return Ok(evidence);
     }
-    let not = |reason: String| EvidenceError::Unrecognized {
-        tried: vec![Attempt {
-            form: Form::KbsSnpReportJson,
-            reason,
-        }],
-    };
     let value: Value =
-        serde_json::from_str(text).map_err(|e| not(cut(&format!("not JSON: {e}"), 200)))?;
+        serde_json::from_str(text).map_err(|e| unrecognized_json(&format!("not JSON: {e}")))?;
     let value = crate::compact::decode(value).ok_or_else(|| {
-        not("compact form: a {\"b64\"} run is not base64, or it nests too deeply".to_owned())
+        unrecognized_json("compact form: a {\"b64\"} run is not base64, or it nests too deeply")
     })?;
     decode(Some(tee), &value)
 }
