@@ -27,6 +27,7 @@ import yaml
 TOP_KEYS = {
     "listen", "data_dir", "insecure_http", "tls", "store", "kek_file", "token_key_file",
     "sealing_key_file", "coco_signing_key_file", "token_ttl_secs", "request_timeout_secs",
+    "purge_interval_secs",
     "admin", "verifier",
 }
 TABLE_KEYS = {

@@ -48,6 +48,12 @@ pub const MAX_GENERATED_LEN: usize = 4096;
 /// Largest page of audit entries an admin request returns.
 const MAX_AUDIT_PAGE: u32 = 1000;
 
+/// Most expired rows of each table one store call of [`Broker::purge_expired`] deletes.
+pub const PURGE_CHUNK: u32 = 500;
+
+/// Most store calls one [`Broker::purge_expired`] makes.
+pub const PURGE_MAX_CHUNKS: u32 = 200;
+
 /// The policy a token's EAR appraisal is made against: verification alone. What a resource
 /// demands is appraised at release time against the policy sealed with it.
 const TOKEN_POLICY: &str = r#"
@@ -455,6 +461,30 @@ impl Broker {
             *cached = Some((std::time::Instant::now(), ready));
         }
         ready
+    }
+
+    /// Deletes expired challenges and sessions: from the store, in chunks of at most
+    /// [`PURGE_CHUNK`] rows a table (at most [`PURGE_MAX_CHUNKS`] chunks a call, the rest waits
+    /// for the next call), so that no single transaction holds up the flows that share the
+    /// store; and from this broker's memory. Returns how many rows left the store. `tessera
+    /// serve` calls it once at start and then every `purge_interval_secs`.
+    ///
+    /// # Errors
+    /// [`BrokerError::Store`]; the rows deleted before it stay deleted.
+    pub async fn purge_expired(&self) -> Result<u64, BrokerError> {
+        let now_ms = self.now_ms();
+        if let Ok(mut map) = self.inner.sessions.lock() {
+            map.retain(|_, r| r.expires_ms > now_ms);
+        }
+        let mut total = 0u64;
+        for _ in 0..PURGE_MAX_CHUNKS {
+            let n = self.inner.store.purge_expired(now_ms, PURGE_CHUNK).await?;
+            total = total.saturating_add(n);
+            if n == 0 {
+                break;
+            }
+        }
+        Ok(total)
     }
 
     // ---------------------------------------------------------------------------------------

@@ -156,6 +156,10 @@ pub struct ServerConfig {
     /// Time allowed to handle one request, seconds.
     #[serde(default = "default_request_timeout")]
     pub request_timeout_secs: u64,
+    /// How often expired challenges and sessions are deleted from the store, seconds (also
+    /// once at start).
+    #[serde(default = "default_purge_interval")]
+    pub purge_interval_secs: u64,
     /// Admin credentials; with none configured, `DATA_DIR/admin.token` is created and used.
     #[serde(default)]
     pub admin: AdminConfig,
@@ -180,6 +184,10 @@ fn default_token_ttl() -> u64 {
 
 fn default_request_timeout() -> u64 {
     30
+}
+
+fn default_purge_interval() -> u64 {
+    60
 }
 
 /// Errors reading the configuration.
@@ -230,6 +238,7 @@ impl ServerConfig {
             coco_signing_key_file: None,
             token_ttl_secs: default_token_ttl(),
             request_timeout_secs: default_request_timeout(),
+            purge_interval_secs: default_purge_interval(),
             admin: AdminConfig::default(),
             verifier: VerifierConfig::default(),
             collateral: CollateralConfig::default(),
@@ -322,6 +331,12 @@ impl ServerConfig {
                 reason: "must be between 1 and 600",
             });
         }
+        if !(1..=3600).contains(&self.purge_interval_secs) {
+            return Err(ConfigError::Invalid {
+                field: "purge_interval_secs",
+                reason: "must be between 1 and 3600",
+            });
+        }
         if !(1..=300).contains(&self.collateral.timeout_secs) {
             return Err(ConfigError::Invalid {
                 field: "collateral.timeout_secs",
@@ -392,6 +407,7 @@ mod tests {
         assert_eq!(tls.cert, Path::new("/etc/tessera/c.pem"));
         assert_eq!(tls.key, Path::new("/abs/k.pem"));
         assert_eq!(c.token_ttl_secs, 300);
+        assert_eq!(c.purge_interval_secs, 60);
     }
 
     #[test]
@@ -412,6 +428,21 @@ mod tests {
                 ..
             })
         ));
+        for bad in ["0", "3601"] {
+            assert!(matches!(
+                ServerConfig::from_toml(
+                    &format!("data_dir = \"d\"\npurge_interval_secs = {bad}\n"),
+                    base
+                ),
+                Err(ConfigError::Invalid {
+                    field: "purge_interval_secs",
+                    ..
+                })
+            ));
+        }
+        let c =
+            ServerConfig::from_toml("data_dir = \"d\"\npurge_interval_secs = 5\n", base).unwrap();
+        assert_eq!(c.purge_interval_secs, 5);
     }
 
     #[test]

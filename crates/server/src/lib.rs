@@ -82,6 +82,32 @@ pub struct Server {
     listener: TcpListener,
     tls: Option<tokio_rustls::TlsAcceptor>,
     app: axum::Router,
+    broker: Broker,
+    purge_every: Duration,
+}
+
+/// Aborts the task it holds when dropped, however [`Server::run`] returns.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Deletes expired challenges and sessions now and then every `every`; a failure is logged and
+/// tried again at the next tick.
+async fn purge_loop(broker: Broker, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        match broker.purge_expired().await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(rows = n, "purged expired challenges and sessions"),
+            Err(e) => tracing::warn!(error = %e, "purging expired challenges and sessions failed"),
+        }
+    }
 }
 
 impl Server {
@@ -110,6 +136,8 @@ impl Server {
         Ok(Self {
             listener,
             tls,
+            broker: state.broker.clone(),
+            purge_every: Duration::from_secs(config.purge_interval_secs.max(1)),
             app: router(state),
         })
     }
@@ -127,7 +155,9 @@ impl Server {
         self.tls.is_some()
     }
 
-    /// Serves until `shutdown` completes; connections in flight are not awaited.
+    /// Serves until `shutdown` completes; connections in flight are not awaited. While it
+    /// serves, expired challenges and sessions are purged from the store at start and then
+    /// every `purge_interval_secs` ([`Broker::purge_expired`]).
     ///
     /// # Errors
     /// Accepting from the socket failed persistently.
@@ -135,7 +165,14 @@ impl Server {
         self,
         shutdown: impl std::future::Future<Output = ()> + Send,
     ) -> Result<(), ServerError> {
-        let Self { listener, tls, app } = self;
+        let Self {
+            listener,
+            tls,
+            app,
+            broker,
+            purge_every,
+        } = self;
+        let _purger = AbortOnDrop(tokio::spawn(purge_loop(broker, purge_every)));
         tokio::pin!(shutdown);
         loop {
             let (stream, _peer) = tokio::select! {

@@ -98,6 +98,10 @@ struct Broker {
 }
 
 fn start() -> Broker {
+    start_with(|_| {})
+}
+
+fn start_with(edit: impl FnOnce(&mut ServerConfig)) -> Broker {
     logs();
     let dir = tempfile::tempdir().unwrap();
     let roots = dir.path().join("roots.pem");
@@ -141,6 +145,7 @@ fn start() -> Broker {
             repos: Some(vec!["tenant-b".into()]),
         },
     ];
+    edit(&mut config);
     let rt = tokio::runtime::Runtime::new().unwrap();
     let skew = Arc::new(AtomicI64::new(0));
     let clock_skew = Arc::clone(&skew);
@@ -425,6 +430,60 @@ fn attest_with(
     let mut body = tessera_guest::client::attest_request(&ch.nonce, key.jwk(), None, evidence(&rd));
     edit(&mut body);
     c.attest_with_body(&ch.session, &body)
+}
+
+#[test]
+fn expired_challenges_and_sessions_are_purged_from_the_store() {
+    use tessera_broker::store::{ConsumeOutcome, SessionId, SqliteStore, Store as _};
+    let b = start_with(|c| c.purge_interval_secs = 1);
+    let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
+    let key = TeeKey::generate(TeeKeyAlg::P256).unwrap();
+    // One attested session, one challenge nobody answered.
+    let attested = c.auth("snp").unwrap();
+    let rd = report_data(attested.hash, &attested.nonce, key.jwk()).unwrap();
+    let ev = snp_evidence(&rd, &Measurements::default()).unwrap();
+    c.attest(&attested, &key, None, ev).unwrap();
+    let unanswered = c.auth("snp").unwrap();
+    let session = SessionId::parse(attested.session.cookie_value()).unwrap();
+    let pending = SessionId::parse(unanswered.session.cookie_value()).unwrap();
+
+    // The same database file, opened beside the server (as a second process would).
+    let store = SqliteStore::open_blocking(&b.data).unwrap();
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let now_ms = UnixTime::now().as_secs() * 1000;
+    // Rows that have not expired survive the purges the server runs every second.
+    std::thread::sleep(Duration::from_millis(2500));
+    assert!(
+        rt.block_on(store.get_session(&session, now_ms))
+            .unwrap()
+            .is_some()
+    );
+
+    // The broker's clock moves an hour on: both have expired, and the next purge deletes them.
+    // (`get_session` is asked at the old time, so only a deletion makes it answer `None`.)
+    b.skew.store(3600, Ordering::SeqCst);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while rt
+        .block_on(store.get_session(&session, now_ms))
+        .unwrap()
+        .is_some()
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the expired session is still in the store"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    b.skew.store(0, Ordering::SeqCst);
+    // An expired challenge still present would answer `Expired`; a purged one is `Unknown`.
+    assert_eq!(
+        rt.block_on(store.consume_challenge(&pending, now_ms + 3_600_000))
+            .unwrap(),
+        ConsumeOutcome::Unknown
+    );
 }
 
 #[test]

@@ -419,8 +419,11 @@ pub trait Store: Send + Sync {
         session: &SessionId,
         now_ms: i64,
     ) -> Result<Option<AttestedSession>, StoreError>;
-    /// Deletes challenges and sessions that expired before `now_ms`; returns how many.
-    async fn purge_expired(&self, now_ms: i64) -> Result<u64, StoreError>;
+    /// Deletes up to `limit` challenges and up to `limit` sessions that expired at or before
+    /// `now_ms`, the longest expired first; returns how many rows it deleted. A bounded delete
+    /// keeps each call short, so it never holds up the flows sharing the store; call again
+    /// until it returns 0.
+    async fn purge_expired(&self, now_ms: i64, limit: u32) -> Result<u64, StoreError>;
 
     // ---- audit log ----
 

@@ -1004,15 +1004,20 @@ impl Store for PostgresStore {
         .transpose()
     }
 
-    async fn purge_expired(&self, now_ms: i64) -> Result<u64, StoreError> {
+    async fn purge_expired(&self, now_ms: i64, limit: u32) -> Result<u64, StoreError> {
         const OP: &str = "purge_expired";
+        let limit = i64::from(limit);
         let rows = self
             .query(
                 OP,
-                "WITH c AS (DELETE FROM challenges WHERE expires_ms <= $1 RETURNING 1),
-                      s AS (DELETE FROM sessions WHERE expires_ms <= $1 RETURNING 1)
+                "WITH c AS (DELETE FROM challenges WHERE session_key IN (SELECT session_key \
+                     FROM challenges WHERE expires_ms <= $1 ORDER BY expires_ms LIMIT $2) \
+                     RETURNING 1),
+                      s AS (DELETE FROM sessions WHERE session_key IN (SELECT session_key \
+                     FROM sessions WHERE expires_ms <= $1 ORDER BY expires_ms LIMIT $2) \
+                     RETURNING 1)
                  SELECT (SELECT count(*) FROM c) + (SELECT count(*) FROM s)",
-                &[&now_ms],
+                &[&now_ms, &limit],
             )
             .await?;
         let n: i64 = match rows.first() {

@@ -1074,21 +1074,21 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn purge_expired(&self, now_ms: i64) -> Result<u64, StoreError> {
+    async fn purge_expired(&self, now_ms: i64, limit: u32) -> Result<u64, StoreError> {
         self.call(Commit::Light, move |c| {
-            let a = c
-                .exec(
-                    "DELETE FROM challenges WHERE expires_ms <= ?1",
-                    params![now_ms],
-                )
-                .map_err(db("purge_expired"))?;
-            let b = c
-                .exec(
-                    "DELETE FROM sessions WHERE expires_ms <= ?1",
-                    params![now_ms],
-                )
-                .map_err(db("purge_expired"))?;
-            Ok(u64::try_from(a.saturating_add(b)).unwrap_or(u64::MAX))
+            let mut deleted = 0usize;
+            for sql in [
+                "DELETE FROM challenges WHERE rowid IN (SELECT rowid FROM challenges \
+                 WHERE expires_ms <= ?1 ORDER BY expires_ms LIMIT ?2)",
+                "DELETE FROM sessions WHERE rowid IN (SELECT rowid FROM sessions \
+                 WHERE expires_ms <= ?1 ORDER BY expires_ms LIMIT ?2)",
+            ] {
+                let n = c
+                    .exec(sql, params![now_ms, limit])
+                    .map_err(db("purge_expired"))?;
+                deleted = deleted.saturating_add(n);
+            }
+            Ok(u64::try_from(deleted).unwrap_or(u64::MAX))
         })
         .await
     }
@@ -1324,7 +1324,7 @@ mod tests {
         outside.execute_batch("BEGIN IMMEDIATE").unwrap();
         let first = tokio::spawn({
             let s = store.clone();
-            async move { s.purge_expired(0).await }
+            async move { s.purge_expired(0, 10).await }
         });
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         let mut waiting = Vec::new();

@@ -416,13 +416,26 @@ pub async fn challenges_are_single_use_and_expire(b: &dyn Backend) {
             .unwrap(),
         ConsumeOutcome::Consumed(c) if c == there
     ));
-    // Purge removes expired challenges.
-    assert!(
-        s.purge_expired(NOW + store::CHALLENGE_TTL_MS + 1)
-            .await
-            .unwrap()
-            >= 2
-    );
+    // Purge removes expired challenges (`ch`, `late`, `there`), at most `limit` per call.
+    let purge_at = NOW + store::CHALLENGE_TTL_MS + 1;
+    let young = Challenge::generate("snp", HashAlgorithm::Sha384, purge_at).unwrap();
+    s.insert_challenge(&young).await.unwrap();
+    assert_eq!(s.purge_expired(purge_at, 1).await.unwrap(), 1);
+    let mut purged = 1;
+    loop {
+        let n = s.purge_expired(purge_at, 1).await.unwrap();
+        assert!(n <= 1, "a limit of 1 deleted {n} rows");
+        if n == 0 {
+            break;
+        }
+        purged += n;
+    }
+    assert!(purged >= 3, "purged {purged}");
+    // A challenge that has not expired survives the purge and can still be answered.
+    assert!(matches!(
+        s.consume_challenge(&young.session_id, purge_at).await.unwrap(),
+        ConsumeOutcome::Consumed(c) if c == young
+    ));
     assert_eq!(
         s.consume_challenge(&ch.session_id, NOW).await.unwrap(),
         ConsumeOutcome::Unknown
@@ -528,9 +541,10 @@ pub async fn sessions_round_trip_and_expire(b: &dyn Backend) {
         st.get_session(&s.session_id, s.expires_ms).await.unwrap(),
         Some(s2.clone())
     );
-    assert_eq!(st.purge_expired(s2.expires_ms).await.unwrap(), 1);
+    assert_eq!(st.purge_expired(s2.expires_ms - 1, 100).await.unwrap(), 0);
+    assert_eq!(st.purge_expired(s2.expires_ms, 100).await.unwrap(), 1);
     assert_eq!(st.get_session(&s.session_id, NOW).await.unwrap(), None);
-    assert_eq!(st.purge_expired(s2.expires_ms).await.unwrap(), 0);
+    assert_eq!(st.purge_expired(s2.expires_ms, 100).await.unwrap(), 0);
 
     // A session stored together with the audit entry that records it.
     let before = st.audit_entries(0, 10_000).await.unwrap().len();
