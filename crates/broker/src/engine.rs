@@ -268,7 +268,8 @@ pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
 struct AttestedRecord {
     verified: VerifiedEvidence,
     tee_key: TeePublicKey,
-    token: String,
+    /// [`store::token_digest`] of the token issued.
+    token_digest: String,
     evidence_digest: String,
     expires_ms: i64,
 }
@@ -599,6 +600,7 @@ impl Broker {
             .map_err(|e| BrokerError::Issue(e.to_string()))?;
         let expires_ms =
             now_ms.saturating_add(i64::try_from(ttl.saturating_mul(1000)).unwrap_or(i64::MAX));
+        let token_digest = store::token_digest(&token);
         // The evidence in compact form when it has one, else as it came; both are JSON text,
         // which the record embeds as it is.
         let verified_at = verified.verified_at().as_secs();
@@ -617,7 +619,7 @@ impl Broker {
                     session_id: session.clone(),
                     tee: tee.as_str().to_owned(),
                     tee_pubkey: tee_key.as_sent().to_string(),
-                    token: token.clone(),
+                    token_digest: token_digest.clone(),
                     claims: record,
                     evidence_digest: evidence_digest.clone(),
                     attested_ms: now_ms,
@@ -631,7 +633,7 @@ impl Broker {
             Arc::new(AttestedRecord {
                 verified,
                 tee_key,
-                token: token.clone(),
+                token_digest,
                 evidence_digest,
                 expires_ms,
             }),
@@ -788,7 +790,7 @@ impl Broker {
         Ok(AttestedRecord {
             verified,
             tee_key,
-            token: stored.token.clone(),
+            token_digest: stored.token_digest.clone(),
             evidence_digest: stored.evidence_digest.clone(),
             expires_ms: stored.expires_ms,
         })
@@ -808,8 +810,11 @@ impl Broker {
             BrokerError::Session(reason) => BrokerError::Token(reason.into()),
             other => other,
         })?;
-        verify_slices_are_equal(record.token.as_bytes(), token.as_bytes())
-            .map_err(|_| BrokerError::Token("not the token issued to this session".into()))?;
+        verify_slices_are_equal(
+            record.token_digest.as_bytes(),
+            store::token_digest(token).as_bytes(),
+        )
+        .map_err(|_| BrokerError::Token("not the token issued to this session".into()))?;
         Ok(record)
     }
 

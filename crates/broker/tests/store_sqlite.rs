@@ -189,7 +189,7 @@ fn debug_output_hides_session_ids_and_tokens() {
         session_id: id.clone(),
         tee: "snp".into(),
         tee_pubkey: "{}".into(),
-        token: "TOKEN-SHOULD-NOT-SHOW".into(),
+        token_digest: "TOKEN-SHOULD-NOT-SHOW".into(),
         claims: "{}".into(),
         evidence_digest: "d".into(),
         attested_ms: 0,

@@ -875,4 +875,21 @@ fn no_secret_token_or_session_reaches_a_log_line_or_an_error_body() {
             assert!(!body.to_string().contains(f.as_str()));
         }
     }
+    // Nor is the token in the database: sessions keep its SHA-256 only (the signature, the
+    // part no one else can make, is looked for in the database file and its WAL).
+    let signature = att.token.as_str().rsplit('.').next().unwrap().to_owned();
+    assert!(signature.len() > 40);
+    let mut stored = Vec::new();
+    for file in ["tessera.db", "tessera.db-wal"] {
+        if let Ok(bytes) = std::fs::read(b.data.join(file)) {
+            stored.extend_from_slice(&bytes);
+        }
+    }
+    assert!(stored.len() > 4096, "read the database");
+    assert!(
+        !stored
+            .windows(signature.len())
+            .any(|w| w == signature.as_bytes()),
+        "the token is stored in the database"
+    );
 }

@@ -167,6 +167,8 @@ fn two_replicas_share_challenges_secrets_nonces_and_the_audit_chain() {
     let evidence = sim.evidence(&rd, &Measurements::default()).unwrap();
     let raw_len = evidence.to_string().len();
     let tok = b.attest(&ch, &key, None, evidence).unwrap();
+    // Sessions keep the token's SHA-256, not the token.
+    let stored_token = tessera_broker::store::token_digest(tok.as_str());
     rt.block_on(async {
         let (c, conn) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
             .await
@@ -175,7 +177,7 @@ fn two_replicas_share_challenges_secrets_nonces_and_the_audit_chain() {
         let row = c
             .query_one(
                 "SELECT claims FROM sessions WHERE token = $1",
-                &[&tok.as_str()],
+                &[&stored_token],
             )
             .await
             .unwrap();
@@ -193,7 +195,7 @@ fn two_replicas_share_challenges_secrets_nonces_and_the_audit_chain() {
         let altered = String::from_utf8(bytes).unwrap();
         c.execute(
             "UPDATE sessions SET claims = $1 WHERE token = $2",
-            &[&altered, &tok.as_str()],
+            &[&altered, &stored_token],
         )
         .await
         .unwrap();

@@ -178,6 +178,12 @@ impl SessionId {
     }
 }
 
+/// What a session keeps of the token issued to it: the hex SHA-256 of the token's text.
+#[must_use]
+pub fn token_digest(token: &str) -> String {
+    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref())
+}
+
 /// A challenge issued by `/auth`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Challenge {
@@ -251,9 +257,11 @@ pub struct AttestedSession {
     pub tee: String,
     /// The `tee-pubkey` JWK as sent (JSON text).
     pub tee_pubkey: String,
-    /// The attestation token issued (a JWT; it only lets its holder receive secrets encrypted to
-    /// the TEE key).
-    pub token: String,
+    /// The hex SHA-256 of the attestation token issued ([`token_digest`]), not the token: a
+    /// copy of the database yields no token a guest could present. (The `token` column of the
+    /// `sessions` table holds it; a session written by an older broker, with the token itself
+    /// there, matches no token and its guest attests again.)
+    pub token_digest: String,
     /// The verified claims / appraisal data the release engine appraises policies against (JSON).
     pub claims: String,
     /// Digest of the evidence.

@@ -509,7 +509,7 @@ pub async fn sessions_round_trip_and_expire(b: &dyn Backend) {
         session_id: store::SessionId::generate().unwrap(),
         tee: "snp".into(),
         tee_pubkey: r#"{"kty":"EC"}"#.into(),
-        token: "header.claims.sig".into(),
+        token_digest: store::token_digest("header.claims.sig"),
         claims: r#"{"x":1}"#.into(),
         evidence_digest: "sha384:00".into(),
         attested_ms: NOW,
@@ -534,7 +534,7 @@ pub async fn sessions_round_trip_and_expire(b: &dyn Backend) {
         None
     );
     let mut s2 = s.clone();
-    s2.token = "newer".into();
+    s2.token_digest = store::token_digest("newer");
     s2.expires_ms += 1000;
     st.put_session_audited(&s2, event(6)).await.unwrap();
     assert_eq!(
