@@ -37,7 +37,9 @@ pub enum AuditAction {
     Attest,
     /// A secret was released to an attested guest.
     Release,
-    /// A resource request was refused (policy, token, session, unknown resource).
+    /// An attested session's resource request was refused (its policy, or an unknown resource).
+    /// Requests without a valid session or token are not audited: anyone can send them, and
+    /// they would let anyone grow the log; they go to the server log and the request metrics.
     Deny,
     /// An admin uploaded a secret version.
     AdminPut,
@@ -47,7 +49,11 @@ pub enum AuditAction {
     AdminPolicy,
     /// An admin rotated the KEK.
     AdminKekRotate,
-    /// An admin request was refused (missing, wrong or out-of-scope credentials).
+    /// An admin rotated the key that secrets sealed for Git are sealed to.
+    AdminSealingKeyRotate,
+    /// An admin request with valid credentials was refused for its scope (another repository,
+    /// or a global operation with a repository-scoped credential). Requests with missing or
+    /// wrong credentials are not audited (anyone can send them); the server logs them.
     AdminDeny,
 }
 
@@ -63,6 +69,7 @@ impl AuditAction {
             Self::AdminDelete => "admin_delete",
             Self::AdminPolicy => "admin_policy",
             Self::AdminKekRotate => "admin_kek_rotate",
+            Self::AdminSealingKeyRotate => "admin_sealing_key_rotate",
             Self::AdminDeny => "admin_deny",
         }
     }
@@ -78,6 +85,7 @@ impl AuditAction {
             Self::AdminDelete,
             Self::AdminPolicy,
             Self::AdminKekRotate,
+            Self::AdminSealingKeyRotate,
             Self::AdminDeny,
         ]
         .into_iter()

@@ -424,10 +424,26 @@ impl Broker {
         self.now().as_secs().saturating_mul(1000)
     }
 
+    /// Audits a refusal: best effort (the refusal stands whether or not its entry is written).
     async fn audit(&self, event: AuditEvent) {
         if let Err(e) = self.inner.store.append_audit(event.bounded()).await {
             tracing::error!(error = %e, "audit append failed");
         }
+    }
+
+    /// Audits a release or an admin change, which must not go unrecorded: a release whose entry
+    /// cannot be written is not answered (the secret never leaves), and an admin request whose
+    /// change was made but not recorded fails, so that its caller sees it.
+    async fn record(&self, event: AuditEvent) -> Result<(), BrokerError> {
+        self.inner
+            .store
+            .append_audit(event.bounded())
+            .await
+            .map(drop)
+            .map_err(|e| {
+                tracing::error!(error = %e, "audit append failed");
+                BrokerError::Store(e)
+            })
     }
 
     fn event(&self, actor: &str, action: AuditAction, verdict: AuditVerdict) -> AuditEvent {
@@ -520,7 +536,8 @@ impl Broker {
     }
 
     /// `POST /kbs/v0/attest`: verifies evidence bound to the session's challenge and returns a
-    /// token. The challenge is used up whatever the outcome.
+    /// token. Once the body is well-formed and the session cookie present, the session's challenge
+    /// is used up whatever the outcome.
     ///
     /// # Errors
     /// [`BrokerError::Session`] without a usable challenge; [`BrokerError::Attestation`] naming
@@ -910,7 +927,7 @@ impl Broker {
         ev.evidence_digest = Some(record.evidence_digest.clone());
         ev.policy_digest = Some(stored.policy_digest.to_string());
         ev.reason = format!("policy {} passed", appraisal.policy_id());
-        self.audit(ev).await;
+        self.record(ev).await?;
         Ok(store_json(&sealed))
     }
 
@@ -1009,7 +1026,7 @@ impl Broker {
         ev.resource = Some(format!("{resource}@{}", outcome.version));
         ev.policy_digest = Some(outcome.policy_digest.to_string());
         ev.reason = format!("{} bytes sealed under {}", value.len(), outcome.kek_id);
-        self.audit(ev).await;
+        self.record(ev).await?;
         Ok(json!({
             "resource": resource.to_string(),
             "version": outcome.version,
@@ -1045,7 +1062,7 @@ impl Broker {
         ev.resource = Some(repo.to_owned());
         ev.policy_digest = Some(digest.to_string());
         ev.reason = "repository default policy set".into();
-        self.audit(ev).await;
+        self.record(ev).await?;
         Ok(json!({ "repo": repo, "policy_digest": digest }))
     }
 
@@ -1070,7 +1087,7 @@ impl Broker {
         let mut ev = self.event(actor.name(), AuditAction::AdminDelete, AuditVerdict::Pass);
         ev.resource = Some(resource.to_string());
         ev.reason = format!("deleted versions {deleted:?}");
-        self.audit(ev).await;
+        self.record(ev).await?;
         Ok(json!({ "resource": resource.to_string(), "deleted_versions": deleted }))
     }
 
@@ -1121,7 +1138,7 @@ impl Broker {
             report.rewrapped,
             report.retired.len()
         );
-        self.audit(ev).await;
+        self.record(ev).await?;
         Ok(json!({
             "kek_id": report.kek_id.as_str(),
             "rewrapped": report.rewrapped,
@@ -1233,7 +1250,7 @@ impl Broker {
         ev.resource = Some(format!("{resource}@{}", outcome.version));
         ev.policy_digest = Some(outcome.policy_digest.to_string());
         ev.reason = format!("sealed secret imported (sealing key {})", unsealed.kid);
-        self.audit(ev).await;
+        self.record(ev).await?;
         Ok(json!({
             "resource": resource.to_string(),
             "version": outcome.version,
@@ -1263,9 +1280,13 @@ impl Broker {
                 .map_err(|e| BrokerError::Release(e.to_string()))?;
             (kid, keys.public_keys())
         };
-        let mut ev = self.event(actor.name(), AuditAction::AdminPolicy, AuditVerdict::Pass);
+        let mut ev = self.event(
+            actor.name(),
+            AuditAction::AdminSealingKeyRotate,
+            AuditVerdict::Pass,
+        );
         ev.reason = format!("sealing key rotated: new key {kid}");
-        self.audit(ev).await;
+        self.record(ev).await?;
         Ok(public)
     }
 
@@ -1312,7 +1333,7 @@ impl Broker {
             ev.resource = Some(format!("{jwk_path}@{}", outcome.version));
             ev.policy_digest = Some(outcome.policy_digest.to_string());
             ev.reason = "CoCo sealed-secret verification key".into();
-            self.audit(ev).await;
+            self.record(ev).await?;
         }
         let kid = format!("kbs:///{jwk_path}");
         let sealed = signer

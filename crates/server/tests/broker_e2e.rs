@@ -487,6 +487,54 @@ fn expired_challenges_and_sessions_are_purged_from_the_store() {
 }
 
 #[test]
+fn no_release_and_no_admin_change_goes_unaudited() {
+    let b = start();
+    let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
+    let att = c
+        .handshake("snp", None, &mut |rd| {
+            snp_evidence(rd, &Measurements::default())
+        })
+        .unwrap();
+    // The audit table refuses new entries (a trigger added from outside, as a full disk or a
+    // broken database would make appends fail).
+    let db = rusqlite::Connection::open(b.data.join("tessera.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    db.execute_batch(
+        "CREATE TRIGGER audit_refuses BEFORE INSERT ON audit \
+         BEGIN SELECT RAISE(ABORT, 'audit refused for the test'); END;",
+    )
+    .unwrap();
+    // The policy passes, but the release cannot be recorded: no secret leaves.
+    let e = c
+        .resource(
+            att.credential(AuthMode::Cookie),
+            &att.key,
+            "default/key/one",
+        )
+        .unwrap_err();
+    let (status, _) = refusal(&e);
+    assert!(status >= 500, "{e}");
+    // An admin change that cannot be recorded fails.
+    let (status, _) = b.admin(
+        "POST",
+        "/kbs/v0/resource/default/key/unaudited",
+        Some(&b.admin_token),
+        Some(json!({"policy": POLICY, "value": STANDARD.encode(b"x")})),
+    );
+    assert!(status >= 500, "{status}");
+    // Once entries can be written again, the same session receives its secret.
+    db.execute_batch("DROP TRIGGER audit_refuses").unwrap();
+    let s = c
+        .resource(
+            att.credential(AuthMode::Cookie),
+            &att.key,
+            "default/key/one",
+        )
+        .unwrap();
+    assert_eq!(&s[..], SECRET);
+}
+
+#[test]
 fn attestation_refusals_are_401() {
     let b = start();
     let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
