@@ -143,12 +143,17 @@ impl Endorsements {
         self
     }
 
-    /// Add everything `other` holds.
+    /// Add everything `other` holds (collateral already held is not added twice, so a source
+    /// that answers with the same expired collateral again does not grow the set).
     pub fn extend(&mut self, other: Endorsements) -> &mut Self {
         self.certs.extend(other.certs);
         self.veks.extend(other.veks);
         self.crls.extend(other.crls);
-        self.collateral.extend(other.collateral);
+        for c in other.collateral {
+            if !self.collateral.contains(&c) {
+                self.collateral.push(c);
+            }
+        }
         self
     }
 
@@ -289,13 +294,29 @@ impl Endorsements {
             .or_else(|| self.collateral.first())
     }
 
-    /// Whether collateral for `tee` and `fmspc` is held.
-    pub(crate) fn has_collateral(&self, tee: TcbInfoId, fmspc: [u8; 6]) -> bool {
+    /// Whether collateral for `tee` and `fmspc` is held; with `at`, collateral that is still
+    /// current then (its TCB info, QE identity and CRLs all before their next update).
+    pub(crate) fn has_collateral(
+        &self,
+        tee: TcbInfoId,
+        fmspc: [u8; 6],
+        at: Option<tessera_pki::UnixTime>,
+    ) -> bool {
         self.collateral.iter().any(|c| {
             let info = c.tcb_info().value();
-            info.id == tee && info.fmspc == fmspc
+            info.id == tee && info.fmspc == fmspc && at.is_none_or(|at| collateral_current(c, at))
         })
     }
+}
+
+/// Whether every dated part of `c` is before its next update at `at`.
+fn collateral_current(c: &Collateral, at: tessera_pki::UnixTime) -> bool {
+    let crl_current =
+        |crl: Option<&Crl>| crl.is_none_or(|crl| crl.next_update().is_none_or(|next| at < next));
+    at < c.tcb_info().value().next_update
+        && at < c.qe_identity().value().next_update
+        && crl_current(c.pck_crl())
+        && crl_current(c.root_ca_crl())
 }
 
 fn format_error(path: &Path, what: &str) -> EndorsementError {

@@ -351,9 +351,27 @@ impl Verifier {
 
     /// What `evidence` needs that this verifier does not hold: the VEK of an SEV-SNP report that
     /// carries none, or the collateral for a quote's FMSPC. `None` when nothing is missing (or
-    /// nothing could be told).
+    /// nothing could be told). Collateral held counts whatever its dates; a long-running
+    /// service asks [`Self::needed_endorsements_at`] instead.
     #[must_use]
     pub fn needed_endorsements(&self, evidence: &Evidence) -> Option<EndorsementRequest> {
+        self.needed(evidence, None)
+    }
+
+    /// [`Self::needed_endorsements`] at verification time `at`: collateral held for the quote's
+    /// FMSPC that is past its next update then (TCB info, QE identity or a CRL) counts as
+    /// missing, so that a service holding collateral from its first guests asks its source
+    /// again once it expires (the newest collateral held for an FMSPC is the one used).
+    #[must_use]
+    pub fn needed_endorsements_at(
+        &self,
+        evidence: &Evidence,
+        at: UnixTime,
+    ) -> Option<EndorsementRequest> {
+        self.needed(evidence, Some(at))
+    }
+
+    fn needed(&self, evidence: &Evidence, at: Option<UnixTime>) -> Option<EndorsementRequest> {
         let store = self.endorsements();
         match &evidence.body {
             Body::Snp {
@@ -379,10 +397,12 @@ impl Verifier {
             Body::Quote { quote, tee, .. } => {
                 let id = tcb_info_id(*tee);
                 let fmspc = fmspc_of(quote)?;
-                (!store.has_collateral(id, fmspc)).then_some(EndorsementRequest::TdxCollateral {
-                    tee: id.as_str(),
-                    fmspc,
-                })
+                (!store.has_collateral(id, fmspc, at)).then_some(
+                    EndorsementRequest::TdxCollateral {
+                        tee: id.as_str(),
+                        fmspc,
+                    },
+                )
             }
         }
     }

@@ -222,8 +222,30 @@ fn tdx_quote_verifies_through_the_facade_raw_and_as_kbs_json() {
         Some(tessera::EndorsementRequest::TdxCollateral { tee: "TDX", .. })
     ));
 
-    let verifier = Verifier::builder().collateral(collateral).build().unwrap();
+    let verifier = Verifier::builder()
+        .collateral(collateral.clone())
+        .build()
+        .unwrap();
     assert!(verifier.needed_endorsements(&e).is_none());
+    // Held collateral is enough while it is current; once its TCB info is past its next update,
+    // the verifier asks for collateral again (so a long-running broker refreshes it).
+    assert!(verifier.needed_endorsements_at(&e, at).is_none());
+    let expired = collateral.tcb_info().value().next_update;
+    assert!(matches!(
+        verifier.needed_endorsements_at(&e, expired),
+        Some(tessera::EndorsementRequest::TdxCollateral { tee: "TDX", .. })
+    ));
+    assert!(verifier.needed_endorsements(&e).is_none());
+    // The same collateral handed back again (an offline cache holding only the expired copy)
+    // is not held twice, so repeated refusals do not grow the verifier.
+    let mut held = tessera::Endorsements::new();
+    held.add_collateral(collateral.clone());
+    let mut again = tessera::Endorsements::new();
+    again.add_collateral(collateral.clone());
+    held.extend(again.clone());
+    assert_eq!(held.collateral().len(), 1);
+    verifier.add_endorsements(again);
+    assert!(verifier.needed_endorsements_at(&e, expired).is_some());
     let verified = verifier.verify(&e, at).unwrap();
     assert_eq!(verified.tee(), Tee::Tdx);
     assert_eq!(

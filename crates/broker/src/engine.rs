@@ -669,7 +669,11 @@ impl Broker {
         let Ok(evidence) = evidence.clone() else {
             return false;
         };
-        let Some(needed) = self.inner.verifier.needed_endorsements(&evidence) else {
+        let Some(needed) = self
+            .inner
+            .verifier
+            .needed_endorsements_at(&evidence, self.now())
+        else {
             return false;
         };
         match tokio::task::spawn_blocking(move || source(&evidence, &needed)).await {
