@@ -81,6 +81,8 @@ pub enum PublicError {
     ResourceNotFound,
     /// The body is larger than the endpoint accepts.
     PayloadTooLarge,
+    /// The body did not arrive within the request deadline.
+    RequestTimeout,
     /// An admin request without valid credentials.
     AdminUnauthorized,
     /// An admin credential that does not reach this repository or operation.
@@ -105,6 +107,7 @@ impl PublicError {
             | Self::AdminUnauthorized => 401,
             Self::PolicyDeny | Self::AdminForbidden => 403,
             Self::ResourceNotFound => 404,
+            Self::RequestTimeout => 408,
             Self::PayloadTooLarge => 413,
             Self::Unavailable => 503,
             Self::Internal => 500,
@@ -124,6 +127,7 @@ impl PublicError {
             Self::PolicyDeny => "PolicyDeny",
             Self::ResourceNotFound => "ResourceNotFound",
             Self::PayloadTooLarge => "PayloadTooLarge",
+            Self::RequestTimeout => "RequestTimeout",
             Self::AdminUnauthorized => "AdminUnauthorized",
             Self::AdminForbidden => "AdminForbidden",
             Self::Unavailable => "Unavailable",
@@ -144,6 +148,7 @@ impl PublicError {
             Self::PolicyDeny => "the resource policy denied the request",
             Self::ResourceNotFound => "no such resource",
             Self::PayloadTooLarge => "the request body is too large",
+            Self::RequestTimeout => "the request body arrived too slowly",
             Self::AdminUnauthorized => "admin credentials are missing or invalid",
             Self::AdminForbidden => "the admin credential does not cover this request",
             Self::Unavailable => "the broker is temporarily unavailable: retry",

@@ -55,10 +55,14 @@ pub(crate) fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-async fn read_body(body: Body, max: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, max)
-        .await
-        .map_err(|_| ApiError::public(PublicError::PayloadTooLarge))
+/// The body, at most `max` bytes, received within the request deadline (so a client cannot
+/// hold a connection and its buffer by sending slowly).
+async fn read_body(state: &AppState, body: Body, max: usize) -> Result<Bytes, ApiError> {
+    match tokio::time::timeout(state.request_timeout, axum::body::to_bytes(body, max)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(_)) => Err(ApiError::public(PublicError::PayloadTooLarge)),
+        Err(_) => Err(ApiError::public(PublicError::RequestTimeout)),
+    }
 }
 
 /// Runs a broker call under the request deadline.
@@ -131,7 +135,7 @@ async fn auth(State(state): State<AppState>, body: Body) -> Response {
     const EP: &str = "/kbs/v0/auth";
     let started = Instant::now();
     let result = async {
-        let body = read_body(body, MAX_SMALL_BODY).await?;
+        let body = read_body(&state, body, MAX_SMALL_BODY).await?;
         let challenge = deadline(&state, state.broker.auth(&body))
             .await
             .map_err(|e| broker_error(EP, &e))?;
@@ -155,7 +159,7 @@ async fn attest(State(state): State<AppState>, headers: HeaderMap, body: Body) -
     const EP: &str = "/kbs/v0/attest";
     let started = Instant::now();
     let result = async {
-        let body = read_body(body, MAX_ATTEST_BODY).await?;
+        let body = read_body(&state, body, MAX_ATTEST_BODY).await?;
         let session = session_cookie(&headers);
         let outcome = deadline(&state, state.broker.attest(session.as_deref(), &body)).await;
         state.metrics.verification.observe(started.elapsed());
@@ -230,7 +234,7 @@ async fn admin_put(
     let started = Instant::now();
     let result = async {
         let actor = admin_actor(&state, &headers, EP)?;
-        let body = read_body(body, MAX_ADMIN_BODY).await?;
+        let body = read_body(&state, body, MAX_ADMIN_BODY).await?;
         let path = format!("{repo}/{kind}/{tag}");
         let answer = deadline(&state, state.broker.admin_put(&actor, &path, &body))
             .await
@@ -335,7 +339,7 @@ async fn admin_set_policy(
     let started = Instant::now();
     let result = async {
         let actor = admin_actor(&state, &headers, EP)?;
-        let body = read_body(body, MAX_ADMIN_BODY).await?;
+        let body = read_body(&state, body, MAX_ADMIN_BODY).await?;
         let text = std::str::from_utf8(&body)
             .map_err(|_| ApiError::public(PublicError::InvalidRequest))?;
         let answer = deadline(
@@ -375,7 +379,7 @@ async fn admin_put_sealed(
     let started = Instant::now();
     let result = async {
         let actor = admin_actor(&state, &headers, EP)?;
-        let body = read_body(body, MAX_ADMIN_BODY).await?;
+        let body = read_body(&state, body, MAX_ADMIN_BODY).await?;
         let answer = deadline(
             &state,
             state

@@ -160,7 +160,7 @@ fn start_with(edit: impl FnOnce(&mut ServerConfig)) -> Broker {
             admin: Arc::new(admin),
             metrics: Arc::new(Metrics::default()),
             secure_cookies: false,
-            request_timeout: Duration::from_secs(30),
+            request_timeout: Duration::from_secs(config.request_timeout_secs),
         };
         Server::bind(&config, state).await.unwrap()
     });
@@ -532,6 +532,33 @@ fn no_release_and_no_admin_change_goes_unaudited() {
         )
         .unwrap();
     assert_eq!(&s[..], SECRET);
+}
+
+#[test]
+fn a_body_sent_too_slowly_is_refused_with_408() {
+    use std::io::Read as _;
+    let b = start_with(|c| c.request_timeout_secs = 1);
+    let addr = b.url.trim_start_matches("http://");
+    let mut conn = std::net::TcpStream::connect(addr).unwrap();
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    // Headers promising 1,000 bytes, then one byte, then nothing.
+    conn.write_all(
+        b"POST /kbs/v0/attest HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n\
+          Content-Length: 1000\r\n\r\n{",
+    )
+    .unwrap();
+    let started = std::time::Instant::now();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = conn.read(&mut buf).unwrap();
+        assert!(n > 0, "the connection closed without an answer");
+        answer.extend_from_slice(&buf[..n]);
+    }
+    let head = String::from_utf8_lossy(&answer).to_string();
+    assert!(head.starts_with("HTTP/1.1 408"), "{head}");
+    assert!(started.elapsed() < Duration::from_secs(10));
 }
 
 #[test]
