@@ -778,32 +778,32 @@ impl Broker {
             .get_session(session, now_ms)
             .await?
             .ok_or(BrokerError::Session("no attested session"))?;
-        let record = self.rebuild(&stored)?;
-        let record = Arc::new(record);
+        let (evidence, verified_at) = stored_evidence(&stored)?;
+        let mut record = self.rebuild(&stored, &evidence, verified_at);
+        // The evidence may need endorsements this broker has not got yet: another replica (or
+        // this one before a restart) may have read its VCEK or collateral from the cache.
+        if record.is_err()
+            && let Some(tee) = TeeName::from_wire(&stored.tee)
+            && self.fill_endorsements(&Ok(evidence.clone()), tee).await
+        {
+            record = self.rebuild(&stored, &evidence, verified_at);
+        }
+        let record = Arc::new(record?);
         self.cache_session(session, Arc::clone(&record));
         Ok(record)
     }
 
-    fn rebuild(&self, stored: &AttestedSession) -> Result<AttestedRecord, BrokerError> {
-        #[derive(Deserialize)]
-        struct Saved {
-            evidence: Option<Value>,
-            evidence_c: Option<Box<serde_json::value::RawValue>>,
-            verified_at: i64,
-        }
+    fn rebuild(
+        &self,
+        stored: &AttestedSession,
+        evidence: &Evidence,
+        verified_at: i64,
+    ) -> Result<AttestedRecord, BrokerError> {
         let corrupt = |what: &str| BrokerError::Release(format!("stored session: {what}"));
-        let saved: Saved =
-            serde_json::from_str(&stored.claims).map_err(|_| corrupt("record is malformed"))?;
-        let evidence = match (saved.evidence, saved.evidence_c) {
-            (Some(raw), None) => Evidence::from_kbs(&stored.tee, &raw),
-            (None, Some(c)) => Evidence::from_kbs_compact(&stored.tee, c.get()),
-            _ => return Err(corrupt("record is malformed")),
-        }
-        .map_err(|e| corrupt(&format!("evidence: {e}")))?;
         let verified = self
             .inner
             .verifier
-            .verify(&evidence, UnixTime::from_secs(saved.verified_at))
+            .verify(evidence, UnixTime::from_secs(verified_at))
             .map_err(|e| corrupt(&format!("evidence no longer verifies: {e}")))?;
         let jwk: Value =
             serde_json::from_str(&stored.tee_pubkey).map_err(|_| corrupt("tee-pubkey"))?;
@@ -1350,6 +1350,26 @@ impl Broker {
 /// The evidence of `/attest`, for the TEE its challenge names: from its compact text when it has
 /// one (`tessera::compact`; the same evidence or error as from the text), else from the text.
 /// Failures are the reason, for the audit log.
+/// The evidence a stored session record holds, and when it was verified.
+fn stored_evidence(stored: &AttestedSession) -> Result<(Evidence, i64), BrokerError> {
+    #[derive(Deserialize)]
+    struct Saved {
+        evidence: Option<Value>,
+        evidence_c: Option<Box<serde_json::value::RawValue>>,
+        verified_at: i64,
+    }
+    let corrupt = |what: &str| BrokerError::Release(format!("stored session: {what}"));
+    let saved: Saved =
+        serde_json::from_str(&stored.claims).map_err(|_| corrupt("record is malformed"))?;
+    let evidence = match (saved.evidence, saved.evidence_c) {
+        (Some(raw), None) => Evidence::from_kbs(&stored.tee, &raw),
+        (None, Some(c)) => Evidence::from_kbs_compact(&stored.tee, c.get()),
+        _ => return Err(corrupt("record is malformed")),
+    }
+    .map_err(|e| corrupt(&format!("evidence: {e}")))?;
+    Ok((evidence, saved.verified_at))
+}
+
 fn decode_evidence(tee: TeeName, text: &str, compact: Option<&str>) -> Result<Evidence, String> {
     match compact {
         Some(c) => Evidence::from_kbs_compact(tee.as_str(), c),

@@ -180,6 +180,52 @@ fn fetching_broker_serves_a_guest_without_certificates() {
 }
 
 #[test]
+fn a_session_rebuilt_elsewhere_gets_its_vcek_from_the_cache() {
+    // Broker A fetches the VCEK for a guest that sends none, and the guest attests there.
+    let dir = tempfile::tempdir().unwrap();
+    let kds = items().serve();
+    let cache_dir = dir.path().join("collateral");
+    let a = start(dir.path(), |c| {
+        c.collateral.dir = Some(cache_dir.clone());
+        c.collateral.fetch = true;
+        c.collateral.kds_url = Some(kds.base.clone());
+    });
+    let options = || ClientOptions {
+        auth: AuthMode::Bearer,
+        retry: RetryPolicy {
+            handshake_attempts: 1,
+            handshake_delay: Duration::ZERO,
+            resource_attempts: 1,
+        },
+        ..ClientOptions::default()
+    };
+    let att = Client::new(&a.url, options())
+        .unwrap()
+        .handshake("snp", None, &mut |rd| {
+            let raw = guest().report(rd, &Measurements::default(), |_| {})?;
+            Ok(guest().evidence_json(&raw, false))
+        })
+        .unwrap();
+    assert_eq!(kds.total(), 3);
+    // Broker B shares the data directory and the cache, never fetches, and has verified
+    // nothing yet: the bearer token's session is rebuilt there, its VCEK read from the cache.
+    let b = start(dir.path(), |c| {
+        c.collateral.dir = Some(cache_dir.clone());
+    });
+    let secret = Client::new(&b.url, options())
+        .unwrap()
+        .resource(
+            att.credential(AuthMode::Bearer),
+            &att.key,
+            "default/key/one",
+        )
+        .unwrap();
+    assert_eq!(&secret[..], SECRET);
+    assert_eq!(kds.total(), 3, "broker B went to the KDS");
+    assert!(b.metric("tessera_collateral_cache_hits_total") >= 1);
+}
+
+#[test]
 fn broker_without_fetch_refuses_unless_its_directory_holds_the_vcek() {
     // No [collateral] at all, and a directory that is empty: refused, and no KDS asked.
     let kds = items().serve();
