@@ -133,7 +133,8 @@ pub struct ChallengeAnswer {
     pub session_id: String,
     /// The JSON body: `{"nonce", "extra-params"}`.
     pub response: Value,
-    /// The cookie's lifetime.
+    /// The cookie's lifetime: the longer of the challenge's and the attested session's (the
+    /// cookie names both in turn).
     pub max_age_secs: u64,
 }
 
@@ -531,7 +532,11 @@ impl Broker {
         Ok(ChallengeAnswer {
             session_id: challenge.session_id.as_str().to_owned(),
             response: json!({ "nonce": challenge.nonce, "extra-params": extra }),
-            max_age_secs: u64::try_from(CHALLENGE_TTL_MS / 1000).unwrap_or(300),
+            // The cookie names the challenge and then the attested session, which lives
+            // token_ttl_secs: whichever is longer (the server enforces both lifetimes).
+            max_age_secs: u64::try_from(CHALLENGE_TTL_MS / 1000)
+                .unwrap_or(300)
+                .max(self.inner.options.token_ttl_secs),
         })
     }
 

@@ -562,6 +562,35 @@ fn a_body_sent_too_slowly_is_refused_with_408() {
 }
 
 #[test]
+fn the_session_cookie_lives_as_long_as_the_session() {
+    let max_age = |b: &Broker| {
+        let resp = agent()
+            .post(&format!("{}/kbs/v0/auth", b.url))
+            .send_json(json!({"version": "0.4.0", "tee": "snp", "extra-params": ""}))
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 200);
+        let cookie = resp
+            .headers()
+            .get("set-cookie")
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .to_owned();
+        assert!(cookie.starts_with("kbs-session-id="), "{cookie}");
+        cookie
+            .split(';')
+            .find_map(|p| p.trim().strip_prefix("Max-Age="))
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    // Default: challenges and sessions both live 5 minutes.
+    assert_eq!(max_age(&start()), 300);
+    // Sessions of an hour: the cookie that names one is kept as long.
+    assert_eq!(max_age(&start_with(|c| c.token_ttl_secs = 3600)), 3600);
+}
+
+#[test]
 fn attestation_refusals_are_401() {
     let b = start();
     let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
