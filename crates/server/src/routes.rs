@@ -5,6 +5,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::body::{Body, Bytes};
+use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -52,6 +53,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/readyz", get(readyz))
         .route("/metrics", get(metrics))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
 }
 
@@ -182,13 +184,14 @@ async fn attest(State(state): State<AppState>, headers: HeaderMap, body: Body) -
 
 async fn resource(
     State(state): State<AppState>,
-    Path((repo, kind, tag)): Path<(String, String, String)>,
+    segments: Result<Path<(String, String, String)>, PathRejection>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
     const EP: &str = "/kbs/v0/resource";
     let started = Instant::now();
     let result = async {
+        let Path((repo, kind, tag)) = segments.map_err(|e| unreadable(EP, &e))?;
         let session = session_cookie(&headers);
         let credential = match (bearer(&headers), session.as_deref()) {
             (Some(token), _) => Credential::Bearer(token),
@@ -226,7 +229,7 @@ fn admin_actor(
 
 async fn admin_put(
     State(state): State<AppState>,
-    Path((repo, kind, tag)): Path<(String, String, String)>,
+    segments: Result<Path<(String, String, String)>, PathRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -234,6 +237,7 @@ async fn admin_put(
     let started = Instant::now();
     let result = async {
         let actor = admin_actor(&state, &headers, EP)?;
+        let Path((repo, kind, tag)) = segments.map_err(|e| unreadable(EP, &e))?;
         let body = read_body(&state, body, MAX_ADMIN_BODY).await?;
         let path = format!("{repo}/{kind}/{tag}");
         let answer = deadline(&state, state.broker.admin_put(&actor, &path, &body))
@@ -247,7 +251,7 @@ async fn admin_put(
 
 async fn admin_delete(
     State(state): State<AppState>,
-    Path((repo, kind, tag)): Path<(String, String, String)>,
+    segments: Result<Path<(String, String, String)>, PathRejection>,
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> Response {
@@ -255,6 +259,7 @@ async fn admin_delete(
     let started = Instant::now();
     let result = async {
         let actor = admin_actor(&state, &headers, EP)?;
+        let Path((repo, kind, tag)) = segments.map_err(|e| unreadable(EP, &e))?;
         let path = format!("{repo}/{kind}/{tag}");
         let answer = deadline(
             &state,
@@ -275,13 +280,14 @@ struct ListQuery {
 
 async fn admin_list(
     State(state): State<AppState>,
-    Query(q): Query<ListQuery>,
+    q: Result<Query<ListQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
     const EP: &str = "/kbs/v0/admin/resources";
     let started = Instant::now();
     let result = async {
         let actor = admin_actor(&state, &headers, EP)?;
+        let Query(q) = q.map_err(|e| unreadable(EP, &e))?;
         let answer = deadline(&state, state.broker.admin_list(&actor, q.repo.as_deref()))
             .await
             .map_err(|e| broker_error(EP, &e))?;
@@ -313,13 +319,14 @@ struct AuditQuery {
 
 async fn admin_audit(
     State(state): State<AppState>,
-    Query(q): Query<AuditQuery>,
+    q: Result<Query<AuditQuery>, QueryRejection>,
     headers: HeaderMap,
 ) -> Response {
     const EP: &str = "/kbs/v0/admin/audit";
     let started = Instant::now();
     let result = async {
         let actor = admin_actor(&state, &headers, EP)?;
+        let Query(q) = q.map_err(|e| unreadable(EP, &e))?;
         let answer = deadline(&state, state.broker.admin_audit(&actor, q.after, q.limit))
             .await
             .map_err(|e| broker_error(EP, &e))?;
@@ -331,7 +338,7 @@ async fn admin_audit(
 
 async fn admin_set_policy(
     State(state): State<AppState>,
-    Path(repo): Path<String>,
+    segments: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -339,6 +346,7 @@ async fn admin_set_policy(
     let started = Instant::now();
     let result = async {
         let actor = admin_actor(&state, &headers, EP)?;
+        let Path(repo) = segments.map_err(|e| unreadable(EP, &e))?;
         let body = read_body(&state, body, MAX_ADMIN_BODY).await?;
         let text = std::str::from_utf8(&body)
             .map_err(|_| ApiError::public(PublicError::InvalidRequest))?;
@@ -371,7 +379,7 @@ struct SealedQuery {
 
 async fn admin_put_sealed(
     State(state): State<AppState>,
-    Query(q): Query<SealedQuery>,
+    q: Result<Query<SealedQuery>, QueryRejection>,
     headers: HeaderMap,
     body: Body,
 ) -> Response {
@@ -379,6 +387,7 @@ async fn admin_put_sealed(
     let started = Instant::now();
     let result = async {
         let actor = admin_actor(&state, &headers, EP)?;
+        let Query(q) = q.map_err(|e| unreadable(EP, &e))?;
         let body = read_body(&state, body, MAX_ADMIN_BODY).await?;
         let answer = deadline(
             &state,
@@ -410,13 +419,14 @@ async fn admin_rotate_sealing_key(State(state): State<AppState>, headers: Header
 
 async fn admin_coco_sealed(
     State(state): State<AppState>,
-    Path((repo, kind, tag)): Path<(String, String, String)>,
+    segments: Result<Path<(String, String, String)>, PathRejection>,
     headers: HeaderMap,
 ) -> Response {
     const EP: &str = "/kbs/v0/admin/coco-sealed";
     let started = Instant::now();
     let result = async {
         let actor = admin_actor(&state, &headers, EP)?;
+        let Path((repo, kind, tag)) = segments.map_err(|e| unreadable(EP, &e))?;
         let path = format!("{repo}/{kind}/{tag}");
         let answer = deadline(&state, state.broker.admin_coco_sealed(&actor, &path))
             .await
@@ -451,6 +461,20 @@ async fn metrics(State(state): State<AppState>) -> Response {
 async fn not_found(State(state): State<AppState>) -> Response {
     state.metrics.request("other", 404);
     ApiError::public(PublicError::ResourceNotFound).into_response()
+}
+
+/// A known path with a method it does not take: 405, with the `InvalidRequest` body.
+async fn method_not_allowed(State(state): State<AppState>) -> Response {
+    state.metrics.request("other", 405);
+    let mut r = ApiError::public(PublicError::InvalidRequest).into_response();
+    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    r
+}
+
+/// A path segment or query string the endpoint cannot read (not UTF-8, a number that is not
+/// one): `InvalidRequest`, in the public vocabulary like every refusal.
+fn unreadable(endpoint: &'static str, e: &dyn std::fmt::Display) -> ApiError {
+    ApiError::logged(PublicError::InvalidRequest, endpoint, e)
 }
 
 #[cfg(test)]

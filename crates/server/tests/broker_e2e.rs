@@ -591,6 +591,40 @@ fn the_session_cookie_lives_as_long_as_the_session() {
 }
 
 #[test]
+fn unreadable_paths_queries_and_wrong_methods_answer_in_the_public_vocabulary() {
+    let b = start();
+    let kbs_error = |body: &Value, name: &str| {
+        assert_eq!(
+            body["type"],
+            format!("https://github.com/confidential-containers/kbs/errors/{name}"),
+            "{body}"
+        );
+        assert!(body["detail"].is_string(), "{body}");
+    };
+    // A query that does not parse.
+    let (status, body) = b.admin(
+        "GET",
+        "/kbs/v0/admin/audit?after=not-a-number",
+        Some(&b.admin_token),
+        None,
+    );
+    assert_eq!(status, 400);
+    kbs_error(&body, "InvalidRequest");
+    // A path segment that is not UTF-8 once decoded.
+    let (status, body) = b.admin("GET", "/kbs/v0/resource/%FF/key/one", None, None);
+    assert_eq!(status, 400);
+    kbs_error(&body, "InvalidRequest");
+    // A method the path does not take.
+    let mut resp = agent()
+        .put(&format!("{}/kbs/v0/auth", b.url))
+        .send_empty()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 405);
+    let body: Value = serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+    kbs_error(&body, "InvalidRequest");
+}
+
+#[test]
 fn attestation_refusals_are_401() {
     let b = start();
     let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
