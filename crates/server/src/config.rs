@@ -156,6 +156,11 @@ pub struct ServerConfig {
     /// Time allowed to handle one request, seconds.
     #[serde(default = "default_request_timeout")]
     pub request_timeout_secs: u64,
+    /// The REPORT_DATA binding hash to select when the guest offers it (`sha256`, `sha384` or
+    /// `sha512`; the `/auth` answer names it in `selected-hash-algorithm`). Unset, the broker
+    /// answers `""` and guests use SHA-384, the protocol default.
+    #[serde(default)]
+    pub binding_hash: Option<tessera_broker::binding::HashAlgorithm>,
     /// How often expired challenges and sessions are deleted from the store, seconds (also
     /// once at start).
     #[serde(default = "default_purge_interval")]
@@ -238,6 +243,7 @@ impl ServerConfig {
             coco_signing_key_file: None,
             token_ttl_secs: default_token_ttl(),
             request_timeout_secs: default_request_timeout(),
+            binding_hash: None,
             purge_interval_secs: default_purge_interval(),
             admin: AdminConfig::default(),
             verifier: VerifierConfig::default(),
@@ -443,6 +449,16 @@ mod tests {
         let c =
             ServerConfig::from_toml("data_dir = \"d\"\npurge_interval_secs = 5\n", base).unwrap();
         assert_eq!(c.purge_interval_secs, 5);
+        let c =
+            ServerConfig::from_toml("data_dir = \"d\"\nbinding_hash = \"sha512\"\n", base).unwrap();
+        assert_eq!(
+            c.binding_hash,
+            Some(tessera_broker::binding::HashAlgorithm::Sha512)
+        );
+        assert!(matches!(
+            ServerConfig::from_toml("data_dir = \"d\"\nbinding_hash = \"sm3\"\n", base),
+            Err(ConfigError::Syntax { .. })
+        ));
     }
 
     #[test]

@@ -303,7 +303,7 @@ pub async fn assemble(config: &ServerConfig) -> Result<(Broker, AdminAuth, Start
         token_key,
         BrokerOptions {
             token_ttl_secs: config.token_ttl_secs,
-            hash: None,
+            hash: config.binding_hash,
         },
     )
     .map_err(|e| StartError::Broker(e.to_string()))?;

@@ -625,6 +625,36 @@ fn unreadable_paths_queries_and_wrong_methods_answer_in_the_public_vocabulary() 
 }
 
 #[test]
+fn a_configured_binding_hash_is_selected_and_used() {
+    let b = start_with(|c| {
+        c.binding_hash = Some(tessera_broker::binding::HashAlgorithm::Sha512);
+    });
+    let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
+    let ch = c.auth("snp").unwrap();
+    assert_eq!(ch.hash, tessera_guest::client::HashAlg::Sha512);
+    // The whole flow binds REPORT_DATA with SHA-512 and receives the secret.
+    let s = c
+        .get_secret("snp", "default/key/one", None, &mut |rd| {
+            snp_evidence(rd, &Measurements::default())
+        })
+        .unwrap();
+    assert_eq!(&s[..], SECRET);
+    // Evidence bound with SHA-384 (the default) to a SHA-512 challenge is refused.
+    let key = TeeKey::generate(TeeKeyAlg::P256).unwrap();
+    let ch = c.auth("snp").unwrap();
+    let rd = report_data(tessera_guest::client::HashAlg::Sha384, &ch.nonce, key.jwk()).unwrap();
+    let e = c
+        .attest(
+            &ch,
+            &key,
+            None,
+            snp_evidence(&rd, &Measurements::default()).unwrap(),
+        )
+        .unwrap_err();
+    assert_eq!(refusal(&e), (401, "AttestationFailed".into()));
+}
+
+#[test]
 fn attestation_refusals_are_401() {
     let b = start();
     let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
