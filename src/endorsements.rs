@@ -143,18 +143,38 @@ impl Endorsements {
         self
     }
 
-    /// Add everything `other` holds (collateral already held is not added twice, so a source
-    /// that answers with the same expired collateral again does not grow the set).
+    /// Add everything `other` holds that is not held yet (the same bytes are not held twice, so
+    /// a source that answers with the same endorsements again does not grow the set).
     pub fn extend(&mut self, other: Endorsements) -> &mut Self {
-        self.certs.extend(other.certs);
-        self.veks.extend(other.veks);
-        self.crls.extend(other.crls);
+        for cert in other.certs {
+            if !self.certs.iter().any(|c| c.der() == cert.der()) {
+                self.certs.push(cert);
+            }
+        }
+        for vek in other.veks {
+            if !self.veks.iter().any(|v| v.cert.der() == vek.cert.der()) {
+                self.veks.push(vek);
+            }
+        }
+        for crl in other.crls {
+            if !self.crls.iter().any(|c| c.der() == crl.der()) {
+                self.crls.push(crl);
+            }
+        }
         for c in other.collateral {
             if !self.collateral.contains(&c) {
                 self.collateral.push(c);
             }
         }
         self
+    }
+
+    /// Whether a CRL held is past its next update at `at` with no newer one from its issuer
+    /// current then (see [`newest_crls`]).
+    pub(crate) fn has_stale_crl(&self, at: tessera_pki::UnixTime) -> bool {
+        newest_crls(self.crls.iter(), at)
+            .iter()
+            .any(|crl| crl.check_current(at).is_err())
     }
 
     /// Whether nothing is held.
@@ -307,6 +327,28 @@ impl Endorsements {
             info.id == tee && info.fmspc == fmspc && at.is_none_or(|at| collateral_current(c, at))
         })
     }
+}
+
+/// Of `crls`, one per issuer: the newest (latest thisUpdate) that is current at `at`, or, when
+/// none of that issuer's is, the newest of them (which verification then refuses as stale). A
+/// CRL fetched later supersedes the one it replaces instead of sitting beside it.
+pub(crate) fn newest_crls<'a>(
+    crls: impl Iterator<Item = &'a Crl>,
+    at: tessera_pki::UnixTime,
+) -> Vec<&'a Crl> {
+    let mut chosen: Vec<&'a Crl> = Vec::new();
+    for crl in crls {
+        let rank = |c: &Crl| (c.check_current(at).is_ok(), c.this_update());
+        match chosen
+            .iter_mut()
+            .find(|c| c.issuer_der() == crl.issuer_der())
+        {
+            Some(held) if rank(crl) > rank(held) => *held = crl,
+            Some(_) => {}
+            None => chosen.push(crl),
+        }
+    }
+    chosen
 }
 
 /// Whether every dated part of `c` is before its next update at `at`.

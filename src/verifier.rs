@@ -360,8 +360,10 @@ impl Verifier {
 
     /// [`Self::needed_endorsements`] at verification time `at`: collateral held for the quote's
     /// FMSPC that is past its next update then (TCB info, QE identity or a CRL) counts as
-    /// missing, so that a service holding collateral from its first guests asks its source
-    /// again once it expires (the newest collateral held for an FMSPC is the one used).
+    /// missing, and so does an SEV-SNP report's VEK while a held CRL is stale with no newer one,
+    /// so that a service holding endorsements from its first guests asks its source again once
+    /// they expire (the newest collateral held for an FMSPC, and the newest current CRL of each
+    /// issuer, are the ones used).
     #[must_use]
     pub fn needed_endorsements_at(
         &self,
@@ -378,7 +380,11 @@ impl Verifier {
                 evidence: snp,
                 cert_chain,
             } => {
-                if carries_vek(snp, cert_chain) || !store.veks_for(snp.report()).is_empty() {
+                let vek_held =
+                    carries_vek(snp, cert_chain) || !store.veks_for(snp.report()).is_empty();
+                // A held CRL gone stale (with no newer one) fails every report on its chain:
+                // ask again, and the source's current CRL supersedes it.
+                if vek_held && !at.is_some_and(|at| store.has_stale_crl(at)) {
                     return None;
                 }
                 let report = snp.report();
@@ -477,7 +483,7 @@ impl Verifier {
         }
         certs.extend(store.intermediates().cloned());
         let mut crls = self.inner.crls.clone();
-        crls.extend(relevant_crls(store, &certs, snp, &self.inner.snp));
+        crls.extend(relevant_crls(store, &certs, snp, &self.inner.snp, at));
         let product = self.inner.snp_product;
         let verified = first_success(
             &self.inner.snp,
@@ -585,6 +591,7 @@ fn relevant_crls(
     certs: &[Certificate],
     snp: &SnpEvidence,
     verifiers: &[tessera_snp::Verifier],
+    at: UnixTime,
 ) -> Vec<Crl> {
     if store.crls().is_empty() {
         return Vec::new();
@@ -617,12 +624,16 @@ fn relevant_crls(
         }
     }
     names.extend(above);
-    store
-        .crls()
-        .iter()
-        .filter(|crl| names.iter().any(|n| n == crl.issuer()))
-        .cloned()
-        .collect()
+    crate::endorsements::newest_crls(
+        store
+            .crls()
+            .iter()
+            .filter(|crl| names.iter().any(|n| n == crl.issuer())),
+        at,
+    )
+    .into_iter()
+    .cloned()
+    .collect()
 }
 
 #[derive(Clone, Debug)]

@@ -162,6 +162,49 @@ fn a_held_crl_revoking_the_ask_rejects() {
 }
 
 #[test]
+fn a_stale_crl_is_asked_for_again_and_a_newer_one_supersedes_it() {
+    let s = genoa();
+    let e = Evidence::from_bytes(report(s, |_| {}).as_bytes()).unwrap();
+    let day = 86_400;
+    let secs = |d: i64| UnixTime::from_secs(AT.as_secs() + d * day);
+    // Current a month ago, stale by AT.
+    let stale = s.pki.ark_crl(&[], secs(-40), secs(-10)).unwrap();
+    let verifier = sim_verifier(s);
+    let mut held = tessera::Endorsements::new();
+    held.add_crls([stale.clone()]);
+    verifier.add_endorsements(held);
+    assert_eq!(verifier.verify(&e, AT).unwrap_err().check(), "revocation");
+    // The VEK is held, yet the stale CRL makes the verifier ask for the report's endorsements.
+    assert!(verifier.needed_endorsements(&e).is_none());
+    assert!(verifier.needed_endorsements_at(&e, secs(-20)).is_none());
+    assert!(matches!(
+        verifier.needed_endorsements_at(&e, AT),
+        Some(tessera::EndorsementRequest::SnpVek { .. })
+    ));
+    // The source answers with a current CRL: it supersedes the stale one.
+    let current = s.pki.ark_crl(&[], secs(-1), secs(30)).unwrap();
+    let mut fresh = tessera::Endorsements::new();
+    fresh.add_crls([current.clone()]);
+    verifier.add_endorsements(fresh);
+    let v = verifier.verify(&e, AT).unwrap();
+    assert_eq!(v.verification()["revocation_checked"], true);
+    assert!(verifier.needed_endorsements_at(&e, AT).is_none());
+    // A newer CRL that revokes the ASK still rejects: the newest current CRL is applied.
+    let revoking = s.pki.ark_crl(&[s.pki.ask()], secs(0), secs(30)).unwrap();
+    let mut newer = tessera::Endorsements::new();
+    newer.add_crls([revoking]);
+    verifier.add_endorsements(newer);
+    assert_eq!(verifier.verify(&e, AT).unwrap_err().check(), "revocation");
+    // The same CRL handed back again is held once.
+    let mut twice = tessera::Endorsements::new();
+    twice.add_crls([current.clone()]);
+    let mut again = tessera::Endorsements::new();
+    again.add_crls([current]);
+    twice.extend(again);
+    assert_eq!(twice.crls().len(), 1);
+}
+
+#[test]
 fn a_tampered_sev_json_report_fails_its_signature() {
     let s = genoa();
     let verifier = sim_verifier(s);
