@@ -196,16 +196,27 @@ pub unsafe extern "C" fn tessera_client_get_secret(
     out: *mut *mut tessera_secret,
 ) -> tessera_result {
     call(|| {
+        // An argument error is said in `message` too, like every other failure.
+        let say = |what: &str, code: R| -> R {
+            // SAFETY: `message` is NULL or valid for `message_len` bytes (the caller's
+            // contract).
+            unsafe { write_message(message, message_len, what) };
+            code
+        };
         // SAFETY: forwarded contract.
-        let client = unsafe { handle(client) }?;
+        let client = unsafe { handle(client) }.map_err(|c| say("argument client: NULL", c))?;
         // SAFETY: forwarded contract.
-        let tee = unsafe { text(tee) }?;
+        let tee = unsafe { text(tee) }.map_err(|c| say("argument tee: NULL or not UTF-8", c))?;
         // SAFETY: forwarded contract.
-        let resource = unsafe { text(resource) }?;
+        let resource = unsafe { text(resource) }
+            .map_err(|c| say("argument resource: NULL or not UTF-8", c))?;
         // SAFETY: forwarded contract.
-        let init_data = unsafe { optional_text(init_data) }?;
-        let callback = callback.ok_or(R::TESSERA_RESULT_NULL_POINTER)?;
-        check_out(out)?;
+        let init_data = unsafe { optional_text(init_data) }
+            .map_err(|c| say("argument init_data: not UTF-8", c))?;
+        let callback = callback
+            .ok_or(R::TESSERA_RESULT_NULL_POINTER)
+            .map_err(|c| say("argument callback: NULL", c))?;
+        check_out(out).map_err(|c| say("argument out: NULL", c))?;
         let mut evidence_for = |report_data: &[u8; 64]| -> Result<Value, ClientError> {
             let mut buffer = tessera_evidence_buffer::default();
             // SAFETY: the callback's contract; `report_data` is 64 readable bytes and `buffer`
