@@ -145,6 +145,11 @@ impl Metrics {
                 stats.misses,
             ),
             (
+                "fetches",
+                "Collateral fetches that succeeded.",
+                stats.fetches,
+            ),
+            (
                 "fetch_errors",
                 "Collateral fetches that failed.",
                 stats.fetch_errors,
@@ -184,6 +189,7 @@ mod tests {
         assert!(text.contains("tessera_release_seconds_count 0"));
         assert!(text.contains("tessera_collateral_cache_hits_total 0"));
         assert!(text.contains("tessera_collateral_cache_misses_total 0"));
+        assert!(text.contains("tessera_collateral_cache_fetches_total 0"));
         assert!(text.contains("tessera_collateral_cache_fetch_errors_total 0"));
     }
 

@@ -120,19 +120,7 @@ impl Broker {
 
     /// The guest asks for the secret sending `cert_chain: null`.
     fn get_secret(&self) -> Result<Vec<u8>, ClientError> {
-        let client = Client::new(
-            &self.url,
-            ClientOptions {
-                auth: AuthMode::Cookie,
-                retry: RetryPolicy {
-                    handshake_attempts: 1,
-                    handshake_delay: Duration::ZERO,
-                    resource_attempts: 1,
-                },
-                ..ClientOptions::default()
-            },
-        )
-        .unwrap();
+        let client = Client::new(&self.url, options(AuthMode::Cookie)).unwrap();
         client
             .get_secret("snp", "default/key/one", None, &mut |rd| {
                 let raw = guest().report(rd, &Measurements::default(), |_| {})?;
@@ -147,6 +135,19 @@ impl Broker {
         text.lines()
             .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
             .unwrap_or_else(|| panic!("{name} not in /metrics:\n{text}"))
+    }
+}
+
+/// A client that tries each step once.
+fn options(auth: AuthMode) -> ClientOptions {
+    ClientOptions {
+        auth,
+        retry: RetryPolicy {
+            handshake_attempts: 1,
+            handshake_delay: Duration::ZERO,
+            resource_attempts: 1,
+        },
+        ..ClientOptions::default()
     }
 }
 
@@ -172,6 +173,7 @@ fn fetching_broker_serves_a_guest_without_certificates() {
     assert_eq!(kds.total(), 3);
     assert_eq!(b.metric("tessera_collateral_cache_misses_total"), 3);
     assert_eq!(b.metric("tessera_collateral_cache_fetch_errors_total"), 0);
+    assert_eq!(b.metric("tessera_collateral_cache_fetches_total"), 3);
     assert_eq!(b.get_secret().unwrap(), SECRET);
     assert_eq!(kds.total(), 3);
     // What was fetched is in the cache directory (a restarted broker would find it).
@@ -190,16 +192,7 @@ fn a_session_rebuilt_elsewhere_gets_its_vcek_from_the_cache() {
         c.collateral.fetch = true;
         c.collateral.kds_url = Some(kds.base.clone());
     });
-    let options = || ClientOptions {
-        auth: AuthMode::Bearer,
-        retry: RetryPolicy {
-            handshake_attempts: 1,
-            handshake_delay: Duration::ZERO,
-            resource_attempts: 1,
-        },
-        ..ClientOptions::default()
-    };
-    let att = Client::new(&a.url, options())
+    let att = Client::new(&a.url, options(AuthMode::Bearer))
         .unwrap()
         .handshake("snp", None, &mut |rd| {
             let raw = guest().report(rd, &Measurements::default(), |_| {})?;
@@ -212,7 +205,7 @@ fn a_session_rebuilt_elsewhere_gets_its_vcek_from_the_cache() {
     let b = start(dir.path(), |c| {
         c.collateral.dir = Some(cache_dir.clone());
     });
-    let secret = Client::new(&b.url, options())
+    let secret = Client::new(&b.url, options(AuthMode::Bearer))
         .unwrap()
         .resource(
             att.credential(AuthMode::Bearer),
