@@ -161,6 +161,10 @@ pub struct ServerConfig {
     /// answers `""` and guests use SHA-384, the protocol default.
     #[serde(default)]
     pub binding_hash: Option<tessera_broker::binding::HashAlgorithm>,
+    /// Most connections served at once; further ones wait in the listen backlog until one
+    /// ends.
+    #[serde(default = "default_max_connections")]
+    pub max_connections: usize,
     /// How often expired challenges and sessions are deleted from the store, seconds (also
     /// once at start).
     #[serde(default = "default_purge_interval")]
@@ -193,6 +197,10 @@ fn default_request_timeout() -> u64 {
 
 fn default_purge_interval() -> u64 {
     60
+}
+
+fn default_max_connections() -> usize {
+    1024
 }
 
 /// Errors reading the configuration.
@@ -244,6 +252,7 @@ impl ServerConfig {
             token_ttl_secs: default_token_ttl(),
             request_timeout_secs: default_request_timeout(),
             binding_hash: None,
+            max_connections: default_max_connections(),
             purge_interval_secs: default_purge_interval(),
             admin: AdminConfig::default(),
             verifier: VerifierConfig::default(),
@@ -337,6 +346,12 @@ impl ServerConfig {
                 reason: "must be between 1 and 600",
             });
         }
+        if !(1..=1_000_000).contains(&self.max_connections) {
+            return Err(ConfigError::Invalid {
+                field: "max_connections",
+                reason: "must be between 1 and 1000000",
+            });
+        }
         if !(1..=3600).contains(&self.purge_interval_secs) {
             return Err(ConfigError::Invalid {
                 field: "purge_interval_secs",
@@ -414,6 +429,7 @@ mod tests {
         assert_eq!(tls.key, Path::new("/abs/k.pem"));
         assert_eq!(c.token_ttl_secs, 300);
         assert_eq!(c.purge_interval_secs, 60);
+        assert_eq!(c.max_connections, 1024);
     }
 
     #[test]

@@ -84,7 +84,11 @@ pub struct Server {
     app: axum::Router,
     broker: Broker,
     purge_every: Duration,
+    max_connections: usize,
 }
+
+/// Most HTTP/2 streams one connection may have open at once.
+const MAX_H2_STREAMS: u32 = 64;
 
 /// Aborts the task it holds when dropped, however [`Server::run`] returns.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -138,6 +142,7 @@ impl Server {
             tls,
             broker: state.broker.clone(),
             purge_every: Duration::from_secs(config.purge_interval_secs.max(1)),
+            max_connections: config.max_connections.max(1),
             app: router(state),
         })
     }
@@ -155,9 +160,11 @@ impl Server {
         self.tls.is_some()
     }
 
-    /// Serves until `shutdown` completes; connections in flight are not awaited. While it
-    /// serves, expired challenges and sessions are purged from the store at start and then
-    /// every `purge_interval_secs` ([`Broker::purge_expired`]).
+    /// Serves until `shutdown` completes; connections in flight are not awaited. At most
+    /// `max_connections` connections are served at once: the next one is accepted when one
+    /// ends (until then it waits in the kernel's backlog). While it serves, expired challenges
+    /// and sessions are purged from the store at start and then every `purge_interval_secs`
+    /// ([`Broker::purge_expired`]).
     ///
     /// # Errors
     /// Accepting from the socket failed persistently.
@@ -171,10 +178,20 @@ impl Server {
             app,
             broker,
             purge_every,
+            max_connections,
         } = self;
         let _purger = AbortOnDrop(tokio::spawn(purge_loop(broker, purge_every)));
+        let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
         tokio::pin!(shutdown);
         loop {
+            let slot = tokio::select! {
+                () = &mut shutdown => return Ok(()),
+                slot = Arc::clone(&slots).acquire_owned() => match slot {
+                    Ok(slot) => slot,
+                    // The semaphore is never closed.
+                    Err(_) => return Ok(()),
+                },
+            };
             let (stream, _peer) = tokio::select! {
                 () = &mut shutdown => return Ok(()),
                 accepted = listener.accept() => match accepted {
@@ -191,11 +208,17 @@ impl Server {
             let service = TowerToHyperService::new(app.clone());
             let tls = tls.clone();
             tokio::spawn(async move {
+                // Held until the connection ends.
+                let _slot = slot;
                 let mut builder = auto::Builder::new(TokioExecutor::new());
                 builder
                     .http1()
                     .timer(TokioTimer::new())
                     .header_read_timeout(HEADER_READ_TIMEOUT);
+                builder
+                    .http2()
+                    .timer(TokioTimer::new())
+                    .max_concurrent_streams(MAX_H2_STREAMS);
                 let served = match tls {
                     Some(acceptor) => {
                         let Ok(Ok(stream)) =

@@ -655,6 +655,34 @@ fn a_configured_binding_hash_is_selected_and_used() {
 }
 
 #[test]
+fn connections_beyond_max_connections_wait_for_a_free_slot() {
+    let b = start_with(|c| c.max_connections = 2);
+    let addr = b.url.trim_start_matches("http://").to_owned();
+    let healthz = |wait_ms: u64| {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_global(Some(Duration::from_millis(wait_ms)))
+            .build()
+            .into();
+        agent
+            .get(&format!("{}/healthz", b.url))
+            .call()
+            .map(|r| r.status().as_u16())
+    };
+    assert_eq!(healthz(10_000).unwrap(), 200);
+    // Two idle connections take both slots (setup's connections have closed by now).
+    std::thread::sleep(Duration::from_millis(200));
+    let first = std::net::TcpStream::connect(&addr).unwrap();
+    let second = std::net::TcpStream::connect(&addr).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    assert!(healthz(1500).is_err(), "a third connection was served");
+    // One ends: the waiting connection is served.
+    drop(first);
+    assert_eq!(healthz(10_000).unwrap(), 200);
+    drop(second);
+}
+
+#[test]
 fn attestation_refusals_are_401() {
     let b = start();
     let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
