@@ -353,8 +353,7 @@ pub(crate) fn newest_crls<'a>(
 
 /// Whether every dated part of `c` is before its next update at `at`.
 fn collateral_current(c: &Collateral, at: tessera_pki::UnixTime) -> bool {
-    let crl_current =
-        |crl: Option<&Crl>| crl.is_none_or(|crl| crl.next_update().is_none_or(|next| at < next));
+    let crl_current = |crl: Option<&Crl>| crl.is_none_or(|crl| crl.check_current(at).is_ok());
     at < c.tcb_info().value().next_update
         && at < c.qe_identity().value().next_update
         && crl_current(c.pck_crl())

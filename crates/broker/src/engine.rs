@@ -804,7 +804,6 @@ impl Broker {
         evidence: &Evidence,
         verified_at: i64,
     ) -> Result<AttestedRecord, BrokerError> {
-        let corrupt = |what: &str| BrokerError::Release(format!("stored session: {what}"));
         let verified = self
             .inner
             .verifier
@@ -1352,9 +1351,11 @@ impl Broker {
     }
 }
 
-/// The evidence of `/attest`, for the TEE its challenge names: from its compact text when it has
-/// one (`tessera::compact`; the same evidence or error as from the text), else from the text.
-/// Failures are the reason, for the audit log.
+/// A stored session record that cannot be used as it is.
+fn corrupt(what: &str) -> BrokerError {
+    BrokerError::Release(format!("stored session: {what}"))
+}
+
 /// The evidence a stored session record holds, and when it was verified.
 fn stored_evidence(stored: &AttestedSession) -> Result<(Evidence, i64), BrokerError> {
     #[derive(Deserialize)]
@@ -1363,7 +1364,6 @@ fn stored_evidence(stored: &AttestedSession) -> Result<(Evidence, i64), BrokerEr
         evidence_c: Option<Box<serde_json::value::RawValue>>,
         verified_at: i64,
     }
-    let corrupt = |what: &str| BrokerError::Release(format!("stored session: {what}"));
     let saved: Saved =
         serde_json::from_str(&stored.claims).map_err(|_| corrupt("record is malformed"))?;
     let evidence = match (saved.evidence, saved.evidence_c) {
@@ -1375,6 +1375,9 @@ fn stored_evidence(stored: &AttestedSession) -> Result<(Evidence, i64), BrokerEr
     Ok((evidence, saved.verified_at))
 }
 
+/// The evidence of `/attest`, for the TEE its challenge names: from its compact text when it has
+/// one (`tessera::compact`; the same evidence or error as from the text), else from the text.
+/// Failures are the reason, for the audit log.
 fn decode_evidence(tee: TeeName, text: &str, compact: Option<&str>) -> Result<Evidence, String> {
     match compact {
         Some(c) => Evidence::from_kbs_compact(tee.as_str(), c),
