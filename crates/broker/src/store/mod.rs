@@ -415,7 +415,9 @@ pub trait Store: Send + Sync {
     ) -> Result<ConsumeOutcome, StoreError>;
     /// Records (or replaces) a session's attestation together with the audit entry of
     /// `event`, which records it: both or neither (a session without its entry would be usable
-    /// with its cookie although its attestation is not in the log). Durable when it returns.
+    /// with its cookie although its attestation is not in the log). Committed when it returns;
+    /// the embedded store may leave its fsync to the next durable commit, which a release
+    /// always makes (see `store::sqlite`).
     async fn put_session_audited(
         &self,
         s: &AttestedSession,

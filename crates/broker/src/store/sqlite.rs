@@ -7,13 +7,17 @@
 //! one commit waits for its fsync, the operations of other flows gather and share the next one
 //! (group commit).
 //!
-//! Durability: a batch that holds anything an operator or a guest relies on (secrets, policies,
-//! audit entries, and the attested sessions they record) commits with `synchronous=FULL`,
-//! whose commit fsyncs the WAL, so an acknowledged put survives not just `kill -9` of the broker
-//! but a power cut too. A batch of only challenges and their single use commits with
-//! `synchronous=NORMAL` (written to the WAL, not fsync'd): these become durable with the next
-//! audit entry's fsync, which always comes before the guest gets an answer; a challenge lost
-//! before that only makes its guest start again. One connection whose level is switched only
+//! Durability: a batch that holds anything an operator relies on or that lets a secret out
+//! (secrets, policies, admin changes, releases and refusals with their audit entries) commits
+//! with `synchronous=FULL`, whose commit fsyncs the WAL, so an acknowledged put survives not
+//! just `kill -9` of the broker but a power cut too. A batch of only challenges, their single
+//! use, and attested sessions with the entries recording them commits with
+//! `synchronous=NORMAL`: written to the WAL before anyone is answered (so it survives a crash
+//! of the broker), fsync'd with the next durable commit, whose frames come after it in the
+//! WAL. What a power cut can take is therefore never something a release relied on: a lost
+//! challenge makes its guest start again; a lost session was never used for a release (the
+//! release's own entry would have been fsync'd, and everything before it), so its token and
+//! cookie are refused and its guest attests again. One connection whose level is switched only
 //! when a batch needs the other one (SQLite prepares a `PRAGMA` anew on every run): a second
 //! connection to the same file would lose its whole page cache each time the first one wrote,
 //! and read it back.
@@ -230,8 +234,13 @@ fn connect(path: &Path, synchronous: &str) -> Result<Connection, StoreError> {
 enum Commit {
     /// Reads only.
     Read,
-    /// Challenges and their single use (and purging what expired): `synchronous=NORMAL` is
-    /// enough.
+    /// Challenges and their single use, attested sessions with the entries recording them,
+    /// and purging what expired: `synchronous=NORMAL` is enough. Such a commit survives the
+    /// broker's crash (the WAL is written before the answer) but not a power cut until the
+    /// next durable commit fsyncs the WAL, which holds it before that commit's own frames. A
+    /// session lost that way was never used for a release (a release's entry is durable, and
+    /// so everything before it): its token and cookie are refused, and its guest attests
+    /// again.
     Light,
     /// Anything else: fsync'd before the answer.
     Durable,
@@ -1035,7 +1044,9 @@ impl Store for SqliteStore {
         event: AuditEvent,
     ) -> Result<AuditEntry, StoreError> {
         let s = s.clone();
-        self.call(Commit::Durable, move |c| {
+        // NORMAL is enough (see `Commit::Light`): a release from this session fsyncs its own
+        // entry, and with it this one, which the WAL holds before it.
+        self.call(Commit::Light, move |c| {
             all_or_nothing(c, |c| {
                 insert_session(c, &s)?;
                 append_entry(c, event)
