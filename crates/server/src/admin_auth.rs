@@ -36,6 +36,18 @@ pub enum AdminAuthError {
     /// A JWT outside its validity.
     #[error("admin JWT: expired or not yet valid")]
     Expired,
+    /// A JWT whose `aud` does not name this broker's admin audience, or whose `iss` is not the
+    /// configured issuer.
+    #[error("admin JWT: {claim} is not {expected:?}")]
+    Audience {
+        /// `aud` or `iss`.
+        claim: &'static str,
+        /// What the configuration expects.
+        expected: String,
+    },
+    /// A JWT without a `repos` claim (a list of repositories, or `"*"` for all of them).
+    #[error("admin JWT: no repos claim (a list of repositories, or \"*\" for every one)")]
+    Unscoped,
     /// A configured key that is not an EC P-256 public key.
     #[error("admin key: {0}")]
     Key(String),
@@ -53,12 +65,29 @@ struct StaticToken {
     repos: Option<Vec<String>>,
 }
 
+/// The `aud` an admin JWT must carry unless configured otherwise.
+pub const DEFAULT_JWT_AUDIENCE: &str = "tessera-admin";
+
 /// The configured admin credentials.
-#[derive(Default)]
 pub struct AdminAuth {
     tokens: Vec<StaticToken>,
     /// Uncompressed P-256 points of the admin JWT keys.
     jwt_keys: Vec<Vec<u8>>,
+    /// The `aud` every admin JWT must name.
+    jwt_audience: String,
+    /// The `iss` every admin JWT must carry, when set.
+    jwt_issuer: Option<String>,
+}
+
+impl Default for AdminAuth {
+    fn default() -> Self {
+        Self {
+            tokens: Vec::new(),
+            jwt_keys: Vec::new(),
+            jwt_audience: DEFAULT_JWT_AUDIENCE.to_owned(),
+            jwt_issuer: None,
+        }
+    }
 }
 
 impl std::fmt::Debug for AdminAuth {
@@ -89,6 +118,23 @@ struct JwtHeader {
     crit: Option<serde_json::Value>,
 }
 
+/// A string, or a list of them (`aud` may be either, RFC 7519 §4.1.3).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl OneOrMany {
+    fn contains(&self, wanted: &str) -> bool {
+        match self {
+            Self::One(s) => s == wanted,
+            Self::Many(list) => list.iter().any(|s| s == wanted),
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct AdminClaims {
     #[serde(default)]
@@ -97,7 +143,12 @@ struct AdminClaims {
     #[serde(default)]
     nbf: Option<i64>,
     #[serde(default)]
-    repos: Option<Vec<String>>,
+    aud: Option<OneOrMany>,
+    #[serde(default)]
+    iss: Option<String>,
+    /// `"*"`: every repository and the global operations; a list: those repositories.
+    #[serde(default)]
+    repos: Option<OneOrMany>,
 }
 
 impl AdminAuth {
@@ -148,6 +199,13 @@ impl AdminAuth {
         point.extend(coord("y")?);
         self.jwt_keys.push(point);
         Ok(())
+    }
+
+    /// Sets the `aud` admin JWTs must name (default [`DEFAULT_JWT_AUDIENCE`]) and the `iss`
+    /// they must carry (default: any).
+    pub fn set_jwt_audience(&mut self, audience: &str, issuer: Option<&str>) {
+        audience.clone_into(&mut self.jwt_audience);
+        self.jwt_issuer = issuer.map(str::to_owned);
     }
 
     /// Whether any credential is configured (with none, every request is refused).
@@ -227,8 +285,33 @@ impl AdminAuth {
         if now >= claims.exp || claims.nbf.is_some_and(|nbf| now < nbf) {
             return Err(AdminAuthError::Expired);
         }
+        // A token the same key signed for another service is not an admin credential here.
+        if !claims
+            .aud
+            .as_ref()
+            .is_some_and(|aud| aud.contains(&self.jwt_audience))
+        {
+            return Err(AdminAuthError::Audience {
+                claim: "aud",
+                expected: self.jwt_audience.clone(),
+            });
+        }
+        if let Some(issuer) = &self.jwt_issuer
+            && claims.iss.as_deref() != Some(issuer.as_str())
+        {
+            return Err(AdminAuthError::Audience {
+                claim: "iss",
+                expected: issuer.clone(),
+            });
+        }
+        // Least privilege: a JWT is global only when it says so.
+        let repos = match claims.repos.ok_or(AdminAuthError::Unscoped)? {
+            OneOrMany::One(all) if all == "*" => None,
+            OneOrMany::One(repo) => Some(vec![repo]),
+            OneOrMany::Many(list) => Some(list),
+        };
         let name = claims.sub.unwrap_or_else(|| "jwt".into());
-        Ok(Actor::new(format!("jwt:{name}"), claims.repos))
+        Ok(Actor::new(format!("jwt:{name}"), repos))
     }
 }
 
@@ -330,7 +413,7 @@ mod tests {
         let good = signed_jwt(
             &pair,
             r#"{"alg":"ES256"}"#,
-            r#"{"sub":"ci","exp":2000,"repos":["a"]}"#,
+            r#"{"sub":"ci","exp":2000,"repos":["a"],"aud":"tessera-admin"}"#,
         );
         let actor = auth
             .authenticate(Some(&format!("Bearer {good}")), at(1000))
@@ -342,7 +425,11 @@ mod tests {
                 .unwrap_err(),
             AdminAuthError::Expired
         );
-        let foreign = signed_jwt(&other, r#"{"alg":"ES256"}"#, r#"{"exp":2000}"#);
+        let foreign = signed_jwt(
+            &other,
+            r#"{"alg":"ES256"}"#,
+            r#"{"exp":2000,"aud":"tessera-admin","repos":"*"}"#,
+        );
         assert_eq!(
             auth.authenticate(Some(&format!("Bearer {foreign}")), at(1000))
                 .unwrap_err(),
@@ -358,7 +445,11 @@ mod tests {
             auth.authenticate(Some(&format!("Bearer {crit}")), at(1000)),
             Err(AdminAuthError::Malformed(_))
         ));
-        let early = signed_jwt(&pair, r#"{"alg":"ES256"}"#, r#"{"exp":3000,"nbf":1500}"#);
+        let early = signed_jwt(
+            &pair,
+            r#"{"alg":"ES256"}"#,
+            r#"{"exp":3000,"nbf":1500,"aud":"tessera-admin","repos":"*"}"#,
+        );
         assert_eq!(
             auth.authenticate(Some(&format!("Bearer {early}")), at(1000))
                 .unwrap_err(),
@@ -366,12 +457,68 @@ mod tests {
         );
         // A tampered payload fails the signature.
         let mut parts: Vec<&str> = good.split('.').collect();
-        let forged = URL_SAFE_NO_PAD.encode(r#"{"sub":"ci","exp":2000}"#);
+        let forged =
+            URL_SAFE_NO_PAD.encode(r#"{"sub":"ci","exp":2000,"aud":"tessera-admin","repos":"*"}"#);
         parts[1] = &forged;
         assert_eq!(
             auth.authenticate(Some(&format!("Bearer {}", parts.join("."))), at(1000))
                 .unwrap_err(),
             AdminAuthError::Signature
         );
+    }
+
+    #[test]
+    fn admin_jwts_name_their_audience_issuer_and_scope() {
+        let (pair, pem) = key_pair();
+        let mut auth = AdminAuth::default();
+        auth.add_jwt_key_pem(&pem).unwrap();
+        let check = |auth: &AdminAuth, claims: &str| {
+            let jwt = signed_jwt(&pair, r#"{"alg":"ES256"}"#, claims);
+            auth.authenticate(Some(&format!("Bearer {jwt}")), at(1000))
+        };
+        // aud: required, as a string or in a list.
+        let no_aud = check(&auth, r#"{"exp":2000,"repos":"*"}"#).unwrap_err();
+        assert!(matches!(
+            no_aud,
+            AdminAuthError::Audience { claim: "aud", .. }
+        ));
+        let other_aud = check(&auth, r#"{"exp":2000,"repos":"*","aud":"git"}"#).unwrap_err();
+        assert!(matches!(
+            other_aud,
+            AdminAuthError::Audience { claim: "aud", .. }
+        ));
+        let listed = check(
+            &auth,
+            r#"{"exp":2000,"repos":"*","aud":["git","tessera-admin"]}"#,
+        )
+        .unwrap();
+        assert!(listed.is_global());
+        // repos: required; "*" is global, a string one repository, a list those.
+        assert_eq!(
+            check(&auth, r#"{"exp":2000,"aud":"tessera-admin"}"#).unwrap_err(),
+            AdminAuthError::Unscoped
+        );
+        let one = check(&auth, r#"{"exp":2000,"aud":"tessera-admin","repos":"a"}"#).unwrap();
+        assert!(one.may_use("a") && !one.may_use("b") && !one.is_global());
+        let star_in_list =
+            check(&auth, r#"{"exp":2000,"aud":"tessera-admin","repos":["*"]}"#).unwrap();
+        assert!(!star_in_list.is_global() && !star_in_list.may_use("a"));
+        // A configured audience and issuer.
+        auth.set_jwt_audience("kbs.example", Some("https://ci.example"));
+        let good = r#"{"exp":2000,"aud":"kbs.example","iss":"https://ci.example","repos":"*"}"#;
+        assert!(check(&auth, good).unwrap().is_global());
+        let old_aud =
+            r#"{"exp":2000,"aud":"tessera-admin","iss":"https://ci.example","repos":"*"}"#;
+        assert!(matches!(
+            check(&auth, old_aud).unwrap_err(),
+            AdminAuthError::Audience { claim: "aud", .. }
+        ));
+        for iss in [r#""https://other.example""#, "null"] {
+            let claims = format!(r#"{{"exp":2000,"aud":"kbs.example","iss":{iss},"repos":"*"}}"#);
+            assert!(matches!(
+                check(&auth, &claims).unwrap_err(),
+                AdminAuthError::Audience { claim: "iss", .. }
+            ));
+        }
     }
 }

@@ -45,6 +45,12 @@ pub struct AdminConfig {
     /// ES256 public keys (PEM) whose JWTs are admin credentials (`repos` claim scopes them).
     #[serde(default)]
     pub jwt_keys: Vec<PathBuf>,
+    /// The `aud` admin JWTs must name (default `tessera-admin`).
+    #[serde(default)]
+    pub jwt_audience: Option<String>,
+    /// The `iss` admin JWTs must carry (default: not checked).
+    #[serde(default)]
+    pub jwt_issuer: Option<String>,
 }
 
 /// Where evidence is verified against.
@@ -364,6 +370,17 @@ impl ServerConfig {
                 reason: "must be between 1 and 300",
             });
         }
+        for (field, value) in [
+            ("admin.jwt_audience", &self.admin.jwt_audience),
+            ("admin.jwt_issuer", &self.admin.jwt_issuer),
+        ] {
+            if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+                return Err(ConfigError::Invalid {
+                    field,
+                    reason: "must not be empty",
+                });
+            }
+        }
         match self.store.as_deref() {
             None | Some("sqlite") => {}
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {}
@@ -475,6 +492,23 @@ mod tests {
             ServerConfig::from_toml("data_dir = \"d\"\nbinding_hash = \"sm3\"\n", base),
             Err(ConfigError::Syntax { .. })
         ));
+        let c = ServerConfig::from_toml(
+            "data_dir = \"d\"\n[admin]\njwt_audience = \"kbs\"\njwt_issuer = \"https://ci\"\n",
+            base,
+        )
+        .unwrap();
+        assert_eq!(c.admin.jwt_audience.as_deref(), Some("kbs"));
+        assert_eq!(c.admin.jwt_issuer.as_deref(), Some("https://ci"));
+        for field in ["jwt_audience", "jwt_issuer"] {
+            let got = ServerConfig::from_toml(
+                &format!("data_dir = \"d\"\n[admin]\n{field} = \" \"\n"),
+                base,
+            );
+            assert!(
+                matches!(got, Err(ConfigError::Invalid { field: f, .. }) if f.ends_with(field)),
+                "{field}"
+            );
+        }
     }
 
     #[test]

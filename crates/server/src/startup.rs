@@ -280,6 +280,14 @@ pub async fn assemble(config: &ServerConfig) -> Result<(Broker, AdminAuth, Start
             .add_static(&token.name, text, token.repos.clone())
             .map_err(|e| file_error(&token.file, e))?;
     }
+    admin.set_jwt_audience(
+        config
+            .admin
+            .jwt_audience
+            .as_deref()
+            .unwrap_or(crate::admin_auth::DEFAULT_JWT_AUDIENCE),
+        config.admin.jwt_issuer.as_deref(),
+    );
     for path in &config.admin.jwt_keys {
         let pem = read_small(path)?;
         let text = std::str::from_utf8(&pem).map_err(|e| file_error(path, e))?;
