@@ -28,12 +28,14 @@ TOP_KEYS = {
     "listen", "data_dir", "insecure_http", "tls", "store", "kek_file", "token_key_file",
     "sealing_key_file", "coco_signing_key_file", "token_ttl_secs", "request_timeout_secs",
     "purge_interval_secs",
-    "admin", "verifier",
+    "admin", "verifier", "collateral",
 }
 TABLE_KEYS = {
     "tls": {"cert", "key"},
-    "admin": {"tokens", "jwt_keys"},
+    "admin": {"tokens", "jwt_keys", "jwt_audience", "jwt_issuer"},
     "verifier": {"dangerous_test_roots", "endorsements"},
+    "collateral": {"dir", "fetch", "kds_url", "pcs_url", "pcs_api_key_file", "update",
+                   "timeout_secs"},
 }
 TOKEN_KEYS = {"name", "file", "repos"}
 MONITORING_GROUP = "monitoring.coreos.com/"
@@ -112,6 +114,8 @@ def check_config(name, docs):
     files += [t["file"] for t in conf["admin"].get("tokens", [])]
     files += conf["admin"].get("jwt_keys", [])
     files += conf.get("verifier", {}).get("endorsements", [])
+    collateral = conf.get("collateral", {})
+    files += [collateral[k] for k in ("dir", "pcs_api_key_file") if k in collateral]
     for f in files:
         if not mounted(broker, f):
             fail(f"{name}: {f} (named by tessera.toml) is not mounted in the broker container")
@@ -223,6 +227,22 @@ def main():
     v = copy.deepcopy(base)
     v["config"] = {"tokenTtlSecs": 5}
     expect_refusal(chart_dir, "a token lifetime below 10 s", v, "tokenTtlSecs")
+    v = copy.deepcopy(base)
+    v["collateral"] = {"fetch": True, "update": "late"}
+    expect_refusal(chart_dir, "an unknown TCB update schedule", v, "update")
+    # Fetching opens egress on port 443; without it the policy allows none.
+    for fetch in (False, True):
+        v = copy.deepcopy(base)
+        v["collateral"] = {"fetch": fetch}
+        docs = render(chart_dir, v)
+        policy = next(d for d in docs if d["kind"] == "NetworkPolicy")
+        ports = {p["port"] for rule in policy["spec"]["egress"] for p in rule.get("ports", [])}
+        conf = tomllib.loads(next(d for d in docs if d["kind"] == "ConfigMap")["data"]["tessera.toml"])
+        if (443 in ports) != fetch or ("collateral" in conf) != fetch:
+            fail(f"collateral.fetch={fetch}: egress ports {sorted(ports)}, [collateral] "
+                 f"{'present' if 'collateral' in conf else 'absent'}")
+        else:
+            print(f"ok: collateral.fetch={fetch} egress and [collateral] agree")
 
     if failures:
         print(f"{len(failures)} chart check(s) failed")

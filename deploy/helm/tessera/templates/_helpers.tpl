@@ -65,6 +65,12 @@ app.kubernetes.io/component: key-broker
 {{- range .Values.admin.jwtKeys -}}
 {{- $_ := required "admin.jwtKeys[].existingSecret is required" .existingSecret -}}
 {{- end -}}
+{{- if not (has .Values.collateral.update (list "standard" "early")) -}}
+{{- fail (printf "collateral.update %q: standard or early" .Values.collateral.update) -}}
+{{- end -}}
+{{- if or (lt (int .Values.collateral.timeoutSecs) 1) (gt (int .Values.collateral.timeoutSecs) 300) -}}
+{{- fail "collateral.timeoutSecs: between 1 and 300" -}}
+{{- end -}}
 {{- if lt (int .Values.replicaCount) 1 -}}
 {{- fail "replicaCount must be at least 1" -}}
 {{- end -}}
