@@ -351,6 +351,12 @@ impl EarClaims {
         Json::Object(top)
     }
 
+    /// The claims as [`Self::to_json`] writes them, serialized from borrowed fields (no copy of
+    /// the annotated evidence into a fresh `Value`).
+    pub(crate) fn json_view(&self) -> impl serde::Serialize + '_ {
+        JsonView(self)
+    }
+
     /// The checks every claims-set meets, issued or parsed: at least one submod; per submod a
     /// status no more trusting than its vector, a non-empty vector, and non-empty annotated
     /// evidence within the depth bound.
@@ -878,6 +884,108 @@ pub(crate) fn read_cbor(bytes: &[u8]) -> Result<Cbor, TokenError> {
         });
     }
     Ok(value)
+}
+
+/// [`EarClaims`] serialized as [`EarClaims::to_json`] would be, field by field. Object keys come
+/// out sorted by their bytes, as `serde_json::Map` (without `preserve_order`) sorts them, so
+/// both give the same text.
+struct JsonView<'a>(&'a EarClaims);
+
+/// A JSON member value of [`JsonView`].
+enum Member<'a> {
+    Str(&'a str),
+    String(String),
+    Int(i64),
+    VerifierId(&'a VerifierId),
+    Submods(&'a BTreeMap<String, Submod>),
+    Vector(BTreeMap<&'static str, i8>),
+    Object(&'a Map<String, Json>),
+}
+
+impl serde::Serialize for Member<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        match self {
+            Self::Str(v) => s.serialize_str(v),
+            Self::String(v) => s.serialize_str(v),
+            Self::Int(v) => s.serialize_i64(*v),
+            Self::VerifierId(v) => sorted_object(
+                s,
+                vec![
+                    (label::DEVELOPER.json, Member::Str(&v.developer)),
+                    (label::BUILD.json, Member::Str(&v.build)),
+                ],
+            ),
+            Self::Submods(submods) => {
+                let mut m = s.serialize_map(Some(submods.len()))?;
+                for (name, sub) in *submods {
+                    m.serialize_entry(name, &SubmodView(sub))?;
+                }
+                m.end()
+            }
+            Self::Vector(v) => v.serialize(s),
+            Self::Object(v) => v.serialize(s),
+        }
+    }
+}
+
+/// Writes `members` as an object with its keys in byte order.
+fn sorted_object<S: serde::Serializer>(
+    s: S,
+    mut members: Vec<(&str, Member<'_>)>,
+) -> Result<S::Ok, S::Error> {
+    use serde::ser::SerializeMap as _;
+    members.sort_by(|a, b| a.0.cmp(b.0));
+    let mut m = s.serialize_map(Some(members.len()))?;
+    for (k, v) in &members {
+        m.serialize_entry(k, v)?;
+    }
+    m.end()
+}
+
+impl serde::Serialize for JsonView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let c = self.0;
+        let mut members = vec![
+            (label::PROFILE.json, Member::Str(EAR_PROFILE)),
+            (label::IAT.json, Member::Int(c.iat.as_secs())),
+            (label::EXP.json, Member::Int(c.exp.as_secs())),
+            (label::VERIFIER_ID.json, Member::VerifierId(&c.verifier_id)),
+            (label::SUBMODS.json, Member::Submods(&c.submods)),
+        ];
+        if let Some(n) = &c.nonce {
+            members.push((
+                label::NONCE.json,
+                Member::String(URL_SAFE_NO_PAD.encode(&n.0)),
+            ));
+        }
+        sorted_object(s, members)
+    }
+}
+
+/// One [`Submod`] as `Submod::to_json` writes it.
+struct SubmodView<'a>(&'a Submod);
+
+impl serde::Serialize for SubmodView<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let sub = self.0;
+        let mut members = vec![(label::STATUS.json, Member::Str(sub.status.as_str()))];
+        if let Some(v) = sub.trust_vector.filter(|v| !v.is_empty()) {
+            let vector = CLAIM_NAMES
+                .iter()
+                .zip(v.entries())
+                .filter_map(|(name, value)| value.map(|x| (*name, x)))
+                .collect();
+            members.push((label::VECTOR.json, Member::Vector(vector)));
+        }
+        if let Some(id) = &sub.appraisal_policy_id {
+            members.push((label::POLICY_ID.json, Member::Str(id)));
+        }
+        if let Some(ev) = sub.annotated_evidence.as_ref().filter(|e| !e.is_empty()) {
+            members.push((label::ANNOTATED_EVIDENCE.json, Member::Object(ev)));
+        }
+        sorted_object(s, members)
+    }
 }
 
 #[cfg(test)]

@@ -310,6 +310,9 @@ pub struct SigningKey {
     alg: Alg,
     pair: EcdsaKeyPair,
     public: VerifyingKey,
+    /// The base64url JWT protected header of this key, made at the first token: it is the same
+    /// for every token (`alg`, `typ`, `kid`, `jwk`).
+    jwt_header: std::sync::OnceLock<String>,
 }
 
 impl fmt::Debug for SigningKey {
@@ -324,7 +327,12 @@ impl fmt::Debug for SigningKey {
 impl SigningKey {
     fn from_pair(alg: Alg, pair: EcdsaKeyPair) -> Result<Self, TokenError> {
         let public = VerifyingKey::from_point(alg, pair.public_key().as_ref())?;
-        Ok(Self { alg, pair, public })
+        Ok(Self {
+            alg,
+            pair,
+            public,
+            jwt_header: std::sync::OnceLock::new(),
+        })
     }
 
     /// A new random key for `alg`.
@@ -386,6 +394,11 @@ impl SigningKey {
     #[must_use]
     pub fn verifying_key(&self) -> &VerifyingKey {
         &self.public
+    }
+
+    /// The JWT protected header of this key's tokens, base64url-encoded, made once by `make`.
+    pub(crate) fn jwt_header(&self, make: impl FnOnce(&Self) -> String) -> &str {
+        self.jwt_header.get_or_init(|| make(self))
     }
 
     /// Sign `message`: a fixed-width `r || s` signature (RFC 7518 §3.4, RFC 9053 §2.1).

@@ -929,3 +929,42 @@ proptest! {
         prop_assert!(!matches!(r, Err(TokenError::Signature)));
     }
 }
+
+/// The JWT payload is written from borrowed fields (`EarClaims::json_view`); it must be the
+/// same text as `to_json`, with and without each optional member, for every verdict.
+#[test]
+fn the_jwt_payload_is_the_claims_json() {
+    let failing = appraisal(
+        Tee::Snp,
+        vec![
+            rule("snp.measurement", TrustClaim::Executables, Outcome::Fail),
+            rule("snp.debug", TrustClaim::Configuration, Outcome::Pass),
+        ],
+    );
+    let mut unnamed = snp_pass();
+    unnamed.policy_id = String::new();
+    let cases = [
+        claims(),
+        EarClaims::from_appraisal(&snp_pass(), None, T0, TTL, None),
+        EarClaims::from_appraisal(&failing, Some(evidence()), T0, 1, None),
+        EarClaims::from_appraisal(&unnamed, Some(evidence()), at(-5), TTL, None),
+        claims().with_runtime_data_claims(json!({"tee-pubkey": {"kty": "RSA", "n": "AQ"}})),
+    ];
+    for c in &cases {
+        let view = serde_json::to_string(&c.json_view()).unwrap();
+        assert_eq!(view, c.to_json().to_string());
+        let jwt = issue_jwt(c, &key(Alg::Es256)).unwrap();
+        let payload = jwt.split('.').nth(1).unwrap();
+        assert_eq!(unb64(payload), view.as_bytes());
+    }
+    // The cached header is the key's, token after token.
+    let k = key(Alg::Es384);
+    let a = issue_jwt(&claims(), &k).unwrap();
+    let b = issue_jwt(&cases[1], &k).unwrap();
+    assert_eq!(a.split('.').next(), b.split('.').next());
+    let header: Value = serde_json::from_slice(&unb64(a.split('.').next().unwrap())).unwrap();
+    assert_eq!(header["alg"], "ES384");
+    assert_eq!(header["kid"], k.verifying_key().thumbprint());
+    assert_eq!(header["jwk"], k.verifying_key().to_jwk());
+    assert_eq!(verify_jwt(&b, k.verifying_key(), T0).unwrap(), cases[1]);
+}
