@@ -359,29 +359,38 @@ impl Broker {
     /// [`EndorsementSource`]).
     #[must_use]
     pub fn with_endorsement_source(self, source: EndorsementSource) -> Self {
+        self.configure("with_endorsement_source", |inner| {
+            inner.endorsement_source = Some(source);
+        })
+    }
+
+    /// The same broker changed by `change`. The `with_*` builders are for a broker not yet
+    /// cloned (clones share one state): on a shared broker the change cannot be made for the
+    /// other clones, so it is not made at all, and the error is logged (a debug build panics,
+    /// so that tests catch the misuse).
+    fn configure(self, what: &'static str, change: impl FnOnce(&mut Inner)) -> Self {
         match Arc::try_unwrap(self.inner) {
             Ok(mut inner) => {
-                inner.endorsement_source = Some(source);
+                change(&mut inner);
                 Self {
                     inner: Arc::new(inner),
                 }
             }
-            Err(inner) => Self { inner },
+            Err(inner) => {
+                tracing::error!(what, "broker already cloned: the configuration is ignored");
+                debug_assert!(
+                    Arc::strong_count(&inner) == 1,
+                    "Broker::{what} on a broker that is already cloned"
+                );
+                Self { inner }
+            }
         }
     }
 
     /// The same broker reading time from `clock` (tests of expiry).
     #[must_use]
     pub fn with_clock(self, clock: Clock) -> Self {
-        match Arc::try_unwrap(self.inner) {
-            Ok(mut inner) => {
-                inner.clock = clock;
-                Self {
-                    inner: Arc::new(inner),
-                }
-            }
-            Err(inner) => Self { inner },
-        }
+        self.configure("with_clock", |inner| inner.clock = clock)
     }
 
     /// The same broker with its keys for secrets sealed in Git: the sealing keys (offline seals
@@ -389,16 +398,10 @@ impl Broker {
     /// Containers sealed secrets.
     #[must_use]
     pub fn with_git_sealing(self, keys: SealingKeys, coco: CocoSigner) -> Self {
-        match Arc::try_unwrap(self.inner) {
-            Ok(mut inner) => {
-                inner.sealing = Some(Mutex::new(keys));
-                inner.coco = Some(coco);
-                Self {
-                    inner: Arc::new(inner),
-                }
-            }
-            Err(inner) => Self { inner },
-        }
+        self.configure("with_git_sealing", |inner| {
+            inner.sealing = Some(Mutex::new(keys));
+            inner.coco = Some(coco);
+        })
     }
 
     /// The public keys that secrets are sealed to (`GET /kbs/v0/sealing-key`), if configured.
@@ -1387,4 +1390,41 @@ fn decode_evidence(tee: TeeName, text: &str, compact: Option<&str>) -> Result<Ev
         }
     }
     .map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn broker(dir: &std::path::Path) -> Broker {
+        let store = crate::store::SqliteStore::open_blocking(dir).unwrap();
+        let keyring = KeyringFile::open_or_create(&dir.join("kek")).unwrap();
+        Broker::new(
+            Arc::new(store),
+            Arc::new(keyring),
+            Verifier::new().unwrap(),
+            SigningKey::generate(tessera_policy::ear::Alg::Es256).unwrap(),
+            BrokerOptions::default(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn builders_configure_a_broker_not_yet_cloned() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = broker(dir.path()).with_clock(Arc::new(|| UnixTime::from_secs(42)));
+        assert_eq!(b.now().as_secs(), 42);
+    }
+
+    /// A clone shares the state the builder would change: the misuse is caught (debug builds
+    /// panic) rather than silently configuring nothing.
+    #[test]
+    #[cfg(debug_assertions)]
+    #[should_panic(expected = "already cloned")]
+    fn builders_refuse_a_shared_broker() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = broker(dir.path());
+        let _other = b.clone();
+        let _ = b.with_clock(Arc::new(|| UnixTime::from_secs(42)));
+    }
 }
