@@ -6,13 +6,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
 use clap::Args;
 use tessera_server::ServerConfig;
 use tessera_server::config::TlsFiles;
-
-/// Largest configuration file read.
-const MAX_CONFIG: u64 = 1024 * 1024;
 
 /// The environment variable holding the log filter (`RUST_LOG` syntax).
 pub(crate) const LOG_ENV: &str = "TESSERA_LOG";
@@ -72,23 +69,16 @@ fn data_dir_or_default(flag: Option<&Path>) -> Result<PathBuf> {
 
 /// Reads the configuration file; a file without `data_dir` takes `--data-dir` or the default.
 fn load_config(path: &Path, data_dir: Option<&Path>) -> Result<ServerConfig> {
-    let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
-    if meta.len() > MAX_CONFIG {
-        bail!("{}: larger than 1 MiB", path.display());
+    let mut no_default = None;
+    let config = ServerConfig::load_with_data_dir(path, || {
+        data_dir_or_default(data_dir)
+            .map_err(|e| no_default = Some(e))
+            .ok()
+    });
+    if let Some(e) = no_default {
+        return Err(e);
     }
-    let text = std::fs::read_to_string(path).with_context(|| format!("{}", path.display()))?;
-    let mut table: toml::Table =
-        toml::from_str(&text).with_context(|| format!("{}: not TOML", path.display()))?;
-    if !table.contains_key("data_dir") {
-        let dir = data_dir_or_default(data_dir)?;
-        let Some(dir) = dir.to_str() else {
-            bail!("{}: the data directory is not UTF-8", dir.display());
-        };
-        table.insert("data_dir".into(), toml::Value::String(dir.to_owned()));
-    }
-    let text = toml::to_string(&table).with_context(|| format!("{}", path.display()))?;
-    let base = path.parent().unwrap_or_else(|| Path::new("."));
-    ServerConfig::from_toml(&text, base).with_context(|| format!("{}", path.display()))
+    Ok(config?)
 }
 
 /// The configuration: the file (if any), then the flags over it.

@@ -271,6 +271,20 @@ impl ServerConfig {
     /// # Errors
     /// [`ConfigError`]: unreadable, invalid TOML, unknown keys, values out of range.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        Self::load_with_data_dir(path, || None)
+    }
+
+    /// Reads a TOML configuration file as [`Self::load`] does; a file without `data_dir` takes
+    /// the directory `default` gives (asked only then; with none, the file is refused for
+    /// lacking `data_dir`).
+    ///
+    /// # Errors
+    /// [`ConfigError`]: unreadable, invalid TOML, unknown keys, values out of range, no data
+    /// directory.
+    pub fn load_with_data_dir(
+        path: &Path,
+        default: impl FnOnce() -> Option<PathBuf>,
+    ) -> Result<Self, ConfigError> {
         let read = |source| ConfigError::Read {
             path: path.to_owned(),
             source,
@@ -278,7 +292,22 @@ impl ServerConfig {
         if std::fs::metadata(path).map_err(read)?.len() > MAX_CONFIG {
             return Err(ConfigError::TooLarge(path.to_owned()));
         }
-        let text = std::fs::read_to_string(path).map_err(read)?;
+        let mut text = std::fs::read_to_string(path).map_err(read)?;
+        let syntax = |message: String| ConfigError::Syntax {
+            path: path.to_owned(),
+            message,
+        };
+        let mut table: toml::Table = toml::from_str(&text).map_err(|e| syntax(e.to_string()))?;
+        if !table.contains_key("data_dir")
+            && let Some(dir) = default()
+        {
+            let dir = dir
+                .to_str()
+                .ok_or_else(|| syntax(format!("{}: not UTF-8", dir.display())))?
+                .to_owned();
+            table.insert("data_dir".into(), toml::Value::String(dir));
+            text = toml::to_string(&table).map_err(|e| syntax(e.to_string()))?;
+        }
         let base = path.parent().unwrap_or_else(|| Path::new("."));
         Self::from_toml(&text, base).map_err(|e| match e {
             ConfigError::Syntax { message, .. } => ConfigError::Syntax {
@@ -542,6 +571,34 @@ mod tests {
         assert!(matches!(
             ServerConfig::from_toml("data_dir = \"d\"\n[collateral]\ntimeout_secs = 0\n", base),
             Err(ConfigError::Invalid { .. })
+        ));
+    }
+
+    #[test]
+    fn a_file_without_data_dir_takes_the_default_it_is_given() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("t.toml");
+        std::fs::write(&file, "listen = \"127.0.0.1:9000\"\n").unwrap();
+        let c = ServerConfig::load_with_data_dir(&file, || Some(PathBuf::from("/var/t"))).unwrap();
+        assert_eq!(c.data_dir, Path::new("/var/t"));
+        assert_eq!(c.listen.to_string(), "127.0.0.1:9000");
+        assert!(matches!(
+            ServerConfig::load(&file),
+            Err(ConfigError::Syntax { ref path, ref message })
+                if path == &file && message.contains("data_dir")
+        ));
+        std::fs::write(&file, "data_dir = \"own\"\n").unwrap();
+        let c = ServerConfig::load_with_data_dir(&file, || panic!("not asked")).unwrap();
+        assert_eq!(c.data_dir, dir.path().join("own"));
+        std::fs::write(&file, "[[[").unwrap();
+        assert!(matches!(
+            ServerConfig::load_with_data_dir(&file, || Some(PathBuf::from("/d"))),
+            Err(ConfigError::Syntax { .. })
+        ));
+        std::fs::write(&file, "#".repeat(1024 * 1024 + 1)).unwrap();
+        assert!(matches!(
+            ServerConfig::load(&file),
+            Err(ConfigError::TooLarge(_))
         ));
     }
 
