@@ -171,6 +171,10 @@ pub struct ServerConfig {
     /// ends.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// A connection with no request in flight for this long is closed, seconds (HTTP/2
+    /// included; an idle HTTP/1 connection is closed sooner, after 10 s without a request).
+    #[serde(default = "default_idle_timeout")]
+    pub idle_timeout_secs: u64,
     /// How often expired challenges and sessions are deleted from the store, seconds (also
     /// once at start).
     #[serde(default = "default_purge_interval")]
@@ -207,6 +211,10 @@ fn default_purge_interval() -> u64 {
 
 fn default_max_connections() -> usize {
     1024
+}
+
+fn default_idle_timeout() -> u64 {
+    60
 }
 
 /// Errors reading the configuration.
@@ -259,6 +267,7 @@ impl ServerConfig {
             request_timeout_secs: default_request_timeout(),
             binding_hash: None,
             max_connections: default_max_connections(),
+            idle_timeout_secs: default_idle_timeout(),
             purge_interval_secs: default_purge_interval(),
             admin: AdminConfig::default(),
             verifier: VerifierConfig::default(),
@@ -387,6 +396,12 @@ impl ServerConfig {
                 reason: "must be between 1 and 1000000",
             });
         }
+        if !(1..=3600).contains(&self.idle_timeout_secs) {
+            return Err(ConfigError::Invalid {
+                field: "idle_timeout_secs",
+                reason: "must be between 1 and 3600",
+            });
+        }
         if !(1..=3600).contains(&self.purge_interval_secs) {
             return Err(ConfigError::Invalid {
                 field: "purge_interval_secs",
@@ -476,6 +491,7 @@ mod tests {
         assert_eq!(c.token_ttl_secs, 300);
         assert_eq!(c.purge_interval_secs, 60);
         assert_eq!(c.max_connections, 1024);
+        assert_eq!(c.idle_timeout_secs, 60);
     }
 
     #[test]

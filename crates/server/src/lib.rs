@@ -85,10 +85,115 @@ pub struct Server {
     broker: Broker,
     purge_every: Duration,
     max_connections: usize,
+    idle_timeout: Duration,
 }
 
 /// Most HTTP/2 streams one connection may have open at once.
 const MAX_H2_STREAMS: u32 = 64;
+
+/// A connection's requests in flight and when it last had one, for the idle timeout.
+struct Activity {
+    started: std::time::Instant,
+    in_flight: std::sync::atomic::AtomicUsize,
+    /// Milliseconds from `started` to the end of the last request (or the connection's start).
+    last_ms: std::sync::atomic::AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            started: std::time::Instant::now(),
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
+            last_ms: std::sync::atomic::AtomicU64::new(0),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// How long the connection has been idle, or `None` while a request is in flight.
+    fn idle_for(&self) -> Option<Duration> {
+        use std::sync::atomic::Ordering::SeqCst;
+        if self.in_flight.load(SeqCst) > 0 {
+            return None;
+        }
+        let last = self.last_ms.load(SeqCst);
+        Some(Duration::from_millis(self.now_ms().saturating_sub(last)))
+    }
+}
+
+/// One request in flight on a connection (counted until dropped).
+struct InFlight(Arc<Activity>);
+
+impl InFlight {
+    fn enter(activity: &Arc<Activity>) -> Self {
+        activity
+            .in_flight
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Self(Arc::clone(activity))
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        self.0.last_ms.store(self.0.now_ms(), SeqCst);
+        self.0.in_flight.fetch_sub(1, SeqCst);
+    }
+}
+
+/// Completes once the connection has had no request in flight for `timeout`.
+async fn idle(activity: &Activity, timeout: Duration) {
+    let mut wait = timeout;
+    loop {
+        tokio::time::sleep(wait).await;
+        wait = match activity.idle_for() {
+            Some(idle) if idle >= timeout => return,
+            Some(idle) => timeout.saturating_sub(idle),
+            None => timeout,
+        };
+    }
+}
+
+/// Serves one connection until it ends, or until it has been idle for `idle_timeout`: then it
+/// is shut down gracefully (HTTP/2: GOAWAY, open streams finish) and dropped if it has not
+/// closed within the idle timeout (at most `HEADER_READ_TIMEOUT`) more. HTTP/1 has its own header-read timeout; HTTP/2 has
+/// none, so without this a client could hold a connection (and its slot) by never completing
+/// a request.
+async fn serve_with_idle_timeout<I>(
+    builder: &auto::Builder<TokioExecutor>,
+    io: I,
+    app: axum::Router,
+    idle_timeout: Duration,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
+where
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+{
+    let activity = Arc::new(Activity::new());
+    let tracked = Arc::clone(&activity);
+    let inner = TowerToHyperService::new(app);
+    let service = hyper::service::service_fn(move |req| {
+        let guard = InFlight::enter(&tracked);
+        let call = hyper::service::Service::call(&inner, req);
+        async move {
+            let response = call.await;
+            drop(guard);
+            response
+        }
+    });
+    let conn = builder.serve_connection(io, service);
+    tokio::pin!(conn);
+    tokio::select! {
+        served = conn.as_mut() => return served,
+        () = idle(&activity, idle_timeout) => {}
+    }
+    conn.as_mut().graceful_shutdown();
+    match tokio::time::timeout(idle_timeout.min(HEADER_READ_TIMEOUT), conn).await {
+        Ok(served) => served,
+        Err(_) => Ok(()),
+    }
+}
 
 /// Aborts the task it holds when dropped, however [`Server::run`] returns.
 struct AbortOnDrop(tokio::task::JoinHandle<()>);
@@ -143,6 +248,7 @@ impl Server {
             broker: state.broker.clone(),
             purge_every: Duration::from_secs(config.purge_interval_secs.max(1)),
             max_connections: config.max_connections.max(1),
+            idle_timeout: Duration::from_secs(config.idle_timeout_secs.max(1)),
             app: router(state),
         })
     }
@@ -179,6 +285,7 @@ impl Server {
             broker,
             purge_every,
             max_connections,
+            idle_timeout,
         } = self;
         let _purger = AbortOnDrop(tokio::spawn(purge_loop(broker, purge_every)));
         let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
@@ -205,7 +312,7 @@ impl Server {
                 },
             };
             let _ = stream.set_nodelay(true);
-            let service = TowerToHyperService::new(app.clone());
+            let app = app.clone();
             let tls = tls.clone();
             tokio::spawn(async move {
                 // Held until the connection ends.
@@ -227,13 +334,11 @@ impl Server {
                         else {
                             return;
                         };
-                        builder
-                            .serve_connection(TokioIo::new(stream), service)
+                        serve_with_idle_timeout(&builder, TokioIo::new(stream), app, idle_timeout)
                             .await
                     }
                     None => {
-                        builder
-                            .serve_connection(TokioIo::new(stream), service)
+                        serve_with_idle_timeout(&builder, TokioIo::new(stream), app, idle_timeout)
                             .await
                     }
                 };

@@ -1089,3 +1089,62 @@ fn no_secret_token_or_session_reaches_a_log_line_or_an_error_body() {
         "the token is stored in the database"
     );
 }
+
+/// HTTP/2 has no header-read timeout of its own: a client that opens a connection (here with
+/// prior knowledge, on plain HTTP) and never completes a request is closed after
+/// `idle_timeout_secs`, and its slot freed, instead of holding them for ever.
+#[test]
+fn idle_http2_connections_are_closed() {
+    use std::io::{Read as _, Write as _};
+    let b = start_with(|c| {
+        c.idle_timeout_secs = 1;
+        c.max_connections = 1;
+    });
+    let addr = b.url.trim_start_matches("http://").to_owned();
+    let mut h2 = std::net::TcpStream::connect(&addr).unwrap();
+    // The connection preface, an empty SETTINGS frame, and the first 3 bytes of a HEADERS frame.
+    h2.write_all(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").unwrap();
+    h2.write_all(&[0, 0, 0, 4, 0, 0, 0, 0, 0]).unwrap();
+    h2.write_all(&[0, 0, 40]).unwrap();
+    h2.set_read_timeout(Some(Duration::from_secs(15))).unwrap();
+    let started = std::time::Instant::now();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 512];
+    let closed = loop {
+        match h2.read(&mut buf) {
+            Ok(0) => break true,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break true,
+            Err(_) => break false,
+        }
+    };
+    assert!(
+        closed,
+        "the idle HTTP/2 connection was still open after 15 s"
+    );
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900),
+        "closed before the idle timeout: {waited:?}"
+    );
+    // The server said GOAWAY (frame type 7) before closing.
+    let mut frames = Vec::new();
+    let mut rest = got.as_slice();
+    while let [l0, l1, l2, kind, _flags, _s0, _s1, _s2, _s3, tail @ ..] = rest {
+        let len = usize::from(*l0) << 16 | usize::from(*l1) << 8 | usize::from(*l2);
+        frames.push(*kind);
+        rest = tail.get(len..).unwrap_or_default();
+    }
+    assert!(frames.contains(&7), "no GOAWAY among the frames {frames:?}");
+    // Its slot is free: a request is served.
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_secs(5)))
+        .build()
+        .into();
+    let status = agent
+        .get(&format!("{}/healthz", b.url))
+        .call()
+        .unwrap()
+        .status();
+    assert_eq!(status.as_u16(), 200);
+}
