@@ -315,6 +315,38 @@ impl AdminAuth {
     }
 }
 
+/// Fuzz harness: `data` as an `Authorization` value (as it is, and after `Bearer `) against
+/// credentials of every kind: a static token, a JWT key, an audience and an issuer. Nothing
+/// panics, and nothing but the static token itself authenticates (a fuzzer cannot sign JWTs).
+#[doc(hidden)]
+#[allow(clippy::panic)] // an assertion failure is the fuzz finding
+pub fn fuzz_admin_credential(data: &[u8]) {
+    static AUTH: std::sync::OnceLock<Option<AdminAuth>> = std::sync::OnceLock::new();
+    const FUZZ_TOKEN: &str = "fuzz-static-token-0123456789abcdef";
+    let Some(auth) = AUTH.get_or_init(|| {
+        let key =
+            tessera_policy::ear::SigningKey::generate(tessera_policy::ear::Alg::Es256).ok()?;
+        let mut auth = AdminAuth::default();
+        auth.add_static("fuzz", FUZZ_TOKEN, Some(vec!["a".into()]))
+            .ok()?;
+        auth.add_jwt_key_pem(&key.verifying_key().to_spki_pem())
+            .ok()?;
+        auth.set_jwt_audience("tessera-admin", Some("https://issuer.example"));
+        Some(auth)
+    }) else {
+        return;
+    };
+    let text = String::from_utf8_lossy(data);
+    for header in [text.to_string(), format!("Bearer {text}")] {
+        if let Ok(actor) = auth.authenticate(Some(&header), UnixTime::from_secs(1_800_000_000)) {
+            let presented = header.strip_prefix("Bearer ").map(str::trim);
+            if presented != Some(FUZZ_TOKEN) || actor.is_global() {
+                panic!("authenticated {header:?} as {}", actor.name());
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -465,6 +497,34 @@ mod tests {
                 .unwrap_err(),
             AdminAuthError::Signature
         );
+    }
+
+    proptest::proptest! {
+        /// Arbitrary headers, and JWT-shaped ones, never panic and never authenticate.
+        #[test]
+        fn arbitrary_credentials_are_refused(
+            junk in "\\PC{0,300}",
+            parts in proptest::collection::vec("[A-Za-z0-9_-]{0,80}", 3),
+        ) {
+            fuzz_admin_credential(junk.as_bytes());
+            fuzz_admin_credential(parts.join(".").as_bytes());
+            let (pair, pem) = key_pair();
+            let mut auth = AdminAuth::default();
+            auth.add_jwt_key_pem(&pem).unwrap();
+            // Signed by the right key, but with arbitrary claims text: refused unless it is a
+            // JSON object with every required claim.
+            let jwt = signed_jwt(&pair, r#"{"alg":"ES256"}"#, &junk);
+            let header = format!("Bearer {jwt}");
+            proptest::prop_assert!(auth.authenticate(Some(&header), at(1000)).is_err());
+        }
+    }
+
+    #[test]
+    fn fuzz_harness_accepts_only_its_static_token() {
+        fuzz_admin_credential(b"fuzz-static-token-0123456789abcdef");
+        fuzz_admin_credential(b"Bearer fuzz-static-token-0123456789abcdef");
+        fuzz_admin_credential(b"");
+        fuzz_admin_credential(b"a.b.c");
     }
 
     #[test]
