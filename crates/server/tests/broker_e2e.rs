@@ -1148,3 +1148,105 @@ fn idle_http2_connections_are_closed() {
         .status();
     assert_eq!(status.as_u16(), 200);
 }
+
+/// Admin JWTs over HTTP, with `jwt_audience` and `jwt_issuer` configured: the audience, the
+/// issuer and the `repos` scope each decide, and an out-of-scope or global request is refused.
+#[test]
+fn admin_jwts_over_http() {
+    use aws_lc_rs::rand::SystemRandom;
+    use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair as _};
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let rng = SystemRandom::new();
+    let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+    let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref()).unwrap();
+    let point = pair.public_key().as_ref();
+    let pem = tessera_policy::ear::VerifyingKey::from_jwk(&json!({
+        "kty": "EC", "crv": "P-256",
+        "x": URL_SAFE_NO_PAD.encode(&point[1..33]),
+        "y": URL_SAFE_NO_PAD.encode(&point[33..65]),
+    }))
+    .unwrap()
+    .to_spki_pem();
+    let keys = tempfile::tempdir().unwrap();
+    let key_file = keys.path().join("admin-jwt.pub.pem");
+    std::fs::write(&key_file, pem).unwrap();
+    let b = start_with(|c| {
+        c.admin.jwt_keys = vec![key_file.clone()];
+        c.admin.jwt_audience = Some("kbs.test".into());
+        c.admin.jwt_issuer = Some("https://ci.test".into());
+    });
+    let exp = UnixTime::now().as_secs() + 600;
+    let jwt = |claims: Value| {
+        let mut t = URL_SAFE_NO_PAD.encode(br#"{"alg":"ES256","typ":"JWT"}"#);
+        t.push('.');
+        t.push_str(&URL_SAFE_NO_PAD.encode(claims.to_string()));
+        let sig = pair.sign(&rng, t.as_bytes()).unwrap();
+        t.push('.');
+        t.push_str(&URL_SAFE_NO_PAD.encode(sig.as_ref()));
+        t
+    };
+    let claims = |aud: &str, iss: &str, repos: Value| {
+        let mut c = json!({"sub": "ci", "exp": exp, "aud": aud, "iss": iss});
+        if !repos.is_null() {
+            c["repos"] = repos;
+        }
+        jwt(c)
+    };
+    let put = json!({"policy": POLICY, "value": STANDARD.encode(b"from-a-jwt")});
+    let scoped = claims("kbs.test", "https://ci.test", json!(["tenant-b"]));
+    let (status, body) = b.admin(
+        "POST",
+        "/kbs/v0/resource/tenant-b/key/j",
+        Some(&scoped),
+        Some(put.clone()),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, _) = b.admin(
+        "POST",
+        "/kbs/v0/resource/default/key/j",
+        Some(&scoped),
+        Some(put.clone()),
+    );
+    assert_eq!(status, 403);
+    let (status, _) = b.admin("POST", "/kbs/v0/admin/kek/rotate", Some(&scoped), None);
+    assert_eq!(status, 403);
+    // Another audience (the default one, not configured here), another issuer, no scope: 401.
+    for refused in [
+        claims("tessera-admin", "https://ci.test", json!("*")),
+        claims("kbs.test", "https://other.test", json!("*")),
+        claims("kbs.test", "https://ci.test", Value::Null),
+    ] {
+        let (status, body) = b.admin(
+            "POST",
+            "/kbs/v0/resource/tenant-b/key/j",
+            Some(&refused),
+            Some(put.clone()),
+        );
+        assert_eq!(status, 401, "{body}");
+        assert_eq!(
+            body["type"],
+            "https://github.com/confidential-containers/kbs/errors/AdminUnauthorized"
+        );
+    }
+    // "*": every repository and the global operations.
+    let global = claims("kbs.test", "https://ci.test", json!("*"));
+    let (status, body) = b.admin(
+        "POST",
+        "/kbs/v0/resource/default/key/j",
+        Some(&global),
+        Some(put),
+    );
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = b.admin("POST", "/kbs/v0/admin/kek/rotate", Some(&global), None);
+    assert_eq!(status, 200, "{body}");
+    // The audit log names the JWT's subject.
+    let (status, audit) = b.admin("GET", "/kbs/v0/admin/audit", Some(&global), None);
+    assert_eq!(status, 200);
+    let actors: Vec<&str> = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["actor"].as_str())
+        .collect();
+    assert!(actors.contains(&"jwt:ci"), "{actors:?}");
+}
