@@ -158,9 +158,9 @@ async fn idle(activity: &Activity, timeout: Duration) {
 
 /// Serves one connection until it ends, or until it has been idle for `idle_timeout`: then it
 /// is shut down gracefully (HTTP/2: GOAWAY, open streams finish) and dropped if it has not
-/// closed within the idle timeout (at most `HEADER_READ_TIMEOUT`) more. HTTP/1 has its own header-read timeout; HTTP/2 has
-/// none, so without this a client could hold a connection (and its slot) by never completing
-/// a request.
+/// closed within the idle timeout (at most `HEADER_READ_TIMEOUT`) more. HTTP/1 has its own
+/// header-read timeout; HTTP/2 has none, so without this a client could hold a connection (and
+/// its slot) by never completing a request.
 async fn serve_with_idle_timeout<I>(
     builder: &auto::Builder<TokioExecutor>,
     io: I,
