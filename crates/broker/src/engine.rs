@@ -584,7 +584,10 @@ impl Broker {
         let compact = tessera::compact::encode_text(evidence_text);
         let evidence = decode_evidence(tee, evidence_text, compact.as_deref());
         let mut outcome = self.check_attestation(&req, &evidence, &challenge, tee, now);
-        if outcome.is_err() && self.fill_endorsements(&evidence, tee).await {
+        if outcome.is_err()
+            && let Ok(parsed) = &evidence
+            && self.fill_endorsements(parsed, tee).await
+        {
             outcome = self.check_attestation(&req, &evidence, &challenge, tee, now);
         }
         let (evidence_digest, checked) = match outcome {
@@ -670,20 +673,18 @@ impl Broker {
     /// [`EndorsementSource`] is set, get them from it on a blocking thread and add them to the
     /// verifier. Whether any were added (then the caller checks the evidence again; the verify
     /// path itself stays free of I/O).
-    async fn fill_endorsements(&self, evidence: &Result<Evidence, String>, tee: TeeName) -> bool {
+    async fn fill_endorsements(&self, evidence: &Evidence, tee: TeeName) -> bool {
         let Some(source) = self.inner.endorsement_source.clone() else {
-            return false;
-        };
-        let Ok(evidence) = evidence.clone() else {
             return false;
         };
         let Some(needed) = self
             .inner
             .verifier
-            .needed_endorsements_at(&evidence, self.now())
+            .needed_endorsements_at(evidence, self.now())
         else {
             return false;
         };
+        let evidence = evidence.clone();
         match tokio::task::spawn_blocking(move || source(&evidence, &needed)).await {
             Ok(Ok(more)) if !more.is_empty() => {
                 self.inner.verifier.add_endorsements(more);
@@ -792,7 +793,7 @@ impl Broker {
         // this one before a restart) may have read its VCEK or collateral from the cache.
         if record.is_err()
             && let Some(tee) = TeeName::from_wire(&stored.tee)
-            && self.fill_endorsements(&Ok(evidence.clone()), tee).await
+            && self.fill_endorsements(&evidence, tee).await
         {
             record = self.rebuild(&stored, &evidence, verified_at);
         }
