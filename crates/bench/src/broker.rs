@@ -373,11 +373,7 @@ pub fn run(clients: &[usize], seconds: u64, setup: &Setup) -> Result<Vec<BrokerR
                 .cloned();
             threads.push(std::thread::spawn(move || {
                 let options = || ClientOptions {
-                    retry: RetryPolicy {
-                        handshake_attempts: 1,
-                        handshake_delay: Duration::ZERO,
-                        resource_attempts: 1,
-                    },
+                    retry: RetryPolicy::ONCE,
                     ..ClientOptions::default()
                 };
                 let Ok(client) = Client::new(&attest_url, options()) else {

@@ -103,11 +103,7 @@ fn client(url: &str, auth: AuthMode) -> Result<Client> {
             auth,
             key_alg: TeeKeyAlg::P256,
             timeout: Duration::from_secs(30),
-            retry: RetryPolicy {
-                handshake_attempts: 1,
-                handshake_delay: Duration::ZERO,
-                resource_attempts: 1,
-            },
+            retry: RetryPolicy::ONCE,
             ..ClientOptions::default()
         },
     )

@@ -246,11 +246,7 @@ impl Broker {
             ClientOptions {
                 key_alg: alg,
                 auth,
-                retry: RetryPolicy {
-                    handshake_attempts: 1,
-                    handshake_delay: Duration::ZERO,
-                    resource_attempts: 1,
-                },
+                retry: RetryPolicy::ONCE,
                 ..ClientOptions::default()
             },
         )

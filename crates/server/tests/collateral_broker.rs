@@ -142,11 +142,7 @@ impl Broker {
 fn options(auth: AuthMode) -> ClientOptions {
     ClientOptions {
         auth,
-        retry: RetryPolicy {
-            handshake_attempts: 1,
-            handshake_delay: Duration::ZERO,
-            resource_attempts: 1,
-        },
+        retry: RetryPolicy::ONCE,
         ..ClientOptions::default()
     }
 }

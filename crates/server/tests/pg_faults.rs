@@ -86,11 +86,7 @@ fn client(url: &str) -> Client {
     Client::new(
         url,
         ClientOptions {
-            retry: RetryPolicy {
-                handshake_attempts: 1,
-                handshake_delay: Duration::ZERO,
-                resource_attempts: 1,
-            },
+            retry: RetryPolicy::ONCE,
             timeout: Duration::from_secs(20),
             ..ClientOptions::default()
         },

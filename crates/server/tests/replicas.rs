@@ -11,7 +11,6 @@
 )]
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -52,11 +51,7 @@ fn client(url: &str) -> Client {
     Client::new(
         url,
         ClientOptions {
-            retry: RetryPolicy {
-                handshake_attempts: 1,
-                handshake_delay: Duration::ZERO,
-                resource_attempts: 1,
-            },
+            retry: RetryPolicy::ONCE,
             ..ClientOptions::default()
         },
     )

@@ -72,6 +72,16 @@ pub struct RetryPolicy {
     pub resource_attempts: u32,
 }
 
+impl RetryPolicy {
+    /// One attempt at each step and no pause: for callers that retry on their own terms (the
+    /// demo, tests, benchmarks), and to see every refusal as it is.
+    pub const ONCE: Self = Self {
+        handshake_attempts: 1,
+        handshake_delay: Duration::ZERO,
+        resource_attempts: 1,
+    };
+}
+
 impl Default for RetryPolicy {
     fn default() -> Self {
         RetryPolicy {
