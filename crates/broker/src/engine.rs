@@ -32,8 +32,7 @@ use crate::protocol::{
 use crate::resource::{PolicyDigest, ResourcePath, check_repo};
 use crate::seal::{KeyringFile, SecretValue};
 use crate::store::{
-    self, AttestedSession, CHALLENGE_TTL_MS, Challenge, ConsumeOutcome, SessionId, Store,
-    StoreError,
+    self, AttestedSession, CHALLENGE_TTL_MS, Challenge, SessionId, Store, StoreError,
 };
 
 /// Largest number of attested sessions kept in memory (the store keeps them all).
@@ -41,6 +40,11 @@ const MAX_CACHED_SESSIONS: usize = 65_536;
 
 /// Largest number of parsed policies kept in memory.
 const MAX_CACHED_POLICIES: usize = 4_096;
+/// How far ahead of this broker's clock a challenge's issue time may be (another replica's
+/// clock may run ahead): a session id from further in the future was not issued by a broker.
+const MAX_CLOCK_SKEW_MS: i64 = 60_000;
+/// Why an `/attest` for an already answered challenge is refused.
+const USED: &str = "the challenge was already used";
 
 /// Largest secret the broker generates on request.
 pub const MAX_GENERATED_LEN: usize = 4096;
@@ -525,8 +529,12 @@ impl Broker {
     pub async fn auth(&self, body: &[u8]) -> Result<ChallengeAnswer, BrokerError> {
         let req = AuthRequest::decode(body)?;
         let hash = self.select_hash(&req);
+        // Nothing is stored: the session id carries the challenge, and its nonce is derived
+        // from the id with the active KEK (see `store::Challenge`).
         let challenge = Challenge::generate(req.tee.as_str(), hash, self.now_ms())?;
-        self.inner.store.insert_challenge(&challenge).await?;
+        let keyring = self.inner.keyring.current();
+        let kek = keyring.active().map_err(StoreError::Seal)?;
+        let nonce = challenge.nonce(kek)?;
         let extra = if self.inner.options.hash.is_some() && hash != HashAlgorithm::Sha384 {
             json!({ "selected-hash-algorithm": hash.name() })
         } else {
@@ -534,7 +542,7 @@ impl Broker {
         };
         Ok(ChallengeAnswer {
             session_id: challenge.session_id.as_str().to_owned(),
-            response: json!({ "nonce": challenge.nonce, "extra-params": extra }),
+            response: json!({ "nonce": nonce, "extra-params": extra }),
             // The cookie names the challenge and then the attested session, which lives
             // token_ttl_secs: whichever is longer (the server enforces both lifetimes).
             max_age_secs: u64::try_from(CHALLENGE_TTL_MS / 1000)
@@ -561,22 +569,20 @@ impl Broker {
             .ok_or(BrokerError::Session("no session cookie"))?;
         let now = self.now();
         let now_ms = self.now_ms();
-        let challenge = match self.inner.store.consume_challenge(&session, now_ms).await? {
-            ConsumeOutcome::Consumed(c) => c,
-            other => {
-                let reason = match other {
-                    ConsumeOutcome::Expired => "the challenge expired",
-                    ConsumeOutcome::AlreadyUsed => "the challenge was already used",
-                    _ => "no challenge for this session",
-                };
-                let mut ev = self.event("guest", AuditAction::Attest, AuditVerdict::Fail);
-                ev.reason = reason.to_owned();
-                self.audit(ev).await;
-                return Err(BrokerError::Session(reason));
-            }
+        // The challenge the session id carries. An id from the future (beyond the clock skew
+        // replicas may have) is none the broker issued; refusing it here also bounds how long
+        // the record of its use would be kept.
+        let challenge = Challenge::from_session(&session)
+            .filter(|c| c.issued_ms <= now_ms.saturating_add(MAX_CLOCK_SKEW_MS));
+        let Some(challenge) = challenge else {
+            return Err(self.refuse_session("no challenge for this session").await);
         };
-        let tee = TeeName::from_wire(&challenge.tee)
-            .ok_or(BrokerError::Session("the challenge names an unknown TEE"))?;
+        if now_ms >= challenge.expires_ms {
+            return Err(self.refuse_session("the challenge expired").await);
+        }
+        let Some(tee) = TeeName::from_wire(&challenge.tee) else {
+            return Err(self.refuse_session("no challenge for this session").await);
+        };
         let fail = |reason: String| BrokerError::Attestation { tee, reason };
         // The evidence's text in compact form (see `tessera::compact`), when it has one: the
         // evidence is decoded from it, and the session record keeps it.
@@ -597,6 +603,9 @@ impl Broker {
         let (verified, tee_key) = match checked {
             Ok(pair) => pair,
             Err(reason) => {
+                if !self.inner.store.use_challenge(&challenge).await? {
+                    return Err(self.refuse_session(USED).await);
+                }
                 let mut ev = self.event("guest", AuditAction::Attest, AuditVerdict::Fail);
                 ev.evidence_digest = Some(evidence_digest).filter(|d| !d.is_empty());
                 ev.reason = format!("{}: {reason}", tee.as_str());
@@ -606,6 +615,9 @@ impl Broker {
         };
         let appraisal = tessera::appraise(&verified, &self.inner.token_policy);
         if !appraisal.passed() {
+            if !self.inner.store.use_challenge(&challenge).await? {
+                return Err(self.refuse_session(USED).await);
+            }
             let reason = "verification appraisal failed".to_owned();
             let mut ev = self.event("guest", AuditAction::Attest, AuditVerdict::Fail);
             ev.evidence_digest = Some(evidence_digest);
@@ -639,10 +651,12 @@ impl Broker {
         let mut ev = self.event("guest", AuditAction::Attest, AuditVerdict::Pass);
         ev.evidence_digest = Some(evidence_digest.clone());
         ev.reason = format!("{} evidence verified", tee.as_str());
-        // The session and the entry recording it together (one commit in the embedded store).
-        self.inner
+        // The challenge's use, the session and the entry recording it together (one commit).
+        let stored = self
+            .inner
             .store
             .put_session_audited(
+                &challenge,
                 &AttestedSession {
                     session_id: session.clone(),
                     tee: tee.as_str().to_owned(),
@@ -656,6 +670,9 @@ impl Broker {
                 ev.bounded(),
             )
             .await?;
+        if stored.is_none() {
+            return Err(self.refuse_session(USED).await);
+        }
         self.cache_session(
             &session,
             Arc::new(AttestedRecord {
@@ -667,6 +684,14 @@ impl Broker {
             }),
         );
         Ok(Attested { token, tee })
+    }
+
+    /// Audits a refused `/attest` whose session or challenge is unusable; the error to answer.
+    async fn refuse_session(&self, reason: &'static str) -> BrokerError {
+        let mut ev = self.event("guest", AuditAction::Attest, AuditVerdict::Fail);
+        ev.reason = reason.to_owned();
+        self.audit(ev).await;
+        BrokerError::Session(reason)
     }
 
     /// After a failed attestation: when the verifier lacks endorsements for the evidence and an
@@ -714,7 +739,7 @@ impl Broker {
         tee: TeeName,
         now: UnixTime,
     ) -> Result<(String, VerifiedEvidence, TeePublicKey), (Option<String>, String)> {
-        if !challenge.nonce_matches(&req.runtime_data.nonce) {
+        if !challenge.nonce_matches(&self.inner.keyring.current(), &req.runtime_data.nonce) {
             return Err((None, "the nonce is not this session's challenge".into()));
         }
         let tee_key = TeePublicKey::from_json(&req.runtime_data.tee_pubkey)

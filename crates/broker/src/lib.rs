@@ -18,7 +18,7 @@
 //! use tessera_broker::jwk::TeePublicKey;
 //! use tessera_broker::resource::ResourcePath;
 //! use tessera_broker::seal::{KeyringFile, SecretValue};
-//! use tessera_broker::store::{self, Challenge, ConsumeOutcome, SqliteStore, Store};
+//! use tessera_broker::store::{self, AttestedSession, Challenge, SessionId, SqliteStore, Store};
 //!
 //! let dir = tempfile::tempdir()?;
 //! let db = SqliteStore::open(dir.path()).await?;
@@ -30,9 +30,10 @@
 //! store::put_secret(&db, &keys.current(), &r, Some("policy text"),
 //!                   &SecretValue::new(b"s3cret".to_vec()), now_ms).await?;
 //!
-//! // /auth: a challenge for a new session.
+//! // /auth: a challenge for a new session. Nothing is stored: the session id (the cookie)
+//! // carries it, and its nonce is derived from the id with the KEK.
 //! let ch = Challenge::generate("snp", HashAlgorithm::Sha384, now_ms)?;
-//! db.insert_challenge(&ch).await?;
+//! let nonce = ch.nonce(keys.current().active()?)?;
 //!
 //! // /attest: the guest's key and REPORT_DATA (here computed as a guest would).
 //! // (This key is the P-256 base point: a valid point, with a well-known private key.)
@@ -40,12 +41,25 @@
 //!     "x":"axfR8uEsQkf4vOblY6RA8ncDfYEt6zOg9KE5RdiYwpY",
 //!     "y":"T-NC4v4af5uO5-tKfA-eFivOM1drMV7Oy7ZAaDe_UfU"});
 //! let key = TeePublicKey::from_json(&jwk)?;
-//! let report_data = binding::expected_report_data(ch.hash, &ch.nonce, key.as_sent(), "")?;
-//! let ConsumeOutcome::Consumed(used) = db.consume_challenge(&ch.session_id, now_ms + 1).await?
-//! else { return Ok(()) };
-//! assert!(used.nonce_matches(&ch.nonce));
-//! binding::check_report_data(&report_data, used.hash, &used.nonce, key.as_sent(), "")?;
+//! let report_data = binding::expected_report_data(ch.hash, &nonce, key.as_sent(), "")?;
+//! // The broker reads the challenge back from the cookie and checks the nonce the guest sent.
+//! let got = Challenge::from_session(&SessionId::parse(ch.session_id.as_str()).ok_or("id")?)
+//!     .ok_or("not a session id")?;
+//! assert!(now_ms + 1 < got.expires_ms && got.nonce_matches(&keys.current(), &nonce));
+//! binding::check_report_data(&report_data, got.hash, &nonce, key.as_sent(), "")?;
 //! // ... verify the evidence and appraise the policy (tessera facade) ...
+//! // Then the challenge's single use, the session and its audit entry, in one commit:
+//! let session = AttestedSession { session_id: got.session_id.clone(), tee: got.tee.clone(),
+//!     tee_pubkey: key.as_sent().to_string(), token_digest: store::token_digest("the token"),
+//!     claims: "{}".into(), evidence_digest: "sha384:..".into(), attested_ms: now_ms + 1,
+//!     expires_ms: now_ms + 300_000 };
+//! use tessera_broker::audit::{AuditAction, AuditEvent, AuditVerdict};
+//! let event = AuditEvent { time_ms: now_ms + 1, actor: "guest".into(),
+//!     action: AuditAction::Attest, resource: None, evidence_digest: None,
+//!     policy_digest: None, verdict: AuditVerdict::Pass, reason: "snp evidence verified".into() };
+//! assert!(db.put_session_audited(&got, &session, event.clone()).await?.is_some());
+//! // A second answer to the same challenge is refused.
+//! assert!(db.put_session_audited(&got, &session, event).await?.is_none());
 //!
 //! // /resource: open the sealed version and encrypt it to the TEE key.
 //! let (rec, _policy) = store::version_with_policy(&db, &r, None).await?.ok_or("missing")?;

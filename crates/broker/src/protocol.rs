@@ -398,14 +398,27 @@ pub fn pinned_version(query: Option<&str>) -> Result<Option<u32>, VersionError> 
     Ok(None)
 }
 
-/// Fuzz harness: every decoder of this module on arbitrary bytes must return, never panic.
+/// Fuzz harness: every decoder of this module, and the session cookie's, on arbitrary bytes
+/// must return, never panic.
 #[doc(hidden)]
+#[allow(clippy::panic)]
 pub fn fuzz_requests(data: &[u8]) {
     let _ = AuthRequest::decode(data);
     if let Ok(req) = AttestRequest::decode(data) {
         let _ = req.additional_evidence();
     }
     if let Ok(s) = std::str::from_utf8(data) {
+        // The session cookie, and the challenge it carries: whatever it says, a challenge read
+        // from it holds what it was read from.
+        if let Some(id) = crate::store::SessionId::parse(s)
+            && let Some(ch) = crate::store::Challenge::from_session(&id)
+        {
+            assert_eq!(ch.session_id.as_str(), s);
+            assert_eq!(
+                ch.expires_ms,
+                ch.issued_ms.saturating_add(crate::store::CHALLENGE_TTL_MS)
+            );
+        }
         let (path, query) = s.split_once('?').map_or((s, None), |(p, q)| (p, Some(q)));
         let _ = crate::resource::ResourcePath::parse(path);
         let _ = pinned_version(query);

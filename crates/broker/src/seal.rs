@@ -210,6 +210,9 @@ impl std::fmt::Display for KekId {
     }
 }
 
+/// The HKDF info that derives the challenge-nonce key from a KEK ([`Kek::challenge_nonce`]).
+pub const CHALLENGE_NONCE_INFO: &[u8] = b"tessera challenge nonce v1";
+
 /// A key-encryption key: an AES-256 key and its id. `Debug` shows the id only.
 pub struct Kek {
     id: KekId,
@@ -254,6 +257,30 @@ impl Kek {
     #[must_use]
     pub fn id(&self) -> &KekId {
         &self.id
+    }
+
+    /// The challenge nonce for a session id (see [`crate::store::Challenge`]): HMAC-SHA256 of
+    /// the id's bytes, keyed with a key derived from this KEK by HKDF-SHA256 (info
+    /// [`CHALLENGE_NONCE_INFO`]), so it is not the KEK itself that signs. Without the KEK
+    /// nobody can tell the nonce of an id, and any change to an id gives an unrelated nonce.
+    ///
+    /// # Errors
+    /// [`SealError::Crypto`] if the derivation fails.
+    pub fn challenge_nonce(&self, session_id: &[u8]) -> Result<[u8; 32], SealError> {
+        use aws_lc_rs::{hkdf, hmac};
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &[]).extract(self.key.as_ref());
+        let okm = prk
+            .expand(&[CHALLENGE_NONCE_INFO], hmac::HMAC_SHA256)
+            .map_err(crypto("challenge key"))?;
+        let tag = hmac::sign(&hmac::Key::from(okm), session_id);
+        let mut out = [0u8; 32];
+        if tag.as_ref().len() != out.len() {
+            return Err(SealError::Crypto {
+                step: "challenge nonce",
+            });
+        }
+        out.copy_from_slice(tag.as_ref());
+        Ok(out)
     }
 
     fn wrap(&self, dek: &[u8; KEY_LEN]) -> Result<Vec<u8>, SealError> {
@@ -316,7 +343,17 @@ impl Keyring {
         self.keks.iter().find(|k| k.id.as_str() == id)
     }
 
-    fn active(&self) -> Result<&Kek, SealError> {
+    /// Every KEK, the active one first.
+    pub fn keks(&self) -> impl Iterator<Item = &Kek> {
+        let active = self.keks.iter().filter(|k| k.id == self.active);
+        active.chain(self.keks.iter().filter(|k| k.id != self.active))
+    }
+
+    /// The active KEK.
+    ///
+    /// # Errors
+    /// [`SealError::UnknownKek`] if the keyring does not hold its active KEK.
+    pub fn active(&self) -> Result<&Kek, SealError> {
         self.get(self.active.as_str())
             .ok_or_else(|| SealError::UnknownKek {
                 kek_id: self.active.0.clone(),

@@ -22,7 +22,7 @@ use common::store_behaviours::{self as behaviours, Backend, NOW, res};
 use tessera_broker::binding::HashAlgorithm;
 use tessera_broker::seal::{KeyringFile, SecretValue};
 use tessera_broker::store::{
-    self, Challenge, ConsumeOutcome, POSTGRES_SCHEMA_VERSION, PostgresStore, Store, StoreError,
+    self, Challenge, POSTGRES_SCHEMA_VERSION, PostgresStore, Store, StoreError,
 };
 use tokio_postgres::NoTls;
 
@@ -357,11 +357,7 @@ async fn reconnect_and_refuse_a_newer_schema() {
 async fn broken_connections_fail_cleanly_and_are_replaced() {
     let Some(e) = env().await else { return };
     let ch = Challenge::generate("snp", HashAlgorithm::Sha384, NOW).unwrap();
-    e.store.insert_challenge(&ch).await.unwrap();
-    assert!(matches!(
-        e.store.consume_challenge(&ch.session_id, NOW + 1).await,
-        Ok(ConsumeOutcome::Consumed(_))
-    ));
+    assert!(e.store.use_challenge(&ch).await.unwrap());
     e.store.ping().await.unwrap();
     // Kill every connection of the store's pool, as a server restart does.
     let killed = e
@@ -376,12 +372,12 @@ async fn broken_connections_fail_cleanly_and_are_replaced() {
     // the pool reconnects: within a few attempts the answer comes.
     let mut answered = false;
     for _ in 0..20 {
-        match e.store.consume_challenge(&ch.session_id, NOW + 2).await {
-            Ok(ConsumeOutcome::AlreadyUsed) => {
+        match e.store.use_challenge(&ch).await {
+            Ok(false) => {
                 answered = true;
                 break;
             }
-            Ok(other) => panic!("wrong answer after reconnecting: {other:?}"),
+            Ok(true) => panic!("wrong answer after reconnecting: used twice"),
             Err(StoreError::Database { .. }) => {
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
@@ -394,9 +390,9 @@ async fn broken_connections_fail_cleanly_and_are_replaced() {
     // Operations fail as database errors when the tables are gone (never a panic).
     e.raw.batch_execute("DROP TABLE challenges").await.unwrap();
     assert!(matches!(
-        e.store.consume_challenge(&ch.session_id, NOW + 3).await,
+        e.store.use_challenge(&ch).await,
         Err(StoreError::Database {
-            op: "consume_challenge",
+            op: "use_challenge",
             ..
         })
     ));

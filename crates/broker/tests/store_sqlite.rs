@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use common::store_behaviours::{self as behaviours, Backend, NOW, res};
 use tessera_broker::binding::HashAlgorithm;
-use tessera_broker::seal::{KeyringFile, SecretValue};
+use tessera_broker::seal::{Kek, Keyring, KeyringFile, SecretValue};
 use tessera_broker::store::{self, AttestedSession, Challenge, SqliteStore, Store, StoreError};
 
 struct Env {
@@ -184,7 +184,9 @@ async fn durable_settings_and_reopen() {
 
 #[test]
 fn debug_output_hides_session_ids_and_tokens() {
-    let id = store::SessionId::generate().unwrap();
+    let id = Challenge::generate("snp", HashAlgorithm::Sha384, NOW)
+        .unwrap()
+        .session_id;
     let s = AttestedSession {
         session_id: id.clone(),
         tee: "snp".into(),
@@ -202,10 +204,16 @@ fn debug_output_hides_session_ids_and_tokens() {
 
 #[test]
 fn nonce_comparison() {
+    let keyring = Keyring::new(Kek::generate().unwrap());
+    let kek = keyring.active().unwrap();
     let ch = Challenge::generate("snp", HashAlgorithm::Sha384, NOW).unwrap();
     let other = Challenge::generate("snp", HashAlgorithm::Sha384, NOW).unwrap();
-    assert!(ch.nonce_matches(&ch.nonce.clone()));
-    assert!(!ch.nonce_matches(&other.nonce));
-    assert!(!ch.nonce_matches(""));
-    assert!(!ch.nonce_matches(&ch.nonce[..10]));
+    let nonce = ch.nonce(kek).unwrap();
+    assert!(ch.nonce_matches(&keyring, &nonce));
+    assert!(!ch.nonce_matches(&keyring, &other.nonce(kek).unwrap()));
+    assert!(!ch.nonce_matches(&keyring, ""));
+    assert!(!ch.nonce_matches(&keyring, &nonce[..10]));
+    // Under another KEK the same session id has another nonce.
+    let elsewhere = Keyring::new(Kek::generate().unwrap());
+    assert!(!ch.nonce_matches(&elsewhere, &nonce));
 }

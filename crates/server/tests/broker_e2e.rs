@@ -22,8 +22,8 @@ use serde_json::{Value, json};
 use tessera::UnixTime;
 use tessera::snp::abi::Product;
 use tessera_guest::client::{
-    AuthMode, Client, ClientError, ClientOptions, Credential, RetryPolicy, TeeKey, TeeKeyAlg,
-    Token, report_data,
+    AuthMode, Client, ClientError, ClientOptions, Credential, RetryPolicy, Session, TeeKey,
+    TeeKeyAlg, Token, report_data,
 };
 use tessera_guest::sim::{Measurements, SimSnp, SimTdx};
 use tessera_server::config::StaticTokenConfig;
@@ -430,18 +430,33 @@ fn attest_with(
 
 #[test]
 fn expired_challenges_and_sessions_are_purged_from_the_store() {
-    use tessera_broker::store::{ConsumeOutcome, SessionId, SqliteStore, Store as _};
+    use tessera_broker::store::{Challenge, SessionId, SqliteStore, Store as _};
     let b = start_with(|c| c.purge_interval_secs = 1);
     let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
     let key = TeeKey::generate(TeeKeyAlg::P256).unwrap();
-    // One attested session, one challenge nobody answered.
+    // One attested session (its challenge's use is recorded), one challenge nobody answered
+    // (nothing is stored for it).
     let attested = c.auth("snp").unwrap();
     let rd = report_data(attested.hash, &attested.nonce, key.jwk()).unwrap();
     let ev = snp_evidence(&rd, &Measurements::default()).unwrap();
     c.attest(&attested, &key, None, ev).unwrap();
     let unanswered = c.auth("snp").unwrap();
     let session = SessionId::parse(attested.session.cookie_value()).unwrap();
-    let pending = SessionId::parse(unanswered.session.cookie_value()).unwrap();
+    let used = Challenge::from_session(&session).unwrap();
+    assert!(
+        Challenge::from_session(&SessionId::parse(unanswered.session.cookie_value()).unwrap())
+            .is_some()
+    );
+    let db = rusqlite::Connection::open(b.data.join("tessera.db")).unwrap();
+    let challenge_rows = || -> i64 {
+        db.query_row("SELECT count(*) FROM challenges", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(
+        challenge_rows(),
+        1,
+        "only the answered challenge is recorded"
+    );
 
     // The same database file, opened beside the server (as a second process would).
     let store = SqliteStore::open_blocking(&b.data).unwrap();
@@ -457,6 +472,8 @@ fn expired_challenges_and_sessions_are_purged_from_the_store() {
             .unwrap()
             .is_some()
     );
+    // The record of the challenge's use is there: using it again is refused.
+    assert!(!rt.block_on(store.use_challenge(&used)).unwrap());
 
     // The broker's clock moves an hour on: both have expired, and the next purge deletes them.
     // (`get_session` is asked at the old time, so only a deletion makes it answer `None`.)
@@ -473,13 +490,14 @@ fn expired_challenges_and_sessions_are_purged_from_the_store() {
         );
         std::thread::sleep(Duration::from_millis(100));
     }
+    while challenge_rows() != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the expired challenge record is still in the store"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     b.skew.store(0, Ordering::SeqCst);
-    // An expired challenge still present would answer `Expired`; a purged one is `Unknown`.
-    assert_eq!(
-        rt.block_on(store.consume_challenge(&pending, now_ms + 3_600_000))
-            .unwrap(),
-        ConsumeOutcome::Unknown
-    );
 }
 
 #[test]
@@ -676,6 +694,75 @@ fn connections_beyond_max_connections_wait_for_a_free_slot() {
     drop(first);
     assert_eq!(healthz(10_000).unwrap(), 200);
     drop(second);
+}
+
+/// The session cookie carries the challenge; the nonce is derived from it with the KEK. A
+/// cookie edited to keep a challenge alive, or from the future, or used once already, is
+/// refused, and none of them takes the genuine challenge away from its guest.
+#[test]
+fn forged_and_reused_session_cookies_are_refused() {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let b = start();
+    let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
+    let key = TeeKey::generate(TeeKeyAlg::P256).unwrap();
+    let good = |rd: &[u8; 64]| snp_evidence(rd, &Measurements::default()).unwrap();
+    // The issue time sits after the 32 random bytes (big-endian Unix ms).
+    let moved = |session: &Session, by_ms: i64| {
+        let mut id = URL_SAFE_NO_PAD.decode(session.cookie_value()).unwrap();
+        let t = i64::from_be_bytes(id[32..40].try_into().unwrap()) + by_ms;
+        id[32..40].copy_from_slice(&t.to_be_bytes());
+        Session::from_cookie_value(&URL_SAFE_NO_PAD.encode(id)).unwrap()
+    };
+    let ch = c.auth("snp").unwrap();
+    let rd = report_data(ch.hash, &ch.nonce, key.jwk()).unwrap();
+    let body = tessera_guest::client::attest_request(&ch.nonce, key.jwk(), None, good(&rd));
+    // A later issue time (an old challenge kept alive) with the nonce issued for the real one.
+    let e = c
+        .attest_with_body(&moved(&ch.session, 60_000), &body)
+        .unwrap_err();
+    assert_eq!(refusal(&e), (401, "AttestationFailed".into()));
+    // An issue time an hour ahead: no challenge the broker issued.
+    let e = c
+        .attest_with_body(&moved(&ch.session, 3_600_000), &body)
+        .unwrap_err();
+    assert_eq!(refusal(&e).0, 401, "{e}");
+    // Not a session id at all.
+    let junk = Session::from_cookie_value("not-a-session").unwrap();
+    let e = c.attest_with_body(&junk, &body).unwrap_err();
+    assert_eq!(refusal(&e).0, 401, "{e}");
+    // The forgeries did not use the genuine challenge up; answered once, it is used.
+    c.attest_with_body(&ch.session, &body).unwrap();
+    let e = c.attest_with_body(&ch.session, &body).unwrap_err();
+    assert_eq!(refusal(&e).0, 401, "{e}");
+
+    // A refused answer uses the challenge up too: a good answer after it is refused.
+    let ch = c.auth("snp").unwrap();
+    let rd = report_data(ch.hash, &ch.nonce, key.jwk()).unwrap();
+    let mut padded = rd;
+    padded[63] = 1;
+    let e = c.attest(&ch, &key, None, good(&padded)).unwrap_err();
+    assert_eq!(refusal(&e), (401, "AttestationFailed".into()));
+    let e = c.attest(&ch, &key, None, good(&rd)).unwrap_err();
+    assert_eq!(refusal(&e).0, 401, "{e}");
+
+    // Each refusal is in the audit log, with its reason; only answered challenges (and the
+    // forgery whose time was in range) left a record of their use.
+    let db = rusqlite::Connection::open(b.data.join("tessera.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
+    assert_eq!(
+        count("SELECT count(*) FROM audit WHERE reason = 'the challenge was already used'"),
+        2
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM audit WHERE reason = 'no challenge for this session'"),
+        1
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM audit WHERE reason LIKE 'snp: the nonce is not%'"),
+        1
+    );
+    assert_eq!(count("SELECT count(*) FROM challenges"), 3);
 }
 
 #[test]

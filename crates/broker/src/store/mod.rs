@@ -6,9 +6,11 @@
 //! implement it with the same guarantees as the embedded [`SqliteStore`] (and
 //! [`PostgresStore`] does):
 //!
-//! - Single use of a challenge is one conditional statement
-//!   (`UPDATE .. SET used = true WHERE session = $1 AND used = false AND expires > $now
-//!   RETURNING ..`), so two replicas racing on one nonce cannot both win.
+//! - A challenge is not stored when `/auth` issues it: its session id carries it, and its
+//!   nonce is derived from the id with the KEK ([`Challenge`]), so any replica can check an
+//!   answer and an unauthenticated `/auth` writes nothing. Its single use is recorded when it
+//!   is answered, by one insert keyed by the session (`INSERT .. ON CONFLICT DO NOTHING`), so
+//!   two replicas racing on one nonce cannot both win.
 //! - Versions come from a per-resource counter bumped by one upsert
 //!   (`INSERT .. ON CONFLICT DO UPDATE SET last = last + 1 RETURNING last`); a crash between
 //!   taking a number and inserting leaves a gap, never a reused number (the number is sealed
@@ -37,7 +39,7 @@ use crate::audit::{AuditChainError, AuditEntry, AuditEvent, ChainVerifier};
 use crate::binding::HashAlgorithm;
 use crate::resource::{NameError, PolicyDigest, ResourcePath};
 use crate::seal::{
-    self, KekId, Keyring, KeyringFile, SealBinding, SealError, SealedSecret, SecretValue,
+    self, Kek, KekId, Keyring, KeyringFile, SealBinding, SealError, SealedSecret, SecretValue,
 };
 
 mod postgres;
@@ -78,9 +80,6 @@ pub enum StoreError {
         /// The version.
         version: u64,
     },
-    /// A challenge for this session already exists.
-    #[error("store: a challenge for this session already exists")]
-    ChallengeExists,
     /// A stored value does not parse (the database was changed outside the broker).
     #[error("store: stored {field} is malformed")]
     Corrupt {
@@ -129,8 +128,11 @@ pub enum StoreError {
     Worker,
 }
 
-/// A session id (the `kbs-session-id` cookie): 32 random bytes, unpadded base64url.
-/// `Debug` does not show it.
+/// A session id (the `kbs-session-id` cookie). It carries its challenge: 32 random bytes, the
+/// issue time (Unix ms, big-endian), the hash code and the TEE's name, as unpadded base64url
+/// (56 to 76 characters). The nonce is not in it: it is derived from the id with the KEK
+/// ([`Challenge::nonce`]), so only the broker can tell it, and an id changed in any byte (an
+/// earlier time, another TEE) has a nonce nobody was told. `Debug` does not show it.
 #[derive(Clone, PartialEq, Eq)]
 pub struct SessionId(String);
 
@@ -140,24 +142,21 @@ impl std::fmt::Debug for SessionId {
     }
 }
 
-impl SessionId {
-    /// A fresh random id.
-    ///
-    /// # Errors
-    /// [`StoreError::Seal`] (crypto) if the system RNG fails.
-    pub fn generate() -> Result<Self, StoreError> {
-        let mut b = [0u8; 32];
-        SystemRandom::new()
-            .fill(&mut b)
-            .map_err(|_| SealError::Crypto { step: "random" })?;
-        Ok(Self(URL_SAFE_NO_PAD.encode(b)))
-    }
+/// Random bytes at the start of a session id.
+const SESSION_RANDOM_LEN: usize = 32;
+/// Longest TEE name a session id carries.
+const SESSION_TEE_MAX: usize = 16;
+/// Shortest and longest session id in bytes (before base64url).
+const SESSION_MIN_LEN: usize = SESSION_RANDOM_LEN + 8 + 1 + 1;
+const SESSION_MAX_LEN: usize = SESSION_RANDOM_LEN + 8 + 1 + SESSION_TEE_MAX;
 
-    /// Takes a cookie value; `None` unless it is 43 characters of base64url (what
-    /// [`SessionId::generate`] makes).
+impl SessionId {
+    /// Takes a cookie value; `None` unless it is base64url of a length a session id has. What
+    /// it carries is read by [`Challenge::from_session`].
     #[must_use]
     pub fn parse(s: &str) -> Option<Self> {
-        let ok = s.len() == 43
+        let ok = ((4 * SESSION_MIN_LEN).div_ceil(3)..=(4 * SESSION_MAX_LEN).div_ceil(3))
+            .contains(&s.len())
             && s.bytes()
                 .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
         ok.then(|| Self(s.to_owned()))
@@ -184,13 +183,13 @@ pub fn token_digest(token: &str) -> String {
     hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref())
 }
 
-/// A challenge issued by `/auth`.
+/// A challenge issued by `/auth`, as its session id carries it. The broker keeps no record of
+/// it until it is answered: then [`Store::put_session_audited`] (or, when the answer is
+/// refused, [`Store::use_challenge`]) records its single use, and a second answer is refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Challenge {
     /// The session it belongs to.
     pub session_id: SessionId,
-    /// The nonce: standard padded base64 of 32 random bytes.
-    pub nonce: String,
     /// The TEE the guest announced (`snp`, `tdx`, ...).
     pub tee: String,
     /// The hash the REPORT_DATA binding uses.
@@ -201,50 +200,128 @@ pub struct Challenge {
     pub expires_ms: i64,
 }
 
+fn hash_code(h: HashAlgorithm) -> u8 {
+    match h {
+        HashAlgorithm::Sha256 => 1,
+        HashAlgorithm::Sha384 => 2,
+        HashAlgorithm::Sha512 => 3,
+    }
+}
+
+fn hash_of_code(c: u8) -> Option<HashAlgorithm> {
+    match c {
+        1 => Some(HashAlgorithm::Sha256),
+        2 => Some(HashAlgorithm::Sha384),
+        3 => Some(HashAlgorithm::Sha512),
+        _ => None,
+    }
+}
+
+fn tee_name_ok(tee: &[u8]) -> bool {
+    (1..=SESSION_TEE_MAX).contains(&tee.len())
+        && tee
+            .iter()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
+}
+
 impl Challenge {
-    /// A fresh challenge with a new session id and nonce, valid for [`CHALLENGE_TTL_MS`].
+    /// A fresh challenge (a new session id with 32 random bytes), valid for
+    /// [`CHALLENGE_TTL_MS`]. `tee` is 1 to 16 characters of `[a-z0-9]`.
     ///
     /// # Errors
-    /// [`StoreError::Seal`] (crypto) if the system RNG fails.
+    /// [`StoreError::Seal`] (crypto) if the system RNG fails; [`StoreError::Corrupt`] for a
+    /// TEE name a session id cannot carry.
     pub fn generate(tee: &str, hash: HashAlgorithm, now_ms: i64) -> Result<Self, StoreError> {
-        let mut n = [0u8; 32];
+        if !tee_name_ok(tee.as_bytes()) {
+            return Err(StoreError::Corrupt {
+                field: "challenge.tee",
+            });
+        }
+        let mut id = Vec::with_capacity(SESSION_MAX_LEN);
+        id.resize(SESSION_RANDOM_LEN, 0);
         SystemRandom::new()
-            .fill(&mut n)
+            .fill(&mut id)
             .map_err(|_| SealError::Crypto { step: "random" })?;
+        id.extend_from_slice(&now_ms.to_be_bytes());
+        id.push(hash_code(hash));
+        id.extend_from_slice(tee.as_bytes());
         Ok(Self {
-            session_id: SessionId::generate()?,
-            nonce: STANDARD.encode(n),
+            session_id: SessionId(URL_SAFE_NO_PAD.encode(&id)),
             tee: tee.to_owned(),
             hash,
             issued_ms: now_ms,
             expires_ms: now_ms.saturating_add(CHALLENGE_TTL_MS),
         })
     }
-}
 
-impl Challenge {
-    /// Whether `sent` is this challenge's nonce (constant-time comparison). The store consumes
-    /// a challenge by session; the caller then checks the nonce the guest sent with this, so a
-    /// nonce of another session (or a replayed one) is refused.
+    /// What a session id says of its challenge; `None` when it is not one
+    /// [`Challenge::generate`] could have made. Nothing here is authenticated yet: an id is
+    /// the broker's only if the guest knows its nonce ([`Challenge::nonce_matches`]).
     #[must_use]
-    pub fn nonce_matches(&self, sent: &str) -> bool {
-        aws_lc_rs::constant_time::verify_slices_are_equal(self.nonce.as_bytes(), sent.as_bytes())
-            .is_ok()
+    pub fn from_session(session: &SessionId) -> Option<Self> {
+        let id = URL_SAFE_NO_PAD.decode(session.as_str()).ok()?;
+        if !(SESSION_MIN_LEN..=SESSION_MAX_LEN).contains(&id.len()) {
+            return None;
+        }
+        let (_, rest) = id.split_at(SESSION_RANDOM_LEN);
+        let (time, rest) = rest.split_first_chunk::<8>()?;
+        let (code, tee) = rest.split_first()?;
+        let hash = hash_of_code(*code)?;
+        if !tee_name_ok(tee) {
+            return None;
+        }
+        let issued_ms = i64::from_be_bytes(*time);
+        Some(Self {
+            session_id: session.clone(),
+            tee: String::from_utf8(tee.to_vec()).ok()?,
+            hash,
+            issued_ms,
+            expires_ms: issued_ms.saturating_add(CHALLENGE_TTL_MS),
+        })
     }
-}
 
-/// The result of trying to use a challenge.
-#[derive(Debug, Clone, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum ConsumeOutcome {
-    /// This call used it (no other call ever will).
-    Consumed(Challenge),
-    /// No challenge for this session.
-    Unknown,
-    /// It expired unused.
-    Expired,
-    /// It was already used.
-    AlreadyUsed,
+    /// The nonce under `kek` (standard padded base64 of 32 bytes): what `/auth` answers.
+    ///
+    /// # Errors
+    /// [`StoreError::Seal`] if the derivation fails.
+    pub fn nonce(&self, kek: &Kek) -> Result<String, StoreError> {
+        Ok(STANDARD.encode(kek.challenge_nonce(&self.id_bytes()?)?))
+    }
+
+    /// Whether `sent` is this challenge's nonce under any KEK of `keyring` (constant-time
+    /// comparisons, so a KEK rotation does not void the challenges issued before it). A
+    /// session id the broker did not issue has a nonce no guest was told.
+    #[must_use]
+    pub fn nonce_matches(&self, keyring: &Keyring, sent: &str) -> bool {
+        let Ok(id) = self.id_bytes() else {
+            return false;
+        };
+        keyring.keks().any(|kek| {
+            kek.challenge_nonce(&id).is_ok_and(|n| {
+                aws_lc_rs::constant_time::verify_slices_are_equal(
+                    STANDARD.encode(n).as_bytes(),
+                    sent.as_bytes(),
+                )
+                .is_ok()
+            })
+        })
+    }
+
+    /// Until when the store keeps the record of its single use: its expiry plus one more
+    /// lifetime, so that a replica whose clock is behind cannot take it for unused after the
+    /// record was purged.
+    #[must_use]
+    pub fn retain_until_ms(&self) -> i64 {
+        self.expires_ms.saturating_add(CHALLENGE_TTL_MS)
+    }
+
+    fn id_bytes(&self) -> Result<Vec<u8>, StoreError> {
+        URL_SAFE_NO_PAD
+            .decode(self.session_id.as_str())
+            .map_err(|_| StoreError::Corrupt {
+                field: "challenge.session_id",
+            })
+    }
 }
 
 /// An attested session: what `/attest` established, for the resource requests that follow.
@@ -403,26 +480,23 @@ pub trait Store: Send + Sync {
 
     // ---- challenges and sessions ----
 
-    /// Records a challenge issued by `/auth`.
-    async fn insert_challenge(&self, c: &Challenge) -> Result<(), StoreError>;
-    /// Uses a session's challenge: atomically, once, and only before it expires. Any attest
-    /// attempt uses it up, whatever its outcome; compare the nonce the guest sent with
-    /// [`Challenge::nonce_matches`].
-    async fn consume_challenge(
-        &self,
-        session: &SessionId,
-        now_ms: i64,
-    ) -> Result<ConsumeOutcome, StoreError>;
-    /// Records (or replaces) a session's attestation together with the audit entry of
-    /// `event`, which records it: both or neither (a session without its entry would be usable
-    /// with its cookie although its attestation is not in the log). Committed when it returns;
-    /// the embedded store may leave its fsync to the next durable commit, which a release
-    /// always makes (see `store::sqlite`).
+    /// Records the single use of a challenge whose answer was refused: `false` when it was
+    /// already used (then nothing changes). Atomic: of two callers racing on one challenge
+    /// (here or in [`Store::put_session_audited`], on any replica), exactly one gets `true`.
+    /// The record is kept until [`Challenge::retain_until_ms`].
+    async fn use_challenge(&self, c: &Challenge) -> Result<bool, StoreError>;
+    /// Uses the session's challenge and records its attestation together with the audit
+    /// entry of `event`, which records it: all three or none (a session without its entry
+    /// would be usable with its cookie although its attestation is not in the log).
+    /// `Ok(None)`, with nothing written, when the challenge was already used. Committed when
+    /// it returns; the embedded store may leave its fsync to the next durable commit, which a
+    /// release always makes (see `store::sqlite`).
     async fn put_session_audited(
         &self,
+        c: &Challenge,
         s: &AttestedSession,
         event: AuditEvent,
-    ) -> Result<AuditEntry, StoreError>;
+    ) -> Result<Option<AuditEntry>, StoreError>;
     /// A session's attestation if it has not expired.
     async fn get_session(
         &self,
@@ -631,6 +705,152 @@ pub async fn verify_audit_chain(store: &dyn Store) -> Result<u64, StoreError> {
         }
         for e in &page {
             v.push(e)?;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn keyring() -> Keyring {
+        Keyring::new(Kek::generate().unwrap())
+    }
+
+    #[test]
+    fn a_session_id_carries_its_challenge() {
+        for (tee, hash) in [
+            ("snp", HashAlgorithm::Sha384),
+            ("tdx", HashAlgorithm::Sha256),
+            ("sgx", HashAlgorithm::Sha512),
+            ("abcdefghijklmnop", HashAlgorithm::Sha384),
+        ] {
+            let ch = Challenge::generate(tee, hash, 1_764_750_000_000).unwrap();
+            let id = SessionId::parse(ch.session_id.as_str()).unwrap();
+            assert_eq!(Challenge::from_session(&id), Some(ch));
+        }
+        for tee in ["", "SNP", "sn-p", "abcdefghijklmnopq"] {
+            assert!(matches!(
+                Challenge::generate(tee, HashAlgorithm::Sha384, 0),
+                Err(StoreError::Corrupt { .. })
+            ));
+        }
+    }
+
+    /// Rewrites a session id's bytes (then base64url again).
+    fn edited(id: &SessionId, f: impl FnOnce(&mut Vec<u8>)) -> Option<SessionId> {
+        let mut b = URL_SAFE_NO_PAD.decode(id.as_str()).unwrap();
+        f(&mut b);
+        SessionId::parse(&URL_SAFE_NO_PAD.encode(b))
+    }
+
+    #[test]
+    fn malformed_session_ids_carry_no_challenge() {
+        let ch = Challenge::generate("snp", HashAlgorithm::Sha384, 5).unwrap();
+        let id = &ch.session_id;
+        let hash_at = SESSION_RANDOM_LEN + 8;
+        for bad in [
+            edited(id, |b| b[hash_at] = 0),
+            edited(id, |b| b[hash_at] = 4),
+            edited(id, |b| b[hash_at + 1] = b'S'),
+            edited(id, |b| b.extend_from_slice(b"\xff")),
+        ] {
+            let bad = bad.expect("a cookie of a session id's length");
+            assert_eq!(Challenge::from_session(&bad), None);
+        }
+        // A TEE name too long is not even a cookie.
+        assert!(
+            edited(id, |b| {
+                b.truncate(hash_at + 1);
+                b.extend_from_slice(&[b'a'; SESSION_TEE_MAX + 1]);
+            })
+            .is_none()
+        );
+        // Lengths a session id cannot have are not even a cookie.
+        assert!(edited(id, |b| b.truncate(SESSION_MIN_LEN - 1)).is_none());
+        assert!(edited(id, |b| b.resize(SESSION_MAX_LEN + 1, b'a')).is_none());
+        assert!(
+            SessionId::parse(&"A".repeat(43)).is_none(),
+            "the old 32-byte form"
+        );
+    }
+
+    #[test]
+    fn the_nonce_is_bound_to_every_byte_of_the_id_and_to_the_kek() {
+        let ring = keyring();
+        let kek = ring.active().unwrap();
+        let ch = Challenge::generate("snp", HashAlgorithm::Sha384, 1_000).unwrap();
+        let nonce = ch.nonce(kek).unwrap();
+        assert_eq!(STANDARD.decode(&nonce).unwrap().len(), 32);
+        assert!(ch.nonce_matches(&ring, &nonce));
+        assert_eq!(
+            ch.nonce(kek).unwrap(),
+            nonce,
+            "derived, so the same every time"
+        );
+        let n = URL_SAFE_NO_PAD
+            .decode(ch.session_id.as_str())
+            .unwrap()
+            .len();
+        for i in 0..n {
+            // An id changed in any byte (an earlier time, another hash or TEE, other random
+            // bytes) does not answer to the nonce issued for the original.
+            let Some(id) = edited(&ch.session_id, |b| b[i] ^= 1) else {
+                continue;
+            };
+            let forged = Challenge::from_session(&id).unwrap_or(Challenge {
+                session_id: id,
+                ..ch.clone()
+            });
+            assert!(!forged.nonce_matches(&ring, &nonce), "byte {i}");
+        }
+        // Another KEK: another nonce.
+        assert!(!ch.nonce_matches(&keyring(), &nonce));
+        assert_ne!(ch.nonce(keyring().active().unwrap()).unwrap(), nonce);
+    }
+
+    #[test]
+    fn challenges_issued_before_a_kek_rotation_are_still_answerable() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = KeyringFile::open_or_create(&dir.path().join("kek")).unwrap();
+        let ch = Challenge::generate("tdx", HashAlgorithm::Sha512, 7).unwrap();
+        let nonce = ch.nonce(file.current().active().unwrap()).unwrap();
+        let old = file.current().active_id().clone();
+        let new = file.begin_rotation().unwrap();
+        let rotated = file.current();
+        assert_eq!(
+            rotated.keks().next().unwrap().id(),
+            &new,
+            "the active KEK first"
+        );
+        assert!(ch.nonce_matches(&rotated, &nonce));
+        // New challenges are derived with the new KEK.
+        assert_ne!(ch.nonce(rotated.active().unwrap()).unwrap(), nonce);
+        // Once the old KEK is retired, the old challenges are no longer answerable.
+        file.finish_rotation(&new).unwrap();
+        assert!(file.current().get(old.as_str()).is_none());
+        assert!(!ch.nonce_matches(&file.current(), &nonce));
+    }
+
+    proptest! {
+        #[test]
+        fn any_cookie_parses_or_is_refused(s in "[A-Za-z0-9_-]{0,90}") {
+            if let Some(id) = SessionId::parse(&s)
+                && let Some(ch) = Challenge::from_session(&id)
+            {
+                prop_assert_eq!(ch.session_id.as_str(), s.as_str());
+                prop_assert!(tee_name_ok(ch.tee.as_bytes()));
+                prop_assert_eq!(ch.expires_ms, ch.issued_ms.saturating_add(CHALLENGE_TTL_MS));
+            }
+        }
+
+        #[test]
+        fn any_id_round_trips(tee in "[a-z0-9]{1,16}", t in any::<i64>(), h in 0u8..3) {
+            let hash = [HashAlgorithm::Sha256, HashAlgorithm::Sha384, HashAlgorithm::Sha512][usize::from(h)];
+            let ch = Challenge::generate(&tee, hash, t).unwrap();
+            let id = SessionId::parse(ch.session_id.as_str()).unwrap();
+            prop_assert_eq!(Challenge::from_session(&id), Some(ch));
         }
     }
 }

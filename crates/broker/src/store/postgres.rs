@@ -4,19 +4,18 @@
 //! holds across replicas because it rests on one PostgreSQL statement or one serialised
 //! transaction, never on state inside a process:
 //!
-//! - A challenge is used by one conditional `UPDATE .. WHERE NOT used AND expires_ms > $now
-//!   RETURNING ..`; row locking lets exactly one of any number of concurrent callers (on any
-//!   replica) flip `used`. Only when it matched nothing does a second read say why (unknown,
-//!   expired or already used); that read decides nothing.
+//! - A challenge's single use is one `INSERT .. ON CONFLICT DO NOTHING RETURNING 1` keyed by
+//!   its session: the unique index lets exactly one of any number of concurrent callers (on
+//!   any replica) insert it; the others wait for its transaction, then insert nothing.
 //! - Version numbers come from `INSERT .. ON CONFLICT DO UPDATE SET last_version =
 //!   last_version + 1 RETURNING`, atomic under concurrency; a number is never handed out twice.
 //! - An audit append is one transaction that takes a transaction-scoped advisory lock
 //!   (`pg_advisory_xact_lock`), reads the last entry and inserts the next one chained to it
 //!   ([`crate::audit::next_entry`]), so appends from every replica form one chain. The table
 //!   refuses `UPDATE`, `DELETE` and `TRUNCATE` by trigger.
-//! - Challenges and their use commit with `synchronous_commit = off` (`run_light`); every
-//!   other write is a synchronous commit (an attested session rides in the transaction of the
-//!   audit entry that records it). The audit append that always
+//! - The use of a refused challenge commits with `synchronous_commit = off` (`run_light`);
+//!   every other write is a synchronous commit (an attested session and its challenge's use
+//!   ride in the transaction of the audit entry that records them). The audit append that always
 //!   follows them before a guest gets an answer flushes the WAL past them, so a crash loses
 //!   nothing a guest was told.
 //! - The schema is created and upgraded by numbered migrations at [`PostgresStore::connect`],
@@ -43,11 +42,10 @@ use tokio_postgres::types::{FromSql, ToSql};
 use std::sync::Arc;
 
 use super::{
-    AttestedSession, Challenge, ConsumeOutcome, NewSecretVersion, SecretVersionInfo, SessionId,
-    Store, StoreError, StoredSecret,
+    AttestedSession, Challenge, NewSecretVersion, SecretVersionInfo, SessionId, Store, StoreError,
+    StoredSecret,
 };
 use crate::audit::{self, AuditAction, AuditEntry, AuditEvent, AuditVerdict};
-use crate::binding::HashAlgorithm;
 use crate::resource::{PolicyDigest, ResourcePath};
 use crate::seal::SealedSecret;
 
@@ -272,13 +270,13 @@ impl PostgresStore {
         &self.schema
     }
 
-    /// Queues an audit append (and the session it records) for the next group commit and
-    /// waits for its entry.
+    /// Queues an audit append (and the session it records, with its challenge) for the next
+    /// group commit and waits for its entry; `None` when the challenge was already used.
     async fn queue_audit(
         &self,
         event: AuditEvent,
-        session: Option<AttestedSession>,
-    ) -> Result<AuditEntry, StoreError> {
+        session: Option<(Challenge, AttestedSession)>,
+    ) -> Result<Option<AuditEntry>, StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
         lock(&self.audit_queue).push(((event, session), tx));
         let this = self.clone();
@@ -302,20 +300,48 @@ impl PostgresStore {
 
     async fn commit_audit(
         &self,
-        events: Vec<(AuditEvent, Option<AttestedSession>)>,
-    ) -> Result<Vec<AuditEntry>, StoreError> {
+        events: Vec<(AuditEvent, Option<(Challenge, AttestedSession)>)>,
+    ) -> Result<Vec<Option<AuditEntry>>, StoreError> {
         const OP: &str = "append_audit";
         let mut c = self.client(OP).await?;
         let tx = c.transaction().await.map_err(db(OP))?;
-        // The sessions these entries record, in the same transaction: both or neither.
-        let sessions: Vec<&AttestedSession> =
-            events.iter().filter_map(|(_, s)| s.as_ref()).collect();
+        // The sessions these entries record, with their challenges' use, in the same
+        // transaction: all or nothing. A session whose challenge was already used is left
+        // out, and so is its entry. In key order, so that two replicas' batches never wait
+        // for each other's rows in opposite orders.
+        let mut claimed = vec![true; events.len()];
+        let mut sessions: Vec<(usize, String, &Challenge, &AttestedSession)> = events
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, s))| {
+                s.as_ref()
+                    .map(|(ch, s)| (i, ch.session_id.storage_key(), ch, s))
+            })
+            .collect();
+        sessions.sort_by(|a, b| a.1.cmp(&b.1));
         if !sessions.is_empty() {
+            let mark = tx
+                .prepare_cached(MARK_USED)
+                .await
+                .map_err(db("use_challenge"))?;
             let put = tx
                 .prepare_cached(PUT_SESSION)
                 .await
                 .map_err(db("put_session"))?;
-            for s in sessions {
+            for (i, key, ch, s) in sessions {
+                let won = tx
+                    .query_opt(
+                        &mark,
+                        &mark_params(&key, ch, &ch.hash.name(), &ch.retain_until_ms()),
+                    )
+                    .await
+                    .map_err(db("use_challenge"))?;
+                if won.is_none() {
+                    if let Some(c) = claimed.get_mut(i) {
+                        *c = false;
+                    }
+                    continue;
+                }
                 let params: [&(dyn ToSql + Sync); 8] = [
                     &s.session_id.storage_key(),
                     &s.tee,
@@ -359,7 +385,11 @@ impl PostgresStore {
             .await
             .map_err(db(OP))?;
         let mut entries = Vec::with_capacity(events.len());
-        for (event, _) in events {
+        for (i, (event, _)) in events.into_iter().enumerate() {
+            if !claimed.get(i).copied().unwrap_or(false) {
+                entries.push(None);
+                continue;
+            }
             let e = audit::next_entry(last.as_ref().map(|(s, h)| (*s, h.as_str())), event)?;
             tx.execute(
                 &st,
@@ -380,7 +410,7 @@ impl PostgresStore {
             .await
             .map_err(db(OP))?;
             last = Some((e.seq, e.hash.clone()));
-            entries.push(e);
+            entries.push(Some(e));
         }
         tx.commit().await.map_err(db(OP))?;
         Ok(entries)
@@ -415,10 +445,9 @@ impl PostgresStore {
     }
 
     /// Runs one statement in a transaction with `synchronous_commit = off`: its commit returns
-    /// before the WAL reaches disk. Only for challenges and their single use:
-    /// the broker answers `/attest` only after the audit append, a synchronous commit whose WAL
-    /// flush covers every earlier record, so nothing a guest was told can be lost in a crash,
-    /// and a challenge lost before that only makes its guest start again. Rows changed and, for
+    /// before the WAL reaches disk. Only for the single use of a refused challenge: the broker
+    /// answers `/attest` only after the audit append, a synchronous commit whose WAL flush
+    /// covers every earlier record, so nothing a guest was told can be lost in a crash. Rows changed and, for
     /// `RETURNING` statements, the first row.
     async fn run_light(
         &self,
@@ -526,8 +555,8 @@ async fn migrate_in(tx: &deadpool_postgres::Transaction<'_>) -> Result<String, S
 /// An audit append waiting for the next group commit (with the attested session it records,
 /// stored in the same transaction), and where its entry goes.
 type PendingAudit = (
-    (AuditEvent, Option<AttestedSession>),
-    tokio::sync::oneshot::Sender<Result<AuditEntry, StoreError>>,
+    (AuditEvent, Option<(Challenge, AttestedSession)>),
+    tokio::sync::oneshot::Sender<Result<Option<AuditEntry>, StoreError>>,
 );
 
 /// A mutex's contents; a panic in an earlier holder rolled its transaction back when it
@@ -539,8 +568,8 @@ fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Answer the appends of one group commit: each its entry, or all the error that rolled the
 /// batch back.
 fn answer_audit(
-    senders: Vec<tokio::sync::oneshot::Sender<Result<AuditEntry, StoreError>>>,
-    result: Result<Vec<AuditEntry>, StoreError>,
+    senders: Vec<tokio::sync::oneshot::Sender<Result<Option<AuditEntry>, StoreError>>>,
+    result: Result<Vec<Option<AuditEntry>>, StoreError>,
 ) {
     match result {
         Ok(entries) => {
@@ -558,6 +587,21 @@ fn answer_audit(
             }
         }
     }
+}
+
+/// Records the single use of a challenge; a row back when this call recorded it.
+const MARK_USED: &str = "INSERT INTO challenges(session_key, nonce, tee, hash, issued_ms,
+        expires_ms, used) VALUES ($1, '', $2, $3, $4, $5, true)
+    ON CONFLICT (session_key) DO NOTHING RETURNING 1";
+
+/// [`MARK_USED`]'s parameters.
+fn mark_params<'a>(
+    key: &'a String,
+    ch: &'a Challenge,
+    hash: &'a &'static str,
+    retain: &'a i64,
+) -> [&'a (dyn ToSql + Sync); 5] {
+    [key, &ch.tee, hash, &ch.issued_ms, retain]
 }
 
 /// Records (or replaces) a session's attestation.
@@ -897,82 +941,25 @@ impl Store for PostgresStore {
         Ok(n == 1)
     }
 
-    async fn insert_challenge(&self, ch: &Challenge) -> Result<(), StoreError> {
+    async fn use_challenge(&self, ch: &Challenge) -> Result<bool, StoreError> {
+        let key = ch.session_id.storage_key();
         let (n, _) = self
             .run_light(
-                "insert_challenge",
-                "INSERT INTO challenges(session_key, nonce, tee, hash, issued_ms, expires_ms, used)
-                 VALUES ($1, $2, $3, $4, $5, $6, false) ON CONFLICT (session_key) DO NOTHING
-                 RETURNING 1",
-                &[
-                    &ch.session_id.storage_key(),
-                    &ch.nonce,
-                    &ch.tee,
-                    &ch.hash.name(),
-                    &ch.issued_ms,
-                    &ch.expires_ms,
-                ],
+                "use_challenge",
+                MARK_USED,
+                &mark_params(&key, ch, &ch.hash.name(), &ch.retain_until_ms()),
             )
             .await?;
-        if n == 0 {
-            return Err(StoreError::ChallengeExists);
-        }
-        Ok(())
-    }
-
-    async fn consume_challenge(
-        &self,
-        session: &SessionId,
-        now_ms: i64,
-    ) -> Result<ConsumeOutcome, StoreError> {
-        const OP: &str = "consume_challenge";
-        let key = session.storage_key();
-        // The single-use guarantee: one conditional UPDATE; only one caller, on any replica,
-        // can flip `used` (the others wait for the row lock, then no longer match).
-        let (_, won) = self
-            .run_light(
-                OP,
-                "UPDATE challenges SET used = true
-                 WHERE session_key = $1 AND NOT used AND expires_ms > $2
-                 RETURNING nonce, tee, hash, issued_ms, expires_ms",
-                &[&key, &now_ms],
-            )
-            .await?;
-        if let Some(r) = won {
-            let hash: String = get(&r, 2, OP)?;
-            let hash = HashAlgorithm::from_name(&hash).map_err(|_| StoreError::Corrupt {
-                field: "challenges.hash",
-            })?;
-            return Ok(ConsumeOutcome::Consumed(Challenge {
-                session_id: session.clone(),
-                nonce: get(&r, 0, OP)?,
-                tee: get(&r, 1, OP)?,
-                hash,
-                issued_ms: get(&r, 3, OP)?,
-                expires_ms: get(&r, 4, OP)?,
-            }));
-        }
-        // Lost: say why (for the audit log only; the answer to the guest is the same).
-        let state = self
-            .query_opt(
-                OP,
-                "SELECT used FROM challenges WHERE session_key = $1",
-                &[&key],
-            )
-            .await?;
-        Ok(match state {
-            None => ConsumeOutcome::Unknown,
-            Some(r) if get::<bool>(&r, 0, OP)? => ConsumeOutcome::AlreadyUsed,
-            Some(_) => ConsumeOutcome::Expired,
-        })
+        Ok(n == 1)
     }
 
     async fn put_session_audited(
         &self,
+        ch: &Challenge,
         s: &AttestedSession,
         event: AuditEvent,
-    ) -> Result<AuditEntry, StoreError> {
-        self.queue_audit(event, Some(s.clone())).await
+    ) -> Result<Option<AuditEntry>, StoreError> {
+        self.queue_audit(event, Some((ch.clone(), s.clone()))).await
     }
 
     async fn get_session(
@@ -1031,7 +1018,10 @@ impl Store for PostgresStore {
         // Group commit: queue the event; the task that next gets this process's turn commits
         // everything queued by then in one transaction (one synchronous commit). The flush runs
         // as its own task, so a caller that goes away does not abandon the others' entries.
-        self.queue_audit(event, None).await
+        // An entry without a session is always written.
+        self.queue_audit(event, None)
+            .await?
+            .ok_or(StoreError::Worker)
     }
 
     async fn audit_entries(&self, after: u64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {

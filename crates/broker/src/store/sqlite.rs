@@ -10,12 +10,13 @@
 //! Durability: a batch that holds anything an operator relies on or that lets a secret out
 //! (secrets, policies, admin changes, releases and refusals with their audit entries) commits
 //! with `synchronous=FULL`, whose commit fsyncs the WAL, so an acknowledged put survives not
-//! just `kill -9` of the broker but a power cut too. A batch of only challenges, their single
-//! use, and attested sessions with the entries recording them commits with
+//! just `kill -9` of the broker but a power cut too. A batch of only the single use of
+//! challenges and attested sessions with the entries recording them commits with
 //! `synchronous=NORMAL`: written to the WAL before anyone is answered (so it survives a crash
 //! of the broker), fsync'd with the next durable commit, whose frames come after it in the
-//! WAL. What a power cut can take is therefore never something a release relied on: a lost
-//! challenge makes its guest start again; a lost session was never used for a release (the
+//! WAL. What a power cut can take is therefore never something a release relied on: a
+//! challenge whose use was lost can be answered once more, by the evidence of the guest it was
+//! issued to, which is bound to that guest's own TEE key; a lost session was never used for a release (the
 //! release's own entry would have been fsync'd, and everything before it), so its token and
 //! cookie are refused and its guest attests again. One connection whose level is switched only
 //! when a batch needs the other one (SQLite prepares a `PRAGMA` anew on every run): a second
@@ -23,9 +24,9 @@
 //! and read it back.
 //!
 //! Operations share a transaction. One that writes with one statement (single use of a nonce is
-//! one conditional `UPDATE .. RETURNING`) is atomic by SQLite's statement rollback; one that
-//! writes twice (a session and its audit entry) runs inside a savepoint, so a failure leaves
-//! neither. When SQLite rolls the whole transaction back, every operation in it gets the error.
+//! one `INSERT .. ON CONFLICT DO NOTHING`) is atomic by SQLite's statement rollback; one that
+//! writes more (a challenge's use, its session and their audit entry) runs inside a savepoint,
+//! so a failure leaves none of it. When SQLite rolls the whole transaction back, every operation in it gets the error.
 //! `secure_delete` overwrites deleted rows. Several processes may open the same file: the
 //! single-use and append guarantees rest on SQLite's own locking (every batch that writes takes
 //! the write lock first with `BEGIN IMMEDIATE`, so reading the audit chain's head and appending
@@ -38,11 +39,10 @@ use std::sync::mpsc;
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::{
-    AttestedSession, Challenge, ConsumeOutcome, NewSecretVersion, SecretVersionInfo, SessionId,
-    Store, StoreError, StoredSecret,
+    AttestedSession, Challenge, NewSecretVersion, SecretVersionInfo, SessionId, Store, StoreError,
+    StoredSecret,
 };
 use crate::audit::{self, AuditAction, AuditEntry, AuditEvent, AuditVerdict};
-use crate::binding::HashAlgorithm;
 use crate::resource::{PolicyDigest, ResourcePath};
 use crate::seal::SealedSecret;
 
@@ -532,6 +532,25 @@ fn all_or_nothing<T>(
     done
 }
 
+/// Records the single use of a challenge; `false` when it was already recorded. One statement:
+/// SQLite's locking makes it atomic against every other writer of the file.
+fn mark_used(c: &Connection, ch: &Challenge) -> Result<bool, StoreError> {
+    let n = c
+        .exec(
+            "INSERT INTO challenges(session_key, nonce, tee, hash, issued_ms, expires_ms, used)
+             VALUES (?1, '', ?2, ?3, ?4, ?5, 1) ON CONFLICT(session_key) DO NOTHING",
+            params![
+                ch.session_id.storage_key(),
+                ch.tee,
+                ch.hash.name(),
+                ch.issued_ms,
+                ch.retain_until_ms()
+            ],
+        )
+        .map_err(db("use_challenge"))?;
+    Ok(n == 1)
+}
+
 /// Records (or replaces) a session's attestation.
 fn insert_session(c: &Connection, s: &AttestedSession) -> Result<(), StoreError> {
     c.exec(
@@ -962,94 +981,27 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn insert_challenge(&self, ch: &Challenge) -> Result<(), StoreError> {
+    async fn use_challenge(&self, ch: &Challenge) -> Result<bool, StoreError> {
         let ch = ch.clone();
-        self.call(Commit::Light, move |c| {
-            let n = c
-                .exec(
-                    "INSERT INTO challenges(session_key, nonce, tee, hash, issued_ms, expires_ms, used)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0) ON CONFLICT(session_key) DO NOTHING",
-                    params![
-                        ch.session_id.storage_key(),
-                        ch.nonce,
-                        ch.tee,
-                        ch.hash.name(),
-                        ch.issued_ms,
-                        ch.expires_ms
-                    ],
-                )
-                .map_err(db("insert_challenge"))?;
-            if n == 0 {
-                return Err(StoreError::ChallengeExists);
-            }
-            Ok(())
-
-        })
-        .await
-    }
-
-    async fn consume_challenge(
-        &self,
-        session: &SessionId,
-        now_ms: i64,
-    ) -> Result<ConsumeOutcome, StoreError> {
-        let session = session.clone();
-        self.call(Commit::Light, move |c| {
-            let key = session.storage_key();
-            // The single-use guarantee: one conditional UPDATE; only one caller can flip `used`.
-            let won: Option<(String, String, String, i64, i64)> = c
-                .row(
-                    "UPDATE challenges SET used = 1
-                     WHERE session_key = ?1 AND used = 0 AND expires_ms > ?2
-                     RETURNING nonce, tee, hash, issued_ms, expires_ms",
-                    params![key, now_ms],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-                )
-                .optional()
-                .map_err(db("consume_challenge"))?;
-            if let Some((nonce, tee, hash, issued_ms, expires_ms)) = won {
-                let hash = HashAlgorithm::from_name(&hash).map_err(|_| StoreError::Corrupt {
-                    field: "challenges.hash",
-                })?;
-                return Ok(ConsumeOutcome::Consumed(Challenge {
-                    session_id: session,
-                    nonce,
-                    tee,
-                    hash,
-                    issued_ms,
-                    expires_ms,
-                }));
-            }
-            // Lost: say why (for the audit log only; the answer to the guest is the same).
-            let state: Option<(i64, i64)> = c
-                .row(
-                    "SELECT used, expires_ms FROM challenges WHERE session_key = ?1",
-                    params![key],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .optional()
-                .map_err(db("consume_challenge"))?;
-            Ok(match state {
-                None => ConsumeOutcome::Unknown,
-                Some((used, _)) if used != 0 => ConsumeOutcome::AlreadyUsed,
-                Some(_) => ConsumeOutcome::Expired,
-            })
-        })
-        .await
+        self.call(Commit::Light, move |c| mark_used(c, &ch)).await
     }
 
     async fn put_session_audited(
         &self,
+        ch: &Challenge,
         s: &AttestedSession,
         event: AuditEvent,
-    ) -> Result<AuditEntry, StoreError> {
-        let s = s.clone();
+    ) -> Result<Option<AuditEntry>, StoreError> {
+        let (ch, s) = (ch.clone(), s.clone());
         // NORMAL is enough (see `Commit::Light`): a release from this session fsyncs its own
         // entry, and with it this one, which the WAL holds before it.
         self.call(Commit::Light, move |c| {
             all_or_nothing(c, |c| {
+                if !mark_used(c, &ch)? {
+                    return Ok(None);
+                }
                 insert_session(c, &s)?;
-                append_entry(c, event)
+                append_entry(c, event).map(Some)
             })
         })
         .await
@@ -1342,19 +1294,18 @@ mod tests {
         for i in 0..40 {
             let s = store.clone();
             waiting.push(tokio::spawn(async move {
-                let ch = Challenge::generate("snp", HashAlgorithm::Sha384, i).unwrap();
-                s.insert_challenge(&ch).await.map(|()| ch)
+                let ch =
+                    Challenge::generate("snp", crate::binding::HashAlgorithm::Sha384, i).unwrap();
+                s.use_challenge(&ch).await.map(|won| (won, ch))
             }));
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         outside.execute_batch("COMMIT").unwrap();
         first.await.unwrap().unwrap();
         for w in waiting {
-            let ch = w.await.unwrap().unwrap();
-            assert!(matches!(
-                store.consume_challenge(&ch.session_id, 1).await.unwrap(),
-                ConsumeOutcome::Consumed(_)
-            ));
+            let (won, ch) = w.await.unwrap().unwrap();
+            assert!(won);
+            assert!(!store.use_challenge(&ch).await.unwrap());
         }
         let path = store.path().to_owned();
         drop(outside);

@@ -9,7 +9,7 @@ use tessera_broker::audit::{AuditAction, AuditChainError, AuditEvent, AuditVerdi
 use tessera_broker::binding::HashAlgorithm;
 use tessera_broker::resource::{PolicyDigest, ResourcePath};
 use tessera_broker::seal::{KeyringFile, SealError, SecretValue};
-use tessera_broker::store::{self, AttestedSession, Challenge, ConsumeOutcome, Store, StoreError};
+use tessera_broker::store::{self, AttestedSession, Challenge, Store, StoreError};
 
 /// The test clock.
 pub const NOW: i64 = 1_764_750_000_000;
@@ -352,104 +352,77 @@ pub async fn moved_or_repolicied_ciphertexts_do_not_open(b: &dyn Backend) {
     ));
 }
 
-fn base64_len(s: &str) -> usize {
-    use base64::Engine as _;
-    base64::engine::general_purpose::STANDARD
-        .decode(s)
-        .unwrap()
-        .len()
+fn session(ch: &Challenge) -> AttestedSession {
+    AttestedSession {
+        session_id: ch.session_id.clone(),
+        tee: "snp".into(),
+        tee_pubkey: r#"{"kty":"EC"}"#.into(),
+        token_digest: store::token_digest("header.claims.sig"),
+        claims: r#"{"x":1}"#.into(),
+        evidence_digest: "sha384:00".into(),
+        attested_ms: NOW,
+        expires_ms: NOW + 300_000,
+    }
 }
 
 pub async fn challenges_are_single_use_and_expire(b: &dyn Backend) {
     let s = b.store();
     let ch = Challenge::generate("snp", HashAlgorithm::Sha384, NOW).unwrap();
     assert_eq!(ch.expires_ms, NOW + store::CHALLENGE_TTL_MS);
-    assert_eq!(base64_len(&ch.nonce), 32);
-    s.insert_challenge(&ch).await.unwrap();
-    assert!(matches!(
-        s.insert_challenge(&ch).await,
-        Err(StoreError::ChallengeExists)
-    ));
-    match s
-        .consume_challenge(&ch.session_id, NOW + 1000)
-        .await
-        .unwrap()
-    {
-        ConsumeOutcome::Consumed(got) => assert_eq!(got, ch),
-        other => panic!("{other:?}"),
-    }
+    assert_eq!(Challenge::from_session(&ch.session_id), Some(ch.clone()));
+    // Issuing stores nothing: the session id carries the challenge.
+    assert_eq!(b.count("SELECT count(*) FROM challenges").await, 0);
+    assert!(s.use_challenge(&ch).await.unwrap());
+    assert!(!s.use_challenge(&ch).await.unwrap());
+    // Used at one handle, used at every other.
+    let other_handle = b.another().await;
+    assert!(!other_handle.use_challenge(&ch).await.unwrap());
+    let there = Challenge::generate("tdx", HashAlgorithm::Sha256, NOW).unwrap();
+    assert!(other_handle.use_challenge(&there).await.unwrap());
+    assert!(!s.use_challenge(&there).await.unwrap());
+    // A session for a challenge already used is not stored, and no entry records it.
+    let before = s.audit_entries(0, 10_000).await.unwrap().len();
     assert_eq!(
-        s.consume_challenge(&ch.session_id, NOW + 2000)
+        s.put_session_audited(&ch, &session(&ch), event(1))
             .await
             .unwrap(),
-        ConsumeOutcome::AlreadyUsed
+        None
+    );
+    assert_eq!(s.get_session(&ch.session_id, NOW + 1).await.unwrap(), None);
+    assert_eq!(s.audit_entries(0, 10_000).await.unwrap().len(), before);
+
+    // The record of a use is kept one lifetime past the challenge's expiry, then purged, at
+    // most `limit` per call (the broker refuses an expired challenge by its time alone).
+    let late = Challenge::generate("snp", HashAlgorithm::Sha512, NOW + 10).unwrap();
+    assert!(s.use_challenge(&late).await.unwrap());
+    assert_eq!(
+        ch.retain_until_ms(),
+        ch.expires_ms + store::CHALLENGE_TTL_MS
+    );
+    assert_eq!(s.purge_expired(ch.expires_ms, 10).await.unwrap(), 0);
+    assert_eq!(
+        s.purge_expired(ch.retain_until_ms() - 1, 10).await.unwrap(),
+        0
+    );
+    assert_eq!(s.purge_expired(ch.retain_until_ms(), 1).await.unwrap(), 1);
+    assert_eq!(s.purge_expired(ch.retain_until_ms(), 1).await.unwrap(), 1);
+    assert_eq!(s.purge_expired(ch.retain_until_ms(), 1).await.unwrap(), 0);
+    assert!(!s.use_challenge(&late).await.unwrap(), "purged too early");
+    assert_eq!(
+        s.purge_expired(late.retain_until_ms(), 10).await.unwrap(),
+        1
     );
 
-    let late = Challenge::generate("tdx", HashAlgorithm::Sha512, NOW).unwrap();
-    s.insert_challenge(&late).await.unwrap();
-    assert_eq!(
-        s.consume_challenge(&late.session_id, late.expires_ms)
-            .await
-            .unwrap(),
-        ConsumeOutcome::Expired
-    );
-    // An expired challenge stays expired (it is not used by the failed attempt either).
-    assert_eq!(
-        s.consume_challenge(&late.session_id, late.expires_ms + 1)
-            .await
-            .unwrap(),
-        ConsumeOutcome::Expired
-    );
-    let other = store::SessionId::generate().unwrap();
-    assert_eq!(
-        s.consume_challenge(&other, NOW).await.unwrap(),
-        ConsumeOutcome::Unknown
-    );
-    // A challenge issued by one handle is answered at another.
-    let there = Challenge::generate("snp", HashAlgorithm::Sha256, NOW).unwrap();
-    s.insert_challenge(&there).await.unwrap();
-    let other_handle = b.another().await;
-    assert!(matches!(
-        other_handle
-            .consume_challenge(&there.session_id, NOW + 1)
-            .await
-            .unwrap(),
-        ConsumeOutcome::Consumed(c) if c == there
-    ));
-    // Purge removes expired challenges (`ch`, `late`, `there`), at most `limit` per call.
-    let purge_at = NOW + store::CHALLENGE_TTL_MS + 1;
-    let young = Challenge::generate("snp", HashAlgorithm::Sha384, purge_at).unwrap();
-    s.insert_challenge(&young).await.unwrap();
-    assert_eq!(s.purge_expired(purge_at, 1).await.unwrap(), 1);
-    let mut purged = 1;
-    loop {
-        let n = s.purge_expired(purge_at, 1).await.unwrap();
-        assert!(n <= 1, "a limit of 1 deleted {n} rows");
-        if n == 0 {
-            break;
-        }
-        purged += n;
-    }
-    assert!(purged >= 3, "purged {purged}");
-    // A challenge that has not expired survives the purge and can still be answered.
-    assert!(matches!(
-        s.consume_challenge(&young.session_id, purge_at).await.unwrap(),
-        ConsumeOutcome::Consumed(c) if c == young
-    ));
-    assert_eq!(
-        s.consume_challenge(&ch.session_id, NOW).await.unwrap(),
-        ConsumeOutcome::Unknown
-    );
     // Session ids are not stored in the clear.
+    let fresh = Challenge::generate("snp", HashAlgorithm::Sha384, NOW).unwrap();
+    assert!(s.use_challenge(&fresh).await.unwrap());
     let n = b
         .count(&format!(
             "SELECT count(*) FROM challenges WHERE session_key = '{}'",
-            ch.session_id.as_str()
+            fresh.session_id.as_str()
         ))
         .await;
     assert_eq!(n, 0);
-    let fresh = Challenge::generate("snp", HashAlgorithm::Sha384, NOW).unwrap();
-    s.insert_challenge(&fresh).await.unwrap();
     let n = b
         .count(&format!(
             "SELECT count(*) FROM challenges WHERE session_key = '{}'",
@@ -459,11 +432,12 @@ pub async fn challenges_are_single_use_and_expire(b: &dyn Backend) {
     assert_eq!(n, 1, "the count query itself works");
     assert!(store::SessionId::parse(ch.session_id.as_str()).is_some());
     assert!(store::SessionId::parse("short").is_none());
-    assert!(store::SessionId::parse(&"+".repeat(43)).is_none());
+    assert!(store::SessionId::parse(&"+".repeat(60)).is_none());
 }
 
 /// `rounds` challenges, each raced by `consumers` tasks spread over `handles` independent
-/// store handles: exactly one wins each, the rest see `AlreadyUsed`.
+/// store handles, half of them refusing it (`use_challenge`), half storing a session for it
+/// (`put_session_audited`): exactly one wins each, and a session is stored only if it won.
 pub async fn concurrent_use_of_one_nonce_has_exactly_one_winner(
     b: &dyn Backend,
     handles: usize,
@@ -476,46 +450,55 @@ pub async fn concurrent_use_of_one_nonce_has_exactly_one_winner(
     }
     for round in 0..rounds {
         let ch = Challenge::generate("snp", HashAlgorithm::Sha384, NOW).unwrap();
-        stores[round % handles].insert_challenge(&ch).await.unwrap();
         let start = Arc::new(tokio::sync::Barrier::new(consumers));
         let mut tasks = Vec::new();
         for i in 0..consumers {
             let s = Arc::clone(&stores[i % handles]);
-            let id = ch.session_id.clone();
+            let ch = ch.clone();
             let start = Arc::clone(&start);
             tasks.push(tokio::spawn(async move {
                 start.wait().await;
-                s.consume_challenge(&id, NOW + 1).await.unwrap()
+                if i % 2 == 0 {
+                    (false, s.use_challenge(&ch).await.unwrap())
+                } else {
+                    let won = s
+                        .put_session_audited(&ch, &session(&ch), event(2))
+                        .await
+                        .unwrap();
+                    (true, won.is_some())
+                }
             }));
         }
         let mut wins = 0;
+        let mut session_won = false;
         for t in tasks {
-            match t.await.unwrap() {
-                ConsumeOutcome::Consumed(got) => {
-                    assert_eq!(got, ch);
-                    wins += 1;
-                }
-                ConsumeOutcome::AlreadyUsed => {}
-                other => panic!("{other:?}"),
+            let (put, won) = t.await.unwrap();
+            if won {
+                wins += 1;
+                session_won = put;
             }
         }
         assert_eq!(wins, 1, "round {round}");
+        let stored = stores[0]
+            .get_session(&ch.session_id, NOW + 1)
+            .await
+            .unwrap()
+            .is_some();
+        assert_eq!(stored, session_won, "round {round}");
     }
 }
 
 pub async fn sessions_round_trip_and_expire(b: &dyn Backend) {
     let st = b.store();
-    let s = AttestedSession {
-        session_id: store::SessionId::generate().unwrap(),
-        tee: "snp".into(),
-        tee_pubkey: r#"{"kty":"EC"}"#.into(),
-        token_digest: store::token_digest("header.claims.sig"),
-        claims: r#"{"x":1}"#.into(),
-        evidence_digest: "sha384:00".into(),
-        attested_ms: NOW,
-        expires_ms: NOW + 300_000,
-    };
-    st.put_session_audited(&s, event(5)).await.unwrap();
+    let fresh = || Challenge::generate("snp", HashAlgorithm::Sha384, NOW).unwrap();
+    let ch = fresh();
+    let s = session(&ch);
+    assert!(
+        st.put_session_audited(&ch, &s, event(5))
+            .await
+            .unwrap()
+            .is_some()
+    );
     assert_eq!(
         st.get_session(&s.session_id, NOW + 1).await.unwrap(),
         Some(s.clone())
@@ -533,26 +516,34 @@ pub async fn sessions_round_trip_and_expire(b: &dyn Backend) {
         st.get_session(&s.session_id, s.expires_ms).await.unwrap(),
         None
     );
+    // Its challenge is used: a second session for it is refused and the first one stays.
     let mut s2 = s.clone();
     s2.token_digest = store::token_digest("newer");
-    s2.expires_ms += 1000;
-    st.put_session_audited(&s2, event(6)).await.unwrap();
     assert_eq!(
-        st.get_session(&s.session_id, s.expires_ms).await.unwrap(),
-        Some(s2.clone())
+        st.put_session_audited(&ch, &s2, event(6)).await.unwrap(),
+        None
     );
-    assert_eq!(st.purge_expired(s2.expires_ms - 1, 100).await.unwrap(), 0);
-    assert_eq!(st.purge_expired(s2.expires_ms, 100).await.unwrap(), 1);
+    assert_eq!(
+        st.get_session(&s.session_id, NOW + 1).await.unwrap(),
+        Some(s.clone())
+    );
+    // Purged when it expires (its challenge's record later, see above).
+    assert_eq!(st.purge_expired(s.expires_ms - 1, 100).await.unwrap(), 0);
+    assert_eq!(st.purge_expired(s.expires_ms, 100).await.unwrap(), 1);
     assert_eq!(st.get_session(&s.session_id, NOW).await.unwrap(), None);
-    assert_eq!(st.purge_expired(s2.expires_ms, 100).await.unwrap(), 0);
+    assert_eq!(st.purge_expired(s.expires_ms, 100).await.unwrap(), 0);
 
     // A session stored together with the audit entry that records it.
     let before = st.audit_entries(0, 10_000).await.unwrap().len();
-    let mut s3 = s.clone();
-    s3.session_id = store::SessionId::generate().unwrap();
+    let ch3 = fresh();
+    let s3 = session(&ch3);
     let mut ev = event(7);
     ev.reason = "snp evidence verified".into();
-    let entry = st.put_session_audited(&s3, ev.clone()).await.unwrap();
+    let entry = st
+        .put_session_audited(&ch3, &s3, ev.clone())
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(entry.event, ev);
     assert_eq!(
         st.get_session(&s3.session_id, NOW + 1).await.unwrap(),
@@ -566,18 +557,21 @@ pub async fn sessions_round_trip_and_expire(b: &dyn Backend) {
     // A session the database refuses: no entry records it (the embedded store and PostgreSQL
     // commit both in one transaction).
     b.refuse_marked_rows().await;
-    let mut s4 = s.clone();
-    s4.session_id = store::SessionId::generate().unwrap();
+    let ch4 = fresh();
+    let mut s4 = session(&ch4);
     s4.tee = "refuse".into();
-    assert!(st.put_session_audited(&s4, event(8)).await.is_err());
+    assert!(st.put_session_audited(&ch4, &s4, event(8)).await.is_err());
     assert_eq!(st.get_session(&s4.session_id, NOW + 1).await.unwrap(), None);
+    // Nor is its challenge's use: the guest may answer it again.
+    assert!(st.use_challenge(&ch4).await.unwrap());
     // An entry the database refuses: the session it records is not stored either (a stored
     // session would be usable with its cookie although its attestation is not in the log).
-    let mut s5 = s.clone();
-    s5.session_id = store::SessionId::generate().unwrap();
+    let ch5 = fresh();
+    let s5 = session(&ch5);
     let mut refused = event(9);
     refused.reason = "refuse".into();
-    assert!(st.put_session_audited(&s5, refused).await.is_err());
+    assert!(st.put_session_audited(&ch5, &s5, refused).await.is_err());
+    assert!(st.use_challenge(&ch5).await.unwrap());
     assert_eq!(st.get_session(&s5.session_id, NOW + 1).await.unwrap(), None);
     assert_eq!(st.audit_entries(0, 10_000).await.unwrap().len(), before + 1);
     store::verify_audit_chain(st.as_ref()).await.unwrap();
