@@ -534,7 +534,7 @@ impl Broker {
         let challenge = Challenge::generate(req.tee.as_str(), hash, self.now_ms())?;
         let keyring = self.inner.keyring.current();
         let kek = keyring.active().map_err(StoreError::Seal)?;
-        let nonce = challenge.nonce(kek)?;
+        let nonce = challenge.nonce(kek, self.inner.store.identity())?;
         let extra = if self.inner.options.hash.is_some() && hash != HashAlgorithm::Sha384 {
             json!({ "selected-hash-algorithm": hash.name() })
         } else {
@@ -552,8 +552,10 @@ impl Broker {
     }
 
     /// `POST /kbs/v0/attest`: verifies evidence bound to the session's challenge and returns a
-    /// token. Once the body is well-formed and the session cookie present, the session's challenge
-    /// is used up whatever the outcome.
+    /// token. Once the guest has shown it knows the challenge's nonce (the cookie is one this
+    /// broker issued, unexpired, and the nonce sent is its nonce), the challenge is used up
+    /// whatever the outcome; before that nothing is recorded but the audit entry, so a forged
+    /// cookie writes no record of use.
     ///
     /// # Errors
     /// [`BrokerError::Session`] without a usable challenge; [`BrokerError::Attestation`] naming
@@ -584,6 +586,17 @@ impl Broker {
             return Err(self.refuse_session("no challenge for this session").await);
         };
         let fail = |reason: String| BrokerError::Attestation { tee, reason };
+        if !challenge.nonce_matches(
+            &self.inner.keyring.current(),
+            self.inner.store.identity(),
+            &req.runtime_data.nonce,
+        ) {
+            let reason = "the nonce is not this session's challenge".to_owned();
+            let mut ev = self.event("guest", AuditAction::Attest, AuditVerdict::Fail);
+            ev.reason = format!("{}: {reason}", tee.as_str());
+            self.audit(ev).await;
+            return Err(fail(reason));
+        }
         // The evidence's text in compact form (see `tessera::compact`), when it has one: the
         // evidence is decoded from it, and the session record keeps it.
         let evidence_text = req.tee_evidence.primary_evidence.get();
@@ -739,9 +752,6 @@ impl Broker {
         tee: TeeName,
         now: UnixTime,
     ) -> Result<(String, VerifiedEvidence, TeePublicKey), (Option<String>, String)> {
-        if !challenge.nonce_matches(&self.inner.keyring.current(), &req.runtime_data.nonce) {
-            return Err((None, "the nonce is not this session's challenge".into()));
-        }
         let tee_key = TeePublicKey::from_json(&req.runtime_data.tee_pubkey)
             .map_err(|e| (None, format!("tee-pubkey: {e}")))?;
         let evidence = evidence

@@ -33,7 +33,7 @@
 //! // /auth: a challenge for a new session. Nothing is stored: the session id (the cookie)
 //! // carries it, and its nonce is derived from the id with the KEK.
 //! let ch = Challenge::generate("snp", HashAlgorithm::Sha384, now_ms)?;
-//! let nonce = ch.nonce(keys.current().active()?)?;
+//! let nonce = ch.nonce(keys.current().active()?, db.identity())?;
 //!
 //! // /attest: the guest's key and REPORT_DATA (here computed as a guest would).
 //! // (This key is the P-256 base point: a valid point, with a well-known private key.)
@@ -45,7 +45,7 @@
 //! // The broker reads the challenge back from the cookie and checks the nonce the guest sent.
 //! let got = Challenge::from_session(&SessionId::parse(ch.session_id.as_str()).ok_or("id")?)
 //!     .ok_or("not a session id")?;
-//! assert!(now_ms + 1 < got.expires_ms && got.nonce_matches(&keys.current(), &nonce));
+//! assert!(now_ms + 1 < got.expires_ms && got.nonce_matches(&keys.current(), db.identity(), &nonce));
 //! binding::check_report_data(&report_data, got.hash, &nonce, key.as_sent(), "")?;
 //! // ... verify the evidence and appraise the policy (tessera facade) ...
 //! // Then the challenge's single use, the session and its audit entry, in one commit:

@@ -259,20 +259,30 @@ impl Kek {
         &self.id
     }
 
-    /// The challenge nonce for a session id (see [`crate::store::Challenge`]): HMAC-SHA256 of
-    /// the id's bytes, keyed with a key derived from this KEK by HKDF-SHA256 (info
-    /// [`CHALLENGE_NONCE_INFO`]), so it is not the KEK itself that signs. Without the KEK
-    /// nobody can tell the nonce of an id, and any change to an id gives an unrelated nonce.
+    /// The challenge nonce for a session id of the store `store` (its
+    /// [`crate::store::Store::identity`]; see [`crate::store::Challenge`]): HMAC-SHA256 of the
+    /// store's identity (length-prefixed) and the id's bytes, keyed with a key derived from
+    /// this KEK by HKDF-SHA256 (info [`CHALLENGE_NONCE_INFO`]), so it is not the KEK itself
+    /// that signs. Without the KEK nobody can tell the nonce of an id, any change to an id gives
+    /// an unrelated nonce, and so does another store: a challenge is answerable only where its
+    /// single use is recorded, even when two stores share a keyring.
     ///
     /// # Errors
-    /// [`SealError::Crypto`] if the derivation fails.
-    pub fn challenge_nonce(&self, session_id: &[u8]) -> Result<[u8; 32], SealError> {
+    /// [`SealError::Crypto`] if the derivation fails or the identity is longer than 255 bytes.
+    pub fn challenge_nonce(&self, store: &[u8], session_id: &[u8]) -> Result<[u8; 32], SealError> {
         use aws_lc_rs::{hkdf, hmac};
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &[]).extract(self.key.as_ref());
         let okm = prk
             .expand(&[CHALLENGE_NONCE_INFO], hmac::HMAC_SHA256)
             .map_err(crypto("challenge key"))?;
-        let tag = hmac::sign(&hmac::Key::from(okm), session_id);
+        let scope_len = u8::try_from(store.len()).map_err(|_| SealError::Crypto {
+            step: "challenge nonce",
+        })?;
+        let mut ctx = hmac::Context::with_key(&hmac::Key::from(okm));
+        ctx.update(&[scope_len]);
+        ctx.update(store);
+        ctx.update(session_id);
+        let tag = ctx.sign();
         let mut out = [0u8; 32];
         if tag.as_ref().len() != out.len() {
             return Err(SealError::Crypto {

@@ -208,12 +208,27 @@ fn nonce_comparison() {
     let kek = keyring.active().unwrap();
     let ch = Challenge::generate("snp", HashAlgorithm::Sha384, NOW).unwrap();
     let other = Challenge::generate("snp", HashAlgorithm::Sha384, NOW).unwrap();
-    let nonce = ch.nonce(kek).unwrap();
-    assert!(ch.nonce_matches(&keyring, &nonce));
-    assert!(!ch.nonce_matches(&keyring, &other.nonce(kek).unwrap()));
-    assert!(!ch.nonce_matches(&keyring, ""));
-    assert!(!ch.nonce_matches(&keyring, &nonce[..10]));
-    // Under another KEK the same session id has another nonce.
+    let store = b"this store";
+    let nonce = ch.nonce(kek, store).unwrap();
+    assert!(ch.nonce_matches(&keyring, store, &nonce));
+    assert!(!ch.nonce_matches(&keyring, store, &other.nonce(kek, store).unwrap()));
+    assert!(!ch.nonce_matches(&keyring, store, ""));
+    assert!(!ch.nonce_matches(&keyring, store, &nonce[..10]));
+    // Under another KEK, or for another store, the same session id has another nonce.
     let elsewhere = Keyring::new(Kek::generate().unwrap());
-    assert!(!ch.nonce_matches(&elsewhere, &nonce));
+    assert!(!ch.nonce_matches(&elsewhere, store, &nonce));
+    assert!(!ch.nonce_matches(&keyring, b"another store", &nonce));
+}
+
+#[tokio::test]
+async fn each_store_has_its_own_identity_and_keeps_it() {
+    let (one, two) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let a = SqliteStore::open(one.path()).await.unwrap();
+    let b = SqliteStore::open(two.path()).await.unwrap();
+    assert_eq!(a.identity().len(), 8);
+    assert_ne!(a.identity(), b.identity());
+    let kept = a.identity().to_vec();
+    drop(a);
+    let again = SqliteStore::open(one.path()).await.unwrap();
+    assert_eq!(again.identity(), &kept[..], "reopened, the same store");
 }

@@ -745,8 +745,19 @@ fn forged_and_reused_session_cookies_are_refused() {
     let e = c.attest(&ch, &key, None, good(&rd)).unwrap_err();
     assert_eq!(refusal(&e).0, 401, "{e}");
 
-    // Each refusal is in the audit log, with its reason; only answered challenges (and the
-    // forgery whose time was in range) left a record of their use.
+    // A cookie issued by a broker whose clock runs up to a minute ahead is answered; one
+    // issued further ahead is not.
+    for (ahead_secs, ok) in [(55, true), (65, false)] {
+        b.skew.store(ahead_secs, Ordering::SeqCst);
+        let ch = c.auth("snp").unwrap();
+        b.skew.store(0, Ordering::SeqCst);
+        let rd = report_data(ch.hash, &ch.nonce, key.jwk()).unwrap();
+        let got = c.attest(&ch, &key, None, good(&rd));
+        assert_eq!(got.is_ok(), ok, "{ahead_secs} s ahead: {:?}", got.err());
+    }
+
+    // Each refusal is in the audit log, with its reason; only challenges answered with their
+    // nonce left a record of their use (a forged cookie leaves none).
     let db = rusqlite::Connection::open(b.data.join("tessera.db")).unwrap();
     db.busy_timeout(Duration::from_secs(10)).unwrap();
     let count = |sql: &str| -> i64 { db.query_row(sql, [], |r| r.get(0)).unwrap() };
@@ -756,13 +767,14 @@ fn forged_and_reused_session_cookies_are_refused() {
     );
     assert_eq!(
         count("SELECT count(*) FROM audit WHERE reason = 'no challenge for this session'"),
-        1
+        2
     );
     assert_eq!(
         count("SELECT count(*) FROM audit WHERE reason LIKE 'snp: the nonce is not%'"),
         1
     );
     assert_eq!(count("SELECT count(*) FROM challenges"), 3);
+    assert_eq!(count("SELECT count(*) FROM sessions"), 2);
 }
 
 #[test]

@@ -260,7 +260,11 @@ impl Challenge {
     #[must_use]
     pub fn from_session(session: &SessionId) -> Option<Self> {
         let id = URL_SAFE_NO_PAD.decode(session.as_str()).ok()?;
-        if !(SESSION_MIN_LEN..=SESSION_MAX_LEN).contains(&id.len()) {
+        // One text per id: the store files a use under the text's digest, and the nonce is
+        // derived from the bytes, so two texts of one id would be two challenges.
+        if !(SESSION_MIN_LEN..=SESSION_MAX_LEN).contains(&id.len())
+            || URL_SAFE_NO_PAD.encode(&id) != session.as_str()
+        {
             return None;
         }
         let (_, rest) = id.split_at(SESSION_RANDOM_LEN);
@@ -280,24 +284,26 @@ impl Challenge {
         })
     }
 
-    /// The nonce under `kek` (standard padded base64 of 32 bytes): what `/auth` answers.
+    /// The nonce under `kek` for the store whose [`Store::identity`] is `store` (standard
+    /// padded base64 of 32 bytes): what `/auth` answers.
     ///
     /// # Errors
     /// [`StoreError::Seal`] if the derivation fails.
-    pub fn nonce(&self, kek: &Kek) -> Result<String, StoreError> {
-        Ok(STANDARD.encode(kek.challenge_nonce(&self.id_bytes()?)?))
+    pub fn nonce(&self, kek: &Kek, store: &[u8]) -> Result<String, StoreError> {
+        Ok(STANDARD.encode(kek.challenge_nonce(store, &self.id_bytes()?)?))
     }
 
-    /// Whether `sent` is this challenge's nonce under any KEK of `keyring` (constant-time
-    /// comparisons, so a KEK rotation does not void the challenges issued before it). A
-    /// session id the broker did not issue has a nonce no guest was told.
+    /// Whether `sent` is this challenge's nonce for the store `store` under any KEK of
+    /// `keyring` (constant-time comparisons; every KEK, so a KEK rotation does not void the
+    /// challenges issued before it). A session id the broker did not issue has a nonce no
+    /// guest was told.
     #[must_use]
-    pub fn nonce_matches(&self, keyring: &Keyring, sent: &str) -> bool {
+    pub fn nonce_matches(&self, keyring: &Keyring, store: &[u8], sent: &str) -> bool {
         let Ok(id) = self.id_bytes() else {
             return false;
         };
         keyring.keks().any(|kek| {
-            kek.challenge_nonce(&id).is_ok_and(|n| {
+            kek.challenge_nonce(store, &id).is_ok_and(|n| {
                 aws_lc_rs::constant_time::verify_slices_are_equal(
                     STANDARD.encode(n).as_bytes(),
                     sent.as_bytes(),
@@ -480,6 +486,12 @@ pub trait Store: Send + Sync {
 
     // ---- challenges and sessions ----
 
+    /// What tells this store from every other: random bytes made when the store was created
+    /// and kept in it. Challenge nonces are derived with it ([`Challenge::nonce`]), so a
+    /// challenge is answerable only at brokers sharing the store that records its use, even
+    /// when another store shares the keyring.
+    fn identity(&self) -> &[u8];
+
     /// Records the single use of a challenge whose answer was refused: `false` when it was
     /// already used (then nothing changes). Atomic: of two callers racing on one challenge
     /// (here or in [`Store::put_session_audited`], on any replica), exactly one gets `true`.
@@ -488,7 +500,8 @@ pub trait Store: Send + Sync {
     /// Uses the session's challenge and records its attestation together with the audit
     /// entry of `event`, which records it: all three or none (a session without its entry
     /// would be usable with its cookie although its attestation is not in the log).
-    /// `Ok(None)`, with nothing written, when the challenge was already used. Committed when
+    /// `Ok(None)`, with neither session nor entry written, when the challenge was already
+    /// used or a session with this id exists (a session is written once, never replaced). Committed when
     /// it returns; the embedded store may leave its fsync to the next durable commit, which a
     /// release always makes (see `store::sqlite`).
     async fn put_session_audited(
@@ -503,8 +516,9 @@ pub trait Store: Send + Sync {
         session: &SessionId,
         now_ms: i64,
     ) -> Result<Option<AttestedSession>, StoreError>;
-    /// Deletes up to `limit` challenges and up to `limit` sessions that expired at or before
-    /// `now_ms`, the longest expired first; returns how many rows it deleted. A bounded delete
+    /// Deletes up to `limit` records of used challenges whose retention
+    /// ([`Challenge::retain_until_ms`], kept in their `expires_ms` column) ended and up to
+    /// `limit` sessions that expired, at or before `now_ms`, the longest expired first; returns how many rows it deleted. A bounded delete
     /// keeps each call short, so it never holds up the flows sharing the store; call again
     /// until it returns 0.
     async fn purge_expired(&self, now_ms: i64, limit: u32) -> Result<u64, StoreError>;
@@ -714,6 +728,11 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    const URL_SAFE_NO_PAD_ALPHABET: &str =
+        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+    const STORE: &[u8] = b"store-one";
+
     fn keyring() -> Keyring {
         Keyring::new(Kek::generate().unwrap())
     }
@@ -767,6 +786,23 @@ mod tests {
             })
             .is_none()
         );
+        // One text per id: base64url with trailing bits set decodes to the same bytes but is
+        // another text (and would be another record of use).
+        let text = id.as_str();
+        let last = text.chars().last().unwrap();
+        let pos = URL_SAFE_NO_PAD_ALPHABET.find(last).unwrap();
+        let spare_bits = (URL_SAFE_NO_PAD.decode(text).unwrap().len() * 8) % 6;
+        if spare_bits != 0 {
+            let twin = format!(
+                "{}{}",
+                &text[..text.len() - 1],
+                URL_SAFE_NO_PAD_ALPHABET.as_bytes()[pos | 1] as char
+            );
+            if twin != text {
+                let twin = SessionId::parse(&twin).unwrap();
+                assert_eq!(Challenge::from_session(&twin), None);
+            }
+        }
         // Lengths a session id cannot have are not even a cookie.
         assert!(edited(id, |b| b.truncate(SESSION_MIN_LEN - 1)).is_none());
         assert!(edited(id, |b| b.resize(SESSION_MAX_LEN + 1, b'a')).is_none());
@@ -781,11 +817,11 @@ mod tests {
         let ring = keyring();
         let kek = ring.active().unwrap();
         let ch = Challenge::generate("snp", HashAlgorithm::Sha384, 1_000).unwrap();
-        let nonce = ch.nonce(kek).unwrap();
+        let nonce = ch.nonce(kek, STORE).unwrap();
         assert_eq!(STANDARD.decode(&nonce).unwrap().len(), 32);
-        assert!(ch.nonce_matches(&ring, &nonce));
+        assert!(ch.nonce_matches(&ring, STORE, &nonce));
         assert_eq!(
-            ch.nonce(kek).unwrap(),
+            ch.nonce(kek, STORE).unwrap(),
             nonce,
             "derived, so the same every time"
         );
@@ -803,11 +839,15 @@ mod tests {
                 session_id: id,
                 ..ch.clone()
             });
-            assert!(!forged.nonce_matches(&ring, &nonce), "byte {i}");
+            assert!(!forged.nonce_matches(&ring, STORE, &nonce), "byte {i}");
         }
+        // Another store sharing the keyring: another nonce (the use is recorded in one store).
+        assert!(!ch.nonce_matches(&ring, b"store-two", &nonce));
+        assert_ne!(ch.nonce(kek, b"store-two").unwrap(), nonce);
+        assert!(ch.nonce(kek, &[0u8; 256]).is_err(), "an identity too long");
         // Another KEK: another nonce.
-        assert!(!ch.nonce_matches(&keyring(), &nonce));
-        assert_ne!(ch.nonce(keyring().active().unwrap()).unwrap(), nonce);
+        assert!(!ch.nonce_matches(&keyring(), STORE, &nonce));
+        assert_ne!(ch.nonce(keyring().active().unwrap(), STORE).unwrap(), nonce);
     }
 
     #[test]
@@ -815,7 +855,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = KeyringFile::open_or_create(&dir.path().join("kek")).unwrap();
         let ch = Challenge::generate("tdx", HashAlgorithm::Sha512, 7).unwrap();
-        let nonce = ch.nonce(file.current().active().unwrap()).unwrap();
+        let nonce = ch.nonce(file.current().active().unwrap(), STORE).unwrap();
         let old = file.current().active_id().clone();
         let new = file.begin_rotation().unwrap();
         let rotated = file.current();
@@ -824,13 +864,13 @@ mod tests {
             &new,
             "the active KEK first"
         );
-        assert!(ch.nonce_matches(&rotated, &nonce));
+        assert!(ch.nonce_matches(&rotated, STORE, &nonce));
         // New challenges are derived with the new KEK.
-        assert_ne!(ch.nonce(rotated.active().unwrap()).unwrap(), nonce);
+        assert_ne!(ch.nonce(rotated.active().unwrap(), STORE).unwrap(), nonce);
         // Once the old KEK is retired, the old challenges are no longer answerable.
         file.finish_rotation(&new).unwrap();
         assert!(file.current().get(old.as_str()).is_none());
-        assert!(!ch.nonce_matches(&file.current(), &nonce));
+        assert!(!ch.nonce_matches(&file.current(), STORE, &nonce));
     }
 
     proptest! {

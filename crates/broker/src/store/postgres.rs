@@ -51,7 +51,14 @@ use crate::seal::SealedSecret;
 
 /// The migrations, in order: `(version, SQL)`. A released migration is never edited; a schema
 /// change is a new entry.
-const MIGRATIONS: &[(i32, &str)] = &[(1, MIGRATION_1)];
+const MIGRATIONS: &[(i32, &str)] = &[(1, MIGRATION_1), (2, MIGRATION_2)];
+
+/// The store's identity (see [`Store::identity`]): one row of random bytes.
+const MIGRATION_2: &str = "
+CREATE TABLE store_identity (
+    one BOOLEAN PRIMARY KEY DEFAULT true CHECK (one), id BYTEA NOT NULL);
+INSERT INTO store_identity(id) VALUES (uuid_send(gen_random_uuid()));
+";
 
 const MIGRATION_1: &str = "
 CREATE TABLE policies (
@@ -96,7 +103,7 @@ CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
 ";
 
 /// The newest schema version this broker knows.
-pub const POSTGRES_SCHEMA_VERSION: i32 = 1;
+pub const POSTGRES_SCHEMA_VERSION: i32 = 2;
 
 /// Pool settings for [`PostgresStore::connect_with`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +132,8 @@ pub struct PostgresStore {
     pool: Pool,
     audit_lock: i64,
     schema: String,
+    /// See [`Store::identity`].
+    identity: Vec<u8>,
     /// Audit appends not yet committed (group commit: see [`PostgresStore::flush_audit`]).
     audit_queue: Arc<std::sync::Mutex<Vec<PendingAudit>>>,
     /// Held by the one task of this process committing a batch of audit appends.
@@ -255,10 +264,24 @@ impl PostgresStore {
                 message: e.to_string(),
             })?;
         let schema = migrate(&pool).await?;
+        let identity: Vec<u8> = {
+            let c = pool.get().await.map_err(pool_err("connect"))?;
+            let row = c
+                .query_one("SELECT id FROM store_identity", &[])
+                .await
+                .map_err(db("connect"))?;
+            get(&row, 0, "connect")?
+        };
+        if identity.is_empty() || identity.len() > 255 {
+            return Err(StoreError::Corrupt {
+                field: "store_identity.id",
+            });
+        }
         Ok(Self {
             pool,
             audit_lock: lock_key("audit", &schema),
             schema,
+            identity,
             audit_queue: Arc::new(std::sync::Mutex::new(Vec::new())),
             audit_flush: Arc::new(tokio::sync::Mutex::new(())),
         })
@@ -352,7 +375,13 @@ impl PostgresStore {
                     &s.attested_ms,
                     &s.expires_ms,
                 ];
-                tx.execute(&put, &params).await.map_err(db("put_session"))?;
+                // A session is written once: one that exists means its challenge was used
+                // (its use's record purged early, by a clock running ahead).
+                if tx.execute(&put, &params).await.map_err(db("put_session"))? == 0
+                    && let Some(c) = claimed.get_mut(i)
+                {
+                    *c = false;
+                }
             }
         }
         // One appender at a time across every replica (released at commit or rollback); the
@@ -604,13 +633,10 @@ fn mark_params<'a>(
     [key, &ch.tee, hash, &ch.issued_ms, retain]
 }
 
-/// Records (or replaces) a session's attestation.
+/// Records a session's attestation, once: a session is never replaced.
 const PUT_SESSION: &str = "INSERT INTO sessions(session_key, tee, tee_pubkey, token, claims,
         evidence_digest, attested_ms, expires_ms) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-    ON CONFLICT (session_key) DO UPDATE SET tee = excluded.tee,
-        tee_pubkey = excluded.tee_pubkey, token = excluded.token,
-        claims = excluded.claims, evidence_digest = excluded.evidence_digest,
-        attested_ms = excluded.attested_ms, expires_ms = excluded.expires_ms";
+    ON CONFLICT (session_key) DO NOTHING";
 
 const SECRET_COLUMNS: &str =
     "resource, version, policy_digest, kek_id, wrapped_key, nonce, ciphertext, created_ms";
@@ -939,6 +965,10 @@ impl Store for PostgresStore {
             )
             .await?;
         Ok(n == 1)
+    }
+
+    fn identity(&self) -> &[u8] {
+        &self.identity
     }
 
     async fn use_challenge(&self, ch: &Challenge) -> Result<bool, StoreError> {

@@ -15,8 +15,9 @@
 //! `synchronous=NORMAL`: written to the WAL before anyone is answered (so it survives a crash
 //! of the broker), fsync'd with the next durable commit, whose frames come after it in the
 //! WAL. What a power cut can take is therefore never something a release relied on: a
-//! challenge whose use was lost can be answered once more, by the evidence of the guest it was
-//! issued to, which is bound to that guest's own TEE key; a lost session was never used for a release (the
+//! challenge whose use was lost can be answered once more, by whoever holds its cookie and
+//! nonce, and that answer gets a new session of its own (the lost one is gone with it); a lost
+//! session was never used for a release (the
 //! release's own entry would have been fsync'd, and everything before it), so its token and
 //! cookie are refused and its guest attests again. One connection whose level is switched only
 //! when a batch needs the other one (SQLite prepares a `PRAGMA` anew on every run): a second
@@ -95,6 +96,7 @@ const MAX_BATCH: usize = 256;
 pub struct SqliteStore {
     jobs: mpsc::Sender<Box<dyn Task>>,
     path: PathBuf,
+    identity: [u8; 8],
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -174,6 +176,21 @@ impl SqliteStore {
                 message: format!("schema version {v}, this broker knows {SCHEMA_VERSION}"),
             });
         }
+        // The store's identity (see `Store::identity`): made once, by whoever opens it first.
+        let mut fresh = [0u8; 8];
+        aws_lc_rs::rand::SecureRandom::fill(&aws_lc_rs::rand::SystemRandom::new(), &mut fresh)
+            .map_err(|_| crate::seal::SealError::Crypto { step: "random" })?;
+        durable
+            .execute(
+                "INSERT INTO meta(key, value) VALUES ('store_id', ?1) ON CONFLICT(key) DO NOTHING",
+                params![i64::from_be_bytes(fresh)],
+            )
+            .map_err(db("schema"))?;
+        let id: i64 = durable
+            .query_row("SELECT value FROM meta WHERE key = 'store_id'", [], |r| {
+                r.get(0)
+            })
+            .map_err(db("schema"))?;
         let (jobs, queue) = mpsc::channel::<Box<dyn Task>>();
         std::thread::Builder::new()
             .name("tessera-sqlite".into())
@@ -182,7 +199,11 @@ impl SqliteStore {
                 path: path.clone(),
                 kind: e.kind(),
             })?;
-        Ok(Self { jobs, path })
+        Ok(Self {
+            jobs,
+            path,
+            identity: id.to_be_bytes(),
+        })
     }
 
     /// The database file.
@@ -551,28 +572,27 @@ fn mark_used(c: &Connection, ch: &Challenge) -> Result<bool, StoreError> {
     Ok(n == 1)
 }
 
-/// Records (or replaces) a session's attestation.
-fn insert_session(c: &Connection, s: &AttestedSession) -> Result<(), StoreError> {
-    c.exec(
-        "INSERT INTO sessions(session_key, tee, tee_pubkey, token, claims, evidence_digest,
+/// Records a session's attestation; `false` (nothing written) when the session exists: a
+/// session is written once and never replaced.
+fn insert_session(c: &Connection, s: &AttestedSession) -> Result<bool, StoreError> {
+    let n = c
+        .exec(
+            "INSERT INTO sessions(session_key, tee, tee_pubkey, token, claims, evidence_digest,
                     attested_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
-                 ON CONFLICT(session_key) DO UPDATE SET tee = excluded.tee,
-                    tee_pubkey = excluded.tee_pubkey, token = excluded.token,
-                    claims = excluded.claims, evidence_digest = excluded.evidence_digest,
-                    attested_ms = excluded.attested_ms, expires_ms = excluded.expires_ms",
-        params![
-            s.session_id.storage_key(),
-            s.tee,
-            s.tee_pubkey,
-            s.token_digest,
-            s.claims,
-            s.evidence_digest,
-            s.attested_ms,
-            s.expires_ms
-        ],
-    )
-    .map_err(db("put_session"))?;
-    Ok(())
+                 ON CONFLICT(session_key) DO NOTHING",
+            params![
+                s.session_id.storage_key(),
+                s.tee,
+                s.tee_pubkey,
+                s.token_digest,
+                s.claims,
+                s.evidence_digest,
+                s.attested_ms,
+                s.expires_ms
+            ],
+        )
+        .map_err(db("put_session"))?;
+    Ok(n == 1)
 }
 
 fn row_to_secret(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawSecret> {
@@ -981,6 +1001,10 @@ impl Store for SqliteStore {
         .await
     }
 
+    fn identity(&self) -> &[u8] {
+        &self.identity
+    }
+
     async fn use_challenge(&self, ch: &Challenge) -> Result<bool, StoreError> {
         let ch = ch.clone();
         self.call(Commit::Light, move |c| mark_used(c, &ch)).await
@@ -997,10 +1021,11 @@ impl Store for SqliteStore {
         // entry, and with it this one, which the WAL holds before it.
         self.call(Commit::Light, move |c| {
             all_or_nothing(c, |c| {
-                if !mark_used(c, &ch)? {
+                // The challenge's use stays recorded when its session already exists (a use
+                // whose record was purged early, by a clock running ahead).
+                if !mark_used(c, &ch)? || !insert_session(c, &s)? {
                     return Ok(None);
                 }
-                insert_session(c, &s)?;
                 append_entry(c, event).map(Some)
             })
         })

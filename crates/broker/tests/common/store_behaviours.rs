@@ -367,6 +367,10 @@ fn session(ch: &Challenge) -> AttestedSession {
 
 pub async fn challenges_are_single_use_and_expire(b: &dyn Backend) {
     let s = b.store();
+    // The store's identity: the same at every handle, so that a challenge issued by one is
+    // answered at another.
+    assert!(!s.identity().is_empty());
+    assert_eq!(b.another().await.identity(), s.identity());
     let ch = Challenge::generate("snp", HashAlgorithm::Sha384, NOW).unwrap();
     assert_eq!(ch.expires_ms, NOW + store::CHALLENGE_TTL_MS);
     assert_eq!(Challenge::from_session(&ch.session_id), Some(ch.clone()));
@@ -532,6 +536,35 @@ pub async fn sessions_round_trip_and_expire(b: &dyn Backend) {
     assert_eq!(st.purge_expired(s.expires_ms, 100).await.unwrap(), 1);
     assert_eq!(st.get_session(&s.session_id, NOW).await.unwrap(), None);
     assert_eq!(st.purge_expired(s.expires_ms, 100).await.unwrap(), 0);
+
+    // A session is written once: after its challenge's record went (purged early, by a clock
+    // running ahead), a second answer still finds the session and is refused.
+    let long = fresh();
+    let mut kept = session(&long);
+    kept.expires_ms = long.retain_until_ms() + 1;
+    assert!(
+        st.put_session_audited(&long, &kept, event(10))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        st.purge_expired(long.retain_until_ms(), 100).await.unwrap(),
+        2
+    );
+    let mut replaced = kept.clone();
+    replaced.token_digest = store::token_digest("replayed");
+    assert_eq!(
+        st.put_session_audited(&long, &replaced, event(11))
+            .await
+            .unwrap(),
+        None
+    );
+    assert_eq!(
+        st.get_session(&long.session_id, NOW + 1).await.unwrap(),
+        Some(kept.clone())
+    );
+    assert_eq!(st.purge_expired(kept.expires_ms, 100).await.unwrap(), 2);
 
     // A session stored together with the audit entry that records it.
     let before = st.audit_entries(0, 10_000).await.unwrap().len();
