@@ -616,9 +616,7 @@ impl Broker {
         let (verified, tee_key) = match checked {
             Ok(pair) => pair,
             Err(reason) => {
-                if !self.inner.store.use_challenge(&challenge).await? {
-                    return Err(self.refuse_session(USED).await);
-                }
+                self.use_up(&challenge).await?;
                 let mut ev = self.event("guest", AuditAction::Attest, AuditVerdict::Fail);
                 ev.evidence_digest = Some(evidence_digest).filter(|d| !d.is_empty());
                 ev.reason = format!("{}: {reason}", tee.as_str());
@@ -628,9 +626,7 @@ impl Broker {
         };
         let appraisal = tessera::appraise(&verified, &self.inner.token_policy);
         if !appraisal.passed() {
-            if !self.inner.store.use_challenge(&challenge).await? {
-                return Err(self.refuse_session(USED).await);
-            }
+            self.use_up(&challenge).await?;
             let reason = "verification appraisal failed".to_owned();
             let mut ev = self.event("guest", AuditAction::Attest, AuditVerdict::Fail);
             ev.evidence_digest = Some(evidence_digest);
@@ -697,6 +693,16 @@ impl Broker {
             }),
         );
         Ok(Attested { token, tee })
+    }
+
+    /// Records the single use of a challenge whose answer is refused; an error (audited) when
+    /// it was already used.
+    async fn use_up(&self, challenge: &Challenge) -> Result<(), BrokerError> {
+        if self.inner.store.use_challenge(challenge).await? {
+            Ok(())
+        } else {
+            Err(self.refuse_session(USED).await)
+        }
     }
 
     /// Audits a refused `/attest` whose session or challenge is unusable; the error to answer.

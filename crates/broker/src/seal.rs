@@ -282,15 +282,12 @@ impl Kek {
         ctx.update(&[scope_len]);
         ctx.update(store);
         ctx.update(session_id);
-        let tag = ctx.sign();
-        let mut out = [0u8; 32];
-        if tag.as_ref().len() != out.len() {
-            return Err(SealError::Crypto {
+        ctx.sign()
+            .as_ref()
+            .try_into()
+            .map_err(|_| SealError::Crypto {
                 step: "challenge nonce",
-            });
-        }
-        out.copy_from_slice(tag.as_ref());
-        Ok(out)
+            })
     }
 
     fn wrap(&self, dek: &[u8; KEY_LEN]) -> Result<Vec<u8>, SealError> {
