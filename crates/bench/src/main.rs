@@ -7,6 +7,10 @@
 
 use std::process::ExitCode;
 
+/// The allocator the `tessera` binary uses (the `broker` scenario's server runs in this process).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 use tessera_bench::floor::Floor;
 use tessera_bench::peer::Peer;
 use tessera_bench::tdx::floor::TdxFloor;

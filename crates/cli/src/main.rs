@@ -31,6 +31,12 @@ use tessera_snp::abi::{CertTable, Product};
 use tessera_snp::certs::ProductRoots;
 use tessera_tdx::TdxError;
 
+/// mimalloc instead of the system allocator: the broker allocates and frees many small,
+/// short-lived buffers per request on two or more threads, where glibc's malloc spent about a
+/// tenth of the server's CPU (the `broker` bench: about 4% less server CPU per flow with it).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Largest evidence or certificate file read (bytes).
 const MAX_FILE: u64 = 16 * 1024 * 1024;
 
