@@ -1,28 +1,33 @@
 //! The embedded store: one SQLite file in the data directory (WAL).
 //!
-//! One worker thread owns the database and runs every operation; callers on the async runtime
-//! hand it their operation and await the answer, so the runtime never blocks on disk. The
-//! worker takes whatever operations are waiting and runs them as one batch in one transaction
+//! One connection, behind a mutex, runs every operation. A worker thread runs what callers hand
+//! it: it takes whatever operations are waiting and runs them as one batch in one transaction
 //! (`BEGIN IMMEDIATE`), then answers each caller only after that transaction committed: while
 //! one commit waits for its fsync, the operations of other flows gather and share the next one
-//! (group commit).
+//! (group commit). A read, or a write that needs no fsync, runs on the caller's own thread
+//! instead when the connection is free at that moment (and never waits there for another
+//! process's write lock): two thread hand-offs fewer for most of a flow's operations, while
+//! nothing that waits on the disk runs on the async runtime.
 //!
 //! Durability: a batch that holds anything an operator relies on or that lets a secret out
-//! (secrets, policies, admin changes, releases and refusals with their audit entries) commits
-//! with `synchronous=FULL`, whose commit fsyncs the WAL, so an acknowledged put survives not
-//! just `kill -9` of the broker but a power cut too. A batch of only the single use of
-//! challenges and attested sessions with the entries recording them commits with
-//! `synchronous=NORMAL`: written to the WAL before anyone is answered (so it survives a crash
-//! of the broker), fsync'd with the next durable commit, whose frames come after it in the
-//! WAL. What a power cut can take is therefore never something a release relied on: a
-//! challenge whose use was lost can be answered once more, by whoever holds its cookie and
-//! nonce, and that answer gets a new session of its own (the lost one is gone with it); a lost
-//! session was never used for a release (the
-//! release's own entry would have been fsync'd, and everything before it), so its token and
-//! cookie are refused and its guest attests again. One connection whose level is switched only
-//! when a batch needs the other one (SQLite prepares a `PRAGMA` anew on every run): a second
-//! connection to the same file would lose its whole page cache each time the first one wrote,
-//! and read it back.
+//! (secrets, policies, admin changes, releases and refusals with their audit entries) is
+//! answered only after the WAL holding its commit was fsync'd, so an acknowledged put survives
+//! not just `kill -9` of the broker but a power cut too. The connection runs at
+//! `synchronous=NORMAL` and the worker fsyncs the WAL itself after such a commit, once the
+//! connection is released: that is the one sync `synchronous=FULL` adds to a WAL commit (SQLite's
+//! documentation of `PRAGMA synchronous`), taken outside the lock so that the next batch and
+//! the callers' own operations go on while the disk works. Checkpoints (which sync the WAL
+//! before and the database after) run on the worker only. The single use of challenges and
+//! attested sessions with the entries recording them need no fsync of their own: written to
+//! the WAL before anyone is answered (so they survive a crash of the broker), fsync'd with the
+//! next durable commit, whose frames come after them in the WAL. What a power cut can take is
+//! therefore never something a release relied on: a challenge whose use was lost can be
+//! answered once more, by whoever holds its cookie and nonce, and that answer gets a new
+//! session of its own (the lost one is gone with it); a lost session was never used for a
+//! release (the release's own entry would have been fsync'd, and everything before it), so its
+//! token and cookie are refused and its guest attests again. One connection: a second one to
+//! the same file would lose its whole page cache each time the first one wrote, and read it
+//! back.
 //!
 //! Operations share a transaction. One that writes with one statement (single use of a nonce is
 //! one `INSERT .. ON CONFLICT DO NOTHING`) is atomic by SQLite's statement rollback; one that
@@ -33,9 +38,10 @@
 //! the write lock first with `BEGIN IMMEDIATE`, so reading the audit chain's head and appending
 //! to it cannot interleave with another writer). The audit table also refuses `UPDATE` and
 //! `DELETE` by trigger.
-
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, mpsc};
+use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension as _, params};
 
@@ -90,13 +96,59 @@ CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
 /// Most operations one transaction holds: bounds how long the first caller of a batch waits.
 const MAX_BATCH: usize = 256;
 
+/// How long a batch waits for another process's write lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Commits after which the worker checkpoints the WAL into the database (SQLite's automatic
+/// checkpoint is off, so that no caller's own operation ever runs one). At a few pages per
+/// commit this is close to SQLite's default of 1,000 pages.
+const CHECKPOINT_EVERY: u32 = 128;
+
+/// The WAL is truncated to this size after a checkpoint when it grew larger (large secrets).
+const WAL_SIZE_LIMIT: i64 = 64 * 1024 * 1024;
+
 /// The embedded SQLite store (a handle to its worker thread; clones share it, and the worker
 /// stops when the last handle is dropped).
 #[derive(Clone)]
 pub struct SqliteStore {
     jobs: mpsc::Sender<Box<dyn Task>>,
+    db: Arc<Shared>,
     path: PathBuf,
     identity: [u8; 8],
+}
+
+/// The connection and the WAL file the worker fsyncs.
+struct Shared {
+    db: Mutex<Db>,
+    wal: std::fs::File,
+    /// Operations called and not yet answered.
+    in_flight: AtomicUsize,
+}
+
+/// One operation in flight, counted while it lives.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn enter(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Db> {
+        // A panic inside an operation is caught where it runs (the guard is not poisoned by
+        // it); any other poisoning leaves the connection as SQLite left it, which is sound.
+        self.db
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -124,7 +176,7 @@ fn to_u64(v: i64, field: &'static str) -> Result<u64, StoreError> {
 
 impl SqliteStore {
     /// Opens (creating if needed, mode 0700) the data directory and its database file, sets
-    /// WAL and `synchronous=FULL`, and creates the schema.
+    /// WAL, and creates the schema.
     ///
     /// # Errors
     /// [`StoreError::Io`], [`StoreError::Database`], [`StoreError::Worker`].
@@ -154,7 +206,7 @@ impl SqliteStore {
             .create(data_dir)
             .map_err(io(data_dir))?;
         let path = data_dir.join(DB_FILE);
-        let durable = connect(&path, "FULL")?;
+        let durable = connect(&path)?;
         durable.execute_batch(SCHEMA).map_err(db("schema"))?;
         durable
             .execute(
@@ -191,16 +243,36 @@ impl SqliteStore {
                 r.get(0)
             })
             .map_err(db("schema"))?;
+        // Checkpoints run on the worker (see `CHECKPOINT_EVERY`).
+        durable
+            .execute_batch(&format!(
+                "PRAGMA wal_autocheckpoint = 0; PRAGMA journal_size_limit = {WAL_SIZE_LIMIT};"
+            ))
+            .map_err(db("pragma"))?;
+        // The WAL exists while a connection is open; its directory entry is made durable once,
+        // here, since the worker's own fsyncs of it do not reach the directory.
+        let wal_path = wal_path(&path);
+        let wal = std::fs::File::open(&wal_path).map_err(io(&wal_path))?;
+        std::fs::File::open(data_dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io(data_dir))?;
+        let shared = Arc::new(Shared {
+            db: Mutex::new(Db::new(durable)),
+            wal,
+            in_flight: AtomicUsize::new(0),
+        });
         let (jobs, queue) = mpsc::channel::<Box<dyn Task>>();
+        let worker = Arc::clone(&shared);
         std::thread::Builder::new()
             .name("tessera-sqlite".into())
-            .spawn(move || work(&Db::new(durable), &queue))
+            .spawn(move || work(&worker, &queue))
             .map_err(|e| StoreError::Io {
                 path: path.clone(),
                 kind: e.kind(),
             })?;
         Ok(Self {
             jobs,
+            db: shared,
             path,
             identity: id.to_be_bytes(),
         })
@@ -212,27 +284,49 @@ impl SqliteStore {
         &self.path
     }
 
-    /// Runs `f` on the worker, in the next batch; its result once that batch committed (or
-    /// the commit's error).
+    /// Runs `f`: here when it needs no fsync and the connection is free (see
+    /// [`try_inline`]), else on the worker in the next batch; its result once its transaction
+    /// committed (and, for a durable operation, the WAL was fsync'd), or the commit's error.
     async fn call<T: Send + 'static>(
         &self,
         commit: Commit,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        self.jobs
-            .send(Box::new(Op { commit, f, tx }))
-            .map_err(|_| StoreError::Worker)?;
+        let _in_flight = InFlight::enter(&self.db.in_flight);
+        if let Some(task) = self.run_here(Box::new(Op { commit, f, tx })) {
+            self.jobs.send(task).map_err(|_| StoreError::Worker)?;
+        }
         rx.await.map_err(|_| StoreError::Worker)?
+    }
+
+    /// Runs `task` on this thread when it needs no fsync and the connection is free; the task
+    /// back when it must go to the worker.
+    fn run_here(&self, task: Box<dyn Task>) -> Option<Box<dyn Task>> {
+        if matches!(task.commit(), Commit::Durable | Commit::Background) {
+            return Some(task);
+        }
+        let alone = self.db.in_flight.load(Ordering::Relaxed) <= 1;
+        match self.db.db.try_lock() {
+            Ok(db) => try_inline(&db, task, alone),
+            Err(_) => Some(task),
+        }
     }
 }
 
-/// Opens a connection to the database file: WAL, the given `synchronous` level, foreign keys,
-/// `secure_delete`, a statement cache and a 10 s busy timeout (another process writing).
-fn connect(path: &Path, synchronous: &str) -> Result<Connection, StoreError> {
+/// The WAL of the database at `path`.
+fn wal_path(path: &Path) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push("-wal");
+    PathBuf::from(name)
+}
+
+/// Opens a connection to the database file: WAL, `synchronous=NORMAL` (durable commits are
+/// fsync'd by the worker), foreign keys, `secure_delete`, a statement cache and a 10 s busy
+/// timeout (another process writing).
+fn connect(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(db("open"))?;
-    conn.busy_timeout(std::time::Duration::from_secs(10))
-        .map_err(db("open"))?;
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(db("open"))?;
     conn.set_prepared_statement_cache_capacity(64);
     let mode: String = conn
         .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
@@ -243,9 +337,9 @@ fn connect(path: &Path, synchronous: &str) -> Result<Connection, StoreError> {
             message: format!("got {mode}"),
         });
     }
-    conn.execute_batch(&format!(
-        "PRAGMA synchronous = {synchronous}; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;"
-    ))
+    conn.execute_batch(
+        "PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON; PRAGMA secure_delete = ON;",
+    )
     .map_err(db("pragma"))?;
     Ok(conn)
 }
@@ -256,14 +350,15 @@ enum Commit {
     /// Reads only.
     Read,
     /// Challenges and their single use, attested sessions with the entries recording them,
-    /// and purging what expired: `synchronous=NORMAL` is enough. Such a commit survives the
-    /// broker's crash (the WAL is written before the answer) but not a power cut until the
-    /// next durable commit fsyncs the WAL, which holds it before that commit's own frames. A
-    /// session lost that way was never used for a release (a release's entry is durable, and
-    /// so everything before it): its token and cookie are refused, and its guest attests
-    /// again.
+    /// and purging what expired: answered once committed to the WAL, which survives the
+    /// broker's crash but not a power cut until the next durable commit's fsync, which covers
+    /// it (its frames come before that commit's). A session lost that way was never used for a
+    /// release (a release's entry is durable, and so everything before it): its token and
+    /// cookie are refused, and its guest attests again.
     Light,
-    /// Anything else: fsync'd before the answer.
+    /// A light write that may run long (purging what expired): on the worker only.
+    Background,
+    /// Anything else: answered once the WAL holding the commit was fsync'd.
     Durable,
 }
 
@@ -321,39 +416,36 @@ impl<T: Send> Answer for Reply<T> {
     }
 }
 
-/// The worker's connection and the `synchronous` level it is set to (see the module's
-/// documentation).
+/// The connection, and the commits since the last checkpoint.
 struct Db {
     conn: Connection,
-    /// `synchronous=FULL` now (else `NORMAL`).
-    full: std::cell::Cell<bool>,
+    commits: std::cell::Cell<u32>,
 }
 
 impl Db {
-    /// `conn` must be set to `synchronous=FULL` (as [`connect`] with `"FULL"` does).
     fn new(conn: Connection) -> Self {
         Self {
             conn,
-            full: std::cell::Cell::new(true),
+            commits: std::cell::Cell::new(0),
         }
     }
 
-    /// Sets `synchronous` to FULL or NORMAL for the next transaction, when it is not already.
-    fn set_full(&self, full: bool) -> rusqlite::Result<()> {
-        if self.full.get() != full {
-            self.conn.execute_batch(if full {
-                "PRAGMA synchronous = FULL"
-            } else {
-                "PRAGMA synchronous = NORMAL"
-            })?;
-            self.full.set(full);
+    /// Checkpoints the WAL when enough commits gathered in it. A checkpoint that cannot run
+    /// (another process reading) is tried again after the next batch.
+    fn checkpoint_if_due(&self) {
+        if self.commits.get() < CHECKPOINT_EVERY {
+            return;
         }
-        Ok(())
+        match self.conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
+            Ok(()) => self.commits.set(0),
+            Err(e) => tracing::warn!(error = %e, "store: checkpoint failed"),
+        }
     }
 }
 
-/// The worker: runs what is waiting, as one batch, until every handle is dropped.
-fn work(db: &Db, queue: &mpsc::Receiver<Box<dyn Task>>) {
+/// The worker: runs what is waiting, as one batch, until every handle is dropped. Durable
+/// answers wait for the fsync of the WAL, which runs with the connection released.
+fn work(shared: &Shared, queue: &mpsc::Receiver<Box<dyn Task>>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -362,7 +454,63 @@ fn work(db: &Db, queue: &mpsc::Receiver<Box<dyn Task>>) {
                 Err(_) => break,
             }
         }
-        run_batch(db, batch);
+        let after_sync = {
+            let db = shared.lock();
+            let after_sync = run_batch(&db, batch, false);
+            db.checkpoint_if_due();
+            after_sync
+        };
+        if !after_sync.is_empty() {
+            answer_after_sync(&shared.wal, after_sync);
+        }
+    }
+}
+
+/// Fsyncs the WAL (the sync `synchronous=FULL` adds after a commit), then answers; when the
+/// sync fails, the callers get the error (what they wrote may not survive a power cut).
+fn answer_after_sync(wal: &std::fs::File, answers: Vec<Box<dyn Answer>>) {
+    match wal.sync_all() {
+        Ok(()) => {
+            for answer in answers {
+                answer.send(Ok(()));
+            }
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "store: could not fsync the WAL");
+            for answer in answers {
+                answer.send(Err("the write-ahead log could not be synced"));
+            }
+        }
+    }
+}
+
+/// Runs `task` on the caller's thread, on the connection `db` the caller holds: a read as it
+/// is; a light write in its own transaction, only when it is `alone` (no other operation in
+/// flight that it could share a commit with on the worker), the write lock is free right now
+/// (no waiting for another process on the async runtime) and no checkpoint is due (the worker
+/// runs those). The task back when it must go to the worker.
+fn try_inline(db: &Db, task: Box<dyn Task>, alone: bool) -> Option<Box<dyn Task>> {
+    match task.commit() {
+        Commit::Read => {
+            let after_sync = run_batch(db, vec![task], false);
+            debug_assert!(after_sync.is_empty());
+            None
+        }
+        Commit::Light if alone && db.commits.get() < CHECKPOINT_EVERY => {
+            let c = &db.conn;
+            if c.busy_timeout(Duration::ZERO).is_err() {
+                return Some(task);
+            }
+            let began = c.exec("BEGIN IMMEDIATE", []);
+            let _ = c.busy_timeout(BUSY_TIMEOUT);
+            if began.is_err() {
+                return Some(task);
+            }
+            let after_sync = run_batch(db, vec![task], true);
+            debug_assert!(after_sync.is_empty());
+            None
+        }
+        Commit::Light | Commit::Background | Commit::Durable => Some(task),
     }
 }
 
@@ -373,36 +521,30 @@ fn run_caught(task: Box<dyn Task>, c: &Connection) -> Option<Box<dyn Answer>> {
 }
 
 /// Fails every held answer with `message` (their transaction did not commit).
-fn fail_all(pending: &mut Vec<Box<dyn Answer>>, message: &str) {
-    for answer in pending.drain(..) {
+fn fail_all(pending: &mut Vec<(Commit, Box<dyn Answer>)>, message: &str) {
+    for (_, answer) in pending.drain(..) {
         answer.send(Err(message));
     }
 }
 
 /// Runs one batch: reads alone without a transaction; otherwise everything in one
-/// `BEGIN IMMEDIATE` transaction at the `synchronous` level its most demanding task needs, each
-/// caller answered after the commit.
-fn run_batch(db: &Db, batch: Vec<Box<dyn Task>>) {
-    let durable = batch.iter().any(|t| t.commit() == Commit::Durable);
+/// `BEGIN IMMEDIATE` transaction (already open when `open`). Callers of reads and light writes
+/// are answered once it committed; the answers of durable writes are returned, to be sent once
+/// the WAL was fsync'd (empty when nothing durable committed).
+fn run_batch(db: &Db, batch: Vec<Box<dyn Task>>, mut open: bool) -> Vec<Box<dyn Answer>> {
     let writes = batch.iter().any(|t| t.commit() != Commit::Read);
     let c = &db.conn;
-    if !writes {
+    if !writes && !open {
         for task in batch {
             if let Some(answer) = run_caught(task, c) {
                 answer.send(Ok(()));
             }
         }
-        return;
+        return Vec::new();
     }
-    if let Err(e) = db.set_full(durable) {
-        // Never run a durable operation at a weaker level: the batch's callers get
-        // `StoreError::Worker` (their tasks are dropped unanswered).
-        tracing::warn!(error = %e, "store: could not set the batch's synchronous level");
-        return;
-    }
-    let mut pending: Vec<Box<dyn Answer>> = Vec::with_capacity(batch.len());
-    let mut open = false;
+    let mut pending: Vec<(Commit, Box<dyn Answer>)> = Vec::with_capacity(batch.len());
     for task in batch {
+        let commit = task.commit();
         if !open {
             if let Err(e) = c.exec("BEGIN IMMEDIATE", []) {
                 // No transaction (another process held the write lock past the busy timeout):
@@ -410,14 +552,18 @@ fn run_batch(db: &Db, batch: Vec<Box<dyn Task>>) {
                 // its own failure.
                 tracing::warn!(error = %e, "store: could not begin a batch");
                 if let Some(answer) = run_caught(task, c) {
-                    answer.send(Ok(()));
+                    if commit == Commit::Durable {
+                        pending.push((commit, answer));
+                    } else {
+                        answer.send(Ok(()));
+                    }
                 }
                 continue;
             }
             open = true;
         }
         match run_caught(task, c) {
-            Some(answer) => pending.push(answer),
+            Some(answer) => pending.push((commit, answer)),
             None => {
                 if !c.is_autocommit() {
                     let _ = c.exec("ROLLBACK", []);
@@ -433,22 +579,27 @@ fn run_batch(db: &Db, batch: Vec<Box<dyn Task>>) {
             open = false;
         }
     }
-    if !open {
-        return;
-    }
-    match c.exec("COMMIT", []) {
-        Ok(_) => {
-            for answer in pending {
-                answer.send(Ok(()));
+    if open {
+        match c.exec("COMMIT", []) {
+            Ok(_) => db.commits.set(db.commits.get().saturating_add(1)),
+            Err(e) => {
+                if !c.is_autocommit() {
+                    let _ = c.exec("ROLLBACK", []);
+                }
+                fail_all(&mut pending, &e.to_string());
             }
         }
-        Err(e) => {
-            if !c.is_autocommit() {
-                let _ = c.exec("ROLLBACK", []);
-            }
-            fail_all(&mut pending, &e.to_string());
+    }
+    // What is left in `pending` committed (a task run outside a transaction committed itself).
+    let mut after_sync = Vec::new();
+    for (commit, answer) in pending {
+        if commit == Commit::Durable {
+            after_sync.push(answer);
+        } else {
+            answer.send(Ok(()));
         }
     }
+    after_sync
 }
 
 /// Appends `event` to the audit chain inside the batch's transaction (which holds the write
@@ -1017,7 +1168,7 @@ impl Store for SqliteStore {
         event: AuditEvent,
     ) -> Result<Option<AuditEntry>, StoreError> {
         let (ch, s) = (ch.clone(), s.clone());
-        // NORMAL is enough (see `Commit::Light`): a release from this session fsyncs its own
+        // No fsync of its own (see `Commit::Light`): a release from this session fsyncs its own
         // entry, and with it this one, which the WAL holds before it.
         self.call(Commit::Light, move |c| {
             all_or_nothing(c, |c| {
@@ -1063,7 +1214,7 @@ impl Store for SqliteStore {
     }
 
     async fn purge_expired(&self, now_ms: i64, limit: u32) -> Result<u64, StoreError> {
-        self.call(Commit::Light, move |c| {
+        self.call(Commit::Background, move |c| {
             let mut deleted = 0usize;
             for sql in [
                 "DELETE FROM challenges WHERE rowid IN (SELECT rowid FROM challenges \
@@ -1134,7 +1285,7 @@ mod tests {
 
     fn conns(dir: &Path) -> Db {
         let path = dir.join("t.db");
-        let conn = connect(&path, "FULL").unwrap();
+        let conn = connect(&path).unwrap();
         conn.execute_batch("CREATE TABLE t (v INTEGER PRIMARY KEY)")
             .unwrap();
         Db::new(conn)
@@ -1164,9 +1315,13 @@ mod tests {
             .unwrap()
     }
 
+    /// Runs a batch as the worker does, the WAL's fsync included.
     fn run(c: &Db, tasks: Vec<(Box<dyn Task>, Rx)>) -> Vec<Result<i64, StoreError>> {
         let (tasks, mut rxs): (Vec<_>, Vec<_>) = tasks.into_iter().unzip();
-        run_batch(c, tasks);
+        let after_sync = run_batch(c, tasks, false);
+        for answer in after_sync {
+            answer.send(Ok(()));
+        }
         rxs.iter_mut()
             .map(|rx| match rx.try_recv() {
                 Ok(r) => r,
@@ -1198,32 +1353,94 @@ mod tests {
     }
 
     #[test]
-    fn a_batch_commits_at_the_level_its_most_demanding_operation_needs() {
-        fn level(commit: Commit) -> (Box<dyn Task>, Rx) {
-            task(commit, |c| {
-                c.query_row("PRAGMA synchronous", [], |r| r.get(0))
-                    .map_err(db("test"))
-            })
-        }
-        const NORMAL: i64 = 1;
-        const FULL: i64 = 2;
+    fn durable_answers_wait_for_the_fsync_the_others_do_not() {
         let dir = tempfile::tempdir().unwrap();
         let c = conns(dir.path());
-        let got = |tasks| -> Vec<i64> { run(&c, tasks).into_iter().map(|r| r.unwrap()).collect() };
-        assert_eq!(got(vec![level(Commit::Light)]), [NORMAL]);
-        assert_eq!(
-            got(vec![level(Commit::Light), level(Commit::Light)]),
-            [NORMAL; 2]
+        let (light, mut light_rx) = task(Commit::Light, insert(1));
+        let (durable, mut durable_rx) = task(Commit::Durable, insert(2));
+        let (read, mut read_rx) = task(Commit::Read, |c| {
+            c.row("SELECT count(*) FROM t", [], |r| r.get(0))
+                .map_err(db("test"))
+        });
+        let after_sync = run_batch(&c, vec![light, durable, read], false);
+        assert!(matches!(light_rx.try_recv(), Ok(Ok(1))));
+        assert!(matches!(read_rx.try_recv(), Ok(Ok(2))));
+        assert_eq!(after_sync.len(), 1, "the durable answer is held");
+        assert!(
+            durable_rx.try_recv().is_err(),
+            "not answered before the fsync"
         );
-        assert_eq!(
-            got(vec![level(Commit::Light), level(Commit::Durable)]),
-            [FULL; 2]
-        );
-        assert_eq!(got(vec![level(Commit::Light)]), [NORMAL]);
-        assert_eq!(got(vec![level(Commit::Durable)]), [FULL]);
-        // Reads alone leave the level as it is; the next write batch sets its own.
-        assert_eq!(got(vec![level(Commit::Read)]), [FULL]);
-        assert_eq!(got(vec![level(Commit::Light)]), [NORMAL]);
+        let wal = std::fs::File::open(wal_path(&dir.path().join("t.db"))).unwrap();
+        answer_after_sync(&wal, after_sync);
+        assert!(matches!(durable_rx.try_recv(), Ok(Ok(2))));
+        // Reads and light writes alone hold nothing back.
+        let (light, _rx) = task(Commit::Light, insert(3));
+        assert!(run_batch(&c, vec![light], false).is_empty());
+        assert_eq!(rows(&c), [1, 2, 3]);
+        // Every commit counts towards the next checkpoint, which resets the count.
+        assert_eq!(c.commits.get(), 2);
+        c.commits.set(CHECKPOINT_EVERY);
+        c.checkpoint_if_due();
+        assert_eq!(c.commits.get(), 0);
+    }
+
+    #[test]
+    fn a_failed_fsync_fails_the_durable_answers() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = conns(dir.path());
+        let (durable, mut durable_rx) = task(Commit::Durable, insert(1));
+        let after_sync = run_batch(&c, vec![durable], false);
+        // fsync of a pipe fails (EINVAL): what the callers of a batch whose sync failed get.
+        let (reader, _writer) = std::io::pipe().unwrap();
+        let not_syncable = std::fs::File::from(std::os::fd::OwnedFd::from(reader));
+        answer_after_sync(&not_syncable, after_sync);
+        assert!(matches!(
+            durable_rx.try_recv(),
+            Ok(Err(StoreError::Database { op: "commit", .. }))
+        ));
+    }
+
+    #[test]
+    fn inline_operations_run_on_the_callers_thread_unless_they_must_wait() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = conns(dir.path());
+        let (read, mut read_rx) = task(Commit::Read, |c| {
+            c.row("SELECT count(*) FROM t", [], |r| r.get(0))
+                .map_err(db("test"))
+        });
+        assert!(try_inline(&c, read, false).is_none());
+        assert!(matches!(read_rx.try_recv(), Ok(Ok(0))));
+        let (light, mut light_rx) = task(Commit::Light, insert(1));
+        assert!(try_inline(&c, light, true).is_none());
+        assert!(matches!(light_rx.try_recv(), Ok(Ok(1))));
+        assert_eq!(rows(&c), [1]);
+        // A durable write always goes to the worker (it waits for the disk), and so does
+        // purging (it may run long).
+        let (durable, mut durable_rx) = task(Commit::Durable, insert(2));
+        assert!(try_inline(&c, durable, true).is_some());
+        assert!(durable_rx.try_recv().is_err());
+        let (purge, mut purge_rx) = task(Commit::Background, insert(2));
+        assert!(try_inline(&c, purge, true).is_some());
+        assert!(purge_rx.try_recv().is_err());
+        // Another process holds the write lock: the light write is handed back at once
+        // instead of waiting out the busy timeout on the caller's thread.
+        let outside = Connection::open(dir.path().join("t.db")).unwrap();
+        outside.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let started = std::time::Instant::now();
+        let (light, mut light_rx) = task(Commit::Light, insert(3));
+        assert!(try_inline(&c, light, true).is_some());
+        assert!(started.elapsed() < Duration::from_secs(5));
+        assert!(light_rx.try_recv().is_err());
+        outside.execute_batch("COMMIT").unwrap();
+        // A checkpoint is due: the light write goes to the worker, which runs it.
+        c.commits.set(CHECKPOINT_EVERY);
+        let (light, _rx) = task(Commit::Light, insert(4));
+        assert!(try_inline(&c, light, true).is_some());
+        c.commits.set(0);
+        // Other operations in flight: the light write goes to the worker, to share a commit.
+        let (light, _rx) = task(Commit::Light, insert(5));
+        assert!(try_inline(&c, light, false).is_some());
+        assert_eq!(rows(&c), [1]);
     }
 
     #[test]
@@ -1282,7 +1499,7 @@ mod tests {
     fn answers_wait_for_the_commit() {
         let dir = tempfile::tempdir().unwrap();
         let c = conns(dir.path());
-        let watcher = connect(&dir.path().join("t.db"), "NORMAL").unwrap();
+        let watcher = connect(&dir.path().join("t.db")).unwrap();
         let (tx, rx) = std::sync::mpsc::channel();
         let seen = move |c: &Connection| {
             // Inside the batch: the first insert is visible to this transaction only.
