@@ -543,6 +543,9 @@ fn run_batch(db: &Db, batch: Vec<Box<dyn Task>>, mut open: bool) -> Vec<Box<dyn 
         return Vec::new();
     }
     let mut pending: Vec<(Commit, Box<dyn Answer>)> = Vec::with_capacity(batch.len());
+    // Tasks that ran outside a transaction: each statement committed by itself, so no later
+    // rollback in this batch concerns them.
+    let mut ran_alone: Vec<(Commit, Box<dyn Answer>)> = Vec::new();
     for task in batch {
         let commit = task.commit();
         if !open {
@@ -552,11 +555,7 @@ fn run_batch(db: &Db, batch: Vec<Box<dyn Task>>, mut open: bool) -> Vec<Box<dyn 
                 // its own failure.
                 tracing::warn!(error = %e, "store: could not begin a batch");
                 if let Some(answer) = run_caught(task, c) {
-                    if commit == Commit::Durable {
-                        pending.push((commit, answer));
-                    } else {
-                        answer.send(Ok(()));
-                    }
+                    ran_alone.push((commit, answer));
                 }
                 continue;
             }
@@ -590,9 +589,9 @@ fn run_batch(db: &Db, batch: Vec<Box<dyn Task>>, mut open: bool) -> Vec<Box<dyn 
             }
         }
     }
-    // What is left in `pending` committed (a task run outside a transaction committed itself).
+    // What is left in `pending` committed.
     let mut after_sync = Vec::new();
-    for (commit, answer) in pending {
+    for (commit, answer) in pending.into_iter().chain(ran_alone) {
         if commit == Commit::Durable {
             after_sync.push(answer);
         } else {
@@ -1382,6 +1381,33 @@ mod tests {
         c.commits.set(CHECKPOINT_EVERY);
         c.checkpoint_if_due();
         assert_eq!(c.commits.get(), 0);
+    }
+
+    #[test]
+    fn a_task_run_outside_a_transaction_is_still_answered_after_the_fsync() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = conns(dir.path());
+        c.conn.busy_timeout(Duration::from_millis(10)).unwrap();
+        // Another process holds the write lock: BEGIN fails, the task runs on its own.
+        let outside = Connection::open(dir.path().join("t.db")).unwrap();
+        outside.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let (durable, mut durable_rx) = task(Commit::Durable, |c| {
+            c.row("SELECT count(*) FROM t", [], |r| r.get(0))
+                .map_err(db("test"))
+        });
+        let (light, mut light_rx) = task(Commit::Light, insert(1));
+        let after_sync = run_batch(&c, vec![durable, light], false);
+        assert_eq!(after_sync.len(), 1);
+        assert!(durable_rx.try_recv().is_err(), "held for the fsync");
+        // The light write ran alone too, and failed on its own (the lock).
+        assert!(matches!(
+            light_rx.try_recv(),
+            Ok(Err(StoreError::Database { op: "test", .. }))
+        ));
+        outside.execute_batch("COMMIT").unwrap();
+        let wal = std::fs::File::open(wal_path(&dir.path().join("t.db"))).unwrap();
+        answer_after_sync(&wal, after_sync);
+        assert!(matches!(durable_rx.try_recv(), Ok(Ok(0))));
     }
 
     #[test]
