@@ -4,10 +4,14 @@
 //! it: it takes whatever operations are waiting and runs them as one batch in one transaction
 //! (`BEGIN IMMEDIATE`), then answers each caller only after that transaction committed: while
 //! one commit waits for its fsync, the operations of other flows gather and share the next one
-//! (group commit). A read, or a write that needs no fsync, runs on the caller's own thread
-//! instead when the connection is free at that moment (and never waits there for another
-//! process's write lock): two thread hand-offs fewer for most of a flow's operations, while
-//! nothing that waits on the disk runs on the async runtime.
+//! (group commit). A small read, or a write that needs no fsync and has no other operation in
+//! flight to share a commit with, runs on the caller's own thread instead when the connection is
+//! free at that moment: two thread hand-offs fewer for most of a flow's operations. There it
+//! never waits for another process's write lock (the task goes to the worker instead), never
+//! checkpoints and never makes the first write after a checkpoint (which syncs the WAL's header);
+//! reads of many rows, purges and durable writes always go to the worker. What can still wait
+//! on the caller's thread is a read of a page not in memory, or, rarely, a read lock while
+//! another process recovers the WAL.
 //!
 //! Durability: a batch that holds anything an operator relies on or that lets a secret out
 //! (secrets, policies, admin changes, releases and refusals with their audit entries) is
@@ -15,19 +19,26 @@
 //! not just `kill -9` of the broker but a power cut too. The connection runs at
 //! `synchronous=NORMAL` and the worker fsyncs the WAL itself after such a commit, once the
 //! connection is released: that is the one sync `synchronous=FULL` adds to a WAL commit (SQLite's
-//! documentation of `PRAGMA synchronous`), taken outside the lock so that the next batch and
-//! the callers' own operations go on while the disk works. Checkpoints (which sync the WAL
-//! before and the database after) run on the worker only. The single use of challenges and
-//! attested sessions with the entries recording them need no fsync of their own: written to
-//! the WAL before anyone is answered (so they survive a crash of the broker), fsync'd with the
-//! next durable commit, whose frames come after them in the WAL. What a power cut can take is
-//! therefore never something a release relied on: a challenge whose use was lost can be
-//! answered once more, by whoever holds its cookie and nonce, and that answer gets a new
-//! session of its own (the lost one is gone with it); a lost session was never used for a
-//! release (the release's own entry would have been fsync'd, and everything before it), so its
-//! token and cookie are refused and its guest attests again. One connection: a second one to
-//! the same file would lose its whole page cache each time the first one wrote, and read it
-//! back.
+//! documentation of `PRAGMA synchronous`; like FULL on Unix, it relies on SQLite's default
+//! powersafe overwrite), taken outside the lock so that callers' own operations go on while the
+//! disk works (the worker's next batch waits for it). If that fsync fails, the store refuses
+//! every operation from then on: the kernel reports a failed write-back once, so a later fsync
+//! could succeed over a commit that never reached the disk; a restart lets SQLite recover from
+//! what is on disk. A durable write is visible to readers (an audit export, another process)
+//! from its commit, a moment before its fsync; a power cut in that moment takes it back, and
+//! its audit sequence number is then reused by the next entry. Nothing is released in that
+//! moment on its strength: a release's own entry is durable before the secret leaves, and its
+//! fsync covers everything before it. Checkpoints (which sync the WAL before and the database
+//! after) run on the worker only. The single use of challenges and attested sessions with the
+//! entries recording them need no fsync of their own: written to the WAL before anyone is
+//! answered (so they survive a crash of the broker), fsync'd with the next durable commit,
+//! whose frames come after them in the WAL. What a power cut can take is therefore never
+//! something a release relied on: a challenge whose use was lost can be answered once more, by
+//! whoever holds its cookie and nonce, and that answer gets a new session of its own (the lost
+//! one is gone with it); a lost session was never used for a release (the release's own entry
+//! would have been fsync'd, and everything before it), so its token and cookie are refused and
+//! its guest attests again. One connection: a second one to the same file would lose its whole
+//! page cache each time the first one wrote, and read it back.
 //!
 //! Operations share a transaction. One that writes with one statement (single use of a nonce is
 //! one `INSERT .. ON CONFLICT DO NOTHING`) is atomic by SQLite's statement rollback; one that
@@ -39,7 +50,7 @@
 //! to it cannot interleave with another writer). The audit table also refuses `UPDATE` and
 //! `DELETE` by trigger.
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, mpsc};
 use std::time::Duration;
 
@@ -123,7 +134,17 @@ struct Shared {
     wal: std::fs::File,
     /// Operations called and not yet answered.
     in_flight: AtomicUsize,
+    /// The worker is waiting for the connection: callers leave it to the worker.
+    worker_waiting: AtomicBool,
+    /// An fsync of the WAL failed. The kernel reports a failed write-back once and then marks
+    /// the pages clean, so a later fsync could succeed while a commit before it never reached
+    /// the disk: from then on every operation is refused until the broker restarts (SQLite
+    /// then recovers from what is on disk).
+    broken: AtomicBool,
 }
+
+/// What every operation gets once the store is broken.
+const BROKEN: &str = "an fsync of the write-ahead log failed; restart the broker";
 
 /// One operation in flight, counted while it lives.
 struct InFlight<'a>(&'a AtomicUsize);
@@ -142,12 +163,93 @@ impl Drop for InFlight<'_> {
 }
 
 impl Shared {
+    fn new(conn: Connection, wal: std::fs::File) -> Self {
+        Self {
+            db: Mutex::new(Db::new(conn)),
+            wal,
+            in_flight: AtomicUsize::new(0),
+            worker_waiting: AtomicBool::new(false),
+            broken: AtomicBool::new(false),
+        }
+    }
+
+    /// The connection, for the worker. A panic inside an operation is caught where it runs
+    /// (the guard is not poisoned by it); any other poisoning leaves the connection as SQLite
+    /// left it, and a transaction left open is rolled back before the next batch.
     fn lock(&self) -> MutexGuard<'_, Db> {
-        // A panic inside an operation is caught where it runs (the guard is not poisoned by
-        // it); any other poisoning leaves the connection as SQLite left it, which is sound.
-        self.db
+        self.worker_waiting.store(true, Ordering::Relaxed);
+        let db = self
+            .db
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        self.worker_waiting.store(false, Ordering::Relaxed);
+        db
+    }
+
+    /// The connection, for a caller's thread, when it is free and the worker is not waiting
+    /// for it.
+    fn try_lock(&self) -> Option<MutexGuard<'_, Db>> {
+        if self.worker_waiting.load(Ordering::Relaxed) {
+            return None;
+        }
+        match self.db.try_lock() {
+            Ok(db) => Some(db),
+            Err(std::sync::TryLockError::Poisoned(p)) => Some(p.into_inner()),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+        }
+    }
+
+    fn is_broken(&self) -> bool {
+        self.broken.load(Ordering::Relaxed)
+    }
+
+    /// Runs one batch of the worker's: refused when the store is broken; else run, checkpoint
+    /// when due, and (with the connection released) fsync the WAL before the durable answers.
+    fn process(&self, batch: Vec<Box<dyn Task>>) {
+        if self.is_broken() {
+            for task in batch {
+                task.refuse(BROKEN);
+            }
+            return;
+        }
+        let after_sync = {
+            let db = self.lock();
+            roll_back_leftover(&db.conn);
+            let after_sync = run_batch(&db, batch, false);
+            db.checkpoint_if_due();
+            after_sync
+        };
+        if !after_sync.is_empty() {
+            self.answer_after_sync(after_sync);
+        }
+    }
+
+    /// Fsyncs the WAL (the sync `synchronous=FULL` adds after a commit), then answers. When
+    /// the sync fails, the callers get the error and the store is broken (see `broken`).
+    fn answer_after_sync(&self, answers: Vec<Box<dyn Answer>>) {
+        match self.wal.sync_all() {
+            Ok(()) => {
+                for answer in answers {
+                    answer.send(Ok(()));
+                }
+            }
+            Err(e) => {
+                self.broken.store(true, Ordering::Relaxed);
+                tracing::error!(error = %e, "store: could not fsync the WAL; refusing every operation until restarted");
+                for answer in answers {
+                    answer.send(Err(BROKEN));
+                }
+            }
+        }
+    }
+}
+
+/// Rolls back a transaction some failure left open (a `ROLLBACK` that failed), so that it
+/// cannot take in operations that would then never commit.
+fn roll_back_leftover(c: &Connection) {
+    if !c.is_autocommit() {
+        tracing::warn!("store: rolling back a transaction left open");
+        let _ = c.exec("ROLLBACK", []);
     }
 }
 
@@ -256,11 +358,7 @@ impl SqliteStore {
         std::fs::File::open(data_dir)
             .and_then(|d| d.sync_all())
             .map_err(io(data_dir))?;
-        let shared = Arc::new(Shared {
-            db: Mutex::new(Db::new(durable)),
-            wal,
-            in_flight: AtomicUsize::new(0),
-        });
+        let shared = Arc::new(Shared::new(durable, wal));
         let (jobs, queue) = mpsc::channel::<Box<dyn Task>>();
         let worker = Arc::clone(&shared);
         std::thread::Builder::new()
@@ -292,6 +390,12 @@ impl SqliteStore {
         commit: Commit,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
+        if self.db.is_broken() {
+            return Err(StoreError::Database {
+                op: "commit",
+                message: BROKEN.to_owned(),
+            });
+        }
         let (tx, rx) = tokio::sync::oneshot::channel();
         let _in_flight = InFlight::enter(&self.db.in_flight);
         if let Some(task) = self.run_here(Box::new(Op { commit, f, tx })) {
@@ -303,13 +407,13 @@ impl SqliteStore {
     /// Runs `task` on this thread when it needs no fsync and the connection is free; the task
     /// back when it must go to the worker.
     fn run_here(&self, task: Box<dyn Task>) -> Option<Box<dyn Task>> {
-        if matches!(task.commit(), Commit::Durable | Commit::Background) {
+        if !task.commit().may_run_inline() {
             return Some(task);
         }
         let alone = self.db.in_flight.load(Ordering::Relaxed) <= 1;
-        match self.db.db.try_lock() {
-            Ok(db) => try_inline(&db, task, alone),
-            Err(_) => Some(task),
+        match self.db.try_lock() {
+            Some(db) => try_inline(&db, task, alone),
+            None => Some(task),
         }
     }
 }
@@ -344,22 +448,35 @@ fn connect(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// What an operation's commit must be.
+/// What an operation's commit must be, and where it may run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Commit {
     /// Reads only.
     Read,
-    /// Challenges and their single use, attested sessions with the entries recording them,
-    /// and purging what expired: answered once committed to the WAL, which survives the
-    /// broker's crash but not a power cut until the next durable commit's fsync, which covers
-    /// it (its frames come before that commit's). A session lost that way was never used for a
-    /// release (a release's entry is durable, and so everything before it): its token and
-    /// cookie are refused, and its guest attests again.
+    /// Reads of many rows (audit pages, listings, a rotation's batch): on the worker only,
+    /// so a caller's thread never holds the connection long.
+    BulkRead,
+    /// Challenges and their single use, attested sessions with the entries recording them:
+    /// answered once committed to the WAL, which survives the broker's crash but not a power
+    /// cut until the next durable commit's fsync, which covers it (its frames come before
+    /// that commit's). A session lost that way was never used for a release (a release's entry
+    /// is durable, and so everything before it): its token and cookie are refused, and its
+    /// guest attests again.
     Light,
     /// A light write that may run long (purging what expired): on the worker only.
     Background,
     /// Anything else: answered once the WAL holding the commit was fsync'd.
     Durable,
+}
+
+impl Commit {
+    fn writes(self) -> bool {
+        matches!(self, Self::Light | Self::Background | Self::Durable)
+    }
+
+    fn may_run_inline(self) -> bool {
+        matches!(self, Self::Read | Self::Light)
+    }
 }
 
 /// An operation waiting for the worker.
@@ -368,6 +485,8 @@ trait Task: Send {
     /// Runs the operation inside the batch's transaction; what to tell its caller once the
     /// transaction's fate is known.
     fn run(self: Box<Self>, c: &Connection) -> Box<dyn Answer>;
+    /// Answers the caller with `message` without running the operation.
+    fn refuse(self: Box<Self>, message: &str);
 }
 
 /// An operation's result, held until its transaction committed.
@@ -400,6 +519,13 @@ where
         let Self { f, tx, .. } = *self;
         Box::new(Reply { result: f(c), tx })
     }
+
+    fn refuse(self: Box<Self>, message: &str) {
+        let _ = self.tx.send(Err(StoreError::Database {
+            op: "commit",
+            message: message.to_owned(),
+        }));
+    }
 }
 
 impl<T: Send> Answer for Reply<T> {
@@ -430,21 +556,33 @@ impl Db {
         }
     }
 
-    /// Checkpoints the WAL when enough commits gathered in it. A checkpoint that cannot run
-    /// (another process reading) is tried again after the next batch.
+    /// Checkpoints the WAL when enough commits gathered in it. The count starts again only
+    /// when every frame reached the database; a checkpoint held back by a reader (another
+    /// process) is tried again after the next batch.
     fn checkpoint_if_due(&self) {
         if self.commits.get() < CHECKPOINT_EVERY {
             return;
         }
-        match self.conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE)") {
-            Ok(()) => self.commits.set(0),
+        let done = self
+            .conn
+            .query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            });
+        match done {
+            Ok((0, log, moved)) if log == moved => self.commits.set(0),
+            Ok(_) => {}
             Err(e) => tracing::warn!(error = %e, "store: checkpoint failed"),
         }
     }
 }
 
 /// The worker: runs what is waiting, as one batch, until every handle is dropped. Durable
-/// answers wait for the fsync of the WAL, which runs with the connection released.
+/// answers wait for the fsync of the WAL, which runs with the connection released (so that
+/// callers' own operations go on meanwhile; the worker's next batch waits for it).
 fn work(shared: &Shared, queue: &mpsc::Receiver<Box<dyn Task>>) {
     while let Ok(first) = queue.recv() {
         let mut batch = vec![first];
@@ -454,50 +592,28 @@ fn work(shared: &Shared, queue: &mpsc::Receiver<Box<dyn Task>>) {
                 Err(_) => break,
             }
         }
-        let after_sync = {
-            let db = shared.lock();
-            let after_sync = run_batch(&db, batch, false);
-            db.checkpoint_if_due();
-            after_sync
-        };
-        if !after_sync.is_empty() {
-            answer_after_sync(&shared.wal, after_sync);
-        }
-    }
-}
-
-/// Fsyncs the WAL (the sync `synchronous=FULL` adds after a commit), then answers; when the
-/// sync fails, the callers get the error (what they wrote may not survive a power cut).
-fn answer_after_sync(wal: &std::fs::File, answers: Vec<Box<dyn Answer>>) {
-    match wal.sync_all() {
-        Ok(()) => {
-            for answer in answers {
-                answer.send(Ok(()));
-            }
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "store: could not fsync the WAL");
-            for answer in answers {
-                answer.send(Err("the write-ahead log could not be synced"));
-            }
-        }
+        shared.process(batch);
     }
 }
 
 /// Runs `task` on the caller's thread, on the connection `db` the caller holds: a read as it
 /// is; a light write in its own transaction, only when it is `alone` (no other operation in
 /// flight that it could share a commit with on the worker), the write lock is free right now
-/// (no waiting for another process on the async runtime) and no checkpoint is due (the worker
-/// runs those). The task back when it must go to the worker.
+/// (no waiting for another process on the async runtime), and the commit count is inside
+/// `1..CHECKPOINT_EVERY`: at the limit the worker checkpoints, and the first write after a
+/// complete checkpoint restarts the WAL, which syncs its header, so the worker makes it. The
+/// task back when it must go to the worker.
 fn try_inline(db: &Db, task: Box<dyn Task>, alone: bool) -> Option<Box<dyn Task>> {
+    let c = &db.conn;
     match task.commit() {
         Commit::Read => {
+            roll_back_leftover(c);
             let after_sync = run_batch(db, vec![task], false);
             debug_assert!(after_sync.is_empty());
             None
         }
-        Commit::Light if alone && db.commits.get() < CHECKPOINT_EVERY => {
-            let c = &db.conn;
+        Commit::Light if alone && (1..CHECKPOINT_EVERY).contains(&db.commits.get()) => {
+            roll_back_leftover(c);
             if c.busy_timeout(Duration::ZERO).is_err() {
                 return Some(task);
             }
@@ -510,7 +626,7 @@ fn try_inline(db: &Db, task: Box<dyn Task>, alone: bool) -> Option<Box<dyn Task>
             debug_assert!(after_sync.is_empty());
             None
         }
-        Commit::Light | Commit::Background | Commit::Durable => Some(task),
+        Commit::Light | Commit::BulkRead | Commit::Background | Commit::Durable => Some(task),
     }
 }
 
@@ -518,6 +634,12 @@ fn try_inline(db: &Db, task: Box<dyn Task>, alone: bool) -> Option<Box<dyn Task>
 /// dropped sender says so).
 fn run_caught(task: Box<dyn Task>, c: &Connection) -> Option<Box<dyn Answer>> {
     std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| task.run(c))).ok()
+}
+
+/// Whether SQLite said the database is locked by another connection.
+fn is_busy(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _)
+        if matches!(f.code, rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked))
 }
 
 /// Fails every held answer with `message` (their transaction did not commit).
@@ -532,7 +654,7 @@ fn fail_all(pending: &mut Vec<(Commit, Box<dyn Answer>)>, message: &str) {
 /// are answered once it committed; the answers of durable writes are returned, to be sent once
 /// the WAL was fsync'd (empty when nothing durable committed).
 fn run_batch(db: &Db, batch: Vec<Box<dyn Task>>, mut open: bool) -> Vec<Box<dyn Answer>> {
-    let writes = batch.iter().any(|t| t.commit() != Commit::Read);
+    let writes = batch.iter().any(|t| t.commit().writes());
     let c = &db.conn;
     if !writes && !open {
         for task in batch {
@@ -550,12 +672,16 @@ fn run_batch(db: &Db, batch: Vec<Box<dyn Task>>, mut open: bool) -> Vec<Box<dyn 
         let commit = task.commit();
         if !open {
             if let Err(e) = c.exec("BEGIN IMMEDIATE", []) {
-                // No transaction (another process held the write lock past the busy timeout):
-                // the task runs on its own, each statement committing by itself, and reports
-                // its own failure.
                 tracing::warn!(error = %e, "store: could not begin a batch");
-                if let Some(answer) = run_caught(task, c) {
-                    ran_alone.push((commit, answer));
+                if is_busy(&e) && c.is_autocommit() {
+                    // Another process held the write lock past the busy timeout: the task
+                    // runs on its own, each statement committing by itself, and reports its
+                    // own failure.
+                    if let Some(answer) = run_caught(task, c) {
+                        ran_alone.push((commit, answer));
+                    }
+                } else {
+                    task.refuse(&e.to_string());
                 }
                 continue;
             }
@@ -1061,7 +1187,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<SecretVersionInfo>, StoreError> {
         let repo = repo.map(str::to_owned);
         let rows: Vec<(String, i64, String, i64, String)> = self
-            .call(Commit::Read, move |c| {
+            .call(Commit::BulkRead, move |c| {
                 let mut stmt = c
                     .prepare_cached(
                         "SELECT resource, version, policy_digest, created_ms, kek_id FROM secrets
@@ -1099,7 +1225,7 @@ impl Store for SqliteStore {
     ) -> Result<Vec<StoredSecret>, StoreError> {
         let k = kek_id.to_owned();
         let raws: Vec<RawSecret> = self
-            .call(Commit::Read, move |c| {
+            .call(Commit::BulkRead, move |c| {
                 let mut stmt = c
                     .prepare_cached(concat!(
                         "SELECT ",
@@ -1239,7 +1365,7 @@ impl Store for SqliteStore {
     async fn audit_entries(&self, after: u64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         let after = to_i64(after, "audit.seq")?;
         let raws: Vec<RawAudit> = self
-            .call(Commit::Read, move |c| {
+            .call(Commit::BulkRead, move |c| {
                 let mut stmt = c
                     .prepare_cached(
                         "SELECT seq, time_ms, actor, action, resource, evidence_digest, policy_digest,
@@ -1351,17 +1477,28 @@ mod tests {
         assert_eq!(rows(&c), [1, 2]);
     }
 
+    /// The connection of `conns` with the WAL file the worker would fsync (or `wal`).
+    fn shared(dir: &Path, wal: Option<std::fs::File>) -> Shared {
+        let c = conns(dir);
+        let wal = wal.unwrap_or_else(|| std::fs::File::open(wal_path(&dir.join("t.db"))).unwrap());
+        Shared::new(c.conn, wal)
+    }
+
+    fn count() -> impl FnOnce(&Connection) -> Result<i64, StoreError> + Send + 'static {
+        |c| {
+            c.row("SELECT count(*) FROM t", [], |r| r.get(0))
+                .map_err(db("test"))
+        }
+    }
+
     #[test]
     fn durable_answers_wait_for_the_fsync_the_others_do_not() {
         let dir = tempfile::tempdir().unwrap();
-        let c = conns(dir.path());
+        let sh = shared(dir.path(), None);
         let (light, mut light_rx) = task(Commit::Light, insert(1));
         let (durable, mut durable_rx) = task(Commit::Durable, insert(2));
-        let (read, mut read_rx) = task(Commit::Read, |c| {
-            c.row("SELECT count(*) FROM t", [], |r| r.get(0))
-                .map_err(db("test"))
-        });
-        let after_sync = run_batch(&c, vec![light, durable, read], false);
+        let (read, mut read_rx) = task(Commit::Read, count());
+        let after_sync = run_batch(&sh.lock(), vec![light, durable, read], false);
         assert!(matches!(light_rx.try_recv(), Ok(Ok(1))));
         assert!(matches!(read_rx.try_recv(), Ok(Ok(2))));
         assert_eq!(after_sync.len(), 1, "the durable answer is held");
@@ -1369,34 +1506,35 @@ mod tests {
             durable_rx.try_recv().is_err(),
             "not answered before the fsync"
         );
-        let wal = std::fs::File::open(wal_path(&dir.path().join("t.db"))).unwrap();
-        answer_after_sync(&wal, after_sync);
+        sh.answer_after_sync(after_sync);
         assert!(matches!(durable_rx.try_recv(), Ok(Ok(2))));
+        assert!(!sh.is_broken());
         // Reads and light writes alone hold nothing back.
         let (light, _rx) = task(Commit::Light, insert(3));
-        assert!(run_batch(&c, vec![light], false).is_empty());
-        assert_eq!(rows(&c), [1, 2, 3]);
-        // Every commit counts towards the next checkpoint, which resets the count.
-        assert_eq!(c.commits.get(), 2);
-        c.commits.set(CHECKPOINT_EVERY);
-        c.checkpoint_if_due();
-        assert_eq!(c.commits.get(), 0);
+        let db = sh.lock();
+        assert!(run_batch(&db, vec![light], false).is_empty());
+        assert_eq!(rows(&db), [1, 2, 3]);
+        // Every commit counts towards the next checkpoint; a complete one resets the count.
+        assert_eq!(db.commits.get(), 2);
+        db.commits.set(CHECKPOINT_EVERY);
+        db.checkpoint_if_due();
+        assert_eq!(db.commits.get(), 0);
     }
 
     #[test]
     fn a_task_run_outside_a_transaction_is_still_answered_after_the_fsync() {
         let dir = tempfile::tempdir().unwrap();
-        let c = conns(dir.path());
-        c.conn.busy_timeout(Duration::from_millis(10)).unwrap();
+        let sh = shared(dir.path(), None);
+        sh.lock()
+            .conn
+            .busy_timeout(Duration::from_millis(10))
+            .unwrap();
         // Another process holds the write lock: BEGIN fails, the task runs on its own.
         let outside = Connection::open(dir.path().join("t.db")).unwrap();
         outside.execute_batch("BEGIN IMMEDIATE").unwrap();
-        let (durable, mut durable_rx) = task(Commit::Durable, |c| {
-            c.row("SELECT count(*) FROM t", [], |r| r.get(0))
-                .map_err(db("test"))
-        });
+        let (durable, mut durable_rx) = task(Commit::Durable, count());
         let (light, mut light_rx) = task(Commit::Light, insert(1));
-        let after_sync = run_batch(&c, vec![durable, light], false);
+        let after_sync = run_batch(&sh.lock(), vec![durable, light], false);
         assert_eq!(after_sync.len(), 1);
         assert!(durable_rx.try_recv().is_err(), "held for the fsync");
         // The light write ran alone too, and failed on its own (the lock).
@@ -1405,51 +1543,126 @@ mod tests {
             Ok(Err(StoreError::Database { op: "test", .. }))
         ));
         outside.execute_batch("COMMIT").unwrap();
-        let wal = std::fs::File::open(wal_path(&dir.path().join("t.db"))).unwrap();
-        answer_after_sync(&wal, after_sync);
+        sh.answer_after_sync(after_sync);
         assert!(matches!(durable_rx.try_recv(), Ok(Ok(0))));
     }
 
     #[test]
-    fn a_failed_fsync_fails_the_durable_answers() {
+    fn a_failed_fsync_fails_its_answers_and_every_operation_after_it() {
         let dir = tempfile::tempdir().unwrap();
-        let c = conns(dir.path());
-        let (durable, mut durable_rx) = task(Commit::Durable, insert(1));
-        let after_sync = run_batch(&c, vec![durable], false);
-        // fsync of a pipe fails (EINVAL): what the callers of a batch whose sync failed get.
+        // fsync of a pipe fails (EINVAL), as a failed write-back would.
         let (reader, _writer) = std::io::pipe().unwrap();
         let not_syncable = std::fs::File::from(std::os::fd::OwnedFd::from(reader));
-        answer_after_sync(&not_syncable, after_sync);
+        let sh = shared(dir.path(), Some(not_syncable));
+        let (durable, mut durable_rx) = task(Commit::Durable, insert(1));
+        sh.process(vec![durable]);
         assert!(matches!(
             durable_rx.try_recv(),
             Ok(Err(StoreError::Database { op: "commit", .. }))
         ));
+        assert!(sh.is_broken());
+        // The kernel would report the failure once: nothing runs any more.
+        let (light, mut light_rx) = task(Commit::Light, insert(2));
+        let (read, mut read_rx) = task(Commit::Read, count());
+        sh.process(vec![light, read]);
+        for rx in [&mut light_rx, &mut read_rx] {
+            match rx.try_recv() {
+                Ok(Err(StoreError::Database {
+                    op: "commit",
+                    message,
+                })) => {
+                    assert_eq!(message, BROKEN);
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!(rows(&sh.lock()), [1]);
+    }
+
+    #[tokio::test]
+    async fn a_broken_store_refuses_every_call() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path()).await.unwrap();
+        store.purge_expired(0, 10).await.unwrap();
+        store.db.broken.store(true, Ordering::Relaxed);
+        assert!(matches!(
+            store.purge_expired(0, 10).await,
+            Err(StoreError::Database { op: "commit", .. })
+        ));
+        assert!(store.audit_entries(0, 10).await.is_err());
+    }
+
+    #[test]
+    fn a_transaction_left_open_is_rolled_back_before_the_next_batch() {
+        let dir = tempfile::tempdir().unwrap();
+        let sh = shared(dir.path(), None);
+        // A failed ROLLBACK would leave this open; its insert never committed.
+        sh.lock()
+            .conn
+            .execute_batch("BEGIN; INSERT INTO t(v) VALUES (9)")
+            .unwrap();
+        let (light, mut light_rx) = task(Commit::Light, insert(1));
+        sh.process(vec![light]);
+        assert!(matches!(light_rx.try_recv(), Ok(Ok(1))));
+        let db = sh.lock();
+        assert_eq!(rows(&db), [1]);
+        assert!(db.conn.is_autocommit());
+    }
+
+    #[test]
+    fn callers_leave_the_connection_to_a_waiting_worker_and_survive_poisoning() {
+        let dir = tempfile::tempdir().unwrap();
+        let sh = shared(dir.path(), None);
+        assert!(sh.try_lock().is_some());
+        sh.worker_waiting.store(true, Ordering::Relaxed);
+        assert!(sh.try_lock().is_none());
+        sh.worker_waiting.store(false, Ordering::Relaxed);
+        let held = sh.lock();
+        assert!(sh.try_lock().is_none(), "taken");
+        drop(held);
+        // A thread that panicked holding the lock poisons it; the connection is still usable.
+        std::thread::scope(|s| {
+            let _ = s
+                .spawn(|| {
+                    let _db = sh.lock();
+                    panic!("poisons the lock");
+                })
+                .join();
+        });
+        assert!(sh.db.is_poisoned());
+        let (light, mut light_rx) = task(Commit::Light, insert(1));
+        sh.lock().commits.set(1);
+        assert!(try_inline(&sh.try_lock().unwrap(), light, true).is_none());
+        assert!(matches!(light_rx.try_recv(), Ok(Ok(1))));
     }
 
     #[test]
     fn inline_operations_run_on_the_callers_thread_unless_they_must_wait() {
         let dir = tempfile::tempdir().unwrap();
         let c = conns(dir.path());
-        let (read, mut read_rx) = task(Commit::Read, |c| {
-            c.row("SELECT count(*) FROM t", [], |r| r.get(0))
-                .map_err(db("test"))
-        });
+        let (read, mut read_rx) = task(Commit::Read, count());
         assert!(try_inline(&c, read, false).is_none());
         assert!(matches!(read_rx.try_recv(), Ok(Ok(0))));
+        // Right after a complete checkpoint (count 0) the first write restarts the WAL, which
+        // syncs: the worker makes it.
+        let (light, mut light_rx) = task(Commit::Light, insert(1));
+        assert!(try_inline(&c, light, true).is_some());
+        assert!(light_rx.try_recv().is_err());
+        c.commits.set(1);
         let (light, mut light_rx) = task(Commit::Light, insert(1));
         assert!(try_inline(&c, light, true).is_none());
         assert!(matches!(light_rx.try_recv(), Ok(Ok(1))));
         assert_eq!(rows(&c), [1]);
-        // A durable write always goes to the worker (it waits for the disk), and so does
-        // purging (it may run long).
-        let (durable, mut durable_rx) = task(Commit::Durable, insert(2));
-        assert!(try_inline(&c, durable, true).is_some());
-        assert!(durable_rx.try_recv().is_err());
-        let (purge, mut purge_rx) = task(Commit::Background, insert(2));
-        assert!(try_inline(&c, purge, true).is_some());
-        assert!(purge_rx.try_recv().is_err());
+        // A durable write always goes to the worker (it waits for the disk), and so do purging
+        // and reads of many rows (they may run long).
+        for kind in [Commit::Durable, Commit::Background, Commit::BulkRead] {
+            let (t, mut rx) = task(kind, insert(2));
+            assert!(try_inline(&c, t, true).is_some(), "{kind:?}");
+            assert!(rx.try_recv().is_err());
+        }
         // Another process holds the write lock: the light write is handed back at once
-        // instead of waiting out the busy timeout on the caller's thread.
+        // instead of waiting out the busy timeout on the caller's thread, and the busy
+        // timeout is back for the worker.
         let outside = Connection::open(dir.path().join("t.db")).unwrap();
         outside.execute_batch("BEGIN IMMEDIATE").unwrap();
         let started = std::time::Instant::now();
@@ -1457,12 +1670,17 @@ mod tests {
         assert!(try_inline(&c, light, true).is_some());
         assert!(started.elapsed() < Duration::from_secs(5));
         assert!(light_rx.try_recv().is_err());
+        let timeout: i64 = c
+            .conn
+            .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(timeout, 10_000);
         outside.execute_batch("COMMIT").unwrap();
         // A checkpoint is due: the light write goes to the worker, which runs it.
         c.commits.set(CHECKPOINT_EVERY);
         let (light, _rx) = task(Commit::Light, insert(4));
         assert!(try_inline(&c, light, true).is_some());
-        c.commits.set(0);
+        c.commits.set(1);
         // Other operations in flight: the light write goes to the worker, to share a commit.
         let (light, _rx) = task(Commit::Light, insert(5));
         assert!(try_inline(&c, light, false).is_some());
