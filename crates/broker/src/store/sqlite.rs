@@ -146,6 +146,14 @@ struct Shared {
 /// What every operation gets once the store is broken.
 const BROKEN: &str = "an fsync of the write-ahead log failed; restart the broker";
 
+/// The error of an operation whose commit failed, or that was refused before it ran.
+fn commit_failed(message: &str) -> StoreError {
+    StoreError::Database {
+        op: "commit",
+        message: message.to_owned(),
+    }
+}
+
 /// One operation in flight, counted while it lives.
 struct InFlight<'a>(&'a AtomicUsize);
 
@@ -214,7 +222,6 @@ impl Shared {
         }
         let after_sync = {
             let db = self.lock();
-            roll_back_leftover(&db.conn);
             let after_sync = run_batch(&db, batch, false);
             db.checkpoint_if_due();
             after_sync
@@ -244,12 +251,19 @@ impl Shared {
     }
 }
 
+/// Rolls back the open transaction, if any (SQLite may already have rolled it back).
+fn roll_back(c: &Connection) {
+    if !c.is_autocommit() {
+        let _ = c.exec("ROLLBACK", []);
+    }
+}
+
 /// Rolls back a transaction some failure left open (a `ROLLBACK` that failed), so that it
 /// cannot take in operations that would then never commit.
 fn roll_back_leftover(c: &Connection) {
     if !c.is_autocommit() {
         tracing::warn!("store: rolling back a transaction left open");
-        let _ = c.exec("ROLLBACK", []);
+        roll_back(c);
     }
 }
 
@@ -391,10 +405,7 @@ impl SqliteStore {
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
         if self.db.is_broken() {
-            return Err(StoreError::Database {
-                op: "commit",
-                message: BROKEN.to_owned(),
-            });
+            return Err(commit_failed(BROKEN));
         }
         let (tx, rx) = tokio::sync::oneshot::channel();
         let _in_flight = InFlight::enter(&self.db.in_flight);
@@ -521,22 +532,13 @@ where
     }
 
     fn refuse(self: Box<Self>, message: &str) {
-        let _ = self.tx.send(Err(StoreError::Database {
-            op: "commit",
-            message: message.to_owned(),
-        }));
+        let _ = self.tx.send(Err(commit_failed(message)));
     }
 }
 
 impl<T: Send> Answer for Reply<T> {
     fn send(self: Box<Self>, committed: Result<(), &str>) {
-        let out = match committed {
-            Ok(()) => self.result,
-            Err(message) => Err(StoreError::Database {
-                op: "commit",
-                message: message.to_owned(),
-            }),
-        };
+        let out = committed.map_err(commit_failed).and(self.result);
         // The caller may have gone (its request was dropped); the work is done either way.
         let _ = self.tx.send(out);
     }
@@ -607,7 +609,6 @@ fn try_inline(db: &Db, task: Box<dyn Task>, alone: bool) -> Option<Box<dyn Task>
     let c = &db.conn;
     match task.commit() {
         Commit::Read => {
-            roll_back_leftover(c);
             let after_sync = run_batch(db, vec![task], false);
             debug_assert!(after_sync.is_empty());
             None
@@ -656,6 +657,9 @@ fn fail_all(pending: &mut Vec<(Commit, Box<dyn Answer>)>, message: &str) {
 fn run_batch(db: &Db, batch: Vec<Box<dyn Task>>, mut open: bool) -> Vec<Box<dyn Answer>> {
     let writes = batch.iter().any(|t| t.commit().writes());
     let c = &db.conn;
+    if !open {
+        roll_back_leftover(c);
+    }
     if !writes && !open {
         for task in batch {
             if let Some(answer) = run_caught(task, c) {
@@ -690,9 +694,7 @@ fn run_batch(db: &Db, batch: Vec<Box<dyn Task>>, mut open: bool) -> Vec<Box<dyn 
         match run_caught(task, c) {
             Some(answer) => pending.push((commit, answer)),
             None => {
-                if !c.is_autocommit() {
-                    let _ = c.exec("ROLLBACK", []);
-                }
+                roll_back(c);
                 fail_all(&mut pending, "an operation in the same transaction failed");
                 open = false;
                 continue;
@@ -708,9 +710,7 @@ fn run_batch(db: &Db, batch: Vec<Box<dyn Task>>, mut open: bool) -> Vec<Box<dyn 
         match c.exec("COMMIT", []) {
             Ok(_) => db.commits.set(db.commits.get().saturating_add(1)),
             Err(e) => {
-                if !c.is_autocommit() {
-                    let _ = c.exec("ROLLBACK", []);
-                }
+                roll_back(c);
                 fail_all(&mut pending, &e.to_string());
             }
         }
