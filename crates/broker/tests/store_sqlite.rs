@@ -232,3 +232,120 @@ async fn each_store_has_its_own_identity_and_keeps_it() {
     let again = SqliteStore::open(one.path()).await.unwrap();
     assert_eq!(again.identity(), &kept[..], "reopened, the same store");
 }
+
+/// A store of schema version 1 (keys without the issue time in front) is brought to 2 when
+/// opened: a challenge answered before the upgrade is still refused after it, and the sessions,
+/// which cannot be rekeyed, are gone (their guests attest again).
+#[tokio::test]
+async fn a_version_1_store_is_migrated_and_used_challenges_stay_used() {
+    let e = env().await;
+    let path = e.dir.path().join("data");
+    let used = Challenge::generate("snp", HashAlgorithm::Sha384, NOW).unwrap();
+    let attested = Challenge::generate("snp", HashAlgorithm::Sha384, NOW).unwrap();
+    assert!(e.store.use_challenge(&used).await.unwrap());
+    let session = AttestedSession {
+        session_id: attested.session_id.clone(),
+        tee: "snp".into(),
+        tee_pubkey: "{}".into(),
+        token_digest: store::token_digest("t"),
+        claims: "{}".into(),
+        evidence_digest: "d".into(),
+        attested_ms: NOW,
+        expires_ms: NOW + 300_000,
+    };
+    let ev = tessera_broker::audit::AuditEvent {
+        time_ms: NOW,
+        actor: "guest".into(),
+        action: tessera_broker::audit::AuditAction::Attest,
+        resource: None,
+        evidence_digest: None,
+        policy_digest: None,
+        verdict: tessera_broker::audit::AuditVerdict::Pass,
+        reason: "r".into(),
+    };
+    assert!(
+        e.store
+            .put_session_audited(&attested, &session, ev)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    drop(e.store);
+    // Back to version 1: the keys as that version wrote them (the digest alone).
+    let c = rusqlite::Connection::open(path.join(store::DB_FILE)).unwrap();
+    let key = used.session_id.storage_key();
+    assert_eq!(
+        c.execute(
+            "UPDATE challenges SET session_key = substr(session_key, 17)",
+            []
+        )
+        .unwrap(),
+        2
+    );
+    c.execute(
+        "UPDATE sessions SET session_key = substr(session_key, 17)",
+        [],
+    )
+    .unwrap();
+    c.execute("UPDATE meta SET value = 1 WHERE key = 'schema_version'", [])
+        .unwrap();
+    let old: i64 = c
+        .query_row(
+            "SELECT count(*) FROM challenges WHERE session_key = ?1",
+            [&key],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(old, 1, "stored as version 1 did");
+
+    let again = SqliteStore::open(&path).await.unwrap();
+    assert!(
+        !again.use_challenge(&used).await.unwrap(),
+        "a challenge used before the upgrade is refused after it"
+    );
+    assert!(
+        again
+            .get_session(&attested.session_id, NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    let (version, sessions): (i64, i64) = c
+        .query_row(
+            "SELECT (SELECT value FROM meta WHERE key = 'schema_version'),
+                    (SELECT count(*) FROM sessions)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((version, sessions), (2, 0));
+    // Opened again, nothing more changes (the migration runs once).
+    drop(again);
+    let third = SqliteStore::open(&path).await.unwrap();
+    assert!(!third.use_challenge(&used).await.unwrap());
+}
+
+/// Keys start with the issue time, so later challenges file after earlier ones.
+#[tokio::test]
+async fn keys_are_in_issue_order() {
+    let e = env().await;
+    let mut issued = Vec::new();
+    for i in 0..20 {
+        // Issue times out of order, each with a random id.
+        let t = NOW + (i * 7919) % 20 * 1000;
+        let ch = Challenge::generate("snp", HashAlgorithm::Sha384, t).unwrap();
+        assert!(e.store.use_challenge(&ch).await.unwrap());
+        issued.push(t);
+    }
+    issued.sort_unstable();
+    let c = raw(&e);
+    let mut st = c
+        .prepare("SELECT issued_ms FROM challenges ORDER BY session_key")
+        .unwrap();
+    let in_key_order: Vec<i64> = st
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(in_key_order, issued);
+}
