@@ -245,7 +245,7 @@ pub fn entry_hash(
         prev_hash,
     })
     .map_err(|_| AuditChainError::Unhashable { seq })?;
-    Ok(hex::encode(digest(&SHA384, &bytes).as_ref()))
+    Ok(tessera::pki::to_hex(digest(&SHA384, &bytes).as_ref()))
 }
 
 /// The entry that follows `last` (`None` for an empty log), chained to it.
@@ -371,7 +371,7 @@ mod tests {
         );
         assert_eq!(
             e.hash,
-            hex::encode(digest(&SHA384, text.as_bytes()).as_ref())
+            tessera::pki::to_hex(digest(&SHA384, text.as_bytes()).as_ref())
         );
         // The exported JSON is that plus `hash`.
         let json = serde_json::to_value(&e).unwrap();

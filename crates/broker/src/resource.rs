@@ -119,7 +119,7 @@ impl PolicyDigest {
     #[must_use]
     pub fn of(policy_text: &[u8]) -> Self {
         let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA384, policy_text);
-        Self(format!("sha384:{}", hex::encode(d.as_ref())))
+        Self(format!("sha384:{}", tessera::pki::to_hex(d.as_ref())))
     }
 
     /// Parses `sha384:<96 lowercase hex digits>`.

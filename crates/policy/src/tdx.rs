@@ -741,7 +741,7 @@ fn tee_tcb_svn_component(i: usize) -> String {
 fn min_tee_tcb_svn(r: &mut Rules, floor: Option<&Hex<16>>, actual: &[u8; 16]) {
     const RULE: &str = "min_tee_tcb_svn";
     const FIELD: &str = "TEE_TCB_SVN";
-    let shown = hex::encode(actual);
+    let shown = tessera_pki::to_hex(actual);
     let Some(floor) = floor else {
         r.not_checked(RULE, FIELD, TrustClaim::Hardware, shown, false);
         return;
@@ -817,7 +817,7 @@ fn isv_prod_id(r: &mut Rules, list: Option<&RefList<u16>>, actual: u16) {
 fn sgx_attributes(r: &mut Rules, rule: Option<&SgxAttributesRule>, actual: [u8; 16]) {
     const RULE: &str = "attributes";
     const FIELD: &str = "ATTRIBUTES";
-    let shown = hex::encode(actual);
+    let shown = tessera_pki::to_hex(&actual);
     let Some(rule) = rule else {
         r.not_checked(RULE, FIELD, TrustClaim::Configuration, shown, false);
         return;
@@ -838,7 +838,7 @@ fn sgx_attributes(r: &mut Rules, rule: Option<&SgxAttributesRule>, actual: [u8; 
         format!("{} under mask {}", rule.value, rule.mask),
         shown,
     )
-    .note = (!ok).then(|| format!("masked: {}", hex::encode(masked(&actual))));
+    .note = (!ok).then(|| format!("masked: {}", tessera_pki::to_hex(&masked(&actual))));
 }
 
 // ---------------------------------------------------------------------------------------------

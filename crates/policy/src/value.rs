@@ -79,13 +79,13 @@ pub struct Hex<const N: usize>(pub [u8; N]);
 
 impl<const N: usize> fmt::Debug for Hex<N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
+        f.write_str(&tessera_pki::to_hex(&self.0))
     }
 }
 
 impl<const N: usize> fmt::Display for Hex<N> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&hex::encode(self.0))
+        f.write_str(&tessera_pki::to_hex(&self.0))
     }
 }
 
@@ -107,7 +107,7 @@ impl<const N: usize> core::str::FromStr for Hex<N> {
 
 impl<const N: usize> Serialize for Hex<N> {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&hex::encode(self.0))
+        s.serialize_str(&tessera_pki::to_hex(&self.0))
     }
 }
 

@@ -171,7 +171,7 @@ impl SessionId {
     /// The key the store files the session under (hex SHA-256 of the id).
     #[must_use]
     pub fn storage_key(&self) -> String {
-        hex::encode(
+        tessera::pki::to_hex(
             aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, self.0.as_bytes()).as_ref(),
         )
     }
@@ -180,7 +180,9 @@ impl SessionId {
 /// What a session keeps of the token issued to it: the hex SHA-256 of the token's text.
 #[must_use]
 pub fn token_digest(token: &str) -> String {
-    hex::encode(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref())
+    tessera::pki::to_hex(
+        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref(),
+    )
 }
 
 /// A challenge issued by `/auth`, as its session id carries it. The broker keeps no record of
