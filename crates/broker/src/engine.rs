@@ -565,7 +565,7 @@ impl Broker {
         session: Option<&str>,
         body: &[u8],
     ) -> Result<Attested, BrokerError> {
-        let req = AttestRequest::decode(body)?;
+        let (req, compacted) = AttestRequest::decode_compacted(body)?;
         let session = session
             .and_then(SessionId::parse)
             .ok_or(BrokerError::Session("no session cookie"))?;
@@ -600,7 +600,11 @@ impl Broker {
         // The evidence's text in compact form (see `tessera::compact`), when it has one: the
         // evidence is decoded from it, and the session record keeps it.
         let evidence_text = req.tee_evidence.primary_evidence.get();
-        let compact = tessera::compact::encode_text(evidence_text);
+        let compact = if compacted {
+            Some(std::borrow::Cow::Borrowed(evidence_text))
+        } else {
+            tessera::compact::encode_text(evidence_text).map(std::borrow::Cow::Owned)
+        };
         let evidence = decode_evidence(tee, evidence_text, compact.as_deref());
         let mut outcome = self.check_attestation(&req, &evidence, &challenge, tee, now);
         if outcome.is_err()

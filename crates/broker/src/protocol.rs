@@ -315,10 +315,11 @@ pub struct RuntimeData {
 /// `tee-evidence` of `/attest`.
 #[derive(Debug, Clone, Deserialize)]
 pub struct CompositeEvidence {
-    /// The TEE's evidence JSON (SNP report JSON or TDX quote JSON), as its text: the broker
-    /// encodes it once into its compact form ([`tessera::compact::encode_text`]), decodes the
-    /// evidence from that ([`tessera::Evidence::from_kbs_compact`]) and keeps it in the session
-    /// record.
+    /// The TEE's evidence JSON (SNP report JSON or TDX quote JSON), as its text: as sent, or,
+    /// from [`AttestRequest::decode_compacted`] when it says so, already in its compact form
+    /// ([`tessera::compact::encode_text`] of the text as sent). The broker decodes the evidence
+    /// from the compact form ([`tessera::Evidence::from_kbs_compact`]) and keeps that in the
+    /// session record.
     pub primary_evidence: Box<serde_json::value::RawValue>,
     /// Device evidence; bound through the runtime data but not verified by Tessera.
     #[serde(default)]
@@ -345,7 +346,34 @@ impl AttestRequest {
     /// # Errors
     /// A body over [`MAX_ATTEST_BODY`], or not JSON of the right shape, or a non-`toml` init data.
     pub fn decode(body: &[u8]) -> Result<Self, RequestError> {
-        let req: Self = decode("attest", body, MAX_ATTEST_BODY)?;
+        Self::checked(decode("attest", body, MAX_ATTEST_BODY)?)
+    }
+
+    /// [`Self::decode`], reading the evidence's byte arrays once: the whole body is put in
+    /// compact form first ([`tessera::compact::encode_text`]) and decoded from that, so the
+    /// thousands of numbers of an SEV-SNP certificate chain are read by the encoder alone, not
+    /// also skipped over by the JSON parser. With `true`, `primary_evidence` holds the compact
+    /// form of the evidence as sent, and every other member is what [`Self::decode`] gives.
+    /// With `false` (the body cannot be put in compact form, or a member other than the
+    /// evidence held a byte array the encoder rewrote), it is [`Self::decode`]'s result.
+    ///
+    /// # Errors
+    /// As [`Self::decode`].
+    pub fn decode_compacted(body: &[u8]) -> Result<(Self, bool), RequestError> {
+        if body.len() <= MAX_ATTEST_BODY
+            && let Ok(text) = std::str::from_utf8(body)
+            && let Some(compact) = tessera::compact::encode_text(text)
+            && compact.len() < text.len()
+            && let Ok(req) = Self::decode(compact.as_bytes())
+            && !holds_run(&req.runtime_data.tee_pubkey, 0)
+            && !holds_run(&req.tee_evidence.additional_evidence, 0)
+        {
+            return Ok((req, true));
+        }
+        Self::decode(body).map(|req| (req, false))
+    }
+
+    fn checked(req: Self) -> Result<Self, RequestError> {
         if let Some(init) = &req.init_data
             && init.format != "toml"
         {
@@ -373,6 +401,19 @@ impl AttestRequest {
             Value::Null => String::new(),
             other => other.to_string(),
         }
+    }
+}
+
+/// Whether `v` holds an object of the compact form's runs (`{"b64": ..}`), which only the
+/// encoder can have put there: the body as sent held none (the encoder refuses text with
+/// `b64` in it). Depth is bounded by the encoder's own limit.
+fn holds_run(v: &Value, depth: usize) -> bool {
+    match v {
+        Value::Object(m) => {
+            depth > 64 || m.contains_key("b64") || m.values().any(|x| holds_run(x, depth + 1))
+        }
+        Value::Array(a) => depth > 64 || a.iter().any(|x| holds_run(x, depth + 1)),
+        _ => false,
     }
 }
 
@@ -407,6 +448,7 @@ pub fn fuzz_requests(data: &[u8]) {
     if let Ok(req) = AttestRequest::decode(data) {
         let _ = req.additional_evidence();
     }
+    compacted_agrees(data);
     if let Ok(s) = std::str::from_utf8(data) {
         // The session cookie, and the challenge it carries: whatever it says, a challenge read
         // from it holds what it was read from.
@@ -422,6 +464,35 @@ pub fn fuzz_requests(data: &[u8]) {
         let (path, query) = s.split_once('?').map_or((s, None), |(p, q)| (p, Some(q)));
         let _ = crate::resource::ResourcePath::parse(path);
         let _ = pinned_version(query);
+    }
+}
+
+/// [`AttestRequest::decode_compacted`] agrees with [`AttestRequest::decode`] on `body`: both
+/// accept it or both refuse it; every member but the evidence is the same; the evidence is the
+/// same text, or, when compacted, the compact form of the same text.
+#[allow(clippy::panic)]
+fn compacted_agrees(body: &[u8]) {
+    match (
+        AttestRequest::decode(body),
+        AttestRequest::decode_compacted(body),
+    ) {
+        (Ok(plain), Ok((fused, compacted))) => {
+            assert_eq!(plain.runtime_data, fused.runtime_data);
+            assert_eq!(plain.init_data, fused.init_data);
+            assert_eq!(
+                plain.tee_evidence.additional_evidence,
+                fused.tee_evidence.additional_evidence
+            );
+            let sent = plain.tee_evidence.primary_evidence.get();
+            let got = fused.tee_evidence.primary_evidence.get();
+            if compacted {
+                assert_eq!(tessera::compact::encode_text(sent).as_deref(), Some(got));
+            } else {
+                assert_eq!(sent, got);
+            }
+        }
+        (Err(a), Err(b)) => assert_eq!(a.to_string(), b.to_string()),
+        (a, b) => panic!("decode: {:?}, decode_compacted: {:?}", a.is_ok(), b.is_ok()),
     }
 }
 
@@ -531,10 +602,98 @@ mod tests {
         assert_eq!(PublicError::AttestationFailed.status(), 401);
     }
 
+    fn body(evidence: &str, key: &str, additional: &str) -> String {
+        format!(
+            r#"{{"init-data":{{"format":"toml","body":"a = [1, 2]"}},"runtime-data":{{"nonce":"AAAA","tee-pubkey":{key}}},"tee-evidence":{{"primary_evidence":{evidence},"additional_evidence":{additional}}}}}"#
+        )
+    }
+
+    fn bytes(n: usize) -> String {
+        let list: Vec<String> = (0..n).map(|i| (i % 256).to_string()).collect();
+        format!("[{}]", list.join(", "))
+    }
+
+    #[test]
+    fn the_body_is_compacted_once_and_only_where_that_is_the_same() {
+        let key = r#"{"kty":"EC","crv":"P-256","x":"x","y":"y"}"#;
+        let evidence = format!(
+            r#"{{"report":"AA==","cert_chain":[{{"cert_type":"VCEK","data":{}}}]}}"#,
+            bytes(100)
+        );
+        // The evidence's byte array is read once, into the compact form.
+        let b = body(&evidence, key, r#""""#);
+        let (req, compacted) = AttestRequest::decode_compacted(b.as_bytes()).unwrap();
+        assert!(compacted);
+        assert_eq!(
+            Some(req.tee_evidence.primary_evidence.get()),
+            tessera::compact::encode_text(&evidence).as_deref()
+        );
+        compacted_agrees(b.as_bytes());
+        // A byte array in another member would be rewritten: the body is decoded as sent.
+        for b in [
+            body(&evidence, key, &bytes(40)),
+            body(&evidence, key, &format!(r#"{{"device":{}}}"#, bytes(32))),
+            body(
+                &evidence,
+                &format!(r#"{{"kty":"EC","x5c":{}}}"#, bytes(64)),
+                r#""""#,
+            ),
+        ] {
+            let (req, compacted) = AttestRequest::decode_compacted(b.as_bytes()).unwrap();
+            assert!(!compacted, "{b}");
+            assert_eq!(req.tee_evidence.primary_evidence.get(), evidence);
+            compacted_agrees(b.as_bytes());
+        }
+        // Short arrays stay arrays, and a body without byte arrays is decoded once, as sent.
+        let b = body(&evidence, key, &bytes(31));
+        assert!(AttestRequest::decode_compacted(b.as_bytes()).unwrap().1);
+        compacted_agrees(b.as_bytes());
+        let plain = body(r#"{"quote":"AA=="}"#, key, r#""""#);
+        assert!(!AttestRequest::decode_compacted(plain.as_bytes()).unwrap().1);
+        // Text the encoder refuses (`b64`, `\u`) and refused bodies agree too.
+        for b in [
+            body(&evidence, key, r#""b64""#),
+            body(&evidence, key, r#""\u0041""#),
+            body(&evidence, r#""not an object""#, r#""""#),
+            "{".to_owned(),
+        ] {
+            compacted_agrees(b.as_bytes());
+        }
+    }
+
     proptest! {
         #[test]
         fn decoders_never_panic(data in proptest::collection::vec(any::<u8>(), 0..512)) {
             fuzz_requests(&data);
+        }
+
+        /// The compacting decoder agrees with the plain one on bodies with byte arrays of every
+        /// length anywhere, short and long, and on arbitrary bytes (the fuzz target runs the
+        /// same check).
+        #[test]
+        fn the_compacting_decoder_agrees(
+            lens in proptest::collection::vec(0usize..80, 3),
+            where_ in 0usize..4,
+            junk in proptest::collection::vec(any::<u8>(), 0..64),
+        ) {
+            let arr = |i: usize| bytes(lens[i]);
+            let evidence = format!(r#"{{"a":{},"b":[{}, "s"]}}"#, arr(0), arr(1));
+            let key = if where_ == 1 {
+                format!(r#"{{"kty":"EC","k":{}}}"#, arr(2))
+            } else {
+                r#"{"kty":"EC"}"#.to_owned()
+            };
+            let additional = match where_ {
+                2 => arr(2),
+                3 => format!(r#"{{"x":[{}]}}"#, arr(2)),
+                _ => r#""""#.to_owned(),
+            };
+            let b = body(&evidence, &key, &additional);
+            compacted_agrees(b.as_bytes());
+            let mut cut = b.into_bytes();
+            cut.truncate(cut.len().saturating_sub(junk.len()));
+            cut.extend_from_slice(&junk);
+            compacted_agrees(&cut);
         }
 
     }
