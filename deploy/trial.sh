@@ -129,8 +129,11 @@ else
         rm -f "$pw_copy"
     fi
     "${pg_ctl_cmd[@]}" -D "$trial/pg" -l "$trial/pg/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $pg_port -k ''" start >/dev/null ||
+        -o "-c listen_addresses=127.0.0.1 -p $pg_port -k ''" start >/dev/null || {
+        # The log's end here too: CI removes the directory when the check fails.
+        tail -n 20 "$trial/pg/server.log" >&2 2>/dev/null || true
         die "PostgreSQL did not start: see $trial/pg/server.log"
+    }
     pg_started=1
     pw=$(cat "$pw_file")
     # The database `tessera` (initdb made only `postgres`).
