@@ -224,6 +224,23 @@ pub fn decode(v: Value) -> Option<Value> {
     dec(v, 0)
 }
 
+/// Whether `v` may hold an object the encoders made (one with a `b64` member), or nests deeper
+/// than 64 levels (then it cannot be told, and the answer is `true`). JSON that [`encode_text`]
+/// accepted held none, so in its result any such object is a rewritten byte array.
+#[must_use]
+pub fn holds_run(v: &Value) -> bool {
+    fn walk(v: &Value, depth: usize) -> bool {
+        match v {
+            Value::Object(m) => {
+                depth > MAX_DEPTH || m.contains_key(KEY) || m.values().any(|x| walk(x, depth + 1))
+            }
+            Value::Array(a) => depth > MAX_DEPTH || a.iter().any(|x| walk(x, depth + 1)),
+            _ => false,
+        }
+    }
+    walk(v, 0)
+}
+
 /// Fuzz entry point: any JSON text as a stored record's compact evidence. Decoding never
 /// panics, and whatever [`encode`] accepts decodes to exactly itself.
 #[doc(hidden)]
@@ -268,6 +285,20 @@ mod tests {
     fn short_arrays_and_non_bytes_stay() {
         let v = json!({"a": [1, 2, 3], "b": vec![256; 40], "c": vec![-1; 40], "d": vec![1.5; 40]});
         assert_eq!(encode(&v).unwrap(), v);
+    }
+
+    #[test]
+    fn encoded_runs_are_found_where_they_are() {
+        let v = json!({"k": {"x": [1, {"y": vec![7; 40]}]}});
+        assert!(!holds_run(&v));
+        let e: Value = serde_json::from_str(&encode_text(&v.to_string()).unwrap()).unwrap();
+        assert!(holds_run(&e));
+        assert!(!holds_run(&json!({"k": vec![7; 31]})));
+        let mut deep = json!(1);
+        for _ in 0..70 {
+            deep = json!([deep]);
+        }
+        assert!(holds_run(&deep), "too deep to tell");
     }
 
     #[test]
