@@ -319,6 +319,13 @@ async fn a_version_1_store_is_migrated_and_used_challenges_stay_used() {
         )
         .unwrap();
     assert_eq!((version, sessions), (2, 0));
+    // A broker of version 1 still running on the file would insert under the old keys: refused.
+    let old_insert = c.execute(
+        "INSERT INTO challenges(session_key, nonce, tee, hash, issued_ms, expires_ms, used)
+         VALUES (?1, '', 'snp', 'sha384', 0, 0, 1)",
+        [&key],
+    );
+    assert!(old_insert.is_err(), "a version-1 key is refused");
     // Opened again, nothing more changes (the migration runs once).
     drop(again);
     let third = SqliteStore::open(&path).await.unwrap();

@@ -168,7 +168,9 @@ impl SessionId {
         &self.0
     }
 
-    /// The key the store files the session under (hex SHA-256 of the id).
+    /// The hex SHA-256 of the id: the key the PostgreSQL store files the session (and its
+    /// challenge's use) under, and the end of the SQLite store's key, which puts the
+    /// challenge's issue time in front (`store::sqlite::row_key`).
     #[must_use]
     pub fn storage_key(&self) -> String {
         tessera::pki::to_hex(
