@@ -126,7 +126,7 @@ const CHECKPOINT_EVERY: u32 = 128;
 
 /// How long at most a batch holding a durable write waits for the operations of other flows in
 /// flight to join it (see `gather`): one fsync and one rewrite of the tables' last pages for
-/// all of them. At 32 concurrent flows fsyncs per flow fell from 0.49 to about 0.2
+/// all of them. At 32 concurrent flows fsyncs per flow fell from 0.49 to about 0.25
 /// (crates/bench, `broker`); a caller alone never waits.
 const GATHER: Duration = Duration::from_millis(2);
 
