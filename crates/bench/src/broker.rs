@@ -56,6 +56,9 @@ pub struct BrokerRow {
     pub p99_ms: f64,
     /// Server CPU time (user + system, all replicas) per flow.
     pub server_cpu_us_per_flow: f64,
+    /// The part of `server_cpu_us_per_flow` spent in the kernel (system time): system calls,
+    /// loopback TCP for both ends of each connection, thread wake-ups, the store's file I/O.
+    pub server_kernel_us_per_flow: f64,
     /// PostgreSQL's CPU time (all its processes) per flow; none for SQLite.
     pub db_cpu_us_per_flow: Option<f64>,
     /// The crypto floor of one flow.
@@ -107,15 +110,41 @@ fn proc_field(pid: u32, file: &str, key: &str) -> Option<u64> {
         .and_then(|v| v.parse().ok())
 }
 
-/// utime + stime of `pid`, in microseconds (clock ticks of 10 ms on Linux).
-fn cpu_us(pid: u32) -> Option<u64> {
+/// CPU time of a process, in microseconds (clock ticks of 10 ms on Linux).
+#[derive(Debug, Clone, Copy, Default)]
+struct CpuTime {
+    /// utime + stime.
+    total: u64,
+    /// stime.
+    kernel: u64,
+}
+
+impl std::iter::Sum for CpuTime {
+    fn sum<I: Iterator<Item = Self>>(iter: I) -> Self {
+        iter.fold(Self::default(), |a, b| Self {
+            total: a.total + b.total,
+            kernel: a.kernel + b.kernel,
+        })
+    }
+}
+
+/// utime and stime of `pid`.
+fn cpu_time(pid: u32) -> Option<CpuTime> {
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // Fields after the command name (which is in parentheses and may hold spaces).
     let rest = stat.rsplit_once(')')?.1;
     let fields: Vec<&str> = rest.split_whitespace().collect();
     let utime: u64 = fields.get(11)?.parse().ok()?;
     let stime: u64 = fields.get(12)?.parse().ok()?;
-    Some((utime + stime) * 10_000)
+    Some(CpuTime {
+        total: (utime + stime) * 10_000,
+        kernel: stime * 10_000,
+    })
+}
+
+/// utime + stime of `pid`, in microseconds.
+fn cpu_us(pid: u32) -> Option<u64> {
+    cpu_time(pid).map(|t| t.total)
 }
 
 /// utime + stime of every process named `postgres` (the server and its backends), in
@@ -327,9 +356,9 @@ pub fn run(clients: &[usize], seconds: u64, setup: &Setup) -> Result<Vec<BrokerR
     let server = servers.first().ok_or("no server")?;
     let pids: Vec<u32> = servers.iter().map(|s| s.child.id()).collect();
     let urls: Vec<String> = servers.iter().map(|s| s.url.clone()).collect();
-    let servers_cpu = || -> Result<u64, String> {
+    let servers_cpu = || -> Result<CpuTime, String> {
         pids.iter()
-            .map(|&p| cpu_us(p).ok_or_else(|| String::from("no /proc stat")))
+            .map(|&p| cpu_time(p).ok_or_else(|| String::from("no /proc stat")))
             .sum()
     };
     let servers_rss = || -> Result<u64, String> {
@@ -430,7 +459,9 @@ pub fn run(clients: &[usize], seconds: u64, setup: &Setup) -> Result<Vec<BrokerR
             flows_per_s: lat.len() as f64 / elapsed,
             p50_ms: percentile(&lat, 0.50),
             p99_ms: percentile(&lat, 0.99),
-            server_cpu_us_per_flow: cpu_after.saturating_sub(cpu_before) as f64 / flows,
+            server_cpu_us_per_flow: cpu_after.total.saturating_sub(cpu_before.total) as f64 / flows,
+            server_kernel_us_per_flow: cpu_after.kernel.saturating_sub(cpu_before.kernel) as f64
+                / flows,
             db_cpu_us_per_flow: setup
                 .store
                 .is_some()
