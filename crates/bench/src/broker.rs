@@ -142,11 +142,6 @@ fn cpu_time(pid: u32) -> Option<CpuTime> {
     })
 }
 
-/// utime + stime of `pid`, in microseconds.
-fn cpu_us(pid: u32) -> Option<u64> {
-    cpu_time(pid).map(|t| t.total)
-}
-
 /// utime + stime of every process named `postgres` (the server and its backends), in
 /// microseconds; backends that exit during the run take their time with them, so the pools of
 /// the brokers are opened before the first reading.
@@ -160,7 +155,7 @@ fn postgres_cpu_us() -> u64 {
             std::fs::read_to_string(format!("/proc/{pid}/comm"))
                 .is_ok_and(|c| c.trim() == "postgres")
         })
-        .filter_map(cpu_us)
+        .filter_map(|pid| cpu_time(pid).map(|t| t.total))
         .sum()
 }
 
