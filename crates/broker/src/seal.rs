@@ -217,6 +217,10 @@ pub const CHALLENGE_NONCE_INFO: &[u8] = b"tessera challenge nonce v1";
 pub struct Kek {
     id: KekId,
     key: Zeroizing<[u8; KEY_LEN]>,
+    /// The challenge-nonce key derived from `key` (see [`Kek::challenge_nonce`]), derived once:
+    /// the derivation was three of the four HMAC computations of every nonce. `None` only if
+    /// the derivation failed, which makes every nonce an error.
+    nonce_key: Option<aws_lc_rs::hmac::Key>,
 }
 
 impl std::fmt::Debug for Kek {
@@ -238,19 +242,23 @@ impl Kek {
         rng.fill(key.as_mut()).map_err(crypto("random"))?;
         let mut idb = [0u8; 8];
         rng.fill(&mut idb).map_err(crypto("random"))?;
-        Ok(Self {
-            id: KekId(format!("kek-{}", hex::encode(idb))),
-            key,
-        })
+        Ok(Self::new(KekId(format!("kek-{}", hex::encode(idb))), key))
     }
 
     /// A KEK from its id and key bytes.
     #[must_use]
     pub fn from_bytes(id: KekId, key: [u8; KEY_LEN]) -> Self {
-        Self {
-            id,
-            key: Zeroizing::new(key),
-        }
+        Self::new(id, Zeroizing::new(key))
+    }
+
+    fn new(id: KekId, key: Zeroizing<[u8; KEY_LEN]>) -> Self {
+        use aws_lc_rs::{hkdf, hmac};
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &[]).extract(key.as_ref());
+        let nonce_key = prk
+            .expand(&[CHALLENGE_NONCE_INFO], hmac::HMAC_SHA256)
+            .ok()
+            .map(hmac::Key::from);
+        Self { id, key, nonce_key }
     }
 
     /// The KEK's id.
@@ -270,15 +278,13 @@ impl Kek {
     /// # Errors
     /// [`SealError::Crypto`] if the derivation fails or the identity is longer than 255 bytes.
     pub fn challenge_nonce(&self, store: &[u8], session_id: &[u8]) -> Result<[u8; 32], SealError> {
-        use aws_lc_rs::{hkdf, hmac};
-        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &[]).extract(self.key.as_ref());
-        let okm = prk
-            .expand(&[CHALLENGE_NONCE_INFO], hmac::HMAC_SHA256)
-            .map_err(crypto("challenge key"))?;
+        let key = self.nonce_key.as_ref().ok_or(SealError::Crypto {
+            step: "challenge key",
+        })?;
         let scope_len = u8::try_from(store.len()).map_err(|_| SealError::Crypto {
             step: "challenge nonce",
         })?;
-        let mut ctx = hmac::Context::with_key(&hmac::Key::from(okm));
+        let mut ctx = aws_lc_rs::hmac::Context::with_key(key);
         ctx.update(&[scope_len]);
         ctx.update(store);
         ctx.update(session_id);
@@ -625,10 +631,7 @@ impl KeyringFile {
             let mut keks: Vec<Kek> = old
                 .keks
                 .iter()
-                .map(|k| Kek {
-                    id: k.id.clone(),
-                    key: Zeroizing::new(*k.key),
-                })
+                .map(|k| Kek::new(k.id.clone(), Zeroizing::new(*k.key)))
                 .collect();
             keks.push(new);
             Ok(Keyring {
@@ -655,10 +658,7 @@ impl KeyringFile {
             let mut keks = Vec::new();
             for k in &old.keks {
                 if &k.id == active {
-                    keks.push(Kek {
-                        id: k.id.clone(),
-                        key: Zeroizing::new(*k.key),
-                    });
+                    keks.push(Kek::new(k.id.clone(), Zeroizing::new(*k.key)));
                 } else {
                     retired.push(k.id.clone());
                 }
@@ -895,6 +895,43 @@ mod tests {
                 proptest::prop_assert!(open(&ring, &moved, &s).is_err());
             }
         }
+    }
+
+    /// The nonce is HMAC-SHA256(HKDF-SHA256(KEK, info), len(store) ‖ store ‖ id), recomputed
+    /// here step by step: the key derived once per KEK must give the nonces that deriving it
+    /// for every nonce gave (nonces of challenges issued before an upgrade stay answerable).
+    #[test]
+    fn challenge_nonce_known_derivation() {
+        use aws_lc_rs::{hkdf, hmac};
+        let key = [0x42u8; KEY_LEN];
+        let kek = Kek::from_bytes(KekId("k".into()), key);
+        let expected = |store: &[u8], id: &[u8]| {
+            let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &[]).extract(&key);
+            let okm = prk
+                .expand(&[CHALLENGE_NONCE_INFO], hmac::HMAC_SHA256)
+                .unwrap();
+            let mut ctx = hmac::Context::with_key(&hmac::Key::from(okm));
+            ctx.update(&[u8::try_from(store.len()).unwrap()]);
+            ctx.update(store);
+            ctx.update(id);
+            ctx.sign().as_ref().to_vec()
+        };
+        let n = kek.challenge_nonce(b"store-a", b"id-1").unwrap();
+        assert_eq!(n.to_vec(), expected(b"store-a", b"id-1"));
+        // The store, the id and the KEK each change it; the length prefix separates the two.
+        assert_ne!(n, kek.challenge_nonce(b"store-b", b"id-1").unwrap());
+        assert_ne!(n, kek.challenge_nonce(b"store-a", b"id-2").unwrap());
+        assert_ne!(
+            kek.challenge_nonce(b"ab", b"c").unwrap(),
+            kek.challenge_nonce(b"a", b"bc").unwrap()
+        );
+        let other = Kek::from_bytes(KekId("k".into()), [0x43u8; KEY_LEN]);
+        assert_ne!(n, other.challenge_nonce(b"store-a", b"id-1").unwrap());
+        // A rotation's copies of a KEK derive the same key.
+        let ring_copy = Kek::new(KekId("k".into()), Zeroizing::new(key));
+        assert_eq!(n, ring_copy.challenge_nonce(b"store-a", b"id-1").unwrap());
+        // An identity too long for its length byte is refused.
+        assert!(kek.challenge_nonce(&[0u8; 256], b"id").is_err());
     }
 
     #[test]
