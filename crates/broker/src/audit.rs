@@ -239,13 +239,96 @@ pub fn entry_hash(
     event: &AuditEvent,
     prev_hash: &str,
 ) -> Result<String, AuditChainError> {
-    let bytes = jcs::to_vec(&Hashed {
-        seq,
-        event,
-        prev_hash,
-    })
-    .map_err(|_| AuditChainError::Unhashable { seq })?;
+    let bytes = match canonical_direct(seq, event, prev_hash) {
+        Some(b) => b,
+        None => jcs::to_vec(&Hashed {
+            seq,
+            event,
+            prev_hash,
+        })
+        .map_err(|_| AuditChainError::Unhashable { seq })?,
+    };
     Ok(tessera::pki::to_hex(digest(&SHA384, &bytes).as_ref()))
+}
+
+/// Largest integer JCS writes as itself (2^53): above it, numbers go through an IEEE double.
+const JCS_EXACT_INT: u64 = 1 << 53;
+
+/// The JCS form of an entry written member by member, in JCS order (its keys are ASCII, so
+/// UTF-16 order is byte order), without building and sorting a map: what
+/// `jcs::to_vec(&Hashed{..})` gives, byte for byte (a property test holds them together).
+/// `None` for numbers that JCS would write through a double (never for real times and
+/// sequence numbers); the caller then takes the general path.
+fn canonical_direct(seq: u64, event: &AuditEvent, prev_hash: &str) -> Option<Vec<u8>> {
+    if seq > JCS_EXACT_INT || event.time_ms.unsigned_abs() > JCS_EXACT_INT {
+        return None;
+    }
+    let opt = |out: &mut Vec<u8>, v: &Option<String>| match v {
+        Some(s) => jcs_string(out, s),
+        None => out.extend_from_slice(b"null"),
+    };
+    let mut out = Vec::with_capacity(
+        256 + event.actor.len()
+            + event.reason.len()
+            + prev_hash.len()
+            + [
+                &event.resource,
+                &event.evidence_digest,
+                &event.policy_digest,
+            ]
+            .iter()
+            .map(|f| f.as_ref().map_or(0, String::len))
+            .sum::<usize>(),
+    );
+    out.extend_from_slice(b"{\"action\":\"");
+    out.extend_from_slice(event.action.as_str().as_bytes());
+    out.extend_from_slice(b"\",\"actor\":");
+    jcs_string(&mut out, &event.actor);
+    out.extend_from_slice(b",\"evidence_digest\":");
+    opt(&mut out, &event.evidence_digest);
+    out.extend_from_slice(b",\"policy_digest\":");
+    opt(&mut out, &event.policy_digest);
+    out.extend_from_slice(b",\"prev_hash\":");
+    jcs_string(&mut out, prev_hash);
+    out.extend_from_slice(b",\"reason\":");
+    jcs_string(&mut out, &event.reason);
+    out.extend_from_slice(b",\"resource\":");
+    opt(&mut out, &event.resource);
+    out.extend_from_slice(b",\"seq\":");
+    out.extend_from_slice(seq.to_string().as_bytes());
+    out.extend_from_slice(b",\"time_ms\":");
+    out.extend_from_slice(event.time_ms.to_string().as_bytes());
+    out.extend_from_slice(b",\"verdict\":\"");
+    out.extend_from_slice(event.verdict.as_str().as_bytes());
+    out.extend_from_slice(b"\"}");
+    Some(out)
+}
+
+/// A string as RFC 8785 writes it (section 3.2.2.2): `"` and `\\` escaped, the control
+/// characters as `\b \t \n \f \r` or `\u00xx` (lowercase hex), everything else as itself.
+fn jcs_string(out: &mut Vec<u8>, s: &str) {
+    let hex = |n: u8| if n < 10 { b'0' + n } else { b'a' + n - 10 };
+    out.push(b'"');
+    let bytes = s.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let esc: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            0x08 => b"\\b",
+            0x09 => b"\\t",
+            0x0a => b"\\n",
+            0x0c => b"\\f",
+            0x0d => b"\\r",
+            0x00..=0x1f => &[b'\\', b'u', b'0', b'0', hex(b >> 4), hex(b & 0xf)],
+            _ => continue,
+        };
+        out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
+        out.extend_from_slice(esc);
+        start = i + 1;
+    }
+    out.extend_from_slice(bytes.get(start..).unwrap_or_default());
+    out.push(b'"');
 }
 
 /// The entry that follows `last` (`None` for an empty log), chained to it.
@@ -361,6 +444,89 @@ mod tests {
             out.push(next_entry(last, ev(i)).unwrap());
         }
         out
+    }
+
+    fn via_library(seq: u64, e: &AuditEvent, prev: &str) -> Vec<u8> {
+        jcs::to_vec(&Hashed {
+            seq,
+            event: e,
+            prev_hash: prev,
+        })
+        .unwrap()
+    }
+
+    #[test]
+    fn direct_form_matches_the_library_on_edges() {
+        let mut e = ev(0);
+        // Every control character, quotes, backslashes, DEL, non-ASCII and astral characters.
+        let all_controls: String = (0u8..0x20).map(char::from).collect();
+        e.actor = format!("{all_controls}\"\\/\u{7f}\u{80}\u{2028}é\u{10000}");
+        e.reason = String::new();
+        e.resource = None;
+        e.policy_digest = Some("\\u0000".into());
+        for (seq, time) in [
+            (1, 0),
+            (1, -1),
+            (u64::from(u32::MAX), i64::MIN + 1),
+            (JCS_EXACT_INT, -(1 << 53)),
+        ] {
+            e.time_ms = time;
+            let direct = canonical_direct(seq, &e, GENESIS_HASH);
+            if let Some(d) = direct {
+                assert_eq!(
+                    d,
+                    via_library(seq, &e, GENESIS_HASH),
+                    "seq {seq} time {time}"
+                );
+            } else {
+                // Out of the exact range: the general path hashes it.
+                assert!(seq > JCS_EXACT_INT || time.unsigned_abs() > JCS_EXACT_INT);
+                assert!(entry_hash(seq, &e, GENESIS_HASH).is_ok());
+            }
+        }
+        // Beyond 2^53 the direct form declines.
+        assert!(canonical_direct(JCS_EXACT_INT + 1, &e, GENESIS_HASH).is_none());
+        e.time_ms = i64::MAX;
+        assert!(canonical_direct(1, &e, GENESIS_HASH).is_none());
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn direct_form_matches_the_library(
+            seq in 0u64..(1 << 54),
+            time_ms in -(1i64 << 54)..(1i64 << 54),
+            actor in ".{0,40}",
+            reason in "[\\x00-\\x7f]{0,40}",
+            resource in proptest::option::of(".{0,20}"),
+            evidence in proptest::option::of("[\\x00-\\x20\"\\\\a-z]{0,20}"),
+            policy in proptest::option::of(".{0,20}"),
+            prev in ".{0,10}",
+            action in 0usize..9,
+            pass in proptest::bool::ANY,
+        ) {
+            let actions = [
+                AuditAction::Attest, AuditAction::Release, AuditAction::Deny,
+                AuditAction::AdminPut, AuditAction::AdminDelete, AuditAction::AdminPolicy,
+                AuditAction::AdminKekRotate, AuditAction::AdminSealingKeyRotate,
+                AuditAction::AdminDeny,
+            ];
+            let e = AuditEvent {
+                time_ms,
+                actor,
+                action: actions[action],
+                resource,
+                evidence_digest: evidence,
+                policy_digest: policy,
+                verdict: if pass { AuditVerdict::Pass } else { AuditVerdict::Fail },
+                reason,
+            };
+            match canonical_direct(seq, &e, &prev) {
+                Some(d) => proptest::prop_assert_eq!(d, via_library(seq, &e, &prev)),
+                None => proptest::prop_assert!(
+                    seq > JCS_EXACT_INT || time_ms.unsigned_abs() > JCS_EXACT_INT
+                ),
+            }
+        }
     }
 
     #[test]
