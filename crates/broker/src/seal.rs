@@ -219,7 +219,8 @@ pub struct Kek {
     key: Zeroizing<[u8; KEY_LEN]>,
     /// The challenge-nonce key derived from `key` (see [`Kek::challenge_nonce`]), derived once:
     /// the derivation was three of the four HMAC computations of every nonce. `None` only if
-    /// the derivation failed, which makes every nonce an error.
+    /// the derivation failed, which makes every nonce an error. Like `key`, it is wiped when
+    /// the KEK is dropped (aws-lc's `HMAC_CTX_cleanup` clears the context).
     nonce_key: Option<aws_lc_rs::hmac::Key>,
 }
 
