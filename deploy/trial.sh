@@ -21,7 +21,9 @@
 #   TRIAL_DIR             where the keys, configurations, logs and cluster go
 #                         (default: ${TMPDIR:-/tmp}/tessera-trial; kept between runs)
 #   TRIAL_PORT            the first replica's port (default 8081; the second is TRIAL_PORT+1)
-#   TRIAL_PG_PORT         the throwaway cluster's port on 127.0.0.1 (default 55432)
+#   TRIAL_PG_PORT         the throwaway cluster's port on 127.0.0.1 (default: the first free of
+#                         25432 to 25441, below Linux's ephemeral range so that no outgoing
+#                         connection's local port holds it)
 #
 # The throwaway cluster needs PostgreSQL's server binaries (Debian: apt-get install postgresql);
 # run as root, it runs them as the `postgres` user.
@@ -41,7 +43,9 @@ esac
 trial=${TRIAL_DIR:-${TMPDIR:-/tmp}/tessera-trial}
 port1=${TRIAL_PORT:-8081}
 port2=$((port1 + 1))
-pg_port=${TRIAL_PG_PORT:-55432}
+pg_port=${TRIAL_PG_PORT:-25432}
+# Ports to try after it when it is taken (none when TRIAL_PG_PORT names one).
+pg_port_tries=$([[ -n ${TRIAL_PG_PORT:-} ]] && echo 1 || echo 10)
 
 say() { printf 'trial: %s\n' "$*"; }
 die() {
@@ -128,12 +132,20 @@ else
             die "initdb failed: see $trial/initdb.log"
         rm -f "$pw_copy"
     fi
-    "${pg_ctl_cmd[@]}" -D "$trial/pg" -l "$trial/pg/server.log" -w -t 60 \
-        -o "-c listen_addresses=127.0.0.1 -p $pg_port -k ''" start >/dev/null || {
+    first_port=$pg_port
+    for ((try = 0; ; try++)); do
+        pg_port=$((first_port + try))
+        "${pg_ctl_cmd[@]}" -D "$trial/pg" -l "$trial/pg/server.log" -w -t 60 \
+            -o "-c listen_addresses=127.0.0.1 -p $pg_port -k ''" start >/dev/null && break
+        if ((try + 1 < pg_port_tries)) &&
+            tail -n 8 "$trial/pg/server.log" 2>/dev/null | grep -q 'Address already in use'; then
+            say "port $pg_port is taken; trying $((pg_port + 1))"
+            continue
+        fi
         # The log's end here too: CI removes the directory when the check fails.
         tail -n 20 "$trial/pg/server.log" >&2 2>/dev/null || true
-        die "PostgreSQL did not start: see $trial/pg/server.log"
-    }
+        die "PostgreSQL did not start on port $pg_port: see $trial/pg/server.log"
+    done
     pg_started=1
     pw=$(cat "$pw_file")
     # The database `tessera` (initdb made only `postgres`).
