@@ -257,78 +257,41 @@ const JCS_EXACT_INT: u64 = 1 << 53;
 /// The JCS form of an entry written member by member, in JCS order (its keys are ASCII, so
 /// UTF-16 order is byte order), without building and sorting a map: what
 /// `jcs::to_vec(&Hashed{..})` gives, byte for byte (a property test holds them together).
-/// `None` for numbers that JCS would write through a double (never for real times and
-/// sequence numbers); the caller then takes the general path.
+/// Strings are written by `serde_json`, whose escaping is RFC 8785's (section 3.2.2.2: `"`,
+/// `\\` and the control characters, those with a short form as `\b \t \n \f \r`, the rest as
+/// `\u00xx` in lowercase; everything else as itself). `None` for numbers that JCS would write
+/// through a double (never for real times and sequence numbers); the caller then takes the
+/// general path.
 fn canonical_direct(seq: u64, event: &AuditEvent, prev_hash: &str) -> Option<Vec<u8>> {
     if seq > JCS_EXACT_INT || event.time_ms.unsigned_abs() > JCS_EXACT_INT {
         return None;
     }
-    let opt = |out: &mut Vec<u8>, v: &Option<String>| match v {
-        Some(s) => jcs_string(out, s),
-        None => out.extend_from_slice(b"null"),
-    };
-    let mut out = Vec::with_capacity(
-        256 + event.actor.len()
-            + event.reason.len()
-            + prev_hash.len()
-            + [
-                &event.resource,
-                &event.evidence_digest,
-                &event.policy_digest,
-            ]
-            .iter()
-            .map(|f| f.as_ref().map_or(0, String::len))
-            .sum::<usize>(),
-    );
+    let mut out = Vec::with_capacity(512 + event.actor.len() + event.reason.len());
+    let members: [(&str, Option<&str>); 6] = [
+        ("actor", Some(&event.actor)),
+        ("evidence_digest", event.evidence_digest.as_deref()),
+        ("policy_digest", event.policy_digest.as_deref()),
+        ("prev_hash", Some(prev_hash)),
+        ("reason", Some(&event.reason)),
+        ("resource", event.resource.as_deref()),
+    ];
     out.extend_from_slice(b"{\"action\":\"");
     out.extend_from_slice(event.action.as_str().as_bytes());
-    out.extend_from_slice(b"\",\"actor\":");
-    jcs_string(&mut out, &event.actor);
-    out.extend_from_slice(b",\"evidence_digest\":");
-    opt(&mut out, &event.evidence_digest);
-    out.extend_from_slice(b",\"policy_digest\":");
-    opt(&mut out, &event.policy_digest);
-    out.extend_from_slice(b",\"prev_hash\":");
-    jcs_string(&mut out, prev_hash);
-    out.extend_from_slice(b",\"reason\":");
-    jcs_string(&mut out, &event.reason);
-    out.extend_from_slice(b",\"resource\":");
-    opt(&mut out, &event.resource);
-    out.extend_from_slice(b",\"seq\":");
-    out.extend_from_slice(seq.to_string().as_bytes());
-    out.extend_from_slice(b",\"time_ms\":");
-    out.extend_from_slice(event.time_ms.to_string().as_bytes());
+    out.push(b'"');
+    for (name, value) in members {
+        out.extend_from_slice(b",\"");
+        out.extend_from_slice(name.as_bytes());
+        out.extend_from_slice(b"\":");
+        match value {
+            Some(v) => serde_json::to_writer(&mut out, v).ok()?,
+            None => out.extend_from_slice(b"null"),
+        }
+    }
+    out.extend_from_slice(format!(",\"seq\":{seq},\"time_ms\":{}", event.time_ms).as_bytes());
     out.extend_from_slice(b",\"verdict\":\"");
     out.extend_from_slice(event.verdict.as_str().as_bytes());
     out.extend_from_slice(b"\"}");
     Some(out)
-}
-
-/// A string as RFC 8785 writes it (section 3.2.2.2): `"` and `\\` escaped, the control
-/// characters as `\b \t \n \f \r` or `\u00xx` (lowercase hex), everything else as itself.
-fn jcs_string(out: &mut Vec<u8>, s: &str) {
-    let hex = |n: u8| if n < 10 { b'0' + n } else { b'a' + n - 10 };
-    out.push(b'"');
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    for (i, &b) in bytes.iter().enumerate() {
-        let esc: &[u8] = match b {
-            b'"' => b"\\\"",
-            b'\\' => b"\\\\",
-            0x08 => b"\\b",
-            0x09 => b"\\t",
-            0x0a => b"\\n",
-            0x0c => b"\\f",
-            0x0d => b"\\r",
-            0x00..=0x1f => &[b'\\', b'u', b'0', b'0', hex(b >> 4), hex(b & 0xf)],
-            _ => continue,
-        };
-        out.extend_from_slice(bytes.get(start..i).unwrap_or_default());
-        out.extend_from_slice(esc);
-        start = i + 1;
-    }
-    out.extend_from_slice(bytes.get(start..).unwrap_or_default());
-    out.push(b'"');
 }
 
 /// The entry that follows `last` (`None` for an empty log), chained to it.
