@@ -289,7 +289,10 @@ struct Inner {
     clock: Clock,
     sessions: Mutex<HashMap<String, Arc<AttestedRecord>>>,
     policies: Mutex<HashMap<String, Arc<Policy>>>,
-    rotation: tokio::sync::Mutex<()>,
+    /// Puts hold it shared from taking the active KEK until their version is stored; a KEK
+    /// rotation holds it alone, so it never retires a KEK that a put in flight is sealing
+    /// under (its version would stay unopenable, and every later rotation would fail on it).
+    rotation: tokio::sync::RwLock<()>,
     sealing: Option<Mutex<SealingKeys>>,
     coco: Option<CocoSigner>,
     endorsement_source: Option<EndorsementSource>,
@@ -350,7 +353,7 @@ impl Broker {
                 clock: Arc::new(UnixTime::now),
                 sessions: Mutex::new(HashMap::new()),
                 policies: Mutex::new(HashMap::new()),
-                rotation: tokio::sync::Mutex::new(()),
+                rotation: tokio::sync::RwLock::new(()),
                 sealing: None,
                 coco: None,
                 endorsement_source: None,
@@ -657,9 +660,23 @@ impl Broker {
         // The evidence in compact form when it has one, else as it came; both are JSON text,
         // which the record embeds as it is.
         let verified_at = verified.verified_at().as_secs();
+        // The additional evidence, when there is any, goes with it: a replica rebuilding the
+        // session checks the REPORT_DATA binding again, and it is part of the bound data.
+        let additional = req.additional_evidence();
+        let additional = if additional.is_empty() {
+            String::new()
+        } else {
+            let text = serde_json::to_string(&additional)
+                .map_err(|_| BrokerError::Issue("session record".into()))?;
+            format!(r#","additional_evidence":{text}"#)
+        };
         let record = match &compact {
-            Some(c) => format!(r#"{{"evidence_c":{c},"verified_at":{verified_at}}}"#),
-            None => format!(r#"{{"evidence":{evidence_text},"verified_at":{verified_at}}}"#),
+            Some(c) => {
+                format!(r#"{{"evidence_c":{c},"verified_at":{verified_at}{additional}}}"#)
+            }
+            None => {
+                format!(r#"{{"evidence":{evidence_text},"verified_at":{verified_at}{additional}}}"#)
+            }
         };
         let mut ev = self.event("guest", AuditAction::Attest, AuditVerdict::Pass);
         ev.evidence_digest = Some(evidence_digest.clone());
@@ -832,35 +849,64 @@ impl Broker {
             .get_session(session, now_ms)
             .await?
             .ok_or(BrokerError::Session("no attested session"))?;
-        let (evidence, verified_at) = stored_evidence(&stored)?;
-        let mut record = self.rebuild(&stored, &evidence, verified_at);
+        let saved = stored_evidence(&stored)?;
+        let mut record = self.rebuild(session, &stored, &saved);
         // The evidence may need endorsements this broker has not got yet: another replica (or
         // this one before a restart) may have read its VCEK or collateral from the cache.
         if record.is_err()
             && let Some(tee) = TeeName::from_wire(&stored.tee)
-            && self.fill_endorsements(&evidence, tee).await
+            && self.fill_endorsements(&saved.evidence, tee).await
         {
-            record = self.rebuild(&stored, &evidence, verified_at);
+            record = self.rebuild(session, &stored, &saved);
         }
         let record = Arc::new(record?);
         self.cache_session(session, Arc::clone(&record));
         Ok(record)
     }
 
+    /// The attested record of `session` from its stored row. The row is not trusted more than
+    /// evidence sent over the network: whoever can write to the database must not be able to
+    /// pair genuine evidence with a key of their own. So the evidence is verified again, and
+    /// its REPORT_DATA must bind this session's nonce (derived from the session id with a KEK,
+    /// which the database does not hold), the stored TEE key and additional evidence, exactly
+    /// as `/attest` checked them.
     fn rebuild(
         &self,
+        session: &SessionId,
         stored: &AttestedSession,
-        evidence: &Evidence,
-        verified_at: i64,
+        saved: &SavedEvidence,
     ) -> Result<AttestedRecord, BrokerError> {
-        let verified = self
-            .inner
-            .verifier
-            .verify(evidence, UnixTime::from_secs(verified_at))
-            .map_err(|e| corrupt(&format!("evidence no longer verifies: {e}")))?;
+        let challenge = Challenge::from_session(session)
+            .filter(|c| c.tee == stored.tee)
+            .ok_or_else(|| corrupt("the session id names another TEE"))?;
         let jwk: Value =
             serde_json::from_str(&stored.tee_pubkey).map_err(|_| corrupt("tee-pubkey"))?;
         let tee_key = TeePublicKey::from_json(&jwk).map_err(|_| corrupt("tee-pubkey"))?;
+        let ring = self.inner.keyring.current();
+        let bound = ring.keks().any(|kek| {
+            challenge
+                .nonce(kek, self.inner.store.identity())
+                .is_ok_and(|nonce| {
+                    binding::check_report_data(
+                        saved.evidence.report_data(),
+                        challenge.hash,
+                        &nonce,
+                        &jwk,
+                        &saved.additional_evidence,
+                    )
+                    .is_ok()
+                })
+        });
+        if !bound {
+            return Err(corrupt(
+                "the evidence does not bind this session's nonce and TEE key",
+            ));
+        }
+        let verified = self
+            .inner
+            .verifier
+            .verify(&saved.evidence, UnixTime::from_secs(saved.verified_at))
+            .map_err(|e| corrupt(&format!("evidence no longer verifies: {e}")))?;
         Ok(AttestedRecord {
             verified,
             tee_key,
@@ -1037,8 +1083,16 @@ impl Broker {
             generate: Option<usize>,
         }
         let resource = self.admin_resource(actor, path, "put").await?;
-        let put: Put = serde_json::from_slice(body)
-            .map_err(|e| BrokerError::AdminRequest(format!("body: {e}")))?;
+        // Not serde's message: for a value of the wrong type it quotes the value, which may be
+        // the secret.
+        let put: Put = serde_json::from_slice(body).map_err(|e| {
+            BrokerError::AdminRequest(format!(
+                "body: not a put request ({:?} error at line {} column {})",
+                e.classify(),
+                e.line(),
+                e.column()
+            ))
+        })?;
         let value = match (put.value, put.generate) {
             (Some(b64), None) => SecretValue::new(
                 STANDARD
@@ -1063,22 +1117,16 @@ impl Broker {
             Policy::from_text(text)
                 .map_err(|e| BrokerError::AdminRequest(format!("policy: {e}")))?;
         }
-        let outcome = store::put_secret(
-            self.inner.store.as_ref(),
-            &self.inner.keyring.current(),
-            &resource,
-            put.policy.as_deref(),
-            &value,
-            self.now_ms(),
-        )
-        .await
-        .map_err(|e| match e {
-            StoreError::NoPolicy { .. } | StoreError::PolicySize { .. } => {
-                BrokerError::AdminRequest(e.to_string())
-            }
-            StoreError::Seal(s) => BrokerError::AdminRequest(s.to_string()),
-            other => BrokerError::Store(other),
-        })?;
+        let outcome = self
+            .put_secret(&resource, put.policy.as_deref(), &value, self.now_ms())
+            .await
+            .map_err(|e| match e {
+                StoreError::NoPolicy { .. } | StoreError::PolicySize { .. } => {
+                    BrokerError::AdminRequest(e.to_string())
+                }
+                StoreError::Seal(s) => BrokerError::AdminRequest(s.to_string()),
+                other => BrokerError::Store(other),
+            })?;
         let mut ev = self.event(actor.name(), AuditAction::AdminPut, AuditVerdict::Pass);
         ev.resource = Some(format!("{resource}@{}", outcome.version));
         ev.policy_digest = Some(outcome.policy_digest.to_string());
@@ -1107,6 +1155,15 @@ impl Broker {
             return Err(self
                 .refuse(actor, format!("set the policy of {repo}"))
                 .await);
+        }
+        if policy.is_empty() || policy.len() > store::MAX_POLICY_LEN {
+            return Err(BrokerError::AdminRequest(
+                StoreError::PolicySize {
+                    len: policy.len(),
+                    max: store::MAX_POLICY_LEN,
+                }
+                .to_string(),
+            ));
         }
         Policy::from_text(policy).map_err(|e| BrokerError::AdminRequest(format!("policy: {e}")))?;
         let now_ms = self.now_ms();
@@ -1174,6 +1231,27 @@ impl Broker {
         Ok(json!({ "versions": visible }))
     }
 
+    /// Seals and stores a new version under the active KEK, with no KEK rotation in between
+    /// (see `Inner::rotation`).
+    async fn put_secret(
+        &self,
+        resource: &ResourcePath,
+        policy_text: Option<&str>,
+        value: &SecretValue,
+        now_ms: i64,
+    ) -> Result<store::PutOutcome, StoreError> {
+        let _no_rotation = self.inner.rotation.read().await;
+        store::put_secret(
+            self.inner.store.as_ref(),
+            &self.inner.keyring.current(),
+            resource,
+            policy_text,
+            value,
+            now_ms,
+        )
+        .await
+    }
+
     /// Admin: rotates the key-encryption key, re-wrapping every data key (global actors only).
     ///
     /// # Errors
@@ -1182,7 +1260,7 @@ impl Broker {
         if !actor.is_global() {
             return Err(self.refuse(actor, "rotate the KEK".into()).await);
         }
-        let _one_at_a_time = self.inner.rotation.lock().await;
+        let _no_put_in_flight = self.inner.rotation.write().await;
         let report = store::rotate_kek(self.inner.store.as_ref(), &self.inner.keyring).await?;
         let mut ev = self.event(
             actor.name(),
@@ -1294,15 +1372,14 @@ impl Broker {
                 }));
             }
         }
-        let outcome = store::put_secret(
-            self.inner.store.as_ref(),
-            &self.inner.keyring.current(),
-            &resource,
-            Some(&unsealed.policy),
-            &unsealed.value,
-            self.now_ms(),
-        )
-        .await?;
+        let outcome = self
+            .put_secret(
+                &resource,
+                Some(&unsealed.policy),
+                &unsealed.value,
+                self.now_ms(),
+            )
+            .await?;
         let mut ev = self.event(actor.name(), AuditAction::AdminPut, AuditVerdict::Pass);
         ev.resource = Some(format!("{resource}@{}", outcome.version));
         ev.policy_digest = Some(outcome.policy_digest.to_string());
@@ -1377,15 +1454,14 @@ impl Broker {
             _ => false,
         };
         if !up_to_date {
-            let outcome = store::put_secret(
-                self.inner.store.as_ref(),
-                &self.inner.keyring.current(),
-                &jwk_path,
-                Some(&policy),
-                &SecretValue::new(jwk.into_bytes()),
-                self.now_ms(),
-            )
-            .await?;
+            let outcome = self
+                .put_secret(
+                    &jwk_path,
+                    Some(&policy),
+                    &SecretValue::new(jwk.into_bytes()),
+                    self.now_ms(),
+                )
+                .await?;
             let mut ev = self.event(actor.name(), AuditAction::AdminPut, AuditVerdict::Pass);
             ev.resource = Some(format!("{jwk_path}@{}", outcome.version));
             ev.policy_digest = Some(outcome.policy_digest.to_string());
@@ -1405,13 +1481,25 @@ fn corrupt(what: &str) -> BrokerError {
     BrokerError::Release(format!("stored session: {what}"))
 }
 
-/// The evidence a stored session record holds, and when it was verified.
-fn stored_evidence(stored: &AttestedSession) -> Result<(Evidence, i64), BrokerError> {
+/// What a stored session record holds.
+struct SavedEvidence {
+    evidence: Evidence,
+    /// When it was verified (Unix seconds).
+    verified_at: i64,
+    /// The `additional-evidence` of the request (bound in REPORT_DATA; empty when none).
+    additional_evidence: String,
+}
+
+/// The evidence a stored session record holds, when it was verified, and the additional
+/// evidence bound with it.
+fn stored_evidence(stored: &AttestedSession) -> Result<SavedEvidence, BrokerError> {
     #[derive(Deserialize)]
     struct Saved {
         evidence: Option<Value>,
         evidence_c: Option<Box<serde_json::value::RawValue>>,
         verified_at: i64,
+        #[serde(default)]
+        additional_evidence: String,
     }
     let saved: Saved =
         serde_json::from_str(&stored.claims).map_err(|_| corrupt("record is malformed"))?;
@@ -1421,7 +1509,11 @@ fn stored_evidence(stored: &AttestedSession) -> Result<(Evidence, i64), BrokerEr
         _ => return Err(corrupt("record is malformed")),
     }
     .map_err(|e| corrupt(&format!("evidence: {e}")))?;
-    Ok((evidence, saved.verified_at))
+    Ok(SavedEvidence {
+        evidence,
+        verified_at: saved.verified_at,
+        additional_evidence: saved.additional_evidence,
+    })
 }
 
 /// The evidence of `/attest`, for the TEE its challenge names: from its compact text when it has
@@ -1460,6 +1552,98 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let b = broker(dir.path()).with_clock(Arc::new(|| UnixTime::from_secs(42)));
         assert_eq!(b.now().as_secs(), 42);
+    }
+
+    /// A KEK rotation started while a put is in flight (its version not yet stored) waits for
+    /// it: the version is sealed under a KEK the keyring still holds, so it opens, and a later
+    /// rotation finds nothing it cannot re-wrap. (Without the wait, the rotation found nothing
+    /// to re-wrap and retired the KEK the put was sealing under.)
+    #[test]
+    fn a_kek_rotation_waits_for_the_puts_in_flight() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = broker(dir.path());
+        let root = Actor::new("root".into(), None);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .unwrap();
+        let body = serde_json::to_vec(&json!({
+            "policy": TOKEN_POLICY,
+            "value": STANDARD.encode("in flight"),
+        }))
+        .unwrap();
+        rt.block_on(async {
+            // Another process holds the write lock: the put takes the active KEK, then waits
+            // for the database.
+            let outside =
+                rusqlite::Connection::open(dir.path().join(crate::store::DB_FILE)).unwrap();
+            outside.execute_batch("BEGIN IMMEDIATE").unwrap();
+            let put = {
+                let (b, root) = (b.clone(), root.clone());
+                tokio::spawn(async move { b.admin_put(&root, "race/key/one", &body).await })
+            };
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            let rotation = {
+                let (b, root) = (b.clone(), root.clone());
+                tokio::spawn(async move { b.admin_rotate_kek(&root).await })
+            };
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            outside.execute_batch("COMMIT").unwrap();
+            put.await.unwrap().unwrap();
+            rotation.await.unwrap().unwrap();
+            b.admin_rotate_kek(&root).await.unwrap();
+            let ring = b.inner.keyring.current();
+            let resource = ResourcePath::parse("race/key/one").unwrap();
+            let (rec, _) = store::version_with_policy(b.store().as_ref(), &resource, None)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(
+                store::open_stored(&ring, &rec).unwrap().expose(),
+                b"in flight"
+            );
+        });
+    }
+
+    /// A put body of the wrong shape is refused without quoting it (serde's messages quote a
+    /// value of the wrong type, which may be the secret), and a repository's default policy is
+    /// held to the same size limit as a resource's.
+    #[test]
+    fn admin_refusals_quote_no_value_and_bound_repo_policies() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = broker(dir.path());
+        let root = Actor::new("root".into(), None);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            for body in [
+                r#"{"value":918273645}"#,
+                r#"{"value":["918273645"]}"#,
+                r#"{"generate":"918273645"}"#,
+            ] {
+                let e = b
+                    .admin_put(&root, "a/key/one", body.as_bytes())
+                    .await
+                    .unwrap_err();
+                assert!(matches!(e, BrokerError::AdminRequest(_)), "{e:?}");
+                assert!(!format!("{e} {e:?}").contains("918273645"), "{e:?}");
+            }
+            let long = format!("{TOKEN_POLICY}\n#{}", "x".repeat(store::MAX_POLICY_LEN));
+            let e = b
+                .admin_set_repo_policy(&root, "a", &long)
+                .await
+                .unwrap_err();
+            assert!(
+                matches!(&e, BrokerError::AdminRequest(m) if m.contains("policy")),
+                "{e:?}"
+            );
+            b.admin_set_repo_policy(&root, "a", TOKEN_POLICY)
+                .await
+                .unwrap();
+        });
     }
 
     /// A clone shares the state the builder would change: the misuse is caught (debug builds

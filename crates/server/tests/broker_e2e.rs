@@ -1345,3 +1345,123 @@ fn admin_jwts_over_http() {
         .collect();
     assert!(actors.contains(&"jwt:ci"), "{actors:?}");
 }
+
+/// A session that a broker rebuilds from the store (another process on the same data directory
+/// here; a replica or a restart in production) is held to what `/attest` checked, so write
+/// access to the database is not a way to secrets: genuine evidence under a swapped TEE key,
+/// or copied under another session id, releases nothing. Additional evidence, bound into
+/// REPORT_DATA, is kept with the session and bound again.
+#[test]
+fn a_session_rebuilt_from_the_store_keeps_its_binding() {
+    use tessera_broker::binding::{HashAlgorithm, expected_report_data};
+    let a = start();
+    let b = start_with(|c| c.data_dir = a.data.clone());
+    let ca = a.client(TeeKeyAlg::P256, AuthMode::Cookie);
+    let cb = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
+    let key = TeeKey::generate(TeeKeyAlg::P256).unwrap();
+    let thief = TeeKey::generate(TeeKeyAlg::P256).unwrap();
+    // A session attested at `a` with `additional` bound into its REPORT_DATA.
+    let attested = |additional: &str| -> Session {
+        let ch = ca.auth("snp").unwrap();
+        assert_eq!(ch.hash, tessera_guest::client::HashAlg::Sha384);
+        let rd =
+            expected_report_data(HashAlgorithm::Sha384, &ch.nonce, key.jwk(), additional).unwrap();
+        let mut body = tessera_guest::client::attest_request(
+            &ch.nonce,
+            key.jwk(),
+            None,
+            snp_evidence(&rd, &Measurements::default()).unwrap(),
+        );
+        body["tee-evidence"]["additional_evidence"] = additional.into();
+        ca.attest_with_body(&ch.session, &body).unwrap();
+        ch.session
+    };
+    let db = rusqlite::Connection::open(a.data.join("tessera.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    // The SQLite store's row key: the challenge's issue time (16 hex digits), then the
+    // digest of the session id.
+    let cookie_key = |s: &Session| {
+        let id = tessera_broker::store::SessionId::parse(s.cookie_value()).unwrap();
+        let issued = tessera_broker::store::Challenge::from_session(&id)
+            .unwrap()
+            .issued_ms;
+        format!("{issued:016x}{}", id.storage_key())
+    };
+
+    // Untouched, with and without additional evidence: `b` rebuilds the session and releases.
+    let plain = attested("");
+    let with_more = attested(r#"{"gpu":"evidence"}"#);
+    for s in [&plain, &with_more] {
+        assert_eq!(
+            &cb.resource(Credential::Cookie(s), &key, "default/key/one")
+                .unwrap()[..],
+            SECRET
+        );
+    }
+
+    // The row's TEE key replaced by the thief's: `b` refuses to rebuild it.
+    let swapped = attested("");
+    let n = db
+        .execute(
+            "UPDATE sessions SET tee_pubkey = ?1 WHERE session_key = ?2",
+            rusqlite::params![thief.jwk().to_string(), cookie_key(&swapped)],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    let e = cb
+        .resource(Credential::Cookie(&swapped), &thief, "default/key/one")
+        .unwrap_err();
+    assert_eq!(e.status(), Some(500), "{e}");
+
+    // The whole row copied under a session id of the thief's own (a challenge `b` issued,
+    // never answered), with the thief's key: refused too.
+    let source = attested("");
+    let stolen = cb.auth("snp").unwrap().session;
+    let n = db
+        .execute(
+            "INSERT INTO sessions SELECT ?1, tee, ?2, token, claims, evidence_digest, \
+             attested_ms, expires_ms FROM sessions WHERE session_key = ?3",
+            rusqlite::params![
+                cookie_key(&stolen),
+                thief.jwk().to_string(),
+                cookie_key(&source)
+            ],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    let e = cb
+        .resource(Credential::Cookie(&stolen), &thief, "default/key/one")
+        .unwrap_err();
+    assert_eq!(e.status(), Some(500), "{e}");
+
+    // The additional evidence dropped from a record: its binding no longer holds.
+    let trimmed = attested("more");
+    let claims: String = db
+        .query_row(
+            "SELECT claims FROM sessions WHERE session_key = ?1",
+            [cookie_key(&trimmed)],
+            |r| r.get(0),
+        )
+        .unwrap();
+    let without = claims.replace(r#","additional_evidence":"more""#, "");
+    assert_ne!(without, claims);
+    db.execute(
+        "UPDATE sessions SET claims = ?1 WHERE session_key = ?2",
+        rusqlite::params![without, cookie_key(&trimmed)],
+    )
+    .unwrap();
+    let e = cb
+        .resource(Credential::Cookie(&trimmed), &key, "default/key/one")
+        .unwrap_err();
+    assert_eq!(e.status(), Some(500), "{e}");
+    // Each refused rebuild is logged with its reason.
+    assert!(
+        logs()
+            .lock()
+            .map(|l| String::from_utf8_lossy(&l)
+                .matches("does not bind this session's nonce and TEE key")
+                .count())
+            .unwrap()
+            >= 3
+    );
+}
