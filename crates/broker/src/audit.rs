@@ -214,6 +214,15 @@ pub enum AuditChainError {
         /// The first broken entry.
         seq: u64,
     },
+    /// An entry's stored `field` holds a value the broker never writes: it was changed after
+    /// it was written.
+    #[error("audit: entry {seq} was altered (its {field} is not one the broker writes)")]
+    Malformed {
+        /// The first broken entry.
+        seq: u64,
+        /// The member: `action` or `verdict`.
+        field: &'static str,
+    },
     /// An entry cannot be canonicalized.
     #[error("audit: entry {seq} cannot be canonicalized")]
     Unhashable {

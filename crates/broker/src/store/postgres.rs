@@ -45,7 +45,7 @@ use super::{
     AttestedSession, Challenge, NewSecretVersion, SecretVersionInfo, SessionId, Store, StoreError,
     StoredSecret,
 };
-use crate::audit::{self, AuditAction, AuditEntry, AuditEvent, AuditVerdict};
+use crate::audit::{self, AuditAction, AuditChainError, AuditEntry, AuditEvent, AuditVerdict};
 use crate::resource::{PolicyDigest, ResourcePath};
 use crate::seal::SealedSecret;
 
@@ -672,20 +672,18 @@ fn row_to_secret(r: &Row, op: &'static str) -> Result<StoredSecret, StoreError> 
 fn row_to_audit(r: &Row, op: &'static str) -> Result<AuditEntry, StoreError> {
     let action: String = get(r, 3, op)?;
     let verdict: String = get(r, 7, op)?;
+    let seq = to_u64(get(r, 0, op)?, "audit.seq")?;
+    let altered = |field| AuditChainError::Malformed { seq, field };
     Ok(AuditEntry {
-        seq: to_u64(get(r, 0, op)?, "audit.seq")?,
+        seq,
         event: AuditEvent {
             time_ms: get(r, 1, op)?,
             actor: get(r, 2, op)?,
-            action: AuditAction::from_name(&action).ok_or(StoreError::Corrupt {
-                field: "audit.action",
-            })?,
+            action: AuditAction::from_name(&action).ok_or(altered("action"))?,
             resource: get(r, 4, op)?,
             evidence_digest: get(r, 5, op)?,
             policy_digest: get(r, 6, op)?,
-            verdict: AuditVerdict::from_name(&verdict).ok_or(StoreError::Corrupt {
-                field: "audit.verdict",
-            })?,
+            verdict: AuditVerdict::from_name(&verdict).ok_or(altered("verdict"))?,
             reason: get(r, 8, op)?,
         },
         prev_hash: get(r, 9, op)?,

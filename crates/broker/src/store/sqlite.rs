@@ -62,7 +62,7 @@ use super::{
     AttestedSession, Challenge, NewSecretVersion, SecretVersionInfo, SessionId, Store, StoreError,
     StoredSecret,
 };
-use crate::audit::{self, AuditAction, AuditEntry, AuditEvent, AuditVerdict};
+use crate::audit::{self, AuditAction, AuditChainError, AuditEntry, AuditEvent, AuditVerdict};
 use crate::resource::{PolicyDigest, ResourcePath};
 use crate::seal::SealedSecret;
 
@@ -1034,20 +1034,18 @@ struct RawAudit {
 
 impl RawAudit {
     fn parse(self) -> Result<AuditEntry, StoreError> {
+        let seq = to_u64(self.seq, "audit.seq")?;
+        let altered = |field| AuditChainError::Malformed { seq, field };
         Ok(AuditEntry {
-            seq: to_u64(self.seq, "audit.seq")?,
+            seq,
             event: AuditEvent {
                 time_ms: self.time_ms,
                 actor: self.actor,
-                action: AuditAction::from_name(&self.action).ok_or(StoreError::Corrupt {
-                    field: "audit.action",
-                })?,
+                action: AuditAction::from_name(&self.action).ok_or(altered("action"))?,
                 resource: self.resource,
                 evidence_digest: self.evidence_digest,
                 policy_digest: self.policy_digest,
-                verdict: AuditVerdict::from_name(&self.verdict).ok_or(StoreError::Corrupt {
-                    field: "audit.verdict",
-                })?,
+                verdict: AuditVerdict::from_name(&self.verdict).ok_or(altered("verdict"))?,
                 reason: self.reason,
             },
             prev_hash: self.prev_hash,

@@ -699,16 +699,32 @@ pub async fn audit_chain_appends_verify_and_tampering_is_named(b: &dyn Backend, 
             ..
         }))
     ));
-    // An unknown action name in a row is reported as corrupt.
+    // An unknown action or verdict name in a row: the verifier names the entry.
     b.exec("UPDATE audit SET action = 'nonsense' WHERE seq = 3")
         .await
         .unwrap();
     assert!(matches!(
         mine.audit_entries(0, 10).await,
-        Err(StoreError::Corrupt {
-            field: "audit.action"
-        })
+        Err(StoreError::AuditChain(AuditChainError::Malformed {
+            seq: 3,
+            field: "action"
+        }))
     ));
+    b.exec("UPDATE audit SET action = 'attest', verdict = 'maybe' WHERE seq = 2")
+        .await
+        .unwrap();
+    let e = store::verify_audit_chain(mine.as_ref()).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            StoreError::AuditChain(AuditChainError::Malformed {
+                seq: 2,
+                field: "verdict"
+            })
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("entry 2"), "{e}");
 }
 
 pub async fn kek_rotation_rewraps_everything_and_retires_the_old_kek(b: &dyn Backend) {
