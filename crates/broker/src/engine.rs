@@ -19,7 +19,7 @@ use serde_json::{Value, json};
 use tessera::{
     EndorsementRequest, Endorsements, Evidence, Policy, UnixTime, VerifiedEvidence, Verifier,
 };
-use tessera_policy::ear::{EarClaims, Nonce, SigningKey, issue_jwt, verify_jwt};
+use tessera_policy::ear::{EarClaims, Nonce, SigningKey, TokenError, issue_jwt, verify_jwt};
 
 use crate::audit::{AuditAction, AuditEvent, AuditVerdict};
 use crate::binding::{self, BindingError, HashAlgorithm, InitDataField};
@@ -849,7 +849,10 @@ impl Broker {
             .get_session(session, now_ms)
             .await?
             .ok_or(BrokerError::Session("no attested session"))?;
-        let saved = stored_evidence(&stored)?;
+        let saved = match stored_evidence(&stored) {
+            Ok(saved) => saved,
+            Err(e) => return Err(unusable_session(&e)),
+        };
         let mut record = self.rebuild(session, &stored, &saved);
         // The evidence may need endorsements this broker has not got yet: another replica (or
         // this one before a restart) may have read its VCEK or collateral from the cache.
@@ -859,7 +862,7 @@ impl Broker {
         {
             record = self.rebuild(session, &stored, &saved);
         }
-        let record = Arc::new(record?);
+        let record = Arc::new(record.map_err(|e| unusable_session(&e))?);
         self.cache_session(session, Arc::clone(&record));
         Ok(record)
     }
@@ -879,6 +882,23 @@ impl Broker {
         let challenge = Challenge::from_session(session)
             .filter(|c| c.tee == stored.tee)
             .ok_or_else(|| corrupt("the session id names another TEE"))?;
+        // Its times, against the issue time its id carries (bound to its nonce): answered
+        // while the challenge was open (on a replica whose clock may differ by the skew
+        // allowed), verified then, and lasting one token lifetime from then at most.
+        let ttl_ms =
+            i64::try_from(self.inner.options.token_ttl_secs.saturating_mul(1000)).unwrap_or(0);
+        let earliest_ms = challenge.issued_ms.saturating_sub(MAX_CLOCK_SKEW_MS);
+        let latest_ms = challenge
+            .expires_ms
+            .saturating_add(MAX_CLOCK_SKEW_MS)
+            .saturating_add(ttl_ms);
+        let verified_ms = saved.verified_at.saturating_mul(1000);
+        if verified_ms < earliest_ms.saturating_sub(1000)
+            || verified_ms > challenge.expires_ms.saturating_add(MAX_CLOCK_SKEW_MS)
+            || stored.expires_ms > latest_ms
+        {
+            return Err(corrupt("its times do not fit the challenge it answered"));
+        }
         let jwk: Value =
             serde_json::from_str(&stored.tee_pubkey).map_err(|_| corrupt("tee-pubkey"))?;
         let tee_key = TeePublicKey::from_json(&jwk).map_err(|_| corrupt("tee-pubkey"))?;
@@ -919,8 +939,22 @@ impl Broker {
     /// The session a bearer token names, after checking that this broker signed it and that it
     /// has not expired.
     async fn session_of_token(&self, token: &str) -> Result<Arc<AttestedRecord>, BrokerError> {
-        let claims = verify_jwt(token, self.inner.token_key.verifying_key(), self.now())
-            .map_err(|e| BrokerError::Token(e.to_string()))?;
+        let now = self.now();
+        let key = self.inner.token_key.verifying_key();
+        // A token issued by a replica whose clock is ahead (by up to the skew replicas may
+        // have) is not refused as not yet valid: guests use it at once, and a guest whose
+        // token is refused while it has not expired asks its agent again and gets the same
+        // one. It is checked at its issue time instead, where its expiry is checked too.
+        let claims = match verify_jwt(token, key, now) {
+            Err(TokenError::NotYetValid { not_before, .. })
+                if not_before.as_secs()
+                    <= now.as_secs().saturating_add(MAX_CLOCK_SKEW_MS / 1000) =>
+            {
+                verify_jwt(token, key, not_before)
+            }
+            other => other,
+        }
+        .map_err(|e| BrokerError::Token(e.to_string()))?;
         let nonce = claims
             .nonce()
             .ok_or_else(|| BrokerError::Token("no session in the token".into()))?;
@@ -1474,6 +1508,13 @@ impl Broker {
             .map_err(|e| BrokerError::Release(e.to_string()))?;
         Ok(json!({ "resource": resource.to_string(), "sealed": sealed, "kid": kid }))
     }
+}
+
+/// A stored session that cannot be rebuilt: logged with its reason, and refused as a session
+/// that is not attested (401), so that the guest attests again (guests give up on a 500).
+fn unusable_session(e: &BrokerError) -> BrokerError {
+    tracing::warn!(reason = %e, "a stored session was refused");
+    BrokerError::Session("the stored session could not be rebuilt")
 }
 
 /// A stored session record that cannot be used as it is.

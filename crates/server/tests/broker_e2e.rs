@@ -1349,8 +1349,9 @@ fn admin_jwts_over_http() {
 /// A session that a broker rebuilds from the store (another process on the same data directory
 /// here; a replica or a restart in production) is held to what `/attest` checked, so write
 /// access to the database is not a way to secrets: genuine evidence under a swapped TEE key,
-/// or copied under another session id, releases nothing. Additional evidence, bound into
-/// REPORT_DATA, is kept with the session and bound again.
+/// or copied under another session id, or a session kept alive past its lifetime, releases
+/// nothing. Additional evidence, bound into REPORT_DATA, is kept with the session and bound
+/// again. A session refused this way is answered 401, so that the guest attests again.
 #[test]
 fn a_session_rebuilt_from_the_store_keeps_its_binding() {
     use tessera_broker::binding::{HashAlgorithm, expected_report_data};
@@ -1411,7 +1412,7 @@ fn a_session_rebuilt_from_the_store_keeps_its_binding() {
     let e = cb
         .resource(Credential::Cookie(&swapped), &thief, "default/key/one")
         .unwrap_err();
-    assert_eq!(e.status(), Some(500), "{e}");
+    assert_eq!(e.status(), Some(401), "{e}");
 
     // The whole row copied under a session id of the thief's own (a challenge `b` issued,
     // never answered), with the thief's key: refused too.
@@ -1432,7 +1433,7 @@ fn a_session_rebuilt_from_the_store_keeps_its_binding() {
     let e = cb
         .resource(Credential::Cookie(&stolen), &thief, "default/key/one")
         .unwrap_err();
-    assert_eq!(e.status(), Some(500), "{e}");
+    assert_eq!(e.status(), Some(401), "{e}");
 
     // The additional evidence dropped from a record: its binding no longer holds.
     let trimmed = attested("more");
@@ -1453,7 +1454,28 @@ fn a_session_rebuilt_from_the_store_keeps_its_binding() {
     let e = cb
         .resource(Credential::Cookie(&trimmed), &key, "default/key/one")
         .unwrap_err();
-    assert_eq!(e.status(), Some(500), "{e}");
+    assert_eq!(e.status(), Some(401), "{e}");
+    // A session whose stored expiry was pushed past the challenge's lifetime and one token
+    // lifetime.
+    let prolonged = attested("");
+    db.execute(
+        "UPDATE sessions SET expires_ms = expires_ms + 86400000 WHERE session_key = ?1",
+        [cookie_key(&prolonged)],
+    )
+    .unwrap();
+    let e = cb
+        .resource(Credential::Cookie(&prolonged), &key, "default/key/one")
+        .unwrap_err();
+    assert_eq!(e.status(), Some(401), "{e}");
+    assert!(
+        logs()
+            .lock()
+            .map(|l| String::from_utf8_lossy(&l)
+                .matches("its times do not fit the challenge it answered")
+                .count())
+            .unwrap()
+            >= 1
+    );
     // Each refused rebuild is logged with its reason.
     assert!(
         logs()
@@ -1464,4 +1486,37 @@ fn a_session_rebuilt_from_the_store_keeps_its_binding() {
             .unwrap()
             >= 3
     );
+}
+
+/// A bearer token issued by a replica whose clock runs ahead (by up to the minute replicas may
+/// differ) is honoured at once by another replica, though its `iat` is in that replica's
+/// future: the guest's agent would hand the same token again. Further ahead, it is refused.
+#[test]
+fn bearer_tokens_from_a_replica_whose_clock_runs_ahead() {
+    let a = start();
+    let b = start_with(|c| c.data_dir = a.data.clone());
+    let ca = a.client(TeeKeyAlg::P256, AuthMode::Bearer);
+    for (ahead_secs, ok) in [(0, true), (30, true), (55, true), (120, false)] {
+        a.skew.store(ahead_secs, Ordering::SeqCst);
+        let att = ca
+            .handshake("snp", None, &mut |rd| {
+                snp_evidence(rd, &Measurements::default())
+            })
+            .unwrap();
+        let got = b.client(TeeKeyAlg::P256, AuthMode::Bearer).resource(
+            att.credential(AuthMode::Bearer),
+            &att.key,
+            "default/key/one",
+        );
+        match got {
+            Ok(s) => {
+                assert!(ok, "{ahead_secs} s ahead: released");
+                assert_eq!(&s[..], SECRET);
+            }
+            Err(e) => {
+                assert!(!ok, "{ahead_secs} s ahead: {e}");
+                assert_eq!(e.status(), Some(401), "{e}");
+            }
+        }
+    }
 }

@@ -298,9 +298,9 @@ impl Challenge {
     }
 
     /// Whether `sent` is this challenge's nonce for the store `store` under any KEK of
-    /// `keyring` (constant-time comparisons; every KEK, so a KEK rotation does not void the
-    /// challenges issued before it). A session id the broker did not issue has a nonce no
-    /// guest was told.
+    /// `keyring` (constant-time comparisons; every KEK, so challenges issued before a KEK
+    /// rotation stay answerable while it runs, until it retires the old KEK). A session id
+    /// the broker did not issue has a nonce no guest was told.
     #[must_use]
     pub fn nonce_matches(&self, keyring: &Keyring, store: &[u8], sent: &str) -> bool {
         let Ok(id) = self.id_bytes() else {
