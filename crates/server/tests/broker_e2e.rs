@@ -1389,6 +1389,20 @@ fn a_session_rebuilt_from_the_store_keeps_its_binding() {
         format!("{issued:016x}{}", id.storage_key())
     };
 
+    // `b` refuses the session (401, so that the guest attests again).
+    let refused = |s: &Session, k: &TeeKey| {
+        let e = cb
+            .resource(Credential::Cookie(s), k, "default/key/one")
+            .unwrap_err();
+        assert_eq!(e.status(), Some(401), "{e}");
+    };
+    let logged = |text: &str| {
+        logs()
+            .lock()
+            .map(|l| String::from_utf8_lossy(&l).matches(text).count())
+            .unwrap()
+    };
+
     // Untouched, with and without additional evidence: `b` rebuilds the session and releases.
     let plain = attested("");
     let with_more = attested(r#"{"gpu":"evidence"}"#);
@@ -1409,10 +1423,7 @@ fn a_session_rebuilt_from_the_store_keeps_its_binding() {
         )
         .unwrap();
     assert_eq!(n, 1);
-    let e = cb
-        .resource(Credential::Cookie(&swapped), &thief, "default/key/one")
-        .unwrap_err();
-    assert_eq!(e.status(), Some(401), "{e}");
+    refused(&swapped, &thief);
 
     // The whole row copied under a session id of the thief's own (a challenge `b` issued,
     // never answered), with the thief's key: refused too.
@@ -1430,10 +1441,7 @@ fn a_session_rebuilt_from_the_store_keeps_its_binding() {
         )
         .unwrap();
     assert_eq!(n, 1);
-    let e = cb
-        .resource(Credential::Cookie(&stolen), &thief, "default/key/one")
-        .unwrap_err();
-    assert_eq!(e.status(), Some(401), "{e}");
+    refused(&stolen, &thief);
 
     // The additional evidence dropped from a record: its binding no longer holds.
     let trimmed = attested("more");
@@ -1451,10 +1459,7 @@ fn a_session_rebuilt_from_the_store_keeps_its_binding() {
         rusqlite::params![without, cookie_key(&trimmed)],
     )
     .unwrap();
-    let e = cb
-        .resource(Credential::Cookie(&trimmed), &key, "default/key/one")
-        .unwrap_err();
-    assert_eq!(e.status(), Some(401), "{e}");
+    refused(&trimmed, &key);
     // A session whose stored expiry was pushed past the challenge's lifetime and one token
     // lifetime.
     let prolonged = attested("");
@@ -1463,29 +1468,10 @@ fn a_session_rebuilt_from_the_store_keeps_its_binding() {
         [cookie_key(&prolonged)],
     )
     .unwrap();
-    let e = cb
-        .resource(Credential::Cookie(&prolonged), &key, "default/key/one")
-        .unwrap_err();
-    assert_eq!(e.status(), Some(401), "{e}");
-    assert!(
-        logs()
-            .lock()
-            .map(|l| String::from_utf8_lossy(&l)
-                .matches("its times do not fit the challenge it answered")
-                .count())
-            .unwrap()
-            >= 1
-    );
+    refused(&prolonged, &key);
+    assert!(logged("its times do not fit the challenge it answered") >= 1);
     // Each refused rebuild is logged with its reason.
-    assert!(
-        logs()
-            .lock()
-            .map(|l| String::from_utf8_lossy(&l)
-                .matches("does not bind this session's nonce and TEE key")
-                .count())
-            .unwrap()
-            >= 3
-    );
+    assert!(logged("does not bind this session's nonce and TEE key") >= 3);
 }
 
 /// A bearer token issued by a replica whose clock runs ahead (by up to the minute replicas may
