@@ -123,8 +123,8 @@ impl Default for CollateralConfig {
     }
 }
 
-/// The whole configuration.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+/// The whole configuration. Its `Debug` form hides the password of a `postgres://` URL.
+#[derive(Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// The listening address.
@@ -472,6 +472,78 @@ impl ServerConfig {
     }
 }
 
+impl std::fmt::Debug for ServerConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let Self {
+            listen,
+            data_dir,
+            insecure_http,
+            tls,
+            store,
+            kek_file,
+            token_key_file,
+            sealing_key_file,
+            coco_signing_key_file,
+            token_ttl_secs,
+            request_timeout_secs,
+            binding_hash,
+            max_connections,
+            idle_timeout_secs,
+            purge_interval_secs,
+            admin,
+            verifier,
+            collateral,
+        } = self;
+        f.debug_struct("ServerConfig")
+            .field("listen", listen)
+            .field("data_dir", data_dir)
+            .field("insecure_http", insecure_http)
+            .field("tls", tls)
+            .field("store", &store.as_deref().map(without_password))
+            .field("kek_file", kek_file)
+            .field("token_key_file", token_key_file)
+            .field("sealing_key_file", sealing_key_file)
+            .field("coco_signing_key_file", coco_signing_key_file)
+            .field("token_ttl_secs", token_ttl_secs)
+            .field("request_timeout_secs", request_timeout_secs)
+            .field("binding_hash", binding_hash)
+            .field("max_connections", max_connections)
+            .field("idle_timeout_secs", idle_timeout_secs)
+            .field("purge_interval_secs", purge_interval_secs)
+            .field("admin", admin)
+            .field("verifier", verifier)
+            .field("collateral", collateral)
+            .finish()
+    }
+}
+
+/// A store setting with the password of its URL (`scheme://user:PASSWORD@host...`, and any
+/// `password=` parameter) replaced by `***`.
+fn without_password(url: &str) -> String {
+    let mut out = match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
+            match authority.rsplit_once('@') {
+                Some((userinfo, host)) => match userinfo.split_once(':') {
+                    Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
+                    None => url.to_owned(),
+                },
+                None => url.to_owned(),
+            }
+        }
+        None => url.to_owned(),
+    };
+    if let Some(at) = out.find("password=") {
+        let start = at + "password=".len();
+        let end = out
+            .get(start..)
+            .and_then(|t| t.find(['&', ' ']))
+            .map_or(out.len(), |e| start + e);
+        out.replace_range(start..end, "***");
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -623,5 +695,30 @@ mod tests {
         let c = ServerConfig::with_data_dir(PathBuf::from("/d"));
         assert_eq!(c.kek_path(), Path::new("/d/kek"));
         assert_eq!(c.token_key_path(), Path::new("/d/token.key"));
+    }
+
+    #[test]
+    fn the_debug_form_hides_the_store_password() {
+        let mut c = ServerConfig::with_data_dir("/d".into());
+        for (url, shown) in [
+            (
+                "postgres://tessera:s3cr3t-pw@db.example:5432/tessera?sslmode=disable",
+                "postgres://tessera:***@db.example:5432/tessera?sslmode=disable",
+            ),
+            (
+                "postgres://db.example/tessera?user=t&password=s3cr3t-pw&x=1",
+                "postgres://db.example/tessera?user=t&password=***&x=1",
+            ),
+            (
+                "host=db user=t password=s3cr3t-pw",
+                "host=db user=t password=***",
+            ),
+            ("sqlite", "sqlite"),
+        ] {
+            c.store = Some(url.into());
+            let debug = format!("{c:?}");
+            assert!(!debug.contains("s3cr3t-pw"), "{debug}");
+            assert!(debug.contains(shown), "{debug}");
+        }
     }
 }
