@@ -887,15 +887,12 @@ impl Broker {
         // allowed), verified then, and lasting one token lifetime from then at most.
         let ttl_ms =
             i64::try_from(self.inner.options.token_ttl_secs.saturating_mul(1000)).unwrap_or(0);
-        let earliest_ms = challenge.issued_ms.saturating_sub(MAX_CLOCK_SKEW_MS);
-        let latest_ms = challenge
-            .expires_ms
-            .saturating_add(MAX_CLOCK_SKEW_MS)
-            .saturating_add(ttl_ms);
+        // (`verified_at` is in whole seconds: a second earlier than the issue time allowed.)
+        let opened_ms = challenge.issued_ms.saturating_sub(MAX_CLOCK_SKEW_MS + 1000);
+        let closed_ms = challenge.expires_ms.saturating_add(MAX_CLOCK_SKEW_MS);
         let verified_ms = saved.verified_at.saturating_mul(1000);
-        if verified_ms < earliest_ms.saturating_sub(1000)
-            || verified_ms > challenge.expires_ms.saturating_add(MAX_CLOCK_SKEW_MS)
-            || stored.expires_ms > latest_ms
+        if !(opened_ms..=closed_ms).contains(&verified_ms)
+            || stored.expires_ms > closed_ms.saturating_add(ttl_ms)
         {
             return Err(corrupt("its times do not fit the challenge it answered"));
         }
@@ -1190,15 +1187,7 @@ impl Broker {
                 .refuse(actor, format!("set the policy of {repo}"))
                 .await);
         }
-        if policy.is_empty() || policy.len() > store::MAX_POLICY_LEN {
-            return Err(BrokerError::AdminRequest(
-                StoreError::PolicySize {
-                    len: policy.len(),
-                    max: store::MAX_POLICY_LEN,
-                }
-                .to_string(),
-            ));
-        }
+        store::check_policy_size(policy).map_err(|e| BrokerError::AdminRequest(e.to_string()))?;
         Policy::from_text(policy).map_err(|e| BrokerError::AdminRequest(format!("policy: {e}")))?;
         let now_ms = self.now_ms();
         let digest = self.inner.store.put_policy(policy, now_ms).await?;

@@ -559,6 +559,21 @@ pub struct PutOutcome {
     pub kek_id: String,
 }
 
+/// Refuses a policy text that is empty or longer than [`MAX_POLICY_LEN`] (a resource's or a
+/// repository's default).
+///
+/// # Errors
+/// [`StoreError::PolicySize`].
+pub fn check_policy_size(text: &str) -> Result<(), StoreError> {
+    if text.is_empty() || text.len() > MAX_POLICY_LEN {
+        return Err(StoreError::PolicySize {
+            len: text.len(),
+            max: MAX_POLICY_LEN,
+        });
+    }
+    Ok(())
+}
+
 /// Puts a new version of a secret: stores the policy (or takes the repository's default when
 /// `policy_text` is `None`), takes a version number, seals and inserts.
 ///
@@ -575,12 +590,7 @@ pub async fn put_secret(
 ) -> Result<PutOutcome, StoreError> {
     let policy_digest = match policy_text {
         Some(t) => {
-            if t.is_empty() || t.len() > MAX_POLICY_LEN {
-                return Err(StoreError::PolicySize {
-                    len: t.len(),
-                    max: MAX_POLICY_LEN,
-                });
-            }
+            check_policy_size(t)?;
             store.put_policy(t, now_ms).await?
         }
         None => store
