@@ -32,7 +32,7 @@ use crate::protocol::{
 use crate::resource::{PolicyDigest, ResourcePath, check_repo};
 use crate::seal::{KeyringFile, SecretValue};
 use crate::store::{
-    self, AttestedSession, CHALLENGE_TTL_MS, Challenge, SessionId, Store, StoreError,
+    self, AttestedSession, CHALLENGE_TTL_MS, Challenge, ChangeBy, SessionId, Store, StoreError,
 };
 
 /// Largest number of attested sessions kept in memory (the store keeps them all).
@@ -442,9 +442,10 @@ impl Broker {
         }
     }
 
-    /// Audits a release or an admin change, which must not go unrecorded: a release whose entry
-    /// cannot be written is not answered (the secret never leaves), and an admin request whose
-    /// change was made but not recorded fails, so that its caller sees it.
+    /// Audits a release or the start of a rotation, which must not go unrecorded: a release
+    /// whose entry cannot be written is not answered (the secret never leaves), and a rotation
+    /// whose start cannot be recorded does not start. (Puts, deletes and policy changes are
+    /// written with their entry in one transaction by the store.)
     async fn record(&self, event: AuditEvent) -> Result<(), BrokerError> {
         self.inner
             .store
@@ -1148,8 +1149,12 @@ impl Broker {
             Policy::from_text(text)
                 .map_err(|e| BrokerError::AdminRequest(format!("policy: {e}")))?;
         }
+        let by = ChangeBy {
+            actor: actor.name(),
+            note: "",
+        };
         let outcome = self
-            .put_secret(&resource, put.policy.as_deref(), &value, self.now_ms())
+            .put_secret(&resource, put.policy.as_deref(), &value, by)
             .await
             .map_err(|e| match e {
                 StoreError::NoPolicy { .. } | StoreError::PolicySize { .. } => {
@@ -1158,11 +1163,6 @@ impl Broker {
                 StoreError::Seal(s) => BrokerError::AdminRequest(s.to_string()),
                 other => BrokerError::Store(other),
             })?;
-        let mut ev = self.event(actor.name(), AuditAction::AdminPut, AuditVerdict::Pass);
-        ev.resource = Some(format!("{resource}@{}", outcome.version));
-        ev.policy_digest = Some(outcome.policy_digest.to_string());
-        ev.reason = format!("{} bytes sealed under {}", value.len(), outcome.kek_id);
-        self.record(ev).await?;
         Ok(json!({
             "resource": resource.to_string(),
             "version": outcome.version,
@@ -1191,15 +1191,14 @@ impl Broker {
         Policy::from_text(policy).map_err(|e| BrokerError::AdminRequest(format!("policy: {e}")))?;
         let now_ms = self.now_ms();
         let digest = self.inner.store.put_policy(policy, now_ms).await?;
-        self.inner
-            .store
-            .set_repo_policy(repo, Some(&digest), now_ms)
-            .await?;
         let mut ev = self.event(actor.name(), AuditAction::AdminPolicy, AuditVerdict::Pass);
         ev.resource = Some(repo.to_owned());
         ev.policy_digest = Some(digest.to_string());
         ev.reason = "repository default policy set".into();
-        self.record(ev).await?;
+        self.inner
+            .store
+            .set_repo_policy(repo, Some(&digest), now_ms, ev)
+            .await?;
         Ok(json!({ "repo": repo, "policy_digest": digest }))
     }
 
@@ -1217,14 +1216,16 @@ impl Broker {
         let version = pinned_version(query)
             .map_err(|e| BrokerError::AdminRequest(e.to_string()))?
             .map(u64::from);
-        let deleted = self.inner.store.delete_versions(&resource, version).await?;
+        let mut ev = self.event(actor.name(), AuditAction::AdminDelete, AuditVerdict::Pass);
+        ev.resource = Some(resource.to_string());
+        let deleted = self
+            .inner
+            .store
+            .delete_versions(&resource, version, ev)
+            .await?;
         if deleted.is_empty() {
             return Err(BrokerError::NotFound(resource.to_string()));
         }
-        let mut ev = self.event(actor.name(), AuditAction::AdminDelete, AuditVerdict::Pass);
-        ev.resource = Some(resource.to_string());
-        ev.reason = format!("deleted versions {deleted:?}");
-        self.record(ev).await?;
         Ok(json!({ "resource": resource.to_string(), "deleted_versions": deleted }))
     }
 
@@ -1254,14 +1255,14 @@ impl Broker {
         Ok(json!({ "versions": visible }))
     }
 
-    /// Seals and stores a new version under the active KEK, with no KEK rotation in between
-    /// (see `Inner::rotation`).
+    /// Seals and stores a new version under the active KEK, with its audit entry and no KEK
+    /// rotation in between (see `Inner::rotation`).
     async fn put_secret(
         &self,
         resource: &ResourcePath,
         policy_text: Option<&str>,
         value: &SecretValue,
-        now_ms: i64,
+        by: ChangeBy<'_>,
     ) -> Result<store::PutOutcome, StoreError> {
         let _no_rotation = self.inner.rotation.read().await;
         store::put_secret(
@@ -1270,7 +1271,8 @@ impl Broker {
             resource,
             policy_text,
             value,
-            now_ms,
+            self.now_ms(),
+            by,
         )
         .await
     }
@@ -1284,6 +1286,15 @@ impl Broker {
             return Err(self.refuse(actor, "rotate the KEK".into()).await);
         }
         let _no_put_in_flight = self.inner.rotation.write().await;
+        // Recorded before anything changes: a rotation whose start cannot be recorded does not
+        // start; one that starts and fails midway is in the log.
+        let mut ev = self.event(
+            actor.name(),
+            AuditAction::AdminKekRotate,
+            AuditVerdict::Pass,
+        );
+        ev.reason = "KEK rotation started".into();
+        self.record(ev).await?;
         let report = store::rotate_kek(self.inner.store.as_ref(), &self.inner.keyring).await?;
         let mut ev = self.event(
             actor.name(),
@@ -1395,19 +1406,14 @@ impl Broker {
                 }));
             }
         }
+        let note = format!("sealed secret imported (sealing key {})", unsealed.kid);
+        let by = ChangeBy {
+            actor: actor.name(),
+            note: &note,
+        };
         let outcome = self
-            .put_secret(
-                &resource,
-                Some(&unsealed.policy),
-                &unsealed.value,
-                self.now_ms(),
-            )
+            .put_secret(&resource, Some(&unsealed.policy), &unsealed.value, by)
             .await?;
-        let mut ev = self.event(actor.name(), AuditAction::AdminPut, AuditVerdict::Pass);
-        ev.resource = Some(format!("{resource}@{}", outcome.version));
-        ev.policy_digest = Some(outcome.policy_digest.to_string());
-        ev.reason = format!("sealed secret imported (sealing key {})", unsealed.kid);
-        self.record(ev).await?;
         Ok(json!({
             "resource": resource.to_string(),
             "version": outcome.version,
@@ -1424,12 +1430,20 @@ impl Broker {
         if !actor.is_global() {
             return Err(self.refuse(actor, "rotate the sealing key".into()).await);
         }
+        let sealing =
+            self.inner.sealing.as_ref().ok_or_else(|| {
+                BrokerError::AdminRequest("this broker has no sealing key".into())
+            })?;
+        // Recorded before anything changes (as a KEK rotation).
+        let mut ev = self.event(
+            actor.name(),
+            AuditAction::AdminSealingKeyRotate,
+            AuditVerdict::Pass,
+        );
+        ev.reason = "sealing key rotation started".into();
+        self.record(ev).await?;
         let (kid, public) = {
-            let mut keys = self
-                .inner
-                .sealing
-                .as_ref()
-                .ok_or_else(|| BrokerError::AdminRequest("this broker has no sealing key".into()))?
+            let mut keys = sealing
                 .lock()
                 .map_err(|_| BrokerError::Release("sealing keys unavailable".into()))?;
             let kid = keys
@@ -1477,19 +1491,17 @@ impl Broker {
             _ => false,
         };
         if !up_to_date {
-            let outcome = self
-                .put_secret(
-                    &jwk_path,
-                    Some(&policy),
-                    &SecretValue::new(jwk.into_bytes()),
-                    self.now_ms(),
-                )
-                .await?;
-            let mut ev = self.event(actor.name(), AuditAction::AdminPut, AuditVerdict::Pass);
-            ev.resource = Some(format!("{jwk_path}@{}", outcome.version));
-            ev.policy_digest = Some(outcome.policy_digest.to_string());
-            ev.reason = "CoCo sealed-secret verification key".into();
-            self.record(ev).await?;
+            let by = ChangeBy {
+                actor: actor.name(),
+                note: "CoCo sealed-secret verification key",
+            };
+            self.put_secret(
+                &jwk_path,
+                Some(&policy),
+                &SecretValue::new(jwk.into_bytes()),
+                by,
+            )
+            .await?;
         }
         let kid = format!("kbs:///{jwk_path}");
         let sealed = signer

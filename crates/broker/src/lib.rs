@@ -27,8 +27,10 @@
 //!
 //! // Admin: seal a secret under a policy.
 //! let r = ResourcePath::parse("tenant/key/db")?;
+//! // The version is stored with the audit entry recording it, in one transaction.
+//! let by = store::ChangeBy { actor: "admin:alice", note: "" };
 //! store::put_secret(&db, &keys.current(), &r, Some("policy text"),
-//!                   &SecretValue::new(b"s3cret".to_vec()), now_ms).await?;
+//!                   &SecretValue::new(b"s3cret".to_vec()), now_ms, by).await?;
 //!
 //! // /auth: a challenge for a new session. Nothing is stored: the session id (the cookie)
 //! // carries it, and its nonce is derived from the id with the KEK.

@@ -18,7 +18,7 @@ mod common;
 use std::sync::Arc;
 
 use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
-use common::store_behaviours::{self as behaviours, Backend, NOW, res};
+use common::store_behaviours::{self as behaviours, BY, Backend, NOW, res};
 use tessera_broker::binding::HashAlgorithm;
 use tessera_broker::seal::{KeyringFile, SecretValue};
 use tessera_broker::store::{
@@ -174,7 +174,9 @@ impl Backend for Pg {
                      FOR EACH ROW EXECUTE FUNCTION refuse_session();
                  CREATE FUNCTION refuse_entry() RETURNS trigger LANGUAGE plpgsql AS $$
                  BEGIN
-                     IF NEW.reason = 'refuse' THEN RAISE EXCEPTION 'refused'; END IF;
+                     IF NEW.reason = 'refuse' OR NEW.actor = 'admin:refuse' THEN
+                         RAISE EXCEPTION 'refused';
+                     END IF;
                      RETURN NEW;
                  END $$;
                  CREATE TRIGGER refuse_entry BEFORE INSERT ON audit
@@ -224,6 +226,10 @@ macro_rules! pg_test {
 pg_test!(
     #[tokio::test]
     versions_put_get_pin_delete_list
+);
+pg_test!(
+    #[tokio::test]
+    admin_changes_stand_or_fall_with_their_entries
 );
 pg_test!(
     #[tokio::test]
@@ -304,6 +310,7 @@ async fn migrations_run_once_when_replicas_start_together() {
         Some("p"),
         &SecretValue::new(b"v".to_vec()),
         NOW,
+        BY,
     )
     .await
     .unwrap();
@@ -327,6 +334,7 @@ async fn reconnect_and_refuse_a_newer_schema() {
         Some("p"),
         &SecretValue::new(b"x".to_vec()),
         NOW,
+        BY,
     )
     .await
     .unwrap();

@@ -13,7 +13,7 @@ mod common;
 
 use std::sync::Arc;
 
-use common::store_behaviours::{self as behaviours, Backend, NOW, res};
+use common::store_behaviours::{self as behaviours, BY, Backend, NOW, res};
 use tessera_broker::binding::HashAlgorithm;
 use tessera_broker::seal::{Kek, Keyring, KeyringFile, SecretValue};
 use tessera_broker::store::{self, AttestedSession, Challenge, SqliteStore, Store, StoreError};
@@ -75,7 +75,8 @@ impl Backend for Env {
             .execute_batch(
                 "CREATE TRIGGER refuse_session BEFORE INSERT ON sessions WHEN NEW.tee = 'refuse'
                  BEGIN SELECT RAISE(ABORT, 'refused'); END;
-                 CREATE TRIGGER refuse_entry BEFORE INSERT ON audit WHEN NEW.reason = 'refuse'
+                 CREATE TRIGGER refuse_entry BEFORE INSERT ON audit
+                     WHEN NEW.reason = 'refuse' OR NEW.actor = 'admin:refuse'
                  BEGIN SELECT RAISE(ABORT, 'refused'); END;",
             )
             .unwrap();
@@ -93,6 +94,11 @@ impl Backend for Env {
 #[tokio::test]
 async fn versions_put_get_pin_delete_list() {
     behaviours::versions_put_get_pin_delete_list(&env().await).await;
+}
+
+#[tokio::test]
+async fn admin_changes_stand_or_fall_with_their_entries() {
+    behaviours::admin_changes_stand_or_fall_with_their_entries(&env().await).await;
 }
 
 #[tokio::test]
@@ -158,6 +164,7 @@ async fn durable_settings_and_reopen() {
         Some("p"),
         &SecretValue::new(b"x".to_vec()),
         NOW,
+        BY,
     )
     .await
     .unwrap();

@@ -528,7 +528,7 @@ fn no_release_and_no_admin_change_goes_unaudited() {
         .unwrap_err();
     let (status, _) = refusal(&e);
     assert!(status >= 500, "{e}");
-    // An admin change that cannot be recorded fails.
+    // An admin change that cannot be recorded fails, and is not made.
     let (status, _) = b.admin(
         "POST",
         "/kbs/v0/resource/default/key/unaudited",
@@ -536,7 +536,36 @@ fn no_release_and_no_admin_change_goes_unaudited() {
         Some(json!({"policy": POLICY, "value": STANDARD.encode(b"x")})),
     );
     assert!(status >= 500, "{status}");
-    // Once entries can be written again, the same session receives its secret.
+    let versions: i64 = db
+        .query_row(
+            "SELECT count(*) FROM secrets WHERE resource = 'default/key/unaudited'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(versions, 0, "a put stored without its audit entry");
+    let (status, _) = b.admin(
+        "DELETE",
+        "/kbs/v0/resource/default/key/one",
+        Some(&b.admin_token),
+        None,
+    );
+    assert!(status >= 500, "{status}");
+    let kek = std::fs::read(b.data.join("kek")).unwrap();
+    let (status, _) = b.admin(
+        "POST",
+        "/kbs/v0/admin/kek/rotate",
+        Some(&b.admin_token),
+        None,
+    );
+    assert!(status >= 500, "{status}");
+    assert_eq!(
+        std::fs::read(b.data.join("kek")).unwrap(),
+        kek,
+        "a KEK rotation started without its audit entry"
+    );
+    // Once entries can be written again, the same session receives its secret (the refused
+    // delete deleted nothing).
     db.execute_batch("DROP TRIGGER audit_refuses").unwrap();
     let s = c
         .resource(

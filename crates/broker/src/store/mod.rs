@@ -35,7 +35,9 @@ use aws_lc_rs::rand::{SecureRandom as _, SystemRandom};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
-use crate::audit::{AuditChainError, AuditEntry, AuditEvent, ChainVerifier};
+use crate::audit::{
+    AuditAction, AuditChainError, AuditEntry, AuditEvent, AuditVerdict, ChainVerifier,
+};
 use crate::binding::HashAlgorithm;
 use crate::resource::{NameError, PolicyDigest, ResourcePath};
 use crate::seal::{
@@ -425,12 +427,14 @@ pub trait Store: Send + Sync {
     async fn put_policy(&self, text: &str, now_ms: i64) -> Result<PolicyDigest, StoreError>;
     /// The policy text with this digest.
     async fn get_policy(&self, digest: &PolicyDigest) -> Result<Option<String>, StoreError>;
-    /// Sets (or with `None` clears) a repository's default policy (stored already).
+    /// Sets (or with `None` clears) a repository's default policy (stored already), together
+    /// with the audit entry of `event`, which records it: both or neither.
     async fn set_repo_policy(
         &self,
         repo: &str,
         digest: Option<&PolicyDigest>,
         now_ms: i64,
+        event: AuditEvent,
     ) -> Result<(), StoreError>;
     /// A repository's default policy.
     async fn repo_policy(&self, repo: &str) -> Result<Option<PolicyDigest>, StoreError>;
@@ -439,8 +443,14 @@ pub trait Store: Send + Sync {
 
     /// Takes the next version number of a resource (never reused, even after deletes).
     async fn next_version(&self, resource: &ResourcePath) -> Result<u64, StoreError>;
-    /// Inserts a sealed version; acknowledged means durable.
-    async fn insert_version(&self, v: &NewSecretVersion) -> Result<(), StoreError>;
+    /// Inserts a sealed version together with the audit entry of `event`, which records it:
+    /// both or neither (a version whose entry failed would be released although its upload
+    /// is not in the log). Acknowledged means durable.
+    async fn insert_version(
+        &self,
+        v: &NewSecretVersion,
+        event: AuditEvent,
+    ) -> Result<(), StoreError>;
     /// A pinned version, or (`None`) the newest live one.
     async fn get_version(
         &self,
@@ -460,11 +470,14 @@ pub trait Store: Send + Sync {
         let text = self.get_policy(&rec.policy_digest).await?;
         Ok(Some((rec, text)))
     }
-    /// Deletes one version or (`None`) all; returns the versions deleted.
+    /// Deletes one version or (`None`) all, together with the audit entry of `event`, whose
+    /// reason becomes [`deletion_reason`] of what was deleted: both or neither. Returns the
+    /// versions deleted; when there were none, no entry is written.
     async fn delete_versions(
         &self,
         resource: &ResourcePath,
         version: Option<u64>,
+        event: AuditEvent,
     ) -> Result<Vec<u64>, StoreError>;
     /// Every live version (of one repository, or all), ordered by resource then version.
     async fn list_versions(&self, repo: Option<&str>)
@@ -559,6 +572,21 @@ pub struct PutOutcome {
     pub kek_id: String,
 }
 
+/// Who makes a change through [`put_secret`], for the audit entry written with it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ChangeBy<'a> {
+    /// The actor (`admin:<subject>`, ...).
+    pub actor: &'a str,
+    /// A public note appended to the entry's reason (may be empty); never secret material.
+    pub note: &'a str,
+}
+
+/// The reason an audit entry of a deletion gives: the versions deleted, in order.
+#[must_use]
+pub fn deletion_reason(deleted: &[u64]) -> String {
+    format!("deleted versions {deleted:?}")
+}
+
 /// Refuses a policy text that is empty or longer than [`MAX_POLICY_LEN`] (a resource's or a
 /// repository's default).
 ///
@@ -575,7 +603,9 @@ pub fn check_policy_size(text: &str) -> Result<(), StoreError> {
 }
 
 /// Puts a new version of a secret: stores the policy (or takes the repository's default when
-/// `policy_text` is `None`), takes a version number, seals and inserts.
+/// `policy_text` is `None`), takes a version number, seals, and inserts the version with the
+/// audit entry recording it (`AdminPut` by `by.actor`, naming the version, its policy, size
+/// and KEK).
 ///
 /// # Errors
 /// [`StoreError::PolicySize`], [`StoreError::NoPolicy`], [`StoreError::Seal`], and the
@@ -587,6 +617,7 @@ pub async fn put_secret(
     policy_text: Option<&str>,
     value: &SecretValue,
     now_ms: i64,
+    by: ChangeBy<'_>,
 ) -> Result<PutOutcome, StoreError> {
     let policy_digest = match policy_text {
         Some(t) => {
@@ -611,14 +642,31 @@ pub async fn put_secret(
         value,
     )?;
     let kek_id = sealed.kek_id.clone();
+    let mut reason = format!("{} bytes sealed under {kek_id}", value.len());
+    if !by.note.is_empty() {
+        reason = format!("{reason}; {}", by.note);
+    }
+    let event = AuditEvent {
+        time_ms: now_ms,
+        actor: by.actor.to_owned(),
+        action: AuditAction::AdminPut,
+        resource: Some(format!("{resource}@{version}")),
+        evidence_digest: None,
+        policy_digest: Some(policy_digest.to_string()),
+        verdict: AuditVerdict::Pass,
+        reason,
+    };
     store
-        .insert_version(&NewSecretVersion {
-            resource: resource.clone(),
-            version,
-            policy_digest: policy_digest.clone(),
-            sealed,
-            created_ms: now_ms,
-        })
+        .insert_version(
+            &NewSecretVersion {
+                resource: resource.clone(),
+                version,
+                policy_digest: policy_digest.clone(),
+                sealed,
+                created_ms: now_ms,
+            },
+            event,
+        )
         .await?;
     Ok(PutOutcome {
         resource: resource.clone(),

@@ -384,63 +384,12 @@ impl PostgresStore {
                 }
             }
         }
-        // One appender at a time across every replica (released at commit or rollback); the
-        // read below then sees the last committed entry.
-        let lock = tx
-            .prepare_cached("SELECT pg_advisory_xact_lock($1)")
-            .await
-            .map_err(db(OP))?;
-        tx.execute(&lock, &[&self.audit_lock])
-            .await
-            .map_err(db(OP))?;
-        let newest = tx
-            .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
-            .await
-            .map_err(db(OP))?;
-        let last = tx.query_opt(&newest, &[]).await.map_err(db(OP))?;
-        let mut last = match &last {
-            Some(r) => Some((
-                to_u64(get(r, 0, OP)?, "audit.seq")?,
-                get::<String>(r, 1, OP)?,
-            )),
-            None => None,
-        };
-        let st = tx
-            .prepare_cached(
-                "INSERT INTO audit(seq, time_ms, actor, action, resource, evidence_digest,
-                    policy_digest, verdict, reason, prev_hash, hash)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            )
-            .await
-            .map_err(db(OP))?;
-        let mut entries = Vec::with_capacity(events.len());
-        for (i, (event, _)) in events.into_iter().enumerate() {
-            if !claimed.get(i).copied().unwrap_or(false) {
-                entries.push(None);
-                continue;
-            }
-            let e = audit::next_entry(last.as_ref().map(|(s, h)| (*s, h.as_str())), event)?;
-            tx.execute(
-                &st,
-                &[
-                    &to_i64(e.seq, "audit.seq")?,
-                    &e.event.time_ms,
-                    &e.event.actor,
-                    &e.event.action.as_str(),
-                    &e.event.resource,
-                    &e.event.evidence_digest,
-                    &e.event.policy_digest,
-                    &e.event.verdict.as_str(),
-                    &e.event.reason,
-                    &e.prev_hash,
-                    &e.hash,
-                ],
-            )
-            .await
-            .map_err(db(OP))?;
-            last = Some((e.seq, e.hash.clone()));
-            entries.push(Some(e));
-        }
+        let events = events
+            .into_iter()
+            .zip(claimed)
+            .map(|((event, _), claimed)| claimed.then_some(event))
+            .collect();
+        let entries = append_chain(&tx, self.audit_lock, events).await?;
         tx.commit().await.map_err(db(OP))?;
         Ok(entries)
     }
@@ -529,6 +478,71 @@ async fn migrate(pool: &Pool) -> Result<String, StoreError> {
             Err(e)
         }
     }
+}
+
+/// Appends each `Some` event to the audit chain inside `tx` (a `None` stays `None`, and
+/// writes nothing). It first takes the cross-replica advisory lock `lock`, held until `tx`
+/// ends, so one appender at a time chains to the newest committed entry.
+async fn append_chain(
+    tx: &deadpool_postgres::Transaction<'_>,
+    lock: i64,
+    events: Vec<Option<AuditEvent>>,
+) -> Result<Vec<Option<AuditEntry>>, StoreError> {
+    const OP: &str = "append_audit";
+    let take = tx
+        .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+        .await
+        .map_err(db(OP))?;
+    tx.execute(&take, &[&lock]).await.map_err(db(OP))?;
+    let newest = tx
+        .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        .await
+        .map_err(db(OP))?;
+    let last = tx.query_opt(&newest, &[]).await.map_err(db(OP))?;
+    let mut last = match &last {
+        Some(r) => Some((
+            to_u64(get(r, 0, OP)?, "audit.seq")?,
+            get::<String>(r, 1, OP)?,
+        )),
+        None => None,
+    };
+    let st = tx
+        .prepare_cached(
+            "INSERT INTO audit(seq, time_ms, actor, action, resource, evidence_digest,
+                policy_digest, verdict, reason, prev_hash, hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .await
+        .map_err(db(OP))?;
+    let mut entries = Vec::with_capacity(events.len());
+    for event in events {
+        let Some(event) = event else {
+            entries.push(None);
+            continue;
+        };
+        let e = audit::next_entry(last.as_ref().map(|(s, h)| (*s, h.as_str())), event)?;
+        tx.execute(
+            &st,
+            &[
+                &to_i64(e.seq, "audit.seq")?,
+                &e.event.time_ms,
+                &e.event.actor,
+                &e.event.action.as_str(),
+                &e.event.resource,
+                &e.event.evidence_digest,
+                &e.event.policy_digest,
+                &e.event.verdict.as_str(),
+                &e.event.reason,
+                &e.prev_hash,
+                &e.hash,
+            ],
+        )
+        .await
+        .map_err(db(OP))?;
+        last = Some((e.seq, e.hash.clone()));
+        entries.push(Some(e));
+    }
+    Ok(entries)
 }
 
 async fn migrate_in(tx: &deadpool_postgres::Transaction<'_>) -> Result<String, StoreError> {
@@ -722,29 +736,30 @@ impl Store for PostgresStore {
         repo: &str,
         digest: Option<&PolicyDigest>,
         now_ms: i64,
+        event: AuditEvent,
     ) -> Result<(), StoreError> {
+        const OP: &str = "set_repo_policy";
         crate::resource::check_repo(repo)?;
+        let mut c = self.client(OP).await?;
+        let tx = c.transaction().await.map_err(db(OP))?;
         match digest {
             Some(d) => {
-                self.execute(
-                    "set_repo_policy",
+                tx.execute(
                     "INSERT INTO repo_policies(repo, digest, updated_ms) VALUES ($1, $2, $3)
                      ON CONFLICT (repo) DO UPDATE SET digest = excluded.digest,
                      updated_ms = excluded.updated_ms",
                     &[&repo, &d.as_str(), &now_ms],
                 )
-                .await?
+                .await
             }
             None => {
-                self.execute(
-                    "set_repo_policy",
-                    "DELETE FROM repo_policies WHERE repo = $1",
-                    &[&repo],
-                )
-                .await?
+                tx.execute("DELETE FROM repo_policies WHERE repo = $1", &[&repo])
+                    .await
             }
-        };
-        Ok(())
+        }
+        .map_err(db(OP))?;
+        append_chain(&tx, self.audit_lock, vec![Some(event.bounded())]).await?;
+        tx.commit().await.map_err(db(OP))
     }
 
     async fn repo_policy(&self, repo: &str) -> Result<Option<PolicyDigest>, StoreError> {
@@ -786,12 +801,18 @@ impl Store for PostgresStore {
         to_u64(get(row, 0, OP)?, "version_counters.last_version")
     }
 
-    async fn insert_version(&self, v: &NewSecretVersion) -> Result<(), StoreError> {
+    async fn insert_version(
+        &self,
+        v: &NewSecretVersion,
+        event: AuditEvent,
+    ) -> Result<(), StoreError> {
+        const OP: &str = "insert_version";
         let resource = v.resource.to_string();
         let version = to_i64(v.version, "secrets.version")?;
-        let n = self
+        let mut c = self.client(OP).await?;
+        let tx = c.transaction().await.map_err(db(OP))?;
+        let n = tx
             .execute(
-                "insert_version",
                 "INSERT INTO secrets(resource, repo, version, policy_digest, kek_id,
                     wrapped_key, nonce, ciphertext, created_ms)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
@@ -808,14 +829,17 @@ impl Store for PostgresStore {
                     &v.created_ms,
                 ],
             )
-            .await?;
+            .await
+            .map_err(db(OP))?;
         if n == 0 {
+            // Dropping `tx` rolls it back.
             return Err(StoreError::VersionExists {
                 resource,
                 version: v.version,
             });
         }
-        Ok(())
+        append_chain(&tx, self.audit_lock, vec![Some(event.bounded())]).await?;
+        tx.commit().await.map_err(db(OP))
     }
 
     async fn get_version(
@@ -868,22 +892,31 @@ impl Store for PostgresStore {
         &self,
         resource: &ResourcePath,
         version: Option<u64>,
+        mut event: AuditEvent,
     ) -> Result<Vec<u64>, StoreError> {
         const OP: &str = "delete_versions";
         let version = version.map(|v| to_i64(v, "secrets.version")).transpose()?;
-        let rows = self
+        let mut c = self.client(OP).await?;
+        let tx = c.transaction().await.map_err(db(OP))?;
+        let rows = tx
             .query(
-                OP,
                 "DELETE FROM secrets WHERE resource = $1 AND ($2::BIGINT IS NULL OR version = $2)
                  RETURNING version",
                 &[&resource.to_string(), &version],
             )
-            .await?;
+            .await
+            .map_err(db(OP))?;
         let mut out = rows
             .iter()
             .map(|r| to_u64(get(r, 0, OP)?, "secrets.version"))
             .collect::<Result<Vec<_>, _>>()?;
         out.sort_unstable();
+        if out.is_empty() {
+            return Ok(out);
+        }
+        event.reason = super::deletion_reason(&out);
+        append_chain(&tx, self.audit_lock, vec![Some(event.bounded())]).await?;
+        tx.commit().await.map_err(db(OP))?;
         Ok(out)
     }
 

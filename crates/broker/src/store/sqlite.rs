@@ -1109,21 +1109,24 @@ impl Store for SqliteStore {
         repo: &str,
         digest: Option<&PolicyDigest>,
         now_ms: i64,
+        event: AuditEvent,
     ) -> Result<(), StoreError> {
         crate::resource::check_repo(repo)?;
         let (repo, digest) = (repo.to_owned(), digest.map(ToString::to_string));
         self.call(Commit::Durable, move |c| {
-            match digest {
-                Some(d) => c.exec(
-                    "INSERT INTO repo_policies(repo, digest, updated_ms) VALUES (?1, ?2, ?3)
+            all_or_nothing(c, |c| {
+                match digest {
+                    Some(d) => c.exec(
+                        "INSERT INTO repo_policies(repo, digest, updated_ms) VALUES (?1, ?2, ?3)
                      ON CONFLICT(repo) DO UPDATE SET digest = excluded.digest,
                      updated_ms = excluded.updated_ms",
-                    params![repo, d, now_ms],
-                ),
-                None => c.exec("DELETE FROM repo_policies WHERE repo = ?1", params![repo]),
-            }
-            .map_err(db("set_repo_policy"))?;
-            Ok(())
+                        params![repo, d, now_ms],
+                    ),
+                    None => c.exec("DELETE FROM repo_policies WHERE repo = ?1", params![repo]),
+                }
+                .map_err(db("set_repo_policy"))?;
+                append_entry(c, event.bounded()).map(drop)
+            })
         })
         .await
     }
@@ -1166,7 +1169,11 @@ impl Store for SqliteStore {
         to_u64(v, "version_counters.last_version")
     }
 
-    async fn insert_version(&self, v: &NewSecretVersion) -> Result<(), StoreError> {
+    async fn insert_version(
+        &self,
+        v: &NewSecretVersion,
+        event: AuditEvent,
+    ) -> Result<(), StoreError> {
         let resource = v.resource.to_string();
         let repo = v.resource.repo().to_owned();
         let version = to_i64(v.version, "secrets.version")?;
@@ -1175,32 +1182,34 @@ impl Store for SqliteStore {
         let created = v.created_ms;
         let res = resource.clone();
         self.call(Commit::Durable, move |c| {
-            let n = c
-                .exec(
-                    "INSERT INTO secrets(resource, repo, version, policy_digest, kek_id,
+            all_or_nothing(c, |c| {
+                let n = c
+                    .exec(
+                        "INSERT INTO secrets(resource, repo, version, policy_digest, kek_id,
                         wrapped_key, nonce, ciphertext, created_ms)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                      ON CONFLICT(resource, version) DO NOTHING",
-                    params![
-                        res,
-                        repo,
-                        version,
-                        pd,
-                        s.kek_id,
-                        s.wrapped_key,
-                        &s.nonce[..],
-                        s.ciphertext,
-                        created
-                    ],
-                )
-                .map_err(db("insert_version"))?;
-            if n == 0 {
-                return Err(StoreError::VersionExists {
-                    resource: res,
-                    version: v_u64(version),
-                });
-            }
-            Ok(())
+                        params![
+                            res,
+                            repo,
+                            version,
+                            pd,
+                            s.kek_id,
+                            s.wrapped_key,
+                            &s.nonce[..],
+                            s.ciphertext,
+                            created
+                        ],
+                    )
+                    .map_err(db("insert_version"))?;
+                if n == 0 {
+                    return Err(StoreError::VersionExists {
+                        resource: res,
+                        version: v_u64(version),
+                    });
+                }
+                append_entry(c, event.bounded()).map(drop)
+            })
         })
         .await
     }
@@ -1243,11 +1252,12 @@ impl Store for SqliteStore {
         &self,
         resource: &ResourcePath,
         version: Option<u64>,
+        mut event: AuditEvent,
     ) -> Result<Vec<u64>, StoreError> {
         let r = resource.to_string();
         let version = version.map(|v| to_i64(v, "secrets.version")).transpose()?;
-        let deleted: Vec<i64> = self
-            .call(Commit::Durable, move |c| {
+        self.call(Commit::Durable, move |c| {
+            all_or_nothing(c, |c| {
                 let mut out = Vec::new();
                 let mut stmt = match version {
                     Some(_) => c.prepare_cached(
@@ -1260,17 +1270,18 @@ impl Store for SqliteStore {
                     .query_map(params![r, version], |row| row.get::<_, i64>(0))
                     .map_err(db("delete_versions"))?;
                 for v in rows {
-                    out.push(v.map_err(db("delete_versions"))?);
+                    out.push(to_u64(v.map_err(db("delete_versions"))?, "secrets.version")?);
+                }
+                drop(stmt);
+                out.sort_unstable();
+                if !out.is_empty() {
+                    event.reason = super::deletion_reason(&out);
+                    append_entry(c, event.bounded())?;
                 }
                 Ok(out)
             })
-            .await?;
-        let mut out = deleted
-            .into_iter()
-            .map(|v| to_u64(v, "secrets.version"))
-            .collect::<Result<Vec<_>, _>>()?;
-        out.sort_unstable();
-        Ok(out)
+        })
+        .await
     }
 
     async fn list_versions(

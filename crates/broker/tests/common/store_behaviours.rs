@@ -9,10 +9,39 @@ use tessera_broker::audit::{AuditAction, AuditChainError, AuditEvent, AuditVerdi
 use tessera_broker::binding::HashAlgorithm;
 use tessera_broker::resource::{PolicyDigest, ResourcePath};
 use tessera_broker::seal::{KeyringFile, SealError, SecretValue};
-use tessera_broker::store::{self, AttestedSession, Challenge, Store, StoreError};
+use tessera_broker::store::{self, AttestedSession, Challenge, ChangeBy, Store, StoreError};
 
 /// The test clock.
 pub const NOW: i64 = 1_764_750_000_000;
+
+/// Who the tests' puts are by.
+pub const BY: ChangeBy<'static> = ChangeBy {
+    actor: "admin:test",
+    note: "",
+};
+
+fn del_ev() -> AuditEvent {
+    admin_event("admin:test", AuditAction::AdminDelete, "x")
+}
+
+fn policy_ev() -> AuditEvent {
+    admin_event("admin:test", AuditAction::AdminPolicy, "x")
+}
+
+/// The audit entry of an admin change by `actor` (the database refuses `admin:refuse`'s once
+/// [`Backend::refuse_marked_rows`] ran).
+pub fn admin_event(actor: &str, action: AuditAction, resource: &str) -> AuditEvent {
+    AuditEvent {
+        time_ms: NOW,
+        actor: actor.into(),
+        action,
+        resource: Some(resource.into()),
+        evidence_digest: None,
+        policy_digest: None,
+        verdict: AuditVerdict::Pass,
+        reason: String::new(),
+    }
+}
 
 /// A store under test, its keyring, and direct access to its database (as someone holding the
 /// database would have, bypassing the broker).
@@ -58,6 +87,7 @@ pub async fn versions_put_get_pin_delete_list(b: &dyn Backend) {
         Some("policy one"),
         &SecretValue::new(b"v1".to_vec()),
         NOW,
+        BY,
     )
     .await
     .unwrap();
@@ -68,6 +98,7 @@ pub async fn versions_put_get_pin_delete_list(b: &dyn Backend) {
         Some("policy two"),
         &SecretValue::new(b"v2".to_vec()),
         NOW + 1,
+        BY,
     )
     .await
     .unwrap();
@@ -104,6 +135,7 @@ pub async fn versions_put_get_pin_delete_list(b: &dyn Backend) {
         Some("p"),
         &SecretValue::new(marker.to_vec()),
         NOW,
+        BY,
     )
     .await
     .unwrap();
@@ -111,7 +143,7 @@ pub async fn versions_put_get_pin_delete_list(b: &dyn Backend) {
     assert!(!contains(&dump, marker));
     assert!(!contains(&dump, hex::encode(marker).as_bytes()));
     assert!(contains(&dump, b"tenant-c"), "the search itself works");
-    s.delete_versions(&res("tenant-c/key/m"), None)
+    s.delete_versions(&res("tenant-c/key/m"), None, del_ev())
         .await
         .unwrap();
 
@@ -123,6 +155,7 @@ pub async fn versions_put_get_pin_delete_list(b: &dyn Backend) {
         Some("p"),
         &SecretValue::new(b"b".to_vec()),
         NOW,
+        BY,
     )
     .await
     .unwrap();
@@ -145,10 +178,13 @@ pub async fn versions_put_get_pin_delete_list(b: &dyn Backend) {
     assert!(!json.contains("ciphertext") && !json.contains("wrapped"));
 
     // Delete the newest: the previous one becomes the newest; numbers are never reused.
-    assert_eq!(s.delete_versions(&r, Some(2)).await.unwrap(), vec![2]);
+    assert_eq!(
+        s.delete_versions(&r, Some(2), del_ev()).await.unwrap(),
+        vec![2]
+    );
     assert_eq!(s.get_version(&r, None).await.unwrap().unwrap().version, 1);
     assert_eq!(
-        s.delete_versions(&r, Some(2)).await.unwrap(),
+        s.delete_versions(&r, Some(2), del_ev()).await.unwrap(),
         Vec::<u64>::new()
     );
     let p3 = store::put_secret(
@@ -158,11 +194,15 @@ pub async fn versions_put_get_pin_delete_list(b: &dyn Backend) {
         Some("policy one"),
         &SecretValue::new(b"v3".to_vec()),
         NOW,
+        BY,
     )
     .await
     .unwrap();
     assert_eq!(p3.version, 3);
-    assert_eq!(s.delete_versions(&r, None).await.unwrap(), vec![1, 3]);
+    assert_eq!(
+        s.delete_versions(&r, None, del_ev()).await.unwrap(),
+        vec![1, 3]
+    );
     assert!(s.get_version(&r, None).await.unwrap().is_none());
     assert_eq!(s.list_versions(Some("tenant-a")).await.unwrap().len(), 0);
 
@@ -173,9 +213,109 @@ pub async fn versions_put_get_pin_delete_list(b: &dyn Backend) {
         .unwrap()
         .unwrap();
     assert!(matches!(
-        s.insert_version(&rec).await,
+        s.insert_version(&rec, admin_event("admin:test", AuditAction::AdminPut, "x"))
+            .await,
         Err(StoreError::VersionExists { version: 1, .. })
     ));
+}
+
+/// A put, delete or repository policy change is written with the audit entry recording it, in
+/// one transaction: when the database refuses the entry, the change is not made either.
+pub async fn admin_changes_stand_or_fall_with_their_entries(b: &dyn Backend) {
+    let s = b.store();
+    let s = s.as_ref();
+    let ring = b.keys().current();
+    let r = res("tenant-a/key/audited");
+    let v = SecretValue::new(b"value".to_vec());
+    let refused = ChangeBy {
+        actor: "admin:refuse",
+        note: "",
+    };
+    b.refuse_marked_rows().await;
+    let entries = || async { s.audit_entries(0, 10_000).await.unwrap() };
+
+    // A put whose entry is refused leaves no version.
+    assert!(
+        store::put_secret(s, &ring, &r, Some("p"), &v, NOW, refused)
+            .await
+            .is_err()
+    );
+    assert!(s.get_version(&r, None).await.unwrap().is_none());
+    assert!(s.list_versions(Some("tenant-a")).await.unwrap().is_empty());
+    assert!(entries().await.is_empty());
+
+    // One that is recorded: the entry names the version, its policy, size and KEK.
+    let by = ChangeBy {
+        actor: "admin:alice",
+        note: "imported",
+    };
+    let put = store::put_secret(s, &ring, &r, Some("p"), &v, NOW, by)
+        .await
+        .unwrap();
+    assert_eq!(put.version, 2, "the refused put's number is not reused");
+    let log = entries().await;
+    assert_eq!(log.len(), 1);
+    let e = &log[0].event;
+    assert_eq!(e.action, AuditAction::AdminPut);
+    assert_eq!(e.actor, "admin:alice");
+    assert_eq!(
+        e.resource.as_deref(),
+        Some(format!("{r}@{}", put.version).as_str())
+    );
+    assert_eq!(e.policy_digest, Some(put.policy_digest.to_string()));
+    assert_eq!(
+        e.reason,
+        format!("5 bytes sealed under {}; imported", put.kek_id)
+    );
+
+    // A delete whose entry is refused deletes nothing.
+    let refuse_delete = admin_event("admin:refuse", AuditAction::AdminDelete, "x");
+    assert!(s.delete_versions(&r, None, refuse_delete).await.is_err());
+    assert_eq!(
+        s.get_version(&r, None).await.unwrap().unwrap().version,
+        put.version
+    );
+
+    // A repository policy change whose entry is refused changes nothing.
+    let d = s.put_policy("default", NOW).await.unwrap();
+    let refuse_policy = admin_event("admin:refuse", AuditAction::AdminPolicy, "tenant-a");
+    assert!(
+        s.set_repo_policy("tenant-a", Some(&d), NOW, refuse_policy)
+            .await
+            .is_err()
+    );
+    assert_eq!(s.repo_policy("tenant-a").await.unwrap(), None);
+    assert_eq!(entries().await.len(), 1);
+
+    // Recorded ones are made; the delete's entry names what it deleted.
+    s.set_repo_policy("tenant-a", Some(&d), NOW, policy_ev())
+        .await
+        .unwrap();
+    assert_eq!(s.repo_policy("tenant-a").await.unwrap(), Some(d));
+    assert_eq!(
+        s.delete_versions(&r, None, del_ev()).await.unwrap(),
+        vec![put.version]
+    );
+    assert!(s.get_version(&r, None).await.unwrap().is_none());
+    // Nothing left to delete: no change, no entry.
+    assert!(
+        s.delete_versions(&r, None, del_ev())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let log = entries().await;
+    let actions: Vec<_> = log.iter().map(|e| e.event.action).collect();
+    assert_eq!(
+        actions,
+        [
+            AuditAction::AdminPut,
+            AuditAction::AdminPolicy,
+            AuditAction::AdminDelete
+        ]
+    );
+    assert_eq!(log[2].event.reason, store::deletion_reason(&[put.version]));
+    store::verify_audit_chain(s).await.unwrap();
 }
 
 pub async fn listing_is_in_byte_order(b: &dyn Backend) {
@@ -191,6 +331,7 @@ pub async fn listing_is_in_byte_order(b: &dyn Backend) {
             Some("p"),
             &SecretValue::new(b"x".to_vec()),
             NOW,
+            BY,
         )
         .await
         .unwrap();
@@ -232,50 +373,61 @@ pub async fn repository_default_policy_and_override(b: &dyn Backend) {
     let r = res("tenant-a/key/x");
     let v = SecretValue::new(b"x".to_vec());
     assert!(matches!(
-        store::put_secret(s, &ring, &r, None, &v, NOW).await,
+        store::put_secret(s, &ring, &r, None, &v, NOW, BY).await,
         Err(StoreError::NoPolicy { .. })
     ));
     let d = s.put_policy("repo default", NOW).await.unwrap();
     assert_eq!(s.put_policy("repo default", NOW + 5).await.unwrap(), d);
-    s.set_repo_policy("tenant-a", Some(&d), NOW).await.unwrap();
+    s.set_repo_policy("tenant-a", Some(&d), NOW, policy_ev())
+        .await
+        .unwrap();
     assert_eq!(s.repo_policy("tenant-a").await.unwrap(), Some(d.clone()));
     assert_eq!(s.repo_policy("tenant-b").await.unwrap(), None);
-    let p = store::put_secret(s, &ring, &r, None, &v, NOW)
+    let p = store::put_secret(s, &ring, &r, None, &v, NOW, BY)
         .await
         .unwrap();
     assert_eq!(p.policy_digest, d);
     // Another tenant's put is not affected by tenant-a's default.
     assert!(
-        store::put_secret(s, &ring, &res("tenant-b/key/x"), None, &v, NOW)
+        store::put_secret(s, &ring, &res("tenant-b/key/x"), None, &v, NOW, BY)
             .await
             .is_err()
     );
     // A resource's own policy overrides the default.
-    let o = store::put_secret(s, &ring, &r, Some("override"), &v, NOW)
+    let o = store::put_secret(s, &ring, &r, Some("override"), &v, NOW, BY)
         .await
         .unwrap();
     assert_eq!(o.policy_digest, PolicyDigest::of(b"override"));
     // Changing the default later does not change what version 1 is sealed with.
     let d2 = s.put_policy("new default", NOW).await.unwrap();
-    s.set_repo_policy("tenant-a", Some(&d2), NOW).await.unwrap();
+    s.set_repo_policy("tenant-a", Some(&d2), NOW, policy_ev())
+        .await
+        .unwrap();
     assert_eq!(s.repo_policy("tenant-a").await.unwrap(), Some(d2.clone()));
     let (_, text) = store::version_with_policy(s, &r, Some(1))
         .await
         .unwrap()
         .unwrap();
     assert_eq!(text, "repo default");
-    s.set_repo_policy("tenant-a", None, NOW).await.unwrap();
+    s.set_repo_policy("tenant-a", None, NOW, policy_ev())
+        .await
+        .unwrap();
     assert_eq!(s.repo_policy("tenant-a").await.unwrap(), None);
-    assert!(s.set_repo_policy("../x", Some(&d), NOW).await.is_err());
+    assert!(
+        s.set_repo_policy("../x", Some(&d), NOW, policy_ev())
+            .await
+            .is_err()
+    );
     // Unknown policy digests cannot be made a default (foreign key).
     let unknown = PolicyDigest::of(b"never stored");
     assert!(matches!(
-        s.set_repo_policy("tenant-a", Some(&unknown), NOW).await,
+        s.set_repo_policy("tenant-a", Some(&unknown), NOW, policy_ev())
+            .await,
         Err(StoreError::Database { .. })
     ));
     assert_eq!(s.repo_policy("tenant-a").await.unwrap(), None);
     assert!(matches!(
-        store::put_secret(s, &ring, &r, Some(""), &v, NOW).await,
+        store::put_secret(s, &ring, &r, Some(""), &v, NOW, BY).await,
         Err(StoreError::PolicySize { .. })
     ));
     assert_eq!(s.get_policy(&unknown).await.unwrap(), None);
@@ -297,6 +449,7 @@ pub async fn moved_or_repolicied_ciphertexts_do_not_open(b: &dyn Backend) {
         Some("strict"),
         &SecretValue::new(b"A".to_vec()),
         NOW,
+        BY,
     )
     .await
     .unwrap();
@@ -743,6 +896,7 @@ pub async fn kek_rotation_rewraps_everything_and_retires_the_old_kek(b: &dyn Bac
             Some("p"),
             &SecretValue::new(v.clone()),
             NOW,
+            BY,
         )
         .await
         .unwrap();
