@@ -15,6 +15,8 @@ pub struct OwnPostgres {
     port: u16,
     /// PostgreSQL refuses to run as root: then every command runs as the `postgres` user.
     as_postgres: bool,
+    /// Started by [`OwnPostgres::start_tls`]: TLS only, on 127.0.0.1 and 127.0.0.2.
+    tls: bool,
 }
 
 /// The newest `/usr/lib/postgresql/<version>/bin` holding `initdb` and `pg_ctl`.
@@ -43,6 +45,16 @@ fn free_port() -> u16 {
 impl OwnPostgres {
     /// `None` (with a notice) when the binaries are missing outside CI.
     pub fn start() -> Option<Self> {
+        Self::start_with(None)
+    }
+
+    /// [`OwnPostgres::start`] with TLS: the server's certificate chain and key (PEM), `ssl = on`,
+    /// and connections over TCP accepted only with TLS (`hostssl`), on 127.0.0.1 and 127.0.0.2.
+    pub fn start_tls(cert_pem: &[u8], key_pem: &[u8]) -> Option<Self> {
+        Self::start_with(Some((cert_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<(&[u8], &[u8])>) -> Option<Self> {
         let Some(bin) = postgres_bin() else {
             assert!(
                 std::env::var_os("CI").is_none(),
@@ -70,6 +82,7 @@ impl OwnPostgres {
             bin,
             port: free_port(),
             as_postgres,
+            tls: tls.is_some(),
         };
         let data = pg.data();
         pg.run_ok(
@@ -86,8 +99,44 @@ impl OwnPostgres {
                 "UTF8",
             ],
         );
+        if let Some((cert, key)) = tls {
+            use std::io::Write as _;
+            use std::os::unix::fs::PermissionsExt as _;
+            let key_file = data.join("server.key");
+            std::fs::write(data.join("server.crt"), cert).unwrap();
+            std::fs::write(&key_file, key).unwrap();
+            std::fs::set_permissions(&key_file, std::fs::Permissions::from_mode(0o600)).unwrap();
+            std::fs::write(
+                data.join("pg_hba.conf"),
+                "local all all trust\nhostssl all all 127.0.0.0/8 trust\n",
+            )
+            .unwrap();
+            let mut conf = std::fs::OpenOptions::new()
+                .append(true)
+                .open(data.join("postgresql.conf"))
+                .unwrap();
+            conf.write_all(
+                b"ssl = on\nssl_cert_file = 'server.crt'\nssl_key_file = 'server.key'\n",
+            )
+            .unwrap();
+            if pg.as_postgres {
+                let out = Command::new("chown")
+                    .args(["postgres:postgres"])
+                    .arg(data.join("server.crt"))
+                    .arg(&key_file)
+                    .arg(data.join("pg_hba.conf"))
+                    .output()
+                    .unwrap();
+                assert!(out.status.success(), "chown: {out:?}");
+            }
+        }
         pg.up();
         Some(pg)
+    }
+
+    /// The port it listens on.
+    pub fn port(&self) -> u16 {
+        self.port
     }
 
     fn data(&self) -> PathBuf {
@@ -129,8 +178,13 @@ impl OwnPostgres {
     pub fn up(&self) {
         let data = self.data();
         let log = self.dir.path().join("postgres.log");
+        let listen = if self.tls {
+            "127.0.0.1,127.0.0.2"
+        } else {
+            "127.0.0.1"
+        };
         let opts = format!(
-            "-p {} -c listen_addresses=127.0.0.1 -k {} -c fsync=off",
+            "-p {} -c listen_addresses={listen} -k {} -c fsync=off",
             self.port,
             self.dir.path().display()
         );

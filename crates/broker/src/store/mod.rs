@@ -44,6 +44,7 @@ use crate::seal::{
     self, Kek, KekId, Keyring, KeyringFile, SealBinding, SealError, SealedSecret, SecretValue,
 };
 
+mod pg_tls;
 mod postgres;
 mod sqlite;
 pub use postgres::{POSTGRES_SCHEMA_VERSION, PostgresOptions, PostgresStore};

@@ -29,18 +29,22 @@
 //! Connections come from a pool (`deadpool-postgres`): a connection that broke (a restarted
 //! server) is dropped and a new one made on the next request; until the server is back,
 //! operations fail with [`StoreError::Database`] (the HTTP layer answers 503), never with a
-//! wrong answer. The connection is plain TCP (`NoTls`): keep the database on a trusted network
-//! or loopback; a URL asking for `sslmode=require` is refused at connect.
+//! wrong answer. The connection is TLS (rustls) when the URL asks for it with
+//! `sslmode=verify-full` (or `verify-ca`, `require`) and `sslrootcert=FILE`, the server's
+//! certificate always checked against that file; otherwise plain TCP, for loopback or a trusted
+//! network (see `pg_tls`).
 
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
 use tokio_postgres::NoTls;
 use tokio_postgres::Row;
+use tokio_postgres::config::SslMode;
 use tokio_postgres::types::{FromSql, ToSql};
 
 use std::sync::Arc;
 
+use super::pg_tls;
 use super::{
     AttestedSession, Challenge, NewSecretVersion, SecretVersionInfo, SessionId, Store, StoreError,
     StoredSecret,
@@ -209,8 +213,9 @@ impl PostgresStore {
     /// [`PostgresOptions`] and applies the schema migrations.
     ///
     /// # Errors
-    /// [`StoreError::Database`]: a malformed URL, a URL asking for TLS, an unreachable or
-    /// refusing server, a failed migration (`op: "migrate"`) or a database whose schema is newer
+    /// [`StoreError::Database`]: a malformed URL, a TLS mode without a usable `sslrootcert`,
+    /// an unreachable or refusing server, a TLS handshake that fails (a certificate that does
+    /// not chain to `sslrootcert` or, with `verify-full`, does not name the host), a failed migration (`op: "migrate"`) or a database whose schema is newer
     /// than this broker (`op: "schema"`).
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
         Self::connect_with(url, &PostgresOptions::default()).await
@@ -230,13 +235,8 @@ impl PostgresStore {
                 "the store URL must start with postgres:// or postgresql://",
             ));
         }
-        let mut cfg: tokio_postgres::Config = url.parse().map_err(db("connect"))?;
-        if cfg.get_ssl_mode() == tokio_postgres::config::SslMode::Require {
-            return Err(bad(
-                "sslmode=require: this broker connects to PostgreSQL without TLS (use \
-                 sslmode=disable or prefer on a trusted network)",
-            ));
-        }
+        let tls = pg_tls::split_url(url)?;
+        let mut cfg: tokio_postgres::Config = tls.url.parse().map_err(db("connect"))?;
         if cfg.get_application_name().is_none() {
             cfg.application_name("tessera-broker");
         }
@@ -245,13 +245,22 @@ impl PostgresStore {
         }
         // Fast recycling: a connection the server closed (restart, failover) is detected by
         // the client and replaced; no extra round trip per operation.
-        let manager = Manager::from_config(
-            cfg,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let recycling = || ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = if tls.mode == pg_tls::Mode::Plain {
+            cfg.ssl_mode(SslMode::Disable);
+            Manager::from_config(cfg, NoTls, recycling())
+        } else {
+            let roots = tls
+                .root_cert
+                .as_deref()
+                .ok_or_else(|| bad("a TLS sslmode needs sslrootcert"))?;
+            // TLS or nothing: a server that does not offer it is refused.
+            cfg.ssl_mode(SslMode::Require);
+            let config = pg_tls::client_config(tls.mode, roots)?;
+            Manager::from_config(cfg, pg_tls::MakeRustls(Arc::new(config)), recycling())
+        };
         let pool = Pool::builder(manager)
             .max_size(opts.max_connections.max(1))
             .runtime(Runtime::Tokio1)
