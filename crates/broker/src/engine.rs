@@ -1287,7 +1287,8 @@ impl Broker {
         }
         let _no_put_in_flight = self.inner.rotation.write().await;
         // Recorded before anything changes: a rotation whose start cannot be recorded does not
-        // start; one that starts and fails midway is in the log.
+        // start. Its outcome is recorded after: a failure midway best effort (its start is in
+        // the log either way), a success as the answer's condition.
         let mut ev = self.event(
             actor.name(),
             AuditAction::AdminKekRotate,
@@ -1295,7 +1296,19 @@ impl Broker {
         );
         ev.reason = "KEK rotation started".into();
         self.record(ev).await?;
-        let report = store::rotate_kek(self.inner.store.as_ref(), &self.inner.keyring).await?;
+        let report = match store::rotate_kek(self.inner.store.as_ref(), &self.inner.keyring).await {
+            Ok(report) => report,
+            Err(e) => {
+                let mut ev = self.event(
+                    actor.name(),
+                    AuditAction::AdminKekRotate,
+                    AuditVerdict::Fail,
+                );
+                ev.reason = format!("KEK rotation failed: {e}");
+                self.audit(ev).await;
+                return Err(e.into());
+            }
+        };
         let mut ev = self.event(
             actor.name(),
             AuditAction::AdminKekRotate,
@@ -1442,14 +1455,27 @@ impl Broker {
         );
         ev.reason = "sealing key rotation started".into();
         self.record(ev).await?;
-        let (kid, public) = {
-            let mut keys = sealing
-                .lock()
-                .map_err(|_| BrokerError::Release("sealing keys unavailable".into()))?;
-            let kid = keys
-                .rotate(self.now_ms())
-                .map_err(|e| BrokerError::Release(e.to_string()))?;
-            (kid, keys.public_keys())
+        let rotated = sealing
+            .lock()
+            .map_err(|_| BrokerError::Release("sealing keys unavailable".into()))
+            .and_then(|mut keys| {
+                let kid = keys
+                    .rotate(self.now_ms())
+                    .map_err(|e| BrokerError::Release(e.to_string()))?;
+                Ok((kid, keys.public_keys()))
+            });
+        let (kid, public) = match rotated {
+            Ok(done) => done,
+            Err(e) => {
+                let mut ev = self.event(
+                    actor.name(),
+                    AuditAction::AdminSealingKeyRotate,
+                    AuditVerdict::Fail,
+                );
+                ev.reason = format!("sealing key rotation failed: {e}");
+                self.audit(ev).await;
+                return Err(e);
+            }
         };
         let mut ev = self.event(
             actor.name(),
@@ -1644,6 +1670,58 @@ mod tests {
             assert_eq!(
                 store::open_stored(&ring, &rec).unwrap().expose(),
                 b"in flight"
+            );
+        });
+    }
+
+    /// A KEK rotation is in the log before it changes anything, and so is its failure midway
+    /// (here a version whose wrapped data key was damaged in the database, which cannot be
+    /// re-wrapped).
+    #[test]
+    fn a_failed_kek_rotation_is_in_the_log() {
+        let dir = tempfile::tempdir().unwrap();
+        let b = broker(dir.path());
+        let root = Actor::new("root".into(), None);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let body = serde_json::to_vec(&json!({
+            "policy": TOKEN_POLICY,
+            "value": STANDARD.encode("x"),
+        }))
+        .unwrap();
+        rt.block_on(async {
+            b.admin_put(&root, "r/key/one", &body).await.unwrap();
+            let outside =
+                rusqlite::Connection::open(dir.path().join(crate::store::DB_FILE)).unwrap();
+            outside
+                .execute_batch("UPDATE secrets SET wrapped_key = zeroblob(40)")
+                .unwrap();
+            assert!(b.admin_rotate_kek(&root).await.is_err());
+            let log = b.store().audit_entries(0, 100).await.unwrap();
+            let last: Vec<_> = log
+                .iter()
+                .rev()
+                .take(2)
+                .map(|e| (e.event.action, e.event.verdict, e.event.reason.as_str()))
+                .collect();
+            assert_eq!(
+                last[1],
+                (
+                    AuditAction::AdminKekRotate,
+                    AuditVerdict::Pass,
+                    "KEK rotation started"
+                )
+            );
+            assert_eq!(
+                (last[0].0, last[0].1),
+                (AuditAction::AdminKekRotate, AuditVerdict::Fail)
+            );
+            assert!(
+                last[0].2.starts_with("KEK rotation failed: "),
+                "{}",
+                last[0].2
             );
         });
     }

@@ -520,17 +520,16 @@ impl std::fmt::Debug for ServerConfig {
 /// A store setting with the password of its URL (`scheme://user:PASSWORD@host...`, and any
 /// `password=` parameter) replaced by `***`.
 fn without_password(url: &str) -> String {
+    // The user information ends at the first `@`, as the PostgreSQL driver reads it (a `/` or
+    // `?` before it is part of the password).
     let mut out = match url.split_once("://") {
-        Some((scheme, rest)) => {
-            let (authority, tail) = rest.split_at(rest.find(['/', '?']).unwrap_or(rest.len()));
-            match authority.rsplit_once('@') {
-                Some((userinfo, host)) => match userinfo.split_once(':') {
-                    Some((user, _)) => format!("{scheme}://{user}:***@{host}{tail}"),
-                    None => url.to_owned(),
-                },
+        Some((scheme, rest)) => match rest.split_once('@') {
+            Some((userinfo, after)) => match userinfo.split_once(':') {
+                Some((user, _)) => format!("{scheme}://{user}:***@{after}"),
                 None => url.to_owned(),
-            }
-        }
+            },
+            None => url.to_owned(),
+        },
         None => url.to_owned(),
     };
     if let Some(at) = out.find("password=") {
@@ -708,6 +707,10 @@ mod tests {
             (
                 "postgres://db.example/tessera?user=t&password=s3cr3t-pw&x=1",
                 "postgres://db.example/tessera?user=t&password=***&x=1",
+            ),
+            (
+                "postgres://tessera:s3cr3t-pw?x/y@db.example/tessera?sslmode=disable",
+                "postgres://tessera:***@db.example/tessera?sslmode=disable",
             ),
             (
                 "host=db user=t password=s3cr3t-pw",

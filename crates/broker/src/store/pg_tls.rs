@@ -12,8 +12,11 @@
 //!
 //! A mode with TLS needs `sslrootcert`: the trust anchors are explicit, as everywhere in
 //! Tessera, and `require` without them (libpq's "encrypt, but accept any certificate") is
-//! refused. A server that does not offer TLS is refused in these modes. SCRAM channel binding
-//! is not offered (`channel_binding=prefer` falls back to plain SCRAM-SHA-256).
+//! refused, as is `sslrootcert` without a TLS mode. A server that does not offer TLS is refused
+//! in these modes, and so is a URL without a TCP host (a Unix socket, or `hostaddr` alone).
+//! SCRAM channel binding is not offered (`channel_binding=prefer` falls back to plain
+//! SCRAM-SHA-256). The caller also checks that no `sslmode` reached the driver in a form this
+//! module did not read, and refuses `sslnegotiation=direct` without a TLS mode.
 //!
 //! The two parameters are read here and removed before the rest of the URL goes to
 //! `tokio-postgres`, which knows neither `verify-ca` nor `verify-full`.
@@ -87,18 +90,40 @@ fn percent_decode(s: &str) -> Option<String> {
     String::from_utf8(out).ok()
 }
 
+/// Where the query of a `postgres://` URL starts (its `?`), found as `tokio-postgres` finds it:
+/// the user information runs to the first `@` (a `?` in a password is part of it), the host to
+/// the next `/` or `?`, the database name to the next `?`.
+fn query_start(url: &str) -> Option<usize> {
+    let mut i = ["postgresql://", "postgres://"]
+        .iter()
+        .find(|p| url.starts_with(*p))
+        .map_or(0, |p| p.len());
+    if let Some(at) = url.get(i..)?.find('@') {
+        i += at + 1;
+    }
+    i += url.get(i..)?.find(['/', '?'])?;
+    if url.get(i..)?.starts_with('/') {
+        i += url.get(i..)?.find('?')?;
+    }
+    Some(i)
+}
+
 /// Reads `sslmode` and `sslrootcert` from a `postgres://` URL's query and removes them.
 ///
 /// # Errors
 /// [`StoreError::Database`] (`op: "connect"`): an unknown `sslmode`, a parameter given twice or
-/// malformed, or a TLS mode without `sslrootcert`.
+/// malformed, a TLS mode without `sslrootcert`, or `sslrootcert` without a TLS mode.
 pub(crate) fn split_url(url: &str) -> Result<TlsUrl, StoreError> {
-    let (base, query) = url.split_once('?').unwrap_or((url, ""));
+    let (base, query) = match query_start(url) {
+        Some(q) => (url.get(..q).unwrap_or(url), url.get(q + 1..).unwrap_or("")),
+        None => (url, ""),
+    };
     let (mut mode, mut root_cert) = (None, None);
     let mut kept = Vec::new();
     for pair in query.split('&').filter(|p| !p.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-        let slot = match key {
+        // Keys are compared decoded, as the driver decodes them (`ssl%6Dode` is `sslmode`).
+        let slot = match percent_decode(key).as_deref().unwrap_or(key) {
             "sslmode" => &mut mode,
             "sslrootcert" => &mut root_cert,
             _ => {
@@ -129,6 +154,11 @@ pub(crate) fn split_url(url: &str) -> Result<TlsUrl, StoreError> {
             "a TLS sslmode needs sslrootcert=FILE (the PEM CA certificates that sign the \
              PostgreSQL server's certificate): without it any certificate would be accepted"
                 .into(),
+        ));
+    }
+    if mode == Mode::Plain && root_cert.is_some() {
+        return Err(bad(
+            "sslrootcert is given but sslmode asks for no TLS: add sslmode=verify-full".into(),
         ));
     }
     let url = if kept.is_empty() {
@@ -264,6 +294,13 @@ impl MakeTlsConnect<Socket> for MakeRustls {
     type Error = io::Error;
 
     fn make_tls_connect(&mut self, domain: &str) -> Result<RustlsConnect, io::Error> {
+        if domain.is_empty() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "TLS needs the server's host name or IP address in the URL (not a Unix socket \
+                 or hostaddr alone)",
+            ));
+        }
         let name = ServerName::try_from(domain.to_owned())
             .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
         Ok(RustlsConnect {
@@ -358,6 +395,31 @@ mod tests {
     }
 
     #[test]
+    fn the_query_is_found_where_the_driver_finds_it() {
+        // A `?` or `/` in the password: the query is after the host.
+        let t = split_url("postgres://u:p?w/x@db/x?sslmode=require&sslrootcert=ca.pem").unwrap();
+        assert_eq!(
+            (t.url.as_str(), t.mode),
+            ("postgres://u:p?w/x@db/x", Mode::VerifyCa)
+        );
+        let t = split_url("postgresql://u:p?sslmode=disable@db?sslmode=verify-full&sslrootcert=c")
+            .unwrap();
+        assert_eq!(t.mode, Mode::VerifyFull);
+        assert_eq!(t.url, "postgresql://u:p?sslmode=disable@db");
+        // No query at all.
+        for url in ["postgres://db", "postgres://u:p?x@db/name", "postgres://"] {
+            let t = split_url(url).unwrap();
+            assert_eq!((t.url.as_str(), t.mode), (url, Mode::Plain));
+        }
+        // An encoded key is the parameter it decodes to.
+        let t = split_url("postgres://db/x?ssl%6Dode=verify-ca&sslrootcert=ca.pem").unwrap();
+        assert_eq!(
+            (t.url.as_str(), t.mode),
+            ("postgres://db/x", Mode::VerifyCa)
+        );
+    }
+
+    #[test]
     fn tls_without_trust_anchors_and_malformed_settings_are_refused() {
         for q in [
             "?sslmode=require",
@@ -370,6 +432,10 @@ mod tests {
             "?sslmode=verify-full&sslrootcert=a&sslrootcert=b",
             "?sslmode=verify-full&sslrootcert=%zz",
             "?sslmode=verify-full&sslrootcert=%ff",
+            "?sslrootcert=ca.pem",
+            "?sslmode=disable&sslrootcert=ca.pem",
+            "?ssl%6Dode=require",
+            "?ssl%6Dode=verify-full&sslmode=disable",
         ] {
             assert!(
                 matches!(

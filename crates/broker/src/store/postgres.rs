@@ -208,6 +208,33 @@ fn lock_key(purpose: &str, schema: &str) -> i64 {
         .map_or(0, |b| i64::from_be_bytes(*b))
 }
 
+/// Whatever TLS the URL asks for was read by `pg_tls::split_url`: a setting the driver found
+/// anyway (in a form `split_url` did not take) must not be overridden in silence, and direct TLS
+/// negotiation without a TLS mode would fall back to plain text.
+fn driver_tls_settings_ok(
+    cfg: &tokio_postgres::Config,
+    mode: pg_tls::Mode,
+) -> Result<(), StoreError> {
+    let bad = |message: &str| StoreError::Database {
+        op: "connect",
+        message: message.to_owned(),
+    };
+    if cfg.get_ssl_mode() != SslMode::Prefer {
+        return Err(bad(
+            "the store URL's sslmode is written in a form this broker does not read (write \
+             ?sslmode=... once)",
+        ));
+    }
+    if mode == pg_tls::Mode::Plain
+        && cfg.get_ssl_negotiation() == tokio_postgres::config::SslNegotiation::Direct
+    {
+        return Err(bad(
+            "sslnegotiation=direct needs TLS: add sslmode=verify-full and sslrootcert",
+        ));
+    }
+    Ok(())
+}
+
 impl PostgresStore {
     /// Connects to `url` (`postgres://user:password@host:port/db?options=..`) with the default
     /// [`PostgresOptions`] and applies the schema migrations.
@@ -237,6 +264,7 @@ impl PostgresStore {
         }
         let tls = pg_tls::split_url(url)?;
         let mut cfg: tokio_postgres::Config = tls.url.parse().map_err(db("connect"))?;
+        driver_tls_settings_ok(&cfg, tls.mode)?;
         if cfg.get_application_name().is_none() {
             cfg.application_name("tessera-broker");
         }
@@ -1110,5 +1138,44 @@ impl Store for PostgresStore {
 
     async fn ping(&self) -> Result<(), StoreError> {
         self.query("ping", "SELECT 1", &[]).await.map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tls_settings_the_broker_did_not_read_are_refused() {
+        let cfg = |url: &str| url.parse::<tokio_postgres::Config>().unwrap();
+        // As the URL reaches the driver after `split_url`: no sslmode left.
+        assert!(driver_tls_settings_ok(&cfg("postgres://h/db"), pg_tls::Mode::Plain).is_ok());
+        assert!(
+            driver_tls_settings_ok(
+                &cfg("postgres://h/db?sslnegotiation=direct"),
+                pg_tls::Mode::VerifyFull
+            )
+            .is_ok()
+        );
+        // An sslmode the driver found: refused in every mode, never overridden.
+        for url in [
+            "postgres://h/db?sslmode=require",
+            "postgres://h/db?sslmode=disable",
+        ] {
+            for mode in [pg_tls::Mode::Plain, pg_tls::Mode::VerifyFull] {
+                assert!(
+                    driver_tls_settings_ok(&cfg(url), mode).is_err(),
+                    "{url} {mode:?}"
+                );
+            }
+        }
+        // Direct TLS negotiation without TLS.
+        assert!(
+            driver_tls_settings_ok(
+                &cfg("postgres://h/db?sslnegotiation=direct"),
+                pg_tls::Mode::Plain
+            )
+            .is_err()
+        );
     }
 }
