@@ -140,7 +140,8 @@ pub struct ServerConfig {
     pub tls: Option<TlsFiles>,
     /// The store: `sqlite` (the default: a file in the data directory) or a `postgres://` URL
     /// (replicas sharing one database; `TESSERA_DATABASE_URL` overrides it, keeping the password
-    /// out of the file).
+    /// out of the file). TLS to PostgreSQL: `?sslmode=verify-full&sslrootcert=CA.pem` (the path
+    /// as the process sees it; see the README's table of modes).
     #[serde(default)]
     pub store: Option<String>,
     /// The key-encryption key file (default `DATA_DIR/kek`, created 0600 on first start).
