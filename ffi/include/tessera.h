@@ -185,7 +185,8 @@ typedef struct tessera_verifier_builder tessera_verifier_builder;
 // `report_data`, `report_data_len` is 64), get evidence carrying it from the TEE and hand it
 // over with `tessera_evidence_buffer_set(evidence, ...)`. Return 0 on success, anything else on
 // failure (the fetch then fails with `TESSERA_RESULT_EVIDENCE_CALLBACK`). Called on the thread
-// that called `tessera_client_get_secret`, possibly more than once (retries).
+// that called `tessera_client_get_secret`, possibly more than once (retries). It must return:
+// a C++ exception, `longjmp` or other unwinding out of it is undefined behaviour.
 typedef int (*tessera_evidence_callback)(void *userdata,
                                          const uint8_t *report_data,
                                          uintptr_t report_data_len,
@@ -199,11 +200,13 @@ extern "C" {
 const char *tessera_version(void);
 
 // Make a client for `base_url` (`https://host[:port][/prefix]`; plain `http://` only to
-// loopback). `ca_pem` (may be NULL with length 0) pins the CA certificates (PEM) to trust
-// instead of Mozilla's roots. `handshake_attempts` is how often the handshake is tried while
-// the error is worth retrying, one second apart (0: the default, 5).
+// loopback). `ca_pem` pins the CA certificates (PEM) to trust; NULL (with length 0) trusts
+// Mozilla's roots instead, and a non-NULL `ca_pem` with length 0 (an empty file read) is
+// refused, never taken as "no pin". `handshake_attempts` is how often the handshake is tried
+// while the error is worth retrying, one second apart (0: the default, 5; at most 100).
 //
-// Returns `TESSERA_RESULT_CLIENT_CONFIG` for a bad URL or CA.
+// Returns `TESSERA_RESULT_CLIENT_CONFIG` for a bad URL or CA (an empty one included),
+// `TESSERA_RESULT_INVALID_ARGUMENT` for more than 100 attempts.
 //
 // # Safety
 // `base_url` is NULL or a NUL-terminated string; `ca_pem` is NULL or valid for `ca_pem_len`

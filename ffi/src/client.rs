@@ -23,11 +23,13 @@ pub struct tessera_client {
 }
 
 /// Make a client for `base_url` (`https://host[:port][/prefix]`; plain `http://` only to
-/// loopback). `ca_pem` (may be NULL with length 0) pins the CA certificates (PEM) to trust
-/// instead of Mozilla's roots. `handshake_attempts` is how often the handshake is tried while
-/// the error is worth retrying, one second apart (0: the default, 5).
+/// loopback). `ca_pem` pins the CA certificates (PEM) to trust; NULL (with length 0) trusts
+/// Mozilla's roots instead, and a non-NULL `ca_pem` with length 0 (an empty file read) is
+/// refused, never taken as "no pin". `handshake_attempts` is how often the handshake is tried
+/// while the error is worth retrying, one second apart (0: the default, 5; at most 100).
 ///
-/// Returns `TESSERA_RESULT_CLIENT_CONFIG` for a bad URL or CA.
+/// Returns `TESSERA_RESULT_CLIENT_CONFIG` for a bad URL or CA (an empty one included),
+/// `TESSERA_RESULT_INVALID_ARGUMENT` for more than 100 attempts.
 ///
 /// # Safety
 /// `base_url` is NULL or a NUL-terminated string; `ca_pem` is NULL or valid for `ca_pem_len`
@@ -46,9 +48,16 @@ pub unsafe extern "C" fn tessera_client_new(
         // SAFETY: forwarded contract.
         let ca = unsafe { bytes(ca_pem, ca_pem_len) }?;
         check_out(out)?;
+        if !ca_pem.is_null() && ca.is_empty() {
+            // A pin that is empty must not become Mozilla's roots.
+            return Err(R::TESSERA_RESULT_CLIENT_CONFIG);
+        }
+        if handshake_attempts > MAX_HANDSHAKE_ATTEMPTS {
+            return Err(R::TESSERA_RESULT_INVALID_ARGUMENT);
+        }
         let defaults = RetryPolicy::default();
         let options = ClientOptions {
-            ca_pem: (!ca.is_empty()).then(|| ca.to_vec()),
+            ca_pem: (!ca_pem.is_null()).then(|| ca.to_vec()),
             retry: RetryPolicy {
                 handshake_attempts: if handshake_attempts == 0 {
                     defaults.handshake_attempts
@@ -76,6 +85,9 @@ pub unsafe extern "C" fn tessera_client_free(client: *mut tessera_client) {
     // SAFETY: forwarded contract.
     boundary(|| unsafe { free(client) });
 }
+
+/// Most handshake attempts a client may be given (one second apart).
+const MAX_HANDSHAKE_ATTEMPTS: u32 = 100;
 
 /// Where the evidence callback puts the evidence. Valid only during the callback.
 #[derive(Debug, Default)]
@@ -114,7 +126,8 @@ pub unsafe extern "C" fn tessera_evidence_buffer_set(
 /// `report_data`, `report_data_len` is 64), get evidence carrying it from the TEE and hand it
 /// over with `tessera_evidence_buffer_set(evidence, ...)`. Return 0 on success, anything else on
 /// failure (the fetch then fails with `TESSERA_RESULT_EVIDENCE_CALLBACK`). Called on the thread
-/// that called `tessera_client_get_secret`, possibly more than once (retries).
+/// that called `tessera_client_get_secret`, possibly more than once (retries). It must return:
+/// a C++ exception, `longjmp` or other unwinding out of it is undefined behaviour.
 pub type tessera_evidence_callback = Option<
     unsafe extern "C" fn(
         userdata: *mut c_void,

@@ -113,6 +113,10 @@ int main(void) {
     CHECK_RC(tessera_client_new("http://example.com", NULL, 0, 1, &c), TESSERA_RESULT_CLIENT_CONFIG);
     CHECK_RC(tessera_client_new("https://example.com", (const uint8_t *)"junk", 4, 1, &c), TESSERA_RESULT_CLIENT_CONFIG);
     CHECK_RC(tessera_client_new("https://example.com", NULL, 9, 1, &c), TESSERA_RESULT_NULL_POINTER);
+    /* A pin that is empty (an empty file read) is refused, never taken as Mozilla's roots. */
+    CHECK_RC(tessera_client_new("https://example.com", (const uint8_t *)"", 0, 1, &c), TESSERA_RESULT_CLIENT_CONFIG);
+    /* A bounded number of handshake attempts. */
+    CHECK_RC(tessera_client_new("https://example.com", NULL, 0, 101, &c), TESSERA_RESULT_INVALID_ARGUMENT);
     CHECK(c == SENTINEL);
     c = NULL;
     CHECK_RC(tessera_client_new("http://127.0.0.1:1", NULL, 0, 1, &c), TESSERA_RESULT_OK);

@@ -25,6 +25,16 @@ static int hexval(int c) {
     return -1;
 }
 
+/* The byte written as two hex digits at p (a test failure for anything else). */
+static unsigned char hexbyte(const char *p) {
+    int hi = hexval(p[0]), lo = hexval(p[1]);
+    CHECK(hi >= 0 && lo >= 0);
+    return (unsigned char)((hi < 0 ? 0 : hi) << 4 | (lo < 0 ? 0 : lo));
+}
+
+/* Banner fields: each as long as a banner line can be. */
+#define FIELD 8192
+
 static int evidence_cb(void *userdata, const uint8_t *report_data, size_t report_data_len,
                        tessera_evidence_buffer *evidence) {
     struct guest *g = userdata;
@@ -44,13 +54,13 @@ static int evidence_cb(void *userdata, const uint8_t *report_data, size_t report
         free(line);
         return 9;
     }
-    line[--n] = 0;
+    if (line[n - 1] == '\n') line[--n] = 0;
     tessera_result rc;
     if (strcmp(g->mode, "raw") == 0) {
         size_t len = (size_t)n / 2;
         unsigned char *bytes = malloc(len);
         for (size_t i = 0; i < len; i++)
-            bytes[i] = (unsigned char)(hexval(line[2 * i]) << 4 | hexval(line[2 * i + 1]));
+            bytes[i] = hexbyte(line + 2 * i);
         rc = tessera_evidence_buffer_set(evidence, bytes, len);
         free(bytes);
     } else {
@@ -63,15 +73,16 @@ static int evidence_cb(void *userdata, const uint8_t *report_data, size_t report
 /* Read "key value" lines until "ready". */
 static void read_banner(FILE *from, char *url, char *resource, char *denied, char *secret_hex,
                         char *root_hex) {
-    char line[8192];
+    /* Each field is FIELD bytes, as long as a line: every copy fits. */
+    char line[FIELD];
     while (fgets(line, sizeof line, from)) {
         line[strcspn(line, "\n")] = 0;
         if (strcmp(line, "ready") == 0) return;
-        if (!strncmp(line, "url ", 4)) strcpy(url, line + 4);
-        if (!strncmp(line, "resource ", 9)) strcpy(resource, line + 9);
-        if (!strncmp(line, "denied ", 7)) strcpy(denied, line + 7);
-        if (!strncmp(line, "secret ", 7)) strcpy(secret_hex, line + 7);
-        if (!strncmp(line, "root ", 5)) strcpy(root_hex, line + 5);
+        if (!strncmp(line, "url ", 4)) snprintf(url, FIELD, "%s", line + 4);
+        if (!strncmp(line, "resource ", 9)) snprintf(resource, FIELD, "%s", line + 9);
+        if (!strncmp(line, "denied ", 7)) snprintf(denied, FIELD, "%s", line + 7);
+        if (!strncmp(line, "secret ", 7)) snprintf(secret_hex, FIELD, "%s", line + 7);
+        if (!strncmp(line, "root ", 5)) snprintf(root_hex, FIELD, "%s", line + 5);
     }
     fprintf(stderr, "the test broker did not start\n");
     exit(2);
@@ -103,8 +114,7 @@ int main(int argc, char **argv) {
     close(from_child[1]);
     struct guest g = {fdopen(to_child[1], "w"), fdopen(from_child[0], "r"), "json", 0, 0, 0};
 
-    char url[256] = "", resource[256] = "", denied[256] = "", secret_hex[512] = "";
-    static char root_hex[8192];
+    static char url[FIELD], resource[FIELD], denied[FIELD], secret_hex[FIELD], root_hex[FIELD];
     read_banner(g.from, url, resource, denied, secret_hex, root_hex);
 
     /* The simulator's evidence verifies only under its root, added as a dangerous test root,
@@ -113,7 +123,7 @@ int main(int argc, char **argv) {
         size_t root_len = strlen(root_hex) / 2;
         unsigned char *root = malloc(root_len);
         for (size_t i = 0; i < root_len; i++)
-            root[i] = (unsigned char)(hexval(root_hex[2 * i]) << 4 | hexval(root_hex[2 * i + 1]));
+            root[i] = hexbyte(root_hex + 2 * i);
         uint8_t rd[64];
         for (int i = 0; i < 64; i++) rd[i] = (uint8_t)i;
         fprintf(g.to, "json ");
@@ -166,7 +176,7 @@ int main(int argc, char **argv) {
         const uint8_t *data = tessera_secret_data(s);
         CHECK(len * 2 == strlen(secret_hex));
         for (size_t i = 0; data && i < len && i * 2 < strlen(secret_hex); i++)
-            CHECK(data[i] == (hexval(secret_hex[2 * i]) << 4 | hexval(secret_hex[2 * i + 1])));
+            CHECK(data[i] == hexbyte(secret_hex + 2 * i));
         tessera_secret_free(s);
     }
     CHECK(g.calls == 2);

@@ -4,7 +4,7 @@
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, ValueEnum};
@@ -15,6 +15,9 @@ use crate::admin::Refused;
 
 /// Largest evidence JSON read from the command.
 const MAX_EVIDENCE: u64 = 8 * 1024 * 1024;
+/// How long the evidence command may run (a TEE report takes well under a second; a vTPM
+/// quote or a remote collector a few).
+const EVIDENCE_TIMEOUT: Duration = Duration::from_secs(60);
 /// Largest CA or init-data file read.
 const MAX_SMALL_FILE: u64 = 1024 * 1024;
 
@@ -59,12 +62,25 @@ fn read_small(path: &Path) -> Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("{}", path.display()))
 }
 
-/// Runs `cmd` with the REPORT_DATA hex appended and parses what it prints.
+/// Runs `cmd` with the REPORT_DATA hex appended and parses what it prints, within
+/// [`EVIDENCE_TIMEOUT`].
 pub(crate) fn evidence_from_command(
     cmd: &str,
     report_data: &[u8; 64],
 ) -> Result<serde_json::Value, ClientError> {
+    evidence_from_command_within(cmd, report_data, EVIDENCE_TIMEOUT)
+}
+
+/// [`evidence_from_command`] with its deadline. A command still running (or whose output is
+/// still open, held by a child it left behind) at the deadline is killed and the evidence
+/// refused: a hung collector must not hang a boot that waits for its disk key.
+fn evidence_from_command_within(
+    cmd: &str,
+    report_data: &[u8; 64],
+    timeout: Duration,
+) -> Result<serde_json::Value, ClientError> {
     let fail = |reason: String| ClientError::Evidence { reason };
+    let deadline = Instant::now() + timeout;
     let hex = hex::encode(report_data);
     let mut child = Command::new("sh")
         .arg("-c")
@@ -75,22 +91,50 @@ pub(crate) fn evidence_from_command(
         .stderr(Stdio::inherit())
         .spawn()
         .map_err(|e| fail(format!("--evidence-cmd: cannot run sh: {e}")))?;
-    let mut out = Vec::new();
-    let read = match child.stdout.take() {
-        Some(stdout) => stdout
-            .take(MAX_EVIDENCE.saturating_add(1))
-            .read_to_end(&mut out)
-            .map(|_| ()),
-        None => Ok(()),
+    // The output is read on a thread of its own, so that the deadline holds while it blocks.
+    let (tx, rx) = std::sync::mpsc::channel();
+    if let Some(stdout) = child.stdout.take() {
+        std::thread::spawn(move || {
+            let mut out = Vec::new();
+            let read = stdout
+                .take(MAX_EVIDENCE.saturating_add(1))
+                .read_to_end(&mut out)
+                .map(|_| out);
+            let _ = tx.send(read);
+        });
+    } else {
+        let _ = tx.send(Ok(Vec::new()));
+    }
+    let late = || fail(format!("--evidence-cmd did not finish within {timeout:?}"));
+    let read = rx.recv_timeout(deadline.saturating_duration_since(Instant::now()));
+    let (out, read) = match read {
+        Ok(Ok(out)) => (out, Ok(())),
+        Ok(Err(e)) => (Vec::new(), Err(e)),
+        Err(_) => {
+            let _ = child.kill();
+            let _ = child.wait();
+            return Err(late());
+        }
     };
     let too_long = u64::try_from(out.len()).unwrap_or(u64::MAX) > MAX_EVIDENCE;
     if too_long || read.is_err() {
         // It may be blocked writing output nobody reads.
         let _ = child.kill();
     }
-    let status = child
-        .wait()
-        .map_err(|e| fail(format!("--evidence-cmd: {e}")))?;
+    let status = loop {
+        match child.try_wait() {
+            Ok(Some(status)) => break status,
+            Ok(None) if Instant::now() < deadline => {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            Ok(None) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(late());
+            }
+            Err(e) => return Err(fail(format!("--evidence-cmd: {e}"))),
+        }
+    };
     read.map_err(|e| fail(format!("--evidence-cmd: reading its output: {e}")))?;
     if too_long {
         return Err(fail(format!(
@@ -104,27 +148,51 @@ pub(crate) fn evidence_from_command(
         .map_err(|e| fail(format!("--evidence-cmd did not print JSON: {e}")))
 }
 
-/// Writes the secret to `path`, created (or truncated) with mode 0600.
+/// Writes the secret to `path` with mode 0600: into a new file beside it (created exclusively,
+/// so never through a symbolic link planted there, and never a file someone already holds
+/// open), synced, then renamed over `path` (which replaces a link at `path`, not its target).
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    let shown = || format!("{}", path.display());
+    let name = path
+        .file_name()
+        .with_context(|| format!("{}: not a file name", path.display()))?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(format!(".{}.{nanos}.tmp", std::process::id()));
+    let temp = path.with_file_name(temp_name);
     let mut options = std::fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
+    options.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
         options.mode(0o600);
     }
-    let mut file = options
-        .open(path)
-        .with_context(|| format!("{}", path.display()))?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt as _;
-        file.set_permissions(std::fs::Permissions::from_mode(0o600))
-            .with_context(|| format!("{}", path.display()))?;
+    let mut file = options.open(&temp).with_context(shown)?;
+    let written = (|| {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt as _;
+            // The mode regardless of the umask.
+            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+        }
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
     }
-    file.write_all(bytes)
-        .and_then(|()| file.sync_all())
-        .with_context(|| format!("{}", path.display()))
+    written.with_context(shown)?;
+    // The rename itself, durable (best effort: some file systems refuse to sync a directory).
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
+        && let Ok(d) = std::fs::File::open(dir)
+    {
+        let _ = d.sync_all();
+    }
+    Ok(())
 }
 
 /// Where to fetch from and how: what `get-secret` and `guest get-secret` share.
@@ -137,9 +205,11 @@ pub(crate) struct Fetch<'a> {
     pub(crate) out: Option<&'a Path>,
 }
 
-/// Attests with `evidence_for` (retrying as CoCo guests do: three handshakes a second apart,
-/// the resource GET twice) and writes the secret to `out` (0600) or standard output. A refusal
-/// by the broker is [`Refused`] (exit 1).
+/// Attests with `evidence_for` (retrying fewer times than CoCo guests, whose agent makes five
+/// handshakes and three GETs: three handshakes a second apart, the resource GET twice) and
+/// writes the secret to `out` (0600) or standard output. A final refusal by the broker (a 4xx
+/// other than 408 and 429) is [`Refused`] (exit 1); a server error, a busy broker or a proxy's
+/// 5xx is an error (exit 2), which a script may retry.
 pub(crate) fn fetch_and_emit(
     f: &Fetch<'_>,
     tee: &str,
@@ -193,12 +263,20 @@ pub(crate) fn fetch(
     .with_context(|| format!("{:?}", f.url))?;
     match client.get_secret(tee, f.resource, init_data.as_deref(), evidence_for) {
         Ok(s) => Ok(s),
-        // The broker answered: a refusal (exit 1). Anything else is ours or the network's.
-        Err(e @ (ClientError::Broker { .. } | ClientError::Status { .. })) => {
+        // The broker refused for good: exit 1. A 5xx, 408 or 429 (its own, or a proxy's) is
+        // temporary, and anything else is ours or the network's: exit 2.
+        Err(e @ (ClientError::Broker { status, .. } | ClientError::Status { status, .. }))
+            if is_final_refusal(status) =>
+        {
             Err(Refused(format!("get-secret {}: {e}", f.resource)).into())
         }
         Err(e) => Err(anyhow::Error::new(e).context(format!("get-secret {}", f.resource))),
     }
+}
+
+/// Whether an HTTP status is the broker's final refusal (a 4xx that retrying does not change).
+fn is_final_refusal(status: u16) -> bool {
+    (400..500).contains(&status) && status != 408 && status != 429
 }
 
 pub(crate) fn run(args: &GetSecretArgs) -> Result<ExitCode> {
@@ -248,5 +326,58 @@ mod tests {
         assert_eq!(std::fs::read(&path).unwrap(), b"new");
         let mode = std::fs::metadata(&path).unwrap().permissions().mode();
         assert_eq!(mode & 0o777, 0o600);
+    }
+
+    #[test]
+    fn the_secret_file_never_goes_through_a_planted_link_or_an_open_handle() {
+        use std::io::Read as _;
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        std::fs::write(&target, "someone else's file").unwrap();
+        let path = dir.path().join("key");
+        std::os::unix::fs::symlink(&target, &path).unwrap();
+        write_private(&path, b"disk key").unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"someone else's file");
+        assert!(!std::fs::symlink_metadata(&path).unwrap().is_symlink());
+        assert_eq!(std::fs::read(&path).unwrap(), b"disk key");
+        // A handle opened on the old file does not see the new secret.
+        let mut old = std::fs::File::open(&path).unwrap();
+        write_private(&path, b"second key").unwrap();
+        let mut seen = String::new();
+        old.read_to_string(&mut seen).unwrap();
+        assert_eq!(seen, "disk key");
+        // Nothing left beside it.
+        let names: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 2, "{names:?}");
+    }
+
+    #[test]
+    fn a_hung_evidence_command_is_killed_at_its_deadline() {
+        let rd = [1; 64];
+        let short = Duration::from_millis(300);
+        for cmd in [
+            "sleep 30",
+            // It exits, but a child it left behind holds its output open.
+            "sleep 30 & printf '{}'",
+        ] {
+            let started = Instant::now();
+            let e = evidence_from_command_within(cmd, &rd, short).unwrap_err();
+            assert!(e.to_string().contains("did not finish"), "{cmd}: {e}");
+            assert!(started.elapsed() < Duration::from_secs(10), "{cmd}");
+        }
+        assert!(evidence_from_command_within("printf '{}'", &rd, Duration::from_secs(20)).is_ok());
+    }
+
+    #[test]
+    fn only_final_4xx_answers_are_refusals() {
+        for status in [400, 401, 403, 404, 413] {
+            assert!(is_final_refusal(status), "{status}");
+        }
+        for status in [408, 429, 500, 502, 503, 504, 302] {
+            assert!(!is_final_refusal(status), "{status}");
+        }
     }
 }

@@ -187,7 +187,32 @@ impl Resolver for LiteralFirst {
             out.push(addr);
             return Ok(out);
         }
+        // `localhost` is loopback (RFC 6761), never a lookup: plain HTTP is allowed to it, and
+        // a resolver that asked DNS (no `/etc/hosts` entry) would let the network choose
+        // where a guest's requests go.
+        if let Some(port) = localhost_port(uri) {
+            let mut out = self.empty();
+            out.push(std::net::SocketAddr::new(
+                IpAddr::from([127, 0, 0, 1]),
+                port,
+            ));
+            out.push(std::net::SocketAddr::new(
+                IpAddr::from(std::net::Ipv6Addr::LOCALHOST),
+                port,
+            ));
+            return Ok(out);
+        }
         self.0.resolve(uri, config, timeout)
+    }
+}
+
+/// The port of a URL: its own, or its scheme's; none for an unknown scheme.
+fn port_of(uri: &Uri) -> Option<u16> {
+    match (uri.port_u16(), uri.scheme_str()) {
+        (Some(p), _) => Some(p),
+        (None, Some("https")) => Some(443),
+        (None, Some("http")) => Some(80),
+        _ => None,
     }
 }
 
@@ -200,13 +225,16 @@ fn literal_addr(uri: &Uri) -> Option<std::net::SocketAddr> {
         .and_then(|h| h.strip_suffix(']'))
         .unwrap_or(host);
     let ip: IpAddr = host.parse().ok()?;
-    let port = match (uri.port_u16(), uri.scheme_str()) {
-        (Some(p), _) => p,
-        (None, Some("https")) => 443,
-        (None, Some("http")) => 80,
-        _ => return None,
-    };
-    Some(std::net::SocketAddr::new(ip, port))
+    Some(std::net::SocketAddr::new(ip, port_of(uri)?))
+}
+
+/// The port of a URL whose host is `localhost` (any case, with or without the root's dot).
+fn localhost_port(uri: &Uri) -> Option<u16> {
+    let host = uri.host()?;
+    let host = host.strip_suffix('.').unwrap_or(host);
+    host.eq_ignore_ascii_case("localhost")
+        .then(|| port_of(uri))
+        .flatten()
 }
 
 /// Parses and normalizes the base URL: `http(s)://host[:port][/prefix]`, trailing `/` removed.

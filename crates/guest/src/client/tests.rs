@@ -887,6 +887,13 @@ fn ip_literals_skip_the_resolver_and_names_still_resolve() {
         Some("[fe80::1]:443".parse().unwrap())
     );
     assert_eq!(addr("http://localhost:8080/"), None);
+    // `localhost` is answered as loopback without a lookup.
+    let local = |u: &str| super::localhost_port(&u.parse::<Uri>().unwrap());
+    assert_eq!(local("http://localhost:8080/"), Some(8080));
+    assert_eq!(local("http://LocalHost./x"), Some(80));
+    assert_eq!(local("https://localhost"), Some(443));
+    assert_eq!(local("http://localhost.example:8080/"), None);
+    assert_eq!(local("http://127.0.0.1:8080/"), None);
     assert_eq!(addr("http://127.0.0.1.example:8080/"), None);
     assert_eq!(addr("ftp://127.0.0.1/"), None);
 
