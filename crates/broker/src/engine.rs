@@ -1602,6 +1602,17 @@ fn decode_evidence(tee: TeeName, text: &str, compact: Option<&str>) -> Result<Ev
 mod tests {
     use super::*;
 
+    /// A broker in a temporary directory, a global admin and a current-thread runtime.
+    fn on_one_thread() -> (tempfile::TempDir, Broker, Actor, tokio::runtime::Runtime) {
+        let dir = tempfile::tempdir().unwrap();
+        let b = broker(dir.path());
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        (dir, b, Actor::new("root".into(), None), rt)
+    }
+
     fn broker(dir: &std::path::Path) -> Broker {
         let store = crate::store::SqliteStore::open_blocking(dir).unwrap();
         let keyring = KeyringFile::open_or_create(&dir.join("kek")).unwrap();
@@ -1679,13 +1690,7 @@ mod tests {
     /// re-wrapped).
     #[test]
     fn a_failed_kek_rotation_is_in_the_log() {
-        let dir = tempfile::tempdir().unwrap();
-        let b = broker(dir.path());
-        let root = Actor::new("root".into(), None);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let (dir, b, root, rt) = on_one_thread();
         let body = serde_json::to_vec(&json!({
             "policy": TOKEN_POLICY,
             "value": STANDARD.encode("x"),
@@ -1731,13 +1736,7 @@ mod tests {
     /// held to the same size limit as a resource's.
     #[test]
     fn admin_refusals_quote_no_value_and_bound_repo_policies() {
-        let dir = tempfile::tempdir().unwrap();
-        let b = broker(dir.path());
-        let root = Actor::new("root".into(), None);
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let (_dir, b, root, rt) = on_one_thread();
         rt.block_on(async {
             for body in [
                 r#"{"value":918273645}"#,
