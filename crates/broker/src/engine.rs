@@ -458,6 +458,40 @@ impl Broker {
             })
     }
 
+    /// Runs a rotation (not one transaction) between its audit entries: "`what` started" before
+    /// `rotate` changes anything (a rotation whose start cannot be recorded does not start),
+    /// then "`what` failed: .." (best effort: its start is in the log either way) or the
+    /// outcome `done` describes, which must be written for the request to succeed.
+    async fn audited_rotation<T, E>(
+        &self,
+        actor: &Actor,
+        action: AuditAction,
+        what: &str,
+        rotate: impl Future<Output = Result<T, E>>,
+        done: impl FnOnce(&T) -> String,
+    ) -> Result<T, BrokerError>
+    where
+        E: Into<BrokerError> + std::fmt::Display,
+    {
+        let mut ev = self.event(actor.name(), action, AuditVerdict::Pass);
+        ev.reason = format!("{what} started");
+        self.record(ev).await?;
+        match rotate.await {
+            Ok(out) => {
+                let mut ev = self.event(actor.name(), action, AuditVerdict::Pass);
+                ev.reason = done(&out);
+                self.record(ev).await?;
+                Ok(out)
+            }
+            Err(e) => {
+                let mut ev = self.event(actor.name(), action, AuditVerdict::Fail);
+                ev.reason = format!("{what} failed: {e}");
+                self.audit(ev).await;
+                Err(e.into())
+            }
+        }
+    }
+
     fn event(&self, actor: &str, action: AuditAction, verdict: AuditVerdict) -> AuditEvent {
         AuditEvent {
             time_ms: self.now_ms(),
@@ -1286,41 +1320,22 @@ impl Broker {
             return Err(self.refuse(actor, "rotate the KEK".into()).await);
         }
         let _no_put_in_flight = self.inner.rotation.write().await;
-        // Recorded before anything changes: a rotation whose start cannot be recorded does not
-        // start. Its outcome is recorded after: a failure midway best effort (its start is in
-        // the log either way), a success as the answer's condition.
-        let mut ev = self.event(
-            actor.name(),
-            AuditAction::AdminKekRotate,
-            AuditVerdict::Pass,
-        );
-        ev.reason = "KEK rotation started".into();
-        self.record(ev).await?;
-        let report = match store::rotate_kek(self.inner.store.as_ref(), &self.inner.keyring).await {
-            Ok(report) => report,
-            Err(e) => {
-                let mut ev = self.event(
-                    actor.name(),
-                    AuditAction::AdminKekRotate,
-                    AuditVerdict::Fail,
-                );
-                ev.reason = format!("KEK rotation failed: {e}");
-                self.audit(ev).await;
-                return Err(e.into());
-            }
-        };
-        let mut ev = self.event(
-            actor.name(),
-            AuditAction::AdminKekRotate,
-            AuditVerdict::Pass,
-        );
-        ev.reason = format!(
-            "active KEK {}, {} versions re-wrapped, {} retired",
-            report.kek_id.as_str(),
-            report.rewrapped,
-            report.retired.len()
-        );
-        self.record(ev).await?;
+        let report = self
+            .audited_rotation(
+                actor,
+                AuditAction::AdminKekRotate,
+                "KEK rotation",
+                store::rotate_kek(self.inner.store.as_ref(), &self.inner.keyring),
+                |report| {
+                    format!(
+                        "active KEK {}, {} versions re-wrapped, {} retired",
+                        report.kek_id.as_str(),
+                        report.rewrapped,
+                        report.retired.len()
+                    )
+                },
+            )
+            .await?;
         Ok(json!({
             "kek_id": report.kek_id.as_str(),
             "rewrapped": report.rewrapped,
@@ -1447,43 +1462,24 @@ impl Broker {
             self.inner.sealing.as_ref().ok_or_else(|| {
                 BrokerError::AdminRequest("this broker has no sealing key".into())
             })?;
-        // Recorded before anything changes (as a KEK rotation).
-        let mut ev = self.event(
-            actor.name(),
-            AuditAction::AdminSealingKeyRotate,
-            AuditVerdict::Pass,
-        );
-        ev.reason = "sealing key rotation started".into();
-        self.record(ev).await?;
-        let rotated = sealing
-            .lock()
-            .map_err(|_| BrokerError::Release("sealing keys unavailable".into()))
-            .and_then(|mut keys| {
-                let kid = keys
-                    .rotate(self.now_ms())
-                    .map_err(|e| BrokerError::Release(e.to_string()))?;
-                Ok((kid, keys.public_keys()))
-            });
-        let (kid, public) = match rotated {
-            Ok(done) => done,
-            Err(e) => {
-                let mut ev = self.event(
-                    actor.name(),
-                    AuditAction::AdminSealingKeyRotate,
-                    AuditVerdict::Fail,
-                );
-                ev.reason = format!("sealing key rotation failed: {e}");
-                self.audit(ev).await;
-                return Err(e);
-            }
+        let rotate = async {
+            let mut keys = sealing
+                .lock()
+                .map_err(|_| BrokerError::Release("sealing keys unavailable".into()))?;
+            let kid = keys
+                .rotate(self.now_ms())
+                .map_err(|e| BrokerError::Release(e.to_string()))?;
+            Ok::<_, BrokerError>((kid, keys.public_keys()))
         };
-        let mut ev = self.event(
-            actor.name(),
-            AuditAction::AdminSealingKeyRotate,
-            AuditVerdict::Pass,
-        );
-        ev.reason = format!("sealing key rotated: new key {kid}");
-        self.record(ev).await?;
+        let (_, public) = self
+            .audited_rotation(
+                actor,
+                AuditAction::AdminSealingKeyRotate,
+                "sealing key rotation",
+                rotate,
+                |(kid, _)| format!("sealing key rotated: new key {kid}"),
+            )
+            .await?;
         Ok(public)
     }
 
