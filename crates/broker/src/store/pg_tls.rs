@@ -64,10 +64,11 @@ pub(crate) struct TlsUrl {
     pub root_cert: Option<PathBuf>,
 }
 
-fn bad(message: String) -> StoreError {
+/// A connection setting refused before connecting (`op: "connect"`).
+pub(crate) fn bad(message: impl Into<String>) -> StoreError {
     StoreError::Database {
         op: "connect",
-        message,
+        message: message.into(),
     }
 }
 
@@ -152,13 +153,12 @@ pub(crate) fn split_url(url: &str) -> Result<TlsUrl, StoreError> {
     if mode != Mode::Plain && root_cert.as_deref().is_none_or(str::is_empty) {
         return Err(bad(
             "a TLS sslmode needs sslrootcert=FILE (the PEM CA certificates that sign the \
-             PostgreSQL server's certificate): without it any certificate would be accepted"
-                .into(),
+             PostgreSQL server's certificate): without it any certificate would be accepted",
         ));
     }
     if mode == Mode::Plain && root_cert.is_some() {
         return Err(bad(
-            "sslrootcert is given but sslmode asks for no TLS: add sslmode=verify-full".into(),
+            "sslrootcert is given but sslmode asks for no TLS: add sslmode=verify-full",
         ));
     }
     let url = if kept.is_empty() {

@@ -215,12 +215,8 @@ fn driver_tls_settings_ok(
     cfg: &tokio_postgres::Config,
     mode: pg_tls::Mode,
 ) -> Result<(), StoreError> {
-    let bad = |message: &str| StoreError::Database {
-        op: "connect",
-        message: message.to_owned(),
-    };
     if cfg.get_ssl_mode() != SslMode::Prefer {
-        return Err(bad(
+        return Err(pg_tls::bad(
             "the store URL's sslmode is written in a form this broker does not read (write \
              ?sslmode=... once)",
         ));
@@ -228,7 +224,7 @@ fn driver_tls_settings_ok(
     if mode == pg_tls::Mode::Plain
         && cfg.get_ssl_negotiation() == tokio_postgres::config::SslNegotiation::Direct
     {
-        return Err(bad(
+        return Err(pg_tls::bad(
             "sslnegotiation=direct needs TLS: add sslmode=verify-full and sslrootcert",
         ));
     }
@@ -253,12 +249,8 @@ impl PostgresStore {
     /// # Errors
     /// As [`PostgresStore::connect`].
     pub async fn connect_with(url: &str, opts: &PostgresOptions) -> Result<Self, StoreError> {
-        let bad = |message: &str| StoreError::Database {
-            op: "connect",
-            message: message.to_owned(),
-        };
         if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
-            return Err(bad(
+            return Err(pg_tls::bad(
                 "the store URL must start with postgres:// or postgresql://",
             ));
         }
@@ -283,7 +275,7 @@ impl PostgresStore {
             let roots = tls
                 .root_cert
                 .as_deref()
-                .ok_or_else(|| bad("a TLS sslmode needs sslrootcert"))?;
+                .ok_or_else(|| pg_tls::bad("a TLS sslmode needs sslrootcert"))?;
             // TLS or nothing: a server that does not offer it is refused.
             cfg.ssl_mode(SslMode::Require);
             let config = pg_tls::client_config(tls.mode, roots)?;
