@@ -787,7 +787,7 @@ impl Store for PostgresStore {
             }
         }
         .map_err(db(OP))?;
-        append_chain(&tx, self.audit_lock, vec![Some(event.bounded())]).await?;
+        append_chain(&tx, self.audit_lock, vec![Some(event)]).await?;
         tx.commit().await.map_err(db(OP))
     }
 
@@ -867,7 +867,7 @@ impl Store for PostgresStore {
                 version: v.version,
             });
         }
-        append_chain(&tx, self.audit_lock, vec![Some(event.bounded())]).await?;
+        append_chain(&tx, self.audit_lock, vec![Some(event)]).await?;
         tx.commit().await.map_err(db(OP))
     }
 
@@ -944,7 +944,7 @@ impl Store for PostgresStore {
             return Ok(out);
         }
         event.reason = super::deletion_reason(&out);
-        append_chain(&tx, self.audit_lock, vec![Some(event.bounded())]).await?;
+        append_chain(&tx, self.audit_lock, vec![Some(event)]).await?;
         tx.commit().await.map_err(db(OP))?;
         Ok(out)
     }

@@ -1125,7 +1125,7 @@ impl Store for SqliteStore {
                     None => c.exec("DELETE FROM repo_policies WHERE repo = ?1", params![repo]),
                 }
                 .map_err(db("set_repo_policy"))?;
-                append_entry(c, event.bounded()).map(drop)
+                append_entry(c, event).map(drop)
             })
         })
         .await
@@ -1208,7 +1208,7 @@ impl Store for SqliteStore {
                         version: v_u64(version),
                     });
                 }
-                append_entry(c, event.bounded()).map(drop)
+                append_entry(c, event).map(drop)
             })
         })
         .await
@@ -1276,7 +1276,7 @@ impl Store for SqliteStore {
                 out.sort_unstable();
                 if !out.is_empty() {
                     event.reason = super::deletion_reason(&out);
-                    append_entry(c, event.bounded())?;
+                    append_entry(c, event)?;
                 }
                 Ok(out)
             })
