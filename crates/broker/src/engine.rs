@@ -1028,7 +1028,8 @@ impl Broker {
     }
 
     /// `GET /kbs/v0/resource/...`: the newest (or pinned) version of a resource, as a JWE for
-    /// the session's TEE key, when the policy sealed with it accepts the session's evidence now.
+    /// the session's TEE key, when the policy sealed with it accepts the session's evidence now
+    /// (and, for a pinned version other than the newest, the newest version's policy too).
     ///
     /// # Errors
     /// Session or token errors; [`BrokerError::NotFound`]; [`BrokerError::PolicyDeny`]; store and
@@ -1058,8 +1059,19 @@ impl Broker {
                 })
             })?
             .map(u64::from);
-        let found =
-            store::version_with_policy(self.inner.store.as_ref(), &resource, version).await?;
+        let store = self.inner.store.as_ref();
+        let newest = store::version_with_policy(store, &resource, None).await?;
+        // A pinned version other than the newest is released only when the newest version's
+        // policy accepts the evidence too: putting a version under a stricter policy withdraws
+        // the older versions from the workloads it excludes (its own policy still applies, so
+        // pinning never loosens anything).
+        let (found, newer) = match (version, newest) {
+            (Some(v), Some(newest)) if newest.0.version != v => (
+                store::version_with_policy(store, &resource, Some(v)).await?,
+                Some(newest),
+            ),
+            (_, newest) => (newest, None),
+        };
         let Some((stored, policy_text)) = found else {
             let mut ev = self.event("guest", AuditAction::Deny, AuditVerdict::Fail);
             ev.resource = Some(resource.to_string());
@@ -1069,16 +1081,36 @@ impl Broker {
             return Err(BrokerError::NotFound(resource.to_string()));
         };
         let policy = self.policy(&stored.policy_digest, &policy_text)?;
-        let appraisal = tessera::appraise(&record.verified, &policy);
+        let mut appraisal = tessera::appraise(&record.verified, &policy);
         let shown = format!("{resource}@{}", stored.version);
+        let mut by_newest = None;
+        if appraisal.passed()
+            && let Some((newest, newest_text)) = &newer
+        {
+            let policy = self.policy(&newest.policy_digest, newest_text)?;
+            appraisal = tessera::appraise(&record.verified, &policy);
+            by_newest = Some(newest);
+        }
         if !appraisal.passed() {
             let failed: Vec<String> = appraisal.failures().map(|r| r.rule.to_string()).collect();
             let failed = failed.join(", ");
             let mut ev = self.event("guest", AuditAction::Deny, AuditVerdict::Fail);
             ev.resource = Some(shown.clone());
             ev.evidence_digest = Some(record.evidence_digest.clone());
-            ev.policy_digest = Some(stored.policy_digest.to_string());
-            ev.reason = format!("policy {} failed: {failed}", appraisal.policy_id());
+            let policy_id = appraisal.policy_id();
+            (ev.policy_digest, ev.reason) = match by_newest {
+                None => (
+                    Some(stored.policy_digest.to_string()),
+                    format!("policy {policy_id} failed: {failed}"),
+                ),
+                Some(newest) => (
+                    Some(newest.policy_digest.to_string()),
+                    format!(
+                        "policy {policy_id} of the newest version ({}) failed: {failed}",
+                        newest.version
+                    ),
+                ),
+            };
             self.audit(ev).await;
             return Err(BrokerError::PolicyDeny {
                 resource: shown,

@@ -413,6 +413,64 @@ fn policy_refusals_are_403() {
     }
 }
 
+/// A version put under a stricter policy withdraws the older versions from the workloads it
+/// excludes: a pinned older version is released only when the newest version's policy accepts
+/// too (and its own policy still applies).
+#[test]
+fn a_stricter_newer_version_withdraws_the_older_ones() {
+    let b = start();
+    let one = Measurements {
+        measurement: [1; 48],
+        ..Measurements::default()
+    };
+    let strict = POLICY.replace(&"4d".repeat(48), &"01".repeat(48));
+    let (status, _) = b.admin(
+        "POST",
+        "/kbs/v0/resource/default/key/one",
+        Some(&b.admin_token),
+        Some(json!({"policy": strict, "value": STANDARD.encode(b"v2")})),
+    );
+    assert_eq!(status, 200);
+    let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
+    let fetch = |m: &Measurements, path: &str| {
+        let att = c
+            .handshake("snp", None, &mut |rd| snp_evidence(rd, m))
+            .unwrap();
+        c.resource(att.credential(AuthMode::Cookie), &att.key, path)
+    };
+    // The default measurement: accepted by version 1's policy, not by version 2's.
+    for path in ["default/key/one", "default/key/one?version=1"] {
+        let e = fetch(&Measurements::default(), path).unwrap_err();
+        assert_eq!(refusal(&e), (403, "PolicyDeny".into()), "{path}");
+    }
+    // Measurement 01..: version 2's policy accepts it, version 1's own policy does not.
+    assert_eq!(&fetch(&one, "default/key/one").unwrap()[..], b"v2");
+    let e = fetch(&one, "default/key/one?version=1").unwrap_err();
+    assert_eq!(refusal(&e), (403, "PolicyDeny".into()));
+    let (status, log) = b.admin("GET", "/kbs/v0/admin/audit", Some(&b.admin_token), None);
+    assert_eq!(status, 200);
+    let newest_refused = log["entries"].as_array().unwrap().iter().any(|e| {
+        e["action"] == "deny"
+            && e["resource"] == "default/key/one@1"
+            && e["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("of the newest version (2)"))
+    });
+    assert!(newest_refused, "{log}");
+    // Deleting the stricter version gives version 1 back to what its own policy accepts.
+    let (status, _) = b.admin(
+        "DELETE",
+        "/kbs/v0/resource/default/key/one?version=2",
+        Some(&b.admin_token),
+        None,
+    );
+    assert_eq!(status, 200);
+    assert_eq!(
+        &fetch(&Measurements::default(), "default/key/one?version=1").unwrap()[..],
+        SECRET
+    );
+}
+
 /// Runs `/auth` then `/attest` with evidence from `evidence` for REPORT_DATA `rd_of`.
 fn attest_with(
     c: &Client,

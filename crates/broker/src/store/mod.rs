@@ -23,7 +23,9 @@
 //! digest). Policies are stored by digest. A repository may have a default policy; a put without
 //! a policy of its own takes the repository's default *at put time* (the resource override is
 //! simply giving a policy with the put). Changing a repository's default therefore never
-//! silently changes what an existing version is released under: put a new version to apply it.
+//! silently changes what an existing version is released under: put a new version to apply it
+//! (the release engine also holds a pinned older version to the newest version's policy, so the
+//! new version withdraws the older ones from the workloads its policy excludes).
 //! There is no global policy, so one tenant cannot change another's.
 //!
 //! Session ids are stored only as SHA-256 digests, so a copy of the database does not hold live
