@@ -308,8 +308,46 @@ pub struct RuntimeData {
     /// The nonce of the challenge, as issued (standard base64).
     pub nonce: String,
     /// The TEE's public key (a JWK), exactly as sent: the binding hashes its canonical form.
-    #[serde(rename = "tee-pubkey")]
+    /// At most [`MAX_TEE_PUBKEY_TEXT`] bytes of JSON.
+    #[serde(rename = "tee-pubkey", deserialize_with = "tee_pubkey_json")]
     pub tee_pubkey: Value,
+}
+
+/// Most bytes of JSON text a `tee-pubkey` may take (an RSA-8192 JWK takes under 3 KiB).
+pub const MAX_TEE_PUBKEY_TEXT: usize = 64 * 1024;
+
+/// Most bytes of JSON text an `additional_evidence` that is not a string may take. A parsed
+/// JSON array or object takes many times its text in memory (`[0,0,..]`: 16 bytes of tree per
+/// byte of text), so an 8 MiB body made of one would hold over 100 MiB while it waits for the
+/// store; a string (what Confidential Containers guests send) takes its length once and has
+/// no bound but the body's.
+pub const MAX_ADDITIONAL_EVIDENCE_TREE: usize = 256 * 1024;
+
+/// The JSON value at hand, parsed only when its text is at most `max` bytes (or, with
+/// `strings_exempt`, is a string).
+fn bounded_json<'de, D: serde::Deserializer<'de>>(
+    d: D,
+    max: usize,
+    strings_exempt: bool,
+    what: &str,
+) -> Result<Value, D::Error> {
+    let raw = Box::<serde_json::value::RawValue>::deserialize(d)?;
+    let text = raw.get();
+    if text.len() > max && !(strings_exempt && text.starts_with('"')) {
+        return Err(serde::de::Error::custom(format_args!(
+            "{what}: {} bytes of JSON, at most {max}",
+            text.len()
+        )));
+    }
+    serde_json::from_str(text).map_err(serde::de::Error::custom)
+}
+
+fn tee_pubkey_json<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+    bounded_json(d, MAX_TEE_PUBKEY_TEXT, false, "tee-pubkey")
+}
+
+fn additional_evidence_json<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Value, D::Error> {
+    bounded_json(d, MAX_ADDITIONAL_EVIDENCE_TREE, true, "additional_evidence")
 }
 
 /// `tee-evidence` of `/attest`.
@@ -321,8 +359,9 @@ pub struct CompositeEvidence {
     /// from the compact form ([`tessera::Evidence::from_kbs_compact`]) and keeps that in the
     /// session record.
     pub primary_evidence: Box<serde_json::value::RawValue>,
-    /// Device evidence; bound through the runtime data but not verified by Tessera.
-    #[serde(default)]
+    /// Device evidence; bound through the runtime data but not verified by Tessera. A string
+    /// of any length, or other JSON of at most [`MAX_ADDITIONAL_EVIDENCE_TREE`] bytes of text.
+    #[serde(default, deserialize_with = "additional_evidence_json")]
     pub additional_evidence: Value,
 }
 
@@ -554,6 +593,42 @@ mod tests {
         let no_runtime = br#"{"tee-evidence":{"primary_evidence":{}}}"#;
         assert!(matches!(
             AttestRequest::decode(no_runtime),
+            Err(RequestError::Malformed { .. })
+        ));
+    }
+
+    /// JSON trees that would take many times their text in memory are bounded; a string of
+    /// additional evidence (what guests send) is not.
+    #[test]
+    fn attest_json_trees_are_bounded() {
+        let key = r#"{"kty":"EC","crv":"P-256","x":"x","y":"y"}"#;
+        let zeros = |n: usize| format!("[{}0]", "0,".repeat(n));
+        let tree = zeros(MAX_ADDITIONAL_EVIDENCE_TREE / 2);
+        assert!(tree.len() > MAX_ADDITIONAL_EVIDENCE_TREE);
+        let refused = body(r#"{"quote":"AA=="}"#, key, &tree);
+        assert!(matches!(
+            AttestRequest::decode(refused.as_bytes()),
+            Err(RequestError::Malformed { .. })
+        ));
+        assert!(AttestRequest::decode_compacted(refused.as_bytes()).is_err());
+        let fits = zeros(MAX_ADDITIONAL_EVIDENCE_TREE / 2 - 8);
+        assert!(fits.len() <= MAX_ADDITIONAL_EVIDENCE_TREE);
+        let req =
+            AttestRequest::decode(body(r#"{"quote":"AA=="}"#, key, &fits).as_bytes()).unwrap();
+        assert!(req.tee_evidence.additional_evidence.is_array());
+        let long = format!("\"{}\"", "a".repeat(2 * MAX_ADDITIONAL_EVIDENCE_TREE));
+        let req =
+            AttestRequest::decode(body(r#"{"quote":"AA=="}"#, key, &long).as_bytes()).unwrap();
+        assert_eq!(
+            req.additional_evidence().len(),
+            2 * MAX_ADDITIONAL_EVIDENCE_TREE
+        );
+        let padded = format!(
+            r#"{{"kty":"EC","crv":"P-256","x":"x","y":"y","pad":"{}"}}"#,
+            "p".repeat(MAX_TEE_PUBKEY_TEXT)
+        );
+        assert!(matches!(
+            AttestRequest::decode(body(r#"{"quote":"AA=="}"#, &padded, "\"\"").as_bytes()),
             Err(RequestError::Malformed { .. })
         ));
     }

@@ -11,6 +11,7 @@ pub mod config;
 pub mod error;
 pub mod metrics;
 mod routes;
+pub use routes::ATTEST_BUFFER_BUDGET;
 pub mod startup;
 mod tls;
 

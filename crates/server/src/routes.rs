@@ -24,6 +24,44 @@ const MAX_ADMIN_BODY: usize = 4 * 1024 * 1024;
 /// The session cookie's name.
 const SESSION_COOKIE: &str = "kbs-session-id";
 
+/// Most bytes of `/attest` bodies this process holds at once (received or being received, and
+/// until their answer): each request reserves its `Content-Length` (the most its body can be;
+/// [`MAX_ATTEST_BODY`] when it gives none) before reading, and keeps it while it is handled,
+/// which needs a few times the body in working memory. Real evidence is tens of KiB, so this
+/// admits thousands of guests at once, but a handful of clients announcing 8 MiB bodies can no
+/// longer make the broker buffer gigabytes. A request that cannot reserve within
+/// [`BUDGET_WAIT`] (or the request deadline, when shorter) gets 503 `Unavailable` at once, which
+/// guests retry, rather than queueing behind whoever holds the budget.
+pub const ATTEST_BUFFER_BUDGET: usize = 32 * 1024 * 1024;
+
+/// How long an `/attest` request waits for its reservation.
+const BUDGET_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The budget's unit (a permit), so that it fits a semaphore's count.
+const BUDGET_UNIT: usize = 1024;
+
+/// The process's [`ATTEST_BUFFER_BUDGET`], in units of [`BUDGET_UNIT`].
+static ATTEST_BUDGET: tokio::sync::Semaphore =
+    tokio::sync::Semaphore::const_new(ATTEST_BUFFER_BUDGET / BUDGET_UNIT);
+
+/// The units an `/attest` request reserves: its `Content-Length` rounded up, or the largest body
+/// when it gives none (or one that is not a number); `None` when it announces more than
+/// [`MAX_ATTEST_BODY`] (refused at once).
+fn attest_reservation(headers: &HeaderMap) -> Option<u32> {
+    let announced = match headers.get(header::CONTENT_LENGTH) {
+        Some(v) => v
+            .to_str()
+            .ok()
+            .and_then(|v| v.parse::<usize>().ok())
+            .unwrap_or(MAX_ATTEST_BODY),
+        None => MAX_ATTEST_BODY,
+    };
+    if announced > MAX_ATTEST_BODY {
+        return None;
+    }
+    u32::try_from(announced.div_ceil(BUDGET_UNIT).max(1)).ok()
+}
+
 pub(crate) fn router(state: AppState) -> Router {
     Router::new()
         .route("/kbs/v0/auth", post(auth))
@@ -161,6 +199,14 @@ async fn attest(State(state): State<AppState>, headers: HeaderMap, body: Body) -
     const EP: &str = "/kbs/v0/attest";
     let started = Instant::now();
     let result = async {
+        let units = attest_reservation(&headers)
+            .ok_or_else(|| ApiError::public(PublicError::PayloadTooLarge))?;
+        let wait = state.request_timeout.min(BUDGET_WAIT);
+        let reserved = tokio::time::timeout(wait, ATTEST_BUDGET.acquire_many(units)).await;
+        let Ok(Ok(_reserved)) = reserved else {
+            tracing::warn!("attest: the body budget stayed full for the request deadline");
+            return Err(ApiError::public(PublicError::Unavailable));
+        };
         let body = read_body(&state, body, MAX_ATTEST_BODY).await?;
         let session = session_cookie(&headers);
         let outcome = deadline(&state, state.broker.attest(session.as_deref(), &body)).await;
