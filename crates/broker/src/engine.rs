@@ -269,6 +269,14 @@ impl Default for BrokerOptions {
 /// The clock the broker reads (a parameter so tests can move time).
 pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
 
+/// Why `check_attestation` refused evidence: the evidence's digest when it got that far, the
+/// reason, and whether it was the verification itself (the binding and init data held).
+struct Refused {
+    digest: Option<String>,
+    reason: String,
+    at_verification: bool,
+}
+
 /// An attested session as the release path needs it.
 struct AttestedRecord {
     verified: VerifiedEvidence,
@@ -592,8 +600,10 @@ impl Broker {
     /// `POST /kbs/v0/attest`: verifies evidence bound to the session's challenge and returns a
     /// token. Once the guest has shown it knows the challenge's nonce (the cookie is one this
     /// broker issued, unexpired, and the nonce sent is its nonce), the challenge is used up
-    /// whatever the outcome; before that nothing is recorded but the audit entry, so a forged
-    /// cookie writes no record of use.
+    /// by every verdict, pass or fail; before that nothing is recorded but the audit entry, so
+    /// a forged cookie writes no record of use. A request that ends without a verdict (the
+    /// store fails, the token cannot be signed, the request deadline passes) leaves it unused:
+    /// answering it again still needs evidence bound to the same nonce and key.
     ///
     /// # Errors
     /// [`BrokerError::Session`] without a usable challenge; [`BrokerError::Attestation`] naming
@@ -645,7 +655,9 @@ impl Broker {
         };
         let evidence = decode_evidence(tee, evidence_text, compact.as_deref());
         let mut outcome = self.check_attestation(&req, &evidence, &challenge, tee, now);
-        if outcome.is_err()
+        // Endorsements are looked up only for evidence that failed its verification, after its
+        // binding to this challenge and key held: a made-up report never sets off a fetch.
+        if outcome.as_ref().is_err_and(|r| r.at_verification)
             && let Ok(parsed) = &evidence
             && self.fill_endorsements(parsed, tee).await
         {
@@ -653,7 +665,7 @@ impl Broker {
         }
         let (evidence_digest, checked) = match outcome {
             Ok((digest, verified, key)) => (digest.clone(), Ok((verified, key))),
-            Err((digest, reason)) => (digest.unwrap_or_default(), Err(reason)),
+            Err(Refused { digest, reason, .. }) => (digest.unwrap_or_default(), Err(reason)),
         };
         let (verified, tee_key) = match checked {
             Ok(pair) => pair,
@@ -805,7 +817,6 @@ impl Broker {
     /// Every check of `/attest` that needs no store: the nonce, the TEE key, the evidence form and
     /// TEE, the REPORT_DATA binding, the init data, and verification. On failure, the evidence
     /// digest (when the evidence parsed) and the reason.
-    #[allow(clippy::type_complexity)]
     fn check_attestation(
         &self,
         req: &AttestRequest,
@@ -813,14 +824,23 @@ impl Broker {
         challenge: &Challenge,
         tee: TeeName,
         now: UnixTime,
-    ) -> Result<(String, VerifiedEvidence, TeePublicKey), (Option<String>, String)> {
+    ) -> Result<(String, VerifiedEvidence, TeePublicKey), Refused> {
+        let early = |reason: String| Refused {
+            digest: None,
+            reason,
+            at_verification: false,
+        };
         let tee_key = TeePublicKey::from_json(&req.runtime_data.tee_pubkey)
-            .map_err(|e| (None, format!("tee-pubkey: {e}")))?;
+            .map_err(|e| early(format!("tee-pubkey: {e}")))?;
         let evidence = evidence
             .as_ref()
-            .map_err(|e| (None, format!("evidence: {e}")))?;
+            .map_err(|e| early(format!("evidence: {e}")))?;
         let digest = evidence.digest();
-        let with_digest = |reason: String| (Some(digest.clone()), reason);
+        let with_digest = |reason: String| Refused {
+            digest: Some(digest.clone()),
+            reason,
+            at_verification: false,
+        };
         binding::check_report_data(
             evidence.report_data(),
             challenge.hash,
@@ -843,7 +863,10 @@ impl Broker {
             .inner
             .verifier
             .verify(evidence, now)
-            .map_err(|e| with_digest(format!("verification ({}): {e}", e.check())))?;
+            .map_err(|e| Refused {
+                at_verification: true,
+                ..with_digest(format!("verification ({}): {e}", e.check()))
+            })?;
         Ok((digest, verified, tee_key))
     }
 

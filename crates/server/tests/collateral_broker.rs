@@ -177,6 +177,35 @@ fn fetching_broker_serves_a_guest_without_certificates() {
     assert_eq!(listed.len(), 3);
 }
 
+/// Evidence that does not bind the challenge and key sets off no fetch: anyone may get a
+/// challenge, so a made-up report with a new chip id must not make the broker call AMD.
+#[test]
+fn unbound_evidence_sets_off_no_fetch() {
+    let dir = tempfile::tempdir().unwrap();
+    let kds = items().serve();
+    let b = start(dir.path(), |c| {
+        c.collateral.dir = Some(dir.path().join("collateral"));
+        c.collateral.fetch = true;
+        c.collateral.kds_url = Some(kds.base.clone());
+    });
+    let client = Client::new(&b.url, options(AuthMode::Cookie)).unwrap();
+    for _ in 0..3 {
+        assert_refused(
+            client
+                .get_secret("snp", "default/key/one", None, &mut |_| {
+                    let raw = guest().report(&[7u8; 64], &Measurements::default(), |_| {})?;
+                    Ok(guest().evidence_json(&raw, false))
+                })
+                .map(|s| s.to_vec()),
+        );
+    }
+    assert_eq!(kds.total(), 0);
+    assert_eq!(b.metric("tessera_collateral_cache_fetches_total"), 0);
+    // Bound evidence of the same chip is served, fetching what it needs.
+    assert_eq!(b.get_secret().unwrap(), SECRET);
+    assert_eq!(kds.total(), 3);
+}
+
 #[test]
 fn a_session_rebuilt_elsewhere_gets_its_vcek_from_the_cache() {
     // Broker A fetches the VCEK for a guest that sends none, and the guest attests there.
