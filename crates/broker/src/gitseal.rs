@@ -9,6 +9,7 @@
 
 use std::fs;
 use std::io::Write as _;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
@@ -19,7 +20,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::jwe::{self, concat_kdf_a256kw};
 use crate::jwk::TeePublicKey;
@@ -80,6 +81,12 @@ struct KeyDoc {
     key: String,
 }
 
+impl Drop for KeyDoc {
+    fn drop(&mut self) {
+        self.key.zeroize();
+    }
+}
+
 #[derive(Serialize, Deserialize)]
 struct KeysDoc {
     version: u32,
@@ -118,6 +125,47 @@ fn key_file(path: &Path, reason: impl std::fmt::Display) -> GitSealError {
     }
 }
 
+/// Puts `bytes` at `path` atomically, as the KEK keyring is written: a uniquely named temporary
+/// file beside it (created exclusively, mode 0600) is written and synced, then hard-linked into
+/// place when `create_new` (failing with `AlreadyExists` if the file exists meanwhile, so a key
+/// in use is never replaced) or renamed over it; the temporary name is removed whatever happens
+/// and the directory is synced. A temporary file a crash left behind blocks nothing.
+///
+/// On failure: the path that failed and the OS error.
+fn persist(path: &Path, bytes: &[u8], create_new: bool) -> Result<(), (PathBuf, std::io::Error)> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut suffix = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut suffix)
+        .map_err(|_| (path.to_owned(), std::io::Error::other("no randomness")))?;
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(format!(".tmp-{}", hex::encode(suffix)));
+    let tmp = dir.join(name);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| (tmp.clone(), e))?;
+    let written = file.write_all(bytes).and_then(|()| file.sync_all());
+    drop(file);
+    let placed = written.map_err(|e| (tmp.clone(), e)).and_then(|()| {
+        if create_new {
+            fs::hard_link(&tmp, path)
+        } else {
+            fs::rename(&tmp, path)
+        }
+        .map_err(|e| (path.to_owned(), e))
+    });
+    let _ = fs::remove_file(&tmp);
+    placed?;
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| (dir.to_owned(), e))
+}
+
 fn public_jwk(key: &PrivateKey, kid: &str) -> Result<Value, GitSealError> {
     let public = key.compute_public_key().map_err(crypto("public key"))?;
     let bin: EcPublicKeyUncompressedBin<'static> =
@@ -152,21 +200,50 @@ fn new_key(created_ms: i64) -> Result<SealingKey, GitSealError> {
     })
 }
 
+/// The file text of `keys` (JSON; the private scalars in it, so zeroized when dropped).
+fn encode<'a>(
+    path: &Path,
+    keys: impl IntoIterator<Item = &'a SealingKey>,
+) -> Result<Zeroizing<Vec<u8>>, GitSealError> {
+    let mut docs = Vec::new();
+    for k in keys {
+        let bin: EcPrivateKeyBin<'static> = k.key.as_be_bytes().map_err(crypto("key export"))?;
+        docs.push(KeyDoc {
+            kid: k.kid.clone(),
+            created_ms: k.created_ms,
+            key: STANDARD.encode(bin.as_ref()),
+        });
+    }
+    serde_json::to_vec_pretty(&KeysDoc {
+        version: 1,
+        keys: docs,
+    })
+    .map(Zeroizing::new)
+    .map_err(|e| key_file(path, e))
+}
+
 impl SealingKeys {
-    /// The keys in `path`, created (one key, file mode 0600) if the file does not exist.
+    /// The keys in `path`, created (one key, file mode 0600, written atomically) if the file
+    /// does not exist.
     ///
     /// # Errors
     /// [`GitSealError::KeyFile`]: unreadable, malformed, or readable by others.
     pub fn open_or_create(path: &Path, now_ms: i64) -> Result<Self, GitSealError> {
-        if path.exists() {
-            return Self::open(path);
+        match fs::symlink_metadata(path) {
+            Ok(_) => return Self::open(path),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(key_file(path, e)),
         }
-        let keys = Self {
-            path: path.to_owned(),
-            keys: vec![new_key(now_ms)?],
-        };
-        keys.write(true)?;
-        Ok(keys)
+        let keys = vec![new_key(now_ms)?];
+        match persist(path, &encode(path, &keys)?, true) {
+            Ok(()) => Ok(Self {
+                path: path.to_owned(),
+                keys,
+            }),
+            // Another process created it first: use theirs.
+            Err((_, e)) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::open(path),
+            Err((failed, e)) => Err(key_file(&failed, e)),
+        }
     }
 
     /// The keys in `path`.
@@ -191,7 +268,7 @@ impl SealingKeys {
             return Err(key_file(path, "unsupported version or no key"));
         }
         let mut keys = Vec::with_capacity(doc.keys.len());
-        for k in doc.keys {
+        for k in &doc.keys {
             let scalar = Zeroizing::new(
                 STANDARD
                     .decode(k.key.as_bytes())
@@ -201,7 +278,7 @@ impl SealingKeys {
                 .map_err(|_| key_file(path, "not a P-256 private key"))?;
             let public = public_jwk(&key, &k.kid)?;
             keys.push(SealingKey {
-                kid: k.kid,
+                kid: k.kid.clone(),
                 created_ms: k.created_ms,
                 key,
                 public,
@@ -213,60 +290,28 @@ impl SealingKeys {
         })
     }
 
-    fn write(&self, create_new: bool) -> Result<(), GitSealError> {
-        let mut docs = Vec::with_capacity(self.keys.len());
-        for k in &self.keys {
-            let bin: EcPrivateKeyBin<'static> =
-                k.key.as_be_bytes().map_err(crypto("key export"))?;
-            docs.push(KeyDoc {
-                kid: k.kid.clone(),
-                created_ms: k.created_ms,
-                key: STANDARD.encode(bin.as_ref()),
-            });
-        }
-        let text = Zeroizing::new(
-            serde_json::to_vec_pretty(&KeysDoc {
-                version: 1,
-                keys: docs,
-            })
-            .map_err(|e| key_file(&self.path, e))?,
-        );
-        let target = if create_new {
-            self.path.clone()
-        } else {
-            let mut name = self.path.file_name().unwrap_or_default().to_owned();
-            name.push(".tmp");
-            self.path.with_file_name(name)
-        };
-        let mut options = fs::OpenOptions::new();
-        options.write(true).create_new(true);
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::OpenOptionsExt as _;
-            options.mode(0o600);
-        }
-        let mut file = options.open(&target).map_err(|e| key_file(&target, e))?;
-        file.write_all(&text).map_err(|e| key_file(&target, e))?;
-        file.sync_all().map_err(|e| key_file(&target, e))?;
-        if !create_new {
-            fs::rename(&target, &self.path).map_err(|e| key_file(&self.path, e))?;
-        }
-        Ok(())
+    /// Saves `keys` over the file, atomically. Callers change the held keys only once this
+    /// succeeded: a key set that could not be saved is never used or advertised.
+    fn save<'a>(&self, keys: impl IntoIterator<Item = &'a SealingKey>) -> Result<(), GitSealError> {
+        persist(&self.path, &encode(&self.path, keys)?, false)
+            .map_err(|(failed, e)| key_file(&failed, e))
     }
 
-    /// Adds a new newest key (new seals use it; older keys still open) and saves the file.
+    /// Adds a new newest key (new seals use it; older keys still open) once the file holding
+    /// it is saved; if saving fails, nothing changes.
     ///
     /// # Errors
     /// [`GitSealError::KeyFile`].
     pub fn rotate(&mut self, now_ms: i64) -> Result<String, GitSealError> {
         let key = new_key(now_ms)?;
         let kid = key.kid.clone();
+        self.save(self.keys.iter().chain(std::iter::once(&key)))?;
         self.keys.push(key);
-        self.write(false)?;
         Ok(kid)
     }
 
-    /// Drops a key that is not the newest (what it sealed no longer opens) and saves the file.
+    /// Drops a key that is not the newest (what it sealed no longer opens) once the file
+    /// without it is saved; if saving fails, nothing changes.
     ///
     /// # Errors
     /// [`GitSealError::UnknownKey`] for a key not held or the newest one; [`GitSealError::KeyFile`].
@@ -275,8 +320,9 @@ impl SealingKeys {
         if newest == Some(kid) || !self.keys.iter().any(|k| k.kid == kid) {
             return Err(GitSealError::UnknownKey(kid.chars().take(64).collect()));
         }
+        self.save(self.keys.iter().filter(|k| k.kid != kid))?;
         self.keys.retain(|k| k.kid != kid);
-        self.write(false)
+        Ok(())
     }
 
     /// The public key set: `{"keys": [JWK...], "current": kid}` (newest key is `current`).
@@ -594,6 +640,8 @@ impl CocoSigner {
 
 #[cfg(test)]
 mod tests {
+    use std::os::unix::fs::PermissionsExt as _;
+
     use super::*;
 
     const POLICY: &str = "version = 1\nid = \"p\"\n";
@@ -708,6 +756,95 @@ mod tests {
             Err(GitSealError::UnknownKey(_))
         ));
         assert_eq!(reloaded.unseal(&new).unwrap().value.expose(), b"new");
+    }
+
+    /// Makes every later write of the key file in `dir` fail, in a way that stops root too:
+    /// the file's place taken by a directory (a rename cannot replace it).
+    fn block_the_key_file(dir: &Path) {
+        let file = dir.join("sealing.keys");
+        fs::remove_file(&file).unwrap();
+        fs::create_dir(&file).unwrap();
+    }
+
+    #[test]
+    fn a_rotation_that_cannot_be_saved_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut k = keys(dir.path());
+        let before = k.public_keys();
+        let old = seal(&before, &path("a/key/one"), POLICY, b"old").unwrap();
+        block_the_key_file(dir.path());
+        assert!(matches!(k.rotate(2000), Err(GitSealError::KeyFile { .. })));
+        assert_eq!(k.public_keys(), before, "the unsaved key is not advertised");
+        // New seals still go to the saved key, which still opens.
+        let new = seal(&k.public_keys(), &path("a/key/one"), POLICY, b"new").unwrap();
+        assert_eq!(
+            k.unseal(&new).unwrap().kid,
+            before["current"].as_str().unwrap()
+        );
+        assert_eq!(k.unseal(&old).unwrap().value.expose(), b"old");
+        // No temporary file is left behind.
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["sealing.keys"], "{names:?}");
+    }
+
+    #[test]
+    fn a_rotation_into_a_directory_that_is_gone_or_read_only_changes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let keys_dir = dir.path().join("keys");
+        fs::create_dir(&keys_dir).unwrap();
+        let mut k = keys(&keys_dir);
+        let before = k.public_keys();
+        // The directory made read-only (0500): stops a writer without privileges; root is
+        // not stopped by permission bits, so for it the case is checked with the next one.
+        fs::set_permissions(&keys_dir, fs::Permissions::from_mode(0o500)).unwrap();
+        let privileged = fs::File::create(keys_dir.join("probe")).is_ok();
+        if !privileged {
+            assert!(matches!(k.rotate(2000), Err(GitSealError::KeyFile { .. })));
+            assert_eq!(k.public_keys(), before);
+        }
+        fs::set_permissions(&keys_dir, fs::Permissions::from_mode(0o700)).unwrap();
+        // The directory replaced by a regular file: no temporary file can be made in it.
+        fs::remove_dir_all(&keys_dir).unwrap();
+        fs::write(&keys_dir, b"not a directory").unwrap();
+        assert!(matches!(k.rotate(3000), Err(GitSealError::KeyFile { .. })));
+        assert_eq!(k.public_keys(), before);
+    }
+
+    #[test]
+    fn a_retirement_that_cannot_be_saved_keeps_the_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut k = keys(dir.path());
+        let first = k.public_keys()["current"].as_str().unwrap().to_owned();
+        let old = seal(&k.public_keys(), &path("a/key/one"), POLICY, b"old").unwrap();
+        k.rotate(2000).unwrap();
+        let before = k.public_keys();
+        block_the_key_file(dir.path());
+        assert!(matches!(
+            k.retire(&first),
+            Err(GitSealError::KeyFile { .. })
+        ));
+        assert_eq!(k.public_keys(), before);
+        assert_eq!(k.unseal(&old).unwrap().value.expose(), b"old");
+    }
+
+    #[test]
+    fn a_stale_temporary_file_does_not_block_rotation() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut k = keys(dir.path());
+        // What a crash in the middle of an earlier write leaves (the fixed name older versions
+        // used, and a name of the current form).
+        for stale in ["sealing.keys.tmp", "sealing.keys.tmp-0123456789abcdef"] {
+            fs::write(dir.path().join(stale), b"{").unwrap();
+        }
+        let kid = k.rotate(2000).unwrap();
+        let reloaded = SealingKeys::open(&dir.path().join("sealing.keys")).unwrap();
+        assert_eq!(reloaded.public_keys()["current"], kid.as_str());
+        assert_eq!(reloaded.public_keys(), k.public_keys());
+        let kid = k.rotate(3000).unwrap();
+        assert_eq!(k.public_keys()["current"], kid.as_str());
     }
 
     #[test]
