@@ -121,8 +121,8 @@ impl Actor {
     }
 }
 
-/// How a resource request is authenticated.
-#[derive(Debug, Clone, Copy)]
+/// How a resource request is authenticated. `Debug` names the kind, never the credential.
+#[derive(Clone, Copy)]
 pub enum Credential<'a> {
     /// The `kbs-session-id` cookie of an attested session.
     Session(&'a str),
@@ -130,8 +130,17 @@ pub enum Credential<'a> {
     Bearer(&'a str),
 }
 
-/// The answer to `/auth`.
-#[derive(Debug, Clone)]
+impl std::fmt::Debug for Credential<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Session(_) => "Session(..)",
+            Self::Bearer(_) => "Bearer(..)",
+        })
+    }
+}
+
+/// The answer to `/auth`. `Debug` leaves out the session id (it is the cookie).
+#[derive(Clone)]
 pub struct ChallengeAnswer {
     /// The session id for the `kbs-session-id` cookie.
     pub session_id: String,
@@ -142,13 +151,30 @@ pub struct ChallengeAnswer {
     pub max_age_secs: u64,
 }
 
-/// The answer to a successful `/attest`.
-#[derive(Debug, Clone)]
+impl std::fmt::Debug for ChallengeAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChallengeAnswer")
+            .field("response", &self.response)
+            .field("max_age_secs", &self.max_age_secs)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The answer to a successful `/attest`. `Debug` leaves out the token.
+#[derive(Clone)]
 pub struct Attested {
     /// The EAR token (JWT).
     pub token: String,
     /// The TEE that attested.
     pub tee: TeeName,
+}
+
+impl std::fmt::Debug for Attested {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Attested")
+            .field("tee", &self.tee)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Why a request failed. `Display` is the full reason, for the log and the audit entry; the
@@ -268,6 +294,15 @@ impl Default for BrokerOptions {
 
 /// The clock the broker reads (a parameter so tests can move time).
 pub type Clock = Arc<dyn Fn() -> UnixTime + Send + Sync>;
+
+/// The first 64 characters of a path a guest sent, for the log: control characters (a `%0A`
+/// the router decoded) become U+FFFD, so the path cannot start a log line of its own.
+fn printable_prefix(path: &str) -> String {
+    path.chars()
+        .take(64)
+        .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+        .collect()
+}
 
 /// Why `check_attestation` refused evidence: the evidence's digest when it got that far, the
 /// reason, and whether it was the verification itself (the binding and init data held).
@@ -1071,8 +1106,8 @@ impl Broker {
             }
             Credential::Bearer(token) => self.session_of_token(token).await?,
         };
-        let resource = ResourcePath::parse(path)
-            .map_err(|_| BrokerError::NotFound(path.chars().take(64).collect()))?;
+        let resource =
+            ResourcePath::parse(path).map_err(|_| BrokerError::NotFound(printable_prefix(path)))?;
         let version = pinned_version(query)
             .map_err(|_| {
                 BrokerError::Request(RequestError::Field {
@@ -1214,7 +1249,9 @@ impl Broker {
                 e.column()
             ))
         })?;
-        let value = match (put.value, put.generate) {
+        // The base64 of the secret, overwritten when dropped.
+        let b64 = put.value.map(zeroize::Zeroizing::new);
+        let value = match (b64, put.generate) {
             (Some(b64), None) => SecretValue::new(
                 STANDARD
                     .decode(b64.trim())
@@ -1675,6 +1712,41 @@ mod tests {
             BrokerOptions::default(),
         )
         .unwrap()
+    }
+
+    /// Credentials, cookies and tokens stay out of `Debug` (a `{:?}` in a log line one day).
+    #[test]
+    fn debug_forms_leave_credentials_out() {
+        let secret = "c2VjcmV0LWNyZWRlbnRpYWwtdmFsdWU";
+        for shown in [
+            format!("{:?}", Credential::Session(secret)),
+            format!("{:?}", Credential::Bearer(secret)),
+            format!(
+                "{:?}",
+                ChallengeAnswer {
+                    session_id: secret.into(),
+                    response: Value::Null,
+                    max_age_secs: 1,
+                }
+            ),
+            format!(
+                "{:?}",
+                Attested {
+                    token: secret.into(),
+                    tee: TeeName::Snp,
+                }
+            ),
+        ] {
+            assert!(!shown.contains(secret), "{shown}");
+        }
+    }
+
+    #[test]
+    fn logged_paths_cannot_break_a_line() {
+        let shown = printable_prefix("a/b/c\n2026-12-05 INFO forged\r\u{1b}[0m");
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert!(shown.starts_with("a/b/c\u{fffd}2026"));
+        assert_eq!(printable_prefix(&"x".repeat(100)).len(), 64);
     }
 
     #[test]

@@ -286,9 +286,13 @@ async fn admin_put(
         let Path((repo, kind, tag)) = segments.map_err(|e| unreadable(EP, &e))?;
         let body = read_body(&state, body, MAX_ADMIN_BODY).await?;
         let path = format!("{repo}/{kind}/{tag}");
-        let answer = deadline(&state, state.broker.admin_put(&actor, &path, &body))
-            .await
-            .map_err(|e| broker_error(EP, &e))?;
+        let answer = deadline(&state, state.broker.admin_put(&actor, &path, &body)).await;
+        // The body holds the secret (in base64): overwritten once handled, when this is the
+        // only handle on its buffer (it is, unless hyper still holds part of it).
+        if let Ok(mut owned) = body.try_into_mut() {
+            zeroize::Zeroize::zeroize(owned.as_mut());
+        }
+        let answer = answer.map_err(|e| broker_error(EP, &e))?;
         Ok(json(&answer))
     }
     .await;
