@@ -8,8 +8,8 @@
 //! the secret is sealed at rest like any other (a data key per version under the KEK).
 
 use std::fs;
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
+use std::io::{Read as _, Write as _};
+use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
@@ -41,13 +41,22 @@ pub const MAX_SEALED_LEN: usize = 4 * 1024 * 1024;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum GitSealError {
-    /// The key file could not be read or written.
-    #[error("sealing keys {path}: {reason}")]
+    /// A key file (the sealing keys, the CoCo signing key) could not be read or written.
+    #[error("key file {path}: {reason}")]
     KeyFile {
         /// The file.
         path: PathBuf,
         /// What went wrong.
         reason: String,
+    },
+    /// A key file is refused: others could read it (the sealing keys), write it, or have
+    /// planted it (a symbolic link where none is allowed, not a regular file).
+    #[error("key file {path}: refused: {problem}")]
+    Refused {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: &'static str,
     },
     /// The sealed text is not a compact JWE of the expected shape.
     #[error("sealed secret: {0}")]
@@ -87,6 +96,9 @@ impl Drop for KeyDoc {
     }
 }
 
+/// Largest key file read (a sealing keys file, or a CoCo signing key).
+const MAX_KEY_FILE_LEN: u64 = 1024 * 1024;
+
 #[derive(Serialize, Deserialize)]
 struct KeysDoc {
     version: u32,
@@ -122,6 +134,13 @@ fn key_file(path: &Path, reason: impl std::fmt::Display) -> GitSealError {
     GitSealError::KeyFile {
         path: path.to_owned(),
         reason: reason.to_string(),
+    }
+}
+
+fn refused(path: &Path, problem: &'static str) -> GitSealError {
+    GitSealError::Refused {
+        path: path.to_owned(),
+        problem,
     }
 }
 
@@ -164,6 +183,63 @@ fn persist(path: &Path, bytes: &[u8], create_new: bool) -> Result<(), (PathBuf, 
     fs::File::open(dir)
         .and_then(|d| d.sync_all())
         .map_err(|e| (dir.to_owned(), e))
+}
+
+/// The contents of the key file at `path`: a regular file (reached through a symbolic link
+/// only when `symlinks` is [`Symlinks::Follow`]) with none of the `forbidden_mode` bits (else
+/// refused with `problem`), at most 1 MiB.
+fn read_key_file(
+    path: &Path,
+    symlinks: Symlinks,
+    forbidden_mode: u32,
+    problem: &'static str,
+) -> Result<Zeroizing<Vec<u8>>, GitSealError> {
+    let link = if symlinks == Symlinks::Refuse {
+        let meta = fs::symlink_metadata(path).map_err(|e| key_file(path, e))?;
+        if meta.file_type().is_symlink() {
+            return Err(refused(
+                path,
+                "a symbolic link; name the file it points to in the configuration instead",
+            ));
+        }
+        Some(meta)
+    } else {
+        None
+    };
+    // Checked before opening too: opening a FIFO would wait for a writer.
+    if !fs::metadata(path).map_err(|e| key_file(path, e))?.is_file() {
+        return Err(refused(path, "not a regular file"));
+    }
+    let file = fs::File::open(path).map_err(|e| key_file(path, e))?;
+    let meta = file.metadata().map_err(|e| key_file(path, e))?;
+    if link.is_some_and(|l| (l.dev(), l.ino()) != (meta.dev(), meta.ino())) {
+        return Err(refused(path, "replaced while it was opened"));
+    }
+    if !meta.is_file() {
+        return Err(refused(path, "not a regular file"));
+    }
+    if meta.permissions().mode() & forbidden_mode != 0 {
+        return Err(refused(path, problem));
+    }
+    let mut bytes = Zeroizing::new(Vec::new());
+    file.take(MAX_KEY_FILE_LEN + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| key_file(path, e))?;
+    if bytes.len() as u64 > MAX_KEY_FILE_LEN {
+        return Err(key_file(path, "larger than 1 MiB"));
+    }
+    Ok(bytes)
+}
+
+/// Whether a key file may be a symbolic link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Symlinks {
+    /// Followed: a file the configuration names (Kubernetes mounts each file of a Secret volume
+    /// as a link into the volume's current data); the file it points to is checked.
+    Follow,
+    /// Refused: the broker's own file in its data directory.
+    Refuse,
 }
 
 fn public_jwk(key: &PrivateKey, kid: &str) -> Result<Value, GitSealError> {
@@ -227,7 +303,8 @@ impl SealingKeys {
     /// does not exist.
     ///
     /// # Errors
-    /// [`GitSealError::KeyFile`]: unreadable, malformed, or readable by others.
+    /// [`GitSealError::KeyFile`]: unreadable or malformed; [`GitSealError::Refused`]: readable
+    /// by others.
     pub fn open_or_create(path: &Path, now_ms: i64) -> Result<Self, GitSealError> {
         match fs::symlink_metadata(path) {
             Ok(_) => return Self::open(path),
@@ -246,23 +323,18 @@ impl SealingKeys {
         }
     }
 
-    /// The keys in `path`.
+    /// The keys in `path`: a regular file (or a symbolic link to one) that group and others
+    /// cannot read.
     ///
     /// # Errors
-    /// [`GitSealError::KeyFile`].
+    /// [`GitSealError::KeyFile`]; [`GitSealError::Refused`].
     pub fn open(path: &Path) -> Result<Self, GitSealError> {
-        #[cfg(unix)]
-        {
-            use std::os::unix::fs::PermissionsExt as _;
-            let mode = fs::metadata(path)
-                .map_err(|e| key_file(path, e))?
-                .permissions()
-                .mode();
-            if mode & 0o077 != 0 {
-                return Err(key_file(path, "readable by group or others (chmod 600)"));
-            }
-        }
-        let text = Zeroizing::new(fs::read(path).map_err(|e| key_file(path, e))?);
+        let text = read_key_file(
+            path,
+            Symlinks::Follow,
+            0o077,
+            "readable by group or others (chmod 600)",
+        )?;
         let doc: KeysDoc = serde_json::from_slice(&text).map_err(|e| key_file(path, e))?;
         if doc.version != 1 || doc.keys.is_empty() {
             return Err(key_file(path, "unsupported version or no key"));
@@ -557,32 +629,42 @@ impl std::fmt::Debug for CocoSigner {
 }
 
 impl CocoSigner {
-    /// The key in `path` (PKCS#8 DER), created (file mode 0600) if absent.
+    /// The key in `path` (PKCS#8 DER), created (file mode 0600, written atomically) if absent.
+    /// An existing file must be a regular file that group and others cannot write (they may
+    /// read it: Kubernetes mounts Secret files 0440), reached through a symbolic link only
+    /// when `symlinks` allows it.
     ///
     /// # Errors
-    /// [`GitSealError::KeyFile`].
-    pub fn open_or_create(path: &Path) -> Result<Self, GitSealError> {
+    /// [`GitSealError::Refused`]: writable by group or others, a refused symbolic link, not a
+    /// regular file. [`GitSealError::KeyFile`]: unreadable, not a key, or a new file that cannot
+    /// be written.
+    pub fn open_or_create(path: &Path, symlinks: Symlinks) -> Result<Self, GitSealError> {
         use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
-        let der = if path.exists() {
-            Zeroizing::new(fs::read(path).map_err(|e| key_file(path, e))?)
-        } else {
-            let doc = EcdsaKeyPair::generate_pkcs8(
-                &ECDSA_P256_SHA256_FIXED_SIGNING,
-                &aws_lc_rs::rand::SystemRandom::new(),
+        let read = || {
+            read_key_file(
+                path,
+                symlinks,
+                0o022,
+                "writable by group or others (chmod go-w)",
             )
-            .map_err(crypto("key generation"))?;
-            let der = Zeroizing::new(doc.as_ref().to_vec());
-            let mut options = fs::OpenOptions::new();
-            options.write(true).create_new(true);
-            #[cfg(unix)]
-            {
-                use std::os::unix::fs::OpenOptionsExt as _;
-                options.mode(0o600);
+        };
+        let der = match fs::symlink_metadata(path) {
+            Ok(_) => read()?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let doc = EcdsaKeyPair::generate_pkcs8(
+                    &ECDSA_P256_SHA256_FIXED_SIGNING,
+                    &aws_lc_rs::rand::SystemRandom::new(),
+                )
+                .map_err(crypto("key generation"))?;
+                let der = Zeroizing::new(doc.as_ref().to_vec());
+                match persist(path, &der, true) {
+                    Ok(()) => der,
+                    // Another process created it first: use theirs.
+                    Err((_, e)) if e.kind() == std::io::ErrorKind::AlreadyExists => read()?,
+                    Err((failed, e)) => return Err(key_file(&failed, e)),
+                }
             }
-            let mut file = options.open(path).map_err(|e| key_file(path, e))?;
-            file.write_all(&der).map_err(|e| key_file(path, e))?;
-            file.sync_all().map_err(|e| key_file(path, e))?;
-            der
+            Err(e) => return Err(key_file(path, e)),
         };
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
             .map_err(|_| key_file(path, "not an ES256 PKCS#8 key"))?;
@@ -861,7 +943,8 @@ mod tests {
     fn coco_sealed_pointer_verifies_with_the_served_jwk() {
         use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
         let dir = tempfile::tempdir().unwrap();
-        let signer = CocoSigner::open_or_create(&dir.path().join("coco.key")).unwrap();
+        let signer =
+            CocoSigner::open_or_create(&dir.path().join("coco.key"), Symlinks::Refuse).unwrap();
         let sealed = signer
             .sealed_pointer(&path("a/key/one"), "kbs:///a/sealed-secret/signing-jwk")
             .unwrap();
@@ -883,8 +966,87 @@ mod tests {
             .verify(input.as_bytes(), &sig)
             .unwrap();
         // The same key after a reload.
-        let again = CocoSigner::open_or_create(&dir.path().join("coco.key")).unwrap();
+        let again =
+            CocoSigner::open_or_create(&dir.path().join("coco.key"), Symlinks::Refuse).unwrap();
         assert_eq!(again.public_jwk(), jwk);
+    }
+
+    #[test]
+    fn coco_key_files_others_could_write_or_plant_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("coco.key");
+        let jwk = CocoSigner::open_or_create(&file, Symlinks::Refuse)
+            .unwrap()
+            .public_jwk();
+        assert_eq!(
+            fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["coco.key"], "no temporary file is left: {names:?}");
+        let refused = |path: &Path, symlinks, why: &str| {
+            let err = CocoSigner::open_or_create(path, symlinks).unwrap_err();
+            assert!(
+                matches!(&err, GitSealError::Refused { problem, .. } if problem.contains(why)),
+                "{err}"
+            );
+        };
+        // Group-readable (how Kubernetes mounts a Secret with an fsGroup): accepted.
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o440)).unwrap();
+        assert_eq!(
+            CocoSigner::open_or_create(&file, Symlinks::Refuse)
+                .unwrap()
+                .public_jwk(),
+            jwk
+        );
+        for mode in [0o620, 0o602, 0o666] {
+            fs::set_permissions(&file, fs::Permissions::from_mode(mode)).unwrap();
+            refused(&file, Symlinks::Refuse, "writable by group or others");
+            refused(&file, Symlinks::Follow, "writable by group or others");
+        }
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o600)).unwrap();
+        // A symbolic link: refused where the broker keeps its own files, followed (and its
+        // target checked) for a file the configuration names.
+        let link = dir.path().join("link.key");
+        std::os::unix::fs::symlink(&file, &link).unwrap();
+        refused(&link, Symlinks::Refuse, "symbolic link");
+        assert_eq!(
+            CocoSigner::open_or_create(&link, Symlinks::Follow)
+                .unwrap()
+                .public_jwk(),
+            jwk
+        );
+        fs::set_permissions(&file, fs::Permissions::from_mode(0o622)).unwrap();
+        refused(&link, Symlinks::Follow, "writable by group or others");
+        // A link to nowhere is not replaced by a new key.
+        let dangling = dir.path().join("dangling.key");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
+        refused(&dangling, Symlinks::Refuse, "symbolic link");
+        assert!(!dir.path().join("nowhere").exists());
+        // Not a regular file.
+        refused(dir.path(), Symlinks::Follow, "not a regular file");
+    }
+
+    #[test]
+    fn sealing_keys_others_can_read_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sealing.keys");
+        keys(dir.path());
+        assert_eq!(
+            fs::metadata(&file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        for mode in [0o640, 0o604, 0o610] {
+            fs::set_permissions(&file, fs::Permissions::from_mode(mode)).unwrap();
+            let err = SealingKeys::open_or_create(&file, 1).unwrap_err();
+            assert!(
+                matches!(&err, GitSealError::Refused { problem, .. } if problem.contains("readable by group or others")),
+                "{err}"
+            );
+        }
     }
 
     proptest::proptest! {

@@ -1,8 +1,15 @@
 //! Assembling a broker from its configuration: the data directory, the KEK and the token signing
 //! key (created 0600 on first start), the store, the verifier's trust anchors and endorsements,
 //! and the admin credentials (a token created on first start when none is configured).
+//!
+//! Nothing others could have written or planted is trusted: a data directory the broker keeps
+//! files in must not be writable by group or others, and an existing key or token file must not
+//! be either, nor a symbolic link where the broker keeps its own files (its data directory).
 
-use std::io::Write as _;
+use std::io::{Read as _, Write as _};
+use std::os::unix::fs::{
+    DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _,
+};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,7 +17,7 @@ use std::time::Duration;
 use tessera::{EndorsementRequest, Endorsements, Evidence, Verifier};
 use tessera_broker::engine::EndorsementSource;
 use tessera_broker::engine::{Broker, BrokerOptions};
-use tessera_broker::gitseal::{CocoSigner, SealingKeys};
+use tessera_broker::gitseal::{CocoSigner, GitSealError, SealingKeys, Symlinks};
 use tessera_broker::seal::KeyringFile;
 use tessera_broker::store::{PostgresStore, SqliteStore, Store};
 use tessera_collateral::{ApiKey, Cache, FetchConfig, Fetcher, KdsSource, PcsSource, UpdateType};
@@ -46,6 +53,14 @@ pub enum StartError {
         /// What is wrong.
         message: String,
     },
+    /// A data directory, key or token file that others could have written or planted.
+    #[error("{path}: refused: {problem}")]
+    Insecure {
+        /// The directory or file.
+        path: PathBuf,
+        /// What is wrong with it, and how to mend it.
+        problem: &'static str,
+    },
     /// The store could not be opened.
     #[error("store: {0}")]
     Store(String),
@@ -67,6 +82,21 @@ fn file_error(path: &Path, e: impl std::fmt::Display) -> StartError {
     }
 }
 
+fn insecure(path: &Path, problem: &'static str) -> StartError {
+    StartError::Insecure {
+        path: path.to_owned(),
+        problem,
+    }
+}
+
+/// A key-file error of the broker crate, its refusals kept apart.
+fn gitseal_error(path: &Path, e: GitSealError) -> StartError {
+    match e {
+        GitSealError::Refused { path, problem } => StartError::Insecure { path, problem },
+        other => file_error(path, other),
+    }
+}
+
 fn read_small(path: &Path) -> Result<Zeroizing<Vec<u8>>, StartError> {
     let meta = std::fs::metadata(path).map_err(|e| file_error(path, e))?;
     if meta.len() > MAX_KEY_FILE {
@@ -77,71 +107,214 @@ fn read_small(path: &Path) -> Result<Zeroizing<Vec<u8>>, StartError> {
         .map_err(|e| file_error(path, e))
 }
 
-/// Creates `path` with mode 0600 holding `bytes`; fails if it exists.
-fn create_private(path: &Path, bytes: &[u8]) -> Result<(), StartError> {
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
+/// The contents of a key or token file: a regular file that group and others cannot write,
+/// reached through a symbolic link only when `symlinks` allows it (files the configuration
+/// names: Kubernetes mounts each file of a Secret volume as a link), at most 1 MiB. Group and
+/// others may read it (the Helm chart mounts Secret files 0440).
+///
+/// # Errors
+/// [`StartError::Insecure`]: writable by group or others, a refused link, not a regular file;
+/// [`StartError::File`]: unreadable or too large.
+fn read_key_file(path: &Path, symlinks: Symlinks) -> Result<Zeroizing<Vec<u8>>, StartError> {
+    let link = if symlinks == Symlinks::Refuse {
+        let meta = std::fs::symlink_metadata(path).map_err(|e| file_error(path, e))?;
+        if meta.file_type().is_symlink() {
+            return Err(insecure(
+                path,
+                "a symbolic link where the broker keeps its own files; name the file it points \
+                 to in the configuration instead",
+            ));
+        }
+        Some(meta)
+    } else {
+        None
+    };
+    // Checked before opening too: opening a FIFO would wait for a writer.
+    if !std::fs::metadata(path)
+        .map_err(|e| file_error(path, e))?
+        .is_file()
     {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
+        return Err(insecure(path, "not a regular file"));
     }
-    let mut file = options.open(path).map_err(|e| file_error(path, e))?;
-    file.write_all(bytes).map_err(|e| file_error(path, e))?;
-    file.sync_all().map_err(|e| file_error(path, e))
+    let file = std::fs::File::open(path).map_err(|e| file_error(path, e))?;
+    let meta = file.metadata().map_err(|e| file_error(path, e))?;
+    if link.is_some_and(|l| (l.dev(), l.ino()) != (meta.dev(), meta.ino())) {
+        return Err(insecure(path, "replaced while it was opened"));
+    }
+    if !meta.is_file() {
+        return Err(insecure(path, "not a regular file"));
+    }
+    if meta.permissions().mode() & 0o022 != 0 {
+        return Err(insecure(
+            path,
+            "writable by group or others, who could replace the key or token (chmod go-w)",
+        ));
+    }
+    let mut bytes = Zeroizing::new(Vec::new());
+    file.take(MAX_KEY_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| file_error(path, e))?;
+    if bytes.len() as u64 > MAX_KEY_FILE {
+        return Err(file_error(path, "larger than 1 MiB"));
+    }
+    Ok(bytes)
+}
+
+/// Whether something (a file, a link, anything) is at `path`.
+fn present(path: &Path) -> Result<bool, StartError> {
+    match std::fs::symlink_metadata(path) {
+        Ok(_) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(file_error(path, e)),
+    }
+}
+
+/// Creates `path` (mode 0600) holding `bytes`, atomically: a uniquely named temporary file beside
+/// it is written and synced, then hard-linked into place (which never replaces a file), then
+/// removed; the directory is synced. `Ok(false)`: a file was already there (another process
+/// created it meanwhile), left as it is.
+fn create_private(path: &Path, bytes: &[u8]) -> Result<bool, StartError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut suffix = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut suffix).map_err(|_| file_error(path, "no randomness"))?;
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(format!(".tmp-{}", hex_encode(&suffix)));
+    let tmp = dir.join(name);
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(|e| file_error(&tmp, e))?;
+    let written = file.write_all(bytes).and_then(|()| file.sync_all());
+    drop(file);
+    let placed = written.map_err(|e| file_error(&tmp, e)).and_then(|()| {
+        match std::fs::hard_link(&tmp, path) {
+            Ok(()) => Ok(true),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(file_error(path, e)),
+        }
+    });
+    let _ = std::fs::remove_file(&tmp);
+    let placed = placed?;
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| file_error(dir, e))?;
+    Ok(placed)
 }
 
 /// Creates the data directory (0700) if it does not exist.
 fn ensure_dir(dir: &Path) -> Result<(), StartError> {
-    let mut builder = std::fs::DirBuilder::new();
-    builder.recursive(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::DirBuilderExt as _;
-        builder.mode(0o700);
-    }
-    builder.create(dir).map_err(|e| file_error(dir, e))
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .map_err(|e| file_error(dir, e))
 }
 
-/// The token signing key at `path`, created (ES256, 0600) if absent.
+/// Refuses a data directory that group or others can write: they could plant a key or an
+/// admin token in it before the broker creates its own, or replace one.
+fn check_data_dir(dir: &Path) -> Result<(), StartError> {
+    let meta = std::fs::metadata(dir).map_err(|e| file_error(dir, e))?;
+    if !meta.is_dir() {
+        return Err(insecure(dir, "the data directory is not a directory"));
+    }
+    if meta.permissions().mode() & 0o022 != 0 {
+        return Err(insecure(
+            dir,
+            "the data directory is writable by group or others, who could plant a key or an \
+             admin token in it (chmod 700)",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether the broker keeps anything in its data directory: the SQLite store, or a key or token
+/// file there (their default places). With PostgreSQL and every file named elsewhere (the Helm
+/// chart, the compose trial) it is scratch space holding nothing the broker trusts, which
+/// Kubernetes and Docker make world-writable (an emptyDir is 0777, a tmpfs 1777).
+fn keeps_files_in_data_dir(config: &ServerConfig, sqlite: bool) -> bool {
+    let default_admin_token = config.admin.tokens.is_empty() && config.admin.jwt_keys.is_empty();
+    sqlite
+        || default_admin_token
+        || [
+            config.kek_path(),
+            config.token_key_path(),
+            config.sealing_key_path(),
+            config.coco_signing_key_path(),
+        ]
+        .iter()
+        .any(|p| p.starts_with(&config.data_dir))
+}
+
+/// Symbolic links are refused for the broker's own files (at their default place, in the data
+/// directory) and followed for files the configuration names.
+fn symlinks_for(configured: Option<&PathBuf>) -> Symlinks {
+    if configured.is_some() {
+        Symlinks::Follow
+    } else {
+        Symlinks::Refuse
+    }
+}
+
+/// The token signing key at `path`, created (ES256, 0600, written atomically) if absent. An
+/// existing file must be a regular file that group and others cannot write (they may read it),
+/// reached through a symbolic link only when `symlinks` allows it.
 ///
 /// # Errors
-/// An unreadable file or one that holds no ES256 PKCS#8 key.
-pub fn load_or_create_token_key(path: &Path) -> Result<SigningKey, StartError> {
+/// An unreadable or refused file ([`StartError::Insecure`]), or one that holds no ES256 PKCS#8
+/// key.
+pub fn load_or_create_token_key(path: &Path, symlinks: Symlinks) -> Result<SigningKey, StartError> {
     let key_error = |e: &dyn std::fmt::Display| StartError::Key {
         path: path.to_owned(),
         message: e.to_string(),
     };
-    if path.exists() {
-        let pem = read_small(path)?;
-        let text = std::str::from_utf8(&pem).map_err(|e| key_error(&e))?;
-        return SigningKey::from_pkcs8_pem(text).map_err(|e| key_error(&e));
+    if !present(path)? {
+        let key = SigningKey::generate(Alg::Es256).map_err(|e| key_error(&e))?;
+        let pem = key.to_pkcs8_pem().map_err(|e| key_error(&e))?;
+        if create_private(path, pem.as_bytes())? {
+            return Ok(key);
+        }
     }
-    let key = SigningKey::generate(Alg::Es256).map_err(|e| key_error(&e))?;
-    let pem = key.to_pkcs8_pem().map_err(|e| key_error(&e))?;
-    create_private(path, pem.as_bytes())?;
-    Ok(key)
+    let pem = read_key_file(path, symlinks)?;
+    let text = std::str::from_utf8(&pem).map_err(|e| key_error(&e))?;
+    SigningKey::from_pkcs8_pem(text).map_err(|e| key_error(&e))
 }
 
-/// The admin token at `path`, created (32 random bytes, hex, 0600) if absent.
+/// The admin token at `path`, created (32 random bytes, hex, 0600, written atomically) if
+/// absent. An existing file is checked as the token signing key is.
 ///
 /// # Errors
-/// An unreadable file, or randomness that failed.
-pub fn load_or_create_admin_token(path: &Path) -> Result<Zeroizing<String>, StartError> {
-    if path.exists() {
-        let bytes = read_small(path)?;
-        let text = std::str::from_utf8(&bytes).map_err(|e| file_error(path, e))?;
-        return Ok(Zeroizing::new(text.trim().to_owned()));
+/// An unreadable or refused file ([`StartError::Insecure`]), or randomness that failed.
+pub fn load_or_create_admin_token(
+    path: &Path,
+    symlinks: Symlinks,
+) -> Result<Zeroizing<String>, StartError> {
+    if !present(path)? {
+        let mut raw = Zeroizing::new([0u8; 32]);
+        aws_lc_rs::rand::fill(raw.as_mut()).map_err(|_| file_error(path, "no randomness"))?;
+        let token = Zeroizing::new(hex_encode(raw.as_ref()));
+        let line = Zeroizing::new(format!("{}\n", token.as_str()));
+        if create_private(path, line.as_bytes())? {
+            return Ok(token);
+        }
     }
-    let mut raw = Zeroizing::new([0u8; 32]);
-    aws_lc_rs::rand::fill(raw.as_mut()).map_err(|_| file_error(path, "no randomness"))?;
-    let token = Zeroizing::new(hex_encode(raw.as_ref()));
-    create_private(path, format!("{}\n", token.as_str()).as_bytes())?;
-    Ok(token)
+    let bytes = read_key_file(path, symlinks)?;
+    let text = std::str::from_utf8(&bytes).map_err(|e| file_error(path, e))?;
+    Ok(Zeroizing::new(text.trim().to_owned()))
 }
 
 fn hex_encode(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    use std::fmt::Write as _;
+    // Sized once: no reallocation leaves a copy of a token behind.
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
 }
 
 /// What a started broker tells its operator.
@@ -234,14 +407,20 @@ pub fn cache_source(cache: Arc<Cache>, update: UpdateSchedule) -> EndorsementSou
 /// # Errors
 /// [`StartError`].
 pub async fn assemble(config: &ServerConfig) -> Result<(Broker, AdminAuth, StartInfo), StartError> {
-    ensure_dir(&config.data_dir)?;
-    let keyring = KeyringFile::open_or_create(&config.kek_path())
-        .map_err(|e| file_error(&config.kek_path(), e))?;
-    let token_key = load_or_create_token_key(&config.token_key_path())?;
     let database_url = std::env::var("TESSERA_DATABASE_URL")
         .ok()
         .filter(|u| !u.is_empty())
         .or_else(|| config.store.clone().filter(|s| s != "sqlite"));
+    ensure_dir(&config.data_dir)?;
+    if keeps_files_in_data_dir(config, database_url.is_none()) {
+        check_data_dir(&config.data_dir)?;
+    }
+    let keyring = KeyringFile::open_or_create(&config.kek_path())
+        .map_err(|e| file_error(&config.kek_path(), e))?;
+    let token_key = load_or_create_token_key(
+        &config.token_key_path(),
+        symlinks_for(config.token_key_file.as_ref()),
+    )?;
     let store: Arc<dyn Store> = match database_url {
         Some(url) => Arc::new(
             PostgresStore::connect(&url)
@@ -274,7 +453,7 @@ pub async fn assemble(config: &ServerConfig) -> Result<(Broker, AdminAuth, Start
         .map_err(|e| StartError::Verifier(e.to_string()))?;
     let mut admin = AdminAuth::default();
     for token in &config.admin.tokens {
-        let text = read_small(&token.file)?;
+        let text = read_key_file(&token.file, Symlinks::Follow)?;
         let text = std::str::from_utf8(&text).map_err(|e| file_error(&token.file, e))?;
         admin
             .add_static(&token.name, text, token.repos.clone())
@@ -289,7 +468,8 @@ pub async fn assemble(config: &ServerConfig) -> Result<(Broker, AdminAuth, Start
         config.admin.jwt_issuer.as_deref(),
     );
     for path in &config.admin.jwt_keys {
-        let pem = read_small(path)?;
+        // A public key, but whoever can replace it can mint admin credentials.
+        let pem = read_key_file(path, Symlinks::Follow)?;
         let text = std::str::from_utf8(&pem).map_err(|e| file_error(path, e))?;
         admin
             .add_jwt_key_pem(text)
@@ -298,7 +478,7 @@ pub async fn assemble(config: &ServerConfig) -> Result<(Broker, AdminAuth, Start
     let mut admin_token_file = None;
     if !admin.is_configured() {
         let path = config.default_admin_token_path();
-        let token = load_or_create_admin_token(&path)?;
+        let token = load_or_create_admin_token(&path, Symlinks::Refuse)?;
         admin
             .add_static("admin", &token, None)
             .map_err(|e| file_error(&path, e))?;
@@ -318,9 +498,13 @@ pub async fn assemble(config: &ServerConfig) -> Result<(Broker, AdminAuth, Start
     let now_ms = tessera_pki::UnixTime::now().as_secs().saturating_mul(1000);
     let sealing_path = config.sealing_key_path();
     let sealing = SealingKeys::open_or_create(&sealing_path, now_ms)
-        .map_err(|e| file_error(&sealing_path, e))?;
+        .map_err(|e| gitseal_error(&sealing_path, e))?;
     let coco_path = config.coco_signing_key_path();
-    let coco = CocoSigner::open_or_create(&coco_path).map_err(|e| file_error(&coco_path, e))?;
+    let coco = CocoSigner::open_or_create(
+        &coco_path,
+        symlinks_for(config.coco_signing_key_file.as_ref()),
+    )
+    .map_err(|e| gitseal_error(&coco_path, e))?;
     let mut broker = broker.with_git_sealing(sealing, coco);
     let collateral = collateral_cache(&config.collateral)?.map(Arc::new);
     if let Some(cache) = &collateral {
@@ -357,4 +541,293 @@ pub async fn start(config: &ServerConfig) -> Result<(Server, StartInfo), StartEr
     };
     let server = Server::bind(config, state).await?;
     Ok((server, info))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::fs;
+
+    use super::*;
+    use crate::config::StaticTokenConfig;
+
+    fn set_mode(path: &Path, mode: u32) {
+        fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
+    }
+
+    fn mode(path: &Path) -> u32 {
+        fs::symlink_metadata(path).unwrap().permissions().mode() & 0o7777
+    }
+
+    fn names(dir: &Path) -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[track_caller]
+    fn assert_insecure<T: std::fmt::Debug>(got: Result<T, StartError>, file: &Path, why: &str) {
+        match got {
+            Err(StartError::Insecure { path, problem }) => {
+                assert_eq!(path, file);
+                assert!(problem.contains(why), "{problem}");
+            }
+            other => panic!("expected {file:?} refused ({why}), got {other:?}"),
+        }
+    }
+
+    /// Whether the store would be PostgreSQL (these tests need the SQLite default).
+    fn postgres_selected() -> bool {
+        std::env::var_os("TESSERA_DATABASE_URL").is_some_and(|u| !u.is_empty())
+    }
+
+    #[tokio::test]
+    async fn a_first_start_creates_private_files_and_a_restart_reads_them() {
+        if postgres_selected() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let config = ServerConfig::with_data_dir(data.clone());
+        let (_, _, info) = assemble(&config).await.unwrap();
+        assert_eq!(mode(&data), 0o700);
+        let token_file = info.admin_token_file.unwrap();
+        assert_eq!(token_file, data.join("admin.token"));
+        for file in [
+            "admin.token",
+            "token.key",
+            "coco-signing.key",
+            "sealing.keys",
+            "kek",
+        ] {
+            assert_eq!(mode(&data.join(file)), 0o600, "{file}");
+        }
+        assert!(
+            names(&data).iter().all(|n| !n.contains(".tmp")),
+            "no temporary file is left: {:?}",
+            names(&data)
+        );
+        let token = fs::read_to_string(&token_file).unwrap();
+        let pem = fs::read(data.join("token.key")).unwrap();
+        // A restart reads them back, unchanged.
+        assemble(&config).await.unwrap();
+        assert_eq!(fs::read_to_string(&token_file).unwrap(), token);
+        assert_eq!(fs::read(data.join("token.key")).unwrap(), pem);
+        assert_eq!(
+            load_or_create_admin_token(&token_file, Symlinks::Refuse)
+                .unwrap()
+                .as_str(),
+            token.trim()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_data_directory_others_can_write_is_refused() {
+        for bad in [0o777, 0o770, 0o707, 0o1777] {
+            let dir = tempfile::tempdir().unwrap();
+            let data = dir.path().join("data");
+            fs::create_dir(&data).unwrap();
+            set_mode(&data, bad);
+            let config = ServerConfig::with_data_dir(data.clone());
+            assert_insecure(
+                assemble(&config).await,
+                &data,
+                "writable by group or others",
+            );
+            assert!(names(&data).is_empty(), "nothing is written in it");
+        }
+        // Readable by others is not a danger to the broker's trust (its files are 0600).
+        let dir = tempfile::tempdir().unwrap();
+        set_mode(dir.path(), 0o755);
+        check_data_dir(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn the_data_directory_is_checked_only_when_the_broker_keeps_files_in_it() {
+        let mut c = ServerConfig::with_data_dir("/scratch".into());
+        assert!(keeps_files_in_data_dir(&c, false), "every default is in it");
+        // The Helm chart and the compose trial: PostgreSQL, every file named elsewhere, admin
+        // tokens configured; their data directory is a world-writable emptyDir or tmpfs.
+        c.kek_file = Some("/keys/kek".into());
+        c.token_key_file = Some("/keys/token.key".into());
+        c.sealing_key_file = Some("/keys/sealing.keys".into());
+        c.coco_signing_key_file = Some("/keys/coco-signing.key".into());
+        c.admin.tokens = vec![StaticTokenConfig {
+            name: "admin".into(),
+            file: "/keys/admin.token".into(),
+            repos: None,
+        }];
+        assert!(!keeps_files_in_data_dir(&c, false));
+        assert!(keeps_files_in_data_dir(&c, true), "the SQLite store");
+        let mut inside = c.clone();
+        inside.token_key_file = Some("/scratch/sub/token.key".into());
+        assert!(keeps_files_in_data_dir(&inside, false));
+        let mut no_admin = c.clone();
+        no_admin.admin.tokens.clear();
+        assert!(
+            keeps_files_in_data_dir(&no_admin, false),
+            "the default admin token"
+        );
+        for clear in 0..4 {
+            let mut d = c.clone();
+            *[
+                &mut d.kek_file,
+                &mut d.token_key_file,
+                &mut d.sealing_key_file,
+                &mut d.coco_signing_key_file,
+            ][clear] = None;
+            assert!(keeps_files_in_data_dir(&d, false), "{clear}");
+        }
+    }
+
+    #[tokio::test]
+    async fn planted_or_writable_files_in_the_data_directory_are_refused() {
+        if postgres_selected() {
+            return;
+        }
+        for file in ["admin.token", "token.key", "coco-signing.key"] {
+            let dir = tempfile::tempdir().unwrap();
+            let data = dir.path().join("data");
+            let config = ServerConfig::with_data_dir(data.clone());
+            assemble(&config).await.unwrap();
+            let path = data.join(file);
+            for bad in [0o620, 0o602, 0o666] {
+                set_mode(&path, bad);
+                assert_insecure(
+                    assemble(&config).await,
+                    &path,
+                    "writable by group or others",
+                );
+            }
+            // Group-readable is fine (the Helm chart mounts Secret files 0440).
+            set_mode(&path, 0o440);
+            assemble(&config).await.unwrap();
+            // A symbolic link in its place, even to a private file, is refused.
+            let elsewhere = dir.path().join("elsewhere");
+            fs::rename(&path, &elsewhere).unwrap();
+            set_mode(&elsewhere, 0o600);
+            std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+            assert_insecure(assemble(&config).await, &path, "symbolic link");
+            // So is a link to nowhere (it is not followed to create a file there).
+            fs::remove_file(&path).unwrap();
+            std::os::unix::fs::symlink(dir.path().join("nowhere"), &path).unwrap();
+            assert_insecure(assemble(&config).await, &path, "symbolic link");
+            assert!(!dir.path().join("nowhere").exists());
+            // And something that is not a regular file.
+            fs::remove_file(&path).unwrap();
+            fs::create_dir(&path).unwrap();
+            assert_insecure(assemble(&config).await, &path, "not a regular file");
+        }
+    }
+
+    #[test]
+    fn configured_files_may_be_links_to_files_others_cannot_write() {
+        let dir = tempfile::tempdir().unwrap();
+        // How Kubernetes mounts a Secret: `token.key -> ..data/token.key`, mode 0440.
+        let real = dir.path().join("..data");
+        fs::create_dir(&real).unwrap();
+        let key = SigningKey::generate(Alg::Es256).unwrap();
+        fs::write(
+            real.join("token.key"),
+            key.to_pkcs8_pem().unwrap().as_bytes(),
+        )
+        .unwrap();
+        fs::write(real.join("admin.token"), "a".repeat(64)).unwrap();
+        for file in ["token.key", "admin.token"] {
+            set_mode(&real.join(file), 0o440);
+            std::os::unix::fs::symlink(Path::new("..data").join(file), dir.path().join(file))
+                .unwrap();
+        }
+        let token_key = dir.path().join("token.key");
+        let admin_token = dir.path().join("admin.token");
+        load_or_create_token_key(&token_key, Symlinks::Follow).unwrap();
+        read_key_file(&admin_token, Symlinks::Follow).unwrap();
+        // The default place refuses the same link.
+        assert_insecure(
+            load_or_create_token_key(&token_key, Symlinks::Refuse),
+            &token_key,
+            "symbolic link",
+        );
+        // A link to a file others can write is refused.
+        for file in ["token.key", "admin.token"] {
+            set_mode(&real.join(file), 0o660);
+        }
+        assert_insecure(
+            load_or_create_token_key(&token_key, Symlinks::Follow),
+            &token_key,
+            "writable by group or others",
+        );
+        assert_insecure(
+            read_key_file(&admin_token, Symlinks::Follow),
+            &admin_token,
+            "writable by group or others",
+        );
+    }
+
+    #[tokio::test]
+    async fn configured_admin_credentials_others_can_write_are_refused() {
+        if postgres_selected() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("ops.token");
+        fs::write(&token, "b".repeat(64)).unwrap();
+        let mut config = ServerConfig::with_data_dir(dir.path().join("data"));
+        config.admin.tokens = vec![StaticTokenConfig {
+            name: "ops".into(),
+            file: token.clone(),
+            repos: None,
+        }];
+        set_mode(&token, 0o440);
+        let (_, admin, info) = assemble(&config).await.unwrap();
+        assert!(admin.is_configured());
+        assert!(info.admin_token_file.is_none());
+        set_mode(&token, 0o664);
+        assert_insecure(
+            assemble(&config).await,
+            &token,
+            "writable by group or others",
+        );
+        set_mode(&token, 0o600);
+        // An admin JWT key: public, but whoever replaces it mints admin credentials.
+        let jwt_key = dir.path().join("jwt.pub.pem");
+        let pair = SigningKey::generate(Alg::Es256).unwrap();
+        fs::write(&jwt_key, pair.verifying_key().to_spki_pem()).unwrap();
+        config.admin.jwt_keys = vec![jwt_key.clone()];
+        set_mode(&jwt_key, 0o444);
+        assemble(&config).await.unwrap();
+        set_mode(&jwt_key, 0o646);
+        assert_insecure(
+            assemble(&config).await,
+            &jwt_key,
+            "writable by group or others",
+        );
+    }
+
+    #[test]
+    fn a_new_file_is_placed_whole_and_never_replaces_one() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("admin.token");
+        // A temporary file a crash left behind blocks nothing.
+        fs::write(dir.path().join("admin.token.tmp-0011223344556677"), b"x").unwrap();
+        assert!(create_private(&path, b"first").unwrap());
+        assert_eq!(mode(&path), 0o600);
+        assert!(!create_private(&path, b"second").unwrap());
+        assert_eq!(fs::read(&path).unwrap(), b"first");
+        assert_eq!(
+            names(dir.path()),
+            ["admin.token", "admin.token.tmp-0011223344556677"]
+        );
+        // Another process's token, created meanwhile, is the one used.
+        fs::remove_file(&path).unwrap();
+        fs::write(&path, "c".repeat(64)).unwrap();
+        assert_eq!(
+            load_or_create_admin_token(&path, Symlinks::Refuse)
+                .unwrap()
+                .as_str(),
+            "c".repeat(64)
+        );
+    }
 }
