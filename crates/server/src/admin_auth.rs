@@ -57,6 +57,22 @@ pub enum AdminAuthError {
         /// The token's name.
         name: String,
     },
+    /// A configured static token whose `repos` lists `*`: not a wildcard there (it would scope
+    /// the token to a repository named `*`), unlike the `repos` claim `"*"` of an admin JWT.
+    #[error("{}", wildcard_message(name))]
+    WildcardRepos {
+        /// The token's name.
+        name: String,
+    },
+}
+
+/// Why a static token's `repos` may not list `*`, and how to configure a global token.
+pub(crate) fn wildcard_message(name: &str) -> String {
+    format!(
+        "admin token {name:?}: repos lists \"*\", which is not a wildcard for a static token; \
+         leave repos out for a token that manages every repository and the global operations, \
+         or list the repositories it may manage"
+    )
 }
 
 struct StaticToken {
@@ -156,13 +172,20 @@ impl AdminAuth {
     /// (`None`: every repository and the global operations).
     ///
     /// # Errors
-    /// A token shorter than [`MIN_STATIC_TOKEN`].
+    /// A token shorter than [`MIN_STATIC_TOKEN`]; `repos` listing `*`
+    /// ([`AdminAuthError::WildcardRepos`]: a global token leaves `repos` out).
     pub fn add_static(
         &mut self,
         name: &str,
         token: &str,
         repos: Option<Vec<String>>,
     ) -> Result<(), AdminAuthError> {
+        if repos
+            .as_ref()
+            .is_some_and(|list| list.iter().any(|r| r.trim() == "*"))
+        {
+            return Err(AdminAuthError::WildcardRepos { name: name.into() });
+        }
         let token = token.trim();
         if token.len() < MIN_STATIC_TOKEN {
             return Err(AdminAuthError::WeakToken { name: name.into() });
@@ -409,6 +432,29 @@ mod tests {
             auth.add_static("weak", "short", None),
             Err(AdminAuthError::WeakToken { .. })
         ));
+    }
+
+    #[test]
+    fn a_static_token_scoped_to_star_is_refused() {
+        let mut auth = AdminAuth::default();
+        for repos in [vec!["*"], vec!["a", "*"], vec![" * "]] {
+            let repos = repos.into_iter().map(str::to_owned).collect();
+            let err = auth.add_static("ops", TOKEN, Some(repos)).unwrap_err();
+            assert_eq!(err, AdminAuthError::WildcardRepos { name: "ops".into() });
+            let message = err.to_string();
+            assert!(message.contains("leave repos out"), "{message}");
+        }
+        assert!(!auth.is_configured(), "nothing was added");
+        // Repositories whose names merely contain a star are not this mistake.
+        auth.add_static("ops", TOKEN, Some(vec!["a*".into()]))
+            .unwrap();
+        // A global token leaves repos out.
+        auth.add_static("root", "root-0123456789abcdef-0123456789abcdef", None)
+            .unwrap();
+        let root = auth
+            .authenticate(Some("Bearer root-0123456789abcdef-0123456789abcdef"), at(0))
+            .unwrap();
+        assert!(root.is_global());
     }
 
     fn signed_jwt(pair: &EcdsaKeyPair, header: &str, claims: &str) -> String {

@@ -249,6 +249,14 @@ pub enum ConfigError {
         /// Why.
         reason: &'static str,
     },
+    /// A static admin token (`admin.tokens`) whose `repos` lists `*`, which would scope it to
+    /// a repository named `*`: a global static token leaves `repos` out (`"*"` is the wildcard
+    /// only of an admin JWT's `repos` claim).
+    #[error("admin.tokens.repos: {}", crate::admin_auth::wildcard_message(name))]
+    WildcardRepos {
+        /// The token's name.
+        name: String,
+    },
 }
 
 impl ServerConfig {
@@ -374,10 +382,10 @@ impl ServerConfig {
         self.verifier.endorsements.iter_mut().for_each(fix);
     }
 
-    /// Checks value ranges.
+    /// Checks value ranges, and that no static admin token lists `*` in its `repos`.
     ///
     /// # Errors
-    /// [`ConfigError::Invalid`].
+    /// [`ConfigError::Invalid`], [`ConfigError::WildcardRepos`].
     pub fn validate(&self) -> Result<(), ConfigError> {
         if !(10..=86_400).contains(&self.token_ttl_secs) {
             return Err(ConfigError::Invalid {
@@ -425,6 +433,15 @@ impl ServerConfig {
                     reason: "must not be empty",
                 });
             }
+        }
+        if let Some(token) = self.admin.tokens.iter().find(|t| {
+            t.repos
+                .as_ref()
+                .is_some_and(|list| list.iter().any(|r| r.trim() == "*"))
+        }) {
+            return Err(ConfigError::WildcardRepos {
+                name: token.name.clone(),
+            });
         }
         match self.store.as_deref() {
             None | Some("sqlite") => {}
@@ -626,6 +643,38 @@ mod tests {
                 "{field}"
             );
         }
+    }
+
+    #[test]
+    fn a_static_admin_token_scoped_to_star_is_refused_at_load() {
+        let base = Path::new("/etc/t");
+        for repos in ["[\"*\"]", "[\"team-a\", \"*\"]"] {
+            let got = ServerConfig::from_toml(
+                &format!(
+                    "data_dir = \"d\"\n[admin]\ntokens = [\
+                     {{ name = \"ops\", file = \"ops.token\", repos = {repos} }}]\n"
+                ),
+                base,
+            );
+            match got {
+                Err(e @ ConfigError::WildcardRepos { .. }) => {
+                    let message = e.to_string();
+                    assert!(message.contains("\"ops\""), "{message}");
+                    assert!(message.contains("leave repos out"), "{message}");
+                }
+                other => panic!("{repos}: {other:?}"),
+            }
+        }
+        // Global (repos left out) and scoped tokens load.
+        let c = ServerConfig::from_toml(
+            "data_dir = \"d\"\n[admin]\ntokens = [\
+             { name = \"root\", file = \"root.token\" },\
+             { name = \"ops\", file = \"ops.token\", repos = [\"team-a\"] }]\n",
+            base,
+        )
+        .unwrap();
+        assert_eq!(c.admin.tokens[0].repos, None);
+        assert_eq!(c.admin.tokens[1].repos, Some(vec!["team-a".to_owned()]));
     }
 
     #[test]
