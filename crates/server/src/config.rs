@@ -535,30 +535,143 @@ impl std::fmt::Debug for ServerConfig {
     }
 }
 
-/// A store setting with the password of its URL (`scheme://user:PASSWORD@host...`, and any
-/// `password=` parameter) replaced by `***`.
+/// A store setting with every password in it replaced by `***`: the password of a URL's user
+/// information, and the value of every parameter whose name contains `password` in any case
+/// (`password`, `sslpassword`), compared after percent-decoding as the driver decodes keys: each
+/// of them in a URL's query, or in a `key=value` connection string.
 fn without_password(url: &str) -> String {
-    // The user information ends at the first `@`, as the PostgreSQL driver reads it (a `/` or
-    // `?` before it is part of the password).
-    let mut out = match url.split_once("://") {
-        Some((scheme, rest)) => match rest.split_once('@') {
-            Some((userinfo, after)) => match userinfo.split_once(':') {
-                Some((user, _)) => format!("{scheme}://{user}:***@{after}"),
-                None => url.to_owned(),
-            },
-            None => url.to_owned(),
-        },
-        None => url.to_owned(),
-    };
-    if let Some(at) = out.find("password=") {
-        let start = at + "password=".len();
-        let end = out
-            .get(start..)
-            .and_then(|t| t.find(['&', ' ']))
-            .map_or(out.len(), |e| start + e);
-        out.replace_range(start..end, "***");
+    match url.split_once("://") {
+        Some((scheme, rest))
+            if !scheme.is_empty()
+                && scheme
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.')) =>
+        {
+            // The driver ends the user information at the first `@` (a `/` or `?` before it is
+            // part of the password); a password with an `@` in it goes on to a later one, so
+            // everything up to the last `@` is masked (more than needed only when the query
+            // holds an `@`).
+            match rest.rsplit_once('@') {
+                Some((userinfo, after)) => {
+                    let userinfo = match userinfo.split_once(':') {
+                        Some((user, _)) => format!("{user}:***"),
+                        None => without_query_passwords(userinfo),
+                    };
+                    format!("{scheme}://{userinfo}@{}", without_query_passwords(after))
+                }
+                None => format!("{scheme}://{}", without_query_passwords(rest)),
+            }
+        }
+        _ => without_keyword_passwords(url),
     }
+}
+
+/// Whether a parameter name names a password: it contains `password` in any case once
+/// `%XX` escapes are decoded (leniently, as `tokio-postgres` decodes URL parameters: a
+/// malformed escape stays as it is).
+fn is_password_key(key: &str) -> bool {
+    let bytes = key.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let escaped = (b == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                decoded.push(byte);
+                i += 3;
+            }
+            None => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&decoded)
+        .to_lowercase()
+        .contains("password")
+}
+
+/// `part` with the value of every password parameter masked. The pairs are split as the
+/// driver splits them, a value running to the next `&`; within a pair, a name may also start
+/// after a `?` or an `=` (a query's first pair, a pair the driver would read as part of another
+/// value), and from the first password name on the rest of the pair is masked.
+fn without_query_passwords(part: &str) -> String {
+    part.split('&')
+        .map(|pair| {
+            let mut name_start = 0;
+            for (i, c) in pair.char_indices() {
+                match c {
+                    '?' => name_start = i + 1,
+                    '=' => {
+                        let (head, _) = pair.split_at(i);
+                        if is_password_key(head.split_at(name_start).1) {
+                            return format!("{head}=***");
+                        }
+                        name_start = i + 1;
+                    }
+                    _ => {}
+                }
+            }
+            pair.to_owned()
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+/// A `key=value` connection string with the value of every password parameter masked: after
+/// each word containing `password` (in any case) and an `=` (whitespace around it allowed, as
+/// the driver allows), the value, read as the driver reads it (quoted with `'` or not, `\`
+/// escaping the next character; an unterminated quoted value runs to the end). Found wherever
+/// it is, even inside another value, so that no malformed string shows one.
+fn without_keyword_passwords(text: &str) -> String {
+    let lower = text.to_ascii_lowercase();
+    let mut out = String::with_capacity(text.len());
+    let mut done = 0;
+    let mut from = 0;
+    while let Some(found) = lower.get(from..).and_then(|l| l.find("password")) {
+        let after_word = from + found + "password".len();
+        from = after_word;
+        let rest = text.split_at(after_word).1;
+        // The rest of the word, whitespace, `=`, whitespace.
+        let word_end = rest
+            .find(|c: char| c.is_whitespace() || c == '=')
+            .unwrap_or(rest.len());
+        let rest = rest.split_at(word_end).1;
+        let spaces = rest.len() - rest.trim_start().len();
+        let Some(rest) = rest.split_at(spaces).1.strip_prefix('=') else {
+            continue;
+        };
+        let value = rest.trim_start();
+        let value_start = text.len() - value.len();
+        let value_end = value_start + keyword_value_len(value);
+        out.push_str(text.split_at(value_start).0.split_at(done).1);
+        out.push_str("***");
+        done = value_end;
+        from = value_end;
+    }
+    out.push_str(text.split_at(done).1);
     out
+}
+
+/// The length of the value at the start of `s` in a `key=value` connection string.
+fn keyword_value_len(s: &str) -> usize {
+    let quoted = s.starts_with('\'');
+    let mut chars = s.char_indices().skip(usize::from(quoted));
+    while let Some((i, c)) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '\'' if quoted => return i + 1,
+            c if !quoted && c.is_whitespace() => return i,
+            _ => {}
+        }
+    }
+    s.len()
 }
 
 #[cfg(test)]
@@ -642,6 +755,34 @@ mod tests {
                 matches!(got, Err(ConfigError::Invalid { field: f, .. }) if f.ends_with(field)),
                 "{field}"
             );
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
+
+        /// Any store setting is masked without panicking, and a password parameter appended
+        /// to a URL never shows, whatever comes before it.
+        #[test]
+        fn a_password_parameter_never_shows(
+            text in "\\PC{0,80}",
+            secret in "[a-z]{16}",
+        ) {
+            let _ = without_password(&text);
+            let url = format!("postgres://{text}&password=S{secret}");
+            proptest::prop_assert!(!without_password(&url).contains(&secret), "{url}");
+            let url = format!("postgres://{text}?password=S{secret}");
+            proptest::prop_assert!(!without_password(&url).contains(&secret), "{url}");
+        }
+
+        /// So is a password in a key=value string after any words and pairs.
+        #[test]
+        fn a_password_keyword_never_shows(
+            text in "[a-z =']{0,60}",
+            secret in "[a-z]{16}",
+        ) {
+            let s = format!("{text} password=S{secret}");
+            proptest::prop_assert!(!without_password(&s).contains(&secret), "{s}");
         }
     }
 
@@ -772,6 +913,92 @@ mod tests {
             let debug = format!("{c:?}");
             assert!(!debug.contains("s3cr3t-pw"), "{debug}");
             assert!(debug.contains(shown), "{debug}");
+        }
+    }
+
+    #[test]
+    fn every_password_in_a_store_setting_is_masked() {
+        for (url, shown) in [
+            // Not only the first `password=`: a key ending in it comes first, or a second one.
+            (
+                "postgres://db/t?sslpassword=x&password=s3cr3t-pw",
+                "postgres://db/t?sslpassword=***&password=***",
+            ),
+            (
+                "postgres://db/t?password=s3cr3t-pw&sslmode=disable&password=s3cr3t-pw2",
+                "postgres://db/t?password=***&sslmode=disable&password=***",
+            ),
+            (
+                "postgres://u:s3cr3t-pw@db/t?password=s3cr3t-pw2",
+                "postgres://u:***@db/t?password=***",
+            ),
+            // Keys compared as the driver decodes them (`%77` is `w`, `%70` is `p`).
+            (
+                "postgres://db/t?pass%77ord=s3cr3t-pw&%70assword=s3cr3t-pw2",
+                "postgres://db/t?pass%77ord=***&%70assword=***",
+            ),
+            (
+                "postgres://db/t?PassWord=s3cr3t-pw",
+                "postgres://db/t?PassWord=***",
+            ),
+            // The driver reads a key up to `=`, so `flag&password` is one key.
+            (
+                "postgres://db/t?flag&password=s3cr3t-pw",
+                "postgres://db/t?flag&password=***",
+            ),
+            // A `?` or `@` in a value or a password.
+            (
+                "postgresql://db/t?password=s3cr3t-pw?x&sslmode=disable",
+                "postgresql://db/t?password=***&sslmode=disable",
+            ),
+            ("postgres://u:p@s3cr3t-pw@db/t", "postgres://u:***@db/t"),
+            (
+                "postgres://db/t?password=s3cr3t-pw@x&sslmode=disable",
+                "postgres://db/t?password=***@x&sslmode=disable",
+            ),
+            // The key=value form: every password, spaces around `=`, quoted values.
+            (
+                "host=db password=s3cr3t-pw sslpassword = s3cr3t-pw2 user=t",
+                "host=db password=*** sslpassword = *** user=t",
+            ),
+            (
+                "host=db password='s3cr3t-pw \\' more' user=t",
+                "host=db password=*** user=t",
+            ),
+            (
+                "host=db password=s3cr3t\\ -pw user=t",
+                "host=db password=*** user=t",
+            ),
+            ("host=db password='s3cr3t-pw", "host=db password=***"),
+            // A password inside another value, as a malformed string may have it.
+            ("host='db password=s3cr3t-pw", "host='db password=***"),
+            ("= password=s3cr3t-pw", "= password=***"),
+            (
+                "postgres://db/t?=?password=s3cr3t-pw",
+                "postgres://db/t?=?password=***",
+            ),
+            // An `@` before the query: the driver reads a host, but the password is masked.
+            (
+                "postgres://db/t?x@y&password=s3cr3t-pw",
+                "postgres://db/t?x@y&password=***",
+            ),
+            (
+                "stray host=db password=s3cr3t-pw",
+                "stray host=db password=***",
+            ),
+        ] {
+            let masked = without_password(url);
+            assert_eq!(masked, shown, "{url}");
+            assert!(!masked.contains("s3cr3t"), "{masked}");
+        }
+        // Nothing else is changed.
+        for url in [
+            "sqlite",
+            "postgres://db:5432/t?sslmode=verify-full&sslrootcert=/ca.pem",
+            "host=db user=t",
+            "",
+        ] {
+            assert_eq!(without_password(url), url);
         }
     }
 }
