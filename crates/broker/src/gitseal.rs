@@ -8,8 +8,6 @@
 //! the secret is sealed at rest like any other (a data key per version under the KEK).
 
 use std::fs;
-use std::io::{Read as _, Write as _};
-use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
@@ -24,6 +22,7 @@ use zeroize::{Zeroize as _, Zeroizing};
 
 use crate::jwe::{self, concat_kdf_a256kw};
 use crate::jwk::TeePublicKey;
+use crate::keyfile::{self, KeyFileError};
 use crate::resource::{PolicyDigest, ResourcePath};
 use crate::seal::SecretValue;
 
@@ -137,109 +136,29 @@ fn key_file(path: &Path, reason: impl std::fmt::Display) -> GitSealError {
     }
 }
 
-fn refused(path: &Path, problem: &'static str) -> GitSealError {
-    GitSealError::Refused {
-        path: path.to_owned(),
-        problem,
-    }
-}
+pub use crate::keyfile::Symlinks;
 
-/// Puts `bytes` at `path` atomically, as the KEK keyring is written: a uniquely named temporary
-/// file beside it (created exclusively, mode 0600) is written and synced, then hard-linked into
-/// place when `create_new` (failing with `AlreadyExists` if the file exists meanwhile, so a key
-/// in use is never replaced) or renamed over it; the temporary name is removed whatever happens
-/// and the directory is synced. A temporary file a crash left behind blocks nothing.
-///
-/// On failure: the path that failed and the OS error.
-fn persist(path: &Path, bytes: &[u8], create_new: bool) -> Result<(), (PathBuf, std::io::Error)> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut suffix = [0u8; 8];
-    aws_lc_rs::rand::fill(&mut suffix)
-        .map_err(|_| (path.to_owned(), std::io::Error::other("no randomness")))?;
-    let mut name = path.file_name().unwrap_or_default().to_owned();
-    name.push(format!(".tmp-{}", hex::encode(suffix)));
-    let tmp = dir.join(name);
-    let mut file = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| (tmp.clone(), e))?;
-    let written = file.write_all(bytes).and_then(|()| file.sync_all());
-    drop(file);
-    let placed = written.map_err(|e| (tmp.clone(), e)).and_then(|()| {
-        if create_new {
-            fs::hard_link(&tmp, path)
-        } else {
-            fs::rename(&tmp, path)
-        }
-        .map_err(|e| (path.to_owned(), e))
-    });
-    let _ = fs::remove_file(&tmp);
-    placed?;
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| (dir.to_owned(), e))
-}
-
-/// The contents of the key file at `path`: a regular file (reached through a symbolic link
-/// only when `symlinks` is [`Symlinks::Follow`]) with none of the `forbidden_mode` bits (else
-/// refused with `problem`), at most 1 MiB.
+/// A key file read with the shared checks ([`keyfile::read`]), its refusals kept apart.
 fn read_key_file(
     path: &Path,
     symlinks: Symlinks,
     forbidden_mode: u32,
     problem: &'static str,
 ) -> Result<Zeroizing<Vec<u8>>, GitSealError> {
-    let link = if symlinks == Symlinks::Refuse {
-        let meta = fs::symlink_metadata(path).map_err(|e| key_file(path, e))?;
-        if meta.file_type().is_symlink() {
-            return Err(refused(
-                path,
-                "a symbolic link; name the file it points to in the configuration instead",
-            ));
-        }
-        Some(meta)
-    } else {
-        None
-    };
-    // Checked before opening too: opening a FIFO would wait for a writer.
-    if !fs::metadata(path).map_err(|e| key_file(path, e))?.is_file() {
-        return Err(refused(path, "not a regular file"));
-    }
-    let file = fs::File::open(path).map_err(|e| key_file(path, e))?;
-    let meta = file.metadata().map_err(|e| key_file(path, e))?;
-    if link.is_some_and(|l| (l.dev(), l.ino()) != (meta.dev(), meta.ino())) {
-        return Err(refused(path, "replaced while it was opened"));
-    }
-    if !meta.is_file() {
-        return Err(refused(path, "not a regular file"));
-    }
-    if meta.permissions().mode() & forbidden_mode != 0 {
-        return Err(refused(path, problem));
-    }
-    let mut bytes = Zeroizing::new(Vec::new());
-    file.take(MAX_KEY_FILE_LEN + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| key_file(path, e))?;
-    if bytes.len() as u64 > MAX_KEY_FILE_LEN {
-        return Err(key_file(path, "larger than 1 MiB"));
-    }
-    Ok(bytes)
+    keyfile::read(path, symlinks, forbidden_mode, problem, MAX_KEY_FILE_LEN).map_err(from_keyfile)
 }
 
-/// Whether a key file may be a symbolic link.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-#[non_exhaustive]
-pub enum Symlinks {
-    /// Followed: a file the configuration names (Kubernetes mounts each file of a Secret volume
-    /// as a link into the volume's current data); the file it points to is checked.
-    Follow,
-    /// Refused: the broker's own file in its data directory.
-    Refuse,
+/// [`keyfile::persist`]'s answer: `Ok(false)` when a first creation found a file there.
+fn persist(path: &Path, bytes: &[u8], create_new: bool) -> Result<bool, GitSealError> {
+    keyfile::persist(path, bytes, create_new).map_err(from_keyfile)
+}
+
+fn from_keyfile(e: KeyFileError) -> GitSealError {
+    match e {
+        KeyFileError::Refused { path, problem } => GitSealError::Refused { path, problem },
+        KeyFileError::Io { path, source } => key_file(&path, source),
+        KeyFileError::TooLarge { path, max } => key_file(&path, format!("larger than {max} bytes")),
+    }
 }
 
 fn public_jwk(key: &PrivateKey, kid: &str) -> Result<Value, GitSealError> {
@@ -312,14 +231,14 @@ impl SealingKeys {
             Err(e) => return Err(key_file(path, e)),
         }
         let keys = vec![new_key(now_ms)?];
-        match persist(path, &encode(path, &keys)?, true) {
-            Ok(()) => Ok(Self {
+        if persist(path, &encode(path, &keys)?, true)? {
+            Ok(Self {
                 path: path.to_owned(),
                 keys,
-            }),
+            })
+        } else {
             // Another process created it first: use theirs.
-            Err((_, e)) if e.kind() == std::io::ErrorKind::AlreadyExists => Self::open(path),
-            Err((failed, e)) => Err(key_file(&failed, e)),
+            Self::open(path)
         }
     }
 
@@ -365,8 +284,7 @@ impl SealingKeys {
     /// Saves `keys` over the file, atomically. Callers change the held keys only once this
     /// succeeded: a key set that could not be saved is never used or advertised.
     fn save<'a>(&self, keys: impl IntoIterator<Item = &'a SealingKey>) -> Result<(), GitSealError> {
-        persist(&self.path, &encode(&self.path, keys)?, false)
-            .map_err(|(failed, e)| key_file(&failed, e))
+        persist(&self.path, &encode(&self.path, keys)?, false).map(drop)
     }
 
     /// Adds a new newest key (new seals use it; older keys still open) once the file holding
@@ -657,11 +575,11 @@ impl CocoSigner {
                 )
                 .map_err(crypto("key generation"))?;
                 let der = Zeroizing::new(doc.as_ref().to_vec());
-                match persist(path, &der, true) {
-                    Ok(()) => der,
+                if persist(path, &der, true)? {
+                    der
+                } else {
                     // Another process created it first: use theirs.
-                    Err((_, e)) if e.kind() == std::io::ErrorKind::AlreadyExists => read()?,
-                    Err((failed, e)) => return Err(key_file(&failed, e)),
+                    read()?
                 }
             }
             Err(e) => return Err(key_file(path, e)),

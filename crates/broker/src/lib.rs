@@ -84,6 +84,7 @@ pub mod gitseal;
 pub mod jcs;
 pub mod jwe;
 pub mod jwk;
+pub mod keyfile;
 pub mod protocol;
 pub mod resource;
 pub mod seal;

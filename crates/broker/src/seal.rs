@@ -20,8 +20,8 @@
 //! on drop.
 
 use std::fs;
-use std::io::{Read as _, Write as _};
-use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::io::Read as _;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -573,17 +573,14 @@ impl KeyringFile {
             Ok(_) => Self::open(path),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let ring = Keyring::new(Kek::generate()?);
-                match write_keyring(path, &ring, true) {
-                    Ok(()) => Ok(Self {
+                if write_keyring(path, &ring, true)? {
+                    Ok(Self {
                         path: path.to_owned(),
                         current: RwLock::new(Arc::new(ring)),
-                    }),
+                    })
+                } else {
                     // Another process created it first: use theirs.
-                    Err(SealError::KeyringIo {
-                        kind: std::io::ErrorKind::AlreadyExists,
-                        ..
-                    }) => Self::open(path),
-                    Err(e) => Err(e),
+                    Self::open(path)
                 }
             }
             Err(e) => Err(SealError::KeyringIo {
@@ -694,7 +691,9 @@ fn io_err(path: &Path) -> impl Fn(std::io::Error) -> SealError + '_ {
     }
 }
 
-fn write_keyring(path: &Path, ring: &Keyring, create_new: bool) -> Result<(), SealError> {
+/// Writes the keyring whole ([`crate::keyfile::persist`]); `Ok(false)` when `create_new` found
+/// a file there.
+fn write_keyring(path: &Path, ring: &Keyring, create_new: bool) -> Result<bool, SealError> {
     let doc = KeyringDoc {
         version: 1,
         active: ring.active.0.clone(),
@@ -714,42 +713,20 @@ fn write_keyring(path: &Path, ring: &Keyring, create_new: bool) -> Result<(), Se
                 reason: "serialization",
             })?,
         );
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    // Write a uniquely named temporary file (0600), make it durable, then put it in place
-    // atomically: `hard_link` for a first start (fails if another process created the file
-    // meanwhile, so nobody overwrites a KEK in use), `rename` for a rotation.
-    let mut suffix = [0u8; 8];
-    SystemRandom::new()
-        .fill(&mut suffix)
-        .map_err(crypto("random"))?;
-    let mut name = path.file_name().unwrap_or_default().to_owned();
-    name.push(format!(".tmp-{}", hex::encode(suffix)));
-    let tmp = dir.join(name);
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(io_err(&tmp))?;
-    let written = f.write_all(&json).and_then(|()| f.sync_all());
-    drop(f);
-    let placed = written.and_then(|()| {
-        if create_new {
-            fs::hard_link(&tmp, path)
-        } else {
-            fs::rename(&tmp, path)
-        }
-    });
-    let _ = fs::remove_file(&tmp);
-    placed.map_err(io_err(path))?;
-    // Make the new directory entry durable too.
-    fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(io_err(dir))?;
-    Ok(())
+    // A uniquely named 0600 temporary file, made durable, then put in place: hard-linked for a
+    // first start (never replacing a KEK another process created meanwhile), renamed for a
+    // rotation.
+    crate::keyfile::persist(path, &json, create_new).map_err(|e| match e {
+        crate::keyfile::KeyFileError::Io { path, source } => SealError::KeyringIo {
+            path,
+            kind: source.kind(),
+        },
+        // persist fails only with Io; anything else would be a new kind of failure.
+        _ => SealError::KeyringIo {
+            path: path.to_owned(),
+            kind: std::io::ErrorKind::Other,
+        },
+    })
 }
 
 fn read_keyring(path: &Path) -> Result<Keyring, SealError> {
@@ -805,6 +782,8 @@ fn read_keyring(path: &Path) -> Result<Keyring, SealError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
 
     fn path(s: &str) -> ResourcePath {
         ResourcePath::parse(s).unwrap()

@@ -6,10 +6,7 @@
 //! files in must not be writable by group or others, and an existing key or token file must not
 //! be either, nor a symbolic link where the broker keeps its own files (its data directory).
 
-use std::io::{Read as _, Write as _};
-use std::os::unix::fs::{
-    DirBuilderExt as _, MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _,
-};
+use std::os::unix::fs::{DirBuilderExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +14,8 @@ use std::time::Duration;
 use tessera::{EndorsementRequest, Endorsements, Evidence, Verifier};
 use tessera_broker::engine::EndorsementSource;
 use tessera_broker::engine::{Broker, BrokerOptions};
-use tessera_broker::gitseal::{CocoSigner, GitSealError, SealingKeys, Symlinks};
+use tessera_broker::gitseal::{CocoSigner, GitSealError, SealingKeys};
+use tessera_broker::keyfile::{KeyFileError, Symlinks};
 use tessera_broker::seal::KeyringFile;
 use tessera_broker::store::{PostgresStore, SqliteStore, Store};
 use tessera_collateral::{ApiKey, Cache, FetchConfig, Fetcher, KdsSource, PcsSource, UpdateType};
@@ -116,48 +114,23 @@ fn read_small(path: &Path) -> Result<Zeroizing<Vec<u8>>, StartError> {
 /// [`StartError::Insecure`]: writable by group or others, a refused link, not a regular file;
 /// [`StartError::File`]: unreadable or too large.
 fn read_key_file(path: &Path, symlinks: Symlinks) -> Result<Zeroizing<Vec<u8>>, StartError> {
-    let link = if symlinks == Symlinks::Refuse {
-        let meta = std::fs::symlink_metadata(path).map_err(|e| file_error(path, e))?;
-        if meta.file_type().is_symlink() {
-            return Err(insecure(
-                path,
-                "a symbolic link where the broker keeps its own files; name the file it points \
-                 to in the configuration instead",
-            ));
-        }
-        Some(meta)
-    } else {
-        None
-    };
-    // Checked before opening too: opening a FIFO would wait for a writer.
-    if !std::fs::metadata(path)
-        .map_err(|e| file_error(path, e))?
-        .is_file()
-    {
-        return Err(insecure(path, "not a regular file"));
+    tessera_broker::keyfile::read(
+        path,
+        symlinks,
+        0o022,
+        "writable by group or others, who could replace the key or token (chmod go-w)",
+        MAX_KEY_FILE,
+    )
+    .map_err(|e| keyfile_error(path, e))
+}
+
+/// A key-file error of the broker crate, its refusals kept apart.
+fn keyfile_error(path: &Path, e: KeyFileError) -> StartError {
+    match e {
+        KeyFileError::Refused { path, problem } => StartError::Insecure { path, problem },
+        KeyFileError::Io { path, source } => file_error(&path, source),
+        other => file_error(path, other),
     }
-    let file = std::fs::File::open(path).map_err(|e| file_error(path, e))?;
-    let meta = file.metadata().map_err(|e| file_error(path, e))?;
-    if link.is_some_and(|l| (l.dev(), l.ino()) != (meta.dev(), meta.ino())) {
-        return Err(insecure(path, "replaced while it was opened"));
-    }
-    if !meta.is_file() {
-        return Err(insecure(path, "not a regular file"));
-    }
-    if meta.permissions().mode() & 0o022 != 0 {
-        return Err(insecure(
-            path,
-            "writable by group or others, who could replace the key or token (chmod go-w)",
-        ));
-    }
-    let mut bytes = Zeroizing::new(Vec::new());
-    file.take(MAX_KEY_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| file_error(path, e))?;
-    if bytes.len() as u64 > MAX_KEY_FILE {
-        return Err(file_error(path, "larger than 1 MiB"));
-    }
-    Ok(bytes)
 }
 
 /// Whether something (a file, a link, anything) is at `path`.
@@ -174,36 +147,7 @@ fn present(path: &Path) -> Result<bool, StartError> {
 /// removed; the directory is synced. `Ok(false)`: a file was already there (another process
 /// created it meanwhile), left as it is.
 fn create_private(path: &Path, bytes: &[u8]) -> Result<bool, StartError> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut suffix = [0u8; 8];
-    aws_lc_rs::rand::fill(&mut suffix).map_err(|_| file_error(path, "no randomness"))?;
-    let mut name = path.file_name().unwrap_or_default().to_owned();
-    name.push(format!(".tmp-{}", hex_encode(&suffix)));
-    let tmp = dir.join(name);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&tmp)
-        .map_err(|e| file_error(&tmp, e))?;
-    let written = file.write_all(bytes).and_then(|()| file.sync_all());
-    drop(file);
-    let placed = written.map_err(|e| file_error(&tmp, e)).and_then(|()| {
-        match std::fs::hard_link(&tmp, path) {
-            Ok(()) => Ok(true),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
-            Err(e) => Err(file_error(path, e)),
-        }
-    });
-    let _ = std::fs::remove_file(&tmp);
-    let placed = placed?;
-    std::fs::File::open(dir)
-        .and_then(|d| d.sync_all())
-        .map_err(|e| file_error(dir, e))?;
-    Ok(placed)
+    tessera_broker::keyfile::persist(path, bytes, true).map_err(|e| keyfile_error(path, e))
 }
 
 /// Creates the data directory (0700) if it does not exist.

@@ -1,0 +1,240 @@
+//! Key and token files: written whole, and read only when their kind and mode say nobody else
+//! could have put them there.
+//!
+//! The KEK keyring, the sealing keys, the CoCo signing key, the token signing key and the
+//! admin token all go through [`persist`] and (except the keyring, which has its own stricter
+//! reader) [`read`].
+use std::fs;
+use std::io::{Read as _, Write as _};
+use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+/// Whether a key file may be a symbolic link.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Symlinks {
+    /// Followed: a file the configuration names (Kubernetes mounts each file of a Secret volume
+    /// as a link into the volume's current data); the file it points to is checked.
+    Follow,
+    /// Refused: a file the broker keeps at its own place in its data directory, where a link
+    /// would let whoever planted it choose the key.
+    Refuse,
+}
+
+/// Why a key file was not written or not read.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyFileError {
+    /// Refused for its kind or mode (someone else could have written it).
+    #[error("{}: {problem}", path.display())]
+    Refused {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: &'static str,
+    },
+    /// The operating system's error.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file (or the temporary file, or the directory) that failed.
+        path: PathBuf,
+        /// The error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Larger than the reader allows.
+    #[error("{}: larger than {max} bytes", path.display())]
+    TooLarge {
+        /// The file.
+        path: PathBuf,
+        /// The limit.
+        max: u64,
+    },
+}
+
+fn io(path: &Path) -> impl Fn(std::io::Error) -> KeyFileError + '_ {
+    move |source| KeyFileError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Puts `bytes` at `path` whole: a uniquely named temporary file beside it (created
+/// exclusively, mode 0600) is written and synced, then hard-linked into place when
+/// `create_new` (never replacing a file: `Ok(false)` when one is there, left as it is, as when
+/// another process created it meanwhile) or renamed over it; the temporary name is removed
+/// whatever happens and the directory is synced. A temporary file a crash left behind blocks
+/// nothing. `Ok(true)`: the file now holds `bytes`.
+///
+/// # Errors
+/// [`KeyFileError::Io`] naming what failed.
+pub fn persist(path: &Path, bytes: &[u8], create_new: bool) -> Result<bool, KeyFileError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut suffix = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut suffix)
+        .map_err(|_| io(path)(std::io::Error::other("no randomness")))?;
+    let mut name = path.file_name().unwrap_or_default().to_owned();
+    name.push(format!(".tmp-{}", hex::encode(suffix)));
+    let tmp = dir.join(name);
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&tmp)
+        .map_err(io(&tmp))?;
+    let written = file.write_all(bytes).and_then(|()| file.sync_all());
+    drop(file);
+    let placed = written.map_err(io(&tmp)).and_then(|()| {
+        let placed = if create_new {
+            fs::hard_link(&tmp, path)
+        } else {
+            fs::rename(&tmp, path)
+        };
+        match placed {
+            Ok(()) => Ok(true),
+            Err(e) if create_new && e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+            Err(e) => Err(io(path)(e)),
+        }
+    });
+    let _ = fs::remove_file(&tmp);
+    let placed = placed?;
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io(dir))?;
+    Ok(placed)
+}
+
+/// The contents of the key file at `path`: a regular file (reached through a symbolic link
+/// only with [`Symlinks::Follow`]) with none of the `forbidden_mode` bits (else refused with
+/// `problem`), at most `max_len` bytes. The checks are made on the file opened, so a file
+/// swapped for another between them is refused.
+///
+/// # Errors
+/// [`KeyFileError::Refused`]: a refused link, not a regular file, a forbidden mode bit;
+/// [`KeyFileError::Io`]; [`KeyFileError::TooLarge`].
+pub fn read(
+    path: &Path,
+    symlinks: Symlinks,
+    forbidden_mode: u32,
+    problem: &'static str,
+    max_len: u64,
+) -> Result<Zeroizing<Vec<u8>>, KeyFileError> {
+    let refused = |problem| KeyFileError::Refused {
+        path: path.to_owned(),
+        problem,
+    };
+    let link = if symlinks == Symlinks::Refuse {
+        let meta = fs::symlink_metadata(path).map_err(io(path))?;
+        if meta.file_type().is_symlink() {
+            return Err(refused(
+                "a symbolic link where the broker keeps its own files; name the file it points \
+                 to in the configuration instead",
+            ));
+        }
+        Some(meta)
+    } else {
+        None
+    };
+    // Checked before opening too: opening a FIFO would wait for a writer.
+    if !fs::metadata(path).map_err(io(path))?.is_file() {
+        return Err(refused("not a regular file"));
+    }
+    let file = fs::File::open(path).map_err(io(path))?;
+    let meta = file.metadata().map_err(io(path))?;
+    if link.is_some_and(|l| (l.dev(), l.ino()) != (meta.dev(), meta.ino())) {
+        return Err(refused("replaced while it was opened"));
+    }
+    if !meta.is_file() {
+        return Err(refused("not a regular file"));
+    }
+    if meta.permissions().mode() & forbidden_mode != 0 {
+        return Err(refused(problem));
+    }
+    let mut bytes = Zeroizing::new(Vec::new());
+    file.take(max_len.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .map_err(io(path))?;
+    if bytes.len() as u64 > max_len {
+        return Err(KeyFileError::TooLarge {
+            path: path.to_owned(),
+            max: max_len,
+        });
+    }
+    Ok(bytes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn persist_creates_once_and_replaces_when_asked() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        assert!(persist(&path, b"one", true).unwrap());
+        assert_eq!(
+            fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        // A first creation never replaces a file that is there.
+        assert!(!persist(&path, b"two", true).unwrap());
+        assert_eq!(fs::read(&path).unwrap(), b"one");
+        assert!(persist(&path, b"three", false).unwrap());
+        assert_eq!(fs::read(&path).unwrap(), b"three");
+        // No temporary file is left behind.
+        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        // A failure names what failed: here the directory is a file.
+        let blocked = dir.path().join("key").join("nested");
+        assert!(matches!(
+            persist(&blocked, b"x", true),
+            Err(KeyFileError::Io { .. })
+        ));
+    }
+
+    #[test]
+    fn read_refuses_links_modes_kinds_and_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        fs::write(&path, b"secret").unwrap();
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o640)).unwrap();
+        let read_it = |p: &Path, links, max| read(p, links, 0o022, "writable", max);
+        assert_eq!(
+            &read_it(&path, Symlinks::Refuse, 64).unwrap()[..],
+            b"secret"
+        );
+        assert!(matches!(
+            read_it(&path, Symlinks::Refuse, 3),
+            Err(KeyFileError::TooLarge { max: 3, .. })
+        ));
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&path, &link).unwrap();
+        assert!(matches!(
+            read_it(&link, Symlinks::Refuse, 64),
+            Err(KeyFileError::Refused { problem, .. }) if problem.contains("symbolic link")
+        ));
+        assert_eq!(
+            &read_it(&link, Symlinks::Follow, 64).unwrap()[..],
+            b"secret"
+        );
+        fs::set_permissions(&path, fs::Permissions::from_mode(0o620)).unwrap();
+        assert!(matches!(
+            read_it(&link, Symlinks::Follow, 64),
+            Err(KeyFileError::Refused {
+                problem: "writable",
+                ..
+            })
+        ));
+        assert!(matches!(
+            read_it(dir.path(), Symlinks::Follow, 64),
+            Err(KeyFileError::Refused {
+                problem: "not a regular file",
+                ..
+            })
+        ));
+    }
+}
