@@ -69,17 +69,36 @@ fn large_announced_bodies_cannot_take_more_than_the_budget() {
     let holders: Vec<TcpStream> = (0..ATTEST_BUFFER_BUDGET / MAX_ATTEST_BODY)
         .map(|_| open_attest(addr, MAX_ATTEST_BODY, b"{\"runtime-data\":"))
         .collect();
-    std::thread::sleep(Duration::from_millis(300));
-    // ... so the next one waits a moment and is told to retry, long before the deadline.
-    let started = Instant::now();
-    let (status, text) = small_attest(addr);
+    // ... so, once the broker has read their heads, the next one waits a moment and is told to
+    // retry, long before the deadline.
+    let (status, text, waited) = until(503, || {
+        let started = Instant::now();
+        let (status, text) = small_attest(addr);
+        (status, text, started.elapsed())
+    });
     assert_eq!(status, 503, "{text}");
     assert!(text.contains("errors/Unavailable"), "{text}");
-    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(waited < Duration::from_secs(10));
 
-    // Gone, they give the budget back at once.
+    // Gone, they give the budget back.
     drop(holders);
-    std::thread::sleep(Duration::from_millis(300));
-    let (status, text) = small_attest(addr);
+    let (status, text, _) = until(400, || {
+        let (status, text) = small_attest(addr);
+        (status, text, Duration::ZERO)
+    });
     assert_eq!(status, 400, "{text}");
+}
+
+/// Calls `f` until it answers `status`, at most 50 times 100 ms apart: the broker reads the
+/// holders' heads, and notices them gone, in its own time. The last answer.
+fn until(status: u16, mut f: impl FnMut() -> (u16, String, Duration)) -> (u16, String, Duration) {
+    let mut last = f();
+    for _ in 0..50 {
+        if last.0 == status {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+        last = f();
+    }
+    last
 }
