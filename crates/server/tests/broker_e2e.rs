@@ -240,6 +240,31 @@ impl Broker {
         (status, value)
     }
 
+    /// `method` (POST or PUT) with a text body.
+    fn admin_text(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: &str,
+    ) -> (u16, Value) {
+        let url = format!("{}{path}", self.url);
+        let a = agent();
+        let mut r = if method == "PUT" {
+            a.put(&url)
+        } else {
+            a.post(&url)
+        };
+        if let Some(t) = token {
+            r = r.header("Authorization", &format!("Bearer {t}"));
+        }
+        let mut resp = r.send(body.as_bytes()).unwrap();
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().unwrap();
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value)
+    }
+
     fn client(&self, alg: TeeKeyAlg, auth: AuthMode) -> Client {
         Client::new(
             &self.url,
@@ -1021,7 +1046,177 @@ fn tokens_on_the_bearer_path() {
         body["type"],
         "https://github.com/confidential-containers/kbs/errors/UnAuthenticated"
     );
-    let _ = Credential::Bearer(&att.token);
+}
+
+/// Counts of `text` in the captured log lines (every test of this binary logs there).
+fn logged(text: &str) -> usize {
+    logs()
+        .lock()
+        .map(|l| String::from_utf8_lossy(&l).matches(text).count())
+        .unwrap()
+}
+
+/// A resource request needs an attested, unexpired session: a challenge not yet answered, a
+/// cookie that is no session id, and a session past its lifetime are each 401.
+#[test]
+fn resource_requests_without_a_live_session_are_401() {
+    let b = start();
+    let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
+    let key = TeeKey::generate(TeeKeyAlg::P256).unwrap();
+    let before = logged("no attested session");
+    let ch = c.auth("snp").unwrap();
+    let e = c
+        .resource(Credential::Cookie(&ch.session), &key, "default/key/one")
+        .unwrap_err();
+    assert_eq!(refusal(&e), (401, "InvalidSession".into()));
+    assert!(logged("no attested session") > before);
+    let before = logged("malformed session id");
+    let junk = Session::from_cookie_value("not-a-session").unwrap();
+    let e = c
+        .resource(Credential::Cookie(&junk), &key, "default/key/one")
+        .unwrap_err();
+    assert_eq!(refusal(&e), (401, "InvalidSession".into()));
+    assert!(logged("malformed session id") > before);
+    // Attested and used, then past its five minutes (the broker's clock moved on).
+    let att = c
+        .handshake("snp", None, &mut |rd| {
+            snp_evidence(rd, &Measurements::default())
+        })
+        .unwrap();
+    let cred = att.credential(AuthMode::Cookie);
+    assert_eq!(
+        &c.resource(cred, &att.key, "default/key/one").unwrap()[..],
+        SECRET
+    );
+    let before = logged("the attested session expired");
+    b.skew.store(301, Ordering::SeqCst);
+    let e = c.resource(cred, &att.key, "default/key/one").unwrap_err();
+    b.skew.store(0, Ordering::SeqCst);
+    assert_eq!(refusal(&e), (401, "InvalidSession".into()));
+    assert!(logged("the attested session expired") > before);
+}
+
+/// A bearer token stands only for the session the store holds with that token's digest: a
+/// replica that rebuilds the session refuses the token when the row names another token, or
+/// when the row is gone.
+#[test]
+fn a_bearer_token_needs_its_own_session_row() {
+    let a = start();
+    let b = start_with(|c| c.data_dir = a.data.clone());
+    let ca = a.client(TeeKeyAlg::P256, AuthMode::Bearer);
+    let cb = b.client(TeeKeyAlg::P256, AuthMode::Bearer);
+    let db = rusqlite::Connection::open(a.data.join("tessera.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    let attested = || {
+        ca.handshake("snp", None, &mut |rd| {
+            snp_evidence(rd, &Measurements::default())
+        })
+        .unwrap()
+    };
+    // Untouched, `b` rebuilds the session and releases.
+    let att = attested();
+    assert_eq!(
+        &cb.resource(
+            att.credential(AuthMode::Bearer),
+            &att.key,
+            "default/key/one"
+        )
+        .unwrap()[..],
+        SECRET
+    );
+    // The row names another token.
+    let att = attested();
+    db.execute("UPDATE sessions SET token = ?1", [&"0".repeat(64)])
+        .unwrap();
+    let before = logged("not the token issued to this session");
+    let e = cb
+        .resource(
+            att.credential(AuthMode::Bearer),
+            &att.key,
+            "default/key/one",
+        )
+        .unwrap_err();
+    assert_eq!(refusal(&e), (401, "TokenInvalid".into()));
+    assert!(logged("not the token issued to this session") > before);
+    // The row is gone.
+    let att = attested();
+    db.execute("DELETE FROM sessions", []).unwrap();
+    let before = logged("no attested session");
+    let e = cb
+        .resource(
+            att.credential(AuthMode::Bearer),
+            &att.key,
+            "default/key/one",
+        )
+        .unwrap_err();
+    assert_eq!(refusal(&e), (401, "TokenInvalid".into()));
+    assert!(logged("no attested session") > before);
+}
+
+/// Every admin endpoint a tenant's token reaches stays inside its repositories, and the global
+/// operations refuse it.
+#[test]
+fn a_tenant_token_stays_inside_its_repositories_on_every_endpoint() {
+    let b = start();
+    let tenant = Some(TENANT_TOKEN);
+    let (status, _) = b.admin("GET", "/kbs/v0/admin/resources?repo=default", tenant, None);
+    assert_eq!(status, 403);
+    let (status, _) = b.admin("GET", "/kbs/v0/admin/resources?repo=tenant-b", tenant, None);
+    assert_eq!(status, 200);
+    let (status, _) = b.admin_text("PUT", "/kbs/v0/admin/policy/default", tenant, POLICY);
+    assert_eq!(status, 403);
+    let (status, _) = b.admin_text("PUT", "/kbs/v0/admin/policy/tenant-b", tenant, POLICY);
+    assert_eq!(status, 200);
+    let (status, _) = b.admin("POST", "/kbs/v0/admin/sealing-key/rotate", tenant, None);
+    assert_eq!(status, 403);
+    let (status, _) = b.admin(
+        "POST",
+        "/kbs/v0/admin/coco-sealed/default/key/one",
+        tenant,
+        None,
+    );
+    assert_eq!(status, 403);
+    // A secret sealed offline for another repository: not imported with the tenant's token.
+    let (status, keys) = b.admin("GET", "/kbs/v0/sealing-key", None, None);
+    assert_eq!(status, 200);
+    let sealed = tessera_broker::gitseal::seal(
+        &keys,
+        &tessera_broker::resource::ResourcePath::parse("default/key/one").unwrap(),
+        POLICY,
+        b"imported",
+    )
+    .unwrap();
+    let (status, _) = b.admin_text("POST", "/kbs/v0/admin/sealed", tenant, &sealed);
+    assert_eq!(status, 403);
+    // The audit log the tenant reads holds its repository's entries only.
+    let (status, log) = b.admin("GET", "/kbs/v0/admin/audit", tenant, None);
+    assert_eq!(status, 200);
+    let entries = log["entries"].as_array().unwrap();
+    assert!(!entries.is_empty());
+    assert!(
+        entries.iter().all(|e| e["resource"]
+            .as_str()
+            .is_some_and(|r| r == "tenant-b" || r.starts_with("tenant-b/"))),
+        "{log}"
+    );
+    // The root token rotates the sealing key: a new current key is served.
+    let (status, body) = b.admin(
+        "POST",
+        "/kbs/v0/admin/sealing-key/rotate",
+        Some(&b.admin_token),
+        None,
+    );
+    assert_eq!(status, 200, "{body}");
+    let (_, after) = b.admin("GET", "/kbs/v0/sealing-key", None, None);
+    assert_ne!(after["current"], keys["current"]);
+    // Nothing the tenant was refused changed the secret.
+    let s = b
+        .client(TeeKeyAlg::P256, AuthMode::Cookie)
+        .get_secret("snp", "default/key/one", None, &mut |rd| {
+            snp_evidence(rd, &Measurements::default())
+        })
+        .unwrap();
+    assert_eq!(&s[..], SECRET);
 }
 
 #[test]
@@ -1154,7 +1349,7 @@ fn the_audit_log_records_verdicts_and_the_chain_verifies() {
         !log.to_string()
             .contains(std::str::from_utf8(SECRET).unwrap())
     );
-    assert!(b.data.join("tessera.db").exists() || b.data.exists());
+    assert!(b.data.join("tessera.db").exists());
 }
 
 #[test]
@@ -1210,7 +1405,7 @@ fn no_secret_token_or_session_reaches_a_log_line_or_an_error_body() {
         .unwrap();
     assert_eq!(&s[..], SECRET);
     // Failures too: a policy denial, a bad admin token, a tampered token.
-    let _ = c.get_secret("snp", "default/key/one", None, &mut |rd| {
+    let denied = c.get_secret("snp", "default/key/one", None, &mut |rd| {
         snp_evidence(
             rd,
             &Measurements {
@@ -1219,7 +1414,8 @@ fn no_secret_token_or_session_reaches_a_log_line_or_an_error_body() {
             },
         )
     });
-    let (_, body1) = b.admin(
+    assert_eq!(refusal(&denied.unwrap_err()), (403, "PolicyDeny".into()));
+    let (status1, body1) = b.admin(
         "POST",
         "/kbs/v0/resource/default/key/x",
         Some("not-the-admin-token-0123456789abcdef-01"),
@@ -1227,7 +1423,8 @@ fn no_secret_token_or_session_reaches_a_log_line_or_an_error_body() {
     );
     let mut bad = att.token.as_str().to_owned();
     bad.push('x');
-    let (_, body2) = b.admin("GET", "/kbs/v0/resource/default/key/one", Some(&bad), None);
+    let (status2, body2) = b.admin("GET", "/kbs/v0/resource/default/key/one", Some(&bad), None);
+    assert_eq!((status1, status2), (401, 401), "{body1} {body2}");
     std::io::stderr().flush().unwrap();
     let logged = String::from_utf8(logs().lock().unwrap().clone()).unwrap();
     assert!(
