@@ -1888,6 +1888,57 @@ mod tests {
         });
     }
 
+    /// Each check of a put body refuses on its own, with its own reason, and writes nothing;
+    /// a policy that does not parse is refused at put, at repository default and at import.
+    #[test]
+    fn admin_put_bodies_are_checked_member_by_member() {
+        let (_dir, b, root, rt) = on_one_thread();
+        rt.block_on(async {
+            let policy = serde_json::to_string(TOKEN_POLICY).unwrap();
+            for (body, why) in [
+                (
+                    format!(r#"{{"policy":{policy},"value":"not base64!"}}"#),
+                    "base64",
+                ),
+                (format!(r#"{{"policy":{policy},"generate":0}}"#), "generate"),
+                (
+                    format!(r#"{{"policy":{policy},"generate":4097}}"#),
+                    "generate",
+                ),
+                (format!(r#"{{"policy":{policy}}}"#), "exactly one"),
+                (
+                    format!(r#"{{"policy":{policy},"value":"eA==","generate":1}}"#),
+                    "exactly one",
+                ),
+                (
+                    r#"{"policy":"nonsense = [","value":"eA=="}"#.to_owned(),
+                    "policy",
+                ),
+            ] {
+                let e = b
+                    .admin_put(&root, "a/key/one", body.as_bytes())
+                    .await
+                    .unwrap_err();
+                assert!(
+                    matches!(&e, BrokerError::AdminRequest(m) if m.contains(why)),
+                    "{body}: {e:?}"
+                );
+            }
+            let e = b
+                .admin_set_repo_policy(&root, "a", "nonsense = [")
+                .await
+                .unwrap_err();
+            assert!(matches!(&e, BrokerError::AdminRequest(m) if m.contains("policy")));
+            let listed = b.admin_list(&root, None).await.unwrap();
+            assert_eq!(listed["versions"], json!([]), "nothing was put");
+            // Within bounds, the same members are accepted.
+            let ok = format!(r#"{{"policy":{policy},"generate":4096}}"#);
+            b.admin_put(&root, "a/key/one", ok.as_bytes())
+                .await
+                .unwrap();
+        });
+    }
+
     /// A clone shares the state the builder would change: the misuse is caught (debug builds
     /// panic) rather than silently configuring nothing.
     #[test]

@@ -1756,6 +1756,68 @@ fn a_session_rebuilt_from_the_store_keeps_its_binding() {
     assert!(logged("its times do not fit the challenge it answered") >= 1);
     // Each refused rebuild is logged with its reason.
     assert!(logged("does not bind this session's nonce and TEE key") >= 3);
+
+    // Each column of a row edited on its own: refused, for that column's reason.
+    let claims_of = |s: &Session| -> Value {
+        let text: String = db
+            .query_row(
+                "SELECT claims FROM sessions WHERE session_key = ?1",
+                [cookie_key(s)],
+                |r| r.get(0),
+            )
+            .unwrap();
+        serde_json::from_str(&text).unwrap()
+    };
+    let edited = |column: &str, value: &str, why: &str| {
+        let s = attested("");
+        let n = db
+            .execute(
+                &format!("UPDATE sessions SET {column} = ?1 WHERE session_key = ?2"),
+                rusqlite::params![value, cookie_key(&s)],
+            )
+            .unwrap();
+        assert_eq!(n, 1);
+        let before = logged(why);
+        refused(&s, &key);
+        assert!(logged(why) > before, "{column}: {why}");
+    };
+    // (SNP evidence under `tdx` does not even decode: refused before the TEE named by the
+    // session id is compared.)
+    edited("tee", "tdx", "stored session: evidence:");
+    edited("claims", "{}", "record is malformed");
+    edited("tee_pubkey", "x", "stored session: tee-pubkey");
+    // Verified an hour before its challenge was issued.
+    let early = attested("");
+    let mut record = claims_of(&early);
+    record["verified_at"] = (record["verified_at"].as_i64().unwrap() - 3600).into();
+    edited_record(&db, &cookie_key(&early), &record);
+    let before = logged("its times do not fit the challenge it answered");
+    refused(&early, &key);
+    assert!(logged("its times do not fit the challenge it answered") > before);
+    // A byte of the signed report outside REPORT_DATA flipped (its guest policy): the binding
+    // still holds, the signature does not.
+    let flipped = attested("");
+    let mut record = claims_of(&flipped);
+    let mut report = STANDARD
+        .decode(record["evidence_c"]["report"].as_str().unwrap())
+        .unwrap();
+    report[0x08] ^= 0x01;
+    record["evidence_c"]["report"] = STANDARD.encode(&report).into();
+    edited_record(&db, &cookie_key(&flipped), &record);
+    let before = logged("evidence no longer verifies");
+    refused(&flipped, &key);
+    assert!(logged("evidence no longer verifies") > before);
+}
+
+/// Replaces the `claims` record of the session row `key`.
+fn edited_record(db: &rusqlite::Connection, key: &str, record: &Value) {
+    let n = db
+        .execute(
+            "UPDATE sessions SET claims = ?1 WHERE session_key = ?2",
+            rusqlite::params![record.to_string(), key],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
 }
 
 /// A bearer token issued by a replica whose clock runs ahead (by up to the minute replicas may
