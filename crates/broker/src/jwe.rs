@@ -343,6 +343,32 @@ mod tests {
         }
     }
 
+    /// Extra header members may not name `alg`, `enc` or `epk` (they would override what the
+    /// JWE really is); other members are carried, sorted, after them.
+    #[test]
+    fn extra_members_cannot_override_the_algorithm() {
+        let (rcpt, jwk) = ec_jwk(Curve::P256);
+        let key = TeePublicKey::from_json(&jwk).unwrap();
+        for name in ["alg", "enc", "epk"] {
+            let mut extra = serde_json::Map::new();
+            extra.insert(name.into(), Value::String("dir".into()));
+            assert!(
+                matches!(
+                    encrypt_with_members(&key, &extra, b"x"),
+                    Err(JweError::Crypto {
+                        step: "header member names a reserved parameter"
+                    })
+                ),
+                "{name}"
+            );
+        }
+        let mut extra = serde_json::Map::new();
+        extra.insert("kid".into(), Value::String("k1".into()));
+        let jwe = encrypt_with_members(&key, &extra, b"x").unwrap();
+        let jwe = serde_json::to_value(jwe).unwrap();
+        assert_eq!(decrypt(&Recipient::Ec(rcpt), &jwe).unwrap(), b"x");
+    }
+
     #[test]
     fn a_different_key_cannot_open() {
         let (_, jwk) = ec_jwk(Curve::P256);

@@ -482,6 +482,39 @@ mod tests {
         (pair, vk.to_spki_pem())
     }
 
+    /// A credential over 8 KiB is refused before it is compared (even one configured that
+    /// long), and an admin JWT key that is not a P-256 public key is refused when added.
+    #[test]
+    fn overlong_credentials_and_other_keys_are_refused() {
+        let mut auth = AdminAuth::default();
+        let long = "L".repeat(MAX_ADMIN_TOKEN + 1);
+        auth.add_static("long", &long, None).unwrap();
+        auth.add_static("root", TOKEN, None).unwrap();
+        assert_eq!(
+            auth.authenticate(Some(&format!("Bearer {long}")), at(0))
+                .unwrap_err(),
+            AdminAuthError::Missing
+        );
+        let fits = "F".repeat(MAX_ADMIN_TOKEN);
+        auth.add_static("fits", &fits, None).unwrap();
+        assert!(
+            auth.authenticate(Some(&format!("Bearer {fits}")), at(0))
+                .is_ok()
+        );
+        let p384 = tessera_policy::ear::SigningKey::generate(tessera_policy::ear::Alg::Es384)
+            .unwrap()
+            .verifying_key()
+            .to_spki_pem();
+        for pem in [p384.as_str(), "not a PEM", ""] {
+            assert!(
+                matches!(auth.add_jwt_key_pem(pem), Err(AdminAuthError::Key(_))),
+                "{pem}"
+            );
+        }
+        let (_, p256) = key_pair();
+        auth.add_jwt_key_pem(&p256).unwrap();
+    }
+
     #[test]
     fn jwt_admin_tokens() {
         let (pair, pem) = key_pair();

@@ -758,6 +758,50 @@ mod tests {
         }
     }
 
+    /// Each range check refuses just outside its bounds, naming its field, and accepts at them.
+    #[test]
+    fn every_range_refuses_just_outside_its_bounds() {
+        let base = Path::new("/");
+        for (setting, low, high, field) in [
+            ("token_ttl_secs", 10, 86_400, "token_ttl_secs"),
+            ("request_timeout_secs", 1, 600, "request_timeout_secs"),
+            ("max_connections", 1, 1_000_000, "max_connections"),
+            ("idle_timeout_secs", 1, 3600, "idle_timeout_secs"),
+            ("purge_interval_secs", 1, 3600, "purge_interval_secs"),
+            (
+                "[collateral]\ntimeout_secs",
+                1,
+                300,
+                "collateral.timeout_secs",
+            ),
+        ] {
+            let at = |v: u64| {
+                ServerConfig::from_toml(&format!("data_dir = \"d\"\n{setting} = {v}\n"), base)
+            };
+            for inside in [low, high] {
+                assert!(at(inside).is_ok(), "{setting} = {inside}");
+            }
+            for outside in [low - 1, high + 1] {
+                assert!(
+                    matches!(at(outside), Err(ConfigError::Invalid { field: f, .. }) if f == field),
+                    "{setting} = {outside}"
+                );
+            }
+        }
+        for store in ["mysql://db", "sqlite3", "postgres:/db"] {
+            assert!(
+                matches!(
+                    ServerConfig::from_toml(
+                        &format!("data_dir = \"d\"\nstore = \"{store}\"\n"),
+                        base
+                    ),
+                    Err(ConfigError::Invalid { field: "store", .. })
+                ),
+                "{store}"
+            );
+        }
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(256))]
 

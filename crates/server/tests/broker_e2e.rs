@@ -1153,6 +1153,40 @@ fn a_bearer_token_needs_its_own_session_row() {
     assert!(logged("no attested session") > before);
 }
 
+/// Bodies and credentials over their limits: `/auth` bodies over 64 KiB and admin bodies over
+/// 4 MiB are 413, an admin credential over 8 KiB is 401, each before anything is done.
+#[test]
+fn bodies_and_credentials_over_their_limits_are_refused() {
+    let b = start();
+    let big_auth = format!(
+        r#"{{"version":"0.4.0","tee":"snp","pad":"{}"}}"#,
+        "a".repeat(65 * 1024)
+    );
+    let (status, body) = b.admin_text("POST", "/kbs/v0/auth", None, &big_auth);
+    assert_eq!(status, 413, "{body}");
+    assert_eq!(
+        body["type"],
+        "https://github.com/confidential-containers/kbs/errors/PayloadTooLarge"
+    );
+    let big_put = format!(
+        r#"{{"policy":"","value":"{}"}}"#,
+        "A".repeat(4 * 1024 * 1024 + 1)
+    );
+    let (status, _) = b.admin_text(
+        "POST",
+        "/kbs/v0/resource/default/key/big",
+        Some(&b.admin_token),
+        &big_put,
+    );
+    assert_eq!(status, 413);
+    let long_token = "t".repeat(8 * 1024 + 1);
+    let (status, body) = b.admin("GET", "/kbs/v0/admin/resources", Some(&long_token), None);
+    assert_eq!(status, 401, "{body}");
+    let (status, list) = b.admin("GET", "/kbs/v0/admin/resources", Some(&b.admin_token), None);
+    assert_eq!(status, 200);
+    assert!(!list.to_string().contains("default/key/big"));
+}
+
 /// Every admin endpoint a tenant's token reaches stays inside its repositories, and the global
 /// operations refuse it.
 #[test]
