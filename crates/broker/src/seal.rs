@@ -1058,21 +1058,49 @@ mod tests {
             KeyringFile::open(&q).unwrap_err()
         };
         let k = STANDARD.encode([1u8; 32]);
-        for body in [
-            "nope".to_string(),
-            format!(r#"{{"version":2,"active":"a","keys":[{{"id":"a","key":"{k}"}}]}}"#),
-            format!(r#"{{"version":1,"active":"b","keys":[{{"id":"a","key":"{k}"}}]}}"#),
-            r#"{"version":1,"active":"a","keys":[{"id":"a","key":"AAAA"}]}"#.to_string(),
-            format!(
-                r#"{{"version":1,"active":"a","keys":[{{"id":"a","key":"{k}"}},{{"id":"a","key":"{k}"}}]}}"#
+        let cases = [
+            ("nope".to_string(), "not a keyring JSON document"),
+            (
+                format!(r#"{{"version":2,"active":"a","keys":[{{"id":"a","key":"{k}"}}]}}"#),
+                "unknown version",
             ),
-            format!(r#"{{"version":1,"active":"a/b","keys":[{{"id":"a/b","key":"{k}"}}]}}"#),
-            format!(r#"{{"version":1,"active":"a","keys":[{{"id":"a","key":"{k}","x":1}}]}}"#),
-            " ".repeat(70 * 1024),
-        ] {
+            (
+                format!(r#"{{"version":1,"active":"b","keys":[{{"id":"a","key":"{k}"}}]}}"#),
+                "the active KEK is not in the file",
+            ),
+            (
+                r#"{"version":1,"active":"a","keys":[{"id":"a","key":"AAAA"}]}"#.to_string(),
+                "KEK is not 32 bytes",
+            ),
+            (
+                r#"{"version":1,"active":"a","keys":[{"id":"a","key":"not base64!"}]}"#.to_string(),
+                "KEK is not base64",
+            ),
+            (
+                format!(
+                    r#"{{"version":1,"active":"a","keys":[{{"id":"a","key":"{k}"}},{{"id":"a","key":"{k}"}}]}}"#
+                ),
+                "duplicate KEK id",
+            ),
+            (
+                format!(r#"{{"version":1,"active":"a/b","keys":[{{"id":"a/b","key":"{k}"}}]}}"#),
+                "bad KEK id",
+            ),
+            (
+                format!(r#"{{"version":1,"active":"a/b","keys":[{{"id":"a","key":"{k}"}}]}}"#),
+                "bad active KEK id",
+            ),
+            (
+                format!(r#"{{"version":1,"active":"a","keys":[{{"id":"a","key":"{k}","x":1}}]}}"#),
+                "not a keyring JSON document",
+            ),
+            (" ".repeat(70 * 1024), "larger than 64 KiB"),
+        ];
+        for (body, why) in cases {
+            let got = write(&body);
             assert!(
-                matches!(write(&body), SealError::KeyringFormat { .. }),
-                "{body:.80}"
+                matches!(&got, SealError::KeyringFormat { reason, .. } if *reason == why),
+                "{body:.80}: {got:?}"
             );
         }
     }

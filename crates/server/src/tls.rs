@@ -54,3 +54,40 @@ pub(crate) fn acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAccep
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn testdata(name: &str) -> std::path::PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../guest/testdata/tls")
+            .join(name)
+    }
+
+    fn refused(cert: &Path, key: &Path, why: &str) {
+        match acceptor(cert, key) {
+            Err(ServerError::Tls(m)) => assert!(m.contains(why), "{m}"),
+            Err(e) => panic!("{e}"),
+            Ok(_) => panic!("accepted {} with {}", cert.display(), key.display()),
+        }
+    }
+
+    /// The loopback test PKI's server certificate and key make an acceptor; no certificate, no
+    /// key, a key of another certificate and an oversized file are each refused.
+    #[test]
+    fn pem_files_are_checked() {
+        let (cert, key) = (testdata("server.pem"), testdata("server.key"));
+        assert!(acceptor(&cert, &key).is_ok());
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "").unwrap();
+        refused(&empty, &key, "no certificate");
+        refused(&cert, &empty, "no usable private key");
+        // The CA's certificate with the server's key: they do not match.
+        refused(&testdata("ca.pem"), &key, "KeyMismatch");
+        let huge = dir.path().join("huge.pem");
+        std::fs::write(&huge, vec![b'a'; 1024 * 1024 + 1]).unwrap();
+        refused(&huge, &key, "larger than");
+    }
+}
