@@ -730,6 +730,79 @@ mod tests {
         assert!(matches!(k.unseal(&sealed), Err(GitSealError::PolicyDigest)));
     }
 
+    /// Each check of a seal's form refuses on its own, with its own reason: the size cap, the
+    /// algorithms, the ephemeral key's type, curve and coordinates, the IV's length, and, once
+    /// it opens, the resource path and the policy digest's form.
+    #[test]
+    fn each_form_check_refuses_with_its_reason() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = keys(dir.path());
+        let sealed = seal(&k.public_keys(), &path("a/key/one"), POLICY, b"x").unwrap();
+        let parts: Vec<String> = sealed.split('.').map(str::to_owned).collect();
+        let header: Map<String, Value> =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&parts[0]).unwrap()).unwrap();
+        let with_header = |edit: &dyn Fn(&mut Map<String, Value>)| {
+            let mut h = header.clone();
+            edit(&mut h);
+            let mut p = parts.clone();
+            p[0] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&h).unwrap());
+            p.join(".")
+        };
+        let refused = |text: &str, why: &str| match k.unseal(text) {
+            Err(GitSealError::Format(m)) => assert_eq!(m, why),
+            other => panic!("{why}: {other:?}"),
+        };
+        refused(&"a".repeat(MAX_SEALED_LEN + 1), "larger than 4 MiB");
+        let alg_and_enc = "alg must be ECDH-ES+A256KW and enc A256GCM";
+        refused(
+            &with_header(&|h| drop(h.insert("alg".into(), "dir".into()))),
+            alg_and_enc,
+        );
+        refused(
+            &with_header(&|h| drop(h.insert("enc".into(), "A128GCM".into()))),
+            alg_and_enc,
+        );
+        refused(&with_header(&|h| drop(h.remove("epk"))), "epk");
+        let on_curve = "epk must be an EC P-256 key";
+        refused(
+            &with_header(&|h| h["epk"]["crv"] = "P-384".into()),
+            on_curve,
+        );
+        refused(&with_header(&|h| h["epk"]["kty"] = "OKP".into()), on_curve);
+        let short = URL_SAFE_NO_PAD.encode([1u8; 31]);
+        refused(
+            &with_header(&|h| h["epk"]["x"] = short.clone().into()),
+            "epk coordinates",
+        );
+        let mut p = parts.clone();
+        p[2] = URL_SAFE_NO_PAD.encode([0u8; 16]);
+        refused(&p.join("."), "iv must be 12 bytes");
+        // A seal made (by the broker's public key) for a path that is none: opens, then refused.
+        let (kid, key) = current_public_key(&k.public_keys()).unwrap();
+        let sealed_with = |resource: &str, digest: &str| {
+            let mut m = Map::new();
+            m.insert("kid".into(), kid.clone().into());
+            m.insert(HEADER_RESOURCE.into(), resource.into());
+            m.insert(HEADER_POLICY.into(), POLICY.into());
+            m.insert(HEADER_POLICY_DIGEST.into(), digest.into());
+            let jwe = jwe::encrypt_with_members(&key, &m, b"x").unwrap();
+            format!(
+                "{}.{}.{}.{}.{}",
+                jwe.protected, jwe.encrypted_key, jwe.iv, jwe.ciphertext, jwe.tag
+            )
+        };
+        let digest = PolicyDigest::of(POLICY.as_bytes()).to_string();
+        refused(
+            &sealed_with("a/../one", &digest),
+            "tessera-resource is not REPO/TYPE/TAG",
+        );
+        refused(
+            &sealed_with("a/key/one", "sha384:zz"),
+            "tessera-policy-digest",
+        );
+        assert!(k.unseal(&sealed_with("a/key/one", &digest)).is_ok());
+    }
+
     #[test]
     fn rotation_keeps_old_seals_until_retired() {
         let dir = tempfile::tempdir().unwrap();
