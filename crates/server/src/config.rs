@@ -147,7 +147,8 @@ pub struct ServerConfig {
     /// The key-encryption key file (default `DATA_DIR/kek`, created 0600 on first start).
     #[serde(default)]
     pub kek_file: Option<PathBuf>,
-    /// The attestation-token signing key (default `DATA_DIR/token.key`, created on first start).
+    /// The attestation-token signing key (default `DATA_DIR/token.key`, created on first start):
+    /// a P-256 PKCS#8 PEM (the token is ES256; another key is refused at start).
     #[serde(default)]
     pub token_key_file: Option<PathBuf>,
     /// The keys that secrets sealed for Git are sealed to (default `DATA_DIR/sealing.keys`).

@@ -225,7 +225,14 @@ pub fn load_or_create_token_key(path: &Path, symlinks: Symlinks) -> Result<Signi
     }
     let pem = read_key_file(path, symlinks)?;
     let text = std::str::from_utf8(&pem).map_err(|e| key_error(&e))?;
-    SigningKey::from_pkcs8_pem(text).map_err(|e| key_error(&e))
+    let key = SigningKey::from_pkcs8_pem(text).map_err(|e| key_error(&e))?;
+    // PROTOCOL.md: the attestation token is ES256, whatever key a file holds.
+    if key.alg() != Alg::Es256 {
+        return Err(key_error(
+            &"not a P-256 (ES256) key: attestation tokens are ES256",
+        ));
+    }
+    Ok(key)
 }
 
 /// The admin token at `path`, created (32 random bytes, hex, 0600, written atomically) if
@@ -303,7 +310,8 @@ pub fn collateral_cache(config: &CollateralConfig) -> Result<Option<Cache>, Star
         None => PcsSource::intel(),
     };
     if let Some(path) = &config.pcs_api_key_file {
-        let bytes = read_small(path)?;
+        // A credential: checked as the admin token files are (not writable by others).
+        let bytes = read_key_file(path, Symlinks::Follow)?;
         let text = std::str::from_utf8(&bytes).map_err(|e| file_error(path, e))?;
         pcs = pcs.with_api_key(ApiKey::new(text.trim().to_owned()));
     }
@@ -509,6 +517,61 @@ mod tests {
             .collect();
         names.sort();
         names
+    }
+
+    /// A token signing key that is not an ES256 PKCS#8 key, or is over 1 MiB, is refused
+    /// (never replaced by a new one); a PCS API key file others can write is refused too.
+    #[test]
+    fn unusable_key_files_are_refused_not_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = dir.path().join("token.key");
+        let private = |path: &Path, bytes: &[u8]| {
+            fs::write(path, bytes).unwrap();
+            fs::set_permissions(path, fs::Permissions::from_mode(0o600)).unwrap();
+        };
+        private(
+            &key,
+            b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+        );
+        assert!(matches!(
+            load_or_create_token_key(&key, Symlinks::Refuse),
+            Err(StartError::Key { .. })
+        ));
+        let p384 = SigningKey::generate(Alg::Es384)
+            .unwrap()
+            .to_pkcs8_pem()
+            .unwrap();
+        private(&key, p384.as_bytes());
+        assert!(matches!(
+            load_or_create_token_key(&key, Symlinks::Refuse),
+            Err(StartError::Key { .. })
+        ));
+        private(&key, &vec![b'a'; 1024 * 1024 + 1]);
+        match load_or_create_token_key(&key, Symlinks::Refuse) {
+            Err(StartError::File { message, .. }) => {
+                assert!(message.contains("larger"), "{message}")
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            fs::metadata(&key).unwrap().len(),
+            1024 * 1024 + 1,
+            "left as it was"
+        );
+        let api_key = dir.path().join("pcs.key");
+        fs::write(&api_key, "k").unwrap();
+        fs::set_permissions(&api_key, fs::Permissions::from_mode(0o666)).unwrap();
+        let config = CollateralConfig {
+            dir: Some(dir.path().join("cache")),
+            fetch: true,
+            pcs_api_key_file: Some(api_key.clone()),
+            ..CollateralConfig::default()
+        };
+        assert_insecure(
+            collateral_cache(&config),
+            &api_key,
+            "writable by group or others",
+        );
     }
 
     #[track_caller]
