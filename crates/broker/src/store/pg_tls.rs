@@ -455,10 +455,25 @@ mod tests {
         std::fs::write(&empty, "no certificate here\n").unwrap();
         let big = dir.path().join("big.pem");
         std::fs::write(&big, vec![b'a'; 1024 * 1024 + 1]).unwrap();
+        // A certificate block whose base64 is broken, and one that holds no certificate.
+        let broken = dir.path().join("broken.pem");
+        std::fs::write(
+            &broken,
+            "-----BEGIN CERTIFICATE-----\n!!!!\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
+        let junk = dir.path().join("junk.pem");
+        std::fs::write(
+            &junk,
+            "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        )
+        .unwrap();
         for (path, says) in [
             (&missing, "not found"),
             (&empty, "no certificate"),
             (&big, "larger than 1 MiB"),
+            (&broken, "sslrootcert"),
+            (&junk, "sslrootcert"),
         ] {
             match client_config(Mode::VerifyFull, path) {
                 Err(StoreError::Database { message, .. }) => {
@@ -467,6 +482,22 @@ mod tests {
                 other => panic!("{path:?}: {:?}", other.map(|_| ())),
             }
         }
+    }
+
+    /// TLS needs a name or address to check the certificate against: a Unix socket or a bare
+    /// `hostaddr` gives the connector none, and it refuses.
+    #[test]
+    fn tls_without_a_host_name_is_refused() {
+        let ca = Path::new(env!("CARGO_MANIFEST_DIR")).join("../guest/testdata/tls/ca.pem");
+        let config = client_config(Mode::VerifyFull, &ca).unwrap();
+        let mut make = MakeRustls(Arc::new(config));
+        let e = MakeTlsConnect::<Socket>::make_tls_connect(&mut make, "")
+            .err()
+            .unwrap();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+        assert!(e.to_string().contains("host name or IP address"), "{e}");
+        assert!(MakeTlsConnect::<Socket>::make_tls_connect(&mut make, "127.0.0.1").is_ok());
+        assert!(MakeTlsConnect::<Socket>::make_tls_connect(&mut make, "db.example").is_ok());
     }
 
     proptest! {
