@@ -1,6 +1,7 @@
 //! The endpoints: each reads its body within a bound, calls the broker under a deadline, and turns
 //! the answer into JSON or a public error, counting it in the metrics.
 
+use std::pin::Pin;
 use std::time::Instant;
 
 use axum::Router;
@@ -24,42 +25,83 @@ const MAX_ADMIN_BODY: usize = 4 * 1024 * 1024;
 /// The session cookie's name.
 const SESSION_COOKIE: &str = "kbs-session-id";
 
-/// Most bytes of `/attest` bodies this process holds at once (received or being received, and
-/// until their answer): each request reserves its `Content-Length` (the most its body can be;
-/// [`MAX_ATTEST_BODY`] when it gives none) before reading, and keeps it while it is handled,
-/// which needs a few times the body in working memory. Real evidence is tens of KiB, so this
-/// admits thousands of guests at once, but a handful of clients announcing 8 MiB bodies can no
-/// longer make the broker buffer gigabytes. A request that cannot reserve within
-/// [`BUDGET_WAIT`] (or the request deadline, when shorter) gets 503 `Unavailable` at once, which
-/// guests retry, rather than queueing behind whoever holds the budget.
+/// Most bytes of `/attest` bodies this process holds at once, counted as they arrive and kept
+/// until their answer (handling one needs a few times its body in working memory). A body
+/// takes its bytes from this budget in steps of [`BUDGET_STEP`] as they are received, never
+/// waiting: when the budget is spent the request gets 503 `Unavailable` at once, which guests
+/// retry. So whoever wants to hold the budget must really send that much (announcing a large
+/// `Content-Length` and trickling takes nothing), and a request never queues behind another.
+/// Real evidence is tens of KiB: the budget admits hundreds of guests at once.
 pub const ATTEST_BUFFER_BUDGET: usize = 32 * 1024 * 1024;
-
-/// How long an `/attest` request waits for its reservation.
-const BUDGET_WAIT: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// The budget's unit (a permit), so that it fits a semaphore's count.
 const BUDGET_UNIT: usize = 1024;
+
+/// How much of the budget a body takes at a time (its first step covers most real evidence).
+const BUDGET_STEP: usize = 64 * 1024;
 
 /// The process's [`ATTEST_BUFFER_BUDGET`], in units of [`BUDGET_UNIT`].
 static ATTEST_BUDGET: tokio::sync::Semaphore =
     tokio::sync::Semaphore::const_new(ATTEST_BUFFER_BUDGET / BUDGET_UNIT);
 
-/// The units an `/attest` request reserves: its `Content-Length` rounded up, or the largest body
-/// when it gives none (or one that is not a number); `None` when it announces more than
-/// [`MAX_ATTEST_BODY`] (refused at once).
-fn attest_reservation(headers: &HeaderMap) -> Option<u32> {
-    let announced = match headers.get(header::CONTENT_LENGTH) {
-        Some(v) => v
-            .to_str()
-            .ok()
-            .and_then(|v| v.parse::<usize>().ok())
-            .unwrap_or(MAX_ATTEST_BODY),
-        None => MAX_ATTEST_BODY,
-    };
-    if announced > MAX_ATTEST_BODY {
-        return None;
+/// What a body of `len` bytes holds of the budget: `len` rounded up to a step, in units.
+fn budget_units(len: usize) -> u32 {
+    let stepped = len.max(1).div_ceil(BUDGET_STEP).saturating_mul(BUDGET_STEP);
+    u32::try_from(stepped / BUDGET_UNIT).unwrap_or(u32::MAX)
+}
+
+/// The `/attest` body, at most [`MAX_ATTEST_BODY`] bytes, received within the request deadline,
+/// with its share of [`ATTEST_BUFFER_BUDGET`] (held until the returned permit is dropped).
+async fn read_attest_body(
+    state: &AppState,
+    headers: &HeaderMap,
+    mut body: Body,
+) -> Result<(Bytes, tokio::sync::SemaphorePermit<'static>), ApiError> {
+    use axum::body::HttpBody as _;
+    let announced = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if announced.is_some_and(|n| n > MAX_ATTEST_BODY) {
+        return Err(ApiError::public(PublicError::PayloadTooLarge));
     }
-    u32::try_from(announced.div_ceil(BUDGET_UNIT).max(1)).ok()
+    let busy = || {
+        tracing::warn!("attest: the body budget is spent; answered 503");
+        ApiError::public(PublicError::Unavailable)
+    };
+    let mut held = ATTEST_BUDGET
+        .try_acquire_many(budget_units(0))
+        .map_err(|_| busy())?;
+    let mut units = budget_units(0);
+    let read = async {
+        let mut buf = Vec::with_capacity(announced.unwrap_or(0).min(BUDGET_STEP));
+        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
+        {
+            let frame = frame.map_err(|_| ApiError::public(PublicError::InvalidRequest))?;
+            let Ok(data) = frame.into_data() else {
+                continue;
+            };
+            let len = buf.len().saturating_add(data.len());
+            if len > MAX_ATTEST_BODY {
+                return Err(ApiError::public(PublicError::PayloadTooLarge));
+            }
+            let needed = budget_units(len);
+            if needed > units {
+                let more = ATTEST_BUDGET
+                    .try_acquire_many(needed - units)
+                    .map_err(|_| busy())?;
+                held.merge(more);
+                units = needed;
+            }
+            buf.extend_from_slice(&data);
+        }
+        Ok(Bytes::from(buf))
+    };
+    match tokio::time::timeout(state.request_timeout, read).await {
+        Ok(Ok(bytes)) => Ok((bytes, held)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(ApiError::public(PublicError::RequestTimeout)),
+    }
 }
 
 pub(crate) fn router(state: AppState) -> Router {
@@ -199,15 +241,7 @@ async fn attest(State(state): State<AppState>, headers: HeaderMap, body: Body) -
     const EP: &str = "/kbs/v0/attest";
     let started = Instant::now();
     let result = async {
-        let units = attest_reservation(&headers)
-            .ok_or_else(|| ApiError::public(PublicError::PayloadTooLarge))?;
-        let wait = state.request_timeout.min(BUDGET_WAIT);
-        let reserved = tokio::time::timeout(wait, ATTEST_BUDGET.acquire_many(units)).await;
-        let Ok(Ok(_reserved)) = reserved else {
-            tracing::warn!("attest: the body budget stayed full for the request deadline");
-            return Err(ApiError::public(PublicError::Unavailable));
-        };
-        let body = read_body(&state, body, MAX_ATTEST_BODY).await?;
+        let (body, _reserved) = read_attest_body(&state, &headers, body).await?;
         let session = session_cookie(&headers);
         let outcome = deadline(&state, state.broker.attest(session.as_deref(), &body)).await;
         state.metrics.verification.observe(started.elapsed());
