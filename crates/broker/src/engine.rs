@@ -691,7 +691,9 @@ impl Broker {
         let evidence = decode_evidence(tee, evidence_text, compact.as_deref());
         let mut outcome = self.check_attestation(&req, &evidence, &challenge, tee, now);
         // Endorsements are looked up only for evidence that failed its verification, after its
-        // binding to this challenge and key held: a made-up report never sets off a fetch.
+        // binding to this challenge and key held: evidence that binds nothing (replayed, or
+        // made up without a challenge) never sets off a fetch; one bound to a fresh challenge
+        // still can, once per challenge.
         if outcome.as_ref().is_err_and(|r| r.at_verification)
             && let Ok(parsed) = &evidence
             && self.fill_endorsements(parsed, tee).await
@@ -1140,6 +1142,7 @@ impl Broker {
         };
         let policy = self.policy(&stored.policy_digest, &policy_text)?;
         let mut appraisal = tessera::appraise(&record.verified, &policy);
+        let own_policy_id = appraisal.policy_id().to_owned();
         let shown = format!("{resource}@{}", stored.version);
         let mut by_newest = None;
         if appraisal.passed()
@@ -1185,7 +1188,15 @@ impl Broker {
         ev.resource = Some(shown);
         ev.evidence_digest = Some(record.evidence_digest.clone());
         ev.policy_digest = Some(stored.policy_digest.to_string());
-        ev.reason = format!("policy {} passed", appraisal.policy_id());
+        ev.reason = match &newer {
+            None => format!("policy {own_policy_id} passed"),
+            Some((newest, _)) => format!(
+                "policy {own_policy_id} passed, and policy {} of the newest version ({}, {})",
+                appraisal.policy_id(),
+                newest.version,
+                newest.policy_digest
+            ),
+        };
         self.record(ev).await?;
         Ok(store_json(&sealed))
     }

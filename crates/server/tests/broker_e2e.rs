@@ -353,6 +353,18 @@ fn snp_and_tdx_guests_receive_the_secret_with_every_key_and_mode() {
             .unwrap()[..],
         SECRET
     );
+    // Its release entry names both policies it passed: its own and the newest version's.
+    let (_, log) = b.admin("GET", "/kbs/v0/admin/audit", Some(&b.admin_token), None);
+    assert!(
+        log["entries"].as_array().unwrap().iter().any(|e| {
+            e["action"] == "release"
+                && e["resource"] == "default/key/one@1"
+                && e["reason"].as_str().is_some_and(|r| {
+                    r.starts_with("policy e2e passed, and policy e2e of the newest version (2,")
+                })
+        }),
+        "{log}"
+    );
     let (status, _) = b.admin(
         "DELETE",
         "/kbs/v0/resource/default/key/one?version=1",
@@ -1063,20 +1075,20 @@ fn resource_requests_without_a_live_session_are_401() {
     let b = start();
     let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
     let key = TeeKey::generate(TeeKeyAlg::P256).unwrap();
-    let before = logged("no attested session");
+    let before = logged("session: no attested session");
     let ch = c.auth("snp").unwrap();
     let e = c
         .resource(Credential::Cookie(&ch.session), &key, "default/key/one")
         .unwrap_err();
     assert_eq!(refusal(&e), (401, "InvalidSession".into()));
-    assert!(logged("no attested session") > before);
-    let before = logged("malformed session id");
+    assert!(logged("session: no attested session") > before);
+    let before = logged("session: malformed session id");
     let junk = Session::from_cookie_value("not-a-session").unwrap();
     let e = c
         .resource(Credential::Cookie(&junk), &key, "default/key/one")
         .unwrap_err();
     assert_eq!(refusal(&e), (401, "InvalidSession".into()));
-    assert!(logged("malformed session id") > before);
+    assert!(logged("session: malformed session id") > before);
     // Attested and used, then past its five minutes (the broker's clock moved on).
     let att = c
         .handshake("snp", None, &mut |rd| {
@@ -1088,12 +1100,12 @@ fn resource_requests_without_a_live_session_are_401() {
         &c.resource(cred, &att.key, "default/key/one").unwrap()[..],
         SECRET
     );
-    let before = logged("the attested session expired");
+    let before = logged("session: the attested session expired");
     b.skew.store(301, Ordering::SeqCst);
     let e = c.resource(cred, &att.key, "default/key/one").unwrap_err();
     b.skew.store(0, Ordering::SeqCst);
     assert_eq!(refusal(&e), (401, "InvalidSession".into()));
-    assert!(logged("the attested session expired") > before);
+    assert!(logged("session: the attested session expired") > before);
 }
 
 /// A bearer token stands only for the session the store holds with that token's digest: a
@@ -1128,7 +1140,7 @@ fn a_bearer_token_needs_its_own_session_row() {
     let att = attested();
     db.execute("UPDATE sessions SET token = ?1", [&"0".repeat(64)])
         .unwrap();
-    let before = logged("not the token issued to this session");
+    let before = logged("token: not the token issued to this session");
     let e = cb
         .resource(
             att.credential(AuthMode::Bearer),
@@ -1137,11 +1149,11 @@ fn a_bearer_token_needs_its_own_session_row() {
         )
         .unwrap_err();
     assert_eq!(refusal(&e), (401, "TokenInvalid".into()));
-    assert!(logged("not the token issued to this session") > before);
+    assert!(logged("token: not the token issued to this session") > before);
     // The row is gone.
     let att = attested();
     db.execute("DELETE FROM sessions", []).unwrap();
-    let before = logged("no attested session");
+    let before = logged("token: no attested session");
     let e = cb
         .resource(
             att.credential(AuthMode::Bearer),
@@ -1150,7 +1162,7 @@ fn a_bearer_token_needs_its_own_session_row() {
         )
         .unwrap_err();
     assert_eq!(refusal(&e), (401, "TokenInvalid".into()));
-    assert!(logged("no attested session") > before);
+    assert!(logged("token: no attested session") > before);
 }
 
 /// Admin requests whose path, version or body cannot be what they name: a repository or

@@ -177,8 +177,9 @@ fn fetching_broker_serves_a_guest_without_certificates() {
     assert_eq!(listed.len(), 3);
 }
 
-/// Evidence that does not bind the challenge and key sets off no fetch: anyone may get a
-/// challenge, so a made-up report with a new chip id must not make the broker call AMD.
+/// Evidence that does not bind the challenge and key sets off no fetch (replayed or made-up
+/// evidence that binds nothing never makes the broker call AMD; a report bound to a fresh
+/// challenge still can, once per challenge).
 #[test]
 fn unbound_evidence_sets_off_no_fetch() {
     let dir = tempfile::tempdir().unwrap();
