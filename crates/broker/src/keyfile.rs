@@ -155,6 +155,12 @@ pub fn read(
     if meta.permissions().mode() & forbidden_mode != 0 {
         return Err(refused(problem));
     }
+    if !owned_by_us_or_root(meta.uid()) {
+        return Err(refused(
+            "owned by another user, who could have written it (chown it to the broker's user \
+             or root)",
+        ));
+    }
     let mut bytes = Zeroizing::new(Vec::new());
     file.take(max_len.saturating_add(1))
         .read_to_end(&mut bytes)
@@ -166,6 +172,21 @@ pub fn read(
         });
     }
     Ok(bytes)
+}
+
+/// The process's effective user id, from `/proc/self/status` (no `unsafe` needed); `None` where
+/// it cannot be read.
+pub fn effective_uid() -> Option<u32> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("Uid:"))?;
+    line.split_whitespace().nth(2)?.parse().ok()
+}
+
+/// Whether a file owned by `uid` may hold the broker's keys: the broker's own user, or root
+/// (Kubernetes Secret volumes). Where the process's user cannot be read, any owner is accepted
+/// (the checks of mode and kind still apply).
+pub fn owned_by_us_or_root(uid: u32) -> bool {
+    uid == 0 || effective_uid().is_none_or(|us| us == uid)
 }
 
 #[cfg(test)]
@@ -194,6 +215,27 @@ mod tests {
             persist(&blocked, b"x", true),
             Err(KeyFileError::Io { .. })
         ));
+    }
+
+    /// A key file another (non-root) user owns is refused: they could have planted it. Root
+    /// can hand a file to another user; elsewhere only our own files can be made, and the
+    /// check is shown to accept them.
+    #[test]
+    fn read_refuses_files_of_another_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("key");
+        fs::write(&path, b"secret").unwrap();
+        assert!(read(&path, Symlinks::Refuse, 0o022, "w", 64).is_ok());
+        let us = effective_uid().unwrap();
+        assert!(owned_by_us_or_root(us) && owned_by_us_or_root(0));
+        assert!(!owned_by_us_or_root(us.wrapping_add(4242).max(1)));
+        if us == 0 {
+            std::os::unix::fs::chown(&path, Some(4242), None).unwrap();
+            assert!(matches!(
+                read(&path, Symlinks::Refuse, 0o022, "w", 64),
+                Err(KeyFileError::Refused { problem, .. }) if problem.contains("another user")
+            ));
+        }
     }
 
     #[test]

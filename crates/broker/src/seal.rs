@@ -110,6 +110,15 @@ pub enum SealError {
         /// Its permission bits.
         mode: u32,
     },
+    /// The keyring file is owned by another user (not the broker's, not root), who could have
+    /// planted it.
+    #[error("seal: keyring file {path} is owned by uid {uid}, not the broker's user or root")]
+    KeyringOwner {
+        /// The file.
+        path: PathBuf,
+        /// Its owner.
+        uid: u32,
+    },
     /// The keyring file is not a valid keyring.
     #[error("seal: keyring file {path} is malformed: {reason}")]
     KeyringFormat {
@@ -743,6 +752,13 @@ fn read_keyring(path: &Path) -> Result<Keyring, SealError> {
             mode,
         });
     }
+    let uid = std::os::unix::fs::MetadataExt::uid(&meta);
+    if !crate::keyfile::owned_by_us_or_root(uid) {
+        return Err(SealError::KeyringOwner {
+            path: path.to_owned(),
+            uid,
+        });
+    }
     let mut bytes = Zeroizing::new(Vec::new());
     f.take(MAX_KEYRING_FILE_LEN + 1)
         .read_to_end(&mut bytes)
@@ -1037,6 +1053,14 @@ mod tests {
             KeyringFile::open(&p),
             Err(SealError::KeyringPermissions { mode: 0o644, .. })
         ));
+        fs::set_permissions(&p, fs::Permissions::from_mode(0o600)).unwrap();
+        if crate::keyfile::effective_uid() == Some(0) {
+            std::os::unix::fs::chown(&p, Some(4242), None).unwrap();
+            assert!(matches!(
+                KeyringFile::open(&p),
+                Err(SealError::KeyringOwner { uid: 4242, .. })
+            ));
+        }
         assert!(matches!(
             KeyringFile::open(&dir.path().join("missing")),
             Err(SealError::KeyringIo {

@@ -173,6 +173,13 @@ fn check_data_dir(dir: &Path) -> Result<(), StartError> {
              admin token in it (chmod 700)",
         ));
     }
+    if !tessera_broker::keyfile::owned_by_us_or_root(std::os::unix::fs::MetadataExt::uid(&meta)) {
+        return Err(insecure(
+            dir,
+            "the data directory is owned by another user, who could plant a key or an admin \
+             token in it",
+        ));
+    }
     Ok(())
 }
 
@@ -649,6 +656,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         set_mode(dir.path(), 0o755);
         check_data_dir(dir.path()).unwrap();
+        // Owned by another (non-root) user, even 0700: refused (root can hand it over).
+        if tessera_broker::keyfile::effective_uid() == Some(0) {
+            std::os::unix::fs::chown(dir.path(), Some(4242), None).unwrap();
+            assert_insecure(check_data_dir(dir.path()), dir.path(), "another user");
+        }
     }
 
     #[test]
