@@ -22,8 +22,8 @@ use serde_json::{Value, json};
 use tessera::UnixTime;
 use tessera::snp::abi::Product;
 use tessera_guest::client::{
-    AuthMode, Client, ClientError, ClientOptions, Credential, RetryPolicy, Session, TeeKey,
-    TeeKeyAlg, Token, report_data,
+    Attestation, AuthMode, Client, ClientError, ClientOptions, Credential, RetryPolicy, Session,
+    TeeKey, TeeKeyAlg, Token, report_data,
 };
 use tessera_guest::sim::{Measurements, SimSnp, SimTdx};
 use tessera_server::config::StaticTokenConfig;
@@ -284,6 +284,24 @@ fn snp_evidence(rd: &[u8; 64], m: &Measurements) -> Result<Value, ClientError> {
 }
 
 /// The kind and detail of a broker refusal, checking the fixed vocabulary.
+/// A handshake of `c` with the simulators' default SNP guest.
+fn attested(c: &Client) -> Attestation {
+    c.handshake("snp", None, &mut |rd| {
+        snp_evidence(rd, &Measurements::default())
+    })
+    .unwrap()
+}
+
+/// The secret at `path` for the attested `att`, with `mode`'s credential.
+fn fetched(
+    c: &Client,
+    att: &Attestation,
+    mode: AuthMode,
+    path: &str,
+) -> Result<zeroize::Zeroizing<Vec<u8>>, ClientError> {
+    c.resource(att.credential(mode), &att.key, path)
+}
+
 fn refusal(e: &ClientError) -> (u16, String) {
     let status = e
         .status()
@@ -338,11 +356,7 @@ fn snp_and_tdx_guests_receive_the_secret_with_every_key_and_mode() {
         Some(json!({"policy": POLICY, "value": STANDARD.encode(b"v2")})),
     );
     assert_eq!(status, 200);
-    let att = c
-        .handshake("snp", None, &mut |rd| {
-            snp_evidence(rd, &Measurements::default())
-        })
-        .unwrap();
+    let att = attested(&c);
     let cred = att.credential(AuthMode::Cookie);
     assert_eq!(
         &c.resource(cred, &att.key, "default/key/one").unwrap()[..],
@@ -391,11 +405,7 @@ fn resource_answers_carry_the_protected_header_in_coco_order() {
     let b = start();
     for alg in [TeeKeyAlg::P256, TeeKeyAlg::P521, TeeKeyAlg::Rsa] {
         let c = b.client(alg, AuthMode::Bearer);
-        let att = c
-            .handshake("snp", None, &mut |rd| {
-                snp_evidence(rd, &Measurements::default())
-            })
-            .unwrap();
+        let att = attested(&c);
         let mut resp = agent()
             .get(format!("{}/kbs/v0/resource/default/key/one", b.url))
             .header("Authorization", format!("Bearer {}", att.token.as_str()))
@@ -410,12 +420,7 @@ fn resource_answers_carry_the_protected_header_in_coco_order() {
         );
         // And it opens with the TEE key bound into the evidence.
         assert_eq!(
-            &c.resource(
-                att.credential(AuthMode::Bearer),
-                &att.key,
-                "default/key/one"
-            )
-            .unwrap()[..],
+            &fetched(&c, &att, AuthMode::Bearer, "default/key/one").unwrap()[..],
             SECRET
         );
     }
@@ -599,11 +604,7 @@ fn expired_challenges_and_sessions_are_purged_from_the_store() {
 fn no_release_and_no_admin_change_goes_unaudited() {
     let b = start();
     let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
-    let att = c
-        .handshake("snp", None, &mut |rd| {
-            snp_evidence(rd, &Measurements::default())
-        })
-        .unwrap();
+    let att = attested(&c);
     // The audit table refuses new entries (a trigger added from outside, as a full disk or a
     // broken database would make appends fail).
     let db = rusqlite::Connection::open(b.data.join("tessera.db")).unwrap();
@@ -614,13 +615,7 @@ fn no_release_and_no_admin_change_goes_unaudited() {
     )
     .unwrap();
     // The policy passes, but the release cannot be recorded: no secret leaves.
-    let e = c
-        .resource(
-            att.credential(AuthMode::Cookie),
-            &att.key,
-            "default/key/one",
-        )
-        .unwrap_err();
+    let e = fetched(&c, &att, AuthMode::Cookie, "default/key/one").unwrap_err();
     let (status, _) = refusal(&e);
     assert!(status >= 500, "{e}");
     // An admin change that cannot be recorded fails, and is not made.
@@ -662,13 +657,7 @@ fn no_release_and_no_admin_change_goes_unaudited() {
     // Once entries can be written again, the same session receives its secret (the refused
     // delete deleted nothing).
     db.execute_batch("DROP TRIGGER audit_refuses").unwrap();
-    let s = c
-        .resource(
-            att.credential(AuthMode::Cookie),
-            &att.key,
-            "default/key/one",
-        )
-        .unwrap();
+    let s = fetched(&c, &att, AuthMode::Cookie, "default/key/one").unwrap();
     assert_eq!(&s[..], SECRET);
 }
 
@@ -1020,11 +1009,7 @@ fn attestation_refusals_are_401() {
 fn tokens_on_the_bearer_path() {
     let b = start();
     let c = b.client(TeeKeyAlg::P256, AuthMode::Bearer);
-    let att = c
-        .handshake("snp", None, &mut |rd| {
-            snp_evidence(rd, &Measurements::default())
-        })
-        .unwrap();
+    let att = attested(&c);
     let cred = att.credential(AuthMode::Bearer);
     assert_eq!(
         &c.resource(cred, &att.key, "default/key/one").unwrap()[..],
@@ -1090,11 +1075,7 @@ fn resource_requests_without_a_live_session_are_401() {
     assert_eq!(refusal(&e), (401, "InvalidSession".into()));
     assert!(logged("session: malformed session id") > before);
     // Attested and used, then past its five minutes (the broker's clock moved on).
-    let att = c
-        .handshake("snp", None, &mut |rd| {
-            snp_evidence(rd, &Measurements::default())
-        })
-        .unwrap();
+    let att = attested(&c);
     let cred = att.credential(AuthMode::Cookie);
     assert_eq!(
         &c.resource(cred, &att.key, "default/key/one").unwrap()[..],
@@ -1119,21 +1100,11 @@ fn a_bearer_token_needs_its_own_session_row() {
     let cb = b.client(TeeKeyAlg::P256, AuthMode::Bearer);
     let db = rusqlite::Connection::open(a.data.join("tessera.db")).unwrap();
     db.busy_timeout(Duration::from_secs(10)).unwrap();
-    let attested = || {
-        ca.handshake("snp", None, &mut |rd| {
-            snp_evidence(rd, &Measurements::default())
-        })
-        .unwrap()
-    };
+    let attested = || attested(&ca);
     // Untouched, `b` rebuilds the session and releases.
     let att = attested();
     assert_eq!(
-        &cb.resource(
-            att.credential(AuthMode::Bearer),
-            &att.key,
-            "default/key/one"
-        )
-        .unwrap()[..],
+        &fetched(&cb, &att, AuthMode::Bearer, "default/key/one").unwrap()[..],
         SECRET
     );
     // The row names another token.
@@ -1141,26 +1112,14 @@ fn a_bearer_token_needs_its_own_session_row() {
     db.execute("UPDATE sessions SET token = ?1", [&"0".repeat(64)])
         .unwrap();
     let before = logged("token: not the token issued to this session");
-    let e = cb
-        .resource(
-            att.credential(AuthMode::Bearer),
-            &att.key,
-            "default/key/one",
-        )
-        .unwrap_err();
+    let e = fetched(&cb, &att, AuthMode::Bearer, "default/key/one").unwrap_err();
     assert_eq!(refusal(&e), (401, "TokenInvalid".into()));
     assert!(logged("token: not the token issued to this session") > before);
     // The row is gone.
     let att = attested();
     db.execute("DELETE FROM sessions", []).unwrap();
     let before = logged("token: no attested session");
-    let e = cb
-        .resource(
-            att.credential(AuthMode::Bearer),
-            &att.key,
-            "default/key/one",
-        )
-        .unwrap_err();
+    let e = fetched(&cb, &att, AuthMode::Bearer, "default/key/one").unwrap_err();
     assert_eq!(refusal(&e), (401, "TokenInvalid".into()));
     assert!(logged("token: no attested session") > before);
 }
@@ -1191,11 +1150,7 @@ fn admin_requests_with_unusable_paths_versions_and_bodies_are_400() {
     );
     assert_eq!(status, 400);
     let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
-    let att = c
-        .handshake("snp", None, &mut |rd| {
-            snp_evidence(rd, &Measurements::default())
-        })
-        .unwrap();
+    let att = attested(&c);
     // (Sent by hand: this project's client refuses to ask for version 0.)
     let mut resp = agent()
         .get(&format!(
@@ -1228,12 +1183,7 @@ fn admin_requests_with_unusable_paths_versions_and_bodies_are_400() {
     }
     // Nothing changed: the secret is still version 1 and still opens.
     assert_eq!(
-        &c.resource(
-            att.credential(AuthMode::Cookie),
-            &att.key,
-            "default/key/one"
-        )
-        .unwrap()[..],
+        &fetched(&c, &att, AuthMode::Cookie, "default/key/one").unwrap()[..],
         SECRET
     );
 }
@@ -1510,18 +1460,8 @@ fn health_readiness_and_metrics() {
 fn no_secret_token_or_session_reaches_a_log_line_or_an_error_body() {
     let b = start();
     let c = b.client(TeeKeyAlg::P256, AuthMode::Bearer);
-    let att = c
-        .handshake("snp", None, &mut |rd| {
-            snp_evidence(rd, &Measurements::default())
-        })
-        .unwrap();
-    let s = c
-        .resource(
-            att.credential(AuthMode::Bearer),
-            &att.key,
-            "default/key/one",
-        )
-        .unwrap();
+    let att = attested(&c);
+    let s = fetched(&c, &att, AuthMode::Bearer, "default/key/one").unwrap();
     assert_eq!(&s[..], SECRET);
     // Failures too: a policy denial, a bad admin token, a tampered token.
     let denied = c.get_secret("snp", "default/key/one", None, &mut |rd| {
@@ -1949,11 +1889,7 @@ fn bearer_tokens_from_a_replica_whose_clock_runs_ahead() {
     let ca = a.client(TeeKeyAlg::P256, AuthMode::Bearer);
     for (ahead_secs, ok) in [(0, true), (30, true), (55, true), (120, false)] {
         a.skew.store(ahead_secs, Ordering::SeqCst);
-        let att = ca
-            .handshake("snp", None, &mut |rd| {
-                snp_evidence(rd, &Measurements::default())
-            })
-            .unwrap();
+        let att = attested(&ca);
         let got = b.client(TeeKeyAlg::P256, AuthMode::Bearer).resource(
             att.credential(AuthMode::Bearer),
             &att.key,
