@@ -7,7 +7,6 @@
 //! so a sealed file cannot be moved to another resource or given another policy. Once imported
 //! the secret is sealed at rest like any other (a data key per version under the KEK).
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
@@ -98,6 +97,9 @@ impl Drop for KeyDoc {
 /// Largest key file read (a sealing keys file, or a CoCo signing key).
 const MAX_KEY_FILE_LEN: u64 = 1024 * 1024;
 
+/// Why a sealing keys file others can read is refused.
+const SEALING_KEYS_READABLE: &str = "readable by group or others (chmod 600)";
+
 #[derive(Serialize, Deserialize)]
 struct KeysDoc {
     version: u32,
@@ -151,6 +153,12 @@ fn read_key_file(
 /// [`keyfile::persist`]'s answer: `Ok(false)` when a first creation found a file there.
 fn persist(path: &Path, bytes: &[u8], create_new: bool) -> Result<bool, GitSealError> {
     keyfile::persist(path, bytes, create_new).map_err(from_keyfile)
+}
+
+impl From<KeyFileError> for GitSealError {
+    fn from(e: KeyFileError) -> Self {
+        from_keyfile(e)
+    }
 }
 
 fn from_keyfile(e: KeyFileError) -> GitSealError {
@@ -225,21 +233,15 @@ impl SealingKeys {
     /// [`GitSealError::KeyFile`]: unreadable or malformed; [`GitSealError::Refused`]: readable
     /// by others.
     pub fn open_or_create(path: &Path, now_ms: i64) -> Result<Self, GitSealError> {
-        match fs::symlink_metadata(path) {
-            Ok(_) => return Self::open(path),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(key_file(path, e)),
-        }
-        let keys = vec![new_key(now_ms)?];
-        if persist(path, &encode(path, &keys)?, true)? {
-            Ok(Self {
-                path: path.to_owned(),
-                keys,
-            })
-        } else {
-            // Another process created it first: use theirs.
-            Self::open(path)
-        }
+        let text = keyfile::read_or_create(
+            path,
+            Symlinks::Follow,
+            0o077,
+            SEALING_KEYS_READABLE,
+            MAX_KEY_FILE_LEN,
+            || encode(path, &[new_key(now_ms)?]),
+        )?;
+        Self::from_text(path, &text)
     }
 
     /// The keys in `path`: a regular file (or a symbolic link to one) that group and others
@@ -248,13 +250,13 @@ impl SealingKeys {
     /// # Errors
     /// [`GitSealError::KeyFile`]; [`GitSealError::Refused`].
     pub fn open(path: &Path) -> Result<Self, GitSealError> {
-        let text = read_key_file(
-            path,
-            Symlinks::Follow,
-            0o077,
-            "readable by group or others (chmod 600)",
-        )?;
-        let doc: KeysDoc = serde_json::from_slice(&text).map_err(|e| key_file(path, e))?;
+        let text = read_key_file(path, Symlinks::Follow, 0o077, SEALING_KEYS_READABLE)?;
+        Self::from_text(path, &text)
+    }
+
+    /// The keys of a file's text.
+    fn from_text(path: &Path, text: &[u8]) -> Result<Self, GitSealError> {
+        let doc: KeysDoc = serde_json::from_slice(text).map_err(|e| key_file(path, e))?;
         if doc.version != 1 || doc.keys.is_empty() {
             return Err(key_file(path, "unsupported version or no key"));
         }
@@ -558,32 +560,21 @@ impl CocoSigner {
     /// be written.
     pub fn open_or_create(path: &Path, symlinks: Symlinks) -> Result<Self, GitSealError> {
         use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair};
-        let read = || {
-            read_key_file(
-                path,
-                symlinks,
-                0o022,
-                "writable by group or others (chmod go-w)",
-            )
-        };
-        let der = match fs::symlink_metadata(path) {
-            Ok(_) => read()?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        let der = keyfile::read_or_create(
+            path,
+            symlinks,
+            0o022,
+            "writable by group or others (chmod go-w)",
+            MAX_KEY_FILE_LEN,
+            || {
                 let doc = EcdsaKeyPair::generate_pkcs8(
                     &ECDSA_P256_SHA256_FIXED_SIGNING,
                     &aws_lc_rs::rand::SystemRandom::new(),
                 )
                 .map_err(crypto("key generation"))?;
-                let der = Zeroizing::new(doc.as_ref().to_vec());
-                if persist(path, &der, true)? {
-                    der
-                } else {
-                    // Another process created it first: use theirs.
-                    read()?
-                }
-            }
-            Err(e) => return Err(key_file(path, e)),
-        };
+                Ok::<_, GitSealError>(Zeroizing::new(doc.as_ref().to_vec()))
+            },
+        )?;
         let pair = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &der)
             .map_err(|_| key_file(path, "not an ES256 PKCS#8 key"))?;
         Ok(Self { pair })
@@ -640,6 +631,7 @@ impl CocoSigner {
 
 #[cfg(test)]
 mod tests {
+    use std::fs;
     use std::os::unix::fs::PermissionsExt as _;
 
     use super::*;

@@ -109,6 +109,33 @@ pub fn persist(path: &Path, bytes: &[u8], create_new: bool) -> Result<bool, KeyF
     Ok(placed)
 }
 
+/// The contents of the key file at `path`, read with [`read`]'s checks; when there is none,
+/// `make`'s bytes, put in place first with [`persist`]. A file another process created
+/// meanwhile is read, never replaced.
+///
+/// # Errors
+/// [`read`]'s and [`persist`]'s, and `make`'s own.
+pub fn read_or_create<E: From<KeyFileError>>(
+    path: &Path,
+    symlinks: Symlinks,
+    forbidden_mode: u32,
+    problem: &'static str,
+    max_len: u64,
+    make: impl FnOnce() -> Result<Zeroizing<Vec<u8>>, E>,
+) -> Result<Zeroizing<Vec<u8>>, E> {
+    match fs::symlink_metadata(path) {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let made = make()?;
+            if persist(path, &made, true)? {
+                return Ok(made);
+            }
+        }
+        Err(e) => return Err(io(path)(e).into()),
+    }
+    Ok(read(path, symlinks, forbidden_mode, problem, max_len)?)
+}
+
 /// The contents of the key file at `path`: a regular file (reached through a symbolic link
 /// only with [`Symlinks::Follow`]) with none of the `forbidden_mode` bits (else refused with
 /// `problem`), at most `max_len` bytes. The checks are made on the file opened, so a file

@@ -114,40 +114,51 @@ fn read_small(path: &Path) -> Result<Zeroizing<Vec<u8>>, StartError> {
 /// [`StartError::Insecure`]: writable by group or others, a refused link, not a regular file;
 /// [`StartError::File`]: unreadable or too large.
 fn read_key_file(path: &Path, symlinks: Symlinks) -> Result<Zeroizing<Vec<u8>>, StartError> {
-    tessera_broker::keyfile::read(
+    Ok(tessera_broker::keyfile::read(
         path,
         symlinks,
         0o022,
-        "writable by group or others, who could replace the key or token (chmod go-w)",
+        KEY_FILE_WRITABLE,
         MAX_KEY_FILE,
+    )?)
+}
+
+/// Why a key or token file others can write is refused.
+const KEY_FILE_WRITABLE: &str =
+    "writable by group or others, who could replace the key or token (chmod go-w)";
+
+/// [`read_key_file`]'s bytes, or, when there is no file, `make`'s, put in place first
+/// ([`tessera_broker::keyfile::read_or_create`]).
+fn read_or_create_key_file(
+    path: &Path,
+    symlinks: Symlinks,
+    make: impl FnOnce() -> Result<Zeroizing<Vec<u8>>, StartError>,
+) -> Result<Zeroizing<Vec<u8>>, StartError> {
+    tessera_broker::keyfile::read_or_create(
+        path,
+        symlinks,
+        0o022,
+        KEY_FILE_WRITABLE,
+        MAX_KEY_FILE,
+        make,
     )
-    .map_err(|e| keyfile_error(path, e))
 }
 
 /// A key-file error of the broker crate, its refusals kept apart.
-fn keyfile_error(path: &Path, e: KeyFileError) -> StartError {
-    match e {
-        KeyFileError::Refused { path, problem } => StartError::Insecure { path, problem },
-        KeyFileError::Io { path, source } => file_error(&path, source),
-        other => file_error(path, other),
+impl From<KeyFileError> for StartError {
+    fn from(e: KeyFileError) -> Self {
+        match e {
+            KeyFileError::Refused { path, problem } => StartError::Insecure { path, problem },
+            KeyFileError::Io { path, source } => file_error(&path, source),
+            KeyFileError::TooLarge { path, max } => {
+                file_error(&path, format!("larger than {max} bytes"))
+            }
+            other => StartError::File {
+                path: PathBuf::new(),
+                message: other.to_string(),
+            },
+        }
     }
-}
-
-/// Whether something (a file, a link, anything) is at `path`.
-fn present(path: &Path) -> Result<bool, StartError> {
-    match std::fs::symlink_metadata(path) {
-        Ok(_) => Ok(true),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
-        Err(e) => Err(file_error(path, e)),
-    }
-}
-
-/// Creates `path` (mode 0600) holding `bytes`, atomically: a uniquely named temporary file beside
-/// it is written and synced, then hard-linked into place (which never replaces a file), then
-/// removed; the directory is synced. `Ok(false)`: a file was already there (another process
-/// created it meanwhile), left as it is.
-fn create_private(path: &Path, bytes: &[u8]) -> Result<bool, StartError> {
-    tessera_broker::keyfile::persist(path, bytes, true).map_err(|e| keyfile_error(path, e))
 }
 
 /// Creates the data directory (0700) if it does not exist.
@@ -223,14 +234,11 @@ pub fn load_or_create_token_key(path: &Path, symlinks: Symlinks) -> Result<Signi
         path: path.to_owned(),
         message: e.to_string(),
     };
-    if !present(path)? {
+    let pem = read_or_create_key_file(path, symlinks, || {
         let key = SigningKey::generate(Alg::Es256).map_err(|e| key_error(&e))?;
         let pem = key.to_pkcs8_pem().map_err(|e| key_error(&e))?;
-        if create_private(path, pem.as_bytes())? {
-            return Ok(key);
-        }
-    }
-    let pem = read_key_file(path, symlinks)?;
+        Ok(Zeroizing::new(pem.as_bytes().to_vec()))
+    })?;
     let text = std::str::from_utf8(&pem).map_err(|e| key_error(&e))?;
     let key = SigningKey::from_pkcs8_pem(text).map_err(|e| key_error(&e))?;
     // PROTOCOL.md: the attestation token is ES256, whatever key a file holds.
@@ -251,16 +259,13 @@ pub fn load_or_create_admin_token(
     path: &Path,
     symlinks: Symlinks,
 ) -> Result<Zeroizing<String>, StartError> {
-    if !present(path)? {
+    let bytes = read_or_create_key_file(path, symlinks, || {
         let mut raw = Zeroizing::new([0u8; 32]);
         aws_lc_rs::rand::fill(raw.as_mut()).map_err(|_| file_error(path, "no randomness"))?;
-        let token = Zeroizing::new(hex_encode(raw.as_ref()));
-        let line = Zeroizing::new(format!("{}\n", token.as_str()));
-        if create_private(path, line.as_bytes())? {
-            return Ok(token);
-        }
-    }
-    let bytes = read_key_file(path, symlinks)?;
+        Ok(Zeroizing::new(
+            format!("{}\n", hex_encode(raw.as_ref())).into_bytes(),
+        ))
+    })?;
     let text = std::str::from_utf8(&bytes).map_err(|e| file_error(path, e))?;
     Ok(Zeroizing::new(text.trim().to_owned()))
 }
@@ -823,6 +828,11 @@ mod tests {
             &jwt_key,
             "writable by group or others",
         );
+    }
+
+    /// A new key or token file, as startup writes it ([`tessera_broker::keyfile::persist`]).
+    fn create_private(path: &Path, bytes: &[u8]) -> Result<bool, StartError> {
+        Ok(tessera_broker::keyfile::persist(path, bytes, true)?)
     }
 
     #[test]
