@@ -1140,42 +1140,43 @@ impl Broker {
             self.audit(ev).await;
             return Err(BrokerError::NotFound(resource.to_string()));
         };
-        let policy = self.policy(&stored.policy_digest, &policy_text)?;
-        let mut appraisal = tessera::appraise(&record.verified, &policy);
-        let own_policy_id = appraisal.policy_id().to_owned();
         let shown = format!("{resource}@{}", stored.version);
-        let mut by_newest = None;
-        if appraisal.passed()
-            && let Some((newest, newest_text)) = &newer
-        {
-            let policy = self.policy(&newest.policy_digest, newest_text)?;
-            appraisal = tessera::appraise(&record.verified, &policy);
-            by_newest = Some(newest);
-        }
-        if !appraisal.passed() {
+        // The policies the release needs, in order: the version's own, then (for a pinned
+        // older version) the newest version's, named as such in the audit entry.
+        let judges = std::iter::once((&stored, &policy_text, false))
+            .chain(newer.as_ref().map(|(n, text)| (n, text, true)));
+        let mut passed = Vec::new();
+        for (judge, text, is_newest) in judges {
+            let policy = self.policy(&judge.policy_digest, text)?;
+            let appraisal = tessera::appraise(&record.verified, &policy);
+            let policy_id = appraisal.policy_id();
+            let whose = if is_newest {
+                format!(" of the newest version ({})", judge.version)
+            } else {
+                String::new()
+            };
+            if appraisal.passed() {
+                passed.push(if is_newest {
+                    format!(
+                        "policy {policy_id} of the newest version ({}, {}) passed",
+                        judge.version, judge.policy_digest
+                    )
+                } else {
+                    format!("policy {policy_id} passed")
+                });
+                continue;
+            }
             let failed: Vec<String> = appraisal.failures().map(|r| r.rule.to_string()).collect();
             let failed = failed.join(", ");
             let mut ev = self.event("guest", AuditAction::Deny, AuditVerdict::Fail);
             ev.resource = Some(shown.clone());
             ev.evidence_digest = Some(record.evidence_digest.clone());
-            let policy_id = appraisal.policy_id();
-            (ev.policy_digest, ev.reason) = match by_newest {
-                None => (
-                    Some(stored.policy_digest.to_string()),
-                    format!("policy {policy_id} failed: {failed}"),
-                ),
-                Some(newest) => (
-                    Some(newest.policy_digest.to_string()),
-                    format!(
-                        "policy {policy_id} of the newest version ({}) failed: {failed}",
-                        newest.version
-                    ),
-                ),
-            };
+            ev.policy_digest = Some(judge.policy_digest.to_string());
+            ev.reason = format!("policy {policy_id}{whose} failed: {failed}");
             self.audit(ev).await;
             return Err(BrokerError::PolicyDeny {
                 resource: shown,
-                policy_id: appraisal.policy_id().to_owned(),
+                policy_id: policy_id.to_owned(),
                 failed,
             });
         }
@@ -1188,15 +1189,7 @@ impl Broker {
         ev.resource = Some(shown);
         ev.evidence_digest = Some(record.evidence_digest.clone());
         ev.policy_digest = Some(stored.policy_digest.to_string());
-        ev.reason = match &newer {
-            None => format!("policy {own_policy_id} passed"),
-            Some((newest, _)) => format!(
-                "policy {own_policy_id} passed, and policy {} of the newest version ({}, {})",
-                appraisal.policy_id(),
-                newest.version,
-                newest.policy_digest
-            ),
-        };
+        ev.reason = passed.join(", and ");
         self.record(ev).await?;
         Ok(store_json(&sealed))
     }
