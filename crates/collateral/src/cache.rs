@@ -1,6 +1,11 @@
 //! The cache: entries in memory in front of a directory, refreshed before they expire, with at
 //! most one fetch in flight per key.
 //!
+//! A fetch that fails is not repeated for its key for a while ([`DEFAULT_RETRY_AFTER_FAILURE`]):
+//! callers in that time get the same error (or the stored entry while it is still valid)
+//! without a request, so a guest retrying in a loop, or evidence naming a chip the service
+//! does not know, costs the service one request per key and period, not one per attempt.
+//!
 //! On disk an entry is `DIR/entries/<key>.json` ([`Entry::to_json`]), written to a temporary
 //! file in the same directory and renamed over the old one, so readers in other processes see
 //! the old or the new file, never a torn one. Two processes may fetch the same key at once
@@ -14,6 +19,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use tessera_pki::UnixTime;
 
@@ -29,6 +35,9 @@ pub const MEMORY_CAPACITY: usize = 4096;
 /// Most entries read from one directory.
 pub const MAX_DIR_ENTRIES: usize = 65_536;
 
+/// How long a key whose fetch failed is not fetched again by default.
+pub const DEFAULT_RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
+
 /// Counters for metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CacheStats {
@@ -40,6 +49,8 @@ pub struct CacheStats {
     pub fetches: u64,
     /// Fetches that failed.
     pub fetch_errors: u64,
+    /// Lookups answered from a recent failure, without a fetch.
+    pub failures_reused: u64,
 }
 
 #[derive(Debug, Default)]
@@ -48,6 +59,7 @@ struct Counters {
     misses: AtomicU64,
     fetches: AtomicU64,
     fetch_errors: AtomicU64,
+    failures_reused: AtomicU64,
 }
 
 /// A cache of fetched items; online when it has a [`Fetcher`], offline otherwise.
@@ -58,6 +70,9 @@ pub struct Cache {
     flights: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     fetcher: Option<Fetcher>,
     refresh_before_secs: i64,
+    /// Per key whose last fetch failed: no fetch before this instant, and that fetch's error.
+    failed: Mutex<HashMap<String, (Instant, CollateralError)>>,
+    retry_after_failure: Duration,
     counters: Counters,
 }
 
@@ -106,6 +121,8 @@ impl Cache {
             flights: Mutex::new(HashMap::new()),
             fetcher: None,
             refresh_before_secs: DEFAULT_REFRESH_BEFORE_SECS,
+            failed: Mutex::new(HashMap::new()),
+            retry_after_failure: DEFAULT_RETRY_AFTER_FAILURE,
             counters: Counters::default(),
         }
     }
@@ -121,6 +138,14 @@ impl Cache {
     #[must_use]
     pub fn with_refresh_before(mut self, secs: i64) -> Self {
         self.refresh_before_secs = secs.max(0);
+        self
+    }
+
+    /// After a failed fetch, do not fetch that key again for `wait` (default
+    /// [`DEFAULT_RETRY_AFTER_FAILURE`]; zero fetches on every call).
+    #[must_use]
+    pub fn with_retry_after_failure(mut self, wait: Duration) -> Self {
+        self.retry_after_failure = wait;
         self
     }
 
@@ -145,6 +170,7 @@ impl Cache {
             misses: c.misses.load(Ordering::Relaxed),
             fetches: c.fetches.load(Ordering::Relaxed),
             fetch_errors: c.fetch_errors.load(Ordering::Relaxed),
+            failures_reused: c.failures_reused.load(Ordering::Relaxed),
         }
     }
 
@@ -156,7 +182,9 @@ impl Cache {
     ///
     /// Online: a stored entry is used until it is due for refresh, then fetched again (one
     /// fetch per key at a time; concurrent callers wait for it); if the refresh fails, the
-    /// stored entry is used while it is still valid. Offline: whatever is stored is returned,
+    /// stored entry is used while it is still valid. A key whose fetch failed is not fetched
+    /// again for [`Cache::with_retry_after_failure`]: meanwhile the stored entry (while valid)
+    /// or that fetch's error is the answer. Offline: whatever is stored is returned,
     /// expired or not — the verifier judges it at its verification time.
     ///
     /// # Errors
@@ -202,19 +230,73 @@ impl Cache {
                 key: key.to_owned(),
             });
         };
+        let fallback = |e: CollateralError| match &stored {
+            Some(old) if old.valid_until() > now => Ok(Arc::clone(old)),
+            _ => Err(e),
+        };
+        if let Some(e) = self.recent_failure(key) {
+            self.counters
+                .failures_reused
+                .fetch_add(1, Ordering::Relaxed);
+            return fallback(e);
+        }
         match fetcher.fetch(item, now) {
             Ok(entry) => {
                 self.counters.fetches.fetch_add(1, Ordering::Relaxed);
+                self.forget_failure(key);
                 self.put(entry)
             }
             Err(e) => {
                 self.counters.fetch_errors.fetch_add(1, Ordering::Relaxed);
-                match stored {
-                    Some(old) if old.valid_until() > now => Ok(old),
-                    _ => Err(e),
-                }
+                self.remember_failure(key, &e);
+                fallback(e)
             }
         }
+    }
+
+    /// The error of `key`'s last fetch while it must not be fetched again.
+    fn recent_failure(&self, key: &str) -> Option<CollateralError> {
+        let mut map = self
+            .failed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match map.get(key) {
+            Some((until, e)) if Instant::now() < *until => Some(e.clone()),
+            Some(_) => {
+                map.remove(key);
+                None
+            }
+            None => None,
+        }
+    }
+
+    fn remember_failure(&self, key: &str, error: &CollateralError) {
+        if self.retry_after_failure.is_zero() {
+            return;
+        }
+        let Some(until) = Instant::now().checked_add(self.retry_after_failure) else {
+            return;
+        };
+        let mut map = self
+            .failed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if map.len() >= MEMORY_CAPACITY {
+            // Bounded: keys made up by evidence must not grow it; the past ones go first.
+            let now = Instant::now();
+            map.retain(|_, (until, _)| *until > now);
+            if map.len() >= MEMORY_CAPACITY {
+                map.clear();
+            }
+        }
+        map.insert(key.to_owned(), (until, error.clone()));
+    }
+
+    fn forget_failure(&self, key: &str) {
+        self.failed
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(key);
     }
 
     fn flight(&self, key: &str) -> Arc<Mutex<()>> {

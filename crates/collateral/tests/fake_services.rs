@@ -416,6 +416,84 @@ fn rate_limit_with_retry_after_is_honoured() {
 }
 
 #[test]
+fn a_failed_fetch_is_not_repeated_until_its_wait_has_passed() {
+    let world = snp_world(Product::Milan);
+    let (vcek, target) = (world.vcek_der.clone(), world.vcek_target.clone());
+    // The service does not know the chip at first (404), then does.
+    let kds = FakeService::start(move |t, n| {
+        if t == target && n >= 1 {
+            Reply::ok(vcek.clone())
+        } else {
+            Reply::status(404)
+        }
+    });
+    let item = items_for_snp_report(&world.report, Product::Milan)
+        .unwrap()
+        .remove(0);
+    let cache = Cache::in_memory()
+        .with_fetcher(fetcher(&kds, None, quick()))
+        .with_retry_after_failure(Duration::from_millis(600));
+    let first = cache.get(&item, NOW).unwrap_err();
+    assert!(matches!(first, CollateralError::Status { status: 404, .. }));
+    // A guest retrying in a loop: the same error, no request.
+    for _ in 0..5 {
+        assert_eq!(cache.get(&item, NOW).unwrap_err(), first);
+    }
+    assert_eq!(kds.hits(&world.vcek_target), 1);
+    let stats = cache.stats();
+    assert_eq!((stats.fetch_errors, stats.failures_reused), (1, 5));
+    // Another key is not held back by this one's failure.
+    let chain = Item::AmdChain {
+        product: Product::Milan,
+        signer: AmdSigner::Vcek,
+    };
+    assert!(cache.get(&chain, NOW).is_err());
+    assert_eq!(kds.total(), 2);
+    // Once the wait has passed, the key is fetched again.
+    std::thread::sleep(Duration::from_millis(700));
+    let entry = cache.get(&item, NOW).unwrap();
+    assert_eq!(entry.body(), &world.vcek_der[..]);
+    assert_eq!(kds.hits(&world.vcek_target), 2);
+
+    // With no wait, every call fetches.
+    let kds = FakeService::start(|_, _| Reply::status(404));
+    let cache = Cache::in_memory()
+        .with_fetcher(fetcher(&kds, None, quick()))
+        .with_retry_after_failure(Duration::ZERO);
+    for _ in 0..3 {
+        assert!(cache.get(&item, NOW).is_err());
+    }
+    assert_eq!(kds.total(), 3);
+}
+
+#[test]
+fn a_failed_refresh_keeps_the_stored_entry_without_asking_again() {
+    let world = snp_world(Product::Milan);
+    let (vcek, target) = (world.vcek_der.clone(), world.vcek_target.clone());
+    let kds = FakeService::start(move |t, n| {
+        if t == target && n == 0 {
+            Reply::ok(vcek.clone())
+        } else {
+            Reply::status(503)
+        }
+    });
+    let item = items_for_snp_report(&world.report, Product::Milan)
+        .unwrap()
+        .remove(0);
+    let cache = Cache::in_memory().with_fetcher(fetcher(&kds, None, quick()));
+    let stored = cache.get(&item, NOW).unwrap();
+    // Past half its life, every lookup wants a new copy; the service fails.
+    let later = UnixTime::from_secs(stored.valid_until().as_secs() - 10);
+    for _ in 0..4 {
+        let again = cache.get(&item, later).unwrap();
+        assert_eq!(again.body(), stored.body());
+    }
+    // One refresh was tried (and failed); the other lookups used the stored copy without one.
+    assert_eq!(kds.hits(&world.vcek_target), 2);
+    assert_eq!(cache.stats().failures_reused, 3);
+}
+
+#[test]
 fn forged_and_expired_items_fail_and_are_not_kept() {
     let world = snp_world(Product::Genoa);
     // A VCEK with the right hwID and TCB, issued by another (forged) ASK.

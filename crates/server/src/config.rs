@@ -103,10 +103,18 @@ pub struct CollateralConfig {
     /// Per-request fetch timeout, seconds.
     #[serde(default = "default_fetch_timeout")]
     pub timeout_secs: u64,
+    /// After a fetch of an item fails, seconds before that item is fetched again (meanwhile
+    /// lookups get the same error, or the stored copy while it is valid).
+    #[serde(default = "default_retry_after_failure")]
+    pub retry_after_failure_secs: u64,
 }
 
 fn default_fetch_timeout() -> u64 {
     10
+}
+
+fn default_retry_after_failure() -> u64 {
+    60
 }
 
 impl Default for CollateralConfig {
@@ -119,6 +127,7 @@ impl Default for CollateralConfig {
             pcs_api_key_file: None,
             update: UpdateSchedule::default(),
             timeout_secs: default_fetch_timeout(),
+            retry_after_failure_secs: default_retry_after_failure(),
         }
     }
 }
@@ -422,6 +431,12 @@ impl ServerConfig {
             return Err(ConfigError::Invalid {
                 field: "collateral.timeout_secs",
                 reason: "must be between 1 and 300",
+            });
+        }
+        if !(1..=3600).contains(&self.collateral.retry_after_failure_secs) {
+            return Err(ConfigError::Invalid {
+                field: "collateral.retry_after_failure_secs",
+                reason: "must be between 1 and 3600",
             });
         }
         for (field, value) in [
@@ -774,6 +789,12 @@ mod tests {
                 1,
                 300,
                 "collateral.timeout_secs",
+            ),
+            (
+                "[collateral]\nretry_after_failure_secs",
+                1,
+                3600,
+                "collateral.retry_after_failure_secs",
             ),
         ] {
             let at = |v: u64| {

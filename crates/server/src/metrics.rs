@@ -154,6 +154,11 @@ impl Metrics {
                 "Collateral fetches that failed.",
                 stats.fetch_errors,
             ),
+            (
+                "failures_reused",
+                "Collateral lookups answered with a recent fetch failure, without a fetch.",
+                stats.failures_reused,
+            ),
         ] {
             let _ = writeln!(out, "# HELP tessera_collateral_cache_{name}_total {help}");
             let _ = writeln!(out, "# TYPE tessera_collateral_cache_{name}_total counter");

@@ -306,6 +306,8 @@ pub fn collateral_cache(config: &CollateralConfig) -> Result<Option<Cache>, Star
     if !config.fetch {
         return Ok(Some(cache));
     }
+    let cache =
+        cache.with_retry_after_failure(Duration::from_secs(config.retry_after_failure_secs));
     let invalid = |what: &str, e: &dyn std::fmt::Display| {
         StartError::Verifier(format!("collateral.{what}: {e}"))
     };

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
-use common::fake_kds::KdsItems;
+use common::fake_kds::{FakeKds, KdsItems, Reply};
 use serde_json::{Value, json};
 use tessera::snp::abi::Product;
 use tessera_collateral::item::items_for_snp_report;
@@ -285,6 +285,29 @@ fn broker_without_fetch_refuses_unless_its_directory_holds_the_vcek() {
     let b = start(dir.path(), |c| c.collateral.dir = Some(cache_dir.clone()));
     assert_eq!(b.get_secret().unwrap(), SECRET);
     assert_eq!(b.metric("tessera_collateral_cache_hits_total"), 3);
+}
+
+/// A chip the KDS does not know (404): the guest is refused, and its retries within
+/// `retry_after_failure_secs` are refused without asking the KDS again.
+#[test]
+fn a_failed_lookup_is_not_repeated_for_each_retry() {
+    let kds = FakeKds::start(|_| Reply::status(404));
+    let dir = tempfile::tempdir().unwrap();
+    let b = start(dir.path(), |c| {
+        c.collateral.fetch = true;
+        c.collateral.kds_url = Some(kds.base.clone());
+    });
+    assert_refused(b.get_secret());
+    let asked = kds.total();
+    assert!(asked >= 1);
+    for _ in 0..3 {
+        assert_refused(b.get_secret());
+    }
+    assert_eq!(kds.total(), asked, "retries asked the KDS again");
+    assert_eq!(
+        b.metric("tessera_collateral_cache_failures_reused_total"),
+        3
+    );
 }
 
 #[test]
