@@ -36,6 +36,12 @@ pub enum AdminAuthError {
     /// A JWT outside its validity.
     #[error("admin JWT: expired or not yet valid")]
     Expired,
+    /// A JWT valid for longer than the configured lifetime (from now, or from its `iat`).
+    #[error("admin JWT: valid for longer than {max_secs} s (admin.jwt_max_lifetime_secs)")]
+    Lifetime {
+        /// The longest lifetime accepted.
+        max_secs: u64,
+    },
     /// A JWT whose `aud` does not name this broker's admin audience, or whose `iss` is not the
     /// configured issuer.
     #[error("admin JWT: {claim} is not {expected:?}")]
@@ -93,7 +99,16 @@ pub struct AdminAuth {
     jwt_audience: String,
     /// The `iss` every admin JWT must carry, when set.
     jwt_issuer: Option<String>,
+    /// The longest an admin JWT may be valid for.
+    jwt_max_lifetime_secs: u64,
 }
+
+/// The longest an admin JWT may be valid for by default: a day.
+pub const DEFAULT_JWT_MAX_LIFETIME_SECS: u64 = 86_400;
+
+/// Clock skew allowed for an admin JWT's `nbf` and `iat` (its issuer's clock may run ahead);
+/// `exp` gets none, so skew never lengthens a credential's life.
+pub const JWT_LEEWAY_SECS: i64 = 60;
 
 impl Default for AdminAuth {
     fn default() -> Self {
@@ -102,6 +117,7 @@ impl Default for AdminAuth {
             jwt_keys: Vec::new(),
             jwt_audience: DEFAULT_JWT_AUDIENCE.to_owned(),
             jwt_issuer: None,
+            jwt_max_lifetime_secs: DEFAULT_JWT_MAX_LIFETIME_SECS,
         }
     }
 }
@@ -158,6 +174,8 @@ struct AdminClaims {
     exp: i64,
     #[serde(default)]
     nbf: Option<i64>,
+    #[serde(default)]
+    iat: Option<i64>,
     #[serde(default)]
     aud: Option<OneOrMany>,
     #[serde(default)]
@@ -229,6 +247,12 @@ impl AdminAuth {
     pub fn set_jwt_audience(&mut self, audience: &str, issuer: Option<&str>) {
         audience.clone_into(&mut self.jwt_audience);
         self.jwt_issuer = issuer.map(str::to_owned);
+    }
+
+    /// Admin JWTs valid for longer than `secs` (from now, or from their `iat`) are refused:
+    /// a leaked long-lived token is a standing admin credential.
+    pub fn set_jwt_max_lifetime(&mut self, secs: u64) {
+        self.jwt_max_lifetime_secs = secs;
     }
 
     /// Whether any credential is configured (with none, every request is refused).
@@ -305,8 +329,16 @@ impl AdminAuth {
             .and_then(|b| serde_json::from_slice(&b).ok())
             .ok_or(AdminAuthError::Malformed("claims"))?;
         let now = now.as_secs();
-        if now >= claims.exp || claims.nbf.is_some_and(|nbf| now < nbf) {
+        let early = |t: i64| now.saturating_add(JWT_LEEWAY_SECS) < t;
+        if now >= claims.exp || claims.nbf.is_some_and(early) || claims.iat.is_some_and(early) {
             return Err(AdminAuthError::Expired);
+        }
+        let max = i64::try_from(self.jwt_max_lifetime_secs).unwrap_or(i64::MAX);
+        let longer = |from: i64| claims.exp.saturating_sub(from) > max;
+        if longer(now) || claims.iat.is_some_and(longer) {
+            return Err(AdminAuthError::Lifetime {
+                max_secs: self.jwt_max_lifetime_secs,
+            });
         }
         // A token the same key signed for another service is not an admin credential here.
         if !claims
@@ -513,6 +545,62 @@ mod tests {
         }
         let (_, p256) = key_pair();
         auth.add_jwt_key_pem(&p256).unwrap();
+    }
+
+    /// A JWT valid for longer than the configured lifetime is refused, from now or from its
+    /// `iat`; `nbf` and `iat` get a minute of clock skew, `exp` none.
+    #[test]
+    fn jwt_lifetime_is_capped_and_skew_allowed_only_before() {
+        let (pair, pem) = key_pair();
+        let mut auth = AdminAuth::default();
+        auth.add_jwt_key_pem(&pem).unwrap();
+        let check = |auth: &AdminAuth, claims: &str, now: i64| {
+            let jwt = signed_jwt(&pair, r#"{"alg":"ES256"}"#, claims);
+            auth.authenticate(Some(&format!("Bearer {jwt}")), at(now))
+        };
+        let with = |extra: &str| format!(r#"{{"aud":"tessera-admin","repos":"*",{extra}}}"#);
+        let day = i64::try_from(DEFAULT_JWT_MAX_LIFETIME_SECS).unwrap();
+        // Valid for exactly a day from now: accepted; a second more: refused.
+        assert!(check(&auth, &with(&format!(r#""exp":{}"#, 1000 + day)), 1000).is_ok());
+        assert_eq!(
+            check(&auth, &with(&format!(r#""exp":{}"#, 1001 + day)), 1000).unwrap_err(),
+            AdminAuthError::Lifetime {
+                max_secs: DEFAULT_JWT_MAX_LIFETIME_SECS
+            }
+        );
+        // Issued two days before it expires: refused even in its last hour.
+        let two_days = with(&format!(r#""iat":1000,"exp":{}"#, 1000 + 2 * day));
+        assert!(matches!(
+            check(&auth, &two_days, 1000 + 2 * day - 3600),
+            Err(AdminAuthError::Lifetime { .. })
+        ));
+        // A configured cap applies instead.
+        let mut short = AdminAuth::default();
+        short.add_jwt_key_pem(&pem).unwrap();
+        short.set_jwt_max_lifetime(300);
+        assert!(check(&short, &with(r#""exp":1300"#), 1000).is_ok());
+        assert_eq!(
+            check(&short, &with(r#""exp":1301"#), 1000).unwrap_err(),
+            AdminAuthError::Lifetime { max_secs: 300 }
+        );
+        // nbf and iat up to a minute ahead (the issuer's clock runs fast): accepted; more: not.
+        for claim in ["nbf", "iat"] {
+            let ahead = |by: i64| with(&format!(r#""{claim}":{},"exp":2000"#, 1000 + by));
+            assert!(
+                check(&auth, &ahead(JWT_LEEWAY_SECS), 1000).is_ok(),
+                "{claim}"
+            );
+            assert_eq!(
+                check(&auth, &ahead(JWT_LEEWAY_SECS + 1), 1000).unwrap_err(),
+                AdminAuthError::Expired,
+                "{claim}"
+            );
+        }
+        // No leeway after exp.
+        assert_eq!(
+            check(&auth, &with(r#""exp":1000"#), 1000).unwrap_err(),
+            AdminAuthError::Expired
+        );
     }
 
     #[test]

@@ -36,7 +36,7 @@ pub struct StaticTokenConfig {
 }
 
 /// Admin credentials.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields)]
 pub struct AdminConfig {
     /// Static tokens.
@@ -51,6 +51,25 @@ pub struct AdminConfig {
     /// The `iss` admin JWTs must carry (default: not checked).
     #[serde(default)]
     pub jwt_issuer: Option<String>,
+    /// The longest an admin JWT may be valid for, from now or from its `iat` (default a day).
+    #[serde(default = "default_jwt_max_lifetime")]
+    pub jwt_max_lifetime_secs: u64,
+}
+
+fn default_jwt_max_lifetime() -> u64 {
+    crate::admin_auth::DEFAULT_JWT_MAX_LIFETIME_SECS
+}
+
+impl Default for AdminConfig {
+    fn default() -> Self {
+        Self {
+            tokens: Vec::new(),
+            jwt_keys: Vec::new(),
+            jwt_audience: None,
+            jwt_issuer: None,
+            jwt_max_lifetime_secs: default_jwt_max_lifetime(),
+        }
+    }
 }
 
 /// Where evidence is verified against.
@@ -433,6 +452,12 @@ impl ServerConfig {
                 reason: "must be between 1 and 300",
             });
         }
+        if !(60..=2_592_000).contains(&self.admin.jwt_max_lifetime_secs) {
+            return Err(ConfigError::Invalid {
+                field: "admin.jwt_max_lifetime_secs",
+                reason: "must be between 60 and 2592000 (30 days)",
+            });
+        }
         if !(1..=3600).contains(&self.collateral.retry_after_failure_secs) {
             return Err(ConfigError::Invalid {
                 field: "collateral.retry_after_failure_secs",
@@ -789,6 +814,12 @@ mod tests {
                 1,
                 300,
                 "collateral.timeout_secs",
+            ),
+            (
+                "[admin]\njwt_max_lifetime_secs",
+                60,
+                2_592_000,
+                "admin.jwt_max_lifetime_secs",
             ),
             (
                 "[collateral]\nretry_after_failure_secs",

@@ -433,6 +433,7 @@ pub async fn assemble(config: &ServerConfig) -> Result<(Broker, AdminAuth, Start
             .unwrap_or(crate::admin_auth::DEFAULT_JWT_AUDIENCE),
         config.admin.jwt_issuer.as_deref(),
     );
+    admin.set_jwt_max_lifetime(config.admin.jwt_max_lifetime_secs);
     for path in &config.admin.jwt_keys {
         // A public key, but whoever can replace it can mint admin credentials.
         let pem = read_key_file(path, Symlinks::Follow)?;

@@ -1648,11 +1648,15 @@ fn admin_jwts_over_http() {
     assert_eq!(status, 403);
     let (status, _) = b.admin("POST", "/kbs/v0/admin/kek/rotate", Some(&scoped), None);
     assert_eq!(status, 403);
-    // Another audience (the default one, not configured here), another issuer, no scope: 401.
+    // Another audience (the default one, not configured here), another issuer, no scope, valid
+    // for longer than a day (admin.jwt_max_lifetime_secs): 401.
+    let long_lived = jwt(json!({"sub": "ci", "exp": exp + 86_400, "aud": "kbs.test",
+        "iss": "https://ci.test", "repos": "*"}));
     for refused in [
         claims("tessera-admin", "https://ci.test", json!("*")),
         claims("kbs.test", "https://other.test", json!("*")),
         claims("kbs.test", "https://ci.test", Value::Null),
+        long_lived,
     ] {
         let (status, body) = b.admin(
             "POST",
