@@ -166,6 +166,10 @@ pub struct ServerConfig {
     /// TLS; without it the broker serves plain HTTP (loopback only unless `insecure_http`).
     #[serde(default)]
     pub tls: Option<TlsFiles>,
+    /// Whether the session cookie carries `Secure` (browsers and HTTP clients then send it over
+    /// HTTPS only). Default: when `tls` is set. Set it behind a TLS-terminating proxy.
+    #[serde(default)]
+    pub cookie_secure: Option<bool>,
     /// The store: `sqlite` (the default: a file in the data directory) or a `postgres://` URL
     /// (replicas sharing one database; `TESSERA_DATABASE_URL` overrides it, keeping the password
     /// out of the file). TLS to PostgreSQL: `?sslmode=verify-full&sslrootcert=CA.pem` (the path
@@ -289,6 +293,12 @@ pub enum ConfigError {
 }
 
 impl ServerConfig {
+    /// Whether the session cookie carries `Secure`: `cookie_secure`, else whether TLS is set.
+    #[must_use]
+    pub fn secure_cookies(&self) -> bool {
+        self.cookie_secure.unwrap_or(self.tls.is_some())
+    }
+
     /// The defaults for a data directory (what `tessera serve` runs with no configuration).
     pub fn with_data_dir(data_dir: PathBuf) -> Self {
         Self {
@@ -296,6 +306,7 @@ impl ServerConfig {
             data_dir,
             insecure_http: false,
             tls: None,
+            cookie_secure: None,
             store: None,
             kek_file: None,
             token_key_file: None,
@@ -538,6 +549,7 @@ impl std::fmt::Debug for ServerConfig {
             data_dir,
             insecure_http,
             tls,
+            cookie_secure,
             store,
             kek_file,
             token_key_file,
@@ -558,6 +570,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("data_dir", data_dir)
             .field("insecure_http", insecure_http)
             .field("tls", tls)
+            .field("cookie_secure", cookie_secure)
             .field("store", &store.as_deref().map(without_password))
             .field("kek_file", kek_file)
             .field("token_key_file", token_key_file)
@@ -913,6 +926,21 @@ mod tests {
         .unwrap();
         assert_eq!(c.admin.tokens[0].repos, None);
         assert_eq!(c.admin.tokens[1].repos, Some(vec!["team-a".to_owned()]));
+    }
+
+    #[test]
+    fn cookie_secure_follows_tls_unless_set() {
+        let base = Path::new("/");
+        let with = |extra: &str| {
+            ServerConfig::from_toml(&format!("data_dir = \"d\"\n{extra}"), base)
+                .unwrap()
+                .secure_cookies()
+        };
+        let tls = "[tls]\ncert = \"c.pem\"\nkey = \"k.pem\"\n";
+        assert!(!with(""));
+        assert!(with(tls));
+        assert!(with("cookie_secure = true\n"));
+        assert!(!with(&format!("cookie_secure = false\n{tls}")));
     }
 
     #[test]

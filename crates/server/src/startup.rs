@@ -503,7 +503,7 @@ pub async fn start(config: &ServerConfig) -> Result<(Server, StartInfo), StartEr
         broker,
         admin: Arc::new(admin),
         metrics: Arc::new(metrics),
-        secure_cookies: config.tls.is_some(),
+        secure_cookies: config.secure_cookies(),
         request_timeout: Duration::from_secs(config.request_timeout_secs),
     };
     let server = Server::bind(config, state).await?;

@@ -159,7 +159,7 @@ fn start_with(edit: impl FnOnce(&mut ServerConfig)) -> Broker {
             broker,
             admin: Arc::new(admin),
             metrics: Arc::new(Metrics::default()),
-            secure_cookies: false,
+            secure_cookies: config.secure_cookies(),
             request_timeout: Duration::from_secs(config.request_timeout_secs),
         };
         Server::bind(&config, state).await.unwrap()
@@ -688,23 +688,28 @@ fn a_body_sent_too_slowly_is_refused_with_408() {
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
+/// The `Set-Cookie` of a fresh `/auth` at `b`.
+fn session_cookie(b: &Broker) -> String {
+    let resp = agent()
+        .post(&format!("{}/kbs/v0/auth", b.url))
+        .send_json(json!({"version": "0.4.0", "tee": "snp", "extra-params": ""}))
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 200);
+    let cookie = resp
+        .headers()
+        .get("set-cookie")
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(cookie.starts_with("kbs-session-id="), "{cookie}");
+    cookie
+}
+
 #[test]
 fn the_session_cookie_lives_as_long_as_the_session() {
     let max_age = |b: &Broker| {
-        let resp = agent()
-            .post(&format!("{}/kbs/v0/auth", b.url))
-            .send_json(json!({"version": "0.4.0", "tee": "snp", "extra-params": ""}))
-            .unwrap();
-        assert_eq!(resp.status().as_u16(), 200);
-        let cookie = resp
-            .headers()
-            .get("set-cookie")
-            .unwrap()
-            .to_str()
-            .unwrap()
-            .to_owned();
-        assert!(cookie.starts_with("kbs-session-id="), "{cookie}");
-        cookie
+        session_cookie(b)
             .split(';')
             .find_map(|p| p.trim().strip_prefix("Max-Age="))
             .unwrap()
@@ -715,6 +720,27 @@ fn the_session_cookie_lives_as_long_as_the_session() {
     assert_eq!(max_age(&start()), 300);
     // Sessions of an hour: the cookie that names one is kept as long.
     assert_eq!(max_age(&start_with(|c| c.token_ttl_secs = 3600)), 3600);
+}
+
+/// Plain HTTP: no `Secure` (a client would not send the cookie back); behind a TLS proxy,
+/// `cookie_secure = true` adds it.
+#[test]
+fn the_session_cookie_is_secure_when_configured() {
+    let attributes = |cookie: String| -> Vec<String> {
+        cookie
+            .split(';')
+            .skip(1)
+            .map(|p| p.trim().to_owned())
+            .collect()
+    };
+    let plain = attributes(session_cookie(&start()));
+    assert!(plain.iter().any(|a| a == "HttpOnly"), "{plain:?}");
+    assert!(plain.iter().any(|a| a == "SameSite=Strict"), "{plain:?}");
+    assert!(!plain.iter().any(|a| a == "Secure"), "{plain:?}");
+    let proxied = attributes(session_cookie(&start_with(|c| {
+        c.cookie_secure = Some(true)
+    })));
+    assert!(proxied.iter().any(|a| a == "Secure"), "{proxied:?}");
 }
 
 #[test]
