@@ -181,7 +181,7 @@ fn check_data_dir(dir: &Path) -> Result<(), StartError> {
         return Err(insecure(
             dir,
             "the data directory is writable by group or others, who could plant a key or an \
-             admin token in it (chmod 700)",
+             admin token in it (chmod 700, or name a subdirectory: the broker creates it 0700)",
         ));
     }
     if !tessera_broker::keyfile::owned_by_us_or_root(std::os::unix::fs::MetadataExt::uid(&meta)) {
@@ -664,6 +664,17 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         set_mode(dir.path(), 0o755);
         check_data_dir(dir.path()).unwrap();
+        // A volume Kubernetes mounts with an fsGroup (setgid, group-writable): a subdirectory
+        // of it, made by the broker, is its own (0700, setgid inherited) and accepted.
+        let volume = tempfile::tempdir().unwrap();
+        set_mode(volume.path(), 0o2770);
+        let data = volume.path().join("tessera");
+        ensure_dir(&data).unwrap();
+        assert_eq!(
+            fs::metadata(&data).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        check_data_dir(&data).unwrap();
         // Owned by another (non-root) user, even 0700: refused (root can hand it over).
         if tessera_broker::keyfile::effective_uid() == Some(0) {
             std::os::unix::fs::chown(dir.path(), Some(4242), None).unwrap();
