@@ -1680,6 +1680,16 @@ fn stored_evidence(stored: &AttestedSession) -> Result<SavedEvidence, BrokerErro
 /// one (`tessera::compact`; the same evidence or error as from the text), else from the text.
 /// Failures are the reason, for the audit log.
 fn decode_evidence(tee: TeeName, text: &str, compact: Option<&str>) -> Result<Evidence, String> {
+    // Bounded before any tree is built (the body's size alone does not bound the tree).
+    if !crate::protocol::json_values_at_most(
+        compact.unwrap_or(text),
+        crate::protocol::MAX_EVIDENCE_JSON_VALUES,
+    ) {
+        return Err(format!(
+            "more than {} JSON values",
+            crate::protocol::MAX_EVIDENCE_JSON_VALUES
+        ));
+    }
     match compact {
         Some(c) => Evidence::from_kbs_compact(tee.as_str(), c),
         None => {
@@ -1716,6 +1726,29 @@ mod tests {
             BrokerOptions::default(),
         )
         .unwrap()
+    }
+
+    /// Evidence whose JSON would become a huge tree is refused before it is parsed; real
+    /// forms, compacted or not, are far below the bound.
+    #[test]
+    fn evidence_with_too_many_json_values_is_refused_before_parsing() {
+        let max = crate::protocol::MAX_EVIDENCE_JSON_VALUES;
+        let wide = format!(r#"{{"quote":[{}0],"b64":1}}"#, "[],".repeat(max));
+        assert_eq!(
+            tessera::compact::encode_text(&wide),
+            None,
+            "kept as it came"
+        );
+        for tee in [TeeName::Snp, TeeName::Tdx] {
+            let err = decode_evidence(tee, &wide, None).unwrap_err();
+            assert!(err.contains("JSON values"), "{err}");
+        }
+        // Byte arrays the compact form collapses count as one value each.
+        let bytes = format!("[{}0]", "7,".repeat(2 * max));
+        let long = format!(r#"{{"report":{bytes}}}"#);
+        let compact = tessera::compact::encode_text(&long).unwrap();
+        let err = decode_evidence(TeeName::Snp, &long, Some(&compact)).unwrap_err();
+        assert!(!err.contains("JSON values"), "{err}");
     }
 
     /// Credentials, cookies and tokens stay out of `Debug` (a `{:?}` in a log line one day).

@@ -323,6 +323,49 @@ pub const MAX_TEE_PUBKEY_TEXT: usize = 64 * 1024;
 /// no bound but the body's.
 pub const MAX_ADDITIONAL_EVIDENCE_TREE: usize = 256 * 1024;
 
+/// Most JSON values evidence may hold when it is parsed into a tree (after its byte arrays
+/// were compacted, when they could be): real evidence holds a few dozen (a quote and its event
+/// log as base64 strings, an SEV-SNP report's fields) to about 10,000 (SEV-SNP evidence kept as
+/// it came, its certificates as arrays of numbers). A tree costs tens of bytes per value, so
+/// an 8 MiB body of `[[],[],…]` would otherwise become a few hundred megabytes.
+pub const MAX_EVIDENCE_JSON_VALUES: usize = 100_000;
+
+/// Whether JSON text `text` holds at most `max` values, counted without parsing: one per
+/// array or object opened and one per `,` or `:` outside strings, an upper bound of the
+/// values and keys a parse would make (one more than the separators). Text that is not JSON
+/// is counted all the same; the parse that follows refuses it.
+#[must_use]
+pub fn json_values_at_most(text: &str, max: usize) -> bool {
+    let b = text.as_bytes();
+    let (mut i, mut n) = (0usize, 1usize);
+    if n > max {
+        return false;
+    }
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'"' => {
+                i += 1;
+                while let Some(&s) = b.get(i) {
+                    i += match s {
+                        b'\\' => 2,
+                        b'"' => break,
+                        _ => 1,
+                    };
+                }
+            }
+            b'[' | b'{' | b',' | b':' => {
+                n += 1;
+                if n > max {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    true
+}
+
 /// The JSON value at hand, parsed only when its text is at most `max` bytes (or, with
 /// `strings_exempt`, is a string).
 fn bounded_json<'de, D: serde::Deserializer<'de>>(
@@ -476,6 +519,10 @@ pub fn fuzz_requests(data: &[u8]) {
     }
     compacted_agrees(data);
     if let Ok(s) = std::str::from_utf8(data) {
+        // The value count bounds what a parse makes (an oracle: the assertion is the finding).
+        if let Ok(v) = serde_json::from_str::<Value>(s) {
+            assert!(!json_values_at_most(s, json_nodes(&v) - 1));
+        }
         // The session cookie, and the challenge it carries: whatever it says, a challenge read
         // from it holds what it was read from.
         if let Some(id) = crate::store::SessionId::parse(s)
@@ -497,6 +544,15 @@ pub fn fuzz_requests(data: &[u8]) {
 /// accept it or both refuse it; every member but the evidence is the same; the evidence is the
 /// same text, or, when compacted, the compact form of the same text.
 ///
+/// Values and object keys in `v` (for the fuzz harness's check of [`json_values_at_most`]).
+fn json_nodes(v: &Value) -> usize {
+    1 + match v {
+        Value::Array(items) => items.iter().map(json_nodes).sum(),
+        Value::Object(map) => map.values().map(|v| 1 + json_nodes(v)).sum(),
+        _ => 0,
+    }
+}
+
 /// An oracle, not a decoder: only the fuzz harness [`fuzz_requests`] and the tests call it,
 /// and its panic is the finding they look for; no request path reaches it.
 #[allow(clippy::panic)]
@@ -761,5 +817,52 @@ mod tests {
             compacted_agrees(&cut);
         }
 
+        /// The count is an upper bound of the values and keys a parse makes: text holding N
+        /// never passes with a limit below N.
+        #[test]
+        fn json_values_are_never_undercounted(value in json_value()) {
+            let text = value.to_string();
+            let made = json_nodes(&value);
+            prop_assert!(!json_values_at_most(&text, made - 1), "{text}");
+            let pretty = serde_json::to_string_pretty(&value).unwrap();
+            prop_assert!(!json_values_at_most(&pretty, made - 1), "{pretty}");
+        }
+    }
+
+    /// JSON values of every kind, strings holding the characters the count skips.
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            "[\\[\\]{}:,\"\\\\a-z ]{0,8}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(4, 64, 6, |inner| {
+            prop_oneof![
+                proptest::collection::vec(inner.clone(), 0..6).prop_map(Value::Array),
+                proptest::collection::btree_map("[,:{\\[a-z\"]{0,6}", inner, 0..6)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    #[test]
+    fn json_values_are_counted_outside_strings_only() {
+        assert!(json_values_at_most("1", 1));
+        assert!(json_values_at_most(
+            r#"{"quote":"a,b:[{","cc_eventlog":"\",:"}"#,
+            5
+        ));
+        assert!(!json_values_at_most(
+            r#"{"quote":"a","cc_eventlog":"b"}"#,
+            4
+        ));
+        // What an attacker would send instead of evidence: refused well before the end.
+        let wide = format!("[{}[]]", "[],".repeat(MAX_EVIDENCE_JSON_VALUES));
+        assert!(!json_values_at_most(&wide, MAX_EVIDENCE_JSON_VALUES));
+        let deep = "[".repeat(MAX_EVIDENCE_JSON_VALUES + 1);
+        assert!(!json_values_at_most(&deep, MAX_EVIDENCE_JSON_VALUES));
+        // A string never ends: nothing after its quote counts, and the scan still returns.
+        assert!(json_values_at_most(&format!("\"{}", "[,".repeat(1000)), 1));
     }
 }
