@@ -132,6 +132,48 @@ fn byte_run(text: &[u8], open: usize, bytes: &mut Vec<u8>) -> Option<usize> {
     (bytes.len() >= MIN_RUN).then_some(i + 1)
 }
 
+/// The index of the quote closing the JSON string opened at `open` (over escaped
+/// characters), or at least `text.len()` when it never closes.
+fn string_end(text: &[u8], open: usize) -> usize {
+    let mut i = open + 1;
+    while let Some(&c) = text.get(i) {
+        i += match c {
+            b'\\' => 2,
+            b'"' => break,
+            _ => 1,
+        };
+    }
+    i
+}
+
+/// Whether JSON text `text` holds at most `max` values, counted without parsing: one per
+/// array or object opened and one per `,` or `:` outside strings, an upper bound of the
+/// values and keys a parse would make (one more than the separators). Text that is not JSON
+/// is counted all the same; the parse that follows refuses it. A tree costs tens of bytes per
+/// value, so a caller about to parse untrusted text into one can bound it first.
+#[must_use]
+pub fn json_values_at_most(text: &str, max: usize) -> bool {
+    let b = text.as_bytes();
+    let (mut i, mut n) = (0usize, 1usize);
+    if n > max {
+        return false;
+    }
+    while let Some(&c) = b.get(i) {
+        match c {
+            b'"' => i = string_end(b, i),
+            b'[' | b'{' | b',' | b':' => {
+                n += 1;
+                if n > max {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    true
+}
+
 /// [`encode`] on JSON text, without building a value: the text with every array of at least
 /// [`MIN_RUN`] plainly written byte values replaced by `{"b64": "<base64>"}`, everything else
 /// as it was; `decode` of the result, parsed, is exactly the text's value. `None` (store the
@@ -150,17 +192,7 @@ pub fn encode_text(text: &str) -> Option<String> {
     let (mut i, mut copied, mut depth) = (0usize, 0usize, 0usize);
     while let Some(&c) = b.get(i) {
         match c {
-            b'"' => {
-                // To the closing quote, over escaped characters.
-                i += 1;
-                while let Some(&s) = b.get(i) {
-                    i += match s {
-                        b'\\' => 2,
-                        b'"' => break,
-                        _ => 1,
-                    };
-                }
-            }
+            b'"' => i = string_end(b, i),
             b'[' => {
                 if let Some(end) = byte_run(b, i, &mut bytes) {
                     out.push_str(text.get(copied..i)?);

@@ -330,41 +330,7 @@ pub const MAX_ADDITIONAL_EVIDENCE_TREE: usize = 256 * 1024;
 /// an 8 MiB body of `[[],[],…]` would otherwise become a few hundred megabytes.
 pub const MAX_EVIDENCE_JSON_VALUES: usize = 100_000;
 
-/// Whether JSON text `text` holds at most `max` values, counted without parsing: one per
-/// array or object opened and one per `,` or `:` outside strings, an upper bound of the
-/// values and keys a parse would make (one more than the separators). Text that is not JSON
-/// is counted all the same; the parse that follows refuses it.
-#[must_use]
-pub fn json_values_at_most(text: &str, max: usize) -> bool {
-    let b = text.as_bytes();
-    let (mut i, mut n) = (0usize, 1usize);
-    if n > max {
-        return false;
-    }
-    while let Some(&c) = b.get(i) {
-        match c {
-            b'"' => {
-                i += 1;
-                while let Some(&s) = b.get(i) {
-                    i += match s {
-                        b'\\' => 2,
-                        b'"' => break,
-                        _ => 1,
-                    };
-                }
-            }
-            b'[' | b'{' | b',' | b':' => {
-                n += 1;
-                if n > max {
-                    return false;
-                }
-            }
-            _ => {}
-        }
-        i += 1;
-    }
-    true
-}
+pub use tessera::compact::json_values_at_most;
 
 /// The JSON value at hand, parsed only when its text is at most `max` bytes (or, with
 /// `strings_exempt`, is a string).
