@@ -11,16 +11,24 @@ import (
 )
 
 // goEvidence is the C evidence callback: it finds the Go EvidenceFunc through the cgo.Handle in
-// userdata and hands its evidence to the C buffer.
+// userdata and hands its evidence to the C buffer. A panic of the EvidenceFunc is recovered
+// here and kept in the call, never unwound through the C and Rust frames below (undefined
+// behaviour, tessera.h says); FetchSecret raises it again once the C call has returned.
 //
 //export goEvidence
-func goEvidence(userdata unsafe.Pointer, reportData *C.uint8_t, reportDataLen C.size_t, buffer *C.tessera_evidence_buffer) C.int {
+func goEvidence(userdata unsafe.Pointer, reportData *C.uint8_t, reportDataLen C.size_t, buffer *C.tessera_evidence_buffer) (rc C.int) {
 	h := cgo.Handle(*(*C.uintptr_t)(userdata))
-	evidence, ok := h.Value().(EvidenceFunc)
+	call, ok := h.Value().(*evidenceCall)
 	if !ok {
 		return 1
 	}
-	out, err := evidence(C.GoBytes(unsafe.Pointer(reportData), C.int(reportDataLen)))
+	defer func() {
+		if r := recover(); r != nil {
+			call.panicked = r
+			rc = 4
+		}
+	}()
+	out, err := call.fn(C.GoBytes(unsafe.Pointer(reportData), C.int(reportDataLen)))
 	if err != nil || len(out) == 0 {
 		return 2
 	}
@@ -28,4 +36,10 @@ func goEvidence(userdata unsafe.Pointer, reportData *C.uint8_t, reportDataLen C.
 		return 3
 	}
 	return 0
+}
+
+// evidenceCall is what the callback's handle holds: the function, and what it panicked with.
+type evidenceCall struct {
+	fn       EvidenceFunc
+	panicked any
 }

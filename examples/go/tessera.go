@@ -181,6 +181,7 @@ type EvidenceFunc func(reportData []byte) ([]byte, error)
 
 // FetchSecret attests to the broker at url with evidence from evidence and returns the secret
 // at resource (repo/type/tag). handshakeAttempts 0 means the default (5, one second apart).
+// When evidence panics, FetchSecret panics with the same value after the C call returned.
 func FetchSecret(url, tee, resource string, handshakeAttempts uint32, evidence EvidenceFunc) ([]byte, error) {
 	cURL := C.CString(url)
 	defer C.free(unsafe.Pointer(cURL))
@@ -194,7 +195,8 @@ func FetchSecret(url, tee, resource string, handshakeAttempts uint32, evidence E
 	defer C.free(unsafe.Pointer(cTee))
 	defer C.free(unsafe.Pointer(cResource))
 	// The callback travels as a cgo.Handle stored in C memory (Go pointers may not be kept by C).
-	h := cgo.NewHandle(evidence)
+	call := &evidenceCall{fn: evidence}
+	h := cgo.NewHandle(call)
 	defer h.Delete()
 	userdata := C.malloc(C.size_t(unsafe.Sizeof(C.uintptr_t(0))))
 	defer C.free(userdata)
@@ -203,6 +205,13 @@ func FetchSecret(url, tee, resource string, handshakeAttempts uint32, evidence E
 	var message [512]C.char
 	var secret *C.tessera_secret
 	rc := C.get_secret(client, cTee, cResource, userdata, &message[0], C.size_t(len(message)), &secret)
+	if call.panicked != nil {
+		// The callback panicked; the C call has returned (refused), so the panic goes on here.
+		if rc == 0 {
+			C.tessera_secret_free(secret)
+		}
+		panic(call.panicked)
+	}
 	if rc != 0 {
 		return nil, newError(rc, C.GoString(&message[0]))
 	}

@@ -142,6 +142,20 @@ func TestFetchSecret(t *testing.T) {
 		t.Fatalf("secret %x, want %s", secret, banner["secret"])
 	}
 
+	// A panicking callback: the panic reaches the caller in Go, after the C call returned, and
+	// the binding is usable afterwards.
+	func() {
+		defer func() {
+			if r := recover(); r != "evidence panicked" {
+				t.Fatalf("recovered %v", r)
+			}
+		}()
+		_, _ = FetchSecret(banner["url"], "snp", banner["resource"], 1, func([]byte) ([]byte, error) {
+			panic("evidence panicked")
+		})
+		t.Fatal("FetchSecret returned after its callback panicked")
+	}()
+
 	var e *Error
 	_, err = FetchSecret(banner["url"], "snp", banner["denied"], 1, evidence)
 	if !errors.As(err, &e) || e.Code != ResultBrokerDenied || !strings.Contains(e.Message, "403") {

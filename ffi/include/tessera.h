@@ -10,7 +10,8 @@
  *    names the family: 1xx the call (arguments, panics), 2xx reading evidence,
  *    3xx verification, 4xx policy, 5xx trust configuration and endorsements,
  *    6xx the key broker client. Codes are stable.
- *  - Out-parameters are written only on success.
+ *  - Out-parameters are written only on success (the message buffer of
+ *    tessera_client_get_secret is written on failure too).
  *  - Every pointer is checked; (NULL, 0) is an empty byte string.
  *  - No Rust panic crosses into C (TESSERA_RESULT_PANIC).
  *  - No global state.
@@ -189,7 +190,7 @@ typedef struct tessera_verifier_builder tessera_verifier_builder;
 // a C++ exception, `longjmp` or other unwinding out of it is undefined behaviour.
 typedef int (*tessera_evidence_callback)(void *userdata,
                                          const uint8_t *report_data,
-                                         uintptr_t report_data_len,
+                                         size_t report_data_len,
                                          struct tessera_evidence_buffer *evidence);
 
 #ifdef __cplusplus
@@ -213,7 +214,7 @@ const char *tessera_version(void);
 // bytes; `out` is NULL or valid for a pointer write.
 tessera_result tessera_client_new(const char *base_url,
                                   const uint8_t *ca_pem,
-                                  uintptr_t ca_pem_len,
+                                  size_t ca_pem_len,
                                   uint32_t handshake_attempts,
                                   struct tessera_client **out);
 
@@ -233,7 +234,7 @@ void tessera_client_free(struct tessera_client *client);
 // `len` bytes.
 tessera_result tessera_evidence_buffer_set(struct tessera_evidence_buffer *buffer,
                                            const uint8_t *data,
-                                           uintptr_t len);
+                                           size_t len);
 
 // Fetch a secret: open a session with the broker, get evidence for its challenge from
 // `callback` (with `userdata`), attest, and fetch and decrypt `resource`
@@ -256,10 +257,11 @@ tessera_result tessera_client_get_secret(const struct tessera_client *client,
                                          tessera_evidence_callback callback,
                                          void *userdata,
                                          char *message,
-                                         uintptr_t message_len,
+                                         size_t message_len,
                                          struct tessera_secret **out);
 
-// The secret's bytes (owned by the handle: valid until it is freed), NULL for NULL.
+// The secret's bytes (owned by the handle: valid until it is freed), NULL for NULL. For an
+// empty secret (length 0) the pointer is not NULL but must not be read.
 //
 // # Safety
 // `secret` is NULL or live.
@@ -269,7 +271,7 @@ const uint8_t *tessera_secret_data(const struct tessera_secret *secret);
 //
 // # Safety
 // `secret` is NULL or live.
-uintptr_t tessera_secret_len(const struct tessera_secret *secret);
+size_t tessera_secret_len(const struct tessera_secret *secret);
 
 // Zeroize and free a secret; NULL is fine.
 //
@@ -301,7 +303,7 @@ void tessera_endorsements_free(struct tessera_endorsements *endorsements);
 // `endorsements` is NULL or a live set; `data` is NULL or valid for `len` bytes.
 tessera_result tessera_endorsements_add_certificates(struct tessera_endorsements *endorsements,
                                                      const uint8_t *data,
-                                                     uintptr_t len);
+                                                     size_t len);
 
 // Add CRLs: DER, or PEM (bundles allowed). A CRL applies to the chains it belongs to.
 //
@@ -311,7 +313,7 @@ tessera_result tessera_endorsements_add_certificates(struct tessera_endorsements
 // `endorsements` is NULL or a live set; `data` is NULL or valid for `len` bytes.
 tessera_result tessera_endorsements_add_crls(struct tessera_endorsements *endorsements,
                                              const uint8_t *data,
-                                             uintptr_t len);
+                                             size_t len);
 
 // Add a TDX/SGX collateral bundle (JSON, the dcap-qvl `QuoteCollateralV3` layout).
 //
@@ -321,12 +323,14 @@ tessera_result tessera_endorsements_add_crls(struct tessera_endorsements *endors
 // `endorsements` is NULL or a live set; `data` is NULL or valid for `len` bytes.
 tessera_result tessera_endorsements_add_collateral(struct tessera_endorsements *endorsements,
                                                    const uint8_t *data,
-                                                   uintptr_t len);
+                                                   size_t len);
 
 // Read one endorsement file now: certificates, else CRLs, else a collateral bundle, told apart
-// by content. At most 16 MiB.
+// by content. At most 16 MiB. `path` is any NUL-terminated bytes (it need not be UTF-8).
 //
-// Returns `TESSERA_RESULT_ENDORSEMENT_FILE` when it cannot be read or is none of these.
+// Returns `TESSERA_RESULT_ENDORSEMENT_FILE` when it cannot be read, is not a regular file
+// (a FIFO or a device is never read), or is none of these; `TESSERA_RESULT_TOO_LARGE` when it
+// is larger than 16 MiB.
 //
 // # Safety
 // `endorsements` is NULL or a live set; `path` is NULL or a NUL-terminated string.
@@ -356,7 +360,8 @@ tessera_result tessera_verifier_builder_add_endorsements(struct tessera_verifier
 // folders; see the README); verification never reads it again.
 //
 // Returns `TESSERA_RESULT_ENDORSEMENT_FILE` naming no file (use `tessera` on the command line
-// to see which one) when a file cannot be read.
+// to see which one) when a file cannot be read. `path` is any NUL-terminated bytes (it need not
+// be UTF-8).
 //
 // # Safety
 // `builder` is NULL or a live builder; `path` is NULL or a NUL-terminated string.
@@ -375,7 +380,7 @@ tessera_result tessera_verifier_builder_add_endorsement_dir(struct tessera_verif
 // `builder` is NULL or a live builder; `data` is NULL or valid for `len` bytes.
 tessera_result tessera_verifier_builder_dangerous_add_test_root(struct tessera_verifier_builder *builder,
                                                                 const uint8_t *data,
-                                                                uintptr_t len);
+                                                                size_t len);
 
 // TDX/SGX: accept collateral without the PCK CRL or Root CA CRL (the verification JSON then
 // says revocation was not checked). Off by default.
@@ -411,6 +416,9 @@ void tessera_verifier_free(struct tessera_verifier *verifier);
 // collateral for this call only), and, when `policy` is not NULL, against that policy (TOML or
 // JSON text). With `extra`, a verifier is assembled for this one call from the verifier's
 // configuration and `extra` (its caches start empty); the shared verifier is not changed.
+// The policy is text alone: reference files (`{ file = "..." }`) are not read through the C
+// API, and a rule naming one fails (`TESSERA_RESULT_POLICY_REJECTED`, "reference file was not
+// loaded"); write the values into the policy instead.
 //
 // Returns `TESSERA_RESULT_OK` and writes `*out` whenever the arguments were usable: whether the
 // evidence was accepted is in the result handle (`tessera_verification_verdict`,
@@ -423,7 +431,7 @@ void tessera_verifier_free(struct tessera_verifier *verifier);
 // NUL-terminated string; `out` is NULL or valid for a pointer write.
 tessera_result tessera_verifier_verify(const struct tessera_verifier *verifier,
                                        const uint8_t *evidence,
-                                       uintptr_t evidence_len,
+                                       size_t evidence_len,
                                        const struct tessera_endorsements *extra,
                                        int64_t at,
                                        const char *policy,
@@ -518,7 +526,7 @@ const char *tessera_verification_appraisal_json(const struct tessera_verificatio
 // `evidence` is NULL or valid for `evidence_len` bytes; `out` is NULL or valid for a pointer
 // write.
 tessera_result tessera_decode(const uint8_t *evidence,
-                              uintptr_t evidence_len,
+                              size_t evidence_len,
                               struct tessera_decoded **out);
 
 // Free a decoded evidence handle; NULL is fine.

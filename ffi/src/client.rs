@@ -270,7 +270,8 @@ pub unsafe extern "C" fn tessera_client_get_secret(
     })
 }
 
-/// The secret's bytes (owned by the handle: valid until it is freed), NULL for NULL.
+/// The secret's bytes (owned by the handle: valid until it is freed), NULL for NULL. For an
+/// empty secret (length 0) the pointer is not NULL but must not be read.
 ///
 /// # Safety
 /// `secret` is NULL or live.

@@ -68,6 +68,20 @@ unsafe fn text<'a>(ptr: *const c_char) -> Result<&'a str, tessera_result> {
         .map_err(|_| tessera_result::TESSERA_RESULT_INVALID_UTF8)
 }
 
+/// A NUL-terminated path argument: any bytes but NUL (Linux paths need not be UTF-8).
+///
+/// # Safety
+/// `ptr` is NULL or points to a NUL-terminated string valid for `'a`.
+unsafe fn path<'a>(ptr: *const c_char) -> Result<&'a std::path::Path, tessera_result> {
+    use std::os::unix::ffi::OsStrExt as _;
+    if ptr.is_null() {
+        return Err(tessera_result::TESSERA_RESULT_NULL_POINTER);
+    }
+    // SAFETY: non-NULL and NUL-terminated by the caller's contract.
+    let s = unsafe { CStr::from_ptr(ptr) };
+    Ok(std::path::Path::new(std::ffi::OsStr::from_bytes(s.to_bytes())))
+}
+
 /// An optional string argument: NULL is `None`.
 ///
 /// # Safety

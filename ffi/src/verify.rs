@@ -3,6 +3,7 @@
 
 use std::ffi::{CString, c_char};
 use std::io::Read as _;
+use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
 use tessera::pki::{Certificate, load_certificates, load_crls};
@@ -163,9 +164,11 @@ pub unsafe extern "C" fn tessera_endorsements_add_collateral(
 }
 
 /// Read one endorsement file now: certificates, else CRLs, else a collateral bundle, told apart
-/// by content. At most 16 MiB.
+/// by content. At most 16 MiB. `path` is any NUL-terminated bytes (it need not be UTF-8).
 ///
-/// Returns `TESSERA_RESULT_ENDORSEMENT_FILE` when it cannot be read or is none of these.
+/// Returns `TESSERA_RESULT_ENDORSEMENT_FILE` when it cannot be read, is not a regular file
+/// (a FIFO or a device is never read), or is none of these; `TESSERA_RESULT_TOO_LARGE` when it
+/// is larger than 16 MiB.
 ///
 /// # Safety
 /// `endorsements` is NULL or a live set; `path` is NULL or a NUL-terminated string.
@@ -178,8 +181,18 @@ pub unsafe extern "C" fn tessera_endorsements_add_file(
         // SAFETY: forwarded contract.
         let e = unsafe { handle_mut(endorsements) }?;
         // SAFETY: forwarded contract.
-        let path = unsafe { text(path) }?;
-        let file = std::fs::File::open(path).map_err(|_| R::TESSERA_RESULT_ENDORSEMENT_FILE)?;
+        let path = unsafe { crate::path(path) }?;
+        // Opened without blocking (a FIFO with no writer would block the open itself, and
+        // reading it would block for ever), then refused unless it is a regular file, whose
+        // reads O_NONBLOCK does not change.
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .map_err(|_| R::TESSERA_RESULT_ENDORSEMENT_FILE)?;
+        if !file.metadata().is_ok_and(|m| m.is_file()) {
+            return Err(R::TESSERA_RESULT_ENDORSEMENT_FILE);
+        }
         let mut data = Vec::new();
         file.take(MAX_FILE_LEN + 1)
             .read_to_end(&mut data)
@@ -281,7 +294,8 @@ pub unsafe extern "C" fn tessera_verifier_builder_add_endorsements(
 /// folders; see the README); verification never reads it again.
 ///
 /// Returns `TESSERA_RESULT_ENDORSEMENT_FILE` naming no file (use `tessera` on the command line
-/// to see which one) when a file cannot be read.
+/// to see which one) when a file cannot be read. `path` is any NUL-terminated bytes (it need not
+/// be UTF-8).
 ///
 /// # Safety
 /// `builder` is NULL or a live builder; `path` is NULL or a NUL-terminated string.
@@ -294,8 +308,8 @@ pub unsafe extern "C" fn tessera_verifier_builder_add_endorsement_dir(
         // SAFETY: forwarded contract.
         let b = unsafe { handle_mut(builder) }?;
         // SAFETY: forwarded contract.
-        let path = unsafe { text(path) }?;
-        let found = Endorsements::from_dir(Path::new(path))
+        let path = unsafe { crate::path(path) }?;
+        let found = Endorsements::from_dir(path)
             .map_err(|_| R::TESSERA_RESULT_ENDORSEMENT_FILE)?;
         b.config.endorsements.extend(found);
         Ok(())
@@ -517,6 +531,9 @@ fn run_verify(
 /// collateral for this call only), and, when `policy` is not NULL, against that policy (TOML or
 /// JSON text). With `extra`, a verifier is assembled for this one call from the verifier's
 /// configuration and `extra` (its caches start empty); the shared verifier is not changed.
+/// The policy is text alone: reference files (`{ file = "..." }`) are not read through the C
+/// API, and a rule naming one fails (`TESSERA_RESULT_POLICY_REJECTED`, "reference file was not
+/// loaded"); write the values into the policy instead.
 ///
 /// Returns `TESSERA_RESULT_OK` and writes `*out` whenever the arguments were usable: whether the
 /// evidence was accepted is in the result handle (`tessera_verification_verdict`,

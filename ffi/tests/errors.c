@@ -1,6 +1,9 @@
 /* Every error path of the C API: NULL handles, NULL out-parameters, NULL data with a length,
  * bad bytes, non-UTF-8 strings, _free(NULL), and out-parameters left untouched on failure.
  * Usage: errors */
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "common.h"
 
 #define SENTINEL ((void *)0x1)
@@ -38,8 +41,18 @@ int main(void) {
     CHECK_RC(tessera_endorsements_add_collateral(e, (const uint8_t *)"{}", 2), TESSERA_RESULT_COLLATERAL_INVALID);
     CHECK_RC(tessera_endorsements_add_file(NULL, "/dev/null"), TESSERA_RESULT_NULL_POINTER);
     CHECK_RC(tessera_endorsements_add_file(e, NULL), TESSERA_RESULT_NULL_POINTER);
-    CHECK_RC(tessera_endorsements_add_file(e, bad_utf8), TESSERA_RESULT_INVALID_UTF8);
+    /* A path need not be UTF-8 (this one does not exist). */
+    CHECK_RC(tessera_endorsements_add_file(e, bad_utf8), TESSERA_RESULT_ENDORSEMENT_FILE);
     CHECK_RC(tessera_endorsements_add_file(e, "/dev/null"), TESSERA_RESULT_ENDORSEMENT_FILE);
+    /* A FIFO with no writer is refused at once, not waited on. */
+    char fifo[] = "/tmp/tessera-errors-fifo-XXXXXX";
+    CHECK(mkdtemp(fifo) != NULL);
+    char fifo_path[sizeof fifo + 8];
+    snprintf(fifo_path, sizeof fifo_path, "%s/f", fifo);
+    CHECK(mkfifo(fifo_path, 0600) == 0);
+    CHECK_RC(tessera_endorsements_add_file(e, fifo_path), TESSERA_RESULT_ENDORSEMENT_FILE);
+    unlink(fifo_path);
+    rmdir(fifo);
 
     /* Builder. */
     tessera_verifier_builder *b = NULL;
@@ -48,7 +61,7 @@ int main(void) {
     CHECK_RC(tessera_verifier_builder_add_endorsements(b, NULL), TESSERA_RESULT_NULL_POINTER);
     CHECK_RC(tessera_verifier_builder_add_endorsement_dir(NULL, "/tmp"), TESSERA_RESULT_NULL_POINTER);
     CHECK_RC(tessera_verifier_builder_add_endorsement_dir(b, NULL), TESSERA_RESULT_NULL_POINTER);
-    CHECK_RC(tessera_verifier_builder_add_endorsement_dir(b, bad_utf8), TESSERA_RESULT_INVALID_UTF8);
+    CHECK_RC(tessera_verifier_builder_add_endorsement_dir(b, bad_utf8), TESSERA_RESULT_ENDORSEMENT_FILE);
     CHECK_RC(tessera_verifier_builder_dangerous_add_test_root(NULL, &byte, 1), TESSERA_RESULT_NULL_POINTER);
     CHECK_RC(tessera_verifier_builder_dangerous_add_test_root(b, NULL, 5), TESSERA_RESULT_NULL_POINTER);
     CHECK_RC(tessera_verifier_builder_dangerous_add_test_root(b, NULL, 0), TESSERA_RESULT_CERTIFICATE_INVALID);
