@@ -79,7 +79,9 @@ unsafe fn path<'a>(ptr: *const c_char) -> Result<&'a std::path::Path, tessera_re
     }
     // SAFETY: non-NULL and NUL-terminated by the caller's contract.
     let s = unsafe { CStr::from_ptr(ptr) };
-    Ok(std::path::Path::new(std::ffi::OsStr::from_bytes(s.to_bytes())))
+    Ok(std::path::Path::new(std::ffi::OsStr::from_bytes(
+        s.to_bytes(),
+    )))
 }
 
 /// An optional string argument: NULL is `None`.

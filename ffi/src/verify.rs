@@ -309,8 +309,7 @@ pub unsafe extern "C" fn tessera_verifier_builder_add_endorsement_dir(
         let b = unsafe { handle_mut(builder) }?;
         // SAFETY: forwarded contract.
         let path = unsafe { crate::path(path) }?;
-        let found = Endorsements::from_dir(path)
-            .map_err(|_| R::TESSERA_RESULT_ENDORSEMENT_FILE)?;
+        let found = Endorsements::from_dir(path).map_err(|_| R::TESSERA_RESULT_ENDORSEMENT_FILE)?;
         b.config.endorsements.extend(found);
         Ok(())
     })
