@@ -4,7 +4,6 @@
 use std::ffi::{CString, c_char};
 use std::io::Read as _;
 use std::os::unix::fs::OpenOptionsExt as _;
-use std::path::Path;
 
 use tessera::pki::{Certificate, load_certificates, load_crls};
 use tessera::tdx::collateral::Collateral;
@@ -12,9 +11,7 @@ use tessera::{Endorsements, Evidence, Policy, Tee, UnixTime, Verifier};
 
 use crate::error::{build_code, evidence_code, tessera_result, verify_code};
 use crate::panic::{boundary, call};
-use crate::{
-    bytes, c_ptr, c_string, check_out, free, handle, handle_mut, optional_text, put, text,
-};
+use crate::{bytes, c_ptr, c_string, check_out, free, handle, handle_mut, optional_text, put};
 
 use tessera_result as R;
 
