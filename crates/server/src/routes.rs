@@ -110,7 +110,11 @@ pub(crate) fn router(state: AppState) -> Router {
         .route("/kbs/v0/attest", post(attest))
         .route(
             "/kbs/v0/resource/{repo}/{kind}/{tag}",
-            get(resource).post(admin_put).delete(admin_delete),
+            // HEAD would run a release (audited as one) whose body is then dropped: refused.
+            get(resource)
+                .head(method_not_allowed)
+                .post(admin_put)
+                .delete(admin_delete),
         )
         .route("/kbs/v0/admin/resources", get(admin_list))
         .route("/kbs/v0/admin/kek/rotate", post(admin_rotate_kek))

@@ -722,6 +722,37 @@ fn the_session_cookie_lives_as_long_as_the_session() {
     assert_eq!(max_age(&start_with(|c| c.token_ttl_secs = 3600)), 3600);
 }
 
+/// HEAD on a resource would run a release (audited as one) whose body is dropped: 405, and
+/// nothing is released or audited as released.
+#[test]
+fn head_on_a_resource_is_refused_and_releases_nothing() {
+    let b = start();
+    let c = b.client(TeeKeyAlg::P256, AuthMode::Bearer);
+    let att = attested(&c);
+    let resp = agent()
+        .head(&format!("{}/kbs/v0/resource/default/key/one", b.url))
+        .header("Authorization", &format!("Bearer {}", att.token.as_str()))
+        .call()
+        .unwrap();
+    assert_eq!(resp.status().as_u16(), 405);
+    let released = |b: &Broker| {
+        let (_, log) = b.admin("GET", "/kbs/v0/admin/audit", Some(&b.admin_token), None);
+        log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|e| e["action"] == "release")
+            .count()
+    };
+    assert_eq!(released(&b), 0);
+    // GET with the same token releases, once.
+    assert_eq!(
+        &fetched(&c, &att, AuthMode::Bearer, "default/key/one").unwrap()[..],
+        SECRET
+    );
+    assert_eq!(released(&b), 1);
+}
+
 /// Plain HTTP: no `Secure` (a client would not send the cookie back); behind a TLS proxy,
 /// `cookie_secure = true` adds it.
 #[test]
