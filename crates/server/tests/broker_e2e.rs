@@ -1054,6 +1054,20 @@ fn attestation_refusals_are_401() {
         })
         .unwrap_err();
     assert_eq!(refusal(&e), (401, "AttestationFailed".into()));
+    // Init data with an SGX quote, which has no field to carry its digest: refused before the
+    // quote is verified, whatever the quote says.
+    let e = c
+        .get_secret("sgx", "default/key/one", Some(init), &mut |rd| {
+            let quote = tdx().quote(rd, &Measurements::default(), |spec| {
+                let report_data = spec.report_data;
+                *spec = tessera::tdx::sim::QuoteSpec::sgx();
+                spec.report_data = report_data;
+            })?;
+            Ok(json!({ "quote": STANDARD.encode(quote), "cc_eventlog": null }))
+        })
+        .unwrap_err();
+    assert_eq!(refusal(&e), (401, "AttestationFailed".into()));
+    assert!(logged("init-data: this evidence has no init-data field") >= 1);
 
     // Another protocol version.
     let e = c
