@@ -1861,6 +1861,22 @@ fn a_session_rebuilt_from_the_store_keeps_its_binding() {
     assert_eq!(n, 1);
     refused(&stolen, &thief);
 
+    // A row copied, key and all, under a session id whose challenge named another TEE (SGX):
+    // the stored TEE is not the one the id carries.
+    let source = attested("");
+    let other_tee = cb.auth("sgx").unwrap().session;
+    let n = db
+        .execute(
+            "INSERT INTO sessions SELECT ?1, tee, tee_pubkey, token, claims, evidence_digest, \
+             attested_ms, expires_ms FROM sessions WHERE session_key = ?2",
+            rusqlite::params![cookie_key(&other_tee), cookie_key(&source)],
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    let before = logged("the session id names another TEE");
+    refused(&other_tee, &key);
+    assert!(logged("the session id names another TEE") > before);
+
     // The additional evidence dropped from a record: its binding no longer holds.
     let trimmed = attested("more");
     let claims: String = db
