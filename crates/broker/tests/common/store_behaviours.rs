@@ -503,6 +503,32 @@ pub async fn moved_or_repolicied_ciphertexts_do_not_open(b: &dyn Backend) {
             field: "secrets.nonce"
         })
     ));
+    // A version below zero: reported as corrupt (checked before the nonce).
+    b.exec("UPDATE secrets SET version = -1 WHERE resource = 't/key/a'")
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.get_version(&a, None).await,
+        Err(StoreError::Corrupt {
+            field: "secrets.version"
+        })
+    ));
+    assert!(matches!(
+        s.list_versions(None).await,
+        Err(StoreError::Corrupt {
+            field: "secrets.version"
+        })
+    ));
+    // A resource path that does not parse, met while listing versions to re-wrap.
+    b.exec("UPDATE secrets SET resource = '../etc', version = 1 WHERE resource = 't/key/a'")
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.versions_not_wrapped_by("no-such-kek", 10).await,
+        Err(StoreError::Corrupt {
+            field: "secrets.resource"
+        })
+    ));
 }
 
 fn session(ch: &Challenge) -> AttestedSession {
