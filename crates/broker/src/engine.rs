@@ -8,7 +8,7 @@
 //! sealed with that secret version, at release time, and then only inside a JWE for the TEE key
 //! that the evidence bound.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
@@ -35,8 +35,11 @@ use crate::store::{
     self, AttestedSession, CHALLENGE_TTL_MS, Challenge, ChangeBy, SessionId, Store, StoreError,
 };
 
-/// Largest number of attested sessions kept in memory (the store keeps them all).
-const MAX_CACHED_SESSIONS: usize = 65_536;
+/// Largest number of attested sessions kept in memory (the store keeps them all): with their
+/// verified evidence about 5 KB each for SEV-SNP, so at most about 80 MB. The oldest leave
+/// first; a session is mostly used right after it was attested, and one that left is rebuilt
+/// from the store when it is used again (its evidence verified again).
+const MAX_CACHED_SESSIONS: usize = 16_384;
 
 /// Largest number of parsed policies kept in memory.
 const MAX_CACHED_POLICIES: usize = 4_096;
@@ -313,6 +316,59 @@ struct Refused {
 }
 
 /// An attested session as the release path needs it.
+/// A map of at most `cap` entries from which the oldest inserted leaves first.
+struct Fifo<V> {
+    map: HashMap<String, V>,
+    /// The keys in the order they were inserted (some may have left the map through
+    /// [`Fifo::retain`] until it prunes them too).
+    order: VecDeque<String>,
+    cap: usize,
+}
+
+impl<V> Fifo<V> {
+    fn new(cap: usize) -> Self {
+        Self {
+            map: HashMap::new(),
+            order: VecDeque::new(),
+            cap: cap.max(1),
+        }
+    }
+
+    fn get(&self, key: &str) -> Option<&V> {
+        self.map.get(key)
+    }
+
+    /// Inserts (or replaces) `key`, first making room by removing the oldest entries.
+    fn insert(&mut self, key: String, value: V) {
+        if let Some(v) = self.map.get_mut(&key) {
+            *v = value;
+            return;
+        }
+        while self.map.len() >= self.cap {
+            match self.order.pop_front() {
+                Some(old) => {
+                    self.map.remove(&old);
+                }
+                None => self.map.clear(),
+            }
+        }
+        self.order.push_back(key.clone());
+        self.map.insert(key, value);
+    }
+
+    /// Keeps the entries `keep` accepts.
+    fn retain(&mut self, mut keep: impl FnMut(&V) -> bool) {
+        self.map.retain(|_, v| keep(v));
+        let map = &self.map;
+        self.order.retain(|k| map.contains_key(k));
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.map.len()
+    }
+}
+
 struct AttestedRecord {
     verified: VerifiedEvidence,
     tee_key: TeePublicKey,
@@ -330,7 +386,7 @@ struct Inner {
     token_policy: Policy,
     options: BrokerOptions,
     clock: Clock,
-    sessions: Mutex<HashMap<String, Arc<AttestedRecord>>>,
+    sessions: Mutex<Fifo<Arc<AttestedRecord>>>,
     policies: Mutex<HashMap<String, Arc<Policy>>>,
     /// Puts hold it shared from taking the active KEK until their version is stored; a KEK
     /// rotation holds it alone, so it never retires a KEK that a put in flight is sealing
@@ -394,7 +450,7 @@ impl Broker {
                 token_policy,
                 options,
                 clock: Arc::new(UnixTime::now),
-                sessions: Mutex::new(HashMap::new()),
+                sessions: Mutex::new(Fifo::new(MAX_CACHED_SESSIONS)),
                 policies: Mutex::new(HashMap::new()),
                 rotation: tokio::sync::RwLock::new(()),
                 sealing: None,
@@ -579,8 +635,8 @@ impl Broker {
     /// [`BrokerError::Store`]; the rows deleted before it stay deleted.
     pub async fn purge_expired(&self) -> Result<u64, BrokerError> {
         let now_ms = self.now_ms();
-        if let Ok(mut map) = self.inner.sessions.lock() {
-            map.retain(|_, r| r.expires_ms > now_ms);
+        if let Ok(mut cache) = self.inner.sessions.lock() {
+            cache.retain(|r| r.expires_ms > now_ms);
         }
         let mut total = 0u64;
         for _ in 0..PURGE_MAX_CHUNKS {
@@ -908,16 +964,8 @@ impl Broker {
     }
 
     fn cache_session(&self, session: &SessionId, record: Arc<AttestedRecord>) {
-        if let Ok(mut map) = self.inner.sessions.lock() {
-            if map.len() >= MAX_CACHED_SESSIONS {
-                let now_ms = self.now_ms();
-                map.retain(|_, r| r.expires_ms > now_ms);
-                if map.len() >= MAX_CACHED_SESSIONS {
-                    // Still full of live sessions: forget them here; the store still has them.
-                    map.clear();
-                }
-            }
-            map.insert(session.storage_key(), record);
+        if let Ok(mut cache) = self.inner.sessions.lock() {
+            cache.insert(session.storage_key(), record);
         }
     }
 
@@ -931,7 +979,7 @@ impl Broker {
             .sessions
             .lock()
             .ok()
-            .and_then(|map| map.get(&key).cloned());
+            .and_then(|cache| cache.get(&key).cloned());
         if let Some(record) = cached {
             if record.expires_ms > now_ms {
                 return Ok(record);
@@ -1726,6 +1774,38 @@ mod tests {
             BrokerOptions::default(),
         )
         .unwrap()
+    }
+
+    /// The session cache: bounded, oldest out first, purged of expired entries in both its
+    /// map and its order (which would otherwise grow with every session ever cached).
+    #[test]
+    fn the_session_cache_is_bounded_and_drops_the_oldest_first() {
+        let mut c = Fifo::new(3);
+        for (k, v) in [("a", 1), ("b", 2), ("c", 3)] {
+            c.insert(k.into(), v);
+        }
+        c.insert("d".into(), 4);
+        assert_eq!(c.len(), 3);
+        assert_eq!(c.get("a"), None, "the oldest left");
+        assert_eq!(c.get("b"), Some(&2));
+        // Replacing an entry keeps one place for it.
+        c.insert("b".into(), 20);
+        assert_eq!((c.len(), c.order.len()), (3, 3));
+        assert_eq!(c.get("b"), Some(&20));
+        // Purged: both halves shrink, and the next insertions evict in order.
+        c.retain(|v| *v != 3);
+        assert_eq!((c.len(), c.order.len()), (2, 2));
+        c.insert("e".into(), 5);
+        c.insert("f".into(), 6);
+        assert_eq!(c.get("b"), None);
+        assert_eq!(c.get("d"), Some(&4));
+        assert_eq!((c.len(), c.order.len()), (3, 3));
+        // Many purges of a small cache: the order never outgrows the map.
+        for i in 0..1000 {
+            c.insert(format!("k{i}"), i);
+            c.retain(|v| *v % 2 == 0);
+        }
+        assert!(c.order.len() <= 3 && c.order.len() == c.len());
     }
 
     /// Evidence whose JSON would become a huge tree is refused before it is parsed; real
