@@ -754,6 +754,11 @@ impl Broker {
             && let Ok(parsed) = &evidence
             && self.fill_endorsements(parsed, tee).await
         {
+            // The lookup may have taken long (a slow service, the fetch timeout): the
+            // challenge must still be open when it is answered.
+            if self.now_ms() >= challenge.expires_ms {
+                return Err(self.refuse_session("the challenge expired").await);
+            }
             outcome = self.check_attestation(&req, &evidence, &challenge, tee, now);
         }
         let (evidence_digest, checked) = match outcome {

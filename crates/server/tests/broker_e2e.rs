@@ -21,6 +21,7 @@ use base64::engine::general_purpose::STANDARD;
 use serde_json::{Value, json};
 use tessera::UnixTime;
 use tessera::snp::abi::Product;
+use tessera_broker::engine::EndorsementSource;
 use tessera_guest::client::{
     Attestation, AuthMode, Client, ClientError, ClientOptions, Credential, RetryPolicy, Session,
     TeeKey, TeeKeyAlg, Token, report_data,
@@ -102,6 +103,15 @@ fn start() -> Broker {
 }
 
 fn start_with(edit: impl FnOnce(&mut ServerConfig)) -> Broker {
+    start_full(edit, |_| None)
+}
+
+/// A broker as [`start_with`] makes it, with the endorsement source `source` makes from the
+/// broker's clock skew (seconds added to the real clock).
+fn start_full(
+    edit: impl FnOnce(&mut ServerConfig),
+    source: impl FnOnce(Arc<AtomicI64>) -> Option<EndorsementSource>,
+) -> Broker {
     logs();
     let dir = tempfile::tempdir().unwrap();
     let roots = dir.path().join("roots.pem");
@@ -151,10 +161,13 @@ fn start_with(edit: impl FnOnce(&mut ServerConfig)) -> Broker {
     let clock_skew = Arc::clone(&skew);
     let server = rt.block_on(async {
         let (broker, admin, _) = tessera_server::startup::assemble(&config).await.unwrap();
-        let broker = broker.with_clock(Arc::new(move || {
+        let mut broker = broker.with_clock(Arc::new(move || {
             let now = UnixTime::now().as_secs();
             UnixTime::from_secs(now + clock_skew.load(Ordering::SeqCst))
         }));
+        if let Some(source) = source(Arc::clone(&skew)) {
+            broker = broker.with_endorsement_source(source);
+        }
         let state = AppState {
             broker,
             admin: Arc::new(admin),
@@ -720,6 +733,65 @@ fn the_session_cookie_lives_as_long_as_the_session() {
     assert_eq!(max_age(&start()), 300);
     // Sessions of an hour: the cookie that names one is kept as long.
     assert_eq!(max_age(&start_with(|c| c.token_ttl_secs = 3600)), 3600);
+}
+
+/// Evidence that needs an endorsement lookup, which takes until after the challenge expired:
+/// refused, and no session is made. The same lookup inside the challenge's life is served.
+#[test]
+fn a_challenge_that_expired_during_an_endorsement_lookup_is_refused() {
+    let slow = Arc::new(AtomicI64::new(0));
+    let lookup_takes = Arc::clone(&slow);
+    let b = start_full(
+        // Nothing from files: the VCEK and its chain come from the lookup.
+        |c| c.verifier.endorsements.clear(),
+        move |skew| {
+            Some(Arc::new(move |_: &tessera::Evidence, _: &_| {
+                // The lookup "takes" `lookup_takes` seconds of the broker's clock.
+                skew.fetch_add(lookup_takes.load(Ordering::SeqCst), Ordering::SeqCst);
+                let mut e = tessera::Endorsements::new();
+                e.add_certificates(vec![
+                    snp().vcek().clone(),
+                    snp().pki().ask().clone(),
+                    snp().pki().ark().clone(),
+                ]);
+                Ok(e)
+            }) as EndorsementSource)
+        },
+    );
+    let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
+    let without_chain = |rd: &[u8; 64]| -> Result<Value, ClientError> {
+        let raw = snp().report(rd, &Measurements::default(), |_| {})?;
+        Ok(snp().evidence_json(&raw, false))
+    };
+    // Six minutes: past the challenge's five.
+    slow.store(360, Ordering::SeqCst);
+    let e = c
+        .get_secret("snp", "default/key/one", None, &mut |rd| without_chain(rd))
+        .unwrap_err();
+    assert_eq!(e.status(), Some(401), "{e}");
+    let (_, log) = b.admin("GET", "/kbs/v0/admin/audit", Some(&b.admin_token), None);
+    let entries = log["entries"].as_array().unwrap();
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["action"] == "attest" && e["reason"] == "the challenge expired"),
+        "{log}"
+    );
+    assert!(
+        !entries
+            .iter()
+            .any(|e| e["action"] == "attest" && e["verdict"] == "pass"),
+        "{log}"
+    );
+    // A quick lookup: served (the verifier now holds the VCEK, so none is needed again).
+    slow.store(0, Ordering::SeqCst);
+    b.skew.store(0, Ordering::SeqCst);
+    let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
+    assert_eq!(
+        &c.get_secret("snp", "default/key/one", None, &mut |rd| without_chain(rd))
+            .unwrap()[..],
+        SECRET
+    );
 }
 
 /// HEAD on a resource would run a release (audited as one) whose body is dropped: 405, and
