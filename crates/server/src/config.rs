@@ -205,6 +205,11 @@ pub struct ServerConfig {
     /// ends.
     #[serde(default = "default_max_connections")]
     pub max_connections: usize,
+    /// Most connections served at once from one client address (an IPv6 client: its /64);
+    /// further ones are closed at once. Unset: no cap. Leave it unset behind a proxy or load
+    /// balancer, whose address every client then shares.
+    #[serde(default)]
+    pub max_connections_per_address: Option<usize>,
     /// A connection with no request in flight for this long is closed, seconds (HTTP/2
     /// included; an idle HTTP/1 connection is closed sooner, after 10 s without a request).
     #[serde(default = "default_idle_timeout")]
@@ -316,6 +321,7 @@ impl ServerConfig {
             request_timeout_secs: default_request_timeout(),
             binding_hash: None,
             max_connections: default_max_connections(),
+            max_connections_per_address: None,
             idle_timeout_secs: default_idle_timeout(),
             purge_interval_secs: default_purge_interval(),
             admin: AdminConfig::default(),
@@ -445,6 +451,15 @@ impl ServerConfig {
                 reason: "must be between 1 and 1000000",
             });
         }
+        if self
+            .max_connections_per_address
+            .is_some_and(|n| !(1..=1_000_000).contains(&n))
+        {
+            return Err(ConfigError::Invalid {
+                field: "max_connections_per_address",
+                reason: "must be between 1 and 1000000",
+            });
+        }
         if !(1..=3600).contains(&self.idle_timeout_secs) {
             return Err(ConfigError::Invalid {
                 field: "idle_timeout_secs",
@@ -559,6 +574,7 @@ impl std::fmt::Debug for ServerConfig {
             request_timeout_secs,
             binding_hash,
             max_connections,
+            max_connections_per_address,
             idle_timeout_secs,
             purge_interval_secs,
             admin,
@@ -580,6 +596,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("request_timeout_secs", request_timeout_secs)
             .field("binding_hash", binding_hash)
             .field("max_connections", max_connections)
+            .field("max_connections_per_address", max_connections_per_address)
             .field("idle_timeout_secs", idle_timeout_secs)
             .field("purge_interval_secs", purge_interval_secs)
             .field("admin", admin)
@@ -820,6 +837,12 @@ mod tests {
             ("token_ttl_secs", 10, 86_400, "token_ttl_secs"),
             ("request_timeout_secs", 1, 600, "request_timeout_secs"),
             ("max_connections", 1, 1_000_000, "max_connections"),
+            (
+                "max_connections_per_address",
+                1,
+                1_000_000,
+                "max_connections_per_address",
+            ),
             ("idle_timeout_secs", 1, 3600, "idle_timeout_secs"),
             ("purge_interval_secs", 1, 3600, "purge_interval_secs"),
             (

@@ -86,7 +86,69 @@ pub struct Server {
     broker: Broker,
     purge_every: Duration,
     max_connections: usize,
+    per_address: Option<usize>,
     idle_timeout: Duration,
+}
+
+/// Connections open per client address (an IPv6 client's /64), for
+/// `max_connections_per_address`.
+#[derive(Default)]
+struct PerAddress(std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>);
+
+/// One connection counted against its address; uncounted when dropped.
+struct AddressSlot {
+    counts: Arc<PerAddress>,
+    key: std::net::IpAddr,
+}
+
+impl PerAddress {
+    /// The key a client address is counted under: an IPv4 address (or an IPv4-mapped IPv6
+    /// one) as it is, an IPv6 address by its /64 (one subscriber's usual allocation).
+    fn key(addr: std::net::IpAddr) -> std::net::IpAddr {
+        match addr {
+            std::net::IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => std::net::IpAddr::V4(v4),
+                None => std::net::IpAddr::V6(std::net::Ipv6Addr::from(
+                    u128::from(v6) & !((1u128 << 64) - 1),
+                )),
+            },
+            v4 => v4,
+        }
+    }
+
+    /// A slot for a connection from `addr`, or `None` when it already has `cap`.
+    fn take(self: &Arc<Self>, addr: std::net::IpAddr, cap: usize) -> Option<AddressSlot> {
+        let key = Self::key(addr);
+        let mut map = self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let n = map.entry(key).or_insert(0);
+        if *n >= cap {
+            return None;
+        }
+        *n += 1;
+        Some(AddressSlot {
+            counts: Arc::clone(self),
+            key,
+        })
+    }
+}
+
+impl Drop for AddressSlot {
+    fn drop(&mut self) {
+        let mut map = self
+            .counts
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some(n) = map.get_mut(&self.key) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                map.remove(&self.key);
+            }
+        }
+    }
 }
 
 /// Most HTTP/2 streams one connection may have open at once.
@@ -249,6 +311,7 @@ impl Server {
             broker: state.broker.clone(),
             purge_every: Duration::from_secs(config.purge_interval_secs.max(1)),
             max_connections: config.max_connections.max(1),
+            per_address: config.max_connections_per_address.map(|n| n.max(1)),
             idle_timeout: Duration::from_secs(config.idle_timeout_secs.max(1)),
             app: router(state),
         })
@@ -269,7 +332,9 @@ impl Server {
 
     /// Serves until `shutdown` completes; connections in flight are not awaited. At most
     /// `max_connections` connections are served at once: the next one is accepted when one
-    /// ends (until then it waits in the kernel's backlog). While it serves, expired challenges
+    /// ends (until then it waits in the kernel's backlog). With `max_connections_per_address`,
+    /// a connection from an address (an IPv6 client's /64) that already has that many is
+    /// closed as soon as it is accepted. While it serves, expired challenges
     /// and sessions are purged from the store at start and then every `purge_interval_secs`
     /// ([`Broker::purge_expired`]).
     ///
@@ -286,8 +351,10 @@ impl Server {
             broker,
             purge_every,
             max_connections,
+            per_address,
             idle_timeout,
         } = self;
+        let addresses = Arc::new(PerAddress::default());
         let _purger = AbortOnDrop(tokio::spawn(purge_loop(broker, purge_every)));
         let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
         tokio::pin!(shutdown);
@@ -300,7 +367,7 @@ impl Server {
                     Err(_) => return Ok(()),
                 },
             };
-            let (stream, _peer) = tokio::select! {
+            let (stream, peer) = tokio::select! {
                 () = &mut shutdown => return Ok(()),
                 accepted = listener.accept() => match accepted {
                     Ok(pair) => pair,
@@ -312,12 +379,23 @@ impl Server {
                     }
                 },
             };
+            // Over its address's cap: closed at once (its slot freed with it).
+            let address_slot = match per_address {
+                Some(cap) => match addresses.take(peer.ip(), cap) {
+                    Some(s) => Some(s),
+                    None => {
+                        tracing::debug!(peer = %PerAddress::key(peer.ip()), "connection refused: max_connections_per_address");
+                        continue;
+                    }
+                },
+                None => None,
+            };
             let _ = stream.set_nodelay(true);
             let app = app.clone();
             let tls = tls.clone();
             tokio::spawn(async move {
                 // Held until the connection ends.
-                let _slot = slot;
+                let _slot = (slot, address_slot);
                 let mut builder = auto::Builder::new(TokioExecutor::new());
                 builder
                     .http1()
@@ -348,5 +426,40 @@ impl Server {
                 }
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// IPv4 addresses are counted one by one, IPv6 ones by their /64 (a mapped IPv4 address as
+    /// IPv4), and a slot is given back when its connection ends.
+    #[test]
+    fn connections_are_counted_per_address_and_given_back() {
+        use std::net::IpAddr;
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(PerAddress::key(ip("192.0.2.7")), ip("192.0.2.7"));
+        assert_eq!(
+            PerAddress::key(ip("2001:db8:1:2:aaaa::1")),
+            ip("2001:db8:1:2::")
+        );
+        assert_eq!(PerAddress::key(ip("::ffff:192.0.2.7")), ip("192.0.2.7"));
+        let counts = Arc::new(PerAddress::default());
+        let a = counts.take(ip("2001:db8:1:2::1"), 2).unwrap();
+        let b = counts.take(ip("2001:db8:1:2::ffff"), 2).unwrap();
+        assert!(
+            counts.take(ip("2001:db8:1:2:1::1"), 2).is_none(),
+            "same /64"
+        );
+        assert!(
+            counts.take(ip("2001:db8:1:3::1"), 2).is_some(),
+            "another /64"
+        );
+        drop(a);
+        let c = counts.take(ip("2001:db8:1:2::1"), 2);
+        assert!(c.is_some());
+        drop((b, c));
+        assert!(counts.0.lock().unwrap().is_empty(), "no count left behind");
     }
 }

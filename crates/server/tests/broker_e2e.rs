@@ -938,6 +938,44 @@ fn connections_beyond_max_connections_wait_for_a_free_slot() {
     drop(second);
 }
 
+/// With `max_connections_per_address`, a client address over its cap has its connection
+/// closed at once (not queued); when one of its connections ends, it is served again.
+#[test]
+fn connections_beyond_the_per_address_cap_are_closed() {
+    use std::io::Read as _;
+    let b = start_with(|c| c.max_connections_per_address = Some(2));
+    let addr = b.url.trim_start_matches("http://").to_owned();
+    let healthz = || {
+        agent()
+            .get(&format!("{}/healthz", b.url))
+            .call()
+            .map(|r| r.status().as_u16())
+    };
+    assert_eq!(healthz().unwrap(), 200);
+    std::thread::sleep(Duration::from_millis(200));
+    let first = std::net::TcpStream::connect(&addr).unwrap();
+    let _second = std::net::TcpStream::connect(&addr).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    // A third from 127.0.0.1: accepted and closed at once (end of stream, no waiting).
+    let mut third = std::net::TcpStream::connect(&addr).unwrap();
+    third
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let started = std::time::Instant::now();
+    let mut buf = [0u8; 16];
+    let n = third.read(&mut buf).unwrap_or(0);
+    assert_eq!(n, 0, "the third connection got an answer");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "it was held, not closed"
+    );
+    assert!(healthz().is_err(), "served over the cap");
+    // One ends: the address is served again.
+    drop(first);
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(healthz().unwrap(), 200);
+}
+
 /// The session cookie carries the challenge; the nonce is derived from it with the KEK. A
 /// cookie edited to keep a challenge alive, or from the future, or used once already, is
 /// refused, and none of them takes the genuine challenge away from its guest.
