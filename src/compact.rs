@@ -148,9 +148,11 @@ fn string_end(text: &[u8], open: usize) -> usize {
 
 /// Whether JSON text `text` holds at most `max` values, counted without parsing: one per
 /// array or object opened and one per `,` or `:` outside strings, an upper bound of the
-/// values and keys a parse would make (one more than the separators). Text that is not JSON
-/// is counted all the same; the parse that follows refuses it. A tree costs tens of bytes per
-/// value, so a caller about to parse untrusted text into one can bound it first.
+/// values and keys a parse would make (one more than the separators). The string of a
+/// `"b64"` member (a compact run, see [`decode`]) counts as the byte values it decodes to, so
+/// compact text is counted as what [`decode`] makes of it. Text that is not JSON is counted
+/// all the same; the parse that follows refuses it. A tree costs tens of bytes per value, so a
+/// caller about to parse untrusted text into one can bound it first.
 #[must_use]
 pub fn json_values_at_most(text: &str, max: usize) -> bool {
     let b = text.as_bytes();
@@ -160,7 +162,22 @@ pub fn json_values_at_most(text: &str, max: usize) -> bool {
     }
     while let Some(&c) = b.get(i) {
         match c {
-            b'"' => i = string_end(b, i),
+            b'"' => {
+                let end = string_end(b, i);
+                if b.get(i..=end) == Some(b"\"b64\"".as_slice()) {
+                    let colon = skip_ws(b, end + 1);
+                    let open = skip_ws(b, colon + 1);
+                    if b.get(colon) == Some(&b':') && b.get(open) == Some(&b'"') {
+                        // At most three bytes per four characters of base64.
+                        let chars = string_end(b, open).saturating_sub(open + 1);
+                        n = n.saturating_add(chars / 4 * 3 + 3);
+                        if n > max {
+                            return false;
+                        }
+                    }
+                }
+                i = end;
+            }
             b'[' | b'{' | b',' | b':' => {
                 n += 1;
                 if n > max {

@@ -1828,11 +1828,20 @@ mod tests {
             let err = decode_evidence(tee, &wide, None).unwrap_err();
             assert!(err.contains("JSON values"), "{err}");
         }
-        // Byte arrays the compact form collapses count as one value each.
+        // Byte arrays the compact form collapses count as the bytes they decode to: a long
+        // one is refused in compact form too (decoding it would make a value per byte).
         let bytes = format!("[{}0]", "7,".repeat(2 * max));
         let long = format!(r#"{{"report":{bytes}}}"#);
         let compact = tessera::compact::encode_text(&long).unwrap();
-        let err = decode_evidence(TeeName::Snp, &long, Some(&compact)).unwrap_err();
+        assert!(compact.contains("b64") && compact.len() < long.len());
+        for tee in [TeeName::Snp, TeeName::Tdx] {
+            let err = decode_evidence(tee, &long, Some(&compact)).unwrap_err();
+            assert!(err.contains("JSON values"), "{err}");
+        }
+        // Real evidence in compact form passes the count (and fails later, here, as made up).
+        let short = format!(r#"{{"report":[{}0]}}"#, "7,".repeat(4000));
+        let compact = tessera::compact::encode_text(&short).unwrap();
+        let err = decode_evidence(TeeName::Snp, &short, Some(&compact)).unwrap_err();
         assert!(!err.contains("JSON values"), "{err}");
     }
 

@@ -323,8 +323,8 @@ pub const MAX_TEE_PUBKEY_TEXT: usize = 64 * 1024;
 /// no bound but the body's.
 pub const MAX_ADDITIONAL_EVIDENCE_TREE: usize = 256 * 1024;
 
-/// Most JSON values evidence may hold when it is parsed into a tree (after its byte arrays
-/// were compacted, when they could be): real evidence holds a few dozen (a quote and its event
+/// Most JSON values evidence may hold when it is parsed into a tree (a compacted byte array
+/// counted as its bytes, which decoding makes values again): real evidence holds a few dozen (a quote and its event
 /// log as base64 strings, an SEV-SNP report's fields) to about 10,000 (SEV-SNP evidence kept as
 /// it came, its certificates as arrays of numbers). A tree costs tens of bytes per value, so
 /// an 8 MiB body of `[[],[],…]` would otherwise become a few hundred megabytes.
@@ -792,6 +792,19 @@ mod tests {
             prop_assert!(!json_values_at_most(&text, made - 1), "{text}");
             let pretty = serde_json::to_string_pretty(&value).unwrap();
             prop_assert!(!json_values_at_most(&pretty, made - 1), "{pretty}");
+        }
+
+        /// In compact form too: a run counts as the byte values it decodes to.
+        #[test]
+        fn compact_runs_count_as_their_bytes(lens in proptest::collection::vec(0usize..300, 1..4)) {
+            let runs: Vec<Value> = lens
+                .iter()
+                .map(|&n| Value::Array((0..n).map(|i| Value::from(i % 256)).collect()))
+                .collect();
+            let value = serde_json::json!({ "a": runs });
+            let compact = tessera::compact::encode_text(&value.to_string()).unwrap();
+            let made = json_nodes(&value);
+            prop_assert!(!json_values_at_most(&compact, made - 1), "{compact}");
         }
     }
 
