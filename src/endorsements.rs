@@ -390,24 +390,55 @@ impl Budget {
                 what: format!("more than {MAX_DIR_FILES} files"),
             });
         }
-        let len = std::fs::metadata(path)
-            .map_err(|e| io_error(path, &e))?
-            .len();
-        if len > MAX_FILE_LEN {
-            return Err(EndorsementError::TooLarge {
-                path: path.to_path_buf(),
-                what: format!("larger than {MAX_FILE_LEN} bytes"),
-            });
-        }
-        self.bytes = self.bytes.saturating_add(len);
+        let data = read_regular_file(path, MAX_FILE_LEN)?;
+        self.bytes = self.bytes.saturating_add(data.len() as u64);
         if self.bytes > MAX_DIR_BYTES {
             return Err(EndorsementError::TooLarge {
                 path: self.root.clone(),
                 what: format!("more than {MAX_DIR_BYTES} bytes in all"),
             });
         }
-        std::fs::read(path).map_err(|e| io_error(path, &e))
+        Ok(data)
     }
+}
+
+/// The bytes of the regular file at `path`, at most `max`. Opened without blocking and
+/// refused unless it is a regular file: a FIFO with no writer would block the open and the
+/// read for ever, and a link to a device such as `/dev/zero` would never end.
+///
+/// # Errors
+/// [`EndorsementError::Io`] when it cannot be opened or read or is not a regular file;
+/// [`EndorsementError::TooLarge`] when it holds more than `max` bytes.
+pub fn read_regular_file(path: &Path, max: u64) -> Result<Vec<u8>, EndorsementError> {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
+        .map_err(|e| io_error(path, &e))?;
+    let meta = file.metadata().map_err(|e| io_error(path, &e))?;
+    if !meta.is_file() {
+        return Err(EndorsementError::Io {
+            path: path.to_path_buf(),
+            message: "not a regular file".into(),
+        });
+    }
+    let too_large = || EndorsementError::TooLarge {
+        path: path.to_path_buf(),
+        what: format!("larger than {max} bytes"),
+    };
+    if meta.len() > max {
+        return Err(too_large());
+    }
+    let mut data = Vec::new();
+    file.take(max.saturating_add(1))
+        .read_to_end(&mut data)
+        .map_err(|e| io_error(path, &e))?;
+    if data.len() as u64 > max {
+        return Err(too_large());
+    }
+    Ok(data)
 }
 
 /// The entries of `dir`, sorted, dot-files skipped.

@@ -124,6 +124,7 @@ pub use tessera_tdx as tdx;
 
 pub use endorsements::{
     EndorsementError, EndorsementRequest, Endorsements, MAX_DIR_BYTES, MAX_DIR_FILES, MAX_FILE_LEN,
+    read_regular_file,
 };
 pub use evidence::{
     Attempt, Evidence, EvidenceError, Form, MAX_EVIDENCE_LEN, MAX_JSON_LEN, fuzz_evidence,

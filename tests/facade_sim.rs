@@ -877,3 +877,35 @@ fn carried_certificates_are_reused_only_for_the_same_bytes() {
     );
     verifier.verify(&good, AT).unwrap();
 }
+
+/// An endorsement directory holding a FIFO (nothing ever written to it) or a link to a device
+/// is refused at once instead of blocking or reading for ever; a file over the bound is refused.
+#[test]
+fn endorsement_files_that_are_not_regular_are_refused_without_blocking() {
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("x.pem");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let started = std::time::Instant::now();
+    let err = tessera::Endorsements::from_dir(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+    assert!(matches!(
+        tessera::read_regular_file(&fifo, 10),
+        Err(tessera::EndorsementError::Io { .. })
+    ));
+    std::fs::remove_file(&fifo).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", dir.path().join("zero.der")).unwrap();
+    let err = tessera::Endorsements::from_dir(dir.path()).unwrap_err();
+    assert!(err.to_string().contains("not a regular file"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    let big = dir.path().join("big.bin");
+    std::fs::write(&big, [0u8; 11]).unwrap();
+    assert!(matches!(
+        tessera::read_regular_file(&big, 10),
+        Err(tessera::EndorsementError::TooLarge { .. })
+    ));
+    assert_eq!(tessera::read_regular_file(&big, 11).unwrap().len(), 11);
+}

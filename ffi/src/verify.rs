@@ -2,8 +2,6 @@
 //! with its result handle, and `decode`.
 
 use std::ffi::{CString, c_char};
-use std::io::Read as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 
 use tessera::pki::{Certificate, load_certificates, load_crls};
 use tessera::tdx::collateral::Collateral;
@@ -179,24 +177,11 @@ pub unsafe extern "C" fn tessera_endorsements_add_file(
         let e = unsafe { handle_mut(endorsements) }?;
         // SAFETY: forwarded contract.
         let path = unsafe { crate::path(path) }?;
-        // Opened without blocking (a FIFO with no writer would block the open itself, and
-        // reading it would block for ever), then refused unless it is a regular file, whose
-        // reads O_NONBLOCK does not change.
-        let file = std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK)
-            .open(path)
-            .map_err(|_| R::TESSERA_RESULT_ENDORSEMENT_FILE)?;
-        if !file.metadata().is_ok_and(|m| m.is_file()) {
-            return Err(R::TESSERA_RESULT_ENDORSEMENT_FILE);
-        }
-        let mut data = Vec::new();
-        file.take(MAX_FILE_LEN + 1)
-            .read_to_end(&mut data)
-            .map_err(|_| R::TESSERA_RESULT_ENDORSEMENT_FILE)?;
-        if data.len() as u64 > MAX_FILE_LEN {
-            return Err(R::TESSERA_RESULT_TOO_LARGE);
-        }
+        // Opened without blocking and refused unless a regular file (a FIFO would block).
+        let data = tessera::read_regular_file(path, MAX_FILE_LEN).map_err(|e| match e {
+            tessera::EndorsementError::TooLarge { .. } => R::TESSERA_RESULT_TOO_LARGE,
+            _ => R::TESSERA_RESULT_ENDORSEMENT_FILE,
+        })?;
         if let Ok(certs) = load_certificates(&data) {
             e.inner.add_certificates(certs);
         } else if let Ok(crls) = load_crls(&data) {
