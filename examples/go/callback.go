@@ -22,13 +22,17 @@ func goEvidence(userdata unsafe.Pointer, reportData *C.uint8_t, reportDataLen C.
 	if !ok {
 		return 1
 	}
+	// Whether fn returned: recover() alone misses panic(nil) under go.mod's go 1.19.
+	returned := false
 	defer func() {
-		if r := recover(); r != nil {
-			call.panicked = r
-			rc = 4
+		if returned {
+			return
 		}
+		call.panicked, call.didPanic = recover(), true
+		rc = 4
 	}()
 	out, err := call.fn(C.GoBytes(unsafe.Pointer(reportData), C.int(reportDataLen)))
+	returned = true
 	if err != nil || len(out) == 0 {
 		return 2
 	}
@@ -41,5 +45,6 @@ func goEvidence(userdata unsafe.Pointer, reportData *C.uint8_t, reportDataLen C.
 // evidenceCall is what the callback's handle holds: the function, and what it panicked with.
 type evidenceCall struct {
 	fn       EvidenceFunc
+	didPanic bool
 	panicked any
 }

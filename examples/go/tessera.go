@@ -205,7 +205,7 @@ func FetchSecret(url, tee, resource string, handshakeAttempts uint32, evidence E
 	var message [512]C.char
 	var secret *C.tessera_secret
 	rc := C.get_secret(client, cTee, cResource, userdata, &message[0], C.size_t(len(message)), &secret)
-	if call.panicked != nil {
+	if call.didPanic {
 		// The callback panicked; the C call has returned (refused), so the panic goes on here.
 		if rc == 0 {
 			C.tessera_secret_free(secret)

@@ -155,6 +155,14 @@ func TestFetchSecret(t *testing.T) {
 		})
 		t.Fatal("FetchSecret returned after its callback panicked")
 	}()
+	// panic(nil) too (go.mod says go 1.19: recover() then returns nil).
+	func() {
+		defer func() { _ = recover() }()
+		_, _ = FetchSecret(banner["url"], "snp", banner["resource"], 1, func([]byte) ([]byte, error) {
+			panic(nil)
+		})
+		t.Fatal("FetchSecret returned after its callback panicked with nil")
+	}()
 
 	var e *Error
 	_, err = FetchSecret(banner["url"], "snp", banner["denied"], 1, evidence)

@@ -432,7 +432,7 @@ fn a_failed_fetch_is_not_repeated_until_its_wait_has_passed() {
         .remove(0);
     let cache = Cache::in_memory()
         .with_fetcher(fetcher(&kds, None, quick()))
-        .with_retry_after_failure(Duration::from_millis(600));
+        .with_retry_after_failure(Duration::from_secs(3));
     let first = cache.get(&item, NOW).unwrap_err();
     assert!(matches!(first, CollateralError::Status { status: 404, .. }));
     // A guest retrying in a loop: the same error, no request.
@@ -450,7 +450,7 @@ fn a_failed_fetch_is_not_repeated_until_its_wait_has_passed() {
     assert!(cache.get(&chain, NOW).is_err());
     assert_eq!(kds.total(), 2);
     // Once the wait has passed, the key is fetched again.
-    std::thread::sleep(Duration::from_millis(700));
+    std::thread::sleep(Duration::from_millis(3200));
     let entry = cache.get(&item, NOW).unwrap();
     assert_eq!(entry.body(), &world.vcek_der[..]);
     assert_eq!(kds.hits(&world.vcek_target), 2);
