@@ -154,8 +154,8 @@ fn string_end(text: &[u8], open: usize) -> usize {
 /// all the same; the parse that follows refuses it. A tree costs tens of bytes per value, so a
 /// caller about to parse untrusted text into one can bound it first.
 #[must_use]
-pub fn json_values_at_most(text: &str, max: usize) -> bool {
-    let b = text.as_bytes();
+pub fn json_values_at_most(text: impl AsRef<[u8]>, max: usize) -> bool {
+    let b = text.as_ref();
     let (mut i, mut n) = (0usize, 1usize);
     if n > max {
         return false;

@@ -40,6 +40,24 @@ pub const MAX_EVIDENCE_LEN: usize = 16 * 1024 * 1024;
 /// JSON several MiB, and the broker accepts 8 MiB attestation requests.
 pub const MAX_JSON_LEN: usize = 8 * 1024 * 1024;
 
+/// Most JSON values evidence text may hold to be parsed into a tree (a compact run of
+/// [`crate::compact`] counted as the bytes it decodes to): real evidence holds a few dozen (a
+/// quote and its event log as base64 strings, an SEV-SNP report's fields) to about 10,000
+/// (SEV-SNP evidence with its certificates as arrays of numbers). A tree costs tens of bytes
+/// per value, so 8 MiB of `[[],[],…]` or `[0,0,…]` would otherwise become hundreds of MB.
+pub const MAX_EVIDENCE_JSON_VALUES: usize = 100_000;
+
+/// Evidence JSON text parsed into a tree, when it holds at most [`MAX_EVIDENCE_JSON_VALUES`]
+/// values (counted first, without parsing).
+pub(crate) fn parse_json_bounded(text: &[u8]) -> Result<Value, EvidenceError> {
+    if !crate::compact::json_values_at_most(text, MAX_EVIDENCE_JSON_VALUES) {
+        return Err(unrecognized_json(&format!(
+            "more than {MAX_EVIDENCE_JSON_VALUES} JSON values"
+        )));
+    }
+    serde_json::from_slice(text).map_err(|e| unrecognized_json(&format!("not JSON: {e}")))
+}
+
 /// The form evidence came in.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
@@ -399,9 +417,7 @@ impl Evidence {
                 max: MAX_JSON_LEN,
             });
         }
-        let value: Value = serde_json::from_slice(bytes)
-            .map_err(|e| unrecognized_json(&format!("not JSON: {e}")))?;
-        crate::kbs::decode(None, &value)
+        crate::kbs::decode(None, &parse_json_bounded(bytes)?)
     }
 
     /// The `primary_evidence` of a KBS `/attest` request, for the TEE the guest named in
@@ -412,6 +428,17 @@ impl Evidence {
     /// the JSON is evidence of another TEE; the form's error otherwise.
     pub fn from_kbs(tee: &str, primary_evidence: &Value) -> Result<Self, EvidenceError> {
         crate::kbs::decode(Some(kbs_tee(tee)?), primary_evidence)
+    }
+
+    /// [`Evidence::from_kbs`] of the `primary_evidence` as JSON text, parsed only when it holds
+    /// at most [`MAX_EVIDENCE_JSON_VALUES`] values.
+    ///
+    /// # Errors
+    /// As [`Evidence::from_kbs`]; [`EvidenceError::Unrecognized`] for text that is not JSON or
+    /// holds too many values.
+    pub fn from_kbs_text(tee: &str, primary_evidence: &str) -> Result<Self, EvidenceError> {
+        let tee = kbs_tee(tee)?;
+        crate::kbs::decode(Some(tee), &parse_json_bounded(primary_evidence.as_bytes())?)
     }
 
     /// [`Evidence::from_kbs`] of evidence kept in the compact form of [`crate::compact`]

@@ -465,8 +465,7 @@ pub(crate) fn decode_compact(tee: Tee, text: &str) -> Result<Evidence, EvidenceE
     if let Some(evidence) = snp_compact(tee, text) {
         return Ok(evidence);
     }
-    let value: Value =
-        serde_json::from_str(text).map_err(|e| unrecognized_json(&format!("not JSON: {e}")))?;
+    let value = crate::evidence::parse_json_bounded(text.as_bytes())?;
     let value = crate::compact::decode(value).ok_or_else(|| {
         unrecognized_json("compact form: a {\"b64\"} run is not base64, or it nests too deeply")
     })?;

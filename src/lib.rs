@@ -127,7 +127,8 @@ pub use endorsements::{
     read_regular_file,
 };
 pub use evidence::{
-    Attempt, Evidence, EvidenceError, Form, MAX_EVIDENCE_LEN, MAX_JSON_LEN, fuzz_evidence,
+    Attempt, Evidence, EvidenceError, Form, MAX_EVIDENCE_JSON_VALUES, MAX_EVIDENCE_LEN,
+    MAX_JSON_LEN, fuzz_evidence,
 };
 pub use kbs::{
     MAX_CERT_CHAIN_ENTRIES, MAX_CERT_LEN, MAX_EVENTLOG_LEN, MAX_QUOTE_LEN, MAX_REPORT_LEN,

@@ -315,7 +315,6 @@ struct Refused {
     at_verification: bool,
 }
 
-/// An attested session as the release path needs it.
 /// A map of at most `cap` entries from which the oldest inserted leaves first.
 struct Fifo<V> {
     map: HashMap<String, V>,
@@ -369,6 +368,7 @@ impl<V> Fifo<V> {
     }
 }
 
+/// An attested session as the release path needs it.
 struct AttestedRecord {
     verified: VerifiedEvidence,
     tee_key: TeePublicKey,
@@ -1733,22 +1733,11 @@ fn stored_evidence(stored: &AttestedSession) -> Result<SavedEvidence, BrokerErro
 /// one (`tessera::compact`; the same evidence or error as from the text), else from the text.
 /// Failures are the reason, for the audit log.
 fn decode_evidence(tee: TeeName, text: &str, compact: Option<&str>) -> Result<Evidence, String> {
-    // Bounded before any tree is built (the body's size alone does not bound the tree).
-    if !crate::protocol::json_values_at_most(
-        compact.unwrap_or(text),
-        crate::protocol::MAX_EVIDENCE_JSON_VALUES,
-    ) {
-        return Err(format!(
-            "more than {} JSON values",
-            crate::protocol::MAX_EVIDENCE_JSON_VALUES
-        ));
-    }
+    // Either path builds a JSON tree only when the text's value count is bounded
+    // (`tessera::MAX_EVIDENCE_JSON_VALUES`; the body's size alone does not bound the tree).
     match compact {
         Some(c) => Evidence::from_kbs_compact(tee.as_str(), c),
-        None => {
-            let value: Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
-            Evidence::from_kbs(tee.as_str(), &value)
-        }
+        None => Evidence::from_kbs_text(tee.as_str(), text),
     }
     .map_err(|e| e.to_string())
 }

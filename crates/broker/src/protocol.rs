@@ -323,13 +323,7 @@ pub const MAX_TEE_PUBKEY_TEXT: usize = 64 * 1024;
 /// no bound but the body's.
 pub const MAX_ADDITIONAL_EVIDENCE_TREE: usize = 256 * 1024;
 
-/// Most JSON values evidence may hold when it is parsed into a tree (a compacted byte array
-/// counted as its bytes, which decoding makes values again): real evidence holds a few dozen (a quote and its event
-/// log as base64 strings, an SEV-SNP report's fields) to about 10,000 (SEV-SNP evidence kept as
-/// it came, its certificates as arrays of numbers). A tree costs tens of bytes per value, so
-/// an 8 MiB body of `[[],[],…]` would otherwise become a few hundred megabytes.
-pub const MAX_EVIDENCE_JSON_VALUES: usize = 100_000;
-
+pub use tessera::MAX_EVIDENCE_JSON_VALUES;
 pub use tessera::compact::json_values_at_most;
 
 /// The JSON value at hand, parsed only when its text is at most `max` bytes (or, with
@@ -842,6 +836,6 @@ mod tests {
         let deep = "[".repeat(MAX_EVIDENCE_JSON_VALUES + 1);
         assert!(!json_values_at_most(&deep, MAX_EVIDENCE_JSON_VALUES));
         // A string never ends: nothing after its quote counts, and the scan still returns.
-        assert!(json_values_at_most(&format!("\"{}", "[,".repeat(1000)), 1));
+        assert!(json_values_at_most(format!("\"{}", "[,".repeat(1000)), 1));
     }
 }
