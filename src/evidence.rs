@@ -214,6 +214,19 @@ impl EvidenceError {
         }
     }
 
+    /// The field or structure that could not be read (for a KBS JSON form, its member).
+    #[must_use]
+    pub fn field(&self) -> &str {
+        match self {
+            Self::TooLarge { what, .. } => what,
+            Self::Unrecognized { .. } => "evidence",
+            Self::Snp { source, .. } => source.field(),
+            Self::Quote { source, .. } => source.field(),
+            Self::Json { field, .. } => field,
+            Self::WrongTee { .. } | Self::UnsupportedTee(_) => "tee",
+        }
+    }
+
     pub(crate) fn json(form: Form, field: impl Into<String>, reason: impl Into<String>) -> Self {
         Self::Json {
             form,

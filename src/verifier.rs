@@ -78,6 +78,16 @@ impl VerifyError {
             Self::MissingCollateral { .. } => "collateral",
         }
     }
+
+    /// The field the failed check read (see [`SnpError::field`], [`TdxError::field`]).
+    #[must_use]
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Snp(e) => e.field(),
+            Self::Tdx(e) => e.field(),
+            Self::MissingCollateral { .. } => "collateral",
+        }
+    }
 }
 
 /// Builds a [`Verifier`]: trust anchors (the vendors' embedded roots; test roots only through

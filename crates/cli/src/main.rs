@@ -105,7 +105,7 @@ enum Command {
 pub(crate) struct EvidenceArgs {
     /// The evidence: a raw SNP report (1184 bytes), an extended report (report + certificate
     /// table), an Azure HCL report, a configfs-tsm report folder (outblob, auxblob), an Intel
-    /// TDX / SGX DCAP quote, or the evidence JSON a KBS guest sends.
+    /// TDX / SGX DCAP quote, or the evidence JSON a KBS guest sends; `-` reads standard input.
     evidence: PathBuf,
     /// Certificates: DER or PEM (VCEK/VLEK, ASK/ASVK, ARK, bundles) or a certificate table.
     /// Repeatable.
@@ -123,8 +123,9 @@ pub(crate) struct EvidenceArgs {
     /// revocation was not checked).
     #[arg(long)]
     allow_missing_crls: bool,
-    /// Verification time (RFC 3339); default: now.
-    #[arg(long, value_name = "RFC3339")]
+    /// Verification time: RFC 3339 (`2025-06-05T03:45:00Z`), a date (`2025-06-05`, midnight
+    /// UTC), Unix seconds, or `now` (the default).
+    #[arg(long, value_name = "TIME")]
     at: Option<String>,
     /// The product; must agree with the chain and the report.
     #[arg(long, value_name = "PRODUCT", value_parser = product_parser(), ignore_case = true)]
@@ -403,12 +404,18 @@ impl Checked {
                 as_json,
             ),
             Rejection::Evidence(tee, err) => {
-                output::print_failure(*tee, None, err.check(), &err.to_string(), as_json);
+                output::print_failure(
+                    *tee,
+                    None,
+                    (err.check(), err.field()),
+                    &err.to_string(),
+                    as_json,
+                );
             }
             Rejection::NotAQuote(form) => output::print_failure(
                 Some("snp"),
                 Some(form.name()),
-                "parse",
+                ("parse", "evidence"),
                 &format!(
                     "--collateral is Intel collateral for a TDX/SGX quote, but the evidence is \
                      SEV-SNP ({form}), not a quote"
@@ -424,7 +431,7 @@ impl Checked {
             Rejection::Verify(form, tee, err, _) => output::print_failure(
                 Some(tee.as_str()),
                 Some(form.name()),
-                err.check(),
+                (err.check(), err.field()),
                 &err.to_string(),
                 as_json,
             ),
@@ -559,17 +566,19 @@ fn verify(args: &VerifyArgs) -> Result<ExitCode> {
         return Ok(ExitCode::from(1));
     };
     let appraisal = policy.as_ref().map(|p| v.appraise(p));
+    // The token is written before anything is printed: when writing it fails, the one
+    // outcome printed is that error (exit 2), not a verdict followed by it.
+    if let (Some(ear), Some(appraisal)) = (ear, appraisal.as_ref()) {
+        ear.issue(appraisal, v.claims())?;
+    }
     if let Some(snp) = v.snp() {
         output::print_verified(snp, v.form().name(), appraisal.as_ref(), args.json);
     } else if let Some(quote) = v.quote() {
-        tdx::print_verified(quote, appraisal.as_ref(), args.json);
+        tdx::print_verified(quote, v.form().name(), appraisal.as_ref(), args.json);
     }
     let Some(appraisal) = appraisal else {
         return Ok(ExitCode::SUCCESS);
     };
-    if let Some(ear) = ear {
-        ear.issue(&appraisal, v.claims())?;
-    }
     Ok(if appraisal.passed() {
         ExitCode::SUCCESS
     } else {
@@ -631,15 +640,23 @@ fn wants_json() -> bool {
         .any(|a| a == "--json")
 }
 
-/// The one JSON object of an error (exit 2): `{"verdict": "error", "errors": [{"check",
-/// "message"}]}`, `check` being `usage` for a command line clap refused and `input` otherwise (a file that
-/// cannot be read, options that do not fit together).
+/// The one JSON object of an error (exit 2): `{"tee": null, "verdict": "error", "claims":
+/// null, "errors": [{"check", "field", "message"}]}`, `check` being `usage` for a command line
+/// clap refused (`field`: `arguments`) and `input` otherwise (a file that cannot be read,
+/// options that do not fit together; `field`: `input`).
 fn print_json_error(check: &str, message: &str) {
+    let field = if check == "usage" {
+        "arguments"
+    } else {
+        "input"
+    };
     say!(
         "{}",
         serde_json::json!({
+            "tee": null,
             "verdict": "error",
-            "errors": [{ "check": check, "message": message.trim_end() }],
+            "claims": null,
+            "errors": [{ "check": check, "field": field, "message": message.trim_end() }],
         })
     );
 }

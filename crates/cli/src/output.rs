@@ -158,7 +158,11 @@ pub(crate) fn print_rejection_hinted(
     as_json: bool,
 ) {
     if as_json {
-        let mut error = json!({ "check": err.check(), "message": err.to_string() });
+        let mut error = json!({
+            "check": err.check(),
+            "field": err.field(),
+            "message": err.to_string(),
+        });
         if let (Some(hint), Some(map)) = (hint, error.as_object_mut()) {
             map.insert(String::from("hint"), Value::from(hint));
         }
@@ -184,7 +188,7 @@ pub(crate) fn print_rejection_hinted(
 pub(crate) fn print_failure(
     tee: Option<&str>,
     kind: Option<&str>,
-    check: &str,
+    (check, field): (&str, &str),
     message: &str,
     as_json: bool,
 ) {
@@ -194,7 +198,7 @@ pub(crate) fn print_failure(
             "verdict": "fail",
             "evidence_kind": kind,
             "claims": Value::Null,
-            "errors": [{ "check": check, "message": message }],
+            "errors": [{ "check": check, "field": field, "message": message }],
         });
         say!("{out}");
     } else {

@@ -115,7 +115,12 @@ fn yes(b: bool) -> &'static str {
     if b { "yes" } else { "no" }
 }
 
-pub(crate) fn print_verified(v: &Verified<Quote>, appraisal: Option<&Appraisal>, as_json: bool) {
+pub(crate) fn print_verified(
+    v: &Verified<Quote>,
+    kind: &str,
+    appraisal: Option<&Appraisal>,
+    as_json: bool,
+) {
     let at = v.verification().verified_at;
     let claims = QuoteClaims::new(v.quote());
     let ver = VerificationClaims::new(v.verification());
@@ -123,12 +128,17 @@ pub(crate) fn print_verified(v: &Verified<Quote>, appraisal: Option<&Appraisal>,
         let mut out = json!({
             "tee": claims.tee,
             "verdict": "pass",
+            "evidence_kind": kind,
             "tcb_status": ver.tcb_status,
             "advisory_ids": ver.advisory_ids,
             "claims": claims,
             "verification": ver,
             "errors": [],
         });
+        // As in the SEV-SNP output: the time the evidence was verified at.
+        if let Some(map) = out.get_mut("verification").and_then(Value::as_object_mut) {
+            map.insert(String::from("verified_at"), Value::from(at.to_string()));
+        }
         if let Some(a) = appraisal {
             crate::policy::extend_json(&mut out, a);
         }
@@ -220,7 +230,7 @@ pub(crate) fn print_rejection(tee: &str, err: &TdxError, as_json: bool) {
             "tcb_status": tcb_status,
             "advisory_ids": advisories,
             "claims": Value::Null,
-            "errors": [{ "check": err.check(), "message": text }],
+            "errors": [{ "check": err.check(), "field": err.field(), "message": text }],
         });
         say!("{out}");
     } else {

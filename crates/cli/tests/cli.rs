@@ -78,7 +78,23 @@ fn rejections_exit_one_and_name_the_check() {
     assert_eq!(code(&o), 1);
     let j = json(&o);
     assert_eq!(j["verdict"], "fail");
+    // Each error names the check and the field it read (DESIGN.md's contract).
     assert_eq!(j["errors"][0]["check"], "report_signature");
+    assert_eq!(j["errors"][0]["field"], "SIGNATURE");
+    let o = tessera(&[
+        "verify",
+        s(&v.join("snp/neg_lit_report-truncated-793/report.bin")),
+        "--json",
+    ]);
+    let j = json(&o);
+    assert_eq!(
+        (
+            j["errors"][0]["check"].as_str(),
+            j["errors"][0]["field"].as_str()
+        ),
+        (Some("parse"), Some("evidence")),
+        "{j}"
+    );
 
     let o = tessera(&[
         "verify",
@@ -166,6 +182,28 @@ fn kbs_evidence_json_verifies_like_the_raw_report() {
 #[test]
 fn usage_and_io_errors_exit_two() {
     assert_eq!(code(&tessera(&["verify", "/nonexistent/report.bin"])), 2);
+    // With --json, one object of the contract's shape: tee and claims null, verdict "error",
+    // each error with its check and field.
+    for (args, check, field) in [
+        (
+            &["verify", "/nonexistent/report.bin", "--json"][..],
+            "input",
+            "input",
+        ),
+        (
+            &["verify", "--json", "--frobnicate"][..],
+            "usage",
+            "arguments",
+        ),
+    ] {
+        let o = tessera(args);
+        assert_eq!(code(&o), 2);
+        let j = json(&o);
+        assert!(j["tee"].is_null() && j["claims"].is_null(), "{j}");
+        assert_eq!(j["verdict"], "error");
+        assert_eq!(j["errors"][0]["check"], check, "{j}");
+        assert_eq!(j["errors"][0]["field"], field, "{j}");
+    }
     assert_eq!(code(&tessera(&["verify"])), 2);
     assert_eq!(code(&tessera(&["frobnicate"])), 2);
     assert_eq!(code(&tessera(&["verify", "x", "--product", "zen9"])), 2);

@@ -382,6 +382,25 @@ fn ear_tokens_round_trip_and_reject_tampering_and_expiry() {
     );
     // --ear-out needs --policy.
     assert_eq!(code(&run(&["verify"], &a, &["--ear-out", s(&token)])), 2);
+    // A token that cannot be written: the one outcome printed is that error (exit 2), not a
+    // verdict followed by it.
+    let o = run(
+        &["verify"],
+        &a,
+        &[
+            "--policy",
+            s(&policy),
+            "--ear-key",
+            s(&key),
+            "--ear-out",
+            s(&dir.join("no-such-dir").join("t.jwt")),
+            "--json",
+        ],
+    );
+    assert_eq!(code(&o), 2);
+    let out = stdout(&o);
+    assert_eq!(out.trim().lines().count(), 1, "{out}");
+    assert_eq!(json(&o)["verdict"], "error");
 }
 
 #[cfg_attr(

@@ -150,6 +150,13 @@ fn departures(c: &Case, exit: i32, j: &Value) -> Vec<String> {
                 format!("advisory_ids {} (want {advisories})", j["advisory_ids"]),
             );
             want(
+                j["evidence_kind"] == "quote" && j["verification"]["verified_at"].is_string(),
+                format!(
+                    "evidence_kind {} verified_at {}",
+                    j["evidence_kind"], j["verification"]["verified_at"]
+                ),
+            );
+            want(
                 j["verification"]["tcb_status"] == j["tcb_status"],
                 format!(
                     "verification.tcb_status {}",

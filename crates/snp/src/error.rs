@@ -192,6 +192,36 @@ impl SnpError {
         }
     }
 
+    /// The field the failed check read: a report field (`SIGNATURE`, `REPORTED_TCB`,
+    /// `CHIP_ID`, ...), a VCEK/VLEK extension, or the certificates.
+    #[must_use]
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Parse(e) => e.field(),
+            Self::Pki { .. }
+            | Self::IssuerKind { .. }
+            | Self::UnknownIntermediate { .. }
+            | Self::NoCertificate
+            | Self::MissingEndorsementKey { .. } => "certificates",
+            Self::UnsupportedSignatureAlgo(_) => "SIGNATURE_ALGO",
+            Self::NotSigned(_) | Self::ReservedSigningKey(_) | Self::SignerMismatch { .. } => {
+                "SIGNER_INFO"
+            }
+            Self::SignatureEncoding | Self::SignatureReserved | Self::ReportSignature { .. } => {
+                "SIGNATURE"
+            }
+            Self::RevokedIntermediate { .. } => "serialNumber",
+            Self::CurrentBelowReported { .. } => "CURRENT_TCB",
+            Self::VekKey(_) => "subjectPublicKeyInfo",
+            Self::VekExtension { name, .. } => name,
+            Self::ProductMismatch { .. } => "product",
+            Self::ReportedTcbMismatch { .. } => "REPORTED_TCB",
+            Self::ChipIdMismatch { .. } => "CHIP_ID",
+            Self::HclBinding { .. } => "REPORT_DATA",
+            Self::EmbeddedRoots(_) => "embedded roots",
+        }
+    }
+
     pub(crate) fn pki(check: &'static str) -> impl FnOnce(PkiError) -> Self {
         move |source| Self::Pki { check, source }
     }

@@ -156,6 +156,31 @@ impl TdxError {
         }
     }
 
+    /// The field the failed check read: a quote field, a collateral member, a PCK certificate
+    /// extension, or the certificates.
+    #[must_use]
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Parse(e) => e.field(),
+            Self::Collateral(_) => "collateral",
+            Self::PckExtension(_) => "PCK certificate SGX extensions",
+            Self::Pki { .. } | Self::SignerPath { .. } | Self::PckChain(_) => "certificates",
+            Self::Tcb(e) => e.field(),
+            Self::QeVendorId(_) => "header.qe_vendor_id",
+            Self::QeReportSignature => "qe_report_signature",
+            Self::QeReportData { field } => field,
+            Self::AttestationKey => "attestation_key",
+            Self::QuoteSignature => "quote_signature",
+            Self::CollateralSignature { item } => item,
+            Self::CollateralWindow { field, .. } | Self::TcbInfoMismatch { field, .. } => field,
+            Self::MissingCrl { missing } => missing,
+            Self::CrlIssuer { .. } => "PCK CRL issuer",
+            Self::Revoked { .. } => "serialNumber",
+            Self::EmbeddedRoots(_) => "embedded roots",
+            Self::Simulator(_) => "simulator",
+        }
+    }
+
     /// Intel's name for a terminal TCB result (`TcbLevelNotSupported`, `Revoked`), when this
     /// error is one.
     #[must_use]

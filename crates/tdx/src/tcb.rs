@@ -135,6 +135,16 @@ impl TcbError {
         }
     }
 
+    /// The field the failed check read.
+    #[must_use]
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::WrongTcbInfo { .. } => "tcbInfo.id",
+            Self::NotSupported { .. } | Self::Revoked { .. } => "tcbLevels",
+            Self::TdxModule { field, .. } | Self::QeIdentity { field, .. } => field,
+        }
+    }
+
     /// Intel's name for a terminal TCB result, when this error is one.
     #[must_use]
     pub fn tcb_status_name(&self) -> Option<&'static str> {

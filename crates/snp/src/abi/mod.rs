@@ -162,6 +162,25 @@ pub enum ParseError {
     },
 }
 
+impl ParseError {
+    /// The field or structure that could not be read (`ATTESTATION_REPORT.VERSION`, the
+    /// certificate table, ...).
+    #[must_use]
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Length { what, .. }
+            | Self::Truncated { what, .. }
+            | Self::TooLarge { what, .. } => what,
+            Self::UnsupportedVersion(_) => "ATTESTATION_REPORT.VERSION",
+            Self::UnknownProduct(_) => "product",
+            Self::HclSignature(_) | Self::HclReportType(_) | Self::HclDataSize { .. } => {
+                "HCL report"
+            }
+            _ => "certificate table",
+        }
+    }
+}
+
 /// Lower-case hex rendering of bytes for `Debug` and `Display` output.
 pub(crate) struct HexBytes<'a>(pub(crate) &'a [u8]);
 

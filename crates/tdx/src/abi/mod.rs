@@ -187,6 +187,25 @@ pub enum ParseError {
     Pem(tessera_pki::PkiError),
 }
 
+impl ParseError {
+    /// The field or structure that could not be read.
+    #[must_use]
+    pub fn field(&self) -> &'static str {
+        match self {
+            Self::Length { what, .. }
+            | Self::Truncated { what, .. }
+            | Self::SizeMismatch { what, .. }
+            | Self::TooLarge { what, .. } => what,
+            Self::UnsupportedVersion(_) => "header.version",
+            Self::UnsupportedAttestationKeyType(_) => "header.attestation_key_type",
+            Self::UnsupportedTeeType(_) => "header.tee_type",
+            Self::UnsupportedBodyType(_) | Self::BodySize { .. } => "quote body descriptor",
+            Self::TeeTypeMismatch { .. } => "header.tee_type",
+            _ => "quote",
+        }
+    }
+}
+
 /// A bounds-checked cursor over untrusted bytes: every read either returns the bytes it asked
 /// for or a [`ParseError::Truncated`] naming the field.
 #[derive(Clone, Copy, Debug)]
