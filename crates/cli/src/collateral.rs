@@ -339,6 +339,9 @@ pub(crate) fn run(cmd: &CollateralCommand) -> Result<ExitCode> {
                 dir.display(),
                 report.expired.len()
             );
+            for key in &report.kept_newer {
+                eprintln!("kept {key}: the cache holds newer collateral for it");
+            }
             Ok(ExitCode::SUCCESS)
         }
         CollateralCommand::Show(args) => show(args),

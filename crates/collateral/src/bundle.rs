@@ -257,9 +257,16 @@ pub struct ImportReport {
     /// Keys imported that were already past their validity at `now` (kept: a verification
     /// time in the past may still need them).
     pub expired: Vec<String>,
+    /// Keys not imported because the cache holds an entry for the item that is valid for
+    /// longer (newer collateral: an older TCB info or CRL must not roll it back).
+    pub kept_newer: Vec<String>,
 }
 
-/// `collateral import`: fill `cache` from the bundle (file or directory) at `path`.
+/// `collateral import`: fill `cache` from the bundle (file or directory) at `path`. An item
+/// the cache already holds valid for longer is kept as it is (reported in `kept_newer`): an
+/// old bundle never replaces newer TCB info, QE identity or CRLs with older ones, which would
+/// bring back TCB levels and revocations as they were. A stored entry that cannot be read is
+/// replaced.
 ///
 /// # Errors
 /// As [`read_entries`] (nothing is imported from a bundle with a malformed entry);
@@ -269,6 +276,12 @@ pub fn import(path: &Path, cache: &Cache, now: UnixTime) -> Result<ImportReport,
     let mut report = ImportReport::default();
     for entry in entries {
         let key = entry.item().key();
+        if let Ok(Some(stored)) = cache.lookup(entry.item())
+            && stored.valid_until() > entry.valid_until()
+        {
+            report.kept_newer.push(key);
+            continue;
+        }
         if entry.check_not_expired(now).is_err() {
             report.expired.push(key.clone());
         }
@@ -498,5 +511,56 @@ mod tests {
         assert!(cache.get(&item, later).is_ok());
         let _ = std::fs::remove_dir_all(&dir);
         let _ = std::fs::remove_file(&file);
+    }
+
+    /// An older bundle does not roll newer collateral back; the same or a newer one replaces.
+    #[test]
+    fn import_never_replaces_newer_collateral_with_older() {
+        let dir = temp_dir("rollback");
+        let cache = Cache::open(&dir).unwrap();
+        let pki = SimPki::new(Product::Genoa).unwrap();
+        let item = Item::AmdCrl {
+            product: Product::Genoa,
+            signer: AmdSigner::Vcek,
+        };
+        let bundle_of = |issued: i64, name: &str| {
+            let crl = pki
+                .ark_crl(
+                    &[],
+                    UnixTime::from_secs(issued),
+                    UnixTime::from_secs(issued + 86_400),
+                )
+                .unwrap();
+            let entry = Entry::new(
+                item.clone(),
+                "http://kds/crl",
+                UnixTime::from_secs(issued),
+                crl.der().to_vec(),
+                None,
+            )
+            .unwrap();
+            let file = temp_dir(name);
+            std::fs::write(&file, pack_entries(&[entry], NOW).unwrap()).unwrap();
+            file
+        };
+        let (old, new) = (
+            bundle_of(NOW.as_secs(), "rollback-old"),
+            bundle_of(NOW.as_secs() + 3_600, "rollback-new"),
+        );
+        let valid_until = |c: &Cache| c.lookup(&item).unwrap().unwrap().valid_until();
+        let report = import(&new, &cache, NOW).unwrap();
+        assert_eq!(report.imported.len(), 1);
+        let newer = valid_until(&cache);
+        let report = import(&old, &cache, NOW).unwrap();
+        assert!(report.imported.is_empty());
+        assert_eq!(report.kept_newer, vec![item.key()]);
+        assert_eq!(valid_until(&cache), newer);
+        assert_eq!(valid_until(&Cache::open(&dir).unwrap()), newer);
+        // The same bundle again is imported (nothing newer is stored).
+        assert_eq!(import(&new, &cache, NOW).unwrap().imported.len(), 1);
+        for f in [&dir, &old, &new] {
+            let _ = std::fs::remove_dir_all(f);
+            let _ = std::fs::remove_file(f);
+        }
     }
 }

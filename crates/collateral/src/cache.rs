@@ -218,7 +218,13 @@ impl Cache {
         // written it to disk.
         let stored = match self.memory_get(key) {
             Some(e) => Some(e),
-            None => self.load(item)?,
+            // A stored file that cannot be used (damaged, or holding another item) is a miss
+            // when the cache can fetch: the fetched entry replaces it. Offline it is an error.
+            None => match self.load(item) {
+                Ok(stored) => stored,
+                Err(_) if self.fetcher.is_some() => None,
+                Err(e) => return Err(e),
+            },
         };
         if let Some(e) = stored.as_ref().filter(|e| self.fresh(e, now)) {
             self.counters.hits.fetch_add(1, Ordering::Relaxed);
@@ -514,7 +520,9 @@ pub(crate) fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, CollateralErr
     Ok(Some(bytes))
 }
 
-/// Write `bytes` to `path` through a temporary file in the same directory and a rename.
+/// Write `bytes` to `path` through a temporary file in the same directory (created
+/// exclusively, so a name planted there, such as a symbolic link, is never written through)
+/// and a rename, then sync the directory so the rename survives a crash.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CollateralError> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| CollateralError::io(dir, &e))?;
@@ -524,15 +532,54 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CollateralEr
         std::process::id(),
         TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
+    let mut created = false;
     let written = (|| {
-        let mut file = std::fs::File::create(&temp)?;
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)?;
+        created = true;
         file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&temp, path)
     })();
     if let Err(e) = written {
-        let _ = std::fs::remove_file(&temp);
+        // Only a file this call created is removed (not one somebody planted under the name).
+        if created {
+            let _ = std::fs::remove_file(&temp);
+        }
         return Err(CollateralError::io(path, &e));
     }
-    Ok(())
+    std::fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| CollateralError::io(dir, &e))
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::indexing_slicing)]
+mod tests {
+    use super::*;
+
+    /// A name planted where the temporary file goes (a link to a file elsewhere) is never
+    /// written through, nor removed; the write fails and the link's target is untouched.
+    #[test]
+    fn planted_temporary_names_are_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let outside = dir.path().join("outside");
+        std::fs::write(&outside, b"keep").unwrap();
+        let cache = dir.path().join("cache");
+        std::fs::create_dir(&cache).unwrap();
+        // Every name the next writes could take (other tests share the counter).
+        let next = TEMP_COUNTER.load(Ordering::Relaxed);
+        for n in next..next + 256 {
+            let name = format!(".entry.{}.{n}.tmp", std::process::id());
+            std::os::unix::fs::symlink(&outside, cache.join(name)).unwrap();
+        }
+        assert!(write_atomic(&cache.join("entry"), b"new").is_err());
+        assert_eq!(std::fs::read(&outside).unwrap(), b"keep");
+        assert!(!cache.join("entry").exists());
+        // Elsewhere the same write goes through.
+        write_atomic(&dir.path().join("entry"), b"new").unwrap();
+        assert_eq!(std::fs::read(dir.path().join("entry")).unwrap(), b"new");
+    }
 }

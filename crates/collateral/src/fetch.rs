@@ -127,7 +127,7 @@ impl Fetcher {
         let api_key = if item.is_amd() {
             None
         } else {
-            self.pcs.api_key()
+            self.pcs.api_key_for(&url)
         };
         let mut headers: Vec<(&str, &str)> = Vec::new();
         if let Some(k) = api_key {

@@ -318,8 +318,17 @@ impl Item {
                 product, hwid, fmc, ..
             } => {
                 let want = if *product == Product::Turin { 16 } else { 128 };
-                if hwid.len() != want || !hwid.bytes().all(|b| b.is_ascii_hexdigit()) {
-                    return Err(bad("hwid", "not the product's hwID length in hex"));
+                // Lower-case hex, as `Item::vcek` writes it: the key lower-cases it, so another
+                // spelling would be stored under a name whose item it does not equal.
+                if hwid.len() != want
+                    || !hwid
+                        .bytes()
+                        .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+                {
+                    return Err(bad(
+                        "hwid",
+                        "not the product's hwID length in lower-case hex",
+                    ));
                 }
                 if product.has_fmc() != fmc.is_some() {
                     return Err(bad(
@@ -329,7 +338,15 @@ impl Item {
                 }
                 Ok(())
             }
-            Self::TcbInfo { fmspc, .. } => parse_fmspc(fmspc).map(|_| ()),
+            // Upper-case hex with nothing around it, as `Item::tcb_info` writes it.
+            Self::TcbInfo { fmspc, .. } => {
+                let canonical = tessera_pki::to_hex(&parse_fmspc(fmspc)?).to_ascii_uppercase();
+                if *fmspc == canonical {
+                    Ok(())
+                } else {
+                    Err(bad("fmspc", "not 12 upper-case hex digits"))
+                }
+            }
             _ => Ok(()),
         }
     }
@@ -554,6 +571,22 @@ mod tests {
         )
         .unwrap();
         assert!(bad.check().is_err());
+        // Spellings the key would fold together are refused: the file would hold an item that
+        // is not the one its name is looked up by.
+        let upper: Item = serde_json::from_str(&format!(
+            r#"{{"kind":"vcek","product":"Milan","hwid":"{}","bl":1,"tee":0,"snp":1,"ucode":1}}"#,
+            "AB".repeat(64)
+        ))
+        .unwrap();
+        assert!(upper.check().is_err());
+        for fmspc in ["00806f050000", " 00806F050000", "00806F050000 "] {
+            let item: Item = serde_json::from_str(&format!(
+                r#"{{"kind":"tcb_info","tee":"tdx","fmspc":"{fmspc}","update":"early"}}"#
+            ))
+            .unwrap();
+            assert!(item.check().is_err(), "{fmspc:?}");
+        }
+        assert!(items.iter().all(|i| i.check().is_ok()));
         assert_eq!(
             PckCa::of_issuer("CN=Intel SGX PCK Platform CA, O=Intel Corporation"),
             Some(PckCa::Platform)

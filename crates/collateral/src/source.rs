@@ -194,8 +194,14 @@ impl PcsSource {
         &self.base
     }
 
-    pub(crate) fn api_key(&self) -> Option<&ApiKey> {
-        self.api_key.as_ref()
+    /// The API key to send with a request for `url`: only to URLs under the base (Intel's
+    /// PCS, or the PCCS), never to another host such as Intel's Root CA CRL host or a URL set
+    /// with [`PcsSource::with_root_ca_crl_url`].
+    pub(crate) fn api_key_for(&self, url: &str) -> Option<&ApiKey> {
+        let under_base = url
+            .strip_prefix(self.base.as_str())
+            .is_some_and(|rest| rest.starts_with('/'));
+        self.api_key.as_ref().filter(|_| under_base)
     }
 
     /// The URL of an Intel item, `None` for an AMD one.
@@ -233,6 +239,45 @@ mod tests {
     use super::*;
     use crate::item::{AmdSigner, IntelTee, PckCa, UpdateType};
     use tessera_snp::abi::{Product, TcbParts};
+
+    /// The API key goes to the PCS (or PCCS) base only: not to Intel's Root CA CRL host, nor
+    /// to a Root CA CRL URL elsewhere, nor to a host whose name merely starts like the base's.
+    #[test]
+    fn the_pcs_api_key_goes_to_the_base_only() {
+        let key = ApiKey::new("k3y".into());
+        let intel = PcsSource::intel().with_api_key(key.clone());
+        let tcb = intel
+            .url(&Item::tcb_info(
+                IntelTee::Tdx,
+                [0, 0x80, 0x6f, 5, 0, 0],
+                UpdateType::Standard,
+            ))
+            .unwrap();
+        assert!(intel.api_key_for(&tcb).is_some(), "{tcb}");
+        let root = intel.url(&Item::RootCaCrl).unwrap();
+        assert!(intel.api_key_for(&root).is_none(), "{root}");
+        let pccs = PcsSource::new("https://pccs.example:8081")
+            .unwrap()
+            .with_api_key(key.clone());
+        assert!(
+            pccs.api_key_for(&pccs.url(&Item::RootCaCrl).unwrap())
+                .is_some()
+        );
+        let elsewhere = pccs
+            .clone()
+            .with_root_ca_crl_url("http://crl.example/root.crl")
+            .unwrap();
+        assert!(
+            elsewhere
+                .api_key_for(&elsewhere.url(&Item::RootCaCrl).unwrap())
+                .is_none()
+        );
+        assert!(pccs.api_key_for("https://pccs.example:80812/x").is_none());
+        assert!(
+            pccs.api_key_for("https://pccs.example:8081.evil/x")
+                .is_none()
+        );
+    }
 
     #[test]
     fn kds_urls() {
@@ -344,7 +389,15 @@ mod tests {
         assert!(!format!("{key:?}").contains("sekrit"));
         let pcs = PcsSource::intel().with_api_key(key.clone());
         assert!(!format!("{pcs:?}").contains("sekrit"));
-        assert_eq!(pcs.api_key(), Some(&key));
-        assert_ne!(Some(&ApiKey::new(String::from("sekriT"))), pcs.api_key());
+        let qe = pcs.url(&Item::QeIdentity {
+            tee: IntelTee::Sgx,
+            update: UpdateType::Standard,
+        });
+        let qe = qe.unwrap();
+        assert_eq!(pcs.api_key_for(&qe), Some(&key));
+        assert_ne!(
+            Some(&ApiKey::new(String::from("sekriT"))),
+            pcs.api_key_for(&qe)
+        );
     }
 }

@@ -356,6 +356,29 @@ fn snp_fetch_cache_verify_matches_the_bundled_verdict() {
             bundled
         );
         assert_eq!(dead.total(), 0);
+
+        // Damaged files are misses for a cache that can fetch: fetched again and replaced.
+        let damage = || {
+            for f in std::fs::read_dir(dir.join("entries")).unwrap() {
+                std::fs::write(f.unwrap().path(), b"{\"not\": \"an entry\"").unwrap();
+            }
+        };
+        damage();
+        let offline = Cache::open(&dir).unwrap();
+        assert!(snp_endorsements(&offline, &world.report, product, NOW).is_err());
+        let kds = kds_for(&world);
+        let cache3 = Cache::open(&dir)
+            .unwrap()
+            .with_fetcher(fetcher(&kds, None, quick()));
+        let fixed = snp_endorsements(&cache3, &world.report, product, NOW).unwrap();
+        assert_eq!(
+            verify_snp(&world, &fixed.certificates, &fixed.crls),
+            bundled
+        );
+        assert_eq!(kds.total(), 3, "{product}: each damaged entry fetched once");
+        // ... and the files were replaced: readable offline again.
+        let offline = Cache::open(&dir).unwrap();
+        snp_endorsements(&offline, &world.report, product, NOW).unwrap();
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
