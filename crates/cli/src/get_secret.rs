@@ -2,6 +2,7 @@
 //! command (the KBS handshake of tessera-guest's client).
 
 use std::io::{Read as _, Write as _};
+use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 use std::time::{Duration, Instant};
@@ -54,12 +55,29 @@ pub(crate) struct GetSecretArgs {
     out: Option<PathBuf>,
 }
 
+/// `path` read once, the limit applied while reading (a FIFO or a device reports no size).
 fn read_small(path: &Path) -> Result<Vec<u8>> {
-    let meta = std::fs::metadata(path).with_context(|| format!("{}", path.display()))?;
-    if meta.len() > MAX_SMALL_FILE {
+    let bytes = crate::read_bounded(path)?;
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > MAX_SMALL_FILE {
         bail!("{}: larger than 1 MiB", path.display());
     }
-    std::fs::read(path).with_context(|| format!("{}", path.display()))
+    Ok(bytes)
+}
+
+/// Kills the evidence command's process group (the shell and whatever it started that stayed
+/// in the group: a collector it ran, a child it left behind), then the shell itself should
+/// the group be gone already, and reaps it. Through `kill` of the shell, which takes a
+/// negative process id for a group, so no `unsafe` signal call is needed here.
+fn kill_group(child: &mut std::process::Child) {
+    let group = format!("-{}", child.id());
+    let _ = Command::new("sh")
+        .args(["-c", "kill -s KILL -- \"$1\" 2>/dev/null", "sh", &group])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status();
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// Runs `cmd` with the REPORT_DATA hex appended and parses what it prints, within
@@ -89,6 +107,8 @@ fn evidence_from_command_within(
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
+        // A process group of its own, so that what it starts is killed with it.
+        .process_group(0)
         .spawn()
         .map_err(|e| fail(format!("--evidence-cmd: cannot run sh: {e}")))?;
     // The output is read on a thread of its own, so that the deadline holds while it blocks.
@@ -111,15 +131,14 @@ fn evidence_from_command_within(
         Ok(Ok(out)) => (out, Ok(())),
         Ok(Err(e)) => (Vec::new(), Err(e)),
         Err(_) => {
-            let _ = child.kill();
-            let _ = child.wait();
+            kill_group(&mut child);
             return Err(late());
         }
     };
     let too_long = u64::try_from(out.len()).unwrap_or(u64::MAX) > MAX_EVIDENCE;
     if too_long || read.is_err() {
         // It may be blocked writing output nobody reads.
-        let _ = child.kill();
+        kill_group(&mut child);
     }
     let status = loop {
         match child.try_wait() {
@@ -128,8 +147,7 @@ fn evidence_from_command_within(
                 std::thread::sleep(Duration::from_millis(10));
             }
             Ok(None) => {
-                let _ = child.kill();
-                let _ = child.wait();
+                kill_group(&mut child);
                 return Err(late());
             }
             Err(e) => return Err(fail(format!("--evidence-cmd: {e}"))),
@@ -369,6 +387,27 @@ mod tests {
             assert!(started.elapsed() < Duration::from_secs(10), "{cmd}");
         }
         assert!(evidence_from_command_within("printf '{}'", &rd, Duration::from_secs(20)).is_ok());
+        // What the command started is killed with it, not left running.
+        let dir = tempfile::tempdir().unwrap();
+        let pid_file = dir.path().join("pid");
+        let cmd = format!("sleep 30 & echo $! > {}; wait; true", pid_file.display());
+        let e = evidence_from_command_within(&cmd, &rd, short).unwrap_err();
+        assert!(e.to_string().contains("did not finish"), "{e}");
+        let pid = std::fs::read_to_string(&pid_file).unwrap();
+        let stat = std::path::Path::new("/proc").join(pid.trim()).join("stat");
+        let gone = (0..100).any(|_| {
+            // Gone, or a zombie waiting for init to reap it.
+            let alive = std::fs::read_to_string(&stat).is_ok_and(|s| {
+                s.rsplit(')')
+                    .next()
+                    .is_some_and(|r| !r.trim_start().starts_with('Z'))
+            });
+            if alive {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            !alive
+        });
+        assert!(gone, "the collector's child {} still runs", pid.trim());
     }
 
     #[test]

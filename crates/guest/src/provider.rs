@@ -63,6 +63,8 @@ pub struct TsmProvider {
     tsm: ConfigfsTsm,
     tee: Tee,
     provider: String,
+    /// SEV-SNP: the VMPL asked for (written to `privlevel`), which the report must carry.
+    vmpl: Option<u8>,
 }
 
 impl TsmProvider {
@@ -78,12 +80,17 @@ impl TsmProvider {
             "tdx_guest" => Tee::Tdx,
             _ => return Ok(None),
         };
-        let tsm = if tee == Tee::Snp {
-            tsm.with_privlevel(vmpl)
+        let (tsm, vmpl) = if tee == Tee::Snp {
+            (tsm.with_privlevel(vmpl), Some(vmpl))
         } else {
-            tsm
+            (tsm, None)
         };
-        Ok(Some(Self { tsm, tee, provider }))
+        Ok(Some(Self {
+            tsm,
+            tee,
+            provider,
+            vmpl,
+        }))
     }
 }
 
@@ -110,13 +117,33 @@ impl Provider for TsmProvider {
             Tee::Tdx => tessera::Evidence::from_bytes(&r.outblob),
         }
         .map_err(|e| evidence_error(format!("configfs-tsm outblob: {e}")))?;
-        if parsed.report_data() != report_data {
-            return Err(evidence_error(
-                "configfs-tsm returned evidence for another REPORT_DATA",
-            ));
-        }
+        check_tsm_evidence(&parsed, report_data, self.vmpl)?;
         Ok(parsed.to_kbs_json())
     }
+}
+
+/// Evidence configfs-tsm returned for `report_data` (and, SEV-SNP, asked at `vmpl`): refused
+/// when it answers another REPORT_DATA, or a report of another VMPL than the one written to
+/// `privlevel`, as `/dev/sev-guest`'s is.
+fn check_tsm_evidence(
+    parsed: &tessera::Evidence,
+    report_data: &[u8; 64],
+    vmpl: Option<u8>,
+) -> Result<(), ClientError> {
+    if parsed.report_data() != report_data {
+        return Err(evidence_error(
+            "configfs-tsm returned evidence for another REPORT_DATA",
+        ));
+    }
+    if let Some(vmpl) = vmpl {
+        let reported = parsed.snp_report().map(|r| r.vmpl());
+        if reported != Some(u32::from(vmpl)) {
+            return Err(evidence_error(format!(
+                "configfs-tsm returned a report for VMPL {reported:?}, not the {vmpl} asked for"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The simulator back end: evidence signed by the fake vendor PKI of
@@ -291,6 +318,27 @@ mod tests {
             tpm: dir.join("tpmrm0"),
             sys_vendor: dir.join("sys_vendor"),
         }
+    }
+
+    /// configfs-tsm evidence is checked as `/dev/sev-guest`'s is: the REPORT_DATA asked for,
+    /// and (SEV-SNP) the VMPL written to `privlevel`.
+    #[test]
+    fn tsm_evidence_must_answer_the_report_data_and_vmpl_asked_for() {
+        let sim = crate::sim::SimSnp::new(tessera::snp::abi::Product::Genoa).unwrap();
+        let rd = [7u8; 64];
+        let m = crate::sim::Measurements::default();
+        let at_vmpl = |vmpl: u32| {
+            let report = sim.report(&rd, &m, |r| r.vmpl.set(vmpl)).unwrap();
+            tessera::Evidence::from_bytes(&report).unwrap()
+        };
+        check_tsm_evidence(&at_vmpl(0), &rd, Some(0)).unwrap();
+        check_tsm_evidence(&at_vmpl(1), &rd, Some(1)).unwrap();
+        let e = check_tsm_evidence(&at_vmpl(1), &rd, Some(0)).unwrap_err();
+        assert!(e.to_string().contains("VMPL Some(1), not the 0"), "{e}");
+        let e = check_tsm_evidence(&at_vmpl(0), &[8u8; 64], Some(0)).unwrap_err();
+        assert!(e.to_string().contains("another REPORT_DATA"), "{e}");
+        // No VMPL asked (TDX): only the REPORT_DATA is checked.
+        check_tsm_evidence(&at_vmpl(2), &rd, None).unwrap();
     }
 
     #[test]
