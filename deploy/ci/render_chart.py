@@ -25,17 +25,18 @@ import yaml
 
 # The keys of crates/server/src/config.rs (serde deny_unknown_fields).
 TOP_KEYS = {
-    "listen", "data_dir", "insecure_http", "tls", "store", "kek_file", "token_key_file",
-    "sealing_key_file", "coco_signing_key_file", "token_ttl_secs", "request_timeout_secs",
-    "purge_interval_secs",
+    "listen", "data_dir", "insecure_http", "tls", "cookie_secure", "store", "kek_file",
+    "token_key_file", "sealing_key_file", "coco_signing_key_file", "token_ttl_secs",
+    "request_timeout_secs", "binding_hash", "max_connections", "max_connections_per_address",
+    "idle_timeout_secs", "purge_interval_secs",
     "admin", "verifier", "collateral",
 }
 TABLE_KEYS = {
     "tls": {"cert", "key"},
-    "admin": {"tokens", "jwt_keys", "jwt_audience", "jwt_issuer"},
+    "admin": {"tokens", "jwt_keys", "jwt_audience", "jwt_issuer", "jwt_max_lifetime_secs"},
     "verifier": {"dangerous_test_roots", "endorsements"},
     "collateral": {"dir", "fetch", "kds_url", "pcs_url", "pcs_api_key_file", "update",
-                   "timeout_secs"},
+                   "timeout_secs", "retry_after_failure_secs"},
 }
 TOKEN_KEYS = {"name", "file", "repos"}
 MONITORING_GROUP = "monitoring.coreos.com/"
@@ -121,6 +122,8 @@ def check_config(name, docs):
             fail(f"{name}: {f} (named by tessera.toml) is not mounted in the broker container")
     if conf.get("insecure_http") != ("tls" not in conf):
         fail(f"{name}: insecure_http must be set exactly when there is no [tls]")
+    if conf.get("cookie_secure") is not True:
+        fail(f"{name}: cookie_secure must be true (clients use HTTPS, the broker's or a mesh's)")
     env = {e["name"]: e for e in broker.get("env", [])}
     if "secretKeyRef" not in env.get("TESSERA_DATABASE_URL", {}).get("valueFrom", {}):
         fail(f"{name}: TESSERA_DATABASE_URL must come from a Secret")
@@ -224,6 +227,10 @@ def main():
     v = copy.deepcopy(base)
     v["replicas"] = 3
     expect_refusal(chart_dir, "a misspelt top-level value", v, "replicas")
+    # "*" in a static token's repos is refused by the broker at start: the schema refuses it.
+    v = copy.deepcopy(base)
+    v["admin"]["tokens"][0]["repos"] = ["team-a", " * "]
+    expect_refusal(chart_dir, "a static token scoped to \"*\"", v, "repos")
     v = copy.deepcopy(base)
     v["config"] = {"tokenTtlSecs": 5}
     expect_refusal(chart_dir, "a token lifetime below 10 s", v, "tokenTtlSecs")

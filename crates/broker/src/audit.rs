@@ -156,12 +156,31 @@ fn cut(s: &mut String, max: usize) {
     }
 }
 
+/// Replaces control characters (NUL, line breaks, escapes, C1 controls) with U+FFFD: text a
+/// guest or an admin chose (a key's member name, a JWT's `sub`, a query) must not end a log
+/// line when the log is printed, and PostgreSQL's `text` refuses NUL, which would fail the
+/// whole batch of appends committed with it.
+fn clean(s: &mut String) {
+    if s.chars().any(char::is_control) {
+        *s = s
+            .chars()
+            .map(|c| if c.is_control() { '\u{fffd}' } else { c })
+            .collect();
+    }
+}
+
 impl AuditEvent {
-    /// Cuts every text field to its maximum length (on a character boundary).
+    /// Replaces control characters in every text field (see `clean`), then cuts each to its
+    /// maximum length (on a character boundary).
     #[must_use]
     pub fn bounded(mut self) -> Self {
-        cut(&mut self.actor, MAX_ACTOR_LEN);
-        cut(&mut self.reason, MAX_REASON_LEN);
+        for (f, max) in [
+            (&mut self.actor, MAX_ACTOR_LEN),
+            (&mut self.reason, MAX_REASON_LEN),
+        ] {
+            clean(f);
+            cut(f, max);
+        }
         for f in [
             &mut self.resource,
             &mut self.evidence_digest,
@@ -170,6 +189,7 @@ impl AuditEvent {
         .into_iter()
         .flatten()
         {
+            clean(f);
             cut(f, MAX_FIELD_LEN);
         }
         self
@@ -567,6 +587,23 @@ mod tests {
         let b = e.bounded();
         assert!(b.reason.len() <= MAX_REASON_LEN);
         assert_eq!(b.actor.len(), MAX_ACTOR_LEN);
+        // Control characters (NUL, line breaks, C1) become U+FFFD in every text field.
+        let mut e = ev(0);
+        e.actor = "jwt:a\nb".into();
+        e.reason = "kty \u{0} \r\n\u{1b}[2J\u{85}".into();
+        e.resource = Some("r\u{0}".into());
+        e.evidence_digest = Some("\t".into());
+        e.policy_digest = Some("p\u{7f}".into());
+        let b = e.bounded();
+        assert_eq!(b.actor, "jwt:a\u{fffd}b");
+        assert_eq!(b.reason, "kty \u{fffd} \u{fffd}\u{fffd}\u{fffd}[2J\u{fffd}");
+        assert_eq!(b.resource.as_deref(), Some("r\u{fffd}"));
+        assert_eq!(b.evidence_digest.as_deref(), Some("\u{fffd}"));
+        assert_eq!(b.policy_digest.as_deref(), Some("p\u{fffd}"));
+        // Cleaning may lengthen a field (U+FFFD is 3 bytes); the cut still bounds it.
+        let mut e = ev(0);
+        e.reason = "\u{0}".repeat(MAX_REASON_LEN);
+        assert!(e.bounded().reason.len() <= MAX_REASON_LEN);
         for a in [
             AuditAction::Attest,
             AuditAction::AdminKekRotate,

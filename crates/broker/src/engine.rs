@@ -27,12 +27,13 @@ use crate::gitseal::{COCO_SIGNING_JWK_TYPE_TAG, CocoSigner, GitSealError, Sealin
 use crate::jwe;
 use crate::jwk::TeePublicKey;
 use crate::protocol::{
-    AttestRequest, AuthRequest, PublicError, RequestError, TeeName, pinned_version,
+    AttestRequest, AuthRequest, PublicError, RequestError, TeeName, delete_version, pinned_version,
 };
 use crate::resource::{PolicyDigest, ResourcePath, check_repo};
 use crate::seal::{KeyringFile, SecretValue};
 use crate::store::{
-    self, AttestedSession, CHALLENGE_TTL_MS, Challenge, ChangeBy, SessionId, Store, StoreError,
+    self, AttestedSession, CHALLENGE_TTL_MS, Challenge, ChangeBy, ReleaseBasis, SessionId, Store,
+    StoreError,
 };
 
 /// Largest number of attested sessions kept in memory (the store keeps them all): with their
@@ -825,7 +826,11 @@ impl Broker {
         };
         let mut ev = self.event("guest", AuditAction::Attest, AuditVerdict::Pass);
         ev.evidence_digest = Some(evidence_digest.clone());
-        ev.reason = format!("{} evidence verified", tee.as_str());
+        ev.reason = format!(
+            "{} evidence verified{}",
+            tee.as_str(),
+            test_root_note(&verified)
+        );
         // The challenge's use, the session and the entry recording it together (one commit).
         let stored = self
             .inner
@@ -1172,15 +1177,39 @@ impl Broker {
                 })
             })?
             .map(u64::from);
+        // What the release reads can change before its entry is written (a delete, a new
+        // version): then it is judged again on what the store holds now.
+        for _ in 0..RELEASE_ATTEMPTS {
+            if let Some(answer) = self.release_once(&record, &resource, version).await? {
+                return Ok(answer);
+            }
+        }
+        let mut ev = self.event("guest", AuditAction::Deny, AuditVerdict::Fail);
+        ev.resource = Some(resource.to_string());
+        ev.evidence_digest = Some(record.evidence_digest.clone());
+        ev.reason = "the resource changed during every attempt to release it".into();
+        self.audit(ev).await;
+        Err(BrokerError::NotFound(resource.to_string()))
+    }
+
+    /// One attempt at a release: the version's (and the newest version's) policies judge the
+    /// session's evidence, and the release entry is written with a check that what was read
+    /// still holds ([`Store::append_release`]); `None` when it no longer does.
+    async fn release_once(
+        &self,
+        record: &AttestedRecord,
+        resource: &ResourcePath,
+        version: Option<u64>,
+    ) -> Result<Option<Value>, BrokerError> {
         let store = self.inner.store.as_ref();
-        let newest = store::version_with_policy(store, &resource, None).await?;
+        let newest = store::version_with_policy(store, resource, None).await?;
         // A pinned version other than the newest is released only when the newest version's
         // policy accepts the evidence too: putting a version under a stricter policy withdraws
         // the older versions from the workloads it excludes (its own policy still applies, so
         // pinning never loosens anything).
         let (found, newer) = match (version, newest) {
             (Some(v), Some(newest)) if newest.0.version != v => (
-                store::version_with_policy(store, &resource, Some(v)).await?,
+                store::version_with_policy(store, resource, Some(v)).await?,
                 Some(newest),
             ),
             (_, newest) => (newest, None),
@@ -1238,13 +1267,31 @@ impl Broker {
         let sealed = jwe::encrypt(&record.tee_key, value.expose())
             .map_err(|e| BrokerError::Release(e.to_string()))?;
         drop(value);
+        let basis = ReleaseBasis {
+            resource: resource.clone(),
+            version: stored.version,
+            policy_digest: stored.policy_digest.clone(),
+            newest: newer.as_ref().map_or(stored.version, |(n, _)| n.version),
+        };
         let mut ev = self.event("guest", AuditAction::Release, AuditVerdict::Pass);
         ev.resource = Some(shown);
         ev.evidence_digest = Some(record.evidence_digest.clone());
         ev.policy_digest = Some(stored.policy_digest.to_string());
-        ev.reason = passed.join(", and ");
-        self.record(ev).await?;
-        Ok(store_json(&sealed))
+        ev.reason = format!(
+            "{}{}",
+            passed.join(", and "),
+            test_root_note(&record.verified)
+        );
+        let recorded = self
+            .inner
+            .store
+            .append_release(ev.bounded(), &basis)
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "audit append failed");
+                BrokerError::Store(e)
+            })?;
+        Ok(recorded.map(|_| store_json(&sealed)))
     }
 
     // ---------------------------------------------------------------------------------------
@@ -1339,13 +1386,7 @@ impl Broker {
         let outcome = self
             .put_secret(&resource, put.policy.as_deref(), &value, by)
             .await
-            .map_err(|e| match e {
-                StoreError::NoPolicy { .. } | StoreError::PolicySize { .. } => {
-                    BrokerError::AdminRequest(e.to_string())
-                }
-                StoreError::Seal(s) => BrokerError::AdminRequest(s.to_string()),
-                other => BrokerError::Store(other),
-            })?;
+            .map_err(put_error)?;
         Ok(json!({
             "resource": resource.to_string(),
             "version": outcome.version,
@@ -1396,8 +1437,14 @@ impl Broker {
         query: Option<&str>,
     ) -> Result<Value, BrokerError> {
         let resource = self.admin_resource(actor, path, "delete").await?;
-        let version = pinned_version(query)
-            .map_err(|e| BrokerError::AdminRequest(e.to_string()))?
+        let version = delete_version(query)
+            .map_err(|_| {
+                BrokerError::AdminRequest(
+                    "delete query: version=N (a positive integer) or none, which deletes \
+                     every version"
+                        .into(),
+                )
+            })?
             .map(u64::from);
         let mut ev = self.event(actor.name(), AuditAction::AdminDelete, AuditVerdict::Pass);
         ev.resource = Some(resource.to_string());
@@ -1422,10 +1469,11 @@ impl Broker {
         actor: &Actor,
         repo: Option<&str>,
     ) -> Result<Value, BrokerError> {
-        if let Some(repo) = repo
-            && !actor.may_use(repo)
-        {
-            return Err(self.refuse(actor, format!("list {repo}")).await);
+        if let Some(repo) = repo {
+            check_repo(repo).map_err(|e| BrokerError::AdminRequest(e.to_string()))?;
+            if !actor.may_use(repo) {
+                return Err(self.refuse(actor, format!("list {repo}")).await);
+            }
         }
         let versions = self.inner.store.list_versions(repo).await?;
         let visible: Vec<_> = versions
@@ -1460,13 +1508,17 @@ impl Broker {
         .await
     }
 
-    /// Admin: rotates the key-encryption key, re-wrapping every data key (global actors only).
+    /// Admin: rotates the key-encryption key, re-wrapping every data key (global actors only;
+    /// not on a store replicas share, see [`Store::shared_by_replicas`]).
     ///
     /// # Errors
-    /// A scoped actor; store and keyring failures.
+    /// A scoped actor; a shared store; store and keyring failures.
     pub async fn admin_rotate_kek(&self, actor: &Actor) -> Result<Value, BrokerError> {
         if !actor.is_global() {
             return Err(self.refuse(actor, "rotate the KEK".into()).await);
+        }
+        if self.inner.store.shared_by_replicas() {
+            return Err(BrokerError::AdminRequest(KEK_ROTATION_SHARED.into()));
         }
         let _no_put_in_flight = self.inner.rotation.write().await;
         let report = self
@@ -1493,7 +1545,7 @@ impl Broker {
     }
 
     /// Admin: audit entries after `after` (global actors see all; scoped actors the entries of
-    /// their repositories).
+    /// their repositories), and `next_after`: the `after` of the next page (null at the end).
     ///
     /// # Errors
     /// Store failures.
@@ -1509,6 +1561,9 @@ impl Broker {
             .store
             .audit_entries(after.unwrap_or(0), limit)
             .await?;
+        // Where the next page starts: the last entry read, shown or not, so that a scoped
+        // actor whose page was all other repositories' entries still moves on (none: the end).
+        let next_after = entries.last().map(|e| e.seq);
         let visible: Vec<_> = entries
             .into_iter()
             .filter(|e| {
@@ -1520,7 +1575,7 @@ impl Broker {
                         .is_some_and(|repo| actor.may_use(repo))
             })
             .collect();
-        Ok(json!({ "entries": visible }))
+        Ok(json!({ "entries": visible, "next_after": next_after }))
     }
 
     // ---------------------------------------------------------------------------------------
@@ -1553,6 +1608,13 @@ impl Broker {
                 .map_err(|e: GitSealError| BrokerError::AdminRequest(e.to_string()))?
         };
         let resource = unsealed.resource.clone();
+        // Scope first: an attempt on another tenant's resource is refused and audited as such,
+        // whatever path the caller expected.
+        if !actor.may_use(resource.repo()) {
+            return Err(self
+                .refuse(actor, format!("import a sealed secret for {resource}"))
+                .await);
+        }
         if let Some(expected) = expected
             && expected != resource.to_string()
         {
@@ -1560,11 +1622,6 @@ impl Broker {
                 "sealed for {resource}, not {}",
                 expected.chars().take(400).collect::<String>()
             )));
-        }
-        if !actor.may_use(resource.repo()) {
-            return Err(self
-                .refuse(actor, format!("import a sealed secret for {resource}"))
-                .await);
         }
         Policy::from_text(&unsealed.policy)
             .map_err(|e| BrokerError::AdminRequest(format!("sealed policy: {e}")))?;
@@ -1590,7 +1647,8 @@ impl Broker {
         };
         let outcome = self
             .put_secret(&resource, Some(&unsealed.policy), &unsealed.value, by)
-            .await?;
+            .await
+            .map_err(put_error)?;
         Ok(json!({
             "resource": resource.to_string(),
             "version": outcome.version,
@@ -1635,7 +1693,9 @@ impl Broker {
     /// Admin: the Confidential Containers sealed secret (`sealed.` + a signed `vault` pointer)
     /// for a resource, so a Kubernetes Secret can carry it and an unchanged confidential-data-hub
     /// resolves it. The public key verifying it is kept as the resource
-    /// `REPO/sealed-secret/signing-jwk` under the same policy as the resource's newest version.
+    /// `REPO/sealed-secret/signing-jwk-<first 24 hex digits of the policy digest>` under the
+    /// same policy as the resource's newest version: one per policy, so sealing a resource under
+    /// another policy never takes the key away from the workloads of the first.
     ///
     /// # Errors
     /// A scope violation, an unknown resource, no signing key, store failures.
@@ -1649,7 +1709,12 @@ impl Broker {
                 .await?
                 .ok_or_else(|| BrokerError::NotFound(resource.to_string()))?;
         let (kind, tag) = COCO_SIGNING_JWK_TYPE_TAG;
-        let jwk_path = ResourcePath::new(resource.repo(), kind, tag)
+        let digest = current.policy_digest.as_str();
+        let short = digest
+            .strip_prefix("sha384:")
+            .and_then(|hex| hex.get(..24))
+            .unwrap_or(digest);
+        let jwk_path = ResourcePath::new(resource.repo(), kind, &format!("{tag}-{short}"))
             .map_err(|e| BrokerError::AdminRequest(e.to_string()))?;
         let jwk = signer.public_jwk().to_string();
         let stored = store::version_with_policy(self.inner.store.as_ref(), &jwk_path, None).await?;
@@ -1679,6 +1744,38 @@ impl Broker {
             .sealed_pointer(&resource, &kid)
             .map_err(|e| BrokerError::Release(e.to_string()))?;
         Ok(json!({ "resource": resource.to_string(), "sealed": sealed, "kid": kid }))
+    }
+}
+
+/// What an audit reason adds when a `dangerous_` test root (a simulator's, configured with
+/// `--dangerous-test-root`) anchored the evidence instead of a vendor's root, so that the log
+/// shows which attestations and releases rested on one.
+fn test_root_note(verified: &VerifiedEvidence) -> &'static str {
+    if verified.dangerous_test_root() {
+        " (anchored by a dangerous test root, not a vendor's)"
+    } else {
+        ""
+    }
+}
+
+/// How many times a release is judged again when what it read changed before its entry was
+/// written (a delete or a new version committing at that moment).
+const RELEASE_ATTEMPTS: usize = 3;
+
+/// Why the admin KEK rotation is refused on a store replicas share, and what to do instead.
+const KEK_ROTATION_SHARED: &str = "the KEK of brokers sharing a PostgreSQL store is not \
+    rotated online (each replica keeps its own copy of the keyring): add a key to the keyring \
+    file every replica reads, name it active, keep the old keys, and restart the replicas";
+
+/// A put's error as the admin sees it: what the request got wrong (no policy, a policy or a
+/// value of the wrong size) is the caller's (400); the rest is the store's (500).
+fn put_error(e: StoreError) -> BrokerError {
+    match e {
+        StoreError::NoPolicy { .. } | StoreError::PolicySize { .. } => {
+            BrokerError::AdminRequest(e.to_string())
+        }
+        StoreError::Seal(s) => BrokerError::AdminRequest(s.to_string()),
+        other => BrokerError::Store(other),
     }
 }
 
@@ -1759,7 +1856,9 @@ mod tests {
 
     fn broker(dir: &std::path::Path) -> Broker {
         let store = crate::store::SqliteStore::open_blocking(dir).unwrap();
-        let keyring = KeyringFile::open_or_create(&dir.join("kek")).unwrap();
+        let keyring =
+            KeyringFile::open_or_create(&dir.join("kek"), crate::keyfile::Symlinks::Refuse)
+                .unwrap();
         Broker::new(
             Arc::new(store),
             Arc::new(keyring),

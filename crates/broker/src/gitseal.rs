@@ -4,8 +4,10 @@
 //! A sealed secret is a compact JWE (ECDH-ES+A256KW, A256GCM) whose protected header — covered by
 //! the AES-GCM tag — carries the key id, the resource path, the policy text and its digest. Only
 //! the broker's private key opens it; changing the path or the policy in the header breaks the tag,
-//! so a sealed file cannot be moved to another resource or given another policy. Once imported
-//! the secret is sealed at rest like any other (a data key per version under the KEK).
+//! so a sealed file cannot be moved to another resource or given another policy. It does not
+//! say who sealed it (the sealing key is public): the importer's admin credential is what
+//! authorises the change. Once imported the secret is sealed at rest like any other (a data
+//! key per version under the KEK).
 
 use std::path::{Path, PathBuf};
 
@@ -227,15 +229,20 @@ fn encode<'a>(
 
 impl SealingKeys {
     /// The keys in `path`, created (one key, file mode 0600, written atomically) if the file
-    /// does not exist.
+    /// does not exist. `symlinks`: whether `path` may be a symbolic link ([`Symlinks::Refuse`]
+    /// for the broker's own file in its data directory).
     ///
     /// # Errors
     /// [`GitSealError::KeyFile`]: unreadable or malformed; [`GitSealError::Refused`]: readable
-    /// by others.
-    pub fn open_or_create(path: &Path, now_ms: i64) -> Result<Self, GitSealError> {
+    /// by others, or a refused link.
+    pub fn open_or_create(
+        path: &Path,
+        symlinks: Symlinks,
+        now_ms: i64,
+    ) -> Result<Self, GitSealError> {
         let text = keyfile::read_or_create(
             path,
-            Symlinks::Follow,
+            symlinks,
             0o077,
             SEALING_KEYS_READABLE,
             MAX_KEY_FILE_LEN,
@@ -532,7 +539,8 @@ pub fn seal(
 }
 
 /// The path (under the resource's repository) where the broker keeps the public JWK that verifies
-/// its Confidential Containers sealed secrets.
+/// its Confidential Containers sealed secrets: the tag is followed by `-` and the first 24 hex
+/// digits of the policy digest it is kept under (one copy per policy).
 pub const COCO_SIGNING_JWK_TYPE_TAG: (&str, &str) = ("sealed-secret", "signing-jwk");
 
 /// The key that signs Confidential Containers sealed secrets (ES256): `sealed.` + a JWS of a
@@ -550,9 +558,9 @@ impl std::fmt::Debug for CocoSigner {
 
 impl CocoSigner {
     /// The key in `path` (PKCS#8 DER), created (file mode 0600, written atomically) if absent.
-    /// An existing file must be a regular file that group and others cannot write (they may
-    /// read it: Kubernetes mounts Secret files 0440), reached through a symbolic link only
-    /// when `symlinks` allows it.
+    /// An existing file must be a regular file that group and others cannot write and others
+    /// cannot read (its group may: Kubernetes mounts Secret files 0440), reached through a
+    /// symbolic link only when `symlinks` allows it.
     ///
     /// # Errors
     /// [`GitSealError::Refused`]: writable by group or others, a refused symbolic link, not a
@@ -563,8 +571,8 @@ impl CocoSigner {
         let der = keyfile::read_or_create(
             path,
             symlinks,
-            0o022,
-            "writable by group or others (chmod go-w)",
+            0o027,
+            "writable by group or others, or readable by others (chmod g-w,o-rwx)",
             MAX_KEY_FILE_LEN,
             || {
                 let doc = EcdsaKeyPair::generate_pkcs8(
@@ -639,7 +647,7 @@ mod tests {
     const POLICY: &str = "version = 1\nid = \"p\"\n";
 
     fn keys(dir: &Path) -> SealingKeys {
-        SealingKeys::open_or_create(&dir.join("sealing.keys"), 1000).unwrap()
+        SealingKeys::open_or_create(&dir.join("sealing.keys"), Symlinks::Refuse, 1000).unwrap()
     }
 
     fn path(s: &str) -> ResourcePath {
@@ -1024,7 +1032,7 @@ mod tests {
         );
         for mode in [0o640, 0o604, 0o610] {
             fs::set_permissions(&file, fs::Permissions::from_mode(mode)).unwrap();
-            let err = SealingKeys::open_or_create(&file, 1).unwrap_err();
+            let err = SealingKeys::open_or_create(&file, Symlinks::Follow, 1).unwrap_err();
             assert!(
                 matches!(&err, GitSealError::Refused { problem, .. } if problem.contains("readable by group or others")),
                 "{err}"

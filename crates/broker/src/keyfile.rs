@@ -136,6 +136,50 @@ pub fn read_or_create<E: From<KeyFileError>>(
     Ok(read(path, symlinks, forbidden_mode, problem, max_len)?)
 }
 
+/// Why [`open_regular`] did not open a file.
+#[derive(Debug)]
+pub(crate) enum OpenError {
+    /// The operating system's error.
+    Io(std::io::Error),
+    /// Refused for its kind: a link where links are refused, not a regular file, or replaced
+    /// between the checks and the opening.
+    Refused(&'static str),
+}
+
+/// The regular file at `path`, opened, with the metadata of the file opened: a symbolic link
+/// is refused unless `symlinks` follows it, anything but a regular file is refused before it
+/// is opened (opening a FIFO would wait for a writer), and a file replaced between the checks
+/// and the opening is refused. Shared by the key files and the KEK keyring.
+pub(crate) fn open_regular(
+    path: &Path,
+    symlinks: Symlinks,
+) -> Result<(fs::File, fs::Metadata), OpenError> {
+    let link = if symlinks == Symlinks::Refuse {
+        let meta = fs::symlink_metadata(path).map_err(OpenError::Io)?;
+        if meta.file_type().is_symlink() {
+            return Err(OpenError::Refused(
+                "a symbolic link where the broker keeps its own files; name the file it points \
+                 to in the configuration instead",
+            ));
+        }
+        Some(meta)
+    } else {
+        None
+    };
+    if !fs::metadata(path).map_err(OpenError::Io)?.is_file() {
+        return Err(OpenError::Refused("not a regular file"));
+    }
+    let file = fs::File::open(path).map_err(OpenError::Io)?;
+    let meta = file.metadata().map_err(OpenError::Io)?;
+    if link.is_some_and(|l| (l.dev(), l.ino()) != (meta.dev(), meta.ino())) {
+        return Err(OpenError::Refused("replaced while it was opened"));
+    }
+    if !meta.is_file() {
+        return Err(OpenError::Refused("not a regular file"));
+    }
+    Ok((file, meta))
+}
+
 /// The contents of the key file at `path`: a regular file (reached through a symbolic link
 /// only with [`Symlinks::Follow`]) with none of the `forbidden_mode` bits (else refused with
 /// `problem`), at most `max_len` bytes. The checks are made on the file opened, so a file
@@ -155,30 +199,10 @@ pub fn read(
         path: path.to_owned(),
         problem,
     };
-    let link = if symlinks == Symlinks::Refuse {
-        let meta = fs::symlink_metadata(path).map_err(io(path))?;
-        if meta.file_type().is_symlink() {
-            return Err(refused(
-                "a symbolic link where the broker keeps its own files; name the file it points \
-                 to in the configuration instead",
-            ));
-        }
-        Some(meta)
-    } else {
-        None
-    };
-    // Checked before opening too: opening a FIFO would wait for a writer.
-    if !fs::metadata(path).map_err(io(path))?.is_file() {
-        return Err(refused("not a regular file"));
-    }
-    let file = fs::File::open(path).map_err(io(path))?;
-    let meta = file.metadata().map_err(io(path))?;
-    if link.is_some_and(|l| (l.dev(), l.ino()) != (meta.dev(), meta.ino())) {
-        return Err(refused("replaced while it was opened"));
-    }
-    if !meta.is_file() {
-        return Err(refused("not a regular file"));
-    }
+    let (file, meta) = open_regular(path, symlinks).map_err(|e| match e {
+        OpenError::Io(e) => io(path)(e),
+        OpenError::Refused(problem) => refused(problem),
+    })?;
     if meta.permissions().mode() & forbidden_mode != 0 {
         return Err(refused(problem));
     }

@@ -15,6 +15,7 @@
 //! ```
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use tessera_broker::binding::{self, HashAlgorithm};
+//! use tessera_broker::keyfile::Symlinks;
 //! use tessera_broker::jwk::TeePublicKey;
 //! use tessera_broker::resource::ResourcePath;
 //! use tessera_broker::seal::{KeyringFile, SecretValue};
@@ -22,7 +23,7 @@
 //!
 //! let dir = tempfile::tempdir()?;
 //! let db = SqliteStore::open(dir.path()).await?;
-//! let keys = KeyringFile::open_or_create(&dir.path().join("kek"))?;
+//! let keys = KeyringFile::open_or_create(&dir.path().join("kek"), Symlinks::Refuse)?;
 //! let now_ms = 1_764_750_000_000;
 //!
 //! // Admin: seal a secret under a policy.

@@ -468,6 +468,22 @@ pub fn pinned_version(query: Option<&str>) -> Result<Option<u32>, VersionError> 
     Ok(None)
 }
 
+/// The version an admin delete names: none for no query (or an empty one), `Some(N)` for
+/// exactly `version=N`. Any other query is refused rather than ignored, since ignoring it
+/// would delete every version (`?versions=3`, `?Version=3` and `?version=3&x` are errors).
+///
+/// # Errors
+/// Any query other than nothing or a single positive `version=N`.
+pub fn delete_version(query: Option<&str>) -> Result<Option<u32>, VersionError> {
+    match query {
+        None | Some("") => Ok(None),
+        Some(q) => match q.strip_prefix("version=").map(str::parse::<u32>) {
+            Some(Ok(n)) if n > 0 => Ok(Some(n)),
+            _ => Err(VersionError),
+        },
+    }
+}
+
 /// Fuzz harness: every decoder of this module, and the session cookie's, on arbitrary bytes
 /// must return, never panic.
 #[doc(hidden)]
@@ -497,6 +513,7 @@ pub fn fuzz_requests(data: &[u8]) {
         let (path, query) = s.split_once('?').map_or((s, None), |(p, q)| (p, Some(q)));
         let _ = crate::resource::ResourcePath::parse(path);
         let _ = pinned_version(query);
+        let _ = delete_version(query);
     }
 }
 
@@ -657,6 +674,23 @@ mod tests {
         assert_eq!(pinned_version(Some("version=x")), Err(VersionError));
         assert_eq!(pinned_version(None), Ok(None));
         assert_eq!(pinned_version(Some("other=1")), Ok(None));
+        assert_eq!(delete_version(None), Ok(None));
+        assert_eq!(delete_version(Some("")), Ok(None));
+        assert_eq!(delete_version(Some("version=7")), Ok(Some(7)));
+        for bad in [
+            "other=1",
+            "versions=1",
+            "Version=1",
+            "%76ersion=1",
+            "version=1&x=2",
+            "x&version=1",
+            "version=0",
+            "version=",
+            "version=-1",
+            "version=4294967296",
+        ] {
+            assert_eq!(delete_version(Some(bad)), Err(VersionError), "{bad}");
+        }
     }
 
     #[test]

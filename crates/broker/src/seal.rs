@@ -32,6 +32,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use zeroize::{Zeroize as _, Zeroizing};
 
+use crate::keyfile::Symlinks;
 use crate::resource::{PolicyDigest, ResourcePath};
 
 /// KEK and DEK length (AES-256).
@@ -118,6 +119,15 @@ pub enum SealError {
         path: PathBuf,
         /// Its owner.
         uid: u32,
+    },
+    /// The keyring file is of a kind the broker refuses: a symbolic link where links are
+    /// refused, or not a regular file.
+    #[error("seal: keyring file {path}: {problem}")]
+    KeyringRefused {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong with it.
+        problem: &'static str,
     },
     /// The keyring file is not a valid keyring.
     #[error("seal: keyring file {path} is malformed: {reason}")]
@@ -450,7 +460,10 @@ pub fn seal(
     rng.fill(&mut nonce).map_err(crypto("random"))?;
     let gcm =
         LessSafeKey::new(UnboundKey::new(&AES_256_GCM, dek.as_ref()).map_err(crypto("aes-gcm"))?);
-    let mut buf = secret.expose().to_vec();
+    // Room for the tag from the start: appending it to a full buffer would move the plaintext
+    // to a new allocation and free the old one unzeroized.
+    let mut buf = Vec::with_capacity(secret.expose().len() + AES_256_GCM.tag_len());
+    buf.extend_from_slice(secret.expose());
     let sealed = gcm.seal_in_place_append_tag(
         Nonce::assume_unique_for_key(nonce),
         Aad::from(aad(binding)),
@@ -573,13 +586,16 @@ pub struct KeyringFile {
 
 impl KeyringFile {
     /// Opens the keyring at `path`, creating it with one new KEK (mode 0600) if it does not
-    /// exist.
+    /// exist. `symlinks`: whether `path` may be a symbolic link ([`Symlinks::Refuse`] for the
+    /// broker's own file in its data directory, [`Symlinks::Follow`] for one the configuration
+    /// names).
     ///
     /// # Errors
-    /// Any error of [`KeyringFile::open`], or [`SealError::KeyringIo`] when creating it fails.
-    pub fn open_or_create(path: &Path) -> Result<Self, SealError> {
+    /// Any error of [`KeyringFile::open`], [`SealError::KeyringRefused`] for a refused link,
+    /// or [`SealError::KeyringIo`] when creating it fails.
+    pub fn open_or_create(path: &Path, symlinks: Symlinks) -> Result<Self, SealError> {
         match fs::symlink_metadata(path) {
-            Ok(_) => Self::open(path),
+            Ok(_) => Self::open_with(path, symlinks),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 let ring = Keyring::new(Kek::generate()?);
                 if write_keyring(path, &ring, true)? {
@@ -589,7 +605,7 @@ impl KeyringFile {
                     })
                 } else {
                     // Another process created it first: use theirs.
-                    Self::open(path)
+                    Self::open_with(path, symlinks)
                 }
             }
             Err(e) => Err(SealError::KeyringIo {
@@ -599,12 +615,18 @@ impl KeyringFile {
         }
     }
 
-    /// Opens an existing keyring file. It must not be accessible by group or others.
+    /// Opens an existing keyring file (a regular file, or a symbolic link to one). It must not
+    /// be accessible by group or others.
     ///
     /// # Errors
-    /// [`SealError::KeyringIo`], [`SealError::KeyringPermissions`], [`SealError::KeyringFormat`].
+    /// [`SealError::KeyringIo`], [`SealError::KeyringRefused`],
+    /// [`SealError::KeyringPermissions`], [`SealError::KeyringFormat`].
     pub fn open(path: &Path) -> Result<Self, SealError> {
-        let ring = read_keyring(path)?;
+        Self::open_with(path, Symlinks::Follow)
+    }
+
+    fn open_with(path: &Path, symlinks: Symlinks) -> Result<Self, SealError> {
+        let ring = read_keyring(path, symlinks)?;
         Ok(Self {
             path: path.to_owned(),
             current: RwLock::new(Arc::new(ring)),
@@ -738,13 +760,18 @@ fn write_keyring(path: &Path, ring: &Keyring, create_new: bool) -> Result<bool, 
     })
 }
 
-fn read_keyring(path: &Path) -> Result<Keyring, SealError> {
+fn read_keyring(path: &Path, symlinks: Symlinks) -> Result<Keyring, SealError> {
     let fmt = |reason| SealError::KeyringFormat {
         path: path.to_owned(),
         reason,
     };
-    let f = fs::File::open(path).map_err(io_err(path))?;
-    let meta = f.metadata().map_err(io_err(path))?;
+    let (f, meta) = crate::keyfile::open_regular(path, symlinks).map_err(|e| match e {
+        crate::keyfile::OpenError::Io(e) => io_err(path)(e),
+        crate::keyfile::OpenError::Refused(problem) => SealError::KeyringRefused {
+            path: path.to_owned(),
+            problem,
+        },
+    })?;
     let mode = meta.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(SealError::KeyringPermissions {
@@ -969,7 +996,7 @@ mod tests {
     fn keyring_file_create_reopen_rotate() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("kek");
-        let kf = KeyringFile::open_or_create(&p).unwrap();
+        let kf = KeyringFile::open_or_create(&p, Symlinks::Refuse).unwrap();
         assert_eq!(
             fs::metadata(&p).unwrap().permissions().mode() & 0o777,
             0o600
@@ -985,7 +1012,7 @@ mod tests {
         let s = seal(&kf.current(), &b, &SecretValue::new(b"v".to_vec())).unwrap();
 
         // Reopening reads the same KEK.
-        let again = KeyringFile::open_or_create(&p).unwrap();
+        let again = KeyringFile::open_or_create(&p, Symlinks::Refuse).unwrap();
         assert_eq!(again.current().active_id(), &first);
         assert_eq!(open(&again.current(), &b, &s).unwrap().expose(), b"v");
 
@@ -1024,7 +1051,7 @@ mod tests {
             let hs: Vec<_> = (0..8)
                 .map(|_| {
                     s.spawn(|| {
-                        KeyringFile::open_or_create(&p)
+                        KeyringFile::open_or_create(&p, Symlinks::Refuse)
                             .unwrap()
                             .current()
                             .active_id()
@@ -1043,11 +1070,72 @@ mod tests {
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
     }
 
+    /// A link to a keyring is followed only when links are allowed (a file the configuration
+    /// names), refused at the broker's own place; a directory or a FIFO is refused without
+    /// being opened (a FIFO would block the start).
+    #[test]
+    fn keyring_links_and_kinds() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = dir.path().join("real-kek");
+        let id = KeyringFile::open_or_create(&real, Symlinks::Refuse)
+            .unwrap()
+            .current()
+            .active_id()
+            .clone();
+        let link = dir.path().join("kek");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        assert!(matches!(
+            KeyringFile::open_or_create(&link, Symlinks::Refuse),
+            Err(SealError::KeyringRefused { problem, .. }) if problem.contains("symbolic link")
+        ));
+        assert_eq!(
+            KeyringFile::open_or_create(&link, Symlinks::Follow)
+                .unwrap()
+                .current()
+                .active_id(),
+            &id
+        );
+        assert_eq!(KeyringFile::open(&link).unwrap().current().active_id(), &id);
+        // A dangling link at the broker's place is refused, not created through.
+        let dangling = dir.path().join("dangling");
+        std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
+        assert!(matches!(
+            KeyringFile::open_or_create(&dangling, Symlinks::Refuse),
+            Err(SealError::KeyringRefused { .. })
+        ));
+        assert!(!dir.path().join("nowhere").exists());
+        let fifo = dir.path().join("fifo");
+        assert!(
+            std::process::Command::new("mkfifo")
+                .arg(&fifo)
+                .status()
+                .unwrap()
+                .success()
+        );
+        for (path, symlinks) in [
+            (&fifo, Symlinks::Follow),
+            (&fifo, Symlinks::Refuse),
+            (&dir.path().to_path_buf(), Symlinks::Follow),
+        ] {
+            assert!(
+                matches!(
+                    KeyringFile::open_or_create(path, symlinks),
+                    Err(SealError::KeyringRefused {
+                        problem: "not a regular file",
+                        ..
+                    })
+                ),
+                "{}",
+                path.display()
+            );
+        }
+    }
+
     #[test]
     fn keyring_file_rejections() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("kek");
-        KeyringFile::open_or_create(&p).unwrap();
+        KeyringFile::open_or_create(&p, Symlinks::Refuse).unwrap();
         fs::set_permissions(&p, fs::Permissions::from_mode(0o644)).unwrap();
         assert!(matches!(
             KeyringFile::open(&p),

@@ -74,7 +74,8 @@ fn kill9_acknowledged_puts_survive() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     SqliteStore::open_blocking(&data).unwrap();
-    KeyringFile::open_or_create(&data.join("kek")).unwrap();
+    KeyringFile::open_or_create(&data.join("kek"), tessera_broker::keyfile::Symlinks::Refuse)
+        .unwrap();
 
     let mut child = Command::new(std::env::current_exe().unwrap())
         .args([

@@ -115,7 +115,11 @@ async fn env() -> Option<Pg> {
     let store = PostgresStore::connect(&url).await.unwrap();
     let raw = raw_client(&url).await;
     let dir = tempfile::tempdir().unwrap();
-    let keys = KeyringFile::open_or_create(&dir.path().join("kek")).unwrap();
+    let keys = KeyringFile::open_or_create(
+        &dir.path().join("kek"),
+        tessera_broker::keyfile::Symlinks::Refuse,
+    )
+    .unwrap();
     Some(Pg {
         url,
         store,
@@ -263,6 +267,14 @@ pg_test!(
     #[tokio::test]
     sessions_round_trip_and_expire
 );
+pg_test!(
+    #[tokio::test]
+    a_release_is_recorded_only_while_its_basis_holds
+);
+pg_test!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    control_characters_in_audit_text_fail_no_batch
+);
 // Concurrent appends from two pools (two replicas) form one chain.
 pg_test!(
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -302,7 +314,11 @@ async fn migrations_run_once_when_replicas_start_together() {
     assert_eq!(versions, (1..=POSTGRES_SCHEMA_VERSION).collect::<Vec<_>>());
     // Every replica works on the one schema: a put at one is read at the others.
     let dir = tempfile::tempdir().unwrap();
-    let keys = KeyringFile::open_or_create(&dir.path().join("kek")).unwrap();
+    let keys = KeyringFile::open_or_create(
+        &dir.path().join("kek"),
+        tessera_broker::keyfile::Symlinks::Refuse,
+    )
+    .unwrap();
     store::put_secret(
         &stores[0],
         &keys.current(),
@@ -467,4 +483,77 @@ async fn urls_are_checked() {
         "{err}"
     );
     assert!(!format!("{err} {err:?}").contains("SECRET-pw"));
+}
+
+/// Server, database or role defaults that would weaken the store (SERIALIZABLE transactions,
+/// `synchronous_commit = off`) are overridden on every connection the store opens: its
+/// transactions run at READ COMMITTED with synchronous commits, so concurrent appends from two
+/// pools still form one chain and a release's entry is on disk when it is answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn weakening_server_defaults_are_overridden() {
+    let Some((base, schema, url)) = fresh_schema().await else {
+        return;
+    };
+    let _guard = SchemaGuard { base, schema };
+    let url = url.replacen(
+        "options=-c%20search_path",
+        "options=-c%20default_transaction_isolation%3Dserializable\
+         %20-c%20synchronous_commit%3Doff%20-c%20search_path",
+        1,
+    );
+    let first = PostgresStore::connect(&url).await.unwrap();
+    let raw = raw_client(&url).await;
+    let settings = "current_setting('transaction_isolation') || ' ' || \
+                    current_setting('synchronous_commit')";
+    // A connection of the same URL outside the store runs with the weakened defaults.
+    let row = raw
+        .query_one(&format!("SELECT {settings}"), &[])
+        .await
+        .unwrap();
+    assert_eq!(row.get::<_, String>(0), "serializable off");
+    raw.batch_execute(&format!(
+        "CREATE TABLE seen (setting text NOT NULL);
+         CREATE FUNCTION note_settings() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN INSERT INTO seen VALUES ({settings}); RETURN NEW; END $$;
+         CREATE TRIGGER note_settings BEFORE INSERT ON audit
+             FOR EACH ROW EXECUTE FUNCTION note_settings();"
+    ))
+    .await
+    .unwrap();
+    let stores = [
+        Arc::new(first),
+        Arc::new(PostgresStore::connect(&url).await.unwrap()),
+    ];
+    let mut tasks = Vec::new();
+    for i in 0..64_i64 {
+        let s = Arc::clone(&stores[usize::try_from(i % 2).unwrap()]);
+        tasks.push(tokio::spawn(async move {
+            s.append_audit(tessera_broker::audit::AuditEvent {
+                time_ms: NOW + i,
+                actor: format!("admin:op{i}"),
+                action: tessera_broker::audit::AuditAction::AdminPut,
+                resource: Some("t/key/a".into()),
+                evidence_digest: None,
+                policy_digest: None,
+                verdict: tessera_broker::audit::AuditVerdict::Pass,
+                reason: "ok".into(),
+            })
+            .await
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(
+        store::verify_audit_chain(stores[0].as_ref()).await.unwrap(),
+        64
+    );
+    let seen: Vec<String> = raw
+        .query("SELECT DISTINCT setting FROM seen", &[])
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert_eq!(seen, ["read committed on"]);
 }

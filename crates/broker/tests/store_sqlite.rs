@@ -27,7 +27,11 @@ struct Env {
 async fn env() -> Env {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStore::open(&dir.path().join("data")).await.unwrap();
-    let keys = KeyringFile::open_or_create(&dir.path().join("data").join("kek")).unwrap();
+    let keys = KeyringFile::open_or_create(
+        &dir.path().join("data").join("kek"),
+        tessera_broker::keyfile::Symlinks::Refuse,
+    )
+    .unwrap();
     Env { dir, store, keys }
 }
 
@@ -135,6 +139,16 @@ async fn concurrent_use_of_one_nonce_has_exactly_one_winner() {
 #[tokio::test]
 async fn sessions_round_trip_and_expire() {
     behaviours::sessions_round_trip_and_expire(&env().await).await;
+}
+
+#[tokio::test]
+async fn a_release_is_recorded_only_while_its_basis_holds() {
+    behaviours::a_release_is_recorded_only_while_its_basis_holds(&env().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn control_characters_in_audit_text_fail_no_batch() {
+    behaviours::control_characters_in_audit_text_fail_no_batch(&env().await).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -130,6 +130,10 @@ fn broker_config(dir: &Path, snp: &SimSnp, tdx: &SimTdx) -> Result<ServerConfig>
     std::fs::write(&collateral, tdx.collateral_json()?)
         .with_context(|| format!("{}", collateral.display()))?;
     let mut config = ServerConfig::with_data_dir(dir.join("data"));
+    // The demo's store is SQLite in its temporary directory, whatever the environment names:
+    // it must never write into a database of a real broker.
+    config.store = Some(String::from("sqlite"));
+    config.ignore_database_url_env = true;
     config.listen = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
     config.verifier.dangerous_test_roots = vec![snp_root, tdx_root];
     config.verifier.endorsements = vec![endorsements];

@@ -273,6 +273,21 @@ mod tests {
         );
     }
 
+    /// The compose deployment's configuration loads with the broker's own parser (its keys
+    /// exist, with the right types).
+    #[test]
+    fn the_compose_configuration_loads() {
+        // Read when the test runs (not compiled in: deploy/ is not in the image's build
+        // context).
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../deploy/compose/tessera.toml");
+        let text = std::fs::read_to_string(path).unwrap();
+        let c = ServerConfig::from_toml(&text, Path::new("/etc/tessera")).unwrap();
+        assert_eq!(c.listen.to_string(), "0.0.0.0:8080");
+        assert!(c.tls.is_some());
+        assert_eq!(c.admin.tokens.len(), 1);
+        assert_eq!(c.kek_path(), PathBuf::from("/run/secrets/tessera/kek"));
+    }
+
     #[test]
     fn bad_configs_are_refused() {
         let dir = tempfile::tempdir().unwrap();

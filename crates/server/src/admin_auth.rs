@@ -63,6 +63,13 @@ pub enum AdminAuthError {
         /// The token's name.
         name: String,
     },
+    /// A configured static token of three dot-separated parts: it would be taken for a JWT
+    /// (and checked only as one) once an admin JWT key is configured.
+    #[error("admin token {name:?}: three dot-separated parts, the form of a JWT; use another")]
+    JwtShapedToken {
+        /// The token's name.
+        name: String,
+    },
     /// A configured static token whose `repos` lists `*`: not a wildcard there (it would scope
     /// the token to a repository named `*`), unlike the `repos` claim `"*"` of an admin JWT.
     #[error("{}", wildcard_message(name))]
@@ -171,11 +178,11 @@ impl OneOrMany {
 struct AdminClaims {
     #[serde(default)]
     sub: Option<String>,
-    exp: i64,
+    exp: NumericDate,
     #[serde(default)]
-    nbf: Option<i64>,
+    nbf: Option<NumericDate>,
     #[serde(default)]
-    iat: Option<i64>,
+    iat: Option<NumericDate>,
     #[serde(default)]
     aud: Option<OneOrMany>,
     #[serde(default)]
@@ -185,12 +192,45 @@ struct AdminClaims {
     repos: Option<OneOrMany>,
 }
 
+/// An RFC 7519 NumericDate (§2): seconds since the epoch, which need not be an integer. Kept
+/// as the whole seconds on either side, so that each check rounds the way that shortens the
+/// credential's life: `exp` down, `nbf` and `iat` up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct NumericDate {
+    floor: i64,
+    ceil: i64,
+}
+
+/// Largest NumericDate magnitude accepted when it is not an integer (about 285 million
+/// years): every such `f64` rounds to a whole number an `i64` holds exactly.
+const MAX_FRACTIONAL_DATE: f64 = 9.0e15;
+
+impl<'de> Deserialize<'de> for NumericDate {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let n = serde_json::Number::deserialize(d)?;
+        if let Some(i) = n.as_i64() {
+            return Ok(Self { floor: i, ceil: i });
+        }
+        let f = n
+            .as_f64()
+            .filter(|f| f.is_finite() && f.abs() <= MAX_FRACTIONAL_DATE)
+            .ok_or_else(|| serde::de::Error::custom("NumericDate out of range"))?;
+        // In range (checked above), and floor/ceil are whole numbers: the casts are exact.
+        #[allow(clippy::cast_possible_truncation)]
+        Ok(Self {
+            floor: f.floor() as i64,
+            ceil: f.ceil() as i64,
+        })
+    }
+}
+
 impl AdminAuth {
     /// Adds a static token (its text, trimmed of surrounding whitespace), scoped to `repos`
     /// (`None`: every repository and the global operations).
     ///
     /// # Errors
-    /// A token shorter than [`MIN_STATIC_TOKEN`]; `repos` listing `*`
+    /// A token shorter than [`MIN_STATIC_TOKEN`]; one of three dot-separated parts
+    /// ([`AdminAuthError::JwtShapedToken`]); `repos` listing `*`
     /// ([`AdminAuthError::WildcardRepos`]: a global token leaves `repos` out).
     pub fn add_static(
         &mut self,
@@ -207,6 +247,9 @@ impl AdminAuth {
         let token = token.trim();
         if token.len() < MIN_STATIC_TOKEN {
             return Err(AdminAuthError::WeakToken { name: name.into() });
+        }
+        if token.split('.').count() == 3 {
+            return Err(AdminAuthError::JwtShapedToken { name: name.into() });
         }
         self.tokens.push(StaticToken {
             name: name.to_owned(),
@@ -270,7 +313,7 @@ impl AdminAuth {
         now: UnixTime,
     ) -> Result<Actor, AdminAuthError> {
         let token = authorization
-            .and_then(|h| h.strip_prefix("Bearer "))
+            .and_then(bearer_token)
             .map(str::trim)
             .filter(|t| !t.is_empty() && t.len() <= MAX_ADMIN_TOKEN)
             .ok_or(AdminAuthError::Missing)?;
@@ -330,12 +373,15 @@ impl AdminAuth {
             .ok_or(AdminAuthError::Malformed("claims"))?;
         let now = now.as_secs();
         let early = |t: i64| now.saturating_add(JWT_LEEWAY_SECS) < t;
-        if now >= claims.exp || claims.nbf.is_some_and(early) || claims.iat.is_some_and(early) {
+        let exp = claims.exp.floor;
+        let (nbf, iat) = (claims.nbf.map(|t| t.ceil), claims.iat.map(|t| t.ceil));
+        if now >= exp || nbf.is_some_and(early) || iat.is_some_and(early) {
             return Err(AdminAuthError::Expired);
         }
         let max = i64::try_from(self.jwt_max_lifetime_secs).unwrap_or(i64::MAX);
-        let longer = |from: i64| claims.exp.saturating_sub(from) > max;
-        if longer(now) || claims.iat.is_some_and(longer) {
+        // From `iat` rounded down here: the longer the lifetime counted, the sooner refused.
+        let longer = |from: i64| exp.saturating_sub(from) > max;
+        if longer(now) || claims.iat.is_some_and(|t| longer(t.floor)) {
             return Err(AdminAuthError::Lifetime {
                 max_secs: self.jwt_max_lifetime_secs,
             });
@@ -370,6 +416,16 @@ impl AdminAuth {
     }
 }
 
+/// The credentials of an `Authorization` value of the `Bearer` scheme, which is matched
+/// without regard to case (RFC 9110 §11.1) and followed by spaces or tabs; none for another
+/// scheme or no credentials.
+pub(crate) fn bearer_token(value: &str) -> Option<&str> {
+    let (scheme, rest) = value.split_once([' ', '\t'])?;
+    scheme
+        .eq_ignore_ascii_case("Bearer")
+        .then(|| rest.trim_start_matches([' ', '\t']))
+}
+
 /// Fuzz harness: `data` as an `Authorization` value (as it is, and after `Bearer `) against
 /// credentials of every kind: a static token, a JWT key, an audience and an issuer. Nothing
 /// panics, and nothing but the static token itself authenticates (a fuzzer cannot sign JWTs).
@@ -394,7 +450,7 @@ pub fn fuzz_admin_credential(data: &[u8]) {
     let text = String::from_utf8_lossy(data);
     for header in [text.to_string(), format!("Bearer {text}")] {
         if let Ok(actor) = auth.authenticate(Some(&header), UnixTime::from_secs(1_800_000_000)) {
-            let presented = header.strip_prefix("Bearer ").map(str::trim);
+            let presented = bearer_token(&header).map(str::trim);
             if presented != Some(FUZZ_TOKEN) || actor.is_global() {
                 panic!("authenticated {header:?} as {}", actor.name());
             }
@@ -460,10 +516,36 @@ mod tests {
                 .unwrap_err(),
             AdminAuthError::Missing
         );
+        // The scheme's case does not matter (RFC 9110), nor a tab or more spaces after it.
+        for header in [
+            format!("bearer {TOKEN}"),
+            format!("BEARER {TOKEN}"),
+            format!("Bearer\t{TOKEN}"),
+            format!("Bearer   {TOKEN}"),
+        ] {
+            assert!(auth.authenticate(Some(&header), at(0)).is_ok(), "{header}");
+        }
+        for header in [format!("Bearer{TOKEN}"), format!("Bearerx {TOKEN}")] {
+            assert_eq!(
+                auth.authenticate(Some(&header), at(0)).unwrap_err(),
+                AdminAuthError::Missing,
+                "{header}"
+            );
+        }
         assert!(matches!(
             auth.add_static("weak", "short", None),
             Err(AdminAuthError::WeakToken { .. })
         ));
+        // A token shaped like a JWT would never be compared as a static token once a JWT key
+        // is configured: refused when added. Other dotted tokens are fine.
+        assert_eq!(
+            auth.add_static("dots", "aaaaaaaaaaaa.bbbbbbbbbbbb.cccccccccccc", None),
+            Err(AdminAuthError::JwtShapedToken {
+                name: "dots".into()
+            })
+        );
+        auth.add_static("dots", "aaaaaaaaaaaa.bbbbbbbbbbbb.cccc.dddddddd", None)
+            .unwrap();
     }
 
     #[test]
@@ -601,6 +683,57 @@ mod tests {
             check(&auth, &with(r#""exp":1000"#), 1000).unwrap_err(),
             AdminAuthError::Expired
         );
+    }
+
+    /// NumericDates need not be integers (RFC 7519 §2): fractional ones are accepted, each
+    /// rounded the way that shortens the credential's life; non-numbers and dates no `i64`
+    /// holds are malformed.
+    #[test]
+    fn jwt_fractional_numeric_dates_round_towards_refusal() {
+        let (pair, pem) = key_pair();
+        let mut auth = AdminAuth::default();
+        auth.add_jwt_key_pem(&pem).unwrap();
+        auth.set_jwt_max_lifetime(300);
+        let check = |claims: &str, now: i64| {
+            let claims = format!(r#"{{"aud":"tessera-admin","repos":"*",{claims}}}"#);
+            let jwt = signed_jwt(&pair, r#"{"alg":"ES256"}"#, &claims);
+            auth.authenticate(Some(&format!("Bearer {jwt}")), at(now))
+        };
+        assert!(check(r#""exp":1001.5"#, 1000).is_ok());
+        assert!(check(r#""exp":1.0015e3"#, 1000).is_ok());
+        // exp rounds down: 1000.9 has passed at second 1000.
+        assert_eq!(
+            check(r#""exp":1000.9"#, 1000).unwrap_err(),
+            AdminAuthError::Expired
+        );
+        // nbf and iat round up: 1060.1 is more than a minute ahead of second 1000.
+        for claim in ["nbf", "iat"] {
+            assert!(check(&format!(r#""{claim}":1059.9,"exp":1200"#), 1000).is_ok());
+            assert_eq!(
+                check(&format!(r#""{claim}":1060.1,"exp":1200"#), 1000).unwrap_err(),
+                AdminAuthError::Expired,
+                "{claim}"
+            );
+        }
+        // The lifetime from iat counts from iat rounded down: 1300 - 999 > 300.
+        assert!(check(r#""iat":999.9,"exp":1299"#, 1000).is_ok());
+        assert_eq!(
+            check(r#""iat":999.9,"exp":1300"#, 1000).unwrap_err(),
+            AdminAuthError::Lifetime { max_secs: 300 }
+        );
+        for bad in [
+            r#""exp":"1200""#,
+            r#""exp":1e300"#,
+            r#""exp":18446744073709551615"#,
+            r#""exp":1200,"nbf":true"#,
+            r#""exp":1200,"iat":-1e16"#,
+        ] {
+            assert_eq!(
+                check(bad, 1000).unwrap_err(),
+                AdminAuthError::Malformed("claims"),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

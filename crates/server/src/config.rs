@@ -176,6 +176,10 @@ pub struct ServerConfig {
     /// as the process sees it; see the README's table of modes).
     #[serde(default)]
     pub store: Option<String>,
+    /// Ignore `TESSERA_DATABASE_URL` and use `store` alone (not read from the file: for a
+    /// broker that must stay self-contained whatever the environment, such as `tessera demo`).
+    #[serde(skip)]
+    pub ignore_database_url_env: bool,
     /// The key-encryption key file (default `DATA_DIR/kek`, created 0600 on first start).
     #[serde(default)]
     pub kek_file: Option<PathBuf>,
@@ -211,7 +215,8 @@ pub struct ServerConfig {
     #[serde(default)]
     pub max_connections_per_address: Option<usize>,
     /// A connection with no request in flight for this long is closed, seconds (HTTP/2
-    /// included; an idle HTTP/1 connection is closed sooner, after 10 s without a request).
+    /// included; a connection that has not begun its first request, and an idle HTTP/1
+    /// connection, are closed sooner, after 10 s).
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout_secs: u64,
     /// How often expired challenges and sessions are deleted from the store, seconds (also
@@ -313,6 +318,7 @@ impl ServerConfig {
             tls: None,
             cookie_secure: None,
             store: None,
+            ignore_database_url_env: false,
             kek_file: None,
             token_key_file: None,
             sealing_key_file: None,
@@ -566,6 +572,7 @@ impl std::fmt::Debug for ServerConfig {
             tls,
             cookie_secure,
             store,
+            ignore_database_url_env,
             kek_file,
             token_key_file,
             sealing_key_file,
@@ -588,6 +595,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("tls", tls)
             .field("cookie_secure", cookie_secure)
             .field("store", &store.as_deref().map(without_password))
+            .field("ignore_database_url_env", ignore_database_url_env)
             .field("kek_file", kek_file)
             .field("token_key_file", token_key_file)
             .field("sealing_key_file", sealing_key_file)

@@ -154,20 +154,27 @@ impl Drop for AddressSlot {
 /// Most HTTP/2 streams one connection may have open at once.
 const MAX_H2_STREAMS: u32 = 64;
 
+/// Largest HTTP/1 read buffer of a connection (hyper's default is about 400 KiB): request
+/// headers must fit in it (larger ones are answered 431), bodies stream through it.
+const MAX_H1_BUFFER: usize = 64 * 1024;
+
 /// A connection's requests in flight and when it last had one, for the idle timeout.
 struct Activity {
-    started: std::time::Instant,
+    started: tokio::time::Instant,
     in_flight: std::sync::atomic::AtomicUsize,
     /// Milliseconds from `started` to the end of the last request (or the connection's start).
     last_ms: std::sync::atomic::AtomicU64,
+    /// Whether a request has begun on the connection.
+    used: std::sync::atomic::AtomicBool,
 }
 
 impl Activity {
     fn new() -> Self {
         Self {
-            started: std::time::Instant::now(),
+            started: tokio::time::Instant::now(),
             in_flight: std::sync::atomic::AtomicUsize::new(0),
             last_ms: std::sync::atomic::AtomicU64::new(0),
+            used: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -194,6 +201,9 @@ impl InFlight {
         activity
             .in_flight
             .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        activity
+            .used
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         Self(Arc::clone(activity))
     }
 }
@@ -206,20 +216,32 @@ impl Drop for InFlight {
     }
 }
 
-/// Completes once the connection has had no request in flight for `timeout`.
-async fn idle(activity: &Activity, timeout: Duration) {
-    let mut wait = timeout;
+/// Completes once the connection has had no request in flight for `timeout`, or, before its
+/// first request, for `first` if that is shorter: a connection that never sends a request
+/// (nothing at all, or part of the HTTP/2 preface, which hyper reads to tell the protocols
+/// apart with no timeout of its own) holds its slot for `first`, not the idle timeout.
+async fn idle(activity: &Activity, timeout: Duration, first: Duration) {
+    let limit = || {
+        if activity.used.load(std::sync::atomic::Ordering::SeqCst) {
+            timeout
+        } else {
+            timeout.min(first)
+        }
+    };
+    let mut wait = limit();
     loop {
         tokio::time::sleep(wait).await;
+        let limit = limit();
         wait = match activity.idle_for() {
-            Some(idle) if idle >= timeout => return,
-            Some(idle) => timeout.saturating_sub(idle),
-            None => timeout,
+            Some(idle) if idle >= limit => return,
+            Some(idle) => limit.saturating_sub(idle),
+            None => limit,
         };
     }
 }
 
-/// Serves one connection until it ends, or until it has been idle for `idle_timeout`: then it
+/// Serves one connection until it ends, or until it has been idle for `idle_timeout` (for
+/// `HEADER_READ_TIMEOUT` if that is shorter, before its first request): then it
 /// is shut down gracefully (HTTP/2: GOAWAY, open streams finish) and dropped if it has not
 /// closed within the idle timeout (at most `HEADER_READ_TIMEOUT`) more. HTTP/1 has its own
 /// header-read timeout; HTTP/2 has none, so without this a client could hold a connection (and
@@ -249,7 +271,7 @@ where
     tokio::pin!(conn);
     tokio::select! {
         served = conn.as_mut() => return served,
-        () = idle(&activity, idle_timeout) => {}
+        () = idle(&activity, idle_timeout, HEADER_READ_TIMEOUT) => {}
     }
     conn.as_mut().graceful_shutdown();
     match tokio::time::timeout(idle_timeout.min(HEADER_READ_TIMEOUT), conn).await {
@@ -400,7 +422,8 @@ impl Server {
                 builder
                     .http1()
                     .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT);
+                    .header_read_timeout(HEADER_READ_TIMEOUT)
+                    .max_buf_size(MAX_H1_BUFFER);
                 builder
                     .http2()
                     .timer(TokioTimer::new())
@@ -432,6 +455,45 @@ impl Server {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Before its first request a connection is idle after `HEADER_READ_TIMEOUT` (when shorter
+    /// than the idle timeout); once it has served one, after the idle timeout; never while a
+    /// request is in flight. Paused time: nothing really waits.
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_without_requests_is_idle_after_the_header_timeout() {
+        let idle_timeout = Duration::from_secs(60);
+        let unused = Arc::new(Activity::new());
+        let start = tokio::time::Instant::now();
+        idle(&unused, idle_timeout, HEADER_READ_TIMEOUT).await;
+        assert_eq!(start.elapsed(), HEADER_READ_TIMEOUT);
+        // A shorter idle timeout still applies first.
+        let start = tokio::time::Instant::now();
+        idle(
+            &Activity::new(),
+            Duration::from_secs(1),
+            HEADER_READ_TIMEOUT,
+        )
+        .await;
+        assert_eq!(start.elapsed(), Duration::from_secs(1));
+        // Used: the idle timeout counts from the end of the last request.
+        let used = Arc::new(Activity::new());
+        let request = InFlight::enter(&used);
+        let waiting = {
+            let used = Arc::clone(&used);
+            tokio::spawn(async move {
+                let start = tokio::time::Instant::now();
+                idle(&used, idle_timeout, HEADER_READ_TIMEOUT).await;
+                start.elapsed()
+            })
+        };
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        drop(request);
+        let waited = waiting.await.unwrap();
+        assert!(
+            waited >= Duration::from_secs(65) && waited < Duration::from_secs(66),
+            "{waited:?}"
+        );
+    }
 
     /// IPv4 addresses are counted one by one, IPv6 ones by their /64 (a mapped IPv4 address as
     /// IPv4), and a slot is given back when its connection ends.

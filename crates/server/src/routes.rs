@@ -2,7 +2,7 @@
 //! the answer into JSON or a public error, counting it in the metrics.
 
 use std::pin::Pin;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::{Body, Bytes};
@@ -25,8 +25,9 @@ const MAX_ADMIN_BODY: usize = 4 * 1024 * 1024;
 /// The session cookie's name.
 const SESSION_COOKIE: &str = "kbs-session-id";
 
-/// Most bytes of `/attest` bodies this process holds at once, counted as they arrive and kept
-/// until their answer (handling one needs a few times its body in working memory). A body
+/// Most bytes of guest request bodies (`/attest`, and the small `/auth` ones) this process
+/// holds at once, counted as they arrive and kept until their answer (handling one needs a
+/// few times its body in working memory). A body
 /// takes its bytes from this budget in steps of [`BUDGET_STEP`] as they are received, never
 /// waiting: when the budget is spent the request gets 503 `Unavailable` at once, which guests
 /// retry. So whoever wants to hold the budget must really send that much (announcing a large
@@ -37,8 +38,9 @@ pub const ATTEST_BUFFER_BUDGET: usize = 32 * 1024 * 1024;
 /// The budget's unit (a permit), so that it fits a semaphore's count.
 const BUDGET_UNIT: usize = 1024;
 
-/// How much of the budget a body takes at a time (its first step covers most real evidence).
-const BUDGET_STEP: usize = 64 * 1024;
+/// The least a body takes of the budget at a time: its buffer's capacity (which doubles as
+/// the body grows, up to what arrived) is what it holds, rounded up to a step.
+const BUDGET_STEP: usize = 4 * 1024;
 
 /// The process's [`ATTEST_BUFFER_BUDGET`], in units of [`BUDGET_UNIT`].
 static ATTEST_BUDGET: tokio::sync::Semaphore =
@@ -50,54 +52,57 @@ fn budget_units(len: usize) -> u32 {
     u32::try_from(stepped / BUDGET_UNIT).unwrap_or(u32::MAX)
 }
 
-/// The `/attest` body, at most [`MAX_ATTEST_BODY`] bytes, received within the request deadline,
-/// with its share of [`ATTEST_BUFFER_BUDGET`] (held until the returned permit is dropped).
-async fn read_attest_body(
-    state: &AppState,
+/// A guest's body (`/attest`, `/auth`), at most `max` bytes, received within the request
+/// deadline, with its share of [`ATTEST_BUFFER_BUDGET`] (held until the returned permit is
+/// dropped): the guest endpoints are the ones anybody may call, so together they hold at most
+/// the budget, whatever the number of connections and streams.
+async fn read_guest_body(
+    request_timeout: Duration,
     headers: &HeaderMap,
     mut body: Body,
+    max: usize,
 ) -> Result<(Bytes, tokio::sync::SemaphorePermit<'static>), ApiError> {
-    use axum::body::HttpBody as _;
     let announced = headers
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<usize>().ok());
-    if announced.is_some_and(|n| n > MAX_ATTEST_BODY) {
+    if announced.is_some_and(|n| n > max) {
         return Err(ApiError::public(PublicError::PayloadTooLarge));
     }
     let busy = || {
-        tracing::warn!("attest: the body budget is spent; answered 503");
+        tracing::warn!("the guests' body budget is spent; answered 503");
         ApiError::public(PublicError::Unavailable)
     };
-    let mut held = ATTEST_BUDGET
-        .try_acquire_many(budget_units(0))
-        .map_err(|_| busy())?;
-    let mut units = budget_units(0);
+    // Nothing is held (or allocated) before the first bytes arrive: a request that sends no
+    // body holds no budget. Then the buffer's capacity is what the budget counts.
+    let mut held = ATTEST_BUDGET.try_acquire_many(0).map_err(|_| busy())?;
+    let mut units = 0;
     let read = async {
-        let mut buf = Vec::with_capacity(announced.unwrap_or(0).min(BUDGET_STEP));
-        while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await
-        {
-            let frame = frame.map_err(|_| ApiError::public(PublicError::InvalidRequest))?;
-            let Ok(data) = frame.into_data() else {
-                continue;
-            };
+        let mut buf: Vec<u8> = Vec::new();
+        while let Some(data) = next_data(&mut body).await? {
             let len = buf.len().saturating_add(data.len());
-            if len > MAX_ATTEST_BODY {
+            if len > max {
                 return Err(ApiError::public(PublicError::PayloadTooLarge));
             }
-            let needed = budget_units(len);
-            if needed > units {
-                let more = ATTEST_BUDGET
-                    .try_acquire_many(needed - units)
-                    .map_err(|_| busy())?;
-                held.merge(more);
-                units = needed;
+            if len > buf.capacity() {
+                let capacity = len
+                    .max(buf.capacity().saturating_mul(2))
+                    .clamp(BUDGET_STEP.min(max), max);
+                let needed = budget_units(capacity);
+                if needed > units {
+                    let more = ATTEST_BUDGET
+                        .try_acquire_many(needed - units)
+                        .map_err(|_| busy())?;
+                    held.merge(more);
+                    units = needed;
+                }
+                buf.reserve_exact(capacity.saturating_sub(buf.len()));
             }
             buf.extend_from_slice(&data);
         }
         Ok(Bytes::from(buf))
     };
-    match tokio::time::timeout(state.request_timeout, read).await {
+    match tokio::time::timeout(request_timeout, read).await {
         Ok(Ok(bytes)) => Ok((bytes, held)),
         Ok(Err(e)) => Err(e),
         Err(_) => Err(ApiError::public(PublicError::RequestTimeout)),
@@ -141,12 +146,39 @@ pub(crate) fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
+/// The body's next data frame (trailers skipped); none at its end. A body that breaks off or
+/// is malformed (a reset stream, bad chunked encoding): 400.
+async fn next_data(body: &mut Body) -> Result<Option<Bytes>, ApiError> {
+    use axum::body::HttpBody as _;
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await {
+        let frame = frame.map_err(|_| ApiError::public(PublicError::InvalidRequest))?;
+        if let Ok(data) = frame.into_data() {
+            return Ok(Some(data));
+        }
+    }
+    Ok(None)
+}
+
 /// The body, at most `max` bytes, received within the request deadline (so a client cannot
-/// hold a connection and its buffer by sending slowly).
-async fn read_body(state: &AppState, body: Body, max: usize) -> Result<Bytes, ApiError> {
-    match tokio::time::timeout(state.request_timeout, axum::body::to_bytes(body, max)).await {
-        Ok(Ok(bytes)) => Ok(bytes),
-        Ok(Err(_)) => Err(ApiError::public(PublicError::PayloadTooLarge)),
+/// hold a connection and its buffer by sending slowly). Over `max`: 413; a body that breaks
+/// off or is malformed (a reset stream, bad chunked encoding): 400.
+async fn read_body(
+    request_timeout: Duration,
+    mut body: Body,
+    max: usize,
+) -> Result<Bytes, ApiError> {
+    let read = async {
+        let mut buf: Vec<u8> = Vec::new();
+        while let Some(data) = next_data(&mut body).await? {
+            if buf.len().saturating_add(data.len()) > max {
+                return Err(ApiError::public(PublicError::PayloadTooLarge));
+            }
+            buf.extend_from_slice(&data);
+        }
+        Ok(Bytes::from(buf))
+    };
+    match tokio::time::timeout(request_timeout, read).await {
+        Ok(result) => result,
         Err(_) => Err(ApiError::public(PublicError::RequestTimeout)),
     }
 }
@@ -213,15 +245,16 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
+        .and_then(crate::admin_auth::bearer_token)
         .map(str::trim)
 }
 
-async fn auth(State(state): State<AppState>, body: Body) -> Response {
+async fn auth(State(state): State<AppState>, headers: HeaderMap, body: Body) -> Response {
     const EP: &str = "/kbs/v0/auth";
     let started = Instant::now();
     let result = async {
-        let body = read_body(&state, body, MAX_SMALL_BODY).await?;
+        let (body, _budget) =
+            read_guest_body(state.request_timeout, &headers, body, MAX_SMALL_BODY).await?;
         let challenge = deadline(&state, state.broker.auth(&body))
             .await
             .map_err(|e| broker_error(EP, &e))?;
@@ -245,7 +278,8 @@ async fn attest(State(state): State<AppState>, headers: HeaderMap, body: Body) -
     const EP: &str = "/kbs/v0/attest";
     let started = Instant::now();
     let result = async {
-        let (body, _reserved) = read_attest_body(&state, &headers, body).await?;
+        let (body, _reserved) =
+            read_guest_body(state.request_timeout, &headers, body, MAX_ATTEST_BODY).await?;
         let session = session_cookie(&headers);
         let outcome = deadline(&state, state.broker.attest(session.as_deref(), &body)).await;
         state.metrics.verification.observe(started.elapsed());
@@ -322,7 +356,7 @@ async fn admin_put(
     let result = async {
         let actor = admin_actor(&state, &headers, EP)?;
         let Path((repo, kind, tag)) = segments.map_err(|e| unreadable(EP, &e))?;
-        let body = read_body(&state, body, MAX_ADMIN_BODY).await?;
+        let body = read_body(state.request_timeout, body, MAX_ADMIN_BODY).await?;
         let path = format!("{repo}/{kind}/{tag}");
         let answer = deadline(&state, state.broker.admin_put(&actor, &path, &body)).await;
         // The body holds the secret (in base64): overwritten once handled, when this is the
@@ -435,7 +469,7 @@ async fn admin_set_policy(
     let result = async {
         let actor = admin_actor(&state, &headers, EP)?;
         let Path(repo) = segments.map_err(|e| unreadable(EP, &e))?;
-        let body = read_body(&state, body, MAX_ADMIN_BODY).await?;
+        let body = read_body(state.request_timeout, body, MAX_ADMIN_BODY).await?;
         let text = std::str::from_utf8(&body)
             .map_err(|_| ApiError::public(PublicError::InvalidRequest))?;
         let answer = deadline(
@@ -476,7 +510,7 @@ async fn admin_put_sealed(
     let result = async {
         let actor = admin_actor(&state, &headers, EP)?;
         let Query(q) = q.map_err(|e| unreadable(EP, &e))?;
-        let body = read_body(&state, body, MAX_ADMIN_BODY).await?;
+        let body = read_body(state.request_timeout, body, MAX_ADMIN_BODY).await?;
         let answer = deadline(
             &state,
             state
@@ -568,6 +602,111 @@ fn unreadable(endpoint: &'static str, e: &dyn std::fmt::Display) -> ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A body that sends its bytes when told to, and otherwise nothing.
+    struct Fed(tokio::sync::mpsc::UnboundedReceiver<Bytes>);
+
+    impl axum::body::HttpBody for Fed {
+        type Data = Bytes;
+        type Error = std::convert::Infallible;
+        fn poll_frame(
+            mut self: Pin<&mut Self>,
+            cx: &mut std::task::Context<'_>,
+        ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+            self.0
+                .poll_recv(cx)
+                .map(|b| b.map(|b| Ok(hyper::body::Frame::data(b))))
+        }
+    }
+
+    /// A body that breaks off is malformed (400), one over the limit too large (413).
+    #[tokio::test]
+    async fn broken_bodies_are_malformed_not_too_large() {
+        struct Broken;
+        impl axum::body::HttpBody for Broken {
+            type Data = Bytes;
+            type Error = std::io::Error;
+            fn poll_frame(
+                self: Pin<&mut Self>,
+                _: &mut std::task::Context<'_>,
+            ) -> std::task::Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>>
+            {
+                std::task::Poll::Ready(Some(Err(std::io::ErrorKind::ConnectionReset.into())))
+            }
+        }
+        let status = |r: Result<Bytes, ApiError>| r.unwrap_err().into_response().status();
+        let t = Duration::from_secs(5);
+        assert_eq!(
+            status(read_body(t, Body::new(Broken), 64).await),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            status(read_body(t, Body::from(vec![b'x'; 65]), 64).await),
+            StatusCode::PAYLOAD_TOO_LARGE
+        );
+        assert_eq!(
+            read_body(t, Body::from(vec![b'x'; 64]), 64)
+                .await
+                .unwrap()
+                .len(),
+            64
+        );
+    }
+
+    /// `/attest` bodies that have sent nothing hold none of the budget, however many there
+    /// are and whatever length they announce; one that has sent a byte holds one step, and
+    /// one that has sent more holds its buffer's capacity, rounded up to steps.
+    #[tokio::test]
+    async fn silent_attest_bodies_hold_none_of_the_budget() {
+        let all = ATTEST_BUFFER_BUDGET / BUDGET_UNIT;
+        assert_eq!(ATTEST_BUDGET.available_permits(), all);
+        let mut headers = HeaderMap::new();
+        headers.insert(header::CONTENT_LENGTH, MAX_ATTEST_BODY.into());
+        let mut feeds = Vec::new();
+        let mut readers = Vec::new();
+        // More than the budget's worth of the old 64 KiB first step.
+        for _ in 0..(ATTEST_BUFFER_BUDGET / (64 * 1024) + 8) {
+            let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+            let headers = headers.clone();
+            readers.push(tokio::spawn(async move {
+                read_guest_body(
+                    Duration::from_secs(30),
+                    &headers,
+                    Body::new(Fed(rx)),
+                    MAX_ATTEST_BODY,
+                )
+                .await
+                .map(|(bytes, permit)| (bytes.len(), permit.num_permits()))
+            }));
+            feeds.push(tx);
+        }
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(ATTEST_BUDGET.available_permits(), all);
+        // One byte: one step held.
+        feeds[0].send(Bytes::from_static(b"{")).unwrap();
+        let steps = BUDGET_STEP / BUDGET_UNIT;
+        for _ in 0..100 {
+            if ATTEST_BUDGET.available_permits() < all {
+                break;
+            }
+            tokio::task::yield_now().await;
+        }
+        assert_eq!(ATTEST_BUDGET.available_permits(), all - steps);
+        // 10,000 bytes more: the buffer grows to the larger of twice its capacity and what
+        // arrived (10,001 bytes), which it holds rounded up to steps: 12 KiB.
+        feeds[0].send(Bytes::from(vec![b' '; 10_000])).unwrap();
+        drop(feeds.swap_remove(0));
+        let (len, held) = readers.swap_remove(0).await.unwrap().unwrap();
+        assert_eq!(len, 10_001);
+        assert_eq!(held, 12 * 1024 / BUDGET_UNIT);
+        // Answered (its permit dropped): everything is free again.
+        assert_eq!(ATTEST_BUDGET.available_permits(), all);
+        for r in &readers {
+            r.abort();
+        }
+    }
 
     #[test]
     fn cookie_parsing() {

@@ -16,7 +16,7 @@ use tessera_broker::engine::EndorsementSource;
 use tessera_broker::engine::{Broker, BrokerOptions};
 use tessera_broker::gitseal::{CocoSigner, GitSealError, SealingKeys};
 use tessera_broker::keyfile::{KeyFileError, Symlinks};
-use tessera_broker::seal::KeyringFile;
+use tessera_broker::seal::{KeyringFile, SealError};
 use tessera_broker::store::{PostgresStore, SqliteStore, Store};
 use tessera_collateral::{ApiKey, Cache, FetchConfig, Fetcher, KdsSource, PcsSource, UpdateType};
 use tessera_pki::load_certificates;
@@ -105,15 +105,26 @@ fn read_small(path: &Path) -> Result<Zeroizing<Vec<u8>>, StartError> {
         .map_err(|e| file_error(path, e))
 }
 
-/// The contents of a key or token file: a regular file that group and others cannot write,
-/// reached through a symbolic link only when `symlinks` allows it (files the configuration
-/// names: Kubernetes mounts each file of a Secret volume as a link), at most 1 MiB. Group and
-/// others may read it (the Helm chart mounts Secret files 0440).
+/// The contents of a secret key or token file: a regular file that group and others cannot
+/// write and others cannot read, reached through a symbolic link only when `symlinks` allows
+/// it (files the configuration names: Kubernetes mounts each file of a Secret volume as a
+/// link), at most 1 MiB. Its group may read it (the Helm chart mounts Secret files 0440).
 ///
 /// # Errors
-/// [`StartError::Insecure`]: writable by group or others, a refused link, not a regular file;
-/// [`StartError::File`]: unreadable or too large.
+/// [`StartError::Insecure`]: writable by group or others, readable by others, a refused link,
+/// not a regular file; [`StartError::File`]: unreadable or too large.
 fn read_key_file(path: &Path, symlinks: Symlinks) -> Result<Zeroizing<Vec<u8>>, StartError> {
+    Ok(tessera_broker::keyfile::read(
+        path,
+        symlinks,
+        SECRET_FILE_FORBIDDEN,
+        SECRET_FILE_EXPOSED,
+        MAX_KEY_FILE,
+    )?)
+}
+
+/// A public key file (an admin JWT key): as [`read_key_file`], but anyone may read it.
+fn read_public_key_file(path: &Path, symlinks: Symlinks) -> Result<Zeroizing<Vec<u8>>, StartError> {
     Ok(tessera_broker::keyfile::read(
         path,
         symlinks,
@@ -123,9 +134,16 @@ fn read_key_file(path: &Path, symlinks: Symlinks) -> Result<Zeroizing<Vec<u8>>, 
     )?)
 }
 
-/// Why a key or token file others can write is refused.
+/// Mode bits a secret key or token file may not have: group write, and any access by others.
+const SECRET_FILE_FORBIDDEN: u32 = 0o027;
+
+/// Why a secret key or token file others can reach is refused.
+const SECRET_FILE_EXPOSED: &str = "writable by group or others, or readable by others, who could \
+     replace or read the key or token (chmod g-w,o-rwx)";
+
+/// Why a public key file others can write is refused.
 const KEY_FILE_WRITABLE: &str =
-    "writable by group or others, who could replace the key or token (chmod go-w)";
+    "writable by group or others, who could replace the key (chmod go-w)";
 
 /// [`read_key_file`]'s bytes, or, when there is no file, `make`'s, put in place first
 /// ([`tessera_broker::keyfile::read_or_create`]).
@@ -137,8 +155,8 @@ fn read_or_create_key_file(
     tessera_broker::keyfile::read_or_create(
         path,
         symlinks,
-        0o022,
-        KEY_FILE_WRITABLE,
+        SECRET_FILE_FORBIDDEN,
+        SECRET_FILE_EXPOSED,
         MAX_KEY_FILE,
         make,
     )
@@ -223,8 +241,8 @@ fn symlinks_for(configured: Option<&PathBuf>) -> Symlinks {
 }
 
 /// The token signing key at `path`, created (ES256, 0600, written atomically) if absent. An
-/// existing file must be a regular file that group and others cannot write (they may read it),
-/// reached through a symbolic link only when `symlinks` allows it.
+/// existing file must be a regular file that group and others cannot write and others cannot
+/// read (its group may), reached through a symbolic link only when `symlinks` allows it.
 ///
 /// # Errors
 /// An unreadable or refused file ([`StartError::Insecure`]), or one that holds no ES256 PKCS#8
@@ -375,14 +393,20 @@ pub fn cache_source(cache: Arc<Cache>, update: UpdateSchedule) -> EndorsementSou
 pub async fn assemble(config: &ServerConfig) -> Result<(Broker, AdminAuth, StartInfo), StartError> {
     let database_url = std::env::var("TESSERA_DATABASE_URL")
         .ok()
-        .filter(|u| !u.is_empty())
+        .filter(|u| !u.is_empty() && !config.ignore_database_url_env)
         .or_else(|| config.store.clone().filter(|s| s != "sqlite"));
     ensure_dir(&config.data_dir)?;
     if keeps_files_in_data_dir(config, database_url.is_none()) {
         check_data_dir(&config.data_dir)?;
     }
-    let keyring = KeyringFile::open_or_create(&config.kek_path())
-        .map_err(|e| file_error(&config.kek_path(), e))?;
+    let keyring =
+        KeyringFile::open_or_create(&config.kek_path(), symlinks_for(config.kek_file.as_ref()))
+            .map_err(|e| match e {
+                SealError::KeyringRefused { path, problem } => {
+                    StartError::Insecure { path, problem }
+                }
+                other => file_error(&config.kek_path(), other),
+            })?;
     let token_key = load_or_create_token_key(
         &config.token_key_path(),
         symlinks_for(config.token_key_file.as_ref()),
@@ -436,7 +460,7 @@ pub async fn assemble(config: &ServerConfig) -> Result<(Broker, AdminAuth, Start
     admin.set_jwt_max_lifetime(config.admin.jwt_max_lifetime_secs);
     for path in &config.admin.jwt_keys {
         // A public key, but whoever can replace it can mint admin credentials.
-        let pem = read_key_file(path, Symlinks::Follow)?;
+        let pem = read_public_key_file(path, Symlinks::Follow)?;
         let text = std::str::from_utf8(&pem).map_err(|e| file_error(path, e))?;
         admin
             .add_jwt_key_pem(text)
@@ -464,8 +488,12 @@ pub async fn assemble(config: &ServerConfig) -> Result<(Broker, AdminAuth, Start
     .map_err(|e| StartError::Broker(e.to_string()))?;
     let now_ms = tessera_pki::UnixTime::now().as_secs().saturating_mul(1000);
     let sealing_path = config.sealing_key_path();
-    let sealing = SealingKeys::open_or_create(&sealing_path, now_ms)
-        .map_err(|e| gitseal_error(&sealing_path, e))?;
+    let sealing = SealingKeys::open_or_create(
+        &sealing_path,
+        symlinks_for(config.sealing_key_file.as_ref()),
+        now_ms,
+    )
+    .map_err(|e| gitseal_error(&sealing_path, e))?;
     let coco_path = config.coco_signing_key_path();
     let coco = CocoSigner::open_or_create(
         &coco_path,
@@ -507,7 +535,45 @@ pub async fn start(config: &ServerConfig) -> Result<(Server, StartInfo), StartEr
         request_timeout: Duration::from_secs(config.request_timeout_secs),
     };
     let server = Server::bind(config, state).await?;
+    warn_if_few_descriptors(config.max_connections);
     Ok((server, info))
+}
+
+/// Descriptors the broker needs beside its connections: the store, the listener, key and
+/// collateral files, PostgreSQL connections, the runtime's own.
+const DESCRIPTOR_HEADROOM: u64 = 128;
+
+/// Logs a warning when the process's soft limit on open files (from `/proc/self/limits`) is
+/// below `max_connections` plus [`DESCRIPTOR_HEADROOM`]: connections past the limit would be
+/// refused by the kernel, and the store's or a collateral fetch's files with them.
+fn warn_if_few_descriptors(max_connections: usize) {
+    let Some(soft) = std::fs::read_to_string("/proc/self/limits")
+        .ok()
+        .and_then(|text| soft_open_files(&text))
+    else {
+        return;
+    };
+    let needed = u64::try_from(max_connections)
+        .unwrap_or(u64::MAX)
+        .saturating_add(DESCRIPTOR_HEADROOM);
+    if soft < needed {
+        tracing::warn!(
+            soft_limit = soft,
+            needed,
+            "the open-files limit is below max_connections plus headroom: raise it \
+             (ulimit -n, systemd LimitNOFILE=) or lower max_connections"
+        );
+    }
+}
+
+/// The soft limit of the `Max open files` line of a `/proc/PID/limits` text (none when
+/// unlimited or absent).
+fn soft_open_files(limits: &str) -> Option<u64> {
+    limits
+        .lines()
+        .find_map(|l| l.strip_prefix("Max open files"))
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|soft| soft.parse().ok())
 }
 
 #[cfg(test)]
@@ -516,6 +582,21 @@ mod tests {
 
     use super::*;
     use crate::config::StaticTokenConfig;
+
+    #[test]
+    fn the_open_files_soft_limit_is_read_from_proc() {
+        let text = "Limit                     Soft Limit           Hard Limit           Units\n\
+                    Max processes             95469                95469                processes\n\
+                    Max open files            1024                 524288               files\n";
+        assert_eq!(soft_open_files(text), Some(1024));
+        assert_eq!(
+            soft_open_files("Max open files            unlimited            unlimited  files"),
+            None
+        );
+        assert_eq!(soft_open_files("Max processes 1 1 processes"), None);
+        // This process's own limits parse (Linux).
+        assert!(soft_open_files(&fs::read_to_string("/proc/self/limits").unwrap()).is_some());
+    }
 
     fn set_mode(path: &Path, mode: u32) {
         fs::set_permissions(path, fs::Permissions::from_mode(mode)).unwrap();
@@ -739,6 +820,11 @@ mod tests {
                     "writable by group or others",
                 );
             }
+            // Secret files others can read are refused too (a 0644 key or token).
+            for bad in [0o604, 0o644] {
+                set_mode(&path, bad);
+                assert_insecure(assemble(&config).await, &path, "readable by others");
+            }
             // Group-readable is fine (the Helm chart mounts Secret files 0440).
             set_mode(&path, 0o440);
             assemble(&config).await.unwrap();
@@ -754,6 +840,40 @@ mod tests {
             assert_insecure(assemble(&config).await, &path, "symbolic link");
             assert!(!dir.path().join("nowhere").exists());
             // And something that is not a regular file.
+            fs::remove_file(&path).unwrap();
+            fs::create_dir(&path).unwrap();
+            assert_insecure(assemble(&config).await, &path, "not a regular file");
+        }
+    }
+
+    /// The KEK and the sealing keys at their default places (which group and others may not
+    /// read at all) are refused as links, dangling links and non-regular files too.
+    #[tokio::test]
+    async fn planted_keys_in_the_data_directory_are_refused() {
+        if postgres_selected() {
+            return;
+        }
+        for file in ["kek", "sealing.keys"] {
+            let dir = tempfile::tempdir().unwrap();
+            let data = dir.path().join("data");
+            let config = ServerConfig::with_data_dir(data.clone());
+            assemble(&config).await.unwrap();
+            let path = data.join(file);
+            let elsewhere = dir.path().join("elsewhere");
+            fs::rename(&path, &elsewhere).unwrap();
+            std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
+            assert_insecure(assemble(&config).await, &path, "symbolic link");
+            // The same file named in the configuration is followed.
+            let mut named = config.clone();
+            match file {
+                "kek" => named.kek_file = Some(path.clone()),
+                _ => named.sealing_key_file = Some(path.clone()),
+            }
+            assemble(&named).await.unwrap();
+            fs::remove_file(&path).unwrap();
+            std::os::unix::fs::symlink(dir.path().join("nowhere"), &path).unwrap();
+            assert_insecure(assemble(&config).await, &path, "symbolic link");
+            assert!(!dir.path().join("nowhere").exists());
             fs::remove_file(&path).unwrap();
             fs::create_dir(&path).unwrap();
             assert_insecure(assemble(&config).await, &path, "not a regular file");
@@ -866,6 +986,7 @@ mod tests {
         // Another process's token, created meanwhile, is the one used.
         fs::remove_file(&path).unwrap();
         fs::write(&path, "c".repeat(64)).unwrap();
+        set_mode(&path, 0o600);
         assert_eq!(
             load_or_create_admin_token(&path, Symlinks::Refuse)
                 .unwrap()

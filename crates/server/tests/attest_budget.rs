@@ -1,4 +1,4 @@
-//! The `/attest` body budget, over real HTTP on loopback: clients that announce the largest
+//! The guests' body budget (`/attest` and `/auth`), over real HTTP on loopback: clients that announce the largest
 //! bodies and trickle them take nothing from other guests; clients that really send them hold
 //! at most `ATTEST_BUFFER_BUDGET` bytes of the broker's memory, and the next `/attest` gets 503
 //! `Unavailable` at once instead of more memory, and is served again once they are gone. Its own
@@ -81,6 +81,19 @@ fn large_announced_bodies_cannot_take_more_than_the_budget() {
     assert_eq!(status, 503, "{text}");
     assert!(text.contains("errors/Unavailable"), "{text}");
     assert!(waited < Duration::from_secs(2), "{waited:?}");
+    // /auth bodies come out of the same budget: told to retry too.
+    let auth = br#"{"version":"0.4.0","tee":"snp","extra-params":""}"#;
+    let mut s = TcpStream::connect(addr).unwrap();
+    write!(
+        s,
+        "POST /kbs/v0/auth HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n\
+         Connection: close\r\nContent-Length: {}\r\n\r\n",
+        auth.len()
+    )
+    .unwrap();
+    s.write_all(auth).unwrap();
+    let (status, text) = answer(s);
+    assert_eq!(status, 503, "{text}");
 
     // Gone, they give the budget back.
     drop(holders);

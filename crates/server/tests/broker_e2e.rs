@@ -137,6 +137,10 @@ fn start_full(
     std::fs::write(&tenant, TENANT_TOKEN).unwrap();
     let root_token = dir.path().join("root.token");
     std::fs::write(&root_token, "root-token-0123456789abcdef-0123456789abcdef").unwrap();
+    // Secret files: others may not read them.
+    for f in [&tenant, &root_token] {
+        std::fs::set_permissions(f, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    }
 
     let data = dir.path().join("data");
     let mut config = ServerConfig::with_data_dir(data.clone());
@@ -392,6 +396,44 @@ fn snp_and_tdx_guests_receive_the_secret_with_every_key_and_mode() {
         }),
         "{log}"
     );
+    // Every attestation and release here rested on the simulator's root, a dangerous test
+    // root: each entry says so.
+    for e in log["entries"].as_array().unwrap() {
+        if (e["action"] == "release" || e["action"] == "attest") && e["verdict"] == "pass" {
+            assert!(
+                e["reason"]
+                    .as_str()
+                    .unwrap()
+                    .ends_with(" (anchored by a dangerous test root, not a vendor's)"),
+                "{e}"
+            );
+        }
+    }
+    // A delete query that is not exactly version=N is refused, not taken for "every version".
+    for query in [
+        "versions=1",
+        "Version=1",
+        "%76ersion=1",
+        "version=1&x=2",
+        "version=0",
+        "x",
+    ] {
+        let (status, body) = b.admin(
+            "DELETE",
+            &format!("/kbs/v0/resource/default/key/one?{query}"),
+            Some(&b.admin_token),
+            None,
+        );
+        assert_eq!(status, 400, "{query}: {body}");
+    }
+    let (_, list) = b.admin("GET", "/kbs/v0/admin/resources", Some(&b.admin_token), None);
+    let live = list["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["resource"] == "default/key/one")
+        .count();
+    assert_eq!(live, 2, "{list}");
     let (status, _) = b.admin(
         "DELETE",
         "/kbs/v0/resource/default/key/one?version=1",
@@ -1413,6 +1455,18 @@ fn a_tenant_token_stays_inside_its_repositories_on_every_endpoint() {
     assert_eq!(status, 403);
     let (status, _) = b.admin("GET", "/kbs/v0/admin/resources?repo=tenant-b", tenant, None);
     assert_eq!(status, 200);
+    // A repository name that is not one (here a NUL, a line break) is malformed, for anyone.
+    for token in [tenant, Some(b.admin_token.as_str())] {
+        for repo in ["%00", "a%0Ab", "a%2Fb", ""] {
+            let (status, body) = b.admin(
+                "GET",
+                &format!("/kbs/v0/admin/resources?repo={repo}"),
+                token,
+                None,
+            );
+            assert_eq!(status, 400, "{repo}: {body}");
+        }
+    }
     let (status, _) = b.admin_text("PUT", "/kbs/v0/admin/policy/default", tenant, POLICY);
     assert_eq!(status, 403);
     let (status, _) = b.admin_text("PUT", "/kbs/v0/admin/policy/tenant-b", tenant, POLICY);
@@ -1438,6 +1492,28 @@ fn a_tenant_token_stays_inside_its_repositories_on_every_endpoint() {
     .unwrap();
     let (status, _) = b.admin_text("POST", "/kbs/v0/admin/sealed", tenant, &sealed);
     assert_eq!(status, 403);
+    // Also when the tenant names a path of its own as the one expected: refused for scope
+    // (403, audited as a denial), not for the mismatch.
+    let (status, _) = b.admin_text(
+        "POST",
+        "/kbs/v0/admin/sealed?resource=tenant-b/key/x",
+        tenant,
+        &sealed,
+    );
+    assert_eq!(status, 403);
+    let (_, log) = b.admin("GET", "/kbs/v0/admin/audit", Some(&b.admin_token), None);
+    let denials = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["action"] == "admin_deny"
+                && e["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("import a sealed secret for default/key/one"))
+        })
+        .count();
+    assert_eq!(denials, 2, "{log}");
     // The audit log the tenant reads holds its repository's entries only.
     let (status, log) = b.admin("GET", "/kbs/v0/admin/audit", tenant, None);
     assert_eq!(status, 200);
@@ -1449,6 +1525,29 @@ fn a_tenant_token_stays_inside_its_repositories_on_every_endpoint() {
             .is_some_and(|r| r == "tenant-b" || r.starts_with("tenant-b/"))),
         "{log}"
     );
+    // Paged one entry at a time, the tenant moves past the pages that held only other
+    // repositories' entries (empty for it) by next_after, and sees the same entries.
+    let mut paged = Vec::new();
+    let mut after = 0;
+    loop {
+        let (status, page) = b.admin(
+            "GET",
+            &format!("/kbs/v0/admin/audit?after={after}&limit=1"),
+            tenant,
+            None,
+        );
+        assert_eq!(status, 200, "{page}");
+        paged.extend(page["entries"].as_array().unwrap().iter().cloned());
+        match page["next_after"].as_u64() {
+            Some(next) => {
+                assert!(next > after);
+                after = next;
+            }
+            None => break,
+        }
+    }
+    assert!(after > u64::try_from(entries.len()).unwrap(), "{after}");
+    assert_eq!(&paged, entries);
     // The root token rotates the sealing key: a new current key is served.
     let (status, body) = b.admin(
         "POST",
@@ -1707,6 +1806,36 @@ fn no_secret_token_or_session_reaches_a_log_line_or_an_error_body() {
             .any(|w| w == signature.as_bytes()),
         "the token is stored in the database"
     );
+}
+
+/// HTTP/1 request headers larger than the connection's 64 KiB read buffer are refused (431)
+/// instead of being buffered up to hyper's default of about 400 KiB; smaller ones are served.
+#[test]
+fn oversized_http1_headers_are_refused() {
+    use std::io::{Read as _, Write as _};
+    let b = start();
+    let addr = b.url.trim_start_matches("http://").to_owned();
+    let status_of = |header_len: usize| {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let head = format!(
+            "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Pad: {}\r\nConnection: close\r\n\r\n",
+            "a".repeat(header_len)
+        );
+        // The server may answer and close before it has read everything.
+        let _ = s.write_all(head.as_bytes());
+        let mut text = String::new();
+        let _ = s.read_to_string(&mut text);
+        text.split(' ')
+            .nth(1)
+            .and_then(|c| c.parse::<u16>().ok())
+            .unwrap_or(0)
+    };
+    assert_eq!(status_of(16 * 1024), 200);
+    // 431, or (when the server's close resets the connection before the answer was read,
+    // since it leaves the rest of the headers unread) no answer at all; never served.
+    let refused = status_of(100 * 1024);
+    assert!(refused == 431 || refused == 0, "{refused}");
 }
 
 /// HTTP/2 has no header-read timeout of its own: a client that opens a connection (here with

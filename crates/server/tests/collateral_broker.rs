@@ -71,6 +71,7 @@ fn start(dir: &Path, edit: impl FnOnce(&mut ServerConfig)) -> Broker {
     std::fs::write(&roots, to_pem("CERTIFICATE", guest().root().der())).unwrap();
     let token = dir.join("admin.token");
     std::fs::write(&token, ADMIN).unwrap();
+    std::fs::set_permissions(&token, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
     let mut config = ServerConfig::with_data_dir(dir.join("data"));
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.verifier.dangerous_test_roots.push(roots);

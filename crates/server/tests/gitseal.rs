@@ -140,6 +140,16 @@ fn a_secret_sealed_offline_is_imported_once_and_released() {
     parts[0] = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header).unwrap());
     let (status, body) = b.import(&parts.join("."), None);
     assert_eq!(status, 400, "{body}");
+    // A sealed file whose policy the store refuses for its size: the request's fault (400),
+    // not the broker's.
+    let big_policy = format!(
+        "{POLICY}\n#{}",
+        "x".repeat(tessera_broker::store::MAX_POLICY_LEN)
+    );
+    let too_big = gitseal::seal(&keys, &resource, &big_policy, b"v").unwrap();
+    let (status, body) = b.import(&too_big, None);
+    assert_eq!(status, 400, "{body}");
+    assert_eq!(b.fetch(&sim, "app/key/db"), b"from git");
     // Without admin credentials: refused.
     let answer = agent()
         .post(&format!("{}/kbs/v0/admin/sealed", b.url))
@@ -174,10 +184,32 @@ fn a_coco_sealed_secret_points_at_the_resource_and_verifies_with_the_served_key(
         serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
     assert_eq!(payload["name"], "kbs:///app/key/db");
     let kid = header["kid"].as_str().unwrap();
-    assert_eq!(kid, "kbs:///app/sealed-secret/signing-jwk");
+    let digest = tessera_broker::resource::PolicyDigest::of(POLICY.as_bytes());
+    let jwk_path = format!(
+        "app/sealed-secret/signing-jwk-{}",
+        &digest.as_str()["sha384:".len()..][..24]
+    );
+    assert_eq!(kid, format!("kbs:///{jwk_path}"));
+    // Another resource of the repository sealed under a policy this guest does not meet gets
+    // its own copy of the key; this guest's copy stays under its policy.
+    let other_policy = POLICY.replace("4d4d", "5e5e");
+    let put = agent()
+        .post(&format!("{}/kbs/v0/resource/app/key/other", b.url))
+        .header("Authorization", &format!("Bearer {}", b.token))
+        .send_json(serde_json::json!({"policy": other_policy, "value": "c2VjcmV0"}))
+        .unwrap();
+    assert_eq!(put.status().as_u16(), 200);
+    let other: Value = agent()
+        .post(&format!("{}/kbs/v0/admin/coco-sealed/app/key/other", b.url))
+        .header("Authorization", &format!("Bearer {}", b.token))
+        .send_empty()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    assert_ne!(other["kid"].as_str().unwrap(), kid, "{other}");
     // The guest fetches the verification key like any resource, then checks the signature.
-    let jwk: Value =
-        serde_json::from_slice(&b.fetch(&sim, "app/sealed-secret/signing-jwk")).unwrap();
+    let jwk: Value = serde_json::from_slice(&b.fetch(&sim, &jwk_path)).unwrap();
     let mut point = vec![4u8];
     point.extend(URL_SAFE_NO_PAD.decode(jwk["x"].as_str().unwrap()).unwrap());
     point.extend(URL_SAFE_NO_PAD.decode(jwk["y"].as_str().unwrap()).unwrap());

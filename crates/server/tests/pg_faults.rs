@@ -198,6 +198,11 @@ fn postgres_restart_mid_burst_gives_clean_503s_not_ready_then_recovery() {
     std::fs::write(&root, sim.root().der()).unwrap();
     std::fs::create_dir_all(dir.path().join("shared")).unwrap();
     std::fs::write(dir.path().join("shared/admin.token"), TOKEN).unwrap();
+    std::fs::set_permissions(
+        dir.path().join("shared/admin.token"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     let urls: Vec<String> = (0..2)
         .map(|i| start_replica(&rt, dir.path(), i, &pg.url(), &root))
         .collect();

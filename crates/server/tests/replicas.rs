@@ -86,6 +86,11 @@ fn two_replicas_share_challenges_secrets_nonces_and_the_audit_chain() {
     let mut urls = Vec::new();
     let token = "replica-admin-token-0123456789abcdef-0123456789".to_owned();
     std::fs::write(shared.join("admin.token"), &token).unwrap();
+    std::fs::set_permissions(
+        shared.join("admin.token"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     for replica in 0..2 {
         let mut config = ServerConfig::with_data_dir(dir.path().join(format!("replica{replica}")));
         config.listen = "127.0.0.1:0".parse().unwrap();
@@ -105,6 +110,23 @@ fn two_replicas_share_challenges_secrets_nonces_and_the_audit_chain() {
         urls.push(format!("http://{}", server.local_addr().unwrap()));
         rt.spawn(server.run(std::future::pending()));
     }
+
+    // An online KEK rotation is refused on a shared store (each replica has its own copy of
+    // the keyring), and the shared keyring file is left as it was. (The body carries the
+    // public vocabulary; the server log says what to do instead.)
+    let kek = std::fs::read(shared.join("kek")).unwrap();
+    let mut rotate = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+        .post(&format!("{}/kbs/v0/admin/kek/rotate", urls[0]))
+        .header("Authorization", &format!("Bearer {token}"))
+        .send_empty()
+        .unwrap();
+    assert_eq!(rotate.status(), 400);
+    let body = rotate.body_mut().read_to_string().unwrap();
+    assert!(body.contains("errors/InvalidRequest"), "{body}");
+    assert_eq!(std::fs::read(shared.join("kek")).unwrap(), kek);
 
     // Put at replica 0.
     let put = ureq::Agent::new_with_defaults()

@@ -50,6 +50,22 @@ mod pg_tls;
 mod postgres;
 mod sqlite;
 pub use postgres::{POSTGRES_SCHEMA_VERSION, PostgresOptions, PostgresStore};
+
+/// What a release relied on, checked again in the transaction that records it
+/// ([`Store::append_release`]): the version it opened still exists, sealed with the same
+/// policy, and the newest version of the resource (whose policy the release also passed) is
+/// still the same one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReleaseBasis {
+    /// The resource.
+    pub resource: ResourcePath,
+    /// The version released.
+    pub version: u64,
+    /// The policy sealed with that version.
+    pub policy_digest: PolicyDigest,
+    /// The newest version when the release was appraised.
+    pub newest: u64,
+}
 pub use sqlite::{DB_FILE, SqliteStore};
 
 /// How long a challenge can be answered (5 minutes).
@@ -512,6 +528,14 @@ pub trait Store: Send + Sync {
     /// when another store shares the keyring.
     fn identity(&self) -> &[u8];
 
+    /// Whether several broker processes (replicas) are meant to serve from this store at
+    /// once. Each holds its own copy of the keyring in memory, so an online KEK rotation by
+    /// one of them would re-wrap rows the others cannot open, and retire a KEK they still seal
+    /// new versions under: the engine refuses it on such a store.
+    fn shared_by_replicas(&self) -> bool {
+        false
+    }
+
     /// Records the single use of a challenge whose answer was refused: `false` when it was
     /// already used (then nothing changes). Atomic: of two callers racing on one challenge
     /// (here or in [`Store::put_session_audited`], on any replica), exactly one gets `true`.
@@ -547,6 +571,15 @@ pub trait Store: Send + Sync {
 
     /// Appends an event, chained to the last entry, in one serialised transaction.
     async fn append_audit(&self, event: AuditEvent) -> Result<AuditEntry, StoreError>;
+    /// Appends the entry of a release (durable, as [`Store::append_audit`]) in one transaction
+    /// with a check that what the release relied on still holds ([`ReleaseBasis`]): `Ok(None)`,
+    /// with nothing written, when a delete or a new version committed after the release read
+    /// the store. So no secret leaves after a delete or a stricter version was acknowledged.
+    async fn append_release(
+        &self,
+        event: AuditEvent,
+        basis: &ReleaseBasis,
+    ) -> Result<Option<AuditEntry>, StoreError>;
     /// Up to `limit` entries with `seq > after`, in order.
     async fn audit_entries(&self, after: u64, limit: u32) -> Result<Vec<AuditEntry>, StoreError>;
 
@@ -915,7 +948,9 @@ mod tests {
     #[test]
     fn challenges_issued_before_a_kek_rotation_are_still_answerable() {
         let dir = tempfile::tempdir().unwrap();
-        let file = KeyringFile::open_or_create(&dir.path().join("kek")).unwrap();
+        let file =
+            KeyringFile::open_or_create(&dir.path().join("kek"), crate::keyfile::Symlinks::Refuse)
+                .unwrap();
         let ch = Challenge::generate("tdx", HashAlgorithm::Sha512, 7).unwrap();
         let nonce = ch.nonce(file.current().active().unwrap(), STORE).unwrap();
         let old = file.current().active_id().clone();

@@ -15,9 +15,13 @@
 //!   refuses `UPDATE`, `DELETE` and `TRUNCATE` by trigger.
 //! - The use of a refused challenge commits with `synchronous_commit = off` (`run_light`);
 //!   every other write is a synchronous commit (an attested session and its challenge's use
-//!   ride in the transaction of the audit entry that records them). The audit append that always
-//!   follows them before a guest gets an answer flushes the WAL past them, so a crash loses
-//!   nothing a guest was told.
+//!   ride in the transaction of the audit entry that records them). The audit append that
+//!   follows a refused challenge's use before the guest gets its answer flushes the WAL past
+//!   it; should that append fail (it is best effort, and logged), a crash in the next moments
+//!   could take the use back, letting the holder of that cookie and nonce answer once more, as
+//!   on SQLite after a power cut. Every connection the pool opens runs at READ COMMITTED and
+//!   with `synchronous_commit` on, whatever the server's, database's or role's defaults
+//!   (`SESSION_SETTINGS`).
 //! - The schema is created and upgraded by numbered migrations at [`PostgresStore::connect`],
 //!   in one transaction holding an advisory lock, recorded in `schema_version`; replicas that
 //!   start together apply each migration once, and a database from a newer broker is refused.
@@ -36,7 +40,9 @@
 
 use std::time::Duration;
 
-use deadpool_postgres::{Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime};
+use deadpool_postgres::{
+    Hook, HookError, Manager, ManagerConfig, Pool, PoolError, RecyclingMethod, Runtime,
+};
 use tokio_postgres::NoTls;
 use tokio_postgres::Row;
 use tokio_postgres::config::SslMode;
@@ -46,12 +52,23 @@ use std::sync::Arc;
 
 use super::pg_tls;
 use super::{
-    AttestedSession, Challenge, NewSecretVersion, SecretVersionInfo, SessionId, Store, StoreError,
-    StoredSecret,
+    AttestedSession, Challenge, NewSecretVersion, ReleaseBasis, SecretVersionInfo, SessionId,
+    Store, StoreError, StoredSecret,
 };
 use crate::audit::{self, AuditAction, AuditChainError, AuditEntry, AuditEvent, AuditVerdict};
 use crate::resource::{PolicyDigest, ResourcePath};
 use crate::seal::SealedSecret;
+
+/// Run on every new connection, whatever the server, database or role sets by default: the
+/// appends' advisory lock must be taken before the snapshot their reads see, which holds only
+/// at READ COMMITTED (under REPEATABLE READ or SERIALIZABLE a transaction's snapshot predates
+/// the lock, and concurrent appends would collide on `seq`); and commits must reach the disk
+/// before they return (`synchronous_commit = off` would let a crash take back a release's
+/// entry, or an acknowledged put). A stronger setting (`remote_write`, `remote_apply`, or `on`
+/// with synchronous standbys) is left as it is; `local` still flushes locally.
+const SESSION_SETTINGS: &str = "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED; \
+     SELECT set_config('synchronous_commit', 'on', false) \
+     WHERE current_setting('synchronous_commit') = 'off'";
 
 /// The migrations, in order: `(version, SQL)`. A released migration is never edited; a schema
 /// change is a new entry.
@@ -282,6 +299,14 @@ impl PostgresStore {
             Manager::from_config(cfg, pg_tls::MakeRustls(Arc::new(config)), recycling())
         };
         let pool = Pool::builder(manager)
+            .post_create(Hook::async_fn(|client, _| {
+                Box::pin(async move {
+                    client
+                        .batch_execute(SESSION_SETTINGS)
+                        .await
+                        .map_err(HookError::Backend)
+                })
+            }))
             .max_size(opts.max_connections.max(1))
             .runtime(Runtime::Tokio1)
             .wait_timeout(Some(opts.wait_timeout))
@@ -322,15 +347,16 @@ impl PostgresStore {
         &self.schema
     }
 
-    /// Queues an audit append (and the session it records, with its challenge) for the next
-    /// group commit and waits for its entry; `None` when the challenge was already used.
+    /// Queues an audit append (and what it is bound to) for the next group commit and waits
+    /// for its entry; `None` when the challenge of its session was already used, or the basis
+    /// of its release no longer holds.
     async fn queue_audit(
         &self,
         event: AuditEvent,
-        session: Option<(Challenge, AttestedSession)>,
+        bound: Bound,
     ) -> Result<Option<AuditEntry>, StoreError> {
         let (tx, rx) = tokio::sync::oneshot::channel();
-        lock(&self.audit_queue).push(((event, session), tx));
+        lock(&self.audit_queue).push(((event, bound), tx));
         let this = self.clone();
         tokio::spawn(async move { this.flush_audit().await })
             .await
@@ -352,7 +378,7 @@ impl PostgresStore {
 
     async fn commit_audit(
         &self,
-        events: Vec<(AuditEvent, Option<(Challenge, AttestedSession)>)>,
+        events: Vec<(AuditEvent, Bound)>,
     ) -> Result<Vec<Option<AuditEntry>>, StoreError> {
         const OP: &str = "append_audit";
         let mut c = self.client(OP).await?;
@@ -365,9 +391,12 @@ impl PostgresStore {
         let mut sessions: Vec<(usize, String, &Challenge, &AttestedSession)> = events
             .iter()
             .enumerate()
-            .filter_map(|(i, (_, s))| {
-                s.as_ref()
-                    .map(|(ch, s)| (i, ch.session_id.storage_key(), ch, s))
+            .filter_map(|(i, (_, bound))| match bound {
+                Bound::Session(s) => {
+                    let (ch, s) = s.as_ref();
+                    Some((i, ch.session_id.storage_key(), ch, s))
+                }
+                _ => None,
             })
             .collect();
         sessions.sort_by(|a, b| a.1.cmp(&b.1));
@@ -407,6 +436,33 @@ impl PostgresStore {
                 // A session is written once: one that exists means its challenge was used
                 // (its use's record purged early, by a clock running ahead).
                 if tx.execute(&put, &params).await.map_err(db("put_session"))? == 0
+                    && let Some(c) = claimed.get_mut(i)
+                {
+                    *c = false;
+                }
+            }
+        }
+        // Releases: checked under the cross-replica advisory lock, which every write of a
+        // version (put, delete) also takes before it commits, with its own entry. Taken after
+        // the sessions' rows, as in every other batch, so no two batches wait for each other.
+        let releases: Vec<(usize, &ReleaseBasis)> = events
+            .iter()
+            .enumerate()
+            .filter_map(|(i, (_, bound))| match bound {
+                Bound::Release(basis) => Some((i, basis)),
+                _ => None,
+            })
+            .collect();
+        if !releases.is_empty() {
+            let take = tx
+                .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+                .await
+                .map_err(db("append_release"))?;
+            tx.execute(&take, &[&self.audit_lock])
+                .await
+                .map_err(db("append_release"))?;
+            for (i, basis) in releases {
+                if !release_basis_holds(&tx, basis).await?
                     && let Some(c) = claimed.get_mut(i)
                 {
                     *c = false;
@@ -624,10 +680,48 @@ async fn migrate_in(tx: &deadpool_postgres::Transaction<'_>) -> Result<String, S
     Ok(schema)
 }
 
-/// An audit append waiting for the next group commit (with the attested session it records,
-/// stored in the same transaction), and where its entry goes.
+/// Whether what a release relied on still holds (see [`ReleaseBasis`]), read inside `tx`.
+async fn release_basis_holds(
+    tx: &deadpool_postgres::Transaction<'_>,
+    basis: &ReleaseBasis,
+) -> Result<bool, StoreError> {
+    const OP: &str = "append_release";
+    let resource = basis.resource.to_string();
+    let st = tx
+        .prepare_cached(
+            "SELECT (SELECT policy_digest FROM secrets WHERE resource = $1 AND version = $2),
+                    (SELECT MAX(version) FROM secrets WHERE resource = $1)",
+        )
+        .await
+        .map_err(db(OP))?;
+    let row = tx
+        .query_one(
+            &st,
+            &[&resource, &to_i64(basis.version, "secrets.version")?],
+        )
+        .await
+        .map_err(db(OP))?;
+    let digest: Option<String> = get(&row, 0, OP)?;
+    let newest: Option<i64> = get(&row, 1, OP)?;
+    Ok(digest.as_deref() == Some(basis.policy_digest.as_str())
+        && newest == Some(to_i64(basis.newest, "secrets.version")?))
+}
+
+/// What an audit append carries besides its event, stored or checked in its transaction.
+enum Bound {
+    /// Nothing: the entry is always written.
+    Nothing,
+    /// The attested session it records, with its challenge's use (left out, with its entry,
+    /// when the challenge was already used).
+    Session(Box<(Challenge, AttestedSession)>),
+    /// What the release it records relied on (left out, with its entry, when it no longer
+    /// holds).
+    Release(ReleaseBasis),
+}
+
+/// An audit append waiting for the next group commit, and where its entry goes.
 type PendingAudit = (
-    (AuditEvent, Option<(Challenge, AttestedSession)>),
+    (AuditEvent, Bound),
     tokio::sync::oneshot::Sender<Result<Option<AuditEntry>, StoreError>>,
 );
 
@@ -1031,6 +1125,10 @@ impl Store for PostgresStore {
         &self.identity
     }
 
+    fn shared_by_replicas(&self) -> bool {
+        true
+    }
+
     async fn use_challenge(&self, ch: &Challenge) -> Result<bool, StoreError> {
         let key = ch.session_id.storage_key();
         let (n, _) = self
@@ -1049,7 +1147,8 @@ impl Store for PostgresStore {
         s: &AttestedSession,
         event: AuditEvent,
     ) -> Result<Option<AuditEntry>, StoreError> {
-        self.queue_audit(event, Some((ch.clone(), s.clone()))).await
+        self.queue_audit(event, Bound::Session(Box::new((ch.clone(), s.clone()))))
+            .await
     }
 
     async fn get_session(
@@ -1109,9 +1208,17 @@ impl Store for PostgresStore {
         // everything queued by then in one transaction (one synchronous commit). The flush runs
         // as its own task, so a caller that goes away does not abandon the others' entries.
         // An entry without a session is always written.
-        self.queue_audit(event, None)
+        self.queue_audit(event, Bound::Nothing)
             .await?
             .ok_or(StoreError::Worker)
+    }
+
+    async fn append_release(
+        &self,
+        event: AuditEvent,
+        basis: &ReleaseBasis,
+    ) -> Result<Option<AuditEntry>, StoreError> {
+        self.queue_audit(event, Bound::Release(basis.clone())).await
     }
 
     async fn audit_entries(&self, after: u64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {

@@ -26,9 +26,10 @@
 //! disk works (the worker's next batch waits for it). If that fsync fails, the store refuses
 //! every operation from then on: the kernel reports a failed write-back once, so a later fsync
 //! could succeed over a commit that never reached the disk; a restart lets SQLite recover from
-//! what is on disk. A durable write is visible to readers (an audit export, another process)
-//! from its commit, a moment before its fsync; a power cut in that moment takes it back, and
-//! its audit sequence number is then reused by the next entry. Nothing is released in that
+//! what is on disk. A durable write is visible to another process's readers from its commit,
+//! a moment before its fsync; a power cut in that moment takes it back, and its audit sequence
+//! number is then reused by the next entry. This process's audit export is answered only after
+//! the fsync that follows it, so it never shows an entry a power cut could take back. Nothing is released in that
 //! moment on its strength: a release's own entry is durable before the secret leaves, and its
 //! fsync covers everything before it. Checkpoints (which sync the WAL before and the database
 //! after) run on the worker only. The single use of challenges and attested sessions with the
@@ -59,8 +60,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::{
-    AttestedSession, Challenge, NewSecretVersion, SecretVersionInfo, SessionId, Store, StoreError,
-    StoredSecret,
+    AttestedSession, Challenge, NewSecretVersion, ReleaseBasis, SecretVersionInfo, SessionId,
+    Store, StoreError, StoredSecret,
 };
 use crate::audit::{self, AuditAction, AuditChainError, AuditEntry, AuditEvent, AuditVerdict};
 use crate::resource::{PolicyDigest, ResourcePath};
@@ -766,17 +767,29 @@ fn run_batch(db: &Db, batch: Vec<Box<dyn Task>>, mut open: bool) -> Vec<Box<dyn 
     // Tasks that ran outside a transaction: each statement committed by itself, so no later
     // rollback in this batch concerns them.
     let mut ran_alone: Vec<(Commit, Box<dyn Answer>)> = Vec::new();
+    // Whether another process held the write lock past the busy timeout in this batch: then
+    // the rest of the batch does not wait for it again (each wait would be the whole timeout,
+    // and a batch holds up to MAX_BATCH operations), and the timeout is restored after it.
+    let mut busy = false;
     for task in batch {
         let commit = task.commit();
         if !open {
             if let Err(e) = c.exec("BEGIN IMMEDIATE", []) {
                 tracing::warn!(error = %e, "store: could not begin a batch");
                 if is_busy(&e) && c.is_autocommit() {
-                    // Another process held the write lock past the busy timeout: the task
-                    // runs on its own, each statement committing by itself, and reports its
-                    // own failure.
-                    if let Some(answer) = run_caught(task, c) {
-                        ran_alone.push((commit, answer));
+                    if !busy {
+                        busy = true;
+                        let _ = c.busy_timeout(Duration::ZERO);
+                    }
+                    // The task runs on its own, each statement committing by itself, and
+                    // reports its own failure; one that failed midway leaves nothing open.
+                    match run_caught(task, c) {
+                        Some(answer) => ran_alone.push((commit, answer)),
+                        None => {
+                            if !c.is_autocommit() {
+                                roll_back(c);
+                            }
+                        }
                     }
                 } else {
                     task.refuse(&e.to_string());
@@ -809,6 +822,9 @@ fn run_batch(db: &Db, batch: Vec<Box<dyn Task>>, mut open: bool) -> Vec<Box<dyn 
             }
         }
     }
+    if busy {
+        let _ = c.busy_timeout(BUSY_TIMEOUT);
+    }
     // What is left in `pending` committed.
     let mut after_sync = Vec::new();
     for (commit, answer) in pending.into_iter().chain(ran_alone) {
@@ -819,6 +835,29 @@ fn run_batch(db: &Db, batch: Vec<Box<dyn Task>>, mut open: bool) -> Vec<Box<dyn 
         }
     }
     after_sync
+}
+
+/// Whether what a release relied on still holds (see [`ReleaseBasis`]).
+fn release_basis_holds(c: &Connection, basis: &ReleaseBasis) -> Result<bool, StoreError> {
+    const OP: &str = "append_release";
+    let resource = basis.resource.to_string();
+    let digest: Option<String> = c
+        .row(
+            "SELECT policy_digest FROM secrets WHERE resource = ?1 AND version = ?2",
+            params![resource, to_i64(basis.version, "secrets.version")?],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(db(OP))?;
+    let newest: Option<i64> = c
+        .row(
+            "SELECT MAX(version) FROM secrets WHERE resource = ?1",
+            params![resource],
+            |r| r.get(0),
+        )
+        .map_err(db(OP))?;
+    Ok(digest.as_deref() == Some(basis.policy_digest.as_str())
+        && newest == Some(to_i64(basis.newest, "secrets.version")?))
 }
 
 /// Appends `event` to the audit chain inside the batch's transaction (which holds the write
@@ -1465,10 +1504,31 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn append_release(
+        &self,
+        event: AuditEvent,
+        basis: &ReleaseBasis,
+    ) -> Result<Option<AuditEntry>, StoreError> {
+        // A write batch holds SQLite's write lock (BEGIN IMMEDIATE): no delete or put of any
+        // process commits between the check and the entry.
+        let basis = basis.clone();
+        self.call(Commit::Durable, move |c| {
+            if release_basis_holds(c, &basis)? {
+                append_entry(c, event).map(Some)
+            } else {
+                Ok(None)
+            }
+        })
+        .await
+    }
+
     async fn audit_entries(&self, after: u64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         let after = to_i64(after, "audit.seq")?;
+        // Answered after the WAL's fsync, as a durable write is: entries committed without
+        // one (attestations) are exported only once a power cut can no longer take them back,
+        // so an exported chain head is never reused by another entry.
         let raws: Vec<RawAudit> = self
-            .call(Commit::BulkRead, move |c| {
+            .call(Commit::Durable, move |c| {
                 let mut stmt = c
                     .prepare_cached(
                         "SELECT seq, time_ms, actor, action, resource, evidence_digest, policy_digest,
@@ -1705,6 +1765,44 @@ mod tests {
         outside.execute_batch("COMMIT").unwrap();
         sh.answer_after_sync(after_sync);
         assert!(matches!(durable_rx.try_recv(), Ok(Ok(0))));
+    }
+
+    /// Another process holding the write lock costs a batch one busy timeout, not one per
+    /// operation (each BEGIN and each statement run alone would wait it out again), and the
+    /// store's busy timeout is back after the batch.
+    #[test]
+    fn another_writer_costs_a_batch_one_busy_timeout() {
+        let dir = tempfile::tempdir().unwrap();
+        let sh = shared(dir.path(), None);
+        let timeout = Duration::from_millis(500);
+        sh.lock().conn.busy_timeout(timeout).unwrap();
+        let outside = Connection::open(dir.path().join("t.db")).unwrap();
+        outside.execute_batch("BEGIN IMMEDIATE").unwrap();
+        let (tasks, mut rxs): (Vec<_>, Vec<_>) =
+            (1..=8).map(|i| task(Commit::Light, insert(i))).unzip();
+        let started = std::time::Instant::now();
+        let after_sync = run_batch(&sh.lock(), tasks, false);
+        let took = started.elapsed();
+        assert!(after_sync.is_empty());
+        // Eight operations waiting twice each would take 8 s; one wait is 0.5 s.
+        assert!(took < Duration::from_secs(4), "{took:?}");
+        for rx in &mut rxs {
+            assert!(matches!(
+                rx.try_recv(),
+                Ok(Err(StoreError::Database { op: "test", .. }))
+            ));
+        }
+        let restored: i64 = sh
+            .lock()
+            .conn
+            .query_row("PRAGMA busy_timeout", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(
+            restored,
+            i64::try_from(BUSY_TIMEOUT.as_millis()).unwrap(),
+            "the store's own timeout"
+        );
+        outside.execute_batch("COMMIT").unwrap();
     }
 
     #[test]

@@ -809,6 +809,143 @@ fn event(i: i64) -> AuditEvent {
 
 /// `appends` concurrent appends from two handles form one chain; the table refuses edits;
 /// edits made around that are named by the verifier.
+/// Text a guest or an admin chose may hold NUL and other control characters (PostgreSQL's
+/// `text` refuses NUL): such an entry is stored with U+FFFD in their place, and the entries
+/// committed in the same batch as it are stored too.
+pub async fn control_characters_in_audit_text_fail_no_batch(b: &dyn Backend) {
+    let store = b.store();
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let s = Arc::clone(&store);
+        let mut ev = event(i);
+        if i % 3 == 0 {
+            ev.actor = format!("jwt:\u{0}{i}");
+            ev.reason = "tee-pubkey: unknown member \"\u{0}\"\n".into();
+            ev.resource = Some("t/key/\u{0}".into());
+        }
+        tasks.push(tokio::spawn(async move { s.append_audit(ev).await }));
+    }
+    for t in tasks {
+        t.await.unwrap().unwrap();
+    }
+    assert_eq!(store::verify_audit_chain(store.as_ref()).await.unwrap(), 24);
+    let entries = store.audit_entries(0, 100).await.unwrap();
+    let cleaned: Vec<_> = entries
+        .iter()
+        .filter(|e| e.event.actor.starts_with("jwt:"))
+        .collect();
+    assert_eq!(cleaned.len(), 8);
+    for e in cleaned {
+        assert!(e.event.actor.starts_with("jwt:\u{fffd}"));
+        assert_eq!(
+            e.event.reason,
+            "tee-pubkey: unknown member \"\u{fffd}\"\u{fffd}"
+        );
+        assert_eq!(e.event.resource.as_deref(), Some("t/key/\u{fffd}"));
+    }
+}
+
+/// A release's entry is written only while what it read still holds: the version it opened,
+/// under the same policy, and the same newest version. After a delete or a new version,
+/// nothing is written (and nothing may leave).
+pub async fn a_release_is_recorded_only_while_its_basis_holds(b: &dyn Backend) {
+    let s = b.store();
+    let s = s.as_ref();
+    let r = res("tenant-r/key/db");
+    let ring = b.keys().current();
+    for (policy, value) in [("policy one", b"v1"), ("policy two", b"v2")] {
+        store::put_secret(
+            s,
+            &ring,
+            &r,
+            Some(policy),
+            &SecretValue::new(value.to_vec()),
+            NOW,
+            BY,
+        )
+        .await
+        .unwrap();
+    }
+    let basis = |version, policy: &[u8], newest| store::ReleaseBasis {
+        resource: r.clone(),
+        version,
+        policy_digest: PolicyDigest::of(policy),
+        newest,
+    };
+    let release = |i: i64| {
+        let mut e = event(i);
+        e.action = AuditAction::Release;
+        e.reason = format!("release {i}");
+        e
+    };
+    let entries = || async { s.audit_entries(0, 1000).await.unwrap().len() };
+    let before = entries().await;
+    // What was read holds: recorded.
+    assert!(
+        s.append_release(release(1), &basis(2, b"policy two", 2))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert!(
+        s.append_release(release(2), &basis(1, b"policy one", 2))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Another policy than the version's, another newest, a version that never was: nothing.
+    for wrong in [
+        basis(2, b"policy one", 2),
+        basis(1, b"policy one", 1),
+        basis(3, b"policy two", 3),
+    ] {
+        assert!(
+            s.append_release(release(3), &wrong)
+                .await
+                .unwrap()
+                .is_none(),
+            "{wrong:?}"
+        );
+    }
+    assert_eq!(entries().await, before + 2);
+    // A new version committed: a release judged against the old newest is not recorded.
+    store::put_secret(
+        s,
+        &ring,
+        &r,
+        Some("policy three"),
+        &SecretValue::new(b"v3".to_vec()),
+        NOW,
+        BY,
+    )
+    .await
+    .unwrap();
+    assert!(
+        s.append_release(release(4), &basis(2, b"policy two", 2))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.append_release(release(5), &basis(2, b"policy two", 3))
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // Deleted: not recorded.
+    s.delete_versions(&r, Some(2), del_ev()).await.unwrap();
+    assert!(
+        s.append_release(release(6), &basis(2, b"policy two", 3))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        store::verify_audit_chain(s).await.unwrap(),
+        u64::try_from(entries().await).unwrap()
+    );
+}
+
 pub async fn audit_chain_appends_verify_and_tampering_is_named(b: &dyn Backend, appends: u64) {
     let mine = b.store();
     let other = b.another().await;
