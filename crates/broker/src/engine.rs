@@ -47,6 +47,12 @@ const MAX_CACHED_POLICIES: usize = 4_096;
 /// How far ahead of this broker's clock a challenge's issue time may be (another replica's
 /// clock may run ahead): a session id from further in the future was not issued by a broker.
 const MAX_CLOCK_SKEW_MS: i64 = 60_000;
+
+/// Endorsement lookups ([`EndorsementSource`]) running at once. Evidence that needs one costs
+/// its sender only a challenge, and each lookup may hold a blocking thread for a fetch's whole
+/// timeout; past this many, evidence that needs a lookup is refused as lacking endorsements
+/// (401, and a warning in the log) until one finishes, instead of queueing without bound.
+pub const MAX_ENDORSEMENT_LOOKUPS: usize = 8;
 /// Why an `/attest` for an already answered challenge is refused.
 const USED: &str = "the challenge was already used";
 
@@ -396,6 +402,8 @@ struct Inner {
     sealing: Option<Mutex<SealingKeys>>,
     coco: Option<CocoSigner>,
     endorsement_source: Option<EndorsementSource>,
+    /// [`MAX_ENDORSEMENT_LOOKUPS`] permits, one held by each lookup until it returns.
+    endorsement_lookups: Arc<tokio::sync::Semaphore>,
     /// The last readiness answer and when it was found (monotonic; see [`Broker::ready`]).
     readiness: Mutex<Option<(std::time::Instant, bool)>>,
 }
@@ -457,6 +465,7 @@ impl Broker {
                 sealing: None,
                 coco: None,
                 endorsement_source: None,
+                endorsement_lookups: Arc::new(tokio::sync::Semaphore::new(MAX_ENDORSEMENT_LOOKUPS)),
                 readiness: Mutex::new(None),
             }),
         })
@@ -899,8 +908,23 @@ impl Broker {
         else {
             return false;
         };
+        // The permit goes with the blocking call, so it is held until the lookup returns even
+        // when this request is dropped first (its client gone).
+        let Ok(permit) = Arc::clone(&self.inner.endorsement_lookups).try_acquire_owned() else {
+            tracing::warn!(
+                tee = tee.as_str(),
+                limit = MAX_ENDORSEMENT_LOOKUPS,
+                "endorsements unavailable: as many lookups as allowed are running"
+            );
+            return false;
+        };
         let evidence = evidence.clone();
-        match tokio::task::spawn_blocking(move || source(&evidence, &needed)).await {
+        let lookup = move || {
+            let got = source(&evidence, &needed);
+            drop(permit);
+            got
+        };
+        match tokio::task::spawn_blocking(lookup).await {
             Ok(Ok(more)) if !more.is_empty() => {
                 self.inner.verifier.add_endorsements(more);
                 true

@@ -12,8 +12,8 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -828,6 +828,76 @@ fn a_challenge_that_expired_during_an_endorsement_lookup_is_refused() {
     // A quick lookup: served (the verifier now holds the VCEK, so none is needed again).
     slow.store(0, Ordering::SeqCst);
     b.skew.store(0, Ordering::SeqCst);
+    let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
+    assert_eq!(
+        &c.get_secret("snp", "default/key/one", None, &mut |rd| without_chain(rd))
+            .unwrap()[..],
+        SECRET
+    );
+}
+
+/// Endorsement lookups are capped: while `MAX_ENDORSEMENT_LOOKUPS` of them run (here, held
+/// until released), evidence that needs another is refused (401) without calling the source,
+/// and once they return, the waiting guests get their secrets.
+#[test]
+fn endorsement_lookups_running_at_once_are_capped() {
+    use tessera_broker::engine::MAX_ENDORSEMENT_LOOKUPS;
+    let calls = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new((Mutex::new(false), Condvar::new()));
+    let (source_calls, source_gate) = (Arc::clone(&calls), Arc::clone(&gate));
+    let b = start_full(
+        |c| c.verifier.endorsements.clear(),
+        move |_| {
+            Some(Arc::new(move |_: &tessera::Evidence, _: &_| {
+                source_calls.fetch_add(1, Ordering::SeqCst);
+                let (open, cv) = &*source_gate;
+                let mut open = open.lock().unwrap();
+                while !*open {
+                    open = cv.wait(open).unwrap();
+                }
+                let mut e = tessera::Endorsements::new();
+                e.add_certificates(vec![
+                    snp().vcek().clone(),
+                    snp().pki().ask().clone(),
+                    snp().pki().ark().clone(),
+                ]);
+                Ok(e)
+            }) as EndorsementSource)
+        },
+    );
+    let without_chain = |rd: &[u8; 64]| -> Result<Value, ClientError> {
+        let raw = snp().report(rd, &Measurements::default(), |_| {})?;
+        Ok(snp().evidence_json(&raw, false))
+    };
+    std::thread::scope(|scope| {
+        let waiting: Vec<_> = (0..MAX_ENDORSEMENT_LOOKUPS)
+            .map(|_| {
+                let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
+                scope.spawn(move || {
+                    c.get_secret("snp", "default/key/one", None, &mut |rd| without_chain(rd))
+                })
+            })
+            .collect();
+        let all_running = (0..600).any(|_| {
+            std::thread::sleep(Duration::from_millis(50));
+            calls.load(Ordering::SeqCst) == MAX_ENDORSEMENT_LOOKUPS
+        });
+        assert!(all_running, "{} lookups", calls.load(Ordering::SeqCst));
+        // One more: refused at once, the source not asked.
+        let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
+        let e = c
+            .get_secret("snp", "default/key/one", None, &mut |rd| without_chain(rd))
+            .unwrap_err();
+        assert_eq!(e.status(), Some(401), "{e}");
+        assert_eq!(calls.load(Ordering::SeqCst), MAX_ENDORSEMENT_LOOKUPS);
+        // The lookups return: every guest that waited gets its secret.
+        *gate.0.lock().unwrap() = true;
+        gate.1.notify_all();
+        for t in waiting {
+            assert_eq!(&t.join().unwrap().unwrap()[..], SECRET);
+        }
+    });
+    // The refused guest, trying again: served (the verifier holds the VCEK now).
     let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
     assert_eq!(
         &c.get_secret("snp", "default/key/one", None, &mut |rd| without_chain(rd))
