@@ -271,6 +271,19 @@ impl Kek {
         Self::new(id, Zeroizing::new(key))
     }
 
+    /// A KEK from its id and key bytes, copied straight into storage that is zeroized on drop
+    /// (no copy of the key is left on the stack).
+    fn from_slice(id: KekId, key: &[u8; KEY_LEN]) -> Self {
+        let mut copy = Zeroizing::new([0u8; KEY_LEN]);
+        copy.copy_from_slice(key);
+        Self::new(id, copy)
+    }
+
+    /// This KEK again (for a new keyring), its bytes never on the stack.
+    fn duplicate(&self) -> Self {
+        Self::from_slice(self.id.clone(), &self.key)
+    }
+
     fn new(id: KekId, key: Zeroizing<[u8; KEY_LEN]>) -> Self {
         use aws_lc_rs::{hkdf, hmac};
         let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &[]).extract(key.as_ref());
@@ -657,11 +670,7 @@ impl KeyringFile {
         let new = Kek::generate()?;
         let id = new.id.clone();
         self.replace(|old| {
-            let mut keks: Vec<Kek> = old
-                .keks
-                .iter()
-                .map(|k| Kek::new(k.id.clone(), Zeroizing::new(*k.key)))
-                .collect();
+            let mut keks: Vec<Kek> = old.keks.iter().map(Kek::duplicate).collect();
             keks.push(new);
             Ok(Keyring {
                 active: id.clone(),
@@ -687,7 +696,7 @@ impl KeyringFile {
             let mut keks = Vec::new();
             for k in &old.keks {
                 if &k.id == active {
-                    keks.push(Kek::new(k.id.clone(), Zeroizing::new(*k.key)));
+                    keks.push(k.duplicate());
                 } else {
                     retired.push(k.id.clone());
                 }
@@ -809,11 +818,11 @@ fn read_keyring(path: &Path, symlinks: Symlinks) -> Result<Keyring, SealError> {
                 .decode(&k.key)
                 .map_err(|_| fmt("KEK is not base64"))?,
         );
-        let key: [u8; KEY_LEN] = raw
+        let key: &[u8; KEY_LEN] = raw
             .as_slice()
             .try_into()
             .map_err(|_| fmt("KEK is not 32 bytes"))?;
-        keks.push(Kek::from_bytes(id, key));
+        keks.push(Kek::from_slice(id, key));
     }
     let active = KekId::new(&doc.active).map_err(|_| fmt("bad active KEK id"))?;
     if !keks.iter().any(|k| k.id == active) {
