@@ -77,7 +77,7 @@ impl OwnPostgres {
                 .unwrap();
             assert!(out.status.success(), "chown: {out:?}");
         }
-        let pg = Self {
+        let mut pg = Self {
             dir,
             bin,
             port: free_port(),
@@ -130,6 +130,14 @@ impl OwnPostgres {
                 assert!(out.status.success(), "chown: {out:?}");
             }
         }
+        // The port was free when picked, but another process may have bound it while initdb
+        // ran: a start that fails is tried again on another free port.
+        for _ in 0..4 {
+            if pg.start_cluster().status.success() {
+                return Some(pg);
+            }
+            pg.port = free_port();
+        }
         pg.up();
         Some(pg)
     }
@@ -176,6 +184,19 @@ impl OwnPostgres {
 
     /// Starts the cluster and waits until it accepts connections.
     pub fn up(&self) {
+        let out = self.start_cluster();
+        assert!(
+            out.status.success(),
+            "pg_ctl start: {}\n{}\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            std::fs::read_to_string(self.dir.path().join("postgres.log")).unwrap_or_default()
+        );
+    }
+
+    /// `pg_ctl start`, waiting until the cluster accepts connections or has failed.
+    fn start_cluster(&self) -> Output {
         let data = self.data();
         let log = self.dir.path().join("postgres.log");
         let listen = if self.tls {
@@ -188,7 +209,7 @@ impl OwnPostgres {
             self.port,
             self.dir.path().display()
         );
-        self.run_ok(
+        self.run(
             "pg_ctl",
             &[
                 "-D",
@@ -202,7 +223,7 @@ impl OwnPostgres {
                 "30",
                 "start",
             ],
-        );
+        )
     }
 
     /// Stops the cluster at once (`-m immediate`: the backends are killed, connections drop).
