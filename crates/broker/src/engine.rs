@@ -53,6 +53,7 @@ const MAX_CLOCK_SKEW_MS: i64 = 60_000;
 /// timeout; past this many, evidence that needs a lookup is refused as lacking endorsements
 /// (401, and a warning in the log) until one finishes, instead of queueing without bound.
 pub const MAX_ENDORSEMENT_LOOKUPS: usize = 8;
+
 /// Why an `/attest` for an already answered challenge is refused.
 const USED: &str = "the challenge was already used";
 
@@ -61,6 +62,9 @@ pub const MAX_GENERATED_LEN: usize = 4096;
 
 /// Largest page of audit entries an admin request returns.
 const MAX_AUDIT_PAGE: u32 = 1000;
+
+/// Most versions in one page of the admin listing (and its default).
+pub const MAX_LIST_PAGE: u32 = 1000;
 
 /// Most expired rows of each table one store call of [`Broker::purge_expired`] deletes.
 pub const PURGE_CHUNK: u32 = 500;
@@ -1483,8 +1487,10 @@ impl Broker {
         Ok(json!({ "resource": resource.to_string(), "deleted_versions": deleted }))
     }
 
-    /// Admin: the live versions (never values), of one repository or of every repository the
-    /// actor may manage.
+    /// Admin: a page of the live versions (never values), of one repository or of every
+    /// repository the actor may manage: up to `limit` ([`MAX_LIST_PAGE`] at most and by
+    /// default) after the resource and version `after`, with `next_after`, where the next page
+    /// starts (null once a page comes back short: the end).
     ///
     /// # Errors
     /// A scope violation, store failures.
@@ -1492,6 +1498,8 @@ impl Broker {
         &self,
         actor: &Actor,
         repo: Option<&str>,
+        after: Option<(&str, u64)>,
+        limit: Option<u32>,
     ) -> Result<Value, BrokerError> {
         if let Some(repo) = repo {
             check_repo(repo).map_err(|e| BrokerError::AdminRequest(e.to_string()))?;
@@ -1499,7 +1507,14 @@ impl Broker {
                 return Err(self.refuse(actor, format!("list {repo}")).await);
             }
         }
-        let versions = self.inner.store.list_versions(repo).await?;
+        let limit = limit.unwrap_or(MAX_LIST_PAGE).clamp(1, MAX_LIST_PAGE);
+        let versions = self.inner.store.list_versions(repo, after, limit).await?;
+        // The last row read, shown or not, so that a scoped actor whose page held only other
+        // repositories' versions still moves on.
+        let next_after = versions
+            .last()
+            .filter(|_| versions.len() == usize::try_from(limit).unwrap_or(usize::MAX))
+            .map(|v| json!({ "resource": v.resource, "version": v.version }));
         let visible: Vec<_> = versions
             .into_iter()
             .filter(|v| {
@@ -1507,7 +1522,7 @@ impl Broker {
                 actor.may_use(repo)
             })
             .collect();
-        Ok(json!({ "versions": visible }))
+        Ok(json!({ "versions": visible, "next_after": next_after }))
     }
 
     /// Seals and stores a new version under the active KEK, with its audit entry and no KEK
@@ -1586,8 +1601,12 @@ impl Broker {
             .audit_entries(after.unwrap_or(0), limit)
             .await?;
         // Where the next page starts: the last entry read, shown or not, so that a scoped
-        // actor whose page was all other repositories' entries still moves on (none: the end).
-        let next_after = entries.last().map(|e| e.seq);
+        // actor whose page was all other repositories' entries still moves on; none once a
+        // page comes back short (the end).
+        let next_after = entries
+            .last()
+            .filter(|_| entries.len() == usize::try_from(limit).unwrap_or(usize::MAX))
+            .map(|e| e.seq);
         let visible: Vec<_> = entries
             .into_iter()
             .filter(|e| {
@@ -2172,7 +2191,7 @@ mod tests {
                 .await
                 .unwrap_err();
             assert!(matches!(&e, BrokerError::AdminRequest(m) if m.contains("policy")));
-            let listed = b.admin_list(&root, None).await.unwrap();
+            let listed = b.admin_list(&root, None, None, None).await.unwrap();
             assert_eq!(listed["versions"], json!([]), "nothing was put");
             // Within bounds, the same members are accepted.
             let ok = format!(r#"{{"policy":{policy},"generate":4096}}"#);

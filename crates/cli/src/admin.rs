@@ -138,7 +138,8 @@ pub(crate) struct ListArgs {
     /// Only this repository.
     #[arg(long, value_name = "REPO")]
     repo: Option<String>,
-    /// Print the broker's JSON answer.
+    /// Print the versions as JSON (`{"versions": [...]}`, every page of the broker's
+    /// listing).
     #[arg(long)]
     json: bool,
     #[command(flatten)]
@@ -445,13 +446,42 @@ impl AdminClient {
         )
     }
 
-    /// The live versions (of one repository).
+    /// The live versions (of one repository): every page of the listing, as
+    /// `{"versions": [...]}`.
     pub(crate) fn list(&self, repo: Option<&str>) -> Result<Value> {
-        let target = match repo {
-            Some(r) => format!("/kbs/v0/admin/resources?repo={r}"),
-            None => "/kbs/v0/admin/resources".to_owned(),
-        };
-        self.get("list", &target)
+        let mut versions = Vec::new();
+        let mut after: Option<(String, u64)> = None;
+        loop {
+            let mut target = String::from("/kbs/v0/admin/resources?");
+            if let Some(r) = repo {
+                target.push_str(&format!("repo={r}&"));
+            }
+            // Resource paths are ASCII letters, digits, `_-.` and `/`: nothing to escape.
+            if let Some((resource, version)) = &after {
+                target.push_str(&format!("after={resource}&after_version={version}&"));
+            }
+            target.push_str("limit=1000");
+            let mut answer = self.get("list", &target)?;
+            let page = answer
+                .get_mut("versions")
+                .and_then(Value::as_array_mut)
+                .context("list: the answer has no versions")?;
+            versions.append(page);
+            let next = answer.get("next_after").filter(|n| !n.is_null());
+            let Some(next) = next else { break };
+            let resource = next.get("resource").and_then(Value::as_str);
+            let version = next.get("version").and_then(Value::as_u64);
+            let (Some(resource), Some(version)) = (resource, version) else {
+                bail!("list: malformed next_after {next}");
+            };
+            let next = (resource.to_owned(), version);
+            // A broker that does not move on would be asked for ever.
+            if after.as_ref() >= Some(&next) {
+                bail!("list: next_after {next:?} does not follow the page before");
+            }
+            after = Some(next);
+        }
+        Ok(serde_json::json!({ "versions": versions }))
     }
 
     /// A page of audit entries after `after`.

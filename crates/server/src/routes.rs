@@ -398,6 +398,10 @@ async fn admin_delete(
 #[derive(Deserialize)]
 struct ListQuery {
     repo: Option<String>,
+    /// With `after_version`: the page starts after this resource's version.
+    after: Option<String>,
+    after_version: Option<u64>,
+    limit: Option<u32>,
 }
 
 async fn admin_list(
@@ -410,9 +414,21 @@ async fn admin_list(
     let result = async {
         let actor = admin_actor(&state, &headers, EP)?;
         let Query(q) = q.map_err(|e| unreadable(EP, &e))?;
-        let answer = deadline(&state, state.broker.admin_list(&actor, q.repo.as_deref()))
-            .await
-            .map_err(|e| broker_error(EP, &e))?;
+        let after = match (q.after.as_deref(), q.after_version) {
+            (Some(resource), Some(version)) => Some((resource, version)),
+            (None, None) => None,
+            _ => {
+                return Err(unreadable(EP, &"after and after_version go together"));
+            }
+        };
+        let answer = deadline(
+            &state,
+            state
+                .broker
+                .admin_list(&actor, q.repo.as_deref(), after, q.limit),
+        )
+        .await
+        .map_err(|e| broker_error(EP, &e))?;
         Ok(json(&answer))
     }
     .await;

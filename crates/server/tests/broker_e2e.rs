@@ -1515,6 +1515,88 @@ fn bodies_and_credentials_over_their_limits_are_refused() {
     assert!(!list.to_string().contains("default/key/big"));
 }
 
+/// The admin listing comes in pages: following `next_after` reads every version once, in
+/// order; a tenant's pages hold only its repositories; a half-given start is refused.
+#[test]
+fn the_admin_listing_pages() {
+    let b = start();
+    for path in ["default/key/one", "default/key/two", "tenant-b/key/db"] {
+        let (status, body) = b.admin(
+            "POST",
+            &format!("/kbs/v0/resource/{path}"),
+            Some(&b.admin_token),
+            Some(json!({"policy": POLICY, "value": STANDARD.encode(SECRET)})),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+    let rows = |list: &Value| -> Vec<(String, u64)> {
+        list["versions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                (
+                    v["resource"].as_str().unwrap().to_owned(),
+                    v["version"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let paged = |token: &str, limit: u32| {
+        let mut all = Vec::new();
+        let mut query = String::new();
+        loop {
+            let (status, page) = b.admin(
+                "GET",
+                &format!("/kbs/v0/admin/resources?limit={limit}{query}"),
+                Some(token),
+                None,
+            );
+            assert_eq!(status, 200, "{page}");
+            assert!(page["versions"].as_array().unwrap().len() <= limit as usize);
+            all.extend(rows(&page));
+            if page["next_after"].is_null() {
+                return all;
+            }
+            query = format!(
+                "&after={}&after_version={}",
+                page["next_after"]["resource"].as_str().unwrap(),
+                page["next_after"]["version"]
+            );
+        }
+    };
+    let (_, whole) = b.admin("GET", "/kbs/v0/admin/resources", Some(&b.admin_token), None);
+    assert!(whole["next_after"].is_null(), "{whole}");
+    let whole = rows(&whole);
+    let own = |r: &str, v: u64| (r.to_owned(), v);
+    assert_eq!(
+        whole,
+        vec![
+            own("default/key/one", 1),
+            own("default/key/one", 2),
+            own("default/key/two", 1),
+            own("tenant-b/key/db", 1),
+            own("tenant-b/key/db", 2),
+        ]
+    );
+    for limit in [1, 2, 4] {
+        assert_eq!(paged(&b.admin_token, limit), whole, "limit {limit}");
+    }
+    assert_eq!(
+        paged(TENANT_TOKEN, 1),
+        vec![own("tenant-b/key/db", 1), own("tenant-b/key/db", 2)]
+    );
+    for query in ["after=default/key/one", "after_version=1", "limit=x"] {
+        let (status, body) = b.admin(
+            "GET",
+            &format!("/kbs/v0/admin/resources?{query}"),
+            Some(&b.admin_token),
+            None,
+        );
+        assert_eq!(status, 400, "{query}: {body}");
+    }
+}
+
 /// Every admin endpoint a tenant's token reaches stays inside its repositories, and the global
 /// operations refuse it.
 #[test]
@@ -1589,6 +1671,8 @@ fn a_tenant_token_stays_inside_its_repositories_on_every_endpoint() {
     assert_eq!(status, 200);
     let entries = log["entries"].as_array().unwrap();
     assert!(!entries.is_empty());
+    // One page holds them all: there is no next one.
+    assert!(log["next_after"].is_null(), "{log}");
     assert!(
         entries.iter().all(|e| e["resource"]
             .as_str()

@@ -498,9 +498,15 @@ pub trait Store: Send + Sync {
         version: Option<u64>,
         event: AuditEvent,
     ) -> Result<Vec<u64>, StoreError>;
-    /// Every live version (of one repository, or all), ordered by resource then version.
-    async fn list_versions(&self, repo: Option<&str>)
-    -> Result<Vec<SecretVersionInfo>, StoreError>;
+    /// Up to `limit` live versions (of one repository, or all) that come after `after` (a
+    /// resource and a version of it; none: from the first), ordered by resource (byte order)
+    /// then version: a page of the listing, the next one starting after its last row.
+    async fn list_versions(
+        &self,
+        repo: Option<&str>,
+        after: Option<(&str, u64)>,
+        limit: u32,
+    ) -> Result<Vec<SecretVersionInfo>, StoreError>;
 
     // ---- KEK rotation ----
 

@@ -1046,15 +1046,23 @@ impl Store for PostgresStore {
     async fn list_versions(
         &self,
         repo: Option<&str>,
+        after: Option<(&str, u64)>,
+        limit: u32,
     ) -> Result<Vec<SecretVersionInfo>, StoreError> {
         const OP: &str = "list_versions";
-        // COLLATE "C": byte order, as the SQLite store sorts, whatever the database's locale.
+        let after_resource = after.map(|(r, _)| r);
+        let after_version = after.map_or(0, |(_, v)| i64::try_from(v).unwrap_or(i64::MAX));
+        // COLLATE "C": byte order, as the SQLite store sorts, whatever the database's locale
+        // (in the page's start as in its order, so that pages neither skip nor repeat rows).
         let rows = self
             .query(
                 OP,
                 "SELECT resource, version, policy_digest, created_ms, kek_id FROM secrets
-                 WHERE $1::TEXT IS NULL OR repo = $1 ORDER BY resource COLLATE \"C\", version",
-                &[&repo],
+                 WHERE ($1::TEXT IS NULL OR repo = $1)
+                   AND ($2::TEXT IS NULL OR resource COLLATE \"C\" > $2
+                        OR (resource = $2 AND version > $3))
+                 ORDER BY resource COLLATE \"C\", version LIMIT $4",
+                &[&repo, &after_resource, &after_version, &i64::from(limit)],
             )
             .await?;
         rows.iter()

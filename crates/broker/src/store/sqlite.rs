@@ -1326,20 +1326,27 @@ impl Store for SqliteStore {
     async fn list_versions(
         &self,
         repo: Option<&str>,
+        after: Option<(&str, u64)>,
+        limit: u32,
     ) -> Result<Vec<SecretVersionInfo>, StoreError> {
         let repo = repo.map(str::to_owned);
+        let after_resource = after.map(|(r, _)| r.to_owned());
+        let after_version = after.map_or(0, |(_, v)| i64::try_from(v).unwrap_or(i64::MAX));
         let rows: Vec<(String, i64, String, i64, String)> = self
             .call(Commit::BulkRead, move |c| {
                 let mut stmt = c
                     .prepare_cached(
                         "SELECT resource, version, policy_digest, created_ms, kek_id FROM secrets
-                         WHERE ?1 IS NULL OR repo = ?1 ORDER BY resource, version",
+                         WHERE (?1 IS NULL OR repo = ?1)
+                           AND (?2 IS NULL OR resource > ?2 OR (resource = ?2 AND version > ?3))
+                         ORDER BY resource, version LIMIT ?4",
                     )
                     .map_err(db("list_versions"))?;
                 let it = stmt
-                    .query_map(params![repo], |r| {
-                        Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
-                    })
+                    .query_map(
+                        params![repo, after_resource, after_version, i64::from(limit)],
+                        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                    )
                     .map_err(db("list_versions"))?;
                 it.collect::<Result<Vec<_>, _>>()
                     .map_err(db("list_versions"))

@@ -159,7 +159,7 @@ pub async fn versions_put_get_pin_delete_list(b: &dyn Backend) {
     )
     .await
     .unwrap();
-    let all = s.list_versions(None).await.unwrap();
+    let all = s.list_versions(None, None, 1000).await.unwrap();
     assert_eq!(all.len(), 3);
     assert_eq!(
         all.iter()
@@ -171,7 +171,39 @@ pub async fn versions_put_get_pin_delete_list(b: &dyn Backend) {
             ("tenant-b/key/x", 1)
         ]
     );
-    let a = s.list_versions(Some("tenant-a")).await.unwrap();
+    // Pages: each starts after the last row of the one before, none skipped or repeated,
+    // within a resource's versions and across resources.
+    let page = |after: Option<(&'static str, u64)>, repo: Option<&'static str>| async move {
+        s.list_versions(repo, after, 1)
+            .await
+            .unwrap()
+            .iter()
+            .map(|i| (i.resource.clone(), i.version))
+            .collect::<Vec<_>>()
+    };
+    let own = |r: &str, v: u64| vec![(r.to_owned(), v)];
+    assert_eq!(page(None, None).await, own("tenant-a/key/db", 1));
+    assert_eq!(
+        page(Some(("tenant-a/key/db", 1)), None).await,
+        own("tenant-a/key/db", 2)
+    );
+    assert_eq!(
+        page(Some(("tenant-a/key/db", 2)), None).await,
+        own("tenant-b/key/x", 1)
+    );
+    assert!(page(Some(("tenant-b/key/x", 1)), None).await.is_empty());
+    // A start between resources (one that is not stored), and with a repository.
+    assert_eq!(
+        page(Some(("tenant-a/key/da", 9)), None).await,
+        own("tenant-a/key/db", 1)
+    );
+    assert!(
+        page(Some(("tenant-a/key/db", 2)), Some("tenant-a"))
+            .await
+            .is_empty()
+    );
+    assert_eq!(s.list_versions(None, None, 2).await.unwrap().len(), 2);
+    let a = s.list_versions(Some("tenant-a"), None, 1000).await.unwrap();
     assert_eq!(a.iter().map(|i| i.version).collect::<Vec<_>>(), vec![1, 2]);
     assert!(a.iter().all(|i| i.kek_id == ring.active_id().as_str()));
     let json = serde_json::to_string(&a).unwrap();
@@ -204,7 +236,13 @@ pub async fn versions_put_get_pin_delete_list(b: &dyn Backend) {
         vec![1, 3]
     );
     assert!(s.get_version(&r, None).await.unwrap().is_none());
-    assert_eq!(s.list_versions(Some("tenant-a")).await.unwrap().len(), 0);
+    assert_eq!(
+        s.list_versions(Some("tenant-a"), None, 1000)
+            .await
+            .unwrap()
+            .len(),
+        0
+    );
 
     // Inserting an existing version number is refused.
     let rec = s
@@ -241,7 +279,12 @@ pub async fn admin_changes_stand_or_fall_with_their_entries(b: &dyn Backend) {
             .is_err()
     );
     assert!(s.get_version(&r, None).await.unwrap().is_none());
-    assert!(s.list_versions(Some("tenant-a")).await.unwrap().is_empty());
+    assert!(
+        s.list_versions(Some("tenant-a"), None, 1000)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert!(entries().await.is_empty());
 
     // One that is recorded: the entry names the version, its policy, size and KEK.
@@ -336,7 +379,7 @@ pub async fn listing_is_in_byte_order(b: &dyn Backend) {
         .await
         .unwrap();
     }
-    let got = s.list_versions(Some("t")).await.unwrap();
+    let got = s.list_versions(Some("t"), None, 1000).await.unwrap();
     assert_eq!(
         got.iter().map(|i| i.resource.as_str()).collect::<Vec<_>>(),
         vec!["t/key/B", "t/key/a-x", "t/key/ax", "t/key/b"]
@@ -514,7 +557,7 @@ pub async fn moved_or_repolicied_ciphertexts_do_not_open(b: &dyn Backend) {
         })
     ));
     assert!(matches!(
-        s.list_versions(None).await,
+        s.list_versions(None, None, 1000).await,
         Err(StoreError::Corrupt {
             field: "secrets.version"
         })
@@ -1077,7 +1120,7 @@ pub async fn kek_rotation_rewraps_everything_and_retires_the_old_kek(b: &dyn Bac
         assert_eq!(store::open_stored(&ring, &rec).unwrap().expose(), &v[..]);
     }
     assert!(
-        s.list_versions(None)
+        s.list_versions(None, None, 1000)
             .await
             .unwrap()
             .iter()
