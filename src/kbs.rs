@@ -459,8 +459,13 @@ fn snp_compact(tee: Tee, text: &str) -> Option<Evidence> {
 /// Decode evidence from its compact text ([`crate::compact`]) for the TEE the guest named:
 /// the SEV-SNP forms straight into their fields; anything else (and anything that path does not
 /// accept) by parsing the text, [`crate::compact::decode`] and [`decode`], which accepts or
-/// refuses it and names the reason. The two paths agree on every input (the
-/// `kbs_evidence_json` fuzz target checks it).
+/// refuses it and names the reason. The two paths agree on every input of at most
+/// [`crate::evidence::MAX_EVIDENCE_JSON_VALUES`] values (the `kbs_evidence_json` fuzz target
+/// checks it). Above that count the general path refuses to build the tree, while the direct
+/// path, which builds none, still accepts SEV-SNP evidence within its own bounds (at most
+/// [`MAX_CERT_CHAIN_ENTRIES`] certificates of [`MAX_CERT_LEN`] bytes each; the count takes a
+/// {"b64"} run as the values it stands for, so two 60 KB certificates exceed it): a difference
+/// in what is accepted, never in what is decoded.
 pub(crate) fn decode_compact(tee: Tee, text: &str) -> Result<Evidence, EvidenceError> {
     if let Some(evidence) = snp_compact(tee, text) {
         return Ok(evidence);

@@ -945,16 +945,13 @@ fn bundle_made_online_verifies_air_gapped() {
 
 // ---------------------------------------------------------------- the real vectors
 
+#[path = "../../../tests/common/mod.rs"]
+mod common;
+
+/// The corpus as every corpus-backed test finds it (`TESSERA_VECTORS`, else
+/// `../shared/vectors`; in CI a missing corpus fails the test).
 fn vectors() -> Option<PathBuf> {
-    match std::env::var_os("TESSERA_VECTORS") {
-        Some(dir) if Path::new(&dir).is_dir() => Some(PathBuf::from(dir)),
-        _ => {
-            eprintln!(
-                "NOTICE: TESSERA_VECTORS is not set: this vectors_* test is SKIPPED (it serves the real corpus files)"
-            );
-            None
-        }
-    }
+    common::vectors()
 }
 
 fn case_json(dir: &Path) -> serde_json::Value {
