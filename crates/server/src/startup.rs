@@ -834,16 +834,24 @@ mod tests {
             set_mode(&elsewhere, 0o600);
             std::os::unix::fs::symlink(&elsewhere, &path).unwrap();
             assert_insecure(assemble(&config).await, &path, "symbolic link");
-            // So is a link to nowhere (it is not followed to create a file there).
-            fs::remove_file(&path).unwrap();
-            std::os::unix::fs::symlink(dir.path().join("nowhere"), &path).unwrap();
-            assert_insecure(assemble(&config).await, &path, "symbolic link");
-            assert!(!dir.path().join("nowhere").exists());
-            // And something that is not a regular file.
-            fs::remove_file(&path).unwrap();
-            fs::create_dir(&path).unwrap();
-            assert_insecure(assemble(&config).await, &path, "not a regular file");
+            refuses_dangling_links_and_directories(&config, dir.path(), &path).await;
         }
+    }
+
+    /// With a symbolic link at `path` (which is removed): a link to nowhere in its place is
+    /// refused (and not followed to create a file there), and so is a directory.
+    async fn refuses_dangling_links_and_directories(
+        config: &ServerConfig,
+        dir: &Path,
+        path: &Path,
+    ) {
+        fs::remove_file(path).unwrap();
+        std::os::unix::fs::symlink(dir.join("nowhere"), path).unwrap();
+        assert_insecure(assemble(config).await, path, "symbolic link");
+        assert!(!dir.join("nowhere").exists());
+        fs::remove_file(path).unwrap();
+        fs::create_dir(path).unwrap();
+        assert_insecure(assemble(config).await, path, "not a regular file");
     }
 
     /// The KEK and the sealing keys at their default places (which group and others may not
@@ -870,13 +878,7 @@ mod tests {
                 _ => named.sealing_key_file = Some(path.clone()),
             }
             assemble(&named).await.unwrap();
-            fs::remove_file(&path).unwrap();
-            std::os::unix::fs::symlink(dir.path().join("nowhere"), &path).unwrap();
-            assert_insecure(assemble(&config).await, &path, "symbolic link");
-            assert!(!dir.path().join("nowhere").exists());
-            fs::remove_file(&path).unwrap();
-            fs::create_dir(&path).unwrap();
-            assert_insecure(assemble(&config).await, &path, "not a regular file");
+            refuses_dangling_links_and_directories(&config, dir.path(), &path).await;
         }
     }
 

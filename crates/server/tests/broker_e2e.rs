@@ -211,6 +211,19 @@ fn agent() -> ureq::Agent {
 }
 
 impl Broker {
+    /// Each of `queries` on `path`, with the root token: 400.
+    fn refuses_queries(&self, method: &str, path: &str, queries: &[&str]) {
+        for query in queries {
+            let (status, body) = self.admin(
+                method,
+                &format!("{path}?{query}"),
+                Some(&self.admin_token),
+                None,
+            );
+            assert_eq!(status, 400, "{method} {path}?{query}: {body}");
+        }
+    }
+
     fn admin(
         &self,
         method: &str,
@@ -410,22 +423,18 @@ fn snp_and_tdx_guests_receive_the_secret_with_every_key_and_mode() {
         }
     }
     // A delete query that is not exactly version=N is refused, not taken for "every version".
-    for query in [
-        "versions=1",
-        "Version=1",
-        "%76ersion=1",
-        "version=1&x=2",
-        "version=0",
-        "x",
-    ] {
-        let (status, body) = b.admin(
-            "DELETE",
-            &format!("/kbs/v0/resource/default/key/one?{query}"),
-            Some(&b.admin_token),
-            None,
-        );
-        assert_eq!(status, 400, "{query}: {body}");
-    }
+    b.refuses_queries(
+        "DELETE",
+        "/kbs/v0/resource/default/key/one",
+        &[
+            "versions=1",
+            "Version=1",
+            "%76ersion=1",
+            "version=1&x=2",
+            "version=0",
+            "x",
+        ],
+    );
     let (_, list) = b.admin("GET", "/kbs/v0/admin/resources", Some(&b.admin_token), None);
     let live = list["versions"]
         .as_array()
@@ -777,6 +786,24 @@ fn the_session_cookie_lives_as_long_as_the_session() {
     assert_eq!(max_age(&start_with(|c| c.token_ttl_secs = 3600)), 3600);
 }
 
+/// The simulator's VCEK and chain, as an endorsement lookup returns them.
+fn sim_chain() -> tessera::Endorsements {
+    let mut e = tessera::Endorsements::new();
+    e.add_certificates(vec![
+        snp().vcek().clone(),
+        snp().pki().ask().clone(),
+        snp().pki().ark().clone(),
+    ]);
+    e
+}
+
+/// Simulated SEV-SNP evidence without its certificate chain (`cert_chain: null`): the broker
+/// needs an endorsement lookup for it.
+fn without_chain(rd: &[u8; 64]) -> Result<Value, ClientError> {
+    let raw = snp().report(rd, &Measurements::default(), |_| {})?;
+    Ok(snp().evidence_json(&raw, false))
+}
+
 /// Evidence that needs an endorsement lookup, which takes until after the challenge expired:
 /// refused, and no session is made. The same lookup inside the challenge's life is served.
 #[test]
@@ -790,25 +817,15 @@ fn a_challenge_that_expired_during_an_endorsement_lookup_is_refused() {
             Some(Arc::new(move |_: &tessera::Evidence, _: &_| {
                 // The lookup "takes" `lookup_takes` seconds of the broker's clock.
                 skew.fetch_add(lookup_takes.load(Ordering::SeqCst), Ordering::SeqCst);
-                let mut e = tessera::Endorsements::new();
-                e.add_certificates(vec![
-                    snp().vcek().clone(),
-                    snp().pki().ask().clone(),
-                    snp().pki().ark().clone(),
-                ]);
-                Ok(e)
+                Ok(sim_chain())
             }) as EndorsementSource)
         },
     );
     let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
-    let without_chain = |rd: &[u8; 64]| -> Result<Value, ClientError> {
-        let raw = snp().report(rd, &Measurements::default(), |_| {})?;
-        Ok(snp().evidence_json(&raw, false))
-    };
     // Six minutes: past the challenge's five.
     slow.store(360, Ordering::SeqCst);
     let e = c
-        .get_secret("snp", "default/key/one", None, &mut |rd| without_chain(rd))
+        .get_secret("snp", "default/key/one", None, &mut without_chain)
         .unwrap_err();
     assert_eq!(e.status(), Some(401), "{e}");
     let (_, log) = b.admin("GET", "/kbs/v0/admin/audit", Some(&b.admin_token), None);
@@ -830,7 +847,7 @@ fn a_challenge_that_expired_during_an_endorsement_lookup_is_refused() {
     b.skew.store(0, Ordering::SeqCst);
     let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
     assert_eq!(
-        &c.get_secret("snp", "default/key/one", None, &mut |rd| without_chain(rd))
+        &c.get_secret("snp", "default/key/one", None, &mut without_chain)
             .unwrap()[..],
         SECRET
     );
@@ -855,27 +872,16 @@ fn endorsement_lookups_running_at_once_are_capped() {
                 while !*open {
                     open = cv.wait(open).unwrap();
                 }
-                let mut e = tessera::Endorsements::new();
-                e.add_certificates(vec![
-                    snp().vcek().clone(),
-                    snp().pki().ask().clone(),
-                    snp().pki().ark().clone(),
-                ]);
-                Ok(e)
+                Ok(sim_chain())
             }) as EndorsementSource)
         },
     );
-    let without_chain = |rd: &[u8; 64]| -> Result<Value, ClientError> {
-        let raw = snp().report(rd, &Measurements::default(), |_| {})?;
-        Ok(snp().evidence_json(&raw, false))
-    };
     std::thread::scope(|scope| {
         let waiting: Vec<_> = (0..MAX_ENDORSEMENT_LOOKUPS)
             .map(|_| {
                 let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
-                scope.spawn(move || {
-                    c.get_secret("snp", "default/key/one", None, &mut |rd| without_chain(rd))
-                })
+                scope
+                    .spawn(move || c.get_secret("snp", "default/key/one", None, &mut without_chain))
             })
             .collect();
         let all_running = (0..600).any(|_| {
@@ -886,7 +892,7 @@ fn endorsement_lookups_running_at_once_are_capped() {
         // One more: refused at once, the source not asked.
         let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
         let e = c
-            .get_secret("snp", "default/key/one", None, &mut |rd| without_chain(rd))
+            .get_secret("snp", "default/key/one", None, &mut without_chain)
             .unwrap_err();
         assert_eq!(e.status(), Some(401), "{e}");
         assert_eq!(calls.load(Ordering::SeqCst), MAX_ENDORSEMENT_LOOKUPS);
@@ -900,7 +906,7 @@ fn endorsement_lookups_running_at_once_are_capped() {
     // The refused guest, trying again: served (the verifier holds the VCEK now).
     let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
     assert_eq!(
-        &c.get_secret("snp", "default/key/one", None, &mut |rd| without_chain(rd))
+        &c.get_secret("snp", "default/key/one", None, &mut without_chain)
             .unwrap()[..],
         SECRET
     );
@@ -1586,15 +1592,11 @@ fn the_admin_listing_pages() {
         paged(TENANT_TOKEN, 1),
         vec![own("tenant-b/key/db", 1), own("tenant-b/key/db", 2)]
     );
-    for query in ["after=default/key/one", "after_version=1", "limit=x"] {
-        let (status, body) = b.admin(
-            "GET",
-            &format!("/kbs/v0/admin/resources?{query}"),
-            Some(&b.admin_token),
-            None,
-        );
-        assert_eq!(status, 400, "{query}: {body}");
-    }
+    b.refuses_queries(
+        "GET",
+        "/kbs/v0/admin/resources",
+        &["after=default/key/one", "after_version=1", "limit=x"],
+    );
 }
 
 /// Every admin endpoint a tenant's token reaches stays inside its repositories, and the global

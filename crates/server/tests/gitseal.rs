@@ -70,6 +70,26 @@ fn start(sim: &SimSnp) -> Broker {
     }
 }
 
+impl Broker {
+    /// Puts `resource` under `policy`, then asks for its CoCo sealed-secret pointer (the answer).
+    fn put_and_coco_seal(&self, resource: &str, policy: &str) -> Value {
+        let put = agent()
+            .post(&format!("{}/kbs/v0/resource/{resource}", self.url))
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .send_json(serde_json::json!({"policy": policy, "value": "c2VjcmV0"}))
+            .unwrap();
+        assert_eq!(put.status().as_u16(), 200);
+        agent()
+            .post(&format!("{}/kbs/v0/admin/coco-sealed/{resource}", self.url))
+            .header("Authorization", &format!("Bearer {}", self.token))
+            .send_empty()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap()
+    }
+}
+
 fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()
         .http_status_as_error(false)
@@ -163,20 +183,7 @@ fn a_coco_sealed_secret_points_at_the_resource_and_verifies_with_the_served_key(
     use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};
     let sim = Arc::new(SimSnp::new(Product::Genoa).unwrap());
     let b = start(&sim);
-    let put = agent()
-        .post(&format!("{}/kbs/v0/resource/app/key/db", b.url))
-        .header("Authorization", &format!("Bearer {}", b.token))
-        .send_json(serde_json::json!({"policy": POLICY, "value": "c2VjcmV0"}))
-        .unwrap();
-    assert_eq!(put.status().as_u16(), 200);
-    let answer: Value = agent()
-        .post(&format!("{}/kbs/v0/admin/coco-sealed/app/key/db", b.url))
-        .header("Authorization", &format!("Bearer {}", b.token))
-        .send_empty()
-        .unwrap()
-        .body_mut()
-        .read_json()
-        .unwrap();
+    let answer = b.put_and_coco_seal("app/key/db", POLICY);
     let sealed = answer["sealed"].as_str().unwrap();
     let parts: Vec<&str> = sealed.strip_prefix("sealed.").unwrap().split('.').collect();
     let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
@@ -193,20 +200,7 @@ fn a_coco_sealed_secret_points_at_the_resource_and_verifies_with_the_served_key(
     // Another resource of the repository sealed under a policy this guest does not meet gets
     // its own copy of the key; this guest's copy stays under its policy.
     let other_policy = POLICY.replace("4d4d", "5e5e");
-    let put = agent()
-        .post(&format!("{}/kbs/v0/resource/app/key/other", b.url))
-        .header("Authorization", &format!("Bearer {}", b.token))
-        .send_json(serde_json::json!({"policy": other_policy, "value": "c2VjcmV0"}))
-        .unwrap();
-    assert_eq!(put.status().as_u16(), 200);
-    let other: Value = agent()
-        .post(&format!("{}/kbs/v0/admin/coco-sealed/app/key/other", b.url))
-        .header("Authorization", &format!("Bearer {}", b.token))
-        .send_empty()
-        .unwrap()
-        .body_mut()
-        .read_json()
-        .unwrap();
+    let other = b.put_and_coco_seal("app/key/other", &other_policy);
     assert_ne!(other["kid"].as_str().unwrap(), kid, "{other}");
     // The guest fetches the verification key like any resource, then checks the signature.
     let jwk: Value = serde_json::from_slice(&b.fetch(&sim, &jwk_path)).unwrap();
