@@ -28,7 +28,7 @@ TOP_KEYS = {
     "listen", "data_dir", "insecure_http", "tls", "cookie_secure", "store", "kek_file",
     "token_key_file", "sealing_key_file", "coco_signing_key_file", "token_ttl_secs",
     "request_timeout_secs", "binding_hash", "max_connections", "max_connections_per_address",
-    "idle_timeout_secs", "purge_interval_secs",
+    "idle_timeout_secs", "purge_interval_secs", "metrics_listen",
     "admin", "verifier", "collateral",
 }
 TABLE_KEYS = {
@@ -237,6 +237,43 @@ def main():
     v = copy.deepcopy(base)
     v["collateral"] = {"fetch": True, "update": "late"}
     expect_refusal(chart_dir, "an unknown TCB update schedule", v, "update")
+    # metrics.port: /metrics on a port of its own, which only metricsFrom may reach (the
+    # broker's port then from `from` alone); the ServiceMonitor scrapes it over plain HTTP.
+    v = merge(scenarios["full"], {"metrics": {"port": 9090, "serviceMonitor": {"enabled": True}}})
+    docs = render(chart_dir, v)
+    check_config("metrics.port", docs)
+    conf = tomllib.loads(next(d for d in docs if d["kind"] == "ConfigMap")["data"]["tessera.toml"])
+    broker = next(
+        c for c in next(d for d in docs if d["kind"] == "Deployment")["spec"]["template"]["spec"]["containers"]
+        if c["name"] == "tessera"
+    )
+    service = next(d for d in docs if d["kind"] == "Service")
+    policy = next(d for d in docs if d["kind"] == "NetworkPolicy")
+    monitor = next(d for d in docs if d["kind"] == "ServiceMonitor")
+    ingress = {
+        rule["ports"][0]["port"]: rule.get("from") for rule in policy["spec"]["ingress"]
+    }
+    ing = v["networkPolicy"]["ingress"]
+    problems = []
+    if conf.get("metrics_listen") != "0.0.0.0:9090":
+        problems.append(f"metrics_listen {conf.get('metrics_listen')!r}")
+    if {"name": "metrics", "containerPort": 9090, "protocol": "TCP"} not in broker["ports"]:
+        problems.append("no container port named metrics")
+    if not any(p.get("targetPort") == "metrics" and p["port"] == 9090 for p in service["spec"]["ports"]):
+        problems.append("no service port for metrics")
+    if ingress.get("metrics") != ing["metricsFrom"] or ingress.get("https") != ing["from"]:
+        problems.append(f"ingress {ingress}")
+    endpoint = monitor["spec"]["endpoints"][0]
+    if (endpoint["port"], endpoint["scheme"]) != ("metrics", "http"):
+        problems.append(f"ServiceMonitor endpoint {endpoint}")
+    if problems:
+        fail("metrics.port: " + "; ".join(problems))
+    else:
+        print("ok: metrics.port: its own port, ConfigMap, Service, NetworkPolicy and ServiceMonitor agree")
+    v = copy.deepcopy(base)
+    v["metrics"] = {"port": 70000}
+    expect_refusal(chart_dir, "a metrics port above 65535", v, "port")
+
     # Fetching opens egress on port 443; without it the policy allows none.
     for fetch in (False, True):
         v = copy.deepcopy(base)

@@ -186,6 +186,9 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
             eprintln!("tessera serve: admin token in {}", path.display());
         }
         eprintln!("tessera serve: listening on {scheme}://{addr}");
+        if let Some(metrics) = server.metrics_addr().context("the metrics address")? {
+            eprintln!("tessera serve: metrics on http://{metrics}/metrics");
+        }
         tracing::info!(%addr, scheme, "serving");
         server.run(shutdown_signal()).await?;
         eprintln!("tessera serve: shutting down");

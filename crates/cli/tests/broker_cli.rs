@@ -505,6 +505,32 @@ fn plain_http_off_loopback_needs_insecure_http() {
     assert_eq!(code(&o), 2, "{}", text(&o.stderr));
 }
 
+/// `metrics_listen` in the configuration: `tessera serve` says where /metrics went, serves it
+/// there, and no longer on its own address.
+#[test]
+fn serve_with_a_metrics_address_of_its_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, "metrics_listen = \"127.0.0.1:0\"\n").unwrap();
+    let served = Served::start(
+        &dir.path().join("d"),
+        &["--config", config.to_str().unwrap()],
+    );
+    let line = served.stderr.recv_timeout(Duration::from_secs(10)).unwrap();
+    let metrics = line
+        .strip_prefix("tessera serve: metrics on ")
+        .unwrap_or_else(|| panic!("{line}"))
+        .to_owned();
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let status = |url: &str| agent.get(url).call().unwrap().status().as_u16();
+    assert_eq!(status(&metrics), 200);
+    assert_eq!(status(&format!("{}/metrics", served.url)), 404);
+    assert_eq!(status(&format!("{}/healthz", served.url)), 200);
+}
+
 /// Serves one evidence request of an `--evidence-cmd` that hands its REPORT_DATA over in
 /// `dir/rd` and waits for `dir/ev.json`.
 fn evidence_server(

@@ -158,6 +158,12 @@ pub struct ServerConfig {
     /// The listening address.
     #[serde(default = "default_listen")]
     pub listen: SocketAddr,
+    /// Where `/metrics` is served, with `/healthz` and `/readyz`, instead of `listen`: plain
+    /// HTTP (it answers counters and health only, never a credential or a secret), so that
+    /// the guest and admin port answers `/metrics` with 404 and scrapers need not reach it.
+    /// Unset: all three on `listen`.
+    #[serde(default)]
+    pub metrics_listen: Option<SocketAddr>,
     /// The data directory (SQLite store, KEK, token key, admin token).
     pub data_dir: PathBuf,
     /// Serve plain HTTP on a non-loopback address (behind a TLS-terminating proxy only).
@@ -313,6 +319,7 @@ impl ServerConfig {
     pub fn with_data_dir(data_dir: PathBuf) -> Self {
         Self {
             listen: default_listen(),
+            metrics_listen: None,
             data_dir,
             insecure_http: false,
             tls: None,
@@ -445,6 +452,15 @@ impl ServerConfig {
                 reason: "must be between 10 and 86400",
             });
         }
+        if self
+            .metrics_listen
+            .is_some_and(|m| m == self.listen && m.port() != 0)
+        {
+            return Err(ConfigError::Invalid {
+                field: "metrics_listen",
+                reason: "must differ from listen",
+            });
+        }
         if !(1..=600).contains(&self.request_timeout_secs) {
             return Err(ConfigError::Invalid {
                 field: "request_timeout_secs",
@@ -567,6 +583,7 @@ impl std::fmt::Debug for ServerConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let Self {
             listen,
+            metrics_listen,
             data_dir,
             insecure_http,
             tls,
@@ -590,6 +607,7 @@ impl std::fmt::Debug for ServerConfig {
         } = self;
         f.debug_struct("ServerConfig")
             .field("listen", listen)
+            .field("metrics_listen", metrics_listen)
             .field("data_dir", data_dir)
             .field("insecure_http", insecure_http)
             .field("tls", tls)
@@ -808,6 +826,23 @@ mod tests {
         let c =
             ServerConfig::from_toml("data_dir = \"d\"\npurge_interval_secs = 5\n", base).unwrap();
         assert_eq!(c.purge_interval_secs, 5);
+        // The metrics address: its own, not the broker's.
+        assert!(matches!(
+            ServerConfig::from_toml(
+                "data_dir = \"d\"\nlisten = \"127.0.0.1:8080\"\nmetrics_listen = \"127.0.0.1:8080\"\n",
+                base
+            ),
+            Err(ConfigError::Invalid {
+                field: "metrics_listen",
+                ..
+            })
+        ));
+        let c = ServerConfig::from_toml(
+            "data_dir = \"d\"\nmetrics_listen = \"0.0.0.0:9090\"\n",
+            base,
+        )
+        .unwrap();
+        assert_eq!(c.metrics_listen, Some("0.0.0.0:9090".parse().unwrap()));
         let c =
             ServerConfig::from_toml("data_dir = \"d\"\nbinding_hash = \"sha512\"\n", base).unwrap();
         assert_eq!(

@@ -75,8 +75,11 @@ pub struct AppState {
 
 /// The router of every endpoint, for tests and embedding.
 pub fn router(state: AppState) -> axum::Router {
-    routes::router(state)
+    routes::router(state, true)
 }
+
+/// Connections the `metrics_listen` address serves at once (scrapers and probes).
+const MAX_OPS_CONNECTIONS: usize = 64;
 
 /// A server bound to its socket, ready to run.
 pub struct Server {
@@ -88,6 +91,8 @@ pub struct Server {
     max_connections: usize,
     per_address: Option<usize>,
     idle_timeout: Duration,
+    /// The `metrics_listen` socket and its router (`/metrics`, `/healthz`, `/readyz`).
+    ops: Option<(TcpListener, axum::Router)>,
 }
 
 /// Connections open per client address (an IPv6 client's /64), for
@@ -289,6 +294,44 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// Serves the operations endpoints on their own socket (plain HTTP/1 and HTTP/2), at most
+/// [`MAX_OPS_CONNECTIONS`] connections at once, until aborted.
+async fn serve_ops(listener: TcpListener, app: axum::Router, idle_timeout: Duration) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(MAX_OPS_CONNECTIONS));
+    loop {
+        let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
+            return;
+        };
+        let stream = match listener.accept().await {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed (metrics_listen)");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let app = app.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let mut builder = auto::Builder::new(TokioExecutor::new());
+            builder
+                .http1()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_READ_TIMEOUT)
+                .max_buf_size(MAX_H1_BUFFER);
+            builder
+                .http2()
+                .timer(TokioTimer::new())
+                .max_concurrent_streams(MAX_H2_STREAMS);
+            if let Err(e) =
+                serve_with_idle_timeout(&builder, TokioIo::new(stream), app, idle_timeout).await
+            {
+                tracing::debug!(error = %e, "connection ended with an error (metrics_listen)");
+            }
+        });
+    }
+}
+
 /// Deletes expired challenges and sessions now and then every `every`; a failure is logged and
 /// tried again at the next tick.
 async fn purge_loop(broker: Broker, every: Duration) {
@@ -327,6 +370,15 @@ impl Server {
                     addr: config.listen,
                     source,
                 })?;
+        let ops = match config.metrics_listen {
+            Some(addr) => Some((
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| ServerError::Bind { addr, source })?,
+                routes::ops_router(state.clone()),
+            )),
+            None => None,
+        };
         Ok(Self {
             listener,
             tls,
@@ -335,8 +387,21 @@ impl Server {
             max_connections: config.max_connections.max(1),
             per_address: config.max_connections_per_address.map(|n| n.max(1)),
             idle_timeout: Duration::from_secs(config.idle_timeout_secs.max(1)),
-            app: router(state),
+            app: routes::router(state, config.metrics_listen.is_none()),
+            ops,
         })
+    }
+
+    /// The address `/metrics` is served at when `metrics_listen` is set (as bound: useful
+    /// with port 0).
+    ///
+    /// # Errors
+    /// The OS could not say.
+    pub fn metrics_addr(&self) -> std::io::Result<Option<SocketAddr>> {
+        self.ops
+            .as_ref()
+            .map(|(listener, _)| listener.local_addr())
+            .transpose()
     }
 
     /// The address actually bound (useful with port 0).
@@ -375,9 +440,13 @@ impl Server {
             max_connections,
             per_address,
             idle_timeout,
+            ops,
         } = self;
         let addresses = Arc::new(PerAddress::default());
         let _purger = AbortOnDrop(tokio::spawn(purge_loop(broker, purge_every)));
+        let _ops = ops.map(|(listener, app)| {
+            AbortOnDrop(tokio::spawn(serve_ops(listener, app, idle_timeout)))
+        });
         let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
         tokio::pin!(shutdown);
         loop {

@@ -109,8 +109,22 @@ async fn read_guest_body(
     }
 }
 
-pub(crate) fn router(state: AppState) -> Router {
+/// The operations endpoints alone (`/healthz`, `/readyz`, `/metrics`), for a separate
+/// `metrics_listen` address.
+pub(crate) fn ops_router(state: AppState) -> Router {
     Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .with_state(state)
+}
+
+/// Every endpoint; `/metrics` only with `with_metrics` (else it is served by [`ops_router`] on
+/// its own address).
+pub(crate) fn router(state: AppState, with_metrics: bool) -> Router {
+    let router = Router::new()
         .route("/kbs/v0/auth", post(auth))
         .route("/kbs/v0/attest", post(attest))
         .route(
@@ -139,8 +153,13 @@ pub(crate) fn router(state: AppState) -> Router {
             post(admin_coco_sealed),
         )
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/readyz", get(readyz));
+    let router = if with_metrics {
+        router.route("/metrics", get(metrics))
+    } else {
+        router
+    };
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -90,6 +90,8 @@ impl std::io::Write for LogWriter {
 
 struct Broker {
     url: String,
+    /// The `metrics_listen` address's URL, when one is configured.
+    metrics_url: Option<String>,
     admin_token: String,
     /// Seconds added to the broker's clock.
     skew: Arc<AtomicI64>,
@@ -182,9 +184,14 @@ fn start_full(
         Server::bind(&config, state).await.unwrap()
     });
     let url = format!("http://{}", server.local_addr().unwrap());
+    let metrics_url = server
+        .metrics_addr()
+        .unwrap()
+        .map(|a| format!("http://{a}"));
     rt.spawn(server.run(std::future::pending()));
     let b = Broker {
         url,
+        metrics_url,
         admin_token: "root-token-0123456789abcdef-0123456789abcdef".into(),
         skew,
         data,
@@ -1597,6 +1604,49 @@ fn the_admin_listing_pages() {
         "/kbs/v0/admin/resources",
         &["after=default/key/one", "after_version=1", "limit=x"],
     );
+}
+
+/// With `metrics_listen`, `/metrics` moves to that address (with the health endpoints): the
+/// broker's own port answers it 404, the metrics port serves nothing of the broker's API.
+#[test]
+fn metrics_can_have_an_address_of_their_own() {
+    let get = |url: &str| -> (u16, String) {
+        let mut r = agent().get(url).call().unwrap();
+        (r.status().as_u16(), r.body_mut().read_to_string().unwrap())
+    };
+    let b = start();
+    assert!(b.metrics_url.is_none());
+    assert_eq!(get(&format!("{}/metrics", b.url)).0, 200);
+    let b = start_with(|c| c.metrics_listen = Some("127.0.0.1:0".parse().unwrap()));
+    let metrics = b.metrics_url.clone().unwrap();
+    assert_ne!(metrics, b.url);
+    // A flow on the broker's port, counted on the metrics port.
+    let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
+    assert_eq!(
+        &c.get_secret("snp", "default/key/one", None, &mut |rd| {
+            snp_evidence(rd, &Measurements::default())
+        })
+        .unwrap()[..],
+        SECRET
+    );
+    let (status, body) = get(&format!("{metrics}/metrics"));
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("tessera_requests_total{endpoint=\"/kbs/v0/attest\",status=\"200\"} 1"),
+        "{body}"
+    );
+    assert_eq!(get(&format!("{}/metrics", b.url)).0, 404);
+    for path in ["/healthz", "/readyz"] {
+        assert_eq!(get(&format!("{metrics}{path}")).0, 200, "{path}");
+        assert_eq!(get(&format!("{}{path}", b.url)).0, 200, "{path}");
+    }
+    // Nothing of the broker's API on the metrics port.
+    assert_eq!(get(&format!("{metrics}/kbs/v0/admin/resources")).0, 404);
+    let auth = agent()
+        .post(&format!("{metrics}/kbs/v0/auth"))
+        .send("{}")
+        .unwrap();
+    assert_eq!(auth.status().as_u16(), 404);
 }
 
 /// Every admin endpoint a tenant's token reaches stays inside its repositories, and the global
