@@ -273,6 +273,18 @@ def main():
     v = copy.deepcopy(base)
     v["metrics"] = {"port": 70000}
     expect_refusal(chart_dir, "a metrics port above 65535", v, "port")
+    v = copy.deepcopy(base)
+    v["metrics"] = {"port": 8080}
+    expect_refusal(chart_dir, "a metrics port equal to the broker's", v, "metrics.port")
+    # The metrics address takes the host of `listen` (an IPv6-only cluster listens on [::]).
+    v = merge(base, {"listen": "[::]:8080", "metrics": {"port": 9090}})
+    conf = tomllib.loads(
+        next(d for d in render(chart_dir, v) if d["kind"] == "ConfigMap")["data"]["tessera.toml"]
+    )
+    if conf.get("metrics_listen") != "[::]:9090":
+        fail(f"metrics.port with listen [::]:8080: metrics_listen {conf.get('metrics_listen')!r}")
+    else:
+        print("ok: metrics.port follows the host of listen")
 
     # Fetching opens egress on port 443; without it the policy allows none.
     for fetch in (False, True):

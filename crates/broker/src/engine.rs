@@ -129,6 +129,11 @@ impl Actor {
             .is_none_or(|repos| repos.iter().any(|r| r == repo))
     }
 
+    /// The repositories the actor is limited to (`None`: every one).
+    pub fn repos(&self) -> Option<&[String]> {
+        self.repos.as_deref()
+    }
+
     /// Whether the actor may use the operations that span repositories (KEK rotation).
     pub fn is_global(&self) -> bool {
         self.repos.is_none()
@@ -1508,9 +1513,17 @@ impl Broker {
             }
         }
         let limit = limit.unwrap_or(MAX_LIST_PAGE).clamp(1, MAX_LIST_PAGE);
-        let versions = self.inner.store.list_versions(repo, after, limit).await?;
-        // The last row read, shown or not, so that a scoped actor whose page held only other
-        // repositories' versions still moves on.
+        // The scope is part of the query: every row read is the actor's to see, so a page's
+        // `next_after` never names another tenant's resource.
+        let scope = match repo {
+            Some(repo) => Some(vec![repo.to_owned()]),
+            None => actor.repos().map(<[String]>::to_vec),
+        };
+        let versions = self
+            .inner
+            .store
+            .list_versions(scope.as_deref(), after, limit)
+            .await?;
         let next_after = versions
             .last()
             .filter(|_| versions.len() == usize::try_from(limit).unwrap_or(usize::MAX))

@@ -272,14 +272,15 @@ impl Kek {
     }
 
     /// A KEK from its id and key bytes, copied straight into storage that is zeroized on drop
-    /// (no copy of the key is left on the stack).
+    /// (not through a plain array first; moving the `Kek` itself still moves its bytes).
     fn from_slice(id: KekId, key: &[u8; KEY_LEN]) -> Self {
         let mut copy = Zeroizing::new([0u8; KEY_LEN]);
         copy.copy_from_slice(key);
         Self::new(id, copy)
     }
 
-    /// This KEK again (for a new keyring), its bytes never on the stack.
+    /// This KEK again (for a new keyring), copied into zeroizing storage, not through a plain
+    /// array.
     fn duplicate(&self) -> Self {
         Self::from_slice(self.id.clone(), &self.key)
     }

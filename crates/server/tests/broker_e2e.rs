@@ -1571,6 +1571,17 @@ fn the_admin_listing_pages() {
             if page["next_after"].is_null() {
                 return all;
             }
+            // Where the next page starts is one of the token's own rows, never another
+            // repository's resource.
+            if token == TENANT_TOKEN {
+                assert!(
+                    page["next_after"]["resource"]
+                        .as_str()
+                        .unwrap()
+                        .starts_with("tenant-b/"),
+                    "{page}"
+                );
+            }
             query = format!(
                 "&after={}&after_version={}",
                 page["next_after"]["resource"].as_str().unwrap(),

@@ -498,12 +498,13 @@ pub trait Store: Send + Sync {
         version: Option<u64>,
         event: AuditEvent,
     ) -> Result<Vec<u64>, StoreError>;
-    /// Up to `limit` live versions (of one repository, or all) that come after `after` (a
-    /// resource and a version of it; none: from the first), ordered by resource (byte order)
-    /// then version: a page of the listing, the next one starting after its last row.
+    /// Up to `limit` live versions (of the repositories `repos`, or of all) that come after
+    /// `after` (a resource and a version of it; none: from the first), ordered by resource
+    /// (byte order) then version: a page of the listing, the next one starting after its last
+    /// row.
     async fn list_versions(
         &self,
-        repo: Option<&str>,
+        repos: Option<&[String]>,
         after: Option<(&str, u64)>,
         limit: u32,
     ) -> Result<Vec<SecretVersionInfo>, StoreError>;

@@ -72,7 +72,13 @@ const SESSION_SETTINGS: &str = "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLA
 
 /// The migrations, in order: `(version, SQL)`. A released migration is never edited; a schema
 /// change is a new entry.
-const MIGRATIONS: &[(i32, &str)] = &[(1, MIGRATION_1), (2, MIGRATION_2)];
+const MIGRATIONS: &[(i32, &str)] = &[(1, MIGRATION_1), (2, MIGRATION_2), (3, MIGRATION_3)];
+
+/// The admin listing's order (byte order, whatever the database's collation) as an index, so
+/// that a page starting after a resource reads from there instead of sorting every version.
+const MIGRATION_3: &str = "
+CREATE INDEX secrets_listing ON secrets (resource COLLATE \"C\", version);
+";
 
 /// The store's identity (see [`Store::identity`]): one row of random bytes.
 const MIGRATION_2: &str = "
@@ -124,7 +130,7 @@ CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
 ";
 
 /// The newest schema version this broker knows.
-pub const POSTGRES_SCHEMA_VERSION: i32 = 2;
+pub const POSTGRES_SCHEMA_VERSION: i32 = 3;
 
 /// Pool settings for [`PostgresStore::connect_with`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -1045,26 +1051,39 @@ impl Store for PostgresStore {
 
     async fn list_versions(
         &self,
-        repo: Option<&str>,
+        repos: Option<&[String]>,
         after: Option<(&str, u64)>,
         limit: u32,
     ) -> Result<Vec<SecretVersionInfo>, StoreError> {
         const OP: &str = "list_versions";
-        let after_resource = after.map(|(r, _)| r);
-        let after_version = after.map_or(0, |(_, v)| i64::try_from(v).unwrap_or(i64::MAX));
-        // COLLATE "C": byte order, as the SQLite store sorts, whatever the database's locale
-        // (in the page's start as in its order, so that pages neither skip nor repeat rows).
-        let rows = self
-            .query(
-                OP,
-                "SELECT resource, version, policy_digest, created_ms, kek_id FROM secrets
-                 WHERE ($1::TEXT IS NULL OR repo = $1)
-                   AND ($2::TEXT IS NULL OR resource COLLATE \"C\" > $2
-                        OR (resource = $2 AND version > $3))
-                 ORDER BY resource COLLATE \"C\", version LIMIT $4",
-                &[&repo, &after_resource, &after_version, &i64::from(limit)],
-            )
-            .await?;
+        // COLLATE "C": byte order, as the SQLite store sorts, whatever the database's locale,
+        // in the page's start as in its order (so that pages neither skip nor repeat rows), and
+        // as the `secrets_listing` index holds it: a page is read from its start in that index.
+        let limit = i64::from(limit);
+        let rows = match after {
+            None => {
+                self.query(
+                    OP,
+                    "SELECT resource, version, policy_digest, created_ms, kek_id FROM secrets
+                     WHERE $1::TEXT[] IS NULL OR repo = ANY($1)
+                     ORDER BY resource COLLATE \"C\", version LIMIT $2",
+                    &[&repos, &limit],
+                )
+                .await?
+            }
+            Some((resource, version)) => {
+                let version = i64::try_from(version).unwrap_or(i64::MAX);
+                self.query(
+                    OP,
+                    "SELECT resource, version, policy_digest, created_ms, kek_id FROM secrets
+                     WHERE (resource COLLATE \"C\", version) > ($2::TEXT COLLATE \"C\", $3)
+                       AND ($1::TEXT[] IS NULL OR repo = ANY($1))
+                     ORDER BY resource COLLATE \"C\", version LIMIT $4",
+                    &[&repos, &resource, &version, &limit],
+                )
+                .await?
+            }
+        };
         rows.iter()
             .map(|r| {
                 let pd: String = get(r, 2, OP)?;

@@ -1325,26 +1325,39 @@ impl Store for SqliteStore {
 
     async fn list_versions(
         &self,
-        repo: Option<&str>,
+        repos: Option<&[String]>,
         after: Option<(&str, u64)>,
         limit: u32,
     ) -> Result<Vec<SecretVersionInfo>, StoreError> {
-        let repo = repo.map(str::to_owned);
+        // The repositories as a JSON array, read by json_each (one parameter for any number).
+        let repos =
+            repos
+                .map(serde_json::to_string)
+                .transpose()
+                .map_err(|_| StoreError::Corrupt {
+                    field: "repositories",
+                })?;
         let after_resource = after.map(|(r, _)| r.to_owned());
         let after_version = after.map_or(0, |(_, v)| i64::try_from(v).unwrap_or(i64::MAX));
+        // A page after a row is a search in the primary key's index from there (a statement of
+        // its own: `?2 IS NULL OR ...` would make SQLite scan from the first row). Both take
+        // the same four parameters (SQLite counts up to the highest number, `?4`).
+        let sql = if after.is_some() {
+            "SELECT resource, version, policy_digest, created_ms, kek_id FROM secrets
+             WHERE (resource, version) > (?2, ?3)
+               AND (?1 IS NULL OR repo IN (SELECT value FROM json_each(?1)))
+             ORDER BY resource, version LIMIT ?4"
+        } else {
+            "SELECT resource, version, policy_digest, created_ms, kek_id FROM secrets
+             WHERE ?1 IS NULL OR repo IN (SELECT value FROM json_each(?1))
+             ORDER BY resource, version LIMIT ?4"
+        };
         let rows: Vec<(String, i64, String, i64, String)> = self
             .call(Commit::BulkRead, move |c| {
-                let mut stmt = c
-                    .prepare_cached(
-                        "SELECT resource, version, policy_digest, created_ms, kek_id FROM secrets
-                         WHERE (?1 IS NULL OR repo = ?1)
-                           AND (?2 IS NULL OR resource > ?2 OR (resource = ?2 AND version > ?3))
-                         ORDER BY resource, version LIMIT ?4",
-                    )
-                    .map_err(db("list_versions"))?;
+                let mut stmt = c.prepare_cached(sql).map_err(db("list_versions"))?;
                 let it = stmt
                     .query_map(
-                        params![repo, after_resource, after_version, i64::from(limit)],
+                        params![repos, after_resource, after_version, i64::from(limit)],
                         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
                     )
                     .map_err(db("list_versions"))?;

@@ -74,4 +74,8 @@ app.kubernetes.io/component: key-broker
 {{- if lt (int .Values.replicaCount) 1 -}}
 {{- fail "replicaCount must be at least 1" -}}
 {{- end -}}
+{{- $mp := int .Values.metrics.port -}}
+{{- if and (gt $mp 0) (or (eq $mp (int .Values.containerPort)) (eq $mp (int .Values.service.port))) -}}
+{{- fail (printf "metrics.port %d: must differ from containerPort and service.port (the broker refuses metrics_listen equal to listen)" $mp) -}}
+{{- end -}}
 {{- end -}}
