@@ -79,7 +79,11 @@ pub fn router(state: AppState) -> axum::Router {
 }
 
 /// Connections the `metrics_listen` address serves at once (scrapers and probes).
-const MAX_OPS_CONNECTIONS: usize = 64;
+pub const MAX_OPS_CONNECTIONS: usize = 64;
+
+/// Of those, from one client address (an IPv6 client's /64): one peer cannot take every slot
+/// and starve the scraper.
+pub const MAX_OPS_CONNECTIONS_PER_ADDRESS: usize = 8;
 
 /// A server bound to its socket, ready to run.
 pub struct Server {
@@ -295,24 +299,32 @@ impl Drop for AbortOnDrop {
 }
 
 /// Serves the operations endpoints on their own socket (plain HTTP/1 and HTTP/2), at most
-/// [`MAX_OPS_CONNECTIONS`] connections at once, until aborted.
+/// [`MAX_OPS_CONNECTIONS`] connections at once and [`MAX_OPS_CONNECTIONS_PER_ADDRESS`] from one
+/// address (more are closed at once), until aborted.
 async fn serve_ops(listener: TcpListener, app: axum::Router, idle_timeout: Duration) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_OPS_CONNECTIONS));
+    let addresses = Arc::new(PerAddress::default());
     loop {
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
             return;
         };
         let stream = match listener.accept().await {
-            Ok((stream, _)) => stream,
+            Ok((stream, peer)) => {
+                match addresses.take(peer.ip(), MAX_OPS_CONNECTIONS_PER_ADDRESS) {
+                    Some(address_slot) => (stream, address_slot),
+                    None => continue,
+                }
+            }
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed (metrics_listen)");
                 tokio::time::sleep(Duration::from_millis(50)).await;
                 continue;
             }
         };
+        let (stream, address_slot) = stream;
         let app = app.clone();
         tokio::spawn(async move {
-            let _slot = slot;
+            let _slot = (slot, address_slot);
             let mut builder = auto::Builder::new(TokioExecutor::new());
             builder
                 .http1()

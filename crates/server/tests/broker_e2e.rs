@@ -1658,6 +1658,26 @@ fn metrics_can_have_an_address_of_their_own() {
         .send("{}")
         .unwrap();
     assert_eq!(auth.status().as_u16(), 404);
+    // One address holds at most MAX_OPS_CONNECTIONS_PER_ADDRESS of its connections: one more
+    // is closed at once; when one ends, the address is served again.
+    use std::io::Read as _;
+    let addr = metrics.trim_start_matches("http://").to_owned();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut held: Vec<_> = (0..tessera_server::MAX_OPS_CONNECTIONS_PER_ADDRESS)
+        .map(|_| std::net::TcpStream::connect(&addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut over = std::net::TcpStream::connect(&addr).unwrap();
+    over.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(over.read(&mut [0u8; 16]).unwrap_or(0), 0);
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "held, not closed"
+    );
+    held.pop();
+    std::thread::sleep(Duration::from_millis(200));
+    assert_eq!(get(&format!("{metrics}/metrics")).0, 200);
 }
 
 /// Every admin endpoint a tenant's token reaches stays inside its repositories, and the global
