@@ -269,7 +269,10 @@ pub fn init_data_digest(format: &str, body: &str) -> Result<InitDataDigest, Bind
     })
 }
 
-/// Checks init data against HOST_DATA (SNP) or MR_CONFIG_ID (TDX).
+/// Checks init data against HOST_DATA (SNP) or MR_CONFIG_ID (TDX): the digest fills the
+/// field from its first byte, cut to the field's length when longer (HOST_DATA takes the first
+/// 32 bytes of a SHA-384 or SHA-512 digest, MR_CONFIG_ID the first 48 of a SHA-512 one, as
+/// PROTOCOL.md cuts for SNP) and zero-padded when shorter (a SHA-256 digest in MR_CONFIG_ID).
 ///
 /// # Errors
 /// Any error of [`init_data_digest`], or [`BindingError::InitDataMismatch`].
@@ -408,6 +411,17 @@ mod tests {
         let d512 = HashAlgorithm::Sha512.digest(body512.as_bytes());
         let host: [u8; 32] = d512[..32].try_into().unwrap();
         check_init_data("toml", &body512, InitDataField::SnpHostData(&host)).unwrap();
+        // SHA-512 in MR_CONFIG_ID: its first 48 bytes; any other byte there is a mismatch.
+        let mut mr: [u8; 48] = d512[..48].try_into().unwrap();
+        check_init_data("toml", &body512, InitDataField::TdxMrConfigId(&mr)).unwrap();
+        mr[47] ^= 1;
+        assert!(matches!(
+            check_init_data("toml", &body512, InitDataField::TdxMrConfigId(&mr)),
+            Err(BindingError::InitDataMismatch {
+                field: "mr_config_id",
+                ..
+            })
+        ));
     }
 
     #[test]
