@@ -298,6 +298,22 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// How every connection is served: HTTP/1 with its header-read timeout and buffer limit,
+/// HTTP/2 with its stream limit.
+fn connection_builder() -> auto::Builder<TokioExecutor> {
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_H1_BUFFER);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_concurrent_streams(MAX_H2_STREAMS);
+    builder
+}
+
 /// Serves the operations endpoints on their own socket (plain HTTP/1 and HTTP/2), at most
 /// [`MAX_OPS_CONNECTIONS`] connections at once and [`MAX_OPS_CONNECTIONS_PER_ADDRESS`] from one
 /// address (more are closed at once), until aborted.
@@ -325,16 +341,7 @@ async fn serve_ops(listener: TcpListener, app: axum::Router, idle_timeout: Durat
         let app = app.clone();
         tokio::spawn(async move {
             let _slot = (slot, address_slot);
-            let mut builder = auto::Builder::new(TokioExecutor::new());
-            builder
-                .http1()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_READ_TIMEOUT)
-                .max_buf_size(MAX_H1_BUFFER);
-            builder
-                .http2()
-                .timer(TokioTimer::new())
-                .max_concurrent_streams(MAX_H2_STREAMS);
+            let builder = connection_builder();
             if let Err(e) =
                 serve_with_idle_timeout(&builder, TokioIo::new(stream), app, idle_timeout).await
             {
@@ -499,16 +506,7 @@ impl Server {
             tokio::spawn(async move {
                 // Held until the connection ends.
                 let _slot = (slot, address_slot);
-                let mut builder = auto::Builder::new(TokioExecutor::new());
-                builder
-                    .http1()
-                    .timer(TokioTimer::new())
-                    .header_read_timeout(HEADER_READ_TIMEOUT)
-                    .max_buf_size(MAX_H1_BUFFER);
-                builder
-                    .http2()
-                    .timer(TokioTimer::new())
-                    .max_concurrent_streams(MAX_H2_STREAMS);
+                let builder = connection_builder();
                 let served = match tls {
                     Some(acceptor) => {
                         let Ok(Ok(stream)) =

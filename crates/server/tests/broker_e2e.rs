@@ -199,13 +199,7 @@ fn start_full(
         _dir: dir,
     };
     for path in ["default/key/one", "tenant-b/key/db"] {
-        let (status, body) = b.admin(
-            "POST",
-            &format!("/kbs/v0/resource/{path}"),
-            Some(&b.admin_token),
-            Some(json!({"policy": POLICY, "value": STANDARD.encode(SECRET)})),
-        );
-        assert_eq!(status, 200, "{body}");
+        b.put_secret(path);
     }
     b
 }
@@ -218,6 +212,17 @@ fn agent() -> ureq::Agent {
 }
 
 impl Broker {
+    /// Puts `SECRET` at `path` under `POLICY` with the root token (a new version).
+    fn put_secret(&self, path: &str) {
+        let (status, body) = self.admin(
+            "POST",
+            &format!("/kbs/v0/resource/{path}"),
+            Some(&self.admin_token),
+            Some(json!({"policy": POLICY, "value": STANDARD.encode(SECRET)})),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+
     /// Each of `queries` on `path`, with the root token: 400.
     fn refuses_queries(&self, method: &str, path: &str, queries: &[&str]) {
         for query in queries {
@@ -1534,13 +1539,7 @@ fn bodies_and_credentials_over_their_limits_are_refused() {
 fn the_admin_listing_pages() {
     let b = start();
     for path in ["default/key/one", "default/key/two", "tenant-b/key/db"] {
-        let (status, body) = b.admin(
-            "POST",
-            &format!("/kbs/v0/resource/{path}"),
-            Some(&b.admin_token),
-            Some(json!({"policy": POLICY, "value": STANDARD.encode(SECRET)})),
-        );
-        assert_eq!(status, 200, "{body}");
+        b.put_secret(path);
     }
     let rows = |list: &Value| -> Vec<(String, u64)> {
         list["versions"]
