@@ -144,6 +144,12 @@ pub enum StoreError {
         /// The version.
         version: u64,
     },
+    /// Online KEK rotation was asked of a store replicas share ([`Store::shared_by_replicas`]):
+    /// the other replicas would keep sealing under the KEK it retires.
+    #[error(
+        "store: the KEK of a store shared by replicas is not rotated online (see rotate_kek_exclusive)"
+    )]
+    RotationShared,
     /// The blocking worker running the operation failed.
     #[error("store: the worker thread failed")]
     Worker,
@@ -772,9 +778,30 @@ pub struct RotationReport {
 /// (one rotation at a time). If it fails midway, the keyring keeps every KEK and a later
 /// rotation finishes the job.
 ///
+/// Refused on a store replicas share ([`Store::shared_by_replicas`]): each replica holds its
+/// own copy of the keyring, so the others would go on sealing new versions under the KEK this
+/// retires, and could not open what it re-wrapped. [`rotate_kek_exclusive`] is the same
+/// rotation for a caller that has stopped every other user of the store.
+///
+/// # Errors
+/// [`StoreError::RotationShared`], and as [`rotate_kek_exclusive`].
+pub async fn rotate_kek(
+    store: &dyn Store,
+    keyring: &KeyringFile,
+) -> Result<RotationReport, StoreError> {
+    if store.shared_by_replicas() {
+        return Err(StoreError::RotationShared);
+    }
+    rotate_kek_exclusive(store, keyring).await
+}
+
+/// [`rotate_kek`] without its check that no replica shares the store: for a caller that
+/// knows this process is the store's only user (every other replica stopped, and restarted
+/// only with the keyring file this rotation leaves).
+///
 /// # Errors
 /// [`StoreError::Seal`] (keyring file, unwrap), [`StoreError::RotationStuck`], store errors.
-pub async fn rotate_kek(
+pub async fn rotate_kek_exclusive(
     store: &dyn Store,
     keyring: &KeyringFile,
 ) -> Result<RotationReport, StoreError> {
