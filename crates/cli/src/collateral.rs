@@ -174,6 +174,11 @@ pub(crate) struct ImportArgs {
     /// Cache directory (default: $TESSERA_CACHE_DIR, else $XDG_CACHE_HOME/tessera/collateral).
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
+    /// Replace what the cache holds for each item of the bundle, even an entry valid for
+    /// longer (to recover from a damaged or forged entry; this can roll TCB info and CRLs back
+    /// to the bundle's, so use a bundle you trust).
+    #[arg(long)]
+    replace: bool,
 }
 
 #[derive(Args, Debug)]
@@ -332,7 +337,11 @@ pub(crate) fn run(cmd: &CollateralCommand) -> Result<ExitCode> {
             }
             .cache_dir()?;
             let cache = Cache::open(&dir)?;
-            let report = bundle::import(&args.bundle, &cache, UnixTime::now())?;
+            let report = if args.replace {
+                bundle::import_replacing(&args.bundle, &cache, UnixTime::now())?
+            } else {
+                bundle::import(&args.bundle, &cache, UnixTime::now())?
+            };
             eprintln!(
                 "imported {} items into {} ({} already expired)",
                 report.imported.len(),
@@ -340,7 +349,9 @@ pub(crate) fn run(cmd: &CollateralCommand) -> Result<ExitCode> {
                 report.expired.len()
             );
             for key in &report.kept_newer {
-                eprintln!("kept {key}: the cache holds newer collateral for it");
+                eprintln!(
+                    "kept {key}: the cache holds newer collateral for it (--replace replaces it)"
+                );
             }
             Ok(ExitCode::SUCCESS)
         }

@@ -272,11 +272,39 @@ pub struct ImportReport {
 /// As [`read_entries`] (nothing is imported from a bundle with a malformed entry);
 /// [`CollateralError::Io`] when the cache cannot be written.
 pub fn import(path: &Path, cache: &Cache, now: UnixTime) -> Result<ImportReport, CollateralError> {
+    import_entries(path, cache, now, false)
+}
+
+/// [`import`] that replaces what the cache holds for every item of the bundle, even an entry
+/// valid for longer (`kept_newer` stays empty). For recovering a cache whose entry is
+/// damaged or forged: the validity [`import`] compares comes from the entry's own unsigned
+/// fields, so a forged entry claiming a distant `nextUpdate` would otherwise keep every
+/// genuine bundle out (the verifier refuses the forged entry, so the cache fails closed
+/// until it is replaced). It can roll TCB info and CRLs back to the bundle's: use it with a
+/// bundle you trust.
+///
+/// # Errors
+/// As [`import`].
+pub fn import_replacing(
+    path: &Path,
+    cache: &Cache,
+    now: UnixTime,
+) -> Result<ImportReport, CollateralError> {
+    import_entries(path, cache, now, true)
+}
+
+fn import_entries(
+    path: &Path,
+    cache: &Cache,
+    now: UnixTime,
+    replace: bool,
+) -> Result<ImportReport, CollateralError> {
     let entries = read_entries(path)?;
     let mut report = ImportReport::default();
     for entry in entries {
         let key = entry.item().key();
-        if let Ok(Some(stored)) = cache.lookup(entry.item())
+        if !replace
+            && let Ok(Some(stored)) = cache.lookup(entry.item())
             && stored.valid_until() > entry.valid_until()
         {
             report.kept_newer.push(key);
@@ -558,6 +586,12 @@ mod tests {
         assert_eq!(valid_until(&Cache::open(&dir).unwrap()), newer);
         // The same bundle again is imported (nothing newer is stored).
         assert_eq!(import(&new, &cache, NOW).unwrap().imported.len(), 1);
+        // Replacing imports the older one all the same.
+        let report = import_replacing(&old, &cache, NOW).unwrap();
+        assert_eq!(report.imported, vec![item.key()]);
+        assert!(report.kept_newer.is_empty());
+        assert!(valid_until(&cache) < newer);
+        assert!(valid_until(&Cache::open(&dir).unwrap()) < newer);
         for f in [&dir, &old, &new] {
             let _ = std::fs::remove_dir_all(f);
             let _ = std::fs::remove_file(f);

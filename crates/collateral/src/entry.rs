@@ -378,12 +378,20 @@ impl Entry {
     }
 
     /// When to fetch it again: `refresh_before` seconds before it expires, but not before
-    /// half its life since it was fetched.
+    /// half its life since it was fetched; never after it expires. `fetched_at` is what the
+    /// cache file or bundle said (neither is trusted): one after the end of validity counts
+    /// as the end, so no stored time keeps an expired entry from being fetched again.
     #[must_use]
     pub fn refresh_at(&self, refresh_before_secs: i64) -> UnixTime {
-        let (from, until) = (self.fetched_at.as_secs(), self.valid_until.as_secs());
+        let until = self.valid_until.as_secs();
+        let from = self.fetched_at.as_secs().min(until);
         let half = from.saturating_add(until.saturating_sub(from) / 2);
-        UnixTime::from_secs(until.saturating_sub(refresh_before_secs).max(half))
+        UnixTime::from_secs(
+            until
+                .saturating_sub(refresh_before_secs)
+                .max(half)
+                .min(until),
+        )
     }
 
     /// The stored form (JSON).
@@ -599,6 +607,19 @@ mod tests {
             UnixTime::from_secs(NOW.as_secs() + 50)
         );
         assert_eq!(e.refresh_at(10), UnixTime::from_secs(NOW.as_secs() + 90));
+        // A stored fetch time after the end of validity (a damaged or forged cache file or
+        // bundle) does not make the entry fresh past its end; nor does a negative margin.
+        let late = Entry::new(
+            e.item().clone(),
+            "u",
+            UnixTime::from_secs(next.as_secs() + 1_000_000),
+            crl.der().to_vec(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(late.refresh_at(10), next);
+        assert_eq!(late.refresh_at(86_400), next);
+        assert_eq!(e.refresh_at(-1_000), next);
     }
 
     struct Intel {
