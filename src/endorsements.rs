@@ -11,7 +11,8 @@
 //! # Directory layout ([`Endorsements::from_dir`])
 //!
 //! One level deep, files sorted by name:
-//! - `*.der`, `*.pem`, `*.crt`, `*.cer`: certificates (DER or PEM, bundles allowed) or CRLs;
+//! - `*.der`, `*.pem`, `*.crt`, `*.cer`: certificates (DER or PEM, bundles allowed), CRLs, or
+//!   both in one PEM file (every `CERTIFICATE` and `X509 CRL` block is read);
 //! - `*.crl`: CRLs (DER or PEM);
 //! - `*.json`: a TDX/SGX collateral bundle (the dcap-qvl `QuoteCollateralV3` layout);
 //! - a sub-folder: a folder of Intel PCS responses for one FMSPC (TCB info, QE identity, CRLs,
@@ -20,7 +21,7 @@
 
 use std::path::{Path, PathBuf};
 
-use tessera_pki::{Certificate, Crl, load_certificates, load_crls};
+use tessera_pki::{Certificate, Crl, load_certificates_and_crls, load_crls};
 use tessera_snp::abi::{AttestationReport, Product, SigningKey};
 use tessera_snp::certs::{VekExtensions, VekKind, is_vek_candidate};
 use tessera_tdx::collateral::{Collateral, TcbInfoId};
@@ -226,13 +227,13 @@ impl Endorsements {
             match ext.as_str() {
                 "der" | "pem" | "crt" | "cer" => {
                     let bytes = budget.read(&path)?;
-                    if let Ok(certs) = load_certificates(&bytes) {
-                        out.add_certificates(certs);
-                    } else if let Ok(crls) = load_crls(&bytes) {
-                        out.add_crls(crls);
-                    } else {
-                        return Err(format_error(&path, "not certificates or CRLs (DER or PEM)"));
-                    }
+                    // Both kinds from one file: a PEM file of certificates may carry CRLs too,
+                    // and they are not left behind.
+                    let (certs, crls) = load_certificates_and_crls(&bytes).map_err(|_| {
+                        format_error(&path, "not certificates or CRLs (DER or PEM)")
+                    })?;
+                    out.add_certificates(certs);
+                    out.add_crls(crls);
                 }
                 "crl" => {
                     let bytes = budget.read(&path)?;

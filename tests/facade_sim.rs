@@ -161,6 +161,50 @@ fn a_held_crl_revoking_the_ask_rejects() {
     assert_eq!(v.verification()["revocation_checked"], true);
 }
 
+/// One PEM file of an endorsement directory holding certificates and a CRL: the CRL is read
+/// too (it was left behind once, so a revoked ASK passed a policy that checks revocation only
+/// when a CRL is given).
+#[test]
+fn a_crl_in_a_pem_file_of_certificates_is_applied() {
+    let s = genoa();
+    let e = Evidence::from_bytes(report(s, |_| {}).as_bytes()).unwrap();
+    let week = 7 * 86_400;
+    let (from, until) = (
+        UnixTime::from_secs(AT.as_secs() - week),
+        UnixTime::from_secs(AT.as_secs() + week),
+    );
+    let pem = |label: &str, der: &[u8]| tessera::pki::to_pem(label, der);
+    let file = |crl: &tessera::pki::Crl| {
+        let dir = tempfile::tempdir().unwrap();
+        let text = pem("CERTIFICATE", s.vcek.certificate().der())
+            + &pem("X509 CRL", crl.der())
+            + &pem("CERTIFICATE", s.pki.ask().der());
+        std::fs::write(dir.path().join("endorsements.pem"), text).unwrap();
+        dir
+    };
+    let verifier = |dir: &std::path::Path| {
+        Verifier::builder()
+            .dangerous_snp_test_roots([s.pki.roots()])
+            .endorsement_dir(dir)
+            .unwrap()
+            .build()
+            .unwrap()
+    };
+    let revoking = file(&s.pki.ark_crl(&[s.pki.ask()], from, until).unwrap());
+    let held = tessera::Endorsements::from_dir(revoking.path()).unwrap();
+    assert_eq!((held.crls().len(), held.certificates().len()), (1, 2));
+    assert_eq!(
+        verifier(revoking.path())
+            .verify(&e, AT)
+            .unwrap_err()
+            .check(),
+        "revocation"
+    );
+    let clean = file(&s.pki.ark_crl(&[], from, until).unwrap());
+    let v = verifier(clean.path()).verify(&e, AT).unwrap();
+    assert_eq!(v.verification()["revocation_checked"], true);
+}
+
 #[test]
 fn a_stale_crl_is_asked_for_again_and_a_newer_one_supersedes_it() {
     let s = genoa();

@@ -325,8 +325,9 @@ tessera_result tessera_endorsements_add_collateral(struct tessera_endorsements *
                                                    const uint8_t *data,
                                                    size_t len);
 
-// Read one endorsement file now: certificates, else CRLs, else a collateral bundle, told apart
-// by content. At most 16 MiB. `path` is any NUL-terminated bytes (it need not be UTF-8).
+// Read one endorsement file now: certificates and CRLs (a PEM file may hold both: every
+// `CERTIFICATE` and `X509 CRL` block is read), else a collateral bundle, told apart by
+// content. At most 16 MiB. `path` is any NUL-terminated bytes (it need not be UTF-8).
 //
 // Returns `TESSERA_RESULT_ENDORSEMENT_FILE` when it cannot be read, is not a regular file
 // (a FIFO or a device is never read), or is none of these; `TESSERA_RESULT_TOO_LARGE` when it

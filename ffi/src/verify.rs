@@ -3,7 +3,7 @@
 
 use std::ffi::{CString, c_char};
 
-use tessera::pki::{Certificate, load_certificates, load_crls};
+use tessera::pki::{Certificate, load_certificates, load_certificates_and_crls, load_crls};
 use tessera::tdx::collateral::Collateral;
 use tessera::{Endorsements, Evidence, Policy, Tee, UnixTime, Verifier};
 
@@ -158,8 +158,9 @@ pub unsafe extern "C" fn tessera_endorsements_add_collateral(
     })
 }
 
-/// Read one endorsement file now: certificates, else CRLs, else a collateral bundle, told apart
-/// by content. At most 16 MiB. `path` is any NUL-terminated bytes (it need not be UTF-8).
+/// Read one endorsement file now: certificates and CRLs (a PEM file may hold both: every
+/// `CERTIFICATE` and `X509 CRL` block is read), else a collateral bundle, told apart by
+/// content. At most 16 MiB. `path` is any NUL-terminated bytes (it need not be UTF-8).
 ///
 /// Returns `TESSERA_RESULT_ENDORSEMENT_FILE` when it cannot be read, is not a regular file
 /// (a FIFO or a device is never read), or is none of these; `TESSERA_RESULT_TOO_LARGE` when it
@@ -182,9 +183,9 @@ pub unsafe extern "C" fn tessera_endorsements_add_file(
             tessera::EndorsementError::TooLarge { .. } => R::TESSERA_RESULT_TOO_LARGE,
             _ => R::TESSERA_RESULT_ENDORSEMENT_FILE,
         })?;
-        if let Ok(certs) = load_certificates(&data) {
+        // Certificates and CRLs both, when one PEM file holds the two.
+        if let Ok((certs, crls)) = load_certificates_and_crls(&data) {
             e.inner.add_certificates(certs);
-        } else if let Ok(crls) = load_crls(&data) {
             e.inner.add_crls(crls);
         } else if let Ok(c) = Collateral::from_bundle_json(&data) {
             e.inner.add_collateral(c);
@@ -886,6 +887,41 @@ mod tests {
     use super::*;
 
     const SAMPLE: &[u8] = include_bytes!("../../examples/evidence/snp-milan/report.bin");
+
+    /// A PEM file holding certificates and a CRL gives both (the CRL was once left behind).
+    #[test]
+    fn an_endorsement_file_of_certificates_and_a_crl_adds_both() {
+        use tessera::pki::to_pem;
+        use tessera::snp::{abi::Product, sim::SimPki};
+        let pki = SimPki::new(Product::Milan).unwrap_or_else(|e| panic!("{e}"));
+        let crl = pki
+            .ark_crl(&[], UnixTime::from_secs(0), UnixTime::from_secs(10))
+            .unwrap_or_else(|e| panic!("{e}"));
+        let vcek = include_bytes!("../../examples/evidence/snp-milan/vcek.der");
+        let dir = tempfile::tempdir().unwrap_or_else(|e| panic!("{e}"));
+        let file = dir.path().join("mixed.pem");
+        let text = to_pem("CERTIFICATE", vcek)
+            + &to_pem("X509 CRL", crl.der())
+            + &to_pem("CERTIFICATE", pki.ask().der());
+        std::fs::write(&file, text).unwrap_or_else(|e| panic!("{e}"));
+        let path = std::ffi::CString::new(file.as_os_str().as_encoded_bytes())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let mut e = std::ptr::null_mut();
+        // SAFETY: a valid out-pointer.
+        let rc = unsafe { tessera_endorsements_new(&raw mut e) };
+        assert_eq!(rc, R::TESSERA_RESULT_OK);
+        // SAFETY: a live handle and a NUL-terminated path.
+        let rc = unsafe { tessera_endorsements_add_file(e, path.as_ptr()) };
+        assert_eq!(rc, R::TESSERA_RESULT_OK);
+        // SAFETY: the live handle made above.
+        let held = unsafe { &*e };
+        assert_eq!(
+            (held.inner.certificates().len(), held.inner.crls().len()),
+            (2, 1)
+        );
+        // SAFETY: the handle, freed once.
+        unsafe { tessera_endorsements_free(e) };
+    }
 
     #[test]
     fn handles_shared_between_threads_are_send_and_sync() {

@@ -353,6 +353,49 @@ impl Crl {
     }
 }
 
+/// Certificates and CRLs from one input that may hold either or both (a file of endorsements):
+/// PEM with `CERTIFICATE` and `X509 CRL` blocks, every block of either label parsed (blocks of
+/// other labels are skipped); or DER, certificates, else CRLs. [`load_certificates`] and
+/// [`load_crls`] each skip the other's blocks, so neither alone would notice a CRL (and the
+/// revocations in it) left behind in a file of certificates.
+///
+/// # Errors
+/// As [`load_certificates`] and [`load_crls`] (a malformed block of either label fails the
+/// whole input); [`PkiError::Pem`] for PEM with neither label.
+///
+/// [`load_certificates`]: crate::load_certificates
+pub fn load_certificates_and_crls(bytes: &[u8]) -> Result<(Vec<Certificate>, Vec<Crl>), PkiError> {
+    let text = match core::str::from_utf8(bytes) {
+        Ok(text) if crate::pem::is_pem(bytes) => text,
+        // DER (or not PEM text at all): one kind or the other, as the loaders read it.
+        _ => {
+            return match crate::cert::load_certificates(bytes) {
+                Ok(certs) => Ok((certs, Vec::new())),
+                Err(cert_error) => load_crls(bytes)
+                    .map(|crls| (Vec::new(), crls))
+                    .map_err(|_| cert_error),
+            };
+        }
+    };
+    let certs = if text.contains("-----BEGIN CERTIFICATE-----") {
+        crate::cert::load_certificates(bytes)?
+    } else {
+        Vec::new()
+    };
+    let crls = if text.contains("-----BEGIN X509 CRL-----") {
+        load_crls(bytes)?
+    } else {
+        Vec::new()
+    };
+    if certs.is_empty() && crls.is_empty() {
+        return Err(PkiError::Pem {
+            what: "certificates or CRLs",
+            detail: String::from("no CERTIFICATE or X509 CRL block"),
+        });
+    }
+    Ok((certs, crls))
+}
+
 /// Load CRLs from PEM (`X509 CRL` blocks) or DER (one or several concatenated).
 ///
 /// # Errors
@@ -529,6 +572,56 @@ mod tests {
         let tbs = der::seq(&p);
         let sig = key().sign_x509(&tbs).unwrap();
         der::seq(&[&tbs, &alg, &der::bits(&sig)])
+    }
+
+    #[test]
+    fn one_input_of_certificates_and_crls_yields_both() {
+        use crate::builder::{CertificateSpec, issue_certificate};
+        let spec = CertificateSpec {
+            serial: vec![0x42],
+            issuer: name(&[("2.5.4.3", "CA")]).unwrap(),
+            subject: name(&[("2.5.4.3", "Leaf")]).unwrap(),
+            not_before: UnixTime::from_secs(1_700_000_000),
+            not_after: UnixTime::from_secs(1_800_000_000),
+            ca: None,
+            extensions: Vec::new(),
+            pss_explicit_trailer: false,
+        };
+        let cert = issue_certificate(&spec, &key().spki_der().unwrap(), key()).unwrap();
+        let crl = crl_from_tbs(&valid_tbs());
+        let cert_pem = crate::to_pem("CERTIFICATE", &cert);
+        let crl_pem = crate::to_pem("X509 CRL", &crl);
+        let counts = |bytes: &[u8]| {
+            load_certificates_and_crls(bytes).map(|(c, r)| {
+                assert!(c.iter().all(|c| c.der() == &cert[..]));
+                assert!(r.iter().all(|r| r.der() == &crl[..]));
+                (c.len(), r.len())
+            })
+        };
+        // Mixed PEM, in either order, with a block of another label between.
+        let other = crate::to_pem("PUBLIC KEY", &[0x30, 0x00]);
+        let mixed = format!("{cert_pem}{other}{crl_pem}{cert_pem}");
+        assert_eq!(counts(mixed.as_bytes()).unwrap(), (2, 1));
+        assert_eq!(crate::load_certificates(mixed.as_bytes()).unwrap().len(), 2);
+        assert_eq!(load_crls(mixed.as_bytes()).unwrap().len(), 1);
+        let mixed = format!("{crl_pem}{cert_pem}");
+        assert_eq!(counts(mixed.as_bytes()).unwrap(), (1, 1));
+        // One kind alone, PEM or DER.
+        assert_eq!(counts(cert_pem.as_bytes()).unwrap(), (1, 0));
+        assert_eq!(counts(crl_pem.as_bytes()).unwrap(), (0, 1));
+        assert_eq!(counts(&cert).unwrap(), (1, 0));
+        assert_eq!(counts(&crl).unwrap(), (0, 1));
+        // A broken block of either kind fails the whole input, as does PEM holding neither.
+        let broken_crl = crate::to_pem("X509 CRL", &crl[..crl.len() - 1]);
+        assert!(counts(format!("{cert_pem}{broken_crl}").as_bytes()).is_err());
+        let broken_cert = crate::to_pem("CERTIFICATE", &cert[..cert.len() - 1]);
+        assert!(counts(format!("{broken_cert}{crl_pem}").as_bytes()).is_err());
+        assert!(matches!(
+            counts(other.as_bytes()),
+            Err(PkiError::Pem { .. })
+        ));
+        assert!(counts(b"neither").is_err());
+        assert!(counts(b"").is_err());
     }
 
     fn utc(s: &str) -> Vec<u8> {

@@ -21,7 +21,7 @@ pub use cert::{
     load_certificates_reusing,
 };
 pub use chain::{Budget, ChainBuilder, check_path_len, check_revocation, verify_issued_by};
-pub use crl::{Crl, load_crls};
+pub use crl::{Crl, load_certificates_and_crls, load_crls};
 pub use error::PkiError;
 pub use pem::decode as from_pem;
 pub use pem::encode as to_pem;
@@ -102,7 +102,16 @@ pub fn fuzz_load(data: &[u8]) {
             );
         }
     }
-    let _ = load_crls(data);
+    let crls = load_crls(data);
+    // The combined loader agrees with the two it is made of, whenever it succeeds.
+    if let Ok((c, r)) = load_certificates_and_crls(data) {
+        if !c.is_empty() {
+            assert_eq!(load_certificates(data).map(|v| v.len()).ok(), Some(c.len()));
+        }
+        if !r.is_empty() {
+            assert_eq!(crls.map(|v| v.len()).ok(), Some(r.len()));
+        }
+    }
 }
 
 #[cfg(test)]
