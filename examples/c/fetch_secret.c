@@ -25,8 +25,10 @@ static int tsm_evidence(void *userdata, const uint8_t *report_data, size_t repor
     int rc = 1;
     snprintf(path, sizeof path, "%s/inblob", dir);
     FILE *in = fopen(path, "wb");
-    if (in && fwrite(report_data, 1, report_data_len, in) == report_data_len && fclose(in) == 0) {
-        in = NULL;
+    int written = in && fwrite(report_data, 1, report_data_len, in) == report_data_len;
+    /* fclose closes the stream even when it fails: it is never closed twice. */
+    int closed = in && fclose(in) == 0;
+    if (written && closed) {
         snprintf(path, sizeof path, "%s/outblob", dir);
         FILE *out = fopen(path, "rb");
         unsigned char buf[1 << 16];
@@ -34,7 +36,6 @@ static int tsm_evidence(void *userdata, const uint8_t *report_data, size_t repor
         if (out) fclose(out);
         if (n > 0 && tessera_evidence_buffer_set(evidence, buf, n) == TESSERA_RESULT_OK) rc = 0;
     }
-    if (in) fclose(in);
     rmdir(dir);
     return rc;
 }

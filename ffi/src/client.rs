@@ -208,7 +208,7 @@ pub unsafe extern "C" fn tessera_client_get_secret(
     message_len: usize,
     out: *mut *mut tessera_secret,
 ) -> tessera_result {
-    call(|| {
+    let rc = call(|| {
         // An argument error is said in `message` too, like every other failure.
         let say = |what: &str, code: R| -> R {
             // SAFETY: `message` is NULL or valid for `message_len` bytes (the caller's
@@ -267,7 +267,33 @@ pub unsafe extern "C" fn tessera_client_get_secret(
                 Err(client_code(&e))
             }
         }
-    })
+    });
+    // SAFETY: forwarded contract.
+    unsafe { say_panic(rc, message, message_len) }
+}
+
+/// `rc`, after writing a message for it into `message` when it is `TESSERA_RESULT_PANIC`: the
+/// one failure the call itself could not describe (the header promises a message on every
+/// failure).
+///
+/// # Safety
+/// As [`write_message`].
+unsafe fn say_panic(
+    rc: tessera_result,
+    message: *mut c_char,
+    message_len: usize,
+) -> tessera_result {
+    if rc == R::TESSERA_RESULT_PANIC {
+        // SAFETY: forwarded contract.
+        unsafe {
+            write_message(
+                message,
+                message_len,
+                "internal error: a panic was caught at the C boundary",
+            );
+        };
+    }
+    rc
 }
 
 /// The secret's bytes (owned by the handle: valid until it is freed), NULL for NULL. For an
@@ -303,4 +329,38 @@ pub unsafe extern "C" fn tessera_secret_len(secret: *const tessera_secret) -> us
 pub unsafe extern "C" fn tessera_secret_free(secret: *mut tessera_secret) {
     // SAFETY: forwarded contract. Dropping the `Zeroizing` buffer zeroizes it.
     boundary(|| unsafe { free(secret) });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The buffer after `say_panic(rc)` over a buffer of `cap` bytes filled with 0xAA.
+    fn said(rc: tessera_result, cap: usize) -> (tessera_result, Vec<u8>) {
+        let mut buf = vec![0xAAu8; cap];
+        // SAFETY: `buf` is valid for `cap` bytes.
+        let back = unsafe { say_panic(rc, buf.as_mut_ptr().cast::<c_char>(), cap) };
+        (back, buf)
+    }
+
+    #[test]
+    fn a_caught_panic_is_said_in_the_message_and_nothing_else_is_written() {
+        let (rc, buf) = said(R::TESSERA_RESULT_PANIC, 64);
+        assert_eq!(rc, R::TESSERA_RESULT_PANIC);
+        let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+        assert!(end < 64);
+        assert!(buf.starts_with(b"internal error: a panic"));
+        // Cut to fit, NUL-terminated, nothing written past the buffer's one byte.
+        let (_, one) = said(R::TESSERA_RESULT_PANIC, 1);
+        assert_eq!(one, [0]);
+        // Any other result leaves the buffer as the call left it.
+        for rc in [R::TESSERA_RESULT_OK, R::TESSERA_RESULT_NULL_POINTER] {
+            let (back, buf) = said(rc, 8);
+            assert_eq!(back, rc);
+            assert_eq!(buf, [0xAA; 8]);
+        }
+        // SAFETY: a NULL message is allowed (nothing is written).
+        let back = unsafe { say_panic(R::TESSERA_RESULT_PANIC, std::ptr::null_mut(), 8) };
+        assert_eq!(back, R::TESSERA_RESULT_PANIC);
+    }
 }
