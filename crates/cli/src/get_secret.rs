@@ -64,6 +64,16 @@ fn read_small(path: &Path) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// The init-data file (`-`: standard input), read once: the simulator's HOST_DATA and the
+/// request both come from this one reading.
+pub(crate) fn read_init_data(path: Option<&Path>) -> Result<Option<String>> {
+    path.map(|path| {
+        String::from_utf8(read_small(path)?)
+            .with_context(|| format!("{}: not UTF-8", path.display()))
+    })
+    .transpose()
+}
+
 /// Kills the evidence command's process group (the shell and whatever it started that stayed
 /// in the group: a collector it ran, a child it left behind), then the shell itself should
 /// the group be gone already, and reaps it. Through `kill` of the shell, which takes a
@@ -218,7 +228,8 @@ pub(crate) struct Fetch<'a> {
     pub(crate) url: &'a str,
     pub(crate) resource: &'a str,
     pub(crate) cacert: Option<&'a Path>,
-    pub(crate) init_data: Option<&'a Path>,
+    /// The init-data TOML (see [`read_init_data`]).
+    pub(crate) init_data: Option<&'a str>,
     pub(crate) bearer: bool,
     pub(crate) out: Option<&'a Path>,
 }
@@ -254,13 +265,6 @@ pub(crate) fn fetch(
     evidence_for: &mut dyn FnMut(&[u8; 64]) -> Result<serde_json::Value, ClientError>,
 ) -> Result<Zeroizing<Vec<u8>>> {
     let ca_pem = f.cacert.map(read_small).transpose()?;
-    let init_data = match f.init_data {
-        Some(path) => Some(
-            String::from_utf8(read_small(path)?)
-                .with_context(|| format!("{}: not UTF-8", path.display()))?,
-        ),
-        None => None,
-    };
     let client = Client::new(
         f.url,
         ClientOptions {
@@ -279,7 +283,7 @@ pub(crate) fn fetch(
         },
     )
     .with_context(|| format!("{:?}", f.url))?;
-    match client.get_secret(tee, f.resource, init_data.as_deref(), evidence_for) {
+    match client.get_secret(tee, f.resource, f.init_data, evidence_for) {
         Ok(s) => Ok(s),
         // The broker refused for good: exit 1. A 5xx, 408 or 429 (its own, or a proxy's) is
         // temporary, and anything else is ours or the network's: exit 2.
@@ -303,12 +307,13 @@ pub(crate) fn run(args: &GetSecretArgs) -> Result<ExitCode> {
         TeeArg::Tdx => "tdx",
     };
     let cmd = args.evidence_cmd.as_str();
+    let init_data = read_init_data(args.init_data.as_deref())?;
     fetch_and_emit(
         &Fetch {
             url: &args.url,
             resource: &args.resource,
             cacert: args.cacert.as_deref(),
-            init_data: args.init_data.as_deref(),
+            init_data: init_data.as_deref(),
             bearer: args.bearer,
             out: args.out.as_deref(),
         },

@@ -3,7 +3,7 @@
 //! configfs-tsm, or from the simulator (`--simulate PKI_DIR`) on any machine.
 
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::{Context as _, Result, bail};
@@ -13,7 +13,7 @@ use tessera_guest::provider::{self, Detected, Paths, Provider, SimProvider, Tee}
 use tessera_guest::sim::{Measurements, PkiDir};
 use tessera_snp::abi::Product;
 
-use crate::get_secret::{Fetch, fetch, fetch_and_emit};
+use crate::get_secret::{Fetch, fetch, fetch_and_emit, read_init_data};
 use crate::say;
 
 #[derive(Subcommand, Debug)]
@@ -156,7 +156,7 @@ pub(crate) struct UnlockArgs {
 
 /// The provider `args` select; `init_data` (raw TOML) sets the simulator's HOST_DATA /
 /// MR_CONFIG_ID to its digest.
-fn provider_for(args: &SourceArgs, init_data: Option<&Path>) -> Result<Box<dyn Provider>> {
+fn provider_for(args: &SourceArgs, init_data: Option<&str>) -> Result<Box<dyn Provider>> {
     let Some(dir) = &args.simulate else {
         return match provider::detect(
             &Paths {
@@ -188,11 +188,9 @@ fn provider_for(args: &SourceArgs, init_data: Option<&Path>) -> Result<Box<dyn P
             .try_into()
             .map_err(|_| anyhow::anyhow!("--measurement: 48 bytes (96 hex digits)"))?;
     }
-    if let Some(path) = init_data {
-        let text = String::from_utf8(crate::read_bounded(path)?)
-            .with_context(|| format!("{}: not UTF-8", path.display()))?;
-        m.init_data_digest = tessera_broker::binding::init_data_digest("toml", &text)
-            .with_context(|| format!("{}", path.display()))?
+    if let Some(text) = init_data {
+        m.init_data_digest = tessera_broker::binding::init_data_digest("toml", text)
+            .context("--init-data")?
             .digest;
     }
     Ok(match args.tee {
@@ -212,13 +210,14 @@ pub(crate) fn run(cmd: &GuestCommand) -> Result<ExitCode> {
         GuestCommand::Tee(args) => tee(args),
         GuestCommand::Evidence(args) => evidence(args),
         GuestCommand::GetSecret(args) => {
-            let p = provider_for(&args.source, args.init_data.as_deref())?;
+            let init_data = read_init_data(args.init_data.as_deref())?;
+            let p = provider_for(&args.source, init_data.as_deref())?;
             fetch_and_emit(
                 &Fetch {
                     url: &args.url,
                     resource: &args.resource,
                     cacert: args.cacert.as_deref(),
-                    init_data: args.init_data.as_deref(),
+                    init_data: init_data.as_deref(),
                     bearer: args.bearer,
                     out: args.out.as_deref(),
                 },
@@ -343,13 +342,14 @@ fn evidence(args: &EvidenceArgs) -> Result<ExitCode> {
 }
 
 fn unlock(args: &UnlockArgs) -> Result<ExitCode> {
-    let p = provider_for(&args.source, args.init_data.as_deref())?;
+    let init_data = read_init_data(args.init_data.as_deref())?;
+    let p = provider_for(&args.source, init_data.as_deref())?;
     let key = fetch(
         &Fetch {
             url: &args.url,
             resource: &args.resource,
             cacert: args.cacert.as_deref(),
-            init_data: args.init_data.as_deref(),
+            init_data: init_data.as_deref(),
             bearer: false,
             out: None,
         },

@@ -1497,6 +1497,25 @@ fn guest_commands_with_the_simulator_against_a_served_broker() {
         );
         assert_eq!(code(&o), 0, "{tee}: {}", text(&o.stderr));
         assert_eq!(std::fs::read(&out).unwrap(), b"guest-secret-value", "{tee}");
+        // Init data from standard input, read once: it sets the simulator's HOST_DATA /
+        // MR_CONFIG_ID and goes with the request, which the broker checks against it.
+        let o = run(
+            Command::new(BIN).args([
+                "guest",
+                "get-secret",
+                &served.url,
+                "guest/key/app",
+                "--simulate",
+                &ps,
+                "--tee",
+                tee,
+                "--init-data",
+                "-",
+            ]),
+            Some(b"algorithm = \"sha384\"\nversion = \"0.1.0\"\n"),
+        );
+        assert_eq!(code(&o), 0, "{tee} --init-data -: {}", text(&o.stderr));
+        assert_eq!(o.stdout, b"guest-secret-value", "{tee}");
         // Another measurement, or a debug guest: refused by the policy, nothing written.
         for extra in [&["--measurement", &"ee".repeat(48)][..], &["--debug"][..]] {
             let o = run(
