@@ -814,8 +814,12 @@ impl Broker {
             _ => None,
         };
         let ttl = self.inner.options.token_ttl_secs;
+        // The token vouches for verification alone (TOKEN_POLICY appraises neither the guest's
+        // configuration nor its code; each release appraises the resource's policy): its
+        // status says so to a relying party that reads nothing else.
         let claims = EarClaims::from_appraisal(&appraisal, annotated, now, ttl, Some(nonce))
-            .with_runtime_data_claims(json!({ "tee-pubkey": tee_key.as_sent() }));
+            .with_runtime_data_claims(json!({ "tee-pubkey": tee_key.as_sent() }))
+            .warning_unless_workload_appraised();
         let token = issue_jwt(&claims, &self.inner.token_key)
             .map_err(|e| BrokerError::Issue(e.to_string()))?;
         let expires_ms =

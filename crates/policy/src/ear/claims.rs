@@ -310,6 +310,26 @@ impl EarClaims {
         self
     }
 
+    /// Lower `ear.status` to `warning` in every submod whose trustworthiness vector has no
+    /// `configuration` or no `executables` claim: its policy appraised the guest's
+    /// configuration (debug, migration, ...) or its code not at all, so a relying party that
+    /// reads only the status must not take the result for an approval of the workload (an
+    /// appraisal that checked nothing but the evidence's genuineness is otherwise
+    /// `affirming`). A status is never raised; the vector is unchanged, and a status of
+    /// `warning` is never more trusting than it.
+    #[must_use]
+    pub fn warning_unless_workload_appraised(mut self) -> Self {
+        for submod in self.submods.values_mut() {
+            let appraised = submod
+                .trust_vector
+                .is_some_and(|v| v.configuration.is_some() && v.executables.is_some());
+            if !appraised && matches!(submod.status, Status::None | Status::Affirming) {
+                submod.status = Status::Warning;
+            }
+        }
+        self
+    }
+
     /// The runtime-data claims carried, if any (see [`Self::with_runtime_data_claims`]).
     #[must_use]
     pub fn runtime_data_claims(&self) -> Option<&Json> {
@@ -1050,6 +1070,57 @@ mod tests {
         let back = EarClaims::from_json(&j).unwrap();
         assert_eq!(back.claims, c);
         assert_eq!(back.nbf, None);
+    }
+
+    #[test]
+    fn a_result_that_appraised_no_workload_is_at_most_a_warning() {
+        let with = |status: Status, vector: TrustVector| {
+            let mut c = sample();
+            let cpu = c.submods.get_mut(CPU_SUBMOD).unwrap();
+            cpu.status = status;
+            cpu.trust_vector = Some(vector);
+            c.warning_unless_workload_appraised()
+                .cpu()
+                .unwrap()
+                .status()
+        };
+        let genuine_only = TrustVector {
+            instance_identity: Some(2),
+            hardware: Some(2),
+            ..TrustVector::default()
+        };
+        let code_only = TrustVector {
+            executables: Some(3),
+            ..genuine_only
+        };
+        let config_only = TrustVector {
+            configuration: Some(2),
+            ..genuine_only
+        };
+        let workload = TrustVector {
+            configuration: Some(2),
+            ..code_only
+        };
+        for v in [genuine_only, code_only, config_only] {
+            assert_eq!(with(Status::Affirming, v), Status::Warning, "{v:?}");
+            assert_eq!(with(Status::None, v), Status::Warning, "{v:?}");
+            assert_eq!(with(Status::Warning, v), Status::Warning, "{v:?}");
+            // Never raised.
+            assert_eq!(
+                with(Status::Contraindicated, v),
+                Status::Contraindicated,
+                "{v:?}"
+            );
+        }
+        assert_eq!(with(Status::Affirming, workload), Status::Affirming);
+        assert_eq!(with(Status::Warning, workload), Status::Warning);
+        // The result still validates: a warning is never more trusting than its vector.
+        let mut c = sample();
+        c.submods.get_mut(CPU_SUBMOD).unwrap().status = Status::Affirming;
+        c.submods.get_mut(CPU_SUBMOD).unwrap().trust_vector = Some(genuine_only);
+        let c = c.warning_unless_workload_appraised();
+        assert!(c.validate().is_ok());
+        assert_eq!(c.to_json()["submods"]["cpu0"]["ear.status"], "warning");
     }
 
     #[test]
