@@ -30,17 +30,20 @@ const SESSION_COOKIE: &str = "kbs-session-id";
 /// few times its body in working memory). A body
 /// takes its bytes from this budget in steps of [`BUDGET_STEP`] as they are received, never
 /// waiting: when the budget is spent the request gets 503 `Unavailable` at once, which guests
-/// retry. So whoever wants to hold the budget must really send that much (announcing a large
-/// `Content-Length` and trickling takes nothing), and a request never queues behind another.
+/// retry. So whoever wants to hold the budget must really send at least half that much (its
+/// buffer's capacity at most doubles what arrived; announcing a large `Content-Length` and
+/// trickling takes nothing, and one byte holds one 256-byte step: the 65,536 streams the
+/// default connection limits allow hold 16 MiB that way), and a request never queues behind
+/// another.
 /// Real evidence is tens of KiB: the budget admits hundreds of guests at once.
 pub const ATTEST_BUFFER_BUDGET: usize = 32 * 1024 * 1024;
 
 /// The budget's unit (a permit), so that it fits a semaphore's count.
-const BUDGET_UNIT: usize = 1024;
+const BUDGET_UNIT: usize = 256;
 
 /// The least a body takes of the budget at a time: its buffer's capacity (which doubles as
 /// the body grows, up to what arrived) is what it holds, rounded up to a step.
-const BUDGET_STEP: usize = 4 * 1024;
+const BUDGET_STEP: usize = 256;
 
 /// The process's [`ATTEST_BUFFER_BUDGET`], in units of [`BUDGET_UNIT`].
 static ATTEST_BUDGET: tokio::sync::Semaphore =
@@ -730,12 +733,12 @@ mod tests {
         }
         assert_eq!(ATTEST_BUDGET.available_permits(), all - steps);
         // 10,000 bytes more: the buffer grows to the larger of twice its capacity and what
-        // arrived (10,001 bytes), which it holds rounded up to steps: 12 KiB.
+        // arrived (10,001 bytes), which it holds rounded up to steps: 10 KiB.
         feeds[0].send(Bytes::from(vec![b' '; 10_000])).unwrap();
         drop(feeds.swap_remove(0));
         let (len, held) = readers.swap_remove(0).await.unwrap().unwrap();
         assert_eq!(len, 10_001);
-        assert_eq!(held, 12 * 1024 / BUDGET_UNIT);
+        assert_eq!(held, 10 * 1024 / BUDGET_UNIT);
         // Answered (its permit dropped): everything is free again.
         assert_eq!(ATTEST_BUDGET.available_permits(), all);
         for r in &readers {
