@@ -235,9 +235,30 @@ fn decode<'a, T: Deserialize<'a>>(
     }
     serde_json::from_slice(body).map_err(|e| RequestError::Malformed {
         endpoint,
-        // serde_json's message names the line/column and the expected shape, not the input.
-        reason: e.to_string(),
+        reason: bounded_reason(&e),
     })
+}
+
+/// Most characters of serde_json's message a [`RequestError::Malformed`] keeps.
+const MAX_REASON_CHARS: usize = 96;
+
+/// serde_json's message, cut to [`MAX_REASON_CHARS`] characters, then its position. The
+/// message may quote the value it refused (`invalid type: string "..."`), which the guest
+/// chose and which may be megabytes long: the reason is logged, so it is bounded (serde
+/// escapes what it quotes, so no line break gets through).
+fn bounded_reason(e: &serde_json::Error) -> String {
+    let full = e.to_string();
+    let position = if e.line() == 0 {
+        String::new()
+    } else {
+        format!(" at line {} column {}", e.line(), e.column())
+    };
+    let message = full.strip_suffix(position.as_str()).unwrap_or(&full);
+    let mut cut: String = message.chars().take(MAX_REASON_CHARS).collect();
+    if message.chars().nth(MAX_REASON_CHARS).is_some() {
+        cut.push_str("...");
+    }
+    cut + &position
 }
 
 #[derive(Deserialize)]
@@ -628,6 +649,20 @@ mod tests {
             AttestRequest::decode(no_runtime),
             Err(RequestError::Malformed { .. })
         ));
+        // A refused value is quoted by serde_json: the reason (which is logged) keeps a short
+        // prefix of it and the position, not the whole of it.
+        let long = format!(r#"{{"runtime-data": "{}"}}"#, "A".repeat(100_000));
+        let Err(RequestError::Malformed { reason, .. }) = AttestRequest::decode(long.as_bytes())
+        else {
+            panic!("accepted");
+        };
+        assert!(reason.len() < 160, "{reason}");
+        assert!(reason.starts_with("invalid type: string \"AAA"), "{reason}");
+        assert!(reason.ends_with("... at line 1 column 100019"), "{reason}");
+        let Err(RequestError::Malformed { reason, .. }) = AuthRequest::decode(b"{") else {
+            panic!("accepted");
+        };
+        assert_eq!(reason, "EOF while parsing an object at line 1 column 1");
     }
 
     /// JSON trees that would take many times their text in memory are bounded; a string of
