@@ -346,6 +346,7 @@ impl SqliteStore {
             .create(data_dir)
             .map_err(io(data_dir))?;
         let path = data_dir.join(DB_FILE);
+        keep_private(&path).map_err(io(&path))?;
         let durable = connect(&path)?;
         durable.execute_batch(SCHEMA).map_err(db("schema"))?;
         durable
@@ -494,6 +495,41 @@ fn migrate(c: &Connection) -> Result<(), StoreError> {
         roll_back(c);
         db("migrate")(e)
     })
+}
+
+/// Makes the database file at `path` (created empty when missing) and its WAL and
+/// shared-memory files, when they exist, readable and writable by their owner alone: they hold
+/// the audit log, challenges, sessions and the sealed secrets. SQLite creates the database
+/// with its default mode (0644 less the umask) and gives the WAL and shared-memory files the
+/// database file's mode, so a data directory that others may enter (one created 0755 before
+/// the broker's first start) would otherwise expose them.
+fn keep_private(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let mut shm = path.as_os_str().to_owned();
+    shm.push("-shm");
+    for file in [path.to_owned(), wal_path(path), PathBuf::from(shm)] {
+        let meta = match std::fs::symlink_metadata(&file) {
+            Ok(meta) => meta,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        let mode = meta.permissions().mode();
+        if meta.is_file() && mode & 0o077 != 0 {
+            tracing::warn!(file = %file.display(), mode = format!("{:o}", mode & 0o7777), "store: the file was readable by others; made 0600");
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(mode & 0o700))?;
+        }
+    }
+    Ok(())
 }
 
 /// The WAL of the database at `path`.
@@ -2009,6 +2045,31 @@ mod tests {
         assert!(matches!(got[1], Err(StoreError::Worker)));
         assert!(matches!(got[2], Ok(3)));
         assert_eq!(rows(&c), [3]);
+    }
+
+    /// The database, its WAL and its shared-memory file are the owner's alone, whatever the
+    /// data directory's mode and the umask; a database left readable by others is tightened.
+    #[test]
+    fn the_database_files_are_readable_by_their_owner_only() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let mode = |name: &str| {
+            std::fs::metadata(dir.path().join(name))
+                .unwrap()
+                .permissions()
+                .mode()
+                & 0o777
+        };
+        let store = SqliteStore::open_blocking(dir.path()).unwrap();
+        for name in [DB_FILE, "tessera.db-wal", "tessera.db-shm"] {
+            assert_eq!(mode(name), 0o600, "{name}");
+        }
+        drop(store);
+        let db = dir.path().join(DB_FILE);
+        std::fs::set_permissions(&db, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let _store = SqliteStore::open_blocking(dir.path()).unwrap();
+        assert_eq!(mode(DB_FILE), 0o600);
     }
 
     #[test]
