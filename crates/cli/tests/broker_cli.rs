@@ -726,6 +726,12 @@ fn tls_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
     std::fs::write(&paths.0, tessera_pki::to_pem("CERTIFICATE", &ca)).unwrap();
     std::fs::write(&paths.1, tessera_pki::to_pem("CERTIFICATE", &leaf)).unwrap();
     std::fs::write(&paths.2, tessera_pki::to_pem("PRIVATE KEY", pkcs8.as_ref())).unwrap();
+    // A private key others can read is refused, as every key file is.
+    std::fs::set_permissions(
+        &paths.2,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
     paths
 }
 

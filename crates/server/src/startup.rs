@@ -135,10 +135,10 @@ fn read_public_key_file(path: &Path, symlinks: Symlinks) -> Result<Zeroizing<Vec
 }
 
 /// Mode bits a secret key or token file may not have: group write, and any access by others.
-const SECRET_FILE_FORBIDDEN: u32 = 0o027;
+pub(crate) const SECRET_FILE_FORBIDDEN: u32 = 0o027;
 
 /// Why a secret key or token file others can reach is refused.
-const SECRET_FILE_EXPOSED: &str = "writable by group or others, or readable by others, who could \
+pub(crate) const SECRET_FILE_EXPOSED: &str = "writable by group or others, or readable by others, who could \
      replace or read the key or token (chmod g-w,o-rwx)";
 
 /// Why a public key file others can write is refused.

@@ -39,7 +39,17 @@ pub(crate) fn acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAccep
             cert.display()
         )));
     }
-    let key_pem = zeroize::Zeroizing::new(read(key)?);
+    // The key is checked as every other secret key file is: a regular file (reached through
+    // a link only because the configuration names it), owned by this user or root, that group
+    // and others cannot write and others cannot read (a Secret volume's 0440 is fine).
+    let key_pem = tessera_broker::keyfile::read(
+        key,
+        tessera_broker::keyfile::Symlinks::Follow,
+        crate::startup::SECRET_FILE_FORBIDDEN,
+        crate::startup::SECRET_FILE_EXPOSED,
+        MAX_PEM,
+    )
+    .map_err(|e| ServerError::Tls(e.to_string()))?;
     let key_der = PrivateKeyDer::from_pem_slice(&key_pem)
         .map_err(|e| ServerError::Tls(format!("{}: no usable private key ({e})", key.display())))?;
     let config = rustls::ServerConfig::builder_with_provider(Arc::new(
@@ -75,13 +85,34 @@ mod tests {
 
     /// The loopback test PKI's server certificate and key make an acceptor; no certificate, no
     /// key, a key of another certificate and an oversized file are each refused.
+    /// `bytes` at `path`, mode `mode`.
+    fn write(path: &Path, bytes: &[u8], mode: u32) {
+        use std::os::unix::fs::PermissionsExt as _;
+        let _ = std::fs::remove_file(path);
+        std::fs::write(path, bytes).unwrap();
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+    }
+
     #[test]
     fn pem_files_are_checked() {
-        let (cert, key) = (testdata("server.pem"), testdata("server.key"));
-        assert!(acceptor(&cert, &key).is_ok());
         let dir = tempfile::tempdir().unwrap();
+        let cert = testdata("server.pem");
+        let key = dir.path().join("server.key");
+        write(&key, &std::fs::read(testdata("server.key")).unwrap(), 0o600);
+        assert!(acceptor(&cert, &key).is_ok());
+        // Group-readable (a Kubernetes Secret volume's 0440), and through a link: accepted.
+        let linked = dir.path().join("linked.key");
+        std::os::unix::fs::symlink(&key, &linked).unwrap();
+        write(&key, &std::fs::read(testdata("server.key")).unwrap(), 0o440);
+        assert!(acceptor(&cert, &linked).is_ok());
+        // Readable by others, or writable by the group: refused.
+        for mode in [0o644, 0o604, 0o660] {
+            write(&key, &std::fs::read(testdata("server.key")).unwrap(), mode);
+            refused(&cert, &key, "readable by others");
+        }
+        write(&key, &std::fs::read(testdata("server.key")).unwrap(), 0o600);
         let empty = dir.path().join("empty.pem");
-        std::fs::write(&empty, "").unwrap();
+        write(&empty, b"", 0o600);
         refused(&empty, &key, "no certificate");
         refused(&cert, &empty, "no usable private key");
         // The CA's certificate with the server's key: they do not match.
