@@ -219,12 +219,18 @@ fn encode<'a>(
             key: STANDARD.encode(bin.as_ref()),
         });
     }
-    serde_json::to_vec_pretty(&KeysDoc {
-        version: 1,
-        keys: docs,
-    })
-    .map(Zeroizing::new)
-    .map_err(|e| key_file(path, e))
+    // Written into a buffer large enough from the start (a key takes under 200 bytes of
+    // pretty JSON): one that grew by doubling would leave copies of the keys behind.
+    let mut json = Zeroizing::new(Vec::with_capacity(256 + 256 * docs.len()));
+    serde_json::to_writer_pretty(
+        &mut *json,
+        &KeysDoc {
+            version: 1,
+            keys: docs,
+        },
+    )
+    .map_err(|_| key_file(path, "serialization"))?;
+    Ok(json)
 }
 
 impl SealingKeys {
@@ -263,7 +269,18 @@ impl SealingKeys {
 
     /// The keys of a file's text.
     fn from_text(path: &Path, text: &[u8]) -> Result<Self, GitSealError> {
-        let doc: KeysDoc = serde_json::from_slice(text).map_err(|e| key_file(path, e))?;
+        // serde_json's message may quote the value it refused (a key, in a damaged file): only
+        // its position is kept.
+        let doc: KeysDoc = serde_json::from_slice(text).map_err(|e| {
+            key_file(
+                path,
+                format!(
+                    "not a sealing-keys JSON document (line {} column {})",
+                    e.line(),
+                    e.column()
+                ),
+            )
+        })?;
         if doc.version != 1 || doc.keys.is_empty() {
             return Err(key_file(path, "unsupported version or no key"));
         }
@@ -928,6 +945,29 @@ mod tests {
             assert!(k.unseal(bad).is_err());
         }
         assert!(current_public_key(&json!({"kty": "EC"})).is_err());
+    }
+
+    /// A damaged keys file is refused without its contents in the error: serde_json's message
+    /// would quote the value it refused, here a private key.
+    #[test]
+    fn a_damaged_keys_file_is_refused_without_quoting_it() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sealing.keys");
+        let secret = "c2VjcmV0LXNjYWxhci1ub3QtdG8tYmUtc2hvd24tYW55d2hlcmU=";
+        for text in [
+            format!(r#"{{"version":1,"keys":["{secret}"]}}"#),
+            format!(r#"{{"version":1,"keys":[{{"kid":"k","created_ms":"{secret}"}}]}}"#),
+        ] {
+            std::fs::write(&file, text).unwrap();
+            std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o600)).unwrap();
+            let e = SealingKeys::open(&file).err().unwrap().to_string();
+            assert!(!e.contains(secret), "{e}");
+            assert!(
+                e.contains("not a sealing-keys JSON document (line 1 column"),
+                "{e}"
+            );
+        }
     }
 
     #[test]

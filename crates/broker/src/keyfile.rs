@@ -212,7 +212,10 @@ pub fn read(
              or root)",
         ));
     }
-    let mut bytes = Zeroizing::new(Vec::new());
+    // Sized from the file up front: a buffer that grew by doubling would leave copies of the
+    // key in the blocks it freed, which `Zeroizing` never sees.
+    let capacity = usize::try_from(meta.len().min(max_len).saturating_add(1)).unwrap_or(0);
+    let mut bytes = Zeroizing::new(Vec::with_capacity(capacity));
     file.take(max_len.saturating_add(1))
         .read_to_end(&mut bytes)
         .map_err(io(path))?;
@@ -234,10 +237,10 @@ pub fn effective_uid() -> Option<u32> {
 }
 
 /// Whether a file owned by `uid` may hold the broker's keys: the broker's own user, or root
-/// (Kubernetes Secret volumes). Where the process's user cannot be read, any owner is accepted
-/// (the checks of mode and kind still apply).
+/// (Kubernetes Secret volumes). Where the process's user cannot be read (no `/proc`), only
+/// root's files are: the check fails closed.
 pub fn owned_by_us_or_root(uid: u32) -> bool {
-    uid == 0 || effective_uid().is_none_or(|us| us == uid)
+    uid == 0 || effective_uid().is_some_and(|us| us == uid)
 }
 
 #[cfg(test)]
