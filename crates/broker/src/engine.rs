@@ -268,6 +268,10 @@ impl BrokerError {
             Self::NotFound(_) => PublicError::ResourceNotFound,
             Self::AdminRequest(_) => PublicError::InvalidRequest,
             Self::AdminScope { .. } => PublicError::AdminForbidden,
+            // A KEK rotation while another broker uses the keyring: the admin's to resolve.
+            Self::Store(StoreError::Seal(crate::seal::SealError::KeyringShared { .. })) => {
+                PublicError::InvalidRequest
+            }
             Self::Store(
                 StoreError::Database { .. } | StoreError::Worker | StoreError::Io { .. },
             )
@@ -2078,6 +2082,31 @@ mod tests {
             assert_eq!(
                 store::open_stored(&ring, &rec).unwrap().expose(),
                 b"in flight"
+            );
+        });
+    }
+
+    /// Two brokers on one data directory (a restart overlapping the old process, or two
+    /// processes on a shared volume) share its keyring: neither rotates the KEK while the
+    /// other runs (the other would go on sealing under the KEK the rotation retires), and the
+    /// refusal is the admin's to resolve (400). Once the other is gone, the rotation runs.
+    #[test]
+    fn the_kek_is_not_rotated_while_another_broker_uses_the_keyring() {
+        let (dir, a, root, rt) = on_one_thread();
+        let other = broker(dir.path());
+        rt.block_on(async {
+            let e = a.admin_rotate_kek(&root).await.unwrap_err();
+            assert_eq!(e.public(), PublicError::InvalidRequest, "{e}");
+            assert!(e.to_string().contains("another broker"), "{e}");
+            // Refused before anything changed: one KEK, the same, for both.
+            assert_eq!(a.inner.keyring.current().ids().len(), 1);
+            drop(other);
+            a.admin_rotate_kek(&root).await.unwrap();
+            // The rotation let go of the lock: another broker starts on the rotated keyring.
+            let next = broker(dir.path());
+            assert_eq!(
+                next.inner.keyring.current().ids(),
+                a.inner.keyring.current().ids()
             );
         });
     }

@@ -129,6 +129,18 @@ pub enum SealError {
         /// What is wrong with it.
         problem: &'static str,
     },
+    /// A rotation was asked while another handle on the keyring file (another broker, in this
+    /// process or another, sharing the data directory) holds it, or its lock file
+    /// (`<keyring>.lock`) could not be made: the other would go on sealing under the KEK the
+    /// rotation retires.
+    #[error(
+        "seal: keyring file {path}: another broker uses it (or its lock file cannot be made); \
+         stop the others to rotate the KEK"
+    )]
+    KeyringShared {
+        /// The file.
+        path: PathBuf,
+    },
     /// The keyring file is not a valid keyring.
     #[error("seal: keyring file {path} is malformed: {reason}")]
     KeyringFormat {
@@ -596,6 +608,30 @@ impl Drop for KeyDoc {
 pub struct KeyringFile {
     path: PathBuf,
     current: RwLock<Arc<Keyring>>,
+    /// The keyring's lock file (`<keyring>.lock`), locked shared while this handle lives and
+    /// exclusively while it rotates, so that no other handle (another broker on the same data
+    /// directory, in this process or another) seals under a KEK a rotation retires. `None`
+    /// when it cannot be made (a read-only directory, where the keyring cannot be rotated
+    /// either): rotations are then refused.
+    lock: Option<fs::File>,
+}
+
+/// The lock file of the keyring at `path`, locked shared (waiting while another handle
+/// rotates); `None` when it cannot be made or locked.
+fn shared_lock(path: &Path) -> Option<fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let mut name = path.as_os_str().to_owned();
+    name.push(".lock");
+    let file = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(PathBuf::from(name))
+        .ok()?;
+    file.lock_shared().ok()?;
+    Some(file)
 }
 
 impl KeyringFile {
@@ -611,14 +647,17 @@ impl KeyringFile {
         match fs::symlink_metadata(path) {
             Ok(_) => Self::open_with(path, symlinks),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let lock = shared_lock(path);
                 let ring = Keyring::new(Kek::generate()?);
                 if write_keyring(path, &ring, true)? {
                     Ok(Self {
                         path: path.to_owned(),
                         current: RwLock::new(Arc::new(ring)),
+                        lock,
                     })
                 } else {
                     // Another process created it first: use theirs.
+                    drop(lock);
                     Self::open_with(path, symlinks)
                 }
             }
@@ -640,10 +679,13 @@ impl KeyringFile {
     }
 
     fn open_with(path: &Path, symlinks: Symlinks) -> Result<Self, SealError> {
+        // Locked first: a keyring another handle is rotating is read once the rotation ended.
+        let lock = shared_lock(path);
         let ring = read_keyring(path, symlinks)?;
         Ok(Self {
             path: path.to_owned(),
             current: RwLock::new(Arc::new(ring)),
+            lock,
         })
     }
 
@@ -664,10 +706,44 @@ impl KeyringFile {
 
     /// Starts a rotation: generates a KEK, makes it active, keeps the old ones readable, and
     /// persists the file (atomically: a new 0600 file renamed over the old) before using it.
+    /// It first takes the keyring's lock exclusively, which it keeps until
+    /// [`KeyringFile::end_rotation`]: refused while any other handle on the file is open.
     ///
     /// # Errors
-    /// [`SealError::Crypto`], [`SealError::KeyringIo`].
+    /// [`SealError::KeyringShared`], [`SealError::Crypto`], [`SealError::KeyringIo`].
     pub fn begin_rotation(&self) -> Result<KekId, SealError> {
+        self.lock_exclusively()?;
+        let begun = self.begin_rotation_locked();
+        if begun.is_err() {
+            self.end_rotation();
+        }
+        begun
+    }
+
+    /// Takes the lock file exclusively (a conversion of this handle's shared lock).
+    fn lock_exclusively(&self) -> Result<(), SealError> {
+        let shared = || SealError::KeyringShared {
+            path: self.path.clone(),
+        };
+        let lock = self.lock.as_ref().ok_or_else(shared)?;
+        if lock.try_lock().is_ok() {
+            return Ok(());
+        }
+        // A refused conversion may have dropped the shared lock (Linux removes it before it
+        // tries the exclusive one): taken again.
+        let _ = lock.lock_shared();
+        Err(shared())
+    }
+
+    /// Ends a rotation (done or failed): the lock file is shared again, so other brokers may
+    /// open the keyring. Nothing when no rotation holds it.
+    pub fn end_rotation(&self) {
+        if let Some(lock) = &self.lock {
+            let _ = lock.lock_shared();
+        }
+    }
+
+    fn begin_rotation_locked(&self) -> Result<KekId, SealError> {
         let new = Kek::generate()?;
         let id = new.id.clone();
         self.replace(|old| {
@@ -747,13 +823,13 @@ fn write_keyring(path: &Path, ring: &Keyring, create_new: bool) -> Result<bool, 
             })
             .collect(),
     };
-    let json =
-        Zeroizing::new(
-            serde_json::to_vec_pretty(&doc).map_err(|_| SealError::KeyringFormat {
-                path: path.to_owned(),
-                reason: "serialization",
-            })?,
-        );
+    // Written into a buffer large enough from the start (a key takes under 150 bytes of
+    // pretty JSON): one that grew by doubling would leave copies of the keys behind.
+    let mut json = Zeroizing::new(Vec::with_capacity(256 + 192 * doc.keys.len()));
+    serde_json::to_writer_pretty(&mut *json, &doc).map_err(|_| SealError::KeyringFormat {
+        path: path.to_owned(),
+        reason: "serialization",
+    })?;
     // A uniquely named 0600 temporary file, made durable, then put in place: hard-linked for a
     // first start (never replacing a KEK another process created meanwhile), renamed for a
     // rotation.
@@ -796,7 +872,10 @@ fn read_keyring(path: &Path, symlinks: Symlinks) -> Result<Keyring, SealError> {
             uid,
         });
     }
-    let mut bytes = Zeroizing::new(Vec::new());
+    // Sized from the file up front: a buffer that grew by doubling would leave copies of the
+    // keys in the blocks it freed, which `Zeroizing` never sees.
+    let capacity = usize::try_from(meta.len().min(MAX_KEYRING_FILE_LEN) + 1).unwrap_or(0);
+    let mut bytes = Zeroizing::new(Vec::with_capacity(capacity));
     f.take(MAX_KEYRING_FILE_LEN + 1)
         .read_to_end(&mut bytes)
         .map_err(io_err(path))?;
@@ -1021,17 +1100,40 @@ mod tests {
         };
         let s = seal(&kf.current(), &b, &SecretValue::new(b"v".to_vec())).unwrap();
 
-        // Reopening reads the same KEK.
+        // Reopening reads the same KEK. While that other handle lives, no rotation.
         let again = KeyringFile::open_or_create(&p, Symlinks::Refuse).unwrap();
         assert_eq!(again.current().active_id(), &first);
         assert_eq!(open(&again.current(), &b, &s).unwrap().expose(), b"v");
+        assert!(matches!(
+            kf.begin_rotation(),
+            Err(SealError::KeyringShared { .. })
+        ));
+        assert_eq!(
+            read_keyring(&p, Symlinks::Refuse).unwrap().ids(),
+            vec![&first]
+        );
+        drop(again);
 
         // Rotation: new active, old still readable, then re-wrap, then retire.
         let new = kf.begin_rotation().unwrap();
         assert_ne!(new, first);
-        let reopened = KeyringFile::open(&p).unwrap();
-        assert_eq!(reopened.current().ids().len(), 2);
-        assert_eq!(open(&reopened.current(), &b, &s).unwrap().expose(), b"v");
+        let on_disk = read_keyring(&p, Symlinks::Refuse).unwrap();
+        assert_eq!(on_disk.ids().len(), 2);
+        assert_eq!(open(&on_disk, &b, &s).unwrap().expose(), b"v");
+        // Another handle opened meanwhile waits for the rotation's end, then reads its result.
+        let (opened_tx, opened_rx) = std::sync::mpsc::channel();
+        let waiting = std::thread::spawn({
+            let p = p.clone();
+            move || {
+                let k = KeyringFile::open(&p).unwrap();
+                opened_tx.send(k.current().ids().len()).unwrap();
+            }
+        });
+        assert!(
+            opened_rx
+                .recv_timeout(std::time::Duration::from_millis(300))
+                .is_err()
+        );
         let s2 = rewrap(&kf.current(), &r, 1, &s).unwrap();
         assert_eq!(s2.kek_id, new.as_str());
         assert_eq!(s2.ciphertext, s.ciphertext);
@@ -1040,6 +1142,14 @@ mod tests {
             Err(SealError::NotActive { .. })
         ));
         assert_eq!(kf.finish_rotation(&new).unwrap(), vec![first]);
+        kf.end_rotation();
+        assert_eq!(
+            opened_rx
+                .recv_timeout(std::time::Duration::from_secs(10))
+                .unwrap(),
+            1
+        );
+        waiting.join().unwrap();
         let after = KeyringFile::open(&p).unwrap();
         assert_eq!(after.current().ids(), vec![&new]);
         assert_eq!(open(&after.current(), &b, &s2).unwrap().expose(), b"v");
@@ -1076,8 +1186,13 @@ mod tests {
             KeyringFile::open(&p).unwrap().current().active_id(),
             &ids[0]
         );
-        // No temporary files are left behind.
-        assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 1);
+        // No temporary files are left behind: the keyring and its lock file.
+        let mut names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["kek", "kek.lock"]);
     }
 
     /// A link to a keyring is followed only when links are allowed (a file the configuration

@@ -795,6 +795,15 @@ pub async fn rotate_kek(
     rotate_kek_exclusive(store, keyring).await
 }
 
+/// Ends the keyring's rotation when dropped ([`KeyringFile::end_rotation`]).
+struct EndRotation<'a>(&'a KeyringFile);
+
+impl Drop for EndRotation<'_> {
+    fn drop(&mut self) {
+        self.0.end_rotation();
+    }
+}
+
 /// [`rotate_kek`] without its check that no replica shares the store: for a caller that
 /// knows this process is the store's only user (every other replica stopped, and restarted
 /// only with the keyring file this rotation leaves).
@@ -806,6 +815,8 @@ pub async fn rotate_kek_exclusive(
     keyring: &KeyringFile,
 ) -> Result<RotationReport, StoreError> {
     let new = keyring.begin_rotation()?;
+    // Done, failed or dropped (a request deadline), other brokers may open the keyring again.
+    let _rotating = EndRotation(keyring);
     let mut rewrapped = 0u64;
     let mut seen = BTreeSet::new();
     loop {
