@@ -123,6 +123,22 @@ fn tcb_floor(
                     product.name()
                 ));
             }
+            // A Turin floor without its FMC component (a policy made in code, not loaded: the
+            // loader refuses it) checks no FMC at all: refused, not taken as FMC 0.
+            Some(floor) if product == Product::Turin && floor.fmc.is_none() => {
+                rules
+                    .check(
+                        rule,
+                        field,
+                        TrustClaim::Hardware,
+                        false,
+                        "a turin floor with fmc",
+                        shown,
+                    )
+                    .note = Some(String::from(
+                    "the policy's turin floor names no fmc, so it accepts no Turin TCB",
+                ));
+            }
             Some(floor) => {
                 let behind = below(floor, actual, field);
                 rules.check(

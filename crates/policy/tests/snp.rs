@@ -719,6 +719,25 @@ fn turin_floors_include_fmc() {
     let a = appraise(&v, &p2);
     fails_only(&a, "snp.min_tcb");
     assert_eq!(a.behind()[0].component, "FMC firmware (REPORTED_TCB)");
+    // A Turin floor without fmc (a policy made in code: the loader refuses one) accepts no
+    // Turin TCB, rather than taking the missing component as 0.
+    let mut p3 = p.clone();
+    let Setting::Is(t) = &mut p3.snp.as_mut().unwrap().min_tcb else {
+        panic!()
+    };
+    t.turin = Some(TcbFloor {
+        fmc: None,
+        ..t.turin.unwrap()
+    });
+    let a = appraise(&v, &p3);
+    fails_only(&a, "snp.min_tcb");
+    let rule = a.failures().next().unwrap();
+    assert!(
+        rule.note
+            .as_deref()
+            .is_some_and(|n| n.contains("names no fmc")),
+        "{rule:?}"
+    );
 }
 
 #[test]
