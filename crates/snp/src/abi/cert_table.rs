@@ -144,9 +144,20 @@ impl CertTableEntry {
         CertKind::from(self.guid)
     }
 
-    /// The entry's bytes without the zero padding hosts add after DER.
+    /// The entry's bytes without the zero padding hosts add after DER. A DER certificate is
+    /// cut where its outer TLV ends (its own last byte may be zero: a signature ends in 0x00
+    /// one time in 256), when only zeros follow; anything else (PEM text) loses its trailing
+    /// zero bytes.
     #[must_use]
     pub fn trimmed(&self) -> &[u8] {
+        if let Some((0x30, _, rest)) = tessera_pki::der::take_tlv(&self.data)
+            && rest.iter().all(|b| *b == 0)
+        {
+            return self
+                .data
+                .get(..self.data.len() - rest.len())
+                .unwrap_or_default();
+        }
         trim_zero_padding(&self.data)
     }
 }
@@ -354,6 +365,32 @@ mod tests {
         }
         .as_bytes()
         .to_vec()
+    }
+
+    /// Zero padding after a DER certificate goes, the certificate's own last byte stays even
+    /// when it is zero; PEM text loses trailing zeros; a DER element followed by anything but
+    /// zeros is trimmed of zeros only.
+    #[test]
+    fn trimming_keeps_a_der_certificate_whole() {
+        let trimmed = |data: &[u8]| {
+            CertTableEntry {
+                guid: Guid::VCEK,
+                data: data.to_vec(),
+            }
+            .trimmed()
+            .to_vec()
+        };
+        // SEQUENCE { OCTET STRING 01 00 } ends in 0x00.
+        let der = [0x30, 0x04, 0x04, 0x02, 0x01, 0x00];
+        assert_eq!(trimmed(&der), der);
+        assert_eq!(trimmed(&[&der[..], &[0; 40]].concat()), der);
+        let pem = b"-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n";
+        assert_eq!(trimmed(&[&pem[..], &[0; 8]].concat()), pem);
+        assert_eq!(
+            trimmed(&[&der[..], &[7, 0, 0]].concat()),
+            [&der[..], &[7]].concat()
+        );
+        assert!(trimmed(&[0; 16]).is_empty());
     }
 
     #[test]
