@@ -177,6 +177,48 @@ fn endorsement_selection_checks_reject() {
     );
 }
 
+/// Several VEKs of the report's kind held (VLEKs of several providers; VCEKs of several chips
+/// when CHIP_ID is masked): each is tried, so a report signed by any of them verifies, and one
+/// signed by none is refused with the first one's error.
+#[test]
+fn every_held_vek_of_the_reports_kind_is_tried() {
+    let vlek = |csp: &str| {
+        genoa()
+            .issue_vek(&VekSpec::vlek(Product::Genoa, csp))
+            .unwrap()
+    };
+    let (a, b, c) = (vlek("a.example"), vlek("b.example"), vlek("c.example"));
+    let mut raw = genoa().report_template(&b);
+    raw.chip_id = [0; 64];
+    let report = b.sign(raw).unwrap();
+    let held =
+        |v: &[&SimVek]| -> Vec<Certificate> { v.iter().map(|v| v.certificate().clone()).collect() };
+    for order in [[&a, &b], [&b, &a]] {
+        let v = verify_with(genoa(), &report, &held(&order)).unwrap();
+        assert_eq!(v.verification().vek.csp_id.as_deref(), Some("b.example"));
+    }
+    let err = verify_with(genoa(), &report, &held(&[&a, &c])).unwrap_err();
+    assert!(matches!(err, SnpError::ReportSignature { .. }), "{err}");
+    // VCEKs of two chips, CHIP_ID masked.
+    let other_chip = genoa()
+        .issue_vek(&VekSpec {
+            hwid: vec![0x5a; 64],
+            ..VekSpec::vcek(Product::Genoa)
+        })
+        .unwrap();
+    let vek = genoa_vcek();
+    let mut raw = genoa().report_template(vek);
+    raw.chip_id = [0; 64];
+    let report = vek.sign(raw).unwrap();
+    let v = verify_with(
+        genoa(),
+        &report,
+        &[other_chip.certificate().clone(), vek.certificate().clone()],
+    )
+    .unwrap();
+    assert!(v.verification().chip_id_masked);
+}
+
 #[test]
 fn vlek_reports_verify_and_carry_the_csp() {
     let vlek = genoa()

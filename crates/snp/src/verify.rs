@@ -382,11 +382,41 @@ impl Verifier {
             return Err(SnpError::SignatureReserved);
         }
 
+        // Each VEK held of the kind SIGNER_INFO names is tried, the first that endorses the
+        // report wins (several are held when CHIP_ID is masked, or for VLEKs of several
+        // providers); when none does, the first one's error is the answer.
+        let mut first_error = None;
+        for vek in select_veks(certs, signer)?.into_iter().take(MAX_VEKS_TRIED) {
+            match self.verify_with_vek(report, vek, certs, crls, at, product, signer, &sig) {
+                Ok(verification) => return Ok(verification),
+                Err(e) => {
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        Err(first_error.unwrap_or(SnpError::MissingEndorsementKey {
+            signer: signer.name(),
+        }))
+    }
+
+    /// [`Self::verify_report`] with one VEK: its chain, the report's signature under it, and
+    /// the report's agreement with it.
+    #[allow(clippy::too_many_arguments)] // the parts of one verification, split by the VEK
+    fn verify_with_vek(
+        &self,
+        report: &AttestationReport,
+        vek: &Certificate,
+        certs: &[Certificate],
+        crls: &[Crl],
+        at: UnixTime,
+        product: Option<Product>,
+        signer: VekKind,
+        sig: &[u8],
+    ) -> Result<Verification, SnpError> {
         // The endorsement key and its chain (cached per VEK). Identity comes first: a report
         // of one product endorsed by another product's key is a product mismatch, reported
         // as such rather than as the signature or validity failure that would follow.
         let report_product = report.cpuid().and_then(Product::from_cpuid);
-        let vek = select_vek(certs, signer)?;
         let endorsement = self.endorse(vek, certs, at, report_product, product)?;
         let ext = &endorsement.ext;
         let chain_product = endorsement.product;
@@ -403,7 +433,7 @@ impl Verifier {
         let revocation_checked = apply_crls(&path, crls, at)?;
 
         // Authenticity of the report bytes.
-        if !endorsement.key.verify(report.signed_bytes(), &sig) {
+        if !endorsement.key.verify(report.signed_bytes(), sig) {
             return Err(SnpError::ReportSignature {
                 signer: signer.name(),
             });
@@ -739,8 +769,12 @@ fn tcb_at_least(a: &TcbParts, b: &TcbParts) -> bool {
         && a.microcode >= b.microcode
 }
 
-/// Pick the VEK: the P-384 certificate of the kind SIGNER_INFO names.
-fn select_vek(certs: &[Certificate], signer: VekKind) -> Result<&Certificate, SnpError> {
+/// Most VEKs [`Verifier::verify_report`] tries for one report: bounds the signature checks a
+/// report that verifies under none of them costs.
+const MAX_VEKS_TRIED: usize = 8;
+
+/// The VEKs to try: the P-384 certificates of the kind SIGNER_INFO names, in the order held.
+fn select_veks(certs: &[Certificate], signer: VekKind) -> Result<Vec<&Certificate>, SnpError> {
     let mut candidates = certs.iter().filter(|c| is_vek_candidate(c));
     let first = candidates.next();
     let second = candidates.next();
@@ -749,15 +783,19 @@ fn select_vek(certs: &[Certificate], signer: VekKind) -> Result<&Certificate, Sn
             signer: signer.name(),
         }),
         // One candidate: its kind is checked against SIGNER_INFO after its chain is verified.
-        (Some(only), None) => Ok(only),
+        (Some(only), None) => Ok(vec![only]),
         (Some(_), Some(_)) => {
             let mut other_kind = None;
+            let mut of_kind = Vec::new();
             for c in certs.iter().filter(|c| is_vek_candidate(c)) {
                 match VekExtensions::from_certificate(c) {
-                    Ok(ext) if ext.kind() == signer => return Ok(c),
+                    Ok(ext) if ext.kind() == signer => of_kind.push(c),
                     Ok(ext) => other_kind = Some(ext.kind()),
                     Err(_) => {}
                 }
+            }
+            if !of_kind.is_empty() {
+                return Ok(of_kind);
             }
             Err(match other_kind {
                 Some(k) => SnpError::SignerMismatch {
