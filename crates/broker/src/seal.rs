@@ -16,14 +16,16 @@
 //! KEKs live in a keyring file ([`KeyringFile`], JSON, mode 0600, created on first start).
 //! Rotation ([`KeyringFile::begin_rotation`]) adds a new active KEK while the old ones stay
 //! readable; once every record is re-wrapped ([`rewrap`]), [`KeyringFile::finish_rotation`]
-//! drops the old ones. Plaintext secrets are [`SecretValue`]s: no `Debug`, no `Clone`, zeroized
+//! drops the old ones ([`KeyringFile::end_rotation`] ends a rotation that failed instead). No
+//! other handle on the keyring file may be open meanwhile: a rotation holds its lock file
+//! exclusively, and a handle opened during one waits for its end. Plaintext secrets are [`SecretValue`]s: no `Debug`, no `Clone`, zeroized
 //! on drop.
 
 use std::fs;
 use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use aws_lc_rs::aead::{AES_256_GCM, Aad, LessSafeKey, Nonce, UnboundKey};
 use aws_lc_rs::key_wrap::{AES_256, AesKek, KeyWrap as _};
@@ -614,22 +616,33 @@ pub struct KeyringFile {
     /// when it cannot be made (a read-only directory, where the keyring cannot be rotated
     /// either): rotations are then refused.
     lock: Option<fs::File>,
+    /// While this handle rotates (or tries to): the exclusive lock on `<keyring>.rotation.lock`,
+    /// which a handle must hold to turn its shared lock into the exclusive one. Turning a lock
+    /// is not atomic (Linux drops the shared lock before it tries the exclusive one), so
+    /// without it a handle whose turn failed could be overtaken, in that gap, by another
+    /// handle's rotation.
+    rotating: Mutex<Option<fs::File>>,
 }
 
-/// The lock file of the keyring at `path`, locked shared (waiting while another handle
-/// rotates); `None` when it cannot be made or locked.
-fn shared_lock(path: &Path) -> Option<fs::File> {
+/// The lock file `<keyring><suffix>` (created 0600), or `None` when it cannot be made.
+fn lock_file(path: &Path, suffix: &str) -> Option<fs::File> {
     use std::os::unix::fs::OpenOptionsExt as _;
     let mut name = path.as_os_str().to_owned();
-    name.push(".lock");
-    let file = fs::OpenOptions::new()
+    name.push(suffix);
+    fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(0o600)
         .open(PathBuf::from(name))
-        .ok()?;
+        .ok()
+}
+
+/// The lock file of the keyring at `path`, locked shared (waiting while another handle
+/// rotates); `None` when it cannot be made or locked.
+fn shared_lock(path: &Path) -> Option<fs::File> {
+    let file = lock_file(path, ".lock")?;
     file.lock_shared().ok()?;
     Some(file)
 }
@@ -654,6 +667,7 @@ impl KeyringFile {
                         path: path.to_owned(),
                         current: RwLock::new(Arc::new(ring)),
                         lock,
+                        rotating: Mutex::new(None),
                     })
                 } else {
                     // Another process created it first: use theirs.
@@ -686,6 +700,7 @@ impl KeyringFile {
             path: path.to_owned(),
             current: RwLock::new(Arc::new(ring)),
             lock,
+            rotating: Mutex::new(None),
         })
     }
 
@@ -720,25 +735,45 @@ impl KeyringFile {
         begun
     }
 
-    /// Takes the lock file exclusively (a conversion of this handle's shared lock).
+    /// Takes the lock file exclusively: first the rotation lock (so no other handle turns its
+    /// lock meanwhile), then a turn of this handle's shared lock into the exclusive one, which
+    /// fails while any other handle holds the lock file. Never waits.
     fn lock_exclusively(&self) -> Result<(), SealError> {
         let shared = || SealError::KeyringShared {
             path: self.path.clone(),
         };
         let lock = self.lock.as_ref().ok_or_else(shared)?;
+        let mut rotating = self
+            .rotating
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if rotating.is_none() {
+            let file = lock_file(&self.path, ".rotation.lock").ok_or_else(shared)?;
+            file.try_lock().map_err(|_| shared())?;
+            *rotating = Some(file);
+        }
         if lock.try_lock().is_ok() {
             return Ok(());
         }
-        // A refused conversion may have dropped the shared lock (Linux removes it before it
-        // tries the exclusive one): taken again.
+        // A refused turn may have dropped the shared lock (Linux removes it before it tries
+        // the exclusive one): taken again. This does not wait: only a handle holding the
+        // rotation lock, which this one holds, ever holds the lock file exclusively.
         let _ = lock.lock_shared();
+        *rotating = None;
         Err(shared())
     }
 
     /// Ends a rotation (done or failed): the lock file is shared again, so other brokers may
-    /// open the keyring. Nothing when no rotation holds it.
+    /// open the keyring, and the rotation lock is let go. Nothing when this handle does not
+    /// rotate. [`KeyringFile::finish_rotation`] calls it when it succeeds.
     pub fn end_rotation(&self) {
-        if let Some(lock) = &self.lock {
+        let mut rotating = self
+            .rotating
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if rotating.take().is_some()
+            && let Some(lock) = &self.lock
+        {
             let _ = lock.lock_shared();
         }
     }
@@ -757,8 +792,9 @@ impl KeyringFile {
         Ok(id)
     }
 
-    /// Finishes a rotation: keeps only `active` (which must be the active KEK) and persists.
-    /// Call it only once no record names another KEK. Returns the retired ids.
+    /// Finishes a rotation: keeps only `active` (which must be the active KEK) and persists,
+    /// then ends the rotation ([`KeyringFile::end_rotation`]). Call it only once no record
+    /// names another KEK. Returns the retired ids.
     ///
     /// # Errors
     /// [`SealError::NotActive`], [`SealError::KeyringIo`].
@@ -783,6 +819,7 @@ impl KeyringFile {
                 keks,
             })
         })?;
+        self.end_rotation();
         Ok(retired)
     }
 
@@ -1112,7 +1149,21 @@ mod tests {
             read_keyring(&p, Symlinks::Refuse).unwrap().ids(),
             vec![&first]
         );
+        // The refused handle kept its shared lock: the other cannot rotate either.
+        assert!(matches!(
+            again.begin_rotation(),
+            Err(SealError::KeyringShared { .. })
+        ));
         drop(again);
+        // Whoever holds the rotation lock (a handle turning its lock) keeps every other
+        // handle from turning its own, even alone on the file.
+        let turning = fs::File::open(dir.path().join("kek.rotation.lock")).unwrap();
+        turning.try_lock().unwrap();
+        assert!(matches!(
+            kf.begin_rotation(),
+            Err(SealError::KeyringShared { .. })
+        ));
+        drop(turning);
 
         // Rotation: new active, old still readable, then re-wrap, then retire.
         let new = kf.begin_rotation().unwrap();
@@ -1141,8 +1192,8 @@ mod tests {
             kf.finish_rotation(&first),
             Err(SealError::NotActive { .. })
         ));
+        // Finishing ends the rotation: the waiting handle opens.
         assert_eq!(kf.finish_rotation(&new).unwrap(), vec![first]);
-        kf.end_rotation();
         assert_eq!(
             opened_rx
                 .recv_timeout(std::time::Duration::from_secs(10))
