@@ -315,15 +315,16 @@ impl EarClaims {
     /// configuration (debug, migration, ...) or its code not at all, so a relying party that
     /// reads only the status must not take the result for an approval of the workload (an
     /// appraisal that checked nothing but the evidence's genuineness is otherwise
-    /// `affirming`). A status is never raised; the vector is unchanged, and a status of
-    /// `warning` is never more trusting than it.
+    /// `affirming`). Only `affirming` changes (`none` asserts nothing already); a valid
+    /// `affirming` has no claim worse than affirming, so `warning` still validates. The vector
+    /// is unchanged.
     #[must_use]
     pub fn warning_unless_workload_appraised(mut self) -> Self {
         for submod in self.submods.values_mut() {
             let appraised = submod
                 .trust_vector
                 .is_some_and(|v| v.configuration.is_some() && v.executables.is_some());
-            if !appraised && matches!(submod.status, Status::None | Status::Affirming) {
+            if !appraised && submod.status == Status::Affirming {
                 submod.status = Status::Warning;
             }
         }
@@ -1103,7 +1104,7 @@ mod tests {
         };
         for v in [genuine_only, code_only, config_only] {
             assert_eq!(with(Status::Affirming, v), Status::Warning, "{v:?}");
-            assert_eq!(with(Status::None, v), Status::Warning, "{v:?}");
+            assert_eq!(with(Status::None, v), Status::None, "{v:?}");
             assert_eq!(with(Status::Warning, v), Status::Warning, "{v:?}");
             // Never raised.
             assert_eq!(
