@@ -211,6 +211,38 @@ fn is_loopback_host(host: &str) -> bool {
     h.eq_ignore_ascii_case("localhost") || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
+/// `url` with a `localhost` host made `127.0.0.1` when its scheme is plain `http`: the name
+/// would go to the system resolver, which (without a hosts entry, or with a search domain)
+/// may answer with an address that is not this machine's, and the request would leave it in
+/// the clear. Other URLs are returned as they are.
+fn pin_plain_localhost(url: &str) -> String {
+    let Some(rest) = url.strip_prefix("http://") else {
+        return url.to_owned();
+    };
+    let host_end = rest.find([':', '/']).unwrap_or(rest.len());
+    match rest.get(..host_end) {
+        Some(host) if host.eq_ignore_ascii_case("localhost") => {
+            format!(
+                "http://127.0.0.1{}",
+                rest.get(host_end..).unwrap_or_default()
+            )
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// `url` when it is `https`, or plain `http` to a loopback address (`localhost` pinned to
+/// 127.0.0.1); an error for plain `http` to any other host.
+pub(crate) fn plain_http_to_loopback_only(url: &str) -> Result<String> {
+    let uri: Uri = url.parse().with_context(|| format!("{url:?}: not a URL"))?;
+    match (uri.scheme_str(), uri.authority()) {
+        (Some("https"), Some(_)) => Ok(url.to_owned()),
+        (Some("http"), Some(a)) if is_loopback_host(a.host()) => Ok(pin_plain_localhost(url)),
+        (Some("http"), Some(_)) => bail!("{url:?}: plain http to a host that is not this machine"),
+        _ => bail!("{url:?}: give http(s)://host[:port]"),
+    }
+}
+
 /// Checks and normalizes a base URL (`http(s)://host[:port][/prefix]`).
 fn normalize_base(url: &str, insecure_http: bool) -> Result<String> {
     let uri: Uri = url
@@ -231,11 +263,11 @@ fn normalize_base(url: &str, insecure_http: bool) -> Result<String> {
         ),
         _ => bail!("--url {url:?}: the scheme is neither https nor http"),
     }
-    Ok(format!(
+    Ok(pin_plain_localhost(&format!(
         "{scheme}://{}{}",
         authority.as_str(),
         uri.path().trim_end_matches('/')
-    ))
+    )))
 }
 
 /// An agent with the rustls/aws-lc-rs provider, the CA if given, no redirects, no proxy.
@@ -350,8 +382,13 @@ impl AdminClient {
             .limit(MAX_ANSWER)
             .read_to_vec()
             .with_context(|| format!("{what}: reading the answer"))?;
-        if status != 200 {
+        if (400..500).contains(&status) {
             return Err(Refused(format!("{what}: {}", error_text(status, &body))).into());
+        }
+        if status != 200 {
+            // A server error, a busy broker or a proxy's answer: not a refusal (exit 2, which
+            // a script may retry).
+            bail!("{what}: {}", error_text(status, &body));
         }
         serde_json::from_slice(&body).with_context(|| format!("{what}: the answer is not JSON"))
     }
@@ -574,7 +611,7 @@ fn field(v: &Value, key: &str) -> String {
 }
 
 fn print_put(answer: &Value) {
-    println!(
+    crate::say!(
         "{} version {} sealed (policy {}, KEK {})",
         text(answer, "resource"),
         field(answer, "version"),
@@ -639,7 +676,7 @@ fn rotate(args: &RotateArgs) -> Result<ExitCode> {
             }
         })?;
     print_put(&answer);
-    println!("(version {newest} stays readable until deleted)");
+    crate::say!("(version {newest} stays readable until deleted)");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -659,7 +696,7 @@ fn list(args: &ListArgs) -> Result<ExitCode> {
     let client = AdminClient::new(&args.conn)?;
     let answer = client.list(args.repo.as_deref())?;
     if args.json {
-        println!("{answer}");
+        crate::say!("{answer}");
         return Ok(ExitCode::SUCCESS);
     }
     let versions = answer
@@ -668,12 +705,12 @@ fn list(args: &ListArgs) -> Result<ExitCode> {
         .cloned()
         .unwrap_or_default();
     if versions.is_empty() {
-        println!("no secrets");
+        crate::say!("no secrets");
         return Ok(ExitCode::SUCCESS);
     }
-    println!("RESOURCE\tVERSION\tCREATED\tPOLICY\tKEK");
+    crate::say!("RESOURCE\tVERSION\tCREATED\tPOLICY\tKEK");
     for v in &versions {
-        println!(
+        crate::say!(
             "{}\t{}\t{}\t{}\t{}",
             text(v, "resource"),
             field(v, "version"),
@@ -696,7 +733,7 @@ fn delete(args: &DeleteArgs) -> Result<ExitCode> {
         None => format!("/kbs/v0/resource/{resource}"),
     };
     let answer = client.delete(&format!("delete {resource}"), &target)?;
-    println!(
+    crate::say!(
         "{}: deleted versions {}",
         text(&answer, "resource"),
         field(&answer, "deleted_versions")
@@ -707,7 +744,7 @@ fn delete(args: &DeleteArgs) -> Result<ExitCode> {
 fn rotate_kek(args: &RotateKekArgs) -> Result<ExitCode> {
     let client = AdminClient::new(&args.conn)?;
     let answer = client.post("rotate the KEK", "/kbs/v0/admin/kek/rotate", b"")?;
-    println!(
+    crate::say!(
         "active KEK {}; {} versions re-wrapped; retired {}",
         text(&answer, "kek_id"),
         field(&answer, "rewrapped"),
@@ -764,10 +801,10 @@ fn audit_show(args: &AuditShowArgs) -> Result<ExitCode> {
     let client = AdminClient::new(&args.conn)?;
     let entries = client.audit_page(args.after.unwrap_or(0), args.limit)?;
     if args.json {
-        println!("{}", serde_json::to_string(&entries)?);
+        crate::say!("{}", serde_json::to_string(&entries)?);
     } else {
         for e in &entries {
-            println!("{}", entry_line(e));
+            crate::say!("{}", entry_line(e));
         }
     }
     Ok(ExitCode::SUCCESS)
@@ -815,7 +852,7 @@ fn audit_verify(args: &AuditVerifyArgs) -> Result<ExitCode> {
         Some(dir) => verify_offline(dir)?,
         None => verify_remote(&AdminClient::new(&args.conn)?)?,
     };
-    println!("audit chain verified: {n} entries");
+    crate::say!("audit chain verified: {n} entries");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -845,6 +882,75 @@ mod tests {
         assert!(normalize_base("ftp://127.0.0.1", false).is_err());
         assert!(normalize_base("http://u:p@127.0.0.1", false).is_err());
         assert!(normalize_base("http://127.0.0.1/?a=1", false).is_err());
+        // `localhost` over plain http is pinned to 127.0.0.1 (never left to the resolver).
+        assert_eq!(
+            normalize_base("http://localhost:8080/", false).unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            normalize_base("http://LocalHost", false).unwrap(),
+            "http://127.0.0.1"
+        );
+        assert_eq!(
+            normalize_base("https://localhost:8443", false).unwrap(),
+            "https://localhost:8443"
+        );
+    }
+
+    #[test]
+    fn plain_http_goes_to_this_machine_only() {
+        assert_eq!(
+            plain_http_to_loopback_only("http://localhost:8080/kbs").unwrap(),
+            "http://127.0.0.1:8080/kbs"
+        );
+        assert_eq!(
+            plain_http_to_loopback_only("http://[::1]:8080").unwrap(),
+            "http://[::1]:8080"
+        );
+        assert_eq!(
+            plain_http_to_loopback_only("https://kbs.example").unwrap(),
+            "https://kbs.example"
+        );
+        for refused in [
+            "http://kbs.example:8080",
+            "http://192.0.2.1",
+            "http://localhost.example.com",
+            "ftp://127.0.0.1",
+        ] {
+            assert!(plain_http_to_loopback_only(refused).is_err(), "{refused}");
+        }
+    }
+
+    /// A 4xx is the broker's refusal (exit 1); a 5xx or anything else but 200 is not (exit 2,
+    /// which a script may retry).
+    #[test]
+    fn only_a_4xx_answer_is_a_refusal() {
+        use std::io::{Read as _, Write as _};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            for status in ["403 Forbidden", "503 Service Unavailable", "302 Found"] {
+                let (mut conn, _) = listener.accept().unwrap();
+                let mut buf = [0u8; 4096];
+                let _ = conn.read(&mut buf).unwrap();
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
+                );
+                conn.write_all(answer.as_bytes()).unwrap();
+            }
+        });
+        let client = AdminClient {
+            base: format!("http://{addr}"),
+            authorization: Zeroizing::new("Bearer t".to_owned()),
+            agent: agent(None, Duration::from_secs(10)).unwrap(),
+        };
+        let refused = client.get("list", "/kbs/v0/admin/resources").unwrap_err();
+        assert!(refused.downcast_ref::<Refused>().is_some(), "{refused:#}");
+        for _ in 0..2 {
+            let e = client.get("list", "/kbs/v0/admin/resources").unwrap_err();
+            assert!(e.downcast_ref::<Refused>().is_none(), "{e:#}");
+        }
+        server.join().unwrap();
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub(crate) struct SealArgs {
     #[arg(long, value_name = "FILE")]
     policy: PathBuf,
     /// The broker's public sealing key: a file (the JSON of `GET /kbs/v0/sealing-key`) or the
-    /// broker's URL (fetched, no credentials needed).
+    /// broker's URL (fetched, no credentials needed; https, or plain http to loopback only).
     #[arg(long, value_name = "FILE|URL")]
     broker_key: String,
     /// PEM CA certificate to trust when `--broker-key` is an https URL.
@@ -82,6 +82,12 @@ pub(crate) struct RotateSealingKeyArgs {
 
 fn broker_keys(source: &str, cacert: Option<&Path>) -> Result<Value> {
     if source.starts_with("http://") || source.starts_with("https://") {
+        // Over plain HTTP anyone on the way could hand over a key of their own, and the
+        // secret would be sealed to them: loopback only (the key's file otherwise).
+        let source = crate::admin::plain_http_to_loopback_only(source).with_context(|| {
+            "--broker-key: fetch the key over https, or save it from a channel you trust and \
+             give the file"
+        })?;
         let base = source.trim_end_matches('/');
         let url = if base.ends_with("/kbs/v0/sealing-key") {
             base.to_owned()
@@ -118,7 +124,7 @@ pub(crate) fn seal(args: &SealArgs) -> Result<ExitCode> {
                 .with_context(|| format!("writing {}", path.display()))?;
             eprintln!("sealed {resource} to {}", path.display());
         }
-        None => println!("{sealed}"),
+        None => crate::say!("{sealed}"),
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -129,8 +135,20 @@ fn sealed_files(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
-            let path = entry?.path();
-            if path.is_dir() {
+            let entry = entry?;
+            let path = entry.path();
+            // Links are not followed: one to `..` would make the walk endless, one named
+            // `*.sealed` would send a file from outside the directory to the broker.
+            let kind = entry
+                .file_type()
+                .with_context(|| format!("reading {}", path.display()))?;
+            if kind.is_symlink() {
+                bail!(
+                    "{}: a symbolic link; the sealed files must be the directory's own",
+                    path.display()
+                );
+            }
+            if kind.is_dir() {
                 stack.push(path);
             } else if let Some(rel) = path
                 .strip_prefix(dir)
@@ -175,7 +193,7 @@ pub(crate) fn import(args: &ImportArgs) -> Result<ExitCode> {
                 } else {
                     "imported"
                 };
-                println!(
+                crate::say!(
                     "{}: {} version {} ({state})",
                     path.display(),
                     answer
@@ -214,7 +232,7 @@ pub(crate) fn coco_sealed(args: &CocoSealedArgs) -> Result<ExitCode> {
         .get("sealed")
         .and_then(Value::as_str)
         .context("the answer has no sealed secret")?;
-    println!("{sealed}");
+    crate::say!("{sealed}");
     eprintln!(
         "verification key served as {}",
         answer.get("kid").and_then(Value::as_str).unwrap_or("?")
@@ -231,7 +249,7 @@ pub(crate) fn set_policy(args: &SetPolicyArgs) -> Result<ExitCode> {
         &format!("/kbs/v0/admin/policy/{}", args.repo),
         policy.as_bytes(),
     )?;
-    println!(
+    crate::say!(
         "{}: default policy {}",
         args.repo,
         answer
@@ -249,9 +267,39 @@ pub(crate) fn rotate_sealing_key(args: &RotateSealingKeyArgs) -> Result<ExitCode
         "/kbs/v0/admin/sealing-key/rotate",
         b"",
     )?;
-    println!(
+    crate::say!(
         "current sealing key {} (older keys still open what they sealed)",
         answer.get("current").and_then(Value::as_str).unwrap_or("?")
     );
     Ok(ExitCode::SUCCESS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The walk finds the sealed files with their resources, and refuses a symbolic link
+    /// anywhere in the tree (one to `..` would loop; one named `*.sealed` would send a file
+    /// from outside the directory).
+    #[test]
+    fn sealed_files_are_the_directorys_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let team = dir.path().join("team-a").join("key");
+        std::fs::create_dir_all(&team).unwrap();
+        std::fs::write(team.join("db.sealed"), "x").unwrap();
+        std::fs::write(team.join("README"), "x").unwrap();
+        let found = sealed_files(dir.path()).unwrap();
+        assert_eq!(found.len(), 1);
+        assert_eq!(found[0].1, "team-a/key/db");
+        for (name, target) in [
+            ("loop", dir.path().to_path_buf()),
+            ("x.sealed", PathBuf::from("/etc/hostname")),
+        ] {
+            let link = team.join(name);
+            std::os::unix::fs::symlink(&target, &link).unwrap();
+            let e = sealed_files(dir.path()).unwrap_err();
+            assert!(format!("{e:#}").contains("a symbolic link"), "{e:#}");
+            std::fs::remove_file(&link).unwrap();
+        }
+    }
 }
