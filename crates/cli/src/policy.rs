@@ -140,8 +140,10 @@ impl EarArgs {
         }
         let key = match &self.ear_key {
             Some(path) => {
-                let pem = std::fs::read_to_string(path)
-                    .with_context(|| format!("reading {}", path.display()))?;
+                let pem = zeroize::Zeroizing::new(
+                    String::from_utf8(crate::read_bounded(path)?)
+                        .with_context(|| format!("{}: not UTF-8", path.display()))?,
+                );
                 SigningKey::from_pkcs8_pem(&pem)
                     .with_context(|| format!("{}: not a PKCS#8 EC key", path.display()))?
             }
@@ -272,6 +274,11 @@ fn check(args: &CheckArgs) -> Result<ExitCode> {
     }
     let policy = match Policy::load(&args.file) {
         Ok(p) => p,
+        // A file that cannot be read is an I/O error (exit 2), not an invalid policy.
+        Err(
+            e @ (tessera_policy::PolicyError::Io { .. }
+            | tessera_policy::PolicyError::ReferenceIo { .. }),
+        ) => return Err(e.into()),
         Err(e) => {
             if args.json {
                 say!(
@@ -401,8 +408,8 @@ fn keygen(args: &KeygenArgs) -> Result<ExitCode> {
 }
 
 fn token_verify(args: &TokenVerifyArgs) -> Result<ExitCode> {
-    let key_text = std::fs::read_to_string(&args.key)
-        .with_context(|| format!("reading {}", args.key.display()))?;
+    let key_text = String::from_utf8(crate::read_bounded(&args.key)?)
+        .with_context(|| format!("{}: not UTF-8", args.key.display()))?;
     let key = if key_text.trim_start().starts_with('{') {
         serde_json::from_str::<Value>(&key_text)
             .map_err(anyhow::Error::from)

@@ -210,6 +210,15 @@ fn verify_without_policy_is_unchanged_and_bad_policies_are_usage_errors() {
         code(&tessera(&["policy", "check", s(&dir.join("nope.toml"))])),
         2
     );
+    // A reference file that cannot be read is an I/O error (2), not an invalid policy (1).
+    let unread = dir.join("unread.toml");
+    std::fs::write(
+        &unread,
+        "version = 1\nid = \"x\"\n[snp]\nmeasurement = { file = \"no-such-refs.txt\" }\ndebug = \"any\"\nmin_tcb = \"any\"\nsigner = \"any\"\nvmpl = \"any\"\nrevocation = \"if-given\"\n",
+    )
+    .unwrap();
+    let o = tessera(&["policy", "check", s(&unread)]);
+    assert_eq!(code(&o), 2, "{}", stdout(&o));
     // A policy for another TEE rejects the evidence.
     let o = run(
         &["verify"],
