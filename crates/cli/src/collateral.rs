@@ -452,16 +452,16 @@ fn fetch(args: &FetchArgs) -> Result<ExitCode> {
             .iter()
             .map(|(item, e)| json!({ "key": item.key(), "error": e.to_string() }))
             .collect();
-        println!(
+        crate::say!(
             "{}",
             json!({ "bundle": args.out.display().to_string(), "items": manifest.items, "failed": failed })
         );
     } else {
         for item in &manifest.items {
-            println!("fetched  {}  valid until {}", item.key, item.valid_until);
+            crate::say!("fetched  {}  valid until {}", item.key, item.valid_until);
         }
         for (_, e) in &report.failed {
-            println!("FAILED   {e}");
+            crate::say!("FAILED   {e}");
         }
         eprintln!("bundle: {}", args.out.display());
     }
@@ -476,7 +476,7 @@ fn show(args: &ShowArgs) -> Result<ExitCode> {
     let at = crate::parse_at(args.at.as_deref())?;
     let summaries = bundle::show(&args.path, at)?;
     if args.json {
-        println!("{}", json!({ "at": at.to_string(), "items": summaries }));
+        crate::say!("{}", json!({ "at": at.to_string(), "items": summaries }));
     } else {
         for s in &summaries {
             let state = match s.freshness {
@@ -484,7 +484,7 @@ fn show(args: &ShowArgs) -> Result<ExitCode> {
                 bundle::Freshness::RefreshDue => "refresh-due",
                 bundle::Freshness::Expired => "EXPIRED",
             };
-            println!(
+            crate::say!(
                 "{:<11} {}  until {} ({})  fetched {} from {}",
                 state,
                 s.manifest.key,
@@ -495,7 +495,7 @@ fn show(args: &ShowArgs) -> Result<ExitCode> {
             );
         }
         if summaries.is_empty() {
-            println!("(empty)");
+            crate::say!("(empty)");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -65,10 +65,10 @@ impl Score {
     fn check(&mut self, what: &str, ok: bool, detail: &str) {
         if ok {
             self.passed += 1;
-            println!("    ok: {what}: {detail}");
+            crate::say!("    ok: {what}: {detail}");
         } else {
             self.failed.push(what.to_owned());
-            println!("    UNEXPECTED: {what}: {detail}");
+            crate::say!("    UNEXPECTED: {what}: {detail}");
         }
     }
 
@@ -92,8 +92,8 @@ impl Score {
 }
 
 fn step(n: usize, text: &str) {
-    println!();
-    println!("[{n}] {text}");
+    crate::say!();
+    crate::say!("[{n}] {text}");
 }
 
 fn client(url: &str, auth: AuthMode) -> Result<Client> {
@@ -194,8 +194,8 @@ pub(crate) fn run(_args: &DemoArgs) -> Result<ExitCode> {
     let token_file = info
         .admin_token_file
         .context("the broker made no admin token")?;
-    println!("    broker at {url}, data in {}", config.data_dir.display());
-    println!(
+    crate::say!("    broker at {url}, data in {}", config.data_dir.display());
+    crate::say!(
         "    DANGEROUS test roots trusted: the simulators' fake AMD ARK and Intel root (demo only)"
     );
     let token = Zeroizing::new(
@@ -209,7 +209,7 @@ pub(crate) fn run(_args: &DemoArgs) -> Result<ExitCode> {
         &format!("Sealing a secret at {RESOURCE} under this policy:"),
     );
     for line in POLICY.lines() {
-        println!("    | {line}");
+        crate::say!("    | {line}");
     }
     let resource = ResourcePath::parse(RESOURCE).context("resource")?;
     let put = admin.put(
@@ -217,7 +217,7 @@ pub(crate) fn run(_args: &DemoArgs) -> Result<ExitCode> {
         Some(POLICY),
         &SecretInput::Bytes(Zeroizing::new(SECRET.to_vec())),
     )?;
-    println!(
+    crate::say!(
         "    sealed version {} (policy {})",
         put.get("version")
             .map_or_else(String::new, ToString::to_string),
@@ -327,7 +327,7 @@ pub(crate) fn run(_args: &DemoArgs) -> Result<ExitCode> {
         entries.extend(page);
     }
     for e in &entries {
-        println!("    {}", entry_line(e));
+        crate::say!("    {}", entry_line(e));
     }
     score.check(
         "the log records two releases",
@@ -354,16 +354,16 @@ pub(crate) fn run(_args: &DemoArgs) -> Result<ExitCode> {
     let _ = runtime.block_on(serving);
     drop(runtime);
 
-    println!();
+    crate::say!();
     if score.failed.is_empty() {
-        println!(
+        crate::say!(
             "demo: all {} expected outcomes happened: released to the measured SNP and TDX \
              guests, refused to another measurement, a debug guest and a replayed nonce",
             score.passed
         );
         Ok(ExitCode::SUCCESS)
     } else {
-        println!(
+        crate::say!(
             "demo: {} outcome(s) NOT as expected: {}",
             score.failed.len(),
             score.failed.join("; ")

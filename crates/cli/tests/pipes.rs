@@ -219,3 +219,19 @@ fn completions_and_manual_pages_are_generated() {
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("verify, show"), "{}", stderr(&o));
 }
+
+/// Output into a pipe whose reader is gone (`tessera ... | head -1` after `head` exits): the
+/// command ends as it would have, not with a panic (exit 101).
+#[test]
+fn a_closed_standard_output_is_not_a_panic() {
+    let dir = tempfile::tempdir().unwrap();
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let o = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["collateral", "show", s(dir.path())])
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
