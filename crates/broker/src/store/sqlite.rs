@@ -1563,17 +1563,23 @@ impl Store for SqliteStore {
         // process commits between the check and the entry.
         let basis = basis.clone();
         self.call(Commit::Durable, move |c| {
-            if release_basis_holds(c, &basis)? {
-                append_entry(c, event).map(Some)
-            } else {
-                Ok(None)
-            }
+            // In a savepoint: should the batch run outside a transaction (another process
+            // held the write lock past the busy timeout), the check and the entry still go
+            // together or not at all.
+            all_or_nothing(c, |c| {
+                if release_basis_holds(c, &basis)? {
+                    append_entry(c, event).map(Some)
+                } else {
+                    Ok(None)
+                }
+            })
         })
         .await
     }
 
     async fn audit_entries(&self, after: u64, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
-        let after = to_i64(after, "audit.seq")?;
+        // Past the largest sequence number a store can hold: an empty page, not corruption.
+        let after = i64::try_from(after).unwrap_or(i64::MAX);
         // Answered after the WAL's fsync, as a durable write is: entries committed without
         // one (attestations) are exported only once a power cut can no longer take them back,
         // so an exported chain head is never reused by another entry.
