@@ -44,6 +44,35 @@ const MAX_CACHED_SESSIONS: usize = 16_384;
 
 /// Largest number of parsed policies kept in memory.
 const MAX_CACHED_POLICIES: usize = 4_096;
+
+/// Most policy text (bytes) the parsed policies kept in memory were made from: a policy may be
+/// 256 KiB of text, and parses into about as much or less, so this bounds the cache's memory
+/// to tens of MB whatever the admins put.
+const MAX_CACHED_POLICY_TEXT: usize = 32 * 1024 * 1024;
+
+/// Parsed policies by digest, and how much text they were made from.
+#[derive(Default)]
+struct PolicyCache {
+    parsed: HashMap<String, Arc<Policy>>,
+    text_bytes: usize,
+}
+
+impl PolicyCache {
+    /// Keeps `policy`, parsed from `text_len` bytes; emptied first when it would hold more
+    /// than [`MAX_CACHED_POLICIES`] policies or [`MAX_CACHED_POLICY_TEXT`] bytes of text.
+    fn insert(&mut self, digest: &str, policy: Arc<Policy>, text_len: usize) {
+        if self.parsed.contains_key(digest) {
+            return;
+        }
+        if self.parsed.len() >= MAX_CACHED_POLICIES
+            || self.text_bytes.saturating_add(text_len) > MAX_CACHED_POLICY_TEXT
+        {
+            *self = Self::default();
+        }
+        self.parsed.insert(digest.to_owned(), policy);
+        self.text_bytes = self.text_bytes.saturating_add(text_len);
+    }
+}
 /// How far ahead of this broker's clock a challenge's issue time may be (another replica's
 /// clock may run ahead): a session id from further in the future was not issued by a broker.
 const MAX_CLOCK_SKEW_MS: i64 = 60_000;
@@ -407,7 +436,7 @@ struct Inner {
     options: BrokerOptions,
     clock: Clock,
     sessions: Mutex<Fifo<Arc<AttestedRecord>>>,
-    policies: Mutex<HashMap<String, Arc<Policy>>>,
+    policies: Mutex<PolicyCache>,
     /// Puts hold it shared from taking the active KEK until their version is stored; a KEK
     /// rotation holds it alone, so it never retires a KEK that a put in flight is sealing
     /// under (its version would stay unopenable, and every later rotation would fail on it).
@@ -473,7 +502,7 @@ impl Broker {
                 options,
                 clock: Arc::new(UnixTime::now),
                 sessions: Mutex::new(Fifo::new(MAX_CACHED_SESSIONS)),
-                policies: Mutex::new(HashMap::new()),
+                policies: Mutex::new(PolicyCache::default()),
                 rotation: tokio::sync::RwLock::new(()),
                 sealing: None,
                 coco: None,
@@ -1169,7 +1198,7 @@ impl Broker {
             .policies
             .lock()
             .ok()
-            .and_then(|m| m.get(digest.as_str()).cloned())
+            .and_then(|m| m.parsed.get(digest.as_str()).cloned())
         {
             return Ok(p);
         }
@@ -1178,10 +1207,7 @@ impl Broker {
                 .map_err(|e| BrokerError::Release(format!("stored policy {digest}: {e}")))?,
         );
         if let Ok(mut m) = self.inner.policies.lock() {
-            if m.len() >= MAX_CACHED_POLICIES {
-                m.clear();
-            }
-            m.insert(digest.as_str().to_owned(), Arc::clone(&policy));
+            m.insert(digest.as_str(), Arc::clone(&policy), text.len());
         }
         Ok(policy)
     }
@@ -1926,6 +1952,28 @@ mod tests {
             BrokerOptions::default(),
         )
         .unwrap()
+    }
+
+    /// The parsed-policy cache is bounded by its policies' text as well as by their number.
+    #[test]
+    fn the_policy_cache_is_bounded_by_text() {
+        let policy = Arc::new(Policy::from_toml_str(TOKEN_POLICY).unwrap());
+        let mut c = PolicyCache::default();
+        let half = MAX_CACHED_POLICY_TEXT / 2;
+        c.insert("a", Arc::clone(&policy), half);
+        c.insert("b", Arc::clone(&policy), half);
+        assert_eq!((c.parsed.len(), c.text_bytes), (2, MAX_CACHED_POLICY_TEXT));
+        // Again under a digest it holds: nothing changes.
+        c.insert("b", Arc::clone(&policy), half);
+        assert_eq!(c.parsed.len(), 2);
+        // One byte more than the bound: emptied first.
+        c.insert("c", Arc::clone(&policy), 1);
+        assert_eq!((c.parsed.len(), c.text_bytes), (1, 1));
+        assert!(c.parsed.contains_key("c"));
+        for i in 0..MAX_CACHED_POLICIES {
+            c.insert(&format!("n{i}"), Arc::clone(&policy), 1);
+        }
+        assert!(c.parsed.len() <= MAX_CACHED_POLICIES);
     }
 
     /// The session cache: bounded, oldest out first, purged of expired entries in both its

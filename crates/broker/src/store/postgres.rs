@@ -1256,7 +1256,8 @@ impl Store for PostgresStore {
                 "SELECT seq, time_ms, actor, action, resource, evidence_digest, policy_digest,
                     verdict, reason, prev_hash, hash
                  FROM audit WHERE seq > $1 ORDER BY seq LIMIT $2",
-                &[&to_i64(after, "audit.seq")?, &i64::from(limit)],
+                // Past the largest sequence number a store can hold: an empty page.
+                &[&i64::try_from(after).unwrap_or(i64::MAX), &i64::from(limit)],
             )
             .await?;
         rows.iter().map(|r| row_to_audit(r, OP)).collect()
