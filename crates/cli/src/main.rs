@@ -398,11 +398,14 @@ impl Checked {
                 let kind = (*form == Form::SnpTsm).then_some(form.name());
                 output::print_rejection(kind, &SnpError::from(source.clone()), as_json);
             }
-            Rejection::Evidence(tee, EvidenceError::Quote { source, .. }) => tdx::print_rejection(
-                tee.unwrap_or("tdx"),
-                &TdxError::from(source.clone()),
-                as_json,
-            ),
+            Rejection::Evidence(tee, EvidenceError::Quote { source, form }) => {
+                tdx::print_rejection(
+                    tee.unwrap_or("tdx"),
+                    form.name(),
+                    &TdxError::from(source.clone()),
+                    as_json,
+                );
+            }
             Rejection::Evidence(tee, err) => {
                 output::print_failure(
                     *tee,
@@ -425,8 +428,8 @@ impl Checked {
             Rejection::Verify(form, _, VerifyError::Snp(err), hint) => {
                 output::print_rejection_hinted(Some(form.name()), err, hint.as_deref(), as_json);
             }
-            Rejection::Verify(_, tee, VerifyError::Tdx(err), _) => {
-                tdx::print_rejection(tee.as_str(), err, as_json);
+            Rejection::Verify(form, tee, VerifyError::Tdx(err), _) => {
+                tdx::print_rejection(tee.as_str(), form.name(), err, as_json);
             }
             Rejection::Verify(form, tee, err, _) => output::print_failure(
                 Some(tee.as_str()),

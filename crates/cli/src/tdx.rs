@@ -214,7 +214,7 @@ fn message(err: &TdxError) -> String {
     }
 }
 
-pub(crate) fn print_rejection(tee: &str, err: &TdxError, as_json: bool) {
+pub(crate) fn print_rejection(tee: &str, kind: &str, err: &TdxError, as_json: bool) {
     let text = message(err);
     if as_json {
         let tcb_status = err.tcb_status_name();
@@ -227,6 +227,7 @@ pub(crate) fn print_rejection(tee: &str, err: &TdxError, as_json: bool) {
         let out = json!({
             "tee": tee,
             "verdict": "fail",
+            "evidence_kind": kind,
             "tcb_status": tcb_status,
             "advisory_ids": advisories,
             "claims": Value::Null,

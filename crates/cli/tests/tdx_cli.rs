@@ -338,6 +338,7 @@ fn partial_collateral_needs_allow_missing_crls() {
         assert_eq!(code(&o), 1, "{}: {}", c.name, stdout(&o));
         let j = json(&o);
         assert_eq!(j["verdict"], "fail", "{}", c.name);
+        assert_eq!(j["evidence_kind"], "quote", "{}: {j}", c.name);
         assert_eq!(j["errors"][0]["check"], "revocation", "{}: {j}", c.name);
         assert!(
             j["errors"][0]["message"].as_str().unwrap().contains("crl"),
@@ -556,6 +557,7 @@ fn a_truncated_quote_is_rejected_at_parse() {
         assert_eq!(code(&o), 1, "{path}: {}{}", stdout(&o), stderr(&o));
         let j = json(&o);
         assert_eq!(j["verdict"], "fail", "{path}");
+        assert_eq!(j["evidence_kind"], "quote", "{path}: {j}");
         assert_eq!(j["errors"][0]["check"], "parse", "{path}: {j}");
         assert!(j["claims"].is_null(), "{path}");
         assert!(j["tcb_status"].is_null(), "{path}");

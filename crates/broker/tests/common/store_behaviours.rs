@@ -1067,7 +1067,11 @@ pub async fn audit_chain_appends_verify_and_tampering_is_named(b: &dyn Backend, 
         vec![6, 7, 8]
     );
     // After a sequence number past any a store can hold: an empty page, not an error.
-    for after in [i64::MAX.unsigned_abs(), i64::MAX.unsigned_abs() + 1, u64::MAX] {
+    for after in [
+        i64::MAX.unsigned_abs(),
+        i64::MAX.unsigned_abs() + 1,
+        u64::MAX,
+    ] {
         assert!(mine.audit_entries(after, 3).await.unwrap().is_empty());
     }
 
