@@ -526,11 +526,24 @@ pub(crate) fn check_evidence(args: &EvidenceArgs) -> Result<Checked> {
         if args.allow_missing_crls {
             bail!("--allow-missing-crls is for TDX/SGX quotes");
         }
-        if let Some(report) = evidence.snp_report()
-            && let Some(found) = collateral::snp_endorsements(&args.sources, report, args.product)?
-        {
-            certs.extend(found.certificates);
-            crls.extend(found.crls);
+        if let Some(report) = evidence.snp_report() {
+            // Endorsements the evidence or the command line already carries need not be
+            // fetched: then a failed lookup (a VCEK of a masked CHIP_ID cannot be asked for, a
+            // directory without it) is a note, and the verifier judges what there is.
+            let carried = !certs.is_empty() || !evidence.certificates().is_empty();
+            match collateral::snp_endorsements(&args.sources, report, args.product) {
+                Ok(Some(found)) => {
+                    certs.extend(found.certificates);
+                    crls.extend(found.crls);
+                }
+                Ok(None) => {}
+                Err(e) if carried => {
+                    eprintln!(
+                        "tessera: note: endorsements not fetched ({e:#}); verifying with those given"
+                    );
+                }
+                Err(e) => return Err(e),
+            }
         }
         let mut builder = Verifier::builder()
             .certificates(certs)

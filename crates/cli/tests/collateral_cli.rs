@@ -135,3 +135,38 @@ fn forged_vcek_from_the_kds_fails_verification() {
         stdout(&o)
     );
 }
+
+/// `--collateral-dir` fetches only what the evidence and the command line lack: a directory
+/// without the VCEK is no error when `--certs` gives it (a note, then verification), and is one
+/// (exit 2) when nothing gives it.
+#[test]
+fn a_collateral_dir_without_the_vcek_is_fine_when_certs_give_it() {
+    let dir = tempdir("coll-carried");
+    let (g, _) = guest(&dir);
+    let empty = dir.join("empty-cache");
+    std::fs::create_dir_all(&empty).unwrap();
+    let o = verify_offline(&dir, &empty);
+    assert_eq!(code(&o), 2, "{}{}", stdout(&o), stderr(&o));
+    let certs = dir.join("certs.pem");
+    std::fs::write(
+        &certs,
+        to_pem("CERTIFICATE", g.vcek().der()) + &to_pem("CERTIFICATE", g.pki().ask().der()),
+    )
+    .unwrap();
+    let o = tessera(&[
+        "verify",
+        s(&dir.join("report.bin")),
+        "--certs",
+        s(&certs),
+        "--collateral-dir",
+        s(&empty),
+        "--dangerous-test-root",
+        s(&dir.join("ark.pem")),
+    ]);
+    assert_eq!(code(&o), 0, "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("endorsements not fetched"),
+        "{}",
+        stderr(&o)
+    );
+}
