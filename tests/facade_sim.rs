@@ -135,15 +135,20 @@ fn sim_evidence_verifies_only_under_a_dangerous_root() {
     );
 }
 
+/// A CRL's validity: from a week before [`AT`] to a week after.
+fn week_around_at() -> (UnixTime, UnixTime) {
+    let week = 7 * 86_400;
+    (
+        UnixTime::from_secs(AT.as_secs() - week),
+        UnixTime::from_secs(AT.as_secs() + week),
+    )
+}
+
 #[test]
 fn a_held_crl_revoking_the_ask_rejects() {
     let s = genoa();
     let e = Evidence::from_bytes(report(s, |_| {}).as_bytes()).unwrap();
-    let week = 7 * 86_400;
-    let (from, until) = (
-        UnixTime::from_secs(AT.as_secs() - week),
-        UnixTime::from_secs(AT.as_secs() + week),
-    );
+    let (from, until) = week_around_at();
     let mut held = tessera::Endorsements::new();
     held.add_crls([s.pki.ark_crl(&[s.pki.ask()], from, until).unwrap()]);
     let revoking = Verifier::builder()
@@ -168,11 +173,7 @@ fn a_held_crl_revoking_the_ask_rejects() {
 fn a_crl_in_a_pem_file_of_certificates_is_applied() {
     let s = genoa();
     let e = Evidence::from_bytes(report(s, |_| {}).as_bytes()).unwrap();
-    let week = 7 * 86_400;
-    let (from, until) = (
-        UnixTime::from_secs(AT.as_secs() - week),
-        UnixTime::from_secs(AT.as_secs() + week),
-    );
+    let (from, until) = week_around_at();
     let pem = |label: &str, der: &[u8]| tessera::pki::to_pem(label, der);
     let file = |crl: &tessera::pki::Crl| {
         let dir = tempfile::tempdir().unwrap();

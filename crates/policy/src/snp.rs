@@ -93,6 +93,20 @@ fn below(floor: &TcbFloor, actual: &TcbParts, what: &str) -> Vec<Behind> {
     out
 }
 
+/// A TCB floor rule that fails because the policy's floor cannot judge this product's TCB,
+/// with `note` saying why.
+fn refuse_floor(
+    rules: &mut Rules,
+    (rule, field): (&str, &'static str),
+    expected: &str,
+    shown: String,
+    note: String,
+) {
+    rules
+        .check(rule, field, TrustClaim::Hardware, false, expected, shown)
+        .note = Some(note);
+}
+
 /// A TCB floor rule for one TCB field.
 fn tcb_floor(
     rules: &mut Rules,
@@ -107,38 +121,26 @@ fn tcb_floor(
         None => rules.not_checked(rule, field, TrustClaim::Hardware, shown, false),
         Some(Setting::Any) => rules.not_checked(rule, field, TrustClaim::Hardware, shown, true),
         Some(Setting::Is(t)) => match floor_for(t, product) {
-            None => {
-                rules
-                    .check(
-                        rule,
-                        field,
-                        TrustClaim::Hardware,
-                        false,
-                        "a floor for this product",
-                        shown,
-                    )
-                    .note = Some(format!(
+            None => refuse_floor(
+                rules,
+                (rule, field),
+                "a floor for this product",
+                shown,
+                format!(
                     "the policy names no {} floor, so it accepts no {} TCB",
                     product.name().to_ascii_lowercase(),
                     product.name()
-                ));
-            }
+                ),
+            ),
             // A Turin floor without its FMC component (a policy made in code, not loaded: the
             // loader refuses it) checks no FMC at all: refused, not taken as FMC 0.
-            Some(floor) if product == Product::Turin && floor.fmc.is_none() => {
-                rules
-                    .check(
-                        rule,
-                        field,
-                        TrustClaim::Hardware,
-                        false,
-                        "a turin floor with fmc",
-                        shown,
-                    )
-                    .note = Some(String::from(
-                    "the policy's turin floor names no fmc, so it accepts no Turin TCB",
-                ));
-            }
+            Some(floor) if product == Product::Turin && floor.fmc.is_none() => refuse_floor(
+                rules,
+                (rule, field),
+                "a turin floor with fmc",
+                shown,
+                String::from("the policy's turin floor names no fmc, so it accepts no Turin TCB"),
+            ),
             Some(floor) => {
                 let behind = below(floor, actual, field);
                 rules.check(
