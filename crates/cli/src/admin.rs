@@ -16,6 +16,7 @@ use clap::{Args, Subcommand};
 use serde_json::Value;
 use tessera_broker::audit::{AuditEntry, ChainVerifier};
 use tessera_broker::resource::ResourcePath;
+use ureq::http::uri::Authority;
 use ureq::http::{Response, Uri};
 use ureq::tls::{PemItem, RootCerts, TlsConfig, TlsProvider};
 use ureq::{Agent, Body};
@@ -211,23 +212,18 @@ fn is_loopback_host(host: &str) -> bool {
     h.eq_ignore_ascii_case("localhost") || h.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
-/// `url` with a `localhost` host made `127.0.0.1` when its scheme is plain `http`: the name
-/// would go to the system resolver, which (without a hosts entry, or with a search domain)
-/// may answer with an address that is not this machine's, and the request would leave it in
-/// the clear. Other URLs are returned as they are.
-fn pin_plain_localhost(url: &str) -> String {
-    let Some(rest) = url.strip_prefix("http://") else {
-        return url.to_owned();
-    };
-    let host_end = rest.find([':', '/']).unwrap_or(rest.len());
-    match rest.get(..host_end) {
-        Some(host) if host.eq_ignore_ascii_case("localhost") => {
-            format!(
-                "http://127.0.0.1{}",
-                rest.get(host_end..).unwrap_or_default()
-            )
+/// `authority` as a URL of `scheme` should name it: over plain `http`, a `localhost` host is
+/// `127.0.0.1`. The name would go to the system resolver, which (without a hosts entry, or with
+/// a search domain) may answer with an address that is not this machine's, and the request
+/// would leave it in the clear.
+fn pinned_authority(scheme: &str, authority: &Authority) -> String {
+    if scheme == "http" && authority.host().eq_ignore_ascii_case("localhost") {
+        match authority.port_u16() {
+            Some(port) => format!("127.0.0.1:{port}"),
+            None => String::from("127.0.0.1"),
         }
-        _ => url.to_owned(),
+    } else {
+        authority.as_str().to_owned()
     }
 }
 
@@ -237,7 +233,14 @@ pub(crate) fn plain_http_to_loopback_only(url: &str) -> Result<String> {
     let uri: Uri = url.parse().with_context(|| format!("{url:?}: not a URL"))?;
     match (uri.scheme_str(), uri.authority()) {
         (Some("https"), Some(_)) => Ok(url.to_owned()),
-        (Some("http"), Some(a)) if is_loopback_host(a.host()) => Ok(pin_plain_localhost(url)),
+        (Some("http"), Some(a)) if is_loopback_host(a.host()) => {
+            // What follows the authority, as written (`http://` and the authority's own text
+            // come first in a URL that parsed so).
+            let rest = url
+                .get("http://".len() + a.as_str().len()..)
+                .unwrap_or_default();
+            Ok(format!("http://{}{rest}", pinned_authority("http", a)))
+        }
         (Some("http"), Some(_)) => bail!("{url:?}: plain http to a host that is not this machine"),
         _ => bail!("{url:?}: give http(s)://host[:port]"),
     }
@@ -263,11 +266,11 @@ fn normalize_base(url: &str, insecure_http: bool) -> Result<String> {
         ),
         _ => bail!("--url {url:?}: the scheme is neither https nor http"),
     }
-    Ok(pin_plain_localhost(&format!(
+    Ok(format!(
         "{scheme}://{}{}",
-        authority.as_str(),
+        pinned_authority(scheme, authority),
         uri.path().trim_end_matches('/')
-    )))
+    ))
 }
 
 /// An agent with the rustls/aws-lc-rs provider, the CA if given, no redirects, no proxy.
