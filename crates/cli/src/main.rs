@@ -530,14 +530,14 @@ pub(crate) fn check_evidence(args: &EvidenceArgs) -> Result<Checked> {
             // Endorsements the evidence or the command line already carries need not be
             // fetched: then a failed lookup (a VCEK of a masked CHIP_ID cannot be asked for, a
             // directory without it) is a note, and the verifier judges what there is.
-            let carried = !certs.is_empty() || !evidence.certificates().is_empty();
             match collateral::snp_endorsements(&args.sources, report, args.product) {
                 Ok(Some(found)) => {
                     certs.extend(found.certificates);
                     crls.extend(found.crls);
                 }
                 Ok(None) => {}
-                Err(e) if carried => {
+                // Asked only when the lookup failed (it parses the evidence's certificates).
+                Err(e) if !certs.is_empty() || !evidence.certificates().is_empty() => {
                     eprintln!(
                         "tessera: note: endorsements not fetched ({e:#}); verifying with those given"
                     );

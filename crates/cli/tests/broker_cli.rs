@@ -1484,61 +1484,41 @@ fn guest_commands_with_the_simulator_against_a_served_broker() {
     let ev = tessera::Evidence::from_kbs("snp", &j["evidence"]).unwrap();
     assert_eq!(&ev.report_data()[..2], &[0xab, 0xcd]);
 
+    // `guest get-secret` of the sealed secret with the simulated guest, and `extra` arguments.
+    let get_secret = |tee: &str, extra: &[&str], stdin: Option<&[u8]>| {
+        run(
+            Command::new(BIN)
+                .args([
+                    "guest",
+                    "get-secret",
+                    &served.url,
+                    "guest/key/app",
+                    "--simulate",
+                    &ps,
+                    "--tee",
+                    tee,
+                ])
+                .args(extra),
+            stdin,
+        )
+    };
     for tee in ["snp", "tdx"] {
         let out = dir.path().join(format!("secret-{tee}"));
-        let o = run(
-            Command::new(BIN).args([
-                "guest",
-                "get-secret",
-                &served.url,
-                "guest/key/app",
-                "--simulate",
-                &ps,
-                "--tee",
-                tee,
-                "--out",
-                out.to_str().unwrap(),
-            ]),
-            None,
-        );
+        let o = get_secret(tee, &["--out", out.to_str().unwrap()], None);
         assert_eq!(code(&o), 0, "{tee}: {}", text(&o.stderr));
         assert_eq!(std::fs::read(&out).unwrap(), b"guest-secret-value", "{tee}");
         // Init data from standard input, read once: it sets the simulator's HOST_DATA /
         // MR_CONFIG_ID and goes with the request, which the broker checks against it.
-        let o = run(
-            Command::new(BIN).args([
-                "guest",
-                "get-secret",
-                &served.url,
-                "guest/key/app",
-                "--simulate",
-                &ps,
-                "--tee",
-                tee,
-                "--init-data",
-                "-",
-            ]),
+        let o = get_secret(
+            tee,
+            &["--init-data", "-"],
             Some(b"algorithm = \"sha384\"\nversion = \"0.1.0\"\n"),
         );
         assert_eq!(code(&o), 0, "{tee} --init-data -: {}", text(&o.stderr));
         assert_eq!(o.stdout, b"guest-secret-value", "{tee}");
         // Another measurement, or a debug guest: refused by the policy, nothing written.
         for extra in [&["--measurement", &"ee".repeat(48)][..], &["--debug"][..]] {
-            let o = run(
-                Command::new(BIN)
-                    .args([
-                        "guest",
-                        "get-secret",
-                        &served.url,
-                        "guest/key/app",
-                        "--simulate",
-                        &ps,
-                        "--tee",
-                        tee,
-                    ])
-                    .args(extra),
-                None,
-            );
+            let o = get_secret(tee, extra, None);
             assert_eq!(code(&o), 1, "{tee} {extra:?}: {}", text(&o.stderr));
             assert!(o.stdout.is_empty());
         }
