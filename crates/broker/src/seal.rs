@@ -18,7 +18,9 @@
 //! readable; once every record is re-wrapped ([`rewrap`]), [`KeyringFile::finish_rotation`]
 //! drops the old ones ([`KeyringFile::end_rotation`] ends a rotation that failed instead). No
 //! other handle on the keyring file may be open meanwhile: a rotation holds its lock file
-//! exclusively, and a handle opened during one waits for its end. Plaintext secrets are [`SecretValue`]s: no `Debug`, no `Clone`, zeroized
+//! exclusively, and a handle opened during one waits for its end.
+//!
+//! Plaintext secrets are [`SecretValue`]s: no `Debug`, no `Clone`, zeroized
 //! on drop.
 
 use std::fs;
