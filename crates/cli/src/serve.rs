@@ -4,7 +4,6 @@ use std::io::IsTerminal as _;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
-use std::time::Duration;
 
 use anyhow::{Context, Result};
 use clap::Args;
@@ -170,7 +169,10 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
     if !config.verifier.dangerous_test_roots.is_empty() {
         warn_dangerous(&config.verifier.dangerous_test_roots);
     }
+    // One thread accepts connections and purges the store; the server starts its own
+    // threads to serve connections (`connection_threads`).
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
         .enable_all()
         .build()
         .context("starting the async runtime")?;
@@ -190,25 +192,16 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
             eprintln!("tessera serve: metrics on http://{metrics}/metrics");
         }
         tracing::info!(%addr, scheme, "serving");
-        server.run(shutdown_signal()).await?;
-        eprintln!("tessera serve: shutting down");
-        drain(DRAIN).await;
+        // Requests in flight then finish (for up to `request_timeout_secs`), idle connections
+        // close at once.
+        server
+            .run(async {
+                shutdown_signal().await;
+                eprintln!("tessera serve: shutting down");
+            })
+            .await?;
         Ok(ExitCode::SUCCESS)
     })
-}
-
-/// How long requests in flight may take to finish after a shutdown signal.
-const DRAIN: Duration = Duration::from_secs(5);
-
-/// Waits (at most `limit`) until no connection task is left: requests in flight finish, idle
-/// keep-alive connections are cut when the time is up.
-async fn drain(limit: Duration) {
-    let metrics = tokio::runtime::Handle::current().metrics();
-    let deadline = tokio::time::Instant::now() + limit;
-    // This task itself is not counted: `block_on`'s future is not a spawned task.
-    while metrics.num_alive_tasks() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[cfg(test)]

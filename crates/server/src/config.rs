@@ -225,6 +225,11 @@ pub struct ServerConfig {
     /// connection, are closed sooner, after 10 s).
     #[serde(default = "default_idle_timeout")]
     pub idle_timeout_secs: u64,
+    /// Threads that serve connections, each a single-threaded runtime that serves a
+    /// connection from its first request to its last (connections are handed out round
+    /// robin). Unset: as many as the machine has CPUs.
+    #[serde(default)]
+    pub connection_threads: Option<usize>,
     /// How often expired challenges and sessions are deleted from the store, seconds (also
     /// once at start).
     #[serde(default = "default_purge_interval")]
@@ -262,6 +267,9 @@ fn default_purge_interval() -> u64 {
 fn default_max_connections() -> usize {
     1024
 }
+
+/// Most `connection_threads`.
+const MAX_CONNECTION_THREADS: usize = 1024;
 
 fn default_idle_timeout() -> u64 {
     60
@@ -315,6 +323,17 @@ impl ServerConfig {
         self.cookie_secure.unwrap_or(self.tls.is_some())
     }
 
+    /// The threads that serve connections: `connection_threads`, else one per CPU (one when
+    /// the OS cannot say), at most 1024.
+    #[must_use]
+    pub fn connection_threads(&self) -> usize {
+        self.connection_threads
+            .unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+            })
+            .clamp(1, MAX_CONNECTION_THREADS)
+    }
+
     /// The defaults for a data directory (what `tessera serve` runs with no configuration).
     pub fn with_data_dir(data_dir: PathBuf) -> Self {
         Self {
@@ -336,6 +355,7 @@ impl ServerConfig {
             max_connections: default_max_connections(),
             max_connections_per_address: None,
             idle_timeout_secs: default_idle_timeout(),
+            connection_threads: None,
             purge_interval_secs: default_purge_interval(),
             admin: AdminConfig::default(),
             verifier: VerifierConfig::default(),
@@ -482,6 +502,15 @@ impl ServerConfig {
                 reason: "must be between 1 and 1000000",
             });
         }
+        if self
+            .connection_threads
+            .is_some_and(|n| !(1..=MAX_CONNECTION_THREADS).contains(&n))
+        {
+            return Err(ConfigError::Invalid {
+                field: "connection_threads",
+                reason: "must be between 1 and 1024",
+            });
+        }
         if !(1..=3600).contains(&self.idle_timeout_secs) {
             return Err(ConfigError::Invalid {
                 field: "idle_timeout_secs",
@@ -600,6 +629,7 @@ impl std::fmt::Debug for ServerConfig {
             max_connections,
             max_connections_per_address,
             idle_timeout_secs,
+            connection_threads,
             purge_interval_secs,
             admin,
             verifier,
@@ -624,6 +654,7 @@ impl std::fmt::Debug for ServerConfig {
             .field("max_connections", max_connections)
             .field("max_connections_per_address", max_connections_per_address)
             .field("idle_timeout_secs", idle_timeout_secs)
+            .field("connection_threads", connection_threads)
             .field("purge_interval_secs", purge_interval_secs)
             .field("admin", admin)
             .field("verifier", verifier)
@@ -887,6 +918,7 @@ mod tests {
                 "max_connections_per_address",
             ),
             ("idle_timeout_secs", 1, 3600, "idle_timeout_secs"),
+            ("connection_threads", 1, 1024, "connection_threads"),
             ("purge_interval_secs", 1, 3600, "purge_interval_secs"),
             (
                 "[collateral]\ntimeout_secs",

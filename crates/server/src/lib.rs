@@ -13,6 +13,7 @@ pub mod metrics;
 mod routes;
 pub use routes::ATTEST_BUFFER_BUDGET;
 pub mod startup;
+mod threads;
 mod tls;
 
 use std::net::SocketAddr;
@@ -95,6 +96,10 @@ pub struct Server {
     max_connections: usize,
     per_address: Option<usize>,
     idle_timeout: Duration,
+    /// Threads that serve connections.
+    connection_threads: usize,
+    /// How long requests in flight may take to finish once shutdown began.
+    drain: Duration,
     /// The `metrics_listen` socket and its router (`/metrics`, `/healthz`, `/readyz`).
     ops: Option<(TcpListener, axum::Router)>,
 }
@@ -260,6 +265,7 @@ async fn serve_with_idle_timeout<I>(
     io: I,
     app: axum::Router,
     idle_timeout: Duration,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
@@ -281,6 +287,9 @@ where
     tokio::select! {
         served = conn.as_mut() => return served,
         () = idle(&activity, idle_timeout, HEADER_READ_TIMEOUT) => {}
+        // The server is shutting down (or is gone): the request in flight finishes, an idle
+        // connection closes now.
+        _ = stopping.wait_for(|stop| *stop) => {}
     }
     conn.as_mut().graceful_shutdown();
     match tokio::time::timeout(idle_timeout.min(HEADER_READ_TIMEOUT), conn).await {
@@ -317,7 +326,12 @@ fn connection_builder() -> auto::Builder<TokioExecutor> {
 /// Serves the operations endpoints on their own socket (plain HTTP/1 and HTTP/2), at most
 /// [`MAX_OPS_CONNECTIONS`] connections at once and [`MAX_OPS_CONNECTIONS_PER_ADDRESS`] from one
 /// address (more are closed at once), until aborted.
-async fn serve_ops(listener: TcpListener, app: axum::Router, idle_timeout: Duration) {
+async fn serve_ops(
+    listener: TcpListener,
+    app: axum::Router,
+    idle_timeout: Duration,
+    stopping: tokio::sync::watch::Receiver<bool>,
+) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_OPS_CONNECTIONS));
     let addresses = Arc::new(PerAddress::default());
     loop {
@@ -339,11 +353,13 @@ async fn serve_ops(listener: TcpListener, app: axum::Router, idle_timeout: Durat
         };
         let (stream, address_slot) = stream;
         let app = app.clone();
+        let stopping = stopping.clone();
         tokio::spawn(async move {
             let _slot = (slot, address_slot);
             let builder = connection_builder();
             if let Err(e) =
-                serve_with_idle_timeout(&builder, TokioIo::new(stream), app, idle_timeout).await
+                serve_with_idle_timeout(&builder, TokioIo::new(stream), app, idle_timeout, stopping)
+                    .await
             {
                 tracing::debug!(error = %e, "connection ended with an error (metrics_listen)");
             }
@@ -406,6 +422,8 @@ impl Server {
             max_connections: config.max_connections.max(1),
             per_address: config.max_connections_per_address.map(|n| n.max(1)),
             idle_timeout: Duration::from_secs(config.idle_timeout_secs.max(1)),
+            connection_threads: config.connection_threads(),
+            drain: Duration::from_secs(config.request_timeout_secs.max(1)),
             app: routes::router(state, config.metrics_listen.is_none()),
             ops,
         })
@@ -436,16 +454,19 @@ impl Server {
         self.tls.is_some()
     }
 
-    /// Serves until `shutdown` completes; connections in flight are not awaited. At most
-    /// `max_connections` connections are served at once: the next one is accepted when one
-    /// ends (until then it waits in the kernel's backlog). With `max_connections_per_address`,
-    /// a connection from an address (an IPv6 client's /64) that already has that many is
-    /// closed as soon as it is accepted. While it serves, expired challenges
-    /// and sessions are purged from the store at start and then every `purge_interval_secs`
-    /// ([`Broker::purge_expired`]).
+    /// Serves until `shutdown` completes, then stops accepting, lets the requests in flight
+    /// finish (for as long as one request may take, `request_timeout_secs`) while idle
+    /// connections close, and returns; connections still open then are dropped. Each
+    /// connection is served on one of `connection_threads` threads, start to end (see
+    /// `threads`). At most `max_connections` connections are served at once: the next one is
+    /// accepted when one ends (until then it waits in the kernel's backlog). With
+    /// `max_connections_per_address`, a connection from an address (an IPv6 client's /64)
+    /// that already has that many is closed as soon as it is accepted. While it serves,
+    /// expired challenges and sessions are purged from the store at start and then every
+    /// `purge_interval_secs` ([`Broker::purge_expired`]).
     ///
     /// # Errors
-    /// Accepting from the socket failed persistently.
+    /// The connection threads could not be started.
     pub async fn run(
         self,
         shutdown: impl std::future::Future<Output = ()> + Send,
@@ -459,26 +480,38 @@ impl Server {
             max_connections,
             per_address,
             idle_timeout,
+            connection_threads,
+            drain,
             ops,
         } = self;
+        // Dropped last (after the connections were told to stop and had their time): stops
+        // the threads, dropping what they still serve.
+        let threads = threads::ConnectionThreads::start(connection_threads)?;
+        tracing::debug!(threads = threads.len(), "connection threads started");
+        let (stop, stopping) = tokio::sync::watch::channel(false);
         let addresses = Arc::new(PerAddress::default());
-        let _purger = AbortOnDrop(tokio::spawn(purge_loop(broker, purge_every)));
-        let _ops = ops.map(|(listener, app)| {
-            AbortOnDrop(tokio::spawn(serve_ops(listener, app, idle_timeout)))
+        let purger = AbortOnDrop(tokio::spawn(purge_loop(broker, purge_every)));
+        let ops = ops.map(|(listener, app)| {
+            AbortOnDrop(tokio::spawn(serve_ops(
+                listener,
+                app,
+                idle_timeout,
+                stopping.clone(),
+            )))
         });
         let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
         tokio::pin!(shutdown);
         loop {
             let slot = tokio::select! {
-                () = &mut shutdown => return Ok(()),
+                () = &mut shutdown => break,
                 slot = Arc::clone(&slots).acquire_owned() => match slot {
                     Ok(slot) => slot,
                     // The semaphore is never closed.
-                    Err(_) => return Ok(()),
+                    Err(_) => break,
                 },
             };
             let (stream, peer) = tokio::select! {
-                () = &mut shutdown => return Ok(()),
+                () = &mut shutdown => break,
                 accepted = listener.accept() => match accepted {
                     Ok(pair) => pair,
                     Err(e) => {
@@ -501,11 +534,27 @@ impl Server {
                 None => None,
             };
             let _ = stream.set_nodelay(true);
+            // Taken off this runtime's reactor, to be registered with the serving thread's.
+            let stream = match stream.into_std() {
+                Ok(stream) => stream,
+                Err(e) => {
+                    tracing::warn!(error = %e, "accepted connection lost");
+                    continue;
+                }
+            };
             let app = app.clone();
             let tls = tls.clone();
-            tokio::spawn(async move {
+            let stopping = stopping.clone();
+            threads.spawn(async move {
                 // Held until the connection ends.
                 let _slot = (slot, address_slot);
+                let stream = match tokio::net::TcpStream::from_std(stream) {
+                    Ok(stream) => stream,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "accepted connection lost");
+                        return;
+                    }
+                };
                 let builder = connection_builder();
                 let served = match tls {
                     Some(acceptor) => {
@@ -515,12 +564,24 @@ impl Server {
                         else {
                             return;
                         };
-                        serve_with_idle_timeout(&builder, TokioIo::new(stream), app, idle_timeout)
-                            .await
+                        serve_with_idle_timeout(
+                            &builder,
+                            TokioIo::new(stream),
+                            app,
+                            idle_timeout,
+                            stopping,
+                        )
+                        .await
                     }
                     None => {
-                        serve_with_idle_timeout(&builder, TokioIo::new(stream), app, idle_timeout)
-                            .await
+                        serve_with_idle_timeout(
+                            &builder,
+                            TokioIo::new(stream),
+                            app,
+                            idle_timeout,
+                            stopping,
+                        )
+                        .await
                     }
                 };
                 if let Err(e) = served {
@@ -528,6 +589,13 @@ impl Server {
                 }
             });
         }
+        drop((listener, purger, ops));
+        let _ = stop.send(true);
+        // Every slot back: every connection ended.
+        let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
+        let _ = tokio::time::timeout(drain, slots.acquire_many(all)).await;
+        drop(threads);
+        Ok(())
     }
 }
 

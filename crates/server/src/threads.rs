@@ -1,0 +1,150 @@
+//! Connection threads: every accepted connection is served, from its first request to its
+//! last, on one of a few threads that each run a single-threaded tokio runtime of their own.
+//!
+//! On tokio's multi-threaded runtime a request's task may wake on one worker and be stolen by
+//! another, and each wake-up of a parked worker can unpark a second one to look for work; with
+//! the crypto of a flow taking about 0.2 ms, those hand-offs were a measurable share of the
+//! server's CPU per flow (crates/bench, `broker`). Here a connection never leaves its thread:
+//! its socket is registered with that thread's reactor, its timers run there, and its requests
+//! are handled there one after the other (HTTP/2 streams as tasks on the same thread).
+//! Connections are handed out round robin. The threads stop, dropping the connections they
+//! still serve, when the [`ConnectionThreads`] is dropped (when `Server::run` returns).
+use std::future::Future;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use tokio::runtime::Handle;
+use tokio::sync::oneshot;
+
+/// The threads that serve connections.
+pub(crate) struct ConnectionThreads {
+    threads: Vec<Thread>,
+    next: AtomicUsize,
+}
+
+struct Thread {
+    handle: Handle,
+    /// Dropped to stop the thread.
+    stop: Option<oneshot::Sender<()>>,
+    join: Option<std::thread::JoinHandle<()>>,
+}
+
+impl ConnectionThreads {
+    /// Starts `count` threads (at least one).
+    ///
+    /// # Errors
+    /// A runtime or a thread could not be created.
+    pub(crate) fn start(count: usize) -> std::io::Result<Self> {
+        let mut threads = Vec::with_capacity(count.max(1));
+        for i in 0..count.max(1) {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?;
+            let handle = runtime.handle().clone();
+            let (stop, stopped) = oneshot::channel::<()>();
+            let join = std::thread::Builder::new()
+                .name(format!("tessera-conn-{i}"))
+                .spawn(move || {
+                    // Returns when the sender is dropped; dropping the runtime then drops
+                    // every connection it still serves.
+                    let _ = runtime.block_on(stopped);
+                })?;
+            threads.push(Thread {
+                handle,
+                stop: Some(stop),
+                join: Some(join),
+            });
+        }
+        Ok(Self {
+            threads,
+            next: AtomicUsize::new(0),
+        })
+    }
+
+    /// How many threads serve connections.
+    pub(crate) fn len(&self) -> usize {
+        self.threads.len()
+    }
+
+    /// Runs `task` on the next thread, round robin.
+    pub(crate) fn spawn<F>(&self, task: F)
+    where
+        F: Future<Output = ()> + Send + 'static,
+    {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.threads.len();
+        if let Some(thread) = self.threads.get(i) {
+            drop(thread.handle.spawn(task));
+        }
+    }
+}
+
+impl Drop for ConnectionThreads {
+    fn drop(&mut self) {
+        for thread in &mut self.threads {
+            drop(thread.stop.take());
+        }
+        for thread in &mut self.threads {
+            if let Some(join) = thread.join.take() {
+                let _ = join.join();
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Connections go round robin to every thread, and dropping the threads drops what they
+    /// still run.
+    #[test]
+    fn tasks_go_round_robin_and_stop_with_the_threads() {
+        let threads = ConnectionThreads::start(2).unwrap();
+        assert_eq!(threads.len(), 2);
+        let (names, named) = std::sync::mpsc::channel();
+        for _ in 0..4 {
+            let names = names.clone();
+            threads.spawn(async move {
+                let name = std::thread::current().name().map(str::to_owned);
+                names.send(name).unwrap();
+            });
+        }
+        let mut seen: Vec<_> = (0..4)
+            .map(|_| {
+                named
+                    .recv_timeout(std::time::Duration::from_secs(10))
+                    .unwrap()
+            })
+            .collect();
+        seen.sort();
+        let conn = |i: u32| Some(format!("tessera-conn-{i}"));
+        assert_eq!(seen, [conn(0), conn(0), conn(1), conn(1)]);
+
+        /// Says when it is dropped.
+        struct Dropped(std::sync::mpsc::Sender<()>);
+        impl Drop for Dropped {
+            fn drop(&mut self) {
+                let _ = self.0.send(());
+            }
+        }
+        let (dropped, was_dropped) = std::sync::mpsc::channel();
+        let (running, is_running) = std::sync::mpsc::channel();
+        threads.spawn(async move {
+            let _guard = Dropped(dropped);
+            running.send(()).unwrap();
+            std::future::pending::<()>().await;
+        });
+        is_running
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .unwrap();
+        assert!(was_dropped.try_recv().is_err(), "still running");
+        drop(threads);
+        // Joined: the task was dropped before `drop` returned.
+        assert!(was_dropped.try_recv().is_ok(), "dropped with its thread");
+    }
+
+    /// Zero threads asked for: one.
+    #[test]
+    fn at_least_one_thread() {
+        assert_eq!(ConnectionThreads::start(0).unwrap().len(), 1);
+    }
+}
