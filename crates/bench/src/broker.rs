@@ -83,10 +83,10 @@ pub fn serve(dir: &Path) -> Result<(), String> {
         .verifier
         .dangerous_test_roots
         .push(dir.join("root.der"));
-    // As `tessera serve` runs it: one thread accepts, the server's own threads (one per
-    // CPU) serve the connections.
+    // As `tessera serve` runs it on this machine (a worker per CPU; with SQLite, connections
+    // are served on the server's own threads, one per CPU).
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
+        .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;

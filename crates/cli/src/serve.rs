@@ -169,10 +169,9 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
     if !config.verifier.dangerous_test_roots.is_empty() {
         warn_dangerous(&config.verifier.dangerous_test_roots);
     }
-    // One thread accepts connections and purges the store; the server starts its own
-    // threads to serve connections (`connection_threads`).
+    // Accepts connections and purges the store, and serves the connections with PostgreSQL;
+    // with SQLite the server starts its own threads for them (`connection_threads`).
     let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(1)
         .enable_all()
         .build()
         .context("starting the async runtime")?;

@@ -227,7 +227,8 @@ pub struct ServerConfig {
     pub idle_timeout_secs: u64,
     /// Threads that serve connections, each a single-threaded runtime that serves a
     /// connection from its first request to its last (connections are handed out round
-    /// robin). Unset: as many as the machine has CPUs.
+    /// robin); 0: connections are tasks of the runtime that runs the server. Unset: one per CPU
+    /// with the SQLite store, 0 with PostgreSQL (see the README's performance notes).
     #[serde(default)]
     pub connection_threads: Option<usize>,
     /// How often expired challenges and sessions are deleted from the store, seconds (also
@@ -323,15 +324,20 @@ impl ServerConfig {
         self.cookie_secure.unwrap_or(self.tls.is_some())
     }
 
-    /// The threads that serve connections: `connection_threads`, else one per CPU (one when
-    /// the OS cannot say), at most 1024.
+    /// The threads that serve connections: `connection_threads`, else none with PostgreSQL
+    /// (`postgres`) and one per CPU with SQLite (one when the OS cannot say); at most 1024.
     #[must_use]
-    pub fn connection_threads(&self) -> usize {
-        self.connection_threads
-            .unwrap_or_else(|| {
+    pub fn connection_threads(&self, postgres: bool) -> usize {
+        let default = || {
+            if postgres {
+                0
+            } else {
                 std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
-            })
-            .clamp(1, MAX_CONNECTION_THREADS)
+            }
+        };
+        self.connection_threads
+            .unwrap_or_else(default)
+            .min(MAX_CONNECTION_THREADS)
     }
 
     /// The defaults for a data directory (what `tessera serve` runs with no configuration).
@@ -504,11 +510,11 @@ impl ServerConfig {
         }
         if self
             .connection_threads
-            .is_some_and(|n| !(1..=MAX_CONNECTION_THREADS).contains(&n))
+            .is_some_and(|n| n > MAX_CONNECTION_THREADS)
         {
             return Err(ConfigError::Invalid {
                 field: "connection_threads",
-                reason: "must be between 1 and 1024",
+                reason: "must be between 0 and 1024",
             });
         }
         if !(1..=3600).contains(&self.idle_timeout_secs) {
@@ -918,7 +924,6 @@ mod tests {
                 "max_connections_per_address",
             ),
             ("idle_timeout_secs", 1, 3600, "idle_timeout_secs"),
-            ("connection_threads", 1, 1024, "connection_threads"),
             ("purge_interval_secs", 1, 3600, "purge_interval_secs"),
             (
                 "[collateral]\ntimeout_secs",
@@ -952,6 +957,26 @@ mod tests {
                 );
             }
         }
+        // Unsigned, from 0: only the upper bound can be crossed (-1 is not a usize).
+        let threads = |v: &str| {
+            ServerConfig::from_toml(
+                &format!("data_dir = \"d\"\nconnection_threads = {v}\n"),
+                base,
+            )
+        };
+        assert_eq!(threads("0").unwrap().connection_threads(false), 0);
+        assert_eq!(threads("1024").unwrap().connection_threads(true), 1024);
+        assert!(matches!(
+            threads("1025"),
+            Err(ConfigError::Invalid {
+                field: "connection_threads",
+                ..
+            })
+        ));
+        assert!(threads("-1").is_err());
+        let unset = ServerConfig::from_toml("data_dir = \"d\"\n", base).unwrap();
+        assert_eq!(unset.connection_threads(true), 0, "PostgreSQL: none");
+        assert!(unset.connection_threads(false) >= 1, "SQLite: one per CPU");
         for store in ["mysql://db", "sqlite3", "postgres:/db"] {
             assert!(
                 matches!(

@@ -96,7 +96,7 @@ pub struct Server {
     max_connections: usize,
     per_address: Option<usize>,
     idle_timeout: Duration,
-    /// Threads that serve connections.
+    /// Threads that serve connections (none: tasks of the runtime that runs the server).
     connection_threads: usize,
     /// How long requests in flight may take to finish once shutdown began.
     drain: Duration,
@@ -422,7 +422,7 @@ impl Server {
             max_connections: config.max_connections.max(1),
             per_address: config.max_connections_per_address.map(|n| n.max(1)),
             idle_timeout: Duration::from_secs(config.idle_timeout_secs.max(1)),
-            connection_threads: config.connection_threads(),
+            connection_threads: config.connection_threads(startup::database_url(config).is_some()),
             drain: Duration::from_secs(config.request_timeout_secs.max(1)),
             app: routes::router(state, config.metrics_listen.is_none()),
             ops,
@@ -457,8 +457,8 @@ impl Server {
     /// Serves until `shutdown` completes, then stops accepting, lets the requests in flight
     /// finish (for as long as one request may take, `request_timeout_secs`) while idle
     /// connections close, and returns; connections still open then are dropped. Each
-    /// connection is served on one of `connection_threads` threads, start to end (see
-    /// `threads`). At most `max_connections` connections are served at once: the next one is
+    /// connection is served on one of `connection_threads` threads, start to end, or with
+    /// none as a task of the runtime that runs this (see `threads`). At most `max_connections` connections are served at once: the next one is
     /// accepted when one ends (until then it waits in the kernel's backlog). With
     /// `max_connections_per_address`, a connection from an address (an IPv6 client's /64)
     /// that already has that many is closed as soon as it is accepted. While it serves,

@@ -386,15 +386,21 @@ pub fn cache_source(cache: Arc<Cache>, update: UpdateSchedule) -> EndorsementSou
     )
 }
 
+/// The PostgreSQL URL the broker's store is at: `TESSERA_DATABASE_URL` (unless
+/// `ignore_database_url_env`), else `store` when it is not `sqlite`; `None`: SQLite.
+pub(crate) fn database_url(config: &ServerConfig) -> Option<String> {
+    std::env::var("TESSERA_DATABASE_URL")
+        .ok()
+        .filter(|u| !u.is_empty() && !config.ignore_database_url_env)
+        .or_else(|| config.store.clone().filter(|s| s != "sqlite"))
+}
+
 /// The broker and admin credentials for `config` (no socket yet).
 ///
 /// # Errors
 /// [`StartError`].
 pub async fn assemble(config: &ServerConfig) -> Result<(Broker, AdminAuth, StartInfo), StartError> {
-    let database_url = std::env::var("TESSERA_DATABASE_URL")
-        .ok()
-        .filter(|u| !u.is_empty() && !config.ignore_database_url_env)
-        .or_else(|| config.store.clone().filter(|s| s != "sqlite"));
+    let database_url = database_url(config);
     ensure_dir(&config.data_dir)?;
     if keeps_files_in_data_dir(config, database_url.is_none()) {
         check_data_dir(&config.data_dir)?;

@@ -4,11 +4,19 @@
 //! On tokio's multi-threaded runtime a request's task may wake on one worker and be stolen by
 //! another, and each wake-up of a parked worker can unpark a second one to look for work; with
 //! the crypto of a flow taking about 0.2 ms, those hand-offs were a measurable share of the
-//! server's CPU per flow (crates/bench, `broker`). Here a connection never leaves its thread:
-//! its socket is registered with that thread's reactor, its timers run there, and its requests
-//! are handled there one after the other (HTTP/2 streams as tasks on the same thread).
-//! Connections are handed out round robin. The threads stop, dropping the connections they
-//! still serve, when the [`ConnectionThreads`] is dropped (when `Server::run` returns).
+//! server's CPU per flow on the SQLite store (crates/bench, `broker`). Here a connection never
+//! leaves its thread: its socket is registered with that thread's reactor, its timers run
+//! there, and its requests are handled there one after the other (HTTP/2 streams as tasks on
+//! the same thread). Connections are handed out round robin. The threads stop, dropping the
+//! connections they still serve, when the [`ConnectionThreads`] is dropped (when `Server::run`
+//! returns).
+//!
+//! With no threads asked for, connections are served as tasks of the runtime that runs the
+//! server. That is the default with PostgreSQL: its client connections are tasks too, which
+//! every request talks to, and on the shared multi-threaded runtime a request and the
+//! connection task it wakes run on one worker one after the other; on separate threads each
+//! query crossed threads twice (server CPU per flow rose from about 0.6 to 0.85 ms at 32
+//! clients).
 use std::future::Future;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -29,13 +37,13 @@ struct Thread {
 }
 
 impl ConnectionThreads {
-    /// Starts `count` threads (at least one).
+    /// Starts `count` threads (none: tasks are spawned on the caller's runtime).
     ///
     /// # Errors
     /// A runtime or a thread could not be created.
     pub(crate) fn start(count: usize) -> std::io::Result<Self> {
-        let mut threads = Vec::with_capacity(count.max(1));
-        for i in 0..count.max(1) {
+        let mut threads = Vec::with_capacity(count);
+        for i in 0..count {
             let runtime = tokio::runtime::Builder::new_current_thread()
                 .enable_all()
                 .build()?;
@@ -65,14 +73,19 @@ impl ConnectionThreads {
         self.threads.len()
     }
 
-    /// Runs `task` on the next thread, round robin.
+    /// Runs `task` on the next thread, round robin; with no threads, on the caller's runtime
+    /// (which must be one).
     pub(crate) fn spawn<F>(&self, task: F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.threads.len();
-        if let Some(thread) = self.threads.get(i) {
-            drop(thread.handle.spawn(task));
+        let i = self
+            .next
+            .fetch_add(1, Ordering::Relaxed)
+            .checked_rem(self.threads.len());
+        match i.and_then(|i| self.threads.get(i)) {
+            Some(thread) => drop(thread.handle.spawn(task)),
+            None => drop(tokio::spawn(task)),
         }
     }
 }
@@ -142,9 +155,22 @@ mod tests {
         assert!(was_dropped.try_recv().is_ok(), "dropped with its thread");
     }
 
-    /// Zero threads asked for: one.
+    /// With no threads, tasks run on the caller's runtime.
     #[test]
-    fn at_least_one_thread() {
-        assert_eq!(ConnectionThreads::start(0).unwrap().len(), 1);
+    fn without_threads_tasks_run_on_the_callers_runtime() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let name = rt.block_on(async {
+            let threads = ConnectionThreads::start(0).unwrap();
+            assert_eq!(threads.len(), 0);
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            threads.spawn(async move {
+                let _ = tx.send(std::thread::current().id());
+            });
+            rx.await.unwrap()
+        });
+        assert_eq!(name, std::thread::current().id());
     }
 }
