@@ -191,8 +191,8 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
             eprintln!("tessera serve: metrics on http://{metrics}/metrics");
         }
         tracing::info!(%addr, scheme, "serving");
-        // Requests in flight then finish (for up to `request_timeout_secs`), idle connections
-        // close at once.
+        // Requests in flight then finish (reading the body and handling it have up to
+        // `request_timeout_secs` each), idle connections close at once.
         server
             .run(async {
                 shutdown_signal().await;

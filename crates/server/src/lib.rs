@@ -98,7 +98,8 @@ pub struct Server {
     idle_timeout: Duration,
     /// Threads that serve connections (none: tasks of the runtime that runs the server).
     connection_threads: usize,
-    /// How long requests in flight may take to finish once shutdown began.
+    /// How long requests in flight may take to finish once shutdown began: twice the request
+    /// timeout (the body's reading, then the handling).
     drain: Duration,
     /// The `metrics_listen` socket and its router (`/metrics`, `/healthz`, `/readyz`).
     ops: Option<(TcpListener, axum::Router)>,
@@ -254,18 +255,35 @@ async fn idle(activity: &Activity, timeout: Duration, first: Duration) {
     }
 }
 
+/// The server's shutdown as a connection sees it.
+#[derive(Clone)]
+struct Stop {
+    /// Becomes `true` (or its sender is dropped) when the server stops.
+    signal: tokio::sync::watch::Receiver<bool>,
+    /// How long a request in flight then has to finish.
+    drain: Duration,
+}
+
+impl Stop {
+    /// Completes when the server stops.
+    async fn stopped(&mut self) {
+        let _ = self.signal.wait_for(|stop| *stop).await;
+    }
+}
+
 /// Serves one connection until it ends, or until it has been idle for `idle_timeout` (for
-/// `HEADER_READ_TIMEOUT` if that is shorter, before its first request): then it
-/// is shut down gracefully (HTTP/2: GOAWAY, open streams finish) and dropped if it has not
-/// closed within the idle timeout (at most `HEADER_READ_TIMEOUT`) more. HTTP/1 has its own
-/// header-read timeout; HTTP/2 has none, so without this a client could hold a connection (and
-/// its slot) by never completing a request.
+/// `HEADER_READ_TIMEOUT` if that is shorter, before its first request), or until the server
+/// stops: then it is shut down gracefully (HTTP/1: closed once the request in flight is
+/// answered; HTTP/2: GOAWAY, open streams finish) and dropped if it has not closed within the
+/// idle timeout (at most `HEADER_READ_TIMEOUT`) more, or on a stop within `stop.drain`. HTTP/1
+/// has its own header-read timeout; HTTP/2 has none, so without this a client could hold a
+/// connection (and its slot) by never completing a request.
 async fn serve_with_idle_timeout<I>(
     builder: &auto::Builder<TokioExecutor>,
     io: I,
     app: axum::Router,
     idle_timeout: Duration,
-    mut stopping: tokio::sync::watch::Receiver<bool>,
+    mut stop: Stop,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
 where
     I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
@@ -284,15 +302,16 @@ where
     });
     let conn = builder.serve_connection(io, service);
     tokio::pin!(conn);
-    tokio::select! {
+    let drain = stop.drain;
+    let grace = tokio::select! {
         served = conn.as_mut() => return served,
-        () = idle(&activity, idle_timeout, HEADER_READ_TIMEOUT) => {}
-        // The server is shutting down (or is gone): the request in flight finishes, an idle
-        // connection closes now.
-        _ = stopping.wait_for(|stop| *stop) => {}
-    }
+        () = idle(&activity, idle_timeout, HEADER_READ_TIMEOUT) => idle_timeout.min(HEADER_READ_TIMEOUT),
+        // The server is stopping: the request in flight finishes, an idle connection closes
+        // now.
+        () = stop.stopped() => drain,
+    };
     conn.as_mut().graceful_shutdown();
-    match tokio::time::timeout(idle_timeout.min(HEADER_READ_TIMEOUT), conn).await {
+    match tokio::time::timeout(grace, conn).await {
         Ok(served) => served,
         Err(_) => Ok(()),
     }
@@ -326,15 +345,13 @@ fn connection_builder() -> auto::Builder<TokioExecutor> {
 /// Serves the operations endpoints on their own socket (plain HTTP/1 and HTTP/2), at most
 /// [`MAX_OPS_CONNECTIONS`] connections at once and [`MAX_OPS_CONNECTIONS_PER_ADDRESS`] from one
 /// address (more are closed at once), until aborted.
-async fn serve_ops(
-    listener: TcpListener,
-    app: axum::Router,
-    idle_timeout: Duration,
-    stopping: tokio::sync::watch::Receiver<bool>,
-) {
+async fn serve_ops(listener: TcpListener, app: axum::Router, idle_timeout: Duration, stop: Stop) {
     let slots = Arc::new(tokio::sync::Semaphore::new(MAX_OPS_CONNECTIONS));
     let addresses = Arc::new(PerAddress::default());
+    // Dropped, aborting every connection, when this is aborted.
+    let mut connections = tokio::task::JoinSet::new();
     loop {
+        while connections.try_join_next().is_some() {}
         let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
             return;
         };
@@ -353,12 +370,12 @@ async fn serve_ops(
         };
         let (stream, address_slot) = stream;
         let app = app.clone();
-        let stopping = stopping.clone();
-        tokio::spawn(async move {
+        let stop = stop.clone();
+        connections.spawn(async move {
             let _slot = (slot, address_slot);
             let builder = connection_builder();
             if let Err(e) =
-                serve_with_idle_timeout(&builder, TokioIo::new(stream), app, idle_timeout, stopping)
+                serve_with_idle_timeout(&builder, TokioIo::new(stream), app, idle_timeout, stop)
                     .await
             {
                 tracing::debug!(error = %e, "connection ended with an error (metrics_listen)");
@@ -423,7 +440,8 @@ impl Server {
             per_address: config.max_connections_per_address.map(|n| n.max(1)),
             idle_timeout: Duration::from_secs(config.idle_timeout_secs.max(1)),
             connection_threads: config.connection_threads(startup::database_url(config).is_some()),
-            drain: Duration::from_secs(config.request_timeout_secs.max(1)),
+            // Reading a request's body and handling it have `request_timeout_secs` each.
+            drain: Duration::from_secs(config.request_timeout_secs.max(1)).saturating_mul(2),
             app: routes::router(state, config.metrics_listen.is_none()),
             ops,
         })
@@ -455,8 +473,9 @@ impl Server {
     }
 
     /// Serves until `shutdown` completes, then stops accepting, lets the requests in flight
-    /// finish (for as long as one request may take, `request_timeout_secs`) while idle
-    /// connections close, and returns; connections still open then are dropped. Each
+    /// finish (for as long as one request may take: reading its body and handling it have
+    /// `request_timeout_secs` each) while idle connections close, and returns; connections
+    /// still open then are dropped, `metrics_listen` ones at once. Each
     /// connection is served on one of `connection_threads` threads, start to end, or with
     /// none as a task of the runtime that runs this (see `threads`). At most `max_connections` connections are served at once: the next one is
     /// accepted when one ends (until then it waits in the kernel's backlog). With
@@ -486,9 +505,10 @@ impl Server {
         } = self;
         // Dropped last (after the connections were told to stop and had their time): stops
         // the threads, dropping what they still serve.
-        let threads = threads::ConnectionThreads::start(connection_threads)?;
+        let mut threads = threads::ConnectionThreads::start(connection_threads)?;
         tracing::debug!(threads = threads.len(), "connection threads started");
-        let (stop, stopping) = tokio::sync::watch::channel(false);
+        let (stop, signal) = tokio::sync::watch::channel(false);
+        let stopping = Stop { signal, drain };
         let addresses = Arc::new(PerAddress::default());
         let purger = AbortOnDrop(tokio::spawn(purge_loop(broker, purge_every)));
         let ops = ops.map(|(listener, app)| {
@@ -558,11 +578,16 @@ impl Server {
                 let builder = connection_builder();
                 let served = match tls {
                     Some(acceptor) => {
-                        let Ok(Ok(stream)) =
-                            tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream))
-                                .await
-                        else {
-                            return;
+                        let mut stop = stopping.clone();
+                        let handshake =
+                            tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream));
+                        let stream = tokio::select! {
+                            done = handshake => match done {
+                                Ok(Ok(stream)) => stream,
+                                _ => return,
+                            },
+                            // No request in flight yet: nothing to wait for.
+                            () = stop.stopped() => return,
                         };
                         serve_with_idle_timeout(
                             &builder,

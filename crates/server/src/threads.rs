@@ -27,6 +27,9 @@ use tokio::sync::oneshot;
 pub(crate) struct ConnectionThreads {
     threads: Vec<Thread>,
     next: AtomicUsize,
+    /// With no threads: the tasks spawned on the caller's runtime, aborted when this is
+    /// dropped (as the threads' tasks are).
+    here: tokio::task::JoinSet<()>,
 }
 
 struct Thread {
@@ -44,18 +47,32 @@ impl ConnectionThreads {
     pub(crate) fn start(count: usize) -> std::io::Result<Self> {
         let mut threads = Vec::with_capacity(count);
         for i in 0..count {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()?;
-            let handle = runtime.handle().clone();
             let (stop, stopped) = oneshot::channel::<()>();
+            let (ready, handle) = std::sync::mpsc::channel();
+            // The runtime is made, run and dropped on its own thread: a runtime dropped on an
+            // async runtime's thread panics.
             let join = std::thread::Builder::new()
                 .name(format!("tessera-conn-{i}"))
                 .spawn(move || {
-                    // Returns when the sender is dropped; dropping the runtime then drops
-                    // every connection it still serves.
+                    let runtime = match tokio::runtime::Builder::new_current_thread()
+                        .enable_all()
+                        .build()
+                    {
+                        Ok(runtime) => runtime,
+                        Err(e) => {
+                            let _ = ready.send(Err(e));
+                            return;
+                        }
+                    };
+                    let _ = ready.send(Ok(runtime.handle().clone()));
+                    // Returns when the sender is dropped; the connections still served are
+                    // then dropped, without waiting for blocking calls they started.
                     let _ = runtime.block_on(stopped);
+                    runtime.shutdown_background();
                 })?;
+            let handle = handle
+                .recv()
+                .map_err(|_| std::io::Error::other("a connection thread ended at its start"))??;
             threads.push(Thread {
                 handle,
                 stop: Some(stop),
@@ -65,6 +82,7 @@ impl ConnectionThreads {
         Ok(Self {
             threads,
             next: AtomicUsize::new(0),
+            here: tokio::task::JoinSet::new(),
         })
     }
 
@@ -75,7 +93,7 @@ impl ConnectionThreads {
 
     /// Runs `task` on the next thread, round robin; with no threads, on the caller's runtime
     /// (which must be one).
-    pub(crate) fn spawn<F>(&self, task: F)
+    pub(crate) fn spawn<F>(&mut self, task: F)
     where
         F: Future<Output = ()> + Send + 'static,
     {
@@ -85,7 +103,11 @@ impl ConnectionThreads {
             .checked_rem(self.threads.len());
         match i.and_then(|i| self.threads.get(i)) {
             Some(thread) => drop(thread.handle.spawn(task)),
-            None => drop(tokio::spawn(task)),
+            None => {
+                // Finished ones leave the set.
+                while self.here.try_join_next().is_some() {}
+                self.here.spawn(task);
+            }
         }
     }
 }
@@ -111,7 +133,7 @@ mod tests {
     /// still run.
     #[test]
     fn tasks_go_round_robin_and_stop_with_the_threads() {
-        let threads = ConnectionThreads::start(2).unwrap();
+        let mut threads = ConnectionThreads::start(2).unwrap();
         assert_eq!(threads.len(), 2);
         let (names, named) = std::sync::mpsc::channel();
         for _ in 0..4 {
@@ -155,22 +177,34 @@ mod tests {
         assert!(was_dropped.try_recv().is_ok(), "dropped with its thread");
     }
 
-    /// With no threads, tasks run on the caller's runtime.
+    /// With no threads, tasks run on the caller's runtime, and are aborted when the
+    /// `ConnectionThreads` is dropped.
     #[test]
     fn without_threads_tasks_run_on_the_callers_runtime() {
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .unwrap();
-        let name = rt.block_on(async {
-            let threads = ConnectionThreads::start(0).unwrap();
+        let (name, aborted) = rt.block_on(async {
+            let mut threads = ConnectionThreads::start(0).unwrap();
             assert_eq!(threads.len(), 0);
             let (tx, rx) = tokio::sync::oneshot::channel();
             threads.spawn(async move {
                 let _ = tx.send(std::thread::current().id());
             });
-            rx.await.unwrap()
+            let name = rx.await.unwrap();
+            let (held, gone) = tokio::sync::oneshot::channel::<()>();
+            threads.spawn(async move {
+                let _held = held;
+                std::future::pending::<()>().await;
+            });
+            tokio::task::yield_now().await;
+            drop(threads);
+            // Aborted: its sender is dropped; detached, it would wait forever.
+            let outcome = tokio::time::timeout(std::time::Duration::from_secs(10), gone).await;
+            (name, matches!(outcome, Ok(Err(_))))
         });
         assert_eq!(name, std::thread::current().id());
+        assert!(aborted, "the task was dropped with the ConnectionThreads");
     }
 }
