@@ -475,7 +475,8 @@ impl Server {
     /// Serves until `shutdown` completes, then stops accepting, lets the requests in flight
     /// finish (for as long as one request may take: reading its body and handling it have
     /// `request_timeout_secs` each) while idle connections close, and returns; connections
-    /// still open then are dropped, `metrics_listen` ones at once. Each
+    /// still open then are dropped (HTTP/2 streams of a connection served on the caller's
+    /// runtime are tasks of their own there, which end with their request). Each
     /// connection is served on one of `connection_threads` threads, start to end, or with
     /// none as a task of the runtime that runs this (see `threads`). At most `max_connections` connections are served at once: the next one is
     /// accepted when one ends (until then it waits in the kernel's backlog). With
@@ -614,12 +615,14 @@ impl Server {
                 }
             });
         }
-        drop((listener, purger, ops));
+        drop((listener, purger));
         let _ = stop.send(true);
         // Every slot back: every connection ended.
         let all = u32::try_from(max_connections).unwrap_or(u32::MAX);
         let _ = tokio::time::timeout(drain, slots.acquire_many(all)).await;
-        drop(threads);
+        // The operations endpoints' connections (told to stop with the others) last as long.
+        drop(ops);
+        threads.close().await;
         Ok(())
     }
 }

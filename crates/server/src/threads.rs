@@ -27,8 +27,8 @@ use tokio::sync::oneshot;
 pub(crate) struct ConnectionThreads {
     threads: Vec<Thread>,
     next: AtomicUsize,
-    /// With no threads: the tasks spawned on the caller's runtime, aborted when this is
-    /// dropped (as the threads' tasks are).
+    /// With no threads: the tasks spawned on the caller's runtime, aborted by
+    /// [`ConnectionThreads::close`] (or when this is dropped).
     here: tokio::task::JoinSet<()>,
 }
 
@@ -112,6 +112,15 @@ impl ConnectionThreads {
     }
 }
 
+impl ConnectionThreads {
+    /// Stops the threads and drops what they still serve; with no threads, aborts the tasks
+    /// spawned and waits until they are gone.
+    pub(crate) async fn close(mut self) {
+        self.here.shutdown().await;
+        drop(self);
+    }
+}
+
 impl Drop for ConnectionThreads {
     fn drop(&mut self) {
         for thread in &mut self.threads {
@@ -177,8 +186,8 @@ mod tests {
         assert!(was_dropped.try_recv().is_ok(), "dropped with its thread");
     }
 
-    /// With no threads, tasks run on the caller's runtime, and are aborted when the
-    /// `ConnectionThreads` is dropped.
+    /// With no threads, tasks run on the caller's runtime, and are gone once the
+    /// `ConnectionThreads` is closed.
     #[test]
     fn without_threads_tasks_run_on_the_callers_runtime() {
         let rt = tokio::runtime::Builder::new_current_thread()
@@ -199,9 +208,9 @@ mod tests {
                 std::future::pending::<()>().await;
             });
             tokio::task::yield_now().await;
-            drop(threads);
-            // Aborted: its sender is dropped; detached, it would wait forever.
-            let outcome = tokio::time::timeout(std::time::Duration::from_secs(10), gone).await;
+            threads.close().await;
+            // Gone: its sender was dropped (detached, it would wait forever).
+            let outcome = tokio::time::timeout(std::time::Duration::ZERO, gone).await;
             (name, matches!(outcome, Ok(Err(_))))
         });
         assert_eq!(name, std::thread::current().id());
