@@ -278,15 +278,14 @@ impl Stop {
 /// idle timeout (at most `HEADER_READ_TIMEOUT`) more, or on a stop within `stop.drain`. HTTP/1
 /// has its own header-read timeout; HTTP/2 has none, so without this a client could hold a
 /// connection (and its slot) by never completing a request.
-async fn serve_with_idle_timeout<I>(
-    builder: &auto::Builder<TokioExecutor>,
-    io: I,
+async fn serve_with_idle_timeout<S>(
+    stream: S,
     app: axum::Router,
     idle_timeout: Duration,
     mut stop: Stop,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>>
 where
-    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let activity = Arc::new(Activity::new());
     let tracked = Arc::clone(&activity);
@@ -300,7 +299,8 @@ where
             response
         }
     });
-    let conn = builder.serve_connection(io, service);
+    let builder = connection_builder();
+    let conn = builder.serve_connection(TokioIo::new(stream), service);
     tokio::pin!(conn);
     let drain = stop.drain;
     let grace = tokio::select! {
@@ -373,11 +373,7 @@ async fn serve_ops(listener: TcpListener, app: axum::Router, idle_timeout: Durat
         let stop = stop.clone();
         connections.spawn(async move {
             let _slot = (slot, address_slot);
-            let builder = connection_builder();
-            if let Err(e) =
-                serve_with_idle_timeout(&builder, TokioIo::new(stream), app, idle_timeout, stop)
-                    .await
-            {
+            if let Err(e) = serve_with_idle_timeout(stream, app, idle_timeout, stop).await {
                 tracing::debug!(error = %e, "connection ended with an error (metrics_listen)");
             }
         });
@@ -476,10 +472,11 @@ impl Server {
     /// finish (for as long as one request may take: reading its body and handling it have
     /// `request_timeout_secs` each) while idle connections close, and returns; connections
     /// still open then are dropped (HTTP/2 streams of a connection served on the caller's
-    /// runtime are tasks of their own there, which end with their request). Each
-    /// connection is served on one of `connection_threads` threads, start to end, or with
-    /// none as a task of the runtime that runs this (see `threads`). At most `max_connections` connections are served at once: the next one is
-    /// accepted when one ends (until then it waits in the kernel's backlog). With
+    /// runtime are tasks of their own there, which end with their request). Each connection
+    /// is served on one of `connection_threads` threads, start to end, or with none as a task
+    /// of the runtime that runs this (see `threads`). At most `max_connections` connections
+    /// are served at once: the next one is accepted when one ends (until then it waits in the
+    /// kernel's backlog). With
     /// `max_connections_per_address`, a connection from an address (an IPv6 client's /64)
     /// that already has that many is closed as soon as it is accepted. While it serves,
     /// expired challenges and sessions are purged from the store at start and then every
@@ -565,7 +562,7 @@ impl Server {
             };
             let app = app.clone();
             let tls = tls.clone();
-            let stopping = stopping.clone();
+            let mut stopping = stopping.clone();
             threads.spawn(async move {
                 // Held until the connection ends.
                 let _slot = (slot, address_slot);
@@ -576,10 +573,8 @@ impl Server {
                         return;
                     }
                 };
-                let builder = connection_builder();
                 let served = match tls {
                     Some(acceptor) => {
-                        let mut stop = stopping.clone();
                         let handshake =
                             tokio::time::timeout(HEADER_READ_TIMEOUT, acceptor.accept(stream));
                         let stream = tokio::select! {
@@ -588,27 +583,11 @@ impl Server {
                                 _ => return,
                             },
                             // No request in flight yet: nothing to wait for.
-                            () = stop.stopped() => return,
+                            () = stopping.stopped() => return,
                         };
-                        serve_with_idle_timeout(
-                            &builder,
-                            TokioIo::new(stream),
-                            app,
-                            idle_timeout,
-                            stopping,
-                        )
-                        .await
+                        serve_with_idle_timeout(stream, app, idle_timeout, stopping).await
                     }
-                    None => {
-                        serve_with_idle_timeout(
-                            &builder,
-                            TokioIo::new(stream),
-                            app,
-                            idle_timeout,
-                            stopping,
-                        )
-                        .await
-                    }
+                    None => serve_with_idle_timeout(stream, app, idle_timeout, stopping).await,
                 };
                 if let Err(e) = served {
                     tracing::debug!(error = %e, "connection ended with an error");

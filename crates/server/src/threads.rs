@@ -110,9 +110,7 @@ impl ConnectionThreads {
             }
         }
     }
-}
 
-impl ConnectionThreads {
     /// Stops the threads and drops what they still serve; with no threads, aborts the tasks
     /// spawned and waits until they are gone.
     pub(crate) async fn close(mut self) {
