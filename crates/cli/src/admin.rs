@@ -200,6 +200,23 @@ pub(crate) fn read_capped(path: &Path, max: u64) -> Result<Zeroizing<Vec<u8>>> {
     Ok(bytes)
 }
 
+/// Warns (on stderr) when the admin token file at `path` can be read by other users: whoever
+/// reads it administers the broker. A warning, not a refusal: a token mounted from a
+/// Kubernetes secret is 0644 unless its volume says otherwise, and the broker is what decides.
+fn warn_if_shared(path: &Path) {
+    use std::os::unix::fs::PermissionsExt as _;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            eprintln!(
+                "warning: {} can be read by other users (mode {mode:04o}); whoever reads it \
+                 administers the broker: chmod 600 it",
+                path.display()
+            );
+        }
+    }
+}
+
 /// An admin API client: base URL, bearer token, agent.
 pub(crate) struct AdminClient {
     base: String,
@@ -347,6 +364,7 @@ impl AdminClient {
         let url = conn.url.as_deref().unwrap_or(DEFAULT_URL);
         let base = normalize_base(url, conn.insecure_http)?;
         let path = token_file(conn)?;
+        warn_if_shared(&path);
         let bytes = read_capped(&path, MAX_SMALL_FILE)
             .with_context(|| "reading the admin token".to_owned())?;
         let text = std::str::from_utf8(&bytes)

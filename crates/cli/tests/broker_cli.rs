@@ -399,10 +399,15 @@ fn admin_commands_against_a_served_broker() {
     let o = served.admin(&data, &["audit", "verify"], None);
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
     assert!(text(&o.stdout).contains("audit chain verified"));
+    assert!(!text(&o.stderr).contains("warning"), "{}", text(&o.stderr));
 
     // A wrong token is refused by the broker (exit 1) and the refusal is audited.
     let wrong = dir.path().join("wrong.token");
     std::fs::write(&wrong, "not-the-token\n").unwrap();
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        std::fs::set_permissions(&wrong, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
     let o = served.admin(
         &data,
         &["secret", "list", "--token-file", wrong.to_str().unwrap()],
@@ -410,6 +415,13 @@ fn admin_commands_against_a_served_broker() {
     );
     assert_eq!(code(&o), 1, "{}", text(&o.stderr));
     assert!(text(&o.stderr).contains("401 AdminUnauthorized"));
+    // That file is 0644: the CLI says others can read it; the
+    // broker's own token file (0600) drew no such warning above.
+    assert!(
+        text(&o.stderr).contains("can be read by other users (mode 0644)"),
+        "{}",
+        text(&o.stderr)
+    );
     // Nothing secret on any output of the broker.
     let logs = served.stop();
     assert!(logs.iter().any(|l| l.contains("shutting down")), "{logs:?}");
