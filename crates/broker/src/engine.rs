@@ -427,6 +427,28 @@ struct AttestedRecord {
     expires_ms: i64,
 }
 
+/// Holds a flag set while it lives ([`Running::enter`] fails when it is set already).
+struct Running<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl<'a> Running<'a> {
+    fn enter(flag: &'a std::sync::atomic::AtomicBool) -> Option<Self> {
+        flag.compare_exchange(
+            false,
+            true,
+            std::sync::atomic::Ordering::AcqRel,
+            std::sync::atomic::Ordering::Acquire,
+        )
+        .ok()
+        .map(|_| Self(flag))
+    }
+}
+
+impl Drop for Running<'_> {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Release);
+    }
+}
+
 struct Inner {
     store: Arc<dyn Store>,
     keyring: Arc<KeyringFile>,
@@ -441,6 +463,8 @@ struct Inner {
     /// rotation holds it alone, so it never retires a KEK that a put in flight is sealing
     /// under (its version would stay unopenable, and every later rotation would fail on it).
     rotation: tokio::sync::RwLock<()>,
+    /// A KEK rotation runs (see [`Broker::admin_rotate_kek`]): a second one is refused.
+    kek_rotating: std::sync::atomic::AtomicBool,
     sealing: Option<Mutex<SealingKeys>>,
     coco: Option<CocoSigner>,
     endorsement_source: Option<EndorsementSource>,
@@ -504,6 +528,7 @@ impl Broker {
                 sessions: Mutex::new(Fifo::new(MAX_CACHED_SESSIONS)),
                 policies: Mutex::new(PolicyCache::default()),
                 rotation: tokio::sync::RwLock::new(()),
+                kek_rotating: std::sync::atomic::AtomicBool::new(false),
                 sealing: None,
                 coco: None,
                 endorsement_source: None,
@@ -1597,6 +1622,14 @@ impl Broker {
         if self.inner.store.shared_by_replicas() {
             return Err(BrokerError::AdminRequest(KEK_ROTATION_SHARED.into()));
         }
+        // One at a time: a rotation may outlive the request that started it (the server
+        // answers 202 past its deadline), and a second request then would only queue another
+        // whole rotation behind it.
+        let Some(_running) = Running::enter(&self.inner.kek_rotating) else {
+            return Err(BrokerError::AdminRequest(
+                "a KEK rotation is already running; the audit log records its end".into(),
+            ));
+        };
         let _no_put_in_flight = self.inner.rotation.write().await;
         let report = self
             .audited_rotation(
@@ -1606,10 +1639,15 @@ impl Broker {
                 store::rotate_kek(self.inner.store.as_ref(), &self.inner.keyring),
                 |report| {
                     format!(
-                        "active KEK {}, {} versions re-wrapped, {} retired",
+                        "active KEK {}, {} versions re-wrapped, {} retired{}",
                         report.kek_id.as_str(),
                         report.rewrapped,
-                        report.retired.len()
+                        report.retired.len(),
+                        if report.resumed {
+                            " (an unfinished rotation finished)"
+                        } else {
+                            ""
+                        }
                     )
                 },
             )
@@ -1618,6 +1656,7 @@ impl Broker {
             "kek_id": report.kek_id.as_str(),
             "rewrapped": report.rewrapped,
             "retired": report.retired.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
+            "resumed": report.resumed,
         }))
     }
 
@@ -2202,6 +2241,29 @@ mod tests {
                 "{}",
                 last[0].2
             );
+            // The failed rotation's KEK stays active beside the old one; once the damaged
+            // version is gone, the next rotation finishes that one instead of adding a third.
+            let ring = b.inner.keyring.current();
+            assert_eq!(ring.ids().len(), 2);
+            let active = ring.active_id().clone();
+            outside.execute_batch("DELETE FROM secrets").unwrap();
+            let answer = b.admin_rotate_kek(&root).await.unwrap();
+            assert_eq!(answer["resumed"], true, "{answer}");
+            assert_eq!(answer["kek_id"], active.as_str(), "{answer}");
+            assert_eq!(b.inner.keyring.current().ids(), vec![&active]);
+            let log = b.store().audit_entries(0, 100).await.unwrap();
+            let done = &log.last().unwrap().event;
+            assert_eq!(done.verdict, AuditVerdict::Pass);
+            assert!(
+                done.reason
+                    .ends_with("1 retired (an unfinished rotation finished)"),
+                "{}",
+                done.reason
+            );
+            // A rotation after a finished one starts afresh, with a new KEK.
+            let answer = b.admin_rotate_kek(&root).await.unwrap();
+            assert_eq!(answer["resumed"], false, "{answer}");
+            assert_ne!(answer["kek_id"], active.as_str(), "{answer}");
         });
     }
 

@@ -726,6 +726,12 @@ impl KeyringFile {
     /// It first takes the keyring's lock exclusively, which it keeps until
     /// [`KeyringFile::end_rotation`]: refused while any other handle on the file is open.
     ///
+    /// A keyring that still holds more than one KEK is in a rotation that did not finish (it
+    /// failed, or its process stopped, before [`KeyringFile::finish_rotation`]): that rotation
+    /// goes on, to the KEK already active, and no KEK is added. Otherwise every interrupted
+    /// attempt would add a KEK and start the re-wrapping over, and a rotation that takes
+    /// longer than whatever bounds one attempt would never finish.
+    ///
     /// # Errors
     /// [`SealError::KeyringShared`], [`SealError::Crypto`], [`SealError::KeyringIo`].
     pub fn begin_rotation(&self) -> Result<KekId, SealError> {
@@ -781,6 +787,10 @@ impl KeyringFile {
     }
 
     fn begin_rotation_locked(&self) -> Result<KekId, SealError> {
+        let current = self.current();
+        if current.keks.len() > 1 {
+            return Ok(current.active.clone());
+        }
         let new = Kek::generate()?;
         let id = new.id.clone();
         self.replace(|old| {
@@ -1170,6 +1180,11 @@ mod tests {
         // Rotation: new active, old still readable, then re-wrap, then retire.
         let new = kf.begin_rotation().unwrap();
         assert_ne!(new, first);
+        // A rotation that ended before it finished (a failure, a dropped request) is taken
+        // up again by the next one, to the same KEK: the keyring does not grow.
+        kf.end_rotation();
+        assert_eq!(kf.begin_rotation().unwrap(), new);
+        assert_eq!(kf.current().ids().len(), 2);
         let on_disk = read_keyring(&p, Symlinks::Refuse).unwrap();
         assert_eq!(on_disk.ids().len(), 2);
         assert_eq!(open(&on_disk, &b, &s).unwrap().expose(), b"v");

@@ -406,7 +406,7 @@ impl AdminClient {
         if (400..500).contains(&status) {
             return Err(Refused(format!("{what}: {}", error_text(status, &body))).into());
         }
-        if status != 200 {
+        if status != 200 && status != 202 {
             // A server error, a busy broker or a proxy's answer: not a refusal (exit 2, which
             // a script may retry).
             bail!("{what}: {}", error_text(status, &body));
@@ -765,11 +765,24 @@ fn delete(args: &DeleteArgs) -> Result<ExitCode> {
 fn rotate_kek(args: &RotateKekArgs) -> Result<ExitCode> {
     let client = AdminClient::new(&args.conn)?;
     let answer = client.post("rotate the KEK", "/kbs/v0/admin/kek/rotate", b"")?;
+    if answer.get("status").and_then(Value::as_str) == Some("rotating") {
+        // 202: the broker goes on past the request's deadline.
+        crate::say!(
+            "the KEK rotation goes on in the broker past the request deadline; \
+             `tessera audit show` lists its end"
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
     crate::say!(
-        "active KEK {}; {} versions re-wrapped; retired {}",
+        "active KEK {}; {} versions re-wrapped; retired {}{}",
         text(&answer, "kek_id"),
         field(&answer, "rewrapped"),
-        field(&answer, "retired")
+        field(&answer, "retired"),
+        if answer.get("resumed").and_then(Value::as_bool) == Some(true) {
+            " (it finished a rotation that had not finished)"
+        } else {
+            ""
+        }
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -462,10 +462,32 @@ async fn admin_rotate_kek(State(state): State<AppState>, headers: HeaderMap) -> 
     let started = Instant::now();
     let result = async {
         let actor = admin_actor(&state, &headers, EP)?;
-        let answer = deadline(&state, state.broker.admin_rotate_kek(&actor))
-            .await
-            .map_err(|e| broker_error(EP, &e))?;
-        Ok(json(&answer))
+        // The rotation is a task of its own, so that the request's deadline does not cut it
+        // off midway (it re-wraps every version, one durable write each): past the deadline
+        // the admin is answered 202, and the rotation goes on to its end, which the audit log
+        // records. Should it still be cut off (the broker stopping), the next rotation takes
+        // it up where it stopped.
+        let broker = state.broker.clone();
+        let mut rotation = tokio::spawn(async move { broker.admin_rotate_kek(&actor).await });
+        match tokio::time::timeout(state.request_timeout, &mut rotation).await {
+            Ok(Ok(answer)) => Ok(json(&answer.map_err(|e| broker_error(EP, &e))?)),
+            Ok(Err(_)) => Err(broker_error(
+                EP,
+                &BrokerError::Release("the KEK rotation task ended without an answer".into()),
+            )),
+            Err(_) => {
+                tracing::info!(
+                    endpoint = EP,
+                    "KEK rotation goes on past the request deadline"
+                );
+                let mut r = json(&serde_json::json!({
+                    "status": "rotating",
+                    "detail": "the KEK rotation goes on; the audit log records its end",
+                }));
+                *r.status_mut() = StatusCode::ACCEPTED;
+                Ok(r)
+            }
+        }
     }
     .await;
     finish(&state, EP, started, result)

@@ -778,6 +778,68 @@ fn a_body_sent_too_slowly_is_refused_with_408() {
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
+/// A KEK rotation that outlasts the request's deadline is not cut off: the admin is answered
+/// 202 and the rotation goes on to its end, which the audit log records; a second one is
+/// refused meanwhile. (Another process holding SQLite's write lock keeps the rotation waiting
+/// past the 1 s deadline.)
+#[test]
+fn a_kek_rotation_outlives_the_request_deadline() {
+    let b = start_with(|c| c.request_timeout_secs = 1);
+    let outside = rusqlite::Connection::open(b.data.join("tessera.db")).unwrap();
+    outside.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let started = std::time::Instant::now();
+    let (status, body) = b.admin(
+        "POST",
+        "/kbs/v0/admin/kek/rotate",
+        Some(&b.admin_token),
+        None,
+    );
+    assert_eq!(status, 202, "{body}");
+    assert_eq!(body["status"], "rotating", "{body}");
+    assert!(started.elapsed() < Duration::from_secs(5));
+    let (status, body) = b.admin(
+        "POST",
+        "/kbs/v0/admin/kek/rotate",
+        Some(&b.admin_token),
+        None,
+    );
+    assert_eq!(status, 400, "{body}");
+    std::thread::sleep(Duration::from_millis(500));
+    outside.execute_batch("COMMIT").unwrap();
+    // The rotation finishes in the background: both versions put at the start re-wrapped, the
+    // first KEK retired.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let done = loop {
+        let (status, audit) = b.admin("GET", "/kbs/v0/admin/audit", Some(&b.admin_token), None);
+        assert_eq!(status, 200, "{audit}");
+        let last = audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .rev()
+            .find(|e| e["action"] == "admin_kek_rotate")
+            .cloned();
+        if let Some(e) = last
+            && e["reason"] != "KEK rotation started"
+        {
+            break e;
+        }
+        assert!(std::time::Instant::now() < deadline, "{audit}");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(done["verdict"], "pass", "{done}");
+    let reason = done["reason"].as_str().unwrap();
+    assert!(
+        reason.ends_with(", 2 versions re-wrapped, 1 retired"),
+        "{reason}"
+    );
+    // The secrets still open for a measured guest.
+    let c = Client::new(&b.url, ClientOptions::default()).unwrap();
+    let att = attested(&c);
+    let s = fetched(&c, &att, AuthMode::Cookie, "default/key/one").unwrap();
+    assert_eq!(&s[..], SECRET);
+}
+
 /// The `Set-Cookie` of a fresh `/auth` at `b`.
 fn session_cookie(b: &Broker) -> String {
     let resp = agent()

@@ -771,12 +771,16 @@ pub struct RotationReport {
     pub rewrapped: u64,
     /// KEKs dropped from the keyring at the end.
     pub retired: Vec<KekId>,
+    /// It went on with a rotation that had not finished (its KEK was already active; see
+    /// [`KeyringFile::begin_rotation`]) instead of starting a new one.
+    pub resumed: bool,
 }
 
 /// Rotates the KEK: a new active KEK (old ones stay readable), every version re-wrapped to it
 /// (puts during the rotation already use it), then the old KEKs are dropped. Serialise calls
-/// (one rotation at a time). If it fails midway, the keyring keeps every KEK and a later
-/// rotation finishes the job.
+/// (one rotation at a time). If it fails or is dropped midway, the keyring keeps every KEK,
+/// and the next call finishes that rotation (to the same new KEK, re-wrapping only what is
+/// left) instead of starting another.
 ///
 /// Refused on a store replicas share ([`Store::shared_by_replicas`]): each replica holds its
 /// own copy of the keyring, so the others would go on sealing new versions under the KEK this
@@ -814,9 +818,11 @@ pub async fn rotate_kek_exclusive(
     store: &dyn Store,
     keyring: &KeyringFile,
 ) -> Result<RotationReport, StoreError> {
+    let before = keyring.current();
     let new = keyring.begin_rotation()?;
-    // Done, failed or dropped (a request deadline), other brokers may open the keyring again.
+    // Done, failed or dropped, other brokers may open the keyring again.
     let _rotating = EndRotation(keyring);
+    let resumed = before.get(new.as_str()).is_some();
     let mut rewrapped = 0u64;
     let mut seen = BTreeSet::new();
     loop {
@@ -846,6 +852,7 @@ pub async fn rotate_kek_exclusive(
         kek_id: new,
         rewrapped,
         retired,
+        resumed,
     })
 }
 
