@@ -1474,6 +1474,7 @@ impl Broker {
         let by = ChangeBy {
             actor: actor.name(),
             note: "",
+            origin: None,
         };
         let outcome = self
             .put_secret(&resource, put.policy.as_deref(), &value, by)
@@ -1699,8 +1700,9 @@ impl Broker {
     // Secrets sealed for Git.
 
     /// Admin: imports a secret sealed offline to the broker's sealing key (a compact JWE naming
-    /// its resource and policy). Idempotent: a sealed file whose value and policy equal the
-    /// newest version changes nothing. With `expected`, the sealed resource must be that path.
+    /// its resource and policy). Idempotent: the same sealed file again, when the newest
+    /// version came from it, changes nothing (a file sealed anew, even of the same value, makes
+    /// a new version). With `expected`, the sealed resource must be that path.
     ///
     /// # Errors
     /// A malformed, tampered or foreign sealed secret; another path than `expected`; a scope
@@ -1742,25 +1744,28 @@ impl Broker {
         }
         Policy::from_text(&unsealed.policy)
             .map_err(|e| BrokerError::AdminRequest(format!("sealed policy: {e}")))?;
-        if let Some((current, _)) =
-            store::version_with_policy(self.inner.store.as_ref(), &resource, None).await?
+        // Idempotent by the file, not the value: a newest version imported from this very
+        // file (its text's digest) is kept. Comparing values instead would tell whoever
+        // imports whether a value they sealed equals the stored secret, one guess at a time.
+        let origin = tessera::pki::to_hex(
+            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.trim().as_bytes()).as_ref(),
+        );
+        if let Some(current) = self.inner.store.get_version(&resource, None).await?
+            && current.origin.as_deref() == Some(origin.as_str())
             && current.policy_digest == unsealed.policy_digest
         {
-            let value = store::open_stored(&self.inner.keyring.current(), &current)
-                .map_err(|e| BrokerError::Release(e.to_string()))?;
-            if verify_slices_are_equal(value.expose(), unsealed.value.expose()).is_ok() {
-                return Ok(json!({
-                    "resource": resource.to_string(),
-                    "version": current.version,
-                    "policy_digest": current.policy_digest,
-                    "unchanged": true,
-                }));
-            }
+            return Ok(json!({
+                "resource": resource.to_string(),
+                "version": current.version,
+                "policy_digest": current.policy_digest,
+                "unchanged": true,
+            }));
         }
         let note = format!("sealed secret imported (sealing key {})", unsealed.kid);
         let by = ChangeBy {
             actor: actor.name(),
             note: &note,
+            origin: Some(&origin),
         };
         let outcome = self
             .put_secret(&resource, Some(&unsealed.policy), &unsealed.value, by)
@@ -1847,6 +1852,7 @@ impl Broker {
             let by = ChangeBy {
                 actor: actor.name(),
                 note: "CoCo sealed-secret verification key",
+                origin: None,
             };
             self.put_secret(
                 &jwk_path,

@@ -29,7 +29,7 @@
 //! // Admin: seal a secret under a policy.
 //! let r = ResourcePath::parse("tenant/key/db")?;
 //! // The version is stored with the audit entry recording it, in one transaction.
-//! let by = store::ChangeBy { actor: "admin:alice", note: "" };
+//! let by = store::ChangeBy { actor: "admin:alice", note: "", origin: None };
 //! store::put_secret(&db, &keys.current(), &r, Some("policy text"),
 //!                   &SecretValue::new(b"s3cret".to_vec()), now_ms, by).await?;
 //!

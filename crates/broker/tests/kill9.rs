@@ -53,6 +53,7 @@ fn kill9_child() {
                         ChangeBy {
                             actor: "admin:kill9",
                             note: "",
+                            origin: None,
                         },
                     )
                     .await

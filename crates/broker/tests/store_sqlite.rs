@@ -339,7 +339,7 @@ async fn a_version_1_store_is_migrated_and_used_challenges_stay_used() {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!((version, sessions), (2, 0));
+    assert_eq!((version, sessions), (3, 0));
     // A broker of version 1 still running on the file would insert under the old keys: refused.
     let old_insert = c.execute(
         "INSERT INTO challenges(session_key, nonce, tee, hash, issued_ms, expires_ms, used)
@@ -351,6 +351,85 @@ async fn a_version_1_store_is_migrated_and_used_challenges_stay_used() {
     drop(again);
     let third = SqliteStore::open(&path).await.unwrap();
     assert!(!third.use_challenge(&used).await.unwrap());
+}
+
+/// A store of schema version 2 (no `secrets.origin`) gets the column when opened: versions put
+/// before read back with no origin, and new ones keep theirs.
+#[tokio::test]
+async fn a_version_2_store_gets_the_origin_column() {
+    let e = env().await;
+    let path = e.dir.path().join("data");
+    let before = res("t/key/before");
+    store::put_secret(
+        &e.store,
+        &e.keys.current(),
+        &before,
+        Some("p"),
+        &SecretValue::new(b"v1".to_vec()),
+        NOW,
+        BY,
+    )
+    .await
+    .unwrap();
+    drop(e.store);
+    // Back to version 2: the table as that version made it.
+    let c = rusqlite::Connection::open(path.join(store::DB_FILE)).unwrap();
+    c.execute_batch(
+        "ALTER TABLE secrets DROP COLUMN origin;
+         UPDATE meta SET value = 2 WHERE key = 'schema_version';",
+    )
+    .unwrap();
+    let columns = |c: &rusqlite::Connection| -> i64 {
+        c.query_row(
+            "SELECT count(*) FROM pragma_table_info('secrets') WHERE name = 'origin'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(columns(&c), 0);
+
+    let again = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(columns(&c), 1);
+    let version: i64 = c
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, 3);
+    let rec = again.get_version(&before, None).await.unwrap().unwrap();
+    assert_eq!(rec.origin, None);
+    assert_eq!(
+        store::open_stored(&e.keys.current(), &rec)
+            .unwrap()
+            .expose(),
+        b"v1"
+    );
+    let after = res("t/key/after");
+    let by = store::ChangeBy {
+        origin: Some("0123abcd"),
+        ..BY
+    };
+    store::put_secret(
+        &again,
+        &e.keys.current(),
+        &after,
+        Some("p"),
+        &SecretValue::new(b"v2".to_vec()),
+        NOW,
+        by,
+    )
+    .await
+    .unwrap();
+    let rec = again.get_version(&after, None).await.unwrap().unwrap();
+    assert_eq!(rec.origin.as_deref(), Some("0123abcd"));
+    // Opened again, nothing more changes.
+    drop(again);
+    let third = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(columns(&c), 1);
+    assert!(third.get_version(&after, None).await.unwrap().is_some());
 }
 
 /// Keys start with the issue time, so later challenges file after earlier ones.

@@ -147,6 +147,28 @@ fn a_secret_sealed_offline_is_imported_once_and_released() {
     assert_eq!(status, 200);
     assert_eq!(again["version"], 1);
     assert_eq!(again["unchanged"], true);
+    // With a trailing newline (an editor's), the same file still.
+    let (status, again) = b.import(&format!("{sealed}\n"), None);
+    assert_eq!(status, 200);
+    assert_eq!(again["unchanged"], true, "{again}");
+    assert_eq!(b.fetch(&sim, "app/key/db"), b"from git");
+    // The same value sealed anew is another file: a new version. Whoever imports learns
+    // nothing from the answer about whether a value they sealed equals the stored one.
+    let resealed = gitseal::seal(&keys, &resource, POLICY, b"from git").unwrap();
+    assert_ne!(resealed, sealed);
+    let (status, answer) = b.import(&resealed, None);
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["version"], 2, "{answer}");
+    assert_eq!(answer["unchanged"], false, "{answer}");
+    // Then the new file is the one that changes nothing, and the first one makes a version.
+    let (_, answer) = b.import(&resealed, None);
+    assert_eq!(answer["unchanged"], true, "{answer}");
+    let (_, answer) = b.import(&sealed, None);
+    assert_eq!(
+        (answer["version"].as_u64(), answer["unchanged"].as_bool()),
+        (Some(3), Some(false)),
+        "{answer}"
+    );
     assert_eq!(b.fetch(&sim, "app/key/db"), b"from git");
 
     // Imported under another path: refused.

@@ -410,6 +410,11 @@ pub struct NewSecretVersion {
     pub sealed: SealedSecret,
     /// When it was put (Unix ms).
     pub created_ms: i64,
+    /// Where its value came from, when that was a sealed file ([`ChangeBy::origin`]): the
+    /// hex SHA-256 of the file's text. What makes importing the same file again change
+    /// nothing, without comparing values (which would tell an admin whether a guess equals
+    /// the stored secret).
+    pub origin: Option<String>,
 }
 
 /// A stored sealed secret version.
@@ -628,6 +633,9 @@ pub struct ChangeBy<'a> {
     pub actor: &'a str,
     /// A public note appended to the entry's reason (may be empty); never secret material.
     pub note: &'a str,
+    /// The digest of the sealed file the value came from, if it did
+    /// ([`NewSecretVersion::origin`]).
+    pub origin: Option<&'a str>,
 }
 
 /// The reason an audit entry of a deletion gives: the versions deleted, in order.
@@ -713,6 +721,7 @@ pub async fn put_secret(
                 policy_digest: policy_digest.clone(),
                 sealed,
                 created_ms: now_ms,
+                origin: by.origin.map(str::to_owned),
             },
             event,
         )

@@ -72,7 +72,19 @@ const SESSION_SETTINGS: &str = "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLA
 
 /// The migrations, in order: `(version, SQL)`. A released migration is never edited; a schema
 /// change is a new entry.
-const MIGRATIONS: &[(i32, &str)] = &[(1, MIGRATION_1), (2, MIGRATION_2), (3, MIGRATION_3)];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, MIGRATION_1),
+    (2, MIGRATION_2),
+    (3, MIGRATION_3),
+    (4, MIGRATION_4),
+];
+
+/// The sealed file a version was imported from (`NewSecretVersion::origin`): null for every
+/// version put before, so that the first import of a sealed file after the upgrade makes one
+/// new version.
+const MIGRATION_4: &str = "
+ALTER TABLE secrets ADD COLUMN origin TEXT;
+";
 
 /// The admin listing's order (byte order, whatever the database's collation) as an index, so
 /// that a page starting after a resource reads from there instead of sorting every version.
@@ -130,7 +142,7 @@ CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
 ";
 
 /// The newest schema version this broker knows.
-pub const POSTGRES_SCHEMA_VERSION: i32 = 3;
+pub const POSTGRES_SCHEMA_VERSION: i32 = 4;
 
 /// Pool settings for [`PostgresStore::connect_with`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -782,7 +794,7 @@ const PUT_SESSION: &str = "INSERT INTO sessions(session_key, tee, tee_pubkey, to
     ON CONFLICT (session_key) DO NOTHING";
 
 const SECRET_COLUMNS: &str =
-    "resource, version, policy_digest, kek_id, wrapped_key, nonce, ciphertext, created_ms";
+    "resource, version, policy_digest, kek_id, wrapped_key, nonce, ciphertext, created_ms, origin";
 
 fn row_to_secret(r: &Row, op: &'static str) -> Result<StoredSecret, StoreError> {
     let resource: String = get(r, 0, op)?;
@@ -809,6 +821,7 @@ fn row_to_secret(r: &Row, op: &'static str) -> Result<StoredSecret, StoreError> 
             ciphertext: get(r, 6, op)?,
         },
         created_ms: get(r, 7, op)?,
+        origin: get(r, 8, op)?,
     })
 }
 
@@ -943,8 +956,8 @@ impl Store for PostgresStore {
         let n = tx
             .execute(
                 "INSERT INTO secrets(resource, repo, version, policy_digest, kek_id,
-                    wrapped_key, nonce, ciphertext, created_ms)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                    wrapped_key, nonce, ciphertext, created_ms, origin)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
                  ON CONFLICT (resource, version) DO NOTHING",
                 &[
                     &resource,
@@ -956,6 +969,7 @@ impl Store for PostgresStore {
                     &v.sealed.nonce.as_slice(),
                     &v.sealed.ciphertext,
                     &v.created_ms,
+                    &v.origin,
                 ],
             )
             .await
@@ -991,7 +1005,7 @@ impl Store for PostgresStore {
         // One round trip: the version's row and its policy's text.
         const OP: &str = "get_version";
         const SELECT: &str = "SELECT s.resource, s.version, s.policy_digest, s.kek_id,
-            s.wrapped_key, s.nonce, s.ciphertext, s.created_ms, p.text
+            s.wrapped_key, s.nonce, s.ciphertext, s.created_ms, s.origin, p.text
             FROM secrets s LEFT JOIN policies p ON p.digest = s.policy_digest";
         let r = resource.to_string();
         let row = match version {
@@ -1013,7 +1027,7 @@ impl Store for PostgresStore {
                 .await?
             }
         };
-        row.map(|row| Ok((row_to_secret(&row, OP)?, get(&row, 8, OP)?)))
+        row.map(|row| Ok((row_to_secret(&row, OP)?, get(&row, 9, OP)?)))
             .transpose()
     }
 

@@ -69,8 +69,9 @@ use crate::seal::SealedSecret;
 
 /// The database file's name in the data directory.
 pub const DB_FILE: &str = "tessera.db";
-/// 2: session keys start with the challenge's issue time (see `row_key`).
-const SCHEMA_VERSION: i64 = 2;
+/// 2: session keys start with the challenge's issue time (see `row_key`). 3: secret versions
+/// record the sealed file they were imported from (`secrets.origin`).
+const SCHEMA_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -85,7 +86,7 @@ CREATE TABLE IF NOT EXISTS secrets (
     resource TEXT NOT NULL, repo TEXT NOT NULL, version INTEGER NOT NULL,
     policy_digest TEXT NOT NULL REFERENCES policies(digest),
     kek_id TEXT NOT NULL, wrapped_key BLOB NOT NULL, nonce BLOB NOT NULL,
-    ciphertext BLOB NOT NULL, created_ms INTEGER NOT NULL,
+    ciphertext BLOB NOT NULL, created_ms INTEGER NOT NULL, origin TEXT,
     PRIMARY KEY (resource, version));
 CREATE INDEX IF NOT EXISTS secrets_repo ON secrets(repo);
 CREATE INDEX IF NOT EXISTS secrets_kek ON secrets(kek_id);
@@ -471,6 +472,43 @@ fn schema_version(c: &Connection) -> Result<i64, StoreError> {
     .map_err(db("schema"))
 }
 
+/// Brings an older store to [`SCHEMA_VERSION`], one version at a time.
+fn migrate(c: &Connection) -> Result<(), StoreError> {
+    migrate_1_to_2(c)?;
+    migrate_2_to_3(c)
+}
+
+/// Brings a store of schema version 2 to 3: `secrets.origin` (null for every version put
+/// before, so that the first import of a sealed file after the upgrade makes one new version).
+/// In one transaction that checks the version again under the write lock, since another
+/// process may be doing the same; a column that is there already (a file made by this
+/// version, then set back) is kept.
+fn migrate_2_to_3(c: &Connection) -> Result<(), StoreError> {
+    if schema_version(c)? != 2 {
+        return Ok(());
+    }
+    let run = || -> Result<(), StoreError> {
+        c.execute_batch("BEGIN IMMEDIATE").map_err(db("migrate"))?;
+        if schema_version(c)? == 2 {
+            let has_origin: i64 = c
+                .query_row(
+                    "SELECT count(*) FROM pragma_table_info('secrets') WHERE name = 'origin'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(db("migrate"))?;
+            if has_origin == 0 {
+                c.execute_batch("ALTER TABLE secrets ADD COLUMN origin TEXT")
+                    .map_err(db("migrate"))?;
+            }
+            c.execute_batch("UPDATE meta SET value = 3 WHERE key = 'schema_version' AND value = 2")
+                .map_err(db("migrate"))?;
+        }
+        c.execute_batch("COMMIT").map_err(db("migrate"))
+    };
+    run().inspect_err(|_| roll_back(c))
+}
+
 /// Brings a store of schema version 1 to 2, in one transaction (another process may be doing
 /// the same): the recorded uses of challenges get their keys with the issue time in front, so
 /// that a challenge answered before the upgrade is still refused after it; attested sessions,
@@ -478,7 +516,7 @@ fn schema_version(c: &Connection) -> Result<i64, StoreError> {
 /// 1 still running on the file would look challenges up under their old keys and take a used
 /// one for unused: the schema's `*_keyed_v2` triggers (made before this runs) refuse its
 /// inserts, so it fails closed, and every broker on the file must be restarted.
-fn migrate(c: &Connection) -> Result<(), StoreError> {
+fn migrate_1_to_2(c: &Connection) -> Result<(), StoreError> {
     if schema_version(c)? != 1 {
         return Ok(());
     }
@@ -932,7 +970,8 @@ fn append_entry(c: &Connection, event: AuditEvent) -> Result<AuditEntry, StoreEr
 /// statements from it).
 macro_rules! secret_columns {
     () => {
-        "resource, version, policy_digest, kek_id, wrapped_key, nonce, ciphertext, created_ms"
+        "resource, version, policy_digest, kek_id, wrapped_key, nonce, ciphertext, created_ms, \
+         origin"
     };
 }
 /// A pinned version's row, or (`None`) the newest one's.
@@ -1044,6 +1083,7 @@ fn row_to_secret(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawSecret> {
         nonce: r.get(5)?,
         ciphertext: r.get(6)?,
         created_ms: r.get(7)?,
+        origin: r.get(8)?,
     })
 }
 
@@ -1056,6 +1096,7 @@ struct RawSecret {
     nonce: Vec<u8>,
     ciphertext: Vec<u8>,
     created_ms: i64,
+    origin: Option<String>,
 }
 
 impl RawSecret {
@@ -1083,6 +1124,7 @@ impl RawSecret {
                 ciphertext: self.ciphertext,
             },
             created_ms: self.created_ms,
+            origin: self.origin,
         })
     }
 }
@@ -1249,14 +1291,15 @@ impl Store for SqliteStore {
         let pd = v.policy_digest.to_string();
         let s = v.sealed.clone();
         let created = v.created_ms;
+        let origin = v.origin.clone();
         let res = resource.clone();
         self.call(Commit::Durable, move |c| {
             all_or_nothing(c, |c| {
                 let n = c
                     .exec(
                         "INSERT INTO secrets(resource, repo, version, policy_digest, kek_id,
-                        wrapped_key, nonce, ciphertext, created_ms)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                        wrapped_key, nonce, ciphertext, created_ms, origin)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
                      ON CONFLICT(resource, version) DO NOTHING",
                         params![
                             res,
@@ -1267,7 +1310,8 @@ impl Store for SqliteStore {
                             s.wrapped_key,
                             &s.nonce[..],
                             s.ciphertext,
-                            created
+                            created,
+                            origin
                         ],
                     )
                     .map_err(db("insert_version"))?;

@@ -18,6 +18,7 @@ pub const NOW: i64 = 1_764_750_000_000;
 pub const BY: ChangeBy<'static> = ChangeBy {
     actor: "admin:test",
     note: "",
+    origin: None,
 };
 
 fn del_ev() -> AuditEvent {
@@ -297,6 +298,7 @@ pub async fn admin_changes_stand_or_fall_with_their_entries(b: &dyn Backend) {
     let refused = ChangeBy {
         actor: "admin:refuse",
         note: "",
+        origin: None,
     };
     b.refuse_marked_rows().await;
     let entries = || async { s.audit_entries(0, 10_000).await.unwrap() };
@@ -320,6 +322,7 @@ pub async fn admin_changes_stand_or_fall_with_their_entries(b: &dyn Backend) {
     let by = ChangeBy {
         actor: "admin:alice",
         note: "imported",
+        origin: None,
     };
     let put = store::put_secret(s, &ring, &r, Some("p"), &v, NOW, by)
         .await
@@ -1147,9 +1150,15 @@ pub async fn kek_rotation_rewraps_everything_and_retires_the_old_kek(b: &dyn Bac
     let keys = b.keys();
     let first = keys.current().active_id().clone();
     let mut expected = Vec::new();
+    // The first version says which sealed file it came from; the others do not.
+    const ORIGIN: &str = "5ea1ed0f11e";
     for i in 0..300u32 {
         let r = res(&format!("t{}/key/k{i}", i % 3));
         let v = format!("value-{i}").into_bytes();
+        let by = ChangeBy {
+            origin: (i == 0).then_some(ORIGIN),
+            ..BY
+        };
         store::put_secret(
             s,
             &keys.current(),
@@ -1157,7 +1166,7 @@ pub async fn kek_rotation_rewraps_everything_and_retires_the_old_kek(b: &dyn Bac
             Some("p"),
             &SecretValue::new(v.clone()),
             NOW,
-            BY,
+            by,
         )
         .await
         .unwrap();
@@ -1177,10 +1186,12 @@ pub async fn kek_rotation_rewraps_everything_and_retires_the_old_kek(b: &dyn Bac
     assert_ne!(report.kek_id, first);
     let ring = KeyringFile::open(keys.path()).unwrap().current();
     assert_eq!(ring.ids(), vec![&report.kek_id]);
-    for (r, v) in &expected {
+    for (i, (r, v)) in expected.iter().enumerate() {
         let rec = s.get_version(r, None).await.unwrap().unwrap();
         assert_eq!(rec.sealed.kek_id, report.kek_id.as_str());
         assert_eq!(store::open_stored(&ring, &rec).unwrap().expose(), &v[..]);
+        // Re-wrapping keeps where the value came from.
+        assert_eq!(rec.origin.as_deref(), (i == 0).then_some(ORIGIN), "{r}");
     }
     assert!(
         s.list_versions(None, None, 1000)
