@@ -543,6 +543,39 @@ fn serve_with_a_metrics_address_of_its_own() {
     assert_eq!(status(&format!("{}/healthz", served.url)), 200);
 }
 
+/// `secret rotate-kek` against a rotation that outlasts the request deadline (another
+/// connection holds SQLite's write lock past the 1 s `request_timeout_secs`): the broker
+/// answers 202, the CLI says the rotation goes on and exits 0, and the rotation ends in the
+/// audit log once the lock is let go.
+#[test]
+fn rotate_kek_past_the_request_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("c.toml");
+    std::fs::write(&config, "request_timeout_secs = 1\n").unwrap();
+    let data = dir.path().join("d");
+    let served = Served::start(&data, &["--config", config.to_str().unwrap()]);
+    let db = rusqlite::Connection::open(data.join("tessera.db")).unwrap();
+    db.execute_batch("BEGIN IMMEDIATE").unwrap();
+    let o = served.admin(&data, &["secret", "rotate-kek"], None);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stdout).contains("the KEK rotation goes on in the broker"),
+        "{}",
+        text(&o.stdout)
+    );
+    db.execute_batch("COMMIT").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let o = served.admin(&data, &["audit", "show"], None);
+        assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+        if text(&o.stdout).contains("retired") {
+            break;
+        }
+        assert!(Instant::now() < deadline, "{}", text(&o.stdout));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// Serves one evidence request of an `--evidence-cmd` that hands its REPORT_DATA over in
 /// `dir/rd` and waits for `dir/ev.json`.
 fn evidence_server(
