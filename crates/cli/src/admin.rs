@@ -207,7 +207,7 @@ fn warn_if_shared(path: &Path) {
     use std::os::unix::fs::PermissionsExt as _;
     if let Ok(meta) = std::fs::metadata(path) {
         let mode = meta.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
+        if mode & 0o044 != 0 {
             eprintln!(
                 "warning: {} can be read by other users (mode {mode:04o}); whoever reads it \
                  administers the broker: chmod 600 it",

@@ -468,7 +468,16 @@ async fn admin_rotate_kek(State(state): State<AppState>, headers: HeaderMap) -> 
         // records. Should it still be cut off (the broker stopping), the next rotation takes
         // it up where it stopped.
         let broker = state.broker.clone();
-        let mut rotation = tokio::spawn(async move { broker.admin_rotate_kek(&actor).await });
+        let mut rotation = tokio::spawn(async move {
+            let result = broker.admin_rotate_kek(&actor).await;
+            // Also in the server log: once the admin was answered 202, nobody else sees it
+            // (a rotation whose start could not be recorded has no audit entry at all).
+            match &result {
+                Ok(_) => tracing::info!(endpoint = EP, "KEK rotation done"),
+                Err(e) => tracing::warn!(endpoint = EP, error = %e, "KEK rotation failed"),
+            }
+            result
+        });
         match tokio::time::timeout(state.request_timeout, &mut rotation).await {
             Ok(Ok(answer)) => Ok(json(&answer.map_err(|e| broker_error(EP, &e))?)),
             Ok(Err(_)) => Err(broker_error(
