@@ -427,28 +427,6 @@ struct AttestedRecord {
     expires_ms: i64,
 }
 
-/// Holds a flag set while it lives ([`Running::enter`] fails when it is set already).
-struct Running<'a>(&'a std::sync::atomic::AtomicBool);
-
-impl<'a> Running<'a> {
-    fn enter(flag: &'a std::sync::atomic::AtomicBool) -> Option<Self> {
-        flag.compare_exchange(
-            false,
-            true,
-            std::sync::atomic::Ordering::AcqRel,
-            std::sync::atomic::Ordering::Acquire,
-        )
-        .ok()
-        .map(|_| Self(flag))
-    }
-}
-
-impl Drop for Running<'_> {
-    fn drop(&mut self) {
-        self.0.store(false, std::sync::atomic::Ordering::Release);
-    }
-}
-
 struct Inner {
     store: Arc<dyn Store>,
     keyring: Arc<KeyringFile>,
@@ -463,8 +441,9 @@ struct Inner {
     /// rotation holds it alone, so it never retires a KEK that a put in flight is sealing
     /// under (its version would stay unopenable, and every later rotation would fail on it).
     rotation: tokio::sync::RwLock<()>,
-    /// A KEK rotation runs (see [`Broker::admin_rotate_kek`]): a second one is refused.
-    kek_rotating: std::sync::atomic::AtomicBool,
+    /// Held by the KEK rotation that runs (see [`Broker::admin_rotate_kek`]): a second one is
+    /// refused.
+    kek_rotating: tokio::sync::Mutex<()>,
     sealing: Option<Mutex<SealingKeys>>,
     coco: Option<CocoSigner>,
     endorsement_source: Option<EndorsementSource>,
@@ -528,7 +507,7 @@ impl Broker {
                 sessions: Mutex::new(Fifo::new(MAX_CACHED_SESSIONS)),
                 policies: Mutex::new(PolicyCache::default()),
                 rotation: tokio::sync::RwLock::new(()),
-                kek_rotating: std::sync::atomic::AtomicBool::new(false),
+                kek_rotating: tokio::sync::Mutex::new(()),
                 sealing: None,
                 coco: None,
                 endorsement_source: None,
@@ -1626,7 +1605,7 @@ impl Broker {
         // One at a time: a rotation may outlive the request that started it (the server
         // answers 202 past its deadline), and a second request then would only queue another
         // whole rotation behind it.
-        let Some(_running) = Running::enter(&self.inner.kek_rotating) else {
+        let Ok(_running) = self.inner.kek_rotating.try_lock() else {
             return Err(BrokerError::AdminRequest(
                 "a KEK rotation is already running; the audit log records its end".into(),
             ));
@@ -1747,11 +1726,9 @@ impl Broker {
         // Idempotent by the file, not the value: a newest version imported from this very
         // file (its text's digest) is kept. Comparing values instead would tell whoever
         // imports whether a value they sealed equals the stored secret, one guess at a time.
-        let origin = tessera::pki::to_hex(
-            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, text.trim().as_bytes()).as_ref(),
-        );
+        let origin = unsealed.file_digest.as_str();
         if let Some(current) = self.inner.store.get_version(&resource, None).await?
-            && current.origin.as_deref() == Some(origin.as_str())
+            && current.origin.as_deref() == Some(origin)
             && current.policy_digest == unsealed.policy_digest
         {
             return Ok(json!({
@@ -1765,7 +1742,7 @@ impl Broker {
         let by = ChangeBy {
             actor: actor.name(),
             note: &note,
-            origin: Some(&origin),
+            origin: Some(origin),
         };
         let outcome = self
             .put_secret(&resource, Some(&unsealed.policy), &unsealed.value, by)

@@ -457,6 +457,9 @@ impl SealingKeys {
             policy,
             policy_digest: digest,
             value,
+            file_digest: tessera::pki::to_hex(
+                aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, sealed.as_bytes()).as_ref(),
+            ),
         })
     }
 }
@@ -473,6 +476,9 @@ pub struct Unsealed {
     pub policy_digest: PolicyDigest,
     /// The secret.
     pub value: SecretValue,
+    /// The hex SHA-256 of the sealed text as read (without the whitespace around it): what
+    /// tells one sealed file from another, the same value sealed anew included.
+    pub file_digest: String,
 }
 
 impl std::fmt::Debug for Unsealed {
