@@ -4,7 +4,8 @@
 # Usage: deploy/trial.sh [--check]
 #
 #   (no option)  start PostgreSQL (unless TESSERA_DATABASE_URL is set) and two replicas on
-#                http://127.0.0.1:8081 and :8082, print how to use them, and run until Ctrl-C
+#                http://127.0.0.1:8081 and :8082 (or the next free pair), print how to use
+#                them, and run until Ctrl-C
 #   --check      start them, check that a secret put at replica 1 is listed by replica 2 and
 #                that a wrong admin token is refused at each, then stop; exit 1 on any failure
 #
@@ -20,7 +21,9 @@
 #   TESSERA_DATABASE_URL  an existing PostgreSQL database to use (default: a throwaway cluster)
 #   TRIAL_DIR             where the keys, configurations, logs and cluster go
 #                         (default: ${TMPDIR:-/tmp}/tessera-trial; kept between runs)
-#   TRIAL_PORT            the first replica's port (default 8081; the second is TRIAL_PORT+1)
+#   TRIAL_PORT            the first replica's port, the second is TRIAL_PORT+1 (default: the
+#                         first pair of 8081/8082 to 8099/8100 with nothing listening on either;
+#                         a TRIAL_PORT that is taken is an error)
 #   TRIAL_PG_PORT         the throwaway cluster's port on 127.0.0.1 (default: the first free of
 #                         25432 to 25441, below Linux's ephemeral range so that no outgoing
 #                         connection's local port holds it)
@@ -42,7 +45,8 @@ esac
 
 trial=${TRIAL_DIR:-${TMPDIR:-/tmp}/tessera-trial}
 port1=${TRIAL_PORT:-8081}
-port2=$((port1 + 1))
+# Pairs to try when a port is taken (none when TRIAL_PORT names one).
+port_tries=$([[ -n ${TRIAL_PORT:-} ]] && echo 1 || echo 10)
 pg_port=${TRIAL_PG_PORT:-25432}
 # Ports to try after it when it is taken (none when TRIAL_PG_PORT names one).
 pg_port_tries=$([[ -n ${TRIAL_PG_PORT:-} ]] && echo 1 || echo 10)
@@ -159,6 +163,19 @@ else
 fi
 
 # ---- the replicas ---------------------------------------------------------------------------
+# Something already listening there (a trial left running, say) would answer the readiness
+# probe and the check in the replicas' place: take a pair of ports nothing listens on.
+listening() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+first_pair=$port1
+for ((try = 0; ; try++)); do
+    port1=$((first_pair + 2 * try))
+    port2=$((port1 + 1))
+    if ! listening "$port1" && ! listening "$port2"; then
+        break
+    fi
+    ((try + 1 < port_tries)) || die "port $port1 or $port2 is in use: set TRIAL_PORT to a free pair"
+    say "port $port1 or $port2 is in use; trying $((port1 + 2)) and $((port1 + 3))"
+done
 for i in 1 2; do
     port=$((port1 + i - 1))
     # Relative paths are relative to this file's directory.

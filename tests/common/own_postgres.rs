@@ -1,6 +1,6 @@
 //! A throwaway PostgreSQL cluster for the fault tests: `initdb` in a temporary directory with the
-//! newest `/usr/lib/postgresql/<version>/bin`, trust auth, a free loopback port, started and
-//! stopped (`-m immediate`) at will. Included with `#[path]` by the tests that own their
+//! newest `/usr/lib/postgresql/<version>/bin`, trust auth, a free loopback port below the
+//! ephemeral range, started and stopped (`-m immediate`) at will. Included with `#[path]` by the tests that own their
 //! database (crates/server/tests/pg_faults.rs, crates/cli/tests/broker_cli.rs).
 #![allow(dead_code, unreachable_pub)]
 
@@ -34,7 +34,32 @@ fn postgres_bin() -> Option<PathBuf> {
     versions.pop().map(|(_, bin)| bin)
 }
 
+/// A free loopback port below the kernel's ephemeral range.
+///
+/// The fault tests stop the cluster and start it again on the same port. A port from the
+/// ephemeral range (what binding port 0 gives) could meanwhile be handed to any other test's
+/// server or outgoing connection; a port below that range is only ever taken by an explicit
+/// bind. Falls back to port 0's pick when nothing below the range is free.
 fn free_port() -> u16 {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32768);
+    const FIRST: u16 = 10_000;
+    if low > FIRST + 100 {
+        let span = u64::from(low - FIRST);
+        let mut seed = std::collections::hash_map::RandomState::new().build_hasher();
+        seed.write_u32(std::process::id());
+        let start = seed.finish() % span;
+        for i in 0..256 {
+            let offset = u16::try_from((start + i * 7919) % span).unwrap();
+            let port = FIRST + offset;
+            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
