@@ -1744,10 +1744,22 @@ impl Broker {
             note: &note,
             origin: Some(origin),
         };
-        let outcome = self
+        let outcome = match self
             .put_secret(&resource, Some(&unsealed.policy), &unsealed.value, by)
             .await
-            .map_err(put_error)?;
+        {
+            Ok(outcome) => outcome,
+            // Another import of this file got in between the check above and this put.
+            Err(StoreError::SameOrigin { version, .. }) => {
+                return Ok(json!({
+                    "resource": resource.to_string(),
+                    "version": version,
+                    "policy_digest": unsealed.policy_digest,
+                    "unchanged": true,
+                }));
+            }
+            Err(e) => return Err(put_error(e)),
+        };
         Ok(json!({
             "resource": resource.to_string(),
             "version": outcome.version,

@@ -244,6 +244,10 @@ pg_test!(
     version_numbers_are_unique_under_concurrency
 );
 pg_test!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    an_import_the_newest_version_holds_inserts_nothing
+);
+pg_test!(
     #[tokio::test]
     repository_default_policy_and_override
 );

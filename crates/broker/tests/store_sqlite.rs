@@ -115,6 +115,11 @@ async fn version_numbers_are_unique_under_concurrency() {
     behaviours::version_numbers_are_unique_under_concurrency(&env().await).await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_import_the_newest_version_holds_inserts_nothing() {
+    behaviours::an_import_the_newest_version_holds_inserts_nothing(&env().await).await;
+}
+
 #[tokio::test]
 async fn repository_default_policy_and_override() {
     behaviours::repository_default_policy_and_override(&env().await).await;

@@ -200,6 +200,68 @@ fn a_secret_sealed_offline_is_imported_once_and_released() {
     assert_eq!(answer.status().as_u16(), 401);
 }
 
+/// A GitOps controller on each of several nodes imports the same file at once: one version is
+/// made, and every other import answers "unchanged" with that version.
+#[test]
+fn concurrent_imports_of_one_file_make_one_version() {
+    let sim = Arc::new(SimSnp::new(Product::Genoa).unwrap());
+    let b = Arc::new(start(&sim));
+    let keys: Value = agent()
+        .get(&format!("{}/kbs/v0/sealing-key", b.url))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    let resource = ResourcePath::parse("app/key/raced").unwrap();
+    let sealed = Arc::new(gitseal::seal(&keys, &resource, POLICY, b"from git").unwrap());
+    let start_line = Arc::new(std::sync::Barrier::new(12));
+    let threads: Vec<_> = (0..12)
+        .map(|_| {
+            let (b, sealed, start_line) =
+                (Arc::clone(&b), Arc::clone(&sealed), Arc::clone(&start_line));
+            std::thread::spawn(move || {
+                start_line.wait();
+                b.import(&sealed, None)
+            })
+        })
+        .collect();
+    let answers: Vec<(u16, Value)> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+    assert!(
+        answers.iter().all(|(status, _)| *status == 200),
+        "{answers:?}"
+    );
+    let made: Vec<&Value> = answers
+        .iter()
+        .map(|(_, a)| a)
+        .filter(|a| a["unchanged"] == false)
+        .collect();
+    assert_eq!(made.len(), 1, "{answers:?}");
+    let version = made[0]["version"].as_u64().unwrap();
+    assert!(
+        answers
+            .iter()
+            .all(|(_, a)| a["version"].as_u64() == Some(version)),
+        "{answers:?}"
+    );
+    let list: Value = agent()
+        .get(&format!("{}/kbs/v0/admin/resources?repo=app", b.url))
+        .header("Authorization", &format!("Bearer {}", b.token))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    let listed = list["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["resource"] == "app/key/raced")
+        .count();
+    assert_eq!(listed, 1, "{list}");
+    assert_eq!(b.fetch(&sim, "app/key/raced"), b"from git");
+}
+
 #[test]
 fn a_coco_sealed_secret_points_at_the_resource_and_verifies_with_the_served_key() {
     use aws_lc_rs::signature::{ECDSA_P256_SHA256_FIXED, UnparsedPublicKey};

@@ -101,6 +101,15 @@ pub enum StoreError {
         /// The version.
         version: u64,
     },
+    /// The newest other version of the resource came from the same sealed file, under the
+    /// same policy ([`NewSecretVersion::origin`]): nothing was inserted.
+    #[error("store: {resource} version {version} already holds this sealed file")]
+    SameOrigin {
+        /// The resource.
+        resource: String,
+        /// The version that holds it.
+        version: u64,
+    },
     /// A stored value does not parse (the database was changed outside the broker).
     #[error("store: stored {field} is malformed")]
     Corrupt {
@@ -413,7 +422,8 @@ pub struct NewSecretVersion {
     /// Where its value came from, when that was a sealed file ([`ChangeBy::origin`]): the
     /// hex SHA-256 of the file's text. What makes importing the same file again change
     /// nothing, without comparing values (which would tell an admin whether a guess equals
-    /// the stored secret).
+    /// the stored secret). [`Store::insert_version`] refuses a version whose origin and
+    /// policy the newest other version already has.
     pub origin: Option<String>,
 }
 
@@ -476,6 +486,12 @@ pub trait Store: Send + Sync {
     /// Inserts a sealed version together with the audit entry of `event`, which records it:
     /// both or neither (a version whose entry failed would be released although its upload
     /// is not in the log). Acknowledged means durable.
+    ///
+    /// With an [`NewSecretVersion::origin`], nothing is inserted when the newest other version
+    /// of the resource has that origin and the same policy digest
+    /// ([`StoreError::SameOrigin`]), decided atomically with the insert: of concurrent imports
+    /// of one sealed file, one makes a version and the others find it, whichever took the
+    /// higher version number.
     async fn insert_version(
         &self,
         v: &NewSecretVersion,

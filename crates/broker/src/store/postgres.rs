@@ -953,6 +953,35 @@ impl Store for PostgresStore {
         let version = to_i64(v.version, "secrets.version")?;
         let mut c = self.client(OP).await?;
         let tx = c.transaction().await.map_err(db(OP))?;
+        if let Some(origin) = &v.origin {
+            // The audit chain's lock first (`append_chain` takes it again, which is a no-op):
+            // held until commit by every insert, it orders concurrent imports, and a statement
+            // after it sees what the one before committed.
+            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&self.audit_lock])
+                .await
+                .map_err(db(OP))?;
+            let newest = tx
+                .query_opt(
+                    "SELECT version, origin, policy_digest FROM secrets
+                     WHERE resource = $1 AND version <> $2 ORDER BY version DESC LIMIT 1",
+                    &[&resource, &version],
+                )
+                .await
+                .map_err(db(OP))?;
+            if let Some(row) = newest {
+                let held: i64 = get(&row, 0, OP)?;
+                let held_origin: Option<String> = get(&row, 1, OP)?;
+                let held_policy: String = get(&row, 2, OP)?;
+                if held_origin.as_deref() == Some(origin.as_str())
+                    && held_policy == v.policy_digest.as_str()
+                {
+                    return Err(StoreError::SameOrigin {
+                        resource,
+                        version: to_u64(held, "secrets.version")?,
+                    });
+                }
+            }
+        }
         let n = tx
             .execute(
                 "INSERT INTO secrets(resource, repo, version, policy_digest, kek_id,

@@ -1004,6 +1004,32 @@ fn select_version(
     .map_err(db("get_version"))
 }
 
+/// The newest version of `resource` other than `version`, when it has this origin and
+/// policy digest.
+fn newest_other_with(
+    c: &Connection,
+    resource: &str,
+    version: i64,
+    origin: &str,
+    policy_digest: &str,
+) -> Result<Option<u64>, StoreError> {
+    let newest: Option<(i64, Option<String>, String)> = c
+        .row(
+            "SELECT version, origin, policy_digest FROM secrets
+             WHERE resource = ?1 AND version <> ?2 ORDER BY version DESC LIMIT 1",
+            params![resource, version],
+            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+        )
+        .optional()
+        .map_err(db("insert_version"))?;
+    match newest {
+        Some((held, Some(o), pd)) if o == origin && pd == policy_digest => {
+            Ok(Some(to_u64(held, "secrets.version")?))
+        }
+        _ => Ok(None),
+    }
+}
+
 /// A policy's text by digest.
 fn select_policy(c: &Connection, digest: &str) -> Result<Option<String>, StoreError> {
     c.row(
@@ -1295,6 +1321,15 @@ impl Store for SqliteStore {
         let res = resource.clone();
         self.call(Commit::Durable, move |c| {
             all_or_nothing(c, |c| {
+                // In the write transaction, so no other insert comes between this and ours.
+                if let Some(origin) = &origin
+                    && let Some(held) = newest_other_with(c, &res, version, origin, &pd)?
+                {
+                    return Err(StoreError::SameOrigin {
+                        resource: res,
+                        version: held,
+                    });
+                }
                 let n = c
                     .exec(
                         "INSERT INTO secrets(resource, repo, version, policy_digest, kek_id,

@@ -459,6 +459,135 @@ pub async fn version_numbers_are_unique_under_concurrency(b: &dyn Backend) {
     );
 }
 
+/// A version sealed from `origin` under `policy`, with the next version number of `r`.
+async fn version_from(
+    s: &dyn Store,
+    ring: &tessera_broker::seal::Keyring,
+    r: &ResourcePath,
+    policy: &PolicyDigest,
+    origin: Option<&str>,
+) -> store::NewSecretVersion {
+    let version = s.next_version(r).await.unwrap();
+    let sealed = tessera_broker::seal::seal(
+        ring,
+        &tessera_broker::seal::SealBinding {
+            resource: r,
+            version,
+            policy_digest: policy,
+        },
+        &SecretValue::new(b"imported".to_vec()),
+    )
+    .unwrap();
+    store::NewSecretVersion {
+        resource: r.clone(),
+        version,
+        policy_digest: policy.clone(),
+        sealed,
+        created_ms: NOW,
+        origin: origin.map(str::to_owned),
+    }
+}
+
+/// Importing a sealed file is idempotent in the store itself: a version is not inserted when
+/// the newest other version of its resource came from the same file under the same policy,
+/// whatever order the version numbers were taken in, and of concurrent imports of one file
+/// (from two handles, as two replicas) exactly one makes a version.
+pub async fn an_import_the_newest_version_holds_inserts_nothing(b: &dyn Backend) {
+    let s = b.store();
+    let s = s.as_ref();
+    let ring = b.keys().current();
+    let r = res("tenant-a/key/imported");
+    let p1 = s.put_policy("policy one", NOW).await.unwrap();
+    let p2 = s.put_policy("policy two", NOW).await.unwrap();
+    let ev = || admin_event("admin:test", AuditAction::AdminPut, "x");
+
+    // Two imports of one file took their numbers before either inserted; the later number
+    // went in first.
+    let first = version_from(s, &ring, &r, &p1, Some("file-a")).await;
+    let second = version_from(s, &ring, &r, &p1, Some("file-a")).await;
+    s.insert_version(&second, ev()).await.unwrap();
+    let entries = b.count("SELECT count(*) FROM audit").await;
+    let err = s.insert_version(&first, ev()).await.unwrap_err();
+    assert!(
+        matches!(err, StoreError::SameOrigin { version, .. } if version == second.version),
+        "{err}"
+    );
+    assert_eq!(
+        b.count("SELECT count(*) FROM audit").await,
+        entries,
+        "a refused insert records nothing"
+    );
+    assert!(
+        s.get_version(&r, Some(first.version))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    // And again with a fresh number.
+    let third = version_from(s, &ring, &r, &p1, Some("file-a")).await;
+    assert!(matches!(
+        s.insert_version(&third, ev()).await,
+        Err(StoreError::SameOrigin { version, .. }) if version == second.version
+    ));
+    // The same file under another policy, another file, and versions with no origin go in.
+    for (policy, origin) in [
+        (&p2, Some("file-a")),
+        (&p2, Some("file-b")),
+        (&p2, None),
+        (&p2, None),
+        (&p1, Some("file-a")),
+    ] {
+        let v = version_from(s, &ring, &r, policy, origin).await;
+        s.insert_version(&v, ev()).await.unwrap();
+        assert_eq!(
+            s.get_version(&r, None).await.unwrap().unwrap().version,
+            v.version
+        );
+    }
+
+    // Concurrent imports of one file through two handles: one version, and every other
+    // import names it.
+    let stores = [b.store(), b.another().await];
+    let r = res("tenant-a/key/raced");
+    let start = Arc::new(tokio::sync::Barrier::new(16));
+    let mut tasks = Vec::new();
+    for i in 0..16 {
+        let s = Arc::clone(&stores[i % 2]);
+        let (r, ring, p1, start) = (r.clone(), ring.clone(), p1.clone(), Arc::clone(&start));
+        tasks.push(tokio::spawn(async move {
+            let v = version_from(s.as_ref(), &ring, &r, &p1, Some("file-c")).await;
+            start.wait().await;
+            let got = s
+                .insert_version(&v, admin_event("admin:test", AuditAction::AdminPut, "x"))
+                .await;
+            (v.version, got)
+        }));
+    }
+    let mut made = Vec::new();
+    let mut named = Vec::new();
+    for t in tasks {
+        match t.await.unwrap() {
+            (v, Ok(())) => made.push(v),
+            (_, Err(StoreError::SameOrigin { version, .. })) => named.push(version),
+            (_, Err(e)) => panic!("{e}"),
+        }
+    }
+    assert_eq!(
+        made.len(),
+        1,
+        "exactly one import makes a version: {made:?}"
+    );
+    assert!(named.iter().all(|v| *v == made[0]), "{named:?} {made:?}");
+    let listed = s.list_versions(None, None, 1000).await.unwrap();
+    assert_eq!(
+        listed
+            .iter()
+            .filter(|i| i.resource == "tenant-a/key/raced")
+            .count(),
+        1
+    );
+}
+
 pub async fn repository_default_policy_and_override(b: &dyn Backend) {
     let s = b.store();
     let s = s.as_ref();
