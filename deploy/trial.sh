@@ -56,6 +56,9 @@ die() {
     printf 'trial: ERROR: %s\n' "$*" >&2
     exit 1
 }
+if ! [[ $port1 =~ ^[1-9][0-9]{0,4}$ ]] || ((port1 < 1 || port1 > 65534)); then
+    die "TRIAL_PORT must be a port from 1 to 65534 (the second replica takes the next one)"
+fi
 
 # ---- the binary ---------------------------------------------------------------------------
 bin=${TESSERA_BIN:-}
@@ -135,6 +138,10 @@ else
             --auth=scram-sha-256 -E UTF8 >"$trial/initdb.log" 2>&1 ||
             die "initdb failed: see $trial/initdb.log"
         rm -f "$pw_copy"
+    fi
+    # A trial left running with this TRIAL_DIR holds the cluster: say so, not "did not start".
+    if "${pg_ctl_cmd[@]}" -D "$trial/pg" status >/dev/null 2>&1; then
+        die "the cluster in $trial/pg is already running (another trial?): stop it, or set TRIAL_DIR"
     fi
     first_port=$pg_port
     for ((try = 0; ; try++)); do

@@ -957,15 +957,22 @@ impl Store for PostgresStore {
             // The audit chain's lock first (`append_chain` takes it again, which is a no-op):
             // held until commit by every insert, it orders concurrent imports, and a statement
             // after it sees what the one before committed.
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&self.audit_lock])
+            let take = tx
+                .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+                .await
+                .map_err(db(OP))?;
+            tx.execute(&take, &[&self.audit_lock])
                 .await
                 .map_err(db(OP))?;
             let newest = tx
-                .query_opt(
+                .prepare_cached(
                     "SELECT version, origin, policy_digest FROM secrets
                      WHERE resource = $1 AND version <> $2 ORDER BY version DESC LIMIT 1",
-                    &[&resource, &version],
                 )
+                .await
+                .map_err(db(OP))?;
+            let newest = tx
+                .query_opt(&newest, &[&resource, &version])
                 .await
                 .map_err(db(OP))?;
             if let Some(row) = newest {
