@@ -98,6 +98,17 @@ fn agent() -> ureq::Agent {
 }
 
 impl Broker {
+    /// The broker's public sealing keys (`GET /kbs/v0/sealing-key`), what `gitseal::seal` takes.
+    fn sealing_keys(&self) -> Value {
+        agent()
+            .get(&format!("{}/kbs/v0/sealing-key", self.url))
+            .call()
+            .unwrap()
+            .body_mut()
+            .read_json()
+            .unwrap()
+    }
+
     fn import(&self, sealed: &str, resource: Option<&str>) -> (u16, Value) {
         let mut url = format!("{}/kbs/v0/admin/sealed", self.url);
         if let Some(r) = resource {
@@ -127,13 +138,7 @@ impl Broker {
 fn a_secret_sealed_offline_is_imported_once_and_released() {
     let sim = Arc::new(SimSnp::new(Product::Genoa).unwrap());
     let b = start(&sim);
-    let keys: Value = agent()
-        .get(&format!("{}/kbs/v0/sealing-key", b.url))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_json()
-        .unwrap();
+    let keys = b.sealing_keys();
     assert!(keys["current"].is_string());
     let resource = ResourcePath::parse("app/key/db").unwrap();
     let sealed = gitseal::seal(&keys, &resource, POLICY, b"from git").unwrap();
@@ -206,13 +211,7 @@ fn a_secret_sealed_offline_is_imported_once_and_released() {
 fn concurrent_imports_of_one_file_make_one_version() {
     let sim = Arc::new(SimSnp::new(Product::Genoa).unwrap());
     let b = Arc::new(start(&sim));
-    let keys: Value = agent()
-        .get(&format!("{}/kbs/v0/sealing-key", b.url))
-        .call()
-        .unwrap()
-        .body_mut()
-        .read_json()
-        .unwrap();
+    let keys = b.sealing_keys();
     let resource = ResourcePath::parse("app/key/raced").unwrap();
     let sealed = Arc::new(gitseal::seal(&keys, &resource, POLICY, b"from git").unwrap());
     let start_line = Arc::new(std::sync::Barrier::new(12));
