@@ -69,13 +69,38 @@ pub struct BrokerRow {
     pub rss_load_kb: u64,
 }
 
+/// How the server process runs: `tessera serve`'s defaults unless set (for experiments).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ServerShape {
+    /// The configuration's `connection_threads` (unset: one per CPU with SQLite, none with
+    /// PostgreSQL).
+    pub connection_threads: Option<usize>,
+    /// Worker threads of the runtime that runs the server (unset: two, one per CPU here).
+    pub workers: Option<usize>,
+}
+
+impl ServerShape {
+    /// As arguments of `__serve DIR`.
+    fn args(self) -> Vec<String> {
+        let mut args = Vec::new();
+        if let Some(n) = self.connection_threads {
+            args.extend(["--connection-threads".to_owned(), n.to_string()]);
+        }
+        if let Some(n) = self.workers {
+            args.extend(["--workers".to_owned(), n.to_string()]);
+        }
+        args
+    }
+}
+
 /// Runs the server (the hidden `__serve DIR` subcommand): trusts `DIR/root.der`, prints its
 /// address and admin token file on stdout, and serves until killed.
 ///
 /// # Errors
 /// The server could not start.
-pub fn serve(dir: &Path) -> Result<(), String> {
+pub fn serve(dir: &Path, shape: ServerShape) -> Result<(), String> {
     let mut config = tessera_server::ServerConfig::with_data_dir(dir.join("data"));
+    config.connection_threads = shape.connection_threads;
     config.listen = "127.0.0.1:0"
         .parse()
         .map_err(|e| format!("listen address: {e}"))?;
@@ -86,7 +111,7 @@ pub fn serve(dir: &Path) -> Result<(), String> {
     // As `tessera serve` runs it on this machine (a worker per CPU; with SQLite, connections
     // are served on the server's own threads, one per CPU).
     let rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+        .worker_threads(shape.workers.unwrap_or(2).max(1))
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
@@ -257,7 +282,11 @@ impl Drop for ServerProcess {
     }
 }
 
-fn spawn_server(dir: &Path, store: Option<&str>) -> Result<ServerProcess, String> {
+fn spawn_server(
+    dir: &Path,
+    store: Option<&str>,
+    shape: ServerShape,
+) -> Result<ServerProcess, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let mut cmd = Command::new(exe);
     if let Some(url) = store {
@@ -266,6 +295,7 @@ fn spawn_server(dir: &Path, store: Option<&str>) -> Result<ServerProcess, String
     let mut child = cmd
         .arg("__serve")
         .arg(dir)
+        .args(shape.args())
         .env("TESSERA_LOG", "error")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
@@ -335,6 +365,8 @@ pub struct Setup {
     pub store: Option<String>,
     /// Broker processes (1 or 2; 2 needs PostgreSQL).
     pub replicas: usize,
+    /// How each broker process runs.
+    pub shape: ServerShape,
 }
 
 /// Runs the scenario for each client count, `seconds` each.
@@ -351,7 +383,7 @@ pub fn run(clients: &[usize], seconds: u64, setup: &Setup) -> Result<Vec<BrokerR
     std::fs::write(dir.join("root.der"), sim.root().der()).map_err(|e| e.to_string())?;
     let mut servers = Vec::new();
     for _ in 0..setup.replicas {
-        servers.push(spawn_server(&dir, setup.store.as_deref())?);
+        servers.push(spawn_server(&dir, setup.store.as_deref(), setup.shape)?);
     }
     let server = servers.first().ok_or("no server")?;
     let pids: Vec<u32> = servers.iter().map(|s| s.child.id()).collect();

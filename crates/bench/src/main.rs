@@ -252,15 +252,38 @@ fn run(config: &Config) -> Result<Vec<Row>, Box<dyn std::error::Error>> {
     Ok(rows)
 }
 
-/// `broker [--seconds N] [--clients N,N,...] [--store postgres://...] [--replicas 1|2]`: the
-/// broker scenario, one JSON line per client count; `__serve DIR` is the server process it
-/// starts.
+/// `broker [--seconds N] [--clients N,N,...] [--store postgres://...] [--replicas 1|2]
+/// [--connection-threads N] [--workers N]`: the broker scenario, one JSON line per client
+/// count; `__serve DIR [--connection-threads N] [--workers N]` is the server process it starts.
+/// Takes `--connection-threads N` or `--workers N` (`a` and the value from `rest`); none for
+/// anything else, a value that is not a number, or no workers.
+fn shape_arg<'a>(
+    shape: &mut tessera_bench::broker::ServerShape,
+    a: &str,
+    rest: &mut impl Iterator<Item = &'a String>,
+) -> Option<()> {
+    let value = rest.next().and_then(|v| v.parse::<usize>().ok());
+    match (a, value) {
+        ("--connection-threads", Some(n)) => shape.connection_threads = Some(n),
+        ("--workers", Some(n)) if n > 0 => shape.workers = Some(n),
+        _ => return None,
+    }
+    Some(())
+}
+
 fn broker_main(args: &[String]) -> ExitCode {
     if args.first().map(String::as_str) == Some("__serve") {
         let Some(dir) = args.get(1) else {
             return ExitCode::from(2);
         };
-        return match tessera_bench::broker::serve(std::path::Path::new(dir)) {
+        let mut shape = tessera_bench::broker::ServerShape::default();
+        let mut it = args.iter().skip(2);
+        while let Some(a) = it.next() {
+            let Some(()) = shape_arg(&mut shape, a, &mut it) else {
+                return ExitCode::from(2);
+            };
+        }
+        return match tessera_bench::broker::serve(std::path::Path::new(dir), shape) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("tessera-bench serve: {e}");
@@ -273,6 +296,7 @@ fn broker_main(args: &[String]) -> ExitCode {
     let mut setup = tessera_bench::broker::Setup {
         store: None,
         replicas: 1,
+        shape: tessera_bench::broker::ServerShape::default(),
     };
     let mut it = args.iter().skip_while(|a| a.as_str() != "broker").skip(1);
     while let Some(a) = it.next() {
@@ -297,6 +321,11 @@ fn broker_main(args: &[String]) -> ExitCode {
                 Some(n) => setup.replicas = n,
                 None => return ExitCode::from(2),
             },
+            "--connection-threads" | "--workers" => {
+                let Some(()) = shape_arg(&mut setup.shape, a, &mut it) else {
+                    return ExitCode::from(2);
+                };
+            }
             _ => {}
         }
     }
