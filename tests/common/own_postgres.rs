@@ -13,6 +13,8 @@ pub struct OwnPostgres {
     dir: tempfile::TempDir,
     bin: PathBuf,
     port: u16,
+    /// Held while the cluster lives: no other cluster of these tests takes `port`.
+    _port_lock: Option<std::fs::File>,
     /// PostgreSQL refuses to run as root: then every command runs as the `postgres` user.
     as_postgres: bool,
     /// Started by [`OwnPostgres::start_tls`]: TLS only, on 127.0.0.1 and 127.0.0.2.
@@ -34,14 +36,15 @@ fn postgres_bin() -> Option<PathBuf> {
     versions.pop().map(|(_, bin)| bin)
 }
 
-/// A free loopback port below the kernel's ephemeral range.
+/// A free loopback port below the kernel's ephemeral range, and the lock that keeps it ours.
 ///
 /// The fault tests stop the cluster and start it again on the same port. A port from the
 /// ephemeral range (what binding port 0 gives) could meanwhile be handed to any other test's
-/// server or outgoing connection; a port below that range is taken only by an explicit bind
-/// (another cluster of these tests picking it, a chance of one in some 20,000). Falls back to
-/// port 0's pick when nothing below the range is free.
-fn free_port() -> u16 {
+/// server or outgoing connection; a port below that range is taken only by an explicit bind,
+/// and another cluster of these tests (in this process or another) skips a port whose lock
+/// file in the temporary directory is locked. Falls back to port 0's pick (and no lock) when
+/// nothing below the range is free.
+fn free_port() -> (u16, Option<std::fs::File>) {
     use std::hash::{BuildHasher as _, Hasher as _};
     let low = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
         .ok()
@@ -56,16 +59,25 @@ fn free_port() -> u16 {
         for i in 0..256 {
             let offset = u16::try_from((start + i) % span).unwrap();
             let port = FIRST + offset;
-            if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-                return port;
+            let Ok(lock) = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(std::env::temp_dir().join(format!("tessera-own-postgres-{port}.lock")))
+            else {
+                continue;
+            };
+            if lock.try_lock().is_ok() && std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return (port, Some(lock));
             }
         }
     }
-    std::net::TcpListener::bind("127.0.0.1:0")
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
-        .port()
+        .port();
+    (port, None)
 }
 
 impl OwnPostgres {
@@ -103,10 +115,12 @@ impl OwnPostgres {
                 .unwrap();
             assert!(out.status.success(), "chown: {out:?}");
         }
+        let (port, port_lock) = free_port();
         let mut pg = Self {
             dir,
             bin,
-            port: free_port(),
+            port,
+            _port_lock: port_lock,
             as_postgres,
             tls: tls.is_some(),
         };
@@ -162,7 +176,7 @@ impl OwnPostgres {
             if pg.start_cluster().status.success() {
                 return Some(pg);
             }
-            pg.port = free_port();
+            (pg.port, pg._port_lock) = free_port();
         }
         pg.up();
         Some(pg)
