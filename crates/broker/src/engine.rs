@@ -1727,16 +1727,23 @@ impl Broker {
         // file (its text's digest) is kept. Comparing values instead would tell whoever
         // imports whether a value they sealed equals the stored secret, one guess at a time.
         let origin = unsealed.file_digest.as_str();
-        if let Some(current) = self.inner.store.get_version(&resource, None).await?
-            && current.origin.as_deref() == Some(origin)
-            && current.policy_digest == unsealed.policy_digest
-        {
-            return Ok(json!({
+        let answer = |version: u64, policy_digest: &PolicyDigest, unchanged: bool| {
+            json!({
                 "resource": resource.to_string(),
-                "version": current.version,
-                "policy_digest": current.policy_digest,
-                "unchanged": true,
-            }));
+                "version": version,
+                "policy_digest": policy_digest,
+                "unchanged": unchanged,
+            })
+        };
+        if let Some(current) = self.inner.store.get_version(&resource, None).await?
+            && store::holds_import(
+                current.origin.as_deref(),
+                current.policy_digest.as_str(),
+                origin,
+                unsealed.policy_digest.as_str(),
+            )
+        {
+            return Ok(answer(current.version, &current.policy_digest, true));
         }
         let note = format!("sealed secret imported (sealing key {})", unsealed.kid);
         let by = ChangeBy {
@@ -1744,28 +1751,17 @@ impl Broker {
             note: &note,
             origin: Some(origin),
         };
-        let outcome = match self
+        match self
             .put_secret(&resource, Some(&unsealed.policy), &unsealed.value, by)
             .await
         {
-            Ok(outcome) => outcome,
+            Ok(outcome) => Ok(answer(outcome.version, &outcome.policy_digest, false)),
             // Another import of this file got in between the check above and this put.
             Err(StoreError::SameOrigin { version, .. }) => {
-                return Ok(json!({
-                    "resource": resource.to_string(),
-                    "version": version,
-                    "policy_digest": unsealed.policy_digest,
-                    "unchanged": true,
-                }));
+                Ok(answer(version, &unsealed.policy_digest, true))
             }
-            Err(e) => return Err(put_error(e)),
-        };
-        Ok(json!({
-            "resource": resource.to_string(),
-            "version": outcome.version,
-            "policy_digest": outcome.policy_digest,
-            "unchanged": false,
-        }))
+            Err(e) => Err(put_error(e)),
+        }
     }
 
     /// Admin: a new sealing key (new seals use it; older ones still open). Global actors only.

@@ -457,9 +457,7 @@ impl SealingKeys {
             policy,
             policy_digest: digest,
             value,
-            file_digest: tessera::pki::to_hex(
-                aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, sealed.as_bytes()).as_ref(),
-            ),
+            file_digest: crate::store::sha256_hex(sealed.as_bytes()),
         })
     }
 }

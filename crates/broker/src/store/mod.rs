@@ -209,18 +209,34 @@ impl SessionId {
     /// challenge's issue time in front (`store::sqlite::row_key`).
     #[must_use]
     pub fn storage_key(&self) -> String {
-        tessera::pki::to_hex(
-            aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, self.0.as_bytes()).as_ref(),
-        )
+        sha256_hex(self.0.as_bytes())
     }
+}
+
+/// The hex SHA-256 of `data`: how the broker names a token, a session id or a sealed file
+/// in its store without keeping the text.
+pub(crate) fn sha256_hex(data: &[u8]) -> String {
+    tessera::pki::to_hex(&tessera::pki::sha256(data))
 }
 
 /// What a session keeps of the token issued to it: the hex SHA-256 of the token's text.
 #[must_use]
 pub fn token_digest(token: &str) -> String {
-    tessera::pki::to_hex(
-        aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, token.as_bytes()).as_ref(),
-    )
+    sha256_hex(token.as_bytes())
+}
+
+/// Whether a version whose origin and policy digest are `held_*` already holds the import of
+/// the sealed file `origin` under `policy_digest`: the one rule behind an import that changes
+/// nothing, applied by the engine before it puts and by [`Store::insert_version`] atomically
+/// with the insert.
+#[must_use]
+pub(crate) fn holds_import(
+    held_origin: Option<&str>,
+    held_policy_digest: &str,
+    origin: &str,
+    policy_digest: &str,
+) -> bool {
+    held_origin == Some(origin) && held_policy_digest == policy_digest
 }
 
 /// A challenge issued by `/auth`, as its session id carries it. The broker keeps no record of

@@ -472,13 +472,7 @@ impl PostgresStore {
             })
             .collect();
         if !releases.is_empty() {
-            let take = tx
-                .prepare_cached("SELECT pg_advisory_xact_lock($1)")
-                .await
-                .map_err(db("append_release"))?;
-            tx.execute(&take, &[&self.audit_lock])
-                .await
-                .map_err(db("append_release"))?;
+            take_audit_lock(&tx, self.audit_lock, "append_release").await?;
             for (i, basis) in releases {
                 if !release_basis_holds(&tx, basis).await?
                     && let Some(c) = claimed.get_mut(i)
@@ -583,6 +577,21 @@ async fn migrate(pool: &Pool) -> Result<String, StoreError> {
     }
 }
 
+/// Takes the cross-replica advisory lock `lock` (the audit chain's), held until `tx` ends;
+/// taking it again in the same transaction is a no-op.
+async fn take_audit_lock(
+    tx: &deadpool_postgres::Transaction<'_>,
+    lock: i64,
+    op: &'static str,
+) -> Result<(), StoreError> {
+    let take = tx
+        .prepare_cached("SELECT pg_advisory_xact_lock($1)")
+        .await
+        .map_err(db(op))?;
+    tx.execute(&take, &[&lock]).await.map_err(db(op))?;
+    Ok(())
+}
+
 /// Appends each `Some` event to the audit chain inside `tx` (a `None` stays `None`, and
 /// writes nothing). It first takes the cross-replica advisory lock `lock`, held until `tx`
 /// ends, so one appender at a time chains to the newest committed entry.
@@ -592,11 +601,7 @@ async fn append_chain(
     events: Vec<Option<AuditEvent>>,
 ) -> Result<Vec<Option<AuditEntry>>, StoreError> {
     const OP: &str = "append_audit";
-    let take = tx
-        .prepare_cached("SELECT pg_advisory_xact_lock($1)")
-        .await
-        .map_err(db(OP))?;
-    tx.execute(&take, &[&lock]).await.map_err(db(OP))?;
+    take_audit_lock(tx, lock, OP).await?;
     let newest = tx
         .prepare_cached("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
         .await
@@ -957,13 +962,7 @@ impl Store for PostgresStore {
             // The audit chain's lock first (`append_chain` takes it again, which is a no-op):
             // held until commit by every insert, it orders concurrent imports, and a statement
             // after it sees what the one before committed.
-            let take = tx
-                .prepare_cached("SELECT pg_advisory_xact_lock($1)")
-                .await
-                .map_err(db(OP))?;
-            tx.execute(&take, &[&self.audit_lock])
-                .await
-                .map_err(db(OP))?;
+            take_audit_lock(&tx, self.audit_lock, OP).await?;
             let newest = tx
                 .prepare_cached(
                     "SELECT version, origin, policy_digest FROM secrets
@@ -979,9 +978,12 @@ impl Store for PostgresStore {
                 let held: i64 = get(&row, 0, OP)?;
                 let held_origin: Option<String> = get(&row, 1, OP)?;
                 let held_policy: String = get(&row, 2, OP)?;
-                if held_origin.as_deref() == Some(origin.as_str())
-                    && held_policy == v.policy_digest.as_str()
-                {
+                if super::holds_import(
+                    held_origin.as_deref(),
+                    &held_policy,
+                    origin,
+                    v.policy_digest.as_str(),
+                ) {
                     return Err(StoreError::SameOrigin {
                         resource,
                         version: to_u64(held, "secrets.version")?,

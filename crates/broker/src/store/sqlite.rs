@@ -1023,7 +1023,7 @@ fn newest_other_with(
         .optional()
         .map_err(db("insert_version"))?;
     match newest {
-        Some((held, Some(o), pd)) if o == origin && pd == policy_digest => {
+        Some((held, o, pd)) if super::holds_import(o.as_deref(), &pd, origin, policy_digest) => {
             Ok(Some(to_u64(held, "secrets.version")?))
         }
         _ => Ok(None),
