@@ -538,10 +538,6 @@ pub fn fuzz_requests(data: &[u8]) {
     }
 }
 
-/// [`AttestRequest::decode_compacted`] agrees with [`AttestRequest::decode`] on `body`: both
-/// accept it or both refuse it; every member but the evidence is the same; the evidence is the
-/// same text, or, when compacted, the compact form of the same text.
-///
 /// Values and object keys in `v` (for the fuzz harness's check of [`json_values_at_most`]).
 fn json_nodes(v: &Value) -> usize {
     1 + match v {
@@ -551,6 +547,10 @@ fn json_nodes(v: &Value) -> usize {
     }
 }
 
+/// [`AttestRequest::decode_compacted`] agrees with [`AttestRequest::decode`] on `body`: both
+/// accept it or both refuse it; every member but the evidence is the same; the evidence is the
+/// same text, or, when compacted, the compact form of the same text.
+///
 /// An oracle, not a decoder: only the fuzz harness [`fuzz_requests`] and the tests call it,
 /// and its panic is the finding they look for; no request path reaches it.
 #[allow(clippy::panic)]
