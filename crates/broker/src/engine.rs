@@ -1127,20 +1127,19 @@ impl Broker {
             serde_json::from_str(&stored.tee_pubkey).map_err(|_| corrupt("tee-pubkey"))?;
         let tee_key = TeePublicKey::from_json(&jwk).map_err(|_| corrupt("tee-pubkey"))?;
         let ring = self.inner.keyring.current();
-        let bound = ring.keks().any(|kek| {
-            challenge
-                .nonce(kek, self.inner.store.identity())
-                .is_ok_and(|nonce| {
-                    binding::check_report_data(
-                        saved.evidence.report_data(),
-                        challenge.hash,
-                        &nonce,
-                        &jwk,
-                        &saved.additional_evidence,
-                    )
-                    .is_ok()
-                })
-        });
+        let bound = challenge
+            .nonces(&ring, self.inner.store.identity())
+            .iter()
+            .any(|nonce| {
+                binding::check_report_data(
+                    saved.evidence.report_data(),
+                    challenge.hash,
+                    nonce,
+                    &jwk,
+                    &saved.additional_evidence,
+                )
+                .is_ok()
+            });
         if !bound {
             return Err(corrupt(
                 "the evidence does not bind this session's nonce and TEE key",
@@ -1616,7 +1615,9 @@ impl Broker {
                 actor,
                 AuditAction::AdminKekRotate,
                 "KEK rotation",
-                store::rotate_kek(self.inner.store.as_ref(), &self.inner.keyring),
+                store::rotate_kek(self.inner.store.as_ref(), &self.inner.keyring, || {
+                    self.now_ms()
+                }),
                 |report| {
                     format!(
                         "active KEK {}, {} versions re-wrapped, {} retired{}",

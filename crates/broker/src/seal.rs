@@ -328,22 +328,7 @@ impl Kek {
     /// # Errors
     /// [`SealError::Crypto`] if the derivation fails or the identity is longer than 255 bytes.
     pub fn challenge_nonce(&self, store: &[u8], session_id: &[u8]) -> Result<[u8; 32], SealError> {
-        let key = self.nonce_key.as_ref().ok_or(SealError::Crypto {
-            step: "challenge key",
-        })?;
-        let scope_len = u8::try_from(store.len()).map_err(|_| SealError::Crypto {
-            step: "challenge nonce",
-        })?;
-        let mut ctx = aws_lc_rs::hmac::Context::with_key(key);
-        ctx.update(&[scope_len]);
-        ctx.update(store);
-        ctx.update(session_id);
-        ctx.sign()
-            .as_ref()
-            .try_into()
-            .map_err(|_| SealError::Crypto {
-                step: "challenge nonce",
-            })
+        challenge_nonce(self.nonce_key.as_ref(), store, session_id)
     }
 
     fn wrap(&self, dek: &[u8; KEY_LEN]) -> Result<Vec<u8>, SealError> {
@@ -371,11 +356,58 @@ impl Kek {
     }
 }
 
+/// [`Kek::challenge_nonce`] with the challenge-nonce key `key` (`None`: its derivation failed).
+fn challenge_nonce(
+    key: Option<&aws_lc_rs::hmac::Key>,
+    store: &[u8],
+    session_id: &[u8],
+) -> Result<[u8; 32], SealError> {
+    let key = key.ok_or(SealError::Crypto {
+        step: "challenge key",
+    })?;
+    let scope_len = u8::try_from(store.len()).map_err(|_| SealError::Crypto {
+        step: "challenge nonce",
+    })?;
+    let mut ctx = aws_lc_rs::hmac::Context::with_key(key);
+    ctx.update(&[scope_len]);
+    ctx.update(store);
+    ctx.update(session_id);
+    ctx.sign()
+        .as_ref()
+        .try_into()
+        .map_err(|_| SealError::Crypto {
+            step: "challenge nonce",
+        })
+}
+
+/// The challenge-nonce key of a KEK a rotation retired, kept in memory (never in the keyring
+/// file) so that a challenge issued before the rotation finished stays answerable until it
+/// expires, instead of failing the guest that happened to attest across the rotation's end.
+#[derive(Clone)]
+struct RetiredChallengeKey {
+    id: KekId,
+    nonce_key: Option<aws_lc_rs::hmac::Key>,
+    /// When the rotation that retired it began (the broker's clock, ms): it answers only
+    /// challenges issued at or before this, and is dropped once no such challenge is unexpired.
+    retired_ms: i64,
+}
+
+impl std::fmt::Debug for RetiredChallengeKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RetiredChallengeKey")
+            .field("id", &self.id)
+            .field("retired_ms", &self.retired_ms)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The KEKs the broker can unwrap with, one of them active (used for new seals).
 #[derive(Debug)]
 pub struct Keyring {
     active: KekId,
     keks: Vec<Kek>,
+    /// The challenge-nonce keys of KEKs retired less than a challenge's lifetime ago.
+    retired: Vec<RetiredChallengeKey>,
 }
 
 impl Keyring {
@@ -385,7 +417,28 @@ impl Keyring {
         Self {
             active: active.id.clone(),
             keks: vec![active],
+            retired: Vec::new(),
         }
+    }
+
+    /// The nonces a challenge issued at `issued_ms` (the session id `session_id` of the store
+    /// `store`) may have been given: one per KEK of the keyring, the active one first, then one
+    /// per KEK retired at or after `issued_ms` (see [`KeyringFile::finish_rotation`]). A
+    /// derivation that fails yields nothing.
+    pub fn challenge_nonces<'a>(
+        &'a self,
+        store: &'a [u8],
+        session_id: &'a [u8],
+        issued_ms: i64,
+    ) -> impl Iterator<Item = [u8; 32]> + 'a {
+        let live = self.keks().map(|k| k.nonce_key.as_ref());
+        let retired = self
+            .retired
+            .iter()
+            .filter(move |r| issued_ms <= r.retired_ms)
+            .map(|r| r.nonce_key.as_ref());
+        live.chain(retired)
+            .filter_map(move |key| challenge_nonce(key, store, session_id).ok())
     }
 
     /// The active KEK's id.
@@ -799,6 +852,7 @@ impl KeyringFile {
             Ok(Keyring {
                 active: id.clone(),
                 keks,
+                retired: old.retired.clone(),
             })
         })?;
         Ok(id)
@@ -808,9 +862,19 @@ impl KeyringFile {
     /// then ends the rotation ([`KeyringFile::end_rotation`]). Call it only once no record
     /// names another KEK. Returns the retired ids.
     ///
+    /// `began_ms` is when the rotation began, by the broker's clock (or any later time): every
+    /// challenge whose nonce a retired KEK derived was issued by then, since
+    /// [`KeyringFile::begin_rotation`] made another KEK active. The retired KEKs'
+    /// challenge-nonce keys (not the KEKs: nothing they wrapped opens with them) stay in this
+    /// handle's memory for those challenges, until they have all expired
+    /// ([`crate::store::CHALLENGE_TTL_MS`] after `began_ms`): a guest that received its
+    /// challenge before the rotation and attests after it is still answered. They are never
+    /// written to the file, so a broker restarted meanwhile refuses those challenges (the
+    /// guest attests again).
+    ///
     /// # Errors
     /// [`SealError::NotActive`], [`SealError::KeyringIo`].
-    pub fn finish_rotation(&self, active: &KekId) -> Result<Vec<KekId>, SealError> {
+    pub fn finish_rotation(&self, active: &KekId, began_ms: i64) -> Result<Vec<KekId>, SealError> {
         let mut retired = Vec::new();
         self.replace(|old| {
             if &old.active != active {
@@ -818,17 +882,30 @@ impl KeyringFile {
                     kek_id: active.0.clone(),
                 });
             }
+            let oldest = began_ms.saturating_sub(crate::store::CHALLENGE_TTL_MS);
             let mut keks = Vec::new();
+            let mut keys: Vec<RetiredChallengeKey> = old
+                .retired
+                .iter()
+                .filter(|r| r.retired_ms > oldest)
+                .cloned()
+                .collect();
             for k in &old.keks {
                 if &k.id == active {
                     keks.push(k.duplicate());
                 } else {
                     retired.push(k.id.clone());
+                    keys.push(RetiredChallengeKey {
+                        id: k.id.clone(),
+                        nonce_key: k.nonce_key.clone(),
+                        retired_ms: began_ms,
+                    });
                 }
             }
             Ok(Keyring {
                 active: active.clone(),
                 keks,
+                retired: keys,
             })
         })?;
         self.end_rotation();
@@ -957,7 +1034,11 @@ fn read_keyring(path: &Path, symlinks: Symlinks) -> Result<Keyring, SealError> {
     if !keks.iter().any(|k| k.id == active) {
         return Err(fmt("the active KEK is not in the file"));
     }
-    Ok(Keyring { active, keks })
+    Ok(Keyring {
+        active,
+        keks,
+        retired: Vec::new(),
+    })
 }
 
 #[cfg(test)]
@@ -1206,11 +1287,11 @@ mod tests {
         assert_eq!(s2.kek_id, new.as_str());
         assert_eq!(s2.ciphertext, s.ciphertext);
         assert!(matches!(
-            kf.finish_rotation(&first),
+            kf.finish_rotation(&first, 0),
             Err(SealError::NotActive { .. })
         ));
         // Finishing ends the rotation: the waiting handle opens.
-        assert_eq!(kf.finish_rotation(&new).unwrap(), vec![first]);
+        assert_eq!(kf.finish_rotation(&new, 0).unwrap(), vec![first]);
         assert_eq!(
             opened_rx
                 .recv_timeout(std::time::Duration::from_secs(10))

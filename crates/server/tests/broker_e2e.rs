@@ -778,6 +778,39 @@ fn a_body_sent_too_slowly_is_refused_with_408() {
     assert!(started.elapsed() < Duration::from_secs(10));
 }
 
+/// A guest that received its challenge before a KEK rotation and attests after it finished
+/// (the challenge's nonce was derived with the KEK the rotation retired) is still answered; a
+/// guest whose challenge comes after the rotation is too.
+#[test]
+fn a_challenge_issued_before_a_kek_rotation_is_answered_after_it() {
+    let b = start();
+    let c = Client::new(&b.url, ClientOptions::default()).unwrap();
+    let kek_before = std::fs::read(b.data.join("kek")).unwrap();
+    let mut rotated = None;
+    // The client calls this between /auth and /attest: the rotation runs to its end there.
+    let att = c
+        .handshake("snp", None, &mut |rd| {
+            let (status, body) = b.admin(
+                "POST",
+                "/kbs/v0/admin/kek/rotate",
+                Some(&b.admin_token),
+                None,
+            );
+            rotated = Some((status, body));
+            snp_evidence(rd, &Measurements::default())
+        })
+        .unwrap();
+    let (status, body) = rotated.unwrap();
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["retired"].as_array().map(Vec::len), Some(1), "{body}");
+    assert_ne!(std::fs::read(b.data.join("kek")).unwrap(), kek_before);
+    let s = fetched(&c, &att, AuthMode::Cookie, "default/key/one").unwrap();
+    assert_eq!(&s[..], SECRET);
+    let att = attested(&c);
+    let s = fetched(&c, &att, AuthMode::Bearer, "default/key/one").unwrap();
+    assert_eq!(&s[..], SECRET);
+}
+
 /// A KEK rotation that outlasts the request's deadline is not cut off: the admin is answered
 /// 202 and the rotation goes on to its end, which the audit log records; a second one is
 /// refused meanwhile. (Another process holding SQLite's write lock keeps the rotation waiting

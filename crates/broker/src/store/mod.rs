@@ -351,22 +351,29 @@ impl Challenge {
 
     /// Whether `sent` is this challenge's nonce for the store `store` under any KEK of
     /// `keyring` (constant-time comparisons; every KEK, so challenges issued before a KEK
-    /// rotation stay answerable while it runs, until it retires the old KEK). A session id
-    /// the broker did not issue has a nonce no guest was told.
+    /// rotation stay answerable while it runs, and, if issued before it finished, under the
+    /// KEKs it retired: [`Keyring::challenge_nonces`]). A session id the broker did not issue
+    /// has a nonce no guest was told.
     #[must_use]
     pub fn nonce_matches(&self, keyring: &Keyring, store: &[u8], sent: &str) -> bool {
-        let Ok(id) = self.id_bytes() else {
-            return false;
-        };
-        keyring.keks().any(|kek| {
-            kek.challenge_nonce(store, &id).is_ok_and(|n| {
-                aws_lc_rs::constant_time::verify_slices_are_equal(
-                    STANDARD.encode(n).as_bytes(),
-                    sent.as_bytes(),
-                )
-                .is_ok()
-            })
+        self.nonces(keyring, store).iter().any(|n| {
+            aws_lc_rs::constant_time::verify_slices_are_equal(n.as_bytes(), sent.as_bytes()).is_ok()
         })
+    }
+
+    /// Every nonce this challenge may have been given for the store `store` under `keyring`
+    /// (as [`Challenge::nonce`] writes them): the active KEK's first, then the other KEKs',
+    /// then those of KEKs a rotation retired after it was issued
+    /// ([`Keyring::challenge_nonces`]). None for an id that does not decode.
+    #[must_use]
+    pub fn nonces(&self, keyring: &Keyring, store: &[u8]) -> Vec<String> {
+        let Ok(id) = self.id_bytes() else {
+            return Vec::new();
+        };
+        keyring
+            .challenge_nonces(store, &id, self.issued_ms)
+            .map(|n| STANDARD.encode(n))
+            .collect()
     }
 
     /// Until when the store keeps the record of its single use: its expiry plus one more
@@ -818,7 +825,9 @@ pub struct RotationReport {
 }
 
 /// Rotates the KEK: a new active KEK (old ones stay readable), every version re-wrapped to it
-/// (puts during the rotation already use it), then the old KEKs are dropped. Serialise calls
+/// (puts during the rotation already use it), then the old KEKs are dropped (challenges issued
+/// under them stay answerable until they expire: [`KeyringFile::finish_rotation`]; `now_ms` is
+/// the broker's clock in milliseconds). Serialise calls
 /// (one rotation at a time). If it fails or is dropped midway, the keyring keeps every KEK,
 /// and the next call finishes that rotation (to the same new KEK, re-wrapping only what is
 /// left) instead of starting another.
@@ -833,11 +842,12 @@ pub struct RotationReport {
 pub async fn rotate_kek(
     store: &dyn Store,
     keyring: &KeyringFile,
+    now_ms: impl Fn() -> i64,
 ) -> Result<RotationReport, StoreError> {
     if store.shared_by_replicas() {
         return Err(StoreError::RotationShared);
     }
-    rotate_kek_exclusive(store, keyring).await
+    rotate_kek_exclusive(store, keyring, now_ms).await
 }
 
 /// Ends the keyring's rotation when dropped ([`KeyringFile::end_rotation`]).
@@ -858,9 +868,12 @@ impl Drop for EndRotation<'_> {
 pub async fn rotate_kek_exclusive(
     store: &dyn Store,
     keyring: &KeyringFile,
+    now_ms: impl Fn() -> i64,
 ) -> Result<RotationReport, StoreError> {
     let before = keyring.current();
     let new = keyring.begin_rotation()?;
+    // Read once the new KEK is active: every challenge an old KEK derived was issued by then.
+    let began_ms = now_ms();
     // Done, failed or dropped, other brokers may open the keyring again.
     let _rotating = EndRotation(keyring);
     let resumed = before.get(new.as_str()).is_some();
@@ -888,7 +901,7 @@ pub async fn rotate_kek_exclusive(
             }
         }
     }
-    let retired = keyring.finish_rotation(&new)?;
+    let retired = keyring.finish_rotation(&new, began_ms)?;
     Ok(RotationReport {
         kek_id: new,
         rewrapped,
@@ -1057,10 +1070,46 @@ mod tests {
         assert!(ch.nonce_matches(&rotated, STORE, &nonce));
         // New challenges are derived with the new KEK.
         assert_ne!(ch.nonce(rotated.active().unwrap(), STORE).unwrap(), nonce);
-        // Once the old KEK is retired, the old challenges are no longer answerable.
-        file.finish_rotation(&new).unwrap();
-        assert!(file.current().get(old.as_str()).is_none());
-        assert!(!ch.nonce_matches(&file.current(), STORE, &nonce));
+        // A challenge the old KEK derived for a time after the rotation began: no broker
+        // issued it (the new KEK was active by then), so the retired KEK will not answer it.
+        let old_kek = || rotated.get(old.as_str()).unwrap();
+        let late = Challenge::generate("tdx", HashAlgorithm::Sha512, 11).unwrap();
+        let late_nonce = late.nonce(old_kek(), STORE).unwrap();
+        assert!(
+            late.nonce_matches(&rotated, STORE, &late_nonce),
+            "while it runs"
+        );
+        let edge = Challenge::generate("tdx", HashAlgorithm::Sha512, 10).unwrap();
+        let edge_nonce = edge.nonce(old_kek(), STORE).unwrap();
+        // The rotation began at 10: once it retires the old KEK, the KEK itself is gone, the
+        // challenges issued at 7 and 10 are still answerable (until they expire), the one of
+        // 11 is not.
+        file.finish_rotation(&new, 10).unwrap();
+        let after = file.current();
+        assert!(after.get(old.as_str()).is_none());
+        assert_eq!(after.keks().count(), 1);
+        assert!(ch.nonce_matches(&after, STORE, &nonce));
+        assert!(edge.nonce_matches(&after, STORE, &edge_nonce));
+        assert!(!late.nonce_matches(&after, STORE, &late_nonce));
+        // Nor for another store, or with another nonce.
+        assert!(!ch.nonce_matches(&after, b"store-two", &nonce));
+        assert!(!ch.nonce_matches(&after, STORE, &edge_nonce));
+        // Kept in memory only: the file names the new KEK alone, and a broker restarted now
+        // refuses the old challenges (the guest attests again).
+        let text = std::fs::read_to_string(dir.path().join("kek")).unwrap();
+        assert!(!text.contains(old.as_str()), "{text}");
+        let restarted = KeyringFile::open(&dir.path().join("kek")).unwrap();
+        assert!(!ch.nonce_matches(&restarted.current(), STORE, &nonce));
+        drop(restarted);
+        // The next rotation keeps the key while a challenge of 10 may be unexpired (it began
+        // within one lifetime of the first); one that begins when those have expired drops it.
+        let third = file.begin_rotation().unwrap();
+        file.finish_rotation(&third, 9 + CHALLENGE_TTL_MS).unwrap();
+        assert!(edge.nonce_matches(&file.current(), STORE, &edge_nonce));
+        let fourth = file.begin_rotation().unwrap();
+        file.finish_rotation(&fourth, 10 + CHALLENGE_TTL_MS)
+            .unwrap();
+        assert!(!edge.nonce_matches(&file.current(), STORE, &edge_nonce));
     }
 
     proptest! {
