@@ -694,6 +694,7 @@ impl Broker {
         if let Ok(mut cache) = self.inner.sessions.lock() {
             cache.retain(|r| r.expires_ms > now_ms);
         }
+        self.inner.keyring.forget_retired(now_ms);
         let mut total = 0u64;
         for _ in 0..PURGE_MAX_CHUNKS {
             let n = self.inner.store.purge_expired(now_ms, PURGE_CHUNK).await?;
@@ -785,6 +786,7 @@ impl Broker {
             &self.inner.keyring.current(),
             self.inner.store.identity(),
             &req.runtime_data.nonce,
+            now_ms,
         ) {
             let reason = "the nonce is not this session's challenge".to_owned();
             let mut ev = self.event("guest", AuditAction::Attest, AuditVerdict::Fail);
@@ -1128,7 +1130,7 @@ impl Broker {
         let tee_key = TeePublicKey::from_json(&jwk).map_err(|_| corrupt("tee-pubkey"))?;
         let ring = self.inner.keyring.current();
         let bound = challenge
-            .nonces(&ring, self.inner.store.identity())
+            .nonces(&ring, self.inner.store.identity(), self.now_ms())
             .iter()
             .any(|nonce| {
                 binding::check_report_data(
@@ -1616,7 +1618,7 @@ impl Broker {
                 AuditAction::AdminKekRotate,
                 "KEK rotation",
                 store::rotate_kek(self.inner.store.as_ref(), &self.inner.keyring, || {
-                    self.now_ms()
+                    self.now()
                 }),
                 |report| {
                     format!(

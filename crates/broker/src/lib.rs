@@ -48,7 +48,7 @@
 //! // The broker reads the challenge back from the cookie and checks the nonce the guest sent.
 //! let got = Challenge::from_session(&SessionId::parse(ch.session_id.as_str()).ok_or("id")?)
 //!     .ok_or("not a session id")?;
-//! assert!(now_ms + 1 < got.expires_ms && got.nonce_matches(&keys.current(), db.identity(), &nonce));
+//! assert!(now_ms + 1 < got.expires_ms && got.nonce_matches(&keys.current(), db.identity(), &nonce, now_ms + 1));
 //! binding::check_report_data(&report_data, got.hash, &nonce, key.as_sent(), "")?;
 //! // ... verify the evidence and appraise the policy (tessera facade) ...
 //! // Then the challenge's single use, the session and its audit entry, in one commit:

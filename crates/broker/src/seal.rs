@@ -392,6 +392,16 @@ struct RetiredChallengeKey {
     retired_ms: i64,
 }
 
+impl RetiredChallengeKey {
+    /// Whether a challenge it answers may still be unexpired at `now_ms`.
+    fn needed_at(&self, now_ms: i64) -> bool {
+        now_ms
+            < self
+                .retired_ms
+                .saturating_add(crate::store::CHALLENGE_TTL_MS)
+    }
+}
+
 impl std::fmt::Debug for RetiredChallengeKey {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RetiredChallengeKey")
@@ -406,7 +416,9 @@ impl std::fmt::Debug for RetiredChallengeKey {
 pub struct Keyring {
     active: KekId,
     keks: Vec<Kek>,
-    /// The challenge-nonce keys of KEKs retired less than a challenge's lifetime ago.
+    /// The challenge-nonce keys of KEKs retired by a rotation that began less than a
+    /// challenge's lifetime ago (or, until [`KeyringFile::forget_retired`] or the next
+    /// rotation drops them, longer ago: they are then no longer used).
     retired: Vec<RetiredChallengeKey>,
 }
 
@@ -422,20 +434,22 @@ impl Keyring {
     }
 
     /// The nonces a challenge issued at `issued_ms` (the session id `session_id` of the store
-    /// `store`) may have been given: one per KEK of the keyring, the active one first, then one
-    /// per KEK retired at or after `issued_ms` (see [`KeyringFile::finish_rotation`]). A
-    /// derivation that fails yields nothing.
+    /// `store`) may have been given, checked at `now_ms`: one per KEK of the keyring, the
+    /// active one first, then, while `now_ms` is within one challenge lifetime of a rotation's
+    /// start, one per KEK that rotation retired if the challenge was issued by then (see
+    /// [`KeyringFile::finish_rotation`]). A derivation that fails yields nothing.
     pub fn challenge_nonces<'a>(
         &'a self,
         store: &'a [u8],
         session_id: &'a [u8],
         issued_ms: i64,
+        now_ms: i64,
     ) -> impl Iterator<Item = [u8; 32]> + 'a {
         let live = self.keks().map(|k| k.nonce_key.as_ref());
         let retired = self
             .retired
             .iter()
-            .filter(move |r| issued_ms <= r.retired_ms)
+            .filter(move |r| issued_ms <= r.retired_ms && r.needed_at(now_ms))
             .map(|r| r.nonce_key.as_ref());
         live.chain(retired)
             .filter_map(move |key| challenge_nonce(key, store, session_id).ok())
@@ -870,7 +884,10 @@ impl KeyringFile {
     /// ([`crate::store::CHALLENGE_TTL_MS`] after `began_ms`): a guest that received its
     /// challenge before the rotation and attests after it is still answered. They are never
     /// written to the file, so a broker restarted meanwhile refuses those challenges (the
-    /// guest attests again).
+    /// guest attests again). For a rotation taken up again (see
+    /// [`KeyringFile::begin_rotation`]), pass when it was taken up: the keyring does not record
+    /// when its KEK became active, and a later time only keeps the keys a little longer.
+    /// [`KeyringFile::forget_retired`] drops them from memory once they are not needed.
     ///
     /// # Errors
     /// [`SealError::NotActive`], [`SealError::KeyringIo`].
@@ -882,14 +899,16 @@ impl KeyringFile {
                     kek_id: active.0.clone(),
                 });
             }
-            let oldest = began_ms.saturating_sub(crate::store::CHALLENGE_TTL_MS);
             let mut keks = Vec::new();
-            let mut keys: Vec<RetiredChallengeKey> = old
-                .retired
-                .iter()
-                .filter(|r| r.retired_ms > oldest)
-                .cloned()
-                .collect();
+            // Room for all from the start: growing would move the keys and leave the old
+            // copies unwiped.
+            let mut keys = Vec::with_capacity(old.retired.len() + old.keks.len());
+            keys.extend(
+                old.retired
+                    .iter()
+                    .filter(|r| r.needed_at(began_ms))
+                    .cloned(),
+            );
             for k in &old.keks {
                 if &k.id == active {
                     keks.push(k.duplicate());
@@ -910,6 +929,30 @@ impl KeyringFile {
         })?;
         self.end_rotation();
         Ok(retired)
+    }
+
+    /// Drops from memory the challenge-nonce keys of retired KEKs that no unexpired challenge
+    /// can need at `now_ms` (see [`KeyringFile::finish_rotation`]); the file is not touched.
+    /// [`crate::engine::Broker::purge_expired`] calls it.
+    pub fn forget_retired(&self, now_ms: i64) {
+        let mut guard = match self.current.write() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if guard.retired.iter().all(|r| r.needed_at(now_ms)) {
+            return;
+        }
+        let next = Keyring {
+            active: guard.active.clone(),
+            keks: guard.keks.iter().map(Kek::duplicate).collect(),
+            retired: guard
+                .retired
+                .iter()
+                .filter(|r| r.needed_at(now_ms))
+                .cloned()
+                .collect(),
+        };
+        *guard = Arc::new(next);
     }
 
     fn replace(

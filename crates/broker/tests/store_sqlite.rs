@@ -236,14 +236,14 @@ fn nonce_comparison() {
     let other = Challenge::generate("snp", HashAlgorithm::Sha384, NOW).unwrap();
     let store = b"this store";
     let nonce = ch.nonce(kek, store).unwrap();
-    assert!(ch.nonce_matches(&keyring, store, &nonce));
-    assert!(!ch.nonce_matches(&keyring, store, &other.nonce(kek, store).unwrap()));
-    assert!(!ch.nonce_matches(&keyring, store, ""));
-    assert!(!ch.nonce_matches(&keyring, store, &nonce[..10]));
+    assert!(ch.nonce_matches(&keyring, store, &nonce, NOW));
+    assert!(!ch.nonce_matches(&keyring, store, &other.nonce(kek, store).unwrap(), NOW));
+    assert!(!ch.nonce_matches(&keyring, store, "", NOW));
+    assert!(!ch.nonce_matches(&keyring, store, &nonce[..10], NOW));
     // Under another KEK, or for another store, the same session id has another nonce.
     let elsewhere = Keyring::new(Kek::generate().unwrap());
-    assert!(!ch.nonce_matches(&elsewhere, store, &nonce));
-    assert!(!ch.nonce_matches(&keyring, b"another store", &nonce));
+    assert!(!ch.nonce_matches(&elsewhere, store, &nonce, NOW));
+    assert!(!ch.nonce_matches(&keyring, b"another store", &nonce, NOW));
 }
 
 #[tokio::test]

@@ -350,28 +350,29 @@ impl Challenge {
     }
 
     /// Whether `sent` is this challenge's nonce for the store `store` under any KEK of
-    /// `keyring` (constant-time comparisons; every KEK, so challenges issued before a KEK
-    /// rotation stay answerable while it runs, and, if issued before it finished, under the
-    /// KEKs it retired: [`Keyring::challenge_nonces`]). A session id the broker did not issue
-    /// has a nonce no guest was told.
+    /// `keyring`, checked at `now_ms` (constant-time comparisons; every KEK, so challenges
+    /// issued before a KEK rotation stay answerable while it runs, and for one challenge
+    /// lifetime after it began under the KEKs it retired: [`Keyring::challenge_nonces`]). A
+    /// session id the broker did not issue has a nonce no guest was told. Whether the
+    /// challenge has expired is the caller's check.
     #[must_use]
-    pub fn nonce_matches(&self, keyring: &Keyring, store: &[u8], sent: &str) -> bool {
-        self.nonces(keyring, store).iter().any(|n| {
+    pub fn nonce_matches(&self, keyring: &Keyring, store: &[u8], sent: &str, now_ms: i64) -> bool {
+        self.nonces(keyring, store, now_ms).iter().any(|n| {
             aws_lc_rs::constant_time::verify_slices_are_equal(n.as_bytes(), sent.as_bytes()).is_ok()
         })
     }
 
-    /// Every nonce this challenge may have been given for the store `store` under `keyring`
-    /// (as [`Challenge::nonce`] writes them): the active KEK's first, then the other KEKs',
-    /// then those of KEKs a rotation retired after it was issued
-    /// ([`Keyring::challenge_nonces`]). None for an id that does not decode.
+    /// Every nonce this challenge may have been given for the store `store` under `keyring`,
+    /// checked at `now_ms` (as [`Challenge::nonce`] writes them): the active KEK's first, then
+    /// the other KEKs', then those of KEKs a rotation retired after it was issued, while one
+    /// may be needed ([`Keyring::challenge_nonces`]). None for an id that does not decode.
     #[must_use]
-    pub fn nonces(&self, keyring: &Keyring, store: &[u8]) -> Vec<String> {
+    pub fn nonces(&self, keyring: &Keyring, store: &[u8], now_ms: i64) -> Vec<String> {
         let Ok(id) = self.id_bytes() else {
             return Vec::new();
         };
         keyring
-            .challenge_nonces(store, &id, self.issued_ms)
+            .challenge_nonces(store, &id, self.issued_ms, now_ms)
             .map(|n| STANDARD.encode(n))
             .collect()
     }
@@ -826,8 +827,8 @@ pub struct RotationReport {
 
 /// Rotates the KEK: a new active KEK (old ones stay readable), every version re-wrapped to it
 /// (puts during the rotation already use it), then the old KEKs are dropped (challenges issued
-/// under them stay answerable until they expire: [`KeyringFile::finish_rotation`]; `now_ms` is
-/// the broker's clock in milliseconds). Serialise calls
+/// under them stay answerable until they expire: [`KeyringFile::finish_rotation`]; `now` is
+/// the broker's clock). Serialise calls
 /// (one rotation at a time). If it fails or is dropped midway, the keyring keeps every KEK,
 /// and the next call finishes that rotation (to the same new KEK, re-wrapping only what is
 /// left) instead of starting another.
@@ -842,12 +843,12 @@ pub struct RotationReport {
 pub async fn rotate_kek(
     store: &dyn Store,
     keyring: &KeyringFile,
-    now_ms: impl Fn() -> i64,
+    now: impl Fn() -> tessera::UnixTime,
 ) -> Result<RotationReport, StoreError> {
     if store.shared_by_replicas() {
         return Err(StoreError::RotationShared);
     }
-    rotate_kek_exclusive(store, keyring, now_ms).await
+    rotate_kek_exclusive(store, keyring, now).await
 }
 
 /// Ends the keyring's rotation when dropped ([`KeyringFile::end_rotation`]).
@@ -868,12 +869,13 @@ impl Drop for EndRotation<'_> {
 pub async fn rotate_kek_exclusive(
     store: &dyn Store,
     keyring: &KeyringFile,
-    now_ms: impl Fn() -> i64,
+    now: impl Fn() -> tessera::UnixTime,
 ) -> Result<RotationReport, StoreError> {
     let before = keyring.current();
     let new = keyring.begin_rotation()?;
     // Read once the new KEK is active: every challenge an old KEK derived was issued by then.
-    let began_ms = now_ms();
+    // (In whole seconds, as the broker dates its challenges.)
+    let began_ms = now().as_secs().saturating_mul(1000);
     // Done, failed or dropped, other brokers may open the keyring again.
     let _rotating = EndRotation(keyring);
     let resumed = before.get(new.as_str()).is_some();
@@ -936,6 +938,8 @@ mod tests {
         "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
     const STORE: &[u8] = b"store-one";
+    /// When the nonces are checked (the challenges of these tests are issued at 1,000 at most).
+    const T: i64 = 1_000;
 
     fn keyring() -> Keyring {
         Keyring::new(Kek::generate().unwrap())
@@ -1022,7 +1026,7 @@ mod tests {
         let ch = Challenge::generate("snp", HashAlgorithm::Sha384, 1_000).unwrap();
         let nonce = ch.nonce(kek, STORE).unwrap();
         assert_eq!(STANDARD.decode(&nonce).unwrap().len(), 32);
-        assert!(ch.nonce_matches(&ring, STORE, &nonce));
+        assert!(ch.nonce_matches(&ring, STORE, &nonce, T));
         assert_eq!(
             ch.nonce(kek, STORE).unwrap(),
             nonce,
@@ -1040,14 +1044,14 @@ mod tests {
                 session_id: id,
                 ..ch.clone()
             });
-            assert!(!forged.nonce_matches(&ring, STORE, &nonce), "byte {i}");
+            assert!(!forged.nonce_matches(&ring, STORE, &nonce, T), "byte {i}");
         }
         // Another store sharing the keyring: another nonce (the use is recorded in one store).
-        assert!(!ch.nonce_matches(&ring, b"store-two", &nonce));
+        assert!(!ch.nonce_matches(&ring, b"store-two", &nonce, T));
         assert_ne!(ch.nonce(kek, b"store-two").unwrap(), nonce);
         assert!(ch.nonce(kek, &[0u8; 256]).is_err(), "an identity too long");
         // Another KEK: another nonce.
-        assert!(!ch.nonce_matches(&keyring(), STORE, &nonce));
+        assert!(!ch.nonce_matches(&keyring(), STORE, &nonce, T));
         assert_ne!(ch.nonce(keyring().active().unwrap(), STORE).unwrap(), nonce);
     }
 
@@ -1067,7 +1071,7 @@ mod tests {
             &new,
             "the active KEK first"
         );
-        assert!(ch.nonce_matches(&rotated, STORE, &nonce));
+        assert!(ch.nonce_matches(&rotated, STORE, &nonce, T));
         // New challenges are derived with the new KEK.
         assert_ne!(ch.nonce(rotated.active().unwrap(), STORE).unwrap(), nonce);
         // A challenge the old KEK derived for a time after the rotation began: no broker
@@ -1076,7 +1080,7 @@ mod tests {
         let late = Challenge::generate("tdx", HashAlgorithm::Sha512, 11).unwrap();
         let late_nonce = late.nonce(old_kek(), STORE).unwrap();
         assert!(
-            late.nonce_matches(&rotated, STORE, &late_nonce),
+            late.nonce_matches(&rotated, STORE, &late_nonce, T),
             "while it runs"
         );
         let edge = Challenge::generate("tdx", HashAlgorithm::Sha512, 10).unwrap();
@@ -1088,28 +1092,44 @@ mod tests {
         let after = file.current();
         assert!(after.get(old.as_str()).is_none());
         assert_eq!(after.keks().count(), 1);
-        assert!(ch.nonce_matches(&after, STORE, &nonce));
-        assert!(edge.nonce_matches(&after, STORE, &edge_nonce));
-        assert!(!late.nonce_matches(&after, STORE, &late_nonce));
+        assert!(ch.nonce_matches(&after, STORE, &nonce, T));
+        assert!(edge.nonce_matches(&after, STORE, &edge_nonce, T));
+        assert!(!late.nonce_matches(&after, STORE, &late_nonce, T));
         // Nor for another store, or with another nonce.
-        assert!(!ch.nonce_matches(&after, b"store-two", &nonce));
-        assert!(!ch.nonce_matches(&after, STORE, &edge_nonce));
+        assert!(!ch.nonce_matches(&after, b"store-two", &nonce, T));
+        assert!(!ch.nonce_matches(&after, STORE, &edge_nonce, T));
+        // Only while a challenge it answers may be unexpired: one lifetime after the start.
+        assert!(edge.nonce_matches(&after, STORE, &edge_nonce, 10 + CHALLENGE_TTL_MS - 1));
+        assert!(!edge.nonce_matches(&after, STORE, &edge_nonce, 10 + CHALLENGE_TTL_MS));
         // Kept in memory only: the file names the new KEK alone, and a broker restarted now
         // refuses the old challenges (the guest attests again).
         let text = std::fs::read_to_string(dir.path().join("kek")).unwrap();
         assert!(!text.contains(old.as_str()), "{text}");
         let restarted = KeyringFile::open(&dir.path().join("kek")).unwrap();
-        assert!(!ch.nonce_matches(&restarted.current(), STORE, &nonce));
+        assert!(!ch.nonce_matches(&restarted.current(), STORE, &nonce, T));
         drop(restarted);
-        // The next rotation keeps the key while a challenge of 10 may be unexpired (it began
-        // within one lifetime of the first); one that begins when those have expired drops it.
+        // A challenge issued under the second KEK just before the third rotation begins.
+        let mid = Challenge::generate("tdx", HashAlgorithm::Sha512, 9 + CHALLENGE_TTL_MS).unwrap();
+        let mid_nonce = mid.nonce(after.active().unwrap(), STORE).unwrap();
+        // The next rotation keeps the first key while a challenge of 10 may be unexpired (it
+        // began within one lifetime of the first); one that begins when those have expired
+        // drops it, and keeps the second.
         let third = file.begin_rotation().unwrap();
         file.finish_rotation(&third, 9 + CHALLENGE_TTL_MS).unwrap();
-        assert!(edge.nonce_matches(&file.current(), STORE, &edge_nonce));
+        assert!(edge.nonce_matches(&file.current(), STORE, &edge_nonce, T));
         let fourth = file.begin_rotation().unwrap();
         file.finish_rotation(&fourth, 10 + CHALLENGE_TTL_MS)
             .unwrap();
-        assert!(!edge.nonce_matches(&file.current(), STORE, &edge_nonce));
+        assert!(!edge.nonce_matches(&file.current(), STORE, &edge_nonce, T));
+        let at = 10 + CHALLENGE_TTL_MS;
+        assert!(mid.nonce_matches(&file.current(), STORE, &mid_nonce, at));
+        // Between rotations, the purge drops what no challenge can need any more.
+        file.forget_retired(8 + 2 * CHALLENGE_TTL_MS);
+        assert!(mid.nonce_matches(&file.current(), STORE, &mid_nonce, at));
+        file.forget_retired(9 + 2 * CHALLENGE_TTL_MS);
+        assert!(!mid.nonce_matches(&file.current(), STORE, &mid_nonce, at));
+        assert_eq!(file.current().active_id(), &fourth);
+        assert_eq!(file.current().keks().count(), 1);
     }
 
     proptest! {

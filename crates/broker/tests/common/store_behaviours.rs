@@ -1303,12 +1303,18 @@ pub async fn kek_rotation_rewraps_everything_and_retires_the_old_kek(b: &dyn Bac
     }
     // A store replicas share is not rotated online; its only user may rotate it.
     let report = if s.shared_by_replicas() {
-        let err = store::rotate_kek(s, keys, || 0).await.unwrap_err();
+        let err = store::rotate_kek(s, keys, tessera::UnixTime::now)
+            .await
+            .unwrap_err();
         assert!(matches!(err, StoreError::RotationShared), "{err}");
         assert_eq!(keys.current().ids(), vec![&first]);
-        store::rotate_kek_exclusive(s, keys, || 0).await.unwrap()
+        store::rotate_kek_exclusive(s, keys, tessera::UnixTime::now)
+            .await
+            .unwrap()
     } else {
-        store::rotate_kek(s, keys, || 0).await.unwrap()
+        store::rotate_kek(s, keys, tessera::UnixTime::now)
+            .await
+            .unwrap()
     };
     assert_eq!(report.rewrapped, 300);
     assert_eq!(report.retired, vec![first.clone()]);
@@ -1330,7 +1336,9 @@ pub async fn kek_rotation_rewraps_everything_and_retires_the_old_kek(b: &dyn Bac
             .all(|i| i.kek_id == report.kek_id.as_str())
     );
     // A second rotation works on the result of the first.
-    let again = store::rotate_kek_exclusive(s, keys, || 0).await.unwrap();
+    let again = store::rotate_kek_exclusive(s, keys, tessera::UnixTime::now)
+        .await
+        .unwrap();
     assert_eq!(again.rewrapped, 300);
 
     // A wrapping made for other data is not installed.
@@ -1367,7 +1375,7 @@ pub async fn kek_rotation_rewraps_everything_and_retires_the_old_kek(b: &dyn Bac
     b.exec("UPDATE secrets SET kek_id = 'kek-lost' WHERE resource = 't0/key/k0'")
         .await
         .unwrap();
-    let err = store::rotate_kek_exclusive(s, keys, || 0)
+    let err = store::rotate_kek_exclusive(s, keys, tessera::UnixTime::now)
         .await
         .unwrap_err();
     assert!(
