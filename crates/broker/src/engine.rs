@@ -32,8 +32,8 @@ use crate::protocol::{
 use crate::resource::{PolicyDigest, ResourcePath, check_repo};
 use crate::seal::{KeyringFile, SecretValue};
 use crate::store::{
-    self, AttestedSession, CHALLENGE_TTL_MS, Challenge, ChangeBy, ReleaseBasis, SessionId, Store,
-    StoreError,
+    self, AttestedSession, CHALLENGE_TTL_MS, Challenge, ChangeBy, ReleaseBasis, RepoPolicy,
+    SessionId, Store, StoreError,
 };
 
 /// Largest number of attested sessions kept in memory (the store keeps them all): with their
@@ -1492,9 +1492,18 @@ impl Broker {
         ev.resource = Some(repo.to_owned());
         ev.policy_digest = Some(digest.to_string());
         ev.reason = "repository default policy set".into();
+        // Under the active KEK, with no rotation in between (see `Inner::rotation`): the
+        // rotation re-makes the MACs it finds before it retires the old KEK.
+        let _no_rotation = self.inner.rotation.read().await;
+        let record = RepoPolicy::new(
+            &self.inner.keyring.current(),
+            self.inner.store.identity(),
+            repo,
+            digest.clone(),
+        )?;
         self.inner
             .store
-            .set_repo_policy(repo, Some(&digest), now_ms, ev)
+            .set_repo_policy(repo, Some(&record), now_ms, ev)
             .await?;
         Ok(json!({ "repo": repo, "policy_digest": digest }))
     }
@@ -1621,17 +1630,22 @@ impl Broker {
                     self.now()
                 }),
                 |report| {
-                    format!(
-                        "active KEK {}, {} versions re-wrapped, {} retired{}",
+                    let mut text = format!(
+                        "active KEK {}, {} versions re-wrapped, {} retired",
                         report.kek_id.as_str(),
                         report.rewrapped,
                         report.retired.len(),
-                        if report.resumed {
-                            " (an unfinished rotation finished)"
-                        } else {
-                            ""
-                        }
-                    )
+                    );
+                    if report.repo_policies_unauthentic > 0 {
+                        text.push_str(&format!(
+                            ", {} repository default policies left without a valid MAC",
+                            report.repo_policies_unauthentic
+                        ));
+                    }
+                    if report.resumed {
+                        text.push_str(" (an unfinished rotation finished)");
+                    }
+                    text
                 },
             )
             .await?;
@@ -1640,6 +1654,8 @@ impl Broker {
             "rewrapped": report.rewrapped,
             "retired": report.retired.iter().map(|k| k.as_str()).collect::<Vec<_>>(),
             "resumed": report.resumed,
+            "repo_policies": report.repo_policies,
+            "repo_policies_unauthentic": report.repo_policies_unauthentic,
         }))
     }
 
@@ -1890,6 +1906,14 @@ const KEK_ROTATION_SHARED: &str = "the KEK of brokers sharing a PostgreSQL store
 fn put_error(e: StoreError) -> BrokerError {
     match e {
         StoreError::NoPolicy { .. } | StoreError::PolicySize { .. } => {
+            BrokerError::AdminRequest(e.to_string())
+        }
+        StoreError::RepoPolicyUnauthenticated { ref repo } => {
+            tracing::warn!(
+                repo = %printable_prefix(repo),
+                "a repository's default policy in the store does not carry a MAC this keyring \
+                 confirms; the put that would have used it was refused"
+            );
             BrokerError::AdminRequest(e.to_string())
         }
         StoreError::Seal(s) => BrokerError::AdminRequest(s.to_string()),

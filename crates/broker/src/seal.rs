@@ -248,6 +248,9 @@ impl std::fmt::Display for KekId {
 /// The HKDF info that derives the challenge-nonce key from a KEK ([`Kek::challenge_nonce`]).
 pub const CHALLENGE_NONCE_INFO: &[u8] = b"tessera challenge nonce v1";
 
+/// The HKDF info that derives the repository-policy key from a KEK ([`Kek::repo_policy_mac`]).
+pub const REPO_POLICY_INFO: &[u8] = b"tessera repository default policy v1";
+
 /// A key-encryption key: an AES-256 key and its id. `Debug` shows the id only.
 pub struct Kek {
     id: KekId,
@@ -329,6 +332,38 @@ impl Kek {
     /// [`SealError::Crypto`] if the derivation fails or the identity is longer than 255 bytes.
     pub fn challenge_nonce(&self, store: &[u8], session_id: &[u8]) -> Result<[u8; 32], SealError> {
         challenge_nonce(self.nonce_key.as_ref(), store, session_id)
+    }
+
+    /// The MAC that ties a repository's default policy (`digest`) to the repository `repo` of
+    /// the store whose [`crate::store::Store::identity`] is `store`: HMAC-SHA256 of the three,
+    /// each length-prefixed, keyed with a key derived from this KEK by HKDF-SHA256 (info
+    /// [`REPO_POLICY_INFO`]); lowercase hex. The database holds the default but not the KEK,
+    /// so whoever can only write to the database cannot make a put that names no policy seal
+    /// under a policy of their choosing.
+    ///
+    /// # Errors
+    /// [`SealError::Crypto`] if the derivation fails.
+    pub fn repo_policy_mac(
+        &self,
+        store: &[u8],
+        repo: &str,
+        digest: &str,
+    ) -> Result<String, SealError> {
+        use aws_lc_rs::{hkdf, hmac};
+        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &[]).extract(self.key.as_ref());
+        let key: hmac::Key = prk
+            .expand(&[REPO_POLICY_INFO], hmac::HMAC_SHA256)
+            .map_err(crypto("repository policy key"))?
+            .into();
+        let mut ctx = hmac::Context::with_key(&key);
+        for part in [store, repo.as_bytes(), digest.as_bytes()] {
+            let len = u32::try_from(part.len()).map_err(|_| SealError::Crypto {
+                step: "repository policy mac",
+            })?;
+            ctx.update(&len.to_be_bytes());
+            ctx.update(part);
+        }
+        Ok(hex::encode(ctx.sign().as_ref()))
     }
 
     fn wrap(&self, dek: &[u8; KEY_LEN]) -> Result<Vec<u8>, SealError> {
@@ -477,6 +512,30 @@ impl Keyring {
     pub fn keks(&self) -> impl Iterator<Item = &Kek> {
         let active = self.keks.iter().filter(|k| k.id == self.active);
         active.chain(self.keks.iter().filter(|k| k.id != self.active))
+    }
+
+    /// Whether `mac` is the [`Kek::repo_policy_mac`] of `repo`'s default policy `digest` in the
+    /// store `store` under this keyring's KEK `kek_id` (compared in constant time). `false`
+    /// when the keyring does not hold that KEK (retired, or a default set before defaults
+    /// carried a MAC).
+    #[must_use]
+    pub fn repo_policy_mac_holds(
+        &self,
+        kek_id: &str,
+        store: &[u8],
+        repo: &str,
+        digest: &str,
+        mac: &str,
+    ) -> bool {
+        self.get(kek_id)
+            .and_then(|k| k.repo_policy_mac(store, repo, digest).ok())
+            .is_some_and(|expected| {
+                aws_lc_rs::constant_time::verify_slices_are_equal(
+                    expected.as_bytes(),
+                    mac.as_bytes(),
+                )
+                .is_ok()
+            })
     }
 
     /// The active KEK.

@@ -253,6 +253,10 @@ pg_test!(
 );
 pg_test!(
     #[tokio::test]
+    a_default_policy_the_broker_did_not_set_is_refused
+);
+pg_test!(
+    #[tokio::test]
     moved_or_repolicied_ciphertexts_do_not_open
 );
 pg_test!(

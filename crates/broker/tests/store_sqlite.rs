@@ -126,6 +126,11 @@ async fn repository_default_policy_and_override() {
 }
 
 #[tokio::test]
+async fn a_default_policy_the_broker_did_not_set_is_refused() {
+    behaviours::a_default_policy_the_broker_did_not_set_is_refused(&env().await).await;
+}
+
+#[tokio::test]
 async fn moved_or_repolicied_ciphertexts_do_not_open() {
     behaviours::moved_or_repolicied_ciphertexts_do_not_open(&env().await).await;
 }
@@ -344,7 +349,7 @@ async fn a_version_1_store_is_migrated_and_used_challenges_stay_used() {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!((version, sessions), (3, 0));
+    assert_eq!((version, sessions), (4, 0));
     // A broker of version 1 still running on the file would insert under the old keys: refused.
     let old_insert = c.execute(
         "INSERT INTO challenges(session_key, nonce, tee, hash, issued_ms, expires_ms, used)
@@ -356,6 +361,89 @@ async fn a_version_1_store_is_migrated_and_used_challenges_stay_used() {
     drop(again);
     let third = SqliteStore::open(&path).await.unwrap();
     assert!(!third.use_challenge(&used).await.unwrap());
+}
+
+/// A store of schema version 3 (repository defaults without a MAC) gets the columns when
+/// opened; a default set before has none, so a put naming no policy is refused until an admin
+/// sets the default again.
+#[tokio::test]
+async fn a_version_3_store_gets_macs_for_repository_defaults() {
+    let e = env().await;
+    let path = e.dir.path().join("data");
+    let d = e.store.put_policy("p", NOW).await.unwrap();
+    let set =
+        store::RepoPolicy::new(&e.keys.current(), e.store.identity(), "t", d.clone()).unwrap();
+    let ev = tessera_broker::audit::AuditEvent {
+        time_ms: NOW,
+        actor: "admin:test".into(),
+        action: tessera_broker::audit::AuditAction::AdminPolicy,
+        resource: Some("t".into()),
+        evidence_digest: None,
+        policy_digest: None,
+        verdict: tessera_broker::audit::AuditVerdict::Pass,
+        reason: String::new(),
+    };
+    e.store
+        .set_repo_policy("t", Some(&set), NOW, ev.clone())
+        .await
+        .unwrap();
+    drop(e.store);
+    // Back to version 3: the table as that version made it.
+    let c = rusqlite::Connection::open(path.join(store::DB_FILE)).unwrap();
+    c.execute_batch(
+        "ALTER TABLE repo_policies DROP COLUMN kek_id;
+         ALTER TABLE repo_policies DROP COLUMN mac;
+         UPDATE meta SET value = 3 WHERE key = 'schema_version';",
+    )
+    .unwrap();
+    let columns = |c: &rusqlite::Connection| -> i64 {
+        c.query_row(
+            "SELECT count(*) FROM pragma_table_info('repo_policies')
+             WHERE name IN ('kek_id', 'mac')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap()
+    };
+    assert_eq!(columns(&c), 0);
+
+    let again = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(columns(&c), 2);
+    let version: i64 = c
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'schema_version'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(version, 4);
+    let old = again.repo_policy("t").await.unwrap().unwrap();
+    assert_eq!(
+        (old.digest.clone(), old.kek_id.as_str(), old.mac.as_str()),
+        (d.clone(), "", "")
+    );
+    let r = res("t/key/x");
+    let v = SecretValue::new(b"x".to_vec());
+    let err = store::put_secret(&again, &e.keys.current(), &r, None, &v, NOW, BY)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::RepoPolicyUnauthenticated { .. }),
+        "{err}"
+    );
+    assert!(again.get_version(&r, None).await.unwrap().is_none());
+    again
+        .set_repo_policy("t", Some(&set), NOW, ev)
+        .await
+        .unwrap();
+    let put = store::put_secret(&again, &e.keys.current(), &r, None, &v, NOW, BY)
+        .await
+        .unwrap();
+    assert_eq!(put.policy_digest, d);
+    // Opened again, nothing more changes.
+    drop(again);
+    SqliteStore::open(&path).await.unwrap();
+    assert_eq!(columns(&c), 2);
 }
 
 /// A store of schema version 2 (no `secrets.origin`) gets the column when opened: versions put
@@ -403,7 +491,7 @@ async fn a_version_2_store_gets_the_origin_column() {
             |r| r.get(0),
         )
         .unwrap();
-    assert_eq!(version, 3);
+    assert_eq!(version, 4);
     let rec = again.get_version(&before, None).await.unwrap().unwrap();
     assert_eq!(rec.origin, None);
     assert_eq!(

@@ -784,6 +784,17 @@ fn rotate_kek(args: &RotateKekArgs) -> Result<ExitCode> {
             ""
         }
     );
+    let unauthentic = answer
+        .get("repo_policies_unauthentic")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    if unauthentic > 0 {
+        crate::say!(
+            "warning: {unauthentic} repository default policies do not carry a valid MAC (set \
+             in the database, or before defaults carried one); puts naming no policy stay \
+             refused there until `tessera secret set-policy` sets them again"
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }
 

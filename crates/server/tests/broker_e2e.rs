@@ -811,6 +811,72 @@ fn a_challenge_issued_before_a_kek_rotation_is_answered_after_it() {
     assert_eq!(&s[..], SECRET);
 }
 
+/// A repository's default policy written into the database by anyone but the broker (here a
+/// policy accepting another measurement, through a direct connection) is never sealed under:
+/// an admin put naming no policy is refused (400) and stores nothing. Set again through the
+/// admin API, the default serves puts, also after a KEK rotation.
+#[test]
+fn a_default_policy_changed_in_the_database_is_not_sealed_under() {
+    let b = start();
+    let root = Some(b.admin_token.as_str());
+    let (status, body) = b.admin_text("PUT", "/kbs/v0/admin/policy/default", root, POLICY);
+    assert_eq!(status, 200, "{body}");
+    let put = |path: &str| {
+        b.admin(
+            "POST",
+            &format!("/kbs/v0/resource/{path}"),
+            root,
+            Some(json!({"value": STANDARD.encode(b"from-default")})),
+        )
+    };
+    let (status, body) = put("default/key/d1");
+    assert_eq!(status, 200, "{body}");
+    // The database's writer: another policy, made the repository's default.
+    let other = POLICY.replace(&"4d".repeat(48), &"01".repeat(48));
+    let digest = tessera_broker::resource::PolicyDigest::of(other.as_bytes());
+    let db = rusqlite::Connection::open(b.data.join("tessera.db")).unwrap();
+    db.execute(
+        "INSERT INTO policies(digest, text, created_ms) VALUES (?1, ?2, 0)",
+        rusqlite::params![digest.as_str(), other],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE repo_policies SET digest = ?1 WHERE repo = 'default'",
+        rusqlite::params![digest.as_str()],
+    )
+    .unwrap();
+    let (status, body) = put("default/key/d2");
+    assert_eq!(status, 400, "{body}");
+    let one = Measurements {
+        measurement: [1; 48],
+        ..Measurements::default()
+    };
+    let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
+    let att = c
+        .handshake("snp", None, &mut |rd| snp_evidence(rd, &one))
+        .unwrap();
+    let e = fetched(&c, &att, AuthMode::Cookie, "default/key/d2").unwrap_err();
+    assert_eq!(refusal(&e).0, 404, "nothing was stored");
+    let e = fetched(&c, &att, AuthMode::Cookie, "default/key/d1").unwrap_err();
+    assert_eq!(refusal(&e), (403, "PolicyDeny".into()));
+    // Set again through the broker, the default serves puts, before and after a rotation.
+    let (status, body) = b.admin_text("PUT", "/kbs/v0/admin/policy/default", root, POLICY);
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = put("default/key/d2");
+    assert_eq!(status, 200, "{body}");
+    let (status, body) = b.admin("POST", "/kbs/v0/admin/kek/rotate", root, None);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["repo_policies"], 1, "{body}");
+    assert_eq!(body["repo_policies_unauthentic"], 0, "{body}");
+    let (status, body) = put("default/key/d3");
+    assert_eq!(status, 200, "{body}");
+    let att = attested(&c);
+    assert_eq!(
+        &fetched(&c, &att, AuthMode::Cookie, "default/key/d3").unwrap()[..],
+        b"from-default"
+    );
+}
+
 /// A KEK rotation that outlasts the request's deadline is not cut off: the admin is answered
 /// 202 and the rotation goes on to its end, which the audit log records; a second one is
 /// refused meanwhile. (Another process holding SQLite's write lock keeps the rotation waiting

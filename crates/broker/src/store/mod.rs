@@ -128,6 +128,19 @@ pub enum StoreError {
         /// The repository.
         repo: String,
     },
+    /// A put gave no policy and the repository's default policy does not carry a MAC this
+    /// broker's keyring confirms ([`RepoPolicy`]): changed in the database, set before
+    /// defaults carried one, or under a KEK no longer held. Nothing was stored; setting the
+    /// default again mends it.
+    #[error(
+        "store: the default policy of repository `{repo}` is not one an admin set through this \
+         broker's keyring (changed in the database, or set before defaults were authenticated): \
+         set it again"
+    )]
+    RepoPolicyUnauthenticated {
+        /// The repository.
+        repo: String,
+    },
     /// A policy text is empty or longer than [`MAX_POLICY_LEN`].
     #[error("store: policy text must be 1..={max} bytes, got {len}")]
     PolicySize {
@@ -491,17 +504,33 @@ pub trait Store: Send + Sync {
     async fn put_policy(&self, text: &str, now_ms: i64) -> Result<PolicyDigest, StoreError>;
     /// The policy text with this digest.
     async fn get_policy(&self, digest: &PolicyDigest) -> Result<Option<String>, StoreError>;
-    /// Sets (or with `None` clears) a repository's default policy (stored already), together
-    /// with the audit entry of `event`, which records it: both or neither.
+    /// Sets (or with `None` clears) a repository's default policy (its text stored already),
+    /// together with the audit entry of `event`, which records it: both or neither.
     async fn set_repo_policy(
         &self,
         repo: &str,
-        digest: Option<&PolicyDigest>,
+        policy: Option<&RepoPolicy>,
         now_ms: i64,
         event: AuditEvent,
     ) -> Result<(), StoreError>;
-    /// A repository's default policy.
-    async fn repo_policy(&self, repo: &str) -> Result<Option<PolicyDigest>, StoreError>;
+    /// A repository's default policy, as stored (its MAC not checked: see [`RepoPolicy`]).
+    async fn repo_policy(&self, repo: &str) -> Result<Option<RepoPolicy>, StoreError>;
+    /// Up to `limit` repositories named after `after` (in name order) whose default policy's
+    /// MAC is not under the KEK `kek_id`, with their defaults.
+    async fn repo_policies_not_under(
+        &self,
+        kek_id: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, RepoPolicy)>, StoreError>;
+    /// Replaces `repo`'s default policy with `new` if it is still `old`; `false` if it is not
+    /// (changed or cleared meanwhile).
+    async fn replace_repo_policy(
+        &self,
+        repo: &str,
+        old: &RepoPolicy,
+        new: &RepoPolicy,
+    ) -> Result<bool, StoreError>;
 
     // ---- secret versions ----
 
@@ -699,14 +728,81 @@ pub fn check_policy_size(text: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A repository's default policy as stored: the policy's digest, and a MAC under a KEK
+/// ([`Kek::repo_policy_mac`](crate::seal::Kek::repo_policy_mac)) binding it to the repository
+/// and the store. A put that names no policy uses the default only if the keyring confirms
+/// the MAC ([`repo_policy_digest`]): a default written into the database by anyone but the
+/// broker is refused, not sealed under. KEK rotation re-makes the MACs under the new KEK.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoPolicy {
+    /// The policy's digest (its text is in the policies).
+    pub digest: PolicyDigest,
+    /// The KEK the MAC is under (empty for a default set before defaults carried a MAC).
+    pub kek_id: String,
+    /// The MAC, lowercase hex.
+    pub mac: String,
+}
+
+impl RepoPolicy {
+    /// The default policy `digest` for `repo` in the store `store`, with its MAC under the
+    /// keyring's active KEK.
+    ///
+    /// # Errors
+    /// [`StoreError::Seal`] without an active KEK or if the MAC cannot be made.
+    pub fn new(
+        keyring: &Keyring,
+        store: &[u8],
+        repo: &str,
+        digest: PolicyDigest,
+    ) -> Result<Self, StoreError> {
+        let kek = keyring.active()?;
+        let mac = kek.repo_policy_mac(store, repo, digest.as_str())?;
+        Ok(Self {
+            digest,
+            kek_id: kek.id().as_str().to_owned(),
+            mac,
+        })
+    }
+
+    /// Whether the keyring confirms this default's MAC for `repo` in the store `store`.
+    #[must_use]
+    pub fn authentic(&self, keyring: &Keyring, store: &[u8], repo: &str) -> bool {
+        keyring.repo_policy_mac_holds(&self.kek_id, store, repo, self.digest.as_str(), &self.mac)
+    }
+}
+
+/// The digest of `repo`'s default policy, if its MAC holds ([`RepoPolicy`]).
+///
+/// # Errors
+/// [`StoreError::NoPolicy`] without a default, [`StoreError::RepoPolicyUnauthenticated`] if
+/// its MAC does not hold, and the store's errors.
+pub async fn repo_policy_digest(
+    store: &dyn Store,
+    keyring: &Keyring,
+    repo: &str,
+) -> Result<PolicyDigest, StoreError> {
+    let policy = store
+        .repo_policy(repo)
+        .await?
+        .ok_or_else(|| StoreError::NoPolicy {
+            repo: repo.to_owned(),
+        })?;
+    if !policy.authentic(keyring, store.identity(), repo) {
+        return Err(StoreError::RepoPolicyUnauthenticated {
+            repo: repo.to_owned(),
+        });
+    }
+    Ok(policy.digest)
+}
+
 /// Puts a new version of a secret: stores the policy (or takes the repository's default when
 /// `policy_text` is `None`), takes a version number, seals, and inserts the version with the
 /// audit entry recording it (`AdminPut` by `by.actor`, naming the version, its policy, size
 /// and KEK).
 ///
 /// # Errors
-/// [`StoreError::PolicySize`], [`StoreError::NoPolicy`], [`StoreError::Seal`], and the
-/// store's errors.
+/// [`StoreError::PolicySize`], [`StoreError::NoPolicy`],
+/// [`StoreError::RepoPolicyUnauthenticated`], [`StoreError::Seal`], and the store's errors.
 pub async fn put_secret(
     store: &dyn Store,
     keyring: &Keyring,
@@ -721,12 +817,7 @@ pub async fn put_secret(
             check_policy_size(t)?;
             store.put_policy(t, now_ms).await?
         }
-        None => store
-            .repo_policy(resource.repo())
-            .await?
-            .ok_or_else(|| StoreError::NoPolicy {
-                repo: resource.repo().to_owned(),
-            })?,
+        None => repo_policy_digest(store, keyring, resource.repo()).await?,
     };
     let version = store.next_version(resource).await?;
     let sealed = seal::seal(
@@ -820,6 +911,12 @@ pub struct RotationReport {
     pub rewrapped: u64,
     /// KEKs dropped from the keyring at the end.
     pub retired: Vec<KekId>,
+    /// Repository default policies whose MAC was made again under the new KEK.
+    pub repo_policies: u64,
+    /// Repository default policies left as they were because their MAC does not hold (see
+    /// [`RepoPolicy`]): puts naming no policy stay refused there until the default is set
+    /// again.
+    pub repo_policies_unauthentic: u64,
     /// It went on with a rotation that had not finished (its KEK was already active; see
     /// [`KeyringFile::begin_rotation`]) instead of starting a new one.
     pub resumed: bool,
@@ -903,13 +1000,48 @@ pub async fn rotate_kek_exclusive(
             }
         }
     }
+    let (repo_policies, repo_policies_unauthentic) =
+        remake_repo_policy_macs(store, &keyring.current()).await?;
     let retired = keyring.finish_rotation(&new, began_ms)?;
     Ok(RotationReport {
         kek_id: new,
         rewrapped,
         retired,
         resumed,
+        repo_policies,
+        repo_policies_unauthentic,
     })
+}
+
+/// Makes the MAC of every repository default policy that holds again under the keyring's
+/// active KEK (those that do not hold are left, and counted). Returns both counts.
+async fn remake_repo_policy_macs(
+    store: &dyn Store,
+    ring: &Keyring,
+) -> Result<(u64, u64), StoreError> {
+    let active = ring.active_id().as_str();
+    let (mut remade, mut unauthentic) = (0u64, 0u64);
+    let mut after = String::new();
+    loop {
+        let batch = store.repo_policies_not_under(active, &after, 256).await?;
+        let Some((last, _)) = batch.last() else {
+            break;
+        };
+        let next = last.clone();
+        for (repo, old) in batch {
+            if !old.authentic(ring, store.identity(), &repo) {
+                unauthentic += 1;
+                continue;
+            }
+            let fresh = RepoPolicy::new(ring, store.identity(), &repo, old.digest.clone())?;
+            if store.replace_repo_policy(&repo, &old, &fresh).await? {
+                remade += 1;
+            }
+        }
+        // Repository names only grow: a batch never ends where it began.
+        after = next;
+    }
+    Ok((remade, unauthentic))
 }
 
 /// Verifies the store's whole audit chain, page by page; returns the number of entries.

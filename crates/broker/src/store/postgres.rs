@@ -52,8 +52,8 @@ use std::sync::Arc;
 
 use super::pg_tls;
 use super::{
-    AttestedSession, Challenge, NewSecretVersion, ReleaseBasis, SecretVersionInfo, SessionId,
-    Store, StoreError, StoredSecret,
+    AttestedSession, Challenge, NewSecretVersion, ReleaseBasis, RepoPolicy, SecretVersionInfo,
+    SessionId, Store, StoreError, StoredSecret,
 };
 use crate::audit::{self, AuditAction, AuditChainError, AuditEntry, AuditEvent, AuditVerdict};
 use crate::resource::{PolicyDigest, ResourcePath};
@@ -77,7 +77,15 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (2, MIGRATION_2),
     (3, MIGRATION_3),
     (4, MIGRATION_4),
+    (5, MIGRATION_5),
 ];
+
+/// Repository default policies carry a MAC under a KEK (`RepoPolicy`): empty for every default
+/// set before, which puts naming no policy then refuse until an admin sets it again.
+const MIGRATION_5: &str = "
+ALTER TABLE repo_policies ADD COLUMN kek_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE repo_policies ADD COLUMN mac TEXT NOT NULL DEFAULT '';
+";
 
 /// The sealed file a version was imported from (`NewSecretVersion::origin`): null for every
 /// version put before, so that the first import of a sealed file after the upgrade makes one
@@ -142,7 +150,7 @@ CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
 ";
 
 /// The newest schema version this broker knows.
-pub const POSTGRES_SCHEMA_VERSION: i32 = 4;
+pub const POSTGRES_SCHEMA_VERSION: i32 = 5;
 
 /// Pool settings for [`PostgresStore::connect_with`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -703,6 +711,18 @@ async fn migrate_in(tx: &deadpool_postgres::Transaction<'_>) -> Result<String, S
     Ok(schema)
 }
 
+/// A repository default policy from the row's columns `first..first + 3` (digest, KEK id, MAC).
+fn repo_policy_of(row: &Row, first: usize, op: &'static str) -> Result<RepoPolicy, StoreError> {
+    let digest: String = get(row, first, op)?;
+    Ok(RepoPolicy {
+        digest: PolicyDigest::parse(&digest).map_err(|_| StoreError::Corrupt {
+            field: "repo_policies.digest",
+        })?,
+        kek_id: get(row, first + 1, op)?,
+        mac: get(row, first + 2, op)?,
+    })
+}
+
 /// Whether what a release relied on still holds (see [`ReleaseBasis`]), read inside `tx`.
 async fn release_basis_holds(
     tx: &deadpool_postgres::Transaction<'_>,
@@ -881,7 +901,7 @@ impl Store for PostgresStore {
     async fn set_repo_policy(
         &self,
         repo: &str,
-        digest: Option<&PolicyDigest>,
+        policy: Option<&RepoPolicy>,
         now_ms: i64,
         event: AuditEvent,
     ) -> Result<(), StoreError> {
@@ -889,13 +909,15 @@ impl Store for PostgresStore {
         crate::resource::check_repo(repo)?;
         let mut c = self.client(OP).await?;
         let tx = c.transaction().await.map_err(db(OP))?;
-        match digest {
-            Some(d) => {
+        match policy {
+            Some(p) => {
                 tx.execute(
-                    "INSERT INTO repo_policies(repo, digest, updated_ms) VALUES ($1, $2, $3)
+                    "INSERT INTO repo_policies(repo, digest, updated_ms, kek_id, mac)
+                     VALUES ($1, $2, $3, $4, $5)
                      ON CONFLICT (repo) DO UPDATE SET digest = excluded.digest,
-                     updated_ms = excluded.updated_ms",
-                    &[&repo, &d.as_str(), &now_ms],
+                     updated_ms = excluded.updated_ms, kek_id = excluded.kek_id,
+                     mac = excluded.mac",
+                    &[&repo, &p.digest.as_str(), &now_ms, &p.kek_id, &p.mac],
                 )
                 .await
             }
@@ -909,24 +931,62 @@ impl Store for PostgresStore {
         tx.commit().await.map_err(db(OP))
     }
 
-    async fn repo_policy(&self, repo: &str) -> Result<Option<PolicyDigest>, StoreError> {
+    async fn repo_policy(&self, repo: &str) -> Result<Option<RepoPolicy>, StoreError> {
         const OP: &str = "repo_policy";
-        let Some(row) = self
-            .query_opt(
+        self.query_opt(
+            OP,
+            "SELECT digest, kek_id, mac FROM repo_policies WHERE repo = $1",
+            &[&repo],
+        )
+        .await?
+        .map(|row| repo_policy_of(&row, 0, OP))
+        .transpose()
+    }
+
+    async fn repo_policies_not_under(
+        &self,
+        kek_id: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, RepoPolicy)>, StoreError> {
+        const OP: &str = "repo_policies_not_under";
+        let rows = self
+            .query(
                 OP,
-                "SELECT digest FROM repo_policies WHERE repo = $1",
-                &[&repo],
+                "SELECT repo, digest, kek_id, mac FROM repo_policies
+                 WHERE kek_id <> $1 AND repo COLLATE \"C\" > $2
+                 ORDER BY repo COLLATE \"C\" LIMIT $3",
+                &[&kek_id, &after, &i64::from(limit)],
             )
-            .await?
-        else {
-            return Ok(None);
-        };
-        let d: String = get(&row, 0, OP)?;
-        PolicyDigest::parse(&d)
-            .map(Some)
-            .map_err(|_| StoreError::Corrupt {
-                field: "repo_policies.digest",
-            })
+            .await?;
+        rows.iter()
+            .map(|r| Ok((get(r, 0, OP)?, repo_policy_of(r, 1, OP)?)))
+            .collect()
+    }
+
+    async fn replace_repo_policy(
+        &self,
+        repo: &str,
+        old: &RepoPolicy,
+        new: &RepoPolicy,
+    ) -> Result<bool, StoreError> {
+        let n = self
+            .execute(
+                "replace_repo_policy",
+                "UPDATE repo_policies SET digest = $1, kek_id = $2, mac = $3
+                 WHERE repo = $4 AND digest = $5 AND kek_id = $6 AND mac = $7",
+                &[
+                    &new.digest.as_str(),
+                    &new.kek_id,
+                    &new.mac,
+                    &repo,
+                    &old.digest.as_str(),
+                    &old.kek_id,
+                    &old.mac,
+                ],
+            )
+            .await?;
+        Ok(n == 1)
     }
 
     async fn next_version(&self, resource: &ResourcePath) -> Result<u64, StoreError> {

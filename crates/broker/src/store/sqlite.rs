@@ -60,8 +60,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::{
-    AttestedSession, Challenge, NewSecretVersion, ReleaseBasis, SecretVersionInfo, SessionId,
-    Store, StoreError, StoredSecret,
+    AttestedSession, Challenge, NewSecretVersion, ReleaseBasis, RepoPolicy, SecretVersionInfo,
+    SessionId, Store, StoreError, StoredSecret,
 };
 use crate::audit::{self, AuditAction, AuditChainError, AuditEntry, AuditEvent, AuditVerdict};
 use crate::resource::{PolicyDigest, ResourcePath};
@@ -70,8 +70,9 @@ use crate::seal::SealedSecret;
 /// The database file's name in the data directory.
 pub const DB_FILE: &str = "tessera.db";
 /// 2: session keys start with the challenge's issue time (see `row_key`). 3: secret versions
-/// record the sealed file they were imported from (`secrets.origin`).
-const SCHEMA_VERSION: i64 = 3;
+/// record the sealed file they were imported from (`secrets.origin`). 4: repository default
+/// policies carry a MAC under a KEK (`repo_policies.kek_id`, `.mac`; see `RepoPolicy`).
+const SCHEMA_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
@@ -79,7 +80,7 @@ CREATE TABLE IF NOT EXISTS policies (
     digest TEXT PRIMARY KEY, text TEXT NOT NULL, created_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS repo_policies (
     repo TEXT PRIMARY KEY, digest TEXT NOT NULL REFERENCES policies(digest),
-    updated_ms INTEGER NOT NULL);
+    updated_ms INTEGER NOT NULL, kek_id TEXT NOT NULL DEFAULT '', mac TEXT NOT NULL DEFAULT '');
 CREATE TABLE IF NOT EXISTS version_counters (
     resource TEXT PRIMARY KEY, last_version INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS secrets (
@@ -472,10 +473,58 @@ fn schema_version(c: &Connection) -> Result<i64, StoreError> {
     .map_err(db("schema"))
 }
 
+/// A repository default policy from its stored digest, KEK id and MAC.
+fn repo_policy_of(
+    (digest, kek_id, mac): (String, String, String),
+) -> Result<RepoPolicy, StoreError> {
+    Ok(RepoPolicy {
+        digest: PolicyDigest::parse(&digest).map_err(|_| StoreError::Corrupt {
+            field: "repo_policies.digest",
+        })?,
+        kek_id,
+        mac,
+    })
+}
+
 /// Brings an older store to [`SCHEMA_VERSION`], one version at a time.
 fn migrate(c: &Connection) -> Result<(), StoreError> {
     migrate_1_to_2(c)?;
-    migrate_2_to_3(c)
+    migrate_2_to_3(c)?;
+    migrate_3_to_4(c)
+}
+
+/// Brings a store of schema version 3 to 4: `repo_policies.kek_id` and `.mac`, empty for every
+/// default set before, which puts naming no policy then refuse until an admin sets the default
+/// again (a default from before cannot be told from one written into the database). In one
+/// transaction, as [`migrate_2_to_3`]; columns that are there already are kept.
+fn migrate_3_to_4(c: &Connection) -> Result<(), StoreError> {
+    if schema_version(c)? != 3 {
+        return Ok(());
+    }
+    let run = || -> Result<(), StoreError> {
+        c.execute_batch("BEGIN IMMEDIATE").map_err(db("migrate"))?;
+        if schema_version(c)? == 3 {
+            for column in ["kek_id", "mac"] {
+                let has: i64 = c
+                    .query_row(
+                        "SELECT count(*) FROM pragma_table_info('repo_policies') WHERE name = ?1",
+                        params![column],
+                        |r| r.get(0),
+                    )
+                    .map_err(db("migrate"))?;
+                if has == 0 {
+                    c.execute_batch(&format!(
+                        "ALTER TABLE repo_policies ADD COLUMN {column} TEXT NOT NULL DEFAULT ''"
+                    ))
+                    .map_err(db("migrate"))?;
+                }
+            }
+            c.execute_batch("UPDATE meta SET value = 4 WHERE key = 'schema_version' AND value = 3")
+                .map_err(db("migrate"))?;
+        }
+        c.execute_batch("COMMIT").map_err(db("migrate"))
+    };
+    run().inspect_err(|_| roll_back(c))
 }
 
 /// Brings a store of schema version 2 to 3: `secrets.origin` (null for every version put
@@ -1244,20 +1293,22 @@ impl Store for SqliteStore {
     async fn set_repo_policy(
         &self,
         repo: &str,
-        digest: Option<&PolicyDigest>,
+        policy: Option<&RepoPolicy>,
         now_ms: i64,
         event: AuditEvent,
     ) -> Result<(), StoreError> {
         crate::resource::check_repo(repo)?;
-        let (repo, digest) = (repo.to_owned(), digest.map(ToString::to_string));
+        let (repo, policy) = (repo.to_owned(), policy.cloned());
         self.call(Commit::Durable, move |c| {
             all_or_nothing(c, |c| {
-                match digest {
-                    Some(d) => c.exec(
-                        "INSERT INTO repo_policies(repo, digest, updated_ms) VALUES (?1, ?2, ?3)
-                     ON CONFLICT(repo) DO UPDATE SET digest = excluded.digest,
-                     updated_ms = excluded.updated_ms",
-                        params![repo, d, now_ms],
+                match policy {
+                    Some(p) => c.exec(
+                        "INSERT INTO repo_policies(repo, digest, updated_ms, kek_id, mac)
+                         VALUES (?1, ?2, ?3, ?4, ?5)
+                         ON CONFLICT(repo) DO UPDATE SET digest = excluded.digest,
+                         updated_ms = excluded.updated_ms, kek_id = excluded.kek_id,
+                         mac = excluded.mac",
+                        params![repo, p.digest.as_str(), now_ms, p.kek_id, p.mac],
                     ),
                     None => c.exec("DELETE FROM repo_policies WHERE repo = ?1", params![repo]),
                 }
@@ -1268,25 +1319,77 @@ impl Store for SqliteStore {
         .await
     }
 
-    async fn repo_policy(&self, repo: &str) -> Result<Option<PolicyDigest>, StoreError> {
+    async fn repo_policy(&self, repo: &str) -> Result<Option<RepoPolicy>, StoreError> {
         let repo = repo.to_owned();
-        let d: Option<String> = self
+        let row: Option<(String, String, String)> = self
             .call(Commit::Read, move |c| {
                 c.row(
-                    "SELECT digest FROM repo_policies WHERE repo = ?1",
+                    "SELECT digest, kek_id, mac FROM repo_policies WHERE repo = ?1",
                     params![repo],
-                    |r| r.get(0),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
                 )
                 .optional()
                 .map_err(db("repo_policy"))
             })
             .await?;
-        d.map(|d| {
-            PolicyDigest::parse(&d).map_err(|_| StoreError::Corrupt {
-                field: "repo_policies.digest",
+        row.map(repo_policy_of).transpose()
+    }
+
+    async fn repo_policies_not_under(
+        &self,
+        kek_id: &str,
+        after: &str,
+        limit: u32,
+    ) -> Result<Vec<(String, RepoPolicy)>, StoreError> {
+        let (k, after) = (kek_id.to_owned(), after.to_owned());
+        let rows: Vec<(String, (String, String, String))> = self
+            .call(Commit::BulkRead, move |c| {
+                let mut stmt = c
+                    .prepare_cached(
+                        "SELECT repo, digest, kek_id, mac FROM repo_policies
+                         WHERE kek_id <> ?1 AND repo > ?2 ORDER BY repo LIMIT ?3",
+                    )
+                    .map_err(db("repo_policies_not_under"))?;
+                let it = stmt
+                    .query_map(params![k, after, limit], |r| {
+                        Ok((r.get(0)?, (r.get(1)?, r.get(2)?, r.get(3)?)))
+                    })
+                    .map_err(db("repo_policies_not_under"))?;
+                it.collect::<Result<Vec<_>, _>>()
+                    .map_err(db("repo_policies_not_under"))
             })
+            .await?;
+        rows.into_iter()
+            .map(|(repo, p)| Ok((repo, repo_policy_of(p)?)))
+            .collect()
+    }
+
+    async fn replace_repo_policy(
+        &self,
+        repo: &str,
+        old: &RepoPolicy,
+        new: &RepoPolicy,
+    ) -> Result<bool, StoreError> {
+        let (repo, old, new) = (repo.to_owned(), old.clone(), new.clone());
+        self.call(Commit::Durable, move |c| {
+            let n = c
+                .exec(
+                    "UPDATE repo_policies SET digest = ?1, kek_id = ?2, mac = ?3
+                     WHERE repo = ?4 AND digest = ?5 AND kek_id = ?6 AND mac = ?7",
+                    params![
+                        new.digest.as_str(),
+                        new.kek_id,
+                        new.mac,
+                        repo,
+                        old.digest.as_str(),
+                        old.kek_id,
+                        old.mac
+                    ],
+                )
+                .map_err(db("replace_repo_policy"))?;
+            Ok(n == 1)
         })
-        .transpose()
+        .await
     }
 
     async fn next_version(&self, resource: &ResourcePath) -> Result<u64, StoreError> {

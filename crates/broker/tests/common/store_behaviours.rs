@@ -8,8 +8,11 @@ use std::sync::Arc;
 use tessera_broker::audit::{AuditAction, AuditChainError, AuditEvent, AuditVerdict};
 use tessera_broker::binding::HashAlgorithm;
 use tessera_broker::resource::{PolicyDigest, ResourcePath};
+use tessera_broker::seal::Keyring;
 use tessera_broker::seal::{KeyringFile, SealError, SecretValue};
-use tessera_broker::store::{self, AttestedSession, Challenge, ChangeBy, Store, StoreError};
+use tessera_broker::store::{
+    self, AttestedSession, Challenge, ChangeBy, RepoPolicy, Store, StoreError,
+};
 
 /// The test clock.
 pub const NOW: i64 = 1_764_750_000_000;
@@ -70,6 +73,11 @@ pub trait Backend: Send + Sync {
 
 pub fn res(s: &str) -> ResourcePath {
     ResourcePath::parse(s).unwrap()
+}
+
+/// `repo`'s default policy `digest` in `s`, with its MAC under `ring`'s active KEK.
+fn default_of(s: &dyn Store, ring: &Keyring, repo: &str, digest: &PolicyDigest) -> RepoPolicy {
+    RepoPolicy::new(ring, s.identity(), repo, digest.clone()).unwrap()
 }
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -353,6 +361,7 @@ pub async fn admin_changes_stand_or_fall_with_their_entries(b: &dyn Backend) {
 
     // A repository policy change whose entry is refused changes nothing.
     let d = s.put_policy("default", NOW).await.unwrap();
+    let d = default_of(s, &b.keys().current(), "tenant-a", &d);
     let refuse_policy = admin_event("admin:refuse", AuditAction::AdminPolicy, "tenant-a");
     assert!(
         s.set_repo_policy("tenant-a", Some(&d), NOW, refuse_policy)
@@ -600,10 +609,12 @@ pub async fn repository_default_policy_and_override(b: &dyn Backend) {
     ));
     let d = s.put_policy("repo default", NOW).await.unwrap();
     assert_eq!(s.put_policy("repo default", NOW + 5).await.unwrap(), d);
-    s.set_repo_policy("tenant-a", Some(&d), NOW, policy_ev())
+    let rp = default_of(s, &ring, "tenant-a", &d);
+    assert_eq!(rp.kek_id, ring.active_id().as_str());
+    s.set_repo_policy("tenant-a", Some(&rp), NOW, policy_ev())
         .await
         .unwrap();
-    assert_eq!(s.repo_policy("tenant-a").await.unwrap(), Some(d.clone()));
+    assert_eq!(s.repo_policy("tenant-a").await.unwrap(), Some(rp.clone()));
     assert_eq!(s.repo_policy("tenant-b").await.unwrap(), None);
     let p = store::put_secret(s, &ring, &r, None, &v, NOW, BY)
         .await
@@ -622,10 +633,11 @@ pub async fn repository_default_policy_and_override(b: &dyn Backend) {
     assert_eq!(o.policy_digest, PolicyDigest::of(b"override"));
     // Changing the default later does not change what version 1 is sealed with.
     let d2 = s.put_policy("new default", NOW).await.unwrap();
-    s.set_repo_policy("tenant-a", Some(&d2), NOW, policy_ev())
+    let rp2 = default_of(s, &ring, "tenant-a", &d2);
+    s.set_repo_policy("tenant-a", Some(&rp2), NOW, policy_ev())
         .await
         .unwrap();
-    assert_eq!(s.repo_policy("tenant-a").await.unwrap(), Some(d2.clone()));
+    assert_eq!(s.repo_policy("tenant-a").await.unwrap(), Some(rp2.clone()));
     let (_, text) = store::version_with_policy(s, &r, Some(1))
         .await
         .unwrap()
@@ -636,15 +648,20 @@ pub async fn repository_default_policy_and_override(b: &dyn Backend) {
         .unwrap();
     assert_eq!(s.repo_policy("tenant-a").await.unwrap(), None);
     assert!(
-        s.set_repo_policy("../x", Some(&d), NOW, policy_ev())
+        s.set_repo_policy("../x", Some(&rp), NOW, policy_ev())
             .await
             .is_err()
     );
     // Unknown policy digests cannot be made a default (foreign key).
     let unknown = PolicyDigest::of(b"never stored");
     assert!(matches!(
-        s.set_repo_policy("tenant-a", Some(&unknown), NOW, policy_ev())
-            .await,
+        s.set_repo_policy(
+            "tenant-a",
+            Some(&default_of(s, &ring, "tenant-a", &unknown)),
+            NOW,
+            policy_ev()
+        )
+        .await,
         Err(StoreError::Database { .. })
     ));
     assert_eq!(s.repo_policy("tenant-a").await.unwrap(), None);
@@ -657,6 +674,97 @@ pub async fn repository_default_policy_and_override(b: &dyn Backend) {
         s.get_policy(&d).await.unwrap().as_deref(),
         Some("repo default")
     );
+}
+
+/// A default policy the broker did not set (written into the database, copied from another
+/// repository or store, or set before defaults carried a MAC) is never sealed under: a put
+/// naming no policy is refused and stores nothing.
+pub async fn a_default_policy_the_broker_did_not_set_is_refused(b: &dyn Backend) {
+    let s = b.store();
+    let s = s.as_ref();
+    let ring = b.keys().current();
+    let v = SecretValue::new(b"x".to_vec());
+    let strict = s.put_policy("strict", NOW).await.unwrap();
+    let loose = s.put_policy("loose", NOW).await.unwrap();
+    let good = default_of(s, &ring, "tenant-a", &strict);
+    s.set_repo_policy("tenant-a", Some(&good), NOW, policy_ev())
+        .await
+        .unwrap();
+    let r = res("tenant-a/key/x");
+    store::put_secret(s, &ring, &r, None, &v, NOW, BY)
+        .await
+        .unwrap();
+    let (r, v) = (&r, &v);
+    let refused = |what: &'static str| async move {
+        let err = store::put_secret(s, &b.keys().current(), r, None, v, NOW, BY)
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, StoreError::RepoPolicyUnauthenticated { repo } if repo == "tenant-a"),
+            "{what}: {err}"
+        );
+        // Nothing stored: version 1 is still the newest.
+        assert_eq!(
+            s.get_version(r, None).await.unwrap().unwrap().version,
+            1,
+            "{what}"
+        );
+    };
+    // Another digest under the good MAC (the row's digest changed in the database).
+    b.exec(&format!(
+        "UPDATE repo_policies SET digest = '{}' WHERE repo = 'tenant-a'",
+        loose.as_str()
+    ))
+    .await
+    .unwrap();
+    refused("digest changed").await;
+    // A MAC made for another repository, or another store, or under another KEK.
+    let kek = ring.active().unwrap();
+    for (what, mac) in [
+        (
+            "another repository's MAC",
+            kek.repo_policy_mac(s.identity(), "tenant-b", loose.as_str())
+                .unwrap(),
+        ),
+        (
+            "another store's MAC",
+            kek.repo_policy_mac(b"another store", "tenant-a", loose.as_str())
+                .unwrap(),
+        ),
+        ("no MAC (set before defaults had one)", String::new()),
+    ] {
+        b.exec(&format!(
+            "UPDATE repo_policies SET mac = '{mac}' WHERE repo = 'tenant-a'"
+        ))
+        .await
+        .unwrap();
+        refused(what).await;
+    }
+    let foreign = Keyring::new(tessera_broker::seal::Kek::generate().unwrap());
+    let forged = default_of(s, &foreign, "tenant-a", &loose);
+    b.exec(&format!(
+        "UPDATE repo_policies SET kek_id = '{}', mac = '{}' WHERE repo = 'tenant-a'",
+        forged.kek_id, forged.mac
+    ))
+    .await
+    .unwrap();
+    refused("another keyring's KEK").await;
+    b.exec(&format!(
+        "UPDATE repo_policies SET kek_id = '{}', mac = '{}' WHERE repo = 'tenant-a'",
+        ring.active_id().as_str(),
+        forged.mac
+    ))
+    .await
+    .unwrap();
+    refused("another keyring's MAC under this KEK's id").await;
+    // Setting the default again through the broker mends it.
+    s.set_repo_policy("tenant-a", Some(&good), NOW, policy_ev())
+        .await
+        .unwrap();
+    let p = store::put_secret(s, &ring, r, None, v, NOW, BY)
+        .await
+        .unwrap();
+    assert_eq!((p.version, p.policy_digest), (2, strict));
 }
 
 pub async fn moved_or_repolicied_ciphertexts_do_not_open(b: &dyn Backend) {
@@ -1301,6 +1409,17 @@ pub async fn kek_rotation_rewraps_everything_and_retires_the_old_kek(b: &dyn Bac
         .unwrap();
         expected.push((r, v));
     }
+    // Two repository defaults: one the broker set, one written into the database.
+    let d = s.put_policy("p", NOW).await.unwrap();
+    let set = default_of(s, &keys.current(), "t0", &d);
+    s.set_repo_policy("t0", Some(&set), NOW, policy_ev())
+        .await
+        .unwrap();
+    let mut forged = default_of(s, &keys.current(), "t1", &d);
+    forged.mac = "00".repeat(32);
+    s.set_repo_policy("t1", Some(&forged), NOW, policy_ev())
+        .await
+        .unwrap();
     // A store replicas share is not rotated online; its only user may rotate it.
     let report = if s.shared_by_replicas() {
         let err = store::rotate_kek(s, keys, tessera::UnixTime::now)
@@ -1319,8 +1438,58 @@ pub async fn kek_rotation_rewraps_everything_and_retires_the_old_kek(b: &dyn Bac
     assert_eq!(report.rewrapped, 300);
     assert_eq!(report.retired, vec![first.clone()]);
     assert_ne!(report.kek_id, first);
+    assert_eq!(
+        (report.repo_policies, report.repo_policies_unauthentic),
+        (1, 1)
+    );
     let ring = KeyringFile::open(keys.path()).unwrap().current();
     assert_eq!(ring.ids(), vec![&report.kek_id]);
+    // The default the broker set is under the new KEK and still serves puts; the forged one
+    // was left as it was, and still refuses them.
+    let t0 = s.repo_policy("t0").await.unwrap().unwrap();
+    assert_eq!(t0.kek_id, report.kek_id.as_str());
+    assert_eq!(t0.digest, d);
+    let put = store::put_secret(
+        s,
+        &ring,
+        &res("t0/key/new"),
+        None,
+        &SecretValue::new(b"n".to_vec()),
+        NOW,
+        BY,
+    )
+    .await
+    .unwrap();
+    assert_eq!(put.policy_digest, d);
+    assert_eq!(s.repo_policy("t1").await.unwrap(), Some(forged.clone()));
+    assert!(matches!(
+        store::put_secret(
+            s,
+            &ring,
+            &res("t1/key/new"),
+            None,
+            &SecretValue::new(b"n".to_vec()),
+            NOW,
+            BY
+        )
+        .await,
+        Err(StoreError::RepoPolicyUnauthenticated { .. })
+    ));
+    // A MAC is replaced only over the row it was made from.
+    assert!(!s.replace_repo_policy("t0", &set, &t0).await.unwrap());
+    assert!(
+        s.repo_policies_not_under(report.kek_id.as_str(), "", 10)
+            .await
+            .unwrap()
+            .iter()
+            .all(|(repo, _)| repo == "t1")
+    );
+    assert!(
+        s.repo_policies_not_under(report.kek_id.as_str(), "t1", 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     for (i, (r, v)) in expected.iter().enumerate() {
         let rec = s.get_version(r, None).await.unwrap().unwrap();
         assert_eq!(rec.sealed.kek_id, report.kek_id.as_str());
@@ -1339,7 +1508,11 @@ pub async fn kek_rotation_rewraps_everything_and_retires_the_old_kek(b: &dyn Bac
     let again = store::rotate_kek_exclusive(s, keys, tessera::UnixTime::now)
         .await
         .unwrap();
-    assert_eq!(again.rewrapped, 300);
+    assert_eq!(again.rewrapped, 301);
+    assert_eq!(
+        (again.repo_policies, again.repo_policies_unauthentic),
+        (1, 1)
+    );
 
     // A wrapping made for other data is not installed.
     let rec = s
