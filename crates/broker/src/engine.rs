@@ -1834,6 +1834,13 @@ impl Broker {
             store::version_with_policy(self.inner.store.as_ref(), &resource, None)
                 .await?
                 .ok_or_else(|| BrokerError::NotFound(resource.to_string()))?;
+        // The version's policy digest is taken for the key's own version only once the row
+        // opens (its AAD binds the digest): a row written into the database by anyone but the
+        // broker does not choose the policy the key is stored under.
+        drop(
+            store::open_stored(&self.inner.keyring.current(), &current)
+                .map_err(|e| BrokerError::Release(e.to_string()))?,
+        );
         let (kind, tag) = COCO_SIGNING_JWK_TYPE_TAG;
         let digest = current.policy_digest.as_str();
         let short = digest

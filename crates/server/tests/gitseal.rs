@@ -43,6 +43,8 @@ accepted_statuses = "any"
 struct Broker {
     url: String,
     token: String,
+    /// The SQLite database file.
+    db: std::path::PathBuf,
     _rt: tokio::runtime::Runtime,
     _dir: tempfile::TempDir,
 }
@@ -65,6 +67,7 @@ fn start(sim: &SimSnp) -> Broker {
     Broker {
         url,
         token,
+        db: dir.path().join("data").join("tessera.db"),
         _rt: rt,
         _dir: dir,
     }
@@ -297,4 +300,49 @@ fn a_coco_sealed_secret_points_at_the_resource_and_verifies_with_the_served_key(
         )
         .unwrap();
     assert_eq!(b.fetch(&sim, "app/key/db"), b"secret");
+}
+
+/// The CoCo sealed secret's verification key is stored under the policy of the resource's
+/// newest version only once that version opens: a row whose policy digest was changed in the
+/// database (to a policy of the writer's) is refused, and no key is stored under it.
+#[test]
+fn a_coco_sealed_secret_refuses_a_policy_changed_in_the_database() {
+    let sim = Arc::new(SimSnp::new(Product::Genoa).unwrap());
+    let b = start(&sim);
+    let loose = POLICY.replace("4d4d", "5e5e");
+    let digest = tessera_broker::resource::PolicyDigest::of(loose.as_bytes());
+    let put = agent()
+        .post(&format!("{}/kbs/v0/resource/app/key/db", b.url))
+        .header("Authorization", &format!("Bearer {}", b.token))
+        .send_json(serde_json::json!({"policy": POLICY, "value": "c2VjcmV0"}))
+        .unwrap();
+    assert_eq!(put.status().as_u16(), 200);
+    let db = rusqlite::Connection::open(&b.db).unwrap();
+    db.execute(
+        "INSERT INTO policies(digest, text, created_ms) VALUES (?1, ?2, 0)",
+        rusqlite::params![digest.as_str(), loose],
+    )
+    .unwrap();
+    db.execute(
+        "UPDATE secrets SET policy_digest = ?1 WHERE resource = 'app/key/db'",
+        rusqlite::params![digest.as_str()],
+    )
+    .unwrap();
+    let answer = agent()
+        .post(&format!("{}/kbs/v0/admin/coco-sealed/app/key/db", b.url))
+        .header("Authorization", &format!("Bearer {}", b.token))
+        .send_empty()
+        .unwrap();
+    assert!(answer.status().as_u16() >= 500, "{}", answer.status());
+    let keys: i64 = db
+        .query_row(
+            "SELECT count(*) FROM secrets WHERE resource LIKE 'app/sealed-secret/%'",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    assert_eq!(
+        keys, 0,
+        "a verification key was stored under the writer's policy"
+    );
 }

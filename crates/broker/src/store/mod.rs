@@ -500,7 +500,8 @@ impl From<&NewSecretVersion> for SecretVersionInfo {
 pub trait Store: Send + Sync {
     // ---- policies ----
 
-    /// Stores a policy text under its digest (idempotent) and returns the digest.
+    /// Stores a policy text under its digest (idempotent; a text stored under the digest that
+    /// does not hash to it, written into the database, is replaced) and returns the digest.
     async fn put_policy(&self, text: &str, now_ms: i64) -> Result<PolicyDigest, StoreError>;
     /// The policy text with this digest.
     async fn get_policy(&self, digest: &PolicyDigest) -> Result<Option<String>, StoreError>;
@@ -515,14 +516,16 @@ pub trait Store: Send + Sync {
     ) -> Result<(), StoreError>;
     /// A repository's default policy, as stored (its MAC not checked: see [`RepoPolicy`]).
     async fn repo_policy(&self, repo: &str) -> Result<Option<RepoPolicy>, StoreError>;
-    /// Up to `limit` repositories named after `after` (in name order) whose default policy's
-    /// MAC is not under the KEK `kek_id`, with their defaults.
+    /// Up to `limit` repositories named after `after` (in byte order) whose default policy's
+    /// MAC is not under the KEK `kek_id`, with their defaults (`None` for one whose digest
+    /// does not parse: changed in the database, it is never used, and must not stop a KEK
+    /// rotation).
     async fn repo_policies_not_under(
         &self,
         kek_id: &str,
         after: &str,
         limit: u32,
-    ) -> Result<Vec<(String, RepoPolicy)>, StoreError>;
+    ) -> Result<Vec<(String, Option<RepoPolicy>)>, StoreError>;
     /// Replaces `repo`'s default policy with `new` if it is still `old`; `false` if it is not
     /// (changed or cleared meanwhile).
     async fn replace_repo_policy(
@@ -1029,10 +1032,10 @@ async fn remake_repo_policy_macs(
         };
         let next = last.clone();
         for (repo, old) in batch {
-            if !old.authentic(ring, store.identity(), &repo) {
+            let Some(old) = old.filter(|p| p.authentic(ring, store.identity(), &repo)) else {
                 unauthentic += 1;
                 continue;
-            }
+            };
             let fresh = RepoPolicy::new(ring, store.identity(), &repo, old.digest.clone())?;
             if store.replace_repo_policy(&repo, &old, &fresh).await? {
                 remade += 1;

@@ -879,7 +879,8 @@ impl Store for PostgresStore {
         self.execute(
             "put_policy",
             "INSERT INTO policies(digest, text, created_ms) VALUES ($1, $2, $3)
-             ON CONFLICT (digest) DO NOTHING",
+             ON CONFLICT (digest) DO UPDATE SET text = excluded.text
+             WHERE policies.text IS DISTINCT FROM excluded.text",
             &[&digest.as_str(), &text, &now_ms],
         )
         .await?;
@@ -948,7 +949,7 @@ impl Store for PostgresStore {
         kek_id: &str,
         after: &str,
         limit: u32,
-    ) -> Result<Vec<(String, RepoPolicy)>, StoreError> {
+    ) -> Result<Vec<(String, Option<RepoPolicy>)>, StoreError> {
         const OP: &str = "repo_policies_not_under";
         let rows = self
             .query(
@@ -960,7 +961,7 @@ impl Store for PostgresStore {
             )
             .await?;
         rows.iter()
-            .map(|r| Ok((get(r, 0, OP)?, repo_policy_of(r, 1, OP)?)))
+            .map(|r| Ok((get(r, 0, OP)?, repo_policy_of(r, 1, OP).ok())))
             .collect()
     }
 

@@ -1275,7 +1275,8 @@ impl Store for SqliteStore {
         self.call(Commit::Durable, move |c| {
             c.exec(
                 "INSERT INTO policies(digest, text, created_ms) VALUES (?1, ?2, ?3)
-                 ON CONFLICT(digest) DO NOTHING",
+                 ON CONFLICT(digest) DO UPDATE SET text = excluded.text
+                 WHERE policies.text <> excluded.text",
                 params![d, text, now],
             )
             .map_err(db("put_policy"))?;
@@ -1340,7 +1341,7 @@ impl Store for SqliteStore {
         kek_id: &str,
         after: &str,
         limit: u32,
-    ) -> Result<Vec<(String, RepoPolicy)>, StoreError> {
+    ) -> Result<Vec<(String, Option<RepoPolicy>)>, StoreError> {
         let (k, after) = (kek_id.to_owned(), after.to_owned());
         let rows: Vec<(String, (String, String, String))> = self
             .call(Commit::BulkRead, move |c| {
@@ -1359,9 +1360,10 @@ impl Store for SqliteStore {
                     .map_err(db("repo_policies_not_under"))
             })
             .await?;
-        rows.into_iter()
-            .map(|(repo, p)| Ok((repo, repo_policy_of(p)?)))
-            .collect()
+        Ok(rows
+            .into_iter()
+            .map(|(repo, p)| (repo, repo_policy_of(p).ok()))
+            .collect())
     }
 
     async fn replace_repo_policy(

@@ -757,6 +757,19 @@ pub async fn a_default_policy_the_broker_did_not_set_is_refused(b: &dyn Backend)
     .await
     .unwrap();
     refused("another keyring's MAC under this KEK's id").await;
+    // A text written under the strict policy's digest: storing the policy again puts its own
+    // text back (a put naming it, or a release under it, re-hashes the text and would refuse).
+    b.exec(&format!(
+        "UPDATE policies SET text = 'loose' WHERE digest = '{}'",
+        strict.as_str()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(s.put_policy("strict", NOW).await.unwrap(), strict);
+    assert_eq!(
+        s.get_policy(&strict).await.unwrap().as_deref(),
+        Some("strict")
+    );
     // Setting the default again through the broker mends it.
     s.set_repo_policy("tenant-a", Some(&good), NOW, policy_ev())
         .await
@@ -1420,6 +1433,16 @@ pub async fn kek_rotation_rewraps_everything_and_retires_the_old_kek(b: &dyn Bac
     s.set_repo_policy("t1", Some(&forged), NOW, policy_ev())
         .await
         .unwrap();
+    // And one whose digest is not even one (it must not stop the rotation).
+    s.set_repo_policy("t2", Some(&set), NOW, policy_ev())
+        .await
+        .unwrap();
+    b.exec("INSERT INTO policies(digest, text, created_ms) VALUES ('not a digest', 'x', 0)")
+        .await
+        .unwrap();
+    b.exec("UPDATE repo_policies SET digest = 'not a digest' WHERE repo = 't2'")
+        .await
+        .unwrap();
     // A store replicas share is not rotated online; its only user may rotate it.
     let report = if s.shared_by_replicas() {
         let err = store::rotate_kek(s, keys, tessera::UnixTime::now)
@@ -1440,7 +1463,7 @@ pub async fn kek_rotation_rewraps_everything_and_retires_the_old_kek(b: &dyn Bac
     assert_ne!(report.kek_id, first);
     assert_eq!(
         (report.repo_policies, report.repo_policies_unauthentic),
-        (1, 1)
+        (1, 2)
     );
     let ring = KeyringFile::open(keys.path()).unwrap().current();
     assert_eq!(ring.ids(), vec![&report.kek_id]);
@@ -1482,10 +1505,11 @@ pub async fn kek_rotation_rewraps_everything_and_retires_the_old_kek(b: &dyn Bac
             .await
             .unwrap()
             .iter()
-            .all(|(repo, _)| repo == "t1")
+            .map(|(repo, p)| (repo.as_str(), p.is_some()))
+            .eq([("t1", true), ("t2", false)])
     );
     assert!(
-        s.repo_policies_not_under(report.kek_id.as_str(), "t1", 10)
+        s.repo_policies_not_under(report.kek_id.as_str(), "t2", 10)
             .await
             .unwrap()
             .is_empty()
@@ -1511,7 +1535,7 @@ pub async fn kek_rotation_rewraps_everything_and_retires_the_old_kek(b: &dyn Bac
     assert_eq!(again.rewrapped, 301);
     assert_eq!(
         (again.repo_policies, again.repo_policies_unauthentic),
-        (1, 1)
+        (1, 2)
     );
 
     // A wrapping made for other data is not installed.
