@@ -1334,8 +1334,16 @@ impl Broker {
                 failed,
             });
         }
-        let value = store::open_stored(&self.inner.keyring.current(), &stored)
-            .map_err(|e| BrokerError::Release(e.to_string()))?;
+        let ring = self.inner.keyring.current();
+        // The newest version's policy gated a pinned older one: it counts only if that row
+        // opens (its AAD binds the digest), so that a database writer who changes the newest
+        // row's policy digest does not open the gate. (Deleting that row is a rollback the
+        // README names.)
+        if let Some((n, _)) = &newer {
+            drop(store::open_stored(&ring, n).map_err(|e| BrokerError::Release(e.to_string()))?);
+        }
+        let value =
+            store::open_stored(&ring, &stored).map_err(|e| BrokerError::Release(e.to_string()))?;
         let sealed = jwe::encrypt(&record.tee_key, value.expose())
             .map_err(|e| BrokerError::Release(e.to_string()))?;
         drop(value);

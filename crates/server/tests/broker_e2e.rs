@@ -811,6 +811,41 @@ fn a_challenge_issued_before_a_kek_rotation_is_answered_after_it() {
     assert_eq!(&s[..], SECRET);
 }
 
+/// The newest version's policy gates a pinned older version only as the broker sealed it: a
+/// database writer who changes the newest row's policy digest (to the older, looser one) does
+/// not open the gate; no secret leaves.
+#[test]
+fn a_newest_version_whose_policy_was_changed_in_the_database_gates_nothing() {
+    let b = start();
+    let strict = POLICY.replace(&"4d".repeat(48), &"01".repeat(48));
+    let (status, _) = b.admin(
+        "POST",
+        "/kbs/v0/resource/default/key/one",
+        Some(&b.admin_token),
+        Some(json!({"policy": strict, "value": STANDARD.encode(b"v2")})),
+    );
+    assert_eq!(status, 200);
+    let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
+    let att = attested(&c);
+    let e = fetched(&c, &att, AuthMode::Cookie, "default/key/one?version=1").unwrap_err();
+    assert_eq!(refusal(&e), (403, "PolicyDeny".into()));
+    let db = rusqlite::Connection::open(b.data.join("tessera.db")).unwrap();
+    let changed = db
+        .execute(
+            "UPDATE secrets SET policy_digest =
+                 (SELECT policy_digest FROM secrets WHERE resource = 'default/key/one'
+                  AND version = 1)
+             WHERE resource = 'default/key/one' AND version = 2",
+            [],
+        )
+        .unwrap();
+    assert_eq!(changed, 1);
+    for path in ["default/key/one?version=1", "default/key/one"] {
+        let e = fetched(&c, &att, AuthMode::Cookie, path).unwrap_err();
+        assert!(refusal(&e).0 >= 500, "{path}: {e}");
+    }
+}
+
 /// A repository's default policy written into the database by anyone but the broker (here a
 /// policy accepting another measurement, through a direct connection) is never sealed under:
 /// an admin put naming no policy is refused (400) and stores nothing. Set again through the
