@@ -249,6 +249,71 @@ pub enum AuditChainError {
         /// The entry.
         seq: u64,
     },
+    /// An entry's hash is not the one recorded for it earlier ([`AuditAnchor`]): the log was
+    /// rewritten from that entry on, or before it, with every hash recomputed.
+    #[error(
+        "audit: entry {seq} is not the entry recorded earlier (its hash differs from the anchor): \
+         the log was rewritten"
+    )]
+    AnchorMismatch {
+        /// The anchored entry.
+        seq: u64,
+    },
+    /// The log ends before the entry recorded earlier ([`AuditAnchor`]): entries were removed.
+    #[error(
+        "audit: the log ends at entry {len}, before entry {seq} recorded earlier: entries were removed"
+    )]
+    Truncated {
+        /// The anchored entry.
+        seq: u64,
+        /// The last entry found.
+        len: u64,
+    },
+}
+
+/// An entry's number and hash, recorded outside the store (what `tessera audit verify` prints
+/// as the head): verifying against it later tells a log rewritten from there on, or cut short
+/// before it, from the one recorded. The chain alone cannot, since recomputing its hashes
+/// needs no key. Written `SEQ:HASH` (96 lowercase hex digits).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditAnchor {
+    /// The entry's number (0: the empty log, whose hash is [`GENESIS_HASH`]).
+    pub seq: u64,
+    /// The entry's hash.
+    pub hash: String,
+}
+
+impl std::fmt::Display for AuditAnchor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.seq, self.hash)
+    }
+}
+
+impl std::str::FromStr for AuditAnchor {
+    type Err = &'static str;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        const FORM: &str = "an anchor is SEQ:HASH (an entry's number, 96 lowercase hex digits)";
+        let (seq, hash) = s.split_once(':').ok_or(FORM)?;
+        // Digits only, no leading zero: one text per anchor.
+        if seq.is_empty()
+            || !seq.bytes().all(|b| b.is_ascii_digit())
+            || seq.len() > 20
+            || (seq.len() > 1 && seq.starts_with('0'))
+        {
+            return Err(FORM);
+        }
+        let seq: u64 = seq.parse().map_err(|_| FORM)?;
+        if hash.len() != GENESIS_HASH.len()
+            || !hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return Err(FORM);
+        }
+        Ok(Self {
+            seq,
+            hash: hash.to_owned(),
+        })
+    }
 }
 
 #[derive(Serialize)]
@@ -350,6 +415,7 @@ pub fn next_entry(
 pub struct ChainVerifier {
     last_seq: u64,
     last_hash: String,
+    anchor: Option<AuditAnchor>,
 }
 
 impl Default for ChainVerifier {
@@ -365,7 +431,42 @@ impl ChainVerifier {
         Self {
             last_seq: 0,
             last_hash: GENESIS_HASH.to_owned(),
+            anchor: None,
         }
+    }
+
+    /// A verifier expecting entry 1 that also checks the entry `anchor` names against it
+    /// (see [`ChainVerifier::finish`] for a log that ends before it).
+    #[must_use]
+    pub fn with_anchor(anchor: AuditAnchor) -> Self {
+        Self {
+            anchor: Some(anchor),
+            ..Self::new()
+        }
+    }
+
+    /// The last entry verified (entry 0 with [`GENESIS_HASH`] before any), after checking
+    /// that the log reached the anchored entry.
+    ///
+    /// # Errors
+    /// [`AuditChainError::Truncated`] when the log ended before it, or
+    /// [`AuditChainError::AnchorMismatch`] when it anchors the empty log with another hash.
+    pub fn finish(&self) -> Result<AuditAnchor, AuditChainError> {
+        if let Some(a) = &self.anchor {
+            if a.seq > self.last_seq {
+                return Err(AuditChainError::Truncated {
+                    seq: a.seq,
+                    len: self.last_seq,
+                });
+            }
+            if a.seq == 0 && a.hash != GENESIS_HASH {
+                return Err(AuditChainError::AnchorMismatch { seq: 0 });
+            }
+        }
+        Ok(AuditAnchor {
+            seq: self.last_seq,
+            hash: self.last_hash.clone(),
+        })
     }
 
     /// Checks the next entry.
@@ -385,6 +486,12 @@ impl ChainVerifier {
         }
         if entry_hash(e.seq, &e.event, &e.prev_hash)? != e.hash {
             return Err(AuditChainError::Altered { seq: e.seq });
+        }
+        if let Some(a) = &self.anchor
+            && a.seq == e.seq
+            && a.hash != e.hash
+        {
+            return Err(AuditChainError::AnchorMismatch { seq: e.seq });
         }
         self.last_seq = e.seq;
         self.last_hash.clone_from(&e.hash);
@@ -447,6 +554,93 @@ mod tests {
         .unwrap()
     }
 
+    fn verify_with(
+        anchor: &AuditAnchor,
+        entries: &[AuditEntry],
+    ) -> Result<AuditAnchor, AuditChainError> {
+        let mut v = ChainVerifier::with_anchor(anchor.clone());
+        for e in entries {
+            v.push(e)?;
+        }
+        v.finish()
+    }
+
+    /// A head recorded earlier tells the recorded log from one rewritten with every hash
+    /// recomputed (which the chain alone accepts) and from one cut short before it.
+    #[test]
+    fn an_anchor_refuses_a_rewritten_or_shortened_log() {
+        let log = chain(5);
+        let head = verify_with(
+            &AuditAnchor {
+                seq: 0,
+                hash: GENESIS_HASH.into(),
+            },
+            &log,
+        )
+        .unwrap();
+        assert_eq!((head.seq, head.hash.as_str()), (5, log[4].hash.as_str()));
+        let at3 = AuditAnchor {
+            seq: 3,
+            hash: log[2].hash.clone(),
+        };
+        assert_eq!(verify_with(&at3, &log).unwrap(), head);
+        assert_eq!(verify_with(&head, &log).unwrap(), head);
+        // Entry 2 rewritten and the chain recomputed from there: whole, but not the one
+        // recorded.
+        let mut forged: Vec<AuditEntry> = log[..1].to_vec();
+        for i in 1..5 {
+            let mut e = ev(i);
+            if i == 1 {
+                e.verdict = AuditVerdict::Fail;
+            }
+            let last = forged.last().map(|x| (x.seq, x.hash.as_str()));
+            forged.push(next_entry(last, e).unwrap());
+        }
+        assert_eq!(verify_chain(&forged).unwrap(), 5);
+        assert_eq!(
+            verify_with(&at3, &forged),
+            Err(AuditChainError::AnchorMismatch { seq: 3 })
+        );
+        // Only entries before the anchor rewritten: the anchored entry's hash changes too.
+        assert!(verify_with(&head, &forged).is_err());
+        // Cut short before the anchor, or emptied.
+        assert_eq!(
+            verify_with(&head, &log[..4]),
+            Err(AuditChainError::Truncated { seq: 5, len: 4 })
+        );
+        assert_eq!(
+            verify_with(&at3, &[]),
+            Err(AuditChainError::Truncated { seq: 3, len: 0 })
+        );
+        let wrong_empty = AuditAnchor {
+            seq: 0,
+            hash: "1".repeat(96),
+        };
+        assert_eq!(
+            verify_with(&wrong_empty, &[]),
+            Err(AuditChainError::AnchorMismatch { seq: 0 })
+        );
+        // Written and read back as SEQ:HASH; anything else is refused.
+        assert_eq!(head.to_string().parse::<AuditAnchor>().unwrap(), head);
+        let hash = &log[0].hash;
+        for bad in [
+            String::new(),
+            hash.clone(),
+            format!(":{hash}"),
+            format!("-1:{hash}"),
+            format!("+1:{hash}"),
+            format!("1:{}", hash.to_uppercase()),
+            format!("1:{}", &hash[1..]),
+            format!("1:{hash}0"),
+            format!("1:sha384:{hash}"),
+            format!("99999999999999999999999:{hash}"),
+            format!("1 :{hash}"),
+            format!("01:{hash}"),
+        ] {
+            assert!(bad.parse::<AuditAnchor>().is_err(), "{bad:?}");
+        }
+    }
+
     #[test]
     fn direct_form_matches_the_library_on_edges() {
         let mut e = ev(0);
@@ -483,6 +677,20 @@ mod tests {
     }
 
     proptest::proptest! {
+        /// Any text parses to an anchor that writes back as the same text, or is refused.
+        #[test]
+        fn anchors_parse_and_write_back(s in "[0-9]{0,22}:?[0-9a-fA-F:]{0,100}") {
+            if let Ok(a) = s.parse::<AuditAnchor>() {
+                proptest::prop_assert_eq!(a.to_string(), s);
+            }
+        }
+
+        #[test]
+        fn any_anchor_round_trips(seq in proptest::prelude::any::<u64>(), h in "[0-9a-f]{96}") {
+            let a = AuditAnchor { seq, hash: h };
+            proptest::prop_assert_eq!(a.to_string().parse::<AuditAnchor>().unwrap(), a);
+        }
+
         #[test]
         fn direct_form_matches_the_library(
             seq in 0u64..(1 << 54),

@@ -535,6 +535,10 @@ pub fn fuzz_requests(data: &[u8]) {
         let _ = crate::resource::ResourcePath::parse(path);
         let _ = pinned_version(query);
         let _ = delete_version(query);
+        // An audit anchor (`tessera audit verify --anchor`): what parses writes back the same.
+        if let Ok(a) = s.parse::<crate::audit::AuditAnchor>() {
+            assert_eq!(a.to_string(), s);
+        }
     }
 }
 

@@ -14,7 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use clap::{Args, Subcommand};
 use serde_json::Value;
-use tessera_broker::audit::{AuditEntry, ChainVerifier};
+use tessera_broker::audit::{AuditAnchor, AuditEntry, ChainVerifier};
 use tessera_broker::resource::ResourcePath;
 use ureq::http::uri::Authority;
 use ureq::http::{Response, Uri};
@@ -184,6 +184,11 @@ pub(crate) struct AuditVerifyArgs {
     /// Verify the store of a stopped broker in DIR directly instead of asking the admin API.
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
+    /// Also check that entry SEQ still has HASH: a head an earlier `audit verify` printed
+    /// and you kept outside the broker. A log rewritten from there on (the chain's hashes
+    /// need no key to recompute) or cut short before it is then refused.
+    #[arg(long, value_name = "SEQ:HASH")]
+    anchor: Option<tessera_broker::audit::AuditAnchor>,
     #[command(flatten)]
     conn: ConnArgs,
 }
@@ -855,13 +860,16 @@ fn audit_show(args: &AuditShowArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Checks the chain over the admin API, page by page; the number of entries.
-pub(crate) fn verify_remote(client: &AdminClient) -> Result<u64> {
-    let mut v = ChainVerifier::new();
+/// Checks the chain over the admin API, page by page, and the entry `anchor` names; the head.
+pub(crate) fn verify_remote(
+    client: &AdminClient,
+    anchor: Option<AuditAnchor>,
+) -> Result<AuditAnchor> {
+    let mut v = anchor.map_or_else(ChainVerifier::new, ChainVerifier::with_anchor);
     loop {
         let page = client.audit_page(v.verified(), AUDIT_PAGE)?;
         if page.is_empty() {
-            return Ok(v.verified());
+            return Ok(v.finish().map_err(|e| Refused(e.to_string()))?);
         }
         for e in &page {
             v.push(e).map_err(|err| {
@@ -874,7 +882,7 @@ pub(crate) fn verify_remote(client: &AdminClient) -> Result<u64> {
     }
 }
 
-fn verify_offline(dir: &Path) -> Result<u64> {
+fn verify_offline(dir: &Path, anchor: Option<AuditAnchor>) -> Result<AuditAnchor> {
     let db = dir.join(tessera_broker::store::DB_FILE);
     if !db.is_file() {
         bail!("{}: no broker store here", db.display());
@@ -885,7 +893,9 @@ fn verify_offline(dir: &Path) -> Result<u64> {
         .build()
         .context("starting the async runtime")?;
     runtime
-        .block_on(tessera_broker::store::verify_audit_chain(&store))
+        .block_on(tessera_broker::store::verify_audit_chain_from(
+            &store, anchor,
+        ))
         .map_err(|e| match e {
             tessera_broker::store::StoreError::AuditChain(c) => Refused(c.to_string()).into(),
             other => anyhow::Error::new(other).context(format!("reading {}", db.display())),
@@ -893,11 +903,16 @@ fn verify_offline(dir: &Path) -> Result<u64> {
 }
 
 fn audit_verify(args: &AuditVerifyArgs) -> Result<ExitCode> {
-    let n = match &args.data_dir {
-        Some(dir) => verify_offline(dir)?,
-        None => verify_remote(&AdminClient::new(&args.conn)?)?,
+    let anchor = args.anchor.clone();
+    let head = match &args.data_dir {
+        Some(dir) => verify_offline(dir, anchor)?,
+        None => verify_remote(&AdminClient::new(&args.conn)?, anchor)?,
     };
-    crate::say!("audit chain verified: {n} entries");
+    crate::say!(
+        "audit chain verified: {} entries; head {head} (keep it outside the broker: \
+         `--anchor {head}` later refuses a log rewritten or cut short)",
+        head.seq
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -341,11 +341,13 @@ pub(crate) fn run(_args: &DemoArgs) -> Result<ExitCode> {
             >= 4,
         "deny/fail and attest/fail entries",
     );
-    match verify_remote(&admin) {
-        Ok(n) => score.check(
+    match verify_remote(&admin, None) {
+        Ok(head) => score.check(
             "the audit chain verifies",
-            entries.last().is_some_and(|e| e.seq == n),
-            &format!("{n} entries, each hashing its predecessor"),
+            entries
+                .last()
+                .is_some_and(|e| e.seq == head.seq && e.hash == head.hash),
+            &format!("{} entries, each hashing its predecessor", head.seq),
         ),
         Err(e) => score.check("the audit chain verifies", false, &format!("{e:#}")),
     }

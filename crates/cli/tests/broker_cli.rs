@@ -398,8 +398,30 @@ fn admin_commands_against_a_served_broker() {
     assert_eq!(v[0]["seq"], 3);
     let o = served.admin(&data, &["audit", "verify"], None);
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
-    assert!(text(&o.stdout).contains("audit chain verified"));
+    let out = text(&o.stdout);
+    assert!(out.contains("audit chain verified"), "{out}");
     assert!(!text(&o.stderr).contains("warning"), "{}", text(&o.stderr));
+    // The head it prints is an anchor for later runs: it holds, a wrong hash or an entry past
+    // the end does not (exit 1), and a malformed one is a usage error (exit 2).
+    let head = out
+        .split("; head ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no head in {out}"))
+        .to_owned();
+    let (seq, hash) = head.split_once(':').unwrap();
+    let o = served.admin(&data, &["audit", "verify", "--anchor", &head], None);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let earlier = format!("1:{hash}");
+    let o = served.admin(&data, &["audit", "verify", "--anchor", &earlier], None);
+    assert_eq!(code(&o), 1, "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("rewritten"), "{}", text(&o.stderr));
+    let past = format!("{}:{hash}", seq.parse::<u64>().unwrap() + 1000);
+    let o = served.admin(&data, &["audit", "verify", "--anchor", &past], None);
+    assert_eq!(code(&o), 1, "{}", text(&o.stderr));
+    assert!(text(&o.stderr).contains("removed"), "{}", text(&o.stderr));
+    let o = served.admin(&data, &["audit", "verify", "--anchor", "1:xyz"], None);
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
 
     // A wrong token is refused by the broker (exit 1) and the refusal is audited.
     let wrong = dir.path().join("wrong.token");

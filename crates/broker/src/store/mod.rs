@@ -38,7 +38,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 
 use crate::audit::{
-    AuditAction, AuditChainError, AuditEntry, AuditEvent, AuditVerdict, ChainVerifier,
+    AuditAction, AuditAnchor, AuditChainError, AuditEntry, AuditEvent, AuditVerdict, ChainVerifier,
 };
 use crate::binding::HashAlgorithm;
 use crate::resource::{NameError, PolicyDigest, ResourcePath};
@@ -1052,11 +1052,24 @@ async fn remake_repo_policy_macs(
 /// # Errors
 /// [`StoreError::AuditChain`] naming the first broken entry, store errors.
 pub async fn verify_audit_chain(store: &dyn Store) -> Result<u64, StoreError> {
-    let mut v = ChainVerifier::new();
+    Ok(verify_audit_chain_from(store, None).await?.seq)
+}
+
+/// Verifies the store's whole audit chain, page by page, and the entry `anchor` names
+/// against it ([`AuditAnchor`]); returns the last entry (the head).
+///
+/// # Errors
+/// [`StoreError::AuditChain`] naming the first broken entry, or the anchor's, and the store's
+/// errors.
+pub async fn verify_audit_chain_from(
+    store: &dyn Store,
+    anchor: Option<AuditAnchor>,
+) -> Result<AuditAnchor, StoreError> {
+    let mut v = anchor.map_or_else(ChainVerifier::new, ChainVerifier::with_anchor);
     loop {
         let page = store.audit_entries(v.verified(), 1000).await?;
         if page.is_empty() {
-            return Ok(v.verified());
+            return Ok(v.finish()?);
         }
         for e in &page {
             v.push(e)?;
