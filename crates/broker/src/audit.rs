@@ -272,9 +272,10 @@ pub enum AuditChainError {
 }
 
 /// An entry's number and hash, recorded outside the store (what `tessera audit verify` prints
-/// as the head): verifying against it later tells a log rewritten from there on, or cut short
-/// before it, from the one recorded. The chain alone cannot, since recomputing its hashes
-/// needs no key. Written `SEQ:HASH` (96 lowercase hex digits).
+/// as the head): verifying against it later tells the recorded log from one whose entries up
+/// to it were rewritten (every later hash recomputed) or that was cut short before it. The
+/// chain alone cannot, since recomputing its hashes needs no key; entries after the anchor
+/// are covered by the next one kept. Written `SEQ:HASH` (96 lowercase hex digits).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditAnchor {
     /// The entry's number (0: the empty log, whose hash is [`GENESIS_HASH`]).

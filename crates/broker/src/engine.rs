@@ -30,7 +30,7 @@ use crate::protocol::{
     AttestRequest, AuthRequest, PublicError, RequestError, TeeName, delete_version, pinned_version,
 };
 use crate::resource::{PolicyDigest, ResourcePath, check_repo};
-use crate::seal::{KeyringFile, SecretValue};
+use crate::seal::{KeyringFile, SealError, SecretValue};
 use crate::store::{
     self, AttestedSession, CHALLENGE_TTL_MS, Challenge, ChangeBy, ReleaseBasis, RepoPolicy,
     SessionId, Store, StoreError,
@@ -1340,10 +1340,15 @@ impl Broker {
         // row's policy digest does not open the gate. (Deleting that row is a rollback the
         // README names.)
         if let Some((n, _)) = &newer {
-            drop(store::open_stored(&ring, n).map_err(|e| BrokerError::Release(e.to_string()))?);
+            match store::open_stored(&ring, n) {
+                Ok(value) => drop(value),
+                Err(e) => return self.unopened(record, resource, n.version, &e).await,
+            }
         }
-        let value =
-            store::open_stored(&ring, &stored).map_err(|e| BrokerError::Release(e.to_string()))?;
+        let value = match store::open_stored(&ring, &stored) {
+            Ok(value) => value,
+            Err(e) => return self.unopened(record, resource, stored.version, &e).await,
+        };
         let sealed = jwe::encrypt(&record.tee_key, value.expose())
             .map_err(|e| BrokerError::Release(e.to_string()))?;
         drop(value);
@@ -1372,6 +1377,28 @@ impl Broker {
                 BrokerError::Store(e)
             })?;
         Ok(recorded.map(|_| store_json(&sealed)))
+    }
+
+    /// A version a release read did not open. Under a KEK a rotation retired after the read
+    /// (the rotation re-wrapped it meanwhile): `None`, so that the release reads it again.
+    /// Otherwise (changed in the database: its AAD binds its resource, version and policy
+    /// digest) the release is refused, with an audit entry.
+    async fn unopened(
+        &self,
+        record: &AttestedRecord,
+        resource: &ResourcePath,
+        version: u64,
+        e: &SealError,
+    ) -> Result<Option<Value>, BrokerError> {
+        if matches!(e, SealError::UnknownKek { .. }) {
+            return Ok(None);
+        }
+        let mut ev = self.event("guest", AuditAction::Deny, AuditVerdict::Fail);
+        ev.resource = Some(format!("{resource}@{version}"));
+        ev.evidence_digest = Some(record.evidence_digest.clone());
+        ev.reason = format!("the stored version does not open: {e}");
+        self.audit(ev).await;
+        Err(BrokerError::Release(e.to_string()))
     }
 
     // ---------------------------------------------------------------------------------------
@@ -1699,7 +1726,13 @@ impl Broker {
                         .is_some_and(|repo| actor.may_use(repo))
             })
             .collect();
-        Ok(json!({ "entries": visible, "next_after": next_after }))
+        // `scoped`: the entries of other repositories are left out, so the page cannot be
+        // verified as a chain (`tessera audit verify` refuses to try).
+        Ok(json!({
+            "entries": visible,
+            "next_after": next_after,
+            "scoped": !actor.is_global(),
+        }))
     }
 
     // ---------------------------------------------------------------------------------------

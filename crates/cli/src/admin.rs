@@ -14,7 +14,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
 use clap::{Args, Subcommand};
 use serde_json::Value;
-use tessera_broker::audit::{AuditAnchor, AuditEntry, ChainVerifier};
+use tessera_broker::audit::{AuditAnchor, AuditChainError, AuditEntry, ChainVerifier};
 use tessera_broker::resource::ResourcePath;
 use ureq::http::uri::Authority;
 use ureq::http::{Response, Uri};
@@ -185,8 +185,8 @@ pub(crate) struct AuditVerifyArgs {
     #[arg(long, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     /// Also check that entry SEQ still has HASH: a head an earlier `audit verify` printed
-    /// and you kept outside the broker. A log rewritten from there on (the chain's hashes
-    /// need no key to recompute) or cut short before it is then refused.
+    /// and you kept outside the broker. A log whose entries up to SEQ were rewritten (the
+    /// chain's hashes need no key to recompute) or that was cut short before it is refused.
     #[arg(long, value_name = "SEQ:HASH")]
     anchor: Option<tessera_broker::audit::AuditAnchor>,
     #[command(flatten)]
@@ -549,6 +549,16 @@ impl AdminClient {
 
     /// A page of audit entries after `after`.
     pub(crate) fn audit_page(&self, after: u64, limit: u32) -> Result<Vec<AuditEntry>> {
+        Ok(self.audit_page_and_scope(after, limit)?.0)
+    }
+
+    /// A page of the audit log, and whether the broker left other repositories' entries out
+    /// of it (`scoped`: a token scoped to repositories).
+    pub(crate) fn audit_page_and_scope(
+        &self,
+        after: u64,
+        limit: u32,
+    ) -> Result<(Vec<AuditEntry>, bool)> {
         let answer = self.get(
             "audit",
             &format!("/kbs/v0/admin/audit?after={after}&limit={limit}"),
@@ -557,7 +567,14 @@ impl AdminClient {
             .get("entries")
             .cloned()
             .context("audit: the answer has no entries")?;
-        serde_json::from_value(entries).context("audit: malformed entries")
+        let scoped = answer
+            .get("scoped")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        Ok((
+            serde_json::from_value(entries).context("audit: malformed entries")?,
+            scoped,
+        ))
     }
 }
 
@@ -865,18 +882,25 @@ pub(crate) fn verify_remote(
     client: &AdminClient,
     anchor: Option<AuditAnchor>,
 ) -> Result<AuditAnchor> {
+    const SCOPED: &str = "a token scoped to repositories sees only their entries: verify with \
+                          a global token or --data-dir";
     let mut v = anchor.map_or_else(ChainVerifier::new, ChainVerifier::with_anchor);
     loop {
-        let page = client.audit_page(v.verified(), AUDIT_PAGE)?;
+        let (page, scoped) = client.audit_page_and_scope(v.verified(), AUDIT_PAGE)?;
+        if scoped {
+            // Other repositories' entries are left out: the log cannot be verified whole (an
+            // empty page would look like its end).
+            return Err(Refused(format!("audit: not verified ({SCOPED})")).into());
+        }
         if page.is_empty() {
             return Ok(v.finish().map_err(|e| Refused(e.to_string()))?);
         }
         for e in &page {
-            v.push(e).map_err(|err| {
-                Refused(format!(
-                    "{err} (a token scoped to repositories sees only their entries: verify with a \
-                     global token or --data-dir)"
-                ))
+            v.push(e).map_err(|err| match err {
+                AuditChainError::SequenceGap { .. } | AuditChainError::BrokenLink { .. } => {
+                    Refused(format!("{err} ({SCOPED})"))
+                }
+                other => Refused(other.to_string()),
             })?;
         }
     }
@@ -910,7 +934,7 @@ fn audit_verify(args: &AuditVerifyArgs) -> Result<ExitCode> {
     };
     crate::say!(
         "audit chain verified: {} entries; head {head} (keep it outside the broker: \
-         `--anchor {head}` later refuses a log rewritten or cut short)",
+         `--anchor {head}` later refuses a log rewritten up to here or cut short)",
         head.seq
     );
     Ok(ExitCode::SUCCESS)

@@ -1830,3 +1830,49 @@ fn clevis_pin_round_trips_through_attestation() {
     assert!(o.stdout.is_empty());
     served.stop();
 }
+
+/// `audit verify` with a token scoped to repositories refuses (exit 1): its view leaves out
+/// other repositories' entries, so it cannot be taken for the whole chain (an empty view
+/// would look like an empty log). A global token verifies.
+#[test]
+fn audit_verify_with_a_scoped_token_refuses() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let root = dir.path().join("root.token");
+    let team = dir.path().join("team.token");
+    for (f, t) in [
+        (&root, "root-token-0123456789abcdef-0123456789abcdef"),
+        (&team, "team-token-0123456789abcdef-0123456789abcdef"),
+    ] {
+        std::fs::write(f, t).unwrap();
+        std::fs::set_permissions(f, std::fs::Permissions::from_mode(0o600)).unwrap();
+    }
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[[admin.tokens]]\nname = \"root\"\nfile = {:?}\n\
+             [[admin.tokens]]\nname = \"team-a\"\nfile = {:?}\nrepos = [\"team-a\"]\n",
+            root.to_str().unwrap(),
+            team.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let served = Served::start(&data, &["--config", config.to_str().unwrap()]);
+    let verify = |token: &Path| {
+        run(
+            Command::new(BIN)
+                .args(["audit", "verify"])
+                .env("TESSERA_URL", &served.url)
+                .env("TESSERA_ADMIN_TOKEN_FILE", token),
+            None,
+        )
+    };
+    let o = verify(&team);
+    assert_eq!(code(&o), 1, "{}", text(&o.stdout));
+    assert!(text(&o.stderr).contains("scoped"), "{}", text(&o.stderr));
+    let o = verify(&root);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("audit chain verified"));
+}

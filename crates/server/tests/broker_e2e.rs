@@ -844,6 +844,22 @@ fn a_newest_version_whose_policy_was_changed_in_the_database_gates_nothing() {
         let e = fetched(&c, &att, AuthMode::Cookie, path).unwrap_err();
         assert!(refusal(&e).0 >= 500, "{path}: {e}");
     }
+    // Each refusal is audited, naming the row that did not open.
+    let (status, log) = b.admin("GET", "/kbs/v0/admin/audit", Some(&b.admin_token), None);
+    assert_eq!(status, 200);
+    let unopened = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["action"] == "deny"
+                && e["resource"] == "default/key/one@2"
+                && e["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("does not open"))
+        })
+        .count();
+    assert_eq!(unopened, 2, "{log}");
 }
 
 /// A repository's default policy written into the database by anyone but the broker (here a
@@ -1973,8 +1989,12 @@ fn a_tenant_token_stays_inside_its_repositories_on_every_endpoint() {
     assert_eq!(status, 200);
     let entries = log["entries"].as_array().unwrap();
     assert!(!entries.is_empty());
-    // One page holds them all: there is no next one.
+    // One page holds them all: there is no next one. The page says it is a scoped view (so
+    // that `tessera audit verify` does not take it for the whole chain); the root's does not.
     assert!(log["next_after"].is_null(), "{log}");
+    assert_eq!(log["scoped"], true, "{log}");
+    let (_, root_log) = b.admin("GET", "/kbs/v0/admin/audit", Some(&b.admin_token), None);
+    assert_eq!(root_log["scoped"], false);
     assert!(
         entries.iter().all(|e| e["resource"]
             .as_str()
