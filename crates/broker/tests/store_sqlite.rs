@@ -363,6 +363,32 @@ async fn a_version_1_store_is_migrated_and_used_challenges_stay_used() {
     assert!(!third.use_challenge(&used).await.unwrap());
 }
 
+/// The schema version a store file records.
+fn schema_version(c: &rusqlite::Connection) -> i64 {
+    c.query_row(
+        "SELECT value FROM meta WHERE key = 'schema_version'",
+        [],
+        |r| r.get(0),
+    )
+    .unwrap()
+}
+
+/// How many of `names` `table` has as columns.
+fn columns_of(c: &rusqlite::Connection, table: &str, names: &[&str]) -> usize {
+    names
+        .iter()
+        .filter(|name| {
+            c.query_row(
+                "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
+                [table, **name],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
+                == 1
+        })
+        .count()
+}
+
 /// A store of schema version 3 (repository defaults without a MAC) gets the columns when
 /// opened; a default set before has none, so a put naming no policy is refused until an admin
 /// sets the default again.
@@ -396,27 +422,12 @@ async fn a_version_3_store_gets_macs_for_repository_defaults() {
          UPDATE meta SET value = 3 WHERE key = 'schema_version';",
     )
     .unwrap();
-    let columns = |c: &rusqlite::Connection| -> i64 {
-        c.query_row(
-            "SELECT count(*) FROM pragma_table_info('repo_policies')
-             WHERE name IN ('kek_id', 'mac')",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap()
-    };
+    let columns = |c: &rusqlite::Connection| columns_of(c, "repo_policies", &["kek_id", "mac"]);
     assert_eq!(columns(&c), 0);
 
     let again = SqliteStore::open(&path).await.unwrap();
     assert_eq!(columns(&c), 2);
-    let version: i64 = c
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'schema_version'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(schema_version(&c), 4);
     let old = again.repo_policy("t").await.unwrap().unwrap();
     assert_eq!(
         (old.digest.clone(), old.kek_id.as_str(), old.mac.as_str()),
@@ -472,26 +483,12 @@ async fn a_version_2_store_gets_the_origin_column() {
          UPDATE meta SET value = 2 WHERE key = 'schema_version';",
     )
     .unwrap();
-    let columns = |c: &rusqlite::Connection| -> i64 {
-        c.query_row(
-            "SELECT count(*) FROM pragma_table_info('secrets') WHERE name = 'origin'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap()
-    };
+    let columns = |c: &rusqlite::Connection| columns_of(c, "secrets", &["origin"]);
     assert_eq!(columns(&c), 0);
 
     let again = SqliteStore::open(&path).await.unwrap();
     assert_eq!(columns(&c), 1);
-    let version: i64 = c
-        .query_row(
-            "SELECT value FROM meta WHERE key = 'schema_version'",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
-    assert_eq!(version, 4);
+    assert_eq!(schema_version(&c), 4);
     let rec = again.get_version(&before, None).await.unwrap().unwrap();
     assert_eq!(rec.origin, None);
     assert_eq!(

@@ -495,63 +495,61 @@ fn migrate(c: &Connection) -> Result<(), StoreError> {
 
 /// Brings a store of schema version 3 to 4: `repo_policies.kek_id` and `.mac`, empty for every
 /// default set before, which puts naming no policy then refuse until an admin sets the default
-/// again (a default from before cannot be told from one written into the database). In one
-/// transaction, as [`migrate_2_to_3`]; columns that are there already are kept.
+/// again (a default from before cannot be told from one written into the database).
 fn migrate_3_to_4(c: &Connection) -> Result<(), StoreError> {
-    if schema_version(c)? != 3 {
+    add_columns(
+        c,
+        3,
+        "repo_policies",
+        &[
+            ("kek_id", "TEXT NOT NULL DEFAULT ''"),
+            ("mac", "TEXT NOT NULL DEFAULT ''"),
+        ],
+    )
+}
+
+/// Brings a store of schema version 2 to 3: `secrets.origin` (null for every version put
+/// before, so that the first import of a sealed file after the upgrade makes one new version).
+fn migrate_2_to_3(c: &Connection) -> Result<(), StoreError> {
+    add_columns(c, 2, "secrets", &[("origin", "TEXT")])
+}
+
+/// Brings a store of schema version `from` to the next by adding `columns` (name, declaration)
+/// to `table`, in one transaction that checks the version again under the write lock, since
+/// another process may be doing the same; a column that is there already (a file made by the
+/// next version, then set back) is kept.
+fn add_columns(
+    c: &Connection,
+    from: i64,
+    table: &str,
+    columns: &[(&str, &str)],
+) -> Result<(), StoreError> {
+    if schema_version(c)? != from {
         return Ok(());
     }
     let run = || -> Result<(), StoreError> {
         c.execute_batch("BEGIN IMMEDIATE").map_err(db("migrate"))?;
-        if schema_version(c)? == 3 {
-            for column in ["kek_id", "mac"] {
+        if schema_version(c)? == from {
+            for (column, declaration) in columns {
                 let has: i64 = c
                     .query_row(
-                        "SELECT count(*) FROM pragma_table_info('repo_policies') WHERE name = ?1",
-                        params![column],
+                        "SELECT count(*) FROM pragma_table_info(?1) WHERE name = ?2",
+                        params![table, column],
                         |r| r.get(0),
                     )
                     .map_err(db("migrate"))?;
                 if has == 0 {
                     c.execute_batch(&format!(
-                        "ALTER TABLE repo_policies ADD COLUMN {column} TEXT NOT NULL DEFAULT ''"
+                        "ALTER TABLE {table} ADD COLUMN {column} {declaration}"
                     ))
                     .map_err(db("migrate"))?;
                 }
             }
-            c.execute_batch("UPDATE meta SET value = 4 WHERE key = 'schema_version' AND value = 3")
-                .map_err(db("migrate"))?;
-        }
-        c.execute_batch("COMMIT").map_err(db("migrate"))
-    };
-    run().inspect_err(|_| roll_back(c))
-}
-
-/// Brings a store of schema version 2 to 3: `secrets.origin` (null for every version put
-/// before, so that the first import of a sealed file after the upgrade makes one new version).
-/// In one transaction that checks the version again under the write lock, since another
-/// process may be doing the same; a column that is there already (a file made by this
-/// version, then set back) is kept.
-fn migrate_2_to_3(c: &Connection) -> Result<(), StoreError> {
-    if schema_version(c)? != 2 {
-        return Ok(());
-    }
-    let run = || -> Result<(), StoreError> {
-        c.execute_batch("BEGIN IMMEDIATE").map_err(db("migrate"))?;
-        if schema_version(c)? == 2 {
-            let has_origin: i64 = c
-                .query_row(
-                    "SELECT count(*) FROM pragma_table_info('secrets') WHERE name = 'origin'",
-                    [],
-                    |r| r.get(0),
-                )
-                .map_err(db("migrate"))?;
-            if has_origin == 0 {
-                c.execute_batch("ALTER TABLE secrets ADD COLUMN origin TEXT")
-                    .map_err(db("migrate"))?;
-            }
-            c.execute_batch("UPDATE meta SET value = 3 WHERE key = 'schema_version' AND value = 2")
-                .map_err(db("migrate"))?;
+            c.execute(
+                "UPDATE meta SET value = ?1 WHERE key = 'schema_version' AND value = ?2",
+                params![from + 1, from],
+            )
+            .map_err(db("migrate"))?;
         }
         c.execute_batch("COMMIT").map_err(db("migrate"))
     };
