@@ -223,6 +223,19 @@ impl Broker {
         assert_eq!(status, 200, "{body}");
     }
 
+    /// Puts version 2 of `default/key/one` (the value `v2`) under a policy that accepts
+    /// measurement 01.. only, not the default measurement version 1's policy accepts.
+    fn put_stricter_version_two(&self) {
+        let strict = POLICY.replace(&"4d".repeat(48), &"01".repeat(48));
+        let (status, body) = self.admin(
+            "POST",
+            "/kbs/v0/resource/default/key/one",
+            Some(&self.admin_token),
+            Some(json!({"policy": strict, "value": STANDARD.encode(b"v2")})),
+        );
+        assert_eq!(status, 200, "{body}");
+    }
+
     /// Each of `queries` on `path`, with the root token: 400.
     fn refuses_queries(&self, method: &str, path: &str, queries: &[&str]) {
         for query in queries {
@@ -555,14 +568,7 @@ fn a_stricter_newer_version_withdraws_the_older_ones() {
         measurement: [1; 48],
         ..Measurements::default()
     };
-    let strict = POLICY.replace(&"4d".repeat(48), &"01".repeat(48));
-    let (status, _) = b.admin(
-        "POST",
-        "/kbs/v0/resource/default/key/one",
-        Some(&b.admin_token),
-        Some(json!({"policy": strict, "value": STANDARD.encode(b"v2")})),
-    );
-    assert_eq!(status, 200);
+    b.put_stricter_version_two();
     let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
     let fetch = |m: &Measurements, path: &str| {
         let att = c
@@ -817,14 +823,7 @@ fn a_challenge_issued_before_a_kek_rotation_is_answered_after_it() {
 #[test]
 fn a_newest_version_whose_policy_was_changed_in_the_database_gates_nothing() {
     let b = start();
-    let strict = POLICY.replace(&"4d".repeat(48), &"01".repeat(48));
-    let (status, _) = b.admin(
-        "POST",
-        "/kbs/v0/resource/default/key/one",
-        Some(&b.admin_token),
-        Some(json!({"policy": strict, "value": STANDARD.encode(b"v2")})),
-    );
-    assert_eq!(status, 200);
+    b.put_stricter_version_two();
     let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
     let att = attested(&c);
     let e = fetched(&c, &att, AuthMode::Cookie, "default/key/one?version=1").unwrap_err();
