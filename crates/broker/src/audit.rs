@@ -296,20 +296,15 @@ impl std::str::FromStr for AuditAnchor {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         const FORM: &str = "an anchor is SEQ:HASH (an entry's number, 96 lowercase hex digits)";
         let (seq, hash) = s.split_once(':').ok_or(FORM)?;
-        // Digits only, no leading zero: one text per anchor.
+        // Digits only (no sign), no leading zero: one text per anchor; `parse` bounds it.
         if seq.is_empty()
             || !seq.bytes().all(|b| b.is_ascii_digit())
-            || seq.len() > 20
             || (seq.len() > 1 && seq.starts_with('0'))
+            || !crate::resource::is_sha384_hex(hash)
         {
             return Err(FORM);
         }
         let seq: u64 = seq.parse().map_err(|_| FORM)?;
-        if hash.len() != GENESIS_HASH.len()
-            || !hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-        {
-            return Err(FORM);
-        }
         Ok(Self {
             seq,
             hash: hash.to_owned(),

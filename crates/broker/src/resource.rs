@@ -114,6 +114,13 @@ impl fmt::Display for ResourcePath {
 #[serde(transparent)]
 pub struct PolicyDigest(String);
 
+/// Whether `s` is a SHA-384 written as 96 lowercase hex digits (a policy digest's hex, an
+/// audit entry's hash).
+#[must_use]
+pub(crate) fn is_sha384_hex(s: &str) -> bool {
+    s.len() == 96 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
 impl PolicyDigest {
     /// The digest of a policy text (its exact bytes).
     #[must_use]
@@ -130,7 +137,7 @@ impl PolicyDigest {
         let hex = s
             .strip_prefix("sha384:")
             .ok_or(NameError::BadPolicyDigest)?;
-        if hex.len() == 96 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+        if is_sha384_hex(hex) {
             Ok(Self(s.to_owned()))
         } else {
             Err(NameError::BadPolicyDigest)
