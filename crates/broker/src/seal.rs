@@ -305,12 +305,7 @@ impl Kek {
     }
 
     fn new(id: KekId, key: Zeroizing<[u8; KEY_LEN]>) -> Self {
-        use aws_lc_rs::{hkdf, hmac};
-        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &[]).extract(key.as_ref());
-        let nonce_key = prk
-            .expand(&[CHALLENGE_NONCE_INFO], hmac::HMAC_SHA256)
-            .ok()
-            .map(hmac::Key::from);
+        let nonce_key = derived_hmac_key(&key, CHALLENGE_NONCE_INFO);
         Self { id, key, nonce_key }
     }
 
@@ -349,13 +344,10 @@ impl Kek {
         repo: &str,
         digest: &str,
     ) -> Result<String, SealError> {
-        use aws_lc_rs::{hkdf, hmac};
-        let prk = hkdf::Salt::new(hkdf::HKDF_SHA256, &[]).extract(self.key.as_ref());
-        let key: hmac::Key = prk
-            .expand(&[REPO_POLICY_INFO], hmac::HMAC_SHA256)
-            .map_err(crypto("repository policy key"))?
-            .into();
-        let mut ctx = hmac::Context::with_key(&key);
+        let key = derived_hmac_key(&self.key, REPO_POLICY_INFO).ok_or(SealError::Crypto {
+            step: "repository policy key",
+        })?;
+        let mut ctx = aws_lc_rs::hmac::Context::with_key(&key);
         for part in [store, repo.as_bytes(), digest.as_bytes()] {
             let len = u32::try_from(part.len()).map_err(|_| SealError::Crypto {
                 step: "repository policy mac",
@@ -389,6 +381,17 @@ impl Kek {
         }
         Some(dek)
     }
+}
+
+/// The HMAC-SHA256 key derived from the KEK bytes `kek` by HKDF-SHA256 with `info` (each use
+/// of a KEK's bytes other than wrapping has its own `info`); `None` if the derivation fails.
+fn derived_hmac_key(kek: &[u8; KEY_LEN], info: &[u8]) -> Option<aws_lc_rs::hmac::Key> {
+    use aws_lc_rs::{hkdf, hmac};
+    hkdf::Salt::new(hkdf::HKDF_SHA256, &[])
+        .extract(kek)
+        .expand(&[info], hmac::HMAC_SHA256)
+        .ok()
+        .map(hmac::Key::from)
 }
 
 /// [`Kek::challenge_nonce`] with the challenge-nonce key `key` (`None`: its derivation failed).
@@ -512,30 +515,6 @@ impl Keyring {
     pub fn keks(&self) -> impl Iterator<Item = &Kek> {
         let active = self.keks.iter().filter(|k| k.id == self.active);
         active.chain(self.keks.iter().filter(|k| k.id != self.active))
-    }
-
-    /// Whether `mac` is the [`Kek::repo_policy_mac`] of `repo`'s default policy `digest` in the
-    /// store `store` under this keyring's KEK `kek_id` (compared in constant time). `false`
-    /// when the keyring does not hold that KEK (retired, or a default set before defaults
-    /// carried a MAC).
-    #[must_use]
-    pub fn repo_policy_mac_holds(
-        &self,
-        kek_id: &str,
-        store: &[u8],
-        repo: &str,
-        digest: &str,
-        mac: &str,
-    ) -> bool {
-        self.get(kek_id)
-            .and_then(|k| k.repo_policy_mac(store, repo, digest).ok())
-            .is_some_and(|expected| {
-                aws_lc_rs::constant_time::verify_slices_are_equal(
-                    expected.as_bytes(),
-                    mac.as_bytes(),
-                )
-                .is_ok()
-            })
     }
 
     /// The active KEK.

@@ -767,10 +767,21 @@ impl RepoPolicy {
         })
     }
 
-    /// Whether the keyring confirms this default's MAC for `repo` in the store `store`.
+    /// Whether the keyring confirms this default's MAC for `repo` in the store `store`
+    /// (compared in constant time); never under a KEK the keyring does not hold (retired, or
+    /// none for a default set before defaults carried a MAC).
     #[must_use]
     pub fn authentic(&self, keyring: &Keyring, store: &[u8], repo: &str) -> bool {
-        keyring.repo_policy_mac_holds(&self.kek_id, store, repo, self.digest.as_str(), &self.mac)
+        keyring
+            .get(&self.kek_id)
+            .and_then(|k| k.repo_policy_mac(store, repo, self.digest.as_str()).ok())
+            .is_some_and(|expected| {
+                aws_lc_rs::constant_time::verify_slices_are_equal(
+                    expected.as_bytes(),
+                    self.mac.as_bytes(),
+                )
+                .is_ok()
+            })
     }
 }
 
