@@ -767,6 +767,20 @@ impl RepoPolicy {
         })
     }
 
+    /// A default as a store read it: its digest column parsed, the KEK id and MAC as they are.
+    ///
+    /// # Errors
+    /// [`StoreError::Corrupt`] when the digest is not one.
+    pub fn from_stored(digest: &str, kek_id: String, mac: String) -> Result<Self, StoreError> {
+        Ok(Self {
+            digest: PolicyDigest::parse(digest).map_err(|_| StoreError::Corrupt {
+                field: "repo_policies.digest",
+            })?,
+            kek_id,
+            mac,
+        })
+    }
+
     /// Whether the keyring confirms this default's MAC for `repo` in the store `store`
     /// (compared in constant time); never under a KEK the keyring does not hold (retired, or
     /// none for a default set before defaults carried a MAC).

@@ -714,13 +714,7 @@ async fn migrate_in(tx: &deadpool_postgres::Transaction<'_>) -> Result<String, S
 /// A repository default policy from the row's columns `first..first + 3` (digest, KEK id, MAC).
 fn repo_policy_of(row: &Row, first: usize, op: &'static str) -> Result<RepoPolicy, StoreError> {
     let digest: String = get(row, first, op)?;
-    Ok(RepoPolicy {
-        digest: PolicyDigest::parse(&digest).map_err(|_| StoreError::Corrupt {
-            field: "repo_policies.digest",
-        })?,
-        kek_id: get(row, first + 1, op)?,
-        mac: get(row, first + 2, op)?,
-    })
+    RepoPolicy::from_stored(&digest, get(row, first + 1, op)?, get(row, first + 2, op)?)
 }
 
 /// Whether what a release relied on still holds (see [`ReleaseBasis`]), read inside `tx`.

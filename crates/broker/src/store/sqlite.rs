@@ -477,13 +477,7 @@ fn schema_version(c: &Connection) -> Result<i64, StoreError> {
 fn repo_policy_of(
     (digest, kek_id, mac): (String, String, String),
 ) -> Result<RepoPolicy, StoreError> {
-    Ok(RepoPolicy {
-        digest: PolicyDigest::parse(&digest).map_err(|_| StoreError::Corrupt {
-            field: "repo_policies.digest",
-        })?,
-        kek_id,
-        mac,
-    })
+    RepoPolicy::from_stored(&digest, kek_id, mac)
 }
 
 /// Brings an older store to [`SCHEMA_VERSION`], one version at a time.
