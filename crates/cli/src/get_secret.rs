@@ -1,7 +1,7 @@
 //! `tessera get-secret`: fetch one secret from a broker for a script, with evidence from a
 //! command (the KBS handshake of tessera-guest's client).
 
-use std::io::{Read as _, Write as _};
+use std::io::{IsTerminal as _, Read as _, Write as _};
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
@@ -244,6 +244,10 @@ pub(crate) fn fetch_and_emit(
     tee: &str,
     evidence_for: &mut dyn FnMut(&[u8; 64]) -> Result<serde_json::Value, ClientError>,
 ) -> Result<ExitCode> {
+    // Checked before the broker is asked: a secret on a terminal stays in its scrollback.
+    if f.out.is_none() && std::io::stdout().is_terminal() {
+        bail!("the secret would go to a terminal: give --out FILE or redirect standard output");
+    }
     let secret = fetch(f, tee, evidence_for)?;
     match f.out {
         Some(path) => write_private(path, &secret)?,

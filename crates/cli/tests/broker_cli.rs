@@ -1590,6 +1590,34 @@ fn guest_commands_with_the_simulator_against_a_served_broker() {
             assert!(o.stdout.is_empty());
         }
     }
+    // Standard output a terminal (`script` gives the command a pseudo-terminal): the secret,
+    // and raw evidence, are refused there (exit 2); the secret before the broker is asked.
+    if Path::new("/usr/bin/script").is_file() {
+        let on_terminal = |args: &str| {
+            let o = run(
+                Command::new("/usr/bin/script").args([
+                    "-qec",
+                    &format!("{BIN} guest {args} --simulate {ps}"),
+                    "/dev/null",
+                ]),
+                None,
+            );
+            (code(&o), text(&o.stdout))
+        };
+        let (rc, shown) = on_terminal(&format!("get-secret {} guest/key/app", served.url));
+        assert_eq!(rc, 2, "{shown}");
+        assert!(shown.contains("would go to a terminal"), "{shown}");
+        assert!(!shown.contains("guest-secret-value"), "{shown}");
+        let (rc, shown) = on_terminal("evidence --format raw");
+        assert_eq!(rc, 2, "{shown}");
+        assert!(shown.contains("--format raw is binary"), "{shown}");
+    } else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "script (util-linux) is missing in CI"
+        );
+        eprintln!("NOTICE: script not found; the terminal refusals were not tested");
+    }
     served.stop();
 }
 
@@ -1766,6 +1794,11 @@ fn clevis_pin_round_trips_through_attestation() {
     );
     let policy = dir.path().join("policy.toml");
     std::fs::write(&policy, GUEST_POLICY).unwrap();
+    // A known content key (in use the broker generates it: `--generate 32`), so that the test
+    // can look for it on the command lines the pin runs.
+    let key: Vec<u8> = (0u8..32)
+        .map(|i| i.wrapping_mul(37).wrapping_add(11))
+        .collect();
     let o = served.admin(
         &data,
         &[
@@ -1774,13 +1807,13 @@ fn clevis_pin_round_trips_through_attestation() {
             "hosts/disk/clevis",
             "--policy",
             policy.to_str().unwrap(),
-            "--generate",
-            "32",
         ],
-        None,
+        Some(&key),
     );
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let argv_log = dir.path().join("jose-argv.log");
     let shim = |name: &str, extra: &str| {
+        use std::os::unix::fs::PermissionsExt as _;
         let bin = dir.path().join(name);
         std::fs::create_dir_all(&bin).unwrap();
         let path = bin.join("tessera");
@@ -1792,8 +1825,19 @@ fn clevis_pin_round_trips_through_attestation() {
             ),
         )
         .unwrap();
-        use std::os::unix::fs::PermissionsExt as _;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // Every `jose` command line the pins run is recorded: what is on one is readable by
+        // any local user in /proc/PID/cmdline.
+        let jose = bin.join("jose");
+        std::fs::write(
+            &jose,
+            format!(
+                "#!/bin/sh\nprintf '%s\\n' \"$*\" >> {}\nexec /usr/bin/jose \"$@\"\n",
+                argv_log.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&jose, std::fs::Permissions::from_mode(0o755)).unwrap();
         format!(
             "{}:{}",
             bin.display(),
@@ -1828,6 +1872,23 @@ fn clevis_pin_round_trips_through_attestation() {
     );
     assert_ne!(code(&o), 0);
     assert!(o.stdout.is_empty());
+    // The content key was on no command line, in either encoding.
+    let argv = std::fs::read_to_string(&argv_log).unwrap();
+    assert!(
+        argv.contains("jwe enc") && argv.contains("jwe dec"),
+        "{argv}"
+    );
+    use base64::Engine as _;
+    for encoded in [
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&key),
+        base64::engine::general_purpose::STANDARD.encode(&key),
+        key.iter().map(|b| format!("{b:02x}")).collect(),
+    ] {
+        assert!(
+            !argv.contains(&encoded),
+            "the content key is on a jose command line"
+        );
+    }
     served.stop();
 }
 

@@ -2,6 +2,11 @@
 # Runs in dracut's initqueue once devices settled: open every device named in TESSERA_DEVICES
 # (space-separated) with the key the broker releases to this measured guest.
 . /etc/tessera/unlock.env
+# Evidence comes from configfs-tsm (/sys/kernel/config/tsm/report): load the guest drivers and
+# mount configfs when nothing did yet.
+modprobe -q tsm 2>/dev/null
+modprobe -q sev-guest 2>/dev/null || modprobe -q tdx-guest 2>/dev/null
+[ -d /sys/kernel/config/tsm ] || mount -t configfs configfs /sys/kernel/config 2>/dev/null
 for dev in $TESSERA_DEVICES; do
     name="luks-$(basename "$dev")"
     [ -e "/dev/mapper/$name" ] && continue
