@@ -32,8 +32,12 @@ use crate::item::Item;
 pub const ENTRIES_DIR: &str = "entries";
 /// Most entries kept in memory (the map is cleared when full: entries reload from disk).
 pub const MEMORY_CAPACITY: usize = 4096;
-/// Most entries read from one directory.
+/// Most names in one entries directory: a directory holding more is refused (not cut short,
+/// which would drop entries in no particular order).
 pub const MAX_DIR_ENTRIES: usize = 65_536;
+/// Most bytes read from one entries directory (as the facade's `endorsement_dir` bounds its
+/// directory).
+pub const MAX_DIR_BYTES: u64 = 512 * 1024 * 1024;
 
 /// How long a key whose fetch failed is not fetched again by default.
 pub const DEFAULT_RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
@@ -182,16 +186,21 @@ impl Cache {
     ///
     /// Online: a stored entry is used until it is due for refresh, then fetched again (one
     /// fetch per key at a time; concurrent callers wait for it); if the refresh fails, the
-    /// stored entry is used while it is still valid. A key whose fetch failed is not fetched
+    /// stored entry is used while it is still valid. A fetched copy valid for less time than
+    /// the stored one is refused (newer-only, as [`crate::bundle::import`]): a lagging or
+    /// replaying source does not roll collateral back. A key whose fetch failed is not fetched
     /// again for [`Cache::with_retry_after_failure`]: meanwhile the stored entry (while valid)
     /// or that fetch's error is the answer. Offline: whatever is stored is returned,
     /// expired or not — the verifier judges it at its verification time.
     ///
     /// # Errors
+    /// [`CollateralError::Item`] for an item whose fields are malformed (one built by hand);
     /// [`CollateralError::NotCached`] offline when nothing is stored; the fetch error online
     /// when nothing valid is stored and the fetch fails; [`CollateralError::Io`] when the
     /// directory cannot be written.
     pub fn get(&self, item: &Item, now: UnixTime) -> Result<Arc<Entry>, CollateralError> {
+        // A caller may build an item by hand: its key must be a plain file name.
+        item.check()?;
         let key = item.key();
         if let Some(e) = self.memory_get(&key).filter(|e| self.fresh(e, now)) {
             self.counters.hits.fetch_add(1, Ordering::Relaxed);
@@ -214,10 +223,22 @@ impl Cache {
         key: &str,
         now: UnixTime,
     ) -> Result<Arc<Entry>, CollateralError> {
-        // Another caller may have fetched it while we waited; another process may have
-        // written it to disk.
+        // Another caller may have fetched it while we waited.
         let stored = match self.memory_get(key) {
-            Some(e) => Some(e),
+            Some(e) if self.dir.is_none() || self.fresh(&e, now) => Some(e),
+            // Due in memory: the directory may hold a newer copy (`collateral import` into a
+            // running offline broker's directory, another process's fetch, an `--replace`),
+            // which replaces it; a file removed since is forgotten here too.
+            Some(e) => match self.load(item) {
+                Ok(Some(on_disk)) => Some(on_disk),
+                Ok(None) => {
+                    if let Ok(mut map) = self.memory.write() {
+                        map.remove(key);
+                    }
+                    None
+                }
+                Err(_) => Some(e),
+            },
             // A stored file that cannot be used (damaged, or holding another item) is a miss
             // when the cache can fetch: the fetched entry replaces it. Offline it is an error.
             None => match self.load(item) {
@@ -247,6 +268,27 @@ impl Cache {
             return fallback(e);
         }
         match fetcher.fetch(item, now) {
+            // Newer-only, as `import` is: a source answering with a copy valid for less time
+            // than the one held (a lagging PCCS, or a replay of an older CRL that the vendor
+            // really signed, from before a revocation) does not roll the held one back.
+            Ok(entry)
+                if stored
+                    .as_ref()
+                    .is_some_and(|old| old.valid_until() > entry.valid_until()) =>
+            {
+                let e = CollateralError::Response {
+                    key: key.to_owned(),
+                    field: entry.valid_until_field(),
+                    detail: format!(
+                        "{} is before the held copy's {}: an older copy, not stored",
+                        entry.valid_until(),
+                        stored.as_ref().map_or(now, |old| old.valid_until())
+                    ),
+                };
+                self.counters.fetch_errors.fetch_add(1, Ordering::Relaxed);
+                self.remember_failure(key, &e);
+                fallback(e)
+            }
             Ok(entry) => {
                 self.counters.fetches.fetch_add(1, Ordering::Relaxed);
                 self.forget_failure(key);
@@ -344,6 +386,7 @@ impl Cache {
     /// [`CollateralError::Format`] (and shape errors) when the stored file is malformed;
     /// [`CollateralError::Io`] when it cannot be read.
     pub fn lookup(&self, item: &Item) -> Result<Option<Arc<Entry>>, CollateralError> {
+        item.check()?;
         match self.memory_get(&item.key()) {
             Some(e) => Ok(Some(e)),
             None => self.load(item),
@@ -420,6 +463,7 @@ impl Cache {
     /// # Errors
     /// [`CollateralError::Io`] when the file exists and cannot be removed.
     pub fn evict(&self, item: &Item) -> Result<(), CollateralError> {
+        item.check()?;
         let key = item.key();
         if let Ok(mut map) = self.memory.write() {
             map.remove(&key);
@@ -463,7 +507,13 @@ pub(crate) fn read_entries_dir(
         Err(e) => return Err(CollateralError::io(dir, &e)),
     };
     let mut paths = Vec::new();
-    for item in listing.take(MAX_DIR_ENTRIES) {
+    for (n, item) in listing.enumerate() {
+        if n >= MAX_DIR_ENTRIES {
+            return Err(CollateralError::Format {
+                path: dir.display().to_string(),
+                detail: format!("holds more than {MAX_DIR_ENTRIES} names"),
+            });
+        }
         let path = item.map_err(|e| CollateralError::io(dir, &e))?.path();
         let name = path
             .file_name()
@@ -475,8 +525,18 @@ pub(crate) fn read_entries_dir(
     }
     paths.sort();
     let (mut good, mut bad) = (Vec::new(), Vec::new());
+    let mut budget = MAX_DIR_BYTES;
     for path in paths {
         let name = path.display().to_string();
+        // Sizes as the directory says them, before anything is read (a file that grows
+        // meanwhile is still cut at MAX_ENTRY_LEN by `read_bounded`).
+        let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+        budget = budget
+            .checked_sub(size)
+            .ok_or_else(|| CollateralError::Format {
+                path: dir.display().to_string(),
+                detail: format!("holds more than {MAX_DIR_BYTES} bytes of entries"),
+            })?;
         let loaded = read_bounded(&path)
             .and_then(|b| {
                 b.ok_or_else(|| CollateralError::Io {
@@ -500,12 +560,32 @@ pub(crate) fn read_entries_dir(
 }
 
 /// The file's bytes, `None` when it does not exist; at most [`MAX_ENTRY_LEN`] bytes.
+/// Only a regular file (a symbolic link is followed to one) is read: a FIFO would block the
+/// open itself, a device would never end.
 pub(crate) fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, CollateralError> {
+    let not_regular = || CollateralError::Format {
+        path: path.display().to_string(),
+        detail: String::from("not a regular file"),
+    };
+    match std::fs::metadata(path) {
+        Ok(m) if m.is_file() => {}
+        Ok(_) => return Err(not_regular()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(CollateralError::io(path, &e)),
+    }
     let file = match std::fs::File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(CollateralError::io(path, &e)),
     };
+    // Checked again on what was opened: the name may have been swapped in between.
+    if !file
+        .metadata()
+        .map_err(|e| CollateralError::io(path, &e))?
+        .is_file()
+    {
+        return Err(not_regular());
+    }
     let limit = u64::try_from(MAX_ENTRY_LEN).unwrap_or(u64::MAX);
     let mut bytes = Vec::new();
     file.take(limit.saturating_add(1))
@@ -581,5 +661,76 @@ mod tests {
         // Elsewhere the same write goes through.
         write_atomic(&dir.path().join("entry"), b"new").unwrap();
         assert_eq!(std::fs::read(dir.path().join("entry")).unwrap(), b"new");
+    }
+
+    /// An entries directory from elsewhere (a bundle given to `show` or `import`): a FIFO or a
+    /// link to a device is an error for that name, not a hang or an endless read.
+    #[test]
+    fn only_regular_files_are_read_from_a_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("a.json");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        std::os::unix::fs::symlink("/dev/zero", dir.path().join("b.json")).unwrap();
+        let (good, bad) = read_entries_dir(dir.path()).unwrap();
+        assert!(good.is_empty());
+        assert_eq!(bad.len(), 2);
+        for e in &bad {
+            assert!(e.to_string().contains("not a regular file"), "{e}");
+        }
+        assert!(read_bounded(&fifo).is_err());
+        assert_eq!(read_bounded(&dir.path().join("absent")).unwrap(), None);
+    }
+
+    /// An item built by hand with a path in its hwID is refused before any file is named.
+    #[test]
+    fn a_hand_made_item_cannot_name_a_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let cache = Cache::open(dir.path()).unwrap();
+        let item = Item::Vcek {
+            product: tessera_snp::abi::Product::Milan,
+            hwid: format!("../../{}", "a".repeat(122)),
+            fmc: None,
+            bl: 1,
+            tee: 1,
+            snp: 1,
+            ucode: 1,
+        };
+        for e in [
+            cache.get(&item, UnixTime::from_secs(0)).unwrap_err(),
+            cache.lookup(&item).unwrap_err(),
+            cache.evict(&item).unwrap_err(),
+        ] {
+            assert!(
+                matches!(e, CollateralError::Item { field: "hwid", .. }),
+                "{e}"
+            );
+        }
+    }
+
+    /// Past the bounds a directory is refused, not cut short.
+    #[test]
+    fn a_directory_past_its_bounds_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        // A sparse file larger than the whole directory's budget.
+        let big = std::fs::File::create(dir.path().join("big.json")).unwrap();
+        big.set_len(MAX_DIR_BYTES + 1).unwrap();
+        let e = read_entries_dir(dir.path()).unwrap_err();
+        assert!(e.to_string().contains("bytes of entries"), "{e}");
+        // More names than the bound, of any kind (empty files that are no entries).
+        let many = tempfile::tempdir().unwrap();
+        for n in 0..=MAX_DIR_ENTRIES {
+            std::fs::File::create(many.path().join(n.to_string())).unwrap();
+        }
+        let e = read_entries_dir(many.path()).unwrap_err();
+        assert!(e.to_string().contains("names"), "{e}");
+        std::fs::remove_file(many.path().join("0")).unwrap();
+        assert_eq!(
+            read_entries_dir(many.path()).unwrap(),
+            (Vec::new(), Vec::new())
+        );
     }
 }

@@ -401,9 +401,18 @@ impl Entry {
     }
 
     pub(crate) fn stored(&self) -> StoredEntry {
+        // Text only when JSON writes it at most twice as long (`\n` and `\"`); a body with other
+        // control characters (`\u0001`: six bytes each) is stored in hex, so that the stored
+        // form of any body a response may carry stays under MAX_ENTRY_LEN and loads again.
         let (body_text, body_hex) = match core::str::from_utf8(&self.body) {
-            Ok(text) => (Some(text.to_owned()), None),
-            Err(_) => (None, Some(tessera_pki::to_hex(&self.body))),
+            Ok(text)
+                if !text
+                    .chars()
+                    .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t')) =>
+            {
+                (Some(text.to_owned()), None)
+            }
+            _ => (None, Some(tessera_pki::to_hex(&self.body))),
         };
         StoredEntry {
             format: ENTRY_FORMAT.to_owned(),
@@ -561,6 +570,13 @@ mod tests {
         let pems = to_pem("CERTIFICATE", pki.ask().der()) + &to_pem("CERTIFICATE", pki.ark().der());
         let e = Entry::new(chain.clone(), "u", NOW, pems.clone().into_bytes(), None).unwrap();
         assert_eq!(e.valid_until(), tessera_snp::sim::SIM_NOT_AFTER);
+        // Control characters beside the PEM blocks (the PEM reader skips text between them):
+        // stored in hex, so even a body at the response limit loads again from its stored form.
+        let padded = pems.clone() + &"\u{1}".repeat(MAX_BODY_LEN - pems.len());
+        let e = Entry::new(chain.clone(), "u", NOW, padded.into_bytes(), None).unwrap();
+        let stored = e.to_json();
+        assert!(stored.len() <= MAX_ENTRY_LEN, "{}", stored.len());
+        assert_eq!(Entry::from_json(&stored, "f").unwrap(), e);
         let five = pems.repeat(3);
         assert_eq!(
             field_of(Entry::new(chain, "u", NOW, five.into_bytes(), None).unwrap_err()),

@@ -210,7 +210,8 @@ fn parse_http_date(value: &str) -> Option<UnixTime> {
     };
     let year: i64 = parts.next()?.parse().ok()?;
     let mut hms = parts.next()?.split(':');
-    let (h, m, s): (i64, i64, i64) = (
+    // Unsigned and small: a negative or huge field is no date (and cannot overflow below).
+    let (h, m, s): (u8, u8, u8) = (
         hms.next()?.parse().ok()?,
         hms.next()?.parse().ok()?,
         hms.next()?.parse().ok()?,
@@ -232,7 +233,9 @@ fn parse_http_date(value: &str) -> Option<UnixTime> {
     let doy = (153 * i64::from(mo) + 2) / 5 + i64::from(day) - 1;
     let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
     let days = era * 146_097 + doe - 719_468;
-    Some(UnixTime::from_secs(days * 86_400 + h * 3600 + m * 60 + s))
+    Some(UnixTime::from_secs(
+        days * 86_400 + i64::from(h) * 3600 + i64::from(m) * 60 + i64::from(s),
+    ))
 }
 
 #[cfg(test)]
@@ -268,8 +271,32 @@ mod tests {
             "Sun, 32 Nov 1994 08:49:37 GMT",
             "Sun, 06 Foo 1994 08:49:37 GMT",
             "Sun, 06 Nov 1994 25:49:37 GMT",
+            // Negative and huge fields: no date, and no overflow on the way to one.
+            "Sun, 06 Nov 1994 -9999999999999999:00:00 GMT",
+            "Sun, 06 Nov 1994 08:-1:37 GMT",
+            "Sun, 06 Nov 1994 08:49:-9223372036854775808 GMT",
+            "Sun, 06 Nov 1994 9223372036854775807:49:37 GMT",
         ] {
             assert_eq!(parse_retry_after(bad, now), None, "{bad}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Any text, and any numbers in a date's fields: an answer or none, never a panic,
+        /// and never a wait past the bound.
+        #[test]
+        fn retry_after_never_panics(
+            text in ".{0,64}",
+            fields in proptest::array::uniform4(proptest::prelude::any::<i64>()),
+            now in proptest::prelude::any::<i64>(),
+        ) {
+            let now = UnixTime::from_secs(now);
+            let [d, h, m, s] = fields;
+            for value in [text, format!("Sun, {d} Nov 1994 {h}:{m}:{s} GMT")] {
+                if let Some(wait) = parse_retry_after(&value, now) {
+                    proptest::prop_assert!(wait <= MAX_RETRY_AFTER_SECS);
+                }
+            }
         }
     }
 

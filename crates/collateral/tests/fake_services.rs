@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use tessera_collateral::bundle;
 use tessera_collateral::item::{items_for_quote, items_for_snp_report};
 use tessera_collateral::{
-    AmdSigner, Cache, CollateralError, FetchConfig, Fetcher, Item, KdsSource, PcsSource,
+    AmdSigner, Cache, CollateralError, Entry, FetchConfig, Fetcher, Item, KdsSource, PcsSource,
     UpdateType, UreqTransport, snp_endorsements, tdx_collateral,
 };
 use tessera_pki::{UnixTime, to_hex, to_pem};
@@ -689,6 +689,83 @@ fn refresh_before_expiry_and_stale_fallback() {
         cache.get(&crl_item, after),
         Err(CollateralError::Status { status: 503, .. })
     ));
+}
+
+/// An offline broker keeps its cache for its lifetime: an entry due in memory is read again
+/// from the directory, so collateral imported by another process (`collateral import` into the
+/// running broker's directory) is used without a restart, and a file removed since is gone.
+#[test]
+fn an_offline_cache_reads_again_what_was_imported_beside_it() {
+    let world = snp_world(Product::Milan);
+    let kds = kds_for(&world);
+    let crl_item = Item::AmdCrl {
+        product: Product::Milan,
+        signer: AmdSigner::Vcek,
+    };
+    let online = Cache::in_memory().with_fetcher(fetcher(&kds, None, quick()));
+    let crl = online.get(&crl_item, NOW).unwrap();
+    let due = UnixTime::from_secs(crl.valid_until().as_secs() - 3600);
+    let dir = temp_dir("offline-reread");
+    let broker = Cache::open(&dir).unwrap();
+    broker.put(crl.as_ref().clone()).unwrap();
+    assert_eq!(broker.get(&crl_item, due).unwrap().fetched_at(), NOW);
+    // Another process imports a copy fetched later into the same directory.
+    let later = UnixTime::from_secs(NOW.as_secs() + 86_400);
+    let imported = Entry::new(
+        crl_item.clone(),
+        "import",
+        later,
+        crl.body().to_vec(),
+        crl.issuer_chain().map(str::to_owned),
+    )
+    .unwrap();
+    Cache::open(&dir).unwrap().put(imported).unwrap();
+    // Fresh in memory: the memory copy answers (no read per lookup).
+    assert_eq!(broker.get(&crl_item, NOW).unwrap().fetched_at(), NOW);
+    // Due: the directory's copy replaces it.
+    assert_eq!(broker.get(&crl_item, due).unwrap().fetched_at(), later);
+    // Removed from the directory: offline, nothing is held any more.
+    Cache::open(&dir).unwrap().evict(&crl_item).unwrap();
+    assert!(matches!(
+        broker.get(&crl_item, due),
+        Err(CollateralError::NotCached { .. })
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Newer-only on fetch, as on import: a source that answers with an older copy than the one
+/// held (a lagging PCCS, or a replayed CRL the vendor really signed, from before a revocation)
+/// does not replace it; the held copy answers while it is valid, and the source is not asked
+/// again at once.
+#[test]
+fn a_fetched_older_copy_does_not_roll_back_the_held_one() {
+    let world = snp_world(Product::Milan);
+    let kds = kds_for(&world); // serves a CRL current until NOW + 7 days
+    let crl_item = Item::AmdCrl {
+        product: Product::Milan,
+        signer: AmdSigner::Vcek,
+    };
+    let newer = world
+        .pki
+        .ark_crl(
+            &[world.pki.ask()],
+            NOW,
+            UnixTime::from_secs(NOW.as_secs() + 7 * 86_400 + 3600),
+        )
+        .unwrap();
+    let newer = Entry::new(crl_item.clone(), "held", NOW, newer.der().to_vec(), None).unwrap();
+    let cache = Cache::in_memory().with_fetcher(fetcher(&kds, None, quick()));
+    cache.put(newer.clone()).unwrap();
+    // Due for refresh (a day before its end), while the source's older copy is still valid.
+    let due = UnixTime::from_secs(NOW.as_secs() + 6 * 86_400 + 7200);
+    let got = cache.get(&crl_item, due).unwrap();
+    assert_eq!(kds.hits("/vcek/v1/Milan/crl"), 1);
+    assert_eq!(got.body(), newer.body(), "the held, newer CRL stays");
+    assert_eq!(got.valid_until(), newer.valid_until());
+    assert_eq!(cache.stats().fetch_errors, 1);
+    // Not asked again at once (the failure wait), and still the newer copy.
+    assert_eq!(cache.get(&crl_item, due).unwrap().body(), newer.body());
+    assert_eq!(kds.hits("/vcek/v1/Milan/crl"), 1);
 }
 
 // ---------------------------------------------------------------- a simulated Intel platform

@@ -126,6 +126,11 @@ pub struct CollateralConfig {
     /// lookups get the same error, or the stored copy while it is valid).
     #[serde(default = "default_retry_after_failure")]
     pub retry_after_failure_secs: u64,
+    /// With `fetch`: every this many seconds, items in the cache that are due (a day before
+    /// they expire, not before half their life) are fetched again in the background, so that
+    /// a KDS or PCS outage at the moment held collateral expires refuses nobody.
+    #[serde(default = "default_refresh_interval")]
+    pub refresh_interval_secs: u64,
 }
 
 fn default_fetch_timeout() -> u64 {
@@ -134,6 +139,10 @@ fn default_fetch_timeout() -> u64 {
 
 fn default_retry_after_failure() -> u64 {
     60
+}
+
+fn default_refresh_interval() -> u64 {
+    3600
 }
 
 impl Default for CollateralConfig {
@@ -147,6 +156,7 @@ impl Default for CollateralConfig {
             update: UpdateSchedule::default(),
             timeout_secs: default_fetch_timeout(),
             retry_after_failure_secs: default_retry_after_failure(),
+            refresh_interval_secs: default_refresh_interval(),
         }
     }
 }
@@ -547,6 +557,12 @@ impl ServerConfig {
                 reason: "must be between 1 and 3600",
             });
         }
+        if !(1..=86_400).contains(&self.collateral.refresh_interval_secs) {
+            return Err(ConfigError::Invalid {
+                field: "collateral.refresh_interval_secs",
+                reason: "must be between 1 and 86400",
+            });
+        }
         for (field, value) in [
             ("admin.jwt_audience", &self.admin.jwt_audience),
             ("admin.jwt_issuer", &self.admin.jwt_issuer),
@@ -942,6 +958,12 @@ mod tests {
                 1,
                 3600,
                 "collateral.retry_after_failure_secs",
+            ),
+            (
+                "[collateral]\nrefresh_interval_secs",
+                1,
+                86_400,
+                "collateral.refresh_interval_secs",
             ),
         ] {
             let at = |v: u64| {

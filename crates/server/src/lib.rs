@@ -103,6 +103,8 @@ pub struct Server {
     drain: Duration,
     /// The `metrics_listen` socket and its router (`/metrics`, `/healthz`, `/readyz`).
     ops: Option<(TcpListener, axum::Router)>,
+    /// A fetching collateral cache and how often what is due in it is fetched again.
+    collateral_refresh: Option<(Arc<tessera_collateral::Cache>, Duration)>,
 }
 
 /// Connections open per client address (an IPv6 client's /64), for
@@ -380,6 +382,37 @@ async fn serve_ops(listener: TcpListener, app: axum::Router, idle_timeout: Durat
     }
 }
 
+/// Fetches again, now and then every `every`, the items of `cache` that are due (a day before
+/// they expire): held collateral is renewed while the old copy is still valid, so a vendor
+/// service that is down when it expires refuses nobody. A failure is logged (the cache keeps
+/// the stored copy while it is valid) and tried again at the next tick.
+async fn collateral_refresh_loop(cache: Arc<tessera_collateral::Cache>, every: Duration) {
+    let mut ticks = tokio::time::interval(every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let cache = Arc::clone(&cache);
+        // The fetcher blocks (ureq): off the runtime's workers.
+        let done =
+            tokio::task::spawn_blocking(move || cache.refresh_due(tessera_pki::UnixTime::now()))
+                .await;
+        match done {
+            Ok(Ok(items)) => {
+                for (item, result) in items {
+                    match result {
+                        Ok(_) => tracing::debug!(item = %item.key(), "collateral refreshed"),
+                        Err(e) => {
+                            tracing::warn!(item = %item.key(), error = %e, "collateral refresh failed");
+                        }
+                    }
+                }
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "listing the collateral cache failed"),
+            Err(e) => tracing::warn!(error = %e, "the collateral refresh stopped"),
+        }
+    }
+}
+
 /// Deletes expired challenges and sessions now and then every `every`; a failure is logged and
 /// tried again at the next tick.
 async fn purge_loop(broker: Broker, every: Duration) {
@@ -440,7 +473,20 @@ impl Server {
             drain: Duration::from_secs(config.request_timeout_secs.max(1)).saturating_mul(2),
             app: routes::router(state, config.metrics_listen.is_none()),
             ops,
+            collateral_refresh: None,
         })
+    }
+
+    /// While it serves, fetch again every `every` what is due in `cache` (a cache without a
+    /// fetcher has nothing to do; [`crate::start`] sets this for `[collateral] fetch = true`).
+    #[must_use]
+    pub fn with_collateral_refresh(
+        mut self,
+        cache: Arc<tessera_collateral::Cache>,
+        every: Duration,
+    ) -> Self {
+        self.collateral_refresh = Some((cache, every.max(Duration::from_secs(1))));
+        self
     }
 
     /// The address `/metrics` is served at when `metrics_listen` is set (as bound: useful
@@ -500,6 +546,7 @@ impl Server {
             connection_threads,
             drain,
             ops,
+            collateral_refresh,
         } = self;
         // Dropped last (after the connections were told to stop and had their time): stops
         // the threads, dropping what they still serve.
@@ -509,6 +556,8 @@ impl Server {
         let stopping = Stop { signal, drain };
         let addresses = Arc::new(PerAddress::default());
         let purger = AbortOnDrop(tokio::spawn(purge_loop(broker, purge_every)));
+        let refresher = collateral_refresh
+            .map(|(cache, every)| AbortOnDrop(tokio::spawn(collateral_refresh_loop(cache, every))));
         let ops = ops.map(|(listener, app)| {
             AbortOnDrop(tokio::spawn(serve_ops(
                 listener,
@@ -594,7 +643,7 @@ impl Server {
                 }
             });
         }
-        drop((listener, purger));
+        drop((listener, purger, refresher));
         let _ = stop.send(true);
         // Every slot back: every connection ended.
         let all = u32::try_from(max_connections).unwrap_or(u32::MAX);

@@ -540,7 +540,17 @@ pub async fn start(config: &ServerConfig) -> Result<(Server, StartInfo), StartEr
         secure_cookies: config.secure_cookies(),
         request_timeout: Duration::from_secs(config.request_timeout_secs),
     };
-    let server = Server::bind(config, state).await?;
+    let mut server = Server::bind(config, state).await?;
+    if let Some(cache) = info
+        .collateral_cache
+        .as_ref()
+        .filter(|c| c.fetcher().is_some())
+    {
+        server = server.with_collateral_refresh(
+            Arc::clone(cache),
+            Duration::from_secs(config.collateral.refresh_interval_secs),
+        );
+    }
     warn_if_few_descriptors(config.max_connections);
     Ok((server, info))
 }

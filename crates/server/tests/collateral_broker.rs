@@ -178,6 +178,41 @@ fn fetching_broker_serves_a_guest_without_certificates() {
     assert_eq!(listed.len(), 3);
 }
 
+/// With `fetch`, what is due in the cache is fetched again in the background, with no guest
+/// asking, while the held copy is still valid: here a CRL current for ten seconds is due after
+/// five (half its life), and `refresh_interval_secs = 1` looks every second.
+#[test]
+fn due_collateral_is_fetched_again_in_the_background() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut items = items();
+    let now = UnixTime::now().as_secs();
+    items.crl_der = guest()
+        .pki()
+        .ark_crl(
+            &[],
+            UnixTime::from_secs(now - 60),
+            UnixTime::from_secs(now + 10),
+        )
+        .unwrap()
+        .der()
+        .to_vec();
+    let kds = items.serve();
+    let b = start(dir.path(), |c| {
+        c.collateral.dir = Some(dir.path().join("collateral"));
+        c.collateral.fetch = true;
+        c.collateral.kds_url = Some(kds.base.clone());
+        c.collateral.refresh_interval_secs = 1;
+    });
+    assert_eq!(b.get_secret().unwrap(), SECRET);
+    assert_eq!(kds.total(), 3);
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while kds.total() < 4 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert!(kds.total() >= 4, "nothing was fetched again");
+    assert!(b.metric("tessera_collateral_cache_fetches_total") >= 4);
+}
+
 /// Evidence that does not bind the challenge and key sets off no fetch (replayed or made-up
 /// evidence that binds nothing never makes the broker call AMD; a report bound to a fresh
 /// challenge still can, once per challenge).
