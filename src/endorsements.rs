@@ -99,6 +99,16 @@ pub enum EndorsementRequest {
         /// REPORTED_TCB, raw.
         reported_tcb: u64,
     },
+    /// The ARK's current CRL (AMD KDS `/vcek/v1/{product}/crl`) for a report whose VEK is held
+    /// (carried by the evidence or held by the verifier) while the CRL held for its chain is
+    /// past its next update: only the CRL is needed, so a source need not (and, with CHIP_ID
+    /// masked, could not) look the VEK up.
+    SnpCrl {
+        /// VCEK or VLEK, as the report's SIGNER_INFO says (their chains have separate CRLs).
+        kind: VekKind,
+        /// The product, when the report says (CPUID, report version 3 and later).
+        product: Option<Product>,
+    },
     /// Intel collateral (TCB info, QE identity, CRLs) for this FMSPC.
     TdxCollateral {
         /// `TDX` or `SGX`.

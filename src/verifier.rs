@@ -370,7 +370,8 @@ impl Verifier {
 
     /// [`Self::needed_endorsements`] at verification time `at`: collateral held for the quote's
     /// FMSPC that is past its next update then (TCB info, QE identity or a CRL) counts as
-    /// missing, and so does an SEV-SNP report's VEK while a held CRL is stale with no newer one,
+    /// missing, and so does an SEV-SNP report's CRL while a held one is stale with no newer one
+    /// ([`EndorsementRequest::SnpCrl`] when its VEK is held, else the VEK too),
     /// so that a service holding endorsements from its first guests asks its source again once
     /// they expire (the newest collateral held for an FMSPC, and the newest current CRL of each
     /// issuer, are the ones used).
@@ -394,7 +395,8 @@ impl Verifier {
                     carries_vek(snp, cert_chain) || !store.veks_for(snp.report()).is_empty();
                 // A held CRL gone stale (with no newer one) fails every report on its chain:
                 // ask again, and the source's current CRL supersedes it.
-                if vek_held && !at.is_some_and(|at| store.has_stale_crl(at)) {
+                let stale_crl = at.is_some_and(|at| store.has_stale_crl(at));
+                if vek_held && !stale_crl {
                     return None;
                 }
                 let report = snp.report();
@@ -403,9 +405,13 @@ impl Verifier {
                     tessera_snp::abi::SigningKey::Vlek => tessera_snp::certs::VekKind::Vlek,
                     _ => return None,
                 };
+                let product = report.cpuid().and_then(Product::from_cpuid);
+                if vek_held {
+                    return Some(EndorsementRequest::SnpCrl { kind, product });
+                }
                 Some(EndorsementRequest::SnpVek {
                     kind,
-                    product: report.cpuid().and_then(Product::from_cpuid),
+                    product,
                     chip_id: *report.chip_id(),
                     reported_tcb: report.reported_tcb().0,
                 })

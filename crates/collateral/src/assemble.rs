@@ -15,7 +15,7 @@ use tessera_tdx::collateral::{Collateral, CollateralParts, Signed};
 use crate::CollateralError;
 use crate::cache::Cache;
 use crate::entry::{Entry, one_crl, signed_body};
-use crate::item::{Item, UpdateType, items_for_quote, items_for_snp_report};
+use crate::item::{AmdSigner, Item, UpdateType, items_for_quote, items_for_snp_report};
 
 /// What the SEV-SNP verifier takes besides the report.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -153,6 +153,22 @@ pub fn snp_endorsements(
 ) -> Result<SnpEndorsements, CollateralError> {
     let items = items_for_snp_report(report, product)?;
     snp_endorsements_from_entries(&get_all(cache, &items, now)?)
+}
+
+/// The ARK's CRL for `product`'s VCEK or VLEK chain from `cache` (fetched when the cache is
+/// online), alone: for a report whose VEK is held while its CRL went stale, so neither a masked
+/// CHIP_ID nor a VEK the service does not know stands in the way of the CRL.
+///
+/// # Errors
+/// As [`Cache::get`]; [`CollateralError::Assemble`].
+pub fn snp_crl(
+    cache: &Cache,
+    product: Product,
+    signer: AmdSigner,
+    now: UnixTime,
+) -> Result<SnpEndorsements, CollateralError> {
+    let item = Item::AmdCrl { product, signer };
+    snp_endorsements_from_entries(&get_all(cache, &[item], now)?)
 }
 
 /// The collateral for a TDX/SGX quote from `cache` (fetched when the cache is online).

@@ -32,7 +32,7 @@ pub mod item;
 pub mod response;
 pub mod source;
 
-pub use assemble::{SnpEndorsements, snp_endorsements, tdx_collateral};
+pub use assemble::{SnpEndorsements, snp_crl, snp_endorsements, tdx_collateral};
 pub use cache::{Cache, CacheStats};
 pub use entry::Entry;
 pub use error::CollateralError;

@@ -213,6 +213,68 @@ fn due_collateral_is_fetched_again_in_the_background() {
     assert!(b.metric("tessera_collateral_cache_fetches_total") >= 4);
 }
 
+/// A guest that sends its VCEK, while the CRL the broker holds for its chain (from its
+/// endorsements directory) has gone stale: the broker asks the cache for the CRL alone, so a
+/// KDS that does not know the chip (404 for the VCEK; likewise a masked CHIP_ID) does not keep
+/// the current CRL out, and the guest is served again.
+#[test]
+fn a_stale_crl_is_fetched_alone_when_the_vcek_is_carried() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = UnixTime::now().as_secs();
+    let pki = guest().pki();
+    let endorsements = dir.path().join("endorsements");
+    std::fs::create_dir_all(&endorsements).unwrap();
+    let short = pki
+        .ark_crl(
+            &[],
+            UnixTime::from_secs(now - 60),
+            UnixTime::from_secs(now + 2),
+        )
+        .unwrap();
+    std::fs::write(endorsements.join("ark.crl"), short.der()).unwrap();
+    let current = pki
+        .ark_crl(
+            &[],
+            UnixTime::from_secs(now - 60),
+            UnixTime::from_secs(now + 86_400),
+        )
+        .unwrap()
+        .der()
+        .to_vec();
+    let product = pki.product();
+    // A KDS that knows no chip: only the CRL.
+    let kds = FakeKds::start(move |t| {
+        if t == format!("/vcek/v1/{product}/crl") {
+            Reply::ok("application/pkix-crl", current.clone())
+        } else {
+            Reply::status(404)
+        }
+    });
+    let b = start(dir.path(), |c| {
+        c.verifier.endorsements = vec![endorsements.clone()];
+        c.collateral.dir = Some(dir.path().join("collateral"));
+        c.collateral.fetch = true;
+        c.collateral.kds_url = Some(kds.base.clone());
+    });
+    let carrying = || {
+        let client = Client::new(&b.url, options(AuthMode::Cookie)).unwrap();
+        client
+            .get_secret("snp", "default/key/one", None, &mut |rd| {
+                let raw = guest().report(rd, &Measurements::default(), |_| {})?;
+                Ok(guest().evidence_json(&raw, true))
+            })
+            .map(|s| s.to_vec())
+    };
+    assert_eq!(carrying().unwrap(), SECRET);
+    assert_eq!(kds.total(), 0, "nothing missing while the CRL is current");
+    // Past the held CRL's nextUpdate.
+    std::thread::sleep(Duration::from_millis(
+        u64::try_from(now + 3 - UnixTime::now().as_secs()).unwrap_or(0) * 1000 + 500,
+    ));
+    assert_eq!(carrying().unwrap(), SECRET);
+    assert_eq!(kds.total(), 1, "the CRL alone was fetched");
+}
+
 /// Evidence that does not bind the challenge and key sets off no fetch (replayed or made-up
 /// evidence that binds nothing never makes the broker call AMD; a report bound to a fresh
 /// challenge still can, once per challenge).
