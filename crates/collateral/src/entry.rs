@@ -604,8 +604,25 @@ mod tests {
         );
         let two = [crl.der(), crl.der()].concat();
         assert_eq!(
-            field_of(Entry::new(crl_item, "u", NOW, two, None).unwrap_err()),
+            field_of(Entry::new(crl_item.clone(), "u", NOW, two, None).unwrap_err()),
             "body"
+        );
+        // A CRL without nextUpdate has no end: refused (it could never be refreshed).
+        let key = tessera_pki::builder::IssuerKey::generate_ec(tessera_pki::PublicKeyKind::EcP256)
+            .unwrap();
+        let endless = tessera_pki::builder::issue_crl(
+            &tessera_pki::builder::CrlSpec {
+                issuer: pki.ark().subject_der().to_vec(),
+                this_update: NOW,
+                next_update: None,
+                revoked: Vec::new(),
+            },
+            &key,
+        )
+        .unwrap();
+        assert_eq!(
+            field_of(Entry::new(crl_item, "u", NOW, endless, None).unwrap_err()),
+            "nextUpdate"
         );
 
         // Expiry at arrival.
@@ -705,6 +722,20 @@ mod tests {
             field_of(Entry::new(tdx_tcb.clone(), "u", NOW, tcb_body(bundle), None).unwrap_err()),
             "issuer chain"
         );
+        // A chain header that holds no certificate (empty, or PEM of something else).
+        for nothing in [
+            "",
+            "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n",
+        ] {
+            let e = Entry::new(
+                tdx_tcb.clone(),
+                "u",
+                NOW,
+                tcb_body(bundle),
+                Some(nothing.to_owned()),
+            );
+            assert_eq!(field_of(e.unwrap_err()), "issuer chain", "{nothing:?}");
+        }
         let no_sig =
             format!("{{\"tcbInfo\":{},\"signature\":\"00\"}}", bundle.tcb_info).into_bytes();
         assert_eq!(

@@ -24,6 +24,9 @@ pub trait Transport: Send + Sync + core::fmt::Debug {
     fn get(&self, url: &str, headers: &[(&str, &str)]) -> Result<HttpResponse, String>;
 }
 
+/// The pause before a 502, 503 or 504 answer is asked once more.
+pub const SERVER_ERROR_PAUSE: Duration = Duration::from_millis(250);
+
 /// How patient a [`Fetcher`] is.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FetchConfig {
@@ -135,7 +138,11 @@ impl Fetcher {
         }
         let started = Instant::now();
         let mut last_retry_at = now;
-        for _ in 0..self.config.max_attempts.max(1) {
+        let mut retried_server_error = false;
+        let mut attempts = 0;
+        // Attempts count 429s; the one repeat of a 502-504 is besides them.
+        while attempts < self.config.max_attempts.max(1) {
+            attempts += 1;
             if let Some(until) = self.blocked_until(&base) {
                 let wait = until.saturating_duration_since(Instant::now());
                 if wait > self.config.max_wait {
@@ -153,7 +160,20 @@ impl Fetcher {
                     detail: crate::error::sanitise(&detail, 512),
                 }
             })?;
-            match response::classify(item, &response, now)? {
+            let outcome = match response::classify(item, &response, now) {
+                // A gateway's or an overloaded service's passing error: asked once more after
+                // a short pause, so one blip does not refuse the item for the failure wait.
+                Err(CollateralError::Status {
+                    status: 502..=504, ..
+                }) if !retried_server_error => {
+                    retried_server_error = true;
+                    attempts -= 1;
+                    std::thread::sleep(SERVER_ERROR_PAUSE);
+                    continue;
+                }
+                other => other?,
+            };
+            match outcome {
                 Outcome::RateLimited { retry_after_secs } => {
                     let wait = Duration::from_secs(retry_after_secs);
                     self.block(&base, wait);

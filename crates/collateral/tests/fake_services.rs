@@ -511,8 +511,9 @@ fn a_failed_refresh_keeps_the_stored_entry_without_asking_again() {
         let again = cache.get(&item, later).unwrap();
         assert_eq!(again.body(), stored.body());
     }
-    // One refresh was tried (and failed); the other lookups used the stored copy without one.
-    assert_eq!(kds.hits(&world.vcek_target), 2);
+    // One refresh was tried (503, asked once more) and failed; the other lookups used the
+    // stored copy without one.
+    assert_eq!(kds.hits(&world.vcek_target), 3);
     assert_eq!(cache.stats().failures_reused, 3);
 }
 
@@ -682,7 +683,7 @@ fn refresh_before_expiry_and_stale_fallback() {
     let cache = Cache::in_memory().with_fetcher(fetcher(&dead, None, quick()));
     cache.put(crl.as_ref().clone()).unwrap();
     assert_eq!(cache.get(&crl_item, due).unwrap().body(), crl.body());
-    assert_eq!(dead.total(), 1);
+    assert_eq!(dead.total(), 2, "a 503 is asked once more");
     // Past its validity, the error comes through.
     let after = UnixTime::from_secs(crl.valid_until().as_secs() + 1);
     assert!(matches!(
@@ -766,6 +767,84 @@ fn a_fetched_older_copy_does_not_roll_back_the_held_one() {
     // Not asked again at once (the failure wait), and still the newer copy.
     assert_eq!(cache.get(&crl_item, due).unwrap().body(), newer.body());
     assert_eq!(kds.hits("/vcek/v1/Milan/crl"), 1);
+}
+
+/// A 502, 503 or 504 is asked once more after a short pause (one blip does not refuse the item
+/// for the failure wait); a second one, or another 5xx, is the answer.
+#[test]
+fn a_passing_server_error_is_asked_once_more() {
+    let world = snp_world(Product::Milan);
+    let chain_pem = world.chain_pem.clone();
+    let blip = FakeService::start(move |_, n| {
+        if n == 0 {
+            Reply::status(503)
+        } else {
+            Reply::ok(chain_pem.clone().into_bytes())
+        }
+    });
+    let one_attempt = FetchConfig {
+        max_attempts: 1,
+        ..quick()
+    };
+    let cache = Cache::in_memory().with_fetcher(fetcher(&blip, None, one_attempt.clone()));
+    let chain = Item::AmdChain {
+        product: Product::Milan,
+        signer: AmdSigner::Vcek,
+    };
+    assert!(cache.get(&chain, NOW).is_ok());
+    assert_eq!(blip.total(), 2);
+    for (status, asked) in [(502, 2), (504, 2), (500, 1)] {
+        let down = FakeService::start(move |_, _| Reply::status(status));
+        let cache = Cache::in_memory().with_fetcher(fetcher(&down, None, one_attempt.clone()));
+        match cache.get(&chain, NOW) {
+            Err(CollateralError::Status { status: got, .. }) => assert_eq!(got, status),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(down.total(), asked, "{status}");
+    }
+}
+
+/// The transport's limits: a body past `MAX_BODY_LEN`, or a response head past 64 KiB (an issuer
+/// chain header longer than `MAX_HEADER_LEN`), is a transport error, read no further.
+#[test]
+fn oversized_bodies_and_headers_are_refused() {
+    use tessera_collateral::response::{MAX_BODY_LEN, MAX_HEADER_LEN};
+    let big = FakeService::start(|_, _| Reply::ok(vec![b'A'; MAX_BODY_LEN + 1]));
+    let cache = Cache::in_memory().with_fetcher(fetcher(&big, None, quick()));
+    let chain = Item::AmdChain {
+        product: Product::Milan,
+        signer: AmdSigner::Vcek,
+    };
+    assert!(matches!(
+        cache.get(&chain, NOW),
+        Err(CollateralError::Transport { .. })
+    ));
+    let tdx = tdx_world();
+    let bundle: CollateralBundle =
+        serde_json::from_str(&tdx.pcs_sim.collateral_json(&tdx.spec).unwrap()).unwrap();
+    let body = format!(
+        "{{\"tcbInfo\":{},\"signature\":\"{}\"}}",
+        bundle.tcb_info, bundle.tcb_info_signature
+    );
+    // The real chain, padded past the limit with text the PEM reader would skip.
+    let padded = url_encode(&(bundle.tcb_info_issuer_chain.clone() + &" ".repeat(MAX_HEADER_LEN)));
+    let pcs = FakeService::start(move |_, _| {
+        Reply::ok(body.clone().into_bytes()).header("TCB-Info-Issuer-Chain", &padded)
+    });
+    let kds = FakeService::start(|_, _| Reply::status(404));
+    let cache = Cache::in_memory().with_fetcher(fetcher(&kds, Some(&pcs), quick()));
+    let tcb = items_for_quote(&tdx.quote, UpdateType::Standard)
+        .unwrap()
+        .into_iter()
+        .find(|i| matches!(i, Item::TcbInfo { .. }))
+        .unwrap();
+    // ureq refuses a response head over 64 KiB before our own filter would drop the value.
+    match cache.get(&tcb, NOW) {
+        Err(CollateralError::Transport { detail, .. }) => {
+            assert!(detail.contains("header"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 // ---------------------------------------------------------------- a simulated Intel platform
