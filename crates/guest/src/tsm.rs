@@ -363,6 +363,8 @@ mod tests {
         interfere: RefCell<u32>,
         provider: &'static str,
         aux: Option<Vec<u8>>,
+        /// `outblob` stays empty (the kernel produced no report).
+        empty_outblob: bool,
     }
 
     impl ScriptedKernel {
@@ -401,8 +403,11 @@ mod tests {
                 .push(format!("write {}", ScriptedKernel::name(path)));
             let dir = path.parent().unwrap();
             if path.ends_with("inblob") {
-                let mut out = b"REPORT:".to_vec();
-                out.extend_from_slice(bytes);
+                let mut out = Vec::new();
+                if !self.empty_outblob {
+                    out.extend_from_slice(b"REPORT:");
+                    out.extend_from_slice(bytes);
+                }
                 self.files.borrow_mut().insert(dir.join("outblob"), out);
             }
             self.bump(dir);
@@ -497,6 +502,23 @@ mod tests {
             .report(&[3; 64])
             .unwrap_err();
         assert!(matches!(e, TsmError::Contended { attempts: 3 }), "{e}");
+        assert_eq!(k.ops.borrow().last().map(String::as_str), Some("rmdir"));
+    }
+
+    #[test]
+    fn an_empty_outblob_is_malformed_and_the_entry_is_removed() {
+        let k = ScriptedKernel {
+            provider: "sev_guest",
+            empty_outblob: true,
+            ..ScriptedKernel::default()
+        };
+        let e = ConfigfsTsm::with_fs("/tsm", &k)
+            .report(&[4; 64])
+            .unwrap_err();
+        assert!(
+            matches!(&e, TsmError::Malformed { field: "outblob", reason } if reason == "empty"),
+            "{e}"
+        );
         assert_eq!(k.ops.borrow().last().map(String::as_str), Some("rmdir"));
     }
 

@@ -352,32 +352,39 @@ pub(crate) mod tests {
                 );
                 (header, wrapped.to_vec())
             }
-            "RSA" => {
-                let n = dec(jwk["n"].as_str().unwrap());
-                let e = dec(jwk["e"].as_str().unwrap());
-                let public = PublicKeyComponents {
-                    n: &n[..],
-                    e: &e[..],
-                }
-                .try_into()
-                .unwrap();
-                let oaep = OaepPublicEncryptingKey::new(public).unwrap();
-                let mut out = vec![0u8; oaep.ciphertext_size()];
-                let ct = oaep
-                    .encrypt(&OAEP_SHA256_MGF1SHA256, &cek, &mut out, None)
-                    .unwrap();
-                (
-                    r#"{"alg":"RSA-OAEP-256","enc":"A256GCM"}"#.to_string(),
-                    ct.to_vec(),
-                )
-            }
+            "RSA" => (RSA_HEADER.to_string(), rsa_oaep_encrypt(jwk, &cek)),
             other => panic!("kty {other}"),
         };
-        let protected = enc(header.as_bytes());
+        seal(&enc(header.as_bytes()), &cek, &encrypted_key, plain)
+    }
+
+    const RSA_HEADER: &str = r#"{"alg":"RSA-OAEP-256","enc":"A256GCM"}"#;
+
+    /// RSA-OAEP-256 encryption of `data` (any length the key takes) to the RSA JWK `jwk`, built
+    /// from its `n` and `e` alone.
+    fn rsa_oaep_encrypt(jwk: &Value, data: &[u8]) -> Vec<u8> {
+        let n = dec(jwk["n"].as_str().unwrap());
+        let e = dec(jwk["e"].as_str().unwrap());
+        let public = PublicKeyComponents {
+            n: &n[..],
+            e: &e[..],
+        }
+        .try_into()
+        .unwrap();
+        let oaep = OaepPublicEncryptingKey::new(public).unwrap();
+        let mut out = vec![0u8; oaep.ciphertext_size()];
+        oaep.encrypt(&OAEP_SHA256_MGF1SHA256, data, &mut out, None)
+            .unwrap()
+            .to_vec()
+    }
+
+    /// A flattened JWE of `plain` sealed with A256GCM under `cek`, the `protected` string (as
+    /// given) its AAD, `encrypted_key` as given.
+    fn seal(protected: &str, cek: &[u8; 32], encrypted_key: &[u8], plain: &[u8]) -> Value {
         let mut iv = [0u8; 12];
-        rng.fill(&mut iv).unwrap();
+        SystemRandom::new().fill(&mut iv).unwrap();
         let mut buf = plain.to_vec();
-        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, &cek).unwrap());
+        let key = LessSafeKey::new(UnboundKey::new(&AES_256_GCM, cek).unwrap());
         let tag = key
             .seal_in_place_separate_tag(
                 Nonce::assume_unique_for_key(iv),
@@ -387,7 +394,7 @@ pub(crate) mod tests {
             .unwrap();
         serde_json::json!({
             "protected": protected,
-            "encrypted_key": enc(&encrypted_key),
+            "encrypted_key": enc(encrypted_key),
             "iv": enc(&iv),
             "ciphertext": enc(&buf),
             "tag": enc(tag.as_ref()),
@@ -586,6 +593,47 @@ pub(crate) mod tests {
             "alg does not match the TEE key"
         );
         assert_eq!(check(&k, &jwe), "alg does not match the TEE key");
+    }
+
+    /// A `protected` member of exactly `MAX_PROTECTED_LEN` characters opens; one past it (the
+    /// same valid header with more JSON whitespace, sealed just as well) is refused by name.
+    #[test]
+    fn a_protected_header_longer_than_the_cap_is_rejected() {
+        let k = TeeKey::generate(TeeKeyAlg::Rsa).unwrap();
+        let cek = [5u8; 32];
+        let encrypted_key = rsa_oaep_encrypt(k.jwk(), &cek);
+        // `bytes` header bytes encode to `chars` base64url characters.
+        let with_protected_len = |bytes: usize, chars: usize| {
+            let padding = " ".repeat(bytes - RSA_HEADER.len());
+            let header = format!("{}{padding}}}", &RSA_HEADER[..RSA_HEADER.len() - 1]);
+            let protected = enc(header.as_bytes());
+            assert_eq!(protected.len(), chars);
+            seal(&protected, &cek, &encrypted_key, b"long header")
+        };
+        let at_cap = with_protected_len(MAX_PROTECTED_LEN / 4 * 3, MAX_PROTECTED_LEN);
+        assert_eq!(&k.decrypt(&bytes(&at_cap)).unwrap()[..], b"long header");
+        // 4097 characters is no base64 length; 4098 is the next one.
+        let over = with_protected_len(MAX_PROTECTED_LEN / 4 * 3 + 1, MAX_PROTECTED_LEN + 2);
+        assert_eq!(check(&k, &over), "protected header too long");
+    }
+
+    /// RSA-OAEP-256 opening to a content key of another length than 32 bytes is a failed
+    /// decryption, while the same JWE with the 32-byte key opens.
+    #[test]
+    fn an_rsa_content_key_other_than_32_bytes_is_refused() {
+        let k = TeeKey::generate(TeeKeyAlg::Rsa).unwrap();
+        let cek = [5u8; 32];
+        let protected = enc(RSA_HEADER.as_bytes());
+        let good = seal(&protected, &cek, &rsa_oaep_encrypt(k.jwk(), &cek), b"x");
+        assert_eq!(&k.decrypt(&bytes(&good)).unwrap()[..], b"x");
+        for len in [16, 31, 33] {
+            let mut t = good.clone();
+            t["encrypted_key"] = Value::String(enc(&rsa_oaep_encrypt(k.jwk(), &[5u8; 33][..len])));
+            assert!(
+                matches!(k.decrypt(&bytes(&t)), Err(ClientError::DecryptFailed)),
+                "{len}"
+            );
+        }
     }
 
     #[test]

@@ -818,6 +818,26 @@ fn construction_checks() {
     }
 }
 
+/// A pinned CA file must hold certificates only: the CA followed by a private key is refused,
+/// though the CA alone is taken.
+#[test]
+fn a_ca_pem_holding_a_private_key_is_refused() {
+    let new = |pem: Vec<u8>| {
+        let opts = ClientOptions {
+            ca_pem: Some(pem),
+            ..ClientOptions::default()
+        };
+        Client::new("https://kbs.example", opts)
+    };
+    new(TLS_CA_PEM.to_vec()).unwrap();
+    match new([TLS_CA_PEM, TLS_SERVER_KEY].concat()) {
+        Err(ClientError::InvalidCaPem { reason }) => {
+            assert_eq!(reason, "holds something other than certificates");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 #[test]
 fn fuzz_harness_smoke() {
     fuzz_response(b"");

@@ -581,6 +581,21 @@ mod tests {
     }
 
     #[test]
+    fn a_session_id_longer_than_512_bytes_is_refused() {
+        let at_cap = "a".repeat(MAX_SESSION_ID_LEN);
+        let s = Session::from_cookie_value(&at_cap).unwrap();
+        assert_eq!(s.cookie_value(), at_cap);
+        let over = "a".repeat(MAX_SESSION_ID_LEN + 1);
+        assert!(matches!(
+            Session::from_cookie_value(&over),
+            Err(ClientError::MalformedResponse {
+                step: Step::Auth,
+                field: "set-cookie kbs-session-id"
+            })
+        ));
+    }
+
+    #[test]
     fn token_parsing() {
         let t = parse_token(br#"{"token":"eyJh.eyJi.c2ln"}"#).unwrap();
         assert_eq!(t.as_str(), "eyJh.eyJi.c2ln");
