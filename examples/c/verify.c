@@ -1,12 +1,15 @@
 /* Verify attestation evidence with Tessera's C API.
  *
- *   verify <evidence file> <unix time> [certificate or CRL or collateral file ...]
+ *   verify [-p policy.toml] <evidence file> <unix time> [certificate or CRL or collateral file ...]
  *
- * Prints ACCEPTED or REJECTED with the failed check and message, then the claims JSON.
- * Exit status: 0 accepted, 1 rejected, 2 usage or call error.
+ * Prints ACCEPTED (verified, and the policy passed), VERIFIED_UNAPPRAISED (verified, but no
+ * policy was given: authentic evidence, yet nothing it reports was appraised) or REJECTED with
+ * the failed check and message, then the claims JSON.
+ * Exit status: 0 accepted, 1 rejected, 2 usage or call error, 3 verified but not appraised.
  * Build: cc verify.c $(pkg-config --cflags --libs tessera) -o verify */
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "tessera.h"
 
@@ -30,14 +33,36 @@ static unsigned char *read_all(const char *path, size_t *len) {
 }
 
 int main(int argc, char **argv) {
-    if (argc < 3) {
-        fprintf(stderr, "usage: %s <evidence> <unix time> [endorsement file ...]\n", argv[0]);
+    const char *policy_path = NULL;
+    int first = 1;
+    if (argc > 2 && strcmp(argv[1], "-p") == 0) {
+        policy_path = argv[2];
+        first = 3;
+    }
+    if (argc < first + 2) {
+        fprintf(stderr, "usage: %s [-p policy] <evidence> <unix time> [endorsement file ...]\n",
+                argv[0]);
         return 2;
     }
+    /* A policy file that cannot be read is an error: never verify without the policy asked for
+     * (a NULL policy would mean "no appraisal"). An empty file is given as "" and rejected. */
+    char *policy = NULL;
+    if (policy_path) {
+        size_t plen = 0;
+        unsigned char *text = read_all(policy_path, &plen);
+        /* read_all leaves room: its buffer is never full when it returns. */
+        if (!text) {
+            perror(policy_path);
+            return 2;
+        }
+        text[plen] = 0;
+        policy = (char *)text;
+    }
     size_t len = 0;
-    unsigned char *evidence = read_all(argv[1], &len);
+    unsigned char *evidence = read_all(argv[first], &len);
     if (!evidence) {
-        perror(argv[1]);
+        perror(argv[first]);
+        free(policy);
         return 2;
     }
     int status = 2;
@@ -45,28 +70,41 @@ int main(int argc, char **argv) {
     tessera_verifier *verifier = NULL;
     tessera_verification *result = NULL;
     tessera_result rc = tessera_endorsements_new(&extra);
-    for (int i = 3; rc == TESSERA_RESULT_OK && i < argc; i++) {
+    for (int i = first + 2; rc == TESSERA_RESULT_OK && i < argc; i++) {
         rc = tessera_endorsements_add_file(extra, argv[i]);
         if (rc != TESSERA_RESULT_OK) fprintf(stderr, "%s: ", argv[i]);
     }
     /* The vendors' roots are built in; one verifier serves any number of threads. */
     if (rc == TESSERA_RESULT_OK) rc = tessera_verifier_new(&verifier);
+    /* The return code says whether the call worked; the verdict is in the result handle. */
     if (rc == TESSERA_RESULT_OK)
-        rc = tessera_verifier_verify(verifier, evidence, len, extra, strtoll(argv[2], NULL, 10),
-                                     NULL, &result);
+        rc = tessera_verifier_verify(verifier, evidence, len, extra,
+                                     strtoll(argv[first + 1], NULL, 10), policy, &result);
     if (rc != TESSERA_RESULT_OK) {
         fprintf(stderr, "error: %s\n", tessera_result_name(rc));
-    } else if (tessera_verification_verdict(result) == TESSERA_VERDICT_ACCEPTED) {
-        printf("ACCEPTED\n%s\n", tessera_verification_claims_json(result));
-        status = 0;
     } else {
-        printf("REJECTED %s (%s): %s\n", tessera_result_name(tessera_verification_result(result)),
-               tessera_verification_failed_check(result), tessera_verification_message(result));
-        status = 1;
+        switch (tessera_verification_verdict(result)) {
+        case TESSERA_VERDICT_ACCEPTED:
+            printf("ACCEPTED\n%s\n", tessera_verification_claims_json(result));
+            status = 0;
+            break;
+        case TESSERA_VERDICT_VERIFIED_UNAPPRAISED:
+            printf("VERIFIED_UNAPPRAISED (no policy given: not accepted)\n%s\n",
+                   tessera_verification_claims_json(result));
+            status = 3;
+            break;
+        default:
+            printf("REJECTED %s (%s): %s\n",
+                   tessera_result_name(tessera_verification_result(result)),
+                   tessera_verification_failed_check(result),
+                   tessera_verification_message(result));
+            status = 1;
+        }
     }
     tessera_verification_free(result);
     tessera_verifier_free(verifier);
     tessera_endorsements_free(extra);
     free(evidence);
+    free(policy);
     return status;
 }

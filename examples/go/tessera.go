@@ -36,9 +36,35 @@ import (
 const (
 	ResultOK             = 0
 	ResultVerifySNP      = 300
+	ResultPolicyInvalid  = 400
 	ResultPolicyRejected = 401
+	ResultNotAppraised   = 402
 	ResultBrokerDenied   = 602
 )
+
+// Verdict is a verification's verdict (tessera_verdict).
+type Verdict uint32
+
+const (
+	// VerdictRejected: the evidence did not verify, or the policy was invalid or rejected it.
+	VerdictRejected Verdict = C.TESSERA_VERDICT_REJECTED
+	// VerdictAccepted: the evidence verified and the policy given passed. The only yes.
+	VerdictAccepted Verdict = C.TESSERA_VERDICT_ACCEPTED
+	// VerdictVerifiedUnappraised: the evidence verified, but no policy was given
+	// (VerifyUnappraised): nothing it reports (debug mode, measurement, TCB) was appraised.
+	VerdictVerifiedUnappraised Verdict = C.TESSERA_VERDICT_VERIFIED_UNAPPRAISED
+)
+
+func (v Verdict) String() string {
+	switch v {
+	case VerdictAccepted:
+		return "accepted"
+	case VerdictVerifiedUnappraised:
+		return "verified-unappraised"
+	default:
+		return "rejected"
+	}
+}
 
 // Error is a failed call: the C API's result code, its name and a message.
 type Error struct {
@@ -114,8 +140,16 @@ func (v *Verifier) Close() {
 
 // Result is a verification's outcome.
 type Result struct {
-	Accepted     bool
-	Code         uint32 // 0 when accepted; else 2xx evidence, 3xx verification, 4xx policy
+	// Accepted is the one yes: the evidence verified AND the policy given passed. Never true
+	// for VerifyUnappraised.
+	Accepted bool
+	// Verified says the evidence is authentic (signature, certificate chain, TCB checks),
+	// whatever the policy said (true also when the policy rejected it). On its own it accepts
+	// nothing: a debug guest running any measurement verifies.
+	Verified bool
+	// Verdict is VerdictAccepted, VerdictVerifiedUnappraised or VerdictRejected.
+	Verdict      Verdict
+	Code         uint32 // 0 only when accepted; 402 verified with no policy; else 2xx evidence, 3xx verification, 4xx policy
 	Tee          string // snp, tdx, sgx or "" when unknown
 	FailedCheck  string
 	Message      string
@@ -132,16 +166,34 @@ func goString(s *C.char) string {
 	return C.GoString(s)
 }
 
-// Verify verifies evidence (any form) at time at, against policy (TOML or JSON) unless empty.
-// The error is for unusable arguments; a rejection is a Result with Accepted false.
+// Verify verifies evidence (any form) at time at and appraises it against policy (TOML or
+// JSON). The policy is always given to the C API, an empty string included: an empty policy
+// (an empty or unread file) is an invalid policy, never "no policy". Use VerifyUnappraised to
+// verify without a policy.
+//
+// The error is for unusable arguments and for an invalid policy (an *Error with Code
+// ResultPolicyInvalid); a rejection of the evidence is a Result with Accepted false.
 func (v *Verifier) Verify(evidence []byte, at time.Time, policy string) (*Result, error) {
+	cPolicy := C.CString(policy)
+	defer C.free(unsafe.Pointer(cPolicy))
+	r, err := v.verify(evidence, at, cPolicy)
+	if err == nil && r.Code == ResultPolicyInvalid {
+		return nil, newError(C.tessera_result(r.Code), r.Message)
+	}
+	return r, err
+}
+
+// VerifyUnappraised verifies evidence at time at with no policy: it says whether the evidence
+// is authentic (Result.Verified, Verdict VerdictVerifiedUnappraised), never that it is
+// acceptable: Result.Accepted is always false, since nothing the evidence reports (debug mode,
+// measurement, TCB) was appraised.
+func (v *Verifier) VerifyUnappraised(evidence []byte, at time.Time) (*Result, error) {
+	return v.verify(evidence, at, nil)
+}
+
+func (v *Verifier) verify(evidence []byte, at time.Time, cPolicy *C.char) (*Result, error) {
 	if v.p == nil {
 		return nil, errors.New("tessera: verifier closed")
-	}
-	var cPolicy *C.char
-	if policy != "" {
-		cPolicy = C.CString(policy)
-		defer C.free(unsafe.Pointer(cPolicy))
 	}
 	var r *C.tessera_verification
 	rc := C.tessera_verifier_verify(v.p, bytesPtr(evidence), C.size_t(len(evidence)), nil, C.int64_t(at.Unix()), cPolicy, &r)
@@ -150,8 +202,11 @@ func (v *Verifier) Verify(evidence []byte, at time.Time, policy string) (*Result
 	}
 	defer C.tessera_verification_free(r)
 	tees := map[C.tessera_tee]string{C.TESSERA_TEE_SNP: "snp", C.TESSERA_TEE_TDX: "tdx", C.TESSERA_TEE_SGX: "sgx"}
+	verdict := Verdict(C.tessera_verification_verdict(r))
 	return &Result{
-		Accepted:     C.tessera_verification_verdict(r) == C.TESSERA_VERDICT_ACCEPTED,
+		Accepted:     verdict == VerdictAccepted,
+		Verified:     C.tessera_verification_claims_json(r) != nil, // claims only from verified evidence
+		Verdict:      verdict,
 		Code:         uint32(C.tessera_verification_result(r)),
 		Tee:          tees[C.tessera_verification_tee(r)],
 		FailedCheck:  goString(C.tessera_verification_failed_check(r)),

@@ -43,22 +43,24 @@ func TestVerifyAcceptsAndRejects(t *testing.T) {
 	}
 	defer v.Close()
 
-	r, err := v.Verify(report, sampleAt, "")
+	// No policy: verified, never accepted.
+	r, err := v.VerifyUnappraised(report, sampleAt)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r.Accepted || r.Code != ResultOK || r.Tee != "snp" || !strings.Contains(r.Claims, `"report_data":"0102030405`) {
-		t.Fatalf("not accepted: %+v", r)
+	if r.Accepted || !r.Verified || r.Verdict != VerdictVerifiedUnappraised || r.Code != ResultNotAppraised ||
+		r.Tee != "snp" || !strings.Contains(r.Claims, `"report_data":"0102030405`) {
+		t.Fatalf("not verified-unappraised: %+v", r)
 	}
 
-	bad := append([]byte(nil), report...)
-	bad[0x2A0] ^= 1
-	r, err = v.Verify(bad, sampleAt, "")
-	if err != nil {
-		t.Fatal(err)
+	// An empty policy (an empty or unread policy file) is an invalid policy, never no policy.
+	var e *Error
+	r, err = v.Verify(report, sampleAt, "")
+	if !errors.As(err, &e) || e.Code != ResultPolicyInvalid || r != nil {
+		t.Fatalf("an empty policy was not an error: %v %+v", err, r)
 	}
-	if r.Accepted || r.Code != ResultVerifySNP || !strings.Contains(r.FailedCheck, "signature") {
-		t.Fatalf("a corrupted signature was not rejected as such: %+v", r)
+	if _, err = v.Verify(report, sampleAt, "version = \"x\""); !errors.As(err, &e) || e.Code != ResultPolicyInvalid || e.Message == "" {
+		t.Fatalf("an invalid policy was not an error: %v", err)
 	}
 
 	// The development policy passes; with another measurement pinned it rejects.
@@ -67,15 +69,33 @@ func TestVerifyAcceptsAndRejects(t *testing.T) {
 		t.Fatal(err)
 	}
 	r, err = v.Verify(report, sampleAt, string(dev))
-	if err != nil || !r.Accepted || !strings.Contains(r.Appraisal, `"verdict":"pass"`) {
+	if err != nil || !r.Accepted || !r.Verified || r.Verdict != VerdictAccepted || r.Code != ResultOK ||
+		!strings.Contains(r.Appraisal, `"verdict":"pass"`) {
 		t.Fatalf("the development policy did not pass: %v %+v", err, r)
+	}
+
+	bad := append([]byte(nil), report...)
+	bad[0x2A0] ^= 1
+	for _, verify := range []func() (*Result, error){
+		func() (*Result, error) { return v.Verify(bad, sampleAt, string(dev)) },
+		func() (*Result, error) { return v.VerifyUnappraised(bad, sampleAt) },
+	} {
+		r, err = verify()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if r.Accepted || r.Verified || r.Verdict != VerdictRejected || r.Code != ResultVerifySNP ||
+			!strings.Contains(r.FailedCheck, "signature") {
+			t.Fatalf("a corrupted signature was not rejected as such: %+v", r)
+		}
 	}
 	pinned := strings.Replace(string(dev), `measurement = "any"`, `measurement = ["`+strings.Repeat("00", 48)+`"]`, 1)
 	r, err = v.Verify(report, sampleAt, pinned)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if r.Accepted || r.Code != ResultPolicyRejected || !strings.Contains(r.Message, "snp.measurement") {
+	if r.Accepted || !r.Verified || r.Verdict != VerdictRejected || r.Code != ResultPolicyRejected ||
+		!strings.Contains(r.Message, "snp.measurement") {
 		t.Fatalf("the policy did not reject: %+v", r)
 	}
 }

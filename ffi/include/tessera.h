@@ -10,9 +10,17 @@
  *    names the family: 1xx the call (arguments, panics), 2xx reading evidence,
  *    3xx verification, 4xx policy, 5xx trust configuration and endorsements,
  *    6xx the key broker client. Codes are stable.
- *  - Out-parameters are written only on success (the message buffer of
- *    tessera_client_get_secret is written on failure too).
- *  - Every pointer is checked; (NULL, 0) is an empty byte string.
+ *  - An out-parameter handle (`T **out`) is set to NULL first, on entry, before any check
+ *    that can fail, then written on success: after a failed call it is NULL, never a
+ *    previous or uninitialised handle (free a handle before reusing its variable). The
+ *    message buffer of tessera_client_get_secret is written on failure (a panic included).
+ *    Out-pointers need no particular alignment.
+ *  - A call's return code is not a verdict: TESSERA_RESULT_OK from tessera_verifier_verify
+ *    means the call worked, and the evidence may still be rejected. The one yes is
+ *    tessera_verification_verdict(r) == TESSERA_VERDICT_ACCEPTED, which needs a policy that
+ *    passed; evidence verified with no policy (NULL) is TESSERA_VERDICT_VERIFIED_UNAPPRAISED.
+ *  - Every pointer is checked; (NULL, 0) is an empty byte string. Input buffers and strings
+ *    are only read during the call (copied when kept) and must not be modified during it.
  *  - No Rust panic crosses into C (TESSERA_RESULT_PANIC).
  *  - No global state.
  *
@@ -49,9 +57,16 @@ enum tessera_result
   TESSERA_RESULT_INVALID_UTF8 = 101,
   // An argument has the wrong size or value.
   TESSERA_RESULT_INVALID_ARGUMENT = 102,
-  // Tessera panicked (a bug: please report it). No out-parameter was written.
+  // Tessera panicked (a bug: please report it). No handle was made: an out-parameter handle
+  // is NULL (set on entry). Besides that NULL, the one thing written is the message buffer
+  // of `tessera_client_get_secret`, which then says a panic was caught.
   TESSERA_RESULT_PANIC = 103,
-  // An input is larger than Tessera accepts.
+  // An argument is larger than Tessera accepts: certificates or CRLs over 4 MiB
+  // (`tessera_endorsements_add_certificates`, `_add_crls`,
+  // `tessera_verifier_builder_dangerous_add_test_root`), a collateral bundle over 8 MiB, a
+  // policy over 1 MiB (`tessera_verifier_verify`), an endorsement file or callback evidence
+  // over 16 MiB. (Evidence given to `tessera_verifier_verify` or `tessera_decode` that is too
+  // large is an outcome, `TESSERA_RESULT_EVIDENCE_TOO_LARGE`.)
   TESSERA_RESULT_TOO_LARGE = 104,
   // The bytes are not evidence in any form Tessera reads (the message lists every form tried).
   TESSERA_RESULT_EVIDENCE_UNRECOGNIZED = 200,
@@ -71,6 +86,9 @@ enum tessera_result
   TESSERA_RESULT_POLICY_INVALID = 400,
   // The evidence verified but the policy rejected it (the appraisal lists every rule).
   TESSERA_RESULT_POLICY_REJECTED = 401,
+  // The evidence verified, but no policy was given (NULL), so it was not appraised: the
+  // verdict is `TESSERA_VERDICT_VERIFIED_UNAPPRAISED`, not `TESSERA_VERDICT_ACCEPTED`.
+  TESSERA_RESULT_NOT_APPRAISED = 402,
   // Certificates (PEM or DER) could not be read.
   TESSERA_RESULT_CERTIFICATE_INVALID = 500,
   // CRLs (PEM or DER) could not be read.
@@ -111,15 +129,26 @@ typedef uint32_t tessera_result;
 #endif // __cplusplus
 
 // A verification's verdict. `REJECTED` is zero so that a zeroed value never means accepted.
+//
+// `TESSERA_VERDICT_ACCEPTED` is the only yes, and it needs a policy: evidence verified with no
+// policy (NULL) is `TESSERA_VERDICT_VERIFIED_UNAPPRAISED`, never `ACCEPTED`, so a policy that
+// failed to load (a NULL pointer) cannot turn into a yes for a debug guest or any
+// measurement. Compare with `== TESSERA_VERDICT_ACCEPTED`, never `!= TESSERA_VERDICT_REJECTED`.
 enum tessera_verdict
 #if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
   : uint32_t
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
-  // The evidence was not read, did not verify, or the policy rejected it.
+  // The evidence was not read, did not verify, the policy was invalid or rejected it; also
+  // what a NULL verification handle gives.
   TESSERA_VERDICT_REJECTED = 0,
-  // The evidence verified (and, when a policy was given, every rule passed).
+  // The evidence verified AND the policy given passed every rule. Only with a policy.
   TESSERA_VERDICT_ACCEPTED = 1,
+  // The evidence verified (authentic: signature, certificate chain, TCB checks), but no
+  // policy was given (NULL), so nothing the guest reports (debug mode, measurement, TCB
+  // minimums, ...) was appraised. Not an acceptance: the result code is
+  // `TESSERA_RESULT_NOT_APPRAISED`.
+  TESSERA_VERDICT_VERIFIED_UNAPPRAISED = 2,
 };
 #ifndef __cplusplus
 #if __STDC_VERSION__ >= 202311L
@@ -206,12 +235,14 @@ const char *tessera_version(void);
 // refused, never taken as "no pin". `handshake_attempts` is how often the handshake is tried
 // while the error is worth retrying, one second apart (0: the default, 5; at most 100).
 //
-// Returns `TESSERA_RESULT_CLIENT_CONFIG` for a bad URL or CA (an empty one included),
+// Sets `*out` to NULL first; writes the client there on success. Returns
+// `TESSERA_RESULT_CLIENT_CONFIG` for a bad URL or CA (an empty one included),
 // `TESSERA_RESULT_INVALID_ARGUMENT` for more than 100 attempts.
 //
 // # Safety
-// `base_url` is NULL or a NUL-terminated string; `ca_pem` is NULL or valid for `ca_pem_len`
-// bytes; `out` is NULL or valid for a pointer write.
+// `base_url` is NULL or a NUL-terminated string; `ca_pem` is NULL or valid for reads of
+// `ca_pem_len` bytes; neither is modified during the call; `out` is NULL or valid for writing
+// one pointer.
 tessera_result tessera_client_new(const char *base_url,
                                   const uint8_t *ca_pem,
                                   size_t ca_pem_len,
@@ -227,11 +258,11 @@ void tessera_client_free(struct tessera_client *client);
 // Give the evidence (copied): raw bytes of any form Tessera reads (a raw or extended SEV-SNP
 // report, a TDX quote, ...), or the KBS evidence JSON. A second call replaces the first.
 //
-// Returns `TESSERA_RESULT_TOO_LARGE` over 16 MiB.
+// Returns `TESSERA_RESULT_TOO_LARGE` over 16 MiB (checked before `data` is read).
 //
 // # Safety
 // `buffer` is NULL or the buffer passed to the running callback; `data` is NULL or valid for
-// `len` bytes.
+// reads of `len` bytes, not modified during the call.
 tessera_result tessera_evidence_buffer_set(struct tessera_evidence_buffer *buffer,
                                            const uint8_t *data,
                                            size_t len);
@@ -239,17 +270,19 @@ tessera_result tessera_evidence_buffer_set(struct tessera_evidence_buffer *buffe
 // Fetch a secret: open a session with the broker, get evidence for its challenge from
 // `callback` (with `userdata`), attest, and fetch and decrypt `resource`
 // (`repo/type/tag[?version=N]`). `tee` is the KBS TEE name (`snp`, `tdx`, ...); `init_data`
-// (may be NULL) the init-data TOML. On success `*out` holds the secret.
+// (may be NULL) the init-data TOML. `*out` is set to NULL first (when `out` is not NULL),
+// before any check; on success it holds the secret.
 //
 // On failure, when `message` is not NULL, a NUL-terminated message naming the step and the
-// check (cut to `message_len` bytes) is written there; it never holds secret, token or session
-// material. This is the only parameter written on failure.
+// check (cut to `message_len` bytes) is written there, for every failure: an argument that was
+// NULL or not UTF-8 (`out` included), a broker or callback failure, and a caught panic
+// (`TESSERA_RESULT_PANIC`); it never holds secret, token or session material.
 //
 // # Safety
 // `client` is NULL or a live client; `tee`, `resource`, `init_data` are NULL or NUL-terminated
-// strings; `callback` is NULL or a function that follows `tessera_evidence_callback`'s
-// contract; `message` is NULL or valid for `message_len` bytes; `out` is NULL or valid for a
-// pointer write.
+// strings, not modified during the call; `callback` is NULL or a function that follows
+// `tessera_evidence_callback`'s contract; `message` is NULL or valid for writes of
+// `message_len` bytes; `out` is NULL or valid for writing one pointer.
 tessera_result tessera_client_get_secret(const struct tessera_client *client,
                                          const char *tee,
                                          const char *resource,
@@ -297,7 +330,8 @@ void tessera_endorsements_free(struct tessera_endorsements *endorsements);
 
 // Add certificates: DER, or PEM (bundles allowed).
 //
-// Returns `TESSERA_RESULT_CERTIFICATE_INVALID` when the bytes hold no readable certificate.
+// Returns `TESSERA_RESULT_CERTIFICATE_INVALID` when the bytes hold no readable certificate,
+// `TESSERA_RESULT_TOO_LARGE` over 4 MiB.
 //
 // # Safety
 // `endorsements` is NULL or a live set; `data` is NULL or valid for `len` bytes.
@@ -307,7 +341,8 @@ tessera_result tessera_endorsements_add_certificates(struct tessera_endorsements
 
 // Add CRLs: DER, or PEM (bundles allowed). A CRL applies to the chains it belongs to.
 //
-// Returns `TESSERA_RESULT_CRL_INVALID` when the bytes hold no readable CRL.
+// Returns `TESSERA_RESULT_CRL_INVALID` when the bytes hold no readable CRL,
+// `TESSERA_RESULT_TOO_LARGE` over 4 MiB.
 //
 // # Safety
 // `endorsements` is NULL or a live set; `data` is NULL or valid for `len` bytes.
@@ -317,7 +352,8 @@ tessera_result tessera_endorsements_add_crls(struct tessera_endorsements *endors
 
 // Add a TDX/SGX collateral bundle (JSON, the dcap-qvl `QuoteCollateralV3` layout).
 //
-// Returns `TESSERA_RESULT_COLLATERAL_INVALID` when the bytes are not a bundle.
+// Returns `TESSERA_RESULT_COLLATERAL_INVALID` when the bytes are not a bundle,
+// `TESSERA_RESULT_TOO_LARGE` over 8 MiB.
 //
 // # Safety
 // `endorsements` is NULL or a live set; `data` is NULL or valid for `len` bytes.
@@ -375,7 +411,8 @@ tessera_result tessera_verifier_builder_add_endorsement_dir(struct tessera_verif
 // verification JSON; the vendors' roots stay trusted.
 //
 // Returns `TESSERA_RESULT_CERTIFICATE_INVALID` for bytes that are not one certificate,
-// `TESSERA_RESULT_TEST_ROOT_INVALID` for a certificate that is not self-issued.
+// `TESSERA_RESULT_TEST_ROOT_INVALID` for a certificate that is not self-issued,
+// `TESSERA_RESULT_TOO_LARGE` over 4 MiB.
 //
 // # Safety
 // `builder` is NULL or a live builder; `data` is NULL or valid for `len` bytes.
@@ -414,22 +451,32 @@ void tessera_verifier_free(struct tessera_verifier *verifier);
 // Verify evidence of any form Tessera reads (raw SEV-SNP report, extended report, Azure HCL
 // report, TDX/SGX quote, KBS evidence JSON) at `at` (Unix seconds: verification never reads the
 // clock), with the verifier's endorsements plus `extra` (may be NULL: certificates, CRLs and
-// collateral for this call only), and, when `policy` is not NULL, against that policy (TOML or
-// JSON text). With `extra`, a verifier is assembled for this one call from the verifier's
-// configuration and `extra` (its caches start empty); the shared verifier is not changed.
+// collateral for this call only), and appraise it against `policy` (TOML or JSON text).
+// With `extra`, a verifier is assembled for this one call from the verifier's configuration
+// and `extra` (its caches start empty); the shared verifier is not changed.
 // The policy is text alone: reference files (`{ file = "..." }`) are not read through the C
 // API, and a rule naming one fails (`TESSERA_RESULT_POLICY_REJECTED`, "reference file was not
 // loaded"); write the values into the policy instead.
 //
-// Returns `TESSERA_RESULT_OK` and writes `*out` whenever the arguments were usable: whether the
-// evidence was accepted is in the result handle (`tessera_verification_verdict`,
-// `tessera_verification_result`). Returns a 1xx code for unusable arguments, or
-// `TESSERA_RESULT_EMBEDDED_ROOTS` if a verifier with `extra` could not be built.
+// The verdict: `TESSERA_VERDICT_ACCEPTED` only when the evidence verified AND `policy` was
+// given and passed. A NULL `policy` means no appraisal: verified evidence is then
+// `TESSERA_VERDICT_VERIFIED_UNAPPRAISED` (result `TESSERA_RESULT_NOT_APPRAISED`), never
+// `ACCEPTED`. An empty policy string (non-NULL, length 0, e.g. an empty file read) is not "no
+// policy": it is `TESSERA_RESULT_POLICY_INVALID`, rejected.
+//
+// The return code is not the verdict. `TESSERA_RESULT_OK` says the call worked and `*out`
+// holds a result handle: the evidence may still be rejected; read
+// `tessera_verification_verdict(*out) == TESSERA_VERDICT_ACCEPTED`. Other returns: a 1xx code
+// for unusable arguments (`TESSERA_RESULT_TOO_LARGE` for a policy over 1 MiB), or, when a
+// verifier with `extra` could not be built, `TESSERA_RESULT_ENDORSEMENT_FILE`,
+// `TESSERA_RESULT_TEST_ROOT_INVALID` or `TESSERA_RESULT_EMBEDDED_ROOTS`; `*out` is then NULL
+// (set first, before any check).
 //
 // # Safety
-// `verifier` is NULL or a live verifier; `evidence` is NULL or valid for `evidence_len` bytes;
-// `extra` is NULL or a live endorsement set (not changed during the call); `policy` is NULL or a
-// NUL-terminated string; `out` is NULL or valid for a pointer write.
+// `verifier` is NULL or a live verifier; `evidence` is NULL or valid for reads of
+// `evidence_len` bytes, not modified during the call; `extra` is NULL or a live endorsement set
+// (not changed during the call); `policy` is NULL or a NUL-terminated string, not modified
+// during the call; `out` is NULL or valid for writing one pointer.
 tessera_result tessera_verifier_verify(const struct tessera_verifier *verifier,
                                        const uint8_t *evidence,
                                        size_t evidence_len,
@@ -444,15 +491,19 @@ tessera_result tessera_verifier_verify(const struct tessera_verifier *verifier,
 // `verification` is NULL or a live verification, not used afterwards.
 void tessera_verification_free(struct tessera_verification *verification);
 
-// `TESSERA_VERDICT_ACCEPTED` when the evidence verified and the policy (if any) passed;
-// `TESSERA_VERDICT_REJECTED` otherwise, and for NULL.
+// `TESSERA_VERDICT_ACCEPTED` when the evidence verified and the policy given passed (only
+// with a policy); `TESSERA_VERDICT_VERIFIED_UNAPPRAISED` when it verified and no policy was
+// given; `TESSERA_VERDICT_REJECTED` otherwise, and for NULL (so a handle left NULL by a
+// failed call reads as rejected).
 //
 // # Safety
 // `verification` is NULL or a live verification.
 tessera_verdict tessera_verification_verdict(const struct tessera_verification *verification);
 
-// Why the evidence was rejected: `TESSERA_RESULT_OK` when accepted, else a 2xx (evidence),
-// 3xx (verification) or 4xx (policy) code; `TESSERA_RESULT_NULL_POINTER` for NULL.
+// Why the evidence was not accepted: `TESSERA_RESULT_OK` only when accepted (verified, and
+// the policy given passed); `TESSERA_RESULT_NOT_APPRAISED` when it verified but no policy was
+// given; else a 2xx (evidence), 3xx (verification) or 4xx (policy) code;
+// `TESSERA_RESULT_NULL_POINTER` for NULL.
 //
 // # Safety
 // `verification` is NULL or a live verification.
@@ -465,7 +516,7 @@ tessera_result tessera_verification_result(const struct tessera_verification *ve
 tessera_tee tessera_verification_tee(const struct tessera_verification *verification);
 
 // The name of the failed check (`report_signature`, `vek_chain`, `pck_chain`, `collateral`,
-// `parse`, `policy`, ...), NULL when accepted.
+// `parse`, `policy`, ...), NULL when accepted or verified with no policy (no check failed).
 //
 // The string is owned by the handle: valid until the handle is freed; never free it yourself.
 //
@@ -474,7 +525,8 @@ tessera_tee tessera_verification_tee(const struct tessera_verification *verifica
 const char *tessera_verification_failed_check(const struct tessera_verification *handle);
 
 // A message naming the failed check and field (for a policy, every failed rule with the
-// expected and actual value), NULL when accepted.
+// expected and actual value); for evidence verified with no policy, a message saying it was
+// not appraised; NULL when accepted.
 //
 // The string is owned by the handle: valid until the handle is freed; never free it yourself.
 //
@@ -519,13 +571,13 @@ const char *tessera_verification_verification_json(const struct tessera_verifica
 // `handle` is NULL or live.
 const char *tessera_verification_appraisal_json(const struct tessera_verification *handle);
 
-// Decode evidence without verifying it: nothing it says is vouched for. Returns
-// `TESSERA_RESULT_OK` and writes `*out` whenever the arguments were usable; whether the bytes
-// were evidence is `tessera_decoded_result`.
+// Decode evidence without verifying it: nothing it says is vouched for. Sets `*out` to NULL
+// first; returns `TESSERA_RESULT_OK` and writes `*out` whenever the arguments were usable;
+// whether the bytes were evidence is `tessera_decoded_result`.
 //
 // # Safety
-// `evidence` is NULL or valid for `evidence_len` bytes; `out` is NULL or valid for a pointer
-// write.
+// `evidence` is NULL or valid for reads of `evidence_len` bytes, not modified during the call;
+// `out` is NULL or valid for writing one pointer.
 tessera_result tessera_decode(const uint8_t *evidence,
                               size_t evidence_len,
                               struct tessera_decoded **out);

@@ -11,7 +11,7 @@ use zeroize::Zeroizing;
 
 use crate::error::{client_code, tessera_result};
 use crate::panic::{boundary, call};
-use crate::{bytes, check_out, free, handle, handle_mut, optional_text, put, text};
+use crate::{bytes, clear_out, free, handle, handle_mut, optional_text, put, text};
 
 use tessera_result as R;
 
@@ -28,12 +28,14 @@ pub struct tessera_client {
 /// refused, never taken as "no pin". `handshake_attempts` is how often the handshake is tried
 /// while the error is worth retrying, one second apart (0: the default, 5; at most 100).
 ///
-/// Returns `TESSERA_RESULT_CLIENT_CONFIG` for a bad URL or CA (an empty one included),
+/// Sets `*out` to NULL first; writes the client there on success. Returns
+/// `TESSERA_RESULT_CLIENT_CONFIG` for a bad URL or CA (an empty one included),
 /// `TESSERA_RESULT_INVALID_ARGUMENT` for more than 100 attempts.
 ///
 /// # Safety
-/// `base_url` is NULL or a NUL-terminated string; `ca_pem` is NULL or valid for `ca_pem_len`
-/// bytes; `out` is NULL or valid for a pointer write.
+/// `base_url` is NULL or a NUL-terminated string; `ca_pem` is NULL or valid for reads of
+/// `ca_pem_len` bytes; neither is modified during the call; `out` is NULL or valid for writing
+/// one pointer.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tessera_client_new(
     base_url: *const c_char,
@@ -43,11 +45,12 @@ pub unsafe extern "C" fn tessera_client_new(
     out: *mut *mut tessera_client,
 ) -> tessera_result {
     call(|| {
+        // SAFETY: `out` is NULL or writable (the caller's contract).
+        unsafe { clear_out(out) }?;
         // SAFETY: forwarded contract.
         let url = unsafe { text(base_url) }?;
         // SAFETY: forwarded contract.
         let ca = unsafe { bytes(ca_pem, ca_pem_len) }?;
-        check_out(out)?;
         if !ca_pem.is_null() && ca.is_empty() {
             // A pin that is empty must not become Mozilla's roots.
             return Err(R::TESSERA_RESULT_CLIENT_CONFIG);
@@ -98,11 +101,11 @@ pub struct tessera_evidence_buffer {
 /// Give the evidence (copied): raw bytes of any form Tessera reads (a raw or extended SEV-SNP
 /// report, a TDX quote, ...), or the KBS evidence JSON. A second call replaces the first.
 ///
-/// Returns `TESSERA_RESULT_TOO_LARGE` over 16 MiB.
+/// Returns `TESSERA_RESULT_TOO_LARGE` over 16 MiB (checked before `data` is read).
 ///
 /// # Safety
 /// `buffer` is NULL or the buffer passed to the running callback; `data` is NULL or valid for
-/// `len` bytes.
+/// reads of `len` bytes, not modified during the call.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tessera_evidence_buffer_set(
     buffer: *mut tessera_evidence_buffer,
@@ -184,17 +187,19 @@ unsafe fn write_message(buf: *mut c_char, cap: usize, message: &str) {
 /// Fetch a secret: open a session with the broker, get evidence for its challenge from
 /// `callback` (with `userdata`), attest, and fetch and decrypt `resource`
 /// (`repo/type/tag[?version=N]`). `tee` is the KBS TEE name (`snp`, `tdx`, ...); `init_data`
-/// (may be NULL) the init-data TOML. On success `*out` holds the secret.
+/// (may be NULL) the init-data TOML. `*out` is set to NULL first (when `out` is not NULL),
+/// before any check; on success it holds the secret.
 ///
 /// On failure, when `message` is not NULL, a NUL-terminated message naming the step and the
-/// check (cut to `message_len` bytes) is written there; it never holds secret, token or session
-/// material. This is the only parameter written on failure.
+/// check (cut to `message_len` bytes) is written there, for every failure: an argument that was
+/// NULL or not UTF-8 (`out` included), a broker or callback failure, and a caught panic
+/// (`TESSERA_RESULT_PANIC`); it never holds secret, token or session material.
 ///
 /// # Safety
 /// `client` is NULL or a live client; `tee`, `resource`, `init_data` are NULL or NUL-terminated
-/// strings; `callback` is NULL or a function that follows `tessera_evidence_callback`'s
-/// contract; `message` is NULL or valid for `message_len` bytes; `out` is NULL or valid for a
-/// pointer write.
+/// strings, not modified during the call; `callback` is NULL or a function that follows
+/// `tessera_evidence_callback`'s contract; `message` is NULL or valid for writes of
+/// `message_len` bytes; `out` is NULL or valid for writing one pointer.
 #[unsafe(no_mangle)]
 #[allow(clippy::too_many_arguments)] // a C signature: no struct to bundle them in
 pub unsafe extern "C" fn tessera_client_get_secret(
@@ -216,6 +221,8 @@ pub unsafe extern "C" fn tessera_client_get_secret(
             unsafe { write_message(message, message_len, what) };
             code
         };
+        // SAFETY: `out` is NULL or writable (the caller's contract).
+        unsafe { clear_out(out) }.map_err(|c| say("argument out: NULL", c))?;
         // SAFETY: forwarded contract.
         let client = unsafe { handle(client) }.map_err(|c| say("argument client: NULL", c))?;
         // SAFETY: forwarded contract.
@@ -229,7 +236,6 @@ pub unsafe extern "C" fn tessera_client_get_secret(
         let callback = callback
             .ok_or(R::TESSERA_RESULT_NULL_POINTER)
             .map_err(|c| say("argument callback: NULL", c))?;
-        check_out(out).map_err(|c| say("argument out: NULL", c))?;
         let mut evidence_for = |report_data: &[u8; 64]| -> Result<Value, ClientError> {
             let mut buffer = tessera_evidence_buffer::default();
             // SAFETY: the callback's contract; `report_data` is 64 readable bytes and `buffer`
@@ -341,6 +347,93 @@ mod tests {
         // SAFETY: `buf` is valid for `cap` bytes.
         let back = unsafe { say_panic(rc, buf.as_mut_ptr().cast::<c_char>(), cap) };
         (back, buf)
+    }
+
+    #[test]
+    fn evidence_over_16_mib_is_too_large_and_a_second_set_replaces_the_first() {
+        let mut buffer = tessera_evidence_buffer::default();
+        let big = vec![0u8; MAX_EVIDENCE_LEN + 1];
+        // SAFETY: a live buffer; `big` is valid for its length.
+        let rc = unsafe { tessera_evidence_buffer_set(&raw mut buffer, big.as_ptr(), big.len()) };
+        assert_eq!(rc, R::TESSERA_RESULT_TOO_LARGE);
+        assert!(buffer.data.is_none());
+        // SAFETY: the size is refused before `data` is read (a length over `isize::MAX` too).
+        let rc = unsafe { tessera_evidence_buffer_set(&raw mut buffer, big.as_ptr(), usize::MAX) };
+        assert_eq!(rc, R::TESSERA_RESULT_TOO_LARGE);
+        let at_most = big.get(..MAX_EVIDENCE_LEN).unwrap_or_default();
+        // SAFETY: a live buffer; `at_most` is valid for its length.
+        let rc = unsafe {
+            tessera_evidence_buffer_set(&raw mut buffer, at_most.as_ptr(), at_most.len())
+        };
+        assert_eq!(rc, R::TESSERA_RESULT_OK);
+        // SAFETY: as above.
+        let rc = unsafe { tessera_evidence_buffer_set(&raw mut buffer, b"ab".as_ptr(), 2) };
+        assert_eq!(rc, R::TESSERA_RESULT_OK);
+        assert_eq!(buffer.data.as_deref(), Some(&b"ab"[..]));
+    }
+
+    /// A callback that must not be called.
+    unsafe extern "C" fn never(
+        _: *mut c_void,
+        _: *const u8,
+        _: usize,
+        _: *mut tessera_evidence_buffer,
+    ) -> c_int {
+        1
+    }
+
+    #[test]
+    fn get_secret_with_a_null_out_says_so_and_a_failed_call_leaves_out_null() {
+        let mut client = std::ptr::null_mut();
+        // SAFETY: a NUL-terminated URL, no CA, a valid out-pointer.
+        let rc = unsafe {
+            tessera_client_new(
+                c"http://127.0.0.1:1".as_ptr(),
+                std::ptr::null(),
+                0,
+                1,
+                &raw mut client,
+            )
+        };
+        assert_eq!(rc, R::TESSERA_RESULT_OK);
+        let mut message = [0u8; 64];
+        // SAFETY: live client, NUL-terminated strings, a callback that follows the contract,
+        // a message buffer of its length; `out` NULL is allowed.
+        let rc = unsafe {
+            tessera_client_get_secret(
+                client,
+                c"snp".as_ptr(),
+                c"a/b/c".as_ptr(),
+                std::ptr::null(),
+                Some(never),
+                std::ptr::null_mut(),
+                message.as_mut_ptr().cast(),
+                message.len(),
+                std::ptr::null_mut(),
+            )
+        };
+        assert_eq!(rc, R::TESSERA_RESULT_NULL_POINTER);
+        assert!(message.starts_with(b"argument out: NULL\0"));
+        // A stale pointer in `out` is cleared though the call fails (here: a bad resource).
+        let mut out: *mut tessera_secret = std::ptr::dangling_mut();
+        // SAFETY: as above, with a writable `out`.
+        let rc = unsafe {
+            tessera_client_get_secret(
+                client,
+                c"snp".as_ptr(),
+                c"not-a-path".as_ptr(),
+                std::ptr::null(),
+                Some(never),
+                std::ptr::null_mut(),
+                message.as_mut_ptr().cast(),
+                message.len(),
+                &raw mut out,
+            )
+        };
+        assert_eq!(rc, R::TESSERA_RESULT_CLIENT_CONFIG);
+        assert!(out.is_null());
+        // SAFETY: the client, freed once.
+        unsafe { tessera_client_free(client) };
     }
 
     #[test]

@@ -23,9 +23,16 @@ pub enum tessera_result {
     TESSERA_RESULT_INVALID_UTF8 = 101,
     /// An argument has the wrong size or value.
     TESSERA_RESULT_INVALID_ARGUMENT = 102,
-    /// Tessera panicked (a bug: please report it). No out-parameter was written.
+    /// Tessera panicked (a bug: please report it). No handle was made: an out-parameter handle
+    /// is NULL (set on entry). Besides that NULL, the one thing written is the message buffer
+    /// of `tessera_client_get_secret`, which then says a panic was caught.
     TESSERA_RESULT_PANIC = 103,
-    /// An input is larger than Tessera accepts.
+    /// An argument is larger than Tessera accepts: certificates or CRLs over 4 MiB
+    /// (`tessera_endorsements_add_certificates`, `_add_crls`,
+    /// `tessera_verifier_builder_dangerous_add_test_root`), a collateral bundle over 8 MiB, a
+    /// policy over 1 MiB (`tessera_verifier_verify`), an endorsement file or callback evidence
+    /// over 16 MiB. (Evidence given to `tessera_verifier_verify` or `tessera_decode` that is too
+    /// large is an outcome, `TESSERA_RESULT_EVIDENCE_TOO_LARGE`.)
     TESSERA_RESULT_TOO_LARGE = 104,
 
     /// The bytes are not evidence in any form Tessera reads (the message lists every form tried).
@@ -48,6 +55,9 @@ pub enum tessera_result {
     TESSERA_RESULT_POLICY_INVALID = 400,
     /// The evidence verified but the policy rejected it (the appraisal lists every rule).
     TESSERA_RESULT_POLICY_REJECTED = 401,
+    /// The evidence verified, but no policy was given (NULL), so it was not appraised: the
+    /// verdict is `TESSERA_VERDICT_VERIFIED_UNAPPRAISED`, not `TESSERA_VERDICT_ACCEPTED`.
+    TESSERA_RESULT_NOT_APPRAISED = 402,
 
     /// Certificates (PEM or DER) could not be read.
     TESSERA_RESULT_CERTIFICATE_INVALID = 500,
@@ -105,6 +115,7 @@ impl tessera_result {
             }
             R::TESSERA_RESULT_POLICY_INVALID => "TESSERA_RESULT_POLICY_INVALID\0",
             R::TESSERA_RESULT_POLICY_REJECTED => "TESSERA_RESULT_POLICY_REJECTED\0",
+            R::TESSERA_RESULT_NOT_APPRAISED => "TESSERA_RESULT_NOT_APPRAISED\0",
             R::TESSERA_RESULT_CERTIFICATE_INVALID => "TESSERA_RESULT_CERTIFICATE_INVALID\0",
             R::TESSERA_RESULT_CRL_INVALID => "TESSERA_RESULT_CRL_INVALID\0",
             R::TESSERA_RESULT_COLLATERAL_INVALID => "TESSERA_RESULT_COLLATERAL_INVALID\0",
@@ -124,7 +135,7 @@ impl tessera_result {
     }
 
     /// Every code, for the name lookup and the tests.
-    pub(crate) const ALL: [tessera_result; 30] = [
+    pub(crate) const ALL: [tessera_result; 31] = [
         R::TESSERA_RESULT_OK,
         R::TESSERA_RESULT_NULL_POINTER,
         R::TESSERA_RESULT_INVALID_UTF8,
@@ -140,6 +151,7 @@ impl tessera_result {
         R::TESSERA_RESULT_VERIFY_MISSING_COLLATERAL,
         R::TESSERA_RESULT_POLICY_INVALID,
         R::TESSERA_RESULT_POLICY_REJECTED,
+        R::TESSERA_RESULT_NOT_APPRAISED,
         R::TESSERA_RESULT_CERTIFICATE_INVALID,
         R::TESSERA_RESULT_CRL_INVALID,
         R::TESSERA_RESULT_COLLATERAL_INVALID,
@@ -227,6 +239,70 @@ pub(crate) fn client_code(e: &ClientError) -> tessera_result {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The variants listed once, giving both an exhaustive `match` (which stops compiling when
+    /// a variant is added to the enum and not here) and the list itself (compared with `ALL`).
+    macro_rules! every_variant {
+        ($($v:ident),* $(,)?) => {{
+            fn exhaustive(r: tessera_result) {
+                match r {
+                    $(R::$v)|* => {}
+                }
+            }
+            let _ = exhaustive;
+            [$(R::$v),*]
+        }};
+    }
+
+    #[test]
+    fn all_lists_every_variant() {
+        let every = every_variant!(
+            TESSERA_RESULT_OK,
+            TESSERA_RESULT_NULL_POINTER,
+            TESSERA_RESULT_INVALID_UTF8,
+            TESSERA_RESULT_INVALID_ARGUMENT,
+            TESSERA_RESULT_PANIC,
+            TESSERA_RESULT_TOO_LARGE,
+            TESSERA_RESULT_EVIDENCE_UNRECOGNIZED,
+            TESSERA_RESULT_EVIDENCE_MALFORMED,
+            TESSERA_RESULT_EVIDENCE_TOO_LARGE,
+            TESSERA_RESULT_EVIDENCE_WRONG_TEE,
+            TESSERA_RESULT_VERIFY_SNP,
+            TESSERA_RESULT_VERIFY_TDX,
+            TESSERA_RESULT_VERIFY_MISSING_COLLATERAL,
+            TESSERA_RESULT_POLICY_INVALID,
+            TESSERA_RESULT_POLICY_REJECTED,
+            TESSERA_RESULT_NOT_APPRAISED,
+            TESSERA_RESULT_CERTIFICATE_INVALID,
+            TESSERA_RESULT_CRL_INVALID,
+            TESSERA_RESULT_COLLATERAL_INVALID,
+            TESSERA_RESULT_ENDORSEMENT_FILE,
+            TESSERA_RESULT_TEST_ROOT_INVALID,
+            TESSERA_RESULT_EMBEDDED_ROOTS,
+            TESSERA_RESULT_CLIENT_CONFIG,
+            TESSERA_RESULT_CLIENT_TRANSPORT,
+            TESSERA_RESULT_BROKER_DENIED,
+            TESSERA_RESULT_BROKER_UNAUTHORIZED,
+            TESSERA_RESULT_BROKER_ERROR,
+            TESSERA_RESULT_BROKER_MALFORMED,
+            TESSERA_RESULT_SECRET_DECRYPT,
+            TESSERA_RESULT_EVIDENCE_CALLBACK,
+            TESSERA_RESULT_CLIENT_CRYPTO,
+        );
+        // Every variant (the match above is exhaustive), each once, and nothing else.
+        let listed: std::collections::HashSet<u32> = every.iter().map(|r| *r as u32).collect();
+        let all: std::collections::HashSet<u32> =
+            tessera_result::ALL.iter().map(|r| *r as u32).collect();
+        assert_eq!(listed.len(), every.len(), "a variant listed twice");
+        assert_eq!(all, listed, "tessera_result::ALL is not every variant");
+        assert_eq!(tessera_result::ALL.len(), every.len());
+        for r in every {
+            assert!(
+                !tessera_result_name(r as u32).is_null(),
+                "{r:?} has no name"
+            );
+        }
+    }
 
     #[test]
     fn every_code_has_its_own_name_and_number() {

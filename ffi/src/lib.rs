@@ -7,7 +7,13 @@
 //! - Opaque handles made by `tessera_*_new` (or an operation) and released by the matching
 //!   `tessera_*_free`; `_free(NULL)` does nothing.
 //! - Functions that can fail return a [`tessera_result`]: `0` is success, the hundreds digit
-//!   names the family. Out-parameters are written only on success.
+//!   names the family. An out-parameter handle is set to NULL on entry (when the pointer to it
+//!   is not NULL), before any check that can fail, then written on success: a failed call
+//!   leaves NULL, never a previous or uninitialised handle.
+//! - `TESSERA_VERDICT_ACCEPTED` needs a policy that passed; verified evidence with no policy
+//!   is `TESSERA_VERDICT_VERIFIED_UNAPPRAISED`.
+//! - Input buffers and strings are only read during the call and must not be modified during
+//!   it.
 //! - Every pointer is checked: NULL where a value is needed is `TESSERA_RESULT_NULL_POINTER`;
 //!   a (pointer, length) pair may be (NULL, 0).
 //! - Every export runs inside a panic boundary ([`panic`]): a panic is
@@ -36,10 +42,13 @@ pub extern "C" fn tessera_version() -> *const c_char {
     panic::boundary(|| concat!(env!("CARGO_PKG_VERSION"), "\0").as_ptr().cast())
 }
 
-/// `(ptr, len)` as a byte slice: (NULL, 0) is empty, NULL with a length is an error.
+/// `(ptr, len)` as a byte slice: (NULL, 0) is empty, NULL with a length is an error, and a
+/// length over `isize::MAX` (no object can be that large) is `TESSERA_RESULT_INVALID_ARGUMENT`
+/// before `ptr` is used.
 ///
 /// # Safety
-/// `ptr` is NULL or valid for reads of `len` bytes for `'a`.
+/// `ptr` is NULL or valid for reads of `len` bytes for `'a` (nothing is read for a length
+/// over `isize::MAX`).
 unsafe fn bytes<'a>(ptr: *const u8, len: usize) -> Result<&'a [u8], tessera_result> {
     if len == 0 {
         return Ok(&[]);
@@ -114,22 +123,30 @@ unsafe fn handle_mut<'a, T>(ptr: *mut T) -> Result<&'a mut T, tessera_result> {
     unsafe { ptr.as_mut() }.ok_or(tessera_result::TESSERA_RESULT_NULL_POINTER)
 }
 
-/// Check an out-parameter before any work, so a NULL one fails without side effects.
-fn check_out<T>(out: *mut *mut T) -> Result<(), tessera_result> {
-    if out.is_null() {
-        Err(tessera_result::TESSERA_RESULT_NULL_POINTER)
-    } else {
-        Ok(())
-    }
-}
-
-/// Write a new handle to a checked out-parameter.
+/// Set an out-parameter to NULL, first thing in an export, so that a call failing on any later
+/// check (or panicking) leaves NULL there, never a previous or uninitialised handle. A NULL
+/// `out` is `TESSERA_RESULT_NULL_POINTER`, with nothing written.
 ///
 /// # Safety
-/// `out` is non-NULL (see [`check_out`]) and valid for a pointer write.
+/// `out` is NULL or valid for writing one pointer (alignment is not required).
+unsafe fn clear_out<T>(out: *mut *mut T) -> Result<(), tessera_result> {
+    if out.is_null() {
+        return Err(tessera_result::TESSERA_RESULT_NULL_POINTER);
+    }
+    // SAFETY: non-NULL, and writable for one pointer by the caller's contract; an unaligned
+    // write needs no alignment.
+    unsafe { out.write_unaligned(std::ptr::null_mut()) };
+    Ok(())
+}
+
+/// Write a new handle to an out-parameter checked by [`clear_out`].
+///
+/// # Safety
+/// `out` is non-NULL and valid for writing one pointer (alignment is not required).
 unsafe fn put<T>(out: *mut *mut T, value: T) {
-    // SAFETY: the caller checked `out` and guarantees it is writable.
-    unsafe { out.write(Box::into_raw(Box::new(value))) };
+    // SAFETY: the caller checked `out` non-NULL and guarantees it is writable; an unaligned
+    // write needs no alignment.
+    unsafe { out.write_unaligned(Box::into_raw(Box::new(value))) };
 }
 
 /// Free a handle made by [`put`]; NULL is fine.
@@ -151,4 +168,42 @@ fn c_string(s: &str) -> CString {
 /// The pointer of an optional C string held by a handle (NULL for `None`).
 fn c_ptr(s: Option<&CString>) -> *const c_char {
     s.map_or(std::ptr::null(), |s| s.as_ptr())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    use tessera_result as R;
+
+    #[test]
+    fn a_length_over_isize_max_is_an_invalid_argument_before_the_pointer_is_used() {
+        let byte = 0u8;
+        for len in [usize::MAX, isize::MAX as usize + 1] {
+            // SAFETY: `bytes` refuses a length over `isize::MAX` before it makes a slice: the
+            // pointer is never read.
+            let got = unsafe { bytes(&raw const byte, len) };
+            assert_eq!(got, Err(R::TESSERA_RESULT_INVALID_ARGUMENT));
+        }
+        // SAFETY: NULL with a length is refused without a read; (NULL, 0) is empty.
+        unsafe {
+            assert_eq!(
+                bytes(std::ptr::null(), 3),
+                Err(R::TESSERA_RESULT_NULL_POINTER)
+            );
+            assert_eq!(bytes(std::ptr::null(), 0), Ok(&[][..]));
+            assert_eq!(bytes(&raw const byte, 1), Ok(&[0u8][..]));
+        }
+    }
+
+    #[test]
+    fn an_out_parameter_is_cleared_first_and_a_null_one_is_refused() {
+        let mut out: *mut u8 = std::ptr::dangling_mut();
+        // SAFETY: `out` is a local, writable pointer.
+        assert_eq!(unsafe { clear_out(&raw mut out) }, Ok(()));
+        assert!(out.is_null());
+        // SAFETY: NULL is allowed and nothing is written.
+        let got = unsafe { clear_out::<u8>(std::ptr::null_mut()) };
+        assert_eq!(got, Err(R::TESSERA_RESULT_NULL_POINTER));
+    }
 }

@@ -46,3 +46,26 @@ pub(crate) fn call(body: impl FnOnce() -> Result<(), tessera_result>) -> tessera
         Err(code) => code,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    #[allow(clippy::panic)] // the panic is what is tested
+    fn a_panic_becomes_its_on_panic_value_and_never_unwinds() {
+        assert_eq!(
+            call(|| panic!("boom")),
+            tessera_result::TESSERA_RESULT_PANIC
+        );
+        assert_eq!(
+            call(|| Err(tessera_result::TESSERA_RESULT_TOO_LARGE)),
+            tessera_result::TESSERA_RESULT_TOO_LARGE
+        );
+        assert_eq!(call(|| Ok(())), tessera_result::TESSERA_RESULT_OK);
+        let p: *const u8 = boundary(|| panic!("boom"));
+        assert!(p.is_null());
+        assert_eq!(boundary::<usize>(|| panic!("boom")), 0);
+        boundary::<()>(|| panic!("boom"));
+    }
+}

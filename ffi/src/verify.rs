@@ -9,7 +9,7 @@ use tessera::{Endorsements, Evidence, Policy, Tee, UnixTime, Verifier};
 
 use crate::error::{build_code, evidence_code, tessera_result, verify_code};
 use crate::panic::{boundary, call};
-use crate::{bytes, c_ptr, c_string, check_out, free, handle, handle_mut, optional_text, put};
+use crate::{bytes, c_ptr, c_string, clear_out, free, handle, handle_mut, optional_text, put};
 
 use tessera_result as R;
 
@@ -38,13 +38,24 @@ impl From<Tee> for tessera_tee {
 }
 
 /// A verification's verdict. `REJECTED` is zero so that a zeroed value never means accepted.
+///
+/// `TESSERA_VERDICT_ACCEPTED` is the only yes, and it needs a policy: evidence verified with no
+/// policy (NULL) is `TESSERA_VERDICT_VERIFIED_UNAPPRAISED`, never `ACCEPTED`, so a policy that
+/// failed to load (a NULL pointer) cannot turn into a yes for a debug guest or any
+/// measurement. Compare with `== TESSERA_VERDICT_ACCEPTED`, never `!= TESSERA_VERDICT_REJECTED`.
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum tessera_verdict {
-    /// The evidence was not read, did not verify, or the policy rejected it.
+    /// The evidence was not read, did not verify, the policy was invalid or rejected it; also
+    /// what a NULL verification handle gives.
     TESSERA_VERDICT_REJECTED = 0,
-    /// The evidence verified (and, when a policy was given, every rule passed).
+    /// The evidence verified AND the policy given passed every rule. Only with a policy.
     TESSERA_VERDICT_ACCEPTED = 1,
+    /// The evidence verified (authentic: signature, certificate chain, TCB checks), but no
+    /// policy was given (NULL), so nothing the guest reports (debug mode, measurement, TCB
+    /// minimums, ...) was appraised. Not an acceptance: the result code is
+    /// `TESSERA_RESULT_NOT_APPRAISED`.
+    TESSERA_VERDICT_VERIFIED_UNAPPRAISED = 2,
 }
 
 /// A set of endorsements: certificates (VCEKs, VLEKs, ASKs, ASVKs), CRLs and TDX/SGX collateral
@@ -67,7 +78,8 @@ pub unsafe extern "C" fn tessera_endorsements_new(
     out: *mut *mut tessera_endorsements,
 ) -> tessera_result {
     call(|| {
-        check_out(out)?;
+        // SAFETY: `out` is NULL or writable (the caller's contract).
+        unsafe { clear_out(out) }?;
         // SAFETY: `out` checked non-NULL; writable by the caller's contract.
         unsafe { put(out, tessera_endorsements::default()) };
         Ok(())
@@ -84,13 +96,31 @@ pub unsafe extern "C" fn tessera_endorsements_free(endorsements: *mut tessera_en
     boundary(|| unsafe { free(endorsements) });
 }
 
+/// Most bytes of certificates or CRLs given in one call (4 MiB).
+const MAX_PKI_INPUT_LEN: usize = tessera::pki::MAX_INPUT_LEN;
+/// Most bytes of one collateral bundle (8 MiB).
+const MAX_BUNDLE_LEN: usize = tessera::tdx::collateral::MAX_BUNDLE_LEN;
+/// Most bytes of a policy (1 MiB).
+const MAX_POLICY_LEN: usize = tessera::policy::MAX_POLICY_LEN;
+
+/// `TESSERA_RESULT_TOO_LARGE` when `data` is longer than `max`.
+fn check_len(data: &[u8], max: usize) -> Result<(), tessera_result> {
+    if data.len() > max {
+        Err(R::TESSERA_RESULT_TOO_LARGE)
+    } else {
+        Ok(())
+    }
+}
+
 fn read_certificates(data: &[u8]) -> Result<Vec<Certificate>, tessera_result> {
+    check_len(data, MAX_PKI_INPUT_LEN)?;
     load_certificates(data).map_err(|_| R::TESSERA_RESULT_CERTIFICATE_INVALID)
 }
 
 /// Add certificates: DER, or PEM (bundles allowed).
 ///
-/// Returns `TESSERA_RESULT_CERTIFICATE_INVALID` when the bytes hold no readable certificate.
+/// Returns `TESSERA_RESULT_CERTIFICATE_INVALID` when the bytes hold no readable certificate,
+/// `TESSERA_RESULT_TOO_LARGE` over 4 MiB.
 ///
 /// # Safety
 /// `endorsements` is NULL or a live set; `data` is NULL or valid for `len` bytes.
@@ -113,7 +143,8 @@ pub unsafe extern "C" fn tessera_endorsements_add_certificates(
 
 /// Add CRLs: DER, or PEM (bundles allowed). A CRL applies to the chains it belongs to.
 ///
-/// Returns `TESSERA_RESULT_CRL_INVALID` when the bytes hold no readable CRL.
+/// Returns `TESSERA_RESULT_CRL_INVALID` when the bytes hold no readable CRL,
+/// `TESSERA_RESULT_TOO_LARGE` over 4 MiB.
 ///
 /// # Safety
 /// `endorsements` is NULL or a live set; `data` is NULL or valid for `len` bytes.
@@ -128,6 +159,7 @@ pub unsafe extern "C" fn tessera_endorsements_add_crls(
         let e = unsafe { handle_mut(endorsements) }?;
         // SAFETY: forwarded contract.
         let data = unsafe { bytes(data, len) }?;
+        check_len(data, MAX_PKI_INPUT_LEN)?;
         let crls = load_crls(data).map_err(|_| R::TESSERA_RESULT_CRL_INVALID)?;
         e.inner.add_crls(crls);
         Ok(())
@@ -136,7 +168,8 @@ pub unsafe extern "C" fn tessera_endorsements_add_crls(
 
 /// Add a TDX/SGX collateral bundle (JSON, the dcap-qvl `QuoteCollateralV3` layout).
 ///
-/// Returns `TESSERA_RESULT_COLLATERAL_INVALID` when the bytes are not a bundle.
+/// Returns `TESSERA_RESULT_COLLATERAL_INVALID` when the bytes are not a bundle,
+/// `TESSERA_RESULT_TOO_LARGE` over 8 MiB.
 ///
 /// # Safety
 /// `endorsements` is NULL or a live set; `data` is NULL or valid for `len` bytes.
@@ -151,6 +184,7 @@ pub unsafe extern "C" fn tessera_endorsements_add_collateral(
         let e = unsafe { handle_mut(endorsements) }?;
         // SAFETY: forwarded contract.
         let data = unsafe { bytes(data, len) }?;
+        check_len(data, MAX_BUNDLE_LEN)?;
         let c =
             Collateral::from_bundle_json(data).map_err(|_| R::TESSERA_RESULT_COLLATERAL_INVALID)?;
         e.inner.add_collateral(c);
@@ -183,10 +217,14 @@ pub unsafe extern "C" fn tessera_endorsements_add_file(
             tessera::EndorsementError::TooLarge { .. } => R::TESSERA_RESULT_TOO_LARGE,
             _ => R::TESSERA_RESULT_ENDORSEMENT_FILE,
         })?;
-        // Certificates and CRLs both, when one PEM file holds the two.
+        // Certificates and CRLs both, when one PEM file holds the two: added to a copy that
+        // replaces the set in one step, so a panic between the two (caught at the boundary)
+        // cannot leave the certificates without their CRLs.
         if let Ok((certs, crls)) = load_certificates_and_crls(&data) {
-            e.inner.add_certificates(certs);
-            e.inner.add_crls(crls);
+            let mut next = e.inner.clone();
+            next.add_certificates(certs);
+            next.add_crls(crls);
+            e.inner = next;
         } else if let Ok(c) = Collateral::from_bundle_json(&data) {
             e.inner.add_collateral(c);
         } else {
@@ -237,7 +275,8 @@ pub unsafe extern "C" fn tessera_verifier_builder_new(
     out: *mut *mut tessera_verifier_builder,
 ) -> tessera_result {
     call(|| {
-        check_out(out)?;
+        // SAFETY: `out` is NULL or writable (the caller's contract).
+        unsafe { clear_out(out) }?;
         // SAFETY: `out` checked non-NULL; writable by the caller's contract.
         unsafe { put(out, tessera_verifier_builder::default()) };
         Ok(())
@@ -304,7 +343,8 @@ pub unsafe extern "C" fn tessera_verifier_builder_add_endorsement_dir(
 /// verification JSON; the vendors' roots stay trusted.
 ///
 /// Returns `TESSERA_RESULT_CERTIFICATE_INVALID` for bytes that are not one certificate,
-/// `TESSERA_RESULT_TEST_ROOT_INVALID` for a certificate that is not self-issued.
+/// `TESSERA_RESULT_TEST_ROOT_INVALID` for a certificate that is not self-issued,
+/// `TESSERA_RESULT_TOO_LARGE` over 4 MiB.
 ///
 /// # Safety
 /// `builder` is NULL or a live builder; `data` is NULL or valid for `len` bytes.
@@ -368,9 +408,10 @@ pub unsafe extern "C" fn tessera_verifier_builder_build(
     out: *mut *mut tessera_verifier,
 ) -> tessera_result {
     call(|| {
+        // SAFETY: `out` is NULL or writable (the caller's contract).
+        unsafe { clear_out(out) }?;
         // SAFETY: forwarded contract.
         let b = unsafe { handle(builder) }?;
-        check_out(out)?;
         let config = b.config.clone();
         let verifier = config.build(None)?;
         // SAFETY: `out` checked non-NULL; writable by the caller's contract.
@@ -387,7 +428,8 @@ pub unsafe extern "C" fn tessera_verifier_builder_build(
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tessera_verifier_new(out: *mut *mut tessera_verifier) -> tessera_result {
     call(|| {
-        check_out(out)?;
+        // SAFETY: `out` is NULL or writable (the caller's contract).
+        unsafe { clear_out(out) }?;
         let config = Config::default();
         let verifier = config.build(None)?;
         // SAFETY: `out` checked non-NULL; writable by the caller's contract.
@@ -435,7 +477,13 @@ impl tessera_verification {
     }
 }
 
+/// The message of evidence that verified with no policy given.
+const NOT_APPRAISED: &str = "no policy was given: the evidence verified, but nothing it reports \
+     (debug mode, measurement, TCB, ...) was appraised; this is not an acceptance";
+
 /// Run one verification: every failure of the evidence is an outcome, never a call error.
+/// `TESSERA_RESULT_OK` only when a policy was given and passed; verified evidence with no
+/// policy is `TESSERA_RESULT_NOT_APPRAISED`.
 fn run_verify(
     verifier: &Verifier,
     evidence: &[u8],
@@ -474,10 +522,11 @@ fn run_verify(
     };
     let details = verified.verification();
     let mut out = tessera_verification {
-        result: R::TESSERA_RESULT_OK,
+        // Not yet a yes: only a policy that passes makes it one (below).
+        result: R::TESSERA_RESULT_NOT_APPRAISED,
         tee,
         check: None,
-        message: None,
+        message: Some(c_string(NOT_APPRAISED)),
         tcb_status: details
             .get("tcb_status")
             .and_then(|s| s.as_str())
@@ -490,7 +539,10 @@ fn run_verify(
         let appraisal = verified.appraise(&policy);
         let json = serde_json::to_string(&appraisal).unwrap_or_default();
         out.appraisal = Some(c_string(&json));
-        if !appraisal.passed() {
+        if appraisal.passed() {
+            out.result = R::TESSERA_RESULT_OK;
+            out.message = None;
+        } else {
             let failures: Vec<String> = appraisal
                 .failures()
                 .map(|r| format!("{}: expected {}, got {}", r.rule, r.expected, r.actual))
@@ -510,22 +562,32 @@ fn run_verify(
 /// Verify evidence of any form Tessera reads (raw SEV-SNP report, extended report, Azure HCL
 /// report, TDX/SGX quote, KBS evidence JSON) at `at` (Unix seconds: verification never reads the
 /// clock), with the verifier's endorsements plus `extra` (may be NULL: certificates, CRLs and
-/// collateral for this call only), and, when `policy` is not NULL, against that policy (TOML or
-/// JSON text). With `extra`, a verifier is assembled for this one call from the verifier's
-/// configuration and `extra` (its caches start empty); the shared verifier is not changed.
+/// collateral for this call only), and appraise it against `policy` (TOML or JSON text).
+/// With `extra`, a verifier is assembled for this one call from the verifier's configuration
+/// and `extra` (its caches start empty); the shared verifier is not changed.
 /// The policy is text alone: reference files (`{ file = "..." }`) are not read through the C
 /// API, and a rule naming one fails (`TESSERA_RESULT_POLICY_REJECTED`, "reference file was not
 /// loaded"); write the values into the policy instead.
 ///
-/// Returns `TESSERA_RESULT_OK` and writes `*out` whenever the arguments were usable: whether the
-/// evidence was accepted is in the result handle (`tessera_verification_verdict`,
-/// `tessera_verification_result`). Returns a 1xx code for unusable arguments, or
-/// `TESSERA_RESULT_EMBEDDED_ROOTS` if a verifier with `extra` could not be built.
+/// The verdict: `TESSERA_VERDICT_ACCEPTED` only when the evidence verified AND `policy` was
+/// given and passed. A NULL `policy` means no appraisal: verified evidence is then
+/// `TESSERA_VERDICT_VERIFIED_UNAPPRAISED` (result `TESSERA_RESULT_NOT_APPRAISED`), never
+/// `ACCEPTED`. An empty policy string (non-NULL, length 0, e.g. an empty file read) is not "no
+/// policy": it is `TESSERA_RESULT_POLICY_INVALID`, rejected.
+///
+/// The return code is not the verdict. `TESSERA_RESULT_OK` says the call worked and `*out`
+/// holds a result handle: the evidence may still be rejected; read
+/// `tessera_verification_verdict(*out) == TESSERA_VERDICT_ACCEPTED`. Other returns: a 1xx code
+/// for unusable arguments (`TESSERA_RESULT_TOO_LARGE` for a policy over 1 MiB), or, when a
+/// verifier with `extra` could not be built, `TESSERA_RESULT_ENDORSEMENT_FILE`,
+/// `TESSERA_RESULT_TEST_ROOT_INVALID` or `TESSERA_RESULT_EMBEDDED_ROOTS`; `*out` is then NULL
+/// (set first, before any check).
 ///
 /// # Safety
-/// `verifier` is NULL or a live verifier; `evidence` is NULL or valid for `evidence_len` bytes;
-/// `extra` is NULL or a live endorsement set (not changed during the call); `policy` is NULL or a
-/// NUL-terminated string; `out` is NULL or valid for a pointer write.
+/// `verifier` is NULL or a live verifier; `evidence` is NULL or valid for reads of
+/// `evidence_len` bytes, not modified during the call; `extra` is NULL or a live endorsement set
+/// (not changed during the call); `policy` is NULL or a NUL-terminated string, not modified
+/// during the call; `out` is NULL or valid for writing one pointer.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tessera_verifier_verify(
     verifier: *const tessera_verifier,
@@ -537,6 +599,8 @@ pub unsafe extern "C" fn tessera_verifier_verify(
     out: *mut *mut tessera_verification,
 ) -> tessera_result {
     call(|| {
+        // SAFETY: `out` is NULL or writable (the caller's contract).
+        unsafe { clear_out(out) }?;
         // SAFETY: forwarded contract.
         let v = unsafe { handle(verifier) }?;
         // SAFETY: forwarded contract.
@@ -545,7 +609,9 @@ pub unsafe extern "C" fn tessera_verifier_verify(
         let extra = unsafe { extra.as_ref() };
         // SAFETY: forwarded contract.
         let policy = unsafe { optional_text(policy) }?;
-        check_out(out)?;
+        if let Some(p) = policy {
+            check_len(p.as_bytes(), MAX_POLICY_LEN)?;
+        }
         let result = match extra {
             None => run_verify(&v.verifier, evidence, UnixTime::from_secs(at), policy),
             Some(extra) => {
@@ -569,8 +635,10 @@ pub unsafe extern "C" fn tessera_verification_free(verification: *mut tessera_ve
     boundary(|| unsafe { free(verification) });
 }
 
-/// `TESSERA_VERDICT_ACCEPTED` when the evidence verified and the policy (if any) passed;
-/// `TESSERA_VERDICT_REJECTED` otherwise, and for NULL.
+/// `TESSERA_VERDICT_ACCEPTED` when the evidence verified and the policy given passed (only
+/// with a policy); `TESSERA_VERDICT_VERIFIED_UNAPPRAISED` when it verified and no policy was
+/// given; `TESSERA_VERDICT_REJECTED` otherwise, and for NULL (so a handle left NULL by a
+/// failed call reads as rejected).
 ///
 /// # Safety
 /// `verification` is NULL or a live verification.
@@ -580,10 +648,14 @@ pub unsafe extern "C" fn tessera_verification_verdict(
 ) -> tessera_verdict {
     // SAFETY: forwarded contract.
     let r = boundary(|| unsafe { verification.as_ref() }.map(|v| v.result as u32));
-    if r == Some(0) {
-        tessera_verdict::TESSERA_VERDICT_ACCEPTED
-    } else {
-        tessera_verdict::TESSERA_VERDICT_REJECTED
+    match r {
+        Some(code) if code == R::TESSERA_RESULT_OK as u32 => {
+            tessera_verdict::TESSERA_VERDICT_ACCEPTED
+        }
+        Some(code) if code == R::TESSERA_RESULT_NOT_APPRAISED as u32 => {
+            tessera_verdict::TESSERA_VERDICT_VERIFIED_UNAPPRAISED
+        }
+        _ => tessera_verdict::TESSERA_VERDICT_REJECTED,
     }
 }
 
@@ -593,8 +665,10 @@ impl crate::panic::OnPanic for Option<u32> {
     }
 }
 
-/// Why the evidence was rejected: `TESSERA_RESULT_OK` when accepted, else a 2xx (evidence),
-/// 3xx (verification) or 4xx (policy) code; `TESSERA_RESULT_NULL_POINTER` for NULL.
+/// Why the evidence was not accepted: `TESSERA_RESULT_OK` only when accepted (verified, and
+/// the policy given passed); `TESSERA_RESULT_NOT_APPRAISED` when it verified but no policy was
+/// given; else a 2xx (evidence), 3xx (verification) or 4xx (policy) code;
+/// `TESSERA_RESULT_NULL_POINTER` for NULL.
 ///
 /// # Safety
 /// `verification` is NULL or a live verification.
@@ -627,7 +701,7 @@ pub unsafe extern "C" fn tessera_verification_tee(
 }
 
 /// The name of the failed check (`report_signature`, `vek_chain`, `pck_chain`, `collateral`,
-/// `parse`, `policy`, ...), NULL when accepted.
+/// `parse`, `policy`, ...), NULL when accepted or verified with no policy (no check failed).
 ///
 /// The string is owned by the handle: valid until the handle is freed; never free it yourself.
 ///
@@ -643,7 +717,8 @@ pub unsafe extern "C" fn tessera_verification_failed_check(
     })
 }
 /// A message naming the failed check and field (for a policy, every failed rule with the
-/// expected and actual value), NULL when accepted.
+/// expected and actual value); for evidence verified with no policy, a message saying it was
+/// not appraised; NULL when accepted.
 ///
 /// The string is owned by the handle: valid until the handle is freed; never free it yourself.
 ///
@@ -733,13 +808,13 @@ pub struct tessera_decoded {
     message: Option<CString>,
 }
 
-/// Decode evidence without verifying it: nothing it says is vouched for. Returns
-/// `TESSERA_RESULT_OK` and writes `*out` whenever the arguments were usable; whether the bytes
-/// were evidence is `tessera_decoded_result`.
+/// Decode evidence without verifying it: nothing it says is vouched for. Sets `*out` to NULL
+/// first; returns `TESSERA_RESULT_OK` and writes `*out` whenever the arguments were usable;
+/// whether the bytes were evidence is `tessera_decoded_result`.
 ///
 /// # Safety
-/// `evidence` is NULL or valid for `evidence_len` bytes; `out` is NULL or valid for a pointer
-/// write.
+/// `evidence` is NULL or valid for reads of `evidence_len` bytes, not modified during the call;
+/// `out` is NULL or valid for writing one pointer.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tessera_decode(
     evidence: *const u8,
@@ -747,9 +822,10 @@ pub unsafe extern "C" fn tessera_decode(
     out: *mut *mut tessera_decoded,
 ) -> tessera_result {
     call(|| {
+        // SAFETY: `out` is NULL or writable (the caller's contract).
+        unsafe { clear_out(out) }?;
         // SAFETY: forwarded contract.
         let evidence = unsafe { bytes(evidence, evidence_len) }?;
-        check_out(out)?;
         let decoded = match Evidence::from_bytes(evidence) {
             Ok(e) => tessera_decoded {
                 result: R::TESSERA_RESULT_OK,
@@ -838,14 +914,38 @@ pub unsafe extern "C" fn tessera_decoded_message(handle: *const tessera_decoded)
 }
 
 /// Fuzz harness: the C ABI's verify and decode entry points on arbitrary bytes (with and
-/// without a policy); nothing may panic (a panic would be `TESSERA_RESULT_PANIC`).
+/// without a policy); nothing may panic (a panic would be `TESSERA_RESULT_PANIC`, failing the
+/// return-code assertions), and the verdict agrees with the result code: never
+/// `TESSERA_VERDICT_ACCEPTED` without a policy.
 #[doc(hidden)]
 #[allow(clippy::panic)] // fuzz harness: a failed assertion is the finding
 pub fn fuzz_verify(data: &[u8]) {
+    // A verifier holding the sample's VCEK (examples/evidence/snp-milan), so that evidence
+    // near the sample verifies and the verdict's rules are exercised.
+    let vcek = include_bytes!("../../examples/evidence/snp-milan/vcek.der");
+    let mut endorsements: *mut tessera_endorsements = std::ptr::null_mut();
+    let mut builder: *mut tessera_verifier_builder = std::ptr::null_mut();
     let mut verifier: *mut tessera_verifier = std::ptr::null_mut();
-    // SAFETY: a valid out-pointer.
-    let rc = unsafe { tessera_verifier_new(&mut verifier) };
-    assert_eq!(rc, R::TESSERA_RESULT_OK);
+    // SAFETY: valid out-pointers; the handles made here, each freed once; `vcek` valid for
+    // its length.
+    unsafe {
+        assert_eq!(
+            tessera_endorsements_new(&mut endorsements),
+            R::TESSERA_RESULT_OK
+        );
+        let rc = tessera_endorsements_add_certificates(endorsements, vcek.as_ptr(), vcek.len());
+        assert_eq!(rc, R::TESSERA_RESULT_OK);
+        assert_eq!(
+            tessera_verifier_builder_new(&mut builder),
+            R::TESSERA_RESULT_OK
+        );
+        let rc = tessera_verifier_builder_add_endorsements(builder, endorsements);
+        assert_eq!(rc, R::TESSERA_RESULT_OK);
+        let rc = tessera_verifier_builder_build(builder, &mut verifier);
+        assert_eq!(rc, R::TESSERA_RESULT_OK);
+        tessera_verifier_builder_free(builder);
+        tessera_endorsements_free(endorsements);
+    }
     // A policy that parses, so the appraisal runs on whatever verifies.
     let policy = std::ffi::CString::new(include_str!("../../examples/policies/development.toml"))
         .unwrap_or_default();
@@ -858,18 +958,35 @@ pub fn fuzz_verify(data: &[u8]) {
                 data.as_ptr(),
                 data.len(),
                 std::ptr::null(),
-                1_700_000_000,
+                1_664_067_328, // the sample's time
                 p,
                 &mut out,
             )
         };
         assert_eq!(rc, R::TESSERA_RESULT_OK);
-        // SAFETY: `out` was written by the successful call above.
-        unsafe {
-            assert_ne!(tessera_verification_result(out), R::TESSERA_RESULT_PANIC);
+        assert!(!out.is_null());
+        // SAFETY: `out` was written by the successful call above; freed once.
+        let (verdict, result) = unsafe {
             let _ = tessera_verification_message(out);
+            let both = (
+                tessera_verification_verdict(out),
+                tessera_verification_result(out),
+            );
             tessera_verification_free(out);
-        }
+            both
+        };
+        use tessera_verdict::{
+            TESSERA_VERDICT_ACCEPTED as YES, TESSERA_VERDICT_VERIFIED_UNAPPRAISED,
+        };
+        assert!(
+            !(p.is_null() && verdict == YES),
+            "accepted without a policy"
+        );
+        assert_eq!(verdict == YES, result == R::TESSERA_RESULT_OK);
+        assert_eq!(
+            verdict == TESSERA_VERDICT_VERIFIED_UNAPPRAISED,
+            result == R::TESSERA_RESULT_NOT_APPRAISED
+        );
     }
     let mut decoded: *mut tessera_decoded = std::ptr::null_mut();
     // SAFETY: `data` valid for its length; valid out-pointer.
@@ -956,8 +1073,228 @@ mod tests {
                 .unwrap(),
         );
         let verifier = config.build(Some(&extra)).unwrap();
+        // Verified, with no policy: not appraised, which is not OK (not accepted).
         let r = run_verify(&verifier, SAMPLE, UnixTime::from_secs(1_664_067_328), None);
-        assert_eq!(r.result, R::TESSERA_RESULT_OK, "{:?}", r.message);
+        assert_eq!(r.result, R::TESSERA_RESULT_NOT_APPRAISED, "{:?}", r.message);
         assert!(r.tcb_status.is_none() && r.claims.is_some() && r.check.is_none());
+        assert!(r.message.is_some() && r.appraisal.is_none());
+        // Verified and a policy passed: the one OK.
+        let r = run_verify(
+            &verifier,
+            SAMPLE,
+            UnixTime::from_secs(1_664_067_328),
+            Some(DEVELOPMENT),
+        );
+        assert_eq!(r.result, R::TESSERA_RESULT_OK, "{:?}", r.message);
+        assert!(r.message.is_none() && r.check.is_none() && r.appraisal.is_some());
+    }
+
+    const DEVELOPMENT: &str = include_str!("../../examples/policies/development.toml");
+
+    /// A verifier holding the sample's VCEK, through the C API.
+    fn sample_verifier() -> *mut tessera_verifier {
+        let vcek = include_bytes!("../../examples/evidence/snp-milan/vcek.der");
+        let (mut e, mut b, mut v) = (
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+        );
+        // SAFETY: valid out-pointers, live handles made here, `vcek` valid for its length.
+        unsafe {
+            assert_eq!(tessera_endorsements_new(&raw mut e), R::TESSERA_RESULT_OK);
+            let rc = tessera_endorsements_add_certificates(e, vcek.as_ptr(), vcek.len());
+            assert_eq!(rc, R::TESSERA_RESULT_OK);
+            assert_eq!(
+                tessera_verifier_builder_new(&raw mut b),
+                R::TESSERA_RESULT_OK
+            );
+            let rc = tessera_verifier_builder_add_endorsements(b, e);
+            assert_eq!(rc, R::TESSERA_RESULT_OK);
+            let rc = tessera_verifier_builder_build(b, &raw mut v);
+            assert_eq!(rc, R::TESSERA_RESULT_OK);
+            tessera_verifier_builder_free(b);
+            tessera_endorsements_free(e);
+        }
+        v
+    }
+
+    /// `tessera_verifier_verify` of the sample at its time: the return code and the handle.
+    fn verify_sample(
+        v: *const tessera_verifier,
+        evidence: &[u8],
+        policy: Option<&std::ffi::CStr>,
+        out: &mut *mut tessera_verification,
+    ) -> tessera_result {
+        // SAFETY: a live verifier, `evidence` valid for its length, NULL or a NUL-terminated
+        // policy, a writable out-pointer.
+        unsafe {
+            tessera_verifier_verify(
+                v,
+                evidence.as_ptr(),
+                evidence.len(),
+                std::ptr::null(),
+                1_664_067_328,
+                policy.map_or(std::ptr::null(), |p| p.as_ptr()),
+                out,
+            )
+        }
+    }
+
+    #[test]
+    fn accepted_needs_a_policy_that_passed_and_no_policy_is_verified_unappraised() {
+        use tessera_verdict::*;
+        let v = sample_verifier();
+        let dev = std::ffi::CString::new(DEVELOPMENT).unwrap();
+        let verdict_of = |policy: Option<&std::ffi::CStr>| {
+            let mut out = std::ptr::null_mut();
+            assert_eq!(
+                verify_sample(v, SAMPLE, policy, &mut out),
+                R::TESSERA_RESULT_OK
+            );
+            // SAFETY: the handle the call wrote; freed once.
+            unsafe {
+                let got = (
+                    tessera_verification_verdict(out),
+                    tessera_verification_result(out),
+                );
+                tessera_verification_free(out);
+                got
+            }
+        };
+        assert_eq!(
+            verdict_of(None),
+            (
+                TESSERA_VERDICT_VERIFIED_UNAPPRAISED,
+                R::TESSERA_RESULT_NOT_APPRAISED
+            )
+        );
+        assert_eq!(
+            verdict_of(Some(&dev)),
+            (TESSERA_VERDICT_ACCEPTED, R::TESSERA_RESULT_OK)
+        );
+        // An empty policy (an empty file read) is not "no policy": invalid, rejected.
+        assert_eq!(
+            verdict_of(Some(c"")),
+            (TESSERA_VERDICT_REJECTED, R::TESSERA_RESULT_POLICY_INVALID)
+        );
+        // Forged evidence is rejected with no policy too.
+        let mut bad = SAMPLE.to_vec();
+        if let Some(b) = bad.get_mut(0x2A0) {
+            *b ^= 1;
+        }
+        let mut out = std::ptr::null_mut();
+        assert_eq!(verify_sample(v, &bad, None, &mut out), R::TESSERA_RESULT_OK);
+        // SAFETY: the handle the call wrote; freed once.
+        unsafe {
+            assert_eq!(tessera_verification_verdict(out), TESSERA_VERDICT_REJECTED);
+            tessera_verification_free(out);
+        }
+        // SAFETY: the verifier, freed once.
+        unsafe { tessera_verifier_free(v) };
+    }
+
+    #[test]
+    fn a_failed_call_leaves_out_null_so_a_reused_handle_reads_rejected() {
+        use tessera_verdict::*;
+        let v = sample_verifier();
+        let dev = std::ffi::CString::new(DEVELOPMENT).unwrap();
+        let mut out = std::ptr::null_mut();
+        assert_eq!(
+            verify_sample(v, SAMPLE, Some(&dev), &mut out),
+            R::TESSERA_RESULT_OK
+        );
+        let accepted = out;
+        // SAFETY: the handle the call wrote.
+        let verdict = unsafe { tessera_verification_verdict(accepted) };
+        assert_eq!(verdict, TESSERA_VERDICT_ACCEPTED);
+        // The same variable for a call that fails (a policy over 1 MiB): NULL, read as rejected.
+        let huge = std::ffi::CString::new(vec![b'#'; MAX_POLICY_LEN + 1]).unwrap();
+        assert_eq!(
+            verify_sample(v, SAMPLE, Some(&huge), &mut out),
+            R::TESSERA_RESULT_TOO_LARGE
+        );
+        assert!(out.is_null());
+        // SAFETY: NULL is allowed.
+        let verdict = unsafe { tessera_verification_verdict(out) };
+        assert_eq!(verdict, TESSERA_VERDICT_REJECTED);
+        // A NULL verifier, and a length no buffer can have: NULL again.
+        out = accepted;
+        // SAFETY: a NULL verifier is refused before anything is read; `out` is writable.
+        let rc = unsafe {
+            tessera_verifier_verify(
+                std::ptr::null(),
+                SAMPLE.as_ptr(),
+                SAMPLE.len(),
+                std::ptr::null(),
+                0,
+                std::ptr::null(),
+                &raw mut out,
+            )
+        };
+        assert_eq!(rc, R::TESSERA_RESULT_NULL_POINTER);
+        assert!(out.is_null());
+        out = accepted;
+        // SAFETY: a length over `isize::MAX` is refused before the evidence is read.
+        let rc = unsafe {
+            tessera_verifier_verify(
+                v,
+                SAMPLE.as_ptr(),
+                usize::MAX,
+                std::ptr::null(),
+                0,
+                std::ptr::null(),
+                &raw mut out,
+            )
+        };
+        assert_eq!(rc, R::TESSERA_RESULT_INVALID_ARGUMENT);
+        assert!(out.is_null());
+        // SAFETY: the handles made above, each freed once.
+        unsafe {
+            tessera_verification_free(accepted);
+            tessera_verifier_free(v);
+        }
+    }
+
+    #[test]
+    fn oversized_certificates_crls_and_collateral_are_too_large() {
+        let big = vec![0u8; MAX_BUNDLE_LEN + 1];
+        let mut e = std::ptr::null_mut();
+        let mut b = std::ptr::null_mut();
+        // SAFETY: valid out-pointers; live handles; `big` is valid for every length used.
+        unsafe {
+            assert_eq!(tessera_endorsements_new(&raw mut e), R::TESSERA_RESULT_OK);
+            assert_eq!(
+                tessera_verifier_builder_new(&raw mut b),
+                R::TESSERA_RESULT_OK
+            );
+            let pki = MAX_PKI_INPUT_LEN + 1;
+            assert_eq!(
+                tessera_endorsements_add_certificates(e, big.as_ptr(), pki),
+                R::TESSERA_RESULT_TOO_LARGE
+            );
+            assert_eq!(
+                tessera_endorsements_add_crls(e, big.as_ptr(), pki),
+                R::TESSERA_RESULT_TOO_LARGE
+            );
+            assert_eq!(
+                tessera_verifier_builder_dangerous_add_test_root(b, big.as_ptr(), pki),
+                R::TESSERA_RESULT_TOO_LARGE
+            );
+            assert_eq!(
+                tessera_endorsements_add_collateral(e, big.as_ptr(), big.len()),
+                R::TESSERA_RESULT_TOO_LARGE
+            );
+            // At the bounds: read, and refused as what they are not.
+            assert_eq!(
+                tessera_endorsements_add_certificates(e, big.as_ptr(), MAX_PKI_INPUT_LEN),
+                R::TESSERA_RESULT_CERTIFICATE_INVALID
+            );
+            assert_eq!(
+                tessera_endorsements_add_collateral(e, big.as_ptr(), MAX_BUNDLE_LEN),
+                R::TESSERA_RESULT_COLLATERAL_INVALID
+            );
+            tessera_verifier_builder_free(b);
+            tessera_endorsements_free(e);
+        }
     }
 }

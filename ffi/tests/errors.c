@@ -1,5 +1,6 @@
 /* Every error path of the C API: NULL handles, NULL out-parameters, NULL data with a length,
- * bad bytes, non-UTF-8 strings, _free(NULL), and out-parameters left untouched on failure.
+ * lengths over PTRDIFF_MAX, bad bytes, non-UTF-8 strings, _free(NULL), and out-parameter
+ * handles set to NULL by a failed call (whatever they held before).
  * Usage: errors */
 #include <sys/stat.h>
 #include <unistd.h>
@@ -7,6 +8,19 @@
 #include "common.h"
 
 #define SENTINEL ((void *)0x1)
+
+static int never_calls = 0;
+
+/* An evidence callback that must not be called. */
+static int never(void *userdata, const uint8_t *report_data, size_t report_data_len,
+                 tessera_evidence_buffer *evidence) {
+    (void)userdata;
+    (void)report_data;
+    (void)report_data_len;
+    (void)evidence;
+    never_calls++;
+    return 1;
+}
 
 int main(void) {
     const uint8_t byte = 0x30;
@@ -33,6 +47,10 @@ int main(void) {
     CHECK_RC(tessera_endorsements_add_certificates(e, NULL, 10), TESSERA_RESULT_NULL_POINTER);
     CHECK_RC(tessera_endorsements_add_certificates(e, NULL, 0), TESSERA_RESULT_CERTIFICATE_INVALID);
     CHECK_RC(tessera_endorsements_add_certificates(e, &byte, 1), TESSERA_RESULT_CERTIFICATE_INVALID);
+    /* A length over PTRDIFF_MAX is refused before the pointer is used. */
+    CHECK_RC(tessera_endorsements_add_certificates(e, &byte, SIZE_MAX), TESSERA_RESULT_INVALID_ARGUMENT);
+    CHECK_RC(tessera_endorsements_add_crls(e, &byte, SIZE_MAX), TESSERA_RESULT_INVALID_ARGUMENT);
+    CHECK_RC(tessera_endorsements_add_collateral(e, &byte, SIZE_MAX), TESSERA_RESULT_INVALID_ARGUMENT);
     CHECK_RC(tessera_endorsements_add_crls(NULL, &byte, 1), TESSERA_RESULT_NULL_POINTER);
     CHECK_RC(tessera_endorsements_add_crls(e, NULL, 3), TESSERA_RESULT_NULL_POINTER);
     CHECK_RC(tessera_endorsements_add_crls(e, &byte, 1), TESSERA_RESULT_CRL_INVALID);
@@ -68,19 +86,27 @@ int main(void) {
     CHECK_RC(tessera_verifier_builder_allow_missing_crls(NULL, true), TESSERA_RESULT_NULL_POINTER);
     tessera_verifier *v = SENTINEL;
     CHECK_RC(tessera_verifier_builder_build(NULL, &v), TESSERA_RESULT_NULL_POINTER);
-    CHECK(v == SENTINEL); /* untouched on failure */
+    CHECK(v == NULL); /* set to NULL first, whatever the failure */
     CHECK_RC(tessera_verifier_builder_build(b, NULL), TESSERA_RESULT_NULL_POINTER);
     v = NULL;
     CHECK_RC(tessera_verifier_builder_build(b, &v), TESSERA_RESULT_OK);
     CHECK(v != NULL);
 
-    /* Verify. */
+    /* Verify: every failed call sets the handle to NULL (which reads REJECTED). */
     tessera_verification *r = SENTINEL;
     CHECK_RC(tessera_verifier_verify(NULL, &byte, 1, NULL, 0, NULL, &r), TESSERA_RESULT_NULL_POINTER);
+    CHECK(r == NULL);
+    r = SENTINEL;
     CHECK_RC(tessera_verifier_verify(v, NULL, 1184, NULL, 0, NULL, &r), TESSERA_RESULT_NULL_POINTER);
+    CHECK(r == NULL);
+    r = SENTINEL;
     CHECK_RC(tessera_verifier_verify(v, &byte, 1, NULL, 0, bad_utf8, &r), TESSERA_RESULT_INVALID_UTF8);
+    CHECK(r == NULL);
+    r = SENTINEL;
+    CHECK_RC(tessera_verifier_verify(v, &byte, SIZE_MAX, NULL, 0, NULL, &r), TESSERA_RESULT_INVALID_ARGUMENT);
+    CHECK(r == NULL);
+    CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_REJECTED);
     CHECK_RC(tessera_verifier_verify(v, &byte, 1, NULL, 0, NULL, NULL), TESSERA_RESULT_NULL_POINTER);
-    CHECK(r == SENTINEL);
     /* (NULL, 0) is empty evidence: not evidence, an outcome rather than a call error. */
     r = NULL;
     CHECK_RC(tessera_verifier_verify(v, NULL, 0, NULL, 0, NULL, &r), TESSERA_RESULT_OK);
@@ -96,8 +122,11 @@ int main(void) {
         tessera_verification_free(r);
     }
 
-    /* Result accessors on NULL. */
+    /* Result accessors on NULL: a NULL handle is never a yes. */
     CHECK(tessera_verification_verdict(NULL) == TESSERA_VERDICT_REJECTED);
+    CHECK(strcmp(tessera_result_name(TESSERA_RESULT_NOT_APPRAISED), "TESSERA_RESULT_NOT_APPRAISED") == 0);
+    CHECK(TESSERA_VERDICT_REJECTED == 0 && TESSERA_VERDICT_ACCEPTED == 1 &&
+          TESSERA_VERDICT_VERIFIED_UNAPPRAISED == 2);
     CHECK_RC(tessera_verification_result(NULL), TESSERA_RESULT_NULL_POINTER);
     CHECK(tessera_verification_tee(NULL) == TESSERA_TEE_UNKNOWN);
     CHECK(tessera_verification_failed_check(NULL) == NULL);
@@ -110,8 +139,11 @@ int main(void) {
     /* Decode. */
     tessera_decoded *d = SENTINEL;
     CHECK_RC(tessera_decode(NULL, 4, &d), TESSERA_RESULT_NULL_POINTER);
+    CHECK(d == NULL);
+    d = SENTINEL;
+    CHECK_RC(tessera_decode(&byte, SIZE_MAX, &d), TESSERA_RESULT_INVALID_ARGUMENT);
+    CHECK(d == NULL);
     CHECK_RC(tessera_decode(&byte, 1, NULL), TESSERA_RESULT_NULL_POINTER);
-    CHECK(d == SENTINEL);
     CHECK_RC(tessera_decoded_result(NULL), TESSERA_RESULT_NULL_POINTER);
     CHECK(tessera_decoded_tee(NULL) == TESSERA_TEE_UNKNOWN);
     CHECK(tessera_decoded_json(NULL) == NULL);
@@ -120,6 +152,8 @@ int main(void) {
     /* Client. */
     tessera_client *c = SENTINEL;
     CHECK_RC(tessera_client_new(NULL, NULL, 0, 1, &c), TESSERA_RESULT_NULL_POINTER);
+    CHECK(c == NULL);
+    c = SENTINEL;
     CHECK_RC(tessera_client_new("http://127.0.0.1:1", NULL, 0, 1, NULL), TESSERA_RESULT_NULL_POINTER);
     CHECK_RC(tessera_client_new(bad_utf8, NULL, 0, 1, &c), TESSERA_RESULT_INVALID_UTF8);
     CHECK_RC(tessera_client_new("not a url", NULL, 0, 1, &c), TESSERA_RESULT_CLIENT_CONFIG);
@@ -130,7 +164,7 @@ int main(void) {
     CHECK_RC(tessera_client_new("https://example.com", (const uint8_t *)"", 0, 1, &c), TESSERA_RESULT_CLIENT_CONFIG);
     /* A bounded number of handshake attempts. */
     CHECK_RC(tessera_client_new("https://example.com", NULL, 0, 101, &c), TESSERA_RESULT_INVALID_ARGUMENT);
-    CHECK(c == SENTINEL);
+    CHECK(c == NULL);
     c = NULL;
     CHECK_RC(tessera_client_new("http://127.0.0.1:1", NULL, 0, 1, &c), TESSERA_RESULT_OK);
     tessera_secret *s = SENTINEL;
@@ -145,10 +179,15 @@ int main(void) {
     CHECK_RC(tessera_client_get_secret(c, "snp", "a/b/c", NULL, NULL, NULL, msg, sizeof msg, &s), TESSERA_RESULT_NULL_POINTER);
     CHECK(strstr(msg, "argument callback") != NULL);
     CHECK_RC(tessera_client_get_secret(c, "snp", "a/b/c", NULL, NULL, NULL, NULL, 0, &s), TESSERA_RESULT_NULL_POINTER);
-    CHECK(s == SENTINEL);
+    CHECK(s == NULL);
+    /* out NULL, every other argument usable: refused before anything is sent or called. */
+    CHECK_RC(tessera_client_get_secret(c, "snp", "a/b/c", NULL, never, NULL, msg, sizeof msg, NULL), TESSERA_RESULT_NULL_POINTER);
+    CHECK(strstr(msg, "argument out") != NULL);
+    CHECK(never_calls == 0);
     CHECK(tessera_secret_data(NULL) == NULL);
     CHECK(tessera_secret_len(NULL) == 0);
     CHECK_RC(tessera_evidence_buffer_set(NULL, &byte, 1), TESSERA_RESULT_NULL_POINTER);
+    /* Over 16 MiB needs the callback's buffer: ffi/tests/secret.c and ffi/src/client.rs. */
 
     tessera_client_free(c);
     tessera_verifier_free(v);

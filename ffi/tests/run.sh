@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# The C API's tests: build tessera-ffi, check the header for drift, compile the C tests under
-# ffi/tests/ with cc against the static library, run them, run them under valgrind, build them
-# once with AddressSanitizer and run them, then run the Go binding's test (examples/go).
+# The C API's tests: build tessera-ffi and its test support programs (a broker, a TDX
+# simulator), check the header for drift, compile the C tests under ffi/tests/ with cc against
+# the static library, run them, run them under valgrind, build them once with AddressSanitizer
+# and run them, then run the C examples and the Go binding's test (examples/go).
 # Respects CARGO_TARGET_DIR. Needs cc, valgrind, go (Debian: build-essential valgrind
 # golang-go) pkg-config and cbindgen (installed with cargo when missing).
 set -euo pipefail
@@ -15,9 +16,13 @@ trap 'rm -rf "$out"' EXIT
 
 step() { printf -- '-- %s\n' "$*"; }
 
-step "cargo build -p tessera-ffi (the library and the test broker)"
-cargo build --locked -p tessera-ffi --lib --example test-broker
+step "cargo build -p tessera-ffi (the library, the test broker and the TDX simulator)"
+cargo build --locked -p tessera-ffi --lib --example test-broker --example test-tdx
 broker=$lib_dir/examples/test-broker
+
+step "a simulated TDX quote, its collateral and root (ffi/tests/support/tdx.rs)"
+mkdir -p "$out/tdx-sim"
+"$lib_dir/examples/test-tdx" "$out/tdx-sim"
 
 step "header drift (ffi/check-header.sh)"
 if ! command -v cbindgen >/dev/null; then
@@ -37,11 +42,12 @@ run_tests() {
     "$@" "$dir/errors"
     "$@" "$dir/threads" "$root/examples"
     "$@" "$dir/secret" "$broker"
+    "$@" "$dir/tdx" "$out/tdx-sim" "$root/examples"
 }
 
 step "compile the C tests (cc, static library)"
 mkdir -p "$out/plain" "$out/asan"
-for t in verify errors threads secret; do
+for t in verify errors threads secret tdx; do
     cc "${cflags[@]}" "ffi/tests/$t.c" "$lib_dir/libtessera_ffi.a" "${libs[@]}" -o "$out/plain/$t"
 done
 
@@ -53,7 +59,7 @@ run_tests "$out/plain" valgrind --quiet --error-exitcode=1 --leak-check=full \
     --errors-for-leak-kinds=definite,indirect --show-leak-kinds=definite,indirect
 
 step "compile and run the C tests with AddressSanitizer"
-for t in verify errors threads secret; do
+for t in verify errors threads secret tdx; do
     cc "${cflags[@]}" -fsanitize=address -fno-omit-frame-pointer "ffi/tests/$t.c" \
         "$lib_dir/libtessera_ffi.a" "${libs[@]}" -o "$out/asan/$t"
 done
@@ -77,9 +83,26 @@ for ex in verify fetch_secret; do
         "examples/c/$ex.c" $(pkg-config --libs tessera) -o "$out/$ex"
 done
 sample=examples/evidence/snp-milan
-"$out/verify" "$sample/report.bin" 1664067328 "$sample/vcek.der" >"$out/verify.out"
+dev=examples/policies/development.toml
+"$out/verify" -p "$dev" "$sample/report.bin" 1664067328 "$sample/vcek.der" >"$out/verify.out"
 grep -q '^ACCEPTED' "$out/verify.out"
-if "$out/verify" "$sample/report.bin" 2208988800 "$sample/vcek.der" >"$out/verify.out"; then
+# No policy: verified, never ACCEPTED (exit status 3).
+status=0
+"$out/verify" "$sample/report.bin" 1664067328 "$sample/vcek.der" >"$out/verify.out" || status=$?
+if [[ $status -ne 3 ]] || ! grep -q '^VERIFIED_UNAPPRAISED' "$out/verify.out"; then
+    echo "ERROR: examples/c/verify without a policy did not say VERIFIED_UNAPPRAISED (exit $status)" >&2
+    exit 1
+fi
+# A policy file that cannot be read, or is empty, is an error, never "no policy".
+for bad in "$out/no-such-policy.toml" /dev/null; do
+    status=0
+    "$out/verify" -p "$bad" "$sample/report.bin" 1664067328 "$sample/vcek.der" >"$out/verify.out" 2>&1 || status=$?
+    if [[ $status -ne 1 && $status -ne 2 ]] || grep -q '^ACCEPTED\|^VERIFIED' "$out/verify.out"; then
+        echo "ERROR: examples/c/verify with the policy $bad did not fail (exit $status)" >&2
+        exit 1
+    fi
+done
+if "$out/verify" -p "$dev" "$sample/report.bin" 2208988800 "$sample/vcek.der" >"$out/verify.out"; then
     echo "ERROR: examples/c/verify accepted the sample long after its VCEK expired" >&2
     exit 1
 fi

@@ -43,6 +43,14 @@ static int evidence_cb(void *userdata, const uint8_t *report_data, size_t report
     if (g->fail_with) return g->fail_with;
     if (g->set_nothing) return 0;
     CHECK_RC(tessera_evidence_buffer_set(evidence, NULL, 5), TESSERA_RESULT_NULL_POINTER);
+    if (g->calls == 1) {
+        /* Over 16 MiB: TOO_LARGE (the size is checked before the bytes are read). */
+        size_t big_len = (16u << 20) + 1;
+        unsigned char *big = calloc(big_len, 1);
+        CHECK_RC(tessera_evidence_buffer_set(evidence, big, big_len), TESSERA_RESULT_TOO_LARGE);
+        free(big);
+        CHECK_RC(tessera_evidence_buffer_set(evidence, report_data, SIZE_MAX), TESSERA_RESULT_TOO_LARGE);
+    }
     fprintf(g->to, "%s ", g->mode);
     for (size_t i = 0; i < report_data_len; i++) fprintf(g->to, "%02x", report_data[i]);
     fprintf(g->to, "\n");
@@ -147,7 +155,9 @@ int main(int argc, char **argv) {
         tessera_verification_free(r);
         r = NULL;
         CHECK_RC(tessera_verifier_verify(trusting, (const uint8_t *)line, (size_t)n, NULL, now, NULL, &r), TESSERA_RESULT_OK);
-        CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_ACCEPTED);
+        /* No policy: verified, not appraised (never ACCEPTED). */
+        CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_VERIFIED_UNAPPRAISED);
+        CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_NOT_APPRAISED);
         const char *ver = tessera_verification_verification_json(r);
         CHECK(ver != NULL && strstr(ver, "\"dangerous_test_root\":true") != NULL);
         const char *claims = tessera_verification_claims_json(r);
@@ -186,7 +196,7 @@ int main(int argc, char **argv) {
     tessera_secret *s = (tessera_secret *)0x1;
     char msg[512] = "";
     CHECK_RC(fetch(c, denied, &g, &s, msg, sizeof msg), TESSERA_RESULT_BROKER_DENIED);
-    CHECK(s == (tessera_secret *)0x1);
+    CHECK(s == NULL); /* set to NULL first */
     CHECK(strstr(msg, "403") != NULL);
 
     /* A tiny message buffer is cut, still NUL-terminated. */
@@ -206,9 +216,10 @@ int main(int argc, char **argv) {
 
     /* A resource path that is not repo/type/tag: refused before anything is sent. */
     int before = g.calls;
+    s = (tessera_secret *)0x1;
     CHECK_RC(fetch(c, "not-a-path", &g, &s, msg, sizeof msg), TESSERA_RESULT_CLIENT_CONFIG);
     CHECK(g.calls == before);
-    CHECK(s == (tessera_secret *)0x1);
+    CHECK(s == NULL);
 
     /* Nobody listening. */
     tessera_client *nobody = NULL;

@@ -1,5 +1,6 @@
-/* Several threads share one verifier: each verifies the real sample (accept) and a corrupted
- * copy (reject) many times. Usage: threads <examples dir> */
+/* Several threads share one verifier: each verifies the real sample under a policy (accept),
+ * with no policy (verified, not appraised) and a corrupted copy (reject) many times.
+ * Usage: threads <examples dir> */
 #include <pthread.h>
 
 #include "common.h"
@@ -11,6 +12,7 @@ struct job {
     const tessera_verifier *verifier;
     const unsigned char *report;
     size_t len;
+    const char *policy;
     int failures;
 };
 
@@ -21,8 +23,13 @@ static void *run(void *arg) {
     bad[0x2A0] ^= 0x80;
     for (int i = 0; i < ROUNDS; i++) {
         tessera_verification *r = NULL;
-        if (tessera_verifier_verify(job->verifier, job->report, job->len, NULL, SAMPLE_AT, NULL, &r) != TESSERA_RESULT_OK ||
+        if (tessera_verifier_verify(job->verifier, job->report, job->len, NULL, SAMPLE_AT, job->policy, &r) != TESSERA_RESULT_OK ||
             tessera_verification_verdict(r) != TESSERA_VERDICT_ACCEPTED)
+            job->failures++;
+        tessera_verification_free(r);
+        r = NULL;
+        if (tessera_verifier_verify(job->verifier, job->report, job->len, NULL, SAMPLE_AT, NULL, &r) != TESSERA_RESULT_OK ||
+            tessera_verification_verdict(r) != TESSERA_VERDICT_VERIFIED_UNAPPRAISED)
             job->failures++;
         tessera_verification_free(r);
         r = NULL;
@@ -39,11 +46,17 @@ int main(int argc, char **argv) {
         fprintf(stderr, "usage: %s <examples dir>\n", argv[0]);
         return 2;
     }
-    char sample[4096];
+    char sample[4096], policies[4096];
     snprintf(sample, sizeof sample, "%s/evidence/snp-milan", argv[1]);
-    size_t report_len, vcek_len;
+    snprintf(policies, sizeof policies, "%s/policies", argv[1]);
+    size_t report_len, vcek_len, pol_len;
     unsigned char *report = read_file(sample, "report.bin", &report_len);
     unsigned char *vcek = read_file(sample, "vcek.der", &vcek_len);
+    unsigned char *dev = read_file(policies, "development.toml", &pol_len);
+    char *policy = malloc(pol_len + 1);
+    memcpy(policy, dev, pol_len);
+    policy[pol_len] = 0;
+    free(dev);
     CHECK(report_len == 1184);
 
     tessera_endorsements *e = NULL;
@@ -58,7 +71,7 @@ int main(int argc, char **argv) {
     pthread_t threads[THREADS];
     struct job jobs[THREADS];
     for (int i = 0; i < THREADS; i++) {
-        jobs[i] = (struct job){v, report, report_len, 0};
+        jobs[i] = (struct job){v, report, report_len, policy, 0};
         CHECK(pthread_create(&threads[i], NULL, run, &jobs[i]) == 0);
     }
     for (int i = 0; i < THREADS; i++) {
@@ -71,5 +84,6 @@ int main(int argc, char **argv) {
     tessera_endorsements_free(e);
     free(report);
     free(vcek);
+    free(policy);
     return finish("threads");
 }

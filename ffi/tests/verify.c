@@ -1,7 +1,8 @@
-/* Verify the real SEV-SNP sample through the C API: accept, reject (a flipped signature byte,
- * a missing VCEK, a time outside the VCEK's validity), a policy that passes and one that
- * rejects, an invalid policy, endorsements from files, a directory and per call, decode.
- * Usage: verify <examples dir> */
+/* Verify the real SEV-SNP sample through the C API: verified with no policy (never accepted),
+ * accepted under a policy that passes, reject (a flipped signature byte, a missing VCEK, a time
+ * outside the VCEK's validity), a policy that rejects, an invalid and an empty policy,
+ * endorsements from files, a directory and per call, a failed call leaving a reused handle
+ * NULL, decode. Usage: verify <examples dir> */
 #include "common.h"
 
 static const char *FAILING_POLICY =
@@ -65,13 +66,15 @@ int main(int argc, char **argv) {
     tessera_verifier *v = NULL;
     CHECK_RC(tessera_verifier_builder_build(b, &v), TESSERA_RESULT_OK);
 
-    /* Accept. */
+    /* No policy (NULL): verified, but not appraised, so never ACCEPTED. */
     tessera_verification *r = verify(v, report, report_len, NULL, SAMPLE_AT, NULL);
-    CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_ACCEPTED);
-    CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_OK);
+    CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_VERIFIED_UNAPPRAISED);
+    CHECK(tessera_verification_verdict(r) != TESSERA_VERDICT_ACCEPTED);
+    CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_NOT_APPRAISED);
     CHECK(tessera_verification_tee(r) == TESSERA_TEE_SNP);
     CHECK(tessera_verification_failed_check(r) == NULL);
-    CHECK(tessera_verification_message(r) == NULL);
+    const char *message = tessera_verification_message(r);
+    CHECK(message != NULL && strstr(message, "no policy") != NULL);
     CHECK(tessera_verification_tcb_status(r) == NULL); /* SEV-SNP has no Intel TCB status */
     CHECK(tessera_verification_appraisal_json(r) == NULL);
     const char *claims = tessera_verification_claims_json(r);
@@ -83,9 +86,37 @@ int main(int argc, char **argv) {
     /* Accept under a policy that passes: the appraisal is there. */
     r = verify(v, report, report_len, NULL, SAMPLE_AT, dev_policy);
     CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_ACCEPTED);
+    CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_OK);
+    CHECK(tessera_verification_failed_check(r) == NULL);
+    CHECK(tessera_verification_message(r) == NULL);
     const char *appraisal = tessera_verification_appraisal_json(r);
     CHECK(appraisal != NULL && strstr(appraisal, "\"verdict\":\"pass\"") != NULL);
-    tessera_verification_free(r);
+
+    /* A failed call on a reused handle variable: *out is set to NULL first, so the variable
+     * reads REJECTED, never the previous ACCEPTED. */
+    tessera_verification *accepted = r;
+    CHECK_RC(tessera_verifier_verify(v, NULL, report_len, NULL, SAMPLE_AT, dev_policy, &r), TESSERA_RESULT_NULL_POINTER);
+    CHECK(r == NULL);
+    CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_REJECTED);
+    r = accepted;
+    CHECK_RC(tessera_verifier_verify(NULL, report, report_len, NULL, SAMPLE_AT, dev_policy, &r), TESSERA_RESULT_NULL_POINTER);
+    CHECK(r == NULL);
+    r = accepted;
+    /* A length no buffer can have (over PTRDIFF_MAX): refused before the pointer is read. */
+    CHECK_RC(tessera_verifier_verify(v, report, SIZE_MAX, NULL, SAMPLE_AT, dev_policy, &r), TESSERA_RESULT_INVALID_ARGUMENT);
+    CHECK(r == NULL);
+    CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_REJECTED);
+    tessera_verification_free(accepted);
+
+    /* A policy over 1 MiB: a call error, the handle NULL. */
+    size_t huge_len = (1u << 20) + 1;
+    char *huge = malloc(huge_len + 1);
+    memset(huge, '#', huge_len);
+    huge[huge_len] = 0;
+    r = (tessera_verification *)0x1;
+    CHECK_RC(tessera_verifier_verify(v, report, report_len, NULL, SAMPLE_AT, huge, &r), TESSERA_RESULT_TOO_LARGE);
+    CHECK(r == NULL);
+    free(huge);
 
     /* Policy failure: verified, but the measurement is not the policy's. */
     r = verify(v, report, report_len, NULL, SAMPLE_AT, FAILING_POLICY);
@@ -103,6 +134,13 @@ int main(int argc, char **argv) {
     CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_POLICY_INVALID);
     CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_REJECTED);
     CHECK(tessera_verification_message(r) != NULL);
+    tessera_verification_free(r);
+
+    /* An empty policy (an empty file read) is not "no policy": invalid, rejected. */
+    r = verify(v, report, report_len, NULL, SAMPLE_AT, "");
+    CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_POLICY_INVALID);
+    CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_REJECTED);
+    CHECK(tessera_verification_claims_json(r) == NULL);
     tessera_verification_free(r);
 
     /* Reject: one flipped byte of the signature. */
@@ -151,8 +189,9 @@ int main(int argc, char **argv) {
     r = verify(bare, report, report_len, NULL, SAMPLE_AT, NULL);
     CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_VERIFY_SNP);
     tessera_verification_free(r);
-    r = verify(bare, report, report_len, e, SAMPLE_AT, NULL);
+    r = verify(bare, report, report_len, e, SAMPLE_AT, dev_policy);
     CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_OK);
+    CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_ACCEPTED);
     tessera_verification_free(r);
     r = verify(bare, report, report_len, NULL, SAMPLE_AT, NULL);
     CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_VERIFY_SNP);
@@ -169,7 +208,7 @@ int main(int argc, char **argv) {
     snprintf(path, sizeof path, "%s/no-such-file", sample);
     CHECK_RC(tessera_endorsements_add_file(from_file, path), TESSERA_RESULT_ENDORSEMENT_FILE);
     r = verify(bare, report, report_len, from_file, SAMPLE_AT, NULL);
-    CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_OK);
+    CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_NOT_APPRAISED);
     tessera_verification_free(r);
     tessera_endorsements_free(from_file);
 
@@ -181,7 +220,7 @@ int main(int argc, char **argv) {
     CHECK_RC(tessera_verifier_builder_allow_missing_crls(db, true), TESSERA_RESULT_OK);
     tessera_verifier *dv = NULL;
     CHECK_RC(tessera_verifier_builder_build(db, &dv), TESSERA_RESULT_OK);
-    r = verify(dv, report, report_len, NULL, SAMPLE_AT, NULL);
+    r = verify(dv, report, report_len, NULL, SAMPLE_AT, dev_policy);
     CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_OK);
     tessera_verification_free(r);
     tessera_verifier_free(dv);
@@ -192,6 +231,16 @@ int main(int argc, char **argv) {
     CHECK_RC(tessera_verifier_builder_dangerous_add_test_root(b, chain, chain_len), TESSERA_RESULT_CERTIFICATE_INVALID);
     CHECK_RC(tessera_verifier_builder_dangerous_add_test_root(b, (const uint8_t *)"x", 1), TESSERA_RESULT_CERTIFICATE_INVALID);
 
+    /* Oversized certificates and CRLs (over 4 MiB): TOO_LARGE, not unreadable. */
+    size_t big_len = (4u << 20) + 1;
+    unsigned char *big = calloc(big_len, 1);
+    CHECK_RC(tessera_endorsements_add_certificates(e, big, big_len), TESSERA_RESULT_TOO_LARGE);
+    CHECK_RC(tessera_endorsements_add_crls(e, big, big_len), TESSERA_RESULT_TOO_LARGE);
+    CHECK_RC(tessera_verifier_builder_dangerous_add_test_root(b, big, big_len), TESSERA_RESULT_TOO_LARGE);
+    free(big);
+    /* A length over PTRDIFF_MAX: an invalid argument, checked before the pointer is used. */
+    CHECK_RC(tessera_endorsements_add_certificates(e, vcek, SIZE_MAX), TESSERA_RESULT_INVALID_ARGUMENT);
+
     /* Decode without verifying: the JSON of `tessera show --json`. */
     tessera_decoded *d = NULL;
     CHECK_RC(tessera_decode(report, report_len, &d), TESSERA_RESULT_OK);
@@ -201,8 +250,12 @@ int main(int argc, char **argv) {
     CHECK(json != NULL && strstr(json, "\"verified\":false") != NULL);
     CHECK(json != NULL && strstr(json, "\"evidence_kind\":\"report\"") != NULL);
     CHECK(tessera_decoded_message(d) == NULL);
-    tessera_decoded_free(d);
-    d = NULL;
+    /* A failed decode on the reused variable leaves it NULL. */
+    tessera_decoded *decoded = d;
+    CHECK_RC(tessera_decode(NULL, 4, &d), TESSERA_RESULT_NULL_POINTER);
+    CHECK(d == NULL);
+    CHECK_RC(tessera_decoded_result(d), TESSERA_RESULT_NULL_POINTER);
+    tessera_decoded_free(decoded);
     CHECK_RC(tessera_decode((const uint8_t *)"not evidence", 12, &d), TESSERA_RESULT_OK);
     CHECK_RC(tessera_decoded_result(d), TESSERA_RESULT_EVIDENCE_UNRECOGNIZED);
     CHECK(tessera_decoded_json(d) == NULL);
