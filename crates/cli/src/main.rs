@@ -466,6 +466,18 @@ fn undetected(bytes: &[u8], err: EvidenceError) -> Checked {
 /// Verify the evidence `args` name. Every file an option names is read first, so an I/O or
 /// usage error (exit 2) is found before the evidence is judged (exit 1).
 pub(crate) fn check_evidence(args: &EvidenceArgs) -> Result<Checked> {
+    // Before anything is read: otherwise the first `-` read takes what was meant for another
+    // (a report piped in but read as `--certs -`), and the error names the wrong input.
+    let from_stdin = std::iter::once(&args.evidence)
+        .chain(&args.certs)
+        .chain(&args.crls)
+        .chain(&args.collateral)
+        .chain(&args.dangerous_test_roots)
+        .filter(|p| p.as_os_str() == "-")
+        .count();
+    if from_stdin > 1 {
+        bail!("-: standard input can be given once only ({from_stdin} arguments name it)");
+    }
     let at = parse_at(args.at.as_deref())?;
     let mut certs = Vec::new();
     for path in &args.certs {

@@ -113,6 +113,18 @@ fn certificates_can_come_from_stdin_once_only() {
         "{}",
         stderr(&o)
     );
+    // Said before anything is read: the report piped in is not taken for `--certs -` (whose
+    // parse error would name the wrong input).
+    let o = with_stdin(
+        &["verify", "-", "--certs", "-", "--at", AT],
+        std::fs::read(&report).unwrap(),
+    );
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("standard input can be given once only"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

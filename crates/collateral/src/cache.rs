@@ -604,7 +604,11 @@ pub(crate) fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, CollateralErr
 /// exclusively, so a name planted there, such as a symbolic link, is never written through)
 /// and a rename, then sync the directory so the rename survives a crash.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CollateralError> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    // A bare file name's parent is "": the current directory.
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or_else(|| Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| CollateralError::io(dir, &e))?;
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("entry");
     let temp = dir.join(format!(
@@ -661,6 +665,22 @@ mod tests {
         // Elsewhere the same write goes through.
         write_atomic(&dir.path().join("entry"), b"new").unwrap();
         assert_eq!(std::fs::read(dir.path().join("entry")).unwrap(), b"new");
+    }
+
+    /// A bare file name (`collateral pack DIR --out bundle.json`) is written in the current
+    /// directory, whose sync succeeds (the parent of a bare name is "", which cannot be opened).
+    #[test]
+    fn a_bare_file_name_is_written_in_the_current_directory() {
+        let name = format!("tessera-bare-{}.json", std::process::id());
+        let here = std::env::current_dir().unwrap();
+        // Tests run in parallel: the current directory is the process's, so only this test
+        // writes a bare name, and it cleans up.
+        let path = Path::new(&name);
+        let result = write_atomic(path, b"bare");
+        let written = std::fs::read(here.join(&name));
+        let _ = std::fs::remove_file(here.join(&name));
+        result.unwrap();
+        assert_eq!(written.unwrap(), b"bare");
     }
 
     /// An entries directory from elsewhere (a bundle given to `show` or `import`): a FIFO or a
