@@ -76,6 +76,9 @@ fi
 command -v curl >/dev/null || die "curl is required"
 
 mkdir -p "$trial"
+# A shared default path (/tmp/tessera-trial): refuse a directory someone else made, whose keys
+# (kept when present) or files could be theirs.
+[[ -O $trial ]] || die "$trial is not owned by you: remove it or set TRIAL_DIR"
 chmod 0711 "$trial"
 say "directory $trial, binary $bin"
 

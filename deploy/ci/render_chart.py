@@ -28,7 +28,7 @@ TOP_KEYS = {
     "listen", "data_dir", "insecure_http", "tls", "cookie_secure", "store", "kek_file",
     "token_key_file", "sealing_key_file", "coco_signing_key_file", "token_ttl_secs",
     "request_timeout_secs", "binding_hash", "max_connections", "max_connections_per_address",
-    "idle_timeout_secs", "purge_interval_secs", "metrics_listen",
+    "idle_timeout_secs", "purge_interval_secs", "metrics_listen", "connection_threads",
     "admin", "verifier", "collateral",
 }
 TABLE_KEYS = {
@@ -36,7 +36,7 @@ TABLE_KEYS = {
     "admin": {"tokens", "jwt_keys", "jwt_audience", "jwt_issuer", "jwt_max_lifetime_secs"},
     "verifier": {"dangerous_test_roots", "endorsements"},
     "collateral": {"dir", "fetch", "kds_url", "pcs_url", "pcs_api_key_file", "update",
-                   "timeout_secs", "retry_after_failure_secs"},
+                   "timeout_secs", "retry_after_failure_secs", "refresh_interval_secs"},
 }
 TOKEN_KEYS = {"name", "file", "repos"}
 MONITORING_GROUP = "monitoring.coreos.com/"
@@ -237,6 +237,13 @@ def main():
     v = copy.deepcopy(base)
     v["collateral"] = {"fetch": True, "update": "late"}
     expect_refusal(chart_dir, "an unknown TCB update schedule", v, "update")
+    # Plain HTTP only behind a ClusterIP Service (a mesh or proxy terminates TLS).
+    for kind in ("NodePort", "LoadBalancer"):
+        v = merge(scenarios["mesh"], {"service": {"type": kind}})
+        expect_refusal(chart_dir, f"insecureHttp with a {kind} Service", v, "insecureHttp")
+    # A grace period shorter than the broker's drain would kill requests in flight.
+    v = merge(base, {"terminationGracePeriodSeconds": 30})
+    expect_refusal(chart_dir, "a grace period shorter than the drain", v, "terminationGracePeriodSeconds")
     # metrics.port: /metrics on a port of its own, which only metricsFrom may reach (the
     # broker's port then from `from` alone); the ServiceMonitor scrapes it over plain HTTP.
     v = merge(scenarios["full"], {"metrics": {"port": 9090, "serviceMonitor": {"enabled": True}}})

@@ -274,6 +274,36 @@ fn driver_tls_settings_ok(
     Ok(())
 }
 
+/// The hosts of `cfg` reached over TCP that are not this machine (loopback addresses and
+/// `localhost` are; Unix sockets are not TCP): where a connection without TLS crosses a
+/// network.
+fn remote_tcp_hosts(cfg: &tokio_postgres::Config) -> Vec<String> {
+    use tokio_postgres::config::Host;
+    let addrs = cfg.get_hostaddrs();
+    cfg.get_hosts()
+        .iter()
+        .enumerate()
+        .filter_map(|(i, host)| match host {
+            Host::Tcp(name) => {
+                // `hostaddr`, when given, is where the connection goes.
+                let local = match addrs.get(i) {
+                    Some(ip) => ip.is_loopback(),
+                    None => {
+                        name.eq_ignore_ascii_case("localhost")
+                            || name
+                                .trim_start_matches('[')
+                                .trim_end_matches(']')
+                                .parse::<std::net::IpAddr>()
+                                .is_ok_and(|ip| ip.is_loopback())
+                    }
+                };
+                (!local).then(|| name.clone())
+            }
+            Host::Unix(_) => None,
+        })
+        .collect()
+}
+
 impl PostgresStore {
     /// Connects to `url` (`postgres://user:password@host:port/db?options=..`) with the default
     /// [`PostgresOptions`] and applies the schema migrations.
@@ -312,6 +342,17 @@ impl PostgresStore {
             recycling_method: RecyclingMethod::Fast,
         };
         let manager = if tls.mode == pg_tls::Mode::Plain {
+            // Allowed (a database on this host or behind its own encrypted link), but said: the
+            // store's traffic (single use of challenges, sessions, audit entries) would cross
+            // the network readable and changeable by anyone on the path.
+            let remote = remote_tcp_hosts(&cfg);
+            if !remote.is_empty() {
+                tracing::warn!(
+                    hosts = %remote.join(","),
+                    "PostgreSQL without TLS to a host that is not this machine: add \
+                     sslmode=verify-full and sslrootcert to the store URL"
+                );
+            }
             cfg.ssl_mode(SslMode::Disable);
             Manager::from_config(cfg, NoTls, recycling())
         } else {
@@ -1410,6 +1451,33 @@ mod tests {
                 pg_tls::Mode::Plain
             )
             .is_err()
+        );
+    }
+
+    /// Which hosts a connection without TLS would reach across a network (warned at connect).
+    #[test]
+    fn remote_hosts_are_told_from_this_machine() {
+        let cfg = |url: &str| url.parse::<tokio_postgres::Config>().unwrap();
+        for local in [
+            "postgres://127.0.0.1/db",
+            "postgres://localhost:5432/db",
+            "postgres://[::1]:5432/db",
+            "postgres://db.example/db?hostaddr=127.0.0.1",
+            "postgres:///db?host=/var/run/postgresql",
+        ] {
+            assert!(remote_tcp_hosts(&cfg(local)).is_empty(), "{local}");
+        }
+        assert_eq!(
+            remote_tcp_hosts(&cfg("postgres://db.example:5432/db")),
+            ["db.example"]
+        );
+        assert_eq!(
+            remote_tcp_hosts(&cfg("postgres://10.0.0.5/db")),
+            ["10.0.0.5"]
+        );
+        assert_eq!(
+            remote_tcp_hosts(&cfg("postgres://localhost/db?hostaddr=10.0.0.5")),
+            ["localhost"]
         );
     }
 }

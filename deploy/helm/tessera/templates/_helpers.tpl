@@ -51,6 +51,12 @@ app.kubernetes.io/component: key-broker
 {{- $_ := required "database.existingSecret: name the Secret holding the PostgreSQL URL" .Values.database.existingSecret -}}
 {{- if not .Values.insecureHttp -}}
 {{- $_ := required "tls.existingSecret: name a kubernetes.io/tls Secret, or set insecureHttp=true behind a TLS-terminating mesh" .Values.tls.existingSecret -}}
+{{- else if ne .Values.service.type "ClusterIP" -}}
+{{- fail (printf "insecureHttp with service.type %s: plain HTTP (tokens, cookies, admin credentials) would be reachable from outside the cluster; use ClusterIP behind the mesh or proxy that terminates TLS" .Values.service.type) -}}
+{{- end -}}
+{{- $drain := add (int .Values.preStopSleepSeconds) (mul 2 (int .Values.config.requestTimeoutSecs)) -}}
+{{- if lt (int .Values.terminationGracePeriodSeconds) (int $drain) -}}
+{{- fail (printf "terminationGracePeriodSeconds %d: at least preStopSleepSeconds + 2 × config.requestTimeoutSecs = %d (requests in flight would be killed mid-way)" (int .Values.terminationGracePeriodSeconds) (int $drain)) -}}
 {{- end -}}
 {{- if and (empty .Values.admin.tokens) (empty .Values.admin.jwtKeys) -}}
 {{- fail "admin.tokens or admin.jwtKeys: configure at least one admin credential (without one each replica would create its own admin token in its scratch volume)" -}}
