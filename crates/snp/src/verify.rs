@@ -138,7 +138,8 @@ pub struct Verification {
     /// verification time, and applied. The embedded list of revoked intermediates
     /// ([`crate::certs::REVOKED_INTERMEDIATES`]) is applied either way.
     pub revocation_checked: bool,
-    /// Whether CHIP_ID was all zeros (masked by the host), so hwID was not compared.
+    /// Whether CHIP_ID was all zeros (masked by the host), so a VCEK's hwID was not compared.
+    /// (A VLEK carries no hwID: it is never compared with CHIP_ID, whatever this says.)
     pub chip_id_masked: bool,
     /// Whether the roots were caller-supplied test roots rather than AMD's.
     pub dangerous_test_root: bool,

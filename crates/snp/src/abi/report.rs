@@ -330,7 +330,10 @@ impl SignerInfo {
     pub fn author_key_en(self) -> bool {
         self.0 & 1 == 1
     }
-    /// Bit 1, `MASK_CHIP_KEY`: the host masks `CHIP_ID` (it reads as zeros).
+    /// Bit 1, `MASK_CHIP_KEY`: the firmware's MaskChipKey setting: the report is not signed
+    /// with the chip's key (its signature is zeros), so it proves nothing and is refused. Not to
+    /// be confused with MaskChipId (a separate setting, not in the report), with which CHIP_ID
+    /// reads as zeros and the VCEK's hwID cannot be compared.
     pub fn mask_chip_key(self) -> bool {
         (self.0 >> 1) & 1 == 1
     }
