@@ -605,8 +605,10 @@ fn an_out_of_date_qe_converges_by_intels_rule() {
 }
 
 #[test]
-fn module_and_qe_levels_that_are_not_out_of_date_do_not_change_the_status() {
-    // Only OutOfDate (and Revoked) in a module or QE level moves the platform's status.
+fn module_and_qe_levels_carry_only_enclave_statuses() {
+    // An enclave's level (a TDX module's, the QE's) is UpToDate, OutOfDate or Revoked in
+    // Intel's schema; a platform-only status there is refused with the collateral rather than
+    // left out of the convergence.
     let case = Case::td10();
     case.assert_verifies();
     for other in [
@@ -614,16 +616,14 @@ fn module_and_qe_levels_that_are_not_out_of_date_do_not_change_the_status() {
         TcbStatus::ConfigurationNeeded,
         TcbStatus::OutOfDateConfigurationNeeded,
     ] {
-        let collateral = case.collateral_with(|c| {
-            c.module_identities[0].levels = module_levels(other, &[]);
-            c.qe_levels = qe_levels(case.spec.qe.isv_svn, other, &[]);
-        });
-        let v = verify(&case.quote, &collateral).unwrap();
-        assert_eq!(
-            v.verification().tcb.status,
-            TcbStatus::UpToDate,
-            "{other:?}"
-        );
+        let mut module = case.coll.clone();
+        module.module_identities[0].levels = module_levels(other, &[]);
+        let mut qe = case.coll.clone();
+        qe.qe_levels = qe_levels(case.spec.qe.isv_svn, other, &[]);
+        for (what, spec) in [("module", module), ("qe", qe)] {
+            let err = pcs().collateral(&spec).unwrap_err().to_string();
+            assert!(err.contains("tcbStatus"), "{what} {other:?}: {err}");
+        }
     }
 }
 
@@ -1649,12 +1649,9 @@ fn a_quoting_enclave_that_is_not_the_qe_identity_is_rejected() {
         assert_eq!(qe_check(|c| c.qe.isv_prod_id += 10), "isvprodid");
         assert_eq!(qe_check(|c| c.qe.misc_select ^= 1), "miscselect");
         assert_eq!(qe_check(|c| c.qe.attributes[0] ^= 0x02), "attributes");
-        // Bits outside attributesMask (the upper 8 bytes) do not count.
-        verify(
-            &case.quote,
-            &case.collateral_with(|c| c.qe.attributes[12] ^= 0x02),
-        )
-        .unwrap();
+        // As Intel's QVL compares (`report & mask == expected`): an identity expecting a bit
+        // outside its attributesMask (the upper 8 bytes) matches no QE.
+        assert_eq!(qe_check(|c| c.qe.attributes[12] ^= 0x02), "attributes");
     }
     // The QE identity of the other TEE's quoting enclave (TD_QE vs QE), correctly signed.
     let tdx = Case::td10();
@@ -1706,12 +1703,18 @@ fn a_tdx_module_that_is_not_its_identity_is_rejected() {
             module_check(case.collateral_with(|c| c.module_identities[0].attributes[0] = 1)),
             "seam_attributes"
         );
-        // Attribute bits outside the mask do not count.
-        let masked = case.collateral_with(|c| {
-            c.module_identities[0].attributes[0] = 1;
-            c.module_identities[0].attributes_mask[0] = 0xfe;
-        });
+        // A narrower mask whose expected value lies inside it still matches...
+        let masked = case.collateral_with(|c| c.module_identities[0].attributes_mask[0] = 0xfe);
         verify(&case.quote, &masked).unwrap();
+        // ...but, as Intel's QVL compares (`report & mask == expected`), an identity expecting
+        // a bit outside its own mask matches no module.
+        assert_eq!(
+            module_check(case.collateral_with(|c| {
+                c.module_identities[0].attributes[0] = 1;
+                c.module_identities[0].attributes_mask[0] = 0xfe;
+            })),
+            "seam_attributes"
+        );
     }
 }
 

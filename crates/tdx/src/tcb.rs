@@ -377,6 +377,8 @@ fn hex(bytes: &[u8]) -> String {
     tessera_pki::to_hex(bytes)
 }
 
+/// `actual & mask == expected`, as Intel's QVL compares (the expected value is not masked:
+/// one with bits outside its mask matches nothing).
 fn masked_eq(actual: &[u8], expected: &[u8], mask: &[u8]) -> bool {
     actual.len() == expected.len()
         && actual.len() == mask.len()
@@ -384,7 +386,7 @@ fn masked_eq(actual: &[u8], expected: &[u8], mask: &[u8]) -> bool {
             .iter()
             .zip(mask)
             .zip(expected)
-            .all(|((a, m), e)| a & m == e & m)
+            .all(|((a, m), e)| a & m == *e)
 }
 
 fn masked(actual: &[u8], mask: &[u8]) -> Vec<u8> {
@@ -526,7 +528,7 @@ fn qe_level(identity: &EnclaveIdentity, tdx: bool, qe: &QeTcb) -> Result<Matched
             actual: qe.isv_prod_id.to_string(),
         });
     }
-    if qe.misc_select & identity.miscselect_mask != identity.miscselect & identity.miscselect_mask {
+    if qe.misc_select & identity.miscselect_mask != identity.miscselect {
         return Err(TcbError::QeIdentity {
             field: "miscselect",
             expected: format!("{:08x}", identity.miscselect),
@@ -1316,6 +1318,33 @@ mod tests {
         )
         .unwrap_err();
         assert!(matches!(err, TcbError::QeIdentity { field: "id", .. }));
+        // As Intel's QVL compares: `report & mask == expected`, the expected value unmasked,
+        // so an identity expecting a bit outside its own mask matches no QE.
+        for (field, edit) in [
+            (
+                "miscselect",
+                (|i: &mut EnclaveIdentity| {
+                    i.miscselect_mask = 0xFFFF_FFFE;
+                    i.miscselect |= 1;
+                }) as fn(&mut EnclaveIdentity),
+            ),
+            ("attributes", |i: &mut EnclaveIdentity| {
+                i.attributes_mask[0] &= !0x80;
+                i.attributes[0] |= 0x80;
+            }),
+        ] {
+            let mut odd = td_qe_uptodate();
+            edit(&mut odd);
+            let mut q = qe(4);
+            q.misc_select |= odd.miscselect & 1;
+            q.attributes[0] |= odd.attributes[0] & 0x80;
+            let err =
+                evaluate(&info, &odd, &platform(7), Some(&td([4, 1, 7], None)), &q).unwrap_err();
+            assert!(
+                matches!(err, TcbError::QeIdentity { field: f, .. } if f == field),
+                "{field}: {err:?}"
+            );
+        }
     }
 
     #[test]

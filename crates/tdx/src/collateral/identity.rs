@@ -75,11 +75,25 @@ pub struct IsvTcbLevel {
 
 impl IsvTcbLevel {
     /// Read one `{tcb:{isvsvn}, tcbDate, tcbStatus, advisoryIDs?}` level.
+    ///
+    /// An enclave's level (the QE's, a TDX module's) is `UpToDate`, `OutOfDate` or `Revoked`
+    /// (Intel's schema); any other status is refused rather than left out of the convergence
+    /// with the platform's status.
     pub(crate) fn from_json(level: &Obj<'_, '_>) -> Result<Self, CollateralError> {
+        let tcb_status = level.status("tcbStatus")?;
+        if !matches!(
+            tcb_status,
+            TcbStatus::UpToDate | TcbStatus::OutOfDate | TcbStatus::Revoked
+        ) {
+            return Err(level.error(
+                "tcbStatus",
+                "an enclave TCB level is UpToDate, OutOfDate or Revoked",
+            ));
+        }
         Ok(Self {
             isvsvn: level.obj("tcb")?.uint("isvsvn")?,
             tcb_date: level.date("tcbDate")?,
-            tcb_status: level.status("tcbStatus")?,
+            tcb_status,
             advisory_ids: level.opt_strings("advisoryIDs", MAX_ADVISORY_IDS)?,
         })
     }
@@ -351,8 +365,17 @@ pub(crate) mod tests {
 
     #[test]
     fn rejects_bad_levels_and_values() {
-        let cases: [(Mutation, &str); 7] = [
+        let cases: [(Mutation, &str); 9] = [
             (|v| v["tcbLevels"] = json!([]), "tcbLevels"),
+            // A platform-only status on an enclave's level.
+            (
+                |v| v["tcbLevels"][0]["tcbStatus"] = json!("SWHardeningNeeded"),
+                "tcbLevels[0].tcbStatus",
+            ),
+            (
+                |v| v["tcbLevels"][0]["tcbStatus"] = json!("ConfigurationNeeded"),
+                "tcbLevels[0].tcbStatus",
+            ),
             (
                 |v| v["tcbLevels"][0]["tcb"]["isvsvn"] = json!(65536),
                 "tcbLevels[0].tcb.isvsvn",
