@@ -62,6 +62,13 @@ fn intel_tcb(out: &mut Vec<Warning>, prefix: &str, tcb: &IntelTcbPolicy) {
             }
         }
     }
+    if tcb.revocation == Some(Revocation::IfGiven) {
+        warn(
+            out,
+            &format!("{prefix}.tcb.revocation"),
+            "a quote verified without the PCK and Root CA CRLs passes: a revoked PCK is not caught",
+        );
+    }
 }
 
 impl Policy {
@@ -190,6 +197,7 @@ mr_td = "any"
 debug = "must"
 [tdx.tcb]
 accepted_statuses = ["UpToDate", "OutOfDate"]
+revocation = "if-given"
 [sgx]
 mr_enclave = "any"
 mr_signer = "any"
@@ -211,6 +219,7 @@ accepted_statuses = "any"
                 "tdx.debug",
                 "tdx.td_attributes",
                 "tdx.tcb.accepted_statuses",
+                "tdx.tcb.revocation",
                 "sgx.mr_enclave",
                 "sgx.debug",
                 "sgx.tcb.accepted_statuses",

@@ -469,6 +469,11 @@ pub struct IntelTcbPolicy {
     /// Minimum PCE SVN (the PCK certificate's PCESVN).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_pce_svn: Option<u16>,
+    /// Whether the PCK CRL and the Root CA CRL must have been applied. Absent: `"required"`
+    /// (fail closed: a quote verified without them, which only a verifier told to allow
+    /// missing CRLs does, fails); `"if-given"` accepts such a quote.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revocation: Option<Revocation>,
 }
 
 /// SGX rules.

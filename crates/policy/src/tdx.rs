@@ -49,8 +49,8 @@ use crate::appraisal::{
 };
 use crate::generate::FromEvidence;
 use crate::model::{
-    IntelTcbPolicy, MaskedValue, POLICY_VERSION, Policy, SgxAttributesRule, SgxPolicy, StatusName,
-    TdAttribute, TdAttributeRules, TdxPolicy,
+    IntelTcbPolicy, MaskedValue, POLICY_VERSION, Policy, Revocation, SgxAttributesRule, SgxPolicy,
+    StatusName, TdAttribute, TdAttributeRules, TdxPolicy,
 };
 use crate::value::{AllowList, Bit, Duration, Hex, RefList, Setting, U64Hex};
 
@@ -398,6 +398,7 @@ fn intel_tcb(r: &mut Rules, p: &IntelTcbPolicy, verified: &Verified<Quote>) {
             ),
         );
     }
+    revocation(r, p.revocation, v.revocation_checked);
 }
 
 /// Add `note` to the last rule recorded (appending to a note it has).
@@ -543,6 +544,39 @@ fn describe_levels(levels: &[(&str, TcbStatus, UnixTime)]) -> String {
         .map(|(what, status, date)| format!("{what} {status} since tcbDate {date}"))
         .collect::<Vec<_>>()
         .join("; ")
+}
+
+/// `tcb.revocation`: absent means `"required"` (fail closed).
+fn revocation(r: &mut Rules, setting: Option<Revocation>, checked: bool) {
+    const RULE: &str = "tcb.revocation";
+    const FIELD: &str = "revocation_checked";
+    let actual = if checked {
+        "the PCK CRL and the Root CA CRL were applied"
+    } else {
+        "verified without CRLs (missing CRLs allowed)"
+    };
+    match setting.unwrap_or(Revocation::Required) {
+        Revocation::Required => {
+            r.check(
+                RULE,
+                FIELD,
+                TrustClaim::Hardware,
+                checked,
+                "CRLs applied (\"required\")",
+                actual,
+            );
+        }
+        Revocation::IfGiven => {
+            r.check(
+                RULE,
+                FIELD,
+                TrustClaim::Hardware,
+                true,
+                "applied when given (\"if-given\")",
+                actual,
+            );
+        }
+    }
 }
 
 fn denied_advisories(r: &mut Rules, denied: Option<&[String]>, present: &[String]) {
@@ -894,6 +928,13 @@ fn strict_tcb(verified: &Verified<Quote>) -> IntelTcbPolicy {
         ),
         grace_period: None,
         denied_advisories: None,
+        // What the evidence was verified with: CRLs applied, or (a verifier told to allow
+        // missing CRLs) not; "required" is then the stricter choice left to the operator.
+        revocation: Some(if v.revocation_checked {
+            Revocation::Required
+        } else {
+            Revocation::IfGiven
+        }),
         min_evaluation_data_number: Some(
             v.tcb
                 .tcb_evaluation_data_number

@@ -196,7 +196,7 @@ fn not_checked(a: &Appraisal, name: &str, any: bool) -> RuleResult {
 // ---------------------------------------------------------------------------------------------
 // Whole appraisals.
 
-const TDX_RULES: [&str; 28] = [
+const TDX_RULES: [&str; 29] = [
     "tdx.mr_td",
     "tdx.debug",
     "tdx.tcb.accepted_statuses",
@@ -206,6 +206,7 @@ const TDX_RULES: [&str; 28] = [
     "tdx.tcb.max_collateral_age",
     "tdx.tcb.min_qe_svn",
     "tdx.tcb.min_pce_svn",
+    "tdx.tcb.revocation",
     "tdx.rtmr0",
     "tdx.rtmr1",
     "tdx.rtmr2",
@@ -227,7 +228,7 @@ const TDX_RULES: [&str; 28] = [
     "tdx.min_tee_tcb_svn",
 ];
 
-const SGX_RULES: [&str; 14] = [
+const SGX_RULES: [&str; 15] = [
     "sgx.mr_enclave",
     "sgx.mr_signer",
     "sgx.debug",
@@ -238,6 +239,7 @@ const SGX_RULES: [&str; 14] = [
     "sgx.tcb.max_collateral_age",
     "sgx.tcb.min_qe_svn",
     "sgx.tcb.min_pce_svn",
+    "sgx.tcb.revocation",
     "sgx.isv_prod_id",
     "sgx.min_isv_svn",
     "sgx.attributes",
@@ -307,6 +309,52 @@ fn strict_sgx_policy_lists_every_rule_in_field_order_and_accepts_its_quote() {
     }
 }
 
+/// A quote verified without the PCK and Root CA CRLs (a verifier told to allow missing CRLs):
+/// `tcb.revocation` fails it when absent (fail closed) or `"required"`, and passes it only
+/// with `"if-given"`; a policy made from it says `"if-given"`, from evidence with CRLs
+/// `"required"`.
+#[test]
+fn a_quote_verified_without_crls_fails_tcb_revocation_unless_if_given() {
+    let spec = QuoteSpec::tdx15();
+    let quote = pcs().quote(pck(), &spec).unwrap();
+    let coll = CollateralSpec::matching(&pck().platform, &spec, TcbStatus::UpToDate);
+    let mut bundle: serde_json::Value =
+        serde_json::from_str(&pcs().collateral_json(&coll).unwrap()).unwrap();
+    for key in ["pck_crl", "root_ca_crl", "pck_crl_issuer_chain"] {
+        bundle.as_object_mut().unwrap().remove(key);
+    }
+    let collateral = Collateral::from_bundle_json(bundle.to_string().as_bytes()).unwrap();
+    let v = Verifier::new(pcs().dangerous_trust_anchors())
+        .verify(
+            &quote,
+            &collateral,
+            SIM_VERIFY_AT,
+            &VerifyOptions::default().allow_missing_crls(true),
+        )
+        .expect("verifies with missing CRLs allowed");
+    assert!(!v.verification().revocation_checked);
+    let mut p = strict(td15());
+    assert_eq!(
+        tdx(&mut p).tcb.revocation,
+        Some(tessera_policy::Revocation::Required)
+    );
+    for setting in [None, Some(tessera_policy::Revocation::Required)] {
+        tdx(&mut p).tcb.revocation = setting;
+        let a = appraise(&v, &p);
+        assert_eq!(a.verdict(), Verdict::Fail, "{setting:?}");
+        let r = rule(&a, "tdx.tcb.revocation");
+        assert_eq!(r.outcome, Outcome::Fail, "{setting:?}: {r:#?}");
+        assert!(r.actual.contains("without CRLs"), "{r:#?}");
+    }
+    tdx(&mut p).tcb.revocation = Some(tessera_policy::Revocation::IfGiven);
+    passes(&appraise(&v, &p), "tdx.tcb.revocation");
+    let mut own = strict(&v);
+    assert_eq!(
+        tdx(&mut own).tcb.revocation,
+        Some(tessera_policy::Revocation::IfGiven)
+    );
+}
+
 #[test]
 fn absent_and_any_rules_are_listed_as_not_checked() {
     let p = Policy::from_toml_str(
@@ -329,16 +377,29 @@ accepted_statuses = "any"
     .unwrap();
     let a = appraise(td15(), &p);
     // Without td_attributes the bits are one rule.
-    let mut want: Vec<&str> = TDX_RULES[..20].to_vec();
+    let mut want: Vec<&str> = TDX_RULES[..21].to_vec();
     want.extend(["tdx.td_attributes", "tdx.xfam", "tdx.min_tee_tcb_svn"]);
     assert_eq!(names(&a), want);
-    assert!(a.rules().iter().all(|r| r.outcome == Outcome::NotChecked));
+    // Every rule is unchecked but tcb.revocation, which fails closed when absent: the CRLs
+    // were applied here, so it passes.
+    assert!(
+        a.rules()
+            .iter()
+            .all(|r| (r.outcome == Outcome::NotChecked) != (r.rule == "tdx.tcb.revocation"))
+    );
+    passes(&a, "tdx.tcb.revocation");
     assert_eq!(a.verdict(), Verdict::Pass);
     for any in ["tdx.mr_td", "tdx.debug", "tdx.tcb.accepted_statuses"] {
         not_checked(&a, any, true);
     }
     for absent in want.iter().filter(|n| !n.ends_with("mr_td")) {
-        if !["tdx.debug", "tdx.tcb.accepted_statuses"].contains(absent) {
+        if ![
+            "tdx.debug",
+            "tdx.tcb.accepted_statuses",
+            "tdx.tcb.revocation",
+        ]
+        .contains(absent)
+        {
             not_checked(&a, absent, false);
         }
     }
@@ -368,7 +429,12 @@ accepted_statuses = "any"
 
     let a = appraise(sgx(), &p);
     assert_eq!(names(&a), SGX_RULES);
-    assert!(a.rules().iter().all(|r| r.outcome == Outcome::NotChecked));
+    assert!(
+        a.rules()
+            .iter()
+            .all(|r| (r.outcome == Outcome::NotChecked) != (r.rule == "sgx.tcb.revocation"))
+    );
+    passes(&a, "sgx.tcb.revocation");
     for any in [
         "sgx.mr_enclave",
         "sgx.mr_signer",
