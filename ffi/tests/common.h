@@ -56,6 +56,18 @@ static inline unsigned char *read_file(const char *dir, const char *name, size_t
     return buf;
 }
 
+/* A NUL-terminated copy of `len` bytes (a policy or a time read from a file). */
+static inline char *dup_text(const unsigned char *bytes, size_t len) {
+    char *s = malloc(len + 1);
+    if (!s) {
+        fprintf(stderr, "out of memory\n");
+        exit(2);
+    }
+    memcpy(s, bytes, len);
+    s[len] = 0;
+    return s;
+}
+
 static inline int finish(const char *name) {
     if (failures) {
         fprintf(stderr, "%s: %d check(s) FAILED\n", name, failures);

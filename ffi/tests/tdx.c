@@ -5,13 +5,6 @@
  * Usage: tdx <test-tdx output dir> <examples dir> */
 #include "common.h"
 
-static char *dup_text(const unsigned char *bytes, size_t len) {
-    char *s = malloc(len + 1);
-    memcpy(s, bytes, len);
-    s[len] = 0;
-    return s;
-}
-
 int main(int argc, char **argv) {
     if (argc != 3) {
         fprintf(stderr, "usage: %s <test-tdx output dir> <examples dir>\n", argv[0]);

@@ -25,13 +25,6 @@ static tessera_verification *verify(const tessera_verifier *v, const unsigned ch
     return out;
 }
 
-static char *dup_text(const unsigned char *bytes, size_t len) {
-    char *s = malloc(len + 1);
-    memcpy(s, bytes, len);
-    s[len] = 0;
-    return s;
-}
-
 int main(int argc, char **argv) {
     if (argc != 2) {
         fprintf(stderr, "usage: %s <examples dir>\n", argv[0]);
