@@ -180,6 +180,31 @@ pub(crate) fn import(args: &ImportArgs) -> Result<ExitCode> {
     };
     let mut refused = 0usize;
     for (path, expected) in &files {
+        // The broker checks the sealed file against `expected`: it must be a resource path as
+        // the broker parses it, or the check could be skipped (an empty name: `DIR/.sealed`)
+        // or fooled (`%74eam-a/...`, which the query would decode to `team-a/...`; `#`, which
+        // would end the URL). A directory's file at no such path is refused on its own.
+        if !expected.is_empty()
+            && let Err(e) = ResourcePath::parse(expected)
+        {
+            if args.path.is_dir() {
+                eprintln!(
+                    "{}: not at a REPO/TYPE/TAG path ({expected:?}: {e}); refused",
+                    path.display()
+                );
+                refused += 1;
+                continue;
+            }
+            bail!("--resource {expected:?}: {e}");
+        }
+        if expected.is_empty() && args.path.is_dir() {
+            eprintln!(
+                "{}: not at a REPO/TYPE/TAG path (no name); refused",
+                path.display()
+            );
+            refused += 1;
+            continue;
+        }
         let bytes = read_capped(path, MAX_SEALED_FILE)?;
         let target = if expected.is_empty() {
             "/kbs/v0/admin/sealed".to_owned()

@@ -928,6 +928,35 @@ fn secrets_sealed_for_git_are_imported_idempotently() {
     let o = served.admin(&data, &["secret", "import", dir_arg], None);
     assert_eq!(code(&o), 1, "{}", text(&o.stderr));
 
+    // Names that would skip or fool the broker's path check (no name; a percent-encoded
+    // `team-a`, which the query string would decode; `#`, which would end the URL) are each
+    // refused by the CLI, and the file at its own path beside them still goes through.
+    let tricks = dir.path().join("tricks");
+    for rel in [
+        ".sealed",
+        "%74eam-a/key/db.sealed",
+        "team-a/key/db#old.sealed",
+    ] {
+        let path = tricks.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, &sealed).unwrap();
+    }
+    std::fs::write(tricks.join("team-a/key/db.sealed"), &sealed).unwrap();
+    let o = served.admin(&data, &["secret", "import", tricks.to_str().unwrap()], None);
+    assert_eq!(code(&o), 1, "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert_eq!(
+        err.matches("not at a REPO/TYPE/TAG path").count(),
+        3,
+        "{err}"
+    );
+    assert!(err.contains("3 of 4 sealed files refused"), "{err}");
+    assert!(
+        text(&o.stdout).contains("team-a/key/db version 1 (unchanged)"),
+        "{}",
+        text(&o.stdout)
+    );
+
     // A repository default policy, then a rotation that names none.
     let o = served.admin(
         &data,
