@@ -175,7 +175,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    runtime.block_on(async {
+    let served = runtime.block_on(async {
         let (server, info) = tessera_server::start(&config).await?;
         let addr = server.local_addr().context("the bound address")?;
         let scheme = if server.is_tls() { "https" } else { "http" };
@@ -200,8 +200,17 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
             })
             .await?;
         Ok(ExitCode::SUCCESS)
-    })
+    });
+    // Requests have drained; what may still run is blocking work nobody waits for (a
+    // collateral refresh stuck on an unreachable KDS or PCS for its fetch timeout): give it
+    // a moment, never the whole timeout, so a stop stays within the drain the deployment
+    // allows.
+    runtime.shutdown_timeout(SHUTDOWN_GRACE);
+    served
 }
+
+/// How long, once serving has stopped, blocking work still running may delay the exit.
+const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
 
 #[cfg(test)]
 mod tests {

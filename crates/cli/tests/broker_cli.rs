@@ -1966,3 +1966,80 @@ fn audit_verify_with_a_scoped_token_refuses() {
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
     assert!(text(&o.stdout).contains("audit chain verified"));
 }
+
+/// A stop is not held up by a collateral refresh stuck on a KDS that accepts and never
+/// answers: the refresh runs one item per blocking task, the loop is aborted when serving
+/// stops, and `tessera serve` gives what still runs a moment, not its fetch timeout (here
+/// 120 s), so SIGTERM ends the broker within the drain a deployment allows.
+#[test]
+fn a_stop_is_not_held_by_a_stuck_collateral_refresh() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    // A cache holding an ARK CRL that is due for refresh at once (current for ten more
+    // seconds, fetched a minute ago: past half its life).
+    let cache_dir = dir.path().join("collateral");
+    let pki = tessera::snp::sim::SimPki::new(Product::Milan).unwrap();
+    let now = tessera_pki::UnixTime::now().as_secs();
+    let crl = pki
+        .ark_crl(
+            &[],
+            tessera_pki::UnixTime::from_secs(now - 60),
+            tessera_pki::UnixTime::from_secs(now + 10),
+        )
+        .unwrap();
+    let item = tessera_collateral::Item::AmdCrl {
+        product: Product::Milan,
+        signer: tessera_collateral::AmdSigner::Vcek,
+    };
+    let entry = tessera_collateral::Entry::new(
+        item,
+        "test",
+        tessera_pki::UnixTime::from_secs(now - 60),
+        crl.der().to_vec(),
+        None,
+    )
+    .unwrap();
+    tessera_collateral::Cache::open(&cache_dir)
+        .unwrap()
+        .put(entry)
+        .unwrap();
+    // The KDS: accepts, holds every connection, answers nothing.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let kds = format!("http://{}", listener.local_addr().unwrap());
+    let accepted = std::sync::Arc::new(AtomicUsize::new(0));
+    let seen = std::sync::Arc::clone(&accepted);
+    std::thread::spawn(move || {
+        let mut held = Vec::new();
+        for conn in listener.incoming().flatten() {
+            seen.fetch_add(1, Ordering::SeqCst);
+            held.push(conn);
+        }
+    });
+    let config = dir.path().join("c.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[collateral]\ndir = {:?}\nfetch = true\nkds_url = {kds:?}\ntimeout_secs = 120\n\
+             refresh_interval_secs = 1\n",
+            cache_dir.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let served = Served::start(&data, &["--config", config.to_str().unwrap()]);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while accepted.load(Ordering::SeqCst) == 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(
+        accepted.load(Ordering::SeqCst) > 0,
+        "the refresh never asked the KDS"
+    );
+    let stopping = Instant::now();
+    served.stop();
+    assert!(
+        stopping.elapsed() < Duration::from_secs(15),
+        "stopped after {:?}",
+        stopping.elapsed()
+    );
+}

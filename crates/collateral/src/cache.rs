@@ -443,6 +443,23 @@ impl Cache {
         &self,
         now: UnixTime,
     ) -> Result<Vec<(Item, Result<Arc<Entry>, CollateralError>)>, CollateralError> {
+        Ok(self
+            .due(now)?
+            .into_iter()
+            .map(|item| {
+                let result = self.get(&item, now);
+                (item, result)
+            })
+            .collect())
+    }
+
+    /// The items stored that are due for refresh at `now` (none offline): what
+    /// [`Cache::refresh_due`] fetches, for a caller that fetches them one at a time (and can
+    /// stop between them).
+    ///
+    /// # Errors
+    /// [`CollateralError::Io`] when the directory cannot be listed.
+    pub fn due(&self, now: UnixTime) -> Result<Vec<Item>, CollateralError> {
         if self.fetcher.is_none() {
             return Ok(Vec::new());
         }
@@ -450,11 +467,7 @@ impl Cache {
         Ok(entries
             .into_iter()
             .filter(|e| !self.fresh(e, now))
-            .map(|e| {
-                let item = e.item().clone();
-                let result = self.get(&item, now);
-                (item, result)
-            })
+            .map(|e| e.item().clone())
             .collect())
     }
 
@@ -530,7 +543,13 @@ pub(crate) fn read_entries_dir(
         let name = path.display().to_string();
         // Sizes as the directory says them, before anything is read (a file that grows
         // meanwhile is still cut at MAX_ENTRY_LEN by `read_bounded`).
-        let size = std::fs::metadata(&path).map_or(0, |m| m.len());
+        // At most what `read_bounded` reads of it: one oversized file is that file's error
+        // (below), not the whole directory's.
+        let size = std::fs::metadata(&path).map_or(0, |m| m.len()).min(
+            u64::try_from(MAX_ENTRY_LEN)
+                .unwrap_or(u64::MAX)
+                .saturating_add(1),
+        );
         budget = budget
             .checked_sub(size)
             .ok_or_else(|| CollateralError::Format {
@@ -735,9 +754,24 @@ mod tests {
     #[test]
     fn a_directory_past_its_bounds_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        // A sparse file larger than the whole directory's budget.
+        // One sparse file larger than the whole budget: that file's own error, no more (it
+        // is charged what would be read of it).
         let big = std::fs::File::create(dir.path().join("big.json")).unwrap();
         big.set_len(MAX_DIR_BYTES + 1).unwrap();
+        let (good, bad) = read_entries_dir(dir.path()).unwrap();
+        assert!(good.is_empty());
+        assert_eq!(bad.len(), 1);
+        assert!(
+            bad[0].to_string().contains("larger than the limit"),
+            "{}",
+            bad[0]
+        );
+        // Enough files at the entry limit to pass the directory's budget: refused.
+        let per_file = u64::try_from(MAX_ENTRY_LEN).unwrap() + 1;
+        for n in 0..=MAX_DIR_BYTES / per_file {
+            let f = std::fs::File::create(dir.path().join(format!("big{n}.json"))).unwrap();
+            f.set_len(per_file).unwrap();
+        }
         let e = read_entries_dir(dir.path()).unwrap_err();
         assert!(e.to_string().contains("bytes of entries"), "{e}");
         // More names than the bound, of any kind (empty files that are no entries).

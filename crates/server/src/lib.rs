@@ -391,24 +391,31 @@ async fn collateral_refresh_loop(cache: Arc<tessera_collateral::Cache>, every: D
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
-        let cache = Arc::clone(&cache);
-        // The fetcher blocks (ureq): off the runtime's workers.
-        let done =
-            tokio::task::spawn_blocking(move || cache.refresh_due(tessera_pki::UnixTime::now()))
-                .await;
-        match done {
-            Ok(Ok(items)) => {
-                for (item, result) in items {
-                    match result {
-                        Ok(_) => tracing::debug!(item = %item.key(), "collateral refreshed"),
-                        Err(e) => {
-                            tracing::warn!(item = %item.key(), error = %e, "collateral refresh failed");
-                        }
-                    }
-                }
+        let now = tessera_pki::UnixTime::now();
+        let lister = Arc::clone(&cache);
+        // The fetcher blocks (ureq): off the runtime's workers, one item per blocking task,
+        // so that the loop, aborted when the server stops, stops between items.
+        let due = match tokio::task::spawn_blocking(move || lister.due(now)).await {
+            Ok(Ok(due)) => due,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "listing the collateral cache failed");
+                continue;
             }
-            Ok(Err(e)) => tracing::warn!(error = %e, "listing the collateral cache failed"),
-            Err(e) => tracing::warn!(error = %e, "the collateral refresh stopped"),
+            Err(e) => {
+                tracing::warn!(error = %e, "listing the collateral cache stopped");
+                continue;
+            }
+        };
+        for item in due {
+            let key = item.key();
+            let fetcher = Arc::clone(&cache);
+            match tokio::task::spawn_blocking(move || fetcher.get(&item, now)).await {
+                Ok(Ok(_)) => tracing::debug!(item = %key, "collateral refreshed"),
+                Ok(Err(e)) => {
+                    tracing::warn!(item = %key, error = %e, "collateral refresh failed");
+                }
+                Err(e) => tracing::warn!(item = %key, error = %e, "collateral refresh stopped"),
+            }
         }
     }
 }
