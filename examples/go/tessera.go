@@ -28,6 +28,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime/cgo"
+	"strings"
 	"time"
 	"unsafe"
 )
@@ -174,6 +175,10 @@ func goString(s *C.char) string {
 // The error is for unusable arguments and for an invalid policy (an *Error with Code
 // ResultPolicyInvalid); a rejection of the evidence is a Result with Accepted false.
 func (v *Verifier) Verify(evidence []byte, at time.Time, policy string) (*Result, error) {
+	// A C string ends at its first NUL: the C side would appraise only what comes before it.
+	if strings.IndexByte(policy, 0) >= 0 {
+		return nil, newError(C.tessera_result(ResultPolicyInvalid), "the policy contains a NUL byte")
+	}
 	cPolicy := C.CString(policy)
 	defer C.free(unsafe.Pointer(cPolicy))
 	r, err := v.verify(evidence, at, cPolicy)

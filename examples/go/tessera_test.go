@@ -62,6 +62,10 @@ func TestVerifyAcceptsAndRejects(t *testing.T) {
 	if _, err = v.Verify(report, sampleAt, "version = \"x\""); !errors.As(err, &e) || e.Code != ResultPolicyInvalid || e.Message == "" {
 		t.Fatalf("an invalid policy was not an error: %v", err)
 	}
+	// A NUL byte would cut the C string: the policy after it would be dropped unseen.
+	if _, err = v.Verify(report, sampleAt, "version = 1\x00[snp]"); !errors.As(err, &e) || e.Code != ResultPolicyInvalid {
+		t.Fatalf("a policy with a NUL byte was not an error: %v", err)
+	}
 
 	// The development policy passes; with another measurement pinned it rejects.
 	dev, err := os.ReadFile(filepath.Join(env(t, "TESSERA_EXAMPLES"), "policies", "development.toml"))

@@ -251,6 +251,7 @@ fn policy_check_validates_examples_and_warns_about_weak_settings() {
         "snp.vmpl: VMPL is not checked",
         "snp.revocation: evidence verified without AMD's current CRL passes",
         "tdx.tcb.accepted_statuses: every TCB status is accepted",
+        "tdx.tcb.revocation: a quote verified without the PCK and Root CA CRLs passes",
     ] {
         assert!(out.contains(w), "{w}: {out}");
     }

@@ -111,15 +111,17 @@ pub struct SnpPolicy {
     pub min_current_mit_vector: Option<U64Hex>,
 }
 
-/// Whether SEV-SNP evidence must have been verified with the ARK's current CRL.
+/// Whether evidence must have been verified with its vendor's current CRLs: for SEV-SNP the
+/// ARK's CRL (`snp.revocation`), for TDX and SGX the PCK CRL and the Root CA CRL
+/// (`tcb.revocation`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Revocation {
-    /// A current CRL signed by the chain's ARK was applied (`revocation_checked`); otherwise
-    /// the rule fails.
+    /// The current CRLs were applied (`revocation_checked`: for SEV-SNP one signed by the
+    /// chain's ARK); otherwise the rule fails.
     Required,
-    /// A CRL is applied when one is supplied; evidence verified without one passes (only the
-    /// revocations embedded in Tessera were checked).
+    /// CRLs are applied when supplied; evidence verified without them passes (for SEV-SNP
+    /// only the revocations embedded in Tessera were then checked).
     IfGiven,
 }
 
