@@ -257,13 +257,14 @@ pub struct ImportReport {
     /// Keys imported that were already past their validity at `now` (kept: a verification
     /// time in the past may still need them).
     pub expired: Vec<String>,
-    /// Keys not imported because the cache holds an entry for the item that is valid for
-    /// longer (newer collateral: an older TCB info or CRL must not roll it back).
+    /// Keys not imported because the cache holds an entry for the item issued later (newer
+    /// collateral: an older TCB info or CRL must not roll it back).
     pub kept_newer: Vec<String>,
 }
 
 /// `collateral import`: fill `cache` from the bundle (file or directory) at `path`. An item
-/// the cache already holds valid for longer is kept as it is (reported in `kept_newer`): an
+/// the cache already holds in a copy issued later (CRL thisUpdate, TCB info or identity
+/// issueDate, certificate notBefore) is kept as it is (reported in `kept_newer`): an
 /// old bundle never replaces newer TCB info, QE identity or CRLs with older ones, which would
 /// bring back TCB levels and revocations as they were. A stored entry that cannot be read is
 /// replaced.
@@ -276,9 +277,9 @@ pub fn import(path: &Path, cache: &Cache, now: UnixTime) -> Result<ImportReport,
 }
 
 /// [`import`] that replaces what the cache holds for every item of the bundle, even an entry
-/// valid for longer (`kept_newer` stays empty). For recovering a cache whose entry is
-/// damaged or forged: the validity [`import`] compares comes from the entry's own unsigned
-/// fields, so a forged entry claiming a distant `nextUpdate` would otherwise keep every
+/// issued later (`kept_newer` stays empty). For recovering a cache whose entry is
+/// damaged or forged: the issue time [`import`] compares comes from the entry's body, which
+/// the cache does not verify, so a forged entry claiming a distant `thisUpdate` would otherwise keep every
 /// genuine bundle out (the verifier refuses the forged entry, so the cache fails closed
 /// until it is replaced). It can roll TCB info and CRLs back to the bundle's: use it with a
 /// bundle you trust.
@@ -305,7 +306,7 @@ fn import_entries(
         let key = entry.item().key();
         if !replace
             && let Ok(Some(stored)) = cache.lookup(entry.item())
-            && stored.valid_until() > entry.valid_until()
+            && stored.issued_at() > entry.issued_at()
         {
             report.kept_newer.push(key);
             continue;
@@ -586,6 +587,28 @@ mod tests {
         assert_eq!(valid_until(&Cache::open(&dir).unwrap()), newer);
         // The same bundle again is imported (nothing newer is stored).
         assert_eq!(import(&new, &cache, NOW).unwrap().imported.len(), 1);
+        // Issued later with a shorter window (an out-of-cycle CRL): newer, so imported.
+        let pki_crl = pki
+            .ark_crl(
+                &[],
+                UnixTime::from_secs(NOW.as_secs() + 7_200),
+                UnixTime::from_secs(NOW.as_secs() + 7_200 + 3_600),
+            )
+            .unwrap();
+        let shorter = Entry::new(
+            item.clone(),
+            "http://kds/crl",
+            NOW,
+            pki_crl.der().to_vec(),
+            None,
+        )
+        .unwrap();
+        let shorter_file = temp_dir("rollback-shorter");
+        std::fs::write(&shorter_file, pack_entries(&[shorter], NOW).unwrap()).unwrap();
+        let report = import(&shorter_file, &cache, NOW).unwrap();
+        assert_eq!(report.imported, vec![item.key()]);
+        assert!(valid_until(&cache) < newer);
+        let _ = std::fs::remove_file(&shorter_file);
         // Replacing imports the older one all the same.
         let report = import_replacing(&old, &cache, NOW).unwrap();
         assert_eq!(report.imported, vec![item.key()]);

@@ -186,9 +186,9 @@ impl Cache {
     ///
     /// Online: a stored entry is used until it is due for refresh, then fetched again (one
     /// fetch per key at a time; concurrent callers wait for it); if the refresh fails, the
-    /// stored entry is used while it is still valid. A fetched copy valid for less time than
-    /// the stored one is refused (newer-only, as [`crate::bundle::import`]): a lagging or
-    /// replaying source does not roll collateral back. A key whose fetch failed is not fetched
+    /// stored entry is used while it is still valid. A fetched copy issued before the stored
+    /// one is refused (newer-only, as [`crate::bundle::import`]): a lagging or replaying
+    /// source does not roll collateral back. A key whose fetch failed is not fetched
     /// again for [`Cache::with_retry_after_failure`]: meanwhile the stored entry (while valid)
     /// or that fetch's error is the answer. Offline: whatever is stored is returned,
     /// expired or not — the verifier judges it at its verification time.
@@ -268,21 +268,22 @@ impl Cache {
             return fallback(e);
         }
         match fetcher.fetch(item, now) {
-            // Newer-only, as `import` is: a source answering with a copy valid for less time
-            // than the one held (a lagging PCCS, or a replay of an older CRL that the vendor
-            // really signed, from before a revocation) does not roll the held one back.
+            // Newer-only, as `import` is: a source answering with a copy issued before the
+            // one held (a lagging PCCS, or a replay of an older CRL that the vendor really
+            // signed, from before a revocation) does not roll the held one back. A copy issued
+            // later replaces it even when its own window is shorter.
             Ok(entry)
                 if stored
                     .as_ref()
-                    .is_some_and(|old| old.valid_until() > entry.valid_until()) =>
+                    .is_some_and(|old| old.issued_at() > entry.issued_at()) =>
             {
                 let e = CollateralError::Response {
                     key: key.to_owned(),
-                    field: entry.valid_until_field(),
+                    field: "issued",
                     detail: format!(
-                        "{} is before the held copy's {}: an older copy, not stored",
-                        entry.valid_until(),
-                        stored.as_ref().map_or(now, |old| old.valid_until())
+                        "issued {}, before the held copy (issued {}): an older copy, not stored",
+                        entry.issued_at(),
+                        stored.as_ref().map_or(now, |old| old.issued_at())
                     ),
                 };
                 self.counters.fetch_errors.fetch_add(1, Ordering::Relaxed);

@@ -30,6 +30,7 @@ pub struct Entry {
     fetched_at: UnixTime,
     valid_until: UnixTime,
     valid_until_field: &'static str,
+    issued_at: UnixTime,
     body: Vec<u8>,
     issuer_chain: Option<String>,
 }
@@ -38,26 +39,38 @@ pub struct Entry {
 struct Validity {
     until: UnixTime,
     field: &'static str,
+    /// When the item itself was issued (CRL thisUpdate, TCB info / identity issueDate, the
+    /// newest notBefore of certificates): what tells a newer copy from an older one.
+    issued: UnixTime,
 }
 
 impl Validity {
-    fn new(until: UnixTime, field: &'static str) -> Self {
-        Self { until, field }
+    fn new(until: UnixTime, field: &'static str, issued: UnixTime) -> Self {
+        Self {
+            until,
+            field,
+            issued,
+        }
     }
 
-    /// The earlier of the two.
+    /// The earlier end of the two; the issue time stays this one's (an issuer chain's
+    /// certificates can end the item's validity, they do not date it).
     fn min(self, other: Self) -> Self {
         if other.until < self.until {
-            other
+            Self {
+                issued: self.issued,
+                ..other
+            }
         } else {
             self
         }
     }
 
     fn of_certs(certs: &[Certificate]) -> Option<Self> {
+        let issued = certs.iter().map(Certificate::not_before).max()?;
         certs
             .iter()
-            .map(|c| Self::new(c.not_after(), "notAfter"))
+            .map(|c| Self::new(c.not_after(), "notAfter", issued))
             .reduce(Self::min)
     }
 }
@@ -123,7 +136,7 @@ pub(crate) fn one_crl(key: &str, body: &[u8]) -> Result<Crl, CollateralError> {
 
 fn crl_validity(key: &str, crl: &Crl) -> Result<Validity, CollateralError> {
     crl.next_update()
-        .map(|t| Validity::new(t, "nextUpdate"))
+        .map(|t| Validity::new(t, "nextUpdate", crl.this_update()))
         .ok_or_else(|| CollateralError::response(key, "nextUpdate", "the CRL has none"))
 }
 
@@ -188,7 +201,11 @@ fn check_shape(item: &Item, body: &[u8], chain: Option<&str>) -> Result<Validity
             if ext.product().is_some_and(|p| p != *product) {
                 return Err(bad("productName", "not the product asked for"));
             }
-            Ok(Validity::new(cert.not_after(), "notAfter"))
+            Ok(Validity::new(
+                cert.not_after(),
+                "notAfter",
+                cert.not_before(),
+            ))
         }
         Item::AmdChain { .. } => {
             let certs = load_certificates(body)
@@ -215,7 +232,7 @@ fn check_shape(item: &Item, body: &[u8], chain: Option<&str>) -> Result<Validity
                 return Err(bad("tcbInfo.fmspc", "not the FMSPC asked for"));
             }
             let chain = issuer_chain(key, chain)?;
-            let mut v = Validity::new(info.next_update, "nextUpdate");
+            let mut v = Validity::new(info.next_update, "nextUpdate", info.issue_date);
             if let Some(c) = Validity::of_certs(&chain) {
                 v = v.min(c);
             }
@@ -234,7 +251,7 @@ fn check_shape(item: &Item, body: &[u8], chain: Option<&str>) -> Result<Validity
                 return Err(bad("enclaveIdentity.id", "not the enclave asked for"));
             }
             let chain = issuer_chain(key, chain)?;
-            let mut v = Validity::new(identity.next_update, "nextUpdate");
+            let mut v = Validity::new(identity.next_update, "nextUpdate", identity.issue_date);
             if let Some(c) = Validity::of_certs(&chain) {
                 v = v.min(c);
             }
@@ -319,6 +336,7 @@ impl Entry {
             fetched_at,
             valid_until: validity.until,
             valid_until_field: validity.field,
+            issued_at: validity.issued,
             body,
             issuer_chain,
         })
@@ -360,6 +378,13 @@ impl Entry {
     #[must_use]
     pub fn valid_until(&self) -> UnixTime {
         self.valid_until
+    }
+    /// When the item itself was issued: CRL thisUpdate, TCB info / QE identity issueDate, a
+    /// VCEK's (or the newest chain certificate's) notBefore. A copy issued earlier than the one
+    /// held is older, whatever its own validity.
+    #[must_use]
+    pub fn issued_at(&self) -> UnixTime {
+        self.issued_at
     }
     /// The field that sets [`Entry::valid_until`] (`notAfter` or `nextUpdate`).
     #[must_use]

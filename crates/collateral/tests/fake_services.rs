@@ -734,10 +734,10 @@ fn an_offline_cache_reads_again_what_was_imported_beside_it() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// Newer-only on fetch, as on import: a source that answers with an older copy than the one
+/// Newer-only on fetch, as on import: a source that answers with a copy issued before the one
 /// held (a lagging PCCS, or a replayed CRL the vendor really signed, from before a revocation)
 /// does not replace it; the held copy answers while it is valid, and the source is not asked
-/// again at once.
+/// again at once. A copy issued later replaces the held one, whatever its window.
 #[test]
 fn a_fetched_older_copy_does_not_roll_back_the_held_one() {
     let world = snp_world(Product::Milan);
@@ -767,6 +767,27 @@ fn a_fetched_older_copy_does_not_roll_back_the_held_one() {
     // Not asked again at once (the failure wait), and still the newer copy.
     assert_eq!(cache.get(&crl_item, due).unwrap().body(), newer.body());
     assert_eq!(kds.hits("/vcek/v1/Milan/crl"), 1);
+    // Newer is by issue time, not by window: a copy held from before the source's (issued two
+    // days ago) is replaced by the source's even though that one ends an hour earlier.
+    let older = world
+        .pki
+        .ark_crl(
+            &[],
+            UnixTime::from_secs(NOW.as_secs() - 2 * 86_400),
+            UnixTime::from_secs(NOW.as_secs() + 7 * 86_400 + 3600),
+        )
+        .unwrap();
+    let older = Entry::new(crl_item.clone(), "held", NOW, older.der().to_vec(), None).unwrap();
+    let cache = Cache::in_memory().with_fetcher(fetcher(&kds, None, quick()));
+    cache.put(older.clone()).unwrap();
+    let got = cache.get(&crl_item, due).unwrap();
+    assert_eq!(
+        got.body(),
+        &world.crl_der[..],
+        "the source's later-issued CRL"
+    );
+    assert!(got.valid_until() < older.valid_until());
+    assert_eq!(kds.hits("/vcek/v1/Milan/crl"), 2);
 }
 
 /// A 502, 503 or 504 is asked once more after a short pause (one blip does not refuse the item
