@@ -3,8 +3,10 @@
 
 use std::ffi::{CString, c_char};
 
-use tessera::pki::{Certificate, load_certificates, load_certificates_and_crls, load_crls};
-use tessera::tdx::collateral::Collateral;
+use tessera::pki::{
+    Certificate, PkiError, load_certificates, load_certificates_and_crls, load_crls,
+};
+use tessera::tdx::collateral::{Collateral, CollateralError};
 use tessera::{Endorsements, Evidence, Policy, Tee, UnixTime, Verifier};
 
 use crate::error::{build_code, evidence_code, tessera_result, verify_code};
@@ -96,25 +98,27 @@ pub unsafe extern "C" fn tessera_endorsements_free(endorsements: *mut tessera_en
     boundary(|| unsafe { free(endorsements) });
 }
 
-/// Most bytes of certificates or CRLs given in one call (4 MiB).
+/// Most bytes of certificates or CRLs given in one call (4 MiB; the parser's own bound, which
+/// the calls map to `TOO_LARGE`).
+#[cfg(test)]
 const MAX_PKI_INPUT_LEN: usize = tessera::pki::MAX_INPUT_LEN;
-/// Most bytes of one collateral bundle (8 MiB).
+/// Most bytes of one collateral bundle (8 MiB; likewise).
+#[cfg(test)]
 const MAX_BUNDLE_LEN: usize = tessera::tdx::collateral::MAX_BUNDLE_LEN;
 /// Most bytes of a policy (1 MiB).
 const MAX_POLICY_LEN: usize = tessera::policy::MAX_POLICY_LEN;
 
-/// `TESSERA_RESULT_TOO_LARGE` when `data` is longer than `max`.
-fn check_len(data: &[u8], max: usize) -> Result<(), tessera_result> {
-    if data.len() > max {
-        Err(R::TESSERA_RESULT_TOO_LARGE)
-    } else {
-        Ok(())
+/// The code of a certificate or CRL parse error: `TOO_LARGE` for input past the parser's own
+/// bounds, else `invalid`.
+fn pki_code(invalid: tessera_result) -> impl Fn(PkiError) -> tessera_result {
+    move |e| match e {
+        PkiError::TooLarge { .. } => R::TESSERA_RESULT_TOO_LARGE,
+        _ => invalid,
     }
 }
 
 fn read_certificates(data: &[u8]) -> Result<Vec<Certificate>, tessera_result> {
-    check_len(data, MAX_PKI_INPUT_LEN)?;
-    load_certificates(data).map_err(|_| R::TESSERA_RESULT_CERTIFICATE_INVALID)
+    load_certificates(data).map_err(pki_code(R::TESSERA_RESULT_CERTIFICATE_INVALID))
 }
 
 /// Add certificates: DER, or PEM (bundles allowed).
@@ -159,8 +163,7 @@ pub unsafe extern "C" fn tessera_endorsements_add_crls(
         let e = unsafe { handle_mut(endorsements) }?;
         // SAFETY: forwarded contract.
         let data = unsafe { bytes(data, len) }?;
-        check_len(data, MAX_PKI_INPUT_LEN)?;
-        let crls = load_crls(data).map_err(|_| R::TESSERA_RESULT_CRL_INVALID)?;
+        let crls = load_crls(data).map_err(pki_code(R::TESSERA_RESULT_CRL_INVALID))?;
         e.inner.add_crls(crls);
         Ok(())
     })
@@ -184,9 +187,10 @@ pub unsafe extern "C" fn tessera_endorsements_add_collateral(
         let e = unsafe { handle_mut(endorsements) }?;
         // SAFETY: forwarded contract.
         let data = unsafe { bytes(data, len) }?;
-        check_len(data, MAX_BUNDLE_LEN)?;
-        let c =
-            Collateral::from_bundle_json(data).map_err(|_| R::TESSERA_RESULT_COLLATERAL_INVALID)?;
+        let c = Collateral::from_bundle_json(data).map_err(|e| match e {
+            CollateralError::TooLarge { .. } => R::TESSERA_RESULT_TOO_LARGE,
+            _ => R::TESSERA_RESULT_COLLATERAL_INVALID,
+        })?;
         e.inner.add_collateral(c);
         Ok(())
     })
@@ -609,8 +613,9 @@ pub unsafe extern "C" fn tessera_verifier_verify(
         let extra = unsafe { extra.as_ref() };
         // SAFETY: forwarded contract.
         let policy = unsafe { optional_text(policy) }?;
-        if let Some(p) = policy {
-            check_len(p.as_bytes(), MAX_POLICY_LEN)?;
+        // A call error (`*out` stays NULL), not a result saying POLICY_INVALID.
+        if policy.is_some_and(|p| p.len() > MAX_POLICY_LEN) {
+            return Err(R::TESSERA_RESULT_TOO_LARGE);
         }
         let result = match extra {
             None => run_verify(&v.verifier, evidence, UnixTime::from_secs(at), policy),
