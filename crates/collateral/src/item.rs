@@ -28,6 +28,15 @@ pub enum AmdSigner {
     Vlek,
 }
 
+impl From<VekKind> for AmdSigner {
+    fn from(kind: VekKind) -> Self {
+        match kind {
+            VekKind::Vcek => Self::Vcek,
+            VekKind::Vlek => Self::Vlek,
+        }
+    }
+}
+
 impl AmdSigner {
     /// `vcek` or `vlek`, as in KDS paths.
     #[must_use]
@@ -403,13 +412,10 @@ pub fn items_for_snp_report(
     };
     let tcb = report.reported_tcb().decode(product);
     let mut items = Vec::with_capacity(3);
-    let signer = match signer {
-        VekKind::Vcek => {
-            items.push(Item::vcek(product, &report.raw().chip_id, tcb)?);
-            AmdSigner::Vcek
-        }
-        VekKind::Vlek => AmdSigner::Vlek,
-    };
+    if signer == VekKind::Vcek {
+        items.push(Item::vcek(product, &report.raw().chip_id, tcb)?);
+    }
+    let signer = AmdSigner::from(signer);
     items.push(Item::AmdChain { product, signer });
     items.push(Item::AmdCrl { product, signer });
     Ok(items)

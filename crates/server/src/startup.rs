@@ -11,7 +11,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tessera::snp::certs::VekKind;
 use tessera::{EndorsementRequest, Endorsements, Evidence, Verifier};
 use tessera_broker::engine::EndorsementSource;
 use tessera_broker::engine::{Broker, BrokerOptions};
@@ -19,9 +18,7 @@ use tessera_broker::gitseal::{CocoSigner, GitSealError, SealingKeys};
 use tessera_broker::keyfile::{KeyFileError, Symlinks};
 use tessera_broker::seal::{KeyringFile, SealError};
 use tessera_broker::store::{PostgresStore, SqliteStore, Store};
-use tessera_collateral::{
-    AmdSigner, ApiKey, Cache, FetchConfig, Fetcher, KdsSource, PcsSource, UpdateType,
-};
+use tessera_collateral::{ApiKey, Cache, FetchConfig, Fetcher, KdsSource, PcsSource, UpdateType};
 use tessera_pki::load_certificates;
 use tessera_policy::ear::{Alg, SigningKey};
 use zeroize::Zeroizing;
@@ -378,11 +375,7 @@ pub fn cache_source(cache: Arc<Cache>, update: UpdateSchedule) -> EndorsementSou
                 }
                 EndorsementRequest::SnpCrl { kind, product } => {
                     let product = product.ok_or("the report does not say its product")?;
-                    let signer = match kind {
-                        VekKind::Vcek => AmdSigner::Vcek,
-                        VekKind::Vlek => AmdSigner::Vlek,
-                    };
-                    let got = tessera_collateral::snp_crl(&cache, product, signer, now)
+                    let got = tessera_collateral::snp_crl(&cache, product, (*kind).into(), now)
                         .map_err(|e| e.to_string())?;
                     out.add_crls(got.crls);
                 }
