@@ -555,28 +555,11 @@ fn revocation(r: &mut Rules, setting: Option<Revocation>, checked: bool) {
     } else {
         "verified without CRLs (missing CRLs allowed)"
     };
-    match setting.unwrap_or(Revocation::Required) {
-        Revocation::Required => {
-            r.check(
-                RULE,
-                FIELD,
-                TrustClaim::Hardware,
-                checked,
-                "CRLs applied (\"required\")",
-                actual,
-            );
-        }
-        Revocation::IfGiven => {
-            r.check(
-                RULE,
-                FIELD,
-                TrustClaim::Hardware,
-                true,
-                "applied when given (\"if-given\")",
-                actual,
-            );
-        }
-    }
+    let (ok, expected) = match setting.unwrap_or(Revocation::Required) {
+        Revocation::Required => (checked, "CRLs applied (\"required\")"),
+        Revocation::IfGiven => (true, "applied when given (\"if-given\")"),
+    };
+    r.check(RULE, FIELD, TrustClaim::Hardware, ok, expected, actual);
 }
 
 fn denied_advisories(r: &mut Rules, denied: Option<&[String]>, present: &[String]) {
