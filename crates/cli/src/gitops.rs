@@ -184,7 +184,9 @@ pub(crate) fn import(args: &ImportArgs) -> Result<ExitCode> {
         // the broker parses it, or the check could be skipped (an empty name: `DIR/.sealed`)
         // or fooled (`%74eam-a/...`, which the query would decode to `team-a/...`; `#`, which
         // would end the URL). A directory's file at no such path is refused on its own.
-        if !expected.is_empty()
+        // (Only a single file without --resource has no path to check: the broker then takes
+        // the one the file names.)
+        if (args.path.is_dir() || !expected.is_empty())
             && let Err(e) = ResourcePath::parse(expected)
         {
             if args.path.is_dir() {
@@ -196,14 +198,6 @@ pub(crate) fn import(args: &ImportArgs) -> Result<ExitCode> {
                 continue;
             }
             bail!("--resource {expected:?}: {e}");
-        }
-        if expected.is_empty() && args.path.is_dir() {
-            eprintln!(
-                "{}: not at a REPO/TYPE/TAG path (no name); refused",
-                path.display()
-            );
-            refused += 1;
-            continue;
         }
         let bytes = read_capped(path, MAX_SEALED_FILE)?;
         let target = if expected.is_empty() {
