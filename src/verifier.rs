@@ -359,6 +359,91 @@ impl Verifier {
         *slot = Arc::new(next);
     }
 
+    /// Check endorsements from a source (a fetcher, a cache) before they are held with
+    /// [`Self::add_endorsements`]: each certificate must chain to a trusted ARK at `at` (a
+    /// VCEK/VLEK through an ASK/ASVK; a copy of a trusted root or intermediate passes as it
+    /// is), each CRL must be signed by a trusted ARK, ASK or ASVK, and each collateral's TCB
+    /// info, QE identity and CRLs must be signed under a trusted Intel root. Revocation and
+    /// the items' own dates are not judged here; verification judges them for each piece of
+    /// evidence.
+    ///
+    /// Why: a held VEK or collateral counts as present, so one that is forged but looks fresh
+    /// (a source reached through a broken TLS path, a writable cache directory) would refuse
+    /// every guest it applies to, and [`Self::needed_endorsements_at`] would never ask for
+    /// the genuine one. Vetted endorsements can still fail verification, but not for their
+    /// signatures.
+    ///
+    /// # Errors
+    /// The first endorsement that fails, as verification would report it (`vek_chain`,
+    /// `revocation`, `tcb_info_chain`, ...).
+    pub fn vet_endorsements(&self, more: &Endorsements, at: UnixTime) -> Result<(), VerifyError> {
+        let roots: Vec<&Certificate> = self
+            .inner
+            .snp
+            .iter()
+            .flat_map(|v| v.anchors().products())
+            .flat_map(|r| {
+                std::iter::once(&r.ark)
+                    .chain(r.asks.iter())
+                    .chain(r.asvks.iter())
+            })
+            .collect();
+        let intermediates: Vec<&Certificate> = more
+            .certificates()
+            .iter()
+            .filter(|c| !is_vek_candidate(c))
+            .collect();
+        for cert in more.certificates() {
+            if roots.iter().any(|r| r.der() == cert.der()) {
+                continue;
+            }
+            let mut chain = vec![cert.clone()];
+            chain.extend(
+                intermediates
+                    .iter()
+                    .filter(|c| c.der() != cert.der())
+                    .map(|c| (*c).clone()),
+            );
+            let last = AtomicUsize::new(0);
+            first_success(&self.inner.snp, &last, SnpError::check, |v| {
+                v.verify_chain(&chain, &[], at, None)
+            })
+            .unwrap_or(Err(SnpError::NoCertificate))
+            .map_err(VerifyError::Snp)?;
+        }
+        for crl in more.crls() {
+            let mut budget = tessera_pki::Budget::default();
+            let mut refused = None;
+            let signed = roots
+                .iter()
+                .filter(|r| r.subject_der() == crl.issuer_der())
+                .any(|r| match crl.verify_signed_by(r, &mut budget) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        refused.get_or_insert(e);
+                        false
+                    }
+                });
+            if !signed {
+                return Err(VerifyError::Snp(SnpError::Pki {
+                    check: "revocation",
+                    source: refused.unwrap_or_else(|| tessera_pki::PkiError::CrlBadSignature {
+                        issuer: crl.issuer().to_owned(),
+                    }),
+                }));
+            }
+        }
+        for collateral in more.collateral() {
+            let last = AtomicUsize::new(0);
+            first_success(&self.inner.tdx, &last, TdxError::check, |v| {
+                v.check_collateral(collateral, at)
+            })
+            .unwrap_or_else(|| Err(TdxError::EmbeddedRoots(String::from("no TDX verifier"))))
+            .map_err(VerifyError::Tdx)?;
+        }
+        Ok(())
+    }
+
     /// What `evidence` needs that this verifier does not hold: the VEK of an SEV-SNP report that
     /// carries none, or the collateral for a quote's FMSPC. `None` when nothing is missing (or
     /// nothing could be told). Collateral held counts whatever its dates; a long-running

@@ -957,3 +957,91 @@ fn endorsement_files_that_are_not_regular_are_refused_without_blocking() {
     ));
     assert_eq!(tessera::read_regular_file(&big, 11).unwrap().len(), 11);
 }
+
+/// Endorsements from a source are vetted before a service holds them: held, a forged VCEK
+/// with this chip's hwID and TCB would count as present, so the genuine one would never be
+/// asked for again. Genuine endorsements pass; another PKI's VCEK, ASK or CRL, and another
+/// PCS's collateral, are each refused, naming the check.
+#[test]
+fn vetting_refuses_endorsements_that_do_not_chain_to_the_roots() {
+    let s = genoa();
+    let verifier = Verifier::builder()
+        .dangerous_snp_test_roots([s.pki.roots()])
+        .build()
+        .unwrap();
+    let (from, until) = week_around_at();
+    let mut genuine = tessera::Endorsements::new();
+    genuine.add_certificates([
+        s.vcek.certificate().clone(),
+        s.pki.ask().clone(),
+        s.pki.ark().clone(),
+    ]);
+    genuine.add_crls([s.pki.ark_crl(&[], from, until).unwrap()]);
+    verifier.vet_endorsements(&genuine, AT).unwrap();
+
+    let other = SimPki::new(Product::Genoa).unwrap();
+    let forged_vcek = other.issue_vek(&VekSpec::vcek(Product::Genoa)).unwrap();
+    let refused = |certs: Vec<tessera::pki::Certificate>, crls: Vec<tessera::pki::Crl>| {
+        let mut e = tessera::Endorsements::new();
+        e.add_certificates(certs);
+        e.add_crls(crls);
+        verifier.vet_endorsements(&e, AT).unwrap_err().check()
+    };
+    assert_eq!(
+        refused(vec![forged_vcek.certificate().clone()], vec![]),
+        "vek_chain"
+    );
+    // With the forger's ASK beside it, the chain still has to end at a trusted ARK.
+    assert_eq!(
+        refused(
+            vec![forged_vcek.certificate().clone(), other.ask().clone()],
+            vec![]
+        ),
+        "vek_chain"
+    );
+    assert_eq!(refused(vec![other.ask().clone()], vec![]), "vek_chain");
+    assert_eq!(
+        refused(vec![], vec![other.ark_crl(&[], from, until).unwrap()]),
+        "revocation"
+    );
+    // A genuine VCEK issued for another time: not valid at AT.
+    let mut late = VekSpec::vcek(Product::Genoa);
+    late.not_before = UnixTime::from_secs(AT.as_secs() + 86_400);
+    let late = s.pki.issue_vek(&late).unwrap();
+    assert_eq!(
+        refused(vec![late.certificate().clone()], vec![]),
+        "vek_chain"
+    );
+
+    // Why it matters: held, the forged VCEK answers the chip's lookups.
+    let e = Evidence::from_bytes(report(s, |_| {}).as_bytes()).unwrap();
+    let holding = Verifier::builder()
+        .dangerous_snp_test_roots([s.pki.roots()])
+        .build()
+        .unwrap();
+    assert!(holding.needed_endorsements(&e).is_some());
+    let mut forged = tessera::Endorsements::new();
+    forged.add_certificates([forged_vcek.certificate().clone()]);
+    holding.add_endorsements(forged);
+    assert!(holding.needed_endorsements(&e).is_none());
+    assert_eq!(holding.verify(&e, AT).unwrap_err().check(), "vek_chain");
+
+    let (_, collateral, pcs) = sim_quote(&QuoteSpec::tdx());
+    let (_, foreign, _) = sim_quote(&QuoteSpec::tdx());
+    let tdx = Verifier::builder()
+        .dangerous_test_root(pcs.root().clone())
+        .unwrap()
+        .build()
+        .unwrap();
+    let mut good = tessera::Endorsements::new();
+    good.add_collateral(collateral);
+    tdx.vet_endorsements(&good, SIM_VERIFY_AT).unwrap();
+    let mut bad = tessera::Endorsements::new();
+    bad.add_collateral(foreign);
+    assert_eq!(
+        tdx.vet_endorsements(&bad, SIM_VERIFY_AT)
+            .unwrap_err()
+            .check(),
+        "tcb_info_chain"
+    );
+}

@@ -456,8 +456,9 @@ struct Inner {
 /// Where the broker gets the endorsements a verifier lacks for a piece of evidence (the VCEK
 /// of an SEV-SNP guest that sent none, the collateral of a quote's FMSPC): a collateral cache,
 /// offline or fetching. It may block (disk and network I/O): the broker calls it off the async
-/// runtime. What it returns is verified like any other endorsement; the error is a reason for
-/// the logs.
+/// runtime. What it returns is vetted first ([`Verifier::vet_endorsements`]: held, a forged
+/// VEK or collateral would count as present and never be asked for again) and then verified
+/// like any other endorsement; the error is a reason for the logs.
 pub type EndorsementSource =
     Arc<dyn Fn(&Evidence, &EndorsementRequest) -> Result<Endorsements, String> + Send + Sync>;
 
@@ -978,6 +979,17 @@ impl Broker {
         };
         match tokio::task::spawn_blocking(lookup).await {
             Ok(Ok(more)) if !more.is_empty() => {
+                // Held endorsements count as present: a forged one would never be asked for
+                // again, so only what chains to the verifier's roots is held.
+                if let Err(e) = self.inner.verifier.vet_endorsements(&more, self.now()) {
+                    tracing::warn!(
+                        tee = tee.as_str(),
+                        check = e.check(),
+                        reason = %e,
+                        "endorsements refused: not held"
+                    );
+                    return false;
+                }
                 self.inner.verifier.add_endorsements(more);
                 true
             }

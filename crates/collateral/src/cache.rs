@@ -25,6 +25,7 @@ use tessera_pki::UnixTime;
 
 use crate::CollateralError;
 use crate::entry::{Entry, MAX_ENTRY_LEN};
+use crate::error::sanitise;
 use crate::fetch::Fetcher;
 use crate::item::Item;
 
@@ -489,6 +490,34 @@ impl Cache {
                 Err(e) => return Err(CollateralError::io(&path, &e)),
             }
         }
+        Ok(())
+    }
+
+    /// The verifier refused `item` as this cache handed it out (a forged VCEK or CRL, or
+    /// collateral whose signature does not chain to its roots, that still looks fresh): forget
+    /// it, so that the next lookup does not hand it out again. With a fetcher the stored file
+    /// goes too (a fetch replaces it), and the item is not fetched again for the
+    /// retry-after-failure wait, lookups meanwhile answering [`CollateralError::Refused`].
+    /// Offline only the memory copy goes: the file is the operator's to replace, and is read
+    /// (and refused) again on the next lookup.
+    ///
+    /// # Errors
+    /// As [`Cache::evict`].
+    pub fn refuse(&self, item: &Item, reason: &str) -> Result<(), CollateralError> {
+        item.check()?;
+        let key = item.key();
+        if self.fetcher.is_none() {
+            if let Ok(mut map) = self.memory.write() {
+                map.remove(&key);
+            }
+            return Ok(());
+        }
+        self.evict(item)?;
+        let refused = CollateralError::Refused {
+            key: key.clone(),
+            reason: sanitise(reason, 300),
+        };
+        self.remember_failure(&key, &refused);
         Ok(())
     }
 

@@ -104,6 +104,16 @@ pub enum CollateralError {
         /// What could not be read.
         detail: String,
     },
+    /// The verifier refused the item (its signature does not chain to the verifier's roots):
+    /// it is not kept, and (with a fetcher) not fetched again for the retry-after-failure
+    /// wait.
+    #[error("{key}: refused by the verifier ({reason}); not kept")]
+    Refused {
+        /// The item's cache key.
+        key: String,
+        /// The verifier's reason.
+        reason: String,
+    },
     /// The cached items do not form verifier inputs (the TDX collateral loader refused them).
     #[error("assembling collateral: {detail}")]
     Assemble {

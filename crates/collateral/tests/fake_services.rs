@@ -1320,3 +1320,52 @@ fn redirects_are_not_followed_and_timeouts_apply() {
     ));
     assert!(started.elapsed() < Duration::from_secs(3));
 }
+
+/// `Cache::refuse` (the verifier refused what a lookup handed out): with a fetcher the entry
+/// goes from memory and disk and lookups within the retry wait answer `Refused` without asking
+/// the service; after the wait the item is fetched again. Offline only the memory copy goes:
+/// the directory's file (the operator's) is read again.
+#[test]
+fn a_refused_entry_is_forgotten_and_not_fetched_again_at_once() {
+    let world = snp_world(Product::Milan);
+    let kds = kds_for(&world);
+    let item = items_for_snp_report(&world.report, Product::Milan)
+        .unwrap()
+        .remove(0);
+    let dir = temp_dir("refuse-online");
+    let cache = Cache::open(&dir)
+        .unwrap()
+        .with_fetcher(fetcher(&kds, None, quick()))
+        .with_retry_after_failure(Duration::from_secs(2));
+    cache.get(&item, NOW).unwrap();
+    assert_eq!(kds.hits(&world.vcek_target), 1);
+    assert_eq!(cache.entries().unwrap().0.len(), 1);
+    cache.refuse(&item, "vek_chain: forged\n").unwrap();
+    assert!(cache.entries().unwrap().0.is_empty(), "the file stayed");
+    for _ in 0..3 {
+        match cache.get(&item, NOW) {
+            Err(CollateralError::Refused { reason, .. }) => {
+                assert_eq!(reason, "vek_chain: forged?");
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(kds.hits(&world.vcek_target), 1);
+    std::thread::sleep(Duration::from_millis(2200));
+    assert_eq!(cache.get(&item, NOW).unwrap().body(), &world.vcek_der[..]);
+    assert_eq!(kds.hits(&world.vcek_target), 2);
+    let _ = std::fs::remove_dir_all(&dir);
+
+    let dir = temp_dir("refuse-offline");
+    Cache::open(&dir)
+        .unwrap()
+        .put(cache.get(&item, NOW).unwrap().as_ref().clone())
+        .unwrap();
+    let offline = Cache::open(&dir).unwrap();
+    offline.get(&item, NOW).unwrap();
+    offline.refuse(&item, "vek_chain").unwrap();
+    assert_eq!(offline.entries().unwrap().0.len(), 1);
+    assert_eq!(offline.get(&item, NOW).unwrap().body(), &world.vcek_der[..]);
+    assert_eq!((offline.stats().hits, offline.stats().misses), (2, 0));
+    let _ = std::fs::remove_dir_all(&dir);
+}

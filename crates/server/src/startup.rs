@@ -18,7 +18,10 @@ use tessera_broker::gitseal::{CocoSigner, GitSealError, SealingKeys};
 use tessera_broker::keyfile::{KeyFileError, Symlinks};
 use tessera_broker::seal::{KeyringFile, SealError};
 use tessera_broker::store::{PostgresStore, SqliteStore, Store};
-use tessera_collateral::{ApiKey, Cache, FetchConfig, Fetcher, KdsSource, PcsSource, UpdateType};
+use tessera_collateral::item::{Item, items_for_quote, items_for_snp_report};
+use tessera_collateral::{
+    ApiKey, Cache, CollateralError, FetchConfig, Fetcher, KdsSource, PcsSource, UpdateType,
+};
 use tessera_pki::load_certificates;
 use tessera_policy::ear::{Alg, SigningKey};
 use zeroize::Zeroizing;
@@ -351,9 +354,16 @@ pub fn collateral_cache(config: &CollateralConfig) -> Result<Option<Cache>, Star
 }
 
 /// The broker's [`EndorsementSource`] over `cache`: the VCEK, chain and CRL of an SEV-SNP
-/// report, or the collateral of a quote, each read (or fetched) through the cache and handed
-/// to the verifier, which checks them like any other endorsement.
-pub fn cache_source(cache: Arc<Cache>, update: UpdateSchedule) -> EndorsementSource {
+/// report, or the collateral of a quote, each read (or fetched) through the cache, vetted by
+/// `verifier` ([`Verifier::vet_endorsements`]) and handed to it, which then checks them like
+/// any other endorsement. What the verifier refuses is refused in the cache too
+/// ([`Cache::refuse`]): a forged entry that looks fresh is not handed out again, and (when
+/// fetching) the genuine one is fetched after the retry-after-failure wait.
+pub fn cache_source(
+    cache: Arc<Cache>,
+    update: UpdateSchedule,
+    verifier: Verifier,
+) -> EndorsementSource {
     let update = match update {
         UpdateSchedule::Standard => UpdateType::Standard,
         UpdateSchedule::Early => UpdateType::Early,
@@ -362,30 +372,48 @@ pub fn cache_source(cache: Arc<Cache>, update: UpdateSchedule) -> EndorsementSou
         move |evidence: &Evidence, needed: &EndorsementRequest| -> Result<Endorsements, String> {
             let now = tessera_pki::UnixTime::now();
             let mut out = Endorsements::new();
-            match needed {
+            let text = |e: CollateralError| e.to_string();
+            let items: Vec<Item> = match needed {
                 EndorsementRequest::SnpVek { product, .. } => {
                     let report = evidence
                         .snp_report()
                         .ok_or("the evidence is not an SEV-SNP report")?;
                     let product = product.ok_or("the report does not say its product")?;
                     let got = tessera_collateral::snp_endorsements(&cache, report, product, now)
-                        .map_err(|e| e.to_string())?;
+                        .map_err(text)?;
                     out.add_certificates(got.certificates);
                     out.add_crls(got.crls);
+                    items_for_snp_report(report, product).map_err(text)?
                 }
                 EndorsementRequest::SnpCrl { kind, product } => {
                     let product = product.ok_or("the report does not say its product")?;
-                    let got = tessera_collateral::snp_crl(&cache, product, (*kind).into(), now)
-                        .map_err(|e| e.to_string())?;
+                    let signer = (*kind).into();
+                    let got =
+                        tessera_collateral::snp_crl(&cache, product, signer, now).map_err(text)?;
                     out.add_crls(got.crls);
+                    vec![Item::AmdCrl { product, signer }]
                 }
                 EndorsementRequest::TdxCollateral { .. } => {
                     let quote = evidence.quote().ok_or("the evidence is not a quote")?;
                     let got = tessera_collateral::tdx_collateral(&cache, quote, update, now)
-                        .map_err(|e| e.to_string())?;
+                        .map_err(text)?;
                     out.add_collateral(got);
+                    items_for_quote(quote, update).map_err(text)?
                 }
                 _ => return Err("an endorsement the cache does not hold".to_owned()),
+            };
+            if let Err(e) = verifier.vet_endorsements(&out, now) {
+                // Which item is at fault is not told apart: all of this request's go, and
+                // the genuine ones come back with the next fetch.
+                let reason = format!("{}: {e}", e.check());
+                for item in &items {
+                    if let Err(evict) = cache.refuse(item, &reason) {
+                        tracing::warn!(error = %evict, "a refused collateral entry stays on disk");
+                    }
+                }
+                return Err(format!(
+                    "the collateral cache's endorsements are refused: {reason}"
+                ));
             }
             Ok(out)
         },
@@ -490,7 +518,7 @@ pub async fn assemble(config: &ServerConfig) -> Result<(Broker, AdminAuth, Start
     let broker = Broker::new(
         store,
         Arc::new(keyring),
-        verifier,
+        verifier.clone(),
         token_key,
         BrokerOptions {
             token_ttl_secs: config.token_ttl_secs,
@@ -515,8 +543,11 @@ pub async fn assemble(config: &ServerConfig) -> Result<(Broker, AdminAuth, Start
     let mut broker = broker.with_git_sealing(sealing, coco);
     let collateral = collateral_cache(&config.collateral)?.map(Arc::new);
     if let Some(cache) = &collateral {
-        broker = broker
-            .with_endorsement_source(cache_source(Arc::clone(cache), config.collateral.update));
+        broker = broker.with_endorsement_source(cache_source(
+            Arc::clone(cache),
+            config.collateral.update,
+            verifier,
+        ));
     }
     Ok((
         broker,

@@ -12,7 +12,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -422,4 +423,64 @@ fn forged_vcek_from_the_kds_is_refused() {
     });
     assert_refused(b.get_secret());
     assert!(kds.total() >= 1);
+}
+
+/// A forged VCEK that names this chip's hwID and TCB (so it would answer the chip's lookups
+/// for as long as it looks fresh) is not held: the verifier refuses it on arrival, the cache
+/// forgets it (memory and directory) and does not ask the KDS again within
+/// `retry_after_failure_secs`; after that the genuine VCEK is fetched and the guest is served.
+#[test]
+fn a_forged_vcek_is_not_kept_and_the_genuine_one_is_fetched_after_the_wait() {
+    let forger = SimSnp::new(Product::Genoa).unwrap();
+    let genuine = items();
+    let forged_der = forger.vcek().der().to_vec();
+    let forging = Arc::new(AtomicBool::new(true));
+    let switch = Arc::clone(&forging);
+    let product = genuine.product;
+    let (target, vcek, chain, crl) = (
+        genuine.vcek_target.clone(),
+        genuine.vcek_der.clone(),
+        genuine.chain_pem.clone(),
+        genuine.crl_der.clone(),
+    );
+    let kds = FakeKds::start(move |t| {
+        if t == target {
+            let body = if switch.load(Ordering::SeqCst) {
+                forged_der.clone()
+            } else {
+                vcek.clone()
+            };
+            Reply::ok("application/x-x509-ca-cert", body)
+        } else if t == format!("/vcek/v1/{product}/cert_chain") {
+            Reply::ok("application/x-pem-file", chain.clone().into_bytes())
+        } else if t == format!("/vcek/v1/{product}/crl") {
+            Reply::ok("application/pkix-crl", crl.clone())
+        } else {
+            Reply::status(404)
+        }
+    });
+    let dir = tempfile::tempdir().unwrap();
+    let cache_dir = dir.path().join("collateral");
+    let b = start(dir.path(), |c| {
+        c.collateral.dir = Some(cache_dir.clone());
+        c.collateral.fetch = true;
+        c.collateral.kds_url = Some(kds.base.clone());
+        c.collateral.retry_after_failure_secs = 2;
+    });
+    assert_refused(b.get_secret());
+    let asked = kds.total();
+    assert!(asked >= 1);
+    // Nothing of the refused lookup stays in the directory.
+    assert!(
+        bundle::show(&cache_dir, UnixTime::now())
+            .unwrap()
+            .is_empty()
+    );
+    // Within the wait: refused without asking the KDS.
+    assert_refused(b.get_secret());
+    assert_eq!(kds.total(), asked);
+    forging.store(false, Ordering::SeqCst);
+    std::thread::sleep(Duration::from_millis(2200));
+    assert_eq!(b.get_secret().unwrap(), SECRET);
+    assert_eq!(bundle::show(&cache_dir, UnixTime::now()).unwrap().len(), 3);
 }

@@ -374,6 +374,18 @@ impl Verifier {
         })
     }
 
+    /// Check `collateral` on its own, before a service holds it: the TCB info and QE identity
+    /// signed by a certificate the root issued (valid at `at`), the CRLs signed by the root or
+    /// a CA it issued. The dates of the items themselves are not judged here (verification
+    /// judges them against each quote); what passes is cached as verified.
+    ///
+    /// # Errors
+    /// The signature or signer-path check that failed, as [`Verifier::verify`] reports it.
+    pub fn check_collateral(&self, collateral: &Collateral, at: UnixTime) -> Result<(), TdxError> {
+        self.collateral_entry(collateral, at, &mut Budget::new(24))
+            .map(|_| ())
+    }
+
     fn verify_quote(
         &self,
         quote: &Quote,
