@@ -490,7 +490,14 @@ impl Verifier {
                     tessera_snp::abi::SigningKey::Vlek => tessera_snp::certs::VekKind::Vlek,
                     _ => return None,
                 };
-                let product = report.cpuid().and_then(Product::from_cpuid);
+                // Only where to ask: verification checks the product against the chain.
+                // A v2 report does not say it; the configured product, or a held or carried
+                // VEK's productName, may.
+                let product = report
+                    .cpuid()
+                    .and_then(Product::from_cpuid)
+                    .or(self.inner.snp_product)
+                    .or_else(|| vek_product(&store, snp, cert_chain));
                 if vek_held {
                     return Some(EndorsementRequest::SnpCrl { kind, product });
                 }
@@ -677,6 +684,44 @@ fn fmspc_of(quote: &Quote) -> Option<[u8; 6]> {
 }
 
 /// Whether the evidence itself carries a VCEK or VLEK (certificate table or `cert_chain`).
+/// The productName of a VEK held for this report, or carried with it (KBS `cert_chain` or
+/// the extended report's certificate table).
+fn vek_product(
+    store: &Endorsements,
+    snp: &SnpEvidence,
+    cert_chain: &[(CertKind, Vec<u8>)],
+) -> Option<Product> {
+    let of = |cert: &Certificate| {
+        tessera_snp::certs::VekExtensions::from_certificate(cert)
+            .ok()
+            .and_then(|ext| ext.product())
+    };
+    let vek = |k: CertKind| matches!(k, CertKind::Vcek | CertKind::Vlek);
+    let table = snp
+        .certs()
+        .map(|t| t.entries.as_slice())
+        .unwrap_or_default();
+    store
+        .veks_for(snp.report())
+        .iter()
+        .find_map(of)
+        .or_else(|| {
+            cert_chain
+                .iter()
+                .filter(|(k, _)| vek(*k))
+                .map(|(_, der)| der.as_slice())
+                .chain(
+                    table
+                        .iter()
+                        .filter(|e| vek(e.kind()))
+                        .map(|e| e.data.as_slice()),
+                )
+                .filter_map(|der| tessera_pki::load_certificates(der).ok())
+                .flatten()
+                .find_map(|c| of(&c))
+        })
+}
+
 fn carries_vek(snp: &SnpEvidence, cert_chain: &[(CertKind, Vec<u8>)]) -> bool {
     let vek = |k: CertKind| matches!(k, CertKind::Vcek | CertKind::Vlek);
     cert_chain.iter().any(|(k, _)| vek(*k))

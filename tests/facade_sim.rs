@@ -1045,3 +1045,71 @@ fn vetting_refuses_endorsements_that_do_not_chain_to_the_roots() {
         "tcb_info_chain"
     );
 }
+
+/// A v2 report does not name its product (no CPUID): where to ask for its CRL, or its VEK,
+/// comes from a held or carried VEK's productName, else the configured product. With none of
+/// them nothing can be asked for.
+#[test]
+fn a_v2_report_asks_for_its_endorsements_by_the_veks_or_configured_product() {
+    let s = genoa();
+    let v2 = report(s, |raw| {
+        raw.version = 2u32.into();
+        (raw.cpuid_fam_id, raw.cpuid_mod_id, raw.cpuid_step) = (0, 0, 0);
+    });
+    let e = Evidence::from_bytes(v2.as_bytes()).unwrap();
+    let day = 86_400;
+    let stale = s
+        .pki
+        .ark_crl(
+            &[],
+            UnixTime::from_secs(AT.as_secs() - 40 * day),
+            UnixTime::from_secs(AT.as_secs() - 10 * day),
+        )
+        .unwrap();
+    let crl_request = |product| tessera::EndorsementRequest::SnpCrl {
+        kind: tessera::snp::certs::VekKind::Vcek,
+        product,
+    };
+    // The VEK held (productName Genoa-B0) and the CRL stale.
+    let held = sim_verifier(s);
+    let mut crls = tessera::Endorsements::new();
+    crls.add_crls([stale.clone()]);
+    held.add_endorsements(crls);
+    assert_eq!(
+        held.needed_endorsements_at(&e, AT),
+        Some(crl_request(Some(Product::Genoa)))
+    );
+    // The VEK carried in the KBS cert_chain, none held.
+    let carried = Evidence::from_kbs(
+        "snp",
+        &json!({
+            "report": STANDARD.encode(v2.as_bytes()),
+            "cert_chain": [{"cert_type": "VCEK", "data": s.vcek.certificate().der()}],
+        }),
+    )
+    .unwrap();
+    let bare = |product| {
+        let mut crls = tessera::Endorsements::new();
+        crls.add_crls([stale.clone()]);
+        Verifier::builder()
+            .dangerous_snp_test_roots([s.pki.roots()])
+            .snp_product(product)
+            .endorsements(crls)
+            .build()
+            .unwrap()
+    };
+    assert_eq!(
+        bare(None).needed_endorsements_at(&carried, AT),
+        Some(crl_request(Some(Product::Genoa)))
+    );
+    // Nothing held or carried: the VEK is asked for under the configured product, if any.
+    let vek_request = |v: &Verifier| match v.needed_endorsements(&e) {
+        Some(tessera::EndorsementRequest::SnpVek { product, .. }) => product,
+        other => panic!("{other:?}"),
+    };
+    assert_eq!(
+        vek_request(&bare(Some(Product::Genoa))),
+        Some(Product::Genoa)
+    );
+    assert_eq!(vek_request(&bare(None)), None);
+}
