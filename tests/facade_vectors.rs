@@ -330,3 +330,78 @@ fn with_test_roots_configured_real_evidence_still_fails_for_its_own_reason() {
     let err = verifier.verify(&tampered, at(&case)).unwrap_err();
     assert_eq!(err.check(), "report_signature", "{err}");
 }
+
+/// Vetting (what the broker runs before it holds endorsements from its collateral cache) keeps
+/// no genuine vendor endorsement out: every real VEK with its chain that verification accepts,
+/// AMD's recorded CRLs, and the collateral of every accepted TDX/SGX quote pass it under the
+/// vendors' roots; a real VCEK whose signature was tampered with does not.
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
+#[test]
+fn real_vendor_endorsements_pass_vetting_and_a_tampered_vcek_does_not() {
+    let Some(v) = common::vectors() else { return };
+    let verifier = Verifier::new().unwrap();
+    let endorsements = |case: &Path| {
+        let c = common::case(case);
+        let mut e = Endorsements::new();
+        for f in c["certs"].as_array().into_iter().flatten() {
+            let bytes = std::fs::read(case.join(f.as_str().unwrap())).unwrap();
+            e.add_certificates(load_certificates(&bytes).unwrap());
+        }
+        e
+    };
+    let mut vetted = 0;
+    for case in common::cases(&v, "snp") {
+        let c = common::case(&case);
+        let verdict = c["expect"]["verdict"].as_str().unwrap();
+        if !["accept", "certs"].contains(&verdict) {
+            continue;
+        }
+        let e = endorsements(&case);
+        verifier
+            .vet_endorsements(&e, at(&case))
+            .unwrap_or_else(|err| panic!("{}: {err}", case.display()));
+        vetted += 1;
+    }
+    assert!(vetted >= 50, "only {vetted} SNP cases vetted");
+    let tampered = v.join("snp/neg_trustee_vcek-tampered-legacy-hwid");
+    assert_eq!(
+        verifier
+            .vet_endorsements(&endorsements(&tampered), at(&tampered))
+            .unwrap_err()
+            .check(),
+        "vek_chain"
+    );
+    for f in std::fs::read_dir(v.join("roots/amd/crls")).unwrap() {
+        let crls = tessera::pki::load_crls(&std::fs::read(f.unwrap().path()).unwrap()).unwrap();
+        let at = crls[0].this_update();
+        let mut e = Endorsements::new();
+        e.add_crls(crls);
+        verifier.vet_endorsements(&e, at).unwrap();
+    }
+    let mut quotes = 0;
+    for tee in ["tdx", "sgx"] {
+        for case in common::cases(&v, tee) {
+            let c = common::case(&case);
+            let Some(file) = c["collateral"].as_str() else {
+                continue;
+            };
+            if c["expect"]["verdict"] != "accept" {
+                continue;
+            }
+            let collateral = tessera::tdx::collateral::Collateral::from_bundle_json(
+                &std::fs::read(case.join(file)).unwrap(),
+            )
+            .unwrap();
+            let mut e = Endorsements::new();
+            e.add_collateral(collateral);
+            verifier
+                .vet_endorsements(&e, at(&case))
+                .unwrap_or_else(|err| panic!("{}: {err}", case.display()));
+            quotes += 1;
+        }
+    }
+    assert!(quotes >= 10, "only {quotes} quote cases vetted");
+}
