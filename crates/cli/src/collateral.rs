@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
+use tessera::{Endorsements, Verifier};
 use tessera_collateral::bundle;
 use tessera_collateral::item::{
     items_for_chip, items_for_fmspc, items_for_quote, items_for_snp_report, parse_fmspc,
@@ -222,8 +223,35 @@ impl VerifyCollateralArgs {
     }
 }
 
+/// What `--fetch` read through the online cache, for [`Fetched::vet`].
+pub(crate) struct Fetched {
+    cache: Cache,
+    items: Vec<Item>,
+    endorsements: Endorsements,
+}
+
+impl Fetched {
+    /// Vet what was fetched with the verifier that is about to use it, at `at`
+    /// ([`Verifier::vet_endorsements`]): when it refuses (a forged VCEK or CRL, collateral
+    /// not signed under the roots), the items are forgotten in the cache directory, so the
+    /// next `--fetch` asks the service again instead of reading the forgery for as long as
+    /// it looks valid (a VCEK: years). Verification then fails on its own.
+    pub(crate) fn vet(&self, verifier: &Verifier, at: UnixTime) {
+        let Err(e) = verifier.vet_endorsements(&self.endorsements, at) else {
+            return;
+        };
+        let reason = format!("{}: {e}", e.check());
+        eprintln!("tessera: note: the fetched endorsements are refused ({reason}); not kept");
+        for item in &self.items {
+            if let Err(e) = self.cache.refuse(item, &reason) {
+                eprintln!("tessera: warning: {e}");
+            }
+        }
+    }
+}
+
 /// The SEV-SNP endorsements for `report` from `--fetch` / `--collateral-dir`; `None` when
-/// neither was given.
+/// neither was given. With `--fetch`, what to vet them with ([`Fetched::vet`]).
 ///
 /// # Errors
 /// When the product is unknown, or an item cannot be fetched or is not in the directory.
@@ -231,37 +259,49 @@ pub(crate) fn snp_endorsements(
     args: &VerifyCollateralArgs,
     report: &AttestationReport,
     product: Option<Product>,
-) -> Result<Option<SnpEndorsements>> {
+) -> Result<Option<(SnpEndorsements, Option<Fetched>)>> {
     let Some(cache) = args.cache()? else {
         return Ok(None);
     };
     let product = report_product(report, product)?;
-    Ok(Some(tessera_collateral::snp_endorsements(
-        &cache,
-        report,
-        product,
-        UnixTime::now(),
-    )?))
+    let found = tessera_collateral::snp_endorsements(&cache, report, product, UnixTime::now())?;
+    let fetched = args.fetch.then(|| -> Result<Fetched> {
+        let mut endorsements = Endorsements::new();
+        endorsements.add_certificates(found.certificates.iter().cloned());
+        endorsements.add_crls(found.crls.iter().cloned());
+        Ok(Fetched {
+            items: items_for_snp_report(report, product)?,
+            cache,
+            endorsements,
+        })
+    });
+    Ok(Some((found, fetched.transpose()?)))
 }
 
 /// The TDX/SGX collateral for `quote` from `--fetch` / `--collateral-dir`; `None` when
-/// neither was given.
+/// neither was given. With `--fetch`, what to vet it with ([`Fetched::vet`]).
 ///
 /// # Errors
 /// When an item cannot be fetched or is not in the directory.
 pub(crate) fn tdx_collateral(
     args: &VerifyCollateralArgs,
     quote: &Quote,
-) -> Result<Option<Collateral>> {
+) -> Result<Option<(Collateral, Option<Fetched>)>> {
     let Some(cache) = args.cache()? else {
         return Ok(None);
     };
-    Ok(Some(tessera_collateral::tdx_collateral(
-        &cache,
-        quote,
-        args.update.into(),
-        UnixTime::now(),
-    )?))
+    let update = args.update.into();
+    let found = tessera_collateral::tdx_collateral(&cache, quote, update, UnixTime::now())?;
+    let fetched = args.fetch.then(|| -> Result<Fetched> {
+        let mut endorsements = Endorsements::new();
+        endorsements.add_collateral(found.clone());
+        Ok(Fetched {
+            items: items_for_quote(quote, update)?,
+            cache,
+            endorsements,
+        })
+    });
+    Ok(Some((found, fetched.transpose()?)))
 }
 
 /// Where to get the endorsement key a report needs when none was supplied: for a VCEK, the

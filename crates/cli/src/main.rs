@@ -515,10 +515,13 @@ pub(crate) fn check_evidence(args: &EvidenceArgs) -> Result<Checked> {
             [(path, certs)] => Some(tdx::one_test_root(path, certs)?),
             _ => bail!("--dangerous-test-root: a quote takes one root"),
         };
-        let collateral = match (collateral, evidence.quote()) {
-            (Some(c), _) => Some(c),
-            (None, Some(quote)) => collateral::tdx_collateral(&args.sources, quote)?,
-            (None, None) => None,
+        let (collateral, fetched) = match (collateral, evidence.quote()) {
+            (Some(c), _) => (Some(c), None),
+            (None, Some(quote)) => match collateral::tdx_collateral(&args.sources, quote)? {
+                Some((c, fetched)) => (Some(c), fetched),
+                None => (None, None),
+            },
+            (None, None) => (None, None),
         };
         let Some(collateral) = collateral else {
             bail!(
@@ -531,7 +534,11 @@ pub(crate) fn check_evidence(args: &EvidenceArgs) -> Result<Checked> {
         if let Some(root) = root {
             builder = builder.dangerous_tdx_test_root(root);
         }
-        builder.build()?
+        let verifier = builder.build()?;
+        if let Some(fetched) = fetched {
+            fetched.vet(&verifier, at);
+        }
+        verifier
     } else {
         // Collateral for evidence that is not a quote: the evidence is not what the caller
         // meant to verify (a rejection, like evidence of no form).
@@ -541,14 +548,16 @@ pub(crate) fn check_evidence(args: &EvidenceArgs) -> Result<Checked> {
         if args.allow_missing_crls {
             bail!("--allow-missing-crls is for TDX/SGX quotes");
         }
+        let mut fetched = None;
         if let Some(report) = evidence.snp_report() {
             // Endorsements the evidence or the command line already carries need not be
             // fetched: then a failed lookup (a VCEK of a masked CHIP_ID cannot be asked for, a
             // directory without it) is a note, and the verifier judges what there is.
             match collateral::snp_endorsements(&args.sources, report, args.product) {
-                Ok(Some(found)) => {
+                Ok(Some((found, from_fetch))) => {
                     certs.extend(found.certificates);
                     crls.extend(found.crls);
+                    fetched = from_fetch;
                 }
                 Ok(None) => {}
                 // Asked only when the lookup failed (it parses the evidence's certificates).
@@ -567,7 +576,11 @@ pub(crate) fn check_evidence(args: &EvidenceArgs) -> Result<Checked> {
         if !roots.is_empty() {
             builder = builder.dangerous_snp_test_roots(test_roots(roots, args.product)?);
         }
-        builder.build()?
+        let verifier = builder.build()?;
+        if let Some(fetched) = fetched {
+            fetched.vet(&verifier, at);
+        }
+        verifier
     };
     Ok(match verifier.verify(&evidence, at) {
         Ok(v) => Checked::Verified(Box::new(v)),

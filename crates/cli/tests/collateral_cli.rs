@@ -170,3 +170,41 @@ fn a_collateral_dir_without_the_vcek_is_fine_when_certs_give_it() {
         stderr(&o)
     );
 }
+
+/// `verify --fetch` vets what it fetched with its own verifier: a forged VCEK (another PKI's,
+/// naming this chip and TCB) fails verification and is not kept in the cache directory, so
+/// the next `verify --fetch` asks the KDS again and, served the genuine VCEK, passes.
+#[test]
+fn verify_fetch_does_not_keep_a_forged_vcek() {
+    let dir = tempdir("coll-verify-fetch");
+    let (g, report) = guest(&dir);
+    let cache = dir.join("cache");
+    let verify_fetch = |kds: &str| {
+        tessera(&[
+            "verify",
+            s(&dir.join("report.bin")),
+            "--fetch",
+            "--kds-url",
+            kds,
+            "--cache-dir",
+            s(&cache),
+            "--dangerous-test-root",
+            s(&dir.join("ark.pem")),
+        ])
+    };
+    let forger = SimSnp::new(Product::Genoa).unwrap();
+    let mut forged = KdsItems::new(g.pki(), &report, g.vcek());
+    forged.vcek_der = forger.vcek().der().to_vec();
+    {
+        let kds = forged.serve();
+        let o = verify_fetch(&kds.base);
+        assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
+        assert!(stderr(&o).contains("not kept"), "{}", stderr(&o));
+    }
+    let o = tessera(&["collateral", "show", s(&cache)]);
+    assert!(!stdout(&o).contains("vcek"), "{}", stdout(&o));
+    let kds = KdsItems::new(g.pki(), &report, g.vcek()).serve();
+    let o = verify_fetch(&kds.base);
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    assert!(kds.total() >= 1);
+}
