@@ -11,16 +11,17 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tessera::{EndorsementRequest, Endorsements, Evidence, Verifier};
+use tessera::{EndorsementRequest, Endorsements, Evidence, Verifier, VerifyError};
 use tessera_broker::engine::EndorsementSource;
 use tessera_broker::engine::{Broker, BrokerOptions};
 use tessera_broker::gitseal::{CocoSigner, GitSealError, SealingKeys};
 use tessera_broker::keyfile::{KeyFileError, Symlinks};
 use tessera_broker::seal::{KeyringFile, SealError};
 use tessera_broker::store::{PostgresStore, SqliteStore, Store};
+use tessera_collateral::assemble::{snp_endorsements_from_entries, tdx_collateral_from_entries};
 use tessera_collateral::item::{Item, items_for_quote, items_for_snp_report};
 use tessera_collateral::{
-    ApiKey, Cache, CollateralError, FetchConfig, Fetcher, KdsSource, PcsSource, UpdateType,
+    ApiKey, Cache, CollateralError, Entry, FetchConfig, Fetcher, KdsSource, PcsSource, UpdateType,
 };
 use tessera_pki::load_certificates;
 use tessera_policy::ear::{Alg, SigningKey};
@@ -357,8 +358,9 @@ pub fn collateral_cache(config: &CollateralConfig) -> Result<Option<Cache>, Star
 /// report, or the collateral of a quote, each read (or fetched) through the cache, vetted by
 /// `verifier` ([`Verifier::vet_endorsements`]) and handed to it, which then checks them like
 /// any other endorsement. What the verifier refuses is refused in the cache too
-/// ([`Cache::refuse`]): a forged entry that looks fresh is not handed out again, and (when
-/// fetching) the genuine one is fetched after the retry-after-failure wait.
+/// ([`Cache::refuse`], only the items at fault: see [`items_at_fault`]): a forged entry that
+/// looks fresh is not handed out again, and (when fetching) the genuine one is fetched after
+/// the retry-after-failure wait.
 pub fn cache_source(
     cache: Arc<Cache>,
     update: UpdateSchedule,
@@ -371,7 +373,6 @@ pub fn cache_source(
     Arc::new(
         move |evidence: &Evidence, needed: &EndorsementRequest| -> Result<Endorsements, String> {
             let now = tessera_pki::UnixTime::now();
-            let mut out = Endorsements::new();
             let text = |e: CollateralError| e.to_string();
             let items: Vec<Item> = match needed {
                 EndorsementRequest::SnpVek { product, .. } => {
@@ -379,35 +380,32 @@ pub fn cache_source(
                         .snp_report()
                         .ok_or("the evidence is not an SEV-SNP report")?;
                     let product = product.ok_or("the report does not say its product")?;
-                    let got = tessera_collateral::snp_endorsements(&cache, report, product, now)
-                        .map_err(text)?;
-                    out.add_certificates(got.certificates);
-                    out.add_crls(got.crls);
                     items_for_snp_report(report, product).map_err(text)?
                 }
                 EndorsementRequest::SnpCrl { kind, product } => {
                     let product = product.ok_or("the report does not say its product")?;
-                    let signer = (*kind).into();
-                    let got =
-                        tessera_collateral::snp_crl(&cache, product, signer, now).map_err(text)?;
-                    out.add_crls(got.crls);
-                    vec![Item::AmdCrl { product, signer }]
+                    vec![Item::AmdCrl {
+                        product,
+                        signer: (*kind).into(),
+                    }]
                 }
                 EndorsementRequest::TdxCollateral { .. } => {
                     let quote = evidence.quote().ok_or("the evidence is not a quote")?;
-                    let got = tessera_collateral::tdx_collateral(&cache, quote, update, now)
-                        .map_err(text)?;
-                    out.add_collateral(got);
                     items_for_quote(quote, update).map_err(text)?
                 }
                 _ => return Err("an endorsement the cache does not hold".to_owned()),
             };
+            let entries: Vec<(Item, Arc<Entry>)> = items
+                .into_iter()
+                .map(|item| cache.get(&item, now).map(|entry| (item, entry)))
+                .collect::<Result<_, _>>()
+                .map_err(text)?;
+            let out = endorsements_of(&entries).map_err(text)?;
             if let Err(e) = verifier.vet_endorsements(&out, now) {
-                // Which item is at fault is not told apart: all of this request's go, and
-                // the genuine ones come back with the next fetch.
                 let reason = format!("{}: {e}", e.check());
-                for item in &items {
-                    if let Err(evict) = cache.refuse(item, &reason) {
+                for (item, why) in items_at_fault(&verifier, &entries, &e, now) {
+                    tracing::warn!(item = %item.key(), reason = %why, "collateral entry refused");
+                    if let Err(evict) = cache.refuse(item, &why) {
                         tracing::warn!(error = %evict, "a refused collateral entry stays on disk");
                     }
                 }
@@ -418,6 +416,94 @@ pub fn cache_source(
             Ok(out)
         },
     )
+}
+
+/// The verifier's inputs from cache entries: AMD items' certificates and CRLs, or the TDX/SGX
+/// collateral that Intel items form.
+fn endorsements_of(entries: &[(Item, Arc<Entry>)]) -> Result<Endorsements, CollateralError> {
+    let amd = entries.iter().all(|(item, _)| {
+        matches!(
+            item,
+            Item::Vcek { .. } | Item::AmdChain { .. } | Item::AmdCrl { .. }
+        )
+    });
+    let bare: Vec<Arc<Entry>> = entries.iter().map(|(_, e)| Arc::clone(e)).collect();
+    let mut out = Endorsements::new();
+    if amd {
+        let got = snp_endorsements_from_entries(&bare)?;
+        out.add_certificates(got.certificates);
+        out.add_crls(got.crls);
+    } else {
+        out.add_collateral(tdx_collateral_from_entries(&bare)?);
+    }
+    Ok(out)
+}
+
+/// Which of a refused lookup's items are at fault, each with its reason, so that the cache
+/// forgets those only: the AMD chain, the CRLs, the QE identity and Intel's CRLs serve many
+/// chips and platforms, and refusing them with a forged VCEK or TCB info would hold back
+/// every guest that needs them for the retry wait. AMD items are vetted one by one (a VEK
+/// with the chain certificates that passed); Intel items are named by the check that failed
+/// (`tcb_info_*`, `qe_identity_*`, the CRLs). When no item can be told, all of them.
+fn items_at_fault<'i>(
+    verifier: &Verifier,
+    entries: &'i [(Item, Arc<Entry>)],
+    refused: &VerifyError,
+    now: tessera_pki::UnixTime,
+) -> Vec<(&'i Item, String)> {
+    let why = |e: &dyn std::fmt::Display, check: &str| format!("{check}: {e}");
+    let all = || {
+        entries
+            .iter()
+            .map(|(item, _)| (item, why(refused, refused.check())))
+            .collect::<Vec<_>>()
+    };
+    let mut faults = Vec::new();
+    if let VerifyError::Tdx(e) = refused {
+        let check = e.check();
+        for (item, _) in entries {
+            if intel_item_at_fault(item, check) {
+                faults.push((item, why(refused, check)));
+            }
+        }
+    } else {
+        // The chain and CRL items first; then each VEK with the chain certificates that passed.
+        let mut passed: Vec<tessera_pki::Certificate> = Vec::new();
+        let (veks, others): (Vec<_>, Vec<_>) = entries
+            .iter()
+            .partition(|(item, _)| matches!(item, Item::Vcek { .. }));
+        for (item, entry) in others.into_iter().chain(veks) {
+            let got = match snp_endorsements_from_entries(std::slice::from_ref(entry)) {
+                Ok(got) => got,
+                Err(e) => {
+                    faults.push((item, why(&e, "parse")));
+                    continue;
+                }
+            };
+            let mut alone = Endorsements::new();
+            alone.add_certificates(got.certificates.iter().cloned());
+            alone.add_certificates(passed.iter().cloned());
+            alone.add_crls(got.crls);
+            match verifier.vet_endorsements(&alone, now) {
+                Ok(()) if !matches!(item, Item::Vcek { .. }) => passed.extend(got.certificates),
+                Ok(()) => {}
+                Err(e) => faults.push((item, why(&e, e.check()))),
+            }
+        }
+    }
+    if faults.is_empty() { all() } else { faults }
+}
+
+/// Whether the TDX/SGX collateral check `check` that failed is about `item` (a CRL's
+/// signature is `revocation` for either CRL).
+fn intel_item_at_fault(item: &Item, check: &str) -> bool {
+    match item {
+        Item::TcbInfo { .. } => check.starts_with("tcb_info"),
+        Item::QeIdentity { .. } => check.starts_with("qe_identity"),
+        Item::PckCrl { .. } => check == "pck_crl_chain" || check == "revocation",
+        Item::RootCaCrl => check == "revocation",
+        _ => false,
+    }
 }
 
 /// The PostgreSQL URL the broker's store is at: `TESSERA_DATABASE_URL` (unless
@@ -635,6 +721,112 @@ mod tests {
 
     use super::*;
     use crate::config::StaticTokenConfig;
+
+    /// A refused AMD lookup forgets only the item at fault: a forged VCEK, CRL or chain takes
+    /// none of the others (which other chips need) with it.
+    #[test]
+    fn only_the_amd_item_at_fault_is_refused() {
+        use tessera::snp::abi::Product;
+        use tessera_guest::sim::{Measurements, SimSnp};
+        let guest = SimSnp::new(Product::Genoa).unwrap();
+        let forger = SimSnp::new(Product::Genoa).unwrap();
+        let raw = guest
+            .report(&[0u8; 64], &Measurements::default(), |_| {})
+            .unwrap();
+        let report = Evidence::from_bytes(&raw).unwrap();
+        let items = items_for_snp_report(report.snp_report().unwrap(), Product::Genoa).unwrap();
+        let now = tessera_pki::UnixTime::now();
+        let day = 86_400;
+        let crl = |sim: &SimSnp| {
+            sim.pki()
+                .ark_crl(
+                    &[],
+                    tessera_pki::UnixTime::from_secs(now.as_secs() - day),
+                    tessera_pki::UnixTime::from_secs(now.as_secs() + day),
+                )
+                .unwrap()
+                .der()
+                .to_vec()
+        };
+        let chain = |sim: &SimSnp| {
+            tessera_pki::to_pem("CERTIFICATE", sim.pki().ask().der())
+                + &tessera_pki::to_pem("CERTIFICATE", sim.pki().ark().der())
+        };
+        let entries = |vcek: &SimSnp, chain_of: &SimSnp, crl_of: &SimSnp| {
+            items
+                .iter()
+                .map(|item| {
+                    let body = match item {
+                        Item::Vcek { .. } => vcek.vcek().der().to_vec(),
+                        Item::AmdChain { .. } => chain(chain_of).into_bytes(),
+                        _ => crl(crl_of),
+                    };
+                    let entry = Entry::new(item.clone(), "test", now, body, None).unwrap();
+                    (item.clone(), Arc::new(entry))
+                })
+                .collect::<Vec<_>>()
+        };
+        let verifier = Verifier::builder()
+            .dangerous_snp_test_roots([guest.pki().roots()])
+            .build()
+            .unwrap();
+        let faults = |entries: &[(Item, Arc<Entry>)]| -> Vec<String> {
+            let out = endorsements_of(entries).unwrap();
+            let Err(refused) = verifier.vet_endorsements(&out, now) else {
+                return Vec::new();
+            };
+            items_at_fault(&verifier, entries, &refused, now)
+                .into_iter()
+                .map(|(item, _)| item.key())
+                .collect()
+        };
+        assert!(faults(&entries(&guest, &guest, &guest)).is_empty());
+        let kind = |pred: fn(&Item) -> bool| -> Vec<String> {
+            items.iter().filter(|i| pred(i)).map(Item::key).collect()
+        };
+        assert_eq!(
+            faults(&entries(&forger, &guest, &guest)),
+            kind(|i| matches!(i, Item::Vcek { .. }))
+        );
+        assert_eq!(
+            faults(&entries(&guest, &guest, &forger)),
+            kind(|i| matches!(i, Item::AmdCrl { .. }))
+        );
+        // The forger's ASK and ARK in the chain item: the genuine VCEK still vets under the
+        // embedded intermediates, so the chain alone is at fault.
+        assert_eq!(
+            faults(&entries(&guest, &forger, &guest)),
+            kind(|i| matches!(i, Item::AmdChain { .. }))
+        );
+    }
+
+    #[test]
+    fn intel_items_at_fault_follow_the_failed_check() {
+        let tcb = Item::TcbInfo {
+            tee: tessera_collateral::IntelTee::Tdx,
+            fmspc: "00806F050000".to_owned(),
+            update: UpdateType::Standard,
+        };
+        let qe = Item::QeIdentity {
+            tee: tessera_collateral::IntelTee::Tdx,
+            update: UpdateType::Standard,
+        };
+        let pck_crl = Item::PckCrl {
+            ca: tessera_collateral::PckCa::Platform,
+        };
+        let cases: [(&str, [bool; 4]); 5] = [
+            ("tcb_info_chain", [true, false, false, false]),
+            ("tcb_info_signature", [true, false, false, false]),
+            ("qe_identity_signature", [false, true, false, false]),
+            ("pck_crl_chain", [false, false, true, false]),
+            ("revocation", [false, false, true, true]),
+        ];
+        for (check, expected) in cases {
+            let got =
+                [&tcb, &qe, &pck_crl, &Item::RootCaCrl].map(|i| intel_item_at_fault(i, check));
+            assert_eq!(got, expected, "{check}");
+        }
+    }
 
     #[test]
     fn the_open_files_soft_limit_is_read_from_proc() {

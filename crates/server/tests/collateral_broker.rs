@@ -21,7 +21,7 @@ use base64::engine::general_purpose::STANDARD;
 use common::fake_kds::{FakeKds, KdsItems, Reply};
 use serde_json::{Value, json};
 use tessera::snp::abi::Product;
-use tessera_collateral::item::items_for_snp_report;
+use tessera_collateral::item::{Item, items_for_snp_report};
 use tessera_collateral::{Cache, FetchConfig, Fetcher, KdsSource, UreqTransport, bundle};
 use tessera_guest::client::{AuthMode, Client, ClientError, ClientOptions, RetryPolicy};
 use tessera_guest::sim::{Measurements, SimSnp};
@@ -427,7 +427,7 @@ fn forged_vcek_from_the_kds_is_refused() {
 
 /// A forged VCEK that names this chip's hwID and TCB (so it would answer the chip's lookups
 /// for as long as it looks fresh) is not held: the verifier refuses it on arrival, the cache
-/// forgets it (memory and directory) and does not ask the KDS again within
+/// forgets it (memory and directory, and only it) and does not ask the KDS again within
 /// `retry_after_failure_secs`; after that the genuine VCEK is fetched and the guest is served.
 #[test]
 fn a_forged_vcek_is_not_kept_and_the_genuine_one_is_fetched_after_the_wait() {
@@ -470,11 +470,14 @@ fn a_forged_vcek_is_not_kept_and_the_genuine_one_is_fetched_after_the_wait() {
     assert_refused(b.get_secret());
     let asked = kds.total();
     assert!(asked >= 1);
-    // Nothing of the refused lookup stays in the directory.
+    // The forged VCEK is gone from the directory; the chain and CRL, which every chip of the
+    // product needs, stay.
+    let kept = bundle::show(&cache_dir, UnixTime::now()).unwrap();
+    assert_eq!(kept.len(), 2, "{kept:?}");
     assert!(
-        bundle::show(&cache_dir, UnixTime::now())
-            .unwrap()
-            .is_empty()
+        kept.iter()
+            .all(|e| !matches!(e.manifest.item, Item::Vcek { .. })),
+        "{kept:?}"
     );
     // Within the wait: refused without asking the KDS.
     assert_refused(b.get_secret());
