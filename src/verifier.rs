@@ -79,6 +79,18 @@ impl VerifyError {
         }
     }
 
+    /// The message led by the check's name (`vek_chain: ...`), for logs and cache entries
+    /// refused: most messages already start with it.
+    #[must_use]
+    pub fn with_check(&self) -> String {
+        let text = self.to_string();
+        if text.starts_with(self.check()) {
+            text
+        } else {
+            format!("{}: {text}", self.check())
+        }
+    }
+
     /// The field the failed check read (see [`SnpError::field`], [`TdxError::field`]).
     #[must_use]
     pub fn field(&self) -> &'static str {
@@ -363,8 +375,10 @@ impl Verifier {
     /// [`Self::add_endorsements`]: each certificate must chain to a trusted ARK at `at` (a
     /// VCEK/VLEK through an ASK/ASVK; a copy of a trusted root or intermediate passes as it
     /// is), each CRL must be signed by a trusted ARK, ASK or ASVK, and each collateral's TCB
-    /// info, QE identity and CRLs must be signed under a trusted Intel root. Revocation and
-    /// the items' own dates are not judged here; verification judges them for each piece of
+    /// info, QE identity and CRLs must be signed under a trusted Intel root. Certificates must
+    /// be valid at `at`, and the revocations built into Tessera apply (for collateral, also a
+    /// signer revoked by the Root CA CRL that comes with it); whether a CRL or a collateral
+    /// item is current is not judged here: verification judges that for each piece of
     /// evidence.
     ///
     /// Why: a held VEK or collateral counts as present, so one that is forged but looks fresh
@@ -442,6 +456,26 @@ impl Verifier {
             .map_err(VerifyError::Tdx)?;
         }
         Ok(())
+    }
+
+    /// [`Self::vet_endorsements`] for one item of Intel's collateral on its own, as a cache
+    /// fetches them one at a time (a [`Self::vet_endorsements`] collateral needs all of them):
+    /// TCB info and QE identity signed by a certificate a trusted Intel root issued, valid at
+    /// `at`; the PCK CRL by a CA such a root issued; the Root CA CRL by the root.
+    ///
+    /// # Errors
+    /// The check that failed (`tcb_info_chain`, `qe_identity_signature`, `revocation`, ...).
+    pub fn vet_collateral_item(
+        &self,
+        item: &tessera_tdx::CollateralItem,
+        at: UnixTime,
+    ) -> Result<(), VerifyError> {
+        let last = AtomicUsize::new(0);
+        first_success(&self.inner.tdx, &last, TdxError::check, |v| {
+            v.check_collateral_item(item, at)
+        })
+        .unwrap_or_else(|| Err(TdxError::EmbeddedRoots(String::from("no TDX verifier"))))
+        .map_err(VerifyError::Tdx)
     }
 
     /// What `evidence` needs that this verifier does not hold: the VEK of an SEV-SNP report that

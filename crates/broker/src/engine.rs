@@ -972,24 +972,22 @@ impl Broker {
             return false;
         };
         let evidence = evidence.clone();
+        let (verifier, now) = (self.inner.verifier.clone(), self.now());
         let lookup = move || {
-            let got = source(&evidence, &needed);
+            // Held endorsements count as present: a forged one would never be asked for
+            // again, so only what chains to the verifier's roots is held (checked here, off
+            // the async runtime: signature checks).
+            let got = source(&evidence, &needed).and_then(|more| {
+                verifier
+                    .vet_endorsements(&more, now)
+                    .map(|()| more)
+                    .map_err(|e| format!("refused, not held: {}", e.with_check()))
+            });
             drop(permit);
             got
         };
         match tokio::task::spawn_blocking(lookup).await {
             Ok(Ok(more)) if !more.is_empty() => {
-                // Held endorsements count as present: a forged one would never be asked for
-                // again, so only what chains to the verifier's roots is held.
-                if let Err(e) = self.inner.verifier.vet_endorsements(&more, self.now()) {
-                    tracing::warn!(
-                        tee = tee.as_str(),
-                        check = e.check(),
-                        reason = %e,
-                        "endorsements refused: not held"
-                    );
-                    return false;
-                }
                 self.inner.verifier.add_endorsements(more);
                 true
             }

@@ -240,7 +240,7 @@ impl Fetched {
         let Err(e) = verifier.vet_endorsements(&self.endorsements, at) else {
             return;
         };
-        let reason = format!("{}: {e}", e.check());
+        let reason = e.with_check();
         eprintln!("tessera: note: the fetched endorsements are refused ({reason}); not kept");
         for item in &self.items {
             if let Err(e) = self.cache.refuse(item, &reason) {

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use tessera_pki::{Certificate, Crl, UnixTime, load_certificates, load_crls};
 use tessera_snp::abi::{AttestationReport, Product};
+use tessera_tdx::CollateralItem;
 use tessera_tdx::abi::Quote;
 use tessera_tdx::collateral::{Collateral, CollateralParts, Signed};
 
@@ -53,6 +54,43 @@ pub fn snp_endorsements_from_entries(
     Ok(out)
 }
 
+/// One Intel entry read into the verifier's types (TCB info or QE identity with its issuer
+/// chain, a CRL), for [`tessera_tdx::Verifier::check_collateral_item`] and
+/// [`tdx_collateral_from_entries`].
+///
+/// # Errors
+/// [`CollateralError::Assemble`] when the entry is not an Intel item or does not parse.
+pub fn intel_item(entry: &Entry) -> Result<CollateralItem, CollateralError> {
+    let key = entry.item().key();
+    let parse = |e: CollateralError| assemble_err(e.to_string());
+    let chain = || -> Result<Vec<Certificate>, CollateralError> {
+        let pem = entry
+            .issuer_chain()
+            .ok_or_else(|| assemble_err(format!("{key}: no issuer chain")))?;
+        load_certificates(pem.as_bytes())
+            .map_err(|e| assemble_err(format!("{key}: issuer chain: {e}")))
+    };
+    Ok(match entry.item() {
+        Item::TcbInfo { .. } => {
+            let (body, signature) = signed_body(&key, entry.body(), true).map_err(parse)?;
+            let signed = Signed::tcb_info(body.get().as_bytes().to_vec(), signature)
+                .map_err(|e| assemble_err(format!("{key}: {e}")))?;
+            CollateralItem::TcbInfo(signed, chain()?)
+        }
+        Item::QeIdentity { .. } => {
+            let (body, signature) = signed_body(&key, entry.body(), false).map_err(parse)?;
+            let signed = Signed::qe_identity(body.get().as_bytes().to_vec(), signature)
+                .map_err(|e| assemble_err(format!("{key}: {e}")))?;
+            CollateralItem::QeIdentity(signed, chain()?)
+        }
+        Item::PckCrl { .. } => {
+            CollateralItem::PckCrl(one_crl(&key, entry.body()).map_err(parse)?, chain()?)
+        }
+        Item::RootCaCrl => CollateralItem::RootCaCrl(one_crl(&key, entry.body()).map_err(parse)?),
+        _ => return Err(assemble_err(format!("{key}: not an Intel item"))),
+    })
+}
+
 /// A TDX/SGX collateral from Intel entries (TCB info, QE identity, PCK CRL, Root CA CRL), each
 /// read by the tessera-tdx and tessera-pki parsers into `CollateralParts`: the issuer chain
 /// that came with each item is that item's chain.
@@ -65,50 +103,30 @@ pub fn tdx_collateral_from_entries(entries: &[Arc<Entry>]) -> Result<Collateral,
     let mut qe_identity = None;
     let mut pck_crl = None;
     let mut root_ca_crl = None;
-    let twice = |key: &str| assemble_err(format!("{key}: a second item of this kind"));
-    let chain_of = |entry: &Entry| -> Result<Vec<Certificate>, CollateralError> {
-        let key = entry.item().key();
-        let pem = entry
-            .issuer_chain()
-            .ok_or_else(|| assemble_err(format!("{key}: no issuer chain")))?;
-        load_certificates(pem.as_bytes())
-            .map_err(|e| assemble_err(format!("{key}: issuer chain: {e}")))
-    };
     for entry in entries {
         let key = entry.item().key();
-        let parse = |e: CollateralError| assemble_err(e.to_string());
-        match entry.item() {
-            Item::TcbInfo { .. } => {
-                let (body, signature) = signed_body(&key, entry.body(), true).map_err(parse)?;
-                let signed = Signed::tcb_info(body.get().as_bytes().to_vec(), signature)
-                    .map_err(|e| assemble_err(format!("{key}: {e}")))?;
-                if tcb_info.replace((signed, chain_of(entry)?)).is_some() {
-                    return Err(twice(&key));
+        let twice = || assemble_err(format!("{key}: a second item of this kind"));
+        match intel_item(entry)? {
+            CollateralItem::TcbInfo(signed, chain) => {
+                if tcb_info.replace((signed, chain)).is_some() {
+                    return Err(twice());
                 }
             }
-            Item::QeIdentity { .. } => {
-                let (body, signature) = signed_body(&key, entry.body(), false).map_err(parse)?;
-                let signed = Signed::qe_identity(body.get().as_bytes().to_vec(), signature)
-                    .map_err(|e| assemble_err(format!("{key}: {e}")))?;
-                if qe_identity.replace((signed, chain_of(entry)?)).is_some() {
-                    return Err(twice(&key));
+            CollateralItem::QeIdentity(signed, chain) => {
+                if qe_identity.replace((signed, chain)).is_some() {
+                    return Err(twice());
                 }
             }
-            Item::PckCrl { .. } => {
-                let crl = one_crl(&key, entry.body()).map_err(parse)?;
-                if pck_crl.replace((crl, chain_of(entry)?)).is_some() {
-                    return Err(twice(&key));
+            CollateralItem::PckCrl(crl, chain) => {
+                if pck_crl.replace((crl, chain)).is_some() {
+                    return Err(twice());
                 }
             }
-            Item::RootCaCrl => {
-                if root_ca_crl
-                    .replace(one_crl(&key, entry.body()).map_err(parse)?)
-                    .is_some()
-                {
-                    return Err(twice(&key));
+            CollateralItem::RootCaCrl(crl) => {
+                if root_ca_crl.replace(crl).is_some() {
+                    return Err(twice());
                 }
             }
-            _ => return Err(assemble_err(format!("{key}: not an Intel item"))),
         }
     }
     let (tcb_info, tcb_info_issuer_chain) =

@@ -67,8 +67,11 @@ struct Counters {
     failures_reused: AtomicU64,
 }
 
+/// Checks a fetched entry before the cache stores it (see [`Cache::with_vetter`]): `Err`
+/// with the reason refuses it.
+pub type Vetter = Arc<dyn Fn(&Entry, UnixTime) -> Result<(), String> + Send + Sync>;
+
 /// A cache of fetched items; online when it has a [`Fetcher`], offline otherwise.
-#[derive(Debug)]
 pub struct Cache {
     dir: Option<PathBuf>,
     memory: RwLock<HashMap<String, Arc<Entry>>>,
@@ -79,6 +82,20 @@ pub struct Cache {
     failed: Mutex<HashMap<String, (Instant, CollateralError)>>,
     retry_after_failure: Duration,
     counters: Counters,
+    vetter: Option<Vetter>,
+}
+
+impl std::fmt::Debug for Cache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cache")
+            .field("dir", &self.dir)
+            .field("fetcher", &self.fetcher)
+            .field("refresh_before_secs", &self.refresh_before_secs)
+            .field("retry_after_failure", &self.retry_after_failure)
+            .field("counters", &self.counters)
+            .field("vetter", &self.vetter.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 /// Refresh an entry a day before it expires by default.
@@ -129,6 +146,33 @@ impl Cache {
             failed: Mutex::new(HashMap::new()),
             retry_after_failure: DEFAULT_RETRY_AFTER_FAILURE,
             counters: Counters::default(),
+            vetter: None,
+        }
+    }
+
+    /// Check every fetched entry with `vetter` before it is stored (a service passes its
+    /// verifier's check that the entry is signed under its roots): a refused entry counts as a
+    /// failed fetch ([`CollateralError::Refused`]), so the copy held stays in use while valid
+    /// and the item is not fetched again for the retry-after-failure wait. Without it, a forged
+    /// copy that claims a later issue time would replace the genuine one, and once removed
+    /// (see [`Cache::refuse`]) would let an older genuine copy back in.
+    #[must_use]
+    pub fn with_vetter(mut self, vetter: Vetter) -> Self {
+        self.vetter = Some(vetter);
+        self
+    }
+
+    /// `entry` if the vetter (when set) accepts it.
+    fn vetted(&self, key: &str, entry: Entry, now: UnixTime) -> Result<Entry, CollateralError> {
+        match &self.vetter {
+            Some(vet) => match vet(&entry, now) {
+                Ok(()) => Ok(entry),
+                Err(reason) => Err(CollateralError::Refused {
+                    key: key.to_owned(),
+                    reason: sanitise(&reason, 300),
+                }),
+            },
+            None => Ok(entry),
         }
     }
 
@@ -268,7 +312,10 @@ impl Cache {
                 .fetch_add(1, Ordering::Relaxed);
             return fallback(e);
         }
-        match fetcher.fetch(item, now) {
+        match fetcher
+            .fetch(item, now)
+            .and_then(|entry| self.vetted(key, entry, now))
+        {
             // Newer-only, as `import` is: a source answering with a copy issued before the
             // one held (a lagging PCCS, or a replay of an older CRL that the vendor really
             // signed, from before a revocation) does not roll the held one back. A copy issued

@@ -33,7 +33,7 @@ pub mod response;
 pub mod source;
 
 pub use assemble::{SnpEndorsements, snp_crl, snp_endorsements, tdx_collateral};
-pub use cache::{Cache, CacheStats};
+pub use cache::{Cache, CacheStats, Vetter};
 pub use entry::Entry;
 pub use error::CollateralError;
 #[cfg(feature = "fetch")]

@@ -1369,3 +1369,70 @@ fn a_refused_entry_is_forgotten_and_not_fetched_again_at_once() {
     assert_eq!((offline.stats().hits, offline.stats().misses), (2, 0));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// With a vetter (a service's check that an entry is signed under its roots), a fetched copy it
+/// refuses counts as a failed fetch: a forged CRL claiming a later thisUpdate does not replace
+/// the genuine one held, which goes on answering (and stays on disk), and the source is not
+/// asked again within the retry wait. Without the vetter it would have replaced it, and once
+/// refused and removed, an older genuine copy could have come back.
+#[test]
+fn a_vetted_cache_keeps_the_held_copy_when_a_forged_newer_one_arrives() {
+    let world = snp_world(Product::Milan);
+    let forger = SimPki::new(Product::Milan).unwrap();
+    let forged = forger
+        .ark_crl(
+            &[],
+            UnixTime::from_secs(NOW.as_secs() + 3600),
+            UnixTime::from_secs(NOW.as_secs() + 30 * 86_400),
+        )
+        .unwrap()
+        .der()
+        .to_vec();
+    let (genuine, product) = (world.crl_der.clone(), world.pki.product());
+    let kds = FakeService::start(move |t, n| {
+        if t == format!("/vcek/v1/{product}/crl") {
+            let body = if n == 0 {
+                genuine.clone()
+            } else {
+                forged.clone()
+            };
+            Reply::ok(body).header("Content-Type", "application/pkix-crl")
+        } else {
+            Reply::status(404)
+        }
+    });
+    let ark = world.pki.ark().clone();
+    let vetter: tessera_collateral::Vetter = Arc::new(move |entry: &Entry, _| {
+        if !matches!(entry.item(), Item::AmdCrl { .. }) {
+            return Ok(());
+        }
+        let crls = tessera_pki::load_crls(entry.body()).map_err(|e| e.to_string())?;
+        crls.iter().try_for_each(|crl| {
+            crl.verify_signed_by(&ark, &mut tessera_pki::Budget::default())
+                .map_err(|e| e.to_string())
+        })
+    });
+    let item = Item::AmdCrl {
+        product: Product::Milan,
+        signer: AmdSigner::Vcek,
+    };
+    let dir = temp_dir("vetted");
+    let cache = Cache::open(&dir)
+        .unwrap()
+        .with_fetcher(fetcher(&kds, None, quick()))
+        .with_vetter(vetter);
+    let held = cache.get(&item, NOW).unwrap();
+    assert_eq!(held.body(), &world.crl_der[..]);
+    // Due: the source answers with the forgery.
+    let due = UnixTime::from_secs(held.valid_until().as_secs() - 3600);
+    for _ in 0..3 {
+        assert_eq!(cache.get(&item, due).unwrap().body(), &world.crl_der[..]);
+    }
+    assert_eq!(kds.total(), 2, "asked again within the retry wait");
+    let stats = cache.stats();
+    assert_eq!((stats.fetches, stats.fetch_errors), (1, 1));
+    let (on_disk, _) = cache.entries().unwrap();
+    assert_eq!(on_disk.len(), 1);
+    assert_eq!(on_disk[0].body(), &world.crl_der[..]);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use tessera::tdx::TdxError;
 use tessera::{EndorsementRequest, Endorsements, Evidence, Verifier, VerifyError};
 use tessera_broker::engine::EndorsementSource;
 use tessera_broker::engine::{Broker, BrokerOptions};
@@ -18,10 +19,13 @@ use tessera_broker::gitseal::{CocoSigner, GitSealError, SealingKeys};
 use tessera_broker::keyfile::{KeyFileError, Symlinks};
 use tessera_broker::seal::{KeyringFile, SealError};
 use tessera_broker::store::{PostgresStore, SqliteStore, Store};
-use tessera_collateral::assemble::{snp_endorsements_from_entries, tdx_collateral_from_entries};
+use tessera_collateral::assemble::{
+    intel_item, snp_endorsements_from_entries, tdx_collateral_from_entries,
+};
 use tessera_collateral::item::{Item, items_for_quote, items_for_snp_report};
 use tessera_collateral::{
     ApiKey, Cache, CollateralError, Entry, FetchConfig, Fetcher, KdsSource, PcsSource, UpdateType,
+    Vetter,
 };
 use tessera_pki::load_certificates;
 use tessera_policy::ear::{Alg, SigningKey};
@@ -370,6 +374,7 @@ pub fn cache_source(
         UpdateSchedule::Standard => UpdateType::Standard,
         UpdateSchedule::Early => UpdateType::Early,
     };
+    let vet = entry_vetter(verifier.clone());
     Arc::new(
         move |evidence: &Evidence, needed: &EndorsementRequest| -> Result<Endorsements, String> {
             let now = tessera_pki::UnixTime::now();
@@ -402,8 +407,8 @@ pub fn cache_source(
                 .map_err(text)?;
             let out = endorsements_of(&entries).map_err(text)?;
             if let Err(e) = verifier.vet_endorsements(&out, now) {
-                let reason = format!("{}: {e}", e.check());
-                for (item, why) in items_at_fault(&verifier, &entries, &e, now) {
+                let reason = e.with_check();
+                for (item, why) in items_at_fault(&verifier, &vet, &entries, &e, now) {
                     tracing::warn!(item = %item.key(), reason = %why, "collateral entry refused");
                     if let Err(evict) = cache.refuse(item, &why) {
                         tracing::warn!(error = %evict, "a refused collateral entry stays on disk");
@@ -439,71 +444,87 @@ fn endorsements_of(entries: &[(Item, Arc<Entry>)]) -> Result<Endorsements, Colla
     Ok(out)
 }
 
+/// The cache's [`Vetter`]: every CRL and Intel collateral item it fetches must be signed
+/// under `verifier`'s roots before it is stored ([`Verifier::vet_endorsements`] for an AMD
+/// CRL, [`Verifier::vet_collateral_item`] for an Intel item). A forged copy then counts as a
+/// failed fetch: the held copy stays in use, and a forged copy claiming a later issue time can
+/// neither replace it nor, once removed, let an older genuine copy back in (the rollback that
+/// newer-only storing prevents). A VCEK and the AMD chain are vetted with the rest of their
+/// lookup by [`cache_source`] instead (a VCEK needs the chain, another item, when the roots
+/// do not hold its ASK); an older copy of them revokes nothing.
+pub fn entry_vetter(verifier: Verifier) -> Vetter {
+    Arc::new(move |entry: &Entry, now: tessera_pki::UnixTime| {
+        let vetted = match entry.item() {
+            Item::Vcek { .. } | Item::AmdChain { .. } => return Ok(()),
+            Item::AmdCrl { .. } => {
+                let got = snp_endorsements_from_entries(&[Arc::new(entry.clone())])
+                    .map_err(|e| e.to_string())?;
+                let mut alone = Endorsements::new();
+                alone.add_crls(got.crls);
+                verifier.vet_endorsements(&alone, now)
+            }
+            _ => {
+                let item = intel_item(entry).map_err(|e| e.to_string())?;
+                verifier.vet_collateral_item(&item, now)
+            }
+        };
+        vetted.map_err(|e| e.with_check())
+    })
+}
+
 /// Which of a refused lookup's items are at fault, each with its reason, so that the cache
-/// forgets those only: the AMD chain, the CRLs, the QE identity and Intel's CRLs serve many
+/// forgets those only: the AMD chain and CRL, the QE identity and Intel's CRLs serve many
 /// chips and platforms, and refusing them with a forged VCEK or TCB info would hold back
-/// every guest that needs them for the retry wait. AMD items are vetted one by one (a VEK
-/// with the chain certificates that passed); Intel items are named by the check that failed
-/// (`tcb_info_*`, `qe_identity_*`, the CRLs). When no item can be told, all of them.
+/// every guest that needs them for the retry wait. CRLs and Intel items are vetted on their
+/// own (`vet`); the AMD chain on its own, then each VCEK with the chain certificates that
+/// passed. What only fails together is a collateral signer revoked by the Root CA CRL, which
+/// is the TCB info's and QE identity's fault. Anything else: none.
 fn items_at_fault<'i>(
     verifier: &Verifier,
+    vet: &Vetter,
     entries: &'i [(Item, Arc<Entry>)],
     refused: &VerifyError,
     now: tessera_pki::UnixTime,
 ) -> Vec<(&'i Item, String)> {
-    let why = |e: &dyn std::fmt::Display, check: &str| format!("{check}: {e}");
-    let all = || {
-        entries
-            .iter()
-            .map(|(item, _)| (item, why(refused, refused.check())))
-            .collect::<Vec<_>>()
+    let mut faults: Vec<(&Item, String)> = entries
+        .iter()
+        .filter_map(|(item, entry)| vet(entry, now).err().map(|why| (item, why)))
+        .collect();
+    let certs = |entry: &Arc<Entry>| {
+        snp_endorsements_from_entries(std::slice::from_ref(entry)).map(|got| got.certificates)
     };
-    let mut faults = Vec::new();
-    if let VerifyError::Tdx(e) = refused {
-        let check = e.check();
-        for (item, _) in entries {
-            if intel_item_at_fault(item, check) {
-                faults.push((item, why(refused, check)));
+    let mut passed: Vec<tessera_pki::Certificate> = Vec::new();
+    let chains = entries
+        .iter()
+        .filter(|(item, _)| matches!(item, Item::AmdChain { .. }));
+    let veks = entries
+        .iter()
+        .filter(|(item, _)| matches!(item, Item::Vcek { .. }));
+    for (item, entry) in chains.chain(veks) {
+        let mine = match certs(entry) {
+            Ok(mine) => mine,
+            Err(e) => {
+                faults.push((item, format!("parse: {e}")));
+                continue;
             }
+        };
+        let mut alone = Endorsements::new();
+        alone.add_certificates(mine.iter().cloned());
+        alone.add_certificates(passed.iter().cloned());
+        match verifier.vet_endorsements(&alone, now) {
+            Ok(()) if matches!(item, Item::AmdChain { .. }) => passed.extend(mine),
+            Ok(()) => {}
+            Err(e) => faults.push((item, e.with_check())),
         }
-    } else {
-        // The chain and CRL items first; then each VEK with the chain certificates that passed.
-        let mut passed: Vec<tessera_pki::Certificate> = Vec::new();
-        let (veks, others): (Vec<_>, Vec<_>) = entries
+    }
+    if faults.is_empty() && matches!(refused, VerifyError::Tdx(TdxError::Revoked { .. })) {
+        faults = entries
             .iter()
-            .partition(|(item, _)| matches!(item, Item::Vcek { .. }));
-        for (item, entry) in others.into_iter().chain(veks) {
-            let got = match snp_endorsements_from_entries(std::slice::from_ref(entry)) {
-                Ok(got) => got,
-                Err(e) => {
-                    faults.push((item, why(&e, "parse")));
-                    continue;
-                }
-            };
-            let mut alone = Endorsements::new();
-            alone.add_certificates(got.certificates.iter().cloned());
-            alone.add_certificates(passed.iter().cloned());
-            alone.add_crls(got.crls);
-            match verifier.vet_endorsements(&alone, now) {
-                Ok(()) if !matches!(item, Item::Vcek { .. }) => passed.extend(got.certificates),
-                Ok(()) => {}
-                Err(e) => faults.push((item, why(&e, e.check()))),
-            }
-        }
+            .filter(|(item, _)| matches!(item, Item::TcbInfo { .. } | Item::QeIdentity { .. }))
+            .map(|(item, _)| (item, refused.with_check()))
+            .collect();
     }
-    if faults.is_empty() { all() } else { faults }
-}
-
-/// Whether the TDX/SGX collateral check `check` that failed is about `item` (a CRL's
-/// signature is `revocation` for either CRL).
-fn intel_item_at_fault(item: &Item, check: &str) -> bool {
-    match item {
-        Item::TcbInfo { .. } => check.starts_with("tcb_info"),
-        Item::QeIdentity { .. } => check.starts_with("qe_identity"),
-        Item::PckCrl { .. } => check == "pck_crl_chain" || check == "revocation",
-        Item::RootCaCrl => check == "revocation",
-        _ => false,
-    }
+    faults
 }
 
 /// The PostgreSQL URL the broker's store is at: `TESSERA_DATABASE_URL` (unless
@@ -627,7 +648,9 @@ pub async fn assemble(config: &ServerConfig) -> Result<(Broker, AdminAuth, Start
     )
     .map_err(|e| gitseal_error(&coco_path, e))?;
     let mut broker = broker.with_git_sealing(sealing, coco);
-    let collateral = collateral_cache(&config.collateral)?.map(Arc::new);
+    // Fetched entries are vetted before they are stored (see `entry_vetter`).
+    let collateral = collateral_cache(&config.collateral)?
+        .map(|cache| Arc::new(cache.with_vetter(entry_vetter(verifier.clone()))));
     if let Some(cache) = &collateral {
         broker = broker.with_endorsement_source(cache_source(
             Arc::clone(cache),
@@ -775,10 +798,16 @@ mod tests {
             let Err(refused) = verifier.vet_endorsements(&out, now) else {
                 return Vec::new();
             };
-            items_at_fault(&verifier, entries, &refused, now)
-                .into_iter()
-                .map(|(item, _)| item.key())
-                .collect()
+            items_at_fault(
+                &verifier,
+                &entry_vetter(verifier.clone()),
+                entries,
+                &refused,
+                now,
+            )
+            .into_iter()
+            .map(|(item, _)| item.key())
+            .collect()
         };
         assert!(faults(&entries(&guest, &guest, &guest)).is_empty());
         let kind = |pred: fn(&Item) -> bool| -> Vec<String> {
@@ -800,31 +829,128 @@ mod tests {
         );
     }
 
+    /// The cache's vetter (what a fetched entry must pass before it is stored): every kind of
+    /// item from the trusted (simulated) vendor passes; the same CRL or Intel item from another
+    /// PKI or PCS is refused, naming the check.
     #[test]
-    fn intel_items_at_fault_follow_the_failed_check() {
-        let tcb = Item::TcbInfo {
-            tee: tessera_collateral::IntelTee::Tdx,
-            fmspc: "00806F050000".to_owned(),
-            update: UpdateType::Standard,
+    fn the_entry_vetter_refuses_items_not_signed_under_the_roots() {
+        use tessera::snp::abi::Product;
+        use tessera::tdx::collateral::CollateralBundle;
+        use tessera_guest::sim::{Measurements, SimSnp, SimTdx};
+        let now = tessera_pki::UnixTime::now();
+        let day = 86_400;
+        let genuine = SimSnp::new(Product::Genoa).unwrap();
+        let forger = SimSnp::new(Product::Genoa).unwrap();
+        let raw = genuine
+            .report(&[0u8; 64], &Measurements::default(), |_| {})
+            .unwrap();
+        let report = Evidence::from_bytes(&raw).unwrap();
+        let items = items_for_snp_report(report.snp_report().unwrap(), Product::Genoa).unwrap();
+        let amd_entry = |sim: &SimSnp, item: &Item| {
+            let body = match item {
+                Item::Vcek { .. } => sim.vcek().der().to_vec(),
+                Item::AmdChain { .. } => {
+                    (tessera_pki::to_pem("CERTIFICATE", sim.pki().ask().der())
+                        + &tessera_pki::to_pem("CERTIFICATE", sim.pki().ark().der()))
+                        .into_bytes()
+                }
+                _ => sim
+                    .pki()
+                    .ark_crl(
+                        &[],
+                        tessera_pki::UnixTime::from_secs(now.as_secs() - day),
+                        tessera_pki::UnixTime::from_secs(now.as_secs() + day),
+                    )
+                    .unwrap()
+                    .der()
+                    .to_vec(),
+            };
+            Entry::new(item.clone(), "test", now, body, None).unwrap()
         };
-        let qe = Item::QeIdentity {
-            tee: tessera_collateral::IntelTee::Tdx,
-            update: UpdateType::Standard,
+        let tdx = SimTdx::new().unwrap();
+        let other_tdx = SimTdx::new().unwrap();
+        let verifier = Verifier::builder()
+            .dangerous_snp_test_roots([genuine.pki().roots()])
+            .dangerous_tdx_test_root(tdx.root().clone())
+            .build()
+            .unwrap();
+        let vet = entry_vetter(verifier);
+        for item in &items {
+            vet(&amd_entry(&genuine, item), now).unwrap();
+            // A VCEK or chain is vetted with the rest of its lookup (see
+            // `only_the_amd_item_at_fault_is_refused`): the vetter passes it on.
+            let forged = vet(&amd_entry(&forger, item), now);
+            if matches!(item, Item::AmdCrl { .. }) {
+                let refused = forged.unwrap_err();
+                assert!(refused.starts_with("revocation:"), "{refused}");
+            } else {
+                forged.unwrap();
+            }
+        }
+        let intel_entries = |sim: &SimTdx| {
+            let b: CollateralBundle =
+                serde_json::from_str(&sim.collateral_json().unwrap()).unwrap();
+            let parsed = tessera::tdx::collateral::Collateral::from_bundle_json(
+                sim.collateral_json().unwrap().as_bytes(),
+            )
+            .unwrap();
+            let tee = tessera_collateral::IntelTee::Tdx;
+            let update = UpdateType::Standard;
+            let fmspc = tessera_pki::to_hex(&parsed.tcb_info().value().fmspc).to_ascii_uppercase();
+            let der = |hex: &str| tessera_pki::from_hex(hex.as_bytes()).unwrap();
+            [
+                Entry::new(
+                    Item::TcbInfo { tee, fmspc, update },
+                    "test",
+                    now,
+                    format!(
+                        "{{\"tcbInfo\":{},\"signature\":\"{}\"}}",
+                        b.tcb_info, b.tcb_info_signature
+                    )
+                    .into_bytes(),
+                    Some(b.tcb_info_issuer_chain.clone()),
+                ),
+                Entry::new(
+                    Item::QeIdentity { tee, update },
+                    "test",
+                    now,
+                    format!(
+                        "{{\"enclaveIdentity\":{},\"signature\":\"{}\"}}",
+                        b.qe_identity, b.qe_identity_signature
+                    )
+                    .into_bytes(),
+                    Some(b.qe_identity_issuer_chain.clone()),
+                ),
+                Entry::new(
+                    Item::PckCrl {
+                        ca: tessera_collateral::PckCa::Platform,
+                    },
+                    "test",
+                    now,
+                    der(b.pck_crl.as_deref().unwrap()),
+                    b.pck_crl_issuer_chain.clone(),
+                ),
+                Entry::new(
+                    Item::RootCaCrl,
+                    "test",
+                    now,
+                    der(b.root_ca_crl.as_deref().unwrap()),
+                    None,
+                ),
+            ]
+            .map(Result::unwrap)
         };
-        let pck_crl = Item::PckCrl {
-            ca: tessera_collateral::PckCa::Platform,
-        };
-        let cases: [(&str, [bool; 4]); 5] = [
-            ("tcb_info_chain", [true, false, false, false]),
-            ("tcb_info_signature", [true, false, false, false]),
-            ("qe_identity_signature", [false, true, false, false]),
-            ("pck_crl_chain", [false, false, true, false]),
-            ("revocation", [false, false, true, true]),
-        ];
-        for (check, expected) in cases {
-            let got =
-                [&tcb, &qe, &pck_crl, &Item::RootCaCrl].map(|i| intel_item_at_fault(i, check));
-            assert_eq!(got, expected, "{check}");
+        // The simulator's collateral is dated around its own fixed time.
+        let at = tessera::tdx::sim::SIM_VERIFY_AT;
+        let expected = ["tcb_info_", "qe_identity_", "pck_crl_chain:", "revocation:"];
+        for ((good, bad), check) in intel_entries(&tdx)
+            .iter()
+            .zip(intel_entries(&other_tdx).iter())
+            .zip(expected)
+        {
+            vet(good, at).unwrap();
+            let refused = vet(bad, at).unwrap_err();
+            assert!(refused.starts_with(check), "{:?}: {refused}", good.item());
         }
     }
 

@@ -12,7 +12,7 @@
 
 use std::io::Write as _;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Condvar, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -2711,4 +2711,49 @@ fn bearer_tokens_from_a_replica_whose_clock_runs_ahead() {
             }
         }
     }
+}
+
+/// What an endorsement source returns is vetted before the broker's verifier holds it: a forged
+/// VCEK (another PKI's, naming this chip and TCB) is refused and not held, so the next lookup
+/// asks the source again, and its genuine answer serves the guest. (Held, the forgery would
+/// count as present and the source would never be asked again.)
+#[test]
+fn a_forged_vcek_from_the_source_is_not_held() {
+    let forger = SimSnp::new(Product::Genoa).unwrap();
+    let forging = Arc::new(AtomicBool::new(true));
+    let calls = Arc::new(AtomicUsize::new(0));
+    let (switch, source_calls) = (Arc::clone(&forging), Arc::clone(&calls));
+    let b = start_full(
+        |c| c.verifier.endorsements.clear(),
+        move |_| {
+            Some(Arc::new(move |_: &tessera::Evidence, _: &_| {
+                source_calls.fetch_add(1, Ordering::SeqCst);
+                if switch.load(Ordering::SeqCst) {
+                    let mut e = tessera::Endorsements::new();
+                    e.add_certificates([forger.vcek().clone(), snp().pki().ask().clone()]);
+                    Ok(e)
+                } else {
+                    Ok(sim_chain())
+                }
+            }) as EndorsementSource)
+        },
+    );
+    let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
+    let e = c
+        .get_secret("snp", "default/key/one", None, &mut without_chain)
+        .unwrap_err();
+    assert_eq!(e.status(), Some(401), "{e}");
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    forging.store(false, Ordering::SeqCst);
+    let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
+    assert_eq!(
+        &c.get_secret("snp", "default/key/one", None, &mut without_chain)
+            .unwrap()[..],
+        SECRET
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        2,
+        "the source was not asked again"
+    );
 }

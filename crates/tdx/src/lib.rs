@@ -18,4 +18,4 @@ pub mod tcb;
 pub mod verify;
 
 pub use error::TdxError;
-pub use verify::{TrustAnchors, Verification, Verified, Verifier, VerifyOptions};
+pub use verify::{CollateralItem, TrustAnchors, Verification, Verified, Verifier, VerifyOptions};

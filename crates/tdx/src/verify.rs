@@ -20,7 +20,7 @@ use tessera_pki::{
 
 use crate::TdxError;
 use crate::abi::{INTEL_QE_VENDOR_ID, Quote, QuoteBody, TeeType};
-use crate::collateral::{Collateral, TcbInfoId};
+use crate::collateral::{Collateral, EnclaveIdentity, Signed, TcbInfo, TcbInfoId};
 use crate::pck::PckExtensions;
 use crate::tcb::{self, PlatformTcb, QeTcb, TcbEvaluation, TdTcb};
 
@@ -627,31 +627,14 @@ impl Verifier {
         // Both items are usually signed by the same certificate: its key is prepared once.
         let mut keys: Vec<(Certificate, PreparedKey)> = Vec::with_capacity(1);
         for (item, chain_check, body, signature, chain, issue, next) in items {
-            let signer = find_json_signer(
-                item,
-                chain_check,
+            let signer = self.collateral_signer(
+                (item, chain_check),
                 JsonSignature { body, signature },
                 chain,
-                root,
+                at,
                 &mut keys,
                 budget,
             )?;
-            // Only a certificate the root issued directly (Intel's TCB Signing certificate)
-            // signs collateral: a PCK key, which lives in a platform, must never be able to
-            // vouch for TCB levels.
-            if signer.issuer_der() != root.subject_der() {
-                return Err(TdxError::SignerPath {
-                    check: chain_check,
-                    detail: format!(
-                        "{} is issued by {}; collateral signers are issued by the root itself",
-                        signer.subject(),
-                        signer.issuer()
-                    ),
-                });
-            }
-            self.root_issued(signer, at, budget)
-                .and_then(|()| signer.check_signs_data())
-                .map_err(TdxError::pki(chain_check))?;
             let path = [signer, root];
             windows.push(Window {
                 item,
@@ -667,8 +650,7 @@ impl Verifier {
         let root_crl = match collateral.root_ca_crl() {
             None => None,
             Some(crl) => {
-                crl.verify_signed_by(root, budget)
-                    .map_err(TdxError::pki("revocation"))?;
+                self.check_root_crl_signature(crl, budget)?;
                 windows.push(crl_window("root_ca_crl", crl)?);
                 Some(VerifiedCrl {
                     crl: crl.clone(),
@@ -679,28 +661,8 @@ impl Verifier {
         let pck_crl = match collateral.pck_crl() {
             None => None,
             Some(crl) => {
-                let chain = collateral.pck_crl_issuer_chain();
-                let issuer = chain
-                    .iter()
-                    .filter(|c| c.subject_der() == crl.issuer_der())
-                    .find(|c| crl.verify_signed_by(c, budget).is_ok())
-                    .ok_or_else(|| TdxError::Pki {
-                        check: "revocation",
-                        source: tessera_pki::PkiError::CrlBadSignature {
-                            issuer: crl.issuer().to_owned(),
-                        },
-                    })?;
-                if issuer.issuer_der() != root.subject_der() || issuer.is_self_issued() {
-                    return Err(TdxError::SignerPath {
-                        check: "pck_crl_chain",
-                        detail: format!(
-                            "the PCK CRL issuer {} is not a CA issued by the root",
-                            issuer.subject()
-                        ),
-                    });
-                }
-                self.root_issued(issuer, at, budget)
-                    .map_err(TdxError::pki("pck_crl_chain"))?;
+                let issuer =
+                    self.pck_crl_issuer(crl, collateral.pck_crl_issuer_chain(), at, budget)?;
                 let path = [issuer, root];
                 windows.push(crl_window("pck_crl", crl)?);
                 windows.push(cert_window("pck_crl_chain", &path));
@@ -730,7 +692,141 @@ impl Verifier {
     }
 }
 
+/// One item of Intel's collateral on its own, as a cache fetches them one at a time (see
+/// [`Verifier::check_collateral_item`]).
+#[derive(Clone, Debug)]
+pub enum CollateralItem {
+    /// TCB info and the issuer chain that came with it.
+    TcbInfo(Signed<TcbInfo>, Vec<Certificate>),
+    /// QE identity and the issuer chain that came with it.
+    QeIdentity(Signed<EnclaveIdentity>, Vec<Certificate>),
+    /// The PCK CRL and the issuer chain that came with it.
+    PckCrl(Crl, Vec<Certificate>),
+    /// The Root CA CRL (signed by the root).
+    RootCaCrl(Crl),
+}
+
 impl Verifier {
+    /// Check one collateral item on its own, before a service stores it: TCB info and QE
+    /// identity signed by a certificate the root issued (valid at `at`), the PCK CRL by a CA
+    /// the root issued, the Root CA CRL by the root. As [`Verifier::check_collateral`], the
+    /// items' own dates are not judged here, nor is a signer's revocation by the Root CA CRL
+    /// (verification judges both).
+    ///
+    /// # Errors
+    /// The signature or signer-path check that failed, named as [`Verifier::verify`] names it.
+    pub fn check_collateral_item(
+        &self,
+        item: &CollateralItem,
+        at: UnixTime,
+    ) -> Result<(), TdxError> {
+        let mut budget = Budget::new(24);
+        let mut keys = Vec::with_capacity(1);
+        match item {
+            CollateralItem::TcbInfo(signed, chain) => self
+                .collateral_signer(
+                    ("tcb_info", "tcb_info_chain"),
+                    JsonSignature {
+                        body: signed.body(),
+                        signature: signed.signature(),
+                    },
+                    chain,
+                    at,
+                    &mut keys,
+                    &mut budget,
+                )
+                .map(|_| ()),
+            CollateralItem::QeIdentity(signed, chain) => self
+                .collateral_signer(
+                    ("qe_identity", "qe_identity_chain"),
+                    JsonSignature {
+                        body: signed.body(),
+                        signature: signed.signature(),
+                    },
+                    chain,
+                    at,
+                    &mut keys,
+                    &mut budget,
+                )
+                .map(|_| ()),
+            CollateralItem::PckCrl(crl, chain) => {
+                self.pck_crl_issuer(crl, chain, at, &mut budget).map(|_| ())
+            }
+            CollateralItem::RootCaCrl(crl) => self.check_root_crl_signature(crl, &mut budget),
+        }
+    }
+
+    /// The certificate in `chain` that signed a collateral JSON body: one the root issued
+    /// directly (Intel's TCB Signing certificate), valid with the root at `at`.
+    fn collateral_signer<'c>(
+        &self,
+        (item, chain_check): (&'static str, &'static str),
+        signed: JsonSignature<'_>,
+        chain: &'c [Certificate],
+        at: UnixTime,
+        keys: &mut Vec<(Certificate, PreparedKey)>,
+        budget: &mut Budget,
+    ) -> Result<&'c Certificate, TdxError> {
+        let root = self.anchors.root();
+        let signer = find_json_signer(item, chain_check, signed, chain, root, keys, budget)?;
+        // Only a certificate the root issued directly signs collateral: a PCK key, which lives
+        // in a platform, must never be able to vouch for TCB levels.
+        if signer.issuer_der() != root.subject_der() {
+            return Err(TdxError::SignerPath {
+                check: chain_check,
+                detail: format!(
+                    "{} is issued by {}; collateral signers are issued by the root itself",
+                    signer.subject(),
+                    signer.issuer()
+                ),
+            });
+        }
+        self.root_issued(signer, at, budget)
+            .and_then(|()| signer.check_signs_data())
+            .map_err(TdxError::pki(chain_check))?;
+        Ok(signer)
+    }
+
+    /// The Root CA CRL is signed by the root.
+    fn check_root_crl_signature(&self, crl: &Crl, budget: &mut Budget) -> Result<(), TdxError> {
+        crl.verify_signed_by(self.anchors.root(), budget)
+            .map_err(TdxError::pki("revocation"))
+    }
+
+    /// The CA in `chain` that signed the PCK CRL: a CA the root issued, valid with the root at
+    /// `at`.
+    fn pck_crl_issuer<'c>(
+        &self,
+        crl: &Crl,
+        chain: &'c [Certificate],
+        at: UnixTime,
+        budget: &mut Budget,
+    ) -> Result<&'c Certificate, TdxError> {
+        let root = self.anchors.root();
+        let issuer = chain
+            .iter()
+            .filter(|c| c.subject_der() == crl.issuer_der())
+            .find(|c| crl.verify_signed_by(c, budget).is_ok())
+            .ok_or_else(|| TdxError::Pki {
+                check: "revocation",
+                source: tessera_pki::PkiError::CrlBadSignature {
+                    issuer: crl.issuer().to_owned(),
+                },
+            })?;
+        if issuer.issuer_der() != root.subject_der() || issuer.is_self_issued() {
+            return Err(TdxError::SignerPath {
+                check: "pck_crl_chain",
+                detail: format!(
+                    "the PCK CRL issuer {} is not a CA issued by the root",
+                    issuer.subject()
+                ),
+            });
+        }
+        self.root_issued(issuer, at, budget)
+            .map_err(TdxError::pki("pck_crl_chain"))?;
+        Ok(issuer)
+    }
+
     /// Check that the root issued `cert` (names, CA constraints, signature) and that both are
     /// valid at `at`. The signature check is done once per certificate and remembered.
     fn root_issued(
