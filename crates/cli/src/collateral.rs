@@ -8,6 +8,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
@@ -19,10 +20,11 @@ use tessera_collateral::item::{
     items_for_chip, items_for_fmspc, items_for_quote, items_for_snp_report, parse_fmspc,
 };
 use tessera_collateral::{
-    ApiKey, Cache, FetchConfig, Fetcher, IntelTee, Item, KdsSource, PcsSource, SnpEndorsements,
-    UpdateType,
+    ApiKey, Cache, Entry, FetchConfig, Fetcher, IntelTee, Item, KdsSource, PcsSource,
+    SnpEndorsements, UpdateType,
 };
 use tessera_pki::UnixTime;
+use tessera_server::startup::{entry_vetter, items_at_fault};
 use tessera_snp::abi::{AttestationReport, Product, TcbParts};
 use tessera_tdx::abi::Quote;
 use tessera_tdx::collateral::Collateral;
@@ -211,10 +213,13 @@ pub(crate) struct VerifyCollateralArgs {
 }
 
 impl VerifyCollateralArgs {
-    /// The cache to read, `None` when neither `--fetch` nor `--collateral-dir` was given.
-    fn cache(&self) -> Result<Option<Cache>> {
+    /// The cache to read, `None` when neither `--fetch` nor `--collateral-dir` was given;
+    /// online, it stores only what `vetting` accepts (see
+    /// [`tessera_server::startup::entry_vetter`]).
+    fn cache(&self, vetting: &Verifier) -> Result<Option<Cache>> {
         if self.fetch {
-            return self.source.online_cache().map(Some);
+            let cache = self.source.online_cache()?;
+            return Ok(Some(cache.with_vetter(entry_vetter(vetting.clone()))));
         }
         match &self.collateral_dir {
             Some(dir) => Ok(Some(Cache::open_existing(dir)?)),
@@ -226,24 +231,51 @@ impl VerifyCollateralArgs {
 /// What `--fetch` read through the online cache, for [`Fetched::vet`].
 pub(crate) struct Fetched {
     cache: Cache,
-    items: Vec<Item>,
+    entries: Vec<(Item, Arc<Entry>)>,
     endorsements: Endorsements,
+    vetting: Verifier,
 }
 
 impl Fetched {
-    /// Vet what was fetched with the verifier that is about to use it, at `at`
-    /// ([`Verifier::vet_endorsements`]): when it refuses (a forged VCEK or CRL, collateral
-    /// not signed under the roots), the items are forgotten in the cache directory, so the
-    /// next `--fetch` asks the service again instead of reading the forgery for as long as
-    /// it looks valid (a VCEK: years). Verification then fails on its own.
-    pub(crate) fn vet(&self, verifier: &Verifier, at: UnixTime) {
-        let Err(e) = verifier.vet_endorsements(&self.endorsements, at) else {
+    fn new(
+        cache: Cache,
+        items: Vec<Item>,
+        endorsements: Endorsements,
+        vetting: &Verifier,
+        now: UnixTime,
+    ) -> Result<Self> {
+        let entries = items
+            .into_iter()
+            .map(|item| cache.get(&item, now).map(|entry| (item, entry)))
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            cache,
+            entries,
+            endorsements,
+            vetting: vetting.clone(),
+        })
+    }
+
+    /// Vet what was fetched as the broker does ([`Verifier::vet_endorsements`], at the time of
+    /// the fetch: whether it is genuine, not whether it verifies at `--at`). Each CRL and
+    /// Intel item was vetted before the cache stored it; a VCEK and the chain are vetted here,
+    /// together. When they are refused, the items at fault are removed from the cache
+    /// directory, so the next `--fetch` asks the service again instead of reading a forgery
+    /// for as long as it looks valid (a VCEK: years). Verification then fails on its own.
+    pub(crate) fn vet(&self) {
+        let now = UnixTime::now();
+        let Err(e) = self.vetting.vet_endorsements(&self.endorsements, now) else {
             return;
         };
-        let reason = e.with_check();
-        eprintln!("tessera: note: the fetched endorsements are refused ({reason}); not kept");
-        for item in &self.items {
-            if let Err(e) = self.cache.refuse(item, &reason) {
+        let vet = entry_vetter(self.vetting.clone());
+        let faults = items_at_fault(&self.vetting, &vet, &self.entries, &e, now);
+        eprintln!(
+            "tessera: note: the fetched endorsements are refused ({}); {} item(s) not kept",
+            e.with_check(),
+            faults.len()
+        );
+        for (item, why) in faults {
+            if let Err(e) = self.cache.refuse(item, &why) {
                 eprintln!("tessera: warning: {e}");
             }
         }
@@ -251,7 +283,8 @@ impl Fetched {
 }
 
 /// The SEV-SNP endorsements for `report` from `--fetch` / `--collateral-dir`; `None` when
-/// neither was given. With `--fetch`, what to vet them with ([`Fetched::vet`]).
+/// neither was given. With `--fetch` (what is fetched vetted by `vetting` before it is
+/// stored), what to vet them with ([`Fetched::vet`]).
 ///
 /// # Errors
 /// When the product is unknown, or an item cannot be fetched or is not in the directory.
@@ -259,47 +292,46 @@ pub(crate) fn snp_endorsements(
     args: &VerifyCollateralArgs,
     report: &AttestationReport,
     product: Option<Product>,
+    vetting: &Verifier,
 ) -> Result<Option<(SnpEndorsements, Option<Fetched>)>> {
-    let Some(cache) = args.cache()? else {
+    let Some(cache) = args.cache(vetting)? else {
         return Ok(None);
     };
     let product = report_product(report, product)?;
-    let found = tessera_collateral::snp_endorsements(&cache, report, product, UnixTime::now())?;
+    let now = UnixTime::now();
+    let found = tessera_collateral::snp_endorsements(&cache, report, product, now)?;
     let fetched = args.fetch.then(|| -> Result<Fetched> {
         let mut endorsements = Endorsements::new();
         endorsements.add_certificates(found.certificates.iter().cloned());
         endorsements.add_crls(found.crls.iter().cloned());
-        Ok(Fetched {
-            items: items_for_snp_report(report, product)?,
-            cache,
-            endorsements,
-        })
+        let items = items_for_snp_report(report, product)?;
+        Fetched::new(cache, items, endorsements, vetting, now)
     });
     Ok(Some((found, fetched.transpose()?)))
 }
 
 /// The TDX/SGX collateral for `quote` from `--fetch` / `--collateral-dir`; `None` when
-/// neither was given. With `--fetch`, what to vet it with ([`Fetched::vet`]).
+/// neither was given. With `--fetch` (what is fetched vetted by `vetting` before it is
+/// stored), what to vet it with ([`Fetched::vet`]).
 ///
 /// # Errors
 /// When an item cannot be fetched or is not in the directory.
 pub(crate) fn tdx_collateral(
     args: &VerifyCollateralArgs,
     quote: &Quote,
+    vetting: &Verifier,
 ) -> Result<Option<(Collateral, Option<Fetched>)>> {
-    let Some(cache) = args.cache()? else {
+    let Some(cache) = args.cache(vetting)? else {
         return Ok(None);
     };
     let update = args.update.into();
-    let found = tessera_collateral::tdx_collateral(&cache, quote, update, UnixTime::now())?;
+    let now = UnixTime::now();
+    let found = tessera_collateral::tdx_collateral(&cache, quote, update, now)?;
     let fetched = args.fetch.then(|| -> Result<Fetched> {
         let mut endorsements = Endorsements::new();
         endorsements.add_collateral(found.clone());
-        Ok(Fetched {
-            items: items_for_quote(quote, update)?,
-            cache,
-            endorsements,
-        })
+        let items = items_for_quote(quote, update)?;
+        Fetched::new(cache, items, endorsements, vetting, now)
     });
     Ok(Some((found, fetched.transpose()?)))
 }

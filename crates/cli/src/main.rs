@@ -515,12 +515,20 @@ pub(crate) fn check_evidence(args: &EvidenceArgs) -> Result<Checked> {
             [(path, certs)] => Some(tdx::one_test_root(path, certs)?),
             _ => bail!("--dangerous-test-root: a quote takes one root"),
         };
+        // What vets fetched collateral before the cache stores it: the same roots.
+        let mut vetting = Verifier::builder();
+        if let Some(root) = &root {
+            vetting = vetting.dangerous_tdx_test_root(root.clone());
+        }
+        let vetting = vetting.build()?;
         let (collateral, fetched) = match (collateral, evidence.quote()) {
             (Some(c), _) => (Some(c), None),
-            (None, Some(quote)) => match collateral::tdx_collateral(&args.sources, quote)? {
-                Some((c, fetched)) => (Some(c), fetched),
-                None => (None, None),
-            },
+            (None, Some(quote)) => {
+                match collateral::tdx_collateral(&args.sources, quote, &vetting)? {
+                    Some((c, fetched)) => (Some(c), fetched),
+                    None => (None, None),
+                }
+            }
             (None, None) => (None, None),
         };
         let Some(collateral) = collateral else {
@@ -534,11 +542,10 @@ pub(crate) fn check_evidence(args: &EvidenceArgs) -> Result<Checked> {
         if let Some(root) = root {
             builder = builder.dangerous_tdx_test_root(root);
         }
-        let verifier = builder.build()?;
         if let Some(fetched) = fetched {
-            fetched.vet(&verifier, at);
+            fetched.vet();
         }
-        verifier
+        builder.build()?
     } else {
         // Collateral for evidence that is not a quote: the evidence is not what the caller
         // meant to verify (a rejection, like evidence of no form).
@@ -548,12 +555,22 @@ pub(crate) fn check_evidence(args: &EvidenceArgs) -> Result<Checked> {
         if args.allow_missing_crls {
             bail!("--allow-missing-crls is for TDX/SGX quotes");
         }
+        let snp_roots = if roots.is_empty() {
+            None
+        } else {
+            Some(test_roots(roots, args.product)?)
+        };
+        // What vets fetched endorsements before the cache stores them: the same roots.
+        let vetting = Verifier::builder()
+            .snp_product(args.product)
+            .dangerous_snp_test_roots(snp_roots.clone().unwrap_or_default())
+            .build()?;
         let mut fetched = None;
         if let Some(report) = evidence.snp_report() {
             // Endorsements the evidence or the command line already carries need not be
             // fetched: then a failed lookup (a VCEK of a masked CHIP_ID cannot be asked for, a
             // directory without it) is a note, and the verifier judges what there is.
-            match collateral::snp_endorsements(&args.sources, report, args.product) {
+            match collateral::snp_endorsements(&args.sources, report, args.product, &vetting) {
                 Ok(Some((found, from_fetch))) => {
                     certs.extend(found.certificates);
                     crls.extend(found.crls);
@@ -573,14 +590,13 @@ pub(crate) fn check_evidence(args: &EvidenceArgs) -> Result<Checked> {
             .certificates(certs)
             .crls(crls)
             .snp_product(args.product);
-        if !roots.is_empty() {
-            builder = builder.dangerous_snp_test_roots(test_roots(roots, args.product)?);
+        if let Some(snp_roots) = snp_roots {
+            builder = builder.dangerous_snp_test_roots(snp_roots);
         }
-        let verifier = builder.build()?;
         if let Some(fetched) = fetched {
-            fetched.vet(&verifier, at);
+            fetched.vet();
         }
-        verifier
+        builder.build()?
     };
     Ok(match verifier.verify(&evidence, at) {
         Ok(v) => Checked::Verified(Box::new(v)),

@@ -479,7 +479,7 @@ pub fn entry_vetter(verifier: Verifier) -> Vetter {
 /// own (`vet`); the AMD chain on its own, then each VCEK with the chain certificates that
 /// passed. What only fails together is a collateral signer revoked by the Root CA CRL, which
 /// is the TCB info's and QE identity's fault. Anything else: none.
-fn items_at_fault<'i>(
+pub fn items_at_fault<'i>(
     verifier: &Verifier,
     vet: &Vetter,
     entries: &'i [(Item, Arc<Entry>)],
