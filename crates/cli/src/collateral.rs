@@ -274,8 +274,8 @@ impl Fetched {
             e.with_check(),
             faults.len()
         );
-        for (item, why) in faults {
-            if let Err(e) = self.cache.refuse(item, &why) {
+        for (entry, why) in faults {
+            if let Err(e) = self.cache.refuse(entry, &why) {
                 eprintln!("tessera: warning: {e}");
             }
         }

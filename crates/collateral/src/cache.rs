@@ -540,31 +540,70 @@ impl Cache {
         Ok(())
     }
 
-    /// The verifier refused `item` as this cache handed it out (a forged VCEK or CRL, or
-    /// collateral whose signature does not chain to its roots, that still looks fresh): forget
+    /// The verifier refused `refused`, the entry for its item that this cache handed out (a
+    /// forged VCEK, or an entry that still looks fresh but does not chain to its roots): forget
     /// it, so that the next lookup does not hand it out again. With a fetcher the stored file
     /// goes too (a fetch replaces it), and the item is not fetched again for the
     /// retry-after-failure wait, lookups meanwhile answering [`CollateralError::Refused`].
     /// Offline only the memory copy goes: the file is the operator's to replace, and is read
-    /// (and refused) again on the next lookup.
+    /// (and refused) again on the next lookup. A copy stored since (another lookup's fetch, a
+    /// refresh, an import) is not the one refused, and stays.
     ///
     /// # Errors
     /// As [`Cache::evict`].
-    pub fn refuse(&self, item: &Item, reason: &str) -> Result<(), CollateralError> {
+    pub fn refuse(&self, refused: &Entry, reason: &str) -> Result<(), CollateralError> {
+        let item = refused.item();
         item.check()?;
         let key = item.key();
-        if self.fetcher.is_none() {
-            if let Ok(mut map) = self.memory.write() {
-                map.remove(&key);
+        // Under the key's flight lock, so no fetch of it lands meanwhile.
+        let flight = self.flight(&key);
+        let result = {
+            let _guard = flight
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            self.refuse_locked(refused, &key, reason)
+        };
+        self.land(&key, &flight);
+        result
+    }
+
+    fn refuse_locked(
+        &self,
+        refused: &Entry,
+        key: &str,
+        reason: &str,
+    ) -> Result<(), CollateralError> {
+        let same = |e: &Entry| e.body() == refused.body();
+        // The directory's copy first (reading it puts it in memory): it goes only if it is the
+        // refused one (an unreadable file is replaced by the next fetch anyway); offline it is
+        // the operator's and stays.
+        if self.fetcher.is_some()
+            && let Some(path) = self.entry_path(key)
+            && self
+                .load(refused.item())
+                .ok()
+                .flatten()
+                .is_some_and(|e| same(&e))
+        {
+            match std::fs::remove_file(&path) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(CollateralError::io(&path, &e)),
             }
+        }
+        if let Ok(mut map) = self.memory.write()
+            && map.get(key).is_some_and(|e| same(e))
+        {
+            map.remove(key);
+        }
+        if self.fetcher.is_none() {
             return Ok(());
         }
-        self.evict(item)?;
         let refused = CollateralError::Refused {
-            key: key.clone(),
+            key: key.to_owned(),
             reason: sanitise(reason, 300),
         };
-        self.remember_failure(&key, &refused);
+        self.remember_failure(key, &refused);
         Ok(())
     }
 

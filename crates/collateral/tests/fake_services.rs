@@ -1337,10 +1337,27 @@ fn a_refused_entry_is_forgotten_and_not_fetched_again_at_once() {
         .unwrap()
         .with_fetcher(fetcher(&kds, None, quick()))
         .with_retry_after_failure(Duration::from_secs(2));
-    cache.get(&item, NOW).unwrap();
+    let held = cache.get(&item, NOW).unwrap();
     assert_eq!(kds.hits(&world.vcek_target), 1);
     assert_eq!(cache.entries().unwrap().0.len(), 1);
-    cache.refuse(&item, "vek_chain: forged\n").unwrap();
+    // Another copy than the one held (a lookup refused what the cache has since replaced):
+    // the held copy stays.
+    let other = SimPki::new(Product::Milan)
+        .unwrap()
+        .issue_vek(&VekSpec::vcek(Product::Milan))
+        .unwrap();
+    let stale = Entry::new(
+        item.clone(),
+        "test",
+        NOW,
+        other.certificate().der().to_vec(),
+        None,
+    )
+    .unwrap();
+    cache.refuse(&stale, "vek_chain").unwrap();
+    assert_eq!(cache.entries().unwrap().0.len(), 1);
+    assert_eq!(cache.get(&item, NOW).unwrap().body(), held.body());
+    cache.refuse(&held, "vek_chain: forged\n").unwrap();
     assert!(cache.entries().unwrap().0.is_empty(), "the file stayed");
     for _ in 0..3 {
         match cache.get(&item, NOW) {
@@ -1362,8 +1379,8 @@ fn a_refused_entry_is_forgotten_and_not_fetched_again_at_once() {
         .put(cache.get(&item, NOW).unwrap().as_ref().clone())
         .unwrap();
     let offline = Cache::open(&dir).unwrap();
-    offline.get(&item, NOW).unwrap();
-    offline.refuse(&item, "vek_chain").unwrap();
+    let held = offline.get(&item, NOW).unwrap();
+    offline.refuse(&held, "vek_chain").unwrap();
     assert_eq!(offline.entries().unwrap().0.len(), 1);
     assert_eq!(offline.get(&item, NOW).unwrap().body(), &world.vcek_der[..]);
     assert_eq!((offline.stats().hits, offline.stats().misses), (2, 0));

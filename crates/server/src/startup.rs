@@ -408,9 +408,9 @@ pub fn cache_source(
             let out = endorsements_of(&entries).map_err(text)?;
             if let Err(e) = verifier.vet_endorsements(&out, now) {
                 let reason = e.with_check();
-                for (item, why) in items_at_fault(&verifier, &vet, &entries, &e, now) {
-                    tracing::warn!(item = %item.key(), reason = %why, "collateral entry refused");
-                    if let Err(evict) = cache.refuse(item, &why) {
+                for (entry, why) in items_at_fault(&verifier, &vet, &entries, &e, now) {
+                    tracing::warn!(item = %entry.item().key(), reason = %why, "collateral entry refused");
+                    if let Err(evict) = cache.refuse(entry, &why) {
                         tracing::warn!(error = %evict, "a refused collateral entry stays on disk");
                     }
                 }
@@ -485,10 +485,10 @@ pub fn items_at_fault<'i>(
     entries: &'i [(Item, Arc<Entry>)],
     refused: &VerifyError,
     now: tessera_pki::UnixTime,
-) -> Vec<(&'i Item, String)> {
-    let mut faults: Vec<(&Item, String)> = entries
+) -> Vec<(&'i Entry, String)> {
+    let mut faults: Vec<(&Entry, String)> = entries
         .iter()
-        .filter_map(|(item, entry)| vet(entry, now).err().map(|why| (item, why)))
+        .filter_map(|(_, entry)| vet(entry, now).err().map(|why| (entry.as_ref(), why)))
         .collect();
     let certs = |entry: &Arc<Entry>| {
         snp_endorsements_from_entries(std::slice::from_ref(entry)).map(|got| got.certificates)
@@ -504,7 +504,7 @@ pub fn items_at_fault<'i>(
         let mine = match certs(entry) {
             Ok(mine) => mine,
             Err(e) => {
-                faults.push((item, format!("parse: {e}")));
+                faults.push((entry.as_ref(), format!("parse: {e}")));
                 continue;
             }
         };
@@ -514,14 +514,14 @@ pub fn items_at_fault<'i>(
         match verifier.vet_endorsements(&alone, now) {
             Ok(()) if matches!(item, Item::AmdChain { .. }) => passed.extend(mine),
             Ok(()) => {}
-            Err(e) => faults.push((item, e.with_check())),
+            Err(e) => faults.push((entry.as_ref(), e.with_check())),
         }
     }
     if faults.is_empty() && matches!(refused, VerifyError::Tdx(TdxError::Revoked { .. })) {
         faults = entries
             .iter()
             .filter(|(item, _)| matches!(item, Item::TcbInfo { .. } | Item::QeIdentity { .. }))
-            .map(|(item, _)| (item, refused.with_check()))
+            .map(|(_, entry)| (entry.as_ref(), refused.with_check()))
             .collect();
     }
     faults
@@ -806,7 +806,7 @@ mod tests {
                 now,
             )
             .into_iter()
-            .map(|(item, _)| item.key())
+            .map(|(entry, _)| entry.item().key())
             .collect()
         };
         assert!(faults(&entries(&guest, &guest, &guest)).is_empty());
