@@ -717,7 +717,6 @@ fn fmspc_of(quote: &Quote) -> Option<[u8; 6]> {
         .map(|p| p.fmspc)
 }
 
-/// Whether the evidence itself carries a VCEK or VLEK (certificate table or `cert_chain`).
 /// The productName of a VEK held for this report, or carried with it (KBS `cert_chain` or
 /// the extended report's certificate table).
 fn vek_product(
@@ -756,6 +755,7 @@ fn vek_product(
         })
 }
 
+/// Whether the evidence itself carries a VCEK or VLEK (certificate table or `cert_chain`).
 fn carries_vek(snp: &SnpEvidence, cert_chain: &[(CertKind, Vec<u8>)]) -> bool {
     let vek = |k: CertKind| matches!(k, CertKind::Vcek | CertKind::Vlek);
     cert_chain.iter().any(|(k, _)| vek(*k))

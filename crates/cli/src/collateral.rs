@@ -268,12 +268,19 @@ impl Fetched {
             return;
         };
         let vet = entry_vetter(self.vetting.clone());
-        let faults = items_at_fault(&self.vetting, &vet, &self.entries, &e, now);
-        eprintln!(
-            "tessera: note: the fetched endorsements are refused ({}); {} item(s) not kept",
-            e.with_check(),
-            faults.len()
-        );
+        let faults = items_at_fault(&self.vetting, &vet, &self.entries, now);
+        if faults.is_empty() {
+            eprintln!(
+                "tessera: note: the fetched endorsements are refused ({}); nothing removed",
+                e.with_check()
+            );
+        } else {
+            eprintln!(
+                "tessera: note: the fetched endorsements are refused ({}); {} item(s) not kept",
+                e.with_check(),
+                faults.len()
+            );
+        }
         for (entry, why) in faults {
             if let Err(e) = self.cache.refuse(entry, &why) {
                 eprintln!("tessera: warning: {e}");

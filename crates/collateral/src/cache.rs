@@ -573,10 +573,13 @@ impl Cache {
         key: &str,
         reason: &str,
     ) -> Result<(), CollateralError> {
-        let same = |e: &Entry| e.body() == refused.body();
+        let same =
+            |e: &Entry| e.body() == refused.body() && e.issuer_chain() == refused.issuer_chain();
         // The directory's copy first (reading it puts it in memory): it goes only if it is the
         // refused one (an unreadable file is replaced by the next fetch anyway); offline it is
-        // the operator's and stays.
+        // the operator's and stays. (Only this cache's own lookups and fetches hold the key's
+        // flight lock: a file another process writes in between may be the one removed.)
+        let mut removed = Ok(false);
         if self.fetcher.is_some()
             && let Some(path) = self.entry_path(key)
             && self
@@ -585,26 +588,32 @@ impl Cache {
                 .flatten()
                 .is_some_and(|e| same(&e))
         {
-            match std::fs::remove_file(&path) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(CollateralError::io(&path, &e)),
+            removed = match std::fs::remove_file(&path) {
+                Ok(()) => Ok(true),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(true),
+                Err(e) => Err(CollateralError::io(&path, &e)),
+            };
+        }
+        let mut held = false;
+        if let Ok(mut map) = self.memory.write() {
+            match map.get(key) {
+                Some(e) if same(e) => {
+                    map.remove(key);
+                }
+                Some(_) => held = true,
+                None => {}
             }
         }
-        if let Ok(mut map) = self.memory.write()
-            && map.get(key).is_some_and(|e| same(e))
-        {
-            map.remove(key);
+        // Not fetched again for the wait, unless another copy is held (which its own refresh
+        // may replace).
+        if self.fetcher.is_some() && !held {
+            let refused = CollateralError::Refused {
+                key: key.to_owned(),
+                reason: sanitise(reason, 300),
+            };
+            self.remember_failure(key, &refused);
         }
-        if self.fetcher.is_none() {
-            return Ok(());
-        }
-        let refused = CollateralError::Refused {
-            key: key.to_owned(),
-            reason: sanitise(reason, 300),
-        };
-        self.remember_failure(key, &refused);
-        Ok(())
+        removed.map(|_| ())
     }
 
     /// Every entry stored in the directory (or in memory, for a cache without one), each

@@ -104,9 +104,9 @@ pub enum CollateralError {
         /// What could not be read.
         detail: String,
     },
-    /// The verifier refused the item (its signature does not chain to the verifier's roots):
-    /// it is not kept, and (with a fetcher) not fetched again for the retry-after-failure
-    /// wait.
+    /// The verifier refused the item (a signature that does not chain to the verifier's
+    /// roots, a certificate not valid): it is not kept, and (with a fetcher) not fetched again
+    /// for the retry-after-failure wait.
     #[error("{key}: refused by the verifier ({reason}); not kept")]
     Refused {
         /// The item's cache key.

@@ -11,8 +11,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tessera::tdx::TdxError;
-use tessera::{EndorsementRequest, Endorsements, Evidence, Verifier, VerifyError};
+use tessera::{EndorsementRequest, Endorsements, Evidence, Verifier};
 use tessera_broker::engine::EndorsementSource;
 use tessera_broker::engine::{Broker, BrokerOptions};
 use tessera_broker::gitseal::{CocoSigner, GitSealError, SealingKeys};
@@ -408,7 +407,7 @@ pub fn cache_source(
             let out = endorsements_of(&entries).map_err(text)?;
             if let Err(e) = verifier.vet_endorsements(&out, now) {
                 let reason = e.with_check();
-                for (entry, why) in items_at_fault(&verifier, &vet, &entries, &e, now) {
+                for (entry, why) in items_at_fault(&verifier, &vet, &entries, now) {
                     tracing::warn!(item = %entry.item().key(), reason = %why, "collateral entry refused");
                     if let Err(evict) = cache.refuse(entry, &why) {
                         tracing::warn!(error = %evict, "a refused collateral entry stays on disk");
@@ -477,13 +476,13 @@ pub fn entry_vetter(verifier: Verifier) -> Vetter {
 /// chips and platforms, and refusing them with a forged VCEK or TCB info would hold back
 /// every guest that needs them for the retry wait. CRLs and Intel items are vetted on their
 /// own (`vet`); the AMD chain on its own, then each VCEK with the chain certificates that
-/// passed. What only fails together is a collateral signer revoked by the Root CA CRL, which
-/// is the TCB info's and QE identity's fault. Anything else: none.
+/// passed. What only fails together (a collateral signer revoked by the Root CA CRL that
+/// comes with it) is genuine Intel data: none is refused (removed, the held copies would no
+/// longer keep older ones out; verification refuses them anyway).
 pub fn items_at_fault<'i>(
     verifier: &Verifier,
     vet: &Vetter,
     entries: &'i [(Item, Arc<Entry>)],
-    refused: &VerifyError,
     now: tessera_pki::UnixTime,
 ) -> Vec<(&'i Entry, String)> {
     let mut faults: Vec<(&Entry, String)> = entries
@@ -516,13 +515,6 @@ pub fn items_at_fault<'i>(
             Ok(()) => {}
             Err(e) => faults.push((entry.as_ref(), e.with_check())),
         }
-    }
-    if faults.is_empty() && matches!(refused, VerifyError::Tdx(TdxError::Revoked { .. })) {
-        faults = entries
-            .iter()
-            .filter(|(item, _)| matches!(item, Item::TcbInfo { .. } | Item::QeIdentity { .. }))
-            .map(|(_, entry)| (entry.as_ref(), refused.with_check()))
-            .collect();
     }
     faults
 }
@@ -795,19 +787,13 @@ mod tests {
             .unwrap();
         let faults = |entries: &[(Item, Arc<Entry>)]| -> Vec<String> {
             let out = endorsements_of(entries).unwrap();
-            let Err(refused) = verifier.vet_endorsements(&out, now) else {
+            let Err(_) = verifier.vet_endorsements(&out, now) else {
                 return Vec::new();
             };
-            items_at_fault(
-                &verifier,
-                &entry_vetter(verifier.clone()),
-                entries,
-                &refused,
-                now,
-            )
-            .into_iter()
-            .map(|(entry, _)| entry.item().key())
-            .collect()
+            items_at_fault(&verifier, &entry_vetter(verifier.clone()), entries, now)
+                .into_iter()
+                .map(|(entry, _)| entry.item().key())
+                .collect()
         };
         assert!(faults(&entries(&guest, &guest, &guest)).is_empty());
         let kind = |pred: fn(&Item) -> bool| -> Vec<String> {
