@@ -36,6 +36,9 @@ pub const MEMORY_CAPACITY: usize = 4096;
 /// Most names in one entries directory: a directory holding more is refused (not cut short,
 /// which would drop entries in no particular order).
 pub const MAX_DIR_ENTRIES: usize = 65_536;
+/// Most entries a cache writes to its directory for fetches (well below [`MAX_DIR_ENTRIES`]):
+/// beyond it, new items are kept in memory only (see `CacheStats::not_stored`).
+pub const MAX_FETCHED_FILES: usize = 8192;
 /// Most bytes read from one entries directory (as the facade's `endorsement_dir` bounds its
 /// directory).
 pub const MAX_DIR_BYTES: u64 = 512 * 1024 * 1024;
@@ -56,6 +59,8 @@ pub struct CacheStats {
     pub fetch_errors: u64,
     /// Lookups answered from a recent failure, without a fetch.
     pub failures_reused: u64,
+    /// Fetched entries kept in memory only: the directory holds [`MAX_FETCHED_FILES`].
+    pub not_stored: u64,
 }
 
 #[derive(Debug, Default)]
@@ -65,6 +70,7 @@ struct Counters {
     fetches: AtomicU64,
     fetch_errors: AtomicU64,
     failures_reused: AtomicU64,
+    not_stored: AtomicU64,
 }
 
 /// Checks a fetched entry before the cache stores it (see [`Cache::with_vetter`]): `Err`
@@ -220,6 +226,7 @@ impl Cache {
             fetches: c.fetches.load(Ordering::Relaxed),
             fetch_errors: c.fetch_errors.load(Ordering::Relaxed),
             failures_reused: c.failures_reused.load(Ordering::Relaxed),
+            not_stored: c.not_stored.load(Ordering::Relaxed),
         }
     }
 
@@ -341,7 +348,7 @@ impl Cache {
             Ok(entry) => {
                 self.counters.fetches.fetch_add(1, Ordering::Relaxed);
                 self.forget_failure(key);
-                self.put(entry)
+                self.put_fetched(entry)
             }
             Err(e) => {
                 self.counters.fetch_errors.fetch_add(1, Ordering::Relaxed);
@@ -479,6 +486,28 @@ impl Cache {
         let entry = Arc::new(entry);
         self.memory_put(Arc::clone(&entry));
         Ok(entry)
+    }
+
+    /// Store a fetched entry: on disk while the directory holds fewer than
+    /// [`MAX_FETCHED_FILES`] entries (or the item already has a file), else in memory only.
+    /// Which chip and TCB a VCEK is fetched for comes from evidence not yet verified (it
+    /// cannot be before the VCEK is there): guests naming made-up TCB values of a real chip
+    /// would otherwise fill the directory with genuine but useless VCEKs until it is past what
+    /// a directory may hold ([`MAX_DIR_ENTRIES`]) and every listing of it fails.
+    fn put_fetched(&self, entry: Entry) -> Result<Arc<Entry>, CollateralError> {
+        if let Some(path) = self.entry_path(&entry.item().key())
+            && !path.exists()
+            && let Some(parent) = path.parent()
+            && std::fs::read_dir(parent)
+                .map(|l| l.take(MAX_FETCHED_FILES).count() >= MAX_FETCHED_FILES)
+                .unwrap_or(false)
+        {
+            self.counters.not_stored.fetch_add(1, Ordering::Relaxed);
+            let entry = Arc::new(entry);
+            self.memory_put(Arc::clone(&entry));
+            return Ok(entry);
+        }
+        self.put(entry)
     }
 
     /// Fetch again every stored entry that is due for refresh at `now` (for a background task

@@ -1453,3 +1453,41 @@ fn a_vetted_cache_keeps_the_held_copy_when_a_forged_newer_one_arrives() {
     assert_eq!(on_disk[0].body(), &world.crl_der[..]);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// Fetched entries go to the directory until it holds `MAX_FETCHED_FILES` names; past that
+/// they are kept in memory only (counted), so evidence naming made-up TCB values of a real chip
+/// cannot fill the directory past what a listing of it accepts. An item that already has a
+/// file is still written (a refresh replaces its copy).
+#[test]
+fn a_full_directory_keeps_further_fetches_in_memory() {
+    use tessera_collateral::cache::{ENTRIES_DIR, MAX_FETCHED_FILES};
+    let world = snp_world(Product::Milan);
+    let kds = kds_for(&world);
+    let dir = temp_dir("full");
+    let cache = Cache::open(&dir)
+        .unwrap()
+        .with_fetcher(fetcher(&kds, None, quick()));
+    let items = items_for_snp_report(&world.report, Product::Milan).unwrap();
+    // The chain, fetched into a directory with room.
+    cache.get(&items[1], NOW).unwrap();
+    // Filler names up to the cap (not entries a listing would read: only the count matters).
+    let entries = dir.join(ENTRIES_DIR);
+    for n in 0..MAX_FETCHED_FILES {
+        std::fs::write(entries.join(format!(".filler-{n}")), b"").unwrap();
+    }
+    let vcek = cache.get(&items[0], NOW).unwrap();
+    assert_eq!(vcek.body(), &world.vcek_der[..]);
+    assert!(!entries.join(format!("{}.json", items[0].key())).exists());
+    assert_eq!(cache.stats().not_stored, 1);
+    // Held in memory: answered without a fetch.
+    cache.get(&items[0], NOW).unwrap();
+    assert_eq!(kds.hits(&world.vcek_target), 1);
+    // The chain's file exists: a refetch of it is still written.
+    cache.evict(&items[1]).unwrap();
+    std::fs::write(entries.join(format!("{}.json", items[1].key())), b"{}").unwrap();
+    cache.get(&items[1], NOW).unwrap();
+    let stored = std::fs::read(entries.join(format!("{}.json", items[1].key()))).unwrap();
+    assert_ne!(stored, b"{}");
+    assert_eq!(cache.stats().not_stored, 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -159,6 +159,11 @@ impl Metrics {
                 "Collateral lookups answered with a recent fetch failure, without a fetch.",
                 stats.failures_reused,
             ),
+            (
+                "not_stored",
+                "Fetched collateral kept in memory only: the cache directory is full.",
+                stats.not_stored,
+            ),
         ] {
             let _ = writeln!(out, "# HELP tessera_collateral_cache_{name}_total {help}");
             let _ = writeln!(out, "# TYPE tessera_collateral_cache_{name}_total counter");
