@@ -477,6 +477,9 @@ fn items_of_chip(spec: &str) -> Result<Vec<Item>> {
         snp: 0,
         microcode: 0,
     };
+    // Each SPL given once; bl, tee, snp and ucode always (a left-out one is not 0: the VCEK
+    // asked for would be another TCB's).
+    let mut seen: Vec<&str> = Vec::new();
     for field in spls.split(',') {
         let (name, value) = field
             .split_once('=')
@@ -484,6 +487,9 @@ fn items_of_chip(spec: &str) -> Result<Vec<Item>> {
         let value: u8 = value
             .parse()
             .with_context(|| format!("--chip {spec:?}: {field:?}"))?;
+        if seen.contains(&name) {
+            bail!("--chip {spec:?}: {name} given twice");
+        }
         match name {
             "fmc" => tcb.fmc = Some(value),
             "bl" => tcb.bootloader = value,
@@ -492,6 +498,14 @@ fn items_of_chip(spec: &str) -> Result<Vec<Item>> {
             "ucode" => tcb.microcode = value,
             _ => bail!("--chip {spec:?}: unknown SPL {name:?} (fmc, bl, tee, snp, ucode)"),
         }
+        seen.push(name);
+    }
+    let missing: Vec<&str> = ["bl", "tee", "snp", "ucode"]
+        .into_iter()
+        .filter(|n| !seen.contains(n))
+        .collect();
+    if !missing.is_empty() {
+        bail!("--chip {spec:?}: {} missing", missing.join(", "));
     }
     Ok(items_for_chip(product, &hwid, tcb)?)
 }

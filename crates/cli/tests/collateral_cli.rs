@@ -211,3 +211,72 @@ fn verify_fetch_does_not_keep_a_forged_vcek() {
     assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
     assert!(kds.total() >= 1);
 }
+
+/// Operator mistakes are usage errors (exit 2) that say what is wrong: a `--chip` without
+/// every SPL (a left-out one would ask for another TCB's VCEK) or with one twice, `pack` or
+/// `import` of a directory that is not a cache or bundle (it read as empty before), and
+/// `--collateral-dir` naming a bundle file or nothing.
+#[test]
+fn collateral_operator_mistakes_are_usage_errors() {
+    let dir = tempdir("coll-mistakes");
+    let hwid = "ab".repeat(64);
+    for (spec, says) in [
+        (format!("Genoa:{hwid}:bl=9,tee=0,snp=23"), "ucode missing"),
+        (
+            format!("Genoa:{hwid}:bl=9,tee=0,snp=23,ucode=72,bl=9"),
+            "bl given twice",
+        ),
+    ] {
+        let o = tessera(&[
+            "collateral",
+            "fetch",
+            "--chip",
+            &spec,
+            "--kds-url",
+            "http://127.0.0.1:9",
+            "--out",
+            s(&dir.join("b")),
+        ]);
+        assert_eq!(code(&o), 2, "{spec}: {}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{spec}: {}", stderr(&o));
+    }
+    let plain = dir.join("plain");
+    std::fs::create_dir_all(&plain).unwrap();
+    std::fs::write(plain.join("report.bin"), b"x").unwrap();
+    let o = tessera(&[
+        "collateral",
+        "pack",
+        s(&plain),
+        "--out",
+        s(&dir.join("p.json")),
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not a cache or bundle directory"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.join("p.json").exists());
+    let o = tessera(&[
+        "collateral",
+        "import",
+        s(&plain),
+        "--cache-dir",
+        s(&dir.join("c")),
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    guest(&dir);
+    for (path, says) in [
+        (plain.join("report.bin"), "collateral import"),
+        (dir.join("nothing"), "no such directory"),
+    ] {
+        let o = tessera(&[
+            "verify",
+            s(&dir.join("report.bin")),
+            "--collateral-dir",
+            s(&path),
+        ]);
+        assert_eq!(code(&o), 2, "{}", stderr(&o));
+        assert!(stderr(&o).contains(says), "{}", stderr(&o));
+    }
+}

@@ -228,7 +228,17 @@ pub fn unpack(bytes: &[u8], name: &str) -> Result<Vec<Entry>, CollateralError> {
 /// malformed entry (a bundle is all or nothing).
 pub fn read_entries(path: &Path) -> Result<Vec<Entry>, CollateralError> {
     if path.is_dir() {
-        let (entries, bad) = read_entries_dir(&path.join(ENTRIES_DIR))?;
+        let dir = path.join(ENTRIES_DIR);
+        // Another directory (evidence files, a bundle's own entries/) would read as empty.
+        if !dir.is_dir() {
+            return Err(CollateralError::Format {
+                path: path.display().to_string(),
+                detail: format!(
+                    "not a cache or bundle directory (no {ENTRIES_DIR}/ in it; a bundle file is read as a file)"
+                ),
+            });
+        }
+        let (entries, bad) = read_entries_dir(&dir)?;
         if let Some(first) = bad.into_iter().next() {
             return Err(first);
         }

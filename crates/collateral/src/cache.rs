@@ -128,9 +128,17 @@ impl Cache {
     /// [`CollateralError::Io`] when `dir` is not a directory.
     pub fn open_existing(dir: &Path) -> Result<Self, CollateralError> {
         if !dir.is_dir() {
+            let detail = if dir.is_file() {
+                "a file, not a cache or bundle directory (a bundle file is imported first: \
+                 `tessera collateral import FILE --cache-dir DIR`)"
+            } else if dir.exists() {
+                "not a directory"
+            } else {
+                "no such directory"
+            };
             return Err(CollateralError::Io {
                 path: dir.display().to_string(),
-                detail: String::from("not a directory"),
+                detail: String::from(detail),
             });
         }
         Ok(Self::with_dir(Some(dir.to_path_buf())))

@@ -157,7 +157,7 @@ impl Fetcher {
             let response = self.transport.get(&url, &headers).map_err(|detail| {
                 CollateralError::Transport {
                     key: key.clone(),
-                    detail: crate::error::sanitise(&detail, 512),
+                    detail: format!("{base}: {}", crate::error::sanitise(&detail, 512)),
                 }
             })?;
             let outcome = match response::classify(item, &response, now) {

@@ -37,6 +37,13 @@ fn base_url(url: &str) -> Result<String, CollateralError> {
     if rest.contains(['?', '#']) || rest.chars().any(|c| c.is_whitespace() || c.is_control()) {
         return Err(bad("must not carry a query, fragment or spaces"));
     }
+    // The URL goes into every entry's `source`, manifests and error messages.
+    let authority = rest.split('/').next().unwrap_or_default();
+    if authority.contains('@') {
+        return Err(bad(
+            "must not carry credentials (user:password@): it is recorded with every entry",
+        ));
+    }
     Ok(trimmed.to_owned())
 }
 
@@ -381,6 +388,7 @@ mod tests {
             "x.com",
             "https://a?b=1",
             "https://a b",
+            "https://user:pass@pccs.example",
         ] {
             assert!(KdsSource::new(bad).is_err(), "{bad}");
             assert!(PcsSource::new(bad).is_err(), "{bad}");
