@@ -15,6 +15,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use serde_json::json;
 use tessera::{Endorsements, Verifier};
+use tessera_collateral::assemble::{snp_endorsements_from_entries, tdx_collateral_from_entries};
 use tessera_collateral::bundle;
 use tessera_collateral::item::{
     items_for_chip, items_for_fmspc, items_for_quote, items_for_snp_report, parse_fmspc,
@@ -239,21 +240,16 @@ pub(crate) struct Fetched {
 impl Fetched {
     fn new(
         cache: Cache,
-        items: Vec<Item>,
+        entries: Vec<(Item, Arc<Entry>)>,
         endorsements: Endorsements,
         vetting: &Verifier,
-        now: UnixTime,
-    ) -> Result<Self> {
-        let entries = items
-            .into_iter()
-            .map(|item| cache.get(&item, now).map(|entry| (item, entry)))
-            .collect::<Result<_, _>>()?;
-        Ok(Self {
+    ) -> Self {
+        Self {
             cache,
             entries,
             endorsements,
             vetting: vetting.clone(),
-        })
+        }
     }
 
     /// Vet what was fetched as the broker does ([`Verifier::vet_endorsements`], at the time of
@@ -289,9 +285,42 @@ impl Fetched {
     }
 }
 
-/// The SEV-SNP endorsements for `report` from `--fetch` / `--collateral-dir`; `None` when
-/// neither was given. With `--fetch` (what is fetched vetted by `vetting` before it is
-/// stored), what to vet them with ([`Fetched::vet`]).
+/// Each of `items` from `cache`; with `crls_optional` (`--allow-missing-crls`), a CRL that
+/// cannot be had is left out with a note instead of failing the command.
+fn entries_of(
+    cache: &Cache,
+    items: Vec<Item>,
+    now: UnixTime,
+    crls_optional: bool,
+) -> Result<Vec<(Item, Arc<Entry>)>> {
+    let mut out = Vec::with_capacity(items.len());
+    for item in items {
+        match cache.get(&item, now) {
+            Ok(entry) => out.push((item, entry)),
+            Err(e) if crls_optional && matches!(item, Item::PckCrl { .. } | Item::RootCaCrl) => {
+                eprintln!("tessera: note: {e}; verifying without it (--allow-missing-crls)");
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(out)
+}
+
+/// What the command line and the evidence already supply, which `--fetch` and
+/// `--collateral-dir` do not ask for.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Supplied {
+    /// A VCEK or VLEK (`--certs`, or carried by the evidence).
+    pub(crate) vek: bool,
+    /// A CRL (`--crl`).
+    pub(crate) crl: bool,
+}
+
+/// The SEV-SNP endorsements for `report` from `--fetch` / `--collateral-dir`, less what
+/// `supplied` has (the VCEK, the CRL; the chain is always read: test roots may not hold the
+/// ASK); `None` when neither flag was given or nothing is lacking. With `--fetch` (what is
+/// fetched vetted by `vetting` before it is stored), what to vet them with
+/// ([`Fetched::vet`]).
 ///
 /// # Errors
 /// When the product is unknown, or an item cannot be fetched or is not in the directory.
@@ -300,26 +329,37 @@ pub(crate) fn snp_endorsements(
     report: &AttestationReport,
     product: Option<Product>,
     vetting: &Verifier,
+    supplied: Supplied,
 ) -> Result<Option<(SnpEndorsements, Option<Fetched>)>> {
     let Some(cache) = args.cache(vetting)? else {
         return Ok(None);
     };
     let product = report_product(report, product)?;
+    let items: Vec<Item> = items_for_snp_report(report, product)?
+        .into_iter()
+        .filter(|item| match item {
+            Item::Vcek { .. } => !supplied.vek,
+            Item::AmdCrl { .. } => !supplied.crl,
+            _ => true,
+        })
+        .collect();
     let now = UnixTime::now();
-    let found = tessera_collateral::snp_endorsements(&cache, report, product, now)?;
-    let fetched = args.fetch.then(|| -> Result<Fetched> {
+    let entries = entries_of(&cache, items, now, false)?;
+    let bare: Vec<Arc<Entry>> = entries.iter().map(|(_, e)| Arc::clone(e)).collect();
+    let found = snp_endorsements_from_entries(&bare)?;
+    let fetched = args.fetch.then(|| {
         let mut endorsements = Endorsements::new();
         endorsements.add_certificates(found.certificates.iter().cloned());
         endorsements.add_crls(found.crls.iter().cloned());
-        let items = items_for_snp_report(report, product)?;
-        Fetched::new(cache, items, endorsements, vetting, now)
+        Fetched::new(cache, entries, endorsements, vetting)
     });
-    Ok(Some((found, fetched.transpose()?)))
+    Ok(Some((found, fetched)))
 }
 
 /// The TDX/SGX collateral for `quote` from `--fetch` / `--collateral-dir`; `None` when
-/// neither was given. With `--fetch` (what is fetched vetted by `vetting` before it is
-/// stored), what to vet it with ([`Fetched::vet`]).
+/// neither was given. With `crls_optional` (`--allow-missing-crls`) a CRL that cannot be had
+/// is left out. With `--fetch` (what is fetched vetted by `vetting` before it is stored), what
+/// to vet it with ([`Fetched::vet`]).
 ///
 /// # Errors
 /// When an item cannot be fetched or is not in the directory.
@@ -327,20 +367,22 @@ pub(crate) fn tdx_collateral(
     args: &VerifyCollateralArgs,
     quote: &Quote,
     vetting: &Verifier,
+    crls_optional: bool,
 ) -> Result<Option<(Collateral, Option<Fetched>)>> {
     let Some(cache) = args.cache(vetting)? else {
         return Ok(None);
     };
     let update = args.update.into();
     let now = UnixTime::now();
-    let found = tessera_collateral::tdx_collateral(&cache, quote, update, now)?;
-    let fetched = args.fetch.then(|| -> Result<Fetched> {
+    let entries = entries_of(&cache, items_for_quote(quote, update)?, now, crls_optional)?;
+    let bare: Vec<Arc<Entry>> = entries.iter().map(|(_, e)| Arc::clone(e)).collect();
+    let found = tdx_collateral_from_entries(&bare)?;
+    let fetched = args.fetch.then(|| {
         let mut endorsements = Endorsements::new();
         endorsements.add_collateral(found.clone());
-        let items = items_for_quote(quote, update)?;
-        Fetched::new(cache, items, endorsements, vetting, now)
+        Fetched::new(cache, entries, endorsements, vetting)
     });
-    Ok(Some((found, fetched.transpose()?)))
+    Ok(Some((found, fetched)))
 }
 
 /// Where to get the endorsement key a report needs when none was supplied: for a VCEK, the

@@ -524,7 +524,12 @@ pub(crate) fn check_evidence(args: &EvidenceArgs) -> Result<Checked> {
         let (collateral, fetched) = match (collateral, evidence.quote()) {
             (Some(c), _) => (Some(c), None),
             (None, Some(quote)) => {
-                match collateral::tdx_collateral(&args.sources, quote, &vetting)? {
+                match collateral::tdx_collateral(
+                    &args.sources,
+                    quote,
+                    &vetting,
+                    args.allow_missing_crls,
+                )? {
                     Some((c, fetched)) => (Some(c), fetched),
                     None => (None, None),
                 }
@@ -570,7 +575,24 @@ pub(crate) fn check_evidence(args: &EvidenceArgs) -> Result<Checked> {
             // Endorsements the evidence or the command line already carries need not be
             // fetched: then a failed lookup (a VCEK of a masked CHIP_ID cannot be asked for, a
             // directory without it) is a note, and the verifier judges what there is.
-            match collateral::snp_endorsements(&args.sources, report, args.product, &vetting) {
+            // What the command line and the evidence supply is not asked for.
+            let supplied = collateral::Supplied {
+                vek: certs.iter().any(tessera_snp::certs::is_vek_candidate)
+                    || evidence
+                        .certificates()
+                        .iter()
+                        .filter_map(|der| load_certificates(der).ok())
+                        .flatten()
+                        .any(|c| tessera_snp::certs::is_vek_candidate(&c)),
+                crl: !crls.is_empty(),
+            };
+            match collateral::snp_endorsements(
+                &args.sources,
+                report,
+                args.product,
+                &vetting,
+                supplied,
+            ) {
                 Ok(Some((found, from_fetch))) => {
                     certs.extend(found.certificates);
                     crls.extend(found.crls);

@@ -280,3 +280,120 @@ fn collateral_operator_mistakes_are_usage_errors() {
         assert!(stderr(&o).contains(says), "{}", stderr(&o));
     }
 }
+
+/// `verify --fetch` asks only for what the command line and the evidence lack: with the VCEK
+/// given (`--certs`), the chain and CRL; with the CRL given too (`--crl`), the chain alone.
+#[test]
+fn verify_fetch_asks_only_for_what_is_lacking() {
+    let dir = tempdir("coll-lacking");
+    let (g, report) = guest(&dir);
+    let items = KdsItems::new(g.pki(), &report, g.vcek());
+    std::fs::write(dir.join("vcek.der"), g.vcek().der()).unwrap();
+    std::fs::write(dir.join("crl.der"), &items.crl_der).unwrap();
+    let kds = items.serve();
+    let (report_bin, ark) = (dir.join("report.bin"), dir.join("ark.pem"));
+    let verify = |extra: &[&str], cache: &str| {
+        let mut args = vec![
+            "verify",
+            s(&report_bin),
+            "--fetch",
+            "--kds-url",
+            &kds.base,
+            "--cache-dir",
+            cache,
+            "--dangerous-test-root",
+            s(&ark),
+        ];
+        args.extend_from_slice(extra);
+        tessera(&args)
+    };
+    let vcek = dir.join("vcek.der");
+    let o = verify(&["--certs", s(&vcek)], s(&dir.join("c1")));
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    assert_eq!(kds.hits(&items.vcek_target), 0);
+    assert_eq!(kds.total(), 2);
+    let crl = dir.join("crl.der");
+    let o = verify(&["--certs", s(&vcek), "--crl", s(&crl)], s(&dir.join("c2")));
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    assert_eq!(kds.total(), 3, "only the chain");
+    assert_eq!(kds.hits("/vcek/v1/Genoa/cert_chain"), 2);
+}
+
+/// `--allow-missing-crls` also lets a quote verify from a cache or bundle that lacks a CRL
+/// (before, the missing item was an error whatever the flag said).
+#[test]
+fn allow_missing_crls_applies_to_a_collateral_dir_without_a_crl() {
+    use tessera_collateral::{Cache, Entry, IntelTee, Item, PckCa, UpdateType};
+    let dir = tempdir("coll-no-crl");
+    let o = tessera(&["sim", "tdx", "--out", s(&dir)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let json = std::fs::read_to_string(dir.join("collateral.json")).unwrap();
+    let b: tessera::tdx::collateral::CollateralBundle = serde_json::from_str(&json).unwrap();
+    let parsed = tessera::tdx::collateral::Collateral::from_bundle_json(json.as_bytes()).unwrap();
+    let now = tessera_pki::UnixTime::now();
+    let (tee, update) = (IntelTee::Tdx, UpdateType::Standard);
+    let fmspc = tessera_pki::to_hex(&parsed.tcb_info().value().fmspc).to_ascii_uppercase();
+    let der = |hex: &str| tessera_pki::from_hex(hex.as_bytes()).unwrap();
+    let cache_dir = dir.join("cache");
+    let cache = Cache::open(&cache_dir).unwrap();
+    for entry in [
+        Entry::new(
+            Item::TcbInfo { tee, fmspc, update },
+            "test",
+            now,
+            format!(
+                "{{\"tcbInfo\":{},\"signature\":\"{}\"}}",
+                b.tcb_info, b.tcb_info_signature
+            )
+            .into_bytes(),
+            Some(b.tcb_info_issuer_chain.clone()),
+        ),
+        Entry::new(
+            Item::QeIdentity { tee, update },
+            "test",
+            now,
+            format!(
+                "{{\"enclaveIdentity\":{},\"signature\":\"{}\"}}",
+                b.qe_identity, b.qe_identity_signature
+            )
+            .into_bytes(),
+            Some(b.qe_identity_issuer_chain.clone()),
+        ),
+        Entry::new(
+            Item::PckCrl {
+                ca: PckCa::Platform,
+            },
+            "test",
+            now,
+            der(b.pck_crl.as_deref().unwrap()),
+            b.pck_crl_issuer_chain.clone(),
+        ),
+    ] {
+        cache.put(entry.unwrap()).unwrap();
+    }
+    let (quote, root) = (dir.join("quote.bin"), dir.join("root.pem"));
+    let verify = |extra: &[&str]| {
+        let mut args = vec![
+            "verify",
+            s(&quote),
+            "--collateral-dir",
+            s(&cache_dir),
+            "--dangerous-test-root",
+            s(&root),
+        ];
+        args.extend_from_slice(extra);
+        tessera(&args)
+    };
+    // No Root CA CRL in the cache: an error without the flag...
+    let o = verify(&[]);
+    assert_eq!(code(&o), 2, "{}\n{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("rootcacrl"), "{}", stderr(&o));
+    // ...and verified with it, saying what was left out.
+    let o = verify(&["--allow-missing-crls"]);
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("verifying without it"),
+        "{}",
+        stderr(&o)
+    );
+}

@@ -77,6 +77,12 @@ impl FakeKds {
     pub fn total(&self) -> usize {
         self.hits.lock().unwrap().values().sum()
     }
+
+    /// Requests for `target` answered so far.
+    #[allow(dead_code)] // not every test binary that includes this file asks
+    pub fn hits(&self, target: &str) -> usize {
+        self.hits.lock().unwrap().get(target).copied().unwrap_or(0)
+    }
 }
 
 impl Drop for FakeKds {
