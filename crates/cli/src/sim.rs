@@ -83,16 +83,33 @@ fn pem(der: &[u8]) -> String {
 }
 
 pub(crate) fn snp(args: &SnpSimArgs) -> Result<ExitCode> {
-    let pki = match &args.pki {
-        Some(dir) => tessera_guest::sim::PkiDir::open_or_create(dir)?.snp_pki(args.product)?,
-        None => SimPki::new(args.product)?,
+    // With --pki, the VCEK is the directory's own (kept, as its PKI is), so a broker or cache
+    // that holds it verifies every report simulated later; a VLEK is issued afresh.
+    let kept = match (&args.pki, args.signer) {
+        (Some(dir), Signer::Vcek) => {
+            Some(tessera_guest::sim::PkiDir::open_or_create(dir)?.snp(args.product)?)
+        }
+        _ => None,
     };
-    let spec = match args.signer {
-        Signer::Vcek => VekSpec::vcek(args.product),
-        Signer::Vlek => VekSpec::vlek(args.product, "simulated-csp.example"),
+    let (fresh_pki, fresh_vek);
+    let (pki, vek) = match &kept {
+        Some(kept) => (kept.pki(), kept.vek()),
+        None => {
+            fresh_pki = match &args.pki {
+                Some(dir) => {
+                    tessera_guest::sim::PkiDir::open_or_create(dir)?.snp_pki(args.product)?
+                }
+                None => SimPki::new(args.product)?,
+            };
+            let spec = match args.signer {
+                Signer::Vcek => VekSpec::vcek(args.product),
+                Signer::Vlek => VekSpec::vlek(args.product, "simulated-csp.example"),
+            };
+            fresh_vek = fresh_pki.issue_vek(&spec)?;
+            (&fresh_pki, &fresh_vek)
+        }
     };
-    let vek = pki.issue_vek(&spec)?;
-    let mut raw = pki.report_template(&vek);
+    let mut raw = pki.report_template(vek);
     if let Some(h) = &args.report_data {
         raw.report_data = hex_exact::<64>("report-data", h)?;
     }

@@ -1105,6 +1105,7 @@ fn sim_pki_dir_outlives_one_run() {
         text(&o.stdout)
     );
     let roots_then = std::fs::read(&root).unwrap();
+    let vcek_then = std::fs::read(a.join("vcek.der")).unwrap();
 
     // A second run into the same --out refuses, changing nothing; --force overwrites.
     let report_then = std::fs::read(a.join("report.bin")).unwrap();
@@ -1132,6 +1133,8 @@ fn sim_pki_dir_outlives_one_run() {
         roots_then,
         "the PKI is reused"
     );
+    // So is the VCEK: a broker or cache holding it verifies later reports sent without it.
+    assert_eq!(std::fs::read(a.join("vcek.der")).unwrap(), vcek_then);
 
     // `verify` with DIR/root.pem: a Milan report and a TDX quote made from the same directory.
     let m = dir.path().join("m");

@@ -148,6 +148,11 @@ impl SimSnp {
     pub fn vcek(&self) -> &Certificate {
         self.vcek.certificate()
     }
+
+    /// The VCEK with its key (to sign reports built by hand).
+    pub fn vek(&self) -> &SimVek {
+        &self.vcek
+    }
 }
 
 /// A simulated TDX guest: a fake Intel PKI, a PCK for one platform, and the collateral that
@@ -465,12 +470,41 @@ impl PkiDir {
         self.endorsements().join("sim-tdx-collateral.json")
     }
 
-    /// The fake AMD PKI of `product`, with a fresh VCEK under it.
+    /// The fake AMD PKI of `product`, with its VCEK: kept in `snp/PRODUCT/vcek.pem` (made on
+    /// first use), so that a broker or cache holding it verifies every report simulated
+    /// later, also from guests that send no certificates.
     ///
     /// # Errors
     /// [`ClientError::Evidence`] naming a damaged file.
     pub fn snp(&self, product: Product) -> Result<SimSnp, ClientError> {
-        SimSnp::with_pki(self.snp_pki(product)?)
+        let pki = self.snp_pki(product)?;
+        let path = self
+            .dir
+            .join("snp")
+            .join(product.name().to_ascii_lowercase())
+            .join("vcek.pem");
+        let spec = VekSpec::vcek(product);
+        if !path.exists() {
+            let fresh = pki.issue_vek(&spec).map_err(sim_error)?;
+            // Written whole beside it, then linked into place: a concurrent first use either
+            // wins or takes the one that did (never half a file).
+            static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+            let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let tmp = path.with_extension(format!("partial-{}-{n}", std::process::id()));
+            let _ = std::fs::remove_file(&tmp);
+            write_keyed(&tmp, &fresh.export().map_err(sim_error)?)?;
+            let linked = std::fs::hard_link(&tmp, &path);
+            let _ = std::fs::remove_file(&tmp);
+            match linked {
+                Ok(()) => return Ok(SimSnp { pki, vcek: fresh }),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+                Err(e) => return Err(pki_error(&path, e)),
+            }
+        }
+        let vcek = pki
+            .import_vek(spec, &read_keyed(&path)?)
+            .map_err(|e| pki_error(&path, e))?;
+        Ok(SimSnp { pki, vcek })
     }
 
     /// The fake AMD PKI of `product` (ARK, ASK, ASVK and their keys).
@@ -594,6 +628,45 @@ mod tests {
                 .mode();
             assert_eq!(mode & 0o777, 0o600);
         }
+    }
+
+    /// The VCEK is kept too: a verifier holding the VCEK of a first use (a broker's cache or
+    /// endorsements) verifies reports a later use simulates without certificates, and a
+    /// damaged or foreign kept VCEK is refused, naming the file.
+    #[test]
+    fn pki_dir_keeps_its_vcek() {
+        let tmp = tempfile::tempdir().unwrap();
+        let path = tmp.path().join("pki");
+        let first = PkiDir::open_or_create(&path)
+            .unwrap()
+            .snp(Product::Genoa)
+            .unwrap();
+        let holding = Verifier::builder()
+            .dangerous_snp_test_roots([first.pki().roots()])
+            .certificates([first.vcek().clone()])
+            .build()
+            .unwrap();
+        let later = PkiDir::open_or_create(&path)
+            .unwrap()
+            .snp(Product::Genoa)
+            .unwrap();
+        assert_eq!(later.vcek().der(), first.vcek().der());
+        let raw = later
+            .report(&[5u8; 64], &Measurements::default(), |_| {})
+            .unwrap();
+        let bare = Evidence::from_kbs("snp", &later.evidence_json(&raw, false)).unwrap();
+        holding.verify(&bare, UnixTime::now()).unwrap();
+        // Another PKI's VCEK in its place is refused.
+        let kept = path.join("snp/genoa/vcek.pem");
+        let foreign = SimSnp::new(Product::Genoa).unwrap();
+        std::fs::remove_file(&kept).unwrap();
+        write_keyed(&kept, &foreign.vcek.export().unwrap()).unwrap();
+        let err = PkiDir::open_or_create(&path)
+            .unwrap()
+            .snp(Product::Genoa)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("vcek.pem"), "{err}");
     }
 
     #[test]

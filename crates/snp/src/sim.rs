@@ -114,6 +114,14 @@ pub struct SimVek {
 }
 
 impl SimVek {
+    /// The certificate and its key, to keep (see [`SimPki::import_vek`]).
+    ///
+    /// # Errors
+    /// Backend failures.
+    pub fn export(&self) -> Result<KeyedCertificate, SnpError> {
+        KeyedCertificate::new(&self.cert, &self.key).map_err(sim_err)
+    }
+
     /// The certificate.
     #[must_use]
     pub fn certificate(&self) -> &Certificate {
@@ -293,6 +301,41 @@ impl SimPki {
     #[must_use]
     pub fn dangerous_trust_anchors(&self) -> TrustAnchors {
         TrustAnchors::dangerous_custom(vec![self.roots()])
+    }
+
+    /// A VEK kept with [`SimVek::export`], issued per `spec` by this PKI: its key must be its
+    /// certificate's, this PKI's ASK (VCEK) or ASVK (VLEK) must have signed it, and its hwID,
+    /// TCB and kind must be `spec`'s.
+    ///
+    /// # Errors
+    /// [`SnpError::Pki`] (`simulator`) naming what does not fit.
+    pub fn import_vek(&self, spec: VekSpec, part: &KeyedCertificate) -> Result<SimVek, SnpError> {
+        let issuer = if spec.kind == VekKind::Vcek {
+            &self.ask
+        } else {
+            &self.asvk
+        };
+        tessera_pki::verify_issued_by(
+            &part.certificate,
+            issuer,
+            &mut tessera_pki::Budget::default(),
+        )
+        .map_err(sim_err)?;
+        let ext = crate::certs::VekExtensions::from_certificate(&part.certificate)?;
+        let hwid_fits = match spec.kind {
+            VekKind::Vcek => ext.hwid.as_deref() == Some(spec.hwid.as_slice()),
+            VekKind::Vlek => true,
+        };
+        if ext.kind() != spec.kind || ext.tcb != spec.tcb || !hwid_fits {
+            return Err(sim_err(tessera_pki::PkiError::Builder(
+                "the kept VEK is not the one this spec describes",
+            )));
+        }
+        Ok(SimVek {
+            key: part.key().map_err(sim_err)?,
+            cert: part.certificate.clone(),
+            spec,
+        })
     }
 
     /// Issue a VCEK or VLEK per `spec` under the ASK (VCEK) or ASVK (VLEK).
