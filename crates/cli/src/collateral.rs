@@ -447,6 +447,7 @@ pub(crate) fn run(cmd: &CollateralCommand) -> Result<ExitCode> {
     match cmd {
         CollateralCommand::Fetch(args) => fetch(args),
         CollateralCommand::Pack(args) => {
+            warn_manifest_gaps(&args.dir)?;
             let n = bundle::pack_to_file(&args.dir, &args.out, UnixTime::now())?;
             eprintln!("wrote {} ({n} bytes)", args.out.display());
             Ok(ExitCode::SUCCESS)
@@ -457,6 +458,14 @@ pub(crate) fn run(cmd: &CollateralCommand) -> Result<ExitCode> {
                 ..SourceArgs::default()
             }
             .cache_dir()?;
+            // Before the cache is made: a bundle that is not there leaves nothing behind.
+            if !args.bundle.exists() {
+                bail!(
+                    "{}: no such bundle file or directory",
+                    args.bundle.display()
+                );
+            }
+            warn_manifest_gaps(&args.bundle)?;
             let cache = Cache::open(&dir)?;
             let report = if args.replace {
                 bundle::import_replacing(&args.bundle, &cache, UnixTime::now())?
@@ -607,8 +616,21 @@ fn fetch(args: &FetchArgs) -> Result<ExitCode> {
     })
 }
 
+/// A warning on stderr for each item a bundle directory's manifest lists that its `entries/`
+/// does not hold.
+fn warn_manifest_gaps(path: &Path) -> Result<()> {
+    for key in bundle::manifest_gaps(path)? {
+        eprintln!(
+            "tessera: warning: {}: the manifest lists {key}, which entries/ does not hold",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 fn show(args: &ShowArgs) -> Result<ExitCode> {
     let at = crate::parse_at(args.at.as_deref())?;
+    warn_manifest_gaps(&args.path)?;
     let summaries = bundle::show(&args.path, at)?;
     if args.json {
         crate::say!("{}", json!({ "at": at.to_string(), "items": summaries }));

@@ -81,6 +81,26 @@ fn fetch_pack_import_show_then_air_gapped_verify() {
     let packed = dir.join("bundle.json");
     let o = tessera(&["collateral", "pack", s(&bundle), "--out", s(&packed)]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(!stderr(&o).contains("warning"), "{}", stderr(&o));
+    // A copy of the bundle directory that lost an entry: `show` says which.
+    let lossy = dir.join("lossy");
+    std::fs::create_dir_all(lossy.join("entries")).unwrap();
+    std::fs::copy(bundle.join("manifest.json"), lossy.join("manifest.json")).unwrap();
+    let kept: Vec<_> = std::fs::read_dir(bundle.join("entries"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    for f in &kept[1..] {
+        std::fs::copy(f, lossy.join("entries").join(f.file_name().unwrap())).unwrap();
+    }
+    let o = tessera(&["collateral", "show", s(&lossy)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    let lost = kept[0].file_stem().unwrap().to_str().unwrap();
+    assert!(
+        stderr(&o).contains(&format!("the manifest lists {lost}")),
+        "{}",
+        stderr(&o)
+    );
     // The other side: import the one file into an empty cache, list it, verify offline.
     let cache = dir.join("airgapped-cache");
     let o = tessera(&["collateral", "import", s(&packed), "--cache-dir", s(&cache)]);
@@ -265,6 +285,16 @@ fn collateral_operator_mistakes_are_usage_errors() {
         s(&dir.join("c")),
     ]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
+    // A bundle that is not there: nothing is created.
+    let o = tessera(&[
+        "collateral",
+        "import",
+        s(&dir.join("missing.json")),
+        "--cache-dir",
+        s(&dir.join("c2")),
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(!dir.join("c2").exists());
     guest(&dir);
     for (path, says) in [
         (plain.join("report.bin"), "collateral import"),

@@ -121,6 +121,39 @@ pub fn write_manifest(dir: &Path, now: UnixTime) -> Result<Manifest, CollateralE
     Ok(manifest)
 }
 
+/// The keys a bundle directory's `manifest.json` lists that its `entries/` no longer holds
+/// (a file deleted or lost in a copy), for a warning; empty for a cache directory (no
+/// manifest) or a bundle file. Entries beside the manifest's are not listed: a bundle
+/// directory used as a cache gains them by fetching.
+///
+/// # Errors
+/// [`CollateralError::Format`] when the manifest is malformed; [`CollateralError::Io`].
+pub fn manifest_gaps(path: &Path) -> Result<Vec<String>, CollateralError> {
+    let file = path.join(MANIFEST_FILE);
+    if !path.is_dir() || !file.is_file() {
+        return Ok(Vec::new());
+    }
+    let bytes = read_file(&file)?;
+    let manifest: Manifest =
+        serde_json::from_slice(&bytes).map_err(|e| CollateralError::Format {
+            path: file.display().to_string(),
+            detail: e.to_string(),
+        })?;
+    let entries = path.join(ENTRIES_DIR);
+    Ok(manifest
+        .items
+        .into_iter()
+        .map(|i| i.key)
+        // Keys are checked names (an Item's key), never paths: a manifest naming `../x`
+        // is reported, not followed.
+        .filter(|key| {
+            key.contains(['/', '\\'])
+                || key.starts_with('.')
+                || !entries.join(format!("{key}.json")).is_file()
+        })
+        .collect())
+}
+
 /// What [`fetch_into_bundle`] got and what it could not get.
 #[derive(Debug, Default)]
 pub struct FetchReport {
