@@ -262,8 +262,10 @@ pub fn unpack(bytes: &[u8], name: &str) -> Result<Vec<Entry>, CollateralError> {
 pub fn read_entries(path: &Path) -> Result<Vec<Entry>, CollateralError> {
     if path.is_dir() {
         let dir = path.join(ENTRIES_DIR);
-        // Another directory (evidence files, a bundle's own entries/) would read as empty.
-        if !dir.is_dir() {
+        // Another directory (evidence files, a bundle's own entries/) would read as empty; an
+        // empty directory is an empty cache.
+        let empty = std::fs::read_dir(path).is_ok_and(|mut l| l.next().is_none());
+        if !dir.is_dir() && !empty {
             return Err(CollateralError::Format {
                 path: path.display().to_string(),
                 detail: format!(
