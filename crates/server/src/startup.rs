@@ -737,10 +737,13 @@ mod tests {
     use super::*;
     use crate::config::StaticTokenConfig;
 
-    /// A refused AMD lookup forgets only the item at fault: a forged VCEK, CRL or chain takes
-    /// none of the others (which other chips need) with it.
-    #[test]
-    fn only_the_amd_item_at_fault_is_refused() {
+    /// Two simulated Genoa PKIs (a guest's and a forger's), the cache items the guest's report
+    /// needs, and a cache entry for an item with its body from a given PKI.
+    fn amd_sims() -> (
+        tessera_guest::sim::SimSnp,
+        tessera_guest::sim::SimSnp,
+        Vec<Item>,
+    ) {
         use tessera::snp::abi::Product;
         use tessera_guest::sim::{Measurements, SimSnp};
         let guest = SimSnp::new(Product::Genoa).unwrap();
@@ -750,10 +753,24 @@ mod tests {
             .unwrap();
         let report = Evidence::from_bytes(&raw).unwrap();
         let items = items_for_snp_report(report.snp_report().unwrap(), Product::Genoa).unwrap();
-        let now = tessera_pki::UnixTime::now();
+        (guest, forger, items)
+    }
+
+    /// The cache entry for AMD `item` with its body from `sim`'s PKI (a CRL current for a day
+    /// either side of `now`).
+    fn amd_entry(
+        sim: &tessera_guest::sim::SimSnp,
+        item: &Item,
+        now: tessera_pki::UnixTime,
+    ) -> Entry {
         let day = 86_400;
-        let crl = |sim: &SimSnp| {
-            sim.pki()
+        let body = match item {
+            Item::Vcek { .. } => sim.vcek().der().to_vec(),
+            Item::AmdChain { .. } => (tessera_pki::to_pem("CERTIFICATE", sim.pki().ask().der())
+                + &tessera_pki::to_pem("CERTIFICATE", sim.pki().ark().der()))
+                .into_bytes(),
+            _ => sim
+                .pki()
                 .ark_crl(
                     &[],
                     tessera_pki::UnixTime::from_secs(now.as_secs() - day),
@@ -761,23 +778,28 @@ mod tests {
                 )
                 .unwrap()
                 .der()
-                .to_vec()
+                .to_vec(),
         };
-        let chain = |sim: &SimSnp| {
-            tessera_pki::to_pem("CERTIFICATE", sim.pki().ask().der())
-                + &tessera_pki::to_pem("CERTIFICATE", sim.pki().ark().der())
-        };
+        Entry::new(item.clone(), "test", now, body, None).unwrap()
+    }
+
+    /// A refused AMD lookup forgets only the item at fault: a forged VCEK, CRL or chain takes
+    /// none of the others (which other chips need) with it.
+    #[test]
+    fn only_the_amd_item_at_fault_is_refused() {
+        use tessera_guest::sim::SimSnp;
+        let (guest, forger, items) = amd_sims();
+        let now = tessera_pki::UnixTime::now();
         let entries = |vcek: &SimSnp, chain_of: &SimSnp, crl_of: &SimSnp| {
             items
                 .iter()
                 .map(|item| {
-                    let body = match item {
-                        Item::Vcek { .. } => vcek.vcek().der().to_vec(),
-                        Item::AmdChain { .. } => chain(chain_of).into_bytes(),
-                        _ => crl(crl_of),
+                    let from = match item {
+                        Item::Vcek { .. } => vcek,
+                        Item::AmdChain { .. } => chain_of,
+                        _ => crl_of,
                     };
-                    let entry = Entry::new(item.clone(), "test", now, body, None).unwrap();
-                    (item.clone(), Arc::new(entry))
+                    (item.clone(), Arc::new(amd_entry(from, item, now)))
                 })
                 .collect::<Vec<_>>()
         };
@@ -820,39 +842,10 @@ mod tests {
     /// PKI or PCS is refused, naming the check.
     #[test]
     fn the_entry_vetter_refuses_items_not_signed_under_the_roots() {
-        use tessera::snp::abi::Product;
         use tessera::tdx::collateral::CollateralBundle;
-        use tessera_guest::sim::{Measurements, SimSnp, SimTdx};
+        use tessera_guest::sim::SimTdx;
         let now = tessera_pki::UnixTime::now();
-        let day = 86_400;
-        let genuine = SimSnp::new(Product::Genoa).unwrap();
-        let forger = SimSnp::new(Product::Genoa).unwrap();
-        let raw = genuine
-            .report(&[0u8; 64], &Measurements::default(), |_| {})
-            .unwrap();
-        let report = Evidence::from_bytes(&raw).unwrap();
-        let items = items_for_snp_report(report.snp_report().unwrap(), Product::Genoa).unwrap();
-        let amd_entry = |sim: &SimSnp, item: &Item| {
-            let body = match item {
-                Item::Vcek { .. } => sim.vcek().der().to_vec(),
-                Item::AmdChain { .. } => {
-                    (tessera_pki::to_pem("CERTIFICATE", sim.pki().ask().der())
-                        + &tessera_pki::to_pem("CERTIFICATE", sim.pki().ark().der()))
-                        .into_bytes()
-                }
-                _ => sim
-                    .pki()
-                    .ark_crl(
-                        &[],
-                        tessera_pki::UnixTime::from_secs(now.as_secs() - day),
-                        tessera_pki::UnixTime::from_secs(now.as_secs() + day),
-                    )
-                    .unwrap()
-                    .der()
-                    .to_vec(),
-            };
-            Entry::new(item.clone(), "test", now, body, None).unwrap()
-        };
+        let (genuine, forger, items) = amd_sims();
         let tdx = SimTdx::new().unwrap();
         let other_tdx = SimTdx::new().unwrap();
         let verifier = Verifier::builder()
@@ -862,10 +855,10 @@ mod tests {
             .unwrap();
         let vet = entry_vetter(verifier);
         for item in &items {
-            vet(&amd_entry(&genuine, item), now).unwrap();
+            vet(&amd_entry(&genuine, item, now), now).unwrap();
             // A VCEK or chain is vetted with the rest of its lookup (see
             // `only_the_amd_item_at_fault_is_refused`): the vetter passes it on.
-            let forged = vet(&amd_entry(&forger, item), now);
+            let forged = vet(&amd_entry(&forger, item, now), now);
             if matches!(item, Item::AmdCrl { .. }) {
                 let refused = forged.unwrap_err();
                 assert!(refused.starts_with("revocation:"), "{refused}");

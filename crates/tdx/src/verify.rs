@@ -721,34 +721,30 @@ impl Verifier {
         at: UnixTime,
     ) -> Result<(), TdxError> {
         let mut budget = Budget::new(24);
-        let mut keys = Vec::with_capacity(1);
+        let json_item = |names, body, signature, chain| {
+            self.collateral_signer(
+                names,
+                JsonSignature { body, signature },
+                chain,
+                at,
+                &mut Vec::with_capacity(1),
+                &mut Budget::new(24),
+            )
+            .map(|_| ())
+        };
         match item {
-            CollateralItem::TcbInfo(signed, chain) => self
-                .collateral_signer(
-                    ("tcb_info", "tcb_info_chain"),
-                    JsonSignature {
-                        body: signed.body(),
-                        signature: signed.signature(),
-                    },
-                    chain,
-                    at,
-                    &mut keys,
-                    &mut budget,
-                )
-                .map(|_| ()),
-            CollateralItem::QeIdentity(signed, chain) => self
-                .collateral_signer(
-                    ("qe_identity", "qe_identity_chain"),
-                    JsonSignature {
-                        body: signed.body(),
-                        signature: signed.signature(),
-                    },
-                    chain,
-                    at,
-                    &mut keys,
-                    &mut budget,
-                )
-                .map(|_| ()),
+            CollateralItem::TcbInfo(signed, chain) => json_item(
+                ("tcb_info", "tcb_info_chain"),
+                signed.body(),
+                signed.signature(),
+                chain,
+            ),
+            CollateralItem::QeIdentity(signed, chain) => json_item(
+                ("qe_identity", "qe_identity_chain"),
+                signed.body(),
+                signed.signature(),
+                chain,
+            ),
             CollateralItem::PckCrl(crl, chain) => {
                 self.pck_crl_issuer(crl, chain, at, &mut budget).map(|_| ())
             }
