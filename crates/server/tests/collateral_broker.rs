@@ -436,27 +436,12 @@ fn a_forged_vcek_is_not_kept_and_the_genuine_one_is_fetched_after_the_wait() {
     let forged_der = forger.vcek().der().to_vec();
     let forging = Arc::new(AtomicBool::new(true));
     let switch = Arc::clone(&forging);
-    let product = genuine.product;
-    let (target, vcek, chain, crl) = (
-        genuine.vcek_target.clone(),
-        genuine.vcek_der.clone(),
-        genuine.chain_pem.clone(),
-        genuine.crl_der.clone(),
-    );
-    let kds = FakeKds::start(move |t| {
-        if t == target {
-            let body = if switch.load(Ordering::SeqCst) {
-                forged_der.clone()
-            } else {
-                vcek.clone()
-            };
-            Reply::ok("application/x-x509-ca-cert", body)
-        } else if t == format!("/vcek/v1/{product}/cert_chain") {
-            Reply::ok("application/x-pem-file", chain.clone().into_bytes())
-        } else if t == format!("/vcek/v1/{product}/crl") {
-            Reply::ok("application/pkix-crl", crl.clone())
+    let vcek = genuine.vcek_der.clone();
+    let kds = genuine.serve_vcek(move || {
+        if switch.load(Ordering::SeqCst) {
+            forged_der.clone()
         } else {
-            Reply::status(404)
+            vcek.clone()
         }
     });
     let dir = tempfile::tempdir().unwrap();

@@ -175,16 +175,21 @@ impl KdsItems {
 
     /// A fake KDS serving these items (404 for anything else).
     pub fn serve(&self) -> FakeKds {
+        let vcek = self.vcek_der.clone();
+        self.serve_vcek(move || vcek.clone())
+    }
+
+    /// [`Self::serve`] with the VCEK's body from `vcek` at each request (a test switches it).
+    pub fn serve_vcek(&self, vcek: impl Fn() -> Vec<u8> + Send + Sync + 'static) -> FakeKds {
         let product = self.product;
-        let (target, vcek, chain, crl) = (
+        let (target, chain, crl) = (
             self.vcek_target.clone(),
-            self.vcek_der.clone(),
             self.chain_pem.clone(),
             self.crl_der.clone(),
         );
         FakeKds::start(move |t| {
             if t == target {
-                Reply::ok("application/x-x509-ca-cert", vcek.clone())
+                Reply::ok("application/x-x509-ca-cert", vcek())
             } else if t == format!("/vcek/v1/{product}/cert_chain") {
                 Reply::ok("application/x-pem-file", chain.clone().into_bytes())
             } else if t == format!("/vcek/v1/{product}/crl") {
