@@ -21,7 +21,7 @@ use tessera_collateral::item::{
     items_for_chip, items_for_fmspc, items_for_quote, items_for_snp_report, parse_fmspc,
 };
 use tessera_collateral::{
-    ApiKey, Cache, Entry, FetchConfig, Fetcher, IntelTee, Item, KdsSource, PcsSource,
+    AmdSigner, ApiKey, Cache, Entry, FetchConfig, Fetcher, IntelTee, Item, KdsSource, PcsSource,
     SnpEndorsements, UpdateType,
 };
 use tessera_pki::UnixTime;
@@ -297,7 +297,13 @@ fn entries_of(
     for item in items {
         match cache.get(&item, now) {
             Ok(entry) => out.push((item, entry)),
-            Err(e) if crls_optional && matches!(item, Item::PckCrl { .. } | Item::RootCaCrl) => {
+            // Only a CRL that is not there (offline, or the service has none): a transport
+            // failure or a refused copy stays an error, so that a broken network path does
+            // not turn revocation off.
+            Err(
+                e @ (tessera_collateral::CollateralError::NotCached { .. }
+                | tessera_collateral::CollateralError::Status { status: 404, .. }),
+            ) if crls_optional && matches!(item, Item::PckCrl { .. } | Item::RootCaCrl) => {
                 eprintln!("tessera: note: {e}; verifying without it (--allow-missing-crls)");
             }
             Err(e) => return Err(e.into()),
@@ -314,6 +320,46 @@ pub(crate) struct Supplied {
     pub(crate) vek: bool,
     /// A CRL (`--crl`).
     pub(crate) crl: bool,
+}
+
+/// Whether `cert` is `report`'s own VEK by its extensions: the kind SIGNER_INFO names,
+/// REPORTED_TCB, and (a VCEK) a hwID that begins CHIP_ID. Verification checks it all again;
+/// this only decides whether to ask for another.
+pub(crate) fn is_reports_vek(
+    report: &AttestationReport,
+    cert: &tessera_pki::Certificate,
+    product: Option<Product>,
+) -> bool {
+    use tessera_snp::abi::SigningKey;
+    use tessera_snp::certs::{VekExtensions, VekKind, is_vek_candidate};
+    if !is_vek_candidate(cert) {
+        return false;
+    }
+    let Ok(ext) = VekExtensions::from_certificate(cert) else {
+        return false;
+    };
+    let kind = match report.signer_info().signing_key() {
+        SigningKey::Vcek => VekKind::Vcek,
+        SigningKey::Vlek => VekKind::Vlek,
+        _ => return false,
+    };
+    let Some(product) = report
+        .cpuid()
+        .and_then(Product::from_cpuid)
+        .or(product)
+        .or_else(|| ext.product())
+    else {
+        return false;
+    };
+    ext.kind() == kind
+        && ext.tcb.encode(product) == report.reported_tcb()
+        && match kind {
+            VekKind::Vcek => ext
+                .hwid
+                .as_deref()
+                .is_some_and(|h| report.chip_id().starts_with(h)),
+            VekKind::Vlek => true,
+        }
 }
 
 /// The SEV-SNP endorsements for `report` from `--fetch` / `--collateral-dir`, less what
@@ -335,13 +381,23 @@ pub(crate) fn snp_endorsements(
         return Ok(None);
     };
     let product = report_product(report, product)?;
-    let items: Vec<Item> = items_for_snp_report(report, product)?
+    // With the VEK supplied, the chain and CRL are named without it (a masked CHIP_ID
+    // cannot name a VCEK, and is no reason not to read the chain).
+    let all = if supplied.vek {
+        let signer = match report.signer_info().signing_key() {
+            tessera_snp::abi::SigningKey::Vlek => AmdSigner::Vlek,
+            _ => AmdSigner::Vcek,
+        };
+        vec![
+            Item::AmdChain { product, signer },
+            Item::AmdCrl { product, signer },
+        ]
+    } else {
+        items_for_snp_report(report, product)?
+    };
+    let items: Vec<Item> = all
         .into_iter()
-        .filter(|item| match item {
-            Item::Vcek { .. } => !supplied.vek,
-            Item::AmdCrl { .. } => !supplied.crl,
-            _ => true,
-        })
+        .filter(|item| !(supplied.crl && matches!(item, Item::AmdCrl { .. })))
         .collect();
     let now = UnixTime::now();
     let entries = entries_of(&cache, items, now, false)?;
@@ -459,7 +515,11 @@ pub(crate) fn run(cmd: &CollateralCommand) -> Result<ExitCode> {
             }
             .cache_dir()?;
             // Before the cache is made: a bundle that is not there leaves nothing behind.
-            if !args.bundle.exists() {
+            if !args
+                .bundle
+                .try_exists()
+                .with_context(|| args.bundle.display().to_string())?
+            {
                 bail!(
                     "{}: no such bundle file or directory",
                     args.bundle.display()
@@ -619,11 +679,17 @@ fn fetch(args: &FetchArgs) -> Result<ExitCode> {
 /// A warning on stderr for each item a bundle directory's manifest lists that its `entries/`
 /// does not hold.
 fn warn_manifest_gaps(path: &Path) -> Result<()> {
-    for key in bundle::manifest_gaps(path)? {
-        eprintln!(
-            "tessera: warning: {}: the manifest lists {key}, which entries/ does not hold",
-            path.display()
-        );
+    match bundle::manifest_gaps(path) {
+        Ok(keys) => {
+            for key in keys {
+                eprintln!(
+                    "tessera: warning: {}: the manifest lists {key}, which entries/ does not hold",
+                    path.display()
+                );
+            }
+        }
+        // The entries are what is read; a manifest that cannot be compared is only said.
+        Err(e) => eprintln!("tessera: warning: {e}"),
     }
     Ok(())
 }

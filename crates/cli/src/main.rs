@@ -576,14 +576,19 @@ pub(crate) fn check_evidence(args: &EvidenceArgs) -> Result<Checked> {
             // fetched: then a failed lookup (a VCEK of a masked CHIP_ID cannot be asked for, a
             // directory without it) is a note, and the verifier judges what there is.
             // What the command line and the evidence supply is not asked for.
+            // (A VEK counts only when it is this report's: its kind, TCB and hwID. A stale VCEK
+            // in a host's certificate table, or another chip's, does not stop the fetch.)
+            let carried: Vec<Certificate> = evidence
+                .certificates()
+                .iter()
+                .filter_map(|der| load_certificates(der).ok())
+                .flatten()
+                .collect();
             let supplied = collateral::Supplied {
-                vek: certs.iter().any(tessera_snp::certs::is_vek_candidate)
-                    || evidence
-                        .certificates()
-                        .iter()
-                        .filter_map(|der| load_certificates(der).ok())
-                        .flatten()
-                        .any(|c| tessera_snp::certs::is_vek_candidate(&c)),
+                vek: certs
+                    .iter()
+                    .chain(&carried)
+                    .any(|c| collateral::is_reports_vek(report, c, args.product)),
                 crl: !crls.is_empty(),
             };
             match collateral::snp_endorsements(

@@ -101,6 +101,11 @@ fn fetch_pack_import_show_then_air_gapped_verify() {
         "{}",
         stderr(&o)
     );
+    // A manifest that cannot be read is said, and the entries are still what counts.
+    std::fs::write(lossy.join("manifest.json"), b"{").unwrap();
+    let o = tessera(&["collateral", "show", s(&lossy)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("warning"), "{}", stderr(&o));
     // The other side: import the one file into an empty cache, list it, verify offline.
     let cache = dir.join("airgapped-cache");
     let o = tessera(&["collateral", "import", s(&packed), "--cache-dir", s(&cache)]);
@@ -347,6 +352,19 @@ fn verify_fetch_asks_only_for_what_is_lacking() {
     assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
     assert_eq!(kds.total(), 3, "only the chain");
     assert_eq!(kds.hits("/vcek/v1/Genoa/cert_chain"), 2);
+    // A VCEK of this chip for another TCB (a host's stale certificate table) is not the
+    // report's: the right one is fetched, and the report verifies.
+    let mut spec = tessera::snp::sim::VekSpec::vcek(Product::Genoa);
+    spec.tcb.snp += 1;
+    let stale = dir.join("stale.der");
+    std::fs::write(
+        &stale,
+        g.pki().issue_vek(&spec).unwrap().certificate().der(),
+    )
+    .unwrap();
+    let o = verify(&["--certs", s(&stale)], s(&dir.join("c3")));
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    assert_eq!(kds.hits(&items.vcek_target), 1);
 }
 
 /// `--allow-missing-crls` also lets a quote verify from a cache or bundle that lacks a CRL

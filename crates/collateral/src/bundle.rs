@@ -124,33 +124,45 @@ pub fn write_manifest(dir: &Path, now: UnixTime) -> Result<Manifest, CollateralE
 /// The keys a bundle directory's `manifest.json` lists that its `entries/` no longer holds
 /// (a file deleted or lost in a copy), for a warning; empty for a cache directory (no
 /// manifest) or a bundle file. Entries beside the manifest's are not listed: a bundle
-/// directory used as a cache gains them by fetching.
+/// directory used as a cache gains them by fetching. Only the manifest's `items[].key` are
+/// read (a manifest of another version still compares), each against the names `entries/`
+/// holds (never a path made from a key).
 ///
 /// # Errors
-/// [`CollateralError::Format`] when the manifest is malformed; [`CollateralError::Io`].
+/// [`CollateralError::Format`] when the manifest is malformed or larger than a bundle may be;
+/// [`CollateralError::Io`].
 pub fn manifest_gaps(path: &Path) -> Result<Vec<String>, CollateralError> {
+    #[derive(Deserialize)]
+    struct Keys {
+        items: Vec<Key>,
+    }
+    #[derive(Deserialize)]
+    struct Key {
+        key: String,
+    }
     let file = path.join(MANIFEST_FILE);
     if !path.is_dir() || !file.is_file() {
         return Ok(Vec::new());
     }
     let bytes = read_file(&file)?;
-    let manifest: Manifest =
-        serde_json::from_slice(&bytes).map_err(|e| CollateralError::Format {
-            path: file.display().to_string(),
-            detail: e.to_string(),
-        })?;
-    let entries = path.join(ENTRIES_DIR);
+    let bad = |detail: String| CollateralError::Format {
+        path: file.display().to_string(),
+        detail,
+    };
+    if bytes.len() > MAX_BUNDLE_LEN {
+        return Err(bad(format!("larger than {MAX_BUNDLE_LEN} bytes")));
+    }
+    let manifest: Keys = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+    if manifest.items.len() > MAX_BUNDLE_ENTRIES {
+        return Err(bad(format!("lists more than {MAX_BUNDLE_ENTRIES} items")));
+    }
+    let (entries, _) = read_entries_dir(&path.join(ENTRIES_DIR))?;
+    let held: std::collections::HashSet<String> = entries.iter().map(|e| e.item().key()).collect();
     Ok(manifest
         .items
         .into_iter()
-        .map(|i| i.key)
-        // Keys are checked names (an Item's key), never paths: a manifest naming `../x`
-        // is reported, not followed.
-        .filter(|key| {
-            key.contains(['/', '\\'])
-                || key.starts_with('.')
-                || !entries.join(format!("{key}.json")).is_file()
-        })
+        .map(|i| crate::error::sanitise(&i.key, 200))
+        .filter(|key| !held.contains(key))
         .collect())
 }
 
@@ -264,7 +276,14 @@ pub fn read_entries(path: &Path) -> Result<Vec<Entry>, CollateralError> {
         let dir = path.join(ENTRIES_DIR);
         // Another directory (evidence files, a bundle's own entries/) would read as empty; an
         // empty directory is an empty cache.
-        let empty = std::fs::read_dir(path).is_ok_and(|mut l| l.next().is_none());
+        // (Dot files and a new volume's lost+found do not count.)
+        let empty = std::fs::read_dir(path).is_ok_and(|l| {
+            l.take(64).flatten().all(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.starts_with('.') || name == "lost+found"
+            })
+        });
         if !dir.is_dir() && !empty {
             return Err(CollateralError::Format {
                 path: path.display().to_string(),

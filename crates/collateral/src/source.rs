@@ -22,8 +22,15 @@ pub const PCS_API_KEY_HEADER: &str = "Ocp-Apim-Subscription-Key";
 
 /// `url` without a trailing `/`, when it is `http(s)://host[...]` without query or fragment.
 fn base_url(url: &str) -> Result<String, CollateralError> {
+    // Credentials before an `@` are not repeated in the error.
+    let shown = match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}***{}", &url[..scheme + 3], &url[at..])
+        }
+        _ => url.to_owned(),
+    };
     let bad = |detail| CollateralError::BaseUrl {
-        url: url.chars().take(200).collect(),
+        url: shown.chars().take(200).collect(),
         detail,
     };
     let trimmed = url.trim().trim_end_matches('/');
@@ -41,7 +48,7 @@ fn base_url(url: &str) -> Result<String, CollateralError> {
     let authority = rest.split('/').next().unwrap_or_default();
     if authority.contains('@') {
         return Err(bad(
-            "must not carry credentials (user:password@): it is recorded with every entry",
+            "must not carry credentials (a name or password before @): it is recorded with every entry",
         ));
     }
     Ok(trimmed.to_owned())
@@ -390,6 +397,13 @@ mod tests {
             "https://a b",
             "https://user:pass@pccs.example",
         ] {
+            assert!(
+                !KdsSource::new(bad)
+                    .unwrap_err()
+                    .to_string()
+                    .contains("user:pass"),
+                "{bad}"
+            );
             assert!(KdsSource::new(bad).is_err(), "{bad}");
             assert!(PcsSource::new(bad).is_err(), "{bad}");
         }

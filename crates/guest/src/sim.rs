@@ -492,13 +492,23 @@ impl PkiDir {
             let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let tmp = path.with_extension(format!("partial-{}-{n}", std::process::id()));
             let _ = std::fs::remove_file(&tmp);
-            write_keyed(&tmp, &fresh.export().map_err(sim_error)?)?;
-            let linked = std::fs::hard_link(&tmp, &path);
+            let written = fresh
+                .export()
+                .map_err(sim_error)
+                .and_then(|part| write_keyed(&tmp, &part));
+            let linked = written.and_then(|()| {
+                match std::fs::hard_link(&tmp, &path) {
+                    Ok(()) => Ok(true),
+                    Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+                    // A file system without hard links: moved into place instead.
+                    Err(_) => std::fs::rename(&tmp, &path)
+                        .map(|()| true)
+                        .map_err(|e| pki_error(&path, e)),
+                }
+            });
             let _ = std::fs::remove_file(&tmp);
-            match linked {
-                Ok(()) => return Ok(SimSnp { pki, vcek: fresh }),
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-                Err(e) => return Err(pki_error(&path, e)),
+            if linked? {
+                return Ok(SimSnp { pki, vcek: fresh });
             }
         }
         let vcek = pki
