@@ -264,33 +264,11 @@ impl Endorsements {
         Ok(out)
     }
 
-    /// VEKs held for this report: the right kind, REPORTED_TCB equal to the certificate's TCB,
-    /// and (VCEK) CHIP_ID starting with the certificate's hwID.
+    /// VEKs held for this report (see [`vek_is_for`]).
     pub(crate) fn veks_for(&self, report: &AttestationReport) -> Vec<Certificate> {
-        let kind = match report.signer_info().signing_key() {
-            SigningKey::Vcek => VekKind::Vcek,
-            SigningKey::Vlek => VekKind::Vlek,
-            _ => return Vec::new(),
-        };
-        let reported = report.reported_tcb();
-        let report_product = report.cpuid().and_then(Product::from_cpuid);
-        let chip_id = report.chip_id();
         self.veks
             .iter()
-            .filter(|v| v.ext.kind() == kind)
-            .filter(|v| {
-                let product = v.ext.product().or(report_product);
-                let products: &[Product] = match &product {
-                    Some(p) => core::slice::from_ref(p),
-                    None => &[Product::Milan, Product::Genoa, Product::Turin],
-                };
-                products.iter().any(|p| v.ext.tcb.encode(*p) == reported)
-                    && match (&v.ext.hwid, kind) {
-                        (Some(hwid), VekKind::Vcek) => chip_id.starts_with(hwid),
-                        (None, VekKind::Vcek) => false,
-                        (_, VekKind::Vlek) => true,
-                    }
-            })
+            .filter(|v| vek_is_for(&v.ext, report))
             .map(|v| v.cert.clone())
             .collect()
     }
@@ -491,4 +469,35 @@ fn read_pcs_folder(dir: &Path, budget: &mut Budget) -> Result<Collateral, Endors
     }
     Collateral::from_pcs_files(&files)
         .map_err(|e| format_error(dir, &format!("not a folder of Intel PCS collateral: {e}")))
+}
+
+/// Whether a VEK with extensions `ext` is `report`'s: the kind SIGNER_INFO names, REPORTED_TCB
+/// equal to the certificate's TCB (under its productName, else the report's product, else any
+/// product), and (a VCEK) CHIP_ID starting with its hwID. What a fetcher or a holder of VEKs
+/// uses to pick one; verification checks all of it again.
+#[must_use]
+pub fn vek_is_for(ext: &VekExtensions, report: &AttestationReport) -> bool {
+    let kind = match report.signer_info().signing_key() {
+        SigningKey::Vcek => VekKind::Vcek,
+        SigningKey::Vlek => VekKind::Vlek,
+        _ => return false,
+    };
+    if ext.kind() != kind {
+        return false;
+    }
+    let product = ext
+        .product()
+        .or_else(|| report.cpuid().and_then(Product::from_cpuid));
+    let products: &[Product] = match &product {
+        Some(p) => core::slice::from_ref(p),
+        None => &[Product::Milan, Product::Genoa, Product::Turin],
+    };
+    products
+        .iter()
+        .any(|p| ext.tcb.encode(*p) == report.reported_tcb())
+        && match (&ext.hwid, kind) {
+            (Some(hwid), VekKind::Vcek) => report.chip_id().starts_with(hwid),
+            (None, VekKind::Vcek) => false,
+            (_, VekKind::Vlek) => true,
+        }
 }

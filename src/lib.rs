@@ -124,7 +124,7 @@ pub use tessera_tdx as tdx;
 
 pub use endorsements::{
     EndorsementError, EndorsementRequest, Endorsements, MAX_DIR_BYTES, MAX_DIR_FILES, MAX_FILE_LEN,
-    read_regular_file,
+    read_regular_file, vek_is_for,
 };
 pub use evidence::{
     Attempt, Evidence, EvidenceError, Form, MAX_EVIDENCE_JSON_VALUES, MAX_EVIDENCE_LEN,

@@ -322,46 +322,6 @@ pub(crate) struct Supplied {
     pub(crate) crl: bool,
 }
 
-/// Whether `cert` is `report`'s own VEK by its extensions: the kind SIGNER_INFO names,
-/// REPORTED_TCB, and (a VCEK) a hwID that begins CHIP_ID. Verification checks it all again;
-/// this only decides whether to ask for another.
-pub(crate) fn is_reports_vek(
-    report: &AttestationReport,
-    cert: &tessera_pki::Certificate,
-    product: Option<Product>,
-) -> bool {
-    use tessera_snp::abi::SigningKey;
-    use tessera_snp::certs::{VekExtensions, VekKind, is_vek_candidate};
-    if !is_vek_candidate(cert) {
-        return false;
-    }
-    let Ok(ext) = VekExtensions::from_certificate(cert) else {
-        return false;
-    };
-    let kind = match report.signer_info().signing_key() {
-        SigningKey::Vcek => VekKind::Vcek,
-        SigningKey::Vlek => VekKind::Vlek,
-        _ => return false,
-    };
-    let Some(product) = report
-        .cpuid()
-        .and_then(Product::from_cpuid)
-        .or(product)
-        .or_else(|| ext.product())
-    else {
-        return false;
-    };
-    ext.kind() == kind
-        && ext.tcb.encode(product) == report.reported_tcb()
-        && match kind {
-            VekKind::Vcek => ext
-                .hwid
-                .as_deref()
-                .is_some_and(|h| report.chip_id().starts_with(h)),
-            VekKind::Vlek => true,
-        }
-}
-
 /// The SEV-SNP endorsements for `report` from `--fetch` / `--collateral-dir`, less what
 /// `supplied` has (the VCEK, the CRL; the chain is always read: test roots may not hold the
 /// ASK); `None` when neither flag was given or nothing is lacking. With `--fetch` (what is

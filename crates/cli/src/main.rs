@@ -585,10 +585,11 @@ pub(crate) fn check_evidence(args: &EvidenceArgs) -> Result<Checked> {
                 .flatten()
                 .collect();
             let supplied = collateral::Supplied {
-                vek: certs
-                    .iter()
-                    .chain(&carried)
-                    .any(|c| collateral::is_reports_vek(report, c, args.product)),
+                vek: certs.iter().chain(&carried).any(|c| {
+                    tessera_snp::certs::is_vek_candidate(c)
+                        && tessera_snp::certs::VekExtensions::from_certificate(c)
+                            .is_ok_and(|ext| tessera::vek_is_for(&ext, report))
+                }),
                 crl: !crls.is_empty(),
             };
             match collateral::snp_endorsements(

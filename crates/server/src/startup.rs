@@ -26,7 +26,7 @@ use tessera_collateral::{
     ApiKey, Cache, CollateralError, Entry, FetchConfig, Fetcher, KdsSource, PcsSource, UpdateType,
     Vetter,
 };
-use tessera_pki::load_certificates;
+use tessera_pki::{load_certificates, load_crls};
 use tessera_policy::ear::{Alg, SigningKey};
 use zeroize::Zeroizing;
 
@@ -456,10 +456,10 @@ pub fn entry_vetter(verifier: Verifier) -> Vetter {
         let vetted = match entry.item() {
             Item::Vcek { .. } | Item::AmdChain { .. } => return Ok(()),
             Item::AmdCrl { .. } => {
-                let got = snp_endorsements_from_entries(&[Arc::new(entry.clone())])
-                    .map_err(|e| e.to_string())?;
+                // Read as `snp_endorsements_from_entries` reads an AMD CRL entry.
+                let crls = load_crls(entry.body()).map_err(|e| e.to_string())?;
                 let mut alone = Endorsements::new();
-                alone.add_crls(got.crls);
+                alone.add_crls(crls);
                 verifier.vet_endorsements(&alone, now)
             }
             _ => {
