@@ -25,19 +25,22 @@ use tessera_collateral::{
     SnpEndorsements, UpdateType,
 };
 use tessera_pki::UnixTime;
-use tessera_server::startup::{entry_vetter, items_at_fault};
+use tessera_server::startup::{entry_vetter, items_at_fault, refused_entries};
 use tessera_snp::abi::{AttestationReport, Product, TcbParts};
 use tessera_tdx::abi::Quote;
 use tessera_tdx::collateral::Collateral;
 
 #[derive(Subcommand, Debug)]
 pub(crate) enum CollateralCommand {
-    /// Fetch what evidence (or an FMSPC, or a chip) needs into a bundle directory (exit 0 all
-    /// fetched, 1 some items failed, 2 usage or I/O error).
+    /// Fetch what evidence (or an FMSPC, or a chip) needs into a bundle directory; only what
+    /// is signed under the vendors' roots is kept (exit 0 all fetched, 1 some items failed or
+    /// were refused, 2 usage or I/O error).
     Fetch(FetchArgs),
     /// Pack a bundle (or cache) directory into one file for transfer.
     Pack(PackArgs),
-    /// Fill a cache from a bundle file or directory.
+    /// Fill a cache from a bundle file or directory; an item not signed under the vendors'
+    /// roots is refused, the rest imported (exit 0 all imported, 1 some refused, 2 usage or
+    /// I/O error).
     Import(ImportArgs),
     /// List what a cache or bundle holds and when each item expires.
     Show(ShowArgs),
@@ -155,6 +158,10 @@ pub(crate) struct FetchArgs {
     /// The bundle directory to write.
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
+    /// Also trust this test root (a simulator's, `tessera sim --pki DIR`'s `DIR/root.pem`)
+    /// when vetting what is fetched. Repeatable. Never in production.
+    #[arg(long = "dangerous-test-root", value_name = "FILE")]
+    dangerous_test_roots: Vec<PathBuf>,
     #[command(flatten)]
     source: SourceArgs,
     /// Print one JSON object instead of text.
@@ -183,6 +190,10 @@ pub(crate) struct ImportArgs {
     /// to the bundle's, so use a bundle you trust).
     #[arg(long)]
     replace: bool,
+    /// Also trust this test root (a simulator's, `tessera sim --pki DIR`'s `DIR/root.pem`)
+    /// when vetting what is imported. Repeatable. Never in production.
+    #[arg(long = "dangerous-test-root", value_name = "FILE")]
+    dangerous_test_roots: Vec<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -486,12 +497,19 @@ pub(crate) fn run(cmd: &CollateralCommand) -> Result<ExitCode> {
                 );
             }
             warn_manifest_gaps(&args.bundle)?;
+            let vetting = vetting_verifier(&args.dangerous_test_roots)?;
             let cache = Cache::open(&dir)?;
-            let report = if args.replace {
-                bundle::import_replacing(&args.bundle, &cache, UnixTime::now())?
-            } else {
-                bundle::import(&args.bundle, &cache, UnixTime::now())?
-            };
+            let now = UnixTime::now();
+            let report = bundle::import_vetted(
+                &args.bundle,
+                &cache,
+                now,
+                args.replace,
+                &vetter(&vetting, &cache, now),
+            )?;
+            for (key, why) in &report.refused {
+                eprintln!("refused {key}: {why}");
+            }
             eprintln!(
                 "imported {} items into {} ({} already expired)",
                 report.imported.len(),
@@ -503,7 +521,11 @@ pub(crate) fn run(cmd: &CollateralCommand) -> Result<ExitCode> {
                     "kept {key}: the cache holds newer collateral for it (--replace replaces it)"
                 );
             }
-            Ok(ExitCode::SUCCESS)
+            Ok(if report.refused.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
         }
         CollateralCommand::Show(args) => show(args),
     }
@@ -607,9 +629,19 @@ fn fetch(args: &FetchArgs) -> Result<ExitCode> {
     if items.is_empty() {
         bail!("nothing to fetch: give --evidence, --fmspc or --chip");
     }
-    let cache = args.source.online_cache()?;
+    let vetting = vetting_verifier(&args.dangerous_test_roots)?;
+    let cache = args
+        .source
+        .online_cache()?
+        .with_vetter(entry_vetter(vetting.clone()));
     let now = UnixTime::now();
-    let (report, manifest) = bundle::fetch_into_bundle(&cache, &items, &args.out, now)?;
+    let (report, manifest) = bundle::fetch_into_bundle_vetted(
+        &cache,
+        &items,
+        &args.out,
+        now,
+        &vetter(&vetting, &cache, now),
+    )?;
     if args.json {
         let failed: Vec<_> = report
             .failed
@@ -634,6 +666,52 @@ fn fetch(args: &FetchArgs) -> Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
+}
+
+/// What vets the collateral `fetch` and `import` keep, as the broker vets what it fetches:
+/// the vendors' roots built into Tessera, and the test roots named.
+fn vetting_verifier(test_roots: &[PathBuf]) -> Result<Verifier> {
+    let mut builder = Verifier::builder();
+    for path in test_roots {
+        for cert in crate::load_cert_file("--dangerous-test-root", path)? {
+            builder = builder
+                .dangerous_test_root(cert)
+                .with_context(|| path.display().to_string())?;
+        }
+    }
+    if !test_roots.is_empty() {
+        eprintln!(
+            "WARNING: --dangerous-test-root: trusting test roots besides the vendors'; never use in production"
+        );
+    }
+    Ok(builder.build()?)
+}
+
+/// The entries of a bundle `vetting` refuses (see
+/// [`tessera_server::startup::refused_entries`]); a VCEK whose chain the bundle lacks is
+/// judged with the chain `cache` holds for its product.
+fn vetter<'a>(
+    vetting: &'a Verifier,
+    cache: &'a Cache,
+    now: UnixTime,
+) -> impl Fn(&[Arc<Entry>]) -> Vec<(usize, String)> + 'a {
+    move |entries: &[Arc<Entry>]| {
+        let mut held: Vec<Arc<Entry>> = Vec::new();
+        for entry in entries {
+            if let Item::Vcek { product, .. } = entry.item() {
+                let chain = Item::AmdChain {
+                    product: *product,
+                    signer: AmdSigner::Vcek,
+                };
+                if let Ok(Some(found)) = cache.lookup(&chain)
+                    && !held.iter().any(|h| h.item() == found.item())
+                {
+                    held.push(found);
+                }
+            }
+        }
+        refused_entries(vetting, entries, &held, now)
+    }
 }
 
 /// A warning on stderr for each item a bundle directory's manifest lists that its `entries/`

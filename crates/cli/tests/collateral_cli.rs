@@ -1,6 +1,6 @@
 //! `tessera collateral fetch|pack|import|show` against a fake AMD KDS on loopback, and an
 //! air-gapped `tessera verify --collateral-dir` with the KDS stopped; a forged VCEK served by
-//! the KDS makes verification fail.
+//! the KDS, or carried by a bundle, is refused by `fetch` and `import`.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -61,20 +61,41 @@ fn fetch_pack_import_show_then_air_gapped_verify() {
 
     {
         let kds = KdsItems::new(g.pki(), &report, g.vcek()).serve();
-        let o = tessera(&[
-            "collateral",
-            "fetch",
-            "--evidence",
-            s(&dir.join("report.bin")),
-            "--kds-url",
-            &kds.base,
-            "--cache-dir",
+        let evidence = dir.join("report.bin");
+        let fetch = |roots: &[&str], cache: &str, out: &Path| {
+            let mut args = vec![
+                "collateral",
+                "fetch",
+                "--evidence",
+                s(&evidence),
+                "--kds-url",
+                &kds.base,
+                "--cache-dir",
+                cache,
+                "--out",
+                s(out),
+            ];
+            args.extend_from_slice(roots);
+            tessera(&args)
+        };
+        // Without the simulator's root nothing it signed is kept: each item refused, by name.
+        let untrusted = dir.join("untrusted");
+        let o = fetch(&[], s(&dir.join("untrusted-cache")), &untrusted);
+        assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
+        assert_eq!(
+            stdout(&o).matches("refused by the verifier").count(),
+            3,
+            "{}",
+            stdout(&o)
+        );
+        assert!(!stdout(&o).contains("fetched "), "{}", stdout(&o));
+        let o = fetch(
+            &["--dangerous-test-root", s(&dir.join("ark.pem"))],
             s(&dir.join("online-cache")),
-            "--out",
-            s(&bundle),
-        ]);
+            &bundle,
+        );
         assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
-        assert_eq!(kds.total(), 3);
+        assert_eq!(kds.total(), 6);
         assert_eq!(stdout(&o).matches("fetched").count(), 3, "{}", stdout(&o));
     } // the fake KDS stops here: from now on, nothing is online.
 
@@ -108,7 +129,20 @@ fn fetch_pack_import_show_then_air_gapped_verify() {
     assert!(stderr(&o).contains("warning"), "{}", stderr(&o));
     // The other side: import the one file into an empty cache, list it, verify offline.
     let cache = dir.join("airgapped-cache");
+    // Without the root the bundle was signed under, nothing is imported.
     let o = tessera(&["collateral", "import", s(&packed), "--cache-dir", s(&cache)]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert_eq!(stderr(&o).matches("refused ").count(), 3, "{}", stderr(&o));
+    assert!(stderr(&o).contains("imported 0 items"), "{}", stderr(&o));
+    let o = tessera(&[
+        "collateral",
+        "import",
+        s(&packed),
+        "--cache-dir",
+        s(&cache),
+        "--dangerous-test-root",
+        s(&dir.join("ark.pem")),
+    ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stderr(&o).contains("imported 3 items"), "{}", stderr(&o));
     let o = tessera(&["collateral", "show", s(&cache)]);
@@ -136,6 +170,7 @@ fn forged_vcek_from_the_kds_fails_verification() {
     items.vcek_der = forger.vcek().der().to_vec();
     let kds = items.serve();
     let bundle = dir.join("bundle");
+    let online = dir.join("online-cache");
     let o = tessera(&[
         "collateral",
         "fetch",
@@ -144,21 +179,142 @@ fn forged_vcek_from_the_kds_fails_verification() {
         "--kds-url",
         &kds.base,
         "--cache-dir",
-        s(&dir.join("online-cache")),
+        s(&online),
         "--out",
         s(&bundle),
+        "--dangerous-test-root",
+        s(&dir.join("ark.pem")),
     ]);
-    // The forged certificate has the right shape (a Genoa VCEK for a chip), so it is fetched and
-    // stored: only verification can tell, and it must.
-    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
-    drop(kds);
-    let o = verify_offline(&dir, &bundle);
+    // The forged certificate has the right shape (a Genoa VCEK for this chip and TCB), but no
+    // chain to the trusted root: refused, by name and check, and kept neither in the bundle
+    // nor in the cache (the next fetch asks again); the chain and CRL are genuine and kept.
     assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
     assert!(
-        stdout(&o).contains("FAIL") || stdout(&o).contains("fail"),
-        "{}",
-        stdout(&o)
+        out.contains("FAILED   amd-vcek-genoa-") && out.contains("vek_chain"),
+        "{out}"
     );
+    assert_eq!(out.matches("fetched ").count(), 2, "{out}");
+    drop(kds);
+    for held in [&bundle, &online] {
+        let o = tessera(&["collateral", "show", s(held)]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert!(!stdout(&o).contains("amd-vcek-"), "{}", stdout(&o));
+        assert_eq!(stdout(&o).matches("valid ").count(), 2, "{}", stdout(&o));
+    }
+    // So verification finds no VCEK (a usage error naming it), never the forged one.
+    let o = verify_offline(&dir, &bundle);
+    assert_eq!(code(&o), 2, "{}\n{}", stdout(&o), stderr(&o));
+}
+
+/// `import` vets a bundle as the broker vets what it fetches: a forged VCEK in an otherwise
+/// genuine bundle is refused (exit 1) and the rest imported; a genuine VCEK arriving alone is
+/// judged with the chain the cache already holds, and refused where the cache holds none.
+#[test]
+fn import_refuses_a_forged_vcek_and_keeps_the_rest() {
+    let dir = tempdir("coll-import-forged");
+    let (g, report) = guest(&dir);
+    let root = dir.join("ark.pem");
+    let fetch = |items: &KdsItems, trusted: &Path, out: &Path| {
+        let kds = items.serve();
+        let o = tessera(&[
+            "collateral",
+            "fetch",
+            "--evidence",
+            s(&dir.join("report.bin")),
+            "--kds-url",
+            &kds.base,
+            "--cache-dir",
+            s(&out.with_extension("cache")),
+            "--out",
+            s(out),
+            "--dangerous-test-root",
+            s(trusted),
+        ]);
+        assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    };
+    let genuine = dir.join("genuine");
+    fetch(&KdsItems::new(g.pki(), &report, g.vcek()), &root, &genuine);
+    // A forger with a PKI of its own makes a bundle for the same chip and TCB (it trusts its
+    // own root), and its VCEK entry is put in place of the genuine one.
+    let forger = SimSnp::new(Product::Genoa).unwrap();
+    let forger_root = dir.join("forger.pem");
+    std::fs::write(&forger_root, to_pem("CERTIFICATE", forger.root().der())).unwrap();
+    let forged = dir.join("forged");
+    fetch(
+        &KdsItems::new(forger.pki(), &report, forger.vcek()),
+        &forger_root,
+        &forged,
+    );
+    let vcek_file = |bundle: &Path| {
+        std::fs::read_dir(bundle.join("entries"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| {
+                p.file_name()
+                    .unwrap()
+                    .to_str()
+                    .unwrap()
+                    .starts_with("amd-vcek-")
+            })
+            .unwrap()
+    };
+    let (real, fake) = (vcek_file(&genuine), vcek_file(&forged));
+    assert_eq!(real.file_name(), fake.file_name());
+    let mixed = dir.join("mixed");
+    std::fs::create_dir_all(mixed.join("entries")).unwrap();
+    for e in std::fs::read_dir(genuine.join("entries")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, mixed.join("entries").join(p.file_name().unwrap())).unwrap();
+    }
+    std::fs::copy(&fake, mixed.join("entries").join(fake.file_name().unwrap())).unwrap();
+    let import = |bundle: &Path, cache: &Path| {
+        tessera(&[
+            "collateral",
+            "import",
+            s(bundle),
+            "--cache-dir",
+            s(cache),
+            "--dangerous-test-root",
+            s(&root),
+        ])
+    };
+    let cache = dir.join("cache");
+    let o = import(&mixed, &cache);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let err = stderr(&o);
+    assert!(
+        err.contains("refused amd-vcek-genoa-") && err.contains("vek_chain"),
+        "{err}"
+    );
+    assert!(err.contains("imported 2 items"), "{err}");
+    let o = tessera(&["collateral", "show", s(&cache)]);
+    assert!(!stdout(&o).contains("amd-vcek-"), "{}", stdout(&o));
+    // --replace does not let it in either.
+    let o = tessera(&[
+        "collateral",
+        "import",
+        s(&mixed),
+        "--cache-dir",
+        s(&cache),
+        "--replace",
+        "--dangerous-test-root",
+        s(&root),
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    // The genuine VCEK alone: judged with the chain the cache holds, and imported.
+    let alone = dir.join("alone");
+    std::fs::create_dir_all(alone.join("entries")).unwrap();
+    std::fs::copy(&real, alone.join("entries").join(real.file_name().unwrap())).unwrap();
+    let o = import(&alone, &cache);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).contains("imported 1 items"), "{}", stderr(&o));
+    let o = verify_offline(&dir, &cache);
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    // Into a cache with no chain it cannot be judged, so it is refused.
+    let o = import(&alone, &dir.join("no-chain"));
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("refused amd-vcek-"), "{}", stderr(&o));
 }
 
 /// `--collateral-dir` fetches only what the evidence and the command line lack: a directory

@@ -186,12 +186,53 @@ pub fn fetch_into_bundle(
     out: &Path,
     now: UnixTime,
 ) -> Result<(FetchReport, Manifest), CollateralError> {
+    fetch_into_bundle_vetted(cache, items, out, now, &|_| Vec::new())
+}
+
+/// Which entries of a set a verifier refuses: their indexes, each with the reason. For
+/// [`fetch_into_bundle_vetted`] and [`import_vetted`], which take what a verifier accepts
+/// only (this crate has no verifier: a service passes its own check, as for
+/// [`Cache::with_vetter`], but over the whole set, so that a VCEK is judged with the chain
+/// that comes with it).
+pub type BundleVetter<'a> = &'a dyn Fn(&[Arc<Entry>]) -> Vec<(usize, String)>;
+
+/// [`fetch_into_bundle`] keeping only what `vet` accepts: an entry it refuses is left out
+/// of the bundle, reported as failed ([`CollateralError::Refused`]) and forgotten by the
+/// cache ([`Cache::refuse`]), so that the next fetch asks the service again instead of
+/// reading the refused copy for as long as it looks valid.
+///
+/// # Errors
+/// As [`fetch_into_bundle`].
+pub fn fetch_into_bundle_vetted(
+    cache: &Cache,
+    items: &[Item],
+    out: &Path,
+    now: UnixTime,
+    vet: BundleVetter<'_>,
+) -> Result<(FetchReport, Manifest), CollateralError> {
     let mut report = FetchReport::default();
     for item in items {
         match cache.get(item, now) {
             Ok(entry) => report.fetched.push(entry),
             Err(e) => report.failed.push((item.clone(), e)),
         }
+    }
+    let mut refused = vet(&report.fetched);
+    refused.sort_by_key(|(i, _)| std::cmp::Reverse(*i));
+    refused.dedup_by_key(|(i, _)| *i);
+    for (i, reason) in refused {
+        if i >= report.fetched.len() {
+            continue;
+        }
+        let entry = report.fetched.remove(i);
+        cache.refuse(&entry, &reason)?;
+        report.failed.push((
+            entry.item().clone(),
+            CollateralError::Refused {
+                key: entry.item().key(),
+                reason: crate::error::sanitise(&reason, 300),
+            },
+        ));
     }
     let entries: Vec<Entry> = report.fetched.iter().map(|e| Entry::clone(e)).collect();
     let manifest = write_bundle_dir(out, &entries, now)?;
@@ -324,6 +365,9 @@ pub struct ImportReport {
     /// Keys not imported because the cache holds an entry for the item issued later (newer
     /// collateral: an older TCB info or CRL must not roll it back).
     pub kept_newer: Vec<String>,
+    /// Keys not imported because the verifier refused them ([`import_vetted`]), each with
+    /// the reason.
+    pub refused: Vec<(String, String)>,
 }
 
 /// `collateral import`: fill `cache` from the bundle (file or directory) at `path`. An item
@@ -337,7 +381,7 @@ pub struct ImportReport {
 /// As [`read_entries`] (nothing is imported from a bundle with a malformed entry);
 /// [`CollateralError::Io`] when the cache cannot be written.
 pub fn import(path: &Path, cache: &Cache, now: UnixTime) -> Result<ImportReport, CollateralError> {
-    import_entries(path, cache, now, false)
+    import_vetted(path, cache, now, false, &|_| Vec::new())
 }
 
 /// [`import`] that replaces what the cache holds for every item of the bundle, even an entry
@@ -355,19 +399,33 @@ pub fn import_replacing(
     cache: &Cache,
     now: UnixTime,
 ) -> Result<ImportReport, CollateralError> {
-    import_entries(path, cache, now, true)
+    import_vetted(path, cache, now, true, &|_| Vec::new())
 }
 
-fn import_entries(
+/// [`import`] (or with `replace`, [`import_replacing`]) of what `vet` accepts: an entry it
+/// refuses is not written (reported in `refused`), and the rest are imported.
+///
+/// # Errors
+/// As [`import`].
+pub fn import_vetted(
     path: &Path,
     cache: &Cache,
     now: UnixTime,
     replace: bool,
+    vet: BundleVetter<'_>,
 ) -> Result<ImportReport, CollateralError> {
-    let entries = read_entries(path)?;
+    let entries: Vec<Arc<Entry>> = read_entries(path)?.into_iter().map(Arc::new).collect();
+    let refused = vet(&entries);
     let mut report = ImportReport::default();
-    for entry in entries {
+    for (i, entry) in entries.into_iter().enumerate() {
         let key = entry.item().key();
+        if let Some((_, reason)) = refused.iter().find(|(r, _)| *r == i) {
+            report
+                .refused
+                .push((key, crate::error::sanitise(reason, 300)));
+            continue;
+        }
+        let entry = Arc::try_unwrap(entry).unwrap_or_else(|shared| Entry::clone(&shared));
         if !replace
             && let Ok(Some(stored)) = cache.lookup(entry.item())
             && stored.issued_at() > entry.issued_at()

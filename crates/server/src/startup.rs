@@ -519,6 +519,43 @@ pub fn items_at_fault<'i>(
     faults
 }
 
+/// Which of `entries` (a bundle being fetched or imported) `verifier` refuses, by index, each
+/// with the reason: what is still valid at `now` is vetted as the broker vets what it
+/// fetches ([`entry_vetter`], then [`items_at_fault`]: each VCEK with a chain that passed,
+/// from `entries` or else from `held`, the chains a cache already holds). An entry already
+/// past its validity is not vetted (nothing serves it as current; `verify --at` a time it
+/// was valid checks it in full). A refused entry of `held` is not reported.
+#[must_use]
+pub fn refused_entries(
+    verifier: &Verifier,
+    entries: &[Arc<Entry>],
+    held: &[Arc<Entry>],
+    now: tessera_pki::UnixTime,
+) -> Vec<(usize, String)> {
+    let vet = entry_vetter(verifier.clone());
+    let mut all: Vec<(Item, Arc<Entry>)> = entries
+        .iter()
+        .filter(|e| e.check_not_expired(now).is_ok())
+        .map(|e| (e.item().clone(), Arc::clone(e)))
+        .collect();
+    for chain in held {
+        if matches!(chain.item(), Item::AmdChain { .. })
+            && !all.iter().any(|(item, _)| item == chain.item())
+        {
+            all.push((chain.item().clone(), Arc::clone(chain)));
+        }
+    }
+    items_at_fault(verifier, &vet, &all, now)
+        .into_iter()
+        .filter_map(|(refused, why)| {
+            entries
+                .iter()
+                .position(|e| std::ptr::eq(e.as_ref(), refused))
+                .map(|i| (i, why))
+        })
+        .collect()
+}
+
 /// The PostgreSQL URL the broker's store is at: `TESSERA_DATABASE_URL` (unless
 /// `ignore_database_url_env`), else `store` when it is not `sqlite`; `None`: SQLite.
 pub(crate) fn database_url(config: &ServerConfig) -> Option<String> {
@@ -835,6 +872,63 @@ mod tests {
             faults(&entries(&guest, &forger, &guest)),
             kind(|i| matches!(i, Item::AmdChain { .. }))
         );
+    }
+
+    /// What `collateral fetch` and `import` keep: of a bundle, the entries the verifier
+    /// refuses, by index; a VCEK alone is judged with the chain the cache holds; an entry past
+    /// its validity is not judged; a refused chain the cache holds is not reported.
+    #[test]
+    fn refused_entries_names_the_bundle_entries_at_fault() {
+        let (guest, forger, items) = amd_sims();
+        let now = tessera_pki::UnixTime::now();
+        // The ARK alone (as `--dangerous-test-root ark.pem`): a VCEK needs an ASK from somewhere.
+        let verifier = Verifier::builder()
+            .dangerous_test_root(guest.pki().ark().clone())
+            .unwrap()
+            .build()
+            .unwrap();
+        let find = |pred: fn(&Item) -> bool| items.iter().find(|i| pred(i)).unwrap();
+        let vcek = find(|i| matches!(i, Item::Vcek { .. }));
+        let chain = find(|i| matches!(i, Item::AmdChain { .. }));
+        let crl = find(|i| matches!(i, Item::AmdCrl { .. }));
+        let of = |sim, item| Arc::new(amd_entry(sim, item, now));
+        let refused = |entries: &[Arc<Entry>], held: &[Arc<Entry>]| -> Vec<usize> {
+            refused_entries(&verifier, entries, held, now)
+                .into_iter()
+                .map(|(i, why)| {
+                    assert!(!why.is_empty());
+                    i
+                })
+                .collect()
+        };
+        let genuine = [of(&guest, chain), of(&guest, crl), of(&guest, vcek)];
+        assert!(refused(&genuine, &[]).is_empty());
+        let forged_vcek = [of(&guest, chain), of(&guest, crl), of(&forger, vcek)];
+        assert_eq!(refused(&forged_vcek, &[]), [2]);
+        let forged_crl = [of(&forger, crl), of(&guest, chain), of(&guest, vcek)];
+        assert_eq!(refused(&forged_crl, &[]), [0]);
+        // A VCEK alone: judged with the held chain; refused with none, or a forged one (which
+        // is not the bundle's to report).
+        let alone = [of(&guest, vcek)];
+        assert!(refused(&alone, &[of(&guest, chain)]).is_empty());
+        assert_eq!(refused(&alone, &[]), [0]);
+        assert_eq!(refused(&alone, &[of(&forger, chain)]), [0]);
+        // The bundle's own chain comes first: a forged held one does not matter then.
+        assert!(refused(&genuine, &[of(&forger, chain)]).is_empty());
+        // A forged CRL already past its nextUpdate is not judged (nothing uses it as current).
+        let day = 86_400;
+        let stale = forger
+            .pki()
+            .ark_crl(
+                &[],
+                tessera_pki::UnixTime::from_secs(now.as_secs() - 3 * day),
+                tessera_pki::UnixTime::from_secs(now.as_secs() - day),
+            )
+            .unwrap();
+        let stale =
+            Arc::new(Entry::new(crl.clone(), "test", now, stale.der().to_vec(), None).unwrap());
+        assert!(stale.check_not_expired(now).is_err());
+        assert!(refused(&[stale], &[]).is_empty());
     }
 
     /// The cache's vetter (what a fetched entry must pass before it is stored): every kind of
