@@ -96,10 +96,11 @@ fn configure(args: &ServeArgs) -> Result<ServerConfig> {
         config.insecure_http = true;
     }
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
-        config.tls = Some(TlsFiles {
-            cert: cert.clone(),
-            key: key.clone(),
-        });
+        let mut files = TlsFiles::new(cert.clone(), key.clone());
+        if let Some(configured) = &config.tls {
+            files.reload_secs = configured.reload_secs;
+        }
+        config.tls = Some(files);
     }
     config
         .verifier

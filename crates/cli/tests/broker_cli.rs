@@ -880,6 +880,75 @@ fn tls_with_a_pinned_ca() {
     drop(served);
 }
 
+/// A renewed certificate is served without a restart: `[tls] reload_secs` reads the files
+/// again. A certificate written before its key (a pair that does not match) is not taken,
+/// and the broker goes on serving the one before; once the key follows, the new pair is
+/// served and the old CA no longer verifies the broker.
+#[test]
+fn a_renewed_tls_certificate_is_served_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (old_ca, cert, key) = tls_files(dir.path());
+    let renewed = dir.path().join("renewed");
+    std::fs::create_dir(&renewed).unwrap();
+    let (new_ca, new_cert, new_key) = tls_files(&renewed);
+    let config = dir.path().join("tessera.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[tls]\ncert = {:?}\nkey = {:?}\nreload_secs = 1\n",
+            cert.to_str().unwrap(),
+            key.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let served = Served::start(&data, &["--config", config.to_str().unwrap()]);
+    assert!(served.url.starts_with("https://"), "{}", served.url);
+    let verify_with = |ca: &Path| {
+        served.admin(
+            &data,
+            &["audit", "verify", "--cacert", ca.to_str().unwrap()],
+            None,
+        )
+    };
+    assert_eq!(code(&verify_with(&old_ca)), 0);
+    assert_eq!(code(&verify_with(&new_ca)), 2);
+    // The certificate first: it does not match the key, so the old pair stays.
+    std::fs::copy(&new_cert, &cert).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let warned = loop {
+        match served.stderr.recv_timeout(Duration::from_millis(200)) {
+            Ok(line) if line.contains("not reloaded") => break line,
+            Ok(_) => {}
+            Err(_) => assert!(Instant::now() < deadline, "no reload warning"),
+        }
+    };
+    assert!(
+        warned.contains("serving the ones loaded before"),
+        "{warned}"
+    );
+    assert_eq!(code(&verify_with(&old_ca)), 0);
+    // Then the key: within a few periods the renewed pair is served.
+    std::fs::write(&key, std::fs::read(&new_key).unwrap()).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while code(&verify_with(&new_ca)) != 0 {
+        assert!(
+            Instant::now() < deadline,
+            "the renewed certificate is not served"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let o = verify_with(&old_ca);
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).to_lowercase().contains("certificate"),
+        "{}",
+        text(&o.stderr)
+    );
+    let log = served.stop().join("\n");
+    assert!(!log.contains("PRIVATE KEY"), "{log}");
+}
+
 #[test]
 fn secrets_sealed_for_git_are_imported_idempotently() {
     let dir = tempfile::tempdir().unwrap();

@@ -20,6 +20,28 @@ pub struct TlsFiles {
     pub cert: PathBuf,
     /// The private key (PEM: PKCS#8, SEC1 or PKCS#1).
     pub key: PathBuf,
+    /// How often the two files are read again, in seconds: a changed pair that loads (a
+    /// certificate renewed by cert-manager or certbot) serves the next handshakes, with no
+    /// restart; a pair that does not load (half written, a key of another certificate) is
+    /// logged and the pair before stays. 0: read at start only. Default 60.
+    #[serde(default = "default_tls_reload_secs")]
+    pub reload_secs: u64,
+}
+
+fn default_tls_reload_secs() -> u64 {
+    60
+}
+
+impl TlsFiles {
+    /// The certificate chain at `cert` and the key at `key`, read again every minute.
+    #[must_use]
+    pub fn new(cert: PathBuf, key: PathBuf) -> Self {
+        Self {
+            cert,
+            key,
+            reload_secs: default_tls_reload_secs(),
+        }
+    }
 }
 
 /// A static admin token.
@@ -840,6 +862,7 @@ mod tests {
         let tls = c.tls.unwrap();
         assert_eq!(tls.cert, Path::new("/etc/tessera/c.pem"));
         assert_eq!(tls.key, Path::new("/abs/k.pem"));
+        assert_eq!(tls.reload_secs, 60, "read again every minute unless told");
         assert_eq!(c.token_ttl_secs, 300);
         assert_eq!(c.purge_interval_secs, 60);
         assert_eq!(c.max_connections, 1024);

@@ -105,6 +105,8 @@ pub struct Server {
     ops: Option<(TcpListener, axum::Router)>,
     /// A fetching collateral cache and how often what is due in it is fetched again.
     collateral_refresh: Option<(Arc<tessera_collateral::Cache>, Duration)>,
+    /// The TLS certificate's resolver and how often its files are read again.
+    tls_reload: Option<(Arc<tls::Reloading>, Duration)>,
 }
 
 /// Connections open per client address (an IPv6 client's /64), for
@@ -386,6 +388,27 @@ async fn serve_ops(listener: TcpListener, app: axum::Router, idle_timeout: Durat
 /// they expire): held collateral is renewed while the old copy is still valid, so a vendor
 /// service that is down when it expires refuses nobody. A failure is logged (the cache keeps
 /// the stored copy while it is valid) and tried again at the next tick.
+/// Read the TLS files again every `every` (the first time one period after start): a
+/// renewed pair serves the next handshakes; one that does not load is logged, and the pair
+/// before stays.
+async fn tls_reload_loop(resolver: Arc<tls::Reloading>, every: Duration) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        let reader = Arc::clone(&resolver);
+        match tokio::task::spawn_blocking(move || reader.reload()).await {
+            Ok(Ok(true)) => tracing::info!("TLS certificate and key reloaded"),
+            Ok(Ok(false)) => {}
+            Ok(Err(e)) => tracing::warn!(
+                error = %e,
+                "TLS certificate and key not reloaded; serving the ones loaded before"
+            ),
+            Err(e) => tracing::warn!(error = %e, "reloading the TLS files stopped"),
+        }
+    }
+}
+
 async fn collateral_refresh_loop(cache: Arc<tessera_collateral::Cache>, every: Duration) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -442,8 +465,15 @@ impl Server {
     /// [`ServerError`]: plain HTTP off loopback without `insecure_http`, a socket that cannot be
     /// bound, unreadable TLS files.
     pub async fn bind(config: &ServerConfig, state: AppState) -> Result<Self, ServerError> {
+        let mut tls_reload = None;
         let tls = match &config.tls {
-            Some(tls) => Some(tls::acceptor(&tls.cert, &tls.key)?),
+            Some(files) => {
+                let (acceptor, resolver) = tls::acceptor(&files.cert, &files.key)?;
+                if files.reload_secs > 0 {
+                    tls_reload = Some((resolver, Duration::from_secs(files.reload_secs)));
+                }
+                Some(acceptor)
+            }
             None => {
                 if !config.listen.ip().is_loopback() && !config.insecure_http {
                     return Err(ServerError::PlainHttpNotLoopback(config.listen));
@@ -481,6 +511,7 @@ impl Server {
             app: routes::router(state, config.metrics_listen.is_none()),
             ops,
             collateral_refresh: None,
+            tls_reload,
         })
     }
 
@@ -554,6 +585,7 @@ impl Server {
             drain,
             ops,
             collateral_refresh,
+            tls_reload,
         } = self;
         // Dropped last (after the connections were told to stop and had their time): stops
         // the threads, dropping what they still serve.
@@ -565,6 +597,8 @@ impl Server {
         let purger = AbortOnDrop(tokio::spawn(purge_loop(broker, purge_every)));
         let refresher = collateral_refresh
             .map(|(cache, every)| AbortOnDrop(tokio::spawn(collateral_refresh_loop(cache, every))));
+        let tls_reloader = tls_reload
+            .map(|(resolver, every)| AbortOnDrop(tokio::spawn(tls_reload_loop(resolver, every))));
         let ops = ops.map(|(listener, app)| {
             AbortOnDrop(tokio::spawn(serve_ops(
                 listener,
@@ -650,7 +684,7 @@ impl Server {
                 }
             });
         }
-        drop((listener, purger, refresher));
+        drop((listener, purger, refresher, tls_reloader));
         let _ = stop.send(true);
         // Every slot back: every connection ended.
         let all = u32::try_from(max_connections).unwrap_or(u32::MAX);

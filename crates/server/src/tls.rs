@@ -1,10 +1,15 @@
-//! TLS for the broker: a rustls server configuration from PEM files (certificate chain and key).
+//! TLS for the broker: a rustls server configuration from PEM files (certificate chain and
+//! key), read again while it serves so that a renewed certificate needs no restart.
 
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
+use aws_lc_rs::digest::{SHA256, digest};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use zeroize::Zeroizing;
 
 use crate::ServerError;
 
@@ -23,25 +28,85 @@ fn read(path: &Path) -> Result<Vec<u8>, ServerError> {
     std::fs::read(path).map_err(|e| ServerError::Tls(format!("{}: {e}", path.display())))
 }
 
-/// A TLS acceptor for the certificate chain at `cert` and the private key at `key` (PEM).
-///
-/// # Errors
-/// [`ServerError::Tls`]: unreadable files, no certificate, no usable key, a key that does not
-/// match the certificate.
-pub(crate) fn acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAcceptor, ServerError> {
-    let cert_pem = read(cert)?;
-    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(&cert_pem)
-        .collect::<Result<_, _>>()
-        .map_err(|e| ServerError::Tls(format!("{}: {e}", cert.display())))?;
-    if chain.is_empty() {
-        return Err(ServerError::Tls(format!(
-            "{}: no certificate",
-            cert.display()
-        )));
+/// The certificate and key a [`Reloading`] resolver serves, with what they were loaded from.
+struct Loaded {
+    cert_pem: Vec<u8>,
+    /// SHA-256 of the key file (only to tell whether it changed; the file is not kept).
+    key_digest: Vec<u8>,
+    certified: Arc<CertifiedKey>,
+}
+
+/// The broker's certificate, read again from its files by [`Reloading::reload`] (see
+/// `TlsFiles::reload_secs`): each handshake is answered with the pair last loaded.
+pub(crate) struct Reloading {
+    cert: PathBuf,
+    key: PathBuf,
+    loaded: RwLock<Loaded>,
+}
+
+impl std::fmt::Debug for Reloading {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Reloading")
+            .field("cert", &self.cert)
+            .field("key", &self.key)
+            .finish_non_exhaustive()
     }
-    // The key is checked as every other secret key file is: a regular file (reached through
-    // a link only because the configuration names it), owned by this user or root, that group
-    // and others cannot write and others cannot read (a Secret volume's 0440 is fine).
+}
+
+impl ResolvesServerCert for Reloading {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.current())
+    }
+}
+
+impl Reloading {
+    /// The pair served now.
+    fn current(&self) -> Arc<CertifiedKey> {
+        Arc::clone(
+            &self
+                .loaded
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .certified,
+        )
+    }
+
+    /// Read both files again; when either changed and the pair loads, serve it from the next
+    /// handshake on. `Ok(true)`: a new pair is served; `Ok(false)`: nothing changed.
+    ///
+    /// # Errors
+    /// As [`acceptor`]; the pair before stays in use.
+    pub(crate) fn reload(&self) -> Result<bool, ServerError> {
+        let (cert_pem, key_pem) = read_pair(&self.cert, &self.key)?;
+        let key_digest = digest(&SHA256, &key_pem).as_ref().to_vec();
+        {
+            let loaded = self
+                .loaded
+                .read()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            if loaded.cert_pem == cert_pem && loaded.key_digest == key_digest {
+                return Ok(false);
+            }
+        }
+        let certified = certified_key(&self.cert, &cert_pem, &self.key, &key_pem)?;
+        *self
+            .loaded
+            .write()
+            .unwrap_or_else(std::sync::PoisonError::into_inner) = Loaded {
+            cert_pem,
+            key_digest,
+            certified: Arc::new(certified),
+        };
+        Ok(true)
+    }
+}
+
+/// The certificate chain's and the key's PEM (the key read as every secret key file is: a
+/// regular file, reached through a link only because the configuration names it, owned by
+/// this user or root, that group and others cannot write and others cannot read; a Secret
+/// volume's 0440 is fine).
+fn read_pair(cert: &Path, key: &Path) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>), ServerError> {
+    let cert_pem = read(cert)?;
     let key_pem = tessera_broker::keyfile::read(
         key,
         tessera_broker::keyfile::Symlinks::Follow,
@@ -50,19 +115,61 @@ pub(crate) fn acceptor(cert: &Path, key: &Path) -> Result<tokio_rustls::TlsAccep
         MAX_PEM,
     )
     .map_err(|e| ServerError::Tls(e.to_string()))?;
-    let key_der = PrivateKeyDer::from_pem_slice(&key_pem)
+    Ok((cert_pem, key_pem))
+}
+
+fn certified_key(
+    cert: &Path,
+    cert_pem: &[u8],
+    key: &Path,
+    key_pem: &[u8],
+) -> Result<CertifiedKey, ServerError> {
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<_, _>>()
+        .map_err(|e| ServerError::Tls(format!("{}: {e}", cert.display())))?;
+    if chain.is_empty() {
+        return Err(ServerError::Tls(format!(
+            "{}: no certificate",
+            cert.display()
+        )));
+    }
+    let key_der = PrivateKeyDer::from_pem_slice(key_pem)
         .map_err(|e| ServerError::Tls(format!("{}: no usable private key ({e})", key.display())))?;
-    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
-        rustls::crypto::aws_lc_rs::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| ServerError::Tls(e.to_string()))?
-    .with_no_client_auth()
-    .with_single_cert(chain, key_der)
-    .map_err(|e| ServerError::Tls(e.to_string()))?;
-    let mut config = config;
+    CertifiedKey::from_der(chain, key_der, &provider()).map_err(|e| ServerError::Tls(e.to_string()))
+}
+
+fn provider() -> rustls::crypto::CryptoProvider {
+    rustls::crypto::aws_lc_rs::default_provider()
+}
+
+/// A TLS acceptor for the certificate chain at `cert` and the private key at `key` (PEM), and
+/// the resolver that reloads them.
+///
+/// # Errors
+/// [`ServerError::Tls`]: unreadable files, no certificate, no usable key, a key that does not
+/// match the certificate.
+pub(crate) fn acceptor(
+    cert: &Path,
+    key: &Path,
+) -> Result<(tokio_rustls::TlsAcceptor, Arc<Reloading>), ServerError> {
+    let (cert_pem, key_pem) = read_pair(cert, key)?;
+    let certified = certified_key(cert, &cert_pem, key, &key_pem)?;
+    let resolver = Arc::new(Reloading {
+        cert: cert.to_path_buf(),
+        key: key.to_path_buf(),
+        loaded: RwLock::new(Loaded {
+            cert_pem,
+            key_digest: digest(&SHA256, &key_pem).as_ref().to_vec(),
+            certified: Arc::new(certified),
+        }),
+    });
+    let mut config = rustls::ServerConfig::builder_with_provider(Arc::new(provider()))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| ServerError::Tls(e.to_string()))?
+        .with_no_client_auth()
+        .with_cert_resolver(resolver.clone());
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
-    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
+    Ok((tokio_rustls::TlsAcceptor::from(Arc::new(config)), resolver))
 }
 
 #[cfg(test)]
@@ -120,5 +227,75 @@ mod tests {
         let huge = dir.path().join("huge.pem");
         std::fs::write(&huge, vec![b'a'; 1024 * 1024 + 1]).unwrap();
         refused(&huge, &key, "larger than");
+    }
+
+    /// A self-signed certificate for 127.0.0.1 and its PKCS#8 key, both PEM.
+    fn self_signed() -> (String, String) {
+        use tessera_pki::PublicKeyKind;
+        use tessera_pki::builder::{CertificateSpec, IssuerKey, issue_certificate, name};
+        let now = tessera_pki::UnixTime::now().as_secs();
+        let subject = name(&[("2.5.4.3", "127.0.0.1")]).unwrap();
+        let key = IssuerKey::generate_ec(PublicKeyKind::EcP256).unwrap();
+        let spec = CertificateSpec {
+            serial: vec![9],
+            issuer: subject.clone(),
+            subject,
+            not_before: tessera_pki::UnixTime::from_secs(now - 3600),
+            not_after: tessera_pki::UnixTime::from_secs(now + 86_400),
+            ca: None,
+            extensions: Vec::new(),
+            pss_explicit_trailer: false,
+        };
+        let cert = issue_certificate(&spec, &key.spki_der().unwrap(), &key).unwrap();
+        let tessera_pki::builder::IssuerKey::EcdsaP256 { asn1, .. } = &key else {
+            unreachable!()
+        };
+        let pkcs8 = asn1.to_pkcs8v1().unwrap();
+        (
+            tessera_pki::to_pem("CERTIFICATE", &cert),
+            tessera_pki::to_pem("PRIVATE KEY", pkcs8.as_ref()),
+        )
+    }
+
+    /// `reload` serves a changed pair that loads, reports an unchanged one, and keeps the
+    /// pair before when the files do not load (a certificate without its key yet, an empty
+    /// file, a key others can read).
+    #[test]
+    fn reload_takes_a_renewed_pair_and_keeps_the_old_one_on_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let cert = dir.path().join("cert.pem");
+        let key = dir.path().join("key.pem");
+        write(
+            &cert,
+            &std::fs::read(testdata("server.pem")).unwrap(),
+            0o644,
+        );
+        write(&key, &std::fs::read(testdata("server.key")).unwrap(), 0o600);
+        let (_, resolver) = acceptor(&cert, &key).unwrap();
+        let served = |r: &Reloading| r.current().cert[0].as_ref().to_vec();
+        let first = served(&resolver);
+        assert!(!resolver.reload().unwrap(), "nothing changed");
+        let (new_cert, new_key) = self_signed();
+        // The certificate first: it does not match the key.
+        write(&cert, new_cert.as_bytes(), 0o644);
+        assert!(matches!(resolver.reload(), Err(ServerError::Tls(m)) if m.contains("KeyMismatch")));
+        assert_eq!(served(&resolver), first);
+        // Then the key, readable by others: refused as at start.
+        write(&key, new_key.as_bytes(), 0o644);
+        assert!(
+            matches!(resolver.reload(), Err(ServerError::Tls(m)) if m.contains("readable by others"))
+        );
+        assert_eq!(served(&resolver), first);
+        write(&key, new_key.as_bytes(), 0o600);
+        assert!(resolver.reload().unwrap());
+        let second = served(&resolver);
+        assert_ne!(second, first);
+        assert!(!resolver.reload().unwrap());
+        // A half-written certificate file: the renewed pair stays.
+        write(&cert, b"", 0o644);
+        assert!(
+            matches!(resolver.reload(), Err(ServerError::Tls(m)) if m.contains("no certificate"))
+        );
+        assert_eq!(served(&resolver), second);
     }
 }
