@@ -42,7 +42,8 @@ pub(crate) enum CollateralCommand {
     /// roots is refused, the rest imported (exit 0 all imported, 1 some refused, 2 usage or
     /// I/O error).
     Import(ImportArgs),
-    /// List what a cache or bundle holds and when each item expires.
+    /// List what a cache or bundle holds and when each item expires (with --check, exit 1
+    /// when an item is expired or due for refresh, or nothing is held).
     Show(ShowArgs),
 }
 
@@ -206,6 +207,10 @@ pub(crate) struct ShowArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
+    /// For monitoring: exit 1 when an item is expired or due for refresh (within a day of its
+    /// expiry), or nothing is held; 0 when every item is valid.
+    #[arg(long)]
+    check: bool,
 }
 
 /// Where `verify` gets endorsements and collateral when the evidence and files lack them.
@@ -759,5 +764,22 @@ fn show(args: &ShowArgs) -> Result<ExitCode> {
             crate::say!("(empty)");
         }
     }
-    Ok(ExitCode::SUCCESS)
+    if !args.check {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let count = |f: bundle::Freshness| summaries.iter().filter(|s| s.freshness == f).count();
+    let (expired, due) = (
+        count(bundle::Freshness::Expired),
+        count(bundle::Freshness::RefreshDue),
+    );
+    if summaries.is_empty() {
+        eprintln!("tessera: check failed: nothing is held");
+    } else if expired + due > 0 {
+        eprintln!(
+            "tessera: check failed: {expired} item(s) expired, {due} due for refresh (fetch and import a new bundle)"
+        );
+    } else {
+        return Ok(ExitCode::SUCCESS);
+    }
+    Ok(ExitCode::from(1))
 }

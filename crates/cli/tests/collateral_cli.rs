@@ -150,6 +150,43 @@ fn fetch_pack_import_show_then_air_gapped_verify() {
     let listing = stdout(&o);
     assert_eq!(listing.matches("valid ").count(), 3, "{listing}");
     assert!(listing.contains("vcek"), "{listing}");
+    // --check, for monitoring: 0 while every item is valid; 1 when one is due for refresh
+    // (an hour before the first expiry), expired, or nothing is held.
+    let check = |path: &Path, at: Option<&str>| {
+        let mut args = vec!["collateral", "show", s(path), "--check"];
+        args.extend(at.map(|at| ["--at", at]).into_iter().flatten());
+        tessera(&args)
+    };
+    assert_eq!(code(&check(&cache, None)), 0);
+    let o = tessera(&["collateral", "show", s(&cache), "--json"]);
+    let shown: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let first_expiry = shown["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| {
+            tessera_pki::UnixTime::parse_rfc3339(i["valid_until"].as_str().unwrap())
+                .unwrap()
+                .as_secs()
+        })
+        .min()
+        .unwrap();
+    let due = tessera_pki::UnixTime::from_secs(first_expiry - 3600).to_string();
+    let o = check(&cache, Some(&due));
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("0 item(s) expired, 1 due for refresh"),
+        "{}",
+        stderr(&o)
+    );
+    let o = check(&cache, Some("2200-01-01T00:00:00Z"));
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("3 item(s) expired"), "{}", stderr(&o));
+    let nothing = dir.join("nothing");
+    std::fs::create_dir_all(&nothing).unwrap();
+    let o = check(&nothing, None);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(stderr(&o).contains("nothing is held"), "{}", stderr(&o));
     for source in [&cache, &bundle] {
         let o = verify_offline(&dir, source);
         assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
