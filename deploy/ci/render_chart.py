@@ -32,7 +32,7 @@ TOP_KEYS = {
     "admin", "verifier", "collateral",
 }
 TABLE_KEYS = {
-    "tls": {"cert", "key"},
+    "tls": {"cert", "key", "reload_secs"},
     "admin": {"tokens", "jwt_keys", "jwt_audience", "jwt_issuer", "jwt_max_lifetime_secs"},
     "verifier": {"dangerous_test_roots", "endorsements"},
     "collateral": {"dir", "fetch", "kds_url", "pcs_url", "pcs_api_key_file", "update",

@@ -653,20 +653,41 @@ fn fetch(args: &FetchArgs) -> Result<ExitCode> {
             .iter()
             .map(|(item, e)| json!({ "key": item.key(), "error": e.to_string() }))
             .collect();
+        let removed: Vec<_> = report
+            .removed
+            .iter()
+            .map(|(key, why)| json!({ "key": key, "reason": why }))
+            .collect();
         crate::say!(
             "{}",
-            json!({ "bundle": args.out.display().to_string(), "items": manifest.items, "failed": failed })
+            json!({ "bundle": args.out.display().to_string(), "items": manifest.items, "failed": failed, "removed": removed })
         );
     } else {
-        for item in &manifest.items {
-            crate::say!("fetched  {}  valid until {}", item.key, item.valid_until);
+        for entry in &report.fetched {
+            crate::say!(
+                "fetched  {}  valid until {}",
+                entry.item().key(),
+                entry.valid_until()
+            );
         }
         for (_, e) in &report.failed {
             crate::say!("FAILED   {e}");
         }
+        for (key, why) in &report.removed {
+            crate::say!(
+                "REMOVED  {key}: held by {} but refused ({why})",
+                args.out.display()
+            );
+        }
+        let others = manifest.items.len().saturating_sub(report.fetched.len());
+        if others > 0 {
+            eprintln!(
+                "the bundle also holds {others} item(s) fetched into it before (vetted again)"
+            );
+        }
         eprintln!("bundle: {}", args.out.display());
     }
-    Ok(if report.failed.is_empty() {
+    Ok(if report.failed.is_empty() && report.removed.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)

@@ -89,6 +89,10 @@ fn fetch_pack_import_show_then_air_gapped_verify() {
             stdout(&o)
         );
         assert!(!stdout(&o).contains("fetched "), "{}", stdout(&o));
+        // ... and its cache keeps none of them either.
+        let o = tessera(&["collateral", "show", s(&dir.join("untrusted-cache"))]);
+        assert_eq!(code(&o), 0, "{}", stderr(&o));
+        assert!(stdout(&o).contains("(empty)"), "{}", stdout(&o));
         let o = fetch(
             &["--dangerous-test-root", s(&dir.join("ark.pem"))],
             s(&dir.join("online-cache")),
@@ -339,6 +343,42 @@ fn import_refuses_a_forged_vcek_and_keeps_the_rest() {
         s(&root),
     ]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
+    let o = tessera(&["collateral", "show", s(&cache)]);
+    assert!(!stdout(&o).contains("amd-vcek-"), "{}", stdout(&o));
+    // Fetching into a bundle directory that holds a forged entry (planted, or from an
+    // earlier unvetted run) vets what it held too: the forgery is removed, named, and the
+    // bundle's manifest lists only vetted entries (exit 1: it was there).
+    // (`forged` was fetched trusting the forger's root: all three of its entries are the
+    // forger's, at the keys the genuine ones have.)
+    let kds = KdsItems::new(g.pki(), &report, g.vcek()).serve();
+    let o = tessera(&[
+        "collateral",
+        "fetch",
+        "--evidence",
+        s(&dir.join("report.bin")),
+        "--kds-url",
+        &kds.base,
+        "--cache-dir",
+        s(&dir.join("refetch.cache")),
+        "--out",
+        s(&forged),
+        "--dangerous-test-root",
+        s(&root),
+    ]);
+    assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
+    let out = stdout(&o);
+    assert_eq!(out.matches("fetched ").count(), 3, "{out}");
+    assert_eq!(out.matches("REMOVED  ").count(), 3, "{out}");
+    for key in [
+        "amd-chain-genoa-vcek",
+        "amd-crl-genoa-vcek",
+        "amd-vcek-genoa-",
+    ] {
+        assert!(out.contains(&format!("REMOVED  {key}")), "{out}");
+    }
+    let manifest = std::fs::read_to_string(forged.join("manifest.json")).unwrap();
+    let o = verify_offline(&dir, &forged);
+    assert_eq!(code(&o), 0, "{}\n{}\n{manifest}", stdout(&o), stderr(&o));
     // The genuine VCEK alone: judged with the chain the cache holds, and imported.
     let alone = dir.join("alone");
     std::fs::create_dir_all(alone.join("entries")).unwrap();

@@ -173,6 +173,9 @@ pub struct FetchReport {
     pub fetched: Vec<Arc<Entry>>,
     /// The items that failed, with why.
     pub failed: Vec<(Item, CollateralError)>,
+    /// Entries the bundle directory held before, removed because the vetter refused them
+    /// (key, reason): [`fetch_into_bundle_vetted`] only.
+    pub removed: Vec<(String, String)>,
 }
 
 /// `collateral fetch`: get `items` through `cache` (online) and write them as a bundle
@@ -196,13 +199,16 @@ pub fn fetch_into_bundle(
 /// that comes with it).
 pub type BundleVetter<'a> = &'a dyn Fn(&[Arc<Entry>]) -> Vec<(usize, String)>;
 
-/// [`fetch_into_bundle`] keeping only what `vet` accepts: an entry it refuses is left out
-/// of the bundle, reported as failed ([`CollateralError::Refused`]) and forgotten by the
+/// [`fetch_into_bundle`] keeping only what `vet` accepts: a fetched entry it refuses is left
+/// out of the bundle, reported as failed ([`CollateralError::Refused`]) and forgotten by the
 /// cache ([`Cache::refuse`]), so that the next fetch asks the service again instead of
-/// reading the refused copy for as long as it looks valid.
+/// reading the refused copy for as long as it looks valid. What the bundle directory `out`
+/// already held is vetted with it (a directory fetched into before, or filled by hand), and
+/// what is refused of that is removed from it (`removed`), so the manifest lists only
+/// vetted entries.
 ///
 /// # Errors
-/// As [`fetch_into_bundle`].
+/// As [`fetch_into_bundle`]; as [`read_entries`] when `out` holds a malformed entry.
 pub fn fetch_into_bundle_vetted(
     cache: &Cache,
     items: &[Item],
@@ -211,28 +217,42 @@ pub fn fetch_into_bundle_vetted(
     vet: BundleVetter<'_>,
 ) -> Result<(FetchReport, Manifest), CollateralError> {
     let mut report = FetchReport::default();
+    let mut asked: Vec<&Item> = Vec::with_capacity(items.len());
     for item in items {
+        if asked.contains(&item) {
+            continue;
+        }
+        asked.push(item);
         match cache.get(item, now) {
             Ok(entry) => report.fetched.push(entry),
             Err(e) => report.failed.push((item.clone(), e)),
         }
     }
-    let mut refused = vet(&report.fetched);
-    refused.sort_by_key(|(i, _)| std::cmp::Reverse(*i));
-    refused.dedup_by_key(|(i, _)| *i);
-    for (i, reason) in refused {
-        if i >= report.fetched.len() {
-            continue;
+    let held: Vec<Arc<Entry>> = if out.is_dir() {
+        read_entries(out)?.into_iter().map(Arc::new).collect()
+    } else {
+        Vec::new()
+    };
+    let fetched = report.fetched.len();
+    let all: Vec<Arc<Entry>> = report.fetched.iter().chain(&held).cloned().collect();
+    let refused: std::collections::BTreeMap<usize, String> = vet(&all).into_iter().collect();
+    let bundle = Cache::open(out)?;
+    for (&i, reason) in refused.iter().rev() {
+        let reason = crate::error::sanitise(reason, 300);
+        if i < fetched {
+            let entry = report.fetched.remove(i);
+            cache.refuse(&entry, &reason)?;
+            report.failed.push((
+                entry.item().clone(),
+                CollateralError::Refused {
+                    key: entry.item().key(),
+                    reason,
+                },
+            ));
+        } else if let Some(entry) = all.get(i) {
+            bundle.evict(entry.item())?;
+            report.removed.push((entry.item().key(), reason));
         }
-        let entry = report.fetched.remove(i);
-        cache.refuse(&entry, &reason)?;
-        report.failed.push((
-            entry.item().clone(),
-            CollateralError::Refused {
-                key: entry.item().key(),
-                reason: crate::error::sanitise(&reason, 300),
-            },
-        ));
     }
     let entries: Vec<Entry> = report.fetched.iter().map(|e| Entry::clone(e)).collect();
     let manifest = write_bundle_dir(out, &entries, now)?;
@@ -415,20 +435,24 @@ pub fn import_vetted(
     vet: BundleVetter<'_>,
 ) -> Result<ImportReport, CollateralError> {
     let entries: Vec<Arc<Entry>> = read_entries(path)?.into_iter().map(Arc::new).collect();
-    let refused = vet(&entries);
+    let refused: std::collections::HashMap<usize, String> = vet(&entries).into_iter().collect();
     let mut report = ImportReport::default();
     for (i, entry) in entries.into_iter().enumerate() {
         let key = entry.item().key();
-        if let Some((_, reason)) = refused.iter().find(|(r, _)| *r == i) {
+        if let Some(reason) = refused.get(&i) {
             report
                 .refused
                 .push((key, crate::error::sanitise(reason, 300)));
             continue;
         }
         let entry = Arc::try_unwrap(entry).unwrap_or_else(|shared| Entry::clone(&shared));
+        // A held copy past its validity holds back only what is past its own: genuine copies
+        // issued later end later, so one that claims a later issue yet has expired (a forgery
+        // placed in the directory) must not keep a current copy out.
         if !replace
             && let Ok(Some(stored)) = cache.lookup(entry.item())
             && stored.issued_at() > entry.issued_at()
+            && (stored.check_not_expired(now).is_ok() || entry.check_not_expired(now).is_err())
         {
             report.kept_newer.push(key);
             continue;
@@ -737,6 +761,43 @@ mod tests {
         assert!(report.kept_newer.is_empty());
         assert!(valid_until(&cache) < newer);
         assert!(valid_until(&Cache::open(&dir).unwrap()) < newer);
+        // Once the held copy has expired, it holds back only what has expired too: a copy
+        // that is current (issued before it, so one of the two dates lies) is imported.
+        let report = import(&new, &cache, NOW).unwrap();
+        assert_eq!(report.imported, vec![item.key()]);
+        let lapsed = UnixTime::from_secs(NOW.as_secs() + 3_600 + 86_400 + 1);
+        let current = {
+            let crl = pki
+                .ark_crl(&[], NOW, UnixTime::from_secs(NOW.as_secs() + 3 * 86_400))
+                .unwrap();
+            let entry = Entry::new(
+                item.clone(),
+                "http://kds/crl",
+                NOW,
+                crl.der().to_vec(),
+                None,
+            )
+            .unwrap();
+            let file = temp_dir("rollback-current");
+            std::fs::write(&file, pack_entries(&[entry], NOW).unwrap()).unwrap();
+            file
+        };
+        assert_eq!(
+            import(&current, &cache, NOW).unwrap().kept_newer,
+            vec![item.key()]
+        );
+        let report = import(&current, &cache, lapsed).unwrap();
+        assert!(report.kept_newer.is_empty(), "{report:?}");
+        assert_eq!(report.imported, vec![item.key()]);
+        // An expired copy is still kept out by a newer expired one.
+        let late = UnixTime::from_secs(NOW.as_secs() + 10 * 86_400);
+        assert_eq!(
+            import_replacing(&new, &cache, late).unwrap().imported.len(),
+            1
+        );
+        let report = import(&old, &cache, late).unwrap();
+        assert_eq!(report.kept_newer, vec![item.key()]);
+        let _ = std::fs::remove_file(&current);
         for f in [&dir, &old, &new] {
             let _ = std::fs::remove_dir_all(f);
             let _ = std::fs::remove_file(f);

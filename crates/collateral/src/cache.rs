@@ -334,11 +334,14 @@ impl Cache {
             // Newer-only, as `import` is: a source answering with a copy issued before the
             // one held (a lagging PCCS, or a replay of an older CRL that the vendor really
             // signed, from before a revocation) does not roll the held one back. A copy issued
-            // later replaces it even when its own window is shorter.
+            // later replaces it even when its own window is shorter. A held copy past its own
+            // validity holds nothing back (it serves no lookup; genuine copies issued later
+            // end later, so only one dated to have expired already, such as a forgery placed
+            // in the directory, could keep the genuine copy out for good).
             Ok(entry)
-                if stored
-                    .as_ref()
-                    .is_some_and(|old| old.issued_at() > entry.issued_at()) =>
+                if stored.as_ref().is_some_and(|old| {
+                    old.valid_until() > now && old.issued_at() > entry.issued_at()
+                }) =>
             {
                 let e = CollateralError::Response {
                     key: key.to_owned(),

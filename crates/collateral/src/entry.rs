@@ -330,6 +330,18 @@ impl Entry {
     ) -> Result<Self, CollateralError> {
         item.check()?;
         let validity = check_shape(&item, &body, issuer_chain.as_deref())?;
+        // Nothing genuine is issued after its own validity ends; such an entry would be
+        // newer than every genuine copy (which import and the cache keep out) and expired.
+        if validity.issued > validity.until {
+            return Err(CollateralError::response(
+                &item.key(),
+                validity.field,
+                format!(
+                    "issued {} after the end of its validity ({})",
+                    validity.issued, validity.until
+                ),
+            ));
+        }
         Ok(Self {
             item,
             source: crate::error::sanitise(source, 2048),

@@ -790,6 +790,56 @@ fn a_fetched_older_copy_does_not_roll_back_the_held_one() {
     assert_eq!(kds.hits("/vcek/v1/Milan/crl"), 2);
 }
 
+/// A held copy already past its validity holds nothing back: one dated to have just expired
+/// while claiming a later issue (a forgery placed in the directory) does not keep the source's
+/// current copy out; and nothing is taken that claims to be issued after its own validity ends.
+#[test]
+fn an_expired_held_copy_does_not_keep_the_current_one_out() {
+    let world = snp_world(Product::Milan);
+    let kds = kds_for(&world); // a CRL issued before NOW, current until NOW + 7 days
+    let crl_item = Item::AmdCrl {
+        product: Product::Milan,
+        signer: AmdSigner::Vcek,
+    };
+    let lapsed = world
+        .pki
+        .ark_crl(
+            &[world.pki.ask()],
+            UnixTime::from_secs(NOW.as_secs() + 3600),
+            UnixTime::from_secs(NOW.as_secs() + 7200),
+        )
+        .unwrap();
+    let lapsed = Entry::new(crl_item.clone(), "held", NOW, lapsed.der().to_vec(), None).unwrap();
+    let later = UnixTime::from_secs(NOW.as_secs() + 7300);
+    assert!(lapsed.check_not_expired(later).is_err());
+    let cache = Cache::in_memory().with_fetcher(fetcher(&kds, None, quick()));
+    cache.put(lapsed.clone()).unwrap();
+    assert!(
+        lapsed.issued_at()
+            > Entry::new(crl_item.clone(), "kds", NOW, world.crl_der.clone(), None)
+                .unwrap()
+                .issued_at()
+    );
+    let got = cache.get(&crl_item, later).unwrap();
+    assert_eq!(got.body(), &world.crl_der[..], "the source's current CRL");
+    assert_eq!(cache.stats().fetch_errors, 0);
+    // A CRL whose thisUpdate is after its nextUpdate is no CRL to hold.
+    let inverted = world
+        .pki
+        .ark_crl(
+            &[],
+            UnixTime::from_secs(NOW.as_secs() + 7200),
+            UnixTime::from_secs(NOW.as_secs() + 3600),
+        )
+        .unwrap();
+    match Entry::new(crl_item, "held", NOW, inverted.der().to_vec(), None) {
+        Err(CollateralError::Response { detail, .. }) => {
+            assert!(detail.contains("after the end of its validity"), "{detail}");
+        }
+        other => panic!("{other:?}"),
+    }
+}
+
 /// A 502, 503 or 504 is asked once more after a short pause (one blip does not refuse the item
 /// for the failure wait); a second one, or another 5xx, is the answer.
 #[test]

@@ -504,6 +504,12 @@ impl ServerConfig {
     /// # Errors
     /// [`ConfigError::Invalid`], [`ConfigError::WildcardRepos`].
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.tls.as_ref().is_some_and(|t| t.reload_secs > 86_400) {
+            return Err(ConfigError::Invalid {
+                field: "tls.reload_secs",
+                reason: "must be at most 86400 (0: read at start only)",
+            });
+        }
         if !(10..=86_400).contains(&self.token_ttl_secs) {
             return Err(ConfigError::Invalid {
                 field: "token_ttl_secs",
@@ -949,6 +955,26 @@ mod tests {
     }
 
     /// Each range check refuses just outside its bounds, naming its field, and accepts at them.
+    #[test]
+    fn tls_reload_secs_is_at_most_a_day() {
+        let at = |v: u64| {
+            ServerConfig::from_toml(
+                &format!("data_dir = \"d\"\n[tls]\ncert = \"c\"\nkey = \"k\"\nreload_secs = {v}\n"),
+                Path::new("/"),
+            )
+        };
+        for inside in [0, 1, 86_400] {
+            assert_eq!(at(inside).unwrap().tls.unwrap().reload_secs, inside);
+        }
+        assert!(matches!(
+            at(86_401),
+            Err(ConfigError::Invalid {
+                field: "tls.reload_secs",
+                ..
+            })
+        ));
+    }
+
     #[test]
     fn every_range_refuses_just_outside_its_bounds() {
         let base = Path::new("/");

@@ -384,15 +384,14 @@ async fn serve_ops(listener: TcpListener, app: axum::Router, idle_timeout: Durat
     }
 }
 
-/// Fetches again, now and then every `every`, the items of `cache` that are due (a day before
-/// they expire): held collateral is renewed while the old copy is still valid, so a vendor
-/// service that is down when it expires refuses nobody. A failure is logged (the cache keeps
-/// the stored copy while it is valid) and tried again at the next tick.
 /// Read the TLS files again every `every` (the first time one period after start): a
 /// renewed pair serves the next handshakes; one that does not load is logged, and the pair
 /// before stays.
 async fn tls_reload_loop(resolver: Arc<tls::Reloading>, every: Duration) {
-    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+    let start = tokio::time::Instant::now()
+        .checked_add(every)
+        .unwrap_or_else(tokio::time::Instant::now);
+    let mut ticks = tokio::time::interval_at(start, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         ticks.tick().await;
@@ -404,11 +403,15 @@ async fn tls_reload_loop(resolver: Arc<tls::Reloading>, every: Duration) {
                 error = %e,
                 "TLS certificate and key not reloaded; serving the ones loaded before"
             ),
-            Err(e) => tracing::warn!(error = %e, "reloading the TLS files stopped"),
+            Err(e) => tracing::warn!(error = %e, "one reload of the TLS files failed"),
         }
     }
 }
 
+/// Fetches again, now and then every `every`, the items of `cache` that are due (a day before
+/// they expire): held collateral is renewed while the old copy is still valid, so a vendor
+/// service that is down when it expires refuses nobody. A failure is logged (the cache keeps
+/// the stored copy while it is valid) and tried again at the next tick.
 async fn collateral_refresh_loop(cache: Arc<tessera_collateral::Cache>, every: Duration) {
     let mut ticks = tokio::time::interval(every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -520,11 +520,13 @@ pub fn items_at_fault<'i>(
 }
 
 /// Which of `entries` (a bundle being fetched or imported) `verifier` refuses, by index, each
-/// with the reason: what is still valid at `now` is vetted as the broker vets what it
-/// fetches ([`entry_vetter`], then [`items_at_fault`]: each VCEK with a chain that passed,
-/// from `entries` or else from `held`, the chains a cache already holds). An entry already
-/// past its validity is not vetted (nothing serves it as current; `verify --at` a time it
-/// was valid checks it in full). A refused entry of `held` is not reported.
+/// with the reason: each is vetted as the broker vets what it fetches ([`entry_vetter`], then
+/// [`items_at_fault`]: each VCEK with a chain that passed, from `entries` or from `held`, the
+/// chains a cache already holds). An entry still valid is vetted at `now`; one already past
+/// its validity at the last second of it, so that it too must have been signed under the
+/// roots (an import keeps expired entries for `verify --at` a past time, and one that a forger
+/// dated to have just expired must not displace a genuine copy unvetted). A refused entry of
+/// `held` is not reported.
 #[must_use]
 pub fn refused_entries(
     verifier: &Verifier,
@@ -532,28 +534,53 @@ pub fn refused_entries(
     held: &[Arc<Entry>],
     now: tessera_pki::UnixTime,
 ) -> Vec<(usize, String)> {
+    use std::collections::{BTreeMap, HashMap};
     let vet = entry_vetter(verifier.clone());
-    let mut all: Vec<(Item, Arc<Entry>)> = entries
+    let when = |e: &Entry| {
+        if e.check_not_expired(now).is_ok() {
+            now
+        } else {
+            tessera_pki::UnixTime::from_secs(e.valid_until().as_secs().saturating_sub(1))
+        }
+    };
+    // Where each entry is in `entries` (an `Arc` given twice is reported at both places).
+    let mut places: HashMap<*const Entry, Vec<usize>> = HashMap::new();
+    let mut by_time: BTreeMap<tessera_pki::UnixTime, Vec<&Arc<Entry>>> = BTreeMap::new();
+    for (i, entry) in entries.iter().enumerate() {
+        let place = places.entry(Arc::as_ptr(entry)).or_default();
+        if place.is_empty() {
+            by_time.entry(when(entry)).or_default().push(entry);
+        }
+        place.push(i);
+    }
+    // Every chain of the bundle and of the cache helps judge a VCEK (one that passes is
+    // enough: a forged chain in the bundle does not make a genuine VCEK fail).
+    let chains: Vec<&Arc<Entry>> = entries
         .iter()
-        .filter(|e| e.check_not_expired(now).is_ok())
-        .map(|e| (e.item().clone(), Arc::clone(e)))
+        .chain(held)
+        .filter(|e| matches!(e.item(), Item::AmdChain { .. }))
         .collect();
-    for chain in held {
-        if matches!(chain.item(), Item::AmdChain { .. })
-            && !all.iter().any(|(item, _)| item == chain.item())
-        {
-            all.push((chain.item().clone(), Arc::clone(chain)));
+    let mut refused: BTreeMap<usize, String> = BTreeMap::new();
+    for (at, members) in by_time {
+        let mut all: Vec<(Item, Arc<Entry>)> = members
+            .iter()
+            .map(|e| (e.item().clone(), Arc::clone(e)))
+            .collect();
+        for chain in &chains {
+            if !members.iter().any(|m| Arc::ptr_eq(m, chain)) {
+                all.push((chain.item().clone(), Arc::clone(chain)));
+            }
+        }
+        for (entry, why) in items_at_fault(verifier, &vet, &all, at) {
+            let is_member = members.iter().any(|m| std::ptr::eq(m.as_ref(), entry));
+            if let Some(place) = places.get(&std::ptr::from_ref(entry)).filter(|_| is_member) {
+                for &i in place {
+                    refused.entry(i).or_insert_with(|| why.clone());
+                }
+            }
         }
     }
-    items_at_fault(verifier, &vet, &all, now)
-        .into_iter()
-        .filter_map(|(refused, why)| {
-            entries
-                .iter()
-                .position(|e| std::ptr::eq(e.as_ref(), refused))
-                .map(|i| (i, why))
-        })
-        .collect()
+    refused.into_iter().collect()
 }
 
 /// The PostgreSQL URL the broker's store is at: `TESSERA_DATABASE_URL` (unless
@@ -915,20 +942,35 @@ mod tests {
         assert_eq!(refused(&alone, &[of(&forger, chain)]), [0]);
         // The bundle's own chain comes first: a forged held one does not matter then.
         assert!(refused(&genuine, &[of(&forger, chain)]).is_empty());
-        // A forged CRL already past its nextUpdate is not judged (nothing uses it as current).
+        // A chain of the bundle that is forged is refused; the genuine VCEK beside it passes
+        // with the chain the cache holds.
+        let bad_chain = [of(&forger, chain), of(&guest, vcek)];
+        assert_eq!(refused(&bad_chain, &[of(&guest, chain)]), [0]);
+        assert_eq!(refused(&bad_chain, &[]), [0, 1]);
+        // One entry given twice is reported at both places.
+        let twice = of(&forger, vcek);
+        assert_eq!(
+            refused(&[of(&guest, chain), Arc::clone(&twice), twice], &[]),
+            [1, 2]
+        );
+        // An entry already past its validity is judged too, at the last second of it: a
+        // forged CRL dated to have just expired is refused, a genuine one is not.
         let day = 86_400;
-        let stale = forger
-            .pki()
-            .ark_crl(
-                &[],
-                tessera_pki::UnixTime::from_secs(now.as_secs() - 3 * day),
-                tessera_pki::UnixTime::from_secs(now.as_secs() - day),
-            )
-            .unwrap();
-        let stale =
-            Arc::new(Entry::new(crl.clone(), "test", now, stale.der().to_vec(), None).unwrap());
-        assert!(stale.check_not_expired(now).is_err());
-        assert!(refused(&[stale], &[]).is_empty());
+        let stale = |sim: &tessera_guest::sim::SimSnp| {
+            let list = sim
+                .pki()
+                .ark_crl(
+                    &[],
+                    tessera_pki::UnixTime::from_secs(now.as_secs() - 3 * day),
+                    tessera_pki::UnixTime::from_secs(now.as_secs() - day),
+                )
+                .unwrap();
+            Arc::new(Entry::new(crl.clone(), "test", now, list.der().to_vec(), None).unwrap())
+        };
+        let forged = stale(&forger);
+        assert!(forged.check_not_expired(now).is_err());
+        assert_eq!(refused(&[forged], &[]), [0]);
+        assert!(refused(&[stale(&guest)], &[]).is_empty());
     }
 
     /// The cache's vetter (what a fetched entry must pass before it is stored): every kind of

@@ -89,6 +89,26 @@ impl Reloading {
             }
         }
         let certified = certified_key(&self.cert, &cert_pem, &self.key, &key_pem)?;
+        // A renewal is valid now: an expired or not yet valid certificate (a stale copy, a
+        // clock far off) does not replace the one served.
+        let now = tessera_pki::UnixTime::now();
+        let leaf = tessera_pki::load_certificates(&cert_pem)
+            .ok()
+            .and_then(|certs| certs.into_iter().next())
+            .ok_or_else(|| {
+                ServerError::Tls(format!(
+                    "{}: the certificate does not parse",
+                    self.cert.display()
+                ))
+            })?;
+        if !(leaf.not_before() <= now && now < leaf.not_after()) {
+            return Err(ServerError::Tls(format!(
+                "{}: the certificate is not valid now (notBefore {}, notAfter {})",
+                self.cert.display(),
+                leaf.not_before(),
+                leaf.not_after()
+            )));
+        }
         *self
             .loaded
             .write()
@@ -231,6 +251,11 @@ mod tests {
 
     /// A self-signed certificate for 127.0.0.1 and its PKCS#8 key, both PEM.
     fn self_signed() -> (String, String) {
+        self_signed_at(-3600, 86_400)
+    }
+
+    /// [`self_signed`], valid from `from` to `until` seconds from now.
+    fn self_signed_at(from: i64, until: i64) -> (String, String) {
         use tessera_pki::PublicKeyKind;
         use tessera_pki::builder::{CertificateSpec, IssuerKey, issue_certificate, name};
         let now = tessera_pki::UnixTime::now().as_secs();
@@ -240,8 +265,8 @@ mod tests {
             serial: vec![9],
             issuer: subject.clone(),
             subject,
-            not_before: tessera_pki::UnixTime::from_secs(now - 3600),
-            not_after: tessera_pki::UnixTime::from_secs(now + 86_400),
+            not_before: tessera_pki::UnixTime::from_secs(now + from),
+            not_after: tessera_pki::UnixTime::from_secs(now + until),
             ca: None,
             extensions: Vec::new(),
             pss_explicit_trailer: false,
@@ -291,6 +316,14 @@ mod tests {
         let second = served(&resolver);
         assert_ne!(second, first);
         assert!(!resolver.reload().unwrap());
+        // A pair that loads but has expired does not replace the one served.
+        let (old_cert, old_key) = self_signed_at(-2 * 86_400, -86_400);
+        write(&key, old_key.as_bytes(), 0o600);
+        write(&cert, old_cert.as_bytes(), 0o644);
+        assert!(
+            matches!(resolver.reload(), Err(ServerError::Tls(m)) if m.contains("not valid now"))
+        );
+        assert_eq!(served(&resolver), second);
         // A half-written certificate file: the renewed pair stays.
         write(&cert, b"", 0o644);
         assert!(
