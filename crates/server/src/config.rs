@@ -427,7 +427,8 @@ impl ServerConfig {
         if std::fs::metadata(path).map_err(read)?.len() > MAX_CONFIG {
             return Err(ConfigError::TooLarge(path.to_owned()));
         }
-        let mut text = std::fs::read_to_string(path).map_err(read)?;
+        let original = std::fs::read_to_string(path).map_err(read)?;
+        let mut text = original.clone();
         let syntax = |message: String| ConfigError::Syntax {
             path: path.to_owned(),
             message,
@@ -445,10 +446,24 @@ impl ServerConfig {
         }
         let base = path.parent().unwrap_or_else(|| Path::new("."));
         Self::from_toml(&text, base).map_err(|e| match e {
-            ConfigError::Syntax { message, .. } => ConfigError::Syntax {
-                path: path.to_owned(),
-                message,
-            },
+            ConfigError::Syntax { message, .. } => {
+                // The text read was written anew with `data_dir` in it: its lines are not the
+                // file's. The file's own text fails at the same place (a missing field is
+                // reported after every other error), so its error names the operator's line.
+                let message = match toml::from_str::<Self>(&original) {
+                    Err(own)
+                        if text != original
+                            && !own.message().contains("missing field `data_dir`") =>
+                    {
+                        own.to_string()
+                    }
+                    _ => message,
+                };
+                ConfigError::Syntax {
+                    path: path.to_owned(),
+                    message,
+                }
+            }
             other => other,
         })
     }
@@ -954,7 +969,7 @@ mod tests {
         }
     }
 
-    /// Each range check refuses just outside its bounds, naming its field, and accepts at them.
+    /// `[tls] reload_secs` takes 0 (read at start only) to a day, and refuses more.
     #[test]
     fn tls_reload_secs_is_at_most_a_day() {
         let at = |v: u64| {
@@ -975,6 +990,7 @@ mod tests {
         ));
     }
 
+    /// Each range check refuses just outside its bounds, naming its field, and accepts at them.
     #[test]
     fn every_range_refuses_just_outside_its_bounds() {
         let base = Path::new("/");
@@ -1187,6 +1203,32 @@ mod tests {
         std::fs::write(&file, "data_dir = \"own\"\n").unwrap();
         let c = ServerConfig::load_with_data_dir(&file, || panic!("not asked")).unwrap();
         assert_eq!(c.data_dir, dir.path().join("own"));
+        // An error names the file's own line, though the text parsed was given `data_dir`.
+        std::fs::write(
+            &file,
+            "# a comment\n\nlisten = \"127.0.0.1:9000\"\nfoo = 1\n[tls]\ncert = \"c\"\n",
+        )
+        .unwrap();
+        match ServerConfig::load_with_data_dir(&file, || Some(PathBuf::from("/d"))) {
+            Err(ConfigError::Syntax { message, .. }) => {
+                assert!(
+                    message.contains("line 4") && message.contains("foo"),
+                    "{message}"
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+        std::fs::write(
+            &file,
+            "\n\n[tls]\ncert = \"c\"\nkey = \"k\"\nreload_secs = -1\n",
+        )
+        .unwrap();
+        match ServerConfig::load_with_data_dir(&file, || Some(PathBuf::from("/d"))) {
+            Err(ConfigError::Syntax { message, .. }) => {
+                assert!(message.contains("line 6"), "{message}");
+            }
+            other => panic!("{other:?}"),
+        }
         std::fs::write(&file, "[[[").unwrap();
         assert!(matches!(
             ServerConfig::load_with_data_dir(&file, || Some(PathBuf::from("/d"))),

@@ -393,16 +393,31 @@ async fn tls_reload_loop(resolver: Arc<tls::Reloading>, every: Duration) {
         .unwrap_or_else(tokio::time::Instant::now);
     let mut ticks = tokio::time::interval_at(start, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // The last failure said, so that a pair that stays wrong is said once, not every tick.
+    let mut said: Option<String> = None;
     loop {
         ticks.tick().await;
         let reader = Arc::clone(&resolver);
         match tokio::task::spawn_blocking(move || reader.reload()).await {
-            Ok(Ok(true)) => tracing::info!("TLS certificate and key reloaded"),
-            Ok(Ok(false)) => {}
-            Ok(Err(e)) => tracing::warn!(
-                error = %e,
-                "TLS certificate and key not reloaded; serving the ones loaded before"
-            ),
+            Ok(Ok(true)) => {
+                said = None;
+                let not_after = resolver.not_after().map(|t| t.to_string());
+                tracing::info!(
+                    not_after = not_after.as_deref().unwrap_or("?"),
+                    "TLS certificate and key reloaded"
+                );
+            }
+            Ok(Ok(false)) => said = None,
+            Ok(Err(e)) => {
+                let text = e.to_string();
+                if said.as_deref() != Some(text.as_str()) {
+                    tracing::warn!(
+                        error = %text,
+                        "TLS certificate and key not reloaded; serving the ones loaded before"
+                    );
+                    said = Some(text);
+                }
+            }
             Err(e) => tracing::warn!(error = %e, "one reload of the TLS files failed"),
         }
     }
@@ -473,7 +488,10 @@ impl Server {
             Some(files) => {
                 let (acceptor, resolver) = tls::acceptor(&files.cert, &files.key)?;
                 if files.reload_secs > 0 {
-                    tls_reload = Some((resolver, Duration::from_secs(files.reload_secs)));
+                    // (At most a day, as the configuration allows: a library caller's larger
+                    // value would overflow the timer.)
+                    let every = Duration::from_secs(files.reload_secs.min(86_400));
+                    tls_reload = Some((resolver, every));
                 }
                 Some(acceptor)
             }

@@ -91,22 +91,14 @@ impl Reloading {
         let certified = certified_key(&self.cert, &cert_pem, &self.key, &key_pem)?;
         // A renewal is valid now: an expired or not yet valid certificate (a stale copy, a
         // clock far off) does not replace the one served.
+        // (Dates that cannot be read do not hold a renewal back: rustls accepted the pair.)
         let now = tessera_pki::UnixTime::now();
-        let leaf = tessera_pki::load_certificates(&cert_pem)
-            .ok()
-            .and_then(|certs| certs.into_iter().next())
-            .ok_or_else(|| {
-                ServerError::Tls(format!(
-                    "{}: the certificate does not parse",
-                    self.cert.display()
-                ))
-            })?;
-        if !(leaf.not_before() <= now && now < leaf.not_after()) {
+        if let Some((not_before, not_after)) = leaf_validity(&cert_pem)
+            && !(not_before <= now && now < not_after)
+        {
             return Err(ServerError::Tls(format!(
-                "{}: the certificate is not valid now (notBefore {}, notAfter {})",
+                "{}: the certificate is not valid now (notBefore {not_before}, notAfter {not_after})",
                 self.cert.display(),
-                leaf.not_before(),
-                leaf.not_after()
             )));
         }
         *self
@@ -138,6 +130,31 @@ fn read_pair(cert: &Path, key: &Path) -> Result<(Vec<u8>, Zeroizing<Vec<u8>>), S
     Ok((cert_pem, key_pem))
 }
 
+/// The leaf certificate's notBefore and notAfter, read leniently (any key or signature
+/// algorithm rustls serves with): `None` when its dates cannot be read.
+fn leaf_validity(cert_pem: &[u8]) -> Option<(tessera_pki::UnixTime, tessera_pki::UnixTime)> {
+    let leaf = CertificateDer::pem_slice_iter(cert_pem).next()?.ok()?;
+    let (_, parsed) = x509_parser::parse_x509_certificate(leaf.as_ref()).ok()?;
+    let validity = parsed.validity();
+    Some((
+        tessera_pki::UnixTime::from_secs(validity.not_before.timestamp()),
+        tessera_pki::UnixTime::from_secs(validity.not_after.timestamp()),
+    ))
+}
+
+impl Reloading {
+    /// The notAfter of the certificate served now (for the log).
+    pub(crate) fn not_after(&self) -> Option<tessera_pki::UnixTime> {
+        let pem = self
+            .loaded
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .cert_pem
+            .clone();
+        leaf_validity(&pem).map(|(_, until)| until)
+    }
+}
+
 fn certified_key(
     cert: &Path,
     cert_pem: &[u8],
@@ -155,7 +172,13 @@ fn certified_key(
     }
     let key_der = PrivateKeyDer::from_pem_slice(key_pem)
         .map_err(|e| ServerError::Tls(format!("{}: no usable private key ({e})", key.display())))?;
-    CertifiedKey::from_der(chain, key_der, &provider()).map_err(|e| ServerError::Tls(e.to_string()))
+    CertifiedKey::from_der(chain, key_der, &provider()).map_err(|e| {
+        ServerError::Tls(format!(
+            "{} with the key {}: {e}",
+            cert.display(),
+            key.display()
+        ))
+    })
 }
 
 fn provider() -> rustls::crypto::CryptoProvider {
@@ -174,6 +197,18 @@ pub(crate) fn acceptor(
 ) -> Result<(tokio_rustls::TlsAcceptor, Arc<Reloading>), ServerError> {
     let (cert_pem, key_pem) = read_pair(cert, key)?;
     let certified = certified_key(cert, &cert_pem, key, &key_pem)?;
+    // Served all the same (there is no other), but said: clients will refuse it.
+    if let Some((not_before, not_after)) = leaf_validity(&cert_pem) {
+        let now = tessera_pki::UnixTime::now();
+        if !(not_before <= now && now < not_after) {
+            tracing::warn!(
+                cert = %cert.display(),
+                %not_before,
+                %not_after,
+                "the TLS certificate is not valid now: clients will refuse it"
+            );
+        }
+    }
     let resolver = Arc::new(Reloading {
         cert: cert.to_path_buf(),
         key: key.to_path_buf(),
@@ -316,6 +351,21 @@ mod tests {
         let second = served(&resolver);
         assert_ne!(second, first);
         assert!(!resolver.reload().unwrap());
+        // A key type rustls serves but attestation's certificate parser does not take
+        // (Ed25519): renewed all the same.
+        write(
+            &key,
+            &std::fs::read(testdata("ed25519.key")).unwrap(),
+            0o600,
+        );
+        write(
+            &cert,
+            &std::fs::read(testdata("ed25519.pem")).unwrap(),
+            0o644,
+        );
+        assert!(resolver.reload().unwrap());
+        let second = served(&resolver);
+        assert!(resolver.not_after().is_some());
         // A pair that loads but has expired does not replace the one served.
         let (old_cert, old_key) = self_signed_at(-2 * 86_400, -86_400);
         write(&key, old_key.as_bytes(), 0o600);

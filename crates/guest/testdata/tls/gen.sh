@@ -17,3 +17,8 @@ printf '%s\n' "basicConstraints=critical,CA:FALSE" "keyUsage=critical,digitalSig
 openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -sha256 -days $days \
   -extfile server.ext -out server.pem
 rm -f server.ec.key server.csr server.ext ca.srl ca.key other-ca.key
+# An Ed25519 self-signed server pair (the broker's TLS reload test: a key type that
+# attestation's own certificate parser does not take).
+openssl genpkey -algorithm ed25519 -out ed25519.key
+openssl req -x509 -new -key ed25519.key -days $days -subj "/CN=127.0.0.1" \
+  -addext "subjectAltName=IP:127.0.0.1" -out ed25519.pem
