@@ -441,7 +441,8 @@ impl Verifier {
             if !signed {
                 return Err(VerifyError::Snp(SnpError::Pki {
                     check: "revocation",
-                    source: refused.unwrap_or_else(|| tessera_pki::PkiError::CrlBadSignature {
+                    // A trusted certificate of that name whose key did not sign it, or none.
+                    source: refused.unwrap_or_else(|| tessera_pki::PkiError::CrlUntrustedIssuer {
                         issuer: crl.issuer().to_owned(),
                     }),
                 }));

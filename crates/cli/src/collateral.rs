@@ -480,6 +480,7 @@ pub(crate) fn run(cmd: &CollateralCommand) -> Result<ExitCode> {
         CollateralCommand::Fetch(args) => fetch(args),
         CollateralCommand::Pack(args) => {
             warn_manifest_gaps(&args.dir)?;
+            refuse_empty(&args.dir, "pack")?;
             let n = bundle::pack_to_file(&args.dir, &args.out, UnixTime::now())?;
             eprintln!("wrote {} ({n} bytes)", args.out.display());
             Ok(ExitCode::SUCCESS)
@@ -502,6 +503,7 @@ pub(crate) fn run(cmd: &CollateralCommand) -> Result<ExitCode> {
                 );
             }
             warn_manifest_gaps(&args.bundle)?;
+            refuse_empty(&args.bundle, "import")?;
             let vetting = vetting_verifier(&args.dangerous_test_roots)?;
             let cache = Cache::open(&dir)?;
             let now = UnixTime::now();
@@ -653,45 +655,56 @@ fn fetch(args: &FetchArgs) -> Result<ExitCode> {
             .iter()
             .map(|(item, e)| json!({ "key": item.key(), "error": e.to_string() }))
             .collect();
-        let removed: Vec<_> = report
-            .removed
+        let refused_held: Vec<_> = report
+            .refused_held
             .iter()
             .map(|(key, why)| json!({ "key": key, "reason": why }))
             .collect();
+        let items = manifest.as_ref().map(|m| &m.items);
         crate::say!(
             "{}",
-            json!({ "bundle": args.out.display().to_string(), "items": manifest.items, "failed": failed, "removed": removed })
+            json!({ "bundle": args.out.display().to_string(), "written": manifest.is_some(), "items": items, "cached": report.cached, "failed": failed, "refused_held": refused_held })
         );
     } else {
         for entry in &report.fetched {
-            crate::say!(
-                "fetched  {}  valid until {}",
-                entry.item().key(),
-                entry.valid_until()
-            );
+            let key = entry.item().key();
+            let how = if report.cached.contains(&key) {
+                "cached "
+            } else {
+                "fetched"
+            };
+            crate::say!("{how}  {key}  valid until {}", entry.valid_until());
         }
         for (_, e) in &report.failed {
             crate::say!("FAILED   {e}");
         }
-        for (key, why) in &report.removed {
-            crate::say!(
-                "REMOVED  {key}: held by {} but refused ({why})",
+        for (key, why) in &report.refused_held {
+            crate::say!("REFUSED  {key}, held by {}: {why}", args.out.display());
+        }
+        match &manifest {
+            Some(manifest) => {
+                let others = manifest.items.len().saturating_sub(report.fetched.len());
+                if others > 0 {
+                    eprintln!(
+                        "the bundle also holds {others} item(s) fetched into it before (vetted again)"
+                    );
+                }
+                eprintln!("bundle: {}", args.out.display());
+            }
+            None => eprintln!(
+                "nothing written: {} holds entries the verifier refuses (above); delete them \
+                 or fetch into another directory (a simulator's root needs --dangerous-test-root)",
                 args.out.display()
-            );
+            ),
         }
-        let others = manifest.items.len().saturating_sub(report.fetched.len());
-        if others > 0 {
-            eprintln!(
-                "the bundle also holds {others} item(s) fetched into it before (vetted again)"
-            );
-        }
-        eprintln!("bundle: {}", args.out.display());
     }
-    Ok(if report.failed.is_empty() && report.removed.is_empty() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    })
+    Ok(
+        if report.failed.is_empty() && report.refused_held.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        },
+    )
 }
 
 /// What vets the collateral `fetch` and `import` keep, as the broker vets what it fetches:
@@ -736,34 +749,74 @@ fn vetter<'a>(
                 }
             }
         }
+        let chained = |product: &Product| {
+            entries
+                .iter()
+                .chain(&held)
+                .any(|e| matches!(e.item(), Item::AmdChain { product: p, .. } if p == product))
+        };
         refused_entries(vetting, entries, &held, now)
+            .into_iter()
+            .map(|(i, why)| match entries.get(i).map(|e| e.item()) {
+                // Say what is missing, not only that no chain was found.
+                Some(Item::Vcek { product, .. }) if !chained(product) => (
+                    i,
+                    format!(
+                        "{why}; neither the bundle nor the cache holds the {product} ASK/ARK \
+                         chain (amd-chain-{}-vcek) to judge it with",
+                        product.to_string().to_ascii_lowercase()
+                    ),
+                ),
+                _ => (i, why),
+            })
+            .collect()
     }
 }
 
+/// An error when `path` holds no entry at all (an empty directory, a mount that failed, an
+/// empty bundle file): there is nothing to `what`, and saying so beats "0 items".
+fn refuse_empty(path: &Path, what: &str) -> Result<()> {
+    let (entries, unreadable) = bundle::read_entries_and_faults(path)?;
+    if entries.is_empty() && unreadable.is_empty() {
+        bail!(
+            "{}: holds no collateral entries: nothing to {what}",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// A warning on stderr for each item a bundle directory's manifest lists that its `entries/`
-/// does not hold.
-fn warn_manifest_gaps(path: &Path) -> Result<()> {
+/// does not hold; those keys.
+fn warn_manifest_gaps(path: &Path) -> Result<Vec<String>> {
     match bundle::manifest_gaps(path) {
         Ok(keys) => {
-            for key in keys {
+            for key in &keys {
                 eprintln!(
                     "tessera: warning: {}: the manifest lists {key}, which entries/ does not hold",
                     path.display()
                 );
             }
+            Ok(keys)
         }
         // The entries are what is read; a manifest that cannot be compared is only said.
-        Err(e) => eprintln!("tessera: warning: {e}"),
+        Err(e) => {
+            eprintln!("tessera: warning: {e}");
+            Ok(Vec::new())
+        }
     }
-    Ok(())
 }
 
 fn show(args: &ShowArgs) -> Result<ExitCode> {
     let at = crate::parse_at(args.at.as_deref())?;
-    warn_manifest_gaps(&args.path)?;
-    let summaries = bundle::show(&args.path, at)?;
+    let gaps = warn_manifest_gaps(&args.path)?;
+    let (summaries, unreadable) = bundle::show_with_faults(&args.path, at)?;
     if args.json {
-        crate::say!("{}", json!({ "at": at.to_string(), "items": summaries }));
+        let unreadable: Vec<String> = unreadable.iter().map(ToString::to_string).collect();
+        crate::say!(
+            "{}",
+            json!({ "at": at.to_string(), "items": summaries, "unreadable": unreadable, "missing": gaps })
+        );
     } else {
         for s in &summaries {
             let state = match s.freshness {
@@ -781,7 +834,10 @@ fn show(args: &ShowArgs) -> Result<ExitCode> {
                 s.manifest.source
             );
         }
-        if summaries.is_empty() {
+        for e in &unreadable {
+            crate::say!("UNREADABLE  {e}");
+        }
+        if summaries.is_empty() && unreadable.is_empty() {
             crate::say!("(empty)");
         }
     }
@@ -793,14 +849,30 @@ fn show(args: &ShowArgs) -> Result<ExitCode> {
         count(bundle::Freshness::Expired),
         count(bundle::Freshness::RefreshDue),
     );
+    let mut failed = Vec::new();
     if summaries.is_empty() {
-        eprintln!("tessera: check failed: nothing is held");
-    } else if expired + due > 0 {
-        eprintln!(
-            "tessera: check failed: {expired} item(s) expired, {due} due for refresh (fetch and import a new bundle)"
-        );
-    } else {
+        failed.push(String::from("nothing is held"));
+    }
+    if expired + due > 0 {
+        failed.push(format!(
+            "{expired} item(s) expired, {due} due for refresh (fetch and import a new bundle)"
+        ));
+    }
+    if !unreadable.is_empty() {
+        failed.push(format!(
+            "{} entry file(s) unreadable (delete them or import over them)",
+            unreadable.len()
+        ));
+    }
+    if !gaps.is_empty() {
+        failed.push(format!(
+            "{} item(s) the manifest lists are missing from entries/",
+            gaps.len()
+        ));
+    }
+    if failed.is_empty() {
         return Ok(ExitCode::SUCCESS);
     }
+    eprintln!("tessera: check failed: {}", failed.join("; "));
     Ok(ExitCode::from(1))
 }

@@ -101,6 +101,15 @@ fn fetch_pack_import_show_then_air_gapped_verify() {
         assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
         assert_eq!(kds.total(), 6);
         assert_eq!(stdout(&o).matches("fetched").count(), 3, "{}", stdout(&o));
+        // Again through the same cache: nothing is due, so nothing is asked, and it says so.
+        let o = fetch(
+            &["--dangerous-test-root", s(&dir.join("ark.pem"))],
+            s(&dir.join("online-cache")),
+            &dir.join("again"),
+        );
+        assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+        assert_eq!(stdout(&o).matches("cached ").count(), 3, "{}", stdout(&o));
+        assert_eq!(kds.total(), 6);
     } // the fake KDS stops here: from now on, nothing is online.
 
     let packed = dir.join("bundle.json");
@@ -191,6 +200,59 @@ fn fetch_pack_import_show_then_air_gapped_verify() {
     let o = check(&nothing, None);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(stderr(&o).contains("nothing is held"), "{}", stderr(&o));
+    // ... nor is there anything to import or pack from it.
+    let (nothing_json, nothing_cache) = (dir.join("nothing.json"), dir.join("nothing-cache"));
+    for what in ["import", "pack"] {
+        let mut args = vec!["collateral", what, s(&nothing)];
+        args.extend(if what == "pack" {
+            ["--out", s(&nothing_json)]
+        } else {
+            ["--cache-dir", s(&nothing_cache)]
+        });
+        let o = tessera(&args);
+        assert_eq!(code(&o), 2, "{what}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("holds no collateral entries"),
+            "{}",
+            stderr(&o)
+        );
+    }
+    // The lossy copy: its manifest lists an item entries/ lacks, which --check counts.
+    std::fs::copy(bundle.join("manifest.json"), lossy.join("manifest.json")).unwrap();
+    let o = check(&lossy, None);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("missing from entries/"),
+        "{}",
+        stderr(&o)
+    );
+    // A damaged entry file does not hide the others: listed as unreadable, and --check fails.
+    let damaged = dir.join("damaged");
+    std::fs::create_dir_all(damaged.join("entries")).unwrap();
+    for f in &kept {
+        std::fs::copy(f, damaged.join("entries").join(f.file_name().unwrap())).unwrap();
+    }
+    std::fs::write(
+        damaged.join("entries").join(kept[0].file_name().unwrap()),
+        b"{",
+    )
+    .unwrap();
+    let o = tessera(&["collateral", "show", s(&damaged)]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert_eq!(
+        stdout(&o).matches("UNREADABLE").count(),
+        1,
+        "{}",
+        stdout(&o)
+    );
+    assert_eq!(stdout(&o).matches("valid ").count(), 2, "{}", stdout(&o));
+    let o = check(&damaged, None);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("1 entry file(s) unreadable"),
+        "{}",
+        stderr(&o)
+    );
     for source in [&cache, &bundle] {
         let o = verify_offline(&dir, source);
         assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
@@ -346,39 +408,62 @@ fn import_refuses_a_forged_vcek_and_keeps_the_rest() {
     let o = tessera(&["collateral", "show", s(&cache)]);
     assert!(!stdout(&o).contains("amd-vcek-"), "{}", stdout(&o));
     // Fetching into a bundle directory that holds a forged entry (planted, or from an
-    // earlier unvetted run) vets what it held too: the forgery is removed, named, and the
-    // bundle's manifest lists only vetted entries (exit 1: it was there).
+    // earlier unvetted run) vets what it held too: each refused entry is named, and nothing
+    // is written or deleted (exit 1); into a new directory the same fetch succeeds.
     // (`forged` was fetched trusting the forger's root: all three of its entries are the
     // forger's, at the keys the genuine ones have.)
     let kds = KdsItems::new(g.pki(), &report, g.vcek()).serve();
-    let o = tessera(&[
-        "collateral",
-        "fetch",
-        "--evidence",
-        s(&dir.join("report.bin")),
-        "--kds-url",
-        &kds.base,
-        "--cache-dir",
-        s(&dir.join("refetch.cache")),
-        "--out",
-        s(&forged),
-        "--dangerous-test-root",
-        s(&root),
-    ]);
+    let fetch_into = |out: &Path| {
+        tessera(&[
+            "collateral",
+            "fetch",
+            "--evidence",
+            s(&dir.join("report.bin")),
+            "--kds-url",
+            &kds.base,
+            "--cache-dir",
+            s(&dir.join("refetch.cache")),
+            "--out",
+            s(out),
+            "--dangerous-test-root",
+            s(&root),
+        ])
+    };
+    let before = std::fs::read_to_string(forged.join("manifest.json")).unwrap();
+    let o = fetch_into(&forged);
     assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
-    assert_eq!(out.matches("fetched ").count(), 3, "{out}");
-    assert_eq!(out.matches("REMOVED  ").count(), 3, "{out}");
+    assert_eq!(out.matches("REFUSED  ").count(), 3, "{out}");
     for key in [
         "amd-chain-genoa-vcek",
         "amd-crl-genoa-vcek",
         "amd-vcek-genoa-",
     ] {
-        assert!(out.contains(&format!("REMOVED  {key}")), "{out}");
+        assert!(out.contains(&format!("REFUSED  {key}")), "{out}");
     }
-    let manifest = std::fs::read_to_string(forged.join("manifest.json")).unwrap();
-    let o = verify_offline(&dir, &forged);
-    assert_eq!(code(&o), 0, "{}\n{}\n{manifest}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("nothing written"), "{}", stderr(&o));
+    assert_eq!(
+        std::fs::read_to_string(forged.join("manifest.json")).unwrap(),
+        before
+    );
+    assert_eq!(vcek_file(&forged), fake);
+    // (The forged entries are all still there: nothing the operator put there is deleted.)
+    // Into a new directory the same fetch succeeds.
+    let fresh = dir.join("fresh");
+    let o = fetch_into(&fresh);
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    let o = verify_offline(&dir, &fresh);
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    // Not a bundle directory: refused before anything is fetched.
+    let hits = kds.total();
+    let o = fetch_into(&dir);
+    assert_eq!(code(&o), 2, "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("not a cache or bundle directory"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(kds.total(), hits);
     // The genuine VCEK alone: judged with the chain the cache holds, and imported.
     let alone = dir.join("alone");
     std::fs::create_dir_all(alone.join("entries")).unwrap();
@@ -392,6 +477,11 @@ fn import_refuses_a_forged_vcek_and_keeps_the_rest() {
     let o = import(&alone, &dir.join("no-chain"));
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert!(stderr(&o).contains("refused amd-vcek-"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("neither the bundle nor the cache holds the Genoa ASK/ARK chain"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// `--collateral-dir` fetches only what the evidence and the command line lack: a directory

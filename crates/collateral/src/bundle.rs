@@ -171,11 +171,14 @@ pub fn manifest_gaps(path: &Path) -> Result<Vec<String>, CollateralError> {
 pub struct FetchReport {
     /// The items fetched (or already fresh in the cache).
     pub fetched: Vec<Arc<Entry>>,
+    /// The keys of those of `fetched` the cache answered without a fetch that succeeded (held
+    /// and not yet due, or held while the service failed).
+    pub cached: Vec<String>,
     /// The items that failed, with why.
     pub failed: Vec<(Item, CollateralError)>,
-    /// Entries the bundle directory held before, removed because the vetter refused them
-    /// (key, reason): [`fetch_into_bundle_vetted`] only.
-    pub removed: Vec<(String, String)>,
+    /// Entries the bundle directory held before that the vetter refuses (key, reason):
+    /// [`fetch_into_bundle_vetted`] then writes nothing.
+    pub refused_held: Vec<(String, String)>,
 }
 
 /// `collateral fetch`: get `items` through `cache` (online) and write them as a bundle
@@ -189,7 +192,21 @@ pub fn fetch_into_bundle(
     out: &Path,
     now: UnixTime,
 ) -> Result<(FetchReport, Manifest), CollateralError> {
-    fetch_into_bundle_vetted(cache, items, out, now, &|_| Vec::new())
+    let (report, manifest) = fetch_into_bundle_vetted(cache, items, out, now, &|_| Vec::new())?;
+    // (Nothing is refused without a vetter, so the bundle was written.)
+    match manifest {
+        Some(manifest) => Ok((report, manifest)),
+        None => Ok((report, read_manifest_of(out, now)?)),
+    }
+}
+
+/// The manifest of the entries `dir` holds, as written at `now` (not written to disk).
+fn read_manifest_of(dir: &Path, now: UnixTime) -> Result<Manifest, CollateralError> {
+    Ok(Manifest {
+        format: MANIFEST_FORMAT.to_owned(),
+        created: now.to_string(),
+        items: read_entries(dir)?.iter().map(ManifestItem::of).collect(),
+    })
 }
 
 /// Which entries of a set a verifier refuses: their indexes, each with the reason. For
@@ -203,19 +220,28 @@ pub type BundleVetter<'a> = &'a dyn Fn(&[Arc<Entry>]) -> Vec<(usize, String)>;
 /// out of the bundle, reported as failed ([`CollateralError::Refused`]) and forgotten by the
 /// cache ([`Cache::refuse`]), so that the next fetch asks the service again instead of
 /// reading the refused copy for as long as it looks valid. What the bundle directory `out`
-/// already held is vetted with it (a directory fetched into before, or filled by hand), and
-/// what is refused of that is removed from it (`removed`), so the manifest lists only
-/// vetted entries.
+/// already held is vetted with it (a directory fetched into before, or filled by hand): when
+/// any of that is refused (`refused_held`), nothing is written and the manifest is `None`,
+/// so that a bundle never lists an entry the verifier refuses, and nothing the operator put
+/// there is deleted (a root left off the command line would refuse all of it).
 ///
 /// # Errors
-/// As [`fetch_into_bundle`]; as [`read_entries`] when `out` holds a malformed entry.
+/// As [`fetch_into_bundle`]; as [`read_entries`] when `out` is not a bundle directory or
+/// holds a malformed entry (before anything is fetched).
 pub fn fetch_into_bundle_vetted(
     cache: &Cache,
     items: &[Item],
     out: &Path,
     now: UnixTime,
     vet: BundleVetter<'_>,
-) -> Result<(FetchReport, Manifest), CollateralError> {
+) -> Result<(FetchReport, Option<Manifest>), CollateralError> {
+    // What `out` holds, read first: a directory that is not a bundle (or holds an entry that
+    // cannot be read) fails before anything is asked of the services.
+    let held: Vec<Arc<Entry>> = if out.is_dir() {
+        read_entries(out)?.into_iter().map(Arc::new).collect()
+    } else {
+        Vec::new()
+    };
     let mut report = FetchReport::default();
     let mut asked: Vec<&Item> = Vec::with_capacity(items.len());
     for item in items {
@@ -223,20 +249,20 @@ pub fn fetch_into_bundle_vetted(
             continue;
         }
         asked.push(item);
+        let fetches = cache.stats().fetches;
         match cache.get(item, now) {
-            Ok(entry) => report.fetched.push(entry),
+            Ok(entry) => {
+                if cache.stats().fetches == fetches {
+                    report.cached.push(entry.item().key());
+                }
+                report.fetched.push(entry);
+            }
             Err(e) => report.failed.push((item.clone(), e)),
         }
     }
-    let held: Vec<Arc<Entry>> = if out.is_dir() {
-        read_entries(out)?.into_iter().map(Arc::new).collect()
-    } else {
-        Vec::new()
-    };
     let fetched = report.fetched.len();
     let all: Vec<Arc<Entry>> = report.fetched.iter().chain(&held).cloned().collect();
     let refused: std::collections::BTreeMap<usize, String> = vet(&all).into_iter().collect();
-    let bundle = Cache::open(out)?;
     for (&i, reason) in refused.iter().rev() {
         let reason = crate::error::sanitise(reason, 300);
         if i < fetched {
@@ -250,13 +276,16 @@ pub fn fetch_into_bundle_vetted(
                 },
             ));
         } else if let Some(entry) = all.get(i) {
-            bundle.evict(entry.item())?;
-            report.removed.push((entry.item().key(), reason));
+            report.refused_held.push((entry.item().key(), reason));
         }
+    }
+    if !report.refused_held.is_empty() {
+        report.refused_held.reverse();
+        return Ok((report, None));
     }
     let entries: Vec<Entry> = report.fetched.iter().map(|e| Entry::clone(e)).collect();
     let manifest = write_bundle_dir(out, &entries, now)?;
-    Ok((report, manifest))
+    Ok((report, Some(manifest)))
 }
 
 /// `collateral pack`: the entries of bundle (or cache) directory `dir` as one bundle file.
@@ -302,7 +331,25 @@ pub fn unpack(bytes: &[u8], name: &str) -> Result<Vec<Entry>, CollateralError> {
     if bytes.len() > MAX_BUNDLE_LEN {
         return Err(bad(String::from("larger than the limit")));
     }
-    let file: BundleFile = serde_json::from_slice(bytes).map_err(|e| bad(format!("JSON: {e}")))?;
+    let file: BundleFile = serde_json::from_slice(bytes).map_err(|e| {
+        // Another JSON file Tessera reads elsewhere: say which, not only that it does not fit.
+        let keys = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(bytes)
+            .map(|m| m.keys().cloned().collect::<Vec<_>>())
+            .unwrap_or_default();
+        if keys.iter().any(|k| {
+            matches!(
+                k.as_str(),
+                "tcb_info" | "pck_crl" | "qe_identity" | "tcbInfo" | "enclaveIdentity"
+            )
+        }) {
+            bad(String::from(
+                "a TDX/SGX collateral file (for `verify --collateral`), not a collateral bundle \
+                 (`collateral pack` makes one)",
+            ))
+        } else {
+            bad(format!("JSON: {e}"))
+        }
+    })?;
     if file.format != BUNDLE_FORMAT {
         return Err(bad(format!("format is not {BUNDLE_FORMAT}")));
     }
@@ -333,6 +380,21 @@ pub fn unpack(bytes: &[u8], name: &str) -> Result<Vec<Entry>, CollateralError> {
 /// [`CollateralError::Io`]; [`CollateralError::Format`] and shape errors for the first
 /// malformed entry (a bundle is all or nothing).
 pub fn read_entries(path: &Path) -> Result<Vec<Entry>, CollateralError> {
+    let (entries, bad) = read_entries_and_faults(path)?;
+    match bad.into_iter().next() {
+        Some(first) => Err(first),
+        None => Ok(entries),
+    }
+}
+
+/// [`read_entries`], with the entry files of a directory that cannot be read given apart
+/// instead of failing the whole read (a bundle file stays all or nothing).
+///
+/// # Errors
+/// As [`read_entries`], but for a directory's malformed entries.
+pub fn read_entries_and_faults(
+    path: &Path,
+) -> Result<(Vec<Entry>, Vec<CollateralError>), CollateralError> {
     if path.is_dir() {
         let dir = path.join(ENTRIES_DIR);
         // Another directory (evidence files, a bundle's own entries/) would read as empty; an
@@ -353,14 +415,10 @@ pub fn read_entries(path: &Path) -> Result<Vec<Entry>, CollateralError> {
                 ),
             });
         }
-        let (entries, bad) = read_entries_dir(&dir)?;
-        if let Some(first) = bad.into_iter().next() {
-            return Err(first);
-        }
-        return Ok(entries);
+        return read_entries_dir(&dir);
     }
     let bytes = read_file(path)?;
-    unpack(&bytes, &path.display().to_string())
+    Ok((unpack(&bytes, &path.display().to_string())?, Vec::new()))
 }
 
 fn read_file(path: &Path) -> Result<Vec<u8>, CollateralError> {
@@ -446,13 +504,16 @@ pub fn import_vetted(
             continue;
         }
         let entry = Arc::try_unwrap(entry).unwrap_or_else(|shared| Entry::clone(&shared));
-        // A held copy past its validity holds back only what is past its own: genuine copies
-        // issued later end later, so one that claims a later issue yet has expired (a forgery
-        // placed in the directory) must not keep a current copy out.
+        // A held copy past its validity keeps a current one out only when `vet` accepts it
+        // (judged at the last second of its validity): one that claims a later issue yet has
+        // expired and is refused (a forgery placed in the directory) must not keep a current
+        // copy out, while a genuine one still does (as the cache does).
         if !replace
             && let Ok(Some(stored)) = cache.lookup(entry.item())
             && stored.issued_at() > entry.issued_at()
-            && (stored.check_not_expired(now).is_ok() || entry.check_not_expired(now).is_err())
+            && (stored.check_not_expired(now).is_ok()
+                || entry.check_not_expired(now).is_err()
+                || vet(std::slice::from_ref(&stored)).is_empty())
         {
             report.kept_newer.push(key);
             continue;
@@ -494,8 +555,24 @@ pub struct Summary {
 /// # Errors
 /// As [`read_entries`].
 pub fn show(path: &Path, now: UnixTime) -> Result<Vec<Summary>, CollateralError> {
-    let entries = read_entries(path)?;
-    Ok(entries
+    let (summaries, bad) = show_with_faults(path, now)?;
+    match bad.into_iter().next() {
+        Some(first) => Err(first),
+        None => Ok(summaries),
+    }
+}
+
+/// [`show`], with a directory's entry files that cannot be read given apart (so that one
+/// damaged file does not hide the rest).
+///
+/// # Errors
+/// As [`read_entries_and_faults`].
+pub fn show_with_faults(
+    path: &Path,
+    now: UnixTime,
+) -> Result<(Vec<Summary>, Vec<CollateralError>), CollateralError> {
+    let (entries, bad) = read_entries_and_faults(path)?;
+    let summaries = entries
         .iter()
         .map(|e| Summary {
             manifest: ManifestItem::of(e),
@@ -507,7 +584,8 @@ pub fn show(path: &Path, now: UnixTime) -> Result<Vec<Summary>, CollateralError>
                 Freshness::Valid
             },
         })
-        .collect())
+        .collect();
+    Ok((summaries, bad))
 }
 
 /// `collateral pack DIR --out FILE`.
@@ -689,6 +767,19 @@ mod tests {
     }
 
     /// An older bundle does not roll newer collateral back; the same or a newer one replaces.
+    /// A TDX/SGX collateral file given where a bundle is expected is named as such; other
+    /// JSON that is no bundle gets the parser's error.
+    #[test]
+    fn a_collateral_file_is_not_taken_for_a_bundle() {
+        let said = |bytes: &[u8]| match unpack(bytes, "f.json") {
+            Err(CollateralError::Format { detail, .. }) => detail,
+            other => panic!("{other:?}"),
+        };
+        let collateral = br#"{"pck_crl_issuer_chain": "", "pck_crl": "00", "tcb_info": "{}"}"#;
+        assert!(said(collateral).contains("a TDX/SGX collateral file"));
+        assert!(said(br#"{"entries": 5}"#).starts_with("JSON: "));
+    }
+
     #[test]
     fn import_never_replaces_newer_collateral_with_older() {
         let dir = temp_dir("rollback");
@@ -786,7 +877,23 @@ mod tests {
             import(&current, &cache, NOW).unwrap().kept_newer,
             vec![item.key()]
         );
-        let report = import(&current, &cache, lapsed).unwrap();
+        // Past it, a held copy the vetter accepts (genuine) still keeps it out: an Intel
+        // item's window can end with its issuer chain, so an older copy can outlast it.
+        assert_eq!(
+            import(&current, &cache, lapsed).unwrap().kept_newer,
+            vec![item.key()]
+        );
+        // One the vetter refuses (a forgery dated to have just expired) does not.
+        let held_issued = cache.lookup(&item).unwrap().unwrap().issued_at();
+        let refuse_held = |entries: &[Arc<Entry>]| -> Vec<(usize, String)> {
+            entries
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e.issued_at() == held_issued)
+                .map(|(i, _)| (i, String::from("forged")))
+                .collect()
+        };
+        let report = import_vetted(&current, &cache, lapsed, false, &refuse_held).unwrap();
         assert!(report.kept_newer.is_empty(), "{report:?}");
         assert_eq!(report.imported, vec![item.key()]);
         // An expired copy is still kept out by a newer expired one.

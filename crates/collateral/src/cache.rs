@@ -176,6 +176,15 @@ impl Cache {
         self
     }
 
+    /// Whether the vetter refuses `entry` at the last second of its validity (with none, it
+    /// refuses nothing).
+    fn refused_when_it_lapsed(&self, entry: &Entry) -> bool {
+        let at = UnixTime::from_secs(entry.valid_until().as_secs().saturating_sub(1));
+        self.vetter
+            .as_ref()
+            .is_some_and(|vet| vet(entry, at).is_err())
+    }
+
     /// `entry` if the vetter (when set) accepts it.
     fn vetted(&self, key: &str, entry: Entry, now: UnixTime) -> Result<Entry, CollateralError> {
         match &self.vetter {
@@ -334,13 +343,16 @@ impl Cache {
             // Newer-only, as `import` is: a source answering with a copy issued before the
             // one held (a lagging PCCS, or a replay of an older CRL that the vendor really
             // signed, from before a revocation) does not roll the held one back. A copy issued
-            // later replaces it even when its own window is shorter. A held copy past its own
-            // validity holds nothing back (it serves no lookup; genuine copies issued later
-            // end later, so only one dated to have expired already, such as a forgery placed
-            // in the directory, could keep the genuine copy out for good).
+            // later replaces it even when its own window is shorter. A held copy past its
+            // validity holds nothing back only when the vetter refuses it (judged at the last
+            // second of its validity): a forgery dated to have just expired, placed in the
+            // directory, must not keep the genuine copy out for good, while a genuine one
+            // still does (an Intel item's window can end with its issuer chain, so an older
+            // copy can outlast a newer one).
             Ok(entry)
                 if stored.as_ref().is_some_and(|old| {
-                    old.valid_until() > now && old.issued_at() > entry.issued_at()
+                    old.issued_at() > entry.issued_at()
+                        && (old.valid_until() > now || !self.refused_when_it_lapsed(old))
                 }) =>
             {
                 let e = CollateralError::Response {

@@ -330,15 +330,16 @@ impl Entry {
     ) -> Result<Self, CollateralError> {
         item.check()?;
         let validity = check_shape(&item, &body, issuer_chain.as_deref())?;
-        // Nothing genuine is issued after its own validity ends; such an entry would be
-        // newer than every genuine copy (which import and the cache keep out) and expired.
+        // Nothing genuine is issued after its validity ends (its own, or its issuer chain's:
+        // such an item could verify at no time); it would be newer than every genuine copy,
+        // which import and the cache keep out, while expired.
         if validity.issued > validity.until {
             return Err(CollateralError::response(
                 &item.key(),
                 validity.field,
                 format!(
-                    "issued {} after the end of its validity ({})",
-                    validity.issued, validity.until
+                    "issued {} after the end of its validity ({}, by its {} or its issuer chain)",
+                    validity.issued, validity.until, validity.field
                 ),
             ));
         }

@@ -790,39 +790,58 @@ fn a_fetched_older_copy_does_not_roll_back_the_held_one() {
     assert_eq!(kds.hits("/vcek/v1/Milan/crl"), 2);
 }
 
-/// A held copy already past its validity holds nothing back: one dated to have just expired
-/// while claiming a later issue (a forgery placed in the directory) does not keep the source's
-/// current copy out; and nothing is taken that claims to be issued after its own validity ends.
+/// A held copy already past its validity that the vetter refuses holds nothing back: one
+/// dated to have just expired while claiming a later issue (a forgery placed in the directory)
+/// does not keep the source's current copy out; a genuine one still does (no rollback). And
+/// nothing is taken that claims to be issued after its own validity ends.
 #[test]
 fn an_expired_held_copy_does_not_keep_the_current_one_out() {
     let world = snp_world(Product::Milan);
+    let forger = SimPki::new(Product::Milan).unwrap();
     let kds = kds_for(&world); // a CRL issued before NOW, current until NOW + 7 days
     let crl_item = Item::AmdCrl {
         product: Product::Milan,
         signer: AmdSigner::Vcek,
     };
-    let lapsed = world
-        .pki
-        .ark_crl(
-            &[world.pki.ask()],
-            UnixTime::from_secs(NOW.as_secs() + 3600),
-            UnixTime::from_secs(NOW.as_secs() + 7200),
-        )
-        .unwrap();
-    let lapsed = Entry::new(crl_item.clone(), "held", NOW, lapsed.der().to_vec(), None).unwrap();
+    let lapsed = |pki: &SimPki| {
+        let crl = pki
+            .ark_crl(
+                &[],
+                UnixTime::from_secs(NOW.as_secs() + 3600),
+                UnixTime::from_secs(NOW.as_secs() + 7200),
+            )
+            .unwrap();
+        Entry::new(crl_item.clone(), "held", NOW, crl.der().to_vec(), None).unwrap()
+    };
+    let ark = world.pki.ark().clone();
+    let vetter: tessera_collateral::Vetter = Arc::new(move |entry: &Entry, _| {
+        let crls = tessera_pki::load_crls(entry.body()).map_err(|e| e.to_string())?;
+        crls.iter().try_for_each(|crl| {
+            crl.verify_signed_by(&ark, &mut tessera_pki::Budget::default())
+                .map_err(|e| e.to_string())
+        })
+    });
     let later = UnixTime::from_secs(NOW.as_secs() + 7300);
-    assert!(lapsed.check_not_expired(later).is_err());
-    let cache = Cache::in_memory().with_fetcher(fetcher(&kds, None, quick()));
-    cache.put(lapsed.clone()).unwrap();
-    assert!(
-        lapsed.issued_at()
-            > Entry::new(crl_item.clone(), "kds", NOW, world.crl_der.clone(), None)
-                .unwrap()
-                .issued_at()
-    );
-    let got = cache.get(&crl_item, later).unwrap();
-    assert_eq!(got.body(), &world.crl_der[..], "the source's current CRL");
-    assert_eq!(cache.stats().fetch_errors, 0);
+    let current = Entry::new(crl_item.clone(), "kds", NOW, world.crl_der.clone(), None).unwrap();
+    for (held, replaced) in [(lapsed(&forger), true), (lapsed(&world.pki), false)] {
+        assert!(held.check_not_expired(later).is_err());
+        assert!(held.issued_at() > current.issued_at());
+        let cache = Cache::in_memory()
+            .with_fetcher(fetcher(&kds, None, quick()))
+            .with_vetter(Arc::clone(&vetter));
+        cache.put(held).unwrap();
+        let got = cache.get(&crl_item, later);
+        if replaced {
+            assert_eq!(got.unwrap().body(), &world.crl_der[..], "the source's CRL");
+            assert_eq!(cache.stats().fetch_errors, 0);
+        } else {
+            assert!(
+                got.is_err(),
+                "a genuine later-issued copy is not rolled back"
+            );
+            assert_eq!(cache.stats().fetch_errors, 1);
+        }
+    }
     // A CRL whose thisUpdate is after its nextUpdate is no CRL to hold.
     let inverted = world
         .pki

@@ -174,6 +174,13 @@ pub enum PkiError {
         /// The CRL issuer.
         issuer: String,
     },
+    /// A CRL offered on its own (a cache's, a bundle's) is issued by none of the trusted
+    /// roots and intermediates it may come from.
+    #[error("CRL of {issuer}: its issuer is none of the trusted roots and intermediates")]
+    CrlUntrustedIssuer {
+        /// The CRL issuer.
+        issuer: String,
+    },
     /// A CRL applies to no certificate of the chain (its issuer is not in the chain).
     #[error("CRL of {issuer}: issued by no certificate of the chain")]
     CrlUnrelated {

@@ -566,13 +566,19 @@ pub fn refused_entries(
             .iter()
             .map(|e| (e.item().clone(), Arc::clone(e)))
             .collect();
-        for chain in &chains {
-            if !members.iter().any(|m| Arc::ptr_eq(m, chain)) {
-                all.push((chain.item().clone(), Arc::clone(chain)));
+        // Helpers only where a VCEK needs them (each chain is checked again in each group).
+        if members
+            .iter()
+            .any(|m| matches!(m.item(), Item::Vcek { .. }))
+        {
+            for chain in &chains {
+                if when(chain) != at || !places.contains_key(&Arc::as_ptr(chain)) {
+                    all.push((chain.item().clone(), Arc::clone(chain)));
+                }
             }
         }
         for (entry, why) in items_at_fault(verifier, &vet, &all, at) {
-            let is_member = members.iter().any(|m| std::ptr::eq(m.as_ref(), entry));
+            let is_member = when(entry) == at;
             if let Some(place) = places.get(&std::ptr::from_ref(entry)).filter(|_| is_member) {
                 for &i in place {
                     refused.entry(i).or_insert_with(|| why.clone());
