@@ -518,10 +518,11 @@ pub(crate) fn run(cmd: &CollateralCommand) -> Result<ExitCode> {
                 eprintln!("refused {key}: {why}");
             }
             eprintln!(
-                "imported {} items into {} ({} already expired)",
+                "imported {} items into {} ({} already expired; {} held already, unchanged)",
                 report.imported.len(),
                 dir.display(),
-                report.expired.len()
+                report.expired.len(),
+                report.unchanged.len()
             );
             for key in &report.kept_newer {
                 eprintln!(

@@ -158,6 +158,22 @@ fn fetch_pack_import_show_then_air_gapped_verify() {
     ]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stderr(&o).contains("imported 3 items"), "{}", stderr(&o));
+    // Again: the very copies are held, so nothing is written, and it says so.
+    let o = tessera(&[
+        "collateral",
+        "import",
+        s(&packed),
+        "--cache-dir",
+        s(&cache),
+        "--dangerous-test-root",
+        s(&dir.join("ark.pem")),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("imported 0 items") && stderr(&o).contains("3 held already"),
+        "{}",
+        stderr(&o)
+    );
     let o = tessera(&["collateral", "show", s(&cache)]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let listing = stdout(&o);

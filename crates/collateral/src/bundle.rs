@@ -446,6 +446,8 @@ pub struct ImportReport {
     /// Keys not imported because the verifier refused them ([`import_vetted`]), each with
     /// the reason.
     pub refused: Vec<(String, String)>,
+    /// Keys whose very copy (body and issuer chain) the cache held already: not written.
+    pub unchanged: Vec<String>,
 }
 
 /// `collateral import`: fill `cache` from the bundle (file or directory) at `path`. An item
@@ -508,14 +510,22 @@ pub fn import_vetted(
         // (judged at the last second of its validity): one that claims a later issue yet has
         // expired and is refused (a forgery placed in the directory) must not keep a current
         // copy out, while a genuine one still does (as the cache does).
+        let stored = cache.lookup(entry.item()).ok().flatten();
         if !replace
-            && let Ok(Some(stored)) = cache.lookup(entry.item())
+            && let Some(stored) = &stored
             && stored.issued_at() > entry.issued_at()
             && (stored.check_not_expired(now).is_ok()
                 || entry.check_not_expired(now).is_err()
-                || vet(std::slice::from_ref(&stored)).is_empty())
+                || vet(std::slice::from_ref(stored)).is_empty())
         {
             report.kept_newer.push(key);
+            continue;
+        }
+        // The very copy held already: nothing to write (a bundle imported again).
+        if stored.as_ref().is_some_and(|held| {
+            held.body() == entry.body() && held.issuer_chain() == entry.issuer_chain()
+        }) {
+            report.unchanged.push(key);
             continue;
         }
         if entry.check_not_expired(now).is_err() {
@@ -822,8 +832,10 @@ mod tests {
         assert_eq!(report.kept_newer, vec![item.key()]);
         assert_eq!(valid_until(&cache), newer);
         assert_eq!(valid_until(&Cache::open(&dir).unwrap()), newer);
-        // The same bundle again is imported (nothing newer is stored).
-        assert_eq!(import(&new, &cache, NOW).unwrap().imported.len(), 1);
+        // The same bundle again: the very copy is held, so nothing is written.
+        let again = import(&new, &cache, NOW).unwrap();
+        assert!(again.imported.is_empty());
+        assert_eq!(again.unchanged, vec![item.key()]);
         // Issued later with a shorter window (an out-of-cycle CRL): newer, so imported.
         let pki_crl = pki
             .ark_crl(
