@@ -656,31 +656,50 @@ fn fetch(args: &FetchArgs) -> Result<ExitCode> {
             .iter()
             .map(|(item, e)| json!({ "key": item.key(), "error": e.to_string() }))
             .collect();
-        let refused_held: Vec<_> = report
-            .refused_held
-            .iter()
-            .map(|(key, why)| json!({ "key": key, "reason": why }))
-            .collect();
+        let pairs = |list: &[(String, String)]| -> Vec<serde_json::Value> {
+            list.iter()
+                .map(|(key, why)| json!({ "key": key, "reason": why }))
+                .collect()
+        };
         let items = manifest.as_ref().map(|m| &m.items);
         crate::say!(
             "{}",
-            json!({ "bundle": args.out.display().to_string(), "written": manifest.is_some(), "items": items, "cached": report.cached, "failed": failed, "refused_held": refused_held })
+            json!({
+                "bundle": args.out.display().to_string(),
+                "written": manifest.is_some(),
+                "items": items,
+                "cached": report.cached,
+                "stale": pairs(&report.stale),
+                "failed": failed,
+                "refused_held": pairs(&report.refused_held),
+                "replaced_held": pairs(&report.replaced_held),
+            })
         );
     } else {
         for entry in &report.fetched {
             let key = entry.item().key();
-            let how = if report.cached.contains(&key) {
-                "cached "
+            let until = entry.valid_until();
+            if let Some((_, why)) = report.stale.iter().find(|(k, _)| *k == key) {
+                crate::say!(
+                    "STALE    {key}  valid until {until}: due, but no newer copy could be had ({why}); the held one is in the bundle"
+                );
+            } else if report.cached.contains(&key) {
+                crate::say!("cached   {key}  valid until {until}");
             } else {
-                "fetched"
-            };
-            crate::say!("{how}  {key}  valid until {}", entry.valid_until());
+                crate::say!("fetched  {key}  valid until {until}");
+            }
         }
         for (_, e) in &report.failed {
             crate::say!("FAILED   {e}");
         }
         for (key, why) in &report.refused_held {
             crate::say!("REFUSED  {key}, held by {}: {why}", args.out.display());
+        }
+        for (key, why) in &report.replaced_held {
+            crate::say!(
+                "REPLACED {key}: the copy {} held was refused ({why})",
+                args.out.display()
+            );
         }
         match &manifest {
             Some(manifest) => {
@@ -700,7 +719,7 @@ fn fetch(args: &FetchArgs) -> Result<ExitCode> {
         }
     }
     Ok(
-        if report.failed.is_empty() && report.refused_held.is_empty() {
+        if report.failed.is_empty() && report.refused_held.is_empty() && report.stale.is_empty() {
             ExitCode::SUCCESS
         } else {
             ExitCode::from(1)
@@ -751,23 +770,29 @@ fn vetter<'a>(
             }
         }
         let chained = |product: &Product| {
-            entries
-                .iter()
-                .chain(&held)
-                .any(|e| matches!(e.item(), Item::AmdChain { product: p, .. } if p == product))
+            entries.iter().chain(&held).any(|e| {
+                matches!(
+                    e.item(),
+                    Item::AmdChain { product: p, signer: AmdSigner::Vcek } if p == product
+                )
+            })
         };
         refused_entries(vetting, entries, &held, now)
             .into_iter()
             .map(|(i, why)| match entries.get(i).map(|e| e.item()) {
                 // Say what is missing, not only that no chain was found.
-                Some(Item::Vcek { product, .. }) if !chained(product) => (
-                    i,
-                    format!(
-                        "{why}; neither the bundle nor the cache holds the {product} ASK/ARK \
+                Some(Item::Vcek { product, .. })
+                    if !chained(product) && why.contains("no chain to a trusted root") =>
+                {
+                    (
+                        i,
+                        format!(
+                            "{why}; neither the bundle nor the cache holds the {product} ASK/ARK \
                          chain (amd-chain-{}-vcek) to judge it with",
-                        product.to_string().to_ascii_lowercase()
-                    ),
-                ),
+                            product.to_string().to_ascii_lowercase()
+                        ),
+                    )
+                }
                 _ => (i, why),
             })
             .collect()

@@ -110,6 +110,65 @@ fn fetch_pack_import_show_then_air_gapped_verify() {
         assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
         assert_eq!(stdout(&o).matches("cached ").count(), 3, "{}", stdout(&o));
         assert_eq!(kds.total(), 6);
+        // A CRL within a day of its end is due: with the service down, the held copy goes
+        // into the bundle, but as STALE, and the fetch exits 1.
+        let now = tessera_pki::UnixTime::now().as_secs();
+        let mut short = KdsItems::new(g.pki(), &report, g.vcek());
+        short.crl_der = g
+            .pki()
+            .ark_crl(
+                &[],
+                tessera_pki::UnixTime::from_secs(now - 86_400),
+                tessera_pki::UnixTime::from_secs(now + 3600),
+            )
+            .unwrap()
+            .der()
+            .to_vec();
+        let stale_cache = dir.join("stale-cache");
+        let fetch_stale = |kds: &str| {
+            tessera(&[
+                "collateral",
+                "fetch",
+                "--evidence",
+                s(&evidence),
+                "--kds-url",
+                kds,
+                "--cache-dir",
+                s(&stale_cache),
+                "--out",
+                s(&dir.join("stale-bundle")),
+                "--dangerous-test-root",
+                s(&dir.join("ark.pem")),
+            ])
+        };
+        {
+            let short_kds = short.serve();
+            let o = fetch_stale(&short_kds.base);
+            assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+        }
+        // (Fetched, by its file, long enough ago that half its life is past too.)
+        for e in std::fs::read_dir(stale_cache.join("entries")).unwrap() {
+            let p = e.unwrap().path();
+            if p.file_name()
+                .unwrap()
+                .to_str()
+                .unwrap()
+                .starts_with("amd-crl-")
+            {
+                let mut entry: serde_json::Value =
+                    serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
+                entry["fetched_at"] = serde_json::Value::String(
+                    tessera_pki::UnixTime::from_secs(now - 5 * 86_400).to_string(),
+                );
+                std::fs::write(&p, serde_json::to_vec(&entry).unwrap()).unwrap();
+            }
+        }
+        let o = fetch_stale("http://127.0.0.1:9");
+        assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
+        let out = stdout(&o);
+        assert!(out.contains("STALE    amd-crl-genoa-vcek"), "{out}");
+        assert!(out.contains("127.0.0.1:9"), "{out}");
+        assert_eq!(out.matches("cached ").count(), 2, "{out}");
     } // the fake KDS stops here: from now on, nothing is online.
 
     let packed = dir.join("bundle.json");
@@ -445,8 +504,50 @@ fn import_refuses_a_forged_vcek_and_keeps_the_rest() {
             s(&root),
         ])
     };
-    let before = std::fs::read_to_string(forged.join("manifest.json")).unwrap();
+    // A copy of it, to plant the forger's entries where they are not fetched again.
+    let planted = dir.join("planted");
+    std::fs::create_dir_all(planted.join("entries")).unwrap();
+    for e in std::fs::read_dir(forged.join("entries")).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, planted.join("entries").join(p.file_name().unwrap())).unwrap();
+    }
+    std::fs::copy(forged.join("manifest.json"), planted.join("manifest.json")).unwrap();
+    // The same items fetched again: each refused copy is replaced by the genuine one.
     let o = fetch_into(&forged);
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    assert_eq!(stdout(&o).matches("REPLACED ").count(), 3, "{}", stdout(&o));
+    let o = verify_offline(&dir, &forged);
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    // Other items (a Milan guest's) fetched into the planted copy: the forger's Genoa entries
+    // are refused and not replaced, so nothing is written or deleted (exit 1).
+    let milan = SimSnp::new(Product::Milan).unwrap();
+    let milan_report = milan
+        .report(&[7u8; 64], &Measurements::default(), |_| {})
+        .unwrap();
+    std::fs::write(dir.join("milan.bin"), &milan_report).unwrap();
+    std::fs::write(
+        dir.join("milan-ark.pem"),
+        to_pem("CERTIFICATE", milan.root().der()),
+    )
+    .unwrap();
+    let milan_kds = KdsItems::new(milan.pki(), &milan_report, milan.vcek()).serve();
+    let before = std::fs::read_to_string(planted.join("manifest.json")).unwrap();
+    let o = tessera(&[
+        "collateral",
+        "fetch",
+        "--evidence",
+        s(&dir.join("milan.bin")),
+        "--kds-url",
+        &milan_kds.base,
+        "--cache-dir",
+        s(&dir.join("milan.cache")),
+        "--out",
+        s(&planted),
+        "--dangerous-test-root",
+        s(&dir.join("milan-ark.pem")),
+        "--dangerous-test-root",
+        s(&root),
+    ]);
     assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
     assert_eq!(out.matches("REFUSED  ").count(), 3, "{out}");
@@ -459,11 +560,14 @@ fn import_refuses_a_forged_vcek_and_keeps_the_rest() {
     }
     assert!(stderr(&o).contains("nothing written"), "{}", stderr(&o));
     assert_eq!(
-        std::fs::read_to_string(forged.join("manifest.json")).unwrap(),
+        std::fs::read_to_string(planted.join("manifest.json")).unwrap(),
         before
     );
-    assert_eq!(vcek_file(&forged), fake);
-    // (The forged entries are all still there: nothing the operator put there is deleted.)
+    assert_eq!(
+        std::fs::read_dir(planted.join("entries")).unwrap().count(),
+        3,
+        "nothing written or deleted"
+    );
     // Into a new directory the same fetch succeeds.
     let fresh = dir.join("fresh");
     let o = fetch_into(&fresh);
@@ -479,6 +583,9 @@ fn import_refuses_a_forged_vcek_and_keeps_the_rest() {
         "{}",
         stderr(&o)
     );
+    let o = fetch_into(&dir.join("report.bin"));
+    assert_eq!(code(&o), 2, "{}\n{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("not a directory"), "{}", stderr(&o));
     assert_eq!(kds.total(), hits);
     // The genuine VCEK alone: judged with the chain the cache holds, and imported.
     let alone = dir.join("alone");

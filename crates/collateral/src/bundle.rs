@@ -156,8 +156,21 @@ pub fn manifest_gaps(path: &Path) -> Result<Vec<String>, CollateralError> {
     if manifest.items.len() > MAX_BUNDLE_ENTRIES {
         return Err(bad(format!("lists more than {MAX_BUNDLE_ENTRIES} items")));
     }
-    let (entries, _) = read_entries_dir(&path.join(ENTRIES_DIR))?;
-    let held: std::collections::HashSet<String> = entries.iter().map(|e| e.item().key()).collect();
+    // By the names `entries/` holds (a file that cannot be read is not missing: `show` says
+    // it is unreadable).
+    let held: std::collections::HashSet<String> = match std::fs::read_dir(path.join(ENTRIES_DIR)) {
+        Ok(listing) => listing
+            .take(crate::cache::MAX_DIR_ENTRIES)
+            .flatten()
+            .filter_map(|e| {
+                e.file_name()
+                    .to_str()
+                    .and_then(|n| n.strip_suffix(".json"))
+                    .map(str::to_owned)
+            })
+            .collect(),
+        Err(_) => std::collections::HashSet::new(),
+    };
     Ok(manifest
         .items
         .into_iter()
@@ -171,14 +184,21 @@ pub fn manifest_gaps(path: &Path) -> Result<Vec<String>, CollateralError> {
 pub struct FetchReport {
     /// The items fetched (or already fresh in the cache).
     pub fetched: Vec<Arc<Entry>>,
-    /// The keys of those of `fetched` the cache answered without a fetch that succeeded (held
-    /// and not yet due, or held while the service failed).
+    /// The keys of those of `fetched` the cache held and that were not yet due for refresh
+    /// (not asked for).
     pub cached: Vec<String>,
+    /// Those of `fetched` that were due and asked for, but the service's copy could not be
+    /// had (or was refused): the held copy, still valid, is in the bundle; key and why.
+    pub stale: Vec<(String, String)>,
     /// The items that failed, with why.
     pub failed: Vec<(Item, CollateralError)>,
-    /// Entries the bundle directory held before that the vetter refuses (key, reason):
-    /// [`fetch_into_bundle_vetted`] then writes nothing.
+    /// Entries the bundle directory held before that the vetter refuses (key, reason), for
+    /// items this run did not get an accepted copy of: [`fetch_into_bundle_vetted`] then writes
+    /// nothing.
     pub refused_held: Vec<(String, String)>,
+    /// Entries the bundle directory held before that the vetter refuses, replaced by the
+    /// accepted copy this run fetched (key, reason).
+    pub replaced_held: Vec<(String, String)>,
 }
 
 /// `collateral fetch`: get `items` through `cache` (online) and write them as a bundle
@@ -220,10 +240,12 @@ pub type BundleVetter<'a> = &'a dyn Fn(&[Arc<Entry>]) -> Vec<(usize, String)>;
 /// out of the bundle, reported as failed ([`CollateralError::Refused`]) and forgotten by the
 /// cache ([`Cache::refuse`]), so that the next fetch asks the service again instead of
 /// reading the refused copy for as long as it looks valid. What the bundle directory `out`
-/// already held is vetted with it (a directory fetched into before, or filled by hand): when
-/// any of that is refused (`refused_held`), nothing is written and the manifest is `None`,
-/// so that a bundle never lists an entry the verifier refuses, and nothing the operator put
-/// there is deleted (a root left off the command line would refuse all of it).
+/// already held is vetted with it (a directory fetched into before, or filled by hand): a
+/// refused copy of an item this run fetched an accepted copy of is replaced
+/// (`replaced_held`); when any other is refused (`refused_held`), nothing is written and the
+/// manifest is `None`, so that a bundle never lists an entry the verifier refuses, and
+/// nothing the operator put there is deleted (a root left off the command line would refuse
+/// all of it).
 ///
 /// # Errors
 /// As [`fetch_into_bundle`]; as [`read_entries`] when `out` is not a bundle directory or
@@ -239,6 +261,11 @@ pub fn fetch_into_bundle_vetted(
     // cannot be read) fails before anything is asked of the services.
     let held: Vec<Arc<Entry>> = if out.is_dir() {
         read_entries(out)?.into_iter().map(Arc::new).collect()
+    } else if out.exists() {
+        return Err(CollateralError::Format {
+            path: out.display().to_string(),
+            detail: String::from("not a directory (a bundle directory is written)"),
+        });
     } else {
         Vec::new()
     };
@@ -249,11 +276,21 @@ pub fn fetch_into_bundle_vetted(
             continue;
         }
         asked.push(item);
-        let fetches = cache.stats().fetches;
+        // How the cache answered, from its counters (of a cache no other thread uses
+        // meanwhile, as the CLI's).
+        let before = cache.stats();
         match cache.get(item, now) {
             Ok(entry) => {
-                if cache.stats().fetches == fetches {
-                    report.cached.push(entry.item().key());
+                let after = cache.stats();
+                if after.fetches == before.fetches {
+                    if after.hits > before.hits {
+                        report.cached.push(entry.item().key());
+                    } else {
+                        let why = cache
+                            .last_failure(item)
+                            .map_or_else(|| String::from("the refresh failed"), |e| e.to_string());
+                        report.stale.push((entry.item().key(), why));
+                    }
                 }
                 report.fetched.push(entry);
             }
@@ -267,6 +304,9 @@ pub fn fetch_into_bundle_vetted(
         let reason = crate::error::sanitise(reason, 300);
         if i < fetched {
             let entry = report.fetched.remove(i);
+            let key = entry.item().key();
+            report.cached.retain(|k| *k != key);
+            report.stale.retain(|(k, _)| *k != key);
             cache.refuse(&entry, &reason)?;
             report.failed.push((
                 entry.item().clone(),
@@ -279,8 +319,16 @@ pub fn fetch_into_bundle_vetted(
             report.refused_held.push((entry.item().key(), reason));
         }
     }
+    // A refused copy held for an item this run got an accepted copy of is replaced by it.
+    let accepted: std::collections::HashSet<String> =
+        report.fetched.iter().map(|e| e.item().key()).collect();
+    let (replaced, blocking): (Vec<_>, Vec<_>) = std::mem::take(&mut report.refused_held)
+        .into_iter()
+        .rev()
+        .partition(|(key, _)| accepted.contains(key));
+    report.replaced_held = replaced;
+    report.refused_held = blocking;
     if !report.refused_held.is_empty() {
-        report.refused_held.reverse();
         return Ok((report, None));
     }
     let entries: Vec<Entry> = report.fetched.iter().map(|e| Entry::clone(e)).collect();
@@ -333,15 +381,25 @@ pub fn unpack(bytes: &[u8], name: &str) -> Result<Vec<Entry>, CollateralError> {
     }
     let file: BundleFile = serde_json::from_slice(bytes).map_err(|e| {
         // Another JSON file Tessera reads elsewhere: say which, not only that it does not fit.
-        let keys = serde_json::from_slice::<serde_json::Map<String, serde_json::Value>>(bytes)
-            .map(|m| m.keys().cloned().collect::<Vec<_>>())
-            .unwrap_or_default();
-        if keys.iter().any(|k| {
-            matches!(
-                k.as_str(),
-                "tcb_info" | "pck_crl" | "qe_identity" | "tcbInfo" | "enclaveIdentity"
-            )
-        }) {
+        // (Probed without building its values: only which of these fields it has.)
+        #[derive(Deserialize)]
+        struct Probe {
+            tcb_info: Option<serde::de::IgnoredAny>,
+            pck_crl: Option<serde::de::IgnoredAny>,
+            qe_identity: Option<serde::de::IgnoredAny>,
+            #[serde(rename = "tcbInfo")]
+            tcb_info_camel: Option<serde::de::IgnoredAny>,
+            #[serde(rename = "enclaveIdentity")]
+            enclave_identity: Option<serde::de::IgnoredAny>,
+        }
+        let collateral = serde_json::from_slice::<Probe>(bytes).is_ok_and(|p| {
+            p.tcb_info.is_some()
+                || p.pck_crl.is_some()
+                || p.qe_identity.is_some()
+                || p.tcb_info_camel.is_some()
+                || p.enclave_identity.is_some()
+        });
+        if collateral {
             bad(String::from(
                 "a TDX/SGX collateral file (for `verify --collateral`), not a collateral bundle \
                  (`collateral pack` makes one)",

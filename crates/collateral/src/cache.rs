@@ -176,13 +176,25 @@ impl Cache {
         self
     }
 
-    /// Whether the vetter refuses `entry` at the last second of its validity (with none, it
-    /// refuses nothing).
-    fn refused_when_it_lapsed(&self, entry: &Entry) -> bool {
+    /// Whether an expired held copy still holds an older one back: only a CRL or an Intel item
+    /// (a VCEK or chain that is older revokes nothing, and the vetter does not judge those
+    /// alone), and only when the vetter accepts it at the last second of its validity (with
+    /// none, an expired copy holds nothing back).
+    fn genuine_when_it_lapsed(&self, entry: &Entry) -> bool {
+        if matches!(entry.item(), Item::Vcek { .. } | Item::AmdChain { .. }) {
+            return false;
+        }
         let at = UnixTime::from_secs(entry.valid_until().as_secs().saturating_sub(1));
         self.vetter
             .as_ref()
-            .is_some_and(|vet| vet(entry, at).is_err())
+            .is_some_and(|vet| vet(entry, at).is_ok())
+    }
+
+    /// The error of `item`'s last fetch while it is not fetched again (the
+    /// retry-after-failure wait), for saying why a held copy was answered instead.
+    #[must_use]
+    pub fn last_failure(&self, item: &Item) -> Option<CollateralError> {
+        self.recent_failure(&item.key())
     }
 
     /// `entry` if the vetter (when set) accepts it.
@@ -344,15 +356,16 @@ impl Cache {
             // one held (a lagging PCCS, or a replay of an older CRL that the vendor really
             // signed, from before a revocation) does not roll the held one back. A copy issued
             // later replaces it even when its own window is shorter. A held copy past its
-            // validity holds nothing back only when the vetter refuses it (judged at the last
-            // second of its validity): a forgery dated to have just expired, placed in the
+            // validity holds an older one back only when it is a CRL or Intel item the vetter
+            // accepts (judged at the last second of its validity; see
+            // `genuine_when_it_lapsed`): a forgery dated to have just expired, placed in the
             // directory, must not keep the genuine copy out for good, while a genuine one
             // still does (an Intel item's window can end with its issuer chain, so an older
             // copy can outlast a newer one).
             Ok(entry)
                 if stored.as_ref().is_some_and(|old| {
                     old.issued_at() > entry.issued_at()
-                        && (old.valid_until() > now || !self.refused_when_it_lapsed(old))
+                        && (old.valid_until() > now || self.genuine_when_it_lapsed(old))
                 }) =>
             {
                 let e = CollateralError::Response {

@@ -842,6 +842,39 @@ fn an_expired_held_copy_does_not_keep_the_current_one_out() {
             assert_eq!(cache.stats().fetch_errors, 1);
         }
     }
+    // An expired VCEK holds nothing back, whatever the vetter (which does not judge a VCEK
+    // alone): an older one revokes nothing, and a forgery dated to have just expired, placed
+    // in the directory, would otherwise keep the genuine one out for good.
+    let vcek_item = items_for_snp_report(&world.report, Product::Milan)
+        .unwrap()
+        .into_iter()
+        .find(|i| matches!(i, Item::Vcek { .. }))
+        .unwrap();
+    let forged_vcek = forger
+        .issue_vek(&VekSpec {
+            not_before: UnixTime::from_secs(NOW.as_secs() + 60),
+            not_after: UnixTime::from_secs(NOW.as_secs() + 7200),
+            ..VekSpec::vcek(Product::Milan)
+        })
+        .unwrap();
+    let held = Entry::new(
+        vcek_item.clone(),
+        "held",
+        NOW,
+        forged_vcek.certificate().der().to_vec(),
+        None,
+    )
+    .unwrap();
+    let genuine = Entry::new(vcek_item.clone(), "kds", NOW, world.vcek_der.clone(), None).unwrap();
+    assert!(held.issued_at() > genuine.issued_at() && held.check_not_expired(later).is_err());
+    let cache = Cache::in_memory()
+        .with_fetcher(fetcher(&kds, None, quick()))
+        .with_vetter(Arc::new(|_: &Entry, _| Ok(())));
+    cache.put(held).unwrap();
+    assert_eq!(
+        cache.get(&vcek_item, later).unwrap().body(),
+        &world.vcek_der[..]
+    );
     // A CRL whose thisUpdate is after its nextUpdate is no CRL to hold.
     let inverted = world
         .pki

@@ -1220,12 +1220,12 @@ mod tests {
         }
         std::fs::write(
             &file,
-            "\n\n[tls]\ncert = \"c\"\nkey = \"k\"\nreload_secs = -1\n",
+            "# a comment\n\n\n[tls]\ncert = \"c\"\nkey = \"k\"\nreload_secs = -1\n",
         )
         .unwrap();
         match ServerConfig::load_with_data_dir(&file, || Some(PathBuf::from("/d"))) {
             Err(ConfigError::Syntax { message, .. }) => {
-                assert!(message.contains("line 6"), "{message}");
+                assert!(message.contains("line 7"), "{message}");
             }
             other => panic!("{other:?}"),
         }
