@@ -33,8 +33,8 @@ use tessera_tdx::collateral::Collateral;
 #[derive(Subcommand, Debug)]
 pub(crate) enum CollateralCommand {
     /// Fetch what evidence (or an FMSPC, or a chip) needs into a bundle directory; only what
-    /// is signed under the vendors' roots is kept (exit 0 all fetched, 1 some items failed or
-    /// were refused, 2 usage or I/O error).
+    /// is signed under the vendors' roots is kept (exit 0 all fetched, 1 some items failed,
+    /// were refused or are stale, or --out holds refused entries, 2 usage or I/O error).
     Fetch(FetchArgs),
     /// Pack a bundle (or cache) directory into one file for transfer.
     Pack(PackArgs),

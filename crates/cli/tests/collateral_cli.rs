@@ -583,7 +583,22 @@ fn import_refuses_a_forged_vcek_and_keeps_the_rest() {
         "{}",
         stderr(&o)
     );
-    let o = fetch_into(&dir.join("report.bin"));
+    // A file: refused before anything is fetched (through a cache that holds nothing, so
+    // that a fetch would show).
+    let o = tessera(&[
+        "collateral",
+        "fetch",
+        "--evidence",
+        s(&dir.join("report.bin")),
+        "--kds-url",
+        &kds.base,
+        "--cache-dir",
+        s(&dir.join("empty.cache")),
+        "--out",
+        s(&dir.join("report.bin")),
+        "--dangerous-test-root",
+        s(&root),
+    ]);
     assert_eq!(code(&o), 2, "{}\n{}", stdout(&o), stderr(&o));
     assert!(stderr(&o).contains("not a directory"), "{}", stderr(&o));
     assert_eq!(kds.total(), hits);

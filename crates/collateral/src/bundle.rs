@@ -182,7 +182,8 @@ pub fn manifest_gaps(path: &Path) -> Result<Vec<String>, CollateralError> {
 /// What [`fetch_into_bundle`] got and what it could not get.
 #[derive(Debug, Default)]
 pub struct FetchReport {
-    /// The items fetched (or already fresh in the cache).
+    /// The items fetched (or already fresh in the cache, or held while the service's copy
+    /// could not be had: see `cached` and `stale`).
     pub fetched: Vec<Arc<Entry>>,
     /// The keys of those of `fetched` the cache held and that were not yet due for refresh
     /// (not asked for).
@@ -276,8 +277,8 @@ pub fn fetch_into_bundle_vetted(
             continue;
         }
         asked.push(item);
-        // How the cache answered, from its counters (of a cache no other thread uses
-        // meanwhile, as the CLI's).
+        // How the cache answered, from its counters (of an online cache no other thread
+        // uses meanwhile, as the CLI's; offline, an entry that is due reads as stale).
         let before = cache.stats();
         match cache.get(item, now) {
             Ok(entry) => {
@@ -322,13 +323,15 @@ pub fn fetch_into_bundle_vetted(
     // A refused copy held for an item this run got an accepted copy of is replaced by it.
     let accepted: std::collections::HashSet<String> =
         report.fetched.iter().map(|e| e.item().key()).collect();
-    let (replaced, blocking): (Vec<_>, Vec<_>) = std::mem::take(&mut report.refused_held)
+    let refused_held: Vec<(String, String)> = std::mem::take(&mut report.refused_held)
         .into_iter()
         .rev()
-        .partition(|(key, _)| accepted.contains(key));
-    report.replaced_held = replaced;
-    report.refused_held = blocking;
-    if !report.refused_held.is_empty() {
+        .collect();
+    if refused_held.iter().all(|(key, _)| accepted.contains(key)) {
+        report.replaced_held = refused_held;
+    } else {
+        // Nothing is written, so nothing is replaced either: each is reported refused.
+        report.refused_held = refused_held;
         return Ok((report, None));
     }
     let entries: Vec<Entry> = report.fetched.iter().map(|e| Entry::clone(e)).collect();
@@ -392,13 +395,16 @@ pub fn unpack(bytes: &[u8], name: &str) -> Result<Vec<Entry>, CollateralError> {
             #[serde(rename = "enclaveIdentity")]
             enclave_identity: Option<serde::de::IgnoredAny>,
         }
-        let collateral = serde_json::from_slice::<Probe>(bytes).is_ok_and(|p| {
-            p.tcb_info.is_some()
-                || p.pck_crl.is_some()
-                || p.qe_identity.is_some()
-                || p.tcb_info_camel.is_some()
-                || p.enclave_identity.is_some()
-        });
+        // (An object only: serde also reads a struct from an array.)
+        let object = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        let collateral = object
+            && serde_json::from_slice::<Probe>(bytes).is_ok_and(|p| {
+                p.tcb_info.is_some()
+                    || p.pck_crl.is_some()
+                    || p.qe_identity.is_some()
+                    || p.tcb_info_camel.is_some()
+                    || p.enclave_identity.is_some()
+            });
         if collateral {
             bad(String::from(
                 "a TDX/SGX collateral file (for `verify --collateral`), not a collateral bundle \
@@ -564,17 +570,19 @@ pub fn import_vetted(
             continue;
         }
         let entry = Arc::try_unwrap(entry).unwrap_or_else(|shared| Entry::clone(&shared));
-        // A held copy past its validity keeps a current one out only when `vet` accepts it
-        // (judged at the last second of its validity): one that claims a later issue yet has
-        // expired and is refused (a forgery placed in the directory) must not keep a current
-        // copy out, while a genuine one still does (as the cache does).
+        // A held copy past its validity keeps a current one out only when it is a CRL or
+        // Intel item that `vet` accepts (judged at the last second of its validity), as in
+        // the cache: one that claims a later issue yet has expired and is refused (a
+        // forgery placed in the directory) must not keep a current copy out, while a
+        // genuine one still does; an older VCEK or chain revokes nothing.
         let stored = cache.lookup(entry.item()).ok().flatten();
         if !replace
             && let Some(stored) = &stored
             && stored.issued_at() > entry.issued_at()
             && (stored.check_not_expired(now).is_ok()
                 || entry.check_not_expired(now).is_err()
-                || vet(std::slice::from_ref(stored)).is_empty())
+                || (!matches!(stored.item(), Item::Vcek { .. } | Item::AmdChain { .. })
+                    && vet(std::slice::from_ref(stored)).is_empty()))
         {
             report.kept_newer.push(key);
             continue;
@@ -846,6 +854,7 @@ mod tests {
         let collateral = br#"{"pck_crl_issuer_chain": "", "pck_crl": "00", "tcb_info": "{}"}"#;
         assert!(said(collateral).contains("a TDX/SGX collateral file"));
         assert!(said(br#"{"entries": 5}"#).starts_with("JSON: "));
+        assert!(said(b" [1, 2, 3, 4, 5]").starts_with("JSON: "));
     }
 
     #[test]

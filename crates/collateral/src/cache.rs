@@ -178,8 +178,8 @@ impl Cache {
 
     /// Whether an expired held copy still holds an older one back: only a CRL or an Intel item
     /// (a VCEK or chain that is older revokes nothing, and the vetter does not judge those
-    /// alone), and only when the vetter accepts it at the last second of its validity (with
-    /// none, an expired copy holds nothing back).
+    /// alone), and only when the vetter accepts it at the last second of its validity; with
+    /// no vetter it is taken as genuine (newer-only then errs towards no rollback).
     fn genuine_when_it_lapsed(&self, entry: &Entry) -> bool {
         if matches!(entry.item(), Item::Vcek { .. } | Item::AmdChain { .. }) {
             return false;
@@ -187,7 +187,7 @@ impl Cache {
         let at = UnixTime::from_secs(entry.valid_until().as_secs().saturating_sub(1));
         self.vetter
             .as_ref()
-            .is_some_and(|vet| vet(entry, at).is_ok())
+            .is_none_or(|vet| vet(entry, at).is_ok())
     }
 
     /// The error of `item`'s last fetch while it is not fetched again (the
