@@ -34,6 +34,33 @@ fn guest(dir: &Path) -> (SimSnp, Vec<u8>) {
     (g, report)
 }
 
+/// `tessera collateral fetch --evidence EVIDENCE --kds-url KDS --cache-dir CACHE --out OUT`,
+/// with `--dangerous-test-root` for each of `roots`.
+fn collateral_fetch(
+    evidence: &Path,
+    kds: &str,
+    cache: &Path,
+    out: &Path,
+    roots: &[&Path],
+) -> std::process::Output {
+    let mut args = vec![
+        "collateral",
+        "fetch",
+        "--evidence",
+        s(evidence),
+        "--kds-url",
+        kds,
+        "--cache-dir",
+        s(cache),
+        "--out",
+        s(out),
+    ];
+    for root in roots {
+        args.extend(["--dangerous-test-root", s(root)]);
+    }
+    tessera(&args)
+}
+
 fn verify_offline(dir: &Path, collateral: &Path) -> std::process::Output {
     tessera(&[
         "verify",
@@ -126,20 +153,13 @@ fn fetch_pack_import_show_then_air_gapped_verify() {
             .to_vec();
         let stale_cache = dir.join("stale-cache");
         let fetch_stale = |kds: &str| {
-            tessera(&[
-                "collateral",
-                "fetch",
-                "--evidence",
-                s(&evidence),
-                "--kds-url",
+            collateral_fetch(
+                &evidence,
                 kds,
-                "--cache-dir",
-                s(&stale_cache),
-                "--out",
-                s(&dir.join("stale-bundle")),
-                "--dangerous-test-root",
-                s(&dir.join("ark.pem")),
-            ])
+                &stale_cache,
+                &dir.join("stale-bundle"),
+                &[&dir.join("ark.pem")],
+            )
         };
         {
             let short_kds = short.serve();
@@ -206,27 +226,22 @@ fn fetch_pack_import_show_then_air_gapped_verify() {
     assert_eq!(code(&o), 1, "{}", stderr(&o));
     assert_eq!(stderr(&o).matches("refused ").count(), 3, "{}", stderr(&o));
     assert!(stderr(&o).contains("imported 0 items"), "{}", stderr(&o));
-    let o = tessera(&[
-        "collateral",
-        "import",
-        s(&packed),
-        "--cache-dir",
-        s(&cache),
-        "--dangerous-test-root",
-        s(&dir.join("ark.pem")),
-    ]);
+    let import_trusting = || {
+        tessera(&[
+            "collateral",
+            "import",
+            s(&packed),
+            "--cache-dir",
+            s(&cache),
+            "--dangerous-test-root",
+            s(&dir.join("ark.pem")),
+        ])
+    };
+    let o = import_trusting();
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stderr(&o).contains("imported 3 items"), "{}", stderr(&o));
     // Again: the very copies are held, so nothing is written, and it says so.
-    let o = tessera(&[
-        "collateral",
-        "import",
-        s(&packed),
-        "--cache-dir",
-        s(&cache),
-        "--dangerous-test-root",
-        s(&dir.join("ark.pem")),
-    ]);
+    let o = import_trusting();
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(
         stderr(&o).contains("imported 0 items") && stderr(&o).contains("3 held already"),
@@ -349,20 +364,13 @@ fn forged_vcek_from_the_kds_fails_verification() {
     let kds = items.serve();
     let bundle = dir.join("bundle");
     let online = dir.join("online-cache");
-    let o = tessera(&[
-        "collateral",
-        "fetch",
-        "--evidence",
-        s(&dir.join("report.bin")),
-        "--kds-url",
+    let o = collateral_fetch(
+        &dir.join("report.bin"),
         &kds.base,
-        "--cache-dir",
-        s(&online),
-        "--out",
-        s(&bundle),
-        "--dangerous-test-root",
-        s(&dir.join("ark.pem")),
-    ]);
+        &online,
+        &bundle,
+        &[&dir.join("ark.pem")],
+    );
     // The forged certificate has the right shape (a Genoa VCEK for this chip and TCB), but no
     // chain to the trusted root: refused, by name and check, and kept neither in the bundle
     // nor in the cache (the next fetch asks again); the chain and CRL are genuine and kept.
@@ -395,20 +403,13 @@ fn import_refuses_a_forged_vcek_and_keeps_the_rest() {
     let root = dir.join("ark.pem");
     let fetch = |items: &KdsItems, trusted: &Path, out: &Path| {
         let kds = items.serve();
-        let o = tessera(&[
-            "collateral",
-            "fetch",
-            "--evidence",
-            s(&dir.join("report.bin")),
-            "--kds-url",
+        let o = collateral_fetch(
+            &dir.join("report.bin"),
             &kds.base,
-            "--cache-dir",
-            s(&out.with_extension("cache")),
-            "--out",
-            s(out),
-            "--dangerous-test-root",
-            s(trusted),
-        ]);
+            &out.with_extension("cache"),
+            out,
+            &[trusted],
+        );
         assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
     };
     let genuine = dir.join("genuine");
@@ -489,20 +490,13 @@ fn import_refuses_a_forged_vcek_and_keeps_the_rest() {
     // forger's, at the keys the genuine ones have.)
     let kds = KdsItems::new(g.pki(), &report, g.vcek()).serve();
     let fetch_into = |out: &Path| {
-        tessera(&[
-            "collateral",
-            "fetch",
-            "--evidence",
-            s(&dir.join("report.bin")),
-            "--kds-url",
+        collateral_fetch(
+            &dir.join("report.bin"),
             &kds.base,
-            "--cache-dir",
-            s(&dir.join("refetch.cache")),
-            "--out",
-            s(out),
-            "--dangerous-test-root",
-            s(&root),
-        ])
+            &dir.join("refetch.cache"),
+            out,
+            &[&root],
+        )
     };
     // A copy of it, to plant the forger's entries where they are not fetched again.
     let planted = dir.join("planted");
@@ -532,22 +526,13 @@ fn import_refuses_a_forged_vcek_and_keeps_the_rest() {
     .unwrap();
     let milan_kds = KdsItems::new(milan.pki(), &milan_report, milan.vcek()).serve();
     let before = std::fs::read_to_string(planted.join("manifest.json")).unwrap();
-    let o = tessera(&[
-        "collateral",
-        "fetch",
-        "--evidence",
-        s(&dir.join("milan.bin")),
-        "--kds-url",
+    let o = collateral_fetch(
+        &dir.join("milan.bin"),
         &milan_kds.base,
-        "--cache-dir",
-        s(&dir.join("milan.cache")),
-        "--out",
-        s(&planted),
-        "--dangerous-test-root",
-        s(&dir.join("milan-ark.pem")),
-        "--dangerous-test-root",
-        s(&root),
-    ]);
+        &dir.join("milan.cache"),
+        &planted,
+        &[&dir.join("milan-ark.pem"), &root],
+    );
     assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
     let out = stdout(&o);
     assert_eq!(out.matches("REFUSED  ").count(), 3, "{out}");
@@ -585,20 +570,13 @@ fn import_refuses_a_forged_vcek_and_keeps_the_rest() {
     );
     // A file: refused before anything is fetched (through a cache that holds nothing, so
     // that a fetch would show).
-    let o = tessera(&[
-        "collateral",
-        "fetch",
-        "--evidence",
-        s(&dir.join("report.bin")),
-        "--kds-url",
+    let o = collateral_fetch(
+        &dir.join("report.bin"),
         &kds.base,
-        "--cache-dir",
-        s(&dir.join("empty.cache")),
-        "--out",
-        s(&dir.join("report.bin")),
-        "--dangerous-test-root",
-        s(&root),
-    ]);
+        &dir.join("empty.cache"),
+        &dir.join("report.bin"),
+        &[&root],
+    );
     assert_eq!(code(&o), 2, "{}\n{}", stdout(&o), stderr(&o));
     assert!(stderr(&o).contains("not a directory"), "{}", stderr(&o));
     assert_eq!(kds.total(), hits);
