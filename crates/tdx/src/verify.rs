@@ -771,9 +771,11 @@ impl Verifier {
             return Err(TdxError::SignerPath {
                 check: chain_check,
                 detail: format!(
-                    "{} is issued by {}; collateral signers are issued by the root itself",
+                    "{} is issued by {}, not by the trusted root {}, which issues collateral \
+                     signers itself",
                     signer.subject(),
-                    signer.issuer()
+                    signer.issuer(),
+                    root.subject()
                 ),
             });
         }
@@ -813,8 +815,10 @@ impl Verifier {
             return Err(TdxError::SignerPath {
                 check: "pck_crl_chain",
                 detail: format!(
-                    "the PCK CRL issuer {} is not a CA issued by the root",
-                    issuer.subject()
+                    "the PCK CRL issuer {} is issued by {}, not by the trusted root {}",
+                    issuer.subject(),
+                    issuer.issuer(),
+                    root.subject()
                 ),
             });
         }
