@@ -13,6 +13,9 @@ mod common;
 // One fake KDS for the broker and the CLI tests.
 #[path = "../../server/tests/common/fake_kds.rs"]
 mod fake_kds;
+// Intel cache entries from a collateral bundle, shared with the server's tests.
+#[path = "../../server/tests/common/intel_entries.rs"]
+mod intel_entries;
 
 use std::path::Path;
 
@@ -810,53 +813,17 @@ fn verify_fetch_asks_only_for_what_is_lacking() {
 /// (before, the missing item was an error whatever the flag said).
 #[test]
 fn allow_missing_crls_applies_to_a_collateral_dir_without_a_crl() {
-    use tessera_collateral::{Cache, Entry, IntelTee, Item, PckCa, UpdateType};
     let dir = tempdir("coll-no-crl");
     let o = tessera(&["sim", "tdx", "--out", s(&dir)]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let json = std::fs::read_to_string(dir.join("collateral.json")).unwrap();
-    let b: tessera::tdx::collateral::CollateralBundle = serde_json::from_str(&json).unwrap();
-    let parsed = tessera::tdx::collateral::Collateral::from_bundle_json(json.as_bytes()).unwrap();
-    let now = tessera_pki::UnixTime::now();
-    let (tee, update) = (IntelTee::Tdx, UpdateType::Standard);
-    let fmspc = tessera_pki::to_hex(&parsed.tcb_info().value().fmspc).to_ascii_uppercase();
-    let der = |hex: &str| tessera_pki::from_hex(hex.as_bytes()).unwrap();
     let cache_dir = dir.join("cache");
-    let cache = Cache::open(&cache_dir).unwrap();
-    for entry in [
-        Entry::new(
-            Item::TcbInfo { tee, fmspc, update },
-            "test",
-            now,
-            format!(
-                "{{\"tcbInfo\":{},\"signature\":\"{}\"}}",
-                b.tcb_info, b.tcb_info_signature
-            )
-            .into_bytes(),
-            Some(b.tcb_info_issuer_chain.clone()),
-        ),
-        Entry::new(
-            Item::QeIdentity { tee, update },
-            "test",
-            now,
-            format!(
-                "{{\"enclaveIdentity\":{},\"signature\":\"{}\"}}",
-                b.qe_identity, b.qe_identity_signature
-            )
-            .into_bytes(),
-            Some(b.qe_identity_issuer_chain.clone()),
-        ),
-        Entry::new(
-            Item::PckCrl {
-                ca: PckCa::Platform,
-            },
-            "test",
-            now,
-            der(b.pck_crl.as_deref().unwrap()),
-            b.pck_crl_issuer_chain.clone(),
-        ),
-    ] {
-        cache.put(entry.unwrap()).unwrap();
+    let cache = tessera_collateral::Cache::open(&cache_dir).unwrap();
+    // Everything but the Root CA CRL (the last).
+    let [tcb_info, qe_identity, pck_crl, _] =
+        intel_entries::intel_entries(&json, tessera_pki::UnixTime::now());
+    for entry in [tcb_info, qe_identity, pck_crl] {
+        cache.put(entry).unwrap();
     }
     let (quote, root) = (dir.join("quote.bin"), dir.join("root.pem"));
     let verify = |extra: &[&str]| {

@@ -214,20 +214,12 @@ pub fn fetch_into_bundle(
     now: UnixTime,
 ) -> Result<(FetchReport, Manifest), CollateralError> {
     let (report, manifest) = fetch_into_bundle_vetted(cache, items, out, now, &|_| Vec::new())?;
-    // (Nothing is refused without a vetter, so the bundle was written.)
-    match manifest {
-        Some(manifest) => Ok((report, manifest)),
-        None => Ok((report, read_manifest_of(out, now)?)),
-    }
-}
-
-/// The manifest of the entries `dir` holds, as written at `now` (not written to disk).
-fn read_manifest_of(dir: &Path, now: UnixTime) -> Result<Manifest, CollateralError> {
-    Ok(Manifest {
-        format: MANIFEST_FORMAT.to_owned(),
-        created: now.to_string(),
-        items: read_entries(dir)?.iter().map(ManifestItem::of).collect(),
-    })
+    // Without a vetter nothing is refused, so the bundle was written.
+    let manifest = manifest.ok_or_else(|| CollateralError::Format {
+        path: out.display().to_string(),
+        detail: String::from("not written"),
+    })?;
+    Ok((report, manifest))
 }
 
 /// Which entries of a set a verifier refuses: their indexes, each with the reason. For

@@ -800,6 +800,11 @@ fn soft_open_files(limits: &str) -> Option<u64> {
         .and_then(|soft| soft.parse().ok())
 }
 
+// Intel cache entries from a collateral bundle, shared with the CLI's tests.
+#[cfg(test)]
+#[path = "../tests/common/intel_entries.rs"]
+mod intel_entries;
+
 #[cfg(test)]
 mod tests {
     use std::fs;
@@ -984,7 +989,6 @@ mod tests {
     /// PKI or PCS is refused, naming the check.
     #[test]
     fn the_entry_vetter_refuses_items_not_signed_under_the_roots() {
-        use tessera::tdx::collateral::CollateralBundle;
         use tessera_guest::sim::SimTdx;
         let now = tessera_pki::UnixTime::now();
         let (genuine, forger, items) = amd_sims();
@@ -1009,57 +1013,7 @@ mod tests {
             }
         }
         let intel_entries = |sim: &SimTdx| {
-            let b: CollateralBundle =
-                serde_json::from_str(&sim.collateral_json().unwrap()).unwrap();
-            let parsed = tessera::tdx::collateral::Collateral::from_bundle_json(
-                sim.collateral_json().unwrap().as_bytes(),
-            )
-            .unwrap();
-            let tee = tessera_collateral::IntelTee::Tdx;
-            let update = UpdateType::Standard;
-            let fmspc = tessera_pki::to_hex(&parsed.tcb_info().value().fmspc).to_ascii_uppercase();
-            let der = |hex: &str| tessera_pki::from_hex(hex.as_bytes()).unwrap();
-            [
-                Entry::new(
-                    Item::TcbInfo { tee, fmspc, update },
-                    "test",
-                    now,
-                    format!(
-                        "{{\"tcbInfo\":{},\"signature\":\"{}\"}}",
-                        b.tcb_info, b.tcb_info_signature
-                    )
-                    .into_bytes(),
-                    Some(b.tcb_info_issuer_chain.clone()),
-                ),
-                Entry::new(
-                    Item::QeIdentity { tee, update },
-                    "test",
-                    now,
-                    format!(
-                        "{{\"enclaveIdentity\":{},\"signature\":\"{}\"}}",
-                        b.qe_identity, b.qe_identity_signature
-                    )
-                    .into_bytes(),
-                    Some(b.qe_identity_issuer_chain.clone()),
-                ),
-                Entry::new(
-                    Item::PckCrl {
-                        ca: tessera_collateral::PckCa::Platform,
-                    },
-                    "test",
-                    now,
-                    der(b.pck_crl.as_deref().unwrap()),
-                    b.pck_crl_issuer_chain.clone(),
-                ),
-                Entry::new(
-                    Item::RootCaCrl,
-                    "test",
-                    now,
-                    der(b.root_ca_crl.as_deref().unwrap()),
-                    None,
-                ),
-            ]
-            .map(Result::unwrap)
+            super::intel_entries::intel_entries(&sim.collateral_json().unwrap(), now)
         };
         // The simulator's collateral is dated around its own fixed time.
         let at = tessera::tdx::sim::SIM_VERIFY_AT;
