@@ -34,6 +34,10 @@ pub(crate) struct ServeArgs {
     /// The TLS private key (PEM); with --tls-cert.
     #[arg(long, value_name = "PEM", requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// How often the TLS files are read again, in seconds (0: at start only; at most 86400;
+    /// default 60). Applies to --tls-cert/--tls-key or the configuration's [tls].
+    #[arg(long, value_name = "SECS")]
+    tls_reload_secs: Option<u64>,
     /// DANGEROUS: also trust this root (an ARK or a TDX root CA, PEM/DER) besides the vendor
     /// roots: simulator roots, for development only. Repeatable.
     #[arg(long = "dangerous-test-root", value_name = "FILE")]
@@ -102,6 +106,15 @@ fn configure(args: &ServeArgs) -> Result<ServerConfig> {
         }
         config.tls = Some(files);
     }
+    if let Some(secs) = args.tls_reload_secs {
+        match &mut config.tls {
+            Some(tls) => tls.reload_secs = secs,
+            None => anyhow::bail!(
+                "--tls-reload-secs without TLS: give --tls-cert and --tls-key, or [tls] in the \
+                 configuration"
+            ),
+        }
+    }
     config
         .verifier
         .dangerous_test_roots
@@ -140,28 +153,30 @@ fn warn_dangerous(roots: &[PathBuf]) {
     eprintln!("{}", "!".repeat(78));
 }
 
-/// Completes on SIGINT or SIGTERM.
-async fn shutdown_signal() {
-    let ctrl_c = async {
+/// SIGINT and SIGTERM, caught from the moment this is made: made before the broker says it
+/// is listening, so that a stop sent as soon as it is (an orchestrator's, a test's) drains the
+/// server instead of killing the process with the default action.
+#[cfg(unix)]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).context("catching SIGINT")?;
+    let mut term = signal(SignalKind::terminate()).context("catching SIGTERM")?;
+    Ok(async move {
+        tokio::select! {
+            _ = int.recv() => {},
+            _ = term.recv() => {},
+        }
+    })
+}
+
+/// Ctrl-C, where there are no Unix signals.
+#[cfg(not(unix))]
+fn shutdown_signal() -> Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
         if tokio::signal::ctrl_c().await.is_err() {
             std::future::pending::<()>().await;
         }
-    };
-    #[cfg(unix)]
-    let term = async {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut s) => {
-                s.recv().await;
-            }
-            Err(_) => std::future::pending::<()>().await,
-        }
-    };
-    #[cfg(not(unix))]
-    let term = std::future::pending::<()>();
-    tokio::select! {
-        () = ctrl_c => {},
-        () = term => {},
-    }
+    })
 }
 
 pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
@@ -178,6 +193,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
         .context("starting the async runtime")?;
     let served = runtime.block_on(async {
         let (server, info) = tessera_server::start(&config).await?;
+        let stop = shutdown_signal()?;
         let addr = server.local_addr().context("the bound address")?;
         let scheme = if server.is_tls() { "https" } else { "http" };
         eprintln!(
@@ -196,7 +212,7 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
         // `request_timeout_secs` each), idle connections close at once.
         server
             .run(async {
-                shutdown_signal().await;
+                stop.await;
                 eprintln!("tessera serve: shutting down");
             })
             .await?;
@@ -291,6 +307,54 @@ mod tests {
         assert!(c.tls.is_some());
         assert_eq!(c.admin.tokens.len(), 1);
         assert_eq!(c.kek_path(), PathBuf::from("/run/secrets/tessera/kek"));
+    }
+
+    /// `--tls-reload-secs` sets the period of the flags' files or of the configuration's
+    /// `[tls]`, is bounded as the file's key is, and is refused where there is no TLS.
+    #[test]
+    fn tls_reload_secs_flag() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path().to_str().unwrap();
+        let flags = |extra: &[&str]| {
+            let mut a = vec!["--data-dir", d, "--tls-cert", "c.pem", "--tls-key", "k.pem"];
+            a.extend_from_slice(extra);
+            configure(&args(&a))
+        };
+        assert_eq!(flags(&[]).unwrap().tls.unwrap().reload_secs, 60);
+        let c = flags(&["--tls-reload-secs", "0"]).unwrap();
+        assert_eq!(c.tls.unwrap().reload_secs, 0);
+        assert!(flags(&["--tls-reload-secs", "86401"]).is_err());
+
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[tls]\ncert = \"c\"\nkey = \"k\"\nreload_secs = 5\n").unwrap();
+        let f = file.to_str().unwrap();
+        let c = configure(&args(&["--data-dir", d, "--config", f])).unwrap();
+        assert_eq!(c.tls.unwrap().reload_secs, 5);
+        let c = configure(&args(&[
+            "--data-dir",
+            d,
+            "--config",
+            f,
+            "--tls-reload-secs",
+            "7",
+        ]));
+        assert_eq!(c.unwrap().tls.unwrap().reload_secs, 7);
+        // The flags' files keep the file's period unless the flag says otherwise.
+        let c = configure(&args(&[
+            "--data-dir",
+            d,
+            "--config",
+            f,
+            "--tls-cert",
+            "x.pem",
+            "--tls-key",
+            "y.pem",
+        ]))
+        .unwrap();
+        assert_eq!(c.tls.unwrap().reload_secs, 5);
+
+        let e = configure(&args(&["--data-dir", d, "--tls-reload-secs", "5"])).unwrap_err();
+        assert!(e.to_string().contains("without TLS"), "{e}");
     }
 
     #[test]

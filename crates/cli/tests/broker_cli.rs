@@ -739,6 +739,11 @@ fn get_secret_runs_the_evidence_command() {
 
 /// A CA (PEM) and a server certificate for 127.0.0.1 signed by it, with its PKCS#8 key (PEM).
 fn tls_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
+    tls_files_valid(dir, -3600, 86_400)
+}
+
+/// [`tls_files`] whose leaf is valid from `from` to `until` seconds from now.
+fn tls_files_valid(dir: &Path, from: i64, until: i64) -> (PathBuf, PathBuf, PathBuf) {
     use tessera_pki::PublicKeyKind;
     use tessera_pki::builder::{
         CertificateSpec, IssuerKey, basic_constraints_extension, issue_certificate,
@@ -749,8 +754,8 @@ fn tls_files(dir: &Path) -> (PathBuf, PathBuf, PathBuf) {
         serial: vec![serial],
         issuer,
         subject,
-        not_before: tessera_pki::UnixTime::from_secs(now - 3600),
-        not_after: tessera_pki::UnixTime::from_secs(now + 86_400),
+        not_before: tessera_pki::UnixTime::from_secs(if ca { now - 3600 } else { now + from }),
+        not_after: tessera_pki::UnixTime::from_secs(if ca { now + 86_400 } else { now + until }),
         ca: None,
         extensions: if ca {
             vec![
@@ -904,6 +909,12 @@ fn a_renewed_tls_certificate_is_served_without_a_restart() {
     .unwrap();
     let served = Served::start(&data, &["--config", config.to_str().unwrap()]);
     assert!(served.url.starts_with("https://"), "{}", served.url);
+    // A certificate valid now draws no warning at start.
+    assert!(
+        !served.early.iter().any(|l| l.contains("not valid now")),
+        "{:#?}",
+        served.early
+    );
     let verify_with = |ca: &Path| {
         served.admin(
             &data,
@@ -927,6 +938,13 @@ fn a_renewed_tls_certificate_is_served_without_a_restart() {
         warned.contains("serving the ones loaded before"),
         "{warned}"
     );
+    // A pair that stays wrong is said once, not at every period.
+    let quiet_until = Instant::now() + Duration::from_millis(3500);
+    while let Some(left) = quiet_until.checked_duration_since(Instant::now()) {
+        if let Ok(line) = served.stderr.recv_timeout(left) {
+            assert!(!line.contains("not reloaded"), "said again: {line}");
+        }
+    }
     assert_eq!(code(&verify_with(&old_ca)), 0);
     // Then the key: within a few periods the renewed pair is served.
     std::fs::write(&key, std::fs::read(&new_key).unwrap()).unwrap();
@@ -947,6 +965,32 @@ fn a_renewed_tls_certificate_is_served_without_a_restart() {
     );
     let log = served.stop().join("\n");
     assert!(!log.contains("PRIVATE KEY"), "{log}");
+}
+
+/// A certificate that is not valid now (expired, or not yet valid) is served all the same,
+/// there being no other, but the start says that clients will refuse it, with its dates.
+#[test]
+fn a_tls_certificate_not_valid_now_is_said_at_start() {
+    for (name, from, until) in [("expired", -7200, -3600), ("early", 3600, 7200)] {
+        let dir = tempfile::tempdir().unwrap();
+        let (_, cert, key) = tls_files_valid(dir.path(), from, until);
+        let served = Served::start(
+            &dir.path().join("data"),
+            &[
+                "--tls-cert",
+                cert.to_str().unwrap(),
+                "--tls-key",
+                key.to_str().unwrap(),
+            ],
+        );
+        let said = served.early.join("\n");
+        assert!(
+            said.contains("the TLS certificate is not valid now: clients will refuse it")
+                && said.contains("not_after"),
+            "{name}: {said}"
+        );
+        served.stop();
+    }
 }
 
 #[test]
