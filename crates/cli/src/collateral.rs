@@ -514,8 +514,24 @@ pub(crate) fn run(cmd: &CollateralCommand) -> Result<ExitCode> {
                 args.replace,
                 &vetter(&vetting, &cache, now),
             )?;
+            // One line per item on stdout, as `fetch` prints them; the summary on stderr.
+            for key in &report.imported {
+                if report.expired.contains(key) {
+                    crate::say!("imported {key}  (already expired)");
+                } else {
+                    crate::say!("imported {key}");
+                }
+            }
+            for key in &report.unchanged {
+                crate::say!("held     {key}  (the very copy: unchanged)");
+            }
+            for key in &report.kept_newer {
+                crate::say!(
+                    "KEPT     {key}: the cache holds newer collateral for it (--replace replaces it)"
+                );
+            }
             for (key, why) in &report.refused {
-                eprintln!("refused {key}: {why}");
+                crate::say!("REFUSED  {key}: {why}");
             }
             eprintln!(
                 "imported {} items into {} ({} already expired; {} held already, unchanged)",
@@ -524,11 +540,6 @@ pub(crate) fn run(cmd: &CollateralCommand) -> Result<ExitCode> {
                 report.expired.len(),
                 report.unchanged.len()
             );
-            for key in &report.kept_newer {
-                eprintln!(
-                    "kept {key}: the cache holds newer collateral for it (--replace replaces it)"
-                );
-            }
             Ok(if report.refused.is_empty() {
                 ExitCode::SUCCESS
             } else {

@@ -227,7 +227,7 @@ fn fetch_pack_import_show_then_air_gapped_verify() {
     // Without the root the bundle was signed under, nothing is imported.
     let o = tessera(&["collateral", "import", s(&packed), "--cache-dir", s(&cache)]);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
-    assert_eq!(stderr(&o).matches("refused ").count(), 3, "{}", stderr(&o));
+    assert_eq!(stdout(&o).matches("REFUSED  ").count(), 3, "{}", stdout(&o));
     assert!(stderr(&o).contains("imported 0 items"), "{}", stderr(&o));
     let import_trusting = || {
         tessera(&[
@@ -243,6 +243,7 @@ fn fetch_pack_import_show_then_air_gapped_verify() {
     let o = import_trusting();
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     assert!(stderr(&o).contains("imported 3 items"), "{}", stderr(&o));
+    assert_eq!(stdout(&o).matches("imported ").count(), 3, "{}", stdout(&o));
     // Again: the very copies are held, so nothing is written, and it says so.
     let o = import_trusting();
     assert_eq!(code(&o), 0, "{}", stderr(&o));
@@ -251,6 +252,7 @@ fn fetch_pack_import_show_then_air_gapped_verify() {
         "{}",
         stderr(&o)
     );
+    assert_eq!(stdout(&o).matches("held     ").count(), 3, "{}", stdout(&o));
     let o = tessera(&["collateral", "show", s(&cache)]);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
     let listing = stdout(&o);
@@ -464,12 +466,13 @@ fn import_refuses_a_forged_vcek_and_keeps_the_rest() {
     let cache = dir.join("cache");
     let o = import(&mixed, &cache);
     assert_eq!(code(&o), 1, "{}", stderr(&o));
-    let err = stderr(&o);
+    let out = stdout(&o);
     assert!(
-        err.contains("refused amd-vcek-genoa-") && err.contains("vek_chain"),
-        "{err}"
+        out.contains("REFUSED  amd-vcek-genoa-") && out.contains("vek_chain"),
+        "{out}"
     );
-    assert!(err.contains("imported 2 items"), "{err}");
+    assert_eq!(out.matches("imported ").count(), 2, "{out}");
+    assert!(stderr(&o).contains("imported 2 items"), "{}", stderr(&o));
     let o = tessera(&["collateral", "show", s(&cache)]);
     assert!(!stdout(&o).contains("amd-vcek-"), "{}", stdout(&o));
     // --replace does not let it in either.
@@ -595,11 +598,11 @@ fn import_refuses_a_forged_vcek_and_keeps_the_rest() {
     // Into a cache with no chain it cannot be judged, so it is refused.
     let o = import(&alone, &dir.join("no-chain"));
     assert_eq!(code(&o), 1, "{}", stderr(&o));
-    assert!(stderr(&o).contains("refused amd-vcek-"), "{}", stderr(&o));
+    assert!(stdout(&o).contains("REFUSED  amd-vcek-"), "{}", stdout(&o));
     assert!(
-        stderr(&o).contains("neither the bundle nor the cache holds the Genoa ASK/ARK chain"),
+        stdout(&o).contains("neither the bundle nor the cache holds the Genoa ASK/ARK chain"),
         "{}",
-        stderr(&o)
+        stdout(&o)
     );
 }
 
