@@ -594,6 +594,96 @@ fn forged_and_expired_items_fail_and_are_not_kept() {
     }
 }
 
+/// A bundle directory holding refused entries: those this run fetched accepted copies of are
+/// replaced; when any other is refused too, nothing is written or deleted, and every refused
+/// held entry is reported (none as replaced, since none was).
+#[test]
+fn refused_held_entries_are_replaced_only_when_all_of_them_can_be() {
+    let genoa = snp_world(Product::Genoa);
+    let milan = snp_world(Product::Milan);
+    let (genoa_kds, milan_kds) = (kds_for(&genoa), kds_for(&milan));
+    let genoa_items = items_for_snp_report(&genoa.report, Product::Genoa).unwrap();
+    let milan_items = items_for_snp_report(&milan.report, Product::Milan).unwrap();
+    let out = temp_dir("held").join("bundle");
+    // Both chips' items fetched into the bundle at NOW, unvetted.
+    for (kds, items) in [(&genoa_kds, &genoa_items), (&milan_kds, &milan_items)] {
+        let cache = Cache::in_memory().with_fetcher(fetcher(kds, None, quick()));
+        bundle::fetch_into_bundle(&cache, items, &out, NOW).unwrap();
+    }
+    let snapshot = |dir: &Path| {
+        let mut files: Vec<(PathBuf, Vec<u8>)> = std::fs::read_dir(dir.join("entries"))
+            .unwrap()
+            .map(|e| {
+                let p = e.unwrap().path();
+                let bytes = std::fs::read(&p).unwrap();
+                (p, bytes)
+            })
+            .collect();
+        files.sort();
+        (files, std::fs::read(dir.join("manifest.json")).unwrap())
+    };
+    let before = snapshot(&out);
+    assert_eq!(before.0.len(), 6);
+    // Later, a vetter that refuses what was fetched before `later` for the products named.
+    let later = UnixTime::from_secs(NOW.as_secs() + 60);
+    let refusing = |products: &'static [&'static str]| {
+        move |entries: &[Arc<Entry>]| -> Vec<(usize, String)> {
+            entries
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| {
+                    e.fetched_at() < later && products.iter().any(|p| e.item().key().contains(p))
+                })
+                .map(|(i, _)| (i, String::from("signed by no trusted root")))
+                .collect()
+        }
+    };
+    // Genoa's items again: the held Genoa copies could be replaced, the Milan ones not.
+    let genoa_cache = || Cache::in_memory().with_fetcher(fetcher(&genoa_kds, None, quick()));
+    let (report, manifest) = bundle::fetch_into_bundle_vetted(
+        &genoa_cache(),
+        &genoa_items,
+        &out,
+        later,
+        &refusing(&["genoa", "milan"]),
+    )
+    .unwrap();
+    assert!(manifest.is_none(), "nothing written");
+    assert_eq!(report.refused_held.len(), 6, "{:?}", report.refused_held);
+    assert!(
+        report.replaced_held.is_empty(),
+        "{:?}",
+        report.replaced_held
+    );
+    assert_eq!(report.fetched.len(), 3);
+    assert_eq!(snapshot(&out), before, "nothing written or deleted");
+    // Only the Genoa copies refused: each is replaced, the Milan ones stay as they were.
+    let (report, manifest) = bundle::fetch_into_bundle_vetted(
+        &genoa_cache(),
+        &genoa_items,
+        &out,
+        later,
+        &refusing(&["genoa"]),
+    )
+    .unwrap();
+    let manifest = manifest.expect("written");
+    assert!(report.refused_held.is_empty(), "{:?}", report.refused_held);
+    assert_eq!(report.replaced_held.len(), 3, "{:?}", report.replaced_held);
+    assert_eq!(manifest.items.len(), 6);
+    let after = bundle::read_entries(&out).unwrap();
+    assert_eq!(after.len(), 6);
+    for e in &after {
+        let renewed = e.fetched_at() == later;
+        assert_eq!(
+            renewed,
+            e.item().key().contains("genoa"),
+            "{}",
+            e.item().key()
+        );
+    }
+    let _ = std::fs::remove_dir_all(out.parent().unwrap());
+}
+
 #[test]
 fn concurrent_fetches_of_one_key_make_one_request() {
     let world = snp_world(Product::Milan);
