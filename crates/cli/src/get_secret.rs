@@ -176,10 +176,28 @@ fn evidence_from_command_within(
         .map_err(|e| fail(format!("--evidence-cmd did not print JSON: {e}")))
 }
 
+/// `--out` names a new file or a regular file. Anything else at it is refused, not replaced:
+/// the rename would put the secret in place of a link (`/dev/stdout` is one), a device
+/// (`/dev/null`), a pipe or a socket, where whatever reads or writes that path next would
+/// meet a file holding the secret.
+fn check_out(path: &Path) -> Result<()> {
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if !meta.file_type().is_file() => bail!(
+            "--out {}: not a regular file (a link, a device, a pipe, a socket or a directory), \
+             so not replaced; give a new or a regular file, or leave --out out for standard \
+             output",
+            path.display()
+        ),
+        _ => Ok(()),
+    }
+}
+
 /// Writes the secret to `path` with mode 0600: into a new file beside it (created exclusively,
 /// so never through a symbolic link planted there, and never a file someone already holds
-/// open), synced, then renamed over `path` (which replaces a link at `path`, not its target).
+/// open), synced, then renamed over `path`, which must be absent or a regular file
+/// ([`check_out`]).
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
+    check_out(path)?;
     let shown = || format!("{}", path.display());
     let name = path
         .file_name()
@@ -247,6 +265,9 @@ pub(crate) fn fetch_and_emit(
     // Checked before the broker is asked: a secret on a terminal stays in its scrollback.
     if f.out.is_none() && std::io::stdout().is_terminal() {
         bail!("the secret would go to a terminal: give --out FILE or redirect standard output");
+    }
+    if let Some(path) = f.out {
+        check_out(path)?;
     }
     let secret = fetch(f, tee, evidence_for)?;
     match f.out {
@@ -362,10 +383,14 @@ mod tests {
         let target = dir.path().join("target");
         std::fs::write(&target, "someone else's file").unwrap();
         let path = dir.path().join("key");
+        // A link at the path is refused: neither written through nor replaced.
         std::os::unix::fs::symlink(&target, &path).unwrap();
-        write_private(&path, b"disk key").unwrap();
+        let e = write_private(&path, b"disk key").unwrap_err();
+        assert!(e.to_string().contains("not a regular file"), "{e}");
         assert_eq!(std::fs::read(&target).unwrap(), b"someone else's file");
-        assert!(!std::fs::symlink_metadata(&path).unwrap().is_symlink());
+        assert!(std::fs::symlink_metadata(&path).unwrap().is_symlink());
+        std::fs::remove_file(&path).unwrap();
+        write_private(&path, b"disk key").unwrap();
         assert_eq!(std::fs::read(&path).unwrap(), b"disk key");
         // A handle opened on the old file does not see the new secret.
         let mut old = std::fs::File::open(&path).unwrap();
@@ -379,6 +404,29 @@ mod tests {
             .map(|e| e.unwrap().file_name())
             .collect();
         assert_eq!(names.len(), 2, "{names:?}");
+    }
+
+    /// A pipe, a device, a directory or a link to standard output at `--out` is refused and
+    /// left as it was (as root, the rename would have replaced `/dev/stdout` or `/dev/null`).
+    #[test]
+    fn out_is_never_put_in_place_of_what_is_not_a_regular_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        assert!(made.success());
+        let stdout_link = dir.path().join("stdout");
+        std::os::unix::fs::symlink("/proc/self/fd/1", &stdout_link).unwrap();
+        let sub = dir.path().join("sub");
+        std::fs::create_dir(&sub).unwrap();
+        for path in [&fifo, &stdout_link, &sub, &PathBuf::from("/dev/null")] {
+            let before = std::fs::symlink_metadata(path).unwrap().file_type();
+            let e = write_private(path, b"secret").unwrap_err();
+            assert!(e.to_string().contains("not a regular file"), "{e}");
+            assert_eq!(std::fs::symlink_metadata(path).unwrap().file_type(), before);
+        }
+        assert!(check_out(&dir.path().join("new")).is_ok());
+        // Nothing was left beside them.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
     }
 
     #[test]
