@@ -412,7 +412,10 @@ mod tests {
     fn out_is_never_put_in_place_of_what_is_not_a_regular_file() {
         let dir = tempfile::tempdir().unwrap();
         let fifo = dir.path().join("fifo");
-        let made = std::process::Command::new("mkfifo").arg(&fifo).status().unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
         assert!(made.success());
         let stdout_link = dir.path().join("stdout");
         std::os::unix::fs::symlink("/proc/self/fd/1", &stdout_link).unwrap();

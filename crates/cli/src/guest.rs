@@ -46,10 +46,10 @@ pub(crate) struct SourceArgs {
     /// The simulated TEE (with --simulate).
     #[arg(long, value_enum, default_value = "snp", requires = "simulate")]
     tee: SimTee,
-    /// The simulated SEV-SNP product (with --simulate).
-    #[arg(long, default_value = "genoa", requires = "simulate",
-          value_parser = crate::product_parser(), ignore_case = true)]
-    product: Product,
+    /// The simulated SEV-SNP product (with --simulate and --tee snp; default genoa).
+    #[arg(long, requires = "simulate", value_parser = crate::product_parser(),
+          ignore_case = true)]
+    product: Option<Product>,
     /// The simulated MEASUREMENT / MRTD, 96 hex digits (with --simulate; default 4d..4d).
     #[arg(long, value_name = "HEX", requires = "simulate")]
     measurement: Option<String>,
@@ -195,9 +195,15 @@ fn provider_for(args: &SourceArgs, init_data: Option<&str>) -> Result<Box<dyn Pr
     }
     Ok(match args.tee {
         SimTee::Snp => Box::new(SimProvider::Snp(
-            Box::new(pki.snp(args.product).context("the simulated SEV-SNP PKI")?),
+            Box::new(
+                pki.snp(args.product.unwrap_or(Product::Genoa))
+                    .context("the simulated SEV-SNP PKI")?,
+            ),
             m,
         )),
+        SimTee::Tdx if args.product.is_some() => {
+            bail!("--product names a SEV-SNP product: not with --tee tdx")
+        }
         SimTee::Tdx => Box::new(SimProvider::Tdx(
             Box::new(pki.tdx().context("the simulated Intel PKI")?),
             m,
@@ -400,11 +406,23 @@ fn unlock(args: &UnlockArgs) -> Result<ExitCode> {
             }
         );
         Ok(ExitCode::SUCCESS)
-    } else {
+    } else if status.code() == Some(CRYPTSETUP_BAD_PASSPHRASE) {
         eprintln!(
             "cryptsetup refused the key for {} ({status})",
             args.device.display()
         );
         Ok(ExitCode::from(1))
+    } else {
+        // Not the key: the device, device-mapper, memory, a mapping of that name already
+        // there (cryptsetup's message above says which).
+        bail!(
+            "cryptsetup failed for {} ({status}; not a refusal of the key, see its message above)",
+            args.device.display()
+        )
     }
 }
+
+/// cryptsetup's exit status for a passphrase or key that opens no key slot ("no permission
+/// (bad passphrase)", cryptsetup(8), RETURN CODES); 1 is wrong parameters, 3 out of memory,
+/// 4 a wrong device, 5 a device that exists already or is busy.
+const CRYPTSETUP_BAD_PASSPHRASE: i32 = 2;

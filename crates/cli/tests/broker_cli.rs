@@ -1913,6 +1913,32 @@ fn unlock_luks_with_a_key_released_by_attestation() {
         "{}",
         text(&o.stderr)
     );
+    // cryptsetup failing for another reason (not a LUKS device) is an error (exit 2), not a
+    // refusal of the key.
+    let plain = dir.path().join("plain.img");
+    std::fs::File::create(&plain)
+        .unwrap()
+        .set_len(4 * 1024 * 1024)
+        .unwrap();
+    let o = run(
+        Command::new(BIN)
+            .args(["guest", "unlock-luks", plain.to_str().unwrap()])
+            .args([
+                "--url",
+                &served.url,
+                "--resource",
+                "host/disk/data",
+                "--check",
+            ])
+            .args(["--cryptsetup", &cs_s, "--simulate", &ps]),
+        None,
+    );
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("cryptsetup failed") && !err.contains("refused the key"),
+        "{err}"
+    );
     served.stop();
 }
 
