@@ -471,9 +471,11 @@ impl AdminClient {
     }
 
     /// Uploads a new version of `resource`: `value` sealed (or `generate` bytes made by the
-    /// broker) under `policy` (or the repository default).
+    /// broker) under `policy` (or the repository default). `verb` (`put`, `rotate`) names the
+    /// command in errors.
     pub(crate) fn put(
         &self,
+        verb: &str,
         resource: &ResourcePath,
         policy: Option<&str>,
         value: &SecretInput,
@@ -503,7 +505,7 @@ impl AdminClient {
         body.push_str(&member);
         body.push('}');
         self.post(
-            &format!("put {resource}"),
+            &format!("{verb} {resource}"),
             &format!("/kbs/v0/resource/{resource}"),
             body.as_bytes(),
         )
@@ -559,6 +561,12 @@ impl AdminClient {
         after: u64,
         limit: u32,
     ) -> Result<(Vec<AuditEntry>, bool)> {
+        let page = self.audit_page_full(after, limit)?;
+        Ok((page.entries, page.scoped))
+    }
+
+    /// A page of the audit log as the broker answers it.
+    pub(crate) fn audit_page_full(&self, after: u64, limit: u32) -> Result<AuditPage> {
         let answer = self.get(
             "audit",
             &format!("/kbs/v0/admin/audit?after={after}&limit={limit}"),
@@ -571,11 +579,23 @@ impl AdminClient {
             .get("scoped")
             .and_then(Value::as_bool)
             .unwrap_or(false);
-        Ok((
-            serde_json::from_value(entries).context("audit: malformed entries")?,
+        Ok(AuditPage {
+            entries: serde_json::from_value(entries).context("audit: malformed entries")?,
+            next_after: answer.get("next_after").and_then(Value::as_u64),
             scoped,
-        ))
+        })
     }
+}
+
+/// A page of the audit log (`GET /kbs/v0/admin/audit`).
+#[derive(serde::Serialize)]
+pub(crate) struct AuditPage {
+    /// The entries the token may see.
+    pub(crate) entries: Vec<AuditEntry>,
+    /// Where the next page starts (`--after`); none at the end of the log.
+    pub(crate) next_after: Option<u64>,
+    /// Other repositories' entries were left out (a token scoped to repositories).
+    pub(crate) scoped: bool,
 }
 
 /// The secret to upload: bytes read once (zeroized on drop), or a length for the broker.
@@ -668,7 +688,7 @@ fn put(args: &PutArgs) -> Result<ExitCode> {
     let policy = crate::sealed_policy::policy_text(&args.policy)?;
     let client = AdminClient::new(&args.conn)?;
     let value = secret_input(&args.value)?;
-    print_put(&client.put(&resource, Some(&policy), &value)?);
+    print_put(&client.put("put", &resource, Some(&policy), &value)?);
     Ok(ExitCode::SUCCESS)
 }
 
@@ -703,7 +723,7 @@ fn rotate(args: &RotateArgs) -> Result<ExitCode> {
     };
     let value = secret_input(&args.value)?;
     let answer = client
-        .put(&resource, policy.as_deref(), &value)
+        .put("rotate", &resource, policy.as_deref(), &value)
         .map_err(|e| {
             let bad_request = e
                 .downcast_ref::<Refused>()
@@ -866,12 +886,20 @@ fn audit_show(args: &AuditShowArgs) -> Result<ExitCode> {
         bail!("--limit: give 1..={AUDIT_PAGE}");
     }
     let client = AdminClient::new(&args.conn)?;
-    let entries = client.audit_page(args.after.unwrap_or(0), args.limit)?;
+    let page = client.audit_page_full(args.after.unwrap_or(0), args.limit)?;
     if args.json {
-        crate::say!("{}", serde_json::to_string(&entries)?);
+        // The broker's own shape: a script pages on `next_after`, not on the last entry shown
+        // (a scoped token's page may show none of the entries it read, yet not be the end).
+        crate::say!("{}", serde_json::to_string(&page)?);
     } else {
-        for e in &entries {
+        for e in &page.entries {
             crate::say!("{}", entry_line(e));
+        }
+        if page.scoped {
+            eprintln!("(a token scoped to repositories: other repositories' entries are left out)");
+        }
+        if let Some(next) = page.next_after {
+            eprintln!("more: --after {next}");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -213,6 +213,7 @@ pub(crate) fn run(_args: &DemoArgs) -> Result<ExitCode> {
     }
     let resource = ResourcePath::parse(RESOURCE).context("resource")?;
     let put = admin.put(
+        "put",
         &resource,
         Some(POLICY),
         &SecretInput::Bytes(Zeroizing::new(SECRET.to_vec())),

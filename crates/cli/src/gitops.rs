@@ -129,9 +129,14 @@ pub(crate) fn seal(args: &SealArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The sealed files under `dir` with the resource each must be sealed for.
-fn sealed_files(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
+/// A sealed file and the resource it must be sealed for (its path under the directory).
+type SealedFile = (PathBuf, String);
+
+/// The sealed files under `dir` with the resource each must be sealed for, and the symbolic
+/// links in the tree (each refused on its own by `import`; none is followed).
+fn sealed_files(dir: &Path) -> Result<(Vec<SealedFile>, Vec<PathBuf>)> {
     let mut out = Vec::new();
+    let mut links = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for entry in std::fs::read_dir(&d).with_context(|| format!("reading {}", d.display()))? {
@@ -143,10 +148,8 @@ fn sealed_files(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
                 .file_type()
                 .with_context(|| format!("reading {}", path.display()))?;
             if kind.is_symlink() {
-                bail!(
-                    "{}: a symbolic link; the sealed files must be the directory's own",
-                    path.display()
-                );
+                links.push(path);
+                continue;
             }
             if kind.is_dir() {
                 stack.push(path);
@@ -159,26 +162,35 @@ fn sealed_files(dir: &Path) -> Result<Vec<(PathBuf, String)>> {
                 out.push((path.clone(), rel.replace(std::path::MAIN_SEPARATOR, "/")));
             }
         }
-        if out.len() > 10_000 {
-            bail!("{}: more than 10000 sealed files", dir.display());
+        if out.len() + links.len() > 10_000 {
+            bail!("{}: more than 10000 sealed files and links", dir.display());
         }
     }
     out.sort();
-    Ok(out)
+    links.sort();
+    Ok((out, links))
 }
 
 pub(crate) fn import(args: &ImportArgs) -> Result<ExitCode> {
     let client = AdminClient::new(&args.conn)?;
-    let files = if args.path.is_dir() {
+    let (files, links) = if args.path.is_dir() {
         if args.resource.is_some() {
             bail!("--resource goes with a single file; a directory's paths name the resources");
         }
         sealed_files(&args.path)?
     } else {
         let expected = args.resource.clone().unwrap_or_default();
-        vec![(args.path.clone(), expected)]
+        (vec![(args.path.clone(), expected)], Vec::new())
     };
     let mut refused = 0usize;
+    for link in &links {
+        eprintln!(
+            "{}: a symbolic link (the sealed files must be the directory's own: not followed); \
+             refused",
+            link.display()
+        );
+        refused += 1;
+    }
     for (path, expected) in &files {
         // The broker checks the sealed file against `expected`: it must be a resource path as
         // the broker parses it, or the check could be skipped (an empty name: `DIR/.sealed`)
@@ -233,7 +245,11 @@ pub(crate) fn import(args: &ImportArgs) -> Result<ExitCode> {
         }
     }
     if refused > 0 {
-        return Err(Refused(format!("{refused} of {} sealed files refused", files.len())).into());
+        let total = files.len() + links.len();
+        return Err(Refused(format!(
+            "{refused} of {total} sealed files and links refused"
+        ))
+        .into());
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -297,9 +313,9 @@ pub(crate) fn rotate_sealing_key(args: &RotateSealingKeyArgs) -> Result<ExitCode
 mod tests {
     use super::*;
 
-    /// The walk finds the sealed files with their resources, and refuses a symbolic link
+    /// The walk finds the sealed files with their resources, and follows no symbolic link
     /// anywhere in the tree (one to `..` would loop; one named `*.sealed` would send a file
-    /// from outside the directory).
+    /// from outside the directory): each is listed, for `import` to refuse on its own.
     #[test]
     fn sealed_files_are_the_directorys_own() {
         let dir = tempfile::tempdir().unwrap();
@@ -307,17 +323,20 @@ mod tests {
         std::fs::create_dir_all(&team).unwrap();
         std::fs::write(team.join("db.sealed"), "x").unwrap();
         std::fs::write(team.join("README"), "x").unwrap();
-        let found = sealed_files(dir.path()).unwrap();
+        let (found, links) = sealed_files(dir.path()).unwrap();
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].1, "team-a/key/db");
+        assert!(links.is_empty());
         for (name, target) in [
             ("loop", dir.path().to_path_buf()),
             ("x.sealed", PathBuf::from("/etc/hostname")),
         ] {
             let link = team.join(name);
             std::os::unix::fs::symlink(&target, &link).unwrap();
-            let e = sealed_files(dir.path()).unwrap_err();
-            assert!(format!("{e:#}").contains("a symbolic link"), "{e:#}");
+            let (found, links) = sealed_files(dir.path()).unwrap();
+            assert_eq!(found.len(), 1, "{found:?}");
+            assert_eq!(found[0].1, "team-a/key/db");
+            assert_eq!(links, vec![link.clone()]);
             std::fs::remove_file(&link).unwrap();
         }
     }

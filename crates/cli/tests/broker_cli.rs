@@ -400,8 +400,17 @@ fn admin_commands_against_a_served_broker() {
         None,
     );
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v.as_array().unwrap().len(), 1);
-    assert_eq!(v[0]["seq"], 3);
+    assert_eq!(v["entries"].as_array().unwrap().len(), 1);
+    assert_eq!(v["entries"][0]["seq"], 3);
+    assert_eq!(v["next_after"], 3, "a full page: more may follow");
+    assert_eq!(v["scoped"], false);
+    let o = served.admin(&data, &["audit", "show", "--limit", "2"], None);
+    assert_eq!(text(&o.stdout).lines().count(), 2, "{}", text(&o.stdout));
+    assert!(
+        text(&o.stderr).contains("more: --after 2"),
+        "{}",
+        text(&o.stderr)
+    );
     let o = served.admin(&data, &["audit", "verify"], None);
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
     let out = text(&o.stdout);
@@ -1061,6 +1070,8 @@ fn secrets_sealed_for_git_are_imported_idempotently() {
         std::fs::write(&path, &sealed).unwrap();
     }
     std::fs::write(tricks.join("team-a/key/db.sealed"), &sealed).unwrap();
+    // A link, even to the file beside it, is not followed: refused on its own too.
+    std::os::unix::fs::symlink("db.sealed", tricks.join("team-a/key/link.sealed")).unwrap();
     let o = served.admin(&data, &["secret", "import", tricks.to_str().unwrap()], None);
     assert_eq!(code(&o), 1, "{}", text(&o.stderr));
     let err = text(&o.stderr);
@@ -1069,7 +1080,11 @@ fn secrets_sealed_for_git_are_imported_idempotently() {
         3,
         "{err}"
     );
-    assert!(err.contains("3 of 4 sealed files refused"), "{err}");
+    assert_eq!(err.matches("a symbolic link").count(), 1, "{err}");
+    assert!(
+        err.contains("4 of 5 sealed files and links refused"),
+        "{err}"
+    );
     assert!(
         text(&o.stdout).contains("team-a/key/db version 1 (unchanged)"),
         "{}",
@@ -2110,6 +2125,42 @@ fn audit_verify_with_a_scoped_token_refuses() {
     let o = verify(&team);
     assert_eq!(code(&o), 1, "{}", text(&o.stdout));
     assert!(text(&o.stderr).contains("scoped"), "{}", text(&o.stderr));
+    // `audit show` with it says that its view leaves entries out, and its JSON carries where
+    // the next page starts even when the page shows nothing (entry 1 is another
+    // repository's).
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, POLICY).unwrap();
+    let o = run(
+        Command::new(BIN)
+            .args(["secret", "put", "team-b/key/x", "--policy"])
+            .arg(&policy)
+            .env("TESSERA_URL", &served.url)
+            .env("TESSERA_ADMIN_TOKEN_FILE", &root),
+        Some(b"b's"),
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let show = |extra: &[&str]| {
+        run(
+            Command::new(BIN)
+                .args(["audit", "show", "--limit", "1"])
+                .args(extra)
+                .env("TESSERA_URL", &served.url)
+                .env("TESSERA_ADMIN_TOKEN_FILE", &team),
+            None,
+        )
+    };
+    let o = show(&[]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("other repositories' entries are left out"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = show(&["--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["scoped"], true, "{v}");
+    assert_eq!(v["entries"].as_array().unwrap().len(), 0, "{v}");
+    assert_eq!(v["next_after"], 1, "{v}");
     let o = verify(&root);
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
     assert!(text(&o.stdout).contains("audit chain verified"));
