@@ -531,6 +531,57 @@ pub fn current_public_key(keys: &Value) -> Result<(String, TeePublicKey), GitSea
     Ok((kid, key))
 }
 
+/// The resource a sealed file's protected header names, read without opening it and so
+/// unauthenticated (only the broker, which opens it, can tell that it is the one sealed): for
+/// a client to say that a file is at another path than it was sealed for before sending it.
+/// None when the header cannot be read (the broker then says what is wrong).
+#[must_use]
+pub fn claimed_resource(sealed: &str) -> Option<String> {
+    let sealed = sealed.trim();
+    if sealed.len() > MAX_SEALED_LEN {
+        return None;
+    }
+    let protected = sealed.split('.').next()?;
+    let header: Map<String, Value> =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(protected).ok()?).ok()?;
+    header
+        .get(HEADER_RESOURCE)
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+}
+
+/// For the fuzz target `sealed_file`: [`SealingKeys::unseal`] under a fixed key and
+/// [`claimed_resource`] of the same text, which must agree with what unsealing authenticated.
+#[doc(hidden)]
+pub fn fuzz_sealed(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let claimed = claimed_resource(text);
+    if let Some(keys) = fuzz_keys()
+        && let Ok(opened) = keys.unseal(text)
+    {
+        assert_eq!(
+            claimed.as_deref(),
+            Some(opened.resource.to_string().as_str())
+        );
+    }
+}
+
+/// A fixed sealing key (scalar 1…1, kid `fuzz`), for [`fuzz_sealed`] and its seed (a unit
+/// test checks that it loads and opens what is sealed to it).
+fn fuzz_keys() -> Option<&'static SealingKeys> {
+    static KEYS: std::sync::OnceLock<Option<SealingKeys>> = std::sync::OnceLock::new();
+    KEYS.get_or_init(|| {
+        let doc = format!(
+            r#"{{"version":1,"keys":[{{"kid":"fuzz","created_ms":0,"key":"{}"}}]}}"#,
+            STANDARD.encode([1u8; 32])
+        );
+        SealingKeys::from_text(Path::new("fuzz"), doc.as_bytes()).ok()
+    })
+    .as_ref()
+}
+
 /// Seals `secret` for `resource` under `policy` to the broker's current sealing key (offline; the
 /// result is one line of text, safe to commit).
 ///
@@ -688,6 +739,33 @@ mod tests {
         // Reloaded from the file, the same key opens it.
         let again = SealingKeys::open(&dir.path().join("sealing.keys")).unwrap();
         assert_eq!(again.unseal(&sealed).unwrap().value.expose(), b"s3cret");
+    }
+
+    /// The resource a header names is read without the key; a moved header is read as it says
+    /// (unauthenticated: the broker refuses to open it), and unreadable text gives none.
+    #[test]
+    fn the_claimed_resource_is_the_headers() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = keys(dir.path());
+        let sealed = seal(&k.public_keys(), &path("a/key/one"), POLICY, b"s3cret").unwrap();
+        assert_eq!(claimed_resource(&sealed).as_deref(), Some("a/key/one"));
+        assert_eq!(
+            claimed_resource(&format!("  {sealed}\n")).as_deref(),
+            Some("a/key/one")
+        );
+        let moved = edit_header(&sealed, |h| {
+            h.insert(HEADER_RESOURCE.into(), Value::String("b/key/one".into()));
+        });
+        assert_eq!(claimed_resource(&moved).as_deref(), Some("b/key/one"));
+        assert!(k.unseal(&moved).is_err());
+        for bad in ["", "not base64!.x", "e30", "W10.a.b.c.d"] {
+            assert_eq!(claimed_resource(bad), None, "{bad}");
+        }
+        // The fuzz harness's seed: a file sealed to its fixed key opens, and its oracle holds.
+        let fixed = fuzz_keys().unwrap();
+        let seed = seal(&fixed.public_keys(), &path("a/key/one"), POLICY, b"x").unwrap();
+        assert!(fixed.unseal(&seed).is_ok());
+        fuzz_sealed(seed.as_bytes());
     }
 
     fn edit_header(sealed: &str, edit: impl FnOnce(&mut Map<String, Value>)) -> String {
@@ -1091,6 +1169,8 @@ mod tests {
             let dir = tempfile::tempdir().unwrap();
             let k = keys(dir.path());
             let _ = k.unseal(&s);
+            let _ = claimed_resource(&s);
+            fuzz_sealed(s.as_bytes());
         }
     }
 }

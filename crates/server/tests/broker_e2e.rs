@@ -1983,6 +1983,22 @@ fn a_tenant_token_stays_inside_its_repositories_on_every_endpoint() {
         })
         .count();
     assert_eq!(denials, 2, "{log}");
+    // Expected at another path than the one it was sealed for: refused (400), not imported,
+    // whatever the token may touch.
+    let (status, body) = b.admin_text(
+        "POST",
+        "/kbs/v0/admin/sealed?resource=default/key/two",
+        Some(&b.admin_token),
+        &sealed,
+    );
+    assert_eq!(status, 400, "{body}");
+    let (_, list) = b.admin(
+        "GET",
+        "/kbs/v0/admin/resources?repo=default",
+        Some(&b.admin_token),
+        None,
+    );
+    assert!(!list.to_string().contains("default/key/two"), "{list}");
     // The audit log the tenant reads holds its repository's entries only.
     let (status, log) = b.admin("GET", "/kbs/v0/admin/audit", tenant, None);
     assert_eq!(status, 200);
