@@ -212,6 +212,28 @@ pub(crate) fn import(args: &ImportArgs) -> Result<ExitCode> {
             bail!("--resource {expected:?}: {e}");
         }
         let bytes = read_capped(path, MAX_SEALED_FILE)?;
+        // What the file's header says it was sealed for, read without the key (the broker,
+        // which opens it, decides): a file at another path is named here with both paths,
+        // where the broker's answer could only say that the request is malformed.
+        if !expected.is_empty()
+            && let Some(claimed) = std::str::from_utf8(&bytes)
+                .ok()
+                .and_then(tessera_broker::gitseal::claimed_resource)
+            && claimed != *expected
+        {
+            let what = if args.path.is_dir() {
+                "at"
+            } else {
+                "given as --resource"
+            };
+            eprintln!(
+                "{}: sealed for {claimed}, {what} {expected} (a sealed file opens only for the \
+                 resource it was sealed for); refused",
+                path.display()
+            );
+            refused += 1;
+            continue;
+        }
         let target = if expected.is_empty() {
             "/kbs/v0/admin/sealed".to_owned()
         } else {

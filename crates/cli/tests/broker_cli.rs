@@ -1055,6 +1055,30 @@ fn secrets_sealed_for_git_are_imported_idempotently() {
     std::fs::rename(&sealed_file, repo_dir.join("team-b/key/db.sealed")).unwrap();
     let o = served.admin(&data, &["secret", "import", dir_arg], None);
     assert_eq!(code(&o), 1, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("sealed for team-a/key/db, at team-b/key/db"),
+        "{}",
+        text(&o.stderr)
+    );
+    // One file given another resource: the same, naming the flag.
+    let moved = repo_dir.join("team-b/key/db.sealed");
+    let o = served.admin(
+        &data,
+        &[
+            "secret",
+            "import",
+            moved.to_str().unwrap(),
+            "--resource",
+            "team-b/key/db",
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 1, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("given as --resource team-b/key/db"),
+        "{}",
+        text(&o.stderr)
+    );
 
     // Names that would skip or fool the broker's path check (no name; a percent-encoded
     // `team-a`, which the query string would decode; `#`, which would end the URL) are each
