@@ -60,7 +60,10 @@
 //! let key = SigningKey::generate(Alg::Es256)?;
 //! let token = issue_jwt(&claims, &key)?;
 //! let back = verify_jwt(&token, key.verifying_key(), at)?;
-//! assert_eq!(back.cpu().map(|c| c.status()), Some(Status::Affirming));
+//! // Genuine hardware under this policy would be `Affirming`; a simulator's test root is
+//! // never recognized as hardware, so its token is contraindicated whatever the policy said.
+//! assert!(appraisal.dangerous_test_root());
+//! assert_eq!(back.cpu().map(|c| c.status()), Some(Status::Contraindicated));
 //! # Ok(())
 //! # }
 //! ```

@@ -651,13 +651,20 @@ fn appraisal_and_ear_claims_come_from_verified_evidence() {
     let failed = tessera::appraise(&v2, &strict);
     assert!(!failed.passed());
     assert!(failed.failures().any(|r| r.rule == "snp.measurement"));
-    // EAR claims from the appraisal carry the TEE key without changing the verdict.
+    // EAR claims from the appraisal carry the TEE key without changing the verdict. The
+    // evidence chains to the simulator's root, trusted only as a test root: the appraisal
+    // says so, and the token never reads as one for genuine hardware.
+    assert!(a.dangerous_test_root() && failed.dangerous_test_root());
     let key = json!({"kty": "EC", "crv": "P-256", "alg": "ECDH-ES+A256KW", "x": "eA", "y": "eQ"});
-    for (appraisal, status) in [(&a, "affirming"), (&failed, "contraindicated")] {
+    for (appraisal, status) in [(&a, "contraindicated"), (&failed, "contraindicated")] {
         let claims = tessera::EarClaims::from_appraisal(appraisal, None, AT, 300, None)
             .with_runtime_data_claims(json!({"tee-pubkey": key}));
         let j = claims.to_json();
         assert_eq!(j["submods"]["cpu0"]["ear.status"], status);
+        assert_eq!(
+            j["submods"]["cpu0"]["ear.trustworthiness-vector"]["hardware"],
+            97
+        );
         assert_eq!(
             j.pointer(
                 "/submods/cpu0/ear.veraison.annotated-evidence/runtime_data_claims/tee-pubkey"
@@ -884,6 +891,29 @@ fn the_last_accepting_verifier_goes_first_without_changing_any_answer() {
     let at = UnixTime::from_secs(1_664_067_328);
     let v = verifier.verify(&real, at).unwrap();
     assert!(!v.dangerous_test_root(), "AMD's roots accept real evidence");
+    // Its appraisal and token are the genuine hardware's; the simulator's are not (the
+    // generated policy wants a CRL, which is not given here: what differs is the instance).
+    let policy = tessera::policy::policy_from_evidence(&v, "real");
+    let cpu = |a: &tessera::Appraisal| {
+        tessera::EarClaims::from_appraisal(a, None, at, 300, None).to_json()["submods"]["cpu0"]
+            .clone()
+    };
+    let genuine = v.appraise(&policy);
+    assert!(!genuine.dangerous_test_root());
+    assert_eq!(
+        cpu(&genuine)["ear.trustworthiness-vector"]["instance-identity"],
+        2
+    );
+    let simulated = verifier.verify(&good, AT).unwrap();
+    let sim_appraisal = simulated.appraise(&tessera::policy::policy_from_evidence(&simulated, "s"));
+    assert!(sim_appraisal.dangerous_test_root());
+    let sim_cpu = cpu(&sim_appraisal);
+    assert_eq!(sim_cpu["ear.status"], "contraindicated");
+    assert_eq!(sim_cpu["ear.trustworthiness-vector"]["hardware"], 97);
+    assert_eq!(
+        sim_cpu["ear.trustworthiness-vector"]["instance-identity"],
+        97
+    );
     // And the simulator's evidence is accepted again after it.
     assert!(verifier.verify(&good, AT).unwrap().dangerous_test_root());
 }

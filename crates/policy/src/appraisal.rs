@@ -128,6 +128,10 @@ pub struct Appraisal {
     /// The time the rules were applied at: the verification time.
     #[serde(serialize_with = "ser_time")]
     pub(crate) appraised_at: UnixTime,
+    /// The evidence chained to a root trusted only as a test root (`dangerous_test_root`:
+    /// a simulator's), not to the vendor's.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub(crate) dangerous_test_root: bool,
 }
 
 fn ser_time<S: serde::Serializer>(t: &UnixTime, s: S) -> Result<S::Ok, S::Error> {
@@ -181,6 +185,15 @@ impl Appraisal {
     #[must_use]
     pub fn appraised_at(&self) -> UnixTime {
         self.appraised_at
+    }
+
+    /// Whether the evidence chained to a root trusted only as a test root (a simulator's),
+    /// not to the vendor's: the trustworthiness vector made from this appraisal does not
+    /// recognize its hardware or its instance (AR4SI 97), so an EAR token for it is never
+    /// `affirming` or `warning`.
+    #[must_use]
+    pub fn dangerous_test_root(&self) -> bool {
+        self.dangerous_test_root
     }
 
     /// Whether the policy accepted the evidence.
@@ -515,5 +528,6 @@ pub(crate) fn no_section(policy: &Policy, tee: Tee, at: UnixTime) -> Appraisal {
         advisory_ids: Vec::new(),
         tcb_status: None,
         appraised_at: at,
+        dangerous_test_root: false,
     }
 }

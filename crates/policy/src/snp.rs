@@ -177,7 +177,9 @@ fn version_key(v: FirmwareVersion) -> (u8, u8, u8) {
 fn appraise_report(report: &AttestationReport, ver: &Verification, policy: &Policy) -> Appraisal {
     let at = ver.verified_at;
     let Some(p) = &policy.snp else {
-        return no_section(policy, Tee::Snp, at);
+        let mut a = no_section(policy, Tee::Snp, at);
+        a.dangerous_test_root = ver.dangerous_test_root;
+        return a;
     };
     let product = ver.product;
     let mut r = Rules::new("snp");
@@ -585,6 +587,7 @@ fn appraise_report(report: &AttestationReport, ver: &Verification, policy: &Poli
         advisory_ids: Vec::new(),
         tcb_status: None,
         appraised_at: at,
+        dangerous_test_root: ver.dangerous_test_root,
     }
 }
 

@@ -77,7 +77,7 @@ impl Appraise for Verified<Quote> {
     fn appraise_with(&self, policy: &Policy) -> Appraisal {
         let v = self.verification();
         let at = v.verified_at;
-        match (v.tee, Body::of(self.quote())) {
+        let mut a = match (v.tee, Body::of(self.quote())) {
             (TeeType::TDX, Body::Td(td, td15)) => match &policy.tdx {
                 Some(section) => appraise_tdx(self, policy, section, td, td15),
                 None => no_section(policy, Tee::Tdx, at),
@@ -87,7 +87,9 @@ impl Appraise for Verified<Quote> {
                 None => no_section(policy, Tee::Sgx, at),
             },
             (tee, body) => tee_mismatch(policy, tee, &body, at),
-        }
+        };
+        a.dangerous_test_root = v.dangerous_root;
+        a
     }
 }
 
@@ -262,6 +264,7 @@ fn finish(r: Rules, verified: &Verified<Quote>, policy: &Policy, tee: Tee) -> Ap
         advisory_ids: v.tcb.advisory_ids.clone(),
         tcb_status: Some(v.tcb.status.as_str().to_owned()),
         appraised_at: v.verified_at,
+        dangerous_test_root: v.dangerous_root,
     }
 }
 

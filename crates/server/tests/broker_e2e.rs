@@ -412,8 +412,10 @@ fn snp_and_tdx_guests_receive_the_secret_with_every_key_and_mode() {
     );
     assert_eq!(status, 200);
     let att = attested(&c);
-    // The token vouches for verification alone: a warning, with no configuration or
-    // executables claim (each release appraises the resource's own policy).
+    // The token vouches for verification alone: no configuration or executables claim (each
+    // release appraises the resource's own policy); genuine hardware's is a warning, and this
+    // simulator's, trusted only as a test root, is contraindicated (hardware and instance not
+    // recognized), which the bearer path does not read: it releases on the policy.
     let payload = att.token.as_str().split('.').nth(1).unwrap();
     let claims: Value = serde_json::from_slice(
         &base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -422,10 +424,11 @@ fn snp_and_tdx_guests_receive_the_secret_with_every_key_and_mode() {
     )
     .unwrap();
     let cpu = &claims["submods"]["cpu0"];
-    assert_eq!(cpu["ear.status"], "warning", "{cpu}");
+    assert_eq!(cpu["ear.status"], "contraindicated", "{cpu}");
     let vector = cpu["ear.trustworthiness-vector"].as_object().unwrap();
     assert!(!vector.contains_key("configuration") && !vector.contains_key("executables"));
-    assert_eq!(vector["instance-identity"], 2);
+    assert_eq!(vector["instance-identity"], 97);
+    assert_eq!(vector["hardware"], 97);
     let cred = att.credential(AuthMode::Cookie);
     assert_eq!(
         &c.resource(cred, &att.key, "default/key/one").unwrap()[..],

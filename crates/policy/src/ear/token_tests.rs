@@ -54,6 +54,7 @@ fn appraisal(tee: Tee, rules: Vec<RuleResult>) -> Appraisal {
         advisory_ids: Vec::new(),
         tcb_status: None,
         appraised_at: T0,
+        dangerous_test_root: false,
     }
 }
 
@@ -744,6 +745,27 @@ fn passing_snp_is_affirming() {
         c.verifier_id.build,
         format!("tessera {}", env!("CARGO_PKG_VERSION"))
     );
+}
+
+/// Evidence anchored in a test root (a simulator's): the policy passed, but neither the
+/// instance nor the hardware is recognized, so the token is contraindicated, never affirming
+/// (a token for a simulator must not read as one for genuine hardware).
+#[test]
+fn a_test_root_is_never_affirming() {
+    let mut a = snp_pass();
+    a.dangerous_test_root = true;
+    assert!(a.passed());
+    let (status, v) = vector_of(&a);
+    assert_eq!(status, Status::Contraindicated);
+    assert_eq!(v.instance_identity, Some(97));
+    assert_eq!(v.hardware, Some(97));
+    // The rest is what the rules gave.
+    assert_eq!(v.configuration, Some(2));
+    assert_eq!(v.executables, Some(3));
+    // Also when Intel flagged the platform (which alone would be a warning).
+    a.tcb_status = Some(String::from("OutOfDate"));
+    a.tee = Tee::Tdx;
+    assert_eq!(vector_of(&a).0, Status::Contraindicated);
 }
 
 #[test]

@@ -147,6 +147,9 @@ const IDENTITY_RECOGNIZED: i8 = 2;
 /// instance-identity 96: "recognized, but its unique private key indicates a device which is not
 /// trustworthy."
 const IDENTITY_UNTRUSTWORTHY: i8 = 96;
+/// instance-identity 97: "The Attesting Environment is not recognized; however the Verifier
+/// believes it should be."
+const IDENTITY_UNRECOGNIZED: i8 = 97;
 /// configuration 2: "The configuration is a known and approved config."
 const CONFIG_APPROVED: i8 = 2;
 /// configuration 96: "The configuration is unsupportable as it exposes unacceptable security
@@ -173,6 +176,9 @@ const HW_VULNERABLE: i8 = 32;
 /// hardware 96: "Attester hardware and/or firmware is recognized, but its trustworthiness is
 /// contraindicated."
 const HW_CONTRAINDICATED: i8 = 96;
+/// hardware 97: "A Verifier does not recognize an Attester's hardware or firmware, but it
+/// should be recognized."
+const HW_UNRECOGNIZED: i8 = 97;
 /// sourced-data 2: the data the attester supplied is what the relying party's policy expects.
 const SOURCED_ACCEPTED: i8 = 2;
 /// sourced-data 96: "Attester source data objects come from contraindicated sources."
@@ -242,6 +248,10 @@ impl TrustVector {
     /// - `sourced-data`: 96 when the REPORT_DATA rule failed, 2 when it passed. AR4SI defines 2 as
     ///   data provided by affirmed attesters; the nearest a single-report appraisal comes is that
     ///   the data the workload bound into the report is the value the policy expects.
+    /// - Evidence that chained to a test root (`dangerous_test_root`: a simulator's) rather
+    ///   than the vendor's: `instance-identity` and `hardware` 97 (not recognized), whatever
+    ///   the rules say, so the status is `contraindicated`: a token for a simulator's evidence
+    ///   never reads as one for genuine hardware, whichever key signed it.
     /// - `file-system`, `storage-opaque`: absent — nothing in SEV-SNP, TDX or SGX evidence
     ///   appraises them. `runtime-opaque`: absent — AR4SI appendix "Supportable Trustworthiness
     ///   Claims" makes it implicit in the signature of process- and VM-based TEEs, and a relying
@@ -289,6 +299,12 @@ impl TrustVector {
             Checked::No => None,
             Checked::Passed => Some(SOURCED_ACCEPTED),
             Checked::Failed => Some(SOURCED_CONTRAINDICATED),
+        };
+        // Not the vendor's root: neither the platform nor the instance is recognized.
+        let (instance_identity, hardware) = if appraisal.dangerous_test_root {
+            (Some(IDENTITY_UNRECOGNIZED), Some(HW_UNRECOGNIZED))
+        } else {
+            (instance_identity, hardware)
         };
         Self {
             instance_identity,
