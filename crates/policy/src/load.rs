@@ -210,8 +210,45 @@ impl Policy {
                 }
             }
         }
+        for (name, tcb) in [
+            (
+                "tdx.tcb.denied_advisories",
+                self.tdx.as_ref().map(|t| &t.tcb),
+            ),
+            (
+                "sgx.tcb.denied_advisories",
+                self.sgx.as_ref().map(|t| &t.tcb),
+            ),
+        ] {
+            // A misspelt ID would match nothing and deny nothing: refused at load.
+            if let Some(bad) = tcb
+                .and_then(|t| t.denied_advisories.as_deref())
+                .and_then(|ids| ids.iter().find(|id| !is_advisory_id(id)))
+            {
+                return Err(invalid(
+                    name,
+                    format!(
+                        "{:?} is not an Intel advisory ID (INTEL-SA- and five or more digits, \
+                         as Intel's TCB info lists them)",
+                        bad.chars().take(64).collect::<String>()
+                    ),
+                ));
+            }
+        }
         Ok(())
     }
+}
+
+/// An Intel security advisory ID as the TCB info's `advisoryIDs` list it: `INTEL-SA-` and
+/// five or more digits (matched without regard to case, as the appraisal matches them).
+fn is_advisory_id(id: &str) -> bool {
+    (14..=32).contains(&id.len())
+        && id
+            .get(..9)
+            .is_some_and(|p| p.eq_ignore_ascii_case("INTEL-SA-"))
+        && id
+            .get(9..)
+            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 fn check_floors(field: &str, t: &PerProductTcb) -> Result<(), PolicyError> {

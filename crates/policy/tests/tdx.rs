@@ -1014,6 +1014,48 @@ fn denied_advisories() {
     }
 }
 
+/// An advisory ID that is not one (a typo) would deny nothing: refused at load, in either
+/// section; well-formed IDs load in either case.
+#[test]
+fn misspelt_denied_advisories_are_refused_at_load() {
+    let policy = |section: &str, ids: &str| {
+        let body = if section == "tdx" {
+            "mr_td = \"any\"\ndebug = \"any\""
+        } else {
+            "mr_enclave = \"any\"\nmr_signer = \"any\"\ndebug = \"any\""
+        };
+        Policy::from_toml_str(&format!(
+            "version = 1\nid = \"p\"\n[{section}]\n{body}\n[{section}.tcb]\n\
+             accepted_statuses = \"any\"\ndenied_advisories = {ids}\n"
+        ))
+    };
+    for section in ["tdx", "sgx"] {
+        for good in [
+            r#"["INTEL-SA-00837"]"#,
+            r#"["intel-sa-00001", "INTEL-SA-123456"]"#,
+            "[]",
+        ] {
+            policy(section, good).unwrap_or_else(|e| panic!("{section} {good}: {e}"));
+        }
+        for bad in [
+            r#"["INTEL_SA_00001"]"#,
+            r#"["INTEL-SA-0001"]"#,
+            r#"[" INTEL-SA-00001"]"#,
+            r#"["INTEL-SA-00001 "]"#,
+            r#"["INTEL-SA-0000x"]"#,
+            r#"["INTEL-SA-00837", "SA-00615"]"#,
+            r#"[""]"#,
+        ] {
+            let e = policy(section, bad).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("{section}.tcb.denied_advisories"))
+                    && e.contains("not an Intel advisory ID"),
+                "{section} {bad}: {e}"
+            );
+        }
+    }
+}
+
 #[test]
 fn min_evaluation_data_number() {
     for (v, prefix, _, _) in both() {
