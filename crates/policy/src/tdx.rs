@@ -558,11 +558,42 @@ fn revocation(r: &mut Rules, setting: Option<Revocation>, checked: bool) {
     } else {
         "verified without CRLs (missing CRLs allowed)"
     };
-    let (ok, expected) = match setting.unwrap_or(Revocation::Required) {
-        Revocation::Required => (checked, "CRLs applied (\"required\")"),
-        Revocation::IfGiven => (true, "applied when given (\"if-given\")"),
-    };
-    r.check(RULE, FIELD, TrustClaim::Hardware, ok, expected, actual);
+    match setting.unwrap_or(Revocation::Required) {
+        Revocation::Required => {
+            r.check(
+                RULE,
+                FIELD,
+                TrustClaim::Hardware,
+                checked,
+                "CRLs applied (\"required\")",
+                actual,
+            );
+        }
+        Revocation::IfGiven if checked => {
+            r.check(
+                RULE,
+                FIELD,
+                TrustClaim::Hardware,
+                true,
+                "applied when given (\"if-given\")",
+                actual,
+            );
+        }
+        // Accepted, but nothing was checked: listed as such (as SEV-SNP's is), not as a pass.
+        Revocation::IfGiven => {
+            r.push(
+                RULE,
+                FIELD,
+                TrustClaim::Hardware,
+                Outcome::NotChecked,
+                "",
+                actual,
+            )
+            .note = Some(String::from(
+                "\"if-given\" in the policy and the CRLs were not supplied",
+            ));
+        }
+    }
 }
 
 fn denied_advisories(r: &mut Rules, denied: Option<&[String]>, present: &[String]) {

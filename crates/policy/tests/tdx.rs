@@ -346,8 +346,16 @@ fn a_quote_verified_without_crls_fails_tcb_revocation_unless_if_given() {
         assert_eq!(r.outcome, Outcome::Fail, "{setting:?}: {r:#?}");
         assert!(r.actual.contains("without CRLs"), "{r:#?}");
     }
+    // "if-given" accepts it, and says the CRLs were not checked (not a pass).
     tdx(&mut p).tcb.revocation = Some(tessera_policy::Revocation::IfGiven);
-    passes(&appraise(&v, &p), "tdx.tcb.revocation");
+    let a = appraise(&v, &p);
+    assert_eq!(a.verdict(), Verdict::Pass);
+    let r = rule(&a, "tdx.tcb.revocation");
+    assert_eq!(r.outcome, Outcome::NotChecked, "{r:#?}");
+    assert!(
+        r.note.as_deref().unwrap().contains("not supplied"),
+        "{r:#?}"
+    );
     let mut own = strict(&v);
     assert_eq!(
         tdx(&mut own).tcb.revocation,
