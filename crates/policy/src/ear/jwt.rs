@@ -120,8 +120,8 @@ pub fn verify_jwt(token: &str, key: &VerifyingKey, at: UnixTime) -> Result<EarCl
         });
     };
     let header = decode_part(h, "the JWT header is not unpadded base64url")?;
-    let header: Value = serde_json::from_slice(&header).map_err(|_| TokenError::Format {
-        what: "the JWT header is not JSON",
+    let header = parse_unique(&header).map_err(|_| TokenError::Format {
+        what: "the JWT header is not JSON without duplicate keys",
     })?;
     check_header(&header, key.alg())?;
     let signature = decode_part(s, "the JWT signature is not unpadded base64url")?;
@@ -132,12 +132,78 @@ pub fn verify_jwt(token: &str, key: &VerifyingKey, at: UnixTime) -> Result<EarCl
         })?;
     key.verify(signing_input.as_bytes(), &signature)?;
     let payload = decode_part(p, "the JWT payload is not unpadded base64url")?;
-    let payload: Value = serde_json::from_slice(&payload).map_err(|_| TokenError::Format {
-        what: "the JWT payload is not JSON",
+    let payload = parse_unique(&payload).map_err(|_| TokenError::Format {
+        what: "the JWT payload is not JSON without duplicate keys",
     })?;
     let parsed = EarClaims::from_json(&payload)?;
     check_time(&parsed, at)?;
     Ok(parsed.claims)
+}
+
+/// `bytes` as one JSON value, refusing a duplicate object key at any depth: JSON parsers
+/// disagree on which of two `exp` (or `alg`) counts, some taking the first and `serde_json`
+/// the last, and a relying party must not read other claims from the signed bytes than this
+/// verifier did (COSE's CBOR is refused the same way).
+fn parse_unique(bytes: &[u8]) -> Result<Value, serde_json::Error> {
+    serde_json::from_slice::<Unique>(bytes).map(|u| u.0)
+}
+
+/// A JSON value read by [`parse_unique`].
+struct Unique(Value);
+
+impl<'de> serde::Deserialize<'de> for Unique {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(UniqueVisitor).map(Unique)
+    }
+}
+
+struct UniqueVisitor;
+
+impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(Unique(v)) = seq.next_element()? {
+            items.push(v);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+        let mut out = Map::new();
+        while let Some(key) = map.next_key::<String>()? {
+            if out.contains_key(&key) {
+                return Err(serde::de::Error::custom("duplicate key"));
+            }
+            let Unique(v) = map.next_value()?;
+            out.insert(key, v);
+        }
+        Ok(Value::Object(out))
+    }
 }
 
 #[cfg(test)]

@@ -252,6 +252,46 @@ fn jwt_and_cwt_carry_the_same_claims() {
 // ---------------------------------------------------------------------------------------------
 // Tampering
 
+/// A claims-set or header with a key twice (a second `exp`, one deep inside the submods, a
+/// second `alg`) is refused even when signed by the right key: parsers disagree on which one
+/// counts. Without the duplicate the same token verifies.
+#[test]
+fn jwt_duplicate_keys_are_rejected() {
+    let k = key(Alg::Es256);
+    let token = issue_jwt(&claims(), &k).unwrap();
+    let (header, payload, _) = parts(&token);
+    let vk = k.verifying_key();
+    let signed = |h: &str, p: &str| {
+        let input = format!("{}.{}", b64(h.as_bytes()), b64(p.as_bytes()));
+        let sig = sign_raw(&k, input.as_bytes());
+        format!("{input}.{}", b64(&sig))
+    };
+    let h = serde_json::to_string(&header).unwrap();
+    let p = serde_json::to_string(&payload).unwrap();
+    assert!(verify_jwt(&signed(&h, &p), vk, at(0)).is_ok());
+    let far = payload["exp"].as_i64().unwrap() + 1_000_000_000;
+    let twice_exp = format!("{},\"exp\":{far}}}", p.strip_suffix('}').unwrap());
+    let deep = p.replacen(
+        "\"ear.status\":",
+        "\"ear.status\":\"affirming\",\"ear.status\":",
+        1,
+    );
+    assert_ne!(deep, p);
+    let twice_alg = format!("{},\"alg\":\"ES256\"}}", h.strip_suffix('}').unwrap());
+    for (h, p, what) in [
+        (&h, &twice_exp, "payload"),
+        (&h, &deep, "payload"),
+        (&twice_alg, &p, "header"),
+    ] {
+        match verify_jwt(&signed(h, p), vk, at(0)) {
+            Err(TokenError::Format { what: w }) => {
+                assert!(w.contains(what) && w.contains("duplicate"), "{w}");
+            }
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+}
+
 #[test]
 fn jwt_tampering_is_rejected() {
     let k = key(Alg::Es256);
