@@ -113,8 +113,9 @@ pub(crate) struct EarArgs {
     /// key is generated and its public key written to FILE.pub.pem.
     #[arg(long, value_name = "FILE")]
     ear_key: Option<PathBuf>,
-    /// EAR token lifetime in seconds.
-    #[arg(long, value_name = "SECS", default_value = "300")]
+    /// EAR token lifetime in seconds (1 to 2592000, thirty days).
+    #[arg(long, value_name = "SECS", default_value = "300",
+          value_parser = clap::value_parser!(u64).range(1..=2_592_000))]
     ear_ttl: u64,
 }
 
@@ -124,6 +125,9 @@ pub(crate) struct EarIssuer {
     format: EarFormat,
     key: SigningKey,
     ttl: u64,
+    /// Where the public key of a key made for this token goes (with the token, so that a
+    /// verification that fails leaves neither behind).
+    pub_out: Option<PathBuf>,
 }
 
 impl EarArgs {
@@ -138,32 +142,27 @@ impl EarArgs {
         if !have_policy {
             bail!("--ear-out needs --policy: an attestation result is an appraisal");
         }
-        let key = match &self.ear_key {
+        let (key, pub_out) = match &self.ear_key {
             Some(path) => {
                 let pem = zeroize::Zeroizing::new(
                     String::from_utf8(crate::read_bounded(path)?)
                         .with_context(|| format!("{}: not UTF-8", path.display()))?,
                 );
-                SigningKey::from_pkcs8_pem(&pem)
-                    .with_context(|| format!("{}: not a PKCS#8 EC key", path.display()))?
+                let key = SigningKey::from_pkcs8_pem(&pem)
+                    .with_context(|| format!("{}: not a PKCS#8 EC key", path.display()))?;
+                (key, None)
             }
-            None => {
-                let key = SigningKey::generate(Alg::Es256)?;
-                let pub_path = PathBuf::from(format!("{}.pub.pem", out.display()));
-                std::fs::write(&pub_path, key.verifying_key().to_spki_pem())
-                    .with_context(|| format!("writing {}", pub_path.display()))?;
-                eprintln!(
-                    "note: no --ear-key: signed with a fresh ES256 key; its public key is in {}",
-                    pub_path.display()
-                );
-                key
-            }
+            None => (
+                SigningKey::generate(Alg::Es256)?,
+                Some(PathBuf::from(format!("{}.pub.pem", out.display()))),
+            ),
         };
         Ok(Some(EarIssuer {
             out: out.clone(),
             format: self.ear_format.unwrap_or(EarFormat::Jwt),
             key,
             ttl: self.ear_ttl,
+            pub_out,
         }))
     }
 }
@@ -180,6 +179,14 @@ impl EarIssuer {
             EarFormat::Jwt => ear::issue_jwt(&ear, &self.key)?.into_bytes(),
             EarFormat::Cwt => ear::issue_cwt(&ear, &self.key)?,
         };
+        if let Some(pub_path) = &self.pub_out {
+            std::fs::write(pub_path, self.key.verifying_key().to_spki_pem())
+                .with_context(|| format!("writing {}", pub_path.display()))?;
+            eprintln!(
+                "note: no --ear-key: signed with a fresh ES256 key; its public key is in {}",
+                pub_path.display()
+            );
+        }
         std::fs::write(&self.out, bytes).with_context(|| format!("writing {}", self.out.display()))
     }
 }
