@@ -201,8 +201,9 @@ pub(crate) struct ImportArgs {
 pub(crate) struct ShowArgs {
     /// A cache or bundle directory, or a bundle file.
     path: PathBuf,
-    /// Judge expiry at this time (RFC 3339); default: now.
-    #[arg(long, value_name = "RFC3339")]
+    /// Judge expiry at this time: RFC 3339, a date (midnight UTC), Unix seconds, or `now`
+    /// (the default).
+    #[arg(long, value_name = "TIME")]
     at: Option<String>,
     /// Print one JSON object instead of text.
     #[arg(long)]

@@ -84,8 +84,9 @@ pub(crate) struct TokenVerifyArgs {
     /// The issuer's public key: SPKI PEM, or a JWK JSON file.
     #[arg(long, value_name = "FILE")]
     key: PathBuf,
-    /// Verification time (RFC 3339); default: now.
-    #[arg(long, value_name = "RFC3339")]
+    /// Verification time: RFC 3339 (`2025-06-05T03:45:00Z`), a date (`2025-06-05`, midnight
+    /// UTC), Unix seconds, or `now` (the default).
+    #[arg(long, value_name = "TIME")]
     at: Option<String>,
     /// Print one JSON object instead of text.
     #[arg(long)]
@@ -441,7 +442,16 @@ fn token_verify(args: &TokenVerifyArgs) -> Result<ExitCode> {
             if args.json {
                 say!("{}", json!({ "valid": true, "claims": claims.to_json() }));
             } else {
-                say!("VALID  EAR token signed by the given key");
+                // The signature says who issued it; the status what it vouches for: a script
+                // reading only the exit code must not take a contraindicated result for a pass.
+                let status = claims.cpu().map_or("none", |c| c.status().as_str());
+                say!("VALID  EAR token signed by the given key; ear.status {status}");
+                if status != "affirming" {
+                    eprintln!(
+                        "note: the token is genuine, but its status is {status}: it does not \
+                         affirm the attester (exit 0 says only that the token verified)"
+                    );
+                }
                 say!(
                     "{}",
                     serde_json::to_string_pretty(&claims.to_json()).unwrap_or_default()

@@ -377,6 +377,16 @@ fn ear_tokens_round_trip_and_reject_tampering_and_expiry() {
         json(&o)["claims"]["submods"]["cpu0"]["ear.status"],
         "contraindicated"
     );
+    // In text, the status is on the VALID line, and stderr says what exit 0 does not mean.
+    let o = tessera(&["token", "verify", s(&token), "--key", s(&public)]);
+    assert_eq!(code(&o), 0);
+    assert!(
+        stdout(&o)
+            .starts_with("VALID  EAR token signed by the given key; ear.status contraindicated"),
+        "{}",
+        stdout(&o)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("does not affirm"));
     // Without --ear-key a fresh key signs and its public key is written beside the token.
     let token = dir.join("fresh.jwt");
     let o = run(
