@@ -56,6 +56,8 @@ impl Policy {
     /// # Errors
     /// [`PolicyError`] naming the field at fault.
     pub fn from_text(text: &str) -> Result<Self, PolicyError> {
+        // A byte-order mark (some editors write one) is not content.
+        let text = text.strip_prefix('\u{feff}').unwrap_or(text);
         if text.trim_start().starts_with('{') {
             Self::from_json_str(text)
         } else {
@@ -84,6 +86,7 @@ impl Policy {
         if let Some(s) = &mut self.snp {
             setting(&mut s.measurement, base)?;
             setting(&mut s.vmpl, base)?;
+            check_vmpls(&s.vmpl)?;
             for a in [s.id_key_digests.as_mut(), s.author_key_digests.as_mut()]
                 .into_iter()
                 .flatten()
@@ -181,6 +184,7 @@ impl Policy {
             if let Some(t) = &s.min_launch_tcb {
                 check_floors("snp.min_launch_tcb", t)?;
             }
+            check_vmpls(&s.vmpl)?;
             if s.report_versions.as_ref().is_some_and(Vec::is_empty) {
                 return Err(invalid(
                     "snp.report_versions",
@@ -236,6 +240,19 @@ impl Policy {
             }
         }
         Ok(())
+    }
+}
+
+/// `snp.vmpl`: the VMPLs there are, 0 to 3 (a larger one would match no report).
+fn check_vmpls(vmpl: &Setting<RefList<u32>>) -> Result<(), PolicyError> {
+    match vmpl {
+        Setting::Is(list) if list.values().is_some_and(|v| v.iter().any(|&n| n > 3)) => {
+            Err(invalid(
+                "snp.vmpl",
+                "VMPLs are 0 to 3; a larger one matches no report",
+            ))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -475,10 +492,13 @@ revocation = "required"
             let text = MINIMAL.replace("vmpl = 0", &format!("vmpl = {ok}"));
             assert!(Policy::from_toml_str(&text).is_ok(), "{ok}");
         }
-        for bad in ["[]", "\"zero\"", "-1"] {
+        for bad in ["[]", "\"zero\"", "-1", "4", "[0, 4]"] {
             let text = MINIMAL.replace("vmpl = 0", &format!("vmpl = {bad}"));
             assert!(Policy::from_toml_str(&text).is_err(), "{bad}");
         }
+        // A byte-order mark before a JSON policy is not content.
+        let json = serde_json::to_string(&Policy::from_toml_str(MINIMAL).unwrap()).unwrap();
+        assert!(Policy::from_text(&format!("\u{feff}{json}")).is_ok());
         // Revocation: "required" or "if-given" only ("any" is not a spelling of either).
         assert!(Policy::from_toml_str(&MINIMAL.replace("\"required\"", "\"if-given\"")).is_ok());
         for bad in ["\"any\"", "\"optional\"", "true"] {
@@ -534,6 +554,18 @@ accepted_statuses = STATUSES
             list.values().and_then(|v| v.first()).map(|h| h.0),
             Some([0xab; 48])
         );
+
+        // VMPLs from a file are held to 0..=3 as written ones are.
+        std::fs::write(dir.join("v.txt"), "0\n4\n").expect("write");
+        std::fs::write(
+            dir.join("v.toml"),
+            MINIMAL.replace("vmpl = 0", "vmpl = { file = \"v.txt\" }"),
+        )
+        .expect("write");
+        let e = Policy::load(&dir.join("v.toml")).expect_err("VMPL 4");
+        assert!(e.to_string().contains("VMPLs are 0 to 3"), "{e}");
+        std::fs::write(dir.join("v.txt"), "0\n3\n").expect("write");
+        Policy::load(&dir.join("v.toml")).expect("VMPLs 0 and 3");
 
         std::fs::write(dir.join("m.txt"), "abcd\n").expect("write");
         let e = Policy::load(&dir.join("p.toml")).expect_err("short value");
