@@ -149,6 +149,30 @@ impl Policy {
                     "SEPT_VE_DISABLE is not required: the host can inject #VE on EPT violations",
                 );
             }
+            // Rules that contradict each other accept nothing: likely not what was meant.
+            if let Some(a) = &t.td_attributes {
+                let both: Vec<String> = a
+                    .must_set
+                    .iter()
+                    .filter(|b| a.must_clear.contains(b))
+                    .map(|b| format!("{b:?}"))
+                    .collect();
+                let debug_clash = (t.debug == Bit::Must
+                    && a.must_clear.contains(&TdAttribute::Debug))
+                    || (t.debug == Bit::MustNot && a.must_set.contains(&TdAttribute::Debug));
+                if !both.is_empty() || debug_clash {
+                    let what = if both.is_empty() {
+                        String::from("tdx.debug and the DEBUG bit in td_attributes")
+                    } else {
+                        format!("{} both in must_set and in must_clear", both.join(", "))
+                    };
+                    warn(
+                        &mut out,
+                        "tdx.td_attributes",
+                        &format!("{what} contradict: the policy accepts no TD"),
+                    );
+                }
+            }
             intel_tcb(&mut out, "tdx", &t.tcb);
         }
         if let Some(g) = &self.sgx {
@@ -160,6 +184,13 @@ impl Policy {
                 );
             }
             debug_bit(&mut out, "sgx.debug", g.debug);
+            if g.attributes.as_ref().is_some_and(|a| a.mask.0 == [0; 16]) {
+                warn(
+                    &mut out,
+                    "sgx.attributes",
+                    "the mask is all zeros: no ATTRIBUTES bit is compared",
+                );
+            }
             intel_tcb(&mut out, "sgx", &g.tcb);
         }
         out
@@ -177,6 +208,69 @@ mod tests {
             .into_iter()
             .map(|w| w.field)
             .collect()
+    }
+
+    /// Rules that contradict each other (so that nothing passes) and an SGX mask that compares
+    /// nothing are said.
+    #[test]
+    fn contradictions_and_empty_masks_warn() {
+        let base = |tdx: &str, sgx_attrs: &str| {
+            format!(
+                "version = 1\nid = \"c\"\n[tdx]\nmr_td = \"any\"\n{tdx}\n\
+                 [tdx.tcb]\naccepted_statuses = [\"UpToDate\"]\n\
+                 [sgx]\nmr_enclave = \"any\"\nmr_signer = \"any\"\ndebug = \"must-not\"\n\
+                 {sgx_attrs}\n[sgx.tcb]\naccepted_statuses = [\"UpToDate\"]\n"
+            )
+        };
+        let messages = |text: &str| -> Vec<String> {
+            Policy::from_toml_str(text)
+                .expect("valid")
+                .warnings()
+                .into_iter()
+                .map(|w| format!("{}: {}", w.field, w.message))
+                .collect()
+        };
+        let zeros = "0".repeat(32);
+        let cases = [
+            (
+                "debug = \"must-not\"\ntd_attributes = { must_set = [\"sept_ve_disable\", \"pks\"], must_clear = [\"pks\"] }",
+                String::new(),
+                "Pks both in must_set and in must_clear",
+            ),
+            (
+                "debug = \"must\"\ntd_attributes = { must_set = [\"sept_ve_disable\"], must_clear = [\"debug\"] }",
+                String::new(),
+                "tdx.debug and the DEBUG bit",
+            ),
+            (
+                "debug = \"must-not\"\ntd_attributes = { must_set = [\"sept_ve_disable\", \"debug\"] }",
+                String::new(),
+                "tdx.debug and the DEBUG bit",
+            ),
+            (
+                "debug = \"must-not\"\ntd_attributes = { must_set = [\"sept_ve_disable\"] }",
+                format!("attributes = {{ value = \"{zeros}\", mask = \"{zeros}\" }}"),
+                "sgx.attributes: the mask is all zeros",
+            ),
+        ];
+        for (tdx, sgx, want) in &cases {
+            let got = messages(&base(tdx, sgx));
+            assert!(got.iter().any(|m| m.contains(want)), "{want}: {got:#?}");
+        }
+        // Consistent rules draw none of them.
+        let fine = base(
+            "debug = \"must-not\"\ntd_attributes = { must_set = [\"sept_ve_disable\"], must_clear = [\"debug\"] }",
+            &format!(
+                "attributes = {{ value = \"{zeros}\", mask = \"{}\" }}",
+                "0".repeat(31) + "2"
+            ),
+        );
+        let got = messages(&fine);
+        assert!(
+            !got.iter()
+                .any(|m| m.contains("contradict") || m.contains("all zeros")),
+            "{got:#?}"
+        );
     }
 
     #[test]
