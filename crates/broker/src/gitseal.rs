@@ -551,19 +551,36 @@ pub fn claimed_resource(sealed: &str) -> Option<String> {
 }
 
 /// For the fuzz target `sealed_file`: [`SealingKeys::unseal`] under a fixed key and
-/// [`claimed_resource`] of the same text, which must agree with what unsealing authenticated.
+/// [`claimed_resource`] of the input, which must agree with what unsealing authenticated;
+/// then the input sealed to that key (as the secret, its start as the policy text) must open
+/// again as it was, under the resource its header claims (so the oracle runs on every input,
+/// not only on the rare mutation that still opens).
 #[doc(hidden)]
 pub fn fuzz_sealed(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else {
+    let Some(keys) = fuzz_keys() else {
         return;
     };
-    let claimed = claimed_resource(text);
-    if let Some(keys) = fuzz_keys()
-        && let Ok(opened) = keys.unseal(text)
-    {
-        assert_eq!(
-            claimed.as_deref(),
-            Some(opened.resource.to_string().as_str())
+    if let Ok(text) = std::str::from_utf8(data) {
+        let claimed = claimed_resource(text);
+        if let Ok(opened) = keys.unseal(text) {
+            assert_eq!(
+                claimed.as_deref(),
+                Some(opened.resource.to_string().as_str())
+            );
+        }
+    }
+    let policy = String::from_utf8_lossy(data.get(..data.len().min(256)).unwrap_or_default());
+    let Ok(resource) = ResourcePath::parse("fuzz/key/one") else {
+        return;
+    };
+    if let Ok(sealed) = seal(&keys.public_keys(), &resource, &policy, data) {
+        assert_eq!(claimed_resource(&sealed).as_deref(), Some("fuzz/key/one"));
+        let opened = keys.unseal(&sealed);
+        assert!(
+            opened.as_ref().is_ok_and(|o| o.value.expose() == data
+                && o.policy == policy
+                && o.resource == resource),
+            "a sealed input did not open as it was"
         );
     }
 }

@@ -181,6 +181,9 @@ fn evidence_from_command_within(
 /// (`/dev/null`), a pipe or a socket, where whatever reads or writes that path next would
 /// meet a file holding the secret.
 fn check_out(path: &Path) -> Result<()> {
+    if path.file_name().is_none() {
+        bail!("--out {}: not a file name", path.display());
+    }
     match std::fs::symlink_metadata(path) {
         Ok(meta) if !meta.file_type().is_file() => bail!(
             "--out {}: not a regular file (a link, a device, a pipe, a socket or a directory), \
@@ -188,7 +191,11 @@ fn check_out(path: &Path) -> Result<()> {
              output",
             path.display()
         ),
-        _ => Ok(()),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        // Not a place a file can be written (a parent that is a file, no search permission):
+        // said before the broker releases anything.
+        Err(e) => Err(anyhow::Error::new(e).context(format!("--out {}", path.display()))),
     }
 }
 
@@ -428,6 +435,15 @@ mod tests {
             assert_eq!(std::fs::symlink_metadata(path).unwrap().file_type(), before);
         }
         assert!(check_out(&dir.path().join("new")).is_ok());
+        // Where no file can be made (below a regular file), or no name at all: refused too,
+        // before anything is asked of the broker.
+        let file = dir.path().join("file");
+        std::fs::write(&file, b"x").unwrap();
+        assert!(check_out(&file).is_ok());
+        assert!(check_out(&file.join("below")).is_err());
+        assert!(check_out(Path::new("")).is_err());
+        assert!(check_out(Path::new("/")).is_err());
+        std::fs::remove_file(&file).unwrap();
         // Nothing was left beside them.
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 3);
     }

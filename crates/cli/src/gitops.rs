@@ -133,7 +133,9 @@ pub(crate) fn seal(args: &SealArgs) -> Result<ExitCode> {
 type SealedFile = (PathBuf, String);
 
 /// The sealed files under `dir` with the resource each must be sealed for, and the symbolic
-/// links in the tree (each refused on its own by `import`; none is followed).
+/// links in the tree that could stand for sealed files: one named `*.sealed`, or one to a
+/// directory (each refused on its own by `import`; none is followed). Other links (a
+/// `README.md` pointing into `docs/`) are no more a sealed file than any other file is.
 fn sealed_files(dir: &Path) -> Result<(Vec<SealedFile>, Vec<PathBuf>)> {
     let mut out = Vec::new();
     let mut links = Vec::new();
@@ -148,7 +150,13 @@ fn sealed_files(dir: &Path) -> Result<(Vec<SealedFile>, Vec<PathBuf>)> {
                 .file_type()
                 .with_context(|| format!("reading {}", path.display()))?;
             if kind.is_symlink() {
-                links.push(path);
+                let named_sealed = path
+                    .file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.ends_with(SEALED_SUFFIX));
+                if named_sealed || std::fs::metadata(&path).is_ok_and(|m| m.is_dir()) {
+                    links.push(path);
+                }
                 continue;
             }
             if kind.is_dir() {
@@ -349,9 +357,14 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].1, "team-a/key/db");
         assert!(links.is_empty());
+        // A link to a file not named *.sealed is no sealed file: passed over like one.
+        std::os::unix::fs::symlink("db.sealed", team.join("README.md")).unwrap();
+        let (found, links) = sealed_files(dir.path()).unwrap();
+        assert_eq!((found.len(), links.len()), (1, 0), "{links:?}");
         for (name, target) in [
             ("loop", dir.path().to_path_buf()),
             ("x.sealed", PathBuf::from("/etc/hostname")),
+            ("dangling.sealed", dir.path().join("nothing")),
         ] {
             let link = team.join(name);
             std::os::unix::fs::symlink(&target, &link).unwrap();

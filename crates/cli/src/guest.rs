@@ -386,15 +386,21 @@ fn unlock(args: &UnlockArgs) -> Result<ExitCode> {
         .stderr(Stdio::inherit())
         .spawn()
         .with_context(|| format!("running {}", args.cryptsetup.display()))?;
-    {
+    let handed = {
         // The key goes through the pipe only; dropping the handle closes it (end of key).
         let mut stdin = child.stdin.take().context("cryptsetup's standard input")?;
-        stdin
-            .write_all(&key)
-            .context("handing the key to cryptsetup")?;
-    }
+        stdin.write_all(&key)
+    };
     drop(key);
+    // cryptsetup is always waited for: one that fails before it reads the key (not a LUKS
+    // device, no device-mapper) closes the pipe, and its own status says why, not the
+    // broken pipe.
     let status = child.wait().context("waiting for cryptsetup")?;
+    if let Err(e) = handed
+        && (status.success() || e.kind() != std::io::ErrorKind::BrokenPipe)
+    {
+        return Err(anyhow::Error::new(e).context("handing the key to cryptsetup"));
+    }
     if status.success() {
         eprintln!(
             "{} {}",

@@ -180,15 +180,22 @@ impl EarIssuer {
             EarFormat::Jwt => ear::issue_jwt(&ear, &self.key)?.into_bytes(),
             EarFormat::Cwt => ear::issue_cwt(&ear, &self.key)?,
         };
+        std::fs::write(&self.out, bytes)
+            .with_context(|| format!("writing {}", self.out.display()))?;
         if let Some(pub_path) = &self.pub_out {
-            std::fs::write(pub_path, self.key.verifying_key().to_spki_pem())
-                .with_context(|| format!("writing {}", pub_path.display()))?;
+            // The token without the key that verifies it is of no use: neither is left alone.
+            if let Err(e) = std::fs::write(pub_path, self.key.verifying_key().to_spki_pem()) {
+                let _ = std::fs::remove_file(&self.out);
+                return Err(
+                    anyhow::Error::new(e).context(format!("writing {}", pub_path.display()))
+                );
+            }
             eprintln!(
                 "note: no --ear-key: signed with a fresh ES256 key; its public key is in {}",
                 pub_path.display()
             );
         }
-        std::fs::write(&self.out, bytes).with_context(|| format!("writing {}", self.out.display()))
+        Ok(())
     }
 }
 

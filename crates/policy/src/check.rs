@@ -155,7 +155,13 @@ impl Policy {
                     .must_set
                     .iter()
                     .filter(|b| a.must_clear.contains(b))
-                    .map(|b| format!("{b:?}"))
+                    // As the policy spells it (`pks`).
+                    .map(|b| {
+                        serde_json::to_value(b)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_owned))
+                            .unwrap_or_else(|| format!("{b:?}"))
+                    })
                     .collect();
                 let debug_clash = (t.debug == Bit::Must
                     && a.must_clear.contains(&TdAttribute::Debug))
@@ -235,7 +241,7 @@ mod tests {
             (
                 "debug = \"must-not\"\ntd_attributes = { must_set = [\"sept_ve_disable\", \"pks\"], must_clear = [\"pks\"] }",
                 String::new(),
-                "Pks both in must_set and in must_clear",
+                "pks both in must_set and in must_clear",
             ),
             (
                 "debug = \"must\"\ntd_attributes = { must_set = [\"sept_ve_disable\"], must_clear = [\"debug\"] }",

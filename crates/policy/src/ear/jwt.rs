@@ -143,66 +143,62 @@ pub fn verify_jwt(token: &str, key: &VerifyingKey, at: UnixTime) -> Result<EarCl
 /// `bytes` as one JSON value, refusing a duplicate object key at any depth: JSON parsers
 /// disagree on which of two `exp` (or `alg`) counts, some taking the first and `serde_json`
 /// the last, and a relying party must not read other claims from the signed bytes than this
-/// verifier did (COSE's CBOR is refused the same way).
+/// verifier did (COSE's CBOR is refused the same way). The keys are checked in a pass of their
+/// own, which keeps no value, and the value is then read as `serde_json` reads it (whatever
+/// features a dependent build turns on for it).
 fn parse_unique(bytes: &[u8]) -> Result<Value, serde_json::Error> {
-    serde_json::from_slice::<Unique>(bytes).map(|u| u.0)
+    serde_json::from_slice::<UniqueKeys>(bytes)?;
+    serde_json::from_slice(bytes)
 }
 
-/// A JSON value read by [`parse_unique`].
-struct Unique(Value);
+/// Proof that a JSON text repeats no object key ([`parse_unique`]).
+struct UniqueKeys;
 
-impl<'de> serde::Deserialize<'de> for Unique {
+impl<'de> serde::Deserialize<'de> for UniqueKeys {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        d.deserialize_any(UniqueVisitor).map(Unique)
+        d.deserialize_any(UniqueKeysVisitor)
     }
 }
 
-struct UniqueVisitor;
+struct UniqueKeysVisitor;
 
-impl<'de> serde::de::Visitor<'de> for UniqueVisitor {
-    type Value = Value;
+impl<'de> serde::de::Visitor<'de> for UniqueKeysVisitor {
+    type Value = UniqueKeys;
 
     fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("a JSON value")
     }
-    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
+    fn visit_bool<E>(self, _: bool) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
     }
-    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
+    fn visit_i64<E>(self, _: i64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
     }
-    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
+    fn visit_u64<E>(self, _: u64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
     }
-    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
-        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    fn visit_f64<E>(self, _: f64) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
     }
-    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
+    fn visit_str<E>(self, _: &str) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
     }
-    fn visit_string<E>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
+    fn visit_unit<E>(self) -> Result<UniqueKeys, E> {
+        Ok(UniqueKeys)
     }
-    fn visit_unit<E>(self) -> Result<Value, E> {
-        Ok(Value::Null)
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<UniqueKeys, A::Error> {
+        while seq.next_element::<UniqueKeys>()?.is_some() {}
+        Ok(UniqueKeys)
     }
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(Unique(v)) = seq.next_element()? {
-            items.push(v);
-        }
-        Ok(Value::Array(items))
-    }
-    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
-        let mut out = Map::new();
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<UniqueKeys, A::Error> {
+        let mut seen = std::collections::BTreeSet::new();
         while let Some(key) = map.next_key::<String>()? {
-            if out.contains_key(&key) {
+            if !seen.insert(key) {
                 return Err(serde::de::Error::custom("duplicate key"));
             }
-            let Unique(v) = map.next_value()?;
-            out.insert(key, v);
+            map.next_value::<UniqueKeys>()?;
         }
-        Ok(Value::Object(out))
+        Ok(UniqueKeys)
     }
 }
 
