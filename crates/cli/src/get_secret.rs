@@ -205,6 +205,13 @@ fn check_out(path: &Path) -> Result<()> {
 /// ([`check_out`]).
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     check_out(path)?;
+    replace_file(path, bytes, 0o600)
+}
+
+/// Writes `bytes` to `path` with mode `mode` through a new file beside it (created
+/// exclusively), synced, then renamed over `path`: whatever was at `path`, a link included, is
+/// replaced, never written through.
+pub(crate) fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let shown = || format!("{}", path.display());
     let name = path
         .file_name()
@@ -221,7 +228,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(0o600);
+        options.mode(mode);
     }
     let mut file = options.open(&temp).with_context(shown)?;
     let written = (|| {
@@ -229,7 +236,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
         {
             use std::os::unix::fs::PermissionsExt as _;
             // The mode regardless of the umask.
-            file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+            file.set_permissions(std::fs::Permissions::from_mode(mode))?;
         }
         file.write_all(bytes)?;
         file.sync_all()?;

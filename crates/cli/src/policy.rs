@@ -184,11 +184,14 @@ impl EarIssuer {
             .with_context(|| format!("writing {}", self.out.display()))?;
         if let Some(pub_path) = &self.pub_out {
             // The token without the key that verifies it is of no use: neither is left alone.
-            if let Err(e) = std::fs::write(pub_path, self.key.verifying_key().to_spki_pem()) {
+            // The path is derived, not named: a link there is replaced, never written through.
+            if let Err(e) = crate::get_secret::replace_file(
+                pub_path,
+                self.key.verifying_key().to_spki_pem().as_bytes(),
+                0o644,
+            ) {
                 let _ = std::fs::remove_file(&self.out);
-                return Err(
-                    anyhow::Error::new(e).context(format!("writing {}", pub_path.display()))
-                );
+                return Err(e);
             }
             eprintln!(
                 "note: no --ear-key: signed with a fresh ES256 key; its public key is in {}",
@@ -389,29 +392,42 @@ pub(crate) fn token(cmd: &TokenCommand) -> Result<ExitCode> {
     }
 }
 
-fn write_private(path: &Path, pem: &str) -> Result<()> {
+/// Creates `path` (it must not exist: `create_new` neither overwrites a file nor follows a
+/// link planted there) with mode `mode` and writes `text`.
+fn write_new(path: &Path, text: &str, mode: u32) -> Result<()> {
     use std::io::Write as _;
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
     #[cfg(unix)]
     {
         use std::os::unix::fs::OpenOptionsExt as _;
-        opts.mode(0o600);
+        opts.mode(mode);
     }
     let mut f = opts
         .open(path)
         .with_context(|| format!("creating {} (it must not exist)", path.display()))?;
-    f.write_all(pem.as_bytes())
+    f.write_all(text.as_bytes())
         .with_context(|| format!("writing {}", path.display()))
 }
 
 fn keygen(args: &KeygenArgs) -> Result<ExitCode> {
     let key = SigningKey::generate(args.alg.into())?;
-    write_private(&args.out, &key.to_pkcs8_pem()?)?;
     let public = key.verifying_key();
     let pub_path = PathBuf::from(format!("{}.pub.pem", args.out.display()));
-    std::fs::write(&pub_path, public.to_spki_pem())
-        .with_context(|| format!("writing {}", pub_path.display()))?;
+    // Neither file is overwritten, nor written through a link: the public key of another
+    // private key (or a file a link points at) stays as it was.
+    if std::fs::symlink_metadata(&pub_path).is_ok() {
+        bail!(
+            "{}: exists already (a public key of another private key?); not overwritten",
+            pub_path.display()
+        );
+    }
+    write_new(&args.out, &key.to_pkcs8_pem()?, 0o600)?;
+    if let Err(e) = write_new(&pub_path, &public.to_spki_pem(), 0o644) {
+        // A private key without its public key is not left behind.
+        let _ = std::fs::remove_file(&args.out);
+        return Err(e);
+    }
     // The message to standard error; standard output is the public JWK alone (`| jq`).
     eprintln!(
         "wrote {} (private) and {}",

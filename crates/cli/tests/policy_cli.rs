@@ -276,6 +276,14 @@ fn ear_tokens_round_trip_and_reject_tampering_and_expiry() {
     let public = dir.join("ear.pem.pub.pem");
     // keygen never overwrites a key.
     assert_eq!(code(&tessera(&["token", "keygen", "--out", s(&key)])), 2);
+    // Nor the public key of another: a file or a link at KEY.pub.pem is left as it was, and
+    // no private key is written without its public key.
+    let other = dir.join("other.pem");
+    std::os::unix::fs::symlink(&public, dir.join("other.pem.pub.pem")).unwrap();
+    let before = std::fs::read(&public).unwrap();
+    assert_eq!(code(&tessera(&["token", "keygen", "--out", s(&other)])), 2);
+    assert_eq!(std::fs::read(&public).unwrap(), before);
+    assert!(!other.exists());
 
     let policy = example("development.toml");
     for format in ["jwt", "cwt"] {
@@ -387,8 +395,12 @@ fn ear_tokens_round_trip_and_reject_tampering_and_expiry() {
         stdout(&o)
     );
     assert!(String::from_utf8_lossy(&o.stderr).contains("does not affirm"));
-    // Without --ear-key a fresh key signs and its public key is written beside the token.
+    // Without --ear-key a fresh key signs and its public key is written beside the token
+    // (a link planted where it goes is replaced, not written through).
     let token = dir.join("fresh.jwt");
+    let decoy = dir.join("decoy");
+    std::fs::write(&decoy, b"decoy").unwrap();
+    std::os::unix::fs::symlink(&decoy, dir.join("fresh.jwt.pub.pem")).unwrap();
     let o = run(
         &["verify"],
         &a,
@@ -396,6 +408,8 @@ fn ear_tokens_round_trip_and_reject_tampering_and_expiry() {
     );
     assert_eq!(code(&o), 0);
     let fresh_pub = dir.join("fresh.jwt.pub.pem");
+    assert!(!std::fs::symlink_metadata(&fresh_pub).unwrap().is_symlink());
+    assert_eq!(std::fs::read(&decoy).unwrap(), b"decoy");
     assert_eq!(
         code(&tessera(&[
             "token",
