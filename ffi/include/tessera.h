@@ -455,8 +455,8 @@ void tessera_verifier_free(struct tessera_verifier *verifier);
 // With `extra`, a verifier is assembled for this one call from the verifier's configuration
 // and `extra` (its caches start empty); the shared verifier is not changed.
 // The policy is text alone: reference files (`{ file = "..." }`) are not read through the C
-// API, and a rule naming one fails (`TESSERA_RESULT_POLICY_REJECTED`, "reference file was not
-// loaded"); write the values into the policy instead.
+// API, and a rule naming one fails (`TESSERA_RESULT_POLICY_REJECTED`, the message ending
+// "(reference file FILE was not loaded)"); write the values into the policy instead.
 //
 // The verdict: `TESSERA_VERDICT_ACCEPTED` only when the evidence verified AND `policy` was
 // given and passed. A NULL `policy` means no appraisal: verified evidence is then

@@ -549,7 +549,19 @@ fn run_verify(
         } else {
             let failures: Vec<String> = appraisal
                 .failures()
-                .map(|r| format!("{}: expected {}, got {}", r.rule, r.expected, r.actual))
+                // With the rule's note: "reference file F was not loaded" says why a value the
+                // file holds was not matched.
+                .map(|r| {
+                    let note = r
+                        .note
+                        .as_deref()
+                        .map(|n| format!(" ({n})"))
+                        .unwrap_or_default();
+                    format!(
+                        "{}: expected {}, got {}{note}",
+                        r.rule, r.expected, r.actual
+                    )
+                })
                 .collect();
             out.result = R::TESSERA_RESULT_POLICY_REJECTED;
             out.check = Some(c_string("policy"));
@@ -570,8 +582,8 @@ fn run_verify(
 /// With `extra`, a verifier is assembled for this one call from the verifier's configuration
 /// and `extra` (its caches start empty); the shared verifier is not changed.
 /// The policy is text alone: reference files (`{ file = "..." }`) are not read through the C
-/// API, and a rule naming one fails (`TESSERA_RESULT_POLICY_REJECTED`, "reference file was not
-/// loaded"); write the values into the policy instead.
+/// API, and a rule naming one fails (`TESSERA_RESULT_POLICY_REJECTED`, the message ending
+/// "(reference file FILE was not loaded)"); write the values into the policy instead.
 ///
 /// The verdict: `TESSERA_VERDICT_ACCEPTED` only when the evidence verified AND `policy` was
 /// given and passed. A NULL `policy` means no appraisal: verified evidence is then
@@ -1092,6 +1104,25 @@ mod tests {
         );
         assert_eq!(r.result, R::TESSERA_RESULT_OK, "{:?}", r.message);
         assert!(r.message.is_none() && r.check.is_none() && r.appraisal.is_some());
+        // A policy naming a reference file (not read through the C API): rejected, and the
+        // message says why the value was not matched.
+        let with_file = "version = 1\nid = \"f\"\n[snp]\nmeasurement = { file = \"m.txt\" }\n\
+                         debug = \"any\"\nmin_tcb = \"any\"\nsigner = \"any\"\nvmpl = \"any\"\n\
+                         revocation = \"if-given\"\n";
+        let r = run_verify(
+            &verifier,
+            SAMPLE,
+            UnixTime::from_secs(1_664_067_328),
+            Some(with_file),
+        );
+        assert_eq!(r.result, R::TESSERA_RESULT_POLICY_REJECTED);
+        let message = r.message.as_ref().map(|m| m.to_string_lossy().into_owned());
+        assert!(
+            message
+                .as_deref()
+                .is_some_and(|m| m.contains("(reference file m.txt was not loaded)")),
+            "{message:?}"
+        );
     }
 
     const DEVELOPMENT: &str = include_str!("../../examples/policies/development.toml");
