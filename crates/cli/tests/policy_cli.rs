@@ -423,36 +423,18 @@ fn ear_tokens_round_trip_and_reject_tampering_and_expiry() {
     // Evidence that fails verification (here, at a time the VCEK is not valid) gets no
     // token, and no public key of one is left behind.
     let failed = dir.join("failed.jwt");
-    let o = run(
-        &["verify"],
-        &a,
-        &[
-            "--policy",
-            s(&policy),
-            "--ear-out",
-            s(&failed),
-            "--at",
-            "2099-01-01T00:00:00Z",
-        ],
-    );
+    let to_failed = |extra: &[&str]| {
+        let mut args = vec!["--policy", s(&policy), "--ear-out", s(&failed)];
+        args.extend_from_slice(extra);
+        run(&["verify"], &a, &args)
+    };
+    let o = to_failed(&["--at", "2099-01-01T00:00:00Z"]);
     assert_eq!(code(&o), 1, "{}", stdout(&o));
     assert!(!failed.exists());
     assert!(!dir.join("failed.jwt.pub.pem").exists());
     // A lifetime of 0 (a token expired when made) or of more than thirty days is refused.
     for ttl in ["0", "2592001"] {
-        let o = run(
-            &["verify"],
-            &a,
-            &[
-                "--policy",
-                s(&policy),
-                "--ear-out",
-                s(&failed),
-                "--ear-ttl",
-                ttl,
-            ],
-        );
-        assert_eq!(code(&o), 2, "{ttl}");
+        assert_eq!(code(&to_failed(&["--ear-ttl", ttl])), 2, "{ttl}");
     }
     // --ear-out needs --policy.
     assert_eq!(code(&run(&["verify"], &a, &["--ear-out", s(&token)])), 2);
