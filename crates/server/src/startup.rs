@@ -621,15 +621,11 @@ pub async fn assemble(config: &ServerConfig) -> Result<(Broker, AdminAuth, Start
         symlinks_for(config.token_key_file.as_ref()),
     )?;
     let store: Arc<dyn Store> = match database_url {
-        Some(url) => Arc::new(
-            PostgresStore::connect(&url)
-                .await
-                .map_err(|e| StartError::Store(e.to_string()))?,
-        ),
+        Some(url) => Arc::new(PostgresStore::connect(&url).await.map_err(store_error)?),
         None => Arc::new(
             SqliteStore::open(&config.data_dir)
                 .await
-                .map_err(|e| StartError::Store(e.to_string()))?,
+                .map_err(store_error)?,
         ),
     };
     let mut builder = Verifier::builder();
@@ -798,6 +794,16 @@ fn soft_open_files(limits: &str) -> Option<u64> {
         .find_map(|l| l.strip_prefix("Max open files"))
         .and_then(|rest| rest.split_whitespace().next())
         .and_then(|soft| soft.parse().ok())
+}
+
+/// A store that could not be opened, said once as "store: ..." (most store errors already
+/// begin so).
+fn store_error(e: tessera_broker::store::StoreError) -> StartError {
+    let text = e.to_string();
+    StartError::Store(
+        text.strip_prefix("store: ")
+            .map_or(text.clone(), str::to_owned),
+    )
 }
 
 // Intel cache entries from a collateral bundle, shared with the CLI's tests.
