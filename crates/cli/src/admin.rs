@@ -935,7 +935,11 @@ pub(crate) fn verify_remote(
 fn verify_offline(dir: &Path, anchor: Option<AuditAnchor>) -> Result<AuditAnchor> {
     let db = dir.join(tessera_broker::store::DB_FILE);
     if !db.is_file() {
-        bail!("{}: no broker store here", db.display());
+        bail!(
+            "{}: no broker store here (a broker on PostgreSQL keeps its audit log in the \
+             database: verify it over the admin API, without --data-dir)",
+            db.display()
+        );
     }
     let store = tessera_broker::store::SqliteStore::open_blocking(dir)
         .with_context(|| format!("opening {}", db.display()))?;
