@@ -549,19 +549,7 @@ fn run_verify(
         } else {
             let failures: Vec<String> = appraisal
                 .failures()
-                // With the rule's note: "reference file F was not loaded" says why a value the
-                // file holds was not matched.
-                .map(|r| {
-                    let note = r
-                        .note
-                        .as_deref()
-                        .map(|n| format!(" ({n})"))
-                        .unwrap_or_default();
-                    format!(
-                        "{}: expected {}, got {}{note}",
-                        r.rule, r.expected, r.actual
-                    )
-                })
+                .map(tessera::policy::RuleResult::message)
                 .collect();
             out.result = R::TESSERA_RESULT_POLICY_REJECTED;
             out.check = Some(c_string("policy"));

@@ -213,13 +213,7 @@ pub(crate) fn extend_json(out: &mut Value, a: &Appraisal) {
                     "check": "policy",
                     "rule": r.rule,
                     "field": r.field,
-                    "message": format!(
-                        "{}: expected {}, got {}{}",
-                        r.rule,
-                        r.expected,
-                        r.actual,
-                        r.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()
-                    ),
+                    "message": r.message(),
                 })
             })
             .collect();

@@ -92,6 +92,24 @@ pub struct RuleResult {
     pub note: Option<String>,
 }
 
+impl RuleResult {
+    /// The rule in one line, `RULE: expected E, got A`, with its note in parentheses when it
+    /// has one (a reference file that was not loaded says so, instead of reading as a value
+    /// mismatch).
+    #[must_use]
+    pub fn message(&self) -> String {
+        let note = self
+            .note
+            .as_deref()
+            .map(|n| format!(" ({n})"))
+            .unwrap_or_default();
+        format!(
+            "{}: expected {}, got {}{note}",
+            self.rule, self.expected, self.actual
+        )
+    }
+}
+
 /// A component below the policy's floor (or Intel's newest level): what to update.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Behind {
