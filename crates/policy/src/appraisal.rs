@@ -525,7 +525,12 @@ pub(crate) fn verdict_of(rules: &[RuleResult]) -> Verdict {
 }
 
 /// An appraisal for evidence whose TEE has no section in the policy.
-pub(crate) fn no_section(policy: &Policy, tee: Tee, at: UnixTime) -> Appraisal {
+pub(crate) fn no_section(
+    policy: &Policy,
+    tee: Tee,
+    at: UnixTime,
+    dangerous_test_root: bool,
+) -> Appraisal {
     let rules = vec![RuleResult {
         rule: tee.as_str().to_owned(),
         field: "TEE",
@@ -546,6 +551,6 @@ pub(crate) fn no_section(policy: &Policy, tee: Tee, at: UnixTime) -> Appraisal {
         advisory_ids: Vec::new(),
         tcb_status: None,
         appraised_at: at,
-        dangerous_test_root: false,
+        dangerous_test_root,
     }
 }

@@ -177,9 +177,7 @@ fn version_key(v: FirmwareVersion) -> (u8, u8, u8) {
 fn appraise_report(report: &AttestationReport, ver: &Verification, policy: &Policy) -> Appraisal {
     let at = ver.verified_at;
     let Some(p) = &policy.snp else {
-        let mut a = no_section(policy, Tee::Snp, at);
-        a.dangerous_test_root = ver.dangerous_test_root;
-        return a;
+        return no_section(policy, Tee::Snp, at, ver.dangerous_test_root);
     };
     let product = ver.product;
     let mut r = Rules::new("snp");

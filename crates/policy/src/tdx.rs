@@ -77,30 +77,35 @@ impl Appraise for Verified<Quote> {
     fn appraise_with(&self, policy: &Policy) -> Appraisal {
         let v = self.verification();
         let at = v.verified_at;
-        let mut a = match (v.tee, Body::of(self.quote())) {
+        let dangerous = v.dangerous_root;
+        match (v.tee, Body::of(self.quote())) {
             (TeeType::TDX, Body::Td(td, td15)) => match &policy.tdx {
                 Some(section) => appraise_tdx(self, policy, section, td, td15),
-                None => no_section(policy, Tee::Tdx, at),
+                None => no_section(policy, Tee::Tdx, at, dangerous),
             },
             (TeeType::SGX, Body::Sgx(report)) => match &policy.sgx {
                 Some(section) => appraise_sgx(self, policy, section, report),
-                None => no_section(policy, Tee::Sgx, at),
+                None => no_section(policy, Tee::Sgx, at, dangerous),
             },
-            (tee, body) => tee_mismatch(policy, tee, &body, at),
-        };
-        a.dangerous_test_root = v.dangerous_root;
-        a
+            (tee, body) => tee_mismatch(policy, tee, &body, at, dangerous),
+        }
     }
 }
 
 /// The verified TEE type disagrees with the body. The parser rejects such quotes, so this
 /// cannot happen for a `Verified<Quote>`; it fails closed rather than trusting either side.
-fn tee_mismatch(policy: &Policy, tee: TeeType, body: &Body<'_>, at: UnixTime) -> Appraisal {
+fn tee_mismatch(
+    policy: &Policy,
+    tee: TeeType,
+    body: &Body<'_>,
+    at: UnixTime,
+    dangerous_test_root: bool,
+) -> Appraisal {
     let (kind, shown) = match body {
         Body::Td(..) => (Tee::Tdx, "a TD report"),
         Body::Sgx(_) => (Tee::Sgx, "an SGX enclave report"),
     };
-    let mut a = no_section(policy, kind, at);
+    let mut a = no_section(policy, kind, at, dangerous_test_root);
     a.rules = vec![RuleResult {
         rule: kind.as_str().to_owned(),
         field: "TEE Type",
