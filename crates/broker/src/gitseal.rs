@@ -367,9 +367,7 @@ impl SealingKeys {
                 .decode(part)
                 .map_err(|_| GitSealError::Format(what))
         };
-        let header: Map<String, Value> =
-            serde_json::from_slice(&b64(protected, "protected header encoding")?)
-                .map_err(|_| GitSealError::Format("protected header is not a JSON object"))?;
+        let header = protected_header(protected)?;
         let text = |name: &'static str| {
             header
                 .get(name)
@@ -541,13 +539,21 @@ pub fn claimed_resource(sealed: &str) -> Option<String> {
     if sealed.len() > MAX_SEALED_LEN {
         return None;
     }
-    let protected = sealed.split('.').next()?;
-    let header: Map<String, Value> =
-        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(protected).ok()?).ok()?;
-    header
+    protected_header(sealed.split('.').next()?)
+        .ok()?
         .get(HEADER_RESOURCE)
         .and_then(Value::as_str)
         .map(str::to_owned)
+}
+
+/// A sealed file's protected header (its first part): base64url of a JSON object. Read so by
+/// [`SealingKeys::unseal`] and, without the key, by [`claimed_resource`].
+fn protected_header(protected: &str) -> Result<Map<String, Value>, GitSealError> {
+    let bytes = URL_SAFE_NO_PAD
+        .decode(protected)
+        .map_err(|_| GitSealError::Format("protected header encoding"))?;
+    serde_json::from_slice(&bytes)
+        .map_err(|_| GitSealError::Format("protected header is not a JSON object"))
 }
 
 /// For the fuzz target `sealed_file`: [`SealingKeys::unseal`] under a fixed key and
