@@ -549,24 +549,8 @@ impl AdminClient {
         Ok(serde_json::json!({ "versions": versions }))
     }
 
-    /// A page of audit entries after `after`.
-    pub(crate) fn audit_page(&self, after: u64, limit: u32) -> Result<Vec<AuditEntry>> {
-        Ok(self.audit_page_and_scope(after, limit)?.0)
-    }
-
-    /// A page of the audit log, and whether the broker left other repositories' entries out
-    /// of it (`scoped`: a token scoped to repositories).
-    pub(crate) fn audit_page_and_scope(
-        &self,
-        after: u64,
-        limit: u32,
-    ) -> Result<(Vec<AuditEntry>, bool)> {
-        let page = self.audit_page_full(after, limit)?;
-        Ok((page.entries, page.scoped))
-    }
-
-    /// A page of the audit log as the broker answers it.
-    pub(crate) fn audit_page_full(&self, after: u64, limit: u32) -> Result<AuditPage> {
+    /// A page of the audit log after `after`, as the broker answers it.
+    pub(crate) fn audit_page(&self, after: u64, limit: u32) -> Result<AuditPage> {
         let answer = self.get(
             "audit",
             &format!("/kbs/v0/admin/audit?after={after}&limit={limit}"),
@@ -886,7 +870,7 @@ fn audit_show(args: &AuditShowArgs) -> Result<ExitCode> {
         bail!("--limit: give 1..={AUDIT_PAGE}");
     }
     let client = AdminClient::new(&args.conn)?;
-    let page = client.audit_page_full(args.after.unwrap_or(0), args.limit)?;
+    let page = client.audit_page(args.after.unwrap_or(0), args.limit)?;
     if args.json {
         // The broker's own shape: a script pages on `next_after`, not on the last entry shown
         // (a scoped token's page may show none of the entries it read, yet not be the end).
@@ -912,8 +896,8 @@ pub(crate) fn verify_remote(
 ) -> Result<AuditAnchor> {
     let mut v = anchor.map_or_else(ChainVerifier::new, ChainVerifier::with_anchor);
     loop {
-        let (page, scoped) = client.audit_page_and_scope(v.verified(), AUDIT_PAGE)?;
-        if scoped {
+        let page = client.audit_page(v.verified(), AUDIT_PAGE)?;
+        if page.scoped {
             // Other repositories' entries are left out: the log cannot be verified whole (an
             // empty page would look like its end).
             return Err(Refused(
@@ -923,10 +907,10 @@ pub(crate) fn verify_remote(
             )
             .into());
         }
-        if page.is_empty() {
+        if page.entries.is_empty() {
             return Ok(v.finish().map_err(|e| Refused(e.to_string()))?);
         }
-        for e in &page {
+        for e in &page.entries {
             v.push(e).map_err(|err| Refused(err.to_string()))?;
         }
     }

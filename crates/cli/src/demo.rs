@@ -321,7 +321,7 @@ pub(crate) fn run(_args: &DemoArgs) -> Result<ExitCode> {
     let mut entries = Vec::new();
     loop {
         let after = entries.last().map_or(0, |e: &AuditEntry| e.seq);
-        let page = admin.audit_page(after, 1000)?;
+        let page = admin.audit_page(after, 1000)?.entries;
         if page.is_empty() {
             break;
         }
