@@ -388,10 +388,8 @@ async fn serve_ops(listener: TcpListener, app: axum::Router, idle_timeout: Durat
 /// renewed pair serves the next handshakes; one that does not load is logged, and the pair
 /// before stays.
 async fn tls_reload_loop(resolver: Arc<tls::Reloading>, every: Duration) {
-    let start = tokio::time::Instant::now()
-        .checked_add(every)
-        .unwrap_or_else(tokio::time::Instant::now);
-    let mut ticks = tokio::time::interval_at(start, every);
+    // `every` is at most a day (the caller caps it), so the first tick's time cannot overflow.
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     // The last failure said, so that a pair that stays wrong is said once, not every tick.
     let mut said: Option<String> = None;
