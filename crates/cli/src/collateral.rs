@@ -685,6 +685,7 @@ fn fetch(args: &FetchArgs) -> Result<ExitCode> {
                 "failed": failed,
                 "refused_held": pairs(&report.refused_held),
                 "replaced_held": pairs(&report.replaced_held),
+                "kept_held": report.kept_held,
             })
         );
     } else {
@@ -706,6 +707,12 @@ fn fetch(args: &FetchArgs) -> Result<ExitCode> {
         }
         for (key, why) in &report.refused_held {
             crate::say!("REFUSED  {key}, held by {}: {why}", args.out.display());
+        }
+        for key in &report.kept_held {
+            crate::say!(
+                "KEPT     {key}: {} holds a copy issued later than the one the service gave; it stays",
+                args.out.display()
+            );
         }
         for (key, why) in &report.replaced_held {
             crate::say!(

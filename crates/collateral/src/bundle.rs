@@ -200,6 +200,10 @@ pub struct FetchReport {
     /// Entries the bundle directory held before that the vetter refuses, replaced by the
     /// accepted copy this run fetched (key, reason).
     pub replaced_held: Vec<(String, String)>,
+    /// Items the bundle directory already held a copy of that was issued later than the one
+    /// this run got (and is still usable, as [`import_vetted`] judges it): that copy stays,
+    /// and the item is not in `fetched`.
+    pub kept_held: Vec<String>,
 }
 
 /// `collateral fetch`: get `items` through `cache` (online) and write them as a bundle
@@ -238,7 +242,8 @@ pub type BundleVetter<'a> = &'a dyn Fn(&[Arc<Entry>]) -> Vec<(usize, String)>;
 /// (`replaced_held`); when any other is refused (`refused_held`), nothing is written and the
 /// manifest is `None`, so that a bundle never lists an entry the verifier refuses, and
 /// nothing the operator put there is deleted (a root left off the command line would refuse
-/// all of it).
+/// all of it). A copy the directory holds that was issued later than the one this run got
+/// stays (`kept_held`), as [`import_vetted`] keeps it: fetching never rolls a bundle back.
 ///
 /// # Errors
 /// As [`fetch_into_bundle`]; as [`read_entries`] when `out` is not a bundle directory or
@@ -326,6 +331,29 @@ pub fn fetch_into_bundle_vetted(
         report.refused_held = refused_held;
         return Ok((report, None));
     }
+    // Never a roll-back: a copy the directory holds that was issued later than the one this
+    // run got (a lagging or replaying service, or a cache that had only the older) stays,
+    // by the rule `import` keeps. The held copies the vetter refused are not among them.
+    let held_accepted: std::collections::HashMap<String, &Arc<Entry>> = held
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| !refused.contains_key(&(fetched + i)))
+        .map(|(_, e)| (e.item().key(), e))
+        .collect();
+    let mut kept = Vec::new();
+    report.fetched.retain(|entry| {
+        let key = entry.item().key();
+        match held_accepted.get(&key) {
+            Some(held) if held_is_newer(held, entry, now, || true) => {
+                kept.push(key);
+                false
+            }
+            _ => true,
+        }
+    });
+    report.cached.retain(|k| !kept.contains(k));
+    report.stale.retain(|(k, _)| !kept.contains(k));
+    report.kept_held = kept;
     let entries: Vec<Entry> = report.fetched.iter().map(|e| Entry::clone(e)).collect();
     let manifest = write_bundle_dir(out, &entries, now)?;
     Ok((report, Some(manifest)))
@@ -562,19 +590,12 @@ pub fn import_vetted(
             continue;
         }
         let entry = Arc::try_unwrap(entry).unwrap_or_else(|shared| Entry::clone(&shared));
-        // A held copy past its validity keeps a current one out only when it is a CRL or
-        // Intel item that `vet` accepts (judged at the last second of its validity), as in
-        // the cache: one that claims a later issue yet has expired and is refused (a
-        // forgery placed in the directory) must not keep a current copy out, while a
-        // genuine one still does; an older VCEK or chain revokes nothing.
         let stored = cache.lookup(entry.item()).ok().flatten();
         if !replace
             && let Some(stored) = &stored
-            && stored.issued_at() > entry.issued_at()
-            && (stored.check_not_expired(now).is_ok()
-                || entry.check_not_expired(now).is_err()
-                || (!matches!(stored.item(), Item::Vcek { .. } | Item::AmdChain { .. })
-                    && vet(std::slice::from_ref(stored)).is_empty()))
+            && held_is_newer(stored, &entry, now, || {
+                vet(std::slice::from_ref(stored)).is_empty()
+            })
         {
             report.kept_newer.push(key);
             continue;
@@ -593,6 +614,25 @@ pub fn import_vetted(
         report.imported.push(key);
     }
     Ok(report)
+}
+
+/// Whether a copy already held (`held`, in a cache or a bundle directory) keeps `incoming`
+/// out: it was issued later, and it is still valid, or `incoming` has expired too, or it is a
+/// CRL or Intel item that the verifier accepts (`held_accepted`, judged at the last second of
+/// its validity), as in the cache. A held copy that claims a later issue yet has expired and
+/// is refused (a forgery placed in the directory) must not keep a current copy out, while a
+/// genuine one still does; an older VCEK or chain revokes nothing.
+fn held_is_newer(
+    held: &Entry,
+    incoming: &Entry,
+    now: UnixTime,
+    held_accepted: impl FnOnce() -> bool,
+) -> bool {
+    held.issued_at() > incoming.issued_at()
+        && (held.check_not_expired(now).is_ok()
+            || incoming.check_not_expired(now).is_err()
+            || (!matches!(held.item(), Item::Vcek { .. } | Item::AmdChain { .. })
+                && held_accepted()))
 }
 
 /// Whether an entry is usable at a time.

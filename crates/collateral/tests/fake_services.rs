@@ -880,6 +880,79 @@ fn a_fetched_older_copy_does_not_roll_back_the_held_one() {
     assert_eq!(kds.hits("/vcek/v1/Milan/crl"), 2);
 }
 
+/// Newer-only into a bundle directory too: a fetch whose cache has only the service's older
+/// copy (a fresh cache, or one on another machine) keeps the copy issued later that the
+/// directory holds, and says so; an older held copy is replaced.
+#[test]
+fn fetching_into_a_bundle_does_not_roll_it_back() {
+    let world = snp_world(Product::Milan);
+    let kds = kds_for(&world); // serves a CRL issued before NOW that revokes nothing
+    let crl_item = Item::AmdCrl {
+        product: Product::Milan,
+        signer: AmdSigner::Vcek,
+    };
+    let revoking = world
+        .pki
+        .ark_crl(
+            &[world.pki.ask()],
+            NOW,
+            UnixTime::from_secs(NOW.as_secs() + 7 * 86_400),
+        )
+        .unwrap();
+    let revoking =
+        Entry::new(crl_item.clone(), "held", NOW, revoking.der().to_vec(), None).unwrap();
+    let out = temp_dir("bundle-no-rollback").join("bundle");
+    bundle::write_bundle_dir(&out, std::slice::from_ref(&revoking), NOW).unwrap();
+    let crl_in_bundle = || {
+        bundle::read_entries(&out)
+            .unwrap()
+            .into_iter()
+            .find(|e| e.item() == &crl_item)
+            .unwrap()
+    };
+    let fresh_cache = || Cache::in_memory().with_fetcher(fetcher(&kds, None, quick()));
+    let (report, manifest) =
+        bundle::fetch_into_bundle(&fresh_cache(), std::slice::from_ref(&crl_item), &out, NOW)
+            .unwrap();
+    assert_eq!(kds.hits("/vcek/v1/Milan/crl"), 1, "the service was asked");
+    assert_eq!(report.kept_held, vec![crl_item.key()]);
+    assert!(
+        report.fetched.is_empty(),
+        "the older copy is not reported fetched"
+    );
+    assert!(report.failed.is_empty());
+    assert_eq!(manifest.items.len(), 1);
+    assert_eq!(
+        crl_in_bundle().body(),
+        revoking.body(),
+        "the revoking CRL stays"
+    );
+    // The other way round: a held copy issued before the service's is replaced by it.
+    let older = world
+        .pki
+        .ark_crl(
+            &[world.pki.ask()],
+            UnixTime::from_secs(NOW.as_secs() - 20 * 86_400),
+            UnixTime::from_secs(NOW.as_secs() + 7 * 86_400),
+        )
+        .unwrap();
+    let older = Entry::new(crl_item.clone(), "held", NOW, older.der().to_vec(), None).unwrap();
+    assert!(
+        older.issued_at()
+            < Entry::new(crl_item.clone(), "kds", NOW, world.crl_der.clone(), None)
+                .unwrap()
+                .issued_at()
+    );
+    bundle::write_bundle_dir(&out, &[older], NOW).unwrap();
+    let (report, _) =
+        bundle::fetch_into_bundle(&fresh_cache(), std::slice::from_ref(&crl_item), &out, NOW)
+            .unwrap();
+    assert!(report.kept_held.is_empty(), "{:?}", report.kept_held);
+    assert_eq!(report.fetched.len(), 1);
+    assert_eq!(crl_in_bundle().body(), &world.crl_der[..]);
+    let _ = std::fs::remove_dir_all(out.parent().unwrap());
+}
+
 /// A held copy already past its validity that the vetter refuses holds nothing back: one
 /// dated to have just expired while claiming a later issue (a forgery placed in the directory)
 /// does not keep the source's current copy out; a genuine one still does (no rollback). And
