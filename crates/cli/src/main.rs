@@ -793,7 +793,7 @@ fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", printable(&format!("{e:#}")));
             // A refusal by the broker is an answer (exit 1), not a usage or I/O error.
             if e.downcast_ref::<admin::Refused>().is_some() {
                 ExitCode::from(1)
@@ -805,6 +805,21 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// An error's text for a terminal: it can quote what a file held (a bundle's unknown variant,
+/// a policy's field), so control characters other than a line break are written escaped, and
+/// a hostile file cannot send escape sequences to the operator's terminal.
+fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| {
+            if c.is_control() && c != '\n' {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

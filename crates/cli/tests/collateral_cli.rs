@@ -747,6 +747,32 @@ fn collateral_operator_mistakes_are_usage_errors() {
     ]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(!dir.join("c2").exists());
+    // A hostile bundle's text quoted in an error reaches the terminal escaped, never as the
+    // escape sequence it was.
+    let evil = dir.join("evil.json");
+    std::fs::write(
+        &evil,
+        br#"{"format":"tessera-collateral-bundle/1","created":"2026-01-01T00:00:00Z","entries":[{"item":{"kind":"\u001b]0;owned\u0007\u001b[2J"}}]}"#,
+    )
+    .unwrap();
+    let o = tessera(&[
+        "collateral",
+        "import",
+        s(&evil),
+        "--cache-dir",
+        s(&dir.join("c3")),
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains(r"\u{1b}]0;owned\u{7}"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(
+        !o.stderr.iter().any(|&b| b == 0x1b || b == 0x07),
+        "{}",
+        stderr(&o)
+    );
     guest(&dir);
     for (path, says) in [
         (plain.join("report.bin"), "collateral import"),
