@@ -472,21 +472,62 @@ impl AttestRequest {
 #[error("resource query: version must be a positive integer")]
 pub struct VersionError;
 
-/// The version a resource query pins (`version=N`), if any; other query members are ignored.
+/// The version a resource query pins (`version=N`), if any. Other members are ignored (a
+/// client may add its own), but never one that reads as a second or misspelt pin: `version`
+/// twice, or written in another case or percent-encoded (`Version=1`, `%76ersion=1`), or
+/// without a value, is refused rather than answered with the newest version.
 ///
 /// # Errors
-/// `version` present but not a positive integer.
+/// `version` present but not a positive integer, given twice, or spelt otherwise.
 pub fn pinned_version(query: Option<&str>) -> Result<Option<u32>, VersionError> {
     let Some(query) = query else { return Ok(None) };
+    let mut pinned = None;
     for pair in query.split('&') {
-        if let Some(v) = pair.strip_prefix("version=") {
-            return match v.parse::<u32>() {
-                Ok(n) if n > 0 => Ok(Some(n)),
-                _ => Err(VersionError),
-            };
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        if !names_version(key) {
+            continue;
+        }
+        if key != "version" || pinned.is_some() {
+            return Err(VersionError);
+        }
+        match value.parse::<u32>() {
+            Ok(n) if n > 0 && !value.starts_with('+') => pinned = Some(n),
+            _ => return Err(VersionError),
         }
     }
-    Ok(None)
+    Ok(pinned)
+}
+
+/// Whether a query key reads as `version` once percent escapes are decoded and case is
+/// ignored (a key of any other length is not read further).
+fn names_version(key: &str) -> bool {
+    const WORD: &[u8] = b"version";
+    if key.len() > WORD.len() * 3 {
+        return false;
+    }
+    let bytes = key.as_bytes();
+    let mut decoded = Vec::with_capacity(WORD.len());
+    let mut i = 0;
+    while let Some(&byte) = bytes.get(i) {
+        let b = match byte {
+            b'%' => {
+                let hex = bytes
+                    .get(i + 1..i + 3)
+                    .and_then(|h| std::str::from_utf8(h).ok());
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        i += 2;
+                        b
+                    }
+                    None => b'%',
+                }
+            }
+            b => b,
+        };
+        decoded.push(b.to_ascii_lowercase());
+        i += 1;
+    }
+    decoded == WORD
 }
 
 /// The version an admin delete names: none for no query (or an empty one), `Some(N)` for
@@ -498,7 +539,11 @@ pub fn pinned_version(query: Option<&str>) -> Result<Option<u32>, VersionError> 
 pub fn delete_version(query: Option<&str>) -> Result<Option<u32>, VersionError> {
     match query {
         None | Some("") => Ok(None),
-        Some(q) => match q.strip_prefix("version=").map(str::parse::<u32>) {
+        Some(q) => match q
+            .strip_prefix("version=")
+            .filter(|v| !v.starts_with('+'))
+            .map(str::parse::<u32>)
+        {
             Some(Ok(n)) if n > 0 => Ok(Some(n)),
             _ => Err(VersionError),
         },
@@ -713,6 +758,23 @@ mod tests {
         assert_eq!(pinned_version(Some("version=x")), Err(VersionError));
         assert_eq!(pinned_version(None), Ok(None));
         assert_eq!(pinned_version(Some("other=1")), Ok(None));
+        assert_eq!(pinned_version(Some("versions=1&x")), Ok(None));
+        // A second or misspelt pin is refused, not answered with the newest version.
+        for bad in [
+            "version=1&version=2",
+            "version=1&version=1",
+            "Version=1",
+            "VERSION=1",
+            "%76ersion=1",
+            "%56ERSION=1",
+            "version",
+            "version=",
+            "x=1&Version=2",
+            "version=+1",
+            "version=1&%76ersion=2",
+        ] {
+            assert_eq!(pinned_version(Some(bad)), Err(VersionError), "{bad}");
+        }
         assert_eq!(delete_version(None), Ok(None));
         assert_eq!(delete_version(Some("")), Ok(None));
         assert_eq!(delete_version(Some("version=7")), Ok(Some(7)));
@@ -726,6 +788,7 @@ mod tests {
             "version=0",
             "version=",
             "version=-1",
+            "version=+1",
             "version=4294967296",
         ] {
             assert_eq!(delete_version(Some(bad)), Err(VersionError), "{bad}");

@@ -1690,21 +1690,29 @@ fn admin_requests_with_unusable_paths_versions_and_bodies_are_400() {
     assert_eq!(status, 400);
     let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
     let att = attested(&c);
-    // (Sent by hand: this project's client refuses to ask for version 0.)
-    let mut resp = agent()
-        .get(&format!(
-            "{}/kbs/v0/resource/default/key/one?version=0",
-            b.url
-        ))
-        .header(
-            "Cookie",
-            &format!("kbs-session-id={}", att.session.cookie_value()),
-        )
-        .call()
-        .unwrap();
-    assert_eq!(resp.status().as_u16(), 400);
-    let body = resp.body_mut().read_to_string().unwrap();
-    assert!(body.contains("errors/InvalidRequest"), "{body}");
+    // (Sent by hand: this project's client refuses to ask for version 0.) A second or
+    // misspelt pin is refused too, not answered with another version.
+    for query in [
+        "version=0",
+        "Version=1",
+        "%76ersion=1",
+        "version=1&version=2",
+    ] {
+        let mut resp = agent()
+            .get(&format!(
+                "{}/kbs/v0/resource/default/key/one?{query}",
+                b.url
+            ))
+            .header(
+                "Cookie",
+                &format!("kbs-session-id={}", att.session.cookie_value()),
+            )
+            .call()
+            .unwrap();
+        assert_eq!(resp.status().as_u16(), 400, "{query}");
+        let body = resp.body_mut().read_to_string().unwrap();
+        assert!(body.contains("errors/InvalidRequest"), "{query}: {body}");
+    }
     // Bodies that are not UTF-8.
     for path in ["/kbs/v0/admin/policy/default", "/kbs/v0/admin/sealed"] {
         let url = format!("{}{path}", b.url);
