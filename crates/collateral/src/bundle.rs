@@ -686,7 +686,7 @@ pub fn show_with_faults(
             manifest: ManifestItem::of(e),
             freshness: if e.valid_until() <= now {
                 Freshness::Expired
-            } else if now >= e.refresh_at(crate::cache::DEFAULT_REFRESH_BEFORE_SECS) {
+            } else if now >= e.refresh_at(crate::cache::DEFAULT_REFRESH_BEFORE_SECS, now) {
                 Freshness::RefreshDue
             } else {
                 Freshness::Valid

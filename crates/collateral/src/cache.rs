@@ -260,7 +260,7 @@ impl Cache {
     }
 
     fn fresh(&self, entry: &Entry, now: UnixTime) -> bool {
-        now < entry.refresh_at(self.refresh_before_secs)
+        now < entry.refresh_at(self.refresh_before_secs, now)
     }
 
     /// The entry for `item` at wall-clock time `now`.

@@ -415,14 +415,16 @@ impl Entry {
         self.issuer_chain.as_deref()
     }
 
-    /// When to fetch it again: `refresh_before` seconds before it expires, but not before
-    /// half its life since it was fetched; never after it expires. `fetched_at` is what the
-    /// cache file or bundle said (neither is trusted): one after the end of validity counts
-    /// as the end, so no stored time keeps an expired entry from being fetched again.
+    /// When to fetch it again, judged at `now`: `refresh_before` seconds before it expires,
+    /// but not before half its life since it was fetched; never after it expires.
+    /// `fetched_at` is what the cache file or bundle said (neither is trusted): one after
+    /// `now` (a clock ahead where it was fetched, or an edited file) counts as `now`, and one
+    /// after the end of validity as the end, so no stored time keeps an entry from being due
+    /// (or an expired one from being fetched again).
     #[must_use]
-    pub fn refresh_at(&self, refresh_before_secs: i64) -> UnixTime {
+    pub fn refresh_at(&self, refresh_before_secs: i64, now: UnixTime) -> UnixTime {
         let until = self.valid_until.as_secs();
-        let from = self.fetched_at.as_secs().min(until);
+        let from = self.fetched_at.as_secs().min(now.as_secs()).min(until);
         let half = from.saturating_add(until.saturating_sub(from) / 2);
         UnixTime::from_secs(
             until
@@ -674,10 +676,13 @@ mod tests {
         ));
         // Refresh: a day before, but not before half its life.
         assert_eq!(
-            e.refresh_at(86_400),
+            e.refresh_at(86_400, NOW),
             UnixTime::from_secs(NOW.as_secs() + 50)
         );
-        assert_eq!(e.refresh_at(10), UnixTime::from_secs(NOW.as_secs() + 90));
+        assert_eq!(
+            e.refresh_at(10, NOW),
+            UnixTime::from_secs(NOW.as_secs() + 90)
+        );
         // A stored fetch time after the end of validity (a damaged or forged cache file or
         // bundle) does not make the entry fresh past its end; nor does a negative margin.
         let late = Entry::new(
@@ -688,9 +693,25 @@ mod tests {
             None,
         )
         .unwrap();
-        assert_eq!(late.refresh_at(10), next);
-        assert_eq!(late.refresh_at(86_400), next);
-        assert_eq!(e.refresh_at(-1_000), next);
+        assert_eq!(late.refresh_at(10, late.fetched_at()), next);
+        assert_eq!(late.refresh_at(86_400, late.fetched_at()), next);
+        assert_eq!(e.refresh_at(-1_000, NOW), next);
+        // A stored fetch time after `now` but before the end (a clock ahead where it was
+        // fetched) counts as `now`: it does not put off the refresh to half of what is left
+        // after it.
+        let ahead = Entry::new(
+            e.item().clone(),
+            "u",
+            UnixTime::from_secs(NOW.as_secs() + 98),
+            crl.der().to_vec(),
+            None,
+        )
+        .unwrap();
+        assert_eq!(ahead.refresh_at(10, NOW), e.refresh_at(10, NOW));
+        assert_eq!(
+            ahead.refresh_at(10, UnixTime::from_secs(NOW.as_secs() + 98)),
+            UnixTime::from_secs(NOW.as_secs() + 99)
+        );
     }
 
     struct Intel {

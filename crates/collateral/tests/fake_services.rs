@@ -735,7 +735,7 @@ fn refresh_before_expiry_and_stale_fallback() {
     assert_eq!(kds.hits(target), 1);
     // The CRL's nextUpdate is NOW + 7 days; a day before it, it is due for refresh.
     let due = UnixTime::from_secs(crl.valid_until().as_secs() - 3600);
-    assert!(due >= crl.refresh_at(tessera_collateral::cache::DEFAULT_REFRESH_BEFORE_SECS));
+    assert!(due >= crl.refresh_at(tessera_collateral::cache::DEFAULT_REFRESH_BEFORE_SECS, due));
     cache
         .get(&crl_item, UnixTime::from_secs(NOW.as_secs() + 3600))
         .unwrap();
