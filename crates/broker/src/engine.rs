@@ -27,7 +27,8 @@ use crate::gitseal::{COCO_SIGNING_JWK_TYPE_TAG, CocoSigner, GitSealError, Sealin
 use crate::jwe;
 use crate::jwk::TeePublicKey;
 use crate::protocol::{
-    AttestRequest, AuthRequest, PublicError, RequestError, TeeName, delete_version, pinned_version,
+    AttestRequest, AuthRequest, MAX_SESSION_EVIDENCE, PublicError, RequestError, TeeName,
+    delete_version, pinned_version,
 };
 use crate::resource::{PolicyDigest, ResourcePath, check_repo};
 use crate::seal::{KeyringFile, SealError, SecretValue};
@@ -803,6 +804,21 @@ impl Broker {
         } else {
             tessera::compact::encode_text(evidence_text).map(std::borrow::Cow::Owned)
         };
+        // What the session record would keep is bounded: a genuine TEE could otherwise leave
+        // up to a whole body (8 MiB) in the store per attestation, for the token's lifetime.
+        let kept = compact.as_deref().map_or(evidence_text.len(), str::len)
+            + req.additional_evidence_len();
+        if kept > MAX_SESSION_EVIDENCE {
+            self.use_up(&challenge).await?;
+            let reason = format!(
+                "evidence and additional evidence take {kept} bytes, more than a session keeps \
+                 ({MAX_SESSION_EVIDENCE})"
+            );
+            let mut ev = self.event("guest", AuditAction::Attest, AuditVerdict::Fail);
+            ev.reason = format!("{}: {reason}", tee.as_str());
+            self.audit(ev).await;
+            return Err(fail(reason));
+        }
         let evidence = decode_evidence(tee, evidence_text, compact.as_deref());
         let mut outcome = self.check_attestation(&req, &evidence, &challenge, tee, now);
         // Endorsements are looked up only for evidence that failed its verification, after its

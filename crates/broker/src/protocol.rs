@@ -340,9 +340,14 @@ pub const MAX_TEE_PUBKEY_TEXT: usize = 64 * 1024;
 /// Most bytes of JSON text an `additional_evidence` that is not a string may take. A parsed
 /// JSON array or object takes many times its text in memory (`[0,0,..]`: 16 bytes of tree per
 /// byte of text), so an 8 MiB body made of one would hold over 100 MiB while it waits for the
-/// store; a string (what Confidential Containers guests send) takes its length once and has
-/// no bound but the body's.
+/// store; a string (what Confidential Containers guests send) takes its length once, and is
+/// bounded with the evidence by [`MAX_SESSION_EVIDENCE`].
 pub const MAX_ADDITIONAL_EVIDENCE_TREE: usize = 256 * 1024;
+
+/// Most bytes of evidence (its text, in compact form when it has one) and additional
+/// evidence together that an attested session's record keeps: larger evidence is refused at
+/// `/attest`. Real evidence is tens of KiB (a TDX quote with a long event log, hundreds).
+pub const MAX_SESSION_EVIDENCE: usize = 2 * 1024 * 1024;
 
 pub use tessera::MAX_EVIDENCE_JSON_VALUES;
 pub use tessera::compact::json_values_at_most;
@@ -384,7 +389,8 @@ pub struct CompositeEvidence {
     /// session record.
     pub primary_evidence: Box<serde_json::value::RawValue>,
     /// Device evidence; bound through the runtime data but not verified by Tessera. A string
-    /// of any length, or other JSON of at most [`MAX_ADDITIONAL_EVIDENCE_TREE`] bytes of text.
+    /// (bounded with the evidence by [`MAX_SESSION_EVIDENCE`], at `/attest`), or other JSON of
+    /// at most [`MAX_ADDITIONAL_EVIDENCE_TREE`] bytes of text.
     #[serde(default, deserialize_with = "additional_evidence_json")]
     pub additional_evidence: Value,
 }
@@ -454,6 +460,15 @@ impl AttestRequest {
             });
         }
         Ok(req)
+    }
+
+    /// The length of [`Self::additional_evidence`]'s text, without making it.
+    pub fn additional_evidence_len(&self) -> usize {
+        match &self.tee_evidence.additional_evidence {
+            Value::String(s) => s.len(),
+            Value::Null => 0,
+            other => other.to_string().len(),
+        }
     }
 
     /// The `additional-evidence` string the binding covers (a string on the wire; anything else

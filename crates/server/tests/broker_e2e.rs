@@ -2505,6 +2505,53 @@ fn admin_jwts_over_http() {
     assert!(actors.contains(&"jwt:ci"), "{actors:?}");
 }
 
+/// What a session record keeps is bounded: evidence whose additional evidence (bound into
+/// REPORT_DATA, so from a genuine TEE) would make it larger than a session keeps is refused
+/// (401) and audited, and its challenge is used up; just under the bound, it is attested.
+#[test]
+fn oversized_additional_evidence_is_not_kept() {
+    use tessera_broker::binding::{HashAlgorithm, expected_report_data};
+    use tessera_broker::protocol::MAX_SESSION_EVIDENCE;
+    let b = start();
+    let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
+    let key = TeeKey::generate(TeeKeyAlg::P256).unwrap();
+    let attest = |additional: &str| {
+        let ch = c.auth("snp").unwrap();
+        let rd =
+            expected_report_data(HashAlgorithm::Sha384, &ch.nonce, key.jwk(), additional).unwrap();
+        let mut body = tessera_guest::client::attest_request(
+            &ch.nonce,
+            key.jwk(),
+            None,
+            snp_evidence(&rd, &Measurements::default()).unwrap(),
+        );
+        body["tee-evidence"]["additional_evidence"] = additional.into();
+        (c.attest_with_body(&ch.session, &body), ch.session, body)
+    };
+    let (e, session, body) = attest(&"a".repeat(MAX_SESSION_EVIDENCE));
+    let e = e.unwrap_err();
+    assert_eq!(e.status(), Some(401), "{e}");
+    assert!(e.to_string().contains("AttestationFailed"), "{e}");
+    // Its challenge is used up: the same body again is refused as a replay.
+    assert_eq!(
+        c.attest_with_body(&session, &body).unwrap_err().status(),
+        Some(401)
+    );
+    let (ok, _, _) = attest(&"a".repeat(MAX_SESSION_EVIDENCE - 64 * 1024));
+    ok.unwrap();
+    let (_, log) = b.admin("GET", "/kbs/v0/admin/audit", Some(&b.admin_token), None);
+    assert!(
+        log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["reason"]
+                .as_str()
+                .is_some_and(|r| r.contains("more than a session keeps"))),
+        "{log}"
+    );
+}
+
 /// A session that a broker rebuilds from the store (another process on the same data directory
 /// here; a replica or a restart in production) is held to what `/attest` checked, so write
 /// access to the database is not a way to secrets: genuine evidence under a swapped TEE key,
