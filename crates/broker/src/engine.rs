@@ -1850,13 +1850,19 @@ impl Broker {
         }
     }
 
-    /// Admin: a new sealing key (new seals use it; older ones still open). Global actors only.
+    /// Admin: a new sealing key (new seals use it; older ones still open). Global actors only;
+    /// not on a store replicas share (each reads its sealing keys once, at start: one
+    /// replica's rotation would go unseen by the others, and a second replica's would write
+    /// its own set over the file, losing the first's key).
     ///
     /// # Errors
-    /// A scoped actor; no sealing keys; the key file.
+    /// A scoped actor; a shared store; no sealing keys; the key file.
     pub async fn admin_rotate_sealing_key(&self, actor: &Actor) -> Result<Value, BrokerError> {
         if !actor.is_global() {
             return Err(self.refuse(actor, "rotate the sealing key".into()).await);
+        }
+        if self.inner.store.shared_by_replicas() {
+            return Err(BrokerError::AdminRequest(SEALING_ROTATION_SHARED.into()));
         }
         let sealing =
             self.inner.sealing.as_ref().ok_or_else(|| {
@@ -1971,6 +1977,11 @@ fn test_root_note(verified: &VerifiedEvidence) -> &'static str {
 const RELEASE_ATTEMPTS: usize = 3;
 
 /// Why the admin KEK rotation is refused on a store replicas share, and what to do instead.
+const SEALING_ROTATION_SHARED: &str = "the sealing keys of brokers sharing a PostgreSQL \
+    store are not rotated online (each replica reads the key file once, at start): add the \
+    new key as the last entry of the file every replica reads, keep the old ones, and restart \
+    the replicas";
+
 const KEK_ROTATION_SHARED: &str = "the KEK of brokers sharing a PostgreSQL store is not \
     rotated online (each replica keeps its own copy of the keyring): add a key to the keyring \
     file every replica reads, name it active, keep the old keys, and restart the replicas";

@@ -127,6 +127,21 @@ fn two_replicas_share_challenges_secrets_nonces_and_the_audit_chain() {
     let body = rotate.body_mut().read_to_string().unwrap();
     assert!(body.contains("errors/InvalidRequest"), "{body}");
     assert_eq!(std::fs::read(shared.join("kek")).unwrap(), kek);
+    // So is an online sealing-key rotation: the others would not see the new key, and one
+    // more rotation at another replica would write its own set over the file.
+    let sealing = std::fs::read(shared.join("sealing.keys")).unwrap();
+    let mut rotate = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
+        .post(&format!("{}/kbs/v0/admin/sealing-key/rotate", urls[1]))
+        .header("Authorization", &format!("Bearer {token}"))
+        .send_empty()
+        .unwrap();
+    assert_eq!(rotate.status(), 400);
+    let body = rotate.body_mut().read_to_string().unwrap();
+    assert!(body.contains("errors/InvalidRequest"), "{body}");
+    assert_eq!(std::fs::read(shared.join("sealing.keys")).unwrap(), sealing);
 
     // Put at replica 0.
     let put = ureq::Agent::new_with_defaults()
