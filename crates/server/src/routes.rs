@@ -189,15 +189,32 @@ async fn read_body(
     mut body: Body,
     max: usize,
 ) -> Result<Bytes, ApiError> {
+    // An admin body can carry a secret: no copy of it is left behind unwiped, neither a
+    // frame (when this is its only holder) nor a buffer outgrown (the caller wipes the last).
+    let wipe = |data: Bytes| {
+        if let Ok(mut owned) = data.try_into_mut() {
+            zeroize::Zeroize::zeroize(owned.as_mut());
+        }
+    };
     let read = async {
-        let mut buf: Vec<u8> = Vec::new();
+        let mut buf = zeroize::Zeroizing::new(Vec::<u8>::new());
         while let Some(data) = next_data(&mut body).await? {
-            if buf.len().saturating_add(data.len()) > max {
+            let len = buf.len().saturating_add(data.len());
+            if len > max {
+                wipe(data);
                 return Err(ApiError::public(PublicError::PayloadTooLarge));
             }
+            if len > buf.capacity() {
+                let capacity = len.max(buf.capacity().saturating_mul(2)).min(max);
+                let mut grown = zeroize::Zeroizing::new(Vec::with_capacity(capacity));
+                grown.extend_from_slice(&buf);
+                // The old buffer is wiped as it is dropped.
+                buf = grown;
+            }
             buf.extend_from_slice(&data);
+            wipe(data);
         }
-        Ok(Bytes::from(buf))
+        Ok(Bytes::from(std::mem::take(&mut *buf)))
     };
     match tokio::time::timeout(request_timeout, read).await {
         Ok(result) => result,
