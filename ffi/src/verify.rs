@@ -100,7 +100,6 @@ pub unsafe extern "C" fn tessera_endorsements_free(endorsements: *mut tessera_en
 
 /// Most bytes of certificates or CRLs given in one call (4 MiB; the parser's own bound, which
 /// the calls map to `TOO_LARGE`).
-#[cfg(test)]
 const MAX_PKI_INPUT_LEN: usize = tessera::pki::MAX_INPUT_LEN;
 /// Most bytes of one collateral bundle (8 MiB; likewise).
 #[cfg(test)]
@@ -202,7 +201,8 @@ pub unsafe extern "C" fn tessera_endorsements_add_collateral(
 ///
 /// Returns `TESSERA_RESULT_ENDORSEMENT_FILE` when it cannot be read, is not a regular file
 /// (a FIFO or a device is never read), or is none of these; `TESSERA_RESULT_TOO_LARGE` when it
-/// is larger than 16 MiB.
+/// is larger than 16 MiB, or is none of these and larger than 4 MiB (certificates and CRLs
+/// are read up to 4 MiB, a collateral bundle up to 8 MiB, as in the calls taking bytes).
 ///
 /// # Safety
 /// `endorsements` is NULL or a live set; `path` is NULL or a NUL-terminated string.
@@ -231,6 +231,9 @@ pub unsafe extern "C" fn tessera_endorsements_add_file(
             e.inner = next;
         } else if let Ok(c) = Collateral::from_bundle_json(&data) {
             e.inner.add_collateral(c);
+        } else if data.len() > MAX_PKI_INPUT_LEN {
+            // Too large for certificates, and not a bundle (or one too large to be read).
+            return Err(R::TESSERA_RESULT_TOO_LARGE);
         } else {
             return Err(R::TESSERA_RESULT_ENDORSEMENT_FILE);
         }
@@ -1308,6 +1311,24 @@ mod tests {
                 tessera_endorsements_add_collateral(e, big.as_ptr(), big.len()),
                 R::TESSERA_RESULT_TOO_LARGE
             );
+            // A file too large for what it would be is said to be, not unreadable.
+            let dir = std::env::temp_dir().join(format!("tessera-ffi-big-{}", std::process::id()));
+            std::fs::create_dir_all(&dir).unwrap();
+            for (len, expected) in [
+                (MAX_PKI_INPUT_LEN + 1, R::TESSERA_RESULT_TOO_LARGE),
+                (MAX_BUNDLE_LEN + 1, R::TESSERA_RESULT_TOO_LARGE),
+                (1024, R::TESSERA_RESULT_ENDORSEMENT_FILE),
+            ] {
+                let file = dir.join(format!("{len}.pem"));
+                std::fs::write(&file, &big[..len]).unwrap();
+                let path = std::ffi::CString::new(file.to_str().unwrap()).unwrap();
+                assert_eq!(
+                    tessera_endorsements_add_file(e, path.as_ptr()),
+                    expected,
+                    "{len}"
+                );
+            }
+            let _ = std::fs::remove_dir_all(&dir);
             // At the bounds: read, and refused as what they are not.
             assert_eq!(
                 tessera_endorsements_add_certificates(e, big.as_ptr(), MAX_PKI_INPUT_LEN),
