@@ -310,6 +310,24 @@ fn product_must_agree_everywhere() {
 
     // A report whose CPUID says Milan, signed by a Genoa VCEK.
     assert_eq!(genoa_check(|r| r.cpuid_mod_id = 0x01), "product");
+    // A v3+ report whose CPUID names no known product is not taken as agreeing with the chain
+    // (family 19h model B0h, family 1Bh, and all zeros).
+    for (family, model) in [(0x19, 0xB0), (0x1B, 0x01), (0, 0)] {
+        let vek = genoa_vcek();
+        let mut raw = genoa().report_template(vek);
+        (raw.cpuid_fam_id, raw.cpuid_mod_id) = (family, model);
+        let err = verify_with(
+            genoa(),
+            &vek.sign(raw).unwrap(),
+            &[vek.certificate().clone()],
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, SnpError::UnknownCpuid { family: f, model: m } if f == family && m == model),
+            "{err}"
+        );
+        assert_eq!((err.check(), err.field()), ("product", "CPUID_FAM_ID"));
+    }
     // Bergamo/Siena (model 0xA0) is certified under Genoa.
     let vek = genoa_vcek();
     let mut raw = genoa().report_template(vek);
@@ -472,6 +490,24 @@ fn current_tcb_below_reported_tcb_is_rejected() {
 #[test]
 fn chip_id_must_equal_hwid_unless_masked() {
     assert_eq!(genoa_check(|r| r.chip_id[63] ^= 1), "chip_id");
+    // An 8-byte hwID (Turin's length) on a Genoa VCEK would compare a prefix of CHIP_ID
+    // alone: refused, whatever the rest of CHIP_ID holds.
+    let mut spec = VekSpec::vcek(Product::Genoa);
+    spec.hwid.truncate(8);
+    let short = genoa().issue_vek(&spec).unwrap();
+    let mut raw = genoa().report_template(&short);
+    raw.chip_id[8..].fill(0x55);
+    let err = verify_with(
+        genoa(),
+        &short.sign(raw).unwrap(),
+        &[short.certificate().clone()],
+    )
+    .unwrap_err();
+    assert_eq!(
+        (err.check(), err.field()),
+        ("vek_extension", "hwID"),
+        "{err}"
+    );
     let vek = genoa_vcek();
     let mut raw = genoa().report_template(vek);
     raw.chip_id = [0; 64];

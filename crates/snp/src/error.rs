@@ -127,6 +127,17 @@ pub enum SnpError {
         /// Its product.
         b: Product,
     },
+    /// A v3+ report's CPUID names no product Tessera knows, so the product the chain
+    /// endorses cannot be confirmed (and the TCB layout read by it could be another's).
+    #[error(
+        "product: the report CPUID (family {family:#04x}, model {model:#04x}) is no known product"
+    )]
+    UnknownCpuid {
+        /// `CPUID_FAM_ID`.
+        family: u8,
+        /// `CPUID_MOD_ID`.
+        model: u8,
+    },
     /// `REPORTED_TCB` differs from the TCB the VCEK/VLEK was issued for.
     #[error(
         "reported_tcb: report has {report:?}, the {signer} certifies {certificate:?} ({product})"
@@ -184,7 +195,7 @@ impl SnpError {
             Self::CurrentBelowReported { .. } => "current_tcb",
             Self::VekKey(_) => "vek_key",
             Self::VekExtension { .. } => "vek_extension",
-            Self::ProductMismatch { .. } => "product",
+            Self::ProductMismatch { .. } | Self::UnknownCpuid { .. } => "product",
             Self::ReportedTcbMismatch { .. } => "reported_tcb",
             Self::ChipIdMismatch { .. } => "chip_id",
             Self::HclBinding { .. } => "hcl_report_data",
@@ -215,6 +226,7 @@ impl SnpError {
             Self::VekKey(_) => "subjectPublicKeyInfo",
             Self::VekExtension { name, .. } => name,
             Self::ProductMismatch { .. } => "product",
+            Self::UnknownCpuid { .. } => "CPUID_FAM_ID",
             Self::ReportedTcbMismatch { .. } => "REPORTED_TCB",
             Self::ChipIdMismatch { .. } => "CHIP_ID",
             Self::HclBinding { .. } => "REPORT_DATA",

@@ -417,7 +417,15 @@ impl Verifier {
         // The endorsement key and its chain (cached per VEK). Identity comes first: a report
         // of one product endorsed by another product's key is a product mismatch, reported
         // as such rather than as the signature or validity failure that would follow.
-        let report_product = report.cpuid().and_then(Product::from_cpuid);
+        // A v3+ report says which product it comes from: one that names none known is not
+        // taken as agreeing with whatever the chain endorses.
+        let report_product = match report.cpuid() {
+            Some(cpuid) => Some(Product::from_cpuid(cpuid).ok_or(SnpError::UnknownCpuid {
+                family: cpuid.family,
+                model: cpuid.model,
+            })?),
+            None => None,
+        };
         let endorsement = self.endorse(vek, certs, at, report_product, product)?;
         let ext = &endorsement.ext;
         let chain_product = endorsement.product;
@@ -480,6 +488,18 @@ impl Verifier {
 
         let chip_id = report.chip_id();
         let chip_id_masked = chip_id.iter().all(|b| *b == 0);
+        // The hwID is 64 bytes, 8 only on Turin: a shorter one on another product would
+        // compare a prefix of CHIP_ID alone.
+        if let Some(hwid) = &ext.hwid
+            && hwid.len() != 64
+            && chain_product != Product::Turin
+        {
+            return Err(SnpError::VekExtension {
+                oid: crate::certs::OID_HWID,
+                name: "hwID",
+                detail: "8 bytes, which only a Turin VCEK has",
+            });
+        }
         if let (VekKind::Vcek, Some(hwid), false) = (signer, &ext.hwid, chip_id_masked) {
             let prefix = chip_id.get(..hwid.len()).unwrap_or_default();
             if prefix != hwid.as_slice() {
