@@ -417,21 +417,23 @@ impl Entry {
 
     /// When to fetch it again, judged at `now`: `refresh_before` seconds before it expires,
     /// but not before half its life since it was fetched; never after it expires.
-    /// `fetched_at` is what the cache file or bundle said (neither is trusted): one after
-    /// `now` (a clock ahead where it was fetched, or an edited file) counts as `now`, and one
-    /// after the end of validity as the end, so no stored time keeps an entry from being due
-    /// (or an expired one from being fetched again).
+    /// `fetched_at` is what the cache file or bundle said (neither is trusted): with one after
+    /// `now` (a clock ahead where it was fetched, or an edited file) there is no half-life
+    /// floor, and one after the end of validity counts as the end, so no stored time keeps an
+    /// entry from being due (or an expired one from being fetched again).
     #[must_use]
     pub fn refresh_at(&self, refresh_before_secs: i64, now: UnixTime) -> UnixTime {
         let until = self.valid_until.as_secs();
-        let from = self.fetched_at.as_secs().min(now.as_secs()).min(until);
+        let due = until.saturating_sub(refresh_before_secs);
+        // A fetch time still to come says nothing of how long ago it was fetched: the
+        // half-life floor (which keeps a short-lived copy from being fetched again at once)
+        // does not apply.
+        if self.fetched_at > now {
+            return UnixTime::from_secs(due.min(until));
+        }
+        let from = self.fetched_at.as_secs().min(until);
         let half = from.saturating_add(until.saturating_sub(from) / 2);
-        UnixTime::from_secs(
-            until
-                .saturating_sub(refresh_before_secs)
-                .max(half)
-                .min(until),
-        )
+        UnixTime::from_secs(due.max(half).min(until))
     }
 
     /// The stored form (JSON).
@@ -708,6 +710,14 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ahead.refresh_at(10, NOW), e.refresh_at(10, NOW));
+        // Due a day before its end (here: at once) where a copy fetched now waits for half
+        // its life.
+        assert_eq!(
+            e.refresh_at(86_400, NOW),
+            UnixTime::from_secs(NOW.as_secs() + 50)
+        );
+        assert!(ahead.refresh_at(86_400, NOW) <= NOW);
+        // Once that time has come, the floor applies again.
         assert_eq!(
             ahead.refresh_at(10, UnixTime::from_secs(NOW.as_secs() + 98)),
             UnixTime::from_secs(NOW.as_secs() + 99)
