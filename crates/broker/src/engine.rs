@@ -804,10 +804,20 @@ impl Broker {
         } else {
             tessera::compact::encode_text(evidence_text).map(std::borrow::Cow::Owned)
         };
+        // The additional evidence as the session record keeps it (JSON text, escaped again),
+        // when there is any: a replica rebuilding the session checks the REPORT_DATA binding
+        // again, and it is part of the bound data.
+        let additional = req.additional_evidence();
+        let additional = if additional.is_empty() {
+            String::new()
+        } else {
+            serde_json::to_string(&additional)
+                .map_err(|_| BrokerError::Issue("session record".into()))?
+        };
         // What the session record would keep is bounded: a genuine TEE could otherwise leave
         // up to a whole body (8 MiB) in the store per attestation, for the token's lifetime.
-        let kept = compact.as_deref().map_or(evidence_text.len(), str::len)
-            + req.additional_evidence_len();
+        // Measured as stored (escapes count as written, not as decoded).
+        let kept = compact.as_deref().map_or(evidence_text.len(), str::len) + additional.len();
         if kept > MAX_SESSION_EVIDENCE {
             self.use_up(&challenge).await?;
             let reason = format!(
@@ -884,15 +894,11 @@ impl Broker {
         // The evidence in compact form when it has one, else as it came; both are JSON text,
         // which the record embeds as it is.
         let verified_at = verified.verified_at().as_secs();
-        // The additional evidence, when there is any, goes with it: a replica rebuilding the
-        // session checks the REPORT_DATA binding again, and it is part of the bound data.
-        let additional = req.additional_evidence();
+        // The additional evidence, when there is any, goes with it (measured above).
         let additional = if additional.is_empty() {
             String::new()
         } else {
-            let text = serde_json::to_string(&additional)
-                .map_err(|_| BrokerError::Issue("session record".into()))?;
-            format!(r#","additional_evidence":{text}"#)
+            format!(r#","additional_evidence":{additional}"#)
         };
         let record = match &compact {
             Some(c) => {
@@ -1976,12 +1982,14 @@ fn test_root_note(verified: &VerifiedEvidence) -> &'static str {
 /// written (a delete or a new version committing at that moment).
 const RELEASE_ATTEMPTS: usize = 3;
 
-/// Why the admin KEK rotation is refused on a store replicas share, and what to do instead.
+/// Why the admin sealing-key rotation is refused on a store replicas share, and what to do
+/// instead.
 const SEALING_ROTATION_SHARED: &str = "the sealing keys of brokers sharing a PostgreSQL \
     store are not rotated online (each replica reads the key file once, at start): add the \
     new key as the last entry of the file every replica reads, keep the old ones, and restart \
     the replicas";
 
+/// Why the admin KEK rotation is refused on a store replicas share, and what to do instead.
 const KEK_ROTATION_SHARED: &str = "the KEK of brokers sharing a PostgreSQL store is not \
     rotated online (each replica keeps its own copy of the keyring): add a key to the keyring \
     file every replica reads, name it active, keep the old keys, and restart the replicas";

@@ -462,15 +462,6 @@ impl AttestRequest {
         Ok(req)
     }
 
-    /// The length of [`Self::additional_evidence`]'s text, without making it.
-    pub fn additional_evidence_len(&self) -> usize {
-        match &self.tee_evidence.additional_evidence {
-            Value::String(s) => s.len(),
-            Value::Null => 0,
-            other => other.to_string().len(),
-        }
-    }
-
     /// The `additional-evidence` string the binding covers (a string on the wire; anything else
     /// is bound through its JSON text, as the guest serialises it).
     pub fn additional_evidence(&self) -> String {

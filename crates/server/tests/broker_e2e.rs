@@ -2537,6 +2537,9 @@ fn oversized_additional_evidence_is_not_kept() {
         c.attest_with_body(&session, &body).unwrap_err().status(),
         Some(401)
     );
+    // Measured as the record keeps it: a control character takes six bytes there.
+    let (e, _, _) = attest(&"\u{1}".repeat(MAX_SESSION_EVIDENCE / 4));
+    assert_eq!(e.unwrap_err().status(), Some(401));
     let (ok, _, _) = attest(&"a".repeat(MAX_SESSION_EVIDENCE - 64 * 1024));
     ok.unwrap();
     let (_, log) = b.admin("GET", "/kbs/v0/admin/audit", Some(&b.admin_token), None);
