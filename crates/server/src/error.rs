@@ -19,6 +19,9 @@ impl ApiError {
 
     /// Logs `reason` at the level the public error deserves and keeps only the public words.
     pub fn logged(public: PublicError, endpoint: &str, reason: &dyn std::fmt::Display) -> Self {
+        // A reason can quote what a client sent (a policy's line in a TOML error): control
+        // characters are written escaped, so that it stays one log line and forges none.
+        let reason = one_line(&reason.to_string());
         match public {
             PublicError::Internal | PublicError::Unavailable => {
                 tracing::error!(endpoint, error = %public.name(), reason = %reason, "request failed");
@@ -46,5 +49,33 @@ impl IntoResponse for ApiError {
             HeaderValue::from_static("application/json"),
         );
         response
+    }
+}
+
+/// `text` with its control characters (line breaks included) written as escapes.
+fn one_line(text: &str) -> String {
+    if !text.chars().any(char::is_control) {
+        return text.to_owned();
+    }
+    text.chars()
+        .map(|c| {
+            if c.is_control() {
+                c.escape_default().to_string()
+            } else {
+                c.to_string()
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn reasons_are_one_line() {
+        assert_eq!(super::one_line("plain"), "plain");
+        assert_eq!(
+            super::one_line("TOML parse error\n1 | x\r\u{1b}[2J"),
+            "TOML parse error\\n1 | x\\r\\u{1b}[2J"
+        );
     }
 }
