@@ -319,6 +319,7 @@ impl SealingKeys {
     /// # Errors
     /// [`GitSealError::KeyFile`].
     pub fn rotate(&mut self, now_ms: i64) -> Result<String, GitSealError> {
+        let _lock = self.check_unchanged()?;
         let key = new_key(now_ms)?;
         let kid = key.kid.clone();
         self.save(self.keys.iter().chain(std::iter::once(&key)))?;
@@ -336,9 +337,46 @@ impl SealingKeys {
         if newest == Some(kid) || !self.keys.iter().any(|k| k.kid == kid) {
             return Err(GitSealError::UnknownKey(kid.chars().take(64).collect()));
         }
+        let _lock = self.check_unchanged()?;
         self.save(self.keys.iter().filter(|k| k.kid != kid))?;
         self.keys.retain(|k| k.kid != kid);
         Ok(())
+    }
+
+    /// Before a change is saved: the file still holds the keys this handle read, under a lock
+    /// (`PATH.lock`, held until the returned file is dropped) that every change takes. Another
+    /// broker on the same file that rotated or retired a key meanwhile would otherwise have
+    /// its key written over and lost.
+    fn check_unchanged(&self) -> Result<std::fs::File, GitSealError> {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        let mut name = self.path.as_os_str().to_owned();
+        name.push(".lock");
+        let lock = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(std::path::PathBuf::from(name))
+            .map_err(|e| key_file(&self.path, format_args!("its lock file: {e}")))?;
+        lock.lock()
+            .map_err(|e| key_file(&self.path, format_args!("its lock file: {e}")))?;
+        let on_disk = Self::open(&self.path).map_err(|e| match e {
+            e @ GitSealError::KeyFile { .. } => e,
+            other => key_file(
+                &self.path,
+                format_args!("read again before the change: {other}"),
+            ),
+        })?;
+        let kids = |keys: &[SealingKey]| keys.iter().map(|k| k.kid.clone()).collect::<Vec<_>>();
+        if kids(&on_disk.keys) != kids(&self.keys) {
+            return Err(key_file(
+                &self.path,
+                "changed since this broker read it (another broker rotated or retired a key): \
+                 restart this broker to read it again",
+            ));
+        }
+        Ok(lock)
     }
 
     /// The public key set: `{"keys": [JWK...], "current": kid}` (newest key is `current`).
@@ -982,7 +1020,50 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().file_name())
             .collect();
-        assert_eq!(names, ["sealing.keys"], "{names:?}");
+        assert!(
+            names
+                .iter()
+                .all(|n| n == "sealing.keys" || n == "sealing.keys.lock"),
+            "{names:?}"
+        );
+    }
+
+    /// Two handles on one file (two brokers on one data directory): a change by one that the
+    /// other has not read makes the other's rotation and retirement fail, rather than write
+    /// its own set over the file and lose the first one's key.
+    #[test]
+    fn a_change_by_another_handle_is_not_written_over() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut a = keys(dir.path());
+        let first = a.public_keys()["current"].as_str().unwrap().to_owned();
+        a.rotate(1500).unwrap();
+        let mut b = SealingKeys::open(&dir.path().join("sealing.keys")).unwrap();
+        let second = a.rotate(2000).unwrap();
+        let sealed = seal(&a.public_keys(), &path("a/key/one"), POLICY, b"v").unwrap();
+        for result in [b.rotate(3000).map(drop), b.retire(&first)] {
+            let Err(GitSealError::KeyFile { reason, .. }) = result else {
+                panic!("{result:?}")
+            };
+            assert!(
+                reason.contains("changed since this broker read it"),
+                "{reason}"
+            );
+        }
+        let on_disk = SealingKeys::open(&dir.path().join("sealing.keys")).unwrap();
+        assert_eq!(on_disk.public_keys()["current"], second.as_str());
+        assert_eq!(on_disk.unseal(&sealed).unwrap().value.expose(), b"v");
+        // Read again, it rotates.
+        let mut b = SealingKeys::open(&dir.path().join("sealing.keys")).unwrap();
+        b.rotate(3000).unwrap();
+        assert_eq!(
+            SealingKeys::open(&dir.path().join("sealing.keys"))
+                .unwrap()
+                .public_keys()["keys"]
+                .as_array()
+                .unwrap()
+                .len(),
+            4
+        );
     }
 
     #[test]
