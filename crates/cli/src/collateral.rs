@@ -709,10 +709,16 @@ fn fetch(args: &FetchArgs) -> Result<ExitCode> {
             crate::say!("REFUSED  {key}, held by {}: {why}", args.out.display());
         }
         for key in &report.kept_held {
-            crate::say!(
-                "KEPT     {key}: {} holds a copy issued later than the one the service gave; it stays",
-                args.out.display()
-            );
+            match report.stale.iter().find(|(k, _)| k == key) {
+                Some((_, why)) => crate::say!(
+                    "KEPT     {key}: {} holds a copy issued later than the one this run got; it stays, but the refresh failed ({why})",
+                    args.out.display()
+                ),
+                None => crate::say!(
+                    "KEPT     {key}: {} holds a copy issued later than the one this run got; it stays",
+                    args.out.display()
+                ),
+            }
         }
         for (key, why) in &report.replaced_held {
             crate::say!(

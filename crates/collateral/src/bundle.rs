@@ -202,7 +202,7 @@ pub struct FetchReport {
     pub replaced_held: Vec<(String, String)>,
     /// Items the bundle directory already held a copy of that was issued later than the one
     /// this run got (and is still usable, as [`import_vetted`] judges it): that copy stays,
-    /// and the item is not in `fetched`.
+    /// and the item is not in `fetched` (but stays in `stale` when its refresh failed).
     pub kept_held: Vec<String>,
 }
 
@@ -351,8 +351,9 @@ pub fn fetch_into_bundle_vetted(
             _ => true,
         }
     });
+    // A kept item the service could not renew stays in `stale`: the refresh failed, whatever
+    // the directory holds.
     report.cached.retain(|k| !kept.contains(k));
-    report.stale.retain(|(k, _)| !kept.contains(k));
     report.kept_held = kept;
     let entries: Vec<Entry> = report.fetched.iter().map(|e| Entry::clone(e)).collect();
     let manifest = write_bundle_dir(out, &entries, now)?;

@@ -950,6 +950,19 @@ fn fetching_into_a_bundle_does_not_roll_it_back() {
     assert!(report.kept_held.is_empty(), "{:?}", report.kept_held);
     assert_eq!(report.fetched.len(), 1);
     assert_eq!(crl_in_bundle().body(), &world.crl_der[..]);
+    // Kept while the refresh failed (the service down, the cache holding only an older copy
+    // that is due): still reported stale, so that the run fails.
+    bundle::write_bundle_dir(&out, std::slice::from_ref(&revoking), NOW).unwrap();
+    let dead = FakeService::start(|_, _| Reply::status(503));
+    let cache = Cache::in_memory().with_fetcher(fetcher(&dead, None, quick()));
+    let older_copy = Entry::new(crl_item.clone(), "kds", NOW, world.crl_der.clone(), None).unwrap();
+    cache.put(older_copy).unwrap();
+    let due = UnixTime::from_secs(NOW.as_secs() + 6 * 86_400 + 3600);
+    let (report, _) =
+        bundle::fetch_into_bundle(&cache, std::slice::from_ref(&crl_item), &out, due).unwrap();
+    assert_eq!(report.kept_held, vec![crl_item.key()]);
+    assert_eq!(report.stale.len(), 1, "{:?}", report.stale);
+    assert_eq!(crl_in_bundle().body(), revoking.body());
     let _ = std::fs::remove_dir_all(out.parent().unwrap());
 }
 
