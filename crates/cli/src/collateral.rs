@@ -882,11 +882,11 @@ fn show(args: &ShowArgs) -> Result<ExitCode> {
                 s.manifest.valid_until,
                 s.manifest.valid_until_field,
                 s.manifest.fetched_at,
-                s.manifest.source
+                crate::printable(&s.manifest.source)
             );
         }
         for e in &unreadable {
-            crate::say!("UNREADABLE  {e}");
+            crate::say!("UNREADABLE  {}", crate::printable(&e.to_string()));
         }
         if summaries.is_empty() && unreadable.is_empty() {
             crate::say!("(empty)");

@@ -810,7 +810,7 @@ fn main() -> ExitCode {
 /// An error's text for a terminal: it can quote what a file held (a bundle's unknown variant,
 /// a policy's field), so control characters other than a line break are written escaped, and
 /// a hostile file cannot send escape sequences to the operator's terminal.
-fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     text.chars()
         .map(|c| {
             if c.is_control() && c != '\n' {

@@ -305,7 +305,7 @@ fn check(args: &CheckArgs) -> Result<ExitCode> {
                 );
             } else {
                 say!("INVALID  {}", args.file.display());
-                say!("  {e}");
+                say!("  {}", crate::printable(&e.to_string()));
             }
             return Ok(ExitCode::from(1));
         }
@@ -486,7 +486,7 @@ fn token_verify(args: &TokenVerifyArgs) -> Result<ExitCode> {
             if args.json {
                 say!("{}", json!({ "valid": false, "error": e.to_string() }));
             } else {
-                say!("INVALID  {e}");
+                say!("INVALID  {}", crate::printable(&e.to_string()));
             }
             Ok(ExitCode::from(1))
         }

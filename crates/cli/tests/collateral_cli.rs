@@ -773,6 +773,25 @@ fn collateral_operator_mistakes_are_usage_errors() {
         "{}",
         stderr(&o)
     );
+    // So does `collateral show` of a directory holding such an entry file.
+    let hostile = dir.join("hostile");
+    std::fs::create_dir_all(hostile.join("entries")).unwrap();
+    std::fs::write(
+        hostile.join("entries").join("evil.json"),
+        br#"{"item":{"kind":"\u001b]0;owned\u0007"}}"#,
+    )
+    .unwrap();
+    let o = tessera(&["collateral", "show", s(&hostile)]);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(r"UNREADABLE"),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    assert!(
+        !o.stdout.iter().any(|&b| b == 0x1b || b == 0x07),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
     guest(&dir);
     for (path, says) in [
         (plain.join("report.bin"), "collateral import"),
