@@ -367,8 +367,9 @@ tessera_result tessera_endorsements_add_collateral(struct tessera_endorsements *
 //
 // Returns `TESSERA_RESULT_ENDORSEMENT_FILE` when it cannot be read, is not a regular file
 // (a FIFO or a device is never read), or is none of these; `TESSERA_RESULT_TOO_LARGE` when it
-// is larger than 16 MiB, or is none of these and larger than 4 MiB (certificates and CRLs
-// are read up to 4 MiB, a collateral bundle up to 8 MiB, as in the calls taking bytes).
+// is larger than 16 MiB, or is none of these and larger than what it would be may be
+// (certificates and CRLs are read up to 4 MiB, a collateral bundle, JSON, up to 8 MiB, as in
+// the calls taking bytes).
 //
 // # Safety
 // `endorsements` is NULL or a live set; `path` is NULL or a NUL-terminated string.

@@ -102,7 +102,6 @@ pub unsafe extern "C" fn tessera_endorsements_free(endorsements: *mut tessera_en
 /// the calls map to `TOO_LARGE`).
 const MAX_PKI_INPUT_LEN: usize = tessera::pki::MAX_INPUT_LEN;
 /// Most bytes of one collateral bundle (8 MiB; likewise).
-#[cfg(test)]
 const MAX_BUNDLE_LEN: usize = tessera::tdx::collateral::MAX_BUNDLE_LEN;
 /// Most bytes of a policy (1 MiB).
 const MAX_POLICY_LEN: usize = tessera::policy::MAX_POLICY_LEN;
@@ -201,8 +200,9 @@ pub unsafe extern "C" fn tessera_endorsements_add_collateral(
 ///
 /// Returns `TESSERA_RESULT_ENDORSEMENT_FILE` when it cannot be read, is not a regular file
 /// (a FIFO or a device is never read), or is none of these; `TESSERA_RESULT_TOO_LARGE` when it
-/// is larger than 16 MiB, or is none of these and larger than 4 MiB (certificates and CRLs
-/// are read up to 4 MiB, a collateral bundle up to 8 MiB, as in the calls taking bytes).
+/// is larger than 16 MiB, or is none of these and larger than what it would be may be
+/// (certificates and CRLs are read up to 4 MiB, a collateral bundle, JSON, up to 8 MiB, as in
+/// the calls taking bytes).
 ///
 /// # Safety
 /// `endorsements` is NULL or a live set; `path` is NULL or a NUL-terminated string.
@@ -231,8 +231,11 @@ pub unsafe extern "C" fn tessera_endorsements_add_file(
             e.inner = next;
         } else if let Ok(c) = Collateral::from_bundle_json(&data) {
             e.inner.add_collateral(c);
-        } else if data.len() > MAX_PKI_INPUT_LEN {
-            // Too large for certificates, and not a bundle (or one too large to be read).
+        } else if data.len() > MAX_BUNDLE_LEN
+            || (data.len() > MAX_PKI_INPUT_LEN && data.trim_ascii_start().first() != Some(&b'{'))
+        {
+            // Too large for any of them, or for the certificates that a file not in JSON
+            // would be. (A bundle within its bound that cannot be read is what it is.)
             return Err(R::TESSERA_RESULT_TOO_LARGE);
         } else {
             return Err(R::TESSERA_RESULT_ENDORSEMENT_FILE);
@@ -1328,6 +1331,16 @@ mod tests {
                     "{len}"
                 );
             }
+            // A malformed bundle within a bundle's bound is not a size problem.
+            let mut json = vec![b' '; MAX_PKI_INPUT_LEN + 1];
+            json[0] = b'{';
+            let file = dir.join("malformed.json");
+            std::fs::write(&file, &json).unwrap();
+            let path = std::ffi::CString::new(file.to_str().unwrap()).unwrap();
+            assert_eq!(
+                tessera_endorsements_add_file(e, path.as_ptr()),
+                R::TESSERA_RESULT_ENDORSEMENT_FILE
+            );
             let _ = std::fs::remove_dir_all(&dir);
             // At the bounds: read, and refused as what they are not.
             assert_eq!(
