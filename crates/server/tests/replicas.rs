@@ -111,37 +111,29 @@ fn two_replicas_share_challenges_secrets_nonces_and_the_audit_chain() {
         rt.spawn(server.run(std::future::pending()));
     }
 
-    // An online KEK rotation is refused on a shared store (each replica has its own copy of
-    // the keyring), and the shared keyring file is left as it was. (The body carries the
-    // public vocabulary; the server log says what to do instead.)
-    let kek = std::fs::read(shared.join("kek")).unwrap();
-    let mut rotate = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent()
-        .post(&format!("{}/kbs/v0/admin/kek/rotate", urls[0]))
-        .header("Authorization", &format!("Bearer {token}"))
-        .send_empty()
-        .unwrap();
-    assert_eq!(rotate.status(), 400);
-    let body = rotate.body_mut().read_to_string().unwrap();
-    assert!(body.contains("errors/InvalidRequest"), "{body}");
-    assert_eq!(std::fs::read(shared.join("kek")).unwrap(), kek);
-    // So is an online sealing-key rotation: the others would not see the new key, and one
-    // more rotation at another replica would write its own set over the file.
-    let sealing = std::fs::read(shared.join("sealing.keys")).unwrap();
-    let mut rotate = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .new_agent()
-        .post(&format!("{}/kbs/v0/admin/sealing-key/rotate", urls[1]))
-        .header("Authorization", &format!("Bearer {token}"))
-        .send_empty()
-        .unwrap();
-    assert_eq!(rotate.status(), 400);
-    let body = rotate.body_mut().read_to_string().unwrap();
-    assert!(body.contains("errors/InvalidRequest"), "{body}");
-    assert_eq!(std::fs::read(shared.join("sealing.keys")).unwrap(), sealing);
+    // Online KEK and sealing-key rotations are refused on a shared store, and the shared key
+    // files are left as they were: each replica has its own copy of the keyring, and reads
+    // the sealing keys once (the others would not see a new one, and one more rotation at
+    // another replica would write its own set over the file). The body carries the public
+    // vocabulary; the server log says what to do instead.
+    for (url, what, file) in [
+        (&urls[0], "kek", "kek"),
+        (&urls[1], "sealing-key", "sealing.keys"),
+    ] {
+        let before = std::fs::read(shared.join(file)).unwrap();
+        let mut rotate = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .build()
+            .new_agent()
+            .post(&format!("{url}/kbs/v0/admin/{what}/rotate"))
+            .header("Authorization", &format!("Bearer {token}"))
+            .send_empty()
+            .unwrap();
+        assert_eq!(rotate.status(), 400, "{what}");
+        let body = rotate.body_mut().read_to_string().unwrap();
+        assert!(body.contains("errors/InvalidRequest"), "{what}: {body}");
+        assert_eq!(std::fs::read(shared.join(file)).unwrap(), before, "{what}");
+    }
 
     // Put at replica 0.
     let put = ureq::Agent::new_with_defaults()
