@@ -47,6 +47,15 @@ impl Policy {
     pub fn from_json_str(text: &str) -> Result<Self, PolicyError> {
         check_len("the policy", text.len(), MAX_POLICY_LEN)?;
         let p: Self = serde_json::from_str(text).map_err(syntax)?;
+        // `null` would read as a field left out ("not checked"), where `[]` is refused: a tool
+        // writing an empty allow-list as null (Go's nil slice) would accept everything.
+        let tree: serde_json::Value = serde_json::from_str(text).map_err(syntax)?;
+        if let Some(field) = first_null(&tree, &mut Vec::new()) {
+            return Err(invalid(
+                &field,
+                "null: leave the field out (not checked) or give it a value",
+            ));
+        }
         p.validate()?;
         Ok(p)
     }
@@ -232,8 +241,8 @@ impl Policy {
                 return Err(invalid(
                     name,
                     format!(
-                        "{:?} is not an Intel advisory ID (INTEL-SA- and five or more digits, \
-                         as Intel's TCB info lists them)",
+                        "{:?} is not an Intel advisory ID (INTEL-SA- and five digits, or more \
+                         without a leading zero, as Intel's TCB info lists them)",
                         bad.chars().take(64).collect::<String>()
                     ),
                 ));
@@ -256,16 +265,42 @@ fn check_vmpls(vmpl: &Setting<RefList<u32>>) -> Result<(), PolicyError> {
     }
 }
 
+/// The dotted path of the first `null` in a JSON policy, if any.
+fn first_null(value: &serde_json::Value, path: &mut Vec<String>) -> Option<String> {
+    match value {
+        serde_json::Value::Null => Some(if path.is_empty() {
+            String::from("the policy")
+        } else {
+            path.join(".")
+        }),
+        serde_json::Value::Object(map) => map.iter().find_map(|(key, v)| {
+            path.push(key.clone());
+            let found = first_null(v, path);
+            path.pop();
+            found
+        }),
+        serde_json::Value::Array(items) => items.iter().enumerate().find_map(|(i, v)| {
+            path.push(i.to_string());
+            let found = first_null(v, path);
+            path.pop();
+            found
+        }),
+        _ => None,
+    }
+}
+
 /// An Intel security advisory ID as the TCB info's `advisoryIDs` list it: `INTEL-SA-` and
-/// five or more digits (matched without regard to case, as the appraisal matches them).
+/// five digits, or more without a leading zero (`INTEL-SA-00001`, `INTEL-SA-123456`; never
+/// `INTEL-SA-000001`, which no list holds and the appraisal, matching the text without regard
+/// to case, would never match).
 fn is_advisory_id(id: &str) -> bool {
     (14..=32).contains(&id.len())
         && id
             .get(..9)
             .is_some_and(|p| p.eq_ignore_ascii_case("INTEL-SA-"))
-        && id
-            .get(9..)
-            .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
+        && id.get(9..).is_some_and(|n| {
+            n.bytes().all(|b| b.is_ascii_digit()) && (n.len() == 5 || !n.starts_with('0'))
+        })
 }
 
 fn check_floors(field: &str, t: &PerProductTcb) -> Result<(), PolicyError> {
@@ -382,13 +417,23 @@ where
     let mut values = Vec::new();
     for (i, line) in text.lines().enumerate() {
         let content = line.split('#').next().unwrap_or("").trim();
-        let Some(word) = content.split_whitespace().next() else {
+        let mut words = content.split_whitespace();
+        let Some(word) = words.next() else {
             continue;
         };
         if values.len() == crate::value::MAX_LIST_LEN {
             return Err((i + 1, String::from("too many values")));
         }
         values.push(word.parse::<T>().map_err(|e| (i + 1, e.to_string()))?);
+        // The rest of a line is a name (`sha384sum` writes the digest, then the file's name),
+        // never a second value: one that reads as a value would be dropped without a word
+        // (from a deny list, a value not denied).
+        if words.any(|w| w.parse::<T>().is_ok()) {
+            return Err((
+                i + 1,
+                String::from("more than one value on the line: write one per line"),
+            ));
+        }
     }
     if values.is_empty() {
         return Err((0, String::from("no values: an empty list accepts nothing")));
@@ -606,5 +651,32 @@ accepted_statuses = STATUSES
         );
         assert!(parse_reference_text::<u32>("# nothing\n").is_err());
         assert!(parse_reference_text::<Hex<2>>("abcd\nabc\n").is_err());
+        // What follows a value is a name, never a second value (which a deny list would drop).
+        assert_eq!(
+            parse_reference_text::<Hex<2>>("abcd  image.bin\n")
+                .expect("ok")
+                .len(),
+            1
+        );
+        let (line, reason) = parse_reference_text::<Hex<2>>("abcd\nbbbb 0000\n").unwrap_err();
+        assert_eq!(line, 2);
+        assert!(reason.contains("one per line"), "{reason}");
+    }
+
+    /// A JSON `null` is refused wherever it is, not read as a field left out.
+    #[test]
+    fn json_nulls_are_refused() {
+        let json = serde_json::to_string(&Policy::from_toml_str(MINIMAL).unwrap()).unwrap();
+        Policy::from_json_str(&json).unwrap();
+        let mut tree: serde_json::Value = serde_json::from_str(&json).unwrap();
+        tree["snp"]["chip_ids"] = serde_json::Value::Null;
+        let name = "snp";
+        let e = Policy::from_json_str(&tree.to_string())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains(&format!("{name}.chip_ids")) && e.contains("null"),
+            "{e}"
+        );
     }
 }

@@ -1053,6 +1053,8 @@ fn misspelt_denied_advisories_are_refused_at_load() {
             r#"["INTEL-SA-0000x"]"#,
             r#"["INTEL-SA-00837", "SA-00615"]"#,
             r#"[""]"#,
+            r#"["INTEL-SA-000001"]"#,
+            r#"["INTEL-SA-0012345"]"#,
         ] {
             let e = policy(section, bad).unwrap_err().to_string();
             assert!(
