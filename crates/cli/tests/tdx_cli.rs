@@ -969,3 +969,31 @@ fn collateral_on_a_real_snp_report_is_a_rejection() {
         c.at(),
     ]);
 }
+
+/// `policy from-evidence` of a TD 1.0 quote cannot pin MRSERVICETD (the quote has none, and a
+/// rule for it would fail such quotes): it says so, so that the operator knows a TD 1.5 quote
+/// of the same TD passes whatever service TD it is bound to. A TD 1.5 quote's policy pins it.
+#[test]
+fn from_evidence_says_when_mr_service_td_is_not_pinned() {
+    for (body, noted) in [("td10", true), ("td15", false)] {
+        let dir = tempdir(&format!("from-evidence-{body}"));
+        sim(&dir, &["--body", body]);
+        let o = tessera(&[
+            "policy",
+            "from-evidence",
+            s(&dir.join("quote.bin")),
+            "--collateral",
+            s(&dir.join("collateral.json")),
+            "--dangerous-test-root",
+            s(&dir.join("root.pem")),
+        ]);
+        assert_eq!(code(&o), 0, "{body}: {}", stderr(&o));
+        let out = String::from_utf8_lossy(&o.stdout).into_owned();
+        assert_eq!(
+            out.contains("# NOTE: tdx.mr_service_td is not pinned"),
+            noted,
+            "{body}: {out}"
+        );
+        assert_eq!(out.contains("mr_service_td ="), !noted, "{body}: {out}");
+    }
+}
