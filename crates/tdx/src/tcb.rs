@@ -302,7 +302,7 @@ pub fn evaluate(
     // Rule 4: TD relaunch, decided before the QE can raise the status further.
     let qe_match = qe_level(qe_identity, td.is_some(), qe)?;
     let td_relaunch_advised = match (td, &module) {
-        (Some(td), Some(m)) => relaunch_advised(tcb_info, td, sgx_status, status, m, &qe_match),
+        (Some(td), Some(m)) => relaunch_advised(tcb_info, td, sgx_status, status, m, &qe_match)?,
         _ => false,
     };
 
@@ -563,10 +563,10 @@ fn relaunch_advised(
     status: TcbStatus,
     module: &MatchedLevel,
     qe: &MatchedLevel,
-) -> bool {
+) -> Result<bool, TcbError> {
     use TcbStatus as S;
     let Some(svn2) = td.tee_tcb_svn2 else {
-        return false;
+        return Ok(false);
     };
     let preconditions = module.status == S::OutOfDate
         && matches!(status, S::OutOfDate | S::OutOfDateConfigurationNeeded)
@@ -579,29 +579,51 @@ fn relaunch_advised(
         )
         && !matches!(qe.status, S::OutOfDate | S::Revoked);
     if !preconditions {
-        return false;
+        return Ok(false);
     }
     let Some(latest) = tcb_info
         .tcb_levels
         .first()
         .and_then(|l| l.tdx_components.as_ref())
     else {
-        return false;
+        return Ok(false);
     };
     let latest_svn = |i: usize| latest.get(i).map_or(u8::MAX, |c| c.svn);
     let [svn, version, _, ..] = svn2;
     let module_reaches = if version == 0 {
         svn >= latest_svn(0)
     } else {
+        // As Intel's TDRelaunchCheck: a TEE_TCB_SVN2 naming a module the TCB info has no
+        // identity for is a module mismatch (the quote is refused), and an identity with no
+        // level is not supported; neither is read as "no advice".
         let wanted = format!("TDX_{version:02X}");
-        tcb_info
+        let identity = tcb_info
             .tdx_module_identities
             .iter()
             .find(|m| m.id.eq_ignore_ascii_case(&wanted))
-            .and_then(|m| m.tcb_levels.first())
-            .is_some_and(|newest| u16::from(svn) >= newest.isvsvn)
+            .ok_or_else(|| TcbError::TdxModule {
+                field: "id",
+                expected: format!(
+                    "one of [{}] (for TEE_TCB_SVN2)",
+                    tcb_info
+                        .tdx_module_identities
+                        .iter()
+                        .map(|m| m.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+                actual: wanted.clone(),
+            })?;
+        let newest = identity
+            .tcb_levels
+            .first()
+            .ok_or_else(|| TcbError::NotSupported {
+                what: "tdx_module",
+                detail: format!("{wanted} (for TEE_TCB_SVN2) lists no level"),
+            })?;
+        u16::from(svn) >= newest.isvsvn
     };
-    module_reaches && svn2.get(2).copied().unwrap_or(0) >= latest_svn(2)
+    Ok(module_reaches && svn2.get(2).copied().unwrap_or(0) >= latest_svn(2))
 }
 
 fn component_name(component: &TcbComponent, family: &str, index: usize) -> String {
@@ -1419,6 +1441,20 @@ mod tests {
         )
         .unwrap();
         assert!(!e.td_relaunch_advised);
+        // TEE_TCB_SVN2 naming a module the TCB info has no identity for: refused, as
+        // Intel's TDRelaunchCheck does (TDX_MODULE_MISMATCH), not taken as "no advice".
+        let e = evaluate(
+            &info,
+            &identity,
+            &platform(7),
+            Some(&td([3, 1, 7], Some([4, 9, 7]))),
+            &qe(4),
+        )
+        .unwrap_err();
+        assert!(
+            matches!(e, TcbError::TdxModule { field: "id", ref actual, .. } if actual == "TDX_09"),
+            "{e}"
+        );
         // The platform itself out of date: a relaunch does not help.
         let e = evaluate(
             &info,
