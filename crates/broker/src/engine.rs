@@ -1878,9 +1878,13 @@ impl Broker {
             let mut keys = sealing
                 .lock()
                 .map_err(|_| BrokerError::Release("sealing keys unavailable".into()))?;
-            let kid = keys
-                .rotate(self.now_ms())
-                .map_err(|e| BrokerError::Release(e.to_string()))?;
+            // Another broker's change is a refusal (400, the reason in the log), not a fault.
+            let kid = keys.rotate(self.now_ms()).map_err(|e| match e {
+                e @ GitSealError::ChangedByAnother { .. } => {
+                    BrokerError::AdminRequest(e.to_string())
+                }
+                e => BrokerError::Release(e.to_string()),
+            })?;
             Ok::<_, BrokerError>((kid, keys.public_keys()))
         };
         let (_, public) = self

@@ -788,9 +788,26 @@ fn delete(args: &DeleteArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A rotation's 400 carries the fixed public words only: say where the reason is.
+pub(crate) fn rotation_hint(e: anyhow::Error) -> anyhow::Error {
+    if e.downcast_ref::<Refused>()
+        .is_some_and(|r| r.0.contains(" 400 "))
+    {
+        anyhow::Error::new(Refused(format!(
+            "{e:#} (the broker's log says why: a rotation is refused on a PostgreSQL store, \
+             while another broker shares the key file or has rotated it since this one started, \
+             and while another rotation runs)"
+        )))
+    } else {
+        e
+    }
+}
+
 fn rotate_kek(args: &RotateKekArgs) -> Result<ExitCode> {
     let client = AdminClient::new(&args.conn)?;
-    let answer = client.post("rotate the KEK", "/kbs/v0/admin/kek/rotate", b"")?;
+    let answer = client
+        .post("rotate the KEK", "/kbs/v0/admin/kek/rotate", b"")
+        .map_err(rotation_hint)?;
     if answer.get("status").and_then(Value::as_str) == Some("rotating") {
         // 202: the broker goes on past the request's deadline.
         crate::say!(

@@ -327,11 +327,13 @@ pub(crate) fn set_policy(args: &SetPolicyArgs) -> Result<ExitCode> {
 
 pub(crate) fn rotate_sealing_key(args: &RotateSealingKeyArgs) -> Result<ExitCode> {
     let client = AdminClient::new(&args.conn)?;
-    let answer = client.post_raw(
-        "rotate the sealing key",
-        "/kbs/v0/admin/sealing-key/rotate",
-        b"",
-    )?;
+    let answer = client
+        .post_raw(
+            "rotate the sealing key",
+            "/kbs/v0/admin/sealing-key/rotate",
+            b"",
+        )
+        .map_err(crate::admin::rotation_hint)?;
     crate::say!(
         "current sealing key {} (older keys still open what they sealed)",
         answer.get("current").and_then(Value::as_str).unwrap_or("?")

@@ -347,6 +347,17 @@ fn admin_commands_against_a_served_broker() {
         "{}",
         text(&o.stdout)
     );
+    // With a second broker on the data directory a KEK rotation is refused (400, the fixed
+    // public words): the CLI says where the reason is.
+    let second = Served::start(&data, &[]);
+    let o = served.admin(&data, &["secret", "rotate-kek"], None);
+    assert_eq!(code(&o), 1, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("the broker's log says why"),
+        "{}",
+        text(&o.stderr)
+    );
+    drop(second);
 
     // A policy naming a reference file is sent with the file's values inlined.
     std::fs::write(

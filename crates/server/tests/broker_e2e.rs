@@ -2505,6 +2505,34 @@ fn admin_jwts_over_http() {
     assert!(actors.contains(&"jwt:ci"), "{actors:?}");
 }
 
+/// Two brokers on one data directory: a sealing-key rotation at one makes the other's
+/// refused (400 with the public words; it would write its keys over the first one's new key)
+/// until it is restarted, and the first one's key stays in the file.
+#[test]
+fn a_sealing_key_rotation_another_broker_got_ahead_of_is_refused() {
+    let a = start();
+    let b = start_with(|c| c.data_dir = a.data.clone());
+    let rotate = |x: &Broker| {
+        x.admin(
+            "POST",
+            "/kbs/v0/admin/sealing-key/rotate",
+            Some(&x.admin_token),
+            None,
+        )
+    };
+    let (status, keys) = rotate(&a);
+    assert_eq!(status, 200, "{keys}");
+    let newest = keys["current"].as_str().unwrap().to_owned();
+    let (status, body) = rotate(&b);
+    assert_eq!(status, 400, "{body}");
+    assert!(body.to_string().contains("errors/InvalidRequest"), "{body}");
+    let file = std::fs::read_to_string(a.data.join("sealing.keys")).unwrap();
+    assert!(file.contains(&newest), "the first broker's new key is kept");
+    // Restarted (read again), it rotates.
+    let c = start_with(|c| c.data_dir = a.data.clone());
+    assert_eq!(rotate(&c).0, 200);
+}
+
 /// What a session record keeps is bounded: evidence whose additional evidence (bound into
 /// REPORT_DATA, so from a genuine TEE) would make it larger than a session keeps is refused
 /// (401) and audited, and its challenge is used up; just under the bound, it is attested.
