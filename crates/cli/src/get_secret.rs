@@ -191,11 +191,43 @@ fn check_out(path: &Path) -> Result<()> {
              output",
             path.display()
         ),
-        Ok(_) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         // Not a place a file can be written (a parent that is a file, no search permission):
         // said before the broker releases anything.
-        Err(e) => Err(anyhow::Error::new(e).context(format!("--out {}", path.display()))),
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("--out {}", path.display()))),
+    }
+    // Absent or a regular file: the secret is written beside it and renamed over it, so its
+    // directory must take a new file. Tried now (a file made and removed), so that a directory
+    // that is missing or read-only is said before the broker releases anything, not after.
+    probe_directory(path)
+}
+
+/// Whether a new file can be made in `path`'s directory: one is created and removed.
+fn probe_directory(path: &Path) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let probe = dir.join(format!(".tessera-out-probe.{}.{nanos}", std::process::id()));
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&probe)
+    {
+        Ok(file) => {
+            drop(file);
+            let _ = std::fs::remove_file(&probe);
+            Ok(())
+        }
+        Err(e) => Err(anyhow::anyhow!(
+            "--out {}: no file can be made in {} ({e}), so nothing was asked of the broker",
+            path.display(),
+            dir.display()
+        )),
     }
 }
 
@@ -448,6 +480,19 @@ mod tests {
         std::fs::write(&file, b"x").unwrap();
         assert!(check_out(&file).is_ok());
         assert!(check_out(&file.join("below")).is_err());
+        // A directory that is not there, or that takes no new file: refused too.
+        let e = check_out(&dir.path().join("nodir").join("x.out")).unwrap_err();
+        assert!(e.to_string().contains("no file can be made"), "{e}");
+        let ro = dir.path().join("ro");
+        std::fs::create_dir(&ro).unwrap();
+        std::fs::set_permissions(&ro, std::os::unix::fs::PermissionsExt::from_mode(0o500)).unwrap();
+        // (Root is not stopped by permission bits: checked only for others.)
+        if std::fs::File::create(ro.join("p")).is_err() {
+            assert!(check_out(&ro.join("x.out")).is_err());
+        }
+        let _ = std::fs::remove_file(ro.join("p"));
+        std::fs::set_permissions(&ro, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+        std::fs::remove_dir(&ro).unwrap();
         assert!(check_out(Path::new("")).is_err());
         assert!(check_out(Path::new("/")).is_err());
         std::fs::remove_file(&file).unwrap();
