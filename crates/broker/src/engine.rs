@@ -1352,7 +1352,18 @@ impl Broker {
                 });
                 continue;
             }
-            let failed: Vec<String> = appraisal.failures().map(|r| r.rule.to_string()).collect();
+            // Each failed rule by name; a rule on the TEE itself (a policy with no section for
+            // it) in full, since its name alone (`snp`) says nothing of why.
+            let failed: Vec<String> = appraisal
+                .failures()
+                .map(|r| {
+                    if r.field == "TEE" {
+                        r.message()
+                    } else {
+                        r.rule.to_string()
+                    }
+                })
+                .collect();
             let failed = failed.join(", ");
             let mut ev = self.event("guest", AuditAction::Deny, AuditVerdict::Fail);
             ev.resource = Some(shown.clone());

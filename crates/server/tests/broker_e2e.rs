@@ -2505,6 +2505,41 @@ fn admin_jwts_over_http() {
     assert!(actors.contains(&"jwt:ci"), "{actors:?}");
 }
 
+/// A resource whose policy has no section for the guest's TEE is refused (403), and the
+/// audit entry says that, not just the TEE's name.
+#[test]
+fn a_policy_without_a_section_for_the_tee_is_denied_and_says_so() {
+    let b = start();
+    let tdx_only = POLICY.replace(
+        &POLICY[POLICY.find("[snp]").unwrap()..POLICY.find("[tdx]").unwrap()],
+        "",
+    );
+    let put = json!({"policy": tdx_only, "value": STANDARD.encode(b"x")});
+    let (status, body) = b.admin(
+        "POST",
+        "/kbs/v0/resource/default/key/tdxonly",
+        Some(&b.admin_token),
+        Some(put),
+    );
+    assert_eq!(status, 200, "{body}");
+    let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
+    let att = attested(&c);
+    let e = fetched(&c, &att, AuthMode::Cookie, "default/key/tdxonly").unwrap_err();
+    assert_eq!(refusal(&e).0, 403, "{e}");
+    let (_, log) = b.admin("GET", "/kbs/v0/admin/audit", Some(&b.admin_token), None);
+    assert!(
+        log["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "deny"
+                && e["reason"]
+                    .as_str()
+                    .is_some_and(|r| r.contains("a [snp] section in the policy"))),
+        "{log}"
+    );
+}
+
 /// Two brokers on one data directory: a sealing-key rotation at one makes the other's
 /// refused (400 with the public words; it would write its keys over the first one's new key)
 /// until it is restarted, and the first one's key stays in the file.
