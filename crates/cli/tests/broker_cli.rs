@@ -536,6 +536,13 @@ fn plain_http_off_loopback_needs_insecure_http() {
         "{}",
         text(&o.stderr)
     );
+    // Refused before anything is made: no key, token or database is left behind.
+    assert!(
+        !dir.path().join("d").join("kek").exists()
+            && !dir.path().join("d").join("tessera.db").exists(),
+        "{:?}",
+        std::fs::read_dir(dir.path().join("d")).map(|d| d.count())
+    );
     let mut child = Command::new(BIN)
         .args([
             "serve",

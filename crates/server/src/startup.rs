@@ -732,6 +732,11 @@ pub async fn assemble(config: &ServerConfig) -> Result<(Broker, AdminAuth, Start
 /// # Errors
 /// [`StartError`].
 pub async fn start(config: &ServerConfig) -> Result<(Server, StartInfo), StartError> {
+    // Refused before anything is made: a start that cannot serve leaves no data directory,
+    // key or database behind. (`Server::bind` checks it again for library callers.)
+    if config.tls.is_none() && !config.listen.ip().is_loopback() && !config.insecure_http {
+        return Err(crate::ServerError::PlainHttpNotLoopback(config.listen).into());
+    }
     let (broker, admin, info) = assemble(config).await?;
     let metrics = Metrics::default();
     if let Some(cache) = &info.collateral_cache {
