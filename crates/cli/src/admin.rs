@@ -346,6 +346,15 @@ fn token_file(conn: &ConnArgs) -> Result<PathBuf> {
     }
 }
 
+/// Whether `body` is a KBS error body (`{"type": ".../kbs/errors/NAME", "detail": ...}`), as
+/// the broker answers every refusal.
+fn is_broker_error(body: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_owned))
+        .is_some_and(|t| t.starts_with("https://github.com/confidential-containers/kbs/errors/"))
+}
+
 /// The KBS error body's `type` name and `detail`, for a refusal message.
 fn error_text(status: u16, body: &[u8]) -> String {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
@@ -408,8 +417,16 @@ impl AdminClient {
             .limit(MAX_ANSWER)
             .read_to_vec()
             .with_context(|| format!("{what}: reading the answer"))?;
-        if (400..500).contains(&status) {
+        // A refusal is the broker's: a 4xx with its error body. A 4xx without one is a proxy's
+        // (or another server's) answer, an error like a 5xx.
+        if (400..500).contains(&status) && is_broker_error(&body) {
             return Err(Refused(format!("{what}: {}", error_text(status, &body))).into());
+        }
+        if (400..500).contains(&status) {
+            bail!(
+                "{what}: {} (not the broker's error body: a proxy's or another server's answer?)",
+                error_text(status, &body)
+            );
         }
         if status != 200 && status != 202 {
             // A server error, a busy broker or a proxy's answer: not a refusal (exit 2, which
@@ -1036,20 +1053,27 @@ mod tests {
         }
     }
 
-    /// A 4xx is the broker's refusal (exit 1); a 5xx or anything else but 200 is not (exit 2,
-    /// which a script may retry).
+    /// A 4xx with the broker's error body is its refusal (exit 1); a 4xx without one (a
+    /// proxy's), a 5xx or anything else but 200 is not (exit 2, which a script may retry).
     #[test]
     fn only_a_4xx_answer_is_a_refusal() {
         use std::io::{Read as _, Write as _};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let server = std::thread::spawn(move || {
-            for status in ["403 Forbidden", "503 Service Unavailable", "302 Found"] {
+            let kbs = r#"{"type":"https://github.com/confidential-containers/kbs/errors/AdminForbidden","detail":"no"}"#;
+            for (status, body) in [
+                ("403 Forbidden", kbs),
+                ("403 Forbidden", "<html>proxy</html>"),
+                ("503 Service Unavailable", "{}"),
+                ("302 Found", "{}"),
+            ] {
                 let (mut conn, _) = listener.accept().unwrap();
                 let mut buf = [0u8; 4096];
                 let _ = conn.read(&mut buf).unwrap();
                 let answer = format!(
-                    "HTTP/1.1 {status}\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{{}}"
+                    "HTTP/1.1 {status}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
                 );
                 conn.write_all(answer.as_bytes()).unwrap();
             }
@@ -1061,7 +1085,7 @@ mod tests {
         };
         let refused = client.get("list", "/kbs/v0/admin/resources").unwrap_err();
         assert!(refused.downcast_ref::<Refused>().is_some(), "{refused:#}");
-        for _ in 0..2 {
+        for _ in 0..3 {
             let e = client.get("list", "/kbs/v0/admin/resources").unwrap_err();
             assert!(e.downcast_ref::<Refused>().is_none(), "{e:#}");
         }
@@ -1076,5 +1100,15 @@ mod tests {
             "the broker answered 401 AdminUnauthorized: badtoken"
         );
         assert_eq!(error_text(500, b"xx"), "the broker answered 500");
+        assert!(is_broker_error(
+            br#"{"type":"https://github.com/confidential-containers/kbs/errors/AdminUnauthorized","detail":"x"}"#
+        ));
+        for other in [
+            &b"<html>403 Forbidden</html>"[..],
+            br#"{"type":"about:blank","detail":"x"}"#,
+            b"",
+        ] {
+            assert!(!is_broker_error(other));
+        }
     }
 }
