@@ -546,3 +546,47 @@ async fn keys_are_in_issue_order() {
         .collect();
     assert_eq!(in_key_order, issued);
 }
+
+/// A store opened to be read (`audit verify --data-dir`) verifies the chain and changes
+/// nothing: a trigger dropped from the file stays dropped (verifying does not repair the
+/// traces of tampering), where opening it as a broker does restore it.
+#[tokio::test]
+async fn a_read_only_store_verifies_and_repairs_nothing() {
+    let e = env().await;
+    let ev = |reason: &str| tessera_broker::audit::AuditEvent {
+        time_ms: NOW,
+        actor: "admin:t".into(),
+        action: tessera_broker::audit::AuditAction::AdminPut,
+        resource: None,
+        evidence_digest: None,
+        policy_digest: None,
+        verdict: tessera_broker::audit::AuditVerdict::Pass,
+        reason: reason.into(),
+    };
+    e.store.append_audit(ev("one")).await.unwrap();
+    e.drop_audit_guard().await;
+    let data = e.dir.path().join("data");
+    let triggers = || {
+        rusqlite::Connection::open(data.join(store::DB_FILE))
+            .unwrap()
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'trigger' AND name LIKE 'audit_no_%'",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .unwrap()
+    };
+    assert_eq!(triggers(), 0);
+    let read_only = SqliteStore::open_read_only_blocking(&data).unwrap();
+    store::verify_audit_chain_from(&read_only, None)
+        .await
+        .unwrap();
+    drop(read_only);
+    assert_eq!(triggers(), 0, "verifying repaired nothing");
+    drop(SqliteStore::open_blocking(&data).unwrap());
+    assert_eq!(triggers(), 2, "a broker's open restores them");
+    // No store there: refused, nothing created.
+    let none = e.dir.path().join("none");
+    assert!(SqliteStore::open_read_only_blocking(&none).is_err());
+    assert!(!none.exists());
+}

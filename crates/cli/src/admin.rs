@@ -959,7 +959,7 @@ fn verify_offline(dir: &Path, anchor: Option<AuditAnchor>) -> Result<AuditAnchor
             db.display()
         );
     }
-    let store = tessera_broker::store::SqliteStore::open_blocking(dir)
+    let store = tessera_broker::store::SqliteStore::open_read_only_blocking(dir)
         .with_context(|| format!("opening {}", db.display()))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .build()

@@ -394,6 +394,55 @@ impl SqliteStore {
         std::fs::File::open(data_dir)
             .and_then(|d| d.sync_all())
             .map_err(io(data_dir))?;
+        Self::start(path, durable, wal, id)
+    }
+
+    /// Opens an existing store to read it (`tessera audit verify --data-dir`): nothing is
+    /// created, migrated or repaired (a dropped trigger stays dropped), so a verification sees
+    /// what was there and changes none of it. For reading only: callers write nothing through
+    /// it.
+    ///
+    /// # Errors
+    /// [`StoreError::Io`] when there is no database; [`StoreError::Database`], also for a
+    /// schema of another version.
+    pub fn open_read_only_blocking(data_dir: &Path) -> Result<Self, StoreError> {
+        let path = data_dir.join(DB_FILE);
+        if !path.is_file() {
+            return Err(StoreError::Io {
+                path,
+                kind: std::io::ErrorKind::NotFound,
+            });
+        }
+        // (Not `query_only`: the worker runs even reads of many rows in a write transaction
+        // that writes nothing. Nothing here writes: no schema, migration or identity.)
+        let conn = connect(&path)?;
+        let v = schema_version(&conn)?;
+        if v != SCHEMA_VERSION {
+            return Err(StoreError::Database {
+                op: "schema",
+                message: format!("schema version {v}, this broker knows {SCHEMA_VERSION}"),
+            });
+        }
+        let id: i64 = conn
+            .query_row("SELECT value FROM meta WHERE key = 'store_id'", [], |r| {
+                r.get(0)
+            })
+            .map_err(db("schema"))?;
+        let wal_path = wal_path(&path);
+        let wal = std::fs::File::open(&wal_path).map_err(|e| StoreError::Io {
+            path: wal_path.clone(),
+            kind: e.kind(),
+        })?;
+        Self::start(path, conn, wal, id)
+    }
+
+    /// The store over an open connection: its worker thread started.
+    fn start(
+        path: PathBuf,
+        durable: Connection,
+        wal: std::fs::File,
+        id: i64,
+    ) -> Result<Self, StoreError> {
         let shared = Arc::new(Shared::new(durable, wal));
         let (jobs, queue) = mpsc::channel::<Box<dyn Task>>();
         let worker = Arc::clone(&shared);
