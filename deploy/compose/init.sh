@@ -124,6 +124,10 @@ fi
 if ((${#kept[@]})); then
     echo "  kept:    ${kept[*]}"
 fi
+if [[ -e "$dir/ca.key" ]]; then
+    echo "  private keys: ca.key (the trial CA's: delete it once the certificates you need are" \
+        "made) and tls.key (the server's)"
+fi
 if ((compose == 0)); then
     exit 0
 fi
