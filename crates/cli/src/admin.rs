@@ -346,6 +346,18 @@ fn token_file(conn: &ConnArgs) -> Result<PathBuf> {
     }
 }
 
+/// What to do about a transport error an operator meets often: a broker certificate the
+/// client does not trust, or plain HTTP sent to a TLS port.
+pub(crate) fn transport_hint(error: &str) -> &'static str {
+    if error.contains("UnknownIssuer") || error.contains("invalid peer certificate") {
+        " (the broker's certificate is not trusted: give its CA with --cacert PEM)"
+    } else if error.contains("invalid HTTP version") {
+        " (not an HTTP answer: does the broker serve TLS? then use https://)"
+    } else {
+        ""
+    }
+}
+
 /// Whether `body` is a KBS error body (`{"type": ".../kbs/errors/NAME", "detail": ...}`), as
 /// the broker answers every refusal.
 fn is_broker_error(body: &[u8]) -> bool {
@@ -409,7 +421,13 @@ impl AdminClient {
     }
 
     fn answer(&self, what: &str, sent: Result<Response<Body>, ureq::Error>) -> Result<Value> {
-        let mut resp = sent.with_context(|| format!("{what}: {}", self.base))?;
+        let mut resp = match sent {
+            Ok(resp) => resp,
+            Err(e) => {
+                let hint = transport_hint(&e.to_string());
+                return Err(anyhow::Error::new(e).context(format!("{what}: {}{hint}", self.base)));
+            }
+        };
         let status = resp.status().as_u16();
         let body = resp
             .body_mut()
@@ -1100,6 +1118,9 @@ mod tests {
             "the broker answered 401 AdminUnauthorized: badtoken"
         );
         assert_eq!(error_text(500, b"xx"), "the broker answered 500");
+        assert!(transport_hint("io: invalid peer certificate: UnknownIssuer").contains("--cacert"));
+        assert!(transport_hint("http parse fail: invalid HTTP version").contains("https://"));
+        assert_eq!(transport_hint("io: Connection refused"), "");
         assert!(is_broker_error(
             br#"{"type":"https://github.com/confidential-containers/kbs/errors/AdminUnauthorized","detail":"x"}"#
         ));

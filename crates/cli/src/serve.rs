@@ -18,8 +18,9 @@ pub(crate) struct ServeArgs {
     /// A TOML configuration file (production); the flags below override it.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
-    /// The listening address (default 127.0.0.1:8080; port 0 picks a free port).
-    #[arg(long, value_name = "ADDR")]
+    /// The listening address, an IP address and a port (default 127.0.0.1:8080; port 0 picks
+    /// a free port; a host name such as localhost is not taken: write 127.0.0.1 or [::1]).
+    #[arg(long, value_name = "IP:PORT", value_parser = parse_listen)]
     listen: Option<SocketAddr>,
     /// The data directory: SQLite store, KEK, token signing key, admin token (default
     /// $XDG_DATA_HOME/tessera or ~/.local/share/tessera).
@@ -228,6 +229,16 @@ pub(crate) fn run(args: &ServeArgs) -> Result<ExitCode> {
 
 /// How long, once serving has stopped, blocking work still running may delay the exit.
 const SHUTDOWN_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// `--listen`: an IP address and a port. A host name is refused with what to write instead.
+fn parse_listen(text: &str) -> Result<SocketAddr, String> {
+    text.parse::<SocketAddr>().map_err(|_| {
+        format!(
+            "{text:?} is not an IP address and port (write 127.0.0.1:8080, 0.0.0.0:8080 or \
+             [::1]:8080; host names such as localhost are not resolved)"
+        )
+    })
+}
 
 #[cfg(test)]
 mod tests {

@@ -878,7 +878,8 @@ fn tls_with_a_pinned_ca() {
     let o = served.admin(&data, &put, Some(b"over tls"));
     assert_eq!(code(&o), 2, "{}", text(&o.stderr));
     assert!(
-        text(&o.stderr).to_lowercase().contains("certificate"),
+        text(&o.stderr).to_lowercase().contains("certificate")
+            && text(&o.stderr).contains("give its CA with --cacert"),
         "{}",
         text(&o.stderr)
     );

@@ -166,6 +166,18 @@ fn policy_paths_say_what_they_are() {
             && e.contains(&policies.join("refs/m.txt").display().to_string()),
         "{e}"
     );
+    // A policy named by its bare file name: the folder is said as `.`, not left empty.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .current_dir(&policies)
+        .args(["policy", "check", "p.toml"])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2);
+    assert!(
+        stderr(&o).contains("relative to the policy's folder .)"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 #[test]

@@ -82,7 +82,11 @@ impl Policy {
     pub fn load(path: &Path) -> Result<Self, PolicyError> {
         let text = read_bounded(path, MAX_POLICY_LEN)?;
         let mut p = Self::from_text(&text)?;
-        let base = path.parent().unwrap_or_else(|| Path::new("."));
+        // A bare file name's parent is the empty path: the current directory, said as `.`.
+        let base = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
         p.resolve_references(base)?;
         Ok(p)
     }
