@@ -94,8 +94,8 @@ enum Command {
     },
     /// Print the manual page (roff) of tessera, or of one subcommand, to standard output.
     Man {
-        /// The subcommand (`verify`, `serve`, ...); the top-level page without it.
-        command: Option<String>,
+        /// The command (`verify`, `secret put`, ...); the top-level page without it.
+        command: Vec<String>,
     },
     /// Fetch, cache and bundle endorsements and collateral (AMD KDS, Intel PCS / a PCCS) for
     /// offline and air-gapped verification.
@@ -694,23 +694,44 @@ fn show(args: &ShowArgs) -> Result<ExitCode> {
 }
 
 /// `tessera man [COMMAND]`: the roff page of tessera or of one of its subcommands.
-fn man(command: Option<&str>) -> Result<ExitCode> {
-    let top = <Cli as clap::CommandFactory>::command();
-    let cmd = match command {
-        None => top,
-        Some(name) => {
-            let names: Vec<String> = top
+fn man(command: &[String]) -> Result<ExitCode> {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    // `secret put` and `secret-put` both name the page `tessera-secret-put(1)`.
+    let words: Vec<&str> = command
+        .iter()
+        .flat_map(|w| w.split(['-', ' ']))
+        .filter(|w| !w.is_empty())
+        .collect();
+    let mut path: Vec<String> = Vec::new();
+    let mut rest = words.as_slice();
+    while !rest.is_empty() {
+        // A subcommand's own name may hold a dash (`rotate-kek`): the longest that names one.
+        let found = (1..=rest.len()).rev().find_map(|n| {
+            let name = rest.get(..n)?.join("-");
+            cmd.find_subcommand(&name).cloned().map(|c| (n, c))
+        });
+        let Some((n, sub)) = found else {
+            let names: Vec<String> = cmd
                 .get_subcommands()
                 .map(|c| c.get_name().to_owned())
                 .collect();
-            let found = top.find_subcommand(name).cloned().ok_or_else(|| {
-                anyhow::anyhow!("no command {name:?}; the commands: {}", names.join(", "))
-            })?;
-            found
-                .display_name(format!("tessera-{name}"))
-                .bin_name(format!("tessera {name}"))
-        }
-    };
+            bail!(
+                "no command {:?} in `tessera {}`; the commands there: {}",
+                rest.join(" "),
+                path.join(" "),
+                names.join(", ")
+            );
+        };
+        path.push(sub.get_name().to_owned());
+        rest = rest.get(n..).unwrap_or_default();
+        cmd = sub;
+    }
+    if !path.is_empty() {
+        cmd = cmd
+            .display_name(format!("tessera-{}", path.join("-")))
+            .bin_name(format!("tessera {}", path.join(" ")))
+            .version(env!("CARGO_PKG_VERSION"));
+    }
     let mut out = Vec::new();
     clap_mangen::Man::new(cmd)
         .render(&mut out)
@@ -787,7 +808,7 @@ fn main() -> ExitCode {
                 .context("writing the completion script")
                 .map(|()| ExitCode::SUCCESS)
         }
-        Command::Man { command } => man(command.as_deref()),
+        Command::Man { command } => man(command),
         Command::Collateral(cmd) => collateral::run(cmd),
     };
     match result {

@@ -230,6 +230,23 @@ fn completions_and_manual_pages_are_generated() {
     let o = common::tessera(&["man", "no-such-command"]);
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("verify, show"), "{}", stderr(&o));
+    // A nested command's page, named as its SEE ALSO names it or as it is typed.
+    for args in [
+        &["man", "secret", "put"][..],
+        &["man", "secret-put"],
+        &["man", "secret", "rotate-kek"],
+    ] {
+        let o = common::tessera(args);
+        assert_eq!(code(&o), 0, "{args:?}: {}", stderr(&o));
+        assert!(
+            common::stdout(&o).contains(".TH tessera-secret-"),
+            "{args:?}"
+        );
+    }
+    assert!(common::stdout(&common::tessera(&["man", "secret", "put"])).contains("\\-\\-generate"));
+    let o = common::tessera(&["man", "secret", "nope"]);
+    assert_eq!(code(&o), 2);
+    assert!(stderr(&o).contains("in `tessera secret`"), "{}", stderr(&o));
 }
 
 /// Output into a pipe whose reader is gone (`tessera ... | head -1` after `head` exits): the
