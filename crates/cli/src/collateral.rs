@@ -503,6 +503,15 @@ pub(crate) fn run(cmd: &CollateralCommand) -> Result<ExitCode> {
                     args.bundle.display()
                 );
             }
+            // A file that is no JSON at all (a PEM, a report) is named as not a bundle, not by
+            // the JSON parser's first complaint.
+            if args.bundle.is_file() && !starts_like_json(&args.bundle) {
+                bail!(
+                    "{}: not a collateral bundle (a JSON file made by `tessera collateral pack`, \
+                     or a bundle directory made by `tessera collateral fetch --out`)",
+                    args.bundle.display()
+                );
+            }
             warn_manifest_gaps(&args.bundle)?;
             refuse_empty(&args.bundle, "import")?;
             let vetting = vetting_verifier(&args.dangerous_test_roots)?;
@@ -826,6 +835,19 @@ fn vetter<'a>(
 
 /// An error when `path` holds no entry at all (an empty directory, a mount that failed, an
 /// empty bundle file): there is nothing to `what`, and saying so beats "0 items".
+/// Whether the file's first non-blank byte (within its first 4 KiB) opens a JSON object; a
+/// file that cannot be read counts as one (the reader then says why).
+fn starts_like_json(path: &Path) -> bool {
+    use std::io::Read as _;
+    let mut head = [0u8; 4096];
+    let Ok(n) = std::fs::File::open(path).and_then(|mut f| f.read(&mut head)) else {
+        return true;
+    };
+    head.get(..n)
+        .and_then(|h| h.trim_ascii_start().first().copied())
+        .is_none_or(|b| b == b'{')
+}
+
 fn refuse_empty(path: &Path, what: &str) -> Result<()> {
     let (entries, unreadable) = bundle::read_entries_and_faults(path)?;
     if entries.is_empty() && unreadable.is_empty() {

@@ -773,6 +773,23 @@ fn collateral_operator_mistakes_are_usage_errors() {
         "{}",
         stderr(&o)
     );
+    // A file that is no JSON at all is named as not a bundle.
+    let pem = dir.join("root.pem");
+    std::fs::write(&pem, b"-----BEGIN CERTIFICATE-----\n").unwrap();
+    let o = tessera(&[
+        "collateral",
+        "import",
+        s(&pem),
+        "--cache-dir",
+        s(&dir.join("c4")),
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not a collateral bundle"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!dir.join("c4").exists());
     // So does `collateral show` of a directory holding such an entry file.
     let hostile = dir.join("hostile");
     std::fs::create_dir_all(hostile.join("entries")).unwrap();

@@ -70,13 +70,13 @@ pub enum ClientError {
         reason: String,
     },
     /// The request could not be sent or the answer not received (connection, TLS, timeout).
-    #[error("{step}: transport: {source}")]
+    #[error("{step}: transport: {error}")]
     Transport {
         /// The step.
         step: Step,
-        /// The HTTP client's error (it carries the URL, never a body).
-        #[source]
-        source: Box<ureq::Error>,
+        /// The HTTP client's error (it carries the URL, never a body). In the message, not
+        /// also a source: an error chain printed whole would say it twice.
+        error: Box<ureq::Error>,
     },
     /// The broker answered a non-200 status with a KBS error body.
     #[error("{step}: broker answered {status} {kind}: {detail}")]

@@ -546,7 +546,7 @@ impl Client {
 fn transport(step: Step, e: ureq::Error) -> ClientError {
     ClientError::Transport {
         step,
-        source: Box::new(e),
+        error: Box::new(e),
     }
 }
 
