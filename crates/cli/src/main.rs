@@ -94,7 +94,8 @@ enum Command {
     },
     /// Print the manual page (roff) of tessera, or of one subcommand, to standard output.
     Man {
-        /// The command (`verify`, `secret put`, ...); the top-level page without it.
+        /// The command, its words repeatable (`verify`, `secret put`, ...); the top-level page
+        /// without it.
         command: Vec<String>,
     },
     /// Fetch, cache and bundle endorsements and collateral (AMD KDS, Intel PCS / a PCCS) for
