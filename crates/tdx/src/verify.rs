@@ -1027,11 +1027,7 @@ fn td_tcb(body: &QuoteBody) -> Option<TdTcb> {
         tee_tcb_svn: td.tee_tcb_svn,
         mr_signer_seam: td.mr_signer_seam,
         seam_attributes: td.seam_attributes,
-        // Intel's QVL checks for a TD relaunch on TD 1.5 bodies (type 3) only.
-        tee_tcb_svn2: match body {
-            QuoteBody::Td15(t) => Some(t.tee_tcb_svn2),
-            _ => None,
-        },
+        tee_tcb_svn2: body.td15().map(|t| t.tee_tcb_svn2),
     })
 }
 
