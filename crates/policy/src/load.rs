@@ -106,8 +106,8 @@ impl Policy {
             {
                 setting(a, base)?;
             }
-            opt(s.denied_id_key_digests.as_mut(), base)?;
-            opt(s.denied_author_key_digests.as_mut(), base)?;
+            deny_list(s.denied_id_key_digests.as_mut(), base)?;
+            deny_list(s.denied_author_key_digests.as_mut(), base)?;
             if let Some(a) = s.host_data.as_mut() {
                 setting(a, base)?;
             }
@@ -370,7 +370,7 @@ where
 {
     match s {
         Setting::Any => Ok(()),
-        Setting::Is(list) => resolve(list, base),
+        Setting::Is(list) => resolve(list, base, Words::First),
     }
 }
 
@@ -378,12 +378,33 @@ fn opt<T: FromStr>(s: Option<&mut RefList<T>>, base: &Path) -> Result<(), Policy
 where
     T::Err: ToString,
 {
-    s.map_or(Ok(()), |l| resolve(l, base))
+    s.map_or(Ok(()), |l| resolve(l, base, Words::First))
+}
+
+/// A deny list's reference file: every word of a line that reads as a value is denied.
+fn deny_list<T: FromStr>(s: Option<&mut RefList<T>>, base: &Path) -> Result<(), PolicyError>
+where
+    T::Err: ToString,
+{
+    s.map_or(Ok(()), |l| resolve(l, base, Words::Every))
+}
+
+/// Which words of a reference-file line are values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Words {
+    /// The first (an allow list: what follows is a name, as `sha384sum` writes it; taking a
+    /// name that reads as a value would accept more than was meant).
+    First,
+    /// Every word that reads as a value, after a first that must (a deny list: dropping a
+    /// second value on a line would deny less than was meant; a name taken as one denies
+    /// only more).
+    Every,
 }
 
 /// Load a reference file: one value per line (the first word of the line, so `sha384sum`-style
-/// "digest  name" lines work); `#` starts a comment; blank lines are skipped.
-fn resolve<T: FromStr>(list: &mut RefList<T>, base: &Path) -> Result<(), PolicyError>
+/// "digest  name" lines work; in a deny list, every word that reads as a value); `#` starts a
+/// comment; blank lines are skipped.
+fn resolve<T: FromStr>(list: &mut RefList<T>, base: &Path, words: Words) -> Result<(), PolicyError>
 where
     T::Err: ToString,
 {
@@ -400,12 +421,13 @@ where
         },
         other => other,
     })?;
-    let values =
-        parse_reference_text::<T>(&text).map_err(|(line, reason)| PolicyError::Reference {
+    let values = parse_reference_text::<T>(&text, words).map_err(|(line, reason)| {
+        PolicyError::Reference {
             path: path.clone(),
             line,
             reason,
-        })?;
+        }
+    })?;
     *list = RefList::Loaded {
         file: file.clone(),
         values,
@@ -414,7 +436,10 @@ where
 }
 
 /// Parse reference-file text; on error, the 1-based line and the reason.
-pub(crate) fn parse_reference_text<T: FromStr>(text: &str) -> Result<Vec<T>, (usize, String)>
+pub(crate) fn parse_reference_text<T: FromStr>(
+    text: &str,
+    which: Words,
+) -> Result<Vec<T>, (usize, String)>
 where
     T::Err: ToString,
 {
@@ -429,14 +454,13 @@ where
             return Err((i + 1, String::from("too many values")));
         }
         values.push(word.parse::<T>().map_err(|e| (i + 1, e.to_string()))?);
-        // The rest of a line is a name (`sha384sum` writes the digest, then the file's name),
-        // never a second value: one that reads as a value would be dropped without a word
-        // (from a deny list, a value not denied).
-        if words.any(|w| w.parse::<T>().is_ok()) {
-            return Err((
-                i + 1,
-                String::from("more than one value on the line: write one per line"),
-            ));
+        if which == Words::Every {
+            for value in words.filter_map(|w| w.parse::<T>().ok()) {
+                if values.len() == crate::value::MAX_LIST_LEN {
+                    return Err((i + 1, String::from("too many values")));
+                }
+                values.push(value);
+            }
         }
     }
     if values.is_empty() {
@@ -650,21 +674,20 @@ accepted_statuses = STATUSES
     #[test]
     fn reference_text_parsing() {
         assert_eq!(
-            parse_reference_text::<u32>("0\n1 # c\n").expect("ok"),
+            parse_reference_text::<u32>("0\n1 # c\n", Words::First).expect("ok"),
             vec![0, 1]
         );
-        assert!(parse_reference_text::<u32>("# nothing\n").is_err());
-        assert!(parse_reference_text::<Hex<2>>("abcd\nabc\n").is_err());
-        // What follows a value is a name, never a second value (which a deny list would drop).
-        assert_eq!(
-            parse_reference_text::<Hex<2>>("abcd  image.bin\n")
-                .expect("ok")
-                .len(),
-            1
-        );
-        let (line, reason) = parse_reference_text::<Hex<2>>("abcd\nbbbb 0000\n").unwrap_err();
-        assert_eq!(line, 2);
-        assert!(reason.contains("one per line"), "{reason}");
+        assert!(parse_reference_text::<u32>("# nothing\n", Words::First).is_err());
+        assert!(parse_reference_text::<Hex<2>>("abcd\nabc\n", Words::First).is_err());
+        // An allow list takes the first word (what follows is a name, even one that reads as
+        // a value, as `sha256sum` writes for files named by their digest); a deny list takes
+        // every word that reads as a value, so none it names is dropped.
+        let text = "abcd  image.bin\nbbbb 0000\n";
+        let allow = parse_reference_text::<Hex<2>>(text, Words::First).expect("ok");
+        assert_eq!(allow.len(), 2);
+        let deny = parse_reference_text::<Hex<2>>(text, Words::Every).expect("ok");
+        assert_eq!(deny.len(), 3);
+        assert!(deny.iter().any(|h| h.0 == [0, 0]));
     }
 
     /// A JSON `null` is refused wherever it is, not read as a field left out.
