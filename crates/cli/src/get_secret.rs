@@ -356,11 +356,10 @@ pub(crate) fn fetch(
     .with_context(|| format!("{:?}", f.url))?;
     match client.get_secret(tee, f.resource, f.init_data, evidence_for) {
         Ok(s) => Ok(s),
-        // The broker refused for good: exit 1. A 5xx, 408 or 429 (its own, or a proxy's) is
-        // temporary, and anything else is ours or the network's: exit 2.
-        Err(e @ (ClientError::Broker { status, .. } | ClientError::Status { status, .. }))
-            if is_final_refusal(status) =>
-        {
+        // The broker refused for good (a 4xx with its error body): exit 1. A 5xx, 408 or 429,
+        // a 4xx without that body (a proxy's, an ingress's during a redeploy), and anything
+        // else (ours, the network's) is not: exit 2, which a script may retry.
+        Err(e @ ClientError::Broker { status, .. }) if is_final_refusal(status) => {
             Err(Refused(format!("get-secret {}: {e}", f.resource)).into())
         }
         Err(e) => Err(anyhow::Error::new(e).context(format!("get-secret {}", f.resource))),

@@ -214,3 +214,47 @@ fn missing_crls_name_the_cli_flag() {
     let o = tessera(&allowed);
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
+
+/// A 4xx without the broker's error body (a proxy's, an ingress's during a redeploy) is not
+/// the broker's refusal: `get-secret` exits 2 (worth retrying), not 1; with the broker's body
+/// it exits 1.
+#[test]
+fn get_secret_tells_a_proxys_4xx_from_the_brokers() {
+    use std::io::{Read as _, Write as _};
+    let dir = tempdir("err-proxy");
+    for (body, expected) in [
+        ("<html>403 Forbidden</html>", 2),
+        (
+            r#"{"type":"https://github.com/confidential-containers/kbs/errors/PolicyDeny","detail":"denied"}"#,
+            1,
+        ),
+    ] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = std::thread::spawn(move || {
+            // Every connection the client makes (it retries the handshake) gets the answer.
+            listener.set_nonblocking(false).unwrap();
+            for conn in listener.incoming().take(8) {
+                let Ok(mut conn) = conn else { break };
+                let mut buf = [0u8; 8192];
+                let _ = conn.read(&mut buf);
+                let answer = format!(
+                    "HTTP/1.1 403 Forbidden\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = conn.write_all(answer.as_bytes());
+            }
+        });
+        let o = tessera(&[
+            "get-secret",
+            &format!("http://{addr}"),
+            "default/key/one",
+            "--evidence-cmd",
+            "true",
+            "--out",
+            s(&dir.join("secret")),
+        ]);
+        assert_eq!(code(&o), expected, "{body}: {}", stderr(&o));
+        drop(server);
+    }
+}
