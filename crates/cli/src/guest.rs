@@ -3,7 +3,7 @@
 //! configfs-tsm, or from the simulator (`--simulate PKI_DIR`) on any machine.
 
 use std::io::Write as _;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode, Stdio};
 
 use anyhow::{Context as _, Result, bail};
@@ -348,6 +348,16 @@ fn evidence(args: &EvidenceArgs) -> Result<ExitCode> {
 }
 
 fn unlock(args: &UnlockArgs) -> Result<ExitCode> {
+    // What the key would be used with is checked before it is asked for: a key released
+    // (and audited) only to find no device or no cryptsetup helps nobody.
+    std::fs::metadata(&args.device)
+        .with_context(|| format!("{}: the device", args.device.display()))?;
+    if !program_exists(&args.cryptsetup) {
+        bail!(
+            "{}: no such program (give --cryptsetup PATH); nothing was asked of the broker",
+            args.cryptsetup.display()
+        );
+    }
     let init_data = read_init_data(args.init_data.as_deref())?;
     let p = provider_for(&args.source, init_data.as_deref())?;
     let key = fetch(
@@ -432,3 +442,17 @@ fn unlock(args: &UnlockArgs) -> Result<ExitCode> {
 /// (bad passphrase)", cryptsetup(8), RETURN CODES); 1 is wrong parameters, 3 out of memory,
 /// 4 a wrong device, 5 a device that exists already or is busy.
 const CRYPTSETUP_BAD_PASSPHRASE: i32 = 2;
+
+/// Whether `program` names an executable file: as a path when it has a `/`, else found in
+/// one of `PATH`'s directories, as `Command` would look it up.
+fn program_exists(program: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt as _;
+    let runnable = |p: &Path| {
+        std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    };
+    if program.as_os_str().as_encoded_bytes().contains(&b'/') {
+        return runnable(program);
+    }
+    std::env::var_os("PATH")
+        .is_some_and(|path| std::env::split_paths(&path).any(|dir| runnable(&dir.join(program))))
+}

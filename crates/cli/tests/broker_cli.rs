@@ -1997,6 +1997,37 @@ fn unlock_luks_with_a_key_released_by_attestation() {
         err.contains("cryptsetup failed") && !err.contains("refused the key"),
         "{err}"
     );
+    // No device, or no cryptsetup: said before the broker is asked (no release is audited).
+    let entries = || {
+        let o = served.admin(&data, &["audit", "show", "--json", "--limit", "1000"], None);
+        assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+        let page: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        page["entries"].as_array().unwrap().len()
+    };
+    let before = entries();
+    for (device, program) in [
+        (dir.path().join("missing.img"), cs_s.clone()),
+        (
+            img.clone(),
+            dir.path().join("no-cryptsetup").display().to_string(),
+        ),
+    ] {
+        let o = run(
+            Command::new(BIN)
+                .args(["guest", "unlock-luks", device.to_str().unwrap()])
+                .args([
+                    "--url",
+                    &served.url,
+                    "--resource",
+                    "host/disk/data",
+                    "--check",
+                ])
+                .args(["--cryptsetup", &program, "--simulate", &ps]),
+            None,
+        );
+        assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    }
+    assert_eq!(entries(), before, "nothing was asked of the broker");
     served.stop();
 }
 
