@@ -543,6 +543,19 @@ fn plain_http_off_loopback_needs_insecure_http() {
         "{:?}",
         std::fs::read_dir(dir.path().join("d")).map(|d| d.count())
     );
+    // So are TLS files that cannot be loaded.
+    let o = run(
+        Command::new(BIN)
+            .args(["serve", "--listen", "127.0.0.1:0", "--tls-cert"])
+            .arg(dir.path().join("missing.crt"))
+            .arg("--tls-key")
+            .arg(dir.path().join("missing.key"))
+            .arg("--data-dir")
+            .arg(dir.path().join("t")),
+        None,
+    );
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    assert!(!dir.path().join("t").join("kek").exists());
     let mut child = Command::new(BIN)
         .args([
             "serve",

@@ -737,6 +737,10 @@ pub async fn start(config: &ServerConfig) -> Result<(Server, StartInfo), StartEr
     if config.tls.is_none() && !config.listen.ip().is_loopback() && !config.insecure_http {
         return Err(crate::ServerError::PlainHttpNotLoopback(config.listen).into());
     }
+    // TLS files that cannot be loaded likewise (`Server::bind` loads them again, to serve).
+    if let Some(files) = &config.tls {
+        crate::tls::acceptor(&files.cert, &files.key)?;
+    }
     let (broker, admin, info) = assemble(config).await?;
     let metrics = Metrics::default();
     if let Some(cache) = &info.collateral_cache {
