@@ -228,11 +228,11 @@ pub(crate) fn client_code(e: &ClientError) -> tessera_result {
         | ClientError::UnsupportedHash { .. }
         | ClientError::Jwe { .. } => R::TESSERA_RESULT_BROKER_MALFORMED,
         ClientError::DecryptFailed => R::TESSERA_RESULT_SECRET_DECRYPT,
-        _ => match e.status() {
-            Some(403) => R::TESSERA_RESULT_BROKER_DENIED,
-            Some(401) => R::TESSERA_RESULT_BROKER_UNAUTHORIZED,
-            _ => R::TESSERA_RESULT_BROKER_ERROR,
-        },
+        // Denied or unauthorized by the broker itself (its error body); a proxy's 403 or 401
+        // is an error of the way there.
+        ClientError::Broker { status: 403, .. } => R::TESSERA_RESULT_BROKER_DENIED,
+        ClientError::Broker { status: 401, .. } => R::TESSERA_RESULT_BROKER_UNAUTHORIZED,
+        _ => R::TESSERA_RESULT_BROKER_ERROR,
     }
 }
 

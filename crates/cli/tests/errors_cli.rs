@@ -225,6 +225,10 @@ fn get_secret_tells_a_proxys_4xx_from_the_brokers() {
     for (body, expected) in [
         ("<html>403 Forbidden</html>", 2),
         (
+            r#"{"type":"https://tools.ietf.org/html/rfc9110#section-15.5.4","title":"Forbidden"}"#,
+            2,
+        ),
+        (
             r#"{"type":"https://github.com/confidential-containers/kbs/errors/PolicyDeny","detail":"denied"}"#,
             1,
         ),

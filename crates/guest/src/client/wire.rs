@@ -310,15 +310,16 @@ pub fn parse_token(body: &[u8]) -> Result<Token, ClientError> {
     Token::from_string(text)
 }
 
-/// Turns a non-200 answer into [`ClientError::Broker`] (a KBS error body) or
-/// [`ClientError::Status`] (anything else).
+/// Turns a non-200 answer into [`ClientError::Broker`] (a KBS error body: a `type` under the
+/// KBS errors prefix) or [`ClientError::Status`] (anything else: a proxy's or a gateway's
+/// answer, an RFC 9457 problem of another `type` included).
 #[must_use]
 pub fn parse_error(step: Step, status: u16, body: &[u8]) -> ClientError {
     if body.len() <= MAX_ERROR_RESPONSE
         && let Ok(serde_json::Value::Object(obj)) = serde_json::from_slice(body)
         && let Some(kind) = obj.get("type").and_then(serde_json::Value::as_str)
+        && let Some(name) = kind.strip_prefix(ERROR_TYPE_PREFIX)
     {
-        let name = kind.strip_prefix(ERROR_TYPE_PREFIX).unwrap_or(kind);
         let detail = obj
             .get("detail")
             .and_then(serde_json::Value::as_str)
@@ -649,11 +650,28 @@ mod tests {
             }
         ));
         assert!(e.is_retryable());
-        let e = parse_error(Step::Auth, 401, br#"{"type":"Other","detail":7}"#);
+        let e = parse_error(
+            Step::Auth,
+            401,
+            br#"{"type":"https://github.com/confidential-containers/kbs/errors/Other","detail":7}"#,
+        );
         assert!(
             matches!(&e, ClientError::Broker { kind, detail, .. } if kind == "Other" && detail.is_empty())
         );
-        let long = format!(r#"{{"type":"x","detail":"{}"}}"#, "é".repeat(600));
+        // A JSON problem of another type (a gateway's RFC 9457 answer) is not the broker's.
+        let e = parse_error(
+            Step::Resource,
+            403,
+            br#"{"type":"https://tools.ietf.org/html/rfc9110#section-15.5.4","title":"Forbidden"}"#,
+        );
+        assert!(
+            matches!(e, ClientError::Status { status: 403, .. }),
+            "{e:?}"
+        );
+        let long = format!(
+            r#"{{"type":"https://github.com/confidential-containers/kbs/errors/x","detail":"{}"}}"#,
+            "é".repeat(600)
+        );
         match parse_error(Step::Auth, 400, long.as_bytes()) {
             ClientError::Broker { detail, .. } => {
                 assert!(detail.len() <= 512 && detail.len() >= 510)
