@@ -350,14 +350,23 @@ fn evidence(args: &EvidenceArgs) -> Result<ExitCode> {
 fn unlock(args: &UnlockArgs) -> Result<ExitCode> {
     // What the key would be used with is checked before it is asked for: a key released
     // (and audited) only to find no device or no cryptsetup helps nobody.
-    std::fs::metadata(&args.device)
-        .with_context(|| format!("{}: the device", args.device.display()))?;
-    if !program_exists(&args.cryptsetup) {
+    // (A tag such as `UUID=...` or `LABEL=...` is cryptsetup's to look up.)
+    let tagged = args
+        .device
+        .to_str()
+        .and_then(|d| d.split_once('='))
+        .is_some_and(|(tag, _)| !tag.is_empty() && tag.bytes().all(|b| b.is_ascii_uppercase()));
+    if !tagged {
+        std::fs::metadata(&args.device)
+            .with_context(|| format!("{}: the device", args.device.display()))?;
+    }
+    // Found once, and that very file is what runs.
+    let Some(cryptsetup) = find_program(&args.cryptsetup) else {
         bail!(
             "{}: no such program (give --cryptsetup PATH); nothing was asked of the broker",
             args.cryptsetup.display()
         );
-    }
+    };
     let init_data = read_init_data(args.init_data.as_deref())?;
     let p = provider_for(&args.source, init_data.as_deref())?;
     let key = fetch(
@@ -372,7 +381,7 @@ fn unlock(args: &UnlockArgs) -> Result<ExitCode> {
         p.tee().kbs_name(),
         &mut |rd| p.evidence(rd),
     )?;
-    let mut cmd = Command::new(&args.cryptsetup);
+    let mut cmd = Command::new(&cryptsetup);
     cmd.arg("open");
     if args.check {
         cmd.arg("--test-passphrase");
@@ -443,16 +452,41 @@ fn unlock(args: &UnlockArgs) -> Result<ExitCode> {
 /// 4 a wrong device, 5 a device that exists already or is busy.
 const CRYPTSETUP_BAD_PASSPHRASE: i32 = 2;
 
-/// Whether `program` names an executable file: as a path when it has a `/`, else found in
-/// one of `PATH`'s directories, as `Command` would look it up.
-fn program_exists(program: &Path) -> bool {
+/// The executable file `program` names: itself when it has a `/`, else the first in one of
+/// `PATH`'s directories (`/bin:/usr/bin` when `PATH` is unset, as `execvp` falls back).
+fn find_program(program: &Path) -> Option<PathBuf> {
     use std::os::unix::fs::PermissionsExt as _;
     let runnable = |p: &Path| {
         std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
     };
     if program.as_os_str().as_encoded_bytes().contains(&b'/') {
-        return runnable(program);
+        return runnable(program).then(|| program.to_owned());
     }
-    std::env::var_os("PATH")
-        .is_some_and(|path| std::env::split_paths(&path).any(|dir| runnable(&dir.join(program))))
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/bin:/usr/bin".into());
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(program))
+        .find(|p| runnable(p))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::find_program;
+    use std::path::Path;
+
+    #[test]
+    fn programs_are_found_as_exec_would_find_them() {
+        let sh = find_program(Path::new("sh")).expect("sh on PATH");
+        assert!(sh.is_absolute() && sh.ends_with("sh"), "{}", sh.display());
+        assert_eq!(
+            find_program(Path::new("/bin/sh")).as_deref(),
+            Some(Path::new("/bin/sh"))
+        );
+        assert!(find_program(Path::new("/nonexistent/cryptsetup")).is_none());
+        assert!(find_program(Path::new("no-such-program-7f3a")).is_none());
+        // A file that is not executable is no program.
+        let dir = tempfile::tempdir().unwrap();
+        let plain = dir.path().join("plain");
+        std::fs::write(&plain, b"#!/bin/sh\n").unwrap();
+        assert!(find_program(&plain).is_none());
+    }
 }
