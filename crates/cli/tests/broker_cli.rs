@@ -556,6 +556,18 @@ fn plain_http_off_loopback_needs_insecure_http() {
     );
     assert_eq!(code(&o), 2, "{}", text(&o.stderr));
     assert!(!dir.path().join("t").join("kek").exists());
+    // And an address that cannot be bound (taken here).
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let o = run(
+        Command::new(BIN)
+            .args(["serve", "--listen", &addr, "--data-dir"])
+            .arg(dir.path().join("b")),
+        None,
+    );
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    assert!(!dir.path().join("b").join("kek").exists());
+    drop(taken);
     let mut child = Command::new(BIN)
         .args([
             "serve",

@@ -737,9 +737,16 @@ pub async fn start(config: &ServerConfig) -> Result<(Server, StartInfo), StartEr
     if config.tls.is_none() && !config.listen.ip().is_loopback() && !config.insecure_http {
         return Err(crate::ServerError::PlainHttpNotLoopback(config.listen).into());
     }
-    // TLS files that cannot be loaded likewise (`Server::bind` loads them again, to serve).
+    // TLS files that cannot be loaded likewise (`Server::bind` loads them again, to serve),
+    // and addresses that cannot be bound (taken, or a port below 1024 without the right): each
+    // is tried and let go, then bound for good once the broker is made.
     if let Some(files) = &config.tls {
         crate::tls::acceptor(&files.cert, &files.key)?;
+    }
+    for addr in std::iter::once(config.listen).chain(config.metrics_listen) {
+        std::net::TcpListener::bind(addr)
+            .map(drop)
+            .map_err(|source| crate::ServerError::Bind { addr, source })?;
     }
     let (broker, admin, info) = assemble(config).await?;
     let metrics = Metrics::default();
