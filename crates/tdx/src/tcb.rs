@@ -407,24 +407,7 @@ fn module_level(tcb_info: &TcbInfo, td: &TdTcb) -> Result<Option<MatchedLevel>, 
         }
         return Ok(None);
     }
-    let wanted = format!("TDX_{version:02X}");
-    let identity = tcb_info
-        .tdx_module_identities
-        .iter()
-        .find(|m| m.id.eq_ignore_ascii_case(&wanted))
-        .ok_or_else(|| TcbError::TdxModule {
-            field: "id",
-            expected: format!(
-                "one of [{}]",
-                tcb_info
-                    .tdx_module_identities
-                    .iter()
-                    .map(|m| m.id.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-            actual: wanted.clone(),
-        })?;
+    let (wanted, identity) = module_identity(tcb_info, version, "")?;
     check_module_signer(
         &identity.mrsigner,
         &identity.attributes,
@@ -596,24 +579,7 @@ fn relaunch_advised(
         // As Intel's TDRelaunchCheck: a TEE_TCB_SVN2 naming a module the TCB info has no
         // identity for is a module mismatch (the quote is refused), and an identity with no
         // level is not supported; neither is read as "no advice".
-        let wanted = format!("TDX_{version:02X}");
-        let identity = tcb_info
-            .tdx_module_identities
-            .iter()
-            .find(|m| m.id.eq_ignore_ascii_case(&wanted))
-            .ok_or_else(|| TcbError::TdxModule {
-                field: "id",
-                expected: format!(
-                    "one of [{}] (for TEE_TCB_SVN2)",
-                    tcb_info
-                        .tdx_module_identities
-                        .iter()
-                        .map(|m| m.id.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                actual: wanted.clone(),
-            })?;
+        let (wanted, identity) = module_identity(tcb_info, version, " (for TEE_TCB_SVN2)")?;
         let newest = identity
             .tcb_levels
             .first()
@@ -624,6 +590,34 @@ fn relaunch_advised(
         u16::from(svn) >= newest.isvsvn
     };
     Ok(module_reaches && svn2.get(2).copied().unwrap_or(0) >= latest_svn(2))
+}
+
+/// The TCB info's identity of TDX module `version` (`TDX_%02X`), with that name; none is
+/// Intel's module mismatch. `whose` follows the expected list in the error.
+fn module_identity<'t>(
+    tcb_info: &'t TcbInfo,
+    version: u8,
+    whose: &str,
+) -> Result<(String, &'t crate::collateral::tcb_info::TdxModuleIdentity), TcbError> {
+    let wanted = format!("TDX_{version:02X}");
+    let identity = tcb_info
+        .tdx_module_identities
+        .iter()
+        .find(|m| m.id.eq_ignore_ascii_case(&wanted))
+        .ok_or_else(|| TcbError::TdxModule {
+            field: "id",
+            expected: format!(
+                "one of [{}]{whose}",
+                tcb_info
+                    .tdx_module_identities
+                    .iter()
+                    .map(|m| m.id.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            actual: wanted.clone(),
+        })?;
+    Ok((wanted, identity))
 }
 
 fn component_name(component: &TcbComponent, family: &str, index: usize) -> String {
@@ -685,21 +679,16 @@ fn behind(
     }
     if let Some(td) = td {
         let [svn, version, ..] = td.tee_tcb_svn;
-        if version > 0 {
-            let wanted = format!("TDX_{version:02X}");
-            if let Some(newest) = tcb_info
-                .tdx_module_identities
-                .iter()
-                .find(|m| m.id.eq_ignore_ascii_case(&wanted))
-                .and_then(|m| m.tcb_levels.first())
-                && u16::from(svn) < newest.isvsvn
-            {
-                out.push(Behind {
-                    component: format!("TDX module {wanted} SVN"),
-                    actual: u16::from(svn),
-                    latest: newest.isvsvn,
-                });
-            }
+        if version > 0
+            && let Ok((wanted, identity)) = module_identity(tcb_info, version, "")
+            && let Some(newest) = identity.tcb_levels.first()
+            && u16::from(svn) < newest.isvsvn
+        {
+            out.push(Behind {
+                component: format!("TDX module {wanted} SVN"),
+                actual: u16::from(svn),
+                latest: newest.isvsvn,
+            });
         }
     }
     if let Some(newest) = qe_identity.tcb_levels.first()
