@@ -2526,18 +2526,20 @@ fn a_policy_without_a_section_for_the_tee_is_denied_and_says_so() {
     let att = attested(&c);
     let e = fetched(&c, &att, AuthMode::Cookie, "default/key/tdxonly").unwrap_err();
     assert_eq!(refusal(&e).0, 403, "{e}");
+    assert!(audited(&b, "deny", "a [snp] section in the policy"));
+}
+
+/// Whether the audit log holds an entry of `action` whose reason contains `text`.
+fn audited(b: &Broker, action: &str, text: &str) -> bool {
     let (_, log) = b.admin("GET", "/kbs/v0/admin/audit", Some(&b.admin_token), None);
-    assert!(
-        log["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["action"] == "deny"
-                && e["reason"]
-                    .as_str()
-                    .is_some_and(|r| r.contains("a [snp] section in the policy"))),
-        "{log}"
-    );
+    let found =
+        log["entries"].as_array().unwrap().iter().any(|e| {
+            e["action"] == action && e["reason"].as_str().is_some_and(|r| r.contains(text))
+        });
+    if !found {
+        eprintln!("no {action} entry with {text:?} in {log}");
+    }
+    found
 }
 
 /// Two brokers on one data directory: a sealing-key rotation at one makes the other's
@@ -2605,17 +2607,7 @@ fn oversized_additional_evidence_is_not_kept() {
     assert_eq!(e.unwrap_err().status(), Some(401));
     let (ok, _, _) = attest(&"a".repeat(MAX_SESSION_EVIDENCE - 64 * 1024));
     ok.unwrap();
-    let (_, log) = b.admin("GET", "/kbs/v0/admin/audit", Some(&b.admin_token), None);
-    assert!(
-        log["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|e| e["reason"]
-                .as_str()
-                .is_some_and(|r| r.contains("more than a session keeps"))),
-        "{log}"
-    );
+    assert!(audited(&b, "attest", "more than a session keeps"));
 }
 
 /// A session that a broker rebuilds from the store (another process on the same data directory
