@@ -1962,16 +1962,18 @@ fn unlock_luks_with_a_key_released_by_attestation() {
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
     std::fs::remove_file(&key).unwrap();
 
-    let unlock = |resource: &str, extra: &[&str]| {
+    // `unlock-luks --check` of `device` with `program` as cryptsetup.
+    let unlock_with = |device: &Path, program: &str, resource: &str, extra: &[&str]| {
         run(
             Command::new(BIN)
-                .args(["guest", "unlock-luks", img.to_str().unwrap()])
+                .args(["guest", "unlock-luks", device.to_str().unwrap()])
                 .args(["--url", &served.url, "--resource", resource, "--check"])
-                .args(["--cryptsetup", &cs_s, "--simulate", &ps])
+                .args(["--cryptsetup", program, "--simulate", &ps])
                 .args(extra),
             None,
         )
     };
+    let unlock = |resource: &str, extra: &[&str]| unlock_with(&img, &cs_s, resource, extra);
     // Every later boot: unlocked by attestation alone.
     let o = unlock("host/disk/data", &[]);
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
@@ -2003,19 +2005,7 @@ fn unlock_luks_with_a_key_released_by_attestation() {
         .unwrap()
         .set_len(4 * 1024 * 1024)
         .unwrap();
-    let o = run(
-        Command::new(BIN)
-            .args(["guest", "unlock-luks", plain.to_str().unwrap()])
-            .args([
-                "--url",
-                &served.url,
-                "--resource",
-                "host/disk/data",
-                "--check",
-            ])
-            .args(["--cryptsetup", &cs_s, "--simulate", &ps]),
-        None,
-    );
+    let o = unlock_with(&plain, &cs_s, "host/disk/data", &[]);
     assert_eq!(code(&o), 2, "{}", text(&o.stderr));
     let err = text(&o.stderr);
     assert!(
@@ -2037,19 +2027,7 @@ fn unlock_luks_with_a_key_released_by_attestation() {
             dir.path().join("no-cryptsetup").display().to_string(),
         ),
     ] {
-        let o = run(
-            Command::new(BIN)
-                .args(["guest", "unlock-luks", device.to_str().unwrap()])
-                .args([
-                    "--url",
-                    &served.url,
-                    "--resource",
-                    "host/disk/data",
-                    "--check",
-                ])
-                .args(["--cryptsetup", &program, "--simulate", &ps]),
-            None,
-        );
+        let o = unlock_with(&device, &program, "host/disk/data", &[]);
         assert_eq!(code(&o), 2, "{}", text(&o.stderr));
     }
     assert_eq!(entries(), before, "nothing was asked of the broker");
