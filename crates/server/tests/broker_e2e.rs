@@ -2570,27 +2570,33 @@ fn a_sealing_key_rotation_another_broker_got_ahead_of_is_refused() {
     assert_eq!(rotate(&c).0, 200);
 }
 
+/// An `/attest` body for simulated SNP evidence whose REPORT_DATA binds `key` and
+/// `additional` (sent as the additional evidence) to `nonce`, with SHA-384.
+fn body_with_additional(nonce: &str, key: &TeeKey, additional: &str) -> serde_json::Value {
+    use tessera_broker::binding::{HashAlgorithm, expected_report_data};
+    let rd = expected_report_data(HashAlgorithm::Sha384, nonce, key.jwk(), additional).unwrap();
+    let mut body = tessera_guest::client::attest_request(
+        nonce,
+        key.jwk(),
+        None,
+        snp_evidence(&rd, &Measurements::default()).unwrap(),
+    );
+    body["tee-evidence"]["additional_evidence"] = additional.into();
+    body
+}
+
 /// What a session record keeps is bounded: evidence whose additional evidence (bound into
 /// REPORT_DATA, so from a genuine TEE) would make it larger than a session keeps is refused
 /// (401) and audited, and its challenge is used up; just under the bound, it is attested.
 #[test]
 fn oversized_additional_evidence_is_not_kept() {
-    use tessera_broker::binding::{HashAlgorithm, expected_report_data};
     use tessera_broker::protocol::MAX_SESSION_EVIDENCE;
     let b = start();
     let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
     let key = TeeKey::generate(TeeKeyAlg::P256).unwrap();
     let attest = |additional: &str| {
         let ch = c.auth("snp").unwrap();
-        let rd =
-            expected_report_data(HashAlgorithm::Sha384, &ch.nonce, key.jwk(), additional).unwrap();
-        let mut body = tessera_guest::client::attest_request(
-            &ch.nonce,
-            key.jwk(),
-            None,
-            snp_evidence(&rd, &Measurements::default()).unwrap(),
-        );
-        body["tee-evidence"]["additional_evidence"] = additional.into();
+        let body = body_with_additional(&ch.nonce, &key, additional);
         (c.attest_with_body(&ch.session, &body), ch.session, body)
     };
     let (e, session, body) = attest(&"a".repeat(MAX_SESSION_EVIDENCE));
@@ -2618,7 +2624,6 @@ fn oversized_additional_evidence_is_not_kept() {
 /// again. A session refused this way is answered 401, so that the guest attests again.
 #[test]
 fn a_session_rebuilt_from_the_store_keeps_its_binding() {
-    use tessera_broker::binding::{HashAlgorithm, expected_report_data};
     let a = start();
     let b = start_with(|c| c.data_dir = a.data.clone());
     let ca = a.client(TeeKeyAlg::P256, AuthMode::Cookie);
@@ -2629,15 +2634,7 @@ fn a_session_rebuilt_from_the_store_keeps_its_binding() {
     let attested = |additional: &str| -> Session {
         let ch = ca.auth("snp").unwrap();
         assert_eq!(ch.hash, tessera_guest::client::HashAlg::Sha384);
-        let rd =
-            expected_report_data(HashAlgorithm::Sha384, &ch.nonce, key.jwk(), additional).unwrap();
-        let mut body = tessera_guest::client::attest_request(
-            &ch.nonce,
-            key.jwk(),
-            None,
-            snp_evidence(&rd, &Measurements::default()).unwrap(),
-        );
-        body["tee-evidence"]["additional_evidence"] = additional.into();
+        let body = body_with_additional(&ch.nonce, &key, additional);
         ca.attest_with_body(&ch.session, &body).unwrap();
         ch.session
     };
