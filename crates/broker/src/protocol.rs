@@ -508,32 +508,34 @@ pub fn pinned_version(query: Option<&str>) -> Result<Option<u32>, VersionError> 
 /// ignored (a key of any other length is not read further).
 fn names_version(key: &str) -> bool {
     const WORD: &[u8] = b"version";
-    if key.len() > WORD.len() * 3 {
-        return false;
-    }
-    let bytes = key.as_bytes();
-    let mut decoded = Vec::with_capacity(WORD.len());
+    key.len() <= WORD.len() * 3 && percent_decoded(key).eq_ignore_ascii_case(WORD)
+}
+
+/// `text` with its `%XX` escapes decoded, leniently (as URL parameters are read by the
+/// servers and drivers that read them: a malformed escape stays as it is).
+#[must_use]
+pub fn percent_decoded(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
     let mut i = 0;
-    while let Some(&byte) = bytes.get(i) {
-        let b = match byte {
-            b'%' => {
-                let hex = bytes
-                    .get(i + 1..i + 3)
-                    .and_then(|h| std::str::from_utf8(h).ok());
-                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                    Some(b) => {
-                        i += 2;
-                        b
-                    }
-                    None => b'%',
-                }
+    while let Some(&b) = bytes.get(i) {
+        let escaped = (b == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|hex| std::str::from_utf8(hex).ok())
+            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
+        match escaped {
+            Some(byte) => {
+                decoded.push(byte);
+                i += 3;
             }
-            b => b,
-        };
-        decoded.push(b.to_ascii_lowercase());
-        i += 1;
+            None => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
     }
-    decoded == WORD
+    decoded
 }
 
 /// The version an admin delete names: none for no query (or an empty one), `Some(N)` for

@@ -763,27 +763,7 @@ fn without_password(url: &str) -> String {
 /// `%XX` escapes are decoded (leniently, as `tokio-postgres` decodes URL parameters: a
 /// malformed escape stays as it is).
 fn is_password_key(key: &str) -> bool {
-    let bytes = key.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while let Some(&b) = bytes.get(i) {
-        let escaped = (b == b'%')
-            .then(|| bytes.get(i + 1..i + 3))
-            .flatten()
-            .and_then(|hex| std::str::from_utf8(hex).ok())
-            .and_then(|hex| u8::from_str_radix(hex, 16).ok());
-        match escaped {
-            Some(byte) => {
-                decoded.push(byte);
-                i += 3;
-            }
-            None => {
-                decoded.push(b);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8_lossy(&decoded)
+    String::from_utf8_lossy(&tessera_broker::protocol::percent_decoded(key))
         .to_lowercase()
         .contains("password")
 }
