@@ -359,13 +359,7 @@ impl SqliteStore {
             )
             .map_err(db("schema"))?;
         migrate(&durable)?;
-        let v = schema_version(&durable)?;
-        if v != SCHEMA_VERSION {
-            return Err(StoreError::Database {
-                op: "schema",
-                message: format!("schema version {v}, this broker knows {SCHEMA_VERSION}"),
-            });
-        }
+        check_schema_version(&durable)?;
         // The store's identity (see `Store::identity`): made once, by whoever opens it first.
         let mut fresh = [0u8; 8];
         aws_lc_rs::rand::SecureRandom::fill(&aws_lc_rs::rand::SystemRandom::new(), &mut fresh)
@@ -376,11 +370,7 @@ impl SqliteStore {
                 params![i64::from_be_bytes(fresh)],
             )
             .map_err(db("schema"))?;
-        let id: i64 = durable
-            .query_row("SELECT value FROM meta WHERE key = 'store_id'", [], |r| {
-                r.get(0)
-            })
-            .map_err(db("schema"))?;
+        let id = store_id(&durable)?;
         // Checkpoints run on the worker (see `CHECKPOINT_EVERY`).
         durable
             .execute_batch(&format!(
@@ -416,18 +406,8 @@ impl SqliteStore {
         // (Not `query_only`: the worker runs even reads of many rows in a write transaction
         // that writes nothing. Nothing here writes: no schema, migration or identity.)
         let conn = connect(&path)?;
-        let v = schema_version(&conn)?;
-        if v != SCHEMA_VERSION {
-            return Err(StoreError::Database {
-                op: "schema",
-                message: format!("schema version {v}, this broker knows {SCHEMA_VERSION}"),
-            });
-        }
-        let id: i64 = conn
-            .query_row("SELECT value FROM meta WHERE key = 'store_id'", [], |r| {
-                r.get(0)
-            })
-            .map_err(db("schema"))?;
+        check_schema_version(&conn)?;
+        let id = store_id(&conn)?;
         let wal_path = wal_path(&path);
         let wal = std::fs::File::open(&wal_path).map_err(|e| StoreError::Io {
             path: wal_path.clone(),
@@ -670,6 +650,26 @@ fn wal_path(path: &Path) -> PathBuf {
 /// Opens a connection to the database file: WAL, `synchronous=NORMAL` (durable commits are
 /// fsync'd by the worker), foreign keys, `secure_delete`, a statement cache and a 10 s busy
 /// timeout (another process writing).
+/// The database's schema is the one this broker knows.
+fn check_schema_version(conn: &Connection) -> Result<(), StoreError> {
+    let v = schema_version(conn)?;
+    if v != SCHEMA_VERSION {
+        return Err(StoreError::Database {
+            op: "schema",
+            message: format!("schema version {v}, this broker knows {SCHEMA_VERSION}"),
+        });
+    }
+    Ok(())
+}
+
+/// The store's identity (see `Store::identity`), as its first opener made it.
+fn store_id(conn: &Connection) -> Result<i64, StoreError> {
+    conn.query_row("SELECT value FROM meta WHERE key = 'store_id'", [], |r| {
+        r.get(0)
+    })
+    .map_err(db("schema"))
+}
+
 fn connect(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(db("open"))?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(db("open"))?;
