@@ -176,11 +176,20 @@ fn evidence_from_command_within(
         .map_err(|e| fail(format!("--evidence-cmd did not print JSON: {e}")))
 }
 
+/// `--out`, before the broker is asked: [`check_kind`], and its directory takes a new file.
+fn check_out(path: &Path) -> Result<()> {
+    check_kind(path)?;
+    // Absent or a regular file: the secret is written beside it and renamed over it, so its
+    // directory must take a new file. Tried now (a file made and removed), so that a directory
+    // that is missing or read-only is said before the broker releases anything, not after.
+    probe_directory(path)
+}
+
 /// `--out` names a new file or a regular file. Anything else at it is refused, not replaced:
 /// the rename would put the secret in place of a link (`/dev/stdout` is one), a device
 /// (`/dev/null`), a pipe or a socket, where whatever reads or writes that path next would
 /// meet a file holding the secret.
-fn check_out(path: &Path) -> Result<()> {
+fn check_kind(path: &Path) -> Result<()> {
     if path.file_name().is_none() {
         bail!("--out {}: not a file name", path.display());
     }
@@ -191,16 +200,27 @@ fn check_out(path: &Path) -> Result<()> {
              output",
             path.display()
         ),
-        Ok(_) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         // Not a place a file can be written (a parent that is a file, no search permission):
         // said before the broker releases anything.
-        Err(e) => return Err(anyhow::Error::new(e).context(format!("--out {}", path.display()))),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("--out {}", path.display()))),
     }
-    // Absent or a regular file: the secret is written beside it and renamed over it, so its
-    // directory must take a new file. Tried now (a file made and removed), so that a directory
-    // that is missing or read-only is said before the broker releases anything, not after.
-    probe_directory(path)
+}
+
+/// A name for a file of this process beside `path`, hidden and unique:
+/// `.NAME.PID.NANOS.SUFFIX`.
+fn beside(path: &Path, suffix: &str) -> Result<PathBuf> {
+    let name = path
+        .file_name()
+        .with_context(|| format!("{}: not a file name", path.display()))?;
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let mut temp_name = std::ffi::OsString::from(".");
+    temp_name.push(name);
+    temp_name.push(format!(".{}.{nanos}.{suffix}", std::process::id()));
+    Ok(path.with_file_name(temp_name))
 }
 
 /// Whether a new file can be made in `path`'s directory: one is created and removed.
@@ -209,10 +229,7 @@ fn probe_directory(path: &Path) -> Result<()> {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let probe = dir.join(format!(".tessera-out-probe.{}.{nanos}", std::process::id()));
+    let probe = beside(path, "probe")?;
     match std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
@@ -236,7 +253,9 @@ fn probe_directory(path: &Path) -> Result<()> {
 /// open), synced, then renamed over `path`, which must be absent or a regular file
 /// ([`check_out`]).
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
-    check_out(path)?;
+    // (Its directory was tried before the broker was asked; what is at the path is looked
+    // at again now.)
+    check_kind(path)?;
     replace_file(path, bytes, 0o600)
 }
 
@@ -245,16 +264,7 @@ fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
 /// replaced, never written through.
 pub(crate) fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
     let shown = || format!("{}", path.display());
-    let name = path
-        .file_name()
-        .with_context(|| format!("{}: not a file name", path.display()))?;
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    let mut temp_name = std::ffi::OsString::from(".");
-    temp_name.push(name);
-    temp_name.push(format!(".{}.{nanos}.tmp", std::process::id()));
-    let temp = path.with_file_name(temp_name);
+    let temp = beside(path, "tmp")?;
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
