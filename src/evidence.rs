@@ -238,16 +238,8 @@ impl EvidenceError {
 
 /// `s` cut to at most `max` characters, control characters escaped (untrusted text in errors).
 pub(crate) fn cut(s: &str, max: usize) -> String {
-    s.chars()
-        .take(max)
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_debug().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
+    let head: String = s.chars().take(max).collect();
+    crate::text::escape_controls(&head, false)
 }
 
 /// What the evidence holds.

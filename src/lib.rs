@@ -118,6 +118,7 @@ pub mod compact;
 mod endorsements;
 mod evidence;
 mod kbs;
+pub mod text;
 mod verifier;
 
 pub use tessera_pki as pki;

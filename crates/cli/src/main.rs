@@ -833,15 +833,7 @@ fn main() -> ExitCode {
 /// a policy's field), so control characters other than a line break are written escaped, and
 /// a hostile file cannot send escape sequences to the operator's terminal.
 pub(crate) fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| {
-            if c.is_control() && c != '\n' {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
+    tessera::text::escape_controls(text, true)
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ impl ApiError {
     pub fn logged(public: PublicError, endpoint: &str, reason: &dyn std::fmt::Display) -> Self {
         // A reason can quote what a client sent (a policy's line in a TOML error): control
         // characters are written escaped, so that it stays one log line and forges none.
-        let reason = one_line(&reason.to_string());
+        let reason = tessera::text::escape_controls(&reason.to_string(), false);
         match public {
             PublicError::Internal | PublicError::Unavailable => {
                 tracing::error!(endpoint, error = %public.name(), reason = %reason, "request failed");
@@ -52,29 +52,13 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// `text` with its control characters (line breaks included) written as escapes.
-fn one_line(text: &str) -> String {
-    if !text.chars().any(char::is_control) {
-        return text.to_owned();
-    }
-    text.chars()
-        .map(|c| {
-            if c.is_control() {
-                c.escape_default().to_string()
-            } else {
-                c.to_string()
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     #[test]
     fn reasons_are_one_line() {
-        assert_eq!(super::one_line("plain"), "plain");
+        assert_eq!(tessera::text::escape_controls("plain", false), "plain");
         assert_eq!(
-            super::one_line("TOML parse error\n1 | x\r\u{1b}[2J"),
+            tessera::text::escape_controls("TOML parse error\n1 | x\r\u{1b}[2J", false),
             "TOML parse error\\n1 | x\\r\\u{1b}[2J"
         );
     }
