@@ -364,7 +364,7 @@ fn is_broker_error(body: &[u8]) -> bool {
     serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| v.get("type").and_then(Value::as_str).map(str::to_owned))
-        .is_some_and(|t| t.starts_with("https://github.com/confidential-containers/kbs/errors/"))
+        .is_some_and(|t| t.starts_with(tessera_guest::client::ERROR_TYPE_PREFIX))
 }
 
 /// The KBS error body's `type` name and `detail`, for a refusal message.
