@@ -783,7 +783,6 @@ impl Broker {
         let Some(tee) = TeeName::from_wire(&challenge.tee) else {
             return Err(self.refuse_session("no challenge for this session").await);
         };
-        let fail = |reason: String| BrokerError::Attestation { tee, reason };
         if !challenge.nonce_matches(
             &self.inner.keyring.current(),
             self.inner.store.identity(),
@@ -794,7 +793,7 @@ impl Broker {
             let mut ev = self.event("guest", AuditAction::Attest, AuditVerdict::Fail);
             ev.reason = format!("{}: {reason}", tee.as_str());
             self.audit(ev).await;
-            return Err(fail(reason));
+            return Err(BrokerError::Attestation { tee, reason });
         }
         // The evidence's text in compact form (see `tessera::compact`), when it has one: the
         // evidence is decoded from it, and the session record keeps it.
@@ -819,15 +818,11 @@ impl Broker {
         // Measured as stored (escapes count as written, not as decoded).
         let kept = compact.as_deref().map_or(evidence_text.len(), str::len) + additional.len();
         if kept > MAX_SESSION_EVIDENCE {
-            self.use_up(&challenge).await?;
             let reason = format!(
                 "evidence and additional evidence take {kept} bytes, more than a session keeps \
                  ({MAX_SESSION_EVIDENCE})"
             );
-            let mut ev = self.event("guest", AuditAction::Attest, AuditVerdict::Fail);
-            ev.reason = format!("{}: {reason}", tee.as_str());
-            self.audit(ev).await;
-            return Err(fail(reason));
+            return Err(self.refuse_attestation(&challenge, tee, None, reason).await);
         }
         let evidence = decode_evidence(tee, evidence_text, compact.as_deref());
         let mut outcome = self.check_attestation(&req, &evidence, &challenge, tee, now);
@@ -853,23 +848,17 @@ impl Broker {
         let (verified, tee_key) = match checked {
             Ok(pair) => pair,
             Err(reason) => {
-                self.use_up(&challenge).await?;
-                let mut ev = self.event("guest", AuditAction::Attest, AuditVerdict::Fail);
-                ev.evidence_digest = Some(evidence_digest).filter(|d| !d.is_empty());
-                ev.reason = format!("{}: {reason}", tee.as_str());
-                self.audit(ev).await;
-                return Err(fail(reason));
+                return Err(self
+                    .refuse_attestation(&challenge, tee, Some(evidence_digest), reason)
+                    .await);
             }
         };
         let appraisal = tessera::appraise(&verified, &self.inner.token_policy);
         if !appraisal.passed() {
-            self.use_up(&challenge).await?;
             let reason = "verification appraisal failed".to_owned();
-            let mut ev = self.event("guest", AuditAction::Attest, AuditVerdict::Fail);
-            ev.evidence_digest = Some(evidence_digest);
-            ev.reason = reason.clone();
-            self.audit(ev).await;
-            return Err(fail(reason));
+            return Err(self
+                .refuse_attestation(&challenge, tee, Some(evidence_digest), reason)
+                .await);
         }
         let session_bytes = URL_SAFE_NO_PAD
             .decode(session.as_str())
@@ -958,6 +947,26 @@ impl Broker {
         } else {
             Err(self.refuse_session(USED).await)
         }
+    }
+
+    /// An `/attest` refused once its nonce matched (its evidence, or what a session would
+    /// keep): the challenge is used up and the refusal audited, with the evidence's digest
+    /// when there is one; the error to answer.
+    async fn refuse_attestation(
+        &self,
+        challenge: &Challenge,
+        tee: TeeName,
+        evidence_digest: Option<String>,
+        reason: String,
+    ) -> BrokerError {
+        if let Err(e) = self.use_up(challenge).await {
+            return e;
+        }
+        let mut ev = self.event("guest", AuditAction::Attest, AuditVerdict::Fail);
+        ev.evidence_digest = evidence_digest.filter(|d| !d.is_empty());
+        ev.reason = format!("{}: {reason}", tee.as_str());
+        self.audit(ev).await;
+        BrokerError::Attestation { tee, reason }
     }
 
     /// Audits a refused `/attest` whose session or challenge is unusable; the error to answer.
