@@ -94,18 +94,23 @@ impl Case {
         Self::new(QuoteSpec::tdx15())
     }
 
+    fn td15ex() -> Self {
+        Self::new(QuoteSpec::tdx15ex())
+    }
+
     fn sgx() -> Self {
         Self::new(QuoteSpec::sgx())
     }
 
-    fn all() -> [Self; 3] {
-        [Self::td10(), Self::td15(), Self::sgx()]
+    fn all() -> [Self; 4] {
+        [Self::td10(), Self::td15(), Self::td15ex(), Self::sgx()]
     }
 
     fn name(&self) -> &'static str {
         match self.spec.body {
             SimBody::Td10 => "TD 1.0 (v4)",
             SimBody::Td15 => "TD 1.5 (v5)",
+            SimBody::Td15Ex => "TD 1.5ex (v5, type 4)",
             SimBody::Sgx => "SGX (v3)",
         }
     }
@@ -226,6 +231,7 @@ fn simulated_quotes_verify_up_to_date_only_under_the_dangerous_root() {
     for (case, version, tee) in [
         (Case::td10(), 4, TeeType::TDX),
         (Case::td15(), 5, TeeType::TDX),
+        (Case::td15ex(), 5, TeeType::TDX),
         (Case::sgx(), 3, TeeType::SGX),
     ] {
         let name = case.name();
@@ -399,7 +405,7 @@ fn a_platform_below_every_level_is_not_supported() {
 
 #[test]
 fn tdx_components_below_every_level_are_not_supported() {
-    for case in [Case::td10(), Case::td15()] {
+    for case in [Case::td10(), Case::td15(), Case::td15ex()] {
         case.assert_verifies();
         let mut spec = case.spec.clone();
         spec.tee_tcb_svn[2] -= 1;
@@ -425,7 +431,7 @@ fn tdx_components_below_every_level_are_not_supported() {
 /// the platform's: no level matches, whatever level 1 says.
 #[test]
 fn a_level_meeting_only_the_tdx_components_is_not_supported() {
-    for case in [Case::td10(), Case::td15()] {
+    for case in [Case::td10(), Case::td15(), Case::td15ex()] {
         case.assert_verifies();
         let platform = pck().platform.comp_svn;
         let collateral = case.collateral_with(|c| {
@@ -552,7 +558,7 @@ fn qe_levels(svn: u16, status: TcbStatus, sa: &[&str]) -> Vec<IsvLevelSpec> {
 
 #[test]
 fn an_out_of_date_tdx_module_converges_by_intels_rule() {
-    for case in [Case::td10(), Case::td15()] {
+    for case in [Case::td10(), Case::td15(), Case::td15ex()] {
         case.assert_verifies();
         for (platform, expected) in OUT_OF_DATE_CONVERGENCE {
             let mut coll = CollateralSpec::matching(&pck().platform, &case.spec, platform);
@@ -677,47 +683,50 @@ fn a_revoked_module_or_qe_level_is_rejected() {
 
 #[test]
 fn td_relaunch_is_advised_when_tee_tcb_svn2_reaches_the_newest_module_level() {
-    let mut spec = QuoteSpec::tdx15();
-    spec.tee_tcb_svn2[0] = 5; // the module SVN a relaunched TD would get
-    let case = Case::new(spec);
-    case.assert_verifies();
-    let collateral = case.collateral_with(|c| {
-        c.module_identities[0].levels = module_levels(TcbStatus::OutOfDate, &[])
-    });
-    let v = verify(&case.quote, &collateral).unwrap();
-    let tcb = &v.verification().tcb;
-    assert_eq!(tcb.status, TcbStatus::OutOfDate);
-    assert!(tcb.td_relaunch_advised);
+    // TD 1.5 (type 3) and TD 1.5ex (type 4) bodies both carry TEE_TCB_SVN2.
+    for td15 in [QuoteSpec::tdx15, QuoteSpec::tdx15ex] {
+        let mut spec = td15();
+        spec.tee_tcb_svn2[0] = 5; // the module SVN a relaunched TD would get
+        let case = Case::new(spec);
+        case.assert_verifies();
+        let collateral = case.collateral_with(|c| {
+            c.module_identities[0].levels = module_levels(TcbStatus::OutOfDate, &[])
+        });
+        let v = verify(&case.quote, &collateral).unwrap();
+        let tcb = &v.verification().tcb;
+        assert_eq!(tcb.status, TcbStatus::OutOfDate);
+        assert!(tcb.td_relaunch_advised);
 
-    // Not when TEE_TCB_SVN2 stays below the newest module level.
-    let mut spec = QuoteSpec::tdx15();
-    spec.tee_tcb_svn2[0] = 4;
-    let quote = pcs().quote(pck(), &spec).unwrap();
-    let v = verify(&quote, &collateral).unwrap();
-    assert_eq!(v.verification().tcb.status, TcbStatus::OutOfDate);
-    assert!(!v.verification().tcb.td_relaunch_advised);
+        // Not when TEE_TCB_SVN2 stays below the newest module level.
+        let mut spec = td15();
+        spec.tee_tcb_svn2[0] = 4;
+        let quote = pcs().quote(pck(), &spec).unwrap();
+        let v = verify(&quote, &collateral).unwrap();
+        assert_eq!(v.verification().tcb.status, TcbStatus::OutOfDate);
+        assert!(!v.verification().tcb.td_relaunch_advised);
 
-    // Not when the TDX components a relaunch would get are below the newest level.
-    let mut spec = QuoteSpec::tdx15();
-    spec.tee_tcb_svn2[0] = 5;
-    spec.tee_tcb_svn2[2] = 1;
-    let quote = pcs().quote(pck(), &spec).unwrap();
-    assert!(
-        !verify(&quote, &collateral)
-            .unwrap()
-            .verification()
-            .tcb
-            .td_relaunch_advised
-    );
+        // Not when the TDX components a relaunch would get are below the newest level.
+        let mut spec = td15();
+        spec.tee_tcb_svn2[0] = 5;
+        spec.tee_tcb_svn2[2] = 1;
+        let quote = pcs().quote(pck(), &spec).unwrap();
+        assert!(
+            !verify(&quote, &collateral)
+                .unwrap()
+                .verification()
+                .tcb
+                .td_relaunch_advised
+        );
 
-    // Not when the QE is out of date as well.
-    let collateral = case.collateral_with(|c| {
-        c.module_identities[0].levels = module_levels(TcbStatus::OutOfDate, &[]);
-        c.qe_levels = qe_levels(case.spec.qe.isv_svn, TcbStatus::OutOfDate, &[]);
-    });
-    let v = verify(&case.quote, &collateral).unwrap();
-    assert_eq!(v.verification().tcb.status, TcbStatus::OutOfDate);
-    assert!(!v.verification().tcb.td_relaunch_advised);
+        // Not when the QE is out of date as well.
+        let collateral = case.collateral_with(|c| {
+            c.module_identities[0].levels = module_levels(TcbStatus::OutOfDate, &[]);
+            c.qe_levels = qe_levels(case.spec.qe.isv_svn, TcbStatus::OutOfDate, &[]);
+        });
+        let v = verify(&case.quote, &collateral).unwrap();
+        assert_eq!(v.verification().tcb.status, TcbStatus::OutOfDate);
+        assert!(!v.verification().tcb.td_relaunch_advised);
+    }
 
     // A TD 1.0 quote has no TEE_TCB_SVN2: never advised.
     let td10 = Case::td10();
@@ -1133,7 +1142,7 @@ fn a_quote_not_signed_by_its_attestation_key_is_rejected() {
         let mut bytes = case.quote.to_bytes();
         let offset = match case.spec.body {
             SimBody::Td10 => 48 + 520,
-            SimBody::Td15 => 48 + 6 + 520,
+            SimBody::Td15 | SimBody::Td15Ex => 48 + 6 + 520,
             SimBody::Sgx => 48 + 320,
         };
         assert_eq!(&bytes[offset..offset + 64], case.quote.report_data());
@@ -1673,7 +1682,7 @@ fn a_quoting_enclave_that_is_not_the_qe_identity_is_rejected() {
 
 #[test]
 fn a_tdx_module_that_is_not_its_identity_is_rejected() {
-    for case in [Case::td10(), Case::td15()] {
+    for case in [Case::td10(), Case::td15(), Case::td15ex()] {
         case.assert_verifies();
         let module_check = |collateral: Collateral| {
             let err = rejected(verify(&case.quote, &collateral), "tdx_module");

@@ -18,7 +18,7 @@ use crate::TdxError;
 use crate::abi::{
     ATTESTATION_KEY_TYPE_ECDSA_P256, EnclaveReport, INTEL_QE_VENDOR_ID, QeCertificationData, Quote,
     QuoteBody, QuoteHeader, QuoteSignatureData, SgxAttributes, TdAttributes, TdReport10,
-    TdReport15, TeeType, Xfam,
+    TdReport15, TdReport15Ex, TeeType, Xfam,
 };
 use crate::collateral::{Collateral, TcbInfoId, TcbStatus};
 use crate::pck::{PckExtensions, PckTcb, SgxType};
@@ -219,6 +219,8 @@ pub enum SimBody {
     Td10,
     /// v5 quote, TD 1.5 body.
     Td15,
+    /// v5 quote, TD 1.5ex body (type 4: TD partitioning and migration fields).
+    Td15Ex,
     /// v3 quote, SGX enclave body.
     Sgx,
 }
@@ -314,6 +316,15 @@ impl QuoteSpec {
         }
     }
 
+    /// A TD 1.5ex quote (v5, body type 4).
+    #[must_use]
+    pub fn tdx15ex() -> Self {
+        Self {
+            body: SimBody::Td15Ex,
+            ..Self::tdx()
+        }
+    }
+
     /// An SGX quote (v3) of a production enclave.
     #[must_use]
     pub fn sgx() -> Self {
@@ -348,17 +359,34 @@ impl QuoteSpec {
         }
     }
 
+    fn td15(&self) -> TdReport15 {
+        TdReport15 {
+            base: self.td10(),
+            tee_tcb_svn2: self.tee_tcb_svn2,
+            mr_service_td: self.mr_service_td,
+        }
+    }
+
     fn header_and_body(&self) -> (QuoteHeader, QuoteBody) {
         let (version, tee_type, body) = match self.body {
             SimBody::Td10 => (4, TeeType::TDX, QuoteBody::Td10(self.td10())),
-            SimBody::Td15 => (
+            SimBody::Td15 => (5, TeeType::TDX, QuoteBody::Td15(self.td15())),
+            SimBody::Td15Ex => (
                 5,
                 TeeType::TDX,
-                QuoteBody::Td15(TdReport15 {
-                    base: self.td10(),
-                    tee_tcb_svn2: self.tee_tcb_svn2,
-                    mr_service_td: self.mr_service_td,
-                }),
+                QuoteBody::Td15Ex(Box::new(TdReport15Ex {
+                    base: self.td15(),
+                    vmid: 0,
+                    td_id: [0x1d; 32],
+                    dev_info: [0; 48],
+                    init_servtd_hash: [0; 48],
+                    init_servtd_attributes: [0; 8],
+                    init_cpu_svn: [0; 16],
+                    init_tee_tcb_svn: self.tee_tcb_svn,
+                    init_tee_fmspc: [0; 12],
+                    current_servtd_hash: [0; 48],
+                    current_servtd_attributes: [0; 8],
+                })),
             ),
             SimBody::Sgx => (
                 3,
