@@ -748,7 +748,7 @@ fn vek_product(
                     table
                         .iter()
                         .filter(|e| vek(e.kind()))
-                        .map(|e| e.data.as_slice()),
+                        .map(tessera_snp::abi::CertTableEntry::trimmed),
                 )
                 .filter_map(|der| tessera_pki::load_certificates(der).ok())
                 .flatten()
@@ -782,7 +782,7 @@ fn relevant_crls(
         .map(|t| {
             t.entries
                 .iter()
-                .filter_map(|e| tessera_pki::load_certificates(&e.data).ok())
+                .filter_map(|e| tessera_pki::load_certificates(e.trimmed()).ok())
                 .flatten()
                 .collect()
         })

@@ -166,6 +166,41 @@ fn a_held_crl_revoking_the_ask_rejects() {
     assert_eq!(v.verification()["revocation_checked"], true);
 }
 
+/// Hosts pad a table entry's DER with zeros: the held CRLs are still picked for a VCEK that
+/// comes only from the evidence's certificate table in that form (they were once skipped, so
+/// a revoked ASK passed a policy that checks revocation when a CRL is held).
+#[test]
+fn a_held_crl_applies_to_a_vcek_padded_in_the_certificate_table() {
+    use tessera::snp::abi::{CertKind, CertTable, CertTableEntry};
+    let s = genoa();
+    let mut data = s.vcek.certificate().der().to_vec();
+    data.extend_from_slice(&[0; 700]);
+    let table = CertTable {
+        entries: vec![CertTableEntry {
+            guid: CertKind::Vcek.guid(),
+            data,
+        }],
+    };
+    let mut bytes = report(s, |_| {}).as_bytes().to_vec();
+    bytes.extend_from_slice(&table.to_bytes());
+    let e = Evidence::from_bytes(&bytes).unwrap();
+    let (from, until) = week_around_at();
+    let verifier = |crl| {
+        let mut held = tessera::Endorsements::new();
+        held.add_crls([crl]);
+        Verifier::builder()
+            .dangerous_snp_test_roots([s.pki.roots()])
+            .endorsements(held)
+            .build()
+            .unwrap()
+    };
+    let revoking = verifier(s.pki.ark_crl(&[s.pki.ask()], from, until).unwrap());
+    assert_eq!(revoking.verify(&e, AT).unwrap_err().check(), "revocation");
+    let clean = verifier(s.pki.ark_crl(&[], from, until).unwrap());
+    let v = clean.verify(&e, AT).unwrap();
+    assert_eq!(v.verification()["revocation_checked"], true);
+}
+
 /// One PEM file of an endorsement directory holding certificates and a CRL: the CRL is read
 /// too (it was left behind once, so a revoked ASK passed a policy that checks revocation only
 /// when a CRL is given).
