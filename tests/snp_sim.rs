@@ -52,6 +52,73 @@ fn genoa_check(edit: impl FnOnce(&mut RawReport)) -> &'static str {
         .check()
 }
 
+/// Every field spec 56860 reserves, given a value the firmware did not define (and signed, so
+/// only this check can refuse it), is rejected naming the field; the fields a later report
+/// version defines are accepted there.
+#[test]
+fn reserved_fields_must_hold_what_the_specification_prescribes() {
+    type Edit = fn(&mut RawReport);
+    let reserved: [(&str, Edit); 13] = [
+        ("POLICY", |r| {
+            r.policy = U64::new(r.policy.get() & !(1 << 17))
+        }),
+        ("POLICY", |r| r.policy = U64::new(r.policy.get() | 1 << 26)),
+        ("POLICY", |r| r.policy = U64::new(r.policy.get() | 1 << 63)),
+        ("SIGNER_INFO", |r| {
+            r.signer_info = U32::new(r.signer_info.get() | 1 << 5)
+        }),
+        ("0x04C", |r| r.reserved0[3] = 1),
+        ("0x18B", |r| r.reserved1[20] = 0x80),
+        ("0x1EB, 0x1EF", |r| r.reserved2 = 1),
+        ("0x1EB, 0x1EF", |r| r.reserved3 = 1),
+        ("0x208", |r| r.reserved4[0x97] = 1),
+        ("CURRENT_TCB", |r| {
+            r.current_tcb = U64::new(r.current_tcb.get() | 1 << 16)
+        }),
+        ("COMMITTED_TCB", |r| {
+            r.committed_tcb = U64::new(r.committed_tcb.get() | 1 << 40)
+        }),
+        ("LAUNCH_TCB", |r| {
+            r.launch_tcb = U64::new(r.launch_tcb.get() | 1 << 24)
+        }),
+        ("LAUNCH_MIT_VECTOR (reserved before version 5)", |r| {
+            r.version = U32::new(4);
+        }),
+    ];
+    let vek = genoa_vcek();
+    let certs = [vek.certificate().clone()];
+    for (field, edit) in reserved {
+        let mut raw = genoa().report_template(vek);
+        edit(&mut raw);
+        let err = verify_with(genoa(), &vek.sign(raw).unwrap(), &certs).unwrap_err();
+        assert_eq!((err.check(), err.field()), ("reserved", field), "{err}");
+    }
+    // Version 2 reserves the CPUID bytes; from version 5 the mitigation vectors are fields.
+    let mut v2 = genoa().report_template(vek);
+    v2.version = U32::new(2);
+    (v2.launch_mit_vector, v2.current_mit_vector) = (U64::new(0), U64::new(0));
+    let err = verify_with(genoa(), &vek.sign(v2).unwrap(), &certs).unwrap_err();
+    assert_eq!(
+        err.field(),
+        "CPUID_FAM_ID (reserved before version 3)",
+        "{err}"
+    );
+    let mut v5 = genoa().report_template(vek);
+    assert_eq!(v5.version.get(), 5);
+    v5.launch_mit_vector = U64::new(u64::MAX);
+    verify_with(genoa(), &vek.sign(v5).unwrap(), &certs).unwrap();
+    // Turin reserves other bytes of a TCB_VERSION: its FMC byte is a field, byte 4 is not.
+    let turin_vek = turin().issue_vek(&VekSpec::vcek(Product::Turin)).unwrap();
+    let turin_certs = [turin_vek.certificate().clone()];
+    let mut raw = turin().report_template(&turin_vek);
+    raw.launch_tcb = U64::new(raw.launch_tcb.get() | 1 << 32);
+    let err = verify_with(turin(), &turin_vek.sign(raw).unwrap(), &turin_certs).unwrap_err();
+    assert_eq!(err.field(), "LAUNCH_TCB", "{err}");
+    let mut raw = turin().report_template(&turin_vek);
+    raw.launch_tcb = U64::new(raw.launch_tcb.get() & !0xff);
+    verify_with(turin(), &turin_vek.sign(raw).unwrap(), &turin_certs).unwrap();
+}
+
 #[test]
 fn simulated_vcek_report_verifies_only_under_the_dangerous_root() {
     let vek = genoa_vcek();
@@ -356,6 +423,7 @@ fn product_must_agree_everywhere() {
     let mut raw = genoa().report_template(vek);
     raw.version = U32::new(2);
     (raw.cpuid_fam_id, raw.cpuid_mod_id, raw.cpuid_step) = (0, 0, 0);
+    (raw.launch_mit_vector, raw.current_mit_vector) = (U64::new(0), U64::new(0));
     assert_eq!(
         verifier
             .verify(&vek.sign(raw).unwrap(), &certs, &[], AT, None)

@@ -672,7 +672,10 @@ fn mitigation_vectors() {
         "snp.min_current_mit_vector",
     );
     // A v3 report has no mitigation vectors: a floor on them fails with a note.
-    let v3 = verified(|r| r.version = U32::new(3));
+    let v3 = verified(|r| {
+        r.version = U32::new(3);
+        (r.launch_mit_vector, r.current_mit_vector) = (U64::new(0), U64::new(0));
+    });
     let mut p = strict();
     p.snp.as_mut().unwrap().report_versions = Some(vec![3, 5]);
     let a = appraise(&v3, &p);

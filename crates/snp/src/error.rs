@@ -36,6 +36,16 @@ pub enum SnpError {
     /// The reserved bytes after S in the signature field are not zero.
     #[error("signature: reserved bytes after S are not zero")]
     SignatureReserved,
+    /// A field the specification reserves holds another value than it prescribes (zero, or
+    /// one for POLICY bit 17): a firmware that gave it a meaning is one this verifier does not
+    /// know, so the report is refused rather than read without it.
+    #[error("reserved: {field} {detail}")]
+    Reserved {
+        /// The field, in the specification's words (`POLICY`, `SIGNER_INFO`, `0x4C`...).
+        field: &'static str,
+        /// What it holds.
+        detail: String,
+    },
     /// The report signature does not verify under the VCEK/VLEK key.
     #[error("report_signature: does not verify under the {signer} key")]
     ReportSignature {
@@ -186,6 +196,7 @@ impl SnpError {
                 "signer_info"
             }
             Self::SignatureEncoding | Self::SignatureReserved => "signature",
+            Self::Reserved { .. } => "reserved",
             Self::ReportSignature { .. } => "report_signature",
             Self::MissingEndorsementKey { .. } => "endorsement",
             Self::IssuerKind { .. } | Self::UnknownIntermediate { .. } | Self::NoCertificate => {
@@ -221,6 +232,7 @@ impl SnpError {
             Self::SignatureEncoding | Self::SignatureReserved | Self::ReportSignature { .. } => {
                 "SIGNATURE"
             }
+            Self::Reserved { field, .. } => field,
             Self::RevokedIntermediate { .. } => "serialNumber",
             Self::CurrentBelowReported { .. } => "CURRENT_TCB",
             Self::VekKey(_) => "subjectPublicKeyInfo",

@@ -389,7 +389,12 @@ impl Verifier {
         let mut first_error = None;
         for vek in select_veks(certs, signer)?.into_iter().take(MAX_VEKS_TRIED) {
             match self.verify_with_vek(report, vek, certs, crls, at, product, signer, &sig) {
-                Ok(verification) => return Ok(verification),
+                Ok(verification) => {
+                    // Judged once the firmware is known to have signed the bytes: a flipped
+                    // byte is first a signature failure.
+                    check_reserved(report, verification.product)?;
+                    return Ok(verification);
+                }
                 Err(e) => {
                     first_error.get_or_insert(e);
                 }
@@ -863,3 +868,74 @@ fn check_hcl_binding(hcl: &HclReport) -> Result<(), SnpError> {
 }
 
 pub(crate) use tessera_pki::to_hex as hex_lower;
+
+/// The report's reserved fields hold what spec 56860 prescribes for its version (as
+/// go-sev-guest's `ReportToProto` and `ParseSnpPolicy` require): POLICY bit 17 one and bits
+/// 63:26 zero, SIGNER_INFO bits 31:5 zero, the reserved bytes zero (0x04C, 0x188 or 0x18B to
+/// 0x19F, 0x1EB, 0x1EF, 0x1F8 or 0x208 to 0x29F), and the reserved bytes of CURRENT_TCB,
+/// COMMITTED_TCB and LAUNCH_TCB zero in `product`'s layout (REPORTED_TCB is compared with
+/// the VEK's whole). A firmware that gives one of them a meaning (a new POLICY permission,
+/// say) is one this verifier does not know, so it refuses the report rather than ignore it.
+fn check_reserved(report: &AttestationReport, product: Product) -> Result<(), SnpError> {
+    let raw = report.raw();
+    let reserved = |field: &'static str, detail: String| Err(SnpError::Reserved { field, detail });
+    let policy = report.policy();
+    if !policy.reserved_bit17() {
+        return reserved("POLICY", String::from("bit 17 is zero (must be one)"));
+    }
+    if !policy.reserved_bits_zero() {
+        return reserved(
+            "POLICY",
+            format!("bits 63:26 are not zero ({:#018x})", policy.bits()),
+        );
+    }
+    let signer = report.signer_info();
+    if !signer.reserved_bits_zero() {
+        return reserved(
+            "SIGNER_INFO",
+            format!("bits 31:5 are not zero ({:#010x})", signer.0),
+        );
+    }
+    let cpuid = [raw.cpuid_fam_id, raw.cpuid_mod_id, raw.cpuid_step];
+    let v3 = report.version() >= 3;
+    let v5 = report.version() >= 5;
+    let mitigations = [
+        raw.launch_mit_vector.get().to_le_bytes(),
+        raw.current_mit_vector.get().to_le_bytes(),
+    ];
+    let bytes: [(&'static str, &[u8]); 6] = [
+        ("0x04C", &raw.reserved0),
+        (
+            "CPUID_FAM_ID (reserved before version 3)",
+            if v3 { &[] } else { &cpuid },
+        ),
+        ("0x18B", &raw.reserved1),
+        ("0x1EB, 0x1EF", &[raw.reserved2, raw.reserved3]),
+        (
+            "LAUNCH_MIT_VECTOR (reserved before version 5)",
+            if v5 { &[] } else { mitigations.as_flattened() },
+        ),
+        ("0x208", &raw.reserved4),
+    ];
+    for (field, value) in bytes {
+        if value.iter().any(|b| *b != 0) {
+            return reserved(field, String::from("reserved bytes are not zero"));
+        }
+    }
+    for (field, tcb) in [
+        ("CURRENT_TCB", report.current_tcb()),
+        ("COMMITTED_TCB", report.committed_tcb()),
+        ("LAUNCH_TCB", report.launch_tcb()),
+    ] {
+        if !tcb.reserved_bits_zero(product) {
+            return reserved(
+                field,
+                format!(
+                    "has non-zero reserved bytes in the {product} layout ({:#018x})",
+                    tcb.0
+                ),
+            );
+        }
+    }
+    Ok(())
+}
