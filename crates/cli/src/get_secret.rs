@@ -178,33 +178,37 @@ fn evidence_from_command_within(
 
 /// `--out`, before the broker is asked: [`check_kind`], and its directory takes a new file.
 fn check_out(path: &Path) -> Result<()> {
-    check_kind(path)?;
+    check_kind("--out", path)?;
     // Absent or a regular file: the secret is written beside it and renamed over it, so its
     // directory must take a new file. Tried now (a file made and removed), so that a directory
     // that is missing or read-only is said before the broker releases anything, not after.
     probe_directory(path)
 }
 
-/// `--out` names a new file or a regular file. Anything else at it is refused, not replaced:
-/// the rename would put the secret in place of a link (`/dev/stdout` is one), a device
-/// (`/dev/null`), a pipe or a socket, where whatever reads or writes that path next would
-/// meet a file holding the secret.
-fn check_kind(path: &Path) -> Result<()> {
+/// An output option (`flag`, such as `--out`) names a new file or a regular file. Anything
+/// else at it is refused, not replaced: the rename would put the output in place of a link
+/// (`/dev/stdout` is one), a device (`/dev/null`), a pipe or a socket, where whatever reads or
+/// writes that path next would meet a file holding it; and a link is never written through.
+pub(crate) fn check_kind(flag: &str, path: &Path) -> Result<()> {
     if path.file_name().is_none() {
-        bail!("--out {}: not a file name", path.display());
+        bail!("{flag} {}: not a file name", path.display());
     }
     match std::fs::symlink_metadata(path) {
         Ok(meta) if !meta.file_type().is_file() => bail!(
-            "--out {}: not a regular file (a link, a device, a pipe, a socket or a directory), \
-             so not replaced; give a new or a regular file, or leave --out out for standard \
-             output",
-            path.display()
+            "{flag} {}: not a regular file (a link, a device, a pipe, a socket or a directory), \
+             so not replaced; give a new or a regular file{}",
+            path.display(),
+            if flag == "--out" {
+                ", or leave --out out for standard output"
+            } else {
+                ""
+            }
         ),
         Ok(_) => Ok(()),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
         // Not a place a file can be written (a parent that is a file, no search permission):
         // said before the broker releases anything.
-        Err(e) => Err(anyhow::Error::new(e).context(format!("--out {}", path.display()))),
+        Err(e) => Err(anyhow::Error::new(e).context(format!("{flag} {}", path.display()))),
     }
 }
 
@@ -255,46 +259,87 @@ fn probe_directory(path: &Path) -> Result<()> {
 fn write_private(path: &Path, bytes: &[u8]) -> Result<()> {
     // (Its directory was tried before the broker was asked; what is at the path is looked
     // at again now.)
-    check_kind(path)?;
-    replace_file(path, bytes, 0o600)
+    write_output("--out", path, bytes, 0o600)
+}
+
+/// Writes an output file named by `flag`: [`check_kind`] (a new or a regular file; a link,
+/// device, pipe or directory is refused and left as it was), then [`replace_file`].
+pub(crate) fn write_output(flag: &str, path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
+    check_kind(flag, path)?;
+    replace_file(path, bytes, mode)
 }
 
 /// Writes `bytes` to `path` with mode `mode` through a new file beside it (created
 /// exclusively), synced, then renamed over `path`: whatever was at `path`, a link included, is
 /// replaced, never written through.
 pub(crate) fn replace_file(path: &Path, bytes: &[u8], mode: u32) -> Result<()> {
-    let shown = || format!("{}", path.display());
-    let temp = beside(path, "tmp")?;
-    let mut options = std::fs::OpenOptions::new();
-    options.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(mode);
-    }
-    let mut file = options.open(&temp).with_context(shown)?;
-    let written = (|| {
+    Staged::write(path, bytes, mode)?.commit()
+}
+
+/// An output written in full to a new file beside its path, not yet renamed into place:
+/// [`Staged::commit`] renames it over the path; dropped uncommitted, it is removed (what was at
+/// the path stays as it was).
+pub(crate) struct Staged {
+    temp: PathBuf,
+    path: PathBuf,
+    committed: bool,
+}
+
+impl Staged {
+    /// Writes `bytes` with mode `mode` (regardless of the umask) into a new file beside `path`
+    /// (created exclusively, so never through a link), and syncs it.
+    pub(crate) fn write(path: &Path, bytes: &[u8], mode: u32) -> Result<Self> {
+        let shown = || format!("{}", path.display());
+        let temp = beside(path, "tmp")?;
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create_new(true);
         #[cfg(unix)]
         {
-            use std::os::unix::fs::PermissionsExt as _;
-            // The mode regardless of the umask.
-            file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+            use std::os::unix::fs::OpenOptionsExt as _;
+            options.mode(mode);
         }
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temp);
+        let mut file = options.open(&temp).with_context(shown)?;
+        // From here on the temporary file is removed should anything fail.
+        let staged = Self {
+            temp,
+            path: path.to_path_buf(),
+            committed: false,
+        };
+        (|| {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt as _;
+                file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+            }
+            file.write_all(bytes)?;
+            file.sync_all()
+        })()
+        .with_context(shown)?;
+        Ok(staged)
     }
-    written.with_context(shown)?;
-    // The rename itself, durable (best effort: some file systems refuse to sync a directory).
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty())
-        && let Ok(d) = std::fs::File::open(dir)
-    {
-        let _ = d.sync_all();
+
+    /// Renames the file over its path (a link there is replaced, not followed), durably.
+    pub(crate) fn commit(mut self) -> Result<()> {
+        std::fs::rename(&self.temp, &self.path)
+            .with_context(|| format!("{}", self.path.display()))?;
+        self.committed = true;
+        // The rename itself, durable (best effort: some file systems refuse to sync a
+        // directory).
+        if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty())
+            && let Ok(d) = std::fs::File::open(dir)
+        {
+            let _ = d.sync_all();
+        }
+        Ok(())
     }
-    Ok(())
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if !self.committed {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
 }
 
 /// Where to fetch from and how: what `get-secret` and `guest get-secret` share.

@@ -114,13 +114,19 @@ fn broker_keys(source: &str, cacert: Option<&Path>) -> Result<Value> {
 pub(crate) fn seal(args: &SealArgs) -> Result<ExitCode> {
     let resource = ResourcePath::parse(&args.resource)
         .with_context(|| format!("resource {:?}", args.resource))?;
+    // Where the sealed file goes is checked before the secret is read: a new or a regular
+    // file, replaced whole (a link there is refused, never written through).
+    if let Some(path) = &args.out {
+        crate::get_secret::check_kind("--out", path)?;
+    }
     let policy = crate::sealed_policy::policy_text(&args.policy)?;
     let keys = broker_keys(&args.broker_key, args.cacert.as_deref())?;
     let value = crate::admin::secret_bytes(&ValueArgs::from_file(args.from.clone()))?;
     let sealed = gitseal::seal(&keys, &resource, &policy, &value)?;
     match &args.out {
         Some(path) => {
-            std::fs::write(path, format!("{sealed}\n"))
+            // Ciphertext meant for Git: readable by others, as a checked-out file is.
+            crate::get_secret::write_output("--out", path, format!("{sealed}\n").as_bytes(), 0o644)
                 .with_context(|| format!("writing {}", path.display()))?;
             eprintln!("sealed {resource} to {}", path.display());
         }

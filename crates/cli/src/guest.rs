@@ -269,6 +269,14 @@ fn tee(args: &SourceArgs) -> Result<ExitCode> {
 }
 
 fn evidence(args: &EvidenceArgs) -> Result<ExitCode> {
+    // Where the evidence and certificates go is checked before any is collected: a new or a
+    // regular file, replaced whole (a link there is refused, never written through).
+    if let Some(path) = &args.out {
+        crate::get_secret::check_kind("--out", path)?;
+    }
+    if let Some(path) = &args.certs_out {
+        crate::get_secret::check_kind("--certs-out", path)?;
+    }
     let mut rd = [0u8; 64];
     if let Some(h) = &args.report_data {
         let bytes = hex::decode(h).context("--report-data: not hex")?;
@@ -325,12 +333,14 @@ fn evidence(args: &EvidenceArgs) -> Result<ExitCode> {
             .iter()
             .map(|der| tessera_pki::to_pem("CERTIFICATE", der))
             .collect();
-        std::fs::write(path, pem).with_context(|| format!("writing {}", path.display()))?;
+        crate::get_secret::write_output("--certs-out", path, pem.as_bytes(), 0o644)
+            .with_context(|| format!("writing {}", path.display()))?;
         eprintln!("wrote {} certificate(s) to {}", certs.len(), path.display());
     }
     match &args.out {
         Some(path) => {
-            std::fs::write(path, &bytes).with_context(|| format!("writing {}", path.display()))?;
+            crate::get_secret::write_output("--out", path, &bytes, 0o644)
+                .with_context(|| format!("writing {}", path.display()))?;
         }
         None => {
             use std::io::IsTerminal as _;

@@ -143,6 +143,9 @@ impl EarArgs {
         if !have_policy {
             bail!("--ear-out needs --policy: an attestation result is an appraisal");
         }
+        // Where the token goes is checked before anything is verified: a new or a regular
+        // file (a link there is refused, never written through).
+        crate::get_secret::check_kind("--ear-out", out)?;
         let (key, pub_out) = match &self.ear_key {
             Some(path) => {
                 let pem = zeroize::Zeroizing::new(
@@ -153,10 +156,11 @@ impl EarArgs {
                     .with_context(|| format!("{}: not a PKCS#8 EC key", path.display()))?;
                 (key, None)
             }
-            None => (
-                SigningKey::generate(Alg::Es256)?,
-                Some(PathBuf::from(format!("{}.pub.pem", out.display()))),
-            ),
+            None => {
+                let pub_out = PathBuf::from(format!("{}.pub.pem", out.display()));
+                check_public_key_path(&pub_out)?;
+                (SigningKey::generate(Alg::Es256)?, Some(pub_out))
+            }
         };
         Ok(Some(EarIssuer {
             out: out.clone(),
@@ -166,6 +170,42 @@ impl EarArgs {
             pub_out,
         }))
     }
+}
+
+/// Where `verify --ear-out FILE` without `--ear-key` puts the fresh key's public key
+/// (`FILE.pub.pem`): nothing there, a link (replaced, not followed), or a regular file that is
+/// not a private key. A device, pipe or directory is refused, and so is a private key, which
+/// is never replaced by the public key of another.
+fn check_public_key_path(path: &Path) -> Result<()> {
+    let meta = match std::fs::symlink_metadata(path) {
+        Ok(meta) => meta,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(anyhow::Error::new(e).context(format!("{}", path.display()))),
+    };
+    let kind = meta.file_type();
+    if kind.is_symlink() {
+        return Ok(());
+    }
+    if !kind.is_file() {
+        bail!(
+            "{}: not a regular file (a device, a pipe, a socket or a directory), so not \
+             replaced by the token's public key",
+            path.display()
+        );
+    }
+    let held = crate::admin::read_capped(path, 1024 * 1024)
+        .with_context(|| format!("{}: reading what is there", path.display()))?;
+    if held
+        .windows(b"PRIVATE KEY".len())
+        .any(|w| w == b"PRIVATE KEY")
+    {
+        bail!(
+            "{}: holds a private key, which the token's public key never replaces; give \
+             --ear-key, or another --ear-out",
+            path.display()
+        );
+    }
+    Ok(())
 }
 
 impl EarIssuer {
@@ -180,19 +220,24 @@ impl EarIssuer {
             EarFormat::Jwt => ear::issue_jwt(&ear, &self.key)?.into_bytes(),
             EarFormat::Cwt => ear::issue_cwt(&ear, &self.key)?,
         };
-        std::fs::write(&self.out, bytes)
-            .with_context(|| format!("writing {}", self.out.display()))?;
+        // The token is written in full beside --ear-out and renamed into place last: when the
+        // public key cannot be written, the token is not put in place either, and whatever
+        // was at --ear-out stays as it was.
+        crate::get_secret::check_kind("--ear-out", &self.out)?;
+        let token = crate::get_secret::Staged::write(&self.out, &bytes, 0o644)
+            .with_context(|| format!("writing --ear-out {}", self.out.display()))?;
         if let Some(pub_path) = &self.pub_out {
             // The token without the key that verifies it is of no use: neither is left alone.
             // The path is derived, not named: a link there is replaced, never written through.
-            if let Err(e) = crate::get_secret::replace_file(
+            check_public_key_path(pub_path)?;
+            crate::get_secret::replace_file(
                 pub_path,
                 self.key.verifying_key().to_spki_pem().as_bytes(),
                 0o644,
-            ) {
-                let _ = std::fs::remove_file(&self.out);
-                return Err(e);
-            }
+            )?;
+        }
+        token.commit()?;
+        if let Some(pub_path) = &self.pub_out {
             eprintln!(
                 "note: no --ear-key: signed with a fresh ES256 key; its public key is in {}",
                 pub_path.display()
@@ -404,7 +449,8 @@ pub(crate) fn token(cmd: &TokenCommand) -> Result<ExitCode> {
 }
 
 /// Creates `path` (it must not exist: `create_new` neither overwrites a file nor follows a
-/// link planted there) with mode `mode` and writes `text`.
+/// link planted there) with mode `mode` and writes `text`, synced. Should the writing fail,
+/// the file it created is removed: no partial key is left behind.
 fn write_new(path: &Path, text: &str, mode: u32) -> Result<()> {
     use std::io::Write as _;
     let mut opts = std::fs::OpenOptions::new();
@@ -417,8 +463,14 @@ fn write_new(path: &Path, text: &str, mode: u32) -> Result<()> {
     let mut f = opts
         .open(path)
         .with_context(|| format!("creating {} (it must not exist)", path.display()))?;
-    f.write_all(text.as_bytes())
-        .with_context(|| format!("writing {}", path.display()))
+    let written = f.write_all(text.as_bytes()).and_then(|()| f.sync_all());
+    if let Err(e) = written {
+        drop(f);
+        // This process created it (exclusively): what is removed is its own partial file.
+        let _ = std::fs::remove_file(path);
+        return Err(anyhow::Error::new(e).context(format!("writing {}", path.display())));
+    }
+    Ok(())
 }
 
 fn keygen(args: &KeygenArgs) -> Result<ExitCode> {

@@ -1076,6 +1076,33 @@ fn secrets_sealed_for_git_are_imported_idempotently() {
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
     let sealed = std::fs::read_to_string(&sealed_file).unwrap();
     assert!(!sealed.contains("from git"));
+    // A link at --out is refused, not written through: its target stays as it was.
+    let target = dir.path().join("target");
+    std::fs::write(&target, b"someone else's file").unwrap();
+    let link = dir.path().join("link.sealed");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    let o = run(
+        Command::new(BIN).args([
+            "secret",
+            "seal",
+            "team-a/key/db",
+            "--policy",
+            p,
+            "--broker-key",
+            &served.url,
+            "--out",
+            link.to_str().unwrap(),
+        ]),
+        Some(b"from git"),
+    );
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("not a regular file"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert_eq!(std::fs::read(&target).unwrap(), b"someone else's file");
+    assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
 
     // A directory import, twice: the second changes nothing.
     let dir_arg = repo_dir.to_str().unwrap();
@@ -1708,6 +1735,26 @@ fn guest_evidence_prints_kbs_raw_and_json_forms() {
         j["claims"]["td"]["report_data"],
         hex::encode(nonce.as_ref())
     );
+    // A link at --out or --certs-out is refused, not written through: its target stays as it
+    // was. A regular file there is replaced.
+    let target = dir.path().join("target");
+    std::fs::write(&target, b"someone else's file").unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    for flag in ["--out", "--certs-out"] {
+        let o = guest(&[flag, link.to_str().unwrap()]);
+        assert_eq!(code(&o), 2, "{flag}");
+        assert!(
+            text(&o.stderr).contains("not a regular file"),
+            "{flag}: {}",
+            text(&o.stderr)
+        );
+        assert_eq!(std::fs::read(&target).unwrap(), b"someone else's file");
+        assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+    }
+    let o = guest(&["--format", "raw", "--out", target.to_str().unwrap()]);
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    assert_eq!(std::fs::read(&target).unwrap().len(), 1184);
     // A quote brings no certificates to write.
     let o = guest(&["--tee", "tdx", "--certs-out", certs.to_str().unwrap()]);
     assert_eq!(code(&o), 2);

@@ -562,3 +562,112 @@ fn example_policies_accept_the_real_vectors_they_pin() {
     assert!(out.contains("pass sgx.mr_signer"), "{out}");
     assert!(out.contains("pass sgx.debug"), "{out}");
 }
+
+/// `verify --ear-out` never writes through a link at its path (refused, the link's target as it
+/// was), replaces a regular file whole, never puts a fresh key's public key over a private
+/// key, and leaves what was at `--ear-out` when the public key cannot be written.
+#[test]
+fn ear_out_is_never_written_through_a_link_nor_over_a_private_key() {
+    let dir = tempdir("ear-out-link");
+    let a = sim_snp(&dir.join("a"), &"aa".repeat(48));
+    let policy = example("development.toml");
+    let key = dir.join("ear.pem");
+    assert_eq!(code(&tessera(&["token", "keygen", "--out", s(&key)])), 0);
+    let target = dir.join("target");
+    std::fs::write(&target, b"someone else's file").unwrap();
+    let link = dir.join("link.jwt");
+    std::os::unix::fs::symlink(&target, &link).unwrap();
+    for extra in [vec!["--ear-key", s(&key)], vec![]] {
+        let mut args = vec!["--policy", s(&policy), "--ear-out", s(&link)];
+        args.extend(extra);
+        let o = run(&["verify"], &a, &args);
+        assert_eq!(code(&o), 2, "{}", stdout(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("not a regular file"), "{err}");
+        assert_eq!(std::fs::read(&target).unwrap(), b"someone else's file");
+        assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
+    }
+    // A regular file is replaced whole (never truncated in place: a reader keeps the old one).
+    let token = dir.join("t.jwt");
+    std::fs::write(&token, "x".repeat(10_000)).unwrap();
+    let o = run(
+        &["verify"],
+        &a,
+        &[
+            "--policy",
+            s(&policy),
+            "--ear-out",
+            s(&token),
+            "--ear-key",
+            s(&key),
+        ],
+    );
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let written = std::fs::read_to_string(&token).unwrap();
+    assert_ne!(written, "x".repeat(10_000));
+    assert_eq!(written.trim().matches('.').count(), 2, "{written}");
+    // Without --ear-key: a private key at FILE.pub.pem is refused before anything is written,
+    // and neither it nor --ear-out changes.
+    let fresh = dir.join("fresh.jwt");
+    std::fs::write(&fresh, b"old token").unwrap();
+    let private = std::fs::read(&key).unwrap();
+    std::fs::write(dir.join("fresh.jwt.pub.pem"), &private).unwrap();
+    let o = run(
+        &["verify"],
+        &a,
+        &["--policy", s(&policy), "--ear-out", s(&fresh)],
+    );
+    assert_eq!(code(&o), 2, "{}", stdout(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("holds a private key"),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(
+        std::fs::read(dir.join("fresh.jwt.pub.pem")).unwrap(),
+        private
+    );
+    assert_eq!(std::fs::read(&fresh).unwrap(), b"old token");
+    // A directory at FILE.pub.pem: refused, --ear-out untouched.
+    std::fs::remove_file(dir.join("fresh.jwt.pub.pem")).unwrap();
+    std::fs::create_dir(dir.join("fresh.jwt.pub.pem")).unwrap();
+    let o = run(
+        &["verify"],
+        &a,
+        &["--policy", s(&policy), "--ear-out", s(&fresh)],
+    );
+    assert_eq!(code(&o), 2, "{}", stdout(&o));
+    assert_eq!(std::fs::read(&fresh).unwrap(), b"old token");
+    // Nothing left beside them (no temporary file).
+    let hidden: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    assert!(hidden.is_empty(), "{hidden:?}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// `token keygen` whose write fails (here, a file size limit of 0) leaves no partial key.
+#[test]
+fn keygen_leaves_no_partial_key_when_writing_fails() {
+    let dir = tempdir("keygen-partial");
+    let key = dir.join("k.pem");
+    // The limit's signal ignored (kept so across exec), so the write fails with EFBIG.
+    let o = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "trap '' XFSZ; ulimit -f 0; exec \"$0\" token keygen --out \"$1\"",
+            env!("CARGO_BIN_EXE_tessera"),
+            s(&key),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(code(&o), 2, "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        std::fs::symlink_metadata(&key).is_err(),
+        "a partial key was left"
+    );
+    assert!(std::fs::symlink_metadata(dir.join("k.pem.pub.pem")).is_err());
+    let _ = std::fs::remove_dir_all(&dir);
+}
