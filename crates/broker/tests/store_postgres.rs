@@ -512,13 +512,15 @@ async fn weakening_server_defaults_are_overridden() {
     let first = PostgresStore::connect(&url).await.unwrap();
     let raw = raw_client(&url).await;
     let settings = "current_setting('transaction_isolation') || ' ' || \
-                    current_setting('synchronous_commit')";
+                    current_setting('synchronous_commit') || ' ' || \
+                    current_setting('idle_in_transaction_session_timeout') || ' ' || \
+                    current_setting('lock_timeout')";
     // A connection of the same URL outside the store runs with the weakened defaults.
     let row = raw
         .query_one(&format!("SELECT {settings}"), &[])
         .await
         .unwrap();
-    assert_eq!(row.get::<_, String>(0), "serializable off");
+    assert_eq!(row.get::<_, String>(0), "serializable off 0 0");
     raw.batch_execute(&format!(
         "CREATE TABLE seen (setting text NOT NULL);
          CREATE FUNCTION note_settings() RETURNS trigger LANGUAGE plpgsql AS $$
@@ -563,5 +565,60 @@ async fn weakening_server_defaults_are_overridden() {
         .iter()
         .map(|r| r.get(0))
         .collect();
-    assert_eq!(seen, ["read committed on"]);
+    // Unbounded waits (the server's default) are bounded.
+    assert_eq!(seen, ["read committed on 1min 30s"]);
+}
+
+/// A replica that holds the audit chain's lock and does not let go (its node lost the network
+/// in the middle of an append) does not stall the others' writes for ever: they give up after
+/// `lock_timeout` (the store's 30 s, or the operator's own, 1 s here) with an error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lock_held_by_a_stuck_replica_times_out() {
+    let Some((base, schema, url)) = fresh_schema().await else {
+        return;
+    };
+    let _guard = SchemaGuard {
+        base,
+        schema: schema.clone(),
+    };
+    let url = url.replacen(
+        "options=-c%20search_path",
+        "options=-c%20lock_timeout%3D1s%20-c%20search_path",
+        1,
+    );
+    let store = PostgresStore::connect(&url).await.unwrap();
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("tessera-broker/audit/{schema}").as_bytes(),
+    );
+    let key = i64::from_be_bytes(*digest.as_ref().first_chunk::<8>().unwrap());
+    let stuck = raw_client(&url).await;
+    stuck
+        .batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({key})"))
+        .await
+        .unwrap();
+    let event = || tessera_broker::audit::AuditEvent {
+        time_ms: NOW,
+        actor: String::from("admin:op"),
+        action: tessera_broker::audit::AuditAction::AdminPut,
+        resource: Some("t/key/a".into()),
+        evidence_digest: None,
+        policy_digest: None,
+        verdict: tessera_broker::audit::AuditVerdict::Pass,
+        reason: String::from("ok"),
+    };
+    let started = std::time::Instant::now();
+    let err = tokio::time::timeout(
+        std::time::Duration::from_secs(20),
+        store.append_audit(event()),
+    )
+    .await
+    .expect("the append waited past lock_timeout")
+    .unwrap_err();
+    assert!(err.to_string().contains("lock timeout"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(20));
+    // Once the stuck transaction ends, appends go on.
+    stuck.batch_execute("ROLLBACK").await.unwrap();
+    store.append_audit(event()).await.unwrap();
+    assert_eq!(store::verify_audit_chain(&store).await.unwrap(), 1);
 }

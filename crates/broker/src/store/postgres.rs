@@ -66,9 +66,21 @@ use crate::seal::SealedSecret;
 /// before they return (`synchronous_commit = off` would let a crash take back a release's
 /// entry, or an acknowledged put). A stronger setting (`remote_write`, `remote_apply`, or `on`
 /// with synchronous standbys) is left as it is; `local` still flushes locally.
+///
+/// Waits are bounded where the server leaves them unbounded (a setting of its own is kept): a
+/// replica that loses its network while it holds the audit chain's lock leaves its backend
+/// idle in a transaction, which PostgreSQL would keep (and every replica's writes wait behind
+/// it) until TCP keepalive gives up, hours later; after `idle_in_transaction_session_timeout`
+/// (60 s) the server ends that session and the lock is free. A statement waiting for a lock
+/// gives up after `lock_timeout` (30 s, the request deadline) instead of waiting on, its
+/// connection held, after the request that wanted it was answered.
 const SESSION_SETTINGS: &str = "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED; \
      SELECT set_config('synchronous_commit', 'on', false) \
-     WHERE current_setting('synchronous_commit') = 'off'";
+     WHERE current_setting('synchronous_commit') = 'off'; \
+     SELECT set_config('idle_in_transaction_session_timeout', '60s', false) \
+     WHERE current_setting('idle_in_transaction_session_timeout') = '0'; \
+     SELECT set_config('lock_timeout', '30s', false) \
+     WHERE current_setting('lock_timeout') = '0'";
 
 /// The migrations, in order: `(version, SQL)`. A released migration is never edited; a schema
 /// change is a new entry.
