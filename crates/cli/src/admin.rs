@@ -2,7 +2,7 @@
 //! ureq), and the offline audit-chain check of a stopped broker's store.
 
 use std::fmt::Write as _;
-use std::io::{IsTerminal as _, Read as _};
+use std::io::{IsTerminal as _, Read};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -193,16 +193,77 @@ pub(crate) struct AuditVerifyArgs {
     conn: ConnArgs,
 }
 
+/// The file at `path`, at most `max` bytes, in a buffer zeroized on drop: it may hold a secret
+/// (the admin token, a `--from` secret, a key), so it is read with [`read_zeroizing`], leaving
+/// no copy behind.
 pub(crate) fn read_capped(path: &Path, max: u64) -> Result<Zeroizing<Vec<u8>>> {
-    let file = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
-    let mut bytes = Zeroizing::new(Vec::new());
-    file.take(max.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .with_context(|| format!("{}", path.display()))?;
+    let mut file = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
+    // A regular file's size sizes the buffer; a pipe or a device says nothing.
+    let size = file
+        .metadata()
+        .ok()
+        .filter(std::fs::Metadata::is_file)
+        .map(|m| m.len());
+    let bytes =
+        read_zeroizing(&mut file, size, max, 0).with_context(|| format!("{}", path.display()))?;
     if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max {
         bail!("{}: larger than {max} bytes", path.display());
     }
     Ok(bytes)
+}
+
+/// How much more than a secret's cap is asked of standard input per read: std keeps an 8 KiB
+/// buffer in front of it, which a read into a destination at least that large bypasses (so
+/// the secret is never copied there).
+const STDIN_BUFFER: usize = 8 * 1024;
+
+/// Standard input, at most `max` bytes (more is read only to tell: the caller checks the
+/// length), into a buffer zeroized on drop: read with [`read_zeroizing`] into a destination
+/// always larger than std's own stdin buffer, which is then bypassed and holds no copy.
+pub(crate) fn read_stdin_zeroizing(max: u64) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    let mut stdin = std::io::stdin().lock();
+    read_zeroizing(&mut stdin, None, max, STDIN_BUFFER)
+}
+
+/// Reads `reader` to its end or to more than `max` bytes (the caller checks which) without a
+/// copy of what it read left behind: the buffer is sized up front (from `size`, a regular
+/// file's length, else `max` + 1; plus `slack` bytes of room that every read is given) and
+/// never grows by reallocation, which would free unzeroized blocks. A file longer than its
+/// size said is moved once to a buffer of the cap, the first one zeroized as it drops.
+pub(crate) fn read_zeroizing(
+    reader: &mut dyn Read,
+    size: Option<u64>,
+    max: u64,
+    slack: usize,
+) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    let room = |n: u64| {
+        usize::try_from(n.min(max).saturating_add(1))
+            .unwrap_or(usize::MAX)
+            .saturating_add(slack)
+    };
+    let mut buf = Zeroizing::new(vec![0u8; room(size.unwrap_or(max))]);
+    let mut filled = 0usize;
+    while u64::try_from(filled).unwrap_or(u64::MAX) <= max {
+        if filled >= buf.len() {
+            let mut bigger = Zeroizing::new(vec![0u8; room(max)]);
+            if let (Some(dst), Some(src)) = (bigger.get_mut(..filled), buf.get(..filled)) {
+                dst.copy_from_slice(src);
+            }
+            buf = bigger;
+        }
+        let Some(rest) = buf.get_mut(filled..).filter(|r| !r.is_empty()) else {
+            break;
+        };
+        match reader.read(rest) {
+            Ok(0) => break,
+            Ok(n) => filled = filled.saturating_add(n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // Truncating keeps the allocation, which `Zeroizing` clears whole on drop.
+    buf.truncate(filled);
+    Ok(buf)
 }
 
 /// Warns (on stderr) when the admin token file at `path` can be read by other users: whoever
@@ -660,12 +721,8 @@ fn secret_input(args: &ValueArgs) -> Result<SecretInput> {
                      give --from FILE or --generate N"
                 );
             }
-            let mut bytes = Zeroizing::new(Vec::new());
-            stdin
-                .lock()
-                .take(max.saturating_add(1))
-                .read_to_end(&mut bytes)
-                .context("reading the secret from standard input")?;
+            let bytes =
+                read_stdin_zeroizing(max).context("reading the secret from standard input")?;
             if bytes.len() > MAX_SECRET {
                 bail!("the secret is larger than {MAX_SECRET} bytes");
             }
@@ -1016,6 +1073,77 @@ pub(crate) fn run_audit(cmd: &AuditCommand) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A reader handing out `data` at most `chunk` bytes at a time, noting the smallest
+    /// destination it was given.
+    struct Chunked<'a> {
+        data: &'a [u8],
+        chunk: usize,
+        smallest: usize,
+    }
+
+    impl Read for Chunked<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.smallest = self.smallest.min(buf.len());
+            let n = buf.len().min(self.chunk).min(self.data.len());
+            let (head, tail) = self.data.split_at(n);
+            buf[..n].copy_from_slice(head);
+            self.data = tail;
+            Ok(n)
+        }
+    }
+
+    /// Secrets are read into a buffer sized up front, which never grows by reallocation (each
+    /// would free a copy `Zeroizing` never sees), and whose every read is given the slack asked
+    /// for (so std's stdin buffer is bypassed).
+    #[test]
+    fn secrets_are_read_without_reallocation() {
+        let data = vec![7u8; 5000];
+        let reader = |chunk| Chunked {
+            data: &data,
+            chunk,
+            smallest: usize::MAX,
+        };
+        // Sized from the file: one allocation of its length and one byte more.
+        let mut r = reader(100);
+        let got = read_zeroizing(&mut r, Some(5000), 10_000, 0).unwrap();
+        assert_eq!(got.as_slice(), data.as_slice());
+        assert_eq!(got.capacity(), 5001);
+        // No size (a pipe): one allocation of the cap, plus the slack.
+        let mut r = reader(100);
+        let got = read_zeroizing(&mut r, None, 10_000, 8192).unwrap();
+        assert_eq!(got.as_slice(), data.as_slice());
+        assert_eq!(got.capacity(), 10_001 + 8192);
+        assert!(r.smallest > 8192, "{}", r.smallest);
+        // A file longer than its size said: moved once to a buffer of the cap.
+        let mut r = reader(7);
+        let got = read_zeroizing(&mut r, Some(10), 10_000, 0).unwrap();
+        assert_eq!(got.as_slice(), data.as_slice());
+        assert_eq!(got.capacity(), 10_001);
+        // More than the cap: one byte more is read, for the caller to refuse.
+        for size in [None, Some(10), Some(5000)] {
+            let mut r = reader(999);
+            let got = read_zeroizing(&mut r, size, 4000, 0).unwrap();
+            assert_eq!(got.len(), 4001, "{size:?}");
+        }
+        // Empty.
+        let mut r = Chunked {
+            data: &[],
+            chunk: 1,
+            smallest: usize::MAX,
+        };
+        assert!(read_zeroizing(&mut r, Some(0), 10, 0).unwrap().is_empty());
+    }
+
+    #[test]
+    fn read_capped_refuses_more_than_its_cap() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("token");
+        std::fs::write(&path, b"0123456789").unwrap();
+        assert_eq!(read_capped(&path, 10).unwrap().as_slice(), b"0123456789");
+        let e = read_capped(&path, 9).unwrap_err();
+        assert!(e.to_string().contains("larger than 9 bytes"), "{e}");
+    }
 
     #[test]
     fn base_urls() {

@@ -209,6 +209,23 @@ pub(crate) fn read_bounded(path: &Path) -> Result<Vec<u8>> {
     Ok(bytes)
 }
 
+/// A key or other secret at `path` (`-` is standard input), at most `max` bytes, read once into
+/// a buffer zeroized on drop that never grows by reallocation (see
+/// [`admin::read_zeroizing`]): no copy of it is left behind.
+pub(crate) fn read_secret(path: &Path, max: u64) -> Result<zeroize::Zeroizing<Vec<u8>>> {
+    if path.as_os_str() != "-" {
+        return admin::read_capped(path, max);
+    }
+    if STDIN_TAKEN.swap(true, std::sync::atomic::Ordering::SeqCst) {
+        bail!("-: standard input can be given once only");
+    }
+    let bytes = admin::read_stdin_zeroizing(max).context("reading standard input")?;
+    if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max {
+        bail!("-: larger than {max} bytes");
+    }
+    Ok(bytes)
+}
+
 /// Read and detect the evidence at `path` (a file, `-` for standard input, or a configfs-tsm
 /// folder), reading it once: `Ok(Err(..))` is the rejection when it is no evidence form (exit
 /// 1), `Err` an I/O error (exit 2).

@@ -120,6 +120,9 @@ pub(crate) struct EarArgs {
     ear_ttl: u64,
 }
 
+/// Largest EAR signing key file read (a PKCS#8 PEM is well under a kilobyte).
+const MAX_KEY_FILE: u64 = 64 * 1024;
+
 /// A ready EAR issuer: the key and where to write.
 pub(crate) struct EarIssuer {
     out: PathBuf,
@@ -148,11 +151,13 @@ impl EarArgs {
         crate::get_secret::check_kind("--ear-out", out)?;
         let (key, pub_out) = match &self.ear_key {
             Some(path) => {
-                let pem = zeroize::Zeroizing::new(
-                    String::from_utf8(crate::read_bounded(path)?)
-                        .with_context(|| format!("{}: not UTF-8", path.display()))?,
-                );
-                let key = SigningKey::from_pkcs8_pem(&pem)
+                // Read into a zeroized buffer and looked at in place: no copy of the key is
+                // made, not even by the error of a file that is not UTF-8.
+                let bytes = crate::read_secret(path, MAX_KEY_FILE)?;
+                let pem = std::str::from_utf8(&bytes)
+                    .ok()
+                    .with_context(|| format!("{}: not UTF-8", path.display()))?;
+                let key = SigningKey::from_pkcs8_pem(pem)
                     .with_context(|| format!("{}: not a PKCS#8 EC key", path.display()))?;
                 (key, None)
             }

@@ -671,3 +671,40 @@ fn keygen_leaves_no_partial_key_when_writing_fails() {
     assert!(std::fs::symlink_metadata(dir.join("k.pem.pub.pem")).is_err());
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// An `--ear-key` that is not UTF-8, or larger than a key file is, is a usage error (exit 2),
+/// said before anything is verified.
+#[test]
+fn an_ear_key_not_utf8_or_too_large_is_refused() {
+    let dir = tempdir("ear-key-bad");
+    let a = sim_snp(&dir.join("a"), &"aa".repeat(48));
+    let policy = example("development.toml");
+    let token = dir.join("t.jwt");
+    let bad = dir.join("bad.pem");
+    for (bytes, said) in [
+        (
+            b"-----BEGIN PRIVATE KEY-----\n\xff\xfe\n".to_vec(),
+            "not UTF-8",
+        ),
+        (vec![b'a'; 64 * 1024 + 1], "larger than"),
+    ] {
+        std::fs::write(&bad, &bytes).unwrap();
+        let o = run(
+            &["verify"],
+            &a,
+            &[
+                "--policy",
+                s(&policy),
+                "--ear-out",
+                s(&token),
+                "--ear-key",
+                s(&bad),
+            ],
+        );
+        assert_eq!(code(&o), 2, "{}", stdout(&o));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(said), "{err}");
+        assert!(!token.exists());
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
