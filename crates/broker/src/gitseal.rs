@@ -264,7 +264,12 @@ impl SealingKeys {
             MAX_KEY_FILE_LEN,
             || encode(path, &[new_key(now_ms)?]),
         )?;
-        Self::from_text(path, &text)
+        Self::from_text(&Self::resolved(path, symlinks)?, &text)
+    }
+
+    /// The file a rotation rewrites (and locks beside): the one a followed link names.
+    fn resolved(path: &Path, symlinks: Symlinks) -> Result<PathBuf, GitSealError> {
+        keyfile::resolved(path, symlinks).map_err(|e| key_file(path, e))
     }
 
     /// The keys in `path`: a regular file (or a symbolic link to one) that group and others
@@ -274,7 +279,7 @@ impl SealingKeys {
     /// [`GitSealError::KeyFile`]; [`GitSealError::Refused`].
     pub fn open(path: &Path) -> Result<Self, GitSealError> {
         let text = read_key_file(path, Symlinks::Follow, 0o077, SEALING_KEYS_READABLE)?;
-        Self::from_text(path, &text)
+        Self::from_text(&Self::resolved(path, Symlinks::Follow)?, &text)
     }
 
     /// The keys of a file's text.
@@ -1269,6 +1274,28 @@ mod tests {
                 "{err}"
             );
         }
+    }
+
+    /// Sealing keys named through a link (a mounted file) are rotated in the file the link
+    /// names: the link stays, and the file holds the new key.
+    #[test]
+    fn a_rotation_through_a_link_writes_the_linked_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let real = keys(dir.path());
+        let link = dir.path().join("linked.keys");
+        std::os::unix::fs::symlink(dir.path().join("sealing.keys"), &link).unwrap();
+        let mut through = SealingKeys::open_or_create(&link, Symlinks::Follow, 2000).unwrap();
+        assert_eq!(through.keys.len(), real.keys.len());
+        let kid = through.rotate(3000).unwrap();
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        let reread = SealingKeys::open(&dir.path().join("sealing.keys")).unwrap();
+        assert!(reread.keys.iter().any(|k| k.kid == kid), "{kid}");
+        assert!(!dir.path().join("linked.keys.lock").exists());
     }
 
     proptest::proptest! {

@@ -23,6 +23,20 @@ pub enum Symlinks {
     Refuse,
 }
 
+/// Where a key file that is rewritten in place (a keyring, the sealing keys) really is: the
+/// file a link names when links are followed, so that its lock files sit beside that file and
+/// a rotation renames the new contents over it, not over the link (which would leave the file,
+/// on a volume that is backed up say, with the old keys). `path` itself when links are refused.
+///
+/// # Errors
+/// The operating system's, when the link cannot be resolved.
+pub fn resolved(path: &Path, symlinks: Symlinks) -> std::io::Result<PathBuf> {
+    match symlinks {
+        Symlinks::Follow => fs::canonicalize(path),
+        Symlinks::Refuse => Ok(path.to_owned()),
+    }
+}
+
 /// Why a key file was not written or not read.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

@@ -800,6 +800,14 @@ impl KeyringFile {
     }
 
     fn open_with(path: &Path, symlinks: Symlinks) -> Result<Self, SealError> {
+        // A link the configuration names is followed once, here (a rotation through the link
+        // would replace the link, while every version is re-wrapped under the new KEK).
+        let resolved =
+            crate::keyfile::resolved(path, symlinks).map_err(|e| SealError::KeyringIo {
+                path: path.to_owned(),
+                kind: e.kind(),
+            })?;
+        let path = resolved.as_path();
         // Locked first: a keyring another handle is rotating is read once the rotation ended.
         let lock = shared_lock(path);
         let ring = read_keyring(path, symlinks)?;
@@ -1451,6 +1459,25 @@ mod tests {
             &id
         );
         assert_eq!(KeyringFile::open(&link).unwrap().current().active_id(), &id);
+        // A rotation through the link writes the file it points at, and leaves the link.
+        let through = KeyringFile::open(&link).unwrap();
+        assert_eq!(through.path(), real.canonicalize().unwrap());
+        let new_id = through.begin_rotation().unwrap();
+        through.end_rotation();
+        assert!(
+            fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert_eq!(
+            KeyringFile::open_or_create(&real, Symlinks::Refuse)
+                .unwrap()
+                .current()
+                .active_id(),
+            &new_id
+        );
+        assert!(!dir.path().join("kek.rotation.lock").exists());
         // A dangling link at the broker's place is refused, not created through.
         let dangling = dir.path().join("dangling");
         std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
