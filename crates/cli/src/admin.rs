@@ -949,24 +949,29 @@ pub(crate) fn run_secret(cmd: &SecretCommand) -> Result<ExitCode> {
 }
 
 /// One audit entry on one line.
+///
+/// The actor, resource and digests are the log's text (a hostile store, or a broker of another
+/// build, could hold anything): control characters are written escaped, so an entry cannot
+/// drive the operator's terminal; the reason is quoted (escaped too).
 pub(crate) fn entry_line(e: &AuditEntry) -> String {
     let ev = &e.event;
+    let esc = |t: &str| tessera::text::escape_controls(t, false);
     let mut line = format!(
         "#{} {} {} {} {}",
         e.seq,
         time_of(Some(ev.time_ms)),
         ev.action.as_str(),
         ev.verdict.as_str(),
-        ev.actor,
+        esc(&ev.actor),
     );
     if let Some(r) = &ev.resource {
-        let _ = write!(line, " resource={r}");
+        let _ = write!(line, " resource={}", esc(r));
     }
     if let Some(d) = &ev.policy_digest {
-        let _ = write!(line, " policy={d}");
+        let _ = write!(line, " policy={}", esc(d));
     }
     if let Some(d) = &ev.evidence_digest {
-        let _ = write!(line, " evidence={d}");
+        let _ = write!(line, " evidence={}", esc(d));
     }
     if !ev.reason.is_empty() {
         let _ = write!(line, " reason={:?}", ev.reason);
@@ -1133,6 +1138,32 @@ mod tests {
             smallest: usize::MAX,
         };
         assert!(read_zeroizing(&mut r, Some(0), 10, 0).unwrap().is_empty());
+    }
+
+    /// An audit entry's actor, resource and digests are printed with control characters
+    /// escaped: an ESC in the log does not reach the terminal.
+    #[test]
+    fn audit_lines_escape_control_characters() {
+        use tessera_broker::audit::{AuditAction, AuditEvent, AuditVerdict};
+        let esc = "\u{1b}[2J";
+        let entry = AuditEntry {
+            seq: 1,
+            event: AuditEvent {
+                time_ms: 0,
+                actor: format!("admin{esc}"),
+                action: AuditAction::Release,
+                resource: Some(format!("team-a/key/{esc}")),
+                evidence_digest: Some(format!("e{esc}")),
+                policy_digest: Some(format!("p{esc}")),
+                verdict: AuditVerdict::Pass,
+                reason: format!("r{esc}"),
+            },
+            prev_hash: String::new(),
+            hash: String::new(),
+        };
+        let line = entry_line(&entry);
+        assert!(!line.contains('\u{1b}'), "{line:?}");
+        assert_eq!(line.matches("\\u{1b}[2J").count(), 5, "{line}");
     }
 
     #[test]

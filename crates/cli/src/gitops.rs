@@ -185,6 +185,13 @@ fn sealed_files(dir: &Path) -> Result<(Vec<SealedFile>, Vec<PathBuf>)> {
     Ok((out, links))
 }
 
+/// One line on standard error about a file of the import: file names, what a sealed file's
+/// header claims and the broker's answer are anyone's text, so control characters (an ESC
+/// that would drive the operator's terminal) are written escaped.
+fn say_escaped(line: &str) {
+    eprintln!("{}", tessera::text::escape_controls(line, false));
+}
+
 pub(crate) fn import(args: &ImportArgs) -> Result<ExitCode> {
     let client = AdminClient::new(&args.conn)?;
     let (files, links) = if args.path.is_dir() {
@@ -198,11 +205,11 @@ pub(crate) fn import(args: &ImportArgs) -> Result<ExitCode> {
     };
     let mut refused = 0usize;
     for link in &links {
-        eprintln!(
+        say_escaped(&format!(
             "{}: a symbolic link (the sealed files must be the directory's own: not followed); \
              refused",
             link.display()
-        );
+        ));
         refused += 1;
     }
     for (path, expected) in &files {
@@ -216,10 +223,10 @@ pub(crate) fn import(args: &ImportArgs) -> Result<ExitCode> {
             && let Err(e) = ResourcePath::parse(expected)
         {
             if args.path.is_dir() {
-                eprintln!(
+                say_escaped(&format!(
                     "{}: not at a REPO/TYPE/TAG path ({expected:?}: {e}); refused",
                     path.display()
-                );
+                ));
                 refused += 1;
                 continue;
             }
@@ -240,11 +247,12 @@ pub(crate) fn import(args: &ImportArgs) -> Result<ExitCode> {
             } else {
                 "given as --resource"
             };
-            eprintln!(
+            // The claim is the file's unauthenticated header: anyone's text.
+            say_escaped(&format!(
                 "{}: sealed for {claimed}, {what} {expected} (a sealed file opens only for the \
                  resource it was sealed for); refused",
                 path.display()
-            );
+            ));
             refused += 1;
             continue;
         }
@@ -260,7 +268,7 @@ pub(crate) fn import(args: &ImportArgs) -> Result<ExitCode> {
                 } else {
                     "imported"
                 };
-                crate::say!(
+                let line = format!(
                     "{}: {} version {} ({state})",
                     path.display(),
                     answer
@@ -272,9 +280,10 @@ pub(crate) fn import(args: &ImportArgs) -> Result<ExitCode> {
                         .map(Value::to_string)
                         .unwrap_or_default(),
                 );
+                crate::say!("{}", tessera::text::escape_controls(&line, false));
             }
             Err(e) if e.downcast_ref::<Refused>().is_some() => {
-                eprintln!("{e:#}");
+                say_escaped(&format!("{e:#}"));
                 refused += 1;
             }
             Err(e) => return Err(e),

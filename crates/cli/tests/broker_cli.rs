@@ -1186,6 +1186,37 @@ fn secrets_sealed_for_git_are_imported_idempotently() {
         text(&o.stdout)
     );
 
+    // File names and what a header claims are anyone's text: an ESC in either reaches the
+    // operator's terminal escaped, never raw.
+    let hostile = dir.path().join("hostile");
+    std::fs::create_dir_all(hostile.join("team-a/key")).unwrap();
+    std::fs::write(hostile.join("team-a/key/\u{1b}[2J.sealed"), &sealed).unwrap();
+    let header = base64::Engine::encode(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+        br#"{"tessera-resource": "\u001b[2Jteam-z/key/db"}"#,
+    );
+    std::fs::write(
+        hostile.join("team-a/key/db.sealed"),
+        format!("{header}.a.b.c.d"),
+    )
+    .unwrap();
+    let o = served.admin(
+        &data,
+        &["secret", "import", hostile.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(code(&o), 1, "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(!err.contains('\u{1b}'), "{err:?}");
+    assert!(
+        err.contains("\\u{1b}[2J.sealed: not at a REPO/TYPE/TAG path"),
+        "{err}"
+    );
+    assert!(
+        err.contains("sealed for \\u{1b}[2Jteam-z/key/db, at team-a/key/db"),
+        "{err}"
+    );
+
     // A repository default policy, then a rotation that names none.
     let o = served.admin(
         &data,
