@@ -104,12 +104,33 @@ fn inline_references(p: &mut Policy) {
 
 /// The policy text to send: the file as written when it is self-contained; otherwise the
 /// policy with its reference files inlined (as TOML), or a refusal.
+///
+/// The file is read once, and what is checked is what is sent: a second reading could find
+/// other text (a pipe such as `/dev/stdin` or `<(...)` is empty the second time).
 pub(crate) fn policy_text(path: &Path) -> Result<String> {
-    let mut policy = Policy::load(path).with_context(|| format!("policy {}", path.display()))?;
+    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
+        bail!(
+            "policy {}: a directory, not a file: name the policy's TOML or JSON file",
+            path.display()
+        );
+    }
     let max = u64::try_from(tessera_policy::MAX_POLICY_LEN).unwrap_or(u64::MAX);
-    let bytes = read_capped(path, max)?;
-    let text = String::from_utf8(bytes.to_vec())
+    let bytes = read_capped(path, max).with_context(|| format!("policy {}", path.display()))?;
+    let text = std::str::from_utf8(&bytes)
+        .map(str::to_owned)
+        .ok()
         .with_context(|| format!("policy {}: not UTF-8", path.display()))?;
+    // As `Policy::load` does it, on these bytes: parsed, then its reference files (relative to
+    // the policy's directory) loaded.
+    let mut policy =
+        Policy::from_text(&text).with_context(|| format!("policy {}", path.display()))?;
+    let base = match path.parent() {
+        Some(dir) if !dir.as_os_str().is_empty() => dir,
+        _ => Path::new("."),
+    };
+    policy
+        .resolve_references(base)
+        .with_context(|| format!("policy {}", path.display()))?;
     if !names_files(&serde_json::to_value(&policy)?) {
         return Ok(text);
     }
@@ -190,5 +211,31 @@ mod tests {
         // A missing reference file is refused.
         std::fs::remove_file(dir.path().join("m.txt")).unwrap();
         assert!(policy_text(&policy).is_err());
+    }
+
+    /// A policy from a pipe is read once: the text checked is the text sent (a second reading
+    /// found the pipe empty, and an empty policy was sent).
+    #[test]
+    fn a_policy_in_a_pipe_is_read_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("policy.fifo");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let written = "version = 1\nid = \"q\"\n[tdx]\nmr_td = \"any\"\ndebug = \"must-not\"\n[tdx.tcb]\naccepted_statuses = \"any\"\n";
+        let writer = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || std::fs::write(fifo, written).unwrap())
+        };
+        let text = policy_text(&fifo).unwrap();
+        writer.join().unwrap();
+        assert_eq!(text, written);
+        // Empty, or not a policy: refused, not sent.
+        let empty = dir.path().join("empty.toml");
+        std::fs::write(&empty, "").unwrap();
+        assert!(policy_text(&empty).is_err());
+        assert!(policy_text(dir.path()).is_err());
     }
 }
