@@ -569,6 +569,58 @@ async fn weakening_server_defaults_are_overridden() {
     assert_eq!(seen, ["read committed on 1min 30s"]);
 }
 
+/// Someone with the database's privileges removes what keeps the audit table append-only (a
+/// trigger dropped, one disabled, the function made to let changes through): a broker's next
+/// start puts it all back, as the SQLite store does at every open.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_restores_the_audit_guard() {
+    let Some(e) = env().await else {
+        return;
+    };
+    // An intact guard is left as it is (a role that does not own it still starts).
+    let written = "SELECT xmin::text FROM pg_proc WHERE proname = 'audit_append_only' \
+                   AND pronamespace = current_schema()::regnamespace";
+    let before: String = e.raw.query_one(written, &[]).await.unwrap().get(0);
+    drop(PostgresStore::connect(&e.url).await.unwrap());
+    let after: String = e.raw.query_one(written, &[]).await.unwrap().get(0);
+    assert_eq!(before, after);
+    let refused = |r: Result<u64, tokio_postgres::Error>| {
+        let err = r.expect_err("the audit table accepted a change");
+        assert!(db_message(&err).contains("append-only"), "{err}");
+    };
+    e.store
+        .append_audit(tessera_broker::audit::AuditEvent {
+            time_ms: NOW,
+            actor: String::from("admin:op"),
+            action: tessera_broker::audit::AuditAction::AdminPut,
+            resource: Some("t/key/a".into()),
+            evidence_digest: None,
+            policy_digest: None,
+            verdict: tessera_broker::audit::AuditVerdict::Pass,
+            reason: String::from("ok"),
+        })
+        .await
+        .unwrap();
+    e.raw
+        .batch_execute(
+            "DROP TRIGGER audit_no_truncate ON audit;
+             ALTER TABLE audit DISABLE TRIGGER audit_no_update;
+             CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql
+                 AS $$ BEGIN RETURN NULL; END $$;",
+        )
+        .await
+        .unwrap();
+    // Unguarded now: an update goes through (to the same value), a delete is dropped in silence.
+    let same = "UPDATE audit SET reason = reason";
+    assert_eq!(e.raw.execute(same, &[]).await.unwrap(), 1);
+    assert_eq!(e.raw.execute("DELETE FROM audit", &[]).await.unwrap(), 0);
+    let restarted = PostgresStore::connect(&e.url).await.unwrap();
+    refused(e.raw.execute(same, &[]).await);
+    refused(e.raw.execute("DELETE FROM audit", &[]).await);
+    refused(e.raw.execute("TRUNCATE audit", &[]).await);
+    assert_eq!(store::verify_audit_chain(&restarted).await.unwrap(), 1);
+}
+
 /// A replica that holds the audit chain's lock and does not let go (its node lost the network
 /// in the middle of an append) does not stall the others' writes for ever: they give up after
 /// `lock_timeout` (the store's 30 s, or the operator's own, 1 s here) with an error.

@@ -761,7 +761,89 @@ async fn migrate_in(tx: &deadpool_postgres::Transaction<'_>) -> Result<String, S
         .await
         .map_err(db(OP))?;
     }
+    restore_audit_guard(tx, &schema).await?;
     Ok(schema)
+}
+
+/// The audit table's append-only triggers, as migration 1 made them.
+const AUDIT_TRIGGERS: [(&str, &str); 3] = [
+    ("audit_no_update", "BEFORE UPDATE ON audit FOR EACH ROW"),
+    ("audit_no_delete", "BEFORE DELETE ON audit FOR EACH ROW"),
+    (
+        "audit_no_truncate",
+        "BEFORE TRUNCATE ON audit FOR EACH STATEMENT",
+    ),
+];
+
+/// Puts back what keeps the audit table append-only, as the SQLite store does at every open:
+/// the function (written again, in case it was replaced by one that lets changes through) and
+/// each trigger that is missing, disabled or calls another function, with a warning, since
+/// only someone with the database's privileges removes them (`tessera audit verify` then
+/// names what they changed).
+async fn restore_audit_guard(
+    tx: &deadpool_postgres::Transaction<'_>,
+    schema: &str,
+) -> Result<(), StoreError> {
+    const OP: &str = "migrate";
+    const RAISE: &str = "RAISE EXCEPTION 'the audit log is append-only';";
+    let mut restored = Vec::new();
+    // Written again only when changed: a broker whose role does not own it (set up by
+    // another) still starts while it is intact.
+    let source = tx
+        .query_opt(
+            "SELECT p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+             WHERE n.nspname = $1 AND p.proname = 'audit_append_only' AND p.pronargs = 0",
+            &[&schema],
+        )
+        .await
+        .map_err(db(OP))?;
+    let source: Option<String> = source.as_ref().map(|r| get(r, 0, OP)).transpose()?;
+    if source.as_deref().map(str::trim) != Some(&format!("BEGIN\n    {RAISE}\nEND")) {
+        tx.batch_execute(&format!(
+            "CREATE OR REPLACE FUNCTION audit_append_only() RETURNS trigger LANGUAGE plpgsql \
+             AS $$\nBEGIN\n    {RAISE}\nEND\n$$"
+        ))
+        .await
+        .map_err(db(OP))?;
+        restored.push("audit_append_only()");
+    }
+    let rows = tx
+        .query(
+            "SELECT t.tgname::text FROM pg_trigger t
+             JOIN pg_class c ON c.oid = t.tgrelid
+             JOIN pg_namespace n ON n.oid = c.relnamespace
+             JOIN pg_proc p ON p.oid = t.tgfoid
+             WHERE n.nspname = $1 AND c.relname = 'audit' AND NOT t.tgisinternal
+               AND t.tgenabled IN ('O', 'A') AND p.proname = 'audit_append_only'
+               AND p.pronamespace = n.oid",
+            &[&schema],
+        )
+        .await
+        .map_err(db(OP))?;
+    let intact: Vec<String> = rows
+        .iter()
+        .map(|r| get::<String>(r, 0, OP))
+        .collect::<Result<_, _>>()?;
+    for (name, when) in AUDIT_TRIGGERS {
+        if intact.iter().any(|t| t == name) {
+            continue;
+        }
+        tx.batch_execute(&format!(
+            "DROP TRIGGER IF EXISTS {name} ON audit;
+             CREATE TRIGGER {name} {when} EXECUTE FUNCTION audit_append_only()"
+        ))
+        .await
+        .map_err(db(OP))?;
+        restored.push(name);
+    }
+    if !restored.is_empty() {
+        tracing::warn!(
+            restored = %restored.join(","),
+            "the audit log's append-only guard was missing, disabled or changed: restored; \
+             run `tessera audit verify` to find what was changed meanwhile"
+        );
+    }
+    Ok(())
 }
 
 /// A repository default policy from the row's columns `first..first + 3` (digest, KEK id, MAC).
