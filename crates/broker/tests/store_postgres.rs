@@ -375,6 +375,19 @@ async fn reconnect_and_refuse_a_newer_schema() {
         e.count("SELECT count(*) FROM schema_version").await,
         i64::from(POSTGRES_SCHEMA_VERSION)
     );
+    // A store identity (which MACs and challenge nonces are bound to) that is empty or longer
+    // than any this broker makes is refused as corrupt, not used.
+    for id in ["''::bytea", "decode(repeat('ab', 256), 'hex')"] {
+        e.exec(&format!("UPDATE store_identity SET id = {id}"))
+            .await
+            .unwrap();
+        assert!(matches!(
+            PostgresStore::connect(&e.url).await,
+            Err(StoreError::Corrupt {
+                field: "store_identity.id"
+            })
+        ));
+    }
     // A database migrated by a newer broker is refused.
     e.exec("INSERT INTO schema_version VALUES (99, 0)")
         .await
