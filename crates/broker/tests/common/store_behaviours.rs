@@ -1556,6 +1556,14 @@ pub async fn kek_rotation_rewraps_everything_and_retires_the_old_kek(b: &dyn Bac
             .await
             .unwrap()
     );
+    let mut wrong = rec.sealed.clone();
+    wrong.nonce = other.sealed.nonce;
+    assert_ne!(wrong.nonce, rec.sealed.nonce);
+    assert!(
+        !s.replace_wrapping(&rec.resource, rec.version, &rec.sealed.kek_id, &wrong)
+            .await
+            .unwrap()
+    );
     assert!(
         !s.replace_wrapping(&rec.resource, rec.version, "kek-other", &rec.sealed)
             .await
