@@ -310,10 +310,29 @@ fn pinned_authority(scheme: &str, authority: &Authority) -> String {
     }
 }
 
+/// `url` as an error message may show it: the user information of its authority
+/// (`user:password@`), a credential, is replaced by `<redacted>`.
+pub(crate) fn redacted_url(url: &str) -> String {
+    let start = url.find("://").map_or(0, |i| i.saturating_add(3));
+    let rest = url.get(start..).unwrap_or_default();
+    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    match rest.get(..end).and_then(|authority| authority.rfind('@')) {
+        Some(at) => format!(
+            "{}<redacted>{}",
+            url.get(..start).unwrap_or_default(),
+            rest.get(at..).unwrap_or_default()
+        ),
+        None => url.to_owned(),
+    }
+}
+
 /// `url` when it is `https`, or plain `http` to a loopback address (`localhost` pinned to
 /// 127.0.0.1); an error for plain `http` to any other host.
 pub(crate) fn plain_http_to_loopback_only(url: &str) -> Result<String> {
-    let uri: Uri = url.parse().with_context(|| format!("{url:?}: not a URL"))?;
+    let shown = redacted_url(url);
+    let uri: Uri = url
+        .parse()
+        .with_context(|| format!("{shown:?}: not a URL"))?;
     match (uri.scheme_str(), uri.authority()) {
         (Some("https"), Some(_)) => Ok(url.to_owned()),
         (Some("http"), Some(a)) if is_loopback_host(a.host()) => {
@@ -324,30 +343,34 @@ pub(crate) fn plain_http_to_loopback_only(url: &str) -> Result<String> {
                 .unwrap_or_default();
             Ok(format!("http://{}{rest}", pinned_authority("http", a)))
         }
-        (Some("http"), Some(_)) => bail!("{url:?}: plain http to a host that is not this machine"),
-        _ => bail!("{url:?}: give http(s)://host[:port]"),
+        (Some("http"), Some(_)) => {
+            bail!("{shown:?}: plain http to a host that is not this machine")
+        }
+        _ => bail!("{shown:?}: give http(s)://host[:port]"),
     }
 }
 
 /// Checks and normalizes a base URL (`http(s)://host[:port][/prefix]`).
 fn normalize_base(url: &str, insecure_http: bool) -> Result<String> {
+    // A URL refused for its `user:password@` is not echoed with the password in it.
+    let shown = redacted_url(url);
     let uri: Uri = url
         .parse()
-        .with_context(|| format!("--url {url:?}: not a URL"))?;
+        .with_context(|| format!("--url {shown:?}: not a URL"))?;
     let (Some(scheme), Some(authority)) = (uri.scheme_str(), uri.authority()) else {
-        bail!("--url {url:?}: give http(s)://host[:port]");
+        bail!("--url {shown:?}: give http(s)://host[:port]");
     };
     if authority.as_str().contains('@') || uri.query().is_some() || url.contains('#') {
-        bail!("--url {url:?}: no user information, query or fragment");
+        bail!("--url {shown:?}: no user information, query or fragment");
     }
     match scheme {
         "https" => {}
         "http" if is_loopback_host(authority.host()) || insecure_http => {}
         "http" => bail!(
-            "--url {url:?}: plain http sends the admin token in the clear; use https (or \
+            "--url {shown:?}: plain http sends the admin token in the clear; use https (or \
              --insecure-http on a closed network)"
         ),
-        _ => bail!("--url {url:?}: the scheme is neither https nor http"),
+        _ => bail!("--url {shown:?}: the scheme is neither https nor http"),
     }
     Ok(format!(
         "{scheme}://{}{}",
@@ -1174,6 +1197,29 @@ mod tests {
         assert_eq!(read_capped(&path, 10).unwrap().as_slice(), b"0123456789");
         let e = read_capped(&path, 9).unwrap_err();
         assert!(e.to_string().contains("larger than 9 bytes"), "{e}");
+    }
+
+    /// A URL's `user:password@` never reaches an error message.
+    #[test]
+    fn user_information_is_redacted_from_messages() {
+        assert_eq!(
+            redacted_url("https://admin:s3cret@kbs.example:8443/x?y#z"),
+            "https://<redacted>@kbs.example:8443/x?y#z"
+        );
+        assert_eq!(redacted_url("http://u@h"), "http://<redacted>@h");
+        assert_eq!(redacted_url("u:p@h/x"), "<redacted>@h/x");
+        assert_eq!(redacted_url("https://h/a@b"), "https://h/a@b");
+        assert_eq!(redacted_url("https://h"), "https://h");
+        for url in [
+            "https://admin:s3cret@kbs.example",
+            "http://admin:s3cret@10.0.0.1:8080",
+            "ftp://admin:s3cret@h",
+        ] {
+            let e = normalize_base(url, false).unwrap_err();
+            assert!(!format!("{e:#}").contains("s3cret"), "{e:#}");
+        }
+        let e = plain_http_to_loopback_only("http://admin:s3cret@10.0.0.1").unwrap_err();
+        assert!(!format!("{e:#}").contains("s3cret"), "{e:#}");
     }
 
     #[test]

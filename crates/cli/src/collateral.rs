@@ -30,6 +30,9 @@ use tessera_snp::abi::{AttestationReport, Product, TcbParts};
 use tessera_tdx::abi::Quote;
 use tessera_tdx::collateral::Collateral;
 
+/// Largest `--pcs-api-key-file` read (a key is 32 hex digits).
+const MAX_API_KEY_FILE: u64 = 4096;
+
 #[derive(Subcommand, Debug)]
 pub(crate) enum CollateralCommand {
     /// Fetch what evidence (or an FMSPC, or a chip) needs into a bundle directory; only what
@@ -56,9 +59,14 @@ pub(crate) struct SourceArgs {
     /// Intel PCS or PCCS base URL (default: $TESSERA_PCS_URL, else Intel's PCS).
     #[arg(long, value_name = "URL")]
     pcs_url: Option<String>,
-    /// PCS subscription key (default: $TESSERA_PCS_API_KEY); sent to the PCS only.
+    /// PCS subscription key (default: $TESSERA_PCS_API_KEY); sent to the PCS only. On the
+    /// command line it is visible to other users (ps, /proc): prefer --pcs-api-key-file.
     #[arg(long, value_name = "KEY")]
     pcs_api_key: Option<String>,
+    /// Read the PCS subscription key from FILE (surrounding whitespace trimmed); sent to the
+    /// PCS only.
+    #[arg(long, value_name = "FILE", conflicts_with = "pcs_api_key")]
+    pcs_api_key_file: Option<PathBuf>,
     /// Per-request timeout in seconds.
     #[arg(long, value_name = "SECS", default_value_t = 30)]
     timeout: u64,
@@ -85,14 +93,36 @@ impl SourceArgs {
             Some(url) => PcsSource::new(&url)?,
             None => PcsSource::intel(),
         };
-        if let Some(key) = self
+        if let Some(key) = self.pcs_api_key()? {
+            pcs = pcs.with_api_key(key);
+        }
+        Ok(fetcher.with_pcs(pcs))
+    }
+
+    /// The PCS subscription key: `--pcs-api-key-file` (read bounded into a zeroized buffer,
+    /// trimmed), `--pcs-api-key`, or `$TESSERA_PCS_API_KEY`.
+    fn pcs_api_key(&self) -> Result<Option<ApiKey>> {
+        if let Some(path) = &self.pcs_api_key_file {
+            let bytes = crate::read_secret(path, MAX_API_KEY_FILE)
+                .with_context(|| format!("--pcs-api-key-file {}", path.display()))?;
+            let key = std::str::from_utf8(&bytes)
+                .ok()
+                .map(str::trim)
+                .filter(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_graphic()))
+                .with_context(|| {
+                    format!(
+                        "--pcs-api-key-file {}: not a subscription key (one line of printable \
+                         ASCII)",
+                        path.display()
+                    )
+                })?;
+            return Ok(Some(ApiKey::new(key.to_owned())));
+        }
+        Ok(self
             .pcs_api_key
             .clone()
             .or_else(|| env("TESSERA_PCS_API_KEY"))
-        {
-            pcs = pcs.with_api_key(ApiKey::new(key));
-        }
-        Ok(fetcher.with_pcs(pcs))
+            .map(ApiKey::new))
     }
 
     fn cache_dir(&self) -> Result<PathBuf> {
@@ -948,4 +978,43 @@ fn show(args: &ShowArgs) -> Result<ExitCode> {
     }
     eprintln!("tessera: check failed: {}", failed.join("; "));
     Ok(ExitCode::from(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `--pcs-api-key-file`: the key trimmed; an empty file, a key of several words or lines,
+    /// or a missing file refused.
+    #[test]
+    fn the_pcs_api_key_comes_from_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("pcs.key");
+        let args = SourceArgs {
+            pcs_api_key_file: Some(path.clone()),
+            ..SourceArgs::default()
+        };
+        std::fs::write(&path, "  0123abcd\n").unwrap();
+        assert!(args.pcs_api_key().unwrap() == Some(ApiKey::new("0123abcd".to_owned())));
+        for bad in ["", " \n", "ab cd", "ab\ncd\n", "\u{1b}[2J"] {
+            std::fs::write(&path, bad).unwrap();
+            let e = args.pcs_api_key().unwrap_err();
+            assert!(
+                format!("{e:#}").contains("not a subscription key"),
+                "{bad:?}: {e:#}"
+            );
+            // Nor is what the file held echoed.
+            assert!(bad.trim().is_empty() || !format!("{e:#}").contains(bad.trim()));
+        }
+        std::fs::write(&path, "k".repeat(4097)).unwrap();
+        assert!(args.pcs_api_key().is_err());
+        std::fs::remove_file(&path).unwrap();
+        assert!(args.pcs_api_key().is_err());
+        // The flag, when no file is named.
+        let args = SourceArgs {
+            pcs_api_key: Some("from-argv".to_owned()),
+            ..SourceArgs::default()
+        };
+        assert!(args.pcs_api_key().unwrap() == Some(ApiKey::new("from-argv".to_owned())));
+    }
 }

@@ -408,7 +408,8 @@ pub(crate) fn fetch(
             ..ClientOptions::default()
         },
     )
-    .with_context(|| format!("{:?}", f.url))?;
+    // (A URL refused for its `user:password@` is named without it.)
+    .with_context(|| format!("{:?}", crate::admin::redacted_url(f.url)))?;
     match client.get_secret(tee, f.resource, f.init_data, evidence_for) {
         Ok(s) => Ok(s),
         // The broker refused for good (a 4xx with its error body): exit 1. A 5xx, 408 or 429,

@@ -95,10 +95,12 @@ fn broker_keys(source: &str, cacert: Option<&Path>) -> Result<Value> {
             format!("{base}/kbs/v0/sealing-key")
         };
         let agent = crate::admin::agent(cacert, Duration::from_secs(30))?;
-        let mut answer = agent
-            .get(&url)
-            .call()
-            .with_context(|| format!("fetching the sealing key from {url}"))?;
+        let mut answer = agent.get(&url).call().with_context(|| {
+            format!(
+                "fetching the sealing key from {}",
+                crate::admin::redacted_url(&url)
+            )
+        })?;
         let body = answer
             .body_mut()
             .with_config()

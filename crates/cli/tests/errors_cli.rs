@@ -262,3 +262,69 @@ fn get_secret_tells_a_proxys_4xx_from_the_brokers() {
         drop(server);
     }
 }
+
+/// A URL refused for its `user:password@` is named without the password; `--pcs-api-key` and
+/// `--pcs-api-key-file` together are a usage error, and a key file that holds no key is
+/// refused without echoing it.
+#[test]
+fn credentials_stay_out_of_error_messages() {
+    let dir = tempdir("err-creds");
+    sim_snp(&dir);
+    let o = tessera(&[
+        "get-secret",
+        "https://admin:s3cret@kbs.example",
+        "team-a/key/db",
+        "--evidence-cmd",
+        "true",
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("<redacted>@kbs.example"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("s3cret"), "{}", stderr(&o));
+    let o = tessera(&[
+        "secret",
+        "list",
+        "--url",
+        "https://admin:s3cret@kbs.example",
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("user information"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("s3cret"), "{}", stderr(&o));
+
+    let report = dir.join("report.bin");
+    let key = dir.join("pcs.key");
+    std::fs::write(&key, "two words\n").unwrap();
+    let o = tessera(&[
+        "verify",
+        s(&report),
+        "--fetch",
+        "--pcs-api-key",
+        "k",
+        "--pcs-api-key-file",
+        s(&key),
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("cannot be used with"), "{}", stderr(&o));
+    let o = tessera(&[
+        "collateral",
+        "fetch",
+        "--fmspc",
+        "00906ED50000",
+        "--out",
+        s(&dir.join("bundle")),
+        "--cache-dir",
+        s(&dir.join("cache")),
+        "--pcs-api-key-file",
+        s(&key),
+    ]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("not a subscription key"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("two words"), "{}", stderr(&o));
+}
