@@ -1399,6 +1399,117 @@ mod tests {
         );
     }
 
+    /// An RSASSA-PSS AlgorithmIdentifier (RFC 4055 3.1): `hash`, `mgf` with `mgf_hash`,
+    /// `salt` and, when given, an explicit `trailer`.
+    fn pss_algorithm(
+        hash: &str,
+        (mgf, mgf_hash): (&str, &str),
+        salt: u64,
+        trailer: Option<u64>,
+    ) -> Vec<u8> {
+        let alg = |o: &str| der::seq(&[&der::oid(o).unwrap()]);
+        let mut params = vec![
+            der::explicit(0, &alg(hash)),
+            der::explicit(1, &der::seq(&[&der::oid(mgf).unwrap(), &alg(mgf_hash)])),
+            der::explicit(2, &der::uint_u64(salt)),
+        ];
+        if let Some(trailer) = trailer {
+            params.push(der::explicit(3, &der::uint_u64(trailer)));
+        }
+        let p: Vec<&[u8]> = params.iter().map(Vec::as_slice).collect();
+        der::seq(&[&der::oid(OID_RSASSA_PSS).unwrap(), &der::seq(&p)])
+    }
+
+    /// The test certificate with `alg` as both its TBS and outer signature algorithm (the
+    /// signature is not a valid one: parsing checks the parameters, not the signature).
+    fn with_signature_algorithm(alg: &[u8]) -> Vec<u8> {
+        let mut parts = tbs_parts(&issue(vec![]));
+        parts[2] = alg.to_vec();
+        let p: Vec<&[u8]> = parts.iter().map(Vec::as_slice).collect();
+        der::seq(&[&der::seq(&p), alg, &der::bits(&[0x5A; 256])])
+    }
+
+    #[test]
+    fn rsassa_pss_parameters_must_be_the_ones_accepted() {
+        const SHA1: &str = "1.3.14.3.2.26";
+        const SHA512: &str = "2.16.840.1.101.3.4.2.3";
+        let mgf1 = |hash| (OID_MGF1, hash);
+        // What AMD writes (trailerField implicit or explicit), and the SHA-256 variant.
+        for (alg, scheme) in [
+            (
+                pss_algorithm(OID_SHA384, mgf1(OID_SHA384), 48, None),
+                SignatureScheme::RsaPssSha384,
+            ),
+            (
+                pss_algorithm(OID_SHA384, mgf1(OID_SHA384), 48, Some(1)),
+                SignatureScheme::RsaPssSha384,
+            ),
+            (
+                pss_algorithm(OID_SHA256, mgf1(OID_SHA256), 32, None),
+                SignatureScheme::RsaPssSha256,
+            ),
+        ] {
+            let c = Certificate::from_der(&with_signature_algorithm(&alg)).unwrap();
+            assert_eq!(c.signature_scheme(), scheme);
+        }
+        // Each parameter off by itself is refused, naming it.
+        let cases: [(Vec<u8>, String); 11] = [
+            (
+                pss_algorithm(SHA1, mgf1(SHA1), 20, None),
+                format!("hash {SHA1}"),
+            ),
+            (
+                pss_algorithm(SHA512, mgf1(SHA512), 64, None),
+                format!("hash {SHA512}"),
+            ),
+            (
+                pss_algorithm(OID_SHA384, mgf1(OID_SHA256), 48, None),
+                format!("maskGenAlgorithm {OID_MGF1} with {OID_SHA256}"),
+            ),
+            (
+                pss_algorithm(OID_SHA256, mgf1(OID_SHA384), 32, None),
+                format!("maskGenAlgorithm {OID_MGF1} with {OID_SHA384}"),
+            ),
+            (
+                // Not MGF1 (id-RSAES-OAEP's OID in its place), with the right hash.
+                pss_algorithm(OID_SHA384, ("1.2.840.113549.1.1.7", OID_SHA384), 48, None),
+                format!("maskGenAlgorithm 1.2.840.113549.1.1.7 with {OID_SHA384}"),
+            ),
+            (
+                pss_algorithm(OID_SHA384, mgf1(OID_SHA384), 32, None),
+                String::from("saltLength 32"),
+            ),
+            (
+                pss_algorithm(OID_SHA256, mgf1(OID_SHA256), 48, None),
+                String::from("saltLength 48"),
+            ),
+            (
+                pss_algorithm(OID_SHA384, mgf1(OID_SHA384), 0, None),
+                String::from("saltLength 0"),
+            ),
+            (
+                pss_algorithm(OID_SHA384, mgf1(OID_SHA384), 48, Some(2)),
+                String::from("trailerField 2"),
+            ),
+            (
+                pss_algorithm(OID_SHA256, mgf1(OID_SHA256), 32, Some(0)),
+                String::from("trailerField 0"),
+            ),
+            (
+                der::seq(&[&der::oid(OID_RSASSA_PSS).unwrap()]),
+                String::from("parameters missing or malformed"),
+            ),
+        ];
+        for (alg, want) in cases {
+            let err = Certificate::from_der(&with_signature_algorithm(&alg)).unwrap_err();
+            assert!(
+                matches!(&err, PkiError::PssParameters { subject, detail }
+                    if subject == "CN=Leaf" && *detail == want),
+                "{want}: {err:?}"
+            );
+        }
+    }
+
     proptest! {
         /// Real certificates with a few bytes changed: the walker never panics, and whatever it
         /// accepts x509-parser (the parser it replaced) accepts with the same values.
