@@ -696,6 +696,58 @@ mod tests {
     }
 
     #[test]
+    fn a_signature_algorithm_the_issuer_key_cannot_verify_is_a_mismatch() {
+        let p = pki();
+        // An ECDSA-signed certificate naming the RSA intermediate as its issuer.
+        let ec_key = IssuerKey::generate_ec(PublicKeyKind::EcP256).unwrap();
+        let leaf_key = IssuerKey::generate_ec(PublicKeyKind::EcP256).unwrap();
+        let ecdsa_signed = Certificate::from_der(
+            &issue_certificate(
+                &spec(60, "Int", "Leaf", None),
+                &leaf_key.spki_der().unwrap(),
+                &ec_key,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            ecdsa_signed.signature_scheme(),
+            crate::SignatureScheme::EcdsaSha256
+        );
+        // An RSASSA-PSS-signed certificate naming an EC intermediate as its issuer.
+        let (ec_int, _) = issued(61, ("Root", &p.root_key), "EcInt", vec![bc(true, None)]);
+        let rsa_signed = Certificate::from_der(
+            &issue_certificate(
+                &spec(62, "EcInt", "Leaf", None),
+                &leaf_key.spki_der().unwrap(),
+                &p.int_key,
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            rsa_signed.signature_scheme(),
+            crate::SignatureScheme::RsaPssSha384
+        );
+        for (child, issuer) in [(&ecdsa_signed, &p.int), (&rsa_signed, &ec_int)] {
+            let err = verify_issued_by(child, issuer, &mut Budget::default()).unwrap_err();
+            assert_eq!(
+                err,
+                PkiError::AlgorithmKeyMismatch {
+                    subject: String::from("CN=Leaf"),
+                    issuer: issuer.subject().to_owned(),
+                }
+            );
+            let anchors = [p.root.clone()];
+            let ints = [issuer.clone()];
+            assert_eq!(
+                ChainBuilder::new(&anchors, &ints).build(child, t(0), &mut Budget::default()),
+                Err(err)
+            );
+        }
+    }
+
+    #[test]
     fn tampered_certificate_fails_signature() {
         let p = pki();
         let mut der = p.leaf.der().to_vec();
