@@ -114,11 +114,15 @@ pub(crate) struct EarArgs {
     /// key is generated and its public key written to FILE.pub.pem.
     #[arg(long, value_name = "FILE")]
     ear_key: Option<PathBuf>,
-    /// EAR token lifetime in seconds (1 to 2592000, thirty days).
-    #[arg(long, value_name = "SECS", default_value = "300",
+    /// EAR token lifetime in seconds (1 to 2592000, thirty days; default 300); needs
+    /// --ear-out.
+    #[arg(long, value_name = "SECS", requires = "ear_out",
           value_parser = clap::value_parser!(u64).range(1..=2_592_000))]
-    ear_ttl: u64,
+    ear_ttl: Option<u64>,
 }
+
+/// An EAR token's lifetime without `--ear-ttl` (seconds).
+const DEFAULT_EAR_TTL: u64 = 300;
 
 /// Largest EAR signing key file read (a PKCS#8 PEM is well under a kilobyte).
 const MAX_KEY_FILE: u64 = 64 * 1024;
@@ -171,7 +175,7 @@ impl EarArgs {
             out: out.clone(),
             format: self.ear_format.unwrap_or(EarFormat::Jwt),
             key,
-            ttl: self.ear_ttl,
+            ttl: self.ear_ttl.unwrap_or(DEFAULT_EAR_TTL),
             pub_out,
         }))
     }

@@ -205,6 +205,11 @@ fn ear_format_without_ear_out_is_a_usage_error() {
     let o = common::tessera(&["verify", s(&sample("report.bin")), "--ear-format", "cwt"]);
     assert_eq!(code(&o), 2, "{}", stderr(&o));
     assert!(stderr(&o).contains("--ear-out"), "{}", stderr(&o));
+    // So is --ear-ttl, which was accepted and ignored without it.
+    let o = common::tessera(&["verify", s(&sample("report.bin")), "--ear-ttl", "60"]);
+    assert_eq!(code(&o), 2, "{}", stderr(&o));
+    assert!(stderr(&o).contains("--ear-out"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("Usage"), "{}", stderr(&o));
 }
 
 #[test]
