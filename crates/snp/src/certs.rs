@@ -455,6 +455,235 @@ mod tests {
             .unwrap();
     }
 
+    /// A certificate carrying `extensions` (dotted OID, extnValue), all non-critical.
+    fn with_extensions(extensions: &[(&'static str, Vec<u8>)]) -> Certificate {
+        use tessera_pki::builder::{CertificateSpec, IssuerKey, issue_certificate, name};
+        static KEY: std::sync::OnceLock<IssuerKey> = std::sync::OnceLock::new();
+        let key = KEY.get_or_init(|| IssuerKey::generate_ec(PublicKeyKind::EcP384).unwrap());
+        let spec = CertificateSpec {
+            serial: vec![1],
+            issuer: name(&[("2.5.4.3", "SEV-Test")]).unwrap(),
+            subject: name(&[("2.5.4.3", "SEV-VCEK")]).unwrap(),
+            not_before: tessera_pki::UnixTime::from_secs(1_700_000_000),
+            not_after: tessera_pki::UnixTime::from_secs(1_800_000_000),
+            ca: None,
+            extensions: extensions
+                .iter()
+                .map(|(oid, value)| ((*oid).to_owned(), false, value.clone()))
+                .collect(),
+            pss_explicit_trailer: false,
+        };
+        let der = issue_certificate(&spec, &key.spki_der().unwrap(), key).unwrap();
+        Certificate::from_der(&der).unwrap()
+    }
+
+    /// A VCEK's extensions (as KDS writes them) with `changes` applied: `Some` replaces the
+    /// extension (or adds it), `None` removes it.
+    fn vcek_extensions_with(
+        changes: &[(&'static str, Option<Vec<u8>>)],
+    ) -> Vec<(&'static str, Vec<u8>)> {
+        let mut exts = vec![
+            (OID_STRUCT_VERSION, der::uint_u64(1)),
+            (OID_PRODUCT_NAME, der::ia5("Genoa-B0")),
+            (OID_BL_SPL, der::uint_u64(9)),
+            (OID_TEE_SPL, der::uint_u64(0)),
+            (OID_SNP_SPL, der::uint_u64(23)),
+            (OID_UCODE_SPL, der::uint_u64(72)),
+            (OID_HWID, vec![0xA5; 64]),
+        ];
+        for (oid, value) in changes {
+            exts.retain(|(o, _)| o != oid);
+            if let Some(value) = value {
+                exts.push((oid, value.clone()));
+            }
+        }
+        exts
+    }
+
+    fn decode_with(changes: &[(&'static str, Option<Vec<u8>>)]) -> Result<VekExtensions, SnpError> {
+        VekExtensions::from_certificate(&with_extensions(&vcek_extensions_with(changes)))
+    }
+
+    #[test]
+    fn vek_extensions_decode_what_amd_writes() {
+        let ext = decode_with(&[]).unwrap();
+        assert_eq!(ext.kind(), VekKind::Vcek);
+        assert_eq!(ext.struct_version, Some(1));
+        assert_eq!(ext.product(), Some(Product::Genoa));
+        let tcb = TcbParts {
+            fmc: None,
+            bootloader: 9,
+            tee: 0,
+            snp: 23,
+            microcode: 72,
+        };
+        assert_eq!(ext.tcb, tcb);
+        assert_eq!(ext.hwid.as_deref(), Some(&[0xA5; 64][..]));
+        // The accepted variants: values wrapped in an OCTET STRING, an 8-byte hwID (Turin) with
+        // fmcSPL, a VLEK's cspID instead of a hwID, productName as UTF8String or
+        // PrintableString, no structVersion and no productName.
+        let ext = decode_with(&[
+            (OID_BL_SPL, Some(der::octets(&der::uint_u64(255)))),
+            (OID_FMC_SPL, Some(der::uint_u64(3))),
+            (OID_HWID, Some(der::octets(&[0x11; 8]))),
+            (OID_PRODUCT_NAME, Some(der::utf8("Turin"))),
+        ])
+        .unwrap();
+        assert_eq!(
+            (ext.tcb.bootloader, ext.tcb.fmc, ext.hwid.as_deref()),
+            (255, Some(3), Some(&[0x11; 8][..]))
+        );
+        assert_eq!(ext.product(), Some(Product::Turin));
+        let ext = decode_with(&[
+            (OID_HWID, None),
+            (OID_CSP_ID, Some(der::ia5("csp.example"))),
+            (OID_PRODUCT_NAME, Some(der::tlv(0x13, b"Milan-B0"))),
+        ])
+        .unwrap();
+        assert_eq!(ext.kind(), VekKind::Vlek);
+        assert_eq!(ext.csp_id.as_deref(), Some("csp.example"));
+        assert_eq!(ext.product(), Some(Product::Milan));
+        let ext = decode_with(&[(OID_STRUCT_VERSION, None), (OID_PRODUCT_NAME, None)]).unwrap();
+        assert_eq!((ext.struct_version, ext.product_name), (None, None));
+    }
+
+    /// Every check of the decoding rejects, naming the extension and what is wrong with it;
+    /// each case changes one extension of a VCEK that decodes.
+    #[test]
+    fn vek_extensions_decode_rejects_each_malformed_extension() {
+        const NOT_INT: &str = "not a DER INTEGER";
+        const NEGATIVE: &str = "not a non-negative integer";
+        const ABOVE: &str = "SPL above 255";
+        const HWID_LEN: &str = "neither 64 nor 8 bytes, raw or in an OCTET STRING";
+        const NOT_STRING: &str = "not a DER string";
+        let int = |bytes: &[u8]| der::tlv(0x02, bytes);
+        type Case = (
+            Vec<(&'static str, Option<Vec<u8>>)>,
+            (&'static str, &'static str, &'static str),
+        );
+        let mut cases: Vec<Case> = Vec::new();
+        // Each required SPL: missing, negative, empty, above 255, not an INTEGER.
+        for (oid, name) in [
+            (OID_BL_SPL, "blSPL"),
+            (OID_TEE_SPL, "teeSPL"),
+            (OID_SNP_SPL, "snpSPL"),
+            (OID_UCODE_SPL, "ucodeSPL"),
+        ] {
+            for (value, detail) in [
+                (None, "missing"),
+                (Some(int(&[0xFF])), NEGATIVE),
+                (Some(int(&[0x80, 0x00])), NEGATIVE),
+                (Some(int(&[])), NEGATIVE),
+                (Some(der::uint_u64(256)), ABOVE),
+                (Some(der::uint_u64(u64::MAX)), ABOVE),
+                (Some(int(&[0x01; 9])), NEGATIVE),
+                (Some(der::ia5("23")), NOT_INT),
+                (Some(der::tlv(0x01, &[0xFF])), NOT_INT),
+                (Some(der::octets(&[23])), NOT_INT),
+                (Some([der::uint_u64(23), der::null()].concat()), NOT_INT),
+            ] {
+                cases.push((vec![(oid, value)], (oid, name, detail)));
+            }
+            // Inside an OCTET STRING the same value checks apply.
+            cases.push((
+                vec![(oid, Some(der::octets(&der::uint_u64(256))))],
+                (oid, name, ABOVE),
+            ));
+            cases.push((
+                vec![(oid, Some(der::octets(&int(&[0xFF]))))],
+                (oid, name, NEGATIVE),
+            ));
+        }
+        // fmcSPL is optional, but checked when present.
+        for (value, detail) in [
+            (der::uint_u64(300), ABOVE),
+            (int(&[0xFF]), NEGATIVE),
+            (der::utf8("1"), NOT_INT),
+        ] {
+            cases.push((
+                vec![(OID_FMC_SPL, Some(value))],
+                (OID_FMC_SPL, "fmcSPL", detail),
+            ));
+        }
+        // structVersion: a non-negative DER INTEGER of at most 64 bits, not wrapped.
+        for value in [
+            der::ia5("1"),
+            int(&[0xFF]),
+            int(&[]),
+            int(&[0x01; 9]),
+            der::octets(&der::uint_u64(1)),
+            [der::uint_u64(1), der::null()].concat(),
+        ] {
+            cases.push((
+                vec![(OID_STRUCT_VERSION, Some(value))],
+                (OID_STRUCT_VERSION, "structVersion", NOT_INT),
+            ));
+        }
+        // hwID: 64 or 8 bytes, raw or in an OCTET STRING; anything else is refused.
+        for value in [
+            vec![],
+            vec![0xA5; 7],
+            vec![0xA5; 9],
+            vec![0xA5; 32],
+            vec![0xA5; 63],
+            vec![0xA5; 65],
+            der::octets(&[0xA5; 32]),
+            der::octets(&[0xA5; 63]),
+            der::octets(&[0xA5; 65]),
+            [der::octets(&[0xA5; 8]), vec![0]].concat(),
+        ] {
+            cases.push((vec![(OID_HWID, Some(value))], (OID_HWID, "hwID", HWID_LEN)));
+        }
+        // A VCEK's hwID and a VLEK's cspID together; neither.
+        cases.push((
+            vec![(OID_CSP_ID, Some(der::ia5("csp.example")))],
+            (OID_CSP_ID, "cspID", "present beside hwID"),
+        ));
+        cases.push((
+            vec![(OID_HWID, None)],
+            (
+                OID_HWID,
+                "hwID",
+                "missing (and no cspID: neither VCEK nor VLEK)",
+            ),
+        ));
+        // productName and cspID: a DER UTF8String, PrintableString or IA5String of at most
+        // 256 bytes (raw or in an OCTET STRING), valid UTF-8.
+        let not_strings = || {
+            [
+                der::uint_u64(1),
+                der::tlv(0x1E, &[0, b'G']),
+                der::tlv(0x0C, &[0xC3, 0x28]),
+                der::ia5(&"G".repeat(257)),
+                [der::ia5("Genoa"), der::null()].concat(),
+                der::octets(&der::uint_u64(1)),
+                b"Genoa".to_vec(),
+            ]
+        };
+        for value in not_strings() {
+            cases.push((
+                vec![(OID_PRODUCT_NAME, Some(value))],
+                (OID_PRODUCT_NAME, "productName", NOT_STRING),
+            ));
+        }
+        for value in not_strings() {
+            cases.push((
+                vec![(OID_HWID, None), (OID_CSP_ID, Some(value))],
+                (OID_CSP_ID, "cspID", NOT_STRING),
+            ));
+        }
+
+        for (changes, (oid, name, detail)) in cases {
+            let err = decode_with(&changes).unwrap_err();
+            assert_eq!(
+                err,
+                SnpError::VekExtension { oid, name, detail },
+                "{changes:02x?}"
+            );
+            assert_eq!((err.check(), err.field()), ("vek_extension", name));
+        }
+    }
+
     #[test]
     fn int_values() {
         assert_eq!(int_value(&[0]), Some(0));
