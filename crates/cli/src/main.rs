@@ -280,7 +280,7 @@ fn certificates_in(path: &Path, bytes: &[u8]) -> Result<Vec<Certificate>> {
                 })?;
             let mut out = Vec::new();
             for entry in &table.entries {
-                if let Ok(mut certs) = load_certificates(&entry.data) {
+                if let Ok(mut certs) = load_certificates(entry.trimmed()) {
                     out.append(&mut certs);
                 }
             }

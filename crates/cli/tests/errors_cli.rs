@@ -52,6 +52,53 @@ fn empty_certificate_and_crl_files_are_usage_errors() {
     );
 }
 
+/// A certificate table given with `--certs` whose VCEK entry is padded with zeros, as hosts
+/// write it: the VCEK is read (it was once "holds no certificate", exit 2).
+#[test]
+fn a_certificate_table_with_a_padded_vcek_is_read() {
+    let dir = tempdir("err-table");
+    sim_snp(&dir);
+    // GUID 63da758d-e664-4564-adc5-f4b93be8accd (VCEK), as the table stores it.
+    const VCEK: [u8; 16] = [
+        0x8d, 0x75, 0xda, 0x63, 0x64, 0xe6, 0x64, 0x45, 0xad, 0xc5, 0xf4, 0xb9, 0x3b, 0xe8, 0xac,
+        0xcd,
+    ];
+    let mut der = std::fs::read(dir.join("vcek.der")).unwrap();
+    der.resize(der.len() + 500, 0);
+    let mut table = VCEK.to_vec();
+    table.extend_from_slice(&48u32.to_le_bytes());
+    table.extend_from_slice(&u32::try_from(der.len()).unwrap().to_le_bytes());
+    table.extend_from_slice(&[0; 24]);
+    table.extend_from_slice(&der);
+    let file = dir.join("table.bin");
+    std::fs::write(&file, table).unwrap();
+    let o = tessera(&[
+        "verify",
+        s(&dir.join("report.bin")),
+        "--certs",
+        s(&file),
+        "--certs",
+        s(&dir.join("chain.pem")),
+        "--dangerous-test-root",
+        s(&dir.join("root.pem")),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
+/// `sim snp --policy` refuses what the firmware's SNP_LAUNCH_START would (bit 17 clear, bits
+/// 63:26 set), rather than write a report `verify` then refuses as `reserved`.
+#[test]
+fn sim_refuses_a_policy_no_firmware_would_launch() {
+    let dir = tempdir("err-simpolicy");
+    for policy in ["0x80000", "0x4030000"] {
+        let o = tessera(&["sim", "snp", "--out", s(&dir), "--policy", policy]);
+        assert_eq!(code(&o), 2, "{}", stderr(&o));
+        assert!(stderr(&o).contains("bit 17"), "{}", stderr(&o));
+    }
+    let o = tessera(&["sim", "snp", "--out", s(&dir), "--policy", "0xb0000"]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+}
+
 #[test]
 fn a_missing_vcek_says_where_to_get_it() {
     let dir = tempdir("err-vcek");
