@@ -68,16 +68,26 @@ pub struct VekExtensions {
 type ExtError = (&'static str, &'static str, &'static str);
 
 fn spl(cert: &Certificate, oid: &'static str, name: &'static str) -> Result<Option<u8>, ExtError> {
+    integer_ext(cert, oid, name)?
+        .map(|value| u8::try_from(value).map_err(|_| (oid, name, "SPL above 255")))
+        .transpose()
+}
+
+/// A non-negative INTEGER extension, bare or wrapped in an OCTET STRING (as the module says).
+fn integer_ext(
+    cert: &Certificate,
+    oid: &'static str,
+    name: &'static str,
+) -> Result<Option<u64>, ExtError> {
     let Some(ext) = cert.extension(oid) else {
         return Ok(None);
     };
     let int = der::expect_tlv(&ext.value, 0x02)
         .or_else(|| der::expect_tlv(&ext.value, 0x04).and_then(|i| der::expect_tlv(i, 0x02)))
         .ok_or((oid, name, "not a DER INTEGER"))?;
-    let value = int_value(int).ok_or((oid, name, "not a non-negative integer"))?;
-    u8::try_from(value)
+    int_value(int)
         .map(Some)
-        .map_err(|_| (oid, name, "SPL above 255"))
+        .ok_or((oid, name, "not a non-negative integer"))
 }
 
 fn int_value(content: &[u8]) -> Option<u64> {
@@ -139,14 +149,7 @@ impl VekExtensions {
             snp: required(OID_SNP_SPL, "snpSPL")?,
             microcode: required(OID_UCODE_SPL, "ucodeSPL")?,
         };
-        let struct_version = match cert.extension(OID_STRUCT_VERSION) {
-            None => None,
-            Some(ext) => Some(
-                der::expect_tlv(&ext.value, 0x02)
-                    .and_then(int_value)
-                    .ok_or((OID_STRUCT_VERSION, "structVersion", "not a DER INTEGER"))?,
-            ),
-        };
+        let struct_version = integer_ext(cert, OID_STRUCT_VERSION, "structVersion")?;
         let hwid = match cert.extension(OID_HWID) {
             None => None,
             Some(ext) => {
@@ -524,6 +527,7 @@ mod tests {
         // PrintableString, no structVersion and no productName.
         let ext = decode_with(&[
             (OID_BL_SPL, Some(der::octets(&der::uint_u64(255)))),
+            (OID_STRUCT_VERSION, Some(der::octets(&der::uint_u64(1)))),
             (OID_FMC_SPL, Some(der::uint_u64(3))),
             (OID_HWID, Some(der::octets(&[0x11; 8]))),
             (OID_PRODUCT_NAME, Some(der::utf8("Turin"))),
@@ -533,6 +537,7 @@ mod tests {
             (ext.tcb.bootloader, ext.tcb.fmc, ext.hwid.as_deref()),
             (255, Some(3), Some(&[0x11; 8][..]))
         );
+        assert_eq!(ext.struct_version, Some(1));
         assert_eq!(ext.product(), Some(Product::Turin));
         let ext = decode_with(&[
             (OID_HWID, None),
@@ -605,17 +610,18 @@ mod tests {
                 (OID_FMC_SPL, "fmcSPL", detail),
             ));
         }
-        // structVersion: a non-negative DER INTEGER of at most 64 bits.
-        for value in [
-            der::ia5("1"),
-            int(&[0xFF]),
-            int(&[]),
-            int(&[0x01; 9]),
-            [der::uint_u64(1), der::null()].concat(),
+        // structVersion: a non-negative DER INTEGER of at most 64 bits (bare or wrapped).
+        for (value, detail) in [
+            (der::ia5("1"), NOT_INT),
+            ([der::uint_u64(1), der::null()].concat(), NOT_INT),
+            (int(&[0xFF]), NEGATIVE),
+            (int(&[]), NEGATIVE),
+            (int(&[0x01; 9]), NEGATIVE),
+            (der::octets(&int(&[0xFF])), NEGATIVE),
         ] {
             cases.push((
                 vec![(OID_STRUCT_VERSION, Some(value))],
-                (OID_STRUCT_VERSION, "structVersion", NOT_INT),
+                (OID_STRUCT_VERSION, "structVersion", detail),
             ));
         }
         // hwID: 64 or 8 bytes, raw or in an OCTET STRING; anything else is refused.
