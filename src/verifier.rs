@@ -189,14 +189,18 @@ impl VerifierBuilder {
     /// root.
     ///
     /// # Errors
-    /// [`BuildError::TestRoot`] for a certificate that is not self-issued.
+    /// [`BuildError::TestRoot`] for a certificate that is not self-issued, or whose signature
+    /// its own key does not verify (a leaf or intermediate with a root's names).
     pub fn dangerous_test_root(self, root: Certificate) -> Result<Self, BuildError> {
+        let refused = |reason| BuildError::TestRoot {
+            subject: root.subject().to_owned(),
+            reason,
+        };
         if root.subject_der() != root.issuer_der() {
-            return Err(BuildError::TestRoot {
-                subject: root.subject().to_owned(),
-                reason: "a root must be self-issued",
-            });
+            return Err(refused("a root must be self-issued"));
         }
+        tessera_pki::verify_issued_by(&root, &root, &mut tessera_pki::Budget::default())
+            .map_err(|_| refused("a root must be signed by its own key"))?;
         let product = root
             .subject()
             .rsplit("ARK-")

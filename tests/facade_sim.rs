@@ -133,6 +133,35 @@ fn sim_evidence_verifies_only_under_a_dangerous_root() {
             .dangerous_test_root(s.vcek.certificate().clone())
             .is_err()
     );
+    // Nor is one with a root's names that its own key did not sign.
+    use tessera::pki::builder::{CertificateSpec, IssuerKey, issue_certificate};
+    let ark = s.pki.ark();
+    let (own, other) = (
+        IssuerKey::generate_rsa(2048).unwrap(),
+        IssuerKey::generate_rsa(2048).unwrap(),
+    );
+    let spec = CertificateSpec {
+        serial: vec![1],
+        issuer: ark.subject_der().to_vec(),
+        subject: ark.subject_der().to_vec(),
+        not_before: UnixTime::from_secs(AT.as_secs() - 86_400),
+        not_after: UnixTime::from_secs(AT.as_secs() + 86_400),
+        ca: Some(true),
+        extensions: Vec::new(),
+        pss_explicit_trailer: false,
+    };
+    let named = |signer: &IssuerKey| {
+        let der = issue_certificate(&spec, &own.spki_der().unwrap(), signer).unwrap();
+        tessera::pki::Certificate::from_der(&der).unwrap()
+    };
+    let err = Verifier::builder()
+        .dangerous_test_root(named(&other))
+        .err()
+        .unwrap();
+    assert!(err.to_string().contains("signed by its own key"), "{err}");
+    Verifier::builder()
+        .dangerous_test_root(named(&own))
+        .unwrap();
 }
 
 /// A CRL's validity: from a week before [`AT`] to a week after.
