@@ -161,6 +161,8 @@ fn sim_evidence_verifies_only_under_a_dangerous_root() {
     assert!(err.to_string().contains("signed by its own key"), "{err}");
     Verifier::builder()
         .dangerous_test_root(named(&own))
+        .unwrap()
+        .build()
         .unwrap();
 }
 
