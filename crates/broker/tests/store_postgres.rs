@@ -590,13 +590,18 @@ async fn a_start_restores_the_audit_guard() {
     let Some(e) = env().await else {
         return;
     };
-    // An intact guard is left as it is (a role that does not own it still starts).
-    let written = "SELECT xmin::text FROM pg_proc WHERE proname = 'audit_append_only' \
-                   AND pronamespace = current_schema()::regnamespace";
+    // An intact guard is left as it is: neither the function nor a trigger is written again.
+    let written = "SELECT string_agg(xmin::text || ':' || oid::text, ',' ORDER BY oid) FROM (
+                       SELECT xmin, oid FROM pg_proc WHERE proname = 'audit_append_only'
+                           AND pronamespace = current_schema()::regnamespace
+                       UNION ALL
+                       SELECT xmin, oid FROM pg_trigger WHERE tgrelid = 'audit'::regclass
+                   ) w";
     let before: String = e.raw.query_one(written, &[]).await.unwrap().get(0);
     drop(PostgresStore::connect(&e.url).await.unwrap());
     let after: String = e.raw.query_one(written, &[]).await.unwrap().get(0);
     assert_eq!(before, after);
+    assert_eq!(before.split(',').count(), 4, "{before}");
     let refused = |r: Result<u64, tokio_postgres::Error>| {
         let err = r.expect_err("the audit table accepted a change");
         assert!(db_message(&err).contains("append-only"), "{err}");
@@ -632,6 +637,27 @@ async fn a_start_restores_the_audit_guard() {
     refused(e.raw.execute("DELETE FROM audit", &[]).await);
     refused(e.raw.execute("TRUNCATE audit", &[]).await);
     assert_eq!(store::verify_audit_chain(&restarted).await.unwrap(), 1);
+
+    // Triggers with the right names that guard nothing: one with a condition that never holds
+    // and a column list, one that calls another function.
+    e.raw
+        .batch_execute(
+            "DROP TRIGGER audit_no_update ON audit;
+             CREATE TRIGGER audit_no_update BEFORE UPDATE OF actor ON audit FOR EACH ROW
+                 WHEN (false) EXECUTE FUNCTION audit_append_only();
+             CREATE FUNCTION let_through() RETURNS trigger LANGUAGE plpgsql
+                 AS $$ BEGIN RETURN NULL; END $$;
+             DROP TRIGGER audit_no_delete ON audit;
+             CREATE TRIGGER audit_no_delete BEFORE DELETE ON audit FOR EACH ROW
+                 EXECUTE FUNCTION let_through();",
+        )
+        .await
+        .unwrap();
+    assert_eq!(e.raw.execute(same, &[]).await.unwrap(), 1);
+    assert_eq!(e.raw.execute("DELETE FROM audit", &[]).await.unwrap(), 0);
+    drop(PostgresStore::connect(&e.url).await.unwrap());
+    refused(e.raw.execute(same, &[]).await);
+    refused(e.raw.execute("DELETE FROM audit", &[]).await);
 }
 
 /// A replica that holds the audit chain's lock and does not let go (its node lost the network

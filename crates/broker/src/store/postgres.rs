@@ -72,8 +72,9 @@ use crate::seal::SealedSecret;
 /// idle in a transaction, which PostgreSQL would keep (and every replica's writes wait behind
 /// it) until TCP keepalive gives up, hours later; after `idle_in_transaction_session_timeout`
 /// (60 s) the server ends that session and the lock is free. A statement waiting for a lock
-/// gives up after `lock_timeout` (30 s, the request deadline) instead of waiting on, its
-/// connection held, after the request that wanted it was answered.
+/// gives up after `lock_timeout` (30 s, the default request deadline) instead of waiting on,
+/// its connection held, after the request that wanted it was answered (a start waiting for
+/// another replica's migration is not bounded: `migrate_in`).
 const SESSION_SETTINGS: &str = "SET SESSION CHARACTERISTICS AS TRANSACTION ISOLATION LEVEL READ COMMITTED; \
      SELECT set_config('synchronous_commit', 'on', false) \
      WHERE current_setting('synchronous_commit') = 'off'; \
@@ -725,7 +726,11 @@ async fn migrate_in(tx: &deadpool_postgres::Transaction<'_>) -> Result<String, S
         op: OP,
         message: "no schema to create the tables in (no schema on search_path exists)".into(),
     })?;
-    // Released when the transaction ends, committed or not.
+    // Released when the transaction ends, committed or not. A replica starting beside one
+    // that migrates waits for it however long the migration takes (not `lock_timeout`).
+    tx.batch_execute("SET LOCAL lock_timeout = 0")
+        .await
+        .map_err(db(OP))?;
     tx.execute(
         "SELECT pg_advisory_xact_lock($1)",
         &[&lock_key("migrate", &schema)],
@@ -765,13 +770,15 @@ async fn migrate_in(tx: &deadpool_postgres::Transaction<'_>) -> Result<String, S
     Ok(schema)
 }
 
-/// The audit table's append-only triggers, as migration 1 made them.
-const AUDIT_TRIGGERS: [(&str, &str); 3] = [
-    ("audit_no_update", "BEFORE UPDATE ON audit FOR EACH ROW"),
-    ("audit_no_delete", "BEFORE DELETE ON audit FOR EACH ROW"),
+/// The audit table's append-only triggers, as migration 1 made them, with their
+/// `pg_trigger.tgtype` (row 1, before 2, delete 8, update 16, truncate 32).
+const AUDIT_TRIGGERS: [(&str, &str, i16); 3] = [
+    ("audit_no_update", "BEFORE UPDATE ON audit FOR EACH ROW", 19),
+    ("audit_no_delete", "BEFORE DELETE ON audit FOR EACH ROW", 11),
     (
         "audit_no_truncate",
         "BEFORE TRUNCATE ON audit FOR EACH STATEMENT",
+        34,
     ),
 ];
 
@@ -809,23 +816,25 @@ async fn restore_audit_guard(
     }
     let rows = tx
         .query(
-            "SELECT t.tgname::text FROM pg_trigger t
+            "SELECT t.tgname::text, t.tgtype FROM pg_trigger t
              JOIN pg_class c ON c.oid = t.tgrelid
              JOIN pg_namespace n ON n.oid = c.relnamespace
              JOIN pg_proc p ON p.oid = t.tgfoid
              WHERE n.nspname = $1 AND c.relname = 'audit' AND NOT t.tgisinternal
                AND t.tgenabled IN ('O', 'A') AND p.proname = 'audit_append_only'
-               AND p.pronamespace = n.oid",
+               AND p.pronamespace = n.oid AND t.tgqual IS NULL AND t.tgnargs = 0
+               AND cardinality(t.tgattr::int2[]) = 0",
             &[&schema],
         )
         .await
         .map_err(db(OP))?;
-    let intact: Vec<String> = rows
+    // Intact: its name, event and timing, no condition, no column list, this function.
+    let intact: Vec<(String, i16)> = rows
         .iter()
-        .map(|r| get::<String>(r, 0, OP))
-        .collect::<Result<_, _>>()?;
-    for (name, when) in AUDIT_TRIGGERS {
-        if intact.iter().any(|t| t == name) {
+        .map(|r| Ok((get::<String>(r, 0, OP)?, get::<i16>(r, 1, OP)?)))
+        .collect::<Result<_, StoreError>>()?;
+    for (name, when, tgtype) in AUDIT_TRIGGERS {
+        if intact.iter().any(|(n, t)| n == name && *t == tgtype) {
             continue;
         }
         tx.batch_execute(&format!(
