@@ -311,12 +311,13 @@ fn pinned_authority(scheme: &str, authority: &Authority) -> String {
 }
 
 /// `url` as an error message may show it: the user information of its authority
-/// (`user:password@`), a credential, is replaced by `<redacted>`.
+/// (`user:password@`), a credential, is replaced by `<redacted>`. A password may hold `/`, `?`
+/// or `#` (unescaped, so that the URL does not parse): everything up to the last `@` goes, even
+/// when that `@` is in a path, which costs a message some clarity rather than a password.
 pub(crate) fn redacted_url(url: &str) -> String {
     let start = url.find("://").map_or(0, |i| i.saturating_add(3));
     let rest = url.get(start..).unwrap_or_default();
-    let end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    match rest.get(..end).and_then(|authority| authority.rfind('@')) {
+    match rest.rfind('@') {
         Some(at) => format!(
             "{}<redacted>{}",
             url.get(..start).unwrap_or_default(),
@@ -1208,7 +1209,14 @@ mod tests {
         );
         assert_eq!(redacted_url("http://u@h"), "http://<redacted>@h");
         assert_eq!(redacted_url("u:p@h/x"), "<redacted>@h/x");
-        assert_eq!(redacted_url("https://h/a@b"), "https://h/a@b");
+        assert_eq!(redacted_url("https://h/a@b"), "https://<redacted>@b");
+        for url in [
+            "https://admin:pa#ss@kbs",
+            "https://admin:p/ss@kbs",
+            "https://a:p?s@kbs",
+        ] {
+            assert_eq!(redacted_url(url), "https://<redacted>@kbs", "{url}");
+        }
         assert_eq!(redacted_url("https://h"), "https://h");
         for url in [
             "https://admin:s3cret@kbs.example",
