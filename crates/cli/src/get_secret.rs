@@ -286,10 +286,20 @@ pub(crate) struct Staged {
 }
 
 impl Staged {
-    /// Writes `bytes` with mode `mode` (regardless of the umask) into a new file beside `path`
-    /// (created exclusively, so never through a link), and syncs it.
+    /// Writes `bytes` into a new file beside `path` (created exclusively, so never through a
+    /// link), and syncs it. Its mode is at most `mode`: a file it replaces keeps its own mode
+    /// when narrower (a token the user made 0600 stays so); a new file with a mode for others
+    /// (0644) takes the umask, one for its owner alone (0600) is set so whatever the umask.
     pub(crate) fn write(path: &Path, bytes: &[u8], mode: u32) -> Result<Self> {
         let shown = || format!("{}", path.display());
+        #[cfg(unix)]
+        let (mode, exact) = {
+            use std::os::unix::fs::PermissionsExt as _;
+            match std::fs::symlink_metadata(path) {
+                Ok(m) if m.is_file() => (m.permissions().mode() & mode & 0o777, true),
+                _ => (mode, mode & 0o077 == 0),
+            }
+        };
         let temp = beside(path, "tmp")?;
         let mut options = std::fs::OpenOptions::new();
         options.write(true).create_new(true);
@@ -307,7 +317,7 @@ impl Staged {
         };
         (|| {
             #[cfg(unix)]
-            {
+            if exact {
                 use std::os::unix::fs::PermissionsExt as _;
                 file.set_permissions(std::fs::Permissions::from_mode(mode))?;
             }

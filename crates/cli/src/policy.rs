@@ -235,17 +235,25 @@ impl EarIssuer {
         crate::get_secret::check_kind("--ear-out", &self.out)?;
         let token = crate::get_secret::Staged::write(&self.out, &bytes, 0o644)
             .with_context(|| format!("writing --ear-out {}", self.out.display()))?;
-        if let Some(pub_path) = &self.pub_out {
-            // The token without the key that verifies it is of no use: neither is left alone.
-            // The path is derived, not named: a link there is replaced, never written through.
-            check_public_key_path(pub_path)?;
-            crate::get_secret::replace_file(
-                pub_path,
-                self.key.verifying_key().to_spki_pem().as_bytes(),
-                0o644,
-            )?;
-        }
+        // The token without the key that verifies it is of no use: both are written in full
+        // first, then the token is put in place (when that fails, nothing changed), then the
+        // key. The key's path is derived, not named: a link there is replaced, never written
+        // through.
+        let public = match &self.pub_out {
+            Some(pub_path) => {
+                check_public_key_path(pub_path)?;
+                Some(crate::get_secret::Staged::write(
+                    pub_path,
+                    self.key.verifying_key().to_spki_pem().as_bytes(),
+                    0o644,
+                )?)
+            }
+            None => None,
+        };
         token.commit()?;
+        if let Some(public) = public {
+            public.commit()?;
+        }
         if let Some(pub_path) = &self.pub_out {
             eprintln!(
                 "note: no --ear-key: signed with a fresh ES256 key; its public key is in {}",

@@ -588,8 +588,11 @@ fn ear_out_is_never_written_through_a_link_nor_over_a_private_key() {
         assert!(std::fs::symlink_metadata(&link).unwrap().is_symlink());
     }
     // A regular file is replaced whole (never truncated in place: a reader keeps the old one).
+    // It keeps the narrower mode the user gave the file it replaces.
     let token = dir.join("t.jwt");
     std::fs::write(&token, "x".repeat(10_000)).unwrap();
+    use std::os::unix::fs::PermissionsExt as _;
+    std::fs::set_permissions(&token, std::fs::Permissions::from_mode(0o600)).unwrap();
     let o = run(
         &["verify"],
         &a,
@@ -606,6 +609,8 @@ fn ear_out_is_never_written_through_a_link_nor_over_a_private_key() {
     let written = std::fs::read_to_string(&token).unwrap();
     assert_ne!(written, "x".repeat(10_000));
     assert_eq!(written.trim().matches('.').count(), 2, "{written}");
+    let mode = std::fs::metadata(&token).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{mode:o}");
     // Without --ear-key: a private key at FILE.pub.pem is refused before anything is written,
     // and neither it nor --ear-out changes.
     let fresh = dir.join("fresh.jwt");
