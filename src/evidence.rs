@@ -655,11 +655,12 @@ impl Evidence {
         };
         let mut certs = cert_chain.clone();
         if let Some(table) = evidence.certs() {
-            for entry in &table.entries {
-                if let Ok(found) = tessera_pki::load_certificates(entry.trimmed()) {
-                    certs.extend(found.iter().map(|c| (entry.kind(), c.der().to_vec())));
-                }
-            }
+            certs.extend(
+                table
+                    .certificates()
+                    .into_iter()
+                    .map(|(kind, c)| (kind, c.der().to_vec())),
+            );
         }
         certs
     }

@@ -735,10 +735,6 @@ fn vek_product(
             .and_then(|ext| ext.product())
     };
     let vek = |k: CertKind| matches!(k, CertKind::Vcek | CertKind::Vlek);
-    let table = snp
-        .certs()
-        .map(|t| t.entries.as_slice())
-        .unwrap_or_default();
     store
         .veks_for(snp.report())
         .iter()
@@ -747,16 +743,16 @@ fn vek_product(
             cert_chain
                 .iter()
                 .filter(|(k, _)| vek(*k))
-                .map(|(_, der)| der.as_slice())
-                .chain(
-                    table
-                        .iter()
-                        .filter(|e| vek(e.kind()))
-                        .map(tessera_snp::abi::CertTableEntry::trimmed),
-                )
-                .filter_map(|der| tessera_pki::load_certificates(der).ok())
+                .filter_map(|(_, der)| tessera_pki::load_certificates(der).ok())
                 .flatten()
                 .find_map(|c| of(&c))
+        })
+        .or_else(|| {
+            snp.certs()?
+                .certificates()
+                .iter()
+                .filter(|(k, _)| vek(*k))
+                .find_map(|(_, c)| of(c))
         })
 }
 
@@ -783,13 +779,7 @@ fn relevant_crls(
     }
     let table_certs: Vec<Certificate> = snp
         .certs()
-        .map(|t| {
-            t.entries
-                .iter()
-                .filter_map(|e| tessera_pki::load_certificates(e.trimmed()).ok())
-                .flatten()
-                .collect()
-        })
+        .map(|t| t.certificates().into_iter().map(|(_, c)| c).collect())
         .unwrap_or_default();
     let all = || certs.iter().chain(table_certs.iter());
     let mut names: Vec<String> = all()

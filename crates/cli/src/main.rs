@@ -278,13 +278,7 @@ fn certificates_in(path: &Path, bytes: &[u8]) -> Result<Vec<Certificate>> {
                         path.display()
                     )
                 })?;
-            let mut out = Vec::new();
-            for entry in &table.entries {
-                if let Ok(mut certs) = load_certificates(entry.trimmed()) {
-                    out.append(&mut certs);
-                }
-            }
-            Ok(out)
+            Ok(table.certificates().into_iter().map(|(_, c)| c).collect())
         }
     }
 }

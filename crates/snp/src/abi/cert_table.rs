@@ -328,6 +328,22 @@ impl CertTable {
         out
     }
 
+    /// The certificates the entries hold, each with its entry's kind, in entry order: each
+    /// entry's data read with its zero padding trimmed ([`CertTableEntry::trimmed`]), PEM or
+    /// DER; an entry that holds none (a CRL, another blob, damaged bytes) gives nothing. For
+    /// those that read the table as a source of certificates; verification itself refuses
+    /// such entries.
+    pub fn certificates(&self) -> Vec<(CertKind, tessera_pki::Certificate)> {
+        self.entries
+            .iter()
+            .filter_map(|e| {
+                let found = tessera_pki::load_certificates(e.trimmed()).ok()?;
+                Some(found.into_iter().map(|c| (e.kind(), c)))
+            })
+            .flatten()
+            .collect()
+    }
+
     /// The data of the entry of `kind` ([`CertKind::Asvk`] looks under the ASK GUID).
     pub fn get(&self, kind: CertKind) -> Option<&[u8]> {
         let guid = kind.guid();
@@ -450,6 +466,28 @@ mod tests {
         assert_eq!(table.get(CertKind::Vcek).unwrap(), vcek_pem.as_slice());
         assert_eq!(table.get(CertKind::Vlek), None);
         assert_eq!(CertTable::parse(&table.to_bytes()).unwrap(), table);
+        // As a source of certificates: one per entry, with its kind; DER padded with zeros
+        // (as hosts write it) and an entry holding no certificate (a CRL) beside PEM.
+        let vcek = tessera_pki::load_certificates(&vcek_pem).unwrap().remove(0);
+        let mut padded = vcek.der().to_vec();
+        padded.resize(padded.len() + 300, 0);
+        let mut mixed = table.clone();
+        mixed.entries.push(CertTableEntry {
+            guid: Guid::VCEK,
+            data: padded,
+        });
+        mixed.entries.push(CertTableEntry {
+            guid: Guid::CRL,
+            data: vec![0x30, 0x03, 0x02, 0x01, 0x00],
+        });
+        let found = mixed.certificates();
+        let kinds: Vec<CertKind> = found.iter().map(|(k, _)| *k).collect();
+        assert_eq!(
+            kinds,
+            [CertKind::Ark, CertKind::Ask, CertKind::Vcek, CertKind::Vcek]
+        );
+        assert_eq!(found[2].1.der(), vcek.der());
+        assert_eq!(found[3].1.der(), vcek.der());
 
         let aws =
             std::fs::read(snp.join("milan-v2-vlek_aws_constellation-cc-test/certs_table.bin"))
