@@ -1,4 +1,4 @@
-//! The policy text sent with a secret: checked with `Policy::load` and self-contained, its
+//! The policy text sent with a secret: checked with `Policy::load_with_text` and self-contained, its
 //! reference files inlined (the broker has no access to the operator's files).
 
 use std::path::Path;
@@ -7,8 +7,6 @@ use anyhow::{Context, Result, bail};
 use serde_json::Value;
 use tessera_policy::Policy;
 use tessera_policy::value::{RefList, Setting};
-
-use crate::admin::read_capped;
 
 /// Whether a serialized policy still names a reference file (`{"file": ...}`).
 fn names_files(v: &Value) -> bool {
@@ -108,29 +106,11 @@ fn inline_references(p: &mut Policy) {
 /// The file is read once, and what is checked is what is sent: a second reading could find
 /// other text (a pipe such as `/dev/stdin` or `<(...)` is empty the second time).
 pub(crate) fn policy_text(path: &Path) -> Result<String> {
-    if std::fs::metadata(path).is_ok_and(|m| m.is_dir()) {
-        bail!(
-            "policy {}: a directory, not a file: name the policy's TOML or JSON file",
-            path.display()
-        );
-    }
-    let max = u64::try_from(tessera_policy::MAX_POLICY_LEN).unwrap_or(u64::MAX);
-    let bytes = read_capped(path, max).with_context(|| format!("policy {}", path.display()))?;
-    let text = std::str::from_utf8(&bytes)
-        .map(str::to_owned)
-        .ok()
-        .with_context(|| format!("policy {}: not UTF-8", path.display()))?;
-    // As `Policy::load` does it, on these bytes: parsed, then its reference files (relative to
-    // the policy's directory) loaded.
-    let mut policy =
-        Policy::from_text(&text).with_context(|| format!("policy {}", path.display()))?;
-    let base = match path.parent() {
-        Some(dir) if !dir.as_os_str().is_empty() => dir,
-        _ => Path::new("."),
-    };
-    policy
-        .resolve_references(base)
-        .with_context(|| format!("policy {}", path.display()))?;
+    let (mut policy, text) = Policy::load_with_text(path).map_err(|e| match e {
+        // Already names the file.
+        tessera_policy::PolicyError::Io { .. } => anyhow::Error::from(e),
+        other => anyhow::Error::from(other).context(format!("policy {}", path.display())),
+    })?;
     if !names_files(&serde_json::to_value(&policy)?) {
         return Ok(text);
     }

@@ -80,6 +80,15 @@ impl Policy {
     /// # Errors
     /// [`PolicyError`]: unreadable files, syntax, invalid settings, bad reference values.
     pub fn load(path: &Path) -> Result<Self, PolicyError> {
+        Self::load_with_text(path).map(|(policy, _)| policy)
+    }
+
+    /// [`Self::load`], with the text it read: the file is read once, so what was checked is
+    /// what the caller sends on (a pipe such as `/dev/stdin` reads empty the second time).
+    ///
+    /// # Errors
+    /// As [`Self::load`].
+    pub fn load_with_text(path: &Path) -> Result<(Self, String), PolicyError> {
         let text = read_bounded(path, MAX_POLICY_LEN)?;
         let mut p = Self::from_text(&text)?;
         // A bare file name's parent is the empty path: the current directory, said as `.`.
@@ -88,7 +97,7 @@ impl Policy {
             _ => Path::new("."),
         };
         p.resolve_references(base)?;
-        Ok(p)
+        Ok((p, text))
     }
 
     /// Load every reference file the policy names, relative to `base`.
