@@ -122,7 +122,8 @@ pub(crate) fn snp(args: &SnpSimArgs) -> Result<ExitCode> {
     if let Some(p) = &args.policy {
         let v = u64::from_str_radix(p.trim_start_matches("0x"), 16).context("--policy: not hex")?;
         // What SNP_LAUNCH_START refuses, no firmware would sign (and `verify` refuses it).
-        if v & 1 << 17 == 0 || v >> 26 != 0 {
+        let policy = tessera::snp::abi::GuestPolicy(v);
+        if !policy.reserved_bit17() || !policy.reserved_bits_zero() {
             bail!("--policy {p}: bit 17 must be set and bits 63:26 clear (e.g. 0x30000)");
         }
         raw.policy = U64::new(v);
