@@ -5,7 +5,7 @@
 //! admin token all go through [`persist`] and (except the keyring, which has its own stricter
 //! reader) [`read`].
 use std::fs;
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 use std::os::unix::fs::{MetadataExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 
@@ -228,11 +228,8 @@ pub fn read(
     }
     // Sized from the file up front: a buffer that grew by doubling would leave copies of the
     // key in the blocks it freed, which `Zeroizing` never sees.
-    let capacity = usize::try_from(meta.len().min(max_len).saturating_add(1)).unwrap_or(0);
-    let mut bytes = Zeroizing::new(Vec::with_capacity(capacity));
-    file.take(max_len.saturating_add(1))
-        .read_to_end(&mut bytes)
-        .map_err(io(path))?;
+    let mut file = file;
+    let bytes = read_zeroizing(&mut file, Some(meta.len()), max_len, 0).map_err(io(path))?;
     if bytes.len() as u64 > max_len {
         return Err(KeyFileError::TooLarge {
             path: path.to_owned(),
@@ -240,6 +237,50 @@ pub fn read(
         });
     }
     Ok(bytes)
+}
+
+/// Reads `reader` to its end or to more than `max` bytes (the caller checks which) without a
+/// copy of what it read left behind: the buffer is sized up front (from `size`, a regular
+/// file's length, else `max` + 1; plus `slack` bytes of room that every read is given) and
+/// never grows by reallocation, which would free unzeroized blocks. A file longer than its
+/// size said is moved once to a buffer of the cap, the first one zeroized as it drops.
+///
+/// # Errors
+/// The reader's.
+pub fn read_zeroizing(
+    reader: &mut dyn std::io::Read,
+    size: Option<u64>,
+    max: u64,
+    slack: usize,
+) -> std::io::Result<Zeroizing<Vec<u8>>> {
+    let room = |n: u64| {
+        usize::try_from(n.min(max).saturating_add(1))
+            .unwrap_or(usize::MAX)
+            .saturating_add(slack)
+    };
+    let mut buf = Zeroizing::new(vec![0u8; room(size.unwrap_or(max))]);
+    let mut filled = 0usize;
+    while u64::try_from(filled).unwrap_or(u64::MAX) <= max {
+        if filled >= buf.len() {
+            let mut bigger = Zeroizing::new(vec![0u8; room(max)]);
+            if let (Some(dst), Some(src)) = (bigger.get_mut(..filled), buf.get(..filled)) {
+                dst.copy_from_slice(src);
+            }
+            buf = bigger;
+        }
+        let Some(rest) = buf.get_mut(filled..).filter(|r| !r.is_empty()) else {
+            break;
+        };
+        match reader.read(rest) {
+            Ok(0) => break,
+            Ok(n) => filled = filled.saturating_add(n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    // Truncating keeps the allocation, which `Zeroizing` clears whole on drop.
+    buf.truncate(filled);
+    Ok(buf)
 }
 
 /// The process's effective user id, from `/proc/self/status` (no `unsafe` needed); `None` where
@@ -260,6 +301,66 @@ pub fn owned_by_us_or_root(uid: u32) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Read;
+
+    struct Chunked<'a> {
+        data: &'a [u8],
+        chunk: usize,
+        smallest: usize,
+    }
+
+    impl Read for Chunked<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.smallest = self.smallest.min(buf.len());
+            let n = buf.len().min(self.chunk).min(self.data.len());
+            let (head, tail) = self.data.split_at(n);
+            buf[..n].copy_from_slice(head);
+            self.data = tail;
+            Ok(n)
+        }
+    }
+
+    /// Secrets are read into a buffer sized up front, which never grows by reallocation (each
+    /// would free a copy `Zeroizing` never sees), and whose every read is given the slack asked
+    /// for (so std's stdin buffer is bypassed).
+    #[test]
+    fn secrets_are_read_without_reallocation() {
+        let data = vec![7u8; 5000];
+        let reader = |chunk| Chunked {
+            data: &data,
+            chunk,
+            smallest: usize::MAX,
+        };
+        // Sized from the file: one allocation of its length and one byte more.
+        let mut r = reader(100);
+        let got = read_zeroizing(&mut r, Some(5000), 10_000, 0).unwrap();
+        assert_eq!(got.as_slice(), data.as_slice());
+        assert_eq!(got.capacity(), 5001);
+        // No size (a pipe): one allocation of the cap, plus the slack.
+        let mut r = reader(100);
+        let got = read_zeroizing(&mut r, None, 10_000, 8192).unwrap();
+        assert_eq!(got.as_slice(), data.as_slice());
+        assert_eq!(got.capacity(), 10_001 + 8192);
+        assert!(r.smallest > 8192, "{}", r.smallest);
+        // A file longer than its size said: moved once to a buffer of the cap.
+        let mut r = reader(7);
+        let got = read_zeroizing(&mut r, Some(10), 10_000, 0).unwrap();
+        assert_eq!(got.as_slice(), data.as_slice());
+        assert_eq!(got.capacity(), 10_001);
+        // More than the cap: one byte more is read, for the caller to refuse.
+        for size in [None, Some(10), Some(5000)] {
+            let mut r = reader(999);
+            let got = read_zeroizing(&mut r, size, 4000, 0).unwrap();
+            assert_eq!(got.len(), 4001, "{size:?}");
+        }
+        // Empty.
+        let mut r = Chunked {
+            data: &[],
+            chunk: 1,
+            smallest: usize::MAX,
+        };
+        assert!(read_zeroizing(&mut r, Some(0), 10, 0).unwrap().is_empty());
+    }
 
     #[test]
     fn persist_creates_once_and_replaces_when_asked() {

@@ -24,7 +24,6 @@
 //! on drop.
 
 use std::fs;
-use std::io::Read as _;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, RwLock};
@@ -1089,10 +1088,8 @@ fn read_keyring(path: &Path, symlinks: Symlinks) -> Result<Keyring, SealError> {
     }
     // Sized from the file up front: a buffer that grew by doubling would leave copies of the
     // keys in the blocks it freed, which `Zeroizing` never sees.
-    let capacity = usize::try_from(meta.len().min(MAX_KEYRING_FILE_LEN) + 1).unwrap_or(0);
-    let mut bytes = Zeroizing::new(Vec::with_capacity(capacity));
-    f.take(MAX_KEYRING_FILE_LEN + 1)
-        .read_to_end(&mut bytes)
+    let mut f = f;
+    let bytes = crate::keyfile::read_zeroizing(&mut f, Some(meta.len()), MAX_KEYRING_FILE_LEN, 0)
         .map_err(io_err(path))?;
     if bytes.len() as u64 > MAX_KEYRING_FILE_LEN {
         return Err(fmt("larger than 64 KiB"));

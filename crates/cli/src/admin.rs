@@ -2,7 +2,7 @@
 //! ureq), and the offline audit-chain check of a stopped broker's store.
 
 use std::fmt::Write as _;
-use std::io::{IsTerminal as _, Read};
+use std::io::IsTerminal as _;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -194,7 +194,7 @@ pub(crate) struct AuditVerifyArgs {
 }
 
 /// The file at `path`, at most `max` bytes, in a buffer zeroized on drop: it may hold a secret
-/// (the admin token, a `--from` secret, a key), so it is read with [`read_zeroizing`], leaving
+/// (the admin token, a `--from` secret, a key), so it is read with [`tessera_broker::keyfile::read_zeroizing`], leaving
 /// no copy behind.
 pub(crate) fn read_capped(path: &Path, max: u64) -> Result<Zeroizing<Vec<u8>>> {
     let mut file = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
@@ -204,8 +204,8 @@ pub(crate) fn read_capped(path: &Path, max: u64) -> Result<Zeroizing<Vec<u8>>> {
         .ok()
         .filter(std::fs::Metadata::is_file)
         .map(|m| m.len());
-    let bytes =
-        read_zeroizing(&mut file, size, max, 0).with_context(|| format!("{}", path.display()))?;
+    let bytes = tessera_broker::keyfile::read_zeroizing(&mut file, size, max, 0)
+        .with_context(|| format!("{}", path.display()))?;
     if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > max {
         bail!("{}: larger than {max} bytes", path.display());
     }
@@ -218,52 +218,11 @@ pub(crate) fn read_capped(path: &Path, max: u64) -> Result<Zeroizing<Vec<u8>>> {
 const STDIN_BUFFER: usize = 8 * 1024;
 
 /// Standard input, at most `max` bytes (more is read only to tell: the caller checks the
-/// length), into a buffer zeroized on drop: read with [`read_zeroizing`] into a destination
+/// length), into a buffer zeroized on drop: read with [`tessera_broker::keyfile::read_zeroizing`] into a destination
 /// always larger than std's own stdin buffer, which is then bypassed and holds no copy.
 pub(crate) fn read_stdin_zeroizing(max: u64) -> std::io::Result<Zeroizing<Vec<u8>>> {
     let mut stdin = std::io::stdin().lock();
-    read_zeroizing(&mut stdin, None, max, STDIN_BUFFER)
-}
-
-/// Reads `reader` to its end or to more than `max` bytes (the caller checks which) without a
-/// copy of what it read left behind: the buffer is sized up front (from `size`, a regular
-/// file's length, else `max` + 1; plus `slack` bytes of room that every read is given) and
-/// never grows by reallocation, which would free unzeroized blocks. A file longer than its
-/// size said is moved once to a buffer of the cap, the first one zeroized as it drops.
-pub(crate) fn read_zeroizing(
-    reader: &mut dyn Read,
-    size: Option<u64>,
-    max: u64,
-    slack: usize,
-) -> std::io::Result<Zeroizing<Vec<u8>>> {
-    let room = |n: u64| {
-        usize::try_from(n.min(max).saturating_add(1))
-            .unwrap_or(usize::MAX)
-            .saturating_add(slack)
-    };
-    let mut buf = Zeroizing::new(vec![0u8; room(size.unwrap_or(max))]);
-    let mut filled = 0usize;
-    while u64::try_from(filled).unwrap_or(u64::MAX) <= max {
-        if filled >= buf.len() {
-            let mut bigger = Zeroizing::new(vec![0u8; room(max)]);
-            if let (Some(dst), Some(src)) = (bigger.get_mut(..filled), buf.get(..filled)) {
-                dst.copy_from_slice(src);
-            }
-            buf = bigger;
-        }
-        let Some(rest) = buf.get_mut(filled..).filter(|r| !r.is_empty()) else {
-            break;
-        };
-        match reader.read(rest) {
-            Ok(0) => break,
-            Ok(n) => filled = filled.saturating_add(n),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    // Truncating keeps the allocation, which `Zeroizing` clears whole on drop.
-    buf.truncate(filled);
-    Ok(buf)
+    tessera_broker::keyfile::read_zeroizing(&mut stdin, None, max, STDIN_BUFFER)
 }
 
 /// Warns (on stderr) when the admin token file at `path` can be read by other users: whoever
@@ -1105,65 +1064,6 @@ mod tests {
 
     /// A reader handing out `data` at most `chunk` bytes at a time, noting the smallest
     /// destination it was given.
-    struct Chunked<'a> {
-        data: &'a [u8],
-        chunk: usize,
-        smallest: usize,
-    }
-
-    impl Read for Chunked<'_> {
-        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
-            self.smallest = self.smallest.min(buf.len());
-            let n = buf.len().min(self.chunk).min(self.data.len());
-            let (head, tail) = self.data.split_at(n);
-            buf[..n].copy_from_slice(head);
-            self.data = tail;
-            Ok(n)
-        }
-    }
-
-    /// Secrets are read into a buffer sized up front, which never grows by reallocation (each
-    /// would free a copy `Zeroizing` never sees), and whose every read is given the slack asked
-    /// for (so std's stdin buffer is bypassed).
-    #[test]
-    fn secrets_are_read_without_reallocation() {
-        let data = vec![7u8; 5000];
-        let reader = |chunk| Chunked {
-            data: &data,
-            chunk,
-            smallest: usize::MAX,
-        };
-        // Sized from the file: one allocation of its length and one byte more.
-        let mut r = reader(100);
-        let got = read_zeroizing(&mut r, Some(5000), 10_000, 0).unwrap();
-        assert_eq!(got.as_slice(), data.as_slice());
-        assert_eq!(got.capacity(), 5001);
-        // No size (a pipe): one allocation of the cap, plus the slack.
-        let mut r = reader(100);
-        let got = read_zeroizing(&mut r, None, 10_000, 8192).unwrap();
-        assert_eq!(got.as_slice(), data.as_slice());
-        assert_eq!(got.capacity(), 10_001 + 8192);
-        assert!(r.smallest > 8192, "{}", r.smallest);
-        // A file longer than its size said: moved once to a buffer of the cap.
-        let mut r = reader(7);
-        let got = read_zeroizing(&mut r, Some(10), 10_000, 0).unwrap();
-        assert_eq!(got.as_slice(), data.as_slice());
-        assert_eq!(got.capacity(), 10_001);
-        // More than the cap: one byte more is read, for the caller to refuse.
-        for size in [None, Some(10), Some(5000)] {
-            let mut r = reader(999);
-            let got = read_zeroizing(&mut r, size, 4000, 0).unwrap();
-            assert_eq!(got.len(), 4001, "{size:?}");
-        }
-        // Empty.
-        let mut r = Chunked {
-            data: &[],
-            chunk: 1,
-            smallest: usize::MAX,
-        };
-        assert!(read_zeroizing(&mut r, Some(0), 10, 0).unwrap().is_empty());
-    }
-
     /// An audit entry's actor, resource and digests are printed with control characters
     /// escaped: an ESC in the log does not reach the terminal.
     #[test]

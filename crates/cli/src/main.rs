@@ -211,7 +211,7 @@ pub(crate) fn read_bounded(path: &Path) -> Result<Vec<u8>> {
 
 /// A key or other secret at `path` (`-` is standard input), at most `max` bytes, read once into
 /// a buffer zeroized on drop that never grows by reallocation (see
-/// [`admin::read_zeroizing`]): no copy of it is left behind.
+/// [`tessera_broker::keyfile::read_zeroizing`]): no copy of it is left behind.
 pub(crate) fn read_secret(path: &Path, max: u64) -> Result<zeroize::Zeroizing<Vec<u8>>> {
     if path.as_os_str() != "-" {
         return admin::read_capped(path, max);
