@@ -256,6 +256,14 @@ impl SealingKeys {
         symlinks: Symlinks,
         now_ms: i64,
     ) -> Result<Self, GitSealError> {
+        // Resolved first, then read: the keys held are those of the file a rotation rewrites.
+        // A file still to be made has nothing to resolve.
+        let path = &match symlinks {
+            Symlinks::Follow if std::fs::symlink_metadata(path).is_ok() => {
+                Self::resolved(path, symlinks)?
+            }
+            _ => path.to_owned(),
+        };
         let text = keyfile::read_or_create(
             path,
             symlinks,
@@ -264,7 +272,7 @@ impl SealingKeys {
             MAX_KEY_FILE_LEN,
             || encode(path, &[new_key(now_ms)?]),
         )?;
-        Self::from_text(&Self::resolved(path, symlinks)?, &text)
+        Self::from_text(path, &text)
     }
 
     /// The file a rotation rewrites (and locks beside): the one a followed link names.
@@ -278,8 +286,9 @@ impl SealingKeys {
     /// # Errors
     /// [`GitSealError::KeyFile`]; [`GitSealError::Refused`].
     pub fn open(path: &Path) -> Result<Self, GitSealError> {
+        let path = &Self::resolved(path, Symlinks::Follow)?;
         let text = read_key_file(path, Symlinks::Follow, 0o077, SEALING_KEYS_READABLE)?;
-        Self::from_text(&Self::resolved(path, Symlinks::Follow)?, &text)
+        Self::from_text(path, &text)
     }
 
     /// The keys of a file's text.
