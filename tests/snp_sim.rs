@@ -58,7 +58,7 @@ fn genoa_check(edit: impl FnOnce(&mut RawReport)) -> &'static str {
 #[test]
 fn reserved_fields_must_hold_what_the_specification_prescribes() {
     type Edit = fn(&mut RawReport);
-    let reserved: [(&str, Edit); 13] = [
+    let reserved: [(&str, Edit); 14] = [
         ("POLICY", |r| {
             r.policy = U64::new(r.policy.get() & !(1 << 17))
         }),
@@ -84,6 +84,10 @@ fn reserved_fields_must_hold_what_the_specification_prescribes() {
         ("LAUNCH_MIT_VECTOR (reserved before version 5)", |r| {
             r.version = U32::new(4);
         }),
+        ("CURRENT_MIT_VECTOR (reserved before version 5)", |r| {
+            r.version = U32::new(4);
+            r.launch_mit_vector = U64::new(0);
+        }),
     ];
     let vek = genoa_vcek();
     let certs = [vek.certificate().clone()];
@@ -97,10 +101,24 @@ fn reserved_fields_must_hold_what_the_specification_prescribes() {
     let mut v2 = genoa().report_template(vek);
     v2.version = U32::new(2);
     (v2.launch_mit_vector, v2.current_mit_vector) = (U64::new(0), U64::new(0));
-    let err = verify_with(genoa(), &vek.sign(v2).unwrap(), &certs).unwrap_err();
+    let err = verify_with(genoa(), &vek.sign(v2.clone()).unwrap(), &certs).unwrap_err();
     assert_eq!(
         err.field(),
         "CPUID_FAM_ID (reserved before version 3)",
+        "{err}"
+    );
+    v2.cpuid_fam_id = 0;
+    let err = verify_with(genoa(), &vek.sign(v2.clone()).unwrap(), &certs).unwrap_err();
+    assert_eq!(
+        err.field(),
+        "CPUID_MOD_ID (reserved before version 3)",
+        "{err}"
+    );
+    (v2.cpuid_mod_id, v2.cpuid_step) = (0, 1);
+    let err = verify_with(genoa(), &vek.sign(v2).unwrap(), &certs).unwrap_err();
+    assert_eq!(
+        err.field(),
+        "CPUID_STEP (reserved before version 3)",
         "{err}"
     );
     let mut v5 = genoa().report_template(vek);

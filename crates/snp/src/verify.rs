@@ -896,31 +896,37 @@ fn check_reserved(report: &AttestationReport, product: Product) -> Result<(), Sn
             format!("bits 31:5 are not zero ({:#010x})", signer.0),
         );
     }
-    let cpuid = [raw.cpuid_fam_id, raw.cpuid_mod_id, raw.cpuid_step];
     let v3 = report.version() >= 3;
     let v5 = report.version() >= 5;
-    let mitigations = [
-        raw.launch_mit_vector.get().to_le_bytes(),
-        raw.current_mit_vector.get().to_le_bytes(),
-    ];
-    let bytes: [(&'static str, &[u8]); 6] = [
-        ("0x04C", &raw.reserved0),
-        (
-            "CPUID_FAM_ID (reserved before version 3)",
-            if v3 { &[] } else { &cpuid },
-        ),
-        ("0x18B", &raw.reserved1),
-        ("0x1EB, 0x1EF", &[raw.reserved2, raw.reserved3]),
-        (
+    let (fam, model, step) = ([raw.cpuid_fam_id], [raw.cpuid_mod_id], [raw.cpuid_step]);
+    let launch_mit = raw.launch_mit_vector.get().to_le_bytes();
+    let current_mit = raw.current_mit_vector.get().to_le_bytes();
+    let odd = [raw.reserved2, raw.reserved3];
+    // A field a later version defines is reserved (checked) only before it.
+    let before = |defined: bool, field: &'static str, value: &[u8]| -> Option<&'static str> {
+        (!defined && value.iter().any(|b| *b != 0)).then_some(field)
+    };
+    let found = [
+        before(false, "0x04C", &raw.reserved0),
+        before(v3, "CPUID_FAM_ID (reserved before version 3)", &fam),
+        before(v3, "CPUID_MOD_ID (reserved before version 3)", &model),
+        before(v3, "CPUID_STEP (reserved before version 3)", &step),
+        before(false, "0x18B", &raw.reserved1),
+        before(false, "0x1EB, 0x1EF", &odd),
+        before(
+            v5,
             "LAUNCH_MIT_VECTOR (reserved before version 5)",
-            if v5 { &[] } else { mitigations.as_flattened() },
+            &launch_mit,
         ),
-        ("0x208", &raw.reserved4),
+        before(
+            v5,
+            "CURRENT_MIT_VECTOR (reserved before version 5)",
+            &current_mit,
+        ),
+        before(false, "0x208", &raw.reserved4),
     ];
-    for (field, value) in bytes {
-        if value.iter().any(|b| *b != 0) {
-            return reserved(field, String::from("reserved bytes are not zero"));
-        }
+    if let Some(field) = found.into_iter().flatten().next() {
+        return reserved(field, String::from("reserved bytes are not zero"));
     }
     for (field, tcb) in [
         ("CURRENT_TCB", report.current_tcb()),
