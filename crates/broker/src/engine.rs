@@ -1777,6 +1777,18 @@ impl Broker {
                         .and_then(|r| r.split(['/', '@']).next())
                         .is_some_and(|repo| actor.may_use(repo))
             })
+            .map(|mut e| {
+                // A scoped page carries no hashes: an entry's hash is a keyless digest of its
+                // fields and its predecessor's hash, so the hashes around another
+                // repository's entry would let it be guessed offline (its resource, actor,
+                // policy digest, the length of its value). Nor could they be checked, with
+                // entries left out.
+                if !actor.is_global() {
+                    e.prev_hash.clear();
+                    e.hash.clear();
+                }
+                e
+            })
             .collect();
         // `scoped`: the entries of other repositories are left out, so the page cannot be
         // verified as a chain (`tessera audit verify` refuses to try).

@@ -2021,6 +2021,15 @@ fn a_tenant_token_stays_inside_its_repositories_on_every_endpoint() {
     assert_eq!(log["scoped"], true, "{log}");
     let (_, root_log) = b.admin("GET", "/kbs/v0/admin/audit", Some(&b.admin_token), None);
     assert_eq!(root_log["scoped"], false);
+    // Without hashes: around another repository's entry they would let it be guessed.
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["hash"] == "" && e["prev_hash"] == ""),
+        "{log}"
+    );
+    let hashed = |e: &serde_json::Value| e["hash"].as_str().is_some_and(|h| h.len() == 96);
+    assert!(root_log["entries"].as_array().unwrap().iter().all(hashed));
     assert!(
         entries.iter().all(|e| e["resource"]
             .as_str()
