@@ -1535,8 +1535,7 @@ impl Broker {
             }
         };
         if let Some(text) = &put.policy {
-            Policy::from_text(text)
-                .map_err(|e| BrokerError::AdminRequest(format!("policy: {e}")))?;
+            admitted_policy(text, "policy")?;
         }
         let by = ChangeBy {
             actor: actor.name(),
@@ -1572,7 +1571,7 @@ impl Broker {
                 .await);
         }
         store::check_policy_size(policy).map_err(|e| BrokerError::AdminRequest(e.to_string()))?;
-        Policy::from_text(policy).map_err(|e| BrokerError::AdminRequest(format!("policy: {e}")))?;
+        admitted_policy(policy, "policy")?;
         let now_ms = self.now_ms();
         let digest = self.inner.store.put_policy(policy, now_ms).await?;
         let mut ev = self.event(actor.name(), AuditAction::AdminPolicy, AuditVerdict::Pass);
@@ -1845,8 +1844,7 @@ impl Broker {
                 expected.chars().take(400).collect::<String>()
             )));
         }
-        Policy::from_text(&unsealed.policy)
-            .map_err(|e| BrokerError::AdminRequest(format!("sealed policy: {e}")))?;
+        admitted_policy(&unsealed.policy, "sealed policy")?;
         // Idempotent by the file, not the value: a newest version imported from this very
         // file (its text's digest) is kept. Comparing values instead would tell whoever
         // imports whether a value they sealed equals the stored secret, one guess at a time.
@@ -2108,6 +2106,21 @@ fn decode_evidence(tee: TeeName, text: &str, compact: Option<&str>) -> Result<Ev
         None => Evidence::from_kbs_text(tee.as_str(), text),
     }
     .map_err(|e| e.to_string())
+}
+
+/// A policy an admin gives the broker to keep: one that loads, and holds its values rather
+/// than naming reference files, which the broker cannot read (the rule would fail every
+/// release; `tessera secret put` inlines them). `what` names it in the refusal.
+fn admitted_policy(text: &str, what: &str) -> Result<Policy, BrokerError> {
+    let policy =
+        Policy::from_text(text).map_err(|e| BrokerError::AdminRequest(format!("{what}: {e}")))?;
+    if policy.names_reference_files() {
+        return Err(BrokerError::AdminRequest(format!(
+            "{what}: names a reference file, which the broker cannot read: give the values \
+             (tessera secret put inlines its files)"
+        )));
+    }
+    Ok(policy)
 }
 
 #[cfg(test)]

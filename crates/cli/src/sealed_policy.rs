@@ -4,19 +4,10 @@
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
-use serde_json::Value;
 use tessera_policy::Policy;
 use tessera_policy::value::{RefList, Setting};
 
 /// Whether a serialized policy still names a reference file (`{"file": ...}`).
-fn names_files(v: &Value) -> bool {
-    match v {
-        Value::Object(m) => (m.len() == 1 && m.contains_key("file")) || m.values().any(names_files),
-        Value::Array(a) => a.iter().any(names_files),
-        _ => false,
-    }
-}
-
 fn inline_list<T>(list: &mut RefList<T>) {
     if let RefList::Loaded { values, .. } = list {
         *list = RefList::Values(std::mem::take(values));
@@ -111,11 +102,11 @@ pub(crate) fn policy_text(path: &Path) -> Result<String> {
         tessera_policy::PolicyError::Io { .. } => anyhow::Error::from(e),
         other => anyhow::Error::from(other).context(format!("policy {}", path.display())),
     })?;
-    if !names_files(&serde_json::to_value(&policy)?) {
+    if !policy.names_reference_files() {
         return Ok(text);
     }
     inline_references(&mut policy);
-    if names_files(&serde_json::to_value(&policy)?) {
+    if policy.names_reference_files() {
         bail!(
             "policy {}: it names reference files that cannot be inlined; the broker needs a \
              self-contained policy: write the values into the policy",
@@ -144,17 +135,6 @@ pub(crate) fn policy_text(path: &Path) -> Result<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn file_references_are_found_anywhere() {
-        assert!(names_files(
-            &serde_json::json!({"a": [{"b": {"file": "x"}}]})
-        ));
-        assert!(!names_files(
-            &serde_json::json!({"a": [{"file": "x", "other": 1}]})
-        ));
-        assert!(!names_files(&serde_json::json!({"a": ["file"]})));
-    }
 
     #[test]
     fn reference_files_are_inlined() {

@@ -100,6 +100,24 @@ impl Policy {
         Ok((p, text))
     }
 
+    /// Whether any rule names a reference file (loaded or not), rather than holding its
+    /// values: a policy kept by a broker, which cannot read the operator's files, must not
+    /// (its rule would fail every appraisal); the CLI inlines loaded files before sending.
+    #[must_use]
+    pub fn names_reference_files(&self) -> bool {
+        fn names(v: &serde_json::Value) -> bool {
+            match v {
+                serde_json::Value::Object(m) => {
+                    (m.len() == 1 && m.contains_key("file")) || m.values().any(names)
+                }
+                serde_json::Value::Array(a) => a.iter().any(names),
+                _ => false,
+            }
+        }
+        // A policy always serializes; were it not to, it is treated as naming files.
+        serde_json::to_value(self).map_or(true, |v| names(&v))
+    }
+
     /// Load every reference file the policy names, relative to `base`.
     ///
     /// # Errors
@@ -524,6 +542,31 @@ revocation = "required"
         assert_eq!(back, p);
         let json = serde_json::to_string(&p).expect("json");
         assert_eq!(Policy::from_text(&json).expect("json loads"), p);
+    }
+
+    /// A rule naming a reference file is found wherever it is (loaded or not); values are not.
+    #[test]
+    fn reference_files_are_found_in_any_rule() {
+        assert!(
+            !Policy::from_toml_str(MINIMAL)
+                .unwrap()
+                .names_reference_files()
+        );
+        for (from, to) in [
+            (
+                "measurement = \"any\"",
+                "measurement = { file = \"m.txt\" }",
+            ),
+            ("vmpl = 0", "vmpl = { file = \"v.txt\" }"),
+            (
+                "revocation = \"required\"",
+                "revocation = \"required\"\nhost_data = { file = \"h.txt\" }",
+            ),
+        ] {
+            let text = MINIMAL.replace(from, to);
+            let p = Policy::from_toml_str(&text).unwrap();
+            assert!(p.names_reference_files(), "{to}");
+        }
     }
 
     #[test]

@@ -1681,6 +1681,27 @@ fn admin_requests_with_unusable_paths_versions_and_bodies_are_400() {
     }
     let (status, _) = b.admin_text("PUT", "/kbs/v0/admin/policy/a%20b", root, POLICY);
     assert_eq!(status, 400);
+    // A policy naming a reference file, which the broker cannot read (no release could ever
+    // pass its rule): refused at upload, as a put's policy and as a repository's default, and
+    // nothing is stored.
+    let naming = POLICY.replacen(
+        "measurement = [\"",
+        "measurement = { file = \"/etc/passwd\" }\n#[\"",
+        1,
+    );
+    assert_ne!(naming, POLICY);
+    let files = json!({"policy": naming, "value": STANDARD.encode(b"x")});
+    let (status, body) = b.admin(
+        "POST",
+        "/kbs/v0/resource/default/key/files",
+        root,
+        Some(files),
+    );
+    assert_eq!(status, 400, "{body}");
+    let (status, body) = b.admin_text("PUT", "/kbs/v0/admin/policy/files", root, &naming);
+    assert_eq!(status, 400, "{body}");
+    let (_, list) = b.admin("GET", "/kbs/v0/admin/resources", root, None);
+    assert!(!list.to_string().contains("default/key/files"), "{list}");
     let (status, _) = b.admin(
         "DELETE",
         "/kbs/v0/resource/default/key/one?version=0",
