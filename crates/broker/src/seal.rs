@@ -570,6 +570,21 @@ fn aad(b: &SealBinding<'_>) -> Vec<u8> {
     out
 }
 
+/// Whether `secret` can be sealed: 1 to [`MAX_SECRET_LEN`] bytes. Checked by [`seal`], and by
+/// a put before it takes a version number, so that a refused put changes nothing.
+///
+/// # Errors
+/// [`SealError::SecretSize`].
+pub fn check_secret_size(secret: &SecretValue) -> Result<(), SealError> {
+    if secret.is_empty() || secret.len() > MAX_SECRET_LEN {
+        return Err(SealError::SecretSize {
+            len: secret.len(),
+            max: MAX_SECRET_LEN,
+        });
+    }
+    Ok(())
+}
+
 /// Seals `secret` for `binding` under the keyring's active KEK.
 ///
 /// # Errors
@@ -580,12 +595,7 @@ pub fn seal(
     binding: &SealBinding<'_>,
     secret: &SecretValue,
 ) -> Result<SealedSecret, SealError> {
-    if secret.is_empty() || secret.len() > MAX_SECRET_LEN {
-        return Err(SealError::SecretSize {
-            len: secret.len(),
-            max: MAX_SECRET_LEN,
-        });
-    }
+    check_secret_size(secret)?;
     let kek = keyring.active()?;
     let rng = SystemRandom::new();
     let mut dek = Zeroizing::new([0u8; KEY_LEN]);

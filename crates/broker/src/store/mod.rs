@@ -840,6 +840,8 @@ pub async fn put_secret(
     now_ms: i64,
     by: ChangeBy<'_>,
 ) -> Result<PutOutcome, StoreError> {
+    // Refused before anything is stored or a version number taken.
+    seal::check_secret_size(value)?;
     let policy_digest = match policy_text {
         Some(t) => {
             check_policy_size(t)?;

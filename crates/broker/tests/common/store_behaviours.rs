@@ -89,6 +89,20 @@ pub async fn versions_put_get_pin_delete_list(b: &dyn Backend) {
     let s = s.as_ref();
     let r = res("tenant-a/key/db");
     let ring = b.keys().current();
+    // A put refused for its value (empty) stores nothing and takes no version number.
+    let audit_before = s.audit_entries(0, 1000).await.unwrap().len();
+    let refused = store::put_secret(
+        s,
+        &ring,
+        &r,
+        Some("policy zero"),
+        &SecretValue::new(Vec::new()),
+        NOW,
+        BY,
+    )
+    .await;
+    assert!(refused.is_err());
+    assert_eq!(s.audit_entries(0, 1000).await.unwrap().len(), audit_before);
     let p1 = store::put_secret(
         s,
         &ring,
