@@ -70,6 +70,16 @@ pub enum AdminAuthError {
         /// The token's name.
         name: String,
     },
+    /// A configured static token that cannot be told apart from another (the same name, so
+    /// the audit log could not say which acted, or the same token, so one entry would never
+    /// be used), or whose `repos` is empty or names no repository that could exist.
+    #[error("admin token {name:?}: {problem}")]
+    Ambiguous {
+        /// The token's name.
+        name: String,
+        /// What is wrong.
+        problem: String,
+    },
     /// A configured static token whose `repos` lists `*`: not a wildcard there (it would scope
     /// the token to a repository named `*`), unlike the `repos` claim `"*"` of an admin JWT.
     #[error("{}", wildcard_message(name))]
@@ -251,9 +261,41 @@ impl AdminAuth {
         if token.split('.').count() == 3 {
             return Err(AdminAuthError::JwtShapedToken { name: name.into() });
         }
+        let ambiguous = |problem: String| AdminAuthError::Ambiguous {
+            name: name.into(),
+            problem,
+        };
+        if let Some(list) = &repos {
+            if list.is_empty() {
+                return Err(ambiguous(
+                    "repos is empty, so the token could manage nothing: leave repos out for a \
+                     global token, or list its repositories"
+                        .into(),
+                ));
+            }
+            if let Some((repo, e)) = list.iter().find_map(|r| {
+                tessera_broker::resource::check_repo(r)
+                    .err()
+                    .map(|e| (r, e))
+            }) {
+                return Err(ambiguous(format!("repos lists {repo:?}: {e}")));
+            }
+        }
+        let digest = sha256(token.as_bytes());
+        if self.tokens.iter().any(|t| t.name == name) {
+            return Err(ambiguous(
+                "a second token of this name: the audit log could not tell them apart".into(),
+            ));
+        }
+        if let Some(other) = self.tokens.iter().find(|t| t.digest == digest) {
+            return Err(ambiguous(format!(
+                "the same token as {:?}: only one of them would ever be used",
+                other.name
+            )));
+        }
         self.tokens.push(StaticToken {
             name: name.to_owned(),
-            digest: sha256(token.as_bytes()),
+            digest,
             repos,
         });
         Ok(())
@@ -485,6 +527,33 @@ mod tests {
         );
     }
 
+    /// Static tokens that could not be told apart, or scoped to nothing, are refused at start.
+    #[test]
+    fn ambiguous_static_tokens_are_refused() {
+        let other = "another-token-0123456789abcdef-012345";
+        let refused = |auth: &mut AdminAuth, name: &str, token: &str, repos: Option<Vec<&str>>| {
+            let repos = repos.map(|l| l.into_iter().map(String::from).collect());
+            match auth.add_static(name, token, repos) {
+                Err(e @ AdminAuthError::Ambiguous { .. }) => e.to_string(),
+                other => panic!("{name}: {other:?}"),
+            }
+        };
+        let mut auth = AdminAuth::default();
+        auth.add_static("root", TOKEN, None).unwrap();
+        let e = refused(&mut auth, "root", other, Some(vec!["a"]));
+        assert!(e.contains("second token of this name"), "{e}");
+        let e = refused(&mut auth, "tenant", TOKEN, Some(vec!["a"]));
+        assert!(e.contains("the same token as \"root\""), "{e}");
+        let e = refused(&mut auth, "tenant", other, Some(vec![]));
+        assert!(e.contains("repos is empty"), "{e}");
+        for bad in ["", "team-a/../x", "a b", ".hidden"] {
+            let e = refused(&mut auth, "tenant", other, Some(vec!["ok", bad]));
+            assert!(e.contains("repos lists"), "{bad:?}: {e}");
+        }
+        auth.add_static("tenant", other, Some(vec!["ok".into()]))
+            .unwrap();
+    }
+
     #[test]
     fn static_tokens_and_scopes() {
         let mut auth = AdminAuth::default();
@@ -559,8 +628,12 @@ mod tests {
             assert!(message.contains("leave repos out"), "{message}");
         }
         assert!(!auth.is_configured(), "nothing was added");
-        // Repositories whose names merely contain a star are not this mistake.
-        auth.add_static("ops", TOKEN, Some(vec!["a*".into()]))
+        // A name that merely contains a star is not this mistake, but no repository's name.
+        assert!(matches!(
+            auth.add_static("ops", TOKEN, Some(vec!["a*".into()])),
+            Err(AdminAuthError::Ambiguous { .. })
+        ));
+        auth.add_static("ops", TOKEN, Some(vec!["a".into()]))
             .unwrap();
         // A global token leaves repos out.
         auth.add_static("root", "root-0123456789abcdef-0123456789abcdef", None)
