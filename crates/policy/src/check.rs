@@ -179,6 +179,13 @@ impl Policy {
                     );
                 }
             }
+            if t.xfam.as_ref().is_some_and(|x| x.ignore_mask.0 == u64::MAX) {
+                warn(
+                    &mut out,
+                    "tdx.xfam",
+                    "the ignore_mask is all ones: no XFAM bit is compared",
+                );
+            }
             intel_tcb(&mut out, "tdx", &t.tcb);
         }
         if let Some(g) = &self.sgx {
@@ -257,6 +264,11 @@ mod tests {
                 "debug = \"must-not\"\ntd_attributes = { must_set = [\"sept_ve_disable\"] }",
                 format!("attributes = {{ value = \"{zeros}\", mask = \"{zeros}\" }}"),
                 "sgx.attributes: the mask is all zeros",
+            ),
+            (
+                "debug = \"must-not\"\nxfam = { value = \"0x0\", ignore_mask = \"0xffffffffffffffff\" }",
+                String::new(),
+                "tdx.xfam: the ignore_mask is all ones",
             ),
         ];
         for (tdx, sgx, want) in &cases {

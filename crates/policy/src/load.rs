@@ -491,7 +491,12 @@ where
         }
     }
     if values.is_empty() {
-        return Err((0, String::from("no values: an empty list accepts nothing")));
+        return Err((
+            0,
+            String::from(
+                "no values (an allow list would accept nothing, a deny list deny nothing)",
+            ),
+        ));
     }
     Ok(values)
 }

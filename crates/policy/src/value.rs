@@ -215,7 +215,8 @@ impl<'de, T: Deserialize<'de>> Deserialize<'de> for RefList<T> {
                 }
                 if out.is_empty() {
                     return Err(de::Error::custom(
-                        "an empty list accepts nothing; write \"any\" to leave it unchecked",
+                        "an empty list (an allow list would accept nothing: write \"any\" to \
+                         leave it unchecked; a deny list would deny nothing: leave it out)",
                     ));
                 }
                 Ok(RefList::Values(out))
