@@ -1466,6 +1466,25 @@ impl Broker {
         }
     }
 
+    /// Admin: whether `actor` may `op` (put, set the policy of) repository `repo`, asked before
+    /// the request's body is read: a refusal is audited even when the body would have been too
+    /// large or too slow, so that a probe of another repository cannot avoid the log. A repo
+    /// that is no repository's name is left for the operation to refuse.
+    ///
+    /// # Errors
+    /// [`BrokerError::AdminScope`] (audited).
+    pub async fn admin_scope(
+        &self,
+        actor: &Actor,
+        repo: &str,
+        op: &str,
+    ) -> Result<(), BrokerError> {
+        if crate::resource::check_repo(repo).is_ok() && !actor.may_use(repo) {
+            return Err(self.refuse(actor, format!("{op} {repo}")).await);
+        }
+        Ok(())
+    }
+
     async fn admin_resource(
         &self,
         actor: &Actor,

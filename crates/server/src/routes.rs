@@ -395,6 +395,10 @@ async fn admin_put(
     let result = async {
         let actor = admin_actor(&state, &headers, EP)?;
         let Path((repo, kind, tag)) = segments.map_err(|e| unreadable(EP, &e))?;
+        // Out of scope: refused (and audited) before the body is read.
+        deadline(&state, state.broker.admin_scope(&actor, &repo, "put into"))
+            .await
+            .map_err(|e| broker_error(EP, &e))?;
         let body = read_body(state.request_timeout, body, MAX_ADMIN_BODY).await?;
         let path = format!("{repo}/{kind}/{tag}");
         let answer = deadline(&state, state.broker.admin_put(&actor, &path, &body)).await;
@@ -555,6 +559,13 @@ async fn admin_set_policy(
     let result = async {
         let actor = admin_actor(&state, &headers, EP)?;
         let Path(repo) = segments.map_err(|e| unreadable(EP, &e))?;
+        // Out of scope: refused (and audited) before the body is read.
+        deadline(
+            &state,
+            state.broker.admin_scope(&actor, &repo, "set the policy of"),
+        )
+        .await
+        .map_err(|e| broker_error(EP, &e))?;
         let body = read_body(state.request_timeout, body, MAX_ADMIN_BODY).await?;
         let text = std::str::from_utf8(&body)
             .map_err(|_| ApiError::public(PublicError::InvalidRequest))?;

@@ -2015,6 +2015,48 @@ fn a_tenant_token_stays_inside_its_repositories_on_every_endpoint() {
         })
         .count();
     assert_eq!(denials, 2, "{log}");
+    // A put into another repository, or setting its policy, is refused and audited before the
+    // body is read: a body that never arrives (or one too large) does not keep it from the log.
+    {
+        use std::io::{Read as _, Write as _};
+        for (method, path) in [
+            ("POST", "/kbs/v0/resource/default/key/slow"),
+            ("PUT", "/kbs/v0/admin/policy/default"),
+        ] {
+            let addr = b.url.trim_start_matches("http://");
+            let mut conn = std::net::TcpStream::connect(addr).unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(20)))
+                .unwrap();
+            conn.write_all(
+                format!(
+                    "{method} {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TENANT_TOKEN}\r\n\
+                     Content-Length: 1000000\r\n\r\n{{"
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+            let mut answer = Vec::new();
+            let mut buf = [0u8; 1024];
+            while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
+                let n = conn.read(&mut buf).unwrap();
+                assert!(n > 0, "the connection closed without an answer");
+                answer.extend_from_slice(&buf[..n]);
+            }
+            let head = String::from_utf8_lossy(&answer).to_string();
+            assert!(head.starts_with("HTTP/1.1 403"), "{path}: {head}");
+        }
+        let (_, log) = b.admin("GET", "/kbs/v0/admin/audit", Some(&b.admin_token), None);
+        for what in ["put into default", "set the policy of default"] {
+            assert!(
+                log["entries"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|e| { e["action"] == "admin_deny" && e["reason"].as_str() == Some(what) }),
+                "{what}: {log}"
+            );
+        }
+    }
     // Expected at another path than the one it was sealed for: refused (400), not imported,
     // whatever the token may touch.
     let (status, body) = b.admin_text(
