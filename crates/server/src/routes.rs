@@ -280,10 +280,18 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
         .map(|(_, value)| value.trim().to_owned())
 }
 
+/// The request's one `Authorization` header: none when there are two or more, which would
+/// leave it to the order of headers (and to whatever proxy added one) which credential counts.
+fn authorization(headers: &HeaderMap) -> Option<&str> {
+    let mut all = headers.get_all(header::AUTHORIZATION).iter();
+    match (all.next(), all.next()) {
+        (Some(one), None) => one.to_str().ok(),
+        _ => None,
+    }
+}
+
 fn bearer(headers: &HeaderMap) -> Option<&str> {
-    headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
+    authorization(headers)
         .and_then(crate::admin_auth::bearer_token)
         .map(str::trim)
 }
@@ -375,12 +383,9 @@ fn admin_actor(
     headers: &HeaderMap,
     endpoint: &'static str,
 ) -> Result<Actor, ApiError> {
-    let header = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
     state
         .admin
-        .authenticate(header, UnixTime::now())
+        .authenticate(authorization(headers), UnixTime::now())
         .map_err(|e| ApiError::logged(PublicError::AdminUnauthorized, endpoint, &e))
 }
 

@@ -2165,6 +2165,34 @@ fn admin_credentials_and_scopes() {
         Some(put.clone()),
     );
     assert_eq!(status, 401);
+    // Two Authorization headers, however good either is: none counts (401), rather than
+    // whichever came first.
+    {
+        use std::io::{Read as _, Write as _};
+        let addr = b.url.trim_start_matches("http://");
+        for (first, second) in [
+            (
+                b.admin_token.as_str(),
+                "wrong-token-0123456789abcdef-0123456789",
+            ),
+            (b.admin_token.as_str(), b.admin_token.as_str()),
+        ] {
+            let mut conn = std::net::TcpStream::connect(addr).unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(20)))
+                .unwrap();
+            conn.write_all(
+                format!(
+                    "GET /kbs/v0/admin/resources HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\
+                     Authorization: Bearer {first}\r\nAuthorization: Bearer {second}\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+            let mut answer = String::new();
+            let _ = conn.read_to_string(&mut answer);
+            assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+        }
+    }
     // A tenant token: its own repository only.
     let (status, body) = b.admin(
         "POST",
