@@ -231,6 +231,10 @@ def main():
     v = copy.deepcopy(base)
     v["admin"]["tokens"][0]["repos"] = ["team-a", " * "]
     expect_refusal(chart_dir, "a static token scoped to \"*\"", v, "repos")
+    # An empty repos (a token that could manage nothing) is refused by the broker too.
+    v = copy.deepcopy(base)
+    v["admin"]["tokens"][0]["repos"] = []
+    expect_refusal(chart_dir, "a static token scoped to no repository", v, "repos")
     v = copy.deepcopy(base)
     v["config"] = {"tokenTtlSecs": 5}
     expect_refusal(chart_dir, "a token lifetime below 10 s", v, "tokenTtlSecs")
