@@ -660,6 +660,46 @@ async fn a_start_restores_the_audit_guard() {
     refused(e.raw.execute("DELETE FROM audit", &[]).await);
 }
 
+/// A replica starting while another migrates waits for it, however long that takes, even with
+/// a short `lock_timeout` (1 s here): a start is not refused for a migration in progress.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_waits_for_another_replicas_migration() {
+    let Some((base, schema, url)) = fresh_schema().await else {
+        return;
+    };
+    let _guard = SchemaGuard {
+        base,
+        schema: schema.clone(),
+    };
+    let url = url.replacen(
+        "options=-c%20search_path",
+        "options=-c%20lock_timeout%3D1s%20-c%20search_path",
+        1,
+    );
+    let digest = aws_lc_rs::digest::digest(
+        &aws_lc_rs::digest::SHA256,
+        format!("tessera-broker/migrate/{schema}").as_bytes(),
+    );
+    let key = i64::from_be_bytes(*digest.as_ref().first_chunk::<8>().unwrap());
+    let migrating = raw_client(&url).await;
+    migrating
+        .batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({key})"))
+        .await
+        .unwrap();
+    let start = tokio::spawn({
+        let url = url.clone();
+        async move { PostgresStore::connect(&url).await }
+    });
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    assert!(
+        !start.is_finished(),
+        "the start did not wait for the migration"
+    );
+    migrating.batch_execute("ROLLBACK").await.unwrap();
+    let store = start.await.unwrap().unwrap();
+    store.ping().await.unwrap();
+}
+
 /// A replica that holds the audit chain's lock and does not let go (its node lost the network
 /// in the middle of an append) does not stall the others' writes for ever: they give up after
 /// `lock_timeout` (the store's 30 s, or the operator's own, 1 s here) with an error.

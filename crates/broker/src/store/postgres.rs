@@ -727,13 +727,26 @@ async fn migrate_in(tx: &deadpool_postgres::Transaction<'_>) -> Result<String, S
         message: "no schema to create the tables in (no schema on search_path exists)".into(),
     })?;
     // Released when the transaction ends, committed or not. A replica starting beside one
-    // that migrates waits for it however long the migration takes (not `lock_timeout`).
+    // that migrates waits for it however long the migration takes (not `lock_timeout`); the
+    // statements after it wait no longer than `lock_timeout` again (a migration or a guard
+    // restore queued behind a long reader, a dump say, would hold up every replica's writes).
+    let row = tx
+        .query_one("SELECT current_setting('lock_timeout')", &[])
+        .await
+        .map_err(db(OP))?;
+    let lock_timeout: String = get(&row, 0, OP)?;
     tx.batch_execute("SET LOCAL lock_timeout = 0")
         .await
         .map_err(db(OP))?;
     tx.execute(
         "SELECT pg_advisory_xact_lock($1)",
         &[&lock_key("migrate", &schema)],
+    )
+    .await
+    .map_err(db(OP))?;
+    tx.execute(
+        "SELECT set_config('lock_timeout', $1, true)",
+        &[&lock_timeout],
     )
     .await
     .map_err(db(OP))?;
@@ -794,8 +807,7 @@ async fn restore_audit_guard(
     const OP: &str = "migrate";
     const RAISE: &str = "RAISE EXCEPTION 'the audit log is append-only';";
     let mut restored = Vec::new();
-    // Written again only when changed: a broker whose role does not own it (set up by
-    // another) still starts while it is intact.
+    // Written again only when changed: an intact guard is left as it is.
     let source = tx
         .query_opt(
             "SELECT p.prosrc FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
