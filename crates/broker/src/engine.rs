@@ -1466,10 +1466,11 @@ impl Broker {
         }
     }
 
-    /// Admin: whether `actor` may `op` (put, set the policy of) repository `repo`, asked before
-    /// the request's body is read: a refusal is audited even when the body would have been too
-    /// large or too slow, so that a probe of another repository cannot avoid the log. A repo
-    /// that is no repository's name is left for the operation to refuse.
+    /// Admin: whether `actor` may do `what` (`put REPO/TYPE/TAG`, `set the policy of REPO`) in
+    /// repository `repo`, asked before the request's body is read: a refusal is audited even
+    /// when the body would have been too large or too slow, so that a probe of another
+    /// repository cannot avoid the log. A repo that is no repository's name is left for the
+    /// operation to refuse.
     ///
     /// # Errors
     /// [`BrokerError::AdminScope`] (audited).
@@ -1477,10 +1478,10 @@ impl Broker {
         &self,
         actor: &Actor,
         repo: &str,
-        op: &str,
+        what: &str,
     ) -> Result<(), BrokerError> {
         if crate::resource::check_repo(repo).is_ok() && !actor.may_use(repo) {
-            return Err(self.refuse(actor, format!("{op} {repo}")).await);
+            return Err(self.refuse(actor, what.to_owned()).await);
         }
         Ok(())
     }

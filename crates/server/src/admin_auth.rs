@@ -24,6 +24,9 @@ pub enum AdminAuthError {
     /// No `Authorization: Bearer` header.
     #[error("admin: no bearer credential")]
     Missing,
+    /// Two or more `Authorization` headers: which one counts would be left to their order.
+    #[error("admin: two or more Authorization headers")]
+    Duplicated,
     /// A static token that matches none configured, and not a JWT.
     #[error("admin: the token matches no configured credential")]
     Unknown,
@@ -74,7 +77,7 @@ pub enum AdminAuthError {
     /// the audit log could not say which acted, or the same token, so one entry would never
     /// be used), or whose `repos` is empty or names no repository that could exist.
     #[error("admin token {name:?}: {problem}")]
-    Ambiguous {
+    UnusableToken {
         /// The token's name.
         name: String,
         /// What is wrong.
@@ -241,7 +244,9 @@ impl AdminAuth {
     /// # Errors
     /// A token shorter than [`MIN_STATIC_TOKEN`]; one of three dot-separated parts
     /// ([`AdminAuthError::JwtShapedToken`]); `repos` listing `*`
-    /// ([`AdminAuthError::WildcardRepos`]: a global token leaves `repos` out).
+    /// ([`AdminAuthError::WildcardRepos`]: a global token leaves `repos` out); a second token
+    /// of the same name or value, or `repos` empty or naming what cannot be a repository
+    /// ([`AdminAuthError::UnusableToken`]).
     pub fn add_static(
         &mut self,
         name: &str,
@@ -261,13 +266,13 @@ impl AdminAuth {
         if token.split('.').count() == 3 {
             return Err(AdminAuthError::JwtShapedToken { name: name.into() });
         }
-        let ambiguous = |problem: String| AdminAuthError::Ambiguous {
+        let unusable = |problem: String| AdminAuthError::UnusableToken {
             name: name.into(),
             problem,
         };
         if let Some(list) = &repos {
             if list.is_empty() {
-                return Err(ambiguous(
+                return Err(unusable(
                     "repos is empty, so the token could manage nothing: leave repos out for a \
                      global token, or list its repositories"
                         .into(),
@@ -278,17 +283,17 @@ impl AdminAuth {
                     .err()
                     .map(|e| (r, e))
             }) {
-                return Err(ambiguous(format!("repos lists {repo:?}: {e}")));
+                return Err(unusable(format!("repos lists {repo:?}: {e}")));
             }
         }
         let digest = sha256(token.as_bytes());
         if self.tokens.iter().any(|t| t.name == name) {
-            return Err(ambiguous(
+            return Err(unusable(
                 "a second token of this name: the audit log could not tell them apart".into(),
             ));
         }
         if let Some(other) = self.tokens.iter().find(|t| t.digest == digest) {
-            return Err(ambiguous(format!(
+            return Err(unusable(format!(
                 "the same token as {:?}: only one of them would ever be used",
                 other.name
             )));
@@ -534,7 +539,7 @@ mod tests {
         let refused = |auth: &mut AdminAuth, name: &str, token: &str, repos: Option<Vec<&str>>| {
             let repos = repos.map(|l| l.into_iter().map(String::from).collect());
             match auth.add_static(name, token, repos) {
-                Err(e @ AdminAuthError::Ambiguous { .. }) => e.to_string(),
+                Err(e @ AdminAuthError::UnusableToken { .. }) => e.to_string(),
                 other => panic!("{name}: {other:?}"),
             }
         };
@@ -631,7 +636,7 @@ mod tests {
         // A name that merely contains a star is not this mistake, but no repository's name.
         assert!(matches!(
             auth.add_static("ops", TOKEN, Some(vec!["a*".into()])),
-            Err(AdminAuthError::Ambiguous { .. })
+            Err(AdminAuthError::UnusableToken { .. })
         ));
         auth.add_static("ops", TOKEN, Some(vec!["a".into()]))
             .unwrap();

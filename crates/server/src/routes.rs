@@ -268,16 +268,20 @@ fn json(value: &serde_json::Value) -> Response {
     r
 }
 
-/// The value of the session cookie, if the request carries one.
+/// The value of the session cookie, if the request carries it once (two would leave it to
+/// their order which session counts).
 fn session_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
+    let mut sessions = headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
-        .map(|(_, value)| value.trim().to_owned())
+        .filter(|(name, _)| *name == SESSION_COOKIE);
+    match (sessions.next(), sessions.next()) {
+        (Some((_, value)), None) => Some(value.trim().to_owned()),
+        _ => None,
+    }
 }
 
 /// The request's one `Authorization` header: none when there are two or more, which would
@@ -383,6 +387,19 @@ fn admin_actor(
     headers: &HeaderMap,
     endpoint: &'static str,
 ) -> Result<Actor, ApiError> {
+    if headers
+        .get_all(header::AUTHORIZATION)
+        .iter()
+        .nth(1)
+        .is_some()
+    {
+        let e = crate::admin_auth::AdminAuthError::Duplicated;
+        return Err(ApiError::logged(
+            PublicError::AdminUnauthorized,
+            endpoint,
+            &e,
+        ));
+    }
     state
         .admin
         .authenticate(authorization(headers), UnixTime::now())
@@ -401,7 +418,8 @@ async fn admin_put(
         let actor = admin_actor(&state, &headers, EP)?;
         let Path((repo, kind, tag)) = segments.map_err(|e| unreadable(EP, &e))?;
         // Out of scope: refused (and audited) before the body is read.
-        deadline(&state, state.broker.admin_scope(&actor, &repo, "put into"))
+        let what = format!("put {repo}/{kind}/{tag}");
+        deadline(&state, state.broker.admin_scope(&actor, &repo, &what))
             .await
             .map_err(|e| broker_error(EP, &e))?;
         let body = read_body(state.request_timeout, body, MAX_ADMIN_BODY).await?;
@@ -565,12 +583,10 @@ async fn admin_set_policy(
         let actor = admin_actor(&state, &headers, EP)?;
         let Path(repo) = segments.map_err(|e| unreadable(EP, &e))?;
         // Out of scope: refused (and audited) before the body is read.
-        deadline(
-            &state,
-            state.broker.admin_scope(&actor, &repo, "set the policy of"),
-        )
-        .await
-        .map_err(|e| broker_error(EP, &e))?;
+        let what = format!("set the policy of {repo}");
+        deadline(&state, state.broker.admin_scope(&actor, &repo, &what))
+            .await
+            .map_err(|e| broker_error(EP, &e))?;
         let body = read_body(state.request_timeout, body, MAX_ADMIN_BODY).await?;
         let text = std::str::from_utf8(&body)
             .map_err(|_| ApiError::public(PublicError::InvalidRequest))?;

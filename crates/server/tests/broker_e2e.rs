@@ -1575,6 +1575,45 @@ fn tokens_on_the_bearer_path() {
         )
         .unwrap_err();
     assert_eq!(refusal(&e), (401, "TokenInvalid".into()));
+    // The token twice (two Authorization headers), or the session cookie twice: neither
+    // counts (which one would depend on their order), so no credential (401).
+    {
+        use std::io::{Read as _, Write as _};
+        let bearer = att.credential(AuthMode::Bearer);
+        let cookie = att.credential(AuthMode::Cookie);
+        let (
+            tessera_guest::client::Credential::Bearer(token),
+            tessera_guest::client::Credential::Cookie(session),
+        ) = (bearer, cookie)
+        else {
+            panic!("credentials of the wrong kind");
+        };
+        let addr = b.url.trim_start_matches("http://");
+        let twice = [
+            format!(
+                "Authorization: Bearer {0}\r\nAuthorization: Bearer {0}",
+                token.as_str()
+            ),
+            format!("Cookie: {0}\r\nCookie: {0}", &*session.cookie_header()),
+            format!("Cookie: {0}; {0}", &*session.cookie_header()),
+        ];
+        for headers in twice {
+            let mut conn = std::net::TcpStream::connect(addr).unwrap();
+            conn.set_read_timeout(Some(Duration::from_secs(20)))
+                .unwrap();
+            conn.write_all(
+                format!(
+                    "GET /kbs/v0/resource/default/key/one HTTP/1.1\r\nHost: t\r\n\
+                     Connection: close\r\n{headers}\r\n\r\n"
+                )
+                .as_bytes(),
+            )
+            .unwrap();
+            let mut answer = String::new();
+            let _ = conn.read_to_string(&mut answer);
+            assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
+        }
+    }
     // No credential at all.
     let (status, body) = b.admin("GET", "/kbs/v0/resource/default/key/one", None, None);
     assert_eq!(status, 401);
@@ -1700,8 +1739,18 @@ fn admin_requests_with_unusable_paths_versions_and_bodies_are_400() {
     assert_eq!(status, 400, "{body}");
     let (status, body) = b.admin_text("PUT", "/kbs/v0/admin/policy/files", root, &naming);
     assert_eq!(status, 400, "{body}");
+    // The same as a sealed file's policy; the file sealed with the values is imported.
+    let (status, keys) = b.admin("GET", "/kbs/v0/sealing-key", None, None);
+    assert_eq!(status, 200);
+    let path = tessera_broker::resource::ResourcePath::parse("default/key/sealed").unwrap();
+    for (policy, want) in [(naming.as_str(), 400), (POLICY, 200)] {
+        let sealed = tessera_broker::gitseal::seal(&keys, &path, policy, b"v").unwrap();
+        let (status, body) = b.admin_text("POST", "/kbs/v0/admin/sealed", root, &sealed);
+        assert_eq!(status, want, "{body}");
+    }
     let (_, list) = b.admin("GET", "/kbs/v0/admin/resources", root, None);
     assert!(!list.to_string().contains("default/key/files"), "{list}");
+    assert!(list.to_string().contains("default/key/sealed"), "{list}");
     let (status, _) = b.admin(
         "DELETE",
         "/kbs/v0/resource/default/key/one?version=0",
@@ -2046,7 +2095,7 @@ fn a_tenant_token_stays_inside_its_repositories_on_every_endpoint() {
             assert!(head.starts_with("HTTP/1.1 403"), "{path}: {head}");
         }
         let (_, log) = b.admin("GET", "/kbs/v0/admin/audit", Some(&b.admin_token), None);
-        for what in ["put into default", "set the policy of default"] {
+        for what in ["put default/key/slow", "set the policy of default"] {
             assert!(
                 log["entries"]
                     .as_array()
