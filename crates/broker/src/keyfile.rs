@@ -303,6 +303,8 @@ mod tests {
     use super::*;
     use std::io::Read;
 
+    /// A reader handing out `data` at most `chunk` bytes at a time, noting the smallest
+    /// destination it was given.
     struct Chunked<'a> {
         data: &'a [u8],
         chunk: usize,

@@ -194,8 +194,8 @@ pub(crate) struct AuditVerifyArgs {
 }
 
 /// The file at `path`, at most `max` bytes, in a buffer zeroized on drop: it may hold a secret
-/// (the admin token, a `--from` secret, a key), so it is read with [`tessera_broker::keyfile::read_zeroizing`], leaving
-/// no copy behind.
+/// (the admin token, a `--from` secret, a key), so it is read with
+/// [`tessera_broker::keyfile::read_zeroizing`], leaving no copy behind.
 pub(crate) fn read_capped(path: &Path, max: u64) -> Result<Zeroizing<Vec<u8>>> {
     let mut file = std::fs::File::open(path).with_context(|| format!("{}", path.display()))?;
     // A regular file's size sizes the buffer; a pipe or a device says nothing.
@@ -218,8 +218,9 @@ pub(crate) fn read_capped(path: &Path, max: u64) -> Result<Zeroizing<Vec<u8>>> {
 const STDIN_BUFFER: usize = 8 * 1024;
 
 /// Standard input, at most `max` bytes (more is read only to tell: the caller checks the
-/// length), into a buffer zeroized on drop: read with [`tessera_broker::keyfile::read_zeroizing`] into a destination
-/// always larger than std's own stdin buffer, which is then bypassed and holds no copy.
+/// length), into a buffer zeroized on drop: read with
+/// [`tessera_broker::keyfile::read_zeroizing`] into a destination always larger than std's own
+/// stdin buffer, which is then bypassed and holds no copy.
 pub(crate) fn read_stdin_zeroizing(max: u64) -> std::io::Result<Zeroizing<Vec<u8>>> {
     let mut stdin = std::io::stdin().lock();
     tessera_broker::keyfile::read_zeroizing(&mut stdin, None, max, STDIN_BUFFER)
@@ -1062,8 +1063,6 @@ pub(crate) fn run_audit(cmd: &AuditCommand) -> Result<ExitCode> {
 mod tests {
     use super::*;
 
-    /// A reader handing out `data` at most `chunk` bytes at a time, noting the smallest
-    /// destination it was given.
     /// An audit entry's actor, resource and digests are printed with control characters
     /// escaped: an ESC in the log does not reach the terminal.
     #[test]

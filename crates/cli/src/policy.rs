@@ -229,9 +229,9 @@ impl EarIssuer {
             EarFormat::Jwt => ear::issue_jwt(&ear, &self.key)?.into_bytes(),
             EarFormat::Cwt => ear::issue_cwt(&ear, &self.key)?,
         };
-        // The token is written in full beside --ear-out and renamed into place last: when the
-        // public key cannot be written, the token is not put in place either, and whatever
-        // was at --ear-out stays as it was.
+        // The token is written in full beside --ear-out first: when the public key cannot be
+        // written, the token is not put in place either, and whatever was at --ear-out stays
+        // as it was.
         crate::get_secret::check_kind("--ear-out", &self.out)?;
         let token = crate::get_secret::Staged::write(&self.out, &bytes, 0o644)
             .with_context(|| format!("writing --ear-out {}", self.out.display()))?;

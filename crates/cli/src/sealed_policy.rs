@@ -1,5 +1,6 @@
-//! The policy text sent with a secret: checked with `Policy::load_with_text` and self-contained, its
-//! reference files inlined (the broker has no access to the operator's files).
+//! The policy text sent with a secret: checked with `Policy::load_with_text` and
+//! self-contained, its reference files inlined (the broker has no access to the operator's
+//! files).
 
 use std::path::Path;
 
@@ -7,7 +8,7 @@ use anyhow::{Context, Result, bail};
 use tessera_policy::Policy;
 use tessera_policy::value::{RefList, Setting};
 
-/// Whether a serialized policy still names a reference file (`{"file": ...}`).
+/// A loaded reference file's values, in place of the file.
 fn inline_list<T>(list: &mut RefList<T>) {
     if let RefList::Loaded { values, .. } = list {
         *list = RefList::Values(std::mem::take(values));
