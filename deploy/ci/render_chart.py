@@ -236,6 +236,9 @@ def main():
     v["admin"]["tokens"][0]["repos"] = []
     expect_refusal(chart_dir, "a static token scoped to no repository", v, "repos")
     v = copy.deepcopy(base)
+    v["admin"]["tokens"][0]["repos"] = ["team a"]
+    expect_refusal(chart_dir, "a static token scoped to no possible repository", v, "repos")
+    v = copy.deepcopy(base)
     v["config"] = {"tokenTtlSecs": 5}
     expect_refusal(chart_dir, "a token lifetime below 10 s", v, "tokenTtlSecs")
     v = copy.deepcopy(base)
