@@ -428,7 +428,13 @@ pub(crate) fn fetch(
         Err(e @ ClientError::Broker { status, .. }) if is_final_refusal(status) => {
             Err(Refused(format!("get-secret {}: {e}", f.resource)).into())
         }
-        Err(e) => Err(anyhow::Error::new(e).context(format!("get-secret {}", f.resource))),
+        Err(e) => {
+            let hint = match &e {
+                ClientError::Transport { .. } => crate::admin::transport_hint(&e.to_string()),
+                _ => "",
+            };
+            Err(anyhow::Error::new(e).context(format!("get-secret {}{hint}", f.resource)))
+        }
     }
 }
 
