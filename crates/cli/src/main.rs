@@ -727,10 +727,13 @@ fn man(command: &[String]) -> Result<ExitCode> {
                 .get_subcommands()
                 .map(|c| c.get_name().to_owned())
                 .collect();
+            let under = std::iter::once("tessera")
+                .chain(path.iter().map(String::as_str))
+                .collect::<Vec<_>>()
+                .join(" ");
             bail!(
-                "no command {:?} in `tessera {}`; the commands there: {}",
+                "no command {:?} in `{under}`; the commands there: {}",
                 rest.join(" "),
-                path.join(" "),
                 names.join(", ")
             );
         };
@@ -748,8 +751,17 @@ fn man(command: &[String]) -> Result<ExitCode> {
     clap_mangen::Man::new(cmd)
         .render(&mut out)
         .context("rendering the manual page")?;
-    std::io::Write::write_all(&mut std::io::stdout(), &out).context("writing the manual page")?;
+    write_stdout(&out).context("writing the manual page")?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// Writes `bytes` to standard output; a reader that stopped early (`| head`: a closed pipe)
+/// is not an error.
+fn write_stdout(bytes: &[u8]) -> std::io::Result<()> {
+    match std::io::Write::write_all(&mut std::io::stdout(), bytes) {
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+        other => other,
+    }
 }
 
 /// Whether `--json` is among the arguments (before a `--`): then every outcome, usage and I/O
@@ -816,7 +828,7 @@ fn main() -> ExitCode {
             // Into memory first: clap_complete panics when its writer fails (a closed pipe).
             let mut out = Vec::new();
             clap_complete::generate(*shell, &mut cmd, "tessera", &mut out);
-            std::io::Write::write_all(&mut std::io::stdout(), &out)
+            write_stdout(&out)
                 .context("writing the completion script")
                 .map(|()| ExitCode::SUCCESS)
         }

@@ -235,6 +235,21 @@ fn completions_and_manual_pages_are_generated() {
     let o = common::tessera(&["man", "no-such-command"]);
     assert_eq!(code(&o), 2);
     assert!(stderr(&o).contains("verify, show"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("in `tessera`;"), "{}", stderr(&o));
+    // A reader that stops early (`| head`): no error. The bash script (about 100 KB) is more
+    // than a pipe holds, so the write meets the closed pipe.
+    let mut child = Command::new(env!("CARGO_BIN_EXE_tessera"))
+        .args(["completions", "bash"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut head = [0u8; 16];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut head).unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(stderr(&o).is_empty(), "{}", stderr(&o));
     // A nested command's page, named as its SEE ALSO names it or as it is typed.
     for args in [
         &["man", "secret", "put"][..],
