@@ -496,6 +496,12 @@ fn keygen(args: &KeygenArgs) -> Result<ExitCode> {
     let pub_path = PathBuf::from(format!("{}.pub.pem", args.out.display()));
     // Neither file is overwritten, nor written through a link: the public key of another
     // private key (or a file a link points at) stays as it was.
+    if std::fs::symlink_metadata(&args.out).is_ok() {
+        bail!(
+            "{}: exists already (a private key?); not overwritten: give another --out",
+            args.out.display()
+        );
+    }
     if std::fs::symlink_metadata(&pub_path).is_ok() {
         bail!(
             "{}: exists already (a public key of another private key?); not overwritten",

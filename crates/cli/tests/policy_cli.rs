@@ -274,8 +274,14 @@ fn ear_tokens_round_trip_and_reject_tampering_and_expiry() {
     assert_eq!(jwk["crv"], "P-384", "{}", stdout(&o));
     assert!(String::from_utf8_lossy(&o.stderr).contains("wrote "));
     let public = dir.join("ear.pem.pub.pem");
-    // keygen never overwrites a key.
-    assert_eq!(code(&tessera(&["token", "keygen", "--out", s(&key)])), 2);
+    // keygen never overwrites a key, and says which file is in the way.
+    let o = tessera(&["token", "keygen", "--out", s(&key)]);
+    assert_eq!(code(&o), 2);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("ear.pem: exists already (a private key?)"),
+        "{err}"
+    );
     // Nor the public key of another: a file or a link at KEY.pub.pem is left as it was, and
     // no private key is written without its public key.
     let other = dir.join("other.pem");
