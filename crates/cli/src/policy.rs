@@ -349,16 +349,28 @@ pub(crate) fn run(cmd: &PolicyCommand) -> Result<ExitCode> {
 }
 
 fn check(args: &CheckArgs) -> Result<ExitCode> {
+    // A file that cannot be read is an I/O error (exit 2), not an invalid policy; with --json
+    // it is said in this command's own shape, as an invalid policy is.
+    let unreadable = |message: String| -> Result<ExitCode> {
+        if args.json {
+            say!(
+                "{}",
+                json!({ "valid": false, "error": message, "warnings": [] })
+            );
+            Ok(ExitCode::from(2))
+        } else {
+            Err(anyhow::anyhow!(message))
+        }
+    };
     if !args.file.is_file() {
-        bail!("{}: no such file", args.file.display());
+        return unreadable(format!("{}: no such file", args.file.display()));
     }
     let policy = match Policy::load(&args.file) {
         Ok(p) => p,
-        // A file that cannot be read is an I/O error (exit 2), not an invalid policy.
         Err(
             e @ (tessera_policy::PolicyError::Io { .. }
             | tessera_policy::PolicyError::ReferenceIo { .. }),
-        ) => return Err(e.into()),
+        ) => return unreadable(e.to_string()),
         Err(e) => {
             if args.json {
                 say!(

@@ -219,6 +219,15 @@ fn verify_without_policy_is_unchanged_and_bad_policies_are_usage_errors() {
     .unwrap();
     let o = tessera(&["policy", "check", s(&unread)]);
     assert_eq!(code(&o), 2, "{}", stdout(&o));
+    // With --json, in this command's own shape (one object), as an invalid policy is.
+    for file in [&unread, &dir.join("nope.toml")] {
+        let o = tessera(&["policy", "check", s(file), "--json"]);
+        assert_eq!(code(&o), 2, "{}", stdout(&o));
+        let j = json(&o);
+        assert_eq!(j["valid"], false, "{j}");
+        assert!(j["error"].as_str().is_some() && j["warnings"] == serde_json::json!([]));
+        assert!(j.get("verdict").is_none(), "{j}");
+    }
     // A policy for another TEE rejects the evidence.
     let o = run(
         &["verify"],
