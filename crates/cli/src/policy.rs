@@ -537,23 +537,36 @@ fn keygen(args: &KeygenArgs) -> Result<ExitCode> {
 }
 
 fn token_verify(args: &TokenVerifyArgs) -> Result<ExitCode> {
-    let key_text = String::from_utf8(crate::read_bounded(&args.key)?)
-        .with_context(|| format!("{}: not UTF-8", args.key.display()))?;
-    let key = if key_text.trim_start().starts_with('{') {
-        serde_json::from_str::<Value>(&key_text)
-            .map_err(anyhow::Error::from)
-            .and_then(|jwk| VerifyingKey::from_jwk(&jwk).map_err(anyhow::Error::from))
-    } else {
-        VerifyingKey::from_spki_pem(&key_text).map_err(anyhow::Error::from)
-    }
-    .with_context(|| {
-        format!(
-            "{}: not an EC public key (SPKI PEM or JWK)",
-            args.key.display()
-        )
-    })?;
-    let token = crate::read_bounded(&args.token)?;
-    let at = crate::parse_at(args.at.as_deref())?;
+    let inputs = || -> Result<(VerifyingKey, Vec<u8>, UnixTime)> {
+        let key_text = String::from_utf8(crate::read_bounded(&args.key)?)
+            .with_context(|| format!("{}: not UTF-8", args.key.display()))?;
+        let key = if key_text.trim_start().starts_with('{') {
+            serde_json::from_str::<Value>(&key_text)
+                .map_err(anyhow::Error::from)
+                .and_then(|jwk| VerifyingKey::from_jwk(&jwk).map_err(anyhow::Error::from))
+        } else {
+            VerifyingKey::from_spki_pem(&key_text).map_err(anyhow::Error::from)
+        }
+        .with_context(|| {
+            format!(
+                "{}: not an EC public key (SPKI PEM or JWK)",
+                args.key.display()
+            )
+        })?;
+        let token = crate::read_bounded(&args.token)?;
+        let at = crate::parse_at(args.at.as_deref())?;
+        Ok((key, token, at))
+    };
+    // A key or token that cannot be read is a usage or I/O error (exit 2); with --json it is
+    // said in this command's own shape, as an invalid token is.
+    let (key, token, at) = match inputs() {
+        Ok(inputs) => inputs,
+        Err(e) if args.json => {
+            say!("{}", json!({ "valid": false, "error": format!("{e:#}") }));
+            return Ok(ExitCode::from(2));
+        }
+        Err(e) => return Err(e),
+    };
     let result = match std::str::from_utf8(&token) {
         Ok(text) if text.trim().matches('.').count() == 2 => ear::verify_jwt(text.trim(), &key, at),
         _ => ear::verify_cwt(&token, &key, at),

@@ -342,6 +342,12 @@ fn ear_tokens_round_trip_and_reject_tampering_and_expiry() {
         std::fs::write(&tampered, &bytes).unwrap();
         let o = tessera(&["token", "verify", s(&tampered), "--key", s(&public)]);
         assert_eq!(code(&o), 1, "{format} tampered: {}", stdout(&o));
+        // A key that cannot be read: exit 2, and with --json in this command's own shape.
+        let nokey = dir.join("no-such-key.pem");
+        let o = tessera(&["token", "verify", s(&token), "--key", s(&nokey), "--json"]);
+        assert_eq!(code(&o), 2, "{}", stdout(&o));
+        assert_eq!(json(&o)["valid"], false, "{}", stdout(&o));
+        assert!(json(&o).get("verdict").is_none(), "{}", stdout(&o));
         // Expired: the default lifetime is five minutes.
         let o = tessera(&[
             "token",
