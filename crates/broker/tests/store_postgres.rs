@@ -660,17 +660,13 @@ async fn a_start_restores_the_audit_guard() {
     refused(e.raw.execute("DELETE FROM audit", &[]).await);
 }
 
-/// A replica starting while another migrates waits for it, however long that takes, even with
-/// a short `lock_timeout` (1 s here): a start is not refused for a migration in progress.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_start_waits_for_another_replicas_migration() {
-    let Some((base, schema, url)) = fresh_schema().await else {
-        return;
-    };
-    let _guard = SchemaGuard {
-        base,
-        schema: schema.clone(),
-    };
+/// A fresh schema whose URL sets `lock_timeout` to 1 s (an operator's own setting, which the
+/// store keeps), and a raw client of it holding the store's advisory lock for `purpose`
+/// (`migrate`, `audit`) in an open transaction, as a replica in the middle of that would.
+async fn schema_with_lock_held(
+    purpose: &str,
+) -> Option<(SchemaGuard, String, tokio_postgres::Client)> {
+    let (base, schema, url) = fresh_schema().await?;
     let url = url.replacen(
         "options=-c%20search_path",
         "options=-c%20lock_timeout%3D1s%20-c%20search_path",
@@ -678,14 +674,24 @@ async fn a_start_waits_for_another_replicas_migration() {
     );
     let digest = aws_lc_rs::digest::digest(
         &aws_lc_rs::digest::SHA256,
-        format!("tessera-broker/migrate/{schema}").as_bytes(),
+        format!("tessera-broker/{purpose}/{schema}").as_bytes(),
     );
     let key = i64::from_be_bytes(*digest.as_ref().first_chunk::<8>().unwrap());
-    let migrating = raw_client(&url).await;
-    migrating
+    let holder = raw_client(&url).await;
+    holder
         .batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({key})"))
         .await
         .unwrap();
+    Some((SchemaGuard { base, schema }, url, holder))
+}
+
+/// A replica starting while another migrates waits for it, however long that takes, even with
+/// a short `lock_timeout` (1 s here): a start is not refused for a migration in progress.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_start_waits_for_another_replicas_migration() {
+    let Some((_guard, url, migrating)) = schema_with_lock_held("migrate").await else {
+        return;
+    };
     let start = tokio::spawn({
         let url = url.clone();
         async move { PostgresStore::connect(&url).await }
@@ -705,29 +711,10 @@ async fn a_start_waits_for_another_replicas_migration() {
 /// `lock_timeout` (the store's 30 s, or the operator's own, 1 s here) with an error.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_lock_held_by_a_stuck_replica_times_out() {
-    let Some((base, schema, url)) = fresh_schema().await else {
+    let Some((_guard, url, stuck)) = schema_with_lock_held("audit").await else {
         return;
     };
-    let _guard = SchemaGuard {
-        base,
-        schema: schema.clone(),
-    };
-    let url = url.replacen(
-        "options=-c%20search_path",
-        "options=-c%20lock_timeout%3D1s%20-c%20search_path",
-        1,
-    );
     let store = PostgresStore::connect(&url).await.unwrap();
-    let digest = aws_lc_rs::digest::digest(
-        &aws_lc_rs::digest::SHA256,
-        format!("tessera-broker/audit/{schema}").as_bytes(),
-    );
-    let key = i64::from_be_bytes(*digest.as_ref().first_chunk::<8>().unwrap());
-    let stuck = raw_client(&url).await;
-    stuck
-        .batch_execute(&format!("BEGIN; SELECT pg_advisory_xact_lock({key})"))
-        .await
-        .unwrap();
     let event = || tessera_broker::audit::AuditEvent {
         time_ms: NOW,
         actor: String::from("admin:op"),

@@ -1078,20 +1078,23 @@ fn secrets_sealed_for_git_are_imported_idempotently() {
     let repo_dir = dir.path().join("git");
     std::fs::create_dir_all(repo_dir.join("team-a/key")).unwrap();
     let sealed_file = repo_dir.join("team-a/key/db.sealed");
-    let o = run(
-        Command::new(BIN).args([
-            "secret",
-            "seal",
-            "team-a/key/db",
-            "--policy",
-            p,
-            "--broker-key",
-            &served.url,
-            "--out",
-            sealed_file.to_str().unwrap(),
-        ]),
-        Some(b"from git"),
-    );
+    let seal_to = |out: &std::path::Path| {
+        run(
+            Command::new(BIN).args([
+                "secret",
+                "seal",
+                "team-a/key/db",
+                "--policy",
+                p,
+                "--broker-key",
+                &served.url,
+                "--out",
+                out.to_str().unwrap(),
+            ]),
+            Some(b"from git"),
+        )
+    };
+    let o = seal_to(&sealed_file);
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
     let sealed = std::fs::read_to_string(&sealed_file).unwrap();
     assert!(!sealed.contains("from git"));
@@ -1100,20 +1103,7 @@ fn secrets_sealed_for_git_are_imported_idempotently() {
     std::fs::write(&target, b"someone else's file").unwrap();
     let link = dir.path().join("link.sealed");
     std::os::unix::fs::symlink(&target, &link).unwrap();
-    let o = run(
-        Command::new(BIN).args([
-            "secret",
-            "seal",
-            "team-a/key/db",
-            "--policy",
-            p,
-            "--broker-key",
-            &served.url,
-            "--out",
-            link.to_str().unwrap(),
-        ]),
-        Some(b"from git"),
-    );
+    let o = seal_to(&link);
     assert_eq!(code(&o), 2, "{}", text(&o.stderr));
     assert!(
         text(&o.stderr).contains("not a regular file"),

@@ -760,21 +760,15 @@ fn no_release_and_no_admin_change_goes_unaudited() {
     assert_eq!(&s[..], SECRET);
 }
 
-#[test]
-fn a_body_sent_too_slowly_is_refused_with_408() {
-    use std::io::Read as _;
-    let b = start_with(|c| c.request_timeout_secs = 1);
+/// Sends `request` (an HTTP/1.1 request, or only its beginning) on a connection of its own and
+/// returns the broker's answer up to the end of its headers.
+fn raw_answer(b: &Broker, request: &str) -> String {
+    use std::io::{Read as _, Write as _};
     let addr = b.url.trim_start_matches("http://");
     let mut conn = std::net::TcpStream::connect(addr).unwrap();
     conn.set_read_timeout(Some(Duration::from_secs(20)))
         .unwrap();
-    // Headers promising 1,000 bytes, then one byte, then nothing.
-    conn.write_all(
-        b"POST /kbs/v0/attest HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n\
-          Content-Length: 1000\r\n\r\n{",
-    )
-    .unwrap();
-    let started = std::time::Instant::now();
+    conn.write_all(request.as_bytes()).unwrap();
     let mut answer = Vec::new();
     let mut buf = [0u8; 1024];
     while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -782,7 +776,19 @@ fn a_body_sent_too_slowly_is_refused_with_408() {
         assert!(n > 0, "the connection closed without an answer");
         answer.extend_from_slice(&buf[..n]);
     }
-    let head = String::from_utf8_lossy(&answer).to_string();
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[test]
+fn a_body_sent_too_slowly_is_refused_with_408() {
+    let b = start_with(|c| c.request_timeout_secs = 1);
+    let started = std::time::Instant::now();
+    // Headers promising 1,000 bytes, then one byte, then nothing.
+    let head = raw_answer(
+        &b,
+        "POST /kbs/v0/attest HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n\
+         Content-Length: 1000\r\n\r\n{",
+    );
     assert!(head.starts_with("HTTP/1.1 408"), "{head}");
     assert!(started.elapsed() < Duration::from_secs(10));
 }
@@ -1578,7 +1584,6 @@ fn tokens_on_the_bearer_path() {
     // The token twice (two Authorization headers), or the session cookie twice: neither
     // counts (which one would depend on their order), so no credential (401).
     {
-        use std::io::{Read as _, Write as _};
         let bearer = att.credential(AuthMode::Bearer);
         let cookie = att.credential(AuthMode::Cookie);
         let (
@@ -1588,7 +1593,6 @@ fn tokens_on_the_bearer_path() {
         else {
             panic!("credentials of the wrong kind");
         };
-        let addr = b.url.trim_start_matches("http://");
         let twice = [
             format!(
                 "Authorization: Bearer {0}\r\nAuthorization: Bearer {0}",
@@ -1598,19 +1602,12 @@ fn tokens_on_the_bearer_path() {
             format!("Cookie: {0}; {0}", &*session.cookie_header()),
         ];
         for headers in twice {
-            let mut conn = std::net::TcpStream::connect(addr).unwrap();
-            conn.set_read_timeout(Some(Duration::from_secs(20)))
-                .unwrap();
-            conn.write_all(
-                format!(
-                    "GET /kbs/v0/resource/default/key/one HTTP/1.1\r\nHost: t\r\n\
-                     Connection: close\r\n{headers}\r\n\r\n"
-                )
-                .as_bytes(),
-            )
-            .unwrap();
-            let mut answer = String::new();
-            let _ = conn.read_to_string(&mut answer);
+            let answer = raw_answer(
+                &b,
+                &format!(
+                    "GET /kbs/v0/resource/default/key/one HTTP/1.1\r\nHost: t\r\n{headers}\r\n\r\n"
+                ),
+            );
             assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
         }
     }
@@ -2067,31 +2064,17 @@ fn a_tenant_token_stays_inside_its_repositories_on_every_endpoint() {
     // A put into another repository, or setting its policy, is refused and audited before the
     // body is read: a body that never arrives (or one too large) does not keep it from the log.
     {
-        use std::io::{Read as _, Write as _};
         for (method, path) in [
             ("POST", "/kbs/v0/resource/default/key/slow"),
             ("PUT", "/kbs/v0/admin/policy/default"),
         ] {
-            let addr = b.url.trim_start_matches("http://");
-            let mut conn = std::net::TcpStream::connect(addr).unwrap();
-            conn.set_read_timeout(Some(Duration::from_secs(20)))
-                .unwrap();
-            conn.write_all(
-                format!(
+            let head = raw_answer(
+                &b,
+                &format!(
                     "{method} {path} HTTP/1.1\r\nHost: t\r\nAuthorization: Bearer {TENANT_TOKEN}\r\n\
                      Content-Length: 1000000\r\n\r\n{{"
-                )
-                .as_bytes(),
-            )
-            .unwrap();
-            let mut answer = Vec::new();
-            let mut buf = [0u8; 1024];
-            while !answer.windows(4).any(|w| w == b"\r\n\r\n") {
-                let n = conn.read(&mut buf).unwrap();
-                assert!(n > 0, "the connection closed without an answer");
-                answer.extend_from_slice(&buf[..n]);
-            }
-            let head = String::from_utf8_lossy(&answer).to_string();
+                ),
+            );
             assert!(head.starts_with("HTTP/1.1 403"), "{path}: {head}");
         }
         let (_, log) = b.admin("GET", "/kbs/v0/admin/audit", Some(&b.admin_token), None);
@@ -2217,8 +2200,6 @@ fn admin_credentials_and_scopes() {
     // Two Authorization headers, however good either is: none counts (401), rather than
     // whichever came first.
     {
-        use std::io::{Read as _, Write as _};
-        let addr = b.url.trim_start_matches("http://");
         for (first, second) in [
             (
                 b.admin_token.as_str(),
@@ -2226,19 +2207,13 @@ fn admin_credentials_and_scopes() {
             ),
             (b.admin_token.as_str(), b.admin_token.as_str()),
         ] {
-            let mut conn = std::net::TcpStream::connect(addr).unwrap();
-            conn.set_read_timeout(Some(Duration::from_secs(20)))
-                .unwrap();
-            conn.write_all(
-                format!(
-                    "GET /kbs/v0/admin/resources HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\
+            let answer = raw_answer(
+                &b,
+                &format!(
+                    "GET /kbs/v0/admin/resources HTTP/1.1\r\nHost: t\r\n\
                      Authorization: Bearer {first}\r\nAuthorization: Bearer {second}\r\n\r\n"
-                )
-                .as_bytes(),
-            )
-            .unwrap();
-            let mut answer = String::new();
-            let _ = conn.read_to_string(&mut answer);
+                ),
+            );
             assert!(answer.starts_with("HTTP/1.1 401"), "{answer}");
         }
     }
