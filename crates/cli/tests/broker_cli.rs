@@ -710,25 +710,6 @@ fn get_secret_runs_the_evidence_command() {
     );
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
 
-    // get-secret without the CA: exit 2, with the same advice (no evidence is asked for: the
-    // connection fails first).
-    let o = run(
-        Command::new(BIN).args([
-            "get-secret",
-            &served.url,
-            "tls/key/k",
-            "--evidence-cmd",
-            "false",
-        ]),
-        None,
-    );
-    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
-    assert!(
-        text(&o.stderr).contains("give its CA with --cacert"),
-        "{}",
-        text(&o.stderr)
-    );
-
     let x = dir.path().join("x");
     std::fs::create_dir(&x).unwrap();
     let xs = x.to_str().unwrap();
@@ -933,6 +914,25 @@ fn tls_with_a_pinned_ca() {
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
     let o = served.admin(&data, &["audit", "verify", "--cacert", ca], None);
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+
+    // get-secret without the CA: exit 2, with the same advice (no evidence is asked for: the
+    // connection fails first).
+    let o = run(
+        Command::new(BIN).args([
+            "get-secret",
+            &served.url,
+            "tls/key/k",
+            "--evidence-cmd",
+            "false",
+        ]),
+        None,
+    );
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("give its CA with --cacert"),
+        "{}",
+        text(&o.stderr)
+    );
 
     let x = dir.path().join("x");
     std::fs::create_dir(&x).unwrap();
