@@ -550,19 +550,9 @@ async fn weakening_server_defaults_are_overridden() {
     let mut tasks = Vec::new();
     for i in 0..64_i64 {
         let s = Arc::clone(&stores[usize::try_from(i % 2).unwrap()]);
-        tasks.push(tokio::spawn(async move {
-            s.append_audit(tessera_broker::audit::AuditEvent {
-                time_ms: NOW + i,
-                actor: format!("admin:op{i}"),
-                action: tessera_broker::audit::AuditAction::AdminPut,
-                resource: Some("t/key/a".into()),
-                evidence_digest: None,
-                policy_digest: None,
-                verdict: tessera_broker::audit::AuditVerdict::Pass,
-                reason: "ok".into(),
-            })
-            .await
-        }));
+        tasks.push(tokio::spawn(
+            async move { s.append_audit(put_event(i)).await },
+        ));
     }
     for t in tasks {
         t.await.unwrap().unwrap();
@@ -606,19 +596,7 @@ async fn a_start_restores_the_audit_guard() {
         let err = r.expect_err("the audit table accepted a change");
         assert!(db_message(&err).contains("append-only"), "{err}");
     };
-    e.store
-        .append_audit(tessera_broker::audit::AuditEvent {
-            time_ms: NOW,
-            actor: String::from("admin:op"),
-            action: tessera_broker::audit::AuditAction::AdminPut,
-            resource: Some("t/key/a".into()),
-            evidence_digest: None,
-            policy_digest: None,
-            verdict: tessera_broker::audit::AuditVerdict::Pass,
-            reason: String::from("ok"),
-        })
-        .await
-        .unwrap();
+    e.store.append_audit(put_event(0)).await.unwrap();
     e.raw
         .batch_execute(
             "DROP TRIGGER audit_no_truncate ON audit;
@@ -658,6 +636,20 @@ async fn a_start_restores_the_audit_guard() {
     drop(PostgresStore::connect(&e.url).await.unwrap());
     refused(e.raw.execute(same, &[]).await);
     refused(e.raw.execute("DELETE FROM audit", &[]).await);
+}
+
+/// An admin put's audit event at `NOW + i`, by actor `admin:op{i}`.
+fn put_event(i: i64) -> tessera_broker::audit::AuditEvent {
+    tessera_broker::audit::AuditEvent {
+        time_ms: NOW + i,
+        actor: format!("admin:op{i}"),
+        action: tessera_broker::audit::AuditAction::AdminPut,
+        resource: Some("t/key/a".into()),
+        evidence_digest: None,
+        policy_digest: None,
+        verdict: tessera_broker::audit::AuditVerdict::Pass,
+        reason: "ok".into(),
+    }
 }
 
 /// A fresh schema whose URL sets `lock_timeout` to 1 s (an operator's own setting, which the
@@ -715,20 +707,10 @@ async fn a_lock_held_by_a_stuck_replica_times_out() {
         return;
     };
     let store = PostgresStore::connect(&url).await.unwrap();
-    let event = || tessera_broker::audit::AuditEvent {
-        time_ms: NOW,
-        actor: String::from("admin:op"),
-        action: tessera_broker::audit::AuditAction::AdminPut,
-        resource: Some("t/key/a".into()),
-        evidence_digest: None,
-        policy_digest: None,
-        verdict: tessera_broker::audit::AuditVerdict::Pass,
-        reason: String::from("ok"),
-    };
     let started = std::time::Instant::now();
     let err = tokio::time::timeout(
         std::time::Duration::from_secs(20),
-        store.append_audit(event()),
+        store.append_audit(put_event(0)),
     )
     .await
     .expect("the append waited past lock_timeout")
@@ -737,6 +719,6 @@ async fn a_lock_held_by_a_stuck_replica_times_out() {
     assert!(started.elapsed() < std::time::Duration::from_secs(20));
     // Once the stuck transaction ends, appends go on.
     stuck.batch_execute("ROLLBACK").await.unwrap();
-    store.append_audit(event()).await.unwrap();
+    store.append_audit(put_event(0)).await.unwrap();
     assert_eq!(store::verify_audit_chain(&store).await.unwrap(), 1);
 }
