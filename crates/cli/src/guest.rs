@@ -89,6 +89,11 @@ pub(crate) struct EvidenceArgs {
     /// ASK, ARK) to FILE as PEM, for `tessera verify REPORT --certs FILE`.
     #[arg(long, value_name = "FILE")]
     certs_out: Option<PathBuf>,
+    /// With --simulate: the raw init-data (TOML; `-` for standard input) whose digest the
+    /// simulated evidence carries in HOST_DATA / MR_CONFIG_ID, as a TEE launched with it
+    /// would (for `get-secret --init-data FILE --evidence-cmd ...`).
+    #[arg(long, value_name = "FILE", requires = "simulate")]
+    init_data: Option<PathBuf>,
 }
 
 /// The forms `tessera guest evidence` prints.
@@ -290,7 +295,8 @@ fn evidence(args: &EvidenceArgs) -> Result<ExitCode> {
         let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA512, n.as_bytes());
         rd.copy_from_slice(d.as_ref());
     }
-    let p = provider_for(&args.source, None)?;
+    let init_data = read_init_data(args.init_data.as_deref())?;
+    let p = provider_for(&args.source, init_data.as_deref())?;
     let ev = p.evidence(&rd).context("collecting evidence")?;
     let parsed = tessera::Evidence::from_kbs(p.tee().kbs_name(), &ev)
         .context("the collected evidence does not parse")?;

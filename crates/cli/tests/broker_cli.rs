@@ -1904,6 +1904,39 @@ fn guest_commands_with_the_simulator_against_a_served_broker() {
         );
         assert_eq!(code(&o), 0, "{tee} --init-data -: {}", text(&o.stderr));
         assert_eq!(o.stdout, b"guest-secret-value", "{tee}");
+        // The same through `get-secret --evidence-cmd`, the simulator made to carry the
+        // init-data's digest by `guest evidence --init-data`; without it the broker refuses.
+        let init = dir.path().join(format!("init-{tee}.toml"));
+        std::fs::write(&init, "algorithm = \"sha384\"\nversion = \"0.1.0\"\n").unwrap();
+        let inits = init.to_str().unwrap();
+        for (with, want) in [(true, 0), (false, 1)] {
+            let cmd = format!(
+                "{BIN} guest evidence --simulate {ps} --tee {tee} {} --report-data",
+                if with {
+                    format!("--init-data {inits}")
+                } else {
+                    String::new()
+                }
+            );
+            let o = run(
+                Command::new(BIN).args([
+                    "get-secret",
+                    &served.url,
+                    "guest/key/app",
+                    "--tee",
+                    tee,
+                    "--init-data",
+                    inits,
+                    "--evidence-cmd",
+                    &cmd,
+                ]),
+                None,
+            );
+            assert_eq!(code(&o), want, "{tee} {with}: {}", text(&o.stderr));
+            if with {
+                assert_eq!(o.stdout, b"guest-secret-value", "{tee}");
+            }
+        }
         // Another measurement, or a debug guest: refused by the policy, nothing written.
         for extra in [&["--measurement", &"ee".repeat(48)][..], &["--debug"][..]] {
             let o = get_secret(tee, extra, None);
