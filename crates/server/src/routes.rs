@@ -17,6 +17,7 @@ use tessera_broker::protocol::{MAX_ATTEST_BODY, MAX_SMALL_BODY, PublicError};
 use tessera_pki::UnixTime;
 
 use crate::AppState;
+use crate::admin_auth::AdminAuthError;
 use crate::error::ApiError;
 
 /// Largest admin upload body (a secret of at most 1 MiB in base64, and its policy).
@@ -284,18 +285,22 @@ fn session_cookie(headers: &HeaderMap) -> Option<String> {
     }
 }
 
-/// The request's one `Authorization` header: none when there are two or more, which would
-/// leave it to the order of headers (and to whatever proxy added one) which credential counts.
-fn authorization(headers: &HeaderMap) -> Option<&str> {
+/// The request's `Authorization` header, if any; refused when there are two or more, which
+/// would leave it to the order of headers (and to whatever proxy added one) which credential
+/// counts.
+fn authorization(headers: &HeaderMap) -> Result<Option<&str>, AdminAuthError> {
     let mut all = headers.get_all(header::AUTHORIZATION).iter();
     match (all.next(), all.next()) {
-        (Some(one), None) => one.to_str().ok(),
-        _ => None,
+        (_, Some(_)) => Err(AdminAuthError::Duplicated),
+        (one, None) => Ok(one.and_then(|v| v.to_str().ok())),
     }
 }
 
+/// The bearer token of a guest's request (none when two `Authorization` headers came).
 fn bearer(headers: &HeaderMap) -> Option<&str> {
     authorization(headers)
+        .ok()
+        .flatten()
         .and_then(crate::admin_auth::bearer_token)
         .map(str::trim)
 }
@@ -387,22 +392,8 @@ fn admin_actor(
     headers: &HeaderMap,
     endpoint: &'static str,
 ) -> Result<Actor, ApiError> {
-    if headers
-        .get_all(header::AUTHORIZATION)
-        .iter()
-        .nth(1)
-        .is_some()
-    {
-        let e = crate::admin_auth::AdminAuthError::Duplicated;
-        return Err(ApiError::logged(
-            PublicError::AdminUnauthorized,
-            endpoint,
-            &e,
-        ));
-    }
-    state
-        .admin
-        .authenticate(authorization(headers), UnixTime::now())
+    authorization(headers)
+        .and_then(|header| state.admin.authenticate(header, UnixTime::now()))
         .map_err(|e| ApiError::logged(PublicError::AdminUnauthorized, endpoint, &e))
 }
 
