@@ -901,29 +901,30 @@ fn check_reserved(report: &AttestationReport, product: Product) -> Result<(), Sn
     let (fam, model, step) = ([raw.cpuid_fam_id], [raw.cpuid_mod_id], [raw.cpuid_step]);
     let launch_mit = raw.launch_mit_vector.get().to_le_bytes();
     let current_mit = raw.current_mit_vector.get().to_le_bytes();
-    let odd = [raw.reserved2, raw.reserved3];
-    // A field a later version defines is reserved (checked) only before it.
-    let before = |defined: bool, field: &'static str, value: &[u8]| -> Option<&'static str> {
-        (!defined && value.iter().any(|b| *b != 0)).then_some(field)
-    };
+    let after_versions = [raw.reserved2, raw.reserved3];
+    // The field, when reserved (always, or before the version that defines it) yet not zero.
+    let nonzero_unless =
+        |defined: bool, field: &'static str, value: &[u8]| -> Option<&'static str> {
+            (!defined && value.iter().any(|b| *b != 0)).then_some(field)
+        };
     let found = [
-        before(false, "0x04C", &raw.reserved0),
-        before(v3, "CPUID_FAM_ID (reserved before version 3)", &fam),
-        before(v3, "CPUID_MOD_ID (reserved before version 3)", &model),
-        before(v3, "CPUID_STEP (reserved before version 3)", &step),
-        before(false, "0x18B", &raw.reserved1),
-        before(false, "0x1EB, 0x1EF", &odd),
-        before(
+        nonzero_unless(false, "0x04C", &raw.reserved0),
+        nonzero_unless(v3, "CPUID_FAM_ID (reserved before version 3)", &fam),
+        nonzero_unless(v3, "CPUID_MOD_ID (reserved before version 3)", &model),
+        nonzero_unless(v3, "CPUID_STEP (reserved before version 3)", &step),
+        nonzero_unless(false, "0x18B", &raw.reserved1),
+        nonzero_unless(false, "0x1EB, 0x1EF", &after_versions),
+        nonzero_unless(
             v5,
             "LAUNCH_MIT_VECTOR (reserved before version 5)",
             &launch_mit,
         ),
-        before(
+        nonzero_unless(
             v5,
             "CURRENT_MIT_VECTOR (reserved before version 5)",
             &current_mit,
         ),
-        before(false, "0x208", &raw.reserved4),
+        nonzero_unless(false, "0x208", &raw.reserved4),
     ];
     if let Some(field) = found.into_iter().flatten().next() {
         return reserved(field, String::from("reserved bytes are not zero"));
