@@ -179,12 +179,7 @@ impl SecretValue {
     /// # Errors
     /// [`SealError::SecretSize`] for 0 or more than [`MAX_SECRET_LEN`], [`SealError::Crypto`].
     pub fn generate(len: usize) -> Result<Self, SealError> {
-        if len == 0 || len > MAX_SECRET_LEN {
-            return Err(SealError::SecretSize {
-                len,
-                max: MAX_SECRET_LEN,
-            });
-        }
+        check_secret_len(len)?;
         let mut v = Zeroizing::new(vec![0u8; len]);
         SystemRandom::new().fill(&mut v).map_err(crypto("random"))?;
         Ok(Self(v))
@@ -576,9 +571,14 @@ fn aad(b: &SealBinding<'_>) -> Vec<u8> {
 /// # Errors
 /// [`SealError::SecretSize`].
 pub fn check_secret_size(secret: &SecretValue) -> Result<(), SealError> {
-    if secret.is_empty() || secret.len() > MAX_SECRET_LEN {
+    check_secret_len(secret.len())
+}
+
+/// 1 to [`MAX_SECRET_LEN`] bytes: a secret's length, or one to be generated.
+fn check_secret_len(len: usize) -> Result<(), SealError> {
+    if len == 0 || len > MAX_SECRET_LEN {
         return Err(SealError::SecretSize {
-            len: secret.len(),
+            len,
             max: MAX_SECRET_LEN,
         });
     }
