@@ -775,6 +775,10 @@ fn fetch(args: &FetchArgs) -> Result<ExitCode> {
                 }
                 eprintln!("bundle: {}", args.out.display());
             }
+            None if report.refused_held.is_empty() => eprintln!(
+                "nothing written: nothing could be fetched (above), and {} was not made",
+                args.out.display()
+            ),
             None => eprintln!(
                 "nothing written: {} holds entries the verifier refuses (above); delete them \
                  or fetch into another directory (a simulator's root needs --dangerous-test-root)",

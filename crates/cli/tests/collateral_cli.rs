@@ -119,6 +119,13 @@ fn fetch_pack_import_show_then_air_gapped_verify() {
             stdout(&o)
         );
         assert!(!stdout(&o).contains("fetched "), "{}", stdout(&o));
+        // With nothing got, no empty bundle is left to be packed and carried.
+        assert!(!untrusted.exists(), "an empty bundle was made");
+        assert!(
+            stderr(&o).contains("nothing written: nothing could be fetched"),
+            "{}",
+            stderr(&o)
+        );
         // ... and its cache keeps none of them either.
         let o = tessera(&["collateral", "show", s(&dir.join("untrusted-cache"))]);
         assert_eq!(code(&o), 0, "{}", stderr(&o));

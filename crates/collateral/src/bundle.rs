@@ -208,6 +208,8 @@ pub struct FetchReport {
 
 /// `collateral fetch`: get `items` through `cache` (online) and write them as a bundle
 /// directory at `out`. Items that fail are reported, not fatal; the bundle holds the rest.
+/// The manifest is `None` when nothing was got and `out` did not exist: no directory is
+/// made.
 ///
 /// # Errors
 /// [`CollateralError::Io`] when the bundle cannot be written.
@@ -216,14 +218,8 @@ pub fn fetch_into_bundle(
     items: &[Item],
     out: &Path,
     now: UnixTime,
-) -> Result<(FetchReport, Manifest), CollateralError> {
-    let (report, manifest) = fetch_into_bundle_vetted(cache, items, out, now, &|_| Vec::new())?;
-    // Without a vetter nothing is refused, so the bundle was written.
-    let manifest = manifest.ok_or_else(|| CollateralError::Format {
-        path: out.display().to_string(),
-        detail: String::from("not written"),
-    })?;
-    Ok((report, manifest))
+) -> Result<(FetchReport, Option<Manifest>), CollateralError> {
+    fetch_into_bundle_vetted(cache, items, out, now, &|_| Vec::new())
 }
 
 /// Which entries of a set a verifier refuses: their indexes, each with the reason. For
@@ -244,6 +240,8 @@ pub type BundleVetter<'a> = &'a dyn Fn(&[Arc<Entry>]) -> Vec<(usize, String)>;
 /// nothing the operator put there is deleted (a root left off the command line would refuse
 /// all of it). A copy the directory holds that was issued later than the one this run got
 /// stays (`kept_held`), as [`import_vetted`] keeps it: fetching never rolls a bundle back.
+/// When nothing was got and `out` did not exist, no directory is made and the manifest is
+/// `None` too (with `refused_held` empty).
 ///
 /// # Errors
 /// As [`fetch_into_bundle`]; as [`read_entries`] when `out` is not a bundle directory or
@@ -355,6 +353,11 @@ pub fn fetch_into_bundle_vetted(
     // the directory holds.
     report.cached.retain(|k| !kept.contains(k));
     report.kept_held = kept;
+    // Nothing got and no directory yet: none is made (an empty bundle would only be packed,
+    // carried and imported to verify nothing).
+    if report.fetched.is_empty() && !out.exists() {
+        return Ok((report, None));
+    }
     let entries: Vec<Entry> = report.fetched.iter().map(|e| Entry::clone(e)).collect();
     let manifest = write_bundle_dir(out, &entries, now)?;
     Ok((report, Some(manifest)))

@@ -921,7 +921,7 @@ fn fetching_into_a_bundle_does_not_roll_it_back() {
         "the older copy is not reported fetched"
     );
     assert!(report.failed.is_empty());
-    assert_eq!(manifest.items.len(), 1);
+    assert_eq!(manifest.expect("written").items.len(), 1);
     assert_eq!(
         crl_in_bundle().body(),
         revoking.body(),
@@ -1337,7 +1337,7 @@ fn bundle_made_online_verifies_air_gapped() {
     let out = temp_dir("bundle");
     let (report, manifest) = bundle::fetch_into_bundle(&online, &items, &out, NOW).unwrap();
     assert!(report.failed.is_empty(), "{:?}", report.failed);
-    assert_eq!(manifest.items.len(), 7);
+    assert_eq!(manifest.expect("written").items.len(), 7);
     assert!(out.join(bundle::MANIFEST_FILE).is_file());
     let file = out.join("..").join(format!(
         "{}.tcb",
