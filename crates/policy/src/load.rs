@@ -20,6 +20,70 @@ fn syntax(message: impl ToString) -> PolicyError {
     }
 }
 
+/// The fields a policy must give, by section (`""` is the top level). Checked against the
+/// model by `required_fields_are_the_models` below.
+const REQUIRED: &[(&str, &[&str])] = &[
+    ("", &["version", "id"]),
+    (
+        "snp",
+        &[
+            "measurement",
+            "debug",
+            "min_tcb",
+            "signer",
+            "vmpl",
+            "revocation",
+        ],
+    ),
+    ("tdx", &["mr_td", "debug", "tcb"]),
+    ("tdx.tcb", &["accepted_statuses"]),
+    ("sgx", &["mr_enclave", "mr_signer", "debug", "tcb"]),
+    ("sgx.tcb", &["accepted_statuses"]),
+];
+
+/// The required fields `tree` (a policy's text as a generic tree) leaves out, as dotted paths,
+/// in the order of [`REQUIRED`]. A section that is absent (or not a table) is not looked into.
+fn missing_required(tree: &serde_json::Value) -> Vec<String> {
+    let mut missing = Vec::new();
+    for (section, fields) in REQUIRED {
+        let table = section
+            .split('.')
+            .filter(|s| !s.is_empty())
+            .try_fold(tree, |t, key| t.get(key));
+        let Some(table) = table.and_then(serde_json::Value::as_object) else {
+            continue;
+        };
+        for field in *fields {
+            if !table.contains_key(*field) {
+                missing.push(if section.is_empty() {
+                    (*field).to_owned()
+                } else {
+                    format!("{section}.{field}")
+                });
+            }
+        }
+    }
+    missing
+}
+
+/// A parser's error, with every required field the policy leaves out named when it is one of
+/// several (the parser stops at the first), so that a new policy is not fixed one run at a
+/// time.
+fn with_all_missing(e: impl ToString, tree: Option<&serde_json::Value>) -> PolicyError {
+    let message = e.to_string();
+    if !message.contains("missing field") {
+        return syntax(message);
+    }
+    match tree.map(missing_required) {
+        Some(all) if all.len() > 1 => syntax(format!(
+            "{}\nrequired fields missing: {}",
+            message.trim_end(),
+            all.join(", ")
+        )),
+        _ => syntax(message),
+    }
+}
+
 fn invalid(field: &str, reason: impl Into<String>) -> PolicyError {
     PolicyError::Invalid {
         field: field.to_owned(),
@@ -35,7 +99,12 @@ impl Policy {
     /// [`PolicyError`] naming the field at fault.
     pub fn from_toml_str(text: &str) -> Result<Self, PolicyError> {
         check_len("the policy", text.len(), MAX_POLICY_LEN)?;
-        let p: Self = toml::from_str(text).map_err(syntax)?;
+        let p: Self = toml::from_str(text).map_err(|e| {
+            let tree = toml::from_str::<toml::Table>(text)
+                .ok()
+                .and_then(|t| serde_json::to_value(t).ok());
+            with_all_missing(e, tree.as_ref())
+        })?;
         p.validate()?;
         Ok(p)
     }
@@ -46,7 +115,10 @@ impl Policy {
     /// [`PolicyError`] naming the field at fault.
     pub fn from_json_str(text: &str) -> Result<Self, PolicyError> {
         check_len("the policy", text.len(), MAX_POLICY_LEN)?;
-        let p: Self = serde_json::from_str(text).map_err(syntax)?;
+        let p: Self = serde_json::from_str(text).map_err(|e| {
+            let tree = serde_json::from_str::<serde_json::Value>(text).ok();
+            with_all_missing(e, tree.as_ref())
+        })?;
         // `null` would read as a field left out ("not checked"), where `[]` is refused: a tool
         // writing an empty allow-list as null (Go's nil slice) would accept everything.
         let tree: serde_json::Value = serde_json::from_str(text).map_err(syntax)?;
@@ -762,5 +834,130 @@ accepted_statuses = STATUSES
             e.contains(&format!("{name}.chip_ids")) && e.contains("null"),
             "{e}"
         );
+    }
+}
+
+#[cfg(test)]
+mod missing_fields {
+    use super::*;
+
+    /// Only what is required, in every section: the base the tests below take fields from.
+    const ALL_REQUIRED: &str = r#"
+version = 1
+id = "required-only"
+[snp]
+measurement = "any"
+debug = "any"
+min_tcb = "any"
+signer = "any"
+vmpl = "any"
+revocation = "if-given"
+[tdx]
+mr_td = "any"
+debug = "any"
+[tdx.tcb]
+accepted_statuses = "any"
+[sgx]
+mr_enclave = "any"
+mr_signer = "any"
+debug = "any"
+[sgx.tcb]
+accepted_statuses = "any"
+"#;
+
+    fn tree() -> toml::Table {
+        toml::from_str(ALL_REQUIRED).unwrap()
+    }
+
+    fn table_at<'a>(tree: &'a mut toml::Table, section: &str) -> &'a mut toml::Table {
+        section
+            .split('.')
+            .filter(|s| !s.is_empty())
+            .fold(tree, |t, key| {
+                t.get_mut(key).unwrap().as_table_mut().unwrap()
+            })
+    }
+
+    /// [`REQUIRED`] is what the model requires: each field it lists, left out on its own,
+    /// fails the parse as missing, and every other field of the base may be left out (so a
+    /// field made required in the model without being listed fails this test, by failing
+    /// the base's parse or by its removal failing).
+    #[test]
+    fn required_fields_are_the_models() {
+        assert!(Policy::from_toml_str(ALL_REQUIRED).is_ok());
+        let mut sections = vec![String::new()];
+        let mut i = 0;
+        while i < sections.len() {
+            let mut base = tree();
+            let keys: Vec<(String, bool)> = table_at(&mut base, &sections[i])
+                .iter()
+                .map(|(k, v)| (k.clone(), v.is_table()))
+                .collect();
+            for (key, is_table) in keys {
+                let path = if sections[i].is_empty() {
+                    key.clone()
+                } else {
+                    format!("{}.{key}", sections[i])
+                };
+                if is_table {
+                    sections.push(path.clone());
+                }
+                let mut without = tree();
+                table_at(&mut without, &sections[i]).remove(&key);
+                let text = toml::to_string(&without).unwrap();
+                let listed = REQUIRED.iter().any(|(s, fields)| {
+                    *s == sections[i].as_str() && fields.contains(&key.as_str())
+                });
+                match Policy::from_toml_str(&text) {
+                    Err(PolicyError::Syntax { message }) if message.contains("missing field") => {
+                        assert!(listed, "{path} is required by the model but not listed");
+                    }
+                    other => assert!(
+                        !listed,
+                        "{path} is listed as required, but leaving it out gave {other:?}"
+                    ),
+                }
+            }
+            i += 1;
+        }
+    }
+
+    #[test]
+    fn every_missing_required_field_is_named_at_once() {
+        // TOML: two of [snp]'s and the top level's id.
+        let text = "version = 1\n[snp]\nmeasurement = \"any\"\ndebug = \"any\"\nsigner = \"any\"\nrevocation = \"if-given\"\n";
+        let Err(PolicyError::Syntax { message }) = Policy::from_toml_str(text) else {
+            panic!("parsed");
+        };
+        assert!(
+            message.contains("required fields missing: id, snp.min_tcb, snp.vmpl"),
+            "{message}"
+        );
+        // JSON: the whole [tdx.tcb] rule and [sgx]'s signer and debug.
+        let json = r#"{"version": 1, "id": "x", "tdx": {"mr_td": "any", "debug": "any", "tcb": {}},
+                       "sgx": {"mr_enclave": "any", "tcb": {"accepted_statuses": "any"}}}"#;
+        let Err(PolicyError::Syntax { message }) = Policy::from_json_str(json) else {
+            panic!("parsed");
+        };
+        assert!(
+            message.contains(
+                "required fields missing: tdx.tcb.accepted_statuses, sgx.mr_signer, sgx.debug"
+            ),
+            "{message}"
+        );
+        // One missing: the parser's message alone, as before.
+        let one = ALL_REQUIRED.replace("vmpl = \"any\"\n", "");
+        let Err(PolicyError::Syntax { message }) = Policy::from_toml_str(&one) else {
+            panic!("parsed");
+        };
+        assert!(message.contains("missing field `vmpl`"), "{message}");
+        assert!(!message.contains("required fields missing"), "{message}");
+        // Another error than a missing field: untouched, though fields are missing too.
+        let Err(PolicyError::Syntax { message }) =
+            Policy::from_toml_str("version = 1\n[snp]\nmeasurement = 7\n")
+        else {
+            panic!("parsed");
+        };
+        assert!(!message.contains("required fields missing"), "{message}");
     }
 }
