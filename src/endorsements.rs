@@ -283,12 +283,17 @@ impl Endorsements {
         self.certs.iter().filter(|c| !is_vek_candidate(c))
     }
 
-    /// Collateral for `tee` and `fmspc`: the matching entry with the newest TCB info; when none
-    /// matches, the first held for that TEE (the verifier then names the mismatch).
+    /// Collateral for `tee` and `fmspc` at `at`: of the matching entries, one current at `at`
+    /// before one that is not, then the highest TCB evaluation data number (Intel signs TCB
+    /// info for earlier evaluations with current dates too: an older evaluation may rate a
+    /// platform up to date that the newest rates out of date), then one with its CRLs, then
+    /// the newest TCB info; when none matches, the first held for that TEE (the verifier then
+    /// names the mismatch).
     pub(crate) fn collateral_for(
         &self,
         tee: TcbInfoId,
         fmspc: Option<[u8; 6]>,
+        at: tessera_pki::UnixTime,
     ) -> Option<&Collateral> {
         let of_tee = || {
             self.collateral
@@ -297,7 +302,15 @@ impl Endorsements {
         };
         let matching = of_tee()
             .filter(|c| Some(c.tcb_info().value().fmspc) == fmspc)
-            .max_by_key(|c| c.tcb_info().value().issue_date);
+            .max_by_key(|c| {
+                let info = c.tcb_info().value();
+                (
+                    collateral_current(c, at),
+                    info.tcb_evaluation_data_number,
+                    c.pck_crl().is_some() && c.root_ca_crl().is_some(),
+                    info.issue_date,
+                )
+            });
         matching
             .or_else(|| of_tee().next())
             .or_else(|| self.collateral.first())

@@ -687,7 +687,7 @@ impl Verifier {
             .filter(|c| c.tcb_info().value().id == id)
             .count();
         let fmspc = if held > 1 { fmspc_of(quote) } else { None };
-        let Some(collateral) = store.collateral_for(id, fmspc) else {
+        let Some(collateral) = store.collateral_for(id, fmspc, at) else {
             return Err(VerifyError::MissingCollateral {
                 tee: id.as_str(),
                 fmspc: fmspc_of(quote).map(|f| tessera_pki::to_hex(&f)),

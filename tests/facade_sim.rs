@@ -1209,3 +1209,46 @@ fn a_v2_report_asks_for_its_endorsements_by_the_veks_or_configured_product() {
     );
     assert_eq!(vek_request(&bare(None)), None);
 }
+
+/// Of two collaterals held for one FMSPC, the one of the higher TCB evaluation is used, not the
+/// one issued last: Intel signs TCB info for earlier evaluations with current dates too, and an
+/// older evaluation may still rate a platform up to date that the newest rates out of date.
+/// One that is no longer current gives way to one that is.
+#[test]
+fn held_collateral_is_chosen_by_evaluation_number_before_issue_date() {
+    use tessera::tdx::collateral::TcbStatus;
+    let spec = QuoteSpec::tdx();
+    let pcs = SimPcs::new().unwrap();
+    let platform = PlatformSpec::default();
+    let pck = pcs.issue_pck(&platform).unwrap();
+    let quote = pcs.quote(&pck, &spec).unwrap();
+    let e = Evidence::from_bytes(&quote.to_bytes()).unwrap();
+    let mut newest = CollateralSpec::matching(&platform, &spec, TcbStatus::OutOfDate);
+    newest.tcb_evaluation_data_number = 19;
+    let mut older = CollateralSpec::matching(&platform, &spec, TcbStatus::UpToDate);
+    older.tcb_evaluation_data_number = 17;
+    older.issue_date = UnixTime::from_secs(newest.issue_date.as_secs() + 1);
+    let status_with = |specs: &[&CollateralSpec]| {
+        let mut builder = Verifier::builder();
+        for s in specs {
+            builder = builder.collateral(pcs.collateral(s).unwrap());
+        }
+        let verifier = builder
+            .dangerous_test_root(pcs.root().clone())
+            .unwrap()
+            .build()
+            .unwrap();
+        let v = verifier.verify(&e, SIM_VERIFY_AT).unwrap();
+        v.quote().unwrap().verification().tcb.status.as_str()
+    };
+    assert_eq!(status_with(&[&older]), "UpToDate");
+    assert_eq!(status_with(&[&newest]), "OutOfDate");
+    // Either order of holding: the evaluation decides, not the later issue date.
+    assert_eq!(status_with(&[&older, &newest]), "OutOfDate");
+    assert_eq!(status_with(&[&newest, &older]), "OutOfDate");
+    // The higher evaluation no longer current at the time of verification: the current one.
+    let mut lapsed = newest.clone();
+    lapsed.next_update = UnixTime::from_secs(SIM_VERIFY_AT.as_secs() - 1);
+    lapsed.issue_date = UnixTime::from_secs(lapsed.next_update.as_secs() - 86_400);
+    assert_eq!(status_with(&[&lapsed, &older]), "UpToDate");
+}
