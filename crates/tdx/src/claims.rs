@@ -62,6 +62,9 @@ pub struct TdClaims {
     pub tee_tcb_svn2: Option<String>,
     /// MRSERVICETD (TD 1.5).
     pub mr_service_td: Option<String>,
+    /// VMID (TD 1.5ex, body type 4): 0 for the TD itself (or its L1 VMM), 1 to 3 for an L2 VM
+    /// of a partitioned TD, whose REPORTDATA is the L2's while MRTD and the RTMRs are the L1's.
+    pub vmid: Option<u8>,
 }
 
 impl TdClaims {
@@ -90,6 +93,7 @@ impl TdClaims {
             report_data: hex(&td.report_data),
             tee_tcb_svn2: body.td15().map(|t| hex(&t.tee_tcb_svn2)),
             mr_service_td: body.td15().map(|t| hex(&t.mr_service_td)),
+            vmid: body.td15_ex().map(|t| t.vmid),
         }
     }
 }
@@ -107,6 +111,9 @@ pub struct EnclaveClaims {
     pub debug: bool,
     /// ATTRIBUTES.MODE64BIT.
     pub mode64bit: bool,
+    /// ATTRIBUTES.KSS (key separation and sharing): the four fields below are part of the
+    /// enclave's identity.
+    pub kss: bool,
     /// MRENCLAVE.
     pub mr_enclave: String,
     /// MRSIGNER.
@@ -115,6 +122,14 @@ pub struct EnclaveClaims {
     pub isv_prod_id: u16,
     /// ISVSVN.
     pub isv_svn: u16,
+    /// ISVEXTPRODID (hex, 16 bytes; KSS): the signer's extended product id.
+    pub isv_ext_prod_id: String,
+    /// ISVFAMILYID (hex, 16 bytes; KSS): the signer's product family id.
+    pub isv_family_id: String,
+    /// CONFIGID (hex, 64 bytes; KSS): the configuration the enclave's loader chose.
+    pub config_id: String,
+    /// CONFIGSVN (KSS): the security version of that configuration.
+    pub config_svn: u16,
     /// REPORTDATA.
     pub report_data: String,
 }
@@ -127,10 +142,15 @@ impl EnclaveClaims {
             attributes: hex(&r.attributes.to_bytes()),
             debug: r.attributes.debug(),
             mode64bit: r.attributes.mode64bit(),
+            kss: r.attributes.kss(),
             mr_enclave: hex(&r.mr_enclave),
             mr_signer: hex(&r.mr_signer),
             isv_prod_id: r.isv_prod_id,
             isv_svn: r.isv_svn,
+            isv_ext_prod_id: hex(&r.isv_ext_prod_id()),
+            isv_family_id: hex(&r.isv_family_id()),
+            config_id: hex(&r.config_id()),
+            config_svn: r.config_svn(),
             report_data: hex(&r.report_data),
         }
     }
@@ -143,7 +163,7 @@ pub struct QuoteClaims {
     pub tee: &'static str,
     /// Quote version (3, 4, 5).
     pub version: u16,
-    /// Body type (1 SGX, 2 TD 1.0, 3 TD 1.5).
+    /// Body type (1 SGX, 2 TD 1.0, 3 TD 1.5, 4 TD 1.5ex).
     pub body_type: u16,
     /// QE vendor ID (hex).
     pub qe_vendor_id: String,
@@ -264,5 +284,57 @@ impl VerificationClaims {
             pck_chain: v.pck_chain.iter().map(|l| l.subject.clone()).collect(),
             dangerous_test_root: v.dangerous_root,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sim::{PlatformSpec, QuoteSpec, SimPcs};
+
+    fn quote_of(spec: &QuoteSpec) -> Quote {
+        let pcs = SimPcs::new().unwrap();
+        let pck = pcs.issue_pck(&PlatformSpec::default()).unwrap();
+        pcs.quote(&pck, spec).unwrap()
+    }
+
+    /// The same quote with another body (its signature no longer verifies; claims do not care).
+    fn with_body(quote: &Quote, body: QuoteBody) -> Quote {
+        Quote::new(quote.header().clone(), body, quote.signature_data().clone()).unwrap()
+    }
+
+    #[test]
+    fn kss_identity_is_claimed() {
+        let mut spec = QuoteSpec::sgx();
+        spec.sgx_attributes[0] |= 0x80; // KSS
+        let quote = quote_of(&spec);
+        let mut report = quote.body().sgx().unwrap().clone();
+        report.set_isv_ext_prod_id([0xE1; 16]);
+        report.set_isv_family_id([0xF1; 16]);
+        report.set_config_id([0xC1; 64]);
+        report.set_config_svn(7);
+        let claims = QuoteClaims::new(&with_body(&quote, QuoteBody::Sgx(report)));
+        let enclave = claims.enclave.unwrap();
+        assert!(enclave.kss);
+        assert_eq!(enclave.isv_ext_prod_id, "e1".repeat(16));
+        assert_eq!(enclave.isv_family_id, "f1".repeat(16));
+        assert_eq!(enclave.config_id, "c1".repeat(64));
+        assert_eq!(enclave.config_svn, 7);
+        // The QE is no KSS enclave.
+        assert!(!claims.qe.kss);
+        assert_eq!(claims.qe.config_id, "00".repeat(64));
+        assert!(claims.td.is_none());
+    }
+
+    #[test]
+    fn vmid_is_claimed_for_td15ex_bodies_only() {
+        let quote = quote_of(&QuoteSpec::tdx15ex());
+        let mut td = quote.body().td15_ex().unwrap().clone();
+        td.vmid = 2;
+        let claims = QuoteClaims::new(&with_body(&quote, QuoteBody::Td15Ex(Box::new(td))));
+        assert_eq!(claims.body_type, 4);
+        assert_eq!(claims.td.unwrap().vmid, Some(2));
+        let td15 = QuoteClaims::new(&quote_of(&QuoteSpec::tdx15()));
+        assert_eq!(td15.td.unwrap().vmid, None);
     }
 }

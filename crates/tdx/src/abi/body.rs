@@ -19,22 +19,49 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout, Unaligned};
 
 use super::{HexBytes, ParseError};
 
-/// `sgx_report_body_t` as it appears in a quote (all integers little-endian).
+/// `sgx_report_body_t` as it appears in a quote (all integers little-endian). Three spans hold
+/// the key separation and sharing (KSS) fields between reserved bytes, as Intel's table lists
+/// them; each span is one array of the public [`EnclaveReport`].
 #[derive(FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
 #[repr(C)]
 pub(crate) struct RawEnclaveReport {
     cpu_svn: [u8; 16],
     misc_select: U32,
-    reserved1: [u8; 28],
+    ext_prod_id_span: RawExtProdIdSpan,
     attributes: [u8; 16],
     mr_enclave: [u8; 32],
     reserved2: [u8; 32],
     mr_signer: [u8; 32],
-    reserved3: [u8; 96],
+    config_id_span: RawConfigIdSpan,
     isv_prod_id: U16,
     isv_svn: U16,
-    reserved4: [u8; 60],
+    config_svn_span: RawConfigSvnSpan,
     report_data: [u8; 64],
+}
+
+/// Enclave report bytes 20..48: `reserved1` (12 bytes), then `isv_ext_prod_id`.
+#[derive(Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct RawExtProdIdSpan {
+    reserved1: [u8; 12],
+    isv_ext_prod_id: [u8; 16],
+}
+
+/// Enclave report bytes 160..256: `reserved3` (32 bytes), then `config_id`.
+#[derive(Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct RawConfigIdSpan {
+    reserved3: [u8; 32],
+    config_id: [u8; 64],
+}
+
+/// Enclave report bytes 260..320: `config_svn`, `reserved4` (42 bytes), then `isv_family_id`.
+#[derive(Clone, Copy, FromBytes, IntoBytes, KnownLayout, Immutable, Unaligned)]
+#[repr(C)]
+struct RawConfigSvnSpan {
+    config_svn: U16,
+    reserved4: [u8; 42],
+    isv_family_id: [u8; 16],
 }
 
 /// `sgx_report2_body_t`: the TD 1.0 quote body.
@@ -85,13 +112,27 @@ const _: () = {
     use core::mem::{offset_of, size_of};
     // Enclave report, offsets from the "Enclave Report" table.
     assert!(size_of::<RawEnclaveReport>() == EnclaveReport::SIZE);
+    // The KSS fields and the reserved spans around them as in Intel's `sgx_report_body_t`
+    // (`sgx_report.h`: reserved1 12 bytes, reserved3 32, reserved4 42).
     assert!(offset_of!(RawEnclaveReport, misc_select) == 16);
+    assert!(offset_of!(RawEnclaveReport, ext_prod_id_span.reserved1) == 20);
+    assert!(offset_of!(RawEnclaveReport, ext_prod_id_span.isv_ext_prod_id) == 32);
     assert!(offset_of!(RawEnclaveReport, attributes) == 48);
     assert!(offset_of!(RawEnclaveReport, mr_enclave) == 64);
+    assert!(offset_of!(RawEnclaveReport, reserved2) == 96);
     assert!(offset_of!(RawEnclaveReport, mr_signer) == 128);
+    assert!(offset_of!(RawEnclaveReport, config_id_span.reserved3) == 160);
+    assert!(offset_of!(RawEnclaveReport, config_id_span.config_id) == 192);
     assert!(offset_of!(RawEnclaveReport, isv_prod_id) == 256);
     assert!(offset_of!(RawEnclaveReport, isv_svn) == 258);
+    assert!(offset_of!(RawEnclaveReport, config_svn_span.config_svn) == 260);
+    assert!(offset_of!(RawEnclaveReport, config_svn_span.reserved4) == 262);
+    assert!(offset_of!(RawEnclaveReport, config_svn_span.isv_family_id) == 304);
     assert!(offset_of!(RawEnclaveReport, report_data) == 320);
+    // Each span is exactly the public array that holds it.
+    assert!(size_of::<RawExtProdIdSpan>() == 28);
+    assert!(size_of::<RawConfigIdSpan>() == 96);
+    assert!(size_of::<RawConfigSvnSpan>() == 60);
     // TD 1.0, offsets from `sgx_report2_body_t`.
     assert!(size_of::<RawTdReport10>() == TdReport10::SIZE);
     assert!(offset_of!(RawTdReport10, mr_seam) == 16);
@@ -252,13 +293,22 @@ impl fmt::Debug for SgxAttributes {
 
 /// An SGX enclave report (`sgx_report_body_t`): the body of an SGX quote, and the QE report
 /// inside every quote's certification data.
+///
+/// The key separation and sharing (KSS) fields `ISVEXTPRODID`, `CONFIGID`, `CONFIGSVN` and
+/// `ISVFAMILYID` lie inside the three byte arrays `reserved1`, `reserved3` and `reserved4`
+/// (each spanning Intel's reserved field and the KSS fields beside it, kept byte for byte);
+/// read them with [`Self::isv_ext_prod_id`], [`Self::config_id`], [`Self::config_svn`] and
+/// [`Self::isv_family_id`]. With `ATTRIBUTES.KSS` set they are part of the enclave's identity:
+/// the signer chose `ISVEXTPRODID` and `ISVFAMILYID` (SIGSTRUCT), the untrusted loader chose
+/// `CONFIGID` and `CONFIGSVN` (at ECREATE).
 #[derive(Clone, PartialEq, Eq)]
 pub struct EnclaveReport {
     /// `CPUSVN`: the CPU's security version.
     pub cpu_svn: [u8; 16],
     /// `MISCSELECT`: extended SSA frame features.
     pub misc_select: u32,
-    /// Reserved.
+    /// Bytes 20..48: Intel's `reserved1` (12 bytes, 20..32), then `ISVEXTPRODID` (16 bytes,
+    /// 32..48; [`Self::isv_ext_prod_id`]).
     pub reserved1: [u8; 28],
     /// `ATTRIBUTES`.
     pub attributes: SgxAttributes,
@@ -268,13 +318,15 @@ pub struct EnclaveReport {
     pub reserved2: [u8; 32],
     /// `MRSIGNER`: SHA-256 of the enclave signer's public key modulus.
     pub mr_signer: [u8; 32],
-    /// Reserved (the `CONFIGID` and `ISVFAMILYID` areas with KSS; kept as found).
+    /// Bytes 160..256: Intel's `reserved3` (32 bytes, 160..192), then `CONFIGID` (64 bytes,
+    /// 192..256; [`Self::config_id`]).
     pub reserved3: [u8; 96],
     /// `ISVPRODID`: product id the signer assigned.
     pub isv_prod_id: u16,
     /// `ISVSVN`: security version the signer assigned.
     pub isv_svn: u16,
-    /// Reserved (the `CONFIGSVN` and `ISVEXTPRODID` areas with KSS; kept as found).
+    /// Bytes 260..320: `CONFIGSVN` (u16, 260..262; [`Self::config_svn`]), Intel's `reserved4`
+    /// (42 bytes, 262..304), then `ISVFAMILYID` (16 bytes, 304..320; [`Self::isv_family_id`]).
     pub reserved4: [u8; 60],
     /// `REPORTDATA`: the 64 bytes the enclave supplied.
     pub report_data: [u8; 64],
@@ -305,19 +357,83 @@ impl EnclaveReport {
         zerocopy::transmute!(self.to_raw())
     }
 
+    /// `ISVEXTPRODID` (bytes 32..48): the extended product id the signer assigned in the
+    /// SIGSTRUCT. Meaningful with `ATTRIBUTES.KSS`.
+    pub fn isv_ext_prod_id(&self) -> [u8; 16] {
+        self.ext_prod_id_span().isv_ext_prod_id
+    }
+
+    /// `CONFIGID` (bytes 192..256): the configuration id the enclave's loader chose at ECREATE
+    /// (with `ATTRIBUTES.KSS`; zero otherwise).
+    pub fn config_id(&self) -> [u8; 64] {
+        self.config_id_span().config_id
+    }
+
+    /// `CONFIGSVN` (bytes 260..262): the security version of the configuration, chosen by the
+    /// loader with `CONFIGID` (with `ATTRIBUTES.KSS`; zero otherwise).
+    pub fn config_svn(&self) -> u16 {
+        self.config_svn_span().config_svn.get()
+    }
+
+    /// `ISVFAMILYID` (bytes 304..320): the product family id the signer assigned in the
+    /// SIGSTRUCT. Meaningful with `ATTRIBUTES.KSS`.
+    pub fn isv_family_id(&self) -> [u8; 16] {
+        self.config_svn_span().isv_family_id
+    }
+
+    /// Set `ISVEXTPRODID` (bytes 32..48 of `reserved1`), leaving the reserved bytes as they are.
+    pub fn set_isv_ext_prod_id(&mut self, value: [u8; 16]) {
+        let mut span = self.ext_prod_id_span();
+        span.isv_ext_prod_id = value;
+        self.reserved1 = zerocopy::transmute!(span);
+    }
+
+    /// Set `CONFIGID` (bytes 192..256 of `reserved3`), leaving the reserved bytes as they are.
+    pub fn set_config_id(&mut self, value: [u8; 64]) {
+        let mut span = self.config_id_span();
+        span.config_id = value;
+        self.reserved3 = zerocopy::transmute!(span);
+    }
+
+    /// Set `CONFIGSVN` (bytes 260..262 of `reserved4`), leaving the other bytes as they are.
+    pub fn set_config_svn(&mut self, value: u16) {
+        let mut span = self.config_svn_span();
+        span.config_svn = U16::new(value);
+        self.reserved4 = zerocopy::transmute!(span);
+    }
+
+    /// Set `ISVFAMILYID` (bytes 304..320 of `reserved4`), leaving the other bytes as they are.
+    pub fn set_isv_family_id(&mut self, value: [u8; 16]) {
+        let mut span = self.config_svn_span();
+        span.isv_family_id = value;
+        self.reserved4 = zerocopy::transmute!(span);
+    }
+
+    fn ext_prod_id_span(&self) -> RawExtProdIdSpan {
+        zerocopy::transmute!(self.reserved1)
+    }
+
+    fn config_id_span(&self) -> RawConfigIdSpan {
+        zerocopy::transmute!(self.reserved3)
+    }
+
+    fn config_svn_span(&self) -> RawConfigSvnSpan {
+        zerocopy::transmute!(self.reserved4)
+    }
+
     fn from_raw(raw: &RawEnclaveReport) -> Self {
         Self {
             cpu_svn: raw.cpu_svn,
             misc_select: raw.misc_select.get(),
-            reserved1: raw.reserved1,
+            reserved1: zerocopy::transmute!(raw.ext_prod_id_span),
             attributes: SgxAttributes(raw.attributes),
             mr_enclave: raw.mr_enclave,
             reserved2: raw.reserved2,
             mr_signer: raw.mr_signer,
-            reserved3: raw.reserved3,
+            reserved3: zerocopy::transmute!(raw.config_id_span),
             isv_prod_id: raw.isv_prod_id.get(),
             isv_svn: raw.isv_svn.get(),
-            reserved4: raw.reserved4,
+            reserved4: zerocopy::transmute!(raw.config_svn_span),
             report_data: raw.report_data,
         }
     }
@@ -326,15 +442,15 @@ impl EnclaveReport {
         RawEnclaveReport {
             cpu_svn: self.cpu_svn,
             misc_select: U32::new(self.misc_select),
-            reserved1: self.reserved1,
+            ext_prod_id_span: self.ext_prod_id_span(),
             attributes: self.attributes.0,
             mr_enclave: self.mr_enclave,
             reserved2: self.reserved2,
             mr_signer: self.mr_signer,
-            reserved3: self.reserved3,
+            config_id_span: self.config_id_span(),
             isv_prod_id: U16::new(self.isv_prod_id),
             isv_svn: U16::new(self.isv_svn),
-            reserved4: self.reserved4,
+            config_svn_span: self.config_svn_span(),
             report_data: self.report_data,
         }
     }
@@ -350,6 +466,10 @@ impl fmt::Debug for EnclaveReport {
             .field("mr_signer", &HexBytes(&self.mr_signer))
             .field("isv_prod_id", &self.isv_prod_id)
             .field("isv_svn", &self.isv_svn)
+            .field("isv_ext_prod_id", &HexBytes(&self.isv_ext_prod_id()))
+            .field("config_id", &HexBytes(&self.config_id()))
+            .field("config_svn", &self.config_svn())
+            .field("isv_family_id", &HexBytes(&self.isv_family_id()))
             .field("report_data", &HexBytes(&self.report_data))
             .finish_non_exhaustive()
     }
@@ -891,6 +1011,57 @@ pub(crate) mod tests {
         assert_eq!((a.flags(), a.xfrm()), (0b1011_0111, 3));
         assert_eq!(report.to_bytes(), sgx);
         assert!(format!("{report:?}").contains("isv_svn: 2"));
+    }
+
+    /// The KSS fields at Intel's offsets (`sgx_report_body_t`): ISVEXTPRODID 32..48, CONFIGID
+    /// 192..256, CONFIGSVN 260..262, ISVFAMILYID 304..320; the reserved bytes around them are
+    /// neither read as them nor changed by setting them.
+    #[test]
+    fn kss_field_offsets() {
+        let mut sgx = [0u8; EnclaveReport::SIZE];
+        for (i, b) in sgx.iter_mut().enumerate() {
+            *b = u8::try_from(i % 251).unwrap();
+        }
+        let report = EnclaveReport::parse(&sgx).unwrap();
+        assert_eq!(report.isv_ext_prod_id()[..], sgx[32..48]);
+        assert_eq!(report.config_id()[..], sgx[192..256]);
+        assert_eq!(
+            report.config_svn(),
+            u16::from_le_bytes([sgx[260], sgx[261]])
+        );
+        assert_eq!(report.isv_family_id()[..], sgx[304..320]);
+        // The neighbours: ATTRIBUTES at 48, MRSIGNER ends at 160, ISVPRODID at 256,
+        // REPORTDATA at 320.
+        assert_eq!(report.attributes.to_bytes()[..], sgx[48..64]);
+        assert_eq!(report.mr_signer[..], sgx[128..160]);
+        assert_eq!(report.isv_prod_id, u16::from_le_bytes([sgx[256], sgx[257]]));
+        assert_eq!(report.report_data[..], sgx[320..384]);
+        assert_eq!(report.to_bytes(), sgx);
+
+        let mut changed = report.clone();
+        changed.set_isv_ext_prod_id([0xE1; 16]);
+        changed.set_config_id([0xC1; 64]);
+        changed.set_config_svn(0xBEEF);
+        changed.set_isv_family_id([0xF1; 16]);
+        assert_eq!(
+            (
+                changed.isv_ext_prod_id(),
+                changed.config_id(),
+                changed.config_svn(),
+                changed.isv_family_id()
+            ),
+            ([0xE1; 16], [0xC1; 64], 0xBEEF, [0xF1; 16])
+        );
+        let mut want = sgx;
+        want[32..48].fill(0xE1);
+        want[192..256].fill(0xC1);
+        want[260..262].copy_from_slice(&0xBEEFu16.to_le_bytes());
+        want[304..320].fill(0xF1);
+        assert_eq!(changed.to_bytes(), want);
+        assert_eq!(EnclaveReport::parse(&want).unwrap(), changed);
+        let shown = format!("{changed:?}");
+        assert!(shown.contains("config_svn: 48879"), "{shown}");
+        assert!(shown.contains(&"c1".repeat(64)), "{shown}");
     }
 
     #[test]
