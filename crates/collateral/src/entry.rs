@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 use tessera_pki::{Certificate, Crl, UnixTime, load_certificates, load_crls};
+use tessera_snp::abi::Product;
 use tessera_snp::certs::{VekExtensions, VekKind};
 use tessera_tdx::collateral::{EnclaveIdentityId, SIGNATURE_LEN, Signed, TcbInfoId};
 
@@ -160,6 +161,19 @@ fn common_name(issuer: &str) -> Option<&str> {
         .find_map(|part| part.trim().strip_prefix("CN="))
 }
 
+/// Whether `name` (a certificate's or CRL's issuer as text) is the ARK of `product`: its
+/// common name is `ARK-<product>` (`ARK-Milan`, `ARK-Genoa`, `ARK-Turin`, as AMD names them
+/// and as the simulator does). Every `CN=` part must say so, not only the first, so that a
+/// value holding `, CN=...` can neither hide the real common name nor stand in for it.
+fn is_ark_of(name: &str, product: Product) -> bool {
+    let want = format!("ARK-{}", product.name());
+    let mut names = name
+        .split(", ")
+        .filter_map(|part| part.trim().strip_prefix("CN="))
+        .peekable();
+    names.peek().is_some() && names.all(|cn| cn == want)
+}
+
 /// Check that `body` (and `chain`) is the item asked for; return how long it is valid.
 fn check_shape(item: &Item, body: &[u8], chain: Option<&str>) -> Result<Validity, CollateralError> {
     let key = item.key();
@@ -207,15 +221,40 @@ fn check_shape(item: &Item, body: &[u8], chain: Option<&str>) -> Result<Validity
                 cert.not_before(),
             ))
         }
-        Item::AmdChain { .. } => {
+        Item::AmdChain { product, .. } => {
             let certs = load_certificates(body)
                 .map_err(|e| CollateralError::response(key, "body", e.to_string()))?;
             if !(1..=4).contains(&certs.len()) {
                 return Err(bad("body", "not 1 to 4 certificates"));
             }
+            // Every certificate of a KDS chain (ASK or ASVK, and the ARK itself) is issued by
+            // the product's ARK: another product's genuine chain is not this one's.
+            if !certs.iter().all(|c| is_ark_of(c.issuer(), *product)) {
+                return Err(bad(
+                    "issuer",
+                    &format!(
+                        "a certificate not issued by ARK-{}, the root of the product asked for",
+                        product.name()
+                    ),
+                ));
+            }
             Validity::of_certs(&certs).ok_or_else(|| bad("body", "no certificate"))
         }
-        Item::AmdCrl { .. } => crl_validity(key, &one_crl(key, body)?),
+        Item::AmdCrl { product, .. } => {
+            let crl = one_crl(key, body)?;
+            // Another product's genuine CRL stored under this one's key would be taken as
+            // this product's, and by newer-only could keep its real CRL out.
+            if !is_ark_of(crl.issuer(), *product) {
+                return Err(bad(
+                    "issuer",
+                    &format!(
+                        "not issued by ARK-{}, the root of the product asked for",
+                        product.name()
+                    ),
+                ));
+            }
+            crl_validity(key, &crl)
+        }
         Item::TcbInfo { tee, fmspc, .. } => {
             let (inner, signature) = signed_body(key, body, true)?;
             let signed = Signed::tcb_info(inner.get().as_bytes().to_vec(), signature)
@@ -663,9 +702,47 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            field_of(Entry::new(crl_item, "u", NOW, endless, None).unwrap_err()),
+            field_of(Entry::new(crl_item.clone(), "u", NOW, endless, None).unwrap_err()),
             "nextUpdate"
         );
+        // Another product's genuine CRL and chain (issued by ARK-Genoa) are not Milan's: under
+        // Milan's keys they are refused by their issuer, under Genoa's taken.
+        let genoa_pki = SimPki::new(Product::Genoa).unwrap();
+        let genoa_crl = genoa_pki.ark_crl(&[], NOW, next).unwrap().der().to_vec();
+        assert_eq!(
+            field_of(Entry::new(crl_item, "u", NOW, genoa_crl.clone(), None).unwrap_err()),
+            "issuer"
+        );
+        let genoa_crl_item = Item::AmdCrl {
+            product: Product::Genoa,
+            signer: AmdSigner::Vcek,
+        };
+        assert!(Entry::new(genoa_crl_item, "u", NOW, genoa_crl, None).is_ok());
+        let genoa_pems = to_pem("CERTIFICATE", genoa_pki.ask().der())
+            + &to_pem("CERTIFICATE", genoa_pki.ark().der());
+        let milan_chain = Item::AmdChain {
+            product: Product::Milan,
+            signer: AmdSigner::Vcek,
+        };
+        for body in [
+            genoa_pems.clone(),
+            // One of them is enough: Milan's ASK beside Genoa's ARK.
+            to_pem("CERTIFICATE", pki.ask().der()) + &to_pem("CERTIFICATE", genoa_pki.ark().der()),
+        ] {
+            assert_eq!(
+                field_of(
+                    Entry::new(milan_chain.clone(), "u", NOW, body.into_bytes(), None).unwrap_err()
+                ),
+                "issuer"
+            );
+        }
+        let genoa_chain = Item::AmdChain {
+            product: Product::Genoa,
+            signer: AmdSigner::Vlek,
+        };
+        let genoa_vlek_pems = to_pem("CERTIFICATE", genoa_pki.asvk().der())
+            + &to_pem("CERTIFICATE", genoa_pki.ark().der());
+        assert!(Entry::new(genoa_chain, "u", NOW, genoa_vlek_pems.into_bytes(), None).is_ok());
 
         // Expiry at arrival.
         assert!(e.check_not_expired(NOW).is_ok());

@@ -1778,3 +1778,66 @@ fn a_full_directory_keeps_further_fetches_in_memory() {
     assert_eq!(cache.stats().not_stored, 1);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// AMD's real CRLs and chains name their product's ARK as issuer (`CN=ARK-Milan`, ...): each
+/// is taken under its own product's key and refused under another's, by its issuer, so that
+/// a genuine CRL of one product cannot stand in for (and by newer-only keep out) another's.
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
+#[test]
+fn vectors_amd_crls_and_chains_are_held_only_under_their_product() {
+    let Some(root) = vectors() else { return };
+    let snp = root.join("snp");
+    let cases = [
+        ("certs-only_milan-vcek_spire/crl.der", Product::Milan, true),
+        (
+            "neg_steward_genoa-revoked-ask/crl.der",
+            Product::Genoa,
+            true,
+        ),
+        (
+            "milan-v2_go-sev-guest/cert_chain.pem",
+            Product::Milan,
+            false,
+        ),
+        (
+            "certs-only_turin-vcek_virtee-sev/cert_chain.pem",
+            Product::Turin,
+            false,
+        ),
+        (
+            "certs-only_milan-vlek_spire/cert_chain.pem",
+            Product::Milan,
+            false,
+        ),
+    ];
+    for (file, own, is_crl) in cases {
+        let body = std::fs::read(snp.join(file)).unwrap();
+        for product in [Product::Milan, Product::Genoa, Product::Turin] {
+            let item = if is_crl {
+                Item::AmdCrl {
+                    product,
+                    signer: AmdSigner::Vcek,
+                }
+            } else {
+                Item::AmdChain {
+                    product,
+                    signer: AmdSigner::Vcek,
+                }
+            };
+            let got = Entry::new(item, "vectors", NOW, body.clone(), None);
+            if product == own {
+                assert!(got.is_ok(), "{file} as {product}: {got:?}");
+            } else {
+                match got {
+                    Err(CollateralError::Response { field, .. }) => {
+                        assert_eq!(field, "issuer", "{file} as {product}");
+                    }
+                    other => panic!("{file} as {product}: {other:?}"),
+                }
+            }
+        }
+    }
+}
