@@ -645,7 +645,10 @@ fn held_is_newer(
 pub enum Freshness {
     /// Valid, not yet due for refresh.
     Valid,
-    /// Valid, but due for refresh (an online cache fetches it again).
+    /// Valid, but within a day of its end (never before half its life): a new bundle is due.
+    /// Judged by expiry alone ([`Entry::refresh_at_by_expiry`]): an online cache also asks for
+    /// a CRL, TCB info or QE identity again a day after fetching it
+    /// ([`Entry::refresh_at`]), which this does not report (a bundle's are always older).
     RefreshDue,
     /// Past its validity.
     Expired,
@@ -690,7 +693,8 @@ pub fn show_with_faults(
             manifest: ManifestItem::of(e),
             freshness: if e.valid_until() <= now {
                 Freshness::Expired
-            } else if now >= e.refresh_at(crate::cache::DEFAULT_REFRESH_BEFORE_SECS, now) {
+            } else if now >= e.refresh_at_by_expiry(crate::cache::DEFAULT_REFRESH_BEFORE_SECS, now)
+            {
                 Freshness::RefreshDue
             } else {
                 Freshness::Valid

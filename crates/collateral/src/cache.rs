@@ -218,7 +218,9 @@ impl Cache {
         self
     }
 
-    /// Refresh entries `secs` before they expire (default a day; never before half their life).
+    /// Refresh entries `secs` before they expire (default a day; never before half their life;
+    /// an item carrying revocation or TCB status also a day after it was fetched, whatever
+    /// this says: [`crate::entry::STATUS_REFRESH_SECS`]).
     #[must_use]
     pub fn with_refresh_before(mut self, secs: i64) -> Self {
         self.refresh_before_secs = secs.max(0);
@@ -259,8 +261,19 @@ impl Cache {
         }
     }
 
+    /// Whether `entry` is not yet due at `now`. Online, by [`Entry::refresh_at`]: an item
+    /// carrying revocation or TCB status is asked for again a day after it was fetched. Offline
+    /// there is nobody to ask, and "due" only means reading the directory again, which the
+    /// disk recheck ([`Cache::with_disk_recheck`]) does anyway: by its expiry alone
+    /// ([`Entry::refresh_at_by_expiry`]), so that a bundle's CRLs and TCB info, always more
+    /// than a day old, are not read from disk at every lookup.
     fn fresh(&self, entry: &Entry, now: UnixTime) -> bool {
-        now < entry.refresh_at(self.refresh_before_secs, now)
+        let due = if self.fetcher.is_some() {
+            entry.refresh_at(self.refresh_before_secs, now)
+        } else {
+            entry.refresh_at_by_expiry(self.refresh_before_secs, now)
+        };
+        now < due
     }
 
     /// The entry for `item` at wall-clock time `now`.

@@ -22,6 +22,13 @@ use crate::response::{self, HttpResponse, MAX_BODY_LEN};
 pub const ENTRY_FORMAT: &str = "tessera-collateral-entry/1";
 /// Most bytes accepted for one stored entry (body in hex plus metadata).
 pub const MAX_ENTRY_LEN: usize = 3 * MAX_BODY_LEN;
+/// At most how long after it was fetched an item that carries revocation or TCB status
+/// ([`Item::carries_status`]: AMD CRLs; Intel TCB info, QE identity, PCK and Root CA CRLs) is
+/// due for refresh: a day. Its own validity says how long it may be used, not how soon a newer
+/// copy can appear: AMD's ARK CRLs run for about a year and Intel's items for about a month,
+/// and a revocation or TCB recovery published meanwhile must reach an online cache within a
+/// day, not a day before the held copy ends. See [`Entry::refresh_at`].
+pub const STATUS_REFRESH_SECS: i64 = 86_400;
 
 /// A fetched item, checked for shape, with its validity.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -454,14 +461,46 @@ impl Entry {
         self.issuer_chain.as_deref()
     }
 
-    /// When to fetch it again, judged at `now`: `refresh_before` seconds before it expires,
-    /// but not before half its life since it was fetched; never after it expires.
+    /// When to fetch it again, judged at `now`, by an online cache: as
+    /// [`Entry::refresh_at_by_expiry`], and for an item that carries revocation or TCB status
+    /// ([`Item::carries_status`]) also no later than [`STATUS_REFRESH_SECS`] (a day) after it
+    /// was fetched, so that a revocation or TCB recovery published while the held copy is
+    /// still valid (an AMD CRL for about a year) reaches the cache within a day. Never after it
+    /// expires. A VCEK or chain follows its expiry alone.
+    ///
+    /// `fetched_at` is what the cache file or bundle said (not trusted): a status item whose
+    /// fetch time is after `now` (a clock ahead where it was fetched, or an edited file) is
+    /// due at once, since how long ago it was fetched is unknown and a day from its stated
+    /// time could be any length from now (fetching it again records a fetch time of this
+    /// clock's).
+    #[must_use]
+    pub fn refresh_at(&self, refresh_before_secs: i64, now: UnixTime) -> UnixTime {
+        let by_expiry = self.refresh_at_by_expiry(refresh_before_secs, now);
+        if !self.item.carries_status() {
+            return by_expiry;
+        }
+        let by_fetch = if self.fetched_at > now {
+            now
+        } else {
+            UnixTime::from_secs(
+                self.fetched_at
+                    .as_secs()
+                    .saturating_add(STATUS_REFRESH_SECS),
+            )
+        };
+        by_expiry.min(by_fetch)
+    }
+
+    /// When it is due by its expiry alone, judged at `now`: `refresh_before` seconds before it
+    /// expires, but not before half its life since it was fetched; never after it expires.
+    /// What an offline cache (which can only read its directory again) and `collateral show`
+    /// judge by; an online cache uses [`Entry::refresh_at`].
     /// `fetched_at` is what the cache file or bundle said (neither is trusted): with one after
     /// `now` (a clock ahead where it was fetched, or an edited file) there is no half-life
     /// floor, and one after the end of validity counts as the end, so no stored time keeps an
     /// entry from being due (or an expired one from being fetched again).
     #[must_use]
-    pub fn refresh_at(&self, refresh_before_secs: i64, now: UnixTime) -> UnixTime {
+    pub fn refresh_at_by_expiry(&self, refresh_before_secs: i64, now: UnixTime) -> UnixTime {
         let until = self.valid_until.as_secs();
         let due = until.saturating_sub(refresh_before_secs);
         // A fetch time still to come says nothing of how long ago it was fetched: the
@@ -753,13 +792,13 @@ mod tests {
                 ..
             })
         ));
-        // Refresh: a day before, but not before half its life.
+        // Refresh by expiry: a day before, but not before half its life.
         assert_eq!(
-            e.refresh_at(86_400, NOW),
+            e.refresh_at_by_expiry(86_400, NOW),
             UnixTime::from_secs(NOW.as_secs() + 50)
         );
         assert_eq!(
-            e.refresh_at(10, NOW),
+            e.refresh_at_by_expiry(10, NOW),
             UnixTime::from_secs(NOW.as_secs() + 90)
         );
         // A stored fetch time after the end of validity (a damaged or forged cache file or
@@ -772,9 +811,9 @@ mod tests {
             None,
         )
         .unwrap();
-        assert_eq!(late.refresh_at(10, late.fetched_at()), next);
-        assert_eq!(late.refresh_at(86_400, late.fetched_at()), next);
-        assert_eq!(e.refresh_at(-1_000, NOW), next);
+        assert_eq!(late.refresh_at_by_expiry(10, late.fetched_at()), next);
+        assert_eq!(late.refresh_at_by_expiry(86_400, late.fetched_at()), next);
+        assert_eq!(e.refresh_at_by_expiry(-1_000, NOW), next);
         // A stored fetch time after `now` but before the end (a clock ahead where it was
         // fetched) counts as `now`: it does not put off the refresh to half of what is left
         // after it.
@@ -786,19 +825,139 @@ mod tests {
             None,
         )
         .unwrap();
-        assert_eq!(ahead.refresh_at(10, NOW), e.refresh_at(10, NOW));
+        assert_eq!(
+            ahead.refresh_at_by_expiry(10, NOW),
+            e.refresh_at_by_expiry(10, NOW)
+        );
         // Due a day before its end (here: at once) where a copy fetched now waits for half
         // its life.
         assert_eq!(
-            e.refresh_at(86_400, NOW),
+            e.refresh_at_by_expiry(86_400, NOW),
             UnixTime::from_secs(NOW.as_secs() + 50)
         );
-        assert!(ahead.refresh_at(86_400, NOW) <= NOW);
+        assert!(ahead.refresh_at_by_expiry(86_400, NOW) <= NOW);
         // Once that time has come, the floor applies again.
+        assert_eq!(
+            ahead.refresh_at_by_expiry(10, UnixTime::from_secs(NOW.as_secs() + 98)),
+            UnixTime::from_secs(NOW.as_secs() + 99)
+        );
+        // Online, a CRL whose life is shorter than a day is due by its expiry all the same
+        // (fetched at or before `now`); one whose stated fetch time is still to come is due at
+        // once (how long ago it was fetched is unknown); never after its end.
+        for (margin, at) in [(86_400, NOW), (10, NOW), (-1_000, NOW)] {
+            assert_eq!(e.refresh_at(margin, at), e.refresh_at_by_expiry(margin, at));
+        }
+        assert_eq!(late.refresh_at(10, late.fetched_at()), next);
+        assert_eq!(ahead.refresh_at(10, NOW), NOW);
+        assert!(ahead.refresh_at(86_400, NOW) <= NOW);
         assert_eq!(
             ahead.refresh_at(10, UnixTime::from_secs(NOW.as_secs() + 98)),
             UnixTime::from_secs(NOW.as_secs() + 99)
         );
+    }
+
+    /// An item carrying revocation or TCB status is due online at most a day after it was
+    /// fetched, whatever its validity (AMD's ARK CRLs run for a year: by expiry alone a
+    /// revocation would reach an online cache only a day before the held copy ends); a VCEK or
+    /// chain is due by its expiry alone.
+    #[test]
+    fn status_items_are_due_a_day_after_they_were_fetched() {
+        const DAY: i64 = STATUS_REFRESH_SECS;
+        assert_eq!(DAY, 86_400);
+        let at = |secs: i64| UnixTime::from_secs(NOW.as_secs() + secs);
+        let pki = SimPki::new(Product::Milan).unwrap();
+        let year = at(365 * DAY);
+        let crl = pki.ark_crl(&[], at(-DAY), year).unwrap();
+        let item = Item::AmdCrl {
+            product: Product::Milan,
+            signer: AmdSigner::Vcek,
+        };
+        let fetched =
+            |t: UnixTime| Entry::new(item.clone(), "u", t, crl.der().to_vec(), None).unwrap();
+        let e = fetched(NOW);
+        assert!(item.carries_status());
+        // By expiry alone: a day before its end, almost a year on.
+        assert_eq!(e.refresh_at_by_expiry(86_400, NOW), at(364 * DAY));
+        // Online: a day after it was fetched, judged at any time before that.
+        for now in [NOW, at(3600), at(DAY - 1)] {
+            assert_eq!(e.refresh_at(86_400, now), at(DAY));
+            assert!(e.refresh_at(86_400, now) <= at(DAY));
+        }
+        // Past that day it is due (the cache asks again); fetched again, it waits a day more.
+        assert!(e.refresh_at(86_400, at(DAY + 1)) <= at(DAY + 1));
+        assert_eq!(
+            fetched(at(DAY + 1)).refresh_at(86_400, at(DAY + 1)),
+            at(2 * DAY + 1)
+        );
+        // A copy fetched long ago (an imported bundle's) is due at once.
+        let old = fetched(at(-30 * DAY));
+        assert!(old.refresh_at(86_400, NOW) <= NOW);
+        // Never after its end: a CRL ending within the day is due by its expiry.
+        let short = pki.ark_crl(&[], at(-DAY), at(3600)).unwrap();
+        let short = Entry::new(item.clone(), "u", NOW, short.der().to_vec(), None).unwrap();
+        assert_eq!(short.refresh_at(86_400, NOW), at(1800));
+        assert!(short.refresh_at(-1_000_000, NOW) <= at(3600));
+
+        // Intel's status items too (TCB info and QE identity, PCK and Root CA CRLs).
+        let Intel { bundle, .. } = intel();
+        let chain = Some(bundle.tcb_info_issuer_chain.clone());
+        let fmspc = [0x00, 0x80, 0x6f, 0x05, 0x00, 0x00];
+        let tcb = Item::tcb_info(IntelTee::Tdx, fmspc, UpdateType::Standard);
+        let qe = Item::QeIdentity {
+            tee: IntelTee::Tdx,
+            update: UpdateType::Standard,
+        };
+        let pck = tessera_pki::from_hex(bundle.pck_crl.as_deref().unwrap().as_bytes()).unwrap();
+        let root =
+            tessera_pki::from_hex(bundle.root_ca_crl.as_deref().unwrap().as_bytes()).unwrap();
+        let intel_entries = [
+            Entry::new(tcb, "u", NOW, tcb_body(bundle), chain.clone()).unwrap(),
+            Entry::new(qe, "u", NOW, qe_body(bundle), chain.clone()).unwrap(),
+            Entry::new(
+                Item::PckCrl {
+                    ca: PckCa::Platform,
+                },
+                "u",
+                NOW,
+                pck,
+                bundle.pck_crl_issuer_chain.clone(),
+            )
+            .unwrap(),
+            Entry::new(Item::RootCaCrl, "u", NOW, root, None).unwrap(),
+        ];
+        for e in &intel_entries {
+            assert!(e.item().carries_status(), "{}", e.item());
+            assert!(e.valid_until() > at(2 * DAY), "{}", e.item());
+            assert_eq!(e.refresh_at(86_400, NOW), at(DAY), "{}", e.item());
+        }
+
+        // A VCEK and a chain carry no status: due by their expiry alone, as before.
+        let spec = VekSpec::vcek(Product::Milan);
+        let vcek = pki.issue_vek(&spec).unwrap();
+        let vcek_item = Item::vcek(Product::Milan, &spec.hwid, spec.tcb).unwrap();
+        let chain_item = Item::AmdChain {
+            product: Product::Milan,
+            signer: AmdSigner::Vcek,
+        };
+        let pems = to_pem("CERTIFICATE", pki.ask().der()) + &to_pem("CERTIFICATE", pki.ark().der());
+        for (item, body) in [
+            (vcek_item, vcek.certificate().der().to_vec()),
+            (chain_item, pems.into_bytes()),
+        ] {
+            assert!(!item.carries_status());
+            for fetched_at in [at(-30 * DAY), NOW, at(3600)] {
+                let e = Entry::new(item.clone(), "u", fetched_at, body.clone(), None).unwrap();
+                assert!(e.valid_until() > at(2 * DAY));
+                for now in [NOW, at(DAY + 1)] {
+                    assert_eq!(
+                        e.refresh_at(86_400, now),
+                        e.refresh_at_by_expiry(86_400, now),
+                        "{item}"
+                    );
+                    assert!(e.refresh_at(86_400, now) > at(2 * DAY), "{item}");
+                }
+            }
+        }
     }
 
     struct Intel {

@@ -360,6 +360,24 @@ impl Item {
         }
     }
 
+    /// Whether the item carries revocation or TCB status (an AMD CRL; Intel TCB info, QE
+    /// identity, PCK CRL and Root CA CRL): what a newer copy can change for evidence that
+    /// passed with the held one, so an online cache asks for it again at most
+    /// [`crate::entry::STATUS_REFRESH_SECS`] after fetching it, whatever its own validity. A
+    /// VCEK or certificate chain does not: a newer one revokes nothing.
+    #[must_use]
+    pub fn carries_status(&self) -> bool {
+        // Exhaustive, so that a new kind of item is placed on one side or the other.
+        match self {
+            Self::Vcek { .. } | Self::AmdChain { .. } => false,
+            Self::AmdCrl { .. }
+            | Self::TcbInfo { .. }
+            | Self::QeIdentity { .. }
+            | Self::PckCrl { .. }
+            | Self::RootCaCrl => true,
+        }
+    }
+
     /// Whether this is an AMD (KDS) item.
     #[must_use]
     pub fn is_amd(&self) -> bool {

@@ -782,6 +782,65 @@ fn refresh_before_expiry_and_stale_fallback() {
     ));
 }
 
+/// Online, a CRL (or Intel TCB info, QE identity, PCK or Root CA CRL) is asked for again a day
+/// after it was fetched, though it is valid for a year: a revocation AMD publishes meanwhile
+/// reaches the cache within a day. A VCEK or chain is asked for again only near its end. The
+/// background refresh lists the CRL as due then; an offline cache reads neither again.
+#[test]
+fn a_status_item_is_asked_for_again_a_day_after_it_was_fetched() {
+    let mut world = snp_world(Product::Milan);
+    world.crl_der = world
+        .pki
+        .ark_crl(
+            &[],
+            UnixTime::from_secs(NOW.as_secs() - 86_400),
+            UnixTime::from_secs(NOW.as_secs() + 365 * 86_400),
+        )
+        .unwrap()
+        .der()
+        .to_vec();
+    let kds = kds_for(&world);
+    let dir = temp_dir("status-refresh");
+    let cache = Cache::open(&dir)
+        .unwrap()
+        .with_fetcher(fetcher(&kds, None, quick()));
+    let items = items_for_snp_report(&world.report, Product::Milan).unwrap();
+    for item in &items {
+        cache.get(item, NOW).unwrap();
+    }
+    let crl_target = "/vcek/v1/Milan/crl";
+    assert_eq!((kds.hits(crl_target), kds.total()), (1, 3));
+    let at = |secs: i64| UnixTime::from_secs(NOW.as_secs() + secs);
+    // Within the day: nothing is asked.
+    for item in &items {
+        cache.get(item, at(86_400 - 1)).unwrap();
+    }
+    assert!(cache.due(at(86_400 - 1)).unwrap().is_empty());
+    assert_eq!(kds.total(), 3);
+    // A day on: the CRL alone is due and asked for; the VCEK and chain are not.
+    let day = at(86_400 + 1);
+    let due = cache.due(day).unwrap();
+    assert_eq!(due.len(), 1, "{due:?}");
+    assert!(matches!(due[0], Item::AmdCrl { .. }));
+    for item in &items {
+        cache.get(item, day).unwrap();
+    }
+    assert_eq!((kds.hits(crl_target), kds.total()), (2, 4));
+    // Fetched again at `day`: fresh for another day.
+    assert_eq!(cache.get(&items[2], day).unwrap().fetched_at(), day);
+    cache.get(&items[2], at(2 * 86_400)).unwrap();
+    assert_eq!(kds.total(), 4);
+    // Offline (a bundle's entries are always older than a day) nothing is due, and each
+    // lookup is answered from memory.
+    let offline = Cache::open(&dir).unwrap();
+    for item in &items {
+        offline.get(item, at(30 * 86_400)).unwrap();
+        offline.get(item, at(30 * 86_400)).unwrap();
+    }
+    assert_eq!((offline.stats().hits, offline.stats().misses), (6, 0));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// An offline broker keeps its cache for its lifetime: an entry due in memory is read again
 /// from the directory, so collateral imported by another process (`collateral import` into the
 /// running broker's directory) is used without a restart, and a file removed since is gone.
