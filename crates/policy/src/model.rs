@@ -4,7 +4,10 @@
 //! floor or accepted TCB statuses, the signer; for SEV-SNP also the VMPL and whether AMD's CRL is
 //! required) have no default — leaving one out is a load error, and the operator writes `"any"`
 //! (for `snp.revocation`: `"if-given"`) to leave it unchecked on purpose. Every other field is optional
-//! and, when absent, the appraisal lists its rule as "not checked". Unknown fields are load errors.
+//! and, when absent, the appraisal lists its rule as "not checked" — except three that fail
+//! closed when absent: `tcb.revocation` (absent means `"required"`), `tdx.vmids` (absent means
+//! only VMID 0) and `sgx.config_id`, which an enclave with `ATTRIBUTES.KSS` set fails without
+//! (its loader chose CONFIGID: pin it, or write `"any"`). Unknown fields are load errors.
 
 use serde::{Deserialize, Serialize};
 use tessera_tdx::collateral::TcbStatus;
@@ -380,6 +383,27 @@ pub struct TdxPolicy {
     /// Component-wise minimum TEE_TCB_SVN (16 bytes, hex).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_tee_tcb_svn: Option<Hex<16>>,
+    /// Accepted VMIDs of a TD 1.5ex quote (v5 body type 4): 0 is the TD itself, 1 to 3 an L2 VM
+    /// of a partitioned TD, whose REPORTDATA the L2 chose while MRTD and the RTMRs are the
+    /// L1's. Absent: only 0. A TD 1.0 or 1.5 body has no VMID and counts as VMID 0 (an L2 VM
+    /// cannot ask the TDX modules that make those bodies for a report: the L1 TD asks).
+    #[serde(
+        default,
+        deserialize_with = "non_empty_vmids",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub vmids: Option<Vec<u8>>,
+}
+
+/// `tdx.vmids`: a list, never empty (it would accept no quote).
+fn non_empty_vmids<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Vec<u8>>, D::Error> {
+    let ids = Vec::<u8>::deserialize(d)?;
+    if ids.is_empty() {
+        return Err(serde::de::Error::custom(
+            "an empty vmids (it would accept no quote): leave it out to accept only VMID 0",
+        ));
+    }
+    Ok(Some(ids))
 }
 
 /// Named TD_ATTRIBUTES bits.
@@ -497,6 +521,21 @@ pub struct SgxPolicy {
     /// Minimum ISVSVN.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_isv_svn: Option<u16>,
+    /// ISVEXTPRODID allow-list (16 bytes; the signer's extended product id, KSS enclaves).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isv_ext_prod_id: Option<AllowList<16>>,
+    /// ISVFAMILYID allow-list (16 bytes; the signer's product family id, KSS enclaves).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub isv_family_id: Option<AllowList<16>>,
+    /// CONFIGID allow-list (64 bytes). With `ATTRIBUTES.KSS` set the enclave's (untrusted)
+    /// loader chose CONFIGID, so an enclave with KSS fails the rule when the policy leaves it
+    /// out: pin it, or write `"any"` to accept any configuration on purpose. Without KSS,
+    /// absent is "not checked".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_id: Option<AllowList<64>>,
+    /// Minimum CONFIGSVN (the security version the loader gave the configuration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_config_svn: Option<u16>,
     /// ATTRIBUTES (16 bytes) compared under a mask: `(attributes & mask) == (value & mask)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub attributes: Option<SgxAttributesRule>,

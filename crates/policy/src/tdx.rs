@@ -28,6 +28,20 @@
 //! - **DEBUG.** The section's `debug` judges TD_ATTRIBUTES.DEBUG (bit 0). Intel calls bits 7:0
 //!   the TUD group — any bit set means the TD is under debug — so `"must-not"` also fails when
 //!   one of the reserved TUD bits 7:1 is set. For SGX it is ATTRIBUTES.DEBUG (FLAGS bit 1).
+//! - **VMID (TD partitioning).** A TD 1.5ex body (v5 body type 4) carries VMID: 0 for the TD
+//!   itself, 1 to 3 for an L2 VM of a partitioned TD. An L2 VM chose its report's REPORTDATA,
+//!   while MRTD and the RTMRs measure the L1 TD that runs it, so such a quote does not say what
+//!   an unpartitioned TD's would. `vmids` lists the VMIDs accepted; absent, only 0 is (the rule
+//!   fails closed, like `tcb.revocation`). A TD 1.0 or 1.5 body has no VMID and is judged as
+//!   VMID 0: the TDX modules that make those bodies let only the TD itself call TDG.MR.REPORT
+//!   (an L2 VM's TDCALL for it exits to the L1, which asks with REPORTDATA it chose).
+//! - **SGX key separation and sharing (KSS).** With `ATTRIBUTES.KSS` set, CONFIGID and
+//!   CONFIGSVN are chosen by the enclave's untrusted loader and ISVEXTPRODID and ISVFAMILYID
+//!   by its signer; all four are part of the enclave's identity. `config_id` has no default
+//!   for such an enclave: left out, the rule fails (pin it, or write `"any"` to accept any
+//!   configuration on purpose); without KSS it is "not checked" when left out.
+//!   `isv_ext_prod_id`, `isv_family_id` and `min_config_svn` are optional as `isv_prod_id` and
+//!   `min_isv_svn` are.
 //! - **Behind.** When a TCB rule (`tcb.*` or `min_tee_tcb_svn`) fails, the appraisal lists the
 //!   components below the policy's floor and then those Intel's newest TCB level is ahead of
 //!   (`Verification::tcb.behind`), so an operator sees what to update. Advisory IDs and Intel's
@@ -35,6 +49,8 @@
 //! - **Generated policies** accept today's status and every better one (fewer of the problems
 //!   "out of date", "configuration needed", "SW hardening needed"; OutOfDate counts as possibly
 //!   needing SW hardening), so a platform that updates keeps passing and one that degrades fails.
+//!   They pin a TD 1.5ex quote's VMID, and a KSS enclave's CONFIGID, ISVEXTPRODID and
+//!   ISVFAMILYID (with its CONFIGSVN as the floor).
 
 use tessera_pki::UnixTime;
 use tessera_tdx::Verified;
@@ -56,8 +72,9 @@ use crate::value::{AllowList, Bit, Duration, Hex, RefList, Setting, U64Hex};
 
 /// The report a quote carries, by kind (exhaustive, so nothing below needs an `Option`).
 enum Body<'a> {
-    /// A TD report: its TD 1.0 fields and, for TD 1.5 bodies, the 1.5 additions.
-    Td(&'a TdReport10, Option<&'a TdReport15>),
+    /// A TD report: its TD 1.0 fields, for TD 1.5 bodies the 1.5 additions, and for TD 1.5ex
+    /// bodies the VMID.
+    Td(&'a TdReport10, Option<&'a TdReport15>, Option<u8>),
     /// An SGX enclave report.
     Sgx(&'a EnclaveReport),
 }
@@ -66,9 +83,9 @@ impl<'a> Body<'a> {
     fn of(quote: &'a Quote) -> Self {
         match quote.body() {
             QuoteBody::Sgx(report) => Self::Sgx(report),
-            QuoteBody::Td10(td) => Self::Td(td, None),
-            QuoteBody::Td15(td) => Self::Td(&td.base, Some(td)),
-            QuoteBody::Td15Ex(td) => Self::Td(&td.base.base, Some(&td.base)),
+            QuoteBody::Td10(td) => Self::Td(td, None, None),
+            QuoteBody::Td15(td) => Self::Td(&td.base, Some(td), None),
+            QuoteBody::Td15Ex(td) => Self::Td(&td.base.base, Some(&td.base), Some(td.vmid)),
         }
     }
 }
@@ -79,8 +96,8 @@ impl Appraise for Verified<Quote> {
         let at = v.verified_at;
         let dangerous = v.dangerous_root;
         match (v.tee, Body::of(self.quote())) {
-            (TeeType::TDX, Body::Td(td, td15)) => match &policy.tdx {
-                Some(section) => appraise_tdx(self, policy, section, td, td15),
+            (TeeType::TDX, Body::Td(td, td15, vmid)) => match &policy.tdx {
+                Some(section) => appraise_tdx(self, policy, section, (td, td15, vmid)),
                 None => no_section(policy, Tee::Tdx, at, dangerous),
             },
             (TeeType::SGX, Body::Sgx(report)) => match &policy.sgx {
@@ -119,12 +136,14 @@ fn tee_mismatch(
     a
 }
 
+/// A TD report's parts: its TD 1.0 fields, its TD 1.5 fields, its VMID (TD 1.5ex).
+type TdParts<'a> = (&'a TdReport10, Option<&'a TdReport15>, Option<u8>);
+
 fn appraise_tdx(
     verified: &Verified<Quote>,
     policy: &Policy,
     p: &TdxPolicy,
-    td: &TdReport10,
-    td15: Option<&TdReport15>,
+    (td, td15, vmid): TdParts<'_>,
 ) -> Appraisal {
     use TrustClaim::{Configuration, Executables, Hardware, InstanceIdentity, SourcedData};
     let mut r = Rules::new("tdx");
@@ -183,6 +202,7 @@ fn appraise_tdx(
     td_attributes(&mut r, p.td_attributes.as_ref(), p.debug, td.td_attributes);
     xfam(&mut r, p.xfam.as_ref(), td.xfam.bits());
     min_tee_tcb_svn(&mut r, p.min_tee_tcb_svn.as_ref(), &td.tee_tcb_svn);
+    vmids(&mut r, p.vmids.as_deref(), vmid);
     finish(r, verified, policy, Tee::Tdx)
 }
 
@@ -223,6 +243,28 @@ fn appraise_sgx(
         Executables,
         p.min_isv_svn,
         report.isv_svn,
+    );
+    r.opt_allow_list(
+        "isv_ext_prod_id",
+        "ISVEXTPRODID",
+        InstanceIdentity,
+        p.isv_ext_prod_id.as_ref(),
+        &report.isv_ext_prod_id(),
+    );
+    r.opt_allow_list(
+        "isv_family_id",
+        "ISVFAMILYID",
+        InstanceIdentity,
+        p.isv_family_id.as_ref(),
+        &report.isv_family_id(),
+    );
+    config_id(&mut r, p.config_id.as_ref(), report);
+    r.min(
+        "min_config_svn",
+        "CONFIGSVN",
+        Configuration,
+        p.min_config_svn,
+        report.config_svn(),
     );
     sgx_attributes(&mut r, p.attributes.as_ref(), report.attributes.to_bytes());
     r.opt_allow_list(
@@ -870,6 +912,77 @@ fn isv_prod_id(r: &mut Rules, list: Option<&RefList<u16>>, actual: u16) {
     }
 }
 
+/// VMID, TD 1.5ex bodies (others count as VMID 0); see the module documentation.
+fn vmids(r: &mut Rules, allowed: Option<&[u8]>, vmid: Option<u8>) {
+    const RULE: &str = "vmids";
+    const FIELD: &str = "VMID";
+    // Another VM than the one measured would be answering: an identity, not a configuration.
+    const CLAIM: TrustClaim = TrustClaim::InstanceIdentity;
+    let listed = allowed.unwrap_or(&[0]);
+    let judged = vmid.unwrap_or(0);
+    let ok = listed.contains(&judged);
+    let mut expected = match listed {
+        [one] => one.to_string(),
+        many => format!(
+            "one of [{}]",
+            many.iter()
+                .map(u8::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    if allowed.is_none() {
+        expected.push_str(" (vmids not in the policy: the TD itself only)");
+    }
+    let actual = match vmid {
+        Some(v) => v.to_string(),
+        None => String::from("none in a TD 1.0 or 1.5 body: 0"),
+    };
+    let mut notes = Vec::new();
+    if vmid.is_none() {
+        notes.push(String::from(
+            "a TD 1.0 or 1.5 body has no VMID and is judged as VMID 0: only the TD itself can \
+             ask the TDX module for such a report (an L2 VM's request goes through the L1 TD, \
+             which chooses the REPORTDATA)",
+        ));
+    }
+    if !ok && judged != 0 {
+        notes.push(format!(
+            "VMID {judged} is an L2 VM of a partitioned TD: the L2 chose REPORTDATA, while MRTD \
+             and the RTMRs measure the L1 TD; list {judged} in vmids to accept its quotes"
+        ));
+    }
+    r.check(RULE, FIELD, CLAIM, ok, expected, actual).note =
+        (!notes.is_empty()).then(|| notes.join("; "));
+}
+
+/// CONFIGID: required in effect for a KSS enclave; see the module documentation.
+fn config_id(r: &mut Rules, setting: Option<&AllowList<64>>, report: &EnclaveReport) {
+    const RULE: &str = "config_id";
+    const FIELD: &str = "CONFIGID";
+    const CLAIM: TrustClaim = TrustClaim::Configuration;
+    let actual = report.config_id();
+    match setting {
+        Some(s) => r.allow_list(RULE, FIELD, CLAIM, s, &actual),
+        None if report.attributes.kss() => {
+            r.check(
+                RULE,
+                FIELD,
+                CLAIM,
+                false,
+                "a config_id rule (ATTRIBUTES.KSS is set)",
+                tessera_pki::to_hex(&actual),
+            )
+            .note = Some(String::from(
+                "ATTRIBUTES.KSS is set: the enclave's loader chose CONFIGID, which is part of \
+                 its identity; pin it with config_id, or write config_id = \"any\" to accept \
+                 any configuration",
+            ));
+        }
+        None => r.not_checked(RULE, FIELD, CLAIM, tessera_pki::to_hex(&actual), false),
+    }
+}
+
 fn sgx_attributes(r: &mut Rules, rule: Option<&SgxAttributesRule>, actual: [u8; 16]) {
     const RULE: &str = "attributes";
     const FIELD: &str = "ATTRIBUTES";
@@ -975,7 +1088,7 @@ fn strict_tcb(verified: &Verified<Quote>) -> IntelTcbPolicy {
     }
 }
 
-fn strict_tdx(verified: &Verified<Quote>, td: &TdReport10, td15: Option<&TdReport15>) -> TdxPolicy {
+fn strict_tdx(verified: &Verified<Quote>, (td, td15, vmid): TdParts<'_>) -> TdxPolicy {
     let attrs = td.td_attributes;
     let mut must_set = Vec::new();
     let mut must_clear = Vec::new();
@@ -1015,10 +1128,16 @@ fn strict_tdx(verified: &Verified<Quote>, td: &TdReport10, td15: Option<&TdRepor
             ignore_mask: U64Hex(0),
         }),
         min_tee_tcb_svn: Some(Hex(td.tee_tcb_svn)),
+        // A TD 1.5ex quote's VMID (an L2 VM's too: the policy pins what was measured); other
+        // bodies have none, and the default accepts the TD itself.
+        vmids: vmid.map(|v| vec![v]),
     }
 }
 
 fn strict_sgx(verified: &Verified<Quote>, report: &EnclaveReport) -> SgxPolicy {
+    // The KSS identity, pinned when the enclave has KSS (zero and meaningless otherwise, and
+    // the pinned ATTRIBUTES then refuse a KSS enclave anyway).
+    let kss = report.attributes.kss();
     SgxPolicy {
         mr_enclave: pin(&report.mr_enclave),
         mr_signer: pin(&report.mr_signer),
@@ -1026,6 +1145,10 @@ fn strict_sgx(verified: &Verified<Quote>, report: &EnclaveReport) -> SgxPolicy {
         tcb: strict_tcb(verified),
         isv_prod_id: Some(RefList::Values(vec![report.isv_prod_id])),
         min_isv_svn: Some(report.isv_svn),
+        isv_ext_prod_id: kss.then(|| pin(&report.isv_ext_prod_id())),
+        isv_family_id: kss.then(|| pin(&report.isv_family_id())),
+        config_id: kss.then(|| pin(&report.config_id())),
+        min_config_svn: kss.then(|| report.config_svn()),
         attributes: Some(SgxAttributesRule {
             value: Hex(report.attributes.to_bytes()),
             mask: Hex([0xff; 16]),
@@ -1042,7 +1165,7 @@ fn strict_sgx(verified: &Verified<Quote>, report: &EnclaveReport) -> SgxPolicy {
 impl FromEvidence for Verified<Quote> {
     fn strict_policy(&self, id: &str) -> Policy {
         let (tdx, sgx) = match Body::of(self.quote()) {
-            Body::Td(td, td15) => (Some(strict_tdx(self, td, td15)), None),
+            Body::Td(td, td15, vmid) => (Some(strict_tdx(self, (td, td15, vmid))), None),
             Body::Sgx(report) => (None, Some(strict_sgx(self, report))),
         };
         Policy {

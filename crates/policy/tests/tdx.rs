@@ -18,14 +18,15 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use tessera_pki::UnixTime;
+use tessera_pki::builder::IssuerKey;
+use tessera_pki::{PublicKeyKind, UnixTime, sha256};
 use tessera_policy::value::{AllowList, Bit, Duration, Hex, RefList, Setting, U64Hex};
 use tessera_policy::{
     Appraisal, MaskedValue, Outcome, Policy, RuleResult, SgxAttributesRule, SgxPolicy, StatusName,
     TdAttribute, TdAttributeRules, TdxPolicy, Tee, TrustClaim, Verdict, appraise,
     policy_from_evidence,
 };
-use tessera_tdx::abi::Quote;
+use tessera_tdx::abi::{Quote, QuoteBody};
 use tessera_tdx::collateral::{Collateral, TcbStatus};
 use tessera_tdx::sim::{
     CollateralSpec, IsvLevelSpec, PlatformSpec, QuoteSpec, SIM_ISSUE_DATE, SIM_VERIFY_AT, SimPck,
@@ -104,9 +105,73 @@ fn td15() -> &'static Verified<Quote> {
     V.get_or_init(|| Sim::new(QuoteSpec::tdx15()).verify())
 }
 
+fn td15ex() -> &'static Verified<Quote> {
+    static V: OnceLock<Verified<Quote>> = OnceLock::new();
+    V.get_or_init(|| Sim::new(QuoteSpec::tdx15ex()).verify())
+}
+
 fn sgx() -> &'static Verified<Quote> {
     static V: OnceLock<Verified<Quote>> = OnceLock::new();
     V.get_or_init(|| Sim::new(QuoteSpec::sgx()).verify())
+}
+
+/// The SGX quote spec of an enclave with key separation and sharing (ATTRIBUTES.KSS).
+fn kss_spec() -> QuoteSpec {
+    let mut spec = QuoteSpec::sgx();
+    spec.sgx_attributes[0] |= 0x80;
+    spec
+}
+
+/// `spec`'s quote with its body changed by `edit` (fields the simulator does not set: an SGX
+/// report's KSS fields, a TD 1.5ex body's VMID), signed again as a quoting enclave would: a
+/// fresh attestation key, bound by the QE report, which the PCK key signs. It verifies.
+fn edited(spec: QuoteSpec, edit: impl FnOnce(&mut QuoteBody)) -> Verified<Quote> {
+    let sim = Sim::new(spec);
+    let quote = pcs().quote(pck(), &sim.spec).unwrap();
+    let mut body = quote.body().clone();
+    edit(&mut body);
+    let key = IssuerKey::generate_ec(PublicKeyKind::EcP256).unwrap();
+    let mut sig = quote.signature_data().clone();
+    sig.attestation_key = key.public_key().raw()[1..].try_into().unwrap();
+    let mut bound = sig.attestation_key.to_vec();
+    bound.extend_from_slice(&sig.certification.qe_auth_data);
+    let qe_report_data = &mut sig.certification.qe_report.report_data;
+    qe_report_data[..32].copy_from_slice(&sha256(&bound));
+    qe_report_data[32..].fill(0);
+    sig.certification.qe_report_signature =
+        pck().sign(&sig.certification.qe_report_bytes()).unwrap();
+    let unsigned = Quote::new(quote.header().clone(), body, sig).unwrap();
+    let signature = key.sign_fixed(unsigned.signed_bytes()).unwrap();
+    let quote = unsigned.with_signature(signature.as_slice().try_into().unwrap());
+    Verifier::new(pcs().dangerous_trust_anchors())
+        .verify(
+            &quote,
+            &pcs().collateral(&sim.coll).unwrap(),
+            SIM_VERIFY_AT,
+            &VerifyOptions::default(),
+        )
+        .expect("the edited quote verifies")
+}
+
+/// A TD 1.5ex quote from VMID `vmid`.
+fn td15ex_from(vmid: u8) -> Verified<Quote> {
+    edited(QuoteSpec::tdx15ex(), |body| match body {
+        QuoteBody::Td15Ex(td) => td.vmid = vmid,
+        other => panic!("not a TD 1.5ex body: {other:?}"),
+    })
+}
+
+/// A KSS enclave's quote with these ISVEXTPRODID, ISVFAMILYID, CONFIGID and CONFIGSVN.
+fn kss_enclave(ext: [u8; 16], family: [u8; 16], config: [u8; 64], svn: u16) -> Verified<Quote> {
+    edited(kss_spec(), |body| match body {
+        QuoteBody::Sgx(report) => {
+            report.set_isv_ext_prod_id(ext);
+            report.set_isv_family_id(family);
+            report.set_config_id(config);
+            report.set_config_svn(svn);
+        }
+        other => panic!("not an SGX body: {other:?}"),
+    })
 }
 
 /// Evidence whose platform level is OutOfDate (advisory INTEL-SA-00001, tcbDate 400 days
@@ -196,7 +261,7 @@ fn not_checked(a: &Appraisal, name: &str, any: bool) -> RuleResult {
 // ---------------------------------------------------------------------------------------------
 // Whole appraisals.
 
-const TDX_RULES: [&str; 29] = [
+const TDX_RULES: [&str; 30] = [
     "tdx.mr_td",
     "tdx.debug",
     "tdx.tcb.accepted_statuses",
@@ -226,9 +291,10 @@ const TDX_RULES: [&str; 29] = [
     "tdx.td_attributes.perfmon",
     "tdx.xfam",
     "tdx.min_tee_tcb_svn",
+    "tdx.vmids",
 ];
 
-const SGX_RULES: [&str; 15] = [
+const SGX_RULES: [&str; 19] = [
     "sgx.mr_enclave",
     "sgx.mr_signer",
     "sgx.debug",
@@ -242,8 +308,20 @@ const SGX_RULES: [&str; 15] = [
     "sgx.tcb.revocation",
     "sgx.isv_prod_id",
     "sgx.min_isv_svn",
+    "sgx.isv_ext_prod_id",
+    "sgx.isv_family_id",
+    "sgx.config_id",
+    "sgx.min_config_svn",
     "sgx.attributes",
     "sgx.report_data",
+];
+
+/// The KSS identity rules, which a strict policy leaves out for an enclave without KSS.
+const KSS_RULES: [&str; 4] = [
+    "sgx.isv_ext_prod_id",
+    "sgx.isv_family_id",
+    "sgx.config_id",
+    "sgx.min_config_svn",
 ];
 
 /// Rules a strict policy leaves to the operator.
@@ -262,7 +340,11 @@ fn left_to_operator(rule: &str) -> bool {
 
 #[test]
 fn strict_tdx_policy_lists_every_rule_in_field_order_and_accepts_its_quote() {
-    for (v, name) in [(td10(), "TD 1.0"), (td15(), "TD 1.5")] {
+    for (v, name) in [
+        (td10(), "TD 1.0"),
+        (td15(), "TD 1.5"),
+        (td15ex(), "TD 1.5ex"),
+    ] {
         let p = strict(v);
         let a = appraise(v, &p);
         assert_eq!(names(&a), TDX_RULES, "{name}");
@@ -287,26 +369,53 @@ fn strict_tdx_policy_lists_every_rule_in_field_order_and_accepts_its_quote() {
     // TD 1.5 pins MRSERVICETD, TD 1.0 has none to pin.
     assert!(strict(td15()).tdx.unwrap().mr_service_td.is_some());
     assert!(strict(td10()).tdx.unwrap().mr_service_td.is_none());
+    // TD 1.5ex pins its VMID; the others have none, and the default accepts the TD itself.
+    assert_eq!(strict(td15ex()).tdx.unwrap().vmids, Some(vec![0]));
+    assert_eq!(strict(td15()).tdx.unwrap().vmids, None);
+    assert_eq!(
+        rule(&appraise(td15ex(), &strict(td15ex())), "tdx.vmids").actual,
+        "0"
+    );
 }
 
 #[test]
 fn strict_sgx_policy_lists_every_rule_in_field_order_and_accepts_its_quote() {
-    let v = sgx();
-    let p = strict(v);
-    assert!(p.tdx.is_none() && p.snp.is_none());
-    let a = appraise(v, &p);
-    assert_eq!(names(&a), SGX_RULES);
-    assert_eq!(a.tee(), Tee::Sgx);
-    assert_eq!(a.appraised_at(), SIM_VERIFY_AT);
-    assert_eq!(a.verdict(), Verdict::Pass, "{:#?}", a.rules());
-    for r in a.rules() {
-        let want = if left_to_operator(&r.rule) {
-            Outcome::NotChecked
-        } else {
-            Outcome::Pass
-        };
-        assert_eq!(r.outcome, want, "{r:#?}");
+    let kss = kss_enclave([0xe1; 16], [0xf1; 16], [0xc1; 64], 3);
+    for (v, with_kss) in [(sgx(), false), (&kss, true)] {
+        let p = strict(v);
+        assert!(p.tdx.is_none() && p.snp.is_none());
+        let a = appraise(v, &p);
+        assert_eq!(names(&a), SGX_RULES);
+        assert_eq!(a.tee(), Tee::Sgx);
+        assert_eq!(a.appraised_at(), SIM_VERIFY_AT);
+        assert_eq!(a.verdict(), Verdict::Pass, "{:#?}", a.rules());
+        for r in a.rules() {
+            let want = if left_to_operator(&r.rule)
+                || (!with_kss && KSS_RULES.contains(&r.rule.as_str()))
+            {
+                Outcome::NotChecked
+            } else {
+                Outcome::Pass
+            };
+            assert_eq!(r.outcome, want, "KSS {with_kss}: {r:#?}");
+        }
     }
+    // The KSS identity is pinned (CONFIGSVN as the floor) only for a KSS enclave.
+    let g = strict(&kss).sgx.unwrap();
+    assert_eq!(g.isv_ext_prod_id, Some(pin([0xe1; 16])));
+    assert_eq!(g.isv_family_id, Some(pin([0xf1; 16])));
+    assert_eq!(g.config_id, Some(pin([0xc1; 64])));
+    assert_eq!(g.min_config_svn, Some(3));
+    let g = strict(sgx()).sgx.unwrap();
+    assert_eq!(
+        (
+            g.isv_ext_prod_id,
+            g.isv_family_id,
+            g.config_id,
+            g.min_config_svn
+        ),
+        (None, None, None, None)
+    );
 }
 
 /// A quote verified without the PCK and Root CA CRLs (a verifier told to allow missing CRLs):
@@ -386,16 +495,23 @@ accepted_statuses = "any"
     let a = appraise(td15(), &p);
     // Without td_attributes the bits are one rule.
     let mut want: Vec<&str> = TDX_RULES[..21].to_vec();
-    want.extend(["tdx.td_attributes", "tdx.xfam", "tdx.min_tee_tcb_svn"]);
+    want.extend([
+        "tdx.td_attributes",
+        "tdx.xfam",
+        "tdx.min_tee_tcb_svn",
+        "tdx.vmids",
+    ]);
     assert_eq!(names(&a), want);
-    // Every rule is unchecked but tcb.revocation, which fails closed when absent: the CRLs
-    // were applied here, so it passes.
+    // Every rule is unchecked but tcb.revocation and vmids, which fail closed when absent:
+    // the CRLs were applied here, and a TD 1.5 body is the TD's own (VMID 0), so they pass.
+    let fail_closed = ["tdx.tcb.revocation", "tdx.vmids"];
     assert!(
         a.rules()
             .iter()
-            .all(|r| (r.outcome == Outcome::NotChecked) != (r.rule == "tdx.tcb.revocation"))
+            .all(|r| (r.outcome == Outcome::NotChecked) != fail_closed.contains(&r.rule.as_str()))
     );
     passes(&a, "tdx.tcb.revocation");
+    passes(&a, "tdx.vmids");
     assert_eq!(a.verdict(), Verdict::Pass);
     for any in ["tdx.mr_td", "tdx.debug", "tdx.tcb.accepted_statuses"] {
         not_checked(&a, any, true);
@@ -405,6 +521,7 @@ accepted_statuses = "any"
             "tdx.debug",
             "tdx.tcb.accepted_statuses",
             "tdx.tcb.revocation",
+            "tdx.vmids",
         ]
         .contains(absent)
         {
@@ -453,6 +570,9 @@ accepted_statuses = "any"
     }
     not_checked(&a, "sgx.isv_prod_id", false);
     not_checked(&a, "sgx.attributes", false);
+    for kss in KSS_RULES {
+        not_checked(&a, kss, false);
+    }
 }
 
 #[test]
@@ -833,6 +953,71 @@ fn min_tee_tcb_svn() {
 
     tdx(&mut p).min_tee_tcb_svn = None;
     not_checked(&appraise(v, &p), "tdx.min_tee_tcb_svn", false);
+}
+
+// ---------------------------------------------------------------------------------------------
+// TD partitioning: VMID.
+
+/// A TD 1.5ex quote from an L2 VM (VMID 1 to 3) fails unless `vmids` lists its VMID; absent,
+/// only VMID 0 (the TD itself) is accepted.
+#[test]
+fn vmids() {
+    let l1 = td15ex();
+    let l2 = td15ex_from(1);
+    let mut p = strict(l1);
+    // The strict policy pins VMID 0, and the default (absent) accepts only 0 as well.
+    let r = passes(&appraise(l1, &p), "tdx.vmids");
+    assert_eq!(
+        (r.field, r.expected.as_str(), r.actual.as_str(), r.claim),
+        ("VMID", "0", "0", TrustClaim::InstanceIdentity)
+    );
+    let r = fails_only(&appraise(&l2, &p), "tdx.vmids");
+    assert_eq!(r.actual, "1");
+    tdx(&mut p).vmids = None;
+    let r = passes(&appraise(l1, &p), "tdx.vmids");
+    assert!(r.expected.contains("not in the policy"), "{r:#?}");
+    let r = fails_only(&appraise(&l2, &p), "tdx.vmids");
+    assert!(r.expected.starts_with("0 ("), "{r:#?}");
+    assert!(
+        r.note
+            .as_deref()
+            .unwrap()
+            .contains("L2 VM of a partitioned TD"),
+        "{r:#?}"
+    );
+    // Listed, it passes; another L2 VM's does not.
+    tdx(&mut p).vmids = Some(vec![0, 1]);
+    let r = passes(&appraise(&l2, &p), "tdx.vmids");
+    assert_eq!(r.expected, "one of [0, 1]");
+    passes(&appraise(l1, &p), "tdx.vmids");
+    let r = fails_only(&appraise(&td15ex_from(3), &p), "tdx.vmids");
+    assert_eq!(r.actual, "3");
+    // Only an L2 VM: the TD itself fails.
+    tdx(&mut p).vmids = Some(vec![1]);
+    passes(&appraise(&l2, &p), "tdx.vmids");
+    fails_only(&appraise(l1, &p), "tdx.vmids");
+    // A policy generated from the L2 VM's quote pins its VMID (what was measured).
+    assert_eq!(strict(&l2).tdx.unwrap().vmids, Some(vec![1]));
+    passes(&appraise(&l2, &strict(&l2)), "tdx.vmids");
+}
+
+/// TD 1.0 and 1.5 bodies have no VMID: they are judged as VMID 0, with a note saying so.
+#[test]
+fn vmids_on_bodies_without_one() {
+    for v in [td10(), td15()] {
+        let mut p = strict(v);
+        assert_eq!(tdx(&mut p).vmids, None);
+        let r = passes(&appraise(v, &p), "tdx.vmids");
+        assert!(r.actual.contains("none in a TD 1.0 or 1.5 body"), "{r:#?}");
+        assert!(
+            r.note.as_deref().unwrap().contains("judged as VMID 0"),
+            "{r:#?}"
+        );
+        tdx(&mut p).vmids = Some(vec![0, 2]);
+        passes(&appraise(v, &p), "tdx.vmids");
+        tdx(&mut p).vmids = Some(vec![2]);
+        fails_only(&appraise(v, &p), "tdx.vmids");
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1293,6 +1478,244 @@ fn sgx_attributes() {
     passes(&appraise(v, &p), "sgx.attributes");
     sgx_section(&mut p).attributes = None;
     not_checked(&appraise(v, &p), "sgx.attributes", false);
+}
+
+/// An enclave with KSS: CONFIGID, chosen by its loader, must be pinned or stated `"any"`; a
+/// policy that leaves `config_id` out fails it. Without KSS, left out is "not checked".
+#[test]
+fn config_id() {
+    let v = kss_enclave([0; 16], [0; 16], [0xc1; 64], 2);
+    let mut p = strict(&v);
+    let r = passes(&appraise(&v, &p), "sgx.config_id");
+    assert_eq!(
+        (r.field, r.actual.clone(), r.claim),
+        ("CONFIGID", "c1".repeat(64), TrustClaim::Configuration)
+    );
+    sgx_section(&mut p).config_id = Some(pin([0xc2; 64]));
+    fails_only(&appraise(&v, &p), "sgx.config_id");
+    // Left out, with KSS set: fails, saying what to write.
+    sgx_section(&mut p).config_id = None;
+    let r = fails_only(&appraise(&v, &p), "sgx.config_id");
+    assert_eq!(r.expected, "a config_id rule (ATTRIBUTES.KSS is set)");
+    let note = r.note.unwrap();
+    assert!(
+        note.contains("pin it with config_id") && note.contains("\"any\""),
+        "{note}"
+    );
+    // "any" accepts any configuration on purpose.
+    sgx_section(&mut p).config_id = Some(Setting::Any);
+    not_checked(&appraise(&v, &p), "sgx.config_id", true);
+    assert_eq!(appraise(&v, &p).verdict(), Verdict::Pass);
+    // The same quote's KSS bit is what makes it required: the simulator's KSS enclave (all its
+    // KSS fields zero) fails too, a plain enclave does not.
+    let zero_config = Sim::new(kss_spec()).verify();
+    let mut p = strict(&zero_config);
+    assert_eq!(sgx_section(&mut p).config_id, Some(pin([0; 64])));
+    passes(&appraise(&zero_config, &p), "sgx.config_id");
+    sgx_section(&mut p).config_id = None;
+    fails_only(&appraise(&zero_config, &p), "sgx.config_id");
+    let mut p = strict(sgx());
+    assert_eq!(sgx_section(&mut p).config_id, None);
+    not_checked(&appraise(sgx(), &p), "sgx.config_id", false);
+    sgx_section(&mut p).config_id = Some(pin([0xc1; 64]));
+    fails_only(&appraise(sgx(), &p), "sgx.config_id");
+}
+
+#[test]
+fn min_config_svn() {
+    let v = kss_enclave([0; 16], [0; 16], [0xc1; 64], 5);
+    let mut p = strict(&v);
+    let r = passes(&appraise(&v, &p), "sgx.min_config_svn");
+    assert_eq!(
+        (r.field, r.expected.as_str(), r.actual.as_str()),
+        ("CONFIGSVN", ">= 5", "5")
+    );
+    sgx_section(&mut p).min_config_svn = Some(6);
+    assert_eq!(
+        fails_only(&appraise(&v, &p), "sgx.min_config_svn").actual,
+        "5"
+    );
+    // A configuration's version is not the platform's TCB: nothing is listed as behind.
+    assert!(appraise(&v, &p).behind().is_empty());
+    sgx_section(&mut p).min_config_svn = Some(4);
+    passes(&appraise(&v, &p), "sgx.min_config_svn");
+    sgx_section(&mut p).min_config_svn = None;
+    not_checked(&appraise(&v, &p), "sgx.min_config_svn", false);
+}
+
+#[test]
+fn isv_ext_prod_id_and_isv_family_id() {
+    let v = kss_enclave([0xe1; 16], [0xf1; 16], [0; 64], 0);
+    for (rule_name, field, value) in [
+        ("sgx.isv_ext_prod_id", "ISVEXTPRODID", [0xe1u8; 16]),
+        ("sgx.isv_family_id", "ISVFAMILYID", [0xf1; 16]),
+    ] {
+        let set = |p: &mut Policy, to: Option<AllowList<16>>| {
+            let g = sgx_section(p);
+            if rule_name.ends_with("isv_ext_prod_id") {
+                g.isv_ext_prod_id = to;
+            } else {
+                g.isv_family_id = to;
+            }
+        };
+        let mut p = strict(&v);
+        let r = passes(&appraise(&v, &p), rule_name);
+        assert_eq!(
+            (r.field, r.actual.clone(), r.claim),
+            (
+                field,
+                tessera_pki::to_hex(&value),
+                TrustClaim::InstanceIdentity
+            )
+        );
+        set(&mut p, Some(pin([0x99; 16])));
+        fails_only(&appraise(&v, &p), rule_name);
+        set(
+            &mut p,
+            Some(Setting::Is(RefList::Values(vec![
+                Hex([0x99; 16]),
+                Hex(value),
+            ]))),
+        );
+        passes(&appraise(&v, &p), rule_name);
+        set(&mut p, Some(Setting::Any));
+        not_checked(&appraise(&v, &p), rule_name, true);
+        set(&mut p, None);
+        not_checked(&appraise(&v, &p), rule_name, false);
+    }
+}
+
+/// A policy generated from a KSS enclave rejects the same enclave under another loader's
+/// configuration, an older CONFIGSVN, or another extended product or family id.
+#[test]
+fn strict_kss_policy_rejects_another_configuration() {
+    let own = kss_enclave([0xe1; 16], [0xf1; 16], [0xc1; 64], 3);
+    let p = strict(&own);
+    assert!(appraise(&own, &p).passed());
+    for (other, rule_name) in [
+        (
+            kss_enclave([0xe1; 16], [0xf1; 16], [0xc2; 64], 3),
+            "sgx.config_id",
+        ),
+        (
+            kss_enclave([0xe1; 16], [0xf1; 16], [0xc1; 64], 2),
+            "sgx.min_config_svn",
+        ),
+        (
+            kss_enclave([0xe2; 16], [0xf1; 16], [0xc1; 64], 3),
+            "sgx.isv_ext_prod_id",
+        ),
+        (
+            kss_enclave([0xe1; 16], [0xf2; 16], [0xc1; 64], 3),
+            "sgx.isv_family_id",
+        ),
+    ] {
+        fails_only(&appraise(&other, &p), rule_name);
+    }
+    // A newer configuration version passes.
+    assert!(appraise(&kss_enclave([0xe1; 16], [0xf1; 16], [0xc1; 64], 4), &p).passed());
+}
+
+/// The KSS and VMID fields parse from TOML and JSON, survive a round trip (as do policies
+/// generated from a KSS enclave and an L2 VM's quote), and are refused when malformed.
+#[test]
+fn kss_and_vmid_fields_parse_and_round_trip() {
+    let text = format!(
+        r#"
+version = 1
+id = "kss"
+[tdx]
+mr_td = "any"
+debug = "must-not"
+vmids = [0, 1]
+[tdx.tcb]
+accepted_statuses = ["UpToDate"]
+[sgx]
+mr_enclave = "any"
+mr_signer = "any"
+debug = "must-not"
+isv_ext_prod_id = "{ext}"
+isv_family_id = ["{family}", "{ext}"]
+config_id = "{config}"
+min_config_svn = 2
+[sgx.tcb]
+accepted_statuses = ["UpToDate"]
+"#,
+        ext = "e1".repeat(16),
+        family = "F1".repeat(16),
+        config = "c1".repeat(64),
+    );
+    let p = Policy::from_toml_str(&text).unwrap();
+    let mut q = p.clone();
+    assert_eq!(tdx(&mut q).vmids, Some(vec![0, 1]));
+    let g = sgx_section(&mut q);
+    assert_eq!(g.isv_ext_prod_id, Some(pin([0xe1; 16])));
+    assert_eq!(
+        g.isv_family_id,
+        Some(Setting::Is(RefList::Values(vec![
+            Hex([0xf1; 16]),
+            Hex([0xe1; 16])
+        ])))
+    );
+    assert_eq!(g.config_id, Some(pin([0xc1; 64])));
+    assert_eq!(g.min_config_svn, Some(2));
+    let toml = p.to_toml().unwrap();
+    assert_eq!(Policy::from_toml_str(&toml).unwrap(), p, "{toml}");
+    let json = serde_json::to_string(&p).unwrap();
+    assert_eq!(Policy::from_text(&json).unwrap(), p, "{json}");
+    // "any" where an allow-list may say it.
+    let any = text.replace(&format!("\"{}\"", "c1".repeat(64)), "\"any\"");
+    let mut a = Policy::from_toml_str(&any).unwrap();
+    assert_eq!(sgx_section(&mut a).config_id, Some(Setting::Any));
+
+    // Generated policies round-trip with what they pin.
+    for v in [
+        kss_enclave([0xe1; 16], [0xf1; 16], [0xc1; 64], 3),
+        td15ex_from(2),
+    ] {
+        let p = strict(&v);
+        let toml = p.to_toml().unwrap();
+        let back = Policy::from_toml_str(&toml).unwrap();
+        assert_eq!(back, p, "{toml}");
+        assert!(appraise(&v, &back).passed());
+    }
+
+    // Malformed: wrong lengths, an empty or out-of-range VMID list, a misspelt field.
+    for (from, to) in [
+        (
+            format!("\"{}\"", "c1".repeat(64)),
+            format!("\"{}\"", "c1".repeat(48)),
+        ),
+        (
+            format!("\"{}\"\n", "e1".repeat(16)),
+            format!("\"{}\"\n", "e1".repeat(32)),
+        ),
+        (String::from("vmids = [0, 1]"), String::from("vmids = []")),
+        (
+            String::from("vmids = [0, 1]"),
+            String::from("vmids = [256]"),
+        ),
+        (String::from("vmids = [0, 1]"), String::from("vmids = [-1]")),
+        (String::from("vmids = [0, 1]"), String::from("vmids = 0")),
+        (
+            String::from("min_config_svn = 2"),
+            String::from("min_config_svn = 65536"),
+        ),
+        (
+            String::from("min_config_svn = 2"),
+            String::from("config_svn = 2"),
+        ),
+    ] {
+        let bad = text.replacen(&from, &to, 1);
+        assert_ne!(bad, text, "{to}");
+        let err = Policy::from_toml_str(&bad).unwrap_err();
+        if to == "vmids = []" {
+            assert!(err.to_string().contains("empty vmids"), "{err}");
+        }
+    }
+    let json = serde_json::to_string(&p).unwrap().replace("[0,1]", "null");
+    assert!(json.contains("\"vmids\":null"), "{json}");
+    assert!(Policy::from_text(&json).is_err());
 }
 
 // ---------------------------------------------------------------------------------------------
