@@ -188,6 +188,12 @@ impl Endorsements {
             .any(|crl| crl.check_current(at).is_err())
     }
 
+    /// How many endorsements are held: certificates, CRLs and collaterals.
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.certs.len() + self.crls.len() + self.collateral.len()
+    }
+
     /// Whether nothing is held.
     #[must_use]
     pub fn is_empty(&self) -> bool {

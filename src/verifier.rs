@@ -363,8 +363,9 @@ impl Verifier {
     }
 
     /// Add endorsements (for a fetcher: see [`Self::needed_endorsements`]). Clones of this
-    /// verifier share them.
-    pub fn add_endorsements(&self, more: Endorsements) {
+    /// verifier share them. Whether any of them was not held yet (the same bytes are held
+    /// once).
+    pub fn add_endorsements(&self, more: Endorsements) -> bool {
         let mut slot = self
             .inner
             .endorsements
@@ -372,7 +373,11 @@ impl Verifier {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut next = Endorsements::clone(&slot);
         next.extend(more);
+        if next.len() == slot.len() {
+            return false;
+        }
         *slot = Arc::new(next);
+        true
     }
 
     /// Check endorsements from a source (a fetcher, a cache) before they are held with
@@ -508,7 +513,29 @@ impl Verifier {
         self.needed(evidence, Some(at))
     }
 
+    /// What to ask an endorsement source for to learn of newer endorsements for `evidence`
+    /// than those held, even when nothing is missing: the ARK's CRL of an SEV-SNP report whose
+    /// VEK is held or carried ([`EndorsementRequest::SnpCrl`]; else its endorsements), the
+    /// collateral of a quote's FMSPC. For a long-running service that checks its source
+    /// every so often, so that a CRL revoking a chip, or TCB info of a newer evaluation, is
+    /// applied once its source has it rather than when the one held expires. `None` when
+    /// nothing could be told (a v2 report of no known product, a quote without a PCK
+    /// certificate).
+    #[must_use]
+    pub fn endorsements_to_recheck(&self, evidence: &Evidence) -> Option<EndorsementRequest> {
+        self.needed_or_recheck(evidence, None, true)
+    }
+
     fn needed(&self, evidence: &Evidence, at: Option<UnixTime>) -> Option<EndorsementRequest> {
+        self.needed_or_recheck(evidence, at, false)
+    }
+
+    fn needed_or_recheck(
+        &self,
+        evidence: &Evidence,
+        at: Option<UnixTime>,
+        recheck: bool,
+    ) -> Option<EndorsementRequest> {
         let store = self.endorsements();
         match &evidence.body {
             Body::Snp {
@@ -520,7 +547,7 @@ impl Verifier {
                 // A held CRL gone stale (with no newer one) fails every report on its chain:
                 // ask again, and the source's current CRL supersedes it.
                 let stale_crl = at.is_some_and(|at| store.has_stale_crl(at));
-                if vek_held && !stale_crl {
+                if vek_held && !stale_crl && !recheck {
                     return None;
                 }
                 let report = snp.report();
@@ -550,7 +577,7 @@ impl Verifier {
             Body::Quote { quote, tee, .. } => {
                 let id = tcb_info_id(*tee);
                 let fmspc = fmspc_of(quote)?;
-                (!store.has_collateral(id, fmspc, at)).then_some(
+                (recheck || !store.has_collateral(id, fmspc, at)).then_some(
                     EndorsementRequest::TdxCollateral {
                         tee: id.as_str(),
                         fmspc,
@@ -878,6 +905,17 @@ impl VerifiedEvidence {
         match &self.verified {
             Verified::Snp(v) => v.verification().verified_at,
             Verified::Quote(v) => v.verification().verified_at,
+        }
+    }
+
+    /// Whether revocation was checked with a current CRL: the ARK's CRL for an SEV-SNP
+    /// report (the revocations built into Tessera apply either way), the PCK and Root CA
+    /// CRLs for a quote.
+    #[must_use]
+    pub fn revocation_checked(&self) -> bool {
+        match &self.verified {
+            Verified::Snp(v) => v.verification().revocation_checked,
+            Verified::Quote(v) => v.verification().revocation_checked,
         }
     }
 

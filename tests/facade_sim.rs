@@ -309,6 +309,20 @@ fn a_stale_crl_is_asked_for_again_and_a_newer_one_supersedes_it() {
     newer.add_crls([revoking]);
     verifier.add_endorsements(newer);
     assert_eq!(verifier.verify(&e, AT).unwrap_err().check(), "revocation");
+    // Nothing missing at a time the current CRL covers, but a recheck still names the CRL; and
+    // adding what is held already says nothing new.
+    let current_held = verifier.needed_endorsements_at(&e, secs(5)).is_none();
+    assert!(current_held);
+    assert_eq!(
+        verifier.endorsements_to_recheck(&e),
+        Some(tessera::EndorsementRequest::SnpCrl {
+            kind: tessera::snp::certs::VekKind::Vcek,
+            product: Some(Product::Genoa),
+        })
+    );
+    let mut same = tessera::Endorsements::new();
+    same.add_crls([current.clone()]);
+    assert!(!verifier.add_endorsements(same));
     // The same CRL handed back again is held once.
     let mut twice = tessera::Endorsements::new();
     twice.add_crls([current.clone()]);
@@ -1251,4 +1265,14 @@ fn held_collateral_is_chosen_by_evaluation_number_before_issue_date() {
     lapsed.next_update = UnixTime::from_secs(SIM_VERIFY_AT.as_secs() - 1);
     lapsed.issue_date = UnixTime::from_secs(lapsed.next_update.as_secs() - 86_400);
     assert_eq!(status_with(&[&lapsed, &older]), "UpToDate");
+    // Held and current, the quote's collateral is still what a recheck asks for.
+    let verifier = Verifier::builder()
+        .collateral(pcs.collateral(&newest).unwrap())
+        .build()
+        .unwrap();
+    assert!(verifier.needed_endorsements_at(&e, SIM_VERIFY_AT).is_none());
+    assert!(matches!(
+        verifier.endorsements_to_recheck(&e),
+        Some(tessera::EndorsementRequest::TdxCollateral { tee: "TDX", .. })
+    ));
 }

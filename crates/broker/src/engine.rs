@@ -84,6 +84,19 @@ const MAX_CLOCK_SKEW_MS: i64 = 60_000;
 /// (401, and a warning in the log) until one finishes, instead of queueing without bound.
 pub const MAX_ENDORSEMENT_LOOKUPS: usize = 8;
 
+/// By default, how often the endorsements evidence is verified with are checked against the
+/// [`EndorsementSource`] for newer ones (see [`Broker::with_endorsement_recheck`]).
+pub const ENDORSEMENT_RECHECK: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How many endorsement requests [`Broker::with_endorsement_recheck`] keeps the time of (one
+/// per product and signer, or per FMSPC: a few); past it the oldest is forgotten.
+const MAX_RECHECKED: usize = 256;
+
+/// A duration in whole milliseconds, saturating.
+fn millis(d: std::time::Duration) -> i64 {
+    i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+}
+
 /// Why an `/attest` for an already answered challenge is refused.
 const USED: &str = "the challenge was already used";
 
@@ -450,6 +463,10 @@ struct Inner {
     endorsement_source: Option<EndorsementSource>,
     /// [`MAX_ENDORSEMENT_LOOKUPS`] permits, one held by each lookup until it returns.
     endorsement_lookups: Arc<tokio::sync::Semaphore>,
+    /// How often a request's endorsements are checked for newer ones, milliseconds.
+    endorsement_recheck_ms: i64,
+    /// When each request was last checked for newer endorsements (broker clock, ms).
+    rechecked: Mutex<Vec<(EndorsementRequest, i64)>>,
     /// The last readiness answer and when it was found (monotonic; see [`Broker::ready`]).
     readiness: Mutex<Option<(std::time::Instant, bool)>>,
 }
@@ -514,6 +531,8 @@ impl Broker {
                 coco: None,
                 endorsement_source: None,
                 endorsement_lookups: Arc::new(tokio::sync::Semaphore::new(MAX_ENDORSEMENT_LOOKUPS)),
+                endorsement_recheck_ms: millis(ENDORSEMENT_RECHECK),
+                rechecked: Mutex::new(Vec::new()),
                 readiness: Mutex::new(None),
             }),
         })
@@ -525,6 +544,23 @@ impl Broker {
     pub fn with_endorsement_source(self, source: EndorsementSource) -> Self {
         self.configure("with_endorsement_source", |inner| {
             inner.endorsement_source = Some(source);
+        })
+    }
+
+    /// How often (default [`ENDORSEMENT_RECHECK`]) the source is asked whether it holds newer
+    /// endorsements than those evidence was just verified with: the ARK's CRL of an SEV-SNP
+    /// report's product and signer, or the collateral of a quote's FMSPC, at most once per
+    /// period for each. Held endorsements that are still current are never asked for again
+    /// otherwise, so a CRL revoking a chip (imported into the cache, or fetched by it) would
+    /// not be applied until the one held expired, up to a year for AMD's. When the evidence
+    /// was verified without a CRL, the source is asked before the answer, and the evidence
+    /// verified again with what it gave; otherwise after it, so that no answer waits (and
+    /// not for the first evidence of its kind: the period starts then). Zero asks after every
+    /// attestation (for tests).
+    #[must_use]
+    pub fn with_endorsement_recheck(self, every: std::time::Duration) -> Self {
+        self.configure("with_endorsement_recheck", |inner| {
+            inner.endorsement_recheck_ms = millis(every);
         })
     }
 
@@ -841,6 +877,19 @@ impl Broker {
             }
             outcome = self.check_attestation(&req, &evidence, &challenge, tee, now);
         }
+        // Verified with what is held: the source may hold newer endorsements (a CRL revoking
+        // this chip) that the verifier would otherwise not ask for while its own are current.
+        if let Ok((_, verified, _)) = &outcome
+            && let Ok(parsed) = &evidence
+            && self
+                .recheck_endorsements(parsed, tee, verified.revocation_checked())
+                .await
+        {
+            if self.now_ms() >= challenge.expires_ms {
+                return Err(self.refuse_session("the challenge expired").await);
+            }
+            outcome = self.check_attestation(&req, &evidence, &challenge, tee, now);
+        }
         let (evidence_digest, checked) = match outcome {
             Ok((digest, verified, key)) => (digest.clone(), Ok((verified, key))),
             Err(Refused { digest, reason, .. }) => (digest.unwrap_or_default(), Err(reason)),
@@ -982,14 +1031,79 @@ impl Broker {
     /// verifier. Whether any were added (then the caller checks the evidence again; the verify
     /// path itself stays free of I/O).
     async fn fill_endorsements(&self, evidence: &Evidence, tee: TeeName) -> bool {
-        let Some(source) = self.inner.endorsement_source.clone() else {
+        if self.inner.endorsement_source.is_none() {
             return false;
-        };
+        }
         let Some(needed) = self
             .inner
             .verifier
             .needed_endorsements_at(evidence, self.now())
         else {
+            return false;
+        };
+        self.lookup_endorsements(evidence, needed, tee).await
+    }
+
+    /// After a verification that needed nothing from the [`EndorsementSource`]: ask it for the
+    /// endorsements `evidence` is verified with, at most once per
+    /// [`Broker::with_endorsement_recheck`] period for each request, and hold what is newer.
+    /// Evidence verified without revocation checked waits for the answer: whether the verifier
+    /// now holds more (the caller verifies the evidence again). Otherwise the lookup runs after
+    /// the answer, for later evidence, and this says `false`.
+    async fn recheck_endorsements(
+        &self,
+        evidence: &Evidence,
+        tee: TeeName,
+        revocation_checked: bool,
+    ) -> bool {
+        if self.inner.endorsement_source.is_none() {
+            return false;
+        }
+        let Some(request) = self.inner.verifier.endorsements_to_recheck(evidence) else {
+            return false;
+        };
+        let now = self.now_ms();
+        {
+            let Ok(mut seen) = self.inner.rechecked.lock() else {
+                return false;
+            };
+            let period = self.inner.endorsement_recheck_ms;
+            match seen.iter_mut().find(|(r, _)| *r == request) {
+                Some((_, at)) if now.saturating_sub(*at) < period && now >= *at => return false,
+                Some((_, at)) => *at = now,
+                None => {
+                    if seen.len() >= MAX_RECHECKED {
+                        seen.remove(0);
+                    }
+                    seen.push((request.clone(), now));
+                    // First seen with revocation checked: what is held is current, and the
+                    // period starts now (a broker just started does not ask its source again
+                    // for every kind of evidence it first meets).
+                    if revocation_checked && period > 0 {
+                        return false;
+                    }
+                }
+            }
+        }
+        if !revocation_checked {
+            return self.lookup_endorsements(evidence, request, tee).await;
+        }
+        let (broker, evidence) = (self.clone(), evidence.clone());
+        tokio::spawn(async move {
+            broker.lookup_endorsements(&evidence, request, tee).await;
+        });
+        false
+    }
+
+    /// Ask the [`EndorsementSource`] for `needed` on a blocking thread, vet what it gives, and
+    /// hold it. Whether the verifier now holds anything it did not.
+    async fn lookup_endorsements(
+        &self,
+        evidence: &Evidence,
+        needed: EndorsementRequest,
+        tee: TeeName,
+    ) -> bool {
+        let Some(source) = self.inner.endorsement_source.clone() else {
             return false;
         };
         // The permit goes with the blocking call, so it is held until the lookup returns even
@@ -1018,10 +1132,7 @@ impl Broker {
             got
         };
         match tokio::task::spawn_blocking(lookup).await {
-            Ok(Ok(more)) if !more.is_empty() => {
-                self.inner.verifier.add_endorsements(more);
-                true
-            }
+            Ok(Ok(more)) if !more.is_empty() => self.inner.verifier.add_endorsements(more),
             Ok(Ok(_)) => false,
             Ok(Err(reason)) => {
                 tracing::warn!(tee = tee.as_str(), %reason, "endorsements unavailable");

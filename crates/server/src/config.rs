@@ -153,6 +153,13 @@ pub struct CollateralConfig {
     /// a KDS or PCS outage at the moment held collateral expires refuses nobody.
     #[serde(default = "default_refresh_interval")]
     pub refresh_interval_secs: u64,
+    /// At most every this many seconds for each product and signer (SEV-SNP) or FMSPC
+    /// (TDX/SGX), the cache is asked whether it holds newer endorsements than those a guest's
+    /// evidence was just verified with, and a cache directory's file for an item held in
+    /// memory is looked at again: a CRL imported or fetched into the cache is applied within
+    /// about this long, not when the one held expires. 0: at every attestation.
+    #[serde(default = "default_recheck")]
+    pub recheck_secs: u64,
 }
 
 fn default_fetch_timeout() -> u64 {
@@ -167,6 +174,10 @@ fn default_refresh_interval() -> u64 {
     3600
 }
 
+fn default_recheck() -> u64 {
+    60
+}
+
 impl Default for CollateralConfig {
     fn default() -> Self {
         Self {
@@ -179,6 +190,7 @@ impl Default for CollateralConfig {
             timeout_secs: default_fetch_timeout(),
             retry_after_failure_secs: default_retry_after_failure(),
             refresh_interval_secs: default_refresh_interval(),
+            recheck_secs: default_recheck(),
         }
     }
 }
@@ -606,6 +618,12 @@ impl ServerConfig {
                 reason: "must be between 1 and 86400",
             });
         }
+        if self.collateral.recheck_secs > 86_400 {
+            return Err(ConfigError::Invalid {
+                field: "collateral.recheck_secs",
+                reason: "must be between 0 and 86400",
+            });
+        }
         for (field, value) in [
             ("admin.jwt_audience", &self.admin.jwt_audience),
             ("admin.jwt_issuer", &self.admin.jwt_issuer),
@@ -1010,6 +1028,12 @@ mod tests {
                 86_400,
                 "collateral.refresh_interval_secs",
             ),
+            (
+                "[collateral]\nrecheck_secs",
+                0,
+                86_400,
+                "collateral.recheck_secs",
+            ),
         ] {
             let at = |v: u64| {
                 ServerConfig::from_toml(&format!("data_dir = \"d\"\n{setting} = {v}\n"), base)
@@ -1017,7 +1041,7 @@ mod tests {
             for inside in [low, high] {
                 assert!(at(inside).is_ok(), "{setting} = {inside}");
             }
-            for outside in [low - 1, high + 1] {
+            for outside in [low.checked_sub(1), Some(high + 1)].into_iter().flatten() {
                 assert!(
                     matches!(at(outside), Err(ConfigError::Invalid { field: f, .. }) if f == field),
                     "{setting} = {outside}"

@@ -710,11 +710,13 @@ pub async fn assemble(config: &ServerConfig) -> Result<(Broker, AdminAuth, Start
     let collateral = collateral_cache(&config.collateral)?
         .map(|cache| Arc::new(cache.with_vetter(entry_vetter(verifier.clone()))));
     if let Some(cache) = &collateral {
-        broker = broker.with_endorsement_source(cache_source(
-            Arc::clone(cache),
-            config.collateral.update,
-            verifier,
-        ));
+        broker = broker
+            .with_endorsement_source(cache_source(
+                Arc::clone(cache),
+                config.collateral.update,
+                verifier,
+            ))
+            .with_endorsement_recheck(Duration::from_secs(config.collateral.recheck_secs));
     }
     Ok((
         broker,
