@@ -67,8 +67,13 @@ pub(crate) struct SourceArgs {
     /// PCS only.
     #[arg(long, value_name = "FILE", conflicts_with = "pcs_api_key")]
     pcs_api_key_file: Option<PathBuf>,
-    /// Per-request timeout in seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 30)]
+    /// Per-request timeout in seconds, 1 to 300 (as the broker's `collateral.timeout_secs`).
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = 30,
+        value_parser = clap::value_parser!(u64).range(1..=300)
+    )]
     timeout: u64,
     /// Cache directory (default: $TESSERA_CACHE_DIR, else $XDG_CACHE_HOME/tessera/collateral).
     #[arg(long, value_name = "DIR")]
@@ -82,7 +87,7 @@ fn env(name: &str) -> Option<String> {
 impl SourceArgs {
     fn fetcher(&self) -> Result<Fetcher> {
         let config = FetchConfig {
-            timeout: Duration::from_secs(self.timeout.max(1)),
+            timeout: Duration::from_secs(self.timeout),
             ..FetchConfig::default()
         };
         let mut fetcher = Fetcher::online(config)?;

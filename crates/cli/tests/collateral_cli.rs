@@ -925,3 +925,72 @@ fn allow_missing_crls_applies_to_a_collateral_dir_without_a_crl() {
         stderr(&o)
     );
 }
+
+/// `--timeout` is bounded as the broker bounds `collateral.timeout_secs` (1 to 300): a value
+/// out of range is a usage error (exit 2) naming the range, for `verify --fetch` and
+/// `collateral fetch` alike. Before, 0 was taken as 1 and a huge value made the HTTP client
+/// panic (an Instant overflow) at the first request.
+#[test]
+fn timeout_out_of_range_is_a_usage_error() {
+    let dir = tempdir("coll-timeout");
+    let (g, report) = guest(&dir);
+    let kds = KdsItems::new(g.pki(), &report, g.vcek()).serve();
+    let (report_bin, cache, out) = (
+        dir.join("report.bin"),
+        dir.join("cache"),
+        dir.join("bundle"),
+    );
+    for secs in ["18446744073709551615", "301", "0"] {
+        for o in [
+            tessera(&[
+                "verify",
+                s(&report_bin),
+                "--fetch",
+                "--kds-url",
+                &kds.base,
+                "--cache-dir",
+                s(&cache),
+                "--dangerous-test-root",
+                s(&dir.join("ark.pem")),
+                "--timeout",
+                secs,
+            ]),
+            tessera(&[
+                "collateral",
+                "fetch",
+                "--evidence",
+                s(&report_bin),
+                "--kds-url",
+                &kds.base,
+                "--cache-dir",
+                s(&cache),
+                "--out",
+                s(&out),
+                "--timeout",
+                secs,
+            ]),
+        ] {
+            assert_eq!(code(&o), 2, "--timeout {secs}\n{}", stderr(&o));
+            assert!(stderr(&o).contains("1..=300"), "{}", stderr(&o));
+            assert!(!stderr(&o).contains("panicked"), "{}", stderr(&o));
+        }
+    }
+    assert_eq!(kds.total(), 0, "nothing is asked for");
+    // The bounds themselves are accepted.
+    for secs in ["1", "300"] {
+        let o = tessera(&[
+            "verify",
+            s(&report_bin),
+            "--fetch",
+            "--kds-url",
+            &kds.base,
+            "--cache-dir",
+            s(&cache),
+            "--dangerous-test-root",
+            s(&dir.join("ark.pem")),
+            "--timeout",
+            secs,
+        ]);
+        assert_eq!(code(&o), 0, "--timeout {secs}\n{}", stderr(&o));
+    }
+}
