@@ -253,6 +253,15 @@ impl Policy {
             if let Some(a) = g.report_data.as_mut() {
                 setting(a, base)?;
             }
+            for a in [g.isv_ext_prod_id.as_mut(), g.isv_family_id.as_mut()]
+                .into_iter()
+                .flatten()
+            {
+                setting(a, base)?;
+            }
+            if let Some(a) = g.config_id.as_mut() {
+                setting(a, base)?;
+            }
         }
         Ok(())
     }
@@ -959,5 +968,45 @@ accepted_statuses = "any"
             panic!("parsed");
         };
         assert!(!message.contains("required fields missing"), "{message}");
+    }
+}
+
+#[cfg(test)]
+mod sgx_references {
+    use super::*;
+
+    /// The KSS identity rules (`isv_ext_prod_id`, `isv_family_id`, `config_id`) read reference
+    /// files as the other allow-lists do: loaded, each rule holds the file's values.
+    #[test]
+    fn kss_rules_read_reference_files() {
+        let dir = std::env::temp_dir().join(format!("tessera-policy-kss-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("dir");
+        std::fs::write(dir.join("ext.txt"), format!("{}\n", "11".repeat(16))).expect("write");
+        std::fs::write(dir.join("fam.txt"), format!("{}\n", "22".repeat(16))).expect("write");
+        std::fs::write(dir.join("cfg.txt"), format!("{}\n", "33".repeat(64))).expect("write");
+        let text = "version = 1\nid = \"kss\"\n[sgx]\nmr_enclave = \"any\"\nmr_signer = \"any\"\n\
+                    debug = \"must-not\"\nisv_ext_prod_id = { file = \"ext.txt\" }\n\
+                    isv_family_id = { file = \"fam.txt\" }\nconfig_id = { file = \"cfg.txt\" }\n\
+                    [sgx.tcb]\naccepted_statuses = \"any\"\n";
+        std::fs::write(dir.join("p.toml"), text).expect("write");
+        let p = Policy::load(&dir.join("p.toml")).expect("loads");
+        let sgx = p.sgx.as_ref().expect("sgx");
+        let first16 = |a: Option<&crate::value::AllowList<16>>| {
+            a.and_then(Setting::rule)
+                .and_then(RefList::values)
+                .and_then(|v| v.first())
+                .map(|h| h.0)
+        };
+        assert_eq!(first16(sgx.isv_ext_prod_id.as_ref()), Some([0x11; 16]));
+        assert_eq!(first16(sgx.isv_family_id.as_ref()), Some([0x22; 16]));
+        let config = sgx
+            .config_id
+            .as_ref()
+            .and_then(Setting::rule)
+            .and_then(RefList::values)
+            .and_then(|v| v.first())
+            .map(|h| h.0);
+        assert_eq!(config, Some([0x33; 64]));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
