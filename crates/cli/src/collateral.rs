@@ -337,28 +337,41 @@ impl Fetched {
     }
 }
 
-/// Each of `items` from `cache`; with `crls_optional` (`--allow-missing-crls`), a CRL that
-/// cannot be had is left out with a note instead of failing the command.
+/// Whether `e` is a miss: the item is not there (not in the cache or bundle offline, or the
+/// service answered 404, it has no such item). Only a miss may leave an item out: a transport
+/// failure, another status (a 503, a 429), a refused copy or anything else stays an error, so
+/// that a broken network path or a forgery does not turn revocation off.
+fn is_miss(e: &tessera_collateral::CollateralError) -> bool {
+    matches!(
+        e,
+        tessera_collateral::CollateralError::NotCached { .. }
+            | tessera_collateral::CollateralError::Status { status: 404, .. }
+    )
+}
+
+/// Each of `items` from `cache`. An item for which `optional` gives a note (a reason) is left
+/// out with that note when it is a miss ([`is_miss`]); any other failure is an error.
 fn entries_of(
     cache: &Cache,
     items: Vec<Item>,
     now: UnixTime,
-    crls_optional: bool,
+    optional: impl Fn(&Item) -> Option<&'static str>,
 ) -> Result<Vec<(Item, Arc<Entry>)>> {
     let mut out = Vec::with_capacity(items.len());
     for item in items {
         match cache.get(&item, now) {
             Ok(entry) => out.push((item, entry)),
-            // Only a CRL that is not there (offline, or the service has none): a transport
-            // failure or a refused copy stays an error, so that a broken network path does
-            // not turn revocation off.
-            Err(
-                e @ (tessera_collateral::CollateralError::NotCached { .. }
-                | tessera_collateral::CollateralError::Status { status: 404, .. }),
-            ) if crls_optional && matches!(item, Item::PckCrl { .. } | Item::RootCaCrl) => {
-                eprintln!("tessera: note: {e}; verifying without it (--allow-missing-crls)");
-            }
-            Err(e) => return Err(e.into()),
+            Err(e) => match optional(&item) {
+                Some(note) if is_miss(&e) => eprintln!("tessera: note: {e}; {note}"),
+                Some(_) => {
+                    return Err(anyhow::Error::from(e).context(format!(
+                        "{} could not be had, and is left out only when it is not there (a \
+                         404, or not in the directory)",
+                        item.key()
+                    )));
+                }
+                None => return Err(e.into()),
+            },
         }
     }
     Ok(out)
@@ -378,10 +391,13 @@ pub(crate) struct Supplied {
 /// `supplied` has (the VCEK, the CRL; the chain is always read: test roots may not hold the
 /// ASK); `None` when neither flag was given or nothing is lacking. With `--fetch` (what is
 /// fetched vetted by `vetting` before it is stored), what to vet them with
-/// ([`Fetched::vet`]).
+/// ([`Fetched::vet`]). With the report's own VEK supplied, an item that is not there (a 404,
+/// or not in the directory) is left out with a note.
 ///
 /// # Errors
-/// When the product is unknown, or an item cannot be fetched or is not in the directory.
+/// When the product is unknown, or an item cannot be fetched or is not in the directory (with
+/// the VEK supplied: any failure but a miss, such as a transport error, a 503, a 429 or a
+/// refused copy).
 pub(crate) fn snp_endorsements(
     args: &VerifyCollateralArgs,
     report: &AttestationReport,
@@ -412,7 +428,15 @@ pub(crate) fn snp_endorsements(
         .filter(|item| !(supplied.crl && matches!(item, Item::AmdCrl { .. })))
         .collect();
     let now = UnixTime::now();
-    let entries = entries_of(&cache, items, now, false)?;
+    // With the report's own VEK supplied, an item that is not there (a chain or CRL the
+    // directory lacks, one the service does not have) is a note and the verifier judges what
+    // there is; any other failure (a transport error, a 503, a 429, a refused forgery) is an
+    // error, not a verification without the CRL.
+    let entries = entries_of(&cache, items, now, |_| {
+        supplied.vek.then_some(
+            "endorsements not fetched, verifying with those given (the report's VEK among them)",
+        )
+    })?;
     let bare: Vec<Arc<Entry>> = entries.iter().map(|(_, e)| Arc::clone(e)).collect();
     let found = snp_endorsements_from_entries(&bare)?;
     let fetched = args.fetch.then(|| {
@@ -442,7 +466,10 @@ pub(crate) fn tdx_collateral(
     };
     let update = args.update.into();
     let now = UnixTime::now();
-    let entries = entries_of(&cache, items_for_quote(quote, update)?, now, crls_optional)?;
+    let entries = entries_of(&cache, items_for_quote(quote, update)?, now, |item| {
+        (crls_optional && matches!(item, Item::PckCrl { .. } | Item::RootCaCrl))
+            .then_some("verifying without it (--allow-missing-crls)")
+    })?;
     let bare: Vec<Arc<Entry>> = entries.iter().map(|(_, e)| Arc::clone(e)).collect();
     let found = tdx_collateral_from_entries(&bare)?;
     let fetched = args.fetch.then(|| {

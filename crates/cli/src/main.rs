@@ -584,10 +584,11 @@ pub(crate) fn check_evidence(args: &EvidenceArgs) -> Result<Checked> {
             .build()?;
         let mut fetched = None;
         if let Some(report) = evidence.snp_report() {
-            // Endorsements the evidence or the command line already carries need not be
-            // fetched: then a failed lookup (a VCEK of a masked CHIP_ID cannot be asked for, a
-            // directory without it) is a note, and the verifier judges what there is.
-            // What the command line and the evidence supply is not asked for.
+            // What the command line and the evidence supply is not asked for. With the
+            // report's own VEK supplied, an item that is not there (the service's 404, a
+            // directory without it) is a note and the verifier judges what there is; any other
+            // failure (transport, a 503, a 429, a refused copy) is an error (exit 2), never a
+            // verification without the CRL (see collateral::snp_endorsements).
             // (A VEK counts only when it is this report's: its kind, TCB and hwID. A stale VCEK
             // in a host's certificate table, or another chip's, does not stop the fetch.)
             let carried: Vec<Certificate> = evidence
@@ -604,26 +605,16 @@ pub(crate) fn check_evidence(args: &EvidenceArgs) -> Result<Checked> {
                 }),
                 crl: !crls.is_empty(),
             };
-            match collateral::snp_endorsements(
+            if let Some((found, from_fetch)) = collateral::snp_endorsements(
                 &args.sources,
                 report,
                 args.product,
                 &vetting,
                 supplied,
-            ) {
-                Ok(Some((found, from_fetch))) => {
-                    certs.extend(found.certificates);
-                    crls.extend(found.crls);
-                    fetched = from_fetch;
-                }
-                Ok(None) => {}
-                // Asked only when the lookup failed (it parses the evidence's certificates).
-                Err(e) if !certs.is_empty() || !evidence.certificates().is_empty() => {
-                    eprintln!(
-                        "tessera: note: endorsements not fetched ({e:#}); verifying with those given"
-                    );
-                }
-                Err(e) => return Err(e),
+            )? {
+                certs.extend(found.certificates);
+                crls.extend(found.crls);
+                fetched = from_fetch;
             }
         }
         let mut builder = Verifier::builder()

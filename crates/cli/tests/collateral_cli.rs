@@ -19,9 +19,9 @@ mod intel_entries;
 
 use std::path::Path;
 
-use common::{code, s, stderr, stdout, tempdir, tessera};
+use common::{code, json, s, stderr, stdout, tempdir, tessera};
 use fake_kds::KdsItems;
-use tessera::snp::abi::Product;
+use tessera::snp::abi::{CertTable, CertTableEntry, Guid, Product};
 use tessera_guest::sim::{Measurements, SimSnp};
 use tessera_pki::to_pem;
 
@@ -924,6 +924,223 @@ fn allow_missing_crls_applies_to_a_collateral_dir_without_a_crl() {
         "{}",
         stderr(&o)
     );
+}
+
+/// `report` followed by a GHCB certificate table holding `entries` (an extended report, as a
+/// host hands it out).
+fn extended_report(report: &[u8], entries: &[(Guid, &[u8])]) -> Vec<u8> {
+    let table = CertTable {
+        entries: entries
+            .iter()
+            .map(|&(guid, der)| CertTableEntry {
+                guid,
+                data: der.to_vec(),
+            })
+            .collect(),
+    };
+    [report, &table.to_bytes()].concat()
+}
+
+/// A fake KDS serving `items`' chain, answering `crl()` for the CRL and 404 for anything else
+/// (the VCEK included).
+fn kds_with_crl(
+    items: &KdsItems,
+    crl: impl Fn() -> fake_kds::Reply + Send + Sync + 'static,
+) -> fake_kds::FakeKds {
+    let product = items.product;
+    let chain = items.chain_pem.clone();
+    fake_kds::FakeKds::start(move |t| {
+        if t == format!("/vcek/v1/{product}/cert_chain") {
+            fake_kds::Reply::ok("application/x-pem-file", chain.clone().into_bytes())
+        } else if t == format!("/vcek/v1/{product}/crl") {
+            crl()
+        } else {
+            fake_kds::Reply::status(404)
+        }
+    })
+}
+
+/// A guest whose report's VCEK is supplied, and `verify --fetch` against a fake KDS.
+struct Supplied {
+    dir: std::path::PathBuf,
+    items: KdsItems,
+    report: Vec<u8>,
+    runs: std::cell::Cell<usize>,
+}
+
+impl Supplied {
+    fn new(name: &str) -> Self {
+        let dir = tempdir(name);
+        let (g, report) = guest(&dir);
+        let items = KdsItems::new(g.pki(), &report, g.vcek());
+        let (vcek, ask, ark) = (g.vcek().der(), g.pki().ask().der(), g.pki().ark().der());
+        // As hosts hand it out: the VCEK, ASK and ARK in the certificate table.
+        let full = extended_report(
+            &report,
+            &[(Guid::VCEK, vcek), (Guid::ASK, ask), (Guid::ARK, ark)],
+        );
+        std::fs::write(dir.join("extended.bin"), full).unwrap();
+        // The VCEK alone in the table: the chain is fetched.
+        let alone = extended_report(&report, &[(Guid::VCEK, vcek)]);
+        std::fs::write(dir.join("extended-vcek.bin"), alone).unwrap();
+        std::fs::write(dir.join("vcek.der"), vcek).unwrap();
+        std::fs::write(dir.join("chain.pem"), &items.chain_pem).unwrap();
+        Self {
+            dir,
+            items,
+            report,
+            runs: std::cell::Cell::new(0),
+        }
+    }
+
+    fn crl_target(&self) -> String {
+        format!("/vcek/v1/{}/crl", self.items.product)
+    }
+
+    /// The ways the report's VCEK comes: the extended report with the chain, the raw report
+    /// with `--certs` VCEK and chain, and (when `alone`) the extended report with the VCEK
+    /// alone.
+    fn ways(&self, alone: bool) -> Vec<(std::path::PathBuf, Vec<String>)> {
+        let certs = |name: &str| vec![String::from("--certs"), s(&self.dir.join(name)).to_owned()];
+        let mut ways = vec![
+            (self.dir.join("extended.bin"), Vec::new()),
+            (self.dir.join("report.bin"), {
+                let mut a = certs("vcek.der");
+                a.extend(certs("chain.pem"));
+                a
+            }),
+        ];
+        if alone {
+            ways.push((self.dir.join("extended-vcek.bin"), Vec::new()));
+        }
+        ways
+    }
+
+    /// `verify EVIDENCE --fetch --kds-url KDS --cache-dir (a new one) --dangerous-test-root
+    /// ARK --json EXTRA...`
+    fn verify(&self, kds: &str, evidence: &Path, extra: &[String]) -> std::process::Output {
+        self.runs.set(self.runs.get() + 1);
+        let cache = self.dir.join(format!("cache{}", self.runs.get()));
+        let ark = self.dir.join("ark.pem");
+        let mut args = vec![
+            "verify",
+            s(evidence),
+            "--fetch",
+            "--kds-url",
+            kds,
+            "--cache-dir",
+            s(&cache),
+            "--dangerous-test-root",
+            s(&ark),
+            "--json",
+        ];
+        args.extend(extra.iter().map(String::as_str));
+        tessera(&args)
+    }
+}
+
+/// `verify --fetch` with the report's VCEK supplied (in the extended report's certificate
+/// table, or with `--certs`): a CRL the KDS cannot give for any reason but a miss (a 503, a
+/// 500, a timeout, a forged CRL the vetting refuses) is an error naming it (exit 2). Before,
+/// each was a note and the report verified (exit 0) with revocation not checked.
+#[test]
+fn verify_fetch_does_not_go_on_without_a_crl_the_kds_failed_to_give() {
+    let g = Supplied::new("coll-crl-fail");
+    let forger = SimSnp::new(Product::Genoa).unwrap();
+    let forged_crl = KdsItems::new(forger.pki(), &g.report, forger.vcek()).crl_der;
+    let failures: Vec<(fake_kds::FakeKds, &[&str], &str)> = vec![
+        (
+            kds_with_crl(&g.items, || fake_kds::Reply::status(503)),
+            &[],
+            "HTTP status 503",
+        ),
+        (
+            kds_with_crl(&g.items, || fake_kds::Reply::status(500)),
+            &[],
+            "HTTP status 500",
+        ),
+        (
+            kds_with_crl(&g.items, || {
+                std::thread::sleep(std::time::Duration::from_millis(2500));
+                fake_kds::Reply::status(404)
+            }),
+            &["--timeout", "1"],
+            "transport",
+        ),
+        (
+            kds_with_crl(&g.items, move || {
+                fake_kds::Reply::ok("application/pkix-crl", forged_crl.clone())
+            }),
+            &[],
+            "refused by the verifier",
+        ),
+    ];
+    for (kds, flags, says) in &failures {
+        for (evidence, mut extra) in g.ways(true) {
+            extra.extend(flags.iter().map(|f| (*f).to_owned()));
+            let o = g.verify(&kds.base, &evidence, &extra);
+            assert_eq!(code(&o), 2, "{says}\n{}\n{}", stdout(&o), stderr(&o));
+            let err = stderr(&o);
+            assert!(err.contains("amd-crl-genoa-vcek"), "{says}: {err}");
+            assert!(err.contains(says), "{says}: {err}");
+            assert!(!err.contains("note:"), "{says}: {err}");
+            assert_eq!(json(&o)["verdict"], "error");
+        }
+        assert!(kds.hits(&g.crl_target()) >= 3, "{says}");
+        assert_eq!(kds.hits(&g.items.vcek_target), 0, "{says}");
+    }
+}
+
+/// With the report's VCEK supplied, a CRL the KDS does not have (404) is a note naming it,
+/// and the report verifies without revocation checked; what was fetched besides (the chain,
+/// when the table holds the VCEK alone) is used.
+#[test]
+fn verify_fetch_leaves_out_a_crl_the_kds_does_not_have() {
+    let g = Supplied::new("coll-crl-miss");
+    let kds = kds_with_crl(&g.items, || fake_kds::Reply::status(404));
+    for (evidence, extra) in g.ways(true) {
+        let o = g.verify(&kds.base, &evidence, &extra);
+        assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+        let err = stderr(&o);
+        assert!(err.contains("note:"), "{err}");
+        assert!(err.contains("amd-crl-genoa-vcek: HTTP status 404"), "{err}");
+        let j = json(&o);
+        assert_eq!(j["verdict"], "pass", "{j}");
+        assert_eq!(j["verification"]["revocation_checked"], false, "{j}");
+    }
+    assert_eq!(kds.hits(&g.crl_target()), 3);
+    assert_eq!(kds.hits(&g.items.vcek_target), 0);
+}
+
+/// A miss is a note only when what is supplied holds the report's own VEK: with the ASK and
+/// ARK alone given (`--certs`), the VCEK the KDS does not have is an error naming it (exit 2),
+/// not a note followed by a verification that cannot succeed.
+#[test]
+fn verify_fetch_a_miss_is_no_note_without_the_reports_vek() {
+    let dir = tempdir("coll-no-vek");
+    let (g, report) = guest(&dir);
+    let items = KdsItems::new(g.pki(), &report, g.vcek());
+    let chain = dir.join("chain.pem");
+    std::fs::write(&chain, &items.chain_pem).unwrap();
+    let kds = kds_with_crl(&items, || fake_kds::Reply::status(404));
+    let o = tessera(&[
+        "verify",
+        s(&dir.join("report.bin")),
+        "--certs",
+        s(&chain),
+        "--fetch",
+        "--kds-url",
+        &kds.base,
+        "--cache-dir",
+        s(&dir.join("cache")),
+        "--dangerous-test-root",
+        s(&dir.join("ark.pem")),
+    ]);
+    assert_eq!(code(&o), 2, "{}\n{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("amd-vcek-genoa-"), "{}", stderr(&o));
+    assert!(stderr(&o).contains("HTTP status 404"), "{}", stderr(&o));
+    assert!(!stderr(&o).contains("note:"), "{}", stderr(&o));
+    assert_eq!(kds.hits(&items.vcek_target), 1);
 }
 
 /// `--timeout` is bounded as the broker bounds `collateral.timeout_secs` (1 to 300): a value
