@@ -294,6 +294,10 @@ pub enum BrokerError {
     /// The request took longer than allowed.
     #[error("the request timed out")]
     Timeout,
+    /// The resource changed during every attempt to release it (versions put or deleted, a
+    /// KEK rotation): it exists, so the guest is told to retry, not that it is unknown.
+    #[error("resource {0}: changed during every attempt to release it")]
+    Contended(String),
     /// Issuing the token failed.
     #[error("token issue: {0}")]
     Issue(String),
@@ -318,7 +322,8 @@ impl BrokerError {
             Self::Store(
                 StoreError::Database { .. } | StoreError::Worker | StoreError::Io { .. },
             )
-            | Self::Timeout => PublicError::Unavailable,
+            | Self::Timeout
+            | Self::Contended(_) => PublicError::Unavailable,
             Self::Store(_) | Self::Release(_) | Self::Issue(_) => PublicError::Internal,
         }
     }
@@ -1413,7 +1418,7 @@ impl Broker {
         ev.evidence_digest = Some(record.evidence_digest.clone());
         ev.reason = "the resource changed during every attempt to release it".into();
         self.audit(ev).await;
-        Err(BrokerError::NotFound(resource.to_string()))
+        Err(BrokerError::Contended(resource.to_string()))
     }
 
     /// One attempt at a release: the version's (and the newest version's) policies judge the
@@ -2462,6 +2467,21 @@ mod tests {
                 b"in flight"
             );
         });
+    }
+
+    /// A release given up because the resource changed during every attempt is a retry
+    /// (503), not an unknown resource (404, which PROTOCOL.md keeps for one that does not
+    /// exist), and its detail names no resource.
+    #[test]
+    fn a_contended_release_is_unavailable_not_not_found() {
+        let e = BrokerError::Contended(String::from("tenant/key/one"));
+        assert_eq!(e.public(), PublicError::Unavailable);
+        assert_eq!(e.public().status(), 503);
+        assert!(!e.public().detail().contains("tenant"));
+        assert_eq!(
+            BrokerError::NotFound(String::from("tenant/key/one")).public(),
+            PublicError::ResourceNotFound
+        );
     }
 
     /// Two brokers on one data directory (a restart overlapping the old process, or two
