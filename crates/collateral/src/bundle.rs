@@ -626,7 +626,7 @@ pub fn import_vetted(
 /// its validity), as in the cache. A held copy that claims a later issue yet has expired and
 /// is refused (a forgery placed in the directory) must not keep a current copy out, while a
 /// genuine one still does; an older VCEK or chain revokes nothing.
-fn held_is_newer(
+pub(crate) fn held_is_newer(
     held: &Entry,
     incoming: &Entry,
     now: UnixTime,

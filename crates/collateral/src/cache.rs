@@ -11,6 +11,12 @@
 //! the old or the new file, never a torn one. Two processes may fetch the same key at once
 //! (the single-flight lock is per process); the later rename wins and both copies are valid.
 //!
+//! A cache over a directory checks the file of an entry it holds in memory again at most every
+//! [`Cache::with_disk_recheck`] (a minute by default; one `stat`, and a read only when the
+//! file changed): a copy another process wrote there (`tessera collateral import` into a
+//! running broker's directory, another process's fetch) that was issued no earlier replaces
+//! the memory copy even while that copy is fresh, and a file removed is forgotten.
+//!
 //! Nothing read from the cache is trusted: every entry is re-checked for shape when loaded,
 //! and what [`Cache::get`] returns goes through the verifiers like fresh data.
 
@@ -19,7 +25,7 @@ use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use tessera_pki::UnixTime;
 
@@ -45,6 +51,48 @@ pub const MAX_DIR_BYTES: u64 = 512 * 1024 * 1024;
 
 /// How long a key whose fetch failed is not fetched again by default.
 pub const DEFAULT_RETRY_AFTER_FAILURE: Duration = Duration::from_secs(60);
+
+/// How often, by default, an entry held in memory is checked against its file in the
+/// directory (see [`Cache::with_disk_recheck`]).
+pub const DEFAULT_DISK_RECHECK: Duration = Duration::from_secs(60);
+
+/// What tells one version of an entry file from another without reading it: its length,
+/// modification time and (on Unix) device and inode. Every write is a new file renamed over
+/// the old one ([`write_atomic`]), so a replaced file has another inode even when its length
+/// and modification time (of the file system's granularity) are the same.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct FileStamp {
+    len: u64,
+    modified: Option<SystemTime>,
+    id: (u64, u64),
+}
+
+impl FileStamp {
+    fn of(m: &std::fs::Metadata) -> Self {
+        #[cfg(unix)]
+        let id = {
+            use std::os::unix::fs::MetadataExt;
+            (m.dev(), m.ino())
+        };
+        #[cfg(not(unix))]
+        let id = (0, 0);
+        Self {
+            len: m.len(),
+            modified: m.modified().ok(),
+            id,
+        }
+    }
+}
+
+/// An entry held in memory, with what its file was when it was last read, written or checked.
+#[derive(Clone, Debug)]
+struct Held {
+    entry: Arc<Entry>,
+    /// The file's stamp; `None` when it has none (kept in memory only: a full directory).
+    stamp: Option<FileStamp>,
+    /// When the directory was last read or checked for it.
+    checked: Instant,
+}
 
 /// Counters for metrics.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -80,13 +128,14 @@ pub type Vetter = Arc<dyn Fn(&Entry, UnixTime) -> Result<(), String> + Send + Sy
 /// A cache of fetched items; online when it has a [`Fetcher`], offline otherwise.
 pub struct Cache {
     dir: Option<PathBuf>,
-    memory: RwLock<HashMap<String, Arc<Entry>>>,
+    memory: RwLock<HashMap<String, Held>>,
     flights: Mutex<HashMap<String, Arc<Mutex<()>>>>,
     fetcher: Option<Fetcher>,
     refresh_before_secs: i64,
     /// Per key whose last fetch failed: no fetch before this instant, and that fetch's error.
     failed: Mutex<HashMap<String, (Instant, CollateralError)>>,
     retry_after_failure: Duration,
+    disk_recheck: Duration,
     counters: Counters,
     vetter: Option<Vetter>,
 }
@@ -98,6 +147,7 @@ impl std::fmt::Debug for Cache {
             .field("fetcher", &self.fetcher)
             .field("refresh_before_secs", &self.refresh_before_secs)
             .field("retry_after_failure", &self.retry_after_failure)
+            .field("disk_recheck", &self.disk_recheck)
             .field("counters", &self.counters)
             .field("vetter", &self.vetter.is_some())
             .finish_non_exhaustive()
@@ -159,6 +209,7 @@ impl Cache {
             refresh_before_secs: DEFAULT_REFRESH_BEFORE_SECS,
             failed: Mutex::new(HashMap::new()),
             retry_after_failure: DEFAULT_RETRY_AFTER_FAILURE,
+            disk_recheck: DEFAULT_DISK_RECHECK,
             counters: Counters::default(),
             vetter: None,
         }
@@ -235,6 +286,23 @@ impl Cache {
         self
     }
 
+    /// Check an entry held in memory against its file in the directory when it was last read
+    /// from or checked against it `every` ago or longer (default [`DEFAULT_DISK_RECHECK`], a
+    /// minute; [`Duration::ZERO`] checks at every lookup; no effect on a cache without a
+    /// directory). The check is one `stat` of the file: only when its length, modification
+    /// time or inode changed is it read and parsed, and its entry, if it is for the same item,
+    /// not expired, accepted by the vetter (when set) and not issued before the one held
+    /// (newer-only, as [`crate::bundle::import`] and fetches), replaces the memory copy; a file
+    /// removed is forgotten (as for an entry due for refresh). So a CRL imported with `tessera
+    /// collateral import` into a running broker's directory is used within `every`, though the
+    /// copy in memory is valid for months. A lookup answered from memory within `every` makes
+    /// no system call.
+    #[must_use]
+    pub fn with_disk_recheck(mut self, every: Duration) -> Self {
+        self.disk_recheck = every;
+        self
+    }
+
     /// The directory, if any.
     #[must_use]
     pub fn dir(&self) -> Option<&Path> {
@@ -285,7 +353,10 @@ impl Cache {
     /// source does not roll collateral back. A key whose fetch failed is not fetched
     /// again for [`Cache::with_retry_after_failure`]: meanwhile the stored entry (while valid)
     /// or that fetch's error is the answer. Offline: whatever is stored is returned,
-    /// expired or not — the verifier judges it at its verification time.
+    /// expired or not — the verifier judges it at its verification time. With a directory,
+    /// an entry fresh in memory is checked against its file every
+    /// [`Cache::with_disk_recheck`]: a later-issued copy written there by another process
+    /// replaces it, and a removed file is forgotten.
     ///
     /// # Errors
     /// [`CollateralError::Item`] for an item whose fields are malformed (one built by hand);
@@ -296,9 +367,12 @@ impl Cache {
         // A caller may build an item by hand: its key must be a plain file name.
         item.check()?;
         let key = item.key();
-        if let Some(e) = self.memory_get(&key).filter(|e| self.fresh(e, now)) {
+        if let Some(held) = self.memory_held(&key)
+            && self.fresh(&held.entry, now)
+            && !self.recheck_due(&held)
+        {
             self.counters.hits.fetch_add(1, Ordering::Relaxed);
-            return Ok(e);
+            return Ok(held.entry);
         }
         let flight = self.flight(&key);
         let result = {
@@ -317,13 +391,21 @@ impl Cache {
         key: &str,
         now: UnixTime,
     ) -> Result<Arc<Entry>, CollateralError> {
-        // Another caller may have fetched it while we waited.
-        let stored = match self.memory_get(key) {
-            Some(e) if self.dir.is_none() || self.fresh(&e, now) => Some(e),
+        // Another caller may have fetched it (or checked the directory) while we waited.
+        let stored = match self.memory_held(key) {
+            Some(held) if self.dir.is_none() => Some(held.entry),
+            // Fresh in memory: the directory's file is checked again now and then.
+            Some(held) if self.fresh(&held.entry, now) => {
+                if self.recheck_due(&held) {
+                    self.recheck(item, key, held, now)
+                } else {
+                    Some(held.entry)
+                }
+            }
             // Due in memory: the directory may hold a newer copy (`collateral import` into a
             // running offline broker's directory, another process's fetch, an `--replace`),
             // which replaces it; a file removed since is forgotten here too.
-            Some(e) => match self.load(item) {
+            Some(Held { entry: e, .. }) => match self.load(item) {
                 Ok(Some(on_disk)) => Some(on_disk),
                 Ok(None) => {
                     if let Ok(mut map) = self.memory.write() {
@@ -473,15 +555,126 @@ impl Cache {
     }
 
     fn memory_get(&self, key: &str) -> Option<Arc<Entry>> {
+        self.memory_held(key).map(|held| held.entry)
+    }
+
+    fn memory_held(&self, key: &str) -> Option<Held> {
         self.memory.read().ok()?.get(key).cloned()
     }
 
-    fn memory_put(&self, entry: Arc<Entry>) {
+    /// Hold `entry` in memory, read from or written to a file of `stamp` (`None`: no file)
+    /// just now.
+    fn memory_put(&self, entry: Arc<Entry>, stamp: Option<FileStamp>) {
         if let Ok(mut map) = self.memory.write() {
             if map.len() >= MEMORY_CAPACITY {
                 map.clear();
             }
-            map.insert(entry.item().key(), entry);
+            map.insert(
+                entry.item().key(),
+                Held {
+                    entry,
+                    stamp,
+                    checked: Instant::now(),
+                },
+            );
+        }
+    }
+
+    /// Whether `held`'s file is to be checked again (never without a directory).
+    fn recheck_due(&self, held: &Held) -> bool {
+        self.dir.is_some() && held.checked.elapsed() >= self.disk_recheck
+    }
+
+    /// Check the file of `held`, fresh in memory (see [`Cache::with_disk_recheck`]): the entry
+    /// to use, `None` when the file was removed. Called under `key`'s flight lock.
+    fn recheck(&self, item: &Item, key: &str, held: Held, now: UnixTime) -> Option<Arc<Entry>> {
+        let Some(path) = self.entry_path(key) else {
+            return Some(held.entry);
+        };
+        let stamp = match std::fs::metadata(&path) {
+            Ok(m) => Some(FileStamp::of(&m)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            // Cannot tell (permissions, I/O): the memory copy stays; asked again after `every`.
+            Err(_) => {
+                self.mark_checked(key, &held, held.stamp);
+                return Some(held.entry);
+            }
+        };
+        if stamp == held.stamp {
+            self.mark_checked(key, &held, held.stamp);
+            return Some(held.entry);
+        }
+        if stamp.is_none() {
+            // Removed since it was read or written: forgotten, as for an entry due.
+            self.memory_remove(key, &held);
+            return None;
+        }
+        match read_bounded_stamped(&path) {
+            Ok(Some((bytes, stamp))) => {
+                let newer = Entry::from_json(&bytes, &path.display().to_string())
+                    .ok()
+                    .filter(|e| e.item() == item && e.check_not_expired(now).is_ok())
+                    .filter(|e| {
+                        !crate::bundle::held_is_newer(&held.entry, e, now, || {
+                            self.genuine_when_it_lapsed(&held.entry)
+                        })
+                    })
+                    .filter(|e| self.vetter.as_ref().is_none_or(|vet| vet(e, now).is_ok()));
+                match newer {
+                    Some(entry) => {
+                        let entry = Arc::new(entry);
+                        self.memory_replace(key, &held, Arc::clone(&entry), Some(stamp));
+                        Some(entry)
+                    }
+                    // Damaged, another item's, expired, older or refused: the memory copy
+                    // stays, and this version of the file is not read again.
+                    None => {
+                        self.mark_checked(key, &held, Some(stamp));
+                        Some(held.entry)
+                    }
+                }
+            }
+            // Removed between the two looks.
+            Ok(None) => {
+                self.memory_remove(key, &held);
+                None
+            }
+            Err(_) => {
+                self.mark_checked(key, &held, stamp);
+                Some(held.entry)
+            }
+        }
+    }
+
+    /// Record that `held`'s file was checked just now and found as `stamp`, unless another
+    /// entry has replaced it in memory meanwhile.
+    fn mark_checked(&self, key: &str, held: &Held, stamp: Option<FileStamp>) {
+        self.memory_replace(key, held, Arc::clone(&held.entry), stamp);
+    }
+
+    /// Hold `entry` (of a file of `stamp`, checked just now) for `key` in place of `held`,
+    /// unless another entry has replaced `held` in memory meanwhile.
+    fn memory_replace(&self, key: &str, held: &Held, entry: Arc<Entry>, stamp: Option<FileStamp>) {
+        if let Ok(mut map) = self.memory.write()
+            && let Some(slot) = map.get_mut(key)
+            && Arc::ptr_eq(&slot.entry, &held.entry)
+        {
+            *slot = Held {
+                entry,
+                stamp,
+                checked: Instant::now(),
+            };
+        }
+    }
+
+    /// Forget `held` for `key`, unless another entry has replaced it in memory meanwhile.
+    fn memory_remove(&self, key: &str, held: &Held) {
+        if let Ok(mut map) = self.memory.write()
+            && map
+                .get(key)
+                .is_some_and(|slot| Arc::ptr_eq(&slot.entry, &held.entry))
+        {
+            map.remove(key);
         }
     }
 
@@ -509,7 +702,7 @@ impl Cache {
         let Some(path) = self.entry_path(&key) else {
             return Ok(None);
         };
-        let Some(bytes) = read_bounded(&path)? else {
+        let Some((bytes, stamp)) = read_bounded_stamped(&path)? else {
             return Ok(None);
         };
         let entry = Entry::from_json(&bytes, &path.display().to_string())?;
@@ -520,7 +713,7 @@ impl Cache {
             });
         }
         let entry = Arc::new(entry);
-        self.memory_put(Arc::clone(&entry));
+        self.memory_put(Arc::clone(&entry), Some(stamp));
         Ok(Some(entry))
     }
 
@@ -529,11 +722,12 @@ impl Cache {
     /// # Errors
     /// [`CollateralError::Io`] when the file cannot be written.
     pub fn put(&self, entry: Entry) -> Result<Arc<Entry>, CollateralError> {
-        if let Some(path) = self.entry_path(&entry.item().key()) {
-            write_atomic(&path, &entry.to_json())?;
-        }
+        let stamp = match self.entry_path(&entry.item().key()) {
+            Some(path) => Some(write_atomic_stamped(&path, &entry.to_json())?),
+            None => None,
+        };
         let entry = Arc::new(entry);
-        self.memory_put(Arc::clone(&entry));
+        self.memory_put(Arc::clone(&entry), stamp);
         Ok(entry)
     }
 
@@ -553,7 +747,7 @@ impl Cache {
         {
             self.counters.not_stored.fetch_add(1, Ordering::Relaxed);
             let entry = Arc::new(entry);
-            self.memory_put(Arc::clone(&entry));
+            self.memory_put(Arc::clone(&entry), None);
             return Ok(entry);
         }
         self.put(entry)
@@ -675,7 +869,7 @@ impl Cache {
         let mut held = false;
         if let Ok(mut map) = self.memory.write() {
             match map.get(key) {
-                Some(e) if same(e) => {
+                Some(held) if same(&held.entry) => {
                     map.remove(key);
                 }
                 Some(_) => held = true,
@@ -705,7 +899,7 @@ impl Cache {
                 path: String::from("memory"),
                 detail: String::from("poisoned"),
             })?;
-            let mut all: Vec<Entry> = map.values().map(|e| Entry::clone(e)).collect();
+            let mut all: Vec<Entry> = map.values().map(|h| Entry::clone(&h.entry)).collect();
             all.sort_by_key(|e| e.item().key());
             return Ok((all, Vec::new()));
         };
@@ -785,6 +979,12 @@ pub(crate) fn read_entries_dir(
 /// Only a regular file (a symbolic link is followed to one) is read: a FIFO would block the
 /// open itself, a device would never end.
 pub(crate) fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, CollateralError> {
+    Ok(read_bounded_stamped(path)?.map(|(bytes, _)| bytes))
+}
+
+/// [`read_bounded`], with the stamp of the file that was read (the one opened, whatever the
+/// name points at since).
+fn read_bounded_stamped(path: &Path) -> Result<Option<(Vec<u8>, FileStamp)>, CollateralError> {
     let not_regular = || CollateralError::Format {
         path: path.display().to_string(),
         detail: String::from("not a regular file"),
@@ -801,11 +1001,8 @@ pub(crate) fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, CollateralErr
         Err(e) => return Err(CollateralError::io(path, &e)),
     };
     // Checked again on what was opened: the name may have been swapped in between.
-    if !file
-        .metadata()
-        .map_err(|e| CollateralError::io(path, &e))?
-        .is_file()
-    {
+    let opened = file.metadata().map_err(|e| CollateralError::io(path, &e))?;
+    if !opened.is_file() {
         return Err(not_regular());
     }
     let limit = u64::try_from(MAX_ENTRY_LEN).unwrap_or(u64::MAX);
@@ -819,13 +1016,18 @@ pub(crate) fn read_bounded(path: &Path) -> Result<Option<Vec<u8>>, CollateralErr
             detail: String::from("larger than the limit"),
         });
     }
-    Ok(Some(bytes))
+    Ok(Some((bytes, FileStamp::of(&opened))))
 }
 
 /// Write `bytes` to `path` through a temporary file in the same directory (created
 /// exclusively, so a name planted there, such as a symbolic link, is never written through)
 /// and a rename, then sync the directory so the rename survives a crash.
 pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CollateralError> {
+    write_atomic_stamped(path, bytes).map(|_| ())
+}
+
+/// [`write_atomic`], with the stamp of the file written (renaming keeps it).
+fn write_atomic_stamped(path: &Path, bytes: &[u8]) -> Result<FileStamp, CollateralError> {
     // A bare file name's parent is "": the current directory.
     let dir = path
         .parent()
@@ -847,18 +1049,25 @@ pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), CollateralEr
         created = true;
         file.write_all(bytes)?;
         file.sync_all()?;
-        std::fs::rename(&temp, path)
+        let stamp = FileStamp::of(&file.metadata()?);
+        std::fs::rename(&temp, path)?;
+        Ok(stamp)
     })();
-    if let Err(e) = written {
-        // Only a file this call created is removed (not one somebody planted under the name).
-        if created {
-            let _ = std::fs::remove_file(&temp);
+    let stamp = match written {
+        Ok(stamp) => stamp,
+        Err(e) => {
+            // Only a file this call created is removed (not one somebody planted under the
+            // name).
+            if created {
+                let _ = std::fs::remove_file(&temp);
+            }
+            return Err(CollateralError::io(path, &e));
         }
-        return Err(CollateralError::io(path, &e));
-    }
+    };
     std::fs::File::open(dir)
         .and_then(|d| d.sync_all())
-        .map_err(|e| CollateralError::io(dir, &e))
+        .map_err(|e| CollateralError::io(dir, &e))?;
+    Ok(stamp)
 }
 
 #[cfg(test)]
@@ -925,6 +1134,23 @@ mod tests {
         }
         assert!(read_bounded(&fifo).is_err());
         assert_eq!(read_bounded(&dir.path().join("absent")).unwrap(), None);
+    }
+
+    /// The stamp a write records is what a later `stat` of the name sees (so a recheck after
+    /// this process's own write reads nothing), and what reading the file gives; the same bytes
+    /// written again (a new file renamed over the old) have another stamp.
+    #[test]
+    fn a_written_file_is_known_by_its_stamp() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("entry.json");
+        let first = write_atomic_stamped(&path, b"same bytes").unwrap();
+        let seen = FileStamp::of(&std::fs::metadata(&path).unwrap());
+        assert_eq!(first, seen);
+        let (bytes, read) = read_bounded_stamped(&path).unwrap().unwrap();
+        assert_eq!((bytes.as_slice(), read), (&b"same bytes"[..], first));
+        let second = write_atomic_stamped(&path, b"same bytes").unwrap();
+        assert_ne!(first, second);
+        assert_eq!(FileStamp::of(&std::fs::metadata(&path).unwrap()), second);
     }
 
     /// An item built by hand with a path in its hwID is refused before any file is named.

@@ -883,6 +883,126 @@ fn an_offline_cache_reads_again_what_was_imported_beside_it() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A cache over a directory checks an entry fresh in memory against its file every
+/// `with_disk_recheck` (a minute by default): a CRL issued later that another process wrote
+/// there (`collateral import` into a running broker's directory) replaces the memory copy,
+/// though that copy is valid for a year; an older-issued, damaged or expired file does not; a
+/// removed file is forgotten. Within the period the memory copy answers.
+#[test]
+fn a_directory_cache_takes_a_newer_file_while_its_memory_copy_is_fresh() {
+    let world = snp_world(Product::Milan);
+    let item = Item::AmdCrl {
+        product: Product::Milan,
+        signer: AmdSigner::Vcek,
+    };
+    let at = |secs: i64| UnixTime::from_secs(NOW.as_secs() + secs);
+    let year = at(365 * 86_400);
+    let crl = |issued: UnixTime, revoked: &[&tessera_pki::Certificate]| {
+        let der = world
+            .pki
+            .ark_crl(revoked, issued, year)
+            .unwrap()
+            .der()
+            .to_vec();
+        Entry::new(item.clone(), "import", NOW, der, None).unwrap()
+    };
+    let held = crl(at(-86_400), &[]);
+    let revoking = crl(at(-3600), &[world.pki.ask()]);
+    let older = crl(at(-2 * 86_400), &[]);
+    let dir = temp_dir("disk-recheck");
+    let importer = || Cache::open(&dir).unwrap();
+    importer().put(held.clone()).unwrap();
+    // Two brokers over the directory, offline: one with the default period, one checking at
+    // every lookup.
+    let default = Cache::open(&dir).unwrap();
+    let every = Cache::open(&dir).unwrap().with_disk_recheck(Duration::ZERO);
+    for cache in [&default, &every] {
+        assert_eq!(cache.get(&item, NOW).unwrap().issued_at(), held.issued_at());
+    }
+    // Another process imports a CRL issued later (revoking the ASK).
+    importer().put(revoking.clone()).unwrap();
+    assert_eq!(
+        every.get(&item, NOW).unwrap().issued_at(),
+        revoking.issued_at()
+    );
+    assert_eq!(
+        default.get(&item, NOW).unwrap().issued_at(),
+        held.issued_at(),
+        "within the minute: the memory copy"
+    );
+    // An older copy written there (an `--replace` of an old bundle) is not taken; nor is a
+    // damaged file, nor another product's entry: the memory copy stays.
+    importer().put(older.clone()).unwrap();
+    assert_eq!(
+        every.get(&item, NOW).unwrap().issued_at(),
+        revoking.issued_at()
+    );
+    let path = dir
+        .join(tessera_collateral::cache::ENTRIES_DIR)
+        .join(format!("{}.json", item.key()));
+    std::fs::write(&path, b"{\"not\": \"an entry\"}").unwrap();
+    assert_eq!(
+        every.get(&item, NOW).unwrap().issued_at(),
+        revoking.issued_at()
+    );
+    let chain = Entry::new(
+        Item::AmdChain {
+            product: Product::Milan,
+            signer: AmdSigner::Vcek,
+        },
+        "import",
+        NOW,
+        world.chain_pem.clone().into_bytes(),
+        None,
+    )
+    .unwrap();
+    std::fs::write(&path, chain.to_json()).unwrap();
+    assert_eq!(
+        every.get(&item, NOW).unwrap().issued_at(),
+        revoking.issued_at()
+    );
+    // A copy issued at the same time as the one held, fetched later: taken. Then removed:
+    // forgotten, and offline nothing is held.
+    let refetched = Entry::new(
+        item.clone(),
+        "import",
+        at(60),
+        revoking.body().to_vec(),
+        None,
+    )
+    .unwrap();
+    importer().put(refetched).unwrap();
+    assert_eq!(every.get(&item, NOW).unwrap().fetched_at(), at(60));
+    std::fs::remove_file(&path).unwrap();
+    assert!(matches!(
+        every.get(&item, NOW),
+        Err(CollateralError::NotCached { .. })
+    ));
+    assert_eq!(
+        default.get(&item, NOW).unwrap().issued_at(),
+        held.issued_at()
+    );
+
+    // Online, the same: the newer file is used without asking the service.
+    importer().put(held.clone()).unwrap();
+    let kds = kds_for(&world);
+    let online = Cache::open(&dir)
+        .unwrap()
+        .with_fetcher(fetcher(&kds, None, quick()))
+        .with_disk_recheck(Duration::ZERO);
+    assert_eq!(
+        online.get(&item, at(60)).unwrap().issued_at(),
+        held.issued_at()
+    );
+    importer().put(revoking.clone()).unwrap();
+    assert_eq!(
+        online.get(&item, at(60)).unwrap().issued_at(),
+        revoking.issued_at()
+    );
+    assert_eq!(kds.total(), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Newer-only on fetch, as on import: a source that answers with a copy issued before the one
 /// held (a lagging PCCS, or a replayed CRL the vendor really signed, from before a revocation)
 /// does not replace it; the held copy answers while it is valid, and the source is not asked
