@@ -133,6 +133,7 @@ permit_provisional_firmware = true
 [tdx]
 mr_td = "any"
 debug = "any"
+vmids = [0, 1, 2, 3]
 
 [tdx.tcb]
 accepted_statuses = "any"
@@ -141,6 +142,7 @@ accepted_statuses = "any"
 mr_enclave = "any"
 mr_signer = "any"
 debug = "any"
+config_id = "any"
 
 [sgx.tcb]
 accepted_statuses = "any"
@@ -1309,6 +1311,10 @@ impl Broker {
             .verifier
             .verify(&saved.evidence, UnixTime::from_secs(saved.verified_at))
             .map_err(|e| corrupt(&format!("evidence no longer verifies: {e}")))?;
+        // As `/attest` judged it: a row is trusted no more than evidence sent over the network.
+        if !tessera::appraise(&verified, &self.inner.token_policy).passed() {
+            return Err(corrupt("the evidence fails the verification appraisal"));
+        }
         Ok(AttestedRecord {
             verified,
             tee_key,
@@ -2467,6 +2473,22 @@ mod tests {
                 b"in flight"
             );
         });
+    }
+
+    /// The token's policy judges verification alone: the rules that fail closed when left out
+    /// (an L2 VM's VMID, a KSS enclave's CONFIGID) are given as accepting everything, so that
+    /// only a resource's policy decides on them.
+    #[test]
+    fn the_token_policy_leaves_nothing_to_fail_closed() {
+        let p = Policy::from_toml_str(TOKEN_POLICY).unwrap();
+        assert_eq!(
+            p.tdx.as_ref().unwrap().vmids.as_deref(),
+            Some(&[0, 1, 2, 3][..])
+        );
+        assert!(matches!(
+            p.sgx.as_ref().unwrap().config_id,
+            Some(tessera_policy::value::Setting::Any)
+        ));
     }
 
     /// A release given up because the resource changed during every attempt is a retry
