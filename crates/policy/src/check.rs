@@ -186,6 +186,16 @@ impl Policy {
                     "the ignore_mask is all ones: no XFAM bit is compared",
                 );
             }
+            if t.vmids
+                .as_ref()
+                .is_some_and(|v| v.iter().any(|&id| id != 0))
+            {
+                warn(
+                    &mut out,
+                    "tdx.vmids",
+                    "an L2 VM's quote passes: its REPORTDATA is the L2's, while MRTD and the RTMRs measure the L1 TD",
+                );
+            }
             intel_tcb(&mut out, "tdx", &t.tcb);
         }
         if let Some(g) = &self.sgx {
@@ -202,6 +212,13 @@ impl Policy {
                     &mut out,
                     "sgx.attributes",
                     "the mask is all zeros: no ATTRIBUTES bit is compared",
+                );
+            }
+            if matches!(g.config_id, Some(Setting::Any)) {
+                warn(
+                    &mut out,
+                    "sgx.config_id",
+                    "a KSS enclave passes under any CONFIGID its untrusted loader chooses",
                 );
             }
             intel_tcb(&mut out, "sgx", &g.tcb);
@@ -221,6 +238,32 @@ mod tests {
             .into_iter()
             .map(|w| w.field)
             .collect()
+    }
+
+    /// An L2 VM's VMID allowed, and any CONFIGID for a KSS enclave, are said; VMID 0 alone and
+    /// a pinned CONFIGID are not.
+    #[test]
+    fn l2_vmids_and_any_config_id_warn() {
+        let policy = |vmids: &str, config_id: &str| {
+            format!(
+                "version = 1\nid = \"w\"\n[tdx]\nmr_td = \"any\"\ndebug = \"must-not\"\n{vmids}\n\
+                 [tdx.tcb]\naccepted_statuses = [\"UpToDate\"]\n[sgx]\nmr_enclave = \"any\"\n\
+                 mr_signer = \"{}\"\ndebug = \"must-not\"\n{config_id}\n[sgx.tcb]\n\
+                 accepted_statuses = [\"UpToDate\"]\n",
+                "ab".repeat(32)
+            )
+        };
+        let loud = fields(&policy("vmids = [0, 2]", "config_id = \"any\""));
+        assert!(loud.iter().any(|f| f == "tdx.vmids"), "{loud:?}");
+        assert!(loud.iter().any(|f| f == "sgx.config_id"), "{loud:?}");
+        let pinned = format!("config_id = \"{}\"", "cd".repeat(64));
+        let quiet = fields(&policy("vmids = [0]", &pinned));
+        assert!(
+            !quiet
+                .iter()
+                .any(|f| f == "tdx.vmids" || f == "sgx.config_id"),
+            "{quiet:?}"
+        );
     }
 
     /// Rules that contradict each other (so that nothing passes) and an SGX mask that compares
