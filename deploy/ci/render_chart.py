@@ -36,7 +36,8 @@ TABLE_KEYS = {
     "admin": {"tokens", "jwt_keys", "jwt_audience", "jwt_issuer", "jwt_max_lifetime_secs"},
     "verifier": {"dangerous_test_roots", "endorsements"},
     "collateral": {"dir", "fetch", "kds_url", "pcs_url", "pcs_api_key_file", "update",
-                   "timeout_secs", "retry_after_failure_secs", "refresh_interval_secs"},
+                   "timeout_secs", "retry_after_failure_secs", "refresh_interval_secs",
+                   "recheck_secs"},
 }
 TOKEN_KEYS = {"name", "file", "repos"}
 MONITORING_GROUP = "monitoring.coreos.com/"

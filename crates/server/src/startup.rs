@@ -324,7 +324,9 @@ pub struct StartInfo {
 /// A cache directory that cannot be created, an unreadable API key file, a malformed URL.
 pub fn collateral_cache(config: &CollateralConfig) -> Result<Option<Cache>, StartError> {
     let cache = match &config.dir {
-        Some(dir) => Cache::open(dir).map_err(|e| file_error(dir, e))?,
+        Some(dir) => Cache::open(dir)
+            .map_err(|e| file_error(dir, e))?
+            .with_disk_recheck(Duration::from_secs(config.recheck_secs)),
         None if config.fetch => Cache::in_memory(),
         None => return Ok(None),
     };

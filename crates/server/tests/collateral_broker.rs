@@ -22,7 +22,9 @@ use common::fake_kds::{FakeKds, KdsItems, Reply};
 use serde_json::{Value, json};
 use tessera::snp::abi::Product;
 use tessera_collateral::item::{Item, items_for_snp_report};
-use tessera_collateral::{Cache, FetchConfig, Fetcher, KdsSource, UreqTransport, bundle};
+use tessera_collateral::{
+    AmdSigner, Cache, Entry, FetchConfig, Fetcher, KdsSource, UreqTransport, bundle,
+};
 use tessera_guest::client::{AuthMode, Client, ClientError, ClientOptions, RetryPolicy};
 use tessera_guest::sim::{Measurements, SimSnp};
 use tessera_pki::{UnixTime, to_pem};
@@ -118,6 +120,17 @@ impl Broker {
         };
         let status = resp.status().as_u16();
         (status, resp.body_mut().read_to_string().unwrap_or_default())
+    }
+
+    /// The guest asks for the secret at `path` sending its VCEK (`cert_chain`).
+    fn carrying(&self, path: &str) -> Result<Vec<u8>, ClientError> {
+        let client = Client::new(&self.url, options(AuthMode::Cookie)).unwrap();
+        client
+            .get_secret("snp", path, None, &mut |rd| {
+                let raw = guest().report(rd, &Measurements::default(), |_| {})?;
+                Ok(guest().evidence_json(&raw, true))
+            })
+            .map(|s| s.to_vec())
     }
 
     /// The guest asks for the secret sending `cert_chain: null`.
@@ -471,4 +484,98 @@ fn a_forged_vcek_is_not_kept_and_the_genuine_one_is_fetched_after_the_wait() {
     std::thread::sleep(Duration::from_millis(2200));
     assert_eq!(b.get_secret().unwrap(), SECRET);
     assert_eq!(bundle::show(&cache_dir, UnixTime::now()).unwrap().len(), 3);
+}
+
+/// The guest sends its VCEK (`cert_chain`), under a policy requiring revocation checked with a
+/// current ARK CRL, which the broker's collateral directory holds: the CRL is read from the
+/// cache though the VCEK is not missing, and the secret released. (Verified without it, the
+/// policy would deny at every retry.)
+#[test]
+fn a_crl_the_cache_holds_is_applied_to_a_guest_that_sends_its_vcek() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = UnixTime::now().as_secs();
+    let pki = guest().pki();
+    let collateral = dir.path().join("collateral");
+    let crl = pki
+        .ark_crl(
+            &[],
+            UnixTime::from_secs(now - 60),
+            UnixTime::from_secs(now + 86_400),
+        )
+        .unwrap();
+    put_crl(&collateral, crl.der());
+    let b = start(dir.path(), |c| {
+        c.collateral.dir = Some(collateral.clone());
+    });
+    let required = POLICY.replace("\"if-given\"", "\"required\"");
+    let (status, body) = b.call(
+        "/kbs/v0/resource/default/key/required",
+        Some(json!({"policy": required, "value": STANDARD.encode(SECRET)})),
+    );
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(b.carrying("default/key/required").unwrap(), SECRET);
+    assert!(b.metric("tessera_collateral_cache_hits_total") >= 1);
+}
+
+/// A CRL revoking the guest's ASK, put into the running broker's cache directory (as
+/// `tessera collateral import` does) while the CRL it holds is current for a day yet: the
+/// broker asks the cache again after an attestation (`recheck_secs`), reads the newer file,
+/// and refuses the guest from then on, instead of when the held CRL expires.
+#[test]
+fn a_crl_put_into_the_cache_is_applied_without_waiting_for_the_held_one_to_expire() {
+    let dir = tempfile::tempdir().unwrap();
+    let now = UnixTime::now().as_secs();
+    let pki = guest().pki();
+    let collateral = dir.path().join("collateral");
+    let clean = pki
+        .ark_crl(
+            &[],
+            UnixTime::from_secs(now - 120),
+            UnixTime::from_secs(now + 86_400),
+        )
+        .unwrap();
+    put_crl(&collateral, clean.der());
+    let b = start(dir.path(), |c| {
+        c.collateral.dir = Some(collateral.clone());
+        c.collateral.recheck_secs = 0;
+    });
+    assert_eq!(b.carrying("default/key/one").unwrap(), SECRET);
+    assert_eq!(b.carrying("default/key/one").unwrap(), SECRET);
+    let revoking = pki
+        .ark_crl(
+            &[pki.ask()],
+            UnixTime::from_secs(now - 60),
+            UnixTime::from_secs(now + 86_400),
+        )
+        .unwrap();
+    put_crl(&collateral, revoking.der());
+    // The attestation that finds the newer file may still pass (the cache is asked after its
+    // answer): within a few, the guest is refused, and stays refused.
+    let mut released_after = 0;
+    loop {
+        match b.carrying("default/key/one") {
+            Ok(_) => {
+                released_after += 1;
+                assert!(released_after < 20, "the revoking CRL was never applied");
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            Err(e) => {
+                assert_eq!(e.status(), Some(401), "{e}");
+                break;
+            }
+        }
+    }
+    for _ in 0..3 {
+        assert_refused(b.carrying("default/key/one"));
+    }
+}
+
+/// `crl` as the cache directory's ARK CRL entry for the guest's product (VCEK chain).
+fn put_crl(collateral: &Path, crl: &[u8]) {
+    let item = Item::AmdCrl {
+        product: guest().pki().product(),
+        signer: AmdSigner::Vcek,
+    };
+    let entry = Entry::new(item, "test", UnixTime::now(), crl.to_vec(), None).unwrap();
+    Cache::open(collateral).unwrap().put(entry).unwrap();
 }
