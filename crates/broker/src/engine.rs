@@ -873,7 +873,8 @@ impl Broker {
         // binding to this challenge and key held: evidence that binds nothing (replayed, or
         // made up without a challenge) never sets off a fetch; one bound to a fresh challenge
         // still can, once per challenge.
-        if outcome.as_ref().is_err_and(|r| r.at_verification)
+        let filling = outcome.as_ref().is_err_and(|r| r.at_verification);
+        if filling
             && let Ok(parsed) = &evidence
             && self.fill_endorsements(parsed, tee).await
         {
@@ -886,10 +887,11 @@ impl Broker {
         }
         // Verified with what is held: the source may hold newer endorsements (a CRL revoking
         // this chip) that the verifier would otherwise not ask for while its own are current.
+        // (Just asked to fill what was missing, it is not asked again now.)
         if let Ok((_, verified, _)) = &outcome
             && let Ok(parsed) = &evidence
             && self
-                .recheck_endorsements(parsed, tee, verified.revocation_checked())
+                .recheck_endorsements(parsed, tee, verified.revocation_checked(), filling)
                 .await
         {
             if self.now_ms() >= challenge.expires_ms {
@@ -1056,12 +1058,15 @@ impl Broker {
     /// [`Broker::with_endorsement_recheck`] period for each request, and hold what is newer.
     /// Evidence verified without revocation checked waits for the answer: whether the verifier
     /// now holds more (the caller verifies the evidence again). Otherwise the lookup runs after
-    /// the answer, for later evidence, and this says `false`.
+    /// the answer, for later evidence, and this says `false`. `just_asked`: this attestation
+    /// already asked the source (for what was missing): the period starts again, and nothing
+    /// is asked.
     async fn recheck_endorsements(
         &self,
         evidence: &Evidence,
         tee: TeeName,
         revocation_checked: bool,
+        just_asked: bool,
     ) -> bool {
         if self.inner.endorsement_source.is_none() {
             return false;
@@ -1076,6 +1081,10 @@ impl Broker {
             };
             let period = self.inner.endorsement_recheck_ms;
             match seen.iter_mut().find(|(r, _)| *r == request) {
+                Some((_, at)) if just_asked => {
+                    *at = now;
+                    return false;
+                }
                 Some((_, at)) if now.saturating_sub(*at) < period && now >= *at => return false,
                 Some((_, at)) => *at = now,
                 None => {
@@ -1086,7 +1095,7 @@ impl Broker {
                     // First seen with revocation checked: what is held is current, and the
                     // period starts now (a broker just started does not ask its source again
                     // for every kind of evidence it first meets).
-                    if revocation_checked && period > 0 {
+                    if just_asked || (revocation_checked && period > 0) {
                         return false;
                     }
                 }
@@ -1103,7 +1112,8 @@ impl Broker {
     }
 
     /// Ask the [`EndorsementSource`] for `needed` on a blocking thread, vet what it gives, and
-    /// hold it. Whether the verifier now holds anything it did not.
+    /// hold it. Whether the source gave anything (held already or not: the caller verifies the
+    /// evidence again).
     async fn lookup_endorsements(
         &self,
         evidence: &Evidence,
@@ -1139,7 +1149,12 @@ impl Broker {
             got
         };
         match tokio::task::spawn_blocking(lookup).await {
-            Ok(Ok(more)) if !more.is_empty() => self.inner.verifier.add_endorsements(more),
+            // Whether new or not: another lookup may have added the same ones meanwhile, after
+            // this evidence was verified without them.
+            Ok(Ok(more)) if !more.is_empty() => {
+                self.inner.verifier.add_endorsements(more);
+                true
+            }
             Ok(Ok(_)) => false,
             Ok(Err(reason)) => {
                 tracing::warn!(tee = tee.as_str(), %reason, "endorsements unavailable");
