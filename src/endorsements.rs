@@ -155,7 +155,9 @@ impl Endorsements {
     }
 
     /// Add everything `other` holds that is not held yet (the same bytes are not held twice, so
-    /// a source that answers with the same endorsements again does not grow the set).
+    /// a source that answers with the same endorsements again does not grow the set). Of the
+    /// CRLs of one issuer, and of the collaterals of one TEE, FMSPC and TCB evaluation, the two
+    /// newest are kept: a source reissuing them daily does not grow the set either.
     pub fn extend(&mut self, other: Endorsements) -> &mut Self {
         for cert in other.certs {
             if !self.certs.iter().any(|c| c.der() == cert.der()) {
@@ -177,7 +179,28 @@ impl Endorsements {
                 self.collateral.push(c);
             }
         }
+        self.keep_newest();
         self
+    }
+
+    /// Of the CRLs of one issuer, and of the collaterals of one TEE, FMSPC and TCB evaluation,
+    /// only the two newest (`KEPT_PER_KIND`) are kept (by thisUpdate, by TCB info issue date): a
+    /// service asking its source every minute, whose CRLs and TCB info are reissued daily,
+    /// would otherwise hold one more of each every day. The one before the newest stays, for
+    /// evidence verified again at an earlier time (a session rebuilt at another replica).
+    fn keep_newest(&mut self) {
+        let crl_rank = |c: &Crl| c.this_update();
+        let crls = std::mem::take(&mut self.crls);
+        self.crls = newest_per_key(crls, |c| c.issuer_der().to_vec(), crl_rank);
+        let collateral = std::mem::take(&mut self.collateral);
+        self.collateral = newest_per_key(
+            collateral,
+            |c| {
+                let info = c.tcb_info().value();
+                (info.id, info.fmspc, info.tcb_evaluation_data_number)
+            },
+            |c| c.tcb_info().value().issue_date,
+        );
     }
 
     /// Whether a CRL held is past its next update at `at` with no newer one from its issuer
@@ -192,6 +215,20 @@ impl Endorsements {
     #[must_use]
     pub fn len(&self) -> usize {
         self.certs.len() + self.crls.len() + self.collateral.len()
+    }
+
+    /// Whether both hold the same endorsements in the same order.
+    pub(crate) fn same_as(&self, other: &Self) -> bool {
+        self.certs
+            .iter()
+            .map(Certificate::der)
+            .eq(other.certs.iter().map(Certificate::der))
+            && self
+                .crls
+                .iter()
+                .map(Crl::der)
+                .eq(other.crls.iter().map(Crl::der))
+            && self.collateral == other.collateral
     }
 
     /// Whether nothing is held.
@@ -335,6 +372,34 @@ impl Endorsements {
             info.id == tee && info.fmspc == fmspc && at.is_none_or(|at| collateral_current(c, at))
         })
     }
+}
+
+/// How many CRLs of one issuer, and collaterals of one TEE, FMSPC and TCB evaluation, a
+/// verifier keeps when endorsements are added to it (see `Endorsements::extend`).
+pub(crate) const KEPT_PER_KIND: usize = 2;
+
+/// `items` with at most [`KEPT_PER_KIND`] per `key`: those ranking highest, in the order held.
+fn newest_per_key<T, K: PartialEq, R: Ord>(
+    items: Vec<T>,
+    key: impl Fn(&T) -> K,
+    rank: impl Fn(&T) -> R,
+) -> Vec<T> {
+    let keep: Vec<bool> = items
+        .iter()
+        .map(|item| {
+            let (k, r) = (key(item), rank(item));
+            items
+                .iter()
+                .filter(|other| key(other) == k && rank(other) > r)
+                .count()
+                < KEPT_PER_KIND
+        })
+        .collect();
+    items
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(item, keep)| keep.then_some(item))
+        .collect()
 }
 
 /// Of `crls`, one per issuer: the newest (latest thisUpdate) that is current at `at`, or, when

@@ -373,7 +373,7 @@ impl Verifier {
             .unwrap_or_else(std::sync::PoisonError::into_inner);
         let mut next = Endorsements::clone(&slot);
         next.extend(more);
-        if next.len() == slot.len() {
+        if next.same_as(&slot) {
             return false;
         }
         *slot = Arc::new(next);

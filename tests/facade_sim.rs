@@ -1276,3 +1276,46 @@ fn held_collateral_is_chosen_by_evaluation_number_before_issue_date() {
         Some(tessera::EndorsementRequest::TdxCollateral { tee: "TDX", .. })
     ));
 }
+
+/// Endorsements added again and again (a source asked every minute whose CRLs are reissued
+/// daily) keep the two newest CRLs of an issuer, not every one: the newest, which is applied,
+/// and the one before it.
+#[test]
+fn held_crls_of_one_issuer_are_bounded_to_the_newest_two() {
+    let s = genoa();
+    let e = Evidence::from_bytes(report(s, |_| {}).as_bytes()).unwrap();
+    let day = 86_400;
+    let secs = |d: i64| UnixTime::from_secs(AT.as_secs() + d * day);
+    let verifier = sim_verifier(s);
+    let mut held = tessera::Endorsements::new();
+    let mut crls = Vec::new();
+    for d in -10..0 {
+        let crl = s.pki.ark_crl(&[], secs(d), secs(d + 30)).unwrap();
+        let mut more = tessera::Endorsements::new();
+        more.add_crls([crl.clone()]);
+        assert!(verifier.add_endorsements(more.clone()), "day {d}: new");
+        held.extend(more);
+        crls.push(crl);
+    }
+    let ders = |e: &tessera::Endorsements| -> Vec<Vec<u8>> {
+        e.crls().iter().map(|c| c.der().to_vec()).collect()
+    };
+    assert_eq!(
+        ders(&held),
+        vec![crls[8].der().to_vec(), crls[9].der().to_vec()]
+    );
+    let v = verifier.verify(&e, AT).unwrap();
+    assert_eq!(v.verification()["revocation_checked"], true);
+    // An older one than both, or the newest again: nothing new is held.
+    for old in [&crls[0], &crls[9]] {
+        let mut again = tessera::Endorsements::new();
+        again.add_crls([old.clone()]);
+        assert!(!verifier.add_endorsements(again));
+    }
+    // A newer one revoking the ASK: held, and applied.
+    let revoking = s.pki.ark_crl(&[s.pki.ask()], secs(0), secs(30)).unwrap();
+    let mut newer = tessera::Endorsements::new();
+    newer.add_crls([revoking]);
+    assert!(verifier.add_endorsements(newer));
+    assert_eq!(verifier.verify(&e, AT).unwrap_err().check(), "revocation");
+}

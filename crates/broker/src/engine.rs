@@ -92,6 +92,13 @@ pub const ENDORSEMENT_RECHECK: std::time::Duration = std::time::Duration::from_s
 /// per product and signer, or per FMSPC: a few); past it the oldest is forgotten.
 const MAX_RECHECKED: usize = 256;
 
+/// How long an attestation verified without a current CRL waits for its recheck (see
+/// [`Broker::with_endorsement_recheck`]) before it is answered as verified.
+const RECHECK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How many rechecks run at once (besides the [`MAX_ENDORSEMENT_LOOKUPS`] for what is missing).
+const MAX_RECHECK_LOOKUPS: usize = 2;
+
 /// A duration in whole milliseconds, saturating.
 fn millis(d: std::time::Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -474,6 +481,8 @@ struct Inner {
     endorsement_recheck_ms: i64,
     /// When each request was last checked for newer endorsements (broker clock, ms).
     rechecked: Mutex<Vec<(EndorsementRequest, i64)>>,
+    /// [`MAX_RECHECK_LOOKUPS`] permits, one held by each recheck until it returns.
+    recheck_lookups: Arc<tokio::sync::Semaphore>,
     /// The last readiness answer and when it was found (monotonic; see [`Broker::ready`]).
     readiness: Mutex<Option<(std::time::Instant, bool)>>,
 }
@@ -540,6 +549,7 @@ impl Broker {
                 endorsement_lookups: Arc::new(tokio::sync::Semaphore::new(MAX_ENDORSEMENT_LOOKUPS)),
                 endorsement_recheck_ms: millis(ENDORSEMENT_RECHECK),
                 rechecked: Mutex::new(Vec::new()),
+                recheck_lookups: Arc::new(tokio::sync::Semaphore::new(MAX_RECHECK_LOOKUPS)),
                 readiness: Mutex::new(None),
             }),
         })
@@ -559,11 +569,13 @@ impl Broker {
     /// report's product and signer, or the collateral of a quote's FMSPC, at most once per
     /// period for each. Held endorsements that are still current are never asked for again
     /// otherwise, so a CRL revoking a chip (imported into the cache, or fetched by it) would
-    /// not be applied until the one held expired, up to a year for AMD's. When the evidence
-    /// was verified without a CRL, the source is asked before the answer, and the evidence
-    /// verified again with what it gave; otherwise after it, so that no answer waits (and
-    /// not for the first evidence of its kind: the period starts then). Zero asks after every
-    /// attestation (for tests).
+    /// not be applied until the one held expired, up to a year for AMD's. The first evidence
+    /// of each kind after a start sets off a recheck too (what the broker loaded at start may
+    /// be older than what its cache holds). When the evidence was verified without a CRL, the
+    /// answer waits for the source (at most two seconds) and the evidence is verified again
+    /// with what it gave; otherwise the source is asked after the answer, so that no answer
+    /// waits. At most two rechecks run at once. Zero asks after every attestation (for
+    /// tests).
     #[must_use]
     pub fn with_endorsement_recheck(self, every: std::time::Duration) -> Self {
         self.configure("with_endorsement_recheck", |inner| {
@@ -1050,15 +1062,16 @@ impl Broker {
         else {
             return false;
         };
-        self.lookup_endorsements(evidence, needed, tee).await
+        self.lookup_endorsements(evidence, needed, tee, None).await
     }
 
     /// After a verification that needed nothing from the [`EndorsementSource`]: ask it for the
     /// endorsements `evidence` is verified with, at most once per
     /// [`Broker::with_endorsement_recheck`] period for each request, and hold what is newer.
-    /// Evidence verified without revocation checked waits for the answer: whether the verifier
-    /// now holds more (the caller verifies the evidence again). Otherwise the lookup runs after
-    /// the answer, for later evidence, and this says `false`. `just_asked`: this attestation
+    /// Evidence verified without revocation checked waits for the answer (at most
+    /// [`RECHECK_WAIT`]): whether the source gave anything (the caller verifies the evidence
+    /// again). Otherwise the lookup runs after the answer, for later evidence, and this says
+    /// `false`. `just_asked`: this attestation
     /// already asked the source (for what was missing): the period starts again, and nothing
     /// is asked.
     async fn recheck_endorsements(
@@ -1092,23 +1105,35 @@ impl Broker {
                         seen.remove(0);
                     }
                     seen.push((request.clone(), now));
-                    // First seen with revocation checked: what is held is current, and the
-                    // period starts now (a broker just started does not ask its source again
-                    // for every kind of evidence it first meets).
-                    if just_asked || (revocation_checked && period > 0) {
+                    if just_asked {
                         return false;
                     }
                 }
             }
         }
-        if !revocation_checked {
-            return self.lookup_endorsements(evidence, request, tee).await;
-        }
+        // Rechecks have permits of their own: with `recheck_secs = 0` under load they would
+        // otherwise take every lookup slot from guests whose VCEK is missing. None free: one
+        // runs already, and this one is skipped (the period has started, so the next is asked
+        // after it).
+        let Ok(permit) = Arc::clone(&self.inner.recheck_lookups).try_acquire_owned() else {
+            return false;
+        };
         let (broker, evidence) = (self.clone(), evidence.clone());
-        tokio::spawn(async move {
-            broker.lookup_endorsements(&evidence, request, tee).await;
+        let lookup = tokio::spawn(async move {
+            broker
+                .lookup_endorsements(&evidence, request, tee, Some(permit))
+                .await
         });
-        false
+        if revocation_checked {
+            return false;
+        }
+        // Verified without a current CRL: the answer waits for the source, but not longer
+        // than RECHECK_WAIT (a source that is down could hold it for every fetch timeout);
+        // past it the lookup goes on, for later evidence.
+        matches!(
+            tokio::time::timeout(RECHECK_WAIT, lookup).await,
+            Ok(Ok(true))
+        )
     }
 
     /// Ask the [`EndorsementSource`] for `needed` on a blocking thread, vet what it gives, and
@@ -1119,19 +1144,27 @@ impl Broker {
         evidence: &Evidence,
         needed: EndorsementRequest,
         tee: TeeName,
+        held: Option<tokio::sync::OwnedSemaphorePermit>,
     ) -> bool {
         let Some(source) = self.inner.endorsement_source.clone() else {
             return false;
         };
         // The permit goes with the blocking call, so it is held until the lookup returns even
-        // when this request is dropped first (its client gone).
-        let Ok(permit) = Arc::clone(&self.inner.endorsement_lookups).try_acquire_owned() else {
-            tracing::warn!(
-                tee = tee.as_str(),
-                limit = MAX_ENDORSEMENT_LOOKUPS,
-                "endorsements unavailable: as many lookups as allowed are running"
-            );
-            return false;
+        // when this request is dropped first (its client gone). A recheck brings its own.
+        let permit = match held {
+            Some(permit) => permit,
+            None => {
+                let Ok(permit) = Arc::clone(&self.inner.endorsement_lookups).try_acquire_owned()
+                else {
+                    tracing::warn!(
+                        tee = tee.as_str(),
+                        limit = MAX_ENDORSEMENT_LOOKUPS,
+                        "endorsements unavailable: as many lookups as allowed are running"
+                    );
+                    return false;
+                };
+                permit
+            }
         };
         let evidence = evidence.clone();
         let (verifier, now) = (self.inner.verifier.clone(), self.now());
@@ -2507,7 +2540,7 @@ mod tests {
     }
 
     /// A release given up because the resource changed during every attempt is a retry
-    /// (503), not an unknown resource (404, which PROTOCOL.md keeps for one that does not
+    /// (503), not an unknown resource (404, which the KBS protocol keeps for one that does not
     /// exist), and its detail names no resource.
     #[test]
     fn a_contended_release_is_unavailable_not_not_found() {

@@ -326,7 +326,9 @@ pub fn collateral_cache(config: &CollateralConfig) -> Result<Option<Cache>, Star
     let cache = match &config.dir {
         Some(dir) => Cache::open(dir)
             .map_err(|e| file_error(dir, e))?
-            .with_disk_recheck(Duration::from_secs(config.recheck_secs)),
+            // Half the broker's period: each of its rechecks then finds the file looked at
+            // again, so a change is applied within one period, not two.
+            .with_disk_recheck(Duration::from_secs(config.recheck_secs) / 2),
         None if config.fetch => Cache::in_memory(),
         None => return Ok(None),
     };

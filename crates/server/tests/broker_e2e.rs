@@ -3010,3 +3010,63 @@ fn a_forged_vcek_from_the_source_is_not_held() {
         "the source was not asked again"
     );
 }
+
+/// Evidence verified without a current CRL waits for its recheck of the endorsement source,
+/// but not for long: a source that hangs (a KDS down, every fetch running to its timeout)
+/// does not hold the answer, which is given as verified after a bounded wait; the next guest
+/// within the recheck period does not ask it again.
+#[test]
+fn a_hanging_source_does_not_hold_a_verified_answer() {
+    let calls = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new((Mutex::new(false), Condvar::new()));
+    let (source_calls, source_gate) = (Arc::clone(&calls), Arc::clone(&gate));
+    let b = start_full(
+        |_| {},
+        move |_| {
+            Some(Arc::new(move |_: &tessera::Evidence, _: &_| {
+                source_calls.fetch_add(1, Ordering::SeqCst);
+                let (open, cv) = &*source_gate;
+                let mut open = open.lock().unwrap();
+                while !*open {
+                    let (next, timeout) = cv.wait_timeout(open, Duration::from_secs(60)).unwrap();
+                    open = next;
+                    if timeout.timed_out() {
+                        break;
+                    }
+                }
+                Err(String::from("no CRL here"))
+            }) as EndorsementSource)
+        },
+    );
+    let started = std::time::Instant::now();
+    let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
+    assert_eq!(
+        &c.get_secret("snp", "default/key/one", None, &mut |rd| {
+            snp_evidence(rd, &Measurements::default())
+        })
+        .unwrap()[..],
+        SECRET
+    );
+    // Far below the source's minute: the answer did not wait for it.
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
+    assert_eq!(
+        &c.get_secret("snp", "default/key/one", None, &mut |rd| {
+            snp_evidence(rd, &Measurements::default())
+        })
+        .unwrap()[..],
+        SECRET
+    );
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        1,
+        "asked again within the period"
+    );
+    *gate.0.lock().unwrap() = true;
+    gate.1.notify_all();
+}

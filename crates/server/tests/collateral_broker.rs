@@ -256,9 +256,13 @@ fn a_stale_crl_is_fetched_alone_when_the_vcek_is_carried() {
         .der()
         .to_vec();
     let product = pki.product();
-    // A KDS that knows no chip: only the CRL.
+    // A KDS that knows no chip: only the CRL, and that not at the first request (the recheck
+    // the first guest sets off), so that the broker still holds only the short-lived CRL when
+    // it goes stale.
+    let crl_requests = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = Arc::clone(&crl_requests);
     let kds = FakeKds::start(move |t| {
-        if t == format!("/vcek/v1/{product}/crl") {
+        if t == format!("/vcek/v1/{product}/crl") && counted.fetch_add(1, Ordering::SeqCst) > 0 {
             Reply::ok("application/pkix-crl", current.clone())
         } else {
             Reply::status(404)
@@ -269,6 +273,7 @@ fn a_stale_crl_is_fetched_alone_when_the_vcek_is_carried() {
         c.collateral.dir = Some(dir.path().join("collateral"));
         c.collateral.fetch = true;
         c.collateral.kds_url = Some(kds.base.clone());
+        c.collateral.retry_after_failure_secs = 1;
     });
     let carrying = || {
         let client = Client::new(&b.url, options(AuthMode::Cookie)).unwrap();
@@ -280,13 +285,20 @@ fn a_stale_crl_is_fetched_alone_when_the_vcek_is_carried() {
             .map(|s| s.to_vec())
     };
     assert_eq!(carrying().unwrap(), SECRET);
-    assert_eq!(kds.total(), 0, "nothing missing while the CRL is current");
-    // Past the held CRL's nextUpdate.
+    // Nothing is missing while the held CRL is current, but the first evidence of its kind
+    // sets off a recheck (after its answer), which asks for the CRL alone (and gets a 404).
+    let rechecked = (0..100).any(|_| {
+        std::thread::sleep(Duration::from_millis(50));
+        kds.total() == 1
+    });
+    assert!(rechecked, "{} requests to the KDS", kds.total());
+    // Past the held CRL's nextUpdate (and the failure's wait).
     std::thread::sleep(Duration::from_millis(
         u64::try_from(now + 3 - UnixTime::now().as_secs()).unwrap_or(0) * 1000 + 500,
     ));
     assert_eq!(carrying().unwrap(), SECRET);
-    assert_eq!(kds.total(), 1, "the CRL alone was fetched");
+    assert_eq!(kds.total(), 2, "the CRL alone was fetched");
+    assert_eq!(crl_requests.load(Ordering::SeqCst), 2);
 }
 
 /// Evidence that does not bind the challenge and key sets off no fetch (replayed or made-up
