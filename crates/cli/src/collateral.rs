@@ -408,6 +408,17 @@ pub(crate) fn snp_endorsements(
     let Some(cache) = args.cache(vetting)? else {
         return Ok(None);
     };
+    // A version-2 report names no product: with its VEK supplied, nothing can be asked for
+    // (as for a miss: a note, and the verifier judges what there is); a product given that
+    // the report's CPUID contradicts stays an error.
+    if supplied.vek && product.is_none() && report.cpuid().is_none() {
+        eprintln!(
+            "tessera: note: the report does not say its product (version 2) and no --product \
+             was given; endorsements not fetched, verifying with those given (the report's VEK \
+             among them)"
+        );
+        return Ok(None);
+    }
     let product = report_product(report, product)?;
     // With the VEK supplied, the chain and CRL are named without it (a masked CHIP_ID
     // cannot name a VCEK, and is no reason not to read the chain).

@@ -1211,3 +1211,50 @@ fn timeout_out_of_range_is_a_usage_error() {
         assert_eq!(code(&o), 0, "--timeout {secs}\n{}", stderr(&o));
     }
 }
+
+/// A version-2 report (no CPUID: no product named) carrying its VCEK, verified with `--fetch`
+/// and no `--product`: nothing can be asked for, which is a note as for a miss, and the report
+/// verifies with what it carries; the KDS is not asked. A `--product` the report's CPUID
+/// contradicts is still an error (checked elsewhere).
+#[test]
+fn verify_fetch_of_a_v2_report_carrying_its_vcek_needs_no_product() {
+    let dir = tempdir("coll-v2-vcek");
+    let g = SimSnp::new(Product::Genoa).unwrap();
+    let report = g
+        .report(&[7u8; 64], &Measurements::default(), |raw| {
+            raw.version = 2u32.into();
+            (raw.cpuid_fam_id, raw.cpuid_mod_id, raw.cpuid_step) = (0, 0, 0);
+            // Reserved before version 5.
+            raw.launch_mit_vector = 0u64.into();
+            raw.current_mit_vector = 0u64.into();
+        })
+        .unwrap();
+    let (vcek, ask, ark) = (g.vcek().der(), g.pki().ask().der(), g.pki().ark().der());
+    let extended = extended_report(
+        &report,
+        &[(Guid::VCEK, vcek), (Guid::ASK, ask), (Guid::ARK, ark)],
+    );
+    std::fs::write(dir.join("extended.bin"), extended).unwrap();
+    std::fs::write(dir.join("ark.pem"), to_pem("CERTIFICATE", g.root().der())).unwrap();
+    let kds = KdsItems::new(g.pki(), &report, g.vcek()).serve();
+    let o = tessera(&[
+        "verify",
+        s(&dir.join("extended.bin")),
+        "--fetch",
+        "--kds-url",
+        &kds.base,
+        "--cache-dir",
+        s(&dir.join("cache")),
+        "--dangerous-test-root",
+        s(&dir.join("ark.pem")),
+        "--json",
+    ]);
+    assert_eq!(code(&o), 0, "{}\n{}", stdout(&o), stderr(&o));
+    assert!(
+        stderr(&o).contains("does not say its product"),
+        "{}",
+        stderr(&o)
+    );
+    assert_eq!(json(&o)["verdict"], "pass");
+    assert_eq!(kds.total(), 0);
+}
