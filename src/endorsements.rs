@@ -359,6 +359,53 @@ impl Endorsements {
             .or_else(|| self.collateral.first())
     }
 
+    /// `chosen` with the newest CRLs any held collateral has for it, when one has a newer
+    /// one: a PCK CRL of the same issuer, a Root CA CRL, current at `at` before one that is
+    /// not, then the latest thisUpdate. `None` when `chosen`'s are the newest. (Collateral is
+    /// chosen by its TCB evaluation first, see [`Self::collateral_for`]: one of a higher
+    /// evaluation, from a bundle, must not keep an older PCK CRL in use while the cache has
+    /// brought a newer one with another.)
+    pub(crate) fn with_newest_crls(
+        &self,
+        chosen: &Collateral,
+        at: tessera_pki::UnixTime,
+    ) -> Option<Collateral> {
+        let rank = |c: &Crl| (c.check_current(at).is_ok(), c.this_update());
+        let newer = |held: Option<&Crl>, candidate: &Crl| {
+            held.is_some_and(|h| {
+                h.issuer_der() == candidate.issuer_der() && rank(candidate) > rank(h)
+            })
+        };
+        let mut pck: Option<&Collateral> = None;
+        let mut root: Option<&Crl> = None;
+        for c in &self.collateral {
+            if let Some(crl) = c.pck_crl() {
+                let best = pck.and_then(Collateral::pck_crl).or(chosen.pck_crl());
+                if newer(best, crl) {
+                    pck = Some(c);
+                }
+            }
+            if let Some(crl) = c.root_ca_crl() {
+                let best = root.or(chosen.root_ca_crl());
+                if newer(best, crl) {
+                    root = Some(crl);
+                }
+            }
+        }
+        if pck.is_none() && root.is_none() {
+            return None;
+        }
+        let mut parts = chosen.clone().into_parts();
+        if let Some(c) = pck {
+            parts.pck_crl = c.pck_crl().cloned();
+            parts.pck_crl_issuer_chain = c.pck_crl_issuer_chain().to_vec();
+        }
+        if let Some(crl) = root {
+            parts.root_ca_crl = Some(crl.clone());
+        }
+        Some(Collateral::from_parts(parts))
+    }
+
     /// Whether collateral for `tee` and `fmspc` is held; with `at`, collateral that is still
     /// current then (its TCB info, QE identity and CRLs all before their next update).
     pub(crate) fn has_collateral(

@@ -720,6 +720,8 @@ impl Verifier {
                 fmspc: fmspc_of(quote).map(|f| tessera_pki::to_hex(&f)),
             });
         };
+        let newest = store.with_newest_crls(collateral, at);
+        let collateral = newest.as_ref().unwrap_or(collateral);
         let options = self.inner.tdx_options;
         first_success(
             &self.inner.tdx,

@@ -1319,3 +1319,58 @@ fn held_crls_of_one_issuer_are_bounded_to_the_newest_two() {
     assert!(verifier.add_endorsements(newer));
     assert_eq!(verifier.verify(&e, AT).unwrap_err().check(), "revocation");
 }
+
+/// The collateral of the higher TCB evaluation is used, but not its CRLs when another held
+/// collateral has newer ones: a PCK CRL revoking the PCK, brought by a recheck with the
+/// standard evaluation's collateral while a bundle's early one is held, is applied.
+#[test]
+fn the_newest_pck_crl_held_is_applied_whichever_collateral_is_chosen() {
+    use tessera::tdx::collateral::TcbStatus;
+    let spec = QuoteSpec::tdx();
+    let pcs = SimPcs::new().unwrap();
+    let platform = PlatformSpec::default();
+    let pck = pcs.issue_pck(&platform).unwrap();
+    let quote = pcs.quote(&pck, &spec).unwrap();
+    let e = Evidence::from_bytes(&quote.to_bytes()).unwrap();
+    let day = 86_400;
+    let at = |d: i64| UnixTime::from_secs(SIM_VERIFY_AT.as_secs() + d * day);
+    // Chosen (evaluation 19), with a CRL from ten days before.
+    let mut early = CollateralSpec::matching(&platform, &spec, TcbStatus::UpToDate);
+    early.tcb_evaluation_data_number = 19;
+    early.crl_dates = Some((at(-10), Some(at(20))));
+    // Evaluation 17, with a CRL of yesterday that revokes the PCK.
+    let mut standard = early.clone();
+    standard.tcb_evaluation_data_number = 17;
+    standard.crl_dates = Some((at(-1), Some(at(29))));
+    standard.revoked_pcks = vec![platform.serial];
+    let verifier = |specs: &[&CollateralSpec]| {
+        let mut builder = Verifier::builder();
+        for s in specs {
+            builder = builder.collateral(pcs.collateral(s).unwrap());
+        }
+        builder
+            .dangerous_test_root(pcs.root().clone())
+            .unwrap()
+            .build()
+            .unwrap()
+    };
+    verifier(&[&early]).verify(&e, SIM_VERIFY_AT).unwrap();
+    for held in [[&early, &standard], [&standard, &early]] {
+        assert_eq!(
+            verifier(&held)
+                .verify(&e, SIM_VERIFY_AT)
+                .unwrap_err()
+                .check(),
+            "revocation"
+        );
+    }
+    // A CRL older than the chosen one's is not used (though it lists the PCK): the newest is
+    // the one in force.
+    let mut older = early.clone();
+    older.tcb_evaluation_data_number = 17;
+    older.crl_dates = Some((at(-20), Some(at(10))));
+    older.revoked_pcks = vec![platform.serial];
+    verifier(&[&early, &older])
+        .verify(&e, SIM_VERIFY_AT)
+        .unwrap();
+}
