@@ -3070,3 +3070,27 @@ fn a_hanging_source_does_not_hold_a_verified_answer() {
     *gate.0.lock().unwrap() = true;
     gate.1.notify_all();
 }
+
+/// The largest secret the broker seals (1 MiB) reaches the guest: the client's cap on the
+/// resource answer fits the JWE of one (its ciphertext in base64url is a third larger).
+#[test]
+fn the_largest_secret_sealed_is_released_whole() {
+    let b = start();
+    let big = vec![0x5a; tessera_broker::seal::MAX_SECRET_LEN];
+    let (status, body) = b.admin(
+        "POST",
+        "/kbs/v0/resource/default/key/big",
+        Some(&b.admin_token),
+        Some(json!({"policy": POLICY, "value": STANDARD.encode(&big)})),
+    );
+    assert_eq!(status, 200, "{body}");
+    for auth in [AuthMode::Cookie, AuthMode::Bearer] {
+        let c = b.client(TeeKeyAlg::P256, auth);
+        let got = c
+            .get_secret("snp", "default/key/big", None, &mut |rd| {
+                snp_evidence(rd, &Measurements::default())
+            })
+            .unwrap();
+        assert!(got[..] == big[..], "{auth:?}: {} bytes", got.len());
+    }
+}

@@ -19,8 +19,11 @@ use zeroize::Zeroizing;
 use super::error::ClientError;
 use super::key::{KeySecret, TeeKey};
 
-/// The largest resource answer (the JWE JSON) the client reads: 1 MiB.
-pub const MAX_RESOURCE_RESPONSE: usize = 1 << 20;
+/// The largest secret a broker releases (Tessera's broker seals at most 1 MiB).
+const MAX_SECRET: usize = 1 << 20;
+/// The largest resource answer (the JWE JSON) the client reads: room for the JWE of the
+/// largest secret (its ciphertext in base64url, a third larger) and its other members.
+pub const MAX_RESOURCE_RESPONSE: usize = MAX_SECRET.div_ceil(3) * 4 + 64 * 1024;
 /// The largest `protected` member accepted (base64url characters).
 const MAX_PROTECTED_LEN: usize = 4096;
 const CEK_LEN: usize = 32;
