@@ -384,10 +384,18 @@ pub(crate) fn fetch_and_emit(
     match f.out {
         Some(path) => write_private(path, &secret)?,
         None => {
-            let mut stdout = std::io::stdout().lock();
-            stdout
-                .write_all(&secret)
-                .and_then(|()| stdout.flush())
+            // Straight to the file descriptor: Rust's stdout buffer would keep a copy of the
+            // secret's tail, never zeroized, until the process exits.
+            use std::os::fd::AsFd as _;
+            let stdout = std::io::stdout();
+            let _lock = stdout.lock();
+            let mut out = std::fs::File::from(
+                stdout
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .context("standard output")?,
+            );
+            out.write_all(&secret)
                 .context("writing the secret to standard output")?;
         }
     }

@@ -363,16 +363,50 @@ fn evidence(args: &EvidenceArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// Whether `device` is `UUID=...`, which cryptsetup looks up itself.
+fn is_uuid_tag(device: &Path) -> bool {
+    device.to_str().is_some_and(|d| d.starts_with("UUID="))
+}
+
+/// The path to hand cryptsetup for `device`: `LABEL=`, `PARTUUID=` and `PARTLABEL=` resolved
+/// through udev's `/dev/disk/by-*` links (cryptsetup itself only looks up `UUID=`, which is
+/// passed on as given); any other `TAG=` is refused; a path is itself.
+fn luks_device(device: &Path) -> Result<PathBuf> {
+    let Some((tag, value)) = device.to_str().and_then(|d| d.split_once('=')) else {
+        return Ok(device.to_path_buf());
+    };
+    if tag.is_empty() || !tag.bytes().all(|b| b.is_ascii_uppercase()) {
+        return Ok(device.to_path_buf());
+    }
+    let folder = match tag {
+        "UUID" => return Ok(device.to_path_buf()),
+        "LABEL" => "by-label",
+        "PARTUUID" => "by-partuuid",
+        "PARTLABEL" => "by-partlabel",
+        _ => bail!(
+            "{}: unknown tag {tag}= (UUID=, LABEL=, PARTUUID= or PARTLABEL=, or a path)",
+            device.display()
+        ),
+    };
+    if value.is_empty() || value.contains('/') || value == "." || value == ".." {
+        bail!("{}: not a {tag} udev names", device.display());
+    }
+    Ok(Path::new("/dev/disk").join(folder).join(value))
+}
+
 fn unlock(args: &UnlockArgs) -> Result<ExitCode> {
     // What the key would be used with is checked before it is asked for: a key released
     // (and audited) only to find no device or no cryptsetup helps nobody.
-    // (A tag such as `UUID=...` or `LABEL=...` is cryptsetup's to look up.)
-    let tagged = args
-        .device
-        .to_str()
-        .and_then(|d| d.split_once('='))
-        .is_some_and(|(tag, _)| !tag.is_empty() && tag.bytes().all(|b| b.is_ascii_uppercase()));
-    if !tagged {
+    let device = luks_device(&args.device)?;
+    if device != args.device {
+        std::fs::metadata(&device).with_context(|| {
+            format!(
+                "{}: the device ({})",
+                args.device.display(),
+                device.display()
+            )
+        })?;
+    } else if !is_uuid_tag(&args.device) {
         std::fs::metadata(&args.device)
             .with_context(|| format!("{}: the device", args.device.display()))?;
     }
@@ -402,7 +436,8 @@ fn unlock(args: &UnlockArgs) -> Result<ExitCode> {
     if args.check {
         cmd.arg("--test-passphrase");
     }
-    cmd.arg("--key-file=-").arg(&args.device);
+    // `--`: a device path starting with `-` is not read as an option.
+    cmd.arg("--key-file=-").arg("--").arg(&device);
     if !args.check {
         let name = match &args.name {
             Some(n) => n.clone(),
@@ -486,8 +521,27 @@ fn find_program(program: &Path) -> Option<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use super::find_program;
+    use super::{find_program, luks_device};
     use std::path::Path;
+
+    /// Tags udev names are resolved through /dev/disk/by-*; UUID= is cryptsetup's; another
+    /// tag, or a value that is not one name, is refused; a path is itself.
+    #[test]
+    fn luks_devices_by_tag() {
+        let dev = |d: &str| luks_device(Path::new(d)).map(|p| p.display().to_string());
+        assert_eq!(dev("LABEL=data").unwrap(), "/dev/disk/by-label/data");
+        assert_eq!(dev("PARTUUID=0a-1").unwrap(), "/dev/disk/by-partuuid/0a-1");
+        assert_eq!(
+            dev("PARTLABEL=root").unwrap(),
+            "/dev/disk/by-partlabel/root"
+        );
+        assert_eq!(dev("UUID=1234-abcd").unwrap(), "UUID=1234-abcd");
+        assert_eq!(dev("/dev/vdb").unwrap(), "/dev/vdb");
+        assert_eq!(dev("./a=b.img").unwrap(), "./a=b.img");
+        for bad in ["SERIAL=1", "LABEL=", "LABEL=../x", "LABEL=a/b", "LABEL=.."] {
+            assert!(dev(bad).is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn programs_are_found_as_exec_would_find_them() {

@@ -2146,6 +2146,10 @@ fn unlock_luks_with_a_key_released_by_attestation() {
             img.clone(),
             dir.path().join("no-cryptsetup").display().to_string(),
         ),
+        // A label udev does not know (resolved through /dev/disk/by-label, as cryptsetup
+        // itself looks up only UUID=), and a tag nobody resolves.
+        (PathBuf::from("LABEL=tessera-no-such-label"), cs_s.clone()),
+        (PathBuf::from("SERIAL=1234"), cs_s.clone()),
     ] {
         let o = unlock_with(&device, &program, "host/disk/data", &[]);
         assert_eq!(code(&o), 2, "{}", text(&o.stderr));
