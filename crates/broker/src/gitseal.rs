@@ -309,7 +309,12 @@ impl SealingKeys {
             return Err(key_file(path, "unsupported version or no key"));
         }
         let mut keys = Vec::with_capacity(doc.keys.len());
-        for k in &doc.keys {
+        for (i, k) in doc.keys.iter().enumerate() {
+            // A kid names one key: with two, files would open under the first while the last
+            // is advertised as current.
+            if doc.keys.iter().take(i).any(|earlier| earlier.kid == k.kid) {
+                return Err(key_file(path, "two keys with one kid"));
+            }
             let scalar = Zeroizing::new(
                 STANDARD
                     .decode(k.key.as_bytes())
@@ -418,7 +423,9 @@ impl SealingKeys {
         if sealed.len() > MAX_SEALED_LEN {
             return Err(GitSealError::Format("larger than 4 MiB"));
         }
-        let parts: Vec<&str> = sealed.split('.').collect();
+        // At most six pieces are split off (a sixth says there were too many): a file of
+        // dots does not become a list of millions.
+        let parts: Vec<&str> = sealed.splitn(6, '.').collect();
         let [protected, encrypted_key, iv, ciphertext, tag] = parts.as_slice() else {
             return Err(GitSealError::Format("not five dot-separated parts"));
         };
@@ -437,6 +444,13 @@ impl SealingKeys {
         if text("alg")? != "ECDH-ES+A256KW" || text("enc")? != "A256GCM" {
             return Err(GitSealError::Format(
                 "alg must be ECDH-ES+A256KW and enc A256GCM",
+            ));
+        }
+        // A compressed plaintext would be stored and released compressed, and an extension
+        // marked critical must be understood (RFC 7516, 4.1.13): neither is.
+        if header.contains_key("zip") || header.contains_key("crit") {
+            return Err(GitSealError::Format(
+                "zip and crit are not supported in a sealed file's header",
             ));
         }
         let kid = text("kid")?;
@@ -487,8 +501,14 @@ impl SealingKeys {
         let iv: [u8; 12] = b64(iv, "iv encoding")?
             .try_into()
             .map_err(|_| GitSealError::Format("iv must be 12 bytes"))?;
+        // The tag is A256GCM's full 16 bytes (RFC 7518, 5.3): split elsewhere, the same
+        // content would be many files, each with its own digest.
+        let tag = b64(tag, "tag encoding")?;
+        if tag.len() != 16 {
+            return Err(GitSealError::Format("tag must be 16 bytes"));
+        }
         let mut buf = Zeroizing::new(b64(ciphertext, "ciphertext encoding")?);
-        buf.extend(b64(tag, "tag encoding")?);
+        buf.extend(tag);
         let gcm = LessSafeKey::new(
             UnboundKey::new(&AES_256_GCM, cek.as_ref()).map_err(crypto("aes-gcm"))?,
         );
@@ -612,9 +632,20 @@ fn protected_header(protected: &str) -> Result<Map<String, Value>, GitSealError>
     let bytes = URL_SAFE_NO_PAD
         .decode(protected)
         .map_err(|_| GitSealError::Format("protected header encoding"))?;
+    // Counted before it is parsed: a header of millions of tiny values (`[0,0,...]`) would
+    // make a tree of tens of bytes each before anything is authenticated.
+    if !tessera::compact::json_values_at_most(&bytes, MAX_HEADER_VALUES) {
+        return Err(GitSealError::Format(
+            "protected header holds too many values",
+        ));
+    }
     serde_json::from_slice(&bytes)
         .map_err(|_| GitSealError::Format("protected header is not a JSON object"))
 }
+
+/// The most JSON values (and keys) a sealed file's protected header may hold: a header Tessera
+/// writes has about a dozen; the policy text in it is one string.
+const MAX_HEADER_VALUES: usize = 256;
 
 /// For the fuzz target `sealed_file`: [`SealingKeys::unseal`] under a fixed key and
 /// [`claimed_resource`] of the input, which must agree with what unsealing authenticated;
@@ -648,6 +679,29 @@ pub fn fuzz_sealed(data: &[u8]) {
                 && o.resource == resource),
             "a sealed input did not open as it was"
         );
+        // The sealed file with one byte changed (where the input's first bytes say): it is
+        // refused, or (a change nothing reads, such as surrounding space) opens as it was,
+        // never as something else; what its header claims is what it authenticated.
+        let mut bytes = sealed.into_bytes();
+        let at = data
+            .iter()
+            .take(4)
+            .fold(0usize, |a, &b| a * 251 + usize::from(b));
+        if let Some(len) = std::num::NonZeroUsize::new(bytes.len()) {
+            let i = at % len;
+            if let Some(b) = bytes.get_mut(i) {
+                *b ^= data.get(4).copied().unwrap_or(1) | 1;
+            }
+        }
+        if let Ok(text) = String::from_utf8(bytes)
+            && let Ok(o) = keys.unseal(&text)
+        {
+            assert!(
+                o.value.expose() == data && o.policy == policy && o.resource == resource,
+                "a changed sealed file opened as something else"
+            );
+            assert_eq!(claimed_resource(&text).as_deref(), Some("fuzz/key/one"));
+        }
     }
 }
 
@@ -959,6 +1013,40 @@ mod tests {
         let mut p = parts.clone();
         p[2] = URL_SAFE_NO_PAD.encode([0u8; 16]);
         refused(&p.join("."), "iv must be 12 bytes");
+        // The same bytes split elsewhere between ciphertext and tag: one file, not many.
+        let (ct, tag) = (
+            URL_SAFE_NO_PAD.decode(&parts[3]).unwrap(),
+            URL_SAFE_NO_PAD.decode(&parts[4]).unwrap(),
+        );
+        for cut in [8, 0] {
+            let mut joined = ct.clone();
+            joined.extend_from_slice(&tag[..cut]);
+            let mut p = parts.clone();
+            p[3] = URL_SAFE_NO_PAD.encode(&joined);
+            p[4] = URL_SAFE_NO_PAD.encode(&tag[cut..]);
+            if cut == 0 {
+                // Nothing moved: the file itself, which opens.
+                assert!(k.unseal(&p.join(".")).is_ok());
+            } else {
+                refused(&p.join("."), "tag must be 16 bytes");
+            }
+        }
+        let zip_crit = "zip and crit are not supported in a sealed file's header";
+        refused(
+            &with_header(&|h| drop(h.insert("zip".into(), "DEF".into()))),
+            zip_crit,
+        );
+        refused(
+            &with_header(&|h| drop(h.insert("crit".into(), json!(["exp"])))),
+            zip_crit,
+        );
+        // A header of very many values is refused before it is parsed; too many parts are
+        // refused without splitting them all.
+        refused(
+            &with_header(&|h| drop(h.insert("x".into(), json!(vec![0; 300])))),
+            "protected header holds too many values",
+        );
+        refused(&".".repeat(1 << 20), "not five dot-separated parts");
         // A seal made (by the broker's public key) for a path that is none: opens, then refused.
         let (kid, key) = current_public_key(&k.public_keys()).unwrap();
         let sealed_with = |resource: &str, digest: &str| {
@@ -1154,6 +1242,23 @@ mod tests {
 
     /// A damaged keys file is refused without its contents in the error: serde_json's message
     /// would quote the value it refused, here a private key.
+    /// One kid, two keys: refused (files would open under the first while the last is
+    /// advertised as current).
+    #[test]
+    fn a_keys_file_naming_one_kid_twice_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let k = keys(dir.path());
+        drop(k);
+        let file = dir.path().join("sealing.keys");
+        let text = std::fs::read_to_string(&file).unwrap();
+        let mut doc: Value = serde_json::from_str(&text).unwrap();
+        let first = doc["keys"][0].clone();
+        doc["keys"].as_array_mut().unwrap().push(first);
+        std::fs::write(&file, serde_json::to_vec(&doc).unwrap()).unwrap();
+        let e = SealingKeys::open(&file).err().unwrap().to_string();
+        assert!(e.contains("two keys with one kid"), "{e}");
+    }
+
     #[test]
     fn a_damaged_keys_file_is_refused_without_quoting_it() {
         use std::os::unix::fs::PermissionsExt as _;
