@@ -1157,21 +1157,24 @@ fn timeout_out_of_range_is_a_usage_error() {
         dir.join("cache"),
         dir.join("bundle"),
     );
+    let verify = |secs: &str| {
+        tessera(&[
+            "verify",
+            s(&report_bin),
+            "--fetch",
+            "--kds-url",
+            &kds.base,
+            "--cache-dir",
+            s(&cache),
+            "--dangerous-test-root",
+            s(&dir.join("ark.pem")),
+            "--timeout",
+            secs,
+        ])
+    };
     for secs in ["18446744073709551615", "301", "0"] {
         for o in [
-            tessera(&[
-                "verify",
-                s(&report_bin),
-                "--fetch",
-                "--kds-url",
-                &kds.base,
-                "--cache-dir",
-                s(&cache),
-                "--dangerous-test-root",
-                s(&dir.join("ark.pem")),
-                "--timeout",
-                secs,
-            ]),
+            verify(secs),
             tessera(&[
                 "collateral",
                 "fetch",
@@ -1195,19 +1198,7 @@ fn timeout_out_of_range_is_a_usage_error() {
     assert_eq!(kds.total(), 0, "nothing is asked for");
     // The bounds themselves are accepted.
     for secs in ["1", "300"] {
-        let o = tessera(&[
-            "verify",
-            s(&report_bin),
-            "--fetch",
-            "--kds-url",
-            &kds.base,
-            "--cache-dir",
-            s(&cache),
-            "--dangerous-test-root",
-            s(&dir.join("ark.pem")),
-            "--timeout",
-            secs,
-        ]);
+        let o = verify(secs);
         assert_eq!(code(&o), 0, "--timeout {secs}\n{}", stderr(&o));
     }
 }

@@ -3038,15 +3038,15 @@ fn a_hanging_source_does_not_hold_a_verified_answer() {
             }) as EndorsementSource)
         },
     );
+    let get = || {
+        b.client(TeeKeyAlg::P256, AuthMode::Cookie)
+            .get_secret("snp", "default/key/one", None, &mut |rd| {
+                snp_evidence(rd, &Measurements::default())
+            })
+            .unwrap()
+    };
     let started = std::time::Instant::now();
-    let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
-    assert_eq!(
-        &c.get_secret("snp", "default/key/one", None, &mut |rd| {
-            snp_evidence(rd, &Measurements::default())
-        })
-        .unwrap()[..],
-        SECRET
-    );
+    assert_eq!(&get()[..], SECRET);
     // Far below the source's minute: the answer did not wait for it.
     assert!(
         started.elapsed() < Duration::from_secs(30),
@@ -3054,14 +3054,7 @@ fn a_hanging_source_does_not_hold_a_verified_answer() {
         started.elapsed()
     );
     assert_eq!(calls.load(Ordering::SeqCst), 1);
-    let c = b.client(TeeKeyAlg::P256, AuthMode::Cookie);
-    assert_eq!(
-        &c.get_secret("snp", "default/key/one", None, &mut |rd| {
-            snp_evidence(rd, &Measurements::default())
-        })
-        .unwrap()[..],
-        SECRET
-    );
+    assert_eq!(&get()[..], SECRET);
     assert_eq!(
         calls.load(Ordering::SeqCst),
         1,
