@@ -179,27 +179,37 @@ impl Endorsements {
                 self.collateral.push(c);
             }
         }
-        self.keep_newest();
+        self.drop_superseded();
         self
     }
 
-    /// Of the CRLs of one issuer, and of the collaterals of one TEE, FMSPC and TCB evaluation,
-    /// only the two newest (`KEPT_PER_KIND`) are kept (by thisUpdate, by TCB info issue date): a
-    /// service asking its source every minute, whose CRLs and TCB info are reissued daily,
-    /// would otherwise hold one more of each every day. The one before the newest stays, for
-    /// evidence verified again at an earlier time (a session rebuilt at another replica).
-    fn keep_newest(&mut self) {
-        let crl_rank = |c: &Crl| c.this_update();
+    /// Drops what a newer item of its kind has long replaced: a CRL that had expired more than
+    /// [`SUPERSEDED_MARGIN_SECS`] before another CRL of its issuer was issued, a collateral
+    /// whose TCB info had expired so long before another of its TEE, FMSPC and TCB evaluation
+    /// was issued. A service asking its source every minute, whose CRLs and TCB info are
+    /// reissued daily, then holds about one of each per day of their validity, not one more
+    /// every day for ever; nothing is dropped that was current within the margin of the newest
+    /// (evidence verified again at an earlier time, a session rebuilt at another replica, still
+    /// finds what was current then), and nothing is dropped by count, so a CRL of one chain is
+    /// never pushed out by reissues of another chain's CRL of the same issuer (AMD's VCEK and
+    /// VLEK CRLs are both signed by the ARK).
+    fn drop_superseded(&mut self) {
         let crls = std::mem::take(&mut self.crls);
-        self.crls = newest_per_key(crls, |c| c.issuer_der().to_vec(), crl_rank);
+        self.crls = drop_long_replaced(
+            crls,
+            |c| c.issuer_der().to_vec(),
+            Crl::this_update,
+            Crl::next_update,
+        );
         let collateral = std::mem::take(&mut self.collateral);
-        self.collateral = newest_per_key(
+        self.collateral = drop_long_replaced(
             collateral,
             |c| {
                 let info = c.tcb_info().value();
                 (info.id, info.fmspc, info.tcb_evaluation_data_number)
             },
             |c| c.tcb_info().value().issue_date,
+            |c| Some(c.tcb_info().value().next_update),
         );
     }
 
@@ -359,37 +369,43 @@ impl Endorsements {
             .or_else(|| self.collateral.first())
     }
 
-    /// `chosen` with the newest CRLs any held collateral has for it, when one has a newer
-    /// one: a PCK CRL of the same issuer, a Root CA CRL, current at `at` before one that is
-    /// not, then the latest thisUpdate. `None` when `chosen`'s are the newest. (Collateral is
-    /// chosen by its TCB evaluation first, see [`Self::collateral_for`]: one of a higher
-    /// evaluation, from a bundle, must not keep an older PCK CRL in use while the cache has
-    /// brought a newer one with another.)
+    /// `chosen` with the best CRLs any held collateral has for it, when one has better: of the
+    /// PCK CRLs of `pck_issuer` (the quote's PCK certificate's issuer; else that of `chosen`'s
+    /// PCK CRL) and of the Root CA CRLs (of `chosen`'s issuer, else any), one current at `at`
+    /// before one that is not, then the latest thisUpdate. `None` when `chosen`'s are the
+    /// best. (Collateral is chosen by its TCB evaluation first, see [`Self::collateral_for`]:
+    /// one of a higher evaluation, from a bundle, must neither keep an older PCK CRL in use
+    /// while the cache has brought a newer one with another, nor go without CRLs another
+    /// brings.)
     pub(crate) fn with_newest_crls(
         &self,
         chosen: &Collateral,
         at: tessera_pki::UnixTime,
+        pck_issuer: Option<&[u8]>,
     ) -> Option<Collateral> {
         let rank = |c: &Crl| (c.check_current(at).is_ok(), c.this_update());
-        let newer = |held: Option<&Crl>, candidate: &Crl| {
-            held.is_some_and(|h| {
-                h.issuer_der() == candidate.issuer_der() && rank(candidate) > rank(h)
-            })
-        };
+        let better =
+            |held: Option<&Crl>, candidate: &Crl| held.is_none_or(|h| rank(candidate) > rank(h));
+        let pck_target = pck_issuer.or_else(|| chosen.pck_crl().map(Crl::issuer_der));
+        let root_target = chosen.root_ca_crl().map(Crl::issuer_der);
         let mut pck: Option<&Collateral> = None;
         let mut root: Option<&Crl> = None;
         for c in &self.collateral {
-            if let Some(crl) = c.pck_crl() {
-                let best = pck.and_then(Collateral::pck_crl).or(chosen.pck_crl());
-                if newer(best, crl) {
-                    pck = Some(c);
-                }
+            if let (Some(crl), Some(target)) = (c.pck_crl(), pck_target)
+                && crl.issuer_der() == target
+                && better(pck.and_then(Collateral::pck_crl).or(chosen.pck_crl()), crl)
+                && chosen.pck_crl().is_none_or(|held| held.der() != crl.der())
+            {
+                pck = Some(c);
             }
-            if let Some(crl) = c.root_ca_crl() {
-                let best = root.or(chosen.root_ca_crl());
-                if newer(best, crl) {
-                    root = Some(crl);
-                }
+            if let Some(crl) = c.root_ca_crl()
+                && root_target.is_none_or(|target| crl.issuer_der() == target)
+                && better(root.or(chosen.root_ca_crl()), crl)
+                && chosen
+                    .root_ca_crl()
+                    .is_none_or(|held| held.der() != crl.der())
+            {
+                root = Some(crl);
             }
         }
         if pck.is_none() && root.is_none() {
@@ -421,25 +437,31 @@ impl Endorsements {
     }
 }
 
-/// How many CRLs of one issuer, and collaterals of one TEE, FMSPC and TCB evaluation, a
-/// verifier keeps when endorsements are added to it (see `Endorsements::extend`).
-pub(crate) const KEPT_PER_KIND: usize = 2;
+/// How long after an item expired a newer one of its kind must have been issued for the item
+/// to be dropped (see `Endorsements::extend`): two days, more than a token's or session's
+/// longest life and any clock skew between replicas.
+pub(crate) const SUPERSEDED_MARGIN_SECS: i64 = 2 * 86_400;
 
-/// `items` with at most [`KEPT_PER_KIND`] per `key`: those ranking highest, in the order held.
-fn newest_per_key<T, K: PartialEq, R: Ord>(
+/// `items` without those that expired more than [`SUPERSEDED_MARGIN_SECS`] before another of
+/// the same `key` was issued, in the order held. An item with no expiry is kept.
+fn drop_long_replaced<T, K: PartialEq>(
     items: Vec<T>,
     key: impl Fn(&T) -> K,
-    rank: impl Fn(&T) -> R,
+    issued: impl Fn(&T) -> tessera_pki::UnixTime,
+    expires: impl Fn(&T) -> Option<tessera_pki::UnixTime>,
 ) -> Vec<T> {
     let keep: Vec<bool> = items
         .iter()
         .map(|item| {
-            let (k, r) = (key(item), rank(item));
-            items
-                .iter()
-                .filter(|other| key(other) == k && rank(other) > r)
-                .count()
-                < KEPT_PER_KIND
+            let Some(until) = expires(item) else {
+                return true;
+            };
+            let k = key(item);
+            !items.iter().any(|other| {
+                key(other) == k
+                    && issued(other).as_secs()
+                        > until.as_secs().saturating_add(SUPERSEDED_MARGIN_SECS)
+            })
         })
         .collect();
     items
@@ -449,23 +471,33 @@ fn newest_per_key<T, K: PartialEq, R: Ord>(
         .collect()
 }
 
-/// Of `crls`, one per issuer: the newest (latest thisUpdate) that is current at `at`, or, when
-/// none of that issuer's is, the newest of them (which verification then refuses as stale). A
-/// CRL fetched later supersedes the one it replaces instead of sitting beside it.
+/// Of `crls`, what applies at `at` for each issuer: every one current then (a newer CRL
+/// lists what an older one did, and AMD's VCEK and VLEK CRLs share their issuer, so each held
+/// current CRL is applied, never fewer), or, when none of that issuer's is, the newest of them
+/// (which verification then refuses as stale). A CRL past its next update does not count next
+/// to a current one of its issuer.
 pub(crate) fn newest_crls<'a>(
     crls: impl Iterator<Item = &'a Crl>,
     at: tessera_pki::UnixTime,
 ) -> Vec<&'a Crl> {
+    let crls: Vec<&'a Crl> = crls.collect();
     let mut chosen: Vec<&'a Crl> = Vec::new();
-    for crl in crls {
-        let rank = |c: &Crl| (c.check_current(at).is_ok(), c.this_update());
-        match chosen
-            .iter_mut()
-            .find(|c| c.issuer_der() == crl.issuer_der())
-        {
-            Some(held) if rank(crl) > rank(held) => *held = crl,
-            Some(_) => {}
-            None => chosen.push(crl),
+    for (i, crl) in crls.iter().enumerate() {
+        let issuer = crl.issuer_der();
+        if crls.iter().take(i).any(|c| c.issuer_der() == issuer) {
+            continue;
+        }
+        let of_issuer = || crls.iter().filter(|c| c.issuer_der() == issuer);
+        let current: Vec<&'a Crl> = of_issuer()
+            .filter(|c| c.check_current(at).is_ok())
+            .copied()
+            .collect();
+        if current.is_empty() {
+            if let Some(newest) = of_issuer().max_by_key(|c| c.this_update()) {
+                chosen.push(newest);
+            }
+        } else {
+            chosen.extend(current);
         }
     }
     chosen

@@ -713,14 +713,18 @@ impl Verifier {
             .iter()
             .filter(|c| c.tcb_info().value().id == id)
             .count();
-        let fmspc = if held > 1 { fmspc_of(quote) } else { None };
+        let (fmspc, pck_issuer) = if held > 1 {
+            (fmspc_of(quote), pck_issuer_of(quote))
+        } else {
+            (None, None)
+        };
         let Some(collateral) = store.collateral_for(id, fmspc, at) else {
             return Err(VerifyError::MissingCollateral {
                 tee: id.as_str(),
                 fmspc: fmspc_of(quote).map(|f| tessera_pki::to_hex(&f)),
             });
         };
-        let newest = store.with_newest_crls(collateral, at);
+        let newest = store.with_newest_crls(collateral, at, pck_issuer.as_deref());
         let collateral = newest.as_ref().unwrap_or(collateral);
         let options = self.inner.tdx_options;
         first_success(
@@ -739,6 +743,13 @@ fn tcb_info_id(tee: Tee) -> TcbInfoId {
         Tee::Sgx => TcbInfoId::Sgx,
         _ => TcbInfoId::Tdx,
     }
+}
+
+/// The issuer (DER) of a quote's PCK certificate: whose PCK CRL applies to it.
+fn pck_issuer_of(quote: &Quote) -> Option<Vec<u8>> {
+    let chain = &quote.signature_data().certification.pck_cert_chain;
+    let certs = tessera_pki::load_certificates(chain).ok()?;
+    Some(certs.first()?.issuer_der().to_vec())
 }
 
 /// The FMSPC of a quote's PCK certificate (the first certificate of its PCK chain).

@@ -1277,47 +1277,54 @@ fn held_collateral_is_chosen_by_evaluation_number_before_issue_date() {
     ));
 }
 
-/// Endorsements added again and again (a source asked every minute whose CRLs are reissued
-/// daily) keep the two newest CRLs of an issuer, not every one: the newest, which is applied,
-/// and the one before it.
+/// Endorsements added again and again (a source asked every minute whose CRLs are reissued)
+/// do not pile up: a CRL that had expired two days before another of its issuer was issued is
+/// dropped; one current within that margin stays, for evidence verified again at an earlier
+/// time. Every current CRL of an issuer is applied, not only the newest: AMD's VCEK and VLEK
+/// CRLs are both the ARK's, and a newer CRL of one must not hide what the other revokes.
 #[test]
-fn held_crls_of_one_issuer_are_bounded_to_the_newest_two() {
+fn held_crls_are_dropped_only_long_after_they_were_replaced_and_all_current_apply() {
     let s = genoa();
     let e = Evidence::from_bytes(report(s, |_| {}).as_bytes()).unwrap();
     let day = 86_400;
     let secs = |d: i64| UnixTime::from_secs(AT.as_secs() + d * day);
-    let verifier = sim_verifier(s);
-    let mut held = tessera::Endorsements::new();
-    let mut crls = Vec::new();
-    for d in -10..0 {
-        let crl = s.pki.ark_crl(&[], secs(d), secs(d + 30)).unwrap();
-        let mut more = tessera::Endorsements::new();
-        more.add_crls([crl.clone()]);
-        assert!(verifier.add_endorsements(more.clone()), "day {d}: new");
-        held.extend(more);
-        crls.push(crl);
-    }
+    let crl = |revoked: &[&tessera::pki::Certificate], from: i64, to: i64| {
+        s.pki.ark_crl(revoked, secs(from), secs(to)).unwrap()
+    };
     let ders = |e: &tessera::Endorsements| -> Vec<Vec<u8>> {
         e.crls().iter().map(|c| c.der().to_vec()).collect()
     };
-    assert_eq!(
-        ders(&held),
-        vec![crls[8].der().to_vec(), crls[9].der().to_vec()]
-    );
+    // Ten CRLs of a day each, five days apart: only the newest is kept.
+    let mut held = tessera::Endorsements::new();
+    let mut all = Vec::new();
+    for k in 0..10 {
+        let c = crl(&[], -5 * (9 - k), -5 * (9 - k) + 1);
+        let mut more = tessera::Endorsements::new();
+        more.add_crls([c.clone()]);
+        held.extend(more);
+        all.push(c);
+    }
+    assert_eq!(ders(&held), vec![all[9].der().to_vec()]);
+    // One that expired a day before the newest was issued stays (within the margin).
+    let recent = crl(&[], -10, -1);
+    let newest = crl(&[], 0, 30);
+    let mut both = tessera::Endorsements::new();
+    both.add_crls([recent.clone(), newest.clone()]);
+    both.extend(tessera::Endorsements::new());
+    assert_eq!(ders(&both).len(), 2);
+    // Two current CRLs of the ARK, the older revoking the ASK: it is applied too.
+    let verifier = sim_verifier(s);
+    let mut two = tessera::Endorsements::new();
+    two.add_crls([crl(&[s.pki.ask()], -2, 30), crl(&[], -1, 30)]);
+    verifier.add_endorsements(two);
+    assert_eq!(verifier.verify(&e, AT).unwrap_err().check(), "revocation");
+    // Neither revoking: verified with revocation checked.
+    let verifier = sim_verifier(s);
+    let mut clean = tessera::Endorsements::new();
+    clean.add_crls([crl(&[], -2, 30), crl(&[], -1, 30)]);
+    verifier.add_endorsements(clean);
     let v = verifier.verify(&e, AT).unwrap();
     assert_eq!(v.verification()["revocation_checked"], true);
-    // An older one than both, or the newest again: nothing new is held.
-    for old in [&crls[0], &crls[9]] {
-        let mut again = tessera::Endorsements::new();
-        again.add_crls([old.clone()]);
-        assert!(!verifier.add_endorsements(again));
-    }
-    // A newer one revoking the ASK: held, and applied.
-    let revoking = s.pki.ark_crl(&[s.pki.ask()], secs(0), secs(30)).unwrap();
-    let mut newer = tessera::Endorsements::new();
-    newer.add_crls([revoking]);
-    assert!(verifier.add_endorsements(newer));
-    assert_eq!(verifier.verify(&e, AT).unwrap_err().check(), "revocation");
 }
 
 /// The collateral of the higher TCB evaluation is used, but not its CRLs when another held
@@ -1364,6 +1371,30 @@ fn the_newest_pck_crl_held_is_applied_whichever_collateral_is_chosen() {
             "revocation"
         );
     }
+    // Chosen without CRLs (a partial bundle of the higher evaluation): the other's are used,
+    // so missing CRLs allowed does not mean a revocation held is missed.
+    let mut partial = early.clone();
+    (partial.pck_crl, partial.root_ca_crl) = (false, false);
+    let allowing = |specs: &[&CollateralSpec]| {
+        let mut builder = Verifier::builder().allow_missing_crls(true);
+        for s in specs {
+            builder = builder.collateral(pcs.collateral(s).unwrap());
+        }
+        builder
+            .dangerous_test_root(pcs.root().clone())
+            .unwrap()
+            .build()
+            .unwrap()
+    };
+    let v = allowing(&[&partial]).verify(&e, SIM_VERIFY_AT).unwrap();
+    assert!(!v.quote().unwrap().verification().revocation_checked);
+    assert_eq!(
+        allowing(&[&partial, &standard])
+            .verify(&e, SIM_VERIFY_AT)
+            .unwrap_err()
+            .check(),
+        "revocation"
+    );
     // A CRL older than the chosen one's is not used (though it lists the PCK): the newest is
     // the one in force.
     let mut older = early.clone();

@@ -1088,6 +1088,24 @@ impl Broker {
             return false;
         };
         let now = self.now_ms();
+        // Rechecks have permits of their own: with `recheck_secs = 0` under load they would
+        // otherwise take every lookup slot from guests whose VCEK is missing. Taken before the
+        // period is, so that a recheck skipped because both run already (slow sources) is
+        // asked by the next attestation, not a period later.
+        let permit = if just_asked {
+            None
+        } else {
+            match Arc::clone(&self.inner.recheck_lookups).try_acquire_owned() {
+                Ok(permit) => Some(permit),
+                Err(_) => {
+                    tracing::debug!(
+                        tee = tee.as_str(),
+                        "endorsement recheck skipped: as many as allowed are running"
+                    );
+                    return false;
+                }
+            }
+        };
         {
             let Ok(mut seen) = self.inner.rechecked.lock() else {
                 return false;
@@ -1111,11 +1129,7 @@ impl Broker {
                 }
             }
         }
-        // Rechecks have permits of their own: with `recheck_secs = 0` under load they would
-        // otherwise take every lookup slot from guests whose VCEK is missing. None free: one
-        // runs already, and this one is skipped (the period has started, so the next is asked
-        // after it).
-        let Ok(permit) = Arc::clone(&self.inner.recheck_lookups).try_acquire_owned() else {
+        let Some(permit) = permit else {
             return false;
         };
         let (broker, evidence) = (self.clone(), evidence.clone());

@@ -363,14 +363,10 @@ fn evidence(args: &EvidenceArgs) -> Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// Whether `device` is `UUID=...`, which cryptsetup looks up itself.
-fn is_uuid_tag(device: &Path) -> bool {
-    device.to_str().is_some_and(|d| d.starts_with("UUID="))
-}
-
-/// The path to hand cryptsetup for `device`: `LABEL=`, `PARTUUID=` and `PARTLABEL=` resolved
-/// through udev's `/dev/disk/by-*` links (cryptsetup itself only looks up `UUID=`, which is
-/// passed on as given); any other `TAG=` is refused; a path is itself.
+/// The path to hand cryptsetup for `device`: `UUID=`, `LABEL=`, `PARTUUID=` and `PARTLABEL=`
+/// resolved through udev's `/dev/disk/by-*` links (cryptsetup itself looks up only `UUID=`, by
+/// the same link), their values escaped as udev names the links; any other `TAG=` is refused; a
+/// path is itself.
 fn luks_device(device: &Path) -> Result<PathBuf> {
     let Some((tag, value)) = device.to_str().and_then(|d| d.split_once('=')) else {
         return Ok(device.to_path_buf());
@@ -379,7 +375,7 @@ fn luks_device(device: &Path) -> Result<PathBuf> {
         return Ok(device.to_path_buf());
     }
     let folder = match tag {
-        "UUID" => return Ok(device.to_path_buf()),
+        "UUID" => "by-uuid",
         "LABEL" => "by-label",
         "PARTUUID" => "by-partuuid",
         "PARTLABEL" => "by-partlabel",
@@ -388,17 +384,39 @@ fn luks_device(device: &Path) -> Result<PathBuf> {
             device.display()
         ),
     };
-    if value.is_empty() || value.contains('/') || value == "." || value == ".." {
-        bail!("{}: not a {tag} udev names", device.display());
+    if value.is_empty() {
+        bail!("{}: no {tag} given", device.display());
     }
-    Ok(Path::new("/dev/disk").join(folder).join(value))
+    Ok(Path::new("/dev/disk")
+        .join(folder)
+        .join(udev_escaped(value)))
+}
+
+/// `value` as udev writes it in a `/dev/disk/by-*` link's name: bytes other than ASCII
+/// letters, digits and `#+-.:=@_` as `\xHH` (so a `/` or `..` never leaves the folder).
+fn udev_escaped(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for b in value.bytes() {
+        if b.is_ascii_alphanumeric() || b"#+-.:=@_".contains(&b) {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("\\x{b:02x}"));
+        }
+    }
+    if out == "." || out == ".." {
+        return out.replace('.', "\\x2e");
+    }
+    out
 }
 
 fn unlock(args: &UnlockArgs) -> Result<ExitCode> {
     // What the key would be used with is checked before it is asked for: a key released
     // (and audited) only to find no device or no cryptsetup helps nobody.
     let device = luks_device(&args.device)?;
-    if device != args.device {
+    if device == args.device {
+        std::fs::metadata(&args.device)
+            .with_context(|| format!("{}: the device", args.device.display()))?;
+    } else {
         std::fs::metadata(&device).with_context(|| {
             format!(
                 "{}: the device ({})",
@@ -406,9 +424,6 @@ fn unlock(args: &UnlockArgs) -> Result<ExitCode> {
                 device.display()
             )
         })?;
-    } else if !is_uuid_tag(&args.device) {
-        std::fs::metadata(&args.device)
-            .with_context(|| format!("{}: the device", args.device.display()))?;
     }
     // Found once, and that very file is what runs.
     let Some(cryptsetup) = find_program(&args.cryptsetup) else {
@@ -535,10 +550,20 @@ mod tests {
             dev("PARTLABEL=root").unwrap(),
             "/dev/disk/by-partlabel/root"
         );
-        assert_eq!(dev("UUID=1234-abcd").unwrap(), "UUID=1234-abcd");
+        assert_eq!(
+            dev("UUID=1234-abcd").unwrap(),
+            "/dev/disk/by-uuid/1234-abcd"
+        );
         assert_eq!(dev("/dev/vdb").unwrap(), "/dev/vdb");
         assert_eq!(dev("./a=b.img").unwrap(), "./a=b.img");
-        for bad in ["SERIAL=1", "LABEL=", "LABEL=../x", "LABEL=a/b", "LABEL=.."] {
+        // As udev escapes them: never a way out of the folder.
+        assert_eq!(
+            dev("LABEL=my disk").unwrap(),
+            "/dev/disk/by-label/my\\x20disk"
+        );
+        assert_eq!(dev("LABEL=a/b").unwrap(), "/dev/disk/by-label/a\\x2fb");
+        assert_eq!(dev("LABEL=..").unwrap(), "/dev/disk/by-label/\\x2e\\x2e");
+        for bad in ["SERIAL=1", "LABEL=", "UUID="] {
             assert!(dev(bad).is_err(), "{bad}");
         }
     }
