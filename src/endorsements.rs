@@ -209,7 +209,18 @@ impl Endorsements {
                 (info.id, info.fmspc, info.tcb_evaluation_data_number)
             },
             |c| c.tcb_info().value().issue_date,
-            |c| Some(c.tcb_info().value().next_update),
+            // The latest of its parts: its CRLs may be the best held, lent to another.
+            |c| {
+                [
+                    Some(c.tcb_info().value().next_update),
+                    Some(c.qe_identity().value().next_update),
+                    c.pck_crl().and_then(Crl::next_update),
+                    c.root_ca_crl().and_then(Crl::next_update),
+                ]
+                .into_iter()
+                .flatten()
+                .max()
+            },
         );
     }
 
@@ -388,13 +399,17 @@ impl Endorsements {
             |held: Option<&Crl>, candidate: &Crl| held.is_none_or(|h| rank(candidate) > rank(h));
         let pck_target = pck_issuer.or_else(|| chosen.pck_crl().map(Crl::issuer_der));
         let root_target = chosen.root_ca_crl().map(Crl::issuer_der);
+        // What the chosen collateral holds counts only when it is of the issuer wanted.
+        let chosen_pck = chosen
+            .pck_crl()
+            .filter(|held| Some(held.issuer_der()) == pck_target);
         let mut pck: Option<&Collateral> = None;
         let mut root: Option<&Crl> = None;
         for c in &self.collateral {
             if let (Some(crl), Some(target)) = (c.pck_crl(), pck_target)
                 && crl.issuer_der() == target
-                && better(pck.and_then(Collateral::pck_crl).or(chosen.pck_crl()), crl)
-                && chosen.pck_crl().is_none_or(|held| held.der() != crl.der())
+                && better(pck.and_then(Collateral::pck_crl).or(chosen_pck), crl)
+                && chosen_pck.is_none_or(|held| held.der() != crl.der())
             {
                 pck = Some(c);
             }

@@ -1337,6 +1337,7 @@ fn the_newest_pck_crl_held_is_applied_whichever_collateral_is_chosen() {
     let pcs = SimPcs::new().unwrap();
     let platform = PlatformSpec::default();
     let pck = pcs.issue_pck(&platform).unwrap();
+    let platform_serial = platform.serial;
     let quote = pcs.quote(&pck, &spec).unwrap();
     let e = Evidence::from_bytes(&quote.to_bytes()).unwrap();
     let day = 86_400;
@@ -1395,12 +1396,33 @@ fn the_newest_pck_crl_held_is_applied_whichever_collateral_is_chosen() {
             .check(),
         "revocation"
     );
+    // Chosen with the other CA's PCK CRL (the Processor CA's, newer): the PCK's own CA's
+    // CRL, which another collateral holds, is the one applied.
+    let mut processor = early.clone();
+    processor.processor_ca_crl = true;
+    processor.crl_dates = Some((at(-1), Some(at(29))));
+    let mut own_ca = early.clone();
+    own_ca.tcb_evaluation_data_number = 17;
+    verifier(&[&processor])
+        .verify(&e, SIM_VERIFY_AT)
+        .unwrap_err();
+    verifier(&[&processor, &own_ca])
+        .verify(&e, SIM_VERIFY_AT)
+        .unwrap();
+    own_ca.revoked_pcks = vec![platform_serial];
+    assert_eq!(
+        verifier(&[&processor, &own_ca])
+            .verify(&e, SIM_VERIFY_AT)
+            .unwrap_err()
+            .check(),
+        "revocation"
+    );
     // A CRL older than the chosen one's is not used (though it lists the PCK): the newest is
     // the one in force.
     let mut older = early.clone();
     older.tcb_evaluation_data_number = 17;
     older.crl_dates = Some((at(-20), Some(at(10))));
-    older.revoked_pcks = vec![platform.serial];
+    older.revoked_pcks = vec![platform_serial];
     verifier(&[&early, &older])
         .verify(&e, SIM_VERIFY_AT)
         .unwrap();

@@ -392,15 +392,26 @@ fn luks_device(device: &Path) -> Result<PathBuf> {
         .join(udev_escaped(value)))
 }
 
-/// `value` as udev writes it in a `/dev/disk/by-*` link's name: bytes other than ASCII
-/// letters, digits and `#+-.:=@_` as `\xHH` (so a `/` or `..` never leaves the folder).
+/// `value` as udev writes it in a `/dev/disk/by-*` link's name (`encode_devnode_name`): ASCII
+/// letters, digits and `#+-.:=@_`, and characters beyond ASCII that udev takes as valid, as
+/// they are; every other byte as `\\xHH` (so a `/` never leaves the folder; `.` and `..`, which
+/// udev never names a link, are escaped too).
 fn udev_escaped(value: &str) -> String {
     let mut out = String::with_capacity(value.len());
-    for b in value.bytes() {
-        if b.is_ascii_alphanumeric() || b"#+-.:=@_".contains(&b) {
-            out.push(char::from(b));
+    for c in value.chars() {
+        let kept = if c.is_ascii() {
+            c.is_ascii_alphanumeric() || "#+-.:=@_".contains(c)
         } else {
-            out.push_str(&format!("\\x{b:02x}"));
+            let u = u32::from(c);
+            !(0xFDD0..=0xFDEF).contains(&u) && (u & 0xFFFE) != 0xFFFE
+        };
+        if kept {
+            out.push(c);
+        } else {
+            let mut buf = [0u8; 4];
+            for b in c.encode_utf8(&mut buf).bytes() {
+                out.push_str(&format!("\\x{b:02x}"));
+            }
         }
     }
     if out == "." || out == ".." {
@@ -563,6 +574,12 @@ mod tests {
         );
         assert_eq!(dev("LABEL=a/b").unwrap(), "/dev/disk/by-label/a\\x2fb");
         assert_eq!(dev("LABEL=..").unwrap(), "/dev/disk/by-label/\\x2e\\x2e");
+        // Beyond ASCII as udev keeps it; its noncharacters escaped byte by byte.
+        assert_eq!(dev("LABEL=données").unwrap(), "/dev/disk/by-label/données");
+        assert_eq!(
+            dev("LABEL=a\u{fdd0}").unwrap(),
+            "/dev/disk/by-label/a\\xef\\xb7\\x90"
+        );
         for bad in ["SERIAL=1", "LABEL=", "UUID="] {
             assert!(dev(bad).is_err(), "{bad}");
         }
