@@ -1351,8 +1351,8 @@ fn the_newest_pck_crl_held_is_applied_whichever_collateral_is_chosen() {
     standard.tcb_evaluation_data_number = 17;
     standard.crl_dates = Some((at(-1), Some(at(29))));
     standard.revoked_pcks = vec![platform.serial];
-    let verifier = |specs: &[&CollateralSpec]| {
-        let mut builder = Verifier::builder();
+    let build = |specs: &[&CollateralSpec], allow_missing_crls: bool| {
+        let mut builder = Verifier::builder().allow_missing_crls(allow_missing_crls);
         for s in specs {
             builder = builder.collateral(pcs.collateral(s).unwrap());
         }
@@ -1362,6 +1362,7 @@ fn the_newest_pck_crl_held_is_applied_whichever_collateral_is_chosen() {
             .build()
             .unwrap()
     };
+    let verifier = |specs: &[&CollateralSpec]| build(specs, false);
     verifier(&[&early]).verify(&e, SIM_VERIFY_AT).unwrap();
     for held in [[&early, &standard], [&standard, &early]] {
         assert_eq!(
@@ -1376,17 +1377,7 @@ fn the_newest_pck_crl_held_is_applied_whichever_collateral_is_chosen() {
     // so missing CRLs allowed does not mean a revocation held is missed.
     let mut partial = early.clone();
     (partial.pck_crl, partial.root_ca_crl) = (false, false);
-    let allowing = |specs: &[&CollateralSpec]| {
-        let mut builder = Verifier::builder().allow_missing_crls(true);
-        for s in specs {
-            builder = builder.collateral(pcs.collateral(s).unwrap());
-        }
-        builder
-            .dangerous_test_root(pcs.root().clone())
-            .unwrap()
-            .build()
-            .unwrap()
-    };
+    let allowing = |specs: &[&CollateralSpec]| build(specs, true);
     let v = allowing(&[&partial]).verify(&e, SIM_VERIFY_AT).unwrap();
     assert!(!v.quote().unwrap().verification().revocation_checked);
     assert_eq!(
