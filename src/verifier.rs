@@ -714,7 +714,9 @@ impl Verifier {
             .filter(|c| c.tcb_info().value().id == id)
             .count();
         let (fmspc, pck_issuer) = if held > 1 {
-            (fmspc_of(quote), pck_issuer_of(quote))
+            pck_leaf(quote).map_or((None, None), |leaf| {
+                (fmspc_of_leaf(&leaf), Some(leaf.issuer_der().to_vec()))
+            })
         } else {
             (None, None)
         };
@@ -745,21 +747,26 @@ fn tcb_info_id(tee: Tee) -> TcbInfoId {
     }
 }
 
-/// The issuer (DER) of a quote's PCK certificate: whose PCK CRL applies to it.
-fn pck_issuer_of(quote: &Quote) -> Option<Vec<u8>> {
+/// A quote's PCK certificate (the first certificate of its PCK chain): its FMSPC says which
+/// collateral is for it, its issuer whose PCK CRL applies to it.
+fn pck_leaf(quote: &Quote) -> Option<Certificate> {
     let chain = &quote.signature_data().certification.pck_cert_chain;
-    let certs = tessera_pki::load_certificates(chain).ok()?;
-    Some(certs.first()?.issuer_der().to_vec())
+    tessera_pki::load_certificates(chain)
+        .ok()?
+        .into_iter()
+        .next()
 }
 
-/// The FMSPC of a quote's PCK certificate (the first certificate of its PCK chain).
-fn fmspc_of(quote: &Quote) -> Option<[u8; 6]> {
-    let chain = &quote.signature_data().certification.pck_cert_chain;
-    let certs = tessera_pki::load_certificates(chain).ok()?;
-    let leaf = certs.first()?;
+/// The FMSPC of a PCK certificate.
+fn fmspc_of_leaf(leaf: &Certificate) -> Option<[u8; 6]> {
     tessera_tdx::pck::PckExtensions::from_certificate(leaf)
         .ok()
         .map(|p| p.fmspc)
+}
+
+/// The FMSPC of a quote's PCK certificate.
+fn fmspc_of(quote: &Quote) -> Option<[u8; 6]> {
+    fmspc_of_leaf(&pck_leaf(quote)?)
 }
 
 /// The productName of a VEK held for this report, or carried with it (KBS `cert_chain` or
