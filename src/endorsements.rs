@@ -155,9 +155,9 @@ impl Endorsements {
     }
 
     /// Add everything `other` holds that is not held yet (the same bytes are not held twice, so
-    /// a source that answers with the same endorsements again does not grow the set). Of the
-    /// CRLs of one issuer, and of the collaterals of one TEE, FMSPC and TCB evaluation, the two
-    /// newest are kept: a source reissuing them daily does not grow the set either.
+    /// a source that answers with the same endorsements again does not grow the set), and drop
+    /// what a newer item of its kind has long replaced (see `drop_superseded`): a source
+    /// reissuing them daily does not grow the set for ever either.
     pub fn extend(&mut self, other: Endorsements) -> &mut Self {
         for cert in other.certs {
             if !self.certs.iter().any(|c| c.der() == cert.der()) {
@@ -224,18 +224,12 @@ impl Endorsements {
         );
     }
 
-    /// Whether a CRL held is past its next update at `at` with no newer one from its issuer
-    /// current then (see [`newest_crls`]).
+    /// Whether a CRL held is past its next update at `at` with no other from its issuer current
+    /// then (see [`crls_in_force`]).
     pub(crate) fn has_stale_crl(&self, at: tessera_pki::UnixTime) -> bool {
-        newest_crls(self.crls.iter(), at)
+        crls_in_force(self.crls.iter(), at)
             .iter()
             .any(|crl| crl.check_current(at).is_err())
-    }
-
-    /// How many endorsements are held: certificates, CRLs and collaterals.
-    #[must_use]
-    pub fn len(&self) -> usize {
-        self.certs.len() + self.crls.len() + self.collateral.len()
     }
 
     /// Whether both hold the same endorsements in the same order.
@@ -491,7 +485,7 @@ fn drop_long_replaced<T, K: PartialEq>(
 /// current CRL is applied, never fewer), or, when none of that issuer's is, the newest of them
 /// (which verification then refuses as stale). A CRL past its next update does not count next
 /// to a current one of its issuer.
-pub(crate) fn newest_crls<'a>(
+pub(crate) fn crls_in_force<'a>(
     crls: impl Iterator<Item = &'a Crl>,
     at: tessera_pki::UnixTime,
 ) -> Vec<&'a Crl> {

@@ -846,7 +846,7 @@ fn relevant_crls(
         }
     }
     names.extend(above);
-    crate::endorsements::newest_crls(
+    crate::endorsements::crls_in_force(
         store
             .crls()
             .iter()
