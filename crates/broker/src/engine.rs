@@ -1071,9 +1071,8 @@ impl Broker {
     /// Evidence verified without revocation checked waits for the answer (at most
     /// [`RECHECK_WAIT`]): whether the source gave anything (the caller verifies the evidence
     /// again). Otherwise the lookup runs after the answer, for later evidence, and this says
-    /// `false`. `just_asked`: this attestation
-    /// already asked the source (for what was missing): the period starts again, and nothing
-    /// is asked.
+    /// `false`. `just_asked`: this attestation already asked the source (for what was
+    /// missing): the period starts again, and nothing is asked.
     async fn recheck_endorsements(
         &self,
         evidence: &Evidence,
@@ -1088,50 +1087,25 @@ impl Broker {
             return false;
         };
         let now = self.now_ms();
+        if just_asked {
+            // The period starts again; nothing is asked.
+            let _ = self.recheck_due(&request, now, true);
+            return false;
+        }
         // Rechecks have permits of their own: with `recheck_secs = 0` under load they would
         // otherwise take every lookup slot from guests whose VCEK is missing. Taken before the
         // period is, so that a recheck skipped because both run already (slow sources) is
         // asked by the next attestation, not a period later.
-        let permit = if just_asked {
-            None
-        } else {
-            match Arc::clone(&self.inner.recheck_lookups).try_acquire_owned() {
-                Ok(permit) => Some(permit),
-                Err(_) => {
-                    tracing::debug!(
-                        tee = tee.as_str(),
-                        "endorsement recheck skipped: as many as allowed are running"
-                    );
-                    return false;
-                }
-            }
-        };
-        {
-            let Ok(mut seen) = self.inner.rechecked.lock() else {
-                return false;
-            };
-            let period = self.inner.endorsement_recheck_ms;
-            match seen.iter_mut().find(|(r, _)| *r == request) {
-                Some((_, at)) if just_asked => {
-                    *at = now;
-                    return false;
-                }
-                Some((_, at)) if now.saturating_sub(*at) < period && now >= *at => return false,
-                Some((_, at)) => *at = now,
-                None => {
-                    if seen.len() >= MAX_RECHECKED {
-                        seen.remove(0);
-                    }
-                    seen.push((request.clone(), now));
-                    if just_asked {
-                        return false;
-                    }
-                }
-            }
-        }
-        let Some(permit) = permit else {
+        let Ok(permit) = Arc::clone(&self.inner.recheck_lookups).try_acquire_owned() else {
+            tracing::debug!(
+                tee = tee.as_str(),
+                "endorsement recheck skipped: as many as allowed are running"
+            );
             return false;
         };
+        if !self.recheck_due(&request, now, false) {
+            return false;
+        }
         let (broker, evidence) = (self.clone(), evidence.clone());
         let lookup = tokio::spawn(async move {
             broker
@@ -1148,6 +1122,32 @@ impl Broker {
             tokio::time::timeout(RECHECK_WAIT, lookup).await,
             Ok(Ok(true))
         )
+    }
+
+    /// Whether `request` is due for a recheck at `now` (broker clock, ms): never asked since
+    /// the start, or last asked a period ago or more (or at a time still to come). When due,
+    /// or `just_asked` (never due then), the period starts at `now`.
+    fn recheck_due(&self, request: &EndorsementRequest, now: i64, just_asked: bool) -> bool {
+        let Ok(mut seen) = self.inner.rechecked.lock() else {
+            return false;
+        };
+        let period = self.inner.endorsement_recheck_ms;
+        let last = seen.iter_mut().find(|(r, _)| r == request);
+        let due = last
+            .as_ref()
+            .is_none_or(|(_, at)| now.saturating_sub(*at) >= period || now < *at);
+        if due || just_asked {
+            match last {
+                Some((_, at)) => *at = now,
+                None => {
+                    if seen.len() >= MAX_RECHECKED {
+                        seen.remove(0);
+                    }
+                    seen.push((request.clone(), now));
+                }
+            }
+        }
+        due && !just_asked
     }
 
     /// Ask the [`EndorsementSource`] for `needed` on a blocking thread, vet what it gives, and
