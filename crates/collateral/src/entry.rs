@@ -162,10 +162,15 @@ fn issuer_chain(key: &str, chain: Option<&str>) -> Result<Vec<Certificate>, Coll
     Ok(certs)
 }
 
-fn common_name(issuer: &str) -> Option<&str> {
-    issuer
-        .split(", ")
-        .find_map(|part| part.trim().strip_prefix("CN="))
+/// The common names (`CN=` parts) of a name written as `CN=..., O=...`, in order.
+fn common_names(name: &str) -> impl Iterator<Item = &str> {
+    name.split(", ")
+        .filter_map(|part| part.trim().strip_prefix("CN="))
+}
+
+/// The first common name of a name written as `CN=..., O=...`.
+pub(crate) fn common_name(name: &str) -> Option<&str> {
+    common_names(name).next()
 }
 
 /// Whether `name` (a certificate's or CRL's issuer as text) is the ARK of `product`: its
@@ -174,10 +179,7 @@ fn common_name(issuer: &str) -> Option<&str> {
 /// value holding `, CN=...` can neither hide the real common name nor stand in for it.
 fn is_ark_of(name: &str, product: Product) -> bool {
     let want = format!("ARK-{}", product.name());
-    let mut names = name
-        .split(", ")
-        .filter_map(|part| part.trim().strip_prefix("CN="))
-        .peekable();
+    let mut names = common_names(name).peekable();
     names.peek().is_some() && names.all(|cn| cn == want)
 }
 

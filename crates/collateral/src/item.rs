@@ -129,9 +129,7 @@ impl PckCa {
     /// The CA that issued a PCK certificate, from the issuer's common name.
     #[must_use]
     pub fn of_issuer(issuer: &str) -> Option<Self> {
-        let cn = issuer
-            .split(", ")
-            .find_map(|part| part.trim().strip_prefix("CN="))?;
+        let cn = crate::entry::common_name(issuer)?;
         if cn.contains("PCK Platform CA") {
             Some(Self::Platform)
         } else if cn.contains("PCK Processor CA") {
