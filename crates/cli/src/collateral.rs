@@ -387,6 +387,11 @@ pub(crate) struct Supplied {
     pub(crate) crl: bool,
 }
 
+/// What a note says when an SEV-SNP report's own VEK was supplied and an endorsement could not
+/// be had.
+const WITH_THE_VEK: &str =
+    "endorsements not fetched, verifying with those given (the report's VEK among them)";
+
 /// The SEV-SNP endorsements for `report` from `--fetch` / `--collateral-dir`, less what
 /// `supplied` has (the VCEK, the CRL; the chain is always read: test roots may not hold the
 /// ASK); `None` when neither flag was given or nothing is lacking. With `--fetch` (what is
@@ -414,8 +419,7 @@ pub(crate) fn snp_endorsements(
     if supplied.vek && product.is_none() && report.cpuid().is_none() {
         eprintln!(
             "tessera: note: the report does not say its product (version 2) and no --product \
-             was given; endorsements not fetched, verifying with those given (the report's VEK \
-             among them)"
+             was given; {WITH_THE_VEK}"
         );
         return Ok(None);
     }
@@ -443,11 +447,7 @@ pub(crate) fn snp_endorsements(
     // directory lacks, one the service does not have) is a note and the verifier judges what
     // there is; any other failure (a transport error, a 503, a 429, a refused forgery) is an
     // error, not a verification without the CRL.
-    let entries = entries_of(&cache, items, now, |_| {
-        supplied.vek.then_some(
-            "endorsements not fetched, verifying with those given (the report's VEK among them)",
-        )
-    })?;
+    let entries = entries_of(&cache, items, now, |_| supplied.vek.then_some(WITH_THE_VEK))?;
     let bare: Vec<Arc<Entry>> = entries.iter().map(|(_, e)| Arc::clone(e)).collect();
     let found = snp_endorsements_from_entries(&bare)?;
     let fetched = args.fetch.then(|| {
