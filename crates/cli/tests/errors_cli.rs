@@ -52,15 +52,48 @@ fn empty_certificate_and_crl_files_are_usage_errors() {
     );
 }
 
+/// An option file that does not hold what its option takes (bytes that are no certificate, CRL
+/// or collateral) is an input error naming the file (exit 2), read before the evidence is
+/// judged; a certificate that parses but is not under a trusted root is a rejection (exit 1).
+#[test]
+fn option_files_of_the_wrong_kind_are_input_errors_and_foreign_certificates_rejections() {
+    let dir = tempdir("err-kind");
+    sim_snp(&dir);
+    let junk = dir.join("junk.der");
+    std::fs::write(&junk, [0x30u8, 0x82, 0x01, 0x00, 0xde, 0xad, 0xbe, 0xef]).unwrap();
+    let report = dir.join("report.bin");
+    for option in ["--certs", "--crl", "--collateral"] {
+        let o = tessera(&["verify", s(&report), option, s(&junk)]);
+        assert_eq!(code(&o), 2, "{option}: {}", stderr(&o));
+        assert!(stderr(&o).contains("junk.der"), "{option}: {}", stderr(&o));
+        let o = tessera(&["verify", s(&report), option, s(&junk), "--json"]);
+        assert_eq!(code(&o), 2, "{option}");
+        let j = json(&o);
+        assert_eq!(j["verdict"], "error", "{option}: {j}");
+        assert_eq!(j["errors"][0]["check"], "input", "{option}: {j}");
+    }
+    // Well-formed certificates under the simulator's root, which is not trusted here.
+    let o = tessera(&[
+        "verify",
+        s(&report),
+        "--certs",
+        s(&dir.join("vcek.der")),
+        "--certs",
+        s(&dir.join("chain.pem")),
+    ]);
+    assert_eq!(code(&o), 1, "{}", stderr(&o));
+}
+
 /// A certificate table given with `--certs` whose VCEK entry is padded with zeros, as hosts
 /// write it: the VCEK is read (it was once "holds no certificate", exit 2).
 #[test]
 fn a_certificate_table_with_a_padded_vcek_is_read() {
     let dir = tempdir("err-table");
     sim_snp(&dir);
-    // GUID 63da758d-e664-4564-adc5-f4b93be8accd (VCEK), as the table stores it.
+    // GUID 63da758d-e664-4564-adc5-f4b93be8accd (VCEK), as the table stores it: the bytes in
+    // the order the text spells them.
     const VCEK: [u8; 16] = [
-        0x8d, 0x75, 0xda, 0x63, 0x64, 0xe6, 0x64, 0x45, 0xad, 0xc5, 0xf4, 0xb9, 0x3b, 0xe8, 0xac,
+        0x63, 0xda, 0x75, 0x8d, 0xe6, 0x64, 0x45, 0x64, 0xad, 0xc5, 0xf4, 0xb9, 0x3b, 0xe8, 0xac,
         0xcd,
     ];
     let mut der = std::fs::read(dir.join("vcek.der")).unwrap();
