@@ -484,7 +484,11 @@ fn drop_long_replaced<T, K: PartialEq>(
 /// lists what an older one did, and AMD's VCEK and VLEK CRLs share their issuer, so each held
 /// current CRL is applied, never fewer), or, when none of that issuer's is, the newest of them
 /// (which verification then refuses as stale). A CRL past its next update does not count next
-/// to a current one of its issuer.
+/// to a current one of its issuer: CRLs are grouped by issuer, not by the endpoint they came
+/// from, because an issuer's current CRL is its whole list. AMD's ARK issues one: KDS's
+/// `vcek/v1/Milan/crl` and `vlek/v1/Milan/crl` served the same bytes (CRL number 4; the corpus's
+/// `certs-only_milan-vcek_spire` and `certs-only_milan-vlek_spire`), so an expired copy fetched
+/// for VLEKs next to a current one fetched for VCEKs is the same list, only older.
 pub(crate) fn crls_in_force<'a>(
     crls: impl Iterator<Item = &'a Crl>,
     at: tessera_pki::UnixTime,
