@@ -240,7 +240,8 @@ pub enum AuditChainError {
     Malformed {
         /// The first broken entry.
         seq: u64,
-        /// The member: `action` or `verdict`.
+        /// The member: `action` or `verdict` (a name the broker does not write), or, in
+        /// SQLite, any column holding a value of another type.
         field: &'static str,
     },
     /// An entry cannot be canonicalized.

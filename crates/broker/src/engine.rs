@@ -1961,15 +1961,23 @@ impl Broker {
         limit: Option<u32>,
     ) -> Result<Value, BrokerError> {
         let limit = limit.unwrap_or(MAX_AUDIT_PAGE).clamp(1, MAX_AUDIT_PAGE);
-        let entries = self
-            .inner
-            .store
-            .audit_entries(after.unwrap_or(0), limit)
-            .await?;
+        let (entries, damaged) = crate::store::audit_entries_until_damage(
+            self.inner.store.as_ref(),
+            after.unwrap_or(0),
+            limit,
+        )
+        .await?;
         // Where the next page starts: the last entry read, shown or not, so that a scoped
         // actor whose page was all other repositories' entries still moves on; none once a
-        // page comes back short (the end).
-        let next_after = last_of_full_page(&entries, limit).map(|e| e.seq);
+        // page comes back short (the end). A page cut short by a row that does not read (see
+        // `audit_entries_until_damage`) is not the end: the next page starts at that row, and
+        // its error.
+        let next_after = if damaged {
+            entries.last()
+        } else {
+            last_of_full_page(&entries, limit)
+        }
+        .map(|e| e.seq);
         let visible: Vec<_> = entries
             .into_iter()
             .filter(|e| {

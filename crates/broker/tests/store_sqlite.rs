@@ -14,6 +14,7 @@ mod common;
 use std::sync::Arc;
 
 use common::store_behaviours::{self as behaviours, BY, Backend, NOW, res};
+use tessera_broker::audit::AuditChainError;
 use tessera_broker::binding::HashAlgorithm;
 use tessera_broker::seal::{Kek, Keyring, KeyringFile, SecretValue};
 use tessera_broker::store::{self, AttestedSession, Challenge, SqliteStore, Store, StoreError};
@@ -165,6 +166,49 @@ async fn control_characters_in_audit_text_fail_no_batch() {
 async fn audit_chain_appends_verify_and_tampering_is_named() {
     // Enough concurrent appends on two connections that group commits take several at once.
     behaviours::audit_chain_appends_verify_and_tampering_is_named(&env().await, 120).await;
+}
+
+/// SQLite keeps any type in any column: a row edited to hold text where the time belongs is
+/// that entry's damage, named with its column, and an entry edited before it is named first.
+#[tokio::test]
+async fn an_audit_row_of_the_wrong_type_is_named() {
+    let e = env().await;
+    for i in 0..4 {
+        e.store.append_audit(behaviours::event(i)).await.unwrap();
+    }
+    assert_eq!(store::verify_audit_chain(&e.store).await.unwrap(), 4);
+    e.drop_audit_guard().await;
+    raw(&e)
+        .execute_batch("UPDATE audit SET time_ms = 'yesterday' WHERE seq = 3")
+        .unwrap();
+    let err = store::verify_audit_chain(&e.store).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::AuditChain(AuditChainError::Malformed {
+                seq: 3,
+                field: "time_ms"
+            })
+        ),
+        "{err:?}"
+    );
+    raw(&e)
+        .execute_batch("UPDATE audit SET actor = x'00ff' WHERE seq = 2")
+        .unwrap();
+    assert!(matches!(
+        store::verify_audit_chain(&e.store).await,
+        Err(StoreError::AuditChain(AuditChainError::Malformed {
+            seq: 2,
+            field: "actor"
+        }))
+    ));
+    raw(&e)
+        .execute_batch("UPDATE audit SET reason = 'forged' WHERE seq = 1")
+        .unwrap();
+    assert!(matches!(
+        store::verify_audit_chain(&e.store).await,
+        Err(StoreError::AuditChain(AuditChainError::Altered { seq: 1 }))
+    ));
 }
 
 #[tokio::test]

@@ -994,7 +994,16 @@ pub(crate) fn verify_remote(
 ) -> Result<AuditAnchor> {
     let mut v = anchor.map_or_else(ChainVerifier::new, ChainVerifier::with_anchor);
     loop {
-        let page = client.audit_page(v.verified(), AUDIT_PAGE)?;
+        // A row the broker cannot read (edited in its database) fails the page that starts at
+        // it; the broker's log names it, and the entries before it were verified.
+        let page = client
+            .audit_page(v.verified(), AUDIT_PAGE)
+            .with_context(|| {
+                format!(
+                    "audit: reading the entries after entry {} (verified up to there)",
+                    v.verified()
+                )
+            })?;
         if page.scoped {
             // Other repositories' entries are left out: the log cannot be verified whole (an
             // empty page would look like its end).

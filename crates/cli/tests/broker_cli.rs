@@ -499,6 +499,22 @@ fn admin_commands_against_a_served_broker() {
         "{}",
         text(&o.stderr)
     );
+    // A row after it that does not read (a verdict the broker never writes): entry 2 is still
+    // the one named, offline and over the admin API (a page is read up to the damaged row).
+    let db = rusqlite::Connection::open(data.join("tessera.db")).unwrap();
+    db.execute_batch("UPDATE audit SET verdict = 'maybe' WHERE seq = 3;")
+        .unwrap();
+    drop(db);
+    let o = run(
+        Command::new(BIN).args(["audit", "verify", "--data-dir", data.to_str().unwrap()]),
+        None,
+    );
+    assert_eq!(code(&o), 1, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("entry 2 was altered"),
+        "{}",
+        text(&o.stderr)
+    );
     // The same over the admin API of a broker restarted on the altered store.
     let served = Served::start(&data, &[]);
     let o = served.admin(&data, &["audit", "verify"], None);

@@ -1094,7 +1094,7 @@ pub async fn verify_audit_chain_from(
 ) -> Result<AuditAnchor, StoreError> {
     let mut v = anchor.map_or_else(ChainVerifier::new, ChainVerifier::with_anchor);
     loop {
-        let page = store.audit_entries(v.verified(), 1000).await?;
+        let (page, _) = audit_entries_until_damage(store, v.verified(), 1000).await?;
         if page.is_empty() {
             return Ok(v.finish()?);
         }
@@ -1102,6 +1102,48 @@ pub async fn verify_audit_chain_from(
             v.push(e)?;
         }
     }
+}
+
+/// Up to `limit` audit entries after `after`, as [`Store::audit_entries`] reads them, except
+/// that a page holding a row that does not read as an entry (edited in the database: an unknown
+/// verdict, text in a number's column) gives the entries before that row, read one at a time,
+/// and `true`: a verifier checks them first, so an entry edited earlier is the one it names,
+/// not the damaged row after it. The damaged row's own error comes when it is the first one
+/// asked for. `false` with an undamaged page.
+///
+/// # Errors
+/// The store's errors; [`AuditChainError::Malformed`] when the first row after `after` is the
+/// damaged one.
+pub async fn audit_entries_until_damage(
+    store: &dyn Store,
+    after: u64,
+    limit: u32,
+) -> Result<(Vec<AuditEntry>, bool), StoreError> {
+    let damage = match store.audit_entries(after, limit).await {
+        Ok(page) => return Ok((page, false)),
+        Err(e @ StoreError::AuditChain(AuditChainError::Malformed { .. })) => e,
+        Err(e) => return Err(e),
+    };
+    let mut read = Vec::new();
+    let mut from = after;
+    while read.len() < usize::try_from(limit).unwrap_or(usize::MAX) {
+        match store.audit_entries(from, 1).await {
+            Ok(one) => match one.into_iter().next() {
+                Some(entry) => {
+                    from = entry.seq;
+                    read.push(entry);
+                }
+                // The damaged row is gone (deleted meanwhile): the end, as it reads now.
+                None => return Ok((read, false)),
+            },
+            Err(e) if read.is_empty() => return Err(e),
+            Err(_) => break,
+        }
+    }
+    if read.is_empty() {
+        return Err(damage);
+    }
+    Ok((read, true))
 }
 
 #[cfg(test)]

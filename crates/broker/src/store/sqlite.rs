@@ -1260,6 +1260,44 @@ struct RawAudit {
 }
 
 impl RawAudit {
+    /// A row's columns. SQLite keeps any type in any column, so a row edited in the database
+    /// can hold text where a number belongs: that is the entry's damage
+    /// ([`AuditChainError::Malformed`], naming it and the column), not the database's failure.
+    /// (`seq` is the rowid: always an integer.)
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Self, AuditChainError>> {
+        let seq: i64 = r.get(0)?;
+        let malformed = |field| AuditChainError::Malformed {
+            seq: v_u64(seq),
+            field,
+        };
+        macro_rules! column {
+            ($i:expr, $field:expr) => {
+                match r.get($i) {
+                    Ok(v) => v,
+                    Err(
+                        rusqlite::Error::InvalidColumnType(..)
+                        | rusqlite::Error::FromSqlConversionFailure(..)
+                        | rusqlite::Error::IntegralValueOutOfRange(..),
+                    ) => return Ok(Err(malformed($field))),
+                    Err(e) => return Err(e),
+                }
+            };
+        }
+        Ok(Ok(Self {
+            seq,
+            time_ms: column!(1, "time_ms"),
+            actor: column!(2, "actor"),
+            action: column!(3, "action"),
+            resource: column!(4, "resource"),
+            evidence_digest: column!(5, "evidence_digest"),
+            policy_digest: column!(6, "policy_digest"),
+            verdict: column!(7, "verdict"),
+            reason: column!(8, "reason"),
+            prev_hash: column!(9, "prev_hash"),
+            hash: column!(10, "hash"),
+        }))
+    }
+
     fn parse(self) -> Result<AuditEntry, StoreError> {
         let seq = to_u64(self.seq, "audit.seq")?;
         let altered = |field| AuditChainError::Malformed { seq, field };
@@ -1808,7 +1846,7 @@ impl Store for SqliteStore {
         // Answered after the WAL's fsync, as a durable write is: entries committed without
         // one (attestations) are exported only once a power cut can no longer take them back,
         // so an exported chain head is never reused by another entry.
-        let raws: Vec<RawAudit> = self
+        let raws: Vec<Result<RawAudit, AuditChainError>> = self
             .call(Commit::Durable, move |c| {
                 let mut stmt = c
                     .prepare_cached(
@@ -1818,26 +1856,14 @@ impl Store for SqliteStore {
                     )
                     .map_err(db("audit_entries"))?;
                 let it = stmt
-                    .query_map(params![after, limit], |r| {
-                        Ok(RawAudit {
-                            seq: r.get(0)?,
-                            time_ms: r.get(1)?,
-                            actor: r.get(2)?,
-                            action: r.get(3)?,
-                            resource: r.get(4)?,
-                            evidence_digest: r.get(5)?,
-                            policy_digest: r.get(6)?,
-                            verdict: r.get(7)?,
-                            reason: r.get(8)?,
-                            prev_hash: r.get(9)?,
-                            hash: r.get(10)?,
-                        })
-                    })
+                    .query_map(params![after, limit], RawAudit::read)
                     .map_err(db("audit_entries"))?;
                 it.collect::<Result<Vec<_>, _>>().map_err(db("audit_entries"))
             })
             .await?;
-        raws.into_iter().map(RawAudit::parse).collect()
+        raws.into_iter()
+            .map(|raw| raw.map_err(StoreError::from).and_then(RawAudit::parse))
+            .collect()
     }
 }
 

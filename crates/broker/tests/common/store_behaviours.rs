@@ -1147,7 +1147,7 @@ pub async fn sessions_round_trip_and_expire(b: &dyn Backend) {
     store::verify_audit_chain(st.as_ref()).await.unwrap();
 }
 
-fn event(i: i64) -> AuditEvent {
+pub fn event(i: i64) -> AuditEvent {
     AuditEvent {
         time_ms: NOW + i,
         actor: format!("admin:op{i}"),
@@ -1406,6 +1406,36 @@ pub async fn audit_chain_appends_verify_and_tampering_is_named(b: &dyn Backend, 
         "{e:?}"
     );
     assert!(e.to_string().contains("entry 2"), "{e}");
+    // An entry edited before a damaged row: the edited one is named, not the row after it
+    // that does not read (it is in the same page).
+    b.exec("UPDATE audit SET reason = 'forged' WHERE seq = 1")
+        .await
+        .unwrap();
+    assert!(matches!(
+        store::verify_audit_chain(mine.as_ref()).await,
+        Err(StoreError::AuditChain(AuditChainError::Altered { seq: 1 }))
+    ));
+    // The page before the damaged row, then the row's own error.
+    let (page, damaged) = store::audit_entries_until_damage(mine.as_ref(), 0, 10)
+        .await
+        .unwrap();
+    assert!(damaged);
+    assert_eq!(page.iter().map(|x| x.seq).collect::<Vec<_>>(), vec![1]);
+    assert!(matches!(
+        store::audit_entries_until_damage(mine.as_ref(), 1, 10).await,
+        Err(StoreError::AuditChain(AuditChainError::Malformed {
+            seq: 2,
+            field: "verdict"
+        }))
+    ));
+    let (page, damaged) = store::audit_entries_until_damage(mine.as_ref(), 3, 3)
+        .await
+        .unwrap();
+    assert!(!damaged);
+    assert_eq!(
+        page.iter().map(|x| x.seq).collect::<Vec<_>>(),
+        vec![4, 5, 6]
+    );
 }
 
 pub async fn kek_rotation_rewraps_everything_and_retires_the_old_kek(b: &dyn Backend) {
