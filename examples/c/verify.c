@@ -27,6 +27,11 @@ static unsigned char *read_all(const char *path, size_t *len) {
             buf = bigger;
         }
     }
+    /* A read error is not an end of file: a policy cut short could be a weaker one. */
+    if (ferror(f)) {
+        free(buf);
+        buf = NULL;
+    }
     fclose(f);
     *len = n;
     return buf;
@@ -45,18 +50,17 @@ int main(int argc, char **argv) {
         return 2;
     }
     /* A policy file that cannot be read is an error: never verify without the policy asked for
-     * (a NULL policy would mean "no appraisal"). An empty file is given as "" and rejected. */
-    char *policy = NULL;
+     * (a NULL policy would mean "no appraisal"). The policy is passed as the bytes read, with
+     * their length: all of them are appraised (a NUL byte in the file makes it an invalid
+     * policy, never a shorter one), and an empty file (non-NULL, length 0) is rejected. */
+    unsigned char *policy = NULL;
+    size_t policy_len = 0;
     if (policy_path) {
-        size_t plen = 0;
-        unsigned char *text = read_all(policy_path, &plen);
-        /* read_all leaves room: its buffer is never full when it returns. */
-        if (!text) {
+        policy = read_all(policy_path, &policy_len);
+        if (!policy) {
             perror(policy_path);
             return 2;
         }
-        text[plen] = 0;
-        policy = (char *)text;
     }
     size_t len = 0;
     unsigned char *evidence = read_all(argv[first], &len);
@@ -79,7 +83,7 @@ int main(int argc, char **argv) {
     /* The return code says whether the call worked; the verdict is in the result handle. */
     if (rc == TESSERA_RESULT_OK)
         rc = tessera_verifier_verify(verifier, evidence, len, extra,
-                                     strtoll(argv[first + 1], NULL, 10), policy, &result);
+                                     strtoll(argv[first + 1], NULL, 10), policy, policy_len, &result);
     if (rc != TESSERA_RESULT_OK) {
         fprintf(stderr, "error: %s\n", tessera_result_name(rc));
     } else {

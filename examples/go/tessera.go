@@ -28,7 +28,6 @@ import (
 	"errors"
 	"fmt"
 	"runtime/cgo"
-	"strings"
 	"time"
 	"unsafe"
 )
@@ -169,19 +168,18 @@ func goString(s *C.char) string {
 
 // Verify verifies evidence (any form) at time at and appraises it against policy (TOML or
 // JSON). The policy is always given to the C API, an empty string included: an empty policy
-// (an empty or unread file) is an invalid policy, never "no policy". Use VerifyUnappraised to
+// (an empty or unread file) is an invalid policy, never "no policy". Every byte of it is
+// read: a NUL byte makes it an invalid policy, never a shorter one. Use VerifyUnappraised to
 // verify without a policy.
 //
 // The error is for unusable arguments and for an invalid policy (an *Error with Code
 // ResultPolicyInvalid); a rejection of the evidence is a Result with Accepted false.
 func (v *Verifier) Verify(evidence []byte, at time.Time, policy string) (*Result, error) {
-	// A C string ends at its first NUL: the C side would appraise only what comes before it.
-	if strings.IndexByte(policy, 0) >= 0 {
-		return nil, newError(C.tessera_result(ResultPolicyInvalid), "the policy contains a NUL byte")
-	}
-	cPolicy := C.CString(policy)
-	defer C.free(unsafe.Pointer(cPolicy))
-	r, err := v.verify(evidence, at, cPolicy)
+	// The policy's bytes and their length. Never (NULL, 0), which is no policy: C.CBytes
+	// allocates with cgo's malloc, which never returns NULL, also for "" (an empty policy).
+	cPolicy := C.CBytes([]byte(policy))
+	defer C.free(cPolicy)
+	r, err := v.verify(evidence, at, (*C.uint8_t)(cPolicy), C.size_t(len(policy)))
 	if err == nil && r.Code == ResultPolicyInvalid {
 		return nil, newError(C.tessera_result(r.Code), r.Message)
 	}
@@ -193,15 +191,15 @@ func (v *Verifier) Verify(evidence []byte, at time.Time, policy string) (*Result
 // acceptable: Result.Accepted is always false, since nothing the evidence reports (debug mode,
 // measurement, TCB) was appraised.
 func (v *Verifier) VerifyUnappraised(evidence []byte, at time.Time) (*Result, error) {
-	return v.verify(evidence, at, nil)
+	return v.verify(evidence, at, nil, 0)
 }
 
-func (v *Verifier) verify(evidence []byte, at time.Time, cPolicy *C.char) (*Result, error) {
+func (v *Verifier) verify(evidence []byte, at time.Time, policy *C.uint8_t, policyLen C.size_t) (*Result, error) {
 	if v.p == nil {
 		return nil, errors.New("tessera: verifier closed")
 	}
 	var r *C.tessera_verification
-	rc := C.tessera_verifier_verify(v.p, bytesPtr(evidence), C.size_t(len(evidence)), nil, C.int64_t(at.Unix()), cPolicy, &r)
+	rc := C.tessera_verifier_verify(v.p, bytesPtr(evidence), C.size_t(len(evidence)), nil, C.int64_t(at.Unix()), policy, policyLen, &r)
 	if rc != 0 {
 		return nil, newError(rc, "")
 	}

@@ -62,10 +62,6 @@ func TestVerifyAcceptsAndRejects(t *testing.T) {
 	if _, err = v.Verify(report, sampleAt, "version = \"x\""); !errors.As(err, &e) || e.Code != ResultPolicyInvalid || e.Message == "" {
 		t.Fatalf("an invalid policy was not an error: %v", err)
 	}
-	// A NUL byte would cut the C string: the policy after it would be dropped unseen.
-	if _, err = v.Verify(report, sampleAt, "version = 1\x00[snp]"); !errors.As(err, &e) || e.Code != ResultPolicyInvalid {
-		t.Fatalf("a policy with a NUL byte was not an error: %v", err)
-	}
 
 	// The development policy passes; with another measurement pinned it rejects.
 	dev, err := os.ReadFile(filepath.Join(env(t, "TESSERA_EXAMPLES"), "policies", "development.toml"))
@@ -101,6 +97,16 @@ func TestVerifyAcceptsAndRejects(t *testing.T) {
 	if r.Accepted || !r.Verified || r.Verdict != VerdictRejected || r.Code != ResultPolicyRejected ||
 		!strings.Contains(r.Message, "snp.measurement") {
 		t.Fatalf("the policy did not reject: %+v", r)
+	}
+
+	// The whole policy is read: a NUL byte before a rule that rejects (the sample's guest
+	// policy allows SMT) makes it an invalid policy, never its shorter, weaker first part.
+	strict := "\n[snp.guest_policy]\nsmt = \"must-not\"\n"
+	if r, err = v.Verify(report, sampleAt, string(dev)+strict); err != nil || r.Code != ResultPolicyRejected {
+		t.Fatalf("the SMT rule did not reject: %v %+v", err, r)
+	}
+	if r, err = v.Verify(report, sampleAt, string(dev)+"\x00"+strict); !errors.As(err, &e) || e.Code != ResultPolicyInvalid || r != nil {
+		t.Fatalf("a policy with a NUL byte was not an error: %v %+v", err, r)
 	}
 }
 

@@ -53,7 +53,7 @@ enum tessera_result
   TESSERA_RESULT_OK = 0,
   // A required pointer argument was NULL (or NULL with a non-zero length).
   TESSERA_RESULT_NULL_POINTER = 100,
-  // A string argument is not UTF-8.
+  // A string argument, or the policy given to `tessera_verifier_verify`, is not UTF-8.
   TESSERA_RESULT_INVALID_UTF8 = 101,
   // An argument has the wrong size or value.
   TESSERA_RESULT_INVALID_ARGUMENT = 102,
@@ -460,31 +460,39 @@ void tessera_verifier_free(struct tessera_verifier *verifier);
 // API, and a rule naming one fails (`TESSERA_RESULT_POLICY_REJECTED`, the message ending
 // "(reference file FILE was not loaded)"); write the values into the policy instead.
 //
+// The policy is `policy_len` bytes of UTF-8, not NUL-terminated: every one of them is read,
+// so a file's bytes can be passed as read (for a C string, pass its `strlen`: a terminator
+// counted in the length is a NUL in the text). A NUL byte is not an end: it is part of the
+// text, which the policy loader refuses (`TESSERA_RESULT_POLICY_INVALID`), never read as a
+// shorter policy.
+//
 // The verdict: `TESSERA_VERDICT_ACCEPTED` only when the evidence verified AND `policy` was
-// given and passed. A NULL `policy` means no appraisal: verified evidence is then
-// `TESSERA_VERDICT_VERIFIED_UNAPPRAISED` (result `TESSERA_RESULT_NOT_APPRAISED`), never
-// `ACCEPTED`. An empty policy string (non-NULL, length 0, e.g. an empty file read) is not "no
-// policy": it is `TESSERA_RESULT_POLICY_INVALID`, rejected.
+// given and passed. A NULL `policy` with `policy_len` 0 means no appraisal: verified evidence
+// is then `TESSERA_VERDICT_VERIFIED_UNAPPRAISED` (result `TESSERA_RESULT_NOT_APPRAISED`),
+// never `ACCEPTED`. An empty policy (non-NULL, `policy_len` 0, e.g. an empty file read) is not
+// "no policy": it is `TESSERA_RESULT_POLICY_INVALID`, rejected.
 //
 // The return code is not the verdict. `TESSERA_RESULT_OK` says the call worked and `*out`
 // holds a result handle: the evidence may still be rejected; read
 // `tessera_verification_verdict(*out) == TESSERA_VERDICT_ACCEPTED`. Other returns: a 1xx code
-// for unusable arguments (`TESSERA_RESULT_TOO_LARGE` for a policy over 1 MiB), or, when a
-// verifier with `extra` could not be built, `TESSERA_RESULT_ENDORSEMENT_FILE`,
-// `TESSERA_RESULT_TEST_ROOT_INVALID` or `TESSERA_RESULT_EMBEDDED_ROOTS`; `*out` is then NULL
-// (set first, before any check).
+// for unusable arguments (`TESSERA_RESULT_NULL_POINTER` for a NULL `policy` with a length,
+// `TESSERA_RESULT_TOO_LARGE` for a policy over 1 MiB, `TESSERA_RESULT_INVALID_UTF8` for one
+// that is not UTF-8), or, when a verifier with `extra` could not be built,
+// `TESSERA_RESULT_ENDORSEMENT_FILE`, `TESSERA_RESULT_TEST_ROOT_INVALID` or
+// `TESSERA_RESULT_EMBEDDED_ROOTS`; `*out` is then NULL (set first, before any check).
 //
 // # Safety
 // `verifier` is NULL or a live verifier; `evidence` is NULL or valid for reads of
 // `evidence_len` bytes, not modified during the call; `extra` is NULL or a live endorsement set
-// (not changed during the call); `policy` is NULL or a NUL-terminated string, not modified
-// during the call; `out` is NULL or valid for writing one pointer.
+// (not changed during the call); `policy` is NULL or valid for reads of `policy_len` bytes,
+// not modified during the call; `out` is NULL or valid for writing one pointer.
 tessera_result tessera_verifier_verify(const struct tessera_verifier *verifier,
                                        const uint8_t *evidence,
                                        size_t evidence_len,
                                        const struct tessera_endorsements *extra,
                                        int64_t at,
-                                       const char *policy,
+                                       const uint8_t *policy,
+                                       size_t policy_len,
                                        struct tessera_verification **out);
 
 // Free a verification; NULL is fine. Its strings are freed with it.

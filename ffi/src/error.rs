@@ -19,7 +19,7 @@ pub enum tessera_result {
 
     /// A required pointer argument was NULL (or NULL with a non-zero length).
     TESSERA_RESULT_NULL_POINTER = 100,
-    /// A string argument is not UTF-8.
+    /// A string argument, or the policy given to `tessera_verifier_verify`, is not UTF-8.
     TESSERA_RESULT_INVALID_UTF8 = 101,
     /// An argument has the wrong size or value.
     TESSERA_RESULT_INVALID_ARGUMENT = 102,

@@ -11,7 +11,7 @@ use tessera::{Endorsements, Evidence, Policy, Tee, UnixTime, Verifier};
 
 use crate::error::{build_code, evidence_code, tessera_result, verify_code};
 use crate::panic::{boundary, call};
-use crate::{bytes, c_ptr, c_string, clear_out, free, handle, handle_mut, optional_text, put};
+use crate::{bytes, c_ptr, c_string, clear_out, free, handle, handle_mut, put};
 
 use tessera_result as R;
 
@@ -579,25 +579,32 @@ fn run_verify(
 /// API, and a rule naming one fails (`TESSERA_RESULT_POLICY_REJECTED`, the message ending
 /// "(reference file FILE was not loaded)"); write the values into the policy instead.
 ///
+/// The policy is `policy_len` bytes of UTF-8, not NUL-terminated: every one of them is read,
+/// so a file's bytes can be passed as read (for a C string, pass its `strlen`: a terminator
+/// counted in the length is a NUL in the text). A NUL byte is not an end: it is part of the
+/// text, which the policy loader refuses (`TESSERA_RESULT_POLICY_INVALID`), never read as a
+/// shorter policy.
+///
 /// The verdict: `TESSERA_VERDICT_ACCEPTED` only when the evidence verified AND `policy` was
-/// given and passed. A NULL `policy` means no appraisal: verified evidence is then
-/// `TESSERA_VERDICT_VERIFIED_UNAPPRAISED` (result `TESSERA_RESULT_NOT_APPRAISED`), never
-/// `ACCEPTED`. An empty policy string (non-NULL, length 0, e.g. an empty file read) is not "no
-/// policy": it is `TESSERA_RESULT_POLICY_INVALID`, rejected.
+/// given and passed. A NULL `policy` with `policy_len` 0 means no appraisal: verified evidence
+/// is then `TESSERA_VERDICT_VERIFIED_UNAPPRAISED` (result `TESSERA_RESULT_NOT_APPRAISED`),
+/// never `ACCEPTED`. An empty policy (non-NULL, `policy_len` 0, e.g. an empty file read) is not
+/// "no policy": it is `TESSERA_RESULT_POLICY_INVALID`, rejected.
 ///
 /// The return code is not the verdict. `TESSERA_RESULT_OK` says the call worked and `*out`
 /// holds a result handle: the evidence may still be rejected; read
 /// `tessera_verification_verdict(*out) == TESSERA_VERDICT_ACCEPTED`. Other returns: a 1xx code
-/// for unusable arguments (`TESSERA_RESULT_TOO_LARGE` for a policy over 1 MiB), or, when a
-/// verifier with `extra` could not be built, `TESSERA_RESULT_ENDORSEMENT_FILE`,
-/// `TESSERA_RESULT_TEST_ROOT_INVALID` or `TESSERA_RESULT_EMBEDDED_ROOTS`; `*out` is then NULL
-/// (set first, before any check).
+/// for unusable arguments (`TESSERA_RESULT_NULL_POINTER` for a NULL `policy` with a length,
+/// `TESSERA_RESULT_TOO_LARGE` for a policy over 1 MiB, `TESSERA_RESULT_INVALID_UTF8` for one
+/// that is not UTF-8), or, when a verifier with `extra` could not be built,
+/// `TESSERA_RESULT_ENDORSEMENT_FILE`, `TESSERA_RESULT_TEST_ROOT_INVALID` or
+/// `TESSERA_RESULT_EMBEDDED_ROOTS`; `*out` is then NULL (set first, before any check).
 ///
 /// # Safety
 /// `verifier` is NULL or a live verifier; `evidence` is NULL or valid for reads of
 /// `evidence_len` bytes, not modified during the call; `extra` is NULL or a live endorsement set
-/// (not changed during the call); `policy` is NULL or a NUL-terminated string, not modified
-/// during the call; `out` is NULL or valid for writing one pointer.
+/// (not changed during the call); `policy` is NULL or valid for reads of `policy_len` bytes,
+/// not modified during the call; `out` is NULL or valid for writing one pointer.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn tessera_verifier_verify(
     verifier: *const tessera_verifier,
@@ -605,7 +612,8 @@ pub unsafe extern "C" fn tessera_verifier_verify(
     evidence_len: usize,
     extra: *const tessera_endorsements,
     at: i64,
-    policy: *const c_char,
+    policy: *const u8,
+    policy_len: usize,
     out: *mut *mut tessera_verification,
 ) -> tessera_result {
     call(|| {
@@ -617,12 +625,8 @@ pub unsafe extern "C" fn tessera_verifier_verify(
         let evidence = unsafe { bytes(evidence, evidence_len) }?;
         // SAFETY: forwarded contract (NULL is allowed: no extra endorsements).
         let extra = unsafe { extra.as_ref() };
-        // SAFETY: forwarded contract.
-        let policy = unsafe { optional_text(policy) }?;
-        // A call error (`*out` stays NULL), not a result saying POLICY_INVALID.
-        if policy.is_some_and(|p| p.len() > MAX_POLICY_LEN) {
-            return Err(R::TESSERA_RESULT_TOO_LARGE);
-        }
+        // SAFETY: forwarded contract (NULL with length 0 is no policy).
+        let policy = unsafe { policy_text(policy, policy_len) }?;
         let result = match extra {
             None => run_verify(&v.verifier, evidence, UnixTime::from_secs(at), policy),
             Some(extra) => {
@@ -634,6 +638,27 @@ pub unsafe extern "C" fn tessera_verifier_verify(
         unsafe { put(out, result) };
         Ok(())
     })
+}
+
+/// The policy argument of `tessera_verifier_verify`: (NULL, 0) is no policy; any other pair
+/// is the whole text, NUL bytes included (the loader refuses them), never cut at a NUL. Over
+/// 1 MiB is `TOO_LARGE` and bytes that are not UTF-8 `INVALID_UTF8`: call errors (`*out`
+/// stays NULL), not a result saying `POLICY_INVALID`.
+///
+/// # Safety
+/// As [`bytes`]: `ptr` is NULL or valid for reads of `len` bytes for `'a`.
+unsafe fn policy_text<'a>(ptr: *const u8, len: usize) -> Result<Option<&'a str>, tessera_result> {
+    if ptr.is_null() && len == 0 {
+        return Ok(None);
+    }
+    // SAFETY: forwarded contract; NULL with a length is refused there.
+    let policy = unsafe { bytes(ptr, len) }?;
+    if policy.len() > MAX_POLICY_LEN {
+        return Err(R::TESSERA_RESULT_TOO_LARGE);
+    }
+    std::str::from_utf8(policy)
+        .map(Some)
+        .map_err(|_| R::TESSERA_RESULT_INVALID_UTF8)
 }
 
 /// Free a verification; NULL is fine. Its strings are freed with it.
@@ -958,11 +983,11 @@ pub fn fuzz_verify(data: &[u8]) {
         tessera_endorsements_free(endorsements);
     }
     // A policy that parses, so the appraisal runs on whatever verifies.
-    let policy = std::ffi::CString::new(include_str!("../../examples/policies/development.toml"))
-        .unwrap_or_default();
-    for p in [std::ptr::null(), policy.as_ptr()] {
+    let policy = include_bytes!("../../examples/policies/development.toml");
+    for (p, p_len) in [(std::ptr::null(), 0), (policy.as_ptr(), policy.len())] {
         let mut out: *mut tessera_verification = std::ptr::null_mut();
-        // SAFETY: live verifier, `data` valid for its length, valid policy and out-pointer.
+        // SAFETY: live verifier, `data` and the policy valid for their lengths, a valid
+        // out-pointer.
         let rc = unsafe {
             tessera_verifier_verify(
                 verifier,
@@ -971,6 +996,7 @@ pub fn fuzz_verify(data: &[u8]) {
                 std::ptr::null(),
                 1_664_067_328, // the sample's time
                 p,
+                p_len,
                 &mut out,
             )
         };
@@ -1149,14 +1175,16 @@ mod tests {
     }
 
     /// `tessera_verifier_verify` of the sample at its time: the return code and the handle.
+    /// `None` is no policy (NULL, 0).
     fn verify_sample(
         v: *const tessera_verifier,
         evidence: &[u8],
-        policy: Option<&std::ffi::CStr>,
+        policy: Option<&[u8]>,
         out: &mut *mut tessera_verification,
     ) -> tessera_result {
-        // SAFETY: a live verifier, `evidence` valid for its length, NULL or a NUL-terminated
-        // policy, a writable out-pointer.
+        let (p, p_len) = policy.map_or((std::ptr::null(), 0), |p| (p.as_ptr(), p.len()));
+        // SAFETY: a live verifier, `evidence` valid for its length, the policy NULL with length
+        // 0 or valid for its length, a writable out-pointer.
         unsafe {
             tessera_verifier_verify(
                 v,
@@ -1164,7 +1192,8 @@ mod tests {
                 evidence.len(),
                 std::ptr::null(),
                 1_664_067_328,
-                policy.map_or(std::ptr::null(), |p| p.as_ptr()),
+                p,
+                p_len,
                 out,
             )
         }
@@ -1174,8 +1203,8 @@ mod tests {
     fn accepted_needs_a_policy_that_passed_and_no_policy_is_verified_unappraised() {
         use tessera_verdict::*;
         let v = sample_verifier();
-        let dev = std::ffi::CString::new(DEVELOPMENT).unwrap();
-        let verdict_of = |policy: Option<&std::ffi::CStr>| {
+        let dev = DEVELOPMENT.as_bytes();
+        let verdict_of = |policy: Option<&[u8]>| {
             let mut out = std::ptr::null_mut();
             assert_eq!(
                 verify_sample(v, SAMPLE, policy, &mut out),
@@ -1199,12 +1228,12 @@ mod tests {
             )
         );
         assert_eq!(
-            verdict_of(Some(&dev)),
+            verdict_of(Some(dev)),
             (TESSERA_VERDICT_ACCEPTED, R::TESSERA_RESULT_OK)
         );
         // An empty policy (an empty file read) is not "no policy": invalid, rejected.
         assert_eq!(
-            verdict_of(Some(c"")),
+            verdict_of(Some(b"")),
             (TESSERA_VERDICT_REJECTED, R::TESSERA_RESULT_POLICY_INVALID)
         );
         // Forged evidence is rejected with no policy too.
@@ -1223,14 +1252,88 @@ mod tests {
         unsafe { tessera_verifier_free(v) };
     }
 
+    /// The whole policy is read: a NUL byte does not cut it to a shorter (here weaker, yet
+    /// valid) policy, it makes it invalid; (NULL, 0) alone is no policy and NULL with a length
+    /// a call error.
+    #[test]
+    fn a_policy_with_a_nul_byte_is_invalid_not_cut_short() {
+        let v = sample_verifier();
+        let result_of = |policy: Option<&[u8]>| {
+            let mut out = std::ptr::null_mut();
+            assert_eq!(
+                verify_sample(v, SAMPLE, policy, &mut out),
+                R::TESSERA_RESULT_OK
+            );
+            // SAFETY: the handle the call wrote; freed once.
+            unsafe {
+                let got = tessera_verification_result(out);
+                tessera_verification_free(out);
+                got
+            }
+        };
+        let lenient = "version = 1\nid = \"nul\"\n[snp]\nmeasurement = \"any\"\ndebug = \"any\"\n\
+                       min_tcb = \"any\"\nsigner = \"any\"\nvmpl = \"any\"\n\
+                       revocation = \"if-given\"\npermit_provisional_firmware = true\n";
+        // The sample's guest policy allows SMT: this rule rejects it.
+        let strict = "[snp.guest_policy]\nsmt = \"must-not\"\n";
+        assert_eq!(result_of(Some(lenient.as_bytes())), R::TESSERA_RESULT_OK);
+        let whole = format!("{lenient}\n{strict}");
+        assert_eq!(
+            result_of(Some(whole.as_bytes())),
+            R::TESSERA_RESULT_POLICY_REJECTED
+        );
+        for cut in [
+            format!("{lenient}\0\n{strict}"),
+            format!("{lenient}# a comment\0\n{strict}"),
+            // A C string's terminator counted in the length.
+            format!("{lenient}\0"),
+        ] {
+            assert_eq!(
+                result_of(Some(cut.as_bytes())),
+                R::TESSERA_RESULT_POLICY_INVALID,
+                "{cut:?}"
+            );
+        }
+        let json = "{\"version\": 1}\0";
+        assert_eq!(
+            result_of(Some(json.as_bytes())),
+            R::TESSERA_RESULT_POLICY_INVALID
+        );
+        let mut out = std::ptr::null_mut();
+        // SAFETY: a live verifier, the sample valid for its length, a NULL policy with a length
+        // (refused before it is read), a writable out-pointer.
+        let rc = unsafe {
+            tessera_verifier_verify(
+                v,
+                SAMPLE.as_ptr(),
+                SAMPLE.len(),
+                std::ptr::null(),
+                1_664_067_328,
+                std::ptr::null(),
+                1,
+                &raw mut out,
+            )
+        };
+        assert_eq!(rc, R::TESSERA_RESULT_NULL_POINTER);
+        assert!(out.is_null());
+        // Not UTF-8: a call error, as before.
+        assert_eq!(
+            verify_sample(v, SAMPLE, Some(b"version = \xff"), &mut out),
+            R::TESSERA_RESULT_INVALID_UTF8
+        );
+        assert!(out.is_null());
+        // SAFETY: the verifier, freed once.
+        unsafe { tessera_verifier_free(v) };
+    }
+
     #[test]
     fn a_failed_call_leaves_out_null_so_a_reused_handle_reads_rejected() {
         use tessera_verdict::*;
         let v = sample_verifier();
-        let dev = std::ffi::CString::new(DEVELOPMENT).unwrap();
+        let dev = DEVELOPMENT.as_bytes();
         let mut out = std::ptr::null_mut();
         assert_eq!(
-            verify_sample(v, SAMPLE, Some(&dev), &mut out),
+            verify_sample(v, SAMPLE, Some(dev), &mut out),
             R::TESSERA_RESULT_OK
         );
         let accepted = out;
@@ -1238,7 +1341,7 @@ mod tests {
         let verdict = unsafe { tessera_verification_verdict(accepted) };
         assert_eq!(verdict, TESSERA_VERDICT_ACCEPTED);
         // The same variable for a call that fails (a policy over 1 MiB): NULL, read as rejected.
-        let huge = std::ffi::CString::new(vec![b'#'; MAX_POLICY_LEN + 1]).unwrap();
+        let huge = vec![b'#'; MAX_POLICY_LEN + 1];
         assert_eq!(
             verify_sample(v, SAMPLE, Some(&huge), &mut out),
             R::TESSERA_RESULT_TOO_LARGE
@@ -1258,6 +1361,7 @@ mod tests {
                 std::ptr::null(),
                 0,
                 std::ptr::null(),
+                0,
                 &raw mut out,
             )
         };
@@ -1273,6 +1377,7 @@ mod tests {
                 std::ptr::null(),
                 0,
                 std::ptr::null(),
+                0,
                 &raw mut out,
             )
         };

@@ -94,29 +94,37 @@ int main(void) {
 
     /* Verify: every failed call sets the handle to NULL (which reads REJECTED). */
     tessera_verification *r = SENTINEL;
-    CHECK_RC(tessera_verifier_verify(NULL, &byte, 1, NULL, 0, NULL, &r), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_verifier_verify(NULL, &byte, 1, NULL, 0, NULL, 0, &r), TESSERA_RESULT_NULL_POINTER);
     CHECK(r == NULL);
     r = SENTINEL;
-    CHECK_RC(tessera_verifier_verify(v, NULL, 1184, NULL, 0, NULL, &r), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_verifier_verify(v, NULL, 1184, NULL, 0, NULL, 0, &r), TESSERA_RESULT_NULL_POINTER);
     CHECK(r == NULL);
     r = SENTINEL;
-    CHECK_RC(tessera_verifier_verify(v, &byte, 1, NULL, 0, bad_utf8, &r), TESSERA_RESULT_INVALID_UTF8);
+    CHECK_RC(tessera_verifier_verify(v, &byte, 1, NULL, 0, (const uint8_t *)bad_utf8, 2, &r), TESSERA_RESULT_INVALID_UTF8);
     CHECK(r == NULL);
     r = SENTINEL;
-    CHECK_RC(tessera_verifier_verify(v, &byte, SIZE_MAX, NULL, 0, NULL, &r), TESSERA_RESULT_INVALID_ARGUMENT);
+    /* A NULL policy with a length is a call error, never "no policy"; a policy length over
+     * PTRDIFF_MAX is refused before the pointer is used. */
+    CHECK_RC(tessera_verifier_verify(v, &byte, 1, NULL, 0, NULL, 1, &r), TESSERA_RESULT_NULL_POINTER);
+    CHECK(r == NULL);
+    r = SENTINEL;
+    CHECK_RC(tessera_verifier_verify(v, &byte, 1, NULL, 0, &byte, SIZE_MAX, &r), TESSERA_RESULT_INVALID_ARGUMENT);
+    CHECK(r == NULL);
+    r = SENTINEL;
+    CHECK_RC(tessera_verifier_verify(v, &byte, SIZE_MAX, NULL, 0, NULL, 0, &r), TESSERA_RESULT_INVALID_ARGUMENT);
     CHECK(r == NULL);
     CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_REJECTED);
-    CHECK_RC(tessera_verifier_verify(v, &byte, 1, NULL, 0, NULL, NULL), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_verifier_verify(v, &byte, 1, NULL, 0, NULL, 0, NULL), TESSERA_RESULT_NULL_POINTER);
     /* (NULL, 0) is empty evidence: not evidence, an outcome rather than a call error. */
     r = NULL;
-    CHECK_RC(tessera_verifier_verify(v, NULL, 0, NULL, 0, NULL, &r), TESSERA_RESULT_OK);
+    CHECK_RC(tessera_verifier_verify(v, NULL, 0, NULL, 0, NULL, 0, &r), TESSERA_RESULT_OK);
     CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_EVIDENCE_UNRECOGNIZED);
     tessera_verification_free(r);
     /* Wrong sizes: 1183 and 1185 bytes of a zero "report". */
     unsigned char zeros[1185] = {0};
     for (size_t len = 1183; len <= 1185; len++) {
         r = NULL;
-        CHECK_RC(tessera_verifier_verify(v, zeros, len, NULL, 0, NULL, &r), TESSERA_RESULT_OK);
+        CHECK_RC(tessera_verifier_verify(v, zeros, len, NULL, 0, NULL, 0, &r), TESSERA_RESULT_OK);
         CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_REJECTED);
         CHECK(tessera_verification_result(r) != TESSERA_RESULT_OK);
         tessera_verification_free(r);

@@ -102,6 +102,18 @@ for bad in "$out/no-such-policy.toml" /dev/null; do
         exit 1
     fi
 done
+# A policy file with a NUL byte before a rule the sample fails: the whole file is read, so it
+# is an invalid policy (exit 1), never its shorter, weaker first part (which accepts).
+{
+    sed -n '/^version/,/^permit_provisional/p' "$dev"
+    printf '\0\n[snp.guest_policy]\nsmt = "must-not"\n'
+} >"$out/nul-policy.toml"
+status=0
+"$out/verify" -p "$out/nul-policy.toml" "$sample/report.bin" 1664067328 "$sample/vcek.der" >"$out/verify.out" 2>&1 || status=$?
+if [[ $status -ne 1 ]] || ! grep -q '^REJECTED TESSERA_RESULT_POLICY_INVALID' "$out/verify.out"; then
+    echo "ERROR: examples/c/verify did not refuse a policy file with a NUL byte (exit $status)" >&2
+    exit 1
+fi
 if "$out/verify" -p "$dev" "$sample/report.bin" 2208988800 "$sample/vcek.der" >"$out/verify.out"; then
     echo "ERROR: examples/c/verify accepted the sample long after its VCEK expired" >&2
     exit 1

@@ -150,11 +150,11 @@ int main(int argc, char **argv) {
         CHECK_RC(tessera_verifier_builder_build(b, &trusting), TESSERA_RESULT_OK);
         int64_t now = (int64_t)time(NULL);
         tessera_verification *r = NULL;
-        CHECK_RC(tessera_verifier_verify(vendor, (const uint8_t *)line, (size_t)n, NULL, now, NULL, &r), TESSERA_RESULT_OK);
+        CHECK_RC(tessera_verifier_verify(vendor, (const uint8_t *)line, (size_t)n, NULL, now, NULL, 0, &r), TESSERA_RESULT_OK);
         CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_VERIFY_SNP);
         tessera_verification_free(r);
         r = NULL;
-        CHECK_RC(tessera_verifier_verify(trusting, (const uint8_t *)line, (size_t)n, NULL, now, NULL, &r), TESSERA_RESULT_OK);
+        CHECK_RC(tessera_verifier_verify(trusting, (const uint8_t *)line, (size_t)n, NULL, now, NULL, 0, &r), TESSERA_RESULT_OK);
         /* No policy: verified, not appraised (never ACCEPTED). */
         CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_VERIFIED_UNAPPRAISED);
         CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_NOT_APPRAISED);

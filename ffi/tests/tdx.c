@@ -19,7 +19,6 @@ int main(int argc, char **argv) {
     unsigned char *at_text = read_file(argv[1], "at.txt", &at_len);
     unsigned char *dev = read_file(policies, "development.toml", &pol_len);
     char *at_str = dup_text(at_text, at_len);
-    char *dev_policy = dup_text(dev, pol_len);
     int64_t at = strtoll(at_str, NULL, 10);
     CHECK(at > 0);
 
@@ -35,7 +34,7 @@ int main(int argc, char **argv) {
 
     /* With collateral, no policy: verified, not appraised (not accepted). */
     tessera_verification *r = NULL;
-    CHECK_RC(tessera_verifier_verify(v, quote, quote_len, e, at, NULL, &r), TESSERA_RESULT_OK);
+    CHECK_RC(tessera_verifier_verify(v, quote, quote_len, e, at, NULL, 0, &r), TESSERA_RESULT_OK);
     CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_VERIFIED_UNAPPRAISED);
     CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_NOT_APPRAISED);
     CHECK(tessera_verification_tee(r) == TESSERA_TEE_TDX);
@@ -48,14 +47,14 @@ int main(int argc, char **argv) {
 
     /* With collateral and a policy that passes: accepted. */
     r = NULL;
-    CHECK_RC(tessera_verifier_verify(v, quote, quote_len, e, at, dev_policy, &r), TESSERA_RESULT_OK);
+    CHECK_RC(tessera_verifier_verify(v, quote, quote_len, e, at, dev, pol_len, &r), TESSERA_RESULT_OK);
     CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_ACCEPTED);
     CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_OK);
     tessera_verification_free(r);
 
     /* No collateral held for the quote's platform: rejected, naming it. */
     r = NULL;
-    CHECK_RC(tessera_verifier_verify(v, quote, quote_len, NULL, at, dev_policy, &r), TESSERA_RESULT_OK);
+    CHECK_RC(tessera_verifier_verify(v, quote, quote_len, NULL, at, dev, pol_len, &r), TESSERA_RESULT_OK);
     CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_REJECTED);
     CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_VERIFY_MISSING_COLLATERAL);
     CHECK(tessera_verification_tee(r) == TESSERA_TEE_TDX);
@@ -67,7 +66,7 @@ int main(int argc, char **argv) {
     tessera_verifier *vendor = NULL;
     CHECK_RC(tessera_verifier_new(&vendor), TESSERA_RESULT_OK);
     r = NULL;
-    CHECK_RC(tessera_verifier_verify(vendor, quote, quote_len, e, at, dev_policy, &r), TESSERA_RESULT_OK);
+    CHECK_RC(tessera_verifier_verify(vendor, quote, quote_len, e, at, dev, pol_len, &r), TESSERA_RESULT_OK);
     CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_REJECTED);
     CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_VERIFY_TDX);
     tessera_verification_free(r);
@@ -77,7 +76,7 @@ int main(int argc, char **argv) {
     memcpy(bad, quote, quote_len);
     bad[200] ^= 0x01;
     r = NULL;
-    CHECK_RC(tessera_verifier_verify(v, bad, quote_len, e, at, dev_policy, &r), TESSERA_RESULT_OK);
+    CHECK_RC(tessera_verifier_verify(v, bad, quote_len, e, at, dev, pol_len, &r), TESSERA_RESULT_OK);
     CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_REJECTED);
     CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_VERIFY_TDX);
     tessera_verification_free(r);
@@ -93,6 +92,5 @@ int main(int argc, char **argv) {
     free(at_text);
     free(at_str);
     free(dev);
-    free(dev_policy);
     return finish("tdx");
 }

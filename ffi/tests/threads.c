@@ -12,7 +12,8 @@ struct job {
     const tessera_verifier *verifier;
     const unsigned char *report;
     size_t len;
-    const char *policy;
+    const uint8_t *policy; /* the policy file's bytes, as read */
+    size_t policy_len;
     int failures;
 };
 
@@ -23,17 +24,17 @@ static void *run(void *arg) {
     bad[0x2A0] ^= 0x80;
     for (int i = 0; i < ROUNDS; i++) {
         tessera_verification *r = NULL;
-        if (tessera_verifier_verify(job->verifier, job->report, job->len, NULL, SAMPLE_AT, job->policy, &r) != TESSERA_RESULT_OK ||
+        if (tessera_verifier_verify(job->verifier, job->report, job->len, NULL, SAMPLE_AT, job->policy, job->policy_len, &r) != TESSERA_RESULT_OK ||
             tessera_verification_verdict(r) != TESSERA_VERDICT_ACCEPTED)
             job->failures++;
         tessera_verification_free(r);
         r = NULL;
-        if (tessera_verifier_verify(job->verifier, job->report, job->len, NULL, SAMPLE_AT, NULL, &r) != TESSERA_RESULT_OK ||
+        if (tessera_verifier_verify(job->verifier, job->report, job->len, NULL, SAMPLE_AT, NULL, 0, &r) != TESSERA_RESULT_OK ||
             tessera_verification_verdict(r) != TESSERA_VERDICT_VERIFIED_UNAPPRAISED)
             job->failures++;
         tessera_verification_free(r);
         r = NULL;
-        if (tessera_verifier_verify(job->verifier, bad, sizeof bad, NULL, SAMPLE_AT, NULL, &r) != TESSERA_RESULT_OK ||
+        if (tessera_verifier_verify(job->verifier, bad, sizeof bad, NULL, SAMPLE_AT, NULL, 0, &r) != TESSERA_RESULT_OK ||
             tessera_verification_result(r) != TESSERA_RESULT_VERIFY_SNP)
             job->failures++;
         tessera_verification_free(r);
@@ -53,10 +54,6 @@ int main(int argc, char **argv) {
     unsigned char *report = read_file(sample, "report.bin", &report_len);
     unsigned char *vcek = read_file(sample, "vcek.der", &vcek_len);
     unsigned char *dev = read_file(policies, "development.toml", &pol_len);
-    char *policy = malloc(pol_len + 1);
-    memcpy(policy, dev, pol_len);
-    policy[pol_len] = 0;
-    free(dev);
     CHECK(report_len == 1184);
 
     tessera_endorsements *e = NULL;
@@ -71,7 +68,7 @@ int main(int argc, char **argv) {
     pthread_t threads[THREADS];
     struct job jobs[THREADS];
     for (int i = 0; i < THREADS; i++) {
-        jobs[i] = (struct job){v, report, report_len, policy, 0};
+        jobs[i] = (struct job){v, report, report_len, dev, pol_len, 0};
         CHECK(pthread_create(&threads[i], NULL, run, &jobs[i]) == 0);
     }
     for (int i = 0; i < THREADS; i++) {
@@ -84,6 +81,6 @@ int main(int argc, char **argv) {
     tessera_endorsements_free(e);
     free(report);
     free(vcek);
-    free(policy);
+    free(dev);
     return finish("threads");
 }

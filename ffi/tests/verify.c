@@ -1,8 +1,8 @@
 /* Verify the real SEV-SNP sample through the C API: verified with no policy (never accepted),
  * accepted under a policy that passes, reject (a flipped signature byte, a missing VCEK, a time
- * outside the VCEK's validity), a policy that rejects, an invalid and an empty policy,
- * endorsements from files, a directory and per call, a failed call leaving a reused handle
- * NULL, decode. Usage: verify <examples dir> */
+ * outside the VCEK's validity), a policy that rejects, an invalid and an empty policy, a
+ * policy with a NUL byte (invalid, never cut short), endorsements from files, a directory and
+ * per call, a failed call leaving a reused handle NULL, decode. Usage: verify <examples dir> */
 #include "common.h"
 
 static const char *FAILING_POLICY =
@@ -16,13 +16,31 @@ static const char *FAILING_POLICY =
     "[sgx]\nmr_enclave = \"any\"\nmr_signer = \"any\"\ndebug = \"any\"\n"
     "[sgx.tcb]\naccepted_statuses = \"any\"\n";
 
+/* A policy that accepts the sample (no guest policy rule)... */
+#define LENIENT_POLICY_TEXT                                                              \
+    "version = 1\nid = \"c-test-nul\"\n[snp]\nmeasurement = \"any\"\ndebug = \"any\"\n"  \
+    "min_tcb = \"any\"\nsigner = \"any\"\nvmpl = \"any\"\nrevocation = \"if-given\"\n"   \
+    "permit_provisional_firmware = true\n"
+static const char LENIENT_POLICY[] = LENIENT_POLICY_TEXT;
+/* ...and a rule that rejects it (its guest policy allows SMT). */
+#define STRICT_RULE "[snp.guest_policy]\nsmt = \"must-not\"\n"
+
+/* Verify with a policy of `policy_len` bytes (NULL, 0: no policy); the call must work. */
+static tessera_verification *verify_bytes(const tessera_verifier *v, const unsigned char *ev,
+                                          size_t len, const tessera_endorsements *extra,
+                                          int64_t at, const char *policy, size_t policy_len) {
+    tessera_verification *out = NULL;
+    CHECK_RC(tessera_verifier_verify(v, ev, len, extra, at, (const uint8_t *)policy, policy_len, &out),
+             TESSERA_RESULT_OK);
+    CHECK(out != NULL);
+    return out;
+}
+
+/* Verify with a policy given as a C string (NULL: no policy). */
 static tessera_verification *verify(const tessera_verifier *v, const unsigned char *ev, size_t len,
                                     const tessera_endorsements *extra, int64_t at,
                                     const char *policy) {
-    tessera_verification *out = NULL;
-    CHECK_RC(tessera_verifier_verify(v, ev, len, extra, at, policy, &out), TESSERA_RESULT_OK);
-    CHECK(out != NULL);
-    return out;
+    return verify_bytes(v, ev, len, extra, at, policy, policy ? strlen(policy) : 0);
 }
 
 int main(int argc, char **argv) {
@@ -44,8 +62,8 @@ int main(int argc, char **argv) {
     unsigned char *vcek = read_file(sample, "vcek.der", &vcek_len);
     unsigned char *chain = read_file(sample, "cert_chain.pem", &chain_len);
     unsigned char *dev = read_file(policies, "development.toml", &pol_len);
-    char *dev_policy = dup_text(dev, pol_len);
-    free(dev);
+    /* The policy is given as the file's bytes, as read: no NUL terminator needed. */
+    const char *dev_policy = (const char *)dev;
     CHECK(report_len == 1184);
 
     /* A verifier holding the VCEK, built from endorsements. */
@@ -77,7 +95,7 @@ int main(int argc, char **argv) {
     tessera_verification_free(r);
 
     /* Accept under a policy that passes: the appraisal is there. */
-    r = verify(v, report, report_len, NULL, SAMPLE_AT, dev_policy);
+    r = verify_bytes(v, report, report_len, NULL, SAMPLE_AT, dev_policy, pol_len);
     CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_ACCEPTED);
     CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_OK);
     CHECK(tessera_verification_failed_check(r) == NULL);
@@ -88,26 +106,33 @@ int main(int argc, char **argv) {
     /* A failed call on a reused handle variable: *out is set to NULL first, so the variable
      * reads REJECTED, never the previous ACCEPTED. */
     tessera_verification *accepted = r;
-    CHECK_RC(tessera_verifier_verify(v, NULL, report_len, NULL, SAMPLE_AT, dev_policy, &r), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_verifier_verify(v, NULL, report_len, NULL, SAMPLE_AT, dev, pol_len, &r), TESSERA_RESULT_NULL_POINTER);
     CHECK(r == NULL);
     CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_REJECTED);
     r = accepted;
-    CHECK_RC(tessera_verifier_verify(NULL, report, report_len, NULL, SAMPLE_AT, dev_policy, &r), TESSERA_RESULT_NULL_POINTER);
+    CHECK_RC(tessera_verifier_verify(NULL, report, report_len, NULL, SAMPLE_AT, dev, pol_len, &r), TESSERA_RESULT_NULL_POINTER);
     CHECK(r == NULL);
     r = accepted;
     /* A length no buffer can have (over PTRDIFF_MAX): refused before the pointer is read. */
-    CHECK_RC(tessera_verifier_verify(v, report, SIZE_MAX, NULL, SAMPLE_AT, dev_policy, &r), TESSERA_RESULT_INVALID_ARGUMENT);
+    CHECK_RC(tessera_verifier_verify(v, report, SIZE_MAX, NULL, SAMPLE_AT, dev, pol_len, &r), TESSERA_RESULT_INVALID_ARGUMENT);
     CHECK(r == NULL);
     CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_REJECTED);
+    r = accepted;
+    /* A NULL policy with a length: a call error, never "no policy". */
+    CHECK_RC(tessera_verifier_verify(v, report, report_len, NULL, SAMPLE_AT, NULL, pol_len, &r), TESSERA_RESULT_NULL_POINTER);
+    CHECK(r == NULL);
+    r = accepted;
+    /* A policy length no buffer can have. */
+    CHECK_RC(tessera_verifier_verify(v, report, report_len, NULL, SAMPLE_AT, dev, SIZE_MAX, &r), TESSERA_RESULT_INVALID_ARGUMENT);
+    CHECK(r == NULL);
     tessera_verification_free(accepted);
 
     /* A policy over 1 MiB: a call error, the handle NULL. */
     size_t huge_len = (1u << 20) + 1;
-    char *huge = malloc(huge_len + 1);
+    uint8_t *huge = malloc(huge_len);
     memset(huge, '#', huge_len);
-    huge[huge_len] = 0;
     r = (tessera_verification *)0x1;
-    CHECK_RC(tessera_verifier_verify(v, report, report_len, NULL, SAMPLE_AT, huge, &r), TESSERA_RESULT_TOO_LARGE);
+    CHECK_RC(tessera_verifier_verify(v, report, report_len, NULL, SAMPLE_AT, huge, huge_len, &r), TESSERA_RESULT_TOO_LARGE);
     CHECK(r == NULL);
     free(huge);
 
@@ -134,6 +159,27 @@ int main(int argc, char **argv) {
     CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_POLICY_INVALID);
     CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_REJECTED);
     CHECK(tessera_verification_claims_json(r) == NULL);
+    tessera_verification_free(r);
+
+    /* A policy with a NUL byte before a rule that rejects (a file partly zeroed): the whole
+     * text is read, so it is an invalid policy, never its shorter, weaker first part. */
+    r = verify(v, report, report_len, NULL, SAMPLE_AT, LENIENT_POLICY);
+    CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_OK); /* the first part accepts */
+    tessera_verification_free(r);
+    static const char whole[] = LENIENT_POLICY_TEXT "\n" STRICT_RULE;
+    r = verify_bytes(v, report, report_len, NULL, SAMPLE_AT, whole, sizeof whole - 1);
+    CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_POLICY_REJECTED);
+    tessera_verification_free(r);
+    static const char cut[] = LENIENT_POLICY_TEXT "\0\n" STRICT_RULE;
+    r = verify_bytes(v, report, report_len, NULL, SAMPLE_AT, cut, sizeof cut - 1);
+    CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_POLICY_INVALID);
+    CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_REJECTED);
+    CHECK(strcmp(tessera_verification_failed_check(r), "policy") == 0);
+    CHECK(tessera_verification_claims_json(r) == NULL);
+    tessera_verification_free(r);
+    /* A C string's terminator counted in the length is a NUL in the text too. */
+    r = verify_bytes(v, report, report_len, NULL, SAMPLE_AT, LENIENT_POLICY, sizeof LENIENT_POLICY);
+    CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_POLICY_INVALID);
     tessera_verification_free(r);
 
     /* Reject: one flipped byte of the signature. */
@@ -182,7 +228,7 @@ int main(int argc, char **argv) {
     r = verify(bare, report, report_len, NULL, SAMPLE_AT, NULL);
     CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_VERIFY_SNP);
     tessera_verification_free(r);
-    r = verify(bare, report, report_len, e, SAMPLE_AT, dev_policy);
+    r = verify_bytes(bare, report, report_len, e, SAMPLE_AT, dev_policy, pol_len);
     CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_OK);
     CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_ACCEPTED);
     tessera_verification_free(r);
@@ -213,7 +259,7 @@ int main(int argc, char **argv) {
     CHECK_RC(tessera_verifier_builder_allow_missing_crls(db, true), TESSERA_RESULT_OK);
     tessera_verifier *dv = NULL;
     CHECK_RC(tessera_verifier_builder_build(db, &dv), TESSERA_RESULT_OK);
-    r = verify(dv, report, report_len, NULL, SAMPLE_AT, dev_policy);
+    r = verify_bytes(dv, report, report_len, NULL, SAMPLE_AT, dev_policy, pol_len);
     CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_OK);
     tessera_verification_free(r);
     tessera_verifier_free(dv);
@@ -264,6 +310,6 @@ int main(int argc, char **argv) {
     free(report);
     free(vcek);
     free(chain);
-    free(dev_policy);
+    free(dev);
     return finish("verify");
 }
