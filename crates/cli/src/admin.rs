@@ -723,9 +723,12 @@ fn parse_resource(s: &str) -> Result<ResourcePath> {
     ResourcePath::parse(s).with_context(|| format!("{s:?}: not REPO/TYPE/TAG"))
 }
 
-/// A string field of an answer, or `?`.
-fn text<'a>(v: &'a Value, key: &str) -> &'a str {
-    v.get(key).and_then(Value::as_str).unwrap_or("?")
+/// A string field of an answer, or `?`, for a terminal: control characters are written
+/// escaped, since the text comes from the broker's store (a row edited in the database could
+/// otherwise send escape sequences to the operator's terminal, as `entry_line` guards against
+/// for the audit log).
+pub(crate) fn text(v: &Value, key: &str) -> String {
+    tessera::text::escape_controls(v.get(key).and_then(Value::as_str).unwrap_or("?"), false)
 }
 
 /// Any field of an answer as JSON text, or `?`.
@@ -1071,6 +1074,25 @@ pub(crate) fn run_audit(cmd: &AuditCommand) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The fields `secret list`, `put`, `delete` and the gitops commands print from an answer
+    /// (resource, digests, KEK id: text from the broker's store) have control characters
+    /// escaped; a missing one is `?`.
+    #[test]
+    fn answer_text_escapes_control_characters() {
+        let answer = serde_json::json!({
+            "kek_id": "kek-\u{1b}]0;title\u{7}\u{1b}[2J",
+            "resource": "a/b/c\r\u{1b}[K",
+            "version": 3,
+        });
+        assert_eq!(
+            text(&answer, "kek_id"),
+            "kek-\\u{1b}]0;title\\u{7}\\u{1b}[2J"
+        );
+        assert_eq!(text(&answer, "resource"), "a/b/c\\r\\u{1b}[K");
+        assert_eq!(text(&answer, "absent"), "?");
+        assert_eq!(text(&answer, "version"), "?");
+    }
 
     /// An audit entry's actor, resource and digests are printed with control characters
     /// escaped: an ESC in the log does not reach the terminal.

@@ -314,10 +314,10 @@ pub(crate) fn coco_sealed(args: &CocoSealedArgs) -> Result<ExitCode> {
         .get("sealed")
         .and_then(Value::as_str)
         .context("the answer has no sealed secret")?;
-    crate::say!("{sealed}");
+    crate::say!("{}", tessera::text::escape_controls(sealed, false));
     eprintln!(
         "verification key served as {}",
-        answer.get("kid").and_then(Value::as_str).unwrap_or("?")
+        crate::admin::text(&answer, "kid")
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -334,10 +334,7 @@ pub(crate) fn set_policy(args: &SetPolicyArgs) -> Result<ExitCode> {
     crate::say!(
         "{}: default policy {}",
         args.repo,
-        answer
-            .get("policy_digest")
-            .and_then(Value::as_str)
-            .unwrap_or("?")
+        crate::admin::text(&answer, "policy_digest")
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -353,7 +350,7 @@ pub(crate) fn rotate_sealing_key(args: &RotateSealingKeyArgs) -> Result<ExitCode
         .map_err(crate::admin::rotation_hint)?;
     crate::say!(
         "current sealing key {} (older keys still open what they sealed)",
-        answer.get("current").and_then(Value::as_str).unwrap_or("?")
+        crate::admin::text(&answer, "current")
     );
     Ok(ExitCode::SUCCESS)
 }

@@ -237,6 +237,10 @@ impl<'de> Deserialize<'de> for NumericDate {
     }
 }
 
+/// The longest name of a static token, in bytes: `token:NAME` fits the audit log's actor
+/// (`tessera_broker::audit::MAX_ACTOR_LEN`).
+pub const MAX_TOKEN_NAME: usize = 128;
+
 impl AdminAuth {
     /// Adds a static token (its text, trimmed of surrounding whitespace), scoped to `repos`
     /// (`None`: every repository and the global operations).
@@ -245,7 +249,8 @@ impl AdminAuth {
     /// A token shorter than [`MIN_STATIC_TOKEN`]; one of three dot-separated parts
     /// ([`AdminAuthError::JwtShapedToken`]); `repos` listing `*`
     /// ([`AdminAuthError::WildcardRepos`]: a global token leaves `repos` out); a second token
-    /// of the same name or value, or `repos` empty or naming what cannot be a repository
+    /// of the same name or value, a name empty, longer than [`MAX_TOKEN_NAME`] or holding
+    /// spaces or control characters, or `repos` empty or naming what cannot be a repository
     /// ([`AdminAuthError::UnusableToken`]).
     pub fn add_static(
         &mut self,
@@ -285,6 +290,18 @@ impl AdminAuth {
             }) {
                 return Err(unusable(format!("repos lists {repo:?}: {e}")));
             }
+        }
+        // The name is the audit log's actor (`token:NAME`), which is kept without control
+        // characters and cut at MAX_ACTOR_LEN: two names differing only there would be one
+        // actor in the log.
+        if name.is_empty()
+            || name.len() > MAX_TOKEN_NAME
+            || name.chars().any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(unusable(format!(
+                "the name must be 1 to {MAX_TOKEN_NAME} bytes with no spaces or control \
+                 characters: it is the actor the audit log records"
+            )));
         }
         let digest = sha256(token.as_bytes());
         if self.tokens.iter().any(|t| t.name == name) {
@@ -555,8 +572,35 @@ mod tests {
             let e = refused(&mut auth, "tenant", other, Some(vec!["ok", bad]));
             assert!(e.contains("repos lists"), "{bad:?}: {e}");
         }
-        auth.add_static("tenant", other, Some(vec!["ok".into()]))
-            .unwrap();
+        // Names the audit log could not tell apart (its actor drops control characters and
+        // stops at 256 bytes), or that say nothing.
+        let long = "n".repeat(MAX_TOKEN_NAME + 1);
+        for bad in [
+            "",
+            "ops\u{1}",
+            "ops\u{2}",
+            "two words",
+            "tab\t",
+            long.as_str(),
+        ] {
+            let e = refused(&mut auth, bad, other, Some(vec!["ok"]));
+            assert!(
+                e.contains("the actor the audit log records"),
+                "{bad:?}: {e}"
+            );
+        }
+        auth.add_static(
+            "n".repeat(MAX_TOKEN_NAME).as_str(),
+            other,
+            Some(vec!["ok".into()]),
+        )
+        .unwrap();
+        auth.add_static(
+            "tenant",
+            "tenant-token-0123456789abcdef-0123456",
+            Some(vec!["ok".into()]),
+        )
+        .unwrap();
     }
 
     #[test]

@@ -452,7 +452,9 @@ async fn admin_delete(
     finish(&state, EP, started, result)
 }
 
+/// Unknown parameters are refused (400): a misspelt `repo` would otherwise widen a page.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ListQuery {
     repo: Option<String>,
     /// With `after_version`: the page starts after this resource's version.
@@ -537,7 +539,9 @@ async fn admin_rotate_kek(State(state): State<AppState>, headers: HeaderMap) -> 
     finish(&state, EP, started, result)
 }
 
+/// Unknown parameters are refused (400): a misspelt `repo` would otherwise widen a page.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct AuditQuery {
     after: Option<u64>,
     limit: Option<u32>,
@@ -603,7 +607,9 @@ async fn sealing_key(State(state): State<AppState>) -> Response {
     finish(&state, EP, started, result)
 }
 
+/// Unknown parameters are refused (400): a misspelt `repo` would otherwise widen a page.
 #[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct SealedQuery {
     resource: Option<String>,
 }

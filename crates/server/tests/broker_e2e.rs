@@ -2013,6 +2013,16 @@ fn a_tenant_token_stays_inside_its_repositories_on_every_endpoint() {
             );
             assert_eq!(status, 400, "{repo}: {body}");
         }
+        // A misspelt parameter is refused, not ignored (a global token's `?Repo=x` would list
+        // every repository).
+        for path in [
+            "/kbs/v0/admin/resources?Repo=tenant-b",
+            "/kbs/v0/admin/audit?after=0&limits=5",
+            "/kbs/v0/admin/audit?from=0",
+        ] {
+            let (status, body) = b.admin("GET", path, token, None);
+            assert_eq!(status, 400, "{path}: {body}");
+        }
     }
     let (status, _) = b.admin_text("PUT", "/kbs/v0/admin/policy/default", tenant, POLICY);
     assert_eq!(status, 403);
