@@ -64,9 +64,11 @@ enum tessera_result
   // An argument is larger than Tessera accepts: certificates or CRLs over 4 MiB
   // (`tessera_endorsements_add_certificates`, `_add_crls`,
   // `tessera_verifier_builder_dangerous_add_test_root`), a collateral bundle over 8 MiB, a
-  // policy over 1 MiB (`tessera_verifier_verify`), an endorsement file or callback evidence
-  // over 16 MiB. (Evidence given to `tessera_verifier_verify` or `tessera_decode` that is too
-  // large is an outcome, `TESSERA_RESULT_EVIDENCE_TOO_LARGE`.)
+  // policy over 1 MiB (`tessera_verifier_verify`), callback evidence over 16 MiB, an
+  // endorsement file over 16 MiB (`tessera_endorsements_add_file`, or one in the directory
+  // read by `tessera_verifier_builder_add_endorsement_dir`), or such a directory past its
+  // bounds (4096 files, 512 MiB in all). (Evidence given to `tessera_verifier_verify` or
+  // `tessera_decode` that is too large is an outcome, `TESSERA_RESULT_EVIDENCE_TOO_LARGE`.)
   TESSERA_RESULT_TOO_LARGE = 104,
   // The bytes are not evidence in any form Tessera reads (the message lists every form tried).
   TESSERA_RESULT_EVIDENCE_UNRECOGNIZED = 200,
@@ -398,9 +400,13 @@ tessera_result tessera_verifier_builder_add_endorsements(struct tessera_verifier
 // Read a directory of endorsements now (VCEKs, certificates, CRLs, collateral bundles, PCS
 // folders; see the README); verification never reads it again.
 //
-// Returns `TESSERA_RESULT_ENDORSEMENT_FILE` naming no file (use `tessera` on the command line
-// to see which one) when a file cannot be read. `path` is any NUL-terminated bytes (it need not
-// be UTF-8).
+// Returns `TESSERA_RESULT_TOO_LARGE` when a file in it is larger than 16 MiB (as
+// `tessera_endorsements_add_file`) or the directory holds more than it reads (4096 files,
+// 512 MiB in all, 64 files in a PCS folder); else `TESSERA_RESULT_ENDORSEMENT_FILE`, naming no
+// file (use `tessera` on the command line to see which one), when a file cannot be read or is
+// not what its name says (certificates over 4 MiB and a bundle over 8 MiB included, which
+// `tessera_endorsements_add_file` calls `TOO_LARGE`). `path` is any NUL-terminated bytes (it
+// need not be UTF-8).
 //
 // # Safety
 // `builder` is NULL or a live builder; `path` is NULL or a NUL-terminated string.

@@ -30,9 +30,11 @@ pub enum tessera_result {
     /// An argument is larger than Tessera accepts: certificates or CRLs over 4 MiB
     /// (`tessera_endorsements_add_certificates`, `_add_crls`,
     /// `tessera_verifier_builder_dangerous_add_test_root`), a collateral bundle over 8 MiB, a
-    /// policy over 1 MiB (`tessera_verifier_verify`), an endorsement file or callback evidence
-    /// over 16 MiB. (Evidence given to `tessera_verifier_verify` or `tessera_decode` that is too
-    /// large is an outcome, `TESSERA_RESULT_EVIDENCE_TOO_LARGE`.)
+    /// policy over 1 MiB (`tessera_verifier_verify`), callback evidence over 16 MiB, an
+    /// endorsement file over 16 MiB (`tessera_endorsements_add_file`, or one in the directory
+    /// read by `tessera_verifier_builder_add_endorsement_dir`), or such a directory past its
+    /// bounds (4096 files, 512 MiB in all). (Evidence given to `tessera_verifier_verify` or
+    /// `tessera_decode` that is too large is an outcome, `TESSERA_RESULT_EVIDENCE_TOO_LARGE`.)
     TESSERA_RESULT_TOO_LARGE = 104,
 
     /// The bytes are not evidence in any form Tessera reads (the message lists every form tried).

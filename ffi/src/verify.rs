@@ -325,9 +325,13 @@ pub unsafe extern "C" fn tessera_verifier_builder_add_endorsements(
 /// Read a directory of endorsements now (VCEKs, certificates, CRLs, collateral bundles, PCS
 /// folders; see the README); verification never reads it again.
 ///
-/// Returns `TESSERA_RESULT_ENDORSEMENT_FILE` naming no file (use `tessera` on the command line
-/// to see which one) when a file cannot be read. `path` is any NUL-terminated bytes (it need not
-/// be UTF-8).
+/// Returns `TESSERA_RESULT_TOO_LARGE` when a file in it is larger than 16 MiB (as
+/// `tessera_endorsements_add_file`) or the directory holds more than it reads (4096 files,
+/// 512 MiB in all, 64 files in a PCS folder); else `TESSERA_RESULT_ENDORSEMENT_FILE`, naming no
+/// file (use `tessera` on the command line to see which one), when a file cannot be read or is
+/// not what its name says (certificates over 4 MiB and a bundle over 8 MiB included, which
+/// `tessera_endorsements_add_file` calls `TOO_LARGE`). `path` is any NUL-terminated bytes (it
+/// need not be UTF-8).
 ///
 /// # Safety
 /// `builder` is NULL or a live builder; `path` is NULL or a NUL-terminated string.
@@ -341,7 +345,10 @@ pub unsafe extern "C" fn tessera_verifier_builder_add_endorsement_dir(
         let b = unsafe { handle_mut(builder) }?;
         // SAFETY: forwarded contract.
         let path = unsafe { crate::path(path) }?;
-        let found = Endorsements::from_dir(path).map_err(|_| R::TESSERA_RESULT_ENDORSEMENT_FILE)?;
+        let found = Endorsements::from_dir(path).map_err(|e| match e {
+            tessera::EndorsementError::TooLarge { .. } => R::TESSERA_RESULT_TOO_LARGE,
+            _ => R::TESSERA_RESULT_ENDORSEMENT_FILE,
+        })?;
         b.config.endorsements.extend(found);
         Ok(())
     })
@@ -1445,6 +1452,23 @@ mod tests {
             assert_eq!(
                 tessera_endorsements_add_file(e, path.as_ptr()),
                 R::TESSERA_RESULT_ENDORSEMENT_FILE
+            );
+            // A file over 16 MiB (sparse): TOO_LARGE read alone or in a directory.
+            let big_dir = dir.join("big");
+            std::fs::create_dir_all(&big_dir).unwrap();
+            let big_file = big_dir.join("big.pem");
+            std::fs::File::create(&big_file)
+                .and_then(|f| f.set_len(MAX_FILE_LEN + 1))
+                .unwrap();
+            let path = std::ffi::CString::new(big_file.to_str().unwrap()).unwrap();
+            assert_eq!(
+                tessera_endorsements_add_file(e, path.as_ptr()),
+                R::TESSERA_RESULT_TOO_LARGE
+            );
+            let path = std::ffi::CString::new(big_dir.to_str().unwrap()).unwrap();
+            assert_eq!(
+                tessera_verifier_builder_add_endorsement_dir(b, path.as_ptr()),
+                R::TESSERA_RESULT_TOO_LARGE
             );
             let _ = std::fs::remove_dir_all(&dir);
             // At the bounds: read, and refused as what they are not.

@@ -1,6 +1,6 @@
 /* Every error path of the C API: NULL handles, NULL out-parameters, NULL data with a length,
- * lengths over PTRDIFF_MAX, bad bytes, non-UTF-8 strings, _free(NULL), and out-parameter
- * handles set to NULL by a failed call (whatever they held before).
+ * lengths over PTRDIFF_MAX, bad bytes, oversized files, non-UTF-8 strings, _free(NULL), and
+ * out-parameter handles set to NULL by a failed call (whatever they held before).
  * Usage: errors */
 #include <sys/stat.h>
 #include <unistd.h>
@@ -80,6 +80,21 @@ int main(void) {
     CHECK_RC(tessera_verifier_builder_add_endorsement_dir(NULL, "/tmp"), TESSERA_RESULT_NULL_POINTER);
     CHECK_RC(tessera_verifier_builder_add_endorsement_dir(b, NULL), TESSERA_RESULT_NULL_POINTER);
     CHECK_RC(tessera_verifier_builder_add_endorsement_dir(b, bad_utf8), TESSERA_RESULT_ENDORSEMENT_FILE);
+    /* A file over 16 MiB (sparse) is TOO_LARGE in a directory as on its own, not unreadable. */
+    char big_dir[] = "/tmp/tessera-errors-big-XXXXXX";
+    CHECK(mkdtemp(big_dir) != NULL);
+    char big_path[sizeof big_dir + 8];
+    snprintf(big_path, sizeof big_path, "%s/big.pem", big_dir);
+    FILE *big = fopen(big_path, "wb");
+    CHECK(big != NULL);
+    if (big) {
+        CHECK(ftruncate(fileno(big), (16 << 20) + 1) == 0);
+        fclose(big);
+    }
+    CHECK_RC(tessera_endorsements_add_file(e, big_path), TESSERA_RESULT_TOO_LARGE);
+    CHECK_RC(tessera_verifier_builder_add_endorsement_dir(b, big_dir), TESSERA_RESULT_TOO_LARGE);
+    unlink(big_path);
+    rmdir(big_dir);
     CHECK_RC(tessera_verifier_builder_dangerous_add_test_root(NULL, &byte, 1), TESSERA_RESULT_NULL_POINTER);
     CHECK_RC(tessera_verifier_builder_dangerous_add_test_root(b, NULL, 5), TESSERA_RESULT_NULL_POINTER);
     CHECK_RC(tessera_verifier_builder_dangerous_add_test_root(b, NULL, 0), TESSERA_RESULT_CERTIFICATE_INVALID);
