@@ -166,7 +166,8 @@ enum tessera_tee
   : uint32_t
 #endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
  {
-  // Not known (the evidence could not be read).
+  // Not known: the evidence could not be read, or was not read because the policy given is
+  // invalid (`TESSERA_RESULT_POLICY_INVALID`: the policy is read first).
   TESSERA_TEE_UNKNOWN = 0,
   // AMD SEV-SNP.
   TESSERA_TEE_SNP = 1,
@@ -476,7 +477,9 @@ void tessera_verifier_free(struct tessera_verifier *verifier);
 // given and passed. A NULL `policy` with `policy_len` 0 means no appraisal: verified evidence
 // is then `TESSERA_VERDICT_VERIFIED_UNAPPRAISED` (result `TESSERA_RESULT_NOT_APPRAISED`),
 // never `ACCEPTED`. An empty policy (non-NULL, `policy_len` 0, e.g. an empty file read) is not
-// "no policy": it is `TESSERA_RESULT_POLICY_INVALID`, rejected.
+// "no policy": it is `TESSERA_RESULT_POLICY_INVALID`, rejected. The policy is read before the
+// evidence: an invalid one is `TESSERA_RESULT_POLICY_INVALID` whatever the evidence, with the
+// TEE `TESSERA_TEE_UNKNOWN` (the evidence is then not read).
 //
 // The return code is not the verdict. `TESSERA_RESULT_OK` says the call worked and `*out`
 // holds a result handle: the evidence may still be rejected; read
@@ -525,7 +528,9 @@ tessera_verdict tessera_verification_verdict(const struct tessera_verification *
 // `verification` is NULL or a live verification.
 tessera_result tessera_verification_result(const struct tessera_verification *verification);
 
-// The TEE (`TESSERA_TEE_UNKNOWN` when the evidence could not be read, or for NULL).
+// The TEE: `TESSERA_TEE_UNKNOWN` when the evidence could not be read, when the policy given
+// is invalid (`TESSERA_RESULT_POLICY_INVALID`: the policy is read first, and the evidence is
+// then not read, whatever it is), and for NULL.
 //
 // # Safety
 // `verification` is NULL or a live verification.

@@ -19,7 +19,8 @@ use tessera_result as R;
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum tessera_tee {
-    /// Not known (the evidence could not be read).
+    /// Not known: the evidence could not be read, or was not read because the policy given is
+    /// invalid (`TESSERA_RESULT_POLICY_INVALID`: the policy is read first).
     TESSERA_TEE_UNKNOWN = 0,
     /// AMD SEV-SNP.
     TESSERA_TEE_SNP = 1,
@@ -500,7 +501,9 @@ const NOT_APPRAISED: &str = "no policy was given: the evidence verified, but not
 
 /// Run one verification: every failure of the evidence is an outcome, never a call error.
 /// `TESSERA_RESULT_OK` only when a policy was given and passed; verified evidence with no
-/// policy is `TESSERA_RESULT_NOT_APPRAISED`.
+/// policy is `TESSERA_RESULT_NOT_APPRAISED`. The policy is read first: an invalid one is
+/// `POLICY_INVALID` whatever the evidence (a configuration error is never hidden behind the
+/// evidence's), and the evidence, not read, has the TEE `UNKNOWN`.
 fn run_verify(
     verifier: &Verifier,
     evidence: &[u8],
@@ -596,7 +599,9 @@ fn run_verify(
 /// given and passed. A NULL `policy` with `policy_len` 0 means no appraisal: verified evidence
 /// is then `TESSERA_VERDICT_VERIFIED_UNAPPRAISED` (result `TESSERA_RESULT_NOT_APPRAISED`),
 /// never `ACCEPTED`. An empty policy (non-NULL, `policy_len` 0, e.g. an empty file read) is not
-/// "no policy": it is `TESSERA_RESULT_POLICY_INVALID`, rejected.
+/// "no policy": it is `TESSERA_RESULT_POLICY_INVALID`, rejected. The policy is read before the
+/// evidence: an invalid one is `TESSERA_RESULT_POLICY_INVALID` whatever the evidence, with the
+/// TEE `TESSERA_TEE_UNKNOWN` (the evidence is then not read).
 ///
 /// The return code is not the verdict. `TESSERA_RESULT_OK` says the call worked and `*out`
 /// holds a result handle: the evidence may still be rejected; read
@@ -725,7 +730,9 @@ pub unsafe extern "C" fn tessera_verification_result(
     })
 }
 
-/// The TEE (`TESSERA_TEE_UNKNOWN` when the evidence could not be read, or for NULL).
+/// The TEE: `TESSERA_TEE_UNKNOWN` when the evidence could not be read, when the policy given
+/// is invalid (`TESSERA_RESULT_POLICY_INVALID`: the policy is read first, and the evidence is
+/// then not read, whatever it is), and for NULL.
 ///
 /// # Safety
 /// `verification` is NULL or a live verification.

@@ -147,11 +147,14 @@ int main(int argc, char **argv) {
     CHECK(appraisal != NULL && strstr(appraisal, "\"verdict\":\"fail\"") != NULL);
     tessera_verification_free(r);
 
-    /* An invalid policy. */
+    /* An invalid policy: read before the evidence, so the (readable) evidence is not read and
+     * the TEE is UNKNOWN. */
     r = verify(v, report, report_len, NULL, SAMPLE_AT, "version = \"not a number\"");
     CHECK_RC(tessera_verification_result(r), TESSERA_RESULT_POLICY_INVALID);
     CHECK(tessera_verification_verdict(r) == TESSERA_VERDICT_REJECTED);
     CHECK(tessera_verification_message(r) != NULL);
+    CHECK(strcmp(tessera_verification_failed_check(r), "policy") == 0);
+    CHECK(tessera_verification_tee(r) == TESSERA_TEE_UNKNOWN);
     tessera_verification_free(r);
 
     /* An empty policy (an empty file read) is not "no policy": invalid, rejected. */
