@@ -17,11 +17,14 @@ const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
 ];
 
-/// A latency histogram with fixed buckets.
+/// A latency histogram with fixed buckets. Each observation adds one to a single slot (the
+/// first bucket that holds it, or the last slot for one above every bound); rendering adds the
+/// slots up, so a scrape never shows a lower bucket above a higher one or `+Inf` below either,
+/// even while requests are observed.
 #[derive(Debug, Default)]
 pub struct Histogram {
-    buckets: [AtomicU64; BUCKETS.len()],
-    count: AtomicU64,
+    /// Observations per bucket, not cumulative; the last slot: above every bound.
+    slots: [AtomicU64; BUCKETS.len() + 1],
     sum_micros: AtomicU64,
 }
 
@@ -29,26 +32,32 @@ impl Histogram {
     /// Records one observation.
     pub fn observe(&self, took: Duration) {
         let secs = took.as_secs_f64();
-        for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
-            if secs <= *bound {
-                bucket.fetch_add(1, Ordering::Relaxed);
-            }
+        let slot = BUCKETS
+            .iter()
+            .position(|bound| secs <= *bound)
+            .unwrap_or(BUCKETS.len());
+        if let Some(slot) = self.slots.get(slot) {
+            slot.fetch_add(1, Ordering::Relaxed);
         }
-        self.count.fetch_add(1, Ordering::Relaxed);
         let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         self.sum_micros.fetch_add(micros, Ordering::Relaxed);
     }
 
     fn render(&self, out: &mut String, name: &str, labels: &str) {
         let sep = if labels.is_empty() { "" } else { "," };
-        for (bound, bucket) in BUCKETS.iter().zip(&self.buckets) {
+        let mut cumulative = 0u64;
+        for (bound, slot) in BUCKETS.iter().zip(&self.slots) {
+            cumulative = cumulative.saturating_add(slot.load(Ordering::Relaxed));
             let _ = writeln!(
                 out,
-                "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {}",
-                bucket.load(Ordering::Relaxed)
+                "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}"
             );
         }
-        let count = self.count.load(Ordering::Relaxed);
+        let above = self
+            .slots
+            .last()
+            .map_or(0, |slot| slot.load(Ordering::Relaxed));
+        let count = cumulative.saturating_add(above);
         let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
         let sum = self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6;
         let braces = if labels.is_empty() {
@@ -201,6 +210,65 @@ mod tests {
         assert!(text.contains("tessera_collateral_cache_misses_total 0"));
         assert!(text.contains("tessera_collateral_cache_fetches_total 0"));
         assert!(text.contains("tessera_collateral_cache_fetch_errors_total 0"));
+    }
+
+    /// Buckets are cumulative, `+Inf` and `_count` count everything (one above every bound
+    /// too), and a scrape taken while requests are observed never shows a lower bucket above
+    /// a higher one (each observation is one increment).
+    #[test]
+    fn histogram_buckets_are_cumulative_and_consistent_while_observed() {
+        let h = Arc::new(Histogram::default());
+        for ms in [0, 1, 3, 3, 40, 9_000] {
+            h.observe(Duration::from_millis(ms));
+        }
+        let mut out = String::new();
+        h.render(&mut out, "t", "");
+        for line in [
+            "t_bucket{le=\"0.0005\"} 1",
+            "t_bucket{le=\"0.001\"} 2",
+            "t_bucket{le=\"0.005\"} 4",
+            "t_bucket{le=\"0.05\"} 5",
+            "t_bucket{le=\"2.5\"} 5",
+            "t_bucket{le=\"+Inf\"} 6",
+            "t_count 6",
+        ] {
+            assert!(out.lines().any(|l| l == line), "{line} in\n{out}");
+        }
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let writers: Vec<_> = (0..2)
+            .map(|_| {
+                let (h, stop) = (Arc::clone(&h), Arc::clone(&stop));
+                std::thread::spawn(move || {
+                    let mut i = 0u64;
+                    while !stop.load(Ordering::Relaxed) {
+                        h.observe(Duration::from_micros(i % 3_000_000));
+                        i = i.wrapping_add(7_919);
+                    }
+                })
+            })
+            .collect();
+        for _ in 0..2_000 {
+            let mut out = String::new();
+            h.render(&mut out, "t", "l=\"x\"");
+            let counts: Vec<u64> = out
+                .lines()
+                .filter(|l| l.starts_with("t_bucket") || l.starts_with("t_count"))
+                .map(|l| {
+                    l.rsplit(' ')
+                        .next()
+                        .unwrap_or("")
+                        .parse()
+                        .unwrap_or(u64::MAX)
+                })
+                .collect();
+            assert_eq!(counts.len(), BUCKETS.len() + 2);
+            assert!(counts.windows(2).all(|w| w[0] <= w[1]), "{out}");
+            assert_eq!(counts[BUCKETS.len()], counts[BUCKETS.len() + 1], "{out}");
+        }
+        stop.store(true, Ordering::Relaxed);
+        for w in writers {
+            w.join().unwrap_or_default();
+        }
     }
 
     #[test]

@@ -135,9 +135,10 @@ pub(crate) fn router(state: AppState, with_metrics: bool) -> Router {
             "/kbs/v0/resource/{repo}/{kind}/{tag}",
             // HEAD would run a release (audited as one) whose body is then dropped: refused.
             get(resource)
-                .head(method_not_allowed)
+                .head(resource_method_not_allowed)
                 .post(admin_put)
-                .delete(admin_delete),
+                .delete(admin_delete)
+                .fallback(resource_method_not_allowed),
         )
         .route("/kbs/v0/admin/resources", get(admin_list))
         .route("/kbs/v0/admin/kek/rotate", post(admin_rotate_kek))
@@ -452,6 +453,12 @@ async fn admin_delete(
     finish(&state, EP, started, result)
 }
 
+/// A page's `limit` as the broker takes it (which clamps it to its range): one past what a
+/// `u32` holds is still "more than the most".
+fn page_limit(limit: Option<u64>) -> Option<u32> {
+    limit.map(|l| u32::try_from(l).unwrap_or(u32::MAX))
+}
+
 /// Unknown parameters are refused (400): a misspelt `repo` would otherwise widen a page.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -460,7 +467,8 @@ struct ListQuery {
     /// With `after_version`: the page starts after this resource's version.
     after: Option<String>,
     after_version: Option<u64>,
-    limit: Option<u32>,
+    /// Any number: outside 1 to 1000 it is taken as the nearest of them.
+    limit: Option<u64>,
 }
 
 async fn admin_list(
@@ -484,7 +492,7 @@ async fn admin_list(
             &state,
             state
                 .broker
-                .admin_list(&actor, q.repo.as_deref(), after, q.limit),
+                .admin_list(&actor, q.repo.as_deref(), after, page_limit(q.limit)),
         )
         .await
         .map_err(|e| broker_error(EP, &e))?;
@@ -544,7 +552,8 @@ async fn admin_rotate_kek(State(state): State<AppState>, headers: HeaderMap) -> 
 #[serde(deny_unknown_fields)]
 struct AuditQuery {
     after: Option<u64>,
-    limit: Option<u32>,
+    /// Any number: outside 1 to 1000 it is taken as the nearest of them.
+    limit: Option<u64>,
 }
 
 async fn admin_audit(
@@ -557,9 +566,14 @@ async fn admin_audit(
     let result = async {
         let actor = admin_actor(&state, &headers, EP)?;
         let Query(q) = q.map_err(|e| unreadable(EP, &e))?;
-        let answer = deadline(&state, state.broker.admin_audit(&actor, q.after, q.limit))
-            .await
-            .map_err(|e| broker_error(EP, &e))?;
+        let answer = deadline(
+            &state,
+            state
+                .broker
+                .admin_audit(&actor, q.after, page_limit(q.limit)),
+        )
+        .await
+        .map_err(|e| broker_error(EP, &e))?;
         Ok(json(&answer))
     }
     .await;
@@ -705,6 +719,16 @@ async fn method_not_allowed(State(state): State<AppState>) -> Response {
     state.metrics.request("other", 405);
     let mut r = ApiError::public(PublicError::InvalidRequest).into_response();
     *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    r
+}
+
+/// A resource path with a method it does not take, HEAD included (refused there): 405 naming
+/// the methods it takes. (axum's own `Allow` would list HEAD with GET; it keeps one the answer
+/// has, and RFC 9110 wants one on every 405.)
+async fn resource_method_not_allowed(state: State<AppState>) -> Response {
+    let mut r = method_not_allowed(state).await;
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("GET,POST,DELETE"));
     r
 }
 

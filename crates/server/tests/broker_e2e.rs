@@ -1171,6 +1171,20 @@ fn head_on_a_resource_is_refused_and_releases_nothing() {
         .call()
         .unwrap();
     assert_eq!(resp.status().as_u16(), 405);
+    // Every 405 of the path says what it takes, and that is not HEAD.
+    let allow = |resp: &ureq::http::Response<ureq::Body>| {
+        resp.headers()
+            .get("allow")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    assert_eq!(allow(&resp).as_deref(), Some("GET,POST,DELETE"));
+    let put = agent()
+        .put(&format!("{}/kbs/v0/resource/default/key/one", b.url))
+        .send_empty()
+        .unwrap();
+    assert_eq!(put.status().as_u16(), 405);
+    assert_eq!(allow(&put).as_deref(), Some("GET,POST,DELETE"));
     let released = |b: &Broker| {
         let (_, log) = b.admin("GET", "/kbs/v0/admin/audit", Some(&b.admin_token), None);
         log["entries"]
@@ -1912,6 +1926,31 @@ fn the_admin_listing_pages() {
         paged(TENANT_TOKEN, 1),
         vec![own("tenant-b/key/db", 1), own("tenant-b/key/db", 2)]
     );
+    // A limit past the most is the most, however large (past a u32 too), 0 is 1.
+    for limit in ["1000", "4294967295", "4294967296", "18446744073709551615"] {
+        let (status, page) = b.admin(
+            "GET",
+            &format!("/kbs/v0/admin/resources?limit={limit}"),
+            Some(&b.admin_token),
+            None,
+        );
+        assert_eq!(status, 200, "{limit}: {page}");
+        assert_eq!(rows(&page), whole, "{limit}");
+        let (status, page) = b.admin(
+            "GET",
+            &format!("/kbs/v0/admin/audit?limit={limit}"),
+            Some(&b.admin_token),
+            None,
+        );
+        assert_eq!(status, 200, "{limit}: {page}");
+    }
+    let (_, page) = b.admin(
+        "GET",
+        "/kbs/v0/admin/resources?limit=0",
+        Some(&b.admin_token),
+        None,
+    );
+    assert_eq!(rows(&page).len(), 1, "{page}");
     b.refuses_queries(
         "GET",
         "/kbs/v0/admin/resources",
