@@ -245,6 +245,12 @@ pub const CHALLENGE_NONCE_INFO: &[u8] = b"tessera challenge nonce v1";
 /// The HKDF info that derives the repository-policy key from a KEK ([`Kek::repo_policy_mac`]).
 pub const REPO_POLICY_INFO: &[u8] = b"tessera repository default policy v1";
 
+/// The HKDF info that derives the store key-check key from a KEK ([`Kek::key_check_mac`]).
+pub const KEY_CHECK_INFO: &[u8] = b"tessera store key check v1";
+
+/// The fixed label in front of what a store's key check MACs ([`Kek::key_check_mac`]).
+const KEY_CHECK_LABEL: &[u8] = b"tessera-store-key-check-v1";
+
 /// A key-encryption key: an AES-256 key and its id. `Debug` shows the id only.
 pub struct Kek {
     id: KekId,
@@ -349,6 +355,28 @@ impl Kek {
             ctx.update(&len.to_be_bytes());
             ctx.update(part);
         }
+        Ok(hex::encode(ctx.sign().as_ref()))
+    }
+
+    /// The MAC of a store's key check ([`crate::store::KeyCheck`]): HMAC-SHA256 of a fixed
+    /// label and the store's [`crate::store::Store::identity`] (length-prefixed), keyed with a
+    /// key derived from this KEK by HKDF-SHA256 (info [`KEY_CHECK_INFO`]); lowercase hex. It
+    /// tells whether a keyring holds the KEK the store was made with, without the store
+    /// holding anything a key could be recovered from.
+    ///
+    /// # Errors
+    /// [`SealError::Crypto`] if the derivation fails or the identity is longer than 255 bytes.
+    pub fn key_check_mac(&self, store: &[u8]) -> Result<String, SealError> {
+        let key = derived_hmac_key(&self.key, KEY_CHECK_INFO).ok_or(SealError::Crypto {
+            step: "key check key",
+        })?;
+        let len = u8::try_from(store.len()).map_err(|_| SealError::Crypto {
+            step: "key check mac",
+        })?;
+        let mut ctx = aws_lc_rs::hmac::Context::with_key(&key);
+        ctx.update(KEY_CHECK_LABEL);
+        ctx.update(&[len]);
+        ctx.update(store);
         Ok(hex::encode(ctx.sign().as_ref()))
     }
 
@@ -497,6 +525,21 @@ impl Keyring {
     #[must_use]
     pub fn ids(&self) -> Vec<&KekId> {
         self.keks.iter().map(|k| &k.id).collect()
+    }
+
+    /// Whether this keyring is in a KEK rotation (it holds more than one KEK: a rotation began
+    /// and has not finished, see [`KeyringFile::begin_rotation`]).
+    #[must_use]
+    pub fn rotating(&self) -> bool {
+        self.keks.len() > 1
+    }
+
+    /// Whether a rotation of this keyring retired the KEK `id` less than a challenge's lifetime
+    /// ago (or, until [`KeyringFile::forget_retired`] drops it, longer ago): a record read
+    /// under it before that rotation finished may since have been re-wrapped.
+    #[must_use]
+    pub fn retired_recently(&self, id: &str) -> bool {
+        self.retired.iter().any(|r| r.id.as_str() == id)
     }
 
     /// The KEK with this id.

@@ -233,6 +233,22 @@ pg_test!(
 );
 pg_test!(
     #[tokio::test]
+    a_store_refuses_a_keyring_it_was_not_made_with
+);
+pg_test!(
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    handles_racing_on_an_empty_store_agree_on_one_check
+);
+pg_test!(
+    #[tokio::test]
+    a_store_without_a_check_takes_only_a_keyring_that_opens_it
+);
+pg_test!(
+    #[tokio::test]
+    a_rotated_store_opens_with_the_rotated_keyring
+);
+pg_test!(
+    #[tokio::test]
     admin_changes_stand_or_fall_with_their_entries
 );
 pg_test!(
@@ -721,4 +737,62 @@ async fn a_lock_held_by_a_stuck_replica_times_out() {
     stuck.batch_execute("ROLLBACK").await.unwrap();
     store.append_audit(put_event(0)).await.unwrap();
     assert_eq!(store::verify_audit_chain(&store).await.unwrap(), 1);
+}
+
+/// A store of schema version 5 (no key check) gets the `key_check` table when a broker of
+/// version 6 connects, empty: a replica with another keyring is refused (the store holds data
+/// it cannot open) and records nothing; the keyring the data was sealed with records its check.
+/// This is the replica of the review (D2): a KEK file that was not mounted, so a new one.
+#[tokio::test]
+async fn a_version_5_store_gets_its_key_check_from_the_keyring_that_opens_it() {
+    let Some(e) = env().await else { return };
+    let ring = e.keys.current();
+    store::put_secret(
+        &e.store,
+        &ring,
+        &res("t/key/a"),
+        Some("p"),
+        &SecretValue::new(b"v".to_vec()),
+        NOW,
+        BY,
+    )
+    .await
+    .unwrap();
+    // Back to version 5.
+    e.exec("DROP TABLE key_check").await.unwrap();
+    e.exec("DELETE FROM schema_version WHERE version = 6")
+        .await
+        .unwrap();
+    let replica = PostgresStore::connect(&e.url).await.unwrap();
+    assert_eq!(
+        e.count("SELECT max(version)::bigint FROM schema_version")
+            .await,
+        i64::from(POSTGRES_SCHEMA_VERSION)
+    );
+    assert_eq!(POSTGRES_SCHEMA_VERSION, 6);
+    assert_eq!(replica.key_check().await.unwrap(), None);
+    let dir = tempfile::tempdir().unwrap();
+    let own = KeyringFile::open_or_create(
+        &dir.path().join("kek"),
+        tessera_broker::keyfile::Symlinks::Refuse,
+    )
+    .unwrap()
+    .current();
+    let err = store::check_keyring(&replica, &own).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            StoreError::KeyCheck(store::KeyCheckError::Unopenable { store_kek, .. })
+                if store_kek == ring.active_id().as_str()
+        ),
+        "{err}"
+    );
+    assert_eq!(e.count("SELECT count(*) FROM key_check").await, 0);
+    let check = store::check_keyring(&e.store, &ring).await.unwrap();
+    assert_eq!(check.kek_id, ring.active_id().as_str());
+    assert_eq!(replica.key_check().await.unwrap(), Some(check));
+    assert!(matches!(
+        store::check_keyring(&replica, &own).await,
+        Err(StoreError::KeyCheck(store::KeyCheckError::NotHeld { .. }))
+    ));
 }

@@ -212,6 +212,80 @@ async fn an_audit_row_of_the_wrong_type_is_named() {
 }
 
 #[tokio::test]
+async fn a_store_refuses_a_keyring_it_was_not_made_with() {
+    behaviours::a_store_refuses_a_keyring_it_was_not_made_with(&env().await).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn handles_racing_on_an_empty_store_agree_on_one_check() {
+    behaviours::handles_racing_on_an_empty_store_agree_on_one_check(&env().await).await;
+}
+
+#[tokio::test]
+async fn a_store_without_a_check_takes_only_a_keyring_that_opens_it() {
+    behaviours::a_store_without_a_check_takes_only_a_keyring_that_opens_it(&env().await).await;
+}
+
+#[tokio::test]
+async fn a_rotated_store_opens_with_the_rotated_keyring() {
+    behaviours::a_rotated_store_opens_with_the_rotated_keyring(&env().await).await;
+}
+
+/// A store of schema version 4 (no key check) gets the `key_check` table when opened, empty:
+/// a keyring that cannot open what it holds (a KEK file made anew beside it) is refused and
+/// records nothing; the keyring its data was sealed with records its check.
+#[tokio::test]
+async fn a_version_4_store_gets_its_key_check_from_the_keyring_that_opens_it() {
+    let e = env().await;
+    let path = e.dir.path().join("data");
+    let ring = e.keys.current();
+    store::put_secret(
+        &e.store,
+        &ring,
+        &res("t/key/a"),
+        Some("p"),
+        &SecretValue::new(b"v".to_vec()),
+        NOW,
+        BY,
+    )
+    .await
+    .unwrap();
+    drop(e.store);
+    // Back to version 4: no key check table.
+    let c = rusqlite::Connection::open(path.join(store::DB_FILE)).unwrap();
+    c.execute_batch(
+        "DROP TABLE key_check;
+         UPDATE meta SET value = 4 WHERE key = 'schema_version';",
+    )
+    .unwrap();
+    let again = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(schema_version(&c), 5);
+    assert_eq!(again.key_check().await.unwrap(), None);
+    let other = Keyring::new(Kek::generate().unwrap());
+    let err = store::check_keyring(&again, &other).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            StoreError::KeyCheck(store::KeyCheckError::Unopenable { store_kek, .. })
+                if store_kek == ring.active_id().as_str()
+        ),
+        "{err}"
+    );
+    assert_eq!(again.key_check().await.unwrap(), None);
+    let check = store::check_keyring(&again, &ring).await.unwrap();
+    assert_eq!(check.kek_id, ring.active_id().as_str());
+    // Opened again, the check stays, and the other keyring is still refused.
+    drop(again);
+    let third = SqliteStore::open(&path).await.unwrap();
+    assert_eq!(schema_version(&c), 5);
+    assert_eq!(third.key_check().await.unwrap(), Some(check));
+    assert!(matches!(
+        store::check_keyring(&third, &other).await,
+        Err(StoreError::KeyCheck(store::KeyCheckError::NotHeld { .. }))
+    ));
+}
+
+#[tokio::test]
 async fn kek_rotation_rewraps_everything_and_retires_the_old_kek() {
     behaviours::kek_rotation_rewraps_everything_and_retires_the_old_kek(&env().await).await;
 }
@@ -393,7 +467,7 @@ async fn a_version_1_store_is_migrated_and_used_challenges_stay_used() {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!((version, sessions), (4, 0));
+    assert_eq!((version, sessions), (5, 0));
     // A broker of version 1 still running on the file would insert under the old keys: refused.
     let old_insert = c.execute(
         "INSERT INTO challenges(session_key, nonce, tee, hash, issued_ms, expires_ms, used)
@@ -471,7 +545,7 @@ async fn a_version_3_store_gets_macs_for_repository_defaults() {
 
     let again = SqliteStore::open(&path).await.unwrap();
     assert_eq!(columns(&c), 2);
-    assert_eq!(schema_version(&c), 4);
+    assert_eq!(schema_version(&c), 5);
     let old = again.repo_policy("t").await.unwrap().unwrap();
     assert_eq!(
         (old.digest.clone(), old.kek_id.as_str(), old.mac.as_str()),
@@ -532,7 +606,7 @@ async fn a_version_2_store_gets_the_origin_column() {
 
     let again = SqliteStore::open(&path).await.unwrap();
     assert_eq!(columns(&c), 1);
-    assert_eq!(schema_version(&c), 4);
+    assert_eq!(schema_version(&c), 5);
     let rec = again.get_version(&before, None).await.unwrap().unwrap();
     assert_eq!(rec.origin, None);
     assert_eq!(

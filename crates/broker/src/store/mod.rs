@@ -172,9 +172,180 @@ pub enum StoreError {
         "store: the KEK of a store shared by replicas is not rotated online (see rotate_kek_exclusive)"
     )]
     RotationShared,
+    /// The keyring is not the one the store was made with ([`KeyCheck`]).
+    #[error(transparent)]
+    KeyCheck(#[from] KeyCheckError),
     /// The blocking worker running the operation failed.
     #[error("store: the worker thread failed")]
     Worker,
+}
+
+/// The ids a keyring holds, for a message: `a, b`.
+fn held_ids(keyring: &Keyring) -> String {
+    keyring
+        .ids()
+        .iter()
+        .map(|id| format!("`{id}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// A keyring refused by a store's key check ([`KeyCheck`], [`check_keyring`]). Names KEK ids,
+/// never key bytes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KeyCheckError {
+    /// The store's key check names a KEK this keyring does not hold.
+    #[error(
+        "key check: the store was made with KEK `{store_kek}` (key_check.kek_id), which this \
+         keyring does not hold (it holds {held})"
+    )]
+    NotHeld {
+        /// The KEK the store's key check names.
+        store_kek: String,
+        /// The ids this keyring holds, as a list.
+        held: String,
+    },
+    /// This keyring holds a KEK of the id the key check names, but the check's MAC does not
+    /// verify under it: another key under the same id.
+    #[error(
+        "key check: the store was made with KEK `{store_kek}`, and the key check \
+         (key_check.mac) does not verify under this keyring's KEK of that id: another key \
+         (this keyring holds {held})"
+    )]
+    Mismatch {
+        /// The KEK the store's key check names.
+        store_kek: String,
+        /// The ids this keyring holds, as a list.
+        held: String,
+    },
+    /// The store has no key check yet (made by an older broker) and holds secret versions or
+    /// repository default policies under a KEK this keyring does not hold: its check is not
+    /// made with this keyring.
+    #[error(
+        "key check: the store has no key check yet and holds data sealed under KEK \
+         `{store_kek}` (secrets.kek_id or repo_policies.kek_id), which this keyring does not \
+         hold (it holds {held})"
+    )]
+    Unopenable {
+        /// A KEK the store's data names that this keyring does not hold.
+        store_kek: String,
+        /// The ids this keyring holds, as a list.
+        held: String,
+    },
+    /// The key check changed while a KEK rotation re-made it (compare-and-swap failed):
+    /// another broker wrote it meanwhile. The rotation did not finish; the keyring keeps its
+    /// old KEK.
+    #[error("key check: key_check changed while the KEK rotation re-made it; rotate again")]
+    Changed,
+}
+
+/// The key check a store keeps: which KEK it was made with (the first broker to open it
+/// records its active KEK), and a MAC under that KEK of a fixed label and the store's
+/// [`Store::identity`] ([`Kek::key_check_mac`](crate::seal::Kek::key_check_mac)). A broker
+/// whose keyring does not hold that KEK, or holds another key under its id, is refused at
+/// start ([`check_keyring`]): what it sealed could not be opened by the others, nor theirs by
+/// it. A KEK rotation re-makes it under the new KEK before it retires the old one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyCheck {
+    /// The KEK the MAC is under.
+    pub kek_id: String,
+    /// The MAC, lowercase hex.
+    pub mac: String,
+}
+
+impl KeyCheck {
+    /// The key check of the store `store` (its [`Store::identity`]) under the keyring's active
+    /// KEK.
+    ///
+    /// # Errors
+    /// [`StoreError::Seal`] without an active KEK or if the MAC cannot be made.
+    pub fn new(keyring: &Keyring, store: &[u8]) -> Result<Self, StoreError> {
+        let kek = keyring.active()?;
+        Ok(Self {
+            kek_id: kek.id().as_str().to_owned(),
+            mac: kek.key_check_mac(store)?,
+        })
+    }
+
+    /// Whether `keyring` holds the KEK this check names and the MAC verifies under it for the
+    /// store `store` (compared in constant time).
+    ///
+    /// # Errors
+    /// [`KeyCheckError::NotHeld`], [`KeyCheckError::Mismatch`].
+    pub fn verify(&self, keyring: &Keyring, store: &[u8]) -> Result<(), KeyCheckError> {
+        let Some(kek) = keyring.get(&self.kek_id) else {
+            return Err(KeyCheckError::NotHeld {
+                store_kek: self.kek_id.clone(),
+                held: held_ids(keyring),
+            });
+        };
+        let ok = kek.key_check_mac(store).is_ok_and(|expected| {
+            aws_lc_rs::constant_time::verify_slices_are_equal(
+                expected.as_bytes(),
+                self.mac.as_bytes(),
+            )
+            .is_ok()
+        });
+        if ok {
+            Ok(())
+        } else {
+            Err(KeyCheckError::Mismatch {
+                store_kek: self.kek_id.clone(),
+                held: held_ids(keyring),
+            })
+        }
+    }
+}
+
+/// Checks that `keyring` is the one the store was made with ([`KeyCheck`]), recording the
+/// check first when the store has none: a new store, or one made before stores kept a check.
+/// A store with none is given this keyring's only if every KEK its sealed versions and its
+/// repository default policies name is in the keyring (one bounded query); two brokers doing
+/// this at once on one store agree on one check (set once, then read back), and the other's
+/// keyring must verify it. Returns the recorded check. Call it at start, once the store and
+/// the keyring are open, and refuse to serve on an error.
+///
+/// # Errors
+/// [`StoreError::KeyCheck`] when the keyring is refused, [`StoreError::Seal`], and the
+/// store's errors.
+pub async fn check_keyring(store: &dyn Store, keyring: &Keyring) -> Result<KeyCheck, StoreError> {
+    let recorded = match store.key_check().await? {
+        Some(check) => check,
+        None => {
+            // Every id the store names is in the keyring only if no more ids than the keyring
+            // holds come back, so one more is all the query needs to read.
+            let limit = u32::try_from(keyring.ids().len())
+                .unwrap_or(u32::MAX)
+                .saturating_add(1);
+            let used = store.sealed_kek_ids(limit).await?;
+            if let Some(unknown) = used.iter().find(|id| keyring.get(id).is_none()) {
+                return Err(KeyCheckError::Unopenable {
+                    store_kek: unknown.clone(),
+                    held: held_ids(keyring),
+                }
+                .into());
+            }
+            store
+                .set_key_check_once(&KeyCheck::new(keyring, store.identity())?)
+                .await?
+        }
+    };
+    recorded.verify(keyring, store.identity())?;
+    Ok(recorded)
+}
+
+/// Re-makes the store's key check under the keyring's active KEK (a rotation's, before it
+/// retires the old KEK), replacing the recorded one only if it is still the one this keyring
+/// verified.
+async fn remake_key_check(store: &dyn Store, ring: &Keyring) -> Result<(), StoreError> {
+    let fresh = KeyCheck::new(ring, store.identity())?;
+    let old = check_keyring(store, ring).await?;
+    if old == fresh || store.replace_key_check(&old, &fresh).await? {
+        Ok(())
+    } else {
+        Err(KeyCheckError::Changed.into())
+    }
 }
 
 /// A session id (the `kbs-session-id` cookie). It carries its challenge: 32 random bytes, the
@@ -610,6 +781,21 @@ pub trait Store: Send + Sync {
         new: &SealedSecret,
     ) -> Result<bool, StoreError>;
 
+    // ---- key check ----
+
+    /// The store's key check ([`KeyCheck`]), if one is recorded.
+    async fn key_check(&self) -> Result<Option<KeyCheck>, StoreError>;
+    /// Records `check` unless a key check is recorded already (`INSERT .. ON CONFLICT DO
+    /// NOTHING`), then returns the one recorded: of callers racing on a store with none, all
+    /// get the same one.
+    async fn set_key_check_once(&self, check: &KeyCheck) -> Result<KeyCheck, StoreError>;
+    /// Replaces the key check with `new` if it is still `old`; `false` if it is not.
+    async fn replace_key_check(&self, old: &KeyCheck, new: &KeyCheck) -> Result<bool, StoreError>;
+    /// Up to `limit` distinct KEK ids (in byte order) that the stored secret versions wrap
+    /// their data keys under and that repository default policies' MACs are under (a default
+    /// set before defaults carried a MAC names none).
+    async fn sealed_kek_ids(&self, limit: u32) -> Result<Vec<String>, StoreError>;
+
     // ---- challenges and sessions ----
 
     /// What tells this store from every other: random bytes made when the store was created
@@ -999,6 +1185,8 @@ pub async fn rotate_kek_exclusive(
     now: impl Fn() -> tessera::UnixTime,
 ) -> Result<RotationReport, StoreError> {
     let before = keyring.current();
+    // A keyring the store was not made with is refused before anything changes.
+    check_keyring(store, &before).await?;
     let new = keyring.begin_rotation()?;
     // Read once the new KEK is active: every challenge an old KEK derived was issued by then.
     // (In whole seconds, as the broker dates its challenges.)
@@ -1032,6 +1220,9 @@ pub async fn rotate_kek_exclusive(
     }
     let (repo_policies, repo_policies_unauthentic) =
         remake_repo_policy_macs(store, &keyring.current()).await?;
+    // Under the new KEK before the old one is retired: a rotation interrupted before this
+    // leaves the check under the old KEK, which the keyring still holds.
+    remake_key_check(store, &keyring.current()).await?;
     let retired = keyring.finish_rotation(&new, began_ms)?;
     Ok(RotationReport {
         kek_id: new,

@@ -52,8 +52,8 @@ use std::sync::Arc;
 
 use super::pg_tls;
 use super::{
-    AttestedSession, Challenge, NewSecretVersion, ReleaseBasis, RepoPolicy, SecretVersionInfo,
-    SessionId, Store, StoreError, StoredSecret,
+    AttestedSession, Challenge, KeyCheck, NewSecretVersion, ReleaseBasis, RepoPolicy,
+    SecretVersionInfo, SessionId, Store, StoreError, StoredSecret,
 };
 use crate::audit::{self, AuditAction, AuditChainError, AuditEntry, AuditEvent, AuditVerdict};
 use crate::resource::{PolicyDigest, ResourcePath};
@@ -91,7 +91,15 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (3, MIGRATION_3),
     (4, MIGRATION_4),
     (5, MIGRATION_5),
+    (6, MIGRATION_6),
 ];
+
+/// The store's key check (`KeyCheck`): which KEK it was made with. Empty until a broker of
+/// this version starts on it and records its keyring's (see `check_keyring`).
+const MIGRATION_6: &str = "
+CREATE TABLE key_check (
+    one BOOLEAN PRIMARY KEY DEFAULT true CHECK (one), kek_id TEXT NOT NULL, mac TEXT NOT NULL);
+";
 
 /// Repository default policies carry a MAC under a KEK (`RepoPolicy`): empty for every default
 /// set before, which puts naming no policy then refuse until an admin sets it again.
@@ -163,7 +171,7 @@ CREATE TRIGGER audit_no_truncate BEFORE TRUNCATE ON audit
 ";
 
 /// The newest schema version this broker knows.
-pub const POSTGRES_SCHEMA_VERSION: i32 = 5;
+pub const POSTGRES_SCHEMA_VERSION: i32 = 6;
 
 /// Pool settings for [`PostgresStore::connect_with`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -873,6 +881,14 @@ fn repo_policy_of(row: &Row, first: usize, op: &'static str) -> Result<RepoPolic
     RepoPolicy::from_stored(&digest, get(row, first + 1, op)?, get(row, first + 2, op)?)
 }
 
+/// A key check from its row (`kek_id`, `mac`).
+fn key_check_of(row: &Row, op: &'static str) -> Result<KeyCheck, StoreError> {
+    Ok(KeyCheck {
+        kek_id: get(row, 0, op)?,
+        mac: get(row, 1, op)?,
+    })
+}
+
 /// Whether what a release relied on still holds (see [`ReleaseBasis`]), read inside `tx`.
 async fn release_basis_holds(
     tx: &deadpool_postgres::Transaction<'_>,
@@ -1409,6 +1425,65 @@ impl Store for PostgresStore {
             )
             .await?;
         Ok(n == 1)
+    }
+
+    async fn key_check(&self) -> Result<Option<KeyCheck>, StoreError> {
+        const OP: &str = "key_check";
+        self.query_opt(OP, "SELECT kek_id, mac FROM key_check", &[])
+            .await?
+            .map(|row| key_check_of(&row, OP))
+            .transpose()
+    }
+
+    async fn set_key_check_once(&self, check: &KeyCheck) -> Result<KeyCheck, StoreError> {
+        const OP: &str = "set_key_check_once";
+        self.execute(
+            OP,
+            "INSERT INTO key_check(kek_id, mac) VALUES ($1, $2) ON CONFLICT (one) DO NOTHING",
+            &[&check.kek_id, &check.mac],
+        )
+        .await?;
+        // A statement of its own: at READ COMMITTED it sees the row of a replica whose insert
+        // committed while this one waited on it (the insert's own snapshot does not).
+        let row = self
+            .query_opt(OP, "SELECT kek_id, mac FROM key_check", &[])
+            .await?
+            .ok_or(StoreError::Corrupt { field: "key_check" })?;
+        key_check_of(&row, OP)
+    }
+
+    async fn replace_key_check(&self, old: &KeyCheck, new: &KeyCheck) -> Result<bool, StoreError> {
+        let n = self
+            .execute(
+                "replace_key_check",
+                "UPDATE key_check SET kek_id = $1, mac = $2 WHERE kek_id = $3 AND mac = $4",
+                &[&new.kek_id, &new.mac, &old.kek_id, &old.mac],
+            )
+            .await?;
+        Ok(n == 1)
+    }
+
+    async fn sealed_kek_ids(&self, limit: u32) -> Result<Vec<String>, StoreError> {
+        const OP: &str = "sealed_kek_ids";
+        // The secrets' ids by skipping along their index (one lookup per distinct id, at most
+        // `limit`: the recursion runs only as far as the outer query reads), and the
+        // repository defaults' (one row per repository).
+        let rows = self
+            .query(
+                OP,
+                "WITH RECURSIVE k(id) AS (
+                     SELECT (SELECT min(kek_id) FROM secrets)
+                     UNION ALL
+                     SELECT (SELECT min(kek_id) FROM secrets WHERE kek_id > k.id)
+                         FROM k WHERE k.id IS NOT NULL)
+                 SELECT id FROM (SELECT id FROM k WHERE id IS NOT NULL LIMIT $1) s
+                 UNION
+                 SELECT kek_id FROM repo_policies WHERE kek_id <> ''
+                 ORDER BY 1 LIMIT $1",
+                &[&i64::from(limit)],
+            )
+            .await?;
+        rows.iter().map(|r| get(r, 0, OP)).collect()
     }
 
     fn identity(&self) -> &[u8] {

@@ -60,8 +60,8 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension as _, params};
 
 use super::{
-    AttestedSession, Challenge, NewSecretVersion, ReleaseBasis, RepoPolicy, SecretVersionInfo,
-    SessionId, Store, StoreError, StoredSecret,
+    AttestedSession, Challenge, KeyCheck, NewSecretVersion, ReleaseBasis, RepoPolicy,
+    SecretVersionInfo, SessionId, Store, StoreError, StoredSecret,
 };
 use crate::audit::{self, AuditAction, AuditChainError, AuditEntry, AuditEvent, AuditVerdict};
 use crate::resource::{PolicyDigest, ResourcePath};
@@ -71,11 +71,19 @@ use crate::seal::SealedSecret;
 pub const DB_FILE: &str = "tessera.db";
 /// 2: session keys start with the challenge's issue time (see `row_key`). 3: secret versions
 /// record the sealed file they were imported from (`secrets.origin`). 4: repository default
-/// policies carry a MAC under a KEK (`repo_policies.kek_id`, `.mac`; see `RepoPolicy`).
-const SCHEMA_VERSION: i64 = 4;
+/// policies carry a MAC under a KEK (`repo_policies.kek_id`, `.mac`; see `RepoPolicy`). 5: the
+/// store keeps a key check, which KEK it was made with (`key_check`; see `KeyCheck`).
+const SCHEMA_VERSION: i64 = 5;
+
+/// The key check's one-row table (see `KeyCheck`): made by the schema for a new store, and by
+/// `migrate_4_to_5` for an older one.
+const KEY_CHECK_TABLE: &str = "CREATE TABLE IF NOT EXISTS key_check (
+    one INTEGER PRIMARY KEY CHECK (one = 1), kek_id TEXT NOT NULL, mac TEXT NOT NULL);";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS key_check (
+    one INTEGER PRIMARY KEY CHECK (one = 1), kek_id TEXT NOT NULL, mac TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS policies (
     digest TEXT PRIMARY KEY, text TEXT NOT NULL, created_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS repo_policies (
@@ -502,6 +510,14 @@ fn schema_version(c: &Connection) -> Result<i64, StoreError> {
     .map_err(db("schema"))
 }
 
+/// A key check from its row (`kek_id`, `mac`).
+fn key_check_of(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyCheck> {
+    Ok(KeyCheck {
+        kek_id: r.get(0)?,
+        mac: r.get(1)?,
+    })
+}
+
 /// A repository default policy from its stored digest, KEK id and MAC.
 fn repo_policy_of(
     (digest, kek_id, mac): (String, String, String),
@@ -513,7 +529,31 @@ fn repo_policy_of(
 fn migrate(c: &Connection) -> Result<(), StoreError> {
     migrate_1_to_2(c)?;
     migrate_2_to_3(c)?;
-    migrate_3_to_4(c)
+    migrate_3_to_4(c)?;
+    migrate_4_to_5(c)
+}
+
+/// Brings a store of schema version 4 to 5: the `key_check` table, empty, in one transaction
+/// that checks the version again under the write lock (another process may be doing the
+/// same). The first broker of version 5 to start on it records its keyring's check, if that
+/// keyring holds every KEK the store's data names (see `check_keyring`).
+fn migrate_4_to_5(c: &Connection) -> Result<(), StoreError> {
+    if schema_version(c)? != 4 {
+        return Ok(());
+    }
+    let run = || -> Result<(), StoreError> {
+        c.execute_batch("BEGIN IMMEDIATE").map_err(db("migrate"))?;
+        if schema_version(c)? == 4 {
+            c.execute_batch(KEY_CHECK_TABLE).map_err(db("migrate"))?;
+            c.execute(
+                "UPDATE meta SET value = 5 WHERE key = 'schema_version' AND value = 4",
+                [],
+            )
+            .map_err(db("migrate"))?;
+        }
+        c.execute_batch("COMMIT").map_err(db("migrate"))
+    };
+    run().inspect_err(|_| roll_back(c))
 }
 
 /// Brings a store of schema version 3 to 4: `repo_policies.kek_id` and `.mac`, empty for every
@@ -1728,6 +1768,72 @@ impl Store for SqliteStore {
                 )
                 .map_err(db("replace_wrapping"))?;
             Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn key_check(&self) -> Result<Option<KeyCheck>, StoreError> {
+        self.call(Commit::Read, |c| {
+            c.row("SELECT kek_id, mac FROM key_check", [], key_check_of)
+                .optional()
+                .map_err(db("key_check"))
+        })
+        .await
+    }
+
+    async fn set_key_check_once(&self, check: &KeyCheck) -> Result<KeyCheck, StoreError> {
+        let check = check.clone();
+        self.call(Commit::Durable, move |c| {
+            c.exec(
+                "INSERT INTO key_check(one, kek_id, mac) VALUES (1, ?1, ?2)
+                 ON CONFLICT(one) DO NOTHING",
+                params![check.kek_id, check.mac],
+            )
+            .map_err(db("set_key_check_once"))?;
+            c.row("SELECT kek_id, mac FROM key_check", [], key_check_of)
+                .map_err(db("set_key_check_once"))
+        })
+        .await
+    }
+
+    async fn replace_key_check(&self, old: &KeyCheck, new: &KeyCheck) -> Result<bool, StoreError> {
+        let (old, new) = (old.clone(), new.clone());
+        self.call(Commit::Durable, move |c| {
+            let n = c
+                .exec(
+                    "UPDATE key_check SET kek_id = ?1, mac = ?2
+                     WHERE one = 1 AND kek_id = ?3 AND mac = ?4",
+                    params![new.kek_id, new.mac, old.kek_id, old.mac],
+                )
+                .map_err(db("replace_key_check"))?;
+            Ok(n == 1)
+        })
+        .await
+    }
+
+    async fn sealed_kek_ids(&self, limit: u32) -> Result<Vec<String>, StoreError> {
+        self.call(Commit::Read, move |c| {
+            // The secrets' ids by skipping along their index (one lookup per distinct id, at
+            // most `limit`), and the repository defaults' (one row per repository).
+            let mut stmt = c
+                .prepare_cached(
+                    "WITH RECURSIVE k(id) AS (
+                         SELECT (SELECT min(kek_id) FROM secrets)
+                         UNION ALL
+                         SELECT (SELECT min(kek_id) FROM secrets WHERE kek_id > k.id)
+                             FROM k WHERE k.id IS NOT NULL
+                         LIMIT ?1)
+                     SELECT id FROM k WHERE id IS NOT NULL
+                     UNION
+                     SELECT kek_id FROM repo_policies WHERE kek_id <> ''
+                     ORDER BY 1 LIMIT ?1",
+                )
+                .map_err(db("sealed_kek_ids"))?;
+            let it = stmt
+                .query_map(params![limit], |r| r.get(0))
+                .map_err(db("sealed_kek_ids"))?;
+            it.collect::<Result<Vec<String>, _>>()
+                .map_err(db("sealed_kek_ids"))
         })
         .await
     }

@@ -11,7 +11,8 @@ use tessera_broker::resource::{PolicyDigest, ResourcePath};
 use tessera_broker::seal::Keyring;
 use tessera_broker::seal::{KeyringFile, SealError, SecretValue};
 use tessera_broker::store::{
-    self, AttestedSession, Challenge, ChangeBy, RepoPolicy, Store, StoreError,
+    self, AttestedSession, Challenge, ChangeBy, KeyCheck, KeyCheckError, RepoPolicy, Store,
+    StoreError,
 };
 
 /// The test clock.
@@ -1632,4 +1633,280 @@ pub async fn kek_rotation_rewraps_everything_and_retires_the_old_kek(b: &dyn Bac
         "{err}"
     );
     assert_eq!(keys.current().ids().len(), 2);
+}
+
+/// A keyring of one new KEK, as a broker whose KEK file was not there makes it.
+fn fresh_ring() -> Keyring {
+    Keyring::new(tessera_broker::seal::Kek::generate().unwrap())
+}
+
+/// `err` is the key check's refusal `want` (matched on its kind), naming the KEK the store
+/// was made with and the keyring's ids, and no key bytes.
+fn assert_refused(err: StoreError, want: &str, store_kek: &str, ring: &Keyring) {
+    let text = err.to_string();
+    let kind = match &err {
+        StoreError::KeyCheck(KeyCheckError::NotHeld { .. }) => "not held",
+        StoreError::KeyCheck(KeyCheckError::Mismatch { .. }) => "mismatch",
+        StoreError::KeyCheck(KeyCheckError::Unopenable { .. }) => "unopenable",
+        other => panic!("not a key check refusal: {other:?}"),
+    };
+    assert_eq!(kind, want, "{text}");
+    assert!(text.contains(&format!("`{store_kek}`")), "{text}");
+    for id in ring.ids() {
+        assert!(text.contains(&format!("`{id}`")), "{text}");
+    }
+    assert!(!text.contains("key\":"), "{text}");
+}
+
+/// The first keyring to open a store records its key check; another handle (another process
+/// or replica) with another keyring, as a broker whose KEK file is missing makes it, is
+/// refused, and so is a keyring holding another key under the store's KEK id; the same
+/// keyring is accepted on every handle.
+pub async fn a_store_refuses_a_keyring_it_was_not_made_with(b: &dyn Backend) {
+    let s = b.store();
+    let ring = b.keys().current();
+    let kek = ring.active_id().as_str().to_owned();
+    assert_eq!(s.key_check().await.unwrap(), None);
+    let check = store::check_keyring(s.as_ref(), &ring).await.unwrap();
+    assert_eq!(check.kek_id, kek);
+    assert_eq!(s.key_check().await.unwrap(), Some(check.clone()));
+    // The check holds no key: its MAC is not the KEK, and another store's is another MAC.
+    assert_eq!(check.mac.len(), 64);
+    // A secret put at the first handle.
+    store::put_secret(
+        s.as_ref(),
+        &ring,
+        &res("t/key/a"),
+        Some("p"),
+        &SecretValue::new(b"v".to_vec()),
+        NOW,
+        BY,
+    )
+    .await
+    .unwrap();
+
+    let other = b.another().await;
+    // The same keyring: accepted, the same check, nothing written.
+    assert_eq!(
+        store::check_keyring(other.as_ref(), &ring).await.unwrap(),
+        check
+    );
+    // A replica with a KEK of its own (its KEK file not mounted): refused.
+    let fresh = fresh_ring();
+    let err = store::check_keyring(other.as_ref(), &fresh)
+        .await
+        .unwrap_err();
+    assert_refused(err, "not held", &kek, &fresh);
+    // Another key under the store's KEK id: the MAC does not verify.
+    let mut bytes = [0u8; 32];
+    aws_lc_rs::rand::SecureRandom::fill(&aws_lc_rs::rand::SystemRandom::new(), &mut bytes).unwrap();
+    let twin = Keyring::new(tessera_broker::seal::Kek::from_bytes(
+        ring.active_id().clone(),
+        bytes,
+    ));
+    let err = store::check_keyring(other.as_ref(), &twin)
+        .await
+        .unwrap_err();
+    assert_refused(err, "mismatch", &kek, &twin);
+    // A check changed in the database (its MAC) is refused too, even by the right keyring.
+    b.exec("UPDATE key_check SET mac = 'ab'").await.unwrap();
+    let err = store::check_keyring(other.as_ref(), &ring)
+        .await
+        .unwrap_err();
+    assert_refused(err, "mismatch", &kek, &ring);
+    // Nothing the refused keyrings did changed the check.
+    assert!(
+        s.replace_key_check(
+            &KeyCheck {
+                mac: "ab".into(),
+                ..check.clone()
+            },
+            &check
+        )
+        .await
+        .unwrap()
+    );
+    assert_eq!(other.key_check().await.unwrap(), Some(check));
+}
+
+/// Handles on one empty store, each with a keyring of its own, checking at once (replicas
+/// starting together): one check is recorded, exactly one keyring is accepted, and it is the
+/// one the recorded check names.
+pub async fn handles_racing_on_an_empty_store_agree_on_one_check(b: &dyn Backend) {
+    let mut handles = Vec::new();
+    for _ in 0..6 {
+        handles.push((b.another().await, Arc::new(fresh_ring())));
+    }
+    let start = Arc::new(tokio::sync::Barrier::new(handles.len()));
+    let tasks: Vec<_> = handles
+        .iter()
+        .map(|(s, ring)| {
+            let (s, ring, start) = (Arc::clone(s), Arc::clone(ring), Arc::clone(&start));
+            tokio::spawn(async move {
+                start.wait().await;
+                store::check_keyring(s.as_ref(), &ring).await
+            })
+        })
+        .collect();
+    let mut accepted = Vec::new();
+    for (i, t) in tasks.into_iter().enumerate() {
+        match t.await.unwrap() {
+            Ok(check) => accepted.push((i, check)),
+            Err(StoreError::KeyCheck(KeyCheckError::NotHeld { .. })) => {}
+            Err(other) => panic!("{other}"),
+        }
+    }
+    assert_eq!(accepted.len(), 1, "{accepted:?}");
+    let (winner, check) = &accepted[0];
+    assert_eq!(
+        check.kek_id,
+        handles[*winner].1.active_id().as_str(),
+        "the accepted keyring is the one the check names"
+    );
+    assert_eq!(b.store().key_check().await.unwrap().as_ref(), Some(check));
+    assert_eq!(b.count("SELECT count(*) FROM key_check").await, 1);
+}
+
+/// A store that holds data but no key check (made before stores kept one) is given the check
+/// of the first keyring that holds every KEK its secret versions and repository defaults name;
+/// a keyring that does not is refused, and records nothing.
+pub async fn a_store_without_a_check_takes_only_a_keyring_that_opens_it(b: &dyn Backend) {
+    let s = b.store();
+    let s = s.as_ref();
+    let ring = b.keys().current();
+    let kek = ring.active_id().as_str().to_owned();
+    // Nothing sealed yet: any keyring would do; none is checked.
+    assert!(s.sealed_kek_ids(10).await.unwrap().is_empty());
+    // A repository default under the KEK (and a default from before defaults carried a MAC,
+    // which names none).
+    let d = s.put_policy("p", NOW).await.unwrap();
+    let set = default_of(s, &ring, "t", &d);
+    s.set_repo_policy("t", Some(&set), NOW, policy_ev())
+        .await
+        .unwrap();
+    s.set_repo_policy("u", Some(&set), NOW, policy_ev())
+        .await
+        .unwrap();
+    b.exec("UPDATE repo_policies SET kek_id = '', mac = '' WHERE repo = 'u'")
+        .await
+        .unwrap();
+    assert_eq!(s.sealed_kek_ids(10).await.unwrap(), vec![kek.clone()]);
+    let fresh = fresh_ring();
+    let err = store::check_keyring(s, &fresh).await.unwrap_err();
+    assert_refused(err, "unopenable", &kek, &fresh);
+    assert_eq!(s.key_check().await.unwrap(), None);
+    // Secret versions under the KEK and under a second one, 12 versions each.
+    let second = fresh_ring();
+    for i in 0..12 {
+        for r in [&*ring, &second] {
+            store::put_secret(
+                s,
+                r,
+                &res(&format!("t/key/k{i}")),
+                Some("p"),
+                &SecretValue::new(b"v".to_vec()),
+                NOW,
+                BY,
+            )
+            .await
+            .unwrap();
+        }
+    }
+    let mut both = vec![kek.clone(), second.active_id().as_str().to_owned()];
+    both.sort();
+    assert_eq!(s.sealed_kek_ids(10).await.unwrap(), both);
+    assert_eq!(s.sealed_kek_ids(1).await.unwrap(), both[..1]);
+    // Either KEK alone is refused (the other's data would not open), naming the one missing.
+    for (held, missing) in [(&*ring, &second), (&second, &*ring)] {
+        let err = store::check_keyring(s, held).await.unwrap_err();
+        assert_refused(err, "unopenable", missing.active_id().as_str(), held);
+    }
+    assert_eq!(s.key_check().await.unwrap(), None);
+    // Once the second KEK's versions are gone, the keyring that holds the rest records its
+    // check, and is accepted from then on.
+    b.exec(&format!(
+        "DELETE FROM secrets WHERE kek_id = '{}'",
+        second.active_id()
+    ))
+    .await
+    .unwrap();
+    let check = store::check_keyring(s, &ring).await.unwrap();
+    assert_eq!(check.kek_id, kek);
+    assert_eq!(s.key_check().await.unwrap(), Some(check));
+    let err = store::check_keyring(s, &second).await.unwrap_err();
+    assert_refused(err, "not held", &kek, &second);
+}
+
+/// A KEK rotation re-makes the key check under the new KEK before it retires the old one: the
+/// rotated keyring (read again from its file) is accepted, the old KEK alone is not. A rotation
+/// interrupted before its end leaves the check under the old KEK, which the keyring still
+/// holds: accepted, and the next rotation finishes it.
+pub async fn a_rotated_store_opens_with_the_rotated_keyring(b: &dyn Backend) {
+    let s = b.store();
+    let s = s.as_ref();
+    let keys = b.keys();
+    let old_ring = keys.current();
+    let first = old_ring.active_id().as_str().to_owned();
+    store::put_secret(
+        s,
+        &old_ring,
+        &res("t/key/a"),
+        Some("p"),
+        &SecretValue::new(b"v".to_vec()),
+        NOW,
+        BY,
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        store::check_keyring(s, &old_ring).await.unwrap().kek_id,
+        first
+    );
+    let report = store::rotate_kek_exclusive(s, keys, tessera::UnixTime::now)
+        .await
+        .unwrap();
+    let rotated = KeyringFile::open(keys.path()).unwrap().current();
+    assert_eq!(rotated.ids(), vec![&report.kek_id]);
+    let check = store::check_keyring(s, &rotated).await.unwrap();
+    assert_eq!(check.kek_id, report.kek_id.as_str());
+    assert_eq!(s.key_check().await.unwrap(), Some(check.clone()));
+    let err = store::check_keyring(s, &old_ring).await.unwrap_err();
+    assert_refused(err, "not held", report.kek_id.as_str(), &old_ring);
+
+    // Interrupted: the new KEK is active, nothing re-wrapped, the check under the old KEK.
+    let second = report.kek_id.as_str().to_owned();
+    let third = keys.begin_rotation().unwrap();
+    keys.end_rotation();
+    let midway = KeyringFile::open(keys.path()).unwrap().current();
+    assert_eq!(midway.active_id(), &third);
+    assert_eq!(midway.ids().len(), 2);
+    assert_eq!(
+        store::check_keyring(s, &midway).await.unwrap().kek_id,
+        second
+    );
+    // The next rotation takes it up, and ends with the check under the third KEK.
+    let report = store::rotate_kek_exclusive(s, keys, tessera::UnixTime::now)
+        .await
+        .unwrap();
+    assert!(report.resumed);
+    assert_eq!(report.kek_id, third);
+    let rotated = KeyringFile::open(keys.path()).unwrap().current();
+    assert_eq!(
+        store::check_keyring(s, &rotated).await.unwrap().kek_id,
+        third.as_str()
+    );
+    // A rotation is refused, before it changes anything, with a keyring the store was not
+    // made with.
+    let stranger_dir = tempfile::tempdir().unwrap();
+    let stranger = KeyringFile::open_or_create(
+        &stranger_dir.path().join("kek"),
+        tessera_broker::keyfile::Symlinks::Refuse,
+    )
+    .unwrap();
+    let err = store::rotate_kek_exclusive(s, &stranger, tessera::UnixTime::now)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::KeyCheck(_)), "{err}");
+    assert_eq!(stranger.current().ids().len(), 1);
+    assert_eq!(s.key_check().await.unwrap().unwrap().kek_id, third.as_str());
 }
