@@ -17,7 +17,7 @@ use tessera_broker::engine::{Broker, BrokerOptions};
 use tessera_broker::gitseal::{CocoSigner, GitSealError, SealingKeys};
 use tessera_broker::keyfile::{KeyFileError, Symlinks};
 use tessera_broker::seal::{KeyringFile, SealError};
-use tessera_broker::store::{PostgresStore, SqliteStore, Store};
+use tessera_broker::store::{KeyCheckError, PostgresStore, SqliteStore, Store, StoreError};
 use tessera_collateral::assemble::{
     intel_item, snp_endorsements_from_entries, tdx_collateral_from_entries,
 };
@@ -69,6 +69,20 @@ pub enum StartError {
     /// The store could not be opened.
     #[error("store: {0}")]
     Store(String),
+    /// The keyring is not the one the store was made with (its key check, see
+    /// `tessera_broker::store::KeyCheck`): serving would seal what the other brokers on the
+    /// store cannot open, and refuse what they sealed.
+    #[error(
+        "{path}: refused: {source}; every broker on a store must use the KEK file the store \
+         was made with (the `kek_file` setting, default DATA_DIR/kek): give this broker that \
+         file"
+    )]
+    KeyCheck {
+        /// The keyring file (`kek_file`).
+        path: PathBuf,
+        /// Which check failed, naming the KEK the store was made with and the ones held.
+        source: KeyCheckError,
+    },
     /// The verifier could not be built.
     #[error("verifier: {0}")]
     Verifier(String),
@@ -632,6 +646,17 @@ pub async fn assemble(config: &ServerConfig) -> Result<(Broker, AdminAuth, Start
                 .map_err(store_error)?,
         ),
     };
+    // The keyring must be the one the store was made with (recorded by the first broker).
+    match tessera_broker::store::check_keyring(store.as_ref(), &keyring.current()).await {
+        Ok(_) => {}
+        Err(StoreError::KeyCheck(source)) => {
+            return Err(StartError::KeyCheck {
+                path: keyring.path().to_owned(),
+                source,
+            });
+        }
+        Err(e) => return Err(store_error(e)),
+    }
     let mut builder = Verifier::builder();
     for path in &config.verifier.dangerous_test_roots {
         let bytes = read_small(path)?;
