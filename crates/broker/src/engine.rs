@@ -1615,10 +1615,13 @@ impl Broker {
         Ok(recorded.map(|_| store_json(&sealed)))
     }
 
-    /// A version a release read did not open. Under a KEK a rotation retired after the read
-    /// (the rotation re-wrapped it meanwhile): `None`, so that the release reads it again.
-    /// Otherwise (changed in the database: its AAD binds its resource, version and policy
-    /// digest) the release is refused, with an audit entry.
+    /// A version a release read did not open. Under a KEK this broker's rotation retired after
+    /// the read (the rotation re-wrapped it meanwhile), or while this broker's keyring is in a
+    /// rotation: `None`, so that the release reads it again. Under a KEK this broker does not
+    /// hold and never retired (put by a broker with another KEK file, which its start refuses
+    /// since the store keeps a key check, or its KEK id changed in the database), or changed
+    /// in the database otherwise (its AAD binds its resource, version and policy digest): the
+    /// release is refused, with an audit entry that says which.
     async fn unopened(
         &self,
         record: &AttestedRecord,
@@ -1626,13 +1629,31 @@ impl Broker {
         version: u64,
         e: &SealError,
     ) -> Result<Option<Value>, BrokerError> {
-        if matches!(e, SealError::UnknownKek { .. }) {
-            return Ok(None);
-        }
+        let reason = match e {
+            SealError::UnknownKek { kek_id } => {
+                // Only this broker's own rotation retires a KEK while it runs (a rotation
+                // holds the keyring file alone, and is refused on a store replicas share).
+                let ring = self.inner.keyring.current();
+                if ring.rotating() || ring.retired_recently(kek_id) {
+                    return Ok(None);
+                }
+                format!(
+                    "the stored version is sealed under KEK `{kek_id}`, which this broker does \
+                     not hold (its keyring holds {}): put by a broker with another KEK \
+                     file, or changed in the database",
+                    ring.ids()
+                        .iter()
+                        .map(|id| format!("`{id}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            }
+            _ => format!("the stored version does not open: {e}"),
+        };
         let mut ev = self.event("guest", AuditAction::Deny, AuditVerdict::Fail);
         ev.resource = Some(format!("{resource}@{version}"));
         ev.evidence_digest = Some(record.evidence_digest.clone());
-        ev.reason = format!("the stored version does not open: {e}");
+        ev.reason = reason;
         self.audit(ev).await;
         Err(BrokerError::Release(e.to_string()))
     }

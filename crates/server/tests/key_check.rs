@@ -1,6 +1,8 @@
 //! A broker starts only with the KEK its store was made with (the store's key check): one whose
 //! KEK file was replaced (on SQLite) or never mounted (a PostgreSQL replica, which makes a KEK
-//! of its own) refuses to start with `StartError::KeyCheck`. The PostgreSQL test needs
+//! of its own) refuses to start with `StartError::KeyCheck`; and a release of a version sealed
+//! under a KEK the broker does not hold is refused at once, in the audit log as such, not
+//! retried as a rotation race and answered as contended. The PostgreSQL test needs
 //! `TESSERA_TEST_DATABASE_URL` (skipped with a notice elsewhere, a failure in CI).
 #![allow(
     clippy::unwrap_used,
@@ -10,9 +12,31 @@
 )]
 
 use std::path::Path;
+use std::sync::Arc;
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
+use serde_json::json;
+use tessera::snp::abi::Product;
 use tessera_broker::store::KeyCheckError;
+use tessera_guest::client::{Client, ClientOptions, RetryPolicy, TeeKey, TeeKeyAlg, report_data};
+use tessera_guest::sim::{Measurements, SimSnp};
 use tessera_server::{ServerConfig, StartError};
+
+const POLICY: &str = r#"
+version = 1
+id = "key-check"
+[snp]
+measurement = ["4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d"]
+debug = "must-not"
+min_tcb = "any"
+signer = "any"
+vmpl = "any"
+revocation = "if-given"
+permit_provisional_firmware = true
+"#;
+
+const TOKEN: &str = "key-check-admin-token-0123456789abcdef-0123456789";
 
 /// The active KEK id a keyring file names.
 fn active_kek(path: &Path) -> String {
@@ -163,4 +187,91 @@ fn a_replica_with_a_kek_of_its_own_refuses_to_start() {
             .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
             .await;
     });
+}
+
+/// A version whose row names a KEK the broker does not hold and never retired (changed in the
+/// database here; a broker with another KEK file would have put it so, before the key check):
+/// the release is refused at once (500), and the audit log says the version is sealed under a
+/// KEK this broker does not hold, not that the resource changed during every attempt.
+#[test]
+fn a_version_under_a_kek_the_broker_does_not_hold_is_refused_not_retried() {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let sim = Arc::new(SimSnp::new(Product::Genoa).unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root.der");
+    std::fs::write(&root, sim.root().der()).unwrap();
+    let token_file = dir.path().join("admin.token");
+    std::fs::write(&token_file, TOKEN).unwrap();
+    std::fs::set_permissions(
+        &token_file,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let mut config = sqlite_config(dir.path());
+    config.verifier.dangerous_test_roots.push(root);
+    config.admin.tokens = vec![tessera_server::config::StaticTokenConfig {
+        name: "ops".into(),
+        file: token_file,
+        repos: None,
+    }];
+    let (server, _) = rt.block_on(tessera_server::start(&config)).unwrap();
+    let url = format!("http://{}", server.local_addr().unwrap());
+    rt.spawn(server.run(std::future::pending()));
+
+    let put = ureq::Agent::new_with_defaults()
+        .post(&format!("{url}/kbs/v0/resource/team/key/one"))
+        .header("Authorization", &format!("Bearer {TOKEN}"))
+        .send_json(json!({"policy": POLICY, "value": STANDARD.encode(b"s3cret")}))
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let db =
+        rusqlite::Connection::open(config.data_dir.join(tessera_broker::store::DB_FILE)).unwrap();
+    assert_eq!(
+        db.execute("UPDATE secrets SET kek_id = 'kek-0000000000000000'", [])
+            .unwrap(),
+        1
+    );
+
+    let guest = Client::new(
+        &url,
+        ClientOptions {
+            retry: RetryPolicy::ONCE,
+            ..ClientOptions::default()
+        },
+    )
+    .unwrap();
+    let key = TeeKey::generate(TeeKeyAlg::P256).unwrap();
+    let ch = guest.auth("snp").unwrap();
+    let rd = report_data(ch.hash, &ch.nonce, key.jwk()).unwrap();
+    let evidence = sim.evidence(&rd, &Measurements::default()).unwrap();
+    let tok = guest.attest(&ch, &key, None, evidence).unwrap();
+    let cred = tessera_guest::client::Credential::Bearer(&tok);
+    let err = guest.resource(cred, &key, "team/key/one").unwrap_err();
+    assert_eq!(err.status(), Some(500), "{err}");
+
+    let log: serde_json::Value = ureq::Agent::new_with_defaults()
+        .get(&format!("{url}/kbs/v0/admin/audit"))
+        .header("Authorization", &format!("Bearer {TOKEN}"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_json()
+        .unwrap();
+    let reasons: Vec<&str> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["action"] == "deny")
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons.len(), 1, "{reasons:?}");
+    assert!(
+        reasons[0]
+            .contains("sealed under KEK `kek-0000000000000000`, which this broker does not hold"),
+        "{reasons:?}"
+    );
+    assert!(
+        reasons[0].contains(&format!("`{}`", active_kek(&config.kek_path()))),
+        "{reasons:?}"
+    );
 }
