@@ -331,9 +331,11 @@ tessera_result tessera_endorsements_new(struct tessera_endorsements **out);
 // `endorsements` is NULL or a live set from `tessera_endorsements_new`, not used afterwards.
 void tessera_endorsements_free(struct tessera_endorsements *endorsements);
 
-// Add certificates: DER, or PEM (bundles allowed).
+// Add certificates: DER, or PEM (bundles allowed). A PEM bundle's `X509 CRL` blocks are added
+// as CRLs too (as `tessera_endorsements_add_file` reads such a file), never dropped unseen.
 //
 // Returns `TESSERA_RESULT_CERTIFICATE_INVALID` when the bytes hold no readable certificate,
+// `TESSERA_RESULT_CRL_INVALID` when a CRL block among them is not a CRL,
 // `TESSERA_RESULT_TOO_LARGE` over 4 MiB.
 //
 // # Safety

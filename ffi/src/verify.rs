@@ -120,9 +120,11 @@ fn read_certificates(data: &[u8]) -> Result<Vec<Certificate>, tessera_result> {
     load_certificates(data).map_err(pki_code(R::TESSERA_RESULT_CERTIFICATE_INVALID))
 }
 
-/// Add certificates: DER, or PEM (bundles allowed).
+/// Add certificates: DER, or PEM (bundles allowed). A PEM bundle's `X509 CRL` blocks are added
+/// as CRLs too (as `tessera_endorsements_add_file` reads such a file), never dropped unseen.
 ///
 /// Returns `TESSERA_RESULT_CERTIFICATE_INVALID` when the bytes hold no readable certificate,
+/// `TESSERA_RESULT_CRL_INVALID` when a CRL block among them is not a CRL,
 /// `TESSERA_RESULT_TOO_LARGE` over 4 MiB.
 ///
 /// # Safety
@@ -139,10 +141,22 @@ pub unsafe extern "C" fn tessera_endorsements_add_certificates(
         // SAFETY: forwarded contract.
         let data = unsafe { bytes(data, len) }?;
         let certs = read_certificates(data)?;
+        let crls = if data
+            .windows(CRL_PEM_LABEL.len())
+            .any(|w| w == CRL_PEM_LABEL)
+        {
+            load_crls(data).map_err(pki_code(R::TESSERA_RESULT_CRL_INVALID))?
+        } else {
+            Vec::new()
+        };
         e.inner.add_certificates(certs);
+        e.inner.add_crls(crls);
         Ok(())
     })
 }
+
+/// The line that begins a PEM CRL block.
+const CRL_PEM_LABEL: &[u8] = b"-----BEGIN X509 CRL-----";
 
 /// Add CRLs: DER, or PEM (bundles allowed). A CRL applies to the chains it belongs to.
 ///
@@ -1087,6 +1101,29 @@ mod tests {
             (held.inner.certificates().len(), held.inner.crls().len()),
             (2, 1)
         );
+        // SAFETY: the handle, freed once.
+        unsafe { tessera_endorsements_free(e) };
+
+        // The same bytes through the in-memory call: the CRL is added too, and a CRL block
+        // that is no CRL is refused, not skipped.
+        let bytes = std::fs::read(&file).unwrap_or_else(|e| panic!("{e}"));
+        let broken = to_pem("CERTIFICATE", vcek) + &to_pem("X509 CRL", b"not a CRL");
+        let mut e = std::ptr::null_mut();
+        // SAFETY: a valid out-pointer.
+        let rc = unsafe { tessera_endorsements_new(&raw mut e) };
+        assert_eq!(rc, R::TESSERA_RESULT_OK);
+        // SAFETY: a live handle and a buffer of the length given.
+        let rc = unsafe { tessera_endorsements_add_certificates(e, bytes.as_ptr(), bytes.len()) };
+        assert_eq!(rc, R::TESSERA_RESULT_OK);
+        // SAFETY: the live handle made above.
+        let held = unsafe { &*e };
+        assert_eq!(
+            (held.inner.certificates().len(), held.inner.crls().len()),
+            (2, 1)
+        );
+        // SAFETY: a live handle and a buffer of the length given.
+        let rc = unsafe { tessera_endorsements_add_certificates(e, broken.as_ptr(), broken.len()) };
+        assert_eq!(rc, R::TESSERA_RESULT_CRL_INVALID);
         // SAFETY: the handle, freed once.
         unsafe { tessera_endorsements_free(e) };
     }

@@ -144,6 +144,45 @@ fn crls_are_applied_when_given() {
     let o = tessera(&wrong);
     assert_eq!(code(&o), 1);
     assert_eq!(json(&o)["errors"][0]["check"], "revocation");
+
+    // A CRL in a `--certs` PEM bundle (the VCEK and the ARK's CRL in one file) is applied as
+    // `--crl` would apply it, never dropped unseen: the Milan CRL checks revocation, the Genoa
+    // one is refused.
+    let pem = |label: &str, der: &[u8]| {
+        use base64::Engine as _;
+        let text = base64::engine::general_purpose::STANDARD.encode(der);
+        let lines: Vec<&str> = text
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        format!(
+            "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+            lines.join("\n")
+        )
+    };
+    let dir = tempdir("cli-bundled-crl");
+    let vcek_pem = pem("CERTIFICATE", &std::fs::read(&vcek).unwrap());
+    for (crl, expected) in [(&milan_crl, 0), (&genoa_crl, 1)] {
+        let bundle = dir.join("bundle.pem");
+        let text = vcek_pem.clone() + &pem("X509 CRL", &std::fs::read(crl).unwrap());
+        std::fs::write(&bundle, text).unwrap();
+        let o = tessera(&[
+            "verify",
+            s(&report),
+            "--certs",
+            s(&bundle),
+            "--at",
+            "2022-09-30T12:48:56Z",
+            "--json",
+        ]);
+        assert_eq!(code(&o), expected, "{}", String::from_utf8_lossy(&o.stdout));
+        if expected == 0 {
+            assert_eq!(json(&o)["verification"]["revocation_checked"], true);
+        } else {
+            assert_eq!(json(&o)["errors"][0]["check"], "revocation");
+        }
+    }
 }
 
 #[cfg_attr(
