@@ -6,91 +6,6 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use tessera_policy::Policy;
-use tessera_policy::value::{RefList, Setting};
-
-/// A loaded reference file's values, in place of the file.
-fn inline_list<T>(list: &mut RefList<T>) {
-    if let RefList::Loaded { values, .. } = list {
-        *list = RefList::Values(std::mem::take(values));
-    }
-}
-
-fn inline_setting<T>(s: &mut Setting<RefList<T>>) {
-    if let Setting::Is(list) = s {
-        inline_list(list);
-    }
-}
-
-/// Replaces every loaded reference file by its values.
-fn inline_references(p: &mut Policy) {
-    if let Some(s) = &mut p.snp {
-        inline_setting(&mut s.measurement);
-        inline_setting(&mut s.vmpl);
-        if let Some(a) = s.host_data.as_mut() {
-            inline_setting(a);
-        }
-        for a in [s.id_key_digests.as_mut(), s.author_key_digests.as_mut()]
-            .into_iter()
-            .flatten()
-        {
-            inline_setting(a);
-        }
-        for a in [s.family_id.as_mut(), s.image_id.as_mut()]
-            .into_iter()
-            .flatten()
-        {
-            inline_setting(a);
-        }
-        if let Some(a) = s.report_data.as_mut() {
-            inline_setting(a);
-        }
-        if let Some(a) = s.chip_ids.as_mut() {
-            inline_setting(a);
-        }
-        for a in [
-            s.denied_id_key_digests.as_mut(),
-            s.denied_author_key_digests.as_mut(),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            inline_list(a);
-        }
-    }
-    if let Some(t) = &mut p.tdx {
-        inline_setting(&mut t.mr_td);
-        for a in [
-            t.rtmr0.as_mut(),
-            t.rtmr1.as_mut(),
-            t.rtmr2.as_mut(),
-            t.rtmr3.as_mut(),
-            t.mr_config_id.as_mut(),
-            t.mr_owner.as_mut(),
-            t.mr_owner_config.as_mut(),
-            t.mr_seam.as_mut(),
-            t.mr_signer_seam.as_mut(),
-            t.mr_service_td.as_mut(),
-        ]
-        .into_iter()
-        .flatten()
-        {
-            inline_setting(a);
-        }
-        if let Some(a) = t.report_data.as_mut() {
-            inline_setting(a);
-        }
-    }
-    if let Some(g) = &mut p.sgx {
-        inline_setting(&mut g.mr_enclave);
-        inline_setting(&mut g.mr_signer);
-        if let Some(a) = g.isv_prod_id.as_mut() {
-            inline_list(a);
-        }
-        if let Some(a) = g.report_data.as_mut() {
-            inline_setting(a);
-        }
-    }
-}
 
 /// The policy text to send: the file as written when it is self-contained; otherwise the
 /// policy with its reference files inlined (as TOML), or a refusal.
@@ -106,7 +21,7 @@ pub(crate) fn policy_text(path: &Path) -> Result<String> {
     if !policy.names_reference_files() {
         return Ok(text);
     }
-    inline_references(&mut policy);
+    policy.inline_references();
     if policy.names_reference_files() {
         bail!(
             "policy {}: it names reference files that cannot be inlined; the broker needs a \

@@ -195,6 +195,20 @@ impl Policy {
     /// # Errors
     /// [`PolicyError::ReferenceIo`] or [`PolicyError::Reference`].
     pub fn resolve_references(&mut self, base: &Path) -> Result<(), PolicyError> {
+        self.walk_references(Walk::Resolve(base))
+    }
+
+    /// Replaces every loaded reference file by its values, so that the policy is
+    /// self-contained (a broker keeps it without the operator's files); a file not loaded
+    /// stays named ([`Self::names_reference_files`] says so). The same walk over the rules as
+    /// [`Self::resolve_references`]: every rule that can name a file is inlined.
+    pub fn inline_references(&mut self) {
+        // Inlining reads nothing and fails nowhere; the walk's checks passed at loading.
+        let _ = self.walk_references(Walk::Inline);
+    }
+
+    /// Every rule that can name a reference file, in one walk, resolving or inlining it.
+    fn walk_references(&mut self, base: Walk<'_>) -> Result<(), PolicyError> {
         if let Some(s) = &mut self.snp {
             setting(&mut s.measurement, base)?;
             setting(&mut s.vmpl, base)?;
@@ -345,11 +359,17 @@ impl Policy {
                 self.sgx.as_ref().map(|t| &t.tcb),
             ),
         ] {
+            let denied = tcb.and_then(|t| t.denied_advisories.as_deref());
+            // Empty, it would deny nothing yet read as a deny list in force, as the other
+            // deny lists' `[]` would (refused where they are read).
+            if denied.is_some_and(<[String]>::is_empty) {
+                return Err(invalid(
+                    name,
+                    "an empty list (a deny list would deny nothing: leave it out)",
+                ));
+            }
             // A misspelt ID would match nothing and deny nothing: refused at load.
-            if let Some(bad) = tcb
-                .and_then(|t| t.denied_advisories.as_deref())
-                .and_then(|ids| ids.iter().find(|id| !is_advisory_id(id)))
-            {
+            if let Some(bad) = denied.and_then(|ids| ids.iter().find(|id| !is_advisory_id(id))) {
                 return Err(invalid(
                     name,
                     format!(
@@ -364,13 +384,13 @@ impl Policy {
     }
 }
 
-/// `snp.vmpl`: the VMPLs there are, 0 to 3 (a larger one would match no report).
+/// `snp.vmpl`: the guest VMPLs, 0 to 3 (a larger one is a report the host requested).
 fn check_vmpls(vmpl: &Setting<RefList<u32>>) -> Result<(), PolicyError> {
     match vmpl {
         Setting::Is(list) if list.values().is_some_and(|v| v.iter().any(|&n| n > 3)) => {
             Err(invalid(
                 "snp.vmpl",
-                "VMPLs are 0 to 3; a larger one matches no report",
+                "guest VMPLs are 0 to 3; a larger one is a report the host requested, never accepted",
             ))
         }
         _ => Ok(()),
@@ -472,29 +492,52 @@ fn read_bounded(path: &Path, max: usize) -> Result<String, PolicyError> {
     Ok(text)
 }
 
-fn setting<T: FromStr>(s: &mut Setting<RefList<T>>, base: &Path) -> Result<(), PolicyError>
+/// What a walk over the reference lists does to each: load its file relative to a folder, or
+/// put a loaded file's values in its place.
+#[derive(Clone, Copy)]
+enum Walk<'a> {
+    Resolve(&'a Path),
+    Inline,
+}
+
+fn visit<T: FromStr>(list: &mut RefList<T>, walk: Walk<'_>, words: Words) -> Result<(), PolicyError>
+where
+    T::Err: ToString,
+{
+    match walk {
+        Walk::Resolve(base) => resolve(list, base, words),
+        Walk::Inline => {
+            if let RefList::Loaded { values, .. } = list {
+                *list = RefList::Values(std::mem::take(values));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn setting<T: FromStr>(s: &mut Setting<RefList<T>>, walk: Walk<'_>) -> Result<(), PolicyError>
 where
     T::Err: ToString,
 {
     match s {
         Setting::Any => Ok(()),
-        Setting::Is(list) => resolve(list, base, Words::First),
+        Setting::Is(list) => visit(list, walk, Words::First),
     }
 }
 
-fn opt<T: FromStr>(s: Option<&mut RefList<T>>, base: &Path) -> Result<(), PolicyError>
+fn opt<T: FromStr>(s: Option<&mut RefList<T>>, walk: Walk<'_>) -> Result<(), PolicyError>
 where
     T::Err: ToString,
 {
-    s.map_or(Ok(()), |l| resolve(l, base, Words::First))
+    s.map_or(Ok(()), |l| visit(l, walk, Words::First))
 }
 
 /// A deny list's reference file: every word of a line that reads as a value is denied.
-fn deny_list<T: FromStr>(s: Option<&mut RefList<T>>, base: &Path) -> Result<(), PolicyError>
+fn deny_list<T: FromStr>(s: Option<&mut RefList<T>>, walk: Walk<'_>) -> Result<(), PolicyError>
 where
     T::Err: ToString,
 {
-    s.map_or(Ok(()), |l| resolve(l, base, Words::Every))
+    s.map_or(Ok(()), |l| visit(l, walk, Words::Every))
 }
 
 /// Which words of a reference-file line are values.
@@ -1007,6 +1050,16 @@ mod sgx_references {
             .and_then(|v| v.first())
             .map(|h| h.0);
         assert_eq!(config, Some([0x33; 64]));
+        // Inlined (as the CLI sends a policy to a broker): self-contained, the same values.
+        let mut inlined = p.clone();
+        inlined.inline_references();
+        assert!(!inlined.names_reference_files());
+        let again = Policy::from_text(&inlined.to_toml().expect("toml")).expect("loads");
+        assert!(!again.names_reference_files());
+        assert_eq!(
+            first16(again.sgx.as_ref().and_then(|g| g.isv_family_id.as_ref())),
+            Some([0x22; 16])
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

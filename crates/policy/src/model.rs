@@ -49,7 +49,8 @@ pub struct SnpPolicy {
     /// Which key may sign. Required.
     pub signer: Setting<SignerRule>,
     /// Accepted VMPLs of the requester (0 = the most privileged). Required (`"any"` when any
-    /// VMPL may ask: a report requested from VMPL 1–3 comes from less privileged guest code).
+    /// guest VMPL, 0 to 3, may ask: a report requested from VMPL 1–3 comes from less
+    /// privileged guest code; one the host requested, VMPL 0xFFFFFFFF, fails every setting).
     pub vmpl: Setting<RefList<u32>>,
     /// Whether the AMD ARK's CRL must have been applied. Required: `"required"` fails the
     /// appraisal when no current ARK-signed CRL was supplied; `"if-given"` accepts evidence

@@ -39,6 +39,9 @@ impl FromEvidence for Verified<SnpEvidence> {
     }
 }
 
+/// The highest VMPL a guest runs at; a report's VMPL above it was requested by the host.
+const MAX_GUEST_VMPL: u32 = 3;
+
 fn floor_for(t: &PerProductTcb, product: Product) -> Option<&TcbFloor> {
     match product {
         Product::Milan => t.milan.as_ref(),
@@ -457,6 +460,19 @@ fn appraise_report(report: &AttestationReport, ver: &Verification, policy: &Poli
     );
 
     match &p.vmpl {
+        // A VMPL past 3 is no guest's: the report was asked for by the host
+        // (SNP_HV_REPORT_REQ, VMPL 0xFFFFFFFF), with no guest behind its REPORT_DATA. "any"
+        // is any guest VMPL, not that.
+        Setting::Any if report.vmpl() > MAX_GUEST_VMPL => {
+            r.check(
+                "vmpl",
+                "VMPL",
+                Configuration,
+                false,
+                String::from("a VMPL a guest asks from (0 to 3): \"any\""),
+                report.vmpl().to_string(),
+            );
+        }
         Setting::Any => r.not_checked(
             "vmpl",
             "VMPL",

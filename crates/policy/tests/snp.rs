@@ -549,11 +549,24 @@ fn vmpl_and_guest_svn() {
     );
     let vmpl1 = verified(|r| r.vmpl = U32::new(1));
     fails_only(&appraise(&vmpl1, &strict()), "snp.vmpl");
-    // "any" is the only way to accept every VMPL: listed as not checked on purpose.
+    // "any" is the only way to accept every guest VMPL: listed as not checked on purpose.
     let a = appraise(&vmpl1, &with(|s| s.vmpl = Setting::Any));
     assert!(a.passed());
     assert_eq!(rule(&a, "snp.vmpl").outcome, Outcome::NotChecked);
     assert_eq!(rule(&a, "snp.vmpl").actual, "1");
+    // A report the host asked for (SNP_HV_REPORT_REQ: VMPL 0xFFFFFFFF, no guest behind its
+    // REPORT_DATA) is no guest VMPL's: "any" refuses it, as every list does.
+    let from_host = verified(|r| r.vmpl = U32::new(u32::MAX));
+    let a = appraise(&from_host, &with(|s| s.vmpl = Setting::Any));
+    fails_only(&a, "snp.vmpl");
+    assert_eq!(rule(&a, "snp.vmpl").actual, "4294967295");
+    let four = verified(|r| r.vmpl = U32::new(4));
+    fails_only(
+        &appraise(&four, &with(|s| s.vmpl = Setting::Any)),
+        "snp.vmpl",
+    );
+    let three = verified(|r| r.vmpl = U32::new(3));
+    assert!(appraise(&three, &with(|s| s.vmpl = Setting::Any)).passed());
     fails_only(
         &appraise(base(), &with(|s| s.min_guest_svn = Some(2))),
         "snp.min_guest_svn",

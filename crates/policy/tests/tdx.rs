@@ -1207,8 +1207,8 @@ fn denied_advisories() {
     }
 }
 
-/// An advisory ID that is not one (a typo) would deny nothing: refused at load, in either
-/// section; well-formed IDs load in either case.
+/// An advisory ID that is not one (a typo), or an empty list, would deny nothing: refused at
+/// load, in either section; well-formed IDs load in either case.
 #[test]
 fn misspelt_denied_advisories_are_refused_at_load() {
     let policy = |section: &str, ids: &str| {
@@ -1226,10 +1226,16 @@ fn misspelt_denied_advisories_are_refused_at_load() {
         for good in [
             r#"["INTEL-SA-00837"]"#,
             r#"["intel-sa-00001", "INTEL-SA-123456"]"#,
-            "[]",
         ] {
             policy(section, good).unwrap_or_else(|e| panic!("{section} {good}: {e}"));
         }
+        // Empty, it would deny nothing and read as a deny list in force, as `[]` is refused
+        // for the other deny lists.
+        let e = policy(section, "[]").unwrap_err().to_string();
+        assert!(
+            e.contains(&format!("{section}.tcb.denied_advisories")) && e.contains("deny nothing"),
+            "{section}: {e}"
+        );
         for bad in [
             r#"["INTEL_SA_00001"]"#,
             r#"["INTEL-SA-0001"]"#,
