@@ -93,6 +93,9 @@ impl ServerShape {
     }
 }
 
+/// The KEK file of the brokers of every run with a PostgreSQL store, in the temporary folder.
+pub const POSTGRES_KEK_FILE: &str = "tessera-bench-postgres.kek";
+
 /// Runs the server (the hidden `__serve DIR` subcommand): trusts `DIR/root.der`, prints its
 /// address and admin token file on stdout, and serves until killed.
 ///
@@ -101,6 +104,12 @@ impl ServerShape {
 pub fn serve(dir: &Path, shape: ServerShape) -> Result<(), String> {
     let mut config = tessera_server::ServerConfig::with_data_dir(dir.join("data"));
     config.connection_threads = shape.connection_threads;
+    // A PostgreSQL store outlives the run's directory, and a broker refuses a store made under
+    // another KEK (its key check): every run's brokers keep one KEK, beside the temporary
+    // directories, so that the next run opens the store the last one made.
+    if std::env::var_os("TESSERA_DATABASE_URL").is_some() {
+        config.kek_file = Some(std::env::temp_dir().join(POSTGRES_KEK_FILE));
+    }
     config.listen = "127.0.0.1:0"
         .parse()
         .map_err(|e| format!("listen address: {e}"))?;
