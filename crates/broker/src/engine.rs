@@ -1634,18 +1634,16 @@ impl Broker {
                 // Only this broker's own rotation retires a KEK while it runs (a rotation
                 // holds the keyring file alone, and is refused on a store replicas share).
                 let ring = self.inner.keyring.current();
-                if ring.rotating() || ring.retired_recently(kek_id) {
+                // (While it rotates, the keyring holds the old KEK and the new: a KEK it
+                // does not hold then was never its own.)
+                if ring.retired_recently(kek_id) {
                     return Ok(None);
                 }
                 format!(
                     "the stored version is sealed under KEK `{kek_id}`, which this broker does \
                      not hold (its keyring holds {}): put by a broker with another KEK \
                      file, or changed in the database",
-                    ring.ids()
-                        .iter()
-                        .map(|id| format!("`{id}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                    crate::store::held_ids(&ring)
                 )
             }
             _ => format!("the stored version does not open: {e}"),

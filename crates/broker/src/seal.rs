@@ -527,13 +527,6 @@ impl Keyring {
         self.keks.iter().map(|k| &k.id).collect()
     }
 
-    /// Whether this keyring is in a KEK rotation (it holds more than one KEK: a rotation began
-    /// and has not finished, see [`KeyringFile::begin_rotation`]).
-    #[must_use]
-    pub fn rotating(&self) -> bool {
-        self.keks.len() > 1
-    }
-
     /// Whether a rotation of this keyring retired the KEK `id` less than a challenge's lifetime
     /// ago (or, until [`KeyringFile::forget_retired`] drops it, longer ago): a record read
     /// under it before that rotation finished may since have been re-wrapped.

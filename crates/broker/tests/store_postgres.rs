@@ -249,6 +249,10 @@ pg_test!(
 );
 pg_test!(
     #[tokio::test]
+    a_keyring_without_the_kek_of_newer_versions_is_refused
+);
+pg_test!(
+    #[tokio::test]
     admin_changes_stand_or_fall_with_their_entries
 );
 pg_test!(

@@ -231,6 +231,11 @@ async fn a_rotated_store_opens_with_the_rotated_keyring() {
     behaviours::a_rotated_store_opens_with_the_rotated_keyring(&env().await).await;
 }
 
+#[tokio::test]
+async fn a_keyring_without_the_kek_of_newer_versions_is_refused() {
+    behaviours::a_keyring_without_the_kek_of_newer_versions_is_refused(&env().await).await;
+}
+
 /// A store of schema version 4 (no key check) gets the `key_check` table when opened, empty:
 /// a keyring that cannot open what it holds (a KEK file made anew beside it) is refused and
 /// records nothing; the keyring its data was sealed with records its check.
@@ -258,6 +263,12 @@ async fn a_version_4_store_gets_its_key_check_from_the_keyring_that_opens_it() {
          UPDATE meta SET value = 4 WHERE key = 'schema_version';",
     )
     .unwrap();
+    // Read only (`tessera audit verify --data-dir`), a version-4 store reads as it is: its
+    // audit chain verifies, and nothing is migrated.
+    let read_only = SqliteStore::open_read_only_blocking(&path).unwrap();
+    store::verify_audit_chain(&read_only).await.unwrap();
+    drop(read_only);
+    assert_eq!(schema_version(&c), 4);
     let again = SqliteStore::open(&path).await.unwrap();
     assert_eq!(schema_version(&c), 5);
     assert_eq!(again.key_check().await.unwrap(), None);

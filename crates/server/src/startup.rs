@@ -73,15 +73,16 @@ pub enum StartError {
     /// `tessera_broker::store::KeyCheck`): serving would seal what the other brokers on the
     /// store cannot open, and refuse what they sealed.
     #[error(
-        "{path}: refused: {source}; every broker on a store must use the KEK file the store \
+        "{path}: refused: {check}; every broker on a store must use the KEK file the store \
          was made with (the `kek_file` setting, default DATA_DIR/kek): give this broker that \
          file"
     )]
     KeyCheck {
         /// The keyring file (`kek_file`).
         path: PathBuf,
-        /// Which check failed, naming the KEK the store was made with and the ones held.
-        source: KeyCheckError,
+        /// Which check failed, naming the KEK the store was made with and the ones held (in
+        /// the message already: not a `source`, which would print it twice).
+        check: KeyCheckError,
     },
     /// The verifier could not be built.
     #[error("verifier: {0}")]
@@ -652,7 +653,7 @@ pub async fn assemble(config: &ServerConfig) -> Result<(Broker, AdminAuth, Start
         Err(StoreError::KeyCheck(source)) => {
             return Err(StartError::KeyCheck {
                 path: keyring.path().to_owned(),
-                source,
+                check: source,
             });
         }
         Err(e) => return Err(store_error(e)),

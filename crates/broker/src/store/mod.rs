@@ -181,7 +181,7 @@ pub enum StoreError {
 }
 
 /// The ids a keyring holds, for a message: `a, b`.
-fn held_ids(keyring: &Keyring) -> String {
+pub(crate) fn held_ids(keyring: &Keyring) -> String {
     keyring
         .ids()
         .iter()
@@ -219,13 +219,12 @@ pub enum KeyCheckError {
         /// The ids this keyring holds, as a list.
         held: String,
     },
-    /// The store has no key check yet (made by an older broker) and holds secret versions or
-    /// repository default policies under a KEK this keyring does not hold: its check is not
-    /// made with this keyring.
+    /// The store holds secret versions under a KEK this keyring does not hold (a store made
+    /// by an older broker, with no check yet; or a KEK rotated to, which a keyring restored
+    /// from before the rotation lacks).
     #[error(
-        "key check: the store has no key check yet and holds data sealed under KEK \
-         `{store_kek}` (secrets.kek_id or repo_policies.kek_id), which this keyring does not \
-         hold (it holds {held})"
+        "key check: the store holds secrets sealed under KEK `{store_kek}` (secrets.kek_id), \
+         which this keyring does not hold (it holds {held})"
     )]
     Unopenable {
         /// A KEK the store's data names that this keyring does not hold.
@@ -300,8 +299,8 @@ impl KeyCheck {
 
 /// Checks that `keyring` is the one the store was made with ([`KeyCheck`]), recording the
 /// check first when the store has none: a new store, or one made before stores kept a check.
-/// A store with none is given this keyring's only if every KEK its sealed versions and its
-/// repository default policies name is in the keyring (one bounded query); two brokers doing
+/// Every KEK the store's sealed versions name must be in the keyring (one bounded query), with
+/// a check or without; two brokers doing
 /// this at once on one store agree on one check (set once, then read back), and the other's
 /// keyring must verify it. Returns the recorded check. Call it at start, once the store and
 /// the keyring are open, and refuse to serve on an error.
@@ -310,29 +309,37 @@ impl KeyCheck {
 /// [`StoreError::KeyCheck`] when the keyring is refused, [`StoreError::Seal`], and the
 /// store's errors.
 pub async fn check_keyring(store: &dyn Store, keyring: &Keyring) -> Result<KeyCheck, StoreError> {
-    let recorded = match store.key_check().await? {
-        Some(check) => check,
-        None => {
-            // Every id the store names is in the keyring only if no more ids than the keyring
-            // holds come back, so one more is all the query needs to read.
-            let limit = u32::try_from(keyring.ids().len())
-                .unwrap_or(u32::MAX)
-                .saturating_add(1);
-            let used = store.sealed_kek_ids(limit).await?;
-            if let Some(unknown) = used.iter().find(|id| keyring.get(id).is_none()) {
-                return Err(KeyCheckError::Unopenable {
-                    store_kek: unknown.clone(),
-                    held: held_ids(keyring),
-                }
-                .into());
-            }
-            store
-                .set_key_check_once(&KeyCheck::new(keyring, store.identity())?)
-                .await?
+    let recorded = store.key_check().await?;
+    if let Some(check) = &recorded {
+        check.verify(keyring, store.identity())?;
+    }
+    // Every KEK the store's secret versions name, whether or not it has a check yet: the
+    // check names the KEK the store was made with (or last rotated to), and after a rotation
+    // left unfinished, or one done in two rollouts on PostgreSQL, versions are sealed under a
+    // KEK the check does not name; a keyring restored without it would answer 500 for each.
+    // Every id the store names is in the keyring only if no more ids than the keyring holds
+    // come back, so one more is all the query needs to read.
+    let limit = u32::try_from(keyring.ids().len())
+        .unwrap_or(u32::MAX)
+        .saturating_add(1);
+    let used = store.sealed_kek_ids(limit).await?;
+    if let Some(unknown) = used.iter().find(|id| keyring.get(id).is_none()) {
+        return Err(KeyCheckError::Unopenable {
+            store_kek: unknown.clone(),
+            held: held_ids(keyring),
         }
-    };
-    recorded.verify(keyring, store.identity())?;
-    Ok(recorded)
+        .into());
+    }
+    match recorded {
+        Some(check) => Ok(check),
+        None => {
+            let check = store
+                .set_key_check_once(&KeyCheck::new(keyring, store.identity())?)
+                .await?;
+            check.verify(keyring, store.identity())?;
+            Ok(check)
+        }
+    }
 }
 
 /// Re-makes the store's key check under the keyring's active KEK (a rotation's, before it
@@ -792,8 +799,8 @@ pub trait Store: Send + Sync {
     /// Replaces the key check with `new` if it is still `old`; `false` if it is not.
     async fn replace_key_check(&self, old: &KeyCheck, new: &KeyCheck) -> Result<bool, StoreError>;
     /// Up to `limit` distinct KEK ids (in byte order) that the stored secret versions wrap
-    /// their data keys under and that repository default policies' MACs are under (a default
-    /// set before defaults carried a MAC names none).
+    /// their data keys under. (Not the repository defaults' MACs: a rotation leaves a default
+    /// it did not set, unauthentic, under the KEK it named, and a put refuses it anyway.)
     async fn sealed_kek_ids(&self, limit: u32) -> Result<Vec<String>, StoreError>;
 
     // ---- challenges and sessions ----

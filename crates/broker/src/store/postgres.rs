@@ -1466,8 +1466,7 @@ impl Store for PostgresStore {
     async fn sealed_kek_ids(&self, limit: u32) -> Result<Vec<String>, StoreError> {
         const OP: &str = "sealed_kek_ids";
         // The secrets' ids by skipping along their index (one lookup per distinct id, at most
-        // `limit`: the recursion runs only as far as the outer query reads), and the
-        // repository defaults' (one row per repository).
+        // `limit`: the recursion runs only as far as the outer query reads).
         let rows = self
             .query(
                 OP,
@@ -1476,10 +1475,7 @@ impl Store for PostgresStore {
                      UNION ALL
                      SELECT (SELECT min(kek_id) FROM secrets WHERE kek_id > k.id)
                          FROM k WHERE k.id IS NOT NULL)
-                 SELECT id FROM (SELECT id FROM k WHERE id IS NOT NULL LIMIT $1) s
-                 UNION
-                 SELECT kek_id FROM repo_policies WHERE kek_id <> ''
-                 ORDER BY 1 LIMIT $1",
+                 SELECT id FROM k WHERE id IS NOT NULL ORDER BY 1 LIMIT $1",
                 &[&i64::from(limit)],
             )
             .await?;

@@ -75,15 +75,13 @@ pub const DB_FILE: &str = "tessera.db";
 /// store keeps a key check, which KEK it was made with (`key_check`; see `KeyCheck`).
 const SCHEMA_VERSION: i64 = 5;
 
-/// The key check's one-row table (see `KeyCheck`): made by the schema for a new store, and by
+/// The key check's one-row table (see `KeyCheck`): made with the schema at every open, and by
 /// `migrate_4_to_5` for an older one.
 const KEY_CHECK_TABLE: &str = "CREATE TABLE IF NOT EXISTS key_check (
     one INTEGER PRIMARY KEY CHECK (one = 1), kek_id TEXT NOT NULL, mac TEXT NOT NULL);";
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS key_check (
-    one INTEGER PRIMARY KEY CHECK (one = 1), kek_id TEXT NOT NULL, mac TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS policies (
     digest TEXT PRIMARY KEY, text TEXT NOT NULL, created_ms INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS repo_policies (
@@ -360,6 +358,9 @@ impl SqliteStore {
         let durable = connect(&path)?;
         durable.execute_batch(SCHEMA).map_err(db("schema"))?;
         durable
+            .execute_batch(KEY_CHECK_TABLE)
+            .map_err(db("schema"))?;
+        durable
             .execute(
                 "INSERT INTO meta(key, value) VALUES ('schema_version', ?1)
                  ON CONFLICT(key) DO NOTHING",
@@ -367,7 +368,7 @@ impl SqliteStore {
             )
             .map_err(db("schema"))?;
         migrate(&durable)?;
-        check_schema_version(&durable)?;
+        check_schema_version(&durable, SCHEMA_VERSION)?;
         // The store's identity (see `Store::identity`): made once, by whoever opens it first.
         let mut fresh = [0u8; 8];
         aws_lc_rs::rand::SecureRandom::fill(&aws_lc_rs::rand::SystemRandom::new(), &mut fresh)
@@ -414,7 +415,10 @@ impl SqliteStore {
         // (Not `query_only`: the worker runs even reads of many rows in a write transaction
         // that writes nothing. Nothing here writes: no schema, migration or identity.)
         let conn = connect(&path)?;
-        check_schema_version(&conn)?;
+        // A store the broker before this one made (schema 4: no key check, the same audit
+        // table) reads too: verifying it needs no upgrade, and an anchor taken before an
+        // upgrade stays checkable.
+        check_schema_version(&conn, OLDEST_READABLE_SCHEMA)?;
         let id = store_id(&conn)?;
         let wal_path = wal_path(&path);
         let wal = std::fs::File::open(&wal_path).map_err(|e| StoreError::Io {
@@ -690,10 +694,10 @@ fn wal_path(path: &Path) -> PathBuf {
 /// Opens a connection to the database file: WAL, `synchronous=NORMAL` (durable commits are
 /// fsync'd by the worker), foreign keys, `secure_delete`, a statement cache and a 10 s busy
 /// timeout (another process writing).
-/// The database's schema is the one this broker knows.
-fn check_schema_version(conn: &Connection) -> Result<(), StoreError> {
+/// The database's schema is the one this broker knows, or, reading only, at least `oldest`.
+fn check_schema_version(conn: &Connection, oldest: i64) -> Result<(), StoreError> {
     let v = schema_version(conn)?;
-    if v != SCHEMA_VERSION {
+    if !(oldest..=SCHEMA_VERSION).contains(&v) {
         return Err(StoreError::Database {
             op: "schema",
             message: format!("schema version {v}, this broker knows {SCHEMA_VERSION}"),
@@ -701,6 +705,9 @@ fn check_schema_version(conn: &Connection) -> Result<(), StoreError> {
     }
     Ok(())
 }
+
+/// The oldest schema a read-only open reads (its audit table is this version's).
+const OLDEST_READABLE_SCHEMA: i64 = 4;
 
 /// The store's identity (see `Store::identity`), as its first opener made it.
 fn store_id(conn: &Connection) -> Result<i64, StoreError> {
@@ -1814,7 +1821,7 @@ impl Store for SqliteStore {
     async fn sealed_kek_ids(&self, limit: u32) -> Result<Vec<String>, StoreError> {
         self.call(Commit::Read, move |c| {
             // The secrets' ids by skipping along their index (one lookup per distinct id, at
-            // most `limit`), and the repository defaults' (one row per repository).
+            // most `limit`).
             let mut stmt = c
                 .prepare_cached(
                     "WITH RECURSIVE k(id) AS (
@@ -1823,10 +1830,7 @@ impl Store for SqliteStore {
                          SELECT (SELECT min(kek_id) FROM secrets WHERE kek_id > k.id)
                              FROM k WHERE k.id IS NOT NULL
                          LIMIT ?1)
-                     SELECT id FROM k WHERE id IS NOT NULL
-                     UNION
-                     SELECT kek_id FROM repo_policies WHERE kek_id <> ''
-                     ORDER BY 1 LIMIT ?1",
+                     SELECT id FROM k WHERE id IS NOT NULL ORDER BY 1 LIMIT ?1",
                 )
                 .map_err(db("sealed_kek_ids"))?;
             let it = stmt

@@ -1621,7 +1621,7 @@ pub async fn kek_rotation_rewraps_everything_and_retires_the_old_kek(b: &dyn Bac
             .is_empty()
     );
 
-    // A record whose KEK is unknown stops the rotation, and every KEK stays in the keyring.
+    // A record whose KEK is unknown stops the rotation (the key check, first, finds it).
     b.exec("UPDATE secrets SET kek_id = 'kek-lost' WHERE resource = 't0/key/k0'")
         .await
         .unwrap();
@@ -1629,10 +1629,15 @@ pub async fn kek_rotation_rewraps_everything_and_retires_the_old_kek(b: &dyn Bac
         .await
         .unwrap_err();
     assert!(
-        matches!(err, StoreError::Seal(SealError::UnknownKek { .. })),
+        matches!(
+            &err,
+            StoreError::KeyCheck(KeyCheckError::Unopenable { store_kek, .. })
+                if store_kek == "kek-lost"
+        ),
         "{err}"
     );
-    assert_eq!(keys.current().ids().len(), 2);
+    // Refused before it began: the keyring is as it was (one KEK, no new one added).
+    assert_eq!(keys.current().ids().len(), 1);
 }
 
 /// A keyring of one new KEK, as a broker whose KEK file was not there makes it.
@@ -1655,7 +1660,13 @@ fn assert_refused(err: StoreError, want: &str, store_kek: &str, ring: &Keyring) 
     for id in ring.ids() {
         assert!(text.contains(&format!("`{id}`")), "{text}");
     }
-    assert!(!text.contains("key\":"), "{text}");
+    // No key bytes nor MAC: nothing base64 or hex long enough to be one (a KEK id is 20).
+    let longest = text
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '+' || c == '/' || c == '='))
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    assert!(longest < 40, "{text}");
 }
 
 /// The first keyring to open a store records its key check; another handle (another process
@@ -1670,8 +1681,28 @@ pub async fn a_store_refuses_a_keyring_it_was_not_made_with(b: &dyn Backend) {
     let check = store::check_keyring(s.as_ref(), &ring).await.unwrap();
     assert_eq!(check.kek_id, kek);
     assert_eq!(s.key_check().await.unwrap(), Some(check.clone()));
-    // The check holds no key: its MAC is not the KEK, and another store's is another MAC.
+    // The check holds no key: its MAC is not the KEK (in any spelling of the keyring file's),
+    // and it is the store's: another store's is another MAC under the same KEK.
     assert_eq!(check.mac.len(), 64);
+    let file = std::fs::read_to_string(b.keys().path()).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&file).unwrap();
+    for k in doc["keys"].as_array().unwrap() {
+        use base64::Engine as _;
+        let key = base64::engine::general_purpose::STANDARD
+            .decode(k["key"].as_str().unwrap())
+            .unwrap();
+        assert!(
+            !check.mac.contains(&hex::encode(&key)),
+            "the MAC holds the key"
+        );
+        assert!(!check.mac.contains(k["key"].as_str().unwrap()));
+    }
+    assert_ne!(
+        KeyCheck::new(&ring, b"another store's identity")
+            .unwrap()
+            .mac,
+        check.mac
+    );
     // A secret put at the first handle.
     store::put_secret(
         s.as_ref(),
@@ -1768,8 +1799,8 @@ pub async fn handles_racing_on_an_empty_store_agree_on_one_check(b: &dyn Backend
 }
 
 /// A store that holds data but no key check (made before stores kept one) is given the check
-/// of the first keyring that holds every KEK its secret versions and repository defaults name;
-/// a keyring that does not is refused, and records nothing.
+/// of the first keyring that holds every KEK its secret versions are sealed under; a keyring
+/// that does not is refused, and records nothing.
 pub async fn a_store_without_a_check_takes_only_a_keyring_that_opens_it(b: &dyn Backend) {
     let s = b.store();
     let s = s.as_ref();
@@ -1790,11 +1821,9 @@ pub async fn a_store_without_a_check_takes_only_a_keyring_that_opens_it(b: &dyn 
     b.exec("UPDATE repo_policies SET kek_id = '', mac = '' WHERE repo = 'u'")
         .await
         .unwrap();
-    assert_eq!(s.sealed_kek_ids(10).await.unwrap(), vec![kek.clone()]);
-    let fresh = fresh_ring();
-    let err = store::check_keyring(s, &fresh).await.unwrap_err();
-    assert_refused(err, "unopenable", &kek, &fresh);
-    assert_eq!(s.key_check().await.unwrap(), None);
+    // Defaults are not what must open (a rotation leaves one it did not set under the KEK it
+    // named, and a put refuses an unauthentic one): they name no KEK here.
+    assert!(s.sealed_kek_ids(10).await.unwrap().is_empty());
     // Secret versions under the KEK and under a second one, 12 versions each.
     let second = fresh_ring();
     for i in 0..12 {
@@ -1835,6 +1864,48 @@ pub async fn a_store_without_a_check_takes_only_a_keyring_that_opens_it(b: &dyn 
     assert_eq!(s.key_check().await.unwrap(), Some(check));
     let err = store::check_keyring(s, &second).await.unwrap_err();
     assert_refused(err, "not held", &kek, &second);
+}
+
+/// A keyring that lacks the KEK versions were sealed under since the store's check was
+/// made (a rotation begun and not finished, or the two-rollout rotation of a store replicas
+/// share, where the check keeps naming the first KEK; then a KEK file restored from before,
+/// or a replica's Secret not given the new KEK) is refused, naming the KEK it lacks; the
+/// keyring holding both is accepted.
+pub async fn a_keyring_without_the_kek_of_newer_versions_is_refused(b: &dyn Backend) {
+    let s = b.store();
+    let s = s.as_ref();
+    let keys = b.keys();
+    let before = keys.current();
+    let check = store::check_keyring(s, &before).await.unwrap();
+    assert_eq!(check.kek_id, before.active_id().as_str());
+    let backup = std::fs::read(keys.path()).unwrap();
+    let newer = keys.begin_rotation().unwrap();
+    keys.end_rotation();
+    let both = keys.current();
+    assert_eq!(both.ids().len(), 2);
+    store::put_secret(
+        s,
+        &both,
+        &res("t/key/new"),
+        Some("p"),
+        &SecretValue::new(b"v".to_vec()),
+        NOW,
+        BY,
+    )
+    .await
+    .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let restored = dir.path().join("kek");
+    std::fs::write(&restored, &backup).unwrap();
+    std::fs::set_permissions(
+        &restored,
+        std::os::unix::fs::PermissionsExt::from_mode(0o600),
+    )
+    .unwrap();
+    let stale = KeyringFile::open(&restored).unwrap().current();
+    let err = store::check_keyring(s, &stale).await.unwrap_err();
+    assert_refused(err, "unopenable", newer.as_str(), &stale);
+    assert_eq!(store::check_keyring(s, &both).await.unwrap(), check);
 }
 
 /// A KEK rotation re-makes the key check under the new KEK before it retires the old one: the
