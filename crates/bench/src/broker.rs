@@ -93,7 +93,7 @@ impl ServerShape {
     }
 }
 
-/// The KEK file of the brokers of every run with a PostgreSQL store, in the temporary folder.
+/// The KEK file of the brokers of every run with a PostgreSQL store, in the bench's `target`.
 pub const POSTGRES_KEK_FILE: &str = "tessera-bench-postgres.kek";
 
 /// Runs the server (the hidden `__serve DIR` subcommand): trusts `DIR/root.der`, prints its
@@ -105,10 +105,15 @@ pub fn serve(dir: &Path, shape: ServerShape) -> Result<(), String> {
     let mut config = tessera_server::ServerConfig::with_data_dir(dir.join("data"));
     config.connection_threads = shape.connection_threads;
     // A PostgreSQL store outlives the run's directory, and a broker refuses a store made under
-    // another KEK (its key check): every run's brokers keep one KEK, beside the temporary
-    // directories, so that the next run opens the store the last one made.
-    if std::env::var_os("TESSERA_DATABASE_URL").is_some() {
-        config.kek_file = Some(std::env::temp_dir().join(POSTGRES_KEK_FILE));
+    // another KEK (its key check): every run's brokers keep one KEK, in the bench's own build
+    // folder (not a shared temporary one another user could put a link in), so that the next
+    // run opens the store the last one made.
+    if std::env::var_os("TESSERA_DATABASE_URL").is_some_and(|u| !u.is_empty()) {
+        config.kek_file = Some(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("target")
+                .join(POSTGRES_KEK_FILE),
+        );
     }
     config.listen = "127.0.0.1:0"
         .parse()
