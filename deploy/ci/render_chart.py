@@ -291,6 +291,17 @@ def main():
     v = copy.deepcopy(base)
     v["metrics"] = {"port": 8080}
     expect_refusal(chart_dir, "a metrics port equal to the broker's", v, "metrics.port")
+    # A blank JWT audience or issuer, which the broker refuses at start, is refused here.
+    for key in ("jwtAudience", "jwtIssuer"):
+        expect_refusal(chart_dir, f"a blank admin.{key}", merge(base, {"admin": {key: "   "}}), key)
+    # `listen` must be on containerPort and not on loopback (the Service and probes reach the
+    # pod address there).
+    for listen, needle in (
+        ("0.0.0.0:9000", "containerPort"),
+        ("127.0.0.1:8080", "loopback"),
+        ("[::1]:8080", "loopback"),
+    ):
+        expect_refusal(chart_dir, f"listen {listen}", merge(base, {"listen": listen}), needle)
     # The metrics address takes the host of `listen` (an IPv6-only cluster listens on [::]).
     v = merge(base, {"listen": "[::]:8080", "metrics": {"port": 9090}})
     conf = tomllib.loads(

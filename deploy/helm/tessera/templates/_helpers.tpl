@@ -80,6 +80,13 @@ app.kubernetes.io/component: key-broker
 {{- if lt (int .Values.replicaCount) 1 -}}
 {{- fail "replicaCount must be at least 1" -}}
 {{- end -}}
+{{- $listen := toString .Values.listen -}}
+{{- if ne (regexFind "[0-9]+$" $listen) (toString (int .Values.containerPort)) -}}
+{{- fail (printf "listen %q: its port must be containerPort %d (the Service and the probes reach the broker there)" $listen (int .Values.containerPort)) -}}
+{{- end -}}
+{{- if or (hasPrefix "127." $listen) (hasPrefix "[::1]" $listen) (hasPrefix "localhost" $listen) (hasPrefix "[::ffff:127." $listen) -}}
+{{- fail (printf "listen %q: a loopback address, which nothing outside the pod reaches (the Service, the probes): listen on 0.0.0.0 or [::]" $listen) -}}
+{{- end -}}
 {{- $mp := int .Values.metrics.port -}}
 {{- if and (gt $mp 0) (or (eq $mp (int .Values.containerPort)) (eq $mp (int .Values.service.port))) -}}
 {{- fail (printf "metrics.port %d: must differ from containerPort and service.port (the broker refuses metrics_listen equal to listen)" $mp) -}}
