@@ -4,7 +4,7 @@
 use std::ffi::{CString, c_char};
 
 use tessera::pki::{
-    Certificate, PkiError, load_certificates, load_certificates_and_crls, load_crls,
+    Certificate, PkiError, crls_among_pem, load_certificates, load_certificates_and_crls, load_crls,
 };
 use tessera::tdx::collateral::{Collateral, CollateralError};
 use tessera::{Endorsements, Evidence, Policy, Tee, UnixTime, Verifier};
@@ -141,22 +141,12 @@ pub unsafe extern "C" fn tessera_endorsements_add_certificates(
         // SAFETY: forwarded contract.
         let data = unsafe { bytes(data, len) }?;
         let certs = read_certificates(data)?;
-        let crls = if data
-            .windows(CRL_PEM_LABEL.len())
-            .any(|w| w == CRL_PEM_LABEL)
-        {
-            load_crls(data).map_err(pki_code(R::TESSERA_RESULT_CRL_INVALID))?
-        } else {
-            Vec::new()
-        };
+        let crls = crls_among_pem(data).map_err(pki_code(R::TESSERA_RESULT_CRL_INVALID))?;
         e.inner.add_certificates(certs);
         e.inner.add_crls(crls);
         Ok(())
     })
 }
-
-/// The line that begins a PEM CRL block.
-const CRL_PEM_LABEL: &[u8] = b"-----BEGIN X509 CRL-----";
 
 /// Add CRLs: DER, or PEM (bundles allowed). A CRL applies to the chains it belongs to.
 ///

@@ -250,33 +250,21 @@ fn load_evidence(path: &Path) -> Result<Result<Evidence, Checked>> {
 
 /// Certificates from a PEM/DER file, or from an extended-report certificate table.
 pub(crate) fn load_cert_file(flag: &str, path: &Path) -> Result<Vec<Certificate>> {
-    let (certs, _) = load_cert_file_and_crls(flag, path, false)?;
+    let (certs, _) = load_cert_file_and_crls(flag, path)?;
     Ok(certs)
 }
 
-/// The line that begins a PEM CRL block.
-const CRL_PEM_LABEL: &[u8] = b"-----BEGIN X509 CRL-----";
-
-/// Certificates from a PEM/DER file, or from an extended-report certificate table, and, with
-/// `with_crls`, the CRLs among a PEM file's blocks (a bundle of a chain and its CRL, as
+/// Certificates from a PEM/DER file, or from an extended-report certificate table, and the
+/// CRLs among a PEM file's blocks (a bundle of a chain and its CRL, as
 /// `Endorsements::from_dir` reads it): a CRL there is applied, never dropped unseen.
 pub(crate) fn load_cert_file_and_crls(
     flag: &str,
     path: &Path,
-    with_crls: bool,
 ) -> Result<(Vec<Certificate>, Vec<Crl>)> {
     let bytes = read_bounded(path)?;
     let certs = certificates_in(path, &bytes)?;
-    let crls = if with_crls
-        && bytes
-            .windows(CRL_PEM_LABEL.len())
-            .any(|w| w == CRL_PEM_LABEL)
-    {
-        tessera_pki::load_crls(&bytes)
-            .with_context(|| format!("{flag} {}: a CRL block that is no CRL", path.display()))?
-    } else {
-        Vec::new()
-    };
+    let crls = tessera_pki::crls_among_pem(&bytes)
+        .with_context(|| format!("{flag} {}: a CRL block that is no CRL", path.display()))?;
     if certs.is_empty() {
         bail!(
             "{flag} {}: holds no certificate{}; give DER or PEM certificates or a certificate table",
@@ -519,7 +507,7 @@ pub(crate) fn check_evidence(args: &EvidenceArgs) -> Result<Checked> {
     let mut certs = Vec::new();
     let mut crls = Vec::new();
     for path in &args.certs {
-        let (found, bundled) = load_cert_file_and_crls("--certs", path, true)?;
+        let (found, bundled) = load_cert_file_and_crls("--certs", path)?;
         certs.extend(found);
         crls.extend(bundled);
     }

@@ -382,11 +382,7 @@ pub fn load_certificates_and_crls(bytes: &[u8]) -> Result<(Vec<Certificate>, Vec
     } else {
         Vec::new()
     };
-    let crls = if text.contains("-----BEGIN X509 CRL-----") {
-        load_crls(bytes)?
-    } else {
-        Vec::new()
-    };
+    let crls = crls_among_pem(bytes)?;
     if certs.is_empty() && crls.is_empty() {
         return Err(PkiError::Pem {
             what: "certificates or CRLs",
@@ -394,6 +390,21 @@ pub fn load_certificates_and_crls(bytes: &[u8]) -> Result<(Vec<Certificate>, Vec
         });
     }
     Ok((certs, crls))
+}
+
+/// The CRLs among a PEM input's blocks (a chain and its CRL in one file); none for DER, for
+/// text that is not PEM, or for PEM without an `X509 CRL` block. A reader of certificates
+/// calls it so that a CRL bundled with them is applied, not skipped unseen.
+///
+/// # Errors
+/// As [`load_crls`]: a malformed `X509 CRL` block fails the whole input.
+pub fn crls_among_pem(bytes: &[u8]) -> Result<Vec<Crl>, PkiError> {
+    match core::str::from_utf8(bytes) {
+        Ok(text) if crate::pem::is_pem(bytes) && text.contains("-----BEGIN X509 CRL-----") => {
+            load_crls(bytes)
+        }
+        _ => Ok(Vec::new()),
+    }
 }
 
 /// Load CRLs from PEM (`X509 CRL` blocks) or DER (one or several concatenated).

@@ -21,7 +21,7 @@ pub use cert::{
     load_certificates_reusing,
 };
 pub use chain::{Budget, ChainBuilder, check_path_len, check_revocation, verify_issued_by};
-pub use crl::{Crl, load_certificates_and_crls, load_crls};
+pub use crl::{Crl, crls_among_pem, load_certificates_and_crls, load_crls};
 pub use error::PkiError;
 pub use pem::decode as from_pem;
 pub use pem::encode as to_pem;
