@@ -343,12 +343,15 @@ pub async fn check_keyring(store: &dyn Store, keyring: &Keyring) -> Result<KeyCh
 }
 
 /// Re-makes the store's key check under the keyring's active KEK (a rotation's, before it
-/// retires the old KEK), replacing the recorded one only if it is still the one this keyring
-/// verified.
-async fn remake_key_check(store: &dyn Store, ring: &Keyring) -> Result<(), StoreError> {
+/// retires the old KEK), replacing `checked` (what the rotation's `check_keyring` found) only
+/// if the store still holds it.
+async fn remake_key_check(
+    store: &dyn Store,
+    checked: &KeyCheck,
+    ring: &Keyring,
+) -> Result<(), StoreError> {
     let fresh = KeyCheck::new(ring, store.identity())?;
-    let old = check_keyring(store, ring).await?;
-    if old == fresh || store.replace_key_check(&old, &fresh).await? {
+    if *checked == fresh || store.replace_key_check(checked, &fresh).await? {
         Ok(())
     } else {
         Err(KeyCheckError::Changed.into())
@@ -1193,7 +1196,7 @@ pub async fn rotate_kek_exclusive(
 ) -> Result<RotationReport, StoreError> {
     let before = keyring.current();
     // A keyring the store was not made with is refused before anything changes.
-    check_keyring(store, &before).await?;
+    let checked = check_keyring(store, &before).await?;
     let new = keyring.begin_rotation()?;
     // Read once the new KEK is active: every challenge an old KEK derived was issued by then.
     // (In whole seconds, as the broker dates its challenges.)
@@ -1229,7 +1232,7 @@ pub async fn rotate_kek_exclusive(
         remake_repo_policy_macs(store, &keyring.current()).await?;
     // Under the new KEK before the old one is retired: a rotation interrupted before this
     // leaves the check under the old KEK, which the keyring still holds.
-    remake_key_check(store, &keyring.current()).await?;
+    remake_key_check(store, &checked, &keyring.current()).await?;
     let retired = keyring.finish_rotation(&new, began_ms)?;
     Ok(RotationReport {
         kek_id: new,
