@@ -768,6 +768,8 @@ pub struct KeyringFile {
     /// when it cannot be made (a read-only directory, where the keyring cannot be rotated
     /// either): rotations are then refused.
     lock: Option<fs::File>,
+    /// Whether this handle made the file (there was none).
+    created: bool,
     /// While this handle rotates (or tries to): the exclusive lock on `<keyring>.rotation.lock`,
     /// which a handle must hold to turn its shared lock into the exclusive one. Turning a lock
     /// is not atomic (Linux drops the shared lock before it tries the exclusive one), so
@@ -819,6 +821,7 @@ impl KeyringFile {
                         path: path.to_owned(),
                         current: RwLock::new(Arc::new(ring)),
                         lock,
+                        created: true,
                         rotating: Mutex::new(None),
                     })
                 } else {
@@ -860,6 +863,7 @@ impl KeyringFile {
             path: path.to_owned(),
             current: RwLock::new(Arc::new(ring)),
             lock,
+            created: false,
             rotating: Mutex::new(None),
         })
     }
@@ -868,6 +872,13 @@ impl KeyringFile {
     #[must_use]
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether [`KeyringFile::open_or_create`] made the file, with one new KEK, because there
+    /// was none.
+    #[must_use]
+    pub fn created(&self) -> bool {
+        self.created
     }
 
     /// The current keyring (a snapshot: rotation replaces it, holders keep theirs).

@@ -75,7 +75,13 @@ pub enum StartError {
     #[error(
         "{path}: refused: {check}; every broker on a store must use the KEK file the store \
          was made with (the `kek_file` setting, default DATA_DIR/kek): give this broker that \
-         file"
+         file{}",
+        if *created {
+            " (there was no file at this path, so this start made one with a new KEK, which \
+             nothing is sealed under: put the store's KEK file in its place)"
+        } else {
+            ""
+        }
     )]
     KeyCheck {
         /// The keyring file (`kek_file`).
@@ -83,6 +89,9 @@ pub enum StartError {
         /// Which check failed, naming the KEK the store was made with and the ones held (in
         /// the message already: not a `source`, which would print it twice).
         check: KeyCheckError,
+        /// Whether this start made the keyring file (there was none): its KEK is new, and a
+        /// store made before has nothing sealed under it.
+        created: bool,
     },
     /// The verifier could not be built.
     #[error("verifier: {0}")]
@@ -654,6 +663,7 @@ pub async fn assemble(config: &ServerConfig) -> Result<(Broker, AdminAuth, Start
             return Err(StartError::KeyCheck {
                 path: keyring.path().to_owned(),
                 check: source,
+                created: keyring.created(),
             });
         }
         Err(e) => return Err(store_error(e)),

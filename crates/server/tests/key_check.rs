@@ -59,6 +59,7 @@ fn assert_key_check_refusal(
     kek_path: &Path,
     store_kek: &str,
     held: &str,
+    made_here: bool,
 ) {
     let Err(err) = got else {
         panic!("the broker started with a KEK the store was not made with");
@@ -70,7 +71,9 @@ fn assert_key_check_refusal(
             check: KeyCheckError::NotHeld {
                 store_kek: named, ..
             },
+            created,
         } => {
+            assert_eq!(*created, made_here, "{text}");
             assert_eq!(
                 path.canonicalize().unwrap(),
                 kek_path.canonicalize().unwrap()
@@ -86,6 +89,12 @@ fn assert_key_check_refusal(
     assert!(text.contains(&format!("`{held}`")), "{text}");
     assert!(text.contains("kek_file"), "{text}");
     assert!(text.contains("kek"), "{text}");
+    // A file this start made is said to be new, with nothing sealed under it.
+    assert_eq!(
+        text.contains("this start made one with a new KEK"),
+        made_here,
+        "{text}"
+    );
     let key = serde_json::from_slice::<serde_json::Value>(&std::fs::read(kek_path).unwrap())
         .unwrap()["keys"][0]["key"]
         .as_str()
@@ -113,12 +122,10 @@ fn a_broker_whose_kek_file_was_replaced_refuses_to_start() {
     let got = rt.block_on(tessera_server::startup::assemble(&config));
     let fresh = active_kek(&kek);
     assert_ne!(fresh, made_with);
-    assert_key_check_refusal(got.map(drop), &kek, &made_with, &fresh);
-    // Refused again at the next start (the new file stays what it is).
-    assert!(matches!(
-        rt.block_on(tessera_server::startup::assemble(&config)),
-        Err(StartError::KeyCheck { .. })
-    ));
+    assert_key_check_refusal(got.map(drop), &kek, &made_with, &fresh, true);
+    // Refused again at the next start (the new file stays what it is), which did not make it.
+    let again = rt.block_on(tessera_server::startup::assemble(&config));
+    assert_key_check_refusal(again.map(drop), &kek, &made_with, &fresh, false);
     // The file the store was made with, back in place: the broker starts.
     std::fs::write(&kek, &original).unwrap();
     rt.block_on(tessera_server::startup::assemble(&config))
@@ -178,7 +185,7 @@ fn a_replica_with_a_kek_of_its_own_refuses_to_start() {
     let lone = replica("two", None);
     let got = rt.block_on(tessera_server::startup::assemble(&lone));
     let own = active_kek(&lone.kek_path());
-    assert_key_check_refusal(got.map(drop), &lone.kek_path(), &made_with, &own);
+    assert_key_check_refusal(got.map(drop), &lone.kek_path(), &made_with, &own, true);
     let (b, _, _) = rt
         .block_on(tessera_server::startup::assemble(&replica(
             "three",
