@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use tessera_pki::{Certificate, Crl, load_certificates_and_crls, load_crls};
 use tessera_snp::abi::{AttestationReport, Product, SigningKey};
 use tessera_snp::certs::{VekExtensions, VekKind, is_vek_candidate};
-use tessera_tdx::collateral::{Collateral, TcbInfoId};
+use tessera_tdx::collateral::{Collateral, MAX_BUNDLE_LEN, TcbInfoId};
 
 /// Most files read from an endorsement directory (sub-folder files count too).
 pub const MAX_DIR_FILES: usize = 4096;
@@ -298,21 +298,29 @@ impl Endorsements {
                     // Both kinds from one file: a PEM file of certificates may carry CRLs too,
                     // and they are not left behind.
                     let (certs, crls) = load_certificates_and_crls(&bytes).map_err(|_| {
-                        format_error(&path, "not certificates or CRLs (DER or PEM)")
+                        too_large_for(&path, &bytes, tessera_pki::MAX_INPUT_LEN, "certificates")
+                            .unwrap_or_else(|| {
+                                format_error(&path, "not certificates or CRLs (DER or PEM)")
+                            })
                     })?;
                     out.add_certificates(certs);
                     out.add_crls(crls);
                 }
                 "crl" => {
                     let bytes = budget.read(&path)?;
-                    let crls = load_crls(&bytes)
-                        .map_err(|e| format_error(&path, &format!("not a CRL: {e}")))?;
+                    let crls = load_crls(&bytes).map_err(|e| {
+                        too_large_for(&path, &bytes, tessera_pki::MAX_INPUT_LEN, "CRLs")
+                            .unwrap_or_else(|| format_error(&path, &format!("not a CRL: {e}")))
+                    })?;
                     out.add_crls(crls);
                 }
                 "json" => {
                     let bytes = budget.read(&path)?;
                     let c = Collateral::from_bundle_json(&bytes).map_err(|e| {
-                        format_error(&path, &format!("not a collateral bundle: {e}"))
+                        too_large_for(&path, &bytes, MAX_BUNDLE_LEN, "a collateral bundle")
+                            .unwrap_or_else(|| {
+                                format_error(&path, &format!("not a collateral bundle: {e}"))
+                            })
                     })?;
                     out.add_collateral(c);
                 }
@@ -523,6 +531,15 @@ fn collateral_current(c: &Collateral, at: tessera_pki::UnixTime) -> bool {
         && at < c.qe_identity().value().next_update
         && crl_current(c.pck_crl())
         && crl_current(c.root_ca_crl())
+}
+
+/// A file refused because it is larger than what its name says it is may be (`max`):
+/// [`EndorsementError::TooLarge`], as the file's size and not its content is what to mend.
+fn too_large_for(path: &Path, bytes: &[u8], max: usize, kind: &str) -> Option<EndorsementError> {
+    (bytes.len() > max).then(|| EndorsementError::TooLarge {
+        path: path.to_path_buf(),
+        what: format!("larger than {max} bytes, the most {kind} are read from"),
+    })
 }
 
 fn format_error(path: &Path, what: &str) -> EndorsementError {

@@ -1068,6 +1068,44 @@ fn endorsement_files_that_are_not_regular_are_refused_without_blocking() {
     assert_eq!(tessera::read_regular_file(&big, 11).unwrap().len(), 11);
 }
 
+/// A directory file larger than what its name says it is may be (certificates and CRLs over
+/// the PKI parser's bound, a bundle over its own) is refused as too large; one within the
+/// bound that is not what it says, as malformed.
+#[test]
+fn endorsement_dir_files_past_their_kinds_bound_are_too_large() {
+    let pki = tessera::pki::MAX_INPUT_LEN;
+    let bundle = tessera::tdx::collateral::MAX_BUNDLE_LEN;
+    for (name, len, too_large) in [
+        ("a.pem", pki + 1, true),
+        ("a.der", pki + 1, true),
+        ("a.crl", pki + 1, true),
+        ("a.json", bundle + 1, true),
+        ("a.pem", pki, false),
+        ("a.crl", 1024, false),
+        ("a.json", pki + 1, false),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let mut bytes = vec![b' '; len];
+        bytes[0] = b'{';
+        std::fs::write(dir.path().join(name), &bytes).unwrap();
+        let err = tessera::Endorsements::from_dir(dir.path()).unwrap_err();
+        assert_eq!(
+            matches!(err, tessera::EndorsementError::TooLarge { .. }),
+            too_large,
+            "{name} of {len} bytes: {err}"
+        );
+        assert!(
+            matches!(
+                err,
+                tessera::EndorsementError::TooLarge { .. }
+                    | tessera::EndorsementError::Format { .. }
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains(name), "{err}");
+    }
+}
+
 /// Endorsements from a source are vetted before a service holds them: held, a forged VCEK
 /// with this chip's hwID and TCB would count as present, so the genuine one would never be
 /// asked for again. Genuine endorsements pass; another PKI's VCEK, ASK or CRL, and another

@@ -330,13 +330,12 @@ pub unsafe extern "C" fn tessera_verifier_builder_add_endorsements(
 /// Read a directory of endorsements now (VCEKs, certificates, CRLs, collateral bundles, PCS
 /// folders; see the README); verification never reads it again.
 ///
-/// Returns `TESSERA_RESULT_TOO_LARGE` when a file in it is larger than 16 MiB (as
-/// `tessera_endorsements_add_file`) or the directory holds more than it reads (4096 files,
+/// Returns `TESSERA_RESULT_TOO_LARGE` when a file in it is larger than 16 MiB, or than what
+/// its name says it is may be (certificates and CRLs: 4 MiB, a collateral bundle: 8 MiB), as
+/// `tessera_endorsements_add_file` does, or the directory holds more than it reads (4096 files,
 /// 512 MiB in all, 64 files in a PCS folder); else `TESSERA_RESULT_ENDORSEMENT_FILE`, naming no
 /// file (use `tessera` on the command line to see which one), when a file cannot be read or is
-/// not what its name says (certificates over 4 MiB and a bundle over 8 MiB included, which
-/// `tessera_endorsements_add_file` calls `TOO_LARGE`). `path` is any NUL-terminated bytes (it
-/// need not be UTF-8).
+/// not what its name says. `path` is any NUL-terminated bytes (it need not be UTF-8).
 ///
 /// # Safety
 /// `builder` is NULL or a live builder; `path` is NULL or a NUL-terminated string.
@@ -1503,6 +1502,18 @@ mod tests {
             assert_eq!(
                 tessera_verifier_builder_add_endorsement_dir(b, path.as_ptr()),
                 R::TESSERA_RESULT_TOO_LARGE
+            );
+            // In a directory too, a file too large for what its name says it is.
+            std::fs::remove_file(&big_file).unwrap();
+            std::fs::write(&big_file, &big[..=MAX_PKI_INPUT_LEN]).unwrap();
+            assert_eq!(
+                tessera_verifier_builder_add_endorsement_dir(b, path.as_ptr()),
+                R::TESSERA_RESULT_TOO_LARGE
+            );
+            std::fs::write(&big_file, &big[..1024]).unwrap();
+            assert_eq!(
+                tessera_verifier_builder_add_endorsement_dir(b, path.as_ptr()),
+                R::TESSERA_RESULT_ENDORSEMENT_FILE
             );
             let _ = std::fs::remove_dir_all(&dir);
             // At the bounds: read, and refused as what they are not.
