@@ -117,8 +117,9 @@ pub fn kbs_evidence(
                 "/dev/sev-guest returned more than {MAX_CERTS} certificates"
             )));
         }
-        // The table pads entries with zeros; the KBS form carries the DER itself.
-        let der = tessera::snp::abi::trim_zero_padding(der);
+        // The table pads entries with zeros; the KBS form carries the DER itself (cut where
+        // its outer TLV ends: a certificate's own last byte may be zero).
+        let der = tessera::snp::abi::trim_padding(der);
         chain.push(json!({ "cert_type": kind, "data": der }));
     }
     let form = json!({
@@ -299,6 +300,25 @@ mod tests {
             .evidence(&[7; 64])
             .unwrap();
         assert_eq!(ev["cert_chain"].as_array().unwrap().len(), 3);
+        // Padding goes where the certificate's DER ends: a certificate whose own last byte is
+        // zero (a signature ends in 0x00 one time in 256) keeps it.
+        let ev = provider(|g| {
+            g.certs[0].1 = [&[0x30, 0x04, 0x04, 0x02, 0x01, 0x00][..], &[0; 16]].concat();
+        })
+        .evidence(&[7; 64])
+        .unwrap();
+        assert_eq!(
+            ev["cert_chain"][0]["data"],
+            serde_json::json!([0x30, 0x04, 0x04, 0x02, 0x01, 0x00])
+        );
+        // The simulator's padded certificates arrive as whole DER, nothing after it.
+        let ev = provider(|_| {}).evidence(&[7; 64]).unwrap();
+        for cert in ev["cert_chain"].as_array().unwrap() {
+            let der: Vec<u8> = serde_json::from_value(cert["data"].clone()).unwrap();
+            let (_, _, rest) = tessera::pki::der::take_tlv(&der).unwrap();
+            assert!(rest.is_empty(), "{} bytes after the DER", rest.len());
+            tessera::pki::load_certificates(&der).unwrap();
+        }
         // No table at all: `cert_chain` is null.
         let ev = provider(|g| g.certs.clear()).evidence(&[7; 64]).unwrap();
         assert!(ev["cert_chain"].is_null(), "{ev}");

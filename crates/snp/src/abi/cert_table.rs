@@ -144,27 +144,24 @@ impl CertTableEntry {
         CertKind::from(self.guid)
     }
 
-    /// The entry's bytes without the zero padding hosts add after DER. A DER certificate is
-    /// cut where its outer TLV ends (its own last byte may be zero: a signature ends in 0x00
-    /// one time in 256), when only zeros follow; anything else (PEM text) loses its trailing
-    /// zero bytes.
+    /// The entry's bytes without the zero padding hosts add after DER ([`trim_padding`]).
     #[must_use]
     pub fn trimmed(&self) -> &[u8] {
-        if let Some((0x30, _, rest)) = tessera_pki::der::take_tlv(&self.data)
-            && rest.iter().all(|b| *b == 0)
-        {
-            return self
-                .data
-                .get(..self.data.len() - rest.len())
-                .unwrap_or_default();
-        }
-        trim_zero_padding(&self.data)
+        trim_padding(&self.data)
     }
 }
 
-/// `data` without trailing zero bytes (the padding after a DER certificate in a table entry).
+/// A certificate-table entry's bytes without the zero padding hosts add after DER. A DER
+/// certificate is cut where its outer TLV ends (its own last byte may be zero: a signature ends
+/// in 0x00 one time in 256), when only zeros follow; anything else (PEM text) loses its
+/// trailing zero bytes.
 #[must_use]
-pub fn trim_zero_padding(data: &[u8]) -> &[u8] {
+pub fn trim_padding(data: &[u8]) -> &[u8] {
+    if let Some((0x30, _, rest)) = tessera_pki::der::take_tlv(data)
+        && rest.iter().all(|b| *b == 0)
+    {
+        return data.get(..data.len() - rest.len()).unwrap_or_default();
+    }
     let end = data.iter().rposition(|b| *b != 0).map_or(0, |i| i + 1);
     data.get(..end).unwrap_or_default()
 }

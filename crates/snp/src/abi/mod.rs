@@ -24,7 +24,7 @@ pub mod hcl;
 pub mod report;
 pub mod tcb;
 
-pub use cert_table::{CertKind, CertTable, CertTableEntry, Guid, trim_zero_padding};
+pub use cert_table::{CertKind, CertTable, CertTableEntry, Guid, trim_padding};
 pub use evidence::SnpEvidence;
 pub use hcl::{HclHashType, HclReport};
 pub use report::{
