@@ -15,7 +15,9 @@
 //! [`Cache::with_disk_recheck`] (a minute by default; one `stat`, and a read only when the
 //! file changed): a copy another process wrote there (`tessera collateral import` into a
 //! running broker's directory, another process's fetch) that was issued no earlier replaces
-//! the memory copy even while that copy is fresh, and a file removed is forgotten.
+//! the memory copy even while that copy is fresh, and a file removed is forgotten. Once the
+//! memory copy is due for refresh the file is checked at every lookup, by the same rule: an
+//! older, expired or refused file never replaces it.
 //!
 //! Nothing read from the cache is trusted: every entry is re-checked for shape when loaded,
 //! and what [`Cache::get`] returns goes through the verifiers like fresh data.
@@ -394,27 +396,17 @@ impl Cache {
         // Another caller may have fetched it (or checked the directory) while we waited.
         let stored = match self.memory_held(key) {
             Some(held) if self.dir.is_none() => Some(held.entry),
-            // Fresh in memory: the directory's file is checked again now and then.
-            Some(held) if self.fresh(&held.entry, now) => {
-                if self.recheck_due(&held) {
-                    self.recheck(item, key, held, now)
-                } else {
-                    Some(held.entry)
-                }
+            // Fresh in memory, its file not due for a check: the memory copy.
+            Some(held) if self.fresh(&held.entry, now) && !self.recheck_due(&held) => {
+                Some(held.entry)
             }
-            // Due in memory: the directory may hold a newer copy (`collateral import` into a
-            // running offline broker's directory, another process's fetch, an `--replace`),
-            // which replaces it; a file removed since is forgotten here too.
-            Some(Held { entry: e, .. }) => match self.load(item) {
-                Ok(Some(on_disk)) => Some(on_disk),
-                Ok(None) => {
-                    if let Ok(mut map) = self.memory.write() {
-                        map.remove(key);
-                    }
-                    None
-                }
-                Err(_) => Some(e),
-            },
+            // Fresh in memory with its file due for a check, or due in memory: the directory
+            // may hold a newer copy (`collateral import` into a running offline broker's
+            // directory, another process's fetch), which replaces it, by the one rule of
+            // `recheck` (an older, expired or refused file, such as an `import --replace` of an
+            // old bundle, does not, however long the memory copy has been due); a file removed
+            // since is forgotten.
+            Some(held) => self.recheck(item, key, held, now),
             // A stored file that cannot be used (damaged, or holding another item) is a miss
             // when the cache can fetch: the fetched entry replaces it. Offline it is an error.
             None => match self.load(item) {
@@ -585,8 +577,11 @@ impl Cache {
         self.dir.is_some() && held.checked.elapsed() >= self.disk_recheck
     }
 
-    /// Check the file of `held`, fresh in memory (see [`Cache::with_disk_recheck`]): the entry
-    /// to use, `None` when the file was removed. Called under `key`'s flight lock.
+    /// Check the file of `held` (fresh in memory with its check due, see
+    /// [`Cache::with_disk_recheck`], or due in memory): the entry to use, `None` when the file
+    /// was removed. The one rule for taking a directory's copy over a held one: for the same
+    /// item, not expired, not issued before the held copy (`held_is_newer`) and accepted by the
+    /// vetter. Called under `key`'s flight lock.
     fn recheck(&self, item: &Item, key: &str, held: Held, now: UnixTime) -> Option<Arc<Entry>> {
         let Some(path) = self.entry_path(key) else {
             return Some(held.entry);

@@ -934,12 +934,29 @@ fn a_directory_cache_takes_a_newer_file_while_its_memory_copy_is_fresh() {
         "within the minute: the memory copy"
     );
     // An older copy written there (an `--replace` of an old bundle) is not taken; nor is a
-    // damaged file, nor another product's entry: the memory copy stays.
+    // damaged file, nor another product's entry: the memory copy stays. Nor once the memory
+    // copy is due (offline, a day before its end), when the file is read at every lookup
+    // whatever the period: the revoking CRL stays, offline where nothing would correct it.
+    let due = Cache::open(&dir)
+        .unwrap()
+        .with_disk_recheck(Duration::from_secs(3600));
+    assert_eq!(
+        due.get(&item, NOW).unwrap().issued_at(),
+        revoking.issued_at()
+    );
     importer().put(older.clone()).unwrap();
     assert_eq!(
         every.get(&item, NOW).unwrap().issued_at(),
         revoking.issued_at()
     );
+    let due_at = at(364 * 86_400 + 1);
+    for _ in 0..2 {
+        assert_eq!(
+            due.get(&item, due_at).unwrap().issued_at(),
+            revoking.issued_at(),
+            "due in memory: the older file is not taken"
+        );
+    }
     let path = dir
         .join(tessera_collateral::cache::ENTRIES_DIR)
         .join(format!("{}.json", item.key()));
