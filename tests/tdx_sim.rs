@@ -1910,6 +1910,22 @@ fn a_pck_crl_of_another_ca_is_rejected() {
         ),
         "{err:?}"
     );
+    // A PCK CRL without its issuer chain: its signer would be looked for in no certificate,
+    // so the bundle is refused when read, naming the chain, instead of every quote failing
+    // its revocation check as if the CRL were forged. Without the CRL too, it is partial.
+    let mut bundle = ours.clone();
+    bundle.remove("pck_crl_issuer_chain");
+    let text = Value::Object(bundle.clone()).to_string();
+    assert_eq!(
+        Collateral::from_bundle_json(text.as_bytes()).unwrap_err(),
+        tessera::tdx::collateral::CollateralError::Missing {
+            item: "pck_crl_issuer_chain"
+        }
+    );
+    bundle.remove("pck_crl");
+    assert!(from_bundle(&bundle).is_partial());
+    let mut bundle = ours.clone();
+    set(&mut bundle, "pck_crl", field(&theirs, "pck_crl"));
     // ... nor with its issuer chain: that chain does not reach the trusted root.
     set(
         &mut bundle,

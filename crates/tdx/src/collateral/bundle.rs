@@ -14,10 +14,11 @@ use super::{CollateralError, EnclaveIdentity, MAX_BUNDLE_LEN, Signed, TcbInfo, c
 /// Collateral as JSON, in the layout of the `dcap-qvl` crate's `QuoteCollateralV3`.
 ///
 /// `tcb_info` and `qe_identity` are the exact signed JSON texts; signatures are hex `r ‖ s`;
-/// CRLs are hex DER (PEM is accepted on input); issuer chains are PEM. `pck_crl`,
-/// `root_ca_crl` and `pck_crl_issuer_chain` may be absent (a partial bundle: revocation cannot
-/// be checked; the PCK CRL issuer is also in the quote's own PCK chain). Unknown fields are
-/// ignored on input.
+/// CRLs are hex DER (PEM is accepted on input); issuer chains are PEM. `pck_crl` and
+/// `root_ca_crl` may be absent (a partial bundle: revocation cannot be checked);
+/// `pck_crl_issuer_chain` may be absent only with `pck_crl` (the CRL's signer is looked for
+/// in it alone, so a PCK CRL without it is refused as `pck_crl_issuer_chain: missing`).
+/// Unknown fields are ignored on input.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CollateralBundle {
     /// PEM chain of the PCK CRL issuer (PCK Platform/Processor CA, Root CA).
@@ -78,7 +79,8 @@ pub struct CollateralParts {
     pub tcb_info_issuer_chain: Vec<Certificate>,
     /// Certificates to verify the QE identity signer with.
     pub qe_identity_issuer_chain: Vec<Certificate>,
-    /// Certificates to verify the PCK CRL with (may be empty: the quote carries its PCK chain).
+    /// Certificates to verify the PCK CRL with (empty only without a PCK CRL: the bundle and
+    /// PCS folder readers refuse a PCK CRL without them).
     pub pck_crl_issuer_chain: Vec<Certificate>,
     /// The PCK CRL, when known.
     pub pck_crl: Option<Crl>,
@@ -113,8 +115,8 @@ impl Collateral {
     }
 
     /// Collateral from a JSON bundle in the dcap-qvl `QuoteCollateralV3` layout (see
-    /// [`CollateralBundle`]). Missing or `null` CRL fields and a missing PCK CRL issuer chain
-    /// give partial collateral.
+    /// [`CollateralBundle`]). Missing or `null` CRL fields give partial collateral; a PCK CRL
+    /// without its issuer chain is refused.
     ///
     /// # Errors
     /// [`CollateralError::Json`] when the bundle is not JSON (or not an object of strings),
@@ -173,6 +175,7 @@ impl Collateral {
             .pck_crl
             .map(|text| crl_from_text("pck_crl", &text))
             .transpose()?;
+        refuse_pck_crl_without_chain(pck_crl.as_ref(), &pck_crl_issuer_chain)?;
         let root_ca_crl = raw
             .root_ca_crl
             .map(|text| crl_from_text("root_ca_crl", &text))
@@ -256,6 +259,21 @@ impl Collateral {
     pub fn digest(&self) -> [u8; 32] {
         self.digest
     }
+}
+
+/// A PCK CRL whose signer cannot be found: its signer is looked for in its issuer chain alone
+/// (verified collateral does not depend on one quote's PCK chain), so without one every quote
+/// would fail its revocation check as if the CRL were forged.
+pub(crate) fn refuse_pck_crl_without_chain(
+    pck_crl: Option<&Crl>,
+    chain: &[Certificate],
+) -> Result<(), CollateralError> {
+    if pck_crl.is_some() && chain.is_empty() {
+        return Err(CollateralError::Missing {
+            item: "pck_crl_issuer_chain",
+        });
+    }
+    Ok(())
 }
 
 impl fmt::Debug for Collateral {
@@ -556,7 +574,9 @@ mod tests {
             ),
             (
                 "pck_crl_issuer_chain",
-                Box::new(|b| b.pck_crl_issuer_chain = None),
+                Box::new(|b| {
+                    b.pck_crl_issuer_chain = b.pck_crl_issuer_chain.as_deref().map(drop_last_cert);
+                }),
             ),
             ("pck_crl", Box::new(|b| b.pck_crl = None)),
             ("root_ca_crl", Box::new(|b| b.root_ca_crl = None)),

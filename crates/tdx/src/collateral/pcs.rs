@@ -175,13 +175,15 @@ impl Collateral {
         let qe_identity_issuer_chain =
             chain(found.qe_identity_issuer_chain, "qe_identity_issuer_chain")?;
         let pck_crl_issuer_chain = chain(found.pck_crl_issuer_chain, "pck_crl_issuer_chain")?;
+        let pck_crl = found.pck_crl.take();
+        super::bundle::refuse_pck_crl_without_chain(pck_crl.as_ref(), &pck_crl_issuer_chain)?;
         Ok(Self::from_parts(CollateralParts {
             tcb_info,
             qe_identity,
             tcb_info_issuer_chain,
             qe_identity_issuer_chain,
             pck_crl_issuer_chain,
-            pck_crl: found.pck_crl.take(),
+            pck_crl,
             root_ca_crl: found.root_ca_crl.take(),
         }))
     }
