@@ -222,6 +222,8 @@ pub fn evaluate(
     match (td.is_some(), tcb_info.id) {
         (true, TcbInfoId::Tdx) if tcb_info.version >= 3 => {}
         (false, TcbInfoId::Sgx) => {}
+        // Not reached from parsed TCB info (`TcbInfo::parse_json` takes TDX version 3 only);
+        // kept for TCB info built some other way.
         (true, TcbInfoId::Tdx) => {
             return Err(TcbError::WrongTcbInfo {
                 detail: format!("TDX TCB info version {} (3 required)", tcb_info.version),

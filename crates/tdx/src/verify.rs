@@ -1011,6 +1011,8 @@ fn check_tcb_info_binding(quote: &Quote, id: TcbInfoId, version: u32) -> Result<
             actual: format!("{id:?}").to_uppercase(),
         });
     }
+    // Defence in depth: `TcbInfo::parse_json` yields a TDX id with version 3 only, so no
+    // parsed TCB info reaches this; it stays for TCB info built some other way.
     if tdx && version != 3 {
         return Err(TdxError::TcbInfoMismatch {
             field: "version",
