@@ -232,11 +232,7 @@ impl<F: TsmFs> ConfigfsTsm<F> {
     /// # Errors
     /// [`TsmError`].
     pub fn provider(&self) -> Result<String, TsmError> {
-        let entry = self.root.join(format!(
-            "tessera-{}-{}",
-            std::process::id(),
-            unique_suffix()
-        ));
+        let entry = self.root.join(entry_name());
         self.fs.mkdir(&entry).map_err(Self::io("mkdir", &entry))?;
         let path = entry.join("provider");
         let read = self
@@ -255,11 +251,7 @@ impl<F: TsmFs> ConfigfsTsm<F> {
     /// # Errors
     /// [`TsmError`]: file operations, malformed attributes, or contention in every attempt.
     pub fn report(&self, report_data: &[u8; 64]) -> Result<TsmReport, TsmError> {
-        let entry = self.root.join(format!(
-            "tessera-{}-{}",
-            std::process::id(),
-            unique_suffix()
-        ));
+        let entry = self.root.join(entry_name());
         self.fs.mkdir(&entry).map_err(Self::io("mkdir", &entry))?;
         let result = self.report_in(&entry, report_data);
         let removed = self.fs.rmdir(&entry).map_err(Self::io("rmdir", &entry));
@@ -340,6 +332,24 @@ impl<F: TsmFs> ConfigfsTsm<F> {
     }
 }
 
+/// A name for a new report entry: `tessera-PID-COUNT-RANDOM`.
+fn entry_name() -> String {
+    format!(
+        "tessera-{}-{}-{:016x}",
+        std::process::id(),
+        unique_suffix(),
+        random_suffix()
+    )
+}
+
+/// 64 random bits, so that processes of two PID namespaces (containers sharing one configfs)
+/// with the same process id and count do not pick one entry name (the second `mkdir` would
+/// fail). Zero if the system's generator fails, leaving the id and count.
+fn random_suffix() -> u64 {
+    let mut bytes = [0u8; 8];
+    aws_lc_rs::rand::fill(&mut bytes).map_or(0, |()| u64::from_le_bytes(bytes))
+}
+
 /// A suffix that differs between calls in one process.
 fn unique_suffix() -> u64 {
     use std::sync::atomic::{AtomicU64, Ordering};
@@ -350,6 +360,26 @@ fn unique_suffix() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Entry names carry random bits besides the process id and count: another PID namespace's
+    /// process with the same id and count picks another name.
+    #[test]
+    fn entry_names_carry_random_bits() {
+        let names: Vec<String> = (0..4).map(|_| entry_name()).collect();
+        let randoms: std::collections::BTreeSet<&str> = names
+            .iter()
+            .map(|n| {
+                let parts: Vec<&str> = n.split('-').collect();
+                assert_eq!(parts.len(), 4, "{n}");
+                assert_eq!(parts[0], "tessera");
+                assert_eq!(parts[1], std::process::id().to_string());
+                assert_eq!(parts[3].len(), 16, "{n}");
+                assert!(parts[3].bytes().all(|b| b.is_ascii_hexdigit()), "{n}");
+                parts[3]
+            })
+            .collect();
+        assert_eq!(randoms.len(), 4, "{names:?}");
+    }
     use std::cell::RefCell;
     use std::collections::BTreeMap;
 

@@ -917,7 +917,8 @@ fn ip_literals_skip_the_resolver_and_names_still_resolve() {
     assert_eq!(addr("http://127.0.0.1.example:8080/"), None);
     assert_eq!(addr("ftp://127.0.0.1/"), None);
 
-    // A name goes through ureq's resolver: the whole flow works against `localhost` too.
+    // `localhost` by name (answered as loopback without a lookup, as above): the whole flow
+    // works against it too.
     let mut script = Script::new(b"by name");
     let fake = Fake::serve(move |r| script.answer(r));
     let by_name = fake.url().replace("127.0.0.1", "localhost");
