@@ -101,6 +101,14 @@ fn broker_keys(source: &str, cacert: Option<&Path>) -> Result<Value> {
                 crate::admin::redacted_url(&url)
             )
         })?;
+        let status = answer.status();
+        if status != ureq::http::StatusCode::OK {
+            bail!(
+                "fetching the sealing key from {}: the broker answered {status} (is it a \
+                 Tessera broker with sealed secrets on, at this address?)",
+                crate::admin::redacted_url(&url)
+            );
+        }
         let body = answer
             .body_mut()
             .with_config()

@@ -139,7 +139,8 @@ pub(crate) struct UnlockArgs {
     /// The disk key's resource, REPO/TYPE/TAG.
     #[arg(long, value_name = "REPO/TYPE/TAG")]
     resource: String,
-    /// The device-mapper name to open it as (default: luks-<file name>).
+    /// The device-mapper name to open it as (default: luks-<file name>, or luks-<value> for a
+    /// UUID=, LABEL=, PARTUUID= or PARTLABEL= tag).
     #[arg(long)]
     name: Option<String>,
     /// Only test that the key opens the device (`cryptsetup open --test-passphrase`); nothing
@@ -392,6 +393,27 @@ fn luks_device(device: &Path) -> Result<PathBuf> {
         .join(udev_escaped(value)))
 }
 
+/// The device-mapper name `unlock-luks` opens `device` as without `--name`: `luks-VALUE` for a
+/// tag (`UUID=abcd` → `luks-abcd`, as crypttab names them; the value escaped as udev does, so
+/// a `/` never reaches the name), else `luks-` and the path's file name.
+fn default_mapping_name(device: &Path) -> String {
+    let tagged = device
+        .to_str()
+        .and_then(|d| d.split_once('='))
+        .filter(|(tag, v)| {
+            !tag.is_empty() && !v.is_empty() && tag.bytes().all(|b| b.is_ascii_uppercase())
+        });
+    match tagged {
+        Some((_, value)) => format!("luks-{}", udev_escaped(value)),
+        None => format!(
+            "luks-{}",
+            device
+                .file_name()
+                .map_or_else(|| "disk".into(), |n| n.to_string_lossy().into_owned())
+        ),
+    }
+}
+
 /// `value` as udev writes it in a `/dev/disk/by-*` link's name (`encode_devnode_name`): ASCII
 /// letters, digits and `#+-.:=@_`, and characters beyond ASCII that udev takes as valid, as
 /// they are; every other byte as `\\xHH` (so a `/` never leaves the folder; `.` and `..`, which
@@ -467,12 +489,7 @@ fn unlock(args: &UnlockArgs) -> Result<ExitCode> {
     if !args.check {
         let name = match &args.name {
             Some(n) => n.clone(),
-            None => format!(
-                "luks-{}",
-                args.device
-                    .file_name()
-                    .map_or_else(|| "disk".into(), |n| n.to_string_lossy().into_owned())
-            ),
+            None => default_mapping_name(&args.device),
         };
         cmd.arg(name);
     }
@@ -547,7 +564,7 @@ fn find_program(program: &Path) -> Option<PathBuf> {
 
 #[cfg(test)]
 mod tests {
-    use super::{find_program, luks_device};
+    use super::{default_mapping_name, find_program, luks_device};
     use std::path::Path;
 
     /// Tags udev names are resolved through /dev/disk/by-*; UUID= is cryptsetup's; another
@@ -580,6 +597,13 @@ mod tests {
             dev("LABEL=a\u{fdd0}").unwrap(),
             "/dev/disk/by-label/a\\xef\\xb7\\x90"
         );
+        // Without --name: luks- and the tag's value, or the path's file name.
+        let name = |d: &str| default_mapping_name(Path::new(d));
+        assert_eq!(name("UUID=1234-abcd"), "luks-1234-abcd");
+        assert_eq!(name("LABEL=a/b"), "luks-a\\x2fb");
+        assert_eq!(name("/dev/vdb"), "luks-vdb");
+        assert_eq!(name("/srv/disk=1.img"), "luks-disk=1.img");
+        assert_eq!(name("/"), "luks-disk");
         for bad in ["SERIAL=1", "LABEL=", "UUID="] {
             assert!(dev(bad).is_err(), "{bad}");
         }

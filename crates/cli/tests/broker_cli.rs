@@ -1112,6 +1112,29 @@ fn secrets_sealed_for_git_are_imported_idempotently() {
     };
     let o = seal_to(&sealed_file);
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    // A broker address that answers something other than 200 is named with its status, not
+    // read as a key set.
+    let o = run(
+        Command::new(BIN).args([
+            "secret",
+            "seal",
+            "team-a/key/db",
+            "--policy",
+            p,
+            "--broker-key",
+            &format!("{}/not-here", served.url),
+            "--out",
+            dir.path().join("never.sealed").to_str().unwrap(),
+        ]),
+        Some(b"from git"),
+    );
+    assert_ne!(code(&o), 0);
+    assert!(
+        text(&o.stderr).contains("answered 404"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(!dir.path().join("never.sealed").exists());
     let sealed = std::fs::read_to_string(&sealed_file).unwrap();
     assert!(!sealed.contains("from git"));
     // A link at --out is refused, not written through: its target stays as it was.
