@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Seeds fuzz/corpus/<target>/ with a few real inputs from the test vectors.
+# Seeds fuzz/corpus/<target>/ with a few real inputs from the test vectors (and, for the
+# collateral crate's targets, inputs its simulators make).
 #
 # Usage: fuzz/seed.sh            (vectors from $TESSERA_VECTORS, default ../shared/vectors
 #                                 beside the repository)
@@ -156,6 +157,22 @@ seed_json_member qe_identity auto-tdx__qe_td.json \
     tdx/auto-tdx-v4-00806f-2025-06/collateral/qe_td.json enclaveIdentity
 seed_json_member qe_identity auto-sgx__qe.json \
     sgx/auto-sgx-v3-00606a-2025-08/collateral/sgx_qeidentity_v4.json enclaveIdentity
+
+# KDS/PCS responses (pcs_response) and what crosses an air gap into a collateral cache
+# (offline_bundle): made by the repository's AMD and Intel simulators, not taken from the
+# vectors. The collateral crate's test makes one response per item the harness asks for, a
+# bundle file of their entries and each stored entry, checks that every one reaches its
+# harness's round trip, and writes them here.
+TESSERA_FUZZ_SEED_DIR=$corpus cargo test -q --locked --manifest-path "$root/Cargo.toml" \
+    -p tessera-collateral --lib -- --exact tests::fuzz_seeds_reach_the_round_trips
+for target in pcs_response offline_bundle; do
+    n=$(find "$corpus/$target" -maxdepth 1 -type f -name 'sim__*' 2>/dev/null | wc -l)
+    if ((n == 0)); then
+        echo "seed.sh: no seed made for $target" >&2
+        exit 1
+    fi
+    echo "seeded $target: $n files"
+done
 
 # The facade: every evidence form, raw and KBS JSON.
 seed evidence "${reports[@]:0:2}" "${hcl[@]:0:1}" "${quotes[@]:0:2}" \

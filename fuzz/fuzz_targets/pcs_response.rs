@@ -1,3 +1,5 @@
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| tessera_collateral::fuzz_pcs_response(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| {
+    tessera_collateral::fuzz_pcs_response(data);
+});
