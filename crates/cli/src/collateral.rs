@@ -46,7 +46,8 @@ pub(crate) enum CollateralCommand {
     /// I/O error).
     Import(ImportArgs),
     /// List what a cache or bundle holds and when each item expires (with --check, exit 1
-    /// when an item is expired or due for refresh, or nothing is held).
+    /// when an item is expired or due for refresh, an entry file is unreadable, an item the
+    /// manifest lists is missing from entries/, or nothing is held).
     Show(ShowArgs),
 }
 
@@ -221,9 +222,10 @@ pub(crate) struct ImportArgs {
     /// Cache directory (default: $TESSERA_CACHE_DIR, else $XDG_CACHE_HOME/tessera/collateral).
     #[arg(long, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
-    /// Replace what the cache holds for each item of the bundle, even an entry valid for
-    /// longer (to recover from a damaged or forged entry; this can roll TCB info and CRLs back
-    /// to the bundle's, so use a bundle you trust).
+    /// Replace what the cache holds for each item of the bundle, even an entry issued later
+    /// (by the issue time in its body: CRL thisUpdate, TCB info or identity issueDate,
+    /// certificate notBefore), to recover from a damaged or forged entry; this can roll TCB
+    /// info and CRLs back to the bundle's, so use a bundle you trust.
     #[arg(long)]
     replace: bool,
     /// Also trust this test root (a simulator's, `tessera sim --pki DIR`'s `DIR/root.pem`)
@@ -243,8 +245,10 @@ pub(crate) struct ShowArgs {
     /// Print one JSON object instead of text.
     #[arg(long)]
     json: bool,
-    /// For monitoring: exit 1 when an item is expired or due for refresh (within a day of its
-    /// expiry), or nothing is held; 0 when every item is valid.
+    /// For monitoring: exit 1 when an item is expired or due for refresh (from a day before it
+    /// expires, but not before half its life since it was fetched), an entry file is
+    /// unreadable, an item the manifest lists is missing from entries/, or nothing is held; 0
+    /// when every item is valid.
     #[arg(long)]
     check: bool,
 }
@@ -1030,6 +1034,34 @@ fn show(args: &ShowArgs) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The long help of `collateral SUB`, flags included.
+    fn long_help(sub: &str) -> String {
+        let mut cmd = CollateralCommand::augment_subcommands(clap::Command::new("collateral"));
+        cmd.find_subcommand_mut(sub)
+            .unwrap()
+            .render_long_help()
+            .to_string()
+    }
+
+    /// The help says the rules the code follows: `import --replace` is about the issue time
+    /// (the rule `import` keeps newer copies by), and `show --check` fails on unreadable
+    /// files and manifest gaps too, and counts an item due from a day before its end but not
+    /// before half its life.
+    #[test]
+    fn the_help_says_what_the_code_does() {
+        let import = long_help("import");
+        assert!(import.contains("issued later"), "{import}");
+        assert!(!import.contains("valid for longer"), "{import}");
+        let show = long_help("show");
+        for said in ["unreadable", "manifest", "half its life", "nothing is held"] {
+            assert!(show.contains(said), "{said}: {show}");
+        }
+        let top = CollateralCommand::augment_subcommands(clap::Command::new("collateral"))
+            .render_long_help()
+            .to_string();
+        assert!(top.contains("unreadable"), "{top}");
+    }
 
     /// `--pcs-api-key-file`: the key trimmed; an empty file, a key of several words or lines,
     /// or a missing file refused.
