@@ -1659,8 +1659,12 @@ impl Broker {
     // ---------------------------------------------------------------------------------------
     // Admin operations.
 
-    async fn refuse(&self, actor: &Actor, what: String) -> BrokerError {
+    /// Audits and returns the refusal of `what` to `actor`. `target` is the repository or
+    /// resource the request reached for, when it names one: the entry carries it as its
+    /// resource, so that the audit pages of that repository's own admins show the probe.
+    async fn refuse(&self, actor: &Actor, what: String, target: Option<String>) -> BrokerError {
         let mut ev = self.event(actor.name(), AuditAction::AdminDeny, AuditVerdict::Fail);
+        ev.resource = target;
         ev.reason = what.clone();
         self.audit(ev).await;
         BrokerError::AdminScope {
@@ -1684,7 +1688,9 @@ impl Broker {
         what: &str,
     ) -> Result<(), BrokerError> {
         if crate::resource::check_repo(repo).is_ok() && !actor.may_use(repo) {
-            return Err(self.refuse(actor, what.to_owned()).await);
+            return Err(self
+                .refuse(actor, what.to_owned(), Some(repo.to_owned()))
+                .await);
         }
         Ok(())
     }
@@ -1698,7 +1704,13 @@ impl Broker {
         let resource =
             ResourcePath::parse(path).map_err(|e| BrokerError::AdminRequest(e.to_string()))?;
         if !actor.may_use(resource.repo()) {
-            return Err(self.refuse(actor, format!("{op} {resource}")).await);
+            return Err(self
+                .refuse(
+                    actor,
+                    format!("{op} {resource}"),
+                    Some(resource.to_string()),
+                )
+                .await);
         }
         Ok(resource)
     }
@@ -1790,7 +1802,11 @@ impl Broker {
         check_repo(repo).map_err(|e| BrokerError::AdminRequest(e.to_string()))?;
         if !actor.may_use(repo) {
             return Err(self
-                .refuse(actor, format!("set the policy of {repo}"))
+                .refuse(
+                    actor,
+                    format!("set the policy of {repo}"),
+                    Some(repo.to_owned()),
+                )
                 .await);
         }
         store::check_policy_size(policy).map_err(|e| BrokerError::AdminRequest(e.to_string()))?;
@@ -1867,7 +1883,9 @@ impl Broker {
         if let Some(repo) = repo {
             check_repo(repo).map_err(|e| BrokerError::AdminRequest(e.to_string()))?;
             if !actor.may_use(repo) {
-                return Err(self.refuse(actor, format!("list {repo}")).await);
+                return Err(self
+                    .refuse(actor, format!("list {repo}"), Some(repo.to_owned()))
+                    .await);
             }
         }
         let limit = limit.unwrap_or(MAX_LIST_PAGE).clamp(1, MAX_LIST_PAGE);
@@ -1916,7 +1934,7 @@ impl Broker {
     /// A scoped actor; a shared store; store and keyring failures.
     pub async fn admin_rotate_kek(&self, actor: &Actor) -> Result<Value, BrokerError> {
         if !actor.is_global() {
-            return Err(self.refuse(actor, "rotate the KEK".into()).await);
+            return Err(self.refuse(actor, "rotate the KEK".into(), None).await);
         }
         if self.inner.store.shared_by_replicas() {
             return Err(BrokerError::AdminRequest(KEK_ROTATION_SHARED.into()));
@@ -2064,7 +2082,11 @@ impl Broker {
         // whatever path the caller expected.
         if !actor.may_use(resource.repo()) {
             return Err(self
-                .refuse(actor, format!("import a sealed secret for {resource}"))
+                .refuse(
+                    actor,
+                    format!("import a sealed secret for {resource}"),
+                    Some(resource.to_string()),
+                )
                 .await);
         }
         if let Some(expected) = expected
@@ -2126,7 +2148,9 @@ impl Broker {
     /// A scoped actor; a shared store; no sealing keys; the key file.
     pub async fn admin_rotate_sealing_key(&self, actor: &Actor) -> Result<Value, BrokerError> {
         if !actor.is_global() {
-            return Err(self.refuse(actor, "rotate the sealing key".into()).await);
+            return Err(self
+                .refuse(actor, "rotate the sealing key".into(), None)
+                .await);
         }
         if self.inner.store.shared_by_replicas() {
             return Err(BrokerError::AdminRequest(SEALING_ROTATION_SHARED.into()));

@@ -2127,13 +2127,24 @@ fn a_tenant_token_stays_inside_its_repositories_on_every_endpoint() {
             assert!(head.starts_with("HTTP/1.1 403"), "{path}: {head}");
         }
         let (_, log) = b.admin("GET", "/kbs/v0/admin/audit", Some(&b.admin_token), None);
-        for what in ["put default/key/slow", "set the policy of default"] {
+        // Each denial names what it reached for as its resource (the repository alone when
+        // refused before the body is read), so that the admins of the repository probed see
+        // it on their own audit pages; one that names none has none.
+        for (what, resource) in [
+            ("put default/key/slow", Some("default")),
+            ("set the policy of default", Some("default")),
+            (
+                "import a sealed secret for default/key/one",
+                Some("default/key/one"),
+            ),
+            ("rotate the sealing key", None),
+        ] {
             assert!(
-                log["entries"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .any(|e| { e["action"] == "admin_deny" && e["reason"].as_str() == Some(what) }),
+                log["entries"].as_array().unwrap().iter().any(|e| {
+                    e["action"] == "admin_deny"
+                        && e["reason"].as_str() == Some(what)
+                        && e["resource"].as_str() == resource
+                }),
                 "{what}: {log}"
             );
         }
