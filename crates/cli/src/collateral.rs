@@ -343,8 +343,9 @@ impl Fetched {
 
 /// Whether `e` is a miss: the item is not there (not in the cache or bundle offline, or the
 /// service answered 404, it has no such item). Only a miss may leave an item out: a transport
-/// failure, another status (a 503, a 429), a refused copy or anything else stays an error, so
-/// that a broken network path or a forgery does not turn revocation off.
+/// failure, another status (a 503, a 429), a refused copy or anything else stays an error. A
+/// 404 is not authenticated (an intercepting proxy can answer it): a CRL left out so shows as
+/// `revocation_checked: false`, which a policy's `snp.revocation = "required"` fails.
 fn is_miss(e: &tessera_collateral::CollateralError) -> bool {
     matches!(
         e,

@@ -1092,8 +1092,8 @@ fn verify_fetch_does_not_go_on_without_a_crl_the_kds_failed_to_give() {
 }
 
 /// With the report's VCEK supplied, a CRL the KDS does not have (404) is a note naming it,
-/// and the report verifies without revocation checked; what was fetched besides (the chain,
-/// when the table holds the VCEK alone) is used.
+/// and the report verifies without revocation checked (which a policy requiring the CRL
+/// fails); what was fetched besides (the chain, when the table holds the VCEK alone) is used.
 #[test]
 fn verify_fetch_leaves_out_a_crl_the_kds_does_not_have() {
     let g = Supplied::new("coll-crl-miss");
@@ -1110,6 +1110,42 @@ fn verify_fetch_leaves_out_a_crl_the_kds_does_not_have() {
     }
     assert_eq!(kds.hits(&g.crl_target()), 3);
     assert_eq!(kds.hits(&g.items.vcek_target), 0);
+    // A 404 is not authenticated (an intercepting proxy can answer it): under a policy that
+    // requires the ARK's CRL (`snp.revocation = "required"`, as `policy from-evidence` writes
+    // it), the evidence verified without one is refused on that rule alone.
+    let evidence = g.dir.join("extended.bin");
+    let ark = g.dir.join("ark.pem");
+    let o = tessera(&[
+        "policy",
+        "from-evidence",
+        s(&evidence),
+        "--dangerous-test-root",
+        s(&ark),
+    ]);
+    assert_eq!(code(&o), 0, "{}", stderr(&o));
+    assert!(
+        stdout(&o).contains("revocation = \"required\""),
+        "{}",
+        stdout(&o)
+    );
+    let policy = g.dir.join("policy.toml");
+    std::fs::write(&policy, stdout(&o)).unwrap();
+    let o = g.verify(
+        &kds.base,
+        &evidence,
+        &[String::from("--policy"), s(&policy).to_owned()],
+    );
+    assert_eq!(code(&o), 1, "{}\n{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("amd-crl-genoa-vcek: HTTP status 404"));
+    let j = json(&o);
+    assert_eq!(j["verdict"], "fail", "{j}");
+    let failed: Vec<&str> = j["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["rule"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["snp.revocation"], "{j}");
 }
 
 /// A miss is a note only when what is supplied holds the report's own VEK: with the ASK and
