@@ -40,6 +40,10 @@ struct Reply {
     status: u16,
     headers: Vec<(String, String)>,
     body: Vec<u8>,
+    /// Bytes promised by `content-length` beyond `body` and never sent: after `body` the fake
+    /// waits (up to its 5 s read timeout) for the client to hang up, and logs whether it did
+    /// in [`Fake::hang_ups`].
+    unsent: usize,
 }
 
 fn reply(status: u16, body: Value) -> Reply {
@@ -47,6 +51,7 @@ fn reply(status: u16, body: Value) -> Reply {
         status,
         headers: vec![],
         body: serde_json::to_vec(&body).unwrap(),
+        unsent: 0,
     }
 }
 
@@ -62,6 +67,7 @@ struct Fake {
     scheme: &'static str,
     port: u16,
     log: Arc<Mutex<Vec<Req>>>,
+    hang_ups: Arc<Mutex<Vec<bool>>>,
     stop: Arc<AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -97,8 +103,9 @@ impl Fake {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
         let log = Arc::new(Mutex::new(Vec::new()));
+        let hang_ups = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
-        let (log2, stop2) = (log.clone(), stop.clone());
+        let (log2, hang_ups2, stop2) = (log.clone(), hang_ups.clone(), stop.clone());
         let scheme = if tls.is_some() { "https" } else { "http" };
         let thread = std::thread::spawn(move || {
             for stream in listener.incoming() {
@@ -110,10 +117,11 @@ impl Fake {
                     .set_read_timeout(Some(Duration::from_secs(5)))
                     .unwrap();
                 match &tls {
-                    None => exchange(stream, &log2, &mut handler),
+                    None => exchange(stream, &log2, &hang_ups2, &mut handler),
                     Some(cfg) => {
                         let conn = rustls::ServerConnection::new(cfg.clone()).unwrap();
-                        exchange(rustls::StreamOwned::new(conn, stream), &log2, &mut handler);
+                        let tls = rustls::StreamOwned::new(conn, stream);
+                        exchange(tls, &log2, &hang_ups2, &mut handler);
                     }
                 }
             }
@@ -122,6 +130,7 @@ impl Fake {
             scheme,
             port,
             log,
+            hang_ups,
             stop,
             thread: Some(thread),
         }
@@ -133,6 +142,12 @@ impl Fake {
 
     fn requests(&self) -> Vec<Req> {
         self.log.lock().unwrap().clone()
+    }
+
+    /// For each reply with `unsent` bytes, in order: whether the client hung up while they
+    /// were still promised (rather than waiting for them until the fake gave up).
+    fn hang_ups(&self) -> Vec<bool> {
+        self.hang_ups.lock().unwrap().clone()
     }
 
     fn count(&self, prefix: &str) -> usize {
@@ -158,10 +173,12 @@ const TLS_OTHER_CA_PEM: &[u8] = include_bytes!("../../testdata/tls/other-ca.pem"
 const TLS_SERVER_PEM: &[u8] = include_bytes!("../../testdata/tls/server.pem");
 const TLS_SERVER_KEY: &[u8] = include_bytes!("../../testdata/tls/server.key");
 
-/// Reads one request, logs it, writes the handler's reply.
+/// Reads one request, logs it, writes the handler's reply (and, for a reply with `unsent`
+/// bytes, logs whether the client hung up before the stream's read timeout).
 fn exchange(
     mut stream: impl Read + Write,
     log: &Mutex<Vec<Req>>,
+    hang_ups: &Mutex<Vec<bool>>,
     handler: &mut impl FnMut(&Req) -> Reply,
 ) {
     let Some(req) = read_request(&mut stream) else {
@@ -172,7 +189,7 @@ fn exchange(
     let mut head = format!(
         "HTTP/1.1 {} X\r\ncontent-length: {}\r\nconnection: close\r\ncontent-type: application/json\r\n",
         r.status,
-        r.body.len()
+        r.body.len() + r.unsent
     );
     for (n, v) in &r.headers {
         head.push_str(&format!("{n}: {v}\r\n"));
@@ -181,6 +198,18 @@ fn exchange(
     let _ = stream.write_all(head.as_bytes());
     let _ = stream.write_all(&r.body);
     let _ = stream.flush();
+    if r.unsent > 0 {
+        // End of stream or a reset: the client closed the connection. A timeout: it was
+        // still waiting for the promised bytes.
+        let hung_up = match stream.read(&mut [0u8; 1]) {
+            Ok(n) => n == 0,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        };
+        hang_ups.lock().unwrap().push(hung_up);
+    }
 }
 
 fn read_request(stream: &mut impl Read) -> Option<Req> {
@@ -434,6 +463,7 @@ fn handshake_retries_transient_failures_then_succeeds() {
                 status: 502,
                 headers: vec![],
                 body: b"<html>gateway</html>".to_vec(),
+                unsent: 0,
             };
         }
         script.answer(r)
@@ -626,6 +656,7 @@ fn malformed_answers_are_named() {
         status: 302,
         headers: vec![("location".into(), "http://127.0.0.1:1/".into())],
         body: vec![],
+        unsent: 0,
     });
     let e = client(&fake, fast_options()).auth("snp").unwrap_err();
     assert!(
@@ -652,6 +683,161 @@ fn malformed_answers_are_named() {
         .unwrap_err();
     assert!(matches!(e, ClientError::Jwe { .. }), "{e:?}");
     assert_eq!(fake.count("/kbs/v0/resource/"), 1);
+}
+
+/// `make(pad)` as JSON, with `pad` a run of `a` that makes it exactly `len` bytes.
+fn json_of_len(len: usize, make: impl Fn(&str) -> Value) -> Vec<u8> {
+    let overhead = serde_json::to_vec(&make("")).unwrap().len();
+    let body = serde_json::to_vec(&make(&"a".repeat(len - overhead))).unwrap();
+    assert_eq!(body.len(), len);
+    body
+}
+
+/// How many bytes more than it sends an answer's `content-length` promises, to see that the
+/// client stops at its cap instead of reading on.
+const PROMISED: usize = 1 << 20;
+
+/// A fake that answers requests whose target starts with `target` with `status` and `body`
+/// (promising `unsent` more bytes), and everything else as the happy-path script.
+fn fake_answering(target: &'static str, status: u16, body: Vec<u8>, unsent: usize) -> Fake {
+    let mut script = Script::new(b"x");
+    Fake::serve(move |r| {
+        if r.target.starts_with(target) {
+            return Reply {
+                status,
+                headers: vec![],
+                body: body.clone(),
+                unsent,
+            };
+        }
+        script.answer(r)
+    })
+}
+
+/// The attest answer is read under `MAX_ATTEST_RESPONSE`: a token answer of exactly the cap is
+/// taken; one byte more is refused as too large, the flow ends there (no retry, no resource
+/// GET), and the client decides on that byte without waiting for the rest `content-length`
+/// promises, so it reads no more than cap + 1 bytes.
+#[test]
+fn an_attest_answer_over_its_cap_is_refused() {
+    let cap = MAX_ATTEST_RESPONSE;
+    let token = |pad: &str| json!({ "token": format!("eyJ.e30.{pad}") });
+
+    let fake = fake_answering("/kbs/v0/attest", 200, json_of_len(cap, token), 0);
+    let c = client(&fake, fast_options());
+    let challenge = c.auth("snp").unwrap();
+    let key = TeeKey::generate(TeeKeyAlg::P256).unwrap();
+    let t = c.attest(&challenge, &key, None, json!({})).unwrap();
+    assert_eq!(t.as_str().len(), cap - r#"{"token":""}"#.len());
+
+    for unsent in [0, PROMISED] {
+        let fake = fake_answering("/kbs/v0/attest", 200, json_of_len(cap + 1, token), unsent);
+        let e = client(&fake, fast_options())
+            .get_secret("snp", "a/b/c", None, &mut evidence)
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ClientError::ResponseTooLarge {
+                    step: Step::Attest,
+                    limit: MAX_ATTEST_RESPONSE
+                }
+            ),
+            "{unsent}: {e:?}"
+        );
+        assert_eq!(fake.count("/kbs/v0/attest"), 1);
+        assert_eq!(fake.count("/kbs/v0/resource/"), 0, "no token was taken");
+        let waited = if unsent > 0 { vec![true] } else { vec![] };
+        assert_eq!(fake.hang_ups(), waited, "the client hung up at cap + 1");
+    }
+}
+
+/// The resource answer is read under `MAX_RESOURCE_RESPONSE`: one of exactly the cap reaches
+/// the JWE parser; one byte more is refused as too large, once, and the client hangs up on
+/// that byte without waiting for the rest `content-length` promises.
+#[test]
+fn a_resource_answer_over_its_cap_is_refused() {
+    let cap = MAX_RESOURCE_RESPONSE;
+    let jwe = |pad: &str| json!({ "protected": pad });
+    let bearer = Token::from_string("eyJ.e30.c2ln").unwrap();
+    let key = TeeKey::generate(TeeKeyAlg::P256).unwrap();
+
+    let fake = fake_answering("/kbs/v0/resource/", 200, json_of_len(cap, jwe), 0);
+    let e = client(&fake, fast_options())
+        .resource(Credential::Bearer(&bearer), &key, "a/b/c")
+        .unwrap_err();
+    assert!(matches!(e, ClientError::Jwe { .. }), "{e:?}");
+
+    for unsent in [0, PROMISED] {
+        let fake = fake_answering("/kbs/v0/resource/", 200, json_of_len(cap + 1, jwe), unsent);
+        let e = client(&fake, fast_options())
+            .get_secret("snp", "a/b/c", None, &mut evidence)
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ClientError::ResponseTooLarge {
+                    step: Step::Resource,
+                    limit: MAX_RESOURCE_RESPONSE
+                }
+            ),
+            "{unsent}: {e:?}"
+        );
+        assert_eq!(fake.count("/kbs/v0/resource/"), 1);
+        assert_eq!(fake.count("/kbs/v0/auth"), 1);
+        let waited = if unsent > 0 { vec![true] } else { vec![] };
+        assert_eq!(fake.hang_ups(), waited, "the client hung up at cap + 1");
+    }
+}
+
+/// An error answer's body is read under `MAX_ERROR_RESPONSE` whatever the step's own cap: a
+/// 403 KBS error body of exactly 16 KiB is parsed (`PolicyDeny`); one byte more is not read
+/// as a KBS error but ends the flow as a bare status, and the client hangs up on that byte
+/// without waiting for the rest `content-length` promises.
+#[test]
+fn an_error_body_over_its_cap_is_only_a_status() {
+    let cap = MAX_ERROR_RESPONSE;
+    let deny =
+        |pad: &str| json!({ "type": format!("{ERROR_TYPE_PREFIX}PolicyDeny"), "detail": pad });
+
+    let fake = fake_answering("/kbs/v0/resource/", 403, json_of_len(cap, deny), 0);
+    let e = client(&fake, fast_options())
+        .get_secret("snp", "a/b/c", None, &mut evidence)
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ClientError::Broker {
+                step: Step::Resource,
+                status: 403,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert_eq!(e.kind(), Some("PolicyDeny"));
+
+    for unsent in [0, PROMISED] {
+        let fake = fake_answering("/kbs/v0/resource/", 403, json_of_len(cap + 1, deny), unsent);
+        let e = client(&fake, fast_options())
+            .get_secret("snp", "a/b/c", None, &mut evidence)
+            .unwrap_err();
+        assert!(
+            matches!(
+                e,
+                ClientError::Status {
+                    step: Step::Resource,
+                    status: 403
+                }
+            ),
+            "{unsent}: {e:?}"
+        );
+        assert_eq!(e.kind(), None, "the body was not parsed");
+        assert_eq!(fake.count("/kbs/v0/resource/"), 1);
+        assert_eq!(fake.count("/kbs/v0/auth"), 1);
+        let waited = if unsent > 0 { vec![true] } else { vec![] };
+        assert_eq!(fake.hang_ups(), waited, "the client hung up at cap + 1");
+    }
 }
 
 #[test]
