@@ -144,10 +144,14 @@ impl Fake {
         self.log.lock().unwrap().clone()
     }
 
-    /// For each reply with `unsent` bytes, in order: whether the client hung up while they
-    /// were still promised (rather than waiting for them until the fake gave up).
-    fn hang_ups(&self) -> Vec<bool> {
-        self.hang_ups.lock().unwrap().clone()
+    /// Stops the server and returns, for each reply with `unsent` bytes in order, whether the
+    /// client hung up while they were still promised (rather than waiting for them until the
+    /// fake gave up). Stopping first waits for the last exchange to end: the client may
+    /// return its error before the server has seen it hang up.
+    fn hang_ups(self) -> Vec<bool> {
+        let hang_ups = self.hang_ups.clone();
+        drop(self);
+        hang_ups.lock().unwrap().clone()
     }
 
     fn count(&self, prefix: &str) -> usize {
