@@ -259,7 +259,8 @@ pub(crate) struct VerifyCollateralArgs {
     /// Fetch missing endorsements/collateral (AMD KDS, Intel PCS/PCCS) through the cache.
     #[arg(long, conflicts_with = "collateral_dir")]
     fetch: bool,
-    /// Offline: take endorsements/collateral from this cache or bundle directory.
+    /// Offline: take endorsements/collateral from this cache or bundle directory (one that
+    /// holds no entry, such as an empty directory or a volume that did not mount, is refused).
     #[arg(long, value_name = "DIR")]
     collateral_dir: Option<PathBuf>,
     /// Intel's update schedule for fetched TCB info and QE identity.
@@ -279,7 +280,13 @@ impl VerifyCollateralArgs {
             return Ok(Some(cache.with_vetter(entry_vetter(vetting.clone()))));
         }
         match &self.collateral_dir {
-            Some(dir) => Ok(Some(Cache::open_existing(dir)?)),
+            // A directory holding no entry (empty, a volume that did not mount) is refused
+            // (exit 2), as `pack` and `import` refuse one; a bundle's manifest gaps are said.
+            Some(dir) => {
+                let cache = Cache::open_existing(dir)?;
+                warn_manifest_gaps(dir)?;
+                Ok(Some(cache))
+            }
             None => Ok(None),
         }
     }

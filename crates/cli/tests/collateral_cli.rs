@@ -616,16 +616,38 @@ fn import_refuses_a_forged_vcek_and_keeps_the_rest() {
 }
 
 /// `--collateral-dir` fetches only what the evidence and the command line lack: a directory
-/// without the VCEK is no error when `--certs` gives it (a note, then verification), and is one
-/// (exit 2) when nothing gives it.
+/// without the VCEK (and the CRL: it holds the chain alone) is no error when `--certs` gives
+/// it (a note, then verification), and is one (exit 2) when nothing gives it.
 #[test]
 fn a_collateral_dir_without_the_vcek_is_fine_when_certs_give_it() {
     let dir = tempdir("coll-carried");
     let (g, _) = guest(&dir);
-    let empty = dir.join("empty-cache");
-    std::fs::create_dir_all(&empty).unwrap();
+    let empty = dir.join("chain-only-cache");
+    let chain = tessera_collateral::Entry::new(
+        tessera_collateral::Item::AmdChain {
+            product: Product::Genoa,
+            signer: tessera_collateral::AmdSigner::Vcek,
+        },
+        "test",
+        tessera_pki::UnixTime::now(),
+        (to_pem("CERTIFICATE", g.pki().ask().der()) + &to_pem("CERTIFICATE", g.pki().ark().der()))
+            .into_bytes(),
+        None,
+    )
+    .unwrap();
+    tessera_collateral::Cache::open(&empty)
+        .unwrap()
+        .put(chain)
+        .unwrap();
     let o = verify_offline(&dir, &empty);
     assert_eq!(code(&o), 2, "{}{}", stdout(&o), stderr(&o));
+    assert!(stderr(&o).contains("amd-vcek-genoa-"), "{}", stderr(&o));
+    // A manifest listing the CRL, which entries/ lacks (a file lost in a copy): said.
+    std::fs::write(
+        empty.join("manifest.json"),
+        br#"{"items": [{"key": "amd-chain-genoa-vcek"}, {"key": "amd-crl-genoa-vcek"}]}"#,
+    )
+    .unwrap();
     let certs = dir.join("certs.pem");
     std::fs::write(
         &certs,
@@ -648,6 +670,12 @@ fn a_collateral_dir_without_the_vcek_is_fine_when_certs_give_it() {
         "{}",
         stderr(&o)
     );
+    assert!(
+        stderr(&o).contains("the manifest lists amd-crl-genoa-vcek, which entries/ does not hold"),
+        "{}",
+        stderr(&o)
+    );
+    assert!(!stderr(&o).contains("lists amd-chain"), "{}", stderr(&o));
 }
 
 /// `verify --fetch` vets what it fetched with its own verifier: a forged VCEK (another PKI's,
@@ -817,9 +845,19 @@ fn collateral_operator_mistakes_are_usage_errors() {
         String::from_utf8_lossy(&o.stdout)
     );
     guest(&dir);
+    // A directory holding no entry (empty: a volume that did not mount; another directory;
+    // an empty `entries/`) is refused as `pack` and `import` refuse it, not read as a cache
+    // that misses every item.
+    let empty = dir.join("empty");
+    std::fs::create_dir_all(&empty).unwrap();
+    let no_entries = dir.join("no-entries");
+    std::fs::create_dir_all(no_entries.join("entries")).unwrap();
     for (path, says) in [
         (plain.join("report.bin"), "collateral import"),
         (dir.join("nothing"), "no such directory"),
+        (empty.clone(), "holds no collateral entries"),
+        (plain.clone(), "holds no collateral entries"),
+        (no_entries.clone(), "holds no collateral entries"),
     ] {
         let o = tessera(&[
             "verify",

@@ -173,11 +173,15 @@ impl Cache {
         Ok(Self::with_dir(Some(dir.to_path_buf())))
     }
 
-    /// A cache over an existing directory, read only in spirit: nothing is created until an
-    /// entry is stored (for `--collateral-dir`, which may be a bundle).
+    /// A cache over an existing cache or bundle directory that holds entries, read only in
+    /// spirit: nothing is created until an entry is stored (for `--collateral-dir`, which may be
+    /// a bundle). A directory with no `entries/*.json` in it (an empty directory, a volume that
+    /// did not mount, the wrong path) is refused, as `collateral pack` and `import` refuse one:
+    /// offline, it could only answer that nothing is cached, item by item.
     ///
     /// # Errors
-    /// [`CollateralError::Io`] when `dir` is not a directory.
+    /// [`CollateralError::Io`] when `dir` is not a directory or cannot be listed;
+    /// [`CollateralError::Format`] when it holds no entry.
     pub fn open_existing(dir: &Path) -> Result<Self, CollateralError> {
         if !dir.is_dir() {
             let detail = if dir.is_file() {
@@ -191,6 +195,27 @@ impl Cache {
             return Err(CollateralError::Io {
                 path: dir.display().to_string(),
                 detail: String::from(detail),
+            });
+        }
+        let entries = dir.join(ENTRIES_DIR);
+        let holds_one = match std::fs::read_dir(&entries) {
+            // (Names as `read_entries_dir` takes them; no file is read here.)
+            Ok(listing) => listing.take(MAX_DIR_ENTRIES).flatten().any(|e| {
+                let name = e.file_name();
+                let name = name.to_string_lossy();
+                name.ends_with(".json") && !name.starts_with('.')
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+            Err(e) => return Err(CollateralError::io(&entries, &e)),
+        };
+        if !holds_one {
+            return Err(CollateralError::Format {
+                path: dir.display().to_string(),
+                detail: format!(
+                    "holds no collateral entries (no {ENTRIES_DIR}/*.json: an empty directory, a \
+                     volume that is not mounted, or not a cache or bundle directory; \
+                     `tessera collateral import` fills one)"
+                ),
             });
         }
         Ok(Self::with_dir(Some(dir.to_path_buf())))
@@ -1146,6 +1171,51 @@ mod tests {
         let second = write_atomic_stamped(&path, b"same bytes").unwrap();
         assert_ne!(first, second);
         assert_eq!(FileStamp::of(&std::fs::metadata(&path).unwrap()), second);
+    }
+
+    /// `open_existing` (`verify --collateral-dir`) takes a directory that holds an entry file,
+    /// and refuses one that holds none: empty (a volume that did not mount), with an empty or
+    /// only temporary-file `entries/`, or another directory; and a path that is no directory.
+    #[test]
+    fn an_existing_directory_must_hold_entries() {
+        let dir = tempfile::tempdir().unwrap();
+        let refused = |path: &Path| match Cache::open_existing(path) {
+            Err(e) => e,
+            Ok(_) => panic!("{} was taken", path.display()),
+        };
+        for e in [
+            refused(dir.path()),
+            {
+                std::fs::write(dir.path().join("report.bin"), b"x").unwrap();
+                refused(dir.path())
+            },
+            {
+                std::fs::create_dir(dir.path().join(ENTRIES_DIR)).unwrap();
+                refused(dir.path())
+            },
+            {
+                let entries = dir.path().join(ENTRIES_DIR);
+                std::fs::write(entries.join(".amd-crl-x.json.1.2.tmp"), b"{").unwrap();
+                std::fs::write(entries.join("notes.txt"), b"x").unwrap();
+                refused(dir.path())
+            },
+        ] {
+            assert!(
+                matches!(&e, CollateralError::Format { detail, .. } if detail.contains("holds no collateral entries")),
+                "{e}"
+            );
+        }
+        assert!(matches!(
+            refused(&dir.path().join("report.bin")),
+            CollateralError::Io { .. }
+        ));
+        assert!(matches!(
+            refused(&dir.path().join("absent")),
+            CollateralError::Io { .. }
+        ));
+        // One entry file (damaged or not: reading it is the lookup's business) is enough.
+        std::fs::write(dir.path().join(ENTRIES_DIR).join("junk.json"), b"{").unwrap();
+        assert!(Cache::open_existing(dir.path()).is_ok());
     }
 
     /// An item built by hand with a path in its hwID is refused before any file is named.
