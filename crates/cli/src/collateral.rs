@@ -105,30 +105,30 @@ impl SourceArgs {
         Ok(fetcher.with_pcs(pcs))
     }
 
-    /// The PCS subscription key: `--pcs-api-key-file` (read bounded into a zeroized buffer,
-    /// trimmed), `--pcs-api-key`, or `$TESSERA_PCS_API_KEY`.
+    /// The PCS subscription key: `--pcs-api-key-file` (read bounded into a zeroized buffer),
+    /// `--pcs-api-key`, or `$TESSERA_PCS_API_KEY`; each checked by [`ApiKey::new`] (trimmed,
+    /// one word of printable ASCII), as the broker checks its key file.
     fn pcs_api_key(&self) -> Result<Option<ApiKey>> {
         if let Some(path) = &self.pcs_api_key_file {
             let bytes = crate::read_secret(path, MAX_API_KEY_FILE)
                 .with_context(|| format!("--pcs-api-key-file {}", path.display()))?;
             let key = std::str::from_utf8(&bytes)
-                .ok()
-                .map(str::trim)
-                .filter(|k| !k.is_empty() && k.bytes().all(|b| b.is_ascii_graphic()))
+                .map_err(|_| anyhow::anyhow!("not UTF-8"))
+                .and_then(|text| ApiKey::new(text).map_err(anyhow::Error::from))
                 .with_context(|| {
                     format!(
-                        "--pcs-api-key-file {}: not a subscription key (one line of printable \
+                        "--pcs-api-key-file {}: not a subscription key (one word of printable \
                          ASCII)",
                         path.display()
                     )
                 })?;
-            return Ok(Some(ApiKey::new(key.to_owned())));
+            return Ok(Some(key));
         }
-        Ok(self
-            .pcs_api_key
-            .clone()
-            .or_else(|| env("TESSERA_PCS_API_KEY"))
-            .map(ApiKey::new))
+        match (&self.pcs_api_key, env("TESSERA_PCS_API_KEY")) {
+            (Some(key), _) => Ok(Some(ApiKey::new(key).context("--pcs-api-key")?)),
+            (None, Some(key)) => Ok(Some(ApiKey::new(&key).context("TESSERA_PCS_API_KEY")?)),
+            (None, None) => Ok(None),
+        }
     }
 
     fn cache_dir(&self) -> Result<PathBuf> {
@@ -1082,7 +1082,7 @@ mod tests {
             ..SourceArgs::default()
         };
         std::fs::write(&path, "  0123abcd\n").unwrap();
-        assert!(args.pcs_api_key().unwrap() == Some(ApiKey::new("0123abcd".to_owned())));
+        assert!(args.pcs_api_key().unwrap() == Some(ApiKey::new("0123abcd").unwrap()));
         for bad in ["", " \n", "ab cd", "ab\ncd\n", "\u{1b}[2J"] {
             std::fs::write(&path, bad).unwrap();
             let e = args.pcs_api_key().unwrap_err();
@@ -1102,6 +1102,16 @@ mod tests {
             pcs_api_key: Some("from-argv".to_owned()),
             ..SourceArgs::default()
         };
-        assert!(args.pcs_api_key().unwrap() == Some(ApiKey::new("from-argv".to_owned())));
+        assert!(args.pcs_api_key().unwrap() == Some(ApiKey::new("from-argv").unwrap()));
+        // Checked as a file's key is.
+        let args = SourceArgs {
+            pcs_api_key: Some("two\nlines".to_owned()),
+            ..SourceArgs::default()
+        };
+        let e = args.pcs_api_key().unwrap_err();
+        assert!(
+            format!("{e:#}").contains("--pcs-api-key: PCS subscription key"),
+            "{e:#}"
+        );
     }
 }

@@ -26,6 +26,13 @@ pub enum CollateralError {
         /// Why it cannot be asked for.
         detail: String,
     },
+    /// A PCS subscription key is empty, or not one word of printable ASCII (a key file of
+    /// two lines, a control character).
+    #[error("PCS subscription key: {detail}")]
+    ApiKey {
+        /// What is wrong with it (never the key).
+        detail: &'static str,
+    },
     /// The transport failed (connection, TLS, timeout, body too large).
     #[error("{key}: transport: {detail}")]
     Transport {

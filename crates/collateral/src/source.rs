@@ -126,10 +126,27 @@ impl KdsSource {
 pub struct ApiKey(Zeroizing<String>);
 
 impl ApiKey {
-    /// Wrap a key.
-    #[must_use]
-    pub fn new(key: String) -> Self {
-        Self(Zeroizing::new(key))
+    /// A key from its text, surrounding whitespace trimmed (a file's final newline): one word
+    /// of printable ASCII, as Intel's keys (32 hex digits) are. The one check of every key the
+    /// CLI (`--pcs-api-key-file`, `--pcs-api-key`, `TESSERA_PCS_API_KEY`) and the broker
+    /// (`collateral.pcs_api_key_file`) take, so that an empty file is not sent as an empty key
+    /// and a key of two lines, or with a control character, never reaches a request header.
+    ///
+    /// # Errors
+    /// [`CollateralError::ApiKey`] when it is empty or holds anything else (the message never
+    /// quotes the key).
+    pub fn new(text: &str) -> Result<Self, CollateralError> {
+        let key = text.trim();
+        if key.is_empty() {
+            return Err(CollateralError::ApiKey { detail: "empty" });
+        }
+        if !key.bytes().all(|b| b.is_ascii_graphic()) {
+            return Err(CollateralError::ApiKey {
+                detail: "not one word of printable ASCII (a space, line break, control or \
+                         non-ASCII character inside)",
+            });
+        }
+        Ok(Self(Zeroizing::new(key.to_owned())))
     }
 
     pub(crate) fn expose(&self) -> &str {
@@ -254,11 +271,42 @@ mod tests {
     use crate::item::{AmdSigner, IntelTee, PckCa, UpdateType};
     use tessera_snp::abi::{Product, TcbParts};
 
+    /// A key is one word of printable ASCII, trimmed: an empty text, or one with a space,
+    /// a line break or a control character inside, is refused without being quoted.
+    #[test]
+    fn api_keys_are_one_printable_word() {
+        assert_eq!(
+            ApiKey::new("  0123abcd\n").unwrap(),
+            ApiKey::new("0123abcd").unwrap()
+        );
+        assert_eq!(ApiKey::new("0123abcd\n").unwrap().expose(), "0123abcd");
+        for bad in [
+            "",
+            " \n",
+            "\n\n",
+            "ab cd",
+            "ab\ncd\n",
+            "ab\r\ncd",
+            "\u{1b}[2J",
+            "kéy",
+            "a\tb",
+        ] {
+            let e = ApiKey::new(bad).unwrap_err();
+            assert!(matches!(e, CollateralError::ApiKey { .. }), "{bad:?}: {e}");
+            let said = e.to_string();
+            assert!(said.starts_with("PCS subscription key: "), "{said}");
+            assert!(
+                bad.trim().is_empty() || !said.contains(bad.trim()),
+                "{said}"
+            );
+        }
+    }
+
     /// The API key goes to the PCS (or PCCS) base only: not to Intel's Root CA CRL host, nor
     /// to a Root CA CRL URL elsewhere, nor to a host whose name merely starts like the base's.
     #[test]
     fn the_pcs_api_key_goes_to_the_base_only() {
-        let key = ApiKey::new("k3y".into());
+        let key = ApiKey::new("k3y").unwrap();
         let intel = PcsSource::intel().with_api_key(key.clone());
         let tcb = intel
             .url(&Item::tcb_info(
@@ -407,7 +455,7 @@ mod tests {
             assert!(KdsSource::new(bad).is_err(), "{bad}");
             assert!(PcsSource::new(bad).is_err(), "{bad}");
         }
-        let key = ApiKey::new(String::from("sekrit"));
+        let key = ApiKey::new("sekrit").unwrap();
         assert!(!format!("{key:?}").contains("sekrit"));
         let pcs = PcsSource::intel().with_api_key(key.clone());
         assert!(!format!("{pcs:?}").contains("sekrit"));
@@ -417,9 +465,6 @@ mod tests {
         });
         let qe = qe.unwrap();
         assert_eq!(pcs.api_key_for(&qe), Some(&key));
-        assert_ne!(
-            Some(&ApiKey::new(String::from("sekriT"))),
-            pcs.api_key_for(&qe)
-        );
+        assert_ne!(Some(&ApiKey::new("sekriT").unwrap()), pcs.api_key_for(&qe));
     }
 }

@@ -1497,7 +1497,7 @@ fn pcs_api_key_is_sent_only_to_pcs() {
         .with_pcs(
             PcsSource::new(&pccs.base)
                 .unwrap()
-                .with_api_key(tessera_collateral::ApiKey::new(String::from("k-123"))),
+                .with_api_key(tessera_collateral::ApiKey::new("k-123").unwrap()),
         );
     let cache = Cache::in_memory().with_fetcher(f);
     tdx_collateral(&cache, &world.quote, UpdateType::Standard, NOW).unwrap();

@@ -380,7 +380,9 @@ pub fn collateral_cache(config: &CollateralConfig) -> Result<Option<Cache>, Star
         // A credential: checked as the admin token files are (not writable by others).
         let bytes = read_key_file(path, Symlinks::Follow)?;
         let text = std::str::from_utf8(&bytes).map_err(|e| file_error(path, e))?;
-        pcs = pcs.with_api_key(ApiKey::new(text.trim().to_owned()));
+        // Checked as the CLI checks its key (trimmed, one word of printable ASCII): an empty
+        // file, or a key of two lines, is refused at start, not sent.
+        pcs = pcs.with_api_key(ApiKey::new(text).map_err(|e| file_error(path, e))?);
     }
     Ok(Some(cache.with_fetcher(fetcher.with_pcs(pcs))))
 }
@@ -1178,6 +1180,24 @@ mod tests {
             &api_key,
             "writable by group or others",
         );
+        // A private file, but no key in it: refused at start, the key never quoted.
+        fs::set_permissions(&api_key, fs::Permissions::from_mode(0o600)).unwrap();
+        for bad in ["", "\n", "first-key\nsecond-key\n", "k\u{7}y"] {
+            fs::write(&api_key, bad).unwrap();
+            match collateral_cache(&config) {
+                Err(StartError::File { path, message }) => {
+                    assert_eq!(path, api_key);
+                    assert!(message.starts_with("PCS subscription key: "), "{message}");
+                    assert!(
+                        !message.contains("key\n") && !message.contains("second"),
+                        "{message}"
+                    );
+                }
+                other => panic!("{bad:?}: {other:?}"),
+            }
+        }
+        fs::write(&api_key, "0123abcd\n").unwrap();
+        assert!(collateral_cache(&config).unwrap().is_some());
     }
 
     #[track_caller]
