@@ -1123,6 +1123,24 @@ mod tests {
         );
     }
 
+    /// The update schedule is not in the body: the same signed TCB info and QE identity are
+    /// taken under a standard or an early key alike (what the README says of a bundle's
+    /// `-early` entries: taken on trust).
+    #[test]
+    fn the_update_schedule_is_not_read_from_the_body() {
+        let Intel { bundle, .. } = intel();
+        let chain = Some(bundle.tcb_info_issuer_chain.clone());
+        for update in [UpdateType::Standard, UpdateType::Early] {
+            let tcb = Item::tcb_info(IntelTee::Tdx, [0x00, 0x80, 0x6f, 0x05, 0x00, 0x00], update);
+            assert!(Entry::new(tcb, "u", NOW, tcb_body(bundle), chain.clone()).is_ok());
+            let qe = Item::QeIdentity {
+                tee: IntelTee::Tdx,
+                update,
+            };
+            assert!(Entry::new(qe, "u", NOW, qe_body(bundle), chain.clone()).is_ok());
+        }
+    }
+
     #[test]
     fn stored_form_round_trips_and_is_rechecked() {
         let Intel { bundle, .. } = intel();
