@@ -4,8 +4,11 @@ use tessera_pki::UnixTime;
 
 /// What went wrong while fetching, caching, bundling or assembling collateral.
 ///
-/// Messages name the item (its cache key) and the field or step; they never carry response
-/// bodies or API keys.
+/// Messages name the item (its cache key) and the field or step, and never carry an API key
+/// or a whole response body. The parser messages that `Response::detail` and `Format::detail`
+/// wrap (serde_json's, the certificate and CRL parsers') can quote a short fragment of a
+/// received body or file (an unexpected value, a field name) as it was, control characters
+/// included: a caller that prints them to a terminal escapes them (the CLI does).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CollateralError {
@@ -153,4 +156,18 @@ pub(crate) fn sanitise(text: &str, max: usize) -> String {
         .take(max)
         .map(|c| if c.is_control() { '?' } else { c })
         .collect()
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used)]
+mod tests {
+    /// As the type's documentation says: a parser's message quotes what was received as it
+    /// was (here a bundle entry's item kind, an escape sequence), so callers escape it.
+    #[test]
+    fn parser_messages_can_quote_what_was_received() {
+        let bundle = br#"{"format": "tessera-collateral-bundle/1", "created": "x",
+            "entries": [{"item": {"kind": "\u001b[2J"}}]}"#;
+        let e = crate::bundle::unpack(bundle, "b").unwrap_err();
+        assert!(e.to_string().contains("\u{1b}[2J"), "{e}");
+    }
 }
