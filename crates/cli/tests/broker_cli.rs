@@ -1834,10 +1834,18 @@ fn guest_evidence_prints_kbs_raw_and_json_forms() {
     let o = guest(&["--format", "raw", "--out", target.to_str().unwrap()]);
     assert_eq!(code(&o), 0, "{}", text(&o.stderr));
     assert_eq!(std::fs::read(&target).unwrap().len(), 1184);
-    // A quote brings no certificates to write.
+    // A quote brings no certificates to write: refused naming the option; the file there (the
+    // SEV-SNP certificates written above) is left as it was and no evidence is printed.
+    let before = std::fs::read(&certs).unwrap();
     let o = guest(&["--tee", "tdx", "--certs-out", certs.to_str().unwrap()]);
     assert_eq!(code(&o), 2);
-    assert!(text(&o.stderr).contains("PCK chain"), "{}", text(&o.stderr));
+    let err = text(&o.stderr);
+    assert!(
+        err.contains("--certs-out: no certificates") && err.contains("PCK chain"),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty());
+    assert_eq!(std::fs::read(&certs).unwrap(), before);
     // --json is --format json; both at once is a usage error.
     let o = guest(&["--json"]);
     assert_eq!(code(&o), 0);
@@ -1845,6 +1853,57 @@ fn guest_evidence_prints_kbs_raw_and_json_forms() {
     assert_eq!(j["tee"], "snp");
     assert!(j["evidence"].is_object(), "{j}");
     assert_eq!(code(&guest(&["--json", "--format", "raw"])), 2);
+}
+
+/// Simulator options that do not fit together are refused, naming the option (exit 2), before
+/// any evidence is printed or a broker asked: `--product` (a SEV-SNP product) with `--tee tdx`,
+/// and a `--measurement` that is not 48 bytes (never padded or cut) or not hex. The same
+/// options where they fit are taken.
+#[test]
+fn guest_simulator_options_that_do_not_fit_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let ps = dir.path().join("pki").to_str().unwrap().to_owned();
+    // Nothing listens there: a refusal that came only after asking the broker would be a
+    // connection error instead.
+    let url = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://127.0.0.1:{}", l.local_addr().unwrap().port())
+    };
+    let (short, long) = ("4d".repeat(47), "4d".repeat(49));
+    let not_hex = "zz".repeat(48);
+    let refused: [(&[&str], &str); 5] = [
+        (
+            &["--tee", "tdx", "--product", "milan"],
+            "--product names a SEV-SNP product: not with --tee tdx",
+        ),
+        (&["--measurement", &short], "--measurement: 48 bytes"),
+        (&["--measurement", &long], "--measurement: 48 bytes"),
+        (
+            &["--tee", "tdx", "--measurement", &short],
+            "--measurement: 48 bytes",
+        ),
+        (&["--measurement", &not_hex], "--measurement: not hex"),
+    ];
+    let evidence = ["guest", "evidence", "--simulate", &ps];
+    let get_secret = ["guest", "get-secret", &url, "a/b/c", "--simulate", &ps];
+    for (extra, message) in refused {
+        for command in [&evidence[..], &get_secret[..]] {
+            let o = run(Command::new(BIN).args(command).args(extra), None);
+            let err = text(&o.stderr);
+            assert_eq!(code(&o), 2, "{command:?} {extra:?}: {err}");
+            assert!(err.contains(message), "{command:?} {extra:?}: {err}");
+            assert!(o.stdout.is_empty(), "{command:?} {extra:?}");
+        }
+    }
+    let good = "ee".repeat(48);
+    for extra in [
+        &["--tee", "snp", "--product", "milan"][..],
+        &["--tee", "tdx", "--measurement", &good][..],
+        &["--measurement", &good][..],
+    ] {
+        let o = run(Command::new(BIN).args(evidence).args(extra), None);
+        assert_eq!(code(&o), 0, "{extra:?}: {}", text(&o.stderr));
+    }
 }
 
 /// `tessera guest` with the simulator back end against a broker started before the evidence
@@ -2194,6 +2253,105 @@ fn unlock_luks_with_a_key_released_by_attestation() {
         assert_eq!(code(&o), 2, "{}", text(&o.stderr));
     }
     assert_eq!(entries(), before, "nothing was asked of the broker");
+    served.stop();
+}
+
+/// `unlock-luks` with programs in cryptsetup's place that do not take the key: one that closes
+/// its standard input at once and exits 0 is not taken for a success (exit 2, "handing the key
+/// to cryptsetup"); one that closes it and fails is reported by its own status; one that reads
+/// the key and exits 0 is a success (so the fakes do run). The key is the largest secret (1
+/// MiB), more than a pipe holds, so the write meets the closed pipe whatever the timing. A key
+/// the pipe holds whole is usually written before the program closes it, and `unlock-luks`
+/// does not see that it was never read: it then reports success on the exit status alone.
+/// Needs no cryptsetup.
+#[test]
+fn unlock_luks_with_a_cryptsetup_that_does_not_take_the_key() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().unwrap();
+    let pki = dir.path().join("pki");
+    let ps = pki.to_str().unwrap().to_owned();
+    tessera_guest::sim::PkiDir::open_or_create(&pki).unwrap();
+    let data = dir.path().join("data");
+    let served = Served::start(
+        &data,
+        &[
+            "--dangerous-test-root",
+            pki.join("root.pem").to_str().unwrap(),
+        ],
+    );
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, GUEST_POLICY).unwrap();
+    let big = dir.path().join("big.key");
+    std::fs::write(&big, vec![0x5a; 1024 * 1024]).unwrap();
+    let o = served.admin(
+        &data,
+        &[
+            "secret",
+            "put",
+            "host/disk/big",
+            "--policy",
+            policy.to_str().unwrap(),
+            "--from",
+            big.to_str().unwrap(),
+        ],
+        None,
+    );
+    assert_eq!(code(&o), 0, "{}", text(&o.stderr));
+    let device = dir.path().join("disk.img");
+    std::fs::write(&device, vec![0; 4096]).unwrap();
+
+    for (name, body, want, message) in [
+        (
+            "reads",
+            "cat > /dev/null\nexit 0\n",
+            0,
+            "opens with the key",
+        ),
+        (
+            "closes",
+            "exec 0<&-\nexit 0\n",
+            2,
+            "handing the key to cryptsetup",
+        ),
+        (
+            "closes-fails",
+            "exec 0<&-\nexit 4\n",
+            2,
+            "cryptsetup failed",
+        ),
+    ] {
+        let ran = dir.path().join(format!("{name}.ran"));
+        let program = dir.path().join(name);
+        std::fs::write(
+            &program,
+            format!("#!/bin/sh\n: > '{}'\n{body}", ran.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+        let o = run(
+            Command::new(BIN)
+                .args(["guest", "unlock-luks", device.to_str().unwrap()])
+                .args([
+                    "--url",
+                    &served.url,
+                    "--resource",
+                    "host/disk/big",
+                    "--check",
+                ])
+                .args(["--cryptsetup", program.to_str().unwrap(), "--simulate", &ps]),
+            None,
+        );
+        let err = text(&o.stderr);
+        assert_eq!(code(&o), want, "{name}: {err}");
+        assert!(err.contains(message), "{name}: {err}");
+        assert!(ran.exists(), "{name} ran");
+        if want != 0 {
+            assert!(!err.contains("opens with the key"), "{name}: {err}");
+        }
+        if name == "closes-fails" {
+            assert!(!err.contains("handing the key"), "{name}: {err}");
+        }
+    }
     served.stop();
 }
 
