@@ -146,11 +146,24 @@ fn string_end(text: &[u8], open: usize) -> usize {
     i
 }
 
+/// Whether the JSON string `quoted` (its quotes included) reads `b64`, written plainly or with
+/// escapes (`"\u0062\u00364"`): [`decode`] and the direct path of
+/// [`crate::Evidence::from_kbs_compact`] act on the parsed key, so the count must too.
+fn is_run_key(quoted: &[u8]) -> bool {
+    // `b64` with each character escaped as `\uXXXX` is 18 characters.
+    const LONGEST: usize = 2 + 3 * 6;
+    quoted == b"\"b64\""
+        || (quoted.len() <= LONGEST
+            && quoted.contains(&b'\\')
+            && serde_json::from_slice::<String>(quoted).is_ok_and(|k| k == KEY))
+}
+
 /// Whether JSON text `text` holds at most `max` values, counted without parsing: one per
 /// array or object opened and one per `,` or `:` outside strings, an upper bound of the
 /// values and keys a parse would make (one more than the separators). The string of a
-/// `"b64"` member (a compact run, see [`decode`]) counts as the byte values it decodes to, so
-/// compact text is counted as what [`decode`] makes of it. Text that is not JSON is counted
+/// `"b64"` member (a compact run, see [`decode`]; its key written plainly or with escapes)
+/// counts as the byte values it decodes to, so compact text is counted as what [`decode`]
+/// makes of it. Text that is not JSON is counted
 /// all the same; the parse that follows refuses it. A tree costs tens of bytes per value, so a
 /// caller about to parse untrusted text into one can bound it first.
 #[must_use]
@@ -164,7 +177,7 @@ pub fn json_values_at_most(text: impl AsRef<[u8]>, max: usize) -> bool {
         match c {
             b'"' => {
                 let end = string_end(b, i);
-                if b.get(i..=end) == Some(b"\"b64\"".as_slice()) {
+                if b.get(i..=end).is_some_and(is_run_key) {
                     let colon = skip_ws(b, end + 1);
                     let open = skip_ws(b, colon + 1);
                     if b.get(colon) == Some(&b':') && b.get(open) == Some(&b'"') {
@@ -415,6 +428,30 @@ mod tests {
         assert_eq!(encode_text(&deep), None);
         let ok = format!("{}1{}", "[".repeat(64), "]".repeat(64));
         assert_eq!(encode_text(&ok).unwrap(), ok);
+    }
+
+    #[test]
+    fn a_run_is_counted_as_its_bytes_however_its_key_is_written() {
+        let run = STANDARD.encode([0u8; 300]);
+        for key in [
+            "b64",
+            r"\u0062\u00364",
+            r"\u0062\u0036\u0034",
+            r"b6\u0034",
+            r"\u006264",
+        ] {
+            let text = format!(r#"{{"{key}" : "{run}"}}"#);
+            let expanded = decode(serde_json::from_str(&text).unwrap()).unwrap();
+            assert_eq!(expanded.as_array().map(Vec::len), Some(300), "{key}");
+            // `{`, `:` and the run's 303 at most.
+            assert!(json_values_at_most(&text, 306), "{key}");
+            assert!(!json_values_at_most(&text, 305), "{key}");
+        }
+        // A key that reads otherwise, escaped or not, is one value like any other.
+        for key in [r"\u0062\u00365", "b65", r"\\b64"] {
+            let text = format!(r#"{{"{key}":"{run}"}}"#);
+            assert!(json_values_at_most(&text, 3), "{key}");
+        }
     }
 
     fn arb_json() -> impl Strategy<Value = Value> {
