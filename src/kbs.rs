@@ -10,6 +10,14 @@
 //! report is rebuilt in the one layout of `tessera_snp::abi::RawReport`, reserved bytes zero.
 //! Unknown fields inside the report are refused (a field this decoder does not place would make
 //! the signature fail for a reason no error could name); unknown top-level members are ignored.
+//! The evidence, the report and each object inside it (TCBs, versions, signature, `cert_chain`
+//! entries) must be JSON objects: serde's positional form of a struct (an array of its fields
+//! in order) is refused.
+//!
+//! `certs` is taken as another name for `cert_chain` in both SEV-SNP forms: PROTOCOL.md §5
+//! gives Tessera's raw-report form as `{"report": ..., "certs": ...}` (Tessera's guest itself
+//! now sends `cert_chain`). Both names in one object are refused, so which list was meant is
+//! never guessed.
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
@@ -28,7 +36,9 @@ use crate::evidence::{
 
 /// Most certificates accepted in a `cert_chain`.
 pub const MAX_CERT_CHAIN_ENTRIES: usize = 16;
-/// Most bytes of one `cert_chain` entry's `data`.
+/// Most bytes of one `cert_chain` entry's `data`, checked on the decoded bytes whichever way
+/// they were written (an array of byte values, or a compact `{"b64"}` run), by both the general
+/// and the compact path.
 pub const MAX_CERT_LEN: usize = 64 * 1024;
 /// Most bytes of a decoded `quote`.
 pub const MAX_QUOTE_LEN: usize = 1024 * 1024;
@@ -95,12 +105,43 @@ fn expect_tee(tee: Option<Tee>, found: &'static str) -> Result<(), EvidenceError
     }
 }
 
+/// `value`, which must be an object, as a `T`.
 fn deserialize<'a, T: Deserialize<'a>>(
     form: Form,
     field: &str,
     value: &'a Value,
 ) -> Result<T, EvidenceError> {
-    T::deserialize(value).map_err(|e| EvidenceError::json(form, field, e.to_string()))
+    Obj::<T>::deserialize(value)
+        .map(|o| o.0)
+        .map_err(|e| EvidenceError::json(form, field, e.to_string()))
+}
+
+/// A `T` read only from a JSON object. A derived `Deserialize` of a struct also takes a
+/// sequence, its fields by position (`[1, 2, 3, 4]` as a TCB), a form no guest sends and one
+/// that would let the two decoders of [`decode_compact`] disagree; every struct of this module
+/// is read through this wrapper (or [`object`]) so that only objects are.
+struct Obj<T>(T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{MapAccess, Visitor, value::MapAccessDeserializer};
+        struct Map<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> Visitor<'de> for Map<T> {
+            type Value = Obj<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Obj<T>, A::Error> {
+                T::deserialize(MapAccessDeserializer::new(map)).map(Obj)
+            }
+        }
+        d.deserialize_map(Map(std::marker::PhantomData))
+    }
+}
+
+/// A struct member read through [`Obj`]: an object only.
+fn object<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    Obj::<T>::deserialize(d).map(|o| o.0)
 }
 
 /// `{"fmc": null|n, "bootloader", "tee", "snp", "microcode"}`.
@@ -162,6 +203,7 @@ struct SevReportJson<B = Vec<u8>> {
     image_id: B,
     vmpl: u32,
     sig_algo: u32,
+    #[serde(deserialize_with = "object")]
     current_tcb: TcbJson,
     plat_info: u64,
     key_info: u32,
@@ -172,6 +214,7 @@ struct SevReportJson<B = Vec<u8>> {
     author_key_digest: B,
     report_id: B,
     report_id_ma: B,
+    #[serde(deserialize_with = "object")]
     reported_tcb: TcbJson,
     #[serde(default)]
     cpuid_fam_id: Option<u8>,
@@ -180,14 +223,19 @@ struct SevReportJson<B = Vec<u8>> {
     #[serde(default)]
     cpuid_step: Option<u8>,
     chip_id: B,
+    #[serde(deserialize_with = "object")]
     committed_tcb: TcbJson,
+    #[serde(deserialize_with = "object")]
     current: VersionJson,
+    #[serde(deserialize_with = "object")]
     committed: VersionJson,
+    #[serde(deserialize_with = "object")]
     launch_tcb: TcbJson,
     #[serde(default)]
     launch_mit_vector: Option<u64>,
     #[serde(default)]
     current_mit_vector: Option<u64>,
+    #[serde(deserialize_with = "object")]
     signature: SignatureJson<B>,
 }
 
@@ -267,7 +315,8 @@ fn cert_kind(name: &str) -> Option<CertKind> {
     })
 }
 
-/// The `cert_chain` (or `certs`) member: absent or `null` is empty.
+/// The `cert_chain` member, or `certs`, its other name (see the module doc): absent or `null` is
+/// empty.
 fn cert_chain(
     form: Form,
     obj: &Map<String, Value>,
@@ -299,16 +348,16 @@ fn cert_chain(
     let mut out = Vec::with_capacity(entries.len());
     for (i, entry) in entries.iter().enumerate() {
         let field = format!("{name}[{i}]");
-        if let Some(Value::Array(data)) = entry.get("data")
-            && data.len() > MAX_CERT_LEN
-        {
+        // An object only (`deserialize`), so a positional entry cannot pass without its `data`
+        // being measured; a byte each, it is no larger than the tree it was read from.
+        let cert: CertJson = deserialize(form, &field, entry)?;
+        if cert.data.len() > MAX_CERT_LEN {
             return Err(EvidenceError::TooLarge {
                 what: "a cert_chain entry",
-                len: data.len(),
+                len: cert.data.len(),
                 max: MAX_CERT_LEN,
             });
         }
-        let cert: CertJson = deserialize(form, &field, entry)?;
         let Some(kind) = cert_kind(&cert.cert_type) else {
             return Err(EvidenceError::json(
                 form,
@@ -396,27 +445,63 @@ fn required<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(
 /// null}` (CoCo guests) and `{"report": "<base64>", "cert_chain": [...] | null}` (Tessera's
 /// guest), read straight into their fields. Unknown members send the text to the general path:
 /// they could hold what [`crate::compact::decode`] refuses (a run that is not base64, nesting
-/// deeper than it walks), which this path would otherwise skip.
+/// deeper than it walks), which this path would otherwise skip. Like the general path it reads
+/// the evidence, the report, its TCBs, versions and signature and each `cert_chain` entry from
+/// objects only ([`Obj`]), never from serde's positional array form.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct SnpCompact {
     #[serde(default, deserialize_with = "required")]
-    attestation_report: Option<SevReportJson<CompactBytes>>,
+    attestation_report: Option<Obj<SevReportJson<CompactBytes>>>,
     #[serde(default, deserialize_with = "required")]
     report: Option<String>,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "compact_certs")]
     cert_chain: Option<Vec<CertJson<CompactBytes>>>,
     /// `certs` beside `cert_chain` is an error the general path names.
     #[serde(default, deserialize_with = "present")]
     certs: bool,
 }
 
-/// The `cert_chain` entries of the direct path, under the checks [`cert_chain`] makes; `None`
-/// where [`cert_chain`] would refuse (the caller then lets the general path name the error).
-fn checked_certs(entries: Vec<CertJson<CompactBytes>>) -> Option<Vec<(CertKind, Vec<u8>)>> {
-    if entries.len() > MAX_CERT_CHAIN_ENTRIES {
-        return None;
+/// The direct path's `cert_chain`: `null` (absent is the field's default) or an array of at
+/// most [`MAX_CERT_CHAIN_ENTRIES`] objects, refused as soon as it holds one more, so no more
+/// than that many entries are ever built.
+fn compact_certs<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<Vec<CertJson<CompactBytes>>>, D::Error> {
+    use serde::de::{Error, SeqAccess, Visitor};
+    struct Entries;
+    impl<'de> Visitor<'de> for Entries {
+        type Value = Option<Vec<CertJson<CompactBytes>>>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("null or an array of cert_chain entries")
+        }
+        fn visit_unit<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_none<E: Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+        fn visit_some<D2: serde::Deserializer<'de>>(self, d: D2) -> Result<Self::Value, D2::Error> {
+            d.deserialize_seq(self)
+        }
+        fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+            let mut out = Vec::new();
+            while let Some(Obj(entry)) = seq.next_element::<Obj<CertJson<CompactBytes>>>()? {
+                if out.len() == MAX_CERT_CHAIN_ENTRIES {
+                    return Err(A::Error::custom("too many certificates"));
+                }
+                out.push(entry);
+            }
+            Ok(Some(out))
+        }
     }
+    d.deserialize_option(Entries)
+}
+
+/// The `cert_chain` entries of the direct path (at most [`MAX_CERT_CHAIN_ENTRIES`], by
+/// [`compact_certs`]), under the other checks [`cert_chain`] makes; `None` where [`cert_chain`]
+/// would refuse (the caller then lets the general path name the error).
+fn checked_certs(entries: Vec<CertJson<CompactBytes>>) -> Option<Vec<(CertKind, Vec<u8>)>> {
     entries
         .into_iter()
         .map(|cert| {
@@ -435,13 +520,14 @@ fn snp_compact(tee: Tee, text: &str) -> Option<Evidence> {
         return None;
     }
     // Duplicate members, unknown report fields, `null` and wrong types are all errors here.
-    let parsed: SnpCompact = serde_json::from_str(text).ok()?;
+    // Objects only (`Obj`), as `decode` takes them.
+    let Obj(parsed) = serde_json::from_str::<Obj<SnpCompact>>(text).ok()?;
     if parsed.certs {
         return None;
     }
     // As in `decode`: `attestation_report` first, then `report`.
     let (evidence, form) = match (parsed.attestation_report, parsed.report) {
-        (Some(sev), _) => {
+        (Some(Obj(sev)), _) => {
             let report = AttestationReport::from_raw(sev.to_raw().ok()?).ok()?;
             (SnpEvidence::Report(report), Form::KbsSnpReportJson)
         }
@@ -461,11 +547,13 @@ fn snp_compact(tee: Tee, text: &str) -> Option<Evidence> {
 /// accept) by parsing the text, [`crate::compact::decode`] and [`decode`], which accepts or
 /// refuses it and names the reason. The two paths agree on every input of at most
 /// [`crate::evidence::MAX_EVIDENCE_JSON_VALUES`] values (the `kbs_evidence_json` fuzz target
-/// checks it). Above that count the general path refuses to build the tree, while the direct
-/// path, which builds none, still accepts SEV-SNP evidence within its own bounds (at most
-/// [`MAX_CERT_CHAIN_ENTRIES`] certificates of [`MAX_CERT_LEN`] bytes each; the count takes a
-/// {"b64"} run as the values it stands for, so two 60 KB certificates exceed it): a difference
-/// in what is accepted, never in what is decoded.
+/// checks it, and `the_compact_path_decodes_as_the_general_path_does` in `tests/facade_sim.rs`
+/// on the cases where they once differed). Above that count the general path refuses to build
+/// the tree, while the direct path, which builds none, still accepts SEV-SNP evidence within
+/// the bounds both paths apply (at most [`MAX_CERT_CHAIN_ENTRIES`] certificates of
+/// [`MAX_CERT_LEN`] bytes each; the count takes a {"b64"} run, its key written plainly or with
+/// escapes, as the values it stands for, so two 60 KB certificates exceed it): a difference in
+/// what is accepted, never in what is decoded.
 pub(crate) fn decode_compact(tee: Tee, text: &str) -> Result<Evidence, EvidenceError> {
     if let Some(evidence) = snp_compact(tee, text) {
         return Ok(evidence);
@@ -607,7 +695,10 @@ pub(crate) fn cert_chain_json(entries: &[(CertKind, Vec<u8>)]) -> Value {
 }
 
 /// Fuzz harness: the KBS JSON decoders on the input as JSON, for no TEE and for each TEE name;
-/// what decodes as the `sev` report JSON rebuilds a report that parses back to itself.
+/// what decodes as the `sev` report JSON rebuilds a report that parses back to itself; what is
+/// accepted carries at most [`MAX_CERT_CHAIN_ENTRIES`] `cert_chain` entries of at most
+/// [`MAX_CERT_LEN`] bytes; the value count of the input read as compact text bounds the tree
+/// its expansion makes.
 #[doc(hidden)]
 #[allow(clippy::panic)] // fuzz harness: an assertion failure is the finding
 pub fn fuzz_kbs_json(data: &[u8]) {
@@ -622,11 +713,29 @@ pub fn fuzz_kbs_json(data: &[u8]) {
     let compact = text.and_then(crate::compact::encode_text);
     // The input read as compact text decodes as its expansion does.
     let expanded = crate::compact::decode(value.clone());
+    if let (Some(text), Some(expanded)) = (text, &expanded) {
+        assert!(
+            !crate::compact::json_values_at_most(text, json_nodes(expanded) - 1),
+            "the value count misses part of the expansion"
+        );
+    }
     for tee in ["snp", "tdx", "sgx", "az-snp-vtpm"] {
         let general = Evidence::from_kbs(tee, &value);
         if let Ok(e) = &general {
             assert_eq!(e.tee().as_str(), tee);
             assert!(plain.is_ok());
+            within_bounds(e);
+        }
+        if let (Some(text), Some(expanded)) = (text, &expanded) {
+            for e in [
+                Evidence::from_kbs_compact(tee, text),
+                Evidence::from_kbs(tee, expanded),
+            ]
+            .iter()
+            .flatten()
+            {
+                within_bounds(e);
+            }
         }
         // The compact path decodes the encoded text exactly as the general path decodes the
         // value.
@@ -646,6 +755,29 @@ pub fn fuzz_kbs_json(data: &[u8]) {
             let again = AttestationReport::from_bytes(report.as_bytes());
             assert_eq!(again.as_ref(), Ok(report));
         }
+    }
+}
+
+/// Values and object keys in `v`, as [`crate::compact::json_values_at_most`] counts them.
+fn json_nodes(v: &Value) -> usize {
+    1 + match v {
+        Value::Array(items) => items.iter().map(json_nodes).sum(),
+        Value::Object(map) => map.values().map(|v| 1 + json_nodes(v)).sum(),
+        _ => 0,
+    }
+}
+
+/// Accepted evidence holds no more `cert_chain` entries, nor longer ones, than the bounds.
+#[allow(clippy::panic)] // fuzz harness: an assertion failure is the finding
+fn within_bounds(e: &Evidence) {
+    let n = e.cert_chain_len();
+    assert!(n <= MAX_CERT_CHAIN_ENTRIES, "{n} cert_chain entries");
+    for (_, der) in e.carried_certificates().iter().take(n) {
+        assert!(
+            der.len() <= MAX_CERT_LEN,
+            "a cert_chain entry of {} bytes",
+            der.len()
+        );
     }
 }
 
@@ -670,5 +802,34 @@ fn same_outcome(a: &Result<Evidence, EvidenceError>, b: &Result<Evidence, Eviden
             if a.is_ok() { "accepts" } else { "refuses" },
             if b.is_ok() { "accepts" } else { "refuses" }
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The direct path stops reading `cert_chain` at the entry past the bound: what follows it
+    /// is never read (a malformed 18th entry is not what the error names).
+    #[test]
+    fn the_direct_path_reads_no_more_certificates_than_the_bound() {
+        let entry = r#"{"cert_type":"ARK","data":[48]}"#;
+        let chain = |n: usize, tail: &str| {
+            let mut entries = vec![entry; n];
+            entries.extend([tail].iter().filter(|t| !t.is_empty()));
+            format!(r#"{{"cert_chain":[{}]}}"#, entries.join(","))
+        };
+        let read = |text: &str| serde_json::from_str::<Obj<SnpCompact>>(text).map(|o| o.0);
+        let ok = read(&chain(MAX_CERT_CHAIN_ENTRIES, "")).unwrap();
+        assert_eq!(ok.cert_chain.map(|c| c.len()), Some(MAX_CERT_CHAIN_ENTRIES));
+        let err = read(&chain(MAX_CERT_CHAIN_ENTRIES + 1, "\"not an entry\"")).err();
+        assert!(
+            err.as_ref()
+                .is_some_and(|e| e.to_string().contains("too many certificates")),
+            "{err:?}"
+        );
+        // Null is no chain; anything else that is not an array is refused.
+        assert!(read(r#"{"cert_chain":null}"#).unwrap().cert_chain.is_none());
+        assert!(read(r#"{"cert_chain":{}}"#).is_err());
     }
 }

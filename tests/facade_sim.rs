@@ -477,6 +477,101 @@ fn the_compact_path_decodes_as_the_general_path_does() {
         &from_dup.unwrap(),
         &Evidence::from_kbs("snp", &last).unwrap(),
     );
+    // Objects only, in both paths: serde's positional form of a struct (its fields as an array,
+    // in order) is refused wherever it stands, naming where; a positional `cert_chain` entry
+    // over MAX_CERT_LEN cannot slip past the length check.
+    const REPORT_FIELDS: [&str; 29] = [
+        "version",
+        "guest_svn",
+        "policy",
+        "family_id",
+        "image_id",
+        "vmpl",
+        "sig_algo",
+        "current_tcb",
+        "plat_info",
+        "key_info",
+        "report_data",
+        "measurement",
+        "host_data",
+        "id_key_digest",
+        "author_key_digest",
+        "report_id",
+        "report_id_ma",
+        "reported_tcb",
+        "cpuid_fam_id",
+        "cpuid_mod_id",
+        "cpuid_step",
+        "chip_id",
+        "committed_tcb",
+        "current",
+        "committed",
+        "launch_tcb",
+        "launch_mit_vector",
+        "current_mit_vector",
+        "signature",
+    ];
+    let positional =
+        |v: &Value, fields: &[&str]| -> Value { fields.iter().map(|f| v[*f].clone()).collect() };
+    let ar = &value["attestation_report"];
+    let mut cases = vec![
+        (json!([ar]), None),
+        (json!([ar, "", value["cert_chain"]]), None),
+        (
+            json!({"attestation_report": positional(ar, &REPORT_FIELDS)}),
+            Some("attestation_report"),
+        ),
+    ];
+    for (member, fields) in [
+        (
+            "reported_tcb",
+            &["fmc", "bootloader", "tee", "snp", "microcode"][..],
+        ),
+        ("current", &["major", "minor", "build"][..]),
+        ("signature", &["r", "s"][..]),
+    ] {
+        let mut v = value.clone();
+        v["attestation_report"][member] = positional(&ar[member], fields);
+        cases.push((v, Some("attestation_report")));
+    }
+    for len in [900, tessera::MAX_CERT_LEN + 1] {
+        let mut v = value.clone();
+        v["cert_chain"] = json!([["VCEK", vec![48u8; len]]]);
+        cases.push((v, Some("cert_chain[0]")));
+    }
+    for (v, at) in &cases {
+        let general = Evidence::from_kbs("snp", v).unwrap_err();
+        match (at, &general) {
+            (Some(at), EvidenceError::Json { field, .. }) => assert_eq!(field, at),
+            (None, EvidenceError::Unrecognized { .. }) => {}
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            Evidence::from_kbs_compact("snp", &compact(v)).unwrap_err(),
+            general,
+            "{at:?}"
+        );
+    }
+    // A run's key written with escapes is a run in both paths, and counted as the bytes it
+    // decodes to: a run too large to expand is refused however its key is written.
+    let c = compact(&value);
+    let escaped = c.replace(r#""b64""#, r#""\u0062\u00364""#);
+    assert_ne!(escaped, c);
+    assert_same(
+        &Evidence::from_kbs_compact("snp", &escaped).unwrap(),
+        &Evidence::from_kbs("snp", &value).unwrap(),
+    );
+    let big = STANDARD.encode(vec![0u8; tessera::MAX_EVIDENCE_JSON_VALUES]);
+    let body = c.strip_suffix('}').unwrap();
+    for key in ["b64", r"\u0062\u00364", r"b6\u0034"] {
+        let text = format!(r#"{body},"x":{{"{key}":"{big}"}}}}"#);
+        let err = Evidence::from_kbs_compact("snp", &text).unwrap_err();
+        assert!(
+            matches!(err, EvidenceError::Unrecognized { .. })
+                && err.to_string().contains("JSON values"),
+            "{key}: {err}"
+        );
+    }
 }
 
 #[test]
@@ -851,8 +946,12 @@ proptest! {
         tessera::fuzz_kbs_json(&data);
     }
 
-    /// Compact evidence text with a few bytes changed decodes as its expansion does, or is
-    /// refused alike (`fuzz_kbs_json` compares the compact path with the general one).
+    /// Compact evidence text, as it is and with a few bytes changed, decodes as its expansion
+    /// does, or is refused alike (`fuzz_kbs_json` compares the compact path with the general
+    /// one, bounds what either accepts and checks the value count against the expansion). Shapes
+    /// that once got past those: the evidence as a positional array (the direct path accepted
+    /// it), a positional `cert_chain` entry over MAX_CERT_LEN (its length went unchecked), runs
+    /// whose key is written with escapes (not counted as what they expand to).
     #[test]
     fn mutated_compact_text_decodes_as_its_expansion(
         edits in proptest::collection::vec(
@@ -860,12 +959,25 @@ proptest! {
             1..4,
         ),
         with_chain in any::<bool>(),
+        shape in 0..4u8,
     ) {
         let mut value = sev_json(&report(genoa(), |_| {}));
         if with_chain {
             value["cert_chain"] = json!([{"cert_type": "VCEK", "data": vec![48u8; 64]}]);
         }
-        let mut text = tessera::compact::encode_text(&value.to_string()).unwrap().into_bytes();
+        match shape {
+            1 => value = json!([value["attestation_report"], "", value["cert_chain"]]),
+            2 => {
+                value["cert_chain"] = json!([["VCEK", vec![48u8; tessera::MAX_CERT_LEN + 1]]]);
+            }
+            _ => {}
+        }
+        let mut text = tessera::compact::encode_text(&value.to_string()).unwrap();
+        if shape == 3 {
+            text = text.replace(r#""b64""#, r#""\u0062\u00364""#);
+        }
+        tessera::fuzz_kbs_json(text.as_bytes());
+        let mut text = text.into_bytes();
         for (at, byte) in &edits {
             let i = at.index(text.len());
             text[i] = *byte;
