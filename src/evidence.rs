@@ -12,7 +12,9 @@
 //! | [`Form::SnpHcl`]           | an Azure HCL report (starts with `HCLA`) |
 //! | [`Form::SnpReport`]        | a raw SEV-SNP `ATTESTATION_REPORT` (exactly 1184 bytes) |
 //! | [`Form::SnpExtended`]      | a report followed by the GHCB certificate table |
-//! | [`Form::SnpTsm`]           | a configfs-tsm `outblob` (+ `auxblob`), see [`Evidence::from_tsm`] |
+//!
+//! One more form is never detected: [`Form::SnpTsm`], a configfs-tsm `outblob` with its
+//! `auxblob`, comes in two parts and is made only by [`Evidence::from_tsm`].
 //!
 //! The JSON forms are tried first only when the input's first non-blank byte is `{` (no raw form
 //! starts with it). The `sev`-crate report JSON carries the report field by field; the raw 1184
@@ -686,10 +688,12 @@ impl Evidence {
     }
 }
 
-/// Standard base64, padding optional (guests pad; some tools do not).
+/// Standard base64, padding optional (guests pad; some tools do not). Text that could decode to
+/// more than `max` bytes is [`EvidenceError::TooLarge`] naming `field`, its length and bound
+/// counted in characters of base64.
 pub(crate) fn decode_base64(
     form: Form,
-    field: &str,
+    field: &'static str,
     text: &str,
     max: usize,
 ) -> Result<Vec<u8>, EvidenceError> {
@@ -702,7 +706,7 @@ pub(crate) fn decode_base64(
     let max_text = max.div_ceil(3).saturating_mul(4);
     if text.len() > max_text {
         return Err(EvidenceError::TooLarge {
-            what: "a base64 field",
+            what: field,
             len: text.len(),
             max: max_text,
         });

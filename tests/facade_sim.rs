@@ -707,6 +707,67 @@ fn every_json_check_rejects() {
     ));
 }
 
+/// Each length bound of a base64 member and of configfs-tsm evidence refuses one step past it,
+/// naming what it refused, and lets its bound through to the next check.
+#[test]
+fn every_size_bound_rejects() {
+    let chars = |max: usize| max.div_ceil(3) * 4;
+    let too_large = |r: Result<Evidence, EvidenceError>, field: &str, max: usize| match r {
+        Err(EvidenceError::TooLarge { what, max: m, .. }) => {
+            assert_eq!((what, m), (field, max));
+        }
+        // The form only: accepted evidence here holds megabytes.
+        other => panic!("{field}: {:?}", other.map(|e| e.form())),
+    };
+    // `report`: MAX_REPORT_LEN decoded bytes, in both paths.
+    let at = json!({"report": "A".repeat(chars(tessera::MAX_REPORT_LEN))});
+    let over = json!({"report": "A".repeat(chars(tessera::MAX_REPORT_LEN) + 4)});
+    assert!(matches!(
+        Evidence::from_kbs("snp", &at),
+        Err(EvidenceError::Snp { .. })
+    ));
+    too_large(
+        Evidence::from_kbs("snp", &over),
+        "report",
+        chars(tessera::MAX_REPORT_LEN),
+    );
+    too_large(
+        Evidence::from_kbs_compact("snp", &over.to_string()),
+        "report",
+        chars(tessera::MAX_REPORT_LEN),
+    );
+    // `cc_eventlog`: MAX_EVENTLOG_LEN decoded bytes beside a good quote.
+    let (quote, _, _) = sim_quote(&QuoteSpec::tdx());
+    let quote = STANDARD.encode(quote);
+    let at = json!({"quote": quote, "cc_eventlog": "A".repeat(chars(tessera::MAX_EVENTLOG_LEN))});
+    let e = Evidence::from_kbs("tdx", &at).unwrap();
+    assert_eq!(e.cc_eventlog().unwrap().len(), tessera::MAX_EVENTLOG_LEN);
+    let over =
+        json!({"quote": quote, "cc_eventlog": "A".repeat(chars(tessera::MAX_EVENTLOG_LEN) + 4)});
+    too_large(
+        Evidence::from_kbs("tdx", &over),
+        "cc_eventlog",
+        chars(tessera::MAX_EVENTLOG_LEN),
+    );
+    // configfs-tsm: outblob and auxblob together, at most MAX_EVIDENCE_LEN.
+    let max = tessera::MAX_EVIDENCE_LEN;
+    let blob = vec![0u8; max + 1];
+    assert!(matches!(
+        Evidence::from_tsm(&blob[..max], None),
+        Err(EvidenceError::Snp { .. })
+    ));
+    too_large(
+        Evidence::from_tsm(&blob, None),
+        "configfs-tsm outblob + auxblob",
+        max,
+    );
+    too_large(
+        Evidence::from_tsm(&blob[..1184], Some(&blob[..max - 1183])),
+        "configfs-tsm outblob + auxblob",
+        max,
+    );
+}
+
 #[test]
 fn raw_detection_names_what_it_tried() {
     let err = Evidence::from_bytes(b"hello").unwrap_err();
