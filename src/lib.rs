@@ -16,7 +16,9 @@
 //!   I/O and takes the time as a parameter.
 //! - [`VerifiedEvidence`] is TEE-neutral (TEE, REPORT_DATA, init-data field, claims as JSON);
 //!   only the verifier makes one, and only [`appraise`] of verified evidence makes an
-//!   [`Appraisal`], the only input EAR claims are made from.
+//!   [`Appraisal`]. [`EarClaims::from_appraisal`] takes its status, trustworthiness vector and
+//!   policy id from the appraisal alone; what the caller adds besides (annotated evidence,
+//!   runtime-data claims) is carried as given, not checked.
 //!
 //! # Verify SEV-SNP evidence, appraise it, issue a token
 //!

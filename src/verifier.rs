@@ -122,9 +122,11 @@ impl VerifierBuilder {
         self
     }
 
-    /// Add certificates (VCEKs, VLEKs, ASKs, ASVKs; ARKs are ignored as anchors). A VEK given
-    /// here is used for SEV-SNP evidence that carries none of its own and whose chip and TCB it
-    /// matches.
+    /// Add certificates (VCEKs, VLEKs, ASKs, ASVKs; ARKs are ignored as anchors). For SEV-SNP
+    /// evidence, a VEK given here that is the report's ([`crate::vek_is_for`]: the kind its
+    /// SIGNER_INFO names, its reported TCB and, for a VCEK, its chip) is tried first, before any
+    /// certificate the evidence carries; when neither those nor the evidence give a VEK, every
+    /// VEK given here is offered, so the error names the mismatch.
     pub fn certificates(mut self, certs: impl IntoIterator<Item = Certificate>) -> Self {
         self.endorsements.add_certificates(certs);
         self
