@@ -76,11 +76,13 @@ pub enum StartError {
         "{path}: refused: {check}; every broker on a store must use the KEK file the store \
          was made with (the `kek_file` setting, default DATA_DIR/kek): give this broker that \
          file{}",
-        if *created {
-            " (there was no file at this path, so this start made one with a new KEK, which \
-             nothing is sealed under: put the store's KEK file in its place)"
-        } else {
-            ""
+        match (*created, *removed) {
+            (false, _) => "",
+            (true, true) => " (there was no file at this path: the one this start made, with a \
+                 new KEK, is removed again; put the store's KEK file there)",
+            (true, false) => " (there was no file at this path, so this start made one with a \
+                 new KEK, which nothing is sealed under and which could not be removed: put the \
+                 store's KEK file in its place)",
         }
     )]
     KeyCheck {
@@ -92,6 +94,9 @@ pub enum StartError {
         /// Whether this start made the keyring file (there was none): its KEK is new, and a
         /// store made before has nothing sealed under it.
         created: bool,
+        /// Whether the file this start made was removed again (so that the next start, given
+        /// no file either, is refused the same way instead of finding a stray KEK).
+        removed: bool,
     },
     /// The verifier could not be built.
     #[error("verifier: {0}")]
@@ -662,10 +667,18 @@ pub async fn assemble(config: &ServerConfig) -> Result<(Broker, AdminAuth, Start
     match tessera_broker::store::check_keyring(store.as_ref(), &keyring.current()).await {
         Ok(_) => {}
         Err(StoreError::KeyCheck(source)) => {
+            // A KEK file made by this start holds a key nothing is sealed under (the broker
+            // never served; another process that read it meanwhile is refused by the same
+            // check): it goes again, so that every start without the store's file says so.
+            let created = keyring.created();
+            let path = keyring.path().to_owned();
+            drop(keyring);
+            let removed = created && std::fs::remove_file(&path).is_ok();
             return Err(StartError::KeyCheck {
-                path: keyring.path().to_owned(),
+                path,
                 check: source,
-                created: keyring.created(),
+                created,
+                removed,
             });
         }
         Err(e) => return Err(store_error(e)),

@@ -52,15 +52,22 @@ fn sqlite_config(dir: &Path) -> ServerConfig {
     config
 }
 
+/// What the refused start held: a KEK file it made (and removed: its id is only in the
+/// message), or one it found, with its id and key.
+enum Held<'a> {
+    MadeHere,
+    Found { id: &'a str, key: &'a str },
+}
+
 /// The start's error, which must be the key check's refusal: its message names the KEK the
 /// store was made with, the one the broker holds, the file and the setting to mend, and no key.
 fn assert_key_check_refusal(
     got: Result<impl Sized, StartError>,
     kek_path: &Path,
     store_kek: &str,
-    held: &str,
-    made_here: bool,
+    held: Held<'_>,
 ) {
+    let made_here = matches!(held, Held::MadeHere);
     let Err(err) = got else {
         panic!("the broker started with a KEK the store was not made with");
     };
@@ -72,12 +79,18 @@ fn assert_key_check_refusal(
                 store_kek: named, ..
             },
             created,
+            removed,
         } => {
             assert_eq!(*created, made_here, "{text}");
-            assert_eq!(
-                path.canonicalize().unwrap(),
-                kek_path.canonicalize().unwrap()
-            );
+            assert_eq!(*removed, made_here, "{text}");
+            let canonical = |p: &Path| {
+                p.parent()
+                    .unwrap()
+                    .canonicalize()
+                    .unwrap()
+                    .join(p.file_name().unwrap())
+            };
+            assert_eq!(canonical(path), canonical(kek_path));
             assert_eq!(named, store_kek);
         }
         other => panic!("not the key check's refusal: {other:?}"),
@@ -86,26 +99,36 @@ fn assert_key_check_refusal(
     // Said once: the check is in the message, not also its source (printed after it).
     assert!(std::error::Error::source(&err).is_none(), "{err:?}");
     assert_eq!(text.matches("key check:").count(), 1, "{text}");
-    assert!(text.contains(&format!("`{held}`")), "{text}");
+    match held {
+        Held::MadeHere => assert!(text.contains("(it holds `kek-"), "{text}"),
+        Held::Found { id, key } => {
+            assert!(text.contains(&format!("`{id}`")), "{text}");
+            assert!(!text.contains(key), "{text}");
+        }
+    }
     assert!(text.contains("kek_file"), "{text}");
     assert!(text.contains("kek"), "{text}");
-    // A file this start made is said to be new, with nothing sealed under it.
+    // A file this start made is said to be new, and is gone again; one it found stays.
     assert_eq!(
-        text.contains("this start made one with a new KEK"),
+        text.contains("the one this start made, with a new KEK, is removed again"),
         made_here,
         "{text}"
     );
-    let key = serde_json::from_slice::<serde_json::Value>(&std::fs::read(kek_path).unwrap())
-        .unwrap()["keys"][0]["key"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(!text.contains(&key), "{text}");
+    assert_eq!(kek_path.exists(), !made_here, "{text}");
+}
+
+/// The active KEK id and its key in a keyring file.
+fn kek_id_and_key(path: &Path) -> (String, String) {
+    let doc: serde_json::Value = serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap();
+    (
+        doc["active"].as_str().unwrap().to_owned(),
+        doc["keys"][0]["key"].as_str().unwrap().to_owned(),
+    )
 }
 
 /// On SQLite: a broker started on the data directory records its KEK; once the KEK file is
-/// replaced (deleted, so the next start makes a new one), the start is refused; with the
-/// original file back, it starts.
+/// gone, every start is refused (the file each one makes is removed again), and once another
+/// KEK file is in its place, too (that file stays); with the original file back, it starts.
 #[test]
 fn a_broker_whose_kek_file_was_replaced_refuses_to_start() {
     let rt = tokio::runtime::Runtime::new().unwrap();
@@ -119,13 +142,27 @@ fn a_broker_whose_kek_file_was_replaced_refuses_to_start() {
     let made_with = active_kek(&kek);
     let original = std::fs::read(&kek).unwrap();
     std::fs::remove_file(&kek).unwrap();
+    for _ in 0..2 {
+        let got = rt.block_on(tessera_server::startup::assemble(&config));
+        assert_key_check_refusal(got.map(drop), &kek, &made_with, Held::MadeHere);
+    }
+    // Another KEK file put there (made by a broker on another data directory): refused, and
+    // the file is left as it was.
+    let other = sqlite_config(&dir.path().join("other"));
+    drop(
+        rt.block_on(tessera_server::startup::assemble(&other))
+            .unwrap(),
+    );
+    std::fs::copy(other.kek_path(), &kek).unwrap();
+    let (id, key) = kek_id_and_key(&kek);
+    assert_ne!(id, made_with);
     let got = rt.block_on(tessera_server::startup::assemble(&config));
-    let fresh = active_kek(&kek);
-    assert_ne!(fresh, made_with);
-    assert_key_check_refusal(got.map(drop), &kek, &made_with, &fresh, true);
-    // Refused again at the next start (the new file stays what it is), which did not make it.
-    let again = rt.block_on(tessera_server::startup::assemble(&config));
-    assert_key_check_refusal(again.map(drop), &kek, &made_with, &fresh, false);
+    assert_key_check_refusal(
+        got.map(drop),
+        &kek,
+        &made_with,
+        Held::Found { id: &id, key: &key },
+    );
     // The file the store was made with, back in place: the broker starts.
     std::fs::write(&kek, &original).unwrap();
     rt.block_on(tessera_server::startup::assemble(&config))
@@ -184,8 +221,7 @@ fn a_replica_with_a_kek_of_its_own_refuses_to_start() {
     let made_with = active_kek(&shared_kek);
     let lone = replica("two", None);
     let got = rt.block_on(tessera_server::startup::assemble(&lone));
-    let own = active_kek(&lone.kek_path());
-    assert_key_check_refusal(got.map(drop), &lone.kek_path(), &made_with, &own, true);
+    assert_key_check_refusal(got.map(drop), &lone.kek_path(), &made_with, Held::MadeHere);
     let (b, _, _) = rt
         .block_on(tessera_server::startup::assemble(&replica(
             "three",
