@@ -24,7 +24,7 @@ use std::path::{Path, PathBuf};
 use tessera_pki::{Certificate, Crl, load_certificates_and_crls, load_crls};
 use tessera_snp::abi::{AttestationReport, Product, SigningKey};
 use tessera_snp::certs::{VekExtensions, VekKind, is_vek_candidate};
-use tessera_tdx::collateral::{Collateral, MAX_BUNDLE_LEN, TcbInfoId};
+use tessera_tdx::collateral::{Collateral, TcbInfoId};
 
 /// Most files read from an endorsement directory (sub-folder files count too).
 pub const MAX_DIR_FILES: usize = 4096;
@@ -297,11 +297,10 @@ impl Endorsements {
                     let bytes = budget.read(&path)?;
                     // Both kinds from one file: a PEM file of certificates may carry CRLs too,
                     // and they are not left behind.
-                    let (certs, crls) = load_certificates_and_crls(&bytes).map_err(|_| {
-                        too_large_for(&path, &bytes, tessera_pki::MAX_INPUT_LEN, "certificates")
-                            .unwrap_or_else(|| {
-                                format_error(&path, "not certificates or CRLs (DER or PEM)")
-                            })
+                    let (certs, crls) = load_certificates_and_crls(&bytes).map_err(|e| {
+                        pki_too_large(&path, &e).unwrap_or_else(|| {
+                            format_error(&path, "not certificates or CRLs (DER or PEM)")
+                        })
                     })?;
                     out.add_certificates(certs);
                     out.add_crls(crls);
@@ -309,7 +308,7 @@ impl Endorsements {
                 "crl" => {
                     let bytes = budget.read(&path)?;
                     let crls = load_crls(&bytes).map_err(|e| {
-                        too_large_for(&path, &bytes, tessera_pki::MAX_INPUT_LEN, "CRLs")
+                        pki_too_large(&path, &e)
                             .unwrap_or_else(|| format_error(&path, &format!("not a CRL: {e}")))
                     })?;
                     out.add_crls(crls);
@@ -317,10 +316,9 @@ impl Endorsements {
                 "json" => {
                     let bytes = budget.read(&path)?;
                     let c = Collateral::from_bundle_json(&bytes).map_err(|e| {
-                        too_large_for(&path, &bytes, MAX_BUNDLE_LEN, "a collateral bundle")
-                            .unwrap_or_else(|| {
-                                format_error(&path, &format!("not a collateral bundle: {e}"))
-                            })
+                        collateral_too_large(&path, &e).unwrap_or_else(|| {
+                            format_error(&path, &format!("not a collateral bundle: {e}"))
+                        })
                     })?;
                     out.add_collateral(c);
                 }
@@ -533,12 +531,28 @@ fn collateral_current(c: &Collateral, at: tessera_pki::UnixTime) -> bool {
         && crl_current(c.root_ca_crl())
 }
 
-/// A file refused because it is larger than what its name says it is may be (`max`):
-/// [`EndorsementError::TooLarge`], as the file's size and not its content is what to mend.
-fn too_large_for(path: &Path, bytes: &[u8], max: usize, kind: &str) -> Option<EndorsementError> {
-    (bytes.len() > max).then(|| EndorsementError::TooLarge {
+/// A certificate or CRL parser's refusal for size, as [`EndorsementError::TooLarge`]: the
+/// file's size, not its content, is what to mend.
+fn pki_too_large(path: &Path, e: &tessera_pki::PkiError) -> Option<EndorsementError> {
+    matches!(e, tessera_pki::PkiError::TooLarge { .. }).then(|| EndorsementError::TooLarge {
         path: path.to_path_buf(),
-        what: format!("larger than {max} bytes, the most {kind} are read from"),
+        what: e.to_string(),
+    })
+}
+
+/// [`pki_too_large`] for the collateral readers (a bundle, or a file of a PCS folder).
+fn collateral_too_large(
+    path: &Path,
+    e: &tessera_tdx::collateral::CollateralError,
+) -> Option<EndorsementError> {
+    use tessera_tdx::collateral::CollateralError as E;
+    let mut inner = e;
+    while let E::InFile { source, .. } = inner {
+        inner = source;
+    }
+    matches!(inner, E::TooLarge { .. }).then(|| EndorsementError::TooLarge {
+        path: path.to_path_buf(),
+        what: e.to_string(),
     })
 }
 
@@ -660,8 +674,11 @@ fn read_pcs_folder(dir: &Path, budget: &mut Budget) -> Result<Collateral, Endors
             .unwrap_or_default();
         files.push((name, budget.read(&path)?));
     }
-    Collateral::from_pcs_files(&files)
-        .map_err(|e| format_error(dir, &format!("not a folder of Intel PCS collateral: {e}")))
+    Collateral::from_pcs_files(&files).map_err(|e| {
+        collateral_too_large(dir, &e).unwrap_or_else(|| {
+            format_error(dir, &format!("not a folder of Intel PCS collateral: {e}"))
+        })
+    })
 }
 
 /// Whether a VEK with extensions `ext` is `report`'s: the kind SIGNER_INFO names, REPORTED_TCB

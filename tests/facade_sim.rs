@@ -711,43 +711,69 @@ fn every_json_check_rejects() {
 /// naming what it refused, and lets its bound through to the next check.
 #[test]
 fn every_size_bound_rejects() {
-    let chars = |max: usize| max.div_ceil(3) * 4;
-    let too_large = |r: Result<Evidence, EvidenceError>, field: &str, max: usize| match r {
-        Err(EvidenceError::TooLarge { what, max: m, .. }) => {
-            assert_eq!((what, m), (field, max));
+    // Base64 of `n` bytes: at a bound, it decodes to the bound exactly.
+    let b64 = |n: usize| STANDARD.encode(vec![0u8; n]);
+    let too_large = |r: Result<Evidence, EvidenceError>, field: &str, len: usize, max: usize| {
+        match r {
+            Err(EvidenceError::TooLarge {
+                what,
+                len: l,
+                max: m,
+            }) => {
+                assert_eq!((what, l, m), (field, len, max));
+            }
+            // The form only: accepted evidence here holds megabytes.
+            other => panic!("{field}: {:?}", other.map(|e| e.form())),
         }
-        // The form only: accepted evidence here holds megabytes.
-        other => panic!("{field}: {:?}", other.map(|e| e.form())),
     };
-    // `report`: MAX_REPORT_LEN decoded bytes, in both paths.
-    let at = json!({"report": "A".repeat(chars(tessera::MAX_REPORT_LEN))});
-    let over = json!({"report": "A".repeat(chars(tessera::MAX_REPORT_LEN) + 4)});
+    // `report`: MAX_REPORT_LEN decoded bytes, in both paths (at the bound: not a report, but
+    // not too large either).
+    let max = tessera::MAX_REPORT_LEN;
+    let at = json!({"report": b64(max)});
+    let over = json!({"report": b64(max + 1)});
     assert!(matches!(
         Evidence::from_kbs("snp", &at),
         Err(EvidenceError::Snp { .. })
     ));
-    too_large(
-        Evidence::from_kbs("snp", &over),
-        "report",
-        chars(tessera::MAX_REPORT_LEN),
-    );
+    assert!(!matches!(
+        Evidence::from_kbs_compact("snp", &at.to_string()),
+        Err(EvidenceError::TooLarge { .. })
+    ));
+    too_large(Evidence::from_kbs("snp", &over), "report", max + 1, max);
     too_large(
         Evidence::from_kbs_compact("snp", &over.to_string()),
         "report",
-        chars(tessera::MAX_REPORT_LEN),
+        max + 1,
+        max,
+    );
+    // Unpadded text counts the same.
+    let unpadded = json!({"report": b64(max + 1).trim_end_matches('=')});
+    too_large(Evidence::from_kbs("snp", &unpadded), "report", max + 1, max);
+    // `quote`: MAX_QUOTE_LEN decoded bytes.
+    let max = tessera::MAX_QUOTE_LEN;
+    assert!(!matches!(
+        Evidence::from_kbs("tdx", &json!({"quote": b64(max)})),
+        Err(EvidenceError::TooLarge { .. })
+    ));
+    too_large(
+        Evidence::from_kbs("tdx", &json!({"quote": b64(max + 1)})),
+        "quote",
+        max + 1,
+        max,
     );
     // `cc_eventlog`: MAX_EVENTLOG_LEN decoded bytes beside a good quote.
     let (quote, _, _) = sim_quote(&QuoteSpec::tdx());
     let quote = STANDARD.encode(quote);
-    let at = json!({"quote": quote, "cc_eventlog": "A".repeat(chars(tessera::MAX_EVENTLOG_LEN))});
+    let max = tessera::MAX_EVENTLOG_LEN;
+    let at = json!({"quote": quote, "cc_eventlog": b64(max)});
     let e = Evidence::from_kbs("tdx", &at).unwrap();
-    assert_eq!(e.cc_eventlog().unwrap().len(), tessera::MAX_EVENTLOG_LEN);
-    let over =
-        json!({"quote": quote, "cc_eventlog": "A".repeat(chars(tessera::MAX_EVENTLOG_LEN) + 4)});
+    assert_eq!(e.cc_eventlog().unwrap().len(), max);
+    let over = json!({"quote": quote, "cc_eventlog": b64(max + 1)});
     too_large(
         Evidence::from_kbs("tdx", &over),
         "cc_eventlog",
-        chars(tessera::MAX_EVENTLOG_LEN),
+        max + 1,
+        max,
     );
     // configfs-tsm: outblob and auxblob together, at most MAX_EVIDENCE_LEN.
     let max = tessera::MAX_EVIDENCE_LEN;
@@ -759,11 +785,13 @@ fn every_size_bound_rejects() {
     too_large(
         Evidence::from_tsm(&blob, None),
         "configfs-tsm outblob + auxblob",
+        max + 1,
         max,
     );
     too_large(
         Evidence::from_tsm(&blob[..1184], Some(&blob[..max - 1183])),
         "configfs-tsm outblob + auxblob",
+        max + 1,
         max,
     );
 }
@@ -1276,6 +1304,23 @@ fn endorsement_dir_files_past_their_kinds_bound_are_too_large() {
             "{err}"
         );
         assert!(err.to_string().contains(name), "{err}");
+    }
+    // In a PCS folder too: a file over the folder's bound is too large, a small one that is no
+    // collateral is malformed.
+    for (len, too_large) in [
+        (tessera::tdx::collateral::MAX_PCS_FILE_LEN + 1, true),
+        (64, false),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("pcs");
+        std::fs::create_dir(&folder).unwrap();
+        std::fs::write(folder.join("tcbinfo.json"), vec![b' '; len]).unwrap();
+        let err = tessera::Endorsements::from_dir(dir.path()).unwrap_err();
+        assert_eq!(
+            matches!(err, tessera::EndorsementError::TooLarge { .. }),
+            too_large,
+            "{len}: {err}"
+        );
     }
 }
 
