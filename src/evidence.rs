@@ -702,13 +702,15 @@ pub(crate) fn decode_base64(
         &base64::alphabet::STANDARD,
         GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
     );
-    // Base64 is 4 characters per 3 bytes: refuse before decoding.
-    let max_text = max.div_ceil(3).saturating_mul(4);
-    if text.len() > max_text {
+    // Refused before decoding, by the bytes the text decodes to (4 characters per 3 bytes,
+    // padding not counted), so the error names decoded sizes as the bound is documented.
+    let unpadded = text.trim_end_matches('=').len();
+    let decoded = unpadded / 4 * 3 + (unpadded % 4).saturating_sub(1);
+    if decoded > max {
         return Err(EvidenceError::TooLarge {
             what: field,
-            len: text.len(),
-            max: max_text,
+            len: decoded,
+            max,
         });
     }
     ENGINE
