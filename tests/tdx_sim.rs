@@ -1924,6 +1924,20 @@ fn a_pck_crl_of_another_ca_is_rejected() {
     );
     bundle.remove("pck_crl");
     assert!(from_bundle(&bundle).is_partial());
+    // Collateral built from parts with the PCK CRL and no chain: verification names the
+    // missing chain, not a forged CRL.
+    let mut parts = from_bundle(&ours).into_parts();
+    parts.pck_crl_issuer_chain.clear();
+    let err = rejected(
+        verify(&case.quote, &Collateral::from_parts(parts)),
+        "collateral",
+    );
+    assert_eq!(
+        err,
+        TdxError::Collateral(tessera::tdx::collateral::CollateralError::Missing {
+            item: "pck_crl_issuer_chain"
+        })
+    );
     let mut bundle = ours.clone();
     set(&mut bundle, "pck_crl", field(&theirs, "pck_crl"));
     // ... nor with its issuer chain: that chain does not reach the trusted root.

@@ -801,6 +801,16 @@ impl Verifier {
         budget: &mut Budget,
     ) -> Result<&'c Certificate, TdxError> {
         let root = self.anchors.root();
+        // Collateral read from a bundle or a PCS folder never gets here without the chain (see
+        // `refuse_pck_crl_without_chain`); built from parts, it is named as missing rather
+        // than taken for a forged CRL.
+        if chain.is_empty() {
+            return Err(TdxError::Collateral(
+                crate::collateral::CollateralError::Missing {
+                    item: "pck_crl_issuer_chain",
+                },
+            ));
+        }
         let issuer = chain
             .iter()
             .filter(|c| c.subject_der() == crl.issuer_der())
