@@ -5,7 +5,7 @@
 //!
 //! ```json
 //! {"action":"release","actor":"..","evidence_digest":null|"..","policy_digest":null|"..",
-//!  "prev_hash":"<hex>","reason":"..","resource":null|"r/t/t","seq":1,"time_ms":1764750000000,
+//!  "prev_hash":"<hex>","reason":"..","resource":null|"r/t/t"|"r","seq":1,"time_ms":1764750000000,
 //!  "verdict":"pass"}
 //! ```
 //!
@@ -134,7 +134,8 @@ pub struct AuditEvent {
     pub actor: String,
     /// What.
     pub action: AuditAction,
-    /// Which resource (`repo/type/tag`, with `?version=N` if pinned), if any.
+    /// Which resource (`repo/type/tag`, with `@N` for one version) or repository (a
+    /// repository's policy, an admin refusal reaching for one), if any.
     pub resource: Option<String>,
     /// Digest of the evidence appraised, if any.
     pub evidence_digest: Option<String>,
