@@ -801,10 +801,27 @@ fn print_json_error(check: &str, message: &str) {
 }
 
 fn main() -> ExitCode {
+    let code = run();
+    // What the command printed went out whole, or the outcome is an I/O error (exit 2): a
+    // policy or a sealed secret cut short on a full disk must not look written.
+    match output::stdout_failure() {
+        Some(e) => {
+            eprintln!("error: writing standard output: {}", printable(&e));
+            ExitCode::from(2)
+        }
+        None => code,
+    }
+}
+
+fn run() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
-            let _ = e.print();
+            let printed = e.print();
+            if !e.use_stderr() {
+                // `--help` and `--version` go to standard output.
+                output::note_stdout(printed);
+            }
             return if e.use_stderr() {
                 if wants_json() {
                     let text = e.render().to_string();

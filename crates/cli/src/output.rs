@@ -2,13 +2,41 @@
 
 use serde_json::{Value, json};
 
-/// `println!` that ignores a closed stdout (`tessera show x | head`) instead of panicking.
+/// `println!` that does not panic when standard output cannot be written: a reader that stopped
+/// early (`tessera show x | head`: a closed pipe) is not an error; any other failure (a full
+/// disk under `> policy.toml`) is noted by [`note_stdout`], and the command exits 2.
 #[macro_export]
 macro_rules! say {
     ($($arg:tt)*) => {{
         use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), $($arg)*);
+        $crate::output::note_stdout(writeln!(std::io::stdout(), $($arg)*));
     }};
+}
+
+/// The first failure to write standard output, other than a closed pipe.
+static STDOUT_FAILURE: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+/// Notes a write to standard output: a closed pipe is not an error (the reader has all it
+/// wanted); the first other failure is kept for [`stdout_failure`].
+pub(crate) fn note_stdout(written: std::io::Result<()>) {
+    if let Err(e) = written
+        && e.kind() != std::io::ErrorKind::BrokenPipe
+    {
+        let mut failure = STDOUT_FAILURE
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        failure.get_or_insert_with(|| e.to_string());
+    }
+}
+
+/// Flushes standard output and says why it could not all be written, if it could not: then
+/// what was printed is incomplete, and the command must not exit as if it were whole.
+pub(crate) fn stdout_failure() -> Option<String> {
+    note_stdout(std::io::Write::flush(&mut std::io::stdout()));
+    STDOUT_FAILURE
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone()
 }
 use tessera_policy::Appraisal;
 use tessera_snp::abi::{Product, SnpEvidence};

@@ -284,3 +284,32 @@ fn a_closed_standard_output_is_not_a_panic() {
         .unwrap();
     assert_eq!(code(&o), 0, "{}", stderr(&o));
 }
+
+/// Output that cannot be written for any other reason than a closed pipe (a full disk under
+/// `> policy.toml`) is an I/O error (exit 2, said on stderr), never a success with the output
+/// cut short: `/dev/full` refuses every write.
+#[test]
+fn standard_output_on_a_full_disk_is_an_io_error() {
+    for args in [
+        &["show", s(&sample("report.bin"))][..],
+        &["show", s(&sample("report.bin")), "--json"],
+        &["--help"],
+    ] {
+        let full = std::fs::OpenOptions::new()
+            .write(true)
+            .open("/dev/full")
+            .unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_tessera"))
+            .args(args)
+            .stdout(full)
+            .stderr(Stdio::piped())
+            .output()
+            .unwrap();
+        assert_eq!(code(&o), 2, "{args:?}: {}", stderr(&o));
+        assert!(
+            stderr(&o).contains("writing standard output"),
+            "{args:?}: {}",
+            stderr(&o)
+        );
+    }
+}
