@@ -719,7 +719,8 @@ impl Broker {
 
     /// Whether the store answers (the readiness probe): one [`Store::ping`] bounded by
     /// [`READY_TIMEOUT`], its answer reused for [`READY_CACHE`] so that frequent probes from
-    /// several kubelets and load balancers cost the database one query a second at most.
+    /// several kubelets and load balancers cost the database one query a second at most. A
+    /// probe that fails logs why, at warn (the store's error: no secret or credential).
     pub async fn ready(&self) -> bool {
         let now = std::time::Instant::now();
         if let Ok(cached) = self.inner.readiness.lock()
@@ -728,10 +729,20 @@ impl Broker {
         {
             return ready;
         }
-        let ready = matches!(
-            tokio::time::timeout(READY_TIMEOUT, self.inner.store.ping()).await,
-            Ok(Ok(()))
-        );
+        let ready = match tokio::time::timeout(READY_TIMEOUT, self.inner.store.ping()).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "not ready: the store did not answer the probe");
+                false
+            }
+            Err(_) => {
+                tracing::warn!(
+                    timeout_ms = u64::try_from(READY_TIMEOUT.as_millis()).unwrap_or(u64::MAX),
+                    "not ready: the store did not answer the probe in time"
+                );
+                false
+            }
+        };
         if let Ok(mut cached) = self.inner.readiness.lock() {
             *cached = Some((std::time::Instant::now(), ready));
         }

@@ -313,6 +313,10 @@ pg_test!(
     #[tokio::test]
     kek_rotation_rewraps_everything_and_retires_the_old_kek
 );
+pg_test!(
+    #[tokio::test]
+    the_probe_answers_over_a_damaged_audit_row
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn migrations_run_once_when_replicas_start_together() {

@@ -212,6 +212,24 @@ async fn an_audit_row_of_the_wrong_type_is_named() {
 }
 
 #[tokio::test]
+async fn the_probe_answers_over_a_damaged_audit_row() {
+    let e = env().await;
+    behaviours::the_probe_answers_over_a_damaged_audit_row(&e).await;
+    // Text where SQLite keeps the time: the entry's damage too, not the store's.
+    raw(&e)
+        .execute_batch("UPDATE audit SET verdict = 'pass', time_ms = 'yesterday' WHERE seq = 1")
+        .unwrap();
+    assert!(matches!(
+        e.store.audit_entries(0, 1).await,
+        Err(StoreError::AuditChain(AuditChainError::Malformed {
+            seq: 1,
+            field: "time_ms"
+        }))
+    ));
+    e.store.ping().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_store_refuses_a_keyring_it_was_not_made_with() {
     behaviours::a_store_refuses_a_keyring_it_was_not_made_with(&env().await).await;
 }

@@ -1975,6 +1975,17 @@ impl Store for SqliteStore {
             .map(|raw| raw.map_err(StoreError::from).and_then(RawAudit::parse))
             .collect()
     }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        // A read (on the caller's thread when the connection is free): no write lock, no
+        // fsync, and no row, so a damaged one cannot fail it.
+        self.call(Commit::Read, |c| {
+            c.row("SELECT 1", [], |r| r.get::<_, i64>(0))
+                .map(|_| ())
+                .map_err(db("ping"))
+        })
+        .await
+    }
 }
 
 fn v_u64(v: i64) -> u64 {

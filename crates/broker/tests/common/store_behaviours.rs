@@ -1439,6 +1439,30 @@ pub async fn audit_chain_appends_verify_and_tampering_is_named(b: &dyn Backend, 
     );
 }
 
+/// The readiness probe reads no row: an audit entry edited in the database so that it no
+/// longer reads (a verdict the broker never writes) is `audit verify`'s to name, and leaves
+/// the store answering the probe.
+pub async fn the_probe_answers_over_a_damaged_audit_row(b: &dyn Backend) {
+    let s = b.store();
+    s.append_audit(event(0)).await.unwrap();
+    s.ping().await.unwrap();
+    b.drop_audit_guard().await;
+    assert_eq!(
+        b.exec("UPDATE audit SET verdict = 'PASS' WHERE seq = 1")
+            .await
+            .unwrap(),
+        1
+    );
+    assert!(matches!(
+        s.audit_entries(0, 1).await,
+        Err(StoreError::AuditChain(AuditChainError::Malformed {
+            seq: 1,
+            field: "verdict"
+        }))
+    ));
+    s.ping().await.unwrap();
+}
+
 pub async fn kek_rotation_rewraps_everything_and_retires_the_old_kek(b: &dyn Backend) {
     let s = b.store();
     let s = s.as_ref();
