@@ -416,34 +416,25 @@ pub(crate) enum Checked {
 }
 
 impl Checked {
-    /// Print a rejection; `false` when the evidence verified.
-    pub(crate) fn print_rejection(&self, as_json: bool) -> bool {
+    /// The rejection, in both of its forms; `None` when the evidence verified.
+    pub(crate) fn rejection(&self) -> Option<output::Rejected> {
         let Self::Rejected(rejection) = self else {
-            return false;
+            return None;
         };
-        match rejection {
+        Some(match rejection {
             Rejection::Evidence(_, EvidenceError::Snp { form, source }) => {
                 let kind = (*form == Form::SnpTsm).then_some(form.name());
-                output::print_rejection(kind, &SnpError::from(source.clone()), as_json);
+                output::snp_rejection(kind, &SnpError::from(source.clone()), None)
             }
-            Rejection::Evidence(tee, EvidenceError::Quote { source, form }) => {
-                tdx::print_rejection(
-                    tee.unwrap_or("tdx"),
-                    form.name(),
-                    &TdxError::from(source.clone()),
-                    as_json,
-                );
-            }
+            Rejection::Evidence(tee, EvidenceError::Quote { source, form }) => tdx::rejection(
+                tee.unwrap_or("tdx"),
+                form.name(),
+                &TdxError::from(source.clone()),
+            ),
             Rejection::Evidence(tee, err) => {
-                output::print_failure(
-                    *tee,
-                    None,
-                    (err.check(), err.field()),
-                    &err.to_string(),
-                    as_json,
-                );
+                output::failure(*tee, None, (err.check(), err.field()), &err.to_string())
             }
-            Rejection::NotAQuote(form) => output::print_failure(
+            Rejection::NotAQuote(form) => output::failure(
                 Some("snp"),
                 Some(form.name()),
                 ("parse", "evidence"),
@@ -451,22 +442,29 @@ impl Checked {
                     "--collateral is Intel collateral for a TDX/SGX quote, but the evidence is \
                      SEV-SNP ({form}), not a quote"
                 ),
-                as_json,
             ),
             Rejection::Verify(form, _, VerifyError::Snp(err), hint) => {
-                output::print_rejection_hinted(Some(form.name()), err, hint.as_deref(), as_json);
+                output::snp_rejection(Some(form.name()), err, hint.as_deref())
             }
             Rejection::Verify(form, tee, VerifyError::Tdx(err), _) => {
-                tdx::print_rejection(tee.as_str(), form.name(), err, as_json);
+                tdx::rejection(tee.as_str(), form.name(), err)
             }
-            Rejection::Verify(form, tee, err, _) => output::print_failure(
+            Rejection::Verify(form, tee, err, _) => output::failure(
                 Some(tee.as_str()),
                 Some(form.name()),
                 (err.check(), err.field()),
                 &err.to_string(),
-                as_json,
             ),
-        }
+        })
+    }
+
+    /// Print the rejection on standard output (as JSON or as text); `false` when the evidence
+    /// verified.
+    pub(crate) fn print_rejection(&self, as_json: bool) -> bool {
+        let Some(rejection) = self.rejection() else {
+            return false;
+        };
+        rejection.print(as_json);
         true
     }
 }

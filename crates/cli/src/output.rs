@@ -173,65 +173,78 @@ pub(crate) fn print_verified(
     }
 }
 
-/// Print a rejection (parse failure or failed check).
-pub(crate) fn print_rejection(kind: Option<&str>, err: &SnpError, as_json: bool) {
-    print_rejection_hinted(kind, err, None, as_json);
+/// A rejection in both of its forms: the one JSON object of `--json`, and the text for people.
+pub(crate) struct Rejected {
+    pub(crate) json: Value,
+    /// Its lines, without the last line break.
+    pub(crate) text: String,
 }
 
-/// Print a rejection with what to do about it (in JSON, the error's `hint`).
-pub(crate) fn print_rejection_hinted(
-    kind: Option<&str>,
-    err: &SnpError,
-    hint: Option<&str>,
-    as_json: bool,
-) {
-    if as_json {
-        let mut error = json!({
-            "check": err.check(),
-            "field": err.field(),
-            "message": err.to_string(),
-        });
-        if let (Some(hint), Some(map)) = (hint, error.as_object_mut()) {
-            map.insert(String::from("hint"), Value::from(hint));
-        }
-        let out = json!({
-            "tee": "snp",
-            "verdict": "fail",
-            "evidence_kind": kind,
-            "claims": Value::Null,
-            "errors": [error],
-        });
-        say!("{out}");
-    } else {
-        say!("FAIL  {} check failed", err.check());
-        say!("  {err}");
-        if let Some(hint) = hint {
-            say!("  hint: {hint}");
+impl Rejected {
+    /// On standard output, as JSON or as text.
+    pub(crate) fn print(&self, as_json: bool) {
+        if as_json {
+            say!("{}", self.json);
+        } else {
+            say!("{}", self.text);
         }
     }
 }
 
-/// Print a rejection that is neither an SEV-SNP nor a TDX check: evidence of no known form,
+/// The text of a failed check: `FAIL  CHECK check failed`, then each of `lines` indented.
+pub(crate) fn failed_text(check: &str, lines: &[String]) -> String {
+    let mut text = format!("FAIL  {check} check failed");
+    for line in lines {
+        text.push_str("\n  ");
+        text.push_str(line);
+    }
+    text
+}
+
+/// An SEV-SNP rejection (parse failure or failed check), with what to do about it (in JSON,
+/// the error's `hint`).
+pub(crate) fn snp_rejection(kind: Option<&str>, err: &SnpError, hint: Option<&str>) -> Rejected {
+    let mut error = json!({
+        "check": err.check(),
+        "field": err.field(),
+        "message": err.to_string(),
+    });
+    if let (Some(hint), Some(map)) = (hint, error.as_object_mut()) {
+        map.insert(String::from("hint"), Value::from(hint));
+    }
+    let json = json!({
+        "tee": "snp",
+        "verdict": "fail",
+        "evidence_kind": kind,
+        "claims": Value::Null,
+        "errors": [error],
+    });
+    let mut lines = vec![err.to_string()];
+    lines.extend(hint.map(|hint| format!("hint: {hint}")));
+    Rejected {
+        json,
+        text: failed_text(err.check(), &lines),
+    }
+}
+
+/// A rejection that is neither an SEV-SNP nor a TDX check: evidence of no known form,
 /// `--collateral` for evidence that is not a quote, missing endorsements.
-pub(crate) fn print_failure(
+pub(crate) fn failure(
     tee: Option<&str>,
     kind: Option<&str>,
     (check, field): (&str, &str),
     message: &str,
-    as_json: bool,
-) {
-    if as_json {
-        let out = json!({
-            "tee": tee,
-            "verdict": "fail",
-            "evidence_kind": kind,
-            "claims": Value::Null,
-            "errors": [{ "check": check, "field": field, "message": message }],
-        });
-        say!("{out}");
-    } else {
-        say!("FAIL  {check} check failed");
-        say!("  {message}");
+) -> Rejected {
+    let json = json!({
+        "tee": tee,
+        "verdict": "fail",
+        "evidence_kind": kind,
+        "claims": Value::Null,
+        "errors": [{ "check": check, "field": field, "message": message }],
+    });
+    Rejected {
+        json,
+        text: failed_text(check, &[message.to_owned()]),
     }
 }
 

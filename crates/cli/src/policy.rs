@@ -419,8 +419,12 @@ fn check(args: &CheckArgs) -> Result<ExitCode> {
 fn from_evidence(args: &FromEvidenceArgs) -> Result<ExitCode> {
     let checked = crate::check_evidence(&args.input)?;
     let Checked::Verified(v) = &checked else {
+        // On standard error: standard output is the policy (`> policy.toml`), and a rejection
+        // there would be a file that is no policy.
         eprintln!("the evidence did not verify; no policy written:");
-        checked.print_rejection(false);
+        if let Some(rejection) = checked.rejection() {
+            eprintln!("{}", rejection.text);
+        }
         return Ok(ExitCode::from(1));
     };
     let mut notes: Vec<String> = Vec::new();

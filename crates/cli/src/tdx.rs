@@ -14,6 +14,7 @@ use tessera_tdx::collateral::{Collateral, TcbStatus};
 use tessera_tdx::sim::{CollateralSpec, PlatformSpec, QuoteSpec, SimPcs};
 use tessera_tdx::{TdxError, Verified};
 
+use crate::output::Rejected;
 use crate::say;
 
 /// Largest number of files read from a collateral folder.
@@ -214,32 +215,32 @@ fn message(err: &TdxError) -> String {
     }
 }
 
-pub(crate) fn print_rejection(tee: &str, kind: &str, err: &TdxError, as_json: bool) {
+/// A TDX/SGX rejection: the failed check, and Intel's TCB status when it decided.
+pub(crate) fn rejection(tee: &str, kind: &str, err: &TdxError) -> Rejected {
     let text = message(err);
-    if as_json {
-        let tcb_status = err.tcb_status_name();
-        let advisories: Vec<String> = match err {
-            TdxError::Tcb(tessera_tdx::tcb::TcbError::Revoked { advisory_ids, .. }) => {
-                advisory_ids.clone()
-            }
-            _ => Vec::new(),
-        };
-        let out = json!({
-            "tee": tee,
-            "verdict": "fail",
-            "evidence_kind": kind,
-            "tcb_status": tcb_status,
-            "advisory_ids": advisories,
-            "claims": Value::Null,
-            "errors": [{ "check": err.check(), "field": err.field(), "message": text }],
-        });
-        say!("{out}");
-    } else {
-        say!("FAIL  {} check failed", err.check());
-        say!("  {text}");
-        if let Some(status) = err.tcb_status_name() {
-            say!("  tcb status     {status} (Intel's terminal result)");
+    let tcb_status = err.tcb_status_name();
+    let advisories: Vec<String> = match err {
+        TdxError::Tcb(tessera_tdx::tcb::TcbError::Revoked { advisory_ids, .. }) => {
+            advisory_ids.clone()
         }
+        _ => Vec::new(),
+    };
+    let json = json!({
+        "tee": tee,
+        "verdict": "fail",
+        "evidence_kind": kind,
+        "tcb_status": tcb_status,
+        "advisory_ids": advisories,
+        "claims": Value::Null,
+        "errors": [{ "check": err.check(), "field": err.field(), "message": text }],
+    });
+    let mut lines = vec![text];
+    lines.extend(
+        tcb_status.map(|status| format!("tcb status     {status} (Intel's terminal result)")),
+    );
+    Rejected {
+        json,
+        text: crate::output::failed_text(err.check(), &lines),
     }
 }
 

@@ -9,7 +9,7 @@
 
 mod common;
 
-use common::{code, json, s, stdout, tempdir, tessera, vectors};
+use common::{code, json, s, stderr, stdout, tempdir, tessera, vectors};
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -123,12 +123,18 @@ fn generated_policy_accepts_its_evidence_and_rejects_another_measurement() {
     assert_eq!(m["expected"], "aa".repeat(48));
     assert_eq!(m["actual"], "bb".repeat(48));
 
-    // Evidence that does not verify yields no policy (exit 1).
+    // Evidence that does not verify yields no policy (exit 1), and nothing on standard output
+    // (`> policy.toml`): the failed check is named on standard error.
     let mut bad = a.clone();
     bad.truncate(5); // drop the dangerous root: AMD's roots reject the simulator
     let o = run(&["policy", "from-evidence"], &bad, &[]);
     assert_eq!(code(&o), 1);
-    assert!(stdout(&o).contains("vek_chain"));
+    assert_eq!(stdout(&o), "");
+    assert!(
+        stderr(&o).contains("FAIL  vek_chain check failed"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// From a debuggable guest, `policy from-evidence` writes `debug = "must"` and says why that is
