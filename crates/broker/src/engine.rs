@@ -2336,11 +2336,14 @@ struct SavedEvidence {
 }
 
 /// The evidence a stored session record holds, when it was verified, and the additional
-/// evidence bound with it.
+/// evidence bound with it. The evidence is decoded as `/attest` decodes it (see
+/// `decode_evidence`): a JSON tree is built only when its text holds at most
+/// `MAX_EVIDENCE_JSON_VALUES` values, so a record edited in the database cannot make one of
+/// any size.
 fn stored_evidence(stored: &AttestedSession) -> Result<SavedEvidence, BrokerError> {
     #[derive(Deserialize)]
     struct Saved {
-        evidence: Option<Value>,
+        evidence: Option<Box<serde_json::value::RawValue>>,
         evidence_c: Option<Box<serde_json::value::RawValue>>,
         verified_at: i64,
         #[serde(default)]
@@ -2349,7 +2352,7 @@ fn stored_evidence(stored: &AttestedSession) -> Result<SavedEvidence, BrokerErro
     let saved: Saved =
         serde_json::from_str(&stored.claims).map_err(|_| corrupt("record is malformed"))?;
     let evidence = match (saved.evidence, saved.evidence_c) {
-        (Some(raw), None) => Evidence::from_kbs(&stored.tee, &raw),
+        (Some(text), None) => Evidence::from_kbs_text(&stored.tee, text.get()),
         (None, Some(c)) => Evidence::from_kbs_compact(&stored.tee, c.get()),
         _ => return Err(corrupt("record is malformed")),
     }
@@ -2503,6 +2506,41 @@ mod tests {
         let compact = tessera::compact::encode_text(&short).unwrap();
         let err = decode_evidence(TeeName::Snp, &short, Some(&compact)).unwrap_err();
         assert!(!err.contains("JSON values"), "{err}");
+    }
+
+    /// A session record edited in the database to hold evidence whose JSON would become a
+    /// huge tree is refused as corrupt before it is parsed, in either form, as `/attest`
+    /// refuses it.
+    #[test]
+    fn a_stored_session_with_too_many_json_values_is_refused_before_parsing() {
+        let max = crate::protocol::MAX_EVIDENCE_JSON_VALUES;
+        let wide = format!(r#"{{"quote":[{}0],"b64":1}}"#, "[],".repeat(max));
+        let bytes = format!("[{}0]", "7,".repeat(2 * max));
+        let long = tessera::compact::encode_text(&format!(r#"{{"report":{bytes}}}"#)).unwrap();
+        for (tee, claims) in [
+            ("snp", format!(r#"{{"evidence":{wide},"verified_at":1}}"#)),
+            ("tdx", format!(r#"{{"evidence":{wide},"verified_at":1}}"#)),
+            ("snp", format!(r#"{{"evidence_c":{long},"verified_at":1}}"#)),
+        ] {
+            let stored = AttestedSession {
+                session_id: SessionId::parse(&"A".repeat(56)).unwrap(),
+                tee: tee.into(),
+                tee_pubkey: "{}".into(),
+                token_digest: String::new(),
+                claims,
+                evidence_digest: String::new(),
+                attested_ms: 0,
+                expires_ms: 1,
+            };
+            let Err(e) = stored_evidence(&stored) else {
+                panic!("{tee}: taken");
+            };
+            let text = e.to_string();
+            assert!(
+                text.contains("stored session: evidence") && text.contains("JSON values"),
+                "{text}"
+            );
+        }
     }
 
     /// Credentials, cookies and tokens stay out of `Debug` (a `{:?}` in a log line one day).

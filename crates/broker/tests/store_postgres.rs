@@ -317,6 +317,10 @@ pg_test!(
     #[tokio::test]
     the_probe_answers_over_a_damaged_audit_row
 );
+pg_test!(
+    #[tokio::test]
+    an_audit_column_longer_than_the_broker_writes_is_named
+);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn migrations_run_once_when_replicas_start_together() {

@@ -230,6 +230,57 @@ async fn the_probe_answers_over_a_damaged_audit_row() {
 }
 
 #[tokio::test]
+async fn an_audit_column_longer_than_the_broker_writes_is_named() {
+    behaviours::an_audit_column_longer_than_the_broker_writes_is_named(&env().await).await;
+}
+
+/// A value longer than the connection's length limit (16 MiB; far above anything the broker
+/// stores) is refused by SQLite when read, as the database's error, not taken into memory;
+/// one well above every stored bound but below the limit still reads.
+#[tokio::test]
+async fn a_value_past_the_length_limit_is_refused_when_read() {
+    let e = env().await;
+    let d = e.store.put_policy("version = 1", NOW).await.unwrap();
+    let limit = 16 * 1024 * 1024;
+    raw(&e)
+        .execute(
+            "UPDATE policies SET text = CAST(zeroblob(?1) AS TEXT) WHERE digest = ?2",
+            rusqlite::params![limit, d.as_str()],
+        )
+        .unwrap();
+    assert_eq!(e.store.get_policy(&d).await.unwrap().unwrap().len(), limit);
+    raw(&e)
+        .execute(
+            "UPDATE policies SET text = CAST(zeroblob(?1) AS TEXT) WHERE digest = ?2",
+            rusqlite::params![limit + 1, d.as_str()],
+        )
+        .unwrap();
+    match e.store.get_policy(&d).await {
+        Err(StoreError::Database {
+            op: "get_policy",
+            message,
+        }) if message.contains("too big") => {}
+        Err(other) => panic!("{other:?}"),
+        // (Not the value itself: 16 MiB in the test's output.)
+        Ok(v) => panic!("read {} bytes", v.map_or(0, |t| t.len())),
+    }
+    // An audit row too: the read fails as the database's error, and the store goes on.
+    e.store.append_audit(behaviours::event(0)).await.unwrap();
+    e.drop_audit_guard().await;
+    raw(&e)
+        .execute(
+            "UPDATE audit SET reason = zeroblob(?1) WHERE seq = 1",
+            rusqlite::params![limit + 1],
+        )
+        .unwrap();
+    match store::verify_audit_chain(&e.store).await {
+        Err(StoreError::Database { message, .. }) if message.contains("too big") => {}
+        other => panic!("{:?}", other.map_err(|e| e.to_string())),
+    }
+    e.store.ping().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_store_refuses_a_keyring_it_was_not_made_with() {
     behaviours::a_store_refuses_a_keyring_it_was_not_made_with(&env().await).await;
 }

@@ -1306,6 +1306,22 @@ pub async fn verify_audit_chain_from(
     }
 }
 
+/// The longest text a column of an audit row holds as the broker writes it: what
+/// [`AuditEvent::bounded`](crate::audit::AuditEvent::bounded) cuts the actor, the reason, the
+/// resource and the digests to (every entry is cut before it is hashed), and
+/// [`MAX_FIELD_LEN`](crate::audit::MAX_FIELD_LEN) for the action and verdict names and the
+/// hashes, which are far shorter. A longer one was written into the database by someone else:
+/// the stores refuse it as that entry's damage ([`AuditChainError::Malformed`], naming the
+/// column) before copying it, so a page of audit entries stays a few MiB at most whatever the
+/// database holds.
+pub(crate) fn audit_column_max(field: &str) -> usize {
+    match field {
+        "actor" => crate::audit::MAX_ACTOR_LEN,
+        "reason" => crate::audit::MAX_REASON_LEN,
+        _ => crate::audit::MAX_FIELD_LEN,
+    }
+}
+
 /// Up to `limit` audit entries after `after`, as [`Store::audit_entries`] reads them, except
 /// that a page holding a row that does not read as an entry (edited in the database: an unknown
 /// verdict, text in a number's column) gives the entries before that row, read one at a time,

@@ -1017,24 +1017,36 @@ fn row_to_secret(r: &Row, op: &'static str) -> Result<StoredSecret, StoreError> 
 }
 
 fn row_to_audit(r: &Row, op: &'static str) -> Result<AuditEntry, StoreError> {
-    let action: String = get(r, 3, op)?;
-    let verdict: String = get(r, 7, op)?;
     let seq = to_u64(get(r, 0, op)?, "audit.seq")?;
     let altered = |field| AuditChainError::Malformed { seq, field };
+    // Text longer than the broker writes in its column is the entry's damage, as on SQLite
+    // (see `audit_column_max`).
+    let fits = |field: &'static str, v: Option<&str>| match v {
+        Some(t) if t.len() > super::audit_column_max(field) => Err(altered(field)),
+        v => Ok(v.map(str::to_owned)),
+    };
+    let text = |idx, field| -> Result<String, StoreError> {
+        let v: &str = get(r, idx, op)?;
+        Ok(fits(field, Some(v))?.unwrap_or_default())
+    };
+    let optional =
+        |idx, field| -> Result<Option<String>, StoreError> { Ok(fits(field, get(r, idx, op)?)?) };
+    let action = text(3, "action")?;
+    let verdict = text(7, "verdict")?;
     Ok(AuditEntry {
         seq,
         event: AuditEvent {
             time_ms: get(r, 1, op)?,
-            actor: get(r, 2, op)?,
+            actor: text(2, "actor")?,
             action: AuditAction::from_name(&action).ok_or(altered("action"))?,
-            resource: get(r, 4, op)?,
-            evidence_digest: get(r, 5, op)?,
-            policy_digest: get(r, 6, op)?,
+            resource: optional(4, "resource")?,
+            evidence_digest: optional(5, "evidence_digest")?,
+            policy_digest: optional(6, "policy_digest")?,
             verdict: AuditVerdict::from_name(&verdict).ok_or(altered("verdict"))?,
-            reason: get(r, 8, op)?,
+            reason: text(8, "reason")?,
         },
-        prev_hash: get(r, 9, op)?,
-        hash: get(r, 10, op)?,
+        prev_hash: text(9, "prev_hash")?,
+        hash: text(10, "hash")?,
     })
 }
 

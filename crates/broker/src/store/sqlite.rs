@@ -717,8 +717,28 @@ fn store_id(conn: &Connection) -> Result<i64, StoreError> {
     .map_err(db("schema"))
 }
 
+/// The longest string, BLOB or row the broker's connection reads or writes
+/// (`SQLITE_LIMIT_LENGTH`, by default 1,000,000,000 bytes): a database file edited to hold a
+/// huge value fails the read with SQLite's "string or blob too big" ([`StoreError::Database`])
+/// instead of taking that much memory. Far above anything the broker stores: a session record
+/// (evidence and additional evidence up to `protocol::MAX_SESSION_EVIDENCE`, 2 MiB, in a short
+/// JSON frame), a secret's ciphertext (`seal::MAX_SECRET_LEN`, 1 MiB, and its tag), a policy
+/// (`MAX_POLICY_LEN`, 256 KiB), an audit entry (a few KiB, `audit::MAX_REASON_LEN`); the
+/// assertions below keep it so.
+const MAX_VALUE_LEN: i32 = 16 * 1024 * 1024;
+
+const _: () = {
+    let max = MAX_VALUE_LEN as usize;
+    assert!(crate::protocol::MAX_SESSION_EVIDENCE + 64 * 1024 <= max / 4);
+    assert!(crate::seal::MAX_SECRET_LEN + 64 * 1024 <= max / 4);
+    assert!(super::MAX_POLICY_LEN <= max / 4);
+    assert!(crate::audit::MAX_REASON_LEN + 64 * 1024 <= max / 4);
+};
+
 fn connect(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path).map_err(db("open"))?;
+    conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_LENGTH, MAX_VALUE_LEN)
+        .map_err(db("open"))?;
     conn.busy_timeout(BUSY_TIMEOUT).map_err(db("open"))?;
     conn.set_prepared_statement_cache_capacity(64);
     let mode: String = conn
@@ -1310,7 +1330,8 @@ impl RawAudit {
     /// A row's columns. SQLite keeps any type in any column, so a row edited in the database
     /// can hold text where a number belongs: that is the entry's damage
     /// ([`AuditChainError::Malformed`], naming it and the column), not the database's failure.
-    /// (`seq` is the rowid: always an integer.)
+    /// (`seq` is the rowid: always an integer.) So is text longer than the broker writes in
+    /// that column (`audit_column_max`), refused before it is copied.
     fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<Result<Self, AuditChainError>> {
         let seq: i64 = r.get(0)?;
         let malformed = |field| AuditChainError::Malformed {
@@ -1318,7 +1339,15 @@ impl RawAudit {
             field,
         };
         macro_rules! column {
-            ($i:expr, $field:expr) => {
+            ($i:expr, $field:expr) => {{
+                match r.get_ref($i)? {
+                    rusqlite::types::ValueRef::Text(b) | rusqlite::types::ValueRef::Blob(b)
+                        if b.len() > super::audit_column_max($field) =>
+                    {
+                        return Ok(Err(malformed($field)));
+                    }
+                    _ => {}
+                }
                 match r.get($i) {
                     Ok(v) => v,
                     Err(
@@ -1328,7 +1357,7 @@ impl RawAudit {
                     ) => return Ok(Err(malformed($field))),
                     Err(e) => return Err(e),
                 }
-            };
+            }};
         }
         Ok(Ok(Self {
             seq,

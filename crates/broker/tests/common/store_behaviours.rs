@@ -1463,6 +1463,50 @@ pub async fn the_probe_answers_over_a_damaged_audit_row(b: &dyn Backend) {
     s.ping().await.unwrap();
 }
 
+/// An audit row edited to hold a reason longer than the broker ever writes, with its hash
+/// recomputed so that the chain alone would verify, is named as that entry's damage, the
+/// column with it, before its text is copied.
+pub async fn an_audit_column_longer_than_the_broker_writes_is_named(b: &dyn Backend) {
+    let s = b.store();
+    for i in 0..3 {
+        s.append_audit(event(i)).await.unwrap();
+    }
+    let last = s.audit_entries(2, 1).await.unwrap().remove(0);
+    assert_eq!(last.seq, 3);
+    let mut forged = last.event.clone();
+    forged.reason = "x".repeat(1 << 20);
+    let hash = tessera_broker::audit::entry_hash(3, &forged, &last.prev_hash).unwrap();
+    b.drop_audit_guard().await;
+    b.exec(&format!(
+        "UPDATE audit SET reason = '{}', hash = '{hash}' WHERE seq = 3",
+        forged.reason
+    ))
+    .await
+    .unwrap();
+    let e = store::verify_audit_chain(s.as_ref()).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            StoreError::AuditChain(AuditChainError::Malformed {
+                seq: 3,
+                field: "reason"
+            })
+        ),
+        "{e:?}"
+    );
+    // The entries before it still read, and the longest reason the broker writes reads too.
+    assert_eq!(s.audit_entries(0, 2).await.unwrap().len(), 2);
+    forged.reason = "y".repeat(tessera_broker::audit::MAX_REASON_LEN);
+    let hash = tessera_broker::audit::entry_hash(3, &forged, &last.prev_hash).unwrap();
+    b.exec(&format!(
+        "UPDATE audit SET reason = '{}', hash = '{hash}' WHERE seq = 3",
+        forged.reason
+    ))
+    .await
+    .unwrap();
+    assert_eq!(store::verify_audit_chain(s.as_ref()).await.unwrap(), 3);
+}
+
 pub async fn kek_rotation_rewraps_everything_and_retires_the_old_kek(b: &dyn Backend) {
     let s = b.store();
     let s = s.as_ref();
