@@ -203,7 +203,6 @@ fn say_escaped(line: &str) {
 }
 
 pub(crate) fn import(args: &ImportArgs) -> Result<ExitCode> {
-    let client = AdminClient::new(&args.conn)?;
     let (files, links) = if args.path.is_dir() {
         if args.resource.is_some() {
             bail!("--resource goes with a single file; a directory's paths name the resources");
@@ -213,6 +212,15 @@ pub(crate) fn import(args: &ImportArgs) -> Result<ExitCode> {
         let expected = args.resource.clone().unwrap_or_default();
         (vec![(args.path.clone(), expected)], Vec::new())
     };
+    // A directory with nothing to import is a mistake (the wrong checkout, a path one level
+    // off), not a sync that found everything in place.
+    if files.is_empty() && links.is_empty() {
+        bail!(
+            "{}: holds no *{SEALED_SUFFIX} file: nothing to import",
+            args.path.display()
+        );
+    }
+    let client = AdminClient::new(&args.conn)?;
     let mut refused = 0usize;
     for link in &links {
         say_escaped(&format!(

@@ -1169,6 +1169,20 @@ fn secrets_sealed_for_git_are_imported_idempotently() {
         text(&o.stdout)
     );
 
+    // A directory that holds no sealed file (a README only) imports nothing: refused (exit 2),
+    // not a sync that found everything in place.
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(empty.join("team-a")).unwrap();
+    std::fs::write(empty.join("team-a/README.md"), b"secrets go here").unwrap();
+    let o = served.admin(&data, &["secret", "import", empty.to_str().unwrap()], None);
+    assert_eq!(code(&o), 2, "{}", text(&o.stderr));
+    assert!(
+        text(&o.stderr).contains("holds no *.sealed file: nothing to import"),
+        "{}",
+        text(&o.stderr)
+    );
+    assert!(o.stdout.is_empty(), "{}", text(&o.stdout));
+
     // The same file moved to another path: refused (exit 1).
     std::fs::create_dir_all(repo_dir.join("team-b/key")).unwrap();
     std::fs::rename(&sealed_file, repo_dir.join("team-b/key/db.sealed")).unwrap();
