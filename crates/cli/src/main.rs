@@ -780,22 +780,34 @@ fn wants_json() -> bool {
 /// The one JSON object of an error (exit 2): `{"tee": null, "verdict": "error", "claims":
 /// null, "errors": [{"check", "field", "message"}]}`, `check` being `usage` for a command line
 /// clap refused (`field`: `arguments`) and `input` otherwise (a file that cannot be read,
-/// options that do not fit together; `field`: `input`).
+/// options that do not fit together; `field`: `input`). `policy check` and `token verify`,
+/// whose objects have a shape of their own, say it in theirs (`{"valid": false, "error"}`,
+/// with `"warnings": []` for `policy check`), a command line clap refused included.
 fn print_json_error(check: &str, message: &str) {
-    let field = if check == "usage" {
-        "arguments"
-    } else {
-        "input"
+    let message = message.trim_end();
+    let words: Vec<std::ffi::OsString> = std::env::args_os().skip(1).take(2).collect();
+    // The top-level command takes no option but --help and --version: a subcommand's path is
+    // the first words.
+    let out = match words.iter().map(|w| w.to_str()).collect::<Vec<_>>()[..] {
+        [Some("policy"), Some("check")] => {
+            serde_json::json!({ "valid": false, "error": message, "warnings": [] })
+        }
+        [Some("token"), Some("verify")] => serde_json::json!({ "valid": false, "error": message }),
+        _ => {
+            let field = if check == "usage" {
+                "arguments"
+            } else {
+                "input"
+            };
+            serde_json::json!({
+                "tee": null,
+                "verdict": "error",
+                "claims": null,
+                "errors": [{ "check": check, "field": field, "message": message }],
+            })
+        }
     };
-    say!(
-        "{}",
-        serde_json::json!({
-            "tee": null,
-            "verdict": "error",
-            "claims": null,
-            "errors": [{ "check": check, "field": field, "message": message.trim_end() }],
-        })
-    );
+    say!("{out}");
 }
 
 fn main() -> ExitCode {

@@ -234,6 +234,19 @@ fn verify_without_policy_is_unchanged_and_bad_policies_are_usage_errors() {
         assert!(j["error"].as_str().is_some() && j["warnings"] == serde_json::json!([]));
         assert!(j.get("verdict").is_none(), "{j}");
     }
+    // A command line that does not parse (no FILE, an unknown option) is a usage error (2),
+    // said in the same shape.
+    for args in [
+        &["policy", "check", "--json"][..],
+        &["policy", "check", "--json", "--no-such-option", s(&unread)],
+    ] {
+        let o = tessera(args);
+        assert_eq!(code(&o), 2, "{args:?}: {}", stdout(&o));
+        let j = json(&o);
+        assert_eq!(j["valid"], false, "{j}");
+        assert!(j["error"].as_str().is_some() && j["warnings"] == serde_json::json!([]));
+        assert!(j.get("verdict").is_none(), "{j}");
+    }
     // A policy for another TEE rejects the evidence.
     let o = run(
         &["verify"],
@@ -351,6 +364,11 @@ fn ear_tokens_round_trip_and_reject_tampering_and_expiry() {
         // A key that cannot be read: exit 2, and with --json in this command's own shape.
         let nokey = dir.join("no-such-key.pem");
         let o = tessera(&["token", "verify", s(&token), "--key", s(&nokey), "--json"]);
+        assert_eq!(code(&o), 2, "{}", stdout(&o));
+        assert_eq!(json(&o)["valid"], false, "{}", stdout(&o));
+        assert!(json(&o).get("verdict").is_none(), "{}", stdout(&o));
+        // No --key at all (clap refuses the command line): exit 2, in the same shape.
+        let o = tessera(&["token", "verify", s(&token), "--json"]);
         assert_eq!(code(&o), 2, "{}", stdout(&o));
         assert_eq!(json(&o)["valid"], false, "{}", stdout(&o));
         assert!(json(&o).get("verdict").is_none(), "{}", stdout(&o));
