@@ -191,12 +191,15 @@ impl Rejected {
     }
 }
 
-/// The text of a failed check: `FAIL  CHECK check failed`, then each of `lines` indented.
+/// The text of a failed check: `FAIL  CHECK check failed`, then each of `lines` indented. The
+/// lines can quote the evidence (a certificate's subject, a field's value), anyone's bytes:
+/// their control characters are written escaped, as an error's are, so that no escape
+/// sequence reaches the operator's terminal.
 pub(crate) fn failed_text(check: &str, lines: &[String]) -> String {
     let mut text = format!("FAIL  {check} check failed");
     for line in lines {
         text.push_str("\n  ");
-        text.push_str(line);
+        text.push_str(&crate::printable(line));
     }
     text
 }
@@ -263,5 +266,46 @@ pub(crate) fn print_show(e: &SnpEvidence, kind: &str, product: Option<Product>) 
     if let SnpEvidence::Hcl(h) = e {
         let rt = String::from_utf8_lossy(h.runtime_data());
         say!("  hcl runtime    {} bytes", rt.len());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// What a rejection quotes from the evidence (here an ESC that would clear the screen) is
+    /// written escaped in the text for people, in each of the rejection's printers; the JSON
+    /// keeps it as it was (JSON escapes it itself).
+    #[test]
+    fn rejection_text_escapes_control_characters() {
+        let hostile = "CN=\u{1b}[2Jevil\u{7}";
+        let snp = snp_rejection(
+            Some("report"),
+            &SnpError::Reserved {
+                field: "POLICY",
+                detail: hostile.to_owned(),
+            },
+            Some(hostile),
+        );
+        let failed = failure(None, None, ("parse", "evidence"), hostile);
+        let tdx = crate::tdx::rejection(
+            "tdx",
+            "quote",
+            &tessera_tdx::TdxError::PckChain(hostile.to_owned()),
+        );
+        for rejected in [&snp, &failed, &tdx] {
+            let text = &rejected.text;
+            assert!(
+                !text.chars().any(|c| c.is_control() && c != '\n'),
+                "{text:?}"
+            );
+            assert!(text.contains("CN=\\u{1b}[2Jevil\\u{7}"), "{text}");
+            assert!(
+                rejected.json.to_string().contains("\\u001b[2J"),
+                "{}",
+                rejected.json
+            );
+        }
+        assert!(snp.text.contains("\n  hint: CN=\\u{1b}"), "{}", snp.text);
     }
 }
