@@ -333,6 +333,13 @@ impl BrokerError {
             )
             | Self::Timeout
             | Self::Contended(_) => PublicError::Unavailable,
+            // A row of the audit log that does not read (only the admin audit page reads
+            // them): the entry is named, so that `tessera audit verify` names it as it does
+            // offline (its column goes to the log).
+            Self::Store(StoreError::AuditChain(crate::audit::AuditChainError::Malformed {
+                seq,
+                ..
+            })) => PublicError::AuditEntryDamaged { seq: *seq },
             Self::Store(_) | Self::Release(_) | Self::Issue(_) => PublicError::Internal,
         }
     }

@@ -91,6 +91,13 @@ pub enum PublicError {
     Unavailable,
     /// Anything else: nothing more is said.
     Internal,
+    /// An audit entry does not read as one (its row was changed in the broker's database): the
+    /// answer names it by its sequence number, which is not secret, so that `tessera audit
+    /// verify` can name it too; which column is damaged goes to the server log only.
+    AuditEntryDamaged {
+        /// The entry.
+        seq: u64,
+    },
 }
 
 impl PublicError {
@@ -110,7 +117,7 @@ impl PublicError {
             Self::RequestTimeout => 408,
             Self::PayloadTooLarge => 413,
             Self::Unavailable => 503,
-            Self::Internal => 500,
+            Self::Internal | Self::AuditEntryDamaged { .. } => 500,
         }
     }
 
@@ -132,6 +139,7 @@ impl PublicError {
             Self::AdminForbidden => "AdminForbidden",
             Self::Unavailable => "Unavailable",
             Self::Internal => "InternalError",
+            Self::AuditEntryDamaged { .. } => "AuditEntryDamaged",
         }
     }
 
@@ -153,19 +161,26 @@ impl PublicError {
             Self::AdminForbidden => "the admin credential does not cover this request",
             Self::Unavailable => "the broker is temporarily unavailable: retry",
             Self::Internal => "internal error",
+            Self::AuditEntryDamaged { .. } => {
+                "an audit entry was changed in the broker's database: it does not read as an entry"
+            }
         }
     }
 
-    /// The JSON body of the answer.
+    /// The JSON body of the answer (with `seq`, the entry, for
+    /// [`PublicError::AuditEntryDamaged`]).
     pub fn body(self) -> String {
-        serde_json::json!({
+        let mut body = serde_json::json!({
             "type": format!(
                 "https://github.com/confidential-containers/kbs/errors/{}",
                 self.name()
             ),
             "detail": self.detail(),
-        })
-        .to_string()
+        });
+        if let (Self::AuditEntryDamaged { seq }, Some(members)) = (self, body.as_object_mut()) {
+            members.insert("seq".into(), seq.into());
+        }
+        body.to_string()
     }
 }
 
@@ -825,6 +840,18 @@ mod tests {
         assert_eq!(PublicError::PolicyDeny.status(), 403);
         assert_eq!(PublicError::ResourceNotFound.status(), 404);
         assert_eq!(PublicError::AttestationFailed.status(), 401);
+        // A damaged audit entry: the fixed words and its sequence number, nothing else.
+        let damaged = PublicError::AuditEntryDamaged { seq: 7 };
+        let body: Value = serde_json::from_str(&damaged.body()).unwrap();
+        assert_eq!(
+            body,
+            serde_json::json!({
+                "type": "https://github.com/confidential-containers/kbs/errors/AuditEntryDamaged",
+                "detail": damaged.detail(),
+                "seq": 7,
+            })
+        );
+        assert_eq!(damaged.status(), 500);
     }
 
     fn body(evidence: &str, key: &str, additional: &str) -> String {

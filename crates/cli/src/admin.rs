@@ -412,6 +412,18 @@ fn is_broker_error(body: &[u8]) -> bool {
         .is_some_and(|t| t.starts_with(tessera_guest::client::ERROR_TYPE_PREFIX))
 }
 
+/// The entry a broker's `AuditEntryDamaged` answer names (500, `{"type": ...,
+/// "detail": ..., "seq": N}`): an audit row changed in its database so that it does not read
+/// as an entry.
+fn damaged_entry(status: u16, body: &[u8]) -> Option<u64> {
+    let v: Value = serde_json::from_slice(body).ok()?;
+    let kind = v.get("type")?.as_str()?;
+    (status == 500
+        && kind.strip_prefix(tessera_guest::client::ERROR_TYPE_PREFIX) == Some("AuditEntryDamaged"))
+    .then(|| v.get("seq").and_then(Value::as_u64))
+    .flatten()
+}
+
 /// The KBS error body's `type` name and `detail`, for a refusal message.
 fn error_text(status: u16, body: &[u8]) -> String {
     let parsed: Option<Value> = serde_json::from_slice(body).ok();
@@ -490,6 +502,15 @@ impl AdminClient {
                 "{what}: {} (not the broker's error body: a proxy's or another server's answer?)",
                 error_text(status, &body)
             );
+        }
+        // An audit entry the broker cannot read: the log is damaged, which is the answer to
+        // `audit verify` (exit 1, the entry named as offline), not a failure to get one.
+        if let Some(seq) = damaged_entry(status, &body) {
+            return Err(Refused(format!(
+                "{what}: entry {seq} was altered (it does not read as an entry in the broker's \
+                 database; the broker's log names the column)"
+            ))
+            .into());
         }
         if status != 200 && status != 202 {
             // A server error, a busy broker or a proxy's answer: not a refusal (exit 2, which
@@ -998,7 +1019,7 @@ pub(crate) fn verify_remote(
     let mut v = anchor.map_or_else(ChainVerifier::new, ChainVerifier::with_anchor);
     loop {
         // A row the broker cannot read (edited in its database) fails the page that starts at
-        // it; the broker's log names it, and the entries before it were verified.
+        // it, naming the entry (a refusal, exit 1); the entries before it were verified.
         let page = client
             .audit_page(v.verified(), AUDIT_PAGE)
             .with_context(|| {
@@ -1273,6 +1294,24 @@ mod tests {
             b"",
         ] {
             assert!(!is_broker_error(other));
+        }
+    }
+
+    /// The broker's answer for an audit row that does not read names the entry; nothing else
+    /// is taken for one.
+    #[test]
+    fn a_damaged_audit_entry_is_named() {
+        let damaged = br#"{"type":"https://github.com/confidential-containers/kbs/errors/AuditEntryDamaged","detail":"x","seq":3}"#;
+        assert_eq!(damaged_entry(500, damaged), Some(3));
+        assert_eq!(damaged_entry(503, damaged), None);
+        for other in [
+            &br#"{"type":"https://github.com/confidential-containers/kbs/errors/InternalError","detail":"x","seq":3}"#[..],
+            br#"{"type":"https://github.com/confidential-containers/kbs/errors/AuditEntryDamaged","detail":"x"}"#,
+            br#"{"type":"https://github.com/confidential-containers/kbs/errors/AuditEntryDamaged","seq":"3"}"#,
+            br#"{"type":"about:AuditEntryDamaged","seq":3}"#,
+            b"",
+        ] {
+            assert_eq!(damaged_entry(500, other), None);
         }
     }
 }

@@ -23,7 +23,9 @@ impl ApiError {
         // characters are written escaped, so that it stays one log line and forges none.
         let reason = tessera::text::escape_controls(&reason.to_string(), false);
         match public {
-            PublicError::Internal | PublicError::Unavailable => {
+            PublicError::Internal
+            | PublicError::Unavailable
+            | PublicError::AuditEntryDamaged { .. } => {
                 tracing::error!(endpoint, error = %public.name(), reason = %reason, "request failed");
             }
             _ => {

@@ -760,6 +760,49 @@ fn no_release_and_no_admin_change_goes_unaudited() {
     assert_eq!(&s[..], SECRET);
 }
 
+/// An audit row changed in the database so that it does not read as an entry (a verdict the
+/// broker never writes): a page stops before it, and the page that starts at it is refused
+/// with the fixed `AuditEntryDamaged` words and the entry's sequence number (500), which
+/// `tessera audit verify` names; the damaged column goes to the log only.
+#[test]
+fn a_damaged_audit_entry_is_named_by_the_admin_api() {
+    let b = start();
+    let (status, log) = b.admin("GET", "/kbs/v0/admin/audit", Some(&b.admin_token), None);
+    assert_eq!(status, 200, "{log}");
+    assert!(log["entries"].as_array().unwrap().len() >= 2, "{log}");
+    let db = rusqlite::Connection::open(b.data.join("tessera.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    db.execute_batch(
+        "DROP TRIGGER audit_no_update; UPDATE audit SET verdict = 'maybe' WHERE seq = 2;",
+    )
+    .unwrap();
+    let (status, log) = b.admin("GET", "/kbs/v0/admin/audit", Some(&b.admin_token), None);
+    assert_eq!(status, 200, "{log}");
+    let seqs: Vec<_> = log["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["seq"].as_u64())
+        .collect();
+    assert_eq!(seqs, [Some(1)], "{log}");
+    assert_eq!(log["next_after"], 1, "{log}");
+    let (status, body) = b.admin(
+        "GET",
+        "/kbs/v0/admin/audit?after=1",
+        Some(&b.admin_token),
+        None,
+    );
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(
+        body,
+        json!({
+            "type": "https://github.com/confidential-containers/kbs/errors/AuditEntryDamaged",
+            "detail": tessera_broker::protocol::PublicError::AuditEntryDamaged { seq: 2 }.detail(),
+            "seq": 2,
+        })
+    );
+}
+
 /// Sends `request` (an HTTP/1.1 request, or only its beginning) on a connection of its own and
 /// returns the broker's answer up to the end of its headers.
 fn raw_answer(b: &Broker, request: &str) -> String {
