@@ -40,8 +40,10 @@
 //! whoever holds its cookie and nonce, and that answer gets a new session of its own (the lost
 //! one is gone with it); a lost session was never used for a release (the release's own entry
 //! would have been fsync'd, and everything before it), so its token and cookie are refused and
-//! its guest attests again. One connection: a second one to the same file would lose its whole
-//! page cache each time the first one wrote, and read it back.
+//! its guest attests again. Its `attest pass` entry is lost with it (the next entry reuses its
+//! sequence number), while the EAR token it was issued stays valid until it expires for
+//! relying parties other than the broker. One connection: a second one to the same file would
+//! lose its whole page cache each time the first one wrote, and read it back.
 //!
 //! Operations share a transaction. One that writes with one statement (single use of a nonce is
 //! one `INSERT .. ON CONFLICT DO NOTHING`) is atomic by SQLite's statement rollback; one that
