@@ -191,3 +191,34 @@ for f in "$root"/examples/policies/*.toml "$root"/examples/policies/*.json; do
     n=$((n + 1))
 done
 echo "seeded policy_loader: $n files"
+
+# Init data (init_data): as CoCo guests send it (the algorithm line, a version, the agents'
+# files under [data]) for each hash, and the deepest `a=[[[...` nesting that fits the
+# 256 KiB bound; written here, not taken from the vectors.
+mkdir -p "$corpus/init_data"
+for h in sha256 sha384 sha512; do
+    cat > "$corpus/init_data/coco__$h.toml" <<INIT
+algorithm = "$h"
+version = "0.1.0"
+
+[data]
+"aa.toml" = '''
+[token_configs]
+[token_configs.kbs]
+url = "http://kbs.example:8080"
+'''
+"cdh.toml" = '''
+socket = "unix:///run/confidential-containers/cdh.sock"
+[kbc]
+name = "cc_kbc"
+url = "http://kbs.example:8080"
+'''
+"policy.rego" = '''
+package agent_policy
+default AllowRequestsFailingPolicy := false
+'''
+INIT
+done
+{ printf 'algorithm = "sha384"\na='; head -c $((256 * 1024 - 23)) /dev/zero | tr '\0' '['; } \
+    > "$corpus/init_data/deep__brackets.toml"
+echo "seeded init_data: 4 files"

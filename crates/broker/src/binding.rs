@@ -297,6 +297,94 @@ pub fn check_init_data(
     Ok(d)
 }
 
+/// What [`init_data_digest`] must give for `body`, worked out independently of it: the body
+/// read as a plain TOML table (`None`: not TOML), and its `algorithm` member when a string.
+/// For the fuzz harness and the tests.
+fn init_data_expected(body: &str) -> Result<HashAlgorithm, BindingError> {
+    let table: toml::Table = toml::from_str(body).map_err(|_| BindingError::InitDataToml)?;
+    match table.get("algorithm") {
+        Some(toml::Value::String(name)) => HashAlgorithm::from_name(name),
+        _ => Err(BindingError::InitDataAlgorithmMissing),
+    }
+}
+
+/// Fuzz harness: init data as `/attest` carries it (any text up to [`MAX_INIT_DATA_LEN`]).
+/// Oracles: no panic; the digest is accepted exactly when the body is a TOML table whose
+/// `algorithm` is a supported hash name, and is then the full `H(raw body bytes)`; that digest
+/// passes [`check_init_data`] as HOST_DATA (cut to 32) and as MR_CONFIG_ID (cut or zero-padded
+/// to 48), and a field one bit off fails; only format `toml` is read.
+#[doc(hidden)]
+#[allow(clippy::panic, clippy::indexing_slicing)]
+pub fn fuzz_init_data(data: &[u8]) {
+    let Ok(body) = std::str::from_utf8(data) else {
+        return;
+    };
+    assert!(matches!(
+        init_data_digest("json", body),
+        Err(BindingError::InitDataFormat { .. })
+    ));
+    let got = init_data_digest("toml", body);
+    if body.len() > MAX_INIT_DATA_LEN {
+        assert!(matches!(got, Err(BindingError::InitDataTooLarge { .. })));
+        return;
+    }
+    let expected = init_data_expected(body);
+    match (got, expected) {
+        (Ok(d), Ok(hash)) => {
+            assert_eq!(d.hash, hash);
+            assert_eq!(d.digest, hash.digest(body.as_bytes()));
+            assert_eq!(d.digest.len(), hash.output_len());
+            init_data_fields_agree(body, &d);
+        }
+        (Err(e), Err(f)) => assert_eq!(e, f),
+        (got, expected) => panic!("init data: got {got:?}, expected {expected:?}"),
+    }
+}
+
+/// `d` (the digest of `body`) passes as HOST_DATA and MR_CONFIG_ID laid out as PROTOCOL.md
+/// says (from byte 0, cut to the field, zero-padded), and every one-bit change of either field
+/// is a mismatch. For the fuzz harness and the tests.
+#[allow(clippy::panic, clippy::indexing_slicing)]
+fn init_data_fields_agree(body: &str, d: &InitDataDigest) {
+    let mut host = [0u8; 32];
+    let mut mr = [0u8; 48];
+    let n = d.digest.len();
+    host.copy_from_slice(&d.digest[..32]);
+    mr[..n.min(48)].copy_from_slice(&d.digest[..n.min(48)]);
+    assert_eq!(
+        check_init_data("toml", body, InitDataField::SnpHostData(&host)).as_ref(),
+        Ok(d)
+    );
+    assert_eq!(
+        check_init_data("toml", body, InitDataField::TdxMrConfigId(&mr)).as_ref(),
+        Ok(d)
+    );
+    // One byte per field is enough to fail on a check that ignores a region: the last byte
+    // (the cut's or the padding's edge) and one chosen by the digest itself.
+    for i in [31, usize::from(d.digest[0]) % 32] {
+        let mut h = host;
+        h[i] ^= 1;
+        assert!(matches!(
+            check_init_data("toml", body, InitDataField::SnpHostData(&h)),
+            Err(BindingError::InitDataMismatch {
+                field: "host_data",
+                ..
+            })
+        ));
+    }
+    for i in [47, n.min(48) - 1, usize::from(d.digest[1]) % 48] {
+        let mut m = mr;
+        m[i] ^= 0x80;
+        assert!(matches!(
+            check_init_data("toml", body, InitDataField::TdxMrConfigId(&m)),
+            Err(BindingError::InitDataMismatch {
+                field: "mr_config_id",
+                ..
+            })
+        ));
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -464,6 +552,29 @@ mod tests {
         ));
     }
 
+    /// The fuzz seeds (fuzz/seed.sh writes the same): init data as CoCo guests send it, for
+    /// each hash, and the deepest nesting that fits the bound, which must be refused as TOML
+    /// (not overflow the stack) and agree with the harness's oracle.
+    #[test]
+    fn init_data_seeds_reach_the_oracle() {
+        for name in ["sha256", "sha384", "sha512"] {
+            let body = INIT.replace("sha384", name);
+            assert!(init_data_digest("toml", &body).is_ok());
+            fuzz_init_data(body.as_bytes());
+        }
+        for open in ["[", "{a=", "[{a=["] {
+            let mut deep = String::from("algorithm = \"sha384\"\na=");
+            while deep.len() + open.len() <= MAX_INIT_DATA_LEN {
+                deep.push_str(open);
+            }
+            assert_eq!(
+                init_data_digest("toml", &deep),
+                Err(BindingError::InitDataToml)
+            );
+            fuzz_init_data(deep.as_bytes());
+        }
+    }
+
     proptest! {
         #[test]
         fn any_single_bit_flip_is_rejected(byte in 0usize..64, bit in 0u8..8) {
@@ -473,9 +584,88 @@ mod tests {
             prop_assert!(check_report_data(&rd, h, "n", &jwk(), "").is_err());
         }
 
+        /// Arbitrary text: the harness's oracles (accepted exactly when a TOML table names a
+        /// supported hash; the digest is the body's; both field layouts) hold.
         #[test]
-        fn init_data_parser_never_panics(body in ".{0,200}") {
-            let _ = init_data_digest("toml", &body);
+        fn init_data_digest_agrees_with_its_oracle(body in ".{0,200}") {
+            fuzz_init_data(body.as_bytes());
+        }
+
+        /// Generated init data: `algorithm` one of the three names, another name, another
+        /// type or absent, among random keys. Accepted exactly when the name is supported, with
+        /// the digest of the raw bytes sent, laid into HOST_DATA and MR_CONFIG_ID as PROTOCOL.md
+        /// says (cut to 32; cut or zero-padded to 48).
+        #[test]
+        fn generated_init_data_is_accepted_exactly_when_its_hash_is(
+            algorithm in prop_oneof![
+                Just(Some(toml::Value::from("sha256"))),
+                Just(Some(toml::Value::from("sha384"))),
+                Just(Some(toml::Value::from("sha512"))),
+                "[a-zA-Z0-9-]{0,8}".prop_map(|s| Some(toml::Value::from(s))),
+                Just(Some(toml::Value::from(384))),
+                Just(None),
+            ],
+            extra in proptest::collection::btree_map(
+                "[a-z_][a-z0-9_.-]{0,10}",
+                prop_oneof![
+                    ".{0,20}".prop_map(toml::Value::from),
+                    any::<i64>().prop_map(toml::Value::from),
+                    any::<bool>().prop_map(toml::Value::from),
+                    proptest::collection::vec("[ -~]{0,8}", 0..4).prop_map(toml::Value::from),
+                ],
+                0..6,
+            ),
+            data in proptest::collection::btree_map("[a-z]{1,6}\\.toml", ".{0,40}", 0..3),
+            lead in "(#[ -~]{0,10}\n|\n| ){0,3}",
+        ) {
+            let mut table = toml::Table::new();
+            for (k, v) in extra {
+                if k != "algorithm" {
+                    table.insert(k, v);
+                }
+            }
+            if let Some(a) = &algorithm {
+                table.insert("algorithm".into(), a.clone());
+            }
+            if !data.is_empty() {
+                let d: toml::Table = data.into_iter().map(|(k, v)| (k, v.into())).collect();
+                table.insert("data".into(), d.into());
+            }
+            let body = format!("{lead}{}", toml::to_string(&table).unwrap());
+            let supported = match algorithm.as_ref().and_then(toml::Value::as_str) {
+                Some(n @ ("sha256" | "sha384" | "sha512")) => Some(n),
+                _ => None,
+            };
+            match (init_data_digest("toml", &body), supported) {
+                (Ok(d), Some(name)) => {
+                    prop_assert_eq!(d.hash.name(), name);
+                    let full = HashAlgorithm::from_name(name).unwrap().digest(body.as_bytes());
+                    prop_assert_eq!(&d.digest, &full);
+                    let host: [u8; 32] = full[..32].try_into().unwrap();
+                    let mut mr = [0u8; 48];
+                    let n = full.len().min(48);
+                    mr[..n].copy_from_slice(&full[..n]);
+                    prop_assert_eq!(
+                        check_init_data("toml", &body, InitDataField::SnpHostData(&host)),
+                        Ok(d.clone())
+                    );
+                    prop_assert_eq!(
+                        check_init_data("toml", &body, InitDataField::TdxMrConfigId(&mr)),
+                        Ok(d.clone())
+                    );
+                    init_data_fields_agree(&body, &d);
+                }
+                (Err(BindingError::UnsupportedHash { name }), None) => {
+                    let sent = algorithm.as_ref().and_then(toml::Value::as_str);
+                    prop_assert_eq!(Some(name.as_str()), sent);
+                }
+                (Err(BindingError::InitDataAlgorithmMissing), None) => {
+                    prop_assert!(algorithm.as_ref().and_then(toml::Value::as_str).is_none());
+                }
+                (got, supported) => {
+                    prop_assert!(false, "{body:?}: got {got:?}, supported {supported:?}");
+                }
+            }
         }
     }
 }
