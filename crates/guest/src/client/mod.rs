@@ -568,7 +568,8 @@ fn read_capped(
 
 /// Fuzz harness for every decoder of broker answers: the first byte picks the decoder (JWE for
 /// a P-256, P-521 or RSA key, challenge, token, error body, `Set-Cookie`, resource path), the
-/// rest is the input. Never panics on any input.
+/// rest is the input. Never panics on any input; what the challenge, `Set-Cookie`, token and
+/// error-body decoders accept meets their oracles in `wire` (`check_parse_*`).
 #[doc(hidden)]
 pub fn fuzz_response(data: &[u8]) {
     use std::sync::OnceLock;
@@ -589,14 +590,14 @@ pub fn fuzz_response(data: &[u8]) {
             }
         }
         3 => {
-            let _ = parse_challenge(rest);
-            let _ = parse_set_cookie(rest.split(|&b| b == b'\n'));
+            wire::check_parse_challenge(rest);
+            wire::check_parse_set_cookie(rest);
         }
         4 => {
-            let _ = parse_token(rest);
+            wire::check_parse_token(rest);
         }
         _ => {
-            let _ = wire::parse_error(Step::Resource, 401, rest);
+            wire::check_parse_error(Step::Resource, 401, rest);
             if let Ok(s) = core::str::from_utf8(rest) {
                 let _ = ResourcePath::parse(s);
                 let _ = normalize_base(s, false);

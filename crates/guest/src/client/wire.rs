@@ -346,6 +346,131 @@ fn clean_text(s: &str, max: usize) -> String {
     out
 }
 
+/// RFC 6750 `b64token`: `1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"="`, written
+/// out from the RFC apart from [`Token::from_string`] (an oracle for the fuzz harness and tests).
+fn is_b64token(s: &str) -> bool {
+    let head = s.trim_end_matches('=');
+    !head.is_empty()
+        && head.chars().all(|c| {
+            c.is_ascii_uppercase()
+                || c.is_ascii_lowercase()
+                || c.is_ascii_digit()
+                || "-._~+/".contains(c)
+        })
+}
+
+/// RFC 6265 §4.1.1 `cookie-octet`: US-ASCII visible characters but `"`, `,`, `;` and `\`
+/// (an oracle for the fuzz harness and tests, apart from [`Session::from_cookie_value`]).
+fn is_cookie_octet(b: u8) -> bool {
+    b.is_ascii_graphic() && !matches!(b, b'"' | b',' | b';' | b'\\')
+}
+
+/// Text an error may carry to a terminal or a log: no control character, at most `max` bytes.
+fn is_clean_text(s: &str, max: usize) -> bool {
+    s.len() <= max && !s.chars().any(char::is_control)
+}
+
+/// Oracle of [`parse_token`] (fuzz harness and tests): a token is accepted exactly when the
+/// capped body is a JSON object whose `token` is a string that is a `b64token`; it is then
+/// that string and makes an `Authorization: Bearer` value of visible ASCII and one space.
+#[allow(clippy::panic)]
+pub(crate) fn check_parse_token(body: &[u8]) {
+    let expected = (body.len() <= MAX_ATTEST_RESPONSE)
+        .then(|| serde_json::from_slice::<serde_json::Value>(body).ok())
+        .flatten()
+        .and_then(|v| v.get("token")?.as_str().map(str::to_owned))
+        .filter(|t| is_b64token(t));
+    match (parse_token(body), expected) {
+        (Ok(token), Some(text)) => {
+            assert_eq!(token.as_str(), text);
+            assert!((1..=MAX_ATTEST_RESPONSE).contains(&token.as_str().len()));
+            let header = token.authorization_header();
+            let value = header.strip_prefix("Bearer ").unwrap_or_default();
+            assert!(is_b64token(value), "not a Bearer b64token");
+            assert!(header.bytes().all(|b| b.is_ascii_graphic() || b == b' '));
+            assert_eq!(header.bytes().filter(|&b| b == b' ').count(), 1);
+        }
+        (Err(_), None) => {}
+        (got, expected) => panic!(
+            "parse_token: accepted {}, a b64token string member {}",
+            got.is_ok(),
+            expected.is_some()
+        ),
+    }
+}
+
+/// Oracle of [`parse_set_cookie`] (fuzz harness and tests) on the `\n`-separated header values
+/// in `data`: a session is 1..=[`MAX_SESSION_ID_LEN`] cookie-octets, found in one of the values
+/// after `kbs-session-id=`, and its `Cookie` header is that pair.
+#[allow(clippy::panic)]
+pub(crate) fn check_parse_set_cookie(data: &[u8]) {
+    let Ok(session) = parse_set_cookie(data.split(|&b| b == b'\n')) else {
+        return;
+    };
+    let v = session.cookie_value();
+    assert!((1..=MAX_SESSION_ID_LEN).contains(&v.len()));
+    assert!(v.bytes().all(is_cookie_octet), "not cookie-octets");
+    assert_eq!(*session.cookie_header(), format!("{SESSION_COOKIE}={v}"));
+    assert!(
+        data.split(|&b| b == b'\n')
+            .filter_map(|l| core::str::from_utf8(l).ok())
+            .any(|l| l.contains(SESSION_COOKIE) && l.contains(v))
+    );
+}
+
+/// Oracle of [`parse_challenge`] (fuzz harness and tests): an accepted nonce is within its cap
+/// and free of control characters; an unsupported hash's name is cut to 32 clean bytes.
+#[allow(clippy::panic)]
+pub(crate) fn check_parse_challenge(body: &[u8]) {
+    match parse_challenge(body) {
+        Ok((nonce, _)) => {
+            assert!(body.len() <= MAX_AUTH_RESPONSE);
+            assert!(!nonce.is_empty() && is_clean_text(&nonce, MAX_NONCE_LEN));
+        }
+        Err(ClientError::UnsupportedHash { name }) => assert!(is_clean_text(&name, 32)),
+        Err(_) => {}
+    }
+}
+
+/// Oracle of [`parse_error`] (fuzz harness and tests): the step and status are kept; a KBS
+/// error's kind and detail are within their caps and free of control characters, as is the
+/// whole message; a body over the cap or without a KBS `type` is a bare status.
+#[allow(clippy::panic)]
+pub(crate) fn check_parse_error(step: Step, status: u16, body: &[u8]) {
+    let err = parse_error(step, status, body);
+    assert_eq!(err.status(), Some(status));
+    assert!(!err.to_string().chars().any(char::is_control));
+    let kbs_type = (body.len() <= MAX_ERROR_RESPONSE)
+        .then(|| serde_json::from_slice::<serde_json::Value>(body).ok())
+        .flatten()
+        .and_then(|v| v.get("type")?.as_str().map(str::to_owned))
+        .is_some_and(|t| t.starts_with(ERROR_TYPE_PREFIX));
+    match err {
+        ClientError::Broker {
+            step: s,
+            kind,
+            detail,
+            ..
+        } => {
+            assert!(kbs_type);
+            assert_eq!(s, step);
+            assert!(
+                is_clean_text(&kind, MAX_KIND_LEN),
+                "kind over its cap or unclean"
+            );
+            assert!(
+                is_clean_text(&detail, MAX_DETAIL_LEN),
+                "detail over its cap or unclean"
+            );
+        }
+        ClientError::Status { step: s, .. } => {
+            assert!(!kbs_type);
+            assert_eq!(s, step);
+        }
+        other => panic!("parse_error gave {other:?}"),
+    }
+}
+
 /// A validated resource: `repo/type/tag` and an optional pinned version.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ResourcePath {
@@ -718,14 +843,87 @@ mod tests {
 
     proptest! {
         #[test]
-        fn parsers_never_panic(data in proptest::collection::vec(any::<u8>(), 0..256), status in 100u16..600) {
-            let _ = parse_challenge(&data);
-            let _ = parse_token(&data);
-            let _ = parse_error(Step::Resource, status, &data);
-            let _ = parse_set_cookie([&data[..]]);
+        fn parsers_meet_their_oracles_on_any_bytes(data in proptest::collection::vec(any::<u8>(), 0..256), status in 100u16..600) {
+            check_parse_challenge(&data);
+            check_parse_token(&data);
+            check_parse_error(Step::Resource, status, &data);
+            check_parse_set_cookie(&data);
             if let Ok(s) = core::str::from_utf8(&data) {
                 let _ = ResourcePath::parse(s);
             }
+        }
+
+        /// Token bodies near the grammar: b64token characters mixed with others (space, `"`,
+        /// controls, non-ASCII, `=` inside), some past the cap.
+        #[test]
+        fn generated_tokens_meet_the_oracle(
+            parts in proptest::collection::vec(prop_oneof![
+                8 => "[A-Za-z0-9._~+/-]{1,12}",
+                2 => "={1,3}",
+                1 => "[ \"\\\\,;:\t\r\n\u{0}\u{7f}é€]",
+            ], 0..8),
+            long in proptest::option::of(MAX_ATTEST_RESPONSE - 40..MAX_ATTEST_RESPONSE + 10),
+            as_number in any::<bool>(),
+        ) {
+            let mut text = parts.concat();
+            if let Some(n) = long {
+                text = format!("{text}{}", "a".repeat(n.saturating_sub(text.len())));
+            }
+            let body = if as_number {
+                serde_json::json!({"token": 1, "t": text})
+            } else {
+                serde_json::json!({"token": text})
+            };
+            check_parse_token(body.to_string().as_bytes());
+        }
+
+        /// `Set-Cookie` values near the grammar: the cookie among others, quoted or not, with
+        /// attributes and characters outside cookie-octet, some past the cap.
+        #[test]
+        fn generated_set_cookies_meet_the_oracle(
+            values in proptest::collection::vec((
+                prop_oneof![3 => Just(SESSION_COOKIE.to_owned()), 1 => "[a-z-]{1,16}".prop_map(|s| s)],
+                proptest::collection::vec(prop_oneof![
+                    6 => "[!#-+\\--:<-\\[\\]-~]{1,16}",
+                    1 => "[ \"\\\\,\t\u{0}\u{7f}é]",
+                    1 => "[\"\\\\,]",
+                ], 0..4),
+                any::<bool>(),
+                proptest::option::weighted(0.2, MAX_SESSION_ID_LEN - 2..MAX_SESSION_ID_LEN + 2),
+                "(; Path=/| ; HttpOnly|; Secure){0,2}",
+            ), 1..3),
+        ) {
+            let mut lines = Vec::new();
+            for (name, value, quoted, long, attrs) in values {
+                let mut v = value.concat();
+                if let Some(n) = long {
+                    v = format!("{v}{}", "x".repeat(n.saturating_sub(v.len())));
+                }
+                let v = if quoted { format!("\"{v}\"") } else { v };
+                lines.push(format!("{name}={v}{attrs}"));
+            }
+            check_parse_set_cookie(lines.join("\n").as_bytes());
+        }
+
+        /// KBS error bodies with kind and detail holding control characters, multi-byte
+        /// characters at the cap's edge and text past the caps.
+        #[test]
+        fn generated_error_bodies_meet_the_oracle(
+            kind in proptest::collection::vec(prop_oneof![
+                4 => "[a-z_-]{1,40}", 1 => "[\u{0}-\u{1f}\u{7f}-\u{9f}]", 1 => "[é€😀]{1,40}",
+            ], 0..8),
+            detail in proptest::collection::vec(prop_oneof![
+                4 => ".{1,200}", 1 => "[\u{0}-\u{1f}\u{7f}-\u{9f}]", 1 => "[é€😀]{1,80}",
+            ], 0..8),
+            kbs in any::<bool>(),
+            status in 100u16..600,
+        ) {
+            let prefix = if kbs { ERROR_TYPE_PREFIX } else { "about:" };
+            let body = serde_json::json!({
+                "type": format!("{prefix}{}", kind.concat()),
+                "detail": detail.concat(),
+            });
+            check_parse_error(Step::Resource, status, body.to_string().as_bytes());
         }
 
         #[test]
