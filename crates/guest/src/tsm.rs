@@ -176,11 +176,56 @@ pub fn parse_provider(bytes: &[u8]) -> Result<String, TsmError> {
         })
 }
 
-/// Fuzz entry point for the attribute parsers.
+/// What [`parse_generation`] must give, worked out apart from it: the text between whitespace
+/// is ASCII digits whose value (leading zeros dropped) fits a `u64`.
+fn expected_generation(bytes: &[u8]) -> Option<u64> {
+    let t = std::str::from_utf8(bytes)
+        .ok()?
+        .trim_matches(char::is_whitespace);
+    if t.is_empty() || !t.chars().all(|c| c.is_ascii_digit()) {
+        return None;
+    }
+    let significant = t.trim_start_matches('0');
+    if significant.len() > 20 {
+        return None;
+    }
+    let v = significant
+        .chars()
+        .try_fold(0u128, |v, c| Some(v * 10 + u128::from(c.to_digit(10)?)))?;
+    u64::try_from(v).ok()
+}
+
+/// What [`parse_provider`] must give: the text between whitespace when it is 1..=32 of
+/// `[a-z0-9_]`.
+fn expected_provider(bytes: &[u8]) -> Option<&str> {
+    let t = std::str::from_utf8(bytes)
+        .ok()?
+        .trim_matches(char::is_whitespace);
+    let ok =
+        (1..=32).contains(&t.len()) && t.chars().all(|c| matches!(c, 'a'..='z' | '0'..='9' | '_'));
+    ok.then_some(t)
+}
+
+/// Fuzz entry point for the attribute parsers. Oracles: each accepts exactly what its
+/// grammar allows (worked out apart from it) with that value, and what it accepts round-trips
+/// as the kernel writes it (the value and a newline) to the same value.
 #[doc(hidden)]
+#[allow(clippy::panic)]
 pub fn fuzz_attributes(data: &[u8]) {
-    let _ = parse_generation(data);
-    let _ = parse_provider(data);
+    let generation = parse_generation(data).ok();
+    assert_eq!(generation, expected_generation(data), "generation {data:?}");
+    if let Some(n) = generation {
+        assert_eq!(parse_generation(format!("{n}\n").as_bytes()).ok(), Some(n));
+    }
+    let provider = parse_provider(data).ok();
+    assert_eq!(
+        provider.as_deref(),
+        expected_provider(data),
+        "provider {data:?}"
+    );
+    if let Some(p) = provider {
+        assert_eq!(parse_provider(format!("{p}\n").as_bytes()).ok(), Some(p));
+    }
 }
 
 impl<F: TsmFs> ConfigfsTsm<F> {
@@ -578,11 +623,29 @@ mod tests {
         assert!(parse_provider(&[b'a'; 40]).is_err());
     }
 
+    use proptest::strategy::Strategy as _;
+
     proptest::proptest! {
         #[test]
-        fn attribute_parsers_never_panic(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)) {
-            let _ = parse_generation(&bytes);
-            let _ = parse_provider(&bytes);
+        fn attribute_parsers_meet_their_oracle(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..80)) {
+            fuzz_attributes(&bytes);
+        }
+
+        /// Text near the grammars: digits, names, whitespace of several kinds, signs and
+        /// other characters, and numbers at and past `u64::MAX`.
+        #[test]
+        fn generated_attributes_meet_their_oracle(
+            lead in "[ \t\n\u{a0}\u{3000}]{0,2}",
+            body in proptest::prop_oneof![
+                "0{0,3}[0-9]{1,22}",
+                "[a-z0-9_]{1,34}",
+                "[+-]?[0-9a-zA-Z_./]{0,8}",
+                proptest::prelude::any::<u64>().prop_map(|n| n.to_string()),
+                proptest::prelude::Just("18446744073709551616".to_owned()),
+            ],
+            trail in "[ \t\n\r]{0,2}",
+        ) {
+            fuzz_attributes(format!("{lead}{body}{trail}").as_bytes());
         }
     }
 }
