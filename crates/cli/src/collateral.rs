@@ -85,21 +85,6 @@ fn env(name: &str) -> Option<String> {
     std::env::var(name).ok().filter(|v| !v.is_empty())
 }
 
-/// The default cache directory, from the environment `var` reads: `$TESSERA_CACHE_DIR`, else
-/// `$XDG_CACHE_HOME/tessera/collateral`, else `$HOME/.cache/tessera/collateral`. An empty
-/// `TESSERA_CACHE_DIR` is no setting, and an `XDG_CACHE_HOME` or `HOME` that is not absolute
-/// is ignored, as the XDG base directory specification says and `serve`'s data directory
-/// does: the cache would otherwise be wherever the command happened to run. (Not
-/// `tessera_collateral::bundle::default_cache_dir`, which takes them as they are.)
-fn default_cache_dir(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<PathBuf> {
-    if let Some(dir) = var("TESSERA_CACHE_DIR").filter(|d| !d.is_empty()) {
-        return Some(PathBuf::from(dir));
-    }
-    let absolute = |name: &str| var(name).map(PathBuf::from).filter(|p| p.is_absolute());
-    let base = absolute("XDG_CACHE_HOME").or_else(|| absolute("HOME").map(|h| h.join(".cache")))?;
-    Some(base.join("tessera").join("collateral"))
-}
-
 impl SourceArgs {
     fn fetcher(&self) -> Result<Fetcher> {
         let config = FetchConfig {
@@ -147,11 +132,7 @@ impl SourceArgs {
     }
 
     fn cache_dir(&self) -> Result<PathBuf> {
-        match self
-            .cache_dir
-            .clone()
-            .or_else(|| default_cache_dir(|name| std::env::var_os(name)))
-        {
+        match self.cache_dir.clone().or_else(bundle::default_cache_dir) {
             Some(dir) => Ok(dir),
             None => bail!("no cache directory: pass --cache-dir or set TESSERA_CACHE_DIR"),
         }
@@ -1061,43 +1042,6 @@ fn show(args: &ShowArgs) -> Result<ExitCode> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// An empty TESSERA_CACHE_DIR is no setting, and a relative XDG_CACHE_HOME or HOME is
-    /// passed over, as serve's data directory does.
-    #[test]
-    fn default_cache_dir_takes_no_empty_or_relative_setting() {
-        let from = |vars: &[(&str, &str)]| {
-            let vars: Vec<(String, String)> = vars
-                .iter()
-                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                .collect();
-            default_cache_dir(move |name| {
-                vars.iter()
-                    .find(|(k, _)| k == name)
-                    .map(|(_, v)| std::ffi::OsString::from(v))
-            })
-        };
-        let home = PathBuf::from("/home/u/.cache/tessera/collateral");
-        assert_eq!(
-            from(&[("TESSERA_CACHE_DIR", "here"), ("HOME", "/home/u")]),
-            Some(PathBuf::from("here"))
-        );
-        assert_eq!(
-            from(&[("TESSERA_CACHE_DIR", ""), ("HOME", "/home/u")]),
-            Some(home.clone())
-        );
-        assert_eq!(
-            from(&[("XDG_CACHE_HOME", "/xdg"), ("HOME", "/home/u")]),
-            Some(PathBuf::from("/xdg/tessera/collateral"))
-        );
-        assert_eq!(
-            from(&[("XDG_CACHE_HOME", "relative"), ("HOME", "/home/u")]),
-            Some(home)
-        );
-        assert_eq!(from(&[("XDG_CACHE_HOME", ""), ("HOME", "")]), None);
-        assert_eq!(from(&[("HOME", "home/u")]), None);
-        assert_eq!(from(&[]), None);
-    }
 
     /// The long help of `collateral SUB`, flags included.
     fn long_help(sub: &str) -> String {

@@ -715,15 +715,22 @@ pub fn pack_to_file(dir: &Path, out: &Path, now: UnixTime) -> Result<usize, Coll
 }
 
 /// The default cache directory: `$TESSERA_CACHE_DIR`, else `$XDG_CACHE_HOME/tessera/collateral`,
-/// else `$HOME/.cache/tessera/collateral`.
+/// else `$HOME/.cache/tessera/collateral`. An empty `TESSERA_CACHE_DIR` is no setting, and an
+/// `XDG_CACHE_HOME` or `HOME` that is not absolute is ignored, as the XDG base directory
+/// specification says (the cache would otherwise be wherever the command happened to run).
 #[must_use]
 pub fn default_cache_dir() -> Option<PathBuf> {
-    if let Some(dir) = std::env::var_os("TESSERA_CACHE_DIR") {
+    default_cache_dir_from(|name| std::env::var_os(name))
+}
+
+/// [`default_cache_dir`] with the environment read through `var`.
+#[must_use]
+pub fn default_cache_dir_from(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<PathBuf> {
+    if let Some(dir) = var("TESSERA_CACHE_DIR").filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(dir));
     }
-    let base = std::env::var_os("XDG_CACHE_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache")))?;
+    let absolute = |name: &str| var(name).map(PathBuf::from).filter(|p| p.is_absolute());
+    let base = absolute("XDG_CACHE_HOME").or_else(|| absolute("HOME").map(|h| h.join(".cache")))?;
     Some(base.join("tessera").join("collateral"))
 }
 
@@ -735,6 +742,44 @@ mod tests {
     use tessera_snp::sim::SimPki;
 
     const NOW: UnixTime = tessera_tdx::sim::SIM_VERIFY_AT;
+
+    /// An empty TESSERA_CACHE_DIR is no setting, and a relative XDG_CACHE_HOME or HOME is
+    /// passed over (the XDG base
+    /// directory specification).
+    #[test]
+    fn default_cache_dir_takes_no_empty_or_relative_setting() {
+        let from = |vars: &[(&str, &str)]| {
+            let vars: Vec<(String, String)> = vars
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect();
+            default_cache_dir_from(move |name| {
+                vars.iter()
+                    .find(|(k, _)| k == name)
+                    .map(|(_, v)| std::ffi::OsString::from(v))
+            })
+        };
+        let home = PathBuf::from("/home/u/.cache/tessera/collateral");
+        assert_eq!(
+            from(&[("TESSERA_CACHE_DIR", "here"), ("HOME", "/home/u")]),
+            Some(PathBuf::from("here"))
+        );
+        assert_eq!(
+            from(&[("TESSERA_CACHE_DIR", ""), ("HOME", "/home/u")]),
+            Some(home.clone())
+        );
+        assert_eq!(
+            from(&[("XDG_CACHE_HOME", "/xdg"), ("HOME", "/home/u")]),
+            Some(PathBuf::from("/xdg/tessera/collateral"))
+        );
+        assert_eq!(
+            from(&[("XDG_CACHE_HOME", "relative"), ("HOME", "/home/u")]),
+            Some(home)
+        );
+        assert_eq!(from(&[("XDG_CACHE_HOME", ""), ("HOME", "")]), None);
+        assert_eq!(from(&[("HOME", "home/u")]), None);
+        assert_eq!(from(&[]), None);
+    }
 
     fn crl_entries() -> Vec<Entry> {
         let pki = SimPki::new(Product::Genoa).unwrap();
