@@ -718,11 +718,12 @@ pub(crate) fn decode_base64(
         .map_err(|e| EvidenceError::json(form, field, format!("not standard base64: {e}")))
 }
 
-/// Fuzz harness: [`Evidence::from_bytes`] and [`Evidence::from_json`] on the input, and on
-/// success the accessors; a raw form's signed bytes parse back to the same report or quote.
+/// Fuzz harness: [`tsm_agrees_with_bytes`]; [`Evidence::from_bytes`] and
+/// [`Evidence::from_json`] on the input, and on success the accessors; a raw form's signed bytes parse back to the same report or quote.
 #[doc(hidden)]
 #[allow(clippy::panic)] // fuzz harness: an assertion failure is the finding
 pub fn fuzz_evidence(data: &[u8]) {
+    tsm_agrees_with_bytes(data);
     for parsed in [Evidence::from_bytes(data), Evidence::from_json(data)] {
         let Ok(e) = parsed else { continue };
         let _ = (e.tee(), e.report_data(), e.init_data_field(), e.digest());
@@ -738,5 +739,48 @@ pub fn fuzz_evidence(data: &[u8]) {
                 assert_eq!(again.as_ref(), Ok(quote.as_ref()));
             }
         }
+    }
+}
+
+/// The SEV-SNP evidence `parsed` holds when it was read in `form`, with whether KBS
+/// certificates came with it.
+fn snp_in_form(parsed: Result<Evidence, EvidenceError>, form: Form) -> Option<(SnpEvidence, bool)> {
+    let e = parsed.ok().filter(|e| e.form == form)?;
+    match e.body {
+        Body::Snp {
+            evidence,
+            cert_chain,
+        } => Some((evidence, !cert_chain.is_empty())),
+        Body::Quote { .. } => None,
+    }
+}
+
+/// Oracle (fuzz harness and tests): `data` split after the SNP report into a configfs-tsm
+/// `outblob` and a non-empty `auxblob` reads through [`Evidence::from_tsm`] (form
+/// [`Form::SnpTsm`]) as the same SEV-SNP evidence [`Evidence::from_bytes`] reads from `data`
+/// as an extended report ([`Form::SnpExtended`]), and is refused exactly when `from_bytes`
+/// reads no extended report; the `outblob` alone reads as `from_bytes` reads it as a bare
+/// report ([`Form::SnpReport`]). Neither carries KBS certificates.
+#[doc(hidden)]
+#[allow(clippy::panic)] // oracle: an assertion failure is the finding
+pub fn tsm_agrees_with_bytes(data: &[u8]) {
+    let Some((out, aux)) = data.split_at_checked(tessera_snp::abi::REPORT_SIZE) else {
+        assert!(Evidence::from_tsm(data, None).is_err());
+        return;
+    };
+    let mut cases = vec![(None, out, Form::SnpReport)];
+    if !aux.is_empty() {
+        cases.push((Some(aux), data, Form::SnpExtended));
+    }
+    for (auxblob, joined, file_form) in cases {
+        let tsm = snp_in_form(Evidence::from_tsm(out, auxblob), Form::SnpTsm);
+        let file = snp_in_form(Evidence::from_bytes(joined), file_form);
+        assert_eq!(
+            Evidence::from_tsm(out, auxblob).is_ok(),
+            tsm.is_some(),
+            "configfs-tsm evidence in another form or TEE"
+        );
+        assert!(!tsm.as_ref().is_some_and(|t| t.1) && !file.as_ref().is_some_and(|f| f.1));
+        assert_eq!(tsm, file, "configfs-tsm and file forms disagree");
     }
 }

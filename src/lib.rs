@@ -134,7 +134,7 @@ pub use endorsements::{
 };
 pub use evidence::{
     Attempt, Evidence, EvidenceError, Form, MAX_EVIDENCE_JSON_VALUES, MAX_EVIDENCE_LEN,
-    MAX_JSON_LEN, fuzz_evidence,
+    MAX_JSON_LEN, fuzz_evidence, tsm_agrees_with_bytes,
 };
 pub use kbs::{
     MAX_CERT_CHAIN_ENTRIES, MAX_CERT_LEN, MAX_EVENTLOG_LEN, MAX_QUOTE_LEN, MAX_REPORT_LEN,

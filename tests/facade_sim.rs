@@ -1674,3 +1674,40 @@ fn the_newest_pck_crl_held_is_applied_whichever_collateral_is_chosen() {
         .verify(&e, SIM_VERIFY_AT)
         .unwrap();
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(128))]
+
+    /// A simulator report and a certificate table holding its VCEK, a few bytes of either
+    /// changed, the table cut or dropped: the configfs-tsm parts read as the joined file does
+    /// (`tessera::tsm_agrees_with_bytes`), and unchanged parts are accepted as `SnpTsm`.
+    #[test]
+    fn tsm_parts_read_as_the_joined_file(
+        edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..4),
+        cut in prop::option::weighted(0.2, any::<prop::sample::Index>()),
+    ) {
+        let s = genoa();
+        let report = report(s, |_| ());
+        let table = tessera::snp::abi::CertTable {
+            entries: vec![tessera::snp::abi::CertTableEntry {
+                guid: tessera::snp::abi::Guid::VCEK,
+                data: s.vcek.certificate().der().to_vec(),
+            }],
+        };
+        let mut data = report.as_bytes().to_vec();
+        data.extend_from_slice(&table.to_bytes());
+        if edits.is_empty() && cut.is_none() {
+            let (out, aux) = data.split_at(tessera::snp::abi::REPORT_SIZE);
+            let e = Evidence::from_tsm(out, Some(aux)).unwrap();
+            prop_assert_eq!(e.form(), Form::SnpTsm);
+        }
+        for (at, b) in edits {
+            let i = at.index(data.len());
+            data[i] = b;
+        }
+        if let Some(at) = cut {
+            data.truncate(at.index(data.len()));
+        }
+        tessera::tsm_agrees_with_bytes(&data);
+    }
+}

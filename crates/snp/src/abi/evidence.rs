@@ -111,8 +111,9 @@ impl SnpEvidence {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::abi::cert_table::CertKind;
+    use crate::abi::cert_table::{CertKind, CertTableEntry, Guid};
     use crate::abi::report::tests::{snp_cases, vectors_dir};
+    use proptest::prelude::*;
 
     #[cfg_attr(
         not(tessera_vectors),
@@ -225,5 +226,65 @@ mod tests {
         assert!(SnpEvidence::from_tsm(&raw[..100], None).is_err());
         assert!(SnpEvidence::from_tsm(&raw, Some(&[1])).is_err());
         assert!(SnpEvidence::parse(b"HCLA").is_err());
+    }
+
+    /// A certificate table with one entry per data blob, each under its own GUID.
+    fn table_of(blobs: &[Vec<u8>]) -> CertTable {
+        let guids = [Guid::VCEK, Guid::VLEK, Guid::ASK, Guid::ARK, Guid::CRL];
+        CertTable {
+            entries: blobs
+                .iter()
+                .zip(guids)
+                .map(|(data, guid)| CertTableEntry {
+                    guid,
+                    data: data.clone(),
+                })
+                .collect(),
+        }
+    }
+
+    proptest! {
+        /// A report (version 2, 3 or 5, or a few bytes changed) and a certificate table
+        /// (built, built then changed, or arbitrary bytes), as configfs-tsm gives them apart:
+        /// `from_tsm` reads them as the file form reads them joined
+        /// ([`crate::abi::tsm_agrees_with_parse`]), and an unchanged pair is accepted with the
+        /// table built.
+        #[test]
+        fn tsm_parts_read_as_the_extended_file(
+            version in prop::sample::select(vec![2u8, 3, 5]),
+            report_edits in prop::collection::vec((0..REPORT_SIZE, any::<u8>()), 0..3),
+            blobs in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..64), 0..5),
+            aux_edits in prop::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 0..3),
+            arbitrary in prop::option::weighted(0.2, prop::collection::vec(any::<u8>(), 0..120)),
+            short in prop::option::weighted(0.1, 0..REPORT_SIZE),
+            hcl in prop::bool::weighted(0.05),
+        ) {
+            let mut report = vec![0u8; REPORT_SIZE];
+            report[0] = version;
+            let table = table_of(&blobs);
+            let mut aux = arbitrary.clone().unwrap_or_else(|| table.to_bytes());
+            for &(at, b) in &report_edits {
+                report[at] = b;
+            }
+            for (at, b) in &aux_edits {
+                if !aux.is_empty() {
+                    let i = at.index(aux.len());
+                    aux[i] = *b;
+                }
+            }
+            if report_edits.is_empty() && aux_edits.is_empty() && arbitrary.is_none() {
+                let e = SnpEvidence::from_tsm(&report, Some(&aux));
+                prop_assert_eq!(e.as_ref().map(SnpEvidence::certs), Ok(Some(&table)));
+            }
+            let mut data = report;
+            if hcl {
+                data[..4].copy_from_slice(b"HCLA");
+            }
+            data.extend_from_slice(&aux);
+            if let Some(n) = short {
+                data.truncate(n);
+            }
+            crate::abi::tsm_agrees_with_parse(&data);
+        }
     }
 }

@@ -241,7 +241,7 @@ pub fn fuzz_hcl(data: &[u8]) {
 }
 
 /// Fuzz harness: `SnpEvidence::parse`, and on success the re-serialized evidence parses back
-/// to the same value.
+/// to the same value; then [`tsm_agrees_with_parse`] on the same bytes.
 #[doc(hidden)]
 #[allow(clippy::panic)] // fuzz harness: an assertion failure is the finding
 pub fn fuzz_evidence(data: &[u8]) {
@@ -249,4 +249,47 @@ pub fn fuzz_evidence(data: &[u8]) {
         let bytes = evidence.to_bytes();
         assert_eq!(SnpEvidence::parse(&bytes).as_ref(), Ok(&evidence));
     }
+    tsm_agrees_with_parse(data);
+}
+
+/// Oracle (fuzz harness and tests): `data` split at [`REPORT_SIZE`] into a configfs-tsm
+/// `outblob` and `auxblob` reads as the file form reads `data` joined. An HCL report (which
+/// only the file form reads) is never a TSM report: its `"HCLA"` is no report version. For
+/// other input: with a non-empty `auxblob`, `from_tsm(out, Some(aux))` is exactly
+/// `parse(data)` (value or error, the report checked first); with an empty one (`data` is a
+/// bare report) it is that report with an empty certificate table; `from_tsm(out, None)` is
+/// `parse(out)`; input shorter than a report is refused by both with the same error.
+#[doc(hidden)]
+#[allow(clippy::panic)] // oracle: an assertion failure is the finding
+pub fn tsm_agrees_with_parse(data: &[u8]) {
+    let hcl = HclReport::is_hcl(data);
+    let Some((out, aux)) = data.split_at_checked(REPORT_SIZE) else {
+        let none = SnpEvidence::from_tsm(data, None);
+        assert!(none.is_err());
+        assert_eq!(SnpEvidence::from_tsm(data, Some(&[])), none);
+        if !hcl {
+            assert_eq!(SnpEvidence::parse(data), none);
+        }
+        return;
+    };
+    let tsm = SnpEvidence::from_tsm(out, Some(aux));
+    if hcl {
+        assert!(tsm.is_err(), "an HCL report read as a TSM report");
+        assert!(SnpEvidence::from_tsm(out, None).is_err());
+        return;
+    }
+    let file = SnpEvidence::parse(data);
+    if aux.is_empty() {
+        let bare = file.map(|e| match e {
+            SnpEvidence::Report(report) => SnpEvidence::Extended {
+                report,
+                certs: CertTable::default(),
+            },
+            other => panic!("{REPORT_SIZE} bytes read as {other:?}"),
+        });
+        assert_eq!(tsm, bare);
+    } else {
+        assert_eq!(tsm, file);
+    }
+    assert_eq!(SnpEvidence::from_tsm(out, None), SnpEvidence::parse(out));
 }
