@@ -868,4 +868,109 @@ mod tests {
         );
         assert_eq!(bearer(&h), Some("t.o.k"));
     }
+
+    /// The guest's cookie and resource-path encoders against the server's readers.
+    mod guest_agreement {
+        use super::*;
+        use proptest::prelude::*;
+        use tessera_guest::client::{ResourcePath as GuestPath, Session};
+
+        fn cookies(values: &[&str]) -> HeaderMap {
+            let mut headers = HeaderMap::new();
+            for v in values {
+                headers.append(header::COOKIE, v.parse().unwrap());
+            }
+            headers
+        }
+
+        /// A segment of the resource-path alphabet, sometimes with a character outside it.
+        fn segment() -> impl Strategy<Value = String> {
+            prop_oneof![
+                8 => "[A-Za-z0-9_.-]{0,6}",
+                1 => "[A-Za-z0-9_.?=&/%+ -]{0,6}",
+                1 => (1usize..=130).prop_map(|n| "a".repeat(n)),
+            ]
+        }
+
+        /// The query after `?`: a version the guest may write, or something it may not.
+        fn query() -> impl Strategy<Value = String> {
+            prop_oneof![
+                3 => (1u64..=u64::MAX).prop_map(|v| format!("version={v}")),
+                1 => (4_294_967_290u64..4_294_967_300).prop_map(|v| format!("version={v}")),
+                1 => "(version|Version|%76ersion)=[0+-]?[0-9]{0,3}",
+                1 => "[a-z=&0-9]{0,12}",
+            ]
+        }
+
+        proptest! {
+            /// Any session id the guest takes from `set-cookie` is read back by the server
+            /// from the guest's `Cookie` header, unchanged, also beside other cookies; a
+            /// second `kbs-session-id` (same or another value, same or another header) makes
+            /// the server read none.
+            #[test]
+            fn the_server_reads_the_session_cookie_the_guest_sends(
+                value in "[\\x21-\\x7e]{1,80}",
+                other in "[\\x21-\\x7e]{1,20}",
+                same in any::<bool>(),
+                clean in prop::bool::weighted(0.8),
+            ) {
+                // Mostly values without the four characters a cookie value may not hold.
+                let value = if clean { value.replace(['"', ',', ';', '\\'], "") } else { value };
+                let Ok(session) = Session::from_cookie_value(&value) else {
+                    prop_assert!(!clean || value.is_empty());
+                    return Ok(());
+                };
+                let header = session.cookie_header();
+                prop_assert_eq!(session_cookie(&cookies(&[&header])), Some(value.clone()));
+                let beside = format!("theme=dark; {}; lang=en", &*header);
+                prop_assert_eq!(session_cookie(&cookies(&[&beside])), Some(value.clone()));
+                let second = if same { value.clone() } else { other };
+                let twice = format!("{}; {SESSION_COOKIE}={second}", &*header);
+                prop_assert_eq!(session_cookie(&cookies(&[&twice])), None);
+                let apart = format!("{SESSION_COOKIE}={second}");
+                prop_assert_eq!(session_cookie(&cookies(&[&header, &apart])), None);
+            }
+
+            /// The guest accepts a resource path exactly when the broker does, and a version
+            /// it pins is the version the broker reads (or one the broker refuses, past
+            /// `u32`); never another version, never the newest.
+            #[test]
+            fn guest_and_broker_read_resource_paths_alike(
+                segs in prop::collection::vec(segment(), 2..5),
+                q in prop::option::of(query()),
+            ) {
+                let path = segs.join("/");
+                let text = match &q {
+                    Some(q) => format!("{path}?{q}"),
+                    None => path.clone(),
+                };
+                // What the guest sends: the path, and the query after the first `?`.
+                let (gpath, gquery) = match text.split_once('?') {
+                    Some((p, q)) => (p, Some(q)),
+                    None => (text.as_str(), None),
+                };
+                let broker = tessera_broker::resource::ResourcePath::parse(gpath);
+                prop_assert_eq!(
+                    GuestPath::parse(gpath).is_ok(),
+                    broker.is_ok(),
+                    "{}: {:?}",
+                    gpath,
+                    broker
+                );
+                let Ok(guest) = GuestPath::parse(&text) else {
+                    return Ok(());
+                };
+                prop_assert_eq!(broker.unwrap().to_string(), guest.path());
+                let query = gquery;
+                let pinned = tessera_broker::protocol::pinned_version(query);
+                match guest.version() {
+                    None => prop_assert_eq!(pinned, Ok(None)),
+                    Some(v) => match u32::try_from(v) {
+                        Ok(v) => prop_assert_eq!(pinned, Ok(Some(v))),
+                        Err(_) => prop_assert!(pinned.is_err()),
+                    },
+                }
+            }
+        }
+    }
 }
