@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 use aws_lc_rs::constant_time::verify_slices_are_equal;
 use base64::Engine as _;
-use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use tessera::{
@@ -27,8 +27,8 @@ use crate::gitseal::{COCO_SIGNING_JWK_TYPE_TAG, CocoSigner, GitSealError, Sealin
 use crate::jwe;
 use crate::jwk::TeePublicKey;
 use crate::protocol::{
-    AttestRequest, AuthRequest, MAX_SESSION_EVIDENCE, PublicError, RequestError, TeeName,
-    delete_version, pinned_version,
+    AttestRequest, AuthRequest, MAX_SESSION_EVIDENCE, PublicError, PutSecret, RequestError,
+    TeeName, decode_put, delete_version, pinned_version,
 };
 use crate::resource::{PolicyDigest, ResourcePath, check_repo};
 use crate::seal::{KeyringFile, SealError, SecretValue};
@@ -1744,47 +1744,12 @@ impl Broker {
         path: &str,
         body: &[u8],
     ) -> Result<Value, BrokerError> {
-        #[derive(Deserialize)]
-        #[serde(deny_unknown_fields)]
-        struct Put {
-            #[serde(default)]
-            policy: Option<String>,
-            #[serde(default)]
-            value: Option<String>,
-            #[serde(default)]
-            generate: Option<usize>,
-        }
         let resource = self.admin_resource(actor, path, "put").await?;
-        // Not serde's message: for a value of the wrong type it quotes the value, which may be
-        // the secret.
-        let put: Put = serde_json::from_slice(body).map_err(|e| {
-            BrokerError::AdminRequest(format!(
-                "body: not a put request ({:?} error at line {} column {})",
-                e.classify(),
-                e.line(),
-                e.column()
-            ))
-        })?;
-        // The base64 of the secret, overwritten when dropped.
-        let b64 = put.value.map(zeroize::Zeroizing::new);
-        let value = match (b64, put.generate) {
-            (Some(b64), None) => SecretValue::new(
-                STANDARD
-                    .decode(b64.trim())
-                    .map_err(|_| BrokerError::AdminRequest("value: not standard base64".into()))?,
-            ),
-            (None, Some(n)) if (1..=MAX_GENERATED_LEN).contains(&n) => {
+        let put = decode_put(body).map_err(|e| BrokerError::AdminRequest(e.0))?;
+        let value = match put.secret {
+            PutSecret::Value(value) => value,
+            PutSecret::Generate(n) => {
                 SecretValue::generate(n).map_err(|e| BrokerError::Release(e.to_string()))?
-            }
-            (None, Some(_)) => {
-                return Err(BrokerError::AdminRequest(format!(
-                    "generate: must be 1..={MAX_GENERATED_LEN} bytes"
-                )));
-            }
-            _ => {
-                return Err(BrokerError::AdminRequest(
-                    "give exactly one of value and generate".into(),
-                ));
             }
         };
         if let Some(text) = &put.policy {
@@ -2402,6 +2367,7 @@ fn admitted_policy(text: &str, what: &str) -> Result<Policy, BrokerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use base64::engine::general_purpose::STANDARD;
 
     /// A broker in a temporary directory, a global admin and a current-thread runtime.
     fn on_one_thread() -> (tempfile::TempDir, Broker, Actor, tokio::runtime::Runtime) {

@@ -4,8 +4,13 @@
 //! The shapes follow guest-components' `kbs_protocol` and the `kbs-types` crate 0.18 (what guests
 //! really send), as written down in the project's protocol notes.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use serde_json::Value;
+
+use crate::engine::MAX_GENERATED_LEN;
+use crate::seal::SecretValue;
 
 /// The only protocol version the broker speaks.
 pub const PROTOCOL_VERSION: &str = "0.4.0";
@@ -573,8 +578,144 @@ pub fn delete_version(query: Option<&str>) -> Result<Option<u32>, VersionError> 
     }
 }
 
+/// What an admin put body asks to store.
+pub enum PutSecret {
+    /// The secret given, decoded from its base64 (`value`).
+    Value(SecretValue),
+    /// A secret of this many random bytes, 1..=[`MAX_GENERATED_LEN`] (`generate`).
+    Generate(usize),
+}
+
+/// An admin put body (`PUT /kbs/v0/resource/...`): `{"policy"?, "value" | "generate"}`.
+pub struct PutBody {
+    /// The policy text to store with the secret, unchecked, if the body names one.
+    pub policy: Option<String>,
+    /// The secret, or how much of one to generate.
+    pub secret: PutSecret,
+}
+
+/// Why an admin put body is refused: a fixed text naming the member at fault, never quoting
+/// the body (a wrongly typed `value` may be the secret).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct PutBodyError(pub String);
+
+/// Decodes an admin put body: JSON with no members but `policy`, `value` (standard base64,
+/// surrounding blanks ignored) and `generate` (1..=[`MAX_GENERATED_LEN`]), exactly one of the
+/// last two.
+///
+/// # Errors
+/// [`PutBodyError`] for a body that is not such JSON, a `value` that is not base64, a
+/// `generate` out of range, or both or neither of `value` and `generate`.
+pub fn decode_put(body: &[u8]) -> Result<PutBody, PutBodyError> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Put {
+        #[serde(default)]
+        policy: Option<String>,
+        #[serde(default)]
+        value: Option<String>,
+        #[serde(default)]
+        generate: Option<usize>,
+    }
+    // Not serde's message: for a value of the wrong type it quotes the value, which may be
+    // the secret.
+    let put: Put = serde_json::from_slice(body).map_err(|e| {
+        PutBodyError(format!(
+            "body: not a put request ({:?} error at line {} column {})",
+            e.classify(),
+            e.line(),
+            e.column()
+        ))
+    })?;
+    // The base64 of the secret, overwritten when dropped.
+    let b64 = put.value.map(zeroize::Zeroizing::new);
+    let secret = match (b64, put.generate) {
+        (Some(b64), None) => PutSecret::Value(SecretValue::new(
+            STANDARD
+                .decode(b64.trim())
+                .map_err(|_| PutBodyError("value: not standard base64".into()))?,
+        )),
+        (None, Some(n)) if (1..=MAX_GENERATED_LEN).contains(&n) => PutSecret::Generate(n),
+        (None, Some(_)) => {
+            return Err(PutBodyError(format!(
+                "generate: must be 1..={MAX_GENERATED_LEN} bytes"
+            )));
+        }
+        _ => {
+            return Err(PutBodyError(
+                "give exactly one of value and generate".into(),
+            ));
+        }
+    };
+    Ok(PutBody {
+        policy: put.policy,
+        secret,
+    })
+}
+
+/// [`decode_put`] is sound on `body`: an accepted body is JSON with exactly one of `value`
+/// and `generate`, `generate` in range, `value` decoding to the bytes returned, and the
+/// policy as given; a refusal is one of the fixed texts and never quotes the `value` text.
+///
+/// An oracle, not a decoder: only the fuzz harness [`fuzz_requests`] and the tests call it.
+#[doc(hidden)]
+#[allow(clippy::panic, clippy::expect_used)] // oracle: a failed check is the finding
+pub fn put_decodes_soundly(body: &[u8]) {
+    let tree = serde_json::from_slice::<Value>(body).ok();
+    let member = |name: &str| {
+        tree.as_ref()
+            .and_then(|t| t.get(name))
+            .filter(|v| !v.is_null())
+    };
+    match decode_put(body) {
+        Ok(put) => {
+            assert!(tree.as_ref().is_some_and(Value::is_object));
+            assert_eq!(
+                put.policy.as_deref(),
+                member("policy").map(|p| p.as_str().expect("policy is text"))
+            );
+            match put.secret {
+                PutSecret::Value(value) => {
+                    assert!(member("generate").is_none());
+                    let text = member("value").and_then(Value::as_str).expect("value text");
+                    let bytes = STANDARD.decode(text.trim()).expect("value is base64");
+                    assert_eq!(value.expose(), bytes.as_slice());
+                }
+                PutSecret::Generate(n) => {
+                    assert!(member("value").is_none());
+                    assert!((1..=MAX_GENERATED_LEN).contains(&n));
+                    let given = member("generate").and_then(Value::as_u64);
+                    assert_eq!(given, u64::try_from(n).ok());
+                }
+            }
+        }
+        Err(PutBodyError(message)) => {
+            let fixed = [
+                "value: not standard base64".to_owned(),
+                format!("generate: must be 1..={MAX_GENERATED_LEN} bytes"),
+                "give exactly one of value and generate".to_owned(),
+            ];
+            let serde_message = message
+                .strip_prefix("body: not a put request (")
+                .and_then(|m| m.strip_suffix(')'))
+                .is_some_and(|m| m.bytes().all(|b| b.is_ascii_alphanumeric() || b == b' '));
+            assert!(fixed.contains(&message) || serde_message, "{message}");
+            // A value text with a character no fixed text holds cannot be in one by chance.
+            if let Some(text) = member("value").and_then(Value::as_str)
+                && text
+                    .chars()
+                    .any(|c| !(c.is_ascii_alphanumeric() || " :.=()".contains(c)))
+            {
+                assert!(!message.contains(text), "{message} quotes the value");
+            }
+        }
+    }
+}
+
 /// Fuzz harness: every decoder of this module, and the session cookie's, on arbitrary bytes
-/// must return, never panic.
+/// must return, never panic; the admin put body's decoder must be sound
+/// ([`put_decodes_soundly`]).
 #[doc(hidden)]
 #[allow(clippy::panic)]
 pub fn fuzz_requests(data: &[u8]) {
@@ -583,6 +724,7 @@ pub fn fuzz_requests(data: &[u8]) {
         let _ = req.additional_evidence();
     }
     compacted_agrees(data);
+    put_decodes_soundly(data);
     if let Ok(s) = std::str::from_utf8(data) {
         // The value count bounds what a parse makes (an oracle: the assertion is the finding).
         if let Ok(v) = serde_json::from_str::<Value>(s) {
@@ -914,6 +1056,52 @@ mod tests {
     }
 
     proptest! {
+        /// Any bytes, as the base64 `value` of a put body (with a policy or not, blanks
+        /// around the base64 or not, padded or not), decode to the same bytes; a `generate`
+        /// in range is that many bytes to generate, out of range refused; and the decoder is
+        /// sound on the body and on a few bytes of it changed ([`put_decodes_soundly`]).
+        #[test]
+        fn put_bodies_decode_to_the_bytes_encoded(
+            bytes in proptest::collection::vec(any::<u8>(), 0..256),
+            policy in proptest::option::of("[ -~]{0,16}"),
+            blanks in ("[ \t\n]{0,2}", "[ \t\n]{0,2}"),
+            generate in prop_oneof![0usize..=2, 4094usize..=4098, 0usize..5000],
+            edits in proptest::collection::vec((any::<proptest::sample::Index>(), any::<u8>()), 0..3),
+        ) {
+            let b64 = format!("{}{}{}", blanks.0, STANDARD.encode(&bytes), blanks.1);
+            let mut members = serde_json::Map::new();
+            if let Some(p) = &policy {
+                members.insert("policy".into(), Value::from(p.as_str()));
+            }
+            let mut with_value = members.clone();
+            with_value.insert("value".into(), Value::from(b64));
+            let body = serde_json::to_vec(&with_value).unwrap();
+            let put = decode_put(&body).unwrap();
+            prop_assert_eq!(put.policy.as_ref(), policy.as_ref());
+            match put.secret {
+                PutSecret::Value(v) => prop_assert_eq!(v.expose(), bytes.as_slice()),
+                PutSecret::Generate(_) => prop_assert!(false, "value read as generate"),
+            }
+            let mut with_generate = members;
+            with_generate.insert("generate".into(), Value::from(generate));
+            let gen_body = serde_json::to_vec(&with_generate).unwrap();
+            match decode_put(&gen_body) {
+                Ok(PutBody { secret: PutSecret::Generate(n), .. }) => prop_assert_eq!(n, generate),
+                Ok(_) => prop_assert!(false, "generate read as value"),
+                Err(e) => {
+                    prop_assert!(!(1..=MAX_GENERATED_LEN).contains(&generate), "{}", e);
+                }
+            }
+            let mut changed = body.clone();
+            for (at, b) in edits {
+                let i = at.index(changed.len());
+                changed[i] = b;
+            }
+            for body in [&body, &gen_body, &changed] {
+                put_decodes_soundly(body);
+            }
+        }
+
         #[test]
         fn decoders_never_panic(data in proptest::collection::vec(any::<u8>(), 0..512)) {
             fuzz_requests(&data);
