@@ -537,6 +537,65 @@ fn admin_commands_against_a_served_broker() {
     assert_eq!(code(&o), 2, "no store there: {}", text(&o.stderr));
 }
 
+/// `tessera audit verify` over the admin API when an audit row was changed in the broker's
+/// database so that it no longer reads as an entry: the damaged entry is named and the command
+/// exits 1 (a broken chain is a rejection), as with `--data-dir`.
+#[test]
+fn remote_verify_names_an_entry_that_does_not_read_and_rejects_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let policy = dir.path().join("policy.toml");
+    std::fs::write(&policy, POLICY).unwrap();
+    let served = Served::start(&data, &[]);
+    for _ in 0..2 {
+        let o = served.admin(
+            &data,
+            &[
+                "secret",
+                "put",
+                "team-a/key/db",
+                "--policy",
+                policy.to_str().unwrap(),
+            ],
+            Some(b"value"),
+        );
+        assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+    }
+    let o = served.admin(&data, &["audit", "verify"], None);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o.stderr));
+
+    // The last entry is edited so that it does not read (a verdict the broker never writes).
+    let db = rusqlite::Connection::open(data.join("tessera.db")).unwrap();
+    db.busy_timeout(Duration::from_secs(10)).unwrap();
+    let last: i64 = db
+        .query_row("SELECT max(seq) FROM audit", [], |r| r.get(0))
+        .unwrap();
+    assert!(last >= 2);
+    db.execute_batch(&format!(
+        "DROP TRIGGER audit_no_update; UPDATE audit SET verdict = 'maybe' WHERE seq = {last};"
+    ))
+    .unwrap();
+    drop(db);
+
+    let o = served.admin(&data, &["audit", "verify"], None);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("entry {last} was altered")), "{err}");
+    assert!(
+        err.contains("verified up to there") && err.contains(&format!("entry {}", last - 1)),
+        "{err}"
+    );
+    // `audit show` over the same page names it too.
+    let o = served.admin(
+        &data,
+        &["audit", "show", "--after", &(last - 1).to_string()],
+        None,
+    );
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("entry {last} was altered")), "{err}");
+}
+
 #[test]
 fn plain_http_off_loopback_needs_insecure_http() {
     let dir = tempfile::tempdir().unwrap();
