@@ -821,4 +821,97 @@ mod tests {
         assert_eq!(AuditVerdict::from_name("fail"), Some(AuditVerdict::Fail));
         assert_eq!(AuditVerdict::from_name("maybe"), None);
     }
+
+    /// One way of tampering with a stored log.
+    #[derive(Debug, Clone)]
+    enum Tamper {
+        /// Entry `.0`'s member `.1` changed (reason, actor, time, hash, prev_hash, seq to
+        /// `.2`).
+        Edit(proptest::sample::Index, u8, u64),
+        /// Two entries trade places.
+        Swap(proptest::sample::Index, proptest::sample::Index),
+        /// An entry dropped.
+        Drop(proptest::sample::Index),
+    }
+
+    fn tamper() -> impl proptest::strategy::Strategy<Value = Tamper> {
+        use proptest::prelude::*;
+        prop_oneof![
+            3 => (any::<proptest::sample::Index>(), 0u8..6, any::<u64>())
+                .prop_map(|(i, m, v)| Tamper::Edit(i, m, v)),
+            1 => (any::<proptest::sample::Index>(), any::<proptest::sample::Index>())
+                .prop_map(|(i, j)| Tamper::Swap(i, j)),
+            1 => any::<proptest::sample::Index>().prop_map(Tamper::Drop),
+        ]
+    }
+
+    fn apply(log: &mut Vec<AuditEntry>, t: Tamper) {
+        if log.is_empty() {
+            return;
+        }
+        match t {
+            Tamper::Edit(i, member, v) => {
+                let at = i.index(log.len());
+                let e = &mut log[at];
+                match member {
+                    0 => e.event.reason.push('x'),
+                    1 => e.event.actor = format!("admin:{v}"),
+                    2 => e.event.time_ms = i64::try_from(v >> 1).unwrap(),
+                    3 => e.hash = format!("{v:096x}"),
+                    4 => e.prev_hash = format!("{v:096x}"),
+                    _ => e.seq = v % 16,
+                }
+            }
+            Tamper::Swap(i, j) => {
+                let (i, j) = (i.index(log.len()), j.index(log.len()));
+                log.swap(i, j);
+            }
+            Tamper::Drop(i) => {
+                log.remove(i.index(log.len()));
+            }
+        }
+    }
+
+    proptest::proptest! {
+        /// A log tampered with (entries edited, swapped, dropped) fails verification at the
+        /// first entry that is not the one written there, with the reason that entry shows:
+        /// a number out of sequence, a link to another entry, or content that does not hash
+        /// to its hash; a log only cut short verifies (as far as it goes). `verify_chain` and
+        /// a streaming `ChainVerifier` agree, and neither panics.
+        #[test]
+        fn tampering_is_reported_at_the_first_broken_entry(
+            n in 1i64..12,
+            tampers in proptest::collection::vec(tamper(), 1..4),
+        ) {
+            let original = chain(n);
+            let mut log = original.clone();
+            for t in tampers {
+                apply(&mut log, t);
+            }
+            let first = log.iter().zip(&original).position(|(a, b)| a != b);
+            let whole = verify_chain(&log);
+            let mut v = ChainVerifier::new();
+            let streamed = log.iter().position(|e| v.push(e).is_err());
+            proptest::prop_assert_eq!(streamed, first);
+            match first {
+                None => {
+                    proptest::prop_assert_eq!(whole, Ok(log.len() as u64));
+                    proptest::prop_assert_eq!(v.verified(), log.len() as u64);
+                }
+                Some(p) => {
+                    let e = &log[p];
+                    let at = p as u64;
+                    proptest::prop_assert_eq!(v.verified(), at);
+                    let expected = if e.seq != at + 1 {
+                        AuditChainError::SequenceGap { seq: e.seq, expected_prev: at }
+                    } else if e.prev_hash != original[p].prev_hash {
+                        AuditChainError::BrokenLink { seq: e.seq }
+                    } else {
+                        AuditChainError::Altered { seq: e.seq }
+                    };
+                    proptest::prop_assert_eq!(whole, Err(expected));
+                }
+            }
+        }
+    }
 }

@@ -972,19 +972,7 @@ impl Broker {
         // which the record embeds as it is.
         let verified_at = verified.verified_at().as_secs();
         // The additional evidence, when there is any, goes with it (measured above).
-        let additional = if additional.is_empty() {
-            String::new()
-        } else {
-            format!(r#","additional_evidence":{additional}"#)
-        };
-        let record = match &compact {
-            Some(c) => {
-                format!(r#"{{"evidence_c":{c},"verified_at":{verified_at}{additional}}}"#)
-            }
-            None => {
-                format!(r#"{{"evidence":{evidence_text},"verified_at":{verified_at}{additional}}}"#)
-            }
-        };
+        let record = session_record(evidence_text, compact.as_deref(), verified_at, &additional);
         let mut ev = self.event("guest", AuditAction::Attest, AuditVerdict::Pass);
         ev.evidence_digest = Some(evidence_digest.clone());
         ev.reason = format!(
@@ -2307,6 +2295,96 @@ struct SavedEvidence {
     additional_evidence: String,
 }
 
+/// The session record `/attest` stores: the evidence in compact form when it has one, else as
+/// it came (both JSON text, embedded as they are), when it was verified, and the additional
+/// evidence as a JSON string (`additional_json`; empty when there is none). Read back by
+/// [`stored_evidence`].
+fn session_record(
+    evidence_text: &str,
+    compact: Option<&str>,
+    verified_at: i64,
+    additional_json: &str,
+) -> String {
+    let additional = if additional_json.is_empty() {
+        String::new()
+    } else {
+        format!(r#","additional_evidence":{additional_json}"#)
+    };
+    match compact {
+        Some(c) => format!(r#"{{"evidence_c":{c},"verified_at":{verified_at}{additional}}}"#),
+        None => {
+            format!(r#"{{"evidence":{evidence_text},"verified_at":{verified_at}{additional}}}"#)
+        }
+    }
+}
+
+/// Fuzz harness (target `session_record`): [`tessera::compact::fuzz_record`] on the input,
+/// then [`stored_agrees_with_attest`].
+#[doc(hidden)]
+pub fn fuzz_session_record(data: &[u8]) {
+    tessera::compact::fuzz_record(data);
+    stored_agrees_with_attest(data);
+}
+
+/// Oracle (fuzz harness and tests): `data`, when it is one JSON value (all `/attest` takes as
+/// evidence), stored as a session's evidence by [`session_record`] as it came and in compact
+/// form, reads back through [`stored_evidence`] as `/attest` decodes it
+/// ([`decode_evidence`]) for each TEE: the same evidence or a refusal in both, the time and
+/// the additional evidence as written.
+#[doc(hidden)]
+#[allow(clippy::panic)] // oracle: a failed check is the finding
+pub fn stored_agrees_with_attest(data: &[u8]) {
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    if serde_json::from_str::<&serde_json::value::RawValue>(text).is_err() {
+        return;
+    }
+    let Some(session_id) = SessionId::parse(&"A".repeat(56)) else {
+        panic!("a well-formed session id refused");
+    };
+    let compact = tessera::compact::encode_text(text);
+    let additional = text.get(..text.len().min(12)).unwrap_or("");
+    let additional_json = serde_json::to_string(additional).unwrap_or_default();
+    for tee in [TeeName::Snp, TeeName::Tdx, TeeName::Sgx] {
+        for c in [None, compact.as_deref()] {
+            let stored = AttestedSession {
+                session_id: session_id.clone(),
+                tee: tee.as_str().into(),
+                tee_pubkey: "{}".into(),
+                token_digest: String::new(),
+                claims: session_record(text, c, 7, &additional_json),
+                evidence_digest: String::new(),
+                attested_ms: 0,
+                expires_ms: 1,
+            };
+            match (stored_evidence(&stored), decode_evidence(tee, text, c)) {
+                (Ok(saved), Ok(fresh)) => {
+                    let e = &saved.evidence;
+                    assert_eq!(
+                        (e.tee(), e.form(), e.digest(), e.signed_evidence()),
+                        (
+                            fresh.tee(),
+                            fresh.form(),
+                            fresh.digest(),
+                            fresh.signed_evidence()
+                        ),
+                        "a stored session reads other evidence than /attest"
+                    );
+                    assert_eq!(saved.verified_at, 7);
+                    assert_eq!(saved.additional_evidence, additional);
+                }
+                (Err(_), Err(_)) => {}
+                (stored, fresh) => panic!(
+                    "stored {:?} but /attest {:?}",
+                    stored.map(|_| ()),
+                    fresh.map(|_| ())
+                ),
+            }
+        }
+    }
+}
+
 /// The evidence a stored session record holds, when it was verified, and the additional
 /// evidence bound with it. The evidence is decoded as `/attest` decodes it (see
 /// `decode_evidence`): a JSON tree is built only when its text holds at most
@@ -2830,5 +2908,44 @@ mod tests {
         let b = broker(dir.path());
         let _other = b.clone();
         let _ = b.with_clock(Arc::new(|| UnixTime::from_secs(42)));
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// SEV-SNP evidence JSON of a made-up report (compact or pretty, sometimes a few
+        /// bytes changed), stored as a session's evidence as it came and in compact form,
+        /// reads back as `/attest` decodes it ([`stored_agrees_with_attest`]).
+        #[test]
+        fn stored_sessions_read_back_as_attest_decodes(
+            version in 2u8..=5,
+            fill in proptest::prelude::any::<u8>(),
+            pretty in proptest::prelude::any::<bool>(),
+            edits in proptest::collection::vec(
+                (proptest::prelude::any::<proptest::sample::Index>(), 0x20u8..0x7f),
+                0..3,
+            ),
+        ) {
+            let mut raw = vec![fill; tessera::snp::abi::REPORT_SIZE];
+            raw[0] = version;
+            raw[1..4].fill(0);
+            let json = Evidence::from_bytes(&raw).unwrap().to_kbs_json();
+            let mut text = if pretty {
+                serde_json::to_string_pretty(&json).unwrap()
+            } else {
+                json.to_string()
+            }
+            .into_bytes();
+            let unchanged = edits.is_empty();
+            for (at, b) in edits {
+                let i = at.index(text.len());
+                text[i] = b;
+            }
+            if unchanged {
+                let text = std::str::from_utf8(&text).unwrap();
+                proptest::prop_assert!(decode_evidence(TeeName::Snp, text, None).is_ok());
+            }
+            stored_agrees_with_attest(&text);
+        }
     }
 }
