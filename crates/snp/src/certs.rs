@@ -696,4 +696,85 @@ mod tests {
         assert_eq!(int_value(&[0x80]), None);
         assert_eq!(int_value(&[]), None);
     }
+
+    /// The simulated AMD PKI of each product, made once.
+    fn sim_pki(product: crate::abi::Product) -> &'static crate::sim::SimPki {
+        use crate::abi::Product;
+        use std::sync::OnceLock;
+        static PKIS: [OnceLock<crate::sim::SimPki>; 3] =
+            [OnceLock::new(), OnceLock::new(), OnceLock::new()];
+        let i = match product {
+            Product::Milan => 0,
+            Product::Genoa => 1,
+            Product::Turin => 2,
+        };
+        PKIS[i].get_or_init(|| crate::sim::SimPki::new(product).unwrap())
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(48))]
+
+        /// A simulated VCEK or VLEK with any TCB, hwID, cspID and productName decodes to
+        /// exactly those; its DER with bytes of the AMD extensions (or anywhere) changed, or
+        /// cut short, decodes or is refused, never panics.
+        #[test]
+        fn sim_veks_decode_to_their_spec_and_mutants_never_panic(
+            which in 0usize..3,
+            spls in proptest::prelude::any::<[u8; 5]>(),
+            hwid in proptest::collection::vec(proptest::prelude::any::<u8>(), 64),
+            vlek in proptest::prelude::any::<bool>(),
+            csp in "[A-Za-z0-9 ._-]{1,40}",
+            name in proptest::option::of("[A-Za-z0-9-]{1,20}"),
+            edits in proptest::collection::vec(
+                (proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u8>()),
+                1..4,
+            ),
+            near_amd in proptest::prelude::any::<bool>(),
+            cut in proptest::option::weighted(0.2, proptest::prelude::any::<proptest::sample::Index>()),
+        ) {
+            use crate::abi::{Product, TcbParts};
+            use crate::sim::VekSpec;
+            let product = [Product::Milan, Product::Genoa, Product::Turin][which];
+            let mut spec = if vlek {
+                VekSpec::vlek(product, &csp)
+            } else {
+                VekSpec::vcek(product)
+            };
+            spec.tcb = TcbParts {
+                fmc: product.has_fmc().then_some(spls[0]),
+                bootloader: spls[1],
+                tee: spls[2],
+                snp: spls[3],
+                microcode: spls[4],
+            };
+            if !vlek {
+                spec.hwid = hwid[..spec.hwid.len()].to_vec();
+            }
+            spec.product_name.clone_from(&name);
+            let vek = sim_pki(product).issue_vek(&spec).unwrap();
+            let ext = VekExtensions::from_certificate(vek.certificate()).unwrap();
+            proptest::prop_assert_eq!(ext.tcb, spec.tcb);
+            proptest::prop_assert_eq!(&ext.hwid, &(!vlek).then(|| spec.hwid.clone()));
+            proptest::prop_assert_eq!(&ext.csp_id, &vlek.then(|| csp.clone()));
+            proptest::prop_assert_eq!(&ext.product_name, &name);
+
+            let mut der = vek.certificate().der().to_vec();
+            // The AMD arc 1.3.6.1.4.1.3704 as DER OID content: the extensions start there.
+            const AMD_ARC: [u8; 7] = [0x2B, 0x06, 0x01, 0x04, 0x01, 0x9C, 0x78];
+            let amd = der.windows(AMD_ARC.len()).position(|w| w == AMD_ARC);
+            proptest::prop_assert!(amd.is_some());
+            let start = if near_amd { amd.unwrap_or(0).saturating_sub(4) } else { 0 };
+            for (at, b) in edits {
+                let i = start + at.index(der.len() - start);
+                der[i] = b;
+            }
+            if let Some(at) = cut {
+                der.truncate(at.index(der.len()));
+            }
+            if let Ok(cert) = Certificate::from_der(&der) {
+                let _ = VekExtensions::from_certificate(&cert).map(|e| (e.kind(), e.product()));
+            }
+            fuzz_vek_certificate(&der);
+        }
+    }
 }
