@@ -966,10 +966,11 @@ pub unsafe extern "C" fn tessera_decoded_message(handle: *const tessera_decoded)
     })
 }
 
-/// Fuzz harness: the C ABI's verify and decode entry points on arbitrary bytes (with and
-/// without a policy); nothing may panic (a panic would be `TESSERA_RESULT_PANIC`, failing the
-/// return-code assertions), and the verdict agrees with the result code: never
-/// `TESSERA_VERDICT_ACCEPTED` without a policy.
+/// Fuzz harness: the C ABI's verify and decode entry points on arbitrary bytes (without a
+/// policy, with one, and with the bytes themselves as the policy); no call returns
+/// `TESSERA_RESULT_PANIC`, `*out` is NULL exactly when a call fails (it is set, not left),
+/// only a policy that is not UTF-8 or too large makes the verify call fail, and the verdict
+/// agrees with the result code: never `TESSERA_VERDICT_ACCEPTED` without a policy.
 #[doc(hidden)]
 #[allow(clippy::panic)] // fuzz harness: a failed assertion is the finding
 pub fn fuzz_verify(data: &[u8]) {
@@ -999,10 +1000,18 @@ pub fn fuzz_verify(data: &[u8]) {
         tessera_verifier_builder_free(builder);
         tessera_endorsements_free(endorsements);
     }
-    // A policy that parses, so the appraisal runs on whatever verifies.
+    // A policy that parses, so the appraisal runs on whatever verifies; and the input itself
+    // as the policy, which may be refused as an argument (not UTF-8, too large).
     let policy = include_bytes!("../../examples/policies/development.toml");
-    for (p, p_len) in [(std::ptr::null(), 0), (policy.as_ptr(), policy.len())] {
-        let mut out: *mut tessera_verification = std::ptr::null_mut();
+    let policies = [
+        (std::ptr::null(), 0, true),
+        (policy.as_ptr(), policy.len(), true),
+        (data.as_ptr(), data.len(), false),
+    ];
+    for (p, p_len, must_work) in policies {
+        // Not NULL before the call: a failed call must set it NULL itself.
+        let unset = std::ptr::NonNull::<tessera_verification>::dangling().as_ptr();
+        let mut out: *mut tessera_verification = unset;
         // SAFETY: live verifier, `data` and the policy valid for their lengths, a valid
         // out-pointer.
         let rc = unsafe {
@@ -1017,8 +1026,25 @@ pub fn fuzz_verify(data: &[u8]) {
                 &mut out,
             )
         };
-        assert_eq!(rc, R::TESSERA_RESULT_OK);
-        assert!(!out.is_null());
+        assert_ne!(rc, R::TESSERA_RESULT_PANIC);
+        assert_ne!(out, unset, "*out left as it was");
+        assert_eq!(out.is_null(), rc != R::TESSERA_RESULT_OK, "{rc:?}");
+        if must_work {
+            assert_eq!(rc, R::TESSERA_RESULT_OK);
+        } else {
+            assert!(
+                matches!(
+                    rc,
+                    R::TESSERA_RESULT_OK
+                        | R::TESSERA_RESULT_INVALID_UTF8
+                        | R::TESSERA_RESULT_TOO_LARGE
+                ),
+                "{rc:?}"
+            );
+        }
+        if out.is_null() {
+            continue;
+        }
         // SAFETY: `out` was written by the successful call above; freed once.
         let (verdict, result) = unsafe {
             let _ = tessera_verification_message(out);
@@ -1527,6 +1553,49 @@ mod tests {
             );
             tessera_verifier_builder_free(b);
             tessera_endorsements_free(e);
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+        /// The fuzz harness's oracles (no panic code; `*out` NULL exactly when the call
+        /// failed) on the real samples, changed: the SEV-SNP report with a certificate table
+        /// holding its VCEK, the report alone, or the example policy, with bytes changed and
+        /// sometimes cut short.
+        #[test]
+        fn mutated_samples_keep_the_c_abi_contract(
+            which in 0usize..3,
+            edits in proptest::collection::vec(
+                (proptest::prelude::any::<proptest::sample::Index>(), proptest::prelude::any::<u8>()),
+                0..4,
+            ),
+            cut in proptest::option::weighted(0.2, proptest::prelude::any::<proptest::sample::Index>()),
+        ) {
+            let vcek = include_bytes!("../../examples/evidence/snp-milan/vcek.der");
+            let mut data = match which {
+                0 => {
+                    let table = tessera::snp::abi::CertTable {
+                        entries: vec![tessera::snp::abi::CertTableEntry {
+                            guid: tessera::snp::abi::Guid::VCEK,
+                            data: vcek.to_vec(),
+                        }],
+                    };
+                    [SAMPLE, table.to_bytes().as_slice()].concat()
+                }
+                1 => SAMPLE.to_vec(),
+                _ => include_bytes!("../../examples/policies/development.toml").to_vec(),
+            };
+            for (at, b) in edits {
+                let i = at.index(data.len());
+                if let Some(byte) = data.get_mut(i) {
+                    *byte = b;
+                }
+            }
+            if let Some(at) = cut {
+                data.truncate(at.index(data.len()));
+            }
+            fuzz_verify(&data);
         }
     }
 }
