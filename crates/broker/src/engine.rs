@@ -107,8 +107,7 @@ fn millis(d: std::time::Duration) -> i64 {
 /// Why an `/attest` for an already answered challenge is refused.
 const USED: &str = "the challenge was already used";
 
-/// Largest secret the broker generates on request.
-pub const MAX_GENERATED_LEN: usize = 4096;
+pub use crate::protocol::MAX_GENERATED_LEN;
 
 /// Largest page of audit entries an admin request returns.
 const MAX_AUDIT_PAGE: u32 = 1000;

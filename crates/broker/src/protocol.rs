@@ -9,7 +9,6 @@ use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::engine::MAX_GENERATED_LEN;
 use crate::seal::SecretValue;
 
 /// The only protocol version the broker speaks.
@@ -577,6 +576,9 @@ pub fn delete_version(query: Option<&str>) -> Result<Option<u32>, VersionError> 
         },
     }
 }
+
+/// Largest secret the broker generates on request.
+pub const MAX_GENERATED_LEN: usize = 4096;
 
 /// What an admin put body asks to store.
 pub enum PutSecret {

@@ -725,7 +725,7 @@ pub fn default_cache_dir() -> Option<PathBuf> {
 
 /// [`default_cache_dir`] with the environment read through `var`.
 #[must_use]
-pub fn default_cache_dir_from(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<PathBuf> {
+fn default_cache_dir_from(var: impl Fn(&str) -> Option<std::ffi::OsString>) -> Option<PathBuf> {
     if let Some(dir) = var("TESSERA_CACHE_DIR").filter(|d| !d.is_empty()) {
         return Some(PathBuf::from(dir));
     }

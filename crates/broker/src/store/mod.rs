@@ -1312,8 +1312,9 @@ pub async fn verify_audit_chain_from(
 /// [`MAX_FIELD_LEN`](crate::audit::MAX_FIELD_LEN) for the action and verdict names and the
 /// hashes, which are far shorter. A longer one was written into the database by someone else:
 /// the stores refuse it as that entry's damage ([`AuditChainError::Malformed`], naming the
-/// column) before copying it, so a page of audit entries stays a few MiB at most whatever the
-/// database holds.
+/// column) before keeping it, so a page of audit entries stays a few MiB at most whatever the
+/// database holds (SQLite checks the length before it copies the value out; PostgreSQL has sent
+/// the page's rows by then, so there it bounds what is kept, not what is read).
 pub(crate) fn audit_column_max(field: &str) -> usize {
     match field {
         "actor" => crate::audit::MAX_ACTOR_LEN,
