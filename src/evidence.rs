@@ -719,7 +719,8 @@ pub(crate) fn decode_base64(
 }
 
 /// Fuzz harness: [`tsm_agrees_with_bytes`]; [`Evidence::from_bytes`] and
-/// [`Evidence::from_json`] on the input, and on success the accessors; a raw form's signed bytes parse back to the same report or quote.
+/// [`Evidence::from_json`] on the input, and on success the accessors; a raw form's signed
+/// bytes parse back to the same report or quote.
 #[doc(hidden)]
 #[allow(clippy::panic)] // fuzz harness: an assertion failure is the finding
 pub fn fuzz_evidence(data: &[u8]) {
@@ -744,13 +745,16 @@ pub fn fuzz_evidence(data: &[u8]) {
 
 /// The SEV-SNP evidence `parsed` holds when it was read in `form`, with whether KBS
 /// certificates came with it.
-fn snp_in_form(parsed: Result<Evidence, EvidenceError>, form: Form) -> Option<(SnpEvidence, bool)> {
-    let e = parsed.ok().filter(|e| e.form == form)?;
-    match e.body {
+fn snp_in_form(
+    parsed: &Result<Evidence, EvidenceError>,
+    form: Form,
+) -> Option<(SnpEvidence, bool)> {
+    let e = parsed.as_ref().ok().filter(|e| e.form == form)?;
+    match &e.body {
         Body::Snp {
             evidence,
             cert_chain,
-        } => Some((evidence, !cert_chain.is_empty())),
+        } => Some((evidence.clone(), !cert_chain.is_empty())),
         Body::Quote { .. } => None,
     }
 }
@@ -773,10 +777,11 @@ pub fn tsm_agrees_with_bytes(data: &[u8]) {
         cases.push((Some(aux), data, Form::SnpExtended));
     }
     for (auxblob, joined, file_form) in cases {
-        let tsm = snp_in_form(Evidence::from_tsm(out, auxblob), Form::SnpTsm);
-        let file = snp_in_form(Evidence::from_bytes(joined), file_form);
+        let read = Evidence::from_tsm(out, auxblob);
+        let tsm = snp_in_form(&read, Form::SnpTsm);
+        let file = snp_in_form(&Evidence::from_bytes(joined), file_form);
         assert_eq!(
-            Evidence::from_tsm(out, auxblob).is_ok(),
+            read.is_ok(),
             tsm.is_some(),
             "configfs-tsm evidence in another form or TEE"
         );

@@ -1021,16 +1021,18 @@ fn row_to_audit(r: &Row, op: &'static str) -> Result<AuditEntry, StoreError> {
     let altered = |field| AuditChainError::Malformed { seq, field };
     // Text longer than the broker writes in its column is the entry's damage, as on SQLite
     // (see `audit_column_max`).
-    let fits = |field: &'static str, v: Option<&str>| match v {
-        Some(t) if t.len() > super::audit_column_max(field) => Err(altered(field)),
-        v => Ok(v.map(str::to_owned)),
+    let owned = |field: &'static str, t: &str| {
+        if t.len() > super::audit_column_max(field) {
+            Err(altered(field))
+        } else {
+            Ok(t.to_owned())
+        }
     };
-    let text = |idx, field| -> Result<String, StoreError> {
-        let v: &str = get(r, idx, op)?;
-        Ok(fits(field, Some(v))?.unwrap_or_default())
+    let text = |idx, field| -> Result<String, StoreError> { Ok(owned(field, get(r, idx, op)?)?) };
+    let optional = |idx, field| -> Result<Option<String>, StoreError> {
+        let v: Option<&str> = get(r, idx, op)?;
+        Ok(v.map(|t| owned(field, t)).transpose()?)
     };
-    let optional =
-        |idx, field| -> Result<Option<String>, StoreError> { Ok(fits(field, get(r, idx, op)?)?) };
     let action = text(3, "action")?;
     let verdict = text(7, "verdict")?;
     Ok(AuditEntry {
