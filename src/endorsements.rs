@@ -350,9 +350,11 @@ impl Endorsements {
     /// Collateral for `tee` and `fmspc` at `at`: of the matching entries, one current at `at`
     /// before one that is not, then the highest TCB evaluation data number (Intel signs TCB
     /// info for earlier evaluations with current dates too: an older evaluation may rate a
-    /// platform up to date that the newest rates out of date), then one with its CRLs, then
-    /// the newest TCB info; when none matches, the first held for that TEE (the verifier then
-    /// names the mismatch).
+    /// platform up to date that the newest rates out of date), then TCB info version 3 before
+    /// version 2 (which need not list advisory IDs), then one with its CRLs, then the newest
+    /// TCB info; when none matches, the first held for that TEE, else the first held (the
+    /// verifier then names the mismatch: collateral of the wrong type is what a bundle made for
+    /// another TEE is, and saying so helps more than "missing").
     pub(crate) fn collateral_for(
         &self,
         tee: TcbInfoId,
@@ -371,6 +373,7 @@ impl Endorsements {
                 (
                     collateral_current(c, at),
                     info.tcb_evaluation_data_number,
+                    info.version >= 3,
                     c.pck_crl().is_some() && c.root_ca_crl().is_some(),
                     info.issue_date,
                 )

@@ -18,7 +18,7 @@ use tessera::pki::UnixTime;
 use tessera::snp::abi::{AttestationReport, Product, RawReport};
 use tessera::snp::sim::{SimPki, SimVek, VekSpec};
 use tessera::tdx::sim::{CollateralSpec, PlatformSpec, QuoteSpec, SIM_VERIFY_AT, SimPcs};
-use tessera::{Evidence, EvidenceError, Form, Tee, Verifier};
+use tessera::{Evidence, EvidenceError, Form, Tee, Verifier, VerifyError};
 
 const AT: UnixTime = UnixTime::from_secs(1_767_225_600);
 
@@ -1531,6 +1531,59 @@ fn held_collateral_is_chosen_by_evaluation_number_before_issue_date() {
         verifier.endorsements_to_recheck(&e),
         Some(tessera::EndorsementRequest::TdxCollateral { tee: "TDX", .. })
     ));
+}
+
+/// An SGX quote with only TDX collateral held is refused for the wrong type of collateral
+/// (which names the mistake, as the real `sgxcoll-neg` vector expects); and of two SGX TCB
+/// infos of one evaluation, version 3 (which lists advisory IDs) is chosen before version 2,
+/// whichever was issued later.
+#[test]
+fn held_collateral_of_the_wrong_tee_is_named_and_version_3_goes_first() {
+    use tessera::tdx::collateral::TcbStatus;
+    let pcs = SimPcs::new().unwrap();
+    let platform = PlatformSpec::default();
+    let pck = pcs.issue_pck(&platform).unwrap();
+    let sgx = QuoteSpec::sgx();
+    let e = Evidence::from_bytes(&pcs.quote(&pck, &sgx).unwrap().to_bytes()).unwrap();
+    let tdx_only = pcs
+        .collateral(&CollateralSpec::matching(
+            &platform,
+            &QuoteSpec::tdx(),
+            TcbStatus::UpToDate,
+        ))
+        .unwrap();
+    let verifier = Verifier::builder()
+        .collateral(tdx_only)
+        .dangerous_test_root(pcs.root().clone())
+        .unwrap()
+        .build()
+        .unwrap();
+    let err = verifier.verify(&e, SIM_VERIFY_AT).unwrap_err();
+    assert_eq!(err.check(), "tcb_info", "{err}");
+    assert!(
+        !matches!(err, VerifyError::MissingCollateral { .. }),
+        "{err:?}"
+    );
+
+    let v3 = CollateralSpec::matching(&platform, &sgx, TcbStatus::OutOfDate);
+    let mut v2 = v3.clone();
+    v2.version = 2;
+    v2.issue_date = UnixTime::from_secs(v3.issue_date.as_secs() + 1);
+    for order in [[&v2, &v3], [&v3, &v2]] {
+        let mut builder = Verifier::builder();
+        for s in order {
+            builder = builder.collateral(pcs.collateral(s).unwrap());
+        }
+        let verifier = builder
+            .dangerous_test_root(pcs.root().clone())
+            .unwrap()
+            .build()
+            .unwrap();
+        let v = verifier.verify(&e, SIM_VERIFY_AT).unwrap();
+        let tcb = &v.quote().unwrap().verification().tcb;
+        assert!(tcb.platform_advisories_listed);
+        assert_eq!(tcb.advisory_ids, ["INTEL-SA-00001"]);
+    }
 }
 
 /// Endorsements added again and again (a source asked every minute whose CRLs are reissued)

@@ -346,7 +346,12 @@ fn intel_tcb(r: &mut Rules, p: &IntelTcbPolicy, verified: &Verified<Quote>) {
     let at = v.verified_at;
     accepted_statuses(r, &p.accepted_statuses, tcb.status, tcb.td_relaunch_advised);
     grace_period(r, p.grace_period, verified);
-    denied_advisories(r, p.denied_advisories.as_deref(), &tcb.advisory_ids);
+    denied_advisories(
+        r,
+        p.denied_advisories.as_deref(),
+        &tcb.advisory_ids,
+        tcb.platform_advisories_listed,
+    );
 
     // tcbEvaluationDataNumber: both the TCB info's and the QE identity's.
     let numbers = format!(
@@ -643,14 +648,26 @@ fn revocation(r: &mut Rules, setting: Option<Revocation>, checked: bool) {
     }
 }
 
-fn denied_advisories(r: &mut Rules, denied: Option<&[String]>, present: &[String]) {
+/// The deny list against the selected levels' advisory IDs. With TCB info that need not list
+/// the platform's (SGX version 2), finding none of the denied IDs proves nothing: the rule
+/// fails (a deny list fails closed, as its other checks at load do), unless a denied ID is
+/// listed anyway, which fails it as usual.
+fn denied_advisories(
+    r: &mut Rules,
+    denied: Option<&[String]>,
+    present: &[String],
+    platform_listed: bool,
+) {
     const RULE: &str = "tcb.denied_advisories";
     const FIELD: &str = "advisoryIDs";
-    let actual = if present.is_empty() {
+    let mut actual = if present.is_empty() {
         String::from("none")
     } else {
         present.join(", ")
     };
+    if !platform_listed {
+        actual.push_str(" (the TCB info, version 2, does not list the platform's)");
+    }
     let Some(denied) = denied else {
         r.not_checked(RULE, FIELD, TrustClaim::Hardware, actual, false);
         return;
@@ -660,7 +677,7 @@ fn denied_advisories(r: &mut Rules, denied: Option<&[String]>, present: &[String
         .filter(|id| denied.iter().any(|d| d.eq_ignore_ascii_case(id)))
         .map(String::as_str)
         .collect();
-    let ok = hits.is_empty();
+    let ok = hits.is_empty() && platform_listed;
     r.check(
         RULE,
         FIELD,
@@ -669,7 +686,16 @@ fn denied_advisories(r: &mut Rules, denied: Option<&[String]>, present: &[String
         format!("none of [{}]", denied.join(", ")),
         actual,
     )
-    .note = (!ok).then(|| format!("denied: {}", hits.join(", ")));
+    .note = if !hits.is_empty() {
+        Some(format!("denied: {}", hits.join(", ")))
+    } else if !platform_listed {
+        Some(String::from(
+            "SGX TCB info version 2 need not list advisory IDs, so the deny list cannot be \
+             judged: use version 3 TCB info (Intel PCS API v4)",
+        ))
+    } else {
+        None
+    };
 }
 
 /// MRSERVICETD: TD 1.5 bodies only; see the module documentation for TD 1.0 quotes.

@@ -1207,6 +1207,41 @@ fn denied_advisories() {
     }
 }
 
+/// SGX TCB info version 2 need not list the platform's advisory IDs (Intel's own version 2
+/// bodies list none for a level whose version 3 twin names INTEL-SA-00615): a deny list cannot
+/// be judged under it and fails, where the same quote under version 3 passes it. Without a deny
+/// list nothing changes.
+#[test]
+fn denied_advisories_fail_closed_under_sgx_tcb_info_version_2() {
+    const RULE: &str = "sgx.tcb.denied_advisories";
+    let mut sim = Sim::new(QuoteSpec::sgx()).status(TcbStatus::OutOfDate);
+    let v3 = sim.verify();
+    sim.coll.version = 2;
+    let v2 = sim.verify();
+    assert!(v3.verification().tcb.platform_advisories_listed);
+    assert!(!v2.verification().tcb.platform_advisories_listed);
+    assert_eq!(v3.verification().tcb.advisory_ids, ["INTEL-SA-00001"]);
+    assert!(v2.verification().tcb.advisory_ids.is_empty());
+
+    let mut p = strict(&v3);
+    assert_eq!(appraise(&v2, &p).verdict(), Verdict::Pass);
+    let r = not_checked(&appraise(&v2, &p), RULE, false);
+    assert!(r.actual.contains("does not list"), "{r:#?}");
+
+    tcb(&mut p).denied_advisories = Some(vec![String::from("INTEL-SA-09999")]);
+    passes(&appraise(&v3, &p), RULE);
+    let a = appraise(&v2, &p);
+    let r = fails_only(&a, RULE);
+    assert_eq!(
+        r.actual,
+        "none (the TCB info, version 2, does not list the platform's)"
+    );
+    assert!(
+        r.note.as_deref().unwrap().contains("version 3 TCB info"),
+        "{r:#?}"
+    );
+}
+
 /// An advisory ID that is not one (a typo), or an empty list, would deny nothing: refused at
 /// load, in either section; well-formed IDs load in either case.
 #[test]

@@ -198,6 +198,11 @@ pub struct TcbEvaluation {
     pub qe: MatchedLevel,
     /// Union of the advisory IDs of the selected levels, sorted.
     pub advisory_ids: Vec<String>,
+    /// Whether the platform level's advisory IDs are known: TCB info version 3 and later list
+    /// them. SGX TCB info version 2 need not (Intel's version 2 bodies carry a SWHardeningNeeded
+    /// level with no `advisoryIDs`, where version 3 lists INTEL-SA-00615 for the same level), so
+    /// with it an `advisory_ids` without a platform advisory does not mean there is none.
+    pub platform_advisories_listed: bool,
     /// The earliest `tcbDate` among the selected levels (Intel's `tcbLevelDateTag`).
     pub tcb_date: UnixTime,
     /// The TCB info's `tcbEvaluationDataNumber`.
@@ -327,6 +332,7 @@ pub fn evaluate(
         tdx_module: module,
         qe: qe_match,
         advisory_ids: advisories.into_iter().collect(),
+        platform_advisories_listed: tcb_info.version >= 3,
         tcb_date,
         tcb_evaluation_data_number: tcb_info.tcb_evaluation_data_number,
         qe_tcb_evaluation_data_number: qe_identity.tcb_evaluation_data_number,
