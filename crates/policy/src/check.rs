@@ -248,8 +248,8 @@ mod tests {
             format!(
                 "version = 1\nid = \"w\"\n[tdx]\nmr_td = \"any\"\ndebug = \"must-not\"\n{vmids}\n\
                  [tdx.tcb]\naccepted_statuses = [\"UpToDate\"]\n[sgx]\nmr_enclave = \"any\"\n\
-                 mr_signer = \"{}\"\ndebug = \"must-not\"\n{config_id}\n[sgx.tcb]\n\
-                 accepted_statuses = [\"UpToDate\"]\n",
+                 mr_signer = \"{}\"\ndebug = \"must-not\"\nisv_prod_id = 1\nmin_isv_svn = 0\n\
+                 {config_id}\n[sgx.tcb]\naccepted_statuses = [\"UpToDate\"]\n",
                 "ab".repeat(32)
             )
         };

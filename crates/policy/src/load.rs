@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use crate::error::PolicyError;
-use crate::model::{POLICY_VERSION, PerProductTcb, Policy, TcbFloor};
+use crate::model::{POLICY_VERSION, PerProductTcb, Policy, SgxPolicy, SnpPolicy, TcbFloor};
 use crate::value::{RefList, Setting};
 
 /// The largest policy text accepted.
@@ -306,6 +306,12 @@ impl Policy {
                 format!("1 to {MAX_ID_LEN} printable characters"),
             ));
         }
+        if let Some(s) = &self.snp {
+            check_snp_signer_based(s)?;
+        }
+        if let Some(g) = &self.sgx {
+            check_signer_based(g)?;
+        }
         if self.snp.is_none() && self.tdx.is_none() && self.sgx.is_none() {
             return Err(invalid(
                 "snp/tdx/sgx",
@@ -382,6 +388,73 @@ impl Policy {
         }
         Ok(())
     }
+}
+
+/// An `[sgx]` section that trusts a signer (`mr_enclave = "any"` with `mr_signer` pinned): that
+/// signer's key signs every product and every version it ever shipped, an old vulnerable one
+/// included, so the policy must say which products (`isv_prod_id`) and from which version on
+/// (`min_isv_svn`; 0 accepts every version, on purpose). Left out, the policy would accept them
+/// all without saying so.
+fn check_signer_based(g: &SgxPolicy) -> Result<(), PolicyError> {
+    if !matches!(g.mr_enclave, Setting::Any) || matches!(g.mr_signer, Setting::Any) {
+        return Ok(());
+    }
+    if g.isv_prod_id.is_none() {
+        return Err(invalid(
+            "sgx.isv_prod_id",
+            "required when mr_enclave is \"any\" and mr_signer is pinned: the signer's key signs \
+             all of its products, so list the ISVPRODIDs accepted",
+        ));
+    }
+    if g.min_isv_svn.is_none() {
+        return Err(invalid(
+            "sgx.min_isv_svn",
+            "required when mr_enclave is \"any\" and mr_signer is pinned: the signer's older \
+             versions would pass too; write 0 to accept every version on purpose",
+        ));
+    }
+    Ok(())
+}
+
+/// An `[snp]` section that trusts an ID block signer (`measurement = "any"` with
+/// `id_key_digests` or `author_key_digests` pinned): that key signs every image of every family
+/// it ever shipped, an old vulnerable one included, so the policy must say which (`family_id`
+/// and `image_id`, allow-lists or `"any"` on purpose) and from which version on
+/// (`min_guest_svn`; 0 accepts every version, on purpose), as an SGX policy that trusts a signer
+/// must.
+fn check_snp_signer_based(s: &SnpPolicy) -> Result<(), PolicyError> {
+    if !snp_signer_based(s) {
+        return Ok(());
+    }
+    let why = "required when measurement is \"any\" and an ID or author key is pinned: that \
+               key signs all of its images";
+    if s.family_id.is_none() {
+        return Err(invalid(
+            "snp.family_id",
+            format!("{why}; list the FAMILY_IDs accepted, or write \"any\" on purpose"),
+        ));
+    }
+    if s.image_id.is_none() {
+        return Err(invalid(
+            "snp.image_id",
+            format!("{why}; list the IMAGE_IDs accepted, or write \"any\" on purpose"),
+        ));
+    }
+    if s.min_guest_svn.is_none() {
+        return Err(invalid(
+            "snp.min_guest_svn",
+            format!("{why}, old versions too; write 0 to accept every version on purpose"),
+        ));
+    }
+    Ok(())
+}
+
+/// Whether an `[snp]` section trusts an ID block signer rather than measurements: see
+/// [`check_snp_signer_based`].
+pub(crate) fn snp_signer_based(s: &SnpPolicy) -> bool {
+    let pinned = |d: Option<&crate::value::AllowList<48>>| matches!(d, Some(Setting::Is(_)));
+    matches!(s.measurement, Setting::Any)
+        && (pinned(s.id_key_digests.as_ref()) || pinned(s.author_key_digests.as_ref()))
 }
 
 /// `snp.vmpl`: the guest VMPLs, 0 to 3 (a larger one is a report the host requested).

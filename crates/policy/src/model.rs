@@ -77,7 +77,8 @@ pub struct SnpPolicy {
     /// Platform info bits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub platform_info: Option<PlatformInfoRules>,
-    /// Minimum GUEST_SVN.
+    /// Minimum GUEST_SVN. Required, as `family_id` and `image_id` are, when the policy trusts
+    /// an ID block signer (`measurement = "any"` with an ID or author key pinned).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_guest_svn: Option<u32>,
     /// HOST_DATA allow-list.
@@ -516,7 +517,8 @@ pub struct SgxPolicy {
     /// Intel TCB controls; `accepted_statuses` is required.
     pub tcb: IntelTcbPolicy,
 
-    /// ISVPRODID allow-list.
+    /// ISVPRODID allow-list. Required, as `min_isv_svn` is, when the policy trusts a signer
+    /// (`mr_enclave = "any"` with `mr_signer` pinned).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub isv_prod_id: Option<RefList<u16>>,
     /// Minimum ISVSVN.
@@ -534,7 +536,11 @@ pub struct SgxPolicy {
     /// absent is "not checked".
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub config_id: Option<AllowList<64>>,
-    /// Minimum CONFIGSVN (the security version the loader gave the configuration).
+    /// Minimum CONFIGSVN (the security version the loader gave the configuration). The
+    /// untrusted loader chooses CONFIGSVN as it chooses CONFIGID, so the floor does not tell
+    /// configurations apart: with several CONFIGIDs allowed, an old one can be started with a
+    /// high CONFIGSVN and pass. It means something only beside a single pinned CONFIGID (remove
+    /// a configuration from `config_id` to stop accepting it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub min_config_svn: Option<u16>,
     /// ATTRIBUTES (16 bytes) compared under a mask: `(attributes & mask) == (value & mask)`.

@@ -42,6 +42,13 @@ impl FromEvidence for Verified<SnpEvidence> {
 /// The highest VMPL a guest runs at; a report's VMPL above it was requested by the host.
 const MAX_GUEST_VMPL: u32 = 3;
 
+/// Why a policy that trusts an ID block signer must pin an image field; see
+/// [`crate::load`]'s signer check.
+const SIGNER_NOTE: &str = "the policy trusts an ID block signer (measurement = \"any\", an ID \
+     or author key pinned), whose key signs all of its images and versions: pin family_id and \
+     image_id (or write \"any\" on purpose) and min_guest_svn (0 accepts every version on \
+     purpose)";
+
 fn floor_for(t: &PerProductTcb, product: Product) -> Option<&TcbFloor> {
     match product {
         Product::Milan => t.milan.as_ref(),
@@ -499,13 +506,36 @@ fn appraise_report(report: &AttestationReport, ver: &Verification, policy: &Poli
             );
         }
     }
-    r.min(
-        "min_guest_svn",
-        "GUEST_SVN",
-        Executables,
-        p.min_guest_svn,
-        report.guest_svn(),
-    );
+    // A policy that trusts an ID block signer must say which of its images and versions (the
+    // loader refuses one that does not; a policy built in code is judged the same way here).
+    let signer_based = crate::load::snp_signer_based(p);
+    let unpinned = |r: &mut Rules, rule: &str, field: &'static str, actual: String| {
+        r.check(
+            rule,
+            field,
+            Executables,
+            false,
+            format!("a {rule} rule (the policy trusts an ID block signer)"),
+            actual,
+        )
+        .note = Some(String::from(SIGNER_NOTE));
+    };
+    if signer_based && p.min_guest_svn.is_none() {
+        unpinned(
+            &mut r,
+            "min_guest_svn",
+            "GUEST_SVN",
+            report.guest_svn().to_string(),
+        );
+    } else {
+        r.min(
+            "min_guest_svn",
+            "GUEST_SVN",
+            Executables,
+            p.min_guest_svn,
+            report.guest_svn(),
+        );
+    }
     r.opt_allow_list(
         "host_data",
         "HOST_DATA",
@@ -520,20 +550,26 @@ fn appraise_report(report: &AttestationReport, ver: &Verification, policy: &Poli
         p.report_data.as_ref(),
         report.report_data(),
     );
-    r.opt_allow_list(
-        "family_id",
-        "FAMILY_ID",
-        Executables,
-        p.family_id.as_ref(),
-        report.family_id(),
-    );
-    r.opt_allow_list(
-        "image_id",
-        "IMAGE_ID",
-        Executables,
-        p.image_id.as_ref(),
-        report.image_id(),
-    );
+    for (rule, field, setting, actual) in [
+        (
+            "family_id",
+            "FAMILY_ID",
+            p.family_id.as_ref(),
+            report.family_id(),
+        ),
+        (
+            "image_id",
+            "IMAGE_ID",
+            p.image_id.as_ref(),
+            report.image_id(),
+        ),
+    ] {
+        if signer_based && setting.is_none() {
+            unpinned(&mut r, rule, field, tessera_pki::to_hex(actual));
+        } else {
+            r.opt_allow_list(rule, field, Executables, setting, actual);
+        }
+    }
     r.opt_allow_list(
         "id_key_digests",
         "ID_KEY_DIGEST",

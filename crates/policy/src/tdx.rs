@@ -40,8 +40,13 @@
 //!   by its signer; all four are part of the enclave's identity. `config_id` has no default
 //!   for such an enclave: left out, the rule fails (pin it, or write `"any"` to accept any
 //!   configuration on purpose); without KSS it is "not checked" when left out.
-//!   `isv_ext_prod_id`, `isv_family_id` and `min_config_svn` are optional as `isv_prod_id` and
-//!   `min_isv_svn` are.
+//!   `min_config_svn` is optional; `isv_ext_prod_id` and `isv_family_id` are too, except under
+//!   a policy that trusts a signer (below), where a KSS enclave fails them when left out.
+//! - **A policy that trusts a signer** (`mr_enclave = "any"` with `mr_signer` pinned) accepts
+//!   whatever that signer's key signed: every product, every version. So it must pin
+//!   `isv_prod_id` and `min_isv_svn` (0 accepts every version, on purpose): the loader refuses
+//!   it otherwise, and a policy built in code fails both rules. With `"any"` for both MR fields
+//!   the policy accepts every enclave anyway, and says so.
 //! - **Behind.** When a TCB rule (`tcb.*` or `min_tee_tcb_svn`) fails, the appraisal lists the
 //!   components below the policy's floor and then those Intel's newest TCB level is ahead of
 //!   (`Verification::tcb.behind`), so an operator sees what to update. Advisory IDs and Intel's
@@ -236,27 +241,46 @@ fn appraise_sgx(
         report.attributes.debug(),
     );
     intel_tcb(&mut r, &p.tcb, verified);
-    isv_prod_id(&mut r, p.isv_prod_id.as_ref(), report.isv_prod_id);
-    r.min(
-        "min_isv_svn",
-        "ISVSVN",
-        Executables,
-        p.min_isv_svn,
-        report.isv_svn,
+    // A policy that trusts a signer must say which of its products and versions (the loader
+    // refuses one that does not; a policy built in code is judged the same way here).
+    let signer_based = matches!(p.mr_enclave, Setting::Any) && !matches!(p.mr_signer, Setting::Any);
+    isv_prod_id(
+        &mut r,
+        p.isv_prod_id.as_ref(),
+        report.isv_prod_id,
+        signer_based,
     );
-    r.opt_allow_list(
-        "isv_ext_prod_id",
-        "ISVEXTPRODID",
-        InstanceIdentity,
+    match p.min_isv_svn {
+        None if signer_based => {
+            r.check(
+                "min_isv_svn",
+                "ISVSVN",
+                Executables,
+                false,
+                "a min_isv_svn rule (the policy trusts a signer)",
+                report.isv_svn.to_string(),
+            )
+            .note = Some(String::from(SIGNER_NOTE));
+        }
+        floor => {
+            r.min("min_isv_svn", "ISVSVN", Executables, floor, report.isv_svn);
+        }
+    }
+    // With KSS the signer tells its products apart by ISVEXTPRODID and ISVFAMILYID too.
+    let kss_signer = signer_based && report.attributes.kss();
+    kss_identity(
+        &mut r,
+        ("isv_ext_prod_id", "ISVEXTPRODID"),
         p.isv_ext_prod_id.as_ref(),
         &report.isv_ext_prod_id(),
+        kss_signer,
     );
-    r.opt_allow_list(
-        "isv_family_id",
-        "ISVFAMILYID",
-        InstanceIdentity,
+    kss_identity(
+        &mut r,
+        ("isv_family_id", "ISVFAMILYID"),
         p.isv_family_id.as_ref(),
         &report.isv_family_id(),
+        kss_signer,
     );
     config_id(&mut r, p.config_id.as_ref(), report);
     r.min(
@@ -901,12 +925,29 @@ fn min_tee_tcb_svn(r: &mut Rules, floor: Option<&Hex<16>>, actual: &[u8; 16]) {
     }
 }
 
-fn isv_prod_id(r: &mut Rules, list: Option<&RefList<u16>>, actual: u16) {
+/// Why a signer-based SGX policy must pin a product field; see [`appraise_sgx`].
+const SIGNER_NOTE: &str = "the policy trusts a signer (mr_enclave = \"any\", mr_signer pinned), \
+     whose key signs all of its products and versions: pin isv_prod_id and min_isv_svn (0 \
+     accepts every version on purpose)";
+
+fn isv_prod_id(r: &mut Rules, list: Option<&RefList<u16>>, actual: u16, signer_based: bool) {
     const RULE: &str = "isv_prod_id";
     const FIELD: &str = "ISVPRODID";
     const CLAIM: TrustClaim = TrustClaim::InstanceIdentity;
     let Some(list) = list else {
-        r.not_checked(RULE, FIELD, CLAIM, actual.to_string(), false);
+        if signer_based {
+            r.check(
+                RULE,
+                FIELD,
+                CLAIM,
+                false,
+                "an isv_prod_id rule (the policy trusts a signer)",
+                actual.to_string(),
+            )
+            .note = Some(String::from(SIGNER_NOTE));
+        } else {
+            r.not_checked(RULE, FIELD, CLAIM, actual.to_string(), false);
+        }
         return;
     };
     match list.values() {
@@ -980,6 +1021,36 @@ fn vmids(r: &mut Rules, allowed: Option<&[u8]>, vmid: Option<u8>) {
     }
     r.check(RULE, FIELD, CLAIM, ok, expected, actual).note =
         (!notes.is_empty()).then(|| notes.join("; "));
+}
+
+/// ISVEXTPRODID or ISVFAMILYID (`rule`, `field`): required in effect for a KSS enclave under
+/// a policy that trusts a signer (`required`), which tells its products apart by them; else
+/// optional.
+fn kss_identity(
+    r: &mut Rules,
+    (rule, field): (&str, &'static str),
+    setting: Option<&AllowList<16>>,
+    actual: &[u8; 16],
+    required: bool,
+) {
+    const CLAIM: TrustClaim = TrustClaim::InstanceIdentity;
+    match setting {
+        None if required => {
+            r.check(
+                rule,
+                field,
+                CLAIM,
+                false,
+                format!("a {rule} rule (ATTRIBUTES.KSS is set and the policy trusts a signer)"),
+                tessera_pki::to_hex(actual),
+            )
+            .note = Some(format!(
+                "ATTRIBUTES.KSS is set: the signer tells its products apart by {field} too; \
+                 pin it with {rule}, or write {rule} = \"any\" to accept any on purpose"
+            ));
+        }
+        setting => r.opt_allow_list(rule, field, CLAIM, setting, actual),
+    }
 }
 
 /// CONFIGID: required in effect for a KSS enclave; see the module documentation.

@@ -637,6 +637,88 @@ fn byte_fields() {
     );
 }
 
+/// A policy that trusts an ID block signer (`measurement = "any"`, an ID or author key pinned)
+/// accepts every image that key signed, so it must name the images and the lowest version: the
+/// loader refuses it without `family_id`, `image_id` or `min_guest_svn`, and a policy built in
+/// code fails those rules. Pinned (or `"any"` on purpose), it passes; with the measurement
+/// pinned, none of the three is needed.
+#[test]
+fn a_policy_trusting_an_id_key_must_pin_images_and_version() {
+    let v = base();
+    let key = tessera_pki::to_hex(v.report().id_key_digest());
+    for key_field in ["id_key_digests", "author_key_digests"] {
+        let text = |extra: &str| {
+            format!(
+                "version = 1\nid = \"signer\"\n[snp]\nmeasurement = \"any\"\n\
+                 debug = \"must-not\"\nmin_tcb = \"any\"\nsigner = \"any\"\nvmpl = \"any\"\n\
+                 revocation = \"if-given\"\n{key_field} = \"{key}\"\n{extra}"
+            )
+        };
+        let e = Policy::from_toml_str(&text("")).unwrap_err().to_string();
+        assert!(
+            e.contains("snp.family_id") && e.contains("ID or author key"),
+            "{e}"
+        );
+        let e = Policy::from_toml_str(&text("family_id = \"any\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("snp.image_id"), "{e}");
+        let e = Policy::from_toml_str(&text("family_id = \"any\"\nimage_id = \"any\"\n"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("snp.min_guest_svn") && e.contains("write 0"),
+            "{e}"
+        );
+        Policy::from_toml_str(&text(
+            "family_id = \"any\"\nimage_id = \"any\"\nmin_guest_svn = 0\n",
+        ))
+        .unwrap();
+    }
+
+    // Built in code, past the loader: the three rules fail, with the reason.
+    let p = with(|s| {
+        s.measurement = Setting::Any;
+        s.family_id = None;
+        s.image_id = None;
+        s.min_guest_svn = None;
+    });
+    let a = appraise(v, &p);
+    assert_eq!(a.verdict(), Verdict::Fail);
+    for name in ["snp.family_id", "snp.image_id", "snp.min_guest_svn"] {
+        let r = rule(&a, name);
+        assert_eq!(r.outcome, Outcome::Fail, "{r:#?}");
+        assert!(
+            r.note.as_deref().unwrap().contains("ID block signer"),
+            "{r:#?}"
+        );
+    }
+    let p = with(|s| {
+        s.measurement = Setting::Any;
+        s.family_id = Some(Setting::Any);
+        s.image_id = Some(Setting::Any);
+        s.min_guest_svn = Some(0);
+    });
+    assert!(appraise(v, &p).passed());
+    // The keys trusted as "any" (or not judged) is no signer trust: nothing more is needed.
+    let p = with(|s| {
+        s.measurement = Setting::Any;
+        s.id_key_digests = Some(Setting::Any);
+        s.author_key_digests = None;
+        s.family_id = None;
+        s.image_id = None;
+        s.min_guest_svn = None;
+    });
+    assert!(appraise(v, &p).passed(), "{:#?}", appraise(v, &p).rules());
+    // The measurement pinned: none of them is needed.
+    let p = with(|s| {
+        s.family_id = None;
+        s.image_id = None;
+        s.min_guest_svn = None;
+    });
+    assert!(appraise(v, &p).passed());
+}
+
 #[test]
 fn denied_key_digests() {
     // Denied sets apply even when the trusted set is "any".

@@ -1292,6 +1292,110 @@ fn misspelt_denied_advisories_are_refused_at_load() {
     }
 }
 
+/// A policy that trusts a signer (`mr_enclave = "any"`, `mr_signer` pinned) accepts whatever
+/// that key signed, so it must name the products and the lowest version: the loader refuses it
+/// without `isv_prod_id` or `min_isv_svn`, and a policy built in code fails those rules. With
+/// both set it passes; with both MR fields `"any"` nothing is required (the policy says it
+/// accepts every enclave).
+#[test]
+fn a_signer_based_sgx_policy_must_pin_product_and_version() {
+    let v = sgx();
+    let QuoteBody::Sgx(report) = v.evidence().body() else {
+        panic!("an SGX body")
+    };
+    let signer = tessera_pki::to_hex(&report.mr_signer);
+    let text = |extra: &str| {
+        format!(
+            "version = 1\nid = \"signer\"\n[sgx]\nmr_enclave = \"any\"\nmr_signer = \"{signer}\"\n\
+             debug = \"must-not\"\n{extra}[sgx.tcb]\naccepted_statuses = \"any\"\n"
+        )
+    };
+    let e = Policy::from_toml_str(&text("")).unwrap_err().to_string();
+    assert!(e.contains("sgx.isv_prod_id") && e.contains("signer"), "{e}");
+    let e = Policy::from_toml_str(&text(&format!("isv_prod_id = {}\n", report.isv_prod_id)))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("sgx.min_isv_svn") && e.contains("write 0"),
+        "{e}"
+    );
+    let full = format!("isv_prod_id = {}\nmin_isv_svn = 0\n", report.isv_prod_id);
+    let p = Policy::from_toml_str(&text(&full)).unwrap();
+    assert_eq!(appraise(v, &p).verdict(), Verdict::Pass);
+    // Another product of the same signer fails.
+    let other = format!(
+        "isv_prod_id = {}\nmin_isv_svn = 0\n",
+        report.isv_prod_id + 1
+    );
+    let p = Policy::from_toml_str(&text(&other)).unwrap();
+    fails_only(&appraise(v, &p), "sgx.isv_prod_id");
+    // Both MR fields "any": nothing more is required (the policy accepts every enclave).
+    let open = "version = 1\nid = \"open\"\n[sgx]\nmr_enclave = \"any\"\nmr_signer = \"any\"\n\
+                debug = \"any\"\n[sgx.tcb]\naccepted_statuses = \"any\"\n";
+    Policy::from_toml_str(open).unwrap();
+
+    // Built in code, past the loader: both rules fail, with the reason.
+    let mut p = strict(v);
+    {
+        let s = sgx_section(&mut p);
+        s.mr_enclave = Setting::Any;
+        s.isv_prod_id = None;
+        s.min_isv_svn = None;
+    }
+    let a = appraise(v, &p);
+    assert_eq!(a.verdict(), Verdict::Fail);
+    for rule in ["sgx.isv_prod_id", "sgx.min_isv_svn"] {
+        let r = a.rules().iter().find(|r| r.rule == rule).unwrap();
+        assert_eq!(r.outcome, Outcome::Fail, "{r:#?}");
+        assert!(
+            r.note.as_deref().unwrap().contains("trusts a signer"),
+            "{r:#?}"
+        );
+    }
+    sgx_section(&mut p).min_isv_svn = Some(0);
+    sgx_section(&mut p).isv_prod_id = Some(RefList::Values(vec![report.isv_prod_id]));
+    assert_eq!(appraise(v, &p).verdict(), Verdict::Pass);
+    // The same policy with MRENCLAVE pinned needs neither.
+    let mut p = strict(v);
+    sgx_section(&mut p).isv_prod_id = None;
+    sgx_section(&mut p).min_isv_svn = None;
+    assert_eq!(appraise(v, &p).verdict(), Verdict::Pass);
+}
+
+/// A KSS enclave under a policy that trusts a signer: ISVEXTPRODID and ISVFAMILYID tell the
+/// signer's products apart, so each fails when left out (`"any"` accepts any on purpose), and
+/// stays optional under a policy that pins MRENCLAVE.
+#[test]
+fn a_signer_based_policy_pins_a_kss_enclaves_product_ids() {
+    let v = kss_enclave([0x11; 16], [0x22; 16], [0x33; 64], 1);
+    let mut p = strict(&v);
+    {
+        let s = sgx_section(&mut p);
+        s.mr_enclave = Setting::Any;
+        s.isv_ext_prod_id = None;
+        s.isv_family_id = None;
+    }
+    let a = appraise(&v, &p);
+    assert_eq!(a.verdict(), Verdict::Fail);
+    for (rule, field) in [
+        ("sgx.isv_ext_prod_id", "ISVEXTPRODID"),
+        ("sgx.isv_family_id", "ISVFAMILYID"),
+    ] {
+        let r = a.rules().iter().find(|r| r.rule == rule).unwrap();
+        assert_eq!(r.outcome, Outcome::Fail, "{r:#?}");
+        assert!(r.note.as_deref().unwrap().contains(field), "{r:#?}");
+    }
+    sgx_section(&mut p).isv_ext_prod_id = Some(Setting::Any);
+    fails_only(&appraise(&v, &p), "sgx.isv_family_id");
+    sgx_section(&mut p).isv_family_id = Some(Setting::Any);
+    assert_eq!(appraise(&v, &p).verdict(), Verdict::Pass);
+    // MRENCLAVE pinned: optional.
+    let mut p = strict(&v);
+    sgx_section(&mut p).isv_ext_prod_id = None;
+    sgx_section(&mut p).isv_family_id = None;
+    assert_eq!(appraise(&v, &p).verdict(), Verdict::Pass);
+}
+
 #[test]
 fn min_evaluation_data_number() {
     for (v, prefix, _, _) in both() {
