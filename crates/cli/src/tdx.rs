@@ -166,7 +166,16 @@ pub(crate) fn print_verified(
         ver.tcb_date,
         ver.tcb_evaluation_data_number
     );
-    if !ver.advisory_ids.is_empty() {
+    if !ver.platform_advisories_listed {
+        say!(
+            "  advisories     {} (SGX TCB info version 2 does not list the platform level's)",
+            if ver.advisory_ids.is_empty() {
+                String::from("none listed")
+            } else {
+                ver.advisory_ids.join(", ")
+            }
+        );
+    } else if !ver.advisory_ids.is_empty() {
         say!("  advisories     {}", ver.advisory_ids.join(", "));
     }
     for b in &ver.behind {

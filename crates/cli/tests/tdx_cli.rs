@@ -407,6 +407,20 @@ fn human_output_names_status_advisories_and_failed_check() {
     assert_eq!(exit, 0, "{text}");
     assert!(text.contains("PASS") && text.contains("UpToDate"), "{text}");
     assert!(!text.contains("advisories"), "{text}");
+    // SGX TCB info version 2 lists no advisory IDs: said, not shown as "none" (its version 3
+    // twin of the same month names INTEL-SA-00615 for this platform).
+    let c = case(&v, "sgx/auto-sgx-v3-00606a-2025-06-tcbinfo-v2");
+    let (exit, text) = text_of(&c);
+    assert_eq!(exit, 0, "{text}");
+    assert!(
+        text.contains("advisories     none listed (SGX TCB info version 2 does not list"),
+        "{text}"
+    );
+    let c = case(&v, "sgx/auto-sgx-v3-00606a-2025-08");
+    let (exit, text) = text_of(&c);
+    assert_eq!(exit, 0, "{text}");
+    assert!(text.contains("advisories     INTEL-SA-00615"), "{text}");
+    assert!(!text.contains("does not list"), "{text}");
     // Rejections print FAIL and the check.
     for (path, check) in [
         ("tdx/auto-tdx-v4-90c06f-2025-02", "tcb_level"),
@@ -701,7 +715,7 @@ fn simulated_tcb_statuses_reach_the_verdict() {
     let policy = dir.join("strict.toml");
     std::fs::write(
         &policy,
-        "version = 1\nid = \"strict\"\n[tdx]\nmr_td = \"any\"\ndebug = \"must-not\"\n\
+        "version = 1\nid = \"strict\"\n[tdx]\nmr_td = \"any\"\nrtmr0 = \"any\"\nrtmr1 = \"any\"\nrtmr2 = \"any\"\nrtmr3 = \"any\"\ndebug = \"must-not\"\n\
          [tdx.tcb]\naccepted_statuses = [\"UpToDate\"]\n",
     )
     .unwrap();

@@ -225,6 +225,9 @@ pub struct VerificationClaims {
     pub td_relaunch_advised: bool,
     /// Advisory IDs of the selected levels.
     pub advisory_ids: Vec<String>,
+    /// Whether the platform level's advisory IDs are known (false with SGX TCB info version 2,
+    /// which need not list them: then `advisory_ids` holds the QE level's alone).
+    pub platform_advisories_listed: bool,
     /// The earliest tcbDate of the selected levels (RFC 3339).
     pub tcb_date: String,
     /// TCB info tcbEvaluationDataNumber.
@@ -263,6 +266,7 @@ impl VerificationClaims {
             qe_tcb_status: t.qe.status.as_str(),
             td_relaunch_advised: t.td_relaunch_advised,
             advisory_ids: t.advisory_ids.clone(),
+            platform_advisories_listed: t.platform_advisories_listed,
             tcb_date: t.tcb_date.to_string(),
             tcb_evaluation_data_number: t.tcb_evaluation_data_number,
             behind: t
