@@ -12,7 +12,7 @@ static const char *FAILING_POLICY =
     "measurement = [\"000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000000\"]\n"
     "debug = \"any\"\nmin_tcb = \"any\"\nsigner = \"any\"\nvmpl = \"any\"\n"
     "revocation = \"if-given\"\npermit_provisional_firmware = true\n"
-    "[tdx]\nmr_td = \"any\"\ndebug = \"any\"\n[tdx.tcb]\naccepted_statuses = \"any\"\n"
+    "[tdx]\nmr_td = \"any\"\nrtmr0 = \"any\"\nrtmr1 = \"any\"\nrtmr2 = \"any\"\nrtmr3 = \"any\"\ndebug = \"any\"\n[tdx.tcb]\naccepted_statuses = \"any\"\n"
     "[sgx]\nmr_enclave = \"any\"\nmr_signer = \"any\"\ndebug = \"any\"\n"
     "[sgx.tcb]\naccepted_statuses = \"any\"\n";
 

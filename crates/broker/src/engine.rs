@@ -138,6 +138,10 @@ permit_provisional_firmware = true
 
 [tdx]
 mr_td = "any"
+rtmr0 = "any"
+rtmr1 = "any"
+rtmr2 = "any"
+rtmr3 = "any"
 debug = "any"
 vmids = [0, 1, 2, 3]
 

@@ -58,7 +58,7 @@ mod tests {
         let policy = dir.path().join("p.toml");
         std::fs::write(
             &policy,
-            "version = 1\nid = \"r\"\n[tdx]\nmr_td = { file = \"m.txt\" }\ndebug = \"must-not\"\n[tdx.tcb]\naccepted_statuses = \"any\"\n",
+            "version = 1\nid = \"r\"\n[tdx]\nmr_td = { file = \"m.txt\" }\nrtmr0 = \"any\"\nrtmr1 = \"any\"\nrtmr2 = \"any\"\nrtmr3 = \"any\"\ndebug = \"must-not\"\n[tdx.tcb]\naccepted_statuses = \"any\"\n",
         )
         .unwrap();
         std::fs::write(
@@ -81,7 +81,7 @@ mod tests {
         assert_eq!(values.len(), 1);
         // A self-contained policy is sent as written.
         let plain = dir.path().join("q.toml");
-        let written = "version = 1\nid = \"q\" # comment kept\n[tdx]\nmr_td = \"any\"\ndebug = \"must-not\"\n[tdx.tcb]\naccepted_statuses = \"any\"\n";
+        let written = "version = 1\nid = \"q\" # comment kept\n[tdx]\nmr_td = \"any\"\nrtmr0 = \"any\"\nrtmr1 = \"any\"\nrtmr2 = \"any\"\nrtmr3 = \"any\"\ndebug = \"must-not\"\n[tdx.tcb]\naccepted_statuses = \"any\"\n";
         std::fs::write(&plain, written).unwrap();
         assert_eq!(policy_text(&plain).unwrap(), written);
         // A missing reference file is refused.
@@ -100,7 +100,7 @@ mod tests {
             .status()
             .unwrap();
         assert!(made.success());
-        let written = "version = 1\nid = \"q\"\n[tdx]\nmr_td = \"any\"\ndebug = \"must-not\"\n[tdx.tcb]\naccepted_statuses = \"any\"\n";
+        let written = "version = 1\nid = \"q\"\n[tdx]\nmr_td = \"any\"\nrtmr0 = \"any\"\nrtmr1 = \"any\"\nrtmr2 = \"any\"\nrtmr3 = \"any\"\ndebug = \"must-not\"\n[tdx.tcb]\naccepted_statuses = \"any\"\n";
         let writer = {
             let fifo = fifo.clone();
             std::thread::spawn(move || std::fs::write(fifo, written).unwrap())

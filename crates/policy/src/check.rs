@@ -77,7 +77,13 @@ impl Policy {
     pub fn warnings(&self) -> Vec<Warning> {
         let mut out = Vec::new();
         if let Some(s) = &self.snp {
-            if matches!(s.measurement, Setting::Any) {
+            if crate::load::snp_signer_based(s) {
+                warn(
+                    &mut out,
+                    "snp.measurement",
+                    "no measurement is pinned: any image the pinned ID or author key signed passes",
+                );
+            } else if matches!(s.measurement, Setting::Any) {
                 warn(
                     &mut out,
                     "snp.measurement",
@@ -123,7 +129,7 @@ impl Policy {
         }
         if let Some(t) = &self.tdx {
             let rtmrs = [&t.rtmr0, &t.rtmr1, &t.rtmr2, &t.rtmr3];
-            let no_rtmr = rtmrs.iter().all(|r| matches!(r, None | Some(Setting::Any)));
+            let no_rtmr = rtmrs.iter().all(|r| matches!(r, Setting::Any));
             if matches!(t.mr_td, Setting::Any) && no_rtmr {
                 warn(
                     &mut out,
@@ -136,6 +142,25 @@ impl Policy {
                     "tdx.mr_td",
                     "MRTD (the TD's firmware) is not pinned",
                 );
+            } else {
+                // MRTD pinned: the firmware is; what it boots is measured in the RTMRs.
+                for (field, rtmr, what) in [
+                    (
+                        "tdx.rtmr0",
+                        &t.rtmr0,
+                        "the firmware's configuration and the host's ACPI tables",
+                    ),
+                    ("tdx.rtmr1", &t.rtmr1, "the kernel (or boot loader)"),
+                    ("tdx.rtmr2", &t.rtmr2, "the kernel command line and initrd"),
+                ] {
+                    if matches!(rtmr, Setting::Any) {
+                        warn(
+                            &mut out,
+                            field,
+                            &format!("\"any\": {what} as the host chooses passes"),
+                        );
+                    }
+                }
             }
             debug_bit(&mut out, "tdx.debug", t.debug);
             let sept = t
@@ -246,7 +271,7 @@ mod tests {
     fn l2_vmids_and_any_config_id_warn() {
         let policy = |vmids: &str, config_id: &str| {
             format!(
-                "version = 1\nid = \"w\"\n[tdx]\nmr_td = \"any\"\ndebug = \"must-not\"\n{vmids}\n\
+                "version = 1\nid = \"w\"\n[tdx]\nmr_td = \"any\"\nrtmr0 = \"any\"\nrtmr1 = \"any\"\nrtmr2 = \"any\"\nrtmr3 = \"any\"\ndebug = \"must-not\"\n{vmids}\n\
                  [tdx.tcb]\naccepted_statuses = [\"UpToDate\"]\n[sgx]\nmr_enclave = \"any\"\n\
                  mr_signer = \"{}\"\ndebug = \"must-not\"\nisv_prod_id = 1\nmin_isv_svn = 0\n\
                  {config_id}\n[sgx.tcb]\naccepted_statuses = [\"UpToDate\"]\n",
@@ -272,7 +297,7 @@ mod tests {
     fn contradictions_and_empty_masks_warn() {
         let base = |tdx: &str, sgx_attrs: &str| {
             format!(
-                "version = 1\nid = \"c\"\n[tdx]\nmr_td = \"any\"\n{tdx}\n\
+                "version = 1\nid = \"c\"\n[tdx]\nmr_td = \"any\"\nrtmr0 = \"any\"\nrtmr1 = \"any\"\nrtmr2 = \"any\"\nrtmr3 = \"any\"\n{tdx}\n\
                  [tdx.tcb]\naccepted_statuses = [\"UpToDate\"]\n\
                  [sgx]\nmr_enclave = \"any\"\nmr_signer = \"any\"\ndebug = \"must-not\"\n\
                  {sgx_attrs}\n[sgx.tcb]\naccepted_statuses = [\"UpToDate\"]\n"
@@ -349,6 +374,10 @@ revocation = "if-given"
 permit_provisional_firmware = true
 [tdx]
 mr_td = "any"
+rtmr0 = "any"
+rtmr1 = "any"
+rtmr2 = "any"
+rtmr3 = "any"
 debug = "must"
 [tdx.tcb]
 accepted_statuses = ["UpToDate", "OutOfDate"]
@@ -393,6 +422,10 @@ vmpl = 0
 revocation = "required"
 [tdx]
 mr_td = "{m}"
+rtmr0 = "{m}"
+rtmr1 = "{m}"
+rtmr2 = "{m}"
+rtmr3 = "any"
 debug = "must-not"
 td_attributes = {{ must_set = ["sept_ve_disable"] }}
 [tdx.tcb]

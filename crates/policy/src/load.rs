@@ -35,7 +35,10 @@ const REQUIRED: &[(&str, &[&str])] = &[
             "revocation",
         ],
     ),
-    ("tdx", &["mr_td", "debug", "tcb"]),
+    (
+        "tdx",
+        &["mr_td", "rtmr0", "rtmr1", "rtmr2", "rtmr3", "debug", "tcb"],
+    ),
     ("tdx.tcb", &["accepted_statuses"]),
     ("sgx", &["mr_enclave", "mr_signer", "debug", "tcb"]),
     ("sgx.tcb", &["accepted_statuses"]),
@@ -238,12 +241,16 @@ impl Policy {
             }
         }
         if let Some(t) = &mut self.tdx {
-            setting(&mut t.mr_td, base)?;
             for a in [
-                t.rtmr0.as_mut(),
-                t.rtmr1.as_mut(),
-                t.rtmr2.as_mut(),
-                t.rtmr3.as_mut(),
+                &mut t.mr_td,
+                &mut t.rtmr0,
+                &mut t.rtmr1,
+                &mut t.rtmr2,
+                &mut t.rtmr3,
+            ] {
+                setting(a, base)?;
+            }
+            for a in [
                 t.mr_config_id.as_mut(),
                 t.mr_owner.as_mut(),
                 t.mr_owner_config.as_mut(),
@@ -396,7 +403,7 @@ impl Policy {
 /// (`min_isv_svn`; 0 accepts every version, on purpose). Left out, the policy would accept them
 /// all without saying so.
 fn check_signer_based(g: &SgxPolicy) -> Result<(), PolicyError> {
-    if !matches!(g.mr_enclave, Setting::Any) || matches!(g.mr_signer, Setting::Any) {
+    if !sgx_signer_based(g) {
         return Ok(());
     }
     if g.isv_prod_id.is_none() {
@@ -414,6 +421,12 @@ fn check_signer_based(g: &SgxPolicy) -> Result<(), PolicyError> {
         ));
     }
     Ok(())
+}
+
+/// Whether an `[sgx]` section trusts a signer rather than enclave builds: see
+/// [`check_signer_based`].
+pub(crate) fn sgx_signer_based(g: &SgxPolicy) -> bool {
+    matches!(g.mr_enclave, Setting::Any) && !matches!(g.mr_signer, Setting::Any)
 }
 
 /// An `[snp]` section that trusts an ID block signer (`measurement = "any"` with
@@ -841,6 +854,10 @@ version = 1
 id = "t"
 [tdx]
 mr_td = "any"
+rtmr0 = "any"
+rtmr1 = "any"
+rtmr2 = "any"
+rtmr3 = "any"
 debug = "must-not"
 [tdx.tcb]
 accepted_statuses = STATUSES
@@ -979,6 +996,10 @@ vmpl = "any"
 revocation = "if-given"
 [tdx]
 mr_td = "any"
+rtmr0 = "any"
+rtmr1 = "any"
+rtmr2 = "any"
+rtmr3 = "any"
 debug = "any"
 [tdx.tcb]
 accepted_statuses = "any"
@@ -1059,7 +1080,8 @@ accepted_statuses = "any"
             "{message}"
         );
         // JSON: the whole [tdx.tcb] rule and [sgx]'s signer and debug.
-        let json = r#"{"version": 1, "id": "x", "tdx": {"mr_td": "any", "debug": "any", "tcb": {}},
+        let json = r#"{"version": 1, "id": "x", "tdx": {"mr_td": "any", "rtmr0": "any", "rtmr1": "any",
+                       "rtmr2": "any", "rtmr3": "any", "debug": "any", "tcb": {}},
                        "sgx": {"mr_enclave": "any", "tcb": {"accepted_statuses": "any"}}}"#;
         let Err(PolicyError::Syntax { message }) = Policy::from_json_str(json) else {
             panic!("parsed");

@@ -343,18 +343,16 @@ pub struct TdxPolicy {
     /// Intel TCB controls; `accepted_statuses` is required.
     pub tcb: IntelTcbPolicy,
 
-    /// RTMR0 allow-list.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rtmr0: Option<AllowList<48>>,
-    /// RTMR1 allow-list.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rtmr1: Option<AllowList<48>>,
-    /// RTMR2 allow-list.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rtmr2: Option<AllowList<48>>,
-    /// RTMR3 allow-list.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub rtmr3: Option<AllowList<48>>,
+    /// RTMR0 allow-list (TDVF's configuration: the TD HOB and the ACPI tables, which the host
+    /// supplies). Required (`"any"` when not judged on purpose): MRTD measures the firmware
+    /// alone, so the RTMRs are what the policy says of the rest of the boot.
+    pub rtmr0: AllowList<48>,
+    /// RTMR1 allow-list (the boot loader or kernel). Required, as `rtmr0`.
+    pub rtmr1: AllowList<48>,
+    /// RTMR2 allow-list (the kernel command line and initrd). Required, as `rtmr0`.
+    pub rtmr2: AllowList<48>,
+    /// RTMR3 allow-list (extended at run time, e.g. by the guest's agent). Required, as `rtmr0`.
+    pub rtmr3: AllowList<48>,
     /// MRCONFIGID allow-list.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mr_config_id: Option<AllowList<48>>,

@@ -156,10 +156,10 @@ fn appraise_tdx(
     td_debug(&mut r, p.debug, td.td_attributes);
     intel_tcb(&mut r, &p.tcb, verified);
     let [rtmr0, rtmr1, rtmr2, rtmr3] = &td.rtmr;
-    r.opt_allow_list("rtmr0", "RTMR0", Executables, p.rtmr0.as_ref(), rtmr0);
-    r.opt_allow_list("rtmr1", "RTMR1", Executables, p.rtmr1.as_ref(), rtmr1);
-    r.opt_allow_list("rtmr2", "RTMR2", Executables, p.rtmr2.as_ref(), rtmr2);
-    r.opt_allow_list("rtmr3", "RTMR3", Executables, p.rtmr3.as_ref(), rtmr3);
+    r.allow_list("rtmr0", "RTMR0", Executables, &p.rtmr0, rtmr0);
+    r.allow_list("rtmr1", "RTMR1", Executables, &p.rtmr1, rtmr1);
+    r.allow_list("rtmr2", "RTMR2", Executables, &p.rtmr2, rtmr2);
+    r.allow_list("rtmr3", "RTMR3", Executables, &p.rtmr3, rtmr3);
     r.opt_allow_list(
         "mr_config_id",
         "MRCONFIGID",
@@ -243,7 +243,7 @@ fn appraise_sgx(
     intel_tcb(&mut r, &p.tcb, verified);
     // A policy that trusts a signer must say which of its products and versions (the loader
     // refuses one that does not; a policy built in code is judged the same way here).
-    let signer_based = matches!(p.mr_enclave, Setting::Any) && !matches!(p.mr_signer, Setting::Any);
+    let signer_based = crate::load::sgx_signer_based(p);
     isv_prod_id(
         &mut r,
         p.isv_prod_id.as_ref(),
@@ -690,7 +690,7 @@ fn denied_advisories(
         present.join(", ")
     };
     if !platform_listed {
-        actual.push_str(" (the TCB info, version 2, does not list the platform's)");
+        actual.push_str(" (SGX TCB info version 2: the platform level's are not listed)");
     }
     let Some(denied) = denied else {
         r.not_checked(RULE, FIELD, TrustClaim::Hardware, actual, false);
@@ -1205,10 +1205,10 @@ fn strict_tdx(verified: &Verified<Quote>, (td, td15, vmid): TdParts<'_>) -> TdxP
         mr_td: pin(&td.mr_td),
         debug: pinned_bit(attrs.debug()),
         tcb: strict_tcb(verified),
-        rtmr0: Some(pin(rtmr0)),
-        rtmr1: Some(pin(rtmr1)),
-        rtmr2: Some(pin(rtmr2)),
-        rtmr3: Some(pin(rtmr3)),
+        rtmr0: pin(rtmr0),
+        rtmr1: pin(rtmr1),
+        rtmr2: pin(rtmr2),
+        rtmr3: pin(rtmr3),
         mr_config_id: Some(pin(&td.mr_config_id)),
         mr_owner: Some(pin(&td.mr_owner)),
         mr_owner_config: Some(pin(&td.mr_owner_config)),

@@ -670,10 +670,13 @@ fn a_policy_trusting_an_id_key_must_pin_images_and_version() {
             e.contains("snp.min_guest_svn") && e.contains("write 0"),
             "{e}"
         );
-        Policy::from_toml_str(&text(
+        let p = Policy::from_toml_str(&text(
             "family_id = \"any\"\nimage_id = \"any\"\nmin_guest_svn = 0\n",
         ))
         .unwrap();
+        let w = p.warnings();
+        let m = w.iter().find(|w| w.field == "snp.measurement").unwrap();
+        assert!(m.message.contains("ID or author key signed"), "{w:?}");
     }
 
     // Built in code, past the loader: the three rules fail, with the reason.
@@ -846,6 +849,10 @@ version = 1
 id = "tdx-only"
 [tdx]
 mr_td = "any"
+rtmr0 = "any"
+rtmr1 = "any"
+rtmr2 = "any"
+rtmr3 = "any"
 debug = "must-not"
 [tdx.tcb]
 accepted_statuses = ["UpToDate"]

@@ -480,6 +480,10 @@ version = 1
 id = "minimal"
 [tdx]
 mr_td = "any"
+rtmr0 = "any"
+rtmr1 = "any"
+rtmr2 = "any"
+rtmr3 = "any"
 debug = "any"
 [tdx.tcb]
 accepted_statuses = "any"
@@ -513,10 +517,19 @@ accepted_statuses = "any"
     passes(&a, "tdx.tcb.revocation");
     passes(&a, "tdx.vmids");
     assert_eq!(a.verdict(), Verdict::Pass);
-    for any in ["tdx.mr_td", "tdx.debug", "tdx.tcb.accepted_statuses"] {
+    let stated_any = [
+        "tdx.mr_td",
+        "tdx.rtmr0",
+        "tdx.rtmr1",
+        "tdx.rtmr2",
+        "tdx.rtmr3",
+        "tdx.debug",
+        "tdx.tcb.accepted_statuses",
+    ];
+    for any in stated_any {
         not_checked(&a, any, true);
     }
-    for absent in want.iter().filter(|n| !n.ends_with("mr_td")) {
+    for absent in want.iter().filter(|n| !stated_any.contains(n)) {
         if ![
             "tdx.debug",
             "tdx.tcb.accepted_statuses",
@@ -618,41 +631,91 @@ fn mr_td() {
     not_checked(&appraise(v, &p), "tdx.mr_td", true);
 }
 
+/// The RTMRs, required allow-lists (`"any"` on purpose), with the value the simulator puts there.
+type Rtmr = fn(&mut TdxPolicy) -> &mut AllowList<48>;
+
+#[test]
+fn every_rtmr() {
+    let spec = QuoteSpec::tdx15();
+    let cases: [(&str, &str, Rtmr, [u8; 48]); 4] = [
+        ("tdx.rtmr0", "RTMR0", |p| &mut p.rtmr0, spec.rtmr[0]),
+        ("tdx.rtmr1", "RTMR1", |p| &mut p.rtmr1, spec.rtmr[1]),
+        ("tdx.rtmr2", "RTMR2", |p| &mut p.rtmr2, spec.rtmr[2]),
+        ("tdx.rtmr3", "RTMR3", |p| &mut p.rtmr3, spec.rtmr[3]),
+    ];
+    let v = td15();
+    for (name, field, get, actual) in cases {
+        let mut p = strict(v);
+        *get(tdx(&mut p)) = pin(actual);
+        let r = passes(&appraise(v, &p), name);
+        assert_eq!(
+            (r.field, r.claim),
+            (field, TrustClaim::Executables),
+            "{name}"
+        );
+        assert_eq!(r.actual, hex::encode(actual), "{name}");
+
+        *get(tdx(&mut p)) = pin([0xee; 48]);
+        let a = appraise(v, &p);
+        let r = fails_only(&a, name);
+        assert_eq!(r.expected, "ee".repeat(48), "{name}");
+        assert_eq!(r.actual, hex::encode(actual), "{name}");
+
+        *get(tdx(&mut p)) = Setting::Any;
+        not_checked(&appraise(v, &p), name, true);
+    }
+}
+
+/// MRTD measures TDVF alone; what it boots (RTMR0 to RTMR2) and what runs later (RTMR3) must be
+/// stated too: a policy without them is refused at load, naming each, and `"any"` is accepted
+/// on purpose (with a warning from `policy check` for RTMR0 to RTMR2 beside a pinned MRTD).
+#[test]
+fn the_rtmrs_must_be_stated() {
+    let text = |rtmrs: &str| {
+        format!(
+            "version = 1\nid = \"r\"\n[tdx]\nmr_td = \"{}\"\n{rtmrs}debug = \"must-not\"\n\
+             td_attributes = {{ must_set = [\"sept_ve_disable\"] }}\n\
+             [tdx.tcb]\naccepted_statuses = [\"UpToDate\"]\n",
+            "7d".repeat(48)
+        )
+    };
+    let e = Policy::from_toml_str(&text("")).unwrap_err().to_string();
+    assert!(
+        e.contains("tdx.rtmr0, tdx.rtmr1, tdx.rtmr2, tdx.rtmr3"),
+        "{e}"
+    );
+    let e = Policy::from_toml_str(&text("rtmr0 = \"any\"\nrtmr1 = \"any\"\nrtmr3 = \"any\"\n"))
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("rtmr2"), "{e}");
+    let p = Policy::from_toml_str(&text(
+        "rtmr0 = \"any\"\nrtmr1 = \"any\"\nrtmr2 = \"any\"\nrtmr3 = \"any\"\n",
+    ))
+    .unwrap();
+    let warned: Vec<String> = p.warnings().into_iter().map(|w| w.field).collect();
+    for field in ["tdx.rtmr0", "tdx.rtmr1", "tdx.rtmr2"] {
+        assert!(warned.iter().any(|w| w == field), "{field}: {warned:?}");
+    }
+    assert!(!warned.iter().any(|w| w == "tdx.rtmr3"), "{warned:?}");
+    let pinned = format!(
+        "rtmr0 = \"{x}\"\nrtmr1 = \"{x}\"\nrtmr2 = \"{x}\"\nrtmr3 = \"any\"\n",
+        x = "ab".repeat(48)
+    );
+    let p = Policy::from_toml_str(&text(&pinned)).unwrap();
+    assert!(
+        !p.warnings().iter().any(|w| w.field.starts_with("tdx.rtmr")),
+        "{:?}",
+        p.warnings()
+    );
+}
+
 /// The optional 48-byte allow-lists of the TD body, with the value the simulator puts there.
 type Field48 = fn(&mut TdxPolicy) -> &mut Option<AllowList<48>>;
 
 #[test]
 fn every_optional_td_register() {
     let spec = QuoteSpec::tdx15();
-    let cases: [(&str, &str, TrustClaim, Field48, [u8; 48]); 10] = [
-        (
-            "tdx.rtmr0",
-            "RTMR0",
-            TrustClaim::Executables,
-            |p| &mut p.rtmr0,
-            spec.rtmr[0],
-        ),
-        (
-            "tdx.rtmr1",
-            "RTMR1",
-            TrustClaim::Executables,
-            |p| &mut p.rtmr1,
-            spec.rtmr[1],
-        ),
-        (
-            "tdx.rtmr2",
-            "RTMR2",
-            TrustClaim::Executables,
-            |p| &mut p.rtmr2,
-            spec.rtmr[2],
-        ),
-        (
-            "tdx.rtmr3",
-            "RTMR3",
-            TrustClaim::Executables,
-            |p| &mut p.rtmr3,
-            spec.rtmr[3],
-        ),
+    let cases: [(&str, &str, TrustClaim, Field48, [u8; 48]); 6] = [
         (
             "tdx.mr_config_id",
             "MRCONFIGID",
@@ -763,7 +826,7 @@ fn report_data() {
 fn unloaded_reference_file_fails() {
     let v = td10();
     let mut p = strict(v);
-    tdx(&mut p).rtmr0 = Some(Setting::Is(RefList::File(PathBuf::from("rtmr0.txt"))));
+    tdx(&mut p).rtmr0 = Setting::Is(RefList::File(PathBuf::from("rtmr0.txt")));
     let a = appraise(v, &p);
     let r = fails_only(&a, "tdx.rtmr0");
     assert!(r.note.as_deref().unwrap().contains("rtmr0.txt"), "{r:#?}");
@@ -1226,7 +1289,7 @@ fn denied_advisories_fail_closed_under_sgx_tcb_info_version_2() {
     let mut p = strict(&v3);
     assert_eq!(appraise(&v2, &p).verdict(), Verdict::Pass);
     let r = not_checked(&appraise(&v2, &p), RULE, false);
-    assert!(r.actual.contains("does not list"), "{r:#?}");
+    assert!(r.actual.contains("are not listed"), "{r:#?}");
 
     tcb(&mut p).denied_advisories = Some(vec![String::from("INTEL-SA-09999")]);
     passes(&appraise(&v3, &p), RULE);
@@ -1234,7 +1297,7 @@ fn denied_advisories_fail_closed_under_sgx_tcb_info_version_2() {
     let r = fails_only(&a, RULE);
     assert_eq!(
         r.actual,
-        "none (the TCB info, version 2, does not list the platform's)"
+        "none (SGX TCB info version 2: the platform level's are not listed)"
     );
     assert!(
         r.note.as_deref().unwrap().contains("version 3 TCB info"),
@@ -1248,7 +1311,7 @@ fn denied_advisories_fail_closed_under_sgx_tcb_info_version_2() {
 fn misspelt_denied_advisories_are_refused_at_load() {
     let policy = |section: &str, ids: &str| {
         let body = if section == "tdx" {
-            "mr_td = \"any\"\ndebug = \"any\""
+            "mr_td = \"any\"\nrtmr0 = \"any\"\nrtmr1 = \"any\"\nrtmr2 = \"any\"\nrtmr3 = \"any\"\ndebug = \"any\""
         } else {
             "mr_enclave = \"any\"\nmr_signer = \"any\"\ndebug = \"any\""
         };
@@ -1771,6 +1834,10 @@ version = 1
 id = "kss"
 [tdx]
 mr_td = "any"
+rtmr0 = "any"
+rtmr1 = "any"
+rtmr2 = "any"
+rtmr3 = "any"
 debug = "must-not"
 vmids = [0, 1]
 [tdx.tcb]

@@ -44,6 +44,10 @@ revocation = "if-given"
 permit_provisional_firmware = true
 [tdx]
 mr_td = ["4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d4d"]
+rtmr0 = "any"
+rtmr1 = "any"
+rtmr2 = "any"
+rtmr3 = "any"
 debug = "must-not"
 [tdx.tcb]
 accepted_statuses = ["UpToDate"]

@@ -39,6 +39,10 @@ revocation = "if-given"
 permit_provisional_firmware = true
 [tdx]
 mr_td = "any"
+rtmr0 = "any"
+rtmr1 = "any"
+rtmr2 = "any"
+rtmr3 = "any"
 debug = "any"
 [tdx.tcb]
 accepted_statuses = "any"
