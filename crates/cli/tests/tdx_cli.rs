@@ -359,6 +359,59 @@ fn partial_collateral_needs_allow_missing_crls() {
     }
 }
 
+/// An advisory deny list on the real SGX quote of one platform, under its version 3 collateral
+/// (which lists INTEL-SA-00615 for the matched level) and its version 2 collateral of the same
+/// summer (which lists no advisory IDs): version 3 passes an unrelated deny list and fails
+/// INTEL-SA-00615; version 2 fails both, since it cannot show the ID is absent.
+#[cfg_attr(
+    not(tessera_vectors),
+    ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"
+)]
+#[test]
+fn an_advisory_deny_list_fails_closed_under_sgx_tcb_info_version_2() {
+    let Some(v) = vectors() else { return };
+    let dir = tempdir("deny-advisories");
+    let verdict = |c: &Case, denied: &str| {
+        let policy = dir.join(format!("deny-{denied}.toml"));
+        std::fs::write(
+            &policy,
+            format!(
+                "version = 1\nid = \"deny\"\n[sgx]\nmr_enclave = \"any\"\nmr_signer = \"any\"\n\
+                 debug = \"any\"\n[sgx.tcb]\naccepted_statuses = \"any\"\n\
+                 revocation = \"if-given\"\ndenied_advisories = [\"{denied}\"]\n"
+            ),
+        )
+        .unwrap();
+        let (quote, collateral) = (c.quote(), c.collateral());
+        let o = tessera(&[
+            "verify",
+            s(&quote),
+            "--collateral",
+            s(&collateral),
+            "--at",
+            c.at(),
+            "--policy",
+            s(&policy),
+        ]);
+        (code(&o), stdout(&o))
+    };
+    let v3 = case(&v, "sgx/auto-sgx-v3-00606a-2025-08");
+    let v2 = case(&v, "sgx/auto-sgx-v3-00606a-2025-06-tcbinfo-v2");
+    let (exit, text) = verdict(&v3, "INTEL-SA-09999");
+    assert_eq!(exit, 0, "{text}");
+    let (exit, text) = verdict(&v3, "INTEL-SA-00615");
+    assert_eq!(exit, 1, "{text}");
+    assert!(text.contains("sgx.tcb.denied_advisories"), "{text}");
+    for denied in ["INTEL-SA-09999", "INTEL-SA-00615"] {
+        let (exit, text) = verdict(&v2, denied);
+        assert_eq!(exit, 1, "{denied}: {text}");
+        assert!(
+            text.contains("sgx.tcb.denied_advisories") && text.contains("version 3 TCB info"),
+            "{denied}: {text}"
+        );
+    }
+}
+
 #[cfg_attr(
     not(tessera_vectors),
     ignore = "needs the real-hardware vectors (TESSERA_VECTORS)"

@@ -703,6 +703,22 @@ fn a_policy_trusting_an_id_key_must_pin_images_and_version() {
         s.min_guest_svn = Some(0);
     });
     assert!(appraise(v, &p).passed());
+    // The author key alone pinned is signer trust too.
+    let p = with(|s| {
+        s.measurement = Setting::Any;
+        s.id_key_digests = None;
+        s.family_id = None;
+        s.image_id = None;
+        s.min_guest_svn = None;
+    });
+    assert!(matches!(
+        p.snp.as_ref().unwrap().author_key_digests,
+        Some(Setting::Is(_))
+    ));
+    let a = appraise(v, &p);
+    for name in ["snp.family_id", "snp.image_id", "snp.min_guest_svn"] {
+        assert_eq!(rule(&a, name).outcome, Outcome::Fail, "{name}");
+    }
     // The keys trusted as "any" (or not judged) is no signer trust: nothing more is needed.
     let p = with(|s| {
         s.measurement = Setting::Any;
