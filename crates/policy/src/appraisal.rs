@@ -342,6 +342,28 @@ impl Rules {
             .note = Some(note.to_owned());
     }
 
+    /// A rule the policy must state in this case (`why`) but leaves out: it fails, expecting
+    /// "a RULE rule (WHY)", with `note` saying what to write.
+    pub(crate) fn unstated(
+        &mut self,
+        rule: &str,
+        field: &'static str,
+        claim: TrustClaim,
+        why: &str,
+        actual: impl Into<String>,
+        note: impl Into<String>,
+    ) {
+        self.push(
+            rule,
+            field,
+            claim,
+            Outcome::Fail,
+            format!("a {rule} rule ({why})"),
+            actual,
+        )
+        .note = Some(note.into());
+    }
+
     /// A pass/fail rule.
     pub(crate) fn check(
         &mut self,

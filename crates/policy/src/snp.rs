@@ -510,15 +510,14 @@ fn appraise_report(report: &AttestationReport, ver: &Verification, policy: &Poli
     // loader refuses one that does not; a policy built in code is judged the same way here).
     let signer_based = crate::load::snp_signer_based(p);
     let unpinned = |r: &mut Rules, rule: &str, field: &'static str, actual: String| {
-        r.check(
+        r.unstated(
             rule,
             field,
             Executables,
-            false,
-            format!("a {rule} rule (the policy trusts an ID block signer)"),
+            "the policy trusts an ID block signer",
             actual,
-        )
-        .note = Some(String::from(SIGNER_NOTE));
+            SIGNER_NOTE,
+        );
     };
     if signer_based && p.min_guest_svn.is_none() {
         unpinned(

@@ -251,17 +251,14 @@ fn appraise_sgx(
         signer_based,
     );
     match p.min_isv_svn {
-        None if signer_based => {
-            r.check(
-                "min_isv_svn",
-                "ISVSVN",
-                Executables,
-                false,
-                "a min_isv_svn rule (the policy trusts a signer)",
-                report.isv_svn.to_string(),
-            )
-            .note = Some(String::from(SIGNER_NOTE));
-        }
+        None if signer_based => r.unstated(
+            "min_isv_svn",
+            "ISVSVN",
+            Executables,
+            SIGNER_WHY,
+            report.isv_svn.to_string(),
+            SIGNER_NOTE,
+        ),
         floor => {
             r.min("min_isv_svn", "ISVSVN", Executables, floor, report.isv_svn);
         }
@@ -925,7 +922,10 @@ fn min_tee_tcb_svn(r: &mut Rules, floor: Option<&Hex<16>>, actual: &[u8; 16]) {
     }
 }
 
-/// Why a signer-based SGX policy must pin a product field; see [`appraise_sgx`].
+/// The case in which a signer-based SGX policy must state a product field, and what to write;
+/// see [`appraise_sgx`].
+const SIGNER_WHY: &str = "the policy trusts a signer";
+/// See [`SIGNER_WHY`].
 const SIGNER_NOTE: &str = "the policy trusts a signer (mr_enclave = \"any\", mr_signer pinned), \
      whose key signs all of its products and versions: pin isv_prod_id and min_isv_svn (0 \
      accepts every version on purpose)";
@@ -936,15 +936,14 @@ fn isv_prod_id(r: &mut Rules, list: Option<&RefList<u16>>, actual: u16, signer_b
     const CLAIM: TrustClaim = TrustClaim::InstanceIdentity;
     let Some(list) = list else {
         if signer_based {
-            r.check(
+            r.unstated(
                 RULE,
                 FIELD,
                 CLAIM,
-                false,
-                "an isv_prod_id rule (the policy trusts a signer)",
+                SIGNER_WHY,
                 actual.to_string(),
-            )
-            .note = Some(String::from(SIGNER_NOTE));
+                SIGNER_NOTE,
+            );
         } else {
             r.not_checked(RULE, FIELD, CLAIM, actual.to_string(), false);
         }
@@ -1035,20 +1034,17 @@ fn kss_identity(
 ) {
     const CLAIM: TrustClaim = TrustClaim::InstanceIdentity;
     match setting {
-        None if required => {
-            r.check(
-                rule,
-                field,
-                CLAIM,
-                false,
-                format!("a {rule} rule (ATTRIBUTES.KSS is set and the policy trusts a signer)"),
-                tessera_pki::to_hex(actual),
-            )
-            .note = Some(format!(
+        None if required => r.unstated(
+            rule,
+            field,
+            CLAIM,
+            "ATTRIBUTES.KSS is set and the policy trusts a signer",
+            tessera_pki::to_hex(actual),
+            format!(
                 "ATTRIBUTES.KSS is set: the signer tells its products apart by {field} too; \
                  pin it with {rule}, or write {rule} = \"any\" to accept any on purpose"
-            ));
-        }
+            ),
+        ),
         setting => r.opt_allow_list(rule, field, CLAIM, setting, actual),
     }
 }
@@ -1061,21 +1057,16 @@ fn config_id(r: &mut Rules, setting: Option<&AllowList<64>>, report: &EnclaveRep
     let actual = report.config_id();
     match setting {
         Some(s) => r.allow_list(RULE, FIELD, CLAIM, s, &actual),
-        None if report.attributes.kss() => {
-            r.check(
-                RULE,
-                FIELD,
-                CLAIM,
-                false,
-                "a config_id rule (ATTRIBUTES.KSS is set)",
-                tessera_pki::to_hex(&actual),
-            )
-            .note = Some(String::from(
-                "ATTRIBUTES.KSS is set: the enclave's loader chose CONFIGID, which is part of \
-                 its identity; pin it with config_id, or write config_id = \"any\" to accept \
-                 any configuration",
-            ));
-        }
+        None if report.attributes.kss() => r.unstated(
+            RULE,
+            FIELD,
+            CLAIM,
+            "ATTRIBUTES.KSS is set",
+            tessera_pki::to_hex(&actual),
+            "ATTRIBUTES.KSS is set: the enclave's loader chose CONFIGID, which is part of its \
+             identity; pin it with config_id, or write config_id = \"any\" to accept any \
+             configuration",
+        ),
         None => r.not_checked(RULE, FIELD, CLAIM, tessera_pki::to_hex(&actual), false),
     }
 }
