@@ -80,9 +80,8 @@ impl Case {
         &self.meta["expect"][field]
     }
 
-    /// `verify QUOTE --collateral C --at AT --json` (+ `--allow-missing-crls` when the
-    /// collateral is partial).
-    fn verify_json(&self) -> Output {
+    /// `verify QUOTE --collateral C --at AT` and `extra`.
+    fn verify(&self, extra: &[&str]) -> Output {
         let (quote, collateral) = (self.quote(), self.collateral());
         let mut args = vec![
             "verify",
@@ -91,12 +90,19 @@ impl Case {
             s(&collateral),
             "--at",
             self.at(),
-            "--json",
         ];
-        if self.partial() {
-            args.push("--allow-missing-crls");
-        }
+        args.extend_from_slice(extra);
         tessera(&args)
+    }
+
+    /// `verify QUOTE --collateral C --at AT --json` (+ `--allow-missing-crls` when the
+    /// collateral is partial).
+    fn verify_json(&self) -> Output {
+        if self.partial() {
+            self.verify(&["--json", "--allow-missing-crls"])
+        } else {
+            self.verify(&["--json"])
+        }
     }
 }
 
@@ -324,17 +330,7 @@ fn partial_collateral_needs_allow_missing_crls() {
         .collect();
     assert!(!partial.is_empty(), "no partial-collateral cases");
     for c in &partial {
-        let (quote, collateral) = (c.quote(), c.collateral());
-        let args = [
-            "verify",
-            s(&quote),
-            "--collateral",
-            s(&collateral),
-            "--at",
-            c.at(),
-            "--json",
-        ];
-        let o = tessera(&args);
+        let o = c.verify(&["--json"]);
         assert_eq!(code(&o), 1, "{}: {}", c.name, stdout(&o));
         let j = json(&o);
         assert_eq!(j["verdict"], "fail", "{}", c.name);
@@ -346,14 +342,11 @@ fn partial_collateral_needs_allow_missing_crls() {
             c.name
         );
         // With the flag it verifies, and says revocation went unchecked.
-        let mut allowed = args.to_vec();
-        allowed.push("--allow-missing-crls");
-        let o = tessera(&allowed);
+        let o = c.verify(&["--json", "--allow-missing-crls"]);
         assert_eq!(code(&o), 0, "{}: {}", c.name, stdout(&o));
         assert_eq!(json(&o)["verification"]["revocation_checked"], false);
         // The same without --json.
-        let human: Vec<&str> = allowed.iter().copied().filter(|a| *a != "--json").collect();
-        let text = stdout(&tessera(&human));
+        let text = stdout(&c.verify(&["--allow-missing-crls"]));
         assert!(text.contains("PASS"), "{}: {text}", c.name);
         assert!(text.contains("NOT checked"), "{}: {text}", c.name);
     }
@@ -382,17 +375,7 @@ fn an_advisory_deny_list_fails_closed_under_sgx_tcb_info_version_2() {
             ),
         )
         .unwrap();
-        let (quote, collateral) = (c.quote(), c.collateral());
-        let o = tessera(&[
-            "verify",
-            s(&quote),
-            "--collateral",
-            s(&collateral),
-            "--at",
-            c.at(),
-            "--policy",
-            s(&policy),
-        ]);
+        let o = c.verify(&["--policy", s(&policy)]);
         (code(&o), stdout(&o))
     };
     let v3 = case(&v, "sgx/auto-sgx-v3-00606a-2025-08");
@@ -420,15 +403,7 @@ fn an_advisory_deny_list_fails_closed_under_sgx_tcb_info_version_2() {
 fn human_output_names_status_advisories_and_failed_check() {
     let Some(v) = vectors() else { return };
     let text_of = |c: &Case| {
-        let (quote, collateral) = (c.quote(), c.collateral());
-        let o = tessera(&[
-            "verify",
-            s(&quote),
-            "--collateral",
-            s(&collateral),
-            "--at",
-            c.at(),
-        ]);
+        let o = c.verify(&[]);
         (code(&o), stdout(&o))
     };
     // Verified, with advisories (TDX and SGX).
